@@ -1,0 +1,168 @@
+"""The seam between nnlite's readable Python and its compiled loops.
+
+Every kernel exists twice, with one signature:
+
+* a compiled version in ``nnlite/_kernels/_<theme>.pyx`` (Cython, OpenMP), and
+* a NumPy *reference twin* in :mod:`nnlite._kernels.reference`.
+
+Ops never import a kernel module directly; they call ``K.<name>(...)``, where
+``K`` is the namespace below. :func:`set_backend` swaps what ``K`` holds, so the
+same model runs on either implementation (``NNLITE_BACKEND=reference`` at start).
+Looking a name up on ``K`` is one instance-dict lookup: the seam costs nothing.
+
+If a compiled module is missing (an install without a compiler), nnlite warns
+once and runs the affected kernels on their twins.
+"""
+import importlib
+import importlib.machinery
+import os
+import warnings
+
+from . import reference
+
+__all__ = ["K", "set_backend", "get_backend", "set_num_threads", "get_num_threads",
+           "compiled_kernels", "openmp_enabled"]
+
+
+class _KernelNamespace:
+    """Holds the active kernel functions as attributes (``K.gemm``, ``K.relu_forward``...)."""
+
+    def __repr__(self):
+        return f"<nnlite kernels: backend={_backend!r}, {len(self.__dict__)} kernels>"
+
+
+K = _KernelNamespace()
+_backend = None
+_compiled = {}          # kernel name -> compiled function
+_threads = None         # the compiled _threads module, when built
+
+
+def _discover_compiled():
+    """Import every compiled ``_<theme>`` module beside this file; collect its ``__all__``."""
+    global _threads
+    here = os.path.dirname(__file__)
+    stems = set()
+    for fname in os.listdir(here):
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            if fname.endswith(suffix) and fname.startswith("_"):
+                stems.add(fname[: -len(suffix)])
+                break  # suffixes come longest first
+    for stem in sorted(stems):
+        module = importlib.import_module(f"{__name__}.{stem}")
+        if stem == "_threads":
+            _threads = module
+            continue
+        for name in getattr(module, "__all__", ()):
+            _compiled[name] = getattr(module, name)
+
+
+_discover_compiled()
+_missing = sorted(set(reference.__all__) - set(_compiled))
+_extra = sorted(set(_compiled) - set(reference.__all__))
+if _extra:  # a compiled kernel without a twin breaks the design: refuse loudly
+    raise ImportError(f"nnlite: compiled kernels without a reference twin: {_extra}")
+
+
+def compiled_kernels():
+    """Names of the kernels that have a compiled implementation in this install."""
+    return sorted(_compiled)
+
+
+def openmp_enabled():
+    """True when the kernels were built with OpenMP."""
+    return bool(_threads is not None and _threads.openmp_enabled())
+
+
+def set_backend(name):
+    """Run every kernel on ``"cython"`` (compiled, default) or ``"reference"`` (NumPy twins)."""
+    global _backend
+    if name not in ("cython", "reference"):
+        raise ValueError(f"set_backend: expected 'cython' or 'reference', got {name!r}")
+    funcs = {n: getattr(reference, n) for n in reference.__all__}
+    if name == "cython":
+        funcs.update(_compiled)
+    K.__dict__.clear()
+    K.__dict__.update(funcs)
+    _backend = name
+
+
+def get_backend():
+    """The active backend: ``"cython"`` or ``"reference"``."""
+    return _backend
+
+
+# --- threads -----------------------------------------------------------------
+
+_num_threads_py = 1
+
+
+def _default_threads():
+    """Physical cores available to this process, or ``OMP_NUM_THREADS`` when set."""
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        logical = len(os.sched_getaffinity(0))
+    except AttributeError:
+        logical = os.cpu_count() or 1
+    physical = None
+    try:  # Linux: count distinct (physical id, core id) pairs
+        cores, phys = set(), "0"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("physical id"):
+                    phys = line.split(":")[1].strip()
+                elif line.startswith("core id"):
+                    cores.add((phys, line.split(":")[1].strip()))
+        physical = len(cores) or None
+    except OSError:
+        pass
+    return max(1, min(logical, physical or logical))
+
+
+def set_num_threads(n):
+    """Use ``n`` threads in every kernel (and in the BLAS the GEMM kernels call).
+
+    Kernels never call BLAS from inside a parallel region, so BLAS threads and
+    OpenMP threads never multiply.
+    """
+    global _num_threads_py
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    _num_threads_py = n
+    if _threads is not None:
+        _threads.set_num_threads(n)
+    _limit_blas_threads(n)
+
+
+def get_num_threads():
+    """The number of threads kernels use."""
+    return _num_threads_py
+
+
+_blas_limiter = None
+
+
+def _limit_blas_threads(n):
+    global _blas_limiter
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # optional: without it BLAS keeps its own default
+        return
+    if _blas_limiter is None:
+        _blas_limiter = ThreadpoolController()
+    _blas_limiter.limit(limits=n, user_api="blas")
+
+
+if _threads is None:
+    warnings.warn("nnlite: compiled kernels are not built; running everything on the NumPy "
+                  "reference twins (slow). Reinstall with a C compiler to build them.",
+                  RuntimeWarning, stacklevel=2)
+elif _missing:
+    warnings.warn(f"nnlite: no compiled version of {', '.join(_missing)}; those run on NumPy twins.",
+                  RuntimeWarning, stacklevel=2)
+
+set_backend(os.environ.get("NNLITE_BACKEND", "cython"))
+_num_threads_py = _default_threads()
+if _threads is not None:
+    _threads.set_num_threads(_num_threads_py)

@@ -1,0 +1,78 @@
+"""Build nnlite's Cython kernels.
+
+Every ``nnlite/_kernels/*.pyx`` becomes one extension module. The build uses
+``-O3`` and OpenMP when the compiler supports it; without OpenMP the kernels
+still build and run serially (a warning says so). ``-ffast-math`` is never
+used: it would let the compiler reorder reductions and break the promise that
+results are bit-identical across thread counts.
+
+Set ``NNLITE_KERNELS=gemm,conv`` to build only some modules (useful while
+working on one kernel).
+"""
+import glob
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def compiler_has_openmp(compiler):
+    """Compile and link a tiny OpenMP program; True when it works."""
+    tmp = tempfile.mkdtemp()
+    try:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n")
+        objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
+        compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=["-fopenmp"])
+        return True
+    except Exception:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        msvc = self.compiler.compiler_type == "msvc"
+        openmp = (not msvc) and compiler_has_openmp(self.compiler)
+        if not openmp and not msvc:
+            warnings.warn("nnlite: the compiler has no OpenMP; kernels will run on one thread.")
+        for ext in self.extensions:
+            if msvc:
+                ext.extra_compile_args += ["/O2", "/openmp"]
+            else:
+                ext.extra_compile_args += ["-O3"]
+                if openmp:
+                    ext.extra_compile_args.append("-fopenmp")
+                    ext.extra_link_args.append("-fopenmp")
+        super().build_extensions()
+
+
+def extensions():
+    from Cython.Build import cythonize
+
+    wanted = os.environ.get("NNLITE_KERNELS")
+    wanted = set(wanted.split(",")) if wanted else None
+    exts = []
+    for path in sorted(glob.glob(os.path.join("nnlite", "_kernels", "*.pyx"))):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if wanted is not None and stem.lstrip("_") not in wanted and stem not in wanted and stem != "_threads":
+            continue
+        exts.append(Extension(
+            f"nnlite._kernels.{stem}", [path],
+            include_dirs=[np.get_include()],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        ))
+    return cythonize(exts, language_level=3, compiler_directives={
+        "boundscheck": False, "wraparound": False, "cdivision": True,
+        "initializedcheck": False, "nonecheck": False,
+    })
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -1,0 +1,56 @@
+"""Shared timing for nnlite's benchmarks.
+
+Shared machines are noisy, so every comparison is *paired*: the contenders run
+alternately in the same loop, after warm-up, and we compare medians. Each
+``bench_*.py`` module defines ``run(quick=False) -> list[dict]`` whose rows hold
+``workload`` and the median milliseconds of each contender (``nnlite_ms``,
+``torch_ms``, ``numpy_ms``; None when a contender is missing), plus optional
+``note``. ``python benchmarks/run_all.py`` prints and saves them together.
+"""
+import statistics
+import time
+
+
+def paired_medians(contenders, repeat=21, warmup=3, number=1):
+    """Time each callable in ``contenders`` (name -> fn) alternately; medians in ms.
+
+    ``number`` calls make one sample, for calls too short to time one at a time.
+    """
+    names = [n for n, fn in contenders.items() if fn is not None]
+    for _ in range(warmup):
+        for n in names:
+            contenders[n]()
+    samples = {n: [] for n in names}
+    for _ in range(repeat):
+        for n in names:
+            fn = contenders[n]
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples[n].append((time.perf_counter() - t0) * 1e3 / number)
+    return {n: (statistics.median(samples[n]) if n in samples else None) for n in contenders}
+
+
+def ratio(a, b):
+    """a / b, or None when either is missing."""
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def torch_or_none():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def format_table(rows):
+    """A markdown table: workload, times, and nnlite's ratio against each contender."""
+    head = "| workload | nnlite ms | torch ms | numpy ms | nnlite/torch | nnlite/numpy | note |"
+    lines = [head, "|" + "---|" * 7]
+    fmt = lambda v: "—" if v is None else (f"{v:.3f}" if v < 100 else f"{v:.1f}")
+    for r in rows:
+        n, t, p = r.get("nnlite_ms"), r.get("torch_ms"), r.get("numpy_ms")
+        lines.append(f"| {r['workload']} | {fmt(n)} | {fmt(t)} | {fmt(p)} | "
+                     f"{fmt(ratio(n, t))} | {fmt(ratio(n, p))} | {r.get('note', '')} |")
+    return "\n".join(lines)

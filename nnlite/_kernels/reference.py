@@ -13,9 +13,447 @@ import numpy as np
 
 # ---------------------------------------------------------------- gemm -----
 
+_GEMM_BIAS_GRAD_BLOCK = 256   # rows per partial sum in bias_grad (fixed: thread-count independent)
+
+
+def _gemm_float_operands(op, arrays, names):
+    """Check that ``arrays`` are float32/float64 ndarrays of one dtype; return that dtype."""
+    dtype = None
+    for arr, name in zip(arrays, names):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
+        if arr.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
+        if dtype is None:
+            dtype = arr.dtype
+        elif arr.dtype != dtype:
+            raise TypeError(f"{op}: all operands must share one dtype, got {dtype} and {arr.dtype}")
+    return dtype
+
+
+def _gemm_ndim(op, arr, name, ndim):
+    if arr.ndim != ndim:
+        raise ValueError(f"{op}: {name} must be {ndim}-D, got shape {arr.shape}")
+
+
+def gemm(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for 2-D ``a``, ``b``; ``op`` transposes when its flag is set."""
+    _gemm_float_operands("gemm", (a, b), ("a", "b"))
+    _gemm_ndim("gemm", a, "a", 2)
+    _gemm_ndim("gemm", b, "b", 2)
+    opa = a.T if trans_a else a
+    opb = b.T if trans_b else b
+    if opa.shape[1] != opb.shape[0]:
+        raise ValueError(f"gemm: inner dimensions differ: op(a) has shape {opa.shape} "
+                         f"(a {a.shape}, trans_a={bool(trans_a)}), op(b) has shape {opb.shape} "
+                         f"(b {b.shape}, trans_b={bool(trans_b)})")
+    return np.ascontiguousarray(np.matmul(opa, opb))
+
+
+def bmm(a, b, trans_a=False, trans_b=False):
+    """Batched gemm over the leading dimension of 3-D ``a`` and ``b``."""
+    _gemm_float_operands("bmm", (a, b), ("a", "b"))
+    _gemm_ndim("bmm", a, "a", 3)
+    _gemm_ndim("bmm", b, "b", 3)
+    opa = a.transpose(0, 2, 1) if trans_a else a
+    opb = b.transpose(0, 2, 1) if trans_b else b
+    if a.shape[0] != b.shape[0] or opa.shape[2] != opb.shape[1]:
+        raise ValueError(f"bmm: cannot multiply op(a) of shape {opa.shape} (a {a.shape}, "
+                         f"trans_a={bool(trans_a)}) by op(b) of shape {opb.shape} "
+                         f"(b {b.shape}, trans_b={bool(trans_b)})")
+    return np.ascontiguousarray(np.matmul(opa, opb))
+
+
+def linear_forward(x, weight, bias, activation):
+    """act(x @ weight.T + bias): x (N, in_features), weight (out_features, in_features)."""
+    arrays, names = (x, weight), ("x", "weight")
+    if bias is not None:
+        arrays, names = arrays + (bias,), names + ("bias",)
+    _gemm_float_operands("linear_forward", arrays, names)
+    _gemm_ndim("linear_forward", x, "x", 2)
+    _gemm_ndim("linear_forward", weight, "weight", 2)
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"linear_forward: weight of shape {weight.shape} expects "
+                         f"in_features={weight.shape[1]}, input has shape {x.shape}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear_forward: bias must have shape ({weight.shape[0]},) to match "
+                         f"weight {weight.shape}, got {bias.shape}")
+    if activation not in (None, "relu"):
+        raise ValueError(f"linear_forward: activation must be None or 'relu', got {activation!r}")
+    y = np.matmul(x, weight.T)
+    if bias is not None:
+        y += bias
+    if activation == "relu":
+        y = np.where(y < 0, y.dtype.type(0), y)
+    return np.ascontiguousarray(y)
+
+
+def bias_grad(g):
+    """Column sums of 2-D ``g``: rows summed in fixed blocks of 256, blocks added in order."""
+    _gemm_float_operands("bias_grad", (g,), ("g",))
+    _gemm_ndim("bias_grad", g, "g", 2)
+    total = np.zeros(g.shape[1], dtype=g.dtype)
+    for start in range(0, g.shape[0], _GEMM_BIAS_GRAD_BLOCK):
+        block = np.ascontiguousarray(g[start:start + _GEMM_BIAS_GRAD_BLOCK])
+        partial = np.zeros(g.shape[1], dtype=g.dtype)
+        for row in block:           # row after row, as the compiled loop does
+            partial += row
+        total += partial
+    return total
+
+
+def gemm_tiled(a, b):
+    """a @ b for 2-D operands (the cache-blocked teaching kernel's twin)."""
+    _gemm_float_operands("gemm_tiled", (a, b), ("a", "b"))
+    _gemm_ndim("gemm_tiled", a, "a", 2)
+    _gemm_ndim("gemm_tiled", b, "b", 2)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"gemm_tiled: cannot multiply a of shape {a.shape} by b of shape {b.shape}")
+    return np.ascontiguousarray(np.matmul(a, b))
+
+
 # ---------------------------------------------------------- elementwise -----
 
+def _elementwise_floats(op, arrays, names):
+    """Check float32/float64 ndarrays of one dtype and one shape; return the dtype."""
+    dtype = _gemm_float_operands(op, arrays, names)
+    for arr, name in zip(arrays[1:], names[1:]):
+        if arr.shape != arrays[0].shape:
+            raise ValueError(f"{op}: {name} must have the shape of {names[0]} "
+                             f"{arrays[0].shape}, got {arr.shape}")
+    return dtype
+
+
+def _elementwise_approximate(op, approximate):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def relu_forward(x):
+    """max(x, 0); NaN passes through, as in PyTorch."""
+    _elementwise_floats("relu_forward", (x,), ("x",))
+    return np.ascontiguousarray(np.where(x < 0, x.dtype.type(0), x))
+
+
+def relu_backward(grad, out):
+    """grad where the forward output was positive, else 0."""
+    _elementwise_floats("relu_backward", (grad, out), ("grad", "out"))
+    return np.ascontiguousarray(np.where(out > 0, grad, grad.dtype.type(0)))
+
+
+_GELU_SQRT_2_OVER_PI = 0.7978845608028654      # sqrt(2 / pi)
+_GELU_KAPPA = 0.044715
+_GELU_INV_SQRT_2 = 0.7071067811865476         # 1 / sqrt(2)
+_GELU_INV_SQRT_2PI = 0.3989422804014327       # 1 / sqrt(2 pi): the normal pdf's constant
+
+
+def gelu_forward(x, approximate):
+    """x * Phi(x) ("none": exact, with erf) or PyTorch's tanh approximation ("tanh")."""
+    from scipy.special import erf
+    _elementwise_floats("gelu_forward", (x,), ("x",))
+    _elementwise_approximate("gelu_forward", approximate)
+    t = x.dtype.type
+    if approximate == "tanh":
+        inner = t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x * x * x)
+        y = t(0.5) * x * (t(1) + np.tanh(inner))
+    else:
+        y = x * t(0.5) * (t(1) + erf(x * t(_GELU_INV_SQRT_2)))
+    return np.ascontiguousarray(y, dtype=x.dtype)
+
+
+def gelu_backward(grad, x, approximate):
+    """PyTorch's GELU derivative: Phi(x) + x phi(x), or the tanh formula's derivative."""
+    from scipy.special import erf
+    _elementwise_floats("gelu_backward", (grad, x), ("grad", "x"))
+    _elementwise_approximate("gelu_backward", approximate)
+    t = x.dtype.type
+    if approximate == "tanh":
+        x_sq = x * x
+        inner = t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x_sq * x)
+        tanh_inner = np.tanh(inner)
+        left_derivative = t(0.5) * (t(1) + tanh_inner)
+        right_derivative = (t(0.5) * x * (t(1) - tanh_inner * tanh_inner)
+                            * (t(_GELU_SQRT_2_OVER_PI) * (t(1) + t(3 * _GELU_KAPPA) * x_sq)))
+        dx = grad * (left_derivative + right_derivative)
+    else:
+        cdf = t(0.5) * (t(1) + erf(x * t(_GELU_INV_SQRT_2)))
+        pdf = t(_GELU_INV_SQRT_2PI) * np.exp(t(-0.5) * x * x)
+        dx = grad * (cdf + x * pdf)
+    return np.ascontiguousarray(dx, dtype=x.dtype)
+
+
+def tanh_forward(x):
+    _elementwise_floats("tanh_forward", (x,), ("x",))
+    return np.ascontiguousarray(np.tanh(x))
+
+
+def tanh_backward(grad, out):
+    """grad * (1 - tanh^2), from the saved output."""
+    _elementwise_floats("tanh_backward", (grad, out), ("grad", "out"))
+    return np.ascontiguousarray(grad * (out.dtype.type(1) - out * out))
+
+
+def _sigmoid(x):
+    # exp of a negative number only, so large |x| never overflows
+    t = x.dtype.type
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, t(1) / (t(1) + e), e / (t(1) + e))
+
+
+def sigmoid_forward(x):
+    _elementwise_floats("sigmoid_forward", (x,), ("x",))
+    return np.ascontiguousarray(_sigmoid(x))
+
+
+def sigmoid_backward(grad, out):
+    """grad * out * (1 - out), from the saved output."""
+    _elementwise_floats("sigmoid_backward", (grad, out), ("grad", "out"))
+    return np.ascontiguousarray(grad * out * (out.dtype.type(1) - out))
+
+
+def silu_forward(x):
+    """x * sigmoid(x) (also called swish)."""
+    _elementwise_floats("silu_forward", (x,), ("x",))
+    return np.ascontiguousarray(x * _sigmoid(x))
+
+
+def silu_backward(grad, x):
+    """grad * s * (1 + x (1 - s)) with s = sigmoid(x)."""
+    _elementwise_floats("silu_backward", (grad, x), ("grad", "x"))
+    t = x.dtype.type
+    s = _sigmoid(x)
+    return np.ascontiguousarray(grad * (s * (t(1) + x * (t(1) - s))))
+
+
+def dropout_forward(x, u, p):
+    """(y, mask): mask = u >= p keeps each element with probability 1 - p; y = x * mask / (1 - p)."""
+    _elementwise_floats("dropout_forward", (x, u), ("x", "u"))
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout_forward: p must be in [0, 1), got {p!r}")
+    scale = x.dtype.type(1.0 / (1.0 - p))
+    mask = u >= x.dtype.type(p)
+    y = x * np.where(mask, scale, x.dtype.type(0))   # x * noise, as PyTorch computes it
+    return np.ascontiguousarray(y), np.ascontiguousarray(mask)
+
+
+def _embedding_check_indices(op, indices, num_embeddings):
+    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
+        got = indices.dtype if isinstance(indices, np.ndarray) else type(indices).__name__
+        raise TypeError(f"{op}: indices must be an int64 numpy.ndarray, got {got}")
+    if indices.size:
+        bad = (indices < 0) | (indices >= num_embeddings)
+        if bad.any():
+            index = int(indices[bad].flat[0])
+            raise IndexError(f"{op}: index {index} is out of range for "
+                             f"num_embeddings={num_embeddings}")
+
+
+def embedding_forward(weight, indices):
+    """weight[indices]: one row of the (num_embeddings, embedding_dim) table per index."""
+    _gemm_float_operands("embedding_forward", (weight,), ("weight",))
+    _gemm_ndim("embedding_forward", weight, "weight", 2)
+    _embedding_check_indices("embedding_forward", indices, weight.shape[0])
+    return np.ascontiguousarray(weight[indices])
+
+
+def embedding_backward(grad, indices, num_embeddings, padding_idx):
+    """Scatter-add grad rows into a (num_embeddings, dim) table, in index order.
+
+    The padding row (``padding_idx``; -1 for none) gets no gradient.
+    """
+    _gemm_float_operands("embedding_backward", (grad,), ("grad",))
+    if isinstance(num_embeddings, bool) or not isinstance(num_embeddings, (int, np.integer)) \
+            or num_embeddings < 0:
+        raise ValueError(f"embedding_backward: num_embeddings must be an int >= 0, "
+                         f"got {num_embeddings!r}")
+    if not isinstance(padding_idx, (int, np.integer)) or not -1 <= padding_idx < num_embeddings:
+        raise ValueError(f"embedding_backward: padding_idx must be -1 (none) or in "
+                         f"[0, {num_embeddings}), got {padding_idx!r}")
+    _embedding_check_indices("embedding_backward", indices, num_embeddings)
+    if grad.ndim != indices.ndim + 1 or grad.shape[:-1] != indices.shape:
+        raise ValueError(f"embedding_backward: grad must have shape indices.shape + (dim,) = "
+                         f"{indices.shape} + (dim,), got {grad.shape}")
+    dim = grad.shape[-1]
+    table = np.zeros((int(num_embeddings), dim), dtype=grad.dtype)
+    np.add.at(table, indices.reshape(-1), grad.reshape(-1, dim))  # unbuffered: in index order
+    if padding_idx >= 0:
+        table[padding_idx] = 0
+    return table
+
+
 # -------------------------------------------------------------- softmax -----
+
+_SOFTMAX_LOSS_BLOCK = 256     # rows per partial loss sum (fixed: thread-count independent)
+
+
+def _softmax_2d(op, arrays, names):
+    dtype = _elementwise_floats(op, arrays, names)
+    if arrays[0].ndim != 2:
+        raise ValueError(f"{op}: expected 2-D (rows, cols) input, got shape {arrays[0].shape}")
+    return dtype
+
+
+def _softmax_shifted_exp(x):
+    """exp(x - row max) and the row sums; the shift keeps exp from overflowing."""
+    if x.shape[1] == 0:
+        return np.empty_like(x), np.zeros((x.shape[0], 1), x.dtype)
+    with np.errstate(invalid="ignore"):  # an all -inf row gives nan, as in PyTorch
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e, e.sum(axis=1, keepdims=True, dtype=np.float64)
+
+
+def softmax_forward(x):
+    """exp(x_j - max) / sum_k exp(x_k - max) along the last dimension."""
+    _softmax_2d("softmax_forward", (x,), ("x",))
+    e, s = _softmax_shifted_exp(x)
+    return np.ascontiguousarray((e / s).astype(x.dtype, copy=False))
+
+
+def softmax_backward(grad, out):
+    """out * (grad - sum(grad * out)) along the last dimension."""
+    _softmax_2d("softmax_backward", (grad, out), ("grad", "out"))
+    dot = (grad.astype(np.float64) * out).sum(axis=1, keepdims=True)
+    return np.ascontiguousarray(out * (grad - dot.astype(grad.dtype)))
+
+
+def log_softmax_forward(x):
+    """x_j - max - log(sum_k exp(x_k - max)) along the last dimension."""
+    _softmax_2d("log_softmax_forward", (x,), ("x",))
+    if x.shape[1] == 0:
+        return np.empty_like(x, order="C")
+    m = x.max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):  # an all -inf row gives nan, as in PyTorch
+        s = np.exp(x - m).sum(axis=1, keepdims=True, dtype=np.float64)
+        lp = (x - m) - np.log(s).astype(x.dtype)
+    return np.ascontiguousarray(lp.astype(x.dtype, copy=False))
+
+
+def log_softmax_backward(grad, out):
+    """grad - exp(out) * sum(grad) along the last dimension."""
+    _softmax_2d("log_softmax_backward", (grad, out), ("grad", "out"))
+    total = grad.sum(axis=1, keepdims=True, dtype=np.float64).astype(grad.dtype)
+    return np.ascontiguousarray(grad - np.exp(out) * total)
+
+
+def _cross_entropy_check(op, logits, target, weight, ignore_index, label_smoothing, reduction):
+    arrays, names = (logits,), ("logits",)
+    if weight is not None:
+        arrays, names = (logits, weight), ("logits", "weight")
+    _gemm_float_operands(op, arrays, names)
+    if logits.ndim != 2:
+        raise ValueError(f"{op}: logits must be 2-D (N, C), got shape {logits.shape}")
+    n, c = logits.shape
+    if c == 0:
+        raise ValueError(f"{op}: logits must have at least one class, got shape {logits.shape}")
+    if not isinstance(target, np.ndarray) or target.dtype != np.int64:
+        got = target.dtype if isinstance(target, np.ndarray) else type(target).__name__
+        raise TypeError(f"{op}: target must be an int64 numpy.ndarray, got {got}")
+    if target.shape != (n,):
+        raise ValueError(f"{op}: target must have shape ({n},) for logits {logits.shape}, "
+                         f"got {target.shape}")
+    if weight is not None and weight.shape != (c,):
+        raise ValueError(f"{op}: weight must have shape ({c},) for logits {logits.shape}, "
+                         f"got {weight.shape}")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    bad = (target != ignore_index) & ((target < 0) | (target >= c))
+    if bad.any():
+        raise IndexError(f"{op}: target {int(target[bad][0])} is out of bounds for C={c} classes "
+                         f"(ignore_index={ignore_index})")
+
+
+def _cross_entropy_block_sum(values):
+    """Sum in fixed blocks of rows, blocks added in order (the compiled kernel's order)."""
+    total = 0.0
+    for start in range(0, values.shape[0], _SOFTMAX_LOSS_BLOCK):
+        total += float(values[start:start + _SOFTMAX_LOSS_BLOCK].sum())
+    return total
+
+
+def _cross_entropy_target_weight(target, weight, ignore_index, dtype):
+    """w[target] for every row (0 where the target is ignored), in float64."""
+    keep = target != ignore_index
+    safe = np.where(keep, target, 0)
+    w = np.ones(target.shape[0]) if weight is None else weight.astype(np.float64)[safe]
+    return np.where(keep, w, 0.0), keep
+
+
+def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing, reduction):
+    """(loss, lse): PyTorch's cross_entropy on class-index targets, and the row log-sum-exp.
+
+    Per row, with log-probabilities ``lp = logits - lse`` and eps = label_smoothing::
+
+        loss_i = (1 - eps) * (-w[t_i] lp[t_i]) + eps / C * (-sum_c w[c] lp[c])
+
+    ignored rows give 0; "mean" divides the sum by sum_i w[t_i] over kept rows.
+    """
+    op = "cross_entropy_forward"
+    _cross_entropy_check(op, logits, target, weight, ignore_index, label_smoothing, reduction)
+    n, c = logits.shape
+    x = logits.astype(np.float64)
+    m = x.max(axis=1, keepdims=True) if n else np.zeros((0, 1))
+    lse = (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0] if n else np.zeros(0)
+    lse = lse.astype(logits.dtype)
+    lp = x - lse.astype(np.float64)[:, None]
+    w_t, keep = _cross_entropy_target_weight(target, weight, ignore_index, logits.dtype)
+    safe = np.where(keep, target, 0)
+    nll = -w_t * lp[np.arange(n), safe]
+    loss = (1.0 - label_smoothing) * nll
+    if label_smoothing > 0:
+        w = np.ones(c) if weight is None else weight.astype(np.float64)
+        smooth = -(lp * w).sum(axis=1)
+        loss = loss + (label_smoothing / c) * np.where(keep, smooth, 0.0)
+    loss = np.where(keep, loss, 0.0)
+    if reduction == "none":
+        out = loss.astype(logits.dtype)
+    else:
+        total = _cross_entropy_block_sum(loss)
+        if reduction == "mean":
+            w_sum = _cross_entropy_block_sum(w_t)
+            total = total / w_sum if w_sum != 0 else float("nan")
+        out = np.array(total, dtype=logits.dtype)
+    return out, np.ascontiguousarray(lse)
+
+
+def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
+                           label_smoothing, reduction):
+    """d loss / d logits.  With p = softmax(logits), s_i the incoming gradient of row i::
+
+        grad_ij = s_i [ (1 - eps) w[t_i] (p_ij - [j == t_i]) + eps / C (p_ij sum_c w[c] - w[j]) ]
+    """
+    op = "cross_entropy_backward"
+    _cross_entropy_check(op, logits, target, weight, ignore_index, label_smoothing, reduction)
+    _gemm_float_operands(op, (logits, lse, grad_loss), ("logits", "lse", "grad_loss"))
+    n, c = logits.shape
+    if lse.shape != (n,):
+        raise ValueError(f"{op}: lse must have shape ({n},) for logits {logits.shape}, got {lse.shape}")
+    want = (n,) if reduction == "none" else ()
+    if grad_loss.shape != want:
+        raise ValueError(f"{op}: grad_loss must have shape {want} for reduction={reduction!r}, "
+                         f"got {grad_loss.shape}")
+    dt = logits.dtype.type
+    w_t, keep = _cross_entropy_target_weight(target, weight, ignore_index, logits.dtype)
+    if reduction == "none":
+        scale = grad_loss.astype(np.float64)
+    elif reduction == "sum":
+        scale = np.full(n, float(grad_loss))
+    else:
+        w_sum = _cross_entropy_block_sum(w_t)
+        scale = np.full(n, float(grad_loss) / w_sum if w_sum != 0 else 0.0)
+    scale = np.where(keep, scale, 0.0)
+    w = np.ones(c, dtype=logits.dtype) if weight is None else weight
+    w_total = float(np.sum(w, dtype=np.float64))
+    # per-row coefficients in float64, then one pass in the logits' dtype
+    a = scale * (1.0 - label_smoothing) * w_t            # multiplies (p - onehot)
+    b = scale * (label_smoothing / c)                     # multiplies (p * sum(w) - w)
+    p = np.exp(logits - lse[:, None])
+    grad = (a + b * w_total).astype(logits.dtype)[:, None] * p - b.astype(logits.dtype)[:, None] * w
+    rows = np.nonzero(keep)[0]
+    grad[rows, target[rows]] -= a[rows].astype(logits.dtype)
+    return np.ascontiguousarray(grad.astype(logits.dtype, copy=False))
+
 
 # ----------------------------------------------------------------- conv -----
 

@@ -456,10 +456,471 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
 
 
 # ----------------------------------------------------------------- conv -----
+CONV_SECTION_PLACEHOLDER
 
 # ----------------------------------------------------------------- norm -----
+# Statistics are taken in float64 even for float32 input (as the compiled kernels
+# do), then mean/rstd are returned in the input's dtype. Equal to the compiled
+# kernels to rounding, not bitwise: NumPy sums pairwise, the kernels in blocks.
+
+def _norm_dtype(kernel, **operands):
+    """The shared float dtype of ``operands`` (None entries skipped), or a clear error."""
+    first = None
+    for name, a in operands.items():
+        if a is None:
+            continue
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{kernel}: {name} must be a NumPy array, got {type(a).__name__}")
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
+        if first is None:
+            first = (name, a.dtype)
+        elif a.dtype != first[1]:
+            raise TypeError(f"{kernel}: all float operands must share one dtype; "
+                            f"{first[0]} is {first[1]} but {name} is {a.dtype}")
+    return first[1]
+
+
+def _norm_shape(kernel, name, a, shape):
+    if a is not None and a.shape != shape:
+        raise ValueError(f"{kernel}: {name} must have shape {shape}, got {a.shape}")
+
+
+def _norm_ndim(kernel, name, a, ndim, layout):
+    if a.ndim != ndim:
+        raise ValueError(f"{kernel}: {name} must be {ndim}-D {layout}, got shape {a.shape}")
+
+
+def _norm_eps(kernel, eps):
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps >= 0:
+        raise ValueError(f"{kernel}: eps must be a float >= 0, got {eps!r}")
+    return float(eps)
+
+
+def _norm_in_place(kernel, name, a):
+    if not (a.flags.c_contiguous and a.flags.writeable):
+        raise ValueError(f"{kernel}: {name} is updated in place, so it must be C-contiguous "
+                         f"and writable (got contiguous={a.flags.c_contiguous}, "
+                         f"writable={a.flags.writeable})")
+
+
+def _batch_norm_checks(kernel, x, weight, training, extra):
+    _norm_ndim(kernel, "x", x, 3, "(N, C, L)")
+    channels = x.shape[1]
+    for name, a in [("weight", weight)] + extra:
+        _norm_shape(kernel, name, a, (channels,))
+    count = x.shape[0] * x.shape[2]
+    if training and count < 2:
+        raise ValueError(f"{kernel}: training needs more than 1 value per channel, "
+                         f"got x of shape {x.shape}")
+    return channels, count
+
+
+def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    """Normalise each channel of ``x`` (N, C, L) over N and L; returns (y, save_mean, save_invstd).
+
+    Training: batch mean and ``1/sqrt(biased var + eps)``, and the running stats
+    (when given) move towards them in place, with the *unbiased* variance.
+    Eval: the running stats normalise instead.
+    """
+    kernel = "batch_norm_forward"
+    dtype = _norm_dtype(kernel, x=x, weight=weight, bias=bias,
+                        running_mean=running_mean, running_var=running_var)
+    channels, count = _batch_norm_checks(kernel, x, weight, training, [
+        ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)])
+    eps = _norm_eps(kernel, eps)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{kernel}: give both running_mean and running_var, or neither")
+    if running_mean is not None:
+        _norm_in_place(kernel, "running_mean", running_mean)
+        _norm_in_place(kernel, "running_var", running_var)
+    xd = x.astype(np.float64)
+    if training:
+        momentum = float(momentum)
+        mean = xd.mean(axis=(0, 2))
+        var = ((xd - mean[None, :, None]) ** 2).mean(axis=(0, 2))
+        invstd = 1.0 / np.sqrt(var + eps)
+        if running_mean is not None:
+            unbiased = var * count / (count - 1)
+            running_mean[...] = momentum * mean + (1.0 - momentum) * running_mean.astype(np.float64)
+            running_var[...] = momentum * unbiased + (1.0 - momentum) * running_var.astype(np.float64)
+    else:
+        if running_mean is None:
+            raise ValueError(f"{kernel}: eval mode (training=False) needs running_mean and running_var")
+        mean = running_mean.astype(np.float64)
+        invstd = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
+    # y = x * scale + shift folds the affine map into one multiply-add per element.
+    scale = invstd if weight is None else invstd * weight.astype(np.float64)
+    shift = -mean * scale if bias is None else bias.astype(np.float64) - mean * scale
+    y = xd * scale[None, :, None] + shift[None, :, None]
+    return y.astype(dtype), mean.astype(dtype), invstd.astype(dtype)
+
+
+def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
+    """Gradients of batch_norm_forward: (grad_x, grad_weight, grad_bias).
+
+    With ``xhat = (x - mean) * invstd`` and ``g = grad * weight``, training gives
+    ``grad_x = invstd * (g - mean(g) - xhat * mean(g * xhat))`` (the batch
+    statistics depend on x); eval gives ``grad_x = g * invstd``.
+    """
+    kernel = "batch_norm_backward"
+    dtype = _norm_dtype(kernel, grad=grad, x=x, weight=weight,
+                        save_mean=save_mean, save_invstd=save_invstd)
+    channels, count = _batch_norm_checks(kernel, x, weight, training, [
+        ("save_mean", save_mean), ("save_invstd", save_invstd)])
+    if save_mean is None or save_invstd is None:
+        raise ValueError(f"{kernel}: save_mean and save_invstd are required")
+    _norm_shape(kernel, "grad", grad, x.shape)
+    g = grad.astype(np.float64)
+    xmu = x.astype(np.float64) - save_mean.astype(np.float64)[None, :, None]
+    invstd = save_invstd.astype(np.float64)
+    w = np.ones(channels) if weight is None else weight.astype(np.float64)
+    sum_g = g.sum(axis=(0, 2))
+    dotp = (g * xmu).sum(axis=(0, 2))
+    if training:
+        k = dotp * invstd * invstd / count
+        grad_mean = sum_g / count
+        grad_x = (g - xmu * k[None, :, None] - grad_mean[None, :, None]) * (invstd * w)[None, :, None]
+    else:
+        grad_x = g * (invstd * w)[None, :, None]
+    if weight is None:
+        return grad_x.astype(dtype), None, None
+    return grad_x.astype(dtype), (dotp * invstd).astype(dtype), sum_g.astype(dtype)
+
+
+def _rows_stats(kernel, x, eps):
+    """Mean and 1/sqrt(biased var + eps) of each row of 2-D ``x``, in float64."""
+    xd = x.astype(np.float64)
+    mean = xd.mean(axis=1)
+    var = ((xd - mean[:, None]) ** 2).mean(axis=1)
+    return xd, mean, 1.0 / np.sqrt(var + eps)
+
+
+def _rows_grad_x(g, xhat, rstd):
+    """grad_x of a per-row normalisation: ``rstd * (g - mean(g) - xhat * mean(g * xhat))``."""
+    c1 = (g * xhat).mean(axis=1)
+    c2 = g.mean(axis=1)
+    return rstd[:, None] * (g - c2[:, None] - xhat * c1[:, None])
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """Normalise each row of ``x`` (rows, D); returns (y, mean, rstd), mean/rstd of shape (rows,)."""
+    kernel = "layer_norm_forward"
+    dtype = _norm_dtype(kernel, x=x, weight=weight, bias=bias)
+    _norm_ndim(kernel, "x", x, 2, "(rows, D)")
+    if x.shape[1] == 0:
+        raise ValueError(f"{kernel}: the normalized size D must be positive, got x of shape {x.shape}")
+    _norm_shape(kernel, "weight", weight, (x.shape[1],))
+    _norm_shape(kernel, "bias", bias, (x.shape[1],))
+    eps = _norm_eps(kernel, eps)
+    xd, mean, rstd = _rows_stats(kernel, x, eps)
+    y = (xd - mean[:, None]) * rstd[:, None]
+    if weight is not None:
+        y = y * weight.astype(np.float64)
+    if bias is not None:
+        y = y + bias.astype(np.float64)
+    return y.astype(dtype), mean.astype(dtype), rstd.astype(dtype)
+
+
+def layer_norm_backward(grad, x, weight, mean, rstd):
+    """Gradients of layer_norm_forward: (grad_x, grad_weight, grad_bias); None for absent affine."""
+    kernel = "layer_norm_backward"
+    dtype = _norm_dtype(kernel, grad=grad, x=x, weight=weight, mean=mean, rstd=rstd)
+    _norm_ndim(kernel, "x", x, 2, "(rows, D)")
+    _norm_shape(kernel, "grad", grad, x.shape)
+    _norm_shape(kernel, "weight", weight, (x.shape[1],))
+    _norm_shape(kernel, "mean", mean, (x.shape[0],))
+    _norm_shape(kernel, "rstd", rstd, (x.shape[0],))
+    gd = grad.astype(np.float64)
+    rstd = rstd.astype(np.float64)
+    xhat = (x.astype(np.float64) - mean.astype(np.float64)[:, None]) * rstd[:, None]
+    g = gd if weight is None else gd * weight.astype(np.float64)
+    grad_x = _rows_grad_x(g, xhat, rstd).astype(dtype)
+    if weight is None:
+        return grad_x, None, None
+    return grad_x, (gd * xhat).sum(axis=0).astype(dtype), gd.sum(axis=0).astype(dtype)
+
+
+def _group_norm_checks(kernel, x, num_groups, weight, bias):
+    _norm_ndim(kernel, "x", x, 3, "(N, C, L)")
+    n, channels, length = x.shape
+    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups < 1:
+        raise ValueError(f"{kernel}: num_groups must be a positive int, got {num_groups!r}")
+    if channels % num_groups:
+        raise ValueError(f"{kernel}: num_channels ({channels}) must be divisible by "
+                         f"num_groups ({num_groups})")
+    if channels // num_groups * length == 0:
+        raise ValueError(f"{kernel}: each group must hold at least one value, got x of shape "
+                         f"{x.shape} with num_groups={num_groups}")
+    _norm_shape(kernel, "weight", weight, (channels,))
+    _norm_shape(kernel, "bias", bias, (channels,))
+    return n, channels, length, int(num_groups)
+
+
+def group_norm_forward(x, num_groups, weight, bias, eps):
+    """Normalise ``x`` (N, C, L) over each group of C/num_groups channels and L; (y, mean, rstd).
+
+    mean and rstd have shape (N, num_groups); the affine map is per channel.
+    """
+    kernel = "group_norm_forward"
+    dtype = _norm_dtype(kernel, x=x, weight=weight, bias=bias)
+    n, channels, length, groups = _group_norm_checks(kernel, x, num_groups, weight, bias)
+    eps = _norm_eps(kernel, eps)
+    xd, mean, rstd = _rows_stats(kernel, x.reshape(n * groups, -1), eps)
+    y = ((xd - mean[:, None]) * rstd[:, None]).reshape(n, channels, length)
+    if weight is not None:
+        y = y * weight.astype(np.float64)[None, :, None]
+    if bias is not None:
+        y = y + bias.astype(np.float64)[None, :, None]
+    return y.astype(dtype), mean.reshape(n, groups).astype(dtype), rstd.reshape(n, groups).astype(dtype)
+
+
+def group_norm_backward(grad, x, num_groups, weight, mean, rstd):
+    """Gradients of group_norm_forward: (grad_x, grad_weight, grad_bias); None for absent affine."""
+    kernel = "group_norm_backward"
+    dtype = _norm_dtype(kernel, grad=grad, x=x, weight=weight, mean=mean, rstd=rstd)
+    n, channels, length, groups = _group_norm_checks(kernel, x, num_groups, weight, None)
+    _norm_shape(kernel, "grad", grad, x.shape)
+    _norm_shape(kernel, "mean", mean, (n, groups))
+    _norm_shape(kernel, "rstd", rstd, (n, groups))
+    gd = grad.astype(np.float64)
+    rstd_rows = rstd.astype(np.float64).reshape(-1)
+    xhat = ((x.astype(np.float64).reshape(n * groups, -1) - mean.astype(np.float64).reshape(-1, 1))
+            * rstd_rows[:, None]).reshape(n, channels, length)
+    g = gd if weight is None else gd * weight.astype(np.float64)[None, :, None]
+    grad_x = _rows_grad_x(g.reshape(n * groups, -1), xhat.reshape(n * groups, -1), rstd_rows)
+    grad_x = grad_x.reshape(x.shape).astype(dtype)
+    if weight is None:
+        return grad_x, None, None
+    return grad_x, (gd * xhat).sum(axis=(0, 2)).astype(dtype), gd.sum(axis=(0, 2)).astype(dtype)
+
+
+def rms_norm_forward(x, weight, eps):
+    """Scale each row of ``x`` (rows, D) by ``rrms = 1/sqrt(mean(x**2) + eps)``; returns (y, rrms)."""
+    kernel = "rms_norm_forward"
+    dtype = _norm_dtype(kernel, x=x, weight=weight)
+    _norm_ndim(kernel, "x", x, 2, "(rows, D)")
+    if x.shape[1] == 0:
+        raise ValueError(f"{kernel}: the normalized size D must be positive, got x of shape {x.shape}")
+    _norm_shape(kernel, "weight", weight, (x.shape[1],))
+    eps = _norm_eps(kernel, eps)
+    xd = x.astype(np.float64)
+    rrms = 1.0 / np.sqrt((xd * xd).mean(axis=1) + eps)
+    y = xd * rrms[:, None]
+    if weight is not None:
+        y = y * weight.astype(np.float64)
+    return y.astype(dtype), rrms.astype(dtype)
+
+
+def rms_norm_backward(grad, x, weight, rrms):
+    """Gradients of rms_norm_forward: (grad_x, grad_weight).
+
+    With ``g = grad * weight``: ``grad_x = rrms * g - x * rrms**3 * mean(g * x)``.
+    """
+    kernel = "rms_norm_backward"
+    dtype = _norm_dtype(kernel, grad=grad, x=x, weight=weight, rrms=rrms)
+    _norm_ndim(kernel, "x", x, 2, "(rows, D)")
+    _norm_shape(kernel, "grad", grad, x.shape)
+    _norm_shape(kernel, "weight", weight, (x.shape[1],))
+    _norm_shape(kernel, "rrms", rrms, (x.shape[0],))
+    gd = grad.astype(np.float64)
+    xd = x.astype(np.float64)
+    r = rrms.astype(np.float64)[:, None]
+    g = gd if weight is None else gd * weight.astype(np.float64)
+    c = (g * xd).mean(axis=1)[:, None]
+    grad_x = (r * g - xd * (r * r * r) * c).astype(dtype)
+    if weight is None:
+        return grad_x, None
+    return grad_x, (gd * xd * r).sum(axis=0).astype(dtype)
+
 
 # ---------------------------------------------------------------- optim -----
+# One call updates a whole flat buffer (an arena of many parameters) in place.
+# Each line is one torch.optim single-tensor (foreach=False) operation, in
+# torch's order, with every hyperparameter first rounded to the buffer's dtype
+# (as torch does): in float64 these twins equal the compiled loops bit for bit.
+
+def _optim_buffers(kernel, grad, **updated):
+    """Check the in-place buffers and ``grad``; returns (grad as contiguous, scalar type)."""
+    first = None
+    for name, a in list(updated.items()) + [("grad", grad)]:
+        if a is None:
+            continue
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{kernel}: {name} must be a NumPy array, got {type(a).__name__}")
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
+        if a.ndim != 1:
+            raise ValueError(f"{kernel}: {name} must be a flat 1-D buffer, got shape {a.shape}")
+        if first is None:
+            first = (name, a)
+            continue
+        if a.dtype != first[1].dtype:
+            raise TypeError(f"{kernel}: all buffers must share one dtype; "
+                            f"{first[0]} is {first[1].dtype} but {name} is {a.dtype}")
+        if a.shape != first[1].shape:
+            raise ValueError(f"{kernel}: {name} has {a.shape[0]} elements but "
+                             f"{first[0]} has {first[1].shape[0]}")
+    for name, a in updated.items():
+        if a is not None and not (a.flags.c_contiguous and a.flags.writeable):
+            raise ValueError(f"{kernel}: {name} is updated in place, so it must be C-contiguous "
+                             f"and writable (got contiguous={a.flags.c_contiguous}, "
+                             f"writable={a.flags.writeable})")
+    present = [(n, a) for n, a in list(updated.items()) + [("grad", grad)] if a is not None]
+    for i, (name_a, a) in enumerate(present):
+        for name_b, b in present[i + 1:]:
+            if np.shares_memory(a, b):
+                raise ValueError(f"{kernel}: {name_a} and {name_b} overlap in memory; "
+                                 f"each buffer must be separate")
+    return np.ascontiguousarray(grad), first[1].dtype.type
+
+
+def _optim_check(kernel, condition, what, value):
+    if not condition:
+        raise ValueError(f"{kernel}: invalid {what}: {value!r}")
+
+
+def _optim_step_count(kernel, step):
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"{kernel}: step must be an int >= 1 (the count after incrementing), "
+                         f"got {step!r}")
+    return int(step)
+
+
+def _lerp(start, end, weight, s):
+    """torch.lerp's scalar rule: stable from whichever end ``weight`` is closer to."""
+    w = s(weight)
+    if abs(w) < 0.5:
+        return start + w * (end - start)
+    return end - (end - start) * (s(1) - w)
+
+
+def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
+             weight_decay, maximize, first_step):
+    """SGD with optional momentum (heavy-ball or Nesterov) and L2 weight decay, in place.
+
+    ``momentum_buffer`` is None when momentum == 0 (and ignored if given then).
+    """
+    kernel = "sgd_step"
+    use_momentum = momentum != 0
+    grad, s = _optim_buffers(kernel, grad, param=param,
+                             momentum_buffer=momentum_buffer if use_momentum else None)
+    _optim_check(kernel, lr >= 0, "learning rate", lr)
+    _optim_check(kernel, momentum >= 0, "momentum value", momentum)
+    _optim_check(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError(f"{kernel}: Nesterov momentum requires a momentum and zero dampening "
+                         f"(got momentum={momentum!r}, dampening={dampening!r})")
+    if use_momentum and momentum_buffer is None:
+        raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
+    d_p = -grad if maximize else grad
+    if weight_decay != 0:
+        d_p = d_p + s(weight_decay) * param
+    if use_momentum:
+        buf = momentum_buffer
+        if first_step:
+            buf[...] = d_p
+        else:
+            buf[...] = buf * s(momentum) + s(1 - dampening) * d_p
+        d_p = d_p + s(momentum) * buf if nesterov else buf
+    param[...] = param + s(-lr) * d_p
+
+
+def adagrad_step(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize):
+    """Adagrad: accumulate squared gradients, divide the step by their root, in place."""
+    kernel = "adagrad_step"
+    grad, s = _optim_buffers(kernel, grad, param=param, state_sum=state_sum)
+    if state_sum is None:
+        raise ValueError(f"{kernel}: state_sum is required")
+    step = _optim_step_count(kernel, step)
+    _optim_check(kernel, lr >= 0, "learning rate", lr)
+    _optim_check(kernel, lr_decay >= 0, "lr_decay value", lr_decay)
+    _optim_check(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
+    _optim_check(kernel, eps >= 0, "epsilon value", eps)
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + s(weight_decay) * param
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum[...] = state_sum + g * g
+    std = np.sqrt(state_sum) + s(eps)
+    param[...] = param + s(-clr) * g / std
+
+
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
+                 weight_decay, momentum, centered, maximize):
+    """RMSprop: divide by a running root-mean-square of gradients (optionally centred), in place."""
+    kernel = "rmsprop_step"
+    use_momentum = momentum > 0
+    grad, s = _optim_buffers(kernel, grad, param=param, square_avg=square_avg,
+                             grad_avg=grad_avg if centered else None,
+                             momentum_buffer=momentum_buffer if use_momentum else None)
+    if square_avg is None:
+        raise ValueError(f"{kernel}: square_avg is required")
+    _optim_check(kernel, lr >= 0, "learning rate", lr)
+    _optim_check(kernel, eps >= 0, "epsilon value", eps)
+    _optim_check(kernel, momentum >= 0, "momentum value", momentum)
+    _optim_check(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
+    _optim_check(kernel, alpha >= 0, "alpha value", alpha)
+    if centered and grad_avg is None:
+        raise ValueError(f"{kernel}: centered=True needs a grad_avg buffer")
+    if use_momentum and momentum_buffer is None:
+        raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + s(weight_decay) * param
+    square_avg[...] = square_avg * s(alpha) + s(1 - alpha) * g * g
+    if centered:
+        grad_avg[...] = _lerp(grad_avg, g, 1 - alpha, s)
+        avg = np.sqrt(square_avg - grad_avg * grad_avg)
+    else:
+        avg = np.sqrt(square_avg)
+    avg = avg + s(eps)
+    if use_momentum:
+        momentum_buffer[...] = momentum_buffer * s(momentum) + g / avg
+        param[...] = param + s(-lr) * momentum_buffer
+    else:
+        param[...] = param + s(-lr) * g / avg
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+              weight_decay, decoupled_weight_decay, amsgrad, maximize):
+    """Adam (L2 decay added to the gradient) or AdamW (decoupled decay), in place.
+
+    ``m = lerp(m, g, 1 - beta1)``; ``v = beta2 v + (1 - beta2) g²``;
+    ``param -= lr / (1 - beta1**step) * m / (sqrt(v) / sqrt(1 - beta2**step) + eps)``.
+    """
+    kernel = "adam_step"
+    grad, s = _optim_buffers(kernel, grad, param=param, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
+                             max_exp_avg_sq=max_exp_avg_sq if amsgrad else None)
+    if exp_avg is None or exp_avg_sq is None:
+        raise ValueError(f"{kernel}: exp_avg and exp_avg_sq are required")
+    step = _optim_step_count(kernel, step)
+    _optim_check(kernel, lr >= 0, "learning rate", lr)
+    _optim_check(kernel, eps >= 0, "epsilon value", eps)
+    _optim_check(kernel, 0 <= beta1 < 1, "beta parameter at index 0", beta1)
+    _optim_check(kernel, 0 <= beta2 < 1, "beta parameter at index 1", beta2)
+    _optim_check(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
+    if amsgrad and max_exp_avg_sq is None:
+        raise ValueError(f"{kernel}: amsgrad=True needs a max_exp_avg_sq buffer")
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param[...] = param * s(1 - lr * weight_decay)
+        else:
+            g = g + s(weight_decay) * param
+    exp_avg[...] = _lerp(exp_avg, g, 1 - beta1, s)
+    exp_avg_sq[...] = exp_avg_sq * s(beta2) + s(1 - beta2) * g * g
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    step_size = lr / bias_correction1
+    bias_correction2_sqrt = bias_correction2 ** 0.5
+    if amsgrad:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        denom = np.sqrt(max_exp_avg_sq) / s(bias_correction2_sqrt) + s(eps)
+    else:
+        denom = np.sqrt(exp_avg_sq) / s(bias_correction2_sqrt) + s(eps)
+    param[...] = param + s(-step_size) * exp_avg / denom
+
 
 
 # Every public function defined in this file is a kernel twin.

@@ -1067,7 +1067,7 @@ def _optim_buffers(kernel, grad, **updated):
     """Check the in-place buffers and ``grad``; returns (grad as contiguous, scalar type)."""
     first = None
     for name, a in list(updated.items()) + [("grad", grad)]:
-        if a is None:
+        if a is None and name not in ("param", "grad"):
             continue
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{kernel}: {name} must be a NumPy array, got {type(a).__name__}")

@@ -1,0 +1,376 @@
+"""Optimizer update loops: one in-place call per flat buffer (a whole parameter arena).
+
+Each loop applies torch.optim's single-tensor (foreach=False) update element by
+element, with torch's order of operations and with every hyperparameter first
+rounded to the buffer's dtype, so float64 trajectories follow torch's and equal
+the NumPy twins in ``reference.py`` bit for bit. Elements are independent, so
+splitting them across threads cannot change a single bit.
+"""
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.math cimport pow, sqrt, sqrtf
+
+from nnlite._kernels._threads cimport threads_for
+
+import numpy as np
+
+cnp.import_array()
+
+__all__ = ["sgd_step", "adagrad_step", "rmsprop_step", "adam_step"]
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef inline floating _sqrt(floating v) noexcept nogil:
+    if floating is float:
+        return sqrtf(v)
+    else:
+        return sqrt(v)
+
+
+cdef inline floating _lerp(floating start, floating end, floating weight,
+                           floating one_minus_weight, bint weight_small) noexcept nogil:
+    # torch.lerp's scalar rule: measure from whichever end the weight is closer to.
+    if weight_small:
+        return start + weight * (end - start)
+    return end - (end - start) * one_minus_weight
+
+
+# ------------------------------------------------------------- validation -----
+
+cdef int _check_buffers(str kernel, list named, Py_ssize_t n_updated) except -1:
+    """``named`` holds (name, array or None); the first ``n_updated`` are written in place."""
+    cdef object first_name = None
+    cdef cnp.ndarray first = None
+    cdef cnp.ndarray a
+    cdef Py_ssize_t i, j
+    cdef char* lo
+    cdef char* hi
+    for i in range(len(named)):
+        name, obj = named[i]
+        if obj is None:
+            if i == 0 or i == len(named) - 1:
+                raise TypeError(f"{kernel}: {name} must be a NumPy array, got None")
+            continue
+        if not isinstance(obj, cnp.ndarray):
+            raise TypeError(f"{kernel}: {name} must be a NumPy array, got {type(obj).__name__}")
+        a = <cnp.ndarray>obj
+        if cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT and cnp.PyArray_TYPE(a) != cnp.NPY_DOUBLE:
+            raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
+        if cnp.PyArray_NDIM(a) != 1:
+            raise ValueError(f"{kernel}: {name} must be a flat 1-D buffer, got shape {obj.shape}")
+        if first is None:
+            first_name, first = name, a
+        elif cnp.PyArray_TYPE(a) != cnp.PyArray_TYPE(first):
+            raise TypeError(f"{kernel}: all buffers must share one dtype; "
+                            f"{first_name} is {first.dtype} but {name} is {a.dtype}")
+        elif cnp.PyArray_DIM(a, 0) != cnp.PyArray_DIM(first, 0):
+            raise ValueError(f"{kernel}: {name} has {cnp.PyArray_DIM(a, 0)} elements but "
+                             f"{first_name} has {cnp.PyArray_DIM(first, 0)}")
+        if i < n_updated and not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISWRITEABLE(a)):
+            raise ValueError(f"{kernel}: {name} is updated in place, so it must be C-contiguous "
+                             f"and writable (got contiguous={obj.flags.c_contiguous}, "
+                             f"writable={obj.flags.writeable})")
+    # Overlap of [start, end) byte ranges; a strided grad is checked over its full span.
+    for i in range(len(named)):
+        if named[i][1] is None:
+            continue
+        for j in range(i + 1, len(named)):
+            if named[j][1] is None:
+                continue
+            if np.shares_memory(named[i][1], named[j][1]):
+                raise ValueError(f"{kernel}: {named[i][0]} and {named[j][0]} overlap in memory; "
+                                 f"each buffer must be separate")
+    return 0
+
+
+cdef int _check_value(str kernel, bint ok, str what, object value) except -1:
+    if not ok:
+        raise ValueError(f"{kernel}: invalid {what}: {value!r}")
+    return 0
+
+
+cdef long _step_count(str kernel, object step) except -1:
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"{kernel}: step must be an int >= 1 (the count after incrementing), "
+                         f"got {step!r}")
+    return step
+
+
+cdef inline bint _is_float32(cnp.ndarray a):
+    return cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT
+
+
+# -------------------------------------------------------------------- SGD -----
+
+cdef void _sgd_loop(floating* param, floating* grad, floating* buf, Py_ssize_t n,
+                    double lr, double momentum, double dampening, bint nesterov,
+                    double weight_decay, bint maximize, bint first_step) noexcept nogil:
+    cdef floating neg_lr = <floating>(-lr)
+    cdef floating mom = <floating>momentum
+    cdef floating one_minus_dampening = <floating>(1 - dampening)
+    cdef floating wd = <floating>weight_decay
+    cdef bint decay = weight_decay != 0
+    cdef bint use_momentum = momentum != 0
+    cdef floating g, b
+    cdef Py_ssize_t i
+    for i in prange(n, num_threads=threads_for(n), schedule="static"):
+        g = -grad[i] if maximize else grad[i]
+        if decay:
+            g = g + wd * param[i]
+        if use_momentum:
+            if first_step:
+                b = g
+            else:
+                b = buf[i] * mom + one_minus_dampening * g
+            buf[i] = b
+            if nesterov:
+                g = g + mom * b
+            else:
+                g = b
+        param[i] = param[i] + neg_lr * g
+
+
+def sgd_step(param, grad, momentum_buffer, double lr, double momentum,
+             double dampening, bint nesterov, double weight_decay, bint maximize, bint first_step):
+    """SGD with optional momentum (heavy-ball or Nesterov) and L2 weight decay, in place.
+
+    ``momentum_buffer`` is None when momentum == 0 (and ignored if given then).
+    """
+    kernel = "sgd_step"
+    cdef bint use_momentum = momentum != 0
+    buf = momentum_buffer if use_momentum else None
+    _check_buffers(kernel, [("param", param), ("momentum_buffer", buf), ("grad", grad)], 2)
+    _check_value(kernel, lr >= 0, "learning rate", lr)
+    _check_value(kernel, momentum >= 0, "momentum value", momentum)
+    _check_value(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError(f"{kernel}: Nesterov momentum requires a momentum and zero dampening "
+                         f"(got momentum={momentum!r}, dampening={dampening!r})")
+    if use_momentum and buf is None:
+        raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
+    cdef cnp.ndarray g = np.ascontiguousarray(grad)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>param, 0)
+    cdef void* bp = cnp.PyArray_DATA(<cnp.ndarray>buf) if use_momentum else NULL
+    cdef void* pp = cnp.PyArray_DATA(<cnp.ndarray>param)
+    cdef void* gp = cnp.PyArray_DATA(g)
+    if _is_float32(<cnp.ndarray>param):
+        with nogil:
+            _sgd_loop(<float*>pp, <float*>gp, <float*>bp, n, lr, momentum, dampening,
+                      nesterov, weight_decay, maximize, first_step)
+    else:
+        with nogil:
+            _sgd_loop(<double*>pp, <double*>gp, <double*>bp, n, lr, momentum, dampening,
+                      nesterov, weight_decay, maximize, first_step)
+
+
+# ---------------------------------------------------------------- Adagrad -----
+
+cdef void _adagrad_loop(floating* param, floating* grad, floating* state_sum, Py_ssize_t n,
+                        double clr, double weight_decay, double eps, bint maximize) noexcept nogil:
+    cdef floating neg_clr = <floating>(-clr)
+    cdef floating wd = <floating>weight_decay
+    cdef floating eps_ = <floating>eps
+    cdef bint decay = weight_decay != 0
+    cdef floating g, s
+    cdef Py_ssize_t i
+    for i in prange(n, num_threads=threads_for(n), schedule="static"):
+        g = -grad[i] if maximize else grad[i]
+        if decay:
+            g = g + wd * param[i]
+        s = state_sum[i] + g * g
+        state_sum[i] = s
+        param[i] = param[i] + neg_clr * g / (_sqrt(s) + eps_)
+
+
+def adagrad_step(param, grad, state_sum, step, double lr, double lr_decay,
+                 double weight_decay, double eps, bint maximize):
+    """Adagrad: accumulate squared gradients, divide the step by their root, in place."""
+    kernel = "adagrad_step"
+    _check_buffers(kernel, [("param", param), ("state_sum", state_sum), ("grad", grad)], 2)
+    if state_sum is None:
+        raise ValueError(f"{kernel}: state_sum is required")
+    cdef long k = _step_count(kernel, step)
+    _check_value(kernel, lr >= 0, "learning rate", lr)
+    _check_value(kernel, lr_decay >= 0, "lr_decay value", lr_decay)
+    _check_value(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
+    _check_value(kernel, eps >= 0, "epsilon value", eps)
+    cdef double clr = lr / (1 + <double>(k - 1) * lr_decay)
+    cdef cnp.ndarray g = np.ascontiguousarray(grad)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>param, 0)
+    cdef void* pp = cnp.PyArray_DATA(<cnp.ndarray>param)
+    cdef void* gp = cnp.PyArray_DATA(g)
+    cdef void* sp = cnp.PyArray_DATA(<cnp.ndarray>state_sum)
+    if _is_float32(<cnp.ndarray>param):
+        with nogil:
+            _adagrad_loop(<float*>pp, <float*>gp, <float*>sp, n, clr, weight_decay, eps, maximize)
+    else:
+        with nogil:
+            _adagrad_loop(<double*>pp, <double*>gp, <double*>sp, n, clr, weight_decay, eps, maximize)
+
+
+# ---------------------------------------------------------------- RMSprop -----
+
+cdef void _rmsprop_loop(floating* param, floating* grad, floating* square_avg, floating* grad_avg,
+                        floating* buf, Py_ssize_t n, double lr, double alpha, double eps,
+                        double weight_decay, double momentum, bint centered,
+                        bint maximize) noexcept nogil:
+    cdef floating neg_lr = <floating>(-lr)
+    cdef floating alpha_ = <floating>alpha
+    cdef floating one_minus_alpha = <floating>(1 - alpha)
+    cdef floating eps_ = <floating>eps
+    cdef floating wd = <floating>weight_decay
+    cdef floating mom = <floating>momentum
+    # grad_avg.lerp_(grad, 1 - alpha): the weight and its complement in the buffer's dtype
+    cdef floating w = one_minus_alpha
+    cdef floating one_minus_w = <floating>1 - w
+    cdef bint w_small = (w if w >= 0 else -w) < <floating>0.5
+    cdef bint decay = weight_decay != 0
+    cdef bint use_momentum = momentum > 0
+    cdef floating g, sq, ga, avg, b
+    cdef Py_ssize_t i
+    for i in prange(n, num_threads=threads_for(n), schedule="static"):
+        g = -grad[i] if maximize else grad[i]
+        if decay:
+            g = g + wd * param[i]
+        sq = square_avg[i] * alpha_ + one_minus_alpha * g * g
+        square_avg[i] = sq
+        if centered:
+            ga = _lerp(grad_avg[i], g, w, one_minus_w, w_small)
+            grad_avg[i] = ga
+            avg = _sqrt(sq - ga * ga)
+        else:
+            avg = _sqrt(sq)
+        avg = avg + eps_
+        if use_momentum:
+            b = buf[i] * mom + g / avg
+            buf[i] = b
+            param[i] = param[i] + neg_lr * b
+        else:
+            param[i] = param[i] + neg_lr * g / avg
+
+
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, double lr,
+                 double alpha, double eps, double weight_decay, double momentum, bint centered,
+                 bint maximize):
+    """RMSprop: divide by a running root-mean-square of gradients (optionally centred), in place."""
+    kernel = "rmsprop_step"
+    cdef bint use_momentum = momentum > 0
+    ga = grad_avg if centered else None
+    buf = momentum_buffer if use_momentum else None
+    _check_buffers(kernel, [("param", param), ("square_avg", square_avg), ("grad_avg", ga),
+                            ("momentum_buffer", buf), ("grad", grad)], 4)
+    if square_avg is None:
+        raise ValueError(f"{kernel}: square_avg is required")
+    _check_value(kernel, lr >= 0, "learning rate", lr)
+    _check_value(kernel, eps >= 0, "epsilon value", eps)
+    _check_value(kernel, momentum >= 0, "momentum value", momentum)
+    _check_value(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
+    _check_value(kernel, alpha >= 0, "alpha value", alpha)
+    if centered and ga is None:
+        raise ValueError(f"{kernel}: centered=True needs a grad_avg buffer")
+    if use_momentum and buf is None:
+        raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
+    cdef cnp.ndarray g = np.ascontiguousarray(grad)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>param, 0)
+    cdef void* pp = cnp.PyArray_DATA(<cnp.ndarray>param)
+    cdef void* gp = cnp.PyArray_DATA(g)
+    cdef void* sp = cnp.PyArray_DATA(<cnp.ndarray>square_avg)
+    cdef void* ap = cnp.PyArray_DATA(<cnp.ndarray>ga) if centered else NULL
+    cdef void* bp = cnp.PyArray_DATA(<cnp.ndarray>buf) if use_momentum else NULL
+    if _is_float32(<cnp.ndarray>param):
+        with nogil:
+            _rmsprop_loop(<float*>pp, <float*>gp, <float*>sp, <float*>ap, <float*>bp, n, lr,
+                          alpha, eps, weight_decay, momentum, centered, maximize)
+    else:
+        with nogil:
+            _rmsprop_loop(<double*>pp, <double*>gp, <double*>sp, <double*>ap, <double*>bp, n, lr,
+                          alpha, eps, weight_decay, momentum, centered, maximize)
+
+
+# ------------------------------------------------------------ Adam, AdamW -----
+
+cdef void _adam_loop(floating* param, floating* grad, floating* exp_avg, floating* exp_avg_sq,
+                     floating* max_exp_avg_sq, Py_ssize_t n, double lr, double beta1, double beta2,
+                     double eps, double weight_decay, bint decoupled_weight_decay, bint amsgrad,
+                     bint maximize, double step_size, double bias_correction2_sqrt) noexcept nogil:
+    cdef floating wd = <floating>weight_decay
+    cdef floating decay_factor = <floating>(1 - lr * weight_decay)
+    cdef floating w = <floating>(1 - beta1)
+    cdef floating one_minus_w = <floating>1 - w
+    cdef bint w_small = (w if w >= 0 else -w) < <floating>0.5
+    cdef floating beta2_ = <floating>beta2
+    cdef floating one_minus_beta2 = <floating>(1 - beta2)
+    cdef floating bc2_sqrt = <floating>bias_correction2_sqrt
+    cdef floating eps_ = <floating>eps
+    cdef floating neg_step_size = <floating>(-step_size)
+    cdef bint coupled = weight_decay != 0 and not decoupled_weight_decay
+    cdef bint decoupled = weight_decay != 0 and decoupled_weight_decay
+    cdef floating g, p, m, v, vmax
+    cdef Py_ssize_t i
+    for i in prange(n, num_threads=threads_for(n), schedule="static"):
+        g = -grad[i] if maximize else grad[i]
+        p = param[i]
+        if decoupled:
+            p = p * decay_factor
+        elif coupled:
+            g = g + wd * p
+        m = _lerp(exp_avg[i], g, w, one_minus_w, w_small)
+        exp_avg[i] = m
+        v = exp_avg_sq[i] * beta2_ + one_minus_beta2 * g * g
+        exp_avg_sq[i] = v
+        if amsgrad:
+            vmax = max_exp_avg_sq[i]
+            if v > vmax or v != v:  # like np.maximum / torch.maximum, NaN wins
+                vmax = v
+            max_exp_avg_sq[i] = vmax
+            v = vmax
+        param[i] = p + neg_step_size * m / (_sqrt(v) / bc2_sqrt + eps_)
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, double lr,
+              double beta1, double beta2, double eps, double weight_decay,
+              bint decoupled_weight_decay, bint amsgrad, bint maximize):
+    """Adam (L2 decay added to the gradient) or AdamW (decoupled decay), in place.
+
+    ``m = lerp(m, g, 1 - beta1)``; ``v = beta2 v + (1 - beta2) g²``;
+    ``param -= lr / (1 - beta1**step) * m / (sqrt(v) / sqrt(1 - beta2**step) + eps)``.
+    """
+    kernel = "adam_step"
+    vmax = max_exp_avg_sq if amsgrad else None
+    _check_buffers(kernel, [("param", param), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq),
+                            ("max_exp_avg_sq", vmax), ("grad", grad)], 4)
+    if exp_avg is None or exp_avg_sq is None:
+        raise ValueError(f"{kernel}: exp_avg and exp_avg_sq are required")
+    cdef long k = _step_count(kernel, step)
+    _check_value(kernel, lr >= 0, "learning rate", lr)
+    _check_value(kernel, eps >= 0, "epsilon value", eps)
+    _check_value(kernel, 0 <= beta1 < 1, "beta parameter at index 0", beta1)
+    _check_value(kernel, 0 <= beta2 < 1, "beta parameter at index 1", beta2)
+    _check_value(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
+    if amsgrad and vmax is None:
+        raise ValueError(f"{kernel}: amsgrad=True needs a max_exp_avg_sq buffer")
+    # Bias corrections once per call, with the same libm pow as Python's float ** int.
+    cdef double bias_correction1 = 1 - pow(beta1, <double>k)
+    cdef double bias_correction2 = 1 - pow(beta2, <double>k)
+    cdef double step_size = lr / bias_correction1
+    cdef double bias_correction2_sqrt = pow(bias_correction2, 0.5)
+    cdef cnp.ndarray g = np.ascontiguousarray(grad)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>param, 0)
+    cdef void* pp = cnp.PyArray_DATA(<cnp.ndarray>param)
+    cdef void* gp = cnp.PyArray_DATA(g)
+    cdef void* mp = cnp.PyArray_DATA(<cnp.ndarray>exp_avg)
+    cdef void* vp = cnp.PyArray_DATA(<cnp.ndarray>exp_avg_sq)
+    cdef void* xp = cnp.PyArray_DATA(<cnp.ndarray>vmax) if amsgrad else NULL
+    if _is_float32(<cnp.ndarray>param):
+        with nogil:
+            _adam_loop(<float*>pp, <float*>gp, <float*>mp, <float*>vp, <float*>xp, n, lr, beta1,
+                       beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize,
+                       step_size, bias_correction2_sqrt)
+    else:
+        with nogil:
+            _adam_loop(<double*>pp, <double*>gp, <double*>mp, <double*>vp, <double*>xp, n, lr,
+                       beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize,
+                       step_size, bias_correction2_sqrt)

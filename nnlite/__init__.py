@@ -1,4 +1,24 @@
-"""nnlite: a small deep-learning framework for learning how parameters work."""
+"""nnlite: a small deep-learning framework for learning how parameters work.
+
+Readable Python on top (``nnlite.nn``, ``nnlite.optim``), compiled Cython/OpenMP
+kernels underneath (``nnlite._kernels``), with NumPy twins of every kernel.
+"""
 __version__ = "0.1.0"
 
-from ._kernels import set_backend, get_backend, set_num_threads, get_num_threads  # noqa: F401
+import numpy as _np
+
+from ._kernels import get_backend, get_num_threads, set_backend, set_num_threads  # noqa: F401
+from .autograd import (detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,  # noqa: F401
+                       set_grad_enabled)
+from .ops import *  # noqa: F401,F403
+from .ops import abs, max, min, pow, sum  # noqa: F401,A004 - shadow builtins on purpose, as torch does
+from .random import Generator, get_rng_state, manual_seed, seed, set_rng_state  # noqa: F401
+from .tensor import (Tensor, bool_, float16, float32, float64, get_default_dtype, int32,  # noqa: F401
+                     int64, is_tensor, set_default_dtype, tensor, uint8)
+
+float = float32  # noqa: A001 - PyTorch's aliases: nl.float, nl.double, nl.long
+double = float64
+long = int64
+bool = bool_  # noqa: A001
+
+from . import nn  # noqa: E402,F401

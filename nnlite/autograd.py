@@ -1,0 +1,409 @@
+"""Reverse-mode automatic differentiation.
+
+A computation builds a graph as it runs: every result of a differentiable
+operation remembers the :class:`Function` that made it, and every Function
+remembers its inputs. ``loss.backward()`` walks that graph from the loss back to
+the leaves, applying the chain rule one Function at a time.
+
+Each Function holds its forward (on NumPy arrays) and its backward (on Tensors)
+side by side. Because backward is written with differentiable operations, the
+walk can itself be recorded (``create_graph=True``), which is what gives second
+and third derivatives: Hessian-vector products, gradient penalties, MAML.
+"""
+import contextlib
+import functools
+import threading
+
+import numpy as np
+
+Tensor = None  # bound by nnlite.tensor once the class exists (tensor.py imports this module)
+
+__all__ = ["Function", "gradcheck", "gradgradcheck", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+           "grad", "backward", "detect_anomaly", "is_anomaly_enabled"]
+
+
+# ---------------------------------------------------------------- grad mode ---
+
+class _GradMode(threading.local):
+    enabled = True
+    anomaly = False
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled():
+    """True when operations record the graph for backward."""
+    return _mode.enabled
+
+
+class set_grad_enabled:
+    """Turn graph recording on or off; a context manager and a decorator."""
+
+    def __init__(self, mode):
+        self.prev = _mode.enabled
+        self.mode = bool(mode)
+        _mode.enabled = self.mode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _mode.enabled = self.prev
+        return False
+
+
+class _ModeContext:
+    """Base of no_grad/enable_grad: usable as ``with`` and as a decorator."""
+    mode = True
+
+    def __enter__(self):
+        self.prev = _mode.enabled
+        _mode.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _mode.enabled = self.prev
+        return False
+
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return func(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_ModeContext):
+    """Do not record operations: for evaluation and for updating parameters in place."""
+    mode = False
+
+
+class enable_grad(_ModeContext):
+    """Record operations again inside a ``no_grad`` block."""
+    mode = True
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Check every gradient for NaN/Inf during backward and name the op that made it."""
+    prev = _mode.anomaly
+    _mode.anomaly = True
+    try:
+        yield
+    finally:
+        _mode.anomaly = prev
+
+
+def is_anomaly_enabled():
+    return _mode.anomaly
+
+
+# ----------------------------------------------------------------- Function ---
+
+class Function:
+    """One differentiable operation.
+
+    Subclasses write ``forward(self, *arrays, **options)`` on NumPy arrays and
+    ``backward(self, grad)`` on Tensors, returning one gradient per positional
+    argument of ``apply`` (None where there is none). During backward,
+    ``self.inputs`` are the Tensor arguments and, when the class sets
+    ``save_output = True``, ``self.out`` is the result Tensor.
+
+    ``saves_inputs = False`` declares that backward never reads the inputs'
+    values (addition, reshapes), so modifying them in place afterwards is safe.
+    """
+    save_output = False
+    saves_inputs = True
+
+    @classmethod
+    def apply(cls, *args, **options):
+        # The hot path of every operation: keep it short (the budget is ~2 us an op).
+        fn = object.__new__(cls)
+        needs_graph = False
+        arrays = []
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                needs_graph = needs_graph or a.requires_grad
+            else:
+                arrays.append(a)
+        out = fn.forward(*arrays, **options)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if not (needs_graph and _mode.enabled):
+            return Tensor._make(out, None)
+        fn.inputs = args
+        if cls.saves_inputs:
+            fn._versions = [a._version[0] if isinstance(a, Tensor) else None for a in args]
+        result = Tensor._make(out, fn)
+        if cls.save_output:
+            fn.out = result
+            fn._out_version = 0
+        return result
+
+    def forward(self, *args, **options):
+        raise TypeError(f"{type(self).__name__} defines no forward")
+
+    def backward(self, grad):
+        raise TypeError(f"{type(self).__name__} defines no backward")
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def _check_saved(self):
+        """Refuse to differentiate through values that were modified in place."""
+        if self.__dict__.get("_freed"):
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time (through {self.name}): its "
+                "saved values were freed after the first backward. Pass retain_graph=True to the "
+                "first backward (or nl.grad) if you need to backward twice.")
+        versions = self.__dict__.get("_versions")
+        if versions is not None:
+            for a, v in zip(self.inputs, versions):
+                if v is not None and a._version[0] != v:
+                    raise RuntimeError(
+                        f"{self.name}: an input it saved for backward (shape {a.shape}) was modified "
+                        f"in place (version {v} -> {a._version[0]}); gradients would be wrong. "
+                        "Use an out-of-place operation or clone() before modifying it.")
+        if self.save_output and self.out._version[0] != self._out_version:
+            raise RuntimeError(
+                f"{self.name}: its output (shape {self.out.shape}) was modified in place after being "
+                "saved for backward; use an out-of-place operation or clone() first.")
+
+    def _release(self):
+        """Drop saved values after backward; keep ``inputs`` so a second walk fails clearly."""
+        inputs = self.inputs
+        self.__dict__.clear()
+        self.inputs = inputs
+        self._freed = True
+
+
+# ---------------------------------------------------------------- the walk ---
+
+def _topological_order(roots):
+    """Non-leaf tensors reachable from ``roots``, inputs before the results made from them.
+
+    Iterative depth-first search: a chain of tens of thousands of operations must
+    not hit Python's recursion limit.
+    """
+    order, visited = [], set()
+    stack = [(r, False) for r in roots]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in visited or t._ctx is None:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        for a in t._ctx.inputs:
+            if getattr(a, "requires_grad", False) and a._ctx is not None and id(a) not in visited:
+                stack.append((a, False))
+    return order
+
+
+def _accumulate(store, t, g):
+    key = id(t)
+    prev = store.get(key)
+    store[key] = (t, g) if prev is None else (t, prev[1] + g)
+
+
+def _run(roots, root_grads, retain_graph, create_graph, capture=None):
+    """The engine behind ``backward`` and ``grad``.
+
+    Returns a dict id -> (tensor, gradient) for the leaves reached (and for any
+    tensor named in ``capture``).
+    """
+    capture = capture or set()
+    pending, leaves = {}, {}
+    for r, g in zip(roots, root_grads):
+        if r._ctx is None:
+            _accumulate(leaves, r, g)
+        else:
+            _accumulate(pending, r, g)
+    order = _topological_order([r for r in roots if r._ctx is not None])
+    anomaly = _mode.anomaly
+    with set_grad_enabled(create_graph):
+        for t in reversed(order):
+            entry = pending.pop(id(t), None)
+            if entry is None:
+                continue
+            g = entry[1]
+            for hook in t._hooks or ():
+                out = hook(g)
+                if out is not None:
+                    g = out
+            if t._retains_grad:
+                t.grad = g if create_graph else g.detach()
+            if id(t) in capture:  # a non-leaf asked for by nl.grad: its total gradient is final here
+                _accumulate(leaves, t, g)
+            fn = t._ctx
+            fn._check_saved()
+            grads = fn.backward(g)
+            if not isinstance(grads, tuple):
+                grads = (grads,)
+            if anomaly:
+                for gi in grads:
+                    if isinstance(gi, Tensor) and not np.all(np.isfinite(gi.data)):
+                        raise RuntimeError(f"detect_anomaly: the backward of {fn.name} returned "
+                                           f"NaN or Inf (gradient shape {gi.shape}).")
+            for a, gi in zip(fn.inputs, grads):
+                if gi is None or not getattr(a, "requires_grad", False):
+                    continue
+                if gi.shape != a.shape:
+                    raise RuntimeError(f"{fn.name}.backward returned a gradient of shape {gi.shape} "
+                                       f"for an input of shape {a.shape}")
+                if a._ctx is None:
+                    _accumulate(leaves, a, gi)
+                else:
+                    _accumulate(pending, a, gi)
+            if not retain_graph:
+                fn._release()
+    return leaves
+
+
+def _root_grads(outputs, grad_outputs):
+    result = []
+    for i, out in enumerate(outputs):
+        g = None if grad_outputs is None else grad_outputs[i]
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; this output has shape "
+                    f"{out.shape}. Pass a gradient of that shape (backward(gradient=...) or grad_outputs).")
+            g = Tensor._make(np.ones_like(out.data), None)
+        elif not isinstance(g, Tensor):
+            g = Tensor._make(np.asarray(g, dtype=out.data.dtype), None)
+        if g.shape != out.shape:
+            raise RuntimeError(f"gradient has shape {g.shape} but the output has shape {out.shape}")
+        result.append(g)
+    return result
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad``."""
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+        grad_tensors = None if grad_tensors is None else [grad_tensors]
+    tensors = list(tensors)
+    for t in tensors:
+        if not t.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    leaves = _run(tensors, _root_grads(tensors, grad_tensors), retain_graph, create_graph)
+    for leaf, g in leaves.values():
+        for hook in leaf._hooks or ():
+            out = hook(g)
+            if out is not None:
+                g = out
+        leaf._accumulate_grad(g, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
+
+    With ``create_graph=True`` the returned gradients are themselves part of a
+    graph, so they can be differentiated again (second and higher derivatives).
+    """
+    single_out = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_out else list(outputs)
+    if grad_outputs is not None and isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    inputs_t = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    for i, x in enumerate(inputs_t):
+        if not isinstance(x, Tensor) or not x.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    for o in outputs:
+        if not o.requires_grad:
+            raise RuntimeError("grad: an output does not require grad and has no grad_fn")
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    found = _run(outputs, _root_grads(outputs, grad_outputs), retain_graph, create_graph,
+                 capture={id(x) for x in inputs_t})
+    result = []
+    for i, x in enumerate(inputs_t):
+        entry = found.get(id(x))
+        if entry is None:
+            if not allow_unused:
+                raise RuntimeError(f"grad: input {i} (shape {x.shape}) was not used to compute the "
+                                   "outputs; pass allow_unused=True to get None for it")
+            result.append(None)
+        else:
+            g = entry[1]
+            result.append(g if create_graph else g.detach())
+    return tuple(result)
+
+
+# ------------------------------------------------------- numerical checking ---
+
+def _numerical_jacobian_vjp(fn, inputs, v, eps):
+    """Central-difference estimate of v^T J for each input (float64 recommended)."""
+    out = []
+    for x in inputs:
+        g = np.zeros(x.shape, dtype=np.float64)
+        flat = x.data.reshape(-1)  # a view: perturb in place
+        if not np.shares_memory(flat, x.data):
+            raise ValueError("gradcheck: inputs must be contiguous")
+        for i in range(flat.size):
+            orig = flat[i]
+            flat[i] = orig + eps
+            with no_grad():
+                plus = np.asarray(fn(*inputs).data, dtype=np.float64)
+            flat[i] = orig - eps
+            with no_grad():
+                minus = np.asarray(fn(*inputs).data, dtype=np.float64)
+            flat[i] = orig
+            g.reshape(-1)[i] = np.sum(v * (plus - minus)) / (2 * eps)
+        out.append(g)
+    return out
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
+    """Compare autograd's gradient of ``fn(*inputs)`` with central differences.
+
+    A random projection ``v`` of the output turns the check into one
+    vector-Jacobian product per input. Raises AssertionError naming the input
+    and the worst element when they disagree; returns True otherwise.
+    """
+    inputs = [x for x in inputs]
+    rng = np.random.default_rng(seed)
+    out = fn(*inputs)
+    v = rng.standard_normal(out.shape)
+    analytic = grad(out, [x for x in inputs if x.requires_grad],
+                    grad_outputs=[Tensor._make(v.astype(out.dtype), None)], allow_unused=True)
+    wanted = [x for x in inputs if x.requires_grad]
+    numeric = _numerical_jacobian_vjp(fn, wanted, v, eps)
+    for i, (a, n) in enumerate(zip(analytic, numeric)):
+        a = np.zeros_like(n) if a is None else a.data
+        if not np.allclose(a, n, atol=atol, rtol=rtol):
+            k = int(np.argmax(np.abs(a - n)))
+            raise AssertionError(f"gradcheck: input {i} (shape {n.shape}): analytic {a.reshape(-1)[k]!r} "
+                                 f"vs numerical {n.reshape(-1)[k]!r} at flat index {k}")
+    return True
+
+
+def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
+    """Check second derivatives: gradcheck of the (differentiable) first gradient."""
+    rng = np.random.default_rng(seed + 1)
+    out = fn(*inputs)
+    v = Tensor._make(rng.standard_normal(out.shape).astype(out.dtype), None)
+    wanted = [x for x in inputs if x.requires_grad]
+
+    def first_grad_projection(*xs):
+        with enable_grad():  # the numerical pass runs under no_grad; this needs a graph
+            o = fn(*xs)
+            gs = grad(o, [x for x in xs if x.requires_grad], grad_outputs=[v], create_graph=True,
+                      allow_unused=True)
+            total = None
+            for g in gs:
+                if g is not None:
+                    s = (g * g).sum()
+                    total = s if total is None else total + s
+            return total
+
+    if not wanted:
+        return True
+    return gradcheck(first_grad_projection, inputs, eps=eps, atol=atol, rtol=rtol, seed=seed)

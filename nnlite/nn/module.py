@@ -1,0 +1,384 @@
+"""Module: the container that owns parameters, buffers and sub-modules.
+
+Assigning a :class:`Parameter`, a :class:`Buffer` or another Module to an
+attribute registers it; everything else is a plain attribute. The registries
+keep insertion order, which fixes the order of ``parameters()`` and the keys of
+``state_dict()`` — the same keys PyTorch uses for the same module, so weights
+move between the two unchanged.
+"""
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..parameter import Buffer, Parameter
+from ..tensor import Tensor
+
+__all__ = ["Module"]
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class _Handle:
+    _next_id = 0
+
+    def __init__(self, registry):
+        self.registry = registry
+        self.id = _Handle._next_id
+        _Handle._next_id += 1
+
+    def remove(self):
+        self.registry.pop(self.id, None)
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Subclasses set their parameters and sub-modules in ``__init__`` and compute
+    in ``forward``; calling the module runs its hooks around ``forward``.
+    """
+    training = True
+
+    def __init__(self):
+        d = self.__dict__
+        d["_parameters"] = OrderedDict()
+        d["_buffers"] = OrderedDict()
+        d["_non_persistent"] = set()
+        d["_modules"] = OrderedDict()
+        d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()
+        d["training"] = True
+
+    # ------------------------------------------------------------ registration --
+    def __setattr__(self, name, value):
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning "
+                                 f"attributes (while setting {name!r})")
+        params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
+        if isinstance(value, Parameter):
+            self._forget(name)
+            params[name] = value
+            if value.name is None:
+                value.name = name
+        elif isinstance(value, Module):
+            self._forget(name)
+            modules[name] = value
+        elif isinstance(value, Buffer):
+            self._forget(name)
+            buffers[name] = value
+            if not value.persistent:
+                d["_non_persistent"].add(name)
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
+                                "(nn.Parameter or None expected)")
+            params[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (Tensor or None expected)")
+            buffers[name] = value
+        elif name in modules and value is None:
+            modules[name] = None
+        d[name] = value
+
+    def _forget(self, name):
+        d = self.__dict__
+        for reg in ("_parameters", "_buffers", "_modules"):
+            d[reg].pop(name, None)
+        d["_non_persistent"].discard(name)
+
+    def __delattr__(self, name):
+        self._forget(name)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: expected a Parameter or None for {name!r}, "
+                            f"got {type(param).__name__}")
+        if param is None:
+            self._forget(name)
+            self._parameters[name] = None
+            self.__dict__[name] = None
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Register non-learned state (saved in ``state_dict`` unless ``persistent=False``)."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: expected a Tensor or None for {name!r}, got {type(tensor).__name__}")
+        self._forget(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent.add(name)
+        self.__dict__[name] = tensor
+
+    def add_module(self, name, module):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {type(module).__name__} is not a Module")
+        self._forget(name)
+        self._modules[name] = module
+        self.__dict__[name] = module
+
+    register_module = add_module
+
+    # ---------------------------------------------------------------- calling --
+    def forward(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} has no forward(); define one in the subclass")
+
+    def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks:
+            for hook in list(self._forward_pre_hooks.values()):
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        out = self.forward(*args, **kwargs)
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
+        return out
+
+    def register_forward_pre_hook(self, hook):
+        """``hook(module, args)`` runs before forward and may return replacement args."""
+        h = _Handle(self._forward_pre_hooks)
+        self._forward_pre_hooks[h.id] = hook
+        return h
+
+    def register_forward_hook(self, hook):
+        """``hook(module, args, output)`` runs after forward and may return a replacement output."""
+        h = _Handle(self._forward_hooks)
+        self._forward_hooks[h.id] = hook
+        return h
+
+    # -------------------------------------------------------------- traversal --
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        stack = [(prefix, self)]
+        memo = set() if memo is None else memo
+        while stack:
+            name, mod = stack.pop()
+            if remove_duplicate:
+                if id(mod) in memo:
+                    continue
+                memo.add(id(mod))
+            yield name, mod
+            children = [(name + ("." if name else "") + n, m) for n, m in mod._modules.items() if m is not None]
+            stack.extend(reversed(children))
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, registry, prefix, recurse, remove_duplicate):
+        seen = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse \
+            else [(prefix, self)]
+        for mod_name, mod in mods:
+            for name, value in getattr(mod, registry).items():
+                if value is None:
+                    continue
+                if remove_duplicate:
+                    if id(value) in seen:
+                        continue
+                    seen.add(id(value))
+                yield mod_name + ("." if mod_name else "") + name, value
+
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True, trainable_only=False):
+        """(name, Parameter) pairs; a parameter shared by two modules (tied) appears once."""
+        for name, p in self._named_members("_parameters", prefix, recurse, remove_duplicate):
+            if trainable_only and not p.requires_grad:
+                continue
+            yield name, p
+
+    def parameters(self, recurse=True, trainable_only=False):
+        for _, p in self.named_parameters(recurse=recurse, trainable_only=trainable_only):
+            yield p
+
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def tied_parameters(self):
+        """Groups of names that refer to one shared Parameter (weight tying)."""
+        groups = OrderedDict()
+        for name, p in self.named_parameters(remove_duplicate=False):
+            groups.setdefault(id(p), []).append(name)
+        return [names for names in groups.values() if len(names) > 1]
+
+    def name_parameters(self):
+        """Set each parameter's ``name`` to its full dotted name in this model (first name if tied)."""
+        for name, p in self.named_parameters():
+            p.name = name
+        return self
+
+    def num_parameters(self, trainable_only=False):
+        """How many numbers the model learns (tied parameters counted once)."""
+        return int(sum(p.data.size for p in self.parameters(trainable_only=trainable_only)))
+
+    def get_submodule(self, target):
+        mod = self
+        for part in target.split(".") if target else []:
+            if part not in mod._modules or mod._modules[part] is None:
+                raise AttributeError(f"{type(mod).__name__} has no submodule {part!r} (looking up {target!r})")
+            mod = mod._modules[part]
+        return mod
+
+    def get_parameter(self, target):
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._parameters:
+            raise AttributeError(f"{type(mod).__name__} has no parameter {name!r}")
+        return mod._parameters[name]
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every sub-module (children first) and on self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------ modes --
+    def train(self, mode=True):
+        if not isinstance(mode, bool):
+            raise TypeError(f"train(): mode must be a bool, got {type(mode).__name__}")
+        for m in self.modules():
+            m.__dict__["training"] = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad=True):
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def freeze(self):
+        """Stop training every parameter (transfer learning: keep a pre-trained body fixed)."""
+        return self.requires_grad_(False)
+
+    def unfreeze(self):
+        return self.requires_grad_(True)
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
+
+    # ----------------------------------------------------------------- dtypes --
+    def _cast(self, dtype):
+        dtype = np.dtype(dtype)
+        for m in self.modules():
+            for reg in (m._parameters, m._buffers):
+                for t in reg.values():
+                    if t is not None and t.data.dtype.kind == "f" and t.data.dtype != dtype:
+                        t.data = t.data.astype(dtype)
+                        if t.grad is not None:
+                            t.grad = Tensor._make(t.grad.data.astype(dtype), None)
+        return self
+
+    def to(self, *args, dtype=None):
+        """``model.to(nl.float64)``; device arguments ('cpu') are accepted and ignored."""
+        for a in args:
+            if not (isinstance(a, str) and a == "cpu"):
+                dtype = a
+        return self if dtype is None else self._cast(dtype)
+
+    def float(self):
+        return self._cast(np.float32)
+
+    def double(self):
+        return self._cast(np.float64)
+
+    # ------------------------------------------------------------- state dict --
+    def state_dict(self, destination=None, prefix="", keep_vars=False):
+        """Parameters and persistent buffers by dotted name.
+
+        Tied parameters appear under every name that refers to them (the same
+        tensor twice), exactly as in PyTorch; loading writes the shared values once.
+        """
+        out = OrderedDict() if destination is None else destination
+        for mod_name, mod in self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False):
+            base = mod_name + "." if mod_name else ""
+            for name, p in mod._parameters.items():
+                if p is not None:
+                    out[base + name] = p if keep_vars else p.detach()
+            for name, b in mod._buffers.items():
+                if b is not None and name not in mod._non_persistent:
+                    out[base + name] = b if keep_vars else b.detach()
+            mod._extra_state(out, base)
+        return out
+
+    def _extra_state(self, destination, prefix):
+        """Hook for modules that save more than parameters and buffers (none by default)."""
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values from ``state_dict`` (Tensors or arrays) into this model's tensors.
+
+        Copies go into the existing storage, so optimizer arenas and tied
+        parameters stay intact. With ``strict`` (default) any missing key,
+        unexpected key or shape mismatch raises one error listing all of them.
+        """
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = []
+        for k, target in own.items():
+            if k in state_dict:
+                shape = tuple(np.shape(state_dict[k].data if isinstance(state_dict[k], Tensor) else state_dict[k]))
+                if shape != target.shape:
+                    mismatched.append(f"{k}: checkpoint shape {shape}, model shape {target.shape}")
+        problems = []
+        if mismatched:
+            problems.append("size mismatch for " + "; ".join(mismatched))
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            raise RuntimeError(f"Error(s) loading state_dict for {type(self).__name__}: " + ". ".join(problems))
+        with no_grad():
+            for k, target in own.items():
+                if k in state_dict:
+                    src = state_dict[k]
+                    src = src.data if isinstance(src, Tensor) else np.asarray(src)
+                    np.copyto(target.data, src, casting="unsafe")
+                    target._bump_version()
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------- repr --
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = []
+        for name, m in self._modules.items():
+            child = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {child}")
+        extra = self.extra_repr()
+        head = f"{type(self).__name__}({extra}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()))

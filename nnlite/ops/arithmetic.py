@@ -1,0 +1,140 @@
+"""Arithmetic with NumPy broadcasting: + - * / ** and friends.
+
+When an operand was broadcast in forward, its gradient is summed back to its
+own shape (``sum_to``): every position it was copied to sent it a gradient.
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+from .shape import sum_to
+
+
+def _shape(a):
+    return a.shape if isinstance(a, (np.ndarray, Tensor)) else ()
+
+
+class Add(Function):
+    saves_inputs = False
+
+    def forward(self, a, b):
+        self.shapes = (_shape(a), _shape(b))
+        return _broadcast_op(np.add, a, b, "add")
+
+    def backward(self, grad):
+        return sum_to(grad, self.shapes[0]), sum_to(grad, self.shapes[1])
+
+
+class Sub(Function):
+    saves_inputs = False
+
+    def forward(self, a, b):
+        self.shapes = (_shape(a), _shape(b))
+        return _broadcast_op(np.subtract, a, b, "sub")
+
+    def backward(self, grad):
+        return sum_to(grad, self.shapes[0]), sum_to(-grad, self.shapes[1])
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        return _broadcast_op(np.multiply, a, b, "mul")
+
+    def backward(self, grad):
+        a, b = self.inputs
+        return (sum_to(grad * b, _shape(a)) if _wants(a) else None,
+                sum_to(grad * a, _shape(b)) if _wants(b) else None)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        return _broadcast_op(np.true_divide, a, b, "div")
+
+    def backward(self, grad):
+        a, b = self.inputs
+        ga = sum_to(grad / b, _shape(a)) if _wants(a) else None
+        gb = sum_to(-grad * a / (b * b), _shape(b)) if _wants(b) else None
+        return ga, gb
+
+
+class Pow(Function):
+    """a ** b. d/da = b a^(b-1);  d/db = a^b log a."""
+
+    def forward(self, a, b):
+        return _broadcast_op(np.power, a, b, "pow")
+
+    def backward(self, grad):
+        a, b = self.inputs
+        ga = gb = None
+        if _wants(a):
+            if isinstance(b, (int, float)):
+                ga = grad * (b * a ** (b - 1)) if b != 2 else grad * (2 * a)
+            else:
+                ga = sum_to(grad * b * a ** (b - 1), _shape(a))
+        if _wants(b):
+            from .pointwise import log
+            log_a = log(a) if isinstance(a, Tensor) else np.log(a)
+            gb = sum_to(grad * (a ** b) * log_a, _shape(b))
+        return ga, gb
+
+
+class Neg(Function):
+    saves_inputs = False
+
+    def forward(self, a):
+        return np.negative(a)
+
+    def backward(self, grad):
+        return -grad
+
+
+class Abs(Function):
+    def forward(self, a):
+        return np.abs(a)
+
+    def backward(self, grad):
+        (a,) = self.inputs
+        return grad * Tensor._make(np.sign(a.data), None)
+
+
+def _wants(x):
+    return isinstance(x, Tensor) and x.requires_grad
+
+
+def _broadcast_op(op, a, b, name):
+    try:
+        return op(a, b)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast together") from None
+
+
+def add(a, b, alpha=1):
+    return Add.apply(a, b if alpha == 1 else b * alpha)
+
+
+def sub(a, b, alpha=1):
+    return Sub.apply(a, b if alpha == 1 else b * alpha)
+
+
+def mul(a, b):
+    return Mul.apply(a, b)
+
+
+def div(a, b):
+    return Div.apply(a, b)
+
+
+def pow(a, b):  # noqa: A001 - PyTorch's name
+    return Pow.apply(a, b)
+
+
+def neg(a):
+    return Neg.apply(a)
+
+
+def abs(a):  # noqa: A001
+    return Abs.apply(a)
+
+
+def square(a):
+    return Mul.apply(a, a)

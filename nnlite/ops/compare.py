@@ -1,0 +1,146 @@
+"""Selections and comparisons.
+
+Comparisons return bool tensors and carry no gradient. ``where``, ``maximum``,
+``minimum`` and ``clamp`` route each gradient element to the operand that was
+selected (for ties in maximum/minimum the gradient is split evenly, as in PyTorch).
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+from .shape import sum_to
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _shape(x):
+    return np.shape(_data(x))
+
+
+def _const(a):
+    return Tensor._make(np.asarray(a), None)
+
+
+class Where(Function):
+    saves_inputs = False
+
+    def forward(self, cond, a, b):
+        self.cond = np.asarray(cond, dtype=bool)
+        self.shapes = (_shape(a), _shape(b))
+        out = np.where(self.cond, a, b)
+        dtypes = [d.dtype for d in (a, b) if isinstance(d, np.ndarray) and d.dtype.kind == "f"]
+        return out.astype(dtypes[0], copy=False) if len(dtypes) == 1 else out
+
+    def backward(self, grad):
+        cond = _const(self.cond)
+        zero = np.zeros((), grad.dtype)
+        return (None, sum_to(where(cond, grad, zero), self.shapes[0]),
+                sum_to(where(cond, zero, grad), self.shapes[1]))
+
+
+def where(condition, x, y):
+    """Elements of ``x`` where ``condition`` holds, else of ``y``."""
+    return Where.apply(_data(condition), x, y)
+
+
+class _MaxMin(Function):
+    pick = None
+
+    def forward(self, a, b):
+        return self.pick(a, b)
+
+    def backward(self, grad):
+        a, b = self.inputs
+        ad, bd = _data(a), _data(b)
+        sel_a = (ad > bd) if self.pick is np.maximum else (ad < bd)
+        weight_a = np.where(ad == bd, 0.5, sel_a.astype(np.float64)).astype(grad.dtype)
+        wa = _const(weight_a)
+        return (sum_to(grad * wa, _shape(a)) if getattr(a, "requires_grad", False) else None,
+                sum_to(grad * (1.0 - wa), _shape(b)) if getattr(b, "requires_grad", False) else None)
+
+
+class Maximum(_MaxMin):
+    pick = staticmethod(np.maximum)
+
+
+class Minimum(_MaxMin):
+    pick = staticmethod(np.minimum)
+
+
+def maximum(a, b):
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    return Minimum.apply(a, b)
+
+
+class Clamp(Function):
+    def forward(self, a, lo, hi):
+        out = a  # max after min, so lo > hi gives hi everywhere, as in PyTorch
+        if lo is not None:
+            out = np.maximum(out, lo)
+        if hi is not None:
+            out = np.minimum(out, hi)
+        return out.astype(a.dtype, copy=False)
+
+    def backward(self, grad):
+        a, lo, hi = self.inputs
+        inside = np.ones(a.shape, dtype=bool)
+        if lo is not None:
+            inside &= a.data >= _data(lo)
+        if hi is not None:
+            inside &= a.data <= _data(hi)
+        return grad * _const(inside.astype(grad.dtype)), None, None
+
+
+def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp.apply(x, min, max)
+
+
+clip = clamp
+
+
+def _compare(op):
+    def f(a, b):
+        return Tensor._make(np.asarray(op(_data(a), _data(b))), None)
+    f.__name__ = op.__name__
+    return f
+
+
+eq = _compare(np.equal)
+ne = _compare(np.not_equal)
+lt = _compare(np.less)
+le = _compare(np.less_equal)
+gt = _compare(np.greater)
+ge = _compare(np.greater_equal)
+logical_and = _compare(np.logical_and)
+logical_or = _compare(np.logical_or)
+
+
+def logical_not(x):
+    return Tensor._make(np.logical_not(_data(x)), None)
+
+
+def isfinite(x):
+    return Tensor._make(np.isfinite(_data(x)), None)
+
+
+def isnan(x):
+    return Tensor._make(np.isnan(_data(x)), None)
+
+
+def sign(x):
+    return Tensor._make(np.sign(_data(x)), None)
+
+
+def allclose(a, b, rtol=1e-5, atol=1e-8):
+    return bool(np.allclose(_data(a), _data(b), rtol=rtol, atol=atol))
+
+
+def equal(a, b):
+    return bool(np.array_equal(_data(a), _data(b)))

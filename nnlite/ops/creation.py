@@ -1,0 +1,124 @@
+"""Making tensors: zeros, ones, ranges, identity and random draws.
+
+Random draws come from the seeded global generator (``nl.manual_seed``) or
+from a ``generator=`` argument, so results are reproducible.
+"""
+import numpy as np
+
+from ..random import _gen
+from ..tensor import Tensor, as_dtype, get_default_dtype, _to_array
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    shape = tuple(int(s) for s in size)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"negative dimension in size {shape}")
+    return shape
+
+
+def _float(dtype):
+    return as_dtype(dtype) or get_default_dtype()
+
+
+def _new(array, requires_grad):
+    t = Tensor._make(array, None)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size, dtype=None, requires_grad=False):
+    return _new(np.zeros(_shape(size), _float(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad=False):
+    return _new(np.ones(_shape(size), _float(dtype)), requires_grad)
+
+
+def empty(*size, dtype=None, requires_grad=False):
+    return _new(np.empty(_shape(size), _float(dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False):
+    if dtype is None:
+        dtype = (np.bool_ if isinstance(fill_value, bool) else
+                 np.int64 if isinstance(fill_value, int) else get_default_dtype())
+    return _new(np.full(_shape((size,)), fill_value, dtype=as_dtype(dtype)), requires_grad)
+
+
+def zeros_like(x, dtype=None, requires_grad=False):
+    return _new(np.zeros(x.shape, as_dtype(dtype) or x.dtype), requires_grad)
+
+
+def ones_like(x, dtype=None, requires_grad=False):
+    return _new(np.ones(x.shape, as_dtype(dtype) or x.dtype), requires_grad)
+
+
+def empty_like(x, dtype=None, requires_grad=False):
+    return _new(np.empty(x.shape, as_dtype(dtype) or x.dtype), requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, requires_grad=False):
+    return _new(np.full(x.shape, fill_value, as_dtype(dtype) or x.dtype), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
+    if dtype is None:
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if ints else get_default_dtype()
+    return _new(np.arange(start, end, step, dtype=as_dtype(dtype)), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, requires_grad=False):
+    return _new(np.linspace(start, end, int(steps), dtype=_float(dtype)), requires_grad)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False):
+    return _new(np.eye(n, m, dtype=_float(dtype)), requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, requires_grad=False):
+    """Uniform on [0, 1)."""
+    return _new(_gen(generator).random(_shape(size), dtype=_float(dtype)), requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, requires_grad=False):
+    """Standard normal."""
+    return _new(_gen(generator).standard_normal(_shape(size), dtype=_float(dtype)), requires_grad)
+
+
+def randint(low, high=None, size=(), generator=None, dtype=None):
+    if high is None:
+        low, high = 0, low
+    return _new(_gen(generator).integers(low, high, size=_shape((size,)), dtype=as_dtype(dtype) or np.int64), False)
+
+
+def randperm(n, generator=None):
+    return _new(_gen(generator).permutation(n).astype(np.int64), False)
+
+
+def rand_like(x, generator=None, dtype=None):
+    return rand(x.shape, generator=generator, dtype=dtype or x.dtype)
+
+
+def randn_like(x, generator=None, dtype=None):
+    return randn(x.shape, generator=generator, dtype=dtype or x.dtype)
+
+
+def as_tensor(data, dtype=None):
+    """A Tensor sharing memory with ``data`` when possible (no copy for a matching ndarray)."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == as_dtype(dtype) else data.to(dtype)
+    return Tensor._make(_to_array(data, as_dtype(dtype)), None)
+
+
+def from_numpy(array):
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._make(array, None)

@@ -1,0 +1,126 @@
+"""Indexing: ``x[key]``, gather, index_select, masked_fill.
+
+The gradient of reading ``x[key]`` is a tensor of zeros with the incoming
+gradient added at ``key``. Integer-array keys may repeat an index; each
+occurrence contributes, so the backward uses a scatter-*add* (``np.add.at``),
+never a plain assignment that would keep only one of them.
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+def _is_basic(key):
+    """True when ``key`` uses only ints, slices, None and Ellipsis (a view, no repeats)."""
+    items = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice)) for k in items)
+
+
+def _convert_key(key):
+    if isinstance(key, Tensor):
+        return key.data
+    if isinstance(key, tuple):
+        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
+    if isinstance(key, list):
+        return np.asarray(key)
+    return key
+
+
+class GetItem(Function):
+    saves_inputs = False
+
+    def forward(self, a, key):
+        self.in_shape, self.key = a.shape, key
+        try:
+            return a[key]
+        except IndexError as e:
+            raise IndexError(f"index {key!r} is invalid for a tensor of shape {a.shape}: {e}") from None
+
+    def backward(self, grad):
+        return IndexBackward.apply(grad, self.in_shape, self.key), None
+
+
+class IndexBackward(Function):
+    """Place ``grad`` at ``key`` inside zeros of ``shape`` (adding where the key repeats)."""
+    saves_inputs = False
+
+    def forward(self, grad, shape, key):
+        self.key = key
+        out = np.zeros(shape, dtype=grad.dtype)
+        if _is_basic(key):
+            out[key] = grad
+        else:
+            np.add.at(out, key, grad)
+        return out
+
+    def backward(self, gg):
+        return GetItem.apply(gg, self.key), None, None
+
+
+def getitem(x, key):
+    return GetItem.apply(x, _convert_key(key))
+
+
+def narrow(x, dim, start, length):
+    dim = dim % x.ndim
+    return GetItem.apply(x, (slice(None),) * dim + (slice(start, start + length),))
+
+
+def index_select(x, dim, index):
+    dim = dim % x.ndim
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.ndim != 1:
+        raise ValueError(f"index_select: index must be 1-D, got shape {idx.shape}")
+    return GetItem.apply(x, (slice(None),) * dim + (idx.astype(np.int64),))
+
+
+class Gather(Function):
+    saves_inputs = False
+
+    def forward(self, a, dim, index):
+        if index.ndim != a.ndim:
+            raise ValueError(f"gather: index has {index.ndim} dims but the input has {a.ndim}")
+        self.in_shape, self.dim, self.index = a.shape, dim, index
+        return np.take_along_axis(a, index, axis=dim)
+
+    def backward(self, grad):
+        return ScatterAdd.apply(grad, self.in_shape, self.dim, self.index), None, None
+
+
+class ScatterAdd(Function):
+    """zeros(shape) with ``src`` added at ``index`` along ``dim`` (the adjoint of gather)."""
+    saves_inputs = False
+
+    def forward(self, src, shape, dim, index):
+        self.dim, self.index = dim, index
+        out = np.zeros(shape, dtype=src.dtype)
+        grid = list(np.indices(index.shape, sparse=True))
+        grid[dim] = index
+        np.add.at(out, tuple(grid), src)
+        return out
+
+    def backward(self, gg):
+        return Gather.apply(gg, self.dim, self.index), None, None, None
+
+
+def gather(x, dim, index):
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    return Gather.apply(x, dim % x.ndim, idx.astype(np.int64, copy=False))
+
+
+def masked_fill(x, mask, value):
+    """``value`` where ``mask`` is True, else ``x`` (mask broadcasts against x)."""
+    from .compare import where
+    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be bool, got {m.dtype}")
+    return where(m, np.asarray(value, dtype=x.dtype), x)
+
+
+def one_hot(index, num_classes=-1):
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    n = int(idx.max()) + 1 if num_classes < 0 else num_classes
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError(f"one_hot: class values must be in [0, {n}), got [{idx.min()}, {idx.max()}]")
+    return Tensor._make((idx[..., None] == np.arange(n)).astype(np.int64), None)

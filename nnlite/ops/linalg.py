@@ -1,0 +1,82 @@
+"""Matrix products.
+
+``matmul`` follows NumPy's rules (1-D, 2-D and batched, broadcasting the batch
+dims). 2-D float products go to the GEMM kernel, which reads transposed operands
+in place (a transpose is a flag to BLAS, not a copy). The gradient of C = A B is
+dA = dC B^T and dB = A^T dC, written with matmul itself so it can be
+differentiated again.
+"""
+import numpy as np
+
+from .._kernels import K
+from ..autograd import Function
+from .shape import reshape, sum_to, transpose
+
+
+def _gemm_operand(x):
+    """(array, transposed?) so that a transpose view reaches BLAS without a copy."""
+    if x.flags.c_contiguous:
+        return x, False
+    if x.T.flags.c_contiguous:
+        return x.T, True
+    return np.ascontiguousarray(x), False
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {a.shape} and {b.shape}")
+        ka = a.shape[-1]
+        kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if ka != kb:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
+                             f"{ka} (last dim of the first) != {kb} (first matrix dim of the second)")
+        if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype.kind == "f":
+            a2, ta = _gemm_operand(a)
+            b2, tb = _gemm_operand(b)
+            return K.gemm(a2, b2, ta, tb)
+        try:
+            return np.matmul(a, b)
+        except ValueError:
+            raise ValueError(f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast") from None
+
+    def backward(self, grad):
+        a, b = self.inputs
+        if a.ndim == 1 and b.ndim == 1:
+            return grad * b, grad * a
+        a2 = a if a.ndim > 1 else reshape(a, (1, a.shape[0]))
+        b2 = b if b.ndim > 1 else reshape(b, (b.shape[0], 1))
+        out_shape = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
+        g2 = reshape(grad, out_shape)
+        ga = gb = None
+        if a.requires_grad:
+            ga = reshape(sum_to(matmul(g2, transpose(b2, -1, -2)), a2.shape), a.shape)
+        if b.requires_grad:
+            gb = reshape(sum_to(matmul(transpose(a2, -1, -2), g2), b2.shape), b.shape)
+        return ga, gb
+
+
+def matmul(a, b):
+    return MatMul.apply(a, b)
+
+
+def mm(a, b):
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"mm: expected 2-D tensors, got shapes {a.shape} and {b.shape}")
+    return MatMul.apply(a, b)
+
+
+def bmm(a, b):
+    if a.ndim != 3 or b.ndim != 3:
+        raise ValueError(f"bmm: expected 3-D tensors, got shapes {a.shape} and {b.shape}")
+    return MatMul.apply(a, b)
+
+
+def outer(a, b):
+    return matmul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+def dot(a, b):
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"dot: expected 1-D tensors, got shapes {a.shape} and {b.shape}")
+    return MatMul.apply(a, b)

@@ -1,0 +1,296 @@
+"""Elementwise functions and activations, each with its derivative beside it.
+
+The activations (relu, gelu, tanh, sigmoid, silu) run on compiled kernels. Their
+backward is itself a Function (``ReluBackward``...) that calls the backward
+kernel, and whose own backward states the second derivative — so first-order
+training is fast and higher-order gradients stay exact.
+"""
+import math
+
+import numpy as np
+
+from .._kernels import K
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+def _const(array):
+    return Tensor._make(array, None)
+
+
+class Exp(Function):
+    save_output = True
+    saves_inputs = False
+
+    def forward(self, a):
+        return np.exp(a)
+
+    def backward(self, grad):
+        return grad * self.out
+
+
+class Log(Function):
+    def forward(self, a):
+        return np.log(a)
+
+    def backward(self, grad):
+        return grad / self.inputs[0]
+
+
+class Sqrt(Function):
+    save_output = True
+    saves_inputs = False
+
+    def forward(self, a):
+        return np.sqrt(a)
+
+    def backward(self, grad):
+        return grad / (2 * self.out)
+
+
+class Rsqrt(Function):
+    """1/sqrt(a); d/da = -1/2 a^(-3/2) = -out^3 / 2."""
+    save_output = True
+    saves_inputs = False
+
+    def forward(self, a):
+        return 1.0 / np.sqrt(a)
+
+    def backward(self, grad):
+        out = self.out
+        return grad * (-0.5) * out * out * out
+
+
+class Sin(Function):
+    def forward(self, a):
+        return np.sin(a)
+
+    def backward(self, grad):
+        return grad * cos(self.inputs[0])
+
+
+class Cos(Function):
+    def forward(self, a):
+        return np.cos(a)
+
+    def backward(self, grad):
+        return -grad * sin(self.inputs[0])
+
+
+class Softplus(Function):
+    """log(1 + exp(beta x)) / beta, linear above ``threshold`` (PyTorch's definition)."""
+
+    def forward(self, a, beta, threshold):
+        self.beta, self.threshold = beta, threshold
+        z = a * beta
+        return np.where(z > threshold, a, np.logaddexp(0, z) / beta).astype(a.dtype, copy=False)
+
+    def backward(self, grad):
+        (a,) = self.inputs[:1]
+        z = a * self.beta
+        s = sigmoid(z)
+        linear = _const(z.data > self.threshold)
+        return grad * where(linear, 1.0, s), None, None
+
+
+# ------------------------------------------------------------- activations --
+
+class Relu(Function):
+    save_output = True
+    saves_inputs = False
+
+    def forward(self, a):
+        return K.relu_forward(a)
+
+    def backward(self, grad):
+        return ReluBackward.apply(grad, self.out.detach())
+
+
+class ReluBackward(Function):
+    """grad where out > 0. Linear in grad; its derivative in ``out`` is zero almost everywhere."""
+
+    def forward(self, grad, out):
+        return K.relu_backward(grad, out)
+
+    def backward(self, gg):
+        return ReluBackward.apply(gg, self.inputs[1]), None
+
+
+class Tanh(Function):
+    save_output = True
+    saves_inputs = False
+
+    def forward(self, a):
+        return K.tanh_forward(a)
+
+    def backward(self, grad):
+        return TanhBackward.apply(grad, self.out)
+
+
+class TanhBackward(Function):
+    """grad * (1 - out^2)."""
+
+    def forward(self, grad, out):
+        return K.tanh_backward(grad, out)
+
+    def backward(self, gg):
+        grad, out = self.inputs
+        return TanhBackward.apply(gg, out), gg * grad * (-2.0) * out
+
+
+class Sigmoid(Function):
+    save_output = True
+    saves_inputs = False
+
+    def forward(self, a):
+        return K.sigmoid_forward(a)
+
+    def backward(self, grad):
+        return SigmoidBackward.apply(grad, self.out)
+
+
+class SigmoidBackward(Function):
+    """grad * out * (1 - out)."""
+
+    def forward(self, grad, out):
+        return K.sigmoid_backward(grad, out)
+
+    def backward(self, gg):
+        grad, out = self.inputs
+        return SigmoidBackward.apply(gg, out), gg * grad * (1.0 - 2.0 * out)
+
+
+class Silu(Function):
+    """x * sigmoid(x)."""
+
+    def forward(self, a):
+        return K.silu_forward(a)
+
+    def backward(self, grad):
+        return SiluBackward.apply(grad, self.inputs[0])
+
+
+class SiluBackward(Function):
+    """grad * s (1 + x (1 - s)) with s = sigmoid(x)."""
+
+    def forward(self, grad, x):
+        return K.silu_backward(grad, x)
+
+    def backward(self, gg):
+        grad, x = self.inputs
+        s = sigmoid(x)
+        second = s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s))
+        return SiluBackward.apply(gg, x), gg * grad * second
+
+
+class Gelu(Function):
+    """x Phi(x) (exact, with erf) or its tanh approximation."""
+
+    def forward(self, a, approximate):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+        return K.gelu_forward(a, approximate)
+
+    def backward(self, grad):
+        return GeluBackward.apply(grad, self.inputs[0], self.approximate), None
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _gelu_derivative(x, approximate):
+    """GELU'(x) written in differentiable ops (used for the second derivative)."""
+    if approximate == "none":
+        phi = exp(x * x * -0.5) * (1.0 / math.sqrt(2.0 * math.pi))
+        cdf = (erf(x * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
+        return cdf + x * phi
+    inner = (x + x * x * x * 0.044715) * _SQRT_2_OVER_PI
+    th = tanh(inner)
+    dinner = (x * x * (3 * 0.044715) + 1.0) * _SQRT_2_OVER_PI
+    return (th + 1.0) * 0.5 + x * 0.5 * (1.0 - th * th) * dinner
+
+
+class GeluBackward(Function):
+    def forward(self, grad, x, approximate):
+        self.approximate = approximate
+        return K.gelu_backward(grad, x, approximate)
+
+    def backward(self, gg):
+        from ..autograd import grad as autograd_grad, enable_grad
+        grad, x = self.inputs[:2]
+        with enable_grad():
+            xd = x if x.requires_grad else x.detach().requires_grad_()
+            d1 = _gelu_derivative(xd, self.approximate)
+        g_grad = gg * d1
+        (d2_dir,) = autograd_grad(d1, xd, grad_outputs=gg * grad, create_graph=True)
+        return g_grad, d2_dir, None
+
+
+class Erf(Function):
+    def forward(self, a):
+        from scipy.special import erf as _erf
+        return _erf(a).astype(a.dtype, copy=False)
+
+    def backward(self, grad):
+        x = self.inputs[0]
+        return grad * exp(-(x * x)) * (2.0 / math.sqrt(math.pi))
+
+
+# ------------------------------------------------------------ free functions --
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def rsqrt(x):
+    return Rsqrt.apply(x)
+
+
+def sin(x):
+    return Sin.apply(x)
+
+
+def cos(x):
+    return Cos.apply(x)
+
+
+def erf(x):
+    return Erf.apply(x)
+
+
+def relu(x):
+    return Relu.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def silu(x):
+    return Silu.apply(x)
+
+
+def gelu(x, approximate="none"):
+    return Gelu.apply(x, approximate)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    return Softplus.apply(x, beta, threshold)
+
+
+def where(condition, x, y):
+    from .compare import where as _where
+    return _where(condition, x, y)

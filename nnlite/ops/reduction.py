@@ -1,0 +1,213 @@
+"""Reductions: sum, mean, var, std, max, min, logsumexp (PyTorch's ``dim``/``keepdim``).
+
+The gradient of a reduction is spread back over the reduced elements: equally for
+sum and mean, to the winners for max and min, by softmax weights for logsumexp.
+"""
+import builtins
+from collections import namedtuple
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+from .shape import expand, reshape
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _dims(dim, ndim):
+    """Normalise ``dim`` (None, int or tuple) to a sorted tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+            raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dims")
+        out.append(d % builtins.max(ndim, 1))
+    return tuple(sorted(set(out))) if ndim else ()
+
+
+def _keepdim_shape(shape, dims):
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _grad_back(grad, in_shape, dims):
+    """Reshape a reduced gradient so it broadcasts against the input, then expand."""
+    return expand(reshape(grad, _keepdim_shape(in_shape, dims)), in_shape)
+
+
+class Sum(Function):
+    saves_inputs = False
+
+    def forward(self, a, dims, keepdim):
+        self.in_shape, self.dims = a.shape, dims
+        return np.sum(a, axis=dims, keepdims=keepdim)
+
+    def backward(self, grad):
+        return _grad_back(grad, self.in_shape, self.dims), None, None
+
+
+def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
+    if dtype is not None:
+        from .shape import cast
+        x = cast(x, dtype)
+    if x.dtype == np.bool_ or x.dtype.kind in "iu":
+        return Tensor._make(np.asarray(np.sum(x.data, axis=_dims(dim, x.ndim), keepdims=keepdim)), None)
+    return Sum.apply(x, _dims(dim, x.ndim), keepdim)
+
+
+def mean(x, dim=None, keepdim=False):
+    dims = _dims(dim, x.ndim)
+    if x.dtype.kind != "f":
+        raise TypeError(f"mean: expected a floating point tensor, got {x.dtype}")
+    n = int(np.prod([x.shape[d] for d in dims])) if dims else 1
+    return Sum.apply(x, dims, keepdim) * (1.0 / n if n else np.nan)
+
+
+def var(x, dim=None, correction=1, keepdim=False, unbiased=None):
+    """Variance with Bessel's ``correction`` (1 = unbiased, PyTorch's default)."""
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    dims = _dims(dim, x.ndim)
+    n = int(np.prod([x.shape[d] for d in dims])) if dims else 1
+    centered = x - mean(x, dims, keepdim=True)
+    return sum(centered * centered, dims, keepdim) * (1.0 / (n - correction) if n - correction > 0 else np.inf)
+
+
+def std(x, dim=None, correction=1, keepdim=False, unbiased=None):
+    from .pointwise import sqrt
+    return sqrt(var(x, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+
+
+class _Extreme(Function):
+    """max/min over all elements: ties share the gradient equally (as PyTorch's amax)."""
+    pick = None
+
+    def forward(self, a, dims, keepdim):
+        if a.size == 0:
+            raise RuntimeError(f"{type(self).__name__.lower()}(): expected a non-empty tensor")
+        self.dims = dims
+        out = self.pick(a, axis=dims, keepdims=True)
+        self.winners = a == out
+        return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in dims])
+
+    def backward(self, grad):
+        a = self.inputs[0]
+        w = self.winners
+        share = (w / w.sum(axis=self.dims, keepdims=True)).astype(grad.dtype)
+        return _grad_back(grad, a.shape, self.dims) * Tensor._make(share, None), None, None
+
+
+class Amax(_Extreme):
+    pick = staticmethod(np.max)
+
+
+class Amin(_Extreme):
+    pick = staticmethod(np.min)
+
+
+class _ExtremeDim(Function):
+    """max/min along one dim, returning values; the gradient goes to the chosen index."""
+    arg = None
+
+    def forward(self, a, dim, keepdim):
+        if a.shape[dim] == 0:
+            raise RuntimeError(f"cannot reduce over an empty dim {dim} of shape {a.shape}")
+        idx = self.arg(a, axis=dim)
+        self.dim, self.indices = dim, np.expand_dims(idx, dim)
+        out = np.take_along_axis(a, self.indices, axis=dim)
+        return out if keepdim else np.squeeze(out, axis=dim)
+
+    def backward(self, grad):
+        a = self.inputs[0]
+        mask = np.zeros(a.shape, dtype=grad.dtype)
+        np.put_along_axis(mask, self.indices, 1, axis=self.dim)
+        return _grad_back(grad, a.shape, (self.dim,)) * Tensor._make(mask, None), None, None
+
+
+class MaxDim(_ExtremeDim):
+    arg = staticmethod(np.argmax)
+
+
+class MinDim(_ExtremeDim):
+    arg = staticmethod(np.argmin)
+
+
+def _extreme(x, dim, keepdim, whole, along, argfn):
+    if dim is None:
+        return whole.apply(x, _dims(None, x.ndim), False)
+    d = _dims(dim, x.ndim)[0] if x.ndim else 0
+    if x.ndim == 0:
+        return values_indices(x, Tensor._make(np.asarray(0), None))
+    values = along.apply(x, d, keepdim)
+    idx = argfn(x.data, axis=d)
+    if keepdim:
+        idx = np.expand_dims(idx, d)
+    return values_indices(values, Tensor._make(np.asarray(idx, dtype=np.int64), None))
+
+
+def max(x, dim=None, keepdim=False):  # noqa: A001
+    """Largest element; with ``dim``, a (values, indices) pair like PyTorch."""
+    return _extreme(x, dim, keepdim, Amax, MaxDim, np.argmax)
+
+
+def min(x, dim=None, keepdim=False):  # noqa: A001
+    return _extreme(x, dim, keepdim, Amin, MinDim, np.argmin)
+
+
+def amax(x, dim=None, keepdim=False):
+    return Amax.apply(x, _dims(dim, x.ndim), keepdim)
+
+
+def amin(x, dim=None, keepdim=False):
+    return Amin.apply(x, _dims(dim, x.ndim), keepdim)
+
+
+def argmax(x, dim=None, keepdim=False):
+    if dim is None:
+        return Tensor._make(np.asarray(np.argmax(x.data), dtype=np.int64), None)
+    idx = np.argmax(x.data, axis=dim)
+    return Tensor._make(np.asarray(np.expand_dims(idx, dim) if keepdim else idx, dtype=np.int64), None)
+
+
+def argmin(x, dim=None, keepdim=False):
+    if dim is None:
+        return Tensor._make(np.asarray(np.argmin(x.data), dtype=np.int64), None)
+    idx = np.argmin(x.data, axis=dim)
+    return Tensor._make(np.asarray(np.expand_dims(idx, dim) if keepdim else idx, dtype=np.int64), None)
+
+
+class LogSumExp(Function):
+    """log sum exp(x), computed stably as m + log sum exp(x - m)."""
+    save_output = True
+
+    def forward(self, a, dims, keepdim):
+        self.dims, self.keepdim = dims, keepdim
+        m = np.max(a, axis=dims, keepdims=True) if a.size else np.zeros(_keepdim_shape(a.shape, dims), a.dtype)
+        m = np.where(np.isfinite(m), m, 0)
+        out = m + np.log(np.sum(np.exp(a - m), axis=dims, keepdims=True))
+        return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in dims])
+
+    def backward(self, grad):
+        from .pointwise import exp
+        a = self.inputs[0]
+        out = _grad_back(self.out, a.shape, self.dims)
+        return _grad_back(grad, a.shape, self.dims) * exp(a - out), None, None
+
+
+def logsumexp(x, dim, keepdim=False):
+    return LogSumExp.apply(x, _dims(dim, x.ndim), keepdim)
+
+
+def norm(x, p=2, dim=None, keepdim=False):
+    """The p-norm (p = 2, 1, inf or any positive number) over ``dim``."""
+    from .arithmetic import abs as _abs
+    from .pointwise import sqrt
+    if p == 2:
+        return sqrt(sum(x * x, dim, keepdim))
+    if p == 1:
+        return sum(_abs(x), dim, keepdim)
+    if p == float("inf"):
+        return amax(_abs(x), dim, keepdim)
+    return sum(_abs(x) ** p, dim, keepdim) ** (1.0 / p)

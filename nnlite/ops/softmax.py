@@ -1,0 +1,112 @@
+"""Softmax and log-softmax along any dim, stable for large logits.
+
+The kernels work on the last dim of a 2-D array, so other dims are moved last
+first. Each backward is a Function (kernel inside) whose own backward gives the
+second derivative, derived in the docstrings below.
+"""
+import numpy as np
+
+from .._kernels import K
+from ..autograd import Function
+from .reduction import sum as _sum
+
+
+def _to_rows(a, dim):
+    """Move ``dim`` last and flatten the rest: (rows, n) contiguous."""
+    moved = np.moveaxis(a, dim, -1)
+    return np.ascontiguousarray(moved).reshape(-1, a.shape[dim] if a.ndim else 1), moved.shape
+
+
+def _from_rows(r, moved_shape, dim):
+    return np.moveaxis(r.reshape(moved_shape), -1, dim)
+
+
+def _rowwise(kernel, dim, *arrays):
+    if arrays[0].ndim == 0:
+        arrays = tuple(x.reshape(1) for x in arrays)
+        dim = 0
+    rows = [_to_rows(x, dim) for x in arrays]
+    return _from_rows(kernel(*[r for r, _ in rows]), rows[0][1], dim)
+
+
+class Softmax(Function):
+    save_output = True
+    saves_inputs = False
+
+    def forward(self, a, dim):
+        self.dim = dim
+        out = _rowwise(K.softmax_forward, dim, a)
+        return out.reshape(a.shape)
+
+    def backward(self, grad):
+        return SoftmaxBackward.apply(grad, self.out, self.dim), None
+
+
+class SoftmaxBackward(Function):
+    """f(g, y) = y * (g - sum(g y)).
+
+    d/dg is the same map (its Jacobian diag(y) - y y^T is symmetric);
+    d/dy in direction gg: gg*g - gg*sum(g y) - g*sum(gg y).
+    """
+
+    def forward(self, grad, out, dim):
+        self.dim = dim
+        return _rowwise(K.softmax_backward, dim, grad, out).reshape(grad.shape)
+
+    def backward(self, gg):
+        grad, out = self.inputs[:2]
+        d = self.dim
+        s_gy = _sum(grad * out, d, keepdim=True)
+        s_ggy = _sum(gg * out, d, keepdim=True)
+        return (SoftmaxBackward.apply(gg, out, d), gg * grad - gg * s_gy - grad * s_ggy, None)
+
+
+class LogSoftmax(Function):
+    save_output = True
+    saves_inputs = False
+
+    def forward(self, a, dim):
+        self.dim = dim
+        return _rowwise(K.log_softmax_forward, dim, a).reshape(a.shape)
+
+    def backward(self, grad):
+        return LogSoftmaxBackward.apply(grad, self.out, self.dim), None
+
+
+class LogSoftmaxBackward(Function):
+    """f(g, y) = g - exp(y) sum(g).
+
+    d/dg in direction gg: gg - sum(gg exp(y));  d/dy: -gg exp(y) sum(g).
+    """
+
+    def forward(self, grad, out, dim):
+        self.dim = dim
+        return _rowwise(K.log_softmax_backward, dim, grad, out).reshape(grad.shape)
+
+    def backward(self, gg):
+        from .pointwise import exp
+        grad, out = self.inputs[:2]
+        d = self.dim
+        p = exp(out)
+        return (gg - _sum(gg * p, d, keepdim=True), -gg * p * _sum(grad, d, keepdim=True), None)
+
+
+def _dim(x, dim):
+    if dim is None:
+        raise TypeError("softmax: pass dim explicitly (PyTorch's implicit dim choice is deprecated)")
+    nd = max(x.ndim, 1)
+    if not -nd <= dim < nd:
+        raise IndexError(f"softmax: dim {dim} out of range for a tensor with {x.ndim} dims")
+    return dim % nd
+
+
+def softmax(x, dim=None, dtype=None):
+    if dtype is not None:
+        x = x.to(dtype)
+    return Softmax.apply(x, _dim(x, dim))
+
+
+def log_softmax(x, dim=None, dtype=None):
+    if dtype is not None:
+        x = x.to(dtype)
+    return LogSoftmax.apply(x, _dim(x, dim))

@@ -1,0 +1,77 @@
+"""Random number generation: one seeded generator makes every draw reproducible.
+
+Initializers, dropout, shuffling and ``nl.rand*`` all draw from
+:func:`default_generator` unless given a :class:`Generator`. ``nl.manual_seed(s)``
+reseeds it, so the same seed builds the same model and the same training run.
+The state is plain JSON-able data, so checkpoints can store and restore it.
+"""
+import numpy as np
+
+__all__ = ["Generator", "manual_seed", "default_generator", "seed", "get_rng_state", "set_rng_state"]
+
+
+class Generator:
+    """A seeded source of random numbers (NumPy's PCG64 underneath)."""
+
+    def __init__(self, seed=None):
+        self.manual_seed(np.random.SeedSequence().entropy if seed is None else seed)
+
+    def manual_seed(self, seed):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"manual_seed: expected an int, got {type(seed).__name__}")
+        self._seed = int(seed)
+        self.np = np.random.Generator(np.random.PCG64(self._seed))
+        return self
+
+    def initial_seed(self):
+        return self._seed
+
+    def get_state(self):
+        """A JSON-serialisable snapshot of the generator."""
+        st = self.np.bit_generator.state
+        return {"seed": self._seed, "bit_generator": st["bit_generator"],
+                "state": {"state": int(st["state"]["state"]), "inc": int(st["state"]["inc"])},
+                "has_uint32": int(st["has_uint32"]), "uinteger": int(st["uinteger"])}
+
+    def set_state(self, state):
+        try:
+            self._seed = int(state["seed"])
+            bg = np.random.PCG64()
+            bg.state = {"bit_generator": state["bit_generator"], "state": dict(state["state"]),
+                        "has_uint32": state["has_uint32"], "uinteger": state["uinteger"]}
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"set_state: not a generator state ({e})") from None
+        self.np = np.random.Generator(bg)
+        return self
+
+
+_default = Generator(0)
+
+
+def default_generator():
+    return _default
+
+
+def manual_seed(seed):
+    """Reseed the global generator; returns it."""
+    return _default.manual_seed(seed)
+
+
+def seed():
+    """Seed the global generator from fresh entropy; returns the seed used."""
+    s = int(np.random.SeedSequence().entropy % (2**63))
+    _default.manual_seed(s)
+    return s
+
+
+def get_rng_state():
+    return _default.get_state()
+
+
+def set_rng_state(state):
+    _default.set_state(state)
+
+
+def _gen(generator):
+    """The NumPy generator behind ``generator`` (or the global one)."""
+    return (generator or _default).np

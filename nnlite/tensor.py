@@ -1,0 +1,267 @@
+"""Tensor: a NumPy array that remembers how it was made.
+
+``Tensor.data`` is a plain ``numpy.ndarray``. ``requires_grad`` marks tensors
+whose gradient we want; ``_ctx`` is the :class:`~nnlite.autograd.Function` that
+produced the tensor (None for leaves). Arithmetic operators and methods such as
+``x.sum()`` are attached in :mod:`nnlite.ops` (the one place that ties the two
+together, so this file stays free of import cycles).
+"""
+import numpy as np
+
+from . import autograd
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+float16 = np.dtype(np.float16)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+uint8 = np.dtype(np.uint8)
+bool_ = np.dtype(np.bool_)
+
+_default_dtype = float32
+
+
+def set_default_dtype(dtype):
+    """The float dtype new tensors get from Python floats (float32 unless changed)."""
+    global _default_dtype
+    dtype = np.dtype(dtype)
+    if dtype not in (float32, float64):
+        raise TypeError(f"set_default_dtype: expected float32 or float64, got {dtype}")
+    _default_dtype = dtype
+
+
+def get_default_dtype():
+    return _default_dtype
+
+
+def as_dtype(dtype):
+    """Accept nl.float32, np.float32, 'float32' or None."""
+    return None if dtype is None else np.dtype(dtype)
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode autograd.
+
+    >>> import nnlite as nl
+    >>> x = nl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4., 6.])
+    """
+    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_version", "_hooks",
+                 "_retains_grad", "__weakref__")
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        arr = _to_array(data, as_dtype(dtype))
+        self.data = arr
+        self.grad = None
+        self._ctx = None
+        self._version = [0]
+        self._hooks = None
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, array, ctx):
+        """Wrap an array produced by an operation (no copy, no checks): the hot path."""
+        t = object.__new__(Tensor)
+        t.data = array
+        t.grad = None
+        t._ctx = ctx
+        t._version = [0]
+        t._hooks = None
+        t._retains_grad = False
+        t.requires_grad = ctx is not None
+        return t
+
+    # ----------------------------------------------------------- properties --
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    def dim(self):
+        return self.data.ndim
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self):
+        return int(self.data.size)
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    def is_floating_point(self):
+        return self.data.dtype.kind == "f"
+
+    # --------------------------------------------------------- autograd API --
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.data.dtype.kind not in "fc":
+            raise RuntimeError(f"only floating point tensors can require gradients, got {self.data.dtype}")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf tensors; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on."""
+        autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+
+    def detach(self):
+        """The same values, cut from the graph (shares memory, like PyTorch)."""
+        t = Tensor._make(self.data, None)
+        t._version = self._version
+        return t
+
+    def detach_(self):
+        self._ctx = None
+        self.requires_grad = False
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        if self._ctx is not None:
+            self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return _RemovableHandle(self._hooks, hook)
+
+    def _accumulate_grad(self, g, create_graph=False):
+        """Add ``g`` into ``self.grad`` (leaves only). Parameters may keep grads in an arena."""
+        if create_graph:
+            self.grad = g if self.grad is None else self.grad + g
+            return
+        if self.grad is None:
+            # A copy: ``g`` may be shared with other leaves or held by the caller.
+            self.grad = Tensor._make(np.array(g.data, dtype=self.data.dtype, copy=True), None)
+        else:
+            np.add(self.grad.data, g.data, out=self.grad.data, casting="unsafe")
+
+    # ------------------------------------------------------------- interop --
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on a Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): only a one-element tensor can be converted to a Python scalar, "
+                             f"got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of a tensor with {self.data.size} elements is ambiguous")
+        return bool(self.data.reshape(()))
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")
+        extras = []
+        if self.data.dtype not in (_default_dtype, int64, bool_):
+            extras.append(f"dtype=nnlite.{self.data.dtype}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn=<{self._ctx.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({body}{''.join(', ' + e for e in extras)})"
+
+    # -------------------------------------------------------------- version --
+    def _bump_version(self):
+        self._version[0] += 1
+
+
+class _RemovableHandle:
+    def __init__(self, container, item):
+        self._container, self._item = container, item
+
+    def remove(self):
+        try:
+            self._container.remove(self._item)
+        except ValueError:
+            pass
+
+
+autograd.Tensor = Tensor
+
+
+def _to_array(data, dtype):
+    """Convert user data to an ndarray: Python floats become the default float dtype."""
+    if isinstance(data, np.ndarray):
+        return data.astype(dtype, copy=False) if dtype is not None else data
+    if isinstance(data, Tensor):
+        data = data.data
+    arr = np.asarray(data, dtype=dtype)
+    if dtype is None and arr.dtype == np.float64 and not isinstance(data, np.generic):
+        arr = arr.astype(_default_dtype)  # Python floats default to float32, like PyTorch
+    if dtype is None and arr.dtype.kind in "iu" and arr.dtype != int64 and not isinstance(data, np.generic):
+        arr = arr.astype(int64)
+    return arr
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """Make a new tensor, copying ``data`` (a list, a number, a NumPy array or a Tensor).
+
+    Python floats become float32; a NumPy array keeps its dtype (float64 stays float64).
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    arr = np.array(_to_array(data, as_dtype(dtype)), copy=True)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)

@@ -1,0 +1,437 @@
+# cython: language_level=3
+"""Softmax, log-softmax and cross-entropy over the last dimension of (rows, cols) input.
+
+Every row is independent, so rows are split between threads; within a row the
+loops run in a fixed order. Row sums accumulate in double, which keeps float32
+softmax accurate for wide rows. Each kernel subtracts the row maximum before
+``exp``: exp(x - max) <= 1 never overflows, even for logits of 1e4.
+
+The loss reduction of ``cross_entropy_forward`` sums per-row losses in fixed
+blocks of ``LOSS_BLOCK`` rows, blocks added in order, so the loss is the same
+for any thread count. Twins: ``reference.py`` ("softmax").
+"""
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.math cimport INFINITY, NAN, exp, expf, log
+from libc.stdint cimport int64_t
+
+from nnlite._kernels._threads cimport threads_for
+
+cnp.import_array()
+
+__all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
+           "cross_entropy_forward", "cross_entropy_backward"]
+
+ctypedef fused floating:
+    float
+    double
+
+cdef enum:
+    LOSS_BLOCK = 256     # rows per partial loss sum; never depends on the thread count
+
+cdef enum Reduction:
+    REDUCTION_NONE, REDUCTION_MEAN, REDUCTION_SUM
+
+
+# ------------------------------------------------------------ validation -----
+
+cdef int _float_type(str op, object arr, str name) except -1:
+    if not cnp.PyArray_Check(arr):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
+    return t
+
+
+cdef int _same_type(str op, int t, object first, str first_name, object arr, str name) except -1:
+    if _float_type(op, arr, name) != t:
+        raise TypeError(f"{op}: all operands must share one dtype, got {first.dtype} ({first_name}) "
+                        f"and {arr.dtype} ({name})")
+    return t
+
+
+cdef int _rows_type(str op, object a, str name_a, object b=None, str name_b=None) except -1:
+    """2-D float input (and a second operand of the same dtype and shape)."""
+    cdef int t = _float_type(op, a, name_a)
+    if b is not None:
+        _same_type(op, t, a, name_a, b, name_b)
+    if a.ndim != 2:
+        raise ValueError(f"{op}: expected 2-D (rows, cols) {name_a}, got shape {a.shape}")
+    if b is not None and b.shape != a.shape:
+        raise ValueError(f"{op}: {name_b} must have the shape of {name_a} {a.shape}, got {b.shape}")
+    return t
+
+
+cdef inline cnp.ndarray _c(object arr):
+    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr):
+        return <cnp.ndarray>arr
+    return np.ascontiguousarray(arr)
+
+
+cdef inline cnp.ndarray _empty_like(cnp.ndarray x, int t):
+    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), t, 0)
+
+
+cdef inline floating _exp(floating v) noexcept nogil:
+    if floating is float:
+        return expf(v)
+    else:
+        return exp(v)
+
+
+cdef inline floating _row_max(const floating *x, Py_ssize_t cols) noexcept nogil:
+    # -inf start: a row of -inf has max -inf, and x - max is then nan, as in PyTorch.
+    # A NaN entry need not be caught here: exp(NaN - m) makes the row's sum NaN anyway.
+    cdef floating m = -INFINITY
+    cdef Py_ssize_t j
+    for j in range(cols):
+        if x[j] > m:
+            m = x[j]
+    return m
+
+
+# ------------------------------------------------------------------ loops -----
+
+cdef void _softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,
+                       Py_ssize_t cols) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating m, e
+    cdef double s
+    for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
+        m = _row_max(&x[i * cols], cols)
+        s = 0
+        for j in range(cols):
+            e = _exp(x[i * cols + j] - m)
+            y[i * cols + j] = e
+            s = s + e
+        for j in range(cols):
+            y[i * cols + j] = <floating>(y[i * cols + j] / s)
+
+
+cdef void _softmax_bwd(const floating *g, const floating *out, floating *dx, Py_ssize_t rows,
+                       Py_ssize_t cols) noexcept nogil:
+    # y = softmax(x): dL/dx_j = y_j (g_j - sum_k g_k y_k)
+    cdef Py_ssize_t i, j
+    cdef double dot
+    cdef floating d
+    for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
+        dot = 0
+        for j in range(cols):
+            dot = dot + <double>g[i * cols + j] * out[i * cols + j]
+        d = <floating>dot
+        for j in range(cols):
+            dx[i * cols + j] = out[i * cols + j] * (g[i * cols + j] - d)
+
+
+cdef void _log_softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,
+                           Py_ssize_t cols) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating m, log_s
+    cdef double s
+    for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
+        m = _row_max(&x[i * cols], cols)
+        s = 0
+        for j in range(cols):
+            s = s + _exp(x[i * cols + j] - m)
+        log_s = <floating>log(s)
+        for j in range(cols):
+            y[i * cols + j] = (x[i * cols + j] - m) - log_s
+
+
+cdef void _log_softmax_bwd(const floating *g, const floating *out, floating *dx, Py_ssize_t rows,
+                           Py_ssize_t cols) noexcept nogil:
+    # y = log_softmax(x): dL/dx_j = g_j - exp(y_j) sum_k g_k
+    cdef Py_ssize_t i, j
+    cdef double s
+    cdef floating total
+    for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
+        s = 0
+        for j in range(cols):
+            s = s + g[i * cols + j]
+        total = <floating>s
+        for j in range(cols):
+            dx[i * cols + j] = g[i * cols + j] - _exp(out[i * cols + j]) * total
+
+
+cdef void _cross_entropy_rows(const floating *x, const int64_t *target, const floating *weight,
+                              Py_ssize_t n, Py_ssize_t c, int64_t ignore_index,
+                              double label_smoothing, floating *lse_out, double *row_loss,
+                              double *row_weight) noexcept nogil:
+    # Row i, log-probabilities lp_j = x_j - lse and eps = label_smoothing:
+    #   loss_i = (1 - eps) (-w[t] lp_t) + eps / C (-sum_j w_j lp_j)
+    cdef Py_ssize_t i, j
+    cdef floating m, lse
+    cdef double s, lse_d, w_t, smooth, lp
+    for i in prange(n, num_threads=threads_for(n * c), schedule='static'):
+        m = _row_max(&x[i * c], c)
+        s = 0
+        for j in range(c):
+            s = s + _exp(x[i * c + j] - m)
+        lse = <floating>(m + log(s))
+        lse_out[i] = lse
+        if target[i] == ignore_index:
+            row_loss[i] = 0
+            row_weight[i] = 0
+            continue
+        lse_d = lse
+        w_t = 1
+        if weight != NULL:
+            w_t = weight[target[i]]
+        row_weight[i] = w_t
+        row_loss[i] = (1 - label_smoothing) * (-w_t * (x[i * c + target[i]] - lse_d))
+        if label_smoothing > 0:
+            smooth = 0
+            for j in range(c):
+                lp = x[i * c + j] - lse_d
+                if weight != NULL:
+                    lp = weight[j] * lp
+                smooth = smooth - lp
+            row_loss[i] = row_loss[i] + label_smoothing / c * smooth
+
+
+cdef double _block_sum(const double *v, Py_ssize_t n) noexcept nogil:
+    """Sum of ``v`` in fixed blocks of LOSS_BLOCK, each summed in order, added in order."""
+    cdef Py_ssize_t block, i
+    cdef double total = 0, partial
+    for block in range((n + LOSS_BLOCK - 1) // LOSS_BLOCK):
+        partial = 0
+        for i in range(block * LOSS_BLOCK, min((block + 1) * LOSS_BLOCK, n)):
+            partial += v[i]
+        total += partial
+    return total
+
+
+cdef void _cross_entropy_bwd(const floating *x, const int64_t *target, const floating *weight,
+                             const floating *lse, const double *scale, Py_ssize_t n, Py_ssize_t c,
+                             int64_t ignore_index, double label_smoothing, double w_total,
+                             floating *dx) noexcept nogil:
+    # d loss_i / d x_j = s_i [(1 - eps) w[t] (p_j - [j == t]) + eps / C (p_j sum(w) - w_j)]
+    # with p = softmax(x) = exp(x - lse): written as coef * p_j - b * w_j, minus a at j == t.
+    cdef Py_ssize_t i, j
+    cdef double a, b, w_t
+    cdef floating coef, bf
+    for i in prange(n, num_threads=threads_for(n * c), schedule='static'):
+        if target[i] == ignore_index:
+            for j in range(c):
+                dx[i * c + j] = 0
+            continue
+        w_t = 1
+        if weight != NULL:
+            w_t = weight[target[i]]
+        a = scale[i] * (1 - label_smoothing) * w_t
+        b = scale[i] * (label_smoothing / c)
+        coef = <floating>(a + b * w_total)
+        bf = <floating>b
+        if weight == NULL:
+            for j in range(c):
+                dx[i * c + j] = coef * _exp(x[i * c + j] - lse[i]) - bf
+        else:
+            for j in range(c):
+                dx[i * c + j] = coef * _exp(x[i * c + j] - lse[i]) - bf * weight[j]
+        dx[i * c + target[i]] -= <floating>a
+
+
+# --------------------------------------------------------------- wrappers -----
+
+def softmax_forward(x):
+    """exp(x_j - max) / sum_k exp(x_k - max) along the last dimension."""
+    cdef int t = _rows_type("softmax_forward", x, "x")
+    cdef cnp.ndarray xc = _c(x)
+    cdef cnp.ndarray y = _empty_like(xc, t)
+    cdef Py_ssize_t rows = xc.shape[0], cols = xc.shape[1]
+    if t == cnp.NPY_FLOAT32:
+        with nogil:
+            _softmax_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), rows, cols)
+    else:
+        with nogil:
+            _softmax_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), rows, cols)
+    return y
+
+
+def softmax_backward(grad, out):
+    """out * (grad - sum(grad * out)) along the last dimension."""
+    cdef int t = _rows_type("softmax_backward", grad, "grad", out, "out")
+    cdef cnp.ndarray g = _c(grad), o = _c(out)
+    cdef cnp.ndarray dx = _empty_like(g, t)
+    cdef Py_ssize_t rows = g.shape[0], cols = g.shape[1]
+    if t == cnp.NPY_FLOAT32:
+        with nogil:
+            _softmax_bwd(<float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(o),
+                         <float*>cnp.PyArray_DATA(dx), rows, cols)
+    else:
+        with nogil:
+            _softmax_bwd(<double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(o),
+                         <double*>cnp.PyArray_DATA(dx), rows, cols)
+    return dx
+
+
+def log_softmax_forward(x):
+    """x_j - max - log(sum_k exp(x_k - max)) along the last dimension."""
+    cdef int t = _rows_type("log_softmax_forward", x, "x")
+    cdef cnp.ndarray xc = _c(x)
+    cdef cnp.ndarray y = _empty_like(xc, t)
+    cdef Py_ssize_t rows = xc.shape[0], cols = xc.shape[1]
+    if t == cnp.NPY_FLOAT32:
+        with nogil:
+            _log_softmax_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), rows, cols)
+    else:
+        with nogil:
+            _log_softmax_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), rows, cols)
+    return y
+
+
+def log_softmax_backward(grad, out):
+    """grad - exp(out) * sum(grad) along the last dimension."""
+    cdef int t = _rows_type("log_softmax_backward", grad, "grad", out, "out")
+    cdef cnp.ndarray g = _c(grad), o = _c(out)
+    cdef cnp.ndarray dx = _empty_like(g, t)
+    cdef Py_ssize_t rows = g.shape[0], cols = g.shape[1]
+    if t == cnp.NPY_FLOAT32:
+        with nogil:
+            _log_softmax_bwd(<float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(o),
+                             <float*>cnp.PyArray_DATA(dx), rows, cols)
+    else:
+        with nogil:
+            _log_softmax_bwd(<double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(o),
+                             <double*>cnp.PyArray_DATA(dx), rows, cols)
+    return dx
+
+
+cdef tuple _cross_entropy_inputs(str op, object logits, object target, object weight,
+                                 object ignore_index, object label_smoothing, object reduction):
+    """Validate; return (dtype number, logits, target, weight or None, Reduction)."""
+    cdef int t = _float_type(op, logits, "logits")
+    if weight is not None:
+        _same_type(op, t, logits, "logits", weight, "weight")
+    if logits.ndim != 2:
+        raise ValueError(f"{op}: logits must be 2-D (N, C), got shape {logits.shape}")
+    n, c = logits.shape
+    if c == 0:
+        raise ValueError(f"{op}: logits must have at least one class, got shape {logits.shape}")
+    if not cnp.PyArray_Check(target) or cnp.PyArray_TYPE(<cnp.ndarray>target) != cnp.NPY_INT64:
+        got = target.dtype if cnp.PyArray_Check(target) else type(target).__name__
+        raise TypeError(f"{op}: target must be an int64 numpy.ndarray, got {got}")
+    if target.shape != (n,):
+        raise ValueError(f"{op}: target must have shape ({n},) for logits {logits.shape}, "
+                         f"got {target.shape}")
+    if weight is not None and weight.shape != (c,):
+        raise ValueError(f"{op}: weight must have shape ({c},) for logits {logits.shape}, "
+                         f"got {weight.shape}")
+    cdef Reduction red
+    if reduction == "none":
+        red = REDUCTION_NONE
+    elif reduction == "mean":
+        red = REDUCTION_MEAN
+    elif reduction == "sum":
+        red = REDUCTION_SUM
+    else:
+        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    cdef cnp.ndarray tc = _c(target)
+    cdef const int64_t *pt = <const int64_t*>cnp.PyArray_DATA(tc)
+    cdef int64_t ign = ignore_index, classes = c
+    cdef Py_ssize_t i, rows = n, bad = -1
+    with nogil:
+        for i in range(rows):
+            if pt[i] != ign and (pt[i] < 0 or pt[i] >= classes):
+                bad = i
+                break
+    if bad >= 0:
+        raise IndexError(f"{op}: target {pt[bad]} is out of bounds for C={c} classes "
+                         f"(ignore_index={ignore_index})")
+    return t, _c(logits), tc, (None if weight is None else _c(weight)), red
+
+
+def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing, reduction):
+    """(loss, lse): PyTorch's cross_entropy for class-index targets, and each row's logsumexp.
+
+    "mean" divides by the summed weight of the non-ignored targets (nan when
+    every target is ignored, as in PyTorch).
+    """
+    op = "cross_entropy_forward"
+    cdef int t
+    t, x, tc, w, red = _cross_entropy_inputs(op, logits, target, weight, ignore_index,
+                                             label_smoothing, reduction)
+    cdef cnp.ndarray xc = x, tgt = tc
+    cdef Py_ssize_t n = xc.shape[0], c = xc.shape[1]
+    cdef int64_t ign = ignore_index
+    cdef double eps = label_smoothing
+    cdef Reduction r = red
+    cdef cnp.ndarray lse = cnp.PyArray_EMPTY(1, xc.shape, t, 0)
+    cdef cnp.ndarray row_loss = np.empty(n), row_weight = np.empty(n)
+    cdef double *pl = <double*>cnp.PyArray_DATA(row_loss)
+    cdef double *pw = <double*>cnp.PyArray_DATA(row_weight)
+    cdef const int64_t *pt = <const int64_t*>cnp.PyArray_DATA(tgt)
+    cdef void *pweight = NULL if w is None else cnp.PyArray_DATA(<cnp.ndarray>w)
+    cdef double total = 0, w_sum = 0
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _cross_entropy_rows(<float*>cnp.PyArray_DATA(xc), pt, <float*>pweight, n, c, ign, eps,
+                                <float*>cnp.PyArray_DATA(lse), pl, pw)
+        else:
+            _cross_entropy_rows(<double*>cnp.PyArray_DATA(xc), pt, <double*>pweight, n, c, ign, eps,
+                                <double*>cnp.PyArray_DATA(lse), pl, pw)
+        if r != REDUCTION_NONE:
+            total = _block_sum(pl, n)
+        if r == REDUCTION_MEAN:
+            w_sum = _block_sum(pw, n)
+            total = total / w_sum if w_sum != 0 else NAN
+    if r == REDUCTION_NONE:
+        return row_loss.astype(xc.dtype), lse
+    return np.array(total, dtype=xc.dtype), lse
+
+
+def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
+                           label_smoothing, reduction):
+    """d loss / d logits for cross_entropy_forward; ``lse`` is the forward's second result."""
+    op = "cross_entropy_backward"
+    cdef int t
+    t, x, tc, w, red = _cross_entropy_inputs(op, logits, target, weight, ignore_index,
+                                             label_smoothing, reduction)
+    _same_type(op, t, logits, "logits", lse, "lse")
+    _same_type(op, t, logits, "logits", grad_loss, "grad_loss")
+    cdef cnp.ndarray xc = x, tgt = tc
+    cdef Py_ssize_t n = xc.shape[0], c = xc.shape[1]
+    if lse.shape != (n,):
+        raise ValueError(f"{op}: lse must have shape ({n},) for logits {logits.shape}, got {lse.shape}")
+    cdef Reduction r = red
+    want = (n,) if r == REDUCTION_NONE else ()
+    if grad_loss.shape != want:
+        raise ValueError(f"{op}: grad_loss must have shape {want} for reduction={reduction!r}, "
+                         f"got {grad_loss.shape}")
+    cdef cnp.ndarray lc = _c(lse)
+    cdef const int64_t *pt = <const int64_t*>cnp.PyArray_DATA(tgt)
+    cdef int64_t ign = ignore_index
+    cdef double eps = label_smoothing
+    # per-row incoming gradient s_i, in double: grad_loss[i], or the shared scalar
+    cdef cnp.ndarray scale
+    cdef cnp.ndarray row_weight
+    cdef double w_sum
+    if r == REDUCTION_NONE:
+        scale = grad_loss.astype(np.float64)
+    elif r == REDUCTION_SUM:
+        scale = np.full(n, float(grad_loss))
+    else:
+        row_weight = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)[
+            np.where(tgt != ignore_index, tgt, 0)]
+        row_weight[tgt == ignore_index] = 0
+        w_sum = _block_sum(<double*>cnp.PyArray_DATA(row_weight), n)
+        scale = np.full(n, float(grad_loss) / w_sum if w_sum != 0 else 0.0)
+    cdef double w_total = c if w is None else float(np.sum(w, dtype=np.float64))
+    cdef void *pweight = NULL if w is None else cnp.PyArray_DATA(<cnp.ndarray>w)
+    cdef double *ps = <double*>cnp.PyArray_DATA(scale)
+    cdef cnp.ndarray dx = _empty_like(xc, t)
+    if t == cnp.NPY_FLOAT32:
+        with nogil:
+            _cross_entropy_bwd(<float*>cnp.PyArray_DATA(xc), pt, <float*>pweight,
+                               <float*>cnp.PyArray_DATA(lc), ps, n, c, ign, eps, w_total,
+                               <float*>cnp.PyArray_DATA(dx))
+    else:
+        with nogil:
+            _cross_entropy_bwd(<double*>cnp.PyArray_DATA(xc), pt, <double*>pweight,
+                               <double*>cnp.PyArray_DATA(lc), ps, n, c, ign, eps, w_total,
+                               <double*>cnp.PyArray_DATA(dx))
+    return dx

@@ -1,0 +1,856 @@
+"""Normalisation kernels: batch, layer, group and RMS norm, forward and backward.
+
+Statistics are accumulated in double, also for float32 input, and every sum
+runs in an order fixed by the shape alone: a row or a fixed-size block of rows
+is summed by one thread (with four interleaved accumulators, so the adds do not
+wait on each other), and block results are combined serially in block order.
+So the results are bit-identical for any thread count.
+"""
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.math cimport sqrt
+
+from nnlite._kernels._threads cimport threads_for
+
+import numpy as np
+
+cnp.import_array()
+
+__all__ = ["batch_norm_forward", "batch_norm_backward", "layer_norm_forward",
+           "layer_norm_backward", "group_norm_forward", "group_norm_backward",
+           "rms_norm_forward", "rms_norm_backward"]
+
+ctypedef fused floating:
+    float
+    double
+
+# Elements per statistics block in batch norm, and rows per block in the
+# weight/bias gradient reductions: fixed, so sums never depend on threads.
+DEF STAT_BLOCK = 4096
+DEF ROW_BLOCK = 32
+
+
+# ------------------------------------------------------------- row sums -----
+
+cdef inline double _sum(floating* x, Py_ssize_t n) noexcept nogil:
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t i = 0
+    while i + 4 <= n:
+        s0 += x[i]
+        s1 += x[i + 1]
+        s2 += x[i + 2]
+        s3 += x[i + 3]
+        i += 4
+    while i < n:
+        s0 += x[i]
+        i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline double _sum_sq_dev(floating* x, Py_ssize_t n, double mean) noexcept nogil:
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0, d0, d1, d2, d3
+    cdef Py_ssize_t i = 0
+    while i + 4 <= n:
+        d0 = x[i] - mean
+        d1 = x[i + 1] - mean
+        d2 = x[i + 2] - mean
+        d3 = x[i + 3] - mean
+        s0 += d0 * d0
+        s1 += d1 * d1
+        s2 += d2 * d2
+        s3 += d3 * d3
+        i += 4
+    while i < n:
+        d0 = x[i] - mean
+        s0 += d0 * d0
+        i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline void _sum_g_and_g_dev(floating* g, floating* x, Py_ssize_t n, double mean,
+                                  double* sum_g, double* sum_g_dev) noexcept nogil:
+    """sum(g) and sum(g * (x - mean)) over n elements."""
+    cdef double a0 = 0, a1 = 0, b0 = 0, b1 = 0
+    cdef Py_ssize_t i = 0
+    while i + 2 <= n:
+        a0 += g[i]
+        a1 += g[i + 1]
+        b0 += g[i] * (x[i] - mean)
+        b1 += g[i + 1] * (x[i + 1] - mean)
+        i += 2
+    if i < n:
+        a0 += g[i]
+        b0 += g[i] * (x[i] - mean)
+    sum_g[0] = a0 + a1
+    sum_g_dev[0] = b0 + b1
+
+
+# ------------------------------------------------------------- validation -----
+
+cdef int _dtype(str kernel, list named) except -1:
+    """The shared NumPy type number of the non-None arrays in ``named``."""
+    cdef int first = -1, t
+    first_name = None
+    for name, a in named:
+        if a is None:
+            continue
+        if not isinstance(a, cnp.ndarray):
+            raise TypeError(f"{kernel}: {name} must be a NumPy array, got {type(a).__name__}")
+        t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+        if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+            raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
+        if first == -1:
+            first, first_name, first_dtype = t, name, a.dtype
+        elif t != first:
+            raise TypeError(f"{kernel}: all float operands must share one dtype; "
+                            f"{first_name} is {first_dtype} but {name} is {a.dtype}")
+    return first
+
+
+cdef int _shape(str kernel, str name, object a, tuple shape) except -1:
+    if a is not None and a.shape != shape:
+        raise ValueError(f"{kernel}: {name} must have shape {shape}, got {a.shape}")
+    return 0
+
+
+cdef int _ndim(str kernel, str name, object a, int ndim, str layout) except -1:
+    if a.ndim != ndim:
+        raise ValueError(f"{kernel}: {name} must be {ndim}-D {layout}, got shape {a.shape}")
+    return 0
+
+
+cdef double _eps(str kernel, object eps) except? -1:
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps >= 0:
+        raise ValueError(f"{kernel}: eps must be a float >= 0, got {eps!r}")
+    return eps
+
+
+cdef int _in_place(str kernel, str name, cnp.ndarray a) except -1:
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISWRITEABLE(a)):
+        raise ValueError(f"{kernel}: {name} is updated in place, so it must be C-contiguous "
+                         f"and writable (got contiguous={a.flags.c_contiguous}, "
+                         f"writable={a.flags.writeable})")
+    return 0
+
+
+cdef inline object _contig(object a):
+    return None if a is None else np.ascontiguousarray(a)
+
+
+cdef inline void* _data(object a):
+    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+cdef inline double* _ddata(cnp.ndarray a):
+    return <double*>cnp.PyArray_DATA(a)
+
+
+cdef Py_ssize_t _batch_norm_checks(str kernel, object x, object weight, bint training,
+                                   list extra) except -1:
+    _ndim(kernel, "x", x, 3, "(N, C, L)")
+    channels = x.shape[1]
+    for name, a in [("weight", weight)] + extra:
+        _shape(kernel, name, a, (channels,))
+    count = x.shape[0] * x.shape[2]
+    if training and count < 2:
+        raise ValueError(f"{kernel}: training needs more than 1 value per channel, "
+                         f"got x of shape {x.shape}")
+    return count
+
+
+# ------------------------------------------------------------- batch norm -----
+
+cdef void _bn_stats(floating* x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t L, double eps,
+                    double* mean, double* invstd, double* var_out, double* partial) noexcept nogil:
+    """Per-channel mean, 1/sqrt(biased var + eps) and biased var, in fixed blocks of samples."""
+    cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
+    cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block
+    cdef Py_ssize_t item, c, blk, n, n_end
+    cdef double s, count = <double>(N * L)
+    cdef int nt = threads_for(N * C * L)
+    for item in prange(C * nblocks, num_threads=nt, schedule="static"):
+        c = item // nblocks
+        blk = item % nblocks
+        s = 0
+        n_end = min(N, (blk + 1) * rows_per_block)
+        for n in range(blk * rows_per_block, n_end):
+            s = s + _sum(x + (n * C + c) * L, L)
+        partial[item] = s
+    for c in range(C):
+        s = 0
+        for blk in range(nblocks):
+            s = s + partial[c * nblocks + blk]
+        mean[c] = s / count
+    for item in prange(C * nblocks, num_threads=nt, schedule="static"):
+        c = item // nblocks
+        blk = item % nblocks
+        s = 0
+        n_end = min(N, (blk + 1) * rows_per_block)
+        for n in range(blk * rows_per_block, n_end):
+            s = s + _sum_sq_dev(x + (n * C + c) * L, L, mean[c])
+        partial[item] = s
+    for c in range(C):
+        s = 0
+        for blk in range(nblocks):
+            s = s + partial[c * nblocks + blk]
+        var_out[c] = s / count
+        invstd[c] = 1.0 / sqrt(var_out[c] + eps)
+
+
+cdef void _scale_shift(floating* x, floating* y, Py_ssize_t N, Py_ssize_t C, Py_ssize_t L,
+                       double* scale, double* shift) noexcept nogil:
+    """y = x * scale[c] + shift[c] over (N, C, L)."""
+    cdef Py_ssize_t row, c, l
+    cdef double a, b
+    cdef floating* xr
+    cdef floating* yr
+    for row in prange(N * C, num_threads=threads_for(N * C * L), schedule="static"):
+        c = row % C
+        a = scale[c]
+        b = shift[c]
+        xr = x + row * L
+        yr = y + row * L
+        for l in range(L):
+            yr[l] = <floating>(xr[l] * a + b)
+
+
+def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    """Normalise each channel of ``x`` (N, C, L) over N and L; returns (y, save_mean, save_invstd).
+
+    Training: batch mean and ``1/sqrt(biased var + eps)``, and the running stats
+    (when given) move towards them in place, with the *unbiased* variance.
+    Eval: the running stats normalise instead.
+    """
+    kernel = "batch_norm_forward"
+    cdef int t = _dtype(kernel, [("x", x), ("weight", weight), ("bias", bias),
+                                 ("running_mean", running_mean), ("running_var", running_var)])
+    cdef Py_ssize_t count = _batch_norm_checks(kernel, x, weight, training, [
+        ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)])
+    cdef double eps_ = _eps(kernel, eps)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{kernel}: give both running_mean and running_var, or neither")
+    if running_mean is not None:
+        _in_place(kernel, "running_mean", running_mean)
+        _in_place(kernel, "running_var", running_var)
+    if not training and running_mean is None:
+        raise ValueError(f"{kernel}: eval mode (training=False) needs running_mean and running_var")
+    dtype = x.dtype
+    cdef cnp.ndarray xc = np.ascontiguousarray(x)
+    cdef Py_ssize_t N = xc.shape[0], C = xc.shape[1], L = xc.shape[2]
+    cdef cnp.ndarray mean = np.empty(C), invstd = np.empty(C), var = np.empty(C)
+    cdef cnp.ndarray partial, scale, shift
+    cdef cnp.ndarray y = np.empty((N, C, L), dtype=dtype)
+    cdef void* xp = cnp.PyArray_DATA(xc)
+    cdef void* yp = cnp.PyArray_DATA(y)
+    cdef double m = 0.0
+    cdef double* mean_p
+    cdef double* invstd_p
+    cdef double* var_p
+    cdef double* partial_p
+    if training:
+        m = float(momentum)
+        rows_per_block = max(1, STAT_BLOCK // max(L, 1))
+        partial = np.empty(C * ((N + rows_per_block - 1) // rows_per_block))
+        mean_p, invstd_p, var_p, partial_p = _ddata(mean), _ddata(invstd), _ddata(var), _ddata(partial)
+        if t == cnp.NPY_FLOAT:
+            with nogil:
+                _bn_stats(<float*>xp, N, C, L, eps_, mean_p, invstd_p, var_p,
+                          partial_p)
+        else:
+            with nogil:
+                _bn_stats(<double*>xp, N, C, L, eps_, mean_p, invstd_p, var_p,
+                          partial_p)
+        if running_mean is not None:
+            # PyTorch's order and precision: momentum * stat + (1 - momentum) * running, in double
+            unbiased = var * (count / (count - 1.0))
+            running_mean[...] = m * mean + (1.0 - m) * running_mean.astype(np.float64)
+            running_var[...] = m * unbiased + (1.0 - m) * running_var.astype(np.float64)
+    else:
+        mean = running_mean.astype(np.float64)
+        invstd = 1.0 / np.sqrt(running_var.astype(np.float64) + eps_)
+    scale = invstd if weight is None else invstd * weight.astype(np.float64)
+    shift = -mean * scale if bias is None else bias.astype(np.float64) - mean * scale
+    cdef double* scale_p = _ddata(scale)
+    cdef double* shift_p = _ddata(shift)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _scale_shift(<float*>xp, <float*>yp, N, C, L, scale_p, shift_p)
+    else:
+        with nogil:
+            _scale_shift(<double*>xp, <double*>yp, N, C, L, scale_p, shift_p)
+    return y, mean.astype(dtype), invstd.astype(dtype)
+
+
+cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_ssize_t C,
+                       Py_ssize_t L, double* mean, double* invstd, double* w, bint training,
+                       double* sum_g, double* dotp, double* partial) noexcept nogil:
+    cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
+    cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block
+    cdef Py_ssize_t item, c, blk, n, n_end, row, l
+    cdef double a, b, sg, sd, k, grad_mean, scale, mu
+    cdef double count = <double>(N * L)
+    cdef int nt = threads_for(N * C * L)
+    cdef floating* gr
+    cdef floating* xr
+    cdef floating* outr
+    for item in prange(C * nblocks, num_threads=nt, schedule="static"):
+        c = item // nblocks
+        blk = item % nblocks
+        a = 0
+        b = 0
+        n_end = min(N, (blk + 1) * rows_per_block)
+        for n in range(blk * rows_per_block, n_end):
+            _sum_g_and_g_dev(g + (n * C + c) * L, x + (n * C + c) * L, L, mean[c], &sg, &sd)
+            a = a + sg
+            b = b + sd
+        partial[2 * item] = a
+        partial[2 * item + 1] = b
+    for c in range(C):
+        a = 0
+        b = 0
+        for blk in range(nblocks):
+            a = a + partial[2 * (c * nblocks + blk)]
+            b = b + partial[2 * (c * nblocks + blk) + 1]
+        sum_g[c] = a
+        dotp[c] = b
+    for row in prange(N * C, num_threads=nt, schedule="static"):
+        c = row % C
+        gr = g + row * L
+        xr = x + row * L
+        outr = gx + row * L
+        scale = invstd[c] * w[c]
+        if training:
+            mu = mean[c]
+            k = dotp[c] * invstd[c] * invstd[c] / count
+            grad_mean = sum_g[c] / count
+            for l in range(L):
+                outr[l] = <floating>((gr[l] - (xr[l] - mu) * k - grad_mean) * scale)
+        else:
+            for l in range(L):
+                outr[l] = <floating>(gr[l] * scale)
+
+
+def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
+    """Gradients of batch_norm_forward: (grad_x, grad_weight, grad_bias).
+
+    With ``xhat = (x - mean) * invstd`` and ``g = grad * weight``, training gives
+    ``grad_x = invstd * (g - mean(g) - xhat * mean(g * xhat))`` (the batch
+    statistics depend on x); eval gives ``grad_x = g * invstd``.
+    """
+    kernel = "batch_norm_backward"
+    cdef int t = _dtype(kernel, [("grad", grad), ("x", x), ("weight", weight),
+                                 ("save_mean", save_mean), ("save_invstd", save_invstd)])
+    _batch_norm_checks(kernel, x, weight, training, [
+        ("save_mean", save_mean), ("save_invstd", save_invstd)])
+    if save_mean is None or save_invstd is None:
+        raise ValueError(f"{kernel}: save_mean and save_invstd are required")
+    _shape(kernel, "grad", grad, x.shape)
+    dtype = x.dtype
+    cdef cnp.ndarray xc = np.ascontiguousarray(x), gc = np.ascontiguousarray(grad)
+    cdef Py_ssize_t N = xc.shape[0], C = xc.shape[1], L = xc.shape[2]
+    cdef cnp.ndarray mean = save_mean.astype(np.float64), invstd = save_invstd.astype(np.float64)
+    cdef cnp.ndarray w = np.ones(C) if weight is None else weight.astype(np.float64)
+    cdef cnp.ndarray sum_g = np.empty(C), dotp = np.empty(C)
+    rows_per_block = max(1, STAT_BLOCK // max(L, 1))
+    cdef cnp.ndarray partial = np.empty(2 * C * ((N + rows_per_block - 1) // rows_per_block))
+    cdef cnp.ndarray gx = np.empty((N, C, L), dtype=dtype)
+    cdef void* xp = cnp.PyArray_DATA(xc)
+    cdef void* gp = cnp.PyArray_DATA(gc)
+    cdef void* op = cnp.PyArray_DATA(gx)
+    cdef bint train = training
+    cdef double* dotp_p = _ddata(dotp)
+    cdef double* invstd_p = _ddata(invstd)
+    cdef double* mean_p = _ddata(mean)
+    cdef double* partial_p = _ddata(partial)
+    cdef double* sum_g_p = _ddata(sum_g)
+    cdef double* w_p = _ddata(w)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _bn_backward(<float*>gp, <float*>xp, <float*>op, N, C, L, mean_p, invstd_p,
+                         w_p, train, sum_g_p, dotp_p, partial_p)
+    else:
+        with nogil:
+            _bn_backward(<double*>gp, <double*>xp, <double*>op, N, C, L, mean_p,
+                         invstd_p, w_p, train, sum_g_p, dotp_p,
+                         partial_p)
+    if weight is None:
+        return gx, None, None
+    return gx, (dotp * invstd).astype(dtype), sum_g.astype(dtype)
+
+
+# ------------------------------------------------- per-row normalisations -----
+
+cdef void _ln_forward(floating* x, floating* y, floating* mean_out, floating* rstd_out,
+                      Py_ssize_t rows, Py_ssize_t D, floating* w, floating* b,
+                      double eps) noexcept nogil:
+    cdef Py_ssize_t r, j
+    cdef double mean, rstd, v
+    cdef floating* xr
+    cdef floating* yr
+    for r in prange(rows, num_threads=threads_for(rows * D), schedule="static"):
+        xr = x + r * D
+        yr = y + r * D
+        mean = _sum(xr, D) / D
+        rstd = 1.0 / sqrt(_sum_sq_dev(xr, D, mean) / D + eps)
+        mean_out[r] = <floating>mean
+        rstd_out[r] = <floating>rstd
+        for j in range(D):
+            v = (xr[j] - mean) * rstd
+            if w != NULL:
+                v = v * w[j]
+            if b != NULL:
+                v = v + b[j]
+            yr[j] = <floating>v
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """Normalise each row of ``x`` (rows, D); returns (y, mean, rstd), mean/rstd of shape (rows,)."""
+    kernel = "layer_norm_forward"
+    cdef int t = _dtype(kernel, [("x", x), ("weight", weight), ("bias", bias)])
+    _ndim(kernel, "x", x, 2, "(rows, D)")
+    if x.shape[1] == 0:
+        raise ValueError(f"{kernel}: the normalized size D must be positive, got x of shape {x.shape}")
+    _shape(kernel, "weight", weight, (x.shape[1],))
+    _shape(kernel, "bias", bias, (x.shape[1],))
+    cdef double eps_ = _eps(kernel, eps)
+    dtype = x.dtype
+    cdef cnp.ndarray xc = np.ascontiguousarray(x)
+    weight, bias = _contig(weight), _contig(bias)
+    cdef Py_ssize_t rows = xc.shape[0], D = xc.shape[1]
+    cdef cnp.ndarray y = np.empty((rows, D), dtype=dtype)
+    cdef cnp.ndarray mean = np.empty(rows, dtype=dtype), rstd = np.empty(rows, dtype=dtype)
+    cdef void* xp = cnp.PyArray_DATA(xc)
+    cdef void* yp = cnp.PyArray_DATA(y)
+    cdef void* mp = cnp.PyArray_DATA(mean)
+    cdef void* rp = cnp.PyArray_DATA(rstd)
+    cdef void* wp = _data(weight)
+    cdef void* bp = _data(bias)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _ln_forward(<float*>xp, <float*>yp, <float*>mp, <float*>rp, rows, D,
+                        <float*>wp, <float*>bp, eps_)
+    else:
+        with nogil:
+            _ln_forward(<double*>xp, <double*>yp, <double*>mp, <double*>rp, rows, D,
+                        <double*>wp, <double*>bp, eps_)
+    return y, mean, rstd
+
+
+cdef inline void _row_dots(floating* g, floating* x, floating* w, Py_ssize_t D, double mean,
+                           double rstd, double* sum_gw_xhat, double* sum_gw) noexcept nogil:
+    """sum(g * w * xhat) and sum(g * w) over one row (w NULL means ones)."""
+    cdef double a0 = 0, a1 = 0, b0 = 0, b1 = 0, gw, xhat
+    cdef Py_ssize_t j
+    for j in range(D):
+        gw = g[j] if w == NULL else g[j] * <double>w[j]
+        xhat = (x[j] - mean) * rstd
+        if j & 1:
+            a1 = a1 + gw * xhat
+            b1 = b1 + gw
+        else:
+            a0 = a0 + gw * xhat
+            b0 = b0 + gw
+    sum_gw_xhat[0] = a0 + a1
+    sum_gw[0] = b0 + b1
+
+
+cdef void _ln_backward(floating* g, floating* x, floating* gx, floating* mean_in,
+                       floating* rstd_in, floating* w, Py_ssize_t rows, Py_ssize_t D,
+                       double* partial_w, double* partial_b) noexcept nogil:
+    """grad_x row by row; grad_weight/grad_bias partial sums per ROW_BLOCK rows."""
+    cdef Py_ssize_t nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
+    cdef Py_ssize_t blk, r, j
+    cdef double mean, rstd, gw, xhat, c1, c2
+    cdef floating* gr
+    cdef floating* xr
+    cdef floating* outr
+    cdef double* pw
+    cdef double* pb
+    for blk in prange(nblocks, num_threads=threads_for(rows * D), schedule="static"):
+        pw = partial_w + blk * D
+        pb = partial_b + blk * D
+        if w != NULL:
+            for j in range(D):
+                pw[j] = 0
+                pb[j] = 0
+        for r in range(blk * ROW_BLOCK, min(rows, (blk + 1) * ROW_BLOCK)):
+            gr = g + r * D
+            xr = x + r * D
+            outr = gx + r * D
+            mean = mean_in[r]
+            rstd = rstd_in[r]
+            _row_dots(gr, xr, w, D, mean, rstd, &c1, &c2)
+            c1 = c1 / D
+            c2 = c2 / D
+            if w == NULL:
+                for j in range(D):
+                    xhat = (xr[j] - mean) * rstd
+                    outr[j] = <floating>(rstd * (gr[j] - c2 - xhat * c1))
+            else:
+                for j in range(D):
+                    xhat = (xr[j] - mean) * rstd
+                    gw = gr[j] * <double>w[j]
+                    outr[j] = <floating>(rstd * (gw - c2 - xhat * c1))
+                    pw[j] = pw[j] + gr[j] * xhat
+                    pb[j] = pb[j] + gr[j]
+
+
+cdef void _combine_blocks(double* partial, Py_ssize_t nblocks, Py_ssize_t D,
+                          floating* out) noexcept nogil:
+    """out[j] = sum of partial[blk, j] over blocks, in block order."""
+    cdef Py_ssize_t j, blk
+    cdef double s
+    for j in prange(D, num_threads=threads_for(nblocks * D), schedule="static"):
+        s = 0
+        for blk in range(nblocks):
+            s = s + partial[blk * D + j]
+        out[j] = <floating>s
+
+
+def layer_norm_backward(grad, x, weight, mean, rstd):
+    """Gradients of layer_norm_forward: (grad_x, grad_weight, grad_bias); None for absent affine.
+
+    ``grad_x = rstd * (g - mean(g) - xhat * mean(g * xhat))`` with ``g = grad * weight``;
+    grad_weight and grad_bias sum over rows in fixed blocks of rows.
+    """
+    kernel = "layer_norm_backward"
+    cdef int t = _dtype(kernel, [("grad", grad), ("x", x), ("weight", weight), ("mean", mean),
+                                 ("rstd", rstd)])
+    _ndim(kernel, "x", x, 2, "(rows, D)")
+    _shape(kernel, "grad", grad, x.shape)
+    _shape(kernel, "weight", weight, (x.shape[1],))
+    _shape(kernel, "mean", mean, (x.shape[0],))
+    _shape(kernel, "rstd", rstd, (x.shape[0],))
+    dtype = x.dtype
+    cdef cnp.ndarray xc = np.ascontiguousarray(x), gc = np.ascontiguousarray(grad)
+    cdef cnp.ndarray mc = np.ascontiguousarray(mean), rc = np.ascontiguousarray(rstd)
+    weight = _contig(weight)
+    cdef Py_ssize_t rows = xc.shape[0], D = xc.shape[1]
+    cdef Py_ssize_t nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
+    cdef cnp.ndarray gx = np.empty((rows, D), dtype=dtype)
+    cdef bint affine = weight is not None
+    cdef cnp.ndarray pw = np.empty(nblocks * D if affine else 0)
+    cdef cnp.ndarray pb = np.empty(nblocks * D if affine else 0)
+    cdef cnp.ndarray gw = np.empty(D, dtype=dtype), gb = np.empty(D, dtype=dtype)
+    cdef void* gp = cnp.PyArray_DATA(gc)
+    cdef void* xp = cnp.PyArray_DATA(xc)
+    cdef void* op = cnp.PyArray_DATA(gx)
+    cdef void* mp = cnp.PyArray_DATA(mc)
+    cdef void* rp = cnp.PyArray_DATA(rc)
+    cdef void* wp = _data(weight)
+    cdef void* gwp = cnp.PyArray_DATA(gw)
+    cdef void* gbp = cnp.PyArray_DATA(gb)
+    cdef double* pb_p = _ddata(pb)
+    cdef double* pw_p = _ddata(pw)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _ln_backward(<float*>gp, <float*>xp, <float*>op, <float*>mp, <float*>rp, <float*>wp,
+                         rows, D, pw_p, pb_p)
+            if affine:
+                _combine_blocks(pw_p, nblocks, D, <float*>gwp)
+                _combine_blocks(pb_p, nblocks, D, <float*>gbp)
+    else:
+        with nogil:
+            _ln_backward(<double*>gp, <double*>xp, <double*>op, <double*>mp, <double*>rp,
+                         <double*>wp, rows, D, pw_p, pb_p)
+            if affine:
+                _combine_blocks(pw_p, nblocks, D, <double*>gwp)
+                _combine_blocks(pb_p, nblocks, D, <double*>gbp)
+    if not affine:
+        return gx, None, None
+    return gx, gw, gb
+
+
+# ------------------------------------------------------------- group norm -----
+
+cdef void _gn_forward(floating* x, floating* y, floating* mean_out, floating* rstd_out,
+                      Py_ssize_t N, Py_ssize_t C, Py_ssize_t L, Py_ssize_t G,
+                      floating* w, floating* b, double eps) noexcept nogil:
+    cdef Py_ssize_t cpg = C // G, D = cpg * L
+    cdef Py_ssize_t r, ci, c, l
+    cdef double mean, rstd, a, shift
+    cdef floating* xr
+    cdef floating* yr
+    for r in prange(N * G, num_threads=threads_for(N * C * L), schedule="static"):
+        xr = x + r * D
+        yr = y + r * D
+        mean = _sum(xr, D) / D
+        rstd = 1.0 / sqrt(_sum_sq_dev(xr, D, mean) / D + eps)
+        mean_out[r] = <floating>mean
+        rstd_out[r] = <floating>rstd
+        for ci in range(cpg):
+            c = (r % G) * cpg + ci
+            a = 1.0 if w == NULL else <double>w[c]
+            shift = 0.0 if b == NULL else <double>b[c]
+            for l in range(L):
+                if b == NULL:
+                    yr[ci * L + l] = <floating>(((xr[ci * L + l] - mean) * rstd) * a)
+                else:
+                    yr[ci * L + l] = <floating>(((xr[ci * L + l] - mean) * rstd) * a + shift)
+
+
+def group_norm_forward(x, num_groups, weight, bias, eps):
+    """Normalise ``x`` (N, C, L) over each group of C/num_groups channels and L; (y, mean, rstd).
+
+    mean and rstd have shape (N, num_groups); the affine map is per channel.
+    """
+    kernel = "group_norm_forward"
+    cdef int t = _dtype(kernel, [("x", x), ("weight", weight), ("bias", bias)])
+    N, C, L, G = _group_norm_checks(kernel, x, num_groups, weight, bias)
+    cdef double eps_ = _eps(kernel, eps)
+    dtype = x.dtype
+    cdef cnp.ndarray xc = np.ascontiguousarray(x)
+    weight, bias = _contig(weight), _contig(bias)
+    cdef cnp.ndarray y = np.empty((N, C, L), dtype=dtype)
+    cdef cnp.ndarray mean = np.empty((N, G), dtype=dtype), rstd = np.empty((N, G), dtype=dtype)
+    cdef void* xp = cnp.PyArray_DATA(xc)
+    cdef void* yp = cnp.PyArray_DATA(y)
+    cdef void* mp = cnp.PyArray_DATA(mean)
+    cdef void* rp = cnp.PyArray_DATA(rstd)
+    cdef void* wp = _data(weight)
+    cdef void* bp = _data(bias)
+    cdef Py_ssize_t n_ = N, c_ = C, l_ = L, g_ = G
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _gn_forward(<float*>xp, <float*>yp, <float*>mp, <float*>rp, n_, c_, l_, g_,
+                        <float*>wp, <float*>bp, eps_)
+    else:
+        with nogil:
+            _gn_forward(<double*>xp, <double*>yp, <double*>mp, <double*>rp, n_, c_, l_, g_,
+                        <double*>wp, <double*>bp, eps_)
+    return y, mean, rstd
+
+
+cdef tuple _group_norm_checks(str kernel, object x, object num_groups, object weight, object bias):
+    _ndim(kernel, "x", x, 3, "(N, C, L)")
+    n, channels, length = x.shape
+    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups < 1:
+        raise ValueError(f"{kernel}: num_groups must be a positive int, got {num_groups!r}")
+    if channels % num_groups:
+        raise ValueError(f"{kernel}: num_channels ({channels}) must be divisible by "
+                         f"num_groups ({num_groups})")
+    if channels // num_groups * length == 0:
+        raise ValueError(f"{kernel}: each group must hold at least one value, got x of shape "
+                         f"{x.shape} with num_groups={num_groups}")
+    _shape(kernel, "weight", weight, (channels,))
+    _shape(kernel, "bias", bias, (channels,))
+    return n, channels, length, int(num_groups)
+
+
+cdef void _gn_backward(floating* g, floating* x, floating* gx, floating* mean_in,
+                       floating* rstd_in, floating* w, Py_ssize_t N, Py_ssize_t C,
+                       Py_ssize_t L, Py_ssize_t G, double* partial_w,
+                       double* partial_b) noexcept nogil:
+    """grad_x per (sample, group) row; per-(sample, channel) sums for grad_weight/grad_bias."""
+    cdef Py_ssize_t cpg = C // G, D = cpg * L
+    cdef Py_ssize_t r, ci, c, l, n, j
+    cdef double mean, rstd, a, xhat, c1, c2, s1, s2, gsum, gxsum
+    cdef floating* gr
+    cdef floating* xr
+    cdef floating* outr
+    for r in prange(N * G, num_threads=threads_for(N * C * L), schedule="static"):
+        n = r // G
+        gr = g + r * D
+        xr = x + r * D
+        outr = gx + r * D
+        mean = mean_in[r]
+        rstd = rstd_in[r]
+        c1 = 0
+        c2 = 0
+        for ci in range(cpg):
+            c = (r % G) * cpg + ci
+            a = 1.0 if w == NULL else <double>w[c]
+            _sum_g_and_g_dev(gr + ci * L, xr + ci * L, L, mean, &gsum, &gxsum)
+            # sums over the channel, then weighted: sum(g*w*xhat) = w * rstd * sum(g*(x-mean))
+            c1 = c1 + a * (gxsum * rstd)
+            c2 = c2 + a * gsum
+            partial_w[n * C + c] = gxsum * rstd
+            partial_b[n * C + c] = gsum
+        c1 = c1 / D
+        c2 = c2 / D
+        for ci in range(cpg):
+            c = (r % G) * cpg + ci
+            a = 1.0 if w == NULL else <double>w[c]
+            for l in range(L):
+                j = ci * L + l
+                xhat = (xr[j] - mean) * rstd
+                outr[j] = <floating>(rstd * (gr[j] * a - c2 - xhat * c1))
+
+
+def group_norm_backward(grad, x, num_groups, weight, mean, rstd):
+    """Gradients of group_norm_forward: (grad_x, grad_weight, grad_bias); None for absent affine.
+
+    Per (sample, group): ``grad_x = rstd * (g - mean(g) - xhat * mean(g * xhat))`` with
+    ``g = grad * weight[channel]``; grad_weight/grad_bias sum per sample, then over
+    samples in order.
+    """
+    kernel = "group_norm_backward"
+    cdef int t = _dtype(kernel, [("grad", grad), ("x", x), ("weight", weight), ("mean", mean),
+                                 ("rstd", rstd)])
+    N, C, L, G = _group_norm_checks(kernel, x, num_groups, weight, None)
+    _shape(kernel, "grad", grad, x.shape)
+    _shape(kernel, "mean", mean, (N, G))
+    _shape(kernel, "rstd", rstd, (N, G))
+    dtype = x.dtype
+    cdef cnp.ndarray xc = np.ascontiguousarray(x), gc = np.ascontiguousarray(grad)
+    cdef cnp.ndarray mc = np.ascontiguousarray(mean), rc = np.ascontiguousarray(rstd)
+    weight = _contig(weight)
+    cdef cnp.ndarray gx = np.empty((N, C, L), dtype=dtype)
+    cdef cnp.ndarray pw = np.empty(N * C), pb = np.empty(N * C)
+    cdef cnp.ndarray gw = np.empty(C, dtype=dtype), gb = np.empty(C, dtype=dtype)
+    cdef void* gp = cnp.PyArray_DATA(gc)
+    cdef void* xp = cnp.PyArray_DATA(xc)
+    cdef void* op = cnp.PyArray_DATA(gx)
+    cdef void* mp = cnp.PyArray_DATA(mc)
+    cdef void* rp = cnp.PyArray_DATA(rc)
+    cdef void* wp = _data(weight)
+    cdef void* gwp = cnp.PyArray_DATA(gw)
+    cdef void* gbp = cnp.PyArray_DATA(gb)
+    cdef Py_ssize_t n_ = N, c_ = C, l_ = L, g_ = G
+    cdef double* pb_p = _ddata(pb)
+    cdef double* pw_p = _ddata(pw)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _gn_backward(<float*>gp, <float*>xp, <float*>op, <float*>mp, <float*>rp, <float*>wp,
+                         n_, c_, l_, g_, pw_p, pb_p)
+            _combine_blocks(pw_p, n_, c_, <float*>gwp)
+            _combine_blocks(pb_p, n_, c_, <float*>gbp)
+    else:
+        with nogil:
+            _gn_backward(<double*>gp, <double*>xp, <double*>op, <double*>mp, <double*>rp,
+                         <double*>wp, n_, c_, l_, g_, pw_p, pb_p)
+            _combine_blocks(pw_p, n_, c_, <double*>gwp)
+            _combine_blocks(pb_p, n_, c_, <double*>gbp)
+    if weight is None:
+        return gx, None, None
+    return gx, gw, gb
+
+
+# --------------------------------------------------------------- RMS norm -----
+
+cdef void _rms_forward(floating* x, floating* y, floating* rrms_out, Py_ssize_t rows,
+                       Py_ssize_t D, floating* w, double eps) noexcept nogil:
+    cdef Py_ssize_t r, j
+    cdef double rrms
+    cdef floating* xr
+    cdef floating* yr
+    for r in prange(rows, num_threads=threads_for(rows * D), schedule="static"):
+        xr = x + r * D
+        yr = y + r * D
+        rrms = 1.0 / sqrt(_sum_sq_dev(xr, D, 0.0) / D + eps)
+        rrms_out[r] = <floating>rrms
+        for j in range(D):
+            if w == NULL:
+                yr[j] = <floating>(xr[j] * rrms)
+            else:
+                yr[j] = <floating>((xr[j] * rrms) * w[j])
+
+
+def rms_norm_forward(x, weight, eps):
+    """Scale each row of ``x`` (rows, D) by ``rrms = 1/sqrt(mean(x**2) + eps)``; returns (y, rrms)."""
+    kernel = "rms_norm_forward"
+    cdef int t = _dtype(kernel, [("x", x), ("weight", weight)])
+    _ndim(kernel, "x", x, 2, "(rows, D)")
+    if x.shape[1] == 0:
+        raise ValueError(f"{kernel}: the normalized size D must be positive, got x of shape {x.shape}")
+    _shape(kernel, "weight", weight, (x.shape[1],))
+    cdef double eps_ = _eps(kernel, eps)
+    dtype = x.dtype
+    cdef cnp.ndarray xc = np.ascontiguousarray(x)
+    weight = _contig(weight)
+    cdef Py_ssize_t rows = xc.shape[0], D = xc.shape[1]
+    cdef cnp.ndarray y = np.empty((rows, D), dtype=dtype), rrms = np.empty(rows, dtype=dtype)
+    cdef void* xp = cnp.PyArray_DATA(xc)
+    cdef void* yp = cnp.PyArray_DATA(y)
+    cdef void* rp = cnp.PyArray_DATA(rrms)
+    cdef void* wp = _data(weight)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _rms_forward(<float*>xp, <float*>yp, <float*>rp, rows, D, <float*>wp, eps_)
+    else:
+        with nogil:
+            _rms_forward(<double*>xp, <double*>yp, <double*>rp, rows, D, <double*>wp, eps_)
+    return y, rrms
+
+
+cdef void _rms_backward(floating* g, floating* x, floating* gx, floating* rrms_in, floating* w,
+                        Py_ssize_t rows, Py_ssize_t D, double* partial_w) noexcept nogil:
+    cdef Py_ssize_t nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
+    cdef Py_ssize_t blk, r, j
+    cdef double rrms, rrms3, c, c_odd, gw
+    cdef floating* gr
+    cdef floating* xr
+    cdef floating* outr
+    cdef double* pw
+    for blk in prange(nblocks, num_threads=threads_for(rows * D), schedule="static"):
+        pw = partial_w + blk * D
+        if w != NULL:
+            for j in range(D):
+                pw[j] = 0
+        for r in range(blk * ROW_BLOCK, min(rows, (blk + 1) * ROW_BLOCK)):
+            gr = g + r * D
+            xr = x + r * D
+            outr = gx + r * D
+            rrms = rrms_in[r]
+            rrms3 = rrms * rrms * rrms
+            c = 0
+            c_odd = 0
+            for j in range(D):
+                gw = gr[j] if w == NULL else gr[j] * <double>w[j]
+                if j & 1:
+                    c_odd = c_odd + gw * xr[j]
+                else:
+                    c = c + gw * xr[j]
+            c = (c + c_odd) / D
+            for j in range(D):
+                if w == NULL:
+                    outr[j] = <floating>(rrms * gr[j] - xr[j] * rrms3 * c)
+                else:
+                    gw = gr[j] * <double>w[j]
+                    outr[j] = <floating>(rrms * gw - xr[j] * rrms3 * c)
+                    pw[j] = pw[j] + <double>gr[j] * xr[j] * rrms
+
+
+def rms_norm_backward(grad, x, weight, rrms):
+    """Gradients of rms_norm_forward: (grad_x, grad_weight).
+
+    With ``g = grad * weight``: ``grad_x = rrms * g - x * rrms**3 * mean(g * x)``.
+    """
+    kernel = "rms_norm_backward"
+    cdef int t = _dtype(kernel, [("grad", grad), ("x", x), ("weight", weight), ("rrms", rrms)])
+    _ndim(kernel, "x", x, 2, "(rows, D)")
+    _shape(kernel, "grad", grad, x.shape)
+    _shape(kernel, "weight", weight, (x.shape[1],))
+    _shape(kernel, "rrms", rrms, (x.shape[0],))
+    dtype = x.dtype
+    cdef cnp.ndarray xc = np.ascontiguousarray(x), gc = np.ascontiguousarray(grad)
+    cdef cnp.ndarray rc = np.ascontiguousarray(rrms)
+    weight = _contig(weight)
+    cdef Py_ssize_t rows = xc.shape[0], D = xc.shape[1]
+    cdef Py_ssize_t nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
+    cdef bint affine = weight is not None
+    cdef cnp.ndarray gx = np.empty((rows, D), dtype=dtype)
+    cdef cnp.ndarray pw = np.empty(nblocks * D if affine else 0)
+    cdef cnp.ndarray gw = np.empty(D, dtype=dtype)
+    cdef void* gp = cnp.PyArray_DATA(gc)
+    cdef void* xp = cnp.PyArray_DATA(xc)
+    cdef void* op = cnp.PyArray_DATA(gx)
+    cdef void* rp = cnp.PyArray_DATA(rc)
+    cdef void* wp = _data(weight)
+    cdef void* gwp = cnp.PyArray_DATA(gw)
+    cdef double* pw_p = _ddata(pw)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _rms_backward(<float*>gp, <float*>xp, <float*>op, <float*>rp, <float*>wp, rows, D,
+                          pw_p)
+            if affine:
+                _combine_blocks(pw_p, nblocks, D, <float*>gwp)
+    else:
+        with nogil:
+            _rms_backward(<double*>gp, <double*>xp, <double*>op, <double*>rp, <double*>wp,
+                          rows, D, pw_p)
+            if affine:
+                _combine_blocks(pw_p, nblocks, D, <double*>gwp)
+    if not affine:
+        return gx, None
+    return gx, gw

@@ -1,0 +1,998 @@
+"""Convolution and pooling kernels on (N, C, H, W) arrays.
+
+Convolution gathers each output pixel's receptive field into a column matrix
+(im2col, the whole batch at once) and multiplies it by the weight with one BLAS
+GEMM per group; the gradient with respect to the input multiplies back to
+columns and scatters them onto the image (col2im). Two shapes skip the columns:
+a 1x1 convolution with stride 1 and no padding is already a GEMM on the input,
+and a depthwise convolution (one input channel per group) has too little work
+per GEMM, so it runs as a direct loop over (n, channel) planes.
+
+Determinism: OpenBLAS's threaded GEMM partitions the output among its threads,
+and the partition decides which micro-kernel (and so which summation order)
+computes each element; measured here, float32 and float64 products of conv
+shapes differ in 5-60 % of elements between 1 and 2 BLAS threads. So every GEMM
+below runs with BLAS pinned to one thread (outside any OpenMP region), and the
+parallelism comes from the im2col/col2im, transposition and direct loops, which
+give each output element to exactly one thread. Results are bit-identical for
+any thread count.
+"""
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.math cimport INFINITY, isnan
+from libc.stdint cimport int64_t
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from nnlite._kernels._threads cimport threads_for
+
+import numpy as np
+
+from nnlite._kernels import reference as _reference
+
+cnp.import_array()
+
+__all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+           "conv2d_backward_bias", "max_pool2d_forward", "max_pool2d_backward",
+           "avg_pool2d_forward", "avg_pool2d_backward"]
+
+ctypedef fused floating:
+    float
+    double
+
+# im2col columns are built for this many elements at most; bigger batches run in
+# fixed-size batch chunks (the chunk depends on the shape only, never on threads).
+cdef Py_ssize_t _COLUMN_BUDGET = 1 << 24
+cdef Py_ssize_t _INT_MAX = 2147483647
+
+
+# ------------------------------------------------------ BLAS thread pinning -----
+
+ctypedef int (*_get_threads_t)() noexcept nogil
+ctypedef void (*_set_threads_t)(int) noexcept nogil
+
+cdef _get_threads_t _blas_get[4]
+cdef _set_threads_t _blas_set[4]
+cdef int _blas_saved[4]
+cdef int _n_blas = 0
+
+
+def _find_openblas_thread_controls():
+    """Addresses of (get, set)_num_threads of every loaded OpenBLAS, found through threadpoolctl."""
+    import ctypes
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # nnlite cannot set BLAS threads at all then; BLAS keeps its default
+        return []
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS our GEMMs call)
+    found = []
+    for lib in ThreadpoolController().lib_controllers:
+        if lib.internal_api != "openblas":
+            continue
+        dll = ctypes.CDLL(lib.filepath)
+        for prefix in ("", "scipy_"):
+            for suffix in ("", "64_", "_64"):
+                get = getattr(dll, f"{prefix}openblas_get_num_threads{suffix}", None)
+                put = getattr(dll, f"{prefix}openblas_set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    found.append((ctypes.cast(get, ctypes.c_void_p).value,
+                                  ctypes.cast(put, ctypes.c_void_p).value))
+                    break
+            else:
+                continue
+            break
+    return found[:4]
+
+
+cdef void _install_thread_controls():
+    global _n_blas
+    cdef size_t get_address, set_address
+    for get_address, set_address in _find_openblas_thread_controls():
+        _blas_get[_n_blas] = <_get_threads_t><void*>get_address
+        _blas_set[_n_blas] = <_set_threads_t><void*>set_address
+        _n_blas += 1
+
+
+_install_thread_controls()
+
+
+cdef void _blas_pin_one_thread() noexcept nogil:
+    cdef int i
+    for i in range(_n_blas):
+        _blas_saved[i] = _blas_get[i]()
+        if _blas_saved[i] != 1:
+            _blas_set[i](1)
+
+
+cdef void _blas_restore_threads() noexcept nogil:
+    cdef int i
+    for i in range(_n_blas):
+        if _blas_saved[i] != 1:
+            _blas_set[i](_blas_saved[i])
+
+
+def blas_threads_pinned():
+    """True when the GEMMs here can pin OpenBLAS to one thread (the determinism guarantee)."""
+    return _n_blas > 0
+
+
+# ----------------------------------------------------------------- helpers -----
+
+cdef inline Py_ssize_t _first_inside(Py_ssize_t start, Py_ssize_t step) noexcept nogil:
+    # smallest k >= 0 with start + k*step >= 0
+    if start >= 0:
+        return 0
+    return (-start + step - 1) // step
+
+
+cdef inline Py_ssize_t _end_inside(Py_ssize_t start, Py_ssize_t step, Py_ssize_t size,
+                                   Py_ssize_t count) noexcept nogil:
+    # one past the largest k < count with start + k*step < size
+    cdef Py_ssize_t k
+    if start >= size:
+        return 0
+    k = (size - start + step - 1) // step
+    return k if k < count else count
+
+
+cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                floating* a, Py_ssize_t lda, floating* b, Py_ssize_t ldb, floating beta,
+                floating* c, Py_ssize_t ldc) noexcept nogil:
+    """Row-major c = op(a) @ op(b) + beta*c, as column-major c^T = op(b)^T op(a)^T."""
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    cdef int im = <int>m, in_ = <int>n, ik = <int>k
+    cdef int ilda = <int>(lda if lda > 1 else 1)
+    cdef int ildb = <int>(ldb if ldb > 1 else 1)
+    cdef int ildc = <int>(ldc if ldc > 1 else 1)
+    cdef floating one = 1
+    cdef Py_ssize_t r
+    if m <= 0 or n <= 0:
+        return
+    if k <= 0:  # an empty sum: BLAS would reject the zero leading dimensions
+        if beta == 0:
+            for r in range(m):
+                memset(c + r * ldc, 0, n * sizeof(floating))
+        return
+    if floating is float:
+        sgemm(&tb, &ta, &in_, &im, &ik, &one, b, &ildb, a, &ilda, &beta, c, &ildc)
+    else:
+        dgemm(&tb, &ta, &in_, &im, &ik, &one, b, &ildb, a, &ilda, &beta, c, &ildc)
+
+
+cdef int _float_type(object a):
+    if isinstance(a, cnp.ndarray):
+        t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+        if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE:
+            return t
+    return -1
+
+
+cdef int _check_dtypes(str op, dict named) except -1:
+    """All operands are float32/float64 arrays of one dtype; else the twin's error."""
+    cdef int first = -2
+    cdef int t
+    for a in named.values():
+        t = _float_type(a)
+        if t < 0 or (first != -2 and t != first):
+            _reference._conv_check_dtype(op, **named)
+            raise TypeError(f"{op}: expected float32 or float64 arrays of one dtype")
+        first = t
+    return first
+
+
+cdef inline cnp.ndarray _contiguous(object a):
+    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a):
+        return <cnp.ndarray>a
+    return np.ascontiguousarray(a)
+
+
+cdef int _check_blas_size(str op, Py_ssize_t rows, Py_ssize_t cols) except -1:
+    if rows > _INT_MAX or cols > _INT_MAX:
+        raise ValueError(f"{op}: a GEMM operand of {rows} x {cols} exceeds BLAS's 32-bit sizes; "
+                         f"use a smaller batch")
+    return 0
+
+
+# ---------------------------------------------------- im2col / col2im loops -----
+
+cdef struct Geometry:
+    Py_ssize_t N, C, H, W, O, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw, groups
+
+
+cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g) noexcept nogil:
+    """cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] or 0."""
+    cdef Py_ssize_t L = g.OH * g.OW, NL = nb * L, taps = g.kh * g.kw
+    cdef Py_ssize_t task, r, n, c, i, j, oh, ow, ih, iw0, lo, hi
+    cdef floating* dst
+    cdef floating* row
+    cdef const floating* src
+    cdef int nt = threads_for(g.C * taps * NL)
+    for task in prange(g.C * taps * nb, nogil=True, num_threads=nt, schedule='static'):
+        r = task // nb
+        n = task - r * nb
+        c = r // taps
+        i = (r // g.kw) % g.kh
+        j = r % g.kw
+        dst = cols + r * NL + n * L
+        iw0 = j * g.dw - g.pw
+        lo = _first_inside(iw0, g.sw)
+        hi = _end_inside(iw0, g.sw, g.W, g.OW)
+        if lo > g.OW:
+            lo = g.OW
+        if hi < lo:
+            hi = lo
+        for oh in range(g.OH):
+            row = dst + oh * g.OW
+            ih = oh * g.sh - g.ph + i * g.dh
+            if ih < 0 or ih >= g.H:
+                memset(row, 0, g.OW * sizeof(floating))
+                continue
+            src = x + ((n * g.C + c) * g.H + ih) * g.W + iw0
+            for ow in range(lo):
+                row[ow] = 0
+            if g.sw == 1:
+                memcpy(row + lo, src + lo, (hi - lo) * sizeof(floating))
+            else:
+                for ow in range(lo, hi):
+                    row[ow] = src[ow * g.sw]
+            for ow in range(hi, g.OW):
+                row[ow] = 0
+
+
+cdef void _col2im(const floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noexcept nogil:
+    """gx[n, c] = sum of the columns that read it; one thread per (n, c) plane, taps in order."""
+    cdef Py_ssize_t L = g.OH * g.OW, NL = nb * L, HW = g.H * g.W
+    cdef Py_ssize_t plane, n, c, i, j, oh, ow, ih, iw0, lo, hi
+    cdef floating* dst
+    cdef floating* d
+    cdef const floating* src
+    cdef const floating* s
+    cdef int nt = threads_for(g.C * g.kh * g.kw * NL)
+    for plane in prange(nb * g.C, nogil=True, num_threads=nt, schedule='static'):
+        n = plane // g.C
+        c = plane - n * g.C
+        dst = gx + plane * HW
+        memset(dst, 0, HW * sizeof(floating))
+        for i in range(g.kh):
+            for j in range(g.kw):
+                src = cols + ((c * g.kh + i) * g.kw + j) * NL + n * L
+                iw0 = j * g.dw - g.pw
+                lo = _first_inside(iw0, g.sw)
+                hi = _end_inside(iw0, g.sw, g.W, g.OW)
+                for oh in range(g.OH):
+                    ih = oh * g.sh - g.ph + i * g.dh
+                    if ih < 0 or ih >= g.H:
+                        continue
+                    d = dst + ih * g.W + iw0
+                    s = src + oh * g.OW
+                    for ow in range(lo, hi):
+                        d[ow * g.sw] += s[ow]
+
+
+cdef void _channels_first_to_batch_first(const floating* src, floating* dst, const floating* bias,
+                                         Py_ssize_t nb, Py_ssize_t O, Py_ssize_t L) noexcept nogil:
+    """(O, nb, L) -> (nb, O, L), adding bias[o] when given."""
+    cdef Py_ssize_t task, n, o, l
+    cdef floating b
+    cdef int nt = threads_for(nb * O * L)
+    for task in prange(nb * O, nogil=True, num_threads=nt, schedule='static'):
+        n = task // O
+        o = task - n * O
+        if bias == NULL:
+            memcpy(dst + task * L, src + (o * nb + n) * L, L * sizeof(floating))
+        else:
+            b = bias[o]
+            for l in range(L):
+                dst[task * L + l] = src[(o * nb + n) * L + l] + b
+
+
+cdef void _batch_first_to_channels_first(const floating* src, floating* dst, Py_ssize_t nb,
+                                         Py_ssize_t O, Py_ssize_t L) noexcept nogil:
+    """(nb, O, L) -> (O, nb, L)."""
+    cdef Py_ssize_t task, n, o
+    cdef int nt = threads_for(nb * O * L)
+    for task in prange(nb * O, nogil=True, num_threads=nt, schedule='static'):
+        n = task // O
+        o = task - n * O
+        memcpy(dst + (o * nb + n) * L, src + task * L, L * sizeof(floating))
+
+
+cdef void _add_bias(floating* y, const floating* bias, Py_ssize_t N, Py_ssize_t O,
+                    Py_ssize_t L) noexcept nogil:
+    cdef Py_ssize_t task, l
+    cdef floating b
+    cdef int nt = threads_for(N * O * L)
+    for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
+        b = bias[task % O]
+        for l in range(L):
+            y[task * L + l] = y[task * L + l] + b
+
+
+# ------------------------------------------------------- convolution loops -----
+
+cdef void _forward_gemm(const floating* x, const floating* w, const floating* bias, floating* y,
+                        floating* cols, floating* out_cm, Py_ssize_t nb, Geometry* g) noexcept nogil:
+    """General convolution, batch chunks of nb samples: im2col, one GEMM per group, transpose."""
+    cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
+    cdef Py_ssize_t n0, nc, grp
+    n0 = 0
+    while n0 < g.N:
+        nc = nb if g.N - n0 > nb else g.N - n0
+        _im2col(x + n0 * g.C * g.H * g.W, cols, nc, g)
+        _blas_pin_one_thread()
+        for grp in range(g.groups):
+            _gemm(False, False, Og, nc * L, Kg, <floating*>w + grp * Og * Kg, Kg,
+                  cols + grp * Kg * nc * L, nc * L, 0, out_cm + grp * Og * nc * L, nc * L)
+        _blas_restore_threads()
+        _channels_first_to_batch_first(out_cm, y + n0 * g.O * L, bias, nc, g.O, L)
+        n0 += nb
+
+
+cdef void _forward_pointwise(const floating* x, const floating* w, const floating* bias,
+                             floating* y, Geometry* g) noexcept nogil:
+    """1x1, stride 1, no padding: y[n, group] = w[group] @ x[n, group] straight from the input."""
+    cdef Py_ssize_t L = g.H * g.W, Og = g.O // g.groups, Cg = g.C // g.groups
+    cdef Py_ssize_t n, grp
+    _blas_pin_one_thread()
+    for n in range(g.N):
+        for grp in range(g.groups):
+            _gemm(False, False, Og, L, Cg, <floating*>w + grp * Og * Cg, Cg,
+                  <floating*>x + (n * g.C + grp * Cg) * L, L, 0, y + (n * g.O + grp * Og) * L, L)
+    _blas_restore_threads()
+    if bias != NULL:
+        _add_bias(y, bias, g.N, g.O, L)
+
+
+cdef void _forward_depthwise(const floating* x, const floating* w, const floating* bias,
+                             floating* y, Geometry* g) noexcept nogil:
+    """One input channel per group: y[n, o] = bias[o] + taps of w[o] over x[n, o // multiplier]."""
+    cdef Py_ssize_t L = g.OH * g.OW, HW = g.H * g.W, multiplier = g.O // g.C
+    cdef Py_ssize_t task, n, o, i, j, oh, ow, ih, iw0, lo, hi
+    cdef floating wv
+    cdef floating* dst
+    cdef floating* d
+    cdef const floating* src
+    cdef const floating* s
+    cdef int nt = threads_for(g.N * g.O * L * g.kh * g.kw)
+    for task in prange(g.N * g.O, nogil=True, num_threads=nt, schedule='static'):
+        n = task // g.O
+        o = task - n * g.O
+        dst = y + task * L
+        src = x + (n * g.C + o // multiplier) * HW
+        for ow in range(L):
+            dst[ow] = bias[o] if bias != NULL else 0
+        for i in range(g.kh):
+            for oh in range(g.OH):
+                ih = oh * g.sh - g.ph + i * g.dh
+                if ih < 0 or ih >= g.H:
+                    continue
+                d = dst + oh * g.OW
+                for j in range(g.kw):
+                    wv = w[(o * g.kh + i) * g.kw + j]
+                    iw0 = j * g.dw - g.pw
+                    lo = _first_inside(iw0, g.sw)
+                    hi = _end_inside(iw0, g.sw, g.W, g.OW)
+                    s = src + ih * g.W + iw0
+                    for ow in range(lo, hi):
+                        d[ow] = d[ow] + wv * s[ow * g.sw]
+
+
+cdef void _backward_input_gemm(const floating* grad, const floating* w, floating* gx,
+                               floating* cols, floating* grad_cm, Py_ssize_t nb,
+                               Geometry* g) noexcept nogil:
+    cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
+    cdef Py_ssize_t n0, nc, grp
+    n0 = 0
+    while n0 < g.N:
+        nc = nb if g.N - n0 > nb else g.N - n0
+        _batch_first_to_channels_first(grad + n0 * g.O * L, grad_cm, nc, g.O, L)
+        _blas_pin_one_thread()
+        for grp in range(g.groups):
+            _gemm(True, False, Kg, nc * L, Og, <floating*>w + grp * Og * Kg, Kg,
+                  grad_cm + grp * Og * nc * L, nc * L, 0, cols + grp * Kg * nc * L, nc * L)
+        _blas_restore_threads()
+        _col2im(cols, gx + n0 * g.C * g.H * g.W, nc, g)
+        n0 += nb
+
+
+cdef void _backward_input_pointwise(const floating* grad, const floating* w, floating* gx,
+                                    Geometry* g) noexcept nogil:
+    cdef Py_ssize_t L = g.H * g.W, Og = g.O // g.groups, Cg = g.C // g.groups
+    cdef Py_ssize_t n, grp
+    _blas_pin_one_thread()
+    for n in range(g.N):
+        for grp in range(g.groups):
+            _gemm(True, False, Cg, L, Og, <floating*>w + grp * Og * Cg, Cg,
+                  <floating*>grad + (n * g.O + grp * Og) * L, L, 0, gx + (n * g.C + grp * Cg) * L, L)
+    _blas_restore_threads()
+
+
+cdef void _backward_input_depthwise(const floating* grad, const floating* w, floating* gx,
+                                    Geometry* g) noexcept nogil:
+    """One thread per input plane, scattering its multiplier output planes in a fixed order."""
+    cdef Py_ssize_t L = g.OH * g.OW, HW = g.H * g.W, multiplier = g.O // g.C
+    cdef Py_ssize_t plane, n, c, m, o, i, j, oh, ow, ih, iw0, lo, hi
+    cdef floating wv
+    cdef floating* dst
+    cdef floating* d
+    cdef const floating* s
+    cdef int nt = threads_for(g.N * g.O * L * g.kh * g.kw)
+    for plane in prange(g.N * g.C, nogil=True, num_threads=nt, schedule='static'):
+        n = plane // g.C
+        c = plane - n * g.C
+        dst = gx + plane * HW
+        memset(dst, 0, HW * sizeof(floating))
+        for m in range(multiplier):
+            o = c * multiplier + m
+            for i in range(g.kh):
+                for oh in range(g.OH):
+                    ih = oh * g.sh - g.ph + i * g.dh
+                    if ih < 0 or ih >= g.H:
+                        continue
+                    s = grad + (n * g.O + o) * L + oh * g.OW
+                    for j in range(g.kw):
+                        wv = w[(o * g.kh + i) * g.kw + j]
+                        iw0 = j * g.dw - g.pw
+                        lo = _first_inside(iw0, g.sw)
+                        hi = _end_inside(iw0, g.sw, g.W, g.OW)
+                        d = dst + ih * g.W + iw0
+                        for ow in range(lo, hi):
+                            d[ow * g.sw] += wv * s[ow]
+
+
+cdef void _backward_weight_gemm(const floating* grad, const floating* x, floating* gw,
+                                floating* cols, floating* grad_cm, Py_ssize_t nb,
+                                Geometry* g) noexcept nogil:
+    """grad_w[group] = sum over batch chunks, in order, of grad_cm[group] @ cols[group]^T."""
+    cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
+    cdef Py_ssize_t n0, nc, grp
+    if g.N == 0:
+        memset(gw, 0, g.O * Kg * sizeof(floating))
+    n0 = 0
+    while n0 < g.N:
+        nc = nb if g.N - n0 > nb else g.N - n0
+        _im2col(x + n0 * g.C * g.H * g.W, cols, nc, g)
+        _batch_first_to_channels_first(grad + n0 * g.O * L, grad_cm, nc, g.O, L)
+        _blas_pin_one_thread()
+        for grp in range(g.groups):
+            _gemm(False, True, Og, Kg, nc * L, grad_cm + grp * Og * nc * L, nc * L,
+                  cols + grp * Kg * nc * L, nc * L, 0 if n0 == 0 else 1, gw + grp * Og * Kg, Kg)
+        _blas_restore_threads()
+        n0 += nb
+
+
+cdef void _backward_weight_pointwise(const floating* grad, const floating* x, floating* gw,
+                                     Geometry* g) noexcept nogil:
+    cdef Py_ssize_t L = g.H * g.W, Og = g.O // g.groups, Cg = g.C // g.groups
+    cdef Py_ssize_t n, grp
+    if g.N == 0:
+        memset(gw, 0, g.O * Cg * sizeof(floating))
+    _blas_pin_one_thread()
+    for n in range(g.N):
+        for grp in range(g.groups):
+            _gemm(False, True, Og, Cg, L, <floating*>grad + (n * g.O + grp * Og) * L, L,
+                  <floating*>x + (n * g.C + grp * Cg) * L, L, 0 if n == 0 else 1,
+                  gw + grp * Og * Cg, Cg)
+    _blas_restore_threads()
+
+
+cdef void _backward_weight_depthwise(const floating* grad, const floating* x, floating* gw,
+                                     double* partial, Geometry* g) noexcept nogil:
+    """Per-(n, o) tap sums in float64 (parallel), then summed over n in order (serial)."""
+    cdef Py_ssize_t L = g.OH * g.OW, HW = g.H * g.W, multiplier = g.O // g.C
+    cdef Py_ssize_t taps = g.kh * g.kw
+    cdef Py_ssize_t task, n, o, i, j, oh, ow, ih, iw0, lo, hi, t
+    cdef double acc
+    cdef const floating* src
+    cdef const floating* gp
+    cdef const floating* s
+    cdef int nt = threads_for(g.N * g.O * L * taps)
+    for task in prange(g.N * g.O, nogil=True, num_threads=nt, schedule='static'):
+        n = task // g.O
+        o = task - n * g.O
+        src = x + (n * g.C + o // multiplier) * HW
+        gp = grad + task * L
+        for i in range(g.kh):
+            for j in range(g.kw):
+                iw0 = j * g.dw - g.pw
+                lo = _first_inside(iw0, g.sw)
+                hi = _end_inside(iw0, g.sw, g.W, g.OW)
+                acc = 0
+                for oh in range(g.OH):
+                    ih = oh * g.sh - g.ph + i * g.dh
+                    if ih < 0 or ih >= g.H:
+                        continue
+                    s = src + ih * g.W + iw0
+                    for ow in range(lo, hi):
+                        acc = acc + <double>gp[oh * g.OW + ow] * <double>s[ow * g.sw]
+                partial[task * taps + i * g.kw + j] = acc
+    for o in range(g.O):
+        for t in range(taps):
+            acc = 0
+            for n in range(g.N):
+                acc = acc + partial[(n * g.O + o) * taps + t]
+            gw[o * taps + t] = <floating>acc
+
+
+cdef void _backward_bias(const floating* grad, floating* gb, double* partial, Py_ssize_t N,
+                         Py_ssize_t O, Py_ssize_t L) noexcept nogil:
+    """Per-(n, o) plane sums in float64 (parallel), then summed over n in order (serial)."""
+    cdef Py_ssize_t task, l, n, o
+    cdef double acc
+    cdef int nt = threads_for(N * O * L)
+    for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
+        acc = 0
+        for l in range(L):
+            acc = acc + grad[task * L + l]
+        partial[task] = acc
+    for o in range(O):
+        acc = 0
+        for n in range(N):
+            acc = acc + partial[n * O + o]
+        gb[o] = <floating>acc
+
+
+# ----------------------------------------------------------- conv wrappers -----
+
+cdef int _conv_geometry(Geometry* g, str op, tuple x_shape, tuple w_shape, stride, padding,
+                        dilation, groups) except -1:
+    stride, padding, dilation, groups, out_shape = _reference._conv_geometry(
+        op, x_shape, w_shape, stride, padding, dilation, groups)
+    g.N, g.C, g.H, g.W = x_shape
+    g.O, _, g.kh, g.kw = w_shape
+    g.OH, g.OW = out_shape[2], out_shape[3]
+    g.sh, g.sw = stride
+    g.ph, g.pw = padding
+    g.dh, g.dw = dilation
+    g.groups = groups
+    return 0
+
+
+cdef inline bint _is_depthwise(Geometry* g):
+    return g.groups == g.C and g.C > 0
+
+
+cdef inline bint _is_pointwise(Geometry* g):
+    return g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.ph == 0 and g.pw == 0
+
+
+cdef Py_ssize_t _batch_chunk(str op, Geometry* g):
+    """Samples per im2col chunk: as many as fit the column budget (at least one)."""
+    cdef Py_ssize_t per_sample = g.C * g.kh * g.kw * g.OH * g.OW
+    cdef Py_ssize_t nb = _COLUMN_BUDGET // per_sample if per_sample > 0 else g.N
+    if nb < 1:
+        nb = 1
+    if nb > g.N:
+        nb = g.N
+    _check_blas_size(op, g.C * g.kh * g.kw, nb * g.OH * g.OW)
+    return nb if nb > 0 else 1
+
+
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
+    """y = conv2d(x, weight) + bias; x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O,) or None."""
+    cdef int t
+    cdef Geometry g
+    cdef str op = "conv2d"
+    if bias is None:
+        t = _check_dtypes(op, {"input": x, "weight": weight})
+    else:
+        t = _check_dtypes(op, {"input": x, "weight": weight, "bias": bias})
+    _conv_geometry(&g, op, x.shape, weight.shape, stride, padding, dilation, groups)
+    if bias is not None and bias.shape != (g.O,):
+        raise ValueError(f"{op}: bias must have shape ({g.O},), got {bias.shape}")
+    cdef cnp.ndarray xc = _contiguous(x)
+    cdef cnp.ndarray wc = _contiguous(weight)
+    cdef cnp.ndarray bc = None if bias is None else _contiguous(bias)
+    cdef cnp.ndarray y = np.empty((g.N, g.O, g.OH, g.OW), dtype=x.dtype)
+    cdef cnp.ndarray cols, out_cm
+    cdef void* bp = NULL if bc is None else cnp.PyArray_DATA(bc)
+    cdef Py_ssize_t nb
+    if y.size == 0:
+        return y
+    if _is_depthwise(&g):
+        with nogil:
+            if t == cnp.NPY_FLOAT:
+                _forward_depthwise(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(wc),
+                                   <float*>bp, <float*>cnp.PyArray_DATA(y), &g)
+            else:
+                _forward_depthwise(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc),
+                                   <double*>bp, <double*>cnp.PyArray_DATA(y), &g)
+        return y
+    if _is_pointwise(&g):
+        _check_blas_size(op, g.C, g.H * g.W)
+        with nogil:
+            if t == cnp.NPY_FLOAT:
+                _forward_pointwise(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(wc),
+                                   <float*>bp, <float*>cnp.PyArray_DATA(y), &g)
+            else:
+                _forward_pointwise(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc),
+                                   <double*>bp, <double*>cnp.PyArray_DATA(y), &g)
+        return y
+    nb = _batch_chunk(op, &g)
+    cols = np.empty(g.C * g.kh * g.kw * nb * g.OH * g.OW, dtype=x.dtype)
+    out_cm = np.empty(g.O * nb * g.OH * g.OW, dtype=x.dtype)
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            _forward_gemm(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(wc), <float*>bp,
+                          <float*>cnp.PyArray_DATA(y), <float*>cnp.PyArray_DATA(cols),
+                          <float*>cnp.PyArray_DATA(out_cm), nb, &g)
+        else:
+            _forward_gemm(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc), <double*>bp,
+                          <double*>cnp.PyArray_DATA(y), <double*>cnp.PyArray_DATA(cols),
+                          <double*>cnp.PyArray_DATA(out_cm), nb, &g)
+    return y
+
+
+def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, groups):
+    """dL/dx of conv2d, shape input_shape: GEMM back to columns, then col2im."""
+    cdef int t
+    cdef Geometry g
+    cdef str op = "conv2d_backward_input"
+    t = _check_dtypes(op, {"grad": grad, "weight": weight})
+    input_shape = _reference._conv_shape(op, "input_shape", input_shape)
+    _conv_geometry(&g, op, input_shape, weight.shape, stride, padding, dilation, groups)
+    _reference._conv_check_grad(op, grad, (g.N, g.O, g.OH, g.OW))
+    cdef cnp.ndarray gc = _contiguous(grad)
+    cdef cnp.ndarray wc = _contiguous(weight)
+    cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
+    cdef cnp.ndarray cols, grad_cm
+    cdef Py_ssize_t nb
+    if gx.size == 0:
+        return gx
+    if g.O == 0:
+        gx.fill(0)
+        return gx
+    if _is_depthwise(&g):
+        with nogil:
+            if t == cnp.NPY_FLOAT:
+                _backward_input_depthwise(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(wc),
+                                          <float*>cnp.PyArray_DATA(gx), &g)
+            else:
+                _backward_input_depthwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(wc),
+                                          <double*>cnp.PyArray_DATA(gx), &g)
+        return gx
+    if _is_pointwise(&g):
+        _check_blas_size(op, g.O, g.H * g.W)
+        with nogil:
+            if t == cnp.NPY_FLOAT:
+                _backward_input_pointwise(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(wc),
+                                          <float*>cnp.PyArray_DATA(gx), &g)
+            else:
+                _backward_input_pointwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(wc),
+                                          <double*>cnp.PyArray_DATA(gx), &g)
+        return gx
+    nb = _batch_chunk(op, &g)
+    cols = np.empty(g.C * g.kh * g.kw * nb * g.OH * g.OW, dtype=grad.dtype)
+    grad_cm = np.empty(g.O * nb * g.OH * g.OW, dtype=grad.dtype)
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            _backward_input_gemm(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(wc),
+                                 <float*>cnp.PyArray_DATA(gx), <float*>cnp.PyArray_DATA(cols),
+                                 <float*>cnp.PyArray_DATA(grad_cm), nb, &g)
+        else:
+            _backward_input_gemm(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(wc),
+                                 <double*>cnp.PyArray_DATA(gx), <double*>cnp.PyArray_DATA(cols),
+                                 <double*>cnp.PyArray_DATA(grad_cm), nb, &g)
+    return gx
+
+
+def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, groups):
+    """dL/dweight of conv2d, shape weight_shape: the batch reduced in a thread-count-free order."""
+    cdef int t
+    cdef Geometry g
+    cdef str op = "conv2d_backward_weight"
+    t = _check_dtypes(op, {"grad": grad, "input": x})
+    weight_shape = _reference._conv_shape(op, "weight_shape", weight_shape)
+    _conv_geometry(&g, op, x.shape, weight_shape, stride, padding, dilation, groups)
+    _reference._conv_check_grad(op, grad, (g.N, g.O, g.OH, g.OW))
+    cdef cnp.ndarray gc = _contiguous(grad)
+    cdef cnp.ndarray xc = _contiguous(x)
+    cdef cnp.ndarray gw = np.empty(weight_shape, dtype=x.dtype)
+    cdef cnp.ndarray cols, grad_cm, partial
+    cdef Py_ssize_t nb
+    if gw.size == 0:
+        return gw
+    if _is_depthwise(&g):
+        partial = np.empty(g.N * g.O * g.kh * g.kw, dtype=np.float64)
+        with nogil:
+            if t == cnp.NPY_FLOAT:
+                _backward_weight_depthwise(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(xc),
+                                           <float*>cnp.PyArray_DATA(gw),
+                                           <double*>cnp.PyArray_DATA(partial), &g)
+            else:
+                _backward_weight_depthwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
+                                           <double*>cnp.PyArray_DATA(gw),
+                                           <double*>cnp.PyArray_DATA(partial), &g)
+        return gw
+    if _is_pointwise(&g):
+        _check_blas_size(op, g.O, g.H * g.W)
+        with nogil:
+            if t == cnp.NPY_FLOAT:
+                _backward_weight_pointwise(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(xc),
+                                           <float*>cnp.PyArray_DATA(gw), &g)
+            else:
+                _backward_weight_pointwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
+                                           <double*>cnp.PyArray_DATA(gw), &g)
+        return gw
+    nb = _batch_chunk(op, &g)
+    cols = np.empty(g.C * g.kh * g.kw * nb * g.OH * g.OW, dtype=x.dtype)
+    grad_cm = np.empty(g.O * nb * g.OH * g.OW, dtype=x.dtype)
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            _backward_weight_gemm(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(xc),
+                                  <float*>cnp.PyArray_DATA(gw), <float*>cnp.PyArray_DATA(cols),
+                                  <float*>cnp.PyArray_DATA(grad_cm), nb, &g)
+        else:
+            _backward_weight_gemm(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
+                                  <double*>cnp.PyArray_DATA(gw), <double*>cnp.PyArray_DATA(cols),
+                                  <double*>cnp.PyArray_DATA(grad_cm), nb, &g)
+    return gw
+
+
+def conv2d_backward_bias(grad):
+    """dL/dbias: grad summed over (N, OH, OW) per channel, in float64, in a fixed order."""
+    cdef int t
+    cdef str op = "conv2d_backward_bias"
+    t = _check_dtypes(op, {"grad": grad})
+    if grad.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D grad (N, O, OH, OW), got shape {grad.shape}")
+    cdef cnp.ndarray gc = _contiguous(grad)
+    cdef Py_ssize_t N = grad.shape[0], O = grad.shape[1], L = grad.shape[2] * grad.shape[3]
+    cdef cnp.ndarray gb = np.empty(O, dtype=grad.dtype)
+    cdef cnp.ndarray partial = np.empty(N * O, dtype=np.float64)
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            _backward_bias(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(gb),
+                           <double*>cnp.PyArray_DATA(partial), N, O, L)
+        else:
+            _backward_bias(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(gb),
+                           <double*>cnp.PyArray_DATA(partial), N, O, L)
+    return gb
+
+
+# ----------------------------------------------------------- pooling loops -----
+
+cdef struct PoolGeometry:
+    Py_ssize_t planes, H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw
+    bint count_include_pad
+    Py_ssize_t divisor_override      # 0: none
+
+
+cdef void _max_pool_forward(const floating* x, floating* y, int64_t* indices,
+                            PoolGeometry* p) noexcept nogil:
+    """PyTorch's loop: start at the first in-input tap; a larger value or a NaN takes the lead."""
+    cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
+    cdef Py_ssize_t plane, oh, ow, ih0, ih1, iw0, iw1, ih, iw, best
+    cdef floating v, top
+    cdef const floating* src
+    cdef int nt = threads_for(p.planes * L * p.kh * p.kw)
+    for plane in prange(p.planes, nogil=True, num_threads=nt, schedule='static'):
+        src = x + plane * HW
+        for oh in range(p.OH):
+            ih0 = oh * p.sh - p.ph
+            ih1 = ih0 + (p.kh - 1) * p.dh + 1
+            if ih1 > p.H:
+                ih1 = p.H
+            while ih0 < 0:
+                ih0 = ih0 + p.dh
+            for ow in range(p.OW):
+                iw0 = ow * p.sw - p.pw
+                iw1 = iw0 + (p.kw - 1) * p.dw + 1
+                if iw1 > p.W:
+                    iw1 = p.W
+                while iw0 < 0:
+                    iw0 = iw0 + p.dw
+                best = ih0 * p.W + iw0
+                top = -INFINITY
+                ih = ih0
+                while ih < ih1:
+                    iw = iw0
+                    while iw < iw1:
+                        v = src[ih * p.W + iw]
+                        if v > top or isnan(v):
+                            top = v
+                            best = ih * p.W + iw
+                        iw = iw + p.dw
+                    ih = ih + p.dh
+                y[plane * L + oh * p.OW + ow] = top
+                indices[plane * L + oh * p.OW + ow] = best
+
+
+cdef Py_ssize_t _max_pool_backward(const floating* grad, const int64_t* indices, floating* gx,
+                                   Py_ssize_t planes, Py_ssize_t HW, Py_ssize_t L) noexcept nogil:
+    """Scatter-add per plane, outputs in order; returns how many indices fell outside the plane."""
+    cdef Py_ssize_t plane, k, outside = 0
+    cdef int64_t at
+    cdef int nt = threads_for(planes * (L + HW))
+    for plane in prange(planes, nogil=True, num_threads=nt, schedule='static'):
+        memset(gx + plane * HW, 0, HW * sizeof(floating))
+        for k in range(L):
+            at = indices[plane * L + k]
+            if at < 0 or at >= HW:
+                outside += 1
+            else:
+                gx[plane * HW + at] += grad[plane * L + k]
+    return outside
+
+
+cdef inline Py_ssize_t _avg_divisor(PoolGeometry* p, Py_ssize_t oh, Py_ssize_t ow,
+                                    Py_ssize_t* h0, Py_ssize_t* h1, Py_ssize_t* w0,
+                                    Py_ssize_t* w1) noexcept nogil:
+    """PyTorch's window bounds (clipped to the input) and divisor for output (oh, ow)."""
+    cdef Py_ssize_t hs = oh * p.sh - p.ph, ws = ow * p.sw - p.pw
+    cdef Py_ssize_t he = hs + p.kh, we = ws + p.kw
+    if he > p.H + p.ph:
+        he = p.H + p.ph
+    if we > p.W + p.pw:
+        we = p.W + p.pw
+    cdef Py_ssize_t pool_size = (he - hs) * (we - ws)
+    h0[0] = hs if hs > 0 else 0
+    w0[0] = ws if ws > 0 else 0
+    h1[0] = he if he < p.H else p.H
+    w1[0] = we if we < p.W else p.W
+    if p.divisor_override != 0:
+        return p.divisor_override
+    if p.count_include_pad:
+        return pool_size
+    return (h1[0] - h0[0]) * (w1[0] - w0[0])
+
+
+cdef void _avg_pool_forward(const floating* x, floating* y, PoolGeometry* p) noexcept nogil:
+    cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
+    cdef Py_ssize_t plane, oh, ow, h0, h1, w0, w1, ih, iw, divisor
+    cdef floating total
+    cdef const floating* src
+    cdef int nt = threads_for(p.planes * L * p.kh * p.kw)
+    for plane in prange(p.planes, nogil=True, num_threads=nt, schedule='static'):
+        src = x + plane * HW
+        for oh in range(p.OH):
+            for ow in range(p.OW):
+                divisor = _avg_divisor(p, oh, ow, &h0, &h1, &w0, &w1)
+                total = 0
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        total = total + src[ih * p.W + iw]
+                y[plane * L + oh * p.OW + ow] = total / <floating>divisor
+
+
+cdef void _avg_pool_backward(const floating* grad, floating* gx, PoolGeometry* p) noexcept nogil:
+    cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
+    cdef Py_ssize_t plane, oh, ow, h0, h1, w0, w1, ih, iw, divisor
+    cdef floating share
+    cdef floating* dst
+    cdef int nt = threads_for(p.planes * L * p.kh * p.kw)
+    for plane in prange(p.planes, nogil=True, num_threads=nt, schedule='static'):
+        dst = gx + plane * HW
+        memset(dst, 0, HW * sizeof(floating))
+        for oh in range(p.OH):
+            for ow in range(p.OW):
+                divisor = _avg_divisor(p, oh, ow, &h0, &h1, &w0, &w1)
+                share = grad[plane * L + oh * p.OW + ow] / <floating>divisor
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        dst[ih * p.W + iw] += share
+
+
+# -------------------------------------------------------- pooling wrappers -----
+
+cdef int _pool_geometry(PoolGeometry* p, str op, tuple shape, kernel_size, stride, padding,
+                        dilation, ceil_mode) except -1:
+    k, s, pad, d, out = _reference._pool_geometry(op, shape, kernel_size, stride, padding, dilation,
+                                                  ceil_mode)
+    p.planes = shape[0] * shape[1]
+    p.H, p.W = shape[2], shape[3]
+    p.OH, p.OW = out
+    p.kh, p.kw = k
+    p.sh, p.sw = s
+    p.ph, p.pw = pad
+    p.dh, p.dw = d
+    p.count_include_pad = False
+    p.divisor_override = 0
+    return 0
+
+
+def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """(y, indices): each window's maximum and its flat index in the (H*W) plane, as PyTorch."""
+    cdef int t
+    cdef PoolGeometry p
+    cdef str op = "max_pool2d"
+    t = _check_dtypes(op, {"input": x})
+    _pool_geometry(&p, op, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    cdef cnp.ndarray xc = _contiguous(x)
+    shape = (x.shape[0], x.shape[1], p.OH, p.OW)
+    cdef cnp.ndarray y = np.empty(shape, dtype=x.dtype)
+    cdef cnp.ndarray indices = np.empty(shape, dtype=np.int64)
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            _max_pool_forward(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y),
+                              <int64_t*>cnp.PyArray_DATA(indices), &p)
+        else:
+            _max_pool_forward(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y),
+                              <int64_t*>cnp.PyArray_DATA(indices), &p)
+    return y, indices
+
+
+def max_pool2d_backward(grad, indices, input_shape):
+    """Scatter each output gradient onto the input position its index names."""
+    cdef int t
+    cdef str op = "max_pool2d_backward"
+    t = _check_dtypes(op, {"grad": grad})
+    input_shape = _reference._conv_shape(op, "input_shape", input_shape)
+    N, C, H, W = input_shape
+    if not isinstance(indices, cnp.ndarray) or indices.dtype != np.int64:
+        raise TypeError(f"{op}: indices must be an int64 array, got "
+                        f"{getattr(indices, 'dtype', type(indices).__name__)}")
+    if grad.ndim != 4 or grad.shape[:2] != (N, C) or indices.shape != grad.shape:
+        raise ValueError(f"{op}: grad and indices must have one shape (N, C, OH, OW) with (N, C) = "
+                         f"{(N, C)}; got grad {grad.shape}, indices {indices.shape}")
+    cdef cnp.ndarray gc = _contiguous(grad)
+    cdef cnp.ndarray ic = _contiguous(indices)
+    cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
+    cdef Py_ssize_t planes = N * C, HW = H * W, L = grad.shape[2] * grad.shape[3], outside
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            outside = _max_pool_backward(<float*>cnp.PyArray_DATA(gc), <int64_t*>cnp.PyArray_DATA(ic),
+                                         <float*>cnp.PyArray_DATA(gx), planes, HW, L)
+        else:
+            outside = _max_pool_backward(<double*>cnp.PyArray_DATA(gc), <int64_t*>cnp.PyArray_DATA(ic),
+                                         <double*>cnp.PyArray_DATA(gx), planes, HW, L)
+    if outside:
+        raise ValueError(f"{op}: indices must lie in [0, {HW}) for input shape {input_shape}, "
+                         f"got range [{indices.min()}, {indices.max()}]")
+    return gx
+
+
+cdef int _avg_pool_geometry(PoolGeometry* p, str op, tuple shape, kernel_size, stride, padding,
+                            ceil_mode, count_include_pad, divisor_override) except -1:
+    if divisor_override is not None and (
+            isinstance(divisor_override, (bool, np.bool_))
+            or not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0):
+        raise ValueError(f"{op}: divisor_override must be None or a non-zero int, "
+                         f"got {divisor_override!r}")
+    _pool_geometry(p, op, shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+    p.count_include_pad = bool(count_include_pad)
+    p.divisor_override = 0 if divisor_override is None else int(divisor_override)
+    return 0
+
+
+def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """Window sums divided by PyTorch's divisor (window size, its in-input part, or the override)."""
+    cdef int t
+    cdef PoolGeometry p
+    cdef str op = "avg_pool2d"
+    t = _check_dtypes(op, {"input": x})
+    _avg_pool_geometry(&p, op, x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                       divisor_override)
+    cdef cnp.ndarray xc = _contiguous(x)
+    cdef cnp.ndarray y = np.empty((x.shape[0], x.shape[1], p.OH, p.OW), dtype=x.dtype)
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            _avg_pool_forward(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), &p)
+        else:
+            _avg_pool_forward(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), &p)
+    return y
+
+
+def avg_pool2d_backward(grad, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                        divisor_override):
+    """Each input under a window receives that window's grad / divisor."""
+    cdef int t
+    cdef PoolGeometry p
+    cdef str op = "avg_pool2d_backward"
+    t = _check_dtypes(op, {"grad": grad})
+    input_shape = _reference._conv_shape(op, "input_shape", input_shape)
+    _avg_pool_geometry(&p, op, input_shape, kernel_size, stride, padding, ceil_mode,
+                       count_include_pad, divisor_override)
+    expected = (input_shape[0], input_shape[1], p.OH, p.OW)
+    if grad.shape != expected:
+        raise ValueError(f"{op}: grad has shape {grad.shape} but the pooling's output shape is "
+                         f"{expected}")
+    cdef cnp.ndarray gc = _contiguous(grad)
+    cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            _avg_pool_backward(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(gx), &p)
+        else:
+            _avg_pool_backward(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(gx), &p)
+    return gx

@@ -1,0 +1,99 @@
+"""Linear (fully connected) layers and the layers that only reshape.
+
+``Linear`` holds a weight of shape ``(out_features, in_features)`` — PyTorch's
+layout, so ``y = x @ weight.T + bias`` — and works on any number of leading dims.
+"""
+import math
+
+from .. import ops
+from ..parameter import Parameter
+from . import functional as F
+from . import init
+from .module import Module
+
+__all__ = ["Identity", "Linear", "Flatten", "Unflatten"]
+
+
+class Identity(Module):
+    """Returns its input; a placeholder that accepts (and ignores) any arguments."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input):
+        return input
+
+
+class Linear(Module):
+    """y = x W^T + b for x of shape (*, in_features).
+
+    Parameters: ``weight`` (out_features, in_features), kind "weight", and
+    ``bias`` (out_features,), kind "bias" (absent with ``bias=False``).
+    Default init (PyTorch's): ``kaiming_uniform_(weight, a=sqrt(5))``, i.e.
+    U(-1/sqrt(in_features), 1/sqrt(in_features)), and the bias from the same range.
+
+    >>> import nnlite as nl
+    >>> layer = nl.nn.Linear(4, 3)
+    >>> layer(nl.randn(2, 5, 4)).shape
+    (2, 5, 3)
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype=None):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Parameter(ops.empty(out_features, in_features, dtype=dtype), kind="weight")
+        if bias:
+            self.bias = Parameter(ops.empty(out_features, dtype=dtype), kind="bias")
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.in_features
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input):
+        if input.ndim == 0 or input.shape[-1] != self.in_features:
+            got = input.shape[-1] if input.ndim else "no"
+            raise ValueError(f"Linear(in_features={self.in_features}): input has {got} features "
+                             f"(shape {tuple(input.shape)})")
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Flatten(Module):
+    """Merge dims ``start_dim..end_dim`` into one (by default all but the batch dim)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, input):
+        return ops.flatten(input, self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dim ``dim`` into ``unflattened_size`` (the inverse of Flatten)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, input):
+        size = input.shape[self.dim]
+        known = math.prod(s for s in self.unflattened_size if s != -1)
+        if (-1 not in self.unflattened_size and known != size) or (known == 0 or size % known):
+            raise ValueError(f"Unflatten(dim={self.dim}, unflattened_size={self.unflattened_size}): "
+                             f"dim {self.dim} has size {size} (shape {tuple(input.shape)})")
+        return ops.unflatten(input, self.dim, self.unflattened_size)
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

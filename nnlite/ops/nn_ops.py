@@ -1,0 +1,220 @@
+"""Layer operations: linear, dropout, embedding and pad, each with its backward beside it.
+
+``linear`` runs on the fused GEMM kernel (``act(x @ W.T + b)`` in one pass) and
+sums its bias gradient with the blocked ``bias_grad`` kernel, so the result is
+the same for any thread count. Every backward is written with differentiable
+operations (or with Functions whose own backward is stated), so second
+derivatives come out exact.
+"""
+import numpy as np
+
+from .._kernels import K
+from ..autograd import Function
+from ..random import _gen
+from ..tensor import Tensor
+from .indexing import GetItem
+from .linalg import matmul
+from .pointwise import ReluBackward
+from .shape import expand, reshape
+
+
+def _const(array):
+    return Tensor._make(array, None)
+
+
+# ------------------------------------------------------------------ linear ---
+
+class Linear(Function):
+    """y = act(x W^T + b) on 2-D x (rows, in_features); act is None or 'relu'.
+
+    dy/dx = g W,   dy/dW = g^T x,   dy/db = sum of g over rows,
+    where g is the incoming gradient (masked by the ReLU when it is fused).
+    """
+    save_output = True
+
+    def forward(self, x, weight, bias, activation):
+        self.activation = activation
+        return K.linear_forward(np.ascontiguousarray(x), np.ascontiguousarray(weight),
+                                bias, activation)
+
+    def backward(self, grad):
+        x, weight, bias = self.inputs[:3]
+        if self.activation == "relu":
+            grad = ReluBackward.apply(grad, self.out.detach())
+        grad_x = matmul(grad, weight) if x.requires_grad else None
+        grad_w = matmul(grad.mT, x) if weight.requires_grad else None
+        grad_b = BiasGrad.apply(grad) if isinstance(bias, Tensor) and bias.requires_grad else None
+        return grad_x, grad_w, grad_b, None
+
+
+class BiasGrad(Function):
+    """Column sums of 2-D g (the bias gradient); its adjoint copies a row back to every row."""
+    saves_inputs = False
+
+    def forward(self, g):
+        self.rows = g.shape[0]
+        return K.bias_grad(np.ascontiguousarray(g))
+
+    def backward(self, gg):
+        return expand(reshape(gg, (1, gg.shape[0])), (self.rows, gg.shape[0]))
+
+
+def linear(input, weight, bias=None, activation=None):
+    """``input @ weight.T + bias`` over any leading dims; ``activation='relu'`` fuses a ReLU."""
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        got = input.shape[-1] if input.ndim else "no"
+        raise ValueError(f"linear: weight {weight.shape} expects {weight.shape[1]} input features, "
+                         f"input has {got} (shape {input.shape})")
+    if input.dtype != weight.dtype:
+        raise TypeError(f"linear: input is {input.dtype} but weight is {weight.dtype}; convert one "
+                        "(e.g. model.double() or x.float())")
+    lead = input.shape[:-1]
+    x2 = input if input.ndim == 2 else reshape(input, (-1, weight.shape[1]))
+    y = Linear.apply(x2, weight, bias, activation)
+    return y if input.ndim == 2 else reshape(y, lead + (weight.shape[0],))
+
+
+# ----------------------------------------------------------------- dropout ---
+
+class Dropout(Function):
+    """y = x * mask / (1 - p): zeroing is rescaled so the expected value stays x."""
+    saves_inputs = False
+
+    def forward(self, x, u, p):
+        y, mask = K.dropout_forward(np.ascontiguousarray(x), u, p)
+        self.noise = mask.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
+        return y
+
+    def backward(self, grad):
+        return grad * _const(self.noise), None, None
+
+
+def dropout(input, p=0.5, training=True, inplace=False, generator=None):
+    """Zero each element with probability ``p`` (in training) and scale the rest by 1/(1-p)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    u = _gen(generator).random(input.shape, dtype=input.dtype)
+    out = Dropout.apply(input, u, float(p))
+    if inplace:
+        from .inplace import copy_
+        return copy_(input, out)
+    return out
+
+
+# --------------------------------------------------------------- embedding ---
+
+class Embedding(Function):
+    """out[...] = weight[indices[...]]: a row lookup (a one-hot matmul, without the matmul)."""
+    saves_inputs = False
+
+    def forward(self, weight, indices, padding_idx):
+        self.indices, self.padding_idx, self.num = indices, padding_idx, weight.shape[0]
+        return K.embedding_forward(np.ascontiguousarray(weight), indices)
+
+    def backward(self, grad):
+        return EmbeddingBackward.apply(grad, self.indices, self.num, self.padding_idx), None, None
+
+
+class EmbeddingBackward(Function):
+    """Scatter-add each gradient row into its table row (padding row excluded).
+
+    Linear in grad; its adjoint is the lookup again, with padding positions zeroed.
+    """
+    saves_inputs = False
+
+    def forward(self, grad, indices, num, padding_idx):
+        self.indices, self.padding_idx = indices, padding_idx
+        return K.embedding_backward(np.ascontiguousarray(grad), indices, num, padding_idx)
+
+    def backward(self, gg):
+        out = Embedding.apply(gg, self.indices, -1)
+        if self.padding_idx >= 0:
+            keep = (self.indices != self.padding_idx)[..., None].astype(gg.dtype)
+            out = out * _const(keep)
+        return out, None, None, None
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """Rows of ``weight`` picked by the integer tensor ``input``; the padding row gets no gradient."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise ValueError("embedding: nnlite supports max_norm=None, scale_grad_by_freq=False and "
+                         f"sparse=False only; got max_norm={max_norm}, "
+                         f"scale_grad_by_freq={scale_grad_by_freq}, sparse={sparse}")
+    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got {idx.dtype}")
+    num = weight.shape[0]
+    if padding_idx is None:
+        padding_idx = -1
+    elif not -num <= padding_idx < num:
+        raise ValueError(f"embedding: padding_idx must be within num_embeddings={num}, got {padding_idx}")
+    else:
+        padding_idx %= num
+    return Embedding.apply(weight, np.ascontiguousarray(idx, dtype=np.int64), padding_idx)
+
+
+# --------------------------------------------------------------------- pad ---
+
+class ConstantPad(Function):
+    """Surround x with ``value``; the gradient is the centre cut back out."""
+    saves_inputs = False
+
+    def forward(self, x, widths, value):
+        self.key = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
+        return np.pad(x, widths, mode="constant", constant_values=value)
+
+    def backward(self, grad):
+        return GetItem.apply(grad, self.key), None, None
+
+
+def _pad_widths(ndim, pad):
+    """PyTorch's pad tuple (last dim first: left, right, then the dim before...) as np.pad widths."""
+    if len(pad) % 2 or len(pad) // 2 > ndim:
+        raise ValueError(f"pad: expected an even-length tuple covering at most {ndim} dims, got {pad}")
+    widths = [(0, 0)] * ndim
+    for i in range(len(pad) // 2):
+        widths[ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    return widths
+
+
+def _pad_index(size, lo, hi, mode):
+    """Source position of every output position along one dim for the non-constant modes."""
+    pos = np.arange(-lo, size + hi)
+    if mode == "replicate":
+        return np.clip(pos, 0, size - 1)
+    if mode == "circular":
+        return pos % size
+    if lo >= size or hi >= size:
+        raise ValueError(f"pad: reflect padding ({lo}, {hi}) must be smaller than the dim size {size}")
+    period = 2 * (size - 1)
+    pos = np.abs(pos) % period if period else np.zeros_like(pos)
+    return np.where(pos >= size, period - pos, pos)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last ``len(pad) // 2`` dims; ``pad = (left, right, top, bottom, ...)`` as in PyTorch.
+
+    Modes: 'constant' (with ``value``, default 0), 'reflect', 'replicate', 'circular'.
+    Negative (cropping) widths are not supported.
+    """
+    widths = _pad_widths(input.ndim, tuple(pad))
+    if any(lo < 0 or hi < 0 for lo, hi in widths):
+        raise ValueError(f"pad: widths must be >= 0, got {tuple(pad)}")
+    if mode == "constant":
+        return ConstantPad.apply(input, widths, 0.0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    dims = [d for d, w in enumerate(widths) if w != (0, 0)]
+    index = [np.arange(n) for n in input.shape]
+    for d in dims:
+        if input.shape[d] == 0:
+            raise ValueError(f"pad: cannot {mode}-pad dim {d} of size 0 (shape {input.shape})")
+        index[d] = _pad_index(input.shape[d], *widths[d], mode)
+    return GetItem.apply(input, np.ix_(*index))

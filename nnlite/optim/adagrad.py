@@ -1,0 +1,55 @@
+"""Adagrad: per-coordinate learning rates from the sum of squared gradients."""
+from .._kernels import K
+from .optimizer import Optimizer
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad: coordinates that have seen large gradients take smaller steps.
+
+    For each parameter :math:`\theta` with gradient :math:`g_t` at step :math:`t`:
+
+    .. math::
+
+        g_t &\leftarrow -g_t \quad \text{if maximize} \\
+        g_t &\leftarrow g_t + \lambda \theta_{t-1} \quad \text{(weight\_decay } \lambda\text{)} \\
+        \tilde\gamma_t &= \gamma / (1 + (t - 1)\,\eta) \quad \text{(lr\_decay } \eta\text{)} \\
+        s_t &= s_{t-1} + g_t^2 \quad (s_0 = \text{initial\_accumulator\_value}) \\
+        \theta_t &= \theta_{t-1} - \tilde\gamma_t\, \frac{g_t}{\sqrt{s_t} + \epsilon}
+
+    Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and
+    Stochastic Optimization" (JMLR 2011). As in PyTorch, every parameter has
+    its ``sum`` from the start (not after its first step).
+    """
+    _eager_state = True
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                 eps=1e-10, maximize=False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if lr_decay < 0.0:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if initial_accumulator_value < 0.0:
+            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _state_names(self, group):
+        return {"sum": group["initial_accumulator_value"]}
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient: one kernel call per arena buffer."""
+        loss = self._closure_loss(closure)
+        for group, span in self._spans():
+            K.adagrad_step(span.param, span.grad,
+                           span.state("sum", group["initial_accumulator_value"]), span.step,
+                           lr=group["lr"], lr_decay=group["lr_decay"],
+                           weight_decay=group["weight_decay"], eps=group["eps"],
+                           maximize=group["maximize"])
+        return loss

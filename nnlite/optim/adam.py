@@ -1,0 +1,95 @@
+"""Adam and AdamW: adaptive moment estimation, with L2 or decoupled weight decay."""
+from .._kernels import K
+from .optimizer import Optimizer
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    r"""Adam: per-coordinate steps scaled by running moments of the gradient.
+
+    For each parameter :math:`\theta` with gradient :math:`g_t` at step :math:`t`:
+
+    .. math::
+
+        g_t &\leftarrow -g_t \quad \text{if maximize} \\
+        g_t &\leftarrow g_t + \lambda \theta_{t-1}
+            \quad \text{(L2 weight decay; AdamW instead: } \theta_{t-1} \leftarrow (1 - \gamma\lambda)\theta_{t-1}) \\
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
+        v_t &= \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+        \hat v_t &= \max(\hat v_{t-1}, v_t) \ \text{if amsgrad, else } v_t \\
+        \theta_t &= \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t}\,
+            \frac{m_t}{\sqrt{\hat v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    Kingma & Ba, "Adam: A Method for Stochastic Optimization" (ICLR 2015);
+    amsgrad: Reddi et al., "On the Convergence of Adam and Beyond" (ICLR 2018).
+    With ``weight_decay`` the decay term enters the gradient, so it is divided
+    by :math:`\sqrt{\hat v_t}` like everything else (coordinates with large
+    gradients are barely decayed); ``decoupled_weight_decay=True`` is AdamW.
+
+    >>> import nnlite as nl
+    >>> w = nl.nn.Parameter(nl.tensor([1.0, -2.0]))
+    >>> opt = nl.optim.Adam([w], lr=0.1)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> [round(v, 4) for v in w.data.tolist()]   # the first step is lr * sign(g)
+    [0.9, -1.9]
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _state_names(self, group):
+        names = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+        if group["amsgrad"]:
+            names["max_exp_avg_sq"] = 0.0
+        return names
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient: one kernel call per arena buffer."""
+        loss = self._closure_loss(closure)
+        for group, span in self._spans():
+            beta1, beta2 = group["betas"]
+            K.adam_step(span.param, span.grad, span.state("exp_avg"), span.state("exp_avg_sq"),
+                        span.state("max_exp_avg_sq") if group["amsgrad"] else None,
+                        span.step, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                        weight_decay=group["weight_decay"],
+                        decoupled_weight_decay=group["decoupled_weight_decay"],
+                        amsgrad=group["amsgrad"], maximize=group["maximize"])
+        return loss
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (AdamW).
+
+    The same moments as :class:`Adam`, but the decay shrinks the weights
+    directly, before the adaptive step, instead of entering the gradient:
+
+    .. math::
+
+        \theta_{t-1} &\leftarrow (1 - \gamma \lambda)\, \theta_{t-1} \\
+        \theta_t &= \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t}\,
+            \frac{m_t}{\sqrt{\hat v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    so every coordinate decays at the same rate :math:`\gamma\lambda`, whatever
+    its gradient scale. Loshchilov & Hutter, "Decoupled Weight Decay
+    Regularization" (ICLR 2019). Default ``weight_decay=1e-2`` as in PyTorch.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)

@@ -1,0 +1,64 @@
+"""RMSprop: divide each step by a running root-mean-square of the gradient."""
+from .._kernels import K
+from .optimizer import Optimizer
+
+__all__ = ["RMSprop"]
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop, optionally centred and with momentum.
+
+    For each parameter :math:`\theta` with gradient :math:`g_t` at step :math:`t`:
+
+    .. math::
+
+        g_t &\leftarrow -g_t \quad \text{if maximize} \\
+        g_t &\leftarrow g_t + \lambda \theta_{t-1} \quad \text{(weight\_decay } \lambda\text{)} \\
+        v_t &= \alpha v_{t-1} + (1 - \alpha) g_t^2 \\
+        \tilde v_t &= v_t - \bar g_t^2, \quad \bar g_t = \alpha \bar g_{t-1} + (1 - \alpha) g_t
+            \quad \text{if centered, else } \tilde v_t = v_t \\
+        b_t &= \mu b_{t-1} + g_t / (\sqrt{\tilde v_t} + \epsilon) \quad \text{(momentum } \mu > 0\text{)} \\
+        \theta_t &= \theta_{t-1} - \gamma b_t
+            \quad \text{(without momentum: } \theta_{t-1} - \gamma g_t / (\sqrt{\tilde v_t} + \epsilon))
+
+    Hinton, Srivastava & Swersky, "Neural Networks for Machine Learning",
+    lecture 6e (2012); the centred form from Graves, "Generating Sequences With
+    Recurrent Neural Networks" (2013).
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                 centered=False, maximize=False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if alpha < 0.0:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+                        weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _state_names(self, group):
+        names = {"square_avg": 0.0}
+        if group["momentum"] > 0:
+            names["momentum_buffer"] = 0.0
+        if group["centered"]:
+            names["grad_avg"] = 0.0
+        return names
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient: one kernel call per arena buffer."""
+        loss = self._closure_loss(closure)
+        for group, span in self._spans():
+            momentum, centered = group["momentum"], group["centered"]
+            K.rmsprop_step(span.param, span.grad, span.state("square_avg"),
+                           span.state("grad_avg") if centered else None,
+                           span.state("momentum_buffer") if momentum > 0 else None,
+                           lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+                           weight_decay=group["weight_decay"], momentum=momentum,
+                           centered=centered, maximize=group["maximize"])
+        return loss

@@ -1,0 +1,64 @@
+"""Stochastic gradient descent, with momentum (heavy-ball or Nesterov) and weight decay."""
+from .._kernels import K
+from .optimizer import Optimizer
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent (optionally with momentum).
+
+    For each parameter :math:`\theta` with gradient :math:`g_t` at step :math:`t`:
+
+    .. math::
+
+        g_t &\leftarrow -g_t \quad \text{if maximize} \\
+        g_t &\leftarrow g_t + \lambda \theta_{t-1} \quad \text{(weight\_decay } \lambda\text{)} \\
+        b_t &= \begin{cases} g_t & t = 1 \\ \mu b_{t-1} + (1 - \tau) g_t & t > 1 \end{cases}
+            \quad \text{(momentum } \mu\text{, dampening } \tau\text{)} \\
+        g_t &\leftarrow g_t + \mu b_t \ \text{if nesterov, else } b_t \\
+        \theta_t &= \theta_{t-1} - \gamma g_t
+
+    Momentum: Polyak, "Some methods of speeding up the convergence of iteration
+    methods" (1964); Nesterov form as in Sutskever et al., "On the importance of
+    initialization and momentum in deep learning" (ICML 2013). Like PyTorch,
+    :math:`\gamma` multiplies the momentum buffer (not the gradient inside it).
+
+    >>> import nnlite as nl
+    >>> w = nl.nn.Parameter(nl.tensor([1.0, -2.0]))
+    >>> opt = nl.optim.SGD([w], lr=0.1, momentum=0.9)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> w.data.tolist()
+    [0.800000011920929, -1.600000023841858]
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+                 nesterov=False, *, maximize=False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    _saves_step = False
+
+    def _state_names(self, group):
+        return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient: one kernel call per arena buffer."""
+        loss = self._closure_loss(closure)
+        for group, span in self._spans():
+            momentum = group["momentum"]
+            K.sgd_step(span.param, span.grad,
+                       span.state("momentum_buffer") if momentum != 0 else None,
+                       lr=group["lr"], momentum=momentum, dampening=group["dampening"],
+                       nesterov=group["nesterov"], weight_decay=group["weight_decay"],
+                       maximize=group["maximize"], first_step=span.step == 1)
+        return loss

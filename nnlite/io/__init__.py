@@ -1,0 +1,20 @@
+"""Checkpoints and weight files: safetensors underneath, never pickle.
+
+* :func:`save_checkpoint` / :func:`load_checkpoint`: model, optimizer,
+  scheduler, data-loader position, random state, step and user data in one
+  file, written atomically and checksummed, so training resumes bit for bit.
+* :func:`save_state_dict` / :func:`load_state_dict`: plain weights with the
+  ``state_dict`` keys, interchangeable with PyTorch's safetensors files.
+* :func:`read_checkpoint`: what a file holds, without a model.
+
+A damaged or foreign file raises a subclass of :class:`CheckpointError` that
+names the problem (see :mod:`nnlite.io.errors`).
+"""
+from .checkpoint import (Checkpoint, CheckpointManager, list_checkpoints, load_checkpoint,  # noqa: F401
+                         load_state_dict, read_checkpoint, rotate, save_checkpoint, save_state_dict)
+from .errors import *  # noqa: F401,F403
+from .errors import __all__ as _errors_all
+from .migrations import FORMAT_VERSION  # noqa: F401
+
+__all__ = ["save_checkpoint", "load_checkpoint", "save_state_dict", "load_state_dict", "read_checkpoint",
+           "Checkpoint", "CheckpointManager", "list_checkpoints", "rotate", "FORMAT_VERSION"] + _errors_all

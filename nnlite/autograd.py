@@ -135,12 +135,16 @@ class Function:
             return Tensor._make(out, None)
         fn.inputs = args
         if cls.saves_inputs:
-            fn._versions = [a._version[0] if isinstance(a, Tensor) else None for a in args]
+            fn._versions = fn._saved_versions(args)
         result = Tensor._make(out, fn)
         if cls.save_output:
             fn.out = result
             fn._out_version = 0
         return result
+
+    def _saved_versions(self, args):
+        """Version of each input whose *value* backward reads (None: not read)."""
+        return [a._version[0] if isinstance(a, Tensor) else None for a in args]
 
     def forward(self, *args, **options):
         raise TypeError(f"{type(self).__name__} defines no forward")
@@ -372,9 +376,12 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
     rng = np.random.default_rng(seed)
     out = fn(*inputs)
     v = rng.standard_normal(out.shape)
-    analytic = grad(out, [x for x in inputs if x.requires_grad],
-                    grad_outputs=[Tensor._make(v.astype(out.dtype), None)], allow_unused=True)
     wanted = [x for x in inputs if x.requires_grad]
+    if out.requires_grad:
+        analytic = grad(out, wanted, grad_outputs=[Tensor._make(v.astype(out.dtype), None)],
+                        allow_unused=True)
+    else:  # the output does not depend on the inputs (e.g. the gradient of a linear map)
+        analytic = [None] * len(wanted)
     numeric = _numerical_jacobian_vjp(fn, wanted, v, eps)
     for i, (a, n) in enumerate(zip(analytic, numeric)):
         a = np.zeros_like(n) if a is None else a.data

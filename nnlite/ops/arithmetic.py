@@ -36,7 +36,15 @@ class Sub(Function):
         return sum_to(grad, self.shapes[0]), sum_to(-grad, self.shapes[1])
 
 
+def _version_if(x, needed):
+    return x._version[0] if needed and isinstance(x, Tensor) else None
+
+
 class Mul(Function):
+    def _saved_versions(self, args):
+        a, b = args  # d/da reads b and d/db reads a: only those must stay unmodified
+        return [_version_if(a, _wants(b)), _version_if(b, _wants(a))]
+
     def forward(self, a, b):
         return _broadcast_op(np.multiply, a, b, "mul")
 
@@ -47,6 +55,10 @@ class Mul(Function):
 
 
 class Div(Function):
+    def _saved_versions(self, args):
+        a, b = args
+        return [_version_if(a, _wants(b)), _version_if(b, True)]
+
     def forward(self, a, b):
         return _broadcast_op(np.true_divide, a, b, "div")
 

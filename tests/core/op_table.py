@@ -1,0 +1,128 @@
+"""The table of differentiable ops checked against finite differences and PyTorch.
+
+Each case: (id, nnlite function, torch function or None, input shapes, input kind).
+Input kind "any" draws standard normals; "pos" draws values in [0.5, 2]; "away"
+keeps values away from kinks (|x| >= 0.2) so finite differences are clean.
+"""
+import numpy as np
+
+import nnlite as nl
+
+
+def _t(name):
+    def f(*xs):
+        import torch
+        return name(torch, *xs)
+    return f
+
+
+CASES = [
+    # arithmetic, with broadcasting in each direction
+    ("add", lambda a, b: a + b, _t(lambda T, a, b: a + b), [(3, 4), (4,)], "any"),
+    ("add_bcast_left", lambda a, b: a + b, _t(lambda T, a, b: a + b), [(1, 4), (3, 1)], "any"),
+    ("sub", lambda a, b: a - b, _t(lambda T, a, b: a - b), [(2, 3, 4), (3, 1)], "any"),
+    ("mul", lambda a, b: a * b, _t(lambda T, a, b: a * b), [(3, 1), (1, 5)], "any"),
+    ("div", lambda a, b: a / b, _t(lambda T, a, b: a / b), [(3, 4), (3, 4)], "pos"),
+    ("pow_scalar", lambda a: a ** 3, _t(lambda T, a: a ** 3), [(3, 4)], "any"),
+    ("pow_tensor", lambda a, b: a ** b, _t(lambda T, a, b: a ** b), [(3, 4), (4,)], "pos"),
+    ("rpow", lambda a: 2.0 ** a, _t(lambda T, a: 2.0 ** a), [(5,)], "any"),
+    ("neg", lambda a: -a, _t(lambda T, a: -a), [(3, 4)], "any"),
+    ("abs", lambda a: a.abs(), _t(lambda T, a: a.abs()), [(3, 4)], "away"),
+    ("scalar_ops", lambda a: (1.0 - a) * 2.0 / 3.0 + 1.0, _t(lambda T, a: (1.0 - a) * 2.0 / 3.0 + 1.0), [(4,)], "any"),
+    ("rdiv", lambda a: 1.0 / a, _t(lambda T, a: 1.0 / a), [(4,)], "pos"),
+    # pointwise
+    ("exp", nl.exp, _t(lambda T, a: T.exp(a)), [(3, 4)], "any"),
+    ("log", nl.log, _t(lambda T, a: T.log(a)), [(3, 4)], "pos"),
+    ("sqrt", nl.sqrt, _t(lambda T, a: T.sqrt(a)), [(3, 4)], "pos"),
+    ("rsqrt", nl.rsqrt, _t(lambda T, a: T.rsqrt(a)), [(3, 4)], "pos"),
+    ("tanh", nl.tanh, _t(lambda T, a: T.tanh(a)), [(3, 4)], "any"),
+    ("sigmoid", nl.sigmoid, _t(lambda T, a: T.sigmoid(a)), [(3, 4)], "any"),
+    ("relu", nl.relu, _t(lambda T, a: T.relu(a)), [(3, 4)], "away"),
+    ("gelu", nl.gelu, _t(lambda T, a: T.nn.functional.gelu(a)), [(3, 4)], "any"),
+    ("gelu_tanh", lambda a: nl.gelu(a, approximate="tanh"),
+     _t(lambda T, a: T.nn.functional.gelu(a, approximate="tanh")), [(3, 4)], "any"),
+    ("silu", nl.silu, _t(lambda T, a: T.nn.functional.silu(a)), [(3, 4)], "any"),
+    ("softplus", nl.softplus, _t(lambda T, a: T.nn.functional.softplus(a)), [(3, 4)], "any"),
+    ("softplus_beta", lambda a: nl.softplus(a * 10, beta=2.0, threshold=5.0),
+     _t(lambda T, a: T.nn.functional.softplus(a * 10, beta=2.0, threshold=5.0)), [(3, 4)], "away"),
+    ("erf", nl.erf, _t(lambda T, a: T.erf(a)), [(6,)], "any"),
+    ("sin_cos", lambda a: nl.sin(a) * nl.cos(a), _t(lambda T, a: T.sin(a) * T.cos(a)), [(6,)], "any"),
+    # selection
+    ("maximum", nl.maximum, _t(lambda T, a, b: T.maximum(a, b)), [(3, 4), (4,)], "any"),
+    ("minimum", nl.minimum, _t(lambda T, a, b: T.minimum(a, b)), [(3, 4), (3, 1)], "any"),
+    ("clamp", lambda a: nl.clamp(a, -0.5, 0.7), _t(lambda T, a: T.clamp(a, -0.5, 0.7)), [(4, 5)], "any"),
+    ("clamp_min", lambda a: a.clamp(min=0.1), _t(lambda T, a: a.clamp(min=0.1)), [(4, 5)], "any"),
+    ("where", lambda a, b: nl.where(a > 0, a, b), _t(lambda T, a, b: T.where(a > 0, a, b)), [(3, 4), (4,)], "away"),
+    # matmul, every rank combination
+    ("matmul_2d", nl.matmul, _t(lambda T, a, b: a @ b), [(3, 4), (4, 5)], "any"),
+    ("matmul_1d_1d", nl.matmul, _t(lambda T, a, b: a @ b), [(4,), (4,)], "any"),
+    ("matmul_1d_2d", nl.matmul, _t(lambda T, a, b: a @ b), [(4,), (4, 3)], "any"),
+    ("matmul_2d_1d", nl.matmul, _t(lambda T, a, b: a @ b), [(3, 4), (4,)], "any"),
+    ("matmul_batched", nl.matmul, _t(lambda T, a, b: a @ b), [(2, 3, 4), (2, 4, 5)], "any"),
+    ("matmul_bcast", nl.matmul, _t(lambda T, a, b: a @ b), [(2, 1, 3, 4), (3, 4, 2)], "any"),
+    ("matmul_transposed", lambda a, b: a.T @ b.T, _t(lambda T, a, b: a.T @ b.T), [(4, 3), (5, 4)], "any"),
+    # reductions over each dim
+    ("sum_all", lambda a: a.sum(), _t(lambda T, a: a.sum()), [(3, 4)], "any"),
+    ("sum_dim0", lambda a: a.sum(0), _t(lambda T, a: a.sum(0)), [(3, 4)], "any"),
+    ("sum_dim1_keep", lambda a: a.sum(1, keepdim=True), _t(lambda T, a: a.sum(1, keepdim=True)), [(3, 4)], "any"),
+    ("sum_dims", lambda a: a.sum((0, 2)), _t(lambda T, a: a.sum((0, 2))), [(2, 3, 4)], "any"),
+    ("mean", lambda a: a.mean(-1), _t(lambda T, a: a.mean(-1)), [(3, 4)], "any"),
+    ("var", lambda a: a.var(0), _t(lambda T, a: a.var(0)), [(5, 4)], "any"),
+    ("var_biased", lambda a: a.var(1, correction=0, keepdim=True),
+     _t(lambda T, a: a.var(1, correction=0, keepdim=True)), [(3, 5)], "any"),
+    ("std", lambda a: a.std(), _t(lambda T, a: a.std()), [(3, 4)], "any"),
+    ("max_all", lambda a: a.max(), _t(lambda T, a: a.max()), [(3, 4)], "any"),
+    ("max_dim", lambda a: a.max(1).values, _t(lambda T, a: a.max(1).values), [(3, 4)], "any"),
+    ("min_dim_keep", lambda a: a.min(0, keepdim=True).values, _t(lambda T, a: a.min(0, keepdim=True).values), [(3, 4)], "any"),
+    ("amax", lambda a: a.amax((0, 1)), _t(lambda T, a: a.amax((0, 1))), [(3, 4, 2)], "any"),
+    ("logsumexp", lambda a: a.logsumexp(1), _t(lambda T, a: a.logsumexp(1)), [(3, 4)], "any"),
+    ("norm", lambda a: a.norm(), _t(lambda T, a: a.norm()), [(3, 4)], "any"),
+    # shapes
+    ("reshape", lambda a: a.reshape(4, 3) * nl.arange(3).double(), _t(lambda T, a: a.reshape(4, 3) * T.arange(3).double()), [(3, 4)], "any"),
+    ("view_flat", lambda a: a.view(-1) * nl.arange(12).double(), _t(lambda T, a: a.view(-1) * T.arange(12).double()), [(3, 4)], "any"),
+    ("transpose", lambda a: a.transpose(0, 2) * 2, _t(lambda T, a: a.transpose(0, 2) * 2), [(2, 3, 4)], "any"),
+    ("permute", lambda a: a.permute(2, 0, 1).reshape(4, 6) @ nl.ones(6, 2, dtype=nl.float64),
+     _t(lambda T, a: a.permute(2, 0, 1).reshape(4, 6) @ T.ones(6, 2, dtype=T.float64)), [(2, 3, 4)], "any"),
+    ("flatten", lambda a: a.flatten(1) ** 2, _t(lambda T, a: a.flatten(1) ** 2), [(2, 3, 4)], "any"),
+    ("squeeze_unsqueeze", lambda a: a.unsqueeze(1).squeeze(2) ** 2, _t(lambda T, a: a.unsqueeze(1).squeeze(2) ** 2), [(3, 1, 4)], "any"),
+    ("expand", lambda a: a.expand(3, 4) ** 2, _t(lambda T, a: a.expand(3, 4) ** 2), [(1, 4)], "any"),
+    ("cat", lambda a, b: nl.cat([a, b, a], 1) ** 2, _t(lambda T, a, b: T.cat([a, b, a], 1) ** 2), [(2, 3), (2, 1)], "any"),
+    ("stack", lambda a, b: nl.stack([a, b], -1) ** 2, _t(lambda T, a, b: T.stack([a, b], -1) ** 2), [(2, 3), (2, 3)], "any"),
+    ("split", lambda a: a.split(2, 1)[1] ** 2, _t(lambda T, a: a.split(2, 1)[1] ** 2), [(3, 5)], "any"),
+    ("chunk", lambda a: a.chunk(3, 0)[2] * 3, _t(lambda T, a: a.chunk(3, 0)[2] * 3), [(7, 2)], "any"),
+    # indexing
+    ("slice", lambda a: a[1:, ::2] ** 2, _t(lambda T, a: a[1:, ::2] ** 2), [(3, 5)], "any"),
+    ("int_index", lambda a: a[1] ** 2, _t(lambda T, a: a[1] ** 2), [(3, 5)], "any"),
+    ("repeated_index", lambda a: a[[0, 2, 0, 0]] ** 2, _t(lambda T, a: a[[0, 2, 0, 0]] ** 2), [(3, 5)], "any"),
+    ("bool_mask", lambda a: a[a.detach() > 0] ** 2, _t(lambda T, a: a[a.detach() > 0] ** 2), [(3, 5)], "any"),
+    ("gather", lambda a: a.gather(1, nl.tensor([[0, 0], [2, 1], [1, 1]])) ** 2,
+     _t(lambda T, a: a.gather(1, T.tensor([[0, 0], [2, 1], [1, 1]])) ** 2), [(3, 4)], "any"),
+    ("masked_fill", lambda a: a.masked_fill(nl.tensor([True, False, True, False]), 0.5) ** 2,
+     _t(lambda T, a: a.masked_fill(T.tensor([True, False, True, False]), 0.5) ** 2), [(3, 4)], "any"),
+    # softmax
+    ("softmax", lambda a: nl.softmax(a, dim=1), _t(lambda T, a: T.softmax(a, dim=1)), [(3, 4)], "any"),
+    ("softmax_dim0", lambda a: nl.softmax(a, dim=0), _t(lambda T, a: T.softmax(a, dim=0)), [(3, 4, 2)], "any"),
+    ("log_softmax", lambda a: nl.log_softmax(a, dim=-1), _t(lambda T, a: T.log_softmax(a, dim=-1)), [(3, 4)], "any"),
+    # graph shapes: a diamond and a reused node
+    ("diamond", lambda a: (a.exp() * a.sin() + a.exp()).sum(0), _t(lambda T, a: (a.exp() * a.sin() + a.exp()).sum(0)), [(3, 4)], "any"),
+    ("reused", lambda a: (lambda h: h * h + h)(a.tanh()), _t(lambda T, a: (lambda h: h * h + h)(a.tanh())), [(3, 4)], "any"),
+]
+
+SECOND_ORDER = {"mul", "div", "pow_scalar", "exp", "log", "tanh", "sigmoid", "gelu", "gelu_tanh",
+                "silu", "softplus", "matmul_2d", "matmul_batched", "matmul_1d_2d", "sum_dims", "mean",
+                "var", "logsumexp", "softmax", "softmax_dim0", "log_softmax", "repeated_index",
+                "gather", "cat", "diamond", "reused", "sqrt", "rsqrt", "erf", "max_dim", "norm"}
+
+
+def make_inputs(shapes, kind, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in shapes:
+        if kind == "pos":
+            a = rng.uniform(0.5, 2.0, s)
+        elif kind == "away":
+            a = rng.uniform(0.2, 2.0, s) * rng.choice([-1.0, 1.0], s)
+        else:
+            a = rng.standard_normal(s)
+        out.append(np.ascontiguousarray(a))
+    return out

@@ -1,0 +1,146 @@
+"""Module registration, traversal, state dicts, freezing, hooks and parameter kinds."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite.nn import Buffer, Module, Parameter
+
+
+class Affine(Module):
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = Parameter(nl.randn(n_out, n_in), kind="weight")
+        self.bias = Parameter(nl.zeros(n_out), kind="bias")
+        self.register_buffer("calls", nl.zeros(1))
+
+    def forward(self, x):
+        return x @ self.weight.T + self.bias
+
+    def extra_repr(self):
+        return f"{self.weight.shape[1]}, {self.weight.shape[0]}"
+
+
+class Net(Module):
+    def __init__(self):
+        super().__init__()
+        self.first = Affine(3, 4)
+        self.second = Affine(4, 2)
+        self.scale = Parameter(nl.ones(1), kind="scale")
+
+    def forward(self, x):
+        return self.second(self.first(x).relu()) * self.scale
+
+
+def test_registration_order_and_names():
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["scale", "first.weight", "first.bias", "second.weight", "second.bias"]  # torch's order
+    assert [n for n, _ in net.named_buffers()] == ["first.calls", "second.calls"]
+    assert [n for n, _ in net.named_children()] == ["first", "second"]
+    assert [n for n, _ in net.named_modules()] == ["", "first", "second"]
+    assert net.num_parameters() == 3 * 4 + 4 + 4 * 2 + 2 + 1
+    assert net.get_parameter("first.bias").kind == "bias"
+    assert net.first.weight.name == "weight"
+    net.name_parameters()
+    assert net.first.weight.name == "first.weight"
+
+
+def test_state_dict_round_trip_and_strict_errors():
+    a, b = Net(), Net()
+    sd = a.state_dict()
+    assert set(sd) == {"first.weight", "first.bias", "first.calls", "second.weight", "second.bias",
+                       "second.calls", "scale"}
+    b.load_state_dict(sd)
+    x = nl.randn(5, 3)
+    np.testing.assert_array_equal(a(x).data, b(x).data)
+    bad = dict(sd)
+    bad.pop("first.bias")
+    bad["extra.weight"] = np.zeros(1)
+    bad["second.weight"] = np.zeros((3, 3))
+    with pytest.raises(RuntimeError) as err:
+        b.load_state_dict(bad)
+    msg = str(err.value)
+    assert "missing keys: first.bias" in msg and "unexpected keys: extra.weight" in msg
+    assert "second.weight: checkpoint shape (3, 3), model shape (2, 4)" in msg
+    result = b.load_state_dict({k: v for k, v in sd.items() if k != "scale"}, strict=False)
+    assert result.missing_keys == ["scale"]
+
+
+def test_load_state_dict_copies_in_place_and_accepts_arrays():
+    net = Net()
+    w = net.first.weight
+    net.load_state_dict({k: np.asarray(v.data) * 0 for k, v in net.state_dict().items()})
+    assert net.first.weight is w and np.all(w.data == 0)
+
+
+def test_non_persistent_buffers_are_not_saved():
+    m = Affine(2, 2)
+    m.register_buffer("cache", nl.zeros(3), persistent=False)
+    assert "cache" not in m.state_dict() and "calls" in m.state_dict()
+    m.stats = Buffer(nl.ones(2))
+    assert "stats" in m.state_dict()
+
+
+def test_weight_tying_makes_one_parameter():
+    a, b = Affine(3, 3), Affine(3, 3)
+    b.weight = a.weight
+    container = Module()
+    container.a, container.b = a, b
+    assert len(list(container.parameters())) == 3
+    assert container.num_parameters() == 9 + 3 + 3
+    assert container.tied_parameters() == [["a.weight", "b.weight"]]
+    sd = container.state_dict()
+    assert sd["a.weight"].data is sd["b.weight"].data
+
+
+def test_freeze_unfreeze_and_trainable_only():
+    net = Net()
+    net.first.freeze()
+    assert all(not p.trainable for p in net.first.parameters())
+    assert net.num_parameters(trainable_only=True) == 4 * 2 + 2 + 1
+    net(nl.randn(2, 3)).sum().backward()
+    assert net.first.weight.grad is None and net.second.weight.grad is not None
+    net.unfreeze()
+    assert net.num_parameters(trainable_only=True) == net.num_parameters()
+
+
+def test_train_eval_and_apply_and_zero_grad():
+    net = Net()
+    net.eval()
+    assert not net.training and not net.first.training
+    net.train()
+    assert net.second.training
+    visited = []
+    net.apply(lambda m: visited.append(type(m).__name__))
+    assert visited == ["Affine", "Affine", "Net"]
+    net(nl.randn(2, 3)).sum().backward()
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_forward_hooks_can_observe_and_replace():
+    net = Net()
+    seen = []
+    h1 = net.first.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape))
+    h2 = net.register_forward_hook(lambda m, args, out: out * 0)
+    out = net(nl.randn(4, 3))
+    assert seen == [(4, 3)] and np.all(out.data == 0)
+    h1.remove(), h2.remove()
+    assert np.any(net(nl.randn(4, 3)).data != 0)
+
+
+def test_repr_tree_and_parameter_kind_checks():
+    text = repr(Net())
+    assert "(first): Affine(3, 4)" in text and text.startswith("Net(")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Parameter(nl.zeros(1), kind="weights")
+    with pytest.raises(TypeError, match="nn.Parameter or None"):
+        net = Net()
+        net.scale = nl.ones(1)
+
+
+def test_double_converts_every_float_tensor():
+    net = Net().double()
+    assert all(p.dtype == nl.float64 for p in net.parameters())
+    assert all(b.dtype == nl.float64 for b in net.buffers())
+    assert net(nl.randn(2, 3, dtype=nl.float64)).dtype == nl.float64

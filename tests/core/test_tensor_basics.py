@@ -1,0 +1,122 @@
+"""Creation, dtypes, interop, seeding and error messages of Tensor."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+
+
+def test_default_dtypes_follow_pytorch():
+    assert nl.tensor([1.0, 2.0]).dtype == nl.float32
+    assert nl.tensor([1, 2]).dtype == nl.int64
+    assert nl.tensor([True]).dtype == nl.bool
+    assert nl.tensor(np.zeros(2)).dtype == nl.float64      # NumPy float64 is kept
+    assert nl.tensor([1.0], dtype=np.float64).dtype == nl.float64
+    assert nl.tensor([1.0], dtype="float64").dtype == nl.float64
+    assert nl.zeros(2, 3).dtype == nl.float32 and nl.zeros(2, 3).shape == (2, 3)
+    assert nl.arange(5).dtype == nl.int64 and nl.arange(0.0, 1.0, 0.25).shape == (4,)
+
+
+def test_creation_functions():
+    assert nl.ones((2, 3)).sum().item() == 6
+    assert nl.full((2, 2), 7.0).data.tolist() == [[7.0, 7.0], [7.0, 7.0]]
+    assert nl.eye(3).data.trace() == 3
+    np.testing.assert_allclose(nl.linspace(0, 1, 5).data, [0, 0.25, 0.5, 0.75, 1])
+    x = nl.randn(3, 4, dtype=nl.float64)
+    assert nl.zeros_like(x).dtype == nl.float64 and nl.ones_like(x).shape == (3, 4)
+    assert nl.empty(0, 3).shape == (0, 3)
+    r = nl.randint(0, 10, (100,))
+    assert r.dtype == nl.int64 and 0 <= r.data.min() and r.data.max() < 10
+    with pytest.raises(ValueError, match="negative"):
+        nl.zeros(-1)
+
+
+def test_manual_seed_reproduces_draws_and_generators_are_independent():
+    nl.manual_seed(123)
+    a = nl.randn(5).data.copy()
+    nl.manual_seed(123)
+    b = nl.randn(5).data.copy()
+    np.testing.assert_array_equal(a, b)
+    g1, g2 = nl.Generator(7), nl.Generator(7)
+    np.testing.assert_array_equal(nl.rand(4, generator=g1).data, nl.rand(4, generator=g2).data)
+    state = g1.get_state()
+    first = nl.rand(3, generator=g1).data.copy()
+    g1.set_state(state)
+    np.testing.assert_array_equal(nl.rand(3, generator=g1).data, first)
+
+
+def test_numpy_interop():
+    x = nl.tensor([[1.0, 2.0]])
+    assert np.asarray(x) is x.data and x.numpy() is x.data
+    assert x.shape == (1, 2) and x.ndim == 2 and x.numel() == 2 and len(x) == 1
+    assert nl.tensor(3.5).item() == 3.5 and float(nl.tensor([2.0])) == 2.0
+    assert x.tolist() == [[1.0, 2.0]]
+    with pytest.raises(RuntimeError, match="detach"):
+        nl.tensor([1.0], requires_grad=True).numpy()
+    with pytest.raises(ValueError, match="one-element"):
+        x.item()
+
+
+def test_repr_is_readable():
+    assert repr(nl.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert "requires_grad=True" in repr(nl.tensor([1.0], requires_grad=True))
+    assert "grad_fn=<Mul>" in repr(nl.tensor([1.0], requires_grad=True) * 2)
+    assert "dtype=nnlite.float64" in repr(nl.tensor(np.zeros(1)))
+
+
+def test_dtype_casts_are_differentiable():
+    x = nl.tensor([1.0, 2.0], requires_grad=True)
+    y = x.double()
+    assert y.dtype == nl.float64
+    (y * y).sum().backward()
+    assert x.grad.dtype == nl.float32
+    np.testing.assert_allclose(x.grad.data, [2.0, 4.0])
+
+
+def test_comparisons_return_bool_without_grad():
+    x = nl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    m = x > 1.5
+    assert m.dtype == nl.bool and not m.requires_grad
+    assert m.tolist() == [False, True, True]
+    assert (x == 2.0).tolist() == [False, True, False]
+
+
+def test_shape_errors_name_the_shapes():
+    a, b = nl.ones(3, 4), nl.ones(5, 6)
+    with pytest.raises(ValueError, match=r"\(3, 4\).*\(5, 6\)"):
+        a @ b
+    with pytest.raises(ValueError, match=r"\(3, 4\).*\(5, 6\)"):
+        a + b
+    with pytest.raises(RuntimeError, match=r"\(7,\).*\(3, 4\)"):
+        a.reshape(7)
+    with pytest.raises(ValueError, match=r"must match"):
+        nl.cat([nl.ones(2, 3), nl.ones(3, 2)], 0)
+    with pytest.raises(IndexError, match="out of range"):
+        a.sum(dim=2)
+    with pytest.raises(IndexError, match=r"\(3, 4\)"):
+        a[5]
+
+
+def test_max_and_min_with_dim_return_values_and_indices():
+    x = nl.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]])
+    values, indices = x.max(dim=1)
+    assert values.tolist() == [5.0, 7.0] and indices.tolist() == [1, 0]
+    assert x.min().item() == 0.0
+    assert x.argmax().item() == 3
+
+
+def test_split_chunk_stack_shapes():
+    x = nl.arange(10).float()
+    assert [p.shape for p in x.split(4)] == [(4,), (4,), (2,)]
+    assert [p.shape for p in x.chunk(3)] == [(4,), (4,), (2,)]
+    assert nl.stack([x, x], 1).shape == (10, 2)
+    with pytest.raises(ValueError, match="sum to"):
+        x.split([3, 3])
+
+
+def test_softmax_is_stable_for_huge_logits():
+    x = nl.tensor([[1e4, 0.0, -1e4], [-np.inf, 0.0, 1.0]])
+    p = nl.softmax(x, dim=1)
+    assert np.all(np.isfinite(p.data))
+    np.testing.assert_allclose(p.data.sum(1), [1.0, 1.0], rtol=1e-6)
+    lp = nl.log_softmax(nl.tensor([[1e4, 0.0]]), dim=1)
+    np.testing.assert_allclose(lp.data, [[0.0, -1e4]])

@@ -1,0 +1,109 @@
+"""Scaled dot-product attention, built from matmul and softmax.
+
+    scores  = Q K^T * scale + bias          scale = 1 / sqrt(d_k) unless given
+    weights = softmax(scores, dim=-1)       one distribution over keys per query
+    output  = dropout(weights) V
+
+No kernel of its own: both products are GEMMs and the softmax is the softmax
+kernel, so the gradient is the chain rule through those differentiable ops (and
+second derivatives come for free). Dividing by sqrt(d_k) keeps the scores at
+unit variance when Q and K have unit-variance entries, so the softmax does not
+saturate as the head size grows (Vaswani et al., 2017).
+
+Masks follow ``torch.nn.functional.scaled_dot_product_attention``: a bool mask
+is True where a query MAY attend to a key; a float mask is added to the scores
+(0 keeps, -inf removes, anything else biases). ``is_causal`` lets query i see
+keys 0..i (top-left aligned). A query that may see no key at all gets zero
+weights and a zero output, as in PyTorch, instead of the NaN a plain softmax of
+all -inf would give.
+"""
+import math
+
+import numpy as np
+
+from ..tensor import Tensor
+from .compare import where
+from .linalg import matmul
+from .nn_ops import dropout
+from .shape import transpose
+from .softmax import softmax
+
+__all__ = ["scaled_dot_product_attention", "attention_with_weights"]
+
+OP = "scaled_dot_product_attention"
+
+
+def _check(query, key, value):
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if t.ndim < 2:
+            raise ValueError(f"{OP}: {name} needs at least 2 dims (..., sequence, features), "
+                             f"got shape {tuple(t.shape)}")
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(f"{OP}: query has {query.shape[-1]} features but key has {key.shape[-1]} "
+                         f"(shapes {tuple(query.shape)} and {tuple(key.shape)})")
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"{OP}: key has {key.shape[-2]} positions but value has {value.shape[-2]} "
+                         f"(shapes {tuple(key.shape)} and {tuple(value.shape)})")
+
+
+def _additive_bias(attn_mask, is_causal, L, S, dtype):
+    """The mask as something to add to the scores: an ndarray (fixed) or a Tensor (learned bias)."""
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError(f"{OP}: pass either attn_mask or is_causal=True, not both")
+        allowed = np.tril(np.ones((L, S), dtype=bool))
+        return np.where(allowed, dtype.type(0), dtype.type(-np.inf))
+    if attn_mask is None:
+        return None
+    m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+    try:
+        fits = np.broadcast_shapes(m.shape, (L, S))[-2:] == (L, S)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{OP}: attn_mask of shape {m.shape} does not broadcast to the "
+                         f"(queries, keys) = ({L}, {S}) scores")
+    if m.dtype == np.bool_:
+        return np.where(m, dtype.type(0), dtype.type(-np.inf))
+    if m.dtype.kind != "f":
+        raise TypeError(f"{OP}: attn_mask must be bool or float, got {m.dtype}")
+    return attn_mask if isinstance(attn_mask, Tensor) else m.astype(dtype, copy=False)
+
+
+def attention_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
+                           scale=None, generator=None):
+    """(output, weights): the attention output and the (post-dropout) weights it used."""
+    _check(query, key, value)
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"{OP}: dropout_p must be in [0, 1), got {dropout_p}")
+    L, S = query.shape[-2], key.shape[-2]
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = matmul(query, transpose(key, -2, -1)) * scale
+    bias = _additive_bias(attn_mask, is_causal, L, S, query.dtype)
+    if bias is not None:
+        scores = scores + bias
+    # Rows where every key is masked: softmax would be 0/0; give them zero weight instead.
+    dead = np.isneginf(scores.data).all(axis=-1, keepdims=True)
+    if dead.any():
+        zero = np.zeros((), scores.dtype)
+        weights = where(dead, zero, softmax(where(dead, zero, scores), dim=-1))
+    else:
+        weights = softmax(scores, dim=-1)
+    weights = dropout(weights, dropout_p, training=True, generator=generator)
+    return matmul(weights, value), weights
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
+                                 scale=None):
+    """softmax(Q K^T / sqrt(d_k) + mask) V over the last two dims; leading dims broadcast.
+
+    Shapes: query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev).
+    ``dropout_p`` drops attention weights whenever it is > 0 (as in PyTorch,
+    this function has no train/eval mode: pass 0.0 when evaluating).
+
+    >>> import nnlite as nl
+    >>> q = k = v = nl.randn(2, 4, 5, 8)          # (batch, heads, sequence, head_dim)
+    >>> scaled_dot_product_attention(q, k, v, is_causal=True).shape
+    (2, 4, 5, 8)
+    """
+    return attention_with_weights(query, key, value, attn_mask, dropout_p, is_causal, scale)[0]

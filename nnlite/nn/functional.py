@@ -11,5 +11,6 @@ from ..ops import (gelu, log_softmax, one_hot, relu, sigmoid, silu, softmax, sof
 # Each function below is the stateless form of a layer in nnlite.nn; the ops it
 # calls (nnlite/ops/nn_ops.py, conv.py, norm.py, loss.py) hold forward and backward.
 from ..ops.nn_ops import dropout, embedding, linear, pad  # noqa: F401,E402
+from ..ops.norm import batch_norm, group_norm, layer_norm, rms_norm  # noqa: F401,E402
 
 # --------------------------------------------------------------- attention ---

@@ -1,0 +1,213 @@
+"""Normalisation layers: a learned scale and shift after standardising activations.
+
+Each layer's ``weight`` is a Parameter of kind "scale" (initialised to 1) and
+its ``bias`` of kind "shift" (initialised to 0), so at initialisation the layer
+outputs standardised values. Batch norm's running statistics are *buffers*:
+saved in the ``state_dict``, never touched by the optimizer.
+"""
+import numpy as np
+
+from .. import ops
+from ..parameter import Buffer, Parameter
+from . import functional as F
+from . import init
+from .module import Module
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm"]
+
+
+def _affine(module, shape, bias=True, dtype=None):
+    module.weight = Parameter(ops.empty(*shape, dtype=dtype), kind="scale")
+    if bias:
+        module.bias = Parameter(ops.empty(*shape, dtype=dtype), kind="shift")
+    else:
+        module.register_parameter("bias", None)
+
+
+class _BatchNorm(Module):
+    """Ioffe & Szegedy (2015), "Batch Normalization".
+
+    Training: normalise with the batch's mean and (biased) variance, and move
+    ``running_mean``/``running_var`` towards them: ``running = (1 - momentum) *
+    running + momentum * batch`` (the variance unbiased). ``momentum=None``
+    gives the cumulative average ``1 / num_batches_tracked`` instead.
+    Eval: normalise with the running statistics, so one sample's output does
+    not depend on the others in its batch.
+    """
+    _input_dims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            _affine(self, (num_features,), dtype=dtype)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.running_mean = Buffer(ops.zeros(num_features, dtype=dtype))
+            self.running_var = Buffer(ops.ones(num_features, dtype=dtype))
+            self.num_batches_tracked = Buffer(np.array(0, dtype=np.int64))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+        self.reset_parameters()
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, input):
+        name = f"{type(self).__name__}(num_features={self.num_features})"
+        if input.ndim not in self._input_dims:
+            raise ValueError(f"{name}: expected a {' or '.join(map(str, self._input_dims))}-D input, "
+                             f"got shape {tuple(input.shape)}")
+        if input.shape[1] != self.num_features:
+            raise ValueError(f"{name}: input has {input.shape[1]} channels (shape {tuple(input.shape)})")
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data[...] += 1
+            self.num_batches_tracked._bump_version()
+            if self.momentum is None:  # cumulative moving average
+                momentum = 1.0 / float(self.num_batches_tracked.data)
+        use_batch_stats = self.training or self.running_mean is None
+        if use_batch_stats and input.data.size // input.shape[1] < 2:
+            raise ValueError(f"{name}: expected more than 1 value per channel when training, "
+                             f"got input of shape {tuple(input.shape)}")
+        # Running stats update only when they are tracked and we are training.
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(input, self.running_mean if track else None,
+                            self.running_var if track else None, self.weight, self.bias,
+                            use_batch_stats, momentum, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L) inputs; statistics per channel C."""
+    _input_dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W) images; statistics per channel C."""
+    _input_dims = (4,)
+
+
+class LayerNorm(Module):
+    """Standardise each sample over its last dims (Ba, Kiros & Hinton, 2016).
+
+    Independent of the batch, so it behaves the same in training and eval;
+    the norm of choice in transformers. ``weight``/``bias`` have shape
+    ``normalized_shape``.
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            _affine(self, self.normalized_shape, bias, dtype)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input):
+        k = len(self.normalized_shape)
+        if tuple(input.shape[max(input.ndim - k, 0):]) != self.normalized_shape or input.ndim < k:
+            raise ValueError(f"LayerNorm(normalized_shape={self.normalized_shape}): input has trailing "
+                             f"shape {tuple(input.shape[-k:])} (shape {tuple(input.shape)})")
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class GroupNorm(Module):
+    """Standardise each sample over groups of channels (Wu & He, 2018).
+
+    Works with any batch size (even 1), where batch norm's statistics are noisy.
+    ``num_groups=1`` is layer norm over (C, *); ``num_groups=C`` is instance norm.
+    """
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        if affine:
+            _affine(self, (num_channels,), dtype=dtype)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, input):
+        if input.ndim < 2 or input.shape[1] != self.num_channels:
+            got = input.shape[1] if input.ndim >= 2 else "no"
+            raise ValueError(f"GroupNorm(num_channels={self.num_channels}): input has {got} channels "
+                             f"(shape {tuple(input.shape)})")
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class RMSNorm(Module):
+    """x / sqrt(mean(x**2) + eps) * weight (Zhang & Sennrich, 2019): no centring, no shift.
+
+    Cheaper than LayerNorm and used by LLaMA-style models. ``eps=None`` uses the
+    machine epsilon of the input's dtype, as PyTorch does.
+    """
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(ops.empty(*self.normalized_shape, dtype=dtype), kind="scale")
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, input):
+        k = len(self.normalized_shape)
+        if tuple(input.shape[max(input.ndim - k, 0):]) != self.normalized_shape or input.ndim < k:
+            raise ValueError(f"RMSNorm(normalized_shape={self.normalized_shape}): input has trailing "
+                             f"shape {tuple(input.shape[-k:])} (shape {tuple(input.shape)})")
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

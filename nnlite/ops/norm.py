@@ -1,0 +1,222 @@
+"""Normalisation: batch, layer, group and RMS norm, forward and backward side by side.
+
+Each op standardises ``x`` over some axes (``xhat = (x - mean) / sqrt(var + eps)``)
+and applies a per-feature affine map (``y = xhat * weight + bias``). Because the
+statistics depend on every element they were taken over, the input gradient is
+not just ``g / std``; with ``g = grad * weight``::
+
+    grad_x = invstd * (g - mean(g) - xhat * mean(g * xhat))
+    grad_weight = sum(grad * xhat),   grad_bias = sum(grad)
+
+First-order backward runs the fused kernels. When the backward itself is being
+recorded (``create_graph=True``), the same formulas are evaluated with
+differentiable ops, with the statistics recomputed from ``x``, so second
+derivatives are exact.
+"""
+import numpy as np
+
+from .._kernels import K
+from ..autograd import Function, is_grad_enabled
+from ..tensor import Tensor
+from .pointwise import rsqrt
+from .reduction import mean as _mean, sum as _sum
+from .shape import reshape
+
+
+def _const(array):
+    return None if array is None else Tensor._make(array, None)
+
+
+def _wants(t):
+    return isinstance(t, Tensor) and t.requires_grad
+
+
+def _standardize(x, axes, eps):
+    """(xhat, invstd) with statistics over ``axes``, in differentiable ops."""
+    centred = x - _mean(x, axes, keepdim=True)
+    invstd = rsqrt(_mean(centred * centred, axes, keepdim=True) + eps)
+    return centred * invstd, invstd
+
+
+def _normalized_grad(g, xhat, invstd, axes):
+    """grad_x of a standardisation whose statistics came from x itself."""
+    return invstd * (g - _mean(g, axes, keepdim=True) - xhat * _mean(g * xhat, axes, keepdim=True))
+
+
+def _affine_grads(grad, xhat, weight, bias, axes, shape):
+    gw = reshape(_sum(grad * xhat, axes), shape) if _wants(weight) else None
+    gb = reshape(_sum(grad, axes), shape) if _wants(bias) else None
+    return gw, gb
+
+
+# -------------------------------------------------------------- batch norm ---
+
+class BatchNorm(Function):
+    """Per channel over (N, *spatial); running statistics move in place during training."""
+
+    def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        n, c = x.shape[:2]
+        x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+        y, self.mean, self.invstd = K.batch_norm_forward(
+            x3, weight, bias, running_mean, running_var, training, momentum, eps)
+        self.training, self.eps = training, eps
+        return y.reshape(x.shape)
+
+    def backward(self, grad):
+        x, weight, bias = self.inputs[:3]
+        n, c = x.shape[:2]
+        if not is_grad_enabled():
+            w = None if weight is None else weight.data
+            gx, gw, gb = K.batch_norm_backward(np.ascontiguousarray(grad.data).reshape(n, c, -1),
+                                               np.ascontiguousarray(x.data).reshape(n, c, -1), w,
+                                               self.mean, self.invstd, self.training)
+            return (_const(gx.reshape(x.shape)), _const(gw), None if bias is None else _const(gb)) + (None,) * 5
+        x3, g3 = reshape(x, (n, c, -1)), reshape(grad, (n, c, -1))
+        w3 = 1.0 if weight is None else reshape(weight, (1, c, 1))
+        if self.training:
+            xhat, invstd = _standardize(x3, (0, 2), self.eps)
+            gx = _normalized_grad(g3 * w3, xhat, invstd, (0, 2))
+        else:
+            invstd = _const(self.invstd.reshape(1, c, 1))
+            xhat = (x3 - _const(self.mean.reshape(1, c, 1))) * invstd
+            gx = g3 * w3 * invstd
+        gw, gb = _affine_grads(g3, xhat, weight, bias, (0, 2), (c,))
+        return (reshape(gx, x.shape), gw, gb) + (None,) * 5
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalise each channel of ``input`` (N, C, *): batch statistics when ``training``
+    (and update ``running_mean``/``running_var`` in place with ``momentum``), else the running ones."""
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
+    rm = None if running_mean is None else running_mean.data
+    rv = None if running_var is None else running_var.data
+    out = BatchNorm.apply(input, weight, bias, rm, rv, bool(training),
+                          0.0 if momentum is None else float(momentum), float(eps))
+    if training and running_mean is not None:
+        running_mean._bump_version()
+        running_var._bump_version()
+    return out
+
+
+# -------------------------------------------------------------- layer norm ---
+
+def _rows(x, normalized_shape, op):
+    k = len(normalized_shape)
+    if tuple(x.shape[x.ndim - k:]) != tuple(normalized_shape) or x.ndim < k:
+        raise ValueError(f"{op}: expected input with trailing shape {tuple(normalized_shape)}, "
+                         f"got shape {tuple(x.shape)}")
+    return int(np.prod(normalized_shape))
+
+
+class LayerNorm(Function):
+    """Per row over the trailing ``normalized_shape`` dims (one sample's features)."""
+
+    def forward(self, x, weight, bias, d, eps):
+        self.eps, self.d = eps, d
+        w = None if weight is None else weight.reshape(d)
+        b = None if bias is None else bias.reshape(d)
+        y, self.mean, self.rstd = K.layer_norm_forward(np.ascontiguousarray(x).reshape(-1, d), w, b, eps)
+        return y.reshape(x.shape)
+
+    def backward(self, grad):
+        x, weight, bias, d = self.inputs[:4]
+        if not is_grad_enabled():
+            w = None if weight is None else weight.data.reshape(d)
+            gx, gw, gb = K.layer_norm_backward(np.ascontiguousarray(grad.data).reshape(-1, d),
+                                               np.ascontiguousarray(x.data).reshape(-1, d), w,
+                                               self.mean, self.rstd)
+            return (_const(gx.reshape(x.shape)), None if gw is None else _const(gw.reshape(weight.shape)),
+                    None if bias is None else _const(gb.reshape(bias.shape)), None, None)
+        x2, g2 = reshape(x, (-1, d)), reshape(grad, (-1, d))
+        w2 = 1.0 if weight is None else reshape(weight, (1, d))
+        xhat, rstd = _standardize(x2, (1,), self.eps)
+        gx = _normalized_grad(g2 * w2, xhat, rstd, (1,))
+        gw, gb = _affine_grads(g2, xhat, weight, bias, (0,), (weight if weight is not None else bias).shape
+                               if weight is not None or bias is not None else None)
+        return reshape(gx, x.shape), gw, gb, None, None
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Standardise over the last ``len(normalized_shape)`` dims, then ``* weight + bias``."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    d = _rows(input, normalized_shape, "layer_norm")
+    return LayerNorm.apply(input, weight, bias, d, float(eps))
+
+
+# -------------------------------------------------------------- group norm ---
+
+class GroupNorm(Function):
+    """Per sample over each group of C / num_groups channels (and all spatial positions)."""
+
+    def forward(self, x, num_groups, weight, bias, eps):
+        n, c = x.shape[:2]
+        self.eps = eps
+        y, self.mean, self.rstd = K.group_norm_forward(
+            np.ascontiguousarray(x).reshape(n, c, -1), num_groups, weight, bias, eps)
+        return y.reshape(x.shape)
+
+    def backward(self, grad):
+        x, groups, weight, bias = self.inputs[:4]
+        n, c = x.shape[:2]
+        if not is_grad_enabled():
+            w = None if weight is None else weight.data
+            gx, gw, gb = K.group_norm_backward(np.ascontiguousarray(grad.data).reshape(n, c, -1),
+                                               np.ascontiguousarray(x.data).reshape(n, c, -1), groups,
+                                               w, self.mean, self.rstd)
+            return _const(gx.reshape(x.shape)), None, _const(gw), None if bias is None else _const(gb), None
+        x3, g3 = reshape(x, (n, c, -1)), reshape(grad, (n, c, -1))
+        g = g3 if weight is None else g3 * reshape(weight, (1, c, 1))
+        xg, inv = _standardize(reshape(x3, (n, groups, -1)), (2,), self.eps)
+        gx = _normalized_grad(reshape(g, (n, groups, -1)), xg, inv, (2,))
+        gw, gb = _affine_grads(g3, reshape(xg, x3.shape), weight, bias, (0, 2), (c,))
+        return reshape(gx, x.shape), None, gw, gb, None
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Standardise each sample over groups of channels (independent of the batch size)."""
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
+    return GroupNorm.apply(input, int(num_groups), weight, bias, float(eps))
+
+
+# ---------------------------------------------------------------- rms norm ---
+
+class RMSNorm(Function):
+    """y = x / sqrt(mean(x**2) + eps) * weight: no centring, no bias.
+
+    With ``r = 1/rms`` and ``g = grad * weight``:
+    ``grad_x = r g - x r**3 mean(g x)``, ``grad_weight = sum(grad * x * r)``.
+    """
+
+    def forward(self, x, weight, d, eps):
+        self.eps = eps
+        w = None if weight is None else weight.reshape(d)
+        y, self.rrms = K.rms_norm_forward(np.ascontiguousarray(x).reshape(-1, d), w, eps)
+        return y.reshape(x.shape)
+
+    def backward(self, grad):
+        x, weight, d = self.inputs[:3]
+        if not is_grad_enabled():
+            w = None if weight is None else weight.data.reshape(d)
+            gx, gw = K.rms_norm_backward(np.ascontiguousarray(grad.data).reshape(-1, d),
+                                         np.ascontiguousarray(x.data).reshape(-1, d), w, self.rrms)
+            return (_const(gx.reshape(x.shape)), None if gw is None else _const(gw.reshape(weight.shape)),
+                    None, None)
+        x2, g2 = reshape(x, (-1, d)), reshape(grad, (-1, d))
+        g = g2 if weight is None else g2 * reshape(weight, (1, d))
+        r = rsqrt(_mean(x2 * x2, 1, keepdim=True) + self.eps)
+        gx = r * g - x2 * (r * r * r) * _mean(g * x2, 1, keepdim=True)
+        gw = reshape(_sum(g2 * x2 * r, 0), weight.shape) if _wants(weight) else None
+        return reshape(gx, x.shape), gw, None, None
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """Scale by the root mean square over the trailing dims (Zhang & Sennrich, 2019)."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    d = _rows(input, normalized_shape, "rms_norm")
+    eps = float(np.finfo(input.dtype).eps) if eps is None else float(eps)
+    return RMSNorm.apply(input, weight, d, eps)

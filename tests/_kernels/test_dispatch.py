@@ -1,0 +1,75 @@
+"""The seam: every twin has a compiled kernel, backends switch, threads are configurable."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nnlite as nl
+import nnlite._kernels as kernels
+from nnlite._kernels import K, reference
+
+
+def test_every_reference_twin_has_a_compiled_kernel():
+    assert kernels._threads is not None, "the compiled extension modules are not built"
+    missing = sorted(set(reference.__all__) - set(kernels.compiled_kernels()))
+    assert missing == []
+
+
+def test_backends_switch_the_functions_behind_K():
+    try:
+        nl.set_backend("reference")
+        assert K.gemm is reference.gemm and nl.get_backend() == "reference"
+        nl.set_backend("cython")
+        assert K.gemm is not reference.gemm and nl.get_backend() == "cython"
+    finally:
+        nl.set_backend("cython")
+    with pytest.raises(ValueError, match="'cython' or 'reference'"):
+        nl.set_backend("cuda")
+
+
+def test_a_model_gives_the_same_numbers_on_both_backends():
+    x = nl.randn(8, 5, dtype=nl.float64)
+    w = nl.randn(5, 3, dtype=nl.float64, requires_grad=True)
+
+    def run():
+        w.grad = None
+        loss = nl.log_softmax(nl.gelu(x @ w), dim=1).sum()
+        loss.backward()
+        return loss.item(), w.grad.data.copy()
+
+    try:
+        nl.set_backend("reference")
+        ref_loss, ref_grad = run()
+    finally:
+        nl.set_backend("cython")
+    loss, grad = run()
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_environment_variable_selects_the_backend():
+    env = dict(os.environ, NNLITE_BACKEND="reference")
+    out = subprocess.run([sys.executable, "-c", "import nnlite; print(nnlite.get_backend())"],
+                         capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "reference"
+
+
+def test_thread_count_is_configurable_and_validated():
+    old = nl.get_num_threads()
+    try:
+        nl.set_num_threads(1)
+        assert nl.get_num_threads() == 1 and kernels._threads.get_num_threads() == 1
+    finally:
+        nl.set_num_threads(old)
+    for bad in (0, -2, 1.5, "2", True):
+        with pytest.raises(ValueError, match="positive int"):
+            nl.set_num_threads(bad)
+
+
+def test_omp_num_threads_sets_the_default():
+    env = dict(os.environ, OMP_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", "import nnlite; print(nnlite.get_num_threads())"],
+                         capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "3"

@@ -1,0 +1,198 @@
+"""Datasets that need no download: MNIST-1D, scikit-learn's digits, bundled text.
+
+* :class:`MNIST1D` — Greydanus's 1-D analogue of MNIST (40 numbers per
+  example, 10 classes, 4000 train / 1000 test), *generated* here with the
+  ``mnist1d`` package's own generator and its published arguments, then
+  cached as ``.npz`` under the user cache directory.
+* :class:`Digits` — the 8x8 handwritten digits that scikit-learn ships.
+* :func:`load_text` / :class:`CharDataset` — a public-domain play bundled
+  with nnlite, for character-level language models.
+"""
+import hashlib
+import importlib
+import json
+import os
+import random as _pyrandom
+import tempfile
+from importlib import resources
+
+import numpy as np
+
+from ..tensor import Tensor
+from .dataset import Dataset, TensorDataset
+
+__all__ = ["MNIST1D", "Digits", "CharDataset", "CharVocab", "load_text", "available_texts",
+           "cache_dir", "require"]
+
+
+def require(module, purpose):
+    """Import an optional package, or fail with the pip command that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"{purpose} needs the optional package {module.split('.')[0]!r}: "
+                          f'pip install "nnlite[data]"') from None
+
+
+def cache_dir():
+    """Where generated datasets are kept: $NNLITE_CACHE, else $XDG_CACHE_HOME/nnlite, else ~/.cache/nnlite."""
+    root = os.environ.get("NNLITE_CACHE")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "nnlite")
+    os.makedirs(root, exist_ok=True)
+    return root
+
+
+def _save_npz_atomic(path, arrays):
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+# ------------------------------------------------------------------ MNIST-1D --
+def _mnist1d_arrays(args=None):
+    """The MNIST-1D arrays for ``args`` (a dict; the published defaults when None)."""
+    mnist1d_data = require("mnist1d.data", "MNIST1D")
+    published = mnist1d_data.get_dataset_args(as_dict=True)
+    settings = {k: v for k, v in published.items() if k != "url"}
+    settings.update(args or {})
+    unknown = sorted(set(settings) - set(published))
+    if unknown:
+        raise ValueError(f"MNIST1D: unknown dataset arguments {unknown}; known: {sorted(published)}")
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    path = os.path.join(cache_dir(), f"mnist1d-{key}.npz")
+    if os.path.exists(path):
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in ("x", "y", "x_test", "y_test")}
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache file is regenerated below
+    # make_dataset reseeds NumPy's and Python's global generators; put them back afterwards.
+    np_state, py_state = np.random.get_state(), _pyrandom.getstate()
+    try:
+        data = mnist1d_data.make_dataset(args=_ObjectView(settings))
+    finally:
+        np.random.set_state(np_state)
+        _pyrandom.setstate(py_state)
+    arrays = {"x": data["x"].astype(np.float32), "y": data["y"].astype(np.int64),
+              "x_test": data["x_test"].astype(np.float32), "y_test": data["y_test"].astype(np.int64)}
+    _save_npz_atomic(path, arrays)
+    return arrays
+
+
+class _ObjectView:
+    def __init__(self, d):
+        self.__dict__ = dict(d)
+
+
+class MNIST1D(TensorDataset):
+    """MNIST-1D: x float32 (N, 40), y int64 (N,); 4000 train and 1000 test examples.
+
+    Generated on first use with ``mnist1d.data.make_dataset`` and the
+    published ``get_dataset_args()`` (override any of them with ``args``),
+    then read from the cache. Reference test accuracies for the published
+    setups: logistic regression ~32%, MLP ~68%, CNN ~94%.
+    """
+
+    def __init__(self, train=True, args=None):
+        arrays = _mnist1d_arrays(args)
+        x, y = (arrays["x"], arrays["y"]) if train else (arrays["x_test"], arrays["y_test"])
+        super().__init__(x, y)
+        self.classes = list(range(10))
+
+
+# -------------------------------------------------------------------- digits --
+class Digits(TensorDataset):
+    """scikit-learn's 1797 handwritten digits, 8x8 pixels scaled to [0, 1].
+
+    ``flatten=True`` gives x of shape (N, 64), else (N, 1, 8, 8). The test
+    set is a fixed random ``test_size`` fraction of the examples (seeded by
+    ``split_seed``), so every run trains and tests on the same examples.
+    """
+
+    def __init__(self, train=True, flatten=True, test_size=0.2, split_seed=0):
+        datasets = require("sklearn.datasets", "Digits")
+        bunch = datasets.load_digits()
+        x = (bunch.data / 16.0).astype(np.float32)
+        y = bunch.target.astype(np.int64)
+        if not 0 < test_size < 1:
+            raise ValueError(f"Digits: test_size must be a fraction in (0, 1), got {test_size}")
+        perm = np.random.Generator(np.random.PCG64(split_seed)).permutation(len(y))
+        n_test = int(round(len(y) * test_size))
+        idx = perm[n_test:] if train else perm[:n_test]
+        x = x[idx] if flatten else x[idx].reshape(-1, 1, 8, 8)
+        super().__init__(np.ascontiguousarray(x), y[idx])
+        self.classes = list(range(10))
+
+
+# ---------------------------------------------------------------------- text --
+def available_texts():
+    """Names of the texts bundled with nnlite."""
+    folder = resources.files("nnlite.data") / "text"
+    return sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".txt"))
+
+
+def load_text(name="hamlet"):
+    """A bundled public-domain text as one string (see nnlite/data/text/README.md)."""
+    names = available_texts()
+    if name not in names:
+        raise ValueError(f"load_text: no bundled text {name!r}; available: {names}")
+    return (resources.files("nnlite.data") / "text" / f"{name}.txt").read_text(encoding="utf-8")
+
+
+class CharVocab:
+    """Characters <-> integer ids, in sorted order of the characters of a text."""
+
+    def __init__(self, text):
+        self.chars = sorted(set(text))
+        self.index = {c: i for i, c in enumerate(self.chars)}
+
+    def __len__(self):
+        return len(self.chars)
+
+    def encode(self, text):
+        try:
+            return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
+        except KeyError as e:
+            raise ValueError(f"CharVocab.encode: character {e.args[0]!r} is not in the vocabulary") from None
+
+    def decode(self, ids):
+        return "".join(self.chars[int(i)] for i in np.asarray(ids).reshape(-1))
+
+
+class CharDataset(Dataset):
+    """Next-character prediction: example i is ``(ids[i:i+block_size], ids[i+1:i+block_size+1])``.
+
+    Every start position is an example, so an epoch over a 150 KB text is
+    150 thousand windows; recipes draw a fixed number of batches instead.
+    """
+
+    def __init__(self, ids, block_size):
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if block_size < 1 or len(ids) < block_size + 1:
+            raise ValueError(f"CharDataset: need block_size >= 1 and at least block_size + 1 "
+                             f"characters, got block_size={block_size} and {len(ids)} characters")
+        self.ids = ids
+        self.block_size = int(block_size)
+        # A view of every window, without copying the text (last window ends at len-1).
+        self._windows = np.lib.stride_tricks.sliding_window_view(ids, block_size + 1)
+
+    def __len__(self):
+        return len(self.ids) - self.block_size
+
+    def __getitem__(self, index):
+        w = self._windows[index]
+        return Tensor._make(w[:-1].copy(), None), Tensor._make(w[1:].copy(), None)
+
+    def _gather(self, indices):
+        w = self._windows[np.asarray(indices)]
+        return Tensor._make(np.ascontiguousarray(w[:, :-1]), None), Tensor._make(np.ascontiguousarray(w[:, 1:]), None)

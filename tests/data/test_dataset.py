@@ -1,0 +1,106 @@
+"""Dataset, TensorDataset, Subset, random_split and default_collate."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite.data import (ConcatDataset, Dataset, Subset, TensorDataset, default_collate,
+                         random_split)
+
+
+def make_ds(n=10):
+    x = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
+    y = np.arange(n, dtype=np.int64)
+    return TensorDataset(x, nl.tensor(y))
+
+
+def test_tensor_dataset_items_and_len():
+    ds = make_ds()
+    assert len(ds) == 10
+    x, y = ds[4]
+    assert isinstance(x, nl.Tensor) and x.tolist() == [12.0, 13.0, 14.0]
+    assert y.item() == 4
+    assert len(ds.tensors) == 2
+
+
+def test_tensor_dataset_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="same first dimension"):
+        TensorDataset(np.zeros((3, 2)), np.zeros(4))
+    with pytest.raises(TypeError, match="Tensor or a numpy.ndarray"):
+        TensorDataset([1, 2, 3])
+    with pytest.raises(ValueError, match="at least one"):
+        TensorDataset()
+
+
+def test_subset_and_concat():
+    ds = make_ds()
+    sub = Subset(ds, [7, 2, 5])
+    assert len(sub) == 3
+    assert [sub[i][1].item() for i in range(3)] == [7, 2, 5]
+    with pytest.raises(IndexError, match="indices must lie"):
+        Subset(ds, [10])
+    both = ConcatDataset([ds, sub])
+    assert len(both) == 13 and both[11][1].item() == 2
+    assert len(ds + sub) == 13
+
+
+def test_random_split_is_a_seeded_partition():
+    ds = make_ds(20)
+    a, b = random_split(ds, [15, 5], generator=nl.Generator(3))
+    seen = sorted(int(i) for i in np.concatenate([a.indices, b.indices]))
+    assert seen == list(range(20))
+    a2, _ = random_split(ds, [15, 5], generator=nl.Generator(3))
+    assert np.array_equal(a.indices, a2.indices)
+    a3, _ = random_split(ds, [15, 5], generator=nl.Generator(4))
+    assert not np.array_equal(a.indices, a3.indices)
+    parts = random_split(ds, [0.5, 0.3, 0.2], generator=nl.Generator(0))
+    assert [len(p) for p in parts] == [10, 6, 4]
+    with pytest.raises(ValueError, match="sum to 19"):
+        random_split(ds, [15, 4])
+
+
+def test_random_split_uses_the_global_generator():
+    ds = make_ds(30)
+    nl.manual_seed(11)
+    a, _ = random_split(ds, [10, 20])
+    nl.manual_seed(11)
+    b, _ = random_split(ds, [10, 20])
+    assert np.array_equal(a.indices, b.indices)
+
+
+def test_default_collate_structures():
+    batch = [(np.ones(2, np.float32) * i, i) for i in range(3)]
+    x, y = default_collate(batch)
+    assert x.shape == (3, 2) and x.dtype == np.float32
+    assert y.dtype == np.int64 and y.tolist() == [0, 1, 2]
+    d = default_collate([{"a": 1.5, "b": "s"}, {"a": 2.5, "b": "t"}])
+    assert d["a"].dtype == np.float32 and d["b"] == ["s", "t"]
+    t = default_collate([nl.tensor([1.0, 2.0]), nl.tensor([3.0, 4.0])])
+    assert t.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    z = default_collate([np.float64(1.0), np.float64(2.0)])
+    assert z.dtype == np.float64
+    lists = default_collate([[1, 2.0], [3, 4.0]])
+    assert isinstance(lists, list) and lists[0].dtype == np.int64
+
+
+def test_default_collate_errors():
+    with pytest.raises(ValueError, match="one shape"):
+        default_collate([np.zeros(2), np.zeros(3)])
+    with pytest.raises(ValueError, match="non-empty"):
+        default_collate([])
+    with pytest.raises(TypeError, match="got object"):
+        default_collate([object(), object()])
+    with pytest.raises(ValueError, match="same number of fields"):
+        default_collate([(1, 2), (1,)])
+
+
+def test_dataset_base_class_requires_methods():
+    class Squares(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return i * i
+
+    assert [Squares()[i] for i in range(4)] == [0, 1, 4, 9]
+    with pytest.raises(NotImplementedError):
+        len(Dataset())

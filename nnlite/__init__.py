@@ -24,3 +24,4 @@ bool = bool_  # noqa: A001
 from . import nn  # noqa: E402,F401
 from .io import save_checkpoint, load_checkpoint, save_state_dict, load_state_dict  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
+from . import data  # noqa: E402,F401

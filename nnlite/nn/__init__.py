@@ -8,9 +8,6 @@ from .container import ModuleDict, ModuleList, Residual, Sequential  # noqa: F40
 from .dropout import Dropout  # noqa: F401
 from .linear import Flatten, Identity, Linear, Unflatten  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm  # noqa: F401
-from .conv import Conv1d, Conv2d  # noqa: F401
-from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d,  # noqa: F401
-                      MaxPool2d)
 from .attention import MultiheadAttention  # noqa: F401
 from .gating import GLU, Temperature  # noqa: F401
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401

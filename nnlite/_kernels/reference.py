@@ -989,7 +989,8 @@ def group_norm_forward(x, num_groups, weight, bias, eps):
     dtype = _norm_dtype(kernel, x=x, weight=weight, bias=bias)
     n, channels, length, groups = _group_norm_checks(kernel, x, num_groups, weight, bias)
     eps = _norm_eps(kernel, eps)
-    xd, mean, rstd = _rows_stats(kernel, x.reshape(n * groups, -1), eps)
+    rows = (n * groups, channels // groups * length)
+    xd, mean, rstd = _rows_stats(kernel, x.reshape(rows), eps)
     y = ((xd - mean[:, None]) * rstd[:, None]).reshape(n, channels, length)
     if weight is not None:
         y = y * weight.astype(np.float64)[None, :, None]
@@ -1008,10 +1009,11 @@ def group_norm_backward(grad, x, num_groups, weight, mean, rstd):
     _norm_shape(kernel, "rstd", rstd, (n, groups))
     gd = grad.astype(np.float64)
     rstd_rows = rstd.astype(np.float64).reshape(-1)
-    xhat = ((x.astype(np.float64).reshape(n * groups, -1) - mean.astype(np.float64).reshape(-1, 1))
+    rows = (n * groups, channels // groups * length)
+    xhat = ((x.astype(np.float64).reshape(rows) - mean.astype(np.float64).reshape(-1, 1))
             * rstd_rows[:, None]).reshape(n, channels, length)
     g = gd if weight is None else gd * weight.astype(np.float64)[None, :, None]
-    grad_x = _rows_grad_x(g.reshape(n * groups, -1), xhat.reshape(n * groups, -1), rstd_rows)
+    grad_x = _rows_grad_x(g.reshape(rows), xhat.reshape(rows), rstd_rows)
     grad_x = grad_x.reshape(x.shape).astype(dtype)
     if weight is None:
         return grad_x, None, None

@@ -1,0 +1,373 @@
+"""Normalisation kernels: compiled == twin, both == torch.nn.functional, finite differences,
+byte-identical results across thread counts, and clear errors."""
+import numpy as np
+import pytest
+from conftest import same_bytes_across_threads
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nnlite._kernels import _norm, reference
+
+IMPLS = [pytest.param(_norm, id="compiled"), pytest.param(reference, id="twin")]
+DTYPES = [np.float32, np.float64]
+FEW = settings(max_examples=25, deadline=None)
+
+
+def assert_close(got, expected, dtype):
+    """Equal to rounding: NumPy sums pairwise, the kernels in fixed blocks."""
+    if expected is None:
+        assert got is None
+        return
+    assert got.dtype == dtype and got.shape == expected.shape
+    tol = 2e-5 if dtype == np.float32 else 1e-11
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * scale)
+
+
+def assert_all_close(got, expected, dtype):
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert_close(a, b, dtype)
+
+
+def strided(a):
+    """The same values as ``a`` in a non-contiguous view (every other element of a wider array)."""
+    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1] + 1,), dtype=a.dtype)
+    wide[..., 1::2] = a
+    view = wide[..., 1::2]
+    assert not view.flags.c_contiguous or view.size <= 1
+    return view
+
+
+def maybe_strided(a, flag):
+    return strided(a) if flag and a.ndim and a.shape[-1] > 1 else a
+
+
+def optional(a, present):
+    return a if present else None
+
+
+# ------------------------------------------------------ compiled == twin -----
+
+@FEW
+@given(n=st.integers(1, 4), c=st.integers(0, 5), length=st.integers(0, 7),
+       dtype=st.sampled_from(DTYPES), affine=st.booleans(), running=st.booleans(),
+       training=st.booleans(), non_contiguous=st.booleans(), seed=st.integers(0, 2**16))
+def test_batch_norm_compiled_equals_twin(n, c, length, dtype, affine, running, training,
+                                         non_contiguous, seed):
+    if training and n * length < 2:
+        training = False
+    if not training:
+        running = True
+    r = np.random.default_rng(seed)
+    x = maybe_strided(r.standard_normal((n, c, length)).astype(dtype), non_contiguous)
+    w, b = (r.standard_normal(c).astype(dtype) for _ in range(2))
+    rm, rv = r.standard_normal(c).astype(dtype), (r.random(c) + 0.5).astype(dtype)
+    outs, stats = [], []
+    for impl in (_norm, reference):
+        mean, var = rm.copy(), rv.copy()
+        outs.append(impl.batch_norm_forward(x, optional(w, affine), optional(b, affine),
+                                            optional(mean, running), optional(var, running),
+                                            training, 0.1, 1e-5))
+        stats.append((mean, var))
+    assert_all_close(outs[0], outs[1], dtype)
+    assert_all_close(stats[0], stats[1], dtype)
+    grad = maybe_strided(r.standard_normal((n, c, length)).astype(dtype), non_contiguous)
+    y, save_mean, save_invstd = outs[1]
+    assert_all_close(
+        _norm.batch_norm_backward(grad, x, optional(w, affine), save_mean, save_invstd, training),
+        reference.batch_norm_backward(grad, x, optional(w, affine), save_mean, save_invstd,
+                                      training), dtype)
+
+
+@FEW
+@given(rows=st.integers(0, 6), d=st.integers(1, 17), dtype=st.sampled_from(DTYPES),
+       affine=st.booleans(), non_contiguous=st.booleans(), seed=st.integers(0, 2**16))
+def test_layer_norm_and_rms_norm_compiled_equal_twin(rows, d, dtype, affine, non_contiguous, seed):
+    r = np.random.default_rng(seed)
+    x = maybe_strided((3 * r.standard_normal((rows, d)) + 1).astype(dtype), non_contiguous)
+    grad = maybe_strided(r.standard_normal((rows, d)).astype(dtype), non_contiguous)
+    w = optional(r.standard_normal(d).astype(dtype), affine)
+    b = optional(r.standard_normal(d).astype(dtype), affine)
+    fast = _norm.layer_norm_forward(x, w, b, 1e-5)
+    assert_all_close(fast, reference.layer_norm_forward(x, w, b, 1e-5), dtype)
+    _, mean, rstd = fast
+    assert_all_close(_norm.layer_norm_backward(grad, x, w, mean, rstd),
+                     reference.layer_norm_backward(grad, x, w, mean, rstd), dtype)
+    fast = _norm.rms_norm_forward(x, w, 1e-6)
+    assert_all_close(fast, reference.rms_norm_forward(x, w, 1e-6), dtype)
+    assert_all_close(_norm.rms_norm_backward(grad, x, w, fast[1]),
+                     reference.rms_norm_backward(grad, x, w, fast[1]), dtype)
+
+
+@FEW
+@given(n=st.integers(0, 3), groups=st.integers(1, 3), per_group=st.integers(1, 3),
+       length=st.integers(1, 6), dtype=st.sampled_from(DTYPES), affine=st.booleans(),
+       non_contiguous=st.booleans(), seed=st.integers(0, 2**16))
+def test_group_norm_compiled_equals_twin(n, groups, per_group, length, dtype, affine,
+                                         non_contiguous, seed):
+    r = np.random.default_rng(seed)
+    c = groups * per_group
+    x = maybe_strided(r.standard_normal((n, c, length)).astype(dtype), non_contiguous)
+    grad = maybe_strided(r.standard_normal((n, c, length)).astype(dtype), non_contiguous)
+    w = optional(r.standard_normal(c).astype(dtype), affine)
+    b = optional(r.standard_normal(c).astype(dtype), affine)
+    fast = _norm.group_norm_forward(x, groups, w, b, 1e-5)
+    assert_all_close(fast, reference.group_norm_forward(x, groups, w, b, 1e-5), dtype)
+    _, mean, rstd = fast
+    assert_all_close(_norm.group_norm_backward(grad, x, groups, w, mean, rstd),
+                     reference.group_norm_backward(grad, x, groups, w, mean, rstd), dtype)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_normalised_output_has_zero_mean_unit_variance(impl, rng):
+    x = 5 * rng.standard_normal((6, 4, 9)) + 3
+    y, mean, invstd = impl.batch_norm_forward(x, None, None, None, None, True, 0.1, 0.0)
+    np.testing.assert_allclose(y.mean(axis=(0, 2)), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(axis=(0, 2)), 1, rtol=1e-12)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2)), rtol=1e-12)
+    y, _, _ = impl.layer_norm_forward(x.reshape(6, -1), None, None, 0.0)
+    np.testing.assert_allclose(y.std(axis=1), 1, rtol=1e-12)
+    y, _ = impl.rms_norm_forward(x.reshape(6, -1), None, 0.0)
+    np.testing.assert_allclose((y * y).mean(axis=1), 1, rtol=1e-12)
+
+
+# ------------------------------------------------------- vs torch.nn.functional -----
+
+def _t(torch, a, grad=True):
+    return None if a is None else torch.tensor(a, requires_grad=grad)
+
+
+def _grad(t):
+    return None if t is None else t.grad.numpy()
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (7, 5)], ids=["2d", "1d"])
+def test_batch_norm_matches_torch(shape, affine, rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = rng.standard_normal(shape) * 2 + 1
+    c = shape[1]
+    w = optional(rng.standard_normal(c), affine)
+    b = optional(rng.standard_normal(c), affine)
+    rm, rv = rng.standard_normal(c), rng.random(c) + 0.5
+    go = rng.standard_normal(shape)
+    x3 = x.reshape(shape[0], c, -1)
+    for training in (True, False):
+        xt, wt, bt = _t(torch, x), _t(torch, w), _t(torch, b)
+        rmt, rvt = torch.tensor(rm), torch.tensor(rv)
+        yt = F.batch_norm(xt, rmt, rvt, wt, bt, training=training, momentum=0.1, eps=1e-5)
+        yt.backward(torch.tensor(go))
+        mean, var = rm.copy(), rv.copy()
+        y, save_mean, save_invstd = _norm.batch_norm_forward(x3, w, b, mean, var, training, 0.1, 1e-5)
+        np.testing.assert_allclose(y.reshape(shape), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(mean, rmt.numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(var, rvt.numpy(), rtol=1e-12, atol=1e-14)
+        gx, gw, gb = _norm.batch_norm_backward(go.reshape(x3.shape), x3, w, save_mean,
+                                               save_invstd, training)
+        np.testing.assert_allclose(gx.reshape(shape), xt.grad.numpy(), rtol=1e-9, atol=1e-11)
+        for mine, theirs in ((gw, _grad(wt)), (gb, _grad(bt))):
+            assert (mine is None) == (theirs is None)
+            if mine is not None:
+                np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-11)
+        rm, rv = mean, var  # eval mode then runs on the updated statistics
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_and_rms_norm_match_torch(affine, rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = rng.standard_normal((3, 4, 5)) * 3 - 1
+    go = rng.standard_normal(x.shape)
+    w = optional(rng.standard_normal((4, 5)), affine)
+    b = optional(rng.standard_normal((4, 5)), affine)
+    flat = lambda a: None if a is None else a.reshape(-1)  # noqa: E731
+    xt, wt, bt = _t(torch, x), _t(torch, w), _t(torch, b)
+    yt = F.layer_norm(xt, (4, 5), wt, bt, eps=1e-5)
+    yt.backward(torch.tensor(go))
+    y, mean, rstd = _norm.layer_norm_forward(x.reshape(3, 20), flat(w), flat(b), 1e-5)
+    np.testing.assert_allclose(y.reshape(x.shape), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    grads = _norm.layer_norm_backward(go.reshape(3, 20), x.reshape(3, 20), flat(w), mean, rstd)
+    for mine, t in zip(grads, (xt, wt, bt)):
+        assert (mine is None) == (t is None)
+        if t is not None:
+            np.testing.assert_allclose(mine.reshape(t.shape), t.grad.numpy(), rtol=1e-9, atol=1e-11)
+
+    xt, wt = _t(torch, x), _t(torch, w)
+    yt = F.rms_norm(xt, (4, 5), wt, eps=None)  # torch's default: finfo(dtype).eps
+    yt.backward(torch.tensor(go))
+    eps = float(np.finfo(np.float64).eps)
+    y, rrms = _norm.rms_norm_forward(x.reshape(3, 20), flat(w), eps)
+    np.testing.assert_allclose(y.reshape(x.shape), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    grads = _norm.rms_norm_backward(go.reshape(3, 20), x.reshape(3, 20), flat(w), rrms)
+    for mine, t in zip(grads, (xt, wt)):
+        assert (mine is None) == (t is None)
+        if t is not None:
+            np.testing.assert_allclose(mine.reshape(t.shape), t.grad.numpy(), rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_group_norm_matches_torch(affine, rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 6, 3, 4)) * 2 + 0.5
+    go = rng.standard_normal(x.shape)
+    w = optional(rng.standard_normal(6), affine)
+    b = optional(rng.standard_normal(6), affine)
+    xt, wt, bt = _t(torch, x), _t(torch, w), _t(torch, b)
+    yt = torch.nn.functional.group_norm(xt, 3, wt, bt, eps=1e-5)
+    yt.backward(torch.tensor(go))
+    y, mean, rstd = _norm.group_norm_forward(x.reshape(2, 6, 12), 3, w, b, 1e-5)
+    np.testing.assert_allclose(y.reshape(x.shape), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    grads = _norm.group_norm_backward(go.reshape(2, 6, 12), x.reshape(2, 6, 12), 3, w, mean, rstd)
+    for mine, t in zip(grads, (xt, wt, bt)):
+        assert (mine is None) == (t is None)
+        if t is not None:
+            np.testing.assert_allclose(mine.reshape(t.shape), t.grad.numpy(), rtol=1e-9, atol=1e-11)
+
+
+# ------------------------------------------------------ finite differences -----
+
+def numeric_grad(loss, a, h=1e-6):
+    """Central differences of the scalar ``loss()`` with respect to the array ``a`` (in place)."""
+    out = np.zeros_like(a)
+    flat = a.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        up = loss()
+        flat[i] = old - h
+        down = loss()
+        flat[i] = old
+        out.reshape(-1)[i] = (up - down) / (2 * h)
+    return out
+
+
+NORMS = {
+    # name: (forward(x, w, b) -> y, backward(grad, x, w, b) -> grads, x shape, affine shape)
+    "batch_norm_train": (
+        lambda k, x, w, b: k.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5)[0],
+        lambda k, g, x, w, b: k.batch_norm_backward(
+            g, x, w, *k.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5)[1:], True),
+        (3, 2, 4), (2,)),
+    "batch_norm_eval": (
+        lambda k, x, w, b: k.batch_norm_forward(x, w, b, np.array([0.3, -0.2]),
+                                                np.array([1.5, 0.7]), False, 0.1, 1e-5)[0],
+        lambda k, g, x, w, b: k.batch_norm_backward(
+            g, x, w, *k.batch_norm_forward(x, w, b, np.array([0.3, -0.2]), np.array([1.5, 0.7]),
+                                           False, 0.1, 1e-5)[1:], False),
+        (3, 2, 4), (2,)),
+    "layer_norm": (
+        lambda k, x, w, b: k.layer_norm_forward(x, w, b, 1e-5)[0],
+        lambda k, g, x, w, b: k.layer_norm_backward(g, x, w, *k.layer_norm_forward(x, w, b, 1e-5)[1:]),
+        (3, 7), (7,)),
+    "group_norm": (
+        lambda k, x, w, b: k.group_norm_forward(x, 2, w, b, 1e-5)[0],
+        lambda k, g, x, w, b: k.group_norm_backward(
+            g, x, 2, w, *k.group_norm_forward(x, 2, w, b, 1e-5)[1:]),
+        (2, 4, 3), (4,)),
+    "rms_norm": (
+        lambda k, x, w, b: k.rms_norm_forward(x, w, 1e-5)[0],
+        lambda k, g, x, w, b: k.rms_norm_backward(g, x, w, k.rms_norm_forward(x, w, 1e-5)[1]),
+        (3, 7), (7,)),
+}
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("name", sorted(NORMS))
+def test_backward_matches_finite_differences(name, impl, rng):
+    forward, backward, x_shape, affine_shape = NORMS[name]
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(affine_shape)
+    b = rng.standard_normal(affine_shape)
+    probe = rng.standard_normal(x_shape)  # loss = sum(y * probe), so dloss/dy = probe
+
+    def loss():
+        return float((forward(impl, x, w, b) * probe).sum())
+
+    grads = backward(impl, probe, x, w, b)
+    np.testing.assert_allclose(grads[0], numeric_grad(loss, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(grads[1], numeric_grad(loss, w), rtol=1e-6, atol=1e-8)
+    if len(grads) == 3:
+        np.testing.assert_allclose(grads[2], numeric_grad(loss, b), rtol=1e-6, atol=1e-8)
+
+
+# --------------------------------------------------------------- threads -----
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_same_bytes_across_threads(dtype, rng):
+    # Shapes span several statistics blocks and row blocks, so the parallel paths split work.
+    x = rng.standard_normal((40, 3, 256)).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    w, b = rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype)
+    rm, rv = np.zeros(3, dtype), np.ones(3, dtype)
+
+    def bn_train(x, w, b, rm, rv):
+        return _norm.batch_norm_forward(x, w, b, rm, rv, True, 0.1, 1e-5) + (rm, rv)
+
+    same_bytes_across_threads(bn_train, x, w, b, rm, rv)
+    _, mean, invstd = _norm.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5)
+    for training in (True, False):
+        same_bytes_across_threads(_norm.batch_norm_backward, g, x, w, mean, invstd, training)
+
+    x2 = rng.standard_normal((100, 33)).astype(dtype)
+    g2 = rng.standard_normal(x2.shape).astype(dtype)
+    w2, b2 = rng.standard_normal(33).astype(dtype), rng.standard_normal(33).astype(dtype)
+    same_bytes_across_threads(_norm.layer_norm_forward, x2, w2, b2, 1e-5)
+    _, mean, rstd = _norm.layer_norm_forward(x2, w2, b2, 1e-5)
+    same_bytes_across_threads(_norm.layer_norm_backward, g2, x2, w2, mean, rstd)
+    same_bytes_across_threads(_norm.rms_norm_forward, x2, w2, 1e-6)
+    same_bytes_across_threads(_norm.rms_norm_backward, g2, x2, w2, _norm.rms_norm_forward(x2, w2, 1e-6)[1])
+
+    x3 = rng.standard_normal((5, 6, 40)).astype(dtype)
+    g3 = rng.standard_normal(x3.shape).astype(dtype)
+    w3, b3 = rng.standard_normal(6).astype(dtype), rng.standard_normal(6).astype(dtype)
+    same_bytes_across_threads(_norm.group_norm_forward, x3, 3, w3, b3, 1e-5)
+    _, mean, rstd = _norm.group_norm_forward(x3, 3, w3, b3, 1e-5)
+    same_bytes_across_threads(_norm.group_norm_backward, g3, x3, 3, w3, mean, rstd)
+
+
+# -------------------------------------------------------------- bad input -----
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_errors_name_what_was_expected(impl):
+    x = np.zeros((4, 5))
+    with pytest.raises(TypeError, match="x is float64 but weight is float32"):
+        impl.layer_norm_forward(x, np.ones(5, np.float32), None, 1e-5)
+    with pytest.raises(TypeError, match="float32 or float64, got int64"):
+        impl.rms_norm_forward(np.zeros((2, 3), np.int64), None, 1e-5)
+    with pytest.raises(ValueError, match=r"x must be 2-D \(rows, D\), got shape \(4, 5, 1\)"):
+        impl.layer_norm_forward(x[..., None], None, None, 1e-5)
+    with pytest.raises(ValueError, match=r"weight must have shape \(5,\), got \(4,\)"):
+        impl.rms_norm_forward(x, np.ones(4), 1e-5)
+    with pytest.raises(ValueError, match="eps must be a float >= 0"):
+        impl.layer_norm_forward(x, None, None, -1.0)
+    with pytest.raises(ValueError, match=r"num_channels \(5\) must be divisible by num_groups \(2\)"):
+        impl.group_norm_forward(np.zeros((2, 5, 3)), 2, None, None, 1e-5)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        impl.batch_norm_forward(np.zeros((1, 3, 1)), None, None, None, None, True, 0.1, 1e-5)
+    with pytest.raises(ValueError, match="eval mode"):
+        impl.batch_norm_forward(np.zeros((2, 3, 1)), None, None, None, None, False, 0.1, 1e-5)
+    with pytest.raises(ValueError, match="give both running_mean and running_var"):
+        impl.batch_norm_forward(np.zeros((2, 3, 1)), None, None, np.zeros(3), None, True, 0.1, 1e-5)
+    frozen = np.zeros(3)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="running_var is updated in place"):
+        impl.batch_norm_forward(np.zeros((2, 3, 1)), None, None, np.zeros(3), frozen, True, 0.1, 1e-5)
+    with pytest.raises(ValueError, match=r"grad must have shape \(4, 5\), got \(4, 4\)"):
+        impl.layer_norm_backward(np.zeros((4, 4)), x, None, np.zeros(4), np.ones(4))
+    with pytest.raises(ValueError, match=r"rrms must have shape \(4,\)"):
+        impl.rms_norm_backward(x, x, None, np.ones(5))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_empty_batches(impl):
+    y, mean, rstd = impl.layer_norm_forward(np.zeros((0, 4), np.float32), None, None, 1e-5)
+    assert y.shape == (0, 4) and mean.shape == (0,) and mean.dtype == np.float32
+    y, mean, invstd = impl.batch_norm_forward(np.zeros((0, 3, 2)), None, None, np.zeros(3),
+                                              np.ones(3), False, 0.1, 1e-5)
+    assert y.shape == (0, 3, 2)
+    np.testing.assert_allclose(invstd, 1 / np.sqrt(1 + 1e-5))
+    gx, gw, gb = impl.group_norm_backward(np.zeros((0, 4, 2)), np.zeros((0, 4, 2)), 2,
+                                          np.ones(4), np.zeros((0, 2)), np.ones((0, 2)))
+    assert gx.shape == (0, 4, 2) and not gw.any() and not gb.any()

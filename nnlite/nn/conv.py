@@ -1,0 +1,136 @@
+"""Convolution layers: a small weight slid over every position of the input.
+
+The weight has PyTorch's layout ``(out_channels, in_channels // groups, *kernel_size)``:
+each output channel looks at ``in_channels // groups`` input channels through a
+``kernel_size`` window. With ``groups == in_channels`` every channel gets its
+own filter (a depthwise convolution). Parameters: ``weight`` (kind "weight")
+and ``bias`` (kind "bias", one per output channel).
+"""
+import math
+
+from .. import ops
+from ..parameter import Parameter
+from . import functional as F
+from . import init
+from .module import Module
+
+__all__ = ["Conv1d", "Conv2d"]
+
+
+def _tuple(v, n):
+    return (int(v),) * n if isinstance(v, int) else tuple(int(i) for i in v)
+
+
+class _ConvNd(Module):
+    _dims = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        n, name = self._dims, type(self).__name__
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                             f"must both be divisible by groups ({groups})")
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise ValueError(f"{name}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+        if padding == "same" and any(s != 1 for s in _tuple(stride, n)):
+            raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or "
+                             f"'circular', got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = _tuple(kernel_size, n), _tuple(stride, n)
+        self.dilation = _tuple(dilation, n)
+        self.padding = padding if isinstance(padding, str) else _tuple(padding, n)
+        self.padding_mode = padding_mode
+        shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.weight = Parameter(ops.empty(*shape, dtype=dtype), kind="weight")
+        if bias:
+            self.bias = Parameter(ops.empty(out_channels, dtype=dtype), kind="bias")
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias alike.
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def _explicit_padding(self):
+        """F.pad widths (last dim first) for padding_mode != 'zeros'."""
+        if self.padding == "valid":
+            return (0, 0) * self._dims
+        if self.padding == "same":
+            total = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
+            pairs = [(t // 2, t - t // 2) for t in total]
+        else:
+            pairs = [(p, p) for p in self.padding]
+        return tuple(w for pair in reversed(pairs) for w in pair)
+
+    def forward(self, input):
+        name, n = f"{type(self).__name__}(in_channels={self.in_channels})", self._dims
+        if input.ndim not in (n + 1, n + 2):
+            raise ValueError(f"{name}: expected a {n + 2}-D (batched) or {n + 1}-D input, got shape "
+                             f"{tuple(input.shape)}")
+        unbatched = input.ndim == n + 1
+        x = ops.unsqueeze(input, 0) if unbatched else input
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"{name}: input has {x.shape[1]} channels (shape {tuple(input.shape)})")
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
+            padding = 0
+        conv = F.conv1d if n == 1 else F.conv2d
+        try:
+            y = conv(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+        return ops.squeeze(y, 0) if unbatched else y
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0,) * self._dims:
+            s += f", padding={self.padding!r}"
+        if self.dilation != (1,) * self._dims:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C_in, L) sequences -> (N, C_out, L_out).
+
+    ``L_out = (L + 2 padding - dilation (kernel_size - 1) - 1) // stride + 1``;
+    ``padding='same'`` keeps ``L`` (stride 1 only), ``'valid'`` means no padding.
+    ``padding_mode`` 'zeros' (default), 'reflect', 'replicate' or 'circular'.
+
+    >>> import nnlite as nl
+    >>> nl.nn.Conv1d(4, 8, 3, padding="same")(nl.randn(2, 4, 10)).shape
+    (2, 8, 10)
+    """
+    _dims = 1
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C_in, H, W) images -> (N, C_out, H_out, W_out).
+
+    Per spatial dim: ``out = (size + 2 padding - dilation (kernel - 1) - 1) // stride + 1``.
+    A weight holds ``out_channels * in_channels / groups * kH * kW`` numbers,
+    independent of the image size: the same filter is reused at every position.
+    ``padding_mode`` 'zeros' (default), 'reflect', 'replicate' or 'circular'.
+
+    >>> import nnlite as nl
+    >>> conv = nl.nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1)
+    >>> conv(nl.randn(1, 3, 32, 32)).shape, conv.weight.shape
+    ((1, 16, 16, 16), (16, 3, 3, 3))
+    """
+    _dims = 2

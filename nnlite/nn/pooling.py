@@ -1,0 +1,125 @@
+"""Pooling layers: summarise each window of a feature map by its maximum or mean.
+
+They have no parameters. Pooling shrinks the spatial size, which cuts the
+computation of later layers and gives a little translation invariance.
+"""
+from . import functional as F
+from .module import Module
+
+__all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d"]
+
+
+class _Pool(Module):
+    def _check(self, input, dims):
+        if input.ndim not in dims:
+            raise ValueError(f"{type(self).__name__}({self.extra_repr()}): expected a "
+                             f"{' or '.join(map(str, dims))}-D input, got shape {tuple(input.shape)}")
+
+
+class _MaxPool(_Pool):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
+        super().__init__()
+        if return_indices:
+            raise ValueError(f"{type(self).__name__}: return_indices=True is not supported")
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
+        self.return_indices = return_indices
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPool):
+    """Maximum over windows of (N, C, L) input; the gradient flows only to each window's winner."""
+
+    def forward(self, input):
+        self._check(input, (2, 3))
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode)
+
+
+class MaxPool2d(_MaxPool):
+    """Maximum over windows of (N, C, H, W) input (``stride`` defaults to ``kernel_size``).
+
+    >>> import nnlite as nl
+    >>> nl.nn.MaxPool2d(2)(nl.randn(1, 3, 8, 8)).shape
+    (1, 3, 4, 4)
+    """
+
+    def forward(self, input):
+        self._check(input, (3, 4))
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode)
+
+
+class AvgPool1d(_Pool):
+    """Mean over windows of (N, C, L) input."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, count_include_pad
+
+    def forward(self, input):
+        self._check(input, (2, 3))
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(_Pool):
+    """Mean over windows of (N, C, H, W) input; ``count_include_pad`` counts padded zeros."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, input):
+        self._check(input, (3, 4))
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(_Pool):
+    """Average to a fixed output length whatever the input length."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        self._check(input, (2, 3))
+        return F.adaptive_avg_pool1d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool2d(_Pool):
+    """Average to a fixed (H, W) whatever the input size; ``AdaptiveAvgPool2d(1)`` is global pooling.
+
+    >>> import nnlite as nl
+    >>> nl.nn.AdaptiveAvgPool2d((2, 3))(nl.randn(1, 4, 7, 9)).shape
+    (1, 4, 2, 3)
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        self._check(input, (3, 4))
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"

@@ -1,0 +1,273 @@
+"""Convolution and pooling, forward and backward side by side.
+
+A 2-D convolution ``y = conv(x, w)`` is linear in ``x`` and in ``w``. Its two
+gradients are the adjoints of those linear maps:
+
+* grad_input  = conv2d_backward_input(g, w)   (a "transposed convolution" of g)
+* grad_weight = conv2d_backward_weight(g, x)  (a correlation of g with x)
+
+Each of these is again linear in both arguments, and the adjoints close the
+circle: the derivative of grad_input with respect to g is the forward
+convolution, with respect to w it is a grad_weight, and so on. Writing the three
+as Functions that call each other in their backward gives exact derivatives of
+any order, as PyTorch's double-backward does.
+
+1-D convolution and pooling run through the 2-D kernels with a height of 1.
+"""
+import numpy as np
+
+from .._kernels import K
+from ..autograd import Function
+from .indexing import gather
+from .linalg import matmul
+from .shape import expand, reshape, unsqueeze, squeeze
+
+
+def _pair(v):
+    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(i) for i in v)
+
+
+# ------------------------------------------------------------- convolution ---
+
+class Conv2d(Function):
+    """y[n, o] = b[o] + sum_{c, i, j} w[o, c, i, j] x[n, c, s*h + d*i - p, s*w + d*j - p]."""
+
+    def forward(self, x, weight, bias, geometry):
+        self.geometry = geometry
+        return K.conv2d_forward(np.ascontiguousarray(x), np.ascontiguousarray(weight), bias, *geometry)
+
+    def backward(self, grad):
+        x, weight, bias, geo = self.inputs
+        gx = Conv2dBackwardInput.apply(grad, weight, x.shape, geo) if x.requires_grad else None
+        gw = Conv2dBackwardWeight.apply(grad, x, weight.shape, geo) if weight.requires_grad else None
+        gb = ConvBiasGrad.apply(grad) if bias is not None and bias.requires_grad else None
+        return gx, gw, gb, None
+
+
+class Conv2dBackwardInput(Function):
+    """grad_x = conv^T(g, w). Adjoints: d/dg -> conv(gg, w); d/dw -> grad_weight(g, gg)."""
+
+    def forward(self, grad, weight, input_shape, geometry):
+        return K.conv2d_backward_input(np.ascontiguousarray(grad), np.ascontiguousarray(weight),
+                                       tuple(input_shape), *geometry)
+
+    def backward(self, gg):
+        grad, weight, _, geo = self.inputs
+        d_grad = Conv2d.apply(gg, weight, None, geo) if grad.requires_grad else None
+        d_w = Conv2dBackwardWeight.apply(grad, gg, weight.shape, geo) if weight.requires_grad else None
+        return d_grad, d_w, None, None
+
+
+class Conv2dBackwardWeight(Function):
+    """grad_w = corr(g, x). Adjoints: d/dg -> conv(x, gg); d/dx -> grad_input(g, gg)."""
+
+    def forward(self, grad, x, weight_shape, geometry):
+        return K.conv2d_backward_weight(np.ascontiguousarray(grad), np.ascontiguousarray(x),
+                                        tuple(weight_shape), *geometry)
+
+    def backward(self, gg):
+        grad, x, _, geo = self.inputs
+        d_grad = Conv2d.apply(x, gg, None, geo) if grad.requires_grad else None
+        d_x = Conv2dBackwardInput.apply(grad, gg, x.shape, geo) if x.requires_grad else None
+        return d_grad, d_x, None, None
+
+
+class ConvBiasGrad(Function):
+    """grad_b[o] = sum of g[:, o] over batch and pixels; the adjoint broadcasts back."""
+    saves_inputs = False
+
+    def forward(self, grad):
+        self.shape = grad.shape
+        return K.conv2d_backward_bias(np.ascontiguousarray(grad))
+
+    def backward(self, gg):
+        return expand(reshape(gg, (1, gg.shape[0], 1, 1)), self.shape)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation of (N, C, H, W) ``input`` with (O, C/groups, kH, kW) ``weight``.
+
+    ``padding`` is an int, a pair, or 'valid' / 'same' (for 'same' with an even
+    effective kernel the extra row/column goes on the bottom/right, as in PyTorch).
+    Zero padding only.
+    """
+    if input.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"conv2d: expected 4-D input (N, C, H, W) and weight, got shapes "
+                         f"{tuple(input.shape)} and {tuple(weight.shape)}")
+    stride, dilation = _pair(stride), _pair(dilation)
+    if isinstance(padding, str):
+        input, padding = _string_padding(input, weight.shape[2:], stride, dilation, padding)
+    geometry = (stride, _pair(padding), dilation, int(groups))
+    return Conv2d.apply(input, weight, bias, geometry)
+
+
+def _string_padding(input, kernel, stride, dilation, padding):
+    if padding == "valid":
+        return input, (0, 0)
+    if padding != "same":
+        raise ValueError(f"conv: padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+    if stride != (1, 1):
+        raise ValueError(f"conv: padding='same' is not supported for strided convolutions (stride={stride})")
+    total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    left = [t // 2 for t in total]
+    if all(t % 2 == 0 for t in total):
+        return input, tuple(left)
+    from .nn_ops import pad
+    widths = (left[1], total[1] - left[1], left[0], total[0] - left[0])
+    return pad(input, widths), (0, 0)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation of (N, C, L) ``input`` with (O, C/groups, k) ``weight``."""
+    if input.ndim != 3 or weight.ndim != 3:
+        raise ValueError(f"conv1d: expected 3-D input (N, C, L) and weight, got shapes "
+                         f"{tuple(input.shape)} and {tuple(weight.shape)}")
+    one = lambda v: (1, int(v if isinstance(v, (int, np.integer)) else v[0]))  # noqa: E731
+    pad2 = padding if isinstance(padding, str) else (0, one(padding)[1])
+    y = conv2d(unsqueeze(input, 2), unsqueeze(weight, 2), bias, one(stride), pad2, one(dilation), groups)
+    return squeeze(y, 2)
+
+
+# ------------------------------------------------------------------ pooling ---
+
+class MaxPool2d(Function):
+    """Each window's maximum; the gradient goes to the position that won."""
+    saves_inputs = False
+
+    def forward(self, x, geometry):
+        y, self.indices = K.max_pool2d_forward(np.ascontiguousarray(x), *geometry)
+        self.in_shape = x.shape
+        return y
+
+    def backward(self, grad):
+        return MaxPool2dBackward.apply(grad, self.indices, self.in_shape), None
+
+
+class MaxPool2dBackward(Function):
+    """Scatter-add by index; its adjoint gathers at the same indices."""
+    saves_inputs = False
+
+    def forward(self, grad, indices, input_shape):
+        self.indices = indices
+        return K.max_pool2d_backward(np.ascontiguousarray(grad), indices, tuple(input_shape))
+
+    def backward(self, gg):
+        n, c, oh, ow = self.indices.shape
+        flat = reshape(gg, (n, c, -1))
+        picked = gather(flat, 2, self.indices.reshape(n, c, -1))
+        return reshape(picked, (n, c, oh, ow)), None, None
+
+
+class AvgPool2d(Function):
+    """Each window's mean (or sum / divisor_override)."""
+    saves_inputs = False
+
+    def forward(self, x, geometry):
+        self.geometry, self.in_shape = geometry, x.shape
+        return K.avg_pool2d_forward(np.ascontiguousarray(x), *geometry)
+
+    def backward(self, grad):
+        return AvgPool2dBackward.apply(grad, self.in_shape, self.geometry), None
+
+
+class AvgPool2dBackward(Function):
+    """Spread grad / divisor over each window; the adjoint is the pooling itself."""
+    saves_inputs = False
+
+    def forward(self, grad, input_shape, geometry):
+        self.geometry = geometry
+        return K.avg_pool2d_backward(np.ascontiguousarray(grad), tuple(input_shape), *geometry)
+
+    def backward(self, gg):
+        return AvgPool2d.apply(gg, self.geometry), None, None
+
+
+def _check_pool(name, input, dims):
+    if input.ndim not in dims:
+        raise ValueError(f"{name}: expected a {' or '.join(map(str, dims))}-D input, got shape "
+                         f"{tuple(input.shape)}")
+
+
+def _batched(fn, input, ndim_full):
+    """Run a pooling defined on batched input on an unbatched one too (PyTorch allows both)."""
+    if input.ndim == ndim_full:
+        return fn(input)
+    return squeeze(fn(unsqueeze(input, 0)), 0)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    _check_pool("max_pool2d", input, (3, 4))
+    stride = kernel_size if stride is None or stride == [] else stride
+    geo = (_pair(kernel_size), _pair(stride), _pair(padding), _pair(dilation), bool(ceil_mode))
+    if return_indices:
+        raise ValueError("max_pool2d: return_indices=True is not supported")
+    return _batched(lambda x: MaxPool2d.apply(x, geo), input, 4)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    _check_pool("avg_pool2d", input, (3, 4))
+    stride = kernel_size if stride is None or stride == [] else stride
+    geo = (_pair(kernel_size), _pair(stride), _pair(padding), bool(ceil_mode), bool(count_include_pad),
+           divisor_override)
+    return _batched(lambda x: AvgPool2d.apply(x, geo), input, 4)
+
+
+def _one(v):
+    return (1, int(v if isinstance(v, (int, np.integer)) else v[0]))
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    _check_pool("max_pool1d", input, (2, 3))
+    stride = kernel_size if stride is None or stride == [] else stride
+    return squeeze(max_pool2d(unsqueeze(input, -2), _one(kernel_size), _one(stride), (0, _one(padding)[1]),
+                              _one(dilation), ceil_mode, return_indices), -2)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    _check_pool("avg_pool1d", input, (2, 3))
+    stride = kernel_size if stride is None or stride == [] else stride
+    return squeeze(avg_pool2d(unsqueeze(input, -2), _one(kernel_size), _one(stride), (0, _one(padding)[1]),
+                              ceil_mode, count_include_pad), -2)
+
+
+def _adaptive_matrix(size, out, dtype):
+    """(out, size) averaging matrix: row i averages x[floor(i*size/out) : ceil((i+1)*size/out)]."""
+    m = np.zeros((out, size), dtype=dtype)
+    for i in range(out):
+        start, end = (i * size) // out, -(-((i + 1) * size) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+def _const(a):
+    from ..tensor import Tensor
+    return Tensor._make(a, None)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Average over windows chosen so the output has length ``output_size`` (any input length)."""
+    _check_pool("adaptive_avg_pool1d", input, (2, 3))
+    out = int(output_size if isinstance(output_size, (int, np.integer)) else output_size[0])
+    if out < 1 or input.shape[-1] < 1:
+        raise ValueError(f"adaptive_avg_pool1d: output_size must be >= 1 and the input non-empty, got "
+                         f"output_size={output_size}, input shape {tuple(input.shape)}")
+    return matmul(input, _const(_adaptive_matrix(input.shape[-1], out, input.dtype).T))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive average pooling over (H, W); ``output_size`` an int, a pair, or None entries for 'keep'."""
+    _check_pool("adaptive_avg_pool2d", input, (3, 4))
+    if isinstance(output_size, (int, np.integer)):
+        output_size = (output_size, output_size)
+    h, w = input.shape[-2:]
+    oh = h if output_size[0] is None else int(output_size[0])
+    ow = w if output_size[1] is None else int(output_size[1])
+    if oh < 1 or ow < 1 or h < 1 or w < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be >= 1 and the input non-empty, got "
+                         f"output_size={output_size}, input shape {tuple(input.shape)}")
+    rows = _const(_adaptive_matrix(h, oh, input.dtype))
+    cols = _const(_adaptive_matrix(w, ow, input.dtype).T)
+    return matmul(matmul(rows, input), cols)

@@ -1,0 +1,156 @@
+"""Every learning-rate schedule gives PyTorch's numbers, epoch by epoch, and resumes from state_dict."""
+import copy
+import math
+
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite.optim import lr_scheduler as nls
+
+torch = pytest.importorskip("torch")
+tls = torch.optim.lr_scheduler
+
+
+def _pair(opt_name="SGD", lrs=(0.1, 0.02), **kw):
+    """An nnlite and a torch optimizer with one param group per entry of ``lrs``."""
+    ours = [nl.nn.Parameter(nl.zeros(3)) for _ in lrs]
+    theirs = [torch.nn.Parameter(torch.zeros(3)) for _ in lrs]
+    o = getattr(nl.optim, opt_name)([{"params": [p], "lr": lr} for p, lr in zip(ours, lrs)], **kw)
+    t = getattr(torch.optim, opt_name)([{"params": [p], "lr": lr} for p, lr in zip(theirs, lrs)], **kw)
+    return o, t
+
+
+SCHEDULES = {
+    "lambda": lambda m, o: m.LambdaLR(o, lambda e: 0.95 ** e + 0.01 * (e % 3)),
+    "lambda_per_group": lambda m, o: m.LambdaLR(o, [lambda e: 1 / (1 + e), lambda e: 0.9 ** e]),
+    "step": lambda m, o: m.StepLR(o, step_size=7, gamma=0.3),
+    "multistep": lambda m, o: m.MultiStepLR(o, milestones=[3, 10, 10, 25], gamma=0.5),
+    "exponential": lambda m, o: m.ExponentialLR(o, gamma=0.93),
+    "cosine": lambda m, o: m.CosineAnnealingLR(o, T_max=12, eta_min=1e-3),
+    "cosine_no_floor": lambda m, o: m.CosineAnnealingLR(o, T_max=9),
+    "warm_restarts": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=5, T_mult=2, eta_min=1e-4),
+    "warm_restarts_mult1": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=4),
+    "linear": lambda m, o: m.LinearLR(o, start_factor=0.1, end_factor=0.9, total_iters=8),
+    "linear_default": lambda m, o: m.LinearLR(o),
+    "onecycle_cos": lambda m, o: m.OneCycleLR(o, max_lr=[0.5, 0.2], total_steps=41),
+    "onecycle_linear": lambda m, o: m.OneCycleLR(o, max_lr=0.3, epochs=4, steps_per_epoch=10,
+                                                  anneal_strategy="linear", pct_start=0.25),
+    "onecycle_three_phase": lambda m, o: m.OneCycleLR(o, max_lr=0.4, total_steps=41,
+                                                       three_phase=True, div_factor=10.0),
+    "sequential": lambda m, o: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.01, total_iters=5),
+            m.CosineAnnealingLR(o, T_max=20), m.ExponentialLR(o, gamma=0.9)], milestones=[5, 25]),
+    "chained": lambda m, o: m.ChainedScheduler(
+        [m.LinearLR(o, start_factor=0.2, total_iters=6), m.ExponentialLR(o, gamma=0.97)]),
+}
+
+
+def _run(make, opt, module, steps):
+    sched = make(module, opt)
+    seen = []
+    for _ in range(steps):
+        seen.append(list(sched.get_last_lr()) + [g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    return seen, sched
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_lr_sequence_equals_torch(name):
+    ours, theirs = _pair()
+    steps = 40
+    a, _ = _run(SCHEDULES[name], ours, nls, steps)
+    b, _ = _run(SCHEDULES[name], theirs, tls, steps)
+    np.testing.assert_allclose(a, b, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("opt_name,kw", [("SGD", {"momentum": 0.9}), ("Adam", {}), ("AdamW", {})])
+def test_onecycle_cycles_momentum_like_torch(opt_name, kw):
+    ours, theirs = _pair(opt_name, **kw)
+    key = "betas" if opt_name.startswith("Adam") else "momentum"
+    make = lambda m, o: m.OneCycleLR(o, max_lr=0.1, total_steps=30, three_phase=True)
+    s_ours, s_theirs = make(nls, ours), make(tls, theirs)
+    for _ in range(29):
+        for go, gt in zip(ours.param_groups, theirs.param_groups):
+            np.testing.assert_allclose(np.ravel(go[key]), np.ravel(gt[key]), rtol=1e-13)
+            assert go["lr"] == pytest.approx(gt["lr"], rel=1e-13)
+        ours.step(); theirs.step()
+        s_ours.step(); s_theirs.step()
+    with pytest.raises(ValueError, match="Tried to step"):
+        s_ours.step(); s_ours.step()
+
+
+@pytest.mark.parametrize("mode,threshold_mode", [("min", "rel"), ("min", "abs"), ("max", "rel"),
+                                                 ("max", "abs")])
+def test_reduce_on_plateau_equals_torch(mode, threshold_mode):
+    ours, theirs = _pair()
+    kw = dict(mode=mode, factor=0.5, patience=2, threshold=0.05, threshold_mode=threshold_mode,
+              cooldown=1, min_lr=[0.01, 0.004], eps=1e-9)
+    a, b = nls.ReduceLROnPlateau(ours, **kw), tls.ReduceLROnPlateau(theirs, **kw)
+    rng = np.random.default_rng(3)
+    metrics = np.cumsum(rng.normal(0, 1, 60)) * (1 if mode == "min" else -1)
+    for m in metrics:
+        a.step(float(m)); b.step(float(m))
+        assert a.get_last_lr() == pytest.approx(b.get_last_lr(), rel=1e-15)
+        assert (a.num_bad_epochs, a.cooldown_counter, a.best) == \
+            (b.num_bad_epochs, b.cooldown_counter, b.best)
+    assert min(a.get_last_lr()) < 0.02  # the rate really dropped
+
+
+def test_warm_restarts_fractional_epochs_equal_torch():
+    ours, theirs = _pair()
+    a = nls.CosineAnnealingWarmRestarts(ours, T_0=3, T_mult=2, eta_min=0.001)
+    b = tls.CosineAnnealingWarmRestarts(theirs, T_0=3, T_mult=2, eta_min=0.001)
+    for epoch in np.arange(0, 20, 0.25):
+        a.step(float(epoch)); b.step(float(epoch))
+        assert a.get_last_lr() == pytest.approx(b.get_last_lr(), rel=1e-13)
+    with pytest.raises(ValueError, match="non-negative"):
+        a.step(-1)
+
+
+@pytest.mark.parametrize("name", ["step", "cosine", "warm_restarts", "onecycle_cos", "sequential",
+                                  "chained", "linear", "multistep"])
+def test_state_dict_resumes_the_schedule(name):
+    opt, _ = _pair()
+    full, _ = _run(SCHEDULES[name], opt, nls, 30)
+    opt2, _ = _pair()
+    sched = SCHEDULES[name](nls, opt2)
+    for _ in range(13):
+        opt2.step(); sched.step()
+    saved_sched, saved_opt = copy.deepcopy(sched.state_dict()), opt2.state_dict()
+    opt3, _ = _pair()
+    resumed = SCHEDULES[name](nls, opt3)
+    opt3.load_state_dict(saved_opt)
+    resumed.load_state_dict(saved_sched)
+    rest = []
+    for _ in range(17):
+        rest.append(list(resumed.get_last_lr()) + [g["lr"] for g in opt3.param_groups])
+        opt3.step(); resumed.step()
+    np.testing.assert_allclose(rest, full[13:], rtol=1e-15)
+
+
+def test_scheduler_errors_are_clear():
+    opt, _ = _pair()
+    with pytest.raises(TypeError, match="not an Optimizer"):
+        nls.StepLR(object(), step_size=2)
+    with pytest.raises(ValueError, match="Expected 2 lr_lambdas"):
+        nls.LambdaLR(opt, [lambda e: 1.0])
+    with pytest.raises(ValueError, match="Factor should be < 1.0"):
+        nls.ReduceLROnPlateau(opt, factor=2.0)
+    with pytest.raises(ValueError, match="total_steps"):
+        nls.OneCycleLR(opt, max_lr=0.1)
+    with pytest.raises(ValueError, match="milestone"):
+        nls.SequentialLR(opt, [nls.StepLR(opt, 2)], milestones=[3])
+    with pytest.raises(KeyError, match="initial_lr"):
+        nls.StepLR(_pair()[0], step_size=2, last_epoch=4)
+    with pytest.raises(ValueError, match="momentum or beta1"):
+        nls.OneCycleLR(_pair("Adagrad")[0], max_lr=0.1, total_steps=10)
+
+
+def test_cosine_reaches_eta_min_at_t_max():
+    opt, _ = _pair(lrs=(1.0,))
+    sched = nls.CosineAnnealingLR(opt, T_max=10, eta_min=0.1)
+    for _ in range(10):
+        opt.step(); sched.step()
+    assert math.isclose(sched.get_last_lr()[0], 0.1, rel_tol=1e-12)

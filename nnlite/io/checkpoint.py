@@ -307,8 +307,10 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=Tru
     if model is not None:
         if info["model"] is None:
             raise MissingKeysError(f"{source} holds no model state")
-        state = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
-        state.update(jsonstate.decode(info["model"].get("extra_state") or {}, arrays, source))
+        stored = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+        stored.update(jsonstate.decode(info["model"].get("extra_state") or {}, arrays, source))
+        order = [k for k in info["model"].get("keys") or [] if k in stored]
+        state = {k: stored[k] for k in order + sorted(set(stored) - set(order))}
         info["missing_keys"], info["unexpected_keys"] = _check_model(model, state, strict, source)
     for section, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("dataloader", dataloader)):
         if obj is not None:

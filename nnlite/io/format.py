@@ -152,13 +152,14 @@ def parse(raw, source="file"):
     """Validate a safetensors byte string; return :class:`Parsed` or raise a CheckpointError."""
     raw = memoryview(raw)
     size = len(raw)
-    other = _looks_like_other_format(bytes(raw[:8]))
+    n = int.from_bytes(raw[:8], "little") if size >= 8 else None
+    plausible = n is not None and n <= min(MAX_HEADER_BYTES, size - 8) and raw[8:9] == b"{"
+    other = None if plausible else _looks_like_other_format(bytes(raw[:8]))
     if other:
         raise NotACheckpointError(f"{source} is {other}, not a safetensors checkpoint; nnlite never "
                                   "unpickles files, because loading a pickle can run arbitrary code")
-    if size < 8:
+    if n is None:
         raise TruncatedError(f"{source} has {size} bytes; a safetensors file starts with an 8-byte header length")
-    n = int.from_bytes(raw[:8], "little")
     if n > MAX_HEADER_BYTES:
         raise HeaderError(f"{source}: header length {n} bytes exceeds the limit of {MAX_HEADER_BYTES} "
                           "(damaged file, or not a safetensors file)")

@@ -1,0 +1,407 @@
+"""The training loop, written out so that a student can read it top to bottom.
+
+:func:`fit` repeats, for every epoch::
+
+    for inputs, targets in train_loader:
+        loss = loss_fn(model(inputs), targets)    # forward
+        loss.backward()                           # gradients into every parameter's .grad
+        clip, then optimizer.step()               # move the parameters
+        optimizer.zero_grad()                     # forget the gradients
+    evaluate on val_loader; step the LR schedule; let callbacks look
+
+and keeps a ``history`` of the metrics. Everything else is an option around
+that core: gradient accumulation (several batches per step), gradient
+clipping, a learning-rate scheduler stepped per epoch or per batch, and
+callbacks — a progress bar, early stopping and periodic checkpoints from which
+:func:`fit` resumes bit for bit (model, optimizer, scheduler, the data
+loader's position and the random generator are all saved).
+"""
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from .autograd import no_grad
+from .io import load_checkpoint, read_checkpoint, save_checkpoint
+from .io.checkpoint import list_checkpoints, rotate
+from .optim.lr_scheduler import ReduceLROnPlateau
+
+__all__ = ["fit", "evaluate", "TrainingState", "Callback", "ProgressBar", "EarlyStopping", "Checkpoint",
+           "clip_grad_norm_"]
+
+
+# ------------------------------------------------------------------ helpers --
+def _split_batch(batch):
+    """A batch is ``(inputs, targets)``; anything else is a mistake worth naming."""
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch
+    raise TypeError(f"fit: each batch must be an (inputs, targets) pair, got {type(batch).__name__}"
+                    + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
+
+
+def _count_correct(output, target):
+    """How many predictions (argmax over the last axis) equal the integer targets."""
+    if target.dtype.kind not in "iu" or output.ndim != target.ndim + 1:
+        return None
+    return int(np.count_nonzero(output.data.argmax(axis=-1) == target.data))
+
+
+def clip_grad_norm_(parameters, max_norm):
+    """Scale all gradients together so their joint L2 norm is at most ``max_norm``.
+
+    Returns the norm before clipping. The norm is taken over every gradient as
+    one long vector (as ``torch.nn.utils.clip_grad_norm_`` does), so clipping
+    keeps the direction of the update and only shortens it.
+    """
+    grads = [p.grad.data for p in parameters if p.grad is not None]
+    total = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
+    if not math.isfinite(total):
+        raise FloatingPointError(f"clip_grad_norm_: the gradient norm is {total}; the loss diverged")
+    scale = max_norm / (total + 1e-6)
+    if scale < 1:
+        for g in grads:
+            g *= g.dtype.type(scale)  # in place: gradients may live in the optimizer's arena
+    return total
+
+
+# ----------------------------------------------------------------- evaluate --
+def evaluate(model, loss_fn, loader, metrics=("loss", "accuracy")):
+    """Average loss and accuracy of ``model`` over ``loader``, in eval mode and without gradients.
+
+    The loss is weighted by the number of target elements in each batch, so a
+    smaller last batch counts for what it holds. Accuracy needs integer class
+    targets; for other targets it is left out.
+    """
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    try:
+        with no_grad():
+            for batch in loader:
+                inputs, targets = _split_batch(batch)
+                output = model(inputs)
+                n = targets.numel()
+                total_loss += float(loss_fn(output, targets).item()) * n
+                hits = _count_correct(output, targets) if "accuracy" in metrics else None
+                correct = None if hits is None or correct is None else correct + hits
+                count += n
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate: the loader produced no batches")
+    results = {}
+    if "loss" in metrics:
+        results["loss"] = total_loss / count
+    if "accuracy" in metrics and correct is not None:
+        results["accuracy"] = correct / count
+    return results
+
+
+# ---------------------------------------------------------------- callbacks --
+class TrainingState:
+    """What callbacks see: the objects being trained and where the loop is."""
+
+    def __init__(self, model, optimizer, scheduler, train_loader, epochs, history):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.train_loader = train_loader
+        self.epochs = epochs
+        self.history = history
+        self.epoch = 0              # the epoch running now (0-based)
+        self.step = 0               # optimizer steps taken so far
+        self.batch_loss = None      # loss of the latest batch
+        self.stop_training = False  # a callback sets this to end fit after the current epoch
+        self.running = {"loss_sum": 0.0, "correct": 0, "count": 0}  # sums over the epoch so far
+        self.callbacks = []
+
+    def lr(self):
+        return self.optimizer.param_groups[0]["lr"]
+
+
+class Callback:
+    """Hooks called by :func:`fit`; override the ones you need.
+
+    A callback with ``state_dict``/``load_state_dict`` is saved in checkpoints.
+    """
+
+    def on_fit_start(self, state):
+        pass
+
+    def on_epoch_start(self, state):
+        pass
+
+    def on_batch_end(self, state):
+        pass
+
+    def on_step_end(self, state):
+        pass
+
+    def on_epoch_end(self, state, logs):
+        pass
+
+    def on_fit_end(self, state):
+        pass
+
+
+def _format_logs(logs):
+    parts = []
+    for key, value in logs.items():
+        if key in ("epoch", "epoch_time_s"):
+            continue
+        parts.append(f"{key} {value:.3e}" if key == "lr" else f"{key} {value:.4f}")
+    return "  ".join(parts)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch when output is a terminal; otherwise one plain line per epoch."""
+
+    def __init__(self, stream=None, use_tqdm=None):
+        self.stream = stream or sys.stdout
+        if use_tqdm is None:
+            use_tqdm = getattr(self.stream, "isatty", lambda: False)()
+        self.tqdm = None
+        if use_tqdm:
+            try:
+                from tqdm import tqdm
+                self.tqdm = tqdm
+            except ImportError:  # plain lines are a fine fallback for a bar
+                self.tqdm = None
+        self.bar = None
+
+    def on_epoch_start(self, state):
+        if self.tqdm is not None:
+            self.bar = self.tqdm(total=len(state.train_loader), desc=f"epoch {state.epoch + 1}/{state.epochs}",
+                                 file=self.stream, leave=False, dynamic_ncols=True)
+
+    def on_batch_end(self, state):
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{state.batch_loss:.4f}", refresh=False)
+
+    def on_epoch_end(self, state, logs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        print(f"epoch {state.epoch + 1}/{state.epochs}  {_format_logs(logs)}  "
+              f"({logs['epoch_time_s']:.1f}s)", file=self.stream, flush=True)
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    ``mode`` is "min" for losses and "max" for accuracies ("auto" picks by name).
+    """
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto"):
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got {mode!r}")
+        if patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
+        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
+        self.best = None
+        self.wait = 0
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, state, logs):
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping: no metric {self.monitor!r} this epoch; have {sorted(logs)}")
+        value = logs[self.monitor]
+        sign = 1 if self.mode == "min" else -1
+        if self.best is None or sign * (self.best - value) > self.min_delta:
+            self.best, self.wait = value, 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                state.stop_training = True
+                self.stopped_epoch = state.epoch
+
+    def state_dict(self):
+        return {"best": self.best, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state):
+        self.best, self.wait, self.stopped_epoch = state["best"], state["wait"], state["stopped_epoch"]
+
+
+class Checkpoint(Callback):
+    """Save a checkpoint every ``every_n_steps`` optimizer steps into ``dirpath``, keeping the last few.
+
+    Files are ``checkpoint-<step>.safetensors``; ``keep_last`` deletes older
+    ones. Each holds what :func:`fit` needs to resume exactly where it was.
+    """
+
+    def __init__(self, dirpath, every_n_steps, keep_last=3, prefix="checkpoint"):
+        if every_n_steps < 1:
+            raise ValueError(f"Checkpoint: every_n_steps must be >= 1, got {every_n_steps}")
+        self.dirpath = os.fspath(dirpath)
+        self.every_n_steps, self.keep_last = int(every_n_steps), keep_last
+        self.template = os.path.join(self.dirpath, prefix + "-{step:08d}.safetensors")
+        self.last_path = None
+
+    def on_fit_start(self, state):
+        os.makedirs(self.dirpath, exist_ok=True)
+
+    def on_step_end(self, state):
+        if state.step % self.every_n_steps == 0:
+            self.last_path = save_training_checkpoint(self.template.format(step=state.step), state)
+            if self.keep_last is not None:
+                rotate(self.template, self.keep_last)
+
+    def latest(self):
+        found = list_checkpoints(self.template) if os.path.isdir(self.dirpath) else []
+        return found[-1][1] if found else None
+
+
+def save_training_checkpoint(path, state):
+    """Write everything :func:`fit` needs to continue from ``state``."""
+    callbacks = {f"{i}:{type(cb).__name__}": cb.state_dict()
+                 for i, cb in enumerate(state.callbacks) if hasattr(cb, "state_dict")}
+    extra = {"fit": {"epoch": state.epoch, "step": state.step, "history": state.history,
+                     "running": state.running, "callbacks": callbacks}}
+    return save_checkpoint(path, model=state.model, optimizer=state.optimizer, scheduler=state.scheduler,
+                           dataloader=state.train_loader, extra=extra, step=state.step, epoch=state.epoch)
+
+
+def _resume(path, state):
+    """Load a checkpoint written by :func:`fit` into ``state`` (also restores the global generator)."""
+    if os.path.isdir(path):  # a checkpoint directory: take its newest file
+        found = list_checkpoints(os.path.join(path, "checkpoint-{step:08d}.safetensors"))
+        if not found:
+            raise FileNotFoundError(f"fit(resume=...): no checkpoint-*.safetensors in {path}")
+        path = found[-1][1]
+    if "fit" not in (read_checkpoint(path).extra or {}):
+        raise ValueError(f"fit(resume={path!r}): the checkpoint was not written by fit (no 'fit' entry in extra)")
+    info = load_checkpoint(path, model=state.model, optimizer=state.optimizer, scheduler=state.scheduler,
+                           dataloader=state.train_loader)
+    saved = info.extra["fit"]
+    state.epoch, state.step = saved["epoch"], saved["step"]
+    state.history.update(saved["history"])
+    state.running = saved["running"]
+    for i, cb in enumerate(state.callbacks):
+        key = f"{i}:{type(cb).__name__}"
+        if hasattr(cb, "load_state_dict") and key in saved["callbacks"]:
+            cb.load_state_dict(saved["callbacks"][key])
+    return path
+
+
+# ---------------------------------------------------------------------- fit --
+def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, scheduler=None,
+        scheduler_step="epoch", clip_grad_norm=None, accumulate_grad_batches=1, callbacks=(),
+        checkpoint_every=None, checkpoint_dir=None, resume=None, progress=True,
+        metrics=("loss", "accuracy")):
+    """Train ``model`` for ``epochs`` passes over ``train_loader``; return the history.
+
+    Parameters
+    ----------
+    loss_fn : callable ``loss_fn(output, targets)`` returning the mean loss of a batch.
+    scheduler, scheduler_step : an LR scheduler, stepped after every epoch
+        (``"epoch"``) or after every optimizer step (``"batch"``).
+        ``ReduceLROnPlateau`` is stepped per epoch with the validation loss.
+    clip_grad_norm : clip the joint gradient norm to this value before each step.
+    accumulate_grad_batches : add up the gradients of this many batches per
+        optimizer step (a larger effective batch in the same memory).
+    checkpoint_every, checkpoint_dir : save a resumable checkpoint every N steps.
+    resume : a checkpoint file (or directory) written by ``fit``: continue from it.
+    progress : show a progress bar (or one line per epoch when not on a terminal).
+
+    Returns ``history``: a dict of per-epoch lists — ``epoch``, ``train_loss``,
+    ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``lr``, ``epoch_time_s`` —
+    plus ``steps`` and ``stopped_early``.
+    """
+    if scheduler_step not in ("epoch", "batch"):
+        raise ValueError(f"fit: scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+    if accumulate_grad_batches < 1:
+        raise ValueError(f"fit: accumulate_grad_batches must be >= 1, got {accumulate_grad_batches}")
+    if (checkpoint_every is None) != (checkpoint_dir is None):
+        raise ValueError("fit: checkpoint_every and checkpoint_dir go together")
+    if epochs < 0:
+        raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+
+    history = {"epoch": [], "lr": [], "epoch_time_s": []}
+    state = TrainingState(model, optimizer, scheduler, train_loader, epochs, history)
+    callbacks = list(callbacks)
+    if progress and not any(isinstance(cb, ProgressBar) for cb in callbacks):
+        callbacks.insert(0, ProgressBar())
+    if checkpoint_every is not None:
+        callbacks.append(Checkpoint(checkpoint_dir, checkpoint_every))
+    state.callbacks = callbacks
+    if isinstance(scheduler, ReduceLROnPlateau) and scheduler_step == "batch":
+        raise ValueError("fit: ReduceLROnPlateau needs a metric, so it steps per epoch (scheduler_step='epoch')")
+    # Resuming continues the interrupted epoch from the loader's saved position.
+    first_batch = 0
+    if resume is not None:
+        _resume(os.fspath(resume), state)
+        first_batch = getattr(train_loader, "batch_index", 0)
+
+    for cb in callbacks:
+        cb.on_fit_start(state)
+    model.train()
+    batches_per_epoch = len(train_loader)
+
+    while state.epoch < epochs and not state.stop_training:
+        for cb in callbacks:
+            cb.on_epoch_start(state)
+        run = state.running
+        t_start = time.perf_counter()
+
+        # ---- one pass over the training data
+        for i, batch in enumerate(train_loader, start=first_batch):
+            inputs, targets = _split_batch(batch)
+            output = model(inputs)
+            loss = loss_fn(output, targets)
+            # The gradient of a mean over the group of batches that make one step.
+            group_start = i - i % accumulate_grad_batches
+            group_size = min(accumulate_grad_batches, batches_per_epoch - group_start)
+            (loss / group_size if group_size > 1 else loss).backward()
+
+            state.batch_loss = float(loss.item())
+            n = targets.numel()
+            run["loss_sum"] += state.batch_loss * n
+            run["count"] += n
+            hits = _count_correct(output, targets) if "accuracy" in metrics else None
+            run["correct"] = None if hits is None or run["correct"] is None else run["correct"] + hits
+            for cb in callbacks:
+                cb.on_batch_end(state)
+
+            if i + 1 == group_start + group_size:     # the group is complete: take a step
+                if clip_grad_norm is not None:
+                    clip_grad_norm_(model.parameters(), clip_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+                if scheduler is not None and scheduler_step == "batch":
+                    scheduler.step()
+                state.step += 1
+                for cb in callbacks:
+                    cb.on_step_end(state)
+
+        # ---- end of the epoch: metrics, validation, schedule, callbacks
+        logs = {"epoch": state.epoch + 1}
+        if run["count"]:
+            if "loss" in metrics:
+                logs["train_loss"] = run["loss_sum"] / run["count"]
+            if "accuracy" in metrics and run["correct"] is not None:
+                logs["train_accuracy"] = run["correct"] / run["count"]
+        if val_loader is not None:
+            logs.update({"val_" + k: v for k, v in evaluate(model, loss_fn, val_loader, metrics).items()})
+        logs["lr"] = state.lr()
+        if scheduler is not None and scheduler_step == "epoch":
+            if isinstance(scheduler, ReduceLROnPlateau):
+                scheduler.step(logs.get("val_loss", logs.get("train_loss")))
+            else:
+                scheduler.step()
+        logs["epoch_time_s"] = time.perf_counter() - t_start
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        for cb in callbacks:
+            cb.on_epoch_end(state, logs)
+        state.epoch += 1
+        state.running = {"loss_sum": 0.0, "correct": 0, "count": 0}
+        first_batch = 0
+
+    for cb in callbacks:
+        cb.on_fit_end(state)
+    history["steps"] = state.step
+    history["stopped_early"] = state.stop_training
+    return history

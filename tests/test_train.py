@@ -1,0 +1,203 @@
+"""The training loop: it learns, stops early, accumulates, clips, and resumes bit for bit."""
+import io
+import os
+
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite.data import DataLoader, TensorDataset
+from nnlite.train import Callback, EarlyStopping, ProgressBar, clip_grad_norm_, evaluate, fit
+
+F = nl.nn.functional
+
+
+def blobs(n=64, seed=0, dtype=np.float32):
+    """Three well separated Gaussian blobs in 4-D: an easy classification task."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    centers = np.array([[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0]], dtype)
+    x = centers[y] + 0.5 * rng.standard_normal((n, 4)).astype(dtype)
+    return TensorDataset(x.astype(dtype), y.astype(np.int64))
+
+
+def mlp(seed=0, dropout=0.0):
+    nl.manual_seed(seed)
+    layers = [nl.nn.Linear(4, 16), nl.nn.ReLU()]
+    if dropout:
+        layers.append(nl.nn.Dropout(dropout))
+    return nl.nn.Sequential(*layers, nl.nn.Linear(16, 3))
+
+
+def params(model):
+    return [p.data.copy() for p in model.parameters()]
+
+
+def test_fit_reduces_loss_and_reports_history():
+    model = mlp()
+    loader = DataLoader(blobs(), batch_size=16, shuffle=True, generator=nl.Generator(0))
+    val = DataLoader(blobs(seed=1), batch_size=32)
+    before = evaluate(model, F.cross_entropy, val)
+    opt = nl.optim.Adam(model.parameters(), lr=0.02)
+    history = fit(model, F.cross_entropy, opt, loader, epochs=8, val_loader=val, progress=False)
+    assert history["epoch"] == list(range(1, 9))
+    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
+    assert history["val_loss"][-1] < 0.5 * before["loss"]
+    assert history["val_accuracy"][-1] >= 0.9
+    assert history["steps"] == 8 * 4 and history["stopped_early"] is False
+    after = evaluate(model, F.cross_entropy, val)
+    assert after["loss"] == pytest.approx(history["val_loss"][-1])
+    assert model.training  # evaluate restores the mode
+
+
+def test_early_stopping_stops_when_nothing_improves():
+    model = mlp()
+    loader = DataLoader(blobs(), batch_size=16)
+    opt = nl.optim.SGD(model.parameters(), lr=0.0)  # the loss cannot improve
+    stopper = EarlyStopping(monitor="val_loss", patience=2)
+    history = fit(model, F.cross_entropy, opt, loader, epochs=20, val_loader=loader,
+                  callbacks=[stopper], progress=False)
+    assert len(history["epoch"]) == 3 and history["stopped_early"]
+    assert stopper.stopped_epoch == 2
+    with pytest.raises(KeyError, match="no metric 'val_loss'"):
+        fit(mlp(), F.cross_entropy, nl.optim.SGD(mlp().parameters(), lr=0.1), loader, epochs=1,
+            callbacks=[EarlyStopping()], progress=False)
+
+
+def test_early_stopping_max_mode_keeps_going_while_accuracy_rises():
+    stopper = EarlyStopping(monitor="val_accuracy", patience=1)
+    assert stopper.mode == "max"
+
+    class S:
+        stop_training = False
+        epoch = 0
+
+    s = S()
+    for acc in (0.5, 0.6, 0.7):
+        stopper.on_epoch_end(s, {"val_accuracy": acc})
+    assert not s.stop_training
+    stopper.on_epoch_end(s, {"val_accuracy": 0.7})
+    assert s.stop_training
+
+
+def test_gradient_accumulation_equals_a_bigger_batch():
+    data = blobs(n=32, dtype=np.float64)
+    big, small = mlp().double(), mlp().double()
+    fit(big, F.cross_entropy, nl.optim.SGD(big.parameters(), lr=0.1), DataLoader(data, batch_size=8),
+        epochs=2, progress=False)
+    history = fit(small, F.cross_entropy, nl.optim.SGD(small.parameters(), lr=0.1),
+                  DataLoader(data, batch_size=4), epochs=2, accumulate_grad_batches=2, progress=False)
+    assert history["steps"] == 8
+    for a, b in zip(params(big), params(small)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_accumulation_with_a_partial_last_group():
+    data = blobs(n=40, dtype=np.float64)  # 5 batches of 8: groups of 2, 2 and 1
+    history = fit(mlp().double(), F.cross_entropy, nl.optim.SGD(mlp().double().parameters(), lr=0.1),
+                  DataLoader(data, batch_size=8), epochs=1, accumulate_grad_batches=2, progress=False)
+    assert history["steps"] == 3
+
+
+def test_clip_grad_norm():
+    w = nl.nn.Parameter(nl.zeros(3))
+    b = nl.nn.Parameter(nl.zeros(1))
+    w.grad, b.grad = nl.tensor([3.0, 0.0, 0.0]), nl.tensor([4.0])
+    norm = clip_grad_norm_([w, b], max_norm=1.0)
+    assert norm == pytest.approx(5.0)
+    assert np.linalg.norm(np.concatenate([w.grad.data, b.grad.data])) == pytest.approx(1.0, rel=1e-5)
+    assert clip_grad_norm_([w, b], max_norm=10.0) == pytest.approx(1.0, rel=1e-5)
+    b.grad = nl.tensor([np.inf])
+    with pytest.raises(FloatingPointError, match="diverged"):
+        clip_grad_norm_([w, b], 1.0)
+
+
+def test_fit_clips_gradients_before_each_step():
+    model = mlp()
+    seen = []
+
+    class Spy(Callback):
+        def on_batch_end(self, state):
+            seen.append(np.sqrt(sum(float((p.grad.data ** 2).sum()) for p in model.parameters())))
+
+    opt = nl.optim.SGD(model.parameters(), lr=0.0)
+    norms = []
+    orig = opt.step
+
+    def step(*a):
+        norms.append(np.sqrt(sum(float((p.grad.data ** 2).sum()) for p in model.parameters())))
+        return orig(*a)
+
+    opt.step = step
+    fit(model, F.cross_entropy, opt, DataLoader(blobs(), batch_size=16), epochs=1, clip_grad_norm=0.01,
+        callbacks=[Spy()], progress=False)
+    assert max(seen) > 0.01 and max(norms) <= 0.0100001
+
+
+def test_scheduler_per_epoch_and_per_batch():
+    model = mlp()
+    opt = nl.optim.SGD(model.parameters(), lr=1.0)
+    sched = nl.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    history = fit(model, F.cross_entropy, opt, DataLoader(blobs(), batch_size=16), epochs=3,
+                  scheduler=sched, progress=False)
+    assert history["lr"] == [1.0, 0.5, 0.25]
+    opt = nl.optim.SGD(model.parameters(), lr=1.0)
+    sched = nl.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    fit(model, F.cross_entropy, opt, DataLoader(blobs(), batch_size=16), epochs=1, scheduler=sched,
+        scheduler_step="batch", progress=False)
+    assert opt.param_groups[0]["lr"] == 0.5 ** 4
+    with pytest.raises(ValueError, match="scheduler_step"):
+        fit(model, F.cross_entropy, opt, DataLoader(blobs()), epochs=1, scheduler_step="step")
+
+
+def test_progress_prints_one_line_per_epoch_off_a_terminal():
+    stream = io.StringIO()
+    fit(mlp(), F.cross_entropy, nl.optim.SGD(mlp().parameters(), lr=0.1), DataLoader(blobs(), batch_size=16),
+        epochs=2, callbacks=[ProgressBar(stream)])
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2") and "train_loss" in lines[0]
+
+
+def test_bad_batches_are_named():
+    loader = DataLoader(TensorDataset(np.zeros((4, 4), np.float32)), batch_size=2)
+    with pytest.raises(TypeError, match=r"\(inputs, targets\) pair, got tuple of length 1"):
+        fit(mlp(), F.cross_entropy, nl.optim.SGD(mlp().parameters(), lr=0.1), loader, epochs=1, progress=False)
+
+
+def run_resumable(tmp_path, resume=None, init_seed=0):
+    """Dropout, shuffling from the global generator, accumulation and a per-batch schedule."""
+    model = mlp(seed=init_seed, dropout=0.2)
+    opt = nl.optim.AdamW(model.parameters(), lr=0.01)
+    sched = nl.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=12)
+    loader = DataLoader(blobs(n=50), batch_size=8, shuffle=True)  # 7 batches: 4 steps per epoch
+    nl.manual_seed(123)
+    history = fit(model, F.cross_entropy, opt, loader, epochs=3, scheduler=sched, scheduler_step="batch",
+                  accumulate_grad_batches=2, checkpoint_every=3, checkpoint_dir=tmp_path / "ckpt",
+                  callbacks=[EarlyStopping("train_loss", patience=10)], resume=resume, progress=False)
+    return model, history
+
+
+def test_resume_from_a_mid_epoch_checkpoint_is_exact(tmp_path):
+    model, history = run_resumable(tmp_path)
+    files = sorted(os.listdir(tmp_path / "ckpt"))
+    assert files == ["checkpoint-00000006.safetensors", "checkpoint-00000009.safetensors",
+                     "checkpoint-00000012.safetensors"]  # keep_last=3 rotated step 3 away
+    # Step 6 is in the middle of epoch 1 (4 steps per epoch). A differently initialised model,
+    # resumed from it, must end bit-identical to the uninterrupted run.
+    resumed, history2 = run_resumable(tmp_path / "again", resume=tmp_path / "ckpt" / files[0], init_seed=9)
+    for a, b in zip(params(model), params(resumed)):
+        assert np.array_equal(a, b)
+    assert history2["train_loss"] == history["train_loss"]
+    assert history2["lr"] == history["lr"] and history2["steps"] == 12
+
+
+def test_resume_from_directory_and_errors(tmp_path):
+    model, _ = run_resumable(tmp_path)
+    _, history = run_resumable(tmp_path / "b", resume=tmp_path / "ckpt")  # newest: already finished
+    assert history["steps"] == 12 and len(history["epoch"]) == 3
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        run_resumable(tmp_path / "c", resume=tmp_path)
+    plain = tmp_path / "plain.safetensors"
+    nl.save_checkpoint(plain, model=model)
+    with pytest.raises(ValueError, match="not written by fit"):
+        run_resumable(tmp_path / "d", resume=plain)

@@ -1,0 +1,128 @@
+"""Loss modules: the functions in ``nnlite.nn.functional`` with their options stored.
+
+Class weights (``weight``, ``pos_weight``) are buffers, as in PyTorch, so they
+appear in the ``state_dict`` and follow ``model.double()``.
+"""
+from ..parameter import Buffer
+from ..tensor import Tensor
+from . import functional as F
+from .module import Module
+
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss",
+           "BCEWithLogitsLoss", "KLDivLoss"]
+
+
+class _Loss(Module):
+    _reductions = ("none", "mean", "sum")
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        if reduction not in self._reductions:
+            raise ValueError(f"{type(self).__name__}: reduction must be one of {self._reductions}, "
+                             f"got {reduction!r}")
+        self.reduction = reduction
+
+    def _buffer(self, name, value):
+        if value is not None and not isinstance(value, Tensor):
+            raise TypeError(f"{type(self).__name__}: {name} must be a Tensor or None, got "
+                            f"{type(value).__name__}")
+        self.register_buffer(name, None if value is None else Buffer(value.data))
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy on logits (N, C[, ...]) and class indices or class probabilities.
+
+    >>> import nnlite as nl
+    >>> loss = nl.nn.CrossEntropyLoss(label_smoothing=0.1)
+    >>> loss(nl.randn(4, 3), nl.tensor([0, 2, 1, 2])).shape
+    ()
+    """
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__(reduction)
+        self._buffer("weight", weight)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,
+                               self.label_smoothing)
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities (use after LogSoftmax)."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction)
+        self._buffer("weight", weight)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+
+
+class MSELoss(_Loss):
+    """Mean squared error."""
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error."""
+
+    def forward(self, input, target):
+        return F.l1_loss(input, target, self.reduction)
+
+
+class HuberLoss(_Loss):
+    """Squared error below ``delta``, absolute error (times delta) above it."""
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input, target):
+        return F.huber_loss(input, target, self.reduction, self.delta)
+
+
+class SmoothL1Loss(_Loss):
+    """Huber loss divided by ``beta``."""
+
+    def __init__(self, reduction="mean", beta=1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Sigmoid + binary cross-entropy in one numerically stable step.
+
+    ``pos_weight`` (one per class) > 1 favours recall on the positives.
+    """
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        super().__init__(reduction)
+        self._buffer("weight", weight)
+        self._buffer("pos_weight", pos_weight)
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
+                                                  self.pos_weight)
+
+
+class KLDivLoss(_Loss):
+    """KL divergence; ``input`` is log-probabilities, ``target`` probabilities (or log with
+    ``log_target=True``). Use ``reduction='batchmean'`` for the true KL per sample."""
+    _reductions = ("none", "mean", "sum", "batchmean")
+
+    def __init__(self, reduction="mean", log_target=False):
+        super().__init__(reduction)
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return F.kl_div(input, target, self.reduction, self.log_target)

@@ -1,0 +1,248 @@
+"""Loss functions: one number that says how wrong the model is.
+
+Cross-entropy runs on a fused kernel (log-softmax, pick, smoothing and the
+reduction in one pass); its backward is the closed form
+``softmax(logits) - target`` (weighted and smoothed), evaluated by a kernel for
+first-order training and by differentiable ops when the backward itself is
+recorded. The other losses are short compositions of differentiable ops.
+"""
+import numpy as np
+
+from .._kernels import K
+from ..autograd import Function, is_grad_enabled
+from ..tensor import Tensor
+from .compare import where
+from .indexing import gather
+from .pointwise import log, softplus
+from .reduction import mean as _mean, sum as _sum
+from .shape import movedim, reshape
+from .softmax import log_softmax, softmax
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _const(array):
+    return Tensor._make(np.asarray(array), None)
+
+
+def _data(t):
+    return None if t is None else (t.data if isinstance(t, Tensor) else np.asarray(t))
+
+
+def _check_reduction(op, reduction, allowed=_REDUCTIONS):
+    if reduction not in allowed:
+        raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return _mean(loss)
+    if reduction == "sum":
+        return _sum(loss)
+    return loss
+
+
+def _same_shape(op, input, target):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"{op}: input has shape {tuple(input.shape)} but target has shape "
+                         f"{tuple(target.shape)}; they must match (nnlite does not broadcast losses)")
+
+
+def _class_rows(op, input, target):
+    """(rows, C) logits and (rows,) int64 targets from (N, C, *) / (N, *) or (C,) / ()."""
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must have a class dim, got a 0-d tensor")
+    t = np.asarray(_data(target))
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: class-index targets must be integers, got {t.dtype}")
+    expect = input.shape[:1] + input.shape[2:] if input.ndim > 1 else ()
+    if t.shape != expect:
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} (class dim 1) needs a target of "
+                         f"shape {expect}, got {t.shape}")
+    c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    rows = reshape(movedim(input, 1, -1), (-1, c)) if input.ndim > 2 else reshape(input, (-1, c))
+    return rows, np.ascontiguousarray(t.reshape(-1), dtype=np.int64), expect
+
+
+# ----------------------------------------------------------- cross-entropy ---
+
+class CrossEntropy(Function):
+    """loss_i = (1 - eps) * w[t_i] * -log p[i, t_i] + eps / C * sum_c w[c] * -log p[i, c].
+
+    d loss_i / d logits_ij = (1 - eps) w[t_i] (p_ij - [j == t_i]) + eps / C (p_ij sum_c w[c] - w[j]),
+    with p = softmax(logits); "mean" divides by sum_i w[t_i] over non-ignored rows.
+    """
+
+    def forward(self, logits, target, weight, ignore_index, label_smoothing, reduction):
+        self.opts = (ignore_index, label_smoothing, reduction)
+        loss, self.lse = K.cross_entropy_forward(np.ascontiguousarray(logits), target, weight,
+                                                 ignore_index, label_smoothing, reduction)
+        return loss
+
+    def backward(self, grad):
+        logits, target, weight = self.inputs[:3]
+        ignore_index, eps, reduction = self.opts
+        w_arr = _data(weight)
+        if not is_grad_enabled():
+            g = K.cross_entropy_backward(np.array(grad.data, order="C"), np.ascontiguousarray(logits.data),
+                                         target, w_arr, self.lse, ignore_index, eps, reduction)
+            return _const(g), None, None, None, None, None
+        n, c = logits.shape
+        keep = target != ignore_index
+        safe = np.where(keep, target, 0)
+        w = np.ones(c, logits.dtype) if w_arr is None else w_arr
+        w_t = np.where(keep, w[safe], 0).astype(logits.dtype)
+        if reduction == "none":
+            s = reshape(grad, (n, 1)) * _const(keep[:, None].astype(logits.dtype))
+        else:
+            scale = 1.0 / w_t.sum() if reduction == "mean" and w_t.sum() != 0 else float(reduction == "sum")
+            s = reshape(grad * scale, (1, 1)) * _const(keep[:, None].astype(logits.dtype))
+        onehot = np.zeros((n, c), logits.dtype)
+        onehot[np.arange(n), safe] = 1
+        a = s * _const(((1 - eps) * w_t)[:, None])
+        b = s * (eps / c)
+        p = softmax(logits, 1)
+        g = (a + b * float(w.sum())) * p - b * _const(w[None, :]) - a * _const(onehot)
+        return g, None, None, None, None, None
+
+
+def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):
+    """Class-probability targets: loss_i = -sum_c w[c] t[i, c] log p[i, c]; "mean" divides by N."""
+    _same_shape("cross_entropy", input, target)
+    c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    dim = 1 if input.ndim > 1 else 0
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / c
+    terms = log_softmax(input, dim) * target
+    if weight is not None:
+        shape = (1, c) + (1,) * (input.ndim - 2) if input.ndim > 1 else (c,)
+        terms = terms * reshape(weight, shape)
+    loss = -_sum(terms, dim)
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """-log softmax(input)[target], averaged: the loss of classification.
+
+    ``input`` holds logits of shape (N, C), (N, C, d1, ...) or (C,); ``target``
+    holds class indices of shape (N,), (N, d1, ...) or (), or class
+    probabilities of ``input``'s shape. ``weight`` (C,) rescales classes;
+    targets equal to ``ignore_index`` contribute nothing; ``label_smoothing``
+    mixes the target with the uniform distribution (Szegedy et al., 2016).
+    """
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if isinstance(target, Tensor) and target.dtype.kind == "f":
+        return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
+    rows, t, shape = _class_rows("cross_entropy", input, target)
+    if weight is not None and tuple(weight.shape) != (rows.shape[1],):
+        raise ValueError(f"cross_entropy: weight must have shape ({rows.shape[1]},), got {tuple(weight.shape)}")
+    w = None if weight is None else np.ascontiguousarray(_data(weight), dtype=input.dtype)
+    loss = CrossEntropy.apply(rows, t, w, int(ignore_index), float(label_smoothing), reduction)
+    return reshape(loss, shape) if reduction == "none" else loss
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """-input[target] for log-probabilities ``input`` (pair it with log_softmax).
+
+    "mean" divides by the summed weights of the non-ignored targets.
+    """
+    _check_reduction("nll_loss", reduction)
+    rows, t, shape = _class_rows("nll_loss", input, target)
+    n, c = rows.shape
+    keep = t != ignore_index
+    if np.any(keep & ((t < 0) | (t >= c))):
+        bad = int(t[keep & ((t < 0) | (t >= c))][0])
+        raise IndexError(f"nll_loss: target {bad} is out of bounds for C={c} classes")
+    safe = np.where(keep, t, 0)
+    w = np.ones(c, input.dtype) if weight is None else _data(weight).astype(input.dtype)
+    w_t = np.where(keep, w[safe], 0).astype(input.dtype)
+    picked = reshape(gather(rows, 1, safe[:, None]), (n,))
+    loss = -picked * _const(w_t)
+    if reduction == "none":
+        return reshape(loss, shape)
+    total = _sum(loss)
+    return total / float(w_t.sum()) if reduction == "mean" else total
+
+
+# ------------------------------------------------------------- regression ---
+
+def mse_loss(input, target, reduction="mean"):
+    """(input - target)**2: the Gaussian negative log-likelihood up to constants."""
+    _check_reduction("mse_loss", reduction)
+    _same_shape("mse_loss", input, target)
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """|input - target|: robust to outliers, its minimiser is the median."""
+    _check_reduction("l1_loss", reduction)
+    _same_shape("l1_loss", input, target)
+    return _reduce(abs(input - target), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """0.5 d**2 where |d| < delta, else delta (|d| - 0.5 delta): quadratic near 0, linear far away."""
+    _check_reduction("huber_loss", reduction)
+    _same_shape("huber_loss", input, target)
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    d = input - target
+    a = abs(d)
+    return _reduce(where(_data(a) < delta, d * d * 0.5, (a - 0.5 * delta) * delta), reduction)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """Huber loss divided by ``beta`` (``beta = 0`` is the L1 loss)."""
+    _check_reduction("smooth_l1_loss", reduction)
+    _same_shape("smooth_l1_loss", input, target)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    d = input - target
+    a = abs(d)
+    if beta == 0:
+        return _reduce(a, reduction)
+    return _reduce(where(_data(a) < beta, d * d * (0.5 / beta), a - 0.5 * beta), reduction)
+
+
+# ----------------------------------------------------------- probabilities ---
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """-[p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], with p = pos_weight, computed stably.
+
+    Written as ``(1 - t) x + (1 + (p - 1) t) softplus(-x)``, which never takes
+    the log of a rounded-to-zero probability.
+    """
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    _same_shape("binary_cross_entropy_with_logits", input, target)
+    log_weight = 1.0 if pos_weight is None else (pos_weight - 1.0) * target + 1.0
+    loss = (1.0 - target) * input + log_weight * softplus(-input)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """KL(target || q) pointwise: target * (log target - input), with ``input = log q``.
+
+    ``reduction='batchmean'`` (sum / batch size) is the mathematical KL
+    divergence per sample; 'mean' divides by every element, as PyTorch does.
+    """
+    _check_reduction("kl_div", reduction, _REDUCTIONS + ("batchmean",))
+    _same_shape("kl_div", input, target)
+    if log_target:
+        from .pointwise import exp
+        loss = exp(target) * (target - input)
+    else:
+        positive = _data(target) > 0
+        safe = where(positive, target, np.ones((), target.dtype))
+        loss = target * (log(safe) - input)
+    if reduction == "batchmean":
+        return _sum(loss) / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+__all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss",
+           "binary_cross_entropy_with_logits", "kl_div"]

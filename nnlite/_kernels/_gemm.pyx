@@ -1,0 +1,502 @@
+# cython: language_level=3
+"""Matrix products: BLAS-backed ``gemm``/``bmm``/``linear_forward``, ``bias_grad``,
+and ``gemm_tiled``, a readable cache-blocked matrix multiply.
+
+BLAS is Fortran, so it sees every row-major array as its transpose. To get the
+row-major ``C = op(A) @ op(B)`` we ask BLAS for the column-major
+``C^T = op(B)^T @ op(A)^T``: swap the operands, keep the flags. A transposed or
+column-major operand is never copied: it is handed to BLAS with the transpose
+flag flipped, and a row-sliced one with its row stride as the leading dimension.
+
+BLAS threads itself (``nl.set_num_threads`` limits it), so no BLAS call here is
+made from inside an OpenMP region. Twins: ``reference.py`` ("gemm").
+"""
+import numpy as np
+cimport numpy as cnp
+cimport cython
+from cython.parallel cimport parallel, prange, threadid
+from libc.limits cimport INT_MAX
+from libc.string cimport memcpy
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from nnlite._kernels._threads cimport threads_for
+
+cnp.import_array()
+
+__all__ = ["gemm", "bmm", "linear_forward", "bias_grad", "gemm_tiled"]
+
+ctypedef fused floating:
+    float
+    double
+
+cdef enum:
+    BIAS_GRAD_BLOCK = 256    # rows per partial column sum; fixed, so any thread count agrees
+    BIAS_GRAD_CHUNK = 64     # columns per thread task in bias_grad
+
+
+# ------------------------------------------------------------ validation -----
+
+cdef int _float_type(str op, object arr, str name) except -1:
+    if not cnp.PyArray_Check(arr):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
+    return t
+
+
+cdef int _pair_type(str op, object a, str name_a, object b, str name_b, int ndim) except -1:
+    cdef int t = _float_type(op, a, name_a)
+    if _float_type(op, b, name_b) != t:
+        raise TypeError(f"{op}: all operands must share one dtype, got {a.dtype} ({name_a}) "
+                        f"and {b.dtype} ({name_b})")
+    if a.ndim != ndim:
+        raise ValueError(f"{op}: {name_a} must be {ndim}-D, got shape {a.shape}")
+    if b.ndim != ndim:
+        raise ValueError(f"{op}: {name_b} must be {ndim}-D, got shape {b.shape}")
+    return t
+
+
+cdef inline cnp.ndarray _c(object arr):
+    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr):
+        return <cnp.ndarray>arr
+    return np.ascontiguousarray(arr)
+
+
+cdef int _blas_int(str op, Py_ssize_t v) except -1:
+    if v > INT_MAX:
+        raise ValueError(f"{op}: dimension {v} is too large for 32-bit BLAS")
+    return <int>v
+
+
+# ------------------------------------------------------------------ BLAS -----
+
+cdef struct BlasOperand:
+    char *data      # first element of op's stored matrix (batch 0 for bmm)
+    int ld          # distance between stored rows, in elements
+    bint trans      # whether BLAS must transpose the stored matrix
+
+
+cdef object _blas_operand(cnp.ndarray arr, int axis, bint trans, BlasOperand *out):
+    """Describe the matrix in axes (axis, axis + 1) of ``arr`` for BLAS; return the array
+    actually read (``arr`` itself, or a C-contiguous copy when no stride fits)."""
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(arr)
+    cdef Py_ssize_t rows = arr.shape[axis], cols = arr.shape[axis + 1]
+    cdef Py_ssize_t s0 = arr.strides[axis], s1 = arr.strides[axis + 1]
+    if cnp.PyArray_ISALIGNED(arr) and (axis == 0 or arr.strides[0] % item == 0):
+        # stored row-major with a row stride BLAS can use as its leading dimension
+        if (cols <= 1 or s1 == item) and (rows <= 1 or (s0 % item == 0 and s0 >= item * cols and s0 > 0)):
+            out.data, out.trans = <char*>cnp.PyArray_DATA(arr), trans
+            out.ld = _blas_int("gemm", s0 // item if rows > 1 else max(cols, 1))
+            return arr
+        # stored column-major (a transpose): read it as the transpose, flip the flag
+        if (rows <= 1 or s0 == item) and (cols <= 1 or (s1 % item == 0 and s1 >= item * rows and s1 > 0)):
+            out.data, out.trans = <char*>cnp.PyArray_DATA(arr), not trans
+            out.ld = _blas_int("gemm", s1 // item if cols > 1 else max(rows, 1))
+            return arr
+    arr = np.ascontiguousarray(arr)
+    out.data, out.trans = <char*>cnp.PyArray_DATA(arr), trans
+    out.ld = _blas_int("gemm", max(cols, 1))
+    return arr
+
+
+cdef void _blas_gemm(floating *dummy, BlasOperand a, BlasOperand b, int m, int n, int k,
+                     floating beta, floating *c) noexcept nogil:
+    """Row-major c (m x n) = op(a) @ op(b) + beta c, as column-major c^T = op(b)^T op(a)^T."""
+    cdef char ta = b'T' if b.trans else b'N'
+    cdef char tb = b'T' if a.trans else b'N'
+    cdef floating alpha = 1
+    cdef int ldc = max(n, 1)
+    if floating is float:
+        sgemm(&ta, &tb, &n, &m, &k, &alpha, <float*>b.data, &b.ld, <float*>a.data, &a.ld,
+              &beta, c, &ldc)
+    else:
+        dgemm(&ta, &tb, &n, &m, &k, &alpha, <double*>b.data, &b.ld, <double*>a.data, &a.ld,
+              &beta, c, &ldc)
+
+
+cdef tuple _op_shape(object arr, bint trans):
+    shape = arr.shape
+    cdef Py_ssize_t nd = len(shape)
+    return (shape[nd - 1], shape[nd - 2]) if trans else (shape[nd - 2], shape[nd - 1])
+
+
+def gemm(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for 2-D ``a``, ``b``, where op transposes when its flag is set."""
+    cdef int t = _pair_type("gemm", a, "a", b, "b", 2)
+    cdef bint ta = trans_a, tb = trans_b
+    m, ka = _op_shape(a, ta)
+    kb, n = _op_shape(b, tb)
+    if ka != kb:
+        raise ValueError(f"gemm: inner dimensions differ: op(a) has shape {(m, ka)} "
+                         f"(a {a.shape}, trans_a={ta}), op(b) has shape {(kb, n)} "
+                         f"(b {b.shape}, trans_b={tb})")
+    if m == 0 or n == 0 or ka == 0:
+        return np.zeros((m, n), dtype=a.dtype)
+    cdef BlasOperand oa, ob
+    keep_a = _blas_operand(a, 0, ta, &oa)
+    keep_b = _blas_operand(b, 0, tb, &ob)
+    cdef int im = _blas_int("gemm", m), in_ = _blas_int("gemm", n), ik = _blas_int("gemm", ka)
+    cdef cnp.ndarray c = np.empty((m, n), dtype=a.dtype)
+    if t == cnp.NPY_FLOAT32:
+        with nogil:
+            _blas_gemm(<float*>NULL, oa, ob, im, in_, ik, 0, <float*>cnp.PyArray_DATA(c))
+    else:
+        with nogil:
+            _blas_gemm(<double*>NULL, oa, ob, im, in_, ik, 0, <double*>cnp.PyArray_DATA(c))
+    return c
+
+
+def bmm(a, b, trans_a=False, trans_b=False):
+    """Batched gemm over the leading dimension of 3-D ``a`` and ``b``: one BLAS call per item."""
+    cdef int t = _pair_type("bmm", a, "a", b, "b", 3)
+    cdef bint ta = trans_a, tb = trans_b
+    m, ka = _op_shape(a, ta)
+    kb, n = _op_shape(b, tb)
+    if a.shape[0] != b.shape[0] or ka != kb:
+        raise ValueError(f"bmm: cannot multiply op(a) of shape {(a.shape[0], m, ka)} (a {a.shape}, "
+                         f"trans_a={ta}) by op(b) of shape {(b.shape[0], kb, n)} (b {b.shape}, "
+                         f"trans_b={tb})")
+    cdef Py_ssize_t batch = a.shape[0], i
+    if batch == 0 or m == 0 or n == 0 or ka == 0:
+        return np.zeros((batch, m, n), dtype=a.dtype)
+    cdef BlasOperand oa, ob
+    cdef cnp.ndarray ka_arr = _blas_operand(a, 1, ta, &oa)
+    cdef cnp.ndarray kb_arr = _blas_operand(b, 1, tb, &ob)
+    cdef Py_ssize_t sa = ka_arr.strides[0], sb = kb_arr.strides[0]
+    cdef int im = _blas_int("bmm", m), in_ = _blas_int("bmm", n), ik = _blas_int("bmm", ka)
+    cdef cnp.ndarray c = np.empty((batch, m, n), dtype=a.dtype)
+    cdef char *pc = <char*>cnp.PyArray_DATA(c)
+    cdef Py_ssize_t sc = m * n * cnp.PyArray_ITEMSIZE(c)
+    cdef char *a0 = oa.data
+    cdef char *b0 = ob.data
+    with nogil:
+        for i in range(batch):   # serial: each BLAS call already uses every thread
+            oa.data = a0 + i * sa
+            ob.data = b0 + i * sb
+            if t == cnp.NPY_FLOAT32:
+                _blas_gemm(<float*>NULL, oa, ob, im, in_, ik, 0, <float*>(pc + i * sc))
+            else:
+                _blas_gemm(<double*>NULL, oa, ob, im, in_, ik, 0, <double*>(pc + i * sc))
+    return c
+
+
+# ------------------------------------------------------------- linear layer -----
+
+cdef void _fill_rows(floating *c, const floating *bias, Py_ssize_t rows,
+                     Py_ssize_t cols) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
+        memcpy(&c[i * cols], bias, cols * sizeof(floating))
+
+
+cdef void _relu_inplace(floating *c, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(n, num_threads=threads_for(n), schedule='static'):
+        if c[i] < 0:
+            c[i] = 0
+
+
+def linear_forward(x, weight, bias, activation):
+    """act(x @ weight.T + bias); x (N, in_features), weight (out_features, in_features).
+
+    The output starts as the broadcast bias and BLAS adds the product onto it
+    (beta = 1); relu then runs in place. No temporary arrays.
+    """
+    op = "linear_forward"
+    cdef int t = _pair_type(op, x, "x", weight, "weight", 2)
+    if bias is not None and _float_type(op, bias, "bias") != t:
+        raise TypeError(f"{op}: all operands must share one dtype, got {x.dtype} (x) "
+                        f"and {bias.dtype} (bias)")
+    cdef Py_ssize_t batch = x.shape[0], in_features = weight.shape[1], out_features = weight.shape[0]
+    if x.shape[1] != in_features:
+        raise ValueError(f"{op}: weight of shape {weight.shape} expects in_features={in_features}, "
+                         f"input has shape {x.shape}")
+    if bias is not None and bias.shape != (out_features,):
+        raise ValueError(f"{op}: bias must have shape ({out_features},) to match weight "
+                         f"{weight.shape}, got {bias.shape}")
+    if activation is not None and activation != "relu":
+        raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")
+    cdef bint relu = activation == "relu", has_bias = bias is not None
+    cdef cnp.ndarray y
+    cdef cnp.ndarray bc
+    cdef BlasOperand ox, ow
+    if bias is None:
+        y = np.zeros((batch, out_features), dtype=x.dtype)
+    else:
+        bc = _c(bias)
+        y = np.empty((batch, out_features), dtype=x.dtype)
+    if batch == 0 or out_features == 0:
+        return y
+    keep_x = _blas_operand(x, 0, False, &ox)
+    keep_w = _blas_operand(weight, 0, True, &ow)
+    cdef int im = _blas_int(op, batch), in_ = _blas_int(op, out_features)
+    cdef int ik = _blas_int(op, in_features)
+    cdef Py_ssize_t size = batch * out_features
+    if t == cnp.NPY_FLOAT32:
+        with nogil:
+            if has_bias:
+                _fill_rows(<float*>cnp.PyArray_DATA(y), <float*>cnp.PyArray_DATA(bc), batch, out_features)
+            if ik > 0:
+                _blas_gemm(<float*>NULL, ox, ow, im, in_, ik, 1, <float*>cnp.PyArray_DATA(y))
+            if relu:
+                _relu_inplace(<float*>cnp.PyArray_DATA(y), size)
+    else:
+        with nogil:
+            if has_bias:
+                _fill_rows(<double*>cnp.PyArray_DATA(y), <double*>cnp.PyArray_DATA(bc), batch, out_features)
+            if ik > 0:
+                _blas_gemm(<double*>NULL, ox, ow, im, in_, ik, 1, <double*>cnp.PyArray_DATA(y))
+            if relu:
+                _relu_inplace(<double*>cnp.PyArray_DATA(y), size)
+    return y
+
+
+# ---------------------------------------------------------------- bias_grad -----
+
+cdef void _bias_grad_columns(const floating *g, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t j0,
+                             Py_ssize_t j1, floating *out) noexcept nogil:
+    # Rows are summed in blocks of BIAS_GRAD_BLOCK, row after row, and the block
+    # sums are added in order: the k-th bit of the result never depends on how
+    # the columns were shared between threads.
+    cdef floating partial[BIAS_GRAD_CHUNK]
+    cdef Py_ssize_t start, r, j, width = j1 - j0
+    for j in range(width):
+        out[j0 + j] = 0
+    start = 0
+    while start < rows:
+        for j in range(width):
+            partial[j] = 0
+        for r in range(start, min(start + BIAS_GRAD_BLOCK, rows)):
+            for j in range(width):
+                partial[j] += g[r * cols + j0 + j]
+        for j in range(width):
+            out[j0 + j] += partial[j]
+        start += BIAS_GRAD_BLOCK
+
+
+cdef void _bias_grad(const floating *g, Py_ssize_t rows, Py_ssize_t cols,
+                     floating *out) noexcept nogil:
+    cdef Py_ssize_t chunk, n_chunks = (cols + BIAS_GRAD_CHUNK - 1) // BIAS_GRAD_CHUNK
+    cdef Py_ssize_t j0
+    for chunk in prange(n_chunks, num_threads=threads_for(rows * cols), schedule='static'):
+        j0 = chunk * BIAS_GRAD_CHUNK
+        _bias_grad_columns(g, rows, cols, j0, min(j0 + BIAS_GRAD_CHUNK, cols), out)
+
+
+def bias_grad(g):
+    """Column sums of 2-D ``g`` (N, M) -> (M,): the gradient of a broadcast bias."""
+    cdef int t = _float_type("bias_grad", g, "g")
+    if g.ndim != 2:
+        raise ValueError(f"bias_grad: g must be 2-D, got shape {g.shape}")
+    cdef cnp.ndarray gc = _c(g)
+    cdef Py_ssize_t rows = gc.shape[0], cols = gc.shape[1]
+    cdef cnp.ndarray out = np.empty(cols, dtype=gc.dtype)
+    if t == cnp.NPY_FLOAT32:
+        with nogil:
+            _bias_grad(<float*>cnp.PyArray_DATA(gc), rows, cols, <float*>cnp.PyArray_DATA(out))
+    else:
+        with nogil:
+            _bias_grad(<double*>cnp.PyArray_DATA(gc), rows, cols, <double*>cnp.PyArray_DATA(out))
+    return out
+
+
+# --------------------------------------------------------------- gemm_tiled -----
+#
+# How a fast matrix multiply is built (after Goto & van de Geijn, and BLIS).
+#
+# C (M x N) += A (M x K) @ B (K x N) does 2MNK flops on only MK + KN + MN
+# numbers, so each number can be reused ~N (or M) times. The trick is to reuse
+# it while it is still close to the arithmetic units:
+#
+# * Registers. The micro-kernel keeps an MR x NR tile of C in registers
+#   (6 x 16 floats = 12 AVX registers) and, for each k, loads MR numbers of A
+#   and NR of B to do MR*NR multiply-adds: 2 loads per ~5 fused multiply-adds.
+# * L1 cache. One KC x NR sliver of B (16 KiB for floats) stays in L1 while
+#   the micro-kernel sweeps down the MC rows of the A block.
+# * L2 cache. One MC x KC block of A (96 KiB) stays in L2 while we sweep
+#   across the NR slivers of the B panel.
+# * L3 / memory. The KC x NC panel of B is packed once and reused for all of M.
+#
+# Packing copies each block into the exact order the micro-kernel reads it
+# (A in MR-tall column slivers, B in NR-wide row slivers, edges zero-padded),
+# so the innermost loop walks memory contiguously and never sees a stride.
+#
+# Threads take whole column panels of C. Each C element is computed by one
+# thread, through the same micro-kernel, over k in the same order (KC blocks
+# in order, k within a block in order), so the result does not depend on the
+# thread count -- a matrix multiply with no reduction across threads.
+
+cdef extern from *:
+    """
+    /* The micro-kernel, in plain C. The i/j loops have constant bounds and are
+       fully unrolled, so the MR x NR accumulators live in registers and each j
+       row becomes SIMD multiplies and adds. The build targets baseline x86-64
+       (SSE2) only, so on GCC/x86-64 the kernel is also compiled for AVX2 and
+       the faster copy is picked at load time. AVX2 without FMA keeps the
+       rounding of separate multiply and add: both copies give the same bits. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define NNL_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define NNL_CLONES
+    #endif
+    #if defined(__GNUC__)
+    #define NNL_UNROLL(n) _Pragma(#n)
+    #else
+    #define NNL_UNROLL(n)
+    #endif
+    #define NNL_MR 6
+    #define NNL_NR_F32 16
+    #define NNL_NR_F64 8
+
+    /* tile (MR x NR, row-major) = sum over p < kc of a[:, p] b[p, :] */
+    #define NNL_MICRO_KERNEL(NAME, T, NR)                                           \
+    NNL_CLONES static void NAME(Py_ssize_t kc, const T *restrict a,                \
+                                const T *restrict b, T *restrict tile)             \
+    {                                                                               \
+        T acc[NNL_MR][NR] = {{0}};                                                  \
+        for (Py_ssize_t p = 0; p < kc; ++p) {   /* one rank-1 update per k */       \
+            const T *ap = a + p * NNL_MR, *bp = b + p * NR;                         \
+            NNL_UNROLL(GCC unroll 6)                                                \
+            for (int i = 0; i < NNL_MR; ++i) {                                      \
+                NNL_UNROLL(GCC unroll 16)                                           \
+                for (int j = 0; j < NR; ++j)                                        \
+                    acc[i][j] += ap[i] * bp[j];                                     \
+            }                                                                       \
+        }                                                                           \
+        for (int i = 0; i < NNL_MR; ++i)                                            \
+            for (int j = 0; j < NR; ++j)                                            \
+                tile[i * NR + j] = acc[i][j];                                       \
+    }
+    NNL_MICRO_KERNEL(nnl_micro_kernel_f32, float, NNL_NR_F32)
+    NNL_MICRO_KERNEL(nnl_micro_kernel_f64, double, NNL_NR_F64)
+    """
+    int NR_F32 "NNL_NR_F32"
+    int NR_F64 "NNL_NR_F64"
+    void nnl_micro_kernel_f32(Py_ssize_t kc, const float *a, const float *b,
+                              float *tile) noexcept nogil
+    void nnl_micro_kernel_f64(Py_ssize_t kc, const double *a, const double *b,
+                              double *tile) noexcept nogil
+
+cdef enum:
+    MR = 6         # micro-tile rows; must equal NNL_MR above
+    KC = 256       # depth of a packed block: a KC x NR sliver of B fits in L1
+    MC = 96        # rows of A per packed block (a multiple of MR): MC x KC fits in L2
+    NC_MAX = 1024  # widest column panel one thread takes
+
+
+cdef inline int _nr(floating *dummy) noexcept nogil:
+    if floating is float:
+        return NR_F32
+    else:
+        return NR_F64
+
+
+cdef void _pack_a(const floating *a, Py_ssize_t lda, Py_ssize_t mc, Py_ssize_t kc,
+                  floating *ap) noexcept nogil:
+    """A[0:mc, 0:kc] -> MR-tall slivers, each stored k-major (MR numbers per k)."""
+    cdef Py_ssize_t s, i0, i, p
+    for s in range((mc + MR - 1) // MR):
+        i0 = s * MR
+        for p in range(kc):
+            for i in range(MR):
+                ap[p * MR + i] = a[(i0 + i) * lda + p] if i0 + i < mc else 0
+        ap += MR * kc
+
+
+cdef void _pack_b(const floating *b, Py_ssize_t ldb, Py_ssize_t kc, Py_ssize_t nc,
+                  floating *bp) noexcept nogil:
+    """B[0:kc, 0:nc] -> NR-wide slivers, each stored row by row (NR numbers per k)."""
+    cdef int nr = _nr(bp)
+    cdef Py_ssize_t s, j0, j, p
+    for s in range((nc + nr - 1) // nr):
+        j0 = s * nr
+        for p in range(kc):
+            for j in range(nr):
+                bp[p * nr + j] = b[p * ldb + j0 + j] if j0 + j < nc else 0
+        bp += nr * kc
+
+
+cdef inline void _store_tile(const floating *tile, int nr_full, floating *c, Py_ssize_t ldc,
+                             Py_ssize_t mr, Py_ssize_t nr, bint accumulate) noexcept nogil:
+    """C += tile (C = tile for the first KC block); edge tiles store only mr x nr."""
+    cdef Py_ssize_t i, j
+    for i in range(mr):
+        for j in range(nr):
+            if accumulate:
+                c[i * ldc + j] += tile[i * nr_full + j]
+            else:
+                c[i * ldc + j] = tile[i * nr_full + j]
+
+
+cdef void _tiled_panel(const floating *a, const floating *b, floating *c, Py_ssize_t m,
+                       Py_ssize_t n, Py_ssize_t k, Py_ssize_t jc, Py_ssize_t nc,
+                       floating *ap, floating *bp) noexcept nogil:
+    """C[:, jc:jc+nc] = A @ B[:, jc:jc+nc], by one thread, in a fixed k-order."""
+    cdef int nr = _nr(ap)
+    cdef floating tile[MR * 16]     # one micro-tile (MR x NR), NR <= 16
+    cdef Py_ssize_t pc, kc, ic, mc, jr, ir, kb, ib, js, is_
+    for kb in range((k + KC - 1) // KC):                # KC blocks of k, in order
+        pc = kb * KC
+        kc = min(KC, k - pc)
+        _pack_b(&b[pc * n + jc], n, kc, nc, bp)
+        for ib in range((m + MC - 1) // MC):            # MC blocks of rows
+            ic = ib * MC
+            mc = min(MC, m - ic)
+            _pack_a(&a[ic * k + pc], k, mc, kc, ap)
+            for js in range((nc + nr - 1) // nr):       # NR slivers of the B panel
+                jr = js * nr
+                for is_ in range((mc + MR - 1) // MR):  # MR slivers of the A block
+                    ir = is_ * MR
+                    if floating is float:
+                        nnl_micro_kernel_f32(kc, &ap[ir * kc], &bp[jr * kc], tile)
+                    else:
+                        nnl_micro_kernel_f64(kc, &ap[ir * kc], &bp[jr * kc], tile)
+                    _store_tile(tile, nr, &c[(ic + ir) * n + jc + jr], n,
+                                min(MR, mc - ir), min(nr, nc - jr), kb > 0)
+
+
+cdef void _tiled(const floating *a, const floating *b, floating *c, Py_ssize_t m,
+                 Py_ssize_t n, Py_ssize_t k, Py_ssize_t panel, Py_ssize_t n_panels,
+                 floating *work, Py_ssize_t per_thread, int nt) noexcept nogil:
+    cdef Py_ssize_t p, jc
+    cdef floating *ap = NULL
+    cdef floating *bp = NULL
+    with parallel(num_threads=nt):
+        ap = work + threadid() * per_thread      # each thread packs into its own buffers
+        bp = ap + MC * KC
+        for p in prange(n_panels, schedule='static'):
+            jc = p * panel
+            _tiled_panel(a, b, c, m, n, k, jc, min(panel, n - jc), ap, bp)
+
+
+def gemm_tiled(a, b):
+    """a @ b for 2-D ``a`` (M, K) and ``b`` (K, N): the cache-blocked teaching kernel."""
+    cdef int t = _pair_type("gemm_tiled", a, "a", b, "b", 2)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"gemm_tiled: cannot multiply a of shape {a.shape} by b of shape {b.shape}")
+    cdef Py_ssize_t m = a.shape[0], k = a.shape[1], n = b.shape[1]
+    if m == 0 or n == 0 or k == 0:
+        return np.zeros((m, n), dtype=a.dtype)
+    cdef cnp.ndarray ac = _c(a), bc = _c(b)
+    cdef cnp.ndarray c = np.empty((m, n), dtype=a.dtype)
+    cdef int nr = NR_F32 if t == cnp.NPY_FLOAT32 else NR_F64
+    cdef int nt = threads_for(m * n * k // 16)
+    # Panels: at least one per thread, none wider than NC_MAX, a multiple of NR wide.
+    # How C is cut into panels changes who computes an element, never how.
+    cdef Py_ssize_t n_panels = max(nt, (n + NC_MAX - 1) // NC_MAX)
+    cdef Py_ssize_t panel = ((n + n_panels - 1) // n_panels + nr - 1) // nr * nr
+    n_panels = (n + panel - 1) // panel
+    cdef Py_ssize_t per_thread = MC * KC + KC * panel + 64
+    cdef cnp.ndarray work = np.empty(per_thread * nt, dtype=a.dtype)
+    if t == cnp.NPY_FLOAT32:
+        with nogil:
+            _tiled(<float*>cnp.PyArray_DATA(ac), <float*>cnp.PyArray_DATA(bc),
+                   <float*>cnp.PyArray_DATA(c), m, n, k, panel, n_panels,
+                   <float*>cnp.PyArray_DATA(work), per_thread, nt)
+    else:
+        with nogil:
+            _tiled(<double*>cnp.PyArray_DATA(ac), <double*>cnp.PyArray_DATA(bc),
+                   <double*>cnp.PyArray_DATA(c), m, n, k, panel, n_panels,
+                   <double*>cnp.PyArray_DATA(work), per_thread, nt)
+    return c

@@ -62,7 +62,8 @@ def _looks_like_other_format(raw):
     """Name the format of a file that is clearly not safetensors, else None."""
     if raw[:4] == b"PK\x03\x04":
         return "a zip archive (torch.save writes these; they contain pickles)"
-    if len(raw) >= 2 and raw[0] == 0x80 and 2 <= raw[1] <= 5:
+    # Opcode 0 does not exist, so "80 0k 00" is a small header length, not a pickle.
+    if len(raw) >= 3 and raw[0] == 0x80 and 2 <= raw[1] <= 5 and raw[2] != 0:
         return f"a pickle (protocol {raw[1]})"
     if raw[:6] == b"\x93NUMPY":
         return "a NumPy .npy file"
@@ -153,7 +154,8 @@ def parse(raw, source="file"):
     raw = memoryview(raw)
     size = len(raw)
     n = int.from_bytes(raw[:8], "little") if size >= 8 else None
-    plausible = n is not None and n <= min(MAX_HEADER_BYTES, size - 8) and raw[8:9] == b"{"
+    # A cut-off safetensors file still has a sane length and its "{"; only other files are sniffed.
+    plausible = n is not None and n <= MAX_HEADER_BYTES and raw[8:9] == b"{"
     other = None if plausible else _looks_like_other_format(bytes(raw[:8]))
     if other:
         raise NotACheckpointError(f"{source} is {other}, not a safetensors checkpoint; nnlite never "

@@ -94,11 +94,12 @@ class _CellBase(Module):
         if state is None:
             zeros = ops.zeros(x.shape[0], self.hidden_size, dtype=x.dtype)
             state = (zeros,) * (2 if self.mode == "LSTM" else 1)
-        want = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
-        for s in state:
-            if tuple(s.shape) != want:
-                raise ValueError(f"{name}: expected a hidden state of shape {want}, got {tuple(s.shape)}")
-        state = state if batched else tuple(ops.unsqueeze(s, 0) for s in state)
+        else:
+            want = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+            for s in state:
+                if tuple(s.shape) != want:
+                    raise ValueError(f"{name}: expected a hidden state of shape {want}, got {tuple(s.shape)}")
+            state = state if batched else tuple(ops.unsqueeze(s, 0) for s in state)
         out = _rnn_step(F.linear(x, self.weight_ih, self.bias_ih), state, self.weight_hh,
                         self.bias_hh, self.mode)
         return out if batched else tuple(ops.squeeze(s, 0) for s in out)

@@ -9,6 +9,7 @@ tuples, integer keys as integers, NumPy scalars with their dtype, NaN as NaN.
 Only plain data is accepted, so nothing executable ever enters a checkpoint.
 """
 import math
+from collections import Counter
 
 import numpy as np
 
@@ -41,6 +42,8 @@ def encode(obj, path, tensors):
     if isinstance(obj, (list, tuple)):
         items = [encode(v, f"{path}.{i}", tensors) for i, v in enumerate(obj)]
         return items if isinstance(obj, list) else {"__tuple__": items}
+    if isinstance(obj, Counter):  # MultiStepLR's milestones: a missing key must still count 0
+        return {"__counter__": encode(dict(obj), path, tensors)}
     if isinstance(obj, dict):
         if all(isinstance(k, str) and not k.startswith("__") for k in obj):
             return {k: encode(v, f"{path}.{k}", tensors) for k, v in obj.items()}
@@ -70,6 +73,8 @@ def decode(obj, tensors, where="checkpoint"):
         return arr[()] if kind == "scalar" else arr
     if "__float__" in obj:
         return float(obj["__float__"])
+    if "__counter__" in obj:
+        return Counter(decode(obj["__counter__"], tensors, where))
     if "__tuple__" in obj:
         return tuple(decode(v, tensors, where) for v in obj["__tuple__"])
     if "__items__" in obj:

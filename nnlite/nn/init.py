@@ -289,8 +289,8 @@ def dirac_(tensor, groups=1):
 
     >>> import nnlite as nl
     >>> w = dirac_(nl.empty(2, 2, 3, 3)).data
-    >>> w[0, 0, 1, 1], w[0, 1, 1, 1], w[1, 1, 1, 1], float(w.sum())
-    (1.0, 0.0, 1.0, 2.0)
+    >>> w[:, :, 1, 1].tolist(), float(w.sum())
+    ([[1.0, 0.0], [0.0, 1.0]], 2.0)
     """
     if tensor.ndim not in (3, 4, 5):
         raise ValueError(f"dirac_: only 3, 4 or 5-D tensors are supported, got shape {tuple(tensor.shape)}")

@@ -57,18 +57,23 @@ class Module:
                                  f"attributes (while setting {name!r})")
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
         if isinstance(value, Parameter):
-            self._forget(name)
+            if name not in params:  # re-assigning keeps the key's place (state_dict order, as in PyTorch)
+                self._forget(name)
             params[name] = value
             if value.name is None:
                 value.name = name
         elif isinstance(value, Module):
-            self._forget(name)
+            if name not in modules:
+                self._forget(name)
             modules[name] = value
         elif isinstance(value, Buffer):
-            self._forget(name)
+            if name not in buffers:
+                self._forget(name)
             buffers[name] = value
             if not value.persistent:
                 d["_non_persistent"].add(name)
+            else:
+                d["_non_persistent"].discard(name)
         elif name in params:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
@@ -116,7 +121,8 @@ class Module:
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {type(module).__name__} is not a Module")
-        self._forget(name)
+        if name not in self._modules:
+            self._forget(name)
         self._modules[name] = module
         self.__dict__[name] = module
 

@@ -1,0 +1,93 @@
+"""Sequential, ModuleList, ModuleDict, Residual: registration, indexing, state_dict keys as in PyTorch."""
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import nnlite as nl
+from torch_compare import compare
+
+nn = nl.nn
+
+
+def test_sequential_forward_keys_match_torch():
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.Tanh())
+    theirs = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3), torch.nn.Tanh())
+    compare(ours, theirs, np.random.default_rng(0).standard_normal((5, 4)))
+    assert list(ours.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_sequential_ordereddict_index_slice_len_append():
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(OrderedDict([("fc1", nn.Linear(3, 5)), ("act", nn.GELU()), ("fc2", nn.Linear(5, 2))]))
+    theirs = torch.nn.Sequential(OrderedDict([("fc1", torch.nn.Linear(3, 5)), ("act", torch.nn.GELU()),
+                                              ("fc2", torch.nn.Linear(5, 2))]))
+    compare(ours, theirs, np.random.default_rng(1).standard_normal((4, 3)))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert len(ours) == 3 and isinstance(ours[1], nn.GELU) and ours[-1] is ours.fc2
+    tail = ours[1:]
+    assert isinstance(tail, nn.Sequential) and list(dict(tail.named_children())) == ["act", "fc2"]
+    assert tail.fc2 is ours.fc2
+    ours.append(nn.Sigmoid())
+    assert len(ours) == 4 and list(dict(ours.named_children()))[-1] == "3"
+    seq = nn.Sequential(nn.ReLU(), nn.Tanh())
+    seq.insert(1, nn.Sigmoid())
+    assert [type(m).__name__ for m in seq] == ["ReLU", "Sigmoid", "Tanh"]
+    del seq[0]
+    assert [type(m).__name__ for m in seq] == ["Sigmoid", "Tanh"] and list(seq._modules) == ["0", "1"]
+    seq[0] = nn.ReLU()
+    assert isinstance(seq[0], nn.ReLU)
+    with pytest.raises(IndexError, match="out of range for 2 modules"):
+        seq[5]
+
+
+def test_module_list():
+    layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
+    assert len(layers) == 3 and len(list(layers.parameters())) == 6
+    layers.append(nn.Linear(2, 1))
+    layers += [nn.ReLU()]
+    assert len(layers) == 5 and isinstance(layers[-1], nn.ReLU)
+    assert list(layers.state_dict())[:2] == ["0.weight", "0.bias"]
+    assert isinstance(layers[1:3], nn.ModuleList) and len(layers[1:3]) == 2
+    layers.insert(0, nn.Tanh())
+    assert isinstance(layers[0], nn.Tanh) and isinstance(layers[1], nn.Linear)
+    del layers[0]
+    assert isinstance(layers[0], nn.Linear) and len(layers) == 5
+    x = nl.ones(1, 2)
+    for layer in layers:
+        x = layer(x)
+    assert x.shape == (1, 1)
+    with pytest.raises(TypeError, match="no forward"):
+        layers(x)
+
+
+def test_module_dict():
+    heads = nn.ModuleDict({"cls": nn.Linear(4, 3), "reg": nn.Linear(4, 1)})
+    assert list(heads.keys()) == ["cls", "reg"] and "cls" in heads and len(heads) == 2
+    assert list(heads.state_dict()) == ["cls.weight", "cls.bias", "reg.weight", "reg.bias"]
+    heads["aux"] = nn.Linear(4, 2)
+    assert [k for k, _ in heads.items()] == ["cls", "reg", "aux"]
+    popped = heads.pop("reg")
+    assert isinstance(popped, nn.Linear) and "reg" not in heads and len(list(heads.parameters())) == 4
+    with pytest.raises(TypeError, match="strings"):
+        heads[3] = nn.ReLU()
+
+
+def test_residual_adds_input():
+    torch = pytest.importorskip("torch")
+
+    class TorchResidual(torch.nn.Module):
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, x):
+            return x + self.module(x)
+
+    ours = nn.Residual(nn.Sequential(nn.Linear(6, 6), nn.ReLU()))
+    theirs = TorchResidual(torch.nn.Sequential(torch.nn.Linear(6, 6), torch.nn.ReLU()))
+    compare(ours, theirs, np.random.default_rng(2).standard_normal((3, 6)))
+    assert list(ours.state_dict()) == ["module.0.weight", "module.0.bias"]
+    with pytest.raises(ValueError, match=r"Residual\(Linear\): the wrapped module changed the shape"):
+        nn.Residual(nn.Linear(6, 2))(nl.zeros(3, 6))

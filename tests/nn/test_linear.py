@@ -1,0 +1,101 @@
+"""Linear, Identity, Flatten, Unflatten against PyTorch; the linear op's gradients; weight tying."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite.autograd import gradcheck, gradgradcheck
+from torch_compare import compare, f64, load_from_torch_and_compare
+
+F = nl.nn.functional
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (2, 3, 4), (4,), (2, 1, 3, 4)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_matches_torch(shape, bias):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal(shape)
+    compare(nl.nn.Linear(4, 3, bias=bias), torch.nn.Linear(4, 3, bias=bias), x)
+
+
+def test_linear_state_dict_loads_from_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).standard_normal((6, 7))
+    load_from_torch_and_compare(nl.nn.Linear(7, 2), torch.nn.Linear(7, 2), x)
+    assert list(nl.nn.Linear(7, 2, bias=False).state_dict()) == ["weight"]
+
+
+def test_linear_parameters_kinds_layout():
+    layer = nl.nn.Linear(784, 10)
+    assert layer.weight.shape == (10, 784) and layer.bias.shape == (10,)
+    assert (layer.weight.kind, layer.bias.kind) == ("weight", "bias")
+    assert layer.num_parameters() == 7850
+    assert repr(layer) == "Linear(in_features=784, out_features=10, bias=True)"
+
+
+def test_linear_errors_name_layer_expected_and_given():
+    layer = nl.nn.Linear(784, 10)
+    with pytest.raises(ValueError) as e:
+        layer(nl.zeros(32, 780))
+    assert str(e.value) == "Linear(in_features=784): input has 780 features (shape (32, 780))"
+    with pytest.raises(ValueError, match="Linear"):
+        layer(nl.tensor(1.0))
+    with pytest.raises(TypeError, match="float64"):
+        F.linear(nl.zeros(2, 3, dtype=nl.float64), nl.zeros(4, 3))
+
+
+def test_linear_op_gradcheck_and_gradgradcheck():
+    rng = np.random.default_rng(2)
+    x, w, b = f64(rng, 5, 4), f64(rng, 3, 4), f64(rng, 3)
+    assert gradcheck(lambda x, w, b: F.linear(x, w, b), [x, w, b])
+    assert gradgradcheck(lambda x, w, b: F.linear(x, w, b), [x, w, b])
+    x3 = f64(rng, 2, 3, 4)
+    assert gradcheck(lambda x, w: F.linear(x, w), [x3, w])
+    # The fused ReLU: second derivative through a smooth function of the output.
+    assert gradcheck(lambda x, w, b: F.linear(x, w, b, activation="relu"), [x, w, b])
+    assert gradgradcheck(lambda x, w, b: F.linear(x, w, b, activation="relu").tanh(), [x, w, b])
+
+
+def test_fused_relu_equals_relu_of_linear():
+    rng = np.random.default_rng(3)
+    x, w, b = f64(rng, 7, 5), f64(rng, 4, 5), f64(rng, 4)
+    np.testing.assert_allclose(F.linear(x, w, b, activation="relu").data, F.relu(F.linear(x, w, b)).data)
+
+
+def test_identity_flatten_unflatten_match_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(4).standard_normal((2, 3, 4, 5))
+    compare(nl.nn.Identity(54, unused=True), torch.nn.Identity(54, unused=True), x)
+    for args in [(), (1, 2), (0, -1), (2, 3)]:
+        compare(nl.nn.Flatten(*args), torch.nn.Flatten(*args), x)
+    compare(nl.nn.Unflatten(1, (3, 1)), torch.nn.Unflatten(1, (3, 1)), x)
+    compare(nl.nn.Unflatten(-1, (-1, 1, 5)), torch.nn.Unflatten(-1, (-1, 1, 5)), x)
+    with pytest.raises(ValueError, match=r"Unflatten\(dim=1, unflattened_size=\(2, 2\)\): dim 1 has size 3"):
+        nl.nn.Unflatten(1, (2, 2))(nl.zeros(2, 3, 4))
+
+
+def test_weight_tying_one_parameter():
+    class TiedLM(nl.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nl.nn.Embedding(11, 4)
+            self.head = nl.nn.Linear(4, 11, bias=False)
+            self.head.weight = self.emb.weight
+
+        def forward(self, idx):
+            return self.head(self.emb(idx))
+
+    model = TiedLM()
+    params = list(model.parameters())
+    assert len(params) == 1 and model.num_parameters() == 44
+    state = model.state_dict()
+    assert list(state) == ["emb.weight", "head.weight"]
+    assert np.shares_memory(state["emb.weight"].data, state["head.weight"].data)
+    assert model.tied_parameters() == [["emb.weight", "head.weight"]]
+    # Both uses send their gradient into the one parameter.
+    idx = nl.tensor([[1, 2, 3]])
+    model(idx).sum().backward()
+    w = model.emb.weight.data
+    expected = np.tile(w[[1, 2, 3]].sum(0), (11, 1))    # from the head: every row gets sum of h
+    for i in (1, 2, 3):
+        expected[i] += w.sum(0)                         # from the embedding: d/dh of sum(h @ W.T)
+    np.testing.assert_allclose(model.emb.weight.grad.data, expected, rtol=1e-5)

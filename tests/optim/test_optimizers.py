@@ -1,0 +1,327 @@
+"""Optimizer trajectories equal torch.optim's; state_dict round trips; kernel equals its twin."""
+import copy
+
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite.nn import Parameter
+
+SHAPES = [(7, 5), (5,), (3, 4, 2), (1,), ()]
+
+CASES = [
+    ("SGD", dict(lr=0.05)),
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.05)),
+    ("SGD", dict(lr=0.01, momentum=0.5, maximize=True, weight_decay=0.1)),
+    ("Adam", dict()),
+    ("Adam", dict(lr=0.01, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("Adam", dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, amsgrad=True, weight_decay=0.05,
+                  maximize=True)),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.3, amsgrad=True)),
+    ("AdamW", dict(lr=0.01, maximize=True, betas=(0.5, 0.9))),
+    ("Adagrad", dict()),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.05, initial_accumulator_value=0.2)),
+    ("Adagrad", dict(lr=0.05, eps=1e-8, maximize=True)),
+    ("RMSprop", dict()),
+    ("RMSprop", dict(lr=0.005, centered=True)),
+    ("RMSprop", dict(lr=0.005, momentum=0.7)),
+    ("RMSprop", dict(lr=0.002, alpha=0.9, eps=1e-6, centered=True, momentum=0.5, weight_decay=0.1,
+                     maximize=True)),
+]
+
+
+def _grad(rng, p, step, i):
+    """A gradient that depends on where the parameter is (so errors would compound) plus noise."""
+    return 0.5 * p + np.sin(3.0 * p + i) + 0.3 * rng.standard_normal(p.shape)
+
+
+def _init(seed=0, shapes=SHAPES):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s) for s in shapes]
+
+
+def _groups(params, name, kw):
+    """Two param groups: the second with a bigger lr (discriminative rates) and other decay."""
+    second = {"params": params[3:], "lr": kw.get("lr", 0.01) * 2}
+    if "weight_decay" in kw:
+        second["weight_decay"] = kw["weight_decay"] / 2
+    if kw.get("momentum"):
+        second["momentum"] = kw["momentum"] / 2
+    return [{"params": params[:3]}, second]
+
+
+def _run_pair(name, kw, steps=200, grouped=False, skip_param=None):
+    torch = pytest.importorskip("torch")
+    init = _init()
+    ours = [Parameter(a.copy()) for a in init]
+    theirs = [torch.nn.Parameter(torch.tensor(a)) for a in init]
+    make = (lambda ps: _groups(ps, name, kw)) if grouped else (lambda ps: ps)
+    o = getattr(nl.optim, name)(make(ours), **kw)
+    t = getattr(torch.optim, name)(make(theirs), **kw)
+    rng_o, rng_t = np.random.default_rng(1), np.random.default_rng(1)
+    for step in range(steps):
+        for i, (p, q) in enumerate(zip(ours, theirs)):
+            g_o = _grad(rng_o, p.data, step, i)
+            g_t = _grad(rng_t, q.detach().numpy(), step, i)
+            if skip_param is not None and i == skip_param and step % 3 != 1:
+                p.grad, q.grad = None, None   # this parameter gets a gradient only some steps
+            else:
+                p.grad, q.grad = nl.tensor(g_o), torch.tensor(g_t)
+        o.step()
+        t.step()
+    return o, t, ours, theirs
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{'-'.join(k) or 'default'}" for n, k in CASES])
+def test_trajectory_equals_torch(name, kw):
+    o, t, ours, theirs = _run_pair(name, kw)
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-6, atol=1e-12)
+    for p, q in zip(ours, theirs):  # the optimizer state too
+        for key, value in t.state[q].items():
+            np.testing.assert_allclose(np.asarray(o.state[p][key].data), value.numpy(),
+                                       rtol=1e-6, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("name,kw", [c for i, c in enumerate(CASES) if i % 2 == 1],
+                         ids=[f"{n}-{'-'.join(k) or 'default'}" for i, (n, k) in enumerate(CASES)
+                              if i % 2 == 1])
+def test_param_groups_and_missing_grads_equal_torch(name, kw):
+    # Param 2 has a gradient only every third step: it must be left untouched in between
+    # (and counts its own steps, which matters for Adam's bias correction).
+    o, t, ours, theirs = _run_pair(name, kw, steps=120, grouped=True, skip_param=2)
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-6, atol=1e-12)
+    assert len(o.param_groups) == 2
+
+
+def test_state_dict_structure_matches_torch():
+    torch = pytest.importorskip("torch")
+    for name, kw in CASES:
+        o, t, _, _ = _run_pair(name, kw, steps=3, grouped=True, skip_param=4)
+        ours, theirs = o.state_dict(), t.state_dict()
+        assert set(ours) == {"state", "param_groups"}
+        assert set(ours["state"]) == set(theirs["state"]), name
+        for k in theirs["state"]:
+            assert list(ours["state"][k]) == list(theirs["state"][k]), (name, k)
+            for key, v in theirs["state"][k].items():
+                assert tuple(ours["state"][k][key].shape) == tuple(v.shape)
+        for g_ours, g_theirs in zip(ours["param_groups"], theirs["param_groups"]):
+            assert g_ours["params"] == g_theirs["params"]
+            assert set(g_ours) <= set(g_theirs), name
+            for key in g_ours:
+                assert g_ours[key] == g_theirs[key], (name, key)
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{'-'.join(k) or 'default'}" for n, k in CASES])
+def test_state_dict_mid_run_resumes_identically(name, kw):
+    init = _init(5)
+    a = [Parameter(x.copy()) for x in init]
+    opt_a = getattr(nl.optim, name)(_groups(a, name, kw), **kw)
+    rng = np.random.default_rng(2)
+    grads = [[rng.standard_normal(s) for s in SHAPES] for _ in range(40)]
+
+    def run(params, opt, steps):
+        for gs in steps:
+            for p, g in zip(params, gs):
+                p.grad = nl.tensor(g)
+            opt.step()
+
+    run(a, opt_a, grads[:20])
+    saved = copy.deepcopy(opt_a.state_dict())
+    b = [Parameter(p.data.copy()) for p in a]
+    opt_b = getattr(nl.optim, name)(_groups(b, name, {}))   # other hyperparameters: loading restores
+    opt_b.load_state_dict(saved)
+    run(a, opt_a, grads[20:])
+    run(b, opt_b, grads[20:])
+    for p, q in zip(a, b):
+        assert p.data.tobytes() == q.data.tobytes()
+    assert opt_b.param_groups[1]["lr"] == opt_a.param_groups[1]["lr"]
+
+
+def test_torch_state_dict_loads_and_continues_like_torch():
+    torch = pytest.importorskip("torch")
+    kw = dict(lr=0.01, amsgrad=True, weight_decay=0.01)
+    o, t, ours, theirs = _run_pair("Adam", kw, steps=30)
+    fresh = [Parameter(q.detach().numpy().copy()) for q in theirs]
+    o2 = nl.optim.Adam(fresh)
+    o2.load_state_dict(t.state_dict())
+    rng = np.random.default_rng(9)
+    for _ in range(30):
+        for p, q in zip(fresh, theirs):
+            g = rng.standard_normal(p.shape)
+            p.grad, q.grad = nl.tensor(g), torch.tensor(g)
+        o2.step(); t.step()
+    for p, q in zip(fresh, theirs):
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{'-'.join(k) or 'default'}" for n, k in CASES])
+def test_compiled_kernel_path_equals_reference_twin_bitwise(name, kw):
+    results = []
+    for backend in ("cython", "reference"):
+        nl.set_backend(backend)
+        try:
+            params = [Parameter(a.copy()) for a in _init(3)]
+            opt = getattr(nl.optim, name)(_groups(params, name, kw), **kw)
+            rng = np.random.default_rng(4)
+            for step in range(25):
+                for i, p in enumerate(params):
+                    p.grad = nl.tensor(_grad(rng, p.data, step, i))
+                opt.step()
+            results.append([p.data.tobytes() for p in params])
+        finally:
+            nl.set_backend("cython")
+    assert results[0] == results[1]
+
+
+def test_step_with_closure_returns_the_loss():
+    w = Parameter(np.array([3.0, -1.0]))
+    opt = nl.optim.SGD([w], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w * w).sum()
+        loss.backward()
+        return loss
+
+    losses = [float(opt.step(closure)) for _ in range(3)]
+    assert losses == [10.0, 2.5, 0.625]   # each step halves w: loss falls by 4
+    np.testing.assert_array_equal(w.data, [0.375, -0.125])
+
+
+def test_adam_l2_decay_differs_from_adamw_decoupled_decay():
+    """Adam adds wd * theta to the gradient, so it is rescaled by 1/sqrt(v); AdamW shrinks theta.
+
+    With a large gradient on one coordinate and none on the other, Adam's decay
+    is normalised away on the first and becomes a full-size step on the second,
+    while AdamW decays both at the same rate lr * wd. Each equals its torch counterpart.
+    """
+    torch = pytest.importorskip("torch")
+    init = np.array([1.0, 1.0])
+    scale = np.array([100.0, 0.0])
+    finals = {}
+    for name in ("Adam", "AdamW"):
+        p = Parameter(init.copy())
+        q = torch.nn.Parameter(torch.tensor(init))
+        o = getattr(nl.optim, name)([p], lr=0.01, weight_decay=0.5)
+        t = getattr(torch.optim, name)([q], lr=0.01, weight_decay=0.5)
+        rng = np.random.default_rng(0)
+        for _ in range(100):
+            g = scale * rng.standard_normal(2)
+            p.grad, q.grad = nl.tensor(g), torch.tensor(g)
+            o.step(); t.step()
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-6)
+        finals[name] = p.data.copy()
+    assert not np.allclose(finals["Adam"], finals["AdamW"], rtol=1e-3)
+    # Coordinate 1 has no loss gradient. AdamW: only the decay acts, theta *= (1 - lr*wd)
+    # each step. Adam: the L2 term *is* the whole gradient, and Adam normalises it to a
+    # step of about lr (shrinking as v remembers larger past values): far faster decay.
+    assert finals["AdamW"][1] == pytest.approx((1 - 0.01 * 0.5) ** 100, rel=1e-12)
+    assert 0 < finals["Adam"][1] < 0.5 * finals["AdamW"][1]
+
+
+def test_float32_parameters_follow_torch():
+    torch = pytest.importorskip("torch")
+    init = _init(7)
+    ours = [Parameter(a.astype(np.float32)) for a in init]
+    theirs = [torch.nn.Parameter(torch.tensor(a, dtype=torch.float32)) for a in init]
+    o, t = nl.optim.AdamW(ours, lr=0.01), torch.optim.AdamW(theirs, lr=0.01)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        for p, q in zip(ours, theirs):
+            g = rng.standard_normal(p.shape).astype(np.float32)
+            p.grad, q.grad = nl.tensor(g), torch.tensor(g)
+        o.step(); t.step()
+    for p, q in zip(ours, theirs):
+        assert p.dtype == np.float32
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_constructor_and_group_errors_are_clear():
+    w = Parameter(np.zeros(3))
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        nl.optim.SGD([w], lr=-1)
+    with pytest.raises(ValueError, match="Nesterov momentum requires"):
+        nl.optim.SGD([w], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="beta parameter at index 1"):
+        nl.optim.Adam([w], betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="Invalid epsilon"):
+        nl.optim.RMSprop([w], eps=-1)
+    with pytest.raises(ValueError, match="initial_accumulator_value"):
+        nl.optim.Adagrad([w], initial_accumulator_value=-1)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        nl.optim.Adam([])
+    with pytest.raises(TypeError, match="iterable of Tensors"):
+        nl.optim.Adam(w)
+    with pytest.raises(TypeError, match="ordered collections"):
+        nl.optim.Adam({w})
+    with pytest.raises(TypeError, match="only optimize Tensors"):
+        nl.optim.Adam([np.zeros(3)])
+    opt = nl.optim.Adam([w])
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group({"params": [w]})
+    with pytest.raises(TypeError, match="float32 or float64"):
+        nl.optim.SGD([Parameter(np.zeros(3, np.float16))], lr=0.1)
+    with pytest.raises(ValueError, match="doesn't match the size"):
+        nl.optim.Adam([Parameter(np.zeros(2)), Parameter(np.zeros(2))]).load_state_dict(
+            opt.state_dict())
+    with pytest.raises(ValueError, match="parameter groups"):
+        opt.load_state_dict({"state": {}, "param_groups": []})
+
+
+def test_add_param_group_takes_defaults_and_its_own_values():
+    a, b = Parameter(np.ones(2)), Parameter(np.ones(3))
+    opt = nl.optim.SGD([a], lr=0.1, momentum=0.9)
+    opt.add_param_group({"params": b, "lr": 0.01})
+    assert opt.param_groups[1]["momentum"] == 0.9 and opt.param_groups[1]["lr"] == 0.01
+    a.grad, b.grad = nl.ones(2).double(), nl.ones(3).double()
+    opt.step()
+    np.testing.assert_allclose(a.data, 0.9)
+    np.testing.assert_allclose(b.data, 0.99)
+    opt.param_groups[0]["lr"] = 0.0   # schedulers change lr between steps like this
+    opt.step()
+    np.testing.assert_allclose(a.data, 0.9)
+
+
+def test_zero_grad_to_none_and_to_zero():
+    w = Parameter(np.ones(4))
+    opt = nl.optim.SGD([w], lr=0.1)
+    (w * w).sum().backward()
+    assert w.grad.data is w._grad_slot
+    opt.zero_grad()
+    assert w.grad is None
+    (w * 3.0).sum().backward()          # overwrites the slot, does not add to stale values
+    np.testing.assert_array_equal(w.grad.data, 3.0)
+    opt.zero_grad(set_to_none=False)
+    assert w.grad is not None and not w.grad.data.any()
+    (w * 2.0).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, 2.0)
+    assert w.grad.data is w._grad_slot
+
+
+def test_param_groups_by_kind_recipe():
+    w = Parameter(np.ones((2, 2)), kind="weight")
+    b = Parameter(np.ones(2), kind="bias")
+    g = Parameter(np.ones(2), kind="scale")
+    frozen = Parameter(np.ones(2), kind="weight", requires_grad=False)
+    groups = nl.optim.param_groups_by_kind([w, b, g, frozen, w], weight_decay=0.1)
+    assert [[id(p) for p in grp["params"]] for grp in groups] == [[id(w)], [id(b), id(g)]]
+    assert [grp["weight_decay"] for grp in groups] == [0.1, 0.0]
+    opt = nl.optim.AdamW(groups, lr=0.1)
+    for p in (w, b, g):
+        p.grad = nl.zeros_like(p).double()
+    opt.step()   # zero gradients: only decay moves the weights, and only the decayed group
+    np.testing.assert_allclose(w.data, 1 - 0.1 * 0.1)
+    np.testing.assert_array_equal(b.data, 1.0)
+    np.testing.assert_array_equal(g.data, 1.0)
+
+
+def test_repr_lists_groups():
+    opt = nl.optim.Adam([Parameter(np.zeros(1))], lr=0.5)
+    text = repr(opt)
+    assert text.startswith("Adam (") and "Parameter Group 0" in text and "lr: 0.5" in text

@@ -9,7 +9,11 @@ column-major operand is never copied: it is handed to BLAS with the transpose
 flag flipped, and a row-sliced one with its row stride as the leading dimension.
 
 BLAS threads itself (``nl.set_num_threads`` limits it), so no BLAS call here is
-made from inside an OpenMP region. Twins: ``reference.py`` ("gemm").
+made from inside an OpenMP region. One cost of that: OpenBLAS cuts a product
+into different pieces for different thread counts, so the last bits of
+``gemm``/``bmm``/``linear_forward`` can change with the thread count (they are
+repeatable for a given count). ``gemm_tiled`` and ``bias_grad`` are
+bit-identical for any thread count. Twins: ``reference.py`` ("gemm").
 """
 import numpy as np
 cimport numpy as cnp

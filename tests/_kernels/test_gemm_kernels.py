@@ -1,0 +1,248 @@
+"""GEMM-theme kernels: compiled (``_gemm``) against the NumPy twins, PyTorch and finite differences."""
+import numpy as np
+import pytest
+from conftest import same_bytes_across_threads, threads
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nnlite._kernels import _gemm, reference
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
+LAYOUTS = ["c", "t", "s", "rows"]
+dims = st.sampled_from([0, 1, 2, 3, 5, 7, 8, 17, 33])
+
+
+def make(rng, shape, dtype, layout="c"):
+    """A random matrix of ``shape`` stored C-contiguous ("c"), as a transpose ("t"),
+    strided every other column ("s") or as a row slice of a wider array ("rows")."""
+    rows, cols = shape
+    if layout == "t":
+        return rng.standard_normal((cols, rows)).astype(dtype).T
+    if layout == "s":
+        return rng.standard_normal((rows, 2 * cols)).astype(dtype)[:, ::2]
+    if layout == "rows":
+        return rng.standard_normal((rows, cols + 3)).astype(dtype)[:, :cols]
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def check_output(out, shape, dtype):
+    assert out.shape == shape and out.dtype == dtype and out.flags.c_contiguous
+
+
+# -------------------------------------------------------------- vs the twin -----
+
+@settings(max_examples=25, deadline=None)
+@given(m=dims, k=dims, n=dims, trans_a=st.booleans(), trans_b=st.booleans(),
+       layout_a=st.sampled_from(LAYOUTS), layout_b=st.sampled_from(LAYOUTS),
+       dtype=st.sampled_from(DTYPES))
+def test_gemm_matches_twin(m, k, n, trans_a, trans_b, layout_a, layout_b, dtype):
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    a = make(rng, (k, m) if trans_a else (m, k), dtype, layout_a)
+    b = make(rng, (n, k) if trans_b else (k, n), dtype, layout_b)
+    out = _gemm.gemm(a, b, trans_a, trans_b)
+    check_output(out, (m, n), dtype)
+    np.testing.assert_allclose(out, reference.gemm(a, b, trans_a, trans_b), **TOL[dtype])
+    if k == 0:
+        assert not out.any()
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=st.sampled_from([0, 1, 3]), m=dims, k=dims, n=dims, trans_a=st.booleans(),
+       trans_b=st.booleans(), transposed=st.booleans(), dtype=st.sampled_from(DTYPES))
+def test_bmm_matches_twin(batch, m, k, n, trans_a, trans_b, transposed, dtype):
+    rng = np.random.default_rng(batch + m * 100 + k * 10 + n)
+    a = rng.standard_normal((batch,) + ((k, m) if trans_a else (m, k))).astype(dtype)
+    b = rng.standard_normal((batch,) + ((n, k) if trans_b else (k, n))).astype(dtype)
+    if transposed:   # same logical operands, stored with the last two axes swapped
+        a = np.ascontiguousarray(a.transpose(0, 2, 1)).transpose(0, 2, 1)
+        b = rng.standard_normal((batch, 2 * b.shape[1], b.shape[2])).astype(dtype)[:, ::2]
+    out = _gemm.bmm(a, b, trans_a, trans_b)
+    check_output(out, (batch, m, n), dtype)
+    np.testing.assert_allclose(out, reference.bmm(a, b, trans_a, trans_b), **TOL[dtype])
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=dims, in_features=dims, out_features=dims, has_bias=st.booleans(),
+       activation=st.sampled_from([None, "relu"]), layout=st.sampled_from(LAYOUTS),
+       dtype=st.sampled_from(DTYPES))
+def test_linear_forward_matches_twin(batch, in_features, out_features, has_bias, activation,
+                                     layout, dtype):
+    rng = np.random.default_rng(batch * 100 + in_features * 10 + out_features)
+    x = make(rng, (batch, in_features), dtype, layout)
+    weight = make(rng, (out_features, in_features), dtype, "c")
+    bias = rng.standard_normal(2 * out_features).astype(dtype)[::2] if has_bias else None
+    out = _gemm.linear_forward(x, weight, bias, activation)
+    check_output(out, (batch, out_features), dtype)
+    np.testing.assert_allclose(out, reference.linear_forward(x, weight, bias, activation), **TOL[dtype])
+    if activation == "relu":
+        assert (out >= 0).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.sampled_from([0, 1, 5, 255, 256, 257, 600]), cols=st.sampled_from([0, 1, 7, 64, 65, 200]),
+       layout=st.sampled_from(LAYOUTS), dtype=st.sampled_from(DTYPES))
+def test_bias_grad_bitwise_equals_twin(rows, cols, layout, dtype):
+    g = make(np.random.default_rng(rows + cols), (rows, cols), dtype, layout)
+    out = _gemm.bias_grad(g)
+    check_output(out, (cols,), dtype)
+    assert out.tobytes() == reference.bias_grad(g).tobytes()
+    np.testing.assert_allclose(out, g.sum(axis=0, dtype=np.float64), rtol=1e-4, atol=1e-3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.sampled_from([0, 1, 5, 6, 7, 97, 130]), k=st.sampled_from([0, 1, 3, 255, 257, 300]),
+       n=st.sampled_from([0, 1, 8, 15, 17, 40]), layout=st.sampled_from(LAYOUTS),
+       dtype=st.sampled_from(DTYPES))
+def test_gemm_tiled_matches_twin(m, k, n, layout, dtype):
+    rng = np.random.default_rng(m + k + n)
+    a = make(rng, (m, k), dtype, layout)
+    b = make(rng, (k, n), dtype, "c")
+    out = _gemm.gemm_tiled(a, b)
+    check_output(out, (m, n), dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else TOL[dtype]
+    np.testing.assert_allclose(out, reference.gemm_tiled(a, b), **tol)
+
+
+def test_gemm_tiled_1024_float32_close_to_numpy(rng):
+    a = rng.standard_normal((1024, 1024)).astype(np.float32)
+    b = rng.standard_normal((1024, 1024)).astype(np.float32)
+    np.testing.assert_allclose(_gemm.gemm_tiled(a, b), a @ b, rtol=1e-3, atol=2e-3)
+
+
+# ------------------------------------------------------------------ threads -----
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_same_bytes_for_1_2_4_threads(rng, dtype):
+    a = rng.standard_normal((70, 300)).astype(dtype)
+    b = rng.standard_normal((300, 130)).astype(dtype)
+    same_bytes_across_threads(_gemm.gemm_tiled, a, b)
+    g = rng.standard_normal((700, 150)).astype(dtype)
+    same_bytes_across_threads(_gemm.bias_grad, g)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_blas_kernels_across_threads(rng, dtype):
+    """OpenBLAS cuts the product differently for each thread count, so its last bits
+    may change with it: repeatable for a given count, equal to rounding across counts."""
+    a = rng.standard_normal((70, 300)).astype(dtype)
+    b = rng.standard_normal((300, 130)).astype(dtype)
+    weight = rng.standard_normal((90, 300)).astype(dtype)
+    bias = rng.standard_normal(90).astype(dtype)
+    calls = [(_gemm.gemm, (a, b)), (_gemm.bmm, (a[None], b[None])),
+             (_gemm.linear_forward, (a, weight, bias, "relu"))]
+    for fn, args in calls:
+        outs = []
+        for n in (1, 2, 4):
+            with threads(n):
+                first = fn(*args)
+                assert fn(*args).tobytes() == first.tobytes()
+            outs.append(first)
+        for out in outs[1:]:   # sums of 300 products: float32 keeps ~4-5 digits of the small ones
+            np.testing.assert_allclose(out, outs[0], **(dict(rtol=1e-4, atol=1e-4)
+                                                         if dtype == np.float32 else TOL[dtype]))
+
+
+def test_gemm_tiled_does_not_depend_on_panel_split(rng):
+    # more threads than column panels, and panels narrower than NR
+    a = rng.standard_normal((13, 40)).astype(np.float32)
+    b = rng.standard_normal((40, 35)).astype(np.float32)
+    with threads(1):
+        one = _gemm.gemm_tiled(a, b)
+    for n in (2, 3, 4, 8):
+        with threads(n):
+            assert _gemm.gemm_tiled(a, b).tobytes() == one.tobytes()
+
+
+# -------------------------------------------------------------------- torch -----
+
+def test_values_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    a = rng.standard_normal((9, 11))
+    b = rng.standard_normal((11, 6))
+    np.testing.assert_allclose(_gemm.gemm(a, b), torch.matmul(torch.tensor(a), torch.tensor(b)).numpy(),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(_gemm.gemm_tiled(a, b), torch.matmul(torch.tensor(a), torch.tensor(b)).numpy(),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(_gemm.gemm(a.T.copy(), b.T.copy(), True, True),
+                               torch.matmul(torch.tensor(a), torch.tensor(b)).numpy(), rtol=1e-12, atol=1e-12)
+    x3 = rng.standard_normal((4, 5, 7))
+    y3 = rng.standard_normal((4, 7, 3))
+    np.testing.assert_allclose(_gemm.bmm(x3, y3), torch.bmm(torch.tensor(x3), torch.tensor(y3)).numpy(),
+                               rtol=1e-12, atol=1e-12)
+    x = rng.standard_normal((8, 11))
+    w = rng.standard_normal((6, 11))
+    bias = rng.standard_normal(6)
+    want = torch.relu(torch.nn.functional.linear(torch.tensor(x), torch.tensor(w), torch.tensor(bias)))
+    np.testing.assert_allclose(_gemm.linear_forward(x, w, bias, "relu"), want.numpy(), rtol=1e-12, atol=1e-12)
+    # the weight/bias gradients nnlite builds from these kernels
+    xt = torch.tensor(x, requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    bt = torch.tensor(bias, requires_grad=True)
+    g = rng.standard_normal((8, 6))
+    torch.nn.functional.linear(xt, wt, bt).backward(torch.tensor(g))
+    np.testing.assert_allclose(_gemm.bias_grad(g), bt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(_gemm.gemm(g, x, trans_a=True), wt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(_gemm.gemm(g, w), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------- finite differences -----
+
+def test_linear_gradients_match_finite_differences(rng):
+    """The backward of y = x W^T + b is dW = g^T x, dx = g W, db = bias_grad(g)."""
+    x = rng.standard_normal((5, 4))
+    weight = rng.standard_normal((3, 4))
+    bias = rng.standard_normal(3)
+    g = rng.standard_normal((5, 3))
+    loss = lambda x_, w_, b_: float(np.sum(g * _gemm.linear_forward(x_, w_, b_, None)))
+    analytic = {"x": _gemm.gemm(g, weight), "weight": _gemm.gemm(g, x, trans_a=True),
+                "bias": _gemm.bias_grad(g)}
+    h = 1e-6
+    for name, arr in (("x", x), ("weight", weight), ("bias", bias)):
+        numeric = np.zeros_like(arr)
+        for idx in np.ndindex(arr.shape):
+            args = {"x": x.copy(), "weight": weight.copy(), "bias": bias.copy()}
+            args[name][idx] += h
+            up = loss(args["x"], args["weight"], args["bias"])
+            args[name][idx] -= 2 * h
+            down = loss(args["x"], args["weight"], args["bias"])
+            numeric[idx] = (up - down) / (2 * h)
+        np.testing.assert_allclose(analytic[name], numeric, rtol=1e-6, atol=1e-7)
+
+
+# --------------------------------------------------------------- bad input -----
+
+def test_bad_inputs_raise_clear_errors():
+    a32 = np.ones((2, 3), np.float32)
+    a64 = np.ones((3, 4), np.float64)
+    with pytest.raises(TypeError, match="float32.*float64"):
+        _gemm.gemm(a32, a64)
+    with pytest.raises(TypeError, match="int64"):
+        _gemm.gemm(np.ones((2, 3), np.int64), np.ones((3, 2), np.int64))
+    with pytest.raises(TypeError, match="ndarray"):
+        _gemm.gemm([[1.0]], [[1.0]])
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 3\)"):
+        _gemm.gemm(a32, a32)
+    with pytest.raises(ValueError, match="2-D.*\\(3,\\)"):
+        _gemm.gemm(np.ones(3), np.ones((3, 1)))
+    with pytest.raises(ValueError, match="3-D"):
+        _gemm.bmm(a32, a32)
+    with pytest.raises(ValueError, match=r"\(2, 2, 3\)"):
+        _gemm.bmm(np.ones((2, 2, 3)), np.ones((3, 2, 3)))
+    with pytest.raises(ValueError, match=r"in_features=4.*\(2, 3\)"):
+        _gemm.linear_forward(np.ones((2, 3)), np.ones((5, 4)), None, None)
+    with pytest.raises(ValueError, match=r"\(5,\).*\(4,\)"):
+        _gemm.linear_forward(np.ones((2, 4)), np.ones((5, 4)), np.ones(4), None)
+    with pytest.raises(TypeError, match="float64.*float32"):
+        _gemm.linear_forward(np.ones((2, 4)), np.ones((5, 4)), np.ones(5, np.float32), None)
+    with pytest.raises(ValueError, match="activation"):
+        _gemm.linear_forward(np.ones((2, 4)), np.ones((5, 4)), None, "tanh")
+    with pytest.raises(ValueError, match=r"2-D.*\(3,\)"):
+        _gemm.bias_grad(np.ones(3))
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 3\)"):
+        _gemm.gemm_tiled(a32, a32)
+    with pytest.raises(TypeError, match="float32.*float64"):
+        _gemm.gemm_tiled(a32, a64)
+    for kernel in (_gemm, reference):   # the twin says the same
+        with pytest.raises(TypeError, match="float32.*float64"):
+            kernel.gemm(a32, a64)

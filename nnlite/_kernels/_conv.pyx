@@ -816,31 +816,36 @@ cdef Py_ssize_t _max_pool_backward(const floating* grad, const int64_t* indices,
     return outside
 
 
-cdef inline Py_ssize_t _avg_divisor(PoolGeometry* p, Py_ssize_t oh, Py_ssize_t ow,
-                                    Py_ssize_t* h0, Py_ssize_t* h1, Py_ssize_t* w0,
-                                    Py_ssize_t* w1) noexcept nogil:
+cdef struct Window:
+    Py_ssize_t h0, h1, w0, w1, divisor
+
+
+cdef inline Window _avg_window(PoolGeometry* p, Py_ssize_t oh, Py_ssize_t ow) noexcept nogil:
     """PyTorch's window bounds (clipped to the input) and divisor for output (oh, ow)."""
+    cdef Window win
     cdef Py_ssize_t hs = oh * p.sh - p.ph, ws = ow * p.sw - p.pw
     cdef Py_ssize_t he = hs + p.kh, we = ws + p.kw
     if he > p.H + p.ph:
         he = p.H + p.ph
     if we > p.W + p.pw:
         we = p.W + p.pw
-    cdef Py_ssize_t pool_size = (he - hs) * (we - ws)
-    h0[0] = hs if hs > 0 else 0
-    w0[0] = ws if ws > 0 else 0
-    h1[0] = he if he < p.H else p.H
-    w1[0] = we if we < p.W else p.W
+    win.h0 = hs if hs > 0 else 0
+    win.w0 = ws if ws > 0 else 0
+    win.h1 = he if he < p.H else p.H
+    win.w1 = we if we < p.W else p.W
     if p.divisor_override != 0:
-        return p.divisor_override
-    if p.count_include_pad:
-        return pool_size
-    return (h1[0] - h0[0]) * (w1[0] - w0[0])
+        win.divisor = p.divisor_override
+    elif p.count_include_pad:
+        win.divisor = (he - hs) * (we - ws)
+    else:
+        win.divisor = (win.h1 - win.h0) * (win.w1 - win.w0)
+    return win
 
 
 cdef void _avg_pool_forward(const floating* x, floating* y, PoolGeometry* p) noexcept nogil:
     cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
-    cdef Py_ssize_t plane, oh, ow, h0, h1, w0, w1, ih, iw, divisor
+    cdef Py_ssize_t plane, oh, ow, ih, iw
+    cdef Window win
     cdef floating total
     cdef const floating* src
     cdef int nt = threads_for(p.planes * L * p.kh * p.kw)
@@ -848,17 +853,18 @@ cdef void _avg_pool_forward(const floating* x, floating* y, PoolGeometry* p) noe
         src = x + plane * HW
         for oh in range(p.OH):
             for ow in range(p.OW):
-                divisor = _avg_divisor(p, oh, ow, &h0, &h1, &w0, &w1)
+                win = _avg_window(p, oh, ow)
                 total = 0
-                for ih in range(h0, h1):
-                    for iw in range(w0, w1):
+                for ih in range(win.h0, win.h1):
+                    for iw in range(win.w0, win.w1):
                         total = total + src[ih * p.W + iw]
-                y[plane * L + oh * p.OW + ow] = total / <floating>divisor
+                y[plane * L + oh * p.OW + ow] = total / <floating>win.divisor
 
 
 cdef void _avg_pool_backward(const floating* grad, floating* gx, PoolGeometry* p) noexcept nogil:
     cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
-    cdef Py_ssize_t plane, oh, ow, h0, h1, w0, w1, ih, iw, divisor
+    cdef Py_ssize_t plane, oh, ow, ih, iw
+    cdef Window win
     cdef floating share
     cdef floating* dst
     cdef int nt = threads_for(p.planes * L * p.kh * p.kw)
@@ -867,10 +873,10 @@ cdef void _avg_pool_backward(const floating* grad, floating* gx, PoolGeometry* p
         memset(dst, 0, HW * sizeof(floating))
         for oh in range(p.OH):
             for ow in range(p.OW):
-                divisor = _avg_divisor(p, oh, ow, &h0, &h1, &w0, &w1)
-                share = grad[plane * L + oh * p.OW + ow] / <floating>divisor
-                for ih in range(h0, h1):
-                    for iw in range(w0, w1):
+                win = _avg_window(p, oh, ow)
+                share = grad[plane * L + oh * p.OW + ow] / <floating>win.divisor
+                for ih in range(win.h0, win.h1):
+                    for iw in range(win.w0, win.w1):
                         dst[ih * p.W + iw] += share
 
 

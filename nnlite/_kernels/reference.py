@@ -717,7 +717,8 @@ def max_pool2d_backward(grad, indices, input_shape):
                          f"got range [{indices.min()}, {indices.max()}]")
     grad_x = np.zeros((N * C, H * W), dtype=grad.dtype)
     planes = np.arange(N * C)[:, None]
-    np.add.at(grad_x, (planes, indices.reshape(N * C, -1)), grad.reshape(N * C, -1))
+    L = grad.shape[2] * grad.shape[3]
+    np.add.at(grad_x, (planes, indices.reshape(N * C, L)), grad.reshape(N * C, L))
     return grad_x.reshape(input_shape)
 
 

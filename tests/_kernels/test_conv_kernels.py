@@ -1,0 +1,418 @@
+"""Convolution and pooling kernels: compiled == twin, both == torch.nn.functional, finite
+differences, byte-identical results across thread counts, and clear errors."""
+import numpy as np
+import pytest
+from conftest import same_bytes_across_threads
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nnlite._kernels import _conv, reference
+
+IMPLS = [pytest.param(_conv, id="compiled"), pytest.param(reference, id="twin")]
+DTYPES = [np.float32, np.float64]
+FEW = settings(max_examples=25, deadline=None)
+
+
+def assert_close(got, expected, dtype):
+    """Equal to rounding: BLAS, NumPy and the direct loops sum in different orders."""
+    assert got.dtype == dtype and got.shape == expected.shape
+    assert got.flags.c_contiguous
+    tol = 2e-5 if dtype == np.float32 else 1e-11
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * scale)
+
+
+def strided(a):
+    """The same values as ``a`` in a non-contiguous view (every other element of a wider array)."""
+    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1] + 1,), dtype=a.dtype)
+    wide[..., 1::2] = a
+    return wide[..., 1::2]
+
+
+@st.composite
+def conv_cases(draw):
+    """Random convolution geometry; a third of the draws are depthwise, a sixth are 1x1."""
+    kind = draw(st.sampled_from(["general", "general", "general", "depthwise", "depthwise", "pointwise"]))
+    groups = draw(st.integers(1, 3))
+    cg = 1 if kind == "depthwise" else draw(st.integers(1, 3))
+    og = draw(st.integers(1, 3))
+    if kind == "pointwise":
+        k, s, p, d = (1, 1), (1, 1), (0, 0), (draw(st.integers(1, 2)),) * 2
+    else:
+        k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        p = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+        d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    # the smallest input that still gives one output pixel, plus a few odd extras
+    hw = tuple(max(1, dd * (kk - 1) + 1 - 2 * pp) + draw(st.integers(0, 6))
+               for kk, pp, dd in zip(k, p, d))
+    n = draw(st.integers(0, 3))
+    return dict(x_shape=(n, cg * groups) + hw, w_shape=(og * groups, cg) + k,
+                stride=s, padding=p, dilation=d, groups=groups)
+
+
+def conv_arrays(case, dtype, seed, non_contiguous):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(case["x_shape"]).astype(dtype)
+    w = rng.standard_normal(case["w_shape"]).astype(dtype)
+    b = rng.standard_normal(case["w_shape"][0]).astype(dtype)
+    if non_contiguous:
+        x, w = strided(x), strided(w)
+    return x, w, b
+
+
+def geometry(case):
+    return case["stride"], case["padding"], case["dilation"], case["groups"]
+
+
+# ------------------------------------------------------ compiled == twin -----
+
+@FEW
+@given(case=conv_cases(), dtype=st.sampled_from(DTYPES), with_bias=st.booleans(),
+       non_contiguous=st.booleans(), seed=st.integers(0, 2**16))
+def test_conv2d_compiled_equals_twin(case, dtype, with_bias, non_contiguous, seed):
+    x, w, b = conv_arrays(case, dtype, seed, non_contiguous)
+    b = b if with_bias else None
+    geo = geometry(case)
+    y = _conv.conv2d_forward(x, w, b, *geo)
+    assert_close(y, reference.conv2d_forward(x, w, b, *geo), dtype)
+    grad = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
+    if non_contiguous:
+        grad = strided(grad)
+    assert_close(_conv.conv2d_backward_input(grad, w, x.shape, *geo),
+                 reference.conv2d_backward_input(grad, w, x.shape, *geo), dtype)
+    assert_close(_conv.conv2d_backward_weight(grad, x, w.shape, *geo),
+                 reference.conv2d_backward_weight(grad, x, w.shape, *geo), dtype)
+    assert_close(_conv.conv2d_backward_bias(grad), reference.conv2d_backward_bias(grad), dtype)
+
+
+@st.composite
+def pool_cases(draw, dilated=True):
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilated else (1, 1)
+    p = tuple(draw(st.integers(0, (dd * (kk - 1) + 1) // 2)) for kk, dd in zip(k, d))
+    hw = tuple(dd * (kk - 1) + 1 + draw(st.integers(0, 6)) for kk, dd in zip(k, d))
+    return dict(x_shape=(draw(st.integers(0, 3)), draw(st.integers(1, 3))) + hw, kernel_size=k,
+                stride=s, padding=p, dilation=d, ceil_mode=draw(st.booleans()))
+
+
+@FEW
+@given(case=pool_cases(), dtype=st.sampled_from(DTYPES), ties=st.booleans(),
+       non_contiguous=st.booleans(), seed=st.integers(0, 2**16))
+def test_max_pool2d_compiled_equals_twin_exactly(case, dtype, ties, non_contiguous, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(-2, 3, case["x_shape"]) if ties else rng.standard_normal(case["x_shape"]))
+    x = x.astype(dtype)
+    if non_contiguous:
+        x = strided(x)
+    args = (case["kernel_size"], case["stride"], case["padding"], case["dilation"], case["ceil_mode"])
+    try:
+        reference.max_pool2d_forward(x, *args)
+    except ValueError as twin_error:  # a dilated window that sees only padding: both refuse alike
+        with pytest.raises(ValueError) as info:
+            _conv.max_pool2d_forward(x, *args)
+        assert str(info.value) == str(twin_error)
+        return
+    y, indices = _conv.max_pool2d_forward(x, *args)
+    y_ref, indices_ref = reference.max_pool2d_forward(x, *args)
+    assert y.dtype == dtype and indices.dtype == np.int64 and y.flags.c_contiguous
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(indices, indices_ref)
+    grad = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_array_equal(_conv.max_pool2d_backward(grad, indices, x.shape),
+                                  reference.max_pool2d_backward(grad, indices, x.shape))
+
+
+@FEW
+@given(case=pool_cases(dilated=False), dtype=st.sampled_from(DTYPES), count_include_pad=st.booleans(),
+       divisor_override=st.sampled_from([None, None, 1, 3]), non_contiguous=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_avg_pool2d_compiled_equals_twin(case, dtype, count_include_pad, divisor_override,
+                                         non_contiguous, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(case["x_shape"]).astype(dtype)
+    if non_contiguous:
+        x = strided(x)
+    args = (case["kernel_size"], case["stride"], case["padding"], case["ceil_mode"],
+            count_include_pad, divisor_override)
+    y = _conv.avg_pool2d_forward(x, *args)
+    assert_close(y, reference.avg_pool2d_forward(x, *args), dtype)
+    grad = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(_conv.avg_pool2d_backward(grad, x.shape, *args),
+                 reference.avg_pool2d_backward(grad, x.shape, *args), dtype)
+
+
+# ----------------------------------------------------------- against torch -----
+
+CONV_TORCH_CASES = [
+    # (x shape, weight shape, stride, padding, dilation, groups)
+    ((2, 3, 8, 8), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((2, 4, 9, 7), (6, 2, 3, 2), (2, 1), (1, 0), (2, 1), 2),
+    ((1, 4, 6, 5), (8, 1, 3, 3), (1, 2), (1, 1), (1, 1), 4),     # depthwise, multiplier 2
+    ((3, 1, 12, 12), (6, 1, 5, 5), (1, 1), (2, 2), (1, 1), 1),   # LeNet's first layer
+    ((2, 4, 5, 6), (6, 2, 1, 1), (1, 1), (0, 0), (1, 1), 2),     # 1x1, grouped
+    ((2, 3, 1, 11), (5, 3, 1, 4), (1, 2), (0, 1), (1, 2), 1),    # conv1d as H == 1
+    ((0, 3, 6, 6), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),     # empty batch
+]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", CONV_TORCH_CASES)
+def test_conv2d_matches_torch(impl, x_shape, w_shape, stride, padding, dilation, groups):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.conv2d(xt, wt, bt, stride, padding, dilation, groups)
+    grad = rng.standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(grad))
+    geo = (stride, padding, dilation, groups)
+    np.testing.assert_allclose(impl.conv2d_forward(x, w, b, *geo), yt.detach().numpy(),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(impl.conv2d_backward_input(grad, w, x_shape, *geo), xt.grad.numpy(),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(impl.conv2d_backward_weight(grad, x, w_shape, *geo), wt.grad.numpy(),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(impl.conv2d_backward_bias(grad), bt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+MAX_POOL_TORCH_CASES = [
+    # (x shape, kernel_size, stride, padding, dilation, ceil_mode)
+    ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),
+    ((2, 3, 7, 9), (3, 3), (2, 2), (1, 1), (1, 1), True),
+    ((1, 2, 9, 8), (3, 2), (2, 3), (1, 1), (2, 1), True),
+    ((2, 2, 5, 5), (2, 2), (2, 2), (1, 1), (1, 1), True),   # ceil_mode drops the window in the padding
+    ((1, 3, 1, 10), (1, 3), (1, 2), (0, 1), (1, 1), False),
+]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("x_shape,kernel_size,stride,padding,dilation,ceil_mode", MAX_POOL_TORCH_CASES)
+def test_max_pool2d_matches_torch(impl, x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    x = rng.integers(-3, 4, x_shape).astype(np.float64)    # many ties: the first one must win
+    x.flat[::7] = -np.inf
+    x.flat[5] = np.nan
+    xt = torch.tensor(x, requires_grad=True)
+    yt, it = torch.nn.functional.max_pool2d(xt, kernel_size, stride, padding, dilation, ceil_mode,
+                                            return_indices=True)
+    grad = rng.standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(grad))
+    y, indices = impl.max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
+    np.testing.assert_array_equal(y, yt.detach().numpy())
+    np.testing.assert_array_equal(indices, it.numpy())
+    np.testing.assert_allclose(impl.max_pool2d_backward(grad, indices, x_shape), xt.grad.numpy(),
+                               rtol=1e-14, atol=0)
+
+
+AVG_POOL_TORCH_CASES = [
+    # (x shape, kernel_size, stride, padding, ceil_mode)
+    ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), False),
+    ((2, 3, 7, 9), (3, 3), (2, 2), (1, 1), True),
+    ((1, 2, 6, 5), (3, 2), (2, 2), (1, 1), True),
+    ((2, 2, 5, 5), (2, 2), (2, 2), (1, 1), True),
+    ((1, 3, 1, 10), (1, 3), (1, 2), (0, 1), True),
+]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("count_include_pad,divisor_override", [(True, None), (False, None), (True, 2)])
+@pytest.mark.parametrize("x_shape,kernel_size,stride,padding,ceil_mode", AVG_POOL_TORCH_CASES)
+def test_avg_pool2d_matches_torch(impl, x_shape, kernel_size, stride, padding, ceil_mode,
+                                  count_include_pad, divisor_override):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(x_shape)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.avg_pool2d(xt, kernel_size, stride, padding, ceil_mode,
+                                        count_include_pad, divisor_override)
+    grad = rng.standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(grad))
+    args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    np.testing.assert_allclose(impl.avg_pool2d_forward(x, *args), yt.detach().numpy(),
+                               rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(impl.avg_pool2d_backward(grad, x_shape, *args), xt.grad.numpy(),
+                               rtol=1e-13, atol=1e-13)
+
+
+# ------------------------------------------------------ finite differences -----
+
+def numeric_gradient(f, a, eps=1e-6):
+    """Central differences of the scalar f() with respect to every element of a (in place)."""
+    g = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        old = a[i]
+        a[i] = old + eps
+        up = f()
+        a[i] = old - eps
+        down = f()
+        a[i] = old
+        g[i] = (up - down) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", [
+    ((2, 2, 5, 4), (3, 2, 2, 3), (2, 1), (1, 1), (1, 2), 1),
+    ((1, 2, 4, 4), (4, 1, 3, 3), (1, 1), (1, 1), (1, 1), 2),     # depthwise
+    ((2, 4, 3, 3), (2, 2, 1, 1), (1, 1), (0, 0), (1, 1), 2),     # 1x1
+])
+def test_conv2d_backward_matches_finite_differences(impl, x_shape, w_shape, stride, padding,
+                                                    dilation, groups):
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    geo = (stride, padding, dilation, groups)
+    grad = rng.standard_normal(impl.conv2d_forward(x, w, b, *geo).shape)
+    loss = lambda: float(np.sum(impl.conv2d_forward(x, w, b, *geo) * grad))
+    np.testing.assert_allclose(impl.conv2d_backward_input(grad, w, x_shape, *geo),
+                               numeric_gradient(loss, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(impl.conv2d_backward_weight(grad, x, w_shape, *geo),
+                               numeric_gradient(loss, w), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(impl.conv2d_backward_bias(grad), numeric_gradient(loss, b),
+                               rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_pool_backward_matches_finite_differences(impl):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 2, 5, 6))
+    max_args = ((3, 2), (2, 2), (1, 1), (1, 2), True)
+    y, indices = impl.max_pool2d_forward(x, *max_args)
+    grad = rng.standard_normal(y.shape)
+    loss = lambda: float(np.sum(impl.max_pool2d_forward(x, *max_args)[0] * grad))
+    np.testing.assert_allclose(impl.max_pool2d_backward(grad, indices, x.shape),
+                               numeric_gradient(loss, x), rtol=1e-6, atol=1e-8)
+    for avg_args in [((3, 2), (2, 2), (1, 1), True, False, None), ((2, 3), (1, 2), (1, 1), False, True, 5)]:
+        grad = rng.standard_normal(impl.avg_pool2d_forward(x, *avg_args).shape)
+        loss = lambda: float(np.sum(impl.avg_pool2d_forward(x, *avg_args) * grad))
+        np.testing.assert_allclose(impl.avg_pool2d_backward(grad, x.shape, *avg_args),
+                                   numeric_gradient(loss, x), rtol=1e-6, atol=1e-8)
+
+
+# ----------------------------------------------------- thread determinism -----
+
+# Big enough that a threaded BLAS would split these GEMMs (its 1-thread cut-off is
+# M*N*K <= 262144) and the direct loops pass the serial threshold.
+DETERMINISM_CASES = [
+    ((4, 16, 12, 12), (32, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1),   # im2col + GEMM
+    ((4, 16, 12, 12), (32, 8, 3, 3), (2, 1), (1, 2), (1, 2), 2),    # grouped, strided, dilated
+    ((4, 32, 12, 12), (48, 32, 1, 1), (1, 1), (0, 0), (1, 1), 1),   # 1x1 straight GEMM
+    ((4, 16, 12, 12), (32, 1, 3, 3), (1, 1), (1, 1), (1, 1), 16),   # depthwise
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", DETERMINISM_CASES)
+def test_conv2d_same_bytes_for_1_2_4_threads(dtype, x_shape, w_shape, stride, padding, dilation, groups):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    geo = (stride, padding, dilation, groups)
+    grad = rng.standard_normal(_conv.conv2d_forward(x, w, b, *geo).shape).astype(dtype)
+    same_bytes_across_threads(_conv.conv2d_forward, x, w, b, *geo)
+    same_bytes_across_threads(_conv.conv2d_backward_input, grad, w, x_shape, *geo)
+    same_bytes_across_threads(_conv.conv2d_backward_weight, grad, x, w_shape, *geo)
+    same_bytes_across_threads(_conv.conv2d_backward_bias, grad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pool_same_bytes_for_1_2_4_threads(dtype):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 8, 13, 11)).astype(dtype)
+    y, indices = _conv.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1), (1, 1), True)
+    grad = rng.standard_normal(y.shape).astype(dtype)
+    same_bytes_across_threads(_conv.max_pool2d_forward, x, (3, 3), (2, 2), (1, 1), (1, 1), True)
+    same_bytes_across_threads(_conv.max_pool2d_backward, grad, indices, x.shape)
+    avg_args = ((3, 3), (2, 2), (1, 1), True, False, None)
+    same_bytes_across_threads(_conv.avg_pool2d_forward, x, *avg_args)
+    same_bytes_across_threads(_conv.avg_pool2d_backward, grad, x.shape, *avg_args)
+
+
+# -------------------------------------------------------------- bad input -----
+
+def _conv_call(**changes):
+    rng = np.random.default_rng(8)
+    args = dict(x=rng.standard_normal((2, 3, 8, 8)), weight=rng.standard_normal((4, 3, 3, 3)),
+                bias=np.zeros(4), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    args.update(changes)
+    return args
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("changes,error,message", [
+    (dict(x=np.zeros((2, 5, 8, 8))), ValueError,
+     "conv2d: input has 5 channels but weight expects 3 (groups=1); input shape (2, 5, 8, 8), "
+     "weight shape (4, 3, 3, 3)"),
+    (dict(x=np.zeros((3, 8, 8))), ValueError, "expected a 4-D input (N, C, H, W), got shape (3, 8, 8)"),
+    (dict(weight=np.zeros((4, 3, 3))), ValueError, "expected a 4-D weight"),
+    (dict(groups=2, x=np.zeros((2, 4, 8, 8)), weight=np.zeros((3, 2, 3, 3)), bias=None), ValueError,
+     "weight has 3 output channels, not divisible by groups=2"),
+    (dict(groups=2), ValueError, "input has 3 channels, not divisible by groups=2"),
+    (dict(groups=0), ValueError, "groups must be a positive int, got 0"),
+    (dict(stride=(0, 1)), ValueError, "stride must be a pair of ints >= 1, got (0, 1)"),
+    (dict(padding=(-1, 0)), ValueError, "padding must be a pair of ints >= 0, got (-1, 0)"),
+    (dict(dilation=(1, 0)), ValueError, "dilation must be a pair of ints >= 1, got (1, 0)"),
+    (dict(stride=2), ValueError, "stride must be a pair of ints >= 1, got 2"),
+    (dict(padding=(0, 0), weight=np.zeros((4, 3, 9, 3))), ValueError, "output size would be (0, 6)"),
+    (dict(bias=np.zeros(5)), ValueError, "bias must have shape (4,), got (5,)"),
+    (dict(weight=np.zeros((4, 3, 3, 3), np.float32)), TypeError, "float64 and weight float32"),
+    (dict(x=np.zeros((2, 3, 8, 8), np.int64)), TypeError, "got input of dtype int64"),
+    (dict(x=[[1.0]]), TypeError, "input must be a NumPy array, got list"),
+])
+def test_conv2d_forward_rejects_bad_input(impl, changes, error, message):
+    with pytest.raises(error) as info:
+        impl.conv2d_forward(**_conv_call(**changes))
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_conv2d_backward_rejects_bad_input(impl):
+    geo = ((1, 1), (1, 1), (1, 1), 1)
+    w, x = np.zeros((4, 3, 3, 3)), np.zeros((2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"conv2d_backward_input: grad has shape \(2, 4, 7, 8\) but "
+                                         r"the convolution's output shape is \(2, 4, 8, 8\)"):
+        impl.conv2d_backward_input(np.zeros((2, 4, 7, 8)), w, x.shape, *geo)
+    with pytest.raises(ValueError, match="input_shape must be a 4-D shape"):
+        impl.conv2d_backward_input(np.zeros((2, 4, 8, 8)), w, (2, 3, 8), *geo)
+    with pytest.raises(ValueError, match=r"conv2d_backward_weight: grad has shape \(2, 5, 8, 8\)"):
+        impl.conv2d_backward_weight(np.zeros((2, 5, 8, 8)), x, w.shape, *geo)
+    with pytest.raises(ValueError, match="input has 3 channels but weight expects 6"):
+        impl.conv2d_backward_weight(np.zeros((2, 4, 8, 8)), x, (4, 6, 3, 3), *geo)
+    with pytest.raises(TypeError, match="grad float32 and input float64"):
+        impl.conv2d_backward_weight(np.zeros((2, 4, 8, 8), np.float32), x, w.shape, *geo)
+    with pytest.raises(ValueError, match="expected a 4-D grad"):
+        impl.conv2d_backward_bias(np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_pooling_rejects_bad_input(impl):
+    x = np.zeros((2, 3, 6, 6))
+    with pytest.raises(ValueError, match=r"max_pool2d: padding \(2, 0\) must be at most half"):
+        impl.max_pool2d_forward(x, (3, 3), (1, 1), (2, 0), (1, 1), False)
+    with pytest.raises(ValueError, match="max_pool2d: window 0 along H covers only padding"):
+        impl.max_pool2d_forward(np.zeros((1, 1, 1, 4)), (2, 2), (1, 1), (1, 1), (2, 1), False)
+    with pytest.raises(ValueError, match=r"max_pool2d: output size would be \(0, 2\)"):
+        impl.max_pool2d_forward(np.zeros((1, 1, 2, 6)), (3, 3), (3, 3), (0, 0), (1, 1), False)
+    with pytest.raises(ValueError, match="kernel_size must be a pair of ints >= 1"):
+        impl.max_pool2d_forward(x, (0, 2), (1, 1), (0, 0), (1, 1), False)
+    with pytest.raises(TypeError, match="expected float32 or float64"):
+        impl.max_pool2d_forward(x.astype(np.int32), (2, 2), (2, 2), (0, 0), (1, 1), False)
+    y, indices = impl.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    bad = indices.copy()
+    bad[0, 0, 0, 0] = 36
+    with pytest.raises(ValueError, match=r"indices must lie in \[0, 36\)"):
+        impl.max_pool2d_backward(y, bad, x.shape)
+    with pytest.raises(TypeError, match="indices must be an int64 array"):
+        impl.max_pool2d_backward(y, indices.astype(np.int32), x.shape)
+    with pytest.raises(ValueError, match="grad and indices must have one shape"):
+        impl.max_pool2d_backward(y[:, :2], indices, x.shape)
+    with pytest.raises(ValueError, match="divisor_override must be None or a non-zero int, got 0"):
+        impl.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False, True, 0)
+    with pytest.raises(ValueError, match=r"avg_pool2d: padding \(0, 2\) must be at most half"):
+        impl.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 2), False, True, None)
+    with pytest.raises(ValueError, match=r"avg_pool2d_backward: grad has shape \(2, 3, 2, 3\)"):
+        impl.avg_pool2d_backward(np.zeros((2, 3, 2, 3)), x.shape, (2, 2), (2, 2), (0, 0), False, True, None)

@@ -170,24 +170,27 @@ class CharVocab:
 
 
 class CharDataset(Dataset):
-    """Next-character prediction: example i is ``(ids[i:i+block_size], ids[i+1:i+block_size+1])``.
+    """Next-character prediction: example i is ``(ids[s:s+block_size], ids[s+1:s+block_size+1])``, s = i*stride.
 
-    Every start position is an example, so an epoch over a 150 KB text is
-    150 thousand windows; recipes draw a fixed number of batches instead.
+    With ``stride=1`` every position starts an example (a 150 KB text gives
+    150 thousand overlapping windows); a larger stride gives fewer, less
+    overlapping windows per epoch.
     """
 
-    def __init__(self, ids, block_size):
+    def __init__(self, ids, block_size, stride=1):
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if block_size < 1 or len(ids) < block_size + 1:
             raise ValueError(f"CharDataset: need block_size >= 1 and at least block_size + 1 "
                              f"characters, got block_size={block_size} and {len(ids)} characters")
+        if stride < 1:
+            raise ValueError(f"CharDataset: stride must be >= 1, got {stride}")
         self.ids = ids
-        self.block_size = int(block_size)
-        # A view of every window, without copying the text (last window ends at len-1).
-        self._windows = np.lib.stride_tricks.sliding_window_view(ids, block_size + 1)
+        self.block_size, self.stride = int(block_size), int(stride)
+        # Every window of block_size + 1 characters, as a view (no copy of the text).
+        self._windows = np.lib.stride_tricks.sliding_window_view(ids, block_size + 1)[::stride]
 
     def __len__(self):
-        return len(self.ids) - self.block_size
+        return len(self._windows)
 
     def __getitem__(self, index):
         w = self._windows[index]

@@ -1,0 +1,328 @@
+"""The ``nnlite`` command (also ``python -m nnlite``).
+
+    nnlite train RECIPE [--epochs N --lr LR --batch-size B --seed S --threads T --out DIR --resume [CKPT]]
+    nnlite inspect CHECKPOINT [--histograms FILE.png]
+    nnlite bench [--quick]
+
+Mistakes a user can make (an unknown recipe, a missing file, a file that is
+not a checkpoint) end with a one-line message on stderr and exit code 1 or 2,
+never a traceback.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+__all__ = ["main"]
+
+RECIPE_NAMES = ("mnist1d-logistic", "mnist1d-mlp", "mnist1d-cnn", "digits-mlp", "digits-cnn", "char-transformer")
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its files: reported in one line."""
+
+
+# -------------------------------------------------------------------- train --
+def _peak_rss_mb():
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / 2**20
+
+
+def _bytes(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _report(results, recipe, memory, files, threads):
+    lines = ["", f"== {results['recipe']}: {recipe.description}"]
+    if results["task"] == "language-model":
+        lines.append(f"test loss       {results['test_loss']:.4f} nats/char "
+                     f"(unigram baseline {results['unigram_loss']:.4f}; "
+                     f"perplexity {2.718281828 ** results['test_loss']:.2f})")
+        lines.append(f"test accuracy   {100 * results['test_accuracy']:.1f}% of next characters")
+    else:
+        lines.append(f"test accuracy   {100 * results['test_accuracy']:.2f}%   (test loss {results['test_loss']:.4f})")
+    lines.append(f"train time      {results['train_time_s']:.1f} s  ({results['epochs']} epochs, "
+                 f"{results['steps']} steps, {threads} thread{'s' if threads != 1 else ''})")
+    kinds = "  ".join(f"{k} {v:,}" for k, v in results["parameters_by_kind"].items())
+    lines.append(f"parameters      {results['num_parameters']:,}  ({kinds})")
+    lines.append(f"memory          {memory}")
+    if "sample" in results:
+        lines.append("sample          (temperature 0.8)")
+        lines.extend("  | " + ln for ln in results["sample"].splitlines())
+    lines.append("wrote           " + ", ".join(files))
+    print("\n".join(lines), flush=True)
+
+
+def cmd_train(args):
+    if args.recipe not in RECIPE_NAMES:
+        raise UsageError(f"unknown recipe {args.recipe!r}; choose one of: {', '.join(RECIPE_NAMES)}")
+    import nnlite as nl
+    from nnlite import recipes
+    from nnlite.train import Checkpoint
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        nl.set_num_threads(args.threads)
+    out = args.out or os.path.join("runs", args.recipe)
+    os.makedirs(out, exist_ok=True)
+    ckpt_dir = os.path.join(out, "checkpoints")
+    resume = None
+    if args.resume is not None:
+        resume = args.resume if args.resume != "latest" else Checkpoint(ckpt_dir, 1).latest()
+        if resume is None:
+            raise UsageError(f"--resume: no checkpoint in {ckpt_dir} to resume from")
+        if not os.path.exists(resume):
+            raise UsageError(f"--resume: no such file: {resume}")
+    try:
+        recipe = recipes.build(args.recipe, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                               seed=args.seed)
+    except (KeyError, ValueError) as e:
+        raise UsageError(str(e.args[0] if e.args else e)) from None
+    print(f"nnlite train {args.recipe}: {recipe.description}", flush=True)
+    every = args.checkpoint_every or len(recipe.train_loader)
+    results = recipes.run(recipe, resume=resume, checkpoint_every=every, checkpoint_dir=ckpt_dir,
+                          progress=not args.quiet)
+
+    ckpt_path = os.path.join(out, "checkpoint.safetensors")
+    metrics = {k: v for k, v in results.items() if k != "history"}
+    metrics.update(seed=args.seed, threads=nl.get_num_threads(), peak_rss_mb=_peak_rss_mb(),
+                   nnlite_version=nl.__version__)
+    opt_bytes = recipe.optimizer.memory_report()["total"]["total_bytes"]
+    metrics["optimizer_arena_bytes"] = opt_bytes
+    nl.save_checkpoint(ckpt_path, model=recipe.model, optimizer=recipe.optimizer, scheduler=recipe.scheduler,
+                       extra={"recipe": args.recipe, "metrics": metrics}, step=results["steps"],
+                       epoch=recipe.epochs)
+    metrics["history"] = results["history"]
+    metrics_path = os.path.join(out, "metrics.json")
+    tmp = metrics_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(metrics, f, indent=2)
+    os.replace(tmp, metrics_path)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)  # the run finished: its resume points are no longer needed
+    rss = metrics["peak_rss_mb"]
+    memory = (f"peak RSS {rss:.0f} MB; " if rss else "") + \
+        f"parameters + gradients + optimizer state {_bytes(opt_bytes)}"
+    _report(results, recipe, memory, [ckpt_path, metrics_path], nl.get_num_threads())
+    return 0
+
+
+# ------------------------------------------------------------------ inspect --
+def _load_for_inspect(path):
+    if not os.path.exists(path):
+        raise UsageError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a directory, not a checkpoint file")
+    from nnlite.io import CheckpointError, load_state_dict, read_checkpoint
+    try:
+        info = read_checkpoint(path)
+        arrays = load_state_dict(path)
+    except CheckpointError as e:
+        raise UsageError(f"{path} is not a readable checkpoint: {e}") from None
+    return info, arrays
+
+
+def parameter_table(info, arrays):
+    """Rows (dicts) describing every parameter and buffer of a checkpoint, plus totals."""
+    import numpy as np
+    described = (info.get("model") or {}).get("parameters") or {}
+    aliases = info.get("aliases") or {}
+    prefix = "model." if info.get("format") == "checkpoint" else ""
+    tied_with = {}
+    for alias, kept in aliases.items():
+        a, k = alias[len(prefix):], kept[len(prefix):]
+        tied_with.setdefault(a, []).append(k)
+        tied_with.setdefault(k, []).append(a)
+    # Tied names may also be detected from shared arrays (load_state_dict returns one Tensor per group).
+    by_id = {}
+    for name, t in arrays.items():
+        by_id.setdefault(id(t), []).append(name)
+    for names in by_id.values():
+        for n in names:
+            for other in names:
+                if other != n and other not in tied_with.setdefault(n, []):
+                    tied_with[n].append(other)
+    rows, seen = [], set()
+    for name, t in arrays.items():
+        a = t.data
+        meta = described.get(name)
+        is_param = meta is not None or not described
+        tied = sorted(tied_with.get(name, []))
+        first_of_group = not any(o in seen for o in tied)
+        seen.add(name)
+        if meta is None and tied:
+            meta = next((described[o] for o in tied if o in described), None)
+            is_param = meta is not None or not described
+        values = a.astype(np.float64)
+        rows.append({
+            "name": name, "kind": (meta or {}).get("kind", "-" if is_param else "buffer"),
+            "shape": tuple(a.shape), "count": int(a.size),
+            "trainable": (meta or {}).get("trainable") if is_param else None,
+            "tied": ", ".join(tied), "init": ((meta or {}).get("init") or {}).get("scheme", "-"),
+            "norm": float(np.linalg.norm(values.ravel())) if a.size else 0.0,
+            "mean": float(values.mean()) if a.size else 0.0, "std": float(values.std()) if a.size else 0.0,
+            "parameter": is_param, "counted": first_of_group})
+    return rows
+
+
+def _format_table(rows):
+    head = ["name", "kind", "shape", "count", "trainable", "tied", "init", "norm", "mean", "std"]
+    cells = [head]
+    for r in rows:
+        trainable = "-" if r["trainable"] is None else ("yes" if r["trainable"] else "no")
+        cells.append([r["name"], r["kind"], "x".join(map(str, r["shape"])) or "scalar", f"{r['count']:,}", trainable,
+                      r["tied"] or "-", r["init"], f"{r['norm']:.4g}", f"{r['mean']:.4g}", f"{r['std']:.4g}"])
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    right = {3, 7, 8, 9}
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def cmd_inspect(args):
+    info, arrays = _load_for_inspect(args.checkpoint)
+    rows = parameter_table(info, arrays)
+    print(f"{args.checkpoint}: {info.get('format') or 'safetensors'} file"
+          + (f", written by nnlite {info['nnlite_version']}" if info.get("nnlite_version") else "")
+          + (f", step {info['step']}" if info.get("step") is not None else ""))
+    model = info.get("model") or {}
+    if model.get("class"):
+        print(f"model: {model['class']}")
+    print(_format_table(rows))
+    params = [r for r in rows if r["parameter"] and r["counted"]]
+    total = sum(r["count"] for r in params)
+    trainable = sum(r["count"] for r in params if r["trainable"])
+    kinds = {}
+    for r in params:
+        kinds[r["kind"]] = kinds.get(r["kind"], 0) + r["count"]
+    buffers = sum(r["count"] for r in rows if not r["parameter"])
+    tied = sum(1 for r in rows if r["tied"] and not r["counted"])
+    print(f"total: {total:,} parameters ({trainable:,} trainable), "
+          + ", ".join(f"{k} {v:,}" for k, v in kinds.items())
+          + f"; {buffers:,} buffer values; {tied} tied name(s) counted once")
+    if args.histograms:
+        _histograms(rows, arrays, args.histograms)
+        print(f"wrote {args.histograms}")
+    return 0
+
+
+def _histograms(rows, arrays, path):
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError('--histograms needs matplotlib: pip install "nnlite[plot]"')
+    import math
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    shown = [r for r in rows if r["parameter"] and r["counted"] and r["count"] > 1]
+    if not shown:
+        raise UsageError("--histograms: the checkpoint has no parameters with more than one value")
+    cols = min(4, len(shown))
+    nrows = math.ceil(len(shown) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 2.4 * nrows), squeeze=False)
+    for ax, r in zip(axes.ravel(), shown):
+        ax.hist(arrays[r["name"]].data.ravel(), bins=50, color="#3b6ea8")
+        ax.set_title(f"{r['name']} ({r['kind']})", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(shown):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# -------------------------------------------------------------------- bench --
+def _benchmarks_dir():
+    """benchmarks/ in the current directory, else next to the nnlite package (a source checkout)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for candidate in (os.path.join(os.getcwd(), "benchmarks"), os.path.join(here, "benchmarks")):
+        if os.path.isfile(os.path.join(candidate, "harness.py")):
+            return candidate
+    raise UsageError("no benchmarks/ folder found: run `nnlite bench` from a source checkout of nnlite")
+
+
+def cmd_bench(args):
+    folder = _benchmarks_dir()
+    runner = os.path.join(folder, "run_all.py")
+    if os.path.isfile(runner):
+        return subprocess.call([sys.executable, runner] + (["--quick"] if args.quick else []))
+    sys.path.insert(0, folder)
+    try:
+        import harness
+        names = sorted(n[:-3] for n in os.listdir(folder) if n.startswith("bench_") and n.endswith(".py"))
+        if not names:
+            raise UsageError(f"no bench_*.py files in {folder}")
+        for name in names:
+            module = importlib.import_module(name)
+            print(f"\n## {name}\n", flush=True)
+            print(harness.format_table(module.run(quick=args.quick)), flush=True)
+    finally:
+        sys.path.remove(folder)
+    return 0
+
+
+# --------------------------------------------------------------------- main --
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit code 2, as argparse does, without the usage block
+        raise UsageError(message)
+
+
+def build_parser():
+    parser = _Parser(prog="nnlite", description="Train, inspect and benchmark small models with nnlite.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    train = sub.add_parser("train", help="train a recipe: " + ", ".join(RECIPE_NAMES))
+    train.add_argument("recipe", metavar="RECIPE", help="one of: " + ", ".join(RECIPE_NAMES))
+    train.add_argument("--epochs", type=int, help="number of epochs (default: the recipe's)")
+    train.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
+    train.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
+    train.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    train.add_argument("--threads", type=int, help="kernel threads (default: all cores)")
+    train.add_argument("--out", metavar="DIR", help="where to write checkpoint and metrics (default runs/RECIPE)")
+    train.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
+                       help="continue an interrupted run (default: the newest checkpoint in DIR/checkpoints)")
+    train.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                       help="save a resume point every STEPS optimizer steps (default: every epoch)")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    inspect = sub.add_parser("inspect", help="print the parameter table of a checkpoint")
+    inspect.add_argument("checkpoint", metavar="CHECKPOINT")
+    inspect.add_argument("--histograms", metavar="FILE.png", help="also plot a histogram per parameter")
+    bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/")
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+    return parser
+
+
+def main(argv=None):
+    """Run the command; return the exit code (0 success, 1 failure, 2 usage error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        command = {"train": cmd_train, "inspect": cmd_inspect, "bench": cmd_bench}[args.command]
+        return command(args)
+    except UsageError as e:
+        print(f"nnlite: error: {e}", file=sys.stderr)
+        return 2
+    except (ImportError, OSError, ValueError) as e:
+        if os.environ.get("NNLITE_DEBUG"):  # developers want the traceback
+            raise
+        print(f"nnlite: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("nnlite: interrupted (continue a training run with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""BatchNorm1d/2d, LayerNorm, GroupNorm, RMSNorm against PyTorch (running statistics included)."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite.autograd import gradcheck, gradgradcheck
+from torch_compare import compare, f64, load_from_torch_and_compare
+
+F = nl.nn.functional
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(momentum=None), dict(momentum=0.3, eps=1e-3),
+                                    dict(affine=False), dict(track_running_stats=False),
+                                    dict(affine=False, track_running_stats=False)])
+@pytest.mark.parametrize("train", [True, False])
+def test_batch_norm_matches_torch(kwargs, train):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    compare(nl.nn.BatchNorm1d(3, **kwargs), torch.nn.BatchNorm1d(3, **kwargs), rng.standard_normal((4, 3, 5)) * 2 + 1,
+            train=train, steps=3)
+    compare(nl.nn.BatchNorm1d(3, **kwargs), torch.nn.BatchNorm1d(3, **kwargs), rng.standard_normal((6, 3)), train=train)
+    compare(nl.nn.BatchNorm2d(3, **kwargs), torch.nn.BatchNorm2d(3, **kwargs), rng.standard_normal((2, 3, 4, 5)) - 2,
+            train=train, steps=3)
+
+
+def test_running_statistics_after_training_steps():
+    torch = pytest.importorskip("torch")
+    ours, theirs = nl.nn.BatchNorm2d(4, momentum=None), torch.nn.BatchNorm2d(4, momentum=None)
+    compare(ours, theirs, np.random.default_rng(1).standard_normal((3, 4, 2, 2)) * 3, steps=4)
+    assert int(ours.num_batches_tracked.data) == 4
+    np.testing.assert_allclose(ours.running_var.data, theirs.running_var.numpy(), rtol=1e-12)
+    # Eval uses the running statistics and leaves them alone.
+    before = ours.running_mean.data.copy()
+    ours.eval()(nl.randn(2, 4, 2, 2, dtype=nl.float64))
+    np.testing.assert_array_equal(before, ours.running_mean.data)
+    assert int(ours.num_batches_tracked.data) == 4
+
+
+def test_batch_norm_parameters_buffers_and_loading():
+    torch = pytest.importorskip("torch")
+    bn = nl.nn.BatchNorm2d(5)
+    assert [n for n, _ in bn.named_parameters()] == ["weight", "bias"]
+    assert (bn.weight.kind, bn.bias.kind) == ("scale", "shift")
+    assert [n for n, _ in bn.named_buffers()] == ["running_mean", "running_var", "num_batches_tracked"]
+    assert list(bn.state_dict()) == list(torch.nn.BatchNorm2d(5).state_dict())
+    assert list(nl.nn.BatchNorm1d(2, affine=False, track_running_stats=False).state_dict()) == []
+    theirs = torch.nn.BatchNorm2d(5)
+    theirs.train()(torch.randn(8, 5, 3, 3) * 2 + 1)   # non-trivial running statistics
+    load_from_torch_and_compare(bn, theirs, np.random.default_rng(2).standard_normal((2, 5, 3, 3)))
+
+
+@pytest.mark.parametrize("shape, normalized", [((4, 6), (6,)), ((2, 3, 6), (6,)), ((2, 3, 6), (3, 6))])
+@pytest.mark.parametrize("kwargs", [dict(), dict(bias=False), dict(elementwise_affine=False), dict(eps=1e-2)])
+def test_layer_norm_matches_torch(shape, normalized, kwargs):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(3).standard_normal(shape) * 3 + 1
+    compare(nl.nn.LayerNorm(normalized, **kwargs), torch.nn.LayerNorm(normalized, **kwargs), x)
+
+
+@pytest.mark.parametrize("groups, channels", [(1, 6), (3, 6), (6, 6)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_group_norm_matches_torch(groups, channels, affine):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(4).standard_normal((2, channels, 3, 2)) + 0.5
+    compare(nl.nn.GroupNorm(groups, channels, affine=affine), torch.nn.GroupNorm(groups, channels, affine=affine), x)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(eps=1e-3), dict(elementwise_affine=False)])
+def test_rms_norm_matches_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    compare(nl.nn.RMSNorm(6, **kwargs), torch.nn.RMSNorm(6, **kwargs), rng.standard_normal((2, 3, 6)))
+    compare(nl.nn.RMSNorm((3, 6), **kwargs), torch.nn.RMSNorm((3, 6), **kwargs), rng.standard_normal((2, 3, 6)))
+
+
+def test_norm_kinds_and_keys():
+    torch = pytest.importorskip("torch")
+    for ours, theirs in [(nl.nn.LayerNorm(4), torch.nn.LayerNorm(4)), (nl.nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4)),
+                         (nl.nn.RMSNorm(4), torch.nn.RMSNorm(4))]:
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+        assert ours.weight.kind == "scale" and ours.weight.init == {"scheme": "ones_"}
+        if "bias" in ours.state_dict():
+            assert ours.bias.kind == "shift" and ours.bias.init == {"scheme": "zeros_"}
+
+
+def test_norm_ops_first_and_second_derivatives():
+    rng = np.random.default_rng(6)
+    x = f64(rng, 4, 3, 2)
+    w, b = nl.tensor(rng.standard_normal(3) + 1, requires_grad=True), f64(rng, 3)
+    w2, b2 = nl.tensor(rng.standard_normal(2) + 1, requires_grad=True), f64(rng, 2)
+    rm, rv = nl.zeros(3, dtype=nl.float64), nl.ones(3, dtype=nl.float64) * 2
+    cases = [
+        (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [x, w, b]),
+        (lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False), [x, w, b]),
+        (lambda x: F.batch_norm(x, None, None, training=True), [x]),
+        (lambda x, w, b: F.layer_norm(x, (2,), w, b), [x, w2, b2]),
+        (lambda x: F.layer_norm(x, (3, 2)), [x]),
+        (lambda x, w, b: F.group_norm(x, 3, w, b), [x, w, b]),
+        (lambda x, w, b: F.group_norm(x, 1, w, b), [x, w, b]),
+        (lambda x, w: F.rms_norm(x, (2,), w, 1e-5), [x, w2]),
+        (lambda x: F.rms_norm(x, 2), [x]),
+    ]
+    for fn, inputs in cases:
+        assert gradcheck(fn, inputs)
+        assert gradgradcheck(fn, inputs)
+
+
+def test_norm_errors_name_layer_expected_and_given():
+    with pytest.raises(ValueError) as e:
+        nl.nn.BatchNorm2d(3)(nl.zeros(2, 5, 4, 4))
+    assert str(e.value) == "BatchNorm2d(num_features=3): input has 5 channels (shape (2, 5, 4, 4))"
+    with pytest.raises(ValueError, match=r"BatchNorm2d\(num_features=3\): expected a 4-D input, got shape \(2, 3\)"):
+        nl.nn.BatchNorm2d(3)(nl.zeros(2, 3))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        nl.nn.BatchNorm1d(3)(nl.zeros(1, 3))
+    nl.nn.BatchNorm1d(3).eval()(nl.zeros(1, 3))   # fine in eval mode
+    with pytest.raises(ValueError, match=r"LayerNorm\(normalized_shape=\(8,\)\): input has trailing shape \(7,\)"):
+        nl.nn.LayerNorm(8)(nl.zeros(2, 7))
+    with pytest.raises(ValueError, match=r"GroupNorm\(num_channels=6\): input has 4 channels"):
+        nl.nn.GroupNorm(2, 6)(nl.zeros(2, 4, 3))
+    with pytest.raises(ValueError, match="divisible"):
+        nl.nn.GroupNorm(4, 6)
+    with pytest.raises(ValueError, match=r"RMSNorm\(normalized_shape=\(4,\)\)"):
+        nl.nn.RMSNorm(4)(nl.zeros(3, 5))

@@ -1,0 +1,76 @@
+"""Max, average and adaptive pooling against PyTorch; their ops' derivatives."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite.autograd import gradcheck, gradgradcheck
+from torch_compare import compare, f64
+
+F = nl.nn.functional
+
+MAX = [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=2, ceil_mode=True),
+       dict(kernel_size=2, dilation=2), dict(kernel_size=(2, 3), stride=(1, 2))]
+AVG = [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=2, ceil_mode=True),
+       dict(kernel_size=3, stride=1, padding=1, count_include_pad=False), dict(kernel_size=(3, 2), stride=(2, 1))]
+
+
+def _one(kw):
+    return {k: (v[0] if isinstance(v, tuple) else v) for k, v in kw.items()}
+
+
+@pytest.mark.parametrize("kwargs", MAX)
+def test_max_pool_matches_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    compare(nl.nn.MaxPool2d(**kwargs), torch.nn.MaxPool2d(**kwargs), rng.standard_normal((2, 3, 9, 8)))
+    compare(nl.nn.MaxPool1d(**_one(kwargs)), torch.nn.MaxPool1d(**_one(kwargs)), rng.standard_normal((2, 3, 9)))
+
+
+@pytest.mark.parametrize("kwargs", AVG)
+def test_avg_pool_matches_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    compare(nl.nn.AvgPool2d(**kwargs), torch.nn.AvgPool2d(**kwargs), rng.standard_normal((2, 3, 9, 8)))
+    compare(nl.nn.AvgPool1d(**_one(kwargs)), torch.nn.AvgPool1d(**_one(kwargs)), rng.standard_normal((2, 3, 9)))
+    compare(nl.nn.AvgPool2d(2, divisor_override=3), torch.nn.AvgPool2d(2, divisor_override=3),
+            rng.standard_normal((1, 2, 4, 4)))
+
+
+def test_unbatched_pooling_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(2).standard_normal((3, 6, 6))
+    compare(nl.nn.MaxPool2d(2), torch.nn.MaxPool2d(2), x)
+    compare(nl.nn.AvgPool1d(2), torch.nn.AvgPool1d(2), x)
+
+
+@pytest.mark.parametrize("size", [1, 2, 4, (3, None), (5, 7), (9, 8)])
+def test_adaptive_avg_pool_matches_torch(size):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    compare(nl.nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), rng.standard_normal((2, 3, 9, 8)))
+    n = size if isinstance(size, int) else size[0]
+    compare(nl.nn.AdaptiveAvgPool1d(n), torch.nn.AdaptiveAvgPool1d(n), rng.standard_normal((2, 3, 9)))
+
+
+def test_pooling_ops_derivatives():
+    rng = np.random.default_rng(4)
+    x = f64(rng, 2, 2, 5, 6)
+    assert gradcheck(lambda x: F.max_pool2d(x, 2, 1), [x])
+    assert gradgradcheck(lambda x: F.max_pool2d(x, 3, 2, 1) ** 2, [x])
+    assert gradcheck(lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), [x])
+    assert gradgradcheck(lambda x: F.avg_pool2d(x, 3, 2, 1) ** 2, [x])
+    assert gradcheck(lambda x: F.adaptive_avg_pool2d(x, (2, 4)), [x])
+    x1 = f64(rng, 2, 3, 7)
+    assert gradcheck(lambda x: F.max_pool1d(x, 3, 2, 1), [x1])
+    assert gradcheck(lambda x: F.avg_pool1d(x, 2), [x1])
+    assert gradcheck(lambda x: F.adaptive_avg_pool1d(x, 3), [x1])
+
+
+def test_pooling_errors():
+    with pytest.raises(ValueError, match=r"MaxPool2d\(kernel_size=2.*expected a 3 or 4-D input, got shape \(5, 5\)"):
+        nl.nn.MaxPool2d(2)(nl.zeros(5, 5))
+    with pytest.raises(ValueError, match=r"AdaptiveAvgPool1d\(output_size=2\): expected a 2 or 3-D input"):
+        nl.nn.AdaptiveAvgPool1d(2)(nl.zeros(1, 2, 3, 4))
+    with pytest.raises(ValueError, match="output size"):
+        nl.nn.AvgPool2d(5)(nl.zeros(1, 1, 3, 3))
+    assert nl.nn.AdaptiveAvgPool2d(1)(nl.ones(2, 3, 5, 5)).shape == (2, 3, 1, 1)

@@ -75,11 +75,11 @@ class Temperature(Module):
     [1.0, 2.0]
     """
 
-    def __init__(self, init=1.0):
+    def __init__(self, init=1.0, dtype=None):
         super().__init__()
         if not init > 0:
             raise ValueError(f"Temperature(init={init}): the temperature must be positive")
-        self.log_temperature = Parameter(ops.empty(()), kind="temperature")
+        self.log_temperature = Parameter(ops.empty((), dtype=dtype), kind="temperature")
         init_.constant_(self.log_temperature, math.log(init))
 
     @property

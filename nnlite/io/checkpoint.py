@@ -203,13 +203,21 @@ def _info(path, parsed, metadata, stored):
     sections = {s: _section(metadata, s, source) for s in
                 ("model", "optimizer", "scheduler", "dataloader", "rng", "progress", "extra", "aliases", "keys")}
     progress = sections["progress"] or {}
+    aliases = sections["aliases"] or {}
+    if stored is None:
+        # safetensors.torch.save_model records each dropped shared name as metadata[dropped] = kept.
+        aliases = {k: v for k, v in metadata.items() if v in parsed.tensors and k not in parsed.tensors}
+    if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
+        raise HeaderError(f"{source}: nnlite.aliases must map names to names")
+    if not isinstance(progress, dict):
+        raise HeaderError(f"{source}: nnlite.progress must be an object")
     return Checkpoint(
         path=os.fspath(path), format=metadata.get("nnlite.format"),
         format_version=FORMAT_VERSION if stored is not None else None, stored_format_version=stored,
         nnlite_version=metadata.get("nnlite.version"), step=progress.get("step"), epoch=progress.get("epoch"),
         model=sections["model"], optimizer=sections["optimizer"], scheduler=sections["scheduler"],
         dataloader=sections["dataloader"], rng=sections["rng"], extra=sections["extra"],
-        aliases=sections["aliases"] or {}, keys=sections["keys"],
+        aliases=aliases, keys=sections["keys"],
         tensors={n: (e.dtype, e.shape) for n, e in sorted(parsed.tensors.items(), key=lambda t: t[1].begin)},
         metadata={k: v for k, v in metadata.items() if not k.startswith("nnlite")})
 

@@ -12,6 +12,7 @@ from .attention import MultiheadAttention  # noqa: F401
 from .gating import GLU, Temperature  # noqa: F401
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from .transformer import TransformerEncoder, TransformerEncoderLayer  # noqa: F401
+from .blocks import Bottleneck, DepthwiseSeparableConv2d  # noqa: F401
 from .conv import Conv1d, Conv2d  # noqa: F401
 from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d,  # noqa: F401
                       MaxPool2d)

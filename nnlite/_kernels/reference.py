@@ -124,6 +124,11 @@ def _elementwise_floats(op, arrays, names):
     return dtype
 
 
+def _elementwise_c_order(a, dtype=None):
+    """``a`` as a C-ordered array (0-d stays 0-d, unlike np.ascontiguousarray)."""
+    return np.asarray(a, dtype=dtype, order="C")
+
+
 def _elementwise_approximate(op, approximate):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
@@ -132,13 +137,13 @@ def _elementwise_approximate(op, approximate):
 def relu_forward(x):
     """max(x, 0); NaN passes through, as in PyTorch."""
     _elementwise_floats("relu_forward", (x,), ("x",))
-    return np.ascontiguousarray(np.where(x < 0, x.dtype.type(0), x))
+    return _elementwise_c_order(np.where(x < 0, x.dtype.type(0), x))
 
 
 def relu_backward(grad, out):
     """grad where the forward output was positive, else 0."""
     _elementwise_floats("relu_backward", (grad, out), ("grad", "out"))
-    return np.ascontiguousarray(np.where(out > 0, grad, grad.dtype.type(0)))
+    return _elementwise_c_order(np.where(out > 0, grad, grad.dtype.type(0)))
 
 
 _GELU_SQRT_2_OVER_PI = 0.7978845608028654      # sqrt(2 / pi)
@@ -158,7 +163,7 @@ def gelu_forward(x, approximate):
         y = t(0.5) * x * (t(1) + np.tanh(inner))
     else:
         y = x * t(0.5) * (t(1) + erf(x * t(_GELU_INV_SQRT_2)))
-    return np.ascontiguousarray(y, dtype=x.dtype)
+    return _elementwise_c_order(y, dtype=x.dtype)
 
 
 def gelu_backward(grad, x, approximate):
@@ -179,18 +184,18 @@ def gelu_backward(grad, x, approximate):
         cdf = t(0.5) * (t(1) + erf(x * t(_GELU_INV_SQRT_2)))
         pdf = t(_GELU_INV_SQRT_2PI) * np.exp(t(-0.5) * x * x)
         dx = grad * (cdf + x * pdf)
-    return np.ascontiguousarray(dx, dtype=x.dtype)
+    return _elementwise_c_order(dx, dtype=x.dtype)
 
 
 def tanh_forward(x):
     _elementwise_floats("tanh_forward", (x,), ("x",))
-    return np.ascontiguousarray(np.tanh(x))
+    return _elementwise_c_order(np.tanh(x))
 
 
 def tanh_backward(grad, out):
     """grad * (1 - tanh^2), from the saved output."""
     _elementwise_floats("tanh_backward", (grad, out), ("grad", "out"))
-    return np.ascontiguousarray(grad * (out.dtype.type(1) - out * out))
+    return _elementwise_c_order(grad * (out.dtype.type(1) - out * out))
 
 
 def _sigmoid(x):
@@ -202,19 +207,19 @@ def _sigmoid(x):
 
 def sigmoid_forward(x):
     _elementwise_floats("sigmoid_forward", (x,), ("x",))
-    return np.ascontiguousarray(_sigmoid(x))
+    return _elementwise_c_order(_sigmoid(x))
 
 
 def sigmoid_backward(grad, out):
     """grad * out * (1 - out), from the saved output."""
     _elementwise_floats("sigmoid_backward", (grad, out), ("grad", "out"))
-    return np.ascontiguousarray(grad * out * (out.dtype.type(1) - out))
+    return _elementwise_c_order(grad * out * (out.dtype.type(1) - out))
 
 
 def silu_forward(x):
     """x * sigmoid(x) (also called swish)."""
     _elementwise_floats("silu_forward", (x,), ("x",))
-    return np.ascontiguousarray(x * _sigmoid(x))
+    return _elementwise_c_order(x * _sigmoid(x))
 
 
 def silu_backward(grad, x):
@@ -222,7 +227,7 @@ def silu_backward(grad, x):
     _elementwise_floats("silu_backward", (grad, x), ("grad", "x"))
     t = x.dtype.type
     s = _sigmoid(x)
-    return np.ascontiguousarray(grad * (s * (t(1) + x * (t(1) - s))))
+    return _elementwise_c_order(grad * (s * (t(1) + x * (t(1) - s))))
 
 
 def dropout_forward(x, u, p):
@@ -233,7 +238,7 @@ def dropout_forward(x, u, p):
     scale = x.dtype.type(1.0 / (1.0 - p))
     mask = u >= x.dtype.type(p)
     y = x * np.where(mask, scale, x.dtype.type(0))   # x * noise, as PyTorch computes it
-    return np.ascontiguousarray(y), np.ascontiguousarray(mask)
+    return _elementwise_c_order(y), _elementwise_c_order(mask)
 
 
 def _embedding_check_indices(op, indices, num_embeddings):
@@ -275,7 +280,8 @@ def embedding_backward(grad, indices, num_embeddings, padding_idx):
                          f"{indices.shape} + (dim,), got {grad.shape}")
     dim = grad.shape[-1]
     table = np.zeros((int(num_embeddings), dim), dtype=grad.dtype)
-    np.add.at(table, indices.reshape(-1), grad.reshape(-1, dim))  # unbuffered: in index order
+    # unbuffered: rows hit twice are summed in index order
+    np.add.at(table, indices.reshape(-1), grad.reshape(indices.size, dim))
     if padding_idx >= 0:
         table[padding_idx] = 0
     return table

@@ -1,7 +1,9 @@
 """Loss modules: the functions in ``nnlite.nn.functional`` with their options stored.
 
 Class weights (``weight``, ``pos_weight``) are buffers, as in PyTorch, so they
-appear in the ``state_dict`` and follow ``model.double()``.
+appear in the ``state_dict`` and follow ``model.double()``. The constructors take
+PyTorch's arguments in PyTorch's order, including the deprecated
+``size_average``/``reduce`` pair (mapped onto ``reduction`` as PyTorch does).
 """
 from ..parameter import Buffer
 from ..tensor import Tensor
@@ -15,8 +17,10 @@ __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "HuberLoss", "Smo
 class _Loss(Module):
     _reductions = ("none", "mean", "sum")
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
+        if size_average is not None or reduce is not None:  # PyTorch's legacy pair
+            reduction = "none" if reduce is False else ("sum" if size_average is False else "mean")
         if reduction not in self._reductions:
             raise ValueError(f"{type(self).__name__}: reduction must be one of {self._reductions}, "
                              f"got {reduction!r}")
@@ -41,8 +45,9 @@ class CrossEntropyLoss(_Loss):
     ()
     """
 
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                 label_smoothing=0.0):
+        super().__init__(size_average, reduce, reduction)
         self._buffer("weight", weight)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
@@ -54,8 +59,8 @@ class CrossEntropyLoss(_Loss):
 class NLLLoss(_Loss):
     """Negative log-likelihood of log-probabilities (use after LogSoftmax)."""
 
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
         self._buffer("weight", weight)
         self.ignore_index = ignore_index
 
@@ -81,7 +86,7 @@ class HuberLoss(_Loss):
     """Squared error below ``delta``, absolute error (times delta) above it."""
 
     def __init__(self, reduction="mean", delta=1.0):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.delta = delta
 
     def forward(self, input, target):
@@ -91,8 +96,8 @@ class HuberLoss(_Loss):
 class SmoothL1Loss(_Loss):
     """Huber loss divided by ``beta``."""
 
-    def __init__(self, reduction="mean", beta=1.0):
-        super().__init__(reduction)
+    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        super().__init__(size_average, reduce, reduction)
         self.beta = beta
 
     def forward(self, input, target):
@@ -105,8 +110,8 @@ class BCEWithLogitsLoss(_Loss):
     ``pos_weight`` (one per class) > 1 favours recall on the positives.
     """
 
-    def __init__(self, weight=None, reduction="mean", pos_weight=None):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
         self._buffer("weight", weight)
         self._buffer("pos_weight", pos_weight)
 
@@ -120,8 +125,8 @@ class KLDivLoss(_Loss):
     ``log_target=True``). Use ``reduction='batchmean'`` for the true KL per sample."""
     _reductions = ("none", "mean", "sum", "batchmean")
 
-    def __init__(self, reduction="mean", log_target=False):
-        super().__init__(reduction)
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+        super().__init__(size_average, reduce, reduction)
         self.log_target = log_target
 
     def forward(self, input, target):

@@ -218,7 +218,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     _check_reduction("binary_cross_entropy_with_logits", reduction)
     _same_shape("binary_cross_entropy_with_logits", input, target)
     log_weight = 1.0 if pos_weight is None else (pos_weight - 1.0) * target + 1.0
-    loss = (1.0 - target) * input + log_weight * softplus(-input)
+    # No linear cut-off (threshold=inf): logaddexp is exact for any logit, as BCE needs.
+    loss = (1.0 - target) * input + log_weight * softplus(-input, 1.0, float("inf"))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)

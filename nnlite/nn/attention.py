@@ -154,7 +154,7 @@ class MultiheadAttention(Module):
             return Tensor._make(np.where(m.data, dtype.type(-np.inf), dtype.type(0)), None)
         if m.dtype.kind != "f":
             raise TypeError(f"{self._describe()}: {name} must be bool or float, got {m.dtype}")
-        return m
+        return m if m.dtype == dtype else m.to(dtype)
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):

@@ -67,7 +67,9 @@ def _additive_bias(attn_mask, is_causal, L, S, dtype):
         return np.where(m, dtype.type(0), dtype.type(-np.inf))
     if m.dtype.kind != "f":
         raise TypeError(f"{OP}: attn_mask must be bool or float, got {m.dtype}")
-    return attn_mask if isinstance(attn_mask, Tensor) else m.astype(dtype, copy=False)
+    if isinstance(attn_mask, Tensor):   # may be a learned bias: keep it in the graph
+        return attn_mask if m.dtype == dtype else attn_mask.to(dtype)
+    return m.astype(dtype, copy=False)
 
 
 def attention_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,

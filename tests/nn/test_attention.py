@@ -271,3 +271,19 @@ def test_mha_errors():
         m(x, x, x, attn_mask=nl.tensor(np.zeros((10, 10), np.int64)))
     with pytest.raises(ValueError, match="3 dims"):
         m(nl.randn(64), nl.randn(64), nl.randn(64))
+
+
+def test_mha_float32_with_float64_masks_stays_float32(rng):
+    t = torch.nn.MultiheadAttention(8, 2)
+    m = nl.nn.MultiheadAttention(8, 2)
+    m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
+    x = rng.standard_normal((4, 2, 8)).astype(np.float32)
+    mask = rng.standard_normal((4, 4))                        # float64 additive mask
+    out, w = m(nl.tensor(x), nl.tensor(x), nl.tensor(x), attn_mask=mask)
+    ref, wt = t(torch.tensor(x), torch.tensor(x), torch.tensor(x), attn_mask=torch.tensor(mask, dtype=torch.float32))
+    assert out.dtype == nl.float32 and w.dtype == nl.float32
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(w.data, wt.detach().numpy(), rtol=1e-4, atol=1e-5)
+    q = nl.tensor(x[:, 0])
+    y = F.scaled_dot_product_attention(q, q, q, attn_mask=nl.tensor(mask))
+    assert y.dtype == nl.float32

@@ -159,32 +159,34 @@ cdef void _cross_entropy_rows(const floating *x, const int64_t *target, const fl
                               Py_ssize_t n, Py_ssize_t c, int64_t ignore_index,
                               double label_smoothing, floating *lse_out, double *row_loss,
                               double *row_weight) noexcept nogil:
-    # Row i, log-probabilities lp_j = x_j - lse and eps = label_smoothing:
+    # Row i, log-probabilities lp_j = (x_j - max) - log(sum_k exp(x_k - max)), eps = label_smoothing:
     #   loss_i = (1 - eps) (-w[t] lp_t) + eps / C (-sum_j w_j lp_j)
+    # lp is formed from (x_j - max), exact, rather than from x_j - lse: with logits of
+    # 1e4, lse rounded to float32 is off by ~1e-3, the loss would inherit that.
     cdef Py_ssize_t i, j
-    cdef floating m, lse
-    cdef double s, lse_d, w_t, smooth, lp
+    cdef floating m
+    cdef double s, log_s, w_t, smooth, lp
     for i in prange(n, num_threads=threads_for(n * c), schedule='static'):
         m = _row_max(&x[i * c], c)
         s = 0
         for j in range(c):
             s = s + _exp(x[i * c + j] - m)
-        lse = <floating>(m + log(s))
-        lse_out[i] = lse
+        log_s = log(s)
+        lse_out[i] = <floating>(m + log_s)
         if target[i] == ignore_index:
             row_loss[i] = 0
             row_weight[i] = 0
             continue
-        lse_d = lse
         w_t = 1
         if weight != NULL:
             w_t = weight[target[i]]
         row_weight[i] = w_t
-        row_loss[i] = (1 - label_smoothing) * (-w_t * (x[i * c + target[i]] - lse_d))
+        lp = (<double>x[i * c + target[i]] - m) - log_s
+        row_loss[i] = (1 - label_smoothing) * (-w_t * lp)
         if label_smoothing > 0:
             smooth = 0
             for j in range(c):
-                lp = x[i * c + j] - lse_d
+                lp = (<double>x[i * c + j] - m) - log_s
                 if weight != NULL:
                     lp = weight[j] * lp
                 smooth = smooth - lp

@@ -400,9 +400,10 @@ def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing,
     n, c = logits.shape
     x = logits.astype(np.float64)
     m = x.max(axis=1, keepdims=True) if n else np.zeros((0, 1))
-    lse = (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0] if n else np.zeros(0)
-    lse = lse.astype(logits.dtype)
-    lp = x - lse.astype(np.float64)[:, None]
+    with np.errstate(invalid="ignore"):   # an all -inf row gives nan, as in PyTorch
+        log_s = np.log(np.exp(x - m).sum(axis=1, keepdims=True))
+        lse = (m + log_s)[:, 0].astype(logits.dtype)
+        lp = (x - m) - log_s        # from the exact x - max, not from the rounded lse
     w_t, keep = _cross_entropy_target_weight(target, weight, ignore_index, logits.dtype)
     safe = np.where(keep, target, 0)
     nll = -w_t * lp[np.arange(n), safe]

@@ -1,0 +1,262 @@
+"""Softmax-theme kernels: compiled (``_softmax``) against the twins, PyTorch and finite differences."""
+import numpy as np
+import pytest
+from conftest import same_bytes_across_threads
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nnlite._kernels import _softmax, reference
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+REDUCTIONS = ["none", "mean", "sum"]
+rows_st = st.sampled_from([0, 1, 2, 5, 9, 300])
+cols_st = st.sampled_from([1, 2, 3, 7, 16, 33])
+
+
+def make(rng, shape, dtype, layout, scale=3.0):
+    if layout == "t":
+        return (rng.standard_normal(shape[::-1]) * scale).astype(dtype).T
+    if layout == "s":
+        return (rng.standard_normal((shape[0], 2 * shape[1])) * scale).astype(dtype)[:, ::2]
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def ce_case(rng, n, c, dtype, with_weight, ignore_some):
+    logits = make(rng, (n, c), dtype, "c")
+    target = rng.integers(0, c, size=n)
+    if ignore_some and n:
+        target[::3] = -100
+    weight = (rng.random(c) + 0.5).astype(dtype) if with_weight else None
+    return logits, target, weight
+
+
+# -------------------------------------------------------------- vs the twin -----
+
+@settings(max_examples=25, deadline=None)
+@given(rows=rows_st, cols=cols_st, layout=st.sampled_from(["c", "t", "s"]), dtype=st.sampled_from(DTYPES))
+def test_softmax_kernels_match_twin(rows, cols, layout, dtype):
+    rng = np.random.default_rng(rows * 100 + cols)
+    x = make(rng, (rows, cols), dtype, layout)
+    g = make(rng, (rows, cols), dtype, layout)
+    for fwd, bwd in (("softmax_forward", "softmax_backward"),
+                     ("log_softmax_forward", "log_softmax_backward")):
+        out = getattr(_softmax, fwd)(x)
+        assert out.shape == (rows, cols) and out.dtype == dtype and out.flags.c_contiguous
+        np.testing.assert_allclose(out, getattr(reference, fwd)(x), **TOL[dtype], err_msg=fwd)
+        dx = getattr(_softmax, bwd)(g, out)
+        assert dx.shape == (rows, cols) and dx.dtype == dtype and dx.flags.c_contiguous
+        np.testing.assert_allclose(dx, getattr(reference, bwd)(g, out), **TOL[dtype], err_msg=bwd)
+    if rows:
+        np.testing.assert_allclose(_softmax.softmax_forward(x).sum(axis=1), 1, rtol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=rows_st, c=cols_st, with_weight=st.booleans(), ignore_some=st.booleans(),
+       label_smoothing=st.sampled_from([0.0, 0.1, 1.0]), reduction=st.sampled_from(REDUCTIONS),
+       dtype=st.sampled_from(DTYPES))
+def test_cross_entropy_matches_twin(n, c, with_weight, ignore_some, label_smoothing, reduction, dtype):
+    rng = np.random.default_rng(n * 100 + c)
+    logits, target, weight = ce_case(rng, n, c, dtype, with_weight, ignore_some)
+    args = (logits, target, weight, -100, label_smoothing, reduction)
+    loss, lse = _softmax.cross_entropy_forward(*args)
+    loss_ref, lse_ref = reference.cross_entropy_forward(*args)
+    assert loss.dtype == dtype and lse.dtype == dtype and lse.shape == (n,)
+    assert loss.shape == ((n,) if reduction == "none" else ())
+    tol = dict(rtol=2e-5, atol=1e-5) if dtype == np.float32 else TOL[dtype]
+    np.testing.assert_allclose(lse, lse_ref, **tol)
+    np.testing.assert_allclose(loss, loss_ref, **tol)    # nan == nan when every target is ignored
+    grad_loss = np.asarray(rng.standard_normal(loss.shape), dtype=dtype)
+    dx = _softmax.cross_entropy_backward(grad_loss, logits, target, weight, lse, -100,
+                                         label_smoothing, reduction)
+    assert dx.shape == (n, c) and dx.dtype == dtype and dx.flags.c_contiguous
+    np.testing.assert_allclose(dx, reference.cross_entropy_backward(
+        grad_loss, logits, target, weight, lse, -100, label_smoothing, reduction), **tol)
+
+
+def test_non_contiguous_cross_entropy_inputs(rng):
+    logits = rng.standard_normal((6, 10))[:, ::2]
+    target = rng.integers(0, 5, size=12)[::2]
+    weight = rng.random(10)[::2] + 0.5
+    loss, lse = _softmax.cross_entropy_forward(logits, target, weight, -100, 0.1, "none")
+    loss_ref, lse_ref = reference.cross_entropy_forward(logits, target, weight, -100, 0.1, "none")
+    np.testing.assert_allclose(loss, loss_ref, **TOL[np.float64])
+    grad = rng.standard_normal(12)[::2]
+    np.testing.assert_allclose(
+        _softmax.cross_entropy_backward(grad, logits, target, weight, lse, -100, 0.1, "none"),
+        reference.cross_entropy_backward(grad, logits, target, weight, lse, -100, 0.1, "none"),
+        **TOL[np.float64])
+
+
+# ------------------------------------------------------------ -inf, +-1e4 -----
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_infinities_and_large_logits(dtype):
+    x = np.array([[0.0, -np.inf, 1.0], [-np.inf] * 3, [1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]], dtype)
+    s = _softmax.softmax_forward(x)
+    ls = _softmax.log_softmax_forward(x)
+    assert s[0, 1] == 0 and ls[0, 1] == -np.inf
+    assert np.isnan(s[1]).all() and np.isnan(ls[1]).all()     # an all -inf row is nan, as in torch
+    assert np.isfinite(s[2:]).all() and np.isfinite(ls[2:]).all()
+    np.testing.assert_allclose(s[2], [1, 0, 0])
+    np.testing.assert_allclose(s[3], [1 / 3] * 3, rtol=1e-6)
+    np.testing.assert_allclose(ls[2], [0, -2e4, -1e4])
+    loss, lse = _softmax.cross_entropy_forward(x[2:], np.array([1, 0]), None, -100, 0.0, "none")
+    assert np.isfinite(loss).all() and np.isfinite(lse).all()
+    np.testing.assert_allclose(loss, [2e4, np.log(3)], rtol=1e-6)
+
+
+def test_infinities_match_torch():
+    torch = pytest.importorskip("torch")
+    x = np.array([[0.0, -np.inf, 1.0], [-np.inf] * 3, [1e4, -1e4, 0.0]])
+    # nan where torch has nan, 0 / -inf exactly where torch has them
+    np.testing.assert_allclose(_softmax.softmax_forward(x), torch.softmax(torch.tensor(x), 1).numpy(),
+                               rtol=1e-15, atol=0)
+    np.testing.assert_allclose(_softmax.log_softmax_forward(x),
+                               torch.log_softmax(torch.tensor(x), 1).numpy(), rtol=1e-15, atol=0)
+
+
+# ------------------------------------------------------------------ threads -----
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_same_bytes_for_1_2_4_threads(rng, dtype):
+    x = make(rng, (700, 37), dtype, "c")
+    g = make(rng, (700, 37), dtype, "c")
+    same_bytes_across_threads(_softmax.softmax_forward, x)
+    same_bytes_across_threads(_softmax.log_softmax_forward, x)
+    same_bytes_across_threads(_softmax.softmax_backward, g, _softmax.softmax_forward(x))
+    same_bytes_across_threads(_softmax.log_softmax_backward, g, _softmax.log_softmax_forward(x))
+    logits, target, weight = ce_case(rng, 700, 37, dtype, True, True)
+    for reduction in REDUCTIONS:
+        args = (logits, target, weight, -100, 0.1, reduction)
+        same_bytes_across_threads(_softmax.cross_entropy_forward, *args)
+        loss, lse = _softmax.cross_entropy_forward(*args)
+        grad = np.asarray(np.ones(loss.shape), dtype=dtype)
+        same_bytes_across_threads(_softmax.cross_entropy_backward, grad, logits, target, weight, lse,
+                                  -100, 0.1, reduction)
+
+
+# -------------------------------------------------------------------- torch -----
+
+def test_values_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = rng.standard_normal((7, 9)) * 3
+    g = rng.standard_normal(x.shape)
+    for ours, theirs in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
+        xt = torch.tensor(x, requires_grad=True)
+        yt = theirs(xt, 1)
+        yt.backward(torch.tensor(g))
+        y = getattr(_softmax, ours + "_forward")(x)
+        np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(getattr(_softmax, ours + "_backward")(g, y), xt.grad.numpy(),
+                                   rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.25])
+@pytest.mark.parametrize("with_weight", [False, True])
+def test_cross_entropy_matches_torch(rng, reduction, label_smoothing, with_weight):
+    torch = pytest.importorskip("torch")
+    logits, target, weight = ce_case(rng, 11, 5, np.float64, with_weight, False)
+    target[::4] = 7   # a custom ignore_index
+    xt = torch.tensor(logits, requires_grad=True)
+    lt = torch.nn.functional.cross_entropy(
+        xt, torch.tensor(target), weight=None if weight is None else torch.tensor(weight),
+        ignore_index=7, label_smoothing=label_smoothing, reduction=reduction)
+    grad = np.asarray(rng.standard_normal(tuple(lt.shape)))
+    lt.backward(torch.tensor(grad))
+    loss, lse = _softmax.cross_entropy_forward(logits, target, weight, 7, label_smoothing, reduction)
+    np.testing.assert_allclose(loss, lt.detach().numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(lse, torch.logsumexp(torch.tensor(logits), 1).numpy(), rtol=1e-12)
+    dx = _softmax.cross_entropy_backward(grad, logits, target, weight, lse, 7, label_smoothing, reduction)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_all_targets_ignored_matches_torch():
+    torch = pytest.importorskip("torch")
+    logits = np.arange(6.0).reshape(2, 3)
+    target = np.array([-100, -100])
+    for reduction in REDUCTIONS:
+        loss, lse = _softmax.cross_entropy_forward(logits, target, None, -100, 0.0, reduction)
+        want = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(target),
+                                                 reduction=reduction).numpy()
+        np.testing.assert_array_equal(loss, want)   # mean: 0 / 0 = nan in both
+        dx = _softmax.cross_entropy_backward(np.asarray(np.ones(loss.shape)), logits, target, None,
+                                             lse, -100, 0.0, reduction)
+        assert not dx.any()
+
+
+# ------------------------------------------------------- finite differences -----
+
+def central_difference(loss, x, h=1e-6):
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += h
+        down[idx] -= h
+        grad[idx] = (loss(up) - loss(down)) / (2 * h)
+    return grad
+
+
+def test_softmax_backward_matches_central_differences(rng):
+    x = rng.standard_normal((4, 5))
+    g = rng.standard_normal(x.shape)
+    for fwd, bwd in ((_softmax.softmax_forward, _softmax.softmax_backward),
+                     (_softmax.log_softmax_forward, _softmax.log_softmax_backward)):
+        numeric = central_difference(lambda v: float(np.sum(g * fwd(v))), x)
+        np.testing.assert_allclose(bwd(g, fwd(x)), numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_backward_matches_central_differences(rng, reduction):
+    logits, target, weight = ce_case(rng, 6, 4, np.float64, True, True)
+    grad = np.asarray(rng.standard_normal((6,) if reduction == "none" else ()))
+    loss = lambda v: float(np.sum(grad * _softmax.cross_entropy_forward(
+        v, target, weight, -100, 0.2, reduction)[0]))
+    numeric = central_difference(loss, logits)
+    lse = _softmax.cross_entropy_forward(logits, target, weight, -100, 0.2, reduction)[1]
+    analytic = _softmax.cross_entropy_backward(grad, logits, target, weight, lse, -100, 0.2, reduction)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+# --------------------------------------------------------------- bad input -----
+
+def test_bad_inputs_raise_clear_errors():
+    S = _softmax
+    x64 = np.zeros((2, 3))
+    x32 = np.zeros((2, 3), np.float32)
+    with pytest.raises(TypeError, match="int64"):
+        S.softmax_forward(np.zeros((2, 3), np.int64))
+    with pytest.raises(ValueError, match=r"2-D.*\(2, 3, 4\)"):
+        S.log_softmax_forward(np.zeros((2, 3, 4)))
+    with pytest.raises(TypeError, match="float64.*float32"):
+        S.softmax_backward(x64, x32)
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(3, 2\)"):
+        S.log_softmax_backward(x64, np.zeros((3, 2)))
+    target = np.array([0, 2])
+    with pytest.raises(IndexError, match="target 3.*C=3"):
+        S.cross_entropy_forward(x64, np.array([0, 3]), None, -100, 0.0, "mean")
+    with pytest.raises(IndexError, match="target -1.*C=3"):
+        S.cross_entropy_forward(x64, np.array([-1, 0]), None, -100, 0.0, "mean")
+    with pytest.raises(TypeError, match="int64.*float64"):
+        S.cross_entropy_forward(x64, np.array([0.0, 1.0]), None, -100, 0.0, "mean")
+    with pytest.raises(ValueError, match=r"\(2,\).*\(3,\)"):
+        S.cross_entropy_forward(x64, np.array([0, 1, 2]), None, -100, 0.0, "mean")
+    with pytest.raises(ValueError, match=r"weight.*\(3,\).*\(2,\)"):
+        S.cross_entropy_forward(x64, target, np.ones(2), -100, 0.0, "mean")
+    with pytest.raises(TypeError, match="float64.*float32"):
+        S.cross_entropy_forward(x64, target, np.ones(3, np.float32), -100, 0.0, "mean")
+    with pytest.raises(ValueError, match="reduction.*'avg'"):
+        S.cross_entropy_forward(x64, target, None, -100, 0.0, "avg")
+    with pytest.raises(ValueError, match="label_smoothing.*1.5"):
+        S.cross_entropy_forward(x64, target, None, -100, 1.5, "mean")
+    loss, lse = S.cross_entropy_forward(x64, target, None, -100, 0.0, "mean")
+    with pytest.raises(ValueError, match=r"grad_loss.*\(\).*\(2,\)"):
+        S.cross_entropy_backward(np.ones(2), x64, target, None, lse, -100, 0.0, "mean")
+    with pytest.raises(ValueError, match=r"lse.*\(2,\).*\(3,\)"):
+        S.cross_entropy_backward(np.ones(()), x64, target, None, np.ones(3), -100, 0.0, "mean")
+    with pytest.raises(TypeError, match="float64.*float32"):
+        S.cross_entropy_backward(np.ones((), np.float32), x64, target, None, lse, -100, 0.0, "mean")
+    with pytest.raises(IndexError, match="target 3.*C=3"):   # the twin agrees
+        reference.cross_entropy_forward(x64, np.array([0, 3]), None, -100, 0.0, "mean")

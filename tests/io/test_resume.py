@@ -61,34 +61,38 @@ def _resume_in_this_process(checkpoint, out, end):
     nl.save_state_dict(_result(model, losses), out)
 
 
-@pytest.mark.parametrize("k", [7, 10])  # mid-epoch, and exactly at an epoch boundary
-def test_resume_in_a_new_process_is_bitwise_identical(tmp_path, k):
+def test_resume_in_a_new_process_is_bitwise_identical(tmp_path):
     model, opt, sched, loader = _setup(seed=0)
     straight_losses = []
     _train(model, opt, sched, loader, 0, N_STEPS, straight_losses)
     straight = _result(model, straight_losses)
 
-    model, opt, sched, loader = _setup(seed=0)
-    first_losses = []
-    _train(model, opt, sched, loader, 0, k, first_losses)
-    checkpoint = nl.save_checkpoint(tmp_path / "ckpt-{step}.safetensors", model=model, optimizer=opt,
-                                    scheduler=sched, dataloader=loader, step=k)
-    out = tmp_path / "resumed.safetensors"
+    # Interrupt mid-epoch (7) and exactly at an epoch boundary (10); one new process resumes both.
+    jobs, first_losses = [], {}
+    for k in (7, 10):
+        model, opt, sched, loader = _setup(seed=0)
+        first_losses[k] = []
+        _train(model, opt, sched, loader, 0, k, first_losses[k])
+        checkpoint = nl.save_checkpoint(tmp_path / "ckpt-{step}.safetensors", model=model, optimizer=opt,
+                                        scheduler=sched, dataloader=loader, step=k)
+        jobs += [checkpoint, str(tmp_path / f"resumed-{k}.safetensors")]
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-W", "ignore", os.path.abspath(__file__), checkpoint, str(out),
-                           str(N_STEPS)], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-W", "ignore", os.path.abspath(__file__), str(N_STEPS)] + jobs,
+                          env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    resumed = {k_: v.data for k_, v in nl.load_state_dict(out).items()}
 
-    losses = np.concatenate([np.stack(first_losses).reshape(-1), resumed["losses"].reshape(-1)])
-    assert losses.shape == (N_STEPS,)
-    assert losses.tobytes() == straight["losses"].tobytes(), (losses, straight["losses"])
-    for key, value in straight.items():
-        if key.startswith("param."):
-            assert resumed[key].tobytes() == value.data.tobytes(), key
-    # The comparison can fail: a resume that skipped the optimizer state would not match.
+    for k in (7, 10):
+        resumed = {key: v.data for key, v in nl.load_state_dict(tmp_path / f"resumed-{k}.safetensors").items()}
+        losses = np.concatenate([np.stack(first_losses[k]).reshape(-1), resumed["losses"].reshape(-1)])
+        assert losses.shape == (N_STEPS,)
+        assert losses.tobytes() == straight["losses"].tobytes(), (k, losses, straight["losses"])
+        for key, value in straight.items():
+            if key.startswith("param."):
+                assert resumed[key].tobytes() == value.data.tobytes(), (k, key)
+    # The comparison can fail: the loss moves, so a resume that lost any state would not match.
     assert not np.array_equal(straight["losses"][:3], straight["losses"][-3:])
 
 
 if __name__ == "__main__":
-    _resume_in_this_process(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    for checkpoint, out in zip(sys.argv[2::2], sys.argv[3::2]):
+        _resume_in_this_process(checkpoint, out, int(sys.argv[1]))

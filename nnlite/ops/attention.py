@@ -25,7 +25,7 @@ from ..tensor import Tensor
 from .compare import where
 from .linalg import matmul
 from .nn_ops import dropout
-from .shape import transpose
+from .shape import expand, reshape, transpose, unsqueeze
 from .softmax import softmax
 
 __all__ = ["scaled_dot_product_attention", "attention_with_weights"]
@@ -95,17 +95,34 @@ def attention_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_
     return matmul(weights, value), weights
 
 
+def _repeat_heads(x, groups):
+    """(..., H, S, E) -> (..., H * groups, S, E), each head repeated ``groups`` times in a row."""
+    shape = tuple(x.shape)
+    x = expand(unsqueeze(x, -3), shape[:-2] + (groups,) + shape[-2:])
+    return reshape(x, shape[:-3] + (shape[-3] * groups,) + shape[-2:])
+
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
-                                 scale=None):
+                                 scale=None, enable_gqa=False):
     """softmax(Q K^T / sqrt(d_k) + mask) V over the last two dims; leading dims broadcast.
 
     Shapes: query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev).
     ``dropout_p`` drops attention weights whenever it is > 0 (as in PyTorch,
     this function has no train/eval mode: pass 0.0 when evaluating).
+    ``enable_gqa``: grouped-query attention (Ainslie et al., 2023): key and value
+    have fewer heads (dim -3) than the query; each is shared by a group of
+    query heads, which shrinks the key/value projections and cache.
 
     >>> import nnlite as nl
     >>> q = k = v = nl.randn(2, 4, 5, 8)          # (batch, heads, sequence, head_dim)
     >>> scaled_dot_product_attention(q, k, v, is_causal=True).shape
     (2, 4, 5, 8)
     """
+    if enable_gqa and query.ndim >= 3 and key.ndim >= 3 and query.shape[-3] != key.shape[-3]:
+        hq, hk = query.shape[-3], key.shape[-3]
+        if hq % hk or value.ndim < 3 or value.shape[-3] != hk:
+            raise ValueError(f"{OP}: with enable_gqa, query heads ({hq}) must be a multiple of key heads "
+                             f"({hk}), and value must have as many heads as key "
+                             f"(shapes {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)})")
+        key, value = _repeat_heads(key, hq // hk), _repeat_heads(value, hq // hk)
     return attention_with_weights(query, key, value, attn_mask, dropout_p, is_causal, scale)[0]

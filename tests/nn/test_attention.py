@@ -287,3 +287,18 @@ def test_mha_float32_with_float64_masks_stays_float32(rng):
     q = nl.tensor(x[:, 0])
     y = F.scaled_dot_product_attention(q, q, q, attn_mask=nl.tensor(mask))
     assert y.dtype == nl.float32
+
+
+def test_sdpa_grouped_query_attention_matches_torch(rng):
+    q, k, v = rng.standard_normal((2, 6, 4, 5)), rng.standard_normal((2, 2, 3, 5)), rng.standard_normal((2, 2, 3, 7))
+    xs = [nl.tensor(a, requires_grad=True) for a in (q, k, v)]
+    ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out = F.scaled_dot_product_attention(*xs, enable_gqa=True)
+    ref = torch.nn.functional.scaled_dot_product_attention(*ts, enable_gqa=True)
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-12, atol=1e-12)
+    out.sum().backward()
+    ref.sum().backward()
+    for x, t in zip(xs, ts):
+        np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match=r"query heads \(6\) must be a multiple of key heads \(4\)"):
+        F.scaled_dot_product_attention(xs[0], nl.randn(2, 4, 3, 5), nl.randn(2, 4, 3, 7), enable_gqa=True)

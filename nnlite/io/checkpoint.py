@@ -297,6 +297,33 @@ def _check_section(info, section, obj, strict):
                               f"not {_qualname(obj)} (strict=False loads it anyway)")
 
 
+def _check_optimizer(optimizer, saved, source):
+    """Group sizes and per-parameter state shapes must fit ``optimizer`` (PyTorch's state_dict layout)."""
+    if not (isinstance(saved, dict) and isinstance(saved.get("state"), dict)
+            and isinstance(saved.get("param_groups"), list)):
+        raise HeaderError(f"{source}: optimizer state lacks 'state' and 'param_groups'")
+    ours = [len(g["params"]) for g in optimizer.param_groups]
+    theirs = [len(g.get("params", [])) for g in saved["param_groups"]]
+    if ours != theirs:
+        raise ShapeMismatchError(f"{source}: the saved optimizer's parameter groups hold {theirs} parameters, "
+                                 f"this {type(optimizer).__name__} holds {ours}")
+    shape_of = {}
+    for group, saved_group in zip(optimizer.param_groups, saved["param_groups"]):
+        for p, index in zip(group["params"], saved_group["params"]):
+            shape_of[index] = tuple(p.shape)
+    problems = []
+    for index, entry in saved["state"].items():
+        if index not in shape_of:
+            problems.append(f"state for parameter {index!r}, which no parameter group lists")
+            continue
+        for name, value in (entry.items() if isinstance(entry, dict) else ()):
+            shape = tuple(np.shape(value.data if isinstance(value, Tensor) else value))
+            if shape and shape != shape_of[index]:
+                problems.append(f"state {index}.{name}: checkpoint {shape}, parameter {shape_of[index]}")
+    if problems:
+        raise ShapeMismatchError(f"{source} does not fit {type(optimizer).__name__}: " + "; ".join(problems))
+
+
 def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=True, dataloader=None,
                     restore_rng=True):
     """Restore what is passed from a checkpoint; return a :class:`Checkpoint` (metadata, ``extra``...).
@@ -328,6 +355,8 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=Tru
             info[section] = dict(info[section], state=jsonstate.decode(info[section]["state"], arrays, source))
     if info["extra"] is not None:
         info["extra"] = jsonstate.decode(info["extra"], arrays, source)
+    if optimizer is not None:
+        _check_optimizer(optimizer, info["optimizer"]["state"], source)
     if model is not None:
         model.load_state_dict(state, strict=False)
     for section, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("dataloader", dataloader)):

@@ -447,3 +447,25 @@ def test_summary_lists_tensors_and_sections(tmp_path):
     assert "format 2" in text and "step: 4" in text and "optimizer: nnlite.optim.sgd.SGD" in text
     assert "model.embed" in text and "F64" in text and "model.head.weight -> model.embed (tied)" in text
     assert "optimizer.state.0.momentum_buffer" in text
+
+
+def test_optimizer_that_does_not_fit_is_refused_before_anything_changes(tmp_path):
+    model = _mlp()
+    opt = nl.optim.Adam(model.parameters())
+    _train(model, opt, 1, seed=1)
+    path = nl.save_checkpoint(tmp_path / "o.safetensors", model=model, optimizer=opt)
+
+    wider = nl.nn.Sequential(nl.nn.Linear(3, 4), nl.nn.Tanh(), nl.nn.Linear(4, 3))
+    wider_opt = nl.optim.Adam(wider.parameters())
+    with pytest.raises(nio.ShapeMismatchError, match=r"state 2\.exp_avg: checkpoint \(2, 4\), parameter \(3, 4\)"):
+        nl.load_checkpoint(path, optimizer=wider_opt)
+
+    first_layer_only = nl.optim.Adam(_mlp()[0].parameters())
+    with pytest.raises(nio.ShapeMismatchError, match=r"hold \[4\] parameters, this Adam holds \[2\]"):
+        nl.load_checkpoint(path, optimizer=first_layer_only)
+
+    fresh = _mlp()
+    fresh[0].weight.data[...] = 5.0
+    with pytest.raises(nio.ShapeMismatchError):
+        nl.load_checkpoint(path, model=fresh, optimizer=nl.optim.Adam(fresh[0].parameters()))
+    assert np.all(fresh[0].weight.data == 5.0)  # the model was not loaded either

@@ -114,7 +114,7 @@ class RNNCell(_CellBase):
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.__dict__["mode"] = "RNN_" + nonlinearity.upper()
+        self.__dict__["mode"] = "RNN_" + nonlinearity.upper()   # before the base sizes the weights from it
         super().__init__(input_size, hidden_size, bias, dtype)
         self.nonlinearity = nonlinearity
 
@@ -127,6 +127,8 @@ class LSTMCell(_CellBase):
     mode = "LSTM"
 
     def forward(self, input, hx=None):
+        if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise ValueError(f"LSTMCell: expected hx = (h, c), got {type(hx).__name__}")
         return self._step(input, hx)
 
 
@@ -193,7 +195,7 @@ class _RNNBase(Module):
             shapes.append((self.num_layers * directions, batch, self.hidden_size))
         if hx is None:
             return [ops.zeros(*s, dtype=dtype) for s in shapes]
-        states = list(hx) if self.mode == "LSTM" else [hx]
+        states = list(hx) if self.mode == "LSTM" and isinstance(hx, (tuple, list)) else [hx]
         if len(states) != len(shapes):
             raise ValueError(f"{self._describe()}: expected hx = (h_0, c_0), got {len(states)} tensors")
         for i, (s, shape) in enumerate(zip(states, shapes)):
@@ -266,7 +268,7 @@ class RNN(_RNNBase):
                  batch_first=False, dropout=0.0, bidirectional=False, dtype=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.__dict__["mode"] = "RNN_" + nonlinearity.upper()
+        self.__dict__["mode"] = "RNN_" + nonlinearity.upper()   # before the base sizes the weights from it
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          dtype=dtype)
         self.nonlinearity = nonlinearity

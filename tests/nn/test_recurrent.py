@@ -189,6 +189,10 @@ def test_errors():
         lstm(nl.randn(5, 3, 10), (nl.zeros(2, 3, 20), nl.zeros(2, 3, 19)))
     with pytest.raises(ValueError, match=r"expected hx = \(h_0, c_0\)"):
         lstm(nl.randn(5, 3, 10), (nl.zeros(2, 3, 20),))
+    with pytest.raises(ValueError, match=r"expected hx = \(h_0, c_0\), got 1 tensors"):
+        lstm(nl.randn(5, 3, 10), nl.zeros(2, 3, 20))
+    with pytest.raises(ValueError, match=r"LSTMCell: expected hx = \(h, c\), got Tensor"):
+        nl.nn.LSTMCell(3, 4)(nl.randn(2, 3), nl.zeros(2, 4))
     with pytest.raises(ValueError, match=r"GRU\(input_size=10, hidden_size=20\): expected input of 3 dims"):
         nl.nn.GRU(10, 20)(nl.randn(2, 5, 3, 10))
     with pytest.raises(ValueError, match="sequence is empty"):

@@ -89,7 +89,26 @@ def _describe_parameters(model):
 def _state_section(obj, section, tensors):
     if not hasattr(obj, "state_dict"):
         raise TypeError(f"save_checkpoint: {section}= must have a state_dict() method, got {type(obj).__name__}")
-    return _dumps({"class": _qualname(obj), "state": jsonstate.encode(obj.state_dict(), section, tensors)})
+    out = {"class": _qualname(obj), "state": jsonstate.encode(obj.state_dict(), section, tensors)}
+    # A loader with its own Generator draws next epoch's shuffle from it: that state belongs here too.
+    generator = getattr(obj, "generator", None)
+    if isinstance(generator, _random.Generator):
+        out["generator"] = generator.get_state()
+    return _dumps(out)
+
+
+def _fill_template(template, step, epoch):
+    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    if not fields:
+        return template
+    unknown = sorted(set(fields) - {"step", "epoch"})
+    if unknown:
+        raise ValueError(f"save_checkpoint: path {template!r} has fields {unknown}; only {{step}} and {{epoch}} "
+                         "are filled in (double a literal brace: '{{')")
+    for name, value in (("step", step), ("epoch", epoch)):
+        if name in fields and value is None:
+            raise ValueError(f"save_checkpoint: path {template!r} uses {{{name}}} but {name}=None")
+    return template.format(step=step, epoch=epoch)
 
 
 def save_checkpoint(path, model=None, optimizer=None, scheduler=None, extra=None, step=None, epoch=None,
@@ -102,7 +121,7 @@ def save_checkpoint(path, model=None, optimizer=None, scheduler=None, extra=None
     exactly. ``extra`` is any JSON-like data (arrays allowed).
     """
     template = os.fspath(path)
-    path = template.format(step=step, epoch=epoch) if "{" in template else template
+    path = _fill_template(template, step, epoch)
     tensors, metadata = {}, _header("checkpoint")
     if model is not None:
         model_tensors, model_rest = {}, {}
@@ -211,6 +230,12 @@ def _info(path, parsed, metadata, stored):
         raise HeaderError(f"{source}: nnlite.aliases must map names to names")
     if not isinstance(progress, dict):
         raise HeaderError(f"{source}: nnlite.progress must be an object")
+    if sections["model"] is not None and not isinstance(sections["model"], dict):
+        raise HeaderError(f"{source}: nnlite.model must be an object")
+    for name in ("optimizer", "scheduler", "dataloader"):
+        value = sections[name]
+        if value is not None and not (isinstance(value, dict) and {"class", "state"} <= set(value)):
+            raise HeaderError(f"{source}: nnlite.{name} must be an object with 'class' and 'state'")
     return Checkpoint(
         path=os.fspath(path), format=metadata.get("nnlite.format"),
         format_version=FORMAT_VERSION if stored is not None else None, stored_format_version=stored,
@@ -266,6 +291,15 @@ def load_state_dict(path):
         arr = arrays[key]
         out[key] = shared.setdefault(id(arr), Tensor._make(arr, None))
     return out
+
+
+def _decode(obj, arrays, source):
+    try:
+        return jsonstate.decode(obj, arrays, source)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise HeaderError(f"{source}: malformed state in the metadata ({type(e).__name__}: {e})") from None
 
 
 def _check_model(model, state, strict, source):
@@ -343,7 +377,7 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=Tru
         if info["model"] is None:
             raise MissingKeysError(f"{source} holds no model state")
         stored = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
-        stored.update(jsonstate.decode(info["model"].get("extra_state") or {}, arrays, source))
+        stored.update(_decode(info["model"].get("extra_state") or {}, arrays, source))
         order = [k for k in info["model"].get("keys") or [] if k in stored]
         state = {k: stored[k] for k in order + sorted(set(stored) - set(order))}
         info["missing_keys"], info["unexpected_keys"] = _check_model(model, state, strict, source)
@@ -352,9 +386,9 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=Tru
             _check_section(info, section, obj, strict)
     for section in ("optimizer", "scheduler", "dataloader"):
         if info[section] is not None:
-            info[section] = dict(info[section], state=jsonstate.decode(info[section]["state"], arrays, source))
+            info[section] = dict(info[section], state=_decode(info[section]["state"], arrays, source))
     if info["extra"] is not None:
-        info["extra"] = jsonstate.decode(info["extra"], arrays, source)
+        info["extra"] = _decode(info["extra"], arrays, source)
     if optimizer is not None:
         _check_optimizer(optimizer, info["optimizer"]["state"], source)
     if model is not None:
@@ -362,6 +396,8 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=Tru
     for section, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("dataloader", dataloader)):
         if obj is not None:
             obj.load_state_dict(info[section]["state"])
+            if "generator" in info[section] and isinstance(getattr(obj, "generator", None), _random.Generator):
+                obj.generator.set_state(info[section]["generator"])
     if restore_rng and info["rng"] is not None:
         _random.set_rng_state(info["rng"])
     return info

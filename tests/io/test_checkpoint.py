@@ -469,3 +469,35 @@ def test_optimizer_that_does_not_fit_is_refused_before_anything_changes(tmp_path
     with pytest.raises(nio.ShapeMismatchError):
         nl.load_checkpoint(path, model=fresh, optimizer=nl.optim.Adam(fresh[0].parameters()))
     assert np.all(fresh[0].weight.data == 5.0)  # the model was not loaded either
+
+
+def test_loader_with_its_own_generator_resumes_across_epochs(tmp_path):
+    ds = nl.data.TensorDataset(np.arange(10, dtype=np.float32), np.arange(10))
+    loader = nl.data.DataLoader(ds, batch_size=4, shuffle=True, generator=nl.Generator(7))
+    it = iter(loader)
+    next(it)
+    path = nl.save_checkpoint(tmp_path / "g.safetensors", dataloader=loader)
+    expected = [y.tolist() for _, y in it] + [y.tolist() for _ in range(2) for _, y in loader]
+    other = nl.data.DataLoader(ds, batch_size=4, shuffle=True, generator=nl.Generator(8))
+    nl.load_checkpoint(path, dataloader=other)
+    got = [y.tolist() for _, y in other] + [y.tolist() for _ in range(2) for _, y in other]
+    assert got == expected
+
+
+def test_path_template_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"uses \{step\} but step=None"):
+        nl.save_checkpoint(str(tmp_path / "c-{step}.safetensors"))
+    with pytest.raises(ValueError, match=r"fields \['name'\]"):
+        nl.save_checkpoint(str(tmp_path / "c-{name}.safetensors"), step=1)
+    assert nl.save_checkpoint(str(tmp_path / "c-{{x}}-{epoch:03d}.safetensors"), epoch=4).endswith("c-{x}-004.safetensors")
+
+
+@pytest.mark.parametrize("section, value", [("nnlite.optimizer", '{"state": {}}'), ("nnlite.model", "[1]"),
+                                            ("nnlite.extra", '{"__tuple__": 5}'), ("nnlite.aliases", "[\"a\"]")])
+def test_malformed_sections_with_a_valid_checksum(tmp_path, section, value):
+    from nnlite.io import format as fmt
+    meta = {"nnlite.format": "checkpoint", "nnlite.format_version": "2", "nnlite.version": "0.1.0", section: value}
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(fmt.serialize({"model.w": np.zeros(2, np.float32)}, meta))
+    with pytest.raises(nio.HeaderError):
+        nl.load_checkpoint(path)

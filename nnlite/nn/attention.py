@@ -11,7 +11,8 @@ Parameters (PyTorch's names, so state dicts move unchanged):
 ``in_proj_weight`` (3*embed_dim, embed_dim) stacks W_q, W_k, W_v when keys and
 values have embed_dim features; otherwise ``q_proj_weight`` (E, E),
 ``k_proj_weight`` (E, kdim), ``v_proj_weight`` (E, vdim). ``in_proj_bias``
-(3E,) stacks b_q, b_k, b_v. ``out_proj`` is a Linear(E, E). With
+(3E,) stacks b_q, b_k, b_v. ``out_proj`` is a Linear(E, E) (PyTorch's
+NonDynamicallyQuantizableLinear, a Linear subclass, with the same keys). With
 ``add_bias_kv``, ``bias_k`` and ``bias_v`` (1, 1, E) are one extra learned
 key and value appended to every sequence.
 """

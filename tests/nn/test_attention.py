@@ -302,3 +302,24 @@ def test_sdpa_grouped_query_attention_matches_torch(rng):
         np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match=r"query heads \(6\) must be a multiple of key heads \(4\)"):
         F.scaled_dot_product_attention(xs[0], nl.randn(2, 4, 3, 5), nl.randn(2, 4, 3, 7), enable_gqa=True)
+
+
+def test_mha_matches_torch_inference_fast_path(rng):
+    """Under no_grad in eval mode torch runs its fused native kernel; the numbers must still agree."""
+    m, t = _pair(rng, embed_dim=8, num_heads=2, batch_first=True)
+    m.eval()
+    t.eval()
+    x = rng.standard_normal((2, 5, 8))
+    pad = np.zeros((2, 5), bool)
+    pad[1, 3:] = True
+    with nl.no_grad():
+        out, _ = m(nl.tensor(x), nl.tensor(x), nl.tensor(x), key_padding_mask=nl.tensor(pad), need_weights=False)
+    with torch.no_grad():
+        ref, _ = t(*(torch.tensor(x),) * 3, key_padding_mask=torch.tensor(pad), need_weights=False)
+    np.testing.assert_allclose(out.data, ref.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_sdpa_second_derivatives(rng):
+    from nnlite.autograd import gradgradcheck
+    q, k, v = (nl.tensor(rng.standard_normal(s), requires_grad=True) for s in ((3, 4), (5, 4), (5, 2)))
+    assert gradgradcheck(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True), [q, k, v])

@@ -438,24 +438,27 @@ def layer_norm_forward(x, weight, bias, eps):
 
 cdef inline void _row_dots(floating* g, floating* x, floating* w, Py_ssize_t D, double mean,
                            double rstd, double* sum_gw_xhat, double* sum_gw) noexcept nogil:
-    """sum(g * w * xhat) and sum(g * w) over one row (w NULL means ones)."""
-    cdef double a0 = 0, a1 = 0, b0 = 0, b1 = 0, gw, xhat
-    cdef Py_ssize_t j
-    for j in range(D):
-        gw = g[j] if w == NULL else g[j] * <double>w[j]
-        xhat = (x[j] - mean) * rstd
-        if j & 1:
-            a1 = a1 + gw * xhat
-            b1 = b1 + gw
-        else:
-            a0 = a0 + gw * xhat
-            b0 = b0 + gw
+    """sum(g * w * xhat) and sum(g * w) over one row."""
+    cdef double a0 = 0, a1 = 0, b0 = 0, b1 = 0, gw0, gw1
+    cdef Py_ssize_t j = 0
+    while j + 2 <= D:
+        gw0 = g[j] * <double>w[j]
+        gw1 = g[j + 1] * <double>w[j + 1]
+        a0 += gw0 * ((x[j] - mean) * rstd)
+        a1 += gw1 * ((x[j + 1] - mean) * rstd)
+        b0 += gw0
+        b1 += gw1
+        j += 2
+    if j < D:
+        gw0 = g[j] * <double>w[j]
+        a0 += gw0 * ((x[j] - mean) * rstd)
+        b0 += gw0
     sum_gw_xhat[0] = a0 + a1
     sum_gw[0] = b0 + b1
 
 
 cdef void _ln_backward(floating* g, floating* x, floating* gx, floating* mean_in,
-                       floating* rstd_in, floating* w, Py_ssize_t rows, Py_ssize_t D,
+                       floating* rstd_in, floating* w, bint affine, Py_ssize_t rows, Py_ssize_t D,
                        double* partial_w, double* partial_b) noexcept nogil:
     """grad_x row by row; grad_weight/grad_bias partial sums per ROW_BLOCK rows."""
     cdef Py_ssize_t nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
@@ -469,7 +472,7 @@ cdef void _ln_backward(floating* g, floating* x, floating* gx, floating* mean_in
     for blk in prange(nblocks, num_threads=threads_for(rows * D), schedule="static"):
         pw = partial_w + blk * D
         pb = partial_b + blk * D
-        if w != NULL:
+        if affine:
             for j in range(D):
                 pw[j] = 0
                 pb[j] = 0
@@ -482,7 +485,7 @@ cdef void _ln_backward(floating* g, floating* x, floating* gx, floating* mean_in
             _row_dots(gr, xr, w, D, mean, rstd, &c1, &c2)
             c1 = c1 / D
             c2 = c2 / D
-            if w == NULL:
+            if not affine:
                 for j in range(D):
                     xhat = (xr[j] - mean) * rstd
                     outr[j] = <floating>(rstd * (gr[j] - c2 - xhat * c1))
@@ -524,11 +527,12 @@ def layer_norm_backward(grad, x, weight, mean, rstd):
     dtype = x.dtype
     cdef cnp.ndarray xc = np.ascontiguousarray(x), gc = np.ascontiguousarray(grad)
     cdef cnp.ndarray mc = np.ascontiguousarray(mean), rc = np.ascontiguousarray(rstd)
-    weight = _contig(weight)
+    cdef bint affine = weight is not None
+    # Without an affine map the weight is ones: g * 1.0 is exact, and one loop serves both.
+    weight = _contig(weight) if affine else np.ones(x.shape[1], dtype=dtype)
     cdef Py_ssize_t rows = xc.shape[0], D = xc.shape[1]
     cdef Py_ssize_t nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
     cdef cnp.ndarray gx = np.empty((rows, D), dtype=dtype)
-    cdef bint affine = weight is not None
     cdef cnp.ndarray pw = np.empty(nblocks * D if affine else 0)
     cdef cnp.ndarray pb = np.empty(nblocks * D if affine else 0)
     cdef cnp.ndarray gw = np.empty(D, dtype=dtype), gb = np.empty(D, dtype=dtype)
@@ -545,14 +549,14 @@ def layer_norm_backward(grad, x, weight, mean, rstd):
     if t == cnp.NPY_FLOAT:
         with nogil:
             _ln_backward(<float*>gp, <float*>xp, <float*>op, <float*>mp, <float*>rp, <float*>wp,
-                         rows, D, pw_p, pb_p)
+                         affine, rows, D, pw_p, pb_p)
             if affine:
                 _combine_blocks(pw_p, nblocks, D, <float*>gwp)
                 _combine_blocks(pb_p, nblocks, D, <float*>gbp)
     else:
         with nogil:
             _ln_backward(<double*>gp, <double*>xp, <double*>op, <double*>mp, <double*>rp,
-                         <double*>wp, rows, D, pw_p, pb_p)
+                         <double*>wp, affine, rows, D, pw_p, pb_p)
             if affine:
                 _combine_blocks(pw_p, nblocks, D, <double*>gwp)
                 _combine_blocks(pb_p, nblocks, D, <double*>gbp)
@@ -795,12 +799,20 @@ cdef void _rms_backward(floating* g, floating* x, floating* gx, floating* rrms_i
             rrms3 = rrms * rrms * rrms
             c = 0
             c_odd = 0
-            for j in range(D):
+            j = 0
+            if w == NULL:
+                while j + 2 <= D:
+                    c = c + <double>gr[j] * xr[j]
+                    c_odd = c_odd + <double>gr[j + 1] * xr[j + 1]
+                    j = j + 2
+            else:
+                while j + 2 <= D:
+                    c = c + (gr[j] * <double>w[j]) * xr[j]
+                    c_odd = c_odd + (gr[j + 1] * <double>w[j + 1]) * xr[j + 1]
+                    j = j + 2
+            if j < D:
                 gw = gr[j] if w == NULL else gr[j] * <double>w[j]
-                if j & 1:
-                    c_odd = c_odd + gw * xr[j]
-                else:
-                    c = c + gw * xr[j]
+                c = c + gw * xr[j]
             c = (c + c_odd) / D
             for j in range(D):
                 if w == NULL:

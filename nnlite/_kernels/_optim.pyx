@@ -1,3 +1,4 @@
+# distutils: extra_compile_args = -fno-math-errno
 """Optimizer update loops: one in-place call per flat buffer (a whole parameter arena).
 
 Each loop applies torch.optim's single-tensor (foreach=False) update element by
@@ -16,6 +17,7 @@ import numpy as np
 
 cnp.import_array()
 
+
 __all__ = ["sgd_step", "adagrad_step", "rmsprop_step", "adam_step"]
 
 ctypedef fused floating:
@@ -28,14 +30,6 @@ cdef inline floating _sqrt(floating v) noexcept nogil:
         return sqrtf(v)
     else:
         return sqrt(v)
-
-
-cdef inline floating _lerp(floating start, floating end, floating weight,
-                           floating one_minus_weight, bint weight_small) noexcept nogil:
-    # torch.lerp's scalar rule: measure from whichever end the weight is closer to.
-    if weight_small:
-        return start + weight * (end - start)
-    return end - (end - start) * one_minus_weight
 
 
 # ------------------------------------------------------------- validation -----
@@ -105,32 +99,45 @@ cdef inline bint _is_float32(cnp.ndarray a):
 
 # -------------------------------------------------------------------- SGD -----
 
+# Each loop body is an inline per-element function. Flags that decide which buffers
+# are touched are literal constants at each call site, so the compiler builds one
+# branch-free, vectorisable loop per case; the other flags are arithmetic selects
+# (maximize multiplies by -1, which is exact).
+
+cdef inline void _sgd_element(floating* param, floating* grad, floating* buf, Py_ssize_t i,
+                              floating sign, floating neg_lr, floating mom,
+                              floating one_minus_dampening, floating wd, bint decay,
+                              bint use_momentum, bint first_step, bint nesterov) noexcept nogil:
+    cdef floating g = grad[i] * sign
+    cdef floating b
+    g = g + wd * param[i] if decay else g
+    if use_momentum:
+        b = g if first_step else buf[i] * mom + one_minus_dampening * g
+        buf[i] = b
+        g = g + mom * b if nesterov else b
+    param[i] = param[i] + neg_lr * g
+
+
 cdef void _sgd_loop(floating* param, floating* grad, floating* buf, Py_ssize_t n,
                     double lr, double momentum, double dampening, bint nesterov,
                     double weight_decay, bint maximize, bint first_step) noexcept nogil:
+    cdef floating sign = -1 if maximize else 1
     cdef floating neg_lr = <floating>(-lr)
     cdef floating mom = <floating>momentum
-    cdef floating one_minus_dampening = <floating>(1 - dampening)
+    cdef floating omd = <floating>(1 - dampening)
     cdef floating wd = <floating>weight_decay
     cdef bint decay = weight_decay != 0
-    cdef bint use_momentum = momentum != 0
-    cdef floating g, b
     cdef Py_ssize_t i
-    for i in prange(n, num_threads=threads_for(n), schedule="static"):
-        g = -grad[i] if maximize else grad[i]
-        if decay:
-            g = g + wd * param[i]
-        if use_momentum:
-            if first_step:
-                b = g
-            else:
-                b = buf[i] * mom + one_minus_dampening * g
-            buf[i] = b
-            if nesterov:
-                g = g + mom * b
-            else:
-                g = b
-        param[i] = param[i] + neg_lr * g
+    cdef int nt = threads_for(n)
+    if momentum == 0:
+        for i in prange(n, num_threads=nt, schedule="static"):
+            _sgd_element(param, grad, buf, i, sign, neg_lr, mom, omd, wd, decay, False, False, False)
+    elif first_step:
+        for i in prange(n, num_threads=nt, schedule="static"):
+            _sgd_element(param, grad, buf, i, sign, neg_lr, mom, omd, wd, decay, True, True, nesterov)
+    else:
+        for i in prange(n, num_threads=nt, schedule="static"):
+            _sgd_element(param, grad, buf, i, sign, neg_lr, mom, omd, wd, decay, True, False, nesterov)
 
 
 def sgd_step(param, grad, momentum_buffer, double lr, double momentum,
@@ -170,6 +177,7 @@ def sgd_step(param, grad, momentum_buffer, double lr, double momentum,
 
 cdef void _adagrad_loop(floating* param, floating* grad, floating* state_sum, Py_ssize_t n,
                         double clr, double weight_decay, double eps, bint maximize) noexcept nogil:
+    cdef floating sign = -1 if maximize else 1
     cdef floating neg_clr = <floating>(-clr)
     cdef floating wd = <floating>weight_decay
     cdef floating eps_ = <floating>eps
@@ -177,9 +185,8 @@ cdef void _adagrad_loop(floating* param, floating* grad, floating* state_sum, Py
     cdef floating g, s
     cdef Py_ssize_t i
     for i in prange(n, num_threads=threads_for(n), schedule="static"):
-        g = -grad[i] if maximize else grad[i]
-        if decay:
-            g = g + wd * param[i]
+        g = grad[i] * sign
+        g = g + wd * param[i] if decay else g
         s = state_sum[i] + g * g
         state_sum[i] = s
         param[i] = param[i] + neg_clr * g / (_sqrt(s) + eps_)
@@ -213,43 +220,67 @@ def adagrad_step(param, grad, state_sum, step, double lr, double lr_decay,
 
 # ---------------------------------------------------------------- RMSprop -----
 
+cdef inline void _rmsprop_element(floating* param, floating* grad, floating* square_avg,
+                                  floating* grad_avg, floating* buf, Py_ssize_t i, floating sign,
+                                  floating neg_lr, floating alpha, floating one_minus_alpha,
+                                  floating eps, floating wd, floating mom, floating one_minus_w,
+                                  bint w_small, bint decay, bint centered,
+                                  bint use_momentum) noexcept nogil:
+    cdef floating g = grad[i] * sign
+    cdef floating sq, ga0, ga, avg, b
+    g = g + wd * param[i] if decay else g
+    sq = square_avg[i] * alpha + one_minus_alpha * g * g
+    square_avg[i] = sq
+    if centered:
+        # grad_avg.lerp_(grad, 1 - alpha), torch's scalar rule
+        ga0 = grad_avg[i]
+        ga = ga0 + one_minus_alpha * (g - ga0) if w_small else g - (g - ga0) * one_minus_w
+        grad_avg[i] = ga
+        avg = _sqrt(sq - ga * ga)
+    else:
+        avg = _sqrt(sq)
+    avg = avg + eps
+    if use_momentum:
+        b = buf[i] * mom + g / avg
+        buf[i] = b
+        param[i] = param[i] + neg_lr * b
+    else:
+        param[i] = param[i] + neg_lr * g / avg
+
+
 cdef void _rmsprop_loop(floating* param, floating* grad, floating* square_avg, floating* grad_avg,
                         floating* buf, Py_ssize_t n, double lr, double alpha, double eps,
                         double weight_decay, double momentum, bint centered,
                         bint maximize) noexcept nogil:
+    cdef floating sign = -1 if maximize else 1
     cdef floating neg_lr = <floating>(-lr)
     cdef floating alpha_ = <floating>alpha
-    cdef floating one_minus_alpha = <floating>(1 - alpha)
+    cdef floating oma = <floating>(1 - alpha)
     cdef floating eps_ = <floating>eps
     cdef floating wd = <floating>weight_decay
     cdef floating mom = <floating>momentum
-    # grad_avg.lerp_(grad, 1 - alpha): the weight and its complement in the buffer's dtype
-    cdef floating w = one_minus_alpha
-    cdef floating one_minus_w = <floating>1 - w
-    cdef bint w_small = (w if w >= 0 else -w) < <floating>0.5
+    # the lerp weight is 1 - alpha, rounded to the buffer's dtype; its complement likewise
+    cdef floating omw = <floating>1 - oma
+    cdef bint w_small = (oma if oma >= 0 else -oma) < <floating>0.5
     cdef bint decay = weight_decay != 0
-    cdef bint use_momentum = momentum > 0
-    cdef floating g, sq, ga, avg, b
     cdef Py_ssize_t i
-    for i in prange(n, num_threads=threads_for(n), schedule="static"):
-        g = -grad[i] if maximize else grad[i]
-        if decay:
-            g = g + wd * param[i]
-        sq = square_avg[i] * alpha_ + one_minus_alpha * g * g
-        square_avg[i] = sq
-        if centered:
-            ga = _lerp(grad_avg[i], g, w, one_minus_w, w_small)
-            grad_avg[i] = ga
-            avg = _sqrt(sq - ga * ga)
-        else:
-            avg = _sqrt(sq)
-        avg = avg + eps_
-        if use_momentum:
-            b = buf[i] * mom + g / avg
-            buf[i] = b
-            param[i] = param[i] + neg_lr * b
-        else:
-            param[i] = param[i] + neg_lr * g / avg
+    cdef int nt = threads_for(n)
+    if centered and momentum > 0:
+        for i in prange(n, num_threads=nt, schedule="static"):
+            _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_, oma,
+                             eps_, wd, mom, omw, w_small, decay, True, True)
+    elif centered:
+        for i in prange(n, num_threads=nt, schedule="static"):
+            _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_, oma,
+                             eps_, wd, mom, omw, w_small, decay, True, False)
+    elif momentum > 0:
+        for i in prange(n, num_threads=nt, schedule="static"):
+            _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_, oma,
+                             eps_, wd, mom, omw, w_small, decay, False, True)
+    else:
+        for i in prange(n, num_threads=nt, schedule="static"):
+            _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_, oma,
+                             eps_, wd, mom, omw, w_small, decay, False, False)
 
 
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, double lr,
@@ -292,42 +323,58 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, double lr,
 
 # ------------------------------------------------------------ Adam, AdamW -----
 
+cdef inline void _adam_element(floating* param, floating* grad, floating* exp_avg,
+                               floating* exp_avg_sq, floating* max_exp_avg_sq, Py_ssize_t i,
+                               floating sign, floating decay_factor, floating wd, bint coupled,
+                               floating w, floating one_minus_w, bint w_small, floating beta2,
+                               floating one_minus_beta2, floating bc2_sqrt, floating eps,
+                               floating neg_step_size, bint amsgrad) noexcept nogil:
+    cdef floating g = grad[i] * sign
+    # AdamW's decoupled decay multiplies param first (decay_factor is 1 otherwise: exact)
+    cdef floating p = param[i] * decay_factor
+    cdef floating m0, m, v, vmax
+    g = g + wd * p if coupled else g
+    # exp_avg.lerp_(grad, 1 - beta1), torch's scalar rule
+    m0 = exp_avg[i]
+    m = m0 + w * (g - m0) if w_small else g - (g - m0) * one_minus_w
+    exp_avg[i] = m
+    v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
+    exp_avg_sq[i] = v
+    if amsgrad:
+        vmax = max_exp_avg_sq[i]
+        vmax = v if (v > vmax) | (v != v) else vmax  # like torch.maximum, NaN wins
+        max_exp_avg_sq[i] = vmax
+        v = vmax
+    param[i] = p + neg_step_size * m / (_sqrt(v) / bc2_sqrt + eps)
+
+
 cdef void _adam_loop(floating* param, floating* grad, floating* exp_avg, floating* exp_avg_sq,
                      floating* max_exp_avg_sq, Py_ssize_t n, double lr, double beta1, double beta2,
                      double eps, double weight_decay, bint decoupled_weight_decay, bint amsgrad,
                      bint maximize, double step_size, double bias_correction2_sqrt) noexcept nogil:
+    cdef floating sign = -1 if maximize else 1
+    cdef bint decoupled = weight_decay != 0 and decoupled_weight_decay
+    cdef bint coupled = weight_decay != 0 and not decoupled_weight_decay
+    cdef floating decay_factor = <floating>(1 - lr * weight_decay) if decoupled else 1
     cdef floating wd = <floating>weight_decay
-    cdef floating decay_factor = <floating>(1 - lr * weight_decay)
     cdef floating w = <floating>(1 - beta1)
-    cdef floating one_minus_w = <floating>1 - w
+    cdef floating omw = <floating>1 - w
     cdef bint w_small = (w if w >= 0 else -w) < <floating>0.5
     cdef floating beta2_ = <floating>beta2
-    cdef floating one_minus_beta2 = <floating>(1 - beta2)
-    cdef floating bc2_sqrt = <floating>bias_correction2_sqrt
+    cdef floating omb2 = <floating>(1 - beta2)
+    cdef floating bc2 = <floating>bias_correction2_sqrt
     cdef floating eps_ = <floating>eps
-    cdef floating neg_step_size = <floating>(-step_size)
-    cdef bint coupled = weight_decay != 0 and not decoupled_weight_decay
-    cdef bint decoupled = weight_decay != 0 and decoupled_weight_decay
-    cdef floating g, p, m, v, vmax
+    cdef floating nss = <floating>(-step_size)
     cdef Py_ssize_t i
-    for i in prange(n, num_threads=threads_for(n), schedule="static"):
-        g = -grad[i] if maximize else grad[i]
-        p = param[i]
-        if decoupled:
-            p = p * decay_factor
-        elif coupled:
-            g = g + wd * p
-        m = _lerp(exp_avg[i], g, w, one_minus_w, w_small)
-        exp_avg[i] = m
-        v = exp_avg_sq[i] * beta2_ + one_minus_beta2 * g * g
-        exp_avg_sq[i] = v
-        if amsgrad:
-            vmax = max_exp_avg_sq[i]
-            if v > vmax or v != v:  # like np.maximum / torch.maximum, NaN wins
-                vmax = v
-            max_exp_avg_sq[i] = vmax
-            v = vmax
-        param[i] = p + neg_step_size * m / (_sqrt(v) / bc2_sqrt + eps_)
+    cdef int nt = threads_for(n)
+    if amsgrad:
+        for i in prange(n, num_threads=nt, schedule="static"):
+            _adam_element(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, i, sign, decay_factor,
+                          wd, coupled, w, omw, w_small, beta2_, omb2, bc2, eps_, nss, True)
+    else:
+        for i in prange(n, num_threads=nt, schedule="static"):
+            _adam_element(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, i, sign, decay_factor,
+                          wd, coupled, w, omw, w_small, beta2_, omb2, bc2, eps_, nss, False)
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, double lr,

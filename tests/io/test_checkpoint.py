@@ -38,7 +38,35 @@ MODULE_CONSTRUCTORS = {
     "Residual": lambda nn: nn.Residual(nn.Linear(3, 3)),
     "Dropout": lambda nn: nn.Dropout(0.5),
     "Identity": lambda nn: nn.Identity(),
+    "BatchNorm1d_no_affine": lambda nn: nn.BatchNorm1d(4, affine=False),
+    "LayerNorm_no_bias": lambda nn: nn.LayerNorm((2, 3), bias=False),
+    "LearnedPositionalEmbedding": lambda nn: nn.LearnedPositionalEmbedding(6, 4),
+    "SinusoidalPositionalEncoding": lambda nn: nn.SinusoidalPositionalEncoding(4, max_len=6),
+    "TransformerEncoder": lambda nn: nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 2),
+    "Bottleneck": lambda nn: nn.Bottleneck(4, 2),
+    "DepthwiseSeparableConv2d": lambda nn: nn.DepthwiseSeparableConv2d(2, 4, 3),
+    "MaxPool2d": lambda nn: nn.MaxPool2d(2),
+    "AdaptiveAvgPool2d": lambda nn: nn.AdaptiveAvgPool2d(1),
+    "Unflatten": lambda nn: nn.Unflatten(1, (2, 2)),
 }
+
+
+def _zero_argument_modules():
+    """Every other Module class nnlite exports that builds without arguments (activations, losses...)."""
+    covered = {name.split("_")[0] for name in MODULE_CONSTRUCTORS}
+    out = {}
+    for name in dir(nl.nn):
+        cls = getattr(nl.nn, name)
+        if isinstance(cls, type) and issubclass(cls, nl.nn.Module) and name not in covered:
+            try:
+                cls()
+            except TypeError:
+                continue
+            out[name] = lambda nn, cls=cls: cls()
+    return out
+
+
+MODULE_CONSTRUCTORS.update(_zero_argument_modules())
 
 
 def _available():
@@ -50,6 +78,12 @@ def _available():
             continue
         out.append(name)
     return out
+
+
+def test_the_module_list_covers_the_layers_with_state():
+    names = _available()
+    assert {"Linear", "Conv2d", "BatchNorm2d", "LayerNorm", "Embedding", "LSTM", "MultiheadAttention"} <= set(names)
+    assert len(names) >= 40
 
 
 def _scramble(model, seed):

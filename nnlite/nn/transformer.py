@@ -20,7 +20,7 @@ import copy
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from .attention import MultiheadAttention
 from .container import ModuleList
@@ -29,7 +29,7 @@ from .linear import Linear
 from .module import Module
 from .normalization import LayerNorm
 
-__all__ = ["TransformerEncoderLayer", "TransformerEncoder"]
+__all__ = ["TransformerEncoderLayer", "TransformerEncoder", "generate_square_subsequent_mask"]
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -123,6 +123,19 @@ class TransformerEncoder(Module):
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal)
         return x if self.norm is None else self.norm(x)
+
+
+def generate_square_subsequent_mask(sz, dtype=None):
+    """The causal mask for a sequence of ``sz``: 0 on and below the diagonal, -inf above.
+
+    Position i may attend to positions 0..i only, so a model trained with it
+    can generate left to right (PyTorch: ``nn.Transformer.generate_square_subsequent_mask``).
+
+    >>> generate_square_subsequent_mask(3).data.tolist()
+    [[0.0, -inf, -inf], [0.0, 0.0, -inf], [0.0, 0.0, 0.0]]
+    """
+    future = np.triu(np.ones((sz, sz), dtype=bool), k=1)
+    return Tensor(np.where(future, -np.inf, 0.0), dtype=dtype or get_default_dtype())
 
 
 def _is_causal_mask(mask, size):

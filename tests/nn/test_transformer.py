@@ -114,3 +114,10 @@ def test_errors():
         nl.nn.TransformerEncoderLayer(8, 2)(nl.randn(5, 2, 6))
     with pytest.raises(ValueError, match="num_layers must be >= 1"):
         nl.nn.TransformerEncoder(nl.nn.TransformerEncoderLayer(8, 2), 0)
+
+
+def test_generate_square_subsequent_mask_matches_torch():
+    from nnlite.nn.transformer import generate_square_subsequent_mask
+    m = generate_square_subsequent_mask(4)
+    assert m.dtype == nl.float32
+    np.testing.assert_array_equal(m.data, torch.nn.Transformer.generate_square_subsequent_mask(4).numpy())

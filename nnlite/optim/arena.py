@@ -173,6 +173,17 @@ class ArenaBuffer:
         last = self.slots[stop - 1]
         return self.slots[first].offset, last.offset + last.numel
 
+    def __repr__(self):
+        lines = [f"ArenaBuffer({self.dtype}, {len(self.slots)} parameters, {self.size} elements "
+                 f"per buffer ({self.padding} padding), buffers: params, grads"
+                 + "".join(f", {name}" for name in self.state) + ")"]
+        for slot in self.slots:
+            p = slot.param
+            label = getattr(p, "name", None) or ""
+            lines.append(f"  [{slot.offset:>9}, {slot.offset + slot.numel:>9})  "
+                         f"{getattr(p, 'kind', 'other'):<11} {str(tuple(slot.shape)):<14} {label}")
+        return "\n".join(lines)
+
     def zero_padding(self):
         """Reset padding to zero in every buffer (needed only when eps = 0 makes 0/0 there)."""
         ends = [s.offset + s.numel for s in self.slots]

@@ -23,12 +23,14 @@ class _Span:
 
     def __init__(self, buffer, start, stop, step):
         self.buffer, self.start, self.stop, self.step = buffer, start, stop, step
-        self.param = buffer.params[start:stop]
-        self.grad = buffer.grads[start:stop]
+        whole = start == 0 and stop == buffer.size
+        self.param = buffer.params if whole else buffer.params[start:stop]
+        self.grad = buffer.grads if whole else buffer.grads[start:stop]
 
     def state(self, name, fill=0.0):
         """This span of state buffer ``name`` (created, zero or ``fill``, on first use)."""
-        return self.buffer.state_buffer(name, fill)[self.start:self.stop]
+        flat = self.buffer.state_buffer(name, fill)
+        return flat if self.start == 0 and self.stop == self.buffer.size else flat[self.start:self.stop]
 
 
 class Optimizer:
@@ -117,7 +119,7 @@ class Optimizer:
                     yield group, _Span(buf, start, end, buf.steps[first] + 1)
                     for i in range(first, stop):
                         buf.steps[i] += 1
-                        buf.slots[i].param._bump_version()
+                        buf.slots[i].param._version[0] += 1   # autograd: saved values changed
                 if group.get("eps", 1) == 0:  # 0/0 in the padding: put the zeros back
                     buf.zero_padding()
 
@@ -256,6 +258,11 @@ class Optimizer:
                 if step is not None else 1
 
     # ------------------------------------------------------------------- misc --
+    @property
+    def arenas(self):
+        """Per param group, its arena buffers (one per dtype); print one to see its layout."""
+        return [list(arena) for arena in self._arenas]
+
     def memory_report(self):
         """Bytes of parameters, gradients, optimizer state and padding; see :mod:`.memory`."""
         from .memory import memory_report

@@ -212,3 +212,14 @@ def test_plain_tensor_leaves_can_be_optimized():
         (x * x).sum().backward()
         opt.step()
     np.testing.assert_array_equal(x.data, [0.5, -0.5])
+
+
+def test_arena_layout_is_printable():
+    model = _mlp().name_parameters()
+    opt = nl.optim.AdamW(nl.optim.param_groups_by_kind(model, weight_decay=0.1))
+    weights, biases = (arena[0] for arena in opt.arenas)
+    text = repr(weights)
+    assert text.startswith("ArenaBuffer(float64, 2 parameters, 64 elements")
+    assert "0.weight" in text and "2.weight" in text and "(7, 5)" in text
+    assert "[       40,        61)" in text      # 35 elements padded to 40 (a multiple of 8)
+    assert [s.param.kind for s in biases.slots] == ["bias", "bias"]

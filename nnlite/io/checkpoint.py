@@ -37,7 +37,7 @@ from ..tensor import Tensor
 from . import jsonstate
 from .errors import (CheckpointError, HeaderError, MissingKeysError, NotACheckpointError, ShapeMismatchError,
                      UnexpectedKeysError)
-from .format import ALIASES_KEY, _load_json, atomic_write, decode, parse, read_file, serialize, verify_checksum
+from .format import _load_json, atomic_write, decode, parse, read_file, serialize, verify_checksum
 from .migrations import FORMAT_VERSION, VERSION_KEY, upgrade
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "save_state_dict", "load_state_dict",

@@ -523,7 +523,8 @@ def test_path_template_errors(tmp_path):
         nl.save_checkpoint(str(tmp_path / "c-{step}.safetensors"))
     with pytest.raises(ValueError, match=r"fields \['name'\]"):
         nl.save_checkpoint(str(tmp_path / "c-{name}.safetensors"), step=1)
-    assert nl.save_checkpoint(str(tmp_path / "c-{{x}}-{epoch:03d}.safetensors"), epoch=4).endswith("c-{x}-004.safetensors")
+    written = nl.save_checkpoint(str(tmp_path / "c-{{x}}-{epoch:03d}.safetensors"), epoch=4)
+    assert written.endswith("c-{x}-004.safetensors")
 
 
 @pytest.mark.parametrize("section, value", [("nnlite.optimizer", '{"state": {}}'), ("nnlite.model", "[1]"),

@@ -119,7 +119,8 @@ def test_nnlite_checkpoint_model_part_reads_in_torch(tmp_path):
     theirs = torch.nn.Sequential(torch.nn.Linear(4, 3))
     theirs.load_state_dict({k[len("model."):]: v for k, v in flat.items() if k.startswith("model.")})
     assert torch.equal(theirs[0].weight, torch.from_numpy(ours[0].weight.data))
-    assert torch.equal(flat["optimizer.state.0.exp_avg"], torch.from_numpy(opt.state_dict()["state"][0]["exp_avg"].data))
+    exp_avg = opt.state_dict()["state"][0]["exp_avg"]
+    assert torch.equal(flat["optimizer.state.0.exp_avg"], torch.from_numpy(np.asarray(exp_avg.data)))
 
 
 class _TiedNL(nl.nn.Module):
@@ -154,7 +155,8 @@ def test_tied_weights_both_ways(tmp_path):
     missing, unexpected = st.load_model(theirs, str(tmp_path / "ours.safetensors"))  # strict, ties understood
     assert not missing and not unexpected
     with torch.no_grad():
-        np.testing.assert_allclose(theirs(torch.from_numpy(idx)).numpy(), ours(nl.tensor(idx)).data, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(theirs(torch.from_numpy(idx)).numpy(), ours(nl.tensor(idx)).data,
+                                   rtol=1e-5, atol=1e-6)
 
     theirs = TiedTorch()
     st.save_model(theirs, str(tmp_path / "theirs.safetensors"))  # drops the duplicate, notes it in metadata
@@ -163,4 +165,5 @@ def test_tied_weights_both_ways(tmp_path):
     fresh = _TiedNL()
     fresh.load_state_dict(loaded, strict=True)
     with torch.no_grad():
-        np.testing.assert_allclose(fresh(nl.tensor(idx)).data, theirs(torch.from_numpy(idx)).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fresh(nl.tensor(idx)).data, theirs(torch.from_numpy(idx)).numpy(),
+                                   rtol=1e-5, atol=1e-6)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 import nnlite as nl
 import nnlite.nn.functional as F

@@ -21,6 +21,7 @@ cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport INFINITY, isnan
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -242,32 +243,39 @@ cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g)
 
 cdef void _col2im(const floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noexcept nogil:
     """gx[n, c] = sum of the columns that read it; one thread per (n, c) plane, taps in order."""
-    cdef Py_ssize_t L = g.OH * g.OW, NL = nb * L, HW = g.H * g.W
+    # Geometry in locals: through the pointer the compiler must assume stores alias it.
+    cdef Py_ssize_t C = g.C, H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw
+    cdef Py_ssize_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw
+    cdef Py_ssize_t L = OH * OW, NL = nb * L, HW = H * W
     cdef Py_ssize_t plane, n, c, i, j, oh, ow, ih, iw0, lo, hi
     cdef floating* dst
     cdef floating* d
     cdef const floating* src
     cdef const floating* s
-    cdef int nt = threads_for(g.C * g.kh * g.kw * NL)
-    for plane in prange(nb * g.C, nogil=True, num_threads=nt, schedule='static'):
-        n = plane // g.C
-        c = plane - n * g.C
+    cdef int nt = threads_for(C * kh * kw * NL)
+    for plane in prange(nb * C, nogil=True, num_threads=nt, schedule='static'):
+        n = plane // C
+        c = plane - n * C
         dst = gx + plane * HW
         memset(dst, 0, HW * sizeof(floating))
-        for i in range(g.kh):
-            for j in range(g.kw):
-                src = cols + ((c * g.kh + i) * g.kw + j) * NL + n * L
-                iw0 = j * g.dw - g.pw
-                lo = _first_inside(iw0, g.sw)
-                hi = _end_inside(iw0, g.sw, g.W, g.OW)
-                for oh in range(g.OH):
-                    ih = oh * g.sh - g.ph + i * g.dh
-                    if ih < 0 or ih >= g.H:
+        for i in range(kh):
+            for j in range(kw):
+                src = cols + ((c * kh + i) * kw + j) * NL + n * L
+                iw0 = j * dw - pw
+                lo = _first_inside(iw0, sw)
+                hi = _end_inside(iw0, sw, W, OW)
+                for oh in range(OH):
+                    ih = oh * sh - ph + i * dh
+                    if ih < 0 or ih >= H:
                         continue
-                    d = dst + ih * g.W + iw0
-                    s = src + oh * g.OW
-                    for ow in range(lo, hi):
-                        d[ow * g.sw] += s[ow]
+                    d = dst + ih * W + iw0
+                    s = src + oh * OW
+                    if sw == 1:
+                        for ow in range(lo, hi):
+                            d[ow] += s[ow]
+                    else:
+                        for ow in range(lo, hi):
+                            d[ow * sw] += s[ow]
 
 
 cdef void _channels_first_to_batch_first(const floating* src, floating* dst, const floating* bias,
@@ -347,35 +355,44 @@ cdef void _forward_pointwise(const floating* x, const floating* w, const floatin
 cdef void _forward_depthwise(const floating* x, const floating* w, const floating* bias,
                              floating* y, Geometry* g) noexcept nogil:
     """One input channel per group: y[n, o] = bias[o] + taps of w[o] over x[n, o // multiplier]."""
-    cdef Py_ssize_t L = g.OH * g.OW, HW = g.H * g.W, multiplier = g.O // g.C
+    cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
+    cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
+    cdef Py_ssize_t dh = g.dh, dw = g.dw
+    cdef Py_ssize_t L = OH * OW, HW = H * W, multiplier = O // C
     cdef Py_ssize_t task, n, o, i, j, oh, ow, ih, iw0, lo, hi
-    cdef floating wv
+    cdef floating wv, b
     cdef floating* dst
     cdef floating* d
     cdef const floating* src
     cdef const floating* s
-    cdef int nt = threads_for(g.N * g.O * L * g.kh * g.kw)
-    for task in prange(g.N * g.O, nogil=True, num_threads=nt, schedule='static'):
-        n = task // g.O
-        o = task - n * g.O
+    cdef int nt = threads_for(N * O * L * kh * kw)
+    for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
+        n = task // O
+        o = task - n * O
         dst = y + task * L
-        src = x + (n * g.C + o // multiplier) * HW
+        src = x + (n * C + o // multiplier) * HW
+        b = bias[o] if bias != NULL else 0
         for ow in range(L):
-            dst[ow] = bias[o] if bias != NULL else 0
-        for i in range(g.kh):
-            for oh in range(g.OH):
-                ih = oh * g.sh - g.ph + i * g.dh
-                if ih < 0 or ih >= g.H:
+            dst[ow] = b
+        # per output pixel the taps still add in (i, j) order: i outermost, j per row
+        for i in range(kh):
+            for oh in range(OH):
+                ih = oh * sh - ph + i * dh
+                if ih < 0 or ih >= H:
                     continue
-                d = dst + oh * g.OW
-                for j in range(g.kw):
-                    wv = w[(o * g.kh + i) * g.kw + j]
-                    iw0 = j * g.dw - g.pw
-                    lo = _first_inside(iw0, g.sw)
-                    hi = _end_inside(iw0, g.sw, g.W, g.OW)
-                    s = src + ih * g.W + iw0
-                    for ow in range(lo, hi):
-                        d[ow] = d[ow] + wv * s[ow * g.sw]
+                d = dst + oh * OW
+                for j in range(kw):
+                    wv = w[(o * kh + i) * kw + j]
+                    iw0 = j * dw - pw
+                    lo = _first_inside(iw0, sw)
+                    hi = _end_inside(iw0, sw, W, OW)
+                    s = src + ih * W + iw0
+                    if sw == 1:
+                        for ow in range(lo, hi):
+                            d[ow] = d[ow] + wv * s[ow]
+                    else:
+                        for ow in range(lo, hi):
+                            d[ow] = d[ow] + wv * s[ow * sw]
 
 
 cdef void _backward_input_gemm(const floating* grad, const floating* w, floating* gx,
@@ -411,34 +428,41 @@ cdef void _backward_input_pointwise(const floating* grad, const floating* w, flo
 cdef void _backward_input_depthwise(const floating* grad, const floating* w, floating* gx,
                                     Geometry* g) noexcept nogil:
     """One thread per input plane, scattering its multiplier output planes in a fixed order."""
-    cdef Py_ssize_t L = g.OH * g.OW, HW = g.H * g.W, multiplier = g.O // g.C
+    cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
+    cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
+    cdef Py_ssize_t dh = g.dh, dw = g.dw
+    cdef Py_ssize_t L = OH * OW, HW = H * W, multiplier = O // C
     cdef Py_ssize_t plane, n, c, m, o, i, j, oh, ow, ih, iw0, lo, hi
     cdef floating wv
     cdef floating* dst
     cdef floating* d
     cdef const floating* s
-    cdef int nt = threads_for(g.N * g.O * L * g.kh * g.kw)
-    for plane in prange(g.N * g.C, nogil=True, num_threads=nt, schedule='static'):
-        n = plane // g.C
-        c = plane - n * g.C
+    cdef int nt = threads_for(N * O * L * kh * kw)
+    for plane in prange(N * C, nogil=True, num_threads=nt, schedule='static'):
+        n = plane // C
+        c = plane - n * C
         dst = gx + plane * HW
         memset(dst, 0, HW * sizeof(floating))
         for m in range(multiplier):
             o = c * multiplier + m
-            for i in range(g.kh):
-                for oh in range(g.OH):
-                    ih = oh * g.sh - g.ph + i * g.dh
-                    if ih < 0 or ih >= g.H:
+            for i in range(kh):
+                for oh in range(OH):
+                    ih = oh * sh - ph + i * dh
+                    if ih < 0 or ih >= H:
                         continue
-                    s = grad + (n * g.O + o) * L + oh * g.OW
-                    for j in range(g.kw):
-                        wv = w[(o * g.kh + i) * g.kw + j]
-                        iw0 = j * g.dw - g.pw
-                        lo = _first_inside(iw0, g.sw)
-                        hi = _end_inside(iw0, g.sw, g.W, g.OW)
-                        d = dst + ih * g.W + iw0
-                        for ow in range(lo, hi):
-                            d[ow * g.sw] += wv * s[ow]
+                    s = grad + (n * O + o) * L + oh * OW
+                    for j in range(kw):
+                        wv = w[(o * kh + i) * kw + j]
+                        iw0 = j * dw - pw
+                        lo = _first_inside(iw0, sw)
+                        hi = _end_inside(iw0, sw, W, OW)
+                        d = dst + ih * W + iw0
+                        if sw == 1:
+                            for ow in range(lo, hi):
+                                d[ow] = d[ow] + wv * s[ow]
+                        else:
+                            for ow in range(lo, hi):
+                                d[ow * sw] = d[ow * sw] + wv * s[ow]
 
 
 cdef void _backward_weight_gemm(const floating* grad, const floating* x, floating* gw,
@@ -479,39 +503,61 @@ cdef void _backward_weight_pointwise(const floating* grad, const floating* x, fl
 
 cdef void _backward_weight_depthwise(const floating* grad, const floating* x, floating* gw,
                                      double* partial, Geometry* g) noexcept nogil:
-    """Per-(n, o) tap sums in float64 (parallel), then summed over n in order (serial)."""
-    cdef Py_ssize_t L = g.OH * g.OW, HW = g.H * g.W, multiplier = g.O // g.C
-    cdef Py_ssize_t taps = g.kh * g.kw
+    """Per-(n, o) tap sums in float64 (parallel), then summed over n in order (serial).
+
+    Each tap's sum runs in OW lanes (one per output column, summed over rows) and the
+    lanes are added at the end: independent lanes vectorise, one long chain would not.
+    """
+    cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
+    cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
+    cdef Py_ssize_t dh = g.dh, dw = g.dw
+    cdef Py_ssize_t L = OH * OW, HW = H * W, multiplier = O // C, taps = kh * kw
     cdef Py_ssize_t task, n, o, i, j, oh, ow, ih, iw0, lo, hi, t
     cdef double acc
+    cdef double* lanes
     cdef const floating* src
     cdef const floating* gp
     cdef const floating* s
-    cdef int nt = threads_for(g.N * g.O * L * taps)
-    for task in prange(g.N * g.O, nogil=True, num_threads=nt, schedule='static'):
-        n = task // g.O
-        o = task - n * g.O
-        src = x + (n * g.C + o // multiplier) * HW
+    cdef int nt = threads_for(N * O * L * taps)
+    for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
+        n = task // O
+        o = task - n * O
+        src = x + (n * C + o // multiplier) * HW
         gp = grad + task * L
-        for i in range(g.kh):
-            for j in range(g.kw):
-                iw0 = j * g.dw - g.pw
-                lo = _first_inside(iw0, g.sw)
-                hi = _end_inside(iw0, g.sw, g.W, g.OW)
+        lanes = <double*>malloc(OW * sizeof(double))
+        for i in range(kh):
+            for j in range(kw):
+                iw0 = j * dw - pw
+                lo = _first_inside(iw0, sw)
+                hi = _end_inside(iw0, sw, W, OW)
                 acc = 0
-                for oh in range(g.OH):
-                    ih = oh * g.sh - g.ph + i * g.dh
-                    if ih < 0 or ih >= g.H:
+                if lanes != NULL:
+                    for ow in range(OW):
+                        lanes[ow] = 0
+                for oh in range(OH):
+                    ih = oh * sh - ph + i * dh
+                    if ih < 0 or ih >= H:
                         continue
-                    s = src + ih * g.W + iw0
+                    s = src + ih * W + iw0
+                    if lanes == NULL:  # out of memory: the same sum, one chain
+                        for ow in range(lo, hi):
+                            acc = acc + <double>gp[oh * OW + ow] * <double>s[ow * sw]
+                    elif sw == 1:
+                        for ow in range(lo, hi):
+                            lanes[ow] = lanes[ow] + <double>gp[oh * OW + ow] * <double>s[ow]
+                    else:
+                        for ow in range(lo, hi):
+                            lanes[ow] = lanes[ow] + <double>gp[oh * OW + ow] * <double>s[ow * sw]
+                if lanes != NULL:
                     for ow in range(lo, hi):
-                        acc = acc + <double>gp[oh * g.OW + ow] * <double>s[ow * g.sw]
-                partial[task * taps + i * g.kw + j] = acc
-    for o in range(g.O):
+                        acc = acc + lanes[ow]
+                partial[task * taps + i * kw + j] = acc
+        free(lanes)
+    for o in range(O):
         for t in range(taps):
             acc = 0
-            for n in range(g.N):
-                acc = acc + partial[(n * g.O + o) * taps + t]
+            for n in range(N):
+                acc = acc + partial[(n * O + o) * taps + t]
             gw[o * taps + t] = <floating>acc
 
 
@@ -535,8 +581,63 @@ cdef void _backward_bias(const floating* grad, floating* gb, double* partial, Py
 
 # ----------------------------------------------------------- conv wrappers -----
 
+# Validation: a typed fast path for the common well-formed call; anything it does not
+# accept goes to the twin's checker, which raises the one shared error message (or
+# normalises an unusual but valid spelling, such as a list for a tuple).
+
+cdef inline bint _int_pair(object value, Py_ssize_t minimum, Py_ssize_t* first,
+                           Py_ssize_t* second):
+    if type(value) is not tuple or len(<tuple>value) != 2:
+        return False
+    a = (<tuple>value)[0]
+    b = (<tuple>value)[1]
+    if type(a) is not int or type(b) is not int or a < minimum or b < minimum or a > _INT_MAX or b > _INT_MAX:
+        return False
+    first[0] = a
+    second[0] = b
+    return True
+
+
+cdef inline bint _shape_ok(tuple shape):
+    if len(shape) != 4:
+        return False
+    for v in shape:
+        if type(v) is not int or v < 0:
+            return False
+    return True
+
+
+cdef tuple _shape4(str op, str name, shape):
+    if type(shape) is tuple and _shape_ok(<tuple>shape):
+        return <tuple>shape
+    return _reference._conv_shape(op, name, shape)
+
+
+cdef bint _conv_geometry_fast(Geometry* g, tuple x_shape, tuple w_shape, stride, padding,
+                              dilation, groups):
+    cdef Py_ssize_t cg, extent_h, extent_w
+    if (len(x_shape) != 4 or len(w_shape) != 4 or type(groups) is not int or groups < 1
+            or not _int_pair(stride, 1, &g.sh, &g.sw) or not _int_pair(padding, 0, &g.ph, &g.pw)
+            or not _int_pair(dilation, 1, &g.dh, &g.dw)):
+        return False
+    g.N, g.C, g.H, g.W = x_shape
+    g.O, cg, g.kh, g.kw = w_shape
+    g.groups = groups
+    if g.C % g.groups or g.O % g.groups or cg * g.groups != g.C or g.kh < 1 or g.kw < 1:
+        return False
+    extent_h = g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1
+    extent_w = g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1
+    if extent_h < 0 or extent_w < 0:  # (C division truncates; the twin's floor decides)
+        return False
+    g.OH = extent_h // g.sh + 1
+    g.OW = extent_w // g.sw + 1
+    return True
+
+
 cdef int _conv_geometry(Geometry* g, str op, tuple x_shape, tuple w_shape, stride, padding,
                         dilation, groups) except -1:
+    if _conv_geometry_fast(g, x_shape, w_shape, stride, padding, dilation, groups):
+        return 0
     stride, padding, dilation, groups, out_shape = _reference._conv_geometry(
         op, x_shape, w_shape, stride, padding, dilation, groups)
     g.N, g.C, g.H, g.W = x_shape
@@ -546,6 +647,14 @@ cdef int _conv_geometry(Geometry* g, str op, tuple x_shape, tuple w_shape, strid
     g.ph, g.pw = padding
     g.dh, g.dw = dilation
     g.groups = groups
+    return 0
+
+
+cdef int _check_grad(str op, object grad, Geometry* g) except -1:
+    shape = grad.shape
+    if (len(shape) != 4 or shape[0] != g.N or shape[1] != g.O or shape[2] != g.OH
+            or shape[3] != g.OW):
+        _reference._conv_check_grad(op, grad, (g.N, g.O, g.OH, g.OW))
     return 0
 
 
@@ -630,9 +739,9 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
     cdef Geometry g
     cdef str op = "conv2d_backward_input"
     t = _check_dtypes(op, {"grad": grad, "weight": weight})
-    input_shape = _reference._conv_shape(op, "input_shape", input_shape)
+    input_shape = _shape4(op, "input_shape", input_shape)
     _conv_geometry(&g, op, input_shape, weight.shape, stride, padding, dilation, groups)
-    _reference._conv_check_grad(op, grad, (g.N, g.O, g.OH, g.OW))
+    _check_grad(op, grad, &g)
     cdef cnp.ndarray gc = _contiguous(grad)
     cdef cnp.ndarray wc = _contiguous(weight)
     cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
@@ -683,9 +792,9 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
     cdef Geometry g
     cdef str op = "conv2d_backward_weight"
     t = _check_dtypes(op, {"grad": grad, "input": x})
-    weight_shape = _reference._conv_shape(op, "weight_shape", weight_shape)
+    weight_shape = _shape4(op, "weight_shape", weight_shape)
     _conv_geometry(&g, op, x.shape, weight_shape, stride, padding, dilation, groups)
-    _reference._conv_check_grad(op, grad, (g.N, g.O, g.OH, g.OW))
+    _check_grad(op, grad, &g)
     cdef cnp.ndarray gc = _contiguous(grad)
     cdef cnp.ndarray xc = _contiguous(x)
     cdef cnp.ndarray gw = np.empty(weight_shape, dtype=x.dtype)
@@ -882,8 +991,39 @@ cdef void _avg_pool_backward(const floating* grad, floating* gx, PoolGeometry* p
 
 # -------------------------------------------------------- pooling wrappers -----
 
+cdef inline Py_ssize_t _pool_out_size(Py_ssize_t size, Py_ssize_t k, Py_ssize_t s, Py_ssize_t p,
+                                      Py_ssize_t d, bint ceil_mode):
+    # only called with a non-negative numerator, where C's division is the floor
+    cdef Py_ssize_t out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+cdef bint _pool_geometry_fast(PoolGeometry* p, tuple shape, kernel_size, stride, padding,
+                              dilation, ceil_mode):
+    if (len(shape) != 4 or type(ceil_mode) is not bool
+            or not _int_pair(kernel_size, 1, &p.kh, &p.kw) or not _int_pair(stride, 1, &p.sh, &p.sw)
+            or not _int_pair(padding, 0, &p.ph, &p.pw) or not _int_pair(dilation, 1, &p.dh, &p.dw)):
+        return False
+    # dilated windows may see only padding: the twin's checker handles those
+    if p.dh != 1 or p.dw != 1 or 2 * p.ph > p.kh or 2 * p.pw > p.kw:
+        return False
+    p.H, p.W = shape[2], shape[3]
+    if p.H + 2 * p.ph < p.kh or p.W + 2 * p.pw < p.kw:
+        return False
+    p.planes = shape[0] * shape[1]
+    p.OH = _pool_out_size(p.H, p.kh, p.sh, p.ph, 1, ceil_mode)
+    p.OW = _pool_out_size(p.W, p.kw, p.sw, p.pw, 1, ceil_mode)
+    return p.OH >= 1 and p.OW >= 1
+
+
 cdef int _pool_geometry(PoolGeometry* p, str op, tuple shape, kernel_size, stride, padding,
                         dilation, ceil_mode) except -1:
+    p.count_include_pad = False
+    p.divisor_override = 0
+    if _pool_geometry_fast(p, shape, kernel_size, stride, padding, dilation, ceil_mode):
+        return 0
     k, s, pad, d, out = _reference._pool_geometry(op, shape, kernel_size, stride, padding, dilation,
                                                   ceil_mode)
     p.planes = shape[0] * shape[1]
@@ -893,8 +1033,6 @@ cdef int _pool_geometry(PoolGeometry* p, str op, tuple shape, kernel_size, strid
     p.sh, p.sw = s
     p.ph, p.pw = pad
     p.dh, p.dw = d
-    p.count_include_pad = False
-    p.divisor_override = 0
     return 0
 
 
@@ -924,7 +1062,7 @@ def max_pool2d_backward(grad, indices, input_shape):
     cdef int t
     cdef str op = "max_pool2d_backward"
     t = _check_dtypes(op, {"grad": grad})
-    input_shape = _reference._conv_shape(op, "input_shape", input_shape)
+    input_shape = _shape4(op, "input_shape", input_shape)
     N, C, H, W = input_shape
     if not isinstance(indices, cnp.ndarray) or indices.dtype != np.int64:
         raise TypeError(f"{op}: indices must be an int64 array, got "
@@ -987,7 +1125,7 @@ def avg_pool2d_backward(grad, input_shape, kernel_size, stride, padding, ceil_mo
     cdef PoolGeometry p
     cdef str op = "avg_pool2d_backward"
     t = _check_dtypes(op, {"grad": grad})
-    input_shape = _reference._conv_shape(op, "input_shape", input_shape)
+    input_shape = _shape4(op, "input_shape", input_shape)
     _avg_pool_geometry(&p, op, input_shape, kernel_size, stride, padding, ceil_mode,
                        count_include_pad, divisor_override)
     expected = (input_shape[0], input_shape[1], p.OH, p.OW)

@@ -91,3 +91,29 @@ def test_residual_adds_input():
     assert list(ours.state_dict()) == ["module.0.weight", "module.0.bias"]
     with pytest.raises(ValueError, match=r"Residual\(Linear\): the wrapped module changed the shape"):
         nn.Residual(nn.Linear(6, 2))(nl.zeros(3, 6))
+
+
+def test_small_cnn_float32_training_step_matches_torch():
+    """Conv, BatchNorm, ReLU, pooling, Flatten, Linear and cross-entropy together, in float32."""
+    torch = pytest.importorskip("torch")
+    T = torch.nn
+
+    def build(m):
+        return m.Sequential(m.Conv2d(3, 8, 3, padding=1), m.BatchNorm2d(8), m.ReLU(), m.MaxPool2d(2),
+                            m.Conv2d(8, 8, 3, groups=2), m.GroupNorm(2, 8), m.GELU(), m.AdaptiveAvgPool2d(2),
+                            m.Flatten(), m.Dropout(0.0), m.Linear(32, 10), m.LayerNorm(10))
+
+    ours, theirs = build(nn), build(T)
+    theirs.load_state_dict({k: torch.tensor(v.data) for k, v in ours.state_dict().items()})
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 3, 10, 10)).astype(np.float32)
+    t = rng.integers(0, 10, 4)
+    loss = nl.nn.functional.cross_entropy(ours(nl.tensor(x)), nl.tensor(t), label_smoothing=0.1)
+    loss_t = torch.nn.functional.cross_entropy(theirs(torch.tensor(x)), torch.tensor(t), label_smoothing=0.1)
+    loss.backward()
+    loss_t.backward()
+    assert loss.item() == pytest.approx(loss_t.item(), rel=1e-5)
+    torch_params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.data, torch_params[name].grad.numpy(), rtol=1e-3, atol=2e-5, err_msg=name)
+    np.testing.assert_allclose(ours[1].running_var.data, theirs[1].running_var.numpy(), rtol=1e-5)

@@ -96,3 +96,12 @@ def test_sinusoidal_encoding_formula_and_buffer(d_model):
     assert np.all(x.grad.data == 1)
     with pytest.raises(ValueError, match="SinusoidalPositionalEncoding"):
         pe(nl.zeros(2, 40, d_model))
+
+
+def test_torch_embedding_state_dict_loads():
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.Embedding(9, 4, padding_idx=0)
+    ours = nl.nn.Embedding(9, 4, padding_idx=0)
+    ours.load_state_dict(theirs.state_dict())
+    idx = np.array([[0, 8, 3]])
+    np.testing.assert_array_equal(ours(nl.tensor(idx)).data, theirs(torch.tensor(idx)).detach().numpy())

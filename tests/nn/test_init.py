@@ -29,6 +29,14 @@ def test_doctests_run():
     assert tried > 10 and failures == 0
 
 
+@pytest.mark.parametrize("name", ["linear", "conv", "pooling", "embedding", "loss", "container"])
+def test_layer_docstring_examples_run(name):
+    import importlib
+    module = importlib.import_module(f"nnlite.nn.{name}")
+    failures, _ = doctest.testmod(module, verbose=False)
+    assert failures == 0
+
+
 def test_fans_match_torch():
     torch = pytest.importorskip("torch")
     for shape in SHAPES + [(3, 7), (5, 4, 2, 2, 2)]:

@@ -122,3 +122,14 @@ def test_norm_errors_name_layer_expected_and_given():
         nl.nn.GroupNorm(4, 6)
     with pytest.raises(ValueError, match=r"RMSNorm\(normalized_shape=\(4,\)\)"):
         nl.nn.RMSNorm(4)(nl.zeros(3, 5))
+
+
+def test_torch_state_dicts_load_and_give_equal_outputs():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(7).standard_normal((2, 4, 6)).astype(np.float32)
+    for ours, theirs in [(nl.nn.LayerNorm(6), torch.nn.LayerNorm(6)), (nl.nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4)),
+                         (nl.nn.RMSNorm(6), torch.nn.RMSNorm(6)), (nl.nn.BatchNorm1d(4), torch.nn.BatchNorm1d(4))]:
+        with torch.no_grad():
+            for p in theirs.parameters():
+                p.copy_(torch.randn(p.shape))
+        load_from_torch_and_compare(ours, theirs, x)

@@ -154,3 +154,41 @@ def test_cosine_reaches_eta_min_at_t_max():
     for _ in range(10):
         opt.step(); sched.step()
     assert math.isclose(sched.get_last_lr()[0], 0.1, rel_tol=1e-12)
+
+
+def test_reduce_on_plateau_and_lambda_state_dicts_resume():
+    metrics = [1.0, 0.9, 0.95, 0.96, 0.97, 0.99, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+
+    def run(values, sched, opt):
+        out = []
+        for m in values:
+            sched.step(m)
+            out.append(opt.param_groups[0]["lr"])
+        return out
+
+    opt, _ = _pair()
+    full = run(metrics, nls.ReduceLROnPlateau(opt, patience=1, cooldown=1), opt)
+    opt2, _ = _pair()
+    sched = nls.ReduceLROnPlateau(opt2, patience=1, cooldown=1)
+    run(metrics[:5], sched, opt2)
+    opt3, _ = _pair()
+    resumed = nls.ReduceLROnPlateau(opt3, patience=1, cooldown=1)
+    opt3.load_state_dict(opt2.state_dict())
+    resumed.load_state_dict(copy.deepcopy(sched.state_dict()))
+    assert run(metrics[5:], resumed, opt3) == full[5:]
+    assert full[-1] < full[0]
+
+    class Warmup:   # a callable object: its attributes are saved, a plain function's are not
+        def __init__(self, steps):
+            self.steps = steps
+
+        def __call__(self, epoch):
+            return min(1.0, (epoch + 1) / self.steps)
+
+    opt4, _ = _pair()
+    a = nls.LambdaLR(opt4, Warmup(4))
+    state = a.state_dict()
+    assert state["lr_lambdas"][0] == {"steps": 4}
+    b = nls.LambdaLR(_pair()[0], Warmup(10))
+    b.load_state_dict(state)
+    assert b.lr_lambdas[0].steps == 4

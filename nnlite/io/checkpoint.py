@@ -97,6 +97,14 @@ def _state_section(obj, section, tensors):
     return _dumps(out)
 
 
+def _count(name, value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"save_checkpoint: {name} must be an int or None, got {type(value).__name__}")
+    return int(value)
+
+
 def _fill_template(template, step, epoch):
     fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
     if not fields:
@@ -137,7 +145,7 @@ def save_checkpoint(path, model=None, optimizer=None, scheduler=None, extra=None
             metadata[f"nnlite.{section}"] = _state_section(obj, section, tensors)
     if rng:
         metadata["nnlite.rng"] = _dumps(_random.get_rng_state())
-    metadata["nnlite.progress"] = _dumps({"step": step, "epoch": epoch})
+    metadata["nnlite.progress"] = _dumps({"step": _count("step", step), "epoch": _count("epoch", epoch)})
     if extra is not None:
         metadata["nnlite.extra"] = _dumps(jsonstate.encode(extra, "extra", tensors))
     atomic_write(path, serialize(tensors, metadata))
@@ -159,6 +167,8 @@ def save_state_dict(state_dict, path, metadata=None):
         if isinstance(key, str) and key.startswith("nnlite"):
             raise ValueError(f"save_state_dict: metadata key {key!r} is reserved (keys starting with 'nnlite')")
     meta.update(_header("state_dict"))
+    # The keys and layouts are PyTorch's; Hugging Face loaders look for this marker.
+    meta.setdefault("format", "pt")
     meta["nnlite.keys"] = _dumps(list(state_dict))
     atomic_write(path, serialize(dict(state_dict), meta))
     return os.fspath(path)

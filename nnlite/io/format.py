@@ -278,8 +278,8 @@ def serialize(tensors, metadata):
             raise TypeError(f"safetensors metadata must map str to str; got {k!r}: {type(v).__name__}")
     named = {}
     for name, value in tensors.items():
-        if not isinstance(name, str):
-            raise TypeError(f"tensor names must be strings, got {name!r}")
+        if not isinstance(name, str) or name == "__metadata__":
+            raise TypeError(f"tensor names must be strings other than '__metadata__', got {name!r}")
         arr = value.data if isinstance(value, Tensor) else value
         if not isinstance(arr, np.ndarray):
             raise TypeError(f"tensor {name!r}: expected an nnlite Tensor or a NumPy array, got {type(value).__name__}")

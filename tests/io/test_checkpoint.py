@@ -181,7 +181,7 @@ def test_state_dict_file_user_metadata_and_reserved_keys(tmp_path):
     w = {"a": nl.randn(2, 2), "b": np.arange(3, dtype=np.int32)}
     nl.save_state_dict(w, tmp_path / "w.safetensors", metadata={"source": "unit test"})
     info = nio.read_checkpoint(tmp_path / "w.safetensors")
-    assert info.metadata == {"source": "unit test"} and info.format == "state_dict"
+    assert info.metadata == {"source": "unit test", "format": "pt"} and info.format == "state_dict"
     loaded = nl.load_state_dict(tmp_path / "w.safetensors")
     assert np.array_equal(loaded["b"].data, w["b"]) and loaded["b"].dtype == np.int32
     with pytest.raises(ValueError, match="reserved"):
@@ -393,6 +393,12 @@ def test_unsupported_extra_is_refused_before_writing(tmp_path):
     with pytest.raises(TypeError, match="extra.fn: cannot store a function"):
         nl.save_checkpoint(tmp_path / "e.safetensors", extra={"fn": lambda: 0})
     assert os.listdir(tmp_path) == []
+    with pytest.raises(TypeError, match="step must be an int"):
+        nl.save_checkpoint(tmp_path / "e.safetensors", step=1.5)
+    with pytest.raises(TypeError, match="'__metadata__'"):
+        nl.save_state_dict({"__metadata__": nl.ones(1)}, tmp_path / "e.safetensors")
+    assert os.listdir(tmp_path) == []
+    assert nio.read_checkpoint(nl.save_checkpoint(tmp_path / "n.safetensors", step=np.int64(3))).step == 3
 
 
 # ------------------------------------------------------------ strict loading --

@@ -89,3 +89,19 @@ def test_conv1d_op_gradcheck():
     x, w, b = f64(rng, 2, 3, 7), f64(rng, 2, 3, 2), f64(rng, 2)
     assert gradcheck(lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1), [x, w, b])
     assert gradcheck(lambda x, w: F.conv1d(x, w, padding="same", dilation=3), [x, w])
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_matches_torch_and_gradcheck(mode):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    x = f64(rng, 2, 3, 4, 5)
+    # torch pads a 4-D input in non-constant modes only over the last two dims.
+    for widths in [(1, 2, 2, 1), (0, 3, 3, 0)] + ([(1, 2), (1, 1, 0, 2, 1, 1)] if mode == "constant" else []):
+        kwargs = dict(value=1.5) if mode == "constant" else {}
+        ours = F.pad(x, widths, mode=mode, **kwargs)
+        theirs = torch.nn.functional.pad(torch.tensor(x.data), widths, mode=mode, **kwargs)
+        np.testing.assert_array_equal(ours.data, theirs.numpy())
+    assert gradcheck(lambda x: F.pad(x, (1, 2, 2, 1), mode=mode), [x])
+    with pytest.raises(ValueError, match="even-length"):
+        F.pad(x, (1, 2, 3), mode=mode)

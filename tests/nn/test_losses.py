@@ -105,7 +105,10 @@ def test_composite_losses_second_derivatives():
     p = nl.tensor(P[:3])
     for fn, inputs in [(lambda a, b: F.mse_loss(a, b), [x, y]), (lambda a, b: F.huber_loss(a, b, delta=0.5), [x, y]),
                        (lambda a: F.binary_cross_entropy_with_logits(a, p), [x]),
-                       (lambda a: F.kl_div(F.log_softmax(a, 1), p, "batchmean"), [x])]:
+                       (lambda a: F.kl_div(F.log_softmax(a, 1), p, "batchmean"), [x]),
+                       (lambda a, b: F.smooth_l1_loss(a, b, beta=0.8), [x, y]),
+                       (lambda a: F.nll_loss(F.log_softmax(a, 1), nl.tensor(T[:3]), nl.tensor(W)), [x]),
+                       (lambda a: F.cross_entropy(a, p / p.sum(1, keepdim=True), label_smoothing=0.1), [x])]:
         assert gradcheck(fn, inputs)
         assert gradgradcheck(fn, inputs)
 

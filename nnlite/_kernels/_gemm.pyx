@@ -333,45 +333,67 @@ def bias_grad(g):
 
 cdef extern from *:
     """
-    /* The micro-kernel, in plain C. The i/j loops have constant bounds and are
-       fully unrolled, so the MR x NR accumulators live in registers and each j
-       row becomes SIMD multiplies and adds. The build targets baseline x86-64
-       (SSE2) only, so on GCC/x86-64 the kernel is also compiled for AVX2 and
-       the faster copy is picked at load time. AVX2 without FMA keeps the
-       rounding of separate multiply and add: both copies give the same bits. */
+    /* The micro-kernel, in C. Each row of the MR x NR accumulator tile is NR/W
+       SIMD vectors of W = 32 bytes / sizeof(T) numbers (GCC/Clang vector
+       extension; other compilers get the same loops on scalars). For each k it
+       broadcasts one number of A per row and multiplies it into the NR numbers
+       of B: 2 MR NR/W vector operations on MR + NR loaded numbers, with the 12
+       accumulator vectors never leaving registers.
+
+       The build targets baseline x86-64 (SSE2, where a 32-byte vector is two
+       16-byte halves), so with GCC on x86-64 Linux the kernel is also compiled
+       for AVX2 and the faster copy is picked at load time. AVX2 here has no
+       FMA: a separate multiply and add round the same way in both copies, so
+       the result has the same bits on every x86-64 machine. */
     #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
     #define NNL_CLONES __attribute__((target_clones("avx2", "default")))
     #else
     #define NNL_CLONES
     #endif
-    #if defined(__GNUC__)
-    #define NNL_UNROLL(n) _Pragma(#n)
-    #else
-    #define NNL_UNROLL(n)
-    #endif
     #define NNL_MR 6
     #define NNL_NR_F32 16
     #define NNL_NR_F64 8
 
+    #if defined(__GNUC__)
     /* tile (MR x NR, row-major) = sum over p < kc of a[:, p] b[p, :] */
     #define NNL_MICRO_KERNEL(NAME, T, NR)                                           \
     NNL_CLONES static void NAME(Py_ssize_t kc, const T *restrict a,                \
                                 const T *restrict b, T *restrict tile)             \
     {                                                                               \
-        T acc[NNL_MR][NR] = {{0}};                                                  \
+        typedef T vec __attribute__((vector_size(32)));                             \
+        enum { W = 32 / sizeof(T), NV = NR / W };                                   \
+        vec acc[NNL_MR][NV];                                                        \
+        for (int i = 0; i < NNL_MR; ++i)                                            \
+            for (int v = 0; v < NV; ++v)                                            \
+                acc[i][v] = (vec){0};                                               \
         for (Py_ssize_t p = 0; p < kc; ++p) {   /* one rank-1 update per k */       \
-            const T *ap = a + p * NNL_MR, *bp = b + p * NR;                         \
-            NNL_UNROLL(GCC unroll 6)                                                \
+            vec bv[NV];                                                             \
+            for (int v = 0; v < NV; ++v)                                            \
+                memcpy(&bv[v], b + p * NR + v * W, sizeof(vec));                    \
             for (int i = 0; i < NNL_MR; ++i) {                                      \
-                NNL_UNROLL(GCC unroll 16)                                           \
-                for (int j = 0; j < NR; ++j)                                        \
-                    acc[i][j] += ap[i] * bp[j];                                     \
+                T ai = a[p * NNL_MR + i];   /* scalar * vector broadcasts it */     \
+                for (int v = 0; v < NV; ++v)                                        \
+                    acc[i][v] += ai * bv[v];                                        \
             }                                                                       \
         }                                                                           \
+        for (int i = 0; i < NNL_MR; ++i)                                            \
+            for (int v = 0; v < NV; ++v)                                            \
+                memcpy(tile + i * NR + v * W, &acc[i][v], sizeof(vec));             \
+    }
+    #else
+    #define NNL_MICRO_KERNEL(NAME, T, NR)                                           \
+    static void NAME(Py_ssize_t kc, const T *a, const T *b, T *tile)               \
+    {                                                                               \
+        T acc[NNL_MR][NR] = {{0}};                                                  \
+        for (Py_ssize_t p = 0; p < kc; ++p)                                         \
+            for (int i = 0; i < NNL_MR; ++i)                                        \
+                for (int j = 0; j < NR; ++j)                                        \
+                    acc[i][j] += a[p * NNL_MR + i] * b[p * NR + j];                 \
         for (int i = 0; i < NNL_MR; ++i)                                            \
             for (int j = 0; j < NR; ++j)                                            \
                 tile[i * NR + j] = acc[i][j];                                       \
     }
+    #endif
     NNL_MICRO_KERNEL(nnl_micro_kernel_f32, float, NNL_NR_F32)
     NNL_MICRO_KERNEL(nnl_micro_kernel_f64, double, NNL_NR_F64)
     """

@@ -74,16 +74,16 @@ class _BatchNorm(Module):
                              f"got shape {tuple(input.shape)}")
         if input.shape[1] != self.num_features:
             raise ValueError(f"{name}: input has {input.shape[1]} channels (shape {tuple(input.shape)})")
+        use_batch_stats = self.training or self.running_mean is None
+        if use_batch_stats and input.data.size // input.shape[1] < 2:
+            raise ValueError(f"{name}: expected more than 1 value per channel when training, "
+                             f"got input of shape {tuple(input.shape)}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data[...] += 1
             self.num_batches_tracked._bump_version()
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked.data)
-        use_batch_stats = self.training or self.running_mean is None
-        if use_batch_stats and input.data.size // input.shape[1] < 2:
-            raise ValueError(f"{name}: expected more than 1 value per channel when training, "
-                             f"got input of shape {tuple(input.shape)}")
         # Running stats update only when they are tracked and we are training.
         track = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if track else None,

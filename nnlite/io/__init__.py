@@ -10,8 +10,10 @@
 A damaged or foreign file raises a subclass of :class:`CheckpointError` that
 names the problem (see :mod:`nnlite.io.errors`).
 """
-from .checkpoint import (Checkpoint, CheckpointManager, list_checkpoints, load_checkpoint,  # noqa: F401
-                         load_state_dict, read_checkpoint, rotate, save_checkpoint, save_state_dict)
+from .checkpoint import CheckpointManager, load_checkpoint, save_checkpoint  # noqa: F401
+from .reader import Checkpoint, read_checkpoint  # noqa: F401
+from .rotation import list_checkpoints, rotate  # noqa: F401
+from .weights import load_state_dict, save_state_dict  # noqa: F401
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .migrations import FORMAT_VERSION  # noqa: F401

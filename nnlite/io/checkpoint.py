@@ -24,11 +24,10 @@ written once, under the name that sorts first, and the other name is recorded
 in ``nnlite.aliases``. Loading restores every key. PyTorch users load such a
 file with ``safetensors.torch.load_model``, which follows the same rule.
 """
+import dataclasses
 import json
 import os
-import re
 import string
-from collections import OrderedDict
 
 import numpy as np
 
@@ -37,24 +36,11 @@ from ..tensor import Tensor
 from . import jsonstate
 from .errors import (CheckpointError, HeaderError, MissingKeysError, NotACheckpointError, ShapeMismatchError,
                      UnexpectedKeysError)
-from .format import _load_json, atomic_write, decode, parse, read_file, serialize, verify_checksum
-from .migrations import FORMAT_VERSION, VERSION_KEY, upgrade
+from .format import atomic_write, serialize
+from .reader import _arrays, _dumps, _header, _info, _open
+from .rotation import list_checkpoints, rotate
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "save_state_dict", "load_state_dict",
-           "Checkpoint", "CheckpointManager"]
-
-
-def _version():
-    from .. import __version__
-    return __version__
-
-
-def _header(kind):
-    return {"nnlite.format": kind, VERSION_KEY: str(FORMAT_VERSION), "nnlite.version": _version()}
-
-
-def _dumps(obj):
-    return json.dumps(obj, allow_nan=False, separators=(",", ":"))
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointManager"]
 
 
 def _qualname(obj):
@@ -64,8 +50,7 @@ def _qualname(obj):
 def _config(model):
     """The model's constructor configuration when it exposes one (``model.config``), else None."""
     config = getattr(model, "config", None)
-    if hasattr(config, "__dataclass_fields__"):
-        import dataclasses
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
         config = dataclasses.asdict(config)
     try:
         json.dumps(config, allow_nan=False)
@@ -152,155 +137,6 @@ def save_checkpoint(path, model=None, optimizer=None, scheduler=None, extra=None
     if keep_last is not None:
         rotate(template, keep_last)
     return path
-
-
-def save_state_dict(state_dict, path, metadata=None):
-    """Write plain weights as safetensors with the ``state_dict`` keys (readable by PyTorch).
-
-    ``state_dict`` maps names to Tensors or arrays (a Module is accepted and its
-    ``state_dict()`` used); ``metadata`` is extra str -> str information.
-    """
-    if hasattr(state_dict, "state_dict") and callable(state_dict.state_dict):
-        state_dict = state_dict.state_dict()
-    meta = dict(metadata or {})
-    for key in meta:
-        if isinstance(key, str) and key.startswith("nnlite"):
-            raise ValueError(f"save_state_dict: metadata key {key!r} is reserved (keys starting with 'nnlite')")
-    meta.update(_header("state_dict"))
-    # The keys and layouts are PyTorch's; Hugging Face loaders look for this marker.
-    meta.setdefault("format", "pt")
-    meta["nnlite.keys"] = _dumps(list(state_dict))
-    atomic_write(path, serialize(dict(state_dict), meta))
-    return os.fspath(path)
-
-
-# ----------------------------------------------------------------- reading --
-class Checkpoint(dict):
-    """What :func:`read_checkpoint` and :func:`load_checkpoint` return: a dict with attribute access.
-
-    Keys: ``path, format, format_version, stored_format_version, nnlite_version,
-    step, epoch, extra, model, optimizer, scheduler, dataloader, rng, tensors,
-    aliases, metadata`` (the user's own metadata entries); after loading into a
-    model also ``missing_keys`` and ``unexpected_keys``.
-    """
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def summary(self):
-        """A readable listing of the file: what ``nnlite inspect`` prints."""
-        lines = [f"{self['path']}: nnlite {self['format'] or 'safetensors'} file, format "
-                 f"{self['format_version']}, written by nnlite {self['nnlite_version']}"]
-        for key in ("step", "epoch"):
-            if self.get(key) is not None:
-                lines.append(f"  {key}: {self[key]}")
-        for section in ("model", "optimizer", "scheduler", "dataloader"):
-            if self.get(section):
-                lines.append(f"  {section}: {self[section].get('class')}")
-        total = 0
-        lines.append(f"  tensors ({len(self['tensors'])}):")
-        for name, (dtype, shape) in self["tensors"].items():
-            count = int(np.prod(shape, dtype=np.int64))
-            total += count
-            lines.append(f"    {name:<40} {dtype:<5} {list(shape)}")
-        lines.append(f"  {total} numbers stored")
-        for alias, kept in self["aliases"].items():
-            lines.append(f"  {alias} -> {kept} (tied)")
-        return "\n".join(lines)
-
-
-def _open(path):
-    """Read, validate, checksum and migrate; return (raw bytes, parsed file, current-format metadata, info)."""
-    source = repr(os.fspath(path))
-    raw = read_file(path)
-    parsed = parse(raw, source)
-    stored, metadata = upgrade(parsed.metadata, source)
-    verify_checksum(parsed, source, required=stored is not None and stored >= 2)
-    return raw, parsed, metadata, stored
-
-
-def _section(metadata, name, source):
-    text = metadata.get(f"nnlite.{name}")
-    return None if text is None else _load_json(text, f"{source} metadata nnlite.{name}")
-
-
-def _info(path, parsed, metadata, stored):
-    source = repr(os.fspath(path))
-    sections = {s: _section(metadata, s, source) for s in
-                ("model", "optimizer", "scheduler", "dataloader", "rng", "progress", "extra", "aliases", "keys")}
-    progress = sections["progress"] or {}
-    aliases = sections["aliases"] or {}
-    if stored is None:
-        # safetensors.torch.save_model records each dropped shared name as metadata[dropped] = kept.
-        aliases = {k: v for k, v in metadata.items() if v in parsed.tensors and k not in parsed.tensors}
-    if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
-        raise HeaderError(f"{source}: nnlite.aliases must map names to names")
-    if not isinstance(progress, dict):
-        raise HeaderError(f"{source}: nnlite.progress must be an object")
-    if sections["model"] is not None and not isinstance(sections["model"], dict):
-        raise HeaderError(f"{source}: nnlite.model must be an object")
-    for name in ("optimizer", "scheduler", "dataloader"):
-        value = sections[name]
-        if value is not None and not (isinstance(value, dict) and {"class", "state"} <= set(value)):
-            raise HeaderError(f"{source}: nnlite.{name} must be an object with 'class' and 'state'")
-    return Checkpoint(
-        path=os.fspath(path), format=metadata.get("nnlite.format"),
-        format_version=FORMAT_VERSION if stored is not None else None, stored_format_version=stored,
-        nnlite_version=metadata.get("nnlite.version"), step=progress.get("step"), epoch=progress.get("epoch"),
-        model=sections["model"], optimizer=sections["optimizer"], scheduler=sections["scheduler"],
-        dataloader=sections["dataloader"], rng=sections["rng"], extra=sections["extra"],
-        aliases=aliases, keys=sections["keys"],
-        tensors={n: (e.dtype, e.shape) for n, e in sorted(parsed.tensors.items(), key=lambda t: t[1].begin)},
-        metadata={k: v for k, v in metadata.items() if not k.startswith("nnlite")})
-
-
-def read_checkpoint(path):
-    """List a file's tensors and metadata without a model (validated and checksummed, nothing loaded).
-
-    Works on nnlite checkpoints, nnlite state-dict files and any safetensors file.
-    Sections that hold tensors (optimizer state, ``extra``) are returned in their
-    stored JSON form, with ``{"__tensor__": name}`` references.
-    """
-    _, parsed, metadata, stored = _open(path)
-    return _info(path, parsed, metadata, stored)
-
-
-def _arrays(raw, parsed, info):
-    """All tensors, with aliases restored as the same array under each name."""
-    arrays = decode(raw, parsed)
-    for alias, kept in info["aliases"].items():
-        if kept not in arrays:
-            raise HeaderError(f"{info['path']}: alias {alias!r} refers to {kept!r}, which the file does not hold")
-        arrays[alias] = arrays[kept]
-    return arrays
-
-
-def load_state_dict(path):
-    """Read a safetensors weights file into an ``OrderedDict`` of name -> Tensor.
-
-    Accepts files from :func:`save_state_dict`, from PyTorch
-    (``safetensors.torch.save_file``) and nnlite checkpoints (their model part).
-    Tied tensors come back as one Tensor under each of their names.
-    """
-    raw, parsed, metadata, stored = _open(path)
-    info = _info(path, parsed, metadata, stored)
-    arrays = _arrays(raw, parsed, info)
-    if info["format"] == "checkpoint":
-        if not info["model"]:
-            raise MissingKeysError(f"{info['path']} is a checkpoint without model weights")
-        arrays = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
-        order = info["model"]["keys"]
-    else:
-        order = info["keys"] or list(info["tensors"])
-    shared = {}
-    out = OrderedDict()
-    for key in [k for k in order if k in arrays] + sorted(k for k in arrays if k not in order):
-        arr = arrays[key]
-        out[key] = shared.setdefault(id(arr), Tensor._make(arr, None))
-    return out
 
 
 def _decode(obj, arrays, source):
@@ -411,50 +247,6 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=Tru
     if restore_rng and info["rng"] is not None:
         _random.set_rng_state(info["rng"])
     return info
-
-
-# ---------------------------------------------------------------- rotation --
-def _template_pattern(template):
-    """A regex matching the file names ``template`` produces, capturing the step (or epoch)."""
-    parts, fields = [], []
-    for literal, field, _, _ in string.Formatter().parse(os.path.basename(template)):
-        parts.append(re.escape(literal))
-        if field is not None:
-            if field not in ("step", "epoch"):
-                raise ValueError(f"checkpoint path template: only {{step}} and {{epoch}} fields, got {{{field}}}")
-            parts.append(f"(?P<{field}>-?\\d+)" if field not in fields else "-?\\d+")
-            fields.append(field)
-    if not fields:
-        raise ValueError(f"keep_last needs a path template with a {{step}} or {{epoch}} field, got {template!r}")
-    return re.compile("".join(parts) + r"\Z"), "step" if "step" in fields else "epoch"
-
-
-def list_checkpoints(template):
-    """[(number, path)] of existing files matching ``template``, oldest first."""
-    directory = os.path.dirname(os.path.abspath(template))
-    if "{" in os.path.dirname(template):
-        raise ValueError(f"checkpoint path template: fields belong in the file name, not the directory ({template!r})")
-    pattern, field = _template_pattern(template)
-    found = []
-    for name in os.listdir(directory):
-        m = pattern.match(name)
-        if m:
-            found.append((int(m.group(field)), os.path.join(directory, name)))
-    return sorted(found)
-
-
-def rotate(template, keep_last):
-    """Delete all but the ``keep_last`` newest checkpoints matching ``template``; return those deleted."""
-    if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
-        raise ValueError(f"keep_last must be a positive integer, got {keep_last!r}")
-    found = list_checkpoints(template)
-    doomed = [p for _, p in found[:-keep_last]]
-    for p in doomed:
-        try:
-            os.remove(p)
-        except FileNotFoundError:
-            pass
-    return doomed
 
 
 class CheckpointManager:

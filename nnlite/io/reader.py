@@ -33,9 +33,10 @@ class Checkpoint(dict):
     """What :func:`read_checkpoint` and :func:`load_checkpoint` return: a dict with attribute access.
 
     Keys: ``path, format, format_version, stored_format_version, nnlite_version,
-    step, epoch, extra, model, optimizer, scheduler, dataloader, rng, tensors,
-    aliases, metadata`` (the user's own metadata entries); after loading into a
-    model also ``missing_keys`` and ``unexpected_keys``.
+    step, epoch, extra, model, optimizer, scheduler, dataloader, rng, tensors
+    (name -> (dtype, shape) in file order), aliases, keys, metadata`` (the
+    user's own metadata entries); after loading into a model also
+    ``missing_keys`` and ``unexpected_keys``.
     """
 
     def __getattr__(self, name):
@@ -67,7 +68,7 @@ class Checkpoint(dict):
 
 
 def _open(path):
-    """Read, validate, checksum and migrate; return (raw bytes, parsed file, current-format metadata, info)."""
+    """Read, validate, checksum and migrate: (raw bytes, parsed file, current-format metadata, stored version)."""
     source = repr(os.fspath(path))
     raw = read_file(path)
     parsed = parse(raw, source)

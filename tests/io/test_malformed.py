@@ -24,7 +24,7 @@ def _f32(shape, begin, dtype="F32"):
     return {"dtype": dtype, "shape": list(shape), "data_offsets": [begin, begin + size]}
 
 
-def _expect(tmp_path, raw, exc, match, readers=(nio.read_checkpoint, nl.load_state_dict)):
+def _expect(tmp_path, raw, exc, match, readers=(nio.read_checkpoint, nl.load_state_dict, nl.load_checkpoint)):
     """Every reader raises exactly ``exc`` for ``raw`` and allocates far less than the header could ask for."""
     path = tmp_path / "model.safetensors"
     path.write_bytes(raw)

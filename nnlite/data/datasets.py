@@ -8,6 +8,7 @@
 * :func:`load_text` / :class:`CharDataset` — a public-domain play bundled
   with nnlite, for character-level language models.
 """
+import functools
 import hashlib
 import importlib
 import json
@@ -120,10 +121,7 @@ class Digits(TensorDataset):
     """
 
     def __init__(self, train=True, flatten=True, test_size=0.2, split_seed=0):
-        datasets = require("sklearn.datasets", "Digits")
-        bunch = datasets.load_digits()
-        x = (bunch.data / 16.0).astype(np.float32)
-        y = bunch.target.astype(np.int64)
+        x, y = _digits_arrays()
         if not 0 < test_size < 1:
             raise ValueError(f"Digits: test_size must be a fraction in (0, 1), got {test_size}")
         perm = np.random.Generator(np.random.PCG64(split_seed)).permutation(len(y))

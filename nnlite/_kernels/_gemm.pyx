@@ -67,6 +67,16 @@ cdef inline cnp.ndarray _c(object arr):
     return np.ascontiguousarray(arr)
 
 
+cdef inline cnp.ndarray _new_matrix(Py_ssize_t rows, Py_ssize_t cols, int t, bint zeroed):
+    """A fresh C-contiguous (rows, cols) array, straight from the NumPy C API (~0.1 us)."""
+    cdef cnp.npy_intp dims[2]
+    dims[0] = rows
+    dims[1] = cols
+    if zeroed:
+        return cnp.PyArray_ZEROS(2, dims, t, 0)
+    return cnp.PyArray_EMPTY(2, dims, t, 0)
+
+
 cdef int _blas_int(str op, Py_ssize_t v) except -1:
     if v > INT_MAX:
         raise ValueError(f"{op}: dimension {v} is too large for 32-bit BLAS")
@@ -136,12 +146,12 @@ def gemm(a, b, trans_a=False, trans_b=False):
                          f"(a {a.shape}, trans_a={ta}), op(b) has shape {(kb, n)} "
                          f"(b {b.shape}, trans_b={tb})")
     if m == 0 or n == 0 or ka == 0:
-        return np.zeros((m, n), dtype=a.dtype)
+        return _new_matrix(m, n, t, True)
     cdef BlasOperand oa, ob
     keep_a = _blas_operand(a, 0, ta, &oa)
     keep_b = _blas_operand(b, 0, tb, &ob)
     cdef int im = _blas_int("gemm", m), in_ = _blas_int("gemm", n), ik = _blas_int("gemm", ka)
-    cdef cnp.ndarray c = np.empty((m, n), dtype=a.dtype)
+    cdef cnp.ndarray c = _new_matrix(m, n, t, False)
     if t == cnp.NPY_FLOAT32:
         with nogil:
             _blas_gemm(<float*>NULL, oa, ob, im, in_, ik, 0, <float*>cnp.PyArray_DATA(c))
@@ -226,10 +236,10 @@ def linear_forward(x, weight, bias, activation):
     cdef cnp.ndarray bc
     cdef BlasOperand ox, ow
     if bias is None:
-        y = np.zeros((batch, out_features), dtype=x.dtype)
+        y = _new_matrix(batch, out_features, t, True)
     else:
         bc = _c(bias)
-        y = np.empty((batch, out_features), dtype=x.dtype)
+        y = _new_matrix(batch, out_features, t, False)
     if batch == 0 or out_features == 0:
         return y
     keep_x = _blas_operand(x, 0, False, &ox)
@@ -503,9 +513,9 @@ def gemm_tiled(a, b):
         raise ValueError(f"gemm_tiled: cannot multiply a of shape {a.shape} by b of shape {b.shape}")
     cdef Py_ssize_t m = a.shape[0], k = a.shape[1], n = b.shape[1]
     if m == 0 or n == 0 or k == 0:
-        return np.zeros((m, n), dtype=a.dtype)
+        return _new_matrix(m, n, t, True)
     cdef cnp.ndarray ac = _c(a), bc = _c(b)
-    cdef cnp.ndarray c = np.empty((m, n), dtype=a.dtype)
+    cdef cnp.ndarray c = _new_matrix(m, n, t, False)
     cdef int nr = NR_F32 if t == cnp.NPY_FLOAT32 else NR_F64
     cdef int nt = threads_for(m * n * k // 16)
     # Panels: at least one per thread, none wider than NC_MAX, a multiple of NR wide.

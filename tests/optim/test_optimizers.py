@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from conftest import threads
 from nnlite.nn import Parameter
 
 SHAPES = [(7, 5), (5,), (3, 4, 2), (1,), ()]
@@ -325,3 +326,22 @@ def test_repr_lists_groups():
     opt = nl.optim.Adam([Parameter(np.zeros(1))], lr=0.5)
     text = repr(opt)
     assert text.startswith("Adam (") and "Parameter Group 0" in text and "lr: 0.5" in text
+
+
+@pytest.mark.parametrize("name,kw", [("Adam", dict(amsgrad=True, weight_decay=0.1)),
+                                     ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+                                     ("RMSprop", dict(centered=True, momentum=0.5)),
+                                     ("Adagrad", dict(lr_decay=0.1))])
+def test_steps_are_byte_identical_across_thread_counts(name, kw):
+    results = []
+    for n in (1, 2, 4):
+        with threads(n):
+            params = [Parameter(a.astype(np.float32)) for a in _init(8, [(300, 7), (129,)])]
+            opt = getattr(nl.optim, name)(params, **kw)
+            rng = np.random.default_rng(0)
+            for _ in range(5):
+                for p in params:
+                    p.grad = nl.tensor(rng.standard_normal(p.shape).astype(np.float32))
+                opt.step()
+            results.append([p.data.tobytes() for p in params])
+    assert results[0] == results[1] == results[2]

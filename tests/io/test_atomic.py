@@ -63,7 +63,7 @@ def test_kill_9_during_repeated_saves_leaves_a_loadable_file(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     helper = subprocess.Popen([sys.executable, "-W", "ignore", "-c", SAVER, str(path)], env=env, text=True,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    steps_seen = []
+    steps_seen, pid = [], None
     try:
         for iteration in range(8):
             ready = tmp_path / f"ready{iteration}"
@@ -76,6 +76,7 @@ def test_kill_9_during_repeated_saves_leaves_a_loadable_file(tmp_path):
             helper.stdin.write(f"reap {pid}\n")
             helper.stdin.flush()
             assert int(helper.stdout.readline()) == signal.SIGKILL
+            pid = None
             model = _model()
             info = nl.load_checkpoint(path, model=model)
             assert info.extra == {"step_again": info.step}
@@ -83,6 +84,11 @@ def test_kill_9_during_repeated_saves_leaves_a_loadable_file(tmp_path):
                 assert np.all(p.data == info.step), "weights and metadata come from different saves"
             steps_seen.append(info.step)
     finally:
+        if pid is not None:  # a failed assertion must not leave a saver running
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         helper.stdin.close()
         helper.wait(timeout=30)
         helper.stdout.close()

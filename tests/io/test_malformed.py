@@ -260,3 +260,33 @@ def test_real_torch_save_file_is_refused(tmp_path):
                                       (struct.pack("<Q", 4) + b"[12]", nio.NotACheckpointError)])
 def test_other_files(tmp_path, raw, exc):
     _expect(tmp_path, raw, exc, "")
+
+
+def test_random_byte_damage_is_detected_or_harmless(tmp_path):
+    """Flip random bytes anywhere: the load fails with a CheckpointError, or yields exactly the saved state."""
+    import random
+    model = nl.nn.Sequential(nl.nn.Linear(3, 4), nl.nn.LayerNorm(4))
+    opt = nl.optim.Adam(model.parameters())
+    model(nl.randn(2, 3)).sum().backward()
+    opt.step()
+    path = nl.save_checkpoint(tmp_path / "good.safetensors", model=model, optimizer=opt, step=3, extra={"a": 1})
+    raw = open(path, "rb").read()
+    expected = {k: v.data.tobytes() for k, v in model.state_dict().items()}
+    rng = random.Random(1)
+    damaged_path = tmp_path / "damaged.safetensors"
+    outcomes = {"detected": 0, "harmless": 0}
+    for _ in range(300):
+        damaged = bytearray(raw)
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            damaged[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
+        damaged_path.write_bytes(bytes(damaged))
+        fresh = nl.nn.Sequential(nl.nn.Linear(3, 4), nl.nn.LayerNorm(4))
+        try:
+            info = nl.load_checkpoint(damaged_path, model=fresh)
+        except nio.CheckpointError:
+            outcomes["detected"] += 1
+            continue
+        assert {k: v.data.tobytes() for k, v in fresh.state_dict().items()} == expected
+        assert (info.step, info.extra) == (3, {"a": 1})
+        outcomes["harmless"] += 1
+    assert outcomes["detected"] > 250, outcomes

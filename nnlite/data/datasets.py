@@ -112,6 +112,16 @@ class MNIST1D(TensorDataset):
 
 
 # -------------------------------------------------------------------- digits --
+@functools.lru_cache(maxsize=1)
+def _digits_arrays():
+    bunch = require("sklearn.datasets", "Digits").load_digits()
+    x = (bunch.data / 16.0).astype(np.float32)
+    x.flags.writeable = False  # shared between datasets: nobody may change it in place
+    y = bunch.target.astype(np.int64)
+    y.flags.writeable = False
+    return x, y
+
+
 class Digits(TensorDataset):
     """scikit-learn's 1797 handwritten digits, 8x8 pixels scaled to [0, 1].
 

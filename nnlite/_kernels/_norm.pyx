@@ -2,7 +2,7 @@
 
 Statistics are accumulated in double, also for float32 input, and every sum
 runs in an order fixed by the shape alone: a row or a fixed-size block of rows
-is summed by one thread (with four interleaved accumulators, so the adds do not
+is summed by one thread (with interleaved accumulators, so the adds do not
 wait on each other), and block results are combined serially in block order.
 So the results are bit-identical for any thread count.
 """
@@ -120,7 +120,8 @@ cdef int _ndim(str kernel, str name, object a, int ndim, str layout) except -1:
 
 
 cdef double _eps(str kernel, object eps) except? -1:
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps >= 0:
+    if (not isinstance(eps, (int, float, np.integer, np.floating)) or isinstance(eps, bool)
+            or not eps >= 0):
         raise ValueError(f"{kernel}: eps must be a float >= 0, got {eps!r}")
     return eps
 

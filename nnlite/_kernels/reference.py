@@ -823,7 +823,8 @@ def _norm_ndim(kernel, name, a, ndim, layout):
 
 
 def _norm_eps(kernel, eps):
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps >= 0:
+    if (not isinstance(eps, (int, float, np.integer, np.floating)) or isinstance(eps, bool)
+            or not eps >= 0):
         raise ValueError(f"{kernel}: eps must be a float >= 0, got {eps!r}")
     return float(eps)
 

@@ -18,7 +18,7 @@ give each output element to exactly one thread. Results are bit-identical for
 any thread count.
 """
 cimport numpy as cnp
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, isnan
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
@@ -352,46 +352,57 @@ cdef void _forward_pointwise(const floating* x, const floating* w, const floatin
         _add_bias(y, bias, g.N, g.O, L)
 
 
+cdef inline const floating* _padded_plane(const floating* src, floating* scratch, Py_ssize_t H,
+                                          Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    """The plane with its zero border, in scratch (or the plane itself when there is no border)."""
+    cdef Py_ssize_t Wp = W + 2 * pw, ih
+    if ph == 0 and pw == 0:
+        return src
+    memset(scratch, 0, (H + 2 * ph) * Wp * sizeof(floating))
+    for ih in range(H):
+        memcpy(scratch + (ih + ph) * Wp + pw, src + ih * W, W * sizeof(floating))
+    return scratch
+
+
+# The depthwise loops work on a zero-padded copy of each plane (one scratch plane per
+# thread), so the inner loops run over whole output rows with no bounds checks.
+
 cdef void _forward_depthwise(const floating* x, const floating* w, const floating* bias,
-                             floating* y, Geometry* g) noexcept nogil:
+                             floating* y, floating* scratch, int nt, Geometry* g) noexcept nogil:
     """One input channel per group: y[n, o] = bias[o] + taps of w[o] over x[n, o // multiplier]."""
     cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
     cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
     cdef Py_ssize_t dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, HW = H * W, multiplier = O // C
-    cdef Py_ssize_t task, n, o, i, j, oh, ow, ih, iw0, lo, hi
+    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = (H + 2 * ph) * Wp
+    cdef Py_ssize_t multiplier = O // C
+    cdef Py_ssize_t task, n, o, i, j, oh, ow
     cdef floating wv, b
     cdef floating* dst
     cdef floating* d
-    cdef const floating* src
+    cdef const floating* xp
+    cdef const floating* base
     cdef const floating* s
-    cdef int nt = threads_for(N * O * L * kh * kw)
     for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
         n = task // O
         o = task - n * O
         dst = y + task * L
-        src = x + (n * C + o // multiplier) * HW
+        xp = _padded_plane(x + (n * C + o // multiplier) * HW, scratch + threadid() * HWp,
+                           H, W, ph, pw)
         b = bias[o] if bias != NULL else 0
         for ow in range(L):
             dst[ow] = b
-        # per output pixel the taps still add in (i, j) order: i outermost, j per row
         for i in range(kh):
-            for oh in range(OH):
-                ih = oh * sh - ph + i * dh
-                if ih < 0 or ih >= H:
-                    continue
-                d = dst + oh * OW
-                for j in range(kw):
-                    wv = w[(o * kh + i) * kw + j]
-                    iw0 = j * dw - pw
-                    lo = _first_inside(iw0, sw)
-                    hi = _end_inside(iw0, sw, W, OW)
-                    s = src + ih * W + iw0
+            for j in range(kw):
+                wv = w[(o * kh + i) * kw + j]
+                base = xp + i * dh * Wp + j * dw
+                for oh in range(OH):
+                    d = dst + oh * OW
+                    s = base + oh * sh * Wp
                     if sw == 1:
-                        for ow in range(lo, hi):
+                        for ow in range(OW):
                             d[ow] = d[ow] + wv * s[ow]
                     else:
-                        for ow in range(lo, hi):
+                        for ow in range(OW):
                             d[ow] = d[ow] + wv * s[ow * sw]
 
 
@@ -426,43 +437,41 @@ cdef void _backward_input_pointwise(const floating* grad, const floating* w, flo
 
 
 cdef void _backward_input_depthwise(const floating* grad, const floating* w, floating* gx,
-                                    Geometry* g) noexcept nogil:
-    """One thread per input plane, scattering its multiplier output planes in a fixed order."""
+                                    floating* scratch, int nt, Geometry* g) noexcept nogil:
+    """One thread per input plane: its multiplier output planes scatter onto a padded plane."""
     cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
     cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
     cdef Py_ssize_t dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, HW = H * W, multiplier = O // C
-    cdef Py_ssize_t plane, n, c, m, o, i, j, oh, ow, ih, iw0, lo, hi
+    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = (H + 2 * ph) * Wp
+    cdef Py_ssize_t multiplier = O // C
+    cdef Py_ssize_t plane, n, c, m, o, i, j, oh, ow, ih
     cdef floating wv
-    cdef floating* dst
+    cdef floating* gp
+    cdef floating* base
     cdef floating* d
     cdef const floating* s
-    cdef int nt = threads_for(N * O * L * kh * kw)
     for plane in prange(N * C, nogil=True, num_threads=nt, schedule='static'):
         n = plane // C
         c = plane - n * C
-        dst = gx + plane * HW
-        memset(dst, 0, HW * sizeof(floating))
+        gp = scratch + threadid() * HWp
+        memset(gp, 0, HWp * sizeof(floating))
         for m in range(multiplier):
             o = c * multiplier + m
             for i in range(kh):
-                for oh in range(OH):
-                    ih = oh * sh - ph + i * dh
-                    if ih < 0 or ih >= H:
-                        continue
-                    s = grad + (n * O + o) * L + oh * OW
-                    for j in range(kw):
-                        wv = w[(o * kh + i) * kw + j]
-                        iw0 = j * dw - pw
-                        lo = _first_inside(iw0, sw)
-                        hi = _end_inside(iw0, sw, W, OW)
-                        d = dst + ih * W + iw0
+                for j in range(kw):
+                    wv = w[(o * kh + i) * kw + j]
+                    base = gp + i * dh * Wp + j * dw
+                    for oh in range(OH):
+                        d = base + oh * sh * Wp
+                        s = grad + (n * O + o) * L + oh * OW
                         if sw == 1:
-                            for ow in range(lo, hi):
+                            for ow in range(OW):
                                 d[ow] = d[ow] + wv * s[ow]
                         else:
-                            for ow in range(lo, hi):
+                            for ow in range(OW):
                                 d[ow * sw] = d[ow * sw] + wv * s[ow]
+        for ih in range(H):
+            memcpy(gx + plane * HW + ih * W, gp + (ih + ph) * Wp + pw, W * sizeof(floating))
 
 
 cdef void _backward_weight_gemm(const floating* grad, const floating* x, floating* gw,
@@ -502,7 +511,8 @@ cdef void _backward_weight_pointwise(const floating* grad, const floating* x, fl
 
 
 cdef void _backward_weight_depthwise(const floating* grad, const floating* x, floating* gw,
-                                     double* partial, Geometry* g) noexcept nogil:
+                                     double* partial, floating* scratch, double* lanes_all, int nt,
+                                     Geometry* g) noexcept nogil:
     """Per-(n, o) tap sums in float64 (parallel), then summed over n in order (serial).
 
     Each tap's sum runs in OW lanes (one per output column, summed over rows) and the
@@ -511,48 +521,39 @@ cdef void _backward_weight_depthwise(const floating* grad, const floating* x, fl
     cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
     cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
     cdef Py_ssize_t dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, HW = H * W, multiplier = O // C, taps = kh * kw
-    cdef Py_ssize_t task, n, o, i, j, oh, ow, ih, iw0, lo, hi, t
+    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = (H + 2 * ph) * Wp
+    cdef Py_ssize_t multiplier = O // C, taps = kh * kw
+    cdef Py_ssize_t task, n, o, i, j, oh, ow, t
     cdef double acc
     cdef double* lanes
-    cdef const floating* src
-    cdef const floating* gp
+    cdef const floating* xp
+    cdef const floating* base
+    cdef const floating* gr
     cdef const floating* s
-    cdef int nt = threads_for(N * O * L * taps)
     for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
         n = task // O
         o = task - n * O
-        src = x + (n * C + o // multiplier) * HW
-        gp = grad + task * L
-        lanes = <double*>malloc(OW * sizeof(double))
+        xp = _padded_plane(x + (n * C + o // multiplier) * HW, scratch + threadid() * HWp,
+                           H, W, ph, pw)
+        lanes = lanes_all + threadid() * OW
         for i in range(kh):
             for j in range(kw):
-                iw0 = j * dw - pw
-                lo = _first_inside(iw0, sw)
-                hi = _end_inside(iw0, sw, W, OW)
-                acc = 0
-                if lanes != NULL:
-                    for ow in range(OW):
-                        lanes[ow] = 0
+                base = xp + i * dh * Wp + j * dw
+                for ow in range(OW):
+                    lanes[ow] = 0
                 for oh in range(OH):
-                    ih = oh * sh - ph + i * dh
-                    if ih < 0 or ih >= H:
-                        continue
-                    s = src + ih * W + iw0
-                    if lanes == NULL:  # out of memory: the same sum, one chain
-                        for ow in range(lo, hi):
-                            acc = acc + <double>gp[oh * OW + ow] * <double>s[ow * sw]
-                    elif sw == 1:
-                        for ow in range(lo, hi):
-                            lanes[ow] = lanes[ow] + <double>gp[oh * OW + ow] * <double>s[ow]
+                    gr = grad + task * L + oh * OW
+                    s = base + oh * sh * Wp
+                    if sw == 1:
+                        for ow in range(OW):
+                            lanes[ow] = lanes[ow] + <double>gr[ow] * <double>s[ow]
                     else:
-                        for ow in range(lo, hi):
-                            lanes[ow] = lanes[ow] + <double>gp[oh * OW + ow] * <double>s[ow * sw]
-                if lanes != NULL:
-                    for ow in range(lo, hi):
-                        acc = acc + lanes[ow]
+                        for ow in range(OW):
+                            lanes[ow] = lanes[ow] + <double>gr[ow] * <double>s[ow * sw]
+                acc = 0
+                for ow in range(OW):
+                    acc = acc + lanes[ow]
                 partial[task * taps + i * kw + j] = acc
-        free(lanes)
     for o in range(O):
         for t in range(taps):
             acc = 0
@@ -659,11 +660,17 @@ cdef int _check_grad(str op, object grad, Geometry* g) except -1:
 
 
 cdef inline bint _is_depthwise(Geometry* g):
-    return g.groups == g.C and g.C > 0
+    # groups == C == 1 (one input channel) is a plain convolution, faster as one GEMM
+    return g.groups == g.C and g.groups > 1
 
 
 cdef inline bint _is_pointwise(Geometry* g):
     return g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.ph == 0 and g.pw == 0
+
+
+cdef cnp.ndarray _plane_scratch(int nt, Geometry* g, dtype):
+    """One zero-padded (H + 2*ph, W + 2*pw) plane per thread for the depthwise loops."""
+    return np.empty(nt * (g.H + 2 * g.ph) * (g.W + 2 * g.pw), dtype=dtype)
 
 
 cdef Py_ssize_t _batch_chunk(str op, Geometry* g):
@@ -697,16 +704,22 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     cdef cnp.ndarray cols, out_cm
     cdef void* bp = NULL if bc is None else cnp.PyArray_DATA(bc)
     cdef Py_ssize_t nb
+    cdef int nt
+    cdef cnp.ndarray scratch
     if y.size == 0:
         return y
     if _is_depthwise(&g):
+        nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
+        scratch = _plane_scratch(nt, &g, x.dtype)
         with nogil:
             if t == cnp.NPY_FLOAT:
                 _forward_depthwise(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(wc),
-                                   <float*>bp, <float*>cnp.PyArray_DATA(y), &g)
+                                   <float*>bp, <float*>cnp.PyArray_DATA(y),
+                                   <float*>cnp.PyArray_DATA(scratch), nt, &g)
             else:
                 _forward_depthwise(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc),
-                                   <double*>bp, <double*>cnp.PyArray_DATA(y), &g)
+                                   <double*>bp, <double*>cnp.PyArray_DATA(y),
+                                   <double*>cnp.PyArray_DATA(scratch), nt, &g)
         return y
     if _is_pointwise(&g):
         _check_blas_size(op, g.C, g.H * g.W)
@@ -745,21 +758,26 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
     cdef cnp.ndarray gc = _contiguous(grad)
     cdef cnp.ndarray wc = _contiguous(weight)
     cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
-    cdef cnp.ndarray cols, grad_cm
+    cdef cnp.ndarray cols, grad_cm, scratch
     cdef Py_ssize_t nb
+    cdef int nt
     if gx.size == 0:
         return gx
     if g.O == 0:
         gx.fill(0)
         return gx
     if _is_depthwise(&g):
+        nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
+        scratch = _plane_scratch(nt, &g, grad.dtype)
         with nogil:
             if t == cnp.NPY_FLOAT:
                 _backward_input_depthwise(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(wc),
-                                          <float*>cnp.PyArray_DATA(gx), &g)
+                                          <float*>cnp.PyArray_DATA(gx),
+                                          <float*>cnp.PyArray_DATA(scratch), nt, &g)
             else:
                 _backward_input_depthwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(wc),
-                                          <double*>cnp.PyArray_DATA(gx), &g)
+                                          <double*>cnp.PyArray_DATA(gx),
+                                          <double*>cnp.PyArray_DATA(scratch), nt, &g)
         return gx
     if _is_pointwise(&g):
         _check_blas_size(op, g.O, g.H * g.W)
@@ -798,21 +816,29 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
     cdef cnp.ndarray gc = _contiguous(grad)
     cdef cnp.ndarray xc = _contiguous(x)
     cdef cnp.ndarray gw = np.empty(weight_shape, dtype=x.dtype)
-    cdef cnp.ndarray cols, grad_cm, partial
+    cdef cnp.ndarray cols, grad_cm, partial, scratch, lanes
     cdef Py_ssize_t nb
+    cdef int nt
     if gw.size == 0:
         return gw
     if _is_depthwise(&g):
         partial = np.empty(g.N * g.O * g.kh * g.kw, dtype=np.float64)
+        nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
+        scratch = _plane_scratch(nt, &g, x.dtype)
+        lanes = np.empty(nt * g.OW, dtype=np.float64)
         with nogil:
             if t == cnp.NPY_FLOAT:
                 _backward_weight_depthwise(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(xc),
                                            <float*>cnp.PyArray_DATA(gw),
-                                           <double*>cnp.PyArray_DATA(partial), &g)
+                                           <double*>cnp.PyArray_DATA(partial),
+                                           <float*>cnp.PyArray_DATA(scratch),
+                                           <double*>cnp.PyArray_DATA(lanes), nt, &g)
             else:
                 _backward_weight_depthwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
                                            <double*>cnp.PyArray_DATA(gw),
-                                           <double*>cnp.PyArray_DATA(partial), &g)
+                                           <double*>cnp.PyArray_DATA(partial),
+                                           <double*>cnp.PyArray_DATA(scratch),
+                                           <double*>cnp.PyArray_DATA(lanes), nt, &g)
         return gw
     if _is_pointwise(&g):
         _check_blas_size(op, g.O, g.H * g.W)

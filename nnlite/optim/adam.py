@@ -13,8 +13,7 @@ class Adam(Optimizer):
     .. math::
 
         g_t &\leftarrow -g_t \quad \text{if maximize} \\
-        g_t &\leftarrow g_t + \lambda \theta_{t-1}
-            \quad \text{(L2 weight decay; AdamW instead: } \theta_{t-1} \leftarrow (1 - \gamma\lambda)\theta_{t-1}) \\
+        g_t &\leftarrow g_t + \lambda \theta_{t-1} \quad \text{(L2 weight decay } \lambda\text{)} \\
         m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
         v_t &= \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
         \hat v_t &= \max(\hat v_{t-1}, v_t) \ \text{if amsgrad, else } v_t \\

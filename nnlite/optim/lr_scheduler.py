@@ -142,7 +142,10 @@ class LambdaLR(LRScheduler):
 
 
 class StepLR(LRScheduler):
-    r"""Multiply the rate by ``gamma`` every ``step_size`` epochs: :math:`\eta_0 \gamma^{\lfloor t / s \rfloor}`."""
+    r"""Multiply the rate by ``gamma`` every ``step_size`` epochs.
+
+    :math:`\eta_t = \eta_0 \gamma^{\lfloor t / \text{step\_size} \rfloor}`
+    """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         self.step_size = step_size

@@ -242,7 +242,7 @@ class Optimizer:
                         slot.view(buf.state[name])[...] = names[name]
                 continue
             for name, value in entry.items():
-                if name == "step":
+                if name == "step" or value is None:   # torch may store momentum_buffer=None
                     continue
                 if name not in names:
                     raise ValueError(f"{type(self).__name__}.load_state_dict: unexpected state "

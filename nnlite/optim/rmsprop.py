@@ -17,7 +17,8 @@ class RMSprop(Optimizer):
         v_t &= \alpha v_{t-1} + (1 - \alpha) g_t^2 \\
         \tilde v_t &= v_t - \bar g_t^2, \quad \bar g_t = \alpha \bar g_{t-1} + (1 - \alpha) g_t
             \quad \text{if centered, else } \tilde v_t = v_t \\
-        b_t &= \mu b_{t-1} + g_t / (\sqrt{\tilde v_t} + \epsilon) \quad \text{(momentum } \mu > 0\text{)} \\
+        b_t &= \mu b_{t-1} + g_t / (\sqrt{\tilde v_t} + \epsilon)
+            \quad \text{(momentum } \mu > 0\text{)} \\
         \theta_t &= \theta_{t-1} - \gamma b_t
             \quad \text{(without momentum: } \theta_{t-1} - \gamma g_t / (\sqrt{\tilde v_t} + \epsilon))
 

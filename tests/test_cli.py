@@ -1,0 +1,148 @@
+"""The nnlite command: train writes a checkpoint and metrics, inspect prints the table, errors are one line."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import nnlite
+import nnlite.train
+from nnlite.cli import main
+
+pytest.importorskip("sklearn")
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err):
+    lines = err.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith("nnlite: error:") and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "digits-mlp", "--epochs", "2", "--out", str(out), "--threads", "1", "--quiet"]) == 0
+    return out
+
+
+def test_train_writes_one_checkpoint_and_metrics(trained):
+    assert sorted(os.listdir(trained)) == ["checkpoint.safetensors", "metrics.json"]
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert 0.8 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["train_time_s"] > 0 and metrics["num_parameters"] == 26122
+    assert metrics["parameters_by_kind"] == {"weight": 25856, "bias": 266}
+    assert len(metrics["history"]["train_loss"]) == 2 and metrics["threads"] == 1
+    info = nnlite.io.read_checkpoint(trained / "checkpoint.safetensors")
+    assert info.extra["recipe"] == "digits-mlp"
+
+
+def test_train_prints_a_final_report(tmp_path, capsys):
+    code, out, _ = run(["train", "digits-mlp", "--epochs", "1", "--out", str(tmp_path), "--threads", "1"], capsys)
+    assert code == 0
+    assert "epoch 1/1" in out  # one line per epoch when stdout is not a terminal
+    for part in ("test accuracy", "train time", "parameters      26,122", "weight 25,856", "memory", "wrote"):
+        assert part in out
+
+
+def test_inspect_prints_the_parameter_table(trained, capsys):
+    code, out, err = run(["inspect", str(trained / "checkpoint.safetensors")], capsys)
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if line.startswith("name"))
+    for column in ("kind", "shape", "count", "trainable", "tied", "init", "norm", "mean", "std"):
+        assert column in header
+    row = next(line for line in out.splitlines() if line.startswith("0.weight"))
+    assert "weight" in row and "128x64" in row and "8,192" in row and "kaiming_uniform_" in row
+    assert "total: 26,122 parameters (26,122 trainable)" in out
+
+
+def test_inspect_shows_tied_parameters_once(tmp_path, capsys):
+    from nnlite import recipes
+    model = recipes.build("char-transformer").model
+    path = tmp_path / "lm.safetensors"
+    nnlite.save_checkpoint(path, model=model)
+    code, out, _ = run(["inspect", str(path)], capsys)
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.startswith("token_embedding.weight"))
+    assert "embedding" in row and "head.weight" in row
+    assert f"total: {model.num_parameters():,} parameters" in out
+    assert "1 tied name(s) counted once" in out
+
+
+def test_inspect_histograms(trained, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "h.png"
+    code, out, _ = run(["inspect", str(trained / "checkpoint.safetensors"), "--histograms", str(png)], capsys)
+    assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_errors_are_one_line_without_traceback(tmp_path, capsys):
+    code, _, err = run(["train", "mnist"], capsys)
+    assert code == 2 and one_line_error(err) and "unknown recipe 'mnist'" in err and "mnist1d-cnn" in err
+    code, _, err = run(["inspect", str(tmp_path / "missing.safetensors")], capsys)
+    assert code == 2 and one_line_error(err) and "no such file" in err
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"this is not a checkpoint at all")
+    code, _, err = run(["inspect", str(junk)], capsys)
+    assert code == 2 and one_line_error(err) and "not a readable checkpoint" in err
+    code, _, err = run(["inspect", str(tmp_path)], capsys)
+    assert code == 2 and one_line_error(err) and "directory" in err
+    code, _, err = run(["train", "digits-mlp", "--epochs", "0", "--out", str(tmp_path)], capsys)
+    assert code == 2 and one_line_error(err) and "epochs must be a positive integer" in err
+    code, _, err = run(["train", "digits-mlp", "--resume", "--out", str(tmp_path / "fresh")], capsys)
+    assert code == 2 and one_line_error(err) and "no checkpoint" in err
+    code, _, err = run(["train", "digits-mlp", "--epochs", "two"], capsys)
+    assert code == 2 and one_line_error(err) and "invalid int value" in err
+    code, out, _ = run([], capsys)
+    assert code == 2 and "train" in out
+
+
+def test_python_dash_m_reports_errors_in_one_line(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__)))
+    proc = subprocess.run([sys.executable, "-m", "nnlite", "inspect", str(tmp_path / "nope")], cwd=tmp_path,
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode != 0 and one_line_error(proc.stderr) and proc.stdout == ""
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, capsys, monkeypatch):
+    args = ["train", "digits-mlp", "--epochs", "2", "--threads", "1"]
+    assert main(args + ["--out", str(tmp_path / "whole"), "--quiet"]) == 0
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+
+    original = nnlite.train.ProgressBar.on_epoch_end
+
+    def interrupt(self, state, logs):
+        original(self, state, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nnlite.train.ProgressBar, "on_epoch_end", interrupt)
+    assert main(args + ["--out", str(tmp_path / "cut")]) == 130
+    assert "--resume" in capsys.readouterr().err
+    assert os.listdir(tmp_path / "cut" / "checkpoints")  # the resume point of epoch 1
+    monkeypatch.setattr(nnlite.train.ProgressBar, "on_epoch_end", original)
+    assert main(args + ["--out", str(tmp_path / "cut"), "--resume"]) == 0
+    resumed = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert resumed["test_loss"] == whole["test_loss"] and resumed["test_accuracy"] == whole["test_accuracy"]
+    assert resumed["history"]["train_loss"] == whole["history"]["train_loss"]
+
+
+def test_bench_runs_bench_modules_or_the_runner(tmp_path, capsys, monkeypatch):
+    bench = tmp_path / "benchmarks"
+    bench.mkdir()
+    (bench / "harness.py").write_text(
+        "def format_table(rows):\n    return '\\n'.join(f\"| {r['workload']} | {r['nnlite_ms']} |\" for r in rows)\n")
+    (bench / "bench_toy.py").write_text(
+        "def run(quick=False):\n    return [{'workload': 'toy quick' if quick else 'toy', 'nnlite_ms': 1.5}]\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(["bench", "--quick"], capsys)
+    assert code == 0 and "## bench_toy" in out and "| toy quick | 1.5 |" in out
+    (bench / "run_all.py").write_text("import sys\nprint('runner', sys.argv[1:])\nsys.exit(3)\n")
+    proc = subprocess.run([sys.executable, "-c", "import sys; from nnlite.cli import main; sys.exit(main(['bench', '--quick']))"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__))))
+    assert proc.returncode == 3 and "runner ['--quick']" in proc.stdout

@@ -215,6 +215,31 @@ cdef void _scale_shift(floating* x, floating* y, Py_ssize_t N, Py_ssize_t C, Py_
             yr[l] = <floating>(xr[l] * a + b)
 
 
+cdef void _bn_channel_terms(floating* w, floating* b, floating* running_mean,
+                            floating* running_var, bint training, double momentum, double count,
+                            double eps, double* mean, double* invstd, double* var,
+                            double* scale, double* shift, floating* save_mean,
+                            floating* save_invstd, Py_ssize_t C) noexcept nogil:
+    """Per channel: running-stat update (PyTorch's order, in double), the folded affine map
+    ``y = x * scale + shift``, and the saved statistics in the input's dtype."""
+    cdef Py_ssize_t c
+    cdef double unbiased, sc
+    for c in range(C):
+        if training:
+            if running_mean != NULL:
+                unbiased = var[c] * count / (count - 1)
+                running_mean[c] = <floating>(momentum * mean[c] + (1.0 - momentum) * running_mean[c])
+                running_var[c] = <floating>(momentum * unbiased + (1.0 - momentum) * running_var[c])
+        else:
+            mean[c] = running_mean[c]
+            invstd[c] = 1.0 / sqrt(running_var[c] + eps)
+        sc = invstd[c] if w == NULL else invstd[c] * w[c]
+        scale[c] = sc
+        shift[c] = -mean[c] * sc if b == NULL else b[c] - mean[c] * sc
+        save_mean[c] = <floating>mean[c]
+        save_invstd[c] = <floating>invstd[c]
+
+
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
     """Normalise each channel of ``x`` (N, C, L) over N and L; returns (y, save_mean, save_invstd).
 
@@ -236,50 +261,43 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     if not training and running_mean is None:
         raise ValueError(f"{kernel}: eval mode (training=False) needs running_mean and running_var")
     dtype = x.dtype
+    cdef bint train = training
+    cdef double m = float(momentum) if train else 0.0
     cdef cnp.ndarray xc = np.ascontiguousarray(x)
+    weight, bias = _contig(weight), _contig(bias)
     cdef Py_ssize_t N = xc.shape[0], C = xc.shape[1], L = xc.shape[2]
-    cdef cnp.ndarray mean = np.empty(C), invstd = np.empty(C), var = np.empty(C)
-    cdef cnp.ndarray partial, scale, shift
+    cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
+    cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block if train else 0
+    # one scratch buffer: mean, invstd, var, scale, shift, then the block partial sums
+    cdef cnp.ndarray scratch = np.empty(5 * C + C * nblocks)
+    cdef double* d = _ddata(scratch)
     cdef cnp.ndarray y = np.empty((N, C, L), dtype=dtype)
+    cdef cnp.ndarray save_mean = np.empty(C, dtype=dtype), save_invstd = np.empty(C, dtype=dtype)
     cdef void* xp = cnp.PyArray_DATA(xc)
     cdef void* yp = cnp.PyArray_DATA(y)
-    cdef double m = 0.0
-    cdef double* mean_p
-    cdef double* invstd_p
-    cdef double* var_p
-    cdef double* partial_p
-    if training:
-        m = float(momentum)
-        rows_per_block = max(1, STAT_BLOCK // max(L, 1))
-        partial = np.empty(C * ((N + rows_per_block - 1) // rows_per_block))
-        mean_p, invstd_p, var_p, partial_p = _ddata(mean), _ddata(invstd), _ddata(var), _ddata(partial)
-        if t == cnp.NPY_FLOAT:
-            with nogil:
-                _bn_stats(<float*>xp, N, C, L, eps_, mean_p, invstd_p, var_p,
-                          partial_p)
-        else:
-            with nogil:
-                _bn_stats(<double*>xp, N, C, L, eps_, mean_p, invstd_p, var_p,
-                          partial_p)
-        if running_mean is not None:
-            # PyTorch's order and precision: momentum * stat + (1 - momentum) * running, in double
-            unbiased = var * (count / (count - 1.0))
-            running_mean[...] = m * mean + (1.0 - m) * running_mean.astype(np.float64)
-            running_var[...] = m * unbiased + (1.0 - m) * running_var.astype(np.float64)
-    else:
-        mean = running_mean.astype(np.float64)
-        invstd = 1.0 / np.sqrt(running_var.astype(np.float64) + eps_)
-    scale = invstd if weight is None else invstd * weight.astype(np.float64)
-    shift = -mean * scale if bias is None else bias.astype(np.float64) - mean * scale
-    cdef double* scale_p = _ddata(scale)
-    cdef double* shift_p = _ddata(shift)
+    cdef void* wp = _data(weight)
+    cdef void* bp = _data(bias)
+    cdef void* rmp = _data(running_mean)
+    cdef void* rvp = _data(running_var)
+    cdef void* smp = cnp.PyArray_DATA(save_mean)
+    cdef void* sip = cnp.PyArray_DATA(save_invstd)
     if t == cnp.NPY_FLOAT:
         with nogil:
-            _scale_shift(<float*>xp, <float*>yp, N, C, L, scale_p, shift_p)
+            if train:
+                _bn_stats(<float*>xp, N, C, L, eps_, d, d + C, d + 2 * C, d + 5 * C)
+            _bn_channel_terms(<float*>wp, <float*>bp, <float*>rmp, <float*>rvp, train, m,
+                              <double>count, eps_, d, d + C, d + 2 * C, d + 3 * C, d + 4 * C,
+                              <float*>smp, <float*>sip, C)
+            _scale_shift(<float*>xp, <float*>yp, N, C, L, d + 3 * C, d + 4 * C)
     else:
         with nogil:
-            _scale_shift(<double*>xp, <double*>yp, N, C, L, scale_p, shift_p)
-    return y, mean.astype(dtype), invstd.astype(dtype)
+            if train:
+                _bn_stats(<double*>xp, N, C, L, eps_, d, d + C, d + 2 * C, d + 5 * C)
+            _bn_channel_terms(<double*>wp, <double*>bp, <double*>rmp, <double*>rvp, train, m,
+                              <double>count, eps_, d, d + C, d + 2 * C, d + 3 * C, d + 4 * C,
+                              <double*>smp, <double*>sip, C)
+            _scale_shift(<double*>xp, <double*>yp, N, C, L, d + 3 * C, d + 4 * C)
+    return y, save_mean, save_invstd
 
 
 cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_ssize_t C,

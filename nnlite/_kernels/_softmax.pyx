@@ -13,7 +13,7 @@ for any thread count. Twins: ``reference.py`` ("softmax").
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, NAN, exp, expf, log
+from libc.math cimport INFINITY, NAN, exp, log
 from libc.stdint cimport int64_t
 
 from nnlite._kernels._threads cimport threads_for
@@ -74,9 +74,55 @@ cdef inline cnp.ndarray _empty_like(cnp.ndarray x, int t):
     return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), t, 0)
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* exp for float32 in straight-line C, so a loop calling it vectorises (a call
+       to libm's expf cannot). Cephes' method: write x = n ln2 + r with integer n
+       and |r| <= ln2 / 2, take exp(r) from a degree-6 polynomial and multiply by
+       2^n built from the exponent bits (in two halves, so 2^n for n in
+       [-252, 254] never overflows the exponent field). Within 1 ulp of the
+       correctly rounded result; exp(-inf) = 0, exp(NaN) = NaN. Every caller
+       passes x <= 0 (a shift by the row maximum): +inf is not handled. */
+    static inline float nnl_expf(float x)
+    {
+        const float round_magic = 12582912.0f;   /* 1.5 * 2^23: (y + it) - it rounds y */
+        float n = (x * 1.44269504088896341f + round_magic) - round_magic;
+        float r = x - n * 0.693359375f;          /* ln 2 split in two: this product is exact */
+        r = r - n * -2.12194440e-4f;
+        float p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * r * r + r + 1.0f;
+        int32_t k = (int32_t)n;
+        k = k < -252 ? -252 : k;
+        k = k > 254 ? 254 : k;
+        int32_t half = k >> 1;
+        int32_t bits1 = (half + 127) << 23, bits2 = (k - half + 127) << 23;
+        float scale1, scale2, out;
+        memcpy(&scale1, &bits1, 4);
+        memcpy(&scale2, &bits2, 4);
+        out = p * scale1 * scale2;
+        /* x < -104, down to -inf (and not NaN): the result underflows to 0.
+           Compared on the bits so the loop stays branch-free. */
+        uint32_t xb, ob;
+        memcpy(&xb, &x, 4);
+        memcpy(&ob, &out, 4);
+        ob &= 0u - (uint32_t)((xb <= 0xC2D00000u) | (xb > 0xFF800000u));
+        memcpy(&out, &ob, 4);
+        return out;
+    }
+    """
+    float nnl_expf(float x) noexcept nogil
+
+
 cdef inline floating _exp(floating v) noexcept nogil:
     if floating is float:
-        return expf(v)
+        return nnl_expf(v)
     else:
         return exp(v)
 
@@ -84,12 +130,34 @@ cdef inline floating _exp(floating v) noexcept nogil:
 cdef inline floating _row_max(const floating *x, Py_ssize_t cols) noexcept nogil:
     # -inf start: a row of -inf has max -inf, and x - max is then nan, as in PyTorch.
     # A NaN entry need not be caught here: exp(NaN - m) makes the row's sum NaN anyway.
-    cdef floating m = -INFINITY
+    # Four running maxima break the compare chain; max is exact, so order is free.
+    cdef floating m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY
     cdef Py_ssize_t j
-    for j in range(cols):
-        if x[j] > m:
-            m = x[j]
-    return m
+    for j in range(0, cols - 3, 4):
+        m0 = x[j] if x[j] > m0 else m0
+        m1 = x[j + 1] if x[j + 1] > m1 else m1
+        m2 = x[j + 2] if x[j + 2] > m2 else m2
+        m3 = x[j + 3] if x[j + 3] > m3 else m3
+    for j in range(cols - cols % 4, cols):
+        m0 = x[j] if x[j] > m0 else m0
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    return m2 if m2 > m0 else m0
+
+
+cdef inline double _row_sum(const floating *v, Py_ssize_t cols) noexcept nogil:
+    # Four partial sums over j mod 4, combined in a fixed order: independent of
+    # the thread count, and four times the add throughput of one chain.
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t j
+    for j in range(0, cols - 3, 4):
+        s0 += v[j]
+        s1 += v[j + 1]
+        s2 += v[j + 2]
+        s3 += v[j + 3]
+    for j in range(cols - cols % 4, cols):
+        s0 += v[j]
+    return (s0 + s1) + (s2 + s3)
 
 
 # ------------------------------------------------------------------ loops -----
@@ -97,30 +165,25 @@ cdef inline floating _row_max(const floating *x, Py_ssize_t cols) noexcept nogil
 cdef void _softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,
                        Py_ssize_t cols) noexcept nogil:
     cdef Py_ssize_t i, j
-    cdef floating m, e
-    cdef double s
+    cdef floating m, inv
     for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
         m = _row_max(&x[i * cols], cols)
-        s = 0
+        for j in range(cols):          # no sum in this loop, so it vectorises
+            y[i * cols + j] = _exp(x[i * cols + j] - m)
+        inv = <floating>(1 / _row_sum(&y[i * cols], cols))
         for j in range(cols):
-            e = _exp(x[i * cols + j] - m)
-            y[i * cols + j] = e
-            s = s + e
-        for j in range(cols):
-            y[i * cols + j] = <floating>(y[i * cols + j] / s)
+            y[i * cols + j] = y[i * cols + j] * inv
 
 
 cdef void _softmax_bwd(const floating *g, const floating *out, floating *dx, Py_ssize_t rows,
                        Py_ssize_t cols) noexcept nogil:
     # y = softmax(x): dL/dx_j = y_j (g_j - sum_k g_k y_k)
     cdef Py_ssize_t i, j
-    cdef double dot
     cdef floating d
     for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
-        dot = 0
-        for j in range(cols):
-            dot = dot + <double>g[i * cols + j] * out[i * cols + j]
-        d = <floating>dot
+        for j in range(cols):          # the products, staged in dx, then summed in double
+            dx[i * cols + j] = g[i * cols + j] * out[i * cols + j]
+        d = <floating>_row_sum(&dx[i * cols], cols)
         for j in range(cols):
             dx[i * cols + j] = out[i * cols + j] * (g[i * cols + j] - d)
 
@@ -129,13 +192,11 @@ cdef void _log_softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,
                            Py_ssize_t cols) noexcept nogil:
     cdef Py_ssize_t i, j
     cdef floating m, log_s
-    cdef double s
     for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
         m = _row_max(&x[i * cols], cols)
-        s = 0
-        for j in range(cols):
-            s = s + _exp(x[i * cols + j] - m)
-        log_s = <floating>log(s)
+        for j in range(cols):          # exps staged in y: this loop vectorises, the sum cannot
+            y[i * cols + j] = _exp(x[i * cols + j] - m)
+        log_s = <floating>log(_row_sum(&y[i * cols], cols))
         for j in range(cols):
             y[i * cols + j] = (x[i * cols + j] - m) - log_s
 
@@ -144,13 +205,9 @@ cdef void _log_softmax_bwd(const floating *g, const floating *out, floating *dx,
                            Py_ssize_t cols) noexcept nogil:
     # y = log_softmax(x): dL/dx_j = g_j - exp(y_j) sum_k g_k
     cdef Py_ssize_t i, j
-    cdef double s
     cdef floating total
     for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
-        s = 0
-        for j in range(cols):
-            s = s + g[i * cols + j]
-        total = <floating>s
+        total = <floating>_row_sum(&g[i * cols], cols)
         for j in range(cols):
             dx[i * cols + j] = g[i * cols + j] - _exp(out[i * cols + j]) * total
 

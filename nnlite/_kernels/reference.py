@@ -312,7 +312,7 @@ def softmax_forward(x):
     """exp(x_j - max) / sum_k exp(x_k - max) along the last dimension."""
     _softmax_2d("softmax_forward", (x,), ("x",))
     e, s = _softmax_shifted_exp(x)
-    return np.ascontiguousarray((e / s).astype(x.dtype, copy=False))
+    return np.ascontiguousarray(e * (1.0 / s).astype(x.dtype))   # one division per row
 
 
 def softmax_backward(grad, out):

@@ -426,7 +426,9 @@ def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing,
 
 def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
                            label_smoothing, reduction):
-    """d loss / d logits.  With p = softmax(logits), s_i the incoming gradient of row i::
+    """d loss / d logits.
+
+    With p = softmax(logits), s_i the incoming gradient of row i::
 
         grad_ij = s_i [ (1 - eps) w[t_i] (p_ij - [j == t_i]) + eps / C (p_ij sum_c w[c] - w[j]) ]
     """

@@ -175,7 +175,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
 
     He, Zhang, Ren & Sun (2015), "Delving Deep into Rectifiers": a ReLU keeps
     half of the second moment, so ``Var(w) = 2 / fan_in`` keeps it constant
-    through depth. Prefer it (or kaiming_normal_) for ReLU networks;
+    through depth. Prefer it (or ``kaiming_normal_``) for ReLU networks;
     ``mode="fan_out"`` preserves the backward pass instead. PyTorch's Linear and
     Conv default is ``a=sqrt(5)``, which works out to ``bound = 1/sqrt(fan_in)``.
 
@@ -192,7 +192,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
-    """N(0, std**2) with ``std = gain / sqrt(fan)`` (He et al., 2015; see kaiming_uniform_).
+    """N(0, std**2) with ``std = gain / sqrt(fan)`` (He et al., 2015; see ``kaiming_uniform_``).
 
     >>> import nnlite as nl
     >>> w = kaiming_normal_(nl.empty(512, 512), nonlinearity="relu")

@@ -25,7 +25,7 @@ class Identity(Module):
 
 
 class Linear(Module):
-    """y = x W^T + b for x of shape (*, in_features).
+    """y = x W^T + b for x of shape ``(*, in_features)``.
 
     Parameters: ``weight`` (out_features, in_features), kind "weight", and
     ``bias`` (out_features,), kind "bias" (absent with ``bias=False``).

@@ -147,7 +147,7 @@ class GroupNorm(Module):
     """Standardise each sample over groups of channels (Wu & He, 2018).
 
     Works with any batch size (even 1), where batch norm's statistics are noisy.
-    ``num_groups=1`` is layer norm over (C, *); ``num_groups=C`` is instance norm.
+    ``num_groups=1`` is layer norm over ``(C, *)``; ``num_groups=C`` is instance norm.
     """
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None):

@@ -177,14 +177,14 @@ def mse_loss(input, target, reduction="mean"):
 
 
 def l1_loss(input, target, reduction="mean"):
-    """|input - target|: robust to outliers, its minimiser is the median."""
+    """``|input - target|``: robust to outliers, its minimiser is the median."""
     _check_reduction("l1_loss", reduction)
     _same_shape("l1_loss", input, target)
     return _reduce(abs(input - target), reduction)
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):
-    """0.5 d**2 where |d| < delta, else delta (|d| - 0.5 delta): quadratic near 0, linear far away."""
+    """``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``: quadratic near 0, linear far away."""
     _check_reduction("huber_loss", reduction)
     _same_shape("huber_loss", input, target)
     if delta <= 0:

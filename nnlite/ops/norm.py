@@ -86,7 +86,7 @@ class BatchNorm(Function):
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
-    """Normalise each channel of ``input`` (N, C, *): batch statistics when ``training``
+    """Normalise each channel of ``input`` ``(N, C, *)``: batch statistics when ``training``
     (and update ``running_mean``/``running_var`` in place with ``momentum``), else the running ones."""
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")

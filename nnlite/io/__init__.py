@@ -9,6 +9,19 @@
 
 A damaged or foreign file raises a subclass of :class:`CheckpointError` that
 names the problem (see :mod:`nnlite.io.errors`).
+
+A training loop that can be stopped at any moment::
+
+    manager = nl.io.CheckpointManager("runs/mlp", keep_last=3)
+    manager.load_latest(model=model, optimizer=opt, scheduler=sched, dataloader=loader)
+    for x, y in loader:
+        ...
+        manager.save(step, model=model, optimizer=opt, scheduler=sched, dataloader=loader)
+
+Weights for (or from) PyTorch::
+
+    nl.save_state_dict(model.state_dict(), "mlp.safetensors")
+    torch_model.load_state_dict(safetensors.torch.load_file("mlp.safetensors"))
 """
 from .checkpoint import CheckpointManager, load_checkpoint, save_checkpoint  # noqa: F401
 from .reader import Checkpoint, read_checkpoint  # noqa: F401

@@ -5,8 +5,8 @@ Convolution gathers each output pixel's receptive field into a column matrix
 GEMM per group; the gradient with respect to the input multiplies back to
 columns and scatters them onto the image (col2im). Two shapes skip the columns:
 a 1x1 convolution with stride 1 and no padding is already a GEMM on the input,
-and a depthwise convolution (one input channel per group) has too little work
-per GEMM, so it runs as a direct loop over (n, channel) planes.
+and a depthwise convolution (one input channel per group, several groups) has
+too little work per GEMM, so it runs as a direct loop over (n, channel) planes.
 
 Determinism: OpenBLAS's threaded GEMM partitions the output among its threads,
 and the partition decides which micro-kernel (and so which summation order)
@@ -15,13 +15,13 @@ shapes differ in 5-60 % of elements between 1 and 2 BLAS threads. So every GEMM
 below runs with BLAS pinned to one thread (outside any OpenMP region), and the
 parallelism comes from the im2col/col2im, transposition and direct loops, which
 give each output element to exactly one thread. Results are bit-identical for
-any thread count.
+any thread count (given threadpoolctl, through which the OpenBLAS thread setters
+are found; see ``blas_threads_pinned()``).
 """
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, isnan
 from libc.stdint cimport int64_t
-from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 

@@ -2,7 +2,7 @@
 differences, byte-identical results across thread counts, and clear errors."""
 import numpy as np
 import pytest
-from conftest import same_bytes_across_threads
+from conftest import same_bytes_across_threads, threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -317,6 +317,19 @@ def test_conv2d_same_bytes_for_1_2_4_threads(dtype, x_shape, w_shape, stride, pa
     same_bytes_across_threads(_conv.conv2d_backward_input, grad, w, x_shape, *geo)
     same_bytes_across_threads(_conv.conv2d_backward_weight, grad, x, w_shape, *geo)
     same_bytes_across_threads(_conv.conv2d_backward_bias, grad)
+
+
+def test_gemms_pin_openblas_to_one_thread_and_restore_it():
+    # OpenBLAS's threaded GEMM rounds differently for different thread counts, so the
+    # determinism above rests on the kernels running their GEMMs on one BLAS thread.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    assert _conv.blas_threads_pinned()
+    x, w = np.ones((2, 4, 6, 6)), np.ones((3, 4, 3, 3))
+    with threads(2):
+        before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        _conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1)
+        after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert 2 in before and after == before
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

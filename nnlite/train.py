@@ -338,6 +338,7 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
     for cb in callbacks:
         cb.on_fit_start(state)
     model.train()
+    optimizer.zero_grad()  # gradients left over from before fit must not leak into the first step
     batches_per_epoch = len(train_loader)
 
     while state.epoch < epochs and not state.stop_training:

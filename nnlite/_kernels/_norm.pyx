@@ -163,38 +163,43 @@ cdef Py_ssize_t _batch_norm_checks(str kernel, object x, object weight, bint tra
 
 cdef void _bn_stats(floating* x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t L, double eps,
                     double* mean, double* invstd, double* var_out, double* partial) noexcept nogil:
-    """Per-channel mean, 1/sqrt(biased var + eps) and biased var, in fixed blocks of samples."""
+    """Per-channel mean, 1/sqrt(biased var + eps) and biased var, in fixed blocks of samples.
+
+    Each block (a few samples of one channel, small enough to stay in cache) gets its
+    own mean and sum of squared deviations, two-pass; the blocks are then merged in
+    order with Chan et al.'s pairwise update, so x is read from memory once.
+    """
     cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
     cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block
-    cdef Py_ssize_t item, c, blk, n, n_end
-    cdef double s, count = <double>(N * L)
-    cdef int nt = threads_for(N * C * L)
-    for item in prange(C * nblocks, num_threads=nt, schedule="static"):
+    cdef Py_ssize_t item, c, blk, n, n_begin, n_end
+    cdef double s, block_mean, n_acc, n_blk, total, delta, mean_acc, m2
+    for item in prange(C * nblocks, num_threads=threads_for(N * C * L), schedule="static"):
         c = item // nblocks
         blk = item % nblocks
+        n_begin = blk * rows_per_block
+        n_end = min(N, n_begin + rows_per_block)
         s = 0
-        n_end = min(N, (blk + 1) * rows_per_block)
-        for n in range(blk * rows_per_block, n_end):
+        for n in range(n_begin, n_end):
             s = s + _sum(x + (n * C + c) * L, L)
-        partial[item] = s
+        block_mean = s / ((n_end - n_begin) * L)
+        s = 0
+        for n in range(n_begin, n_end):
+            s = s + _sum_sq_dev(x + (n * C + c) * L, L, block_mean)
+        partial[2 * item] = block_mean
+        partial[2 * item + 1] = s
     for c in range(C):
-        s = 0
+        n_acc = 0
+        mean_acc = 0
+        m2 = 0
         for blk in range(nblocks):
-            s = s + partial[c * nblocks + blk]
-        mean[c] = s / count
-    for item in prange(C * nblocks, num_threads=nt, schedule="static"):
-        c = item // nblocks
-        blk = item % nblocks
-        s = 0
-        n_end = min(N, (blk + 1) * rows_per_block)
-        for n in range(blk * rows_per_block, n_end):
-            s = s + _sum_sq_dev(x + (n * C + c) * L, L, mean[c])
-        partial[item] = s
-    for c in range(C):
-        s = 0
-        for blk in range(nblocks):
-            s = s + partial[c * nblocks + blk]
-        var_out[c] = s / count
+            n_blk = <double>((min(N, (blk + 1) * rows_per_block) - blk * rows_per_block) * L)
+            total = n_acc + n_blk
+            delta = partial[2 * (c * nblocks + blk)] - mean_acc
+            mean_acc = mean_acc + delta * (n_blk / total)
+            m2 = m2 + partial[2 * (c * nblocks + blk) + 1] + delta * delta * (n_acc * n_blk / total)
+            n_acc = total
+        mean[c] = mean_acc
+        var_out[c] = m2 / n_acc
         invstd[c] = 1.0 / sqrt(var_out[c] + eps)
 
 
@@ -269,7 +274,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
     cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block if train else 0
     # one scratch buffer: mean, invstd, var, scale, shift, then the block partial sums
-    cdef cnp.ndarray scratch = np.empty(5 * C + C * nblocks)
+    cdef cnp.ndarray scratch = np.empty(5 * C + 2 * C * nblocks)
     cdef double* d = _ddata(scratch)
     cdef cnp.ndarray y = np.empty((N, C, L), dtype=dtype)
     cdef cnp.ndarray save_mean = np.empty(C, dtype=dtype), save_invstd = np.empty(C, dtype=dtype)

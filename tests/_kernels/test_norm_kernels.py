@@ -119,6 +119,19 @@ def test_group_norm_compiled_equals_twin(n, groups, per_group, length, dtype, af
                      reference.group_norm_backward(grad, x, groups, w, mean, rstd), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_statistics_merged_across_blocks(dtype, rng):
+    # 50 samples of 300 values span several statistics blocks per channel; a large
+    # offset makes a careless variance formula lose every digit.
+    x = (1000 + rng.standard_normal((50, 2, 300))).astype(dtype)
+    rm, rv = np.zeros(2, dtype), np.ones(2, dtype)
+    y, mean, invstd = _norm.batch_norm_forward(x, None, None, rm, rv, True, 0.5, 1e-5)
+    rm2, rv2 = np.zeros(2, dtype), np.ones(2, dtype)
+    expected = reference.batch_norm_forward(x, None, None, rm2, rv2, True, 0.5, 1e-5)
+    assert_all_close((y, mean, invstd), expected, dtype)
+    assert_all_close((rm, rv), (rm2, rv2), dtype)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_normalised_output_has_zero_mean_unit_variance(impl, rng):
     x = 5 * rng.standard_normal((6, 4, 9)) + 3

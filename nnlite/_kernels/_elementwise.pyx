@@ -9,7 +9,7 @@ sits right below its forward loop. Twins: ``reference.py`` ("elementwise").
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport erf, erff, exp, expf, tanh, tanhf
+from libc.math cimport erf, erff, exp, tanh
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
@@ -73,19 +73,86 @@ cdef inline void _check_approximate(str op, object approximate) except *:
 
 
 # ------------------------------------------------------------- math helpers -----
-# Each picks the single- or double-precision libm routine, so float32 kernels
-# never pay for a round trip through double.
+# float32 exp, tanh and sigmoid are written out in straight-line C below, so the
+# loops that call them vectorise (a call into libm cannot). float64 uses libm,
+# and so does float32 erf.
+
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stdint.h>
+    #include <string.h>
+    static inline uint32_t nnl_bits(float x) { uint32_t b; memcpy(&b, &x, 4); return b; }
+    static inline float nnl_float(uint32_t b) { float x; memcpy(&x, &b, 4); return x; }
+
+    /* exp: x = n ln2 + r, |r| <= ln2/2; exp(r) by Cephes' degree-6 polynomial, 2^n
+       from exponent bits in two halves. Within 1 ulp; exp(-inf) = 0, NaN stays
+       NaN. Callers pass x <= 0 (+inf is not handled). */
+    static inline float nnl_expf(float x)
+    {
+        const float round_magic = 12582912.0f;   /* 1.5 * 2^23: (y + it) - it rounds y */
+        float n = (x * 1.44269504088896341f + round_magic) - round_magic;
+        float r = x - n * 0.693359375f;          /* ln 2 split in two: this product is exact */
+        r = r - n * -2.12194440e-4f;
+        float p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * r * r + r + 1.0f;
+        int32_t k = (int32_t)n;
+        k = k < -252 ? -252 : k;
+        k = k > 254 ? 254 : k;
+        int32_t half = k >> 1;
+        float out = p * nnl_float((uint32_t)(half + 127) << 23)
+                      * nnl_float((uint32_t)(k - half + 127) << 23);
+        /* x < -104 down to -inf (not NaN) underflows to 0; compared on the bits
+           so the loop stays branch-free */
+        uint32_t xb = nnl_bits(x);
+        return nnl_float(nnl_bits(out) & (0u - (uint32_t)((xb <= 0xC2D00000u) | (xb > 0xFF800000u))));
+    }
+
+    /* sigmoid from exp(-|x|) only, so it never overflows: s(|x|) = 1 / (1 + e),
+       s(-|x|) = e s(|x|); the sign bit of x picks one. */
+    static inline float nnl_sigmoidf(float x)
+    {
+        float e = nnl_expf(-fabsf(x));
+        float s = 1.0f / (1.0f + e);
+        uint32_t negative = 0u - (nnl_bits(x) >> 31);
+        return nnl_float((nnl_bits(s) & ~negative) | (nnl_bits(e * s) & negative));
+    }
+
+    /* tanh: Cephes' odd polynomial for |x| < 0.625, where (1 - e) / (1 + e) with
+       e = exp(-2|x|) would cancel; that quotient, given x's sign, elsewhere. */
+    static inline float nnl_tanhf(float x)
+    {
+        float z = x * x;
+        float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z
+                         - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z
+                       - 3.33332819422e-1f) * z * x + x;
+        float e = nnl_expf(-2.0f * fabsf(x));
+        uint32_t big = nnl_bits((1.0f - e) / (1.0f + e));
+        uint32_t use_small = 0u - (uint32_t)((nnl_bits(x) & 0x7FFFFFFFu) < 0x3F200000u);  /* 0.625f */
+        uint32_t magnitude = ((nnl_bits(small) & use_small) | (big & ~use_small)) & 0x7FFFFFFFu;
+        return nnl_float(magnitude | (nnl_bits(x) & 0x80000000u));   /* tanh is odd: x's sign, -0 too */
+    }
+    """
+    float nnl_expf(float x) noexcept nogil
+    float nnl_sigmoidf(float x) noexcept nogil
+    float nnl_tanhf(float x) noexcept nogil
+
 
 cdef inline floating _exp(floating v) noexcept nogil:
     if floating is float:
-        return expf(v)
+        return nnl_expf(v)
     else:
         return exp(v)
 
 
 cdef inline floating _tanh(floating v) noexcept nogil:
     if floating is float:
-        return tanhf(v)
+        return nnl_tanhf(v)
     else:
         return tanh(v)
 
@@ -100,6 +167,8 @@ cdef inline floating _erf(floating v) noexcept nogil:
 cdef inline floating _sigmoid(floating v) noexcept nogil:
     # exp of -|v| only: exp(+large) would overflow to inf for large |v|
     cdef floating e
+    if floating is float:
+        return nnl_sigmoidf(v)
     if v >= 0:
         e = _exp(-v)
         return 1 / (1 + e)

@@ -247,3 +247,22 @@ def test_bad_inputs_raise_clear_errors():
         E.embedding_backward(np.ones((2, 2)), np.array([0, 9]), 4, -1)
     with pytest.raises(IndexError, match="index 9.*num_embeddings=4"):   # the twin agrees
         reference.embedding_backward(np.ones((2, 2)), np.array([0, 9]), 4, -1)
+
+
+def test_float32_tanh_and_sigmoid_within_a_few_ulp():
+    """float32 tanh/sigmoid use nnlite's own vectorisable exp, not libm: check them
+    against float64 over a wide range, zeros' signs and the infinities."""
+    x = np.concatenate([np.linspace(-30, 30, 200001), np.logspace(-30, 1.5, 2001),
+                        -np.logspace(-30, 1.5, 2001)]).astype(np.float32)
+    x64 = x.astype(np.float64)
+    for ours, exact in ((_elementwise.tanh_forward, np.tanh(x64)),
+                        (_elementwise.sigmoid_forward, 1 / (1 + np.exp(-x64)))):
+        y = ours(x)
+        ok = np.abs(exact) > 1e-37                      # leave out float32's subnormals
+        ulp = np.abs(y[ok] - exact[ok]) / np.spacing(np.abs(exact[ok]).astype(np.float32))
+        assert ulp.max() <= 4, ours.__name__
+    special = np.array([-0.0, 0.0, np.inf, -np.inf, np.nan], np.float32)
+    t = _elementwise.tanh_forward(special)
+    assert np.signbit(t[0]) and not np.signbit(t[1]) and t[2] == 1 and t[3] == -1 and np.isnan(t[4])
+    s = _elementwise.sigmoid_forward(special)
+    assert s[0] == 0.5 and s[2] == 1 and s[3] == 0 and np.isnan(s[4])

@@ -260,3 +260,17 @@ def test_bad_inputs_raise_clear_errors():
         S.cross_entropy_backward(np.ones((), np.float32), x64, target, None, lse, -100, 0.0, "mean")
     with pytest.raises(IndexError, match="target 3.*C=3"):   # the twin agrees
         reference.cross_entropy_forward(x64, np.array([0, 3]), None, -100, 0.0, "mean")
+
+
+def test_float32_softmax_within_a_few_ulp_of_float64(rng):
+    """float32 softmax uses nnlite's own vectorisable exp: compare with float64 applied
+    to the same float32 shift x - max (that rounding is the input's, not the kernel's)."""
+    x = (rng.standard_normal((64, 1000)) * 30).astype(np.float32)
+    shifted = (x - x.max(axis=1, keepdims=True)).astype(np.float64)
+    e = np.exp(shifted)
+    exact = e / e.sum(axis=1, keepdims=True)
+    y = _softmax.softmax_forward(x)
+    ok = exact > 1e-30
+    np.testing.assert_allclose(y[ok], exact[ok], rtol=4 * 2.0 ** -23)
+    np.testing.assert_allclose(_softmax.log_softmax_forward(x),
+                               shifted - np.log(e.sum(axis=1, keepdims=True)), rtol=1e-6, atol=1e-5)

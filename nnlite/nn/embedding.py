@@ -4,7 +4,8 @@
 "embedding"). It is what a one-hot vector times a weight matrix computes,
 without the multiplication. Attention by itself ignores order, so transformers
 add a *positional* vector to each token: learned (a Parameter of kind
-"positional") or the fixed sinusoids of Vaswani et al. (a Buffer).
+"positional") or the fixed sinusoids of Vaswani et al. (a Buffer). ``device`` is
+accepted and ignored (CPU only).
 """
 import math
 
@@ -35,7 +36,8 @@ class Embedding(Module):
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
-                 scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, dtype=None):
+                 scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None,
+                 dtype=None):
         super().__init__()
         if max_norm is not None or scale_grad_by_freq or sparse:
             raise ValueError("Embedding: only max_norm=None, scale_grad_by_freq=False and sparse=False "

@@ -1,7 +1,7 @@
 """Linear (fully connected) layers and the layers that only reshape.
 
 ``Linear`` holds a weight of shape ``(out_features, in_features)`` — PyTorch's
-layout, so ``y = x @ weight.T + bias`` — and works on any number of leading dims.
+layout, so ``y = x @ weight.T + bias`` — and works on any number of leading dims. ``device`` is accepted and ignored (CPU only).
 """
 import math
 
@@ -38,7 +38,7 @@ class Linear(Module):
     (2, 5, 3)
     """
 
-    def __init__(self, in_features, out_features, bias=True, dtype=None):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = Parameter(ops.empty(out_features, in_features, dtype=dtype), kind="weight")

@@ -4,6 +4,7 @@ Each layer's ``weight`` is a Parameter of kind "scale" (initialised to 1) and
 its ``bias`` of kind "shift" (initialised to 0), so at initialisation the layer
 outputs standardised values. Batch norm's running statistics are *buffers*:
 saved in the ``state_dict``, never touched by the optimizer.
+Constructor arguments are PyTorch's; ``device`` is accepted and ignored (CPU only).
 """
 import numpy as np
 
@@ -37,12 +38,12 @@ class _BatchNorm(Module):
     _input_dims = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 dtype=None):
+                 device=None, dtype=None, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
-            _affine(self, (num_features,), dtype=dtype)
+            _affine(self, (num_features,), bias, dtype)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -65,7 +66,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, input):
         name = f"{type(self).__name__}(num_features={self.num_features})"
@@ -113,7 +115,8 @@ class LayerNorm(Module):
     ``normalized_shape``.
     """
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None,
+                 dtype=None):
         super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
@@ -150,14 +153,14 @@ class GroupNorm(Module):
     ``num_groups=1`` is layer norm over ``(C, *)``; ``num_groups=C`` is instance norm.
     """
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, bias=True):
         super().__init__()
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         if affine:
-            _affine(self, (num_channels,), dtype=dtype)
+            _affine(self, (num_channels,), bias, dtype)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -166,7 +169,8 @@ class GroupNorm(Module):
     def reset_parameters(self):
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, input):
         if input.ndim < 2 or input.shape[1] != self.num_channels:
@@ -186,7 +190,7 @@ class RMSNorm(Module):
     machine epsilon of the input's dtype, as PyTorch does.
     """
 
-    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, dtype=None):
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
         super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)

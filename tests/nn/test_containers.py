@@ -117,3 +117,20 @@ def test_small_cnn_float32_training_step_matches_torch():
     for name, p in ours.named_parameters():
         np.testing.assert_allclose(p.grad.data, torch_params[name].grad.numpy(), rtol=1e-3, atol=2e-5, err_msg=name)
     np.testing.assert_allclose(ours[1].running_var.data, theirs[1].running_var.numpy(), rtol=1e-5)
+
+
+LAYERS = ["Linear", "Identity", "Flatten", "Unflatten", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d",
+          "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",
+          "RMSNorm", "Embedding", "Dropout", "ReLU", "GELU", "SiLU", "Softmax", "LogSoftmax", "Sequential",
+          "ModuleList", "ModuleDict", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "HuberLoss",
+          "SmoothL1Loss", "BCEWithLogitsLoss", "KLDivLoss"]
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_constructor_arguments_and_defaults_are_torch(name):
+    torch = pytest.importorskip("torch")
+    import inspect
+
+    def params(cls):
+        return [(k, v.default) for k, v in inspect.signature(cls.__init__).parameters.items()]
+    assert params(getattr(nn, name)) == params(getattr(torch.nn, name))

@@ -10,7 +10,7 @@ F = nl.nn.functional
 
 
 @pytest.mark.parametrize("kwargs", [dict(), dict(momentum=None), dict(momentum=0.3, eps=1e-3),
-                                    dict(affine=False), dict(track_running_stats=False),
+                                    dict(affine=False), dict(track_running_stats=False), dict(bias=False),
                                     dict(affine=False, track_running_stats=False)])
 @pytest.mark.parametrize("train", [True, False])
 def test_batch_norm_matches_torch(kwargs, train):
@@ -58,11 +58,11 @@ def test_layer_norm_matches_torch(shape, normalized, kwargs):
 
 
 @pytest.mark.parametrize("groups, channels", [(1, 6), (3, 6), (6, 6)])
-@pytest.mark.parametrize("affine", [True, False])
-def test_group_norm_matches_torch(groups, channels, affine):
+@pytest.mark.parametrize("kwargs", [dict(), dict(affine=False), dict(bias=False)])
+def test_group_norm_matches_torch(groups, channels, kwargs):
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(4).standard_normal((2, channels, 3, 2)) + 0.5
-    compare(nl.nn.GroupNorm(groups, channels, affine=affine), torch.nn.GroupNorm(groups, channels, affine=affine), x)
+    compare(nl.nn.GroupNorm(groups, channels, **kwargs), torch.nn.GroupNorm(groups, channels, **kwargs), x)
 
 
 @pytest.mark.parametrize("kwargs", [dict(), dict(eps=1e-3), dict(elementwise_affine=False)])

@@ -323,6 +323,9 @@ cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_
         a = 0
         b = 0
         n_end = min(N, (blk + 1) * rows_per_block)
+        # assigned here so that prange makes them thread-private (they are written by pointer)
+        sg = 0
+        sd = 0
         for n in range(blk * rows_per_block, n_end):
             _sum_g_and_g_dev(g + (n * C + c) * L, x + (n * C + c) * L, L, mean[c], &sg, &sd)
             a = a + sg
@@ -685,6 +688,9 @@ cdef void _gn_backward(floating* g, floating* x, floating* gx, floating* mean_in
         rstd = rstd_in[r]
         c1 = 0
         c2 = 0
+        # assigned here so that prange makes them thread-private (they are written by pointer)
+        gsum = 0
+        gxsum = 0
         for ci in range(cpg):
             c = (r % G) * cpg + ci
             a = 1.0 if w == NULL else <double>w[c]

@@ -1,0 +1,174 @@
+r"""
+What a parameter is
+===================
+
+A neural network is a function with knobs. The knobs that training turns are
+its **parameters**: arrays of numbers that gradient descent changes, step by
+step, to make a loss smaller. Whatever the trained model "knows" is stored in
+them. Everything else that shapes the model is something else:
+
+* **hyperparameters** are chosen by a person (or a search) *before* training:
+  the learning rate, the batch size, how many layers and how wide;
+* **buffers** are arrays the model keeps and saves but does not learn by
+  gradient descent, such as the running statistics of batch normalisation;
+* **fixed values** are decided when the model is designed and never change:
+  a convolution's stride, or the sinusoids of a fixed positional encoding.
+
+This tutorial builds a small model, finds each of the four in it, counts the
+parameters, and trains with part of the model frozen.
+"""
+
+# %%
+# A layer and its parameters
+# --------------------------
+# A linear layer maps :math:`x \in \mathbb{R}^{n_\text{in}}` to
+#
+# .. math::
+#
+#    y = W x + b, \qquad W \in \mathbb{R}^{n_\text{out} \times n_\text{in}},
+#    \quad b \in \mathbb{R}^{n_\text{out}} .
+#
+# :math:`W` and :math:`b` are its parameters. In nnlite each is a
+# :class:`~nnlite.nn.Parameter`, a tensor that also knows what it is for
+# (``kind``), whether it is trained (``trainable``) and how it was
+# initialised (``init``).
+import matplotlib.pyplot as plt
+import numpy as np
+
+import nnlite as nl
+from nnlite import nn
+
+nl.manual_seed(0)
+layer = nn.Linear(3, 2)
+for name, p in layer.named_parameters():
+    print(f"{name:<7} kind={p.kind:<7} shape={p.shape}  trainable={p.trainable}  init={p.init}")
+
+assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+assert layer.weight.shape == (2, 3) and layer.bias.shape == (2,)
+assert layer.weight.kind == "weight" and layer.bias.kind == "bias"
+
+# %%
+# Parameters, hyperparameters, buffers and fixed values in one model
+# ------------------------------------------------------------------
+# The model below classifies 1-D signals of 40 samples. Its *hyperparameters*
+# are ordinary Python values; the model never sees the learning rate at all.
+# The batch-norm layer holds two parameters (a scale and a shift) and three
+# buffers (``running_mean``, ``running_var``, ``num_batches_tracked``).
+# The convolution's ``kernel_size``, ``stride`` and ``padding`` are fixed
+# values: attributes of the module, not tensors.
+hyperparameters = {"channels": 8, "hidden": 32, "lr": 0.1, "batch_size": 64}
+
+model = nn.Sequential(
+    nn.Unflatten(1, (1, 40)),                      # (N, 40) -> (N, 1, 40)
+    nn.Conv1d(1, hyperparameters["channels"], kernel_size=5, stride=2, padding=2),
+    nn.BatchNorm1d(hyperparameters["channels"]),
+    nn.ReLU(),
+    nn.Flatten(),
+    nn.Linear(hyperparameters["channels"] * 20, hyperparameters["hidden"]),
+    nn.ReLU(),
+    nn.Linear(hyperparameters["hidden"], 10),
+)
+print(model)
+print("\nparameters:")
+for name, p in model.named_parameters():
+    print(f"  {name:<10} {p.kind:<7} {str(p.shape):<10} {p.data.size:>6}")
+print("buffers:")
+for name, b in model.named_buffers():
+    print(f"  {name:<26} {str(b.shape):<6} (not learned)")
+conv = model[1]
+print(f"fixed values of the convolution: kernel_size={conv.kernel_size}, stride={conv.stride}, "
+      f"padding={conv.padding}")
+
+param_names = {n for n, _ in model.named_parameters()}
+buffer_names = {n for n, _ in model.named_buffers()}
+assert buffer_names == {"2.running_mean", "2.running_var", "2.num_batches_tracked"}
+assert not param_names & buffer_names
+# The state_dict saves both parameters and buffers, so a saved model is complete.
+assert set(model.state_dict()) == param_names | buffer_names
+assert model[2].weight.kind == "scale" and model[2].bias.kind == "shift"
+
+# %%
+# Counting parameters
+# -------------------
+# A linear layer has :math:`n_\text{in} n_\text{out} + n_\text{out}` of them;
+# a 1-D convolution with :math:`C_\text{in}` input channels, :math:`C_\text{out}`
+# filters of width :math:`k` has :math:`C_\text{out} C_\text{in} k + C_\text{out}`
+# (the same filter slides over every position, so the count does not depend on
+# the signal's length); batch norm has two per channel. The total is the sum:
+c, h = hyperparameters["channels"], hyperparameters["hidden"]
+by_hand = (c * 1 * 5 + c) + 2 * c + (c * 20 * h + h) + (h * 10 + 10)
+print(f"by hand: {by_hand}, model.num_parameters(): {model.num_parameters()}")
+assert model.num_parameters() == by_hand
+
+# %%
+# Where do the parameters sit? Almost all of them are in the first linear
+# layer, which connects every one of the 160 features to every hidden unit.
+layers = [(i, m) for i, m in enumerate(model) if any(True for _ in m.parameters())]
+labels = [f"{i}: {type(m).__name__}" for i, m in layers]
+weights = [sum(p.data.size for p in m.parameters() if p.kind in ("weight", "scale")) for _, m in layers]
+biases = [sum(p.data.size for p in m.parameters() if p.kind in ("bias", "shift")) for _, m in layers]
+
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.barh(labels, weights, label="weight / scale")
+ax.barh(labels, biases, left=weights, label="bias / shift")
+ax.set_xscale("log")
+ax.set_xlabel("number of parameters (log scale)")
+ax.set_title(f"{model.num_parameters()} parameters in total")
+ax.invert_yaxis()
+ax.legend(loc="lower right")
+fig.tight_layout()
+
+assert max(weights) == weights[labels.index("5: Linear")]
+
+# %%
+# Trainable and frozen
+# --------------------
+# Freezing a parameter (``requires_grad = False``, the same as
+# ``trainable = False``) keeps it out of training: no gradient is computed for
+# it and the optimizer leaves it alone. Transfer learning freezes a
+# pre-trained body and trains only a new head. Here we freeze the convolution
+# and train the rest for a few steps on MNIST-1D.
+train = nl.data.MNIST1D(train=True)
+x, y = nl.tensor(train.tensors[0].data[:512]), nl.tensor(train.tensors[1].data[:512])
+
+model[1].freeze()
+trainable = model.num_parameters(trainable_only=True)
+print(f"trainable {trainable} of {model.num_parameters()}")
+assert trainable == model.num_parameters() - (c * 5 + c)
+
+before = {n: p.data.copy() for n, p in model.named_parameters()}
+running_mean_before = model[2].running_mean.data.copy()
+opt = nl.optim.SGD(model.parameters(trainable_only=True), lr=hyperparameters["lr"])
+losses = []
+for step in range(30):
+    loss = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+
+changed = {n: not np.array_equal(before[n], p.data) for n, p in model.named_parameters()}
+print(changed)
+assert not changed["1.weight"] and not changed["1.bias"], "a frozen parameter moved"
+assert all(v for n, v in changed.items() if not n.startswith("1.")), "a trainable parameter did not move"
+assert model[1].weight.grad is None
+# The buffers changed too, but by a running average, not by gradient descent.
+assert not np.allclose(model[2].running_mean.data, running_mean_before)
+assert losses[-1] < losses[0]
+
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(losses)
+ax.set_xlabel("step")
+ax.set_ylabel("cross-entropy")
+ax.set_title("training with the convolution frozen")
+fig.tight_layout()
+
+# %%
+# What to take away
+# -----------------
+# * Parameters are what the optimizer changes; ``model.parameters()`` lists
+#   them and ``model.num_parameters()`` counts them (tied ones once).
+# * Hyperparameters live outside the model; buffers and fixed values live
+#   inside it but are not learned by gradients.
+# * ``freeze()``/``unfreeze()`` switch whole modules between trained and
+#   fixed, and ``num_parameters(trainable_only=True)`` counts what is left.

@@ -22,6 +22,9 @@ parameter. The arena gathers them instead::
   loads never straddle one. The padding elements stay zero in every buffer:
   a whole-buffer update computes ``0 -> 0`` there.
 * A parameter that appears twice (tied weights) takes one slot.
+
+Because ``.data`` is re-pointed, an outside NumPy array a Parameter was made
+from no longer shares memory with it once the arena is built.
 """
 import numpy as np
 

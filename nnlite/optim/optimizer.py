@@ -38,6 +38,17 @@ class Optimizer:
 
     Subclasses list the state each parameter keeps in ``_state_names(group)``
     (PyTorch's names and order) and implement ``step``.
+
+    Param groups give parts of a model their own hyperparameters, e.g. a
+    smaller learning rate for a pre-trained body than for a new head
+    (discriminative learning rates):
+
+    >>> import nnlite as nl
+    >>> body, head = nl.nn.Linear(4, 4), nl.nn.Linear(4, 2)
+    >>> opt = nl.optim.SGD([{"params": body.parameters(), "lr": 1e-4},
+    ...                     {"params": head.parameters()}], lr=1e-2, momentum=0.9)
+    >>> [g["lr"] for g in opt.param_groups], opt.param_groups[0]["momentum"]
+    ([0.0001, 0.01], 0.9)
     """
     # True when every parameter has state from the start (Adagrad), not after its first step.
     _eager_state = False

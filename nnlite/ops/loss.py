@@ -34,6 +34,23 @@ def _check_reduction(op, reduction, allowed=_REDUCTIONS):
         raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
 
 
+def _legacy(reduction, size_average, reduce):
+    """PyTorch's deprecated (size_average, reduce) pair, mapped onto ``reduction``."""
+    if size_average is None and reduce is None:
+        return reduction
+    return "none" if reduce is False else ("sum" if size_average is False else "mean")
+
+
+def _weighted(op, loss, weight, reduction):
+    """Elementwise ``weight`` (the input's shape); "mean" divides by ``sum(weight)``, as PyTorch does."""
+    if tuple(weight.shape) != tuple(loss.shape):
+        raise ValueError(f"{op}: weight must have the input's shape {tuple(loss.shape)}, got {tuple(weight.shape)}")
+    loss = loss * weight
+    if reduction == "mean":
+        return _sum(loss) / _sum(weight)
+    return _reduce(loss, reduction)
+
+
 def _reduce(loss, reduction):
     if reduction == "mean":
         return _mean(loss)
@@ -121,7 +138,8 @@ def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):
     return _reduce(loss, reduction)
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
     """-log softmax(input)[target], averaged: the loss of classification.
 
     ``input`` holds logits of shape (N, C), (N, C, d1, ...) or (C,); ``target``
@@ -130,6 +148,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     targets equal to ``ignore_index`` contribute nothing; ``label_smoothing``
     mixes the target with the uniform distribution (Szegedy et al., 2016).
     """
+    reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -143,11 +162,12 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return reshape(loss, shape) if reduction == "none" else loss
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """-input[target] for log-probabilities ``input`` (pair it with log_softmax).
 
     "mean" divides by the summed weights of the non-ignored targets.
     """
+    reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("nll_loss", reduction)
     rows, t, shape = _class_rows("nll_loss", input, target)
     n, c = rows.shape
@@ -168,22 +188,25 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 # ------------------------------------------------------------- regression ---
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """(input - target)**2: the Gaussian negative log-likelihood up to constants."""
+    reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("mse_loss", reduction)
     _same_shape("mse_loss", input, target)
     d = input - target
-    return _reduce(d * d, reduction)
+    return _reduce(d * d, reduction) if weight is None else _weighted("mse_loss", d * d, weight, reduction)
 
 
-def l1_loss(input, target, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """``|input - target|``: robust to outliers, its minimiser is the median."""
+    reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("l1_loss", reduction)
     _same_shape("l1_loss", input, target)
-    return _reduce(abs(input - target), reduction)
+    loss = abs(input - target)
+    return _reduce(loss, reduction) if weight is None else _weighted("l1_loss", loss, weight, reduction)
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0):
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``: quadratic near 0, linear far away."""
     _check_reduction("huber_loss", reduction)
     _same_shape("huber_loss", input, target)
@@ -191,11 +214,18 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = input - target
     a = abs(d)
-    return _reduce(where(_data(a) < delta, d * d * 0.5, (a - 0.5 * delta) * delta), reduction)
+    loss = where(_data(a) < delta, d * d * 0.5, (a - 0.5 * delta) * delta)
+    if weight is not None:  # PyTorch averages the weighted losses over elements here, not over weights
+        if tuple(weight.shape) != tuple(loss.shape):
+            raise ValueError(f"huber_loss: weight must have the input's shape {tuple(loss.shape)}, "
+                             f"got {tuple(weight.shape)}")
+        loss = loss * weight
+    return _reduce(loss, reduction)
 
 
-def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """Huber loss divided by ``beta`` (``beta = 0`` is the L1 loss)."""
+    reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("smooth_l1_loss", reduction)
     _same_shape("smooth_l1_loss", input, target)
     if beta < 0:
@@ -209,12 +239,14 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
 
 # ----------------------------------------------------------- probabilities ---
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
     """-[p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], with p = pos_weight, computed stably.
 
     Written as ``(1 - t) x + (1 + (p - 1) t) softplus(-x)``, which never takes
     the log of a rounded-to-zero probability.
     """
+    reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("binary_cross_entropy_with_logits", reduction)
     _same_shape("binary_cross_entropy_with_logits", input, target)
     log_weight = 1.0 if pos_weight is None else (pos_weight - 1.0) * target + 1.0
@@ -225,12 +257,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _reduce(loss, reduction)
 
 
-def kl_div(input, target, reduction="mean", log_target=False):
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """KL(target || q) pointwise: target * (log target - input), with ``input = log q``.
 
     ``reduction='batchmean'`` (sum / batch size) is the mathematical KL
     divergence per sample; 'mean' divides by every element, as PyTorch does.
     """
+    reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("kl_div", reduction, _REDUCTIONS + ("batchmean",))
     _same_shape("kl_div", input, target)
     if log_target:

@@ -70,12 +70,12 @@ def test_nll_and_regression_losses(reduction):
     TF = torch.nn.functional
     both(lambda x: F.nll_loss(F.log_softmax(x, 1), nl.tensor(T), nl.tensor(W), reduction=reduction),
          lambda x: TF.nll_loss(TF.log_softmax(x, 1), torch.tensor(T), torch.tensor(W), reduction=reduction), [X])
-    both(lambda a, b: F.mse_loss(a, b, reduction), lambda a, b: TF.mse_loss(a, b, reduction=reduction), [X, Y])
-    both(lambda a, b: F.l1_loss(a, b, reduction), lambda a, b: TF.l1_loss(a, b, reduction=reduction), [X, Y])
-    both(lambda a, b: F.huber_loss(a, b, reduction, delta=0.7),
+    both(lambda a, b: F.mse_loss(a, b, reduction=reduction), lambda a, b: TF.mse_loss(a, b, reduction=reduction), [X, Y])
+    both(lambda a, b: F.l1_loss(a, b, reduction=reduction), lambda a, b: TF.l1_loss(a, b, reduction=reduction), [X, Y])
+    both(lambda a, b: F.huber_loss(a, b, reduction=reduction, delta=0.7),
          lambda a, b: TF.huber_loss(a, b, reduction=reduction, delta=0.7), [X, Y])
     for beta in (0.0, 0.5):
-        both(lambda a, b: F.smooth_l1_loss(a, b, reduction, beta=beta),
+        both(lambda a, b: F.smooth_l1_loss(a, b, reduction=reduction, beta=beta),
              lambda a, b: TF.smooth_l1_loss(a, b, reduction=reduction, beta=beta), [X, Y])
 
 
@@ -85,15 +85,16 @@ def test_probability_losses(reduction):
     torch = pytest.importorskip("torch")
     TF = torch.nn.functional
     # A zero target contributes 0 (0 log 0 = 0); torch's gradient there is nan, so only x gets one.
-    both(lambda x: F.kl_div(x, nl.tensor(P), reduction), lambda x: TF.kl_div(x, torch.tensor(P), reduction=reduction),
+    both(lambda x: F.kl_div(x, nl.tensor(P), reduction=reduction), lambda x: TF.kl_div(x, torch.tensor(P), reduction=reduction),
          [X])
-    both(lambda x, p: F.kl_div(x, p, reduction), lambda x, p: TF.kl_div(x, p, reduction=reduction), [X, P + 0.1])
-    both(lambda x, p: F.kl_div(x, p, reduction, log_target=True),
+    both(lambda x, p: F.kl_div(x, p, reduction=reduction), lambda x, p: TF.kl_div(x, p, reduction=reduction), [X, P + 0.1])
+    both(lambda x, p: F.kl_div(x, p, reduction=reduction, log_target=True),
          lambda x, p: TF.kl_div(x, p, reduction=reduction, log_target=True), [X, Y])
     if reduction == "batchmean":
         return
     pos = rng.random(4) + 0.5
-    both(lambda x, p: F.binary_cross_entropy_with_logits(x * 20, p, nl.tensor(W), reduction, nl.tensor(pos)),
+    both(lambda x, p: F.binary_cross_entropy_with_logits(x * 20, p, nl.tensor(W), reduction=reduction,
+                                                            pos_weight=nl.tensor(pos)),
          lambda x, p: TF.binary_cross_entropy_with_logits(x * 20, p, torch.tensor(W), reduction=reduction,
                                                           pos_weight=torch.tensor(pos)), [X, P])
     both(lambda x, p: F.binary_cross_entropy_with_logits(x, p, reduction=reduction),
@@ -105,7 +106,7 @@ def test_composite_losses_second_derivatives():
     p = nl.tensor(P[:3])
     for fn, inputs in [(lambda a, b: F.mse_loss(a, b), [x, y]), (lambda a, b: F.huber_loss(a, b, delta=0.5), [x, y]),
                        (lambda a: F.binary_cross_entropy_with_logits(a, p), [x]),
-                       (lambda a: F.kl_div(F.log_softmax(a, 1), p, "batchmean"), [x]),
+                       (lambda a: F.kl_div(F.log_softmax(a, 1), p, reduction="batchmean"), [x]),
                        (lambda a, b: F.smooth_l1_loss(a, b, beta=0.8), [x, y]),
                        (lambda a: F.nll_loss(F.log_softmax(a, 1), nl.tensor(T[:3]), nl.tensor(W)), [x]),
                        (lambda a: F.cross_entropy(a, p / p.sum(1, keepdim=True), label_smoothing=0.1), [x])]:
@@ -146,3 +147,20 @@ def test_loss_errors():
         F.mse_loss(nl.tensor(X), nl.tensor(Y[:, :1]))
     with pytest.raises(ValueError, match="weight must have shape"):
         F.cross_entropy(nl.tensor(X), nl.tensor(T), weight=nl.ones(3, dtype=nl.float64))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_elementwise_weights_and_legacy_arguments(reduction):
+    torch = pytest.importorskip("torch")
+    TF = torch.nn.functional
+    w = np.random.default_rng(2).random(X.shape)
+    for name in ("mse_loss", "l1_loss", "huber_loss"):
+        both(lambda a, b: getattr(F, name)(a, b, reduction=reduction, weight=nl.tensor(w)),
+             lambda a, b: getattr(TF, name)(a, b, reduction=reduction, weight=torch.tensor(w)), [X, Y])
+    with pytest.raises(ValueError, match="weight must have the input's shape"):
+        F.mse_loss(nl.tensor(X), nl.tensor(Y), weight=nl.ones(4, dtype=nl.float64))
+    # The deprecated positional pair (size_average, reduce) means what it means in PyTorch.
+    for size_average, reduce in [(False, None), (None, False), (True, True)]:
+        ours = F.mse_loss(nl.tensor(X), nl.tensor(Y), size_average, reduce)
+        theirs = TF.mse_loss(torch.tensor(X), torch.tensor(Y), size_average, reduce)
+        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12)

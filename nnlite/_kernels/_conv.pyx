@@ -203,41 +203,46 @@ cdef struct Geometry:
 
 cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g) noexcept nogil:
     """cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] or 0."""
-    cdef Py_ssize_t L = g.OH * g.OW, NL = nb * L, taps = g.kh * g.kw
+    cdef Py_ssize_t C = g.C, H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw
+    cdef Py_ssize_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw
+    cdef Py_ssize_t L = OH * OW, NL = nb * L, taps = kh * kw
     cdef Py_ssize_t task, r, n, c, i, j, oh, ow, ih, iw0, lo, hi
     cdef floating* dst
     cdef floating* row
     cdef const floating* src
-    cdef int nt = threads_for(g.C * taps * NL)
-    for task in prange(g.C * taps * nb, nogil=True, num_threads=nt, schedule='static'):
+    cdef int nt = threads_for(C * taps * NL)
+    for task in prange(C * taps * nb, nogil=True, num_threads=nt, schedule='static'):
         r = task // nb
         n = task - r * nb
         c = r // taps
-        i = (r // g.kw) % g.kh
-        j = r % g.kw
+        i = (r // kw) % kh
+        j = r % kw
         dst = cols + r * NL + n * L
-        iw0 = j * g.dw - g.pw
-        lo = _first_inside(iw0, g.sw)
-        hi = _end_inside(iw0, g.sw, g.W, g.OW)
-        if lo > g.OW:
-            lo = g.OW
+        iw0 = j * dw - pw
+        lo = _first_inside(iw0, sw)
+        hi = _end_inside(iw0, sw, W, OW)
+        if lo > OW:
+            lo = OW
         if hi < lo:
             hi = lo
-        for oh in range(g.OH):
-            row = dst + oh * g.OW
-            ih = oh * g.sh - g.ph + i * g.dh
-            if ih < 0 or ih >= g.H:
-                memset(row, 0, g.OW * sizeof(floating))
+        for oh in range(OH):
+            row = dst + oh * OW
+            ih = oh * sh - ph + i * dh
+            if ih < 0 or ih >= H:
+                for ow in range(OW):
+                    row[ow] = 0
                 continue
-            src = x + ((n * g.C + c) * g.H + ih) * g.W + iw0
+            src = x + ((n * C + c) * H + ih) * W + iw0
             for ow in range(lo):
                 row[ow] = 0
-            if g.sw == 1:
-                memcpy(row + lo, src + lo, (hi - lo) * sizeof(floating))
+            # rows are short (OW elements): a plain loop beats a memcpy call
+            if sw == 1:
+                for ow in range(lo, hi):
+                    row[ow] = src[ow]
             else:
                 for ow in range(lo, hi):
-                    row[ow] = src[ow * g.sw]
-            for ow in range(hi, g.OW):
+                    row[ow] = src[ow * sw]
+            for ow in range(hi, OW):
                 row[ow] = 0
 
 

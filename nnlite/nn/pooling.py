@@ -20,8 +20,6 @@ class _MaxPool(_Pool):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
-        if return_indices:
-            raise ValueError(f"{type(self).__name__}: return_indices=True is not supported")
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
         self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
         self.return_indices = return_indices
@@ -37,11 +35,14 @@ class MaxPool1d(_MaxPool):
     def forward(self, input):
         self._check(input, (2, 3))
         return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode)
+                            self.ceil_mode, self.return_indices)
 
 
 class MaxPool2d(_MaxPool):
     """Maximum over windows of (N, C, H, W) input (``stride`` defaults to ``kernel_size``).
+
+    ``return_indices=True`` also returns each maximum's flat index in its
+    ``H * W`` input plane (what ``MaxUnpool2d`` would need).
 
     >>> import nnlite as nl
     >>> nl.nn.MaxPool2d(2)(nl.randn(1, 3, 8, 8)).shape
@@ -51,7 +52,7 @@ class MaxPool2d(_MaxPool):
     def forward(self, input):
         self._check(input, (3, 4))
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode)
+                            self.ceil_mode, self.return_indices)
 
 
 class AvgPool1d(_Pool):

@@ -134,13 +134,14 @@ class MaxPool2d(Function):
     """Each window's maximum; the gradient goes to the position that won."""
     saves_inputs = False
 
-    def forward(self, x, geometry):
+    def forward(self, x, geometry, saved):
         y, self.indices = K.max_pool2d_forward(np.ascontiguousarray(x), *geometry)
         self.in_shape = x.shape
+        saved["indices"] = self.indices   # for return_indices, even when no graph is recorded
         return y
 
     def backward(self, grad):
-        return MaxPool2dBackward.apply(grad, self.indices, self.in_shape), None
+        return MaxPool2dBackward.apply(grad, self.indices, self.in_shape), None, None
 
 
 class MaxPool2dBackward(Function):
@@ -200,9 +201,12 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     _check_pool("max_pool2d", input, (3, 4))
     stride = kernel_size if stride is None or stride == [] else stride
     geo = (_pair(kernel_size), _pair(stride), _pair(padding), _pair(dilation), bool(ceil_mode))
-    if return_indices:
-        raise ValueError("max_pool2d: return_indices=True is not supported")
-    return _batched(lambda x: MaxPool2d.apply(x, geo), input, 4)
+    saved = {}
+    out = _batched(lambda x: MaxPool2d.apply(x, geo, saved), input, 4)
+    if not return_indices:
+        return out
+    # Each winner's flat index in its (H * W) input plane, as PyTorch returns it.
+    return out, _const(saved["indices"].reshape(out.shape))
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -222,8 +226,11 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False):
     _check_pool("max_pool1d", input, (2, 3))
     stride = kernel_size if stride is None or stride == [] else stride
-    return squeeze(max_pool2d(unsqueeze(input, -2), _one(kernel_size), _one(stride), (0, _one(padding)[1]),
-                              _one(dilation), ceil_mode, return_indices), -2)
+    out = max_pool2d(unsqueeze(input, -2), _one(kernel_size), _one(stride), (0, _one(padding)[1]),
+                     _one(dilation), ceil_mode, return_indices)
+    if return_indices:  # with a height of 1 the plane index is the position along L
+        return squeeze(out[0], -2), squeeze(out[1], -2)
+    return squeeze(out, -2)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):

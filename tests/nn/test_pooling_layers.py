@@ -74,3 +74,15 @@ def test_pooling_errors():
     with pytest.raises(ValueError, match="output size"):
         nl.nn.AvgPool2d(5)(nl.zeros(1, 1, 3, 3))
     assert nl.nn.AdaptiveAvgPool2d(1)(nl.ones(2, 3, 5, 5)).shape == (2, 3, 1, 1)
+
+
+def test_max_pool_return_indices_match_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x4, x3 = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((2, 3, 9))
+    for name, args, x in [("MaxPool2d", (3, 2, 1), x4), ("MaxPool2d", (2,), x4[0]), ("MaxPool1d", (3, 2), x3)]:
+        y, idx = getattr(nl.nn, name)(*args, return_indices=True)(nl.tensor(x, requires_grad=True))
+        yt, idxt = getattr(torch.nn, name)(*args, return_indices=True)(torch.tensor(x))
+        np.testing.assert_array_equal(y.data, yt.numpy())
+        np.testing.assert_array_equal(idx.data, idxt.numpy())
+        assert idx.dtype == np.int64 and y.requires_grad

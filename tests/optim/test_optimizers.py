@@ -345,3 +345,47 @@ def test_steps_are_byte_identical_across_thread_counts(name, kw):
                 opt.step()
             results.append([p.data.tobytes() for p in params])
     assert results[0] == results[1] == results[2]
+
+
+def test_training_loop_end_to_end_equals_torch():
+    """Backward into the arena, clipping, per-kind groups, AdamW and OneCycleLR, against torch."""
+    torch = pytest.importorskip("torch")
+    from nnlite.nn import utils
+
+    nl.manual_seed(0)
+    model = nl.nn.Sequential(nl.nn.Linear(6, 16, dtype=np.float64), nl.nn.Tanh(),
+                             nl.nn.Linear(16, 1, dtype=np.float64))
+    twin = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(),
+                               torch.nn.Linear(16, 1)).double()
+    with torch.no_grad():
+        for (name, p), q in zip(model.named_parameters(), twin.parameters()):
+            q.copy_(torch.from_numpy(p.data.copy()))
+    groups = nl.optim.param_groups_by_kind(model, weight_decay=0.05)
+    opt = nl.optim.AdamW(groups, lr=0.01)
+    decay = [q for (n, p), q in zip(model.named_parameters(), twin.parameters()) if p.kind == "weight"]
+    rest = [q for (n, p), q in zip(model.named_parameters(), twin.parameters()) if p.kind != "weight"]
+    topt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
+                              {"params": rest, "weight_decay": 0.0}], lr=0.01)
+    sched = nl.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=40)
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.05, total_steps=40)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 6))
+    y = np.sin(x.sum(axis=1, keepdims=True))
+    losses = []
+    for _ in range(40):
+        opt.zero_grad()
+        loss = ((model(nl.tensor(x)) - nl.tensor(y)) ** 2).mean()
+        loss.backward()
+        norm = utils.clip_grad_norm_(model.parameters(), max_norm=0.5)
+        opt.step(); sched.step()
+        topt.zero_grad()
+        tloss = ((twin(torch.from_numpy(x)) - torch.from_numpy(y)) ** 2).mean()
+        tloss.backward()
+        tnorm = torch.nn.utils.clip_grad_norm_(twin.parameters(), max_norm=0.5)
+        topt.step(); tsched.step()
+        assert float(loss) == pytest.approx(tloss.item(), rel=1e-6)
+        assert float(norm) == pytest.approx(float(tnorm), rel=1e-6)
+        losses.append(float(loss))
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-6, atol=1e-10)
+    assert losses[-1] < 0.5 * losses[0]

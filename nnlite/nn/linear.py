@@ -1,7 +1,8 @@
 """Linear (fully connected) layers and the layers that only reshape.
 
 ``Linear`` holds a weight of shape ``(out_features, in_features)`` — PyTorch's
-layout, so ``y = x @ weight.T + bias`` — and works on any number of leading dims. ``device`` is accepted and ignored (CPU only).
+layout, so ``y = x @ weight.T + bias`` — and works on any number of leading dims.
+``device`` is accepted and ignored (CPU only).
 """
 import math
 

@@ -70,7 +70,8 @@ def test_nll_and_regression_losses(reduction):
     TF = torch.nn.functional
     both(lambda x: F.nll_loss(F.log_softmax(x, 1), nl.tensor(T), nl.tensor(W), reduction=reduction),
          lambda x: TF.nll_loss(TF.log_softmax(x, 1), torch.tensor(T), torch.tensor(W), reduction=reduction), [X])
-    both(lambda a, b: F.mse_loss(a, b, reduction=reduction), lambda a, b: TF.mse_loss(a, b, reduction=reduction), [X, Y])
+    both(lambda a, b: F.mse_loss(a, b, reduction=reduction),
+         lambda a, b: TF.mse_loss(a, b, reduction=reduction), [X, Y])
     both(lambda a, b: F.l1_loss(a, b, reduction=reduction), lambda a, b: TF.l1_loss(a, b, reduction=reduction), [X, Y])
     both(lambda a, b: F.huber_loss(a, b, reduction=reduction, delta=0.7),
          lambda a, b: TF.huber_loss(a, b, reduction=reduction, delta=0.7), [X, Y])
@@ -85,9 +86,11 @@ def test_probability_losses(reduction):
     torch = pytest.importorskip("torch")
     TF = torch.nn.functional
     # A zero target contributes 0 (0 log 0 = 0); torch's gradient there is nan, so only x gets one.
-    both(lambda x: F.kl_div(x, nl.tensor(P), reduction=reduction), lambda x: TF.kl_div(x, torch.tensor(P), reduction=reduction),
+    both(lambda x: F.kl_div(x, nl.tensor(P), reduction=reduction),
+         lambda x: TF.kl_div(x, torch.tensor(P), reduction=reduction),
          [X])
-    both(lambda x, p: F.kl_div(x, p, reduction=reduction), lambda x, p: TF.kl_div(x, p, reduction=reduction), [X, P + 0.1])
+    both(lambda x, p: F.kl_div(x, p, reduction=reduction),
+         lambda x, p: TF.kl_div(x, p, reduction=reduction), [X, P + 0.1])
     both(lambda x, p: F.kl_div(x, p, reduction=reduction, log_target=True),
          lambda x, p: TF.kl_div(x, p, reduction=reduction, log_target=True), [X, Y])
     if reduction == "batchmean":
@@ -119,10 +122,12 @@ def test_loss_modules_match_torch_and_keep_weights_as_buffers():
     cases = [(nl.nn.CrossEntropyLoss(weight=nl.tensor(W), label_smoothing=0.1, ignore_index=3),
               torch.nn.CrossEntropyLoss(weight=torch.tensor(W), label_smoothing=0.1, ignore_index=3), T % 4),
              (nl.nn.NLLLoss(reduction="sum"), torch.nn.NLLLoss(reduction="sum"), T),
-             (nl.nn.MSELoss(), torch.nn.MSELoss(), Y), (nl.nn.L1Loss(reduction="sum"), torch.nn.L1Loss(reduction="sum"), Y),
+             (nl.nn.MSELoss(), torch.nn.MSELoss(), Y),
+             (nl.nn.L1Loss(reduction="sum"), torch.nn.L1Loss(reduction="sum"), Y),
              (nl.nn.HuberLoss(delta=2.0), torch.nn.HuberLoss(delta=2.0), Y),
              (nl.nn.SmoothL1Loss(beta=0.5), torch.nn.SmoothL1Loss(beta=0.5), Y),
-             (nl.nn.BCEWithLogitsLoss(pos_weight=nl.tensor(W)), torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(W)), P),
+             (nl.nn.BCEWithLogitsLoss(pos_weight=nl.tensor(W)),
+              torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(W)), P),
              (nl.nn.KLDivLoss(reduction="batchmean", log_target=True),
               torch.nn.KLDivLoss(reduction="batchmean", log_target=True), Y)]
     for ours, theirs, target in cases:

@@ -1,0 +1,147 @@
+"""The documentation stays true to the code, without building it.
+
+Building the site runs every tutorial and takes minutes, so CI does that
+separately (.ci/run). These checks are fast: the Sphinx configuration loads,
+every public name of nnlite.nn, nnlite.optim, nnlite.io and nnlite.data has an
+autodoc entry in docs/api/, and every file, symbol and tutorial that
+docs/concepts.rst and docs/reading_guide.rst point to exists.
+"""
+import importlib
+import os
+import re
+import runpy
+import types
+
+import pytest
+
+import nnlite
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = os.path.join(ROOT, "docs")
+
+AUTODOC = re.compile(r"^\s*\.\. auto(?:class|function|exception|data|module|method|attribute)::\s+(\S+)",
+                     re.M)
+ROLE = re.compile(r":(?:func|class|meth|attr|mod|data|exc):`~?([^`<>]+?)`")
+DOC_ROLE = re.compile(r":doc:`(?:[^`<]*<)?([^`>]+)>?`")
+SOURCE_PATH = re.compile(r"``((?:nnlite|tests|benchmarks|tutorials|docs)/[\w./-]+)``")
+
+
+def read(*parts):
+    with open(os.path.join(DOCS, *parts), encoding="utf-8") as f:
+        return f.read()
+
+
+def api_targets():
+    targets = set()
+    for name in os.listdir(os.path.join(DOCS, "api")):
+        if name.endswith(".rst"):
+            targets.update(AUTODOC.findall(read("api", name)))
+    return targets
+
+
+def public_names(module):
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n in dir(module) if not n.startswith("_")]
+    return [n for n in names if not isinstance(getattr(module, n), types.ModuleType)]
+
+
+def resolve(dotted):
+    """Import the longest module prefix of ``dotted`` and walk the rest as attributes."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+WHOLE_MODULE_PAGES = {"nnlite.nn.functional": "functional.rst", "nnlite.nn.init": "init.rst",
+                      "nnlite.nn.utils": "utils.rst", "nnlite.optim.lr_scheduler": "lr_scheduler.rst"}
+
+
+def test_conf_loads_with_the_offline_extensions():
+    conf = runpy.run_path(os.path.join(DOCS, "conf.py"))
+    assert "sphinx-mathjax-offline" in conf["extensions"]
+    assert conf["sphinx_gallery_conf"]["write_computation_times"] is False
+    assert not conf["intersphinx_mapping"]
+    assert conf["release"] == nnlite.__version__
+    gallery = conf["sphinx_gallery_conf"]["examples_dirs"]
+    assert os.path.isfile(os.path.join(gallery, "GALLERY_HEADER.rst"))
+
+
+@pytest.mark.parametrize("module_name", ["nnlite.nn", "nnlite.nn.functional", "nnlite.nn.init",
+                                         "nnlite.nn.utils", "nnlite.optim", "nnlite.optim.lr_scheduler",
+                                         "nnlite.io", "nnlite.data"])
+def test_every_public_name_is_in_the_api_pages(module_name):
+    module = importlib.import_module(module_name)
+    targets = api_targets()
+    if module_name in WHOLE_MODULE_PAGES:
+        # documented whole: automodule with :members: and :undoc-members:
+        assert module_name in targets, f"docs/api/{WHOLE_MODULE_PAGES[module_name]} lost its automodule"
+        assert ":undoc-members:" in read("api", WHOLE_MODULE_PAGES[module_name])
+        return
+    missing = [n for n in public_names(module) if f"{module_name}.{n}" not in targets]
+    assert not missing, f"docs/api/*.rst has no autodoc entry for {module_name}: {missing}"
+
+
+def test_api_targets_exist():
+    broken = []
+    for target in sorted(api_targets()):
+        try:
+            resolve(target)
+        except (ImportError, AttributeError):
+            broken.append(target)
+    assert not broken, f"docs/api/*.rst documents names that do not exist: {broken}"
+
+
+@pytest.mark.parametrize("page", ["concepts.rst", "reading_guide.rst", "getting_started.rst"])
+def test_pages_point_at_files_and_symbols_that_exist(page):
+    text = read(page)
+    paths = SOURCE_PATH.findall(text)
+    symbols = ROLE.findall(text)
+    if page == "concepts.rst":
+        assert len(paths) > 40 and len(symbols) > 80
+    missing_paths = [p for p in paths if not os.path.exists(os.path.join(ROOT, p.rstrip("/")))]
+    assert not missing_paths, f"{page} names files that do not exist: {missing_paths}"
+    broken = []
+    for symbol in symbols:
+        try:
+            resolve(symbol)
+        except (ImportError, AttributeError):
+            broken.append(symbol)
+    assert not broken, f"{page} names symbols that do not exist: {broken}"
+
+
+def test_concepts_link_every_tutorial_and_only_existing_ones():
+    text = read("concepts.rst")
+    docs = set(DOC_ROLE.findall(text))
+    tutorials = {d.split("/")[-1] for d in docs if d.startswith("auto_tutorials/")}
+    on_disk = {f[:-3] for f in os.listdir(os.path.join(ROOT, "tutorials"))
+               if f.startswith("plot_") and f.endswith(".py")}
+    assert tutorials <= on_disk, f"concepts.rst links missing tutorials: {sorted(tutorials - on_disk)}"
+    assert on_disk <= tutorials, f"tutorials not linked from concepts.rst: {sorted(on_disk - tutorials)}"
+
+
+def test_concepts_cover_the_concept_map_sections():
+    text = read("concepts.rst")
+    for heading in ("Core concepts", "Initialization", "Types of parameters", "Parameter learning",
+                    "Parameter architecture", "Parameter management", "Parameter optimization",
+                    "Parameter analysis", "Parameter efficiency", "Parameter monitoring",
+                    "Advanced topics", "Best practices"):
+        assert f"\n{heading}\n---" in text, heading
+    assert text.count("not yet implemented") >= 5
+
+
+def test_getting_started_repeats_the_readme_commands():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    commands = re.findall(r"```bash\n(.+?)\n```", readme)
+    assert len(commands) >= 2
+    page = read("getting_started.rst")
+    for command in commands[:2]:
+        assert f"   {command}\n" in page, command

@@ -13,6 +13,14 @@ from nnlite.cli import main
 pytest.importorskip("sklearn")
 
 
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """`--threads` sets the process-wide thread count; put it back for the other tests."""
+    before = nnlite.get_num_threads()
+    yield
+    nnlite.set_num_threads(before)
+
+
 def run(argv, capsys):
     code = main(argv)
     out, err = capsys.readouterr()
@@ -27,7 +35,9 @@ def one_line_error(err):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
+    before = nnlite.get_num_threads()
     assert main(["train", "digits-mlp", "--epochs", "2", "--out", str(out), "--threads", "1", "--quiet"]) == 0
+    nnlite.set_num_threads(before)
     return out
 
 

@@ -8,6 +8,15 @@ from nnlite.data import CharDataset, CharVocab, DataLoader, Subset, load_text
 from nnlite.train import evaluate, fit
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models gain nothing from a second thread, and a busy machine makes spinning threads slow."""
+    before = nl.get_num_threads()
+    nl.set_num_threads(1)
+    yield
+    nl.set_num_threads(before)
+
+
 def test_unknown_recipe_and_bad_settings():
     with pytest.raises(KeyError, match="unknown recipe 'mnist'; choose one of: mnist1d-logistic"):
         recipes.build("mnist")

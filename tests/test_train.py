@@ -12,6 +12,15 @@ from nnlite.train import Callback, EarlyStopping, ProgressBar, clip_grad_norm_, 
 F = nl.nn.functional
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models gain nothing from a second thread, and a busy machine makes spinning threads slow."""
+    before = nl.get_num_threads()
+    nl.set_num_threads(1)
+    yield
+    nl.set_num_threads(before)
+
+
 def blobs(n=64, seed=0, dtype=np.float32):
     """Three well separated Gaussian blobs in 4-D: an easy classification task."""
     rng = np.random.default_rng(seed)

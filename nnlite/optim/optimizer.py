@@ -88,8 +88,17 @@ class Optimizer:
                             "use a list instead")
         elif params is None:
             raise ValueError("param_group must have a 'params' entry")
-        unique, seen = [], set()
-        for p in params:
+        params = list(params)
+        names = None
+        if params and isinstance(params[0], tuple):   # model.named_parameters(), as in PyTorch
+            names = [name for name, _ in params]
+            params = [p for _, p in params]
+        if self.param_groups and ("param_names" in self.param_groups[0]) != (names is not None):
+            raise ValueError("all optimizer param groups should be with/without names; "
+                             f"this group is {'with' if names else 'without'} names, "
+                             "the first one is not")
+        unique, seen, unique_names = [], set(), []
+        for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params "
                                 f"is {type(p).__name__}")
@@ -98,10 +107,14 @@ class Optimizer:
             if id(p) not in seen:  # a tied parameter listed twice is one parameter
                 seen.add(id(p))
                 unique.append(p)
+                if names is not None:
+                    unique_names.append(names[i])
         for other in self.param_groups:
             if any(id(p) in seen for p in other["params"]):
                 raise ValueError("some parameters appear in more than one parameter group")
         group = {k: v for k, v in param_group.items() if k != "params"}
+        if names is not None:
+            group["param_names"] = unique_names
         group = {"params": unique, **{k: group.get(k, v) for k, v in self.defaults.items()},
                  **group}
         self.param_groups.append(group)

@@ -389,3 +389,16 @@ def test_training_loop_end_to_end_equals_torch():
     for p, q in zip(model.parameters(), twin.parameters()):
         np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-6, atol=1e-10)
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_named_parameters_give_param_names_like_torch():
+    torch = pytest.importorskip("torch")
+    model = nl.nn.Linear(3, 2, dtype=np.float64)
+    opt = nl.optim.Adam(model.named_parameters())
+    twin = torch.optim.Adam(torch.nn.Linear(3, 2).named_parameters())
+    assert opt.param_groups[0]["param_names"] == ["weight", "bias"]
+    assert opt.state_dict()["param_groups"][0]["param_names"] == \
+        twin.state_dict()["param_groups"][0]["param_names"]
+    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(model.weight), id(model.bias)]
+    with pytest.raises(ValueError, match="with/without names"):
+        opt.add_param_group({"params": [Parameter(np.zeros(2))]})

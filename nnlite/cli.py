@@ -199,21 +199,28 @@ def cmd_inspect(args):
     if model.get("class"):
         print(f"model: {model['class']}")
     print(_format_table(rows))
+    print(_totals(info, rows))
+    if args.histograms:
+        _histograms(rows, arrays, args.histograms)
+        print(f"wrote {args.histograms}")
+    return 0
+
+
+def _totals(info, rows):
     params = [r for r in rows if r["parameter"] and r["counted"]]
     total = sum(r["count"] for r in params)
+    if not (info.get("model") or {}).get("parameters"):
+        return (f"total: {total:,} values in {len(params)} tensors (a file without nnlite's parameter "
+                "records: kinds, trainability and init unknown)")
     trainable = sum(r["count"] for r in params if r["trainable"])
     kinds = {}
     for r in params:
         kinds[r["kind"]] = kinds.get(r["kind"], 0) + r["count"]
     buffers = sum(r["count"] for r in rows if not r["parameter"])
     tied = sum(1 for r in rows if r["tied"] and not r["counted"])
-    print(f"total: {total:,} parameters ({trainable:,} trainable), "
-          + ", ".join(f"{k} {v:,}" for k, v in kinds.items())
-          + f"; {buffers:,} buffer values; {tied} tied name(s) counted once")
-    if args.histograms:
-        _histograms(rows, arrays, args.histograms)
-        print(f"wrote {args.histograms}")
-    return 0
+    return (f"total: {total:,} parameters ({trainable:,} trainable), "
+            + ", ".join(f"{k} {v:,}" for k, v in kinds.items())
+            + f"; {buffers:,} buffer values; {tied} tied name(s) counted once")
 
 
 def _histograms(rows, arrays, path):

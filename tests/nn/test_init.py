@@ -192,3 +192,15 @@ def test_layer_defaults_have_torch_distribution():
             bound = np.abs(b).max()
             assert np.abs(a).max() <= bound * 1.01 + 1e-7 and np.abs(a).max() > 0.9 * bound
             check_moments(a, 0.0, b.var() if b.size > 1000 else (1.0 / 3) * bound ** 2, uniform=True)
+
+
+@pytest.mark.parametrize("name", ["zeros_", "ones_", "constant_", "uniform_", "normal_", "trunc_normal_",
+                                  "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+                                  "orthogonal_", "eye_", "dirac_", "calculate_gain"])
+def test_signatures_are_torch(name):
+    torch = pytest.importorskip("torch")
+    import inspect
+
+    def params(fn):
+        return [(k, v.default) for k, v in inspect.signature(fn).parameters.items()]
+    assert params(getattr(init, name)) == params(getattr(torch.nn.init, name))

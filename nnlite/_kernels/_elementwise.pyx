@@ -187,8 +187,10 @@ cdef void _relu_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil
 cdef void _relu_bwd(const floating *g, const floating *out, floating *dx,
                     Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
+    cdef floating gi
     for i in prange(n, num_threads=threads_for(n), schedule='static'):
-        dx[i] = g[i] if out[i] > 0 else 0
+        gi = g[i]              # loaded unconditionally, so the select vectorises
+        dx[i] = gi if out[i] > 0 else 0
 
 
 cdef void _gelu_fwd(const floating *x, floating *y, Py_ssize_t n, bint use_tanh) noexcept nogil:

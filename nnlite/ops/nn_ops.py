@@ -25,26 +25,35 @@ def _const(array):
 # ------------------------------------------------------------------ linear ---
 
 class Linear(Function):
-    """y = act(x W^T + b) on 2-D x (rows, in_features); act is None or 'relu'.
+    """y = x W^T + b on 2-D x (rows, in_features).
 
     dy/dx = g W,   dy/dW = g^T x,   dy/db = sum of g over rows,
-    where g is the incoming gradient (masked by the ReLU when it is fused).
+    where g is the incoming gradient.
     """
-    save_output = True
+    activation = None
 
-    def forward(self, x, weight, bias, activation):
-        self.activation = activation
-        return K.linear_forward(np.ascontiguousarray(x), np.ascontiguousarray(weight),
-                                bias, activation)
+    def forward(self, x, weight, bias):
+        return K.linear_forward(np.ascontiguousarray(x), np.ascontiguousarray(weight), bias,
+                                self.activation)
 
     def backward(self, grad):
-        x, weight, bias = self.inputs[:3]
-        if self.activation == "relu":
-            grad = ReluBackward.apply(grad, self.out.detach())
+        return self._grads(grad)
+
+    def _grads(self, grad):
+        x, weight, bias = self.inputs
         grad_x = matmul(grad, weight) if x.requires_grad else None
         grad_w = matmul(grad.mT, x) if weight.requires_grad else None
         grad_b = BiasGrad.apply(grad) if isinstance(bias, Tensor) and bias.requires_grad else None
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b
+
+
+class LinearReLU(Linear):
+    """relu(x W^T + b) in one kernel pass; the gradient is first masked where the output is 0."""
+    activation = "relu"
+    save_output = True   # the mask comes from the output; plain Linear saves nothing extra
+
+    def backward(self, grad):
+        return self._grads(ReluBackward.apply(grad, self.out.detach()))
 
 
 class BiasGrad(Function):
@@ -72,7 +81,9 @@ def linear(input, weight, bias=None, activation=None):
                         "(e.g. model.double() or x.float())")
     lead = input.shape[:-1]
     x2 = input if input.ndim == 2 else reshape(input, (-1, weight.shape[1]))
-    y = Linear.apply(x2, weight, bias, activation)
+    if activation not in (None, "relu"):
+        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
+    y = (LinearReLU if activation == "relu" else Linear).apply(x2, weight, bias)
     return y if input.ndim == 2 else reshape(y, lead + (weight.shape[0],))
 
 

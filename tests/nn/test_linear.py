@@ -99,3 +99,19 @@ def test_weight_tying_one_parameter():
     for i in (1, 2, 3):
         expected[i] += w.sum(0)                         # from the embedding: d/dh of sum(h @ W.T)
     np.testing.assert_allclose(model.emb.weight.grad.data, expected, rtol=1e-5)
+
+
+def test_linear_output_may_be_modified_in_place():
+    # Linear's backward needs x and W, not its output, so an in-place op on the output is fine.
+    layer = nl.nn.Linear(3, 2)
+    y = layer(nl.randn(4, 3))
+    y.add_(1.0)
+    y.sum().backward()
+    np.testing.assert_allclose(layer.bias.grad.data, [4.0, 4.0])
+    # The fused ReLU does read its output, so modifying that is refused.
+    z = F.linear(nl.randn(4, 3), layer.weight, layer.bias, activation="relu")
+    z.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.sum().backward()
+    with pytest.raises(ValueError, match="activation"):
+        F.linear(nl.randn(4, 3), layer.weight, activation="gelu")

@@ -54,7 +54,6 @@ ctypedef void (*_set_threads_t)(int) noexcept nogil
 
 cdef _get_threads_t _blas_get[4]
 cdef _set_threads_t _blas_set[4]
-cdef int _blas_saved[4]
 cdef int _n_blas = 0
 
 
@@ -97,19 +96,20 @@ cdef void _install_thread_controls():
 _install_thread_controls()
 
 
-cdef void _blas_pin_one_thread() noexcept nogil:
+cdef void _blas_pin_one_thread(int* saved) noexcept nogil:
+    # saved lives on the caller's stack: two Python threads in here must not share it
     cdef int i
     for i in range(_n_blas):
-        _blas_saved[i] = _blas_get[i]()
-        if _blas_saved[i] != 1:
+        saved[i] = _blas_get[i]()
+        if saved[i] != 1:
             _blas_set[i](1)
 
 
-cdef void _blas_restore_threads() noexcept nogil:
+cdef void _blas_restore_threads(const int* saved) noexcept nogil:
     cdef int i
     for i in range(_n_blas):
-        if _blas_saved[i] != 1:
-            _blas_set[i](_blas_saved[i])
+        if saved[i] != 1:
+            _blas_set[i](saved[i])
 
 
 def blas_threads_pinned():
@@ -329,15 +329,16 @@ cdef void _forward_gemm(const floating* x, const floating* w, const floating* bi
     """General convolution, batch chunks of nb samples: im2col, one GEMM per group, transpose."""
     cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
     cdef Py_ssize_t n0, nc, grp
+    cdef int saved[4]
     n0 = 0
     while n0 < g.N:
         nc = nb if g.N - n0 > nb else g.N - n0
         _im2col(x + n0 * g.C * g.H * g.W, cols, nc, g)
-        _blas_pin_one_thread()
+        _blas_pin_one_thread(saved)
         for grp in range(g.groups):
             _gemm(False, False, Og, nc * L, Kg, <floating*>w + grp * Og * Kg, Kg,
                   cols + grp * Kg * nc * L, nc * L, 0, out_cm + grp * Og * nc * L, nc * L)
-        _blas_restore_threads()
+        _blas_restore_threads(saved)
         _channels_first_to_batch_first(out_cm, y + n0 * g.O * L, bias, nc, g.O, L)
         n0 += nb
 
@@ -347,12 +348,13 @@ cdef void _forward_pointwise(const floating* x, const floating* w, const floatin
     """1x1, stride 1, no padding: y[n, group] = w[group] @ x[n, group] straight from the input."""
     cdef Py_ssize_t L = g.H * g.W, Og = g.O // g.groups, Cg = g.C // g.groups
     cdef Py_ssize_t n, grp
-    _blas_pin_one_thread()
+    cdef int saved[4]
+    _blas_pin_one_thread(saved)
     for n in range(g.N):
         for grp in range(g.groups):
             _gemm(False, False, Og, L, Cg, <floating*>w + grp * Og * Cg, Cg,
                   <floating*>x + (n * g.C + grp * Cg) * L, L, 0, y + (n * g.O + grp * Og) * L, L)
-    _blas_restore_threads()
+    _blas_restore_threads(saved)
     if bias != NULL:
         _add_bias(y, bias, g.N, g.O, L)
 
@@ -416,15 +418,16 @@ cdef void _backward_input_gemm(const floating* grad, const floating* w, floating
                                Geometry* g) noexcept nogil:
     cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
     cdef Py_ssize_t n0, nc, grp
+    cdef int saved[4]
     n0 = 0
     while n0 < g.N:
         nc = nb if g.N - n0 > nb else g.N - n0
         _batch_first_to_channels_first(grad + n0 * g.O * L, grad_cm, nc, g.O, L)
-        _blas_pin_one_thread()
+        _blas_pin_one_thread(saved)
         for grp in range(g.groups):
             _gemm(True, False, Kg, nc * L, Og, <floating*>w + grp * Og * Kg, Kg,
                   grad_cm + grp * Og * nc * L, nc * L, 0, cols + grp * Kg * nc * L, nc * L)
-        _blas_restore_threads()
+        _blas_restore_threads(saved)
         _col2im(cols, gx + n0 * g.C * g.H * g.W, nc, g)
         n0 += nb
 
@@ -433,12 +436,13 @@ cdef void _backward_input_pointwise(const floating* grad, const floating* w, flo
                                     Geometry* g) noexcept nogil:
     cdef Py_ssize_t L = g.H * g.W, Og = g.O // g.groups, Cg = g.C // g.groups
     cdef Py_ssize_t n, grp
-    _blas_pin_one_thread()
+    cdef int saved[4]
+    _blas_pin_one_thread(saved)
     for n in range(g.N):
         for grp in range(g.groups):
             _gemm(True, False, Cg, L, Og, <floating*>w + grp * Og * Cg, Cg,
                   <floating*>grad + (n * g.O + grp * Og) * L, L, 0, gx + (n * g.C + grp * Cg) * L, L)
-    _blas_restore_threads()
+    _blas_restore_threads(saved)
 
 
 cdef void _backward_input_depthwise(const floating* grad, const floating* w, floating* gx,
@@ -485,6 +489,7 @@ cdef void _backward_weight_gemm(const floating* grad, const floating* x, floatin
     """grad_w[group] = sum over batch chunks, in order, of grad_cm[group] @ cols[group]^T."""
     cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
     cdef Py_ssize_t n0, nc, grp
+    cdef int saved[4]
     if g.N == 0:
         memset(gw, 0, g.O * Kg * sizeof(floating))
     n0 = 0
@@ -492,11 +497,11 @@ cdef void _backward_weight_gemm(const floating* grad, const floating* x, floatin
         nc = nb if g.N - n0 > nb else g.N - n0
         _im2col(x + n0 * g.C * g.H * g.W, cols, nc, g)
         _batch_first_to_channels_first(grad + n0 * g.O * L, grad_cm, nc, g.O, L)
-        _blas_pin_one_thread()
+        _blas_pin_one_thread(saved)
         for grp in range(g.groups):
             _gemm(False, True, Og, Kg, nc * L, grad_cm + grp * Og * nc * L, nc * L,
                   cols + grp * Kg * nc * L, nc * L, 0 if n0 == 0 else 1, gw + grp * Og * Kg, Kg)
-        _blas_restore_threads()
+        _blas_restore_threads(saved)
         n0 += nb
 
 
@@ -504,15 +509,16 @@ cdef void _backward_weight_pointwise(const floating* grad, const floating* x, fl
                                      Geometry* g) noexcept nogil:
     cdef Py_ssize_t L = g.H * g.W, Og = g.O // g.groups, Cg = g.C // g.groups
     cdef Py_ssize_t n, grp
+    cdef int saved[4]
     if g.N == 0:
         memset(gw, 0, g.O * Cg * sizeof(floating))
-    _blas_pin_one_thread()
+    _blas_pin_one_thread(saved)
     for n in range(g.N):
         for grp in range(g.groups):
             _gemm(False, True, Og, Cg, L, <floating*>grad + (n * g.O + grp * Og) * L, L,
                   <floating*>x + (n * g.C + grp * Cg) * L, L, 0 if n == 0 else 1,
                   gw + grp * Og * Cg, Cg)
-    _blas_restore_threads()
+    _blas_restore_threads(saved)
 
 
 cdef void _backward_weight_depthwise(const floating* grad, const floating* x, floating* gw,

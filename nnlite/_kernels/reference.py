@@ -571,7 +571,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     N, O, OH, OW = out_shape
     if bias is not None and bias.shape != (O,):
         raise ValueError(f"{op}: bias must have shape ({O},), got {bias.shape}")
-    G, Og, Kg = groups, O // groups, weight[0].size
+    G, Og, Kg = groups, O // groups, int(np.prod(weight.shape[1:]))
     cols = _conv_columns(x, weight.shape[2:], stride, padding, dilation, (OH, OW))
     cols = cols.reshape(N, G, Kg, OH * OW)
     w = weight.reshape(G, Og, Kg)
@@ -596,7 +596,7 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
     _, O, OH, OW = out_shape
     kh, kw = weight.shape[2:]
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    G, Og, Kg = groups, O // groups, weight[0].size
+    G, Og, Kg = groups, O // groups, int(np.prod(weight.shape[1:]))
     g_out = grad.reshape(N, G, Og, OH * OW)
     w = weight.reshape(G, Og, Kg)
     cols = np.empty((N, G, Kg, OH * OW), dtype=grad.dtype)

@@ -143,6 +143,24 @@ def test_avg_pool2d_compiled_equals_twin(case, dtype, count_include_pad, divisor
                  reference.avg_pool2d_backward(grad, x.shape, *args), dtype)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("x_shape,w_shape,groups", [
+    ((2, 0, 5, 5), (3, 0, 3, 3), 1),    # no input channels: the output is the bias
+    ((2, 3, 5, 5), (0, 3, 3, 3), 1),    # no output channels
+    ((2, 4, 5, 5), (0, 2, 3, 3), 2),
+])
+def test_conv2d_zero_channels(impl, x_shape, w_shape, groups):
+    x, w, b = np.ones(x_shape), np.ones(w_shape), np.arange(w_shape[0], dtype=np.float64)
+    geo = ((1, 1), (1, 1), (1, 1), groups)
+    y = impl.conv2d_forward(x, w, b, *geo)
+    assert y.shape == (2, w_shape[0], 5, 5)
+    np.testing.assert_array_equal(y, np.broadcast_to(b[:, None, None], y.shape))
+    grad = np.ones(y.shape)
+    np.testing.assert_array_equal(impl.conv2d_backward_input(grad, w, x_shape, *geo), np.zeros(x_shape))
+    np.testing.assert_array_equal(impl.conv2d_backward_weight(grad, x, w_shape, *geo), np.zeros(w_shape))
+    np.testing.assert_array_equal(impl.conv2d_backward_bias(grad), np.full(w_shape[0], 50.0))
+
+
 # ----------------------------------------------------------- against torch -----
 
 CONV_TORCH_CASES = [

@@ -7,19 +7,19 @@ play different roles, and the role decides how they are initialised, whether
 weight decay should touch them, and how to read them. nnlite records the
 role in ``Parameter.kind``:
 
-==============  ==================================================================
-kind            role
-==============  ==================================================================
-``weight``      connection strengths: linear layers, convolution filters,
-                attention projections, recurrent matrices
-``bias``        an offset added after a weighted sum
-``scale``       the multiplicative :math:`\gamma` of a normalisation layer
-``shift``       the additive :math:`\beta` of a normalisation layer
-``embedding``   one learned vector per token of a vocabulary
-``positional``  one learned vector per position in a sequence
-``temperature`` a scalar that sharpens or flattens a softmax
-``gate``        a learned multiplier on how much of a signal passes
-==============  ==================================================================
+================  ==================================================================
+kind              role
+================  ==================================================================
+``weight``        connection strengths: linear layers, convolution filters,
+                  attention projections, recurrent matrices
+``bias``          an offset added after a weighted sum
+``scale``         the multiplicative :math:`\gamma` of a normalisation layer
+``shift``         the additive :math:`\beta` of a normalisation layer
+``embedding``     one learned vector per token of a vocabulary
+``positional``    one learned vector per position in a sequence
+``temperature``   a scalar that sharpens or flattens a softmax
+``gate``          a learned multiplier on how much of a signal passes
+================  ==================================================================
 
 (``architecture`` and ``other`` complete the list.) This tutorial builds a
 small transformer and a small CNN and reads the kinds off their parameter

@@ -67,7 +67,7 @@ assert set(buffer.state) == {"exp_avg", "exp_avg_sq"}
 # Drawing the layout: one row per buffer, one colour per parameter, padding
 # in grey. The buffers line up, so element :math:`j` of every row belongs to
 # the same parameter.
-fig, ax = plt.subplots(figsize=(8, 2.4))
+fig, ax = plt.subplots(figsize=(8, 2.6))
 rows = ["params", "grads"] + list(buffer.state)
 for r, row in enumerate(rows):
     for i, slot in enumerate(buffer.slots):
@@ -79,7 +79,7 @@ for r, row in enumerate(rows):
 ax.set_yticks(range(len(rows)), rows)
 ax.set_xlabel("element offset in the arena")
 ax.invert_yaxis()
-ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.35))
+ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
 ax.set_title("one arena, four aligned buffers (grey: padding)")
 fig.tight_layout()
 

@@ -145,3 +145,29 @@ def test_getting_started_repeats_the_readme_commands():
     page = read("getting_started.rst")
     for command in commands[:2]:
         assert f"   {command}\n" in page, command
+
+
+def test_benchmark_tables_become_rest_tables():
+    import sys
+    from docutils.core import publish_doctree
+    from docutils import nodes
+    sys.path.insert(0, os.path.join(DOCS, "_ext"))
+    try:
+        nnlite_docs = importlib.import_module("nnlite_docs")
+    finally:
+        sys.path.remove(os.path.join(DOCS, "_ext"))
+    markdown = ("## bench_gemm\n\n"
+                "| workload | nnlite ms | torch ms | numpy ms | nnlite/torch | nnlite/numpy | note |\n"
+                "|---|---|---|---|---|---|---|\n"
+                "| gemm 256 | 0.120 | 0.100 | 0.110 | 1.200 | 1.091 | a|b |\n"
+                "| gemm 512 | 0.900 | 0.800 | — | 1.125 | — |  |\n")
+    tree = publish_doctree("\n".join(nnlite_docs.markdown_to_rst(markdown)),
+                           settings_overrides={"report_level": 2, "halt_level": 2})
+    tables = list(tree.findall(nodes.table))
+    assert len(tables) == 1
+    rows = list(tables[0].findall(nodes.row))
+    assert len(rows) == 3 and "gemm 512" in rows[2].astext()
+    rows_json = {"bench_gemm": [{"workload": "gemm 256", "nnlite_ms": 0.12, "torch_ms": None}]}
+    tree = publish_doctree("\n".join(nnlite_docs.json_to_rst(rows_json)),
+                           settings_overrides={"report_level": 2, "halt_level": 2})
+    assert "gemm 256" in next(iter(tree.findall(nodes.table))).astext()

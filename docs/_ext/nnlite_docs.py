@@ -89,9 +89,12 @@ class Benchmarks(SphinxDirective):
             with open(js, encoding="utf-8") as f:
                 lines, source = json_to_rst(json.load(f)), js
         else:
-            para = nodes.paragraph(text="No benchmark results in benchmarks/results/ yet: run "
-                                        "`nnlite bench` (or `python benchmarks/run_all.py`) from "
-                                        "a source checkout, then rebuild the docs.")
+            para = nodes.paragraph()
+            para += nodes.Text("No benchmark results in benchmarks/results/ yet: run ")
+            para += nodes.literal(text="nnlite bench")
+            para += nodes.Text(" (or ")
+            para += nodes.literal(text="python benchmarks/run_all.py")
+            para += nodes.Text(") from a source checkout, then rebuild the docs.")
             return [nodes.note("", para)]
         self.env.note_dependency(source)
         caption = nodes.paragraph(text=f"From {os.path.relpath(source, ROOT)}:")

@@ -10,7 +10,9 @@ import importlib
 import os
 import re
 import runpy
+import sys
 import types
+import warnings
 
 import pytest
 
@@ -64,8 +66,13 @@ WHOLE_MODULE_PAGES = {"nnlite.nn.functional": "functional.rst", "nnlite.nn.init"
                       "nnlite.nn.utils": "utils.rst", "nnlite.optim.lr_scheduler": "lr_scheduler.rst"}
 
 
-def test_conf_loads_with_the_offline_extensions():
-    conf = runpy.run_path(os.path.join(DOCS, "conf.py"))
+def test_conf_loads_with_the_offline_extensions(monkeypatch):
+    # conf.py sets defaults in os.environ and sys.path for the docs build; keep them out of
+    # the rest of the test session.
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    with warnings.catch_warnings():
+        conf = runpy.run_path(os.path.join(DOCS, "conf.py"))
     assert "sphinx-mathjax-offline" in conf["extensions"]
     assert conf["sphinx_gallery_conf"]["write_computation_times"] is False
     assert not conf["intersphinx_mapping"]
@@ -148,7 +155,6 @@ def test_getting_started_repeats_the_readme_commands():
 
 
 def test_benchmark_tables_become_rest_tables():
-    import sys
     from docutils.core import publish_doctree
     from docutils import nodes
     sys.path.insert(0, os.path.join(DOCS, "_ext"))

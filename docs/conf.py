@@ -79,10 +79,6 @@ sphinx_gallery_conf = {
     "plot_gallery": "True",
 }
 
-# The tutorials train on MNIST-1D; keep its cache inside the build tree when the
-# user has not chosen one, so a docs build leaves nothing behind in $HOME.
-os.environ.setdefault("NNLITE_CACHE", os.path.join(HERE, "_build", "cache"))
-
 # matplotlib draws off-screen during the build.
 os.environ.setdefault("MPLBACKEND", "Agg")
 warnings.filterwarnings("ignore", message="Matplotlib is currently using agg")

@@ -62,7 +62,7 @@ def extensions():
     exts = []
     for path in sorted(glob.glob(os.path.join("nnlite", "_kernels", "*.pyx"))):
         stem = os.path.splitext(os.path.basename(path))[0]
-        if wanted is not None and stem.lstrip("_") not in wanted and stem not in wanted and stem != "_threads":
+        if wanted is not None and stem.lstrip("_") not in wanted and stem not in wanted and stem not in ("_threads", "_blas"):
             continue
         exts.append(Extension(
             f"nnlite._kernels.{stem}", [path],

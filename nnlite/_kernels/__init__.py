@@ -121,10 +121,10 @@ def _default_threads():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads in every kernel (and in the BLAS the GEMM kernels call).
+    """Use ``n`` threads in every kernel.
 
-    Kernels never call BLAS from inside a parallel region, so BLAS threads and
-    OpenMP threads never multiply.
+    BLAS needs no setting of its own: the kernels call it one thread at a time
+    on fixed blocks (see ``_blas.pyx``), so results never depend on ``n``.
     """
     global _num_threads_py
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -132,26 +132,11 @@ def set_num_threads(n):
     _num_threads_py = n
     if _threads is not None:
         _threads.set_num_threads(n)
-    _limit_blas_threads(n)
 
 
 def get_num_threads():
     """The number of threads kernels use."""
     return _num_threads_py
-
-
-_blas_limiter = None
-
-
-def _limit_blas_threads(n):
-    global _blas_limiter
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # optional: without it BLAS keeps its own default
-        return
-    if _blas_limiter is None:
-        _blas_limiter = ThreadpoolController()
-    _blas_limiter.limit(limits=n, user_api="blas")
 
 
 if _threads is None:

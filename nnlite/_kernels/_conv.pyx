@@ -8,27 +8,26 @@ a 1x1 convolution with stride 1 and no padding is already a GEMM on the input,
 and a depthwise convolution (one input channel per group, several groups) has
 too little work per GEMM, so it runs as a direct loop over (n, channel) planes.
 
-Determinism: OpenBLAS's threaded GEMM partitions the output among its threads,
-and the partition decides which micro-kernel (and so which summation order)
-computes each element; measured here, float32 and float64 products of conv
-shapes differ in 5-60 % of elements between 1 and 2 BLAS threads. So every GEMM
-below runs with BLAS pinned to one thread (outside any OpenMP region), and the
-parallelism comes from the im2col/col2im, transposition and direct loops, which
-give each output element to exactly one thread. Results are bit-identical for
-any thread count (given threadpoolctl, through which the OpenBLAS thread setters
-are found; see ``blas_threads_pinned()``).
+Determinism: every GEMM goes through ``_blas.pyx``, which runs one-thread BLAS
+calls on fixed blocks shared among OpenMP threads (OpenBLAS's own threading
+would change the summation order with the thread count). The im2col/col2im,
+transposition and direct loops give each output element to exactly one
+thread. Results are bit-identical for any thread count.
 """
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, isnan
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from nnlite._kernels._blas cimport (blas_pin_one_thread as _blas_pin_one_thread,
+                                    blas_restore_threads as _blas_restore_threads,
+                                    dgemm_rowmajor, sgemm_rowmajor)
 
 from nnlite._kernels._threads cimport threads_for
 
 import numpy as np
 
+from nnlite._kernels import _blas as _blas_module
 from nnlite._kernels import reference as _reference
 
 cnp.import_array()
@@ -47,74 +46,9 @@ cdef Py_ssize_t _COLUMN_BUDGET = 1 << 24
 cdef Py_ssize_t _INT_MAX = 2147483647
 
 
-# ------------------------------------------------------ BLAS thread pinning -----
-
-ctypedef int (*_get_threads_t)() noexcept nogil
-ctypedef void (*_set_threads_t)(int) noexcept nogil
-
-cdef _get_threads_t _blas_get[4]
-cdef _set_threads_t _blas_set[4]
-cdef int _n_blas = 0
-
-
-def _find_openblas_thread_controls():
-    """Addresses of (get, set)_num_threads of every loaded OpenBLAS, found through threadpoolctl."""
-    import ctypes
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # nnlite cannot set BLAS threads at all then; BLAS keeps its default
-        return []
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS our GEMMs call)
-    found = []
-    for lib in ThreadpoolController().lib_controllers:
-        if lib.internal_api != "openblas":
-            continue
-        dll = ctypes.CDLL(lib.filepath)
-        for prefix in ("", "scipy_"):
-            for suffix in ("", "64_", "_64"):
-                get = getattr(dll, f"{prefix}openblas_get_num_threads{suffix}", None)
-                put = getattr(dll, f"{prefix}openblas_set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    found.append((ctypes.cast(get, ctypes.c_void_p).value,
-                                  ctypes.cast(put, ctypes.c_void_p).value))
-                    break
-            else:
-                continue
-            break
-    return found[:4]
-
-
-cdef void _install_thread_controls():
-    global _n_blas
-    cdef size_t get_address, set_address
-    for get_address, set_address in _find_openblas_thread_controls():
-        _blas_get[_n_blas] = <_get_threads_t><void*>get_address
-        _blas_set[_n_blas] = <_set_threads_t><void*>set_address
-        _n_blas += 1
-
-
-_install_thread_controls()
-
-
-cdef void _blas_pin_one_thread(int* saved) noexcept nogil:
-    # saved lives on the caller's stack: two Python threads in here must not share it
-    cdef int i
-    for i in range(_n_blas):
-        saved[i] = _blas_get[i]()
-        if saved[i] != 1:
-            _blas_set[i](1)
-
-
-cdef void _blas_restore_threads(const int* saved) noexcept nogil:
-    cdef int i
-    for i in range(_n_blas):
-        if saved[i] != 1:
-            _blas_set[i](saved[i])
-
-
 def blas_threads_pinned():
     """True when the GEMMs here can pin OpenBLAS to one thread (the determinism guarantee)."""
-    return _n_blas > 0
+    return _blas_module.blas_threads_pinned()
 
 
 # ----------------------------------------------------------------- helpers -----
@@ -136,29 +70,14 @@ cdef inline Py_ssize_t _end_inside(Py_ssize_t start, Py_ssize_t step, Py_ssize_t
     return k if k < count else count
 
 
-cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                floating* a, Py_ssize_t lda, floating* b, Py_ssize_t ldb, floating beta,
-                floating* c, Py_ssize_t ldc) noexcept nogil:
-    """Row-major c = op(a) @ op(b) + beta*c, as column-major c^T = op(b)^T op(a)^T."""
-    cdef char ta = b'T' if trans_a else b'N'
-    cdef char tb = b'T' if trans_b else b'N'
-    cdef int im = <int>m, in_ = <int>n, ik = <int>k
-    cdef int ilda = <int>(lda if lda > 1 else 1)
-    cdef int ildb = <int>(ldb if ldb > 1 else 1)
-    cdef int ildc = <int>(ldc if ldc > 1 else 1)
-    cdef floating one = 1
-    cdef Py_ssize_t r
-    if m <= 0 or n <= 0:
-        return
-    if k <= 0:  # an empty sum: BLAS would reject the zero leading dimensions
-        if beta == 0:
-            for r in range(m):
-                memset(c + r * ldc, 0, n * sizeof(floating))
-        return
+cdef inline void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                       floating* a, Py_ssize_t lda, floating* b, Py_ssize_t ldb, floating beta,
+                       floating* c, Py_ssize_t ldc) noexcept nogil:
+    """Row-major c = op(a) @ op(b) + beta*c through the shared deterministic BLAS door."""
     if floating is float:
-        sgemm(&tb, &ta, &in_, &im, &ik, &one, b, &ildb, a, &ilda, &beta, c, &ildc)
+        sgemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
     else:
-        dgemm(&tb, &ta, &in_, &im, &ik, &one, b, &ildb, a, &ilda, &beta, c, &ildc)
+        dgemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
 
 
 cdef int _float_type(object a):

@@ -8,20 +8,21 @@ row-major ``C = op(A) @ op(B)`` we ask BLAS for the column-major
 column-major operand is never copied: it is handed to BLAS with the transpose
 flag flipped, and a row-sliced one with its row stride as the leading dimension.
 
-BLAS threads itself (``nl.set_num_threads`` limits it), so no BLAS call here is
-made from inside an OpenMP region. One cost of that: OpenBLAS cuts a product
-into different pieces for different thread counts, so the last bits of
-``gemm``/``bmm``/``linear_forward`` can change with the thread count (they are
-repeatable for a given count). ``gemm_tiled`` and ``bias_grad`` are
-bit-identical for any thread count. Twins: ``reference.py`` ("gemm").
+Every product goes through ``_blas.pyx``: one-thread BLAS calls on fixed
+blocks shared among OpenMP threads, so ``gemm``, ``bmm`` and ``linear_forward``
+are bit-identical for any thread count, like ``gemm_tiled`` and ``bias_grad``.
+Twins: ``reference.py`` ("gemm").
 """
 import numpy as np
 cimport numpy as cnp
 cimport cython
 from cython.parallel cimport parallel, prange, threadid
 from libc.limits cimport INT_MAX
-from libc.string cimport memcpy
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemv, sgemv
+
+from nnlite._kernels._blas cimport (blas_pin_one_thread, blas_restore_threads, dgemm_rowmajor,
+                                    sgemm_rowmajor)
 
 from nnlite._kernels._threads cimport threads_for
 
@@ -121,12 +122,28 @@ cdef void _blas_gemm(floating *dummy, BlasOperand a, BlasOperand b, int m, int n
     cdef char tb = b'T' if a.trans else b'N'
     cdef floating alpha = 1
     cdef int ldc = max(n, 1)
+    # One row (batch-1 inference): GEMV reads the matrix once; GEMM would pack all of it first.
+    cdef int rows_b = n if b.trans == 0 else k, cols_b = k if b.trans == 0 else n
+    cdef int inc_a = a.ld if a.trans else 1, one = 1
+    cdef int saved[4]
+    if m == 1 and k > 0:
+        blas_pin_one_thread(saved)  # a one-thread GEMV: the same bits for any thread count
+        if beta == 0:   # some OpenBLAS versions scale y by beta, keeping NaN from an empty array
+            memset(c, 0, n * sizeof(floating))
+        if floating is float:
+            sgemv(&ta, &rows_b, &cols_b, &alpha, <float*>b.data, &b.ld, <float*>a.data, &inc_a,
+                  &beta, c, &one)
+        else:
+            dgemv(&ta, &rows_b, &cols_b, &alpha, <double*>b.data, &b.ld, <double*>a.data, &inc_a,
+                  &beta, c, &one)
+        blas_restore_threads(saved)
+        return
     if floating is float:
-        sgemm(&ta, &tb, &n, &m, &k, &alpha, <float*>b.data, &b.ld, <float*>a.data, &a.ld,
-              &beta, c, &ldc)
+        sgemm_rowmajor(a.trans, b.trans, m, n, k, <float*>a.data, a.ld, <float*>b.data, b.ld,
+                       beta, c, ldc)
     else:
-        dgemm(&ta, &tb, &n, &m, &k, &alpha, <double*>b.data, &b.ld, <double*>a.data, &a.ld,
-              &beta, c, &ldc)
+        dgemm_rowmajor(a.trans, b.trans, m, n, k, <double*>a.data, a.ld, <double*>b.data, b.ld,
+                       beta, c, ldc)
 
 
 cdef tuple _op_shape(object arr, bint trans):

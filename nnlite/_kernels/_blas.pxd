@@ -1,0 +1,9 @@
+# The one door to BLAS for every kernel module: deterministic, thread-count-independent GEMM.
+cdef void blas_pin_one_thread(int* saved) noexcept nogil
+cdef void blas_restore_threads(const int* saved) noexcept nogil
+cdef void sgemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                         const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
+                         float beta, float* c, Py_ssize_t ldc) noexcept nogil
+cdef void dgemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                         const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
+                         double beta, double* c, Py_ssize_t ldc) noexcept nogil

@@ -3,6 +3,7 @@ from ..parameter import Buffer, Parameter  # noqa: F401
 from .module import Module  # noqa: F401
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
+from . import utils  # noqa: F401
 from .activation import GELU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh  # noqa: F401
 from .container import ModuleDict, ModuleList, Residual, Sequential  # noqa: F401
 from .dropout import Dropout  # noqa: F401

@@ -1,8 +1,9 @@
 """Matrix products.
 
 ``matmul`` follows NumPy's rules (1-D, 2-D and batched, broadcasting the batch
-dims). 2-D float products go to the GEMM kernel, which reads transposed operands
-in place (a transpose is a flag to BLAS, not a copy). The gradient of C = A B is
+dims). Float products go to the GEMM kernels (one GEMM when the second operand is a
+matrix, a batched GEMM when the batch dims agree), which read transposed
+operands in place: a transpose is a flag to BLAS, not a copy. The gradient of C = A B is
 dA = dC B^T and dB = A^T dC, written with matmul itself so it can be
 differentiated again.
 """
@@ -11,15 +12,6 @@ import numpy as np
 from .._kernels import K
 from ..autograd import Function
 from .shape import reshape, sum_to, transpose
-
-
-def _gemm_operand(x):
-    """(array, transposed?) so that a transpose view reaches BLAS without a copy."""
-    if x.flags.c_contiguous:
-        return x, False
-    if x.T.flags.c_contiguous:
-        return x.T, True
-    return np.ascontiguousarray(x), False
 
 
 class MatMul(Function):
@@ -31,10 +23,13 @@ class MatMul(Function):
         if ka != kb:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
                              f"{ka} (last dim of the first) != {kb} (first matrix dim of the second)")
-        if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype.kind == "f":
-            a2, ta = _gemm_operand(a)
-            b2, tb = _gemm_operand(b)
-            return K.gemm(a2, b2, ta, tb)
+        if a.dtype == b.dtype and a.dtype.kind == "f" and a.ndim >= 2 and b.ndim >= 2:
+            if b.ndim == 2:  # (..., m, k) @ (k, n): every leading row in one GEMM
+                out = K.gemm(a.reshape(-1, ka), b)
+                return out.reshape(a.shape[:-1] + (b.shape[-1],))
+            if a.shape[:-2] == b.shape[:-2]:  # equal batch dims: one batched GEMM
+                out = K.bmm(a.reshape((-1,) + a.shape[-2:]), b.reshape((-1,) + b.shape[-2:]))
+                return out.reshape(a.shape[:-2] + out.shape[-2:])
         try:
             return np.matmul(a, b)
         except ValueError:

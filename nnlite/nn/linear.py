@@ -57,11 +57,18 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        return F.linear(self._checked(input), self.weight, self.bias)
+
+    def forward_relu(self, input):
+        """relu(self(input)) in one fused kernel pass (Sequential uses it for Linear then ReLU)."""
+        return F.linear(self._checked(input), self.weight, self.bias, activation="relu")
+
+    def _checked(self, input):
         if input.ndim == 0 or input.shape[-1] != self.in_features:
             got = input.shape[-1] if input.ndim else "no"
             raise ValueError(f"Linear(in_features={self.in_features}): input has {got} features "
                              f"(shape {tuple(input.shape)})")
-        return F.linear(input, self.weight, self.bias)
+        return input
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -109,7 +109,8 @@ def to_markdown(results):
         m = meta.get(name, {})
         lines += [f"## {name}", "",
                   f"Measured {m.get('when', '?')} on {m.get('threads', '?')} threads"
-                  f"{' (quick)' if m.get('quick') else ''}, {m.get('seconds', 0):.0f} s.", "",
+                  f"{' (quick)' if m.get('quick') else ''}, {m.get('seconds', 0):.0f} s, "
+                  f"OMP_WAIT_POLICY {m.get('omp_wait_policy', 'default')}.", "",
                   format_table(results[name]), ""]
     return "\n".join(lines)
 
@@ -150,6 +151,7 @@ def main(argv=None):
         results[META][name] = {"when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                                "threads": nl.get_num_threads(), "quick": args.quick,
                                "seconds": time.perf_counter() - start, "machine": platform.machine(),
+                               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
                                "python": platform.python_version()}
     results[SUMMARY] = summary(results)
     print("\n## Targets (nnlite time / PyTorch time)\n\n" + format_summary(results[SUMMARY]), flush=True)

@@ -241,7 +241,8 @@ autograd.Tensor = Tensor
 def _to_array(data, dtype):
     """Convert user data to an ndarray: Python floats become the default float dtype."""
     if isinstance(data, np.ndarray):
-        return data.astype(dtype, copy=False) if dtype is not None else data
+        arr = data.astype(dtype, copy=False) if dtype is not None else data
+        return _check_kind(arr)
     if isinstance(data, Tensor):
         data = data.data
     arr = np.asarray(data, dtype=dtype)
@@ -249,6 +250,12 @@ def _to_array(data, dtype):
         arr = arr.astype(_default_dtype)  # Python floats default to float32, like PyTorch
     if dtype is None and arr.dtype.kind in "iu" and arr.dtype != int64 and not isinstance(data, np.generic):
         arr = arr.astype(int64)
+    return _check_kind(arr)
+
+
+def _check_kind(arr):
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"tensor: expected float, integer or bool data, got dtype {arr.dtype}")
     return arr
 
 

@@ -16,6 +16,12 @@ def test_default_dtypes_follow_pytorch():
     assert nl.arange(5).dtype == nl.int64 and nl.arange(0.0, 1.0, 0.25).shape == (4,)
 
 
+def test_unsupported_dtypes_are_refused():
+    for bad in (np.array(["a"]), np.array([1j]), [object()]):
+        with pytest.raises(TypeError, match="expected float, integer or bool data"):
+            nl.tensor(bad)
+
+
 def test_creation_functions():
     assert nl.ones((2, 3)).sum().item() == 6
     assert nl.full((2, 2), 7.0).data.tolist() == [[7.0, 7.0], [7.0, 7.0]]

@@ -254,12 +254,14 @@ def test_real_torch_save_file_is_refused(tmp_path):
         nl.load_state_dict(path)
 
 
-@pytest.mark.parametrize("raw, exc", [(b"", nio.TruncatedError), (b"\x05\0\0", nio.TruncatedError),
-                                      (b"hello, this is a text file\n", nio.HeaderError),
-                                      (b"\x93NUMPY\x01\x00v\x00{'descr': '<f4'}", nio.NotACheckpointError),
-                                      (struct.pack("<Q", 4) + b"[12]", nio.NotACheckpointError)])
-def test_other_files(tmp_path, raw, exc):
-    _expect(tmp_path, raw, exc, "")
+@pytest.mark.parametrize("raw, exc, match", [
+    (b"", nio.TruncatedError, "has 0 bytes"),
+    (b"\x05\0\0", nio.TruncatedError, "has 3 bytes"),
+    (b"hello, this is a text file\n", nio.HeaderError, "exceeds the limit"),
+    (b"\x93NUMPY\x01\x00v\x00{'descr': '<f4'}", nio.NotACheckpointError, "NumPy .npy file"),
+    (struct.pack("<Q", 4) + b"[12]", nio.NotACheckpointError, "does not start with")])
+def test_other_files(tmp_path, raw, exc, match):
+    _expect(tmp_path, raw, exc, match)
 
 
 def test_random_byte_damage_is_detected_or_harmless(tmp_path):

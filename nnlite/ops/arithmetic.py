@@ -120,33 +120,33 @@ def _broadcast_op(op, a, b, name):
         raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast together") from None
 
 
-def add(a, b, alpha=1):
-    return Add.apply(a, b if alpha == 1 else b * alpha)
+def add(input, other, alpha=1):
+    return Add.apply(input, other if alpha == 1 else other * alpha)
 
 
-def sub(a, b, alpha=1):
-    return Sub.apply(a, b if alpha == 1 else b * alpha)
+def sub(input, other, alpha=1):
+    return Sub.apply(input, other if alpha == 1 else other * alpha)
 
 
-def mul(a, b):
-    return Mul.apply(a, b)
+def mul(input, other):
+    return Mul.apply(input, other)
 
 
-def div(a, b):
-    return Div.apply(a, b)
+def div(input, other):
+    return Div.apply(input, other)
 
 
-def pow(a, b):  # noqa: A001 - PyTorch's name
-    return Pow.apply(a, b)
+def pow(input, exponent):  # noqa: A001 - PyTorch's name
+    return Pow.apply(input, exponent)
 
 
-def neg(a):
-    return Neg.apply(a)
+def neg(input):
+    return Neg.apply(input)
 
 
-def abs(a):  # noqa: A001
-    return Abs.apply(a)
+def abs(input):  # noqa: A001
+    return Abs.apply(input)
 
 
-def square(a):
-    return Mul.apply(a, a)
+def square(input):
+    return Mul.apply(input, input)

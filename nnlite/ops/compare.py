@@ -40,9 +40,9 @@ class Where(Function):
                 sum_to(where(cond, zero, grad), self.shapes[1]))
 
 
-def where(condition, x, y):
+def where(condition, input, other):
     """Elements of ``x`` where ``condition`` holds, else of ``y``."""
-    return Where.apply(_data(condition), x, y)
+    return Where.apply(_data(condition), input, other)
 
 
 class _MaxMin(Function):
@@ -69,12 +69,12 @@ class Minimum(_MaxMin):
     pick = staticmethod(np.minimum)
 
 
-def maximum(a, b):
-    return Maximum.apply(a, b)
+def maximum(input, other):
+    return Maximum.apply(input, other)
 
 
-def minimum(a, b):
-    return Minimum.apply(a, b)
+def minimum(input, other):
+    return Minimum.apply(input, other)
 
 
 class Clamp(Function):
@@ -96,18 +96,18 @@ class Clamp(Function):
         return grad * _const(inside.astype(grad.dtype)), None, None
 
 
-def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
+def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(x, min, max)
+    return Clamp.apply(input, min, max)
 
 
 clip = clamp
 
 
 def _compare(op):
-    def f(a, b):
-        return Tensor._make(np.asarray(op(_data(a), _data(b))), None)
+    def f(input, other):
+        return Tensor._make(np.asarray(op(_data(input), _data(other))), None)
     f.__name__ = op.__name__
     return f
 
@@ -122,25 +122,25 @@ logical_and = _compare(np.logical_and)
 logical_or = _compare(np.logical_or)
 
 
-def logical_not(x):
-    return Tensor._make(np.logical_not(_data(x)), None)
+def logical_not(input):
+    return Tensor._make(np.logical_not(_data(input)), None)
 
 
-def isfinite(x):
-    return Tensor._make(np.isfinite(_data(x)), None)
+def isfinite(input):
+    return Tensor._make(np.isfinite(_data(input)), None)
 
 
-def isnan(x):
-    return Tensor._make(np.isnan(_data(x)), None)
+def isnan(input):
+    return Tensor._make(np.isnan(_data(input)), None)
 
 
-def sign(x):
-    return Tensor._make(np.sign(_data(x)), None)
+def sign(input):
+    return Tensor._make(np.sign(_data(input)), None)
 
 
-def allclose(a, b, rtol=1e-5, atol=1e-8):
-    return bool(np.allclose(_data(a), _data(b), rtol=rtol, atol=atol))
+def allclose(input, other, rtol=1e-5, atol=1e-8):
+    return bool(np.allclose(_data(input), _data(other), rtol=rtol, atol=atol))
 
 
-def equal(a, b):
-    return bool(np.array_equal(_data(a), _data(b)))
+def equal(input, other):
+    return bool(np.array_equal(_data(input), _data(other)))

@@ -58,21 +58,21 @@ class IndexBackward(Function):
         return GetItem.apply(gg, self.key), None, None
 
 
-def getitem(x, key):
-    return GetItem.apply(x, _convert_key(key))
+def getitem(input, key):
+    return GetItem.apply(input, _convert_key(key))
 
 
-def narrow(x, dim, start, length):
-    dim = dim % x.ndim
-    return GetItem.apply(x, (slice(None),) * dim + (slice(start, start + length),))
+def narrow(input, dim, start, length):
+    dim = dim % input.ndim
+    return GetItem.apply(input, (slice(None),) * dim + (slice(start, start + length),))
 
 
-def index_select(x, dim, index):
-    dim = dim % x.ndim
+def index_select(input, dim, index):
+    dim = dim % input.ndim
     idx = index.data if isinstance(index, Tensor) else np.asarray(index)
     if idx.ndim != 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {idx.shape}")
-    return GetItem.apply(x, (slice(None),) * dim + (idx.astype(np.int64),))
+    return GetItem.apply(input, (slice(None),) * dim + (idx.astype(np.int64),))
 
 
 class Gather(Function):
@@ -104,18 +104,18 @@ class ScatterAdd(Function):
         return Gather.apply(gg, self.dim, self.index), None, None, None
 
 
-def gather(x, dim, index):
+def gather(input, dim, index):
     idx = index.data if isinstance(index, Tensor) else np.asarray(index)
-    return Gather.apply(x, dim % x.ndim, idx.astype(np.int64, copy=False))
+    return Gather.apply(input, dim % input.ndim, idx.astype(np.int64, copy=False))
 
 
-def masked_fill(x, mask, value):
+def masked_fill(input, mask, value):
     """``value`` where ``mask`` is True, else ``x`` (mask broadcasts against x)."""
     from .compare import where
     m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be bool, got {m.dtype}")
-    return where(m, np.asarray(value, dtype=x.dtype), x)
+    return where(m, np.asarray(value, dtype=input.dtype), input)
 
 
 def one_hot(index, num_classes=-1):

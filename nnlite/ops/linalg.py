@@ -51,27 +51,27 @@ class MatMul(Function):
         return ga, gb
 
 
-def matmul(a, b):
-    return MatMul.apply(a, b)
+def matmul(input, other):
+    return MatMul.apply(input, other)
 
 
-def mm(a, b):
-    if a.ndim != 2 or b.ndim != 2:
+def mm(input, mat2):
+    if input.ndim != 2 or mat2.ndim != 2:
         raise ValueError(f"mm: expected 2-D tensors, got shapes {a.shape} and {b.shape}")
-    return MatMul.apply(a, b)
+    return MatMul.apply(input, mat2)
 
 
-def bmm(a, b):
-    if a.ndim != 3 or b.ndim != 3:
+def bmm(input, mat2):
+    if input.ndim != 3 or mat2.ndim != 3:
         raise ValueError(f"bmm: expected 3-D tensors, got shapes {a.shape} and {b.shape}")
-    return MatMul.apply(a, b)
+    return MatMul.apply(input, mat2)
 
 
-def outer(a, b):
-    return matmul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+def outer(input, vec2):
+    return matmul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))
 
 
-def dot(a, b):
-    if a.ndim != 1 or b.ndim != 1:
+def dot(input, tensor):
+    if input.ndim != 1 or tensor.ndim != 1:
         raise ValueError(f"dot: expected 1-D tensors, got shapes {a.shape} and {b.shape}")
-    return MatMul.apply(a, b)
+    return MatMul.apply(input, tensor)

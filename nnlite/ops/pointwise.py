@@ -239,58 +239,58 @@ class Erf(Function):
 
 # ------------------------------------------------------------ free functions --
 
-def exp(x):
-    return Exp.apply(x)
+def exp(input):
+    return Exp.apply(input)
 
 
-def log(x):
-    return Log.apply(x)
+def log(input):
+    return Log.apply(input)
 
 
-def sqrt(x):
-    return Sqrt.apply(x)
+def sqrt(input):
+    return Sqrt.apply(input)
 
 
-def rsqrt(x):
-    return Rsqrt.apply(x)
+def rsqrt(input):
+    return Rsqrt.apply(input)
 
 
-def sin(x):
-    return Sin.apply(x)
+def sin(input):
+    return Sin.apply(input)
 
 
-def cos(x):
-    return Cos.apply(x)
+def cos(input):
+    return Cos.apply(input)
 
 
-def erf(x):
-    return Erf.apply(x)
+def erf(input):
+    return Erf.apply(input)
 
 
-def relu(x):
-    return Relu.apply(x)
+def relu(input):
+    return Relu.apply(input)
 
 
-def tanh(x):
-    return Tanh.apply(x)
+def tanh(input):
+    return Tanh.apply(input)
 
 
-def sigmoid(x):
-    return Sigmoid.apply(x)
+def sigmoid(input):
+    return Sigmoid.apply(input)
 
 
-def silu(x):
-    return Silu.apply(x)
+def silu(input):
+    return Silu.apply(input)
 
 
-def gelu(x, approximate="none"):
-    return Gelu.apply(x, approximate)
+def gelu(input, approximate="none"):
+    return Gelu.apply(input, approximate)
 
 
-def softplus(x, beta=1.0, threshold=20.0):
-    return Softplus.apply(x, beta, threshold)
+def softplus(input, beta=1.0, threshold=20.0):
+    return Softplus.apply(input, beta, threshold)
 
 
-def where(condition, x, y):
+def where(condition, input, other):
     from .compare import where as _where
-    return _where(condition, x, y)
+    return _where(condition, input, other)

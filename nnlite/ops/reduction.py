@@ -48,36 +48,36 @@ class Sum(Function):
         return _grad_back(grad, self.in_shape, self.dims), None, None
 
 
-def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
+def sum(input, dim=None, keepdim=False, dtype=None):  # noqa: A001
     if dtype is not None:
         from .shape import cast
-        x = cast(x, dtype)
-    if x.dtype == np.bool_ or x.dtype.kind in "iu":
-        return Tensor._make(np.asarray(np.sum(x.data, axis=_dims(dim, x.ndim), keepdims=keepdim)), None)
-    return Sum.apply(x, _dims(dim, x.ndim), keepdim)
+        input = cast(input, dtype)
+    if input.dtype == np.bool_ or input.dtype.kind in "iu":
+        return Tensor._make(np.asarray(np.sum(input.data, axis=_dims(dim, input.ndim), keepdims=keepdim)), None)
+    return Sum.apply(input, _dims(dim, input.ndim), keepdim)
 
 
-def mean(x, dim=None, keepdim=False):
-    dims = _dims(dim, x.ndim)
-    if x.dtype.kind != "f":
+def mean(input, dim=None, keepdim=False):
+    dims = _dims(dim, input.ndim)
+    if input.dtype.kind != "f":
         raise TypeError(f"mean: expected a floating point tensor, got {x.dtype}")
-    n = int(np.prod([x.shape[d] for d in dims])) if dims else 1
-    return Sum.apply(x, dims, keepdim) * (1.0 / n if n else np.nan)
+    n = int(np.prod([input.shape[d] for d in dims])) if dims else 1
+    return Sum.apply(input, dims, keepdim) * (1.0 / n if n else np.nan)
 
 
-def var(x, dim=None, correction=1, keepdim=False, unbiased=None):
+def var(input, dim=None, correction=1, keepdim=False, unbiased=None):
     """Variance with Bessel's ``correction`` (1 = unbiased, PyTorch's default)."""
     if unbiased is not None:
         correction = 1 if unbiased else 0
-    dims = _dims(dim, x.ndim)
-    n = int(np.prod([x.shape[d] for d in dims])) if dims else 1
-    centered = x - mean(x, dims, keepdim=True)
+    dims = _dims(dim, input.ndim)
+    n = int(np.prod([input.shape[d] for d in dims])) if dims else 1
+    centered = input - mean(input, dims, keepdim=True)
     return sum(centered * centered, dims, keepdim) * (1.0 / (n - correction) if n - correction > 0 else np.inf)
 
 
-def std(x, dim=None, correction=1, keepdim=False, unbiased=None):
+def std(input, dim=None, correction=1, keepdim=False, unbiased=None):
     from .pointwise import sqrt
-    return sqrt(var(x, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
 
 
 class _Extreme(Function):
@@ -147,34 +147,34 @@ def _extreme(x, dim, keepdim, whole, along, argfn):
     return values_indices(values, Tensor._make(np.asarray(idx, dtype=np.int64), None))
 
 
-def max(x, dim=None, keepdim=False):  # noqa: A001
+def max(input, dim=None, keepdim=False):  # noqa: A001
     """Largest element; with ``dim``, a (values, indices) pair like PyTorch."""
-    return _extreme(x, dim, keepdim, Amax, MaxDim, np.argmax)
+    return _extreme(input, dim, keepdim, Amax, MaxDim, np.argmax)
 
 
-def min(x, dim=None, keepdim=False):  # noqa: A001
-    return _extreme(x, dim, keepdim, Amin, MinDim, np.argmin)
+def min(input, dim=None, keepdim=False):  # noqa: A001
+    return _extreme(input, dim, keepdim, Amin, MinDim, np.argmin)
 
 
-def amax(x, dim=None, keepdim=False):
-    return Amax.apply(x, _dims(dim, x.ndim), keepdim)
+def amax(input, dim=None, keepdim=False):
+    return Amax.apply(input, _dims(dim, input.ndim), keepdim)
 
 
-def amin(x, dim=None, keepdim=False):
-    return Amin.apply(x, _dims(dim, x.ndim), keepdim)
+def amin(input, dim=None, keepdim=False):
+    return Amin.apply(input, _dims(dim, input.ndim), keepdim)
 
 
-def argmax(x, dim=None, keepdim=False):
+def argmax(input, dim=None, keepdim=False):
     if dim is None:
-        return Tensor._make(np.asarray(np.argmax(x.data), dtype=np.int64), None)
-    idx = np.argmax(x.data, axis=dim)
+        return Tensor._make(np.asarray(np.argmax(input.data), dtype=np.int64), None)
+    idx = np.argmax(input.data, axis=dim)
     return Tensor._make(np.asarray(np.expand_dims(idx, dim) if keepdim else idx, dtype=np.int64), None)
 
 
-def argmin(x, dim=None, keepdim=False):
+def argmin(input, dim=None, keepdim=False):
     if dim is None:
-        return Tensor._make(np.asarray(np.argmin(x.data), dtype=np.int64), None)
-    idx = np.argmin(x.data, axis=dim)
+        return Tensor._make(np.asarray(np.argmin(input.data), dtype=np.int64), None)
+    idx = np.argmin(input.data, axis=dim)
     return Tensor._make(np.asarray(np.expand_dims(idx, dim) if keepdim else idx, dtype=np.int64), None)
 
 
@@ -196,18 +196,18 @@ class LogSumExp(Function):
         return _grad_back(grad, a.shape, self.dims) * exp(a - out), None, None
 
 
-def logsumexp(x, dim, keepdim=False):
-    return LogSumExp.apply(x, _dims(dim, x.ndim), keepdim)
+def logsumexp(input, dim, keepdim=False):
+    return LogSumExp.apply(input, _dims(dim, input.ndim), keepdim)
 
 
-def norm(x, p=2, dim=None, keepdim=False):
+def norm(input, p=2, dim=None, keepdim=False):
     """The p-norm (p = 2, 1, inf or any positive number) over ``dim``."""
     from .arithmetic import abs as _abs
     from .pointwise import sqrt
     if p == 2:
-        return sqrt(sum(x * x, dim, keepdim))
+        return sqrt(sum(input * input, dim, keepdim))
     if p == 1:
-        return sum(_abs(x), dim, keepdim)
+        return sum(_abs(input), dim, keepdim)
     if p == float("inf"):
-        return amax(_abs(x), dim, keepdim)
-    return sum(_abs(x) ** p, dim, keepdim) ** (1.0 / p)
+        return amax(_abs(input), dim, keepdim)
+    return sum(_abs(input) ** p, dim, keepdim) ** (1.0 / p)

@@ -30,45 +30,45 @@ class Reshape(Function):
         return grad.reshape(self.in_shape), None
 
 
-def reshape(x, *shape):
-    return Reshape.apply(x, _normalize_shape(shape))
+def reshape(input, *shape):
+    return Reshape.apply(input, _normalize_shape(shape))
 
 
-def view(x, *shape):
+def view(input, *shape):
     """Like reshape; a view in NumPy whenever the memory layout allows."""
-    return Reshape.apply(x, _normalize_shape(shape))
+    return Reshape.apply(input, _normalize_shape(shape))
 
 
-def flatten(x, start_dim=0, end_dim=-1):
-    nd = x.ndim
+def flatten(input, start_dim=0, end_dim=-1):
+    nd = input.ndim
     if nd == 0:
-        return reshape(x, 1)
+        return reshape(input, 1)
     s, e = start_dim % nd, end_dim % nd
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for {nd} dims")
-    shp = x.shape
-    return reshape(x, shp[:s] + (int(np.prod(shp[s:e + 1])),) + shp[e + 1:])
+    shp = input.shape
+    return reshape(input, shp[:s] + (int(np.prod(shp[s:e + 1])),) + shp[e + 1:])
 
 
-def unflatten(x, dim, sizes):
-    dim = dim % x.ndim
-    return reshape(x, x.shape[:dim] + tuple(sizes) + x.shape[dim + 1:])
+def unflatten(input, dim, sizes):
+    dim = dim % input.ndim
+    return reshape(input, input.shape[:dim] + tuple(sizes) + input.shape[dim + 1:])
 
 
-def squeeze(x, dim=None):
+def squeeze(input, dim=None):
     if dim is None:
-        return reshape(x, tuple(s for s in x.shape if s != 1))
+        return reshape(input, tuple(s for s in input.shape if s != 1))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    dims = {d % max(x.ndim, 1) for d in dims}
-    return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
+    dims = {d % max(input.ndim, 1) for d in dims}
+    return reshape(input, tuple(s for i, s in enumerate(input.shape) if not (i in dims and s == 1)))
 
 
-def unsqueeze(x, dim):
-    nd = x.ndim + 1
+def unsqueeze(input, dim):
+    nd = input.ndim + 1
     if not -nd <= dim < nd:
         raise IndexError(f"unsqueeze: dim {dim} out of range for a result with {nd} dims")
     dim = dim % nd
-    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+    return reshape(input, input.shape[:dim] + (1,) + input.shape[dim:])
 
 
 class Permute(Function):
@@ -84,24 +84,24 @@ class Permute(Function):
         return permute(grad, tuple(np.argsort([d % grad.ndim for d in self.dims]))), None
 
 
-def permute(x, *dims):
-    return Permute.apply(x, _normalize_shape(dims))
+def permute(input, *dims):
+    return Permute.apply(input, _normalize_shape(dims))
 
 
-def transpose(x, dim0, dim1):
-    nd = x.ndim
+def transpose(input, dim0, dim1):
+    nd = input.ndim
     if nd < 2 and dim0 in (0, -1) and dim1 in (0, -1):
-        return x
+        return input
     dims = list(range(nd))
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-    return Permute.apply(x, tuple(dims))
+    return Permute.apply(input, tuple(dims))
 
 
-def t(x):
+def t(input):
     """Transpose of a 2-D tensor (1-D and 0-D are returned as they are)."""
-    if x.ndim > 2:
+    if input.ndim > 2:
         raise ValueError(f"t() expects a tensor with <= 2 dims, got {x.ndim}")
-    return x if x.ndim < 2 else transpose(x, 0, 1)
+    return input if input.ndim < 2 else transpose(input, 0, 1)
 
 
 class SumTo(Function):
@@ -135,26 +135,26 @@ class Expand(Function):
         return sum_to(grad, self.in_shape), None
 
 
-def sum_to(x, shape):
+def sum_to(input, shape):
     shape = tuple(shape)
-    return x if x.shape == shape else SumTo.apply(x, shape)
+    return input if input.shape == shape else SumTo.apply(input, shape)
 
 
-def expand(x, *shape):
+def expand(input, *shape):
     shape = _normalize_shape(shape)
-    if len(shape) < x.ndim:
+    if len(shape) < input.ndim:
         raise RuntimeError(f"expand: the target shape {shape} has fewer dims than the input {x.shape}")
-    lead = len(shape) - x.ndim
-    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
-    return x if x.shape == shape else Expand.apply(x, shape)
+    lead = len(shape) - input.ndim
+    shape = tuple(input.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
+    return input if input.shape == shape else Expand.apply(input, shape)
 
 
-def broadcast_to(x, shape):
-    return expand(x, tuple(shape))
+def broadcast_to(input, shape):
+    return expand(input, tuple(shape))
 
 
-def expand_as(x, other):
-    return expand(x, other.shape)
+def expand_as(input, other):
+    return expand(input, other.shape)
 
 
 class Contiguous(Function):
@@ -167,8 +167,8 @@ class Contiguous(Function):
         return grad
 
 
-def contiguous(x):
-    return x if x.data.flags.c_contiguous else Contiguous.apply(x)
+def contiguous(input):
+    return input if input.data.flags.c_contiguous else Contiguous.apply(input)
 
 
 class Clone(Function):
@@ -181,8 +181,8 @@ class Clone(Function):
         return grad
 
 
-def clone(x):
-    return Clone.apply(x)
+def clone(input):
+    return Clone.apply(input)
 
 
 class Cast(Function):
@@ -197,13 +197,13 @@ class Cast(Function):
         return cast(grad, self.in_dtype), None
 
 
-def cast(x, dtype):
+def cast(input, dtype):
     dtype = np.dtype(dtype)
-    if x.dtype == dtype:
-        return x
-    if dtype.kind != "f" or x.dtype.kind != "f":
-        return Tensor._make(x.data.astype(dtype), None)
-    return Cast.apply(x, dtype)
+    if input.dtype == dtype:
+        return input
+    if dtype.kind != "f" or input.dtype.kind != "f":
+        return Tensor._make(input.data.astype(dtype), None)
+    return Cast.apply(input, dtype)
 
 
 class Cat(Function):
@@ -251,9 +251,9 @@ def stack(tensors, dim=0):
     return cat([unsqueeze(x, dim) for x in tensors], dim)
 
 
-def split(x, split_size_or_sections, dim=0):
+def split(input, split_size_or_sections, dim=0):
     from .indexing import narrow
-    n = x.shape[dim]
+    n = input.shape[dim]
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
             raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
@@ -264,22 +264,22 @@ def split(x, split_size_or_sections, dim=0):
             raise ValueError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {dim} has size {n}")
     out, start = [], 0
     for s in sizes:
-        out.append(narrow(x, dim, start, s))
+        out.append(narrow(input, dim, start, s))
         start += s
     return tuple(out)
 
 
-def chunk(x, chunks, dim=0):
+def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise ValueError(f"chunk: expected a positive number of chunks, got {chunks}")
-    n = x.shape[dim]
+    n = input.shape[dim]
     size = -(-n // chunks) if n else 1
-    return split(x, max(size, 1), dim)
+    return split(input, max(size, 1), dim)
 
 
-def movedim(x, source, destination):
-    dims = list(range(x.ndim))
-    src = source % x.ndim
+def movedim(input, source, destination):
+    dims = list(range(input.ndim))
+    src = source % input.ndim
     dims.pop(src)
-    dims.insert(destination % x.ndim, src)
-    return permute(x, tuple(dims))
+    dims.insert(destination % input.ndim, src)
+    return permute(input, tuple(dims))

@@ -100,13 +100,13 @@ def _dim(x, dim):
     return dim % nd
 
 
-def softmax(x, dim=None, dtype=None):
+def softmax(input, dim=None, dtype=None):
     if dtype is not None:
-        x = x.to(dtype)
-    return Softmax.apply(x, _dim(x, dim))
+        input = input.to(dtype)
+    return Softmax.apply(input, _dim(input, dim))
 
 
-def log_softmax(x, dim=None, dtype=None):
+def log_softmax(input, dim=None, dtype=None):
     if dtype is not None:
-        x = x.to(dtype)
-    return LogSoftmax.apply(x, _dim(x, dim))
+        input = input.to(dtype)
+    return LogSoftmax.apply(input, _dim(input, dim))

@@ -126,3 +126,16 @@ def test_softmax_is_stable_for_huge_logits():
     np.testing.assert_allclose(p.data.sum(1), [1.0, 1.0], rtol=1e-6)
     lp = nl.log_softmax(nl.tensor([[1e4, 0.0]]), dim=1)
     np.testing.assert_allclose(lp.data, [[0.0, -1e4]])
+
+
+def test_functions_take_pytorchs_argument_names():
+    import nnlite.nn.functional as F
+    t = nl.tensor([[1.0, -2.0], [3.0, 4.0]])
+    assert nl.add(input=t, other=t, alpha=2).tolist() == [[3.0, -6.0], [9.0, 12.0]]
+    assert nl.pow(input=t, exponent=2).tolist() == [[1.0, 4.0], [9.0, 16.0]]
+    assert nl.where(condition=t > 0, input=t, other=0.0).tolist() == [[1.0, 0.0], [3.0, 4.0]]
+    assert nl.matmul(input=t, other=t).shape == (2, 2) and nl.mm(input=t, mat2=t).shape == (2, 2)
+    assert nl.sum(input=t, dim=1, keepdim=True).shape == (2, 1)
+    assert F.softmax(input=t, dim=1).shape == (2, 2) and F.relu(input=t).tolist()[0] == [1.0, 0.0]
+    assert nl.clamp(input=t, min=0.0).tolist()[0] == [1.0, 0.0]
+    assert nl.transpose(input=t, dim0=0, dim1=1).tolist() == [[1.0, 3.0], [-2.0, 4.0]]

@@ -28,7 +28,43 @@ def _index(idx, n, owner):
     return idx % n
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: children numbered "0".."n-1", list-like edits."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        """Insert before ``index`` (negative counts from the end, as ``list.insert``)."""
+        n = len(self)
+        if not -n <= index <= n:
+            raise IndexError(f"{type(self).__name__}.insert: index {index} is out of range for {n} modules")
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._renumber(modules)
+        return self
+
+    def _renumber(self, modules):
+        # The names stay "0".."n-1" after an edit, as PyTorch does.
+        for key in list(self._modules):
+            delattr(self, key)
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+
+class Sequential(_ModuleSequence):
     """Call the modules in order, each on the previous one's output.
 
     ``Sequential(m0, m1, ...)`` names them "0", "1"...; ``Sequential(OrderedDict(
@@ -58,39 +94,7 @@ class Sequential(Module):
         keys = list(self._modules)
         for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(keys), "Sequential")]]):
             delattr(self, key)
-        # Renumber so the names stay "0".."n-1", as PyTorch does.
-        modules = list(self._modules.values())
-        for key in list(self._modules):
-            delattr(self, key)
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        n = len(self)
-        if not -n <= index <= n:
-            raise IndexError(f"Sequential.insert: index {index} is out of range for {n} modules")
-        modules = list(self._modules.values())
-        modules.insert(index % (n + 1) if index < 0 else index, module)
-        for key in list(self._modules):
-            delattr(self, key)
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
-        return self
+        self._renumber(list(self._modules.values()))
 
     def forward(self, input):
         modules = list(self._modules.values())
@@ -105,7 +109,7 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters the parent sees (a plain list would hide them)."""
 
     def __init__(self, modules=None):
@@ -127,33 +131,9 @@ class ModuleList(Module):
             del modules[idx]
         else:
             del modules[_index(idx, len(modules), "ModuleList")]
-        for key in list(self._modules):
-            delattr(self, key)
-        self.extend(modules)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+        self._renumber(modules)
 
     def __iadd__(self, modules):
-        return self.extend(modules)
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        modules = list(self._modules.values())
-        modules.insert(index, module)
-        for key in list(self._modules):
-            delattr(self, key)
         return self.extend(modules)
 
     def forward(self, *args, **kwargs):

@@ -134,3 +134,13 @@ def test_constructor_arguments_and_defaults_are_torch(name):
     def params(cls):
         return [(k, v.default) for k, v in inspect.signature(cls.__init__).parameters.items()]
     assert params(getattr(nn, name)) == params(getattr(torch.nn, name))
+
+
+def test_insert_with_negative_index_matches_list_insert():
+    from nnlite import nn
+    for cls in (nn.Sequential, nn.ModuleList):
+        seq = cls([nn.ReLU(), nn.Tanh()]) if cls is nn.ModuleList else cls(nn.ReLU(), nn.Tanh())
+        seq.insert(-1, nn.Sigmoid())
+        assert [type(m).__name__ for m in seq] == ["ReLU", "Sigmoid", "Tanh"]
+        seq.insert(0, nn.GELU())
+        assert [type(m).__name__ for m in seq][0] == "GELU" and list(seq._modules) == ["0", "1", "2", "3"]

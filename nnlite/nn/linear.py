@@ -41,6 +41,9 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
+        if in_features < 0 or out_features < 0:
+            raise ValueError(f"Linear: in_features and out_features must be >= 0, got "
+                             f"in_features={in_features}, out_features={out_features}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = Parameter(ops.empty(out_features, in_features, dtype=dtype), kind="weight")
         if bias:

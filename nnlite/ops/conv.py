@@ -122,7 +122,17 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if input.ndim != 3 or weight.ndim != 3:
         raise ValueError(f"conv1d: expected 3-D input (N, C, L) and weight, got shapes "
                          f"{tuple(input.shape)} and {tuple(weight.shape)}")
-    one = lambda v: (1, int(v if isinstance(v, (int, np.integer)) else v[0]))  # noqa: E731
+    if input.shape[1] != weight.shape[1] * groups:
+        raise ValueError(f"conv1d: input has {input.shape[1]} channels but weight expects "
+                         f"{weight.shape[1] * groups} (groups={groups}); input shape "
+                         f"{tuple(input.shape)}, weight shape {tuple(weight.shape)}")
+
+    def one(v):  # a 1-D size as the (1, v) the 2-D kernel takes
+        if not isinstance(v, (int, np.integer)):
+            if len(v) != 1:
+                raise ValueError(f"conv1d: stride, padding and dilation take one value, got {v!r}")
+            v = v[0]
+        return (1, int(v))
     pad2 = padding if isinstance(padding, str) else (0, one(padding)[1])
     y = conv2d(unsqueeze(input, 2), unsqueeze(weight, 2), bias, one(stride), pad2, one(dilation), groups)
     return squeeze(y, 2)

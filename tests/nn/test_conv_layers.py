@@ -105,3 +105,13 @@ def test_pad_matches_torch_and_gradcheck(mode):
     assert gradcheck(lambda x: F.pad(x, (1, 2, 2, 1), mode=mode), [x])
     with pytest.raises(ValueError, match="even-length"):
         F.pad(x, (1, 2, 3), mode=mode)
+
+
+def test_conv1d_errors_speak_of_conv1d():
+    import nnlite as nl
+    import nnlite.nn.functional as F
+    x, w = nl.randn(1, 2, 5), nl.randn(3, 3, 3)
+    with pytest.raises(ValueError, match=r"conv1d: input has 2 channels but weight expects 3"):
+        F.conv1d(x, w)
+    with pytest.raises(ValueError, match="one value"):
+        F.conv1d(nl.randn(1, 3, 5), w, stride=(2, 3))

@@ -115,3 +115,9 @@ def test_linear_output_may_be_modified_in_place():
         z.sum().backward()
     with pytest.raises(ValueError, match="activation"):
         F.linear(nl.randn(4, 3), layer.weight, activation="gelu")
+
+
+def test_negative_sizes_are_refused_clearly():
+    import nnlite as nl
+    with pytest.raises(ValueError, match="in_features=-1"):
+        nl.nn.Linear(-1, 3)

@@ -3,9 +3,7 @@
 Readable Python on top (``nnlite.nn``, ``nnlite.optim``), compiled Cython/OpenMP
 kernels underneath (``nnlite._kernels``), with NumPy twins of every kernel.
 """
-__version__ = "0.1.0"
-
-import numpy as _np
+from ._version import __version__  # noqa: F401
 
 from ._kernels import get_backend, get_num_threads, set_backend, set_num_threads  # noqa: F401
 from .autograd import (detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,  # noqa: F401

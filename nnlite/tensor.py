@@ -4,7 +4,8 @@
 whose gradient we want; ``_ctx`` is the :class:`~nnlite.autograd.Function` that
 produced the tensor (None for leaves). Arithmetic operators and methods such as
 ``x.sum()`` are attached in :mod:`nnlite.ops` (the one place that ties the two
-together, so this file stays free of import cycles).
+together). The one back-reference: autograd needs the Tensor class to wrap
+results, so this file binds ``autograd.Tensor`` once the class exists.
 """
 import numpy as np
 

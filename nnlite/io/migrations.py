@@ -71,7 +71,7 @@ def upgrade(metadata, source="file"):
     if version is None:
         return None, dict(metadata)
     if version > FORMAT_VERSION:
-        from .. import __version__
+        from .._version import __version__
         raise VersionError(f"{source} uses checkpoint format {version}, written by nnlite "
                            f"{metadata.get('nnlite.version', 'newer than this one')}; nnlite {__version__} "
                            f"reads formats up to {FORMAT_VERSION}. Upgrade nnlite to load it "

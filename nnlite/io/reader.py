@@ -17,7 +17,7 @@ __all__ = ["Checkpoint", "read_checkpoint"]
 
 
 def _version():
-    from .. import __version__
+    from .._version import __version__
     return __version__
 
 

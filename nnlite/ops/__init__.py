@@ -10,11 +10,11 @@ from ..tensor import Tensor
 from . import arithmetic, compare, indexing, inplace, linalg, pointwise, reduction, shape, softmax
 from .arithmetic import abs, add, div, mul, neg, pow, square, sub  # noqa: A004
 from .compare import (allclose, clamp, clip, eq, equal, ge, gt, isfinite, isnan, le, logical_and,
-                      logical_not, logical_or, lt, maximum, minimum, ne, sign, where)
+                      logical_not, logical_or, lt, masked_fill, maximum, minimum, ne, sign, where)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
                        randperm, zeros, zeros_like)
-from .indexing import gather, index_select, masked_fill, narrow, one_hot
+from .indexing import gather, index_select, narrow, one_hot
 from .linalg import bmm, dot, matmul, mm, outer
 from .pointwise import cos, erf, exp, gelu, log, relu, rsqrt, sigmoid, silu, sin, softplus, sqrt, tanh
 from .reduction import (amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, std, sum,

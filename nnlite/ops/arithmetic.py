@@ -7,6 +7,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from .pointwise import log
 from .shape import sum_to
 
 
@@ -84,7 +85,6 @@ class Pow(Function):
             else:
                 ga = sum_to(grad * b * a ** (b - 1), _shape(a))
         if _wants(b):
-            from .pointwise import log
             log_a = log(a) if isinstance(a, Tensor) else np.log(a)
             gb = sum_to(grad * (a ** b) * log_a, _shape(b))
         return ga, gb

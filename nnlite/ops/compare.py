@@ -45,6 +45,14 @@ def where(condition, input, other):
     return Where.apply(_data(condition), input, other)
 
 
+def masked_fill(input, mask, value):
+    """``value`` where ``mask`` is True, else ``input`` (the mask broadcasts against it)."""
+    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be bool, got {m.dtype}")
+    return where(m, np.asarray(value, dtype=input.dtype), input)
+
+
 class _MaxMin(Function):
     pick = None
 

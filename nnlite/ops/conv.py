@@ -19,7 +19,9 @@ import numpy as np
 from .._kernels import K
 from ..autograd import Function
 from .indexing import gather
+from ..tensor import Tensor
 from .linalg import matmul
+from .nn_ops import pad
 from .shape import expand, reshape, unsqueeze, squeeze
 
 
@@ -112,7 +114,6 @@ def _string_padding(input, kernel, stride, dilation, padding):
     left = [t // 2 for t in total]
     if all(t % 2 == 0 for t in total):
         return input, tuple(left)
-    from .nn_ops import pad
     widths = (left[1], total[1] - left[1], left[0], total[0] - left[0])
     return pad(input, widths), (0, 0)
 
@@ -260,7 +261,6 @@ def _adaptive_matrix(size, out, dtype):
 
 
 def _const(a):
-    from ..tensor import Tensor
     return Tensor._make(a, None)
 
 

@@ -1,4 +1,4 @@
-"""Indexing: ``x[key]``, gather, index_select, masked_fill.
+"""Indexing: ``x[key]``, narrow, gather, index_select, one_hot.
 
 The gradient of reading ``x[key]`` is a tensor of zeros with the incoming
 gradient added at ``key``. Integer-array keys may repeat an index; each
@@ -107,15 +107,6 @@ class ScatterAdd(Function):
 def gather(input, dim, index):
     idx = index.data if isinstance(index, Tensor) else np.asarray(index)
     return Gather.apply(input, dim % input.ndim, idx.astype(np.int64, copy=False))
-
-
-def masked_fill(input, mask, value):
-    """``value`` where ``mask`` is True, else ``x`` (mask broadcasts against x)."""
-    from .compare import where
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
-    if m.dtype != np.bool_:
-        raise TypeError(f"masked_fill: mask must be bool, got {m.dtype}")
-    return where(m, np.asarray(value, dtype=input.dtype), input)
 
 
 def one_hot(index, num_classes=-1):

@@ -8,9 +8,12 @@ and the tensor's history is moved to the new operation, as PyTorch does.
 """
 import numpy as np
 
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function, is_grad_enabled, no_grad
+from ..random import _gen
 from ..tensor import Tensor
 from . import arithmetic, compare
+from .indexing import GetItem, _convert_key
+from .shape import cast, sum_to
 
 
 def _check_leaf(x, op):
@@ -134,7 +137,6 @@ class CopyFrom(Function):
         return np.broadcast_to(src, a.shape).astype(a.dtype)
 
     def backward(self, grad):
-        from .shape import cast, sum_to
         src = self.inputs[1]
         return None, (cast(sum_to(grad, self.src_shape), src.dtype) if isinstance(src, Tensor) else None)
 
@@ -150,8 +152,6 @@ class IndexPut(Function):
         return out
 
     def backward(self, grad):
-        from .indexing import GetItem
-        from .shape import sum_to
         mask = np.ones(grad.shape, dtype=grad.dtype)
         mask[self.key] = 0
         g_value = None
@@ -161,7 +161,6 @@ class IndexPut(Function):
 
 
 def setitem(x, key, value):
-    from .indexing import _convert_key
     key = _convert_key(key)
     _check_leaf(x, "__setitem__")
     if _records(x, (value,)):
@@ -172,17 +171,11 @@ def setitem(x, key, value):
 
 
 def uniform_(x, a=0.0, b=1.0, generator=None):
-    from ..random import _gen
-    with _no_grad():
+    with no_grad():
         return copy_(x, _gen(generator).uniform(a, b, size=x.shape).astype(x.dtype))
 
 
 def normal_(x, mean=0.0, std=1.0, generator=None):
-    from ..random import _gen
-    with _no_grad():
+    with no_grad():
         return copy_(x, (_gen(generator).standard_normal(x.shape) * std + mean).astype(x.dtype))
 
-
-def _no_grad():
-    from ..autograd import no_grad
-    return no_grad()

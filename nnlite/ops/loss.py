@@ -13,7 +13,7 @@ from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from .compare import where
 from .indexing import gather
-from .pointwise import log, softplus
+from .pointwise import exp, log, softplus
 from .reduction import mean as _mean, sum as _sum
 from .shape import movedim, reshape
 from .softmax import log_softmax, softmax
@@ -267,7 +267,6 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     _check_reduction("kl_div", reduction, _REDUCTIONS + ("batchmean",))
     _same_shape("kl_div", input, target)
     if log_target:
-        from .pointwise import exp
         loss = exp(target) * (target - input)
     else:
         positive = _data(target) > 0

@@ -13,6 +13,7 @@ from ..autograd import Function
 from ..random import _gen
 from ..tensor import Tensor
 from .indexing import GetItem
+from .inplace import copy_
 from .linalg import matmul
 from .pointwise import ReluBackward
 from .shape import expand, reshape
@@ -113,7 +114,6 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
     u = _gen(generator).random(input.shape, dtype=input.dtype)
     out = Dropout.apply(input, u, float(p))
     if inplace:
-        from .inplace import copy_
         return copy_(input, out)
     return out
 

@@ -10,8 +10,9 @@ import math
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function
+from ..autograd import Function, enable_grad, grad as autograd_grad
 from ..tensor import Tensor
+from .compare import where
 
 
 def _const(array):
@@ -217,7 +218,6 @@ class GeluBackward(Function):
         return K.gelu_backward(grad, x, approximate)
 
     def backward(self, gg):
-        from ..autograd import grad as autograd_grad, enable_grad
         grad, x = self.inputs[:2]
         with enable_grad():
             xd = x if x.requires_grad else x.detach().requires_grad_()
@@ -290,7 +290,3 @@ def gelu(input, approximate="none"):
 def softplus(input, beta=1.0, threshold=20.0):
     return Softplus.apply(input, beta, threshold)
 
-
-def where(condition, input, other):
-    from .compare import where as _where
-    return _where(condition, input, other)

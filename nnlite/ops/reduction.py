@@ -10,7 +10,9 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .shape import expand, reshape
+from .arithmetic import abs as _abs
+from .pointwise import exp, sqrt
+from .shape import cast, expand, reshape
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -50,7 +52,6 @@ class Sum(Function):
 
 def sum(input, dim=None, keepdim=False, dtype=None):  # noqa: A001
     if dtype is not None:
-        from .shape import cast
         input = cast(input, dtype)
     if input.dtype == np.bool_ or input.dtype.kind in "iu":
         return Tensor._make(np.asarray(np.sum(input.data, axis=_dims(dim, input.ndim), keepdims=keepdim)), None)
@@ -76,7 +77,6 @@ def var(input, dim=None, correction=1, keepdim=False, unbiased=None):
 
 
 def std(input, dim=None, correction=1, keepdim=False, unbiased=None):
-    from .pointwise import sqrt
     return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
 
 
@@ -190,7 +190,6 @@ class LogSumExp(Function):
         return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in dims])
 
     def backward(self, grad):
-        from .pointwise import exp
         a = self.inputs[0]
         out = _grad_back(self.out, a.shape, self.dims)
         return _grad_back(grad, a.shape, self.dims) * exp(a - out), None, None
@@ -202,8 +201,6 @@ def logsumexp(input, dim, keepdim=False):
 
 def norm(input, p=2, dim=None, keepdim=False):
     """The p-norm (p = 2, 1, inf or any positive number) over ``dim``."""
-    from .arithmetic import abs as _abs
-    from .pointwise import sqrt
     if p == 2:
         return sqrt(sum(input * input, dim, keepdim))
     if p == 1:

@@ -7,6 +7,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from .creation import as_tensor
+from .indexing import narrow
 
 
 def _normalize_shape(shape):
@@ -222,7 +224,6 @@ class Cat(Function):
                              f"{[a.shape for a in arrays]}") from None
 
     def backward(self, grad):
-        from .indexing import narrow
         out, start = [], 0
         for size in self.sizes:
             out.append(narrow(grad, self.dim, start, size))
@@ -234,7 +235,6 @@ def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
-    from . import as_tensor
     return Cat.apply(*[as_tensor(x) for x in tensors], dim=dim)
 
 
@@ -252,7 +252,6 @@ def stack(tensors, dim=0):
 
 
 def split(input, split_size_or_sections, dim=0):
-    from .indexing import narrow
     n = input.shape[dim]
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:

@@ -8,6 +8,7 @@ import numpy as np
 
 from .._kernels import K
 from ..autograd import Function
+from .pointwise import exp
 from .reduction import sum as _sum
 
 
@@ -84,7 +85,6 @@ class LogSoftmaxBackward(Function):
         return _rowwise(K.log_softmax_backward, dim, grad, out).reshape(grad.shape)
 
     def backward(self, gg):
-        from .pointwise import exp
         grad, out = self.inputs[:2]
         d = self.dim
         p = exp(out)

@@ -16,7 +16,6 @@ callbacks — a progress bar, early stopping and periodic checkpoints from which
 :func:`fit` resumes bit for bit (model, optimizer, scheduler, the data
 loader's position and the random generator are all saved).
 """
-import math
 import os
 import sys
 import time
@@ -26,10 +25,10 @@ import numpy as np
 from .autograd import no_grad
 from .io import load_checkpoint, read_checkpoint, save_checkpoint
 from .io.checkpoint import list_checkpoints, rotate
+from .nn.utils import clip_grad_norm_
 from .optim.lr_scheduler import ReduceLROnPlateau
 
-__all__ = ["fit", "evaluate", "TrainingState", "Callback", "ProgressBar", "EarlyStopping", "Checkpoint",
-           "clip_grad_norm_"]
+__all__ = ["fit", "evaluate", "TrainingState", "Callback", "ProgressBar", "EarlyStopping", "Checkpoint"]
 
 
 # ------------------------------------------------------------------ helpers --
@@ -46,24 +45,6 @@ def _count_correct(output, target):
     if target.dtype.kind not in "iu" or output.ndim != target.ndim + 1:
         return None
     return int(np.count_nonzero(output.data.argmax(axis=-1) == target.data))
-
-
-def clip_grad_norm_(parameters, max_norm):
-    """Scale all gradients together so their joint L2 norm is at most ``max_norm``.
-
-    Returns the norm before clipping. The norm is taken over every gradient as
-    one long vector (as ``torch.nn.utils.clip_grad_norm_`` does), so clipping
-    keeps the direction of the update and only shortens it.
-    """
-    grads = [p.grad.data for p in parameters if p.grad is not None]
-    total = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
-    if not math.isfinite(total):
-        raise FloatingPointError(f"clip_grad_norm_: the gradient norm is {total}; the loss diverged")
-    scale = max_norm / (total + 1e-6)
-    if scale < 1:
-        for g in grads:
-            g *= g.dtype.type(scale)  # in place: gradients may live in the optimizer's arena
-    return total
 
 
 # ----------------------------------------------------------------- evaluate --
@@ -368,7 +349,8 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
 
             if i + 1 == group_start + group_size:     # the group is complete: take a step
                 if clip_grad_norm is not None:
-                    clip_grad_norm_(model.parameters(), clip_grad_norm)
+                    # a non-finite norm means the loss diverged: stop with a clear error
+                    clip_grad_norm_(model.parameters(), clip_grad_norm, error_if_nonfinite=True)
                 optimizer.step()
                 optimizer.zero_grad()
                 if scheduler is not None and scheduler_step == "batch":

@@ -10,7 +10,7 @@ from ..ops import (gelu, log_softmax, one_hot, relu, sigmoid, silu, softmax, sof
 # ------------------------------------------------------------------ layers ---
 # Each function below is the stateless form of a layer in nnlite.nn; the ops it
 # calls (nnlite/ops/nn_ops.py, conv.py, norm.py, loss.py) hold forward and backward.
-from ..ops.nn_ops import dropout, embedding, linear, pad  # noqa: F401,E402
+from ..ops.nn_ops import dropout, embedding, linear, linear_relu, pad  # noqa: F401,E402
 from ..ops.norm import batch_norm, group_norm, layer_norm, rms_norm  # noqa: F401,E402
 from ..ops.conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d,  # noqa: F401,E402
                         conv1d, conv2d, max_pool1d, max_pool2d)

@@ -64,7 +64,7 @@ class Linear(Module):
 
     def forward_relu(self, input):
         """relu(self(input)) in one fused kernel pass (Sequential uses it for Linear then ReLU)."""
-        return F.linear(self._checked(input), self.weight, self.bias, activation="relu")
+        return F.linear_relu(self._checked(input), self.weight, self.bias)
 
     def _checked(self, input):
         if input.ndim == 0 or input.shape[-1] != self.in_features:

@@ -69,8 +69,21 @@ class BiasGrad(Function):
         return expand(reshape(gg, (1, gg.shape[0])), (self.rows, gg.shape[0]))
 
 
-def linear(input, weight, bias=None, activation=None):
-    """``input @ weight.T + bias`` over any leading dims; ``activation='relu'`` fuses a ReLU."""
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias`` over any leading dims (PyTorch's ``F.linear``)."""
+    return _linear(Linear, input, weight, bias)
+
+
+def linear_relu(input, weight, bias=None):
+    """``relu(linear(input, weight, bias))`` in one kernel pass (an nnlite addition).
+
+    The bias and the ReLU are applied in the GEMM's epilogue, while the output
+    is still in cache; ``nn.Sequential`` uses it for a Linear followed by a ReLU.
+    """
+    return _linear(LinearReLU, input, weight, bias)
+
+
+def _linear(function, input, weight, bias):
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
@@ -82,9 +95,7 @@ def linear(input, weight, bias=None, activation=None):
                         "(e.g. model.double() or x.float())")
     lead = input.shape[:-1]
     x2 = input if input.ndim == 2 else reshape(input, (-1, weight.shape[1]))
-    if activation not in (None, "relu"):
-        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
-    y = (LinearReLU if activation == "relu" else Linear).apply(x2, weight, bias)
+    y = function.apply(x2, weight, bias)
     return y if input.ndim == 2 else reshape(y, lead + (weight.shape[0],))
 
 

@@ -51,14 +51,14 @@ def test_linear_op_gradcheck_and_gradgradcheck():
     x3 = f64(rng, 2, 3, 4)
     assert gradcheck(lambda x, w: F.linear(x, w), [x3, w])
     # The fused ReLU: second derivative through a smooth function of the output.
-    assert gradcheck(lambda x, w, b: F.linear(x, w, b, activation="relu"), [x, w, b])
-    assert gradgradcheck(lambda x, w, b: F.linear(x, w, b, activation="relu").tanh(), [x, w, b])
+    assert gradcheck(lambda x, w, b: F.linear_relu(x, w, b), [x, w, b])
+    assert gradgradcheck(lambda x, w, b: F.linear_relu(x, w, b).tanh(), [x, w, b])
 
 
 def test_fused_relu_equals_relu_of_linear():
     rng = np.random.default_rng(3)
     x, w, b = f64(rng, 7, 5), f64(rng, 4, 5), f64(rng, 4)
-    np.testing.assert_allclose(F.linear(x, w, b, activation="relu").data, F.relu(F.linear(x, w, b)).data)
+    np.testing.assert_allclose(F.linear_relu(x, w, b).data, F.relu(F.linear(x, w, b)).data)
 
 
 def test_identity_flatten_unflatten_match_torch():
@@ -109,12 +109,10 @@ def test_linear_output_may_be_modified_in_place():
     y.sum().backward()
     np.testing.assert_allclose(layer.bias.grad.data, [4.0, 4.0])
     # The fused ReLU does read its output, so modifying that is refused.
-    z = F.linear(nl.randn(4, 3), layer.weight, layer.bias, activation="relu")
+    z = F.linear_relu(nl.randn(4, 3), layer.weight, layer.bias)
     z.add_(1.0)
     with pytest.raises(RuntimeError, match="modified in place"):
         z.sum().backward()
-    with pytest.raises(ValueError, match="activation"):
-        F.linear(nl.randn(4, 3), layer.weight, activation="gelu")
 
 
 def test_negative_sizes_are_refused_clearly():

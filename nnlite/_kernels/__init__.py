@@ -31,6 +31,13 @@ class _KernelNamespace:
         return f"<nnlite kernels: backend={_backend!r}, {len(self.__dict__)} kernels>"
 
 
+# Idle OpenMP threads sleep instead of spinning. Spinning saves a few microseconds
+# per parallel region on an idle machine, but on a busy one (a shared server, a
+# laptop running a browser) spinning threads steal the cores the work needs and
+# steps become 10-100x slower. Must be set before the first kernel module loads
+# libgomp; an explicit OMP_WAIT_POLICY from the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 K = _KernelNamespace()
 _backend = None
 _compiled = {}          # kernel name -> compiled function

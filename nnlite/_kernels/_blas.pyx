@@ -27,7 +27,7 @@ ctypedef fused floating:
     double
 
 cdef enum:
-    BLOCK = 128          # rows or columns of C per task
+    BLOCK = 256          # target rows or columns of C per task (at least two tasks once C has 256)
     K_BLOCK = 4096       # inner-dimension chunk when C is too small to split
 
 
@@ -120,10 +120,22 @@ cdef void _call(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
         dgemm(&tb, &ta, &in_, &im, &ik, &one, <double*>b, &ildb, <double*>a, &ilda, &beta, c, &ildc)
 
 
+cdef inline Py_ssize_t _block_size(Py_ssize_t dim) noexcept nogil:
+    """Split ``dim`` (>= BLOCK) into at least two near-equal blocks of about BLOCK.
+
+    Fewer, larger blocks keep each BLAS call efficient (every call packs its
+    own panels); the split depends on the shape alone, never on the threads.
+    """
+    cdef Py_ssize_t nblocks = (dim + BLOCK - 1) // BLOCK
+    if nblocks < 2:
+        nblocks = 2
+    return (dim + nblocks - 1) // nblocks
+
+
 cdef void _gemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                          const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
                          floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
-    cdef Py_ssize_t r, j, blk, nblocks, start, width, chunk, i
+    cdef Py_ssize_t r, j, blk, nblocks, start, width, chunk, i, size
     cdef int saved[4]
     cdef int nt = threads_for(m * n * k // 16)
     cdef floating* partial
@@ -139,20 +151,22 @@ cdef void _gemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
                     c[r * ldc + j] *= beta
         return
     blas_pin_one_thread(saved)
-    if m >= 2 * BLOCK and m >= n:
+    if m >= BLOCK and m >= n:
         # blocks of rows of C: rows of op(a), all of op(b)
-        nblocks = (m + BLOCK - 1) // BLOCK
+        size = _block_size(m)
+        nblocks = (m + size - 1) // size
         for blk in prange(nblocks, num_threads=nt, schedule='static'):
-            start = blk * BLOCK
-            width = min(BLOCK, m - start)
+            start = blk * size
+            width = min(size, m - start)
             _call(trans_a, trans_b, width, n, k, a + (start if trans_a else start * lda), lda,
                   b, ldb, beta, c + start * ldc, ldc)
-    elif n >= 2 * BLOCK:
+    elif n >= BLOCK:
         # blocks of columns of C: all of op(a), columns of op(b)
-        nblocks = (n + BLOCK - 1) // BLOCK
+        size = _block_size(n)
+        nblocks = (n + size - 1) // size
         for blk in prange(nblocks, num_threads=nt, schedule='static'):
-            start = blk * BLOCK
-            width = min(BLOCK, n - start)
+            start = blk * size
+            width = min(size, n - start)
             _call(trans_a, trans_b, m, width, k, a, lda, b + (start * ldb if trans_b else start), ldb,
                   beta, c + start, ldc)
     elif k >= 2 * K_BLOCK:

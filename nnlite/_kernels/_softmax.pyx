@@ -74,49 +74,9 @@ cdef inline cnp.ndarray _empty_like(cnp.ndarray x, int t):
     return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), t, 0)
 
 
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #include <string.h>
-    /* exp for float32 in straight-line C, so a loop calling it vectorises (a call
-       to libm's expf cannot). Cephes' method: write x = n ln2 + r with integer n
-       and |r| <= ln2 / 2, take exp(r) from a degree-6 polynomial and multiply by
-       2^n built from the exponent bits (in two halves, so 2^n for n in
-       [-252, 254] never overflows the exponent field). Within 1 ulp of the
-       correctly rounded result; exp(-inf) = 0, exp(NaN) = NaN. Every caller
-       passes x <= 0 (a shift by the row maximum): +inf is not handled. */
-    static inline float nnl_expf(float x)
-    {
-        const float round_magic = 12582912.0f;   /* 1.5 * 2^23: (y + it) - it rounds y */
-        float n = (x * 1.44269504088896341f + round_magic) - round_magic;
-        float r = x - n * 0.693359375f;          /* ln 2 split in two: this product is exact */
-        r = r - n * -2.12194440e-4f;
-        float p = 1.9875691500e-4f;
-        p = p * r + 1.3981999507e-3f;
-        p = p * r + 8.3334519073e-3f;
-        p = p * r + 4.1665795894e-2f;
-        p = p * r + 1.6666665459e-1f;
-        p = p * r + 5.0000001201e-1f;
-        p = p * r * r + r + 1.0f;
-        int32_t k = (int32_t)n;
-        k = k < -252 ? -252 : k;
-        k = k > 254 ? 254 : k;
-        int32_t half = k >> 1;
-        int32_t bits1 = (half + 127) << 23, bits2 = (k - half + 127) << 23;
-        float scale1, scale2, out;
-        memcpy(&scale1, &bits1, 4);
-        memcpy(&scale2, &bits2, 4);
-        out = p * scale1 * scale2;
-        /* x < -104, down to -inf (and not NaN): the result underflows to 0.
-           Compared on the bits so the loop stays branch-free. */
-        uint32_t xb, ob;
-        memcpy(&xb, &x, 4);
-        memcpy(&ob, &out, 4);
-        ob &= 0u - (uint32_t)((xb <= 0xC2D00000u) | (xb > 0xFF800000u));
-        memcpy(&out, &ob, 4);
-        return out;
-    }
-    """
+# exp in straight-line C (a loop calling it vectorises; libm's expf cannot), shared
+# with _elementwise.pyx: see _fastmath.h.
+cdef extern from "_fastmath.h":
     float nnl_expf(float x) noexcept nogil
 
 

@@ -14,6 +14,8 @@ from nnlite._kernels._threads cimport threads_for
 
 import numpy as np
 
+from nnlite._kernels import reference as _reference  # shared argument checks (pure Python)
+
 cnp.import_array()
 
 __all__ = ["batch_norm_forward", "batch_norm_backward", "layer_norm_forward",
@@ -627,7 +629,7 @@ def group_norm_forward(x, num_groups, weight, bias, eps):
     """
     kernel = "group_norm_forward"
     cdef int t = _dtype(kernel, [("x", x), ("weight", weight), ("bias", bias)])
-    N, C, L, G = _group_norm_checks(kernel, x, num_groups, weight, bias)
+    N, C, L, G = _reference._group_norm_checks(kernel, x, num_groups, weight, bias)
     cdef double eps_ = _eps(kernel, eps)
     dtype = x.dtype
     cdef cnp.ndarray xc = np.ascontiguousarray(x)
@@ -650,22 +652,6 @@ def group_norm_forward(x, num_groups, weight, bias, eps):
             _gn_forward(<double*>xp, <double*>yp, <double*>mp, <double*>rp, n_, c_, l_, g_,
                         <double*>wp, <double*>bp, eps_)
     return y, mean, rstd
-
-
-cdef tuple _group_norm_checks(str kernel, object x, object num_groups, object weight, object bias):
-    _ndim(kernel, "x", x, 3, "(N, C, L)")
-    n, channels, length = x.shape
-    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups < 1:
-        raise ValueError(f"{kernel}: num_groups must be a positive int, got {num_groups!r}")
-    if channels % num_groups:
-        raise ValueError(f"{kernel}: num_channels ({channels}) must be divisible by "
-                         f"num_groups ({num_groups})")
-    if channels // num_groups * length == 0:
-        raise ValueError(f"{kernel}: each group must hold at least one value, got x of shape "
-                         f"{x.shape} with num_groups={num_groups}")
-    _shape(kernel, "weight", weight, (channels,))
-    _shape(kernel, "bias", bias, (channels,))
-    return n, channels, length, int(num_groups)
 
 
 cdef void _gn_backward(floating* g, floating* x, floating* gx, floating* mean_in,
@@ -721,7 +707,7 @@ def group_norm_backward(grad, x, num_groups, weight, mean, rstd):
     kernel = "group_norm_backward"
     cdef int t = _dtype(kernel, [("grad", grad), ("x", x), ("weight", weight), ("mean", mean),
                                  ("rstd", rstd)])
-    N, C, L, G = _group_norm_checks(kernel, x, num_groups, weight, None)
+    N, C, L, G = _reference._group_norm_checks(kernel, x, num_groups, weight, None)
     _shape(kernel, "grad", grad, x.shape)
     _shape(kernel, "mean", mean, (N, G))
     _shape(kernel, "rstd", rstd, (N, G))

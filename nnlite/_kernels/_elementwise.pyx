@@ -14,6 +14,7 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
 from nnlite._kernels._threads cimport threads_for
+from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
 
 cnp.import_array()
 
@@ -36,15 +37,6 @@ cdef Py_ssize_t EMBEDDING_CHUNK = 64               # columns per thread task in 
 
 # ------------------------------------------------------------ validation -----
 
-cdef int _float_type(str op, object arr, str name) except -1:
-    if not cnp.PyArray_Check(arr):
-        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
-    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
-    return t
-
-
 cdef int _pair_type(str op, object a, str name_a, object b, str name_b) except -1:
     """Both float arrays of one dtype and one shape; returns the dtype number."""
     cdef int t = _float_type(op, a, name_a)
@@ -54,13 +46,6 @@ cdef int _pair_type(str op, object a, str name_a, object b, str name_b) except -
     if a.shape != b.shape:
         raise ValueError(f"{op}: {name_b} must have the shape of {name_a} {a.shape}, got {b.shape}")
     return t
-
-
-cdef inline cnp.ndarray _c(object arr):
-    """A C-contiguous view of ``arr``, copying only when it is not one already."""
-    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr):
-        return <cnp.ndarray>arr
-    return np.ascontiguousarray(arr)
 
 
 cdef inline cnp.ndarray _empty_like(cnp.ndarray x, int t):

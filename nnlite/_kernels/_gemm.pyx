@@ -25,6 +25,7 @@ from nnlite._kernels._blas cimport (blas_pin_one_thread, blas_restore_threads, d
                                     sgemm_rowmajor)
 
 from nnlite._kernels._threads cimport threads_for
+from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
 
 cnp.import_array()
 
@@ -41,15 +42,6 @@ cdef enum:
 
 # ------------------------------------------------------------ validation -----
 
-cdef int _float_type(str op, object arr, str name) except -1:
-    if not cnp.PyArray_Check(arr):
-        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
-    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
-    return t
-
-
 cdef int _pair_type(str op, object a, str name_a, object b, str name_b, int ndim) except -1:
     cdef int t = _float_type(op, a, name_a)
     if _float_type(op, b, name_b) != t:
@@ -60,12 +52,6 @@ cdef int _pair_type(str op, object a, str name_a, object b, str name_b, int ndim
     if b.ndim != ndim:
         raise ValueError(f"{op}: {name_b} must be {ndim}-D, got shape {b.shape}")
     return t
-
-
-cdef inline cnp.ndarray _c(object arr):
-    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr):
-        return <cnp.ndarray>arr
-    return np.ascontiguousarray(arr)
 
 
 cdef inline cnp.ndarray _new_matrix(Py_ssize_t rows, Py_ssize_t cols, int t, bint zeroed):

@@ -17,6 +17,7 @@ from libc.math cimport INFINITY, NAN, exp, log
 from libc.stdint cimport int64_t
 
 from nnlite._kernels._threads cimport threads_for
+from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
 
 cnp.import_array()
 
@@ -36,15 +37,6 @@ cdef enum Reduction:
 
 # ------------------------------------------------------------ validation -----
 
-cdef int _float_type(str op, object arr, str name) except -1:
-    if not cnp.PyArray_Check(arr):
-        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
-    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
-    return t
-
-
 cdef int _same_type(str op, int t, object first, str first_name, object arr, str name) except -1:
     if _float_type(op, arr, name) != t:
         raise TypeError(f"{op}: all operands must share one dtype, got {first.dtype} ({first_name}) "
@@ -62,12 +54,6 @@ cdef int _rows_type(str op, object a, str name_a, object b=None, str name_b=None
     if b is not None and b.shape != a.shape:
         raise ValueError(f"{op}: {name_b} must have the shape of {name_a} {a.shape}, got {b.shape}")
     return t
-
-
-cdef inline cnp.ndarray _c(object arr):
-    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr):
-        return <cnp.ndarray>arr
-    return np.ascontiguousarray(arr)
 
 
 cdef inline cnp.ndarray _empty_like(cnp.ndarray x, int t):

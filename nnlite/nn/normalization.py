@@ -17,12 +17,27 @@ from .module import Module
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm"]
 
 
-def _affine(module, shape, bias=True, dtype=None):
-    module.weight = Parameter(ops.empty(*shape, dtype=dtype), kind="scale")
-    if bias:
-        module.bias = Parameter(ops.empty(*shape, dtype=dtype), kind="shift")
-    else:
-        module.register_parameter("bias", None)
+def _affine(module, shape, enabled, bias=True, dtype=None):
+    """Give ``module`` a learned scale (``weight``) and shift (``bias``) of ``shape``, or None."""
+    module.register_parameter("weight", Parameter(ops.empty(*shape, dtype=dtype), kind="scale")
+                              if enabled else None)
+    module.register_parameter("bias", Parameter(ops.empty(*shape, dtype=dtype), kind="shift")
+                              if enabled and bias else None)
+
+
+def _reset_affine(module):
+    """Scale 1, shift 0: at initialisation the layer outputs the standardised values."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
+def _check_trailing(layer, normalized_shape, input):
+    k = len(normalized_shape)
+    if input.ndim < k or tuple(input.shape[input.ndim - k:]) != normalized_shape:
+        raise ValueError(f"{layer}(normalized_shape={normalized_shape}): input has trailing "
+                         f"shape {tuple(input.shape[-k:])} (shape {tuple(input.shape)})")
 
 
 class _BatchNorm(Module):
@@ -42,11 +57,7 @@ class _BatchNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            _affine(self, (num_features,), bias, dtype)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, (num_features,), affine, bias, dtype)
         if track_running_stats:
             self.running_mean = Buffer(ops.zeros(num_features, dtype=dtype))
             self.running_var = Buffer(ops.ones(num_features, dtype=dtype))
@@ -64,10 +75,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self):
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         name = f"{type(self).__name__}(num_features={self.num_features})"
@@ -122,24 +130,14 @@ class LayerNorm(Module):
             normalized_shape = (normalized_shape,)
         self.normalized_shape, self.eps = tuple(normalized_shape), eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            _affine(self, self.normalized_shape, bias, dtype)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, self.normalized_shape, elementwise_affine, bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
-        k = len(self.normalized_shape)
-        if tuple(input.shape[max(input.ndim - k, 0):]) != self.normalized_shape or input.ndim < k:
-            raise ValueError(f"LayerNorm(normalized_shape={self.normalized_shape}): input has trailing "
-                             f"shape {tuple(input.shape[-k:])} (shape {tuple(input.shape)})")
+        _check_trailing("LayerNorm", self.normalized_shape, input)
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -159,18 +157,11 @@ class GroupNorm(Module):
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        if affine:
-            _affine(self, (num_channels,), bias, dtype)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, (num_channels,), affine, bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         if input.ndim < 2 or input.shape[1] != self.num_channels:
@@ -196,21 +187,14 @@ class RMSNorm(Module):
             normalized_shape = (normalized_shape,)
         self.normalized_shape, self.eps = tuple(normalized_shape), eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(ops.empty(*self.normalized_shape, dtype=dtype), kind="scale")
-        else:
-            self.register_parameter("weight", None)
+        _affine(self, self.normalized_shape, elementwise_affine, bias=False, dtype=dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
-        if self.weight is not None:
-            init.ones_(self.weight)
+        _reset_affine(self)
 
     def forward(self, input):
-        k = len(self.normalized_shape)
-        if tuple(input.shape[max(input.ndim - k, 0):]) != self.normalized_shape or input.ndim < k:
-            raise ValueError(f"RMSNorm(normalized_shape={self.normalized_shape}): input has trailing "
-                             f"shape {tuple(input.shape[-k:])} (shape {tuple(input.shape)})")
+        _check_trailing("RMSNorm", self.normalized_shape, input)
         return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self):

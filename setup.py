@@ -21,6 +21,21 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
+def compiler_accepts(compiler, flags):
+    """Compile a tiny C file with ``flags``; True when the compiler takes them."""
+    tmp = tempfile.mkdtemp()
+    try:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("int main(void){return 0;}\n")
+        compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+        return True
+    except Exception:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def compiler_has_openmp(compiler):
     """Compile and link a tiny OpenMP program; True when it works."""
     tmp = tempfile.mkdtemp()
@@ -37,17 +52,38 @@ def compiler_has_openmp(compiler):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def target_flags(compiler):
+    """Instruction-set flags: the build machine's own (``-march=native``) by default.
+
+    Wider vector units (AVX2 on most x86 machines) roughly double the float32
+    throughput of the elementwise, normalisation and im2col loops. The build
+    is from source on the machine that runs it, so that is safe; set
+    ``NNLITE_MARCH=x86-64`` (or any other ``-march`` value) to build for older
+    or other machines. ``-ffp-contract=off`` keeps the compiler from fusing a
+    multiply and an add into one FMA: the fused form rounds once instead of
+    twice, so the kernels would stop matching their NumPy twins bit for bit.
+    """
+    march = os.environ.get("NNLITE_MARCH", "native")
+    flags = [f"-march={march}", "-ffp-contract=off"]
+    if compiler_accepts(compiler, flags):
+        return flags
+    if compiler_accepts(compiler, ["-ffp-contract=off"]):
+        return ["-ffp-contract=off"]
+    return []
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
         msvc = self.compiler.compiler_type == "msvc"
         openmp = (not msvc) and compiler_has_openmp(self.compiler)
         if not openmp and not msvc:
             warnings.warn("nnlite: the compiler has no OpenMP; kernels will run on one thread.")
+        arch = [] if msvc else target_flags(self.compiler)
         for ext in self.extensions:
             if msvc:
                 ext.extra_compile_args += ["/O2", "/openmp"]
             else:
-                ext.extra_compile_args += ["-O3"]
+                ext.extra_compile_args += ["-O3"] + arch
                 if openmp:
                     ext.extra_compile_args.append("-fopenmp")
                     ext.extra_link_args.append("-fopenmp")

@@ -18,7 +18,7 @@ import importlib.machinery
 import os
 import warnings
 
-from . import reference
+from . import allocator, reference
 
 __all__ = ["K", "set_backend", "get_backend", "set_num_threads", "get_num_threads",
            "compiled_kernels", "openmp_enabled"]
@@ -37,6 +37,10 @@ class _KernelNamespace:
 # steps become 10-100x slower. Must be set before the first kernel module loads
 # libgomp; an explicit OMP_WAIT_POLICY from the user wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# Freed activations and scratch are reused, not returned to the OS and faulted in again
+# every step (see allocator.py; NNLITE_KEEP_FREED_MEMORY=0 keeps malloc's defaults).
+allocator.keep_freed_memory()
 
 K = _KernelNamespace()
 _backend = None

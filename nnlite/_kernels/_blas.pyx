@@ -132,23 +132,34 @@ cdef inline Py_ssize_t _block_size(Py_ssize_t dim) noexcept nogil:
     return (dim + nblocks - 1) // nblocks
 
 
-cdef void _gemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                         const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
-                         floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
-    cdef Py_ssize_t r, j, blk, nblocks, start, width, chunk, i, size
-    cdef int saved[4]
-    cdef int nt = threads_for(m * n * k // 16)
-    cdef floating* partial
-    cdef floating acc
+cdef void _call_one_thread(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                           const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                           floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+    """``_call`` that also takes empty shapes (BLAS rejects zero leading dimensions)."""
+    cdef Py_ssize_t r, j
     if m <= 0 or n <= 0:
         return
-    if k <= 0:  # an empty sum: BLAS would reject the zero leading dimensions
+    if k <= 0:  # an empty sum
         for r in range(m):
             if beta == 0:
                 memset(c + r * ldc, 0, n * sizeof(floating))
             else:
                 for j in range(n):
                     c[r * ldc + j] *= beta
+        return
+    _call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+
+
+cdef void _gemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                         const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                         floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+    cdef Py_ssize_t blk, nblocks, start, width, chunk, i, size
+    cdef int saved[4]
+    cdef int nt = threads_for(m * n * k // 16)
+    cdef floating* partial
+    cdef floating acc
+    if m <= 0 or n <= 0 or k <= 0:
+        _call_one_thread(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
         return
     blas_pin_one_thread(saved)
     if m >= BLOCK and m >= n:
@@ -209,3 +220,20 @@ cdef void dgemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
                          const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
                          double beta, double* c, Py_ssize_t ldc) noexcept nogil:
     _gemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+
+
+cdef void sgemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                       const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
+                       float beta, float* c, Py_ssize_t ldc) noexcept nogil:
+    """One BLAS call on the calling thread, for kernels that share out their own tasks.
+
+    The caller pins BLAS with ``blas_pin_one_thread`` around its parallel loop; each
+    task's product is then one fixed call, whichever thread runs it.
+    """
+    _call_one_thread(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+
+
+cdef void dgemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                       const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
+                       double beta, double* c, Py_ssize_t ldc) noexcept nogil:
+    _call_one_thread(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)

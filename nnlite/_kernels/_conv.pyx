@@ -1,18 +1,22 @@
 """Convolution and pooling kernels on (N, C, H, W) arrays.
 
 Convolution gathers each output pixel's receptive field into a column matrix
-(im2col, the whole batch at once) and multiplies it by the weight with one BLAS
-GEMM per group; the gradient with respect to the input multiplies back to
-columns and scatters them onto the image (col2im). Two shapes skip the columns:
+(im2col) and multiplies it by the weight with one BLAS GEMM per group; the
+gradient with respect to the input multiplies back to columns and scatters
+them onto the image (col2im). The batch is cut into chunks of a few samples,
+about ``CHUNK_COLUMNS`` output pixels each, and the threads share the chunks:
+each thread builds its chunk's columns in its own scratch, small enough to
+stay in its L2 cache while the GEMM reads them, and a one-sample chunk's
+product lands straight in the output. Two shapes skip the columns:
 a 1x1 convolution with stride 1 and no padding is already a GEMM on the input,
 and a depthwise convolution (one input channel per group, several groups) has
 too little work per GEMM, so it runs as a direct loop over (n, channel) planes.
 
-Determinism: every GEMM goes through ``_blas.pyx``, which runs one-thread BLAS
-calls on fixed blocks shared among OpenMP threads (OpenBLAS's own threading
-would change the summation order with the thread count). The im2col/col2im,
-transposition and direct loops give each output element to exactly one
-thread. Results are bit-identical for any thread count.
+Determinism: every GEMM is a one-thread BLAS call on a block fixed by the
+shape (OpenBLAS's own threading would change the summation order with the
+thread count); the chunks depend on the shape only, and the weight gradient
+adds its per-chunk partial sums in chunk order. Every output element is
+written by exactly one thread. Results are bit-identical for any thread count.
 """
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
@@ -21,7 +25,7 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 from nnlite._kernels._blas cimport (blas_pin_one_thread as _blas_pin_one_thread,
                                     blas_restore_threads as _blas_restore_threads,
-                                    dgemm_rowmajor, sgemm_rowmajor)
+                                    dgemm_rowmajor, dgemm_serial, sgemm_rowmajor, sgemm_serial)
 
 from nnlite._kernels._threads cimport threads_for
 
@@ -40,9 +44,12 @@ ctypedef fused floating:
     float
     double
 
-# im2col columns are built for this many elements at most; bigger batches run in
-# fixed-size batch chunks (the chunk depends on the shape only, never on threads).
-cdef Py_ssize_t _COLUMN_BUDGET = 1 << 24
+cdef enum:
+    # Output pixels per im2col chunk: enough columns for an efficient GEMM, few enough
+    # that a chunk's columns (C*kh*kw rows of them) stay in a core's L2 cache.
+    CHUNK_COLUMNS = 256
+    # The weight gradient keeps one partial sum per task; at most this many tasks.
+    MAX_WEIGHT_TASKS = 16
 cdef Py_ssize_t _INT_MAX = 2147483647
 
 
@@ -78,6 +85,16 @@ cdef inline void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, P
         sgemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
     else:
         dgemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+
+
+cdef inline void _gemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                              const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                              floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+    """One BLAS call on this thread (inside a chunk loop that pinned BLAS to one thread)."""
+    if floating is float:
+        sgemm_serial(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+    else:
+        dgemm_serial(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
 
 
 cdef int _float_type(object a):
@@ -129,8 +146,7 @@ cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g)
     cdef floating* dst
     cdef floating* row
     cdef const floating* src
-    cdef int nt = threads_for(C * taps * NL)
-    for task in prange(C * taps * nb, nogil=True, num_threads=nt, schedule='static'):
+    for task in range(C * taps * nb):
         r = task // nb
         n = task - r * nb
         c = r // taps
@@ -166,7 +182,7 @@ cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g)
 
 
 cdef void _col2im(const floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noexcept nogil:
-    """gx[n, c] = sum of the columns that read it; one thread per (n, c) plane, taps in order."""
+    """gx[n, c] = sum of the columns that read it, taps in order."""
     # Geometry in locals: through the pointer the compiler must assume stores alias it.
     cdef Py_ssize_t C = g.C, H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw
     cdef Py_ssize_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw
@@ -176,8 +192,7 @@ cdef void _col2im(const floating* cols, floating* gx, Py_ssize_t nb, Geometry* g
     cdef floating* d
     cdef const floating* src
     cdef const floating* s
-    cdef int nt = threads_for(C * kh * kw * NL)
-    for plane in prange(nb * C, nogil=True, num_threads=nt, schedule='static'):
+    for plane in range(nb * C):
         n = plane // C
         c = plane - n * C
         dst = gx + plane * HW
@@ -204,15 +219,15 @@ cdef void _col2im(const floating* cols, floating* gx, Py_ssize_t nb, Geometry* g
 
 cdef void _channels_first_to_batch_first(const floating* src, floating* dst, const floating* bias,
                                          Py_ssize_t nb, Py_ssize_t O, Py_ssize_t L) noexcept nogil:
-    """(O, nb, L) -> (nb, O, L), adding bias[o] when given."""
+    """(O, nb, L) -> (nb, O, L), adding bias[o] when given; in place when nb == 1."""
     cdef Py_ssize_t task, n, o, l
     cdef floating b
-    cdef int nt = threads_for(nb * O * L)
-    for task in prange(nb * O, nogil=True, num_threads=nt, schedule='static'):
+    for task in range(nb * O):
         n = task // O
         o = task - n * O
         if bias == NULL:
-            memcpy(dst + task * L, src + (o * nb + n) * L, L * sizeof(floating))
+            if src != dst:
+                memcpy(dst + task * L, src + (o * nb + n) * L, L * sizeof(floating))
         else:
             b = bias[o]
             for l in range(L):
@@ -223,8 +238,7 @@ cdef void _batch_first_to_channels_first(const floating* src, floating* dst, Py_
                                          Py_ssize_t O, Py_ssize_t L) noexcept nogil:
     """(nb, O, L) -> (O, nb, L)."""
     cdef Py_ssize_t task, n, o
-    cdef int nt = threads_for(nb * O * L)
-    for task in prange(nb * O, nogil=True, num_threads=nt, schedule='static'):
+    for task in range(nb * O):
         n = task // O
         o = task - n * O
         memcpy(dst + (o * nb + n) * L, src + task * L, L * sizeof(floating))
@@ -243,23 +257,34 @@ cdef void _add_bias(floating* y, const floating* bias, Py_ssize_t N, Py_ssize_t 
 
 # ------------------------------------------------------- convolution loops -----
 
+cdef struct Chunking:
+    Py_ssize_t samples       # samples per chunk (the last chunk may have fewer)
+    Py_ssize_t count         # number of chunks
+    Py_ssize_t scratch       # scratch elements per thread: the chunk's columns, then its (O, cols) product
+
+
 cdef void _forward_gemm(const floating* x, const floating* w, const floating* bias, floating* y,
-                        floating* cols, floating* out_cm, Py_ssize_t nb, Geometry* g) noexcept nogil:
-    """General convolution, batch chunks of nb samples: im2col, one GEMM per group, transpose."""
+                        floating* scratch, Chunking* ch, int nt, Geometry* g) noexcept nogil:
+    """General convolution: per chunk, im2col, one GEMM per group, then into (n, O, L) order."""
     cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
-    cdef Py_ssize_t n0, nc, grp
+    cdef Py_ssize_t K = g.C * g.kh * g.kw, G = ch.samples
+    cdef Py_ssize_t chunk, n0, nc, grp
+    cdef floating* cols
+    cdef floating* out
     cdef int saved[4]
-    n0 = 0
-    while n0 < g.N:
-        nc = nb if g.N - n0 > nb else g.N - n0
+    _blas_pin_one_thread(saved)
+    for chunk in prange(ch.count, nogil=True, num_threads=nt, schedule='static'):
+        cols = scratch + threadid() * ch.scratch
+        n0 = chunk * G
+        nc = min(G, g.N - n0)
+        # A one-sample chunk's (O, L) product is already its slice of y.
+        out = y + n0 * g.O * L if nc == 1 else cols + K * G * L
         _im2col(x + n0 * g.C * g.H * g.W, cols, nc, g)
-        _blas_pin_one_thread(saved)
         for grp in range(g.groups):
-            _gemm(False, False, Og, nc * L, Kg, <floating*>w + grp * Og * Kg, Kg,
-                  cols + grp * Kg * nc * L, nc * L, 0, out_cm + grp * Og * nc * L, nc * L)
-        _blas_restore_threads(saved)
-        _channels_first_to_batch_first(out_cm, y + n0 * g.O * L, bias, nc, g.O, L)
-        n0 += nb
+            _gemm_serial(False, False, Og, nc * L, Kg, w + grp * Og * Kg, Kg,
+                         cols + grp * Kg * nc * L, nc * L, 0, out + grp * Og * nc * L, nc * L)
+        _channels_first_to_batch_first(out, y + n0 * g.O * L, bias, nc, g.O, L)
+    _blas_restore_threads(saved)
 
 
 cdef void _forward_pointwise(const floating* x, const floating* w, const floating* bias,
@@ -333,22 +358,28 @@ cdef void _forward_depthwise(const floating* x, const floating* w, const floatin
 
 
 cdef void _backward_input_gemm(const floating* grad, const floating* w, floating* gx,
-                               floating* cols, floating* grad_cm, Py_ssize_t nb,
-                               Geometry* g) noexcept nogil:
+                               floating* scratch, Chunking* ch, int nt, Geometry* g) noexcept nogil:
+    """Per chunk: grad into (O, cols) order, one GEMM per group back to columns, col2im."""
     cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
-    cdef Py_ssize_t n0, nc, grp
+    cdef Py_ssize_t K = g.C * g.kh * g.kw, G = ch.samples
+    cdef Py_ssize_t chunk, n0, nc, grp
+    cdef floating* cols
+    cdef const floating* grad_cm
     cdef int saved[4]
-    n0 = 0
-    while n0 < g.N:
-        nc = nb if g.N - n0 > nb else g.N - n0
-        _batch_first_to_channels_first(grad + n0 * g.O * L, grad_cm, nc, g.O, L)
-        _blas_pin_one_thread(saved)
+    _blas_pin_one_thread(saved)
+    for chunk in prange(ch.count, nogil=True, num_threads=nt, schedule='static'):
+        cols = scratch + threadid() * ch.scratch
+        n0 = chunk * G
+        nc = min(G, g.N - n0)
+        grad_cm = grad + n0 * g.O * L
+        if nc > 1:
+            _batch_first_to_channels_first(grad + n0 * g.O * L, cols + K * G * L, nc, g.O, L)
+            grad_cm = cols + K * G * L
         for grp in range(g.groups):
-            _gemm(True, False, Kg, nc * L, Og, <floating*>w + grp * Og * Kg, Kg,
-                  grad_cm + grp * Og * nc * L, nc * L, 0, cols + grp * Kg * nc * L, nc * L)
-        _blas_restore_threads(saved)
+            _gemm_serial(True, False, Kg, nc * L, Og, w + grp * Og * Kg, Kg,
+                         grad_cm + grp * Og * nc * L, nc * L, 0, cols + grp * Kg * nc * L, nc * L)
         _col2im(cols, gx + n0 * g.C * g.H * g.W, nc, g)
-        n0 += nb
+    _blas_restore_threads(saved)
 
 
 cdef void _backward_input_pointwise(const floating* grad, const floating* w, floating* gx,
@@ -403,25 +434,46 @@ cdef void _backward_input_depthwise(const floating* grad, const floating* w, flo
 
 
 cdef void _backward_weight_gemm(const floating* grad, const floating* x, floating* gw,
-                                floating* cols, floating* grad_cm, Py_ssize_t nb,
-                                Geometry* g) noexcept nogil:
-    """grad_w[group] = sum over batch chunks, in order, of grad_cm[group] @ cols[group]^T."""
+                                floating* scratch, floating* partial, Chunking* ch,
+                                Py_ssize_t per_task, int nt, Geometry* g) noexcept nogil:
+    """grad_w = sum over tasks, in task order, of each task's chunks' grad_cm @ cols^T.
+
+    A task is ``per_task`` consecutive chunks, summed into its own partial in
+    chunk order; the partials are then added in task order. Both orders depend
+    on the shape only.
+    """
     cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
-    cdef Py_ssize_t n0, nc, grp
+    cdef Py_ssize_t K = g.C * g.kh * g.kw, G = ch.samples, size = g.O * Kg
+    cdef Py_ssize_t ntasks = (ch.count + per_task - 1) // per_task
+    cdef Py_ssize_t task, chunk, n0, nc, grp, i, t
+    cdef floating* cols
+    cdef const floating* grad_cm
+    cdef floating acc
     cdef int saved[4]
     if g.N == 0:
-        memset(gw, 0, g.O * Kg * sizeof(floating))
-    n0 = 0
-    while n0 < g.N:
-        nc = nb if g.N - n0 > nb else g.N - n0
-        _im2col(x + n0 * g.C * g.H * g.W, cols, nc, g)
-        _batch_first_to_channels_first(grad + n0 * g.O * L, grad_cm, nc, g.O, L)
-        _blas_pin_one_thread(saved)
-        for grp in range(g.groups):
-            _gemm(False, True, Og, Kg, nc * L, grad_cm + grp * Og * nc * L, nc * L,
-                  cols + grp * Kg * nc * L, nc * L, 0 if n0 == 0 else 1, gw + grp * Og * Kg, Kg)
-        _blas_restore_threads(saved)
-        n0 += nb
+        memset(gw, 0, size * sizeof(floating))
+        return
+    _blas_pin_one_thread(saved)
+    for task in prange(ntasks, nogil=True, num_threads=nt, schedule='static'):
+        cols = scratch + threadid() * ch.scratch
+        for chunk in range(task * per_task, min((task + 1) * per_task, ch.count)):
+            n0 = chunk * G
+            nc = min(G, g.N - n0)
+            _im2col(x + n0 * g.C * g.H * g.W, cols, nc, g)
+            grad_cm = grad + n0 * g.O * L
+            if nc > 1:
+                _batch_first_to_channels_first(grad + n0 * g.O * L, cols + K * G * L, nc, g.O, L)
+                grad_cm = cols + K * G * L
+            for grp in range(g.groups):
+                _gemm_serial(False, True, Og, Kg, nc * L, grad_cm + grp * Og * nc * L, nc * L,
+                             cols + grp * Kg * nc * L, nc * L, 0 if chunk == task * per_task else 1,
+                             partial + task * size + grp * Og * Kg, Kg)
+    _blas_restore_threads(saved)
+    for i in prange(size, nogil=True, num_threads=threads_for(size * ntasks), schedule='static'):
+        acc = partial[i]
+        for t in range(1, ntasks):
+            acc = acc + partial[t * size + i]
+        gw[i] = acc
 
 
 cdef void _backward_weight_pointwise(const floating* grad, const floating* x, floating* gw,
@@ -603,16 +655,21 @@ cdef cnp.ndarray _plane_scratch(int nt, Geometry* g, dtype):
     return np.empty(nt * (g.H + 2 * g.ph) * (g.W + 2 * g.pw), dtype=dtype)
 
 
-cdef Py_ssize_t _batch_chunk(str op, Geometry* g):
-    """Samples per im2col chunk: as many as fit the column budget (at least one)."""
-    cdef Py_ssize_t per_sample = g.C * g.kh * g.kw * g.OH * g.OW
-    cdef Py_ssize_t nb = _COLUMN_BUDGET // per_sample if per_sample > 0 else g.N
-    if nb < 1:
-        nb = 1
-    if nb > g.N:
-        nb = g.N
-    _check_blas_size(op, g.C * g.kh * g.kw, nb * g.OH * g.OW)
-    return nb if nb > 0 else 1
+cdef Chunking _chunking(str op, Geometry* g) except *:
+    """Cut the batch into chunks of about CHUNK_COLUMNS output pixels (at least one sample)."""
+    cdef Chunking ch
+    cdef Py_ssize_t L = g.OH * g.OW, K = g.C * g.kh * g.kw
+    ch.samples = CHUNK_COLUMNS // L if L > 0 else 1
+    ch.samples = max(1, min(ch.samples, g.N))
+    ch.count = (g.N + ch.samples - 1) // ch.samples
+    ch.scratch = (K + g.O) * ch.samples * L
+    _check_blas_size(op, K, ch.samples * L)
+    return ch
+
+
+cdef int _chunk_threads(Chunking* ch, Geometry* g):
+    """Threads for a chunk loop: by the columns' size, never more than there are chunks."""
+    return <int>max(1, min(threads_for(g.C * g.kh * g.kw * g.N * g.OH * g.OW), ch.count))
 
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
@@ -631,9 +688,8 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     cdef cnp.ndarray wc = _contiguous(weight)
     cdef cnp.ndarray bc = None if bias is None else _contiguous(bias)
     cdef cnp.ndarray y = np.empty((g.N, g.O, g.OH, g.OW), dtype=x.dtype)
-    cdef cnp.ndarray cols, out_cm
     cdef void* bp = NULL if bc is None else cnp.PyArray_DATA(bc)
-    cdef Py_ssize_t nb
+    cdef Chunking ch
     cdef int nt
     cdef cnp.ndarray scratch
     if y.size == 0:
@@ -661,18 +717,16 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
                 _forward_pointwise(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc),
                                    <double*>bp, <double*>cnp.PyArray_DATA(y), &g)
         return y
-    nb = _batch_chunk(op, &g)
-    cols = np.empty(g.C * g.kh * g.kw * nb * g.OH * g.OW, dtype=x.dtype)
-    out_cm = np.empty(g.O * nb * g.OH * g.OW, dtype=x.dtype)
+    ch = _chunking(op, &g)
+    nt = _chunk_threads(&ch, &g)
+    scratch = np.empty(nt * ch.scratch, dtype=x.dtype)
     with nogil:
         if t == cnp.NPY_FLOAT:
             _forward_gemm(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(wc), <float*>bp,
-                          <float*>cnp.PyArray_DATA(y), <float*>cnp.PyArray_DATA(cols),
-                          <float*>cnp.PyArray_DATA(out_cm), nb, &g)
+                          <float*>cnp.PyArray_DATA(y), <float*>cnp.PyArray_DATA(scratch), &ch, nt, &g)
         else:
             _forward_gemm(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc), <double*>bp,
-                          <double*>cnp.PyArray_DATA(y), <double*>cnp.PyArray_DATA(cols),
-                          <double*>cnp.PyArray_DATA(out_cm), nb, &g)
+                          <double*>cnp.PyArray_DATA(y), <double*>cnp.PyArray_DATA(scratch), &ch, nt, &g)
     return y
 
 
@@ -688,8 +742,8 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
     cdef cnp.ndarray gc = _contiguous(grad)
     cdef cnp.ndarray wc = _contiguous(weight)
     cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
-    cdef cnp.ndarray cols, grad_cm, scratch
-    cdef Py_ssize_t nb
+    cdef cnp.ndarray scratch
+    cdef Chunking ch
     cdef int nt
     if gx.size == 0:
         return gx
@@ -719,18 +773,18 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
                 _backward_input_pointwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(wc),
                                           <double*>cnp.PyArray_DATA(gx), &g)
         return gx
-    nb = _batch_chunk(op, &g)
-    cols = np.empty(g.C * g.kh * g.kw * nb * g.OH * g.OW, dtype=grad.dtype)
-    grad_cm = np.empty(g.O * nb * g.OH * g.OW, dtype=grad.dtype)
+    ch = _chunking(op, &g)
+    nt = _chunk_threads(&ch, &g)
+    scratch = np.empty(nt * ch.scratch, dtype=grad.dtype)
     with nogil:
         if t == cnp.NPY_FLOAT:
             _backward_input_gemm(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(wc),
-                                 <float*>cnp.PyArray_DATA(gx), <float*>cnp.PyArray_DATA(cols),
-                                 <float*>cnp.PyArray_DATA(grad_cm), nb, &g)
+                                 <float*>cnp.PyArray_DATA(gx), <float*>cnp.PyArray_DATA(scratch),
+                                 &ch, nt, &g)
         else:
             _backward_input_gemm(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(wc),
-                                 <double*>cnp.PyArray_DATA(gx), <double*>cnp.PyArray_DATA(cols),
-                                 <double*>cnp.PyArray_DATA(grad_cm), nb, &g)
+                                 <double*>cnp.PyArray_DATA(gx), <double*>cnp.PyArray_DATA(scratch),
+                                 &ch, nt, &g)
     return gx
 
 
@@ -746,8 +800,9 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
     cdef cnp.ndarray gc = _contiguous(grad)
     cdef cnp.ndarray xc = _contiguous(x)
     cdef cnp.ndarray gw = np.empty(weight_shape, dtype=x.dtype)
-    cdef cnp.ndarray cols, grad_cm, partial, scratch, lanes
-    cdef Py_ssize_t nb
+    cdef cnp.ndarray partial, scratch, lanes
+    cdef Chunking ch
+    cdef Py_ssize_t per_task
     cdef int nt
     if gw.size == 0:
         return gw
@@ -780,18 +835,20 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
                 _backward_weight_pointwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
                                            <double*>cnp.PyArray_DATA(gw), &g)
         return gw
-    nb = _batch_chunk(op, &g)
-    cols = np.empty(g.C * g.kh * g.kw * nb * g.OH * g.OW, dtype=x.dtype)
-    grad_cm = np.empty(g.O * nb * g.OH * g.OW, dtype=x.dtype)
+    ch = _chunking(op, &g)
+    per_task = max(1, (ch.count + MAX_WEIGHT_TASKS - 1) // MAX_WEIGHT_TASKS)
+    nt = <int>max(1, min(_chunk_threads(&ch, &g), (ch.count + per_task - 1) // per_task))
+    scratch = np.empty(nt * ch.scratch, dtype=x.dtype)
+    partial = np.empty(((ch.count + per_task - 1) // per_task) * gw.size, dtype=x.dtype)
     with nogil:
         if t == cnp.NPY_FLOAT:
             _backward_weight_gemm(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(xc),
-                                  <float*>cnp.PyArray_DATA(gw), <float*>cnp.PyArray_DATA(cols),
-                                  <float*>cnp.PyArray_DATA(grad_cm), nb, &g)
+                                  <float*>cnp.PyArray_DATA(gw), <float*>cnp.PyArray_DATA(scratch),
+                                  <float*>cnp.PyArray_DATA(partial), &ch, per_task, nt, &g)
         else:
             _backward_weight_gemm(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
-                                  <double*>cnp.PyArray_DATA(gw), <double*>cnp.PyArray_DATA(cols),
-                                  <double*>cnp.PyArray_DATA(grad_cm), nb, &g)
+                                  <double*>cnp.PyArray_DATA(gw), <double*>cnp.PyArray_DATA(scratch),
+                                  <double*>cnp.PyArray_DATA(partial), &ch, per_task, nt, &g)
     return gw
 
 

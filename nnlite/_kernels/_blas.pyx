@@ -27,8 +27,10 @@ ctypedef fused floating:
     double
 
 cdef enum:
-    BLOCK = 256          # target rows or columns of C per task (at least two tasks once C has 256)
-    K_BLOCK = 4096       # inner-dimension chunk when C is too small to split
+    BLOCK = 256              # target rows or columns of C per task
+    MIN_SPLIT = 128          # a side of C this long is cut in at least two blocks...
+    MIN_SPLIT_WORK = 1 << 21 # ...when the product has this many multiply-adds (else one call)
+    K_BLOCK = 1024           # inner-dimension chunk when neither side of C is long enough
 
 
 # ------------------------------------------------------ BLAS thread pinning -----
@@ -121,7 +123,7 @@ cdef void _call(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
 
 
 cdef inline Py_ssize_t _block_size(Py_ssize_t dim) noexcept nogil:
-    """Split ``dim`` (>= BLOCK) into at least two near-equal blocks of about BLOCK.
+    """Split ``dim`` (>= MIN_SPLIT) into at least two near-equal blocks of about BLOCK.
 
     Fewer, larger blocks keep each BLAS call efficient (every call packs its
     own panels); the split depends on the shape alone, never on the threads.
@@ -150,19 +152,55 @@ cdef void _call_one_thread(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t 
     _call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
 
 
+cdef void _gemm_inner_chunks(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                             const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                             floating beta, floating* c, Py_ssize_t ldc, int nt) noexcept nogil:
+    """C small, inner dimension long (a weight gradient summed over a batch): chunks of K_BLOCK.
+
+    Chunk 0 goes straight into C, the others into scratch, then they are added in
+    chunk order. Each thread packs only its own slices of A and B; cutting C
+    instead would have every thread pack the whole of the shared operand.
+    """
+    cdef Py_ssize_t blk, start, width, chunk, i
+    cdef Py_ssize_t nblocks = (k + K_BLOCK - 1) // K_BLOCK
+    cdef floating acc
+    cdef floating* partial = <floating*>malloc((nblocks - 1) * m * n * sizeof(floating))
+    if partial == NULL:
+        _call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+        return
+    for blk in prange(nblocks, num_threads=nt, schedule='static'):
+        start = blk * K_BLOCK
+        width = min(K_BLOCK, k - start)
+        if blk == 0:
+            _call(trans_a, trans_b, m, n, width, a, lda, b, ldb, beta, c, ldc)
+        else:
+            _call(trans_a, trans_b, m, n, width,
+                  a + (start * lda if trans_a else start), lda,
+                  b + (start if trans_b else start * ldb), ldb,
+                  0, partial + (blk - 1) * m * n, n)
+    for i in prange(m * n, num_threads=threads_for(m * n * nblocks), schedule='static'):
+        acc = c[(i // n) * ldc + i % n]
+        for chunk in range(nblocks - 1):
+            acc = acc + partial[chunk * m * n + i]
+        c[(i // n) * ldc + i % n] = acc
+    free(partial)
+
+
 cdef void _gemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                          const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
                          floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
-    cdef Py_ssize_t blk, nblocks, start, width, chunk, i, size
+    cdef Py_ssize_t blk, nblocks, start, width, size
     cdef int saved[4]
     cdef int nt = threads_for(m * n * k // 16)
-    cdef floating* partial
-    cdef floating acc
+    cdef bint share
     if m <= 0 or n <= 0 or k <= 0:
         _call_one_thread(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
         return
+    share = m * n * k >= MIN_SPLIT_WORK  # else too little work to be worth sharing: one call
     blas_pin_one_thread(saved)
-    if m >= BLOCK and m >= n:
+    if share and k >= 2 * K_BLOCK and k >= 4 * max(m, n):
+        _gemm_inner_chunks(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, nt)
+    elif share and m >= MIN_SPLIT and m >= n:
         # blocks of rows of C: rows of op(a), all of op(b)
         size = _block_size(m)
         nblocks = (m + size - 1) // size
@@ -171,7 +209,7 @@ cdef void _gemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
             width = min(size, m - start)
             _call(trans_a, trans_b, width, n, k, a + (start if trans_a else start * lda), lda,
                   b, ldb, beta, c + start * ldc, ldc)
-    elif n >= BLOCK:
+    elif share and n >= MIN_SPLIT:
         # blocks of columns of C: all of op(a), columns of op(b)
         size = _block_size(n)
         nblocks = (n + size - 1) // size
@@ -180,30 +218,8 @@ cdef void _gemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
             width = min(size, n - start)
             _call(trans_a, trans_b, m, width, k, a, lda, b + (start * ldb if trans_b else start), ldb,
                   beta, c + start, ldc)
-    elif k >= 2 * K_BLOCK:
-        # C is small and the inner dimension long (a weight gradient summed over a batch):
-        # chunk 0 goes straight into C, the others into scratch, then added in chunk order.
-        nblocks = (k + K_BLOCK - 1) // K_BLOCK
-        partial = <floating*>malloc((nblocks - 1) * m * n * sizeof(floating))
-        if partial == NULL:
-            _call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
-        else:
-            for blk in prange(nblocks, num_threads=nt, schedule='static'):
-                start = blk * K_BLOCK
-                width = min(K_BLOCK, k - start)
-                if blk == 0:
-                    _call(trans_a, trans_b, m, n, width, a, lda, b, ldb, beta, c, ldc)
-                else:
-                    _call(trans_a, trans_b, m, n, width,
-                          a + (start * lda if trans_a else start), lda,
-                          b + (start if trans_b else start * ldb), ldb,
-                          0, partial + (blk - 1) * m * n, n)
-            for i in prange(m * n, num_threads=threads_for(m * n * nblocks), schedule='static'):
-                acc = c[(i // n) * ldc + i % n]
-                for chunk in range(nblocks - 1):
-                    acc = acc + partial[chunk * m * n + i]
-                c[(i // n) * ldc + i % n] = acc
-            free(partial)
+    elif share and k >= 2 * K_BLOCK:
+        _gemm_inner_chunks(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, nt)
     else:
         _call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
     blas_restore_threads(saved)

@@ -20,7 +20,7 @@ written by exactly one thread. Results are bit-identical for any thread count.
 """
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY, isnan
+from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 from nnlite._kernels._blas cimport (blas_pin_one_thread as _blas_pin_one_thread,
@@ -881,44 +881,65 @@ cdef struct PoolGeometry:
     Py_ssize_t divisor_override      # 0: none
 
 
+cdef inline void _max_tap(floating v, Py_ssize_t at, floating* top, Py_ssize_t* best) noexcept nogil:
+    # A larger value or a NaN takes the lead; written as selects, not a branch, because
+    # which tap wins is data-dependent and mispredicted branches cost more than the compare.
+    cdef bint take = v > top[0] or v != v
+    top[0] = v if take else top[0]
+    best[0] = at if take else best[0]
+
+
 cdef void _max_pool_forward(const floating* x, floating* y, int64_t* indices,
                             PoolGeometry* p) noexcept nogil:
     """PyTorch's loop: start at the first in-input tap; a larger value or a NaN takes the lead."""
-    cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
-    cdef Py_ssize_t plane, oh, ow, ih0, ih1, iw0, iw1, ih, iw, best
-    cdef floating v, top
+    # Geometry in locals: through the pointer the compiler must assume stores alias it.
+    cdef Py_ssize_t H = p.H, W = p.W, OH = p.OH, OW = p.OW, kh = p.kh, kw = p.kw
+    cdef Py_ssize_t sh = p.sh, sw = p.sw, ph = p.ph, pw = p.pw, dh = p.dh, dw = p.dw
+    cdef Py_ssize_t HW = H * W, L = OH * OW
+    cdef bint two_by_two = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 \
+        and dh == 1 and dw == 1
+    cdef Py_ssize_t plane, oh, ow, ih0, ih1, iw0, iw1, ih, iw, best, at
+    cdef floating top
     cdef const floating* src
-    cdef int nt = threads_for(p.planes * L * p.kh * p.kw)
+    cdef int nt = threads_for(p.planes * L * kh * kw)
     for plane in prange(p.planes, nogil=True, num_threads=nt, schedule='static'):
         src = x + plane * HW
-        for oh in range(p.OH):
-            ih0 = oh * p.sh - p.ph
-            ih1 = ih0 + (p.kh - 1) * p.dh + 1
-            if ih1 > p.H:
-                ih1 = p.H
+        for oh in range(OH):
+            if two_by_two:  # the common window: four taps, all inside
+                for ow in range(OW):
+                    at = 2 * oh * W + 2 * ow
+                    top = src[at]
+                    best = at
+                    _max_tap(src[at + 1], at + 1, &top, &best)
+                    _max_tap(src[at + W], at + W, &top, &best)
+                    _max_tap(src[at + W + 1], at + W + 1, &top, &best)
+                    y[plane * L + oh * OW + ow] = top
+                    indices[plane * L + oh * OW + ow] = best
+                continue
+            ih0 = oh * sh - ph
+            ih1 = ih0 + (kh - 1) * dh + 1
+            if ih1 > H:
+                ih1 = H
             while ih0 < 0:
-                ih0 = ih0 + p.dh
-            for ow in range(p.OW):
-                iw0 = ow * p.sw - p.pw
-                iw1 = iw0 + (p.kw - 1) * p.dw + 1
-                if iw1 > p.W:
-                    iw1 = p.W
+                ih0 = ih0 + dh
+            for ow in range(OW):
+                iw0 = ow * sw - pw
+                iw1 = iw0 + (kw - 1) * dw + 1
+                if iw1 > W:
+                    iw1 = W
                 while iw0 < 0:
-                    iw0 = iw0 + p.dw
-                best = ih0 * p.W + iw0
+                    iw0 = iw0 + dw
+                best = ih0 * W + iw0
                 top = -INFINITY
                 ih = ih0
                 while ih < ih1:
                     iw = iw0
                     while iw < iw1:
-                        v = src[ih * p.W + iw]
-                        if v > top or isnan(v):
-                            top = v
-                            best = ih * p.W + iw
-                        iw = iw + p.dw
-                    ih = ih + p.dh
-                y[plane * L + oh * p.OW + ow] = top
-                indices[plane * L + oh * p.OW + ow] = best
+                        _max_tap(src[ih * W + iw], ih * W + iw, &top, &best)
+                        iw = iw + dw
+                    ih = ih + dh
+                y[plane * L + oh * OW + ow] = top
+                indices[plane * L + oh * OW + ow] = best
 
 
 cdef Py_ssize_t _max_pool_backward(const floating* grad, const int64_t* indices, floating* gx,

@@ -7,8 +7,8 @@ layout, so ``y = x @ weight.T + bias`` — and works on any number of leading di
 import math
 
 from .. import ops
+from ..ops.nn_ops import linear_checked
 from ..parameter import Parameter
-from . import functional as F
 from . import init
 from .module import Module
 
@@ -59,12 +59,14 @@ class Linear(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
+    # The input is checked here, with a message that names the layer, and not again by
+    # F.linear: linear_checked is F.linear without its own shape check.
     def forward(self, input):
-        return F.linear(self._checked(input), self.weight, self.bias)
+        return linear_checked(self._checked(input), self.weight, self.bias)
 
     def forward_relu(self, input):
         """relu(self(input)) in one fused kernel pass (Sequential uses it for Linear then ReLU)."""
-        return F.linear_relu(self._checked(input), self.weight, self.bias)
+        return linear_checked(self._checked(input), self.weight, self.bias, relu=True)
 
     def _checked(self, input):
         if input.ndim == 0 or input.shape[-1] != self.in_features:

@@ -34,8 +34,9 @@ class Linear(Function):
     activation = None
 
     def forward(self, x, weight, bias):
-        return K.linear_forward(np.ascontiguousarray(x), np.ascontiguousarray(weight), bias,
-                                self.activation)
+        # No ascontiguousarray here: the kernel reads any row- or column-major layout
+        # (a transposed weight included) in place and copies only what BLAS cannot read.
+        return K.linear_forward(x, weight, bias, self.activation)
 
     def backward(self, grad):
         return self._grads(grad)
@@ -71,7 +72,8 @@ class BiasGrad(Function):
 
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias`` over any leading dims (PyTorch's ``F.linear``)."""
-    return _linear(Linear, input, weight, bias)
+    _check_linear_shapes(input, weight)
+    return linear_checked(input, weight, bias)
 
 
 def linear_relu(input, weight, bias=None):
@@ -80,23 +82,36 @@ def linear_relu(input, weight, bias=None):
     The bias and the ReLU are applied in the GEMM's epilogue, while the output
     is still in cache; ``nn.Sequential`` uses it for a Linear followed by a ReLU.
     """
-    return _linear(LinearReLU, input, weight, bias)
+    _check_linear_shapes(input, weight)
+    return linear_checked(input, weight, bias, relu=True)
 
 
-def _linear(function, input, weight, bias):
+def _check_linear_shapes(input, weight):
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
         got = input.shape[-1] if input.ndim else "no"
         raise ValueError(f"linear: weight {weight.shape} expects {weight.shape[1]} input features, "
                          f"input has {got} (shape {input.shape})")
+
+
+def linear_checked(input, weight, bias, relu=False):
+    """``linear`` (or ``linear_relu``) once the caller has checked the shapes.
+
+    ``F.linear`` checks them against ``weight``; ``nn.Linear`` checks them itself,
+    so that its message names the layer, and then calls this. One check per call
+    rather than one per level: at batch size 1 the checks cost as much as the product.
+    """
     if input.dtype != weight.dtype:
         raise TypeError(f"linear: input is {input.dtype} but weight is {weight.dtype}; convert one "
                         "(e.g. model.double() or x.float())")
-    lead = input.shape[:-1]
-    x2 = input if input.ndim == 2 else reshape(input, (-1, weight.shape[1]))
-    y = function.apply(x2, weight, bias)
-    return y if input.ndim == 2 else reshape(y, lead + (weight.shape[0],))
+    function = LinearReLU if relu else Linear
+    if input.ndim == 2:
+        return function.apply(input, weight, bias)
+    # Any leading dims: run on (rows, in_features) and give the leading dims back.
+    lead, in_features = input.shape[:-1], input.shape[-1]
+    y = function.apply(reshape(input, (-1, in_features)), weight, bias)
+    return reshape(y, lead + y.shape[-1:])
 
 
 # ----------------------------------------------------------------- dropout ---

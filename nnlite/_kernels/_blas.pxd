@@ -1,4 +1,11 @@
 # The one door to BLAS for every kernel module: deterministic, thread-count-independent GEMM.
+
+cdef enum:
+    BLOCK = 256              # target rows or columns of C per task
+    MIN_SPLIT = 128          # a side of C this long is cut in at least two blocks...
+    MIN_SPLIT_WORK = 1 << 21 # ...when the product has this many multiply-adds (else one call)
+    K_BLOCK = 1024           # inner-dimension chunk when neither side of C is long enough
+
 cdef void blas_pin_one_thread(int* saved) noexcept nogil
 cdef void blas_restore_threads(const int* saved) noexcept nogil
 cdef void sgemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,

@@ -26,11 +26,7 @@ ctypedef fused floating:
     float
     double
 
-cdef enum:
-    BLOCK = 256              # target rows or columns of C per task
-    MIN_SPLIT = 128          # a side of C this long is cut in at least two blocks...
-    MIN_SPLIT_WORK = 1 << 21 # ...when the product has this many multiply-adds (else one call)
-    K_BLOCK = 1024           # inner-dimension chunk when neither side of C is long enough
+# The block sizes (BLOCK, MIN_SPLIT, MIN_SPLIT_WORK, K_BLOCK) are in _blas.pxd.
 
 
 # ------------------------------------------------------ BLAS thread pinning -----

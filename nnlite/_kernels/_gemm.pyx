@@ -21,8 +21,8 @@ from libc.limits cimport INT_MAX
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemv, sgemv
 
-from nnlite._kernels._blas cimport (blas_pin_one_thread, blas_restore_threads, dgemm_rowmajor,
-                                    sgemm_rowmajor)
+from nnlite._kernels._blas cimport (MIN_SPLIT_WORK, blas_pin_one_thread, blas_restore_threads,
+                                    dgemm_rowmajor, dgemm_serial, sgemm_rowmajor, sgemm_serial)
 
 from nnlite._kernels._threads cimport threads_for
 from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
@@ -165,7 +165,11 @@ def gemm(a, b, trans_a=False, trans_b=False):
 
 
 def bmm(a, b, trans_a=False, trans_b=False):
-    """Batched gemm over the leading dimension of 3-D ``a`` and ``b``: one BLAS call per item."""
+    """Batched gemm over the leading dimension of 3-D ``a`` and ``b``: one BLAS call per item.
+
+    Items too small for the BLAS door to share (attention heads, say) are shared
+    out whole among the threads instead, each a one-thread call.
+    """
     cdef int t = _pair_type("bmm", a, "a", b, "b", 3)
     cdef bint ta = trans_a, tb = trans_b
     m, ka = _op_shape(a, ta)
@@ -187,8 +191,22 @@ def bmm(a, b, trans_a=False, trans_b=False):
     cdef Py_ssize_t sc = m * n * cnp.PyArray_ITEMSIZE(c)
     cdef char *a0 = oa.data
     cdef char *b0 = ob.data
+    cdef int saved[4]
+    cdef int nt = threads_for(batch * <Py_ssize_t>im * in_ * ik // 16)
+    if <Py_ssize_t>im * in_ * ik < MIN_SPLIT_WORK:
+        with nogil:
+            blas_pin_one_thread(saved)
+            for i in prange(batch, num_threads=nt, schedule='static'):
+                if t == cnp.NPY_FLOAT32:
+                    sgemm_serial(oa.trans, ob.trans, im, in_, ik, <float*>(a0 + i * sa), oa.ld,
+                                 <float*>(b0 + i * sb), ob.ld, 0, <float*>(pc + i * sc), in_)
+                else:
+                    dgemm_serial(oa.trans, ob.trans, im, in_, ik, <double*>(a0 + i * sa), oa.ld,
+                                 <double*>(b0 + i * sb), ob.ld, 0, <double*>(pc + i * sc), in_)
+            blas_restore_threads(saved)
+        return c
     with nogil:
-        for i in range(batch):   # serial: each BLAS call already uses every thread
+        for i in range(batch):   # serial: each product is big enough for the door to share
             oa.data = a0 + i * sa
             ob.data = b0 + i * sb
             if t == cnp.NPY_FLOAT32:

@@ -57,13 +57,13 @@ def matmul(input, other):
 
 def mm(input, mat2):
     if input.ndim != 2 or mat2.ndim != 2:
-        raise ValueError(f"mm: expected 2-D tensors, got shapes {a.shape} and {b.shape}")
+        raise ValueError(f"mm: expected 2-D tensors, got shapes {input.shape} and {mat2.shape}")
     return MatMul.apply(input, mat2)
 
 
 def bmm(input, mat2):
     if input.ndim != 3 or mat2.ndim != 3:
-        raise ValueError(f"bmm: expected 3-D tensors, got shapes {a.shape} and {b.shape}")
+        raise ValueError(f"bmm: expected 3-D tensors, got shapes {input.shape} and {mat2.shape}")
     return MatMul.apply(input, mat2)
 
 
@@ -73,5 +73,5 @@ def outer(input, vec2):
 
 def dot(input, tensor):
     if input.ndim != 1 or tensor.ndim != 1:
-        raise ValueError(f"dot: expected 1-D tensors, got shapes {a.shape} and {b.shape}")
+        raise ValueError(f"dot: expected 1-D tensors, got shapes {input.shape} and {tensor.shape}")
     return MatMul.apply(input, tensor)

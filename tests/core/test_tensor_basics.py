@@ -94,6 +94,12 @@ def test_shape_errors_name_the_shapes():
         a + b
     with pytest.raises(RuntimeError, match=r"\(7,\).*\(3, 4\)"):
         a.reshape(7)
+    with pytest.raises(ValueError, match=r"mm: expected 2-D tensors, got shapes \(3,\) and \(3, 4\)"):
+        nl.mm(nl.ones(3), a)
+    with pytest.raises(ValueError, match=r"bmm: expected 3-D tensors, got shapes \(3, 4\) and \(5, 6\)"):
+        nl.bmm(a, b)
+    with pytest.raises(ValueError, match=r"dot: expected 1-D tensors, got shapes \(3, 4\) and \(3,\)"):
+        nl.dot(a, nl.ones(3))
     with pytest.raises(ValueError, match=r"must match"):
         nl.cat([nl.ones(2, 3), nl.ones(3, 2)], 0)
     with pytest.raises(IndexError, match="out of range"):

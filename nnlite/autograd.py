@@ -119,7 +119,7 @@ class Function:
     @classmethod
     def apply(cls, *args, **options):
         # The hot path of every operation: keep it short (the budget is ~2 us an op).
-        fn = object.__new__(cls)
+        fn = cls()   # Functions take no constructor arguments; apply is their constructor
         needs_graph = False
         arrays = []
         for a in args:
@@ -128,7 +128,8 @@ class Function:
                 needs_graph = needs_graph or a.requires_grad
             else:
                 arrays.append(a)
-        out = fn.forward(*arrays, **options)
+        # Unpacking an empty **options costs as much as a small check, so pass it only when set.
+        out = fn.forward(*arrays, **options) if options else fn.forward(*arrays)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if not (needs_graph and _mode.enabled):

@@ -98,13 +98,14 @@ class Sequential(_ModuleSequence):
 
     def forward(self, input):
         modules = list(self._modules.values())
-        i = 0
-        while i < len(modules):
-            if i + 1 < len(modules) and _fuses_with_relu(modules[i], modules[i + 1]):
-                input = modules[i].forward_relu(input)   # the same numbers, one kernel pass fewer
+        i, n = 0, len(modules)
+        while i < n:
+            module = modules[i]
+            if i + 1 < n and _fuses_with_relu(module, modules[i + 1]):
+                input = module.forward_relu(input)   # the same numbers, one kernel pass fewer
                 i += 2
             else:
-                input = modules[i](input)
+                input = module(input)
                 i += 1
         return input
 

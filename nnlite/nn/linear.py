@@ -69,10 +69,11 @@ class Linear(Module):
         return linear_checked(self._checked(input), self.weight, self.bias, relu=True)
 
     def _checked(self, input):
-        if input.ndim == 0 or input.shape[-1] != self.in_features:
-            got = input.shape[-1] if input.ndim else "no"
+        shape = input.shape   # read once: each read of a Tensor property is a Python call
+        if not shape or shape[-1] != self.in_features:
+            got = shape[-1] if shape else "no"
             raise ValueError(f"Linear(in_features={self.in_features}): input has {got} features "
-                             f"(shape {tuple(input.shape)})")
+                             f"(shape {tuple(shape)})")
         return input
 
     def extra_repr(self):

@@ -21,6 +21,8 @@ bool_ = np.dtype(np.bool_)
 
 _default_dtype = float32
 
+_new = object.__new__   # bound once: Tensor._make runs for every operation's result
+
 
 def set_default_dtype(dtype):
     """The float dtype new tensors get from Python floats (float32 unless changed)."""
@@ -67,10 +69,14 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
-    @classmethod
-    def _make(cls, array, ctx):
-        """Wrap an array produced by an operation (no copy, no checks): the hot path."""
-        t = object.__new__(Tensor)
+    @staticmethod
+    def _make(array, ctx):
+        """Wrap an array produced by an operation (no copy, no checks): the hot path.
+
+        ``_new(Tensor)`` makes the object without running ``__init__``'s conversions;
+        every slot is then set here, so the result is a complete Tensor.
+        """
+        t = _new(Tensor)
         t.data = array
         t.grad = None
         t._ctx = ctx

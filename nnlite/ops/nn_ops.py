@@ -102,15 +102,14 @@ def linear_checked(input, weight, bias, relu=False):
     so that its message names the layer, and then calls this. One check per call
     rather than one per level: at batch size 1 the checks cost as much as the product.
     """
-    x, w = input.data, weight.data   # the arrays, read once: each Tensor property read is a call
-    if x.dtype != w.dtype:
-        raise TypeError(f"linear: input is {x.dtype} but weight is {w.dtype}; convert one "
+    if input.dtype != weight.dtype:
+        raise TypeError(f"linear: input is {input.dtype} but weight is {weight.dtype}; convert one "
                         "(e.g. model.double() or x.float())")
     function = LinearReLU if relu else Linear
-    if x.ndim == 2:
+    if input.ndim == 2:
         return function.apply(input, weight, bias)
     # Any leading dims: run on (rows, in_features) and give the leading dims back.
-    lead, in_features = x.shape[:-1], x.shape[-1]
+    lead, in_features = input.shape[:-1], input.shape[-1]
     y = function.apply(reshape(input, (-1, in_features)), weight, bias)
     return reshape(y, lead + y.shape[-1:])
 

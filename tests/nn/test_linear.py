@@ -43,6 +43,20 @@ def test_linear_errors_name_layer_expected_and_given():
         F.linear(nl.zeros(2, 3, dtype=nl.float64), nl.zeros(4, 3))
 
 
+def test_linear_checks_once_but_still_catches_each_bad_input():
+    # nn.Linear checks the features itself and F.linear is not asked again: each path keeps its message.
+    layer = nl.nn.Linear(3, 2)
+    with pytest.raises(ValueError, match=r"^Linear\(in_features=3\): input has 4 features"):
+        layer(nl.zeros(5, 2, 4))
+    with pytest.raises(ValueError, match=r"^linear: weight \(2, 3\) expects 3 input features, input has 4"):
+        F.linear_relu(nl.zeros(5, 4), layer.weight)
+    with pytest.raises(TypeError, match=r"^linear: input is float64 but weight is float32"):
+        layer(nl.zeros(5, 3, dtype=nl.float64))
+    # A NumPy array is taken as a constant input, as before.
+    assert layer(np.ones((4, 3), np.float32)).shape == (4, 2)
+    assert F.linear(np.ones((4, 2, 3), np.float32), layer.weight).shape == (4, 2, 2)
+
+
 def test_linear_op_gradcheck_and_gradgradcheck():
     rng = np.random.default_rng(2)
     x, w, b = f64(rng, 5, 4), f64(rng, 3, 4), f64(rng, 3)

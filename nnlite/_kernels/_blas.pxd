@@ -21,3 +21,8 @@ cdef void sgemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, P
 cdef void dgemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
                        double beta, double* c, Py_ssize_t ldc) noexcept nogil
+# Column-major (Fortran) GEMV, one call on this thread: y = op(a) x + beta y. The caller pins.
+cdef void sgemv_colmajor(bint trans, Py_ssize_t m, Py_ssize_t n, const float* a, Py_ssize_t lda,
+                         const float* x, Py_ssize_t incx, float beta, float* y) noexcept nogil
+cdef void dgemv_colmajor(bint trans, Py_ssize_t m, Py_ssize_t n, const double* a, Py_ssize_t lda,
+                         const double* x, Py_ssize_t incx, double beta, double* y) noexcept nogil

@@ -14,11 +14,19 @@ results for any thread count, so here
 
 So BLAS threads and OpenMP threads never multiply: each OpenMP thread runs a
 one-thread BLAS call on its own block.
+
+Which BLAS: the OpenBLAS that NumPy itself loaded, found at import (through
+threadpoolctl) and called through function pointers, so nnlite's products run
+on exactly the library ``numpy.matmul`` uses, and importing nnlite does not
+load SciPy's. NumPy's wheels use 64-bit integers in the BLAS interface
+(ILP64); other builds use 32-bit ones. Without an OpenBLAS in the process (a
+NumPy built on MKL or Accelerate, say), SciPy's Cython BLAS is used instead.
 """
+from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from cython.parallel cimport prange
+from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from nnlite._kernels._threads cimport threads_for
 
@@ -29,7 +37,38 @@ ctypedef fused floating:
 # The block sizes (BLOCK, MIN_SPLIT, MIN_SPLIT_WORK, K_BLOCK) are in _blas.pxd.
 
 
-# ------------------------------------------------------ BLAS thread pinning -----
+# ------------------------------------------------------------ finding BLAS -----
+
+# Fortran BLAS signatures; every argument by pointer. "i" is int (LP64) or int64_t (ILP64).
+ctypedef void (*sgemm_i_t)(const char*, const char*, const int*, const int*, const int*,
+                           const float*, const float*, const int*, const float*, const int*,
+                           const float*, float*, const int*) noexcept nogil
+ctypedef void (*dgemm_i_t)(const char*, const char*, const int*, const int*, const int*,
+                           const double*, const double*, const int*, const double*, const int*,
+                           const double*, double*, const int*) noexcept nogil
+ctypedef void (*sgemm_l_t)(const char*, const char*, const int64_t*, const int64_t*, const int64_t*,
+                           const float*, const float*, const int64_t*, const float*, const int64_t*,
+                           const float*, float*, const int64_t*) noexcept nogil
+ctypedef void (*dgemm_l_t)(const char*, const char*, const int64_t*, const int64_t*, const int64_t*,
+                           const double*, const double*, const int64_t*, const double*, const int64_t*,
+                           const double*, double*, const int64_t*) noexcept nogil
+ctypedef void (*sgemv_i_t)(const char*, const int*, const int*, const float*, const float*, const int*,
+                           const float*, const int*, const float*, float*, const int*) noexcept nogil
+ctypedef void (*dgemv_i_t)(const char*, const int*, const int*, const double*, const double*,
+                           const int*, const double*, const int*, const double*, double*,
+                           const int*) noexcept nogil
+ctypedef void (*sgemv_l_t)(const char*, const int64_t*, const int64_t*, const float*, const float*,
+                           const int64_t*, const float*, const int64_t*, const float*, float*,
+                           const int64_t*) noexcept nogil
+ctypedef void (*dgemv_l_t)(const char*, const int64_t*, const int64_t*, const double*, const double*,
+                           const int64_t*, const double*, const int64_t*, const double*, double*,
+                           const int64_t*) noexcept nogil
+
+cdef bint _ilp64 = False
+cdef void* _sgemm = NULL
+cdef void* _dgemm = NULL
+cdef void* _sgemv = NULL
+cdef void* _dgemv = NULL
 
 ctypedef int (*_get_threads_t)() noexcept nogil
 ctypedef void (*_set_threads_t)(int) noexcept nogil
@@ -38,44 +77,86 @@ cdef _get_threads_t _blas_get[4]
 cdef _set_threads_t _blas_set[4]
 cdef int _n_blas = 0
 
+_ROUTINES = ("sgemm", "dgemm", "sgemv", "dgemv")
+# (prefix, suffix, ilp64): NumPy's and SciPy's wheels prefix "scipy_"; "64_" marks ILP64.
+_NAMINGS = (("scipy_", "_64_", True), ("", "_64_", True), ("", "64_", True),
+            ("scipy_", "_", False), ("", "_", False))
 
-def _find_openblas_thread_controls():
-    """Addresses of (get, set)_num_threads of each loaded OpenBLAS, found through threadpoolctl."""
+
+def _openblas_libraries():
+    """ctypes handles of every OpenBLAS loaded in this process, in load order."""
     import ctypes
     try:
         from threadpoolctl import ThreadpoolController
-    except ImportError:  # then BLAS keeps its own thread count; results may vary in the last bits
+    except ImportError:
         return []
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS our GEMMs call)
-    found = []
-    for lib in ThreadpoolController().lib_controllers:
-        if lib.internal_api != "openblas":
-            continue
-        dll = ctypes.CDLL(lib.filepath)
-        for prefix in ("", "scipy_"):
-            for suffix in ("", "64_", "_64"):
-                get = getattr(dll, f"{prefix}openblas_get_num_threads{suffix}", None)
-                put = getattr(dll, f"{prefix}openblas_set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    found.append((ctypes.cast(get, ctypes.c_void_p).value,
-                                  ctypes.cast(put, ctypes.c_void_p).value))
-                    break
-            else:
-                continue
+    return [ctypes.CDLL(lib.filepath) for lib in ThreadpoolController().lib_controllers
+            if lib.internal_api == "openblas"]
+
+
+def _address(dll, name):
+    import ctypes
+    f = getattr(dll, name, None)
+    return None if f is None else ctypes.cast(f, ctypes.c_void_p).value
+
+
+def _routines_in(dll):
+    """(ilp64, {routine: address}) when ``dll`` exports all four routines under one naming."""
+    for prefix, suffix, ilp64 in _NAMINGS:
+        found = {r: _address(dll, f"{prefix}{r}{suffix}") for r in _ROUTINES}
+        if all(found.values()):
+            return ilp64, found
+    return None
+
+
+def _thread_controls(dll):
+    """(get, set)_num_threads addresses of one OpenBLAS, or None."""
+    for prefix in ("", "scipy_"):
+        for suffix in ("", "64_", "_64"):
+            get = _address(dll, f"{prefix}openblas_get_num_threads{suffix}")
+            put = _address(dll, f"{prefix}openblas_set_num_threads{suffix}")
+            if get and put:
+                return get, put
+    return None
+
+
+cdef size_t _capsule_address(capsule):
+    return <size_t>PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule))
+
+
+cdef void _install():
+    global _ilp64, _sgemm, _dgemm, _sgemv, _dgemv, _n_blas
+    cdef size_t address, get_address, set_address
+    libraries = _openblas_libraries()
+    chosen = None
+    for dll in libraries:
+        chosen = _routines_in(dll)
+        if chosen is not None:
             break
-    return found[:4]
+    if chosen is None:  # no usable OpenBLAS loaded: SciPy's Cython BLAS (which may load one)
+        from scipy.linalg import cython_blas
+        chosen = (False, {r: _capsule_address(cython_blas.__pyx_capi__[r]) for r in _ROUTINES})
+        libraries = _openblas_libraries()
+    _ilp64 = chosen[0]
+    address = chosen[1]["sgemm"]; _sgemm = <void*>address
+    address = chosen[1]["dgemm"]; _dgemm = <void*>address
+    address = chosen[1]["sgemv"]; _sgemv = <void*>address
+    address = chosen[1]["dgemv"]; _dgemv = <void*>address
+    for dll in libraries:  # pin every OpenBLAS in the process, not only the one we call
+        controls = _thread_controls(dll)
+        if controls is not None and _n_blas < 4:
+            get_address, set_address = controls
+            _blas_get[_n_blas] = <_get_threads_t><void*>get_address
+            _blas_set[_n_blas] = <_set_threads_t><void*>set_address
+            _n_blas += 1
 
 
-cdef void _install_thread_controls():
-    global _n_blas
-    cdef size_t get_address, set_address
-    for get_address, set_address in _find_openblas_thread_controls():
-        _blas_get[_n_blas] = <_get_threads_t><void*>get_address
-        _blas_set[_n_blas] = <_set_threads_t><void*>set_address
-        _n_blas += 1
+_install()
 
 
-_install_thread_controls()
+def blas_library():
+    """Which BLAS interface the kernels call: "ilp64" (64-bit integers) or "lp64"."""
+    return "ilp64" if _ilp64 else "lp64"
 
 
 cdef void blas_pin_one_thread(int* saved) noexcept nogil:
@@ -107,15 +188,50 @@ cdef void _call(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
     """One BLAS call: row-major c = op(a) op(b) + beta c, as column-major c^T = op(b)^T op(a)^T."""
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
-    cdef int im = <int>m, in_ = <int>n, ik = <int>k
-    cdef int ilda = <int>(lda if lda > 1 else 1)
-    cdef int ildb = <int>(ldb if ldb > 1 else 1)
-    cdef int ildc = <int>(ldc if ldc > 1 else 1)
     cdef floating one = 1
-    if floating is float:
-        sgemm(&tb, &ta, &in_, &im, &ik, &one, <float*>b, &ildb, <float*>a, &ilda, &beta, c, &ildc)
+    cdef int64_t lm = m, ln = n, lk = k
+    cdef int64_t llda = lda if lda > 1 else 1, lldb = ldb if ldb > 1 else 1, lldc = ldc if ldc > 1 else 1
+    cdef int im = <int>m, in_ = <int>n, ik = <int>k
+    cdef int ilda = <int>llda, ildb = <int>lldb, ildc = <int>lldc
+    if _ilp64:
+        if floating is float:
+            (<sgemm_l_t>_sgemm)(&tb, &ta, &ln, &lm, &lk, &one, b, &lldb, a, &llda, &beta, c, &lldc)
+        else:
+            (<dgemm_l_t>_dgemm)(&tb, &ta, &ln, &lm, &lk, &one, b, &lldb, a, &llda, &beta, c, &lldc)
     else:
-        dgemm(&tb, &ta, &in_, &im, &ik, &one, <double*>b, &ildb, <double*>a, &ilda, &beta, c, &ildc)
+        if floating is float:
+            (<sgemm_i_t>_sgemm)(&tb, &ta, &in_, &im, &ik, &one, b, &ildb, a, &ilda, &beta, c, &ildc)
+        else:
+            (<dgemm_i_t>_dgemm)(&tb, &ta, &in_, &im, &ik, &one, b, &ildb, a, &ilda, &beta, c, &ildc)
+
+
+cdef void _gemv(bint trans, Py_ssize_t m, Py_ssize_t n, const floating* a, Py_ssize_t lda,
+                const floating* x, Py_ssize_t incx, floating beta, floating* y) noexcept nogil:
+    cdef char t = b'T' if trans else b'N'
+    cdef floating one = 1
+    cdef int64_t lm = m, ln = n, llda = lda if lda > 1 else 1, lincx = incx, linc = 1
+    cdef int im = <int>m, in_ = <int>n, ilda = <int>llda, iincx = <int>incx, iinc = 1
+    if _ilp64:
+        if floating is float:
+            (<sgemv_l_t>_sgemv)(&t, &lm, &ln, &one, a, &llda, x, &lincx, &beta, y, &linc)
+        else:
+            (<dgemv_l_t>_dgemv)(&t, &lm, &ln, &one, a, &llda, x, &lincx, &beta, y, &linc)
+    else:
+        if floating is float:
+            (<sgemv_i_t>_sgemv)(&t, &im, &in_, &one, a, &ilda, x, &iincx, &beta, y, &iinc)
+        else:
+            (<dgemv_i_t>_dgemv)(&t, &im, &in_, &one, a, &ilda, x, &iincx, &beta, y, &iinc)
+
+
+cdef void sgemv_colmajor(bint trans, Py_ssize_t m, Py_ssize_t n, const float* a, Py_ssize_t lda,
+                         const float* x, Py_ssize_t incx, float beta, float* y) noexcept nogil:
+    """Column-major (Fortran) y = op(a) x + beta y, a is m x n; unit-stride y. The caller pins."""
+    _gemv(trans, m, n, a, lda, x, incx, beta, y)
+
+
+cdef void dgemv_colmajor(bint trans, Py_ssize_t m, Py_ssize_t n, const double* a, Py_ssize_t lda,
+                         const double* x, Py_ssize_t incx, double beta, double* y) noexcept nogil:
+    _gemv(trans, m, n, a, lda, x, incx, beta, y)
 
 
 cdef inline Py_ssize_t _block_size(Py_ssize_t dim) noexcept nogil:

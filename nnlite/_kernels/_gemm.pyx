@@ -19,10 +19,10 @@ cimport cython
 from cython.parallel cimport parallel, prange, threadid
 from libc.limits cimport INT_MAX
 from libc.string cimport memcpy, memset
-from scipy.linalg.cython_blas cimport dgemv, sgemv
 
 from nnlite._kernels._blas cimport (MIN_SPLIT_WORK, blas_pin_one_thread, blas_restore_threads,
-                                    dgemm_rowmajor, dgemm_serial, sgemm_rowmajor, sgemm_serial)
+                                    dgemm_rowmajor, dgemm_serial, dgemv_colmajor, sgemm_rowmajor,
+                                    sgemm_serial, sgemv_colmajor)
 
 from nnlite._kernels._threads cimport threads_for
 from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
@@ -104,24 +104,19 @@ cdef object _blas_operand(cnp.ndarray arr, int axis, bint trans, BlasOperand *ou
 cdef void _blas_gemm(floating *dummy, BlasOperand a, BlasOperand b, int m, int n, int k,
                      floating beta, floating *c) noexcept nogil:
     """Row-major c (m x n) = op(a) @ op(b) + beta c, as column-major c^T = op(b)^T op(a)^T."""
-    cdef char ta = b'T' if b.trans else b'N'
-    cdef char tb = b'T' if a.trans else b'N'
-    cdef floating alpha = 1
     cdef int ldc = max(n, 1)
     # One row (batch-1 inference): GEMV reads the matrix once; GEMM would pack all of it first.
     cdef int rows_b = n if b.trans == 0 else k, cols_b = k if b.trans == 0 else n
-    cdef int inc_a = a.ld if a.trans else 1, one = 1
+    cdef int inc_a = a.ld if a.trans else 1
     cdef int saved[4]
     if m == 1 and k > 0:
         blas_pin_one_thread(saved)  # a one-thread GEMV: the same bits for any thread count
         if beta == 0:   # some OpenBLAS versions scale y by beta, keeping NaN from an empty array
             memset(c, 0, n * sizeof(floating))
         if floating is float:
-            sgemv(&ta, &rows_b, &cols_b, &alpha, <float*>b.data, &b.ld, <float*>a.data, &inc_a,
-                  &beta, c, &one)
+            sgemv_colmajor(b.trans, rows_b, cols_b, <float*>b.data, b.ld, <float*>a.data, inc_a, beta, c)
         else:
-            dgemv(&ta, &rows_b, &cols_b, &alpha, <double*>b.data, &b.ld, <double*>a.data, &inc_a,
-                  &beta, c, &one)
+            dgemv_colmajor(b.trans, rows_b, cols_b, <double*>b.data, b.ld, <double*>a.data, inc_a, beta, c)
         blas_restore_threads(saved)
         return
     if floating is float:

@@ -2,8 +2,8 @@
 
 Statistics are accumulated in double, also for float32 input, and every sum
 runs in an order fixed by the shape alone: a row or a fixed-size block of rows
-is summed by one thread (with interleaved accumulators, so the adds do not
-wait on each other), and block results are combined serially in block order.
+is summed by one thread (in 16 interleaved accumulators, _lanes.h, so the adds
+do not wait on each other), and block results are combined serially in block order.
 So the results are bit-identical for any thread count.
 """
 cimport numpy as cnp
@@ -34,57 +34,45 @@ DEF ROW_BLOCK = 32
 
 # ------------------------------------------------------------- row sums -----
 
+# The row sums live in _lanes.h: 16 interleaved double partial sums, combined in a
+# fixed order, written as explicit vectors so they vectorise.
+cdef extern from "_lanes.h":
+    double nnl_sum_f(const float* x, Py_ssize_t n) noexcept nogil
+    double nnl_sum_d(const double* x, Py_ssize_t n) noexcept nogil
+    double nnl_sum_sq_dev_f(const float* x, Py_ssize_t n, double mean) noexcept nogil
+    double nnl_sum_sq_dev_d(const double* x, Py_ssize_t n, double mean) noexcept nogil
+    void nnl_sum_g_and_g_dev_f(const float* g, const float* x, Py_ssize_t n, double mean,
+                               double* sum_g, double* sum_g_dev) noexcept nogil
+    void nnl_sum_g_and_g_dev_d(const double* g, const double* x, Py_ssize_t n, double mean,
+                               double* sum_g, double* sum_g_dev) noexcept nogil
+    void nnl_row_dots_f(const float* g, const float* x, const float* w, Py_ssize_t n, double mean,
+                        double rstd, double* sum_gw_xhat, double* sum_gw) noexcept nogil
+    void nnl_row_dots_d(const double* g, const double* x, const double* w, Py_ssize_t n,
+                        double mean, double rstd, double* sum_gw_xhat, double* sum_gw) noexcept nogil
+
+
 cdef inline double _sum(floating* x, Py_ssize_t n) noexcept nogil:
-    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
-    cdef Py_ssize_t i = 0
-    while i + 4 <= n:
-        s0 += x[i]
-        s1 += x[i + 1]
-        s2 += x[i + 2]
-        s3 += x[i + 3]
-        i += 4
-    while i < n:
-        s0 += x[i]
-        i += 1
-    return (s0 + s1) + (s2 + s3)
+    if floating is float:
+        return nnl_sum_f(x, n)
+    else:
+        return nnl_sum_d(x, n)
 
 
 cdef inline double _sum_sq_dev(floating* x, Py_ssize_t n, double mean) noexcept nogil:
-    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0, d0, d1, d2, d3
-    cdef Py_ssize_t i = 0
-    while i + 4 <= n:
-        d0 = x[i] - mean
-        d1 = x[i + 1] - mean
-        d2 = x[i + 2] - mean
-        d3 = x[i + 3] - mean
-        s0 += d0 * d0
-        s1 += d1 * d1
-        s2 += d2 * d2
-        s3 += d3 * d3
-        i += 4
-    while i < n:
-        d0 = x[i] - mean
-        s0 += d0 * d0
-        i += 1
-    return (s0 + s1) + (s2 + s3)
+    """sum((x - mean)^2) over n elements."""
+    if floating is float:
+        return nnl_sum_sq_dev_f(x, n, mean)
+    else:
+        return nnl_sum_sq_dev_d(x, n, mean)
 
 
 cdef inline void _sum_g_and_g_dev(floating* g, floating* x, Py_ssize_t n, double mean,
                                   double* sum_g, double* sum_g_dev) noexcept nogil:
     """sum(g) and sum(g * (x - mean)) over n elements."""
-    cdef double a0 = 0, a1 = 0, b0 = 0, b1 = 0
-    cdef Py_ssize_t i = 0
-    while i + 2 <= n:
-        a0 += g[i]
-        a1 += g[i + 1]
-        b0 += g[i] * (x[i] - mean)
-        b1 += g[i + 1] * (x[i + 1] - mean)
-        i += 2
-    if i < n:
-        a0 += g[i]
-        b0 += g[i] * (x[i] - mean)
-    sum_g[0] = a0 + a1
-    sum_g_dev[0] = b0 + b1
+    if floating is float:
+        nnl_sum_g_and_g_dev_f(g, x, n, mean, sum_g, sum_g_dev)
+    else:
+        nnl_sum_g_and_g_dev_d(g, x, n, mean, sum_g, sum_g_dev)
 
 
 # ------------------------------------------------------------- validation -----
@@ -468,22 +456,10 @@ def layer_norm_forward(x, weight, bias, eps):
 cdef inline void _row_dots(floating* g, floating* x, floating* w, Py_ssize_t D, double mean,
                            double rstd, double* sum_gw_xhat, double* sum_gw) noexcept nogil:
     """sum(g * w * xhat) and sum(g * w) over one row."""
-    cdef double a0 = 0, a1 = 0, b0 = 0, b1 = 0, gw0, gw1
-    cdef Py_ssize_t j = 0
-    while j + 2 <= D:
-        gw0 = g[j] * <double>w[j]
-        gw1 = g[j + 1] * <double>w[j + 1]
-        a0 += gw0 * ((x[j] - mean) * rstd)
-        a1 += gw1 * ((x[j + 1] - mean) * rstd)
-        b0 += gw0
-        b1 += gw1
-        j += 2
-    if j < D:
-        gw0 = g[j] * <double>w[j]
-        a0 += gw0 * ((x[j] - mean) * rstd)
-        b0 += gw0
-    sum_gw_xhat[0] = a0 + a1
-    sum_gw[0] = b0 + b1
+    if floating is float:
+        nnl_row_dots_f(g, x, w, D, mean, rstd, sum_gw_xhat, sum_gw)
+    else:
+        nnl_row_dots_d(g, x, w, D, mean, rstd, sum_gw_xhat, sum_gw)
 
 
 cdef void _ln_backward(floating* g, floating* x, floating* gx, floating* mean_in,

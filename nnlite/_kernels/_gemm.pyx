@@ -213,18 +213,30 @@ def bmm(a, b, trans_a=False, trans_b=False):
 
 # ------------------------------------------------------------- linear layer -----
 
+# Both loops run on every linear call, batch-1 inference included, where even a
+# one-thread OpenMP region costs more than the loop: small work skips the region.
+
 cdef void _fill_rows(floating *c, const floating *bias, Py_ssize_t rows,
                      Py_ssize_t cols) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
+    cdef int nt = threads_for(rows * cols)
+    if nt == 1:
+        for i in range(rows):
+            memcpy(&c[i * cols], bias, cols * sizeof(floating))
+        return
+    for i in prange(rows, num_threads=nt, schedule='static'):
         memcpy(&c[i * cols], bias, cols * sizeof(floating))
 
 
 cdef void _relu_inplace(floating *c, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(n, num_threads=threads_for(n), schedule='static'):
-        if c[i] < 0:
-            c[i] = 0
+    cdef int nt = threads_for(n)
+    if nt == 1:
+        for i in range(n):
+            c[i] = 0 if c[i] < 0 else c[i]
+        return
+    for i in prange(n, num_threads=nt, schedule='static'):
+        c[i] = 0 if c[i] < 0 else c[i]
 
 
 def linear_forward(x, weight, bias, activation):

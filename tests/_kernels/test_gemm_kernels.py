@@ -1,4 +1,7 @@
 """GEMM-theme kernels: compiled (``_gemm``) against the NumPy twins, PyTorch and finite differences."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import same_bytes_across_threads, threads
@@ -135,6 +138,36 @@ def test_blas_kernels_same_bytes_across_threads(rng, dtype, shape):
     same_bytes_across_threads(_gemm.gemm, b, b, True, False)
     same_bytes_across_threads(_gemm.bmm, np.stack([a, a]), np.stack([b, b]))
     same_bytes_across_threads(_gemm.linear_forward, a, weight, bias, "relu")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bmm_of_small_items_shares_items_among_threads(rng, dtype):
+    """Attention-sized items are too small to split; the threads take whole items instead."""
+    q = rng.standard_normal((24, 64, 32)).astype(dtype)
+    k = rng.standard_normal((24, 64, 32)).astype(dtype)
+    same_bytes_across_threads(_gemm.bmm, q, k, False, True)
+    np.testing.assert_allclose(_gemm.bmm(q, k, False, True), q @ k.transpose(0, 2, 1),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
+
+
+def test_scipy_blas_fallback_gives_the_same_products():
+    """Without an OpenBLAS found in the process, the door calls SciPy's Cython BLAS (LP64)."""
+    code = (
+        "import sys; sys.modules['threadpoolctl'] = None\n"
+        "import numpy as np\n"
+        "from nnlite._kernels import _blas, _gemm\n"
+        "assert _blas.blas_library() == 'lp64', _blas.blas_library()\n"
+        "rng = np.random.default_rng(0)\n"
+        "for dtype in (np.float32, np.float64):\n"
+        "    a = rng.standard_normal((300, 70)).astype(dtype)\n"
+        "    b = rng.standard_normal((300, 40)).astype(dtype)\n"
+        "    np.testing.assert_allclose(_gemm.gemm(a, b, True, False), a.T @ b, rtol=1e-4, atol=1e-4)\n"
+        "    x = rng.standard_normal((1, 70)).astype(dtype)\n"
+        "    np.testing.assert_allclose(_gemm.gemm(x, a, False, True), x @ a.T, rtol=1e-4, atol=1e-4)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
 def test_weight_gradient_shaped_products_chunk_the_inner_dimension(rng):

@@ -16,7 +16,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import format_table, paired_medians, torch_or_none  # noqa: E402
+from harness import format_table, paired_medians, thread_speedup, torch_or_none  # noqa: E402
 
 import nnlite._kernels as kernels  # noqa: E402
 from nnlite._kernels import _conv, reference  # noqa: E402
@@ -54,23 +54,6 @@ def _torch_step(torch, x, w, b, grad, padding, groups):
     return run
 
 
-def _thread_speedup(fn, repeat):
-    """Median time of fn on 1 thread over its median on 2 threads, sampled alternately."""
-    old = kernels.get_num_threads()
-    samples = {1: [], 2: []}
-    try:
-        for _ in range(repeat):
-            for n in (1, 2):
-                kernels.set_num_threads(n)
-                fn()  # one untimed call after each switch: BLAS and OpenMP pools settle
-                t0 = time.perf_counter()
-                fn()
-                samples[n].append(time.perf_counter() - t0)
-    finally:
-        kernels.set_num_threads(old)
-    return statistics.median(samples[1]) / statistics.median(samples[2])
-
-
 def run(quick=False):
     torch = torch_or_none()
     threads = kernels.get_num_threads()
@@ -95,7 +78,7 @@ def run(quick=False):
         # The twins take seconds here; a few samples are enough to place them.
         t.update(paired_medians({"numpy": _nnlite_step(reference, x, w, b, grad, padding, groups)},
                                 repeat=3, warmup=1))
-        speedup = _thread_speedup(nnlite_step, repeat=3 if quick else 11)
+        speedup = thread_speedup(nnlite_step, repeat=3 if quick else 11)
         rows.append(dict(workload=f"conv2d fwd+bwd {name} f32 (N={x_shape[0]})",
                          nnlite_ms=t["nnlite"], torch_ms=t["torch"], numpy_ms=t["numpy"],
                          note=f"{threads} threads; nnlite 2T/1T speed-up x{speedup:.2f}"))

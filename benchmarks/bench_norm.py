@@ -11,7 +11,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import format_table, paired_medians, torch_or_none  # noqa: E402
+from harness import format_table, paired_medians, thread_speedup, torch_or_none  # noqa: E402
 
 import nnlite._kernels as kernels  # noqa: E402
 from nnlite._kernels import _norm, reference  # noqa: E402
@@ -73,8 +73,10 @@ def run(quick=False):
         "torch": _torch_layer_norm(torch, x, w, b, g) if torch else None,
         "numpy": _layer_norm(reference, x, w, b, g),
     }, repeat=repeat)
+    speedup = thread_speedup(_layer_norm(_norm, x, w, b, g), repeat=3 if quick else 11)
     rows.append(dict(workload=f"layer_norm fwd+bwd {ln_shape} f32", nnlite_ms=t["nnlite"],
-                     torch_ms=t["torch"], numpy_ms=t["numpy"], note=f"{threads} threads"))
+                     torch_ms=t["torch"], numpy_ms=t["numpy"],
+                     note=f"{threads} threads; nnlite 2T/1T speed-up x{speedup:.2f}"))
     bn_shapes = [(8, 64, 16, 16)] if quick else [(64, 64, 16, 16), (64, 128, 8, 8)]
     for shape in bn_shapes:
         x = rng.standard_normal(shape, dtype=np.float32)
@@ -87,8 +89,10 @@ def run(quick=False):
             "torch": _torch_batch_norm(torch, x, w, b, g) if torch else None,
             "numpy": _batch_norm(reference, x3, w, b, g3),
         }, repeat=repeat)
+        speedup = thread_speedup(_batch_norm(_norm, x3, w, b, g3), repeat=3 if quick else 11)
         rows.append(dict(workload=f"batch_norm2d train fwd+bwd {shape} f32", nnlite_ms=t["nnlite"],
-                         torch_ms=t["torch"], numpy_ms=t["numpy"], note=f"{threads} threads"))
+                         torch_ms=t["torch"], numpy_ms=t["numpy"],
+                         note=f"{threads} threads; nnlite 2T/1T speed-up x{speedup:.2f}"))
     return rows
 
 

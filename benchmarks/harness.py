@@ -31,6 +31,25 @@ def paired_medians(contenders, repeat=21, warmup=3, number=1):
     return {n: (statistics.median(samples[n]) if n in samples else None) for n in contenders}
 
 
+def thread_speedup(fn, repeat):
+    """nnlite's median time of ``fn`` on 1 thread over its median on 2 threads, sampled alternately."""
+    import nnlite._kernels as kernels
+
+    old = kernels.get_num_threads()
+    samples = {1: [], 2: []}
+    try:
+        for _ in range(repeat):
+            for n in (1, 2):
+                kernels.set_num_threads(n)
+                fn()  # one untimed call after each switch: BLAS and OpenMP pools settle
+                t0 = time.perf_counter()
+                fn()
+                samples[n].append(time.perf_counter() - t0)
+    finally:
+        kernels.set_num_threads(old)
+    return statistics.median(samples[1]) / statistics.median(samples[2])
+
+
 def ratio(a, b):
     """a / b, or None when either is missing."""
     return None if a is None or b is None or b == 0 else a / b

@@ -5,7 +5,9 @@ alternately in the same loop, after warm-up, and we compare medians. Each
 ``bench_*.py`` module defines ``run(quick=False) -> list[dict]`` whose rows hold
 ``workload`` and the median milliseconds of each contender (``nnlite_ms``,
 ``torch_ms``, ``numpy_ms``; None when a contender is missing), plus optional
-``note``. ``python benchmarks/run_all.py`` prints and saves them together.
+``note``. ``python benchmarks/run_all.py`` prints and saves them together; it
+also makes every library's idle threads sleep, so that threads one contender
+leaves spinning do not slow the next (run a module through it for fair numbers).
 """
 import statistics
 import time

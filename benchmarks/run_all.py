@@ -23,6 +23,13 @@ import sys
 import time
 import traceback
 
+# Every contender's idle threads sleep. nnlite's OpenMP threads do by default
+# (OMP_WAIT_POLICY=PASSIVE, which torch's OpenMP also reads when imported after
+# nnlite); NumPy's OpenBLAS threads otherwise spin for ~0.1 s after each product,
+# taking the second core from whichever contender runs next in the paired loop.
+# Set before NumPy loads OpenBLAS; an explicit setting wins.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)

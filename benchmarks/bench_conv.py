@@ -71,6 +71,8 @@ def run(quick=False):
         y_shape = _conv.conv2d_forward(x, w, b, (1, 1), (padding, padding), (1, 1), groups).shape
         grad = rng.standard_normal(y_shape, dtype=np.float32)
         nnlite_step = _nnlite_step(_conv, x, w, b, grad, padding, groups)
+        # Before the comparison: threads torch or NumPy leave busy would skew it.
+        speedup = thread_speedup(nnlite_step, repeat=3 if quick else 11)
         t = paired_medians({
             "nnlite": nnlite_step,
             "torch": _torch_step(torch, x, w, b, grad, padding, groups) if torch else None,
@@ -78,7 +80,6 @@ def run(quick=False):
         # The twins take seconds here; a few samples are enough to place them.
         t.update(paired_medians({"numpy": _nnlite_step(reference, x, w, b, grad, padding, groups)},
                                 repeat=3, warmup=1))
-        speedup = thread_speedup(nnlite_step, repeat=3 if quick else 11)
         rows.append(dict(workload=f"conv2d fwd+bwd {name} f32 (N={x_shape[0]})",
                          nnlite_ms=t["nnlite"], torch_ms=t["torch"], numpy_ms=t["numpy"],
                          note=f"{threads} threads; nnlite 2T/1T speed-up x{speedup:.2f}"))

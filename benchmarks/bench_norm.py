@@ -68,12 +68,12 @@ def run(quick=False):
     g = rng.standard_normal(ln_shape, dtype=np.float32)
     w = rng.standard_normal(ln_shape[1], dtype=np.float32)
     b = rng.standard_normal(ln_shape[1], dtype=np.float32)
+    speedup = thread_speedup(_layer_norm(_norm, x, w, b, g), repeat=3 if quick else 11)  # before torch runs
     t = paired_medians({
         "nnlite": _layer_norm(_norm, x, w, b, g),
         "torch": _torch_layer_norm(torch, x, w, b, g) if torch else None,
         "numpy": _layer_norm(reference, x, w, b, g),
     }, repeat=repeat)
-    speedup = thread_speedup(_layer_norm(_norm, x, w, b, g), repeat=3 if quick else 11)
     rows.append(dict(workload=f"layer_norm fwd+bwd {ln_shape} f32", nnlite_ms=t["nnlite"],
                      torch_ms=t["torch"], numpy_ms=t["numpy"],
                      note=f"{threads} threads; nnlite 2T/1T speed-up x{speedup:.2f}"))
@@ -84,12 +84,12 @@ def run(quick=False):
         w = rng.standard_normal(shape[1], dtype=np.float32)
         b = rng.standard_normal(shape[1], dtype=np.float32)
         x3, g3 = x.reshape(shape[0], shape[1], -1), g.reshape(shape[0], shape[1], -1)
+        speedup = thread_speedup(_batch_norm(_norm, x3, w, b, g3), repeat=3 if quick else 11)
         t = paired_medians({
             "nnlite": _batch_norm(_norm, x3, w, b, g3),
             "torch": _torch_batch_norm(torch, x, w, b, g) if torch else None,
             "numpy": _batch_norm(reference, x3, w, b, g3),
         }, repeat=repeat)
-        speedup = thread_speedup(_batch_norm(_norm, x3, w, b, g3), repeat=3 if quick else 11)
         rows.append(dict(workload=f"batch_norm2d train fwd+bwd {shape} f32", nnlite_ms=t["nnlite"],
                          torch_ms=t["torch"], numpy_ms=t["numpy"],
                          note=f"{threads} threads; nnlite 2T/1T speed-up x{speedup:.2f}"))

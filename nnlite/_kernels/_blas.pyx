@@ -124,9 +124,13 @@ cdef size_t _capsule_address(capsule):
     return <size_t>PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule))
 
 
+cdef inline void* _pointer(size_t address):
+    return <void*>address
+
+
 cdef void _install():
     global _ilp64, _sgemm, _dgemm, _sgemv, _dgemv, _n_blas
-    cdef size_t address, get_address, set_address
+    cdef size_t get_address, set_address
     libraries = _openblas_libraries()
     chosen = None
     for dll in libraries:
@@ -137,11 +141,9 @@ cdef void _install():
         from scipy.linalg import cython_blas
         chosen = (False, {r: _capsule_address(cython_blas.__pyx_capi__[r]) for r in _ROUTINES})
         libraries = _openblas_libraries()
-    _ilp64 = chosen[0]
-    address = chosen[1]["sgemm"]; _sgemm = <void*>address
-    address = chosen[1]["dgemm"]; _dgemm = <void*>address
-    address = chosen[1]["sgemv"]; _sgemv = <void*>address
-    address = chosen[1]["dgemv"]; _dgemv = <void*>address
+    _ilp64, routines = chosen
+    _sgemm, _dgemm = _pointer(routines["sgemm"]), _pointer(routines["dgemm"])
+    _sgemv, _dgemv = _pointer(routines["sgemv"]), _pointer(routines["dgemv"])
     for dll in libraries:  # pin every OpenBLAS in the process, not only the one we call
         controls = _thread_controls(dll)
         if controls is not None and _n_blas < 4:

@@ -1,4 +1,5 @@
 """GEMM-theme kernels: compiled (``_gemm``) against the NumPy twins, PyTorch and finite differences."""
+import os
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ from conftest import same_bytes_across_threads, threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import nnlite
 from nnlite._kernels import _gemm, reference
 
 DTYPES = [np.float32, np.float64]
@@ -150,7 +152,7 @@ def test_bmm_of_small_items_shares_items_among_threads(rng, dtype):
                                rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
 
 
-def test_scipy_blas_fallback_gives_the_same_products():
+def test_scipy_blas_fallback_gives_the_same_products(tmp_path):
     """Without an OpenBLAS found in the process, the door calls SciPy's Cython BLAS (LP64)."""
     code = (
         "import sys; sys.modules['threadpoolctl'] = None\n"
@@ -166,7 +168,10 @@ def test_scipy_blas_fallback_gives_the_same_products():
         "    np.testing.assert_allclose(_gemm.gemm(x, a, False, True), x @ a.T, rtol=1e-4, atol=1e-4)\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # The same nnlite as this process imported (installed or built in place), not the sources in cwd.
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__)))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, env=env)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 

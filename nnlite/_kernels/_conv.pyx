@@ -49,6 +49,8 @@ cdef enum:
     # that a chunk's columns (C*kh*kw rows of them) stay in cache (measured: 256 and
     # 1024 were no faster on the LeNet and small-CNN layers, 256 slower on 8x8 maps).
     CHUNK_COLUMNS = 512
+    # Chunks a batch is cut into at least (when it has that many samples).
+    MIN_CHUNKS = 4
     # The weight gradient keeps one partial sum per task; at most this many tasks.
     MAX_WEIGHT_TASKS = 16
 cdef Py_ssize_t _INT_MAX = 2147483647
@@ -657,11 +659,15 @@ cdef cnp.ndarray _plane_scratch(int nt, Geometry* g, dtype):
 
 
 cdef Chunking _chunking(str op, Geometry* g) except *:
-    """Cut the batch into chunks of about CHUNK_COLUMNS output pixels (at least one sample)."""
+    """Cut the batch into chunks of about CHUNK_COLUMNS output pixels (at least one sample).
+
+    A small batch is still cut into MIN_CHUNKS chunks where it can be, so that
+    it has work for several threads; the cut depends on the shape alone.
+    """
     cdef Chunking ch
     cdef Py_ssize_t L = g.OH * g.OW, K = g.C * g.kh * g.kw
     ch.samples = CHUNK_COLUMNS // L if L > 0 else 1
-    ch.samples = max(1, min(ch.samples, g.N))
+    ch.samples = max(1, min(ch.samples, (g.N + MIN_CHUNKS - 1) // MIN_CHUNKS))
     ch.count = (g.N + ch.samples - 1) // ch.samples
     ch.scratch = (K + g.O) * ch.samples * L
     _check_blas_size(op, K, ch.samples * L)

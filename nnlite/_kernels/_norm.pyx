@@ -401,7 +401,8 @@ cdef void _ln_forward(floating* x, floating* y, floating* mean_out, floating* rs
                       Py_ssize_t rows, Py_ssize_t D, floating* w, floating* b,
                       double eps) noexcept nogil:
     cdef Py_ssize_t r, j
-    cdef double mean, rstd, v
+    cdef double mean, rstd
+    cdef floating v, fr
     cdef floating* xr
     cdef floating* yr
     for r in prange(rows, num_threads=threads_for(rows * D), schedule="static"):
@@ -411,13 +412,15 @@ cdef void _ln_forward(floating* x, floating* y, floating* mean_out, floating* rs
         rstd = 1.0 / sqrt(_sum_sq_dev(xr, D, mean) / D + eps)
         mean_out[r] = <floating>mean
         rstd_out[r] = <floating>rstd
+        fr = <floating>rstd
         for j in range(D):
-            v = (xr[j] - mean) * rstd
+            # x - mean in double (it may cancel); the rest in the input's own type
+            v = <floating>(xr[j] - mean) * fr
             if w != NULL:
                 v = v * w[j]
             if b != NULL:
                 v = v + b[j]
-            yr[j] = <floating>v
+            yr[j] = v
 
 
 def layer_norm_forward(x, weight, bias, eps):
@@ -468,7 +471,8 @@ cdef void _ln_backward(floating* g, floating* x, floating* gx, floating* mean_in
     """grad_x row by row; grad_weight/grad_bias partial sums per ROW_BLOCK rows."""
     cdef Py_ssize_t nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
     cdef Py_ssize_t blk, r, j
-    cdef double mean, rstd, gw, xhat, c1, c2
+    cdef double mean, rstd, c1, c2
+    cdef floating fm, fr, f1, f2, xhat, gw
     cdef floating* gr
     cdef floating* xr
     cdef floating* outr
@@ -488,18 +492,20 @@ cdef void _ln_backward(floating* g, floating* x, floating* gx, floating* mean_in
             mean = mean_in[r]
             rstd = rstd_in[r]
             _row_dots(gr, xr, w, D, mean, rstd, &c1, &c2)
-            c1 = c1 / D
-            c2 = c2 / D
+            # The row sums are in double; the per-element step in the input's own type:
+            # mean and rstd are already stored in it, and float32 runs twice as wide.
+            fm, fr = <floating>mean, <floating>rstd
+            f1, f2 = <floating>(c1 / D), <floating>(c2 / D)
             if not affine:
                 for j in range(D):
-                    xhat = (xr[j] - mean) * rstd
-                    outr[j] = <floating>(rstd * (gr[j] - c2 - xhat * c1))
+                    xhat = (xr[j] - fm) * fr
+                    outr[j] = fr * (gr[j] - f2 - xhat * f1)
             else:
                 for j in range(D):
-                    xhat = (xr[j] - mean) * rstd
-                    gw = gr[j] * <double>w[j]
-                    outr[j] = <floating>(rstd * (gw - c2 - xhat * c1))
-                    pw[j] = pw[j] + gr[j] * xhat
+                    xhat = (xr[j] - fm) * fr
+                    gw = gr[j] * w[j]
+                    outr[j] = fr * (gw - f2 - xhat * f1)
+                    pw[j] = pw[j] + <double>(gr[j] * xhat)
                     pb[j] = pb[j] + gr[j]
 
 

@@ -492,10 +492,16 @@ cdef void _ln_backward(floating* g, floating* x, floating* gx, floating* mean_in
             mean = mean_in[r]
             rstd = rstd_in[r]
             _row_dots(gr, xr, w, D, mean, rstd, &c1, &c2)
+            # Assigned in the loop body, so each thread has its own c1 and c2 (written
+            # only through a pointer, prange would share them between threads).
+            c1 = c1 / D
+            c2 = c2 / D
             # The row sums are in double; the per-element step in the input's own type:
             # mean and rstd are already stored in it, and float32 runs twice as wide.
-            fm, fr = <floating>mean, <floating>rstd
-            f1, f2 = <floating>(c1 / D), <floating>(c2 / D)
+            fm = <floating>mean
+            fr = <floating>rstd
+            f1 = <floating>c1
+            f2 = <floating>c2
             if not affine:
                 for j in range(D):
                     xhat = (xr[j] - fm) * fr

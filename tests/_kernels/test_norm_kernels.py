@@ -2,7 +2,7 @@
 byte-identical results across thread counts, and clear errors."""
 import numpy as np
 import pytest
-from conftest import same_bytes_across_threads
+from conftest import same_bytes_across_threads, threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -338,6 +338,20 @@ def test_same_bytes_across_threads(dtype, rng):
     same_bytes_across_threads(_norm.group_norm_forward, x3, 3, w3, b3, 1e-5)
     _, mean, rstd = _norm.group_norm_forward(x3, 3, w3, b3, 1e-5)
     same_bytes_across_threads(_norm.group_norm_backward, g3, x3, 3, w3, mean, rstd)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_norm_many_row_blocks_on_two_threads_equals_twin(dtype, rng):
+    """Long enough that both threads run row blocks at the same time, so per-row values
+    the threads shared by mistake (a race) would show as wrong gradients."""
+    x = (rng.standard_normal((2048, 128)) + 5).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    w, b = rng.standard_normal(128).astype(dtype), rng.standard_normal(128).astype(dtype)
+    with threads(2):
+        for _ in range(3):
+            y, mean, rstd = _norm.layer_norm_forward(x, w, b, 1e-5)
+            assert_all_close(_norm.layer_norm_backward(g, x, w, mean, rstd),
+                             reference.layer_norm_backward(g, x, w, mean, rstd), dtype)
 
 
 # -------------------------------------------------------------- bad input -----

@@ -21,35 +21,30 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
-def compiler_accepts(compiler, flags):
-    """Compile a tiny C file with ``flags``; True when the compiler takes them."""
+def compiler_builds(compiler, source, flags, link=False):
+    """Compile (and optionally link) a tiny C program with ``flags``; True when it works."""
     tmp = tempfile.mkdtemp()
     try:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as f:
-            f.write("int main(void){return 0;}\n")
-        compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+            f.write(source)
+        objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+        if link:
+            compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=flags)
         return True
     except Exception:
         return False
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def compiler_accepts(compiler, flags):
+    return compiler_builds(compiler, "int main(void){return 0;}\n", flags)
 
 
 def compiler_has_openmp(compiler):
-    """Compile and link a tiny OpenMP program; True when it works."""
-    tmp = tempfile.mkdtemp()
-    try:
-        src = os.path.join(tmp, "probe.c")
-        with open(src, "w") as f:
-            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n")
-        objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
-        compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=["-fopenmp"])
-        return True
-    except Exception:
-        return False
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return compiler_builds(compiler, "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n",
+                           ["-fopenmp"], link=True)
 
 
 def target_flags(compiler):

@@ -73,3 +73,12 @@ def test_omp_num_threads_sets_the_default():
     out = subprocess.run([sys.executable, "-c", "import nnlite; print(nnlite.get_num_threads())"],
                          capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "3"
+
+
+def test_freed_memory_setting_applies_on_glibc_and_can_be_turned_off(monkeypatch):
+    from nnlite._kernels import allocator
+
+    glibc = bool(getattr(os, "confstr", lambda name: None)("CS_GNU_LIBC_VERSION"))
+    assert allocator.keep_freed_memory() is glibc
+    monkeypatch.setenv("NNLITE_KEEP_FREED_MEMORY", "0")
+    assert allocator.keep_freed_memory() is False

@@ -8,9 +8,9 @@
    latency: one running sum would wait for each add before the next, and the
    compiler may not reorder a float sum to vectorise it itself.
 
-   With GCC or Clang the four-double vector is a real SIMD type (vector_size),
+   With GCC or Clang the four-double and eight-float vectors are real SIMD types (vector_size),
    so the loops are vector code whatever the optimiser decides; elsewhere it is
-   a struct of four doubles with the same arithmetic. Shared by _norm.pyx
+   a struct of four doubles (eight floats) with the same arithmetic. Shared by _norm.pyx
    through `cdef extern from "_lanes.h"`. */
 #ifndef NNLITE_LANES_H
 #define NNLITE_LANES_H
@@ -38,6 +38,23 @@ static inline nnl_v4d nnl_load_d(const double* p)
     return v;
 }
 static inline nnl_v4d nnl_splat(double s) { nnl_v4d v = {s, s, s, s}; return v; }
+typedef float nnl_v8f __attribute__((vector_size(32)));
+static inline nnl_v8f nnl_add8(nnl_v8f a, nnl_v8f b) { return a + b; }
+static inline nnl_v8f nnl_sub8(nnl_v8f a, nnl_v8f b) { return a - b; }
+static inline nnl_v8f nnl_mul8(nnl_v8f a, nnl_v8f b) { return a * b; }
+static inline nnl_v8f nnl_load8(const float* p)
+{
+    nnl_v8f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline nnl_v8f nnl_splat8(float s) { nnl_v8f v = {s, s, s, s, s, s, s, s}; return v; }
+/* lanes 4h .. 4h + 3 of a (h = 0 or 1), widened to double */
+static inline nnl_v4d nnl_widen(nnl_v8f a, int h)
+{
+    nnl_v4f v = {a[4 * h], a[4 * h + 1], a[4 * h + 2], a[4 * h + 3]};
+    return __builtin_convertvector(v, nnl_v4d);
+}
 #else
 typedef struct { double v[4]; } nnl_v4d;
 #define NNL_LANEWISE(name, op) \
@@ -50,6 +67,19 @@ static inline double nnl_lane(nnl_v4d a, int l) { return a.v[l]; }
 static inline nnl_v4d nnl_load_f(const float* p) { nnl_v4d r = {{p[0], p[1], p[2], p[3]}}; return r; }
 static inline nnl_v4d nnl_load_d(const double* p) { nnl_v4d r = {{p[0], p[1], p[2], p[3]}}; return r; }
 static inline nnl_v4d nnl_splat(double s) { nnl_v4d r = {{s, s, s, s}}; return r; }
+typedef struct { float v[8]; } nnl_v8f;
+#define NNL_LANEWISE8(name, op) \
+static inline nnl_v8f name(nnl_v8f a, nnl_v8f b) \
+{ nnl_v8f r; int l; for (l = 0; l < 8; l++) r.v[l] = a.v[l] op b.v[l]; return r; }
+NNL_LANEWISE8(nnl_add8, +)
+NNL_LANEWISE8(nnl_sub8, -)
+NNL_LANEWISE8(nnl_mul8, *)
+static inline nnl_v8f nnl_load8(const float* p)
+{ nnl_v8f r; memcpy(r.v, p, sizeof r.v); return r; }
+static inline nnl_v8f nnl_splat8(float s)
+{ nnl_v8f r; int l; for (l = 0; l < 8; l++) r.v[l] = s; return r; }
+static inline nnl_v4d nnl_widen(nnl_v8f a, int h)
+{ nnl_v4d r = {{a.v[4 * h], a.v[4 * h + 1], a.v[4 * h + 2], a.v[4 * h + 3]}}; return r; }
 #endif
 
 /* lanes (a0 a1 a2 a3) -> ((a0 + a1) + (a2 + a3)), then its elements (e0 + e2) + (e1 + e3) */
@@ -59,7 +89,7 @@ static inline double nnl_tree(const nnl_v4d* a)
     return (nnl_lane(v, 0) + nnl_lane(v, 2)) + (nnl_lane(v, 1) + nnl_lane(v, 3));
 }
 
-/* The four reductions, for float (suffix _f) and double (suffix _d) rows. In each
+/* Three reductions, for float (suffix _f) and double (suffix _d) rows. In each
    loop, k runs over the four vectors of lanes: elements i + 4k .. i + 4k + 3. */
 #define NNL_REDUCTIONS(T, SUF)                                                                \
 static inline double nnl_sum_##SUF(const T* x, ptrdiff_t n)                                  \
@@ -109,35 +139,79 @@ static inline void nnl_sum_g_and_g_dev_##SUF(const T* g, const T* x, ptrdiff_t n
     for (; i < n; i++) { sa += g[i]; sb += g[i] * (x[i] - mean); }                           \
     *sum_g = sa;                                                                              \
     *sum_g_dev = sb;                                                                          \
-}                                                                                             \
-/* sum(g w xhat) and sum(g w), xhat = (x - mean) rstd */                                      \
-static inline void nnl_row_dots_##SUF(const T* g, const T* x, const T* w, ptrdiff_t n,       \
-                                       double mean, double rstd, double* sum_gw_xhat,         \
-                                       double* sum_gw)                                        \
-{                                                                                             \
-    nnl_v4d a[4] = {nnl_splat(0), nnl_splat(0), nnl_splat(0), nnl_splat(0)};                  \
-    nnl_v4d b[4] = {nnl_splat(0), nnl_splat(0), nnl_splat(0), nnl_splat(0)};                  \
-    nnl_v4d m = nnl_splat(mean), r = nnl_splat(rstd), gw, xhat;                               \
-    ptrdiff_t i = 0;                                                                          \
-    int k;                                                                                    \
-    for (; i + 16 <= n; i += 16)                                                              \
-        for (k = 0; k < 4; k++) {                                                             \
-            gw = nnl_mul(nnl_load_##SUF(g + i + 4 * k), nnl_load_##SUF(w + i + 4 * k));       \
-            xhat = nnl_mul(nnl_sub(nnl_load_##SUF(x + i + 4 * k), m), r);                     \
-            a[k] = nnl_add(a[k], nnl_mul(gw, xhat));                                          \
-            b[k] = nnl_add(b[k], gw);                                                         \
-        }                                                                                     \
-    double sa = nnl_tree(a), sb = nnl_tree(b), gws;                                           \
-    for (; i < n; i++) {                                                                      \
-        gws = (double)g[i] * w[i];                                                            \
-        sa += gws * ((x[i] - mean) * rstd);                                                   \
-        sb += gws;                                                                            \
-    }                                                                                         \
-    *sum_gw_xhat = sa;                                                                        \
-    *sum_gw = sb;                                                                             \
 }
 
 NNL_REDUCTIONS(float, f)
 NNL_REDUCTIONS(double, d)
+
+/* sum(g w xhat) and sum(g w) over a row, xhat = (x - mean) rstd: the row dots of the
+   layer-norm backward. Two versions, since float rows are done differently. */
+
+/* double: every product and sum in double, in the 16 lanes. */
+static inline void nnl_row_dots_d(const double* g, const double* x, const double* w, ptrdiff_t n,
+                                  double mean, double rstd, double* sum_gw_xhat, double* sum_gw)
+{
+    nnl_v4d a[4] = {nnl_splat(0), nnl_splat(0), nnl_splat(0), nnl_splat(0)};
+    nnl_v4d b[4] = {nnl_splat(0), nnl_splat(0), nnl_splat(0), nnl_splat(0)};
+    nnl_v4d m = nnl_splat(mean), r = nnl_splat(rstd), gw, xhat;
+    ptrdiff_t i = 0;
+    int k;
+    for (; i + 16 <= n; i += 16)
+        for (k = 0; k < 4; k++) {
+            gw = nnl_mul(nnl_load_d(g + i + 4 * k), nnl_load_d(w + i + 4 * k));
+            xhat = nnl_mul(nnl_sub(nnl_load_d(x + i + 4 * k), m), r);
+            a[k] = nnl_add(a[k], nnl_mul(gw, xhat));
+            b[k] = nnl_add(b[k], gw);
+        }
+    double sa = nnl_tree(a), sb = nnl_tree(b), gws;
+    for (; i < n; i++) {
+        gws = g[i] * w[i];
+        sa += gws * ((x[i] - mean) * rstd);
+        sb += gws;
+    }
+    *sum_gw_xhat = sa;
+    *sum_gw = sb;
+}
+
+/* float: the products in float (xhat exactly as the per-element step computes it, from
+   the float mean and rstd), summed in float over runs of at most 8 per lane (128
+   elements), and the runs added into the double lanes. Converting every product to
+   double made this pass the backward's slowest; a float sum of 8 terms is good to
+   about 5e-7 of its magnitude, and the row's total is still a double sum. */
+static inline void nnl_row_dots_f(const float* g, const float* x, const float* w, ptrdiff_t n,
+                                  double mean, double rstd, double* sum_gw_xhat, double* sum_gw)
+{
+    enum { RUN = 128 };
+    nnl_v4d a[4] = {nnl_splat(0), nnl_splat(0), nnl_splat(0), nnl_splat(0)};
+    nnl_v4d b[4] = {nnl_splat(0), nnl_splat(0), nnl_splat(0), nnl_splat(0)};
+    float fm = (float)mean, fr = (float)rstd, gws;
+    nnl_v8f m = nnl_splat8(fm), r = nnl_splat8(fr), gw, xhat, ra[2], rb[2];
+    ptrdiff_t i = 0, end;
+    int k;
+    while (i + 16 <= n) {
+        ra[0] = ra[1] = rb[0] = rb[1] = nnl_splat8(0);
+        end = i + RUN <= n ? i + RUN : n;
+        for (; i + 16 <= end; i += 16)
+            for (k = 0; k < 2; k++) {
+                gw = nnl_mul8(nnl_load8(g + i + 8 * k), nnl_load8(w + i + 8 * k));
+                xhat = nnl_mul8(nnl_sub8(nnl_load8(x + i + 8 * k), m), r);
+                ra[k] = nnl_add8(ra[k], nnl_mul8(gw, xhat));
+                rb[k] = nnl_add8(rb[k], gw);
+            }
+        /* run lanes 0-7 of ra[k] are lanes 8k .. 8k + 7, i.e. double vectors 2k and 2k + 1 */
+        for (k = 0; k < 4; k++) {
+            a[k] = nnl_add(a[k], nnl_widen(ra[k / 2], k % 2));
+            b[k] = nnl_add(b[k], nnl_widen(rb[k / 2], k % 2));
+        }
+    }
+    double sa = nnl_tree(a), sb = nnl_tree(b);
+    for (; i < n; i++) {
+        gws = g[i] * w[i];
+        sa += (double)(gws * ((x[i] - fm) * fr));
+        sb += gws;
+    }
+    *sum_gw_xhat = sa;
+    *sum_gw = sb;
+}
 
 #endif

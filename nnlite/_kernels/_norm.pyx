@@ -4,7 +4,9 @@ Statistics are accumulated in double, also for float32 input, and every sum
 runs in an order fixed by the shape alone: a row or a fixed-size block of rows
 is summed by one thread (in 16 interleaved accumulators, _lanes.h, so the adds
 do not wait on each other), and block results are combined serially in block order.
-So the results are bit-identical for any thread count.
+So the results are bit-identical for any thread count. (One exception to "in double":
+layer norm's float32 backward forms its short partial sums in float32, see _ln_backward
+and nnl_row_dots_f; their totals are still double sums.)
 """
 cimport numpy as cnp
 from cython.parallel cimport prange
@@ -23,6 +25,11 @@ __all__ = ["batch_norm_forward", "batch_norm_backward", "layer_norm_forward",
            "rms_norm_forward", "rms_norm_backward"]
 
 ctypedef fused floating:
+    float
+    double
+
+# The type of per-block partial sums: the input's own (layer norm) or double.
+ctypedef fused partial_t:
     float
     double
 
@@ -49,6 +56,22 @@ cdef extern from "_lanes.h":
                         double rstd, double* sum_gw_xhat, double* sum_gw) noexcept nogil
     void nnl_row_dots_d(const double* g, const double* x, const double* w, Py_ssize_t n,
                         double mean, double rstd, double* sum_gw_xhat, double* sum_gw) noexcept nogil
+
+
+# The per-element steps of layer norm live in _norm_steps.h, where `restrict` tells the
+# compiler that the rows do not overlap, so the loops vectorise.
+cdef extern from "_norm_steps.h":
+    void nnl_prefetch(const void* p, Py_ssize_t n) noexcept nogil
+    void nnl_ln_forward_row_f(const float* x, float* y, Py_ssize_t n, double mean, float rstd,
+                              const float* w, const float* b) noexcept nogil
+    void nnl_ln_forward_row_d(const double* x, double* y, Py_ssize_t n, double mean, double rstd,
+                              const double* w, const double* b) noexcept nogil
+    void nnl_ln_backward_row_f(const float* g, const float* x, const float* w, float* out,
+                               float* pw, float* pb, Py_ssize_t n, float mean, float rstd,
+                               float c1, float c2) noexcept nogil
+    void nnl_ln_backward_row_d(const double* g, const double* x, const double* w, double* out,
+                               double* pw, double* pb, Py_ssize_t n, double mean, double rstd,
+                               double c1, double c2) noexcept nogil
 
 
 cdef inline double _sum(floating* x, Py_ssize_t n) noexcept nogil:
@@ -400,27 +423,26 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
 cdef void _ln_forward(floating* x, floating* y, floating* mean_out, floating* rstd_out,
                       Py_ssize_t rows, Py_ssize_t D, floating* w, floating* b,
                       double eps) noexcept nogil:
-    cdef Py_ssize_t r, j
+    cdef Py_ssize_t r
     cdef double mean, rstd
-    cdef floating v, fr
     cdef floating* xr
     cdef floating* yr
     for r in prange(rows, num_threads=threads_for(rows * D), schedule="static"):
         xr = x + r * D
         yr = y + r * D
+        # Fetch the next row while this one is summed twice and written from L1, so
+        # memory is not idle during those passes.
+        if r + 1 < rows:
+            nnl_prefetch(xr + D, D * sizeof(floating))
         mean = _sum(xr, D) / D
         rstd = 1.0 / sqrt(_sum_sq_dev(xr, D, mean) / D + eps)
         mean_out[r] = <floating>mean
         rstd_out[r] = <floating>rstd
-        fr = <floating>rstd
-        for j in range(D):
-            # x - mean in double (it may cancel); the rest in the input's own type
-            v = <floating>(xr[j] - mean) * fr
-            if w != NULL:
-                v = v * w[j]
-            if b != NULL:
-                v = v + b[j]
-            yr[j] = v
+        # x - mean in double (it may cancel); the rest in the input's own type
+        if floating is float:
+            nnl_ln_forward_row_f(xr, yr, D, mean, <float>rstd, w, b)
+        else:
+            nnl_ln_forward_row_d(xr, yr, D, mean, rstd, w, b)
 
 
 def layer_norm_forward(x, weight, bias, eps):
@@ -467,17 +489,22 @@ cdef inline void _row_dots(floating* g, floating* x, floating* w, Py_ssize_t D, 
 
 cdef void _ln_backward(floating* g, floating* x, floating* gx, floating* mean_in,
                        floating* rstd_in, floating* w, bint affine, Py_ssize_t rows, Py_ssize_t D,
-                       double* partial_w, double* partial_b) noexcept nogil:
-    """grad_x row by row; grad_weight/grad_bias partial sums per ROW_BLOCK rows."""
+                       floating* partial_w, floating* partial_b) noexcept nogil:
+    """grad_x row by row; grad_weight/grad_bias partial sums per ROW_BLOCK rows.
+
+    A block's partial sums (at most ROW_BLOCK terms each) are kept in the input's type,
+    so the per-element step has no conversions and runs at the type's full vector
+    width; the blocks are then combined in double (_combine_blocks). float32 sums of 32
+    terms are good to about 1e-6 relative, where one float32 sum over all rows would not be.
+    """
     cdef Py_ssize_t nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
     cdef Py_ssize_t blk, r, j
     cdef double mean, rstd, c1, c2
-    cdef floating fm, fr, f1, f2, xhat, gw
     cdef floating* gr
     cdef floating* xr
     cdef floating* outr
-    cdef double* pw
-    cdef double* pb
+    cdef floating* pw
+    cdef floating* pb
     for blk in prange(nblocks, num_threads=threads_for(rows * D), schedule="static"):
         pw = partial_w + blk * D
         pb = partial_b + blk * D
@@ -498,26 +525,19 @@ cdef void _ln_backward(floating* g, floating* x, floating* gx, floating* mean_in
             c2 = c2 / D
             # The row sums are in double; the per-element step in the input's own type:
             # mean and rstd are already stored in it, and float32 runs twice as wide.
-            fm = <floating>mean
-            fr = <floating>rstd
-            f1 = <floating>c1
-            f2 = <floating>c2
-            if not affine:
-                for j in range(D):
-                    xhat = (xr[j] - fm) * fr
-                    outr[j] = fr * (gr[j] - f2 - xhat * f1)
+            # Without an affine map w is ones (g * 1 is exact) and there are no partial sums.
+            if floating is float:
+                nnl_ln_backward_row_f(gr, xr, w, outr, pw if affine else NULL,
+                                      pb if affine else NULL, D, <float>mean, <float>rstd,
+                                      <float>c1, <float>c2)
             else:
-                for j in range(D):
-                    xhat = (xr[j] - fm) * fr
-                    gw = gr[j] * w[j]
-                    outr[j] = fr * (gw - f2 - xhat * f1)
-                    pw[j] = pw[j] + <double>(gr[j] * xhat)
-                    pb[j] = pb[j] + gr[j]
+                nnl_ln_backward_row_d(gr, xr, w, outr, pw if affine else NULL,
+                                      pb if affine else NULL, D, mean, rstd, c1, c2)
 
 
-cdef void _combine_blocks(double* partial, Py_ssize_t nblocks, Py_ssize_t D,
+cdef void _combine_blocks(partial_t* partial, Py_ssize_t nblocks, Py_ssize_t D,
                           floating* out) noexcept nogil:
-    """out[j] = sum of partial[blk, j] over blocks, in block order."""
+    """out[j] = sum of partial[blk, j] over blocks, in block order, accumulated in double."""
     cdef Py_ssize_t j, blk
     cdef double s
     for j in prange(D, num_threads=threads_for(nblocks * D), schedule="static"):
@@ -550,8 +570,8 @@ def layer_norm_backward(grad, x, weight, mean, rstd):
     cdef Py_ssize_t rows = xc.shape[0], D = xc.shape[1]
     cdef Py_ssize_t nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
     cdef cnp.ndarray gx = np.empty((rows, D), dtype=dtype)
-    cdef cnp.ndarray pw = np.empty(nblocks * D if affine else 0)
-    cdef cnp.ndarray pb = np.empty(nblocks * D if affine else 0)
+    cdef cnp.ndarray pw = np.empty(nblocks * D if affine else 0, dtype=dtype)
+    cdef cnp.ndarray pb = np.empty(nblocks * D if affine else 0, dtype=dtype)
     cdef cnp.ndarray gw = np.empty(D, dtype=dtype), gb = np.empty(D, dtype=dtype)
     cdef void* gp = cnp.PyArray_DATA(gc)
     cdef void* xp = cnp.PyArray_DATA(xc)
@@ -561,22 +581,22 @@ def layer_norm_backward(grad, x, weight, mean, rstd):
     cdef void* wp = _data(weight)
     cdef void* gwp = cnp.PyArray_DATA(gw)
     cdef void* gbp = cnp.PyArray_DATA(gb)
-    cdef double* pb_p = _ddata(pb)
-    cdef double* pw_p = _ddata(pw)
+    cdef void* pwp = cnp.PyArray_DATA(pw)
+    cdef void* pbp = cnp.PyArray_DATA(pb)
     if t == cnp.NPY_FLOAT:
         with nogil:
             _ln_backward(<float*>gp, <float*>xp, <float*>op, <float*>mp, <float*>rp, <float*>wp,
-                         affine, rows, D, pw_p, pb_p)
+                         affine, rows, D, <float*>pwp, <float*>pbp)
             if affine:
-                _combine_blocks(pw_p, nblocks, D, <float*>gwp)
-                _combine_blocks(pb_p, nblocks, D, <float*>gbp)
+                _combine_blocks(<float*>pwp, nblocks, D, <float*>gwp)
+                _combine_blocks(<float*>pbp, nblocks, D, <float*>gbp)
     else:
         with nogil:
             _ln_backward(<double*>gp, <double*>xp, <double*>op, <double*>mp, <double*>rp,
-                         <double*>wp, affine, rows, D, pw_p, pb_p)
+                         <double*>wp, affine, rows, D, <double*>pwp, <double*>pbp)
             if affine:
-                _combine_blocks(pw_p, nblocks, D, <double*>gwp)
-                _combine_blocks(pb_p, nblocks, D, <double*>gbp)
+                _combine_blocks(<double*>pwp, nblocks, D, <double*>gwp)
+                _combine_blocks(<double*>pbp, nblocks, D, <double*>gbp)
     if not affine:
         return gx, None, None
     return gx, gw, gb

@@ -1,0 +1,76 @@
+/* Per-element steps of layer norm, for float (suffix _f) and double (suffix _d) rows.
+
+   Written in C for one keyword: `restrict`. A row's input, output and partial-sum
+   pointers are of the same type, so without it the compiler must assume that a
+   store to the output may change the input, and keeps the loop scalar. The
+   callers pass distinct, non-overlapping buffers. Shared by _norm.pyx through
+   `cdef extern from "_norm_steps.h"`. */
+#ifndef NNLITE_NORM_STEPS_H
+#define NNLITE_NORM_STEPS_H
+
+#include <stddef.h>
+
+#if defined(_MSC_VER)
+#define NNL_RESTRICT __restrict
+#else
+#define NNL_RESTRICT restrict
+#endif
+
+/* Ask for the n bytes at p to be brought into cache (no effect on results). */
+static inline void nnl_prefetch(const void* p, ptrdiff_t n)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const char* c = (const char*)p;
+    ptrdiff_t i;
+    for (i = 0; i < n; i += 64) __builtin_prefetch(c + i, 0, 3);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+#define NNL_NORM_STEPS(T, SUF)                                                                 \
+/* y = ((x - mean) rstd) w + b; x - mean in double, since it may cancel.                       \
+   w and b may be NULL (no affine map). */                                                     \
+static inline void nnl_ln_forward_row_##SUF(const T* NNL_RESTRICT x, T* NNL_RESTRICT y,        \
+                                            ptrdiff_t n, double mean, T rstd,                  \
+                                            const T* NNL_RESTRICT w, const T* NNL_RESTRICT b)  \
+{                                                                                              \
+    ptrdiff_t j;                                                                               \
+    if (w != NULL && b != NULL)                                                                \
+        for (j = 0; j < n; j++) y[j] = (T)(x[j] - mean) * rstd * w[j] + b[j];                  \
+    else if (w != NULL)                                                                        \
+        for (j = 0; j < n; j++) y[j] = (T)(x[j] - mean) * rstd * w[j];                         \
+    else if (b != NULL)                                                                        \
+        for (j = 0; j < n; j++) y[j] = (T)(x[j] - mean) * rstd + b[j];                         \
+    else                                                                                       \
+        for (j = 0; j < n; j++) y[j] = (T)(x[j] - mean) * rstd;                                \
+}                                                                                              \
+/* out = rstd (g w - c2 - xhat c1), xhat = (x - mean) rstd; and, when pw is not NULL,          \
+   pw += g xhat and pb += g (the weight and bias gradients' partial sums). */                  \
+static inline void nnl_ln_backward_row_##SUF(const T* NNL_RESTRICT g,                          \
+                                             const T* NNL_RESTRICT x,                          \
+                                             const T* NNL_RESTRICT w, T* NNL_RESTRICT out,     \
+                                             T* NNL_RESTRICT pw, T* NNL_RESTRICT pb,           \
+                                             ptrdiff_t n, T mean, T rstd, T c1, T c2)          \
+{                                                                                              \
+    ptrdiff_t j;                                                                               \
+    T xhat;                                                                                    \
+    if (pw == NULL)                                                                            \
+        for (j = 0; j < n; j++) {                                                              \
+            xhat = (x[j] - mean) * rstd;                                                       \
+            out[j] = rstd * (g[j] * w[j] - c2 - xhat * c1);                                    \
+        }                                                                                      \
+    else                                                                                       \
+        for (j = 0; j < n; j++) {                                                              \
+            xhat = (x[j] - mean) * rstd;                                                       \
+            out[j] = rstd * (g[j] * w[j] - c2 - xhat * c1);                                    \
+            pw[j] += g[j] * xhat;                                                              \
+            pb[j] += g[j];                                                                     \
+        }                                                                                      \
+}
+
+NNL_NORM_STEPS(float, f)
+NNL_NORM_STEPS(double, d)
+
+#endif

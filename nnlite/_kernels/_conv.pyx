@@ -7,16 +7,24 @@ them onto the image (col2im). The batch is cut into chunks of a few samples,
 about ``CHUNK_COLUMNS`` output pixels each, and the threads share the chunks:
 each thread builds its chunk's columns in its own scratch, small enough to
 stay in cache while the GEMM reads them (the whole batch's columns would not),
-and a one-sample chunk's product lands straight in the output. Two shapes skip the columns:
-a 1x1 convolution with stride 1 and no padding is already a GEMM on the input,
-and a depthwise convolution (one input channel per group, several groups) has
-too little work per GEMM, so it runs as a direct loop over (n, channel) planes.
+and a one-sample chunk's product lands straight in the output. With stride 1 and
+output rows as wide as input rows, a tap's valid rows are one contiguous run of the
+plane, copied (im2col) or added (col2im) at once.
+
+Three shapes skip the columns: a 1x1 convolution with stride 1 and no padding is
+already a GEMM on the input; a depthwise convolution (one input channel per group,
+several groups) has too little work per GEMM, so it runs as a direct loop over
+(n, channel) planes; and a stride-1 convolution with one group runs as a "shifted"
+product on zero-bordered planes (_shifted_gemm.h: each tap is the same planes read
+from a fixed offset, so the columns never exist), where that wastes little work
+(_use_shifted; ``shifted_paths`` tells which of the three loops take it).
 
 Determinism: every GEMM is a one-thread BLAS call on a block fixed by the
 shape (OpenBLAS's own threading would change the summation order with the
-thread count); the chunks depend on the shape only, and the weight gradient
-adds its per-chunk partial sums in chunk order. Every output element is
-written by exactly one thread. Results are bit-identical for any thread count.
+thread count); the chunks (and the shifted products' samples) depend on the
+shape only, and the weight gradient adds its per-task partial sums in task
+order. Every output element is written by exactly one thread. Results are
+bit-identical for any thread count.
 """
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
@@ -35,6 +43,24 @@ from nnlite._kernels import _blas as _blas_module
 from nnlite._kernels import reference as _reference
 
 cnp.import_array()
+
+# The stride-1 product without im2col: see _shifted_gemm.h.
+cdef extern from "_shifted_gemm.h":
+    Py_ssize_t nnl_shifted_tile_f() noexcept nogil
+    Py_ssize_t nnl_shifted_tile_d() noexcept nogil
+    Py_ssize_t nnl_shifted_lanes_f() noexcept nogil
+    Py_ssize_t nnl_shifted_lanes_d() noexcept nogil
+    void nnl_shifted_gemm_f(const float* w, Py_ssize_t K, const Py_ssize_t* off, const float* xpad,
+                            Py_ssize_t O, Py_ssize_t P, float* out, Py_ssize_t ldo) noexcept nogil
+    void nnl_shifted_gemm_d(const double* w, Py_ssize_t K, const Py_ssize_t* off,
+                            const double* xpad, Py_ssize_t O, Py_ssize_t P, double* out,
+                            Py_ssize_t ldo) noexcept nogil
+    void nnl_shifted_wgrad_f(const float* g, Py_ssize_t ldg, Py_ssize_t gs, Py_ssize_t O,
+                             const float* xpad, Py_ssize_t xs, const Py_ssize_t* off, Py_ssize_t K,
+                             Py_ssize_t P, Py_ssize_t ns, float* gw) noexcept nogil
+    void nnl_shifted_wgrad_d(const double* g, Py_ssize_t ldg, Py_ssize_t gs, Py_ssize_t O,
+                             const double* xpad, Py_ssize_t xs, const Py_ssize_t* off,
+                             Py_ssize_t K, Py_ssize_t P, Py_ssize_t ns, double* gw) noexcept nogil
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
            "conv2d_backward_bias", "max_pool2d_forward", "max_pool2d_backward",
@@ -59,6 +85,23 @@ cdef Py_ssize_t _INT_MAX = 2147483647
 def blas_threads_pinned():
     """True when the GEMMs here can pin OpenBLAS to one thread (the determinism guarantee)."""
     return _blas_module.blas_threads_pinned()
+
+
+def shifted_paths(x_shape, weight_shape, stride, padding, dilation, groups, dtype=np.float32):
+    """Which of (forward, input gradient, weight gradient) run as shifted products here.
+
+    The other convolutions run as im2col + BLAS, or as the 1x1 and depthwise special
+    cases; tests and benchmarks use this to know which loop they measured.
+    """
+    cdef Geometry g
+    _conv_geometry(&g, "shifted_paths", tuple(x_shape), tuple(weight_shape), stride, padding,
+                   dilation, groups)
+    cdef Py_ssize_t tile = nnl_shifted_tile_f() if np.dtype(dtype) == np.float32 else nnl_shifted_tile_d()
+    cdef bint forward
+    if _is_depthwise(&g) or _is_pointwise(&g):
+        return False, False, False
+    forward = _use_shifted(&g, False, tile)
+    return bool(forward), bool(_use_shifted(&g, True, tile)), bool(forward and g.N > 0)
 
 
 # ----------------------------------------------------------------- helpers -----
@@ -140,12 +183,27 @@ cdef struct Geometry:
     Py_ssize_t N, C, H, W, O, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw, groups
 
 
+cdef inline bint _rows_are_flat(Geometry* g) noexcept nogil:
+    """Stride 1 and output rows as wide as input rows ("same" padding): a tap's valid
+    output rows then read one contiguous run of the input plane."""
+    return g.sh == 1 and g.sw == 1 and g.OW == g.W
+
+
+cdef inline void _tap_rows(Geometry* g, Py_ssize_t i, Py_ssize_t* oh_lo,
+                           Py_ssize_t* oh_hi) noexcept nogil:
+    """The output rows [oh_lo, oh_hi) whose input row for kernel row i is inside the
+    image (stride 1)."""
+    oh_lo[0] = min(g.OH, max(0, g.ph - i * g.dh))
+    oh_hi[0] = max(oh_lo[0], min(g.OH, g.H + g.ph - i * g.dh))
+
+
 cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g) noexcept nogil:
     """cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] or 0."""
     cdef Py_ssize_t C = g.C, H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw
     cdef Py_ssize_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw
     cdef Py_ssize_t L = OH * OW, NL = nb * L, taps = kh * kw
-    cdef Py_ssize_t task, r, n, c, i, j, oh, ow, ih, iw0, lo, hi
+    cdef Py_ssize_t task, r, n, c, i, j, oh, ow, ih, iw0, lo, hi, oh_lo, oh_hi, k0, k1
+    cdef bint flat = _rows_are_flat(g)
     cdef floating* dst
     cdef floating* row
     cdef const floating* src
@@ -163,6 +221,26 @@ cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g)
             lo = OW
         if hi < lo:
             hi = lo
+        if flat and hi > lo:
+            # Output row oh reads input row oh - ph + i*dh from column iw0 on: with rows of
+            # equal width, all valid rows are one run of the plane, copied at once from its
+            # first valid element to its last. The entries in between that fall left or right
+            # of the image (columns outside [lo, hi)) are then zeroed.
+            _tap_rows(g, i, &oh_lo, &oh_hi)
+            memset(dst, 0, oh_lo * OW * sizeof(floating))
+            memset(dst + oh_hi * OW, 0, (OH - oh_hi) * OW * sizeof(floating))
+            if oh_hi > oh_lo:
+                k0 = oh_lo * OW + lo
+                k1 = (oh_hi - 1) * OW + hi
+                # input element of output entry k: k + (i*dh - ph)*W + iw0 in the plane
+                src = x + (n * C + c) * H * W + (k0 + (i * dh - ph) * W + iw0)
+                memcpy(dst + k0, src, (k1 - k0) * sizeof(floating))
+                for oh in range(oh_lo, oh_hi):
+                    for ow in range(lo):
+                        dst[oh * OW + ow] = 0
+                    for ow in range(hi, OW):
+                        dst[oh * OW + ow] = 0
+            continue
         for oh in range(OH):
             row = dst + oh * OW
             ih = oh * sh - ph + i * dh
@@ -184,16 +262,21 @@ cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g)
                 row[ow] = 0
 
 
-cdef void _col2im(const floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noexcept nogil:
-    """gx[n, c] = sum of the columns that read it, taps in order."""
+cdef void _col2im(floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noexcept nogil:
+    """gx[n, c] = sum of the columns that read it, taps in order.
+
+    With flat rows (_rows_are_flat) the entries of cols that fall outside the image are
+    zeroed first: cols is scratch, and then a tap's valid rows add onto the plane as one run.
+    """
     # Geometry in locals: through the pointer the compiler must assume stores alias it.
     cdef Py_ssize_t C = g.C, H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw
     cdef Py_ssize_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw
     cdef Py_ssize_t L = OH * OW, NL = nb * L, HW = H * W
-    cdef Py_ssize_t plane, n, c, i, j, oh, ow, ih, iw0, lo, hi
+    cdef Py_ssize_t plane, n, c, i, j, oh, ow, ih, iw0, lo, hi, oh_lo, oh_hi, k, k0, k1
+    cdef bint flat = _rows_are_flat(g)
     cdef floating* dst
     cdef floating* d
-    cdef const floating* src
+    cdef floating* src
     cdef const floating* s
     for plane in range(nb * C):
         n = plane // C
@@ -206,6 +289,22 @@ cdef void _col2im(const floating* cols, floating* gx, Py_ssize_t nb, Geometry* g
                 iw0 = j * dw - pw
                 lo = _first_inside(iw0, sw)
                 hi = _end_inside(iw0, sw, W, OW)
+                if flat:
+                    # as in _im2col: output entry k lands on plane element k + delta
+                    _tap_rows(g, i, &oh_lo, &oh_hi)
+                    if hi <= lo or oh_hi <= oh_lo:
+                        continue
+                    for oh in range(oh_lo, oh_hi):
+                        for ow in range(lo):
+                            src[oh * OW + ow] = 0
+                        for ow in range(hi, OW):
+                            src[oh * OW + ow] = 0
+                    k0 = oh_lo * OW + lo
+                    k1 = (oh_hi - 1) * OW + hi
+                    d = dst + (k0 + (i * dh - ph) * W + iw0)
+                    for k in range(k1 - k0):
+                        d[k] += src[k0 + k]
+                    continue
                 for oh in range(OH):
                     ih = oh * sh - ph + i * dh
                     if ih < 0 or ih >= H:
@@ -256,6 +355,157 @@ cdef void _add_bias(floating* y, const floating* bias, Py_ssize_t N, Py_ssize_t 
         b = bias[task % O]
         for l in range(L):
             y[task * L + l] = y[task * L + l] + b
+
+
+# ------------------------------------------------- stride-1 shifted product -----
+
+# A stride-1 convolution with one group runs without im2col: each sample's input
+# planes are copied once into zero-bordered planes laid end to end, and the product
+# reads tap (c, i, j) as the window starting at one fixed offset (_shifted_gemm.h).
+# The gradient with respect to the input is the same computation on the output
+# gradient, with the kernel flipped and its in/out channels swapped.
+
+cdef struct Shifted:
+    Py_ssize_t Ci, Hi, Wi    # planes read (input; output gradient for backward)
+    Py_ssize_t Co, Ho, Wo    # planes written
+    Py_ssize_t qh, qw        # zero border on each side of a plane read
+    Py_ssize_t kh, kw, dh, dw
+    Py_ssize_t Wp, S, P, K   # padded row, plane stride, pixels computed, taps
+    Py_ssize_t scratch       # per-thread scratch elements: padded planes + product
+
+
+cdef Shifted _shifted_plan(Py_ssize_t Ci, Py_ssize_t Hi, Py_ssize_t Wi, Py_ssize_t Co,
+                           Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t qh, Py_ssize_t qw,
+                           Geometry* g, Py_ssize_t tile) noexcept nogil:
+    cdef Shifted sp
+    sp.Ci, sp.Hi, sp.Wi, sp.Co, sp.Ho, sp.Wo, sp.qh, sp.qw = Ci, Hi, Wi, Co, Ho, Wo, qh, qw
+    sp.kh, sp.kw, sp.dh, sp.dw = g.kh, g.kw, g.dh, g.dw
+    sp.Wp = Wi + 2 * qw
+    # output rows counted along the padded width, rounded up to whole tiles
+    sp.P = (Ho * sp.Wp + tile - 1) // tile * tile
+    # A tile past the last output row reads at most dw*(kw-1) + tile - 1 elements beyond
+    # the padded plane: they are zeros of the gap before the next plane.
+    sp.S = (Hi + 2 * qh) * sp.Wp + g.dw * (g.kw - 1) + tile
+    sp.K = Ci * g.kh * g.kw
+    sp.scratch = Ci * sp.S + Co * sp.P
+    return sp
+
+
+cdef bint _use_shifted(Geometry* g, bint backward, Py_ssize_t tile) noexcept nogil:
+    """Whether the shifted product beats im2col + BLAS here (stride 1, one group only).
+
+    The shifted product computes more than it keeps: the pixels between rows (padded
+    width / output width), the pixels up to a whole tile, and whole 4-row tiles of
+    output channels. BLAS computes only what it keeps, but its products are slow when
+    they have few output channels (M of 16 or less). Measured on the LeNet and small-CNN
+    layers: the shifted product wins up to 1.25x waste, or up to 1.6x with <= 16 output
+    channels; BLAS wins beyond (8x8 maps: 1.5x; an input gradient to 1-6 channels).
+    """
+    cdef Py_ssize_t eh = g.dh * (g.kh - 1), ew = g.dw * (g.kw - 1)
+    cdef Py_ssize_t Co, Ho, Wo, Wp, P
+    cdef double waste
+    if g.groups != 1 or g.sh != 1 or g.sw != 1:
+        return False
+    if backward:
+        if g.ph > eh or g.pw > ew:       # the gradient would need a negative border
+            return False
+        Co, Ho, Wo, Wp = g.C, g.H, g.W, g.OW + 2 * (ew - g.pw)
+    else:
+        Co, Ho, Wo, Wp = g.O, g.OH, g.OW, g.W + 2 * g.pw
+    if Co == 0 or Ho * Wo == 0:
+        return False
+    P = (Ho * Wp + tile - 1) // tile * tile
+    waste = (<double>P / (Ho * Wo)) * ((Co + 3) // 4 * 4) / Co
+    return waste <= 1.25 or (Co <= 16 and waste <= 1.6)
+
+
+cdef void _shifted_products(const floating* src, const floating* wmat, const floating* bias,
+                            floating* dst, floating* scratch, Py_ssize_t* off, Py_ssize_t N,
+                            int nt, Shifted* sp) noexcept nogil:
+    """dst[n] = the shifted product of wmat with src[n]'s padded planes (+ bias), per sample."""
+    cdef Py_ssize_t Ci = sp.Ci, Hi = sp.Hi, Wi = sp.Wi, Co = sp.Co, Ho = sp.Ho, Wo = sp.Wo
+    cdef Py_ssize_t Wp = sp.Wp, S = sp.S, P = sp.P, qh = sp.qh, qw = sp.qw
+    cdef Py_ssize_t n, c, r, o, oh, ow
+    cdef floating* xpad
+    cdef floating* out
+    cdef floating* row
+    cdef floating b
+    for n in prange(N, nogil=True, num_threads=nt, schedule='static'):
+        # scratch comes zeroed; only the planes' interiors are written, sample after sample
+        xpad = scratch + threadid() * sp.scratch
+        out = xpad + Ci * S
+        for c in range(Ci):
+            for r in range(Hi):
+                memcpy(xpad + c * S + (r + qh) * Wp + qw, src + ((n * Ci + c) * Hi + r) * Wi,
+                       Wi * sizeof(floating))
+        if floating is float:
+            nnl_shifted_gemm_f(wmat, sp.K, off, xpad, Co, P, out, P)
+        else:
+            nnl_shifted_gemm_d(wmat, sp.K, off, xpad, Co, P, out, P)
+        for o in range(Co):
+            b = 0 if bias == NULL else bias[o]
+            for oh in range(Ho):
+                row = dst + ((n * Co + o) * Ho + oh) * Wo
+                for ow in range(Wo):
+                    row[ow] = out[o * P + oh * Wp + ow] + b
+
+
+cdef void _shifted_weight_grad(const floating* x, const floating* grad, floating* gw,
+                               floating* scratch, floating* partial, Py_ssize_t* off,
+                               Py_ssize_t N, Py_ssize_t per_task, Py_ssize_t Pw, int nt,
+                               Shifted* sp) noexcept nogil:
+    """gw = sum over tasks of per_task samples, in task order, of each task's shifted
+    weight-gradient product (one call per task, so the lanes are summed once per task).
+
+    Per sample, the input's padded planes (as in the forward) and the output gradient on
+    the padded-width grid, Pw pixels a channel, zero between rows.
+    """
+    cdef Py_ssize_t Ci = sp.Ci, Hi = sp.Hi, Wi = sp.Wi, O = sp.Co, Ho = sp.Ho, Wo = sp.Wo
+    cdef Py_ssize_t Wp = sp.Wp, S = sp.S, qh = sp.qh, qw = sp.qw, size = O * sp.K
+    cdef Py_ssize_t ntasks = (N + per_task - 1) // per_task
+    cdef Py_ssize_t task, n0, ns, s, c, r, o, oh
+    cdef floating* xpad
+    cdef floating* gext
+    for task in prange(ntasks, nogil=True, num_threads=nt, schedule='static'):
+        # scratch comes zeroed; only the interiors are written, task after task
+        xpad = scratch + threadid() * per_task * (Ci * S + O * Pw)
+        gext = xpad + per_task * Ci * S
+        n0 = task * per_task
+        ns = min(per_task, N - n0)
+        for s in range(ns):
+            for c in range(Ci):
+                for r in range(Hi):
+                    memcpy(xpad + s * Ci * S + c * S + (r + qh) * Wp + qw,
+                           x + (((n0 + s) * Ci + c) * Hi + r) * Wi, Wi * sizeof(floating))
+            for o in range(O):
+                for oh in range(Ho):
+                    memcpy(gext + (s * O + o) * Pw + oh * Wp,
+                           grad + (((n0 + s) * O + o) * Ho + oh) * Wo, Wo * sizeof(floating))
+        memset(partial + task * size, 0, size * sizeof(floating))
+        if floating is float:
+            nnl_shifted_wgrad_f(gext, Pw, O * Pw, O, xpad, Ci * S, off, sp.K, Pw, ns,
+                                partial + task * size)
+        else:
+            nnl_shifted_wgrad_d(gext, Pw, O * Pw, O, xpad, Ci * S, off, sp.K, Pw, ns,
+                                partial + task * size)
+    _sum_partials(partial, ntasks, size, gw)
+
+
+cdef cnp.ndarray _shifted_offsets(Shifted* sp):
+    """off[(c, i, j)] = c*S + i*dh*Wp + j*dw: where tap (c, i, j) reads, relative to pixel 0."""
+    c = np.arange(sp.Ci, dtype=np.intp)[:, None, None] * sp.S
+    i = np.arange(sp.kh, dtype=np.intp)[None, :, None] * (sp.dh * sp.Wp)
+    j = np.arange(sp.kw, dtype=np.intp)[None, None, :] * sp.dw
+    return np.ascontiguousarray((c + i + j).ravel())
+
+
+cdef Py_ssize_t _shifted_tile(int t) noexcept nogil:
+    return nnl_shifted_tile_f() if t == cnp.NPY_FLOAT else nnl_shifted_tile_d()
+
+
+cdef cnp.ndarray _shifted_scratch(int nt, Shifted* sp, dtype):
+    """Per-thread scratch, all zero: the planes' borders and gaps are never written after."""
+    return np.zeros(nt * sp.scratch, dtype=dtype)
 
 
 # ------------------------------------------------------- convolution loops -----
@@ -448,10 +698,9 @@ cdef void _backward_weight_gemm(const floating* grad, const floating* x, floatin
     cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
     cdef Py_ssize_t K = g.C * g.kh * g.kw, G = ch.samples, size = g.O * Kg
     cdef Py_ssize_t ntasks = (ch.count + per_task - 1) // per_task
-    cdef Py_ssize_t task, chunk, n0, nc, grp, i, t
+    cdef Py_ssize_t task, chunk, n0, nc, grp
     cdef floating* cols
     cdef const floating* grad_cm
-    cdef floating acc
     cdef int saved[4]
     if g.N == 0:
         memset(gw, 0, size * sizeof(floating))
@@ -472,6 +721,14 @@ cdef void _backward_weight_gemm(const floating* grad, const floating* x, floatin
                              cols + grp * Kg * nc * L, nc * L, 0 if chunk == task * per_task else 1,
                              partial + task * size + grp * Og * Kg, Kg)
     _blas_restore_threads(saved)
+    _sum_partials(partial, ntasks, size, gw)
+
+
+cdef void _sum_partials(const floating* partial, Py_ssize_t ntasks, Py_ssize_t size,
+                        floating* gw) noexcept nogil:
+    """gw[i] = the tasks' partial sums added in task order."""
+    cdef Py_ssize_t i, t
+    cdef floating acc
     for i in prange(size, nogil=True, num_threads=threads_for(size * ntasks), schedule='static'):
         acc = partial[i]
         for t in range(1, ntasks):
@@ -724,6 +981,25 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
                 _forward_pointwise(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc),
                                    <double*>bp, <double*>cnp.PyArray_DATA(y), &g)
         return y
+    cdef Shifted sp
+    cdef cnp.ndarray off
+    if _use_shifted(&g, False, _shifted_tile(t)):
+        sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, &g, _shifted_tile(t))
+        off = _shifted_offsets(&sp)
+        nt = <int>max(1, min(threads_for(g.N * g.O * sp.K * sp.P), g.N))
+        scratch = _shifted_scratch(nt, &sp, x.dtype)
+        with nogil:
+            if t == cnp.NPY_FLOAT:
+                _shifted_products(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(wc),
+                                  <float*>bp, <float*>cnp.PyArray_DATA(y),
+                                  <float*>cnp.PyArray_DATA(scratch),
+                                  <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
+            else:
+                _shifted_products(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc),
+                                  <double*>bp, <double*>cnp.PyArray_DATA(y),
+                                  <double*>cnp.PyArray_DATA(scratch),
+                                  <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
+        return y
     ch = _chunking(op, &g)
     nt = _chunk_threads(&ch, &g)
     scratch = np.empty(nt * ch.scratch, dtype=x.dtype)
@@ -779,6 +1055,30 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
             else:
                 _backward_input_pointwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(wc),
                                           <double*>cnp.PyArray_DATA(gx), &g)
+        return gx
+    cdef Shifted sp
+    cdef cnp.ndarray off, flipped
+    if _use_shifted(&g, True, _shifted_tile(t)):
+        # gx = the shifted product of the flipped, channel-swapped kernel with grad padded
+        # by (kernel reach - padding): w'[c, o, i, j] = w[o, c, kh-1-i, kw-1-j]
+        sp = _shifted_plan(g.O, g.OH, g.OW, g.C, g.H, g.W, g.dh * (g.kh - 1) - g.ph,
+                           g.dw * (g.kw - 1) - g.pw, &g, _shifted_tile(t))
+        off = _shifted_offsets(&sp)
+        flipped = np.ascontiguousarray(wc[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        nt = <int>max(1, min(threads_for(g.N * g.C * sp.K * sp.P), g.N))
+        scratch = _shifted_scratch(nt, &sp, grad.dtype)
+        with nogil:
+            if t == cnp.NPY_FLOAT:
+                _shifted_products(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(flipped),
+                                  NULL, <float*>cnp.PyArray_DATA(gx),
+                                  <float*>cnp.PyArray_DATA(scratch),
+                                  <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
+            else:
+                _shifted_products(<double*>cnp.PyArray_DATA(gc),
+                                  <double*>cnp.PyArray_DATA(flipped), NULL,
+                                  <double*>cnp.PyArray_DATA(gx),
+                                  <double*>cnp.PyArray_DATA(scratch),
+                                  <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
         return gx
     ch = _chunking(op, &g)
     nt = _chunk_threads(&ch, &g)
@@ -841,6 +1141,34 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
             else:
                 _backward_weight_pointwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
                                            <double*>cnp.PyArray_DATA(gw), &g)
+        return gw
+    cdef Shifted sp
+    cdef cnp.ndarray off
+    cdef Py_ssize_t Pw, vector
+    # Where the forward runs as a shifted product, so does the weight gradient (measured:
+    # on 8x8 maps, where the forward does not, the gradient's reductions are too short to pay).
+    if _use_shifted(&g, False, _shifted_tile(t)) and g.N > 0:
+        sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, &g, _shifted_tile(t))
+        off = _shifted_offsets(&sp)
+        # the pixels rounded up to whole vectors only (the reduction has no tile of pixels)
+        vector = nnl_shifted_lanes_f() if t == cnp.NPY_FLOAT else nnl_shifted_lanes_d()
+        Pw = (g.OH * sp.Wp + vector - 1) // vector * vector
+        per_task = max(1, (g.N + MAX_WEIGHT_TASKS - 1) // MAX_WEIGHT_TASKS)
+        nt = <int>max(1, min(threads_for(g.N * g.O * sp.K * Pw), (g.N + per_task - 1) // per_task))
+        scratch = np.zeros(nt * per_task * (g.C * sp.S + g.O * Pw), dtype=x.dtype)
+        partial = np.empty(((g.N + per_task - 1) // per_task) * gw.size, dtype=x.dtype)
+        with nogil:
+            if t == cnp.NPY_FLOAT:
+                _shifted_weight_grad(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(gc),
+                                     <float*>cnp.PyArray_DATA(gw), <float*>cnp.PyArray_DATA(scratch),
+                                     <float*>cnp.PyArray_DATA(partial),
+                                     <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, per_task, Pw, nt, &sp)
+            else:
+                _shifted_weight_grad(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(gc),
+                                     <double*>cnp.PyArray_DATA(gw),
+                                     <double*>cnp.PyArray_DATA(scratch),
+                                     <double*>cnp.PyArray_DATA(partial),
+                                     <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, per_task, Pw, nt, &sp)
         return gw
     ch = _chunking(op, &g)
     per_task = max(1, (ch.count + MAX_WEIGHT_TASKS - 1) // MAX_WEIGHT_TASKS)

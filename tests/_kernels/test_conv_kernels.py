@@ -143,6 +143,84 @@ def test_avg_pool2d_compiled_equals_twin(case, dtype, count_include_pad, divisor
                  reference.avg_pool2d_backward(grad, x.shape, *args), dtype)
 
 
+# Stride 1 with output rows as wide as input rows ("same" padding): im2col and col2im copy
+# each tap's valid rows as one run of the plane and zero (or skip) the entries that fall
+# outside the image. Kernels wider than the image, dilation, uneven padding, one-pixel-wide
+# images, several samples per chunk and groups.
+SAME_WIDTH_CASES = [
+    ((3, 4, 9, 9), (5, 4, 3, 3), (1, 1), (1, 1), 1),
+    ((2, 3, 7, 6), (4, 3, 5, 3), (2, 1), (1, 1), 1),
+    ((2, 2, 5, 8), (3, 2, 3, 3), (0, 2), (1, 2), 1),    # rows: valid padding; columns: dilated
+    ((2, 3, 3, 3), (2, 3, 5, 5), (2, 2), (1, 1), 1),    # kernel wider than the image
+    ((3, 2, 6, 1), (2, 2, 3, 3), (1, 1), (1, 1), 1),    # one pixel wide: some taps see nothing
+    ((4, 4, 6, 6), (6, 2, 3, 3), (2, 2), (2, 2), 2),    # dilated and grouped
+    ((16, 3, 8, 8), (4, 3, 3, 3), (1, 1), (1, 1), 1),   # several samples per chunk
+]
+
+
+# Stride 1, one group, maps wide enough: these run as shifted products (no im2col; see
+# _shifted_gemm.h) where `paths` says so (forward, input gradient, weight gradient; the
+# rest through im2col + BLAS). Channels that fill no whole tile (O % 4, taps % 3), float64's
+# narrower tiles, rectangular kernels and maps, dilation, "valid" padding, an input gradient
+# padded by more than one, a batch that splits unevenly into weight-gradient tasks, one sample.
+SHIFTED_CASES = [
+    ((3, 3, 20, 20), (6, 3, 3, 3), (1, 1), (1, 1), (True, True, True)),
+    ((2, 2, 18, 21), (7, 2, 5, 2), (2, 1), (1, 1), (True, False, True)),
+    ((2, 2, 14, 15), (7, 2, 3, 2), (2, 1), (2, 1), (True, False, True)),
+    ((2, 4, 20, 20), (8, 4, 3, 3), (2, 2), (2, 2), (True, True, True)),
+    ((35, 3, 12, 12), (4, 3, 3, 3), (1, 1), (1, 1), (True, True, True)),
+    ((2, 2, 20, 20), (4, 2, 5, 5), (0, 0), (1, 1), (True, False, True)),
+    ((2, 8, 20, 20), (8, 8, 5, 5), (1, 1), (1, 1), (True, True, True)),
+    ((1, 8, 20, 20), (8, 8, 3, 3), (1, 1), (1, 1), (True, True, True)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape,w_shape,padding,dilation,paths", SHIFTED_CASES)
+def test_conv2d_shifted_products_equal_twin(dtype, x_shape, w_shape, padding, dilation, paths):
+    geo = ((1, 1), padding, dilation, 1)
+    assert _conv.shifted_paths(x_shape, w_shape, *geo, dtype=dtype) == paths
+    assert_three_loops_equal_twin(x_shape, w_shape, geo, dtype, with_bias=True)
+
+
+def assert_three_loops_equal_twin(x_shape, w_shape, geo, dtype, with_bias):
+    """Forward, input gradient and weight gradient of random arrays, compiled == twin."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype) if with_bias else None
+    y = _conv.conv2d_forward(x, w, b, *geo)
+    assert_close(y, reference.conv2d_forward(x, w, b, *geo), dtype)
+    grad = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(_conv.conv2d_backward_input(grad, w, x.shape, *geo),
+                 reference.conv2d_backward_input(grad, w, x.shape, *geo), dtype)
+    assert_close(_conv.conv2d_backward_weight(grad, x, w.shape, *geo),
+                 reference.conv2d_backward_weight(grad, x, w.shape, *geo), dtype)
+    return y
+
+
+def test_shifted_paths_follow_the_measured_rule():
+    """LeNet's conv2 runs forward and weight gradient as shifted products, its input
+    gradient (to 6 channels) through BLAS; 8x8 maps and strided or grouped ones never."""
+    geo = ((1, 1), (0, 0), (1, 1), 1)
+    assert _conv.shifted_paths((64, 6, 14, 14), (16, 6, 5, 5), *geo) == (True, False, True)
+    same = ((1, 1), (1, 1), (1, 1), 1)
+    assert _conv.shifted_paths((64, 64, 8, 8), (128, 64, 3, 3), *same) == (False, False, False)
+    assert _conv.shifted_paths((8, 4, 16, 16), (8, 4, 3, 3), (2, 2), (1, 1), (1, 1), 1) \
+        == (False, False, False)
+    assert _conv.shifted_paths((8, 4, 16, 16), (8, 2, 3, 3), *same[:3], 2) == (False, False, False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape,w_shape,padding,dilation,groups", SAME_WIDTH_CASES)
+def test_conv2d_same_width_rows_compiled_equals_twin(dtype, x_shape, w_shape, padding, dilation,
+                                                     groups):
+    geo = ((1, 1), padding, dilation, groups)
+    assert not all(_conv.shifted_paths(x_shape, w_shape, *geo, dtype=dtype))  # columns are made
+    y = assert_three_loops_equal_twin(x_shape, w_shape, geo, dtype, with_bias=False)
+    assert y.shape[3] == x_shape[3]
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("x_shape,w_shape,groups", [
     ((2, 0, 5, 5), (3, 0, 3, 3), 1),    # no input channels: the output is the bias
@@ -315,7 +393,9 @@ def test_pool_backward_matches_finite_differences(impl):
 # Big enough that a threaded BLAS would split these GEMMs (its 1-thread cut-off is
 # M*N*K <= 262144) and the direct loops pass the serial threshold.
 DETERMINISM_CASES = [
-    ((4, 16, 12, 12), (32, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1),   # im2col + GEMM
+    ((4, 16, 12, 12), (32, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1),   # shifted products
+    ((40, 8, 12, 12), (12, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1),    # shifted, 3 samples a task
+    ((4, 16, 12, 12), (32, 16, 3, 3), (1, 2), (1, 1), (1, 1), 1),   # im2col + GEMM
     ((4, 16, 12, 12), (32, 8, 3, 3), (2, 1), (1, 2), (1, 2), 2),    # grouped, strided, dilated
     ((4, 64, 12, 12), (64, 64, 1, 1), (1, 1), (0, 0), (1, 1), 1),   # 1x1 straight GEMM
     ((4, 16, 12, 12), (32, 1, 3, 3), (1, 1), (1, 1), (1, 1), 16),   # depthwise

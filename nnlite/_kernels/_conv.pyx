@@ -395,14 +395,14 @@ cdef bint _use_shifted(Geometry* g, bint backward, Py_ssize_t tile) noexcept nog
     """Whether the shifted product beats im2col + BLAS here (stride 1, one group only).
 
     The shifted product computes more than it keeps: the pixels between rows (padded
-    width / output width), the pixels up to a whole tile, and whole 4-row tiles of
-    output channels. BLAS computes only what it keeps, but its products are slow when
+    width / output width), the pixels up to a whole tile, and the rows of a short tile
+    of output channels. BLAS computes only what it keeps, but its products are slow when
     they have few output channels (M of 16 or less). Measured on the LeNet and small-CNN
     layers: the shifted product wins up to 1.25x waste, or up to 1.6x with <= 16 output
     channels; BLAS wins beyond (8x8 maps: 1.5x; an input gradient to 1-6 channels).
     """
     cdef Py_ssize_t eh = g.dh * (g.kh - 1), ew = g.dw * (g.kw - 1)
-    cdef Py_ssize_t Co, Ho, Wo, Wp, P
+    cdef Py_ssize_t Co, Ho, Wo, Wp, P, rows
     cdef double waste
     if g.groups != 1 or g.sh != 1 or g.sw != 1:
         return False
@@ -415,7 +415,10 @@ cdef bint _use_shifted(Geometry* g, bint backward, Py_ssize_t tile) noexcept nog
     if Co == 0 or Ho * Wo == 0:
         return False
     P = (Ho * Wp + tile - 1) // tile * tile
-    waste = (<double>P / (Ho * Wo)) * ((Co + 3) // 4 * 4) / Co
+    # channels go in tiles of 4, the rest in tiles of 2 and 1 (a 1-row tile runs at about
+    # the speed of a 2-row one: it waits on its loads)
+    rows = Co // 4 * 4 + (4 if Co % 4 == 3 else 2 if Co % 4 else 0)
+    waste = (<double>P / (Ho * Wo)) * rows / Co
     return waste <= 1.25 or (Co <= 16 and waste <= 1.6)
 
 

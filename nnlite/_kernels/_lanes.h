@@ -89,7 +89,7 @@ static inline double nnl_tree(const nnl_v4d* a)
     return (nnl_lane(v, 0) + nnl_lane(v, 2)) + (nnl_lane(v, 1) + nnl_lane(v, 3));
 }
 
-/* Three reductions, for float (suffix _f) and double (suffix _d) rows. In each
+/* Four reductions, for float (suffix _f) and double (suffix _d) rows. In each
    loop, k runs over the four vectors of lanes: elements i + 4k .. i + 4k + 3. */
 #define NNL_REDUCTIONS(T, SUF)                                                                \
 static inline double nnl_sum_##SUF(const T* x, ptrdiff_t n)                                  \
@@ -119,6 +119,28 @@ static inline double nnl_sum_sq_dev_##SUF(const T* x, ptrdiff_t n, double mean) 
     double s = nnl_tree(a), e;                                                                \
     for (; i < n; i++) { e = x[i] - mean; s += e * e; }                                       \
     return s;                                                                                 \
+}                                                                                             \
+/* sum(x - shift) and sum((x - shift)^2) in one pass. With shift one of the row's own    \
+   elements, sum((x - mean)^2) = s2 - s1^2 / n loses at most a factor n of the double's     \
+   precision to cancellation ((shift - mean)^2 <= n var), far below float32's. */           \
+static inline void nnl_shifted_sums_##SUF(const T* x, ptrdiff_t n, double shift,             \
+                                          double* s1, double* s2)                            \
+{                                                                                             \
+    nnl_v4d a[4] = {nnl_splat(0), nnl_splat(0), nnl_splat(0), nnl_splat(0)};                  \
+    nnl_v4d q[4] = {nnl_splat(0), nnl_splat(0), nnl_splat(0), nnl_splat(0)};                  \
+    nnl_v4d m = nnl_splat(shift), d;                                                          \
+    ptrdiff_t i = 0;                                                                          \
+    int k;                                                                                    \
+    for (; i + 16 <= n; i += 16)                                                              \
+        for (k = 0; k < 4; k++) {                                                             \
+            d = nnl_sub(nnl_load_##SUF(x + i + 4 * k), m);                                    \
+            a[k] = nnl_add(a[k], d);                                                          \
+            q[k] = nnl_add(q[k], nnl_mul(d, d));                                              \
+        }                                                                                     \
+    double sa = nnl_tree(a), sq = nnl_tree(q), e;                                             \
+    for (; i < n; i++) { e = x[i] - shift; sa += e; sq += e * e; }                            \
+    *s1 = sa;                                                                                 \
+    *s2 = sq;                                                                                 \
 }                                                                                             \
 /* sum(g) and sum(g (x - mean)) */                                                            \
 static inline void nnl_sum_g_and_g_dev_##SUF(const T* g, const T* x, ptrdiff_t n,            \

@@ -48,6 +48,10 @@ cdef extern from "_lanes.h":
     double nnl_sum_d(const double* x, Py_ssize_t n) noexcept nogil
     double nnl_sum_sq_dev_f(const float* x, Py_ssize_t n, double mean) noexcept nogil
     double nnl_sum_sq_dev_d(const double* x, Py_ssize_t n, double mean) noexcept nogil
+    void nnl_shifted_sums_f(const float* x, Py_ssize_t n, double shift, double* s1,
+                            double* s2) noexcept nogil
+    void nnl_shifted_sums_d(const double* x, Py_ssize_t n, double shift, double* s1,
+                            double* s2) noexcept nogil
     void nnl_sum_g_and_g_dev_f(const float* g, const float* x, Py_ssize_t n, double mean,
                                double* sum_g, double* sum_g_dev) noexcept nogil
     void nnl_sum_g_and_g_dev_d(const double* g, const double* x, Py_ssize_t n, double mean,
@@ -424,7 +428,7 @@ cdef void _ln_forward(floating* x, floating* y, floating* mean_out, floating* rs
                       Py_ssize_t rows, Py_ssize_t D, floating* w, floating* b,
                       double eps) noexcept nogil:
     cdef Py_ssize_t r
-    cdef double mean, rstd
+    cdef double mean, rstd, var, s1, s2
     cdef floating* xr
     cdef floating* yr
     for r in prange(rows, num_threads=threads_for(rows * D), schedule="static"):
@@ -434,8 +438,14 @@ cdef void _ln_forward(floating* x, floating* y, floating* mean_out, floating* rs
         # memory is not idle during those passes.
         if r + 1 < rows:
             nnl_prefetch(xr + D, D * sizeof(floating))
-        mean = _sum(xr, D) / D
-        rstd = 1.0 / sqrt(_sum_sq_dev(xr, D, mean) / D + eps)
+        # one pass for both moments, about the row's first element (_lanes.h)
+        if floating is float:
+            nnl_shifted_sums_f(xr, D, xr[0], &s1, &s2)
+        else:
+            nnl_shifted_sums_d(xr, D, xr[0], &s1, &s2)
+        mean = xr[0] + s1 / D
+        var = max(0.0, (s2 - s1 * (s1 / D)) / D)
+        rstd = 1.0 / sqrt(var + eps)
         mean_out[r] = <floating>mean
         rstd_out[r] = <floating>rstd
         # x - mean in double (it may cancel); the rest in the input's own type

@@ -132,6 +132,17 @@ def test_batch_norm_statistics_merged_across_blocks(dtype, rng):
     assert_all_close((rm, rv), (rm2, rv2), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_norm_moments_survive_offset_and_outlier(dtype, rng):
+    # The forward sums x - x[0] and its square in one pass. Rows far from zero, and rows
+    # whose first element is their outlier (the worst shift), still match the twin's
+    # two-pass statistics in double.
+    x = (1000 + 1e-2 * rng.standard_normal((8, 512))).astype(dtype)
+    x[4:, 0] += 1.0                     # first element 100 standard deviations out
+    y, mean, rstd = _norm.layer_norm_forward(x, None, None, 0.0)
+    assert_all_close((y, mean, rstd), reference.layer_norm_forward(x, None, None, 0.0), dtype)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_normalised_output_has_zero_mean_unit_variance(impl, rng):
     x = 5 * rng.standard_normal((6, 4, 9)) + 3

@@ -57,6 +57,7 @@ def target_flags(compiler):
     or other machines. ``-ffp-contract=off`` keeps the compiler from fusing a
     multiply and an add into one FMA: the fused form rounds once instead of
     twice, so the kernels would stop matching their NumPy twins bit for bit.
+    (The convolution's shifted products ask for FMA explicitly; see _shifted_gemm.h.)
     """
     march = os.environ.get("NNLITE_MARCH", "native")
     flags = [f"-march={march}", "-ffp-contract=off"]

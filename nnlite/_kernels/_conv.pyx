@@ -12,12 +12,13 @@ output rows as wide as input rows, a tap's valid rows are one contiguous run of 
 plane, copied (im2col) or added (col2im) at once.
 
 Three shapes skip the columns: a 1x1 convolution with stride 1 and no padding is
-already a GEMM on the input; a depthwise convolution (one input channel per group,
-several groups) has too little work per GEMM, so it runs as a direct loop over
-(n, channel) planes; and a stride-1 convolution with one group runs as a "shifted"
-product on zero-bordered planes (_shifted_gemm.h: each tap is the same planes read
-from a fixed offset, so the columns never exist), where that wastes little work
-(_use_shifted; ``shifted_paths`` tells which of the three loops take it).
+already a GEMM on the input; a stride-1 convolution with one group runs as a
+"shifted" product on zero-bordered planes (_shifted_gemm.h: each tap is the same
+planes read from a fixed offset, so the columns never exist), where that wastes
+little work (_use_shifted; ``shifted_paths`` tells which of the three loops take
+it); and a depthwise convolution (one input channel per group, several groups) has
+too little work per GEMM, so it runs plane by plane: as the one-row shifted product
+with stride 1, as direct loops otherwise.
 
 Determinism: every GEMM is a one-thread BLAS call on a block fixed by the
 shape (OpenBLAS's own threading would change the summation order with the
@@ -55,6 +56,14 @@ cdef extern from "_shifted_gemm.h":
     void nnl_shifted_gemm_d(const double* w, Py_ssize_t K, const Py_ssize_t* off,
                             const double* xpad, Py_ssize_t O, Py_ssize_t P, double* out,
                             Py_ssize_t ldo) noexcept nogil
+    void nnl_depthwise_plane_f(const float* w, Py_ssize_t K, const Py_ssize_t* off,
+                               const float* xpad, Py_ssize_t P, float* out) noexcept nogil
+    void nnl_depthwise_plane_d(const double* w, Py_ssize_t K, const Py_ssize_t* off,
+                               const double* xpad, Py_ssize_t P, double* out) noexcept nogil
+    void nnl_depthwise_wgrad_f(const float* g, const float* xpad, const Py_ssize_t* off,
+                               Py_ssize_t K, Py_ssize_t P, float* gw) noexcept nogil
+    void nnl_depthwise_wgrad_d(const double* g, const double* xpad, const Py_ssize_t* off,
+                               Py_ssize_t K, Py_ssize_t P, double* gw) noexcept nogil
     void nnl_shifted_wgrad_f(const float* g, Py_ssize_t ldg, Py_ssize_t gs, Py_ssize_t O,
                              const float* xpad, Py_ssize_t xs, const Py_ssize_t* off, Py_ssize_t K,
                              Py_ssize_t P, Py_ssize_t ns, float* gw) noexcept nogil
@@ -571,8 +580,153 @@ cdef inline const floating* _padded_plane(const floating* src, floating* scratch
     return scratch
 
 
-# The depthwise loops work on a zero-padded copy of each plane (one scratch plane per
-# thread), so the inner loops run over whole output rows with no bounds checks.
+# ------------------------------------------------- depthwise, stride 1 -----
+
+# With stride 1 a depthwise convolution is the shifted product with one output row per
+# plane (_shifted_gemm.h, nnl_depthwise_plane): the input plane, zero-bordered, read at
+# each tap's offset, the taps summed in registers over runs of pixels. The input gradient
+# is the same with the kernel flipped, each input plane gathering its `multiplier` output
+# planes. Strided depthwise convolutions take the direct loops further below.
+
+cdef struct Planes:
+    Py_ssize_t Q, Cin, nin, in_num, in_den   # planes written per sample; planes read per
+                                             # sample; read per written plane, from plane
+                                             # q * in_num // in_den on
+    Py_ssize_t Hi, Wi, qh, qw, Ho, Wo        # read planes, their zero border, written planes
+    Py_ssize_t Wp, S, P, K                   # padded row, plane stride, pixels, taps
+
+
+cdef Planes _planes(Py_ssize_t Q, Py_ssize_t Cin, Py_ssize_t nin, Py_ssize_t in_num,
+                    Py_ssize_t in_den, Py_ssize_t Hi, Py_ssize_t Wi, Py_ssize_t qh,
+                    Py_ssize_t qw, Py_ssize_t Ho, Py_ssize_t Wo, Geometry* g,
+                    Py_ssize_t vector) noexcept nogil:
+    cdef Planes pl
+    pl.Q, pl.Cin, pl.nin, pl.in_num, pl.in_den = Q, Cin, nin, in_num, in_den
+    pl.Hi, pl.Wi, pl.qh, pl.qw, pl.Ho, pl.Wo = Hi, Wi, qh, qw, Ho, Wo
+    pl.Wp = Wi + 2 * qw
+    pl.P = (Ho * pl.Wp + vector - 1) // vector * vector
+    # the last pixels read reach dw*(kw-1) + (P - Ho*Wp) < dw*(kw-1) + vector past the plane
+    pl.S = (Hi + 2 * qh) * pl.Wp + g.dw * (g.kw - 1) + vector
+    pl.K = nin * g.kh * g.kw
+    return pl
+
+
+cdef cnp.ndarray _plane_offsets(Planes* pl, Geometry* g):
+    """off[(m, i, j)] = m*S + i*dh*Wp + j*dw: where tap (i, j) of read plane m starts."""
+    m = np.arange(pl.nin, dtype=np.intp)[:, None, None] * pl.S
+    i = np.arange(g.kh, dtype=np.intp)[None, :, None] * (g.dh * pl.Wp)
+    j = np.arange(g.kw, dtype=np.intp)[None, None, :] * g.dw
+    return np.ascontiguousarray((m + i + j).ravel())
+
+
+cdef inline void _pad_planes(const floating* src, floating* xpad, Py_ssize_t nin,
+                             Planes* pl) noexcept nogil:
+    """Copy nin planes of src into the interiors of xpad's zero-bordered planes."""
+    cdef Py_ssize_t m, r
+    for m in range(nin):
+        for r in range(pl.Hi):
+            memcpy(xpad + m * pl.S + (r + pl.qh) * pl.Wp + pl.qw,
+                   src + (m * pl.Hi + r) * pl.Wi, pl.Wi * sizeof(floating))
+
+
+cdef void _depthwise_products(const floating* src, const floating* wmat, const floating* bias,
+                              floating* dst, floating* scratch, Py_ssize_t* off, Py_ssize_t N,
+                              int nt, Planes* pl) noexcept nogil:
+    """dst[n, q] = the taps wmat[q] over src[n]'s read planes for q (+ bias[q])."""
+    cdef Py_ssize_t Q = pl.Q, Ho = pl.Ho, Wo = pl.Wo, Wp = pl.Wp, P = pl.P
+    cdef Py_ssize_t per_thread = pl.nin * pl.S + P
+    cdef Py_ssize_t task, n, q, oh, ow
+    cdef floating* xpad
+    cdef floating* out
+    cdef floating* row
+    cdef floating b
+    for task in prange(N * Q, nogil=True, num_threads=nt, schedule='static'):
+        n = task // Q
+        q = task - n * Q
+        # scratch comes zeroed; only the planes' interiors are written, task after task
+        xpad = scratch + threadid() * per_thread
+        out = xpad + pl.nin * pl.S
+        _pad_planes(src + ((n * pl.Cin + q * pl.in_num // pl.in_den) * pl.Hi) * pl.Wi, xpad,
+                    pl.nin, pl)
+        if floating is float:
+            nnl_depthwise_plane_f(wmat + q * pl.K, pl.K, off, xpad, P, out)
+        else:
+            nnl_depthwise_plane_d(wmat + q * pl.K, pl.K, off, xpad, P, out)
+        b = 0 if bias == NULL else bias[q]
+        for oh in range(Ho):
+            row = dst + (task * Ho + oh) * Wo
+            for ow in range(Wo):
+                row[ow] = out[oh * Wp + ow] + b
+
+
+cdef void _depthwise_weight_grad(const floating* grad, const floating* x, floating* gw,
+                                 double* partial, floating* scratch, Py_ssize_t* off, int nt,
+                                 Planes* pl, Geometry* g) noexcept nogil:
+    """Per-(n, o) tap sums (parallel), then summed over n in order in double (serial)."""
+    cdef Py_ssize_t N = g.N, O = g.O, OH = g.OH, OW = g.OW, taps = pl.K, P = pl.P
+    cdef Py_ssize_t multiplier = g.O // g.C, per_thread = pl.S + P + taps
+    cdef Py_ssize_t task, n, o, oh, t
+    cdef floating* xpad
+    cdef floating* gext
+    cdef floating* sums
+    for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
+        n = task // O
+        o = task - n * O
+        xpad = scratch + threadid() * per_thread
+        gext = xpad + pl.S
+        sums = gext + P
+        _pad_planes(x + ((n * g.C + o // multiplier) * pl.Hi) * pl.Wi, xpad, 1, pl)
+        # the output gradient on the padded-width grid; the gaps stay zero
+        for oh in range(OH):
+            memcpy(gext + oh * pl.Wp, grad + (task * OH + oh) * OW, OW * sizeof(floating))
+        memset(sums, 0, taps * sizeof(floating))
+        if floating is float:
+            nnl_depthwise_wgrad_f(gext, xpad, off, taps, P, sums)
+        else:
+            nnl_depthwise_wgrad_d(gext, xpad, off, taps, P, sums)
+        for t in range(taps):
+            partial[task * taps + t] = sums[t]
+    _sum_over_samples(partial, N, O * taps, gw)
+
+
+cdef void _sum_over_samples(const double* partial, Py_ssize_t N, Py_ssize_t size,
+                            floating* gw) noexcept nogil:
+    """gw[i] = sum over samples n, in order, of partial[n * size + i] (in double)."""
+    cdef Py_ssize_t i, n
+    cdef double acc
+    for i in range(size):
+        acc = 0
+        for n in range(N):
+            acc = acc + partial[n * size + i]
+        gw[i] = <floating>acc
+
+
+cdef Py_ssize_t _vector(int t) noexcept nogil:
+    return nnl_shifted_lanes_f() if t == cnp.NPY_FLOAT else nnl_shifted_lanes_d()
+
+
+cdef _run_depthwise_products(cnp.ndarray src, cnp.ndarray wmat, cnp.ndarray bias,
+                             cnp.ndarray dst, Planes* pl, Geometry* g, int t):
+    """Allocate the offsets and the zeroed per-thread scratch, then _depthwise_products."""
+    cdef cnp.ndarray off = _plane_offsets(pl, g)
+    cdef int nt = threads_for(g.N * pl.Q * pl.P * pl.K)
+    cdef cnp.ndarray scratch = np.zeros(nt * (pl.nin * pl.S + pl.P), dtype=src.dtype)
+    cdef void* bp = NULL if bias is None else cnp.PyArray_DATA(bias)
+    cdef Py_ssize_t* offp = <Py_ssize_t*>cnp.PyArray_DATA(off)
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            _depthwise_products(<float*>cnp.PyArray_DATA(src), <float*>cnp.PyArray_DATA(wmat),
+                                <float*>bp, <float*>cnp.PyArray_DATA(dst),
+                                <float*>cnp.PyArray_DATA(scratch), offp, g.N, nt, pl)
+        else:
+            _depthwise_products(<double*>cnp.PyArray_DATA(src), <double*>cnp.PyArray_DATA(wmat),
+                                <double*>bp, <double*>cnp.PyArray_DATA(dst),
+                                <double*>cnp.PyArray_DATA(scratch), offp, g.N, nt, pl)
+
+
+# The strided depthwise loops (stride 1 takes the shifted product above) work on a
+# zero-padded copy of each plane (one scratch plane per thread, whole cache lines apart),
+# so the inner loops run over whole output rows with no bounds checks.
 
 cdef void _forward_depthwise(const floating* x, const floating* w, const floating* bias,
                              floating* y, floating* scratch, int nt, Geometry* g) noexcept nogil:
@@ -580,7 +734,7 @@ cdef void _forward_depthwise(const floating* x, const floating* w, const floatin
     cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
     cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
     cdef Py_ssize_t dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = (H + 2 * ph) * Wp
+    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = _plane_stride(g)
     cdef Py_ssize_t multiplier = O // C
     cdef Py_ssize_t task, n, o, i, j, oh, ow
     cdef floating wv, b
@@ -657,7 +811,7 @@ cdef void _backward_input_depthwise(const floating* grad, const floating* w, flo
     cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
     cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
     cdef Py_ssize_t dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = (H + 2 * ph) * Wp
+    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = _plane_stride(g)
     cdef Py_ssize_t multiplier = O // C
     cdef Py_ssize_t plane, n, c, m, o, i, j, oh, ow, ih
     cdef floating wv
@@ -766,7 +920,7 @@ cdef void _backward_weight_depthwise(const floating* grad, const floating* x, fl
     cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
     cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
     cdef Py_ssize_t dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = (H + 2 * ph) * Wp
+    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = _plane_stride(g)
     cdef Py_ssize_t multiplier = O // C, taps = kh * kw
     cdef Py_ssize_t task, n, o, i, j, oh, ow, t
     cdef double acc
@@ -799,12 +953,7 @@ cdef void _backward_weight_depthwise(const floating* grad, const floating* x, fl
                 for ow in range(OW):
                     acc = acc + lanes[ow]
                 partial[task * taps + i * kw + j] = acc
-    for o in range(O):
-        for t in range(taps):
-            acc = 0
-            for n in range(N):
-                acc = acc + partial[(n * O + o) * taps + t]
-            gw[o * taps + t] = <floating>acc
+    _sum_over_samples(partial, N, O * taps, gw)
 
 
 cdef void _backward_bias(const floating* grad, floating* gb, double* partial, Py_ssize_t N,
@@ -913,9 +1062,15 @@ cdef inline bint _is_pointwise(Geometry* g):
     return g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.ph == 0 and g.pw == 0
 
 
+cdef inline Py_ssize_t _plane_stride(Geometry* g) noexcept nogil:
+    """Elements between two threads' padded planes: the plane, rounded up to whole cache
+    lines (16 elements), so that no line is written by two threads."""
+    return ((g.H + 2 * g.ph) * (g.W + 2 * g.pw) + 15) // 16 * 16
+
+
 cdef cnp.ndarray _plane_scratch(int nt, Geometry* g, dtype):
     """One zero-padded (H + 2*ph, W + 2*pw) plane per thread for the depthwise loops."""
-    return np.empty(nt * (g.H + 2 * g.ph) * (g.W + 2 * g.pw), dtype=dtype)
+    return np.empty(nt * _plane_stride(g), dtype=dtype)
 
 
 cdef Chunking _chunking(str op, Geometry* g) except *:
@@ -960,6 +1115,12 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     cdef int nt
     cdef cnp.ndarray scratch
     if y.size == 0:
+        return y
+    cdef Planes pl
+    if _is_depthwise(&g) and g.sh == 1 and g.sw == 1:
+        pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, &g,
+                     _vector(t))
+        _run_depthwise_products(xc, wc, bc, y, &pl, &g, t)
         return y
     if _is_depthwise(&g):
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
@@ -1035,6 +1196,18 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
         return gx
     if g.O == 0:
         gx.fill(0)
+        return gx
+    cdef Planes pl
+    cdef Py_ssize_t multiplier = g.O // g.C if g.C else 0
+    if (_is_depthwise(&g) and g.sh == 1 and g.sw == 1 and g.ph <= g.dh * (g.kh - 1)
+            and g.pw <= g.dw * (g.kw - 1)):
+        # each input plane gathers its multiplier output planes' gradients, padded by the
+        # kernel's reach less the padding, through the flipped taps
+        pl = _planes(g.C, g.O, multiplier, multiplier, 1, g.OH, g.OW, g.dh * (g.kh - 1) - g.ph,
+                     g.dw * (g.kw - 1) - g.pw, g.H, g.W, &g, _vector(t))
+        wflip = np.ascontiguousarray(
+            wc.reshape(g.C, multiplier, g.kh, g.kw)[:, :, ::-1, ::-1]).reshape(g.C, -1)
+        _run_depthwise_products(gc, wflip, None, gx, &pl, &g, t)
         return gx
     if _is_depthwise(&g):
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
@@ -1115,6 +1288,29 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
     cdef Py_ssize_t per_task
     cdef int nt
     if gw.size == 0:
+        return gw
+    cdef Planes pl
+    cdef cnp.ndarray offsets
+    if _is_depthwise(&g) and g.sh == 1 and g.sw == 1:
+        pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, &g,
+                     _vector(t))
+        offsets = _plane_offsets(&pl, &g)
+        partial = np.empty(g.N * g.O * pl.K, dtype=np.float64)
+        nt = threads_for(g.N * g.O * pl.P * pl.K)
+        scratch = np.zeros(nt * (pl.S + pl.P + pl.K), dtype=x.dtype)
+        with nogil:
+            if t == cnp.NPY_FLOAT:
+                _depthwise_weight_grad(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(xc),
+                                       <float*>cnp.PyArray_DATA(gw),
+                                       <double*>cnp.PyArray_DATA(partial),
+                                       <float*>cnp.PyArray_DATA(scratch),
+                                       <Py_ssize_t*>cnp.PyArray_DATA(offsets), nt, &pl, &g)
+            else:
+                _depthwise_weight_grad(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
+                                       <double*>cnp.PyArray_DATA(gw),
+                                       <double*>cnp.PyArray_DATA(partial),
+                                       <double*>cnp.PyArray_DATA(scratch),
+                                       <Py_ssize_t*>cnp.PyArray_DATA(offsets), nt, &pl, &g)
         return gw
     if _is_depthwise(&g):
         partial = np.empty(g.N * g.O * g.kh * g.kw, dtype=np.float64)

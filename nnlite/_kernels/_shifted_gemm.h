@@ -185,9 +185,62 @@ static void nnl_shifted_wgrad_##SUF(const T* g, ptrdiff_t ldg, ptrdiff_t gs, ptr
     }                                                                                         \
 }
 
+/* Depthwise convolution: every output plane has its own few taps, so the product has one
+   row. Instead of tiles of rows, a run of 8 vectors of pixels keeps 8 independent sums in
+   registers over the taps (a single sum would wait on each multiply-add's latency):
+       out[p] = sum_k w[k] * xpad[off[k] + p],            p < P (P % LANES == 0)
+   and the weight gradient of one plane, taps in tiles of 9 with one vector sum each:
+       gw[k] += sum_p g[p] * xpad[off[k] + p]              (lanes summed per call)  */
+#define NNL_DEPTHWISE(T, SUF, V, LANES, MULADD, SPLAT)                                        \
+static inline void nnl_dw_run_##SUF(const T* w, ptrdiff_t K, const ptrdiff_t* off,            \
+                                    const T* x0, T* out, int nv)                              \
+{                                                                                             \
+    V acc[8], a;                                                                              \
+    ptrdiff_t k;                                                                              \
+    int v;                                                                                    \
+    memset(acc, 0, sizeof acc);                                                               \
+    for (k = 0; k < K; k++) {                                                                 \
+        a = SPLAT(w[k]);                                                                      \
+        for (v = 0; v < nv; v++)                                                              \
+            acc[v] = MULADD(acc[v], a, nnl_sg_load_##SUF(x0 + off[k] + v * (LANES)));         \
+    }                                                                                         \
+    for (v = 0; v < nv; v++)                                                                  \
+        nnl_sg_store_##SUF(out + v * (LANES), acc[v]);                                        \
+}                                                                                             \
+static void nnl_depthwise_plane_##SUF(const T* w, ptrdiff_t K, const ptrdiff_t* off,          \
+                                      const T* xpad, ptrdiff_t P, T* out)                     \
+{                                                                                             \
+    ptrdiff_t p0;                                                                             \
+    for (p0 = 0; p0 + 8 * (LANES) <= P; p0 += 8 * (LANES))                                    \
+        nnl_dw_run_##SUF(w, K, off, xpad + p0, out + p0, 8);   /* unrolled: 8 is constant */  \
+    for (; p0 < P; p0 += (LANES))                                                             \
+        nnl_dw_run_##SUF(w, K, off, xpad + p0, out + p0, 1);                                  \
+}                                                                                             \
+static void nnl_depthwise_wgrad_##SUF(const T* g, const T* xpad, const ptrdiff_t* off,        \
+                                      ptrdiff_t K, ptrdiff_t P, T* gw)                        \
+{                                                                                             \
+    ptrdiff_t k0, p;                                                                          \
+    int t, nt;                                                                                \
+    for (k0 = 0; k0 < K; k0 += 9) {                                                          \
+        V acc[9], gv;                                                                         \
+        nt = K - k0 < 9 ? (int)(K - k0) : 9;                                                  \
+        memset(acc, 0, sizeof acc);                                                           \
+        for (p = 0; p < P; p += (LANES)) {                                                    \
+            gv = nnl_sg_load_##SUF(g + p);                                                    \
+            NNL_SG_IN_REGISTER(gv);                                                           \
+            for (t = 0; t < nt; t++)                                                          \
+                acc[t] = MULADD(acc[t], gv, nnl_sg_load_##SUF(xpad + off[k0 + t] + p));       \
+        }                                                                                     \
+        for (t = 0; t < nt; t++)                                                              \
+            gw[k0 + t] += nnl_sg_hsum_##SUF(acc[t]);                                          \
+    }                                                                                         \
+}
+
 NNL_SHIFTED_GEMM(float, f, nnl_sg_vf, 8, NNL_SG_MULADD_F, NNL_SG_SPLAT_F)
 NNL_SHIFTED_GEMM(double, d, nnl_sg_vd, 4, NNL_SG_MULADD_D, NNL_SG_SPLAT_D)
 NNL_SHIFTED_WGRAD(float, f, nnl_sg_vf, 8, NNL_SG_MULADD_F)
 NNL_SHIFTED_WGRAD(double, d, nnl_sg_vd, 4, NNL_SG_MULADD_D)
+NNL_DEPTHWISE(float, f, nnl_sg_vf, 8, NNL_SG_MULADD_F, NNL_SG_SPLAT_F)
+NNL_DEPTHWISE(double, d, nnl_sg_vd, 4, NNL_SG_MULADD_D, NNL_SG_SPLAT_D)
 
 #endif

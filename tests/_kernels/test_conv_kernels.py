@@ -200,6 +200,27 @@ def assert_three_loops_equal_twin(x_shape, w_shape, geo, dtype, with_bias):
     return y
 
 
+# Depthwise convolutions: stride 1 runs the per-plane shifted product (input gradient too
+# when the padding is within the kernel's reach), other strides the direct loops. Channel
+# multipliers of 1 and 2, dilation, rectangular kernels, padding beyond the reach, maps
+# narrower than a vector, float64.
+DEPTHWISE_CASES = [
+    ((3, 4, 9, 11), (4, 1, 3, 3), (1, 1), (1, 1), (1, 1)),
+    ((2, 3, 10, 10), (6, 1, 3, 5), (1, 1), (1, 2), (1, 1)),
+    ((2, 4, 12, 9), (8, 1, 3, 3), (1, 1), (2, 2), (2, 2)),
+    ((2, 3, 7, 7), (3, 1, 3, 3), (1, 1), (3, 2), (1, 1)),     # padding beyond the reach
+    ((2, 5, 3, 2), (5, 1, 3, 3), (1, 1), (1, 1), (1, 1)),     # rows shorter than a vector
+    ((2, 4, 11, 12), (8, 1, 3, 3), (2, 1), (1, 1), (1, 1)),   # strided: direct loops
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation", DEPTHWISE_CASES)
+def test_depthwise_compiled_equals_twin(dtype, x_shape, w_shape, stride, padding, dilation):
+    assert_three_loops_equal_twin(x_shape, w_shape, (stride, padding, dilation, x_shape[1]),
+                                  dtype, with_bias=True)
+
+
 def test_shifted_paths_follow_the_measured_rule():
     """LeNet's conv2 runs as shifted products, its conv1's input gradient (to one channel)
     through BLAS; 8x8 maps and strided or grouped convolutions never."""

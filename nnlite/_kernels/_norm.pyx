@@ -70,6 +70,15 @@ cdef extern from "_norm_steps.h":
                               const float* w, const float* b) noexcept nogil
     void nnl_ln_forward_row_d(const double* x, double* y, Py_ssize_t n, double mean, double rstd,
                               const double* w, const double* b) noexcept nogil
+    void nnl_bn_forward_row_f(const float* x, float* y, Py_ssize_t n, double mean, float scale,
+                              float shift) noexcept nogil
+    void nnl_bn_forward_row_d(const double* x, double* y, Py_ssize_t n, double mean, double scale,
+                              double shift) noexcept nogil
+    void nnl_bn_backward_row_f(const float* g, const float* x, float* out, Py_ssize_t n,
+                               double mean, float k, float grad_mean, float scale) noexcept nogil
+    void nnl_bn_backward_row_d(const double* g, const double* x, double* out, Py_ssize_t n,
+                               double mean, double k, double grad_mean,
+                               double scale) noexcept nogil
     void nnl_ln_backward_row_f(const float* g, const float* x, const float* w, float* out,
                                float* pw, float* pb, Py_ssize_t n, float mean, float rstd,
                                float c1, float c2) noexcept nogil
@@ -221,20 +230,17 @@ cdef void _bn_stats(floating* x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t L, doubl
 
 
 cdef void _scale_shift(floating* x, floating* y, Py_ssize_t N, Py_ssize_t C, Py_ssize_t L,
-                       double* scale, double* shift) noexcept nogil:
-    """y = x * scale[c] + shift[c] over (N, C, L)."""
-    cdef Py_ssize_t row, c, l
-    cdef double a, b
-    cdef floating* xr
-    cdef floating* yr
+                       double* mean, double* scale, double* shift) noexcept nogil:
+    """y = (x - mean[c]) * scale[c] + shift[c] over (N, C, L), in the input's type
+    (_norm_steps.h: x - mean keeps its precision without converting every element)."""
+    cdef Py_ssize_t row, c
     for row in prange(N * C, num_threads=threads_for(N * C * L), schedule="static"):
         c = row % C
-        a = scale[c]
-        b = shift[c]
-        xr = x + row * L
-        yr = y + row * L
-        for l in range(L):
-            yr[l] = <floating>(xr[l] * a + b)
+        if floating is float:
+            nnl_bn_forward_row_f(x + row * L, y + row * L, L, mean[c], <float>scale[c],
+                                 <float>shift[c])
+        else:
+            nnl_bn_forward_row_d(x + row * L, y + row * L, L, mean[c], scale[c], shift[c])
 
 
 cdef void _bn_channel_terms(floating* w, floating* b, floating* running_mean,
@@ -242,8 +248,8 @@ cdef void _bn_channel_terms(floating* w, floating* b, floating* running_mean,
                             double eps, double* mean, double* invstd, double* var,
                             double* scale, double* shift, floating* save_mean,
                             floating* save_invstd, Py_ssize_t C) noexcept nogil:
-    """Per channel: running-stat update (PyTorch's order, in double), the folded affine map
-    ``y = x * scale + shift``, and the saved statistics in the input's dtype."""
+    """Per channel: running-stat update (PyTorch's order, in double), the affine map
+    ``y = (x - mean) * scale + shift``, and the saved statistics in the input's dtype."""
     cdef Py_ssize_t c
     cdef double unbiased, sc
     for c in range(C):
@@ -257,7 +263,7 @@ cdef void _bn_channel_terms(floating* w, floating* b, floating* running_mean,
             invstd[c] = 1.0 / sqrt(running_var[c] + eps)
         sc = invstd[c] if w == NULL else invstd[c] * w[c]
         scale[c] = sc
-        shift[c] = -mean[c] * sc if b == NULL else b[c] - mean[c] * sc
+        shift[c] = 0 if b == NULL else b[c]
         save_mean[c] = <floating>mean[c]
         save_invstd[c] = <floating>invstd[c]
 
@@ -310,7 +316,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
             _bn_channel_terms(<float*>wp, <float*>bp, <float*>rmp, <float*>rvp, train, m,
                               <double>count, eps_, d, d + C, d + 2 * C, d + 3 * C, d + 4 * C,
                               <float*>smp, <float*>sip, C)
-            _scale_shift(<float*>xp, <float*>yp, N, C, L, d + 3 * C, d + 4 * C)
+            _scale_shift(<float*>xp, <float*>yp, N, C, L, d, d + 3 * C, d + 4 * C)
     else:
         with nogil:
             if train:
@@ -318,7 +324,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
             _bn_channel_terms(<double*>wp, <double*>bp, <double*>rmp, <double*>rvp, train, m,
                               <double>count, eps_, d, d + C, d + 2 * C, d + 3 * C, d + 4 * C,
                               <double*>smp, <double*>sip, C)
-            _scale_shift(<double*>xp, <double*>yp, N, C, L, d + 3 * C, d + 4 * C)
+            _scale_shift(<double*>xp, <double*>yp, N, C, L, d, d + 3 * C, d + 4 * C)
     return y, save_mean, save_invstd
 
 
@@ -328,7 +334,7 @@ cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_
     cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
     cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block
     cdef Py_ssize_t item, c, blk, n, n_end, row, l
-    cdef double a, b, sg, sd, k, grad_mean, scale, mu
+    cdef double a, b, sg, sd, k, grad_mean, scale
     cdef double count = <double>(N * L)
     cdef int nt = threads_for(N * C * L)
     cdef floating* gr
@@ -364,14 +370,16 @@ cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_
         outr = gx + row * L
         scale = invstd[c] * w[c]
         if training:
-            mu = mean[c]
             k = dotp[c] * invstd[c] * invstd[c] / count
             grad_mean = sum_g[c] / count
-            for l in range(L):
-                outr[l] = <floating>((gr[l] - (xr[l] - mu) * k - grad_mean) * scale)
+            if floating is float:
+                nnl_bn_backward_row_f(gr, xr, outr, L, mean[c], <float>k, <float>grad_mean,
+                                      <float>scale)
+            else:
+                nnl_bn_backward_row_d(gr, xr, outr, L, mean[c], k, grad_mean, scale)
         else:
             for l in range(L):
-                outr[l] = <floating>(gr[l] * scale)
+                outr[l] = gr[l] * <floating>scale
 
 
 def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):

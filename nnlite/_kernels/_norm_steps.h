@@ -1,4 +1,5 @@
-/* Per-element steps of layer norm, for float (suffix _f) and double (suffix _d) rows.
+/* Per-element steps of layer and batch norm, for float (suffix _f) and double (suffix _d)
+   rows.
 
    Written in C for one keyword: `restrict`. A row's input, output and partial-sum
    pointers are of the same type, so without it the compiler must assume that a
@@ -30,21 +31,42 @@ static inline void nnl_prefetch(const void* p, ptrdiff_t n)
 }
 
 #define NNL_NORM_STEPS(T, SUF)                                                                 \
-/* y = ((x - mean) rstd) w + b; x - mean in double, since it may cancel.                       \
-   w and b may be NULL (no affine map). */                                                     \
+/* x - mean is where precision is lost (the two may nearly cancel). The mean is known in       \
+   double; split it into hi = (T)mean and lo = (T)(mean - hi): x - hi is exact when the two    \
+   are close, and (x - hi) - lo is then x - mean to within one rounding of the result, with    \
+   no conversion per element (for double, lo is 0). */                                         \
+/* y = ((x - mean) rstd) w + b; w and b may be NULL (no affine map). */                        \
 static inline void nnl_ln_forward_row_##SUF(const T* NNL_RESTRICT x, T* NNL_RESTRICT y,        \
                                             ptrdiff_t n, double mean, T rstd,                  \
                                             const T* NNL_RESTRICT w, const T* NNL_RESTRICT b)  \
 {                                                                                              \
+    const T hi = (T)mean, lo = (T)(mean - (double)hi);                                         \
     ptrdiff_t j;                                                                               \
     if (w != NULL && b != NULL)                                                                \
-        for (j = 0; j < n; j++) y[j] = (T)(x[j] - mean) * rstd * w[j] + b[j];                  \
+        for (j = 0; j < n; j++) y[j] = ((x[j] - hi) - lo) * rstd * w[j] + b[j];                \
     else if (w != NULL)                                                                        \
-        for (j = 0; j < n; j++) y[j] = (T)(x[j] - mean) * rstd * w[j];                         \
+        for (j = 0; j < n; j++) y[j] = ((x[j] - hi) - lo) * rstd * w[j];                       \
     else if (b != NULL)                                                                        \
-        for (j = 0; j < n; j++) y[j] = (T)(x[j] - mean) * rstd + b[j];                         \
+        for (j = 0; j < n; j++) y[j] = ((x[j] - hi) - lo) * rstd + b[j];                       \
     else                                                                                       \
-        for (j = 0; j < n; j++) y[j] = (T)(x[j] - mean) * rstd;                                \
+        for (j = 0; j < n; j++) y[j] = ((x[j] - hi) - lo) * rstd;                              \
+}                                                                                              \
+/* Batch norm, one (sample, channel) row: y = (x - mean) scale + shift. */                     \
+static inline void nnl_bn_forward_row_##SUF(const T* NNL_RESTRICT x, T* NNL_RESTRICT y,        \
+                                            ptrdiff_t n, double mean, T scale, T shift)        \
+{                                                                                              \
+    const T hi = (T)mean, lo = (T)(mean - (double)hi);                                         \
+    ptrdiff_t j;                                                                               \
+    for (j = 0; j < n; j++) y[j] = ((x[j] - hi) - lo) * scale + shift;                         \
+}                                                                                              \
+/* Batch norm backward, one row: out = (g - (x - mean) k - grad_mean) scale. */                \
+static inline void nnl_bn_backward_row_##SUF(const T* NNL_RESTRICT g, const T* NNL_RESTRICT x, \
+                                             T* NNL_RESTRICT out, ptrdiff_t n, double mean,    \
+                                             T k, T grad_mean, T scale)                        \
+{                                                                                              \
+    const T hi = (T)mean, lo = (T)(mean - (double)hi);                                         \
+    ptrdiff_t j;                                                                               \
+    for (j = 0; j < n; j++) out[j] = (g[j] - ((x[j] - hi) - lo) * k - grad_mean) * scale;      \
 }                                                                                              \
 /* out = rstd (g w - c2 - xhat c1), xhat = (x - mean) rstd; and, when pw is not NULL,          \
    pw += g xhat and pb += g (the weight and bias gradients' partial sums). */                  \

@@ -16,15 +16,18 @@ import time
 def paired_medians(contenders, repeat=21, warmup=3, number=1):
     """Time each callable in ``contenders`` (name -> fn) alternately; medians in ms.
 
-    ``number`` calls make one sample, for calls too short to time one at a time.
+    ``number`` calls make one sample, for calls too short to time one at a time. The
+    order rotates every round, so each contender follows each other one equally often:
+    whoever runs right after the slow NumPy twin finds the caches cold, and whoever runs
+    after a contender on the same arrays finds them warm.
     """
     names = [n for n, fn in contenders.items() if fn is not None]
     for _ in range(warmup):
         for n in names:
             contenders[n]()
     samples = {n: [] for n in names}
-    for _ in range(repeat):
-        for n in names:
+    for r in range(repeat):
+        for n in names[r % len(names):] + names[:r % len(names)]:
             fn = contenders[n]
             t0 = time.perf_counter()
             for _ in range(number):

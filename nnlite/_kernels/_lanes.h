@@ -1,4 +1,4 @@
-/* Row reductions for the normalisation kernels, accumulated in double.
+/* Row reductions for the normalisation and softmax kernels, sums accumulated in double.
 
    Each sum runs in 16 independent partial sums (element i goes to lane
    i % 16, held as four vectors of four doubles), and the lanes are combined
@@ -11,10 +11,11 @@
    With GCC or Clang the four-double and eight-float vectors are real SIMD types (vector_size),
    so the loops are vector code whatever the optimiser decides; elsewhere it is
    a struct of four doubles (eight floats) with the same arithmetic. Shared by _norm.pyx
-   through `cdef extern from "_lanes.h"`. */
+   and _softmax.pyx through `cdef extern from "_lanes.h"`. */
 #ifndef NNLITE_LANES_H
 #define NNLITE_LANES_H
 
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -89,7 +90,7 @@ static inline double nnl_tree(const nnl_v4d* a)
     return (nnl_lane(v, 0) + nnl_lane(v, 2)) + (nnl_lane(v, 1) + nnl_lane(v, 3));
 }
 
-/* Four reductions, for float (suffix _f) and double (suffix _d) rows. In each
+/* Five reductions, for float (suffix _f) and double (suffix _d) rows. In each
    loop, k runs over the four vectors of lanes: elements i + 4k .. i + 4k + 3. */
 #define NNL_REDUCTIONS(T, SUF)                                                                \
 static inline double nnl_sum_##SUF(const T* x, ptrdiff_t n)                                  \
@@ -103,6 +104,20 @@ static inline double nnl_sum_##SUF(const T* x, ptrdiff_t n)                     
     double s = nnl_tree(a);                                                                   \
     for (; i < n; i++) s += x[i];                                                             \
     return s;                                                                                 \
+}                                                                                             \
+/* sum(a b) */                                                                                \
+static inline double nnl_dot_##SUF(const T* a, const T* b, ptrdiff_t n)                     \
+{                                                                                             \
+    nnl_v4d s[4] = {nnl_splat(0), nnl_splat(0), nnl_splat(0), nnl_splat(0)};                  \
+    ptrdiff_t i = 0;                                                                          \
+    int k;                                                                                    \
+    for (; i + 16 <= n; i += 16)                                                              \
+        for (k = 0; k < 4; k++)                                                               \
+            s[k] = nnl_add(s[k], nnl_mul(nnl_load_##SUF(a + i + 4 * k),                       \
+                                         nnl_load_##SUF(b + i + 4 * k)));                     \
+    double t = nnl_tree(s);                                                                   \
+    for (; i < n; i++) t += (double)a[i] * b[i];                                              \
+    return t;                                                                                 \
 }                                                                                             \
 /* sum((x - mean)^2) */                                                                       \
 static inline double nnl_sum_sq_dev_##SUF(const T* x, ptrdiff_t n, double mean)              \
@@ -165,6 +180,53 @@ static inline void nnl_sum_g_and_g_dev_##SUF(const T* g, const T* x, ptrdiff_t n
 
 NNL_REDUCTIONS(float, f)
 NNL_REDUCTIONS(double, d)
+
+/* The largest element of a row (-inf for an empty one), in vector lanes where AVX is
+   there: a max is exact, so the order of the comparisons cannot change the result. A NaN
+   may or may not win; the softmax kernels that use this turn a NaN row into NaNs anyway. */
+#if defined(__AVX__)
+#include <immintrin.h>
+static inline float nnl_max_f(const float* x, ptrdiff_t n)
+{
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    float l[8], r = -INFINITY;
+    ptrdiff_t i = 0;
+    int k;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    _mm256_storeu_ps(l, m);
+    for (k = 0; k < 8; k++) r = l[k] > r ? l[k] : r;
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+static inline double nnl_max_d(const double* x, ptrdiff_t n)
+{
+    __m256d m = _mm256_set1_pd(-INFINITY);
+    double l[4], r = -INFINITY;
+    ptrdiff_t i = 0;
+    int k;
+    for (; i + 4 <= n; i += 4) m = _mm256_max_pd(m, _mm256_loadu_pd(x + i));
+    _mm256_storeu_pd(l, m);
+    for (k = 0; k < 4; k++) r = l[k] > r ? l[k] : r;
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+#else
+#define NNL_MAX(T, SUF)                                                                       \
+static inline T nnl_max_##SUF(const T* x, ptrdiff_t n)                                        \
+{   /* four running maxima break the compare chain */                                         \
+    T m[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};                                    \
+    ptrdiff_t i = 0;                                                                          \
+    int k;                                                                                    \
+    for (; i + 4 <= n; i += 4)                                                                \
+        for (k = 0; k < 4; k++) m[k] = x[i + k] > m[k] ? x[i + k] : m[k];                     \
+    for (; i < n; i++) m[0] = x[i] > m[0] ? x[i] : m[0];                                      \
+    m[0] = m[1] > m[0] ? m[1] : m[0];                                                         \
+    m[2] = m[3] > m[2] ? m[3] : m[2];                                                         \
+    return m[2] > m[0] ? m[2] : m[0];                                                         \
+}
+NNL_MAX(float, f)
+NNL_MAX(double, d)
+#endif
 
 /* sum(g w xhat) and sum(g w) over a row, xhat = (x - mean) rstd: the row dots of the
    layer-norm backward. Two versions, since float rows are done differently. */

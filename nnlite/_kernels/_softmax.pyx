@@ -2,8 +2,8 @@
 """Softmax, log-softmax and cross-entropy over the last dimension of (rows, cols) input.
 
 Every row is independent, so rows are split between threads; within a row the
-loops run in a fixed order. Row sums accumulate in double, which keeps float32
-softmax accurate for wide rows. Each kernel subtracts the row maximum before
+loops run in a fixed order. Row sums accumulate in double (in the vector lanes of
+_lanes.h), which keeps float32 softmax accurate for wide rows. Each kernel subtracts the row maximum before
 ``exp``: exp(x - max) <= 1 never overflows, even for logits of 1e4.
 
 The loss reduction of ``cross_entropy_forward`` sums per-row losses in fixed
@@ -12,7 +12,7 @@ for any thread count. Twins: ``reference.py`` ("softmax").
 """
 import numpy as np
 cimport numpy as cnp
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN, exp, log
 from libc.stdint cimport int64_t
 
@@ -73,37 +73,38 @@ cdef inline floating _exp(floating v) noexcept nogil:
         return exp(v)
 
 
+# Row max, sum and dot product: _lanes.h (vector lanes; sums in 16 double partial sums
+# combined in a fixed order, so the result depends on the row length alone).
+cdef extern from "_lanes.h":
+    float nnl_max_f(const float* x, Py_ssize_t n) noexcept nogil
+    double nnl_max_d(const double* x, Py_ssize_t n) noexcept nogil
+    double nnl_sum_f(const float* x, Py_ssize_t n) noexcept nogil
+    double nnl_sum_d(const double* x, Py_ssize_t n) noexcept nogil
+    double nnl_dot_f(const float* a, const float* b, Py_ssize_t n) noexcept nogil
+    double nnl_dot_d(const double* a, const double* b, Py_ssize_t n) noexcept nogil
+
+
 cdef inline floating _row_max(const floating *x, Py_ssize_t cols) noexcept nogil:
-    # -inf start: a row of -inf has max -inf, and x - max is then nan, as in PyTorch.
-    # A NaN entry need not be caught here: exp(NaN - m) makes the row's sum NaN anyway.
-    # Four running maxima break the compare chain; max is exact, so order is free.
-    cdef floating m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY
-    cdef Py_ssize_t j
-    for j in range(0, cols - 3, 4):
-        m0 = x[j] if x[j] > m0 else m0
-        m1 = x[j + 1] if x[j + 1] > m1 else m1
-        m2 = x[j + 2] if x[j + 2] > m2 else m2
-        m3 = x[j + 3] if x[j + 3] > m3 else m3
-    for j in range(cols - cols % 4, cols):
-        m0 = x[j] if x[j] > m0 else m0
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    return m2 if m2 > m0 else m0
+    # -inf for a row of -inf, and x - max is then nan, as in PyTorch. A NaN entry need
+    # not be caught here: exp(NaN - m) makes the row's sum NaN anyway.
+    if floating is float:
+        return nnl_max_f(x, cols)
+    else:
+        return nnl_max_d(x, cols)
 
 
 cdef inline double _row_sum(const floating *v, Py_ssize_t cols) noexcept nogil:
-    # Four partial sums over j mod 4, combined in a fixed order: independent of
-    # the thread count, and four times the add throughput of one chain.
-    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
-    cdef Py_ssize_t j
-    for j in range(0, cols - 3, 4):
-        s0 += v[j]
-        s1 += v[j + 1]
-        s2 += v[j + 2]
-        s3 += v[j + 3]
-    for j in range(cols - cols % 4, cols):
-        s0 += v[j]
-    return (s0 + s1) + (s2 + s3)
+    if floating is float:
+        return nnl_sum_f(v, cols)
+    else:
+        return nnl_sum_d(v, cols)
+
+
+cdef inline double _row_dot(const floating *a, const floating *b, Py_ssize_t cols) noexcept nogil:
+    if floating is float:
+        return nnl_dot_f(a, b, cols)
+    else:
+        return nnl_dot_d(a, b, cols)
 
 
 # ------------------------------------------------------------------ loops -----
@@ -127,9 +128,7 @@ cdef void _softmax_bwd(const floating *g, const floating *out, floating *dx, Py_
     cdef Py_ssize_t i, j
     cdef floating d
     for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
-        for j in range(cols):          # the products, staged in dx, then summed in double
-            dx[i * cols + j] = g[i * cols + j] * out[i * cols + j]
-        d = <floating>_row_sum(&dx[i * cols], cols)
+        d = <floating>_row_dot(&g[i * cols], &out[i * cols], cols)
         for j in range(cols):
             dx[i * cols + j] = out[i * cols + j] * (g[i * cols + j] - d)
 
@@ -160,20 +159,25 @@ cdef void _log_softmax_bwd(const floating *g, const floating *out, floating *dx,
 
 cdef void _cross_entropy_rows(const floating *x, const int64_t *target, const floating *weight,
                               Py_ssize_t n, Py_ssize_t c, int64_t ignore_index,
-                              double label_smoothing, floating *lse_out, double *row_loss,
-                              double *row_weight) noexcept nogil:
+                              double label_smoothing, double w_total, floating *lse_out,
+                              double *row_loss, double *row_weight, floating *scratch,
+                              int nt) noexcept nogil:
     # Row i, log-probabilities lp_j = (x_j - max) - log(sum_k exp(x_k - max)), eps = label_smoothing:
     #   loss_i = (1 - eps) (-w[t] lp_t) + eps / C (-sum_j w_j lp_j)
     # lp is formed from (x_j - max), exact, rather than from x_j - lse: with logits of
     # 1e4, lse rounded to float32 is off by ~1e-3, the loss would inherit that.
+    # The exps are staged in a per-thread row of scratch (so that loop vectorises), then
+    # summed; sum_j w_j lp_j = sum_j w_j x_j - (max + log s) sum_j w_j, sums in double.
     cdef Py_ssize_t i, j
     cdef floating m
-    cdef double s, log_s, w_t, smooth, lp
-    for i in prange(n, num_threads=threads_for(n * c), schedule='static'):
+    cdef double s, log_s, w_t, lp, smooth
+    cdef floating *buf
+    for i in prange(n, num_threads=nt, schedule='static'):
+        buf = scratch + threadid() * c
         m = _row_max(&x[i * c], c)
-        s = 0
         for j in range(c):
-            s = s + _exp(x[i * c + j] - m)
+            buf[j] = _exp(x[i * c + j] - m)
+        s = _row_sum(buf, c)
         log_s = log(s)
         lse_out[i] = <floating>(m + log_s)
         if target[i] == ignore_index:
@@ -187,13 +191,12 @@ cdef void _cross_entropy_rows(const floating *x, const int64_t *target, const fl
         lp = (<double>x[i * c + target[i]] - m) - log_s
         row_loss[i] = (1 - label_smoothing) * (-w_t * lp)
         if label_smoothing > 0:
-            smooth = 0
-            for j in range(c):
-                lp = (<double>x[i * c + j] - m) - log_s
-                if weight != NULL:
-                    lp = weight[j] * lp
-                smooth = smooth - lp
-            row_loss[i] = row_loss[i] + label_smoothing / c * smooth
+            if weight == NULL:
+                smooth = _row_sum(&x[i * c], c)
+            else:
+                smooth = _row_dot(weight, &x[i * c], c)
+            smooth = smooth - (m + log_s) * w_total
+            row_loss[i] = row_loss[i] - label_smoothing / c * smooth
 
 
 cdef double _block_sum(const double *v, Py_ssize_t n) noexcept nogil:
@@ -372,13 +375,17 @@ def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing,
     cdef const int64_t *pt = <const int64_t*>cnp.PyArray_DATA(tgt)
     cdef void *pweight = NULL if w is None else cnp.PyArray_DATA(<cnp.ndarray>w)
     cdef double total = 0, w_sum = 0
+    cdef double w_total = c if w is None else float(np.sum(w, dtype=np.float64))
+    cdef int nt = threads_for(n * c)
+    cdef cnp.ndarray scratch = np.empty(nt * c, dtype=xc.dtype)
+    cdef void *ps = cnp.PyArray_DATA(scratch)
     with nogil:
         if t == cnp.NPY_FLOAT32:
             _cross_entropy_rows(<float*>cnp.PyArray_DATA(xc), pt, <float*>pweight, n, c, ign, eps,
-                                <float*>cnp.PyArray_DATA(lse), pl, pw)
+                                w_total, <float*>cnp.PyArray_DATA(lse), pl, pw, <float*>ps, nt)
         else:
             _cross_entropy_rows(<double*>cnp.PyArray_DATA(xc), pt, <double*>pweight, n, c, ign, eps,
-                                <double*>cnp.PyArray_DATA(lse), pl, pw)
+                                w_total, <double*>cnp.PyArray_DATA(lse), pl, pw, <double*>ps, nt)
         if r != REDUCTION_NONE:
             total = _block_sum(pl, n)
         if r == REDUCTION_MEAN:

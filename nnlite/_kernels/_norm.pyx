@@ -446,7 +446,11 @@ cdef void _ln_forward(floating* x, floating* y, floating* mean_out, floating* rs
         # memory is not idle during those passes.
         if r + 1 < rows:
             nnl_prefetch(xr + D, D * sizeof(floating))
-        # one pass for both moments, about the row's first element (_lanes.h)
+        # one pass for both moments, about the row's first element (_lanes.h). s1 and s2
+        # are assigned here so that each thread has its own (written only through a
+        # pointer, prange would share them between threads).
+        s1 = 0
+        s2 = 0
         if floating is float:
             nnl_shifted_sums_f(xr, D, xr[0], &s1, &s2)
         else:

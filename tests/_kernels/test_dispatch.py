@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import threads
 
 import nnlite as nl
 import nnlite._kernels as kernels
@@ -82,3 +83,56 @@ def test_freed_memory_setting_applies_on_glibc_and_can_be_turned_off(monkeypatch
     assert allocator.keep_freed_memory() is glibc
     monkeypatch.setenv("NNLITE_KEEP_FREED_MEMORY", "0")
     assert allocator.keep_freed_memory() is False
+
+
+def _train(backend, make_model, x, y, steps):
+    """Losses of ``steps`` AdamW steps from the same seed on one backend."""
+    try:
+        nl.set_backend(backend)
+        nl.manual_seed(0)
+        model = make_model()
+        opt = nl.optim.AdamW(model.parameters(), lr=3e-3)
+        losses = []
+        for _ in range(steps):
+            out = model(x)
+            loss = nl.nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            losses.append(loss.item())
+        return losses
+    finally:
+        nl.set_backend("cython")
+
+
+def _small_cnn():
+    nn = nl.nn
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 8 * 8, 10))
+
+
+def _char_transformer():
+    from nnlite.recipes import CharTransformer
+    return CharTransformer(29, block_size=32, d_model=256, nhead=4, num_layers=2, dim_feedforward=256)
+
+
+@pytest.mark.parametrize("make_model,shapes", [
+    (_small_cnn, ((16, 3, 16, 16), (16,), 10)),
+    (_char_transformer, ((16, 32), (16, 32), 29)),
+], ids=["cnn", "transformer"])
+def test_training_follows_the_reference_backend(make_model, shapes):
+    """A few training steps on the compiled kernels (two threads, every parallel path on)
+    track the NumPy twins' losses: a kernel that is wrong only in parallel, or only on
+    shapes the kernel tests do not draw, shows here as a loss that drifts away."""
+    x_shape, y_shape, classes = shapes
+    rng = np.random.default_rng(0)
+    if len(x_shape) == 2:   # token ids
+        x = nl.from_numpy(rng.integers(0, classes, x_shape))
+    else:
+        x = nl.from_numpy(rng.standard_normal(x_shape).astype(np.float32))
+    y = nl.from_numpy(rng.integers(0, classes, y_shape))
+    reference_losses = _train("reference", make_model, x, y, 12)
+    with threads(2):
+        losses = _train("cython", make_model, x, y, 12)
+    assert reference_losses[-1] < reference_losses[0] - 0.1     # it learns at all
+    np.testing.assert_allclose(losses, reference_losses, rtol=2e-3)

@@ -353,14 +353,16 @@ def test_same_bytes_across_threads(dtype, rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_layer_norm_many_row_blocks_on_two_threads_equals_twin(dtype, rng):
-    """Long enough that both threads run row blocks at the same time, so per-row values
-    the threads shared by mistake (a race) would show as wrong gradients."""
-    x = (rng.standard_normal((2048, 128)) + 5).astype(dtype)
+    """Long enough that both threads run rows at the same time, so per-row values the
+    threads shared by mistake (a race) would show as wrong statistics or gradients."""
+    x = (rng.standard_normal((4096, 256)) + 5).astype(dtype)
     g = rng.standard_normal(x.shape).astype(dtype)
-    w, b = rng.standard_normal(128).astype(dtype), rng.standard_normal(128).astype(dtype)
+    w, b = rng.standard_normal(256).astype(dtype), rng.standard_normal(256).astype(dtype)
+    expected = reference.layer_norm_forward(x, w, b, 1e-5)
     with threads(2):
         for _ in range(3):
             y, mean, rstd = _norm.layer_norm_forward(x, w, b, 1e-5)
+            assert_all_close((y, mean, rstd), expected, dtype)
             assert_all_close(_norm.layer_norm_backward(g, x, w, mean, rstd),
                              reference.layer_norm_backward(g, x, w, mean, rstd), dtype)
 

@@ -105,7 +105,8 @@ def shifted_paths(x_shape, weight_shape, stride, padding, dilation, groups, dtyp
     cdef Geometry g
     _conv_geometry(&g, "shifted_paths", tuple(x_shape), tuple(weight_shape), stride, padding,
                    dilation, groups)
-    cdef Py_ssize_t tile = nnl_shifted_tile_f() if np.dtype(dtype) == np.float32 else nnl_shifted_tile_d()
+    cdef bint single = np.dtype(dtype) == np.float32
+    cdef Py_ssize_t tile = nnl_shifted_tile_f() if single else nnl_shifted_tile_d()
     cdef bint forward
     if _is_depthwise(&g) or _is_pointwise(&g):
         return False, False, False
@@ -1359,7 +1360,8 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
         with nogil:
             if t == cnp.NPY_FLOAT:
                 _shifted_weight_grad(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(gc),
-                                     <float*>cnp.PyArray_DATA(gw), <float*>cnp.PyArray_DATA(scratch),
+                                     <float*>cnp.PyArray_DATA(gw),
+                                     <float*>cnp.PyArray_DATA(scratch),
                                      <float*>cnp.PyArray_DATA(partial),
                                      <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, per_task, Pw, nt, &sp)
             else:

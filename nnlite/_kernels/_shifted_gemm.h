@@ -17,13 +17,15 @@
    The loop is a register-blocked micro-kernel, as in a BLAS: a tile of 4 output
    rows by 3 vectors of pixels keeps 12 vector accumulators in registers; per
    tap it loads three vectors of input, broadcasts four weights and does twelve
-   fused multiply-adds (4 x 2 vectors, multiply then add, without FMA). Every out[o, p] is the sum over k in order, so
-   the result depends on the shapes only.
+   fused multiply-adds (4 x 2 vectors, multiply then add, without FMA). Every
+   out[o, p] is the sum over k in order, so the result depends on the shapes only.
+   The weight gradient (a sum over pixels) and the depthwise case (one output row
+   per plane) follow further below.
 
    Requirements (the caller, _conv.pyx, sees to them): P a multiple of the tile's
-   width (nnl_shifted_tile_*), xpad readable up to off[K-1] + P, out with room for O rows of ldo.
-   Written with GCC/Clang vector types; elsewhere a struct of lanes with the
-   same arithmetic. Shared by _conv.pyx through `cdef extern`. */
+   width (nnl_shifted_tile_*), xpad readable up to off[K-1] + P, out with room for
+   O rows of ldo. Written with GCC/Clang vector types; elsewhere a struct of lanes
+   with the same arithmetic. Shared by _conv.pyx through `cdef extern`. */
 #ifndef NNLITE_SHIFTED_GEMM_H
 #define NNLITE_SHIFTED_GEMM_H
 

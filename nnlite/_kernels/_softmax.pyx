@@ -3,8 +3,9 @@
 
 Every row is independent, so rows are split between threads; within a row the
 loops run in a fixed order. Row sums accumulate in double (in the vector lanes of
-_lanes.h), which keeps float32 softmax accurate for wide rows. Each kernel subtracts the row maximum before
-``exp``: exp(x - max) <= 1 never overflows, even for logits of 1e4.
+_lanes.h), which keeps float32 softmax accurate for wide rows. Each kernel subtracts
+the row maximum before ``exp``: exp(x - max) <= 1 never overflows, even for logits
+of 1e4.
 
 The loss reduction of ``cross_entropy_forward`` sums per-row losses in fixed
 blocks of ``LOSS_BLOCK`` rows, blocks added in order, so the loss is the same

@@ -62,8 +62,8 @@ cdef extern from "_lanes.h":
                         double mean, double rstd, double* sum_gw_xhat, double* sum_gw) noexcept nogil
 
 
-# The per-element steps of layer norm live in _norm_steps.h, where `restrict` tells the
-# compiler that the rows do not overlap, so the loops vectorise.
+# The per-element steps of layer and batch norm live in _norm_steps.h, where `restrict`
+# tells the compiler that the rows do not overlap, so the loops vectorise.
 cdef extern from "_norm_steps.h":
     void nnl_prefetch(const void* p, Py_ssize_t n) noexcept nogil
     void nnl_ln_forward_row_f(const float* x, float* y, Py_ssize_t n, double mean, float rstd,
@@ -442,8 +442,8 @@ cdef void _ln_forward(floating* x, floating* y, floating* mean_out, floating* rs
     for r in prange(rows, num_threads=threads_for(rows * D), schedule="static"):
         xr = x + r * D
         yr = y + r * D
-        # Fetch the next row while this one is summed twice and written from L1, so
-        # memory is not idle during those passes.
+        # Fetch the next row while this one is summed and written from L1, so memory
+        # is not idle during those passes.
         if r + 1 < rows:
             nnl_prefetch(xr + D, D * sizeof(floating))
         # one pass for both moments, about the row's first element (_lanes.h). s1 and s2
@@ -460,7 +460,7 @@ cdef void _ln_forward(floating* x, floating* y, floating* mean_out, floating* rs
         rstd = 1.0 / sqrt(var + eps)
         mean_out[r] = <floating>mean
         rstd_out[r] = <floating>rstd
-        # x - mean in double (it may cancel); the rest in the input's own type
+        # in the input's own type, x - mean through the mean's high and low parts
         if floating is float:
             nnl_ln_forward_row_f(xr, yr, D, mean, <float>rstd, w, b)
         else:

@@ -88,6 +88,13 @@ cdef enum:
     MIN_CHUNKS = 4
     # The weight gradient keeps one partial sum per task; at most this many tasks.
     MAX_WEIGHT_TASKS = 16
+    # Elements of one sample's padded input planes above which the shifted product is
+    # not used: every tile of output channels streams them all, so they must stay in L2.
+    SHIFTED_MAX_PLANES = 1 << 18
+    # Elements of padded planes and output gradient that one weight-gradient call of the
+    # shifted product brings (several samples, fewer when they are large): every tile of
+    # channels and taps streams them all.
+    SHIFTED_CALL_ELEMENTS = 1 << 16
 cdef Py_ssize_t _INT_MAX = 2147483647
 
 
@@ -409,7 +416,8 @@ cdef bint _use_shifted(Geometry* g, bint backward, Py_ssize_t tile) noexcept nog
     of output channels. BLAS computes only what it keeps, but its products are slow when
     they have few output channels (M of 16 or less). Measured on the LeNet and small-CNN
     layers: the shifted product wins up to 1.25x waste, or up to 1.6x with <= 16 output
-    channels; BLAS wins beyond (8x8 maps: 1.5x; an input gradient to 1-6 channels).
+    channels; BLAS wins beyond (8x8 maps: 1.5x; an input gradient to 1-6 channels), and
+    on large images, where one sample's padded planes no longer fit in cache.
     """
     cdef Py_ssize_t eh = g.dh * (g.kh - 1), ew = g.dw * (g.kw - 1)
     cdef Py_ssize_t Co, Ho, Wo, Wp, P, rows
@@ -424,6 +432,8 @@ cdef bint _use_shifted(Geometry* g, bint backward, Py_ssize_t tile) noexcept nog
         Co, Ho, Wo, Wp = g.O, g.OH, g.OW, g.W + 2 * g.pw
     if Co == 0 or Ho * Wo == 0:
         return False
+    if (g.O if backward else g.C) * (Ho + g.dh * (g.kh - 1)) * Wp > SHIFTED_MAX_PLANES:
+        return False                   # one sample's padded planes would not stay in cache
     P = (Ho * Wp + tile - 1) // tile * tile
     # channels go in tiles of 4, the rest in tiles of 2 and 1 (a 1-row tile runs at about
     # the speed of a 2-row one: it waits on its loads)
@@ -465,10 +475,10 @@ cdef void _shifted_products(const floating* src, const floating* wmat, const flo
 
 cdef void _shifted_weight_grad(const floating* x, const floating* grad, floating* gw,
                                floating* scratch, floating* partial, Py_ssize_t* off,
-                               Py_ssize_t N, Py_ssize_t per_task, Py_ssize_t Pw, int nt,
-                               Shifted* sp) noexcept nogil:
+                               Py_ssize_t N, Py_ssize_t per_task, Py_ssize_t per_call,
+                               Py_ssize_t Pw, int nt, Shifted* sp) noexcept nogil:
     """gw = sum over tasks of per_task samples, in task order, of each task's shifted
-    weight-gradient product (one call per task, so the lanes are summed once per task).
+    weight-gradient products, per_call samples a call (the lanes are summed once a call).
 
     Per sample, the input's padded planes (as in the forward) and the output gradient on
     the padded-width grid, Pw pixels a channel, zero between rows.
@@ -476,31 +486,35 @@ cdef void _shifted_weight_grad(const floating* x, const floating* grad, floating
     cdef Py_ssize_t Ci = sp.Ci, Hi = sp.Hi, Wi = sp.Wi, O = sp.Co, Ho = sp.Ho, Wo = sp.Wo
     cdef Py_ssize_t Wp = sp.Wp, S = sp.S, qh = sp.qh, qw = sp.qw, size = O * sp.K
     cdef Py_ssize_t ntasks = (N + per_task - 1) // per_task
-    cdef Py_ssize_t task, n0, ns, s, c, r, o, oh
+    cdef Py_ssize_t task, n0, end, ns, s, c, r, o, oh
     cdef floating* xpad
     cdef floating* gext
     for task in prange(ntasks, nogil=True, num_threads=nt, schedule='static'):
-        # scratch comes zeroed; only the interiors are written, task after task
-        xpad = scratch + threadid() * per_task * (Ci * S + O * Pw)
-        gext = xpad + per_task * Ci * S
-        n0 = task * per_task
-        ns = min(per_task, N - n0)
-        for s in range(ns):
-            for c in range(Ci):
-                for r in range(Hi):
-                    memcpy(xpad + s * Ci * S + c * S + (r + qh) * Wp + qw,
-                           x + (((n0 + s) * Ci + c) * Hi + r) * Wi, Wi * sizeof(floating))
-            for o in range(O):
-                for oh in range(Ho):
-                    memcpy(gext + (s * O + o) * Pw + oh * Wp,
-                           grad + (((n0 + s) * O + o) * Ho + oh) * Wo, Wo * sizeof(floating))
+        # scratch comes zeroed; only the interiors are written, call after call
+        xpad = scratch + threadid() * per_call * (Ci * S + O * Pw)
+        gext = xpad + per_call * Ci * S
+        end = min(N, (task + 1) * per_task)
         memset(partial + task * size, 0, size * sizeof(floating))
-        if floating is float:
-            nnl_shifted_wgrad_f(gext, Pw, O * Pw, O, xpad, Ci * S, off, sp.K, Pw, ns,
-                                partial + task * size)
-        else:
-            nnl_shifted_wgrad_d(gext, Pw, O * Pw, O, xpad, Ci * S, off, sp.K, Pw, ns,
-                                partial + task * size)
+        n0 = task * per_task
+        while n0 < end:
+            ns = min(per_call, end - n0)
+            for s in range(ns):
+                for c in range(Ci):
+                    for r in range(Hi):
+                        memcpy(xpad + s * Ci * S + c * S + (r + qh) * Wp + qw,
+                               x + (((n0 + s) * Ci + c) * Hi + r) * Wi, Wi * sizeof(floating))
+                for o in range(O):
+                    for oh in range(Ho):
+                        memcpy(gext + (s * O + o) * Pw + oh * Wp,
+                               grad + (((n0 + s) * O + o) * Ho + oh) * Wo,
+                               Wo * sizeof(floating))
+            if floating is float:
+                nnl_shifted_wgrad_f(gext, Pw, O * Pw, O, xpad, Ci * S, off, sp.K, Pw, ns,
+                                    partial + task * size)
+            else:
+                nnl_shifted_wgrad_d(gext, Pw, O * Pw, O, xpad, Ci * S, off, sp.K, Pw, ns,
+                                    partial + task * size)
+            n0 = n0 + ns
     _sum_partials(partial, ntasks, size, gw)
 
 
@@ -1344,7 +1358,7 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
         return gw
     cdef Shifted sp
     cdef cnp.ndarray off
-    cdef Py_ssize_t Pw, vector
+    cdef Py_ssize_t Pw, vector, per_call
     # Where the forward runs as a shifted product, so does the weight gradient (measured:
     # on 8x8 maps, where the forward does not, the gradient's reductions are too short to pay).
     if _use_shifted(&g, False, _shifted_tile(t)) and g.N > 0:
@@ -1354,8 +1368,9 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
         vector = nnl_shifted_lanes_f() if t == cnp.NPY_FLOAT else nnl_shifted_lanes_d()
         Pw = (g.OH * sp.Wp + vector - 1) // vector * vector
         per_task = max(1, (g.N + MAX_WEIGHT_TASKS - 1) // MAX_WEIGHT_TASKS)
+        per_call = max(1, min(per_task, SHIFTED_CALL_ELEMENTS // (g.C * sp.S + g.O * Pw)))
         nt = <int>max(1, min(threads_for(g.N * g.O * sp.K * Pw), (g.N + per_task - 1) // per_task))
-        scratch = np.zeros(nt * per_task * (g.C * sp.S + g.O * Pw), dtype=x.dtype)
+        scratch = np.zeros(nt * per_call * (g.C * sp.S + g.O * Pw), dtype=x.dtype)
         partial = np.empty(((g.N + per_task - 1) // per_task) * gw.size, dtype=x.dtype)
         with nogil:
             if t == cnp.NPY_FLOAT:
@@ -1363,13 +1378,15 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
                                      <float*>cnp.PyArray_DATA(gw),
                                      <float*>cnp.PyArray_DATA(scratch),
                                      <float*>cnp.PyArray_DATA(partial),
-                                     <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, per_task, Pw, nt, &sp)
+                                     <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, per_task, per_call, Pw,
+                                     nt, &sp)
             else:
                 _shifted_weight_grad(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(gc),
                                      <double*>cnp.PyArray_DATA(gw),
                                      <double*>cnp.PyArray_DATA(scratch),
                                      <double*>cnp.PyArray_DATA(partial),
-                                     <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, per_task, Pw, nt, &sp)
+                                     <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, per_task, per_call, Pw,
+                                     nt, &sp)
         return gw
     ch = _chunking(op, &g)
     per_task = max(1, (ch.count + MAX_WEIGHT_TASKS - 1) // MAX_WEIGHT_TASKS)

@@ -173,6 +173,7 @@ SHIFTED_CASES = [
     ((2, 2, 20, 20), (4, 2, 5, 5), (0, 0), (1, 1)),
     ((2, 8, 20, 20), (8, 8, 5, 5), (1, 1), (1, 1)),
     ((1, 8, 20, 20), (8, 8, 3, 3), (1, 1), (1, 1)),
+    ((17, 16, 40, 40), (8, 16, 3, 3), (1, 1), (1, 1)),  # 2 samples a task, 1 a call
 ]
 
 
@@ -223,14 +224,15 @@ def test_depthwise_compiled_equals_twin(dtype, x_shape, w_shape, stride, padding
 
 def test_shifted_paths_follow_the_measured_rule():
     """LeNet's conv2 runs as shifted products, its conv1's input gradient (to one channel)
-    through BLAS; 4x4 maps and strided or grouped convolutions never. (The cases hold for
-    the tiles of builds with and without FMA.)"""
+    through BLAS; 4x4 maps, large images and strided or grouped convolutions never. (The
+    cases hold for the tiles of builds with and without FMA.)"""
     geo = ((1, 1), (0, 0), (1, 1), 1)
     assert _conv.shifted_paths((64, 6, 14, 14), (16, 6, 5, 5), *geo) == (True, True, True)
     same = ((1, 1), (1, 1), (1, 1), 1)
     assert _conv.shifted_paths((64, 1, 28, 28), (6, 1, 5, 5), (1, 1), (2, 2), (1, 1), 1) \
         == (True, False, True)
     assert _conv.shifted_paths((64, 64, 4, 4), (128, 64, 3, 3), *same) == (False, False, False)
+    assert _conv.shifted_paths((2, 64, 128, 128), (64, 64, 3, 3), *same) == (False, False, False)
     assert _conv.shifted_paths((8, 4, 16, 16), (8, 4, 3, 3), (2, 2), (1, 1), (1, 1), 1) \
         == (False, False, False)
     assert _conv.shifted_paths((8, 4, 16, 16), (8, 2, 3, 3), *same[:3], 2) == (False, False, False)

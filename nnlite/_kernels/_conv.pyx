@@ -112,8 +112,8 @@ def shifted_paths(x_shape, weight_shape, stride, padding, dilation, groups, dtyp
     cdef Geometry g
     _conv_geometry(&g, "shifted_paths", tuple(x_shape), tuple(weight_shape), stride, padding,
                    dilation, groups)
-    cdef bint single = np.dtype(dtype) == np.float32
-    cdef Py_ssize_t tile = nnl_shifted_tile_f() if single else nnl_shifted_tile_d()
+    cdef Py_ssize_t tile = _shifted_tile(cnp.NPY_FLOAT if np.dtype(dtype) == np.float32
+                                         else cnp.NPY_DOUBLE)
     cdef bint forward
     if _is_depthwise(&g) or _is_pointwise(&g):
         return False, False, False
@@ -386,7 +386,6 @@ cdef struct Shifted:
     Py_ssize_t Ci, Hi, Wi    # planes read (input; output gradient for backward)
     Py_ssize_t Co, Ho, Wo    # planes written
     Py_ssize_t qh, qw        # zero border on each side of a plane read
-    Py_ssize_t kh, kw, dh, dw
     Py_ssize_t Wp, S, P, K   # padded row, plane stride, pixels computed, taps
     Py_ssize_t scratch       # per-thread scratch elements: padded planes + product
 
@@ -396,7 +395,6 @@ cdef Shifted _shifted_plan(Py_ssize_t Ci, Py_ssize_t Hi, Py_ssize_t Wi, Py_ssize
                            Geometry* g, Py_ssize_t tile) noexcept nogil:
     cdef Shifted sp
     sp.Ci, sp.Hi, sp.Wi, sp.Co, sp.Ho, sp.Wo, sp.qh, sp.qw = Ci, Hi, Wi, Co, Ho, Wo, qh, qw
-    sp.kh, sp.kw, sp.dh, sp.dw = g.kh, g.kw, g.dh, g.dw
     sp.Wp = Wi + 2 * qw
     # output rows counted along the padded width, rounded up to whole tiles
     sp.P = (Ho * sp.Wp + tile - 1) // tile * tile
@@ -442,35 +440,55 @@ cdef bint _use_shifted(Geometry* g, bint backward, Py_ssize_t tile) noexcept nog
     return waste <= 1.25 or (Co <= 16 and waste <= 1.6)
 
 
+cdef inline void _to_grid(const floating* src, floating* dst, Py_ssize_t planes, Py_ssize_t rows,
+                          Py_ssize_t cols, Py_ssize_t row_stride,
+                          Py_ssize_t plane_stride) noexcept nogil:
+    """Copy contiguous (rows, cols) planes of src onto a grid: row r of plane m at
+    dst + m*plane_stride + r*row_stride (a padded plane's interior, or the padded-width
+    grid of a product)."""
+    cdef Py_ssize_t m, r
+    for m in range(planes):
+        for r in range(rows):
+            memcpy(dst + m * plane_stride + r * row_stride, src + (m * rows + r) * cols,
+                   cols * sizeof(floating))
+
+
+cdef inline void _from_grid(const floating* src, floating* dst, Py_ssize_t planes,
+                           Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t row_stride,
+                           Py_ssize_t plane_stride, const floating* bias) noexcept nogil:
+    """The other way: contiguous planes of dst from the grid, plus bias[m] when given."""
+    cdef Py_ssize_t m, r, c
+    cdef floating b
+    cdef const floating* s
+    cdef floating* d
+    for m in range(planes):
+        b = 0 if bias == NULL else bias[m]
+        for r in range(rows):
+            s = src + m * plane_stride + r * row_stride
+            d = dst + (m * rows + r) * cols
+            for c in range(cols):
+                d[c] = s[c] + b
+
+
 cdef void _shifted_products(const floating* src, const floating* wmat, const floating* bias,
                             floating* dst, floating* scratch, Py_ssize_t* off, Py_ssize_t N,
                             int nt, Shifted* sp) noexcept nogil:
     """dst[n] = the shifted product of wmat with src[n]'s padded planes (+ bias), per sample."""
     cdef Py_ssize_t Ci = sp.Ci, Hi = sp.Hi, Wi = sp.Wi, Co = sp.Co, Ho = sp.Ho, Wo = sp.Wo
-    cdef Py_ssize_t Wp = sp.Wp, S = sp.S, P = sp.P, qh = sp.qh, qw = sp.qw
-    cdef Py_ssize_t n, c, r, o, oh, ow
+    cdef Py_ssize_t Wp = sp.Wp, S = sp.S, P = sp.P
+    cdef Py_ssize_t n
     cdef floating* xpad
     cdef floating* out
-    cdef floating* row
-    cdef floating b
     for n in prange(N, nogil=True, num_threads=nt, schedule='static'):
         # scratch comes zeroed; only the planes' interiors are written, sample after sample
         xpad = scratch + threadid() * sp.scratch
         out = xpad + Ci * S
-        for c in range(Ci):
-            for r in range(Hi):
-                memcpy(xpad + c * S + (r + qh) * Wp + qw, src + ((n * Ci + c) * Hi + r) * Wi,
-                       Wi * sizeof(floating))
+        _to_grid(src + n * Ci * Hi * Wi, xpad + sp.qh * Wp + sp.qw, Ci, Hi, Wi, Wp, S)
         if floating is float:
             nnl_shifted_gemm_f(wmat, sp.K, off, xpad, Co, P, out, P)
         else:
             nnl_shifted_gemm_d(wmat, sp.K, off, xpad, Co, P, out, P)
-        for o in range(Co):
-            b = 0 if bias == NULL else bias[o]
-            for oh in range(Ho):
-                row = dst + ((n * Co + o) * Ho + oh) * Wo
-                for ow in range(Wo):
-                    row[ow] = out[o * P + oh * Wp + ow] + b
+        _from_grid(out, dst + n * Co * Ho * Wo, Co, Ho, Wo, Wp, P, bias)
 
 
 cdef void _shifted_weight_grad(const floating* x, const floating* grad, floating* gw,
@@ -484,9 +502,9 @@ cdef void _shifted_weight_grad(const floating* x, const floating* grad, floating
     the padded-width grid, Pw pixels a channel, zero between rows.
     """
     cdef Py_ssize_t Ci = sp.Ci, Hi = sp.Hi, Wi = sp.Wi, O = sp.Co, Ho = sp.Ho, Wo = sp.Wo
-    cdef Py_ssize_t Wp = sp.Wp, S = sp.S, qh = sp.qh, qw = sp.qw, size = O * sp.K
+    cdef Py_ssize_t Wp = sp.Wp, S = sp.S, size = O * sp.K
     cdef Py_ssize_t ntasks = (N + per_task - 1) // per_task
-    cdef Py_ssize_t task, n0, end, ns, s, c, r, o, oh
+    cdef Py_ssize_t task, n0, end, ns, s
     cdef floating* xpad
     cdef floating* gext
     for task in prange(ntasks, nogil=True, num_threads=nt, schedule='static'):
@@ -499,15 +517,9 @@ cdef void _shifted_weight_grad(const floating* x, const floating* grad, floating
         while n0 < end:
             ns = min(per_call, end - n0)
             for s in range(ns):
-                for c in range(Ci):
-                    for r in range(Hi):
-                        memcpy(xpad + s * Ci * S + c * S + (r + qh) * Wp + qw,
-                               x + (((n0 + s) * Ci + c) * Hi + r) * Wi, Wi * sizeof(floating))
-                for o in range(O):
-                    for oh in range(Ho):
-                        memcpy(gext + (s * O + o) * Pw + oh * Wp,
-                               grad + (((n0 + s) * O + o) * Ho + oh) * Wo,
-                               Wo * sizeof(floating))
+                _to_grid(x + (n0 + s) * Ci * Hi * Wi, xpad + s * Ci * S + sp.qh * Wp + sp.qw,
+                         Ci, Hi, Wi, Wp, S)
+                _to_grid(grad + (n0 + s) * O * Ho * Wo, gext + s * O * Pw, O, Ho, Wo, Wp, Pw)
             if floating is float:
                 nnl_shifted_wgrad_f(gext, Pw, O * Pw, O, xpad, Ci * S, off, sp.K, Pw, ns,
                                     partial + task * size)
@@ -518,11 +530,12 @@ cdef void _shifted_weight_grad(const floating* x, const floating* grad, floating
     _sum_partials(partial, ntasks, size, gw)
 
 
-cdef cnp.ndarray _shifted_offsets(Shifted* sp):
-    """off[(c, i, j)] = c*S + i*dh*Wp + j*dw: where tap (c, i, j) reads, relative to pixel 0."""
-    c = np.arange(sp.Ci, dtype=np.intp)[:, None, None] * sp.S
-    i = np.arange(sp.kh, dtype=np.intp)[None, :, None] * (sp.dh * sp.Wp)
-    j = np.arange(sp.kw, dtype=np.intp)[None, None, :] * sp.dw
+cdef cnp.ndarray _tap_offsets(Py_ssize_t planes, Py_ssize_t S, Py_ssize_t Wp, Geometry* g):
+    """off[(c, i, j)] = c*S + i*dh*Wp + j*dw: where tap (i, j) of padded plane c reads,
+    relative to pixel 0 (planes S elements apart, rows Wp)."""
+    c = np.arange(planes, dtype=np.intp)[:, None, None] * S
+    i = np.arange(g.kh, dtype=np.intp)[None, :, None] * (g.dh * Wp)
+    j = np.arange(g.kw, dtype=np.intp)[None, None, :] * g.dw
     return np.ascontiguousarray((c + i + j).ravel())
 
 
@@ -626,52 +639,29 @@ cdef Planes _planes(Py_ssize_t Q, Py_ssize_t Cin, Py_ssize_t nin, Py_ssize_t in_
     return pl
 
 
-cdef cnp.ndarray _plane_offsets(Planes* pl, Geometry* g):
-    """off[(m, i, j)] = m*S + i*dh*Wp + j*dw: where tap (i, j) of read plane m starts."""
-    m = np.arange(pl.nin, dtype=np.intp)[:, None, None] * pl.S
-    i = np.arange(g.kh, dtype=np.intp)[None, :, None] * (g.dh * pl.Wp)
-    j = np.arange(g.kw, dtype=np.intp)[None, None, :] * g.dw
-    return np.ascontiguousarray((m + i + j).ravel())
-
-
-cdef inline void _pad_planes(const floating* src, floating* xpad, Py_ssize_t nin,
-                             Planes* pl) noexcept nogil:
-    """Copy nin planes of src into the interiors of xpad's zero-bordered planes."""
-    cdef Py_ssize_t m, r
-    for m in range(nin):
-        for r in range(pl.Hi):
-            memcpy(xpad + m * pl.S + (r + pl.qh) * pl.Wp + pl.qw,
-                   src + (m * pl.Hi + r) * pl.Wi, pl.Wi * sizeof(floating))
-
-
 cdef void _depthwise_products(const floating* src, const floating* wmat, const floating* bias,
                               floating* dst, floating* scratch, Py_ssize_t* off, Py_ssize_t N,
                               int nt, Planes* pl) noexcept nogil:
     """dst[n, q] = the taps wmat[q] over src[n]'s read planes for q (+ bias[q])."""
     cdef Py_ssize_t Q = pl.Q, Ho = pl.Ho, Wo = pl.Wo, Wp = pl.Wp, P = pl.P
     cdef Py_ssize_t per_thread = pl.nin * pl.S + P
-    cdef Py_ssize_t task, n, q, oh, ow
+    cdef Py_ssize_t task, n, q
     cdef floating* xpad
     cdef floating* out
-    cdef floating* row
-    cdef floating b
     for task in prange(N * Q, nogil=True, num_threads=nt, schedule='static'):
         n = task // Q
         q = task - n * Q
         # scratch comes zeroed; only the planes' interiors are written, task after task
         xpad = scratch + threadid() * per_thread
         out = xpad + pl.nin * pl.S
-        _pad_planes(src + ((n * pl.Cin + q * pl.in_num // pl.in_den) * pl.Hi) * pl.Wi, xpad,
-                    pl.nin, pl)
+        _to_grid(src + ((n * pl.Cin + q * pl.in_num // pl.in_den) * pl.Hi) * pl.Wi,
+                 xpad + pl.qh * Wp + pl.qw, pl.nin, pl.Hi, pl.Wi, Wp, pl.S)
         if floating is float:
             nnl_depthwise_plane_f(wmat + q * pl.K, pl.K, off, xpad, P, out)
         else:
             nnl_depthwise_plane_d(wmat + q * pl.K, pl.K, off, xpad, P, out)
-        b = 0 if bias == NULL else bias[q]
-        for oh in range(Ho):
-            row = dst + (task * Ho + oh) * Wo
-            for ow in range(Wo):
-                row[ow] = out[oh * Wp + ow] + b
+        _from_grid(out, dst + task * Ho * Wo, 1, Ho, Wo, Wp, P,
+                   NULL if bias == NULL else bias + q)
 
 
 cdef void _depthwise_weight_grad(const floating* grad, const floating* x, floating* gw,
@@ -680,7 +670,7 @@ cdef void _depthwise_weight_grad(const floating* grad, const floating* x, floati
     """Per-(n, o) tap sums (parallel), then summed over n in order in double (serial)."""
     cdef Py_ssize_t N = g.N, O = g.O, OH = g.OH, OW = g.OW, taps = pl.K, P = pl.P
     cdef Py_ssize_t multiplier = g.O // g.C, per_thread = pl.S + P + taps
-    cdef Py_ssize_t task, n, o, oh, t
+    cdef Py_ssize_t task, n, o, t
     cdef floating* xpad
     cdef floating* gext
     cdef floating* sums
@@ -690,10 +680,10 @@ cdef void _depthwise_weight_grad(const floating* grad, const floating* x, floati
         xpad = scratch + threadid() * per_thread
         gext = xpad + pl.S
         sums = gext + P
-        _pad_planes(x + ((n * g.C + o // multiplier) * pl.Hi) * pl.Wi, xpad, 1, pl)
+        _to_grid(x + ((n * g.C + o // multiplier) * pl.Hi) * pl.Wi,
+                 xpad + pl.qh * pl.Wp + pl.qw, 1, pl.Hi, pl.Wi, pl.Wp, pl.S)
         # the output gradient on the padded-width grid; the gaps stay zero
-        for oh in range(OH):
-            memcpy(gext + oh * pl.Wp, grad + (task * OH + oh) * OW, OW * sizeof(floating))
+        _to_grid(grad + task * OH * OW, gext, 1, OH, OW, pl.Wp, P)
         memset(sums, 0, taps * sizeof(floating))
         if floating is float:
             nnl_depthwise_wgrad_f(gext, xpad, off, taps, P, sums)
@@ -723,7 +713,7 @@ cdef Py_ssize_t _vector(int t) noexcept nogil:
 cdef _run_depthwise_products(cnp.ndarray src, cnp.ndarray wmat, cnp.ndarray bias,
                              cnp.ndarray dst, Planes* pl, Geometry* g, int t):
     """Allocate the offsets and the zeroed per-thread scratch, then _depthwise_products."""
-    cdef cnp.ndarray off = _plane_offsets(pl, g)
+    cdef cnp.ndarray off = _tap_offsets(pl.nin, pl.S, pl.Wp, g)
     cdef int nt = threads_for(g.N * pl.Q * pl.P * pl.K)
     cdef cnp.ndarray scratch = np.zeros(nt * (pl.nin * pl.S + pl.P), dtype=src.dtype)
     cdef void* bp = NULL if bias is None else cnp.PyArray_DATA(bias)
@@ -1164,7 +1154,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     cdef cnp.ndarray off
     if _use_shifted(&g, False, _shifted_tile(t)):
         sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, &g, _shifted_tile(t))
-        off = _shifted_offsets(&sp)
+        off = _tap_offsets(sp.Ci, sp.S, sp.Wp, &g)
         nt = <int>max(1, min(threads_for(g.N * g.O * sp.K * sp.P), g.N))
         scratch = _shifted_scratch(nt, &sp, x.dtype)
         with nogil:
@@ -1254,7 +1244,7 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
         # by (kernel reach - padding): w'[c, o, i, j] = w[o, c, kh-1-i, kw-1-j]
         sp = _shifted_plan(g.O, g.OH, g.OW, g.C, g.H, g.W, g.dh * (g.kh - 1) - g.ph,
                            g.dw * (g.kw - 1) - g.pw, &g, _shifted_tile(t))
-        off = _shifted_offsets(&sp)
+        off = _tap_offsets(sp.Ci, sp.S, sp.Wp, &g)
         flipped = np.ascontiguousarray(wc[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         nt = <int>max(1, min(threads_for(g.N * g.C * sp.K * sp.P), g.N))
         scratch = _shifted_scratch(nt, &sp, grad.dtype)
@@ -1309,7 +1299,7 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
     if _is_depthwise(&g) and g.sh == 1 and g.sw == 1:
         pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, &g,
                      _vector(t))
-        offsets = _plane_offsets(&pl, &g)
+        offsets = _tap_offsets(pl.nin, pl.S, pl.Wp, &g)
         partial = np.empty(g.N * g.O * pl.K, dtype=np.float64)
         nt = threads_for(g.N * g.O * pl.P * pl.K)
         scratch = np.zeros(nt * (pl.S + pl.P + pl.K), dtype=x.dtype)
@@ -1363,9 +1353,9 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
     # on 8x8 maps, where the forward does not, the gradient's reductions are too short to pay).
     if _use_shifted(&g, False, _shifted_tile(t)) and g.N > 0:
         sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, &g, _shifted_tile(t))
-        off = _shifted_offsets(&sp)
+        off = _tap_offsets(sp.Ci, sp.S, sp.Wp, &g)
         # the pixels rounded up to whole vectors only (the reduction has no tile of pixels)
-        vector = nnl_shifted_lanes_f() if t == cnp.NPY_FLOAT else nnl_shifted_lanes_d()
+        vector = _vector(t)
         Pw = (g.OH * sp.Wp + vector - 1) // vector * vector
         per_task = max(1, (g.N + MAX_WEIGHT_TASKS - 1) // MAX_WEIGHT_TASKS)
         per_call = max(1, min(per_task, SHIFTED_CALL_ELEMENTS // (g.C * sp.S + g.O * Pw)))

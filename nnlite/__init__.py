@@ -23,3 +23,23 @@ from . import nn  # noqa: E402,F401
 from .io import save_checkpoint, load_checkpoint, save_state_dict, load_state_dict  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
 from . import data  # noqa: E402,F401
+
+
+# The packages about what happens to parameters after training load on first use
+# (``nl.analysis``, ``nl.monitor``, ...), so ``import nnlite`` stays quick and their
+# optional libraries (matplotlib, tensorboardX, onnx, mpi4py) are imported only when asked for.
+_LAZY_SUBMODULES = ("analysis", "monitor", "plot", "quantization", "compress", "func", "transfer",
+                    "continual", "meta", "nas", "onnx", "distributed")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'nnlite' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

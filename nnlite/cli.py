@@ -18,6 +18,8 @@ import sys
 
 __all__ = ["main"]
 
+# Written out (not imported from nnlite.recipes) so that `nnlite --help` does not load nnlite;
+# tests/test_cli.py keeps this list equal to nnlite.recipes.names().
 RECIPE_NAMES = ("mnist1d-logistic", "mnist1d-mlp", "mnist1d-cnn", "digits-mlp", "digits-cnn", "char-transformer")
 
 
@@ -75,6 +77,8 @@ def cmd_train(args):
         nl.set_num_threads(args.threads)
     out = args.out or os.path.join("runs", args.recipe)
     os.makedirs(out, exist_ok=True)
+    if args.recipe in recipes.EXPERIMENTS:
+        return _run_experiment(args, out)
     ckpt_dir = os.path.join(out, "checkpoints")
     resume = None
     if args.resume is not None:
@@ -113,6 +117,32 @@ def cmd_train(args):
     memory = (f"peak RSS {rss:.0f} MB; " if rss else "") + \
         f"parameters + gradients + optimizer state {_bytes(opt_bytes)}"
     _report(results, recipe, memory, [ckpt_path, metrics_path], nl.get_num_threads())
+    return 0
+
+
+def _write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _run_experiment(args, out):
+    """An experiment recipe (transfer, continual, meta-learning, search): its results go to metrics.json."""
+    import nnlite as nl
+    from nnlite import recipes
+    for flag in ("lr", "batch_size", "resume", "checkpoint_every"):
+        if getattr(args, flag) is not None:
+            raise UsageError(f"--{flag.replace('_', '-')} does not apply to the experiment {args.recipe!r}")
+    results = recipes.run_experiment(args.recipe, seed=args.seed, epochs=args.epochs, progress=not args.quiet)
+    results = dict(results, recipe=args.recipe, seed=args.seed, threads=nl.get_num_threads(),
+                   nnlite_version=nl.__version__)
+    metrics_path = os.path.join(out, "metrics.json")
+    _write_json(metrics_path, results)
+    summary = results.get("summary")
+    if summary:
+        print(summary, flush=True)
+    print(f"wrote           {metrics_path}", flush=True)
     return 0
 
 

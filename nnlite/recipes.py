@@ -24,7 +24,7 @@ from .nn import functional as F
 from .random import Generator, manual_seed
 from .tensor import Tensor
 
-__all__ = ["Recipe", "RECIPES", "build", "run", "names", "parameters_by_kind", "MNIST1DMLP", "MNIST1DCNN", "DigitsCNN",
+__all__ = ["Recipe", "RECIPES", "build", "run", "names", "EXPERIMENTS", "run_experiment", "parameters_by_kind", "MNIST1DMLP", "MNIST1DCNN", "DigitsCNN",
            "CharTransformer"]
 
 
@@ -251,8 +251,26 @@ RECIPES = {"mnist1d-logistic": mnist1d_logistic, "mnist1d-mlp": mnist1d_mlp, "mn
            "digits-mlp": digits_mlp, "digits-cnn": digits_cnn, "char-transformer": char_transformer}
 
 
+# Experiments: recipes whose run is more than one call to ``fit`` (a sequence of tasks, a
+# meta-learning loop, an architecture search). Each entry names, as "module:function", a function
+# ``run(*, seed, epochs=None, progress=True) -> dict`` that is imported only when it runs;
+# ``nnlite train NAME`` writes the dict it returns to ``metrics.json``.
+EXPERIMENTS = {}
+
+
 def names():
-    return list(RECIPES)
+    return list(RECIPES) + list(EXPERIMENTS)
+
+
+def run_experiment(name, *, seed=0, epochs=None, progress=True):
+    """Run experiment ``name`` of :data:`EXPERIMENTS` and return its results (a JSON-able dict)."""
+    import importlib
+    if name not in EXPERIMENTS:
+        raise KeyError(f"unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)}")
+    module_name, function_name = EXPERIMENTS[name].split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    manual_seed(seed)
+    return function(seed=seed, epochs=epochs, progress=progress)
 
 
 def build(name, *, epochs=None, lr=None, batch_size=None, seed=0):

@@ -156,3 +156,8 @@ def test_bench_runs_bench_modules_or_the_runner(tmp_path, capsys, monkeypatch):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__))))
     assert proc.returncode == 3 and "runner ['--quick']" in proc.stdout
+
+
+def test_cli_recipe_names_are_the_recipes_and_experiments():
+    from nnlite import cli, recipes
+    assert set(cli.RECIPE_NAMES) == set(recipes.names())

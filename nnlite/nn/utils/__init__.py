@@ -25,9 +25,9 @@ import math
 
 import numpy as np
 
-from ..ops import abs as _abs
-from ..ops import cat, sum as _sum
-from ..tensor import Tensor
+from ...ops import abs as _abs
+from ...ops import cat, sum as _sum
+from ...tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "l1_penalty", "l2_penalty",
            "parameters_to_vector", "vector_to_parameters", "get_total_norm"]

@@ -176,3 +176,56 @@ def test_benchmark_tables_become_rest_tables():
     tree = publish_doctree("\n".join(nnlite_docs.json_to_rst(rows_json)),
                            settings_overrides={"report_level": 2, "halt_level": 2})
     assert "gemm 256" in next(iter(tree.findall(nodes.table))).astext()
+
+
+SUBSTITUTION = re.compile(r"^\.\. \|(\w+)\| replace:: :doc:`[^`<]*<auto_tutorials/(\w+)>`", re.M)
+ROW = re.compile(r"^   \* - ", re.M)
+CELL = re.compile(r"^     - ", re.M)
+LITERAL = re.compile(r"``([^`]+)``")
+
+
+def concept_rows():
+    """(concept, where-cell, tutorial-cell) for every row of every table of docs/concepts.rst."""
+    rows = []
+    for table in read("concepts.rst").split(".. list-table::")[1:]:
+        body = re.split(r"\n\S", table)[0]   # the table ends at the next unindented line
+        for row in ROW.split(body)[2:]:      # [0] is the options, [1] the header row
+            cells = CELL.split(row)
+            if len(cells) == 3:
+                rows.append(tuple(" ".join(c.split()) for c in cells))
+    return rows
+
+
+def row_symbols(where):
+    """Names a reader of the row would look for in code: role targets and code literals."""
+    names = {target.split(".")[-1] for target in ROLE.findall(where)}
+    for literal in LITERAL.findall(where):
+        if "/" in literal:   # a file path, checked by another test
+            continue
+        for word in re.findall(r"[A-Za-z_][\w.]*", literal):
+            names.add(word.split(".")[-1])
+    return {n for n in names if len(n) > 2}
+
+
+def test_every_concept_row_parses():
+    rows = concept_rows()
+    assert len(rows) > 90, len(rows)
+    assert all(where for _, where, _ in rows)
+
+
+def test_each_concept_row_tutorial_uses_one_of_the_row_symbols():
+    # A row credits a tutorial only if that tutorial touches the code the row names.
+    text = read("concepts.rst")
+    tutorials = dict(SUBSTITUTION.findall(text))
+    sources = {}
+    for key, name in tutorials.items():
+        with open(os.path.join(ROOT, "tutorials", name + ".py"), encoding="utf-8") as f:
+            sources[key] = f.read()
+    false_credits = []
+    for concept, where, tutorial_cell in concept_rows():
+        symbols = row_symbols(where)
+        for key in re.findall(r"\|(\w+)\|", tutorial_cell):
+            assert key in sources, f"concepts.rst row {concept!r} links |{key}|, which is not defined"
+            if not any(re.search(rf"\b{re.escape(s)}\b", sources[key]) for s in symbols):
+                false_credits.append(f"{concept!r} -> {tutorials[key]} (row symbols: {sorted(symbols)})")
+    assert not false_credits, "tutorials credited with concepts they do not use:\n" + "\n".join(false_credits)

@@ -45,7 +45,7 @@ print(buffer)
 for slot in buffer.slots:
     p = slot.param
     assert np.shares_memory(p.data, buffer.params)            # a view, not a copy
-    assert p.data.ctypes.data % 64 == 0                       # aligned to a cache line
+    assert p.data.ctypes.data % nl.optim.arena.ALIGNMENT == 0  # aligned to a cache line (64 bytes)
     assert slot.offset % (64 // 4) == 0                       # 16 float32 per line
 per_line = 64 // 4
 expected_size = sum(-(-s.numel // per_line) * per_line for s in buffer.slots)

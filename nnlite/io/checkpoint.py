@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import string
+from collections import OrderedDict
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from . import jsonstate
 from .errors import (CheckpointError, HeaderError, MissingKeysError, NotACheckpointError, ShapeMismatchError,
                      UnexpectedKeysError)
 from .format import atomic_write, serialize
-from .reader import _arrays, _dumps, _header, _info, _open
+from .reader import _arrays, _dumps, _header, _info, _open, _provenance
 from .rotation import list_checkpoints, rotate
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CheckpointManager"]
@@ -225,7 +226,8 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=Tru
         stored = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
         stored.update(_decode(info["model"].get("extra_state") or {}, arrays, source))
         order = [k for k in info["model"].get("keys") or [] if k in stored]
-        state = {k: stored[k] for k in order + sorted(set(stored) - set(order))}
+        state = OrderedDict((k, stored[k]) for k in order + sorted(set(stored) - set(order)))
+        state.provenance = _provenance(info, raw, info["model"].get("parameters"))
         info["missing_keys"], info["unexpected_keys"] = _check_model(model, state, strict, source)
     for section, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("dataloader", dataloader)):
         if obj is not None:

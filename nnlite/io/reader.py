@@ -4,6 +4,7 @@
 in :mod:`~nnlite.io.checkpoint` and :mod:`~nnlite.io.weights` build on the
 same steps.
 """
+import hashlib
 import json
 import os
 
@@ -75,6 +76,19 @@ def _open(path):
     stored, metadata = upgrade(parsed.metadata, source)
     verify_checksum(parsed, source, required=stored is not None and stored >= 2)
     return raw, parsed, metadata, stored
+
+
+def _provenance(info, raw, previous=None):
+    """Where loaded values come from, for the parameters' ``init`` records: the file and its SHA-256.
+
+    ``previous`` maps names to the ``init`` records the file itself stores
+    (an nnlite checkpoint describes its parameters), which keeps the lineage.
+    """
+    record = {"source": info["path"], "sha256": hashlib.sha256(raw).hexdigest()}
+    previous = {k: v["init"] for k, v in (previous or {}).items() if isinstance(v, dict) and v.get("init")}
+    if previous:
+        record["previous"] = previous
+    return record
 
 
 def _section(metadata, name, source):

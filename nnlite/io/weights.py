@@ -11,7 +11,7 @@ from collections import OrderedDict
 from ..tensor import Tensor
 from .errors import MissingKeysError
 from .format import atomic_write, serialize
-from .reader import _arrays, _dumps, _header, _info, _open
+from .reader import _arrays, _dumps, _header, _info, _open, _provenance
 
 __all__ = ["save_state_dict", "load_state_dict"]
 
@@ -41,7 +41,9 @@ def load_state_dict(path):
 
     Accepts files from :func:`save_state_dict`, from PyTorch
     (``safetensors.torch.save_file``) and nnlite checkpoints (their model part).
-    Tied tensors come back as one Tensor under each of their names.
+    Tied tensors come back as one Tensor under each of their names. The
+    dict's ``provenance`` attribute (the path and the file's SHA-256) becomes
+    the ``init`` record of the parameters it is loaded into.
     """
     raw, parsed, metadata, stored = _open(path)
     info = _info(path, parsed, metadata, stored)
@@ -55,6 +57,8 @@ def load_state_dict(path):
         order = info["keys"] or list(info["tensors"])
     shared = {}
     out = OrderedDict()
+    # Read by Module.load_state_dict to record where each parameter's values came from.
+    out.provenance = _provenance(info, raw, (info["model"] or {}).get("parameters"))
     for key in [k for k in order if k in arrays] + sorted(k for k in arrays if k not in order):
         arr = arrays[key]
         out[key] = shared.setdefault(id(arr), Tensor._make(arr, None))

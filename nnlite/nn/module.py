@@ -31,6 +31,14 @@ class _Handle:
         self.registry.pop(self.id, None)
 
 
+def _loaded_record(provenance, previous):
+    """The ``init`` record of a parameter whose values were copied in from somewhere else."""
+    record = {"scheme": "loaded", **provenance}
+    if previous:
+        record["previous"] = previous
+    return record
+
+
 class Module:
     """Base class of every layer and model.
 
@@ -348,6 +356,14 @@ class Module:
         Copies go into the existing storage, so optimizer arenas and tied
         parameters stay intact. With ``strict`` (default) any missing key,
         unexpected key or shape mismatch raises one error listing all of them.
+
+        Each parameter written gets a provenance record as its ``init``, since
+        its values no longer come from an initialiser:
+        ``{"scheme": "loaded", "source": "state_dict"}``, or, for a dict read
+        from a file by :func:`nnlite.io.load_state_dict` (which sets its
+        ``provenance`` attribute), the file's path and ``sha256``. The record
+        the values had before they were saved, when known, is kept under
+        ``"previous"``, so a fine-tuned parameter shows its whole lineage.
         """
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
@@ -367,10 +383,14 @@ class Module:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if problems:
             raise RuntimeError(f"Error(s) loading state_dict for {type(self).__name__}: " + ". ".join(problems))
+        provenance = dict(getattr(state_dict, "provenance", None) or {"source": "state_dict"})
+        previous = provenance.pop("previous", None) or {}
         with no_grad():
             for k, target in own.items():
                 if k in state_dict:
                     src = state_dict[k]
+                    if isinstance(target, Parameter):
+                        target.init = _loaded_record(provenance, previous.get(k, getattr(src, "init", None)))
                     src = src.data if isinstance(src, Tensor) else np.asarray(src)
                     np.copyto(target.data, src, casting="unsafe")
                     target._bump_version()

@@ -1,0 +1,44 @@
+"""What every analysis walks over: a model's trainable parameters and a few batches of data.
+
+``batches`` is an iterable of ``(input, target)`` pairs (a DataLoader, a list of
+pairs) or a single ``(input, target)`` pair. The quantities that average over
+data (the loss, the Fisher, the Hessian) average over *samples*: a batch of n
+samples weighs n / N, so the result does not depend on how the data was cut
+into batches.
+"""
+import numpy as np
+
+from ..tensor import Tensor, tensor
+
+__all__ = ["as_batch_list", "trainable_parameters", "batch_size"]
+
+
+def _as_tensor(x):
+    return x if isinstance(x, Tensor) else tensor(np.asarray(x))
+
+
+def as_batch_list(batches):
+    """A list of ``(input, target)`` Tensor pairs; a single pair is wrapped in a list."""
+    if isinstance(batches, tuple) and len(batches) == 2 and not isinstance(batches[0], (tuple, list)):
+        batches = [batches]
+    pairs = []
+    for i, batch in enumerate(batches):
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise TypeError(f"batches: expected (input, target) pairs, got {type(batch).__name__} at position {i}")
+        pairs.append((_as_tensor(batch[0]), _as_tensor(batch[1])))
+    if not pairs:
+        raise ValueError("batches: expected at least one (input, target) pair, got none")
+    return pairs
+
+
+def batch_size(input):
+    """How many samples a batch holds: the length of its first dimension."""
+    return int(input.shape[0])
+
+
+def trainable_parameters(model):
+    """``[(name, parameter)]`` of the parameters the optimizer would change (tied ones once)."""
+    named = list(model.named_parameters(trainable_only=True))
+    if not named:
+        raise ValueError(f"{type(model).__name__} has no trainable parameters to analyse")
+    return named

@@ -1,0 +1,120 @@
+"""Floating-point operations of a forward pass, counted layer by layer.
+
+A multiply-add counts as **2 FLOPs** (one multiply, one add), the convention of
+most papers that report model cost. Only the products that dominate a network's
+cost are counted; elementwise work (bias additions, activations, normalisation,
+softmax) is left out, as it usually is:
+
+* ``Linear(in, out)``: ``2 * in * out`` per row of the input (every leading
+  dimension is a row).
+* ``Conv1d`` / ``Conv2d``: ``2 * (C_in / groups) * kh * kw`` per output element,
+  since every output value is a dot product over one group's input channels
+  and the kernel window.
+* ``MultiheadAttention`` with ``N`` sequences, ``L`` queries, ``S`` keys and
+  width ``E``: the input projections ``2 * N * (L * E * E + S * kdim * E + S *
+  vdim * E)``, the scores ``Q K^T`` ``2 * N * L * S * E`` and the weighted sum
+  of values ``2 * N * L * S * E`` (summed over heads, each of width E / H); the
+  output projection is a Linear and is counted as one.
+
+The counts come from forward hooks on the layers (see
+:meth:`~nnlite.nn.Module.register_forward_hook`), so they follow the shapes the
+example input really produces. A product written with ``F.linear`` or ``@`` in
+a custom ``forward`` is not a layer and is not seen. Results are for the whole
+example batch: divide by the batch size for FLOPs per sample.
+"""
+import math
+from collections import OrderedDict
+
+from ..autograd import no_grad
+from ..nn import MultiheadAttention
+from ..nn.conv import _ConvNd
+from ..nn.linear import Linear
+
+__all__ = ["flops", "flops_by_layer"]
+
+
+def _linear_flops(module, args, output):
+    rows = output.numel() // module.out_features if module.out_features else 0
+    return 2 * module.in_features * module.out_features * rows
+
+
+def _conv_flops(module, args, output):
+    window = (module.in_channels // module.groups) * math.prod(module.kernel_size)
+    return 2 * window * output.numel()
+
+
+def _attention_flops(module, args, output):
+    query, key = args[0], args[1]
+    E = module.embed_dim
+    batched = query.ndim == 3
+    if not batched:
+        N, L, S = 1, query.shape[0], key.shape[0]
+    elif module.batch_first:
+        N, L, S = query.shape[0], query.shape[1], key.shape[1]
+    else:
+        N, L, S = query.shape[1], query.shape[0], key.shape[0]
+    projections = 2 * N * (L * E * E + S * module.kdim * E + S * module.vdim * E)
+    # A learned bias key/value and a zero key/value each add one key every query attends to.
+    keys = S + (module.bias_k is not None) + bool(module.add_zero_attn)
+    products = 2 * (2 * N * L * keys * E)   # Q K^T and weights @ V
+    return projections + products
+
+
+# Layer type -> FLOPs of one call from (module, positional args, output). isinstance order matters
+# only for subclasses, which none of these share.
+_COUNTERS = ((Linear, _linear_flops), (_ConvNd, _conv_flops), (MultiheadAttention, _attention_flops))
+
+
+def _counter(module):
+    for kind, count in _COUNTERS:
+        if isinstance(module, kind):
+            return count
+    return None
+
+
+def flops_by_layer(model, example_input):
+    """FLOPs of one forward pass of ``example_input``, per counted layer.
+
+    Returns an ordered ``{module name: FLOPs}`` with every Linear, convolution
+    and MultiheadAttention layer of ``model`` (a layer called twice is counted
+    twice; a layer never called has 0). ``example_input`` is one input or a
+    tuple of positional inputs. The forward pass runs without gradients.
+
+    >>> import nnlite as nl
+    >>> model = nl.nn.Sequential(nl.nn.Linear(10, 20), nl.nn.ReLU(), nl.nn.Linear(20, 5))
+    >>> dict(flops_by_layer(model, nl.randn(3, 10)))
+    {'0': 1200, '2': 600}
+    """
+    counts, handles = OrderedDict(), []
+    for name, module in model.named_modules():
+        count = _counter(module)
+        if count is None:
+            continue
+        counts[name] = 0
+
+        def hook(module, args, output, name=name, count=count):
+            out = output[0] if isinstance(output, tuple) else output
+            counts[name] += int(count(module, args, out))
+        handles.append(module.register_forward_hook(hook))
+    inputs = example_input if isinstance(example_input, tuple) else (example_input,)
+    try:
+        with no_grad():
+            model(*inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return counts
+
+
+def flops(model, example_input):
+    """Total forward FLOPs of ``model`` on ``example_input`` (a multiply-add is 2).
+
+    The sum of :func:`flops_by_layer`; see this module's docstring for what is
+    counted. For ``Linear(in, out)`` on a batch of ``n`` rows that is
+    ``2 * n * in * out``:
+
+    >>> import nnlite as nl
+    >>> flops(nl.nn.Linear(40, 10), nl.randn(100, 40))
+    80000
+    """
+    return int(sum(flops_by_layer(model, example_input).values()))

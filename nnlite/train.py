@@ -92,7 +92,7 @@ class TrainingState:
         self.epoch = 0              # the epoch running now (0-based)
         self.step = 0               # optimizer steps taken so far
         self.batch_loss = None      # loss of the latest batch
-        self.stop_training = False  # a callback sets this to end fit after the current epoch
+        self.stop_training = False  # set by a callback: ends fit after this epoch, or at once mid-epoch
         self.running = {"loss_sum": 0.0, "correct": 0, "count": 0}  # sums over the epoch so far
         self.callbacks = []
 
@@ -346,6 +346,8 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
             run["correct"] = None if hits is None or run["correct"] is None else run["correct"] + hits
             for cb in callbacks:
                 cb.on_batch_end(state)
+            if state.stop_training:   # a callback saw something wrong (a diverged loss): no further step
+                break
 
             if i + 1 == group_start + group_size:     # the group is complete: take a step
                 if clip_grad_norm is not None:
@@ -358,6 +360,8 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
                 state.step += 1
                 for cb in callbacks:
                     cb.on_step_end(state)
+                if state.stop_training:
+                    break
 
         # ---- end of the epoch: metrics, validation, schedule, callbacks
         logs = {"epoch": state.epoch + 1}

@@ -1,0 +1,127 @@
+"""Draw the computation graph behind a tensor, as Graphviz DOT.
+
+Every tensor made by a differentiable operation remembers the
+:class:`~nnlite.autograd.Function` that made it (``tensor._ctx``) and that
+function remembers its inputs. Walking those links from a loss back to the
+leaves gives the graph that ``backward`` will traverse: operations in the
+middle, parameters and inputs at the leaves. :func:`draw_graph` writes it in
+the DOT language, which Graphviz lays out:
+
+* an operation is a box with its Function's name and its output's shape;
+* a parameter is a green ellipse with its name (from ``params`` or the
+  parameter's own ``name``), its kind and shape, and the norm of its gradient
+  once ``backward`` has run;
+* any other leaf tensor (an input, a target) is a grey ellipse with its shape.
+
+Edges point the way the values flow, from inputs to the operations that use them.
+"""
+import shutil
+
+import numpy as np
+
+from ..tensor import Tensor
+
+__all__ = ["draw_graph", "render_dot"]
+
+
+def _quote(text):
+    # Graphviz reads \n inside a quoted label as a centred line break.
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _shape(t):
+    return "(" + ", ".join(str(n) for n in t.shape) + ")"
+
+
+def _parameter_names(params):
+    if params is None:
+        return {}
+    items = params.items() if isinstance(params, dict) else params
+    return {id(p): name for name, p in items}
+
+
+def draw_graph(tensor, params=None, *, filename=None, format="svg"):
+    """The computation graph that produced ``tensor``, as Graphviz DOT source.
+
+    Parameters
+    ----------
+    tensor : the result to trace back (usually a loss), made with gradients enabled.
+    params : names for the parameters — a dict or the pairs of
+        ``model.named_parameters()``; otherwise each parameter's own name.
+    filename, format : also render the graph to ``filename.<format>``
+        (``"svg"``, ``"png"``, ``"pdf"``) with :func:`render_dot`.
+
+    >>> import nnlite as nl
+    >>> layer = nl.nn.Linear(3, 2)
+    >>> loss = layer(nl.randn(4, 3)).sum()
+    >>> dot = nl.monitor.draw_graph(loss, layer.named_parameters())
+    >>> dot.startswith("digraph"), '"weight' in dot
+    (True, True)
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"draw_graph: expected a Tensor, got {type(tensor).__name__}")
+    names = _parameter_names(params)
+    lines = ["digraph nnlite {", "  rankdir=BT;", '  node [fontname="Helvetica", fontsize=10];']
+    seen, stack = {}, [tensor]  # id(tensor) -> node name
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        nid = seen[id(t)] = f"n{len(seen)}"
+        fn = t._ctx
+        if fn is not None:
+            label = _quote(f"{fn.name}\n{_shape(t)}")
+            lines.append(f'  {nid} [shape=box, style=filled, fillcolor="#dde6f3", label={label}];')
+            for a in fn.inputs:
+                if isinstance(a, Tensor):
+                    stack.append(a)
+        else:
+            lines.append(f"  {nid} {_leaf_attributes(t, names)};")
+    # Edges once every node has a name: the same walk again.
+    done = set()
+    stack = [tensor]
+    while stack:
+        t = stack.pop()
+        if id(t) in done or t._ctx is None:
+            continue
+        done.add(id(t))
+        for a in t._ctx.inputs:
+            if isinstance(a, Tensor):
+                lines.append(f"  {seen[id(a)]} -> {seen[id(t)]};")
+                stack.append(a)
+    lines.append("}")
+    dot = "\n".join(lines) + "\n"
+    if filename is not None:
+        render_dot(dot, filename, format)
+    return dot
+
+
+def _leaf_attributes(t, names):
+    kind = getattr(t, "kind", None)
+    if kind is None:  # not a Parameter: an input, a target or a constant
+        style = 'style=filled, fillcolor="#eeeeee"'
+        label = ("input " if t.requires_grad else "tensor ") + _shape(t)
+    else:
+        name = names.get(id(t)) or getattr(t, "name", None) or "parameter"
+        style = 'style=filled, fillcolor="#d5ecd4"'
+        label = f"{name}\n{kind} {_shape(t)}"
+    if t.grad is not None:
+        label += f"\ngrad norm {float(np.linalg.norm(np.asarray(t.grad.data, dtype=np.float64))):.3g}"
+    return f"[shape=ellipse, {style}, label={_quote(label)}]"
+
+
+def render_dot(dot, filename, format="svg"):
+    """Lay out DOT source with Graphviz and write ``filename.<format>``; returns the path written.
+
+    Needs the ``graphviz`` Python package and Graphviz's ``dot`` program.
+    """
+    try:
+        import graphviz
+    except ImportError:
+        raise ImportError('render_dot needs the graphviz Python package: pip install "nnlite[monitor]" '
+                          "(draw_graph's DOT text works without it)") from None
+    if shutil.which("dot") is None:
+        raise RuntimeError("render_dot needs Graphviz's `dot` program, which is not on PATH: install it with "
+                           "`apt-get install graphviz`, `brew install graphviz` or `conda install graphviz` "
+                           "(or paste draw_graph's DOT text into any Graphviz viewer)")
+    return graphviz.Source(dot).render(outfile=f"{filename}.{format}", format=format, cleanup=True)

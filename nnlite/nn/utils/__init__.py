@@ -165,3 +165,4 @@ def vector_to_parameters(vec, parameters):
         np.copyto(p.data, data[offset:offset + n].reshape(p.data.shape), casting="same_kind")
         p._bump_version()
         offset += n
+from . import prune  # noqa: E402,F401  (nn.utils.prune, as torch.nn.utils.prune)

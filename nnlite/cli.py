@@ -3,6 +3,7 @@
     nnlite train RECIPE [--epochs N --lr LR --batch-size B --seed S --threads T --out DIR --resume [CKPT]]
     nnlite inspect CHECKPOINT [--histograms FILE.png]
     nnlite bench [--quick]
+    nnlite export CHECKPOINT --onnx FILE.onnx [--opset N]
 
 Mistakes a user can make (an unknown recipe, a missing file, a file that is
 not a checkpoint) end with a one-line message on stderr and exit code 1 or 2,
@@ -70,7 +71,7 @@ def cmd_train(args):
         raise UsageError(f"unknown recipe {args.recipe!r}; choose one of: {', '.join(RECIPE_NAMES)}")
     import nnlite as nl
     from nnlite import recipes
-    from nnlite.train import Checkpoint
+    from nnlite.train import ModelCheckpoint
     if args.threads is not None:
         if args.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {args.threads}")
@@ -82,7 +83,7 @@ def cmd_train(args):
     ckpt_dir = os.path.join(out, "checkpoints")
     resume = None
     if args.resume is not None:
-        resume = args.resume if args.resume != "latest" else Checkpoint(ckpt_dir, 1).latest()
+        resume = args.resume if args.resume != "latest" else ModelCheckpoint(ckpt_dir, 1).latest()
         if resume is None:
             raise UsageError(f"--resume: no checkpoint in {ckpt_dir} to resume from")
         if not os.path.exists(resume):
@@ -278,6 +279,23 @@ def _histograms(rows, arrays, path):
     plt.close(fig)
 
 
+# ------------------------------------------------------------------- export --
+def cmd_export(args):
+    if not os.path.isfile(args.checkpoint):
+        raise UsageError(f"no such file: {args.checkpoint}")
+    if args.onnx is None:
+        raise UsageError("export: name the output with --onnx FILE.onnx")
+    from nnlite.io import CheckpointError
+    from nnlite.onnx.checkpoint import export_checkpoint
+    try:
+        proto = export_checkpoint(args.checkpoint, args.onnx, opset=args.opset)
+    except CheckpointError as e:
+        raise UsageError(f"{args.checkpoint} is not a readable checkpoint: {e}") from None
+    print(f"wrote {args.onnx} (ONNX opset {args.opset}, {len(proto.graph.node)} nodes, "
+          f"{len(proto.graph.initializer)} initializers)")
+    return 0
+
+
 # -------------------------------------------------------------------- bench --
 def _benchmarks_dir():
     """benchmarks/ in the current directory, else next to the nnlite package (a source checkout)."""
@@ -333,6 +351,10 @@ def build_parser():
     inspect = sub.add_parser("inspect", help="print the parameter table of a checkpoint")
     inspect.add_argument("checkpoint", metavar="CHECKPOINT")
     inspect.add_argument("--histograms", metavar="FILE.png", help="also plot a histogram per parameter")
+    export = sub.add_parser("export", help="export a checkpoint's model to ONNX")
+    export.add_argument("checkpoint", metavar="CHECKPOINT")
+    export.add_argument("--onnx", metavar="FILE.onnx", help="where to write the ONNX graph")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
     return parser
@@ -346,7 +368,7 @@ def main(argv=None):
         if args.command is None:
             parser.print_help()
             return 2
-        command = {"train": cmd_train, "inspect": cmd_inspect, "bench": cmd_bench}[args.command]
+        command = {"train": cmd_train, "inspect": cmd_inspect, "bench": cmd_bench, "export": cmd_export}[args.command]
         return command(args)
     except UsageError as e:
         print(f"nnlite: error: {e}", file=sys.stderr)

@@ -1,0 +1,398 @@
+"""Write a traced nnlite model as an ONNX graph.
+
+Each Function of the trace (see :mod:`nnlite.onnx.trace`) becomes one or a few
+ONNX nodes; parameters and buffers become initializers under their dotted
+names (a tied weight is one initializer read twice); arrays and numbers the
+model made along the way (a causal mask, an attention scale) become constant
+initializers. A Function the table below does not know stops the export with
+its name, rather than writing a graph that computes something else.
+
+Layers arrive as the operations they are made of: ``nn.Linear`` as ``Gemm``
+(``MatMul`` + ``Add`` over more than two dims, after the reshapes that
+``F.linear`` itself does), ``nn.MultiheadAttention`` and
+``nn.TransformerEncoderLayer`` as their projections, ``MatMul``, ``Softmax``,
+``LayerNormalization`` and residual ``Add``. Because the graph is the record of
+one pass, Python control flow is frozen at the branch the example input took.
+
+Reshapes keep the leading (batch) dimension free (``-1``), and broadcasts use
+ONNX's two-way broadcasting, so a graph exported with ``dynamic_axes`` on the
+batch dimension runs on other batch sizes.
+"""
+import math
+
+import numpy as np
+
+from ..tensor import Tensor
+from .trace import op_name, trace
+
+__all__ = ["export", "SUPPORTED_OPERATIONS", "ExportError"]
+
+
+class ExportError(ValueError):
+    """The model uses an operation (or an option of one) that has no ONNX translation here."""
+
+
+def _onnx():
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError:
+        raise ImportError('nnlite.onnx needs the onnx package: pip install "nnlite[onnx]"') from None
+    return onnx, helper, numpy_helper
+
+
+class GraphBuilder:
+    """Names, nodes and initializers of the graph being written."""
+
+    def __init__(self, traced, dtype, opset):
+        self.onnx, self.helper, self.numpy_helper = _onnx()
+        self.traced, self.dtype, self.opset = traced, dtype, opset
+        self.values = {}          # id(Tensor) -> ONNX value name
+        self.arrays = {}          # id(ndarray) -> ONNX value name (inputs and shared constants)
+        self.nodes, self.initializers = [], []
+        self.used = set()
+
+    def fresh(self, hint):
+        name, k = hint, 1
+        while name in self.used:
+            name, k = f"{hint}_{k}", k + 1
+        self.used.add(name)
+        return name
+
+    def constant(self, array, hint="const"):
+        name = self.fresh(hint)
+        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def ints(self, values, hint="shape"):
+        return self.constant(np.asarray(values, dtype=np.int64), hint)
+
+    def node(self, op_type, inputs, hint=None, outputs=1, **attrs):
+        names = [self.fresh(hint or op_type.lower()) for _ in range(outputs)]
+        self.nodes.append(self.helper.make_node(op_type, list(inputs), names, **attrs))
+        return names[0] if outputs == 1 else names
+
+    def value(self, arg, like=None):
+        """The ONNX name of a Function argument: a traced result, an input, a parameter or a constant."""
+        if isinstance(arg, Tensor):
+            if id(arg) in self.values:
+                return self.values[id(arg)]
+            if id(arg.data) in self.arrays:
+                return self.arrays[id(arg.data)]
+            name = self.traced.names.get(id(arg)) or self.traced.names.get(id(arg.data))
+            out = self.constant(arg.data, name or "const")
+            self.values[id(arg)] = out
+            return out
+        if isinstance(arg, np.ndarray):
+            if id(arg) in self.arrays:
+                return self.arrays[id(arg)]
+            name = self.traced.names.get(id(arg))
+            array = arg.astype(like) if name is None and arg.dtype.kind == "f" and like is not None else arg
+            out = self.constant(array, name or "const")
+            self.arrays[id(arg)] = out
+            return out
+        if isinstance(arg, (bool, int, float, np.number)):
+            return self.constant(np.asarray(arg, dtype=like if like is not None else self.dtype), "scalar")
+        raise ExportError(f"onnx export: cannot turn an argument of type {type(arg).__name__} into a graph value")
+
+
+# ------------------------------------------------------------- converters ---
+# Each converter gets the builder, the Function, and the result Tensor, and returns the
+# ONNX name of the result. ``fn.inputs`` are the arguments the Function was applied to.
+
+def _same(op_type):
+    def convert(b, fn, out):
+        return b.node(op_type, [b.value(a, out.dtype) for a in fn.inputs if a is not None])
+    return convert
+
+
+def _binary(op_type):
+    def convert(b, fn, out):
+        x, y = fn.inputs[:2]
+        return b.node(op_type, [b.value(x, out.dtype), b.value(y, out.dtype)])
+    return convert
+
+
+def _identity(b, fn, out):
+    return b.node("Identity", [b.value(fn.inputs[0])])
+
+
+def _linear(b, fn, out):
+    x, weight, bias = fn.inputs[:3]
+    args = [b.value(x), b.value(weight)] + ([b.value(bias)] if bias is not None else [])
+    y = b.node("Gemm", args, transB=1)
+    return b.node("Relu", [y]) if op_name(fn) == "LinearReLU" else y
+
+
+def _rsqrt(b, fn, out):
+    return b.node("Reciprocal", [b.node("Sqrt", [b.value(fn.inputs[0])])])
+
+
+def _silu(b, fn, out):
+    x = b.value(fn.inputs[0])
+    return b.node("Mul", [x, b.node("Sigmoid", [x])])
+
+
+def _softplus(b, fn, out):
+    x, beta = b.value(fn.inputs[0]), float(fn.inputs[1])
+    if beta == 1.0:
+        return b.node("Softplus", [x])
+    scaled = b.node("Softplus", [b.node("Mul", [x, b.value(beta, out.dtype)])])
+    return b.node("Div", [scaled, b.value(beta, out.dtype)])
+
+
+def _gelu(b, fn, out):
+    # GELU is an ONNX operator only from opset 20: write its formula.
+    x, approximate = b.value(fn.inputs[0]), fn.inputs[1]
+    half = b.node("Mul", [x, b.value(0.5, out.dtype)])
+    if approximate == "tanh":
+        cube = b.node("Mul", [b.node("Mul", [x, x]), x])
+        inner = b.node("Add", [x, b.node("Mul", [cube, b.value(0.044715, out.dtype)])])
+        t = b.node("Tanh", [b.node("Mul", [inner, b.value(math.sqrt(2 / math.pi), out.dtype)])])
+    else:
+        t = b.node("Erf", [b.node("Mul", [x, b.value(1 / math.sqrt(2), out.dtype)])])
+    return b.node("Mul", [half, b.node("Add", [t, b.value(1.0, out.dtype)])])
+
+
+def _softmax(op_type):
+    def convert(b, fn, out):
+        return b.node(op_type, [b.value(fn.inputs[0])], axis=int(fn.inputs[1]))
+    return convert
+
+
+def _reshape(b, fn, out):
+    shape = list(out.shape)
+    if shape:
+        shape[0] = -1   # the batch dimension stays free; the others are fixed by the trace
+    return b.node("Reshape", [b.value(fn.inputs[0]), b.ints(shape)])
+
+
+def _permute(b, fn, out):
+    ndim = out.ndim
+    return b.node("Transpose", [b.value(fn.inputs[0])], perm=[int(d) % ndim for d in fn.inputs[1]])
+
+
+def _expand(b, fn, out):
+    x = fn.inputs[0]
+    in_shape = (1,) * (out.ndim - x.ndim) + tuple(x.shape)
+    # ONNX broadcasts both ways: a 1 keeps the input's size, so a free batch size survives.
+    shape = [1 if i == o else o for i, o in zip(in_shape, out.shape)]
+    return b.node("Expand", [b.value(x), b.ints(shape)])
+
+
+def _cast(b, fn, out):
+    return b.node("Cast", [b.value(fn.inputs[0])], to=b.helper.np_dtype_to_tensor_dtype(np.dtype(fn.inputs[1])))
+
+
+def _cat(b, fn, out):
+    return b.node("Concat", [b.value(a) for a in fn.inputs], axis=int(fn.dim))
+
+
+def _getitem(b, fn, out):
+    x, key = fn.inputs[0], fn.key
+    items = key if isinstance(key, tuple) else (key,)
+    if not all(k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice)) for k in items):
+        raise ExportError(f"onnx export: indexing with {key!r} (advanced indexing) is not supported")
+    if Ellipsis in items:
+        i = items.index(Ellipsis)
+        used = sum(1 for k in items if k is not None and k is not Ellipsis)
+        items = items[:i] + (slice(None),) * (x.ndim - used) + items[i + 1:]
+    starts, ends, axes, steps, squeeze, unsqueeze = [], [], [], [], [], []
+    dim = 0
+    for k in items:
+        if k is None:
+            unsqueeze.append(dim + len(unsqueeze) - len(squeeze))
+            continue
+        size = x.shape[dim]
+        if isinstance(k, slice):
+            start, stop, step = k.indices(size)
+            if (start, stop, step) != (0, size, 1):
+                if step < 0 and stop < 0:
+                    stop = -size - 1   # "to the front", which indices() spells -1
+                starts.append(start), ends.append(stop), axes.append(dim), steps.append(step)
+        else:
+            i = int(k) % size
+            starts.append(i), ends.append(i + 1), axes.append(dim), steps.append(1)
+            squeeze.append(dim)
+        dim += 1
+    y = b.value(x)
+    if axes:
+        y = b.node("Slice", [y, b.ints(starts), b.ints(ends), b.ints(axes), b.ints(steps)])
+    if squeeze:
+        y = b.node("Squeeze", [y, b.ints(squeeze)])
+    if unsqueeze:
+        y = b.node("Unsqueeze", [y, b.ints(unsqueeze)])
+    return y if y != b.value(x) else b.node("Identity", [y])
+
+
+def _embedding(b, fn, out):
+    weight, indices = fn.inputs[:2]
+    return b.node("Gather", [b.value(weight), b.value(indices)], axis=0)
+
+
+def _conv2d(b, fn, out):
+    x, weight, bias, (stride, padding, dilation, groups) = fn.inputs
+    args = [b.value(x), b.value(weight)] + ([b.value(bias)] if bias is not None else [])
+    return b.node("Conv", args, kernel_shape=list(weight.shape[2:]), strides=list(stride),
+                  pads=[padding[0], padding[1], padding[0], padding[1]], dilations=list(dilation), group=groups)
+
+
+def _max_pool2d(b, fn, out):
+    kernel, stride, padding, dilation, ceil_mode = fn.inputs[1]
+    return b.node("MaxPool", [b.value(fn.inputs[0])], kernel_shape=list(kernel), strides=list(stride),
+                  pads=[padding[0], padding[1], padding[0], padding[1]], dilations=list(dilation),
+                  ceil_mode=int(ceil_mode))
+
+
+def _avg_pool2d(b, fn, out):
+    kernel, stride, padding, ceil_mode, count_include_pad, divisor_override = fn.inputs[1]
+    if divisor_override is not None:
+        raise ExportError("onnx export: avg_pool2d with divisor_override has no ONNX AveragePool equivalent")
+    return b.node("AveragePool", [b.value(fn.inputs[0])], kernel_shape=list(kernel), strides=list(stride),
+                  pads=[padding[0], padding[1], padding[0], padding[1]], ceil_mode=int(ceil_mode),
+                  count_include_pad=int(count_include_pad))
+
+
+def _batch_norm(b, fn, out):
+    x, weight, bias, running_mean, running_var, training, _, eps = fn.inputs
+    if training or running_mean is None:
+        raise ExportError("onnx export: batch norm with batch statistics (training mode or "
+                          "track_running_stats=False) cannot be exported; the model is traced in eval mode")
+    c = x.shape[1]
+    scale = b.value(weight) if weight is not None else b.constant(np.ones(c, out.dtype), "bn_scale")
+    shift = b.value(bias) if bias is not None else b.constant(np.zeros(c, out.dtype), "bn_shift")
+    return b.node("BatchNormalization", [b.value(x), scale, shift, b.value(running_mean), b.value(running_var)],
+                  epsilon=float(eps))
+
+
+def _normalized_dims(x, d):
+    k, size = 0, 1
+    while size < d:
+        k += 1
+        size *= x.shape[-k]
+    return max(k, 1)
+
+
+def _layer_norm(b, fn, out):
+    x, weight, bias, d, eps = fn.inputs
+    k = _normalized_dims(x, d)
+    shape = tuple(x.shape[-k:])
+    scale = (b.node("Reshape", [b.value(weight), b.ints(shape)]) if weight is not None
+             else b.constant(np.ones(shape, out.dtype), "ln_scale"))
+    args = [b.value(x), scale]
+    if bias is not None:
+        args.append(b.node("Reshape", [b.value(bias), b.ints(shape)]))
+    return b.node("LayerNormalization", args, axis=-k, epsilon=float(eps))
+
+
+def _group_norm(b, fn, out):
+    # (N, C, *) -> (N, G, C/G * spatial), normalised per row, back, then the per-channel affine.
+    x, groups, weight, bias, eps = fn.inputs
+    n, c = x.shape[:2]
+    row = int(np.prod(x.shape[1:])) // groups
+    xv = b.value(x)
+    rows = b.node("Reshape", [xv, b.ints([-1, groups, row])])
+    normed = b.node("LayerNormalization", [rows, b.constant(np.ones(row, out.dtype), "gn_ones")],
+                    axis=-1, epsilon=float(eps))
+    y = b.node("Reshape", [normed, b.node("Shape", [xv])])
+    channel = [c] + [1] * (x.ndim - 2)
+    if weight is not None:
+        y = b.node("Mul", [y, b.node("Reshape", [b.value(weight), b.ints(channel)])])
+    if bias is not None:
+        y = b.node("Add", [y, b.node("Reshape", [b.value(bias), b.ints(channel)])])
+    return y
+
+
+def _dropout(b, fn, out):
+    raise ExportError("onnx export: a dropout ran during the trace; dropout must be off (p=0 or eval mode)")
+
+
+CONVERTERS = {
+    "Linear": _linear, "LinearReLU": _linear, "MatMul": _binary("MatMul"),
+    "Add": _binary("Add"), "Sub": _binary("Sub"), "Mul": _binary("Mul"), "Div": _binary("Div"),
+    "Pow": _binary("Pow"), "Neg": _same("Neg"), "Abs": _same("Abs"),
+    "Exp": _same("Exp"), "Log": _same("Log"), "Sqrt": _same("Sqrt"), "Rsqrt": _rsqrt, "Sin": _same("Sin"),
+    "Cos": _same("Cos"), "Erf": _same("Erf"),
+    "Relu": _same("Relu"), "Tanh": _same("Tanh"), "Sigmoid": _same("Sigmoid"), "Silu": _silu,
+    "Gelu": _gelu, "Softplus": _softplus,
+    "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"),
+    "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,
+    "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
+    "Conv2d": _conv2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
+    "BatchNorm": _batch_norm, "LayerNorm": _layer_norm, "GroupNorm": _group_norm, "Dropout": _dropout,
+}
+
+#: The nnlite operations the exporter translates (Conv1d and pooling in 1-D run as their 2-D forms).
+SUPPORTED_OPERATIONS = tuple(sorted(k for k in CONVERTERS if k != "Dropout"))
+
+
+def _dims(shape, axes):
+    return [axes[i] if i in axes else int(s) for i, s in enumerate(shape)]
+
+
+def _axis_names(spec):
+    if spec is None:
+        return {}
+    if isinstance(spec, dict):
+        return {int(k): str(v) for k, v in spec.items()}
+    return {int(i): f"dim_{i}" for i in spec}   # a list of axes, as torch.onnx.export accepts
+
+
+def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=None, output_names=None):
+    """Export ``model`` to the ONNX file ``path`` by tracing one forward pass on ``example_input``.
+
+    ``example_input`` is a Tensor or array (or a tuple of them for a model with
+    several inputs); integer inputs (token ids) become ``int64`` graph inputs.
+    ``dynamic_axes`` follows ``torch.onnx.export``: ``{"input": {0: "batch"},
+    "output": {0: "batch"}}`` leaves those dimensions free in the graph's
+    signature. ``opset`` must be 17 or newer (``LayerNormalization``). The
+    graph is checked with ``onnx.checker`` before it is written. Returns the
+    ``onnx.ModelProto``.
+
+    The model runs once in eval mode; see :mod:`nnlite.onnx.export` for how
+    each operation is written and :data:`SUPPORTED_OPERATIONS` for the list.
+    """
+    onnx, helper, _ = _onnx()
+    if int(opset) < 17:
+        raise ValueError(f"onnx export: opset must be 17 or newer (LayerNormalization), got {opset}")
+    examples = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
+    traced = trace(model, examples)
+    dtype = next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))
+    b = GraphBuilder(traced, dtype, int(opset))
+    input_names = list(input_names or (["input"] if len(examples) == 1 else
+                                       [f"input_{i}" for i in range(len(examples))]))
+    output_names = list(output_names or (["output"] if len(traced.outputs) == 1 else
+                                         [f"output_{i}" for i in range(len(traced.outputs))]))
+    if len(input_names) != len(examples) or len(output_names) != len(traced.outputs):
+        raise ValueError(f"onnx export: {len(examples)} inputs and {len(traced.outputs)} outputs, but "
+                         f"{len(input_names)} input_names and {len(output_names)} output_names")
+    dynamic_axes = dynamic_axes or {}
+    unknown = set(dynamic_axes) - set(input_names) - set(output_names)
+    if unknown:
+        raise ValueError(f"onnx export: dynamic_axes names {sorted(unknown)}, but the graph's inputs are "
+                         f"{input_names} and its outputs {output_names}")
+    graph_inputs = []
+    for name, t in zip(input_names, traced.inputs):
+        b.used.add(name)
+        b.values[id(t)] = name
+        b.arrays[id(t.data)] = name
+        graph_inputs.append(helper.make_tensor_value_info(
+            name, helper.np_dtype_to_tensor_dtype(t.data.dtype), _dims(t.shape, _axis_names(dynamic_axes.get(name)))))
+    for fn, result in traced.functions:
+        name = op_name(fn)
+        if name not in CONVERTERS:
+            raise ExportError(f"onnx export: no ONNX translation for the operation {name}; supported: "
+                              f"{', '.join(SUPPORTED_OPERATIONS)}")
+        b.values[id(result)] = CONVERTERS[name](b, fn, result)
+    graph_outputs = []
+    for name, t in zip(output_names, traced.outputs):
+        b.used.add(name)
+        b.nodes.append(helper.make_node("Identity", [b.value(t)], [name]))
+        graph_outputs.append(helper.make_tensor_value_info(
+            name, helper.np_dtype_to_tensor_dtype(t.data.dtype), _dims(t.shape, _axis_names(dynamic_axes.get(name)))))
+    graph = helper.make_graph(b.nodes, type(model).__name__, graph_inputs, graph_outputs, b.initializers)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", int(opset))],
+                              producer_name="nnlite")
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(path))
+    return proto

@@ -1,0 +1,159 @@
+"""ONNX export: the graph passes onnx.checker and onnxruntime computes what nnlite computes."""
+import sys
+
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite import nn
+
+
+def _runtime():
+    pytest.importorskip("onnx")
+    return pytest.importorskip("onnxruntime")
+
+
+def _round_trip(model, x, tmp_path, other_batch=None, atol=2e-5, **kwargs):
+    """Export, run in onnxruntime on x (and on a batch of another size), compare with nnlite."""
+    ort = _runtime()
+    path = tmp_path / "model.onnx"
+    dynamic = {"input": {0: "batch"}, "output": {0: "batch"}}
+    proto = nl.onnx.export(model, x, path, dynamic_axes=dynamic, **kwargs)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    model.eval()
+    for batch in [x] + ([other_batch] if other_batch is not None else []):
+        expected = model(nl.Tensor(batch)).data
+        got = session.run(None, {"input": batch})[0]
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=atol)
+    return proto
+
+
+def _floats(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def test_mlp_with_residual(tmp_path):
+    from nnlite.recipes import MNIST1DMLP
+    nl.manual_seed(0)
+    proto = _round_trip(MNIST1DMLP(), _floats(4, 40), tmp_path, other_batch=_floats(9, 40, seed=1))
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("Gemm") == 3 and "Add" in ops and "Relu" in ops
+    names = {i.name for i in proto.graph.initializer}
+    assert {"linear1.weight", "linear1.bias", "linear3.weight"} <= names
+
+
+def test_lenet_and_the_mnist1d_cnn(tmp_path):
+    from nnlite.recipes import DigitsCNN, MNIST1DCNN
+    nl.manual_seed(0)
+    lenet = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.Tanh(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    proto = _round_trip(lenet, _floats(2, 1, 28, 28), tmp_path, other_batch=_floats(3, 1, 28, 28, seed=1))
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"Conv", "AveragePool", "MaxPool", "Gemm", "Tanh"} <= ops
+    _round_trip(DigitsCNN(), _floats(2, 1, 8, 8), tmp_path, other_batch=_floats(5, 1, 8, 8, seed=1))
+    _round_trip(MNIST1DCNN(), _floats(2, 40), tmp_path, other_batch=_floats(6, 40, seed=1))
+
+
+def test_char_transformer_with_tied_weights(tmp_path):
+    from nnlite.recipes import CharTransformer
+    nl.manual_seed(0)
+    model = CharTransformer(vocab_size=20, block_size=12, d_model=16, nhead=4, num_layers=2, dim_feedforward=32)
+    ids = np.random.default_rng(0).integers(0, 20, (2, 12))
+    proto = _round_trip(model, ids, tmp_path, other_batch=np.random.default_rng(1).integers(0, 20, (3, 12)))
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"Gather", "LayerNormalization", "Softmax", "MatMul", "Erf"} <= ops
+    # The tied embedding/head weight is one initializer, read by Gather and by the head.
+    tied = [i for i in proto.graph.initializer if i.name == "token_embedding.weight"]
+    assert len(tied) == 1
+    readers = [n.op_type for n in proto.graph.node if "token_embedding.weight" in n.input]
+    assert sorted(readers) == ["Gather", "Gemm"]
+    assert proto.graph.input[0].type.tensor_type.elem_type == 7   # int64 token ids
+
+
+class Everything(nn.Module):
+    """Convolutions with stride, padding, dilation and groups, the norms, the activations."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1d = nn.Conv1d(3, 8, 3, stride=2, padding=1)
+        self.conv = nn.Conv2d(3, 8, 3, stride=1, padding=2, dilation=2)
+        self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.gn = nn.GroupNorm(4, 8)
+        self.ln = nn.LayerNorm(8)
+        self.gelu_tanh = nn.GELU(approximate="tanh")
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x):
+        h = self.bn(self.conv(x))
+        h = nl.nn.functional.silu(self.gn(self.depthwise(h)))
+        h = nl.nn.functional.avg_pool2d(h, 2, padding=1, count_include_pad=False)
+        line = self.conv1d(x.reshape(x.shape[0], 3, -1))                  # (N, 8, L)
+        pooled = h.reshape(h.shape[0], 8, -1)[:, :, 0] + nl.sigmoid(line)[:, :, 1]   # (N, 8)
+        z = self.gelu_tanh(self.ln(pooled))
+        return nl.nn.functional.log_softmax(self.head(z), dim=-1) + nl.nn.functional.softmax(z, dim=1)[:, :5]
+
+
+def test_norms_activations_and_convolution_options(tmp_path):
+    nl.manual_seed(0)
+    model = Everything()
+    model.train()
+    for _ in range(3):   # running statistics away from 0 and 1
+        model(nl.tensor(_floats(4, 3, 6, 6, seed=2) * 3 + 1))
+    proto = _round_trip(model, _floats(2, 3, 6, 6), tmp_path, other_batch=_floats(5, 3, 6, 6, seed=1))
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"BatchNormalization", "LayerNormalization", "Conv", "Tanh", "LogSoftmax", "Softmax",
+            "Sigmoid", "Slice", "AveragePool"} <= ops
+    conv = next(n for n in proto.graph.node if n.op_type == "Conv" and n.input[1] == "depthwise.weight")
+    assert {a.name: a.i for a in conv.attribute if a.type == 2}["group"] == 8
+
+
+def test_export_leaves_the_model_as_it_was(tmp_path):
+    _runtime()
+    model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), nn.Linear(3, 2))
+    model[0].weight.requires_grad = False
+    model.train()
+    before = {k: v.data.copy() for k, v in model.state_dict().items()}
+    nl.onnx.export(model, _floats(2, 4), tmp_path / "m.onnx")
+    assert model.training and not model[0].weight.requires_grad and model[2].weight.requires_grad
+    assert all(np.array_equal(before[k], v.data) for k, v in model.state_dict().items())
+
+
+def test_unsupported_operations_and_options_are_named(tmp_path):
+    _runtime()
+    model = nn.Sequential(nn.Linear(4, 4), nn.RMSNorm(4))
+    with pytest.raises(nl.onnx.ExportError, match="RMSNorm"):
+        nl.onnx.export(model, _floats(2, 4), tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="opset must be 17"):
+        nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset=11)
+    with pytest.raises(ValueError, match="dynamic_axes names"):
+        nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", dynamic_axes={"x": {0: "b"}})
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ImportError, match=r'pip install "nnlite\[onnx\]"'):
+        nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx")
+
+
+def test_export_command_from_a_trained_checkpoint(tmp_path, capsys):
+    ort = _runtime()
+    from nnlite.cli import main
+    out = tmp_path / "run"
+    assert main(["train", "digits-mlp", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    onnx_path = tmp_path / "digits.onnx"
+    assert main(["export", str(out / "checkpoint.safetensors"), "--onnx", str(onnx_path)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    from nnlite import recipes
+    recipe = recipes.build("digits-mlp")
+    nl.load_checkpoint(out / "checkpoint.safetensors", model=recipe.model, restore_rng=False)
+    recipe.model.eval()
+    x = _floats(7, 64)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], recipe.model(nl.tensor(x)).data,
+                               rtol=1e-4, atol=1e-5)
+    assert main(["export", str(tmp_path / "missing.safetensors"), "--onnx", str(onnx_path)]) == 2

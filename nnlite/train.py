@@ -47,6 +47,32 @@ def _count_correct(output, target):
     return int(np.count_nonzero(output.data.argmax(axis=-1) == target.data))
 
 
+def _accumulation_groups(loader, first_batch, size):
+    """``(index, batch, weight, last_of_group)`` for each batch, in groups of ``size`` batches.
+
+    ``loss_fn`` gives each batch's *mean* loss; the step should follow the mean
+    over every example of the group. So batch b of a group of N examples gets
+    the weight n_b / N, and a short last batch counts for what it holds instead
+    of as much as a full one. A group is read ahead (its batches, not their
+    activations) to know N before its first backward.
+    """
+    batches = enumerate(loader, start=first_batch)
+    while True:
+        group = []
+        for item in batches:
+            group.append(item)
+            if len(group) == size:
+                break
+        if not group:
+            return
+        counts = [_split_batch(batch)[1].numel() for _, batch in group]
+        total = sum(counts)
+        for k, ((i, batch), n) in enumerate(zip(group, counts)):
+            yield i, batch, (n / total if len(group) > 1 else 1.0), k == len(group) - 1
+        if len(group) < size:
+            return
+
+
 # ----------------------------------------------------------------- evaluate --
 def evaluate(model, loss_fn, loader, metrics=("loss", "accuracy")):
     """Average loss and accuracy of ``model`` over ``loader``, in eval mode and without gradients.
@@ -282,7 +308,10 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
         ``ReduceLROnPlateau`` is stepped per epoch with the validation loss.
     clip_grad_norm : clip the joint gradient norm to this value before each step.
     accumulate_grad_batches : add up the gradients of this many batches per
-        optimizer step (a larger effective batch in the same memory).
+        optimizer step (a larger effective batch in the same memory). Each
+        batch is weighted by its share of the group's examples, so the step
+        equals the one a single batch of the whole group would take, also when
+        the last batch of an epoch is shorter.
     checkpoint_every, checkpoint_dir : save a resumable checkpoint every N steps.
     resume : a checkpoint file (or directory) written by ``fit``: continue from it.
     progress : show a progress bar (or one line per epoch when not on a terminal).
@@ -320,7 +349,6 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
         cb.on_fit_start(state)
     model.train()
     optimizer.zero_grad()  # gradients left over from before fit must not leak into the first step
-    batches_per_epoch = len(train_loader)
 
     while state.epoch < epochs and not state.stop_training:
         for cb in callbacks:
@@ -329,14 +357,13 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
         t_start = time.perf_counter()
 
         # ---- one pass over the training data
-        for i, batch in enumerate(train_loader, start=first_batch):
+        for i, batch, weight, last_of_group in _accumulation_groups(train_loader, first_batch,
+                                                                    accumulate_grad_batches):
             inputs, targets = _split_batch(batch)
             output = model(inputs)
             loss = loss_fn(output, targets)
-            # The gradient of a mean over the group of batches that make one step.
-            group_start = i - i % accumulate_grad_batches
-            group_size = min(accumulate_grad_batches, batches_per_epoch - group_start)
-            (loss / group_size if group_size > 1 else loss).backward()
+            # The gradient of the mean over every example of the group that makes one step.
+            (loss * weight if weight != 1.0 else loss).backward()
 
             state.batch_loss = float(loss.item())
             n = targets.numel()
@@ -349,7 +376,7 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
             if state.stop_training:   # a callback saw something wrong (a diverged loss): no further step
                 break
 
-            if i + 1 == group_start + group_size:     # the group is complete: take a step
+            if last_of_group:     # the group is complete: take a step
                 if clip_grad_norm is not None:
                     # a non-finite norm means the loss diverged: stop with a clear error
                     clip_grad_norm_(model.parameters(), clip_grad_norm, error_if_nonfinite=True)

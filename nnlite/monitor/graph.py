@@ -30,7 +30,7 @@ def _quote(text):
 
 
 def _shape(t):
-    return "(" + ", ".join(str(n) for n in t.shape) + ")"
+    return str(tuple(int(n) for n in t.shape))
 
 
 def _parameter_names(params):

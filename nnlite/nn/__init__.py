@@ -20,3 +20,6 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d
 from .embedding import Embedding, LearnedPositionalEmbedding, SinusoidalPositionalEncoding  # noqa: F401
 from .loss import (BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss,  # noqa: F401
                    NLLLoss, SmoothL1Loss)
+from .lora import LoRALinear  # noqa: F401,E402
+from . import lora  # noqa: F401,E402
+from .distillation import DistillationLoss  # noqa: F401,E402

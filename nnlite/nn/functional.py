@@ -22,3 +22,7 @@ from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, huber_l
 # glu, the gate of gated linear units, lives with its module in nnlite/nn/gating.py.
 from ..ops.attention import scaled_dot_product_attention  # noqa: F401,E402
 from .gating import glu  # noqa: F401,E402
+
+# ------------------------------------------------------------ distillation ---
+# A student matching a teacher's softened outputs (nnlite/nn/distillation.py).
+from .distillation import distillation_loss  # noqa: F401,E402

@@ -1,0 +1,112 @@
+r"""Low-rank approximation of a layer's weight, and the LoRA helpers (``nl.compress``).
+
+A weight matrix :math:`W` (out × in) with singular values
+:math:`\sigma_1 \ge \sigma_2 \ge \dots` is, by the Eckart–Young theorem, best
+approximated at rank :math:`r` (in the Frobenius and spectral norms) by its
+truncated SVD :math:`W_r = U_r \Sigma_r V_r^T`. Storing :math:`W_r` as two
+factors costs :math:`r(\text{in} + \text{out})` numbers instead of
+:math:`\text{in} \cdot \text{out}`; so a rank below
+:math:`\text{in}\,\text{out} / (\text{in} + \text{out})` saves parameters and
+multiply-adds. The relative error is
+
+.. math::
+
+    \frac{\lVert W - W_r \rVert_F}{\lVert W \rVert_F}
+      = \sqrt{\frac{\sum_{i > r} \sigma_i^2}{\sum_i \sigma_i^2}}
+
+and the *energy* kept, :math:`\sum_{i \le r} \sigma_i^2 / \sum_i \sigma_i^2`,
+is one minus its square: :func:`low_rank` picks the smallest rank that keeps
+at least ``energy`` when no ``rank`` is given.
+
+:func:`low_rank` turns a Linear into ``Sequential(Linear(in, r, bias=False),
+Linear(r, out))`` with :math:`\sqrt{\Sigma_r} V_r^T` and :math:`U_r \sqrt{\Sigma_r}`
+as weights (the square root splits the scale evenly between the factors, which
+suits fine-tuning them afterwards). A Conv2d weight (out, in, kh, kw) is the
+matrix (out, in·kh·kw) — each row one filter — and becomes a Conv2d with
+``r`` filters of the original size followed by a 1×1 Conv2d.
+"""
+import numpy as np
+
+from .nn.container import Sequential
+from .nn.conv import Conv2d
+from .nn.linear import Linear
+from .nn.lora import LoRALinear, add_lora, merge_lora
+
+__all__ = ["low_rank", "low_rank_error", "singular_values", "rank_for_energy", "LoRALinear", "add_lora",
+           "merge_lora"]
+
+
+def _matrix(layer):
+    if isinstance(layer, Linear):
+        return layer.weight.data
+    if isinstance(layer, Conv2d):
+        if layer.groups != 1:
+            raise ValueError(f"low_rank: Conv2d with groups={layer.groups} is not one matrix; groups=1 expected")
+        return layer.weight.data.reshape(layer.out_channels, -1)
+    raise TypeError(f"low_rank: expected an nn.Linear or nn.Conv2d, got {type(layer).__name__}")
+
+
+def singular_values(layer):
+    """The singular values of the layer's weight matrix, largest first (float64)."""
+    return np.linalg.svd(_matrix(layer).astype(np.float64), compute_uv=False)
+
+
+def rank_for_energy(sigma, energy):
+    """The smallest rank whose singular values keep at least ``energy`` of :math:`\\sum \\sigma_i^2`."""
+    if not 0.0 < energy <= 1.0:
+        raise ValueError(f"rank_for_energy: energy must be in (0, 1], got {energy}")
+    kept = np.cumsum(np.asarray(sigma, np.float64) ** 2)
+    if kept[-1] == 0:
+        return 1
+    return int(np.searchsorted(kept / kept[-1], energy - 1e-12) + 1)
+
+
+def low_rank_error(layer, rank):
+    """Relative Frobenius error :math:`\\lVert W - W_r \\rVert_F / \\lVert W \\rVert_F` at ``rank``."""
+    s2 = singular_values(layer) ** 2
+    return float(np.sqrt(s2[rank:].sum() / s2.sum())) if s2.sum() else 0.0
+
+
+def low_rank(layer, rank=None, energy=None):
+    """Two layers whose product is the rank-``rank`` truncated SVD of ``layer``'s weight.
+
+    Give ``rank`` or ``energy`` (fraction of :math:`\\sum \\sigma_i^2` to keep).
+    Returns a :class:`~nnlite.nn.Sequential` of two Linears (or two Conv2d) in the
+    layer's dtype, the bias on the second; fine-tune it afterwards to win back accuracy.
+
+    >>> import nnlite as nl
+    >>> layer = nl.nn.Linear(64, 32)
+    >>> small = nl.compress.low_rank(layer, rank=8)
+    >>> layer.num_parameters(), small.num_parameters()
+    (2080, 800)
+    >>> x = nl.randn(5, 64)
+    >>> full = nl.compress.low_rank(layer, rank=32)     # full rank: the same map
+    >>> bool(nl.allclose(full(x), layer(x), atol=1e-5))
+    True
+    """
+    if (rank is None) == (energy is None):
+        raise ValueError("low_rank: give exactly one of rank or energy")
+    w = _matrix(layer)
+    u, s, vt = np.linalg.svd(w.astype(np.float64), full_matrices=False)
+    if rank is None:
+        rank = rank_for_energy(s, energy)
+    if int(rank) != rank or not 1 <= rank <= len(s):
+        raise ValueError(f"low_rank: rank must be an integer in [1, {len(s)}] for a weight of shape "
+                         f"{tuple(layer.weight.shape)}, got {rank!r}")
+    rank = int(rank)
+    root = np.sqrt(s[:rank])
+    first_w = (root[:, None] * vt[:rank]).astype(w.dtype)
+    second_w = (u[:, :rank] * root[None, :]).astype(w.dtype)
+    has_bias = layer.bias is not None
+    if isinstance(layer, Linear):
+        first = Linear(layer.in_features, rank, bias=False, dtype=w.dtype)
+        second = Linear(rank, layer.out_features, bias=has_bias, dtype=w.dtype)
+    else:
+        first = Conv2d(layer.in_channels, rank, layer.kernel_size, stride=layer.stride, padding=layer.padding,
+                       dilation=layer.dilation, bias=False, dtype=w.dtype)
+        second = Conv2d(rank, layer.out_channels, 1, bias=has_bias, dtype=w.dtype)
+    first.weight.data[...] = first_w.reshape(first.weight.shape)
+    second.weight.data[...] = second_w.reshape(second.weight.shape)
+    if has_bias:
+        second.bias.data[...] = layer.bias.data
+    return Sequential(first, second)

@@ -1,0 +1,55 @@
+"""nl.compress.low_rank: the truncated SVD as two layers, its error formula, energy, conv."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+
+
+def test_error_formula_and_eckart_young():
+    nl.manual_seed(0)
+    layer = nl.nn.Linear(40, 24)
+    w = layer.weight.detach().numpy().astype(np.float64)
+    for rank in (1, 5, 12, 24):
+        small = nl.compress.low_rank(layer, rank=rank)
+        w_r = small[1].weight.detach().numpy() @ small[0].weight.detach().numpy()
+        measured = np.linalg.norm(w - w_r) / np.linalg.norm(w)
+        assert measured == pytest.approx(nl.compress.low_rank_error(layer, rank), abs=1e-5)
+        assert small.num_parameters() == rank * (40 + 24) + 24
+        assert np.linalg.matrix_rank(w_r, tol=1e-5) == rank
+    # no other rank-5 matrix does better than the SVD's, e.g. not a random projection of W
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((40, 5)))
+    assert np.linalg.norm(w - w @ q @ q.T) / np.linalg.norm(w) > nl.compress.low_rank_error(layer, 5)
+
+
+def test_energy_picks_smallest_rank():
+    rng = np.random.default_rng(1)
+    layer = nl.nn.Linear(20, 20, bias=False)
+    u, _ = np.linalg.qr(rng.standard_normal((20, 20)))
+    v, _ = np.linalg.qr(rng.standard_normal((20, 20)))
+    sigma = np.array([10, 5, 2, 1] + [0.01] * 16)
+    layer.weight.data[...] = (u * sigma) @ v.T
+    assert nl.compress.rank_for_energy(sigma, 0.99) == 3       # (100 + 25 + 4) / 130.0016 > 0.99
+    assert nl.compress.rank_for_energy(sigma, 0.999) == 4
+    small = nl.compress.low_rank(layer, energy=0.99)
+    assert small[0].out_features == 3 and small[1].bias is None
+    np.testing.assert_allclose(nl.compress.singular_values(layer)[:4], sigma[:4], rtol=1e-5)
+
+
+def test_conv_as_reshaped_matrix():
+    nl.manual_seed(3)
+    conv = nl.nn.Conv2d(3, 8, 3, padding=1)
+    x = nl.randn(2, 3, 6, 6)
+    full = nl.compress.low_rank(conv, rank=8)      # rank = out_channels: exact
+    np.testing.assert_allclose(full(x).detach().numpy(), conv(x).detach().numpy(), rtol=1e-4, atol=1e-5)
+    small = nl.compress.low_rank(conv, rank=3)
+    assert small[0].weight.shape == (3, 3, 3, 3) and small[1].weight.shape == (8, 3, 1, 1)
+    assert small(x).shape == conv(x).shape
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="exactly one of rank or energy"):
+        nl.compress.low_rank(nl.nn.Linear(4, 4))
+    with pytest.raises(ValueError, match=r"rank must be an integer in \[1, 3\]"):
+        nl.compress.low_rank(nl.nn.Linear(4, 3), rank=4)
+    with pytest.raises(TypeError, match="expected an nn.Linear or nn.Conv2d"):
+        nl.compress.low_rank(nl.nn.ReLU(), rank=1)

@@ -302,12 +302,17 @@ class Optimizer:
 
 
 def param_groups_by_kind(model_or_params, weight_decay,
-                         no_decay_kinds=("bias", "scale", "shift", "embedding", "positional")):
-    """The usual recipe: weight decay on weights, none on biases, norm scales and embeddings.
+                         no_decay_kinds=("bias", "scale", "shift", "embedding", "positional", "temperature",
+                                         "gate")):
+    """The usual recipe: weight decay on weights, none on biases, norm scales, embeddings and scalars.
 
     Decaying a bias or a LayerNorm scale towards zero pulls the layer towards a
     fixed offset or a dead output rather than towards a simpler function, so
-    these parameters are commonly left undecayed. Uses each ``Parameter.kind``::
+    these parameters are commonly left undecayed. The same holds for single
+    control values: a ``temperature`` (stored as log T, so decay would pull T
+    towards 1) and a ``gate`` (decay would pull it towards half open) carry no
+    capacity for decay to limit, only a setting it would bias. Uses each
+    ``Parameter.kind``::
 
         groups = nl.optim.param_groups_by_kind(model, weight_decay=0.1)
         optimizer = nl.optim.AdamW(groups, lr=3e-4)

@@ -312,6 +312,11 @@ def test_param_groups_by_kind_recipe():
     frozen = Parameter(np.ones(2), kind="weight", requires_grad=False)
     groups = nl.optim.param_groups_by_kind([w, b, g, frozen, w], weight_decay=0.1)
     assert [[id(p) for p in grp["params"]] for grp in groups] == [[id(w)], [id(b), id(g)]]
+    # single control values (a temperature, a gate) are not decayed either
+    temperature = nl.nn.Temperature(init=2.0).log_temperature
+    gate = Parameter(np.zeros(1), kind="gate")
+    kept = nl.optim.param_groups_by_kind([w, temperature, gate], weight_decay=0.1)
+    assert [[id(p) for p in grp["params"]] for grp in kept] == [[id(w)], [id(temperature), id(gate)]]
     assert [grp["weight_decay"] for grp in groups] == [0.1, 0.0]
     opt = nl.optim.AdamW(groups, lr=0.1)
     for p in (w, b, g):

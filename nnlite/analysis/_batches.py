@@ -42,3 +42,12 @@ def trainable_parameters(model):
     if not named:
         raise ValueError(f"{type(model).__name__} has no trainable parameters to analyse")
     return named
+
+
+def mean_loss(model, loss_fn, batches):
+    """The loss averaged over every sample of ``batches`` (a float; no gradients are recorded)."""
+    from ..autograd import no_grad
+    pairs = as_batch_list(batches)
+    total = sum(batch_size(x) for x, _ in pairs)
+    with no_grad():
+        return sum(float(loss_fn(model(x), y).item()) * batch_size(x) for x, y in pairs) / total

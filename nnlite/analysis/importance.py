@@ -1,0 +1,170 @@
+"""Which parameters matter: importance scores, perturbation sensitivity, and the loss after removal.
+
+Each score ranks the parameters by how much the loss L would change if they
+were set to zero. Scores are ``{name: Tensor}`` of the parameters' shapes
+(trainable parameters only), where bigger means more important. ḡ is the
+gradient of the loss averaged over the samples of ``batches``.
+
+* **magnitude** |θ_i|: small weights carry little signal (Han et al., 2015,
+  "Learning both weights and connections for efficient neural networks").
+* **gradient** |ḡ_i|: how fast the loss moves with θ_i; it ignores how far
+  θ_i would move, so on its own it is a weak pruning criterion.
+* **first-order Taylor** |θ_i ḡ_i|: setting θ_i to 0 changes the loss by about
+  −θ_i ḡ_i (Molchanov et al., 2017, "Pruning convolutional neural networks
+  for resource efficient inference").
+* **SNIP** connection sensitivity |θ_i ḡ_i| / Σ_j |θ_j ḡ_j|, the same product
+  normalised, meant to be computed once at initialisation to prune before
+  training (Lee, Ajanthan & Torr, 2019, "SNIP: single-shot network pruning
+  based on connection sensitivity").
+* **Fisher** ½ F_ii θ_i²: the second-order change of the loss when θ_i is
+  removed, with the empirical Fisher F (see :func:`fisher_diagonal`) in place
+  of the Hessian — at a minimum ḡ ≈ 0 and the first-order term vanishes
+  (LeCun, Denker & Solla, 1990, "Optimal brain damage"; Theis et al., 2018,
+  "Faster gaze prediction with dense networks and Fisher pruning").
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+from ..autograd import grad, no_grad
+from ..random import default_generator
+from ..tensor import Tensor
+from ._batches import as_batch_list, batch_size, mean_loss, trainable_parameters
+from .fisher import fisher_diagonal
+
+__all__ = ["mean_gradient", "magnitude_importance", "gradient_importance", "taylor_importance",
+           "snip_importance", "fisher_importance", "removal_mask", "loss_after_removal",
+           "perturbation_sensitivity"]
+
+
+def mean_gradient(model, loss_fn, batches):
+    """ḡ = ∂L/∂θ of the loss averaged over all samples: ``{name: Tensor}``, not accumulated into ``.grad``."""
+    named = trainable_parameters(model)
+    params = [p for _, p in named]
+    pairs = as_batch_list(batches)
+    total = sum(batch_size(x) for x, _ in pairs)
+    sums = [np.zeros(p.shape, np.float64) for p in params]
+    for x, y in pairs:
+        grads = grad(loss_fn(model(x), y), params, allow_unused=True)
+        for s, g in zip(sums, grads):
+            if g is not None:
+                s += g.data * (batch_size(x) / total)
+    return OrderedDict((name, Tensor(s.astype(p.dtype))) for (name, p), s in zip(named, sums))
+
+
+def _scores(named, values):
+    return OrderedDict((name, Tensor(np.asarray(v, np.float64).astype(p.dtype))) for (name, p), v in zip(named, values))
+
+
+def magnitude_importance(model):
+    """|θ| for every trainable parameter."""
+    named = trainable_parameters(model)
+    return _scores(named, [np.abs(p.data) for _, p in named])
+
+
+def gradient_importance(model, loss_fn, batches):
+    """|ḡ|, the size of the mean gradient."""
+    g = mean_gradient(model, loss_fn, batches)
+    named = trainable_parameters(model)
+    return _scores(named, [np.abs(g[name].data) for name, _ in named])
+
+
+def taylor_importance(model, loss_fn, batches):
+    """|θ ḡ|, the first-order Taylor estimate of the loss change on removal (Molchanov et al., 2017)."""
+    g = mean_gradient(model, loss_fn, batches)
+    named = trainable_parameters(model)
+    return _scores(named, [np.abs(p.data.astype(np.float64) * g[name].data) for name, p in named])
+
+
+def snip_importance(model, loss_fn, batches):
+    """|θ ḡ| / Σ|θ ḡ| over all trainable parameters: SNIP's connection sensitivity (Lee et al., 2019)."""
+    taylor = taylor_importance(model, loss_fn, batches)
+    total = sum(float(t.data.astype(np.float64).sum()) for t in taylor.values())
+    named = trainable_parameters(model)
+    return _scores(named, [taylor[name].data.astype(np.float64) / (total or 1.0) for name, _ in named])
+
+
+def fisher_importance(model, loss_fn, batches):
+    """½ F_ii θ_i², the Fisher (Optimal Brain Damage) saliency; F from :func:`fisher_diagonal`."""
+    fisher = fisher_diagonal(model, loss_fn, batches)
+    named = trainable_parameters(model)
+    return _scores(named, [0.5 * fisher[name].data.astype(np.float64) * p.data.astype(np.float64) ** 2
+                           for name, p in named])
+
+
+def removal_mask(scores, fraction):
+    """``{name: bool ndarray}``, False at the ``fraction`` of entries with the lowest scores over all of ``scores``.
+
+    The ranking is global (one threshold for every tensor in ``scores``), ties
+    broken by position, and exactly ⌊fraction · total⌋ entries are removed.
+    """
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"removal_mask: fraction must be between 0 and 1, got {fraction}")
+    flat = np.concatenate([np.asarray(s.data if isinstance(s, Tensor) else s, np.float64).ravel()
+                           for s in scores.values()])
+    keep = np.ones(flat.size, bool)
+    keep[np.argsort(flat, kind="stable")[:int(fraction * flat.size)]] = False
+    masks, start = OrderedDict(), 0
+    for name, s in scores.items():
+        shape = np.shape(s.data if isinstance(s, Tensor) else s)
+        n = int(np.prod(shape))
+        masks[name] = keep[start:start + n].reshape(shape)
+        start += n
+    return masks
+
+
+def _with_values(model, values, fn):
+    """Run ``fn()`` with some parameters replaced by ``values`` ({name: ndarray}), then put them back."""
+    params = dict(model.named_parameters())
+    saved = {name: params[name].data.copy() for name in values}
+    try:
+        with no_grad():
+            for name, v in values.items():
+                params[name].data[...] = v
+        return fn()
+    finally:
+        for name, v in saved.items():
+            params[name].data[...] = v
+
+
+def loss_after_removal(model, loss_fn, batches, scores, fractions):
+    """The mean loss after zeroing, for each f in ``fractions``, the fraction f of least important entries.
+
+    Only the parameters named in ``scores`` are candidates (pass the weights'
+    scores alone to leave biases in place). The model's values are restored
+    afterwards. Returns a float64 array, one loss per fraction.
+    """
+    params = dict(model.named_parameters())
+    losses = []
+    for f in fractions:
+        masks = removal_mask(scores, f)
+        zeroed = {name: np.where(mask, params[name].data, 0) for name, mask in masks.items()}
+        losses.append(_with_values(model, zeroed, lambda: mean_loss(model, loss_fn, batches)))
+    return np.array(losses)
+
+
+def perturbation_sensitivity(model, loss_fn, batches, scales, n_draws=5, generator=None):
+    """Loss increase when one parameter at a time gets Gaussian noise: ``{name: array over scales}``.
+
+    For parameter θ with root-mean-square value r = ‖θ‖/√n and each scale s,
+    θ is replaced by θ + ε with ε ~ N(0, (s r)²), the loss is measured and θ is
+    put back; the entry is the mean over ``n_draws`` draws of L(θ + ε) − L(θ).
+    Scaling the noise by each layer's own size makes layers of different
+    magnitudes comparable: the result says which layers the loss is sensitive
+    to at a given *relative* precision (the question quantization asks).
+    """
+    rng = (generator or default_generator()).np
+    base = mean_loss(model, loss_fn, batches)
+    out = OrderedDict()
+    for name, p in trainable_parameters(model):
+        values = p.data.astype(np.float64)
+        rms = float(np.sqrt(np.mean(values ** 2))) if values.size else 0.0
+        increases = []
+        for s in scales:
+            total = 0.0
+            for _ in range(n_draws):
+                noisy = values + rng.standard_normal(values.shape) * (s * rms)
+                total += _with_values(model, {name: noisy}, lambda: mean_loss(model, loss_fn, batches)) - base
+            increases.append(total / n_draws)
+        out[name] = np.array(increases)
+    return out

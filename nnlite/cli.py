@@ -95,8 +95,16 @@ def cmd_train(args):
         raise UsageError(str(e.args[0] if e.args else e)) from None
     print(f"nnlite train {args.recipe}: {recipe.description}", flush=True)
     every = args.checkpoint_every or len(recipe.train_loader)
-    results = recipes.run(recipe, resume=resume, checkpoint_every=every, checkpoint_dir=ckpt_dir,
-                          progress=not args.quiet)
+    callbacks = []
+    if args.tensorboard:
+        from nnlite.monitor import TensorBoardLogger
+        callbacks.append(TensorBoardLogger(args.tensorboard))
+    try:
+        results = recipes.run(recipe, resume=resume, checkpoint_every=every, checkpoint_dir=ckpt_dir,
+                              progress=not args.quiet, callbacks=callbacks)
+    finally:
+        for cb in callbacks:
+            cb.close()
 
     ckpt_path = os.path.join(out, "checkpoint.safetensors")
     metrics = {k: v for k, v in results.items() if k != "history"}
@@ -132,7 +140,7 @@ def _run_experiment(args, out):
     """An experiment recipe (transfer, continual, meta-learning, search): its results go to metrics.json."""
     import nnlite as nl
     from nnlite import recipes
-    for flag in ("lr", "batch_size", "resume", "checkpoint_every"):
+    for flag in ("lr", "batch_size", "resume", "checkpoint_every", "tensorboard"):
         if getattr(args, flag) is not None:
             raise UsageError(f"--{flag.replace('_', '-')} does not apply to the experiment {args.recipe!r}")
     results = recipes.run_experiment(args.recipe, seed=args.seed, epochs=args.epochs, progress=not args.quiet)
@@ -348,6 +356,8 @@ def build_parser():
     train.add_argument("--checkpoint-every", type=int, metavar="STEPS",
                        help="save a resume point every STEPS optimizer steps (default: every epoch)")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="also write TensorBoard event files to DIR (view with: tensorboard --logdir DIR)")
     inspect = sub.add_parser("inspect", help="print the parameter table of a checkpoint")
     inspect.add_argument("checkpoint", metavar="CHECKPOINT")
     inspect.add_argument("--histograms", metavar="FILE.png", help="also plot a histogram per parameter")

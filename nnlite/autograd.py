@@ -155,7 +155,15 @@ class Function:
 
     @property
     def name(self):
-        return type(self).__name__
+        """The graph node's name, as ``grad_fn`` prints it: ``MulBackward``, ``LinearBackward``.
+
+        A Function is named after its operation; the node in the graph is that
+        operation's backward, so PyTorch's habit of calling it ``<op>Backward`` is
+        kept. Classes whose operation has a layer of the same name carry the suffix
+        ``Function`` (``LinearFunction``, not ``Linear``, which is ``nn.Linear``);
+        the suffix is not part of the node's name.
+        """
+        return type(self).__name__.removesuffix("Function") + "Backward"
 
     def _check_saved(self):
         """Refuse to differentiate through values that were modified in place."""
@@ -183,6 +191,15 @@ class Function:
         self.__dict__.clear()
         self.inputs = inputs
         self._freed = True
+
+
+def constant(array):
+    """Wrap an array a forward computed (a mask, saved statistics) as a Tensor outside the graph.
+
+    Backwards multiply gradients by such arrays but never differentiate them, so
+    the Tensor has no ``grad_fn`` and does not require grad. ``None`` stays ``None``.
+    """
+    return None if array is None else Tensor._make(np.asarray(array), None)
 
 
 # ---------------------------------------------------------------- the walk ---

@@ -28,7 +28,7 @@ from .io.checkpoint import list_checkpoints, rotate
 from .nn.utils import clip_grad_norm_
 from .optim.lr_scheduler import ReduceLROnPlateau
 
-__all__ = ["fit", "evaluate", "TrainingState", "Callback", "ProgressBar", "EarlyStopping", "Checkpoint"]
+__all__ = ["fit", "evaluate", "TrainingState", "Callback", "ProgressBar", "EarlyStopping", "ModelCheckpoint"]
 
 
 # ------------------------------------------------------------------ helpers --
@@ -232,7 +232,7 @@ class EarlyStopping(Callback):
         self.best, self.wait, self.stopped_epoch = state["best"], state["wait"], state["stopped_epoch"]
 
 
-class Checkpoint(Callback):
+class ModelCheckpoint(Callback):
     """Save a checkpoint every ``every_n_steps`` optimizer steps into ``dirpath``, keeping the last few.
 
     Files are ``checkpoint-<step>.safetensors``; ``keep_last`` deletes older
@@ -241,7 +241,7 @@ class Checkpoint(Callback):
 
     def __init__(self, dirpath, every_n_steps, keep_last=3, prefix="checkpoint"):
         if every_n_steps < 1:
-            raise ValueError(f"Checkpoint: every_n_steps must be >= 1, got {every_n_steps}")
+            raise ValueError(f"ModelCheckpoint: every_n_steps must be >= 1, got {every_n_steps}")
         self.dirpath = os.fspath(dirpath)
         self.every_n_steps, self.keep_last = int(every_n_steps), keep_last
         self.template = os.path.join(self.dirpath, prefix + "-{step:08d}.safetensors")
@@ -335,7 +335,7 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
     if progress and not any(isinstance(cb, ProgressBar) for cb in callbacks):
         callbacks.insert(0, ProgressBar())
     if checkpoint_every is not None:
-        callbacks.append(Checkpoint(checkpoint_dir, checkpoint_every))
+        callbacks.append(ModelCheckpoint(checkpoint_dir, checkpoint_every))
     state.callbacks = callbacks
     if isinstance(scheduler, ReduceLROnPlateau) and scheduler_step == "batch":
         raise ValueError("fit: ReduceLROnPlateau needs a metric, so it steps per epoch (scheduler_step='epoch')")

@@ -7,18 +7,9 @@ in PyTorch: ``Sequential(Linear(2, 3))`` saves ``0.weight`` and ``0.bias``.
 import operator
 from collections import OrderedDict
 
-from .activation import ReLU
-from .linear import Linear
 from .module import Module
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "Residual"]
-
-
-def _fuses_with_relu(first, second):
-    """A plain Linear then a plain ReLU, with no hooks to observe the value between them."""
-    return (type(first) is Linear and type(second) is ReLU
-            and not (first._forward_pre_hooks or first._forward_hooks
-                     or second._forward_pre_hooks or second._forward_hooks))
 
 
 def _index(idx, n, owner):
@@ -97,16 +88,8 @@ class Sequential(_ModuleSequence):
         self._renumber(list(self._modules.values()))
 
     def forward(self, input):
-        modules = list(self._modules.values())
-        i, n = 0, len(modules)
-        while i < n:
-            module = modules[i]
-            if i + 1 < n and _fuses_with_relu(module, modules[i + 1]):
-                input = module.forward_relu(input)   # the same numbers, one kernel pass fewer
-                i += 2
-            else:
-                input = module(input)
-                i += 1
+        for module in self._modules.values():
+            input = module(input)
         return input
 
 

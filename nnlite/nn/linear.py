@@ -7,8 +7,8 @@ layout, so ``y = x @ weight.T + bias`` — and works on any number of leading di
 import math
 
 from .. import ops
-from ..ops.nn_ops import linear_checked
 from ..parameter import Parameter
+from . import functional as F
 from . import init
 from .module import Module
 
@@ -59,22 +59,21 @@ class Linear(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    # The input is checked here, with a message that names the layer, and not again by
-    # F.linear: linear_checked is F.linear without its own shape check.
     def forward(self, input):
-        return linear_checked(self._checked(input), self.weight, self.bias)
+        try:
+            return F.linear(input, self.weight, self.bias)
+        except ValueError:
+            # F.linear's message names the weight's shape; name the layer instead. The
+            # check runs only when something is already wrong, so a call costs nothing extra.
+            self._check_input(input)
+            raise
 
-    def forward_relu(self, input):
-        """relu(self(input)) in one fused kernel pass (Sequential uses it for Linear then ReLU)."""
-        return linear_checked(self._checked(input), self.weight, self.bias, relu=True)
-
-    def _checked(self, input):
-        shape = input.shape   # read once: each read of a Tensor property is a Python call
+    def _check_input(self, input):
+        shape = input.shape
         if not shape or shape[-1] != self.in_features:
             got = shape[-1] if shape else "no"
             raise ValueError(f"Linear(in_features={self.in_features}): input has {got} features "
                              f"(shape {tuple(shape)})")
-        return input
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

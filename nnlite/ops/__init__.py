@@ -24,6 +24,21 @@ from .shape import (broadcast_to, cast, cat, chunk, clone, concat, contiguous, e
                     unflatten, unsqueeze, view)
 from .softmax import log_softmax, softmax
 
+# The names ``from nnlite.ops import *`` (and so ``import nnlite``) exports: the operations,
+# not the theme modules or NumPy (``nl.shape`` would otherwise be this package's shape.py).
+__all__ = ["abs", "add", "allclose", "amax", "amin", "arange", "argmax", "argmin", "as_tensor",
+           "bmm", "broadcast_to", "cast", "cat", "chunk", "clamp", "clip", "clone", "concat",
+           "contiguous", "cos", "div", "dot", "empty", "empty_like", "eq", "equal", "erf", "exp",
+           "expand", "expand_as", "eye", "flatten", "from_numpy", "full", "full_like", "gather",
+           "ge", "gelu", "gt", "index_select", "isfinite", "isnan", "le", "linspace", "log",
+           "log_softmax", "logical_and", "logical_not", "logical_or", "logsumexp", "lt",
+           "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "movedim",
+           "mul", "narrow", "ne", "neg", "one_hot", "ones", "ones_like", "outer", "permute", "pow",
+           "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "relu", "reshape",
+           "rsqrt", "sigmoid", "sign", "silu", "sin", "softmax", "softplus", "split", "sqrt",
+           "square", "squeeze", "stack", "std", "sub", "sum", "t", "tanh", "transpose",
+           "unflatten", "unsqueeze", "var", "view", "where", "zeros", "zeros_like"]
+
 
 def _swap(f):
     return lambda a, b: f(b, a)

@@ -6,7 +6,7 @@ selected (for ties in maximum/minimum the gradient is split evenly, as in PyTorc
 """
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, constant
 from ..tensor import Tensor
 from .shape import sum_to
 
@@ -17,10 +17,6 @@ def _data(x):
 
 def _shape(x):
     return np.shape(_data(x))
-
-
-def _const(a):
-    return Tensor._make(np.asarray(a), None)
 
 
 class Where(Function):
@@ -34,7 +30,7 @@ class Where(Function):
         return out.astype(dtypes[0], copy=False) if len(dtypes) == 1 else out
 
     def backward(self, grad):
-        cond = _const(self.cond)
+        cond = constant(self.cond)
         zero = np.zeros((), grad.dtype)
         return (None, sum_to(where(cond, grad, zero), self.shapes[0]),
                 sum_to(where(cond, zero, grad), self.shapes[1]))
@@ -64,7 +60,7 @@ class _MaxMin(Function):
         ad, bd = _data(a), _data(b)
         sel_a = (ad > bd) if self.pick is np.maximum else (ad < bd)
         weight_a = np.where(ad == bd, 0.5, sel_a.astype(np.float64)).astype(grad.dtype)
-        wa = _const(weight_a)
+        wa = constant(weight_a)
         return (sum_to(grad * wa, _shape(a)) if getattr(a, "requires_grad", False) else None,
                 sum_to(grad * (1.0 - wa), _shape(b)) if getattr(b, "requires_grad", False) else None)
 
@@ -101,7 +97,7 @@ class Clamp(Function):
             inside &= a.data >= _data(lo)
         if hi is not None:
             inside &= a.data <= _data(hi)
-        return grad * _const(inside.astype(grad.dtype)), None, None
+        return grad * constant(inside.astype(grad.dtype)), None, None
 
 
 def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names

@@ -17,9 +17,8 @@ any order, as PyTorch's double-backward does.
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function
+from ..autograd import Function, constant
 from .indexing import gather
-from ..tensor import Tensor
 from .linalg import matmul
 from .nn_ops import pad
 from .shape import expand, reshape, unsqueeze, squeeze
@@ -31,7 +30,7 @@ def _pair(v):
 
 # ------------------------------------------------------------- convolution ---
 
-class Conv2d(Function):
+class Conv2dFunction(Function):
     """y[n, o] = b[o] + sum_{c, i, j} w[o, c, i, j] x[n, c, s*h + d*i - p, s*w + d*j - p]."""
 
     def forward(self, x, weight, bias, geometry):
@@ -40,13 +39,13 @@ class Conv2d(Function):
 
     def backward(self, grad):
         x, weight, bias, geo = self.inputs
-        gx = Conv2dBackwardInput.apply(grad, weight, x.shape, geo) if x.requires_grad else None
-        gw = Conv2dBackwardWeight.apply(grad, x, weight.shape, geo) if weight.requires_grad else None
+        gx = Conv2dInputGrad.apply(grad, weight, x.shape, geo) if x.requires_grad else None
+        gw = Conv2dWeightGrad.apply(grad, x, weight.shape, geo) if weight.requires_grad else None
         gb = ConvBiasGrad.apply(grad) if bias is not None and bias.requires_grad else None
         return gx, gw, gb, None
 
 
-class Conv2dBackwardInput(Function):
+class Conv2dInputGrad(Function):
     """grad_x = conv^T(g, w). Adjoints: d/dg -> conv(gg, w); d/dw -> grad_weight(g, gg)."""
 
     def forward(self, grad, weight, input_shape, geometry):
@@ -55,12 +54,12 @@ class Conv2dBackwardInput(Function):
 
     def backward(self, gg):
         grad, weight, _, geo = self.inputs
-        d_grad = Conv2d.apply(gg, weight, None, geo) if grad.requires_grad else None
-        d_w = Conv2dBackwardWeight.apply(grad, gg, weight.shape, geo) if weight.requires_grad else None
+        d_grad = Conv2dFunction.apply(gg, weight, None, geo) if grad.requires_grad else None
+        d_w = Conv2dWeightGrad.apply(grad, gg, weight.shape, geo) if weight.requires_grad else None
         return d_grad, d_w, None, None
 
 
-class Conv2dBackwardWeight(Function):
+class Conv2dWeightGrad(Function):
     """grad_w = corr(g, x). Adjoints: d/dg -> conv(x, gg); d/dx -> grad_input(g, gg)."""
 
     def forward(self, grad, x, weight_shape, geometry):
@@ -69,8 +68,8 @@ class Conv2dBackwardWeight(Function):
 
     def backward(self, gg):
         grad, x, _, geo = self.inputs
-        d_grad = Conv2d.apply(x, gg, None, geo) if grad.requires_grad else None
-        d_x = Conv2dBackwardInput.apply(grad, gg, x.shape, geo) if x.requires_grad else None
+        d_grad = Conv2dFunction.apply(x, gg, None, geo) if grad.requires_grad else None
+        d_x = Conv2dInputGrad.apply(grad, gg, x.shape, geo) if x.requires_grad else None
         return d_grad, d_x, None, None
 
 
@@ -100,7 +99,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if isinstance(padding, str):
         input, padding = _string_padding(input, weight.shape[2:], stride, dilation, padding)
     geometry = (stride, _pair(padding), dilation, int(groups))
-    return Conv2d.apply(input, weight, bias, geometry)
+    return Conv2dFunction.apply(input, weight, bias, geometry)
 
 
 def _string_padding(input, kernel, stride, dilation, padding):
@@ -141,7 +140,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 # ------------------------------------------------------------------ pooling ---
 
-class MaxPool2d(Function):
+class MaxPool2dFunction(Function):
     """Each window's maximum; the gradient goes to the position that won."""
     saves_inputs = False
 
@@ -152,10 +151,10 @@ class MaxPool2d(Function):
         return y
 
     def backward(self, grad):
-        return MaxPool2dBackward.apply(grad, self.indices, self.in_shape), None, None
+        return MaxPool2dGrad.apply(grad, self.indices, self.in_shape), None, None
 
 
-class MaxPool2dBackward(Function):
+class MaxPool2dGrad(Function):
     """Scatter-add by index; its adjoint gathers at the same indices."""
     saves_inputs = False
 
@@ -170,7 +169,7 @@ class MaxPool2dBackward(Function):
         return reshape(picked, (n, c, oh, ow)), None, None
 
 
-class AvgPool2d(Function):
+class AvgPool2dFunction(Function):
     """Each window's mean (or sum / divisor_override)."""
     saves_inputs = False
 
@@ -179,10 +178,10 @@ class AvgPool2d(Function):
         return K.avg_pool2d_forward(np.ascontiguousarray(x), *geometry)
 
     def backward(self, grad):
-        return AvgPool2dBackward.apply(grad, self.in_shape, self.geometry), None
+        return AvgPool2dGrad.apply(grad, self.in_shape, self.geometry), None
 
 
-class AvgPool2dBackward(Function):
+class AvgPool2dGrad(Function):
     """Spread grad / divisor over each window; the adjoint is the pooling itself."""
     saves_inputs = False
 
@@ -191,7 +190,7 @@ class AvgPool2dBackward(Function):
         return K.avg_pool2d_backward(np.ascontiguousarray(grad), tuple(input_shape), *geometry)
 
     def backward(self, gg):
-        return AvgPool2d.apply(gg, self.geometry), None, None
+        return AvgPool2dFunction.apply(gg, self.geometry), None, None
 
 
 def _check_pool(name, input, dims):
@@ -213,11 +212,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     stride = kernel_size if stride is None or stride == [] else stride
     geo = (_pair(kernel_size), _pair(stride), _pair(padding), _pair(dilation), bool(ceil_mode))
     saved = {}
-    out = _batched(lambda x: MaxPool2d.apply(x, geo, saved), input, 4)
+    out = _batched(lambda x: MaxPool2dFunction.apply(x, geo, saved), input, 4)
     if not return_indices:
         return out
     # Each winner's flat index in its (H * W) input plane, as PyTorch returns it.
-    return out, _const(saved["indices"].reshape(out.shape))
+    return out, constant(saved["indices"].reshape(out.shape))
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -226,7 +225,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     stride = kernel_size if stride is None or stride == [] else stride
     geo = (_pair(kernel_size), _pair(stride), _pair(padding), bool(ceil_mode), bool(count_include_pad),
            divisor_override)
-    return _batched(lambda x: AvgPool2d.apply(x, geo), input, 4)
+    return _batched(lambda x: AvgPool2dFunction.apply(x, geo), input, 4)
 
 
 def _one(v):
@@ -260,10 +259,6 @@ def _adaptive_matrix(size, out, dtype):
     return m
 
 
-def _const(a):
-    return Tensor._make(a, None)
-
-
 def adaptive_avg_pool1d(input, output_size):
     """Average over windows chosen so the output has length ``output_size`` (any input length)."""
     _check_pool("adaptive_avg_pool1d", input, (2, 3))
@@ -271,7 +266,7 @@ def adaptive_avg_pool1d(input, output_size):
     if out < 1 or input.shape[-1] < 1:
         raise ValueError(f"adaptive_avg_pool1d: output_size must be >= 1 and the input non-empty, got "
                          f"output_size={output_size}, input shape {tuple(input.shape)}")
-    return matmul(input, _const(_adaptive_matrix(input.shape[-1], out, input.dtype).T))
+    return matmul(input, constant(_adaptive_matrix(input.shape[-1], out, input.dtype).T))
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -285,6 +280,6 @@ def adaptive_avg_pool2d(input, output_size):
     if oh < 1 or ow < 1 or h < 1 or w < 1:
         raise ValueError(f"adaptive_avg_pool2d: output_size must be >= 1 and the input non-empty, got "
                          f"output_size={output_size}, input shape {tuple(input.shape)}")
-    rows = _const(_adaptive_matrix(h, oh, input.dtype))
-    cols = _const(_adaptive_matrix(w, ow, input.dtype).T)
+    rows = constant(_adaptive_matrix(h, oh, input.dtype))
+    cols = constant(_adaptive_matrix(w, ow, input.dtype).T)
     return matmul(matmul(rows, input), cols)

@@ -38,10 +38,10 @@ class GetItem(Function):
             raise IndexError(f"index {key!r} is invalid for a tensor of shape {a.shape}: {e}") from None
 
     def backward(self, grad):
-        return IndexBackward.apply(grad, self.in_shape, self.key), None
+        return IndexGrad.apply(grad, self.in_shape, self.key), None
 
 
-class IndexBackward(Function):
+class IndexGrad(Function):
     """Place ``grad`` at ``key`` inside zeros of ``shape`` (adding where the key repeats)."""
     saves_inputs = False
 

@@ -9,7 +9,7 @@ recorded. The other losses are short compositions of differentiable ops.
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor
 from .compare import where
 from .indexing import gather
@@ -19,10 +19,6 @@ from .shape import movedim, reshape
 from .softmax import log_softmax, softmax
 
 _REDUCTIONS = ("none", "mean", "sum")
-
-
-def _const(array):
-    return Tensor._make(np.asarray(array), None)
 
 
 def _data(t):
@@ -103,23 +99,23 @@ class CrossEntropy(Function):
         if not is_grad_enabled():
             g = K.cross_entropy_backward(np.array(grad.data, order="C"), np.ascontiguousarray(logits.data),
                                          target, w_arr, self.lse, ignore_index, eps, reduction)
-            return _const(g), None, None, None, None, None
+            return constant(g), None, None, None, None, None
         n, c = logits.shape
         keep = target != ignore_index
         safe = np.where(keep, target, 0)
         w = np.ones(c, logits.dtype) if w_arr is None else w_arr
         w_t = np.where(keep, w[safe], 0).astype(logits.dtype)
         if reduction == "none":
-            s = reshape(grad, (n, 1)) * _const(keep[:, None].astype(logits.dtype))
+            s = reshape(grad, (n, 1)) * constant(keep[:, None].astype(logits.dtype))
         else:
             scale = 1.0 / w_t.sum() if reduction == "mean" and w_t.sum() != 0 else float(reduction == "sum")
-            s = reshape(grad * scale, (1, 1)) * _const(keep[:, None].astype(logits.dtype))
+            s = reshape(grad * scale, (1, 1)) * constant(keep[:, None].astype(logits.dtype))
         onehot = np.zeros((n, c), logits.dtype)
         onehot[np.arange(n), safe] = 1
-        a = s * _const(((1 - eps) * w_t)[:, None])
+        a = s * constant(((1 - eps) * w_t)[:, None])
         b = s * (eps / c)
         p = softmax(logits, 1)
-        g = (a + b * float(w.sum())) * p - b * _const(w[None, :]) - a * _const(onehot)
+        g = (a + b * float(w.sum())) * p - b * constant(w[None, :]) - a * constant(onehot)
         return g, None, None, None, None, None
 
 
@@ -179,7 +175,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     w = np.ones(c, input.dtype) if weight is None else _data(weight).astype(input.dtype)
     w_t = np.where(keep, w[safe], 0).astype(input.dtype)
     picked = reshape(gather(rows, 1, safe[:, None]), (n,))
-    loss = -picked * _const(w_t)
+    loss = -picked * constant(w_t)
     if reduction == "none":
         return reshape(loss, shape)
     total = _sum(loss)

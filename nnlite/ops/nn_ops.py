@@ -9,23 +9,19 @@ derivatives come out exact.
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function
+from ..autograd import Function, constant
 from ..random import _gen
 from ..tensor import Tensor
 from .indexing import GetItem
 from .inplace import copy_
 from .linalg import matmul
-from .pointwise import ReluBackward
+from .pointwise import ReluGrad
 from .shape import expand, reshape
-
-
-def _const(array):
-    return Tensor._make(array, None)
 
 
 # ------------------------------------------------------------------ linear ---
 
-class Linear(Function):
+class LinearFunction(Function):
     """y = x W^T + b on 2-D x (rows, in_features).
 
     dy/dx = g W,   dy/dW = g^T x,   dy/db = sum of g over rows,
@@ -49,13 +45,13 @@ class Linear(Function):
         return grad_x, grad_w, grad_b
 
 
-class LinearReLU(Linear):
+class LinearReLUFunction(LinearFunction):
     """relu(x W^T + b) in one kernel pass; the gradient is first masked where the output is 0."""
     activation = "relu"
     save_output = True   # the mask comes from the output; plain Linear saves nothing extra
 
     def backward(self, grad):
-        return self._grads(ReluBackward.apply(grad, self.out.detach()))
+        return self._grads(ReluGrad.apply(grad, self.out.detach()))
 
 
 class BiasGrad(Function):
@@ -72,52 +68,47 @@ class BiasGrad(Function):
 
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias`` over any leading dims (PyTorch's ``F.linear``)."""
-    _check_linear_shapes(input, weight)
-    return linear_checked(input, weight, bias)
+    return _linear(LinearFunction, input, weight, bias)
 
 
 def linear_relu(input, weight, bias=None):
-    """``relu(linear(input, weight, bias))`` in one kernel pass (an nnlite addition).
+    """``relu(linear(input, weight, bias))`` in one kernel pass (an nnlite addition, opt-in).
 
     The bias and the ReLU are applied in the GEMM's epilogue, while the output
-    is still in cache; ``nn.Sequential`` uses it for a Linear followed by a ReLU.
+    is still in cache, and the graph gets one node instead of two. Nothing calls
+    it behind your back: ``nn.Linear`` followed by ``nn.ReLU`` runs as two
+    operations; a ``forward`` that wants the fused pass calls this function.
     """
-    _check_linear_shapes(input, weight)
-    return linear_checked(input, weight, bias, relu=True)
+    return _linear(LinearReLUFunction, input, weight, bias)
 
 
-def _check_linear_shapes(input, weight):
-    if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
-    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
-        got = input.shape[-1] if input.ndim else "no"
-        raise ValueError(f"linear: weight {weight.shape} expects {weight.shape[1]} input features, "
-                         f"input has {got} (shape {input.shape})")
-
-
-def linear_checked(input, weight, bias, relu=False):
-    """``linear`` (or ``linear_relu``) once the caller has checked the shapes.
-
-    ``F.linear`` checks them against ``weight``; ``nn.Linear`` checks them itself,
-    so that its message names the layer, and then calls this. One check per call
-    rather than one per level: at batch size 1 the Python around a small product
-    (a few microseconds a layer) is a large part of its latency.
-    """
+def _linear(function, input, weight, bias):
+    # One shape read and one comparison on the way in: at batch size 1 the Python
+    # around a small product (a few microseconds a layer) is a large part of its latency.
+    shape, weight_shape = input.shape, weight.shape
+    if len(weight_shape) != 2 or not shape or shape[-1] != weight_shape[1]:
+        _raise_linear_shapes(input, weight)
     if input.dtype != weight.dtype:
         raise TypeError(f"linear: input is {input.dtype} but weight is {weight.dtype}; convert one "
                         "(e.g. model.double() or x.float())")
-    function = LinearReLU if relu else Linear
-    if input.ndim == 2:
+    if len(shape) == 2:
         return function.apply(input, weight, bias)
     # Any leading dims: run on (rows, in_features) and give the leading dims back.
-    lead, in_features = input.shape[:-1], input.shape[-1]
-    y = function.apply(reshape(input, (-1, in_features)), weight, bias)
-    return reshape(y, lead + y.shape[-1:])
+    y = function.apply(reshape(input, (-1, shape[-1])), weight, bias)
+    return reshape(y, shape[:-1] + y.shape[-1:])
+
+
+def _raise_linear_shapes(input, weight):
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    got = input.shape[-1] if input.ndim else "no"
+    raise ValueError(f"linear: weight {weight.shape} expects {weight.shape[1]} input features, "
+                     f"input has {got} (shape {input.shape})")
 
 
 # ----------------------------------------------------------------- dropout ---
 
-class Dropout(Function):
+class DropoutFunction(Function):
     """y = x * mask / (1 - p): zeroing is rescaled so the expected value stays x."""
     saves_inputs = False
 
@@ -127,7 +118,7 @@ class Dropout(Function):
         return y
 
     def backward(self, grad):
-        return grad * _const(self.noise), None, None
+        return grad * constant(self.noise), None, None
 
 
 def dropout(input, p=0.5, training=True, inplace=False, generator=None):
@@ -139,7 +130,7 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
     if p == 1.0:
         return input * 0.0
     u = _gen(generator).random(input.shape, dtype=input.dtype)
-    out = Dropout.apply(input, u, float(p))
+    out = DropoutFunction.apply(input, u, float(p))
     if inplace:
         return copy_(input, out)
     return out
@@ -147,7 +138,7 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
 
 # --------------------------------------------------------------- embedding ---
 
-class Embedding(Function):
+class EmbeddingFunction(Function):
     """out[...] = weight[indices[...]]: a row lookup (a one-hot matmul, without the matmul)."""
     saves_inputs = False
 
@@ -156,10 +147,10 @@ class Embedding(Function):
         return K.embedding_forward(np.ascontiguousarray(weight), indices)
 
     def backward(self, grad):
-        return EmbeddingBackward.apply(grad, self.indices, self.num, self.padding_idx), None, None
+        return EmbeddingGrad.apply(grad, self.indices, self.num, self.padding_idx), None, None
 
 
-class EmbeddingBackward(Function):
+class EmbeddingGrad(Function):
     """Scatter-add each gradient row into its table row (padding row excluded).
 
     Linear in grad; its adjoint is the lookup again, with padding positions zeroed.
@@ -171,10 +162,10 @@ class EmbeddingBackward(Function):
         return K.embedding_backward(np.ascontiguousarray(grad), indices, num, padding_idx)
 
     def backward(self, gg):
-        out = Embedding.apply(gg, self.indices, -1)
+        out = EmbeddingFunction.apply(gg, self.indices, -1)
         if self.padding_idx >= 0:
             keep = (self.indices != self.padding_idx)[..., None].astype(gg.dtype)
-            out = out * _const(keep)
+            out = out * constant(keep)
         return out, None, None, None
 
 
@@ -195,7 +186,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise ValueError(f"embedding: padding_idx must be within num_embeddings={num}, got {padding_idx}")
     else:
         padding_idx %= num
-    return Embedding.apply(weight, np.ascontiguousarray(idx, dtype=np.int64), padding_idx)
+    return EmbeddingFunction.apply(weight, np.ascontiguousarray(idx, dtype=np.int64), padding_idx)
 
 
 # --------------------------------------------------------------------- pad ---

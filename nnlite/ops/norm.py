@@ -16,15 +16,11 @@ derivatives are exact.
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor
 from .pointwise import rsqrt
 from .reduction import mean as _mean, sum as _sum
 from .shape import reshape
-
-
-def _const(array):
-    return None if array is None else Tensor._make(array, None)
 
 
 def _wants(t):
@@ -51,7 +47,7 @@ def _affine_grads(grad, xhat, weight, bias, axes, shape):
 
 # -------------------------------------------------------------- batch norm ---
 
-class BatchNorm(Function):
+class BatchNormFunction(Function):
     """Per channel over (N, *spatial); running statistics move in place during training."""
 
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
@@ -70,15 +66,15 @@ class BatchNorm(Function):
             gx, gw, gb = K.batch_norm_backward(np.ascontiguousarray(grad.data).reshape(n, c, -1),
                                                np.ascontiguousarray(x.data).reshape(n, c, -1), w,
                                                self.mean, self.invstd, self.training)
-            return (_const(gx.reshape(x.shape)), _const(gw), None if bias is None else _const(gb)) + (None,) * 5
+            return (constant(gx.reshape(x.shape)), constant(gw), None if bias is None else constant(gb)) + (None,) * 5
         x3, g3 = reshape(x, (n, c, -1)), reshape(grad, (n, c, -1))
         w3 = 1.0 if weight is None else reshape(weight, (1, c, 1))
         if self.training:
             xhat, invstd = _standardize(x3, (0, 2), self.eps)
             gx = _normalized_grad(g3 * w3, xhat, invstd, (0, 2))
         else:
-            invstd = _const(self.invstd.reshape(1, c, 1))
-            xhat = (x3 - _const(self.mean.reshape(1, c, 1))) * invstd
+            invstd = constant(self.invstd.reshape(1, c, 1))
+            xhat = (x3 - constant(self.mean.reshape(1, c, 1))) * invstd
             gx = g3 * w3 * invstd
         gw, gb = _affine_grads(g3, xhat, weight, bias, (0, 2), (c,))
         return (reshape(gx, x.shape), gw, gb) + (None,) * 5
@@ -92,7 +88,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"batch_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
     rm = None if running_mean is None else running_mean.data
     rv = None if running_var is None else running_var.data
-    out = BatchNorm.apply(input, weight, bias, rm, rv, bool(training),
+    out = BatchNormFunction.apply(input, weight, bias, rm, rv, bool(training),
                           0.0 if momentum is None else float(momentum), float(eps))
     if training and running_mean is not None:
         running_mean._bump_version()
@@ -110,7 +106,7 @@ def _rows(x, normalized_shape, op):
     return int(np.prod(normalized_shape))
 
 
-class LayerNorm(Function):
+class LayerNormFunction(Function):
     """Per row over the trailing ``normalized_shape`` dims (one sample's features)."""
 
     def forward(self, x, weight, bias, d, eps):
@@ -127,8 +123,8 @@ class LayerNorm(Function):
             gx, gw, gb = K.layer_norm_backward(np.ascontiguousarray(grad.data).reshape(-1, d),
                                                np.ascontiguousarray(x.data).reshape(-1, d), w,
                                                self.mean, self.rstd)
-            return (_const(gx.reshape(x.shape)), None if gw is None else _const(gw.reshape(weight.shape)),
-                    None if bias is None else _const(gb.reshape(bias.shape)), None, None)
+            return (constant(gx.reshape(x.shape)), None if gw is None else constant(gw.reshape(weight.shape)),
+                    None if bias is None else constant(gb.reshape(bias.shape)), None, None)
         x2, g2 = reshape(x, (-1, d)), reshape(grad, (-1, d))
         w2 = 1.0 if weight is None else reshape(weight, (1, d))
         xhat, rstd = _standardize(x2, (1,), self.eps)
@@ -143,12 +139,12 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     d = _rows(input, normalized_shape, "layer_norm")
-    return LayerNorm.apply(input, weight, bias, d, float(eps))
+    return LayerNormFunction.apply(input, weight, bias, d, float(eps))
 
 
 # -------------------------------------------------------------- group norm ---
 
-class GroupNorm(Function):
+class GroupNormFunction(Function):
     """Per sample over each group of C / num_groups channels (and all spatial positions)."""
 
     def forward(self, x, num_groups, weight, bias, eps):
@@ -166,7 +162,7 @@ class GroupNorm(Function):
             gx, gw, gb = K.group_norm_backward(np.ascontiguousarray(grad.data).reshape(n, c, -1),
                                                np.ascontiguousarray(x.data).reshape(n, c, -1), groups,
                                                w, self.mean, self.rstd)
-            return _const(gx.reshape(x.shape)), None, _const(gw), None if bias is None else _const(gb), None
+            return constant(gx.reshape(x.shape)), None, constant(gw), None if bias is None else constant(gb), None
         x3, g3 = reshape(x, (n, c, -1)), reshape(grad, (n, c, -1))
         g = g3 if weight is None else g3 * reshape(weight, (1, c, 1))
         xg, inv = _standardize(reshape(x3, (n, groups, -1)), (2,), self.eps)
@@ -179,12 +175,12 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Standardise each sample over groups of channels (independent of the batch size)."""
     if input.ndim < 2:
         raise ValueError(f"group_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
-    return GroupNorm.apply(input, int(num_groups), weight, bias, float(eps))
+    return GroupNormFunction.apply(input, int(num_groups), weight, bias, float(eps))
 
 
 # ---------------------------------------------------------------- rms norm ---
 
-class RMSNorm(Function):
+class RMSNormFunction(Function):
     """y = x / sqrt(mean(x**2) + eps) * weight: no centring, no bias.
 
     With ``r = 1/rms`` and ``g = grad * weight``:
@@ -203,7 +199,7 @@ class RMSNorm(Function):
             w = None if weight is None else weight.data.reshape(d)
             gx, gw = K.rms_norm_backward(np.ascontiguousarray(grad.data).reshape(-1, d),
                                          np.ascontiguousarray(x.data).reshape(-1, d), w, self.rrms)
-            return (_const(gx.reshape(x.shape)), None if gw is None else _const(gw.reshape(weight.shape)),
+            return (constant(gx.reshape(x.shape)), None if gw is None else constant(gw.reshape(weight.shape)),
                     None, None)
         x2, g2 = reshape(x, (-1, d)), reshape(grad, (-1, d))
         g = g2 if weight is None else g2 * reshape(weight, (1, d))
@@ -219,4 +215,4 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         normalized_shape = (normalized_shape,)
     d = _rows(input, normalized_shape, "rms_norm")
     eps = float(np.finfo(input.dtype).eps) if eps is None else float(eps)
-    return RMSNorm.apply(input, weight, d, eps)
+    return RMSNormFunction.apply(input, weight, d, eps)

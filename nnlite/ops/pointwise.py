@@ -1,7 +1,7 @@
 """Elementwise functions and activations, each with its derivative beside it.
 
 The activations (relu, gelu, tanh, sigmoid, silu) run on compiled kernels. Their
-backward is itself a Function (``ReluBackward``...) that calls the backward
+backward is itself a Function (``ReluGrad``...) that calls the backward
 kernel, and whose own backward states the second derivative — so first-order
 training is fast and higher-order gradients stay exact.
 """
@@ -10,13 +10,8 @@ import math
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function, enable_grad, grad as autograd_grad
-from ..tensor import Tensor
+from ..autograd import Function, constant, enable_grad, grad as autograd_grad
 from .compare import where
-
-
-def _const(array):
-    return Tensor._make(array, None)
 
 
 class Exp(Function):
@@ -90,13 +85,13 @@ class Softplus(Function):
         (a,) = self.inputs[:1]
         z = a * self.beta
         s = sigmoid(z)
-        linear = _const(z.data > self.threshold)
+        linear = constant(z.data > self.threshold)
         return grad * where(linear, 1.0, s), None, None
 
 
 # ------------------------------------------------------------- activations --
 
-class Relu(Function):
+class ReluFunction(Function):
     save_output = True
     saves_inputs = False
 
@@ -104,20 +99,20 @@ class Relu(Function):
         return K.relu_forward(a)
 
     def backward(self, grad):
-        return ReluBackward.apply(grad, self.out.detach())
+        return ReluGrad.apply(grad, self.out.detach())
 
 
-class ReluBackward(Function):
+class ReluGrad(Function):
     """grad where out > 0. Linear in grad; its derivative in ``out`` is zero almost everywhere."""
 
     def forward(self, grad, out):
         return K.relu_backward(grad, out)
 
     def backward(self, gg):
-        return ReluBackward.apply(gg, self.inputs[1]), None
+        return ReluGrad.apply(gg, self.inputs[1]), None
 
 
-class Tanh(Function):
+class TanhFunction(Function):
     save_output = True
     saves_inputs = False
 
@@ -125,10 +120,10 @@ class Tanh(Function):
         return K.tanh_forward(a)
 
     def backward(self, grad):
-        return TanhBackward.apply(grad, self.out)
+        return TanhGrad.apply(grad, self.out)
 
 
-class TanhBackward(Function):
+class TanhGrad(Function):
     """grad * (1 - out^2)."""
 
     def forward(self, grad, out):
@@ -136,10 +131,10 @@ class TanhBackward(Function):
 
     def backward(self, gg):
         grad, out = self.inputs
-        return TanhBackward.apply(gg, out), gg * grad * (-2.0) * out
+        return TanhGrad.apply(gg, out), gg * grad * (-2.0) * out
 
 
-class Sigmoid(Function):
+class SigmoidFunction(Function):
     save_output = True
     saves_inputs = False
 
@@ -147,10 +142,10 @@ class Sigmoid(Function):
         return K.sigmoid_forward(a)
 
     def backward(self, grad):
-        return SigmoidBackward.apply(grad, self.out)
+        return SigmoidGrad.apply(grad, self.out)
 
 
-class SigmoidBackward(Function):
+class SigmoidGrad(Function):
     """grad * out * (1 - out)."""
 
     def forward(self, grad, out):
@@ -158,20 +153,20 @@ class SigmoidBackward(Function):
 
     def backward(self, gg):
         grad, out = self.inputs
-        return SigmoidBackward.apply(gg, out), gg * grad * (1.0 - 2.0 * out)
+        return SigmoidGrad.apply(gg, out), gg * grad * (1.0 - 2.0 * out)
 
 
-class Silu(Function):
+class SiluFunction(Function):
     """x * sigmoid(x)."""
 
     def forward(self, a):
         return K.silu_forward(a)
 
     def backward(self, grad):
-        return SiluBackward.apply(grad, self.inputs[0])
+        return SiluGrad.apply(grad, self.inputs[0])
 
 
-class SiluBackward(Function):
+class SiluGrad(Function):
     """grad * s (1 + x (1 - s)) with s = sigmoid(x)."""
 
     def forward(self, grad, x):
@@ -181,10 +176,10 @@ class SiluBackward(Function):
         grad, x = self.inputs
         s = sigmoid(x)
         second = s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s))
-        return SiluBackward.apply(gg, x), gg * grad * second
+        return SiluGrad.apply(gg, x), gg * grad * second
 
 
-class Gelu(Function):
+class GeluFunction(Function):
     """x Phi(x) (exact, with erf) or its tanh approximation."""
 
     def forward(self, a, approximate):
@@ -194,7 +189,7 @@ class Gelu(Function):
         return K.gelu_forward(a, approximate)
 
     def backward(self, grad):
-        return GeluBackward.apply(grad, self.inputs[0], self.approximate), None
+        return GeluGrad.apply(grad, self.inputs[0], self.approximate), None
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -212,7 +207,7 @@ def _gelu_derivative(x, approximate):
     return (th + 1.0) * 0.5 + x * 0.5 * (1.0 - th * th) * dinner
 
 
-class GeluBackward(Function):
+class GeluGrad(Function):
     def forward(self, grad, x, approximate):
         self.approximate = approximate
         return K.gelu_backward(grad, x, approximate)
@@ -268,23 +263,23 @@ def erf(input):
 
 
 def relu(input):
-    return Relu.apply(input)
+    return ReluFunction.apply(input)
 
 
 def tanh(input):
-    return Tanh.apply(input)
+    return TanhFunction.apply(input)
 
 
 def sigmoid(input):
-    return Sigmoid.apply(input)
+    return SigmoidFunction.apply(input)
 
 
 def silu(input):
-    return Silu.apply(input)
+    return SiluFunction.apply(input)
 
 
 def gelu(input, approximate="none"):
-    return Gelu.apply(input, approximate)
+    return GeluFunction.apply(input, approximate)
 
 
 def softplus(input, beta=1.0, threshold=20.0):

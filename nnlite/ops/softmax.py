@@ -30,7 +30,7 @@ def _rowwise(kernel, dim, *arrays):
     return _from_rows(kernel(*[r for r, _ in rows]), rows[0][1], dim)
 
 
-class Softmax(Function):
+class SoftmaxFunction(Function):
     save_output = True
     saves_inputs = False
 
@@ -40,10 +40,10 @@ class Softmax(Function):
         return out.reshape(a.shape)
 
     def backward(self, grad):
-        return SoftmaxBackward.apply(grad, self.out, self.dim), None
+        return SoftmaxGrad.apply(grad, self.out, self.dim), None
 
 
-class SoftmaxBackward(Function):
+class SoftmaxGrad(Function):
     """f(g, y) = y * (g - sum(g y)).
 
     d/dg is the same map (its Jacobian diag(y) - y y^T is symmetric);
@@ -59,10 +59,10 @@ class SoftmaxBackward(Function):
         d = self.dim
         s_gy = _sum(grad * out, d, keepdim=True)
         s_ggy = _sum(gg * out, d, keepdim=True)
-        return (SoftmaxBackward.apply(gg, out, d), gg * grad - gg * s_gy - grad * s_ggy, None)
+        return (SoftmaxGrad.apply(gg, out, d), gg * grad - gg * s_gy - grad * s_ggy, None)
 
 
-class LogSoftmax(Function):
+class LogSoftmaxFunction(Function):
     save_output = True
     saves_inputs = False
 
@@ -71,10 +71,10 @@ class LogSoftmax(Function):
         return _rowwise(K.log_softmax_forward, dim, a).reshape(a.shape)
 
     def backward(self, grad):
-        return LogSoftmaxBackward.apply(grad, self.out, self.dim), None
+        return LogSoftmaxGrad.apply(grad, self.out, self.dim), None
 
 
-class LogSoftmaxBackward(Function):
+class LogSoftmaxGrad(Function):
     """f(g, y) = g - exp(y) sum(g).
 
     d/dg in direction gg: gg - sum(gg exp(y));  d/dy: -gg exp(y) sum(g).
@@ -103,10 +103,10 @@ def _dim(x, dim):
 def softmax(input, dim=None, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
-    return Softmax.apply(input, _dim(input, dim))
+    return SoftmaxFunction.apply(input, _dim(input, dim))
 
 
 def log_softmax(input, dim=None, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
-    return LogSoftmax.apply(input, _dim(input, dim))
+    return LogSoftmaxFunction.apply(input, _dim(input, dim))

@@ -43,8 +43,8 @@ def test_linear_errors_name_layer_expected_and_given():
         F.linear(nl.zeros(2, 3, dtype=nl.float64), nl.zeros(4, 3))
 
 
-def test_linear_checks_once_but_still_catches_each_bad_input():
-    # nn.Linear checks the features itself and F.linear is not asked again: each path keeps its message.
+def test_linear_and_functional_linear_each_name_themselves_in_errors():
+    # nn.Linear goes through F.linear; on a bad input the layer's message names the layer.
     layer = nl.nn.Linear(3, 2)
     with pytest.raises(ValueError, match=r"^Linear\(in_features=3\): input has 4 features"):
         layer(nl.zeros(5, 2, 4))

@@ -1,46 +1,101 @@
-"""Sequential runs a Linear followed by a ReLU as one fused kernel pass, with the same numbers."""
+"""The path a reader follows from nn.Linear down to the kernel has no hidden shortcuts."""
+import inspect
+
 import numpy as np
 
 import nnlite as nl
 from nnlite import nn
+from nnlite.autograd import Function
+from nnlite.nn import functional as F
 
 
-def _unfused(model, x):
-    for module in model:
-        x = module(x)
-    return x
+def _function_classes():
+    seen, todo = set(), [Function]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                todo.append(sub)
+    return seen
 
 
-def test_linear_relu_in_sequential_is_fused_and_identical():
+def test_linear_forward_goes_through_functional_linear(monkeypatch):
+    layer = nn.Linear(3, 2)
+    calls = []
+    real = F.linear
+    monkeypatch.setattr(F, "linear", lambda *args: calls.append(args) or real(*args))
+    y = layer(nl.randn(4, 3))
+    assert len(calls) == 1 and calls[0][1] is layer.weight and calls[0][2] is layer.bias
+    assert y.shape == (4, 2)
+
+
+def test_grad_fn_names_the_backward_not_the_layer():
+    x = nl.randn(2, 3, requires_grad=True)
+    assert "grad_fn=<LinearBackward>" in repr(nn.Linear(3, 2)(x))
+    assert repr(nn.ReLU()(x)).endswith("grad_fn=<ReluBackward>)")
+    assert (x * 2).grad_fn.name == "MulBackward"
+
+
+def test_no_function_class_shares_a_name_with_a_layer():
+    layers = {name.lower() for name, obj in vars(nn).items()
+              if inspect.isclass(obj) and issubclass(obj, nn.Module)}
+    clashes = [cls.__qualname__ for cls in _function_classes() if cls.__name__.lower() in layers]
+    assert clashes == []
+
+
+def test_sequential_calls_every_module_and_fuses_nothing():
     nl.manual_seed(0)
-    model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3))
     x = nl.randn(6, 5, requires_grad=True)
+    seen = []
+    for module in model:
+        module.register_forward_hook(lambda m, args, out: seen.append(type(m).__name__))
     y = model(x)
-    assert type(y._ctx).__name__ == "Linear" and type(model[1](model[0](x))._ctx).__name__ == "Relu"
-    grads = nl.grad(y.sum(), [x] + list(model.parameters()))
-    ref = _unfused(model, x)
-    ref_grads = nl.grad(ref.sum(), [x] + list(model.parameters()))
-    assert y.data.tobytes() == ref.data.tobytes()
-    for g, r in zip(grads, ref_grads):
+    assert seen == ["Linear", "ReLU", "Linear"]
+    assert y.grad_fn.name == "LinearBackward"
+    assert y.grad_fn.inputs[0].grad_fn.name == "ReluBackward"
+
+
+def test_fused_linear_relu_is_opt_in_and_identical():
+    nl.manual_seed(1)
+    x = nl.randn(6, 5, requires_grad=True)
+    w = nl.randn(4, 5, requires_grad=True)
+    b = nl.randn(4, requires_grad=True)
+    fused = F.linear_relu(x, w, b)
+    plain = F.relu(F.linear(x, w, b))
+    assert fused.grad_fn.name == "LinearReLUBackward"
+    assert fused.data.tobytes() == plain.data.tobytes()
+    for g, r in zip(nl.grad(fused.sum(), [x, w, b]), nl.grad(plain.sum(), [x, w, b])):
         assert g.data.tobytes() == r.data.tobytes()
 
 
-def test_fused_graph_node_and_hooks_disable_fusion():
-    model = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
-    x = nl.randn(2, 3, requires_grad=True)
-    assert type(model(x)._ctx).__name__ == "LinearReLU"
-    seen = []
-    model[1].register_forward_hook(lambda module, args, out: seen.append(np.array(args[0].data)))
-    out = model(x)
-    assert len(seen) == 1 and seen[0].shape == (2, 3)   # the hook saw the value between the two
-    assert type(out._ctx).__name__ == "Relu"
-
-
-def test_fused_path_keeps_the_linear_error_message():
+def test_linear_error_names_the_layer():
     model = nn.Sequential(nn.Linear(4, 2), nn.ReLU())
     try:
         model(nl.randn(3, 5))
     except ValueError as e:
-        assert "Linear(in_features=4): input has 5 features" in str(e)
+        assert "Linear(in_features=4): input has 5 features (shape (3, 5))" in str(e)
     else:
         raise AssertionError("expected a ValueError")
+
+
+def test_functional_linear_error_names_the_weight():
+    try:
+        F.linear(nl.randn(3, 5), nl.randn(2, 4))
+    except ValueError as e:
+        assert "expects 4 input features, input has 5" in str(e)
+    else:
+        raise AssertionError("expected a ValueError")
+
+
+def test_nnlite_namespace_does_not_leak_ops_modules():
+    for name in ("np", "shape", "linalg", "pointwise", "nn_ops", "arithmetic"):
+        assert not hasattr(nl, name), name
+    assert set(nl.ops.__all__) <= set(dir(nl))
+
+
+def test_constant_is_outside_the_graph():
+    from nnlite.autograd import constant
+    c = constant(np.ones(3))
+    assert c.grad_fn is None and not c.requires_grad
+    assert constant(None) is None

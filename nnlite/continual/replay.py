@@ -1,0 +1,72 @@
+"""Experience replay: keep a small, fair sample of the past and rehearse it with every new batch.
+
+A **reservoir** (Vitter 1985, "Random sampling with a reservoir") keeps a
+uniform sample of a stream whose length is not known in advance, in fixed
+memory: the first ``capacity`` examples fill it; the n-th example after that
+(n counted from 1 over the whole stream) replaces a random slot with
+probability ``capacity / n``. At every moment each example seen so far is in
+the buffer with the same probability, ``capacity / n`` — so after five tasks
+every task holds about a fifth of it, with no task boundaries needed.
+"""
+import numpy as np
+
+from ..random import _gen
+from ..tensor import Tensor
+
+__all__ = ["ReservoirBuffer"]
+
+
+class ReservoirBuffer:
+    """A reservoir sample of up to ``capacity`` examples, each a row of one or more arrays.
+
+    >>> import numpy as np, nnlite as nl
+    >>> buffer = ReservoirBuffer(capacity=4, generator=nl.Generator(0))
+    >>> buffer.add(np.arange(10.0)[:, None], np.arange(10))
+    >>> len(buffer), buffer.seen
+    (4, 10)
+    >>> [t.shape for t in buffer.sample(3)]
+    [(3, 1), (3,)]
+    """
+
+    def __init__(self, capacity, generator=None):
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
+            raise ValueError(f"ReservoirBuffer: capacity must be a positive int, got {capacity!r}")
+        self.capacity = int(capacity)
+        self.generator = generator
+        self.arrays = None      # one array per field, capacity rows
+        self.seen = 0           # examples offered so far
+        self.ids = np.full(self.capacity, -1, np.int64)   # the stream position of each slot's example
+
+    def __len__(self):
+        return min(self.seen, self.capacity)
+
+    def add(self, *fields):
+        """Offer a batch of examples (matching rows of each field: arrays or Tensors) to the reservoir."""
+        fields = [f.data if isinstance(f, Tensor) else np.asarray(f) for f in fields]
+        if len({len(f) for f in fields}) != 1:
+            raise ValueError(f"ReservoirBuffer.add: fields need the same number of rows, got "
+                             f"{[len(f) for f in fields]}")
+        if self.arrays is None:
+            self.arrays = [np.zeros((self.capacity,) + f.shape[1:], f.dtype) for f in fields]
+        elif len(fields) != len(self.arrays):
+            raise ValueError(f"ReservoirBuffer.add: expected {len(self.arrays)} fields, got {len(fields)}")
+        rng = _gen(self.generator)
+        for row in range(len(fields[0])):
+            self.seen += 1
+            if self.seen <= self.capacity:
+                slot = self.seen - 1
+            else:
+                slot = int(rng.integers(self.seen))   # uniform in [0, n): kept with probability capacity / n
+                if slot >= self.capacity:
+                    continue
+            for store, f in zip(self.arrays, fields):
+                store[slot] = f[row]
+            self.ids[slot] = self.seen - 1
+
+    def sample(self, batch_size):
+        """``batch_size`` stored examples drawn uniformly (without replacement), as Tensors per field."""
+        if len(self) == 0:
+            raise ValueError("ReservoirBuffer.sample: the buffer is empty")
+        rng = _gen(self.generator)
+        picked = rng.choice(len(self), size=min(batch_size, len(self)), replace=False)
+        return tuple(Tensor._make(store[picked], None) for store in self.arrays)

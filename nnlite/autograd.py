@@ -13,6 +13,7 @@ and third derivatives: Hessian-vector products, gradient penalties, MAML.
 import contextlib
 import functools
 import threading
+import weakref
 
 import numpy as np
 
@@ -99,6 +100,46 @@ def is_anomaly_enabled():
     return _mode.anomaly
 
 
+# -------------------------------------------------------------------- views ---
+#
+# ``y[0]``, ``y.view(4)`` or ``y.T`` share y's memory. Such a view shares y's version
+# counter (so changing a saved tensor through a view is caught) and remembers its base
+# and the view operations that lead to it. An in-place operation on the view then
+# rewrites the *base's* history (``ViewScatter`` in ops/inplace.py), and any view whose
+# base changed after the view was made re-derives its own history from the base before
+# it is used: the same gradients as PyTorch's views.
+
+def _mark_view(result, parent, out, cls, rest, options):
+    """Record ``result`` as a view of ``parent`` when NumPy returned a view (not a copy)."""
+    owner = out.base
+    if owner is None or not (owner is parent.data or owner is parent.data.base):
+        return
+    result._version = parent._version
+    if parent._base is None:
+        result._base, result._view_steps = parent, ((cls, rest, options),)
+    else:
+        result._base, result._view_steps = parent._base, parent._view_steps + ((cls, rest, options),)
+    result._view_version = parent._version[0]
+
+
+def _replay_view(base, steps):
+    """Apply a view's operations to ``base`` again (differentiably): its current history."""
+    t = base
+    for cls, rest, options in steps:
+        t = cls.apply(t, *rest, **options)
+    return t
+
+
+def _refresh_view(view):
+    """Give a view whose base changed in place the history it has now: view_ops(base)."""
+    base = view._base
+    if not (base.requires_grad and _mode.enabled):
+        return   # nothing to record; checked again when the view is next used with a graph
+    view._view_version = view._version[0]
+    fresh = _replay_view(base, view._view_steps)
+    view._ctx, view.requires_grad = fresh._ctx, True
+
+
 # ----------------------------------------------------------------- Function ---
 
 class Function:
@@ -115,6 +156,7 @@ class Function:
     """
     save_output = False
     saves_inputs = True
+    is_view = False   # the result may be a NumPy view of the first input (indexing, reshape, permute)
 
     @classmethod
     def apply(cls, *args, **options):
@@ -124,6 +166,8 @@ class Function:
         arrays = []
         for a in args:
             if isinstance(a, Tensor):
+                if a._base is not None and a._version[0] != a._view_version:
+                    _refresh_view(a)   # its base changed in place since the view's history was set
                 arrays.append(a.data)
                 needs_graph = needs_graph or a.requires_grad
             else:
@@ -133,15 +177,25 @@ class Function:
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if not (needs_graph and _mode.enabled):
-            return Tensor._make(out, None)
-        fn.inputs = args
-        if cls.saves_inputs:
-            fn._versions = fn._saved_versions(args)
-        result = Tensor._make(out, fn)
-        if cls.save_output:
-            fn.out = result
-            fn._out_version = 0
+            result = Tensor._make(out, None)
+        else:
+            fn.inputs = args
+            if cls.saves_inputs:
+                fn._versions = fn._saved_versions(args)
+            result = Tensor._make(out, fn)
+            if cls.save_output:
+                # A weak reference: the output holds its Function (``_ctx``), and a strong
+                # reference back would make a cycle that only the garbage collector frees.
+                fn._out = weakref.ref(result)
+                fn._out_version = 0
+        if cls.is_view:
+            _mark_view(result, args[0], out, cls, args[1:], options)
         return result
+
+    @property
+    def out(self):
+        """The result Tensor (for Functions with ``save_output = True``)."""
+        return self._out()
 
     def _saved_versions(self, args):
         """Version of each input whose *value* backward reads (None: not read)."""
@@ -180,7 +234,7 @@ class Function:
                         f"{self.name}: an input it saved for backward (shape {a.shape}) was modified "
                         f"in place (version {v} -> {a._version[0]}); gradients would be wrong. "
                         "Use an out-of-place operation or clone() before modifying it.")
-        if self.save_output and self.out._version[0] != self._out_version:
+        if self.save_output and self._out()._version[0] != self._out_version:
             raise RuntimeError(
                 f"{self.name}: its output (shape {self.out.shape}) was modified in place after being "
                 "saved for backward; use an out-of-place operation or clone() first.")
@@ -240,6 +294,9 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
     tensor named in ``capture``).
     """
     capture = capture or set()
+    for r in roots:
+        if r._base is not None and r._version[0] != r._view_version:
+            _refresh_view(r)
     pending, leaves = {}, {}
     for r, g in zip(roots, root_grads):
         if r._ctx is None:

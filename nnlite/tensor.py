@@ -51,8 +51,12 @@ class Tensor:
     >>> x.grad
     tensor([2., 4., 6.])
     """
+    # A view (``x[0]``, ``x.view(...)``, ``x.T``) shares its base's ``_version`` list and
+    # keeps ``_base`` (the tensor owning the memory), ``_view_steps`` (the view operations
+    # that lead from the base to it) and ``_view_version`` (the version its history is
+    # up to date with): in-place changes through a view rewrite the base's history.
     __slots__ = ("data", "requires_grad", "grad", "_ctx", "_version", "_hooks",
-                 "_retains_grad", "__weakref__")
+                 "_retains_grad", "_base", "_view_steps", "_view_version", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -65,6 +69,7 @@ class Tensor:
         self._version = [0]
         self._hooks = None
         self._retains_grad = False
+        self._base = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -83,6 +88,7 @@ class Tensor:
         t._version = [0]
         t._hooks = None
         t._retains_grad = False
+        t._base = None
         t.requires_grad = ctx is not None
         return t
 

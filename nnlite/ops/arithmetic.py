@@ -7,6 +7,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from .compare import where
 from .pointwise import log
 from .shape import sum_to
 
@@ -71,7 +72,12 @@ class Div(Function):
 
 
 class Pow(Function):
-    """a ** b. d/da = b a^(b-1);  d/db = a^b log a."""
+    """a ** b. d/da = b a^(b-1);  d/db = a^b log a.
+
+    At the formulas' singular points the gradients are PyTorch's: d/da is 0 where
+    b = 0 (a^0 is constant, though 0 * 0^(-1) is NaN), and d/db is 0 where a = 0 and
+    b >= 0 (0^b log 0 is 0 * -inf).
+    """
 
     def forward(self, a, b):
         return _broadcast_op(np.power, a, b, "pow")
@@ -81,13 +87,27 @@ class Pow(Function):
         ga = gb = None
         if _wants(a):
             if isinstance(b, (int, float)):
-                ga = grad * (b * a ** (b - 1)) if b != 2 else grad * (2 * a)
+                if b == 0:
+                    ga = Tensor._make(np.zeros(a.shape, a.dtype), None)
+                else:
+                    ga = grad * (b * a ** (b - 1)) if b != 2 else grad * (2 * a)
             else:
-                ga = sum_to(grad * b * a ** (b - 1), _shape(a))
+                b_data = b.data if isinstance(b, Tensor) else np.asarray(b)
+                ga = sum_to(grad * _zero_where(b_data == 0, b * a ** (b - 1)), _shape(a))
         if _wants(b):
             log_a = log(a) if isinstance(a, Tensor) else np.log(a)
-            gb = sum_to(grad * (a ** b) * log_a, _shape(b))
+            a_data = a.data if isinstance(a, Tensor) else np.asarray(a)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                singular = (a_data == 0) & (b.data >= 0)
+            gb = sum_to(grad * _zero_where(singular, (a ** b) * log_a), _shape(b))
         return ga, gb
+
+
+def _zero_where(mask, t):
+    """``t`` with 0 where ``mask`` holds (also replacing the NaN or Inf a formula gave there)."""
+    if not np.any(mask):
+        return t
+    return where(Tensor._make(mask, None), Tensor._make(np.zeros((), t.dtype), None), t)
 
 
 class Neg(Function):

@@ -29,6 +29,7 @@ def _convert_key(key):
 
 class GetItem(Function):
     saves_inputs = False
+    is_view = True   # for ints and slices; array keys give copies, which apply tells apart
 
     def forward(self, a, key):
         self.in_shape, self.key = a.shape, key

@@ -5,10 +5,18 @@ notices and refuses (instead of silently using the new ones). Under ``no_grad``
 (updating parameters, initialising) they are plain NumPy writes. With autograd
 recording, the result is computed out of place, written into the same memory,
 and the tensor's history is moved to the new operation, as PyTorch does.
+
+A view (``y[0]``, ``y.view(4)``, ``y.T``) shares memory with its base, so an
+in-place change of the view changes the base too: the base's history becomes
+"the old base with the view's region replaced by the new values"
+(:class:`ViewScatter`), and the view's history becomes "that region of the new
+base". ``y = x * 1; y[0].mul_(3)`` then sends 3 to the first row of ``x.grad``.
 """
 import numpy as np
 
-from ..autograd import Function, is_grad_enabled, no_grad
+import weakref
+
+from ..autograd import Function, _refresh_view, _replay_view, is_grad_enabled, no_grad
 from ..random import _gen
 from ..tensor import Tensor
 from . import arithmetic, compare
@@ -17,14 +25,27 @@ from .shape import cast, sum_to
 
 
 def _check_leaf(x, op):
-    if x.requires_grad and x._ctx is None and is_grad_enabled():
+    if not is_grad_enabled():
+        return
+    if x.requires_grad and x._ctx is None:
         raise RuntimeError(f"{op}: a leaf tensor that requires grad is being used in an in-place "
                            "operation; wrap the update in `with nl.no_grad():`")
+    base = x._base
+    if base is not None and base.requires_grad and base._ctx is None:
+        raise RuntimeError(f"{op}: a view of a leaf tensor that requires grad (shape {base.shape}) is "
+                           "being used in an in-place operation; wrap the update in `with nl.no_grad():`")
 
 
 def _records(x, others):
-    return is_grad_enabled() and (x.requires_grad or any(
-        isinstance(o, Tensor) and o.requires_grad for o in others))
+    if not is_grad_enabled():
+        return False
+    base = x._base
+    if base is not None:
+        if x._version[0] != x._view_version:
+            _refresh_view(x)
+        if base.requires_grad:
+            return True
+    return x.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in others)
 
 
 def _write(x, values):
@@ -40,16 +61,66 @@ def _rebase(x, op, fn, *others, **options):
     """Apply ``fn(old_x, *others)`` and make x hold (and be the result of) it."""
     _check_leaf(x, op)
     if _records(x, others):
-        old = Tensor._make(x.data, x._ctx)
-        old.requires_grad, old._version = x.requires_grad, x._version
+        base = x._base
+        if base is None:
+            old = _snapshot(x)
+        else:   # the view's old values, taken from the base's old history (not the base itself,
+            old_base = _snapshot(base)   # whose history is about to change: that would be a loop)
+            old = _replay_view(old_base, x._view_steps)
         result = fn(old, *others, **options)
         _write(x, result.data)
+        if base is not None:
+            new_base = ViewScatter.apply(old_base, result, _view_positions(base, x._view_steps))
+            base._ctx, base.requires_grad = new_base._ctx, True
+            # The view is now "its region of the new base"; replaying its view operations says so.
+            result = _replay_view(base, x._view_steps)
         x._ctx, x.requires_grad = result._ctx, True
     else:
         raw = [o.data if isinstance(o, Tensor) else o for o in others]
         _write(x, fn(Tensor._make(x.data, None), *raw, **options).data)
     x._bump_version()
+    ctx = x._ctx
+    if ctx is not None and ctx.save_output:
+        # x (not the discarded ``result``) now holds the saved output.
+        ctx._out, ctx._out_version = weakref.ref(x), x._version[0]
+    if x._base is not None:
+        x._view_version = x._version[0]
     return x
+
+
+def _snapshot(t):
+    """A Tensor standing for ``t`` as it is now: same memory, version and history."""
+    old = Tensor._make(t.data, t._ctx)
+    old.requires_grad, old._version = t.requires_grad, t._version
+    return old
+
+
+def _view_positions(base, steps):
+    """Flat (C-order) positions in ``base`` of each element of the view that ``steps`` make."""
+    positions = np.arange(base.data.size).reshape(base.shape)
+    for cls, rest, options in steps:
+        positions = cls().forward(positions, *rest, **options)
+    return positions
+
+
+class ViewScatter(Function):
+    """The base after an in-place change of one of its views: ``base`` with the region at
+    ``positions`` replaced by ``values``. The values are already in the base's memory (the
+    view shares it), so forward returns the base's array as it is.
+
+    Gradient: to the old base, everything outside the region; to the values, the region.
+    """
+    saves_inputs = False
+
+    def forward(self, base, values, positions):
+        self.positions = positions
+        return base
+
+    def backward(self, grad):
+        keep = np.ones(grad.shape, dtype=grad.dtype)
+        keep.reshape(-1)[self.positions] = 0
+        g_values = GetItem.apply(grad.reshape(-1), self.positions)
+        return grad * Tensor._make(keep, None), g_values, None
 
 
 def add_(x, other, alpha=1):

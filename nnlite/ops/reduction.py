@@ -11,6 +11,7 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor
 from .arithmetic import abs as _abs
+from .compare import where
 from .pointwise import exp, sqrt
 from .shape import cast, expand, reshape
 
@@ -77,7 +78,31 @@ def var(input, dim=None, correction=1, keepdim=False, unbiased=None):
 
 
 def std(input, dim=None, correction=1, keepdim=False, unbiased=None):
-    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+    return Root.apply(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased), 2)
+
+
+class Root(Function):
+    """s ** (1/p) for s >= 0 (a sum of powers), with gradient 0 where s = 0.
+
+    The p-th root has an infinite slope at 0, and the sum inside it a zero slope
+    there, so the chain rule alone gives inf * 0 = NaN for the norm of a zero
+    vector or the standard deviation of equal numbers. PyTorch defines those
+    gradients as 0 (a subgradient), and so does this op.
+    """
+    save_output = True
+
+    def forward(self, s, p):
+        self.p = p
+        return np.sqrt(s) if p == 2 else np.power(s, 1.0 / p)
+
+    def backward(self, grad):
+        s, out = self.inputs[0], self.out
+        zero = s.data == 0
+        if not np.any(zero):
+            return grad * out / (self.p * s), None     # d s^(1/p)/ds = s^(1/p) / (p s)
+        one = Tensor._make(np.ones((), s.dtype), None)
+        safe = where(Tensor._make(zero, None), one, s)
+        return where(Tensor._make(zero, None), 0 * one, grad * out / (self.p * safe)), None
 
 
 class _Extreme(Function):
@@ -200,11 +225,14 @@ def logsumexp(input, dim, keepdim=False):
 
 
 def norm(input, p=2, dim=None, keepdim=False):
-    """The p-norm (p = 2, 1, inf or any positive number) over ``dim``."""
+    """The p-norm (p = 2, 1, inf or any positive number) over ``dim``.
+
+    The gradient at a zero vector is 0, as in PyTorch (see :class:`Root`).
+    """
     if p == 2:
-        return sqrt(sum(input * input, dim, keepdim))
+        return Root.apply(sum(input * input, dim, keepdim), 2)
     if p == 1:
         return sum(_abs(input), dim, keepdim)
     if p == float("inf"):
         return amax(_abs(input), dim, keepdim)
-    return sum(_abs(input) ** p, dim, keepdim) ** (1.0 / p)
+    return Root.apply(sum(_abs(input) ** p, dim, keepdim), p)

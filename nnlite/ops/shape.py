@@ -19,6 +19,7 @@ def _normalize_shape(shape):
 
 class Reshape(Function):
     saves_inputs = False
+    is_view = True   # when the memory layout allows; otherwise NumPy copies and apply sees it
 
     def forward(self, a, shape):
         self.in_shape = a.shape
@@ -75,6 +76,7 @@ def unsqueeze(input, dim):
 
 class Permute(Function):
     saves_inputs = False
+    is_view = True
 
     def forward(self, a, dims):
         if sorted(d % max(a.ndim, 1) for d in dims) != list(range(a.ndim)):

@@ -1,0 +1,72 @@
+"""Gradients at the points where an op's derivative formula breaks down (0/0, 0 * inf,
+ties) equal PyTorch's: norm and pow at zero, abs, sqrt and log at zero, max/min ties."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+
+X0 = np.array([0.0, 0.0, 0.0])
+TIES = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]])
+
+# name -> (input values, function of the tensor, works for both libraries)
+CASES = {
+    "norm_at_zero": (X0, lambda x: x.norm()),
+    "norm_dim_at_zero": (np.array([[0.0, 0.0], [3.0, 4.0]]), lambda x: x.norm(dim=1).sum()),
+    "norm_p3_at_zero": (X0, lambda x: x.norm(p=3)),
+    "norm_p1_at_zero": (X0, lambda x: x.norm(p=1)),
+    "norm_inf_ties": (np.array([-2.0, 2.0, 1.0]), lambda x: x.norm(p=float("inf"))),
+    "pow_zero_exponent_at_zero": (X0, lambda x: (x ** 0.0).sum()),
+    "pow_half_at_zero": (X0, lambda x: (x ** 0.5).sum()),
+    "pow_two_at_zero": (X0, lambda x: (x ** 2.0).sum()),
+    "pow_one_at_zero": (X0, lambda x: (x ** 1.0).sum()),
+    "abs_at_zero": (np.array([0.0, -1.0, 2.0]), lambda x: x.abs().sum()),
+    "sqrt_at_zero": (X0, lambda x: x.sqrt().sum()),
+    "sqrt_at_zero_zero_upstream": (X0, lambda x: (x.sqrt() * 0.0).sum()),
+    "log_at_zero_zero_upstream": (X0, lambda x: (x.log() * 0.0).sum()),
+    "log_at_zero": (np.array([0.0, 1.0]), lambda x: x.log().sum()),
+    "max_all_ties": (TIES, lambda x: x.max()),
+    "min_all_ties": (TIES, lambda x: x.min()),
+    "amax_dim_ties": (TIES, lambda x: x.amax(dim=1).sum()),
+    "max_dim_ties": (TIES, lambda x: x.max(dim=1)[0].sum()),
+    "min_dim_ties": (TIES, lambda x: x.min(dim=0)[0].sum()),
+    "maximum_ties": (TIES, lambda x: x.maximum(x.detach() * 0 + 2.0).sum()),
+    "clamp_at_bounds": (np.array([0.0, 1.0, 0.5]), lambda x: x.clamp(0.0, 1.0).sum()),
+    "relu_at_zero": (X0, lambda x: x.relu().sum()),
+    "std_of_constant": (np.array([1.0, 1.0, 1.0]), lambda x: x.std()),
+}
+
+
+def _grad(make, values, fn):
+    x = make(values)
+    fn(x).backward()
+    return np.array(x.grad.numpy())
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_gradient_at_singular_point_matches_torch(case):
+    torch = pytest.importorskip("torch")
+    values, fn = CASES[case]
+    with np.errstate(all="ignore"):
+        got = _grad(lambda v: nl.tensor(v, dtype=nl.float64, requires_grad=True), values, fn)
+    want = _grad(lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True), values, fn)
+    np.testing.assert_allclose(got, want, equal_nan=True, err_msg=case)
+
+
+def test_the_issue_examples_without_torch():
+    x = nl.zeros(3, dtype=nl.float64, requires_grad=True)
+    x.norm().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0])
+    x.grad = None
+    (x ** 0.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0])
+
+
+def test_root_passes_finite_difference_checks_away_from_zero():
+    from nnlite.ops.reduction import Root
+    s = nl.tensor([0.5, 2.0, 3.0], dtype=nl.float64, requires_grad=True)
+    for p in (2, 3, 1.5):
+        assert nl.autograd.gradcheck(lambda t: Root.apply(t, p), [s])
+        assert nl.autograd.gradgradcheck(lambda t: Root.apply(t, p), [s])
+    x = nl.tensor([[0.3, -1.2], [2.0, 0.7]], dtype=nl.float64, requires_grad=True)
+    assert nl.autograd.gradcheck(lambda t: t.norm(dim=1), [x])
+    assert nl.autograd.gradcheck(lambda t: t.std(dim=0), [x])

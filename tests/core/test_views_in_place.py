@@ -1,0 +1,122 @@
+"""Views and in-place operations: a view shares its base's version counter, and an
+in-place change through a view rewrites the base's history (checked against PyTorch)."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+
+# Each case modifies y (= x * 1, a non-leaf) through a view, then differentiates a
+# function of y; written once for both libraries.
+CASES = {
+    "row_mul": lambda y: y[0].mul_(3),
+    "column_mul": lambda y: y[:, 0].mul_(3),
+    "view_add": lambda y: y.view(4)[1:3].add_(y.view(4)[1:3].detach() * 0 + 2).mul_(5),
+    "reshape_mul": lambda y: y.reshape(4).mul_(2),
+    "transpose_row": lambda y: y.T[1].mul_(-4),
+    "nested_views": lambda y: y.T[0][1:].mul_(7),
+    "setitem_on_view": lambda y: y[1].__setitem__(0, 9.0),
+    "unsqueeze_then_index": lambda y: y.unsqueeze(0)[0, :, 1].mul_(6),
+}
+
+
+def _x_values():
+    return np.array([[1.0, 2.0], [3.0, 4.0]])
+
+
+def _run(lib, case, as_tensor):
+    x = as_tensor(_x_values())
+    y = x * 1
+    CASES[case](y)
+    (y * _weights(lib, as_tensor)).sum().backward()
+    return np.array(y.detach().numpy()), np.array(x.grad.numpy())
+
+
+def _weights(lib, as_tensor):
+    return as_tensor(np.array([[1.0, -2.0], [0.5, 3.0]]), grad=False)
+
+
+def _as_nl(values, grad=True):
+    return nl.tensor(values, dtype=nl.float64, requires_grad=grad)
+
+
+def _as_torch(torch):
+    def make(values, grad=True):
+        return torch.tensor(values, dtype=torch.float64, requires_grad=grad)
+    return make
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_in_place_through_a_view_matches_torch(case):
+    torch = pytest.importorskip("torch")
+    got_y, got_grad = _run(nl, case, _as_nl)
+    want_y, want_grad = _run(torch, case, _as_torch(torch))
+    np.testing.assert_allclose(got_y, want_y)
+    np.testing.assert_allclose(got_grad, want_grad)
+
+
+def test_the_issue_example_without_torch():
+    x = nl.tensor([[1.0, 1.0], [1.0, 1.0]], requires_grad=True)
+    y = x * 1
+    y[0].mul_(3)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.data, [[3, 3], [1, 1]])
+
+
+def test_views_share_the_version_counter_of_their_base():
+    y = nl.ones(2, 3)
+    for view in (y[0], y[:, 1], y.view(6), y.reshape(3, 2), y.T, y.unsqueeze(0), y.detach()):
+        before = y._version[0]
+        with nl.no_grad():
+            view.add_(1.0)
+        assert y._version[0] == before + 1
+
+
+def test_a_saved_tensor_changed_through_a_view_is_refused():
+    x = nl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    z = (y * y).sum()       # Mul saved y
+    y[1:].mul_(2)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.backward()
+
+
+def test_a_saved_output_changed_through_a_view_is_refused():
+    x = nl.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()             # Exp saved its output
+    y.view(2, 1)[0].mul_(2)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.sum().backward()
+
+
+def test_an_older_view_sees_the_base_rewritten_after_it_was_made():
+    torch = pytest.importorskip("torch")
+    results = []
+    for make in (_as_nl, _as_torch(torch)):
+        x = make(_x_values())
+        y = x * 1
+        row = y[1]              # made before the base changes
+        y.mul_(2)
+        (row * 3).sum().backward()
+        results.append(np.array(x.grad.numpy()))
+    np.testing.assert_allclose(results[0], results[1])
+
+
+def test_in_place_on_a_view_of_a_leaf_that_requires_grad_is_refused():
+    x = nl.tensor([[1.0, 2.0]], requires_grad=True)
+    with pytest.raises(RuntimeError, match="view of a leaf"):
+        x[0].mul_(2)
+    with nl.no_grad():
+        x[0].mul_(2)        # initialising through a view is fine
+    np.testing.assert_allclose(x.data, [[2.0, 4.0]])
+
+
+def test_a_view_of_a_constant_written_with_a_value_that_requires_grad():
+    torch = pytest.importorskip("torch")
+    results = []
+    for make in (_as_nl, _as_torch(torch)):
+        w = make(np.array([2.0, 5.0]))
+        buf = make(np.zeros((2, 2)), grad=False)
+        buf[0].copy_(w * 3)
+        (buf * buf).sum().backward()
+        results.append(np.array(w.grad.numpy()))
+    np.testing.assert_allclose(results[0], results[1])

@@ -1,7 +1,7 @@
 """The ``nnlite`` command (also ``python -m nnlite``).
 
     nnlite train RECIPE [--epochs N --lr LR --batch-size B --seed S --threads T --out DIR --resume [CKPT]]
-    nnlite inspect CHECKPOINT [--histograms FILE.png]
+    nnlite inspect CHECKPOINT [--histograms FILE.png] [--analysis]
     nnlite bench [--quick]
     nnlite export CHECKPOINT --onnx FILE.onnx [--opset N]
 
@@ -242,7 +242,29 @@ def cmd_inspect(args):
     if args.histograms:
         _histograms(rows, arrays, args.histograms)
         print(f"wrote {args.histograms}")
+    if args.analysis:
+        print(_quality_table(rows, arrays))
     return 0
+
+
+def _quality_table(rows, arrays):
+    """Spectral quality metrics (nnlite.analysis.quality_metrics) of every weight matrix of a checkpoint."""
+    from nnlite.analysis import quality_metrics
+    # Weight matrices only: counted once if tied; "-" is a parameter of a file without kind records.
+    matrices = {r["name"]: arrays[r["name"]] for r in rows if r["parameter"] and r["counted"]
+                and len(r["shape"]) >= 2 and r["kind"] in ("weight", "embedding", "-")}
+    metrics = quality_metrics(matrices)
+    if not metrics:
+        return "quality metrics: the checkpoint has no weight matrices"
+    head = ["weight", "matrix", "spectral norm", "condition number", "effective rank", "stable rank"]
+    cells = [head] + [[name, "x".join(map(str, m["matrix_shape"])), f"{m['spectral_norm']:.4g}",
+                       f"{m['condition_number']:.4g}", f"{m['effective_rank']:.4g}", f"{m['stable_rank']:.4g}"]
+                      for name, m in metrics.items()]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    lines = ["  ".join(c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    return "quality metrics (convolutions read as out x in*kernel):\n" + "\n".join(lines)
 
 
 def _totals(info, rows):
@@ -361,6 +383,8 @@ def build_parser():
     inspect = sub.add_parser("inspect", help="print the parameter table of a checkpoint")
     inspect.add_argument("checkpoint", metavar="CHECKPOINT")
     inspect.add_argument("--histograms", metavar="FILE.png", help="also plot a histogram per parameter")
+    inspect.add_argument("--analysis", action="store_true",
+                         help="also print spectral norm, condition number, effective and stable rank per weight matrix")
     export = sub.add_parser("export", help="export a checkpoint's model to ONNX")
     export.add_argument("checkpoint", metavar="CHECKPOINT")
     export.add_argument("--onnx", metavar="FILE.onnx", help="where to write the ONNX graph")

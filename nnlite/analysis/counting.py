@@ -74,7 +74,8 @@ class Report:
     def to_markdown(self):
         """A Markdown table and the summary lines as a list."""
         head, rows = self._rows()
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|"]
+        align = ["---" if i < 2 else "---:" for i in range(len(head))]
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines + [""] + [f"- {s}" for s in self._summary()])
 

@@ -36,8 +36,8 @@ def test_fisher_of_logistic_regression_is_the_analytic_diagonal():
     X = rng.standard_normal((50, 4))
     Y = (rng.random(50) < 0.5).astype(np.float64)
     model = nn.Linear(4, 1).double()
-    fisher = fisher_diagonal(model, F.binary_cross_entropy_with_logits,
-                             [(nl.tensor(X[:20]), nl.tensor(Y[:20, None])), (nl.tensor(X[20:]), nl.tensor(Y[20:, None]))])
+    batches = [(nl.tensor(X[:20]), nl.tensor(Y[:20, None])), (nl.tensor(X[20:]), nl.tensor(Y[20:, None]))]
+    fisher = fisher_diagonal(model, F.binary_cross_entropy_with_logits, batches)
     w, b = model.weight.data[0], model.bias.data[0]
     p = 1 / (1 + np.exp(-(X @ w + b)))
     # d loss_n / d w = (p_n - y_n) x_n, so the diagonal of E[(y - p)^2 x x^T] is E[(y - p)^2 x_j^2].

@@ -29,7 +29,7 @@ from . import data  # noqa: E402,F401
 # (``nl.analysis``, ``nl.monitor``, ...), so ``import nnlite`` stays quick and their
 # optional libraries (matplotlib, tensorboardX, onnx, mpi4py) are imported only when asked for.
 _LAZY_SUBMODULES = ("analysis", "monitor", "plot", "quantization", "compress", "func", "transfer",
-                    "continual", "meta", "nas", "onnx", "distributed")
+                    "continual", "meta", "nas", "onnx", "distributed", "train", "calibration")
 
 
 def __getattr__(name):

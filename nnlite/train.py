@@ -31,6 +31,13 @@ from .optim.lr_scheduler import ReduceLROnPlateau
 __all__ = ["fit", "evaluate", "TrainingState", "Callback", "ProgressBar", "EarlyStopping", "ModelCheckpoint"]
 
 
+# Measurements that guide the choice of learning rate and batch size live in their own files.
+from .lr_finder import LRFinderResult, lr_finder  # noqa: E402
+from .noise_scale import NoiseScale, gradient_noise_scale  # noqa: E402
+
+__all__ += ["lr_finder", "LRFinderResult", "gradient_noise_scale", "NoiseScale"]
+
+
 # ------------------------------------------------------------------ helpers --
 def _split_batch(batch):
     """A batch is ``(inputs, targets)``; anything else is a mistake worth naming."""

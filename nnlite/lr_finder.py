@@ -1,0 +1,190 @@
+"""The learning-rate range test (Smith, 2017, "Cyclical Learning Rates for Training Neural Networks").
+
+Train for a few hundred steps while the learning rate grows exponentially from
+``start_lr`` to ``end_lr``, and record the loss at each step::
+
+    lr_k = start_lr * (end_lr / start_lr) ** (k / (num_iters - 1))
+
+At first the rate is too small to change anything and the loss stays flat; then
+it falls, fastest where the rate is well matched to the curvature of the loss;
+then the steps overshoot and the loss climbs and diverges. A good rate for
+training sits on the falling slope, below the bottom of the curve: this module
+suggests the rate where the smoothed loss falls fastest per factor of lr.
+
+The loss of single batches is noisy, so the curve is an exponential moving
+average with bias correction (as Adam corrects its moments)::
+
+    avg_k = beta * avg_{k-1} + (1 - beta) * loss_k,   smoothed_k = avg_k / (1 - beta ** (k + 1))
+
+The test is a measurement, not training: afterwards the model's parameters and
+buffers, the optimizer's state and hyperparameters, the data loader's position
+and the random generator are put back exactly as they were, bit for bit.
+"""
+import copy
+import math
+
+import numpy as np
+
+from .random import get_rng_state, set_rng_state
+from .tensor import Tensor
+
+__all__ = ["lr_finder", "LRFinderResult"]
+
+
+class LRFinderResult:
+    """The swept ``lrs``, the smoothed ``losses`` (and ``raw_losses``) and the ``suggestion``."""
+
+    def __init__(self, lrs, losses, raw_losses, suggestion, diverged):
+        self.lrs, self.losses, self.raw_losses = lrs, losses, raw_losses
+        self.suggestion, self.diverged = suggestion, diverged
+
+    def __repr__(self):
+        return (f"LRFinderResult({len(self.lrs)} steps from {self.lrs[0]:.2g} to {self.lrs[-1]:.2g}, "
+                f"suggestion={self.suggestion:.3g}, diverged={self.diverged})")
+
+    def plot(self, ax=None):
+        """The loss against the learning rate (log axis), with the suggestion marked; returns the axes."""
+        if ax is None:
+            try:
+                import matplotlib.pyplot as plt
+            except ImportError:
+                raise ImportError('LRFinderResult.plot needs matplotlib: pip install "nnlite[plot]"') from None
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(self.lrs, self.raw_losses, color="0.75", lw=0.8, label="batch loss")
+        ax.plot(self.lrs, self.losses, color="C0", lw=2, label="smoothed")
+        ax.axvline(self.suggestion, color="C3", ls="--", label=f"suggestion {self.suggestion:.2g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("training loss")
+        ax.legend(fontsize=8)
+        return ax
+
+
+def _steepest_descent(lrs, losses, skip_start, skip_end):
+    """The lr where the smoothed loss falls fastest against log(lr)."""
+    lrs, losses = np.asarray(lrs), np.asarray(losses)
+    lo, hi = min(skip_start, len(lrs) - 2), max(len(lrs) - skip_end, 2)
+    if hi - lo < 2:
+        lo, hi = 0, len(lrs)
+    slope = np.gradient(losses[lo:hi], np.log(lrs[lo:hi]))
+    return float(lrs[lo + int(np.argmin(slope))])
+
+
+def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100, *, optimizer=None,
+              beta=0.98, diverge_factor=4.0, skip_start=5, skip_end=3):
+    """Run the range test and return an :class:`LRFinderResult`; the model and optimizer end as they began.
+
+    ``optimizer`` defaults to ``SGD(model.parameters(), lr=start_lr, momentum=0.9)``;
+    every parameter group's ``lr`` is set to the swept value at each step. The
+    loader is cycled if it has fewer than ``num_iters`` batches. The sweep stops
+    early once the smoothed loss exceeds ``diverge_factor`` times its minimum
+    (or is not finite). ``skip_start``/``skip_end`` leave the flat start and the
+    diverging end out of the suggestion.
+
+    >>> import nnlite as nl
+    >>> from nnlite.data import DataLoader, TensorDataset
+    >>> x = nl.randn(256, 4); y = x @ nl.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    >>> model = nl.nn.Linear(4, 1)
+    >>> result = nl.train.lr_finder(model, nl.nn.functional.mse_loss,
+    ...                             DataLoader(TensorDataset(x, y), batch_size=32), num_iters=60)
+    >>> 1e-4 < result.suggestion < 1.0
+    True
+    """
+    from .optim import SGD
+    if not 0 < start_lr < end_lr:
+        raise ValueError(f"lr_finder: need 0 < start_lr < end_lr, got start_lr={start_lr}, end_lr={end_lr}")
+    if num_iters < 2:
+        raise ValueError(f"lr_finder: num_iters must be >= 2, got {num_iters}")
+    if len(loader) == 0:
+        raise ValueError("lr_finder: the loader has no batches")
+    if optimizer is None:
+        optimizer = SGD(model.parameters(), lr=start_lr, momentum=0.9)
+
+    saved = _save(model, optimizer, loader)
+    lrs, losses, raw, diverged = [], [], [], False
+    avg, best = 0.0, math.inf
+    ratio = (end_lr / start_lr) ** (1.0 / (num_iters - 1))
+    try:
+        model.train()
+        batches = iter(loader)
+        for k in range(num_iters):
+            try:
+                inputs, targets = next(batches)
+            except StopIteration:   # a short loader: start another pass
+                batches = iter(loader)
+                inputs, targets = next(batches)
+            lr = start_lr * ratio ** k
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.zero_grad()
+            loss = loss_fn(model(inputs), targets)
+            value = float(loss.item())
+            if not math.isfinite(value):
+                diverged = True
+                break
+            loss.backward()
+            optimizer.step()
+            avg = beta * avg + (1 - beta) * value
+            smoothed = avg / (1 - beta ** (k + 1))
+            lrs.append(lr)
+            raw.append(value)
+            losses.append(smoothed)
+            best = min(best, smoothed)
+            if smoothed > diverge_factor * best:
+                diverged = True
+                break
+    finally:
+        _restore(model, optimizer, loader, saved)
+    if len(lrs) < 2:
+        raise RuntimeError(f"lr_finder: the loss was not finite from the first step (lr={start_lr:g}); "
+                           "lower start_lr")
+    return LRFinderResult(lrs, losses, raw, _steepest_descent(lrs, losses, skip_start, skip_end), diverged)
+
+
+# --------------------------------------------------------- saving the state --
+def _save(model, optimizer, loader):
+    tensors = [(t, t.data.copy()) for t in list(model.parameters()) + list(model.buffers())]
+    grads = [(p, None if p.grad is None else p.grad.data.copy()) for p in model.parameters()]
+    return {
+        "tensors": tensors, "grads": grads, "training": model.training,
+        # state_dict() copies; loading it back also empties the state of parameters that had
+        # none before (a fresh optimizer), so the sweep's moments do not survive it.
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
+        "loader": _loader_position(loader),
+        "rng": get_rng_state(),
+    }
+
+
+def _restore(model, optimizer, loader, saved):
+    for t, data in saved["tensors"]:
+        t.data[...] = data            # in place: the optimizer's arena keeps its views
+    for p, grad in saved["grads"]:
+        if grad is None:
+            p.grad = None
+        elif p.grad is not None:
+            p.grad.data[...] = grad
+        else:
+            p.grad = Tensor(grad)
+    optimizer.load_state_dict(saved["optimizer"])
+    model.train(saved["training"])
+    _set_loader_position(loader, saved["loader"])
+    set_rng_state(saved["rng"])
+
+
+def _loader_position(loader):
+    """Everything that decides the loader's next batch: its attributes and its own generator.
+
+    ``state_dict()`` is not enough here: loading it makes the next ``iter()``
+    continue the saved epoch, where the untouched loader would have begun a new one.
+    """
+    generator = getattr(loader, "generator", None)
+    return dict(vars(loader)), (generator.get_state() if hasattr(generator, "get_state") else None)
+
+
+def _set_loader_position(loader, saved):
+    attributes, generator_state = saved
+    vars(loader).clear()
+    vars(loader).update(attributes)
+    if generator_state is not None:
+        loader.generator.set_state(generator_state)
+

@@ -1,0 +1,92 @@
+"""The LR range test sweeps exponentially, suggests a rate on the falling slope, and changes nothing."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite import nn
+from nnlite.data import DataLoader, TensorDataset
+from nnlite.nn import functional as F
+
+
+def _problem(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((512, 10)).astype(np.float32)
+    y = (x @ rng.standard_normal(10) > 0).astype(np.int64) + (x[:, 0] > 1)
+    return TensorDataset(nl.tensor(x), nl.tensor(y))
+
+
+def _model():
+    nl.manual_seed(0)
+    return nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3))
+
+
+def _train(model, opt, loader, steps=12):
+    for k, (x, y) in zip(range(steps), loader):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+
+def test_sweep_is_exponential_and_finds_the_falling_slope():
+    model = _model()
+    loader = DataLoader(_problem(), batch_size=32, shuffle=True)
+    result = nl.train.lr_finder(model, F.cross_entropy, loader, start_lr=1e-5, end_lr=100.0, num_iters=120)
+    lrs = np.asarray(result.lrs)
+    np.testing.assert_allclose(lrs[1:] / lrs[:-1], (100.0 / 1e-5) ** (1 / 119), rtol=1e-9)
+    assert lrs[0] == 1e-5 and len(result.losses) == len(result.raw_losses) == len(lrs)
+    assert result.diverged and len(lrs) < 120          # lr 100 with momentum blows up
+    assert 1e-3 <= result.suggestion <= 2.0
+    at = list(lrs).index(result.suggestion)
+    assert result.losses[at] < result.losses[0]         # on the way down, not on the flat start
+    # The suggestion trains: a few steps at it lower the loss more than at start_lr.
+    losses = {}
+    for lr in (1e-5, result.suggestion):
+        m = _model()
+        _train(m, nl.optim.SGD(m.parameters(), lr=lr, momentum=0.9), DataLoader(_problem(), batch_size=32))
+        x, y = _problem().tensors
+        losses[lr] = F.cross_entropy(m(x), y).item()
+    assert losses[result.suggestion] < losses[1e-5] - 0.05
+
+
+def test_model_optimizer_loader_and_generator_are_restored_bit_for_bit():
+    def run(with_finder):
+        model = _model()
+        opt = nl.optim.Adam(model.parameters(), lr=1e-3)
+        loader = DataLoader(_problem(), batch_size=32, shuffle=True)
+        _train(model, opt, loader, steps=3)       # state to keep: moments, step counts, loader position
+        if with_finder:
+            nl.train.lr_finder(model, F.cross_entropy, loader, 1e-6, 10.0, 40, optimizer=opt)
+            assert opt.param_groups[0]["lr"] == 1e-3
+        _train(model, opt, loader, steps=6)
+        draw = nl.rand(3).data
+        return [p.data.tobytes() for p in model.parameters()], opt.state_dict(), draw
+
+    params_a, state_a, draw_a = run(False)
+    params_b, state_b, draw_b = run(True)
+    assert params_a == params_b and np.array_equal(draw_a, draw_b)
+    for index, entry in state_a["state"].items():
+        for name, value in entry.items():
+            assert np.array_equal(value.data, state_b["state"][index][name].data), (index, name)
+
+
+def test_a_fresh_optimizer_keeps_no_state_from_the_sweep():
+    model = _model()
+    opt = nl.optim.Adam(model.parameters(), lr=1e-3)
+    nl.train.lr_finder(model, F.cross_entropy, DataLoader(_problem(), batch_size=64), 1e-6, 1.0, 20, optimizer=opt)
+    assert opt.state_dict()["state"] == {}
+
+
+def test_plot_and_bad_arguments(tmp_path):
+    model = _model()
+    loader = DataLoader(_problem(), batch_size=64)
+    with pytest.raises(ValueError, match="start_lr < end_lr"):
+        nl.train.lr_finder(model, F.cross_entropy, loader, start_lr=1.0, end_lr=0.1)
+    with pytest.raises(ValueError, match="num_iters"):
+        nl.train.lr_finder(model, F.cross_entropy, loader, num_iters=1)
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    result = nl.train.lr_finder(model, F.cross_entropy, loader, 1e-4, 1.0, 15)   # fewer batches: cycles
+    assert len(result.lrs) == 15
+    ax = result.plot()
+    assert ax.get_xscale() == "log" and len(ax.lines) == 3

@@ -1,0 +1,42 @@
+"""Small task sequences: forgetting happens, and each method changes it the way it should."""
+import numpy as np
+import pytest
+
+from nnlite import continual
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return continual.split_mnist1d(train_size=300)
+
+
+def test_naive_fine_tuning_forgets_catastrophically_in_the_class_incremental_setting(tasks):
+    out = continual.train_sequence("naive", tasks, setting="class", epochs=3)
+    R = np.array(out["R"])
+    # measured: BWT -0.70 and ACC 0.09 -- only the last task's classes are ever predicted
+    assert out["bwt"] < -0.5 and out["acc"] < 0.3
+    assert R[0, 0] > 0.9 and R[-1, :-1].max() < 0.1   # learnt, then overwritten
+
+
+def test_ewc_and_replay_forget_less_than_naive_fine_tuning_in_the_task_incremental_setting(tasks):
+    bwt = {m: continual.train_sequence(m, tasks, setting="task", epochs=3)["bwt"] for m in ("naive", "ewc", "replay")}
+    # measured: naive -0.065, EWC -0.009, replay -0.025
+    assert bwt["naive"] < -0.03
+    assert abs(bwt["ewc"]) < 0.6 * abs(bwt["naive"]) and abs(bwt["replay"]) < 0.6 * abs(bwt["naive"])
+
+
+def test_progressive_networks_forget_nothing_and_grow(tasks):
+    out = continual.train_sequence("progressive", tasks[:3], setting="task", epochs=2)
+    R = np.array(out["R"])
+    assert out["bwt"] == 0.0
+    for j in range(3):   # bit-identical outputs, so identical accuracies after every later task
+        assert all(R[i, j] == R[j, j] for i in range(j, 3))
+    growth = np.diff([0] + out["parameters"])
+    assert growth[2] > growth[1] > growth[0] > 0   # each column brings adapters to all earlier ones
+
+
+def test_bad_method_or_setting_is_named(tasks):
+    with pytest.raises(ValueError, match="method must be one of .* got 'lwf'"):
+        continual.train_sequence("lwf", tasks)
+    with pytest.raises(ValueError, match="class-incremental"):
+        continual.train_sequence("progressive", tasks, setting="class")

@@ -112,7 +112,7 @@ def is_anomaly_enabled():
 def _mark_view(result, parent, out, cls, rest, options):
     """Record ``result`` as a view of ``parent`` when NumPy returned a view (not a copy)."""
     owner = out.base
-    if owner is None or not (owner is parent.data or owner is parent.data.base):
+    if owner is None or not isinstance(parent, Tensor) or not (owner is parent.data or owner is parent.data.base):
         return
     result._version = parent._version
     if parent._base is None:

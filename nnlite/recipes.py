@@ -12,6 +12,13 @@ needs and returns it as a :class:`Recipe`; :func:`run` trains it with
 * ``digits-mlp``, ``digits-cnn`` — scikit-learn's 8x8 digits.
 * ``char-transformer`` — a small causal transformer over characters of the
   bundled *Hamlet*, with the output layer tied to the input embedding.
+
+Experiments (:data:`EXPERIMENTS`, more than one ``fit`` each):
+
+* ``mnist1d-transfer`` — five transfer strategies from MNIST-1D classes 0–4 to
+  classes 5–9 with 20 labels per class (:mod:`nnlite.transfer`).
+* ``continual-mnist1d`` — forgetting and its remedies on split and permuted
+  MNIST-1D (:mod:`nnlite.continual`).
 """
 import math
 
@@ -255,7 +262,10 @@ RECIPES = {"mnist1d-logistic": mnist1d_logistic, "mnist1d-mlp": mnist1d_mlp, "mn
 # meta-learning loop, an architecture search). Each entry names, as "module:function", a function
 # ``run(*, seed, epochs=None, progress=True) -> dict`` that is imported only when it runs;
 # ``nnlite train NAME`` writes the dict it returns to ``metrics.json``.
-EXPERIMENTS = {}
+EXPERIMENTS = {
+    "mnist1d-transfer": "nnlite.transfer:run",
+    "continual-mnist1d": "nnlite.continual.experiment:run",
+}
 
 
 def names():

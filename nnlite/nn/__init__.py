@@ -7,6 +7,7 @@ from . import utils  # noqa: F401
 from .activation import GELU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh  # noqa: F401
 from .container import ModuleDict, ModuleList, Residual, Sequential  # noqa: F401
 from .dropout import Dropout  # noqa: F401
+from .dropconnect import DropConnectLinear  # noqa: F401
 from .linear import Flatten, Identity, Linear, Unflatten  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm  # noqa: F401
 from .attention import MultiheadAttention  # noqa: F401

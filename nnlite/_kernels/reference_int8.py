@@ -1,0 +1,62 @@
+"""NumPy twin of ``_int8.pyx``: the same u8 x s8 GEMM, int32 sums and epilogue, step for step.
+
+Integer products and sums are exact, so blocking and thread splits cannot
+change them; the twin therefore takes the whole product at once. The epilogue
+then performs the kernel's float32 operations in the kernel's order (convert
+the corrected sum, multiply, add the bias; for requantization divide, round
+half to even, add the zero point, clamp), so the two agree byte for byte.
+"""
+import numpy as np
+
+__all__ = []   # reached through nnlite.quantization, like the compiled module
+
+MAX_IN_FEATURES = 65793
+
+
+def _checked(name, arr, dtype, ndim):
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"int8_linear: {name} must be a numpy.ndarray of {np.dtype(dtype)}, got {type(arr).__name__}")
+    if arr.dtype != dtype:
+        raise TypeError(f"int8_linear: {name} must be {np.dtype(dtype)}, got {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"int8_linear: {name} must be {ndim}-D, got shape {arr.shape}")
+    return arr
+
+
+def int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_scale=None, out_zero_point=0):
+    """``multiplier[n] * (x_q @ w_q.T - x_zero_point * w_row_sums)[m, n] + bias[n]`` (see ``_int8.pyx``)."""
+    x_q = _checked("x_q", x_q, np.uint8, 2)
+    w_q = _checked("w_q", w_q, np.int8, 2)
+    w_row_sums = _checked("w_row_sums", w_row_sums, np.int32, 1)
+    multiplier = _checked("multiplier", multiplier, np.float32, 1)
+    (M, K), N = x_q.shape, w_q.shape[0]
+    if w_q.shape[1] != K:
+        raise ValueError(f"int8_linear: x_q has {K} features (shape {x_q.shape}) but w_q has "
+                         f"{w_q.shape[1]} (shape {w_q.shape})")
+    if w_row_sums.shape[0] != N or multiplier.shape[0] != N:
+        raise ValueError(f"int8_linear: w_row_sums and multiplier need {N} entries (one per row of w_q), "
+                         f"got {w_row_sums.shape[0]} and {multiplier.shape[0]}")
+    if bias is not None:
+        bias = _checked("bias", bias, np.float32, 1)
+        if bias.shape[0] != N:
+            raise ValueError(f"int8_linear: bias needs {N} entries, got {bias.shape[0]}")
+    if K > MAX_IN_FEATURES:
+        raise ValueError(f"int8_linear: at most {MAX_IN_FEATURES} input features fit int32 sums, got {K}")
+    if not 0 <= x_zero_point <= 255 or not 0 <= out_zero_point <= 255:
+        raise ValueError(f"int8_linear: zero points must be in [0, 255], got x_zero_point={x_zero_point}, "
+                         f"out_zero_point={out_zero_point}")
+    if out_scale is not None and not np.float32(out_scale) > 0:
+        raise ValueError(f"int8_linear: out_scale must be > 0, got {out_scale}")
+    # int32 accumulation of u8 x s8 products (exact: K <= MAX_IN_FEATURES)
+    acc = x_q.astype(np.int32) @ w_q.astype(np.int32).T
+    # the activations' zero point, folded in through the weight rows' sums
+    acc -= np.int32(x_zero_point) * w_row_sums[None, :]
+    # epilogue: scale back to real numbers in float32, add the bias
+    v = acc.astype(np.float32) * multiplier[None, :]
+    if bias is not None:
+        v = v + bias[None, :]
+    if out_scale is None:
+        return np.ascontiguousarray(v, dtype=np.float32)
+    # requantization to the next layer's uint8 codes
+    q = np.rint(v / np.float32(out_scale)) + np.float32(out_zero_point)
+    return np.clip(q, 0, 255).astype(np.uint8)

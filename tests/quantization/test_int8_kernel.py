@@ -1,0 +1,105 @@
+"""The int8 GEMM kernel (_int8.pyx) against its NumPy twin (reference_int8.py): the same bytes
+on random shapes (empty, size 1, odd, non-contiguous), for 1, 2 and 4 threads, and clear errors."""
+import numpy as np
+import pytest
+
+from conftest import same_bytes_across_threads
+from nnlite._kernels import reference_int8
+
+
+
+def compiled():
+    """The compiled module; skips the calling test on a build without it."""
+    return pytest.importorskip("nnlite._kernels._int8")
+
+
+def _operands(rng, M, N, K, bias=True):
+    x = rng.integers(0, 256, (M, K), dtype=np.uint8)
+    w = rng.integers(-128, 128, (N, K), dtype=np.int8)
+    sums = w.astype(np.int32).sum(axis=1).astype(np.int32)
+    mult = (rng.random(N) * 1e-3 + 1e-5).astype(np.float32)
+    b = rng.standard_normal(N).astype(np.float32) if bias else None
+    return x, int(rng.integers(0, 256)), w, sums, mult, b
+
+
+SHAPES = [(0, 3, 4), (3, 0, 4), (2, 3, 0), (1, 1, 1), (1, 7, 13), (5, 4, 8), (3, 9, 31), (17, 33, 65),
+          (64, 10, 256), (2, 258, 784)]
+
+
+@pytest.mark.parametrize("M,N,K", SHAPES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_equals_twin_float_output(M, N, K, bias):
+    k = compiled()
+    args = _operands(np.random.default_rng(M * 1000 + N * 10 + K), M, N, K, bias)
+    ours, twin = k.int8_linear(*args), reference_int8.int8_linear(*args)
+    assert ours.dtype == twin.dtype == np.float32 and ours.shape == (M, N)
+    assert ours.tobytes() == twin.tobytes()
+    # and the twin is the formula, in float64 to within float32 rounding
+    x, zp, w, sums, mult, b = args
+    exact = (x.astype(np.int64) - zp) @ w.astype(np.int64).T * mult.astype(np.float64)
+    if b is not None:
+        exact = exact + b
+    np.testing.assert_allclose(twin, exact, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("M,N,K", SHAPES)
+def test_equals_twin_requantized_output(M, N, K):
+    k = compiled()
+    rng = np.random.default_rng(7 + M + N + K)
+    args = _operands(rng, M, N, K)
+    ours = k.int8_linear(*args, out_scale=0.05, out_zero_point=100)
+    twin = reference_int8.int8_linear(*args, out_scale=0.05, out_zero_point=100)
+    assert ours.dtype == np.uint8 and ours.tobytes() == twin.tobytes()
+
+
+def test_non_contiguous_inputs():
+    k = compiled()
+    rng = np.random.default_rng(1)
+    x, zp, w, sums, mult, b = _operands(rng, 6, 10, 40)
+    x_strided = np.repeat(x, 2, axis=1)[:, ::2]          # a strided view with the same values
+    w_t = np.asfortranarray(w)
+    assert not x_strided.flags.c_contiguous and not w_t.flags.c_contiguous
+    want = reference_int8.int8_linear(x, zp, w, sums, mult, b)
+    assert k.int8_linear(x_strided, zp, w_t, sums, mult[::1], b).tobytes() == want.tobytes()
+    assert reference_int8.int8_linear(x_strided, zp, w_t, sums, mult, b).tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("M,N,K", [(1, 256, 784), (64, 257, 784), (33, 10, 256)])
+def test_same_bytes_for_1_2_4_threads(M, N, K):
+    k = compiled()
+    args = _operands(np.random.default_rng(3), M, N, K)
+    same_bytes_across_threads(k.int8_linear, *args)
+    same_bytes_across_threads(lambda *a: k.int8_linear(*a, out_scale=0.02, out_zero_point=3), *args)
+
+
+@pytest.mark.parametrize("impl", ["compiled", "twin"])
+def test_bad_input_errors(impl):
+    k = compiled() if impl == "compiled" else reference_int8
+    x, zp, w, sums, mult, b = _operands(np.random.default_rng(0), 2, 3, 4)
+    with pytest.raises(TypeError, match="x_q must be uint8, got int8"):
+        k.int8_linear(x.view(np.int8), zp, w, sums, mult, b)
+    with pytest.raises(TypeError, match="w_q must be int8, got float32"):
+        k.int8_linear(x, zp, w.astype(np.float32), sums, mult, b)
+    with pytest.raises(TypeError, match="x_q must be a numpy.ndarray"):
+        k.int8_linear([[1, 2, 3, 4]], zp, w, sums, mult, b)
+    with pytest.raises(ValueError, match=r"x_q has 4 features .* but w_q has 5"):
+        k.int8_linear(x, zp, np.zeros((3, 5), np.int8), sums, mult, b)
+    with pytest.raises(ValueError, match="need 3 entries"):
+        k.int8_linear(x, zp, w, sums[:2], mult, b)
+    with pytest.raises(ValueError, match="bias needs 3 entries"):
+        k.int8_linear(x, zp, w, sums, mult, b[:1])
+    with pytest.raises(ValueError, match="x_q must be 2-D"):
+        k.int8_linear(x[0], zp, w, sums, mult, b)
+    with pytest.raises(ValueError, match="zero points must be in"):
+        k.int8_linear(x, 300, w, sums, mult, b)
+    with pytest.raises(ValueError, match="out_scale must be > 0"):
+        k.int8_linear(x, zp, w, sums, mult, b, out_scale=0.0)
+    with pytest.raises(ValueError, match="input features fit int32"):
+        k.int8_linear(np.zeros((1, 70000), np.uint8), 0, np.zeros((1, 70000), np.int8),
+                      np.zeros(1, np.int32), mult[:1], None)
+
+
+def test_module_adds_nothing_to_the_kernel_table():
+    k = compiled()
+    import nnlite._kernels as kernels
+    assert k.__all__ == [] and "int8_linear" not in kernels.compiled_kernels()

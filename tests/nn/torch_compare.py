@@ -1,0 +1,64 @@
+"""Helpers for comparing an nnlite layer with the PyTorch module of the same name."""
+import numpy as np
+
+import nnlite as nl
+
+
+def copy_to_torch(module, torch_module):
+    """Load the nnlite module's state_dict into the torch module (keys must match)."""
+    import torch
+    state = {k: torch.tensor(np.asarray(v.data)) for k, v in module.state_dict().items()}
+    torch_module.load_state_dict(state)
+
+
+def compare(module, torch_module, x, train=True, steps=2, rtol=1e-7, atol=1e-10, seed=0):
+    """Run ``steps`` forward/backward passes of both modules in float64 and compare everything.
+
+    Outputs, input gradients, every parameter gradient, and finally the whole
+    state_dict (running statistics included) must agree.
+    """
+    import torch
+    module.double()
+    torch_module.double()
+    copy_to_torch(module, torch_module)
+    module.train(train)
+    torch_module.train(train)
+    rng = np.random.default_rng(seed)
+    assert list(module.state_dict()) == list(torch_module.state_dict())
+    for _ in range(steps):
+        module.zero_grad()
+        torch_module.zero_grad()
+        xn = nl.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
+        xt = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
+        y, yt = module(xn), torch_module(xt)
+        assert y.shape == tuple(yt.shape)
+        np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=rtol, atol=atol)
+        g = rng.standard_normal(y.shape)
+        y.backward(nl.tensor(g))
+        yt.backward(torch.tensor(g))
+        np.testing.assert_allclose(xn.grad.data, xt.grad.numpy(), rtol=rtol, atol=atol)
+        torch_params = dict(torch_module.named_parameters())
+        for name, p in module.named_parameters():
+            np.testing.assert_allclose(p.grad.data, torch_params[name].grad.numpy(), rtol=rtol, atol=atol,
+                                       err_msg=name)
+    torch_state = torch_module.state_dict()
+    for name, v in module.state_dict().items():
+        np.testing.assert_allclose(np.asarray(v.data, dtype=np.float64), torch_state[name].double().numpy(),
+                                   rtol=rtol, atol=atol, err_msg=name)
+    return y
+
+
+def load_from_torch_and_compare(module, torch_module, x, rtol=1e-5, atol=1e-5):
+    """A torch state_dict loads into the nnlite module, and then both give the same outputs (eval)."""
+    import torch
+    module.eval()
+    torch_module.eval()
+    module.load_state_dict({k: v.numpy() for k, v in torch_module.state_dict().items()})
+    with torch.no_grad():
+        yt = torch_module(torch.tensor(x, dtype=torch.float32))
+    y = module(nl.tensor(np.asarray(x, dtype=np.float32)))
+    np.testing.assert_allclose(y.data, yt.numpy(), rtol=rtol, atol=atol)
+
+
+def f64(rng, *shape, requires_grad=True):
+    return nl.tensor(rng.standard_normal(shape), requires_grad=requires_grad)

@@ -23,7 +23,8 @@ its formula and the paper it comes from. One concept per file:
   :func:`stable_rank`, :func:`eigenvalues`, :func:`as_matrix`,
   :func:`quality_metrics`
 * information content (``information.py``): :func:`entropy`,
-  :func:`weight_entropy`, :func:`mutual_information`
+  :func:`weight_entropy`, :func:`mutual_information`,
+  :func:`unit_mutual_information`
 
 Functions that average over data take ``batches``: an iterable of ``(input,
 target)`` pairs such as a DataLoader, or one pair; averages run over samples.
@@ -38,7 +39,7 @@ from .hessian import hessian_top_eigenvalues, hessian_trace, hessian_vector_prod
 from .importance import (fisher_importance, gradient_importance, loss_after_removal, magnitude_importance,
                          mean_gradient, perturbation_sensitivity, removal_mask, snip_importance,
                          taylor_importance)
-from .information import entropy, mutual_information, weight_entropy
+from .information import entropy, mutual_information, unit_mutual_information, weight_entropy
 from .counting import Report, report
 from .spectra import (as_matrix, condition_number, effective_rank, eigenvalues, quality_metrics,
                       singular_values, spectral_norm, stable_rank)
@@ -51,4 +52,5 @@ __all__ = ["report", "Report", "flops", "flops_by_layer", "effective_parameters"
            "taylor_importance", "snip_importance", "fisher_importance", "removal_mask", "loss_after_removal",
            "perturbation_sensitivity",
            "as_matrix", "singular_values", "spectral_norm", "condition_number", "effective_rank", "stable_rank",
-           "eigenvalues", "quality_metrics", "entropy", "weight_entropy", "mutual_information"]
+           "eigenvalues", "quality_metrics", "entropy", "weight_entropy", "mutual_information",
+           "unit_mutual_information"]

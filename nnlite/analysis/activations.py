@@ -14,7 +14,7 @@ summaries tell whether a layer is working (Glorot & Bengio, 2010,
   the same whether measured on a ReLU's output or on the pre-activation that
   feeds it, so it is reported for every layer.
 * **saturated fraction** of a Tanh or Sigmoid layer: the fraction of values
-  within 0.01 of the function's limits (|tanh| > 0.99, sigmoid < 0.01 or >
+  within 0.01 of the function's limits (``|tanh| > 0.99``, sigmoid < 0.01 or >
   0.99), where the derivative is below 0.02 and gradients hardly pass.
   ``None`` for other layers.
 

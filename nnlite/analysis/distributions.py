@@ -7,7 +7,7 @@
   a group's norm is the root of the sum of its members' squared norms.
   Weight decay shrinks them; exploding training grows them.
 * **Gradient statistics** per parameter after a backward pass: the norm, the
-  mean and largest |g|, and the root-mean-square, which compares layers of
+  mean and largest ``|g|``, and the root-mean-square, which compares layers of
   different sizes. Layers whose gradients are orders of magnitude smaller
   than others' learn little: the gradient does not flow to them.
 * **Update-to-weight ratio** ‖Δθ‖ / ‖θ‖ of one optimizer step. Around 1e-3 is

@@ -5,14 +5,14 @@ were set to zero. Scores are ``{name: Tensor}`` of the parameters' shapes
 (trainable parameters only), where bigger means more important. ḡ is the
 gradient of the loss averaged over the samples of ``batches``.
 
-* **magnitude** |θ_i|: small weights carry little signal (Han et al., 2015,
+* **magnitude** ``|θ_i|``: small weights carry little signal (Han et al., 2015,
   "Learning both weights and connections for efficient neural networks").
-* **gradient** |ḡ_i|: how fast the loss moves with θ_i; it ignores how far
+* **gradient** ``|ḡ_i|``: how fast the loss moves with θ_i; it ignores how far
   θ_i would move, so on its own it is a weak pruning criterion.
-* **first-order Taylor** |θ_i ḡ_i|: setting θ_i to 0 changes the loss by about
+* **first-order Taylor** ``|θ_i ḡ_i|``: setting θ_i to 0 changes the loss by about
   −θ_i ḡ_i (Molchanov et al., 2017, "Pruning convolutional neural networks
   for resource efficient inference").
-* **SNIP** connection sensitivity |θ_i ḡ_i| / Σ_j |θ_j ḡ_j|, the same product
+* **SNIP** connection sensitivity ``|θ_i ḡ_i| / Σ_j |θ_j ḡ_j|``, the same product
   normalised, meant to be computed once at initialisation to prune before
   training (Lee, Ajanthan & Torr, 2019, "SNIP: single-shot network pruning
   based on connection sensitivity").
@@ -57,27 +57,27 @@ def _scores(named, values):
 
 
 def magnitude_importance(model):
-    """|θ| for every trainable parameter."""
+    """``|θ|`` for every trainable parameter."""
     named = trainable_parameters(model)
     return _scores(named, [np.abs(p.data) for _, p in named])
 
 
 def gradient_importance(model, loss_fn, batches):
-    """|ḡ|, the size of the mean gradient."""
+    """``|ḡ|``, the size of the mean gradient."""
     g = mean_gradient(model, loss_fn, batches)
     named = trainable_parameters(model)
     return _scores(named, [np.abs(g[name].data) for name, _ in named])
 
 
 def taylor_importance(model, loss_fn, batches):
-    """|θ ḡ|, the first-order Taylor estimate of the loss change on removal (Molchanov et al., 2017)."""
+    """``|θ ḡ|``, the first-order Taylor estimate of the loss change on removal (Molchanov et al., 2017)."""
     g = mean_gradient(model, loss_fn, batches)
     named = trainable_parameters(model)
     return _scores(named, [np.abs(p.data.astype(np.float64) * g[name].data) for name, p in named])
 
 
 def snip_importance(model, loss_fn, batches):
-    """|θ ḡ| / Σ|θ ḡ| over all trainable parameters: SNIP's connection sensitivity (Lee et al., 2019)."""
+    """``|θ ḡ| / Σ|θ ḡ|`` over all trainable parameters: SNIP's connection sensitivity (Lee et al., 2019)."""
     taylor = taylor_importance(model, loss_fn, batches)
     total = sum(float(t.data.astype(np.float64).sum()) for t in taylor.values())
     named = trainable_parameters(model)

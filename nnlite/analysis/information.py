@@ -35,7 +35,7 @@ import numpy as np
 
 from ..tensor import Tensor
 
-__all__ = ["entropy", "weight_entropy", "mutual_information"]
+__all__ = ["entropy", "weight_entropy", "mutual_information", "unit_mutual_information"]
 
 
 def _array(x):
@@ -98,3 +98,17 @@ def mutual_information(activations, labels, bins=30):
         raise ValueError(f"mutual_information: {len(T)} activation rows but {len(Y)} labels")
     joint = np.concatenate([T, Y[:, None].astype(np.int64)], 1)
     return max(0.0, entropy(T) + entropy(Y) - entropy(joint))
+
+
+def unit_mutual_information(activations, labels, bins=10):
+    """I(T_j; Y) in bits for each unit j of a layer on its own: a float64 array, one entry per unit.
+
+    A single unit binned into ``bins`` cells has at most ``bins`` states, so
+    with many samples per cell the estimate does not saturate the way a whole
+    wide layer's does; its upward bias is roughly (bins − 1)(classes − 1) /
+    (2 N ln 2) bits (Miller, 1955). It measures what each unit says about the
+    labels alone, not what the units say together.
+    """
+    a = _array(activations)
+    a = a.reshape(len(a), -1)
+    return np.array([mutual_information(a[:, j], labels, bins) for j in range(a.shape[1])])

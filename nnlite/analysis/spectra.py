@@ -87,8 +87,8 @@ def eigenvalues(weight):
     """Eigenvalues of a square weight matrix, largest modulus first.
 
     The eigen-spectrum describes a map applied to its own output (a recurrent
-    weight, a residual branch): components along eigenvectors with |λ| > 1 grow
-    at each application and those with |λ| < 1 fade. Real for a symmetric
+    weight, a residual branch): components along eigenvectors with ``|λ| > 1`` grow
+    at each application and those with ``|λ| < 1`` fade. Real for a symmetric
     matrix, complex in general.
     """
     W = as_matrix(weight)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from nnlite.analysis import entropy, mutual_information, weight_entropy
+from nnlite.analysis import entropy, mutual_information, unit_mutual_information, weight_entropy
 
 
 def test_entropy_counts_bits_of_the_empirical_distribution():
@@ -44,3 +44,12 @@ def test_mutual_information_matches_a_hand_computed_joint_table():
     assert mutual_information(T, Y, bins=2) == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="8 activation rows but 7 labels"):
         mutual_information(T, Y[:7])
+
+
+def test_unit_mutual_information_is_the_estimate_of_each_column_alone():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 5000)
+    layer = np.stack([labels + 0.1 * rng.standard_normal(5000), rng.standard_normal(5000)], 1)
+    per_unit = unit_mutual_information(layer, labels, bins=4)
+    assert per_unit[0] == pytest.approx(mutual_information(layer[:, 0], labels, bins=4))
+    assert per_unit[0] > 0.9 and per_unit[1] < 0.01

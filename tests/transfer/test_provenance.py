@@ -72,6 +72,7 @@ def test_inspect_reports_loaded_weights_not_their_old_initialiser(tmp_path, caps
     model[2] = nl.nn.Linear(3, 2)   # a new head: freshly initialised
     nl.save_checkpoint(second, model=model)
     assert main(["inspect", str(second)]) == 0
-    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("0.", "2."))}
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split() for line in lines if line.startswith(("0.", "2."))}
     assert "loaded" in rows["0.weight"] and "kaiming_uniform_" not in rows["0.weight"]
     assert "kaiming_uniform_" in rows["2.weight"]

@@ -43,20 +43,23 @@ def _parameter_names(params):
 def draw_graph(tensor, params=None, *, filename=None, format="svg"):
     """The computation graph that produced ``tensor``, as Graphviz DOT source.
 
-    Parameters
-    ----------
-    tensor : the result to trace back (usually a loss), made with gradients enabled.
-    params : names for the parameters — a dict or the pairs of
-        ``model.named_parameters()``; otherwise each parameter's own name.
-    filename, format : also render the graph to ``filename.<format>``
-        (``"svg"``, ``"png"``, ``"pdf"``) with :func:`render_dot`.
-
     >>> import nnlite as nl
     >>> layer = nl.nn.Linear(3, 2)
     >>> loss = layer(nl.randn(4, 3)).sum()
     >>> dot = nl.monitor.draw_graph(loss, layer.named_parameters())
     >>> dot.startswith("digraph"), '"weight' in dot
     (True, True)
+
+    Parameters
+    ----------
+    tensor
+        The result to trace back (usually a loss), made with gradients enabled.
+    params
+        Names for the parameters: a dict or the pairs of
+        ``model.named_parameters()``; otherwise each parameter's own name.
+    filename, format
+        Also render the graph to ``filename.<format>`` (``"svg"``, ``"png"``,
+        ``"pdf"``) with :func:`render_dot`.
     """
     if not isinstance(tensor, Tensor):
         raise TypeError(f"draw_graph: expected a Tensor, got {type(tensor).__name__}")

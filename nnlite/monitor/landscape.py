@@ -107,13 +107,8 @@ def loss_landscape_1d(model, loss_fn, batches, start_state, end_state, alphas=No
     :math:`\alpha = 0` and :math:`\alpha = 1` give exactly the two states.
     Values of :math:`\alpha` outside [0, 1] extrapolate beyond them.
 
-    Parameters
-    ----------
-    start_state, end_state : state dicts (``model.state_dict()``, arrays or Tensors, copied
-        before training moves the model on) with the same keys.
-    alphas : the points; default 41 points from -0.25 to 1.25.
-
-    Returns a :class:`LossLandscape` with ``alphas`` and ``loss``.
+    Returns a :class:`LossLandscape` with ``alphas`` and ``loss``; see
+    the parameters below.
 
     >>> import nnlite as nl
     >>> model = nl.nn.Linear(2, 1)
@@ -123,6 +118,14 @@ def loss_landscape_1d(model, loss_fn, batches, start_state, end_state, alphas=No
     >>> scan = nl.monitor.loss_landscape_1d(model, nl.nn.functional.mse_loss, [(x, y)], start, end, [0.0, 1.0])
     >>> float(scan.loss[1]) == float((y * y).mean().item())
     True
+
+    Parameters
+    ----------
+    start_state, end_state
+        State dicts with the same keys (``model.state_dict()``, as arrays or
+        Tensors, copied before training moves the model on).
+    alphas
+        The points; default 41 points from -0.25 to 1.25.
     """
     alphas = np.linspace(-0.25, 1.25, 41) if alphas is None else np.asarray(alphas, dtype=np.float64)
     if alphas.ndim != 1 or alphas.size == 0:
@@ -210,21 +213,26 @@ def loss_landscape_2d(model, loss_fn, batches, steps=21, span=1.0, normalization
                       *, directions=None, ignore="biasbn"):
     r"""Loss over the plane :math:`\theta^* + \alpha\,\delta + \beta\,\eta` around the model (Li et al. 2018).
 
-    Parameters
-    ----------
-    steps : grid points per axis (odd, so that the centre :math:`\alpha = \beta = 0`
-        is on the grid and equals the model's own loss).
-    span : the grid covers ``[-span, span]`` on both axes.
-    normalization, ignore : how the two random directions are scaled and which
-        parameters they leave fixed; see :func:`random_direction`. BatchNorm's
-        parameters are always fixed, and its running statistics are buffers,
-        which no direction moves.
-    generator : a :class:`nnlite.Generator` for the directions (default ``Generator(0)``).
-    directions : two direction dicts to use instead of random ones.
-
     Returns a :class:`LossLandscape` with ``alphas``, ``betas``, ``loss`` of
     shape ``(steps, steps)`` and the two ``directions``. The model is
     unchanged afterwards.
+
+    Parameters
+    ----------
+    steps
+        Grid points per axis: odd, so that the centre :math:`\alpha = \beta = 0`
+        is on the grid and equals the model's own loss.
+    span
+        The grid covers ``[-span, span]`` on both axes.
+    normalization, ignore
+        How the two random directions are scaled and which parameters they
+        leave fixed; see :func:`random_direction`. BatchNorm's parameters are
+        always fixed, and its running statistics are buffers, which no
+        direction moves.
+    generator
+        A :class:`nnlite.Generator` for the directions (default ``Generator(0)``).
+    directions
+        Two direction dicts to use instead of random ones.
     """
     steps = int(steps)
     if steps < 1 or steps % 2 == 0:

@@ -68,20 +68,25 @@ def _is_image_weight(param):
 class TensorBoardLogger(Callback):
     """Write training to TensorBoard event files in ``logdir``; a callback of :func:`~nnlite.train.fit`.
 
-    Parameters
-    ----------
-    logdir : the run's directory (``tensorboard --logdir`` its parent to compare runs).
-    histograms : log ``params/<name>`` and ``grads/<name>`` once an epoch
-        (gradients of the epoch's last step).
-    images : log convolution filters and embedding matrices as ``weights/<name>`` images once an epoch.
-    bins : histogram buckets (passed to ``numpy.histogram``).
-
     The methods work on their own too, outside ``fit``::
 
         logger = nl.monitor.TensorBoardLogger("runs/by-hand")
         logger.add_scalar("train/loss", 0.7, step=1)
         logger.log_parameters(model, step=1)
         logger.close()
+
+    Parameters
+    ----------
+    logdir
+        The run's directory (``tensorboard --logdir`` its parent to compare runs).
+    histograms
+        Log ``params/<name>`` and ``grads/<name>`` once an epoch (gradients
+        of the epoch's last step).
+    images
+        Log convolution filters and embedding matrices as ``weights/<name>``
+        images once an epoch.
+    bins
+        Histogram buckets (passed to ``numpy.histogram``).
     """
 
     def __init__(self, logdir, *, histograms=True, images=True, bins=30, flush_secs=30):

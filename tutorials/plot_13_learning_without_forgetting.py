@@ -140,6 +140,15 @@ print("parameters after each task:", progressive["parameters"])
 R = np.array(progressive["R"])
 assert progressive["bwt"] == 0.0 and all(np.all(R[j:, j] == R[j, j]) for j in range(5))
 
+# Where the growth comes from: column k has its own MLP plus adapters from the
+# hidden layers of the k columns before it.
+net = continual.ProgressiveNetwork(40, hidden_sizes=(100, 100), num_outputs=10)
+for _ in tasks:
+    net.add_column()
+print("parameters per column:", net.column_parameters())
+assert np.array_equal(np.cumsum(net.column_parameters()), progressive["parameters"])
+assert np.all(np.diff(net.column_parameters()) == 100 * 100 + 100 * 10)   # one more set of adapters each
+
 # %%
 # All methods, task-incremental
 # -----------------------------

@@ -50,7 +50,7 @@ class ProgressiveNetwork(nn.Module):
     """Columns of MLPs ``input_size -> hidden_sizes -> num_outputs``, one per task, with lateral adapters.
 
     >>> net = ProgressiveNetwork(40, hidden_sizes=(32, 32), num_outputs=10)
-    >>> net.add_column(); net.add_column()
+    >>> first, second = net.add_column(), net.add_column()
     >>> net.num_columns, [p.requires_grad for p in net.columns[0].parameters()][0]
     (2, False)
     >>> net.column_parameters()   # column 1 adds adapters of 32x32 and 32x10 weights

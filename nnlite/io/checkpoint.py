@@ -24,6 +24,7 @@ written once, under the name that sorts first, and the other name is recorded
 in ``nnlite.aliases``. Loading restores every key. PyTorch users load such a
 file with ``safetensors.torch.load_model``, which follows the same rule.
 """
+import copy
 import dataclasses
 import json
 import os
@@ -140,13 +141,15 @@ def save_checkpoint(path, model=None, optimizer=None, scheduler=None, extra=None
     return path
 
 
-def _decode(obj, arrays, source):
+def _decode(obj, arrays, source, field="metadata"):
     try:
-        return jsonstate.decode(obj, arrays, source)
+        return jsonstate.decode(obj, arrays, f"{source} {field}")
+    except RecursionError:
+        raise HeaderError(f"{source}: {field} is nested too deeply to be a checkpoint's state") from None
     except (TypeError, ValueError, KeyError, AttributeError) as e:
         if isinstance(e, CheckpointError):
             raise
-        raise HeaderError(f"{source}: malformed state in the metadata ({type(e).__name__}: {e})") from None
+        raise HeaderError(f"{source}: malformed state in {field} ({type(e).__name__}: {e})") from None
 
 
 def _check_model(model, state, strict, source):
@@ -178,31 +181,83 @@ def _check_section(info, section, obj, strict):
                               f"not {_qualname(obj)} (strict=False loads it anyway)")
 
 
+def _is_number(x):
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
+def _check_like(saved, ours, field):
+    """``saved`` must be the same kind of value as ``ours`` (the live object's own state)."""
+    if ours is None or saved is None and not isinstance(ours, (bool, int, float)):
+        return
+    if isinstance(ours, (bool, np.bool_)):
+        ok = isinstance(saved, (bool, np.bool_))
+    elif _is_number(ours):
+        ok = _is_number(saved)
+    elif isinstance(ours, str):
+        ok = isinstance(saved, str)
+    elif isinstance(ours, (tuple, list)):
+        ok = isinstance(saved, (tuple, list)) and (len(saved) == len(ours) or isinstance(ours, list))
+        if ok and isinstance(ours, tuple):
+            for i, (s, o) in enumerate(zip(saved, ours)):
+                _check_like(s, o, f"{field}[{i}]")
+    elif isinstance(ours, dict):
+        ok = isinstance(saved, dict)
+    else:
+        return
+    if not ok:
+        raise HeaderError(f"{field} must be like {ours!r} ({type(ours).__name__}), got {str(saved)[:40]!r} "
+                          f"({type(saved).__name__})")
+
+
 def _check_optimizer(optimizer, saved, source):
-    """Group sizes and per-parameter state shapes must fit ``optimizer`` (PyTorch's state_dict layout)."""
+    """Group sizes, hyperparameter types and state shapes must fit ``optimizer`` (PyTorch's layout)."""
+    where = f"{source}: nnlite.optimizer.state"
     if not (isinstance(saved, dict) and isinstance(saved.get("state"), dict)
             and isinstance(saved.get("param_groups"), list)):
-        raise HeaderError(f"{source}: optimizer state lacks 'state' and 'param_groups'")
+        raise HeaderError(f"{where}: optimizer state lacks 'state' (an object) and 'param_groups' (a list)")
+    for i, g in enumerate(saved["param_groups"]):
+        if not (isinstance(g, dict) and isinstance(g.get("params"), list)):
+            raise HeaderError(f"{where}.param_groups[{i}] must be an object with a 'params' list")
     ours = [len(g["params"]) for g in optimizer.param_groups]
-    theirs = [len(g.get("params", [])) for g in saved["param_groups"]]
+    theirs = [len(g["params"]) for g in saved["param_groups"]]
     if ours != theirs:
         raise ShapeMismatchError(f"{source}: the saved optimizer's parameter groups hold {theirs} parameters, "
                                  f"this {type(optimizer).__name__} holds {ours}")
     shape_of = {}
-    for group, saved_group in zip(optimizer.param_groups, saved["param_groups"]):
+    for i, (group, saved_group) in enumerate(zip(optimizer.param_groups, saved["param_groups"])):
+        for key, value in saved_group.items():
+            if key != "params":
+                _check_like(value, group.get(key), f"{where}.param_groups[{i}].{key}")
         for p, index in zip(group["params"], saved_group["params"]):
+            if isinstance(index, (bool, list, dict)):
+                raise HeaderError(f"{where}.param_groups[{i}].params must list parameter indices, got {index!r}")
             shape_of[index] = tuple(p.shape)
     problems = []
     for index, entry in saved["state"].items():
         if index not in shape_of:
             problems.append(f"state for parameter {index!r}, which no parameter group lists")
             continue
-        for name, value in (entry.items() if isinstance(entry, dict) else ()):
+        if not isinstance(entry, dict):
+            raise HeaderError(f"{where}.state.{index} must be an object, got {type(entry).__name__}")
+        for name, value in entry.items():
             shape = tuple(np.shape(value.data if isinstance(value, Tensor) else value))
             if shape and shape != shape_of[index]:
                 problems.append(f"state {index}.{name}: checkpoint {shape}, parameter {shape_of[index]}")
     if problems:
         raise ShapeMismatchError(f"{source} does not fit {type(optimizer).__name__}: " + "; ".join(problems))
+
+
+def _check_state(obj, section, saved, source):
+    """A scheduler's or loader's saved fields must be the same kinds as its own."""
+    ours = obj.state_dict()
+    for key, value in saved.items():
+        if key in ours:
+            _check_like(value, ours[key], f"{source}: nnlite.{section}.state.{key}")
+
+
+def _snapshot(obj):
+    """A copy of ``obj``'s state to put back if loading a later section fails."""
+    return copy.deepcopy(obj.state_dict())
 
 
 def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=True, dataloader=None,
@@ -224,7 +279,7 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=Tru
         if info["model"] is None:
             raise MissingKeysError(f"{source} holds no model state")
         stored = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
-        stored.update(_decode(info["model"].get("extra_state") or {}, arrays, source))
+        stored.update(_decode(info["model"].get("extra_state") or {}, arrays, source, "nnlite.model.extra_state"))
         order = [k for k in info["model"].get("keys") or [] if k in stored]
         state = OrderedDict((k, stored[k]) for k in order + sorted(set(stored) - set(order)))
         state.provenance = _provenance(info, raw, info["model"].get("parameters"))
@@ -234,18 +289,42 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=Tru
             _check_section(info, section, obj, strict)
     for section in ("optimizer", "scheduler", "dataloader"):
         if info[section] is not None:
-            info[section] = dict(info[section], state=_decode(info[section]["state"], arrays, source))
+            info[section] = dict(info[section], state=_decode(info[section]["state"], arrays, source,
+                                                              f"nnlite.{section}"))
+            if not isinstance(info[section]["state"], dict):
+                raise HeaderError(f"{source}: nnlite.{section}.state must be an object")
     if info["extra"] is not None:
-        info["extra"] = _decode(info["extra"], arrays, source)
+        info["extra"] = _decode(info["extra"], arrays, source, "nnlite.extra")
     if optimizer is not None:
         _check_optimizer(optimizer, info["optimizer"]["state"], source)
+    for section, obj in (("scheduler", scheduler), ("dataloader", dataloader)):
+        if obj is not None:
+            _check_state(obj, section, info[section]["state"], source)
+    # Everything is validated; now apply. A section the object itself still refuses puts
+    # back what was applied before it, so a failed load never leaves a half-loaded run.
+    applied = []
+    try:
+        for section, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("dataloader", dataloader)):
+            if obj is not None:
+                generator = getattr(obj, "generator", None)
+                before = (_snapshot(obj), generator.get_state() if isinstance(generator, _random.Generator)
+                          else None)
+                applied.append((obj, before))
+                obj.load_state_dict(info[section]["state"])
+                if "generator" in info[section] and isinstance(generator, _random.Generator):
+                    generator.set_state(info[section]["generator"])
+    except Exception as e:
+        for obj, (state, generator_state) in reversed(applied):
+            obj.load_state_dict(state)
+            if generator_state is not None:
+                obj.generator.set_state(generator_state)
+        if isinstance(e, CheckpointError):
+            raise
+        raise HeaderError(f"{source}: the saved {section} state does not fit {type(obj).__name__} "
+                          f"({type(e).__name__}: {e}); nothing was loaded") from None
+    # The model (shapes checked) and the generator (state checked) cannot fail: last.
     if model is not None:
         model.load_state_dict(state, strict=False)
-    for section, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("dataloader", dataloader)):
-        if obj is not None:
-            obj.load_state_dict(info[section]["state"])
-            if "generator" in info[section] and isinstance(getattr(obj, "generator", None), _random.Generator):
-                obj.generator.set_state(info[section]["generator"])
     if restore_rng and info["rng"] is not None:
         _random.set_rng_state(info["rng"])
     return info

@@ -16,7 +16,9 @@ anything is built from it. Nothing here ever unpickles.
 import hashlib
 import json
 import os
+import re
 import secrets
+import time
 from collections import namedtuple
 
 import numpy as np
@@ -28,7 +30,7 @@ from .errors import (ChecksumError, DTypeError, DuplicateKeyError, HeaderError, 
                      OffsetError, OverlapError, ShapeError, TruncatedError)
 
 __all__ = ["DTYPES", "MAX_HEADER_BYTES", "TensorEntry", "Parsed", "parse", "read_file", "decode",
-           "serialize", "atomic_write", "compute_checksum", "verify_checksum", "CHECKSUM_KEY",
+           "serialize", "atomic_write", "remove_stale_temporaries", "compute_checksum", "verify_checksum", "CHECKSUM_KEY",
            "ALIASES_KEY"]
 
 # The safetensors dtype strings NumPy can hold; the others are named so the error can say why.
@@ -87,6 +89,8 @@ def _load_json(text, what):
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except DuplicateKeyError as e:
         raise DuplicateKeyError(f"{what}: {e}") from None
+    except RecursionError:
+        raise HeaderError(f"{what} is nested too deeply to be a checkpoint's JSON") from None
     except ValueError as e:
         raise HeaderError(f"{what} is not valid JSON ({e})") from None
 
@@ -304,17 +308,67 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
+# Temporaries are ".<file name>.<writer's pid>.<12 hex digits>.tmp" (older files: no pid).
+_TEMPORARY = re.compile(r"\.(?P<target>.+?)\.(?:(?P<pid>\d{1,10})\.)?[0-9a-f]{12}\.tmp\Z")
+# A temporary this old belongs to no save still running (writing one takes seconds).
+STALE_TEMPORARY_SECONDS = 3600
+
+
+def _process_is_gone(pid):
+    if os.name == "nt":
+        return False   # no cheap check; the age rule still applies
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, OSError):
+        return False
+    return False
+
+
+def remove_stale_temporaries(directory, now=None):
+    """Delete temporaries of interrupted saves in ``directory``; return the names removed.
+
+    A save killed between writing and renaming (``kill -9``, a power cut) leaves
+    its temporary behind. Only names of :func:`atomic_write`'s own pattern are
+    considered, and only when the process that wrote one is gone or the file is
+    older than an hour, so a save running in another process is never disturbed.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMPORARY.match(name)
+        if m is None:
+            continue
+        path = os.path.join(directory, name)
+        try:
+            old = now - os.stat(path).st_mtime > STALE_TEMPORARY_SECONDS
+            pid = m.group("pid")
+            if old or (pid is not None and int(pid) != os.getpid() and _process_is_gone(int(pid))):
+                os.unlink(path)
+                removed.append(name)
+        except OSError:   # removed by another saver meanwhile, or not ours to remove
+            continue
+    return removed
+
+
 def atomic_write(path, data):
     """Write ``data`` to ``path`` so a crash at any moment leaves the old file or the new one.
 
     The bytes go to a temporary file in the same directory (``os.replace`` is
     atomic only within one file system), are flushed and fsynced, then renamed
     over ``path``; finally the directory is fsynced so the rename survives a
-    power loss.
+    power loss. Temporaries that interrupted saves left in the directory are
+    removed first (:func:`remove_stale_temporaries`).
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    remove_stale_temporaries(directory)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -17,6 +17,7 @@ History:
    only what it shows, plus ``nnlite.sha256`` over tensors and metadata.
 """
 import json
+import re
 
 from .errors import CheckpointError, HeaderError, VersionError
 from .format import _load_json
@@ -51,13 +52,19 @@ def stored_version(metadata, source="file"):
     """The format version recorded in ``metadata``, or None for a file nnlite did not write."""
     if VERSION_KEY in metadata:
         text = metadata[VERSION_KEY]
-        if not text.isdigit():
-            raise HeaderError(f"{source}: {VERSION_KEY} must be a positive integer, got {text!r}")
+        # ASCII digits only, and few of them: "²".isdigit() is True, and int() refuses 5000 digits.
+        if not re.fullmatch(r"[0-9]{1,9}", text):
+            shown = text if len(text) <= 20 else text[:20] + f"... ({len(text)} characters)"
+            raise HeaderError(f"{source}: {VERSION_KEY} must be a positive integer, got {shown!r}")
         return int(text)
     if "nnlite" in metadata:
         try:
             blob = _load_json(metadata["nnlite"], f"{source}: format-1 metadata")
-            return int(blob["format_version"])
+            version = blob["format_version"]
+            if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version < 10**9:
+                raise HeaderError(f"{source}: format-1 metadata: format_version must be a positive integer, "
+                                  f"got {str(version)[:20]!r}")
+            return version
         except CheckpointError:
             raise
         except (ValueError, KeyError, TypeError):

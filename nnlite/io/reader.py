@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from ..random import Generator
 from .errors import HeaderError
 from .format import _load_json, decode, parse, read_file, verify_checksum
 from .migrations import FORMAT_VERSION, VERSION_KEY, upgrade
@@ -101,20 +102,14 @@ def _info(path, parsed, metadata, stored):
     sections = {s: _section(metadata, s, source) for s in
                 ("model", "optimizer", "scheduler", "dataloader", "rng", "progress", "extra", "aliases", "keys")}
     progress = sections["progress"] or {}
+    # Ties are read only from nnlite's own namespaced key. Another writer's metadata is the
+    # user's: a value that happens to equal a tensor name ({"note": "weight"}) is not an alias.
+    # (safetensors.torch.save_model stores a tied tensor once; Module.load_state_dict fills
+    # the other name through the tie.)
     aliases = sections["aliases"] or {}
-    if stored is None:
-        # safetensors.torch.save_model records each dropped shared name as metadata[dropped] = kept.
-        aliases = {k: v for k, v in metadata.items() if v in parsed.tensors and k not in parsed.tensors}
     if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
         raise HeaderError(f"{source}: nnlite.aliases must map names to names")
-    if not isinstance(progress, dict):
-        raise HeaderError(f"{source}: nnlite.progress must be an object")
-    if sections["model"] is not None and not isinstance(sections["model"], dict):
-        raise HeaderError(f"{source}: nnlite.model must be an object")
-    for name in ("optimizer", "scheduler", "dataloader"):
-        value = sections[name]
-        if value is not None and not (isinstance(value, dict) and {"class", "state"} <= set(value)):
-            raise HeaderError(f"{source}: nnlite.{name} must be an object with 'class' and 'state'")
+    _check_sections(sections, progress, source)
     return Checkpoint(
         path=os.fspath(path), format=metadata.get("nnlite.format"),
         format_version=FORMAT_VERSION if stored is not None else None, stored_format_version=stored,
@@ -124,6 +119,50 @@ def _info(path, parsed, metadata, stored):
         aliases=aliases, keys=sections["keys"],
         tensors={n: (e.dtype, e.shape) for n, e in sorted(parsed.tensors.items(), key=lambda t: t[1].begin)},
         metadata={k: v for k, v in metadata.items() if not k.startswith("nnlite")})
+
+
+def _kind(value):
+    return type(value).__name__
+
+
+def _check_sections(sections, progress, source):
+    """Types of every field the loaders read, each failure naming its field."""
+    if not isinstance(progress, dict):
+        raise HeaderError(f"{source}: nnlite.progress must be an object, got {_kind(progress)}")
+    for key in ("step", "epoch"):
+        value = progress.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise HeaderError(f"{source}: nnlite.progress.{key} must be an integer or null, got {_kind(value)}")
+    model = sections["model"]
+    if model is not None:
+        if not isinstance(model, dict):
+            raise HeaderError(f"{source}: nnlite.model must be an object, got {_kind(model)}")
+        keys = model.get("keys")
+        if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+            raise HeaderError(f"{source}: nnlite.model.keys must be a list of strings, got {_kind(keys)}"
+                              + (f" of {sorted({_kind(k) for k in keys})}" if isinstance(keys, list) else ""))
+        for field in ("extra_state", "parameters", "config"):
+            value = model.get(field)
+            if value is not None and not isinstance(value, dict):
+                raise HeaderError(f"{source}: nnlite.model.{field} must be an object, got {_kind(value)}")
+    keys = sections["keys"]
+    if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+        raise HeaderError(f"{source}: nnlite.keys must be a list of strings, got {_kind(keys)}")
+    for name in ("optimizer", "scheduler", "dataloader"):
+        value = sections[name]
+        if value is None:
+            continue
+        if not (isinstance(value, dict) and {"class", "state"} <= set(value)):
+            raise HeaderError(f"{source}: nnlite.{name} must be an object with 'class' and 'state'")
+        if not isinstance(value["class"], str):
+            raise HeaderError(f"{source}: nnlite.{name}.class must be a string, got {_kind(value['class'])}")
+        if not isinstance(value["state"], dict):
+            raise HeaderError(f"{source}: nnlite.{name}.state must be an object, got {_kind(value['state'])}")
+    if sections["rng"] is not None:
+        try:
+            Generator(0).set_state(sections["rng"])
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
+            raise HeaderError(f"{source}: nnlite.rng is not a generator state ({e})") from None
 
 
 def read_checkpoint(path):

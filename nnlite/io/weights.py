@@ -52,7 +52,7 @@ def load_state_dict(path):
         if not info["model"]:
             raise MissingKeysError(f"{info['path']} is a checkpoint without model weights")
         arrays = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
-        order = info["model"]["keys"]
+        order = info["model"].get("keys") or []
     else:
         order = info["keys"] or list(info["tensors"])
     shared = {}

@@ -366,7 +366,10 @@ class Module:
         ``"previous"``, so a fine-tuned parameter shows its whole lineage.
         """
         own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
+        # A tied tensor (one Parameter under two names) is filled through any of its names;
+        # safetensors.torch.save_model, for one, stores it once.
+        given = {id(own[k]) for k in own if k in state_dict}
+        missing = [k for k in own if k not in state_dict and id(own[k]) not in given]
         unexpected = [k for k in state_dict if k not in own]
         mismatched = []
         for k, target in own.items():

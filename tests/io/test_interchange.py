@@ -161,7 +161,8 @@ def test_tied_weights_both_ways(tmp_path):
     theirs = TiedTorch()
     st.save_model(theirs, str(tmp_path / "theirs.safetensors"))  # drops the duplicate, notes it in metadata
     loaded = nl.load_state_dict(tmp_path / "theirs.safetensors")
-    assert sorted(loaded) == ["embed.weight", "head.weight"] and loaded["embed.weight"] is loaded["head.weight"]
+    # Stored once; nnlite invents no key from another writer's metadata, and the tie fills the other name.
+    assert len(loaded) == 1 and set(loaded) < {"embed.weight", "head.weight"}
     fresh = _TiedNL()
     fresh.load_state_dict(loaded, strict=True)
     with torch.no_grad():

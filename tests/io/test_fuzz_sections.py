@@ -1,0 +1,95 @@
+"""Property test: whatever a checkpoint's JSON sections hold, both loaders either load it or
+raise a CheckpointError, and a failed load_checkpoint leaves model, optimizer, scheduler and
+generator as they were. Files are re-checksummed, so the fuzzing reaches past the checksum."""
+import json
+
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite import io as nio
+from nnlite.io import format as fmt
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+SECTIONS = ["nnlite.model", "nnlite.optimizer", "nnlite.scheduler", "nnlite.rng", "nnlite.progress",
+            "nnlite.extra", "nnlite.aliases", "nnlite.format_version", "nnlite.format", "nnlite.keys"]
+
+_scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.text(max_size=6)
+            | st.floats(allow_nan=False, allow_infinity=False))
+_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.sampled_from(["state", "params", "lr", "__tensor__", "as", "__tuple__",
+                                                        "keys", "class", "seed", "x"]) | st.text(max_size=4),
+                                       inner, max_size=3), max_leaves=8)
+
+
+def _setup():
+    nl.manual_seed(0)
+    model = nl.nn.Sequential(nl.nn.Linear(2, 3), nl.nn.Linear(3, 1))
+    opt = nl.optim.Adam(model.parameters(), lr=0.01)
+    sched = nl.optim.lr_scheduler.StepLR(opt, step_size=3)
+    model(nl.randn(4, 2)).sum().backward()
+    opt.step()
+    return model, opt, sched
+
+
+def _state(model, opt, sched):
+    return (json.dumps({k: v.data.tolist() for k, v in model.state_dict().items()}),
+            json.dumps([{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups], default=str),
+            json.dumps({k: {n: np.asarray(getattr(v, "data", v)).tolist() for n, v in e.items()}
+                        for k, e in opt.state_dict()["state"].items()}),
+            json.dumps(sched.state_dict(), default=str), json.dumps(nl.random.get_rng_state()))
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    model, opt, sched = _setup()
+    path = nl.save_checkpoint(tmp_path_factory.mktemp("fuzz") / "ok.safetensors", model=model, optimizer=opt,
+                              scheduler=sched, step=1, extra={"note": [1, 2]})
+    raw = open(path, "rb").read()
+    parsed = fmt.parse(raw)
+    meta = {k: v for k, v in parsed.metadata.items() if k != fmt.CHECKSUM_KEY}
+    return fmt.decode(raw, parsed), meta
+
+
+def _mutate(data, value):
+    """Replace a randomly chosen part of ``value`` (parsed JSON) with random JSON."""
+    if isinstance(value, (dict, list)) and value and data.draw(st.booleans()):
+        keys = list(value) if isinstance(value, dict) else list(range(len(value)))
+        k = data.draw(st.sampled_from(keys))
+        value[k] = _mutate(data, value[k])
+        return value
+    return data.draw(_json)
+
+
+@hypothesis.settings(max_examples=200, deadline=None, database=None,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(data=st.data())
+def test_fuzzed_sections_load_or_raise_a_checkpoint_error(tmp_path_factory, saved, data):
+    arrays, meta = saved
+    meta = dict(meta)
+    section = data.draw(st.sampled_from(SECTIONS))
+    if section in meta and data.draw(st.booleans()):
+        try:
+            parsed = json.loads(meta[section])
+        except ValueError:
+            parsed = meta[section]
+        meta[section] = json.dumps(_mutate(data, parsed))
+    else:
+        meta[section] = data.draw(st.text(max_size=12) | _json.map(json.dumps))
+    path = tmp_path_factory.mktemp("case") / "c.safetensors"
+    path.write_bytes(fmt.serialize(arrays, meta))
+
+    model, opt, sched = _setup()
+    nl.manual_seed(5)
+    before = _state(model, opt, sched)
+    try:
+        nl.load_checkpoint(path, model=model, optimizer=opt, scheduler=sched)
+    except nio.CheckpointError:
+        assert _state(model, opt, sched) == before, "a failed load changed something"
+    for read in (nl.load_state_dict, nio.read_checkpoint):
+        try:
+            read(path)
+        except nio.CheckpointError:
+            pass

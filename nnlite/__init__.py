@@ -32,7 +32,15 @@ _LAZY_SUBMODULES = ("analysis", "monitor", "plot", "quantization", "compress", "
                     "continual", "meta", "nas", "onnx", "distributed", "train", "calibration")
 
 
+# The quantized dtypes and schemes, as torch has them on its top level (nl.qint8, nl.per_channel_affine...).
+_QUANTIZATION_NAMES = ("qint8", "quint8", "per_tensor_affine", "per_tensor_symmetric", "per_channel_affine",
+                       "per_channel_symmetric")
+
+
 def __getattr__(name):
+    if name in _QUANTIZATION_NAMES:
+        from . import quantization
+        return getattr(quantization, name)
     if name in _LAZY_SUBMODULES:
         import importlib
         module = importlib.import_module(f"{__name__}.{name}")

@@ -94,26 +94,38 @@ cdef inline void _epilogue(int32_t acc, Py_ssize_t m, Py_ssize_t n, Py_ssize_t N
         out_f[m * N + n] = v
 
 
+cdef void _row_block(const uint8_t* x, const int8_t* w, Py_ssize_t n, Py_ssize_t M, Py_ssize_t N,
+                     Py_ssize_t K, int32_t x_zp, const int32_t* row_sums, const float* mult,
+                     const float* bias, float out_scale, int32_t out_zp, bint requant,
+                     float* out_f, uint8_t* out_q) noexcept nogil:
+    # Output columns n..n+3 for every row of x. The four sums live on this call's stack, so
+    # each thread has its own (an array declared in the function holding the prange would be shared).
+    cdef int32_t acc4[4]
+    cdef Py_ssize_t m, j
+    if n + 4 <= N:
+        for m in range(M):
+            _dot4(x + m * K, w + n * K, K, acc4)
+            for j in range(4):
+                _epilogue(acc4[j], m, n + j, N, x_zp, row_sums, mult, bias, out_scale, out_zp,
+                          requant, out_f, out_q)
+    else:
+        for j in range(n, N):
+            for m in range(M):
+                _epilogue(_dot(x + m * K, w + j * K, K), m, j, N, x_zp, row_sums, mult, bias,
+                          out_scale, out_zp, requant, out_f, out_q)
+
+
 cdef void _gemm(const uint8_t* x, const int8_t* w, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                 int32_t x_zp, const int32_t* row_sums, const float* mult, const float* bias,
                 float out_scale, int32_t out_zp, bint requant, float* out_f, uint8_t* out_q,
                 int nthreads) noexcept nogil:
+    # Threads split the output columns in blocks of four weight rows; every output element
+    # is written by exactly one thread.
     cdef Py_ssize_t nblocks = (N + 3) // 4
-    cdef Py_ssize_t b, n, m, j
-    cdef int32_t acc4[4]
+    cdef Py_ssize_t b
     for b in prange(nblocks, num_threads=nthreads, schedule='static'):
-        n = 4 * b
-        if n + 4 <= N:
-            for m in range(M):
-                _dot4(x + m * K, w + n * K, K, acc4)
-                for j in range(4):
-                    _epilogue(acc4[j], m, n + j, N, x_zp, row_sums, mult, bias, out_scale, out_zp,
-                              requant, out_f, out_q)
-        else:
-            for j in range(n, N):
-                for m in range(M):
-                    _epilogue(_dot(x + m * K, w + j * K, K), m, j, N, x_zp, row_sums, mult, bias,
-                              out_scale, out_zp, requant, out_f, out_q)
+        _row_block(x, w, 4 * b, M, N, K, x_zp, row_sums, mult, bias, out_scale, out_zp, requant,
+                   out_f, out_q)
 
 
 cdef cnp.ndarray _checked(str name, object arr, int typenum, str dtype, int ndim):

@@ -1,0 +1,156 @@
+r"""Quantized Linear layers: int8 inference (:class:`QuantizedLinear`) and its QAT form (:class:`QATLinear`).
+
+:class:`QuantizedLinear` keeps the weight as int8 codes with one scale per
+output row (symmetric, zero point 0) — a quarter of float32's bytes — and the
+bias in float32. At each call the input is quantized to uint8 with an affine
+scale and zero point: computed from that batch's min and max (*dynamic*
+quantization, the default) or fixed ones learned during QAT (*static*). Then
+one call to the int8 GEMM (``nnlite/_kernels/_int8.pyx``, or its NumPy twin
+``reference_int8.py`` on the reference backend) sums the products exactly in
+int32 and scales back to float32:
+
+.. math::
+
+    y_{mn} = s_x\, s_w[n] \Big(\sum_k x_q[m,k]\, w_q[n,k] - z_x \sum_k w_q[n,k]\Big) + b_n
+"""
+import numpy as np
+
+from .._kernels import get_backend
+from .._kernels import reference_int8
+from ..nn import functional as F
+from ..nn.linear import Linear
+from ..nn.module import Module
+from ..parameter import Buffer
+from ..tensor import Tensor
+from .fake_quantize import FakeQuantize
+from .observer import MovingAverageMinMaxObserver, PerChannelMinMaxObserver, weight_observer
+from .qtensor import calculate_qparams, per_channel_symmetric, per_tensor_affine, qint8, quint8
+
+try:   # the compiled kernel; the NumPy twin stands in when the build lacks it
+    from .._kernels import _int8 as _compiled_int8
+except ImportError:
+    _compiled_int8 = None
+
+__all__ = ["int8_linear", "QuantizedLinear", "QATLinear"]
+
+
+def int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_scale=None, out_zero_point=0):
+    """The u8 x s8 GEMM with its epilogue: compiled when built and on the cython backend, else the twin."""
+    impl = _compiled_int8 if _compiled_int8 is not None and get_backend() == "cython" else reference_int8
+    return impl.int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias, out_scale, out_zero_point)
+
+
+def _quantize_input(x, scale, zero_point):
+    inv = np.float32(1.0) / np.float32(scale)
+    q = np.rint(x * inv)
+    q += np.float32(zero_point)
+    np.clip(q, 0, 255, out=q)
+    return q.astype(np.uint8)
+
+
+class QuantizedLinear(Module):
+    """A Linear whose weight is int8 (per output row) and whose product runs in integers.
+
+    Buffers (saved in ``state_dict``): ``weight_int8`` (int8, out x in),
+    ``weight_scale`` (float32, out), ``bias`` (float32, out, if any), and for a
+    static layer ``input_scale`` and ``input_zero_point``. Made by
+    :meth:`from_float`, :func:`~nnlite.quantization.quantize_dynamic` or
+    :func:`~nnlite.quantization.convert`. Inference only (no gradients).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dynamic=True):
+        super().__init__()
+        self.in_features, self.out_features, self.dynamic = int(in_features), int(out_features), dynamic
+        self.weight_int8 = Buffer(np.zeros((out_features, in_features), np.int8))
+        self.weight_scale = Buffer(np.ones(out_features, np.float32))
+        self.bias = Buffer(np.zeros(out_features, np.float32)) if bias else None
+        if not dynamic:
+            self.input_scale = Buffer(np.array([1.0], np.float32))
+            self.input_zero_point = Buffer(np.array([0], np.int64))
+        self._row_sums = None
+
+    @classmethod
+    def from_float(cls, linear, input_qparams=None, weight_scale=None):
+        """Quantize ``linear``'s weight per output row (symmetric int8).
+
+        ``input_qparams=(scale, zero_point)`` makes a static layer, ``None`` a dynamic
+        one. ``weight_scale`` (one per row) defaults to ``max|w_row| / 127.5``.
+        """
+        weight = linear.weight.data.astype(np.float32)
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None, input_qparams is None)
+        if weight_scale is None:
+            observer = weight_observer()
+            observer(weight)
+            weight_scale = observer.calculate_qparams()[0].data
+        scale = np.asarray(weight_scale, np.float32).reshape(-1)
+        codes = np.clip(np.rint(weight * (np.float32(1.0) / scale[:, None])), -128, 127).astype(np.int8)
+        layer.weight_int8.data, layer.weight_scale.data = codes, scale
+        if linear.bias is not None:
+            layer.bias.data = linear.bias.data.astype(np.float32).copy()
+        if input_qparams is not None:
+            layer.input_scale.data = np.asarray(input_qparams[0], np.float32).reshape(1)
+            layer.input_zero_point.data = np.asarray(input_qparams[1], np.int64).reshape(1)
+        return layer
+
+    def dequantized_weight(self):
+        """The float32 weight the codes stand for: ``weight_scale[n] * weight_int8[n, k]``."""
+        return Tensor(self.weight_int8.data.astype(np.float32) * self.weight_scale.data[:, None])
+
+    def forward(self, input):
+        x = input.data if isinstance(input, Tensor) else np.asarray(input)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"QuantizedLinear(in_features={self.in_features}): input has "
+                             f"{x.shape[-1] if x.ndim else 'no'} features (shape {tuple(x.shape)})")
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.in_features).astype(np.float32, copy=False)
+        if self.dynamic:   # this batch's own range, widened to include 0
+            lo, hi = (x.min(), x.max()) if x.size else (0.0, 0.0)
+            scale, zp = calculate_qparams(lo, hi, quint8, per_tensor_affine)
+            scale, zp = float(scale), int(zp)
+        else:
+            scale, zp = float(self.input_scale.data[0]), int(self.input_zero_point.data[0])
+        codes = self.weight_int8.data
+        if self._row_sums is None or self._row_sums[0] is not codes:
+            # Cached with the codes they belong to: loading a state dict replaces the codes.
+            self._row_sums = (codes, codes.sum(axis=1, dtype=np.int32))
+        multiplier = (np.float32(scale) * self.weight_scale.data).astype(np.float32)
+        bias = None if self.bias is None else self.bias.data
+        out = int8_linear(_quantize_input(x, scale, zp), zp, codes, self._row_sums[1], multiplier, bias)
+        return Tensor(out.reshape(lead + (self.out_features,)))
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}, dynamic={self.dynamic}")
+
+
+class QATLinear(Linear):
+    """A Linear trained with fake-quantized input (uint8, affine) and weight (int8 per row, symmetric).
+
+    Shares the float Linear's parameters; :func:`~nnlite.quantization.convert`
+    turns it into a static :class:`QuantizedLinear` with the input qparams it learned.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype=None):
+        super().__init__(in_features, out_features, bias, dtype=dtype)
+        self.input_fake_quant = FakeQuantize(MovingAverageMinMaxObserver, dtype=quint8)
+        self.weight_fake_quant = FakeQuantize(PerChannelMinMaxObserver, ch_axis=0, dtype=qint8,
+                                              qscheme=per_channel_symmetric)
+
+    @classmethod
+    def from_float(cls, linear):
+        qat = cls(linear.in_features, linear.out_features, linear.bias is not None, dtype=linear.weight.dtype)
+        qat.weight = linear.weight
+        if linear.bias is not None:
+            qat.bias = linear.bias
+        return qat
+
+    def forward(self, input):
+        x = self.input_fake_quant(input)
+        return F.linear(x, self.weight_fake_quant(self.weight), self.bias)
+
+    def to_quantized(self):
+        """The static int8 layer with the input and weight qparams this layer trained with."""
+        return QuantizedLinear.from_float(self, input_qparams=(self.input_fake_quant.scale.data,
+                                                               self.input_fake_quant.zero_point.data),
+                                          weight_scale=self.weight_fake_quant.scale.data)
+

@@ -1,0 +1,72 @@
+"""Whole-model transforms: dynamic quantization, QAT preparation and conversion, size on disk.
+
+All three walk the model and swap modules by type, in place or on a deep copy
+(``inplace=False``, the default, as in torch): ``nn.Linear`` →
+:class:`QuantizedLinear` (:func:`quantize_dynamic`), ``nn.Linear`` →
+:class:`QATLinear` (:func:`prepare_qat`) and :class:`QATLinear` →
+:class:`QuantizedLinear` (:func:`convert`). Other layers stay in float32.
+"""
+import copy
+import os
+import tempfile
+
+from ..io import save_state_dict
+from ..nn.linear import Linear
+from .linear import QATLinear, QuantizedLinear
+from .qtensor import qint8
+
+__all__ = ["quantize_dynamic", "prepare_qat", "convert", "model_size_bytes"]
+
+
+def _swap(model, wanted, make, inplace):
+    model = model if inplace else copy.deepcopy(model)
+    if type(model) in wanted:
+        return make(model)
+    names = [name for name, m in model.named_modules() if name and type(m) in wanted]
+    for name in names:
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        setattr(parent, attr, make(getattr(parent, attr)))
+    return model
+
+
+def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False):
+    """Replace every Linear (the types in ``qconfig_spec``, default ``{nn.Linear}``) by a dynamic int8 one.
+
+    Weights become int8 per output row now; activations are quantized per batch
+    at run time. ``dtype`` must be ``nl.qint8`` (the weights' type), as in torch.
+
+    >>> import nnlite as nl
+    >>> model = nl.nn.Sequential(nl.nn.Linear(8, 8), nl.nn.ReLU(), nl.nn.Linear(8, 2))
+    >>> qmodel = nl.quantization.quantize_dynamic(model, {nl.nn.Linear}, dtype=nl.qint8)
+    >>> type(qmodel[0]).__name__, qmodel[0].weight_int8.dtype
+    ('QuantizedLinear', dtype('int8'))
+    """
+    if dtype is not qint8:
+        raise ValueError(f"quantize_dynamic: only dtype=nl.qint8 is supported, got {dtype!r}")
+    wanted = set(qconfig_spec or {Linear})
+    unsupported = [t.__name__ for t in wanted if t is not Linear]
+    if unsupported:
+        raise ValueError(f"quantize_dynamic: only nn.Linear has a quantized version, got {unsupported}")
+    return _swap(model, wanted, QuantizedLinear.from_float, inplace)
+
+
+def prepare_qat(model, mapping=None, inplace=False):
+    """Swap every Linear for a :class:`QATLinear` sharing its parameters (fake-quantized training)."""
+    return _swap(model, {Linear}, QATLinear.from_float, inplace)
+
+
+def convert(model, mapping=None, inplace=False):
+    """Swap every :class:`QATLinear` for a static :class:`QuantizedLinear` with the qparams it learned."""
+    return _swap(model, {QATLinear}, QATLinear.to_quantized, inplace)
+
+
+def model_size_bytes(model):
+    """Bytes of the model's ``state_dict`` written as a safetensors file (what goes on disk)."""
+    fd, path = tempfile.mkstemp(suffix=".safetensors")
+    os.close(fd)
+    try:
+        save_state_dict(model.state_dict(), path)
+        return os.path.getsize(path)
+    finally:
+        os.remove(path)

@@ -1,0 +1,211 @@
+"""nl.quantization: qparams, quantize/dequantize and fake quantization equal torch's; observers;
+dynamic int8 Linear close to float; QAT prepare/convert; int8 checkpoints 4x smaller."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite import quantization as Q
+from nnlite.autograd import gradcheck
+
+
+def _torch():
+    torch = pytest.importorskip("torch")
+    import warnings
+    warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+    return torch
+
+
+def test_quantize_per_tensor_equals_torch():
+    torch = _torch()
+    x = np.random.default_rng(0).standard_normal(1000).astype(np.float32) * 3
+    for scale, zp, ours_dt, their_dt in [(0.05, 128, Q.quint8, torch.quint8), (0.02, 0, Q.qint8, torch.qint8),
+                                         (0.1, -5, Q.qint8, torch.qint8)]:
+        ours = Q.quantize_per_tensor(nl.tensor(x), scale, zp, ours_dt)
+        theirs = torch.quantize_per_tensor(torch.from_numpy(x), scale, zp, their_dt)
+        np.testing.assert_array_equal(ours.int_repr().numpy(), theirs.int_repr().numpy())
+        np.testing.assert_array_equal(ours.dequantize().numpy(), theirs.dequantize().numpy())
+        assert ours.q_scale() == pytest.approx(theirs.q_scale()) and ours.q_zero_point() == theirs.q_zero_point()
+
+
+def test_quantize_per_channel_equals_torch():
+    torch = _torch()
+    w = (np.random.default_rng(1).standard_normal((6, 10)) * np.arange(1, 7)[:, None]).astype(np.float32)
+    obs = Q.PerChannelMinMaxObserver(ch_axis=0, dtype=Q.qint8, qscheme=Q.per_channel_symmetric)
+    obs(nl.tensor(w))
+    scale, zp = obs.calculate_qparams()
+    tobs = torch.ao.quantization.PerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8,
+                                                         qscheme=torch.per_channel_symmetric)
+    tobs(torch.from_numpy(w))
+    tscale, tzp = tobs.calculate_qparams()
+    np.testing.assert_array_equal(scale.numpy(), tscale.numpy())
+    np.testing.assert_array_equal(zp.numpy(), tzp.numpy())
+    ours = Q.quantize_per_channel(nl.tensor(w), scale, zp, 0, Q.qint8)
+    theirs = torch.quantize_per_channel(torch.from_numpy(w), tscale, tzp, 0, torch.qint8)
+    np.testing.assert_array_equal(ours.int_repr().numpy(), theirs.int_repr().numpy())
+    np.testing.assert_array_equal(ours.dequantize().numpy(), theirs.dequantize().numpy())
+    assert ours.q_per_channel_axis() == 0
+
+
+@pytest.mark.parametrize("name,kwargs", [("MinMaxObserver", {}),
+                                         ("MinMaxObserver", dict(qscheme="per_tensor_symmetric", dtype="qint8")),
+                                         ("MinMaxObserver", dict(reduce_range=True)),
+                                         ("MovingAverageMinMaxObserver", dict(averaging_constant=0.1))])
+def test_observers_equal_torch(name, kwargs):
+    torch = _torch()
+    ours_kw = {k: getattr(Q, v) if isinstance(v, str) else v for k, v in kwargs.items()}
+    theirs_kw = {k: getattr(torch, v) if isinstance(v, str) else v for k, v in kwargs.items()}
+    ours, theirs = getattr(Q, name)(**ours_kw), getattr(torch.ao.quantization, name)(**theirs_kw)
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        x = (rng.standard_normal(200) * (i + 1) + i).astype(np.float32)
+        ours(nl.tensor(x))
+        theirs(torch.from_numpy(x))
+    (s, z), (ts, tz) = ours.calculate_qparams(), theirs.calculate_qparams()
+    np.testing.assert_allclose(s.numpy(), ts.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(z.numpy(), tz.numpy())
+
+
+def test_percentile_and_mse_observers_clip_the_tails():
+    rng = np.random.default_rng(3)
+    x = rng.laplace(size=20000).astype(np.float32)       # heavy tails: a few large values
+    four_bits = dict(quant_min=0, quant_max=15)             # few codes: where the range matters most
+    minmax, pct = Q.MinMaxObserver(**four_bits), Q.PercentileObserver(99.9, **four_bits)
+    mse = Q.MSEObserver(**four_bits)
+    for obs in (minmax, pct, mse):
+        obs(nl.tensor(x))
+
+    def error(obs):
+        s, z = (t.numpy() for t in obs.calculate_qparams())
+        back = (np.clip(np.rint(x / s) + z, 0, 15) - z) * s
+        return float(np.mean((back - x) ** 2))
+    assert float(pct.calculate_qparams()[0]) < float(minmax.calculate_qparams()[0]) / 1.5
+    # the MSE search includes the min-max range, so it can only do better; here clearly better
+    assert error(mse) < 0.7 * error(minmax) and error(mse) <= 1.0001 * error(pct)
+    with pytest.raises(RuntimeError, match="no values observed"):
+        Q.MinMaxObserver().calculate_qparams()
+
+
+def test_fake_quantize_equals_torch_forward_and_straight_through_gradient():
+    torch = _torch()
+    x = np.linspace(-3, 3, 101).astype(np.float32)
+    ours_x = nl.tensor(x, requires_grad=True)
+    out = Q.fake_quantize_per_tensor_affine(ours_x, 0.02, 10, 0, 255)
+    out.backward(nl.ones(101))
+    tx = torch.tensor(x, requires_grad=True)
+    tout = torch.fake_quantize_per_tensor_affine(tx, 0.02, 10, 0, 255)
+    tout.backward(torch.ones(101))
+    np.testing.assert_array_equal(out.detach().numpy(), tout.detach().numpy())
+    np.testing.assert_array_equal(ours_x.grad.numpy(), tx.grad.numpy())
+    assert 0 < ours_x.grad.numpy().sum() < 101                 # clipped values get no gradient
+    w = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    s, z = np.array([0.01, 0.02, 0.03, 0.04], np.float32), np.zeros(4, np.int64)
+    ours = Q.fake_quantize_per_channel_affine(nl.tensor(w), s, z, 0, -128, 127)
+    theirs = torch.fake_quantize_per_channel_affine(torch.from_numpy(w), torch.from_numpy(s),
+                                                    torch.from_numpy(z).int(), 0, -128, 127)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_straight_through_gradient_is_identity_inside_the_range():
+    # Away from rounding ties the STE gradient is exactly the identity's: check it by
+    # comparing with a function whose true gradient is the identity (x itself).
+    x = nl.tensor(np.random.default_rng(4).uniform(-1, 1, 20), requires_grad=True)
+    fq = Q.fake_quantize_per_tensor_affine(x, 0.5, 0, -128, 127)
+    g, = nl.grad(fq.sum(), [x])
+    np.testing.assert_array_equal(g.numpy(), np.ones(20))
+    assert gradcheck(lambda t: t * 2.0, [x])
+
+
+def _mlp(seed=0):
+    nl.manual_seed(seed)
+    return nl.nn.Sequential(nl.nn.Linear(40, 64), nl.nn.ReLU(), nl.nn.Linear(64, 64), nl.nn.ReLU(),
+                            nl.nn.Linear(64, 5))
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_quantize_dynamic_close_to_float(backend):
+    model = _mlp()
+    x = nl.randn(32, 40)
+    want = model(x).detach().numpy()
+    old = nl.get_backend()
+    nl.set_backend(backend)
+    try:
+        qmodel = Q.quantize_dynamic(model, {nl.nn.Linear}, dtype=nl.qint8)
+        got = qmodel(x).numpy()
+    finally:
+        nl.set_backend(old)
+    assert type(model[0]) is nl.nn.Linear                       # not in place by default
+    assert all(type(qmodel[i]) is Q.QuantizedLinear for i in (0, 2, 4))
+    rel = np.abs(got - want).max() / np.abs(want).max()
+    assert rel < 0.03
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.9
+    # the layer is the formula: dequantized weight times a quantize-dequantized input
+    layer = qmodel[0]
+    xs = x.numpy()
+    s, z = Q.calculate_qparams(xs.min(), xs.max())
+    xq = Q.quantize_per_tensor(x, float(s), int(z), Q.quint8).dequantize().numpy()
+    ref = xq @ layer.dequantized_weight().numpy().T + layer.bias.numpy()
+    np.testing.assert_allclose(layer(x).numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_quantized_linear_leading_dims_and_errors():
+    layer = Q.QuantizedLinear.from_float(nl.nn.Linear(6, 3))
+    assert layer(nl.randn(2, 4, 6)).shape == (2, 4, 3)
+    with pytest.raises(ValueError, match=r"QuantizedLinear\(in_features=6\): input has 5 features"):
+        layer(nl.randn(2, 5))
+    with pytest.raises(ValueError, match="only dtype=nl.qint8"):
+        Q.quantize_dynamic(_mlp(), dtype=nl.quint8)
+    with pytest.raises(ValueError, match="only nn.Linear"):
+        Q.quantize_dynamic(_mlp(), {nl.nn.Conv2d})
+
+
+def test_int8_checkpoint_is_4x_smaller_and_round_trips(tmp_path):
+    model = nl.nn.Sequential(nl.nn.Linear(256, 256), nl.nn.ReLU(), nl.nn.Linear(256, 256))
+    qmodel = Q.quantize_dynamic(model)
+    ratio = Q.model_size_bytes(model) / Q.model_size_bytes(qmodel)
+    assert 3.5 < ratio <= 4.0
+    path = tmp_path / "q.safetensors"
+    nl.io.save_state_dict(qmodel.state_dict(), path)
+    loaded = nl.io.load_state_dict(path)
+    assert loaded["0.weight_int8"].dtype == np.int8 and loaded["0.weight_scale"].dtype == np.float32
+    fresh = Q.quantize_dynamic(nl.nn.Sequential(nl.nn.Linear(256, 256), nl.nn.ReLU(), nl.nn.Linear(256, 256)))
+    fresh.load_state_dict(loaded)
+    x = nl.randn(3, 256)
+    np.testing.assert_array_equal(fresh(x).numpy(), qmodel(x).numpy())
+
+
+def test_qat_trains_and_converts_to_matching_int8():
+    nl.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = nl.tensor(rng.standard_normal((256, 40)).astype(np.float32))
+    y = nl.tensor(rng.integers(0, 5, 256))
+    model = _mlp()
+    qat = Q.prepare_qat(model)
+    assert all(type(qat[i]) is Q.QATLinear for i in (0, 2, 4))
+    assert qat[0].weight is not model[0].weight          # a copy by default...
+    shared = Q.prepare_qat(model, inplace=True)
+    assert shared[0].weight is not None and type(model[0]) is Q.QATLinear   # ...or in place
+    opt = nl.optim.Adam(qat.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        opt.zero_grad()
+        loss = nl.nn.functional.cross_entropy(qat(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.8 * losses[0]
+    for m in qat.modules():
+        if isinstance(m, Q.FakeQuantize):
+            m.enable_observer(False)
+    qat.eval()
+    fake = qat(x).detach().numpy()
+    int8 = Q.convert(qat)
+    assert all(type(int8[i]) is Q.QuantizedLinear and not int8[i].dynamic for i in (0, 2, 4))
+    real = int8(x).numpy()
+    # layer by layer, the int8 layers compute what the fake-quantized ones simulated (up to
+    # float rounding); end to end, those tiny differences move a few activations to the next code
+    h = x
+    for i in range(5):
+        np.testing.assert_allclose(int8[i](h).detach().numpy(), qat[i](h).detach().numpy(), rtol=1e-5, atol=1e-5)
+        h = qat[i](h)
+    assert np.abs(real - fake).max() < 0.05 * np.abs(fake).max()
+    assert (real.argmax(1) == fake.argmax(1)).mean() > 0.95

@@ -4,6 +4,8 @@
     nnlite inspect CHECKPOINT [--histograms FILE.png] [--analysis]
     nnlite bench [--quick]
     nnlite export CHECKPOINT --onnx FILE.onnx [--opset N]
+    nnlite card CHECKPOINT [--out FILE.md]
+    nnlite diff A B
 
 Mistakes a user can make (an unknown recipe, a missing file, a file that is
 not a checkpoint) end with a one-line message on stderr and exit code 1 or 2,
@@ -114,7 +116,8 @@ def cmd_train(args):
     opt_bytes = recipe.optimizer.memory_report()["total"]["total_bytes"]
     metrics["optimizer_arena_bytes"] = opt_bytes
     nl.save_checkpoint(ckpt_path, model=recipe.model, optimizer=recipe.optimizer, scheduler=recipe.scheduler,
-                       extra={"recipe": args.recipe, "metrics": metrics}, step=results["steps"],
+                       extra={"recipe": args.recipe, "metrics": metrics,
+                              "card": _training_card(args, recipe, metrics, resume)}, step=results["steps"],
                        epoch=recipe.epochs)
     metrics["history"] = results["history"]
     metrics_path = os.path.join(out, "metrics.json")
@@ -128,6 +131,18 @@ def cmd_train(args):
         f"parameters + gradients + optimizer state {_bytes(opt_bytes)}"
     _report(results, recipe, memory, [ckpt_path, metrics_path], nl.get_num_threads())
     return 0
+
+
+def _training_card(args, recipe, metrics, parent):
+    """The model card ``nnlite train`` stores in its checkpoint (see nnlite.io.card)."""
+    from nnlite.io import model_card
+    hyper = {"epochs": recipe.epochs, "batch_size": getattr(recipe.train_loader, "batch_size", None),
+             "lr": recipe.optimizer.param_groups[0].get("initial_lr", recipe.optimizer.param_groups[0].get("lr")),
+             "scheduler": type(recipe.scheduler).__name__
+             if recipe.scheduler is not None else None, "clip_grad_norm": recipe.clip_grad_norm}
+    return model_card(recipe.model, recipe=args.recipe, hyperparameters=hyper, optimizer=recipe.optimizer,
+                      seed=args.seed, data=recipe.description, parent=parent,
+                      metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float, str))})
 
 
 def _write_json(path, obj):
@@ -238,6 +253,10 @@ def cmd_inspect(args):
     model = info.get("model") or {}
     if model.get("class"):
         print(f"model: {model['class']}")
+    from nnlite.io import card_of
+    from nnlite.io.card import card_summary
+    if card_of(info):
+        print(card_summary(card_of(info)))
     print(_format_table(rows))
     print(_totals(info, rows))
     if args.histograms:
@@ -308,6 +327,31 @@ def _histograms(rows, arrays, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+# ------------------------------------------------------------- card, diff --
+def cmd_card(args):
+    info, _ = _load_for_inspect(args.checkpoint)
+    from nnlite.io import card_markdown, card_of
+    card = card_of(info)
+    if card is None:
+        raise UsageError(f"{args.checkpoint} holds no model card (cards are written by `nnlite train` and fit)")
+    text = card_markdown(card, title=(info.get("extra") or {}).get("recipe"))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def cmd_diff(args):
+    for path in (args.a, args.b):
+        _load_for_inspect(path)   # a missing or damaged file: one line, exit code 2
+    from nnlite.io import diff
+    print(diff(args.a, args.b).format())
+    return 0
 
 
 # ------------------------------------------------------------------- export --
@@ -386,6 +430,12 @@ def build_parser():
     inspect.add_argument("--histograms", metavar="FILE.png", help="also plot a histogram per parameter")
     inspect.add_argument("--analysis", action="store_true",
                          help="also print spectral norm, condition number, effective and stable rank per weight matrix")
+    card = sub.add_parser("card", help="print a checkpoint's model card as Markdown")
+    card.add_argument("checkpoint", metavar="CHECKPOINT")
+    card.add_argument("--out", metavar="FILE.md", help="write the card to a file instead")
+    diff = sub.add_parser("diff", help="compare the parameters of two checkpoints or weight files")
+    diff.add_argument("a", metavar="A")
+    diff.add_argument("b", metavar="B")
     export = sub.add_parser("export", help="export a checkpoint's model to ONNX")
     export.add_argument("checkpoint", metavar="CHECKPOINT")
     export.add_argument("--onnx", metavar="FILE.onnx", help="where to write the ONNX graph")
@@ -403,7 +453,8 @@ def main(argv=None):
         if args.command is None:
             parser.print_help()
             return 2
-        command = {"train": cmd_train, "inspect": cmd_inspect, "bench": cmd_bench, "export": cmd_export}[args.command]
+        command = {"train": cmd_train, "inspect": cmd_inspect, "bench": cmd_bench, "export": cmd_export,
+                   "card": cmd_card, "diff": cmd_diff}[args.command]
         return command(args)
     except UsageError as e:
         print(f"nnlite: error: {e}", file=sys.stderr)

@@ -24,6 +24,7 @@ import numpy as np
 
 from .autograd import no_grad
 from .io import load_checkpoint, read_checkpoint, save_checkpoint
+from .io.card import file_sha256, model_card
 from .io.checkpoint import list_checkpoints, rotate
 from .nn.utils import clip_grad_norm_
 from .optim.lr_scheduler import ReduceLROnPlateau
@@ -274,8 +275,15 @@ def save_training_checkpoint(path, state):
                  for i, cb in enumerate(state.callbacks) if hasattr(cb, "state_dict")}
     extra = {"fit": {"epoch": state.epoch, "step": state.step, "history": state.history,
                      "running": state.running, "callbacks": callbacks}}
-    return save_checkpoint(path, model=state.model, optimizer=state.optimizer, scheduler=state.scheduler,
+    # The model card: how these parameters were trained, and the file they continue (lineage).
+    last = {k: v[-1] for k, v in state.history.items() if isinstance(v, list) and v and k != "epoch"}
+    extra["card"] = model_card(state.model, optimizer=state.optimizer, metrics=last,
+                               hyperparameters={"epochs": state.epochs, "step": state.step},
+                               data=repr(state.train_loader), parent=getattr(state, "parent_checkpoint", None))
+    path = save_checkpoint(path, model=state.model, optimizer=state.optimizer, scheduler=state.scheduler,
                            dataloader=state.train_loader, extra=extra, step=state.step, epoch=state.epoch)
+    state.parent_checkpoint = {"path": path, "sha256": file_sha256(path)}
+    return path
 
 
 def _resume(path, state):
@@ -297,6 +305,7 @@ def _resume(path, state):
         key = f"{i}:{type(cb).__name__}"
         if hasattr(cb, "load_state_dict") and key in saved["callbacks"]:
             cb.load_state_dict(saved["callbacks"][key])
+    state.parent_checkpoint = {"path": path, "sha256": file_sha256(path)}
     return path
 
 

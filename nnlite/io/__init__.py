@@ -30,6 +30,10 @@ from .weights import load_state_dict, save_state_dict  # noqa: F401
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .migrations import FORMAT_VERSION  # noqa: F401
+from .card import card_markdown, card_of, model_card  # noqa: F401
+from .parameter_diff import ParameterDiff, diff  # noqa: F401
+from .live_update import LineageError, hot_swap  # noqa: F401
 
 __all__ = ["save_checkpoint", "load_checkpoint", "save_state_dict", "load_state_dict", "read_checkpoint",
            "Checkpoint", "CheckpointManager", "list_checkpoints", "rotate", "FORMAT_VERSION"] + _errors_all
+__all__ += ["model_card", "card_of", "card_markdown", "diff", "ParameterDiff", "hot_swap", "LineageError"]

@@ -95,6 +95,10 @@ class GradualUnfreezing(Callback):
     Build the optimizer over the head only and freeze the rest; at the start of
     epoch ``e`` (``e >= 1``) the ``e``-th block below the head becomes trainable
     with learning rate ``lr / decay ** e`` (``decay=1`` gives one rate for all).
+    With ``every=k`` a block is unfrozen every k epochs instead. The names of
+    the unfrozen blocks go into ``fit``'s checkpoints (``state_dict``), as a
+    record: resuming such a run is not supported, since the optimizer's groups
+    would have to be rebuilt before its state could be loaded.
 
     >>> import nnlite as nl
     >>> from nnlite.recipes import MNIST1DCNN
@@ -107,6 +111,8 @@ class GradualUnfreezing(Callback):
 
     def __init__(self, model, lr, decay=1.0, every=1):
         units = blocks(model)
+        if every < 1:
+            raise ValueError(f"GradualUnfreezing: every must be >= 1, got {every}")
         if len(units) < 2:
             raise ValueError(f"GradualUnfreezing: need at least two blocks with parameters, got {len(units)}")
         self.model, self.lr, self.decay, self.every = model, lr, decay, int(every)

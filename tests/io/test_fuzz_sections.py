@@ -10,18 +10,15 @@ import nnlite as nl
 from nnlite import io as nio
 from nnlite.io import format as fmt
 
-hypothesis = pytest.importorskip("hypothesis")
-st = hypothesis.strategies
-
 SECTIONS = ["nnlite.model", "nnlite.optimizer", "nnlite.scheduler", "nnlite.rng", "nnlite.progress",
             "nnlite.extra", "nnlite.aliases", "nnlite.format_version", "nnlite.format", "nnlite.keys"]
 
-_scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.text(max_size=6)
-            | st.floats(allow_nan=False, allow_infinity=False))
-_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3)
-                     | st.dictionaries(st.sampled_from(["state", "params", "lr", "__tensor__", "as", "__tuple__",
-                                                        "keys", "class", "seed", "x"]) | st.text(max_size=4),
-                                       inner, max_size=3), max_leaves=8)
+def _strategies(st):
+    scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.text(max_size=6)
+               | st.floats(allow_nan=False, allow_infinity=False))
+    names = st.sampled_from(["state", "params", "lr", "__tensor__", "as", "__tuple__", "keys", "class", "seed"])
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(names | st.text(max_size=4), inner, max_size=3), max_leaves=8)
 
 
 def _setup():
@@ -53,20 +50,31 @@ def saved(tmp_path_factory):
     return fmt.decode(raw, parsed), meta
 
 
-def _mutate(data, value):
+def _mutate(st, data, value, json_values):
     """Replace a randomly chosen part of ``value`` (parsed JSON) with random JSON."""
     if isinstance(value, (dict, list)) and value and data.draw(st.booleans()):
         keys = list(value) if isinstance(value, dict) else list(range(len(value)))
         k = data.draw(st.sampled_from(keys))
-        value[k] = _mutate(data, value[k])
+        value[k] = _mutate(st, data, value[k], json_values)
         return value
-    return data.draw(_json)
+    return data.draw(json_values)
 
 
-@hypothesis.settings(max_examples=200, deadline=None, database=None,
-                     suppress_health_check=list(hypothesis.HealthCheck))
-@hypothesis.given(data=st.data())
-def test_fuzzed_sections_load_or_raise_a_checkpoint_error(tmp_path_factory, saved, data):
+def test_fuzzed_sections_load_or_raise_a_checkpoint_error(tmp_path_factory, saved):
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    json_values = _strategies(st)
+
+    @hypothesis.settings(max_examples=200, deadline=None, database=None,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.given(data=st.data())
+    def check(data):
+        _one_case(tmp_path_factory, saved, st, data, json_values)
+
+    check()
+
+
+def _one_case(tmp_path_factory, saved, st, data, json_values):
     arrays, meta = saved
     meta = dict(meta)
     section = data.draw(st.sampled_from(SECTIONS))
@@ -75,9 +83,9 @@ def test_fuzzed_sections_load_or_raise_a_checkpoint_error(tmp_path_factory, save
             parsed = json.loads(meta[section])
         except ValueError:
             parsed = meta[section]
-        meta[section] = json.dumps(_mutate(data, parsed))
+        meta[section] = json.dumps(_mutate(st, data, parsed, json_values))
     else:
-        meta[section] = data.draw(st.text(max_size=12) | _json.map(json.dumps))
+        meta[section] = data.draw(st.text(max_size=12) | json_values.map(json.dumps))
     path = tmp_path_factory.mktemp("case") / "c.safetensors"
     path.write_bytes(fmt.serialize(arrays, meta))
 

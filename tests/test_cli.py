@@ -10,7 +10,7 @@ import nnlite
 import nnlite.train
 from nnlite.cli import main
 
-pytest.importorskip("sklearn")
+from helpers import sklearn_or_skip
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +34,7 @@ def one_line_error(err):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    sklearn_or_skip()   # the digits recipe loads scikit-learn's digits
     out = tmp_path_factory.mktemp("run")
     before = nnlite.get_num_threads()
     assert main(["train", "digits-mlp", "--epochs", "2", "--out", str(out), "--threads", "1", "--quiet"]) == 0
@@ -53,6 +54,7 @@ def test_train_writes_one_checkpoint_and_metrics(trained):
 
 
 def test_train_prints_a_final_report(tmp_path, capsys):
+    sklearn_or_skip()   # the digits recipe loads scikit-learn's digits
     code, out, _ = run(["train", "digits-mlp", "--epochs", "1", "--out", str(tmp_path), "--threads", "1"], capsys)
     assert code == 0
     assert "epoch 1/1" in out  # one line per epoch when stdout is not a terminal
@@ -120,6 +122,7 @@ def test_python_dash_m_reports_errors_in_one_line(tmp_path):
 
 
 def test_interrupted_run_resumes_to_the_same_result(tmp_path, capsys, monkeypatch):
+    sklearn_or_skip()   # the digits recipe loads scikit-learn's digits
     args = ["train", "digits-mlp", "--epochs", "2", "--threads", "1"]
     assert main(args + ["--out", str(tmp_path / "whole"), "--quiet"]) == 0
     whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())

@@ -154,6 +154,7 @@ def test_getting_started_repeats_the_readme_commands():
 
 
 def test_benchmark_tables_become_rest_tables():
+    pytest.importorskip("docutils")   # installed with sphinx (the docs extra)
     from docutils.core import publish_doctree
     from docutils import nodes
     sys.path.insert(0, os.path.join(DOCS, "_ext"))

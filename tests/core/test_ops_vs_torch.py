@@ -3,13 +3,14 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from helpers import torch_or_skip
 from op_table import CASES, make_inputs
 
-torch = pytest.importorskip("torch")
 
 
 @pytest.mark.parametrize("name,fn,torch_fn,shapes,kind", CASES, ids=[c[0] for c in CASES])
 def test_value_and_gradient_match_torch(name, fn, torch_fn, shapes, kind):
+    torch = torch_or_skip()
     arrays = make_inputs(shapes, kind, seed=1)
     ours = [nl.tensor(a, dtype=nl.float64, requires_grad=True) for a in arrays]
     theirs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
@@ -24,6 +25,7 @@ def test_value_and_gradient_match_torch(name, fn, torch_fn, shapes, kind):
 
 @pytest.mark.parametrize("name", ["tanh_mlp", "softmax_ce", "gelu"])
 def test_hessian_vector_product_matches_torch(name):
+    torch = torch_or_skip()
     rng = np.random.default_rng(3)
     xa, wa, va = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), rng.standard_normal((3, 5))
 

@@ -145,3 +145,8 @@ def test_functions_take_pytorchs_argument_names():
     assert F.softmax(input=t, dim=1).shape == (2, 2) and F.relu(input=t).tolist()[0] == [1.0, 0.0]
     assert nl.clamp(input=t, min=0.0).tolist()[0] == [1.0, 0.0]
     assert nl.transpose(input=t, dim0=0, dim1=1).tolist() == [[1.0, 3.0], [-2.0, 4.0]]
+
+
+def test_backend_fixture_runs_the_test_on_the_chosen_backend(backend):
+    # NNLITE_BACKEND=reference python -m pytest tests/core tests/nn runs these files on the NumPy twins.
+    assert nl.get_backend() == backend

@@ -4,7 +4,7 @@ import pytest
 
 import nnlite as nl
 from nnlite.autograd import gradcheck
-from torch_compare import compare
+from helpers import compare
 
 nn = nl.nn
 F = nn.functional

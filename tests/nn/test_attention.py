@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from helpers import torch_or_skip
 from nnlite.autograd import gradcheck
 from nnlite.nn import functional as F
 
-torch = pytest.importorskip("torch")
 
 
 def _nl(a, grad=False):
@@ -14,6 +14,7 @@ def _nl(a, grad=False):
 
 
 def _th(a, grad=False):
+    torch = torch_or_skip()
     return torch.tensor(a, requires_grad=grad) if isinstance(a, np.ndarray) else a
 
 
@@ -38,6 +39,7 @@ def _sdpa_case(rng, mask_kind):
 
 @pytest.mark.parametrize("mask_kind", ["none", "bool", "float", "causal", "scale"])
 def test_sdpa_matches_torch(rng, mask_kind):
+    torch = torch_or_skip()
     (q, k, v), kw = _sdpa_case(rng, mask_kind)
     xs = [nl.tensor(a, requires_grad=True) for a in (q, k, v)]
     ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
@@ -52,6 +54,7 @@ def test_sdpa_matches_torch(rng, mask_kind):
 
 
 def test_sdpa_causal_is_top_left_aligned_for_rectangular_scores(rng):
+    torch = torch_or_skip()
     q, k, v = rng.standard_normal((3, 4)), rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
     out = F.scaled_dot_product_attention(nl.tensor(q), nl.tensor(k), nl.tensor(v), is_causal=True)
     ref = torch.nn.functional.scaled_dot_product_attention(torch.tensor(q), torch.tensor(k), torch.tensor(v),
@@ -62,6 +65,7 @@ def test_sdpa_causal_is_top_left_aligned_for_rectangular_scores(rng):
 
 
 def test_sdpa_learned_float_mask_gets_a_gradient(rng):
+    torch = torch_or_skip()
     (q, k, v), _ = _sdpa_case(rng, "none")
     bias = rng.standard_normal((4, 6))
     b, bt = nl.tensor(bias, requires_grad=True), torch.tensor(bias, requires_grad=True)
@@ -118,6 +122,7 @@ def test_sdpa_errors(rng):
 # ------------------------------------------------------------------- MHA ---
 
 def _pair(rng, **kw):
+    torch = torch_or_skip()
     m = nl.nn.MultiheadAttention(**kw).double()
     t = torch.nn.MultiheadAttention(**kw).double()
     assert list(m.state_dict()) == list(t.state_dict())
@@ -133,6 +138,7 @@ def _inputs(rng, m, L, S, N, unbatched=False):
 
 
 def _compare(m, t, arrays, **fw):
+    torch = torch_or_skip()
     xs = [nl.tensor(a, requires_grad=True) for a in arrays]
     ts = [torch.tensor(a, requires_grad=True) for a in arrays]
     out, w = m(*xs, **{n: _nl(a) for n, a in fw.items()})
@@ -274,6 +280,7 @@ def test_mha_errors():
 
 
 def test_mha_float32_with_float64_masks_stays_float32(rng):
+    torch = torch_or_skip()
     t = torch.nn.MultiheadAttention(8, 2)
     m = nl.nn.MultiheadAttention(8, 2)
     m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
@@ -290,6 +297,7 @@ def test_mha_float32_with_float64_masks_stays_float32(rng):
 
 
 def test_sdpa_grouped_query_attention_matches_torch(rng):
+    torch = torch_or_skip()
     q, k, v = rng.standard_normal((2, 6, 4, 5)), rng.standard_normal((2, 2, 3, 5)), rng.standard_normal((2, 2, 3, 7))
     xs = [nl.tensor(a, requires_grad=True) for a in (q, k, v)]
     ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
@@ -306,6 +314,7 @@ def test_sdpa_grouped_query_attention_matches_torch(rng):
 
 def test_mha_matches_torch_inference_fast_path(rng):
     """Under no_grad in eval mode torch runs its fused native kernel; the numbers must still agree."""
+    torch = torch_or_skip()
     m, t = _pair(rng, embed_dim=8, num_heads=2, batch_first=True)
     m.eval()
     t.eval()

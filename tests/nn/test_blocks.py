@@ -5,10 +5,8 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from helpers import torch_or_skip
 from nnlite.nn.blocks import Bottleneck, DepthwiseSeparableConv2d
-
-torch = pytest.importorskip("torch")
-tnn = torch.nn
 
 
 def _separable_count(c_in, c_out, k, bias=True):
@@ -70,38 +68,45 @@ def _compare_grads(m, t, xn, xt, out, ref):
         np.testing.assert_allclose(p.grad.data, tp[n].grad.numpy(), rtol=1e-9, atol=1e-11, err_msg=n)
 
 
-class TorchSeparable(tnn.Module):
-    def __init__(self, c_in, c_out, k, stride=1, padding=0, bias=True):
-        super().__init__()
-        self.depthwise = tnn.Conv2d(c_in, c_in, k, stride, padding, groups=c_in, bias=bias)
-        self.pointwise = tnn.Conv2d(c_in, c_out, 1, bias=bias)
+def _torch_blocks():
+    """The two blocks written with torch.nn (defined on first use: torch is optional)."""
+    torch = torch_or_skip()
+    tnn = torch.nn
 
-    def forward(self, x):
-        return self.pointwise(self.depthwise(x))
+    class TorchSeparable(tnn.Module):
+        def __init__(self, c_in, c_out, k, stride=1, padding=0, bias=True):
+            super().__init__()
+            self.depthwise = tnn.Conv2d(c_in, c_in, k, stride, padding, groups=c_in, bias=bias)
+            self.pointwise = tnn.Conv2d(c_in, c_out, 1, bias=bias)
 
+        def forward(self, x):
+            return self.pointwise(self.depthwise(x))
 
-class TorchBottleneck(tnn.Module):
-    """torchvision's Bottleneck, written out (same names)."""
+    class TorchBottleneck(tnn.Module):
+        """torchvision's Bottleneck, written out (same names)."""
 
-    def __init__(self, c_in, b, c_out, stride):
-        super().__init__()
-        self.conv1, self.bn1 = tnn.Conv2d(c_in, b, 1, bias=False), tnn.BatchNorm2d(b)
-        self.conv2, self.bn2 = tnn.Conv2d(b, b, 3, stride, 1, bias=False), tnn.BatchNorm2d(b)
-        self.conv3, self.bn3 = tnn.Conv2d(b, c_out, 1, bias=False), tnn.BatchNorm2d(c_out)
-        self.downsample = None
-        if stride != 1 or c_in != c_out:
-            self.downsample = tnn.Sequential(tnn.Conv2d(c_in, c_out, 1, stride, bias=False), tnn.BatchNorm2d(c_out))
+        def __init__(self, c_in, b, c_out, stride):
+            super().__init__()
+            self.conv1, self.bn1 = tnn.Conv2d(c_in, b, 1, bias=False), tnn.BatchNorm2d(b)
+            self.conv2, self.bn2 = tnn.Conv2d(b, b, 3, stride, 1, bias=False), tnn.BatchNorm2d(b)
+            self.conv3, self.bn3 = tnn.Conv2d(b, c_out, 1, bias=False), tnn.BatchNorm2d(c_out)
+            self.downsample = None
+            if stride != 1 or c_in != c_out:
+                self.downsample = tnn.Sequential(tnn.Conv2d(c_in, c_out, 1, stride, bias=False), tnn.BatchNorm2d(c_out))
 
-    def forward(self, x):
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = torch.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return torch.relu(out + (x if self.downsample is None else self.downsample(x)))
+        def forward(self, x):
+            out = torch.relu(self.bn1(self.conv1(x)))
+            out = torch.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            return torch.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+    return TorchSeparable, TorchBottleneck
 
 
 @pytest.mark.parametrize("args", [(3, 5, 3, 1, 1, True), (4, 2, 3, 2, 0, False)])
 def test_separable_matches_torch(rng, args):
-    m, t = DepthwiseSeparableConv2d(*args).double(), TorchSeparable(*args).double()
+    torch = torch_or_skip()
+    m, t = DepthwiseSeparableConv2d(*args).double(), _torch_blocks()[0](*args).double()
     _load(m, t)
     x = rng.standard_normal((2, args[0], 7, 6))
     xn, xt = nl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
@@ -111,7 +116,9 @@ def test_separable_matches_torch(rng, args):
 @pytest.mark.parametrize("args", [(8, 2, 8, 1), (4, 2, 8, 2)])
 @pytest.mark.parametrize("training", [True, False])
 def test_bottleneck_matches_torch(rng, args, training):
-    m, t = Bottleneck(*args).double(), TorchBottleneck(*args).double()
+    tnn = torch_or_skip().nn
+    torch = torch_or_skip()
+    m, t = Bottleneck(*args).double(), _torch_blocks()[1](*args).double()
     for mod in t.modules():     # non-trivial BatchNorm state, so eval mode really uses it
         if isinstance(mod, tnn.BatchNorm2d):
             mod.weight.data.uniform_(0.5, 1.5)

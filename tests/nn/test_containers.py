@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
-from torch_compare import compare
+from helpers import compare
 
 nn = nl.nn
 

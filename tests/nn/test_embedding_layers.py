@@ -6,7 +6,7 @@ import pytest
 
 import nnlite as nl
 from nnlite.autograd import gradcheck, gradgradcheck
-from torch_compare import copy_to_torch, f64
+from helpers import copy_to_torch, f64
 
 F = nl.nn.functional
 

@@ -4,7 +4,7 @@ import pytest
 
 import nnlite as nl
 from nnlite.autograd import gradcheck, gradgradcheck
-from torch_compare import compare, f64, load_from_torch_and_compare
+from helpers import compare, f64, load_from_torch_and_compare
 
 F = nl.nn.functional
 

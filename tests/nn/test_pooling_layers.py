@@ -4,7 +4,7 @@ import pytest
 
 import nnlite as nl
 from nnlite.autograd import gradcheck, gradgradcheck
-from torch_compare import compare, f64
+from helpers import compare, f64
 
 F = nl.nn.functional
 

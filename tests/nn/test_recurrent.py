@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from helpers import torch_or_skip
 from nnlite.autograd import gradcheck
 
-torch = pytest.importorskip("torch")
 
-
-def _pair(nl_cls, torch_cls, **kw):
-    m, t = nl_cls(**kw).double(), torch_cls(**kw).double()
+def _pair(nl_cls, torch_name, **kw):
+    """The nnlite layer and the torch.nn layer of the same name, with torch's weights in both."""
+    m, t = nl_cls(**kw).double(), getattr(torch_or_skip().nn, torch_name)(**kw).double()
     assert list(m.state_dict()) == list(t.state_dict())
     m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
     return m, t
@@ -21,6 +21,7 @@ def _states(out):
 
 
 def _compare(m, t, x, hx=None):
+    torch = torch_or_skip()
     xn, xt = nl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     hn = None if hx is None else [nl.tensor(h, requires_grad=True) for h in hx]
     ht = None if hx is None else [torch.tensor(h, requires_grad=True) for h in hx]
@@ -43,8 +44,7 @@ def _compare(m, t, x, hx=None):
         np.testing.assert_allclose(p.grad.data, tp[n].grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=n)
 
 
-LAYERS = {"LSTM": (nl.nn.LSTM, torch.nn.LSTM), "GRU": (nl.nn.GRU, torch.nn.GRU),
-          "RNN": (nl.nn.RNN, torch.nn.RNN)}
+LAYERS = {"LSTM": (nl.nn.LSTM, "LSTM"), "GRU": (nl.nn.GRU, "GRU"), "RNN": (nl.nn.RNN, "RNN")}
 
 
 @pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
@@ -62,14 +62,14 @@ def test_two_layer_matches_torch(rng, name, batch_first, initial_state):
 @pytest.mark.parametrize("kw", [dict(bias=False), dict(bidirectional=True), dict(num_layers=3, bidirectional=True),
                                 dict(proj_size=2), dict(proj_size=2, bidirectional=True, num_layers=2)])
 def test_lstm_variants_match_torch(rng, kw):
-    m, t = _pair(nl.nn.LSTM, torch.nn.LSTM, **{"input_size": 3, "hidden_size": 4, **kw})
+    m, t = _pair(nl.nn.LSTM, "LSTM", **{"input_size": 3, "hidden_size": 4, **kw})
     _compare(m, t, rng.standard_normal((4, 2, 3)))
 
 
 @pytest.mark.parametrize("kw", [dict(bidirectional=True, num_layers=2), dict(nonlinearity="relu")])
 def test_gru_and_rnn_variants_match_torch(rng, kw):
-    nl_cls, torch_cls = LAYERS["RNN" if "nonlinearity" in kw else "GRU"]
-    m, t = _pair(nl_cls, torch_cls, **{"input_size": 3, "hidden_size": 4, **kw})
+    nl_cls, torch_name = LAYERS["RNN" if "nonlinearity" in kw else "GRU"]
+    m, t = _pair(nl_cls, torch_name, **{"input_size": 3, "hidden_size": 4, **kw})
     _compare(m, t, rng.standard_normal((4, 2, 3)))
 
 
@@ -82,6 +82,7 @@ def test_unbatched_input_matches_torch(rng, name):
 
 @pytest.mark.parametrize("name", ["LSTM", "GRU"])
 def test_dropout_between_layers_train_and_eval(rng, name):
+    torch = torch_or_skip()
     m = LAYERS[name][0](input_size=3, hidden_size=4, num_layers=2, dropout=0.5).double()
     x = nl.tensor(rng.standard_normal((5, 2, 3)))
     nl.manual_seed(0)
@@ -92,19 +93,20 @@ def test_dropout_between_layers_train_and_eval(rng, name):
     np.testing.assert_array_equal(a.data, b.data)
     assert not np.allclose(a.data, c.data)
     m.eval()
-    t = LAYERS[name][1](input_size=3, hidden_size=4, num_layers=2, dropout=0.5).double().eval()
+    t = getattr(torch.nn, LAYERS[name][1])(input_size=3, hidden_size=4, num_layers=2, dropout=0.5).double().eval()
     t.load_state_dict({k: torch.tensor(v.data) for k, v in m.state_dict().items()})
     np.testing.assert_allclose(m(x)[0].data, t(torch.tensor(x.data))[0].detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
-CELLS = {"LSTMCell": (nl.nn.LSTMCell, torch.nn.LSTMCell), "GRUCell": (nl.nn.GRUCell, torch.nn.GRUCell),
-         "RNNCell": (nl.nn.RNNCell, torch.nn.RNNCell)}
+CELLS = {"LSTMCell": (nl.nn.LSTMCell, "LSTMCell"), "GRUCell": (nl.nn.GRUCell, "GRUCell"),
+         "RNNCell": (nl.nn.RNNCell, "RNNCell")}
 
 
 @pytest.mark.parametrize("name", ["LSTMCell", "GRUCell", "RNNCell"])
 @pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("initial_state", [True, False])
 def test_cells_match_torch(rng, name, batched, initial_state):
+    torch = torch_or_skip()
     m, t = _pair(*CELLS[name], input_size=3, hidden_size=4)
     lead = (2,) if batched else ()
     x = rng.standard_normal(lead + (3,))

@@ -3,15 +3,15 @@ import numpy as np
 import pytest
 
 import nnlite as nl
-
-torch = pytest.importorskip("torch")
+from helpers import torch_or_skip
 
 
 def _pair(num_layers=None, final_norm=False, torch_activation=None, **kw):
+    torch = torch_or_skip()
     kw = {"d_model": 8, "nhead": 2, "dim_feedforward": 16, "dropout": 0.0, **kw}
     m = nl.nn.TransformerEncoderLayer(**kw).double()
     if torch_activation is not None:
-        kw["activation"] = torch_activation
+        kw["activation"] = getattr(torch.nn.functional, torch_activation)
     t = torch.nn.TransformerEncoderLayer(**kw).double()
     if num_layers:
         m = nl.nn.TransformerEncoder(m, num_layers, norm=nl.nn.LayerNorm(8).double() if final_norm else None)
@@ -24,6 +24,7 @@ def _pair(num_layers=None, final_norm=False, torch_activation=None, **kw):
 
 
 def _compare(m, t, x, training, **fw):
+    torch = torch_or_skip()
     m.train(training)
     t.train(training)
     xn, xt = nl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
@@ -48,7 +49,7 @@ def test_layer_matches_torch(rng, norm_first, batch_first, training):
 
 
 @pytest.mark.parametrize("kw", [dict(activation="gelu"), dict(bias=False), dict(layer_norm_eps=1e-3),
-                                dict(activation=nl.nn.functional.silu, torch_activation=torch.nn.functional.silu)])
+                                dict(activation=nl.nn.functional.silu, torch_activation="silu")])
 def test_layer_options_match_torch(rng, kw):
     m, t = _pair(**kw)
     _compare(m, t, rng.standard_normal((5, 3, 8)), True)
@@ -117,6 +118,7 @@ def test_errors():
 
 
 def test_generate_square_subsequent_mask_matches_torch():
+    torch = torch_or_skip()
     from nnlite.nn.transformer import generate_square_subsequent_mask
     m = generate_square_subsequent_mask(4)
     assert m.dtype == nl.float32

@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from helpers import torch_or_skip
 from nnlite.optim import lr_scheduler as nls
-
-torch = pytest.importorskip("torch")
-tls = torch.optim.lr_scheduler
 
 
 def _pair(opt_name="SGD", lrs=(0.1, 0.02), **kw):
     """An nnlite and a torch optimizer with one param group per entry of ``lrs``."""
+    torch = torch_or_skip()
     ours = [nl.nn.Parameter(nl.zeros(3)) for _ in lrs]
     theirs = [torch.nn.Parameter(torch.zeros(3)) for _ in lrs]
     o = getattr(nl.optim, opt_name)([{"params": [p], "lr": lr} for p, lr in zip(ours, lrs)], **kw)
@@ -58,6 +57,7 @@ def _run(make, opt, module, steps):
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 def test_lr_sequence_equals_torch(name):
+    tls = torch_or_skip().optim.lr_scheduler
     ours, theirs = _pair()
     steps = 40
     a, _ = _run(SCHEDULES[name], ours, nls, steps)
@@ -67,6 +67,7 @@ def test_lr_sequence_equals_torch(name):
 
 @pytest.mark.parametrize("opt_name,kw", [("SGD", {"momentum": 0.9}), ("Adam", {}), ("AdamW", {})])
 def test_onecycle_cycles_momentum_like_torch(opt_name, kw):
+    tls = torch_or_skip().optim.lr_scheduler
     ours, theirs = _pair(opt_name, **kw)
     key = "betas" if opt_name.startswith("Adam") else "momentum"
     make = lambda m, o: m.OneCycleLR(o, max_lr=0.1, total_steps=30, three_phase=True)
@@ -84,6 +85,7 @@ def test_onecycle_cycles_momentum_like_torch(opt_name, kw):
 @pytest.mark.parametrize("mode,threshold_mode", [("min", "rel"), ("min", "abs"), ("max", "rel"),
                                                  ("max", "abs")])
 def test_reduce_on_plateau_equals_torch(mode, threshold_mode):
+    tls = torch_or_skip().optim.lr_scheduler
     ours, theirs = _pair()
     kw = dict(mode=mode, factor=0.5, patience=2, threshold=0.05, threshold_mode=threshold_mode,
               cooldown=1, min_lr=[0.01, 0.004], eps=1e-9)
@@ -99,6 +101,7 @@ def test_reduce_on_plateau_equals_torch(mode, threshold_mode):
 
 
 def test_warm_restarts_fractional_epochs_equal_torch():
+    tls = torch_or_skip().optim.lr_scheduler
     ours, theirs = _pair()
     a = nls.CosineAnnealingWarmRestarts(ours, T_0=3, T_mult=2, eta_min=0.001)
     b = tls.CosineAnnealingWarmRestarts(theirs, T_0=3, T_mult=2, eta_min=0.001)

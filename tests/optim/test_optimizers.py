@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
-from conftest import threads
+from helpers import threads
 from nnlite.nn import Parameter
 
 SHAPES = [(7, 5), (5,), (3, 4, 2), (1,), ()]

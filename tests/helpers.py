@@ -1,12 +1,60 @@
-"""Helpers for comparing an nnlite layer with the PyTorch module of the same name."""
+"""Helpers shared by the tests: an optional torch oracle, thread switching, comparisons.
+
+Fixtures live in conftest.py; plain functions live here and are imported by name
+(``from helpers import torch_or_skip``), so a reader finds each one by grep.
+"""
+import contextlib
+
 import numpy as np
+import pytest
 
 import nnlite as nl
+import nnlite._kernels as kernels
 
+
+def torch_or_skip():
+    """Return the torch module, or skip the calling test (only that test) without PyTorch."""
+    return pytest.importorskip("torch")
+
+
+def sklearn_or_skip():
+    """Return the sklearn module, or skip the calling test without scikit-learn."""
+    return pytest.importorskip("sklearn")
+
+
+@contextlib.contextmanager
+def threads(n, serial_below=0):
+    """Run kernels on ``n`` threads with the serial threshold lowered, so parallel paths run."""
+    old_n = kernels.get_num_threads()
+    old_thr = kernels._threads.get_serial_threshold() if kernels._threads else None
+    kernels.set_num_threads(n)
+    if kernels._threads is not None:
+        kernels._threads.set_serial_threshold(serial_below)
+    try:
+        yield
+    finally:
+        kernels.set_num_threads(old_n)
+        if kernels._threads is not None:
+            kernels._threads.set_serial_threshold(old_thr)
+
+
+def same_bytes_across_threads(fn, *args, counts=(1, 2, 4), **kwargs):
+    """Call ``fn`` under each thread count; assert every array result is byte-identical."""
+    results = []
+    for n in counts:
+        with threads(n):
+            out = fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in args], **kwargs)
+        outs = out if isinstance(out, tuple) else (out,)
+        results.append([np.ascontiguousarray(o).tobytes() if isinstance(o, np.ndarray) else o for o in outs])
+    for n, r in zip(counts[1:], results[1:]):
+        assert r == results[0], f"{getattr(fn, '__name__', fn)}: {n} threads differ from {counts[0]}"
+
+
+# ------------------------------------------------ an nnlite layer against torch's ---
 
 def copy_to_torch(module, torch_module):
     """Load the nnlite module's state_dict into the torch module (keys must match)."""
-    import torch
+    torch = torch_or_skip()
     state = {k: torch.tensor(np.asarray(v.data)) for k, v in module.state_dict().items()}
     torch_module.load_state_dict(state)
 
@@ -17,7 +65,7 @@ def compare(module, torch_module, x, train=True, steps=2, rtol=1e-7, atol=1e-10,
     Outputs, input gradients, every parameter gradient, and finally the whole
     state_dict (running statistics included) must agree.
     """
-    import torch
+    torch = torch_or_skip()
     module.double()
     torch_module.double()
     copy_to_torch(module, torch_module)
@@ -50,7 +98,7 @@ def compare(module, torch_module, x, train=True, steps=2, rtol=1e-7, atol=1e-10,
 
 def load_from_torch_and_compare(module, torch_module, x, rtol=1e-5, atol=1e-5):
     """A torch state_dict loads into the nnlite module, and then both give the same outputs (eval)."""
-    import torch
+    torch = torch_or_skip()
     module.eval()
     torch_module.eval()
     module.load_state_dict({k: v.numpy() for k, v in torch_module.state_dict().items()})

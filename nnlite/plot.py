@@ -10,12 +10,13 @@ first use: ``pip install "nnlite[plot]"``.
 * :func:`training_curves` — losses and accuracies by epoch, with the learning rate;
 * :func:`trajectories` — optimizer paths over the contours of a 2-D function;
 * :func:`landscape_1d`, :func:`landscape_contour`, :func:`landscape_surface` —
-  what :mod:`nnlite.monitor`'s loss-landscape scans return.
+  what :mod:`nnlite.monitor`'s loss-landscape scans return;
+* :func:`computation_graph` — the graph behind a tensor, drawn without Graphviz.
 """
 import numpy as np
 
 __all__ = ["weight_ridge", "gradient_flow", "filters", "embedding", "training_curves", "trajectories",
-           "landscape_1d", "landscape_contour", "landscape_surface"]
+           "landscape_1d", "landscape_contour", "landscape_surface", "computation_graph"]
 
 
 def _pyplot():
@@ -220,4 +221,56 @@ def landscape_surface(landscape, ax=None, log=False):
     ax.set_xlabel(r"$\alpha$")
     ax.set_ylabel(r"$\beta$")
     ax.set_zlabel("log10 loss" if log else "loss")
+    return ax
+
+
+_GRAPH_COLOURS = {"op": "#dde6f3", "parameter": "#d5ecd4", "tensor": "#eeeeee"}
+
+
+def computation_graph(tensor, params=None, ax=None):
+    """The graph behind ``tensor`` (:func:`nnlite.monitor.graph_structure`), drawn without Graphviz.
+
+    Each operation (blue box) sits one row above the highest of its inputs,
+    each leaf (parameters green, other tensors grey) one row below the first
+    operation that uses it; the result is at the top and arrows point the
+    way values flow.
+    """
+    from .monitor.graph import graph_structure
+    nodes, edges = graph_structure(tensor, params)
+    inputs = {n["id"]: [] for n in nodes}
+    for a, b in edges:
+        inputs[b].append(a)
+    depth = {}
+
+    def level(node_id):  # longest path from a leaf; graphs are shallow enough to recurse
+        if node_id not in depth:
+            depth[node_id] = 1 + max((level(a) for a in inputs[node_id]), default=-1)
+        return depth[node_id]
+
+    users = {}
+    for a, b in edges:
+        users.setdefault(a, []).append(b)
+    rows = {}
+    for n in nodes[::-1]:  # leaves were found last: reversed, they come in input order
+        row = level(n["id"])
+        if not inputs[n["id"]] and n["id"] in users:  # a leaf: just below its first user
+            row = min(level(b) for b in users[n["id"]]) - 1
+        rows.setdefault(row, []).append(n)
+    height = max(rows) + 1
+    ax = _axes(ax, figsize=(7, 0.8 * height + 0.4))
+    position = {}
+    for y, row in rows.items():
+        for i, n in enumerate(row):
+            position[n["id"]] = ((i + 1) / (len(row) + 1), y)
+    for a, b in set(edges):
+        ax.annotate("", xy=position[b], xytext=position[a],
+                    arrowprops=dict(arrowstyle="->", color="0.45", shrinkA=14, shrinkB=14))
+    for n in nodes:
+        x, y = position[n["id"]]
+        ax.text(x, y, n["label"], ha="center", va="center", fontsize=7,
+                bbox=dict(boxstyle="round,pad=0.3" if n["kind"] != "op" else "square,pad=0.3",
+                          facecolor=_GRAPH_COLOURS[n["kind"]], edgecolor="0.4"))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.6, height - 0.4)
+    ax.axis("off")
     return ax

@@ -312,7 +312,9 @@ ax.set_title("residual net: the plane as a surface", fontsize=9)
 # language — operations as boxes with their output shapes, parameters by
 # name and kind (with their gradient norms once ``backward`` has run).
 # Paste the text into any Graphviz viewer, or pass ``filename=`` to render
-# an SVG when Graphviz's ``dot`` program is installed.
+# an SVG when Graphviz's ``dot`` program is installed;
+# :func:`nnlite.plot.computation_graph` draws the same graph with matplotlib
+# alone.
 nl.manual_seed(0)
 tiny = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
 loss = F.cross_entropy(tiny(nl.randn(5, 4)), nl.tensor([0, 1, 1, 0, 1]))
@@ -322,6 +324,9 @@ print(dot)
 assert dot.count("shape=box") == 5                   # linear, tanh, linear, reshape, cross-entropy
 assert all(f'"{name}\\n' in dot for name, _ in tiny.named_parameters())
 assert dot.count("grad norm") == 4
+
+ax = nl.plot.computation_graph(loss, tiny.named_parameters())
+ax.set_title("the graph behind a cross-entropy loss, after backward", fontsize=9)
 
 # %%
 # Summary

@@ -7,11 +7,11 @@ tensorboardX (for :class:`TensorBoardLogger`) and graphviz (for rendering a
 graph) are imported only when used: ``pip install "nnlite[monitor]"``.
 """
 from .convergence import DivergenceGuard, PlateauDetector, find_plateau
-from .graph import draw_graph, render_dot
+from .graph import draw_graph, graph_structure, render_dot
 from .landscape import LossLandscape, average_loss, loss_landscape_1d, loss_landscape_2d, random_direction
 from .parameter_monitor import STATISTICS, ParameterMonitor, gradient_flow
 from .tensorboard import TensorBoardLogger, weight_image
 
 __all__ = ["TensorBoardLogger", "weight_image", "ParameterMonitor", "STATISTICS", "gradient_flow",
            "loss_landscape_1d", "loss_landscape_2d", "random_direction", "average_loss", "LossLandscape",
-           "draw_graph", "render_dot", "DivergenceGuard", "PlateauDetector", "find_plateau"]
+           "draw_graph", "graph_structure", "render_dot", "DivergenceGuard", "PlateauDetector", "find_plateau"]

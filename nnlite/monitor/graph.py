@@ -21,7 +21,7 @@ import numpy as np
 
 from ..tensor import Tensor
 
-__all__ = ["draw_graph", "render_dot"]
+__all__ = ["draw_graph", "render_dot", "graph_structure"]
 
 
 def _quote(text):
@@ -38,6 +38,65 @@ def _parameter_names(params):
         return {}
     items = params.items() if isinstance(params, dict) else params
     return {id(p): name for name, p in items}
+
+
+def graph_structure(tensor, params=None):
+    """The graph behind ``tensor`` as plain data: ``(nodes, edges)``.
+
+    ``nodes`` is a list of dicts with ``id`` (``"n0"`` is ``tensor`` itself),
+    ``kind`` (``"op"``, ``"parameter"`` or ``"tensor"``) and ``label`` (lines
+    joined by newlines: name, shape, gradient norm); ``edges`` a list of
+    ``(input id, op id)`` pairs, one per tensor argument (twice if an operation
+    uses a tensor twice). :func:`draw_graph` and
+    :func:`nnlite.plot.computation_graph` draw it.
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"draw_graph: expected a Tensor, got {type(tensor).__name__}")
+    names = _parameter_names(params)
+    ids, nodes, edges = {}, [], []
+    stack = [tensor]
+    while stack:   # depth first from the result; each tensor becomes one node
+        t = stack.pop()
+        if id(t) in ids:
+            continue
+        ids[id(t)] = f"n{len(ids)}"
+        nodes.append(_node(ids[id(t)], t, names))
+        if t._ctx is not None:
+            stack.extend(a for a in t._ctx.inputs if isinstance(a, Tensor))
+    for t in _results(tensor):  # edges once every tensor has its id
+        edges.extend((ids[id(a)], ids[id(t)]) for a in t._ctx.inputs if isinstance(a, Tensor))
+    return nodes, edges
+
+
+def _results(tensor):
+    """Every tensor behind ``tensor`` that an operation made, each once."""
+    seen, stack = set(), [tensor]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen or t._ctx is None:
+            continue
+        seen.add(id(t))
+        yield t
+        stack.extend(a for a in t._ctx.inputs if isinstance(a, Tensor))
+
+
+def _node(node_id, t, names):
+    if t._ctx is not None:
+        return {"id": node_id, "kind": "op", "label": f"{t._ctx.name}\n{_shape(t)}"}
+    kind = getattr(t, "kind", None)
+    if kind is None:  # not a Parameter: an input, a target or a constant
+        node = {"id": node_id, "kind": "tensor", "label": ("input " if t.requires_grad else "tensor ") + _shape(t)}
+    else:
+        name = names.get(id(t)) or getattr(t, "name", None) or "parameter"
+        node = {"id": node_id, "kind": "parameter", "label": f"{name}\n{kind} {_shape(t)}"}
+    if t.grad is not None:
+        node["label"] += f"\ngrad norm {float(np.linalg.norm(np.asarray(t.grad.data, dtype=np.float64))):.3g}"
+    return node
+
+
+_STYLE = {"op": 'shape=box, style=filled, fillcolor="#dde6f3"',
+          "parameter": 'shape=ellipse, style=filled, fillcolor="#d5ecd4"',
+          "tensor": 'shape=ellipse, style=filled, fillcolor="#eeeeee"'}
 
 
 def draw_graph(tensor, params=None, *, filename=None, format="svg"):
@@ -61,56 +120,15 @@ def draw_graph(tensor, params=None, *, filename=None, format="svg"):
         Also render the graph to ``filename.<format>`` (``"svg"``, ``"png"``,
         ``"pdf"``) with :func:`render_dot`.
     """
-    if not isinstance(tensor, Tensor):
-        raise TypeError(f"draw_graph: expected a Tensor, got {type(tensor).__name__}")
-    names = _parameter_names(params)
+    nodes, edges = graph_structure(tensor, params)
     lines = ["digraph nnlite {", "  rankdir=BT;", '  node [fontname="Helvetica", fontsize=10];']
-    seen, stack = {}, [tensor]  # id(tensor) -> node name
-    while stack:
-        t = stack.pop()
-        if id(t) in seen:
-            continue
-        nid = seen[id(t)] = f"n{len(seen)}"
-        fn = t._ctx
-        if fn is not None:
-            label = _quote(f"{fn.name}\n{_shape(t)}")
-            lines.append(f'  {nid} [shape=box, style=filled, fillcolor="#dde6f3", label={label}];')
-            for a in fn.inputs:
-                if isinstance(a, Tensor):
-                    stack.append(a)
-        else:
-            lines.append(f"  {nid} {_leaf_attributes(t, names)};")
-    # Edges once every node has a name: the same walk again.
-    done = set()
-    stack = [tensor]
-    while stack:
-        t = stack.pop()
-        if id(t) in done or t._ctx is None:
-            continue
-        done.add(id(t))
-        for a in t._ctx.inputs:
-            if isinstance(a, Tensor):
-                lines.append(f"  {seen[id(a)]} -> {seen[id(t)]};")
-                stack.append(a)
+    lines += [f"  {n['id']} [{_STYLE[n['kind']]}, label={_quote(n['label'])}];" for n in nodes]
+    lines += [f"  {a} -> {b};" for a, b in edges]
     lines.append("}")
     dot = "\n".join(lines) + "\n"
     if filename is not None:
         render_dot(dot, filename, format)
     return dot
-
-
-def _leaf_attributes(t, names):
-    kind = getattr(t, "kind", None)
-    if kind is None:  # not a Parameter: an input, a target or a constant
-        style = 'style=filled, fillcolor="#eeeeee"'
-        label = ("input " if t.requires_grad else "tensor ") + _shape(t)
-    else:
-        name = names.get(id(t)) or getattr(t, "name", None) or "parameter"
-        style = 'style=filled, fillcolor="#d5ecd4"'
-        label = f"{name}\n{kind} {_shape(t)}"
-    if t.grad is not None:
-        label += f"\ngrad norm {float(np.linalg.norm(np.asarray(t.grad.data, dtype=np.float64))):.3g}"
-    return f"[shape=ellipse, {style}, label={_quote(label)}]"
 
 
 def render_dot(dot, filename, format="svg"):

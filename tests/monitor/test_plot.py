@@ -53,6 +53,20 @@ def test_filters_embedding_curves_trajectories(plt):
     assert np.array_equal(ax.lines[0].get_xydata(), path)
 
 
+def test_computation_graph_puts_each_op_above_its_inputs(plt):
+    nl.manual_seed(0)
+    model = nl.nn.Sequential(nl.nn.Linear(4, 3), nl.nn.Tanh(), nl.nn.Linear(3, 2))
+    loss = nl.nn.functional.cross_entropy(model(nl.randn(5, 4)), nl.tensor([0, 1, 1, 0, 1]))
+    ax = nl.plot.computation_graph(loss, model.named_parameters())
+    nodes, edges = nl.monitor.graph_structure(loss, model.named_parameters())
+    where = {t.get_text(): t.get_position() for t in ax.texts if t.get_text()}   # not the arrows
+    assert len(where) == len(nodes) == 10   # 5 operations, 4 parameters, the input and the targets
+    label = {n["id"]: n["label"] for n in nodes}
+    for a, b in edges:
+        assert where[label[a]][1] < where[label[b]][1]   # values flow upwards
+    assert max(y for _, y in where.values()) == where[label["n0"]][1]   # the loss on top
+
+
 def test_landscape_plots(plt):
     model = nl.nn.Linear(2, 1)
     batches = [(nl.randn(8, 2), nl.randn(8, 1))]

@@ -122,9 +122,13 @@ class TensorBoardLogger(Callback):
                 self.writer.add_image(f"weights/{name}", weight_image(p.data), int(step), dataformats="HW")
 
     def log_hparams(self, hparams, metrics):
-        """One hyperparameter record (``hparams``: name to number or string) with its final ``metrics``."""
+        """One hyperparameter record (``hparams``: name to number or string) with its final ``metrics``.
+
+        TensorBoard's HParams tab reads it from the run's ``hparams``
+        subdirectory, where the metrics are written as scalars too.
+        """
         clean = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparams.items()}
-        self.writer.add_hparams(clean, {k: float(v) for k, v in metrics.items()})
+        self.writer.add_hparams(clean, {k: float(v) for k, v in metrics.items()}, name="hparams")
 
     def flush(self):
         self.writer.flush()

@@ -92,6 +92,12 @@ def test_images_of_filters_and_embeddings_and_hparams(tmp_path):
     (image,) = acc.Images("weights/0.weight")
     # 4 output channels of one 3x3 kernel, one-pixel gaps: 4*4-1 rows, 3 columns
     assert (image.height, image.width) == (15, 3)
+    plugin_data_pb2 = pytest.importorskip("tensorboard.plugins.hparams.plugin_data_pb2")
+    hparams = _events(tmp_path / "hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        hparams.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["lr"].number_value == 0.1 and start.hparams["optimizer"].string_value == "SGD"
+    assert [e.value for e in hparams.Scalars("val/accuracy")] == [0.5]
 
 
 def test_weight_image_scales_to_unit_range_with_zero_at_half():

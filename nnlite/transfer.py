@@ -30,7 +30,7 @@ from .data import MNIST1D, DataLoader, TensorDataset
 from .data.datasets import cache_dir
 from .io import load_state_dict, save_state_dict
 from .nn import functional as F
-from .random import Generator, manual_seed
+from .random import Generator, get_rng_state, manual_seed, set_rng_state
 from .train import Callback, evaluate, fit
 
 __all__ = ["blocks", "reinitialize_head", "feature_extraction", "fine_tuning", "discriminative_param_groups",
@@ -188,12 +188,17 @@ def pretrained_mnist1d_cnn(epochs=40, seed=0, path=None, progress=False):
         path = os.path.join(cache_dir(), f"mnist1d-cnn-source-{key}.safetensors")
     model = MNIST1DCNN(output_size=len(SOURCE_CLASSES))
     if not os.path.exists(path):
-        generator = Generator(seed)
-        manual_seed(seed)
-        trained = MNIST1DCNN(output_size=len(SOURCE_CLASSES))
-        source, _, _ = mnist1d_shift(seed=seed)
-        fit(trained, F.cross_entropy, optim.Adam(trained.parameters(), lr=1e-2),
-            DataLoader(source, batch_size=100, shuffle=True, generator=generator), epochs=epochs, progress=progress)
+        # Seeded, so every cache holds the same weights; the caller's global generator is left as it was.
+        saved_state = get_rng_state()
+        try:
+            manual_seed(seed)
+            trained = MNIST1DCNN(output_size=len(SOURCE_CLASSES))
+            source, _, _ = mnist1d_shift(seed=seed)
+            fit(trained, F.cross_entropy, optim.Adam(trained.parameters(), lr=1e-2),
+                DataLoader(source, batch_size=100, shuffle=True, generator=Generator(seed)), epochs=epochs,
+                progress=progress)
+        finally:
+            set_rng_state(saved_state)
         save_state_dict(trained, path, metadata={"trained_on": json.dumps(settings)})
     model.load_state_dict(load_state_dict(path))
     return model
@@ -240,7 +245,8 @@ def compare_strategies(labels_per_class=20, seeds=(0, 1, 2), epochs=40, lr=3e-3,
     """Target test accuracy of each strategy for each seed: ``{strategy: [accuracy per seed]}``.
 
     Each seed draws a different small target training set and new head; the
-    pre-trained body is the same file for all.
+    pre-trained body is the same file for all. The global generator is
+    seeded with each seed in turn, so a run repeats exactly.
     """
     results = {s: [] for s in strategies}
     for seed in seeds:

@@ -40,3 +40,21 @@ def test_bad_method_or_setting_is_named(tasks):
         continual.train_sequence("lwf", tasks)
     with pytest.raises(ValueError, match="class-incremental"):
         continual.train_sequence("progressive", tasks, setting="class")
+
+
+def test_the_continual_experiment_reports_every_method_per_benchmark(monkeypatch):
+    from nnlite.continual import experiment
+    monkeypatch.setattr(experiment, "split_mnist1d", lambda: continual.split_mnist1d(train_size=60))
+    monkeypatch.setattr(experiment, "permuted_mnist1d",
+                        lambda seed: continual.permuted_mnist1d(seed=seed, train_size=60))
+    out = experiment.run(seed=0, epochs=1, progress=False)
+    benchmarks = out["benchmarks"]
+    assert set(benchmarks) == {"split-task-incremental", "split-class-incremental", "permuted"}
+    assert "progressive" not in benchmarks["split-class-incremental"]
+    assert set(benchmarks["split-task-incremental"]) == set(continual.METHODS)
+    for runs in benchmarks.values():
+        for method, result in runs.items():
+            assert np.shape(result["R"]) == (5, 5)
+            assert result["acc"] == pytest.approx(continual.average_accuracy(result["R"]))
+            assert result["bwt"] == pytest.approx(continual.backward_transfer(result["R"]))
+            assert method in out["summary"]

@@ -124,3 +124,16 @@ def test_transfer_beats_training_from_scratch_on_the_small_target_set(tmp_path):
     assert results["fine_tuning"][0] > results["from_scratch"][0] + 0.08
     model = transfer.pretrained_mnist1d_cnn(path=path)
     assert model.conv1.weight.init["source"] == str(path)
+
+
+def test_nnlite_train_mnist1d_transfer_writes_the_table(tmp_path):
+    import json
+
+    from nnlite.cli import main
+    assert main(["train", "mnist1d-transfer", "--epochs", "2", "--out", str(tmp_path), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    table = metrics["test_accuracy"]
+    assert list(table) == list(transfer.STRATEGIES) and metrics["seeds"] == [0, 1, 2]
+    for row in table.values():
+        assert len(row["per_seed"]) == 3 and 0.0 < row["mean"] < 1.0
+        assert row["std"] == pytest.approx(float(np.std(row["per_seed"])))

@@ -5,7 +5,8 @@ its formula and the paper it comes from. One concept per file:
 
 * counting and cost (``counting.py``, ``flop_count.py``, ``effective.py``):
   :func:`report`, :func:`flops`, :func:`flops_by_layer`,
-  :func:`effective_parameters`, :func:`effective_dimensionality`
+  :func:`effective_parameters`, :func:`sensitive_parameters`,
+  :func:`effective_dimensionality`
 * distributions (``distributions.py``, ``activations.py``):
   :func:`weight_histograms`, :func:`gradient_histograms`,
   :func:`parameter_norms`, :func:`gradient_stats`, :func:`parameter_snapshot`,
@@ -32,7 +33,7 @@ target)`` pairs such as a DataLoader, or one pair; averages run over samples.
 from .activations import activation_stats, record_activations
 from .distributions import (gradient_histograms, gradient_stats, parameter_norms, parameter_snapshot,
                             update_ratios, weight_histograms)
-from .effective import effective_dimensionality, effective_parameters
+from .effective import effective_dimensionality, effective_parameters, sensitive_parameters
 from .fisher import fisher_diagonal, per_sample_gradients
 from .flop_count import flops, flops_by_layer
 from .hessian import hessian_top_eigenvalues, hessian_trace, hessian_vector_product
@@ -44,7 +45,8 @@ from .counting import Report, report
 from .spectra import (as_matrix, condition_number, effective_rank, eigenvalues, quality_metrics,
                       singular_values, spectral_norm, stable_rank)
 
-__all__ = ["report", "Report", "flops", "flops_by_layer", "effective_parameters", "effective_dimensionality",
+__all__ = ["report", "Report", "flops", "flops_by_layer", "effective_parameters", "sensitive_parameters",
+           "effective_dimensionality",
            "weight_histograms", "gradient_histograms", "parameter_norms", "gradient_stats", "parameter_snapshot",
            "update_ratios", "record_activations", "activation_stats",
            "per_sample_gradients", "fisher_diagonal", "hessian_vector_product", "hessian_trace",

@@ -1,6 +1,7 @@
 """Effective parameters: how many of a model's parameters the loss really depends on.
 
-Two answers to the question, one by removal and one by curvature.
+Three answers to the question: by joint removal, one parameter at a time,
+and by curvature.
 
 **By removal.** Rank the parameters by an importance score (magnitude by
 default, see :mod:`nnlite.analysis.importance`) and zero the least important
@@ -9,6 +10,12 @@ that the loss rises by no more than ``threshold``: P minus the largest number
 of lowest-ranked parameters that can be removed together. It is found by
 bisection on that number, which assumes the loss grows as more are removed
 (true in practice, not guaranteed).
+
+**One at a time.** :func:`sensitive_parameters` changes each parameter alone —
+sets it to zero, or moves it by ± a fraction of its tensor's root-mean-square
+value — and marks it when the loss changes by more than ``threshold``. This
+misses parameters that matter only together, and costs one or two loss
+evaluations per parameter: meant for small models.
 
 **By curvature** (MacKay, 1992, "Bayesian interpolation"; Maddox, Benton &
 Wilson, 2020, "Rethinking parameter counting in deep models: effective
@@ -19,15 +26,19 @@ precision α > 0,
 
 A direction with λ_i ≫ α is determined by the data and counts about 1; a flat
 direction with λ_i ≪ α is left to the prior and counts about 0. Pass the top
-eigenvalues from :func:`hessian_top_eigenvalues`: the directions left out are
-the flattest and add little. Negative eigenvalues (away from a minimum) count 0.
+eigenvalues from :func:`hessian_top_eigenvalues`; the directions left out are
+the flattest, each adds less than λ_k / α (λ_k the smallest eigenvalue
+passed), so the result is a lower bound. Negative eigenvalues (away from a
+minimum) count 0.
 """
 import numpy as np
 
-from ._batches import mean_loss
-from .importance import loss_after_removal, magnitude_importance
+from collections import OrderedDict
 
-__all__ = ["effective_parameters", "effective_dimensionality"]
+from ._batches import mean_loss, trainable_parameters
+from .importance import _with_values, loss_after_removal, magnitude_importance
+
+__all__ = ["effective_parameters", "sensitive_parameters", "effective_dimensionality"]
 
 
 def effective_parameters(model, loss_fn, batches, threshold=0.01, scores=None):
@@ -57,6 +68,34 @@ def effective_parameters(model, loss_fn, batches, threshold=0.01, scores=None):
         else:
             high = middle
     return total - low
+
+
+def sensitive_parameters(model, loss_fn, batches, threshold=0.01, perturbation=None):
+    """``{name: bool ndarray}``: True where changing that one parameter alone moves the loss by > ``threshold``.
+
+    With ``perturbation=None`` each parameter is set to zero; with a float s
+    it is moved by +s·r and by −s·r, r the root-mean-square of its tensor, and
+    the larger change counts. The count of effective parameters is the number
+    of True entries. Every trainable parameter is tried, one loss evaluation
+    (two with a perturbation) each; the model is restored afterwards.
+    """
+    base = mean_loss(model, loss_fn, batches)
+    masks = OrderedDict()
+    for name, p in trainable_parameters(model):
+        values = p.data.astype(np.float64)
+        rms = float(np.sqrt(np.mean(values ** 2))) if values.size else 0.0
+        steps = [None] if perturbation is None else [perturbation * rms, -perturbation * rms]
+        mask = np.zeros(values.shape, bool)
+        for index in np.ndindex(*values.shape):
+            change = 0.0
+            for step in steps:
+                moved = values.copy()
+                moved[index] = 0.0 if step is None else moved[index] + step
+                loss = _with_values(model, {name: moved}, lambda: mean_loss(model, loss_fn, batches))
+                change = max(change, abs(loss - base))
+            mask[index] = change > threshold
+        masks[name] = mask
+    return masks
 
 
 def effective_dimensionality(eigenvalues, alpha=1.0):

@@ -4,7 +4,7 @@ import pytest
 
 import nnlite as nl
 from nnlite import nn
-from nnlite.analysis import (effective_dimensionality, effective_parameters, fisher_diagonal, fisher_importance,
+from nnlite.analysis import (effective_dimensionality, effective_parameters, sensitive_parameters, fisher_diagonal, fisher_importance,
                              gradient_importance, loss_after_removal, magnitude_importance, mean_gradient,
                              perturbation_sensitivity, removal_mask, snip_importance, taylor_importance)
 from nnlite.nn import functional as F
@@ -95,3 +95,23 @@ def test_effective_parameters_and_dimensionality():
     assert effective_parameters(model, F.cross_entropy, batches, threshold=1e9) == 0
     assert effective_dimensionality([1e6, 1e6, 1e-6], alpha=1.0) == pytest.approx(2.0, rel=1e-5)
     assert effective_dimensionality([-5.0, 3.0], alpha=1.0) == pytest.approx(0.75)
+
+
+def test_sensitive_parameters_of_least_squares_match_the_closed_form():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((200, 6)) * np.array([1.0, 0.1, 2.0, 0.5, 0.01, 1.0])
+    model = nn.Linear(6, 1, bias=False).double()
+    w = model.weight.data[0].copy()
+    batches = (nl.tensor(X), nl.tensor(X @ w[:, None]))
+    # At the exact fit, zeroing w_i alone raises the loss by w_i^2 mean(x_i^2).
+    removal_cost = w ** 2 * np.mean(X ** 2, 0)
+    threshold = np.median(removal_cost)
+    masks = sensitive_parameters(model, F.mse_loss, batches, threshold=threshold)
+    np.testing.assert_array_equal(masks["weight"][0], removal_cost > threshold)
+    # Moving w_i by +-s r raises it by (s r)^2 mean(x_i^2).
+    r = np.sqrt(np.mean(w ** 2))
+    moved_cost = (0.5 * r) ** 2 * np.mean(X ** 2, 0)
+    threshold = np.median(moved_cost)
+    masks = sensitive_parameters(model, F.mse_loss, batches, threshold=threshold, perturbation=0.5)
+    np.testing.assert_array_equal(masks["weight"][0], moved_cost > threshold)
+    np.testing.assert_array_equal(model.weight.data[0], w)

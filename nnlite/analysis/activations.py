@@ -55,6 +55,10 @@ def record_activations(model, batches, layers=None):
     layer that returns a tuple (attention) is recorded by its first element.
     """
     named = dict(model.named_modules())
+    unknown = [n for n in (layers or ()) if n not in named]
+    if unknown:
+        raise ValueError(f"record_activations: {type(model).__name__} has no layers named {unknown}; "
+                         f"expected names from named_modules(), such as {list(named)[1:4]}")
     chosen = _default_layers(model) if layers is None else [(n, named[n]) for n in layers]
     outputs = OrderedDict((name, []) for name, _ in chosen)
     handles = []

@@ -44,7 +44,9 @@ def test_activation_stats_against_numpy():
     assert stats["1"]["saturated_fraction"] is None
 
 
-def test_chosen_layers_only():
+def test_chosen_layers_only_and_unknown_names_are_named():
     model = _model()
     stats = activation_stats(model, nl.randn(10, 5), layers=["2"])
     assert list(stats) == ["2"] and stats["2"]["units"] == 4
+    with pytest.raises(ValueError, match=r"no layers named \['9'\]"):
+        activation_stats(model, nl.randn(10, 5), layers=["9"])

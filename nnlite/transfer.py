@@ -35,7 +35,7 @@ from .train import Callback, evaluate, fit
 
 __all__ = ["blocks", "reinitialize_head", "feature_extraction", "fine_tuning", "discriminative_param_groups",
            "GradualUnfreezing", "mnist1d_shift", "pretrained_mnist1d_cnn", "SOURCE_CLASSES", "TARGET_CLASSES",
-           "compare_strategies", "run"]
+           "STRATEGIES", "compare_strategies", "run"]
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
 TARGET_CLASSES = (5, 6, 7, 8, 9)

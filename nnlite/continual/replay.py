@@ -35,7 +35,6 @@ class ReservoirBuffer:
         self.generator = generator
         self.arrays = None      # one array per field, capacity rows
         self.seen = 0           # examples offered so far
-        self.ids = np.full(self.capacity, -1, np.int64)   # the stream position of each slot's example
 
     def __len__(self):
         return min(self.seen, self.capacity)
@@ -61,7 +60,6 @@ class ReservoirBuffer:
                     continue
             for store, f in zip(self.arrays, fields):
                 store[slot] = f[row]
-            self.ids[slot] = self.seen - 1
 
     def sample(self, batch_size):
         """``batch_size`` stored examples drawn uniformly (without replacement), as Tensors per field."""

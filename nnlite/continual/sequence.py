@@ -16,7 +16,8 @@ The ``setting`` says which outputs may answer: ``"task"`` (task-incremental:
 only the example's task's classes, so the task identity is given),
 ``"class"`` (class-incremental: all ten classes) or ``"domain"`` (permuted
 inputs, same ten classes). Progressive networks pick their column by task,
-so they need the task identity: ``"task"`` or ``"domain"`` with known task.
+so they need the task identity: ``"task"`` or ``"domain"`` with known task;
+a task not learnt yet (R's upper triangle) is answered by the newest column.
 """
 import numpy as np
 
@@ -58,7 +59,7 @@ def _mask(logits, task_ids, tasks, setting):
     return logits + Tensor(np.where(allowed, 0.0, -1e9).astype(logits.dtype))
 
 
-def _accuracy(forward, task, index, tasks, setting, column):
+def _accuracy(forward, task, tasks, setting, column):
     x, y, task_ids = task.test.tensors
     with no_grad():
         logits = _mask(forward(x, column), task_ids.data, tasks, setting)
@@ -94,7 +95,7 @@ def train_sequence(method, tasks, *, setting="task", epochs=5, lr=3e-3, batch_si
         else EWC(model, ewc_lambda) if method == "ewc" else None
     buffer = ReservoirBuffer(buffer_size, generator) if method == "replay" else None
 
-    baseline = [_accuracy(forward, task, j, tasks, setting, 0) for j, task in enumerate(tasks)]
+    baseline = [_accuracy(forward, task, tasks, setting, 0) for task in tasks]
     R, parameters = np.zeros((len(tasks), len(tasks))), []
     for i, task in enumerate(tasks):
         if method == "progressive" and i > 0:
@@ -122,7 +123,7 @@ def train_sequence(method, tasks, *, setting="task", epochs=5, lr=3e-3, batch_si
             ewc.consolidate(lambda out, target: F.cross_entropy(_mask(out, np.repeat(ids, len(target.data)),
                                                                       tasks, setting), target), (x, y))
         for j, other in enumerate(tasks):
-            R[i, j] = _accuracy(forward, other, j, tasks, setting, min(j, i) if method == "progressive" else i)
+            R[i, j] = _accuracy(forward, other, tasks, setting, min(j, i) if method == "progressive" else i)
         parameters.append(model.num_parameters())
     return {"R": R.tolist(), "acc": average_accuracy(R), "bwt": backward_transfer(R),
             "fwt": forward_transfer(R, baseline), "baseline": baseline, "parameters": parameters}

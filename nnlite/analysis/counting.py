@@ -7,9 +7,9 @@
 * **Memory**: the parameters' bytes, the gradients' (one per trainable value,
   same dtype) and, given an optimizer, its state (Adam keeps two more copies,
   ``exp_avg`` and ``exp_avg_sq``, allocated at its first step), as counted by
-  :func:`nnlite.optim.memory.memory_report`.
+  :func:`nnlite.optim.memory_report`.
 * **FLOPs** per layer of one forward pass of ``example_input`` (see
-  :func:`flops`), and the **parameter density**: parameters per FLOP of one
+  :func:`~nnlite.analysis.flops`), and the **parameter density**: parameters per FLOP of one
   sample (the example's first dimension is its batch size). A convolution
   reuses each weight at every position and has a low density; a Linear layer
   uses each weight once per sample, 2 FLOPs per parameter, density ½.

@@ -11,7 +11,7 @@ of lowest-ranked parameters that can be removed together. It is found by
 bisection on that number, which assumes the loss grows as more are removed
 (true in practice, not guaranteed).
 
-**One at a time.** :func:`sensitive_parameters` changes each parameter alone —
+**One at a time.** :func:`~nnlite.analysis.sensitive_parameters` changes each parameter alone —
 sets it to zero, or moves it by ± a fraction of its tensor's root-mean-square
 value — and marks it when the loss changes by more than ``threshold``. This
 misses parameters that matter only together, and costs one or two loss
@@ -26,7 +26,7 @@ precision α > 0,
 
 A direction with λ_i ≫ α is determined by the data and counts about 1; a flat
 direction with λ_i ≪ α is left to the prior and counts about 0. Pass the top
-eigenvalues from :func:`hessian_top_eigenvalues`; the directions left out are
+eigenvalues from :func:`~nnlite.analysis.hessian_top_eigenvalues`; the directions left out are
 the flattest, each adds less than λ_k / α (λ_k the smallest eigenvalue
 passed), so the result is a lower bound. Negative eigenvalues (away from a
 minimum) count 0.

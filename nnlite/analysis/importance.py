@@ -17,7 +17,7 @@ gradient of the loss averaged over the samples of ``batches``.
   training (Lee, Ajanthan & Torr, 2019, "SNIP: single-shot network pruning
   based on connection sensitivity").
 * **Fisher** ½ F_ii θ_i²: the second-order change of the loss when θ_i is
-  removed, with the empirical Fisher F (see :func:`fisher_diagonal`) in place
+  removed, with the empirical Fisher F (see :func:`~nnlite.analysis.fisher_diagonal`) in place
   of the Hessian — at a minimum ḡ ≈ 0 and the first-order term vanishes
   (LeCun, Denker & Solla, 1990, "Optimal brain damage"; Theis et al., 2018,
   "Faster gaze prediction with dense networks and Fisher pruning").

@@ -60,8 +60,9 @@ def weight_ridge(snapshots, labels=None, bins=60, overlap=0.6, ax=None):
     for row, c in enumerate(counts):
         base = -row * (1.0 - overlap)
         color = cmap(row / max(len(counts) - 1, 1))
-        ax.fill_between(centres, base, base + c / height, color=color, alpha=0.8, zorder=len(counts) - row)
-        ax.plot(centres, base + c / height, color="k", lw=0.5, zorder=len(counts) - row)
+        # later rows are nearer the viewer: drawn over the peaks of the rows above them
+        ax.fill_between(centres, base, base + c / height, color=color, alpha=0.9, zorder=2 * row)
+        ax.plot(centres, base + c / height, color="k", lw=0.5, zorder=2 * row + 1)
     ax.set_yticks([-row * (1.0 - overlap) for row in range(len(counts))])
     ax.set_yticklabels([str(label) for label in labels])
     ax.set_xlabel("value")
@@ -155,12 +156,13 @@ def training_curves(history, ax=None, lr=True):
                     color=f"C{i % 2}", label=key.replace("_", " "))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss / accuracy")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="best")
     ax.lr_axis = None
     if lr and history.get("lr"):
         twin = ax.twinx()
         twin.step(epochs[:len(history["lr"])], history["lr"], where="post", color="0.4", lw=1)
         twin.set_yscale("log")
+        twin.set_ylim(min(history["lr"]) / 3, max(history["lr"]) * 3)
         twin.set_ylabel("learning rate", color="0.4")
         ax.lr_axis = twin
     return ax

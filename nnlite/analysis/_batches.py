@@ -19,7 +19,8 @@ def _as_tensor(x):
 
 def as_batch_list(batches):
     """A list of ``(input, target)`` Tensor pairs; a single pair is wrapped in a list."""
-    if isinstance(batches, tuple) and len(batches) == 2 and not isinstance(batches[0], (tuple, list)):
+    # One pair, as a DataLoader yields it, rather than a sequence of pairs.
+    if isinstance(batches, (tuple, list)) and len(batches) == 2 and isinstance(batches[0], (Tensor, np.ndarray)):
         batches = [batches]
     pairs = []
     for i, batch in enumerate(batches):

@@ -64,6 +64,8 @@ def test_frozen_parameters_are_left_out_and_bad_batches_are_named():
     model[0].freeze()
     x, y = nl.randn(3, 1, 10, dtype=nl.float64), nl.tensor([0, 1, 2])
     assert set(fisher_diagonal(model, F.cross_entropy, (x, y))) == {"3.weight", "3.bias"}
+    # A pair given as a list, as some loaders yield it, is one batch.
+    assert fisher_diagonal(model, F.cross_entropy, [x, y])["3.bias"].shape == (3,)
     with pytest.raises(TypeError, match="pairs"):
         fisher_diagonal(model, F.cross_entropy, [x])
     with pytest.raises(ValueError, match="at least one"):

@@ -60,3 +60,18 @@ def int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_s
     # requantization to the next layer's uint8 codes
     q = np.rint(v / np.float32(out_scale)) + np.float32(out_zero_point)
     return np.clip(q, 0, 255).astype(np.uint8)
+
+
+def quantize_u8(x, scale, zero_point):
+    """uint8 codes ``clamp(rint(x * (1 / scale)) + zero_point, 0, 255)`` of a float32 array (any shape)."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32:
+        raise TypeError(f"quantize_u8: x must be a float32 numpy.ndarray, got "
+                        f"{x.dtype if isinstance(x, np.ndarray) else type(x).__name__}")
+    scale = np.float32(scale)
+    if not scale > 0:
+        raise ValueError(f"quantize_u8: scale must be > 0, got {scale}")
+    if not 0 <= zero_point <= 255:
+        raise ValueError(f"quantize_u8: zero_point must be in [0, 255], got {zero_point}")
+    q = np.rint(x * (np.float32(1.0) / scale)) + np.float32(zero_point)
+    q = np.where(q >= 255, np.float32(255), np.where(q >= 0, q, np.float32(0)))   # NaN -> 0
+    return q.astype(np.uint8)

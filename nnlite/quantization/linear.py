@@ -24,7 +24,7 @@ from ..parameter import Buffer
 from ..tensor import Tensor
 from .fake_quantize import FakeQuantize
 from .observer import MovingAverageMinMaxObserver, PerChannelMinMaxObserver, weight_observer
-from .qtensor import calculate_qparams, per_channel_symmetric, per_tensor_affine, qint8, quint8
+from .qtensor import per_channel_symmetric, qint8, quint8
 
 try:   # the compiled kernel; the NumPy twin stands in when the build lacks it
     from .._kernels import _int8 as _compiled_int8
@@ -33,19 +33,26 @@ except ImportError:
 
 __all__ = ["int8_linear", "QuantizedLinear", "QATLinear"]
 
+_EPS = np.float32(np.finfo(np.float32).eps)
+
+
+def _kernels():
+    """The compiled int8 module on the cython backend when it is built; else its NumPy twin."""
+    return _compiled_int8 if _compiled_int8 is not None and get_backend() == "cython" else reference_int8
+
 
 def int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_scale=None, out_zero_point=0):
-    """The u8 x s8 GEMM with its epilogue: compiled when built and on the cython backend, else the twin."""
-    impl = _compiled_int8 if _compiled_int8 is not None and get_backend() == "cython" else reference_int8
-    return impl.int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias, out_scale, out_zero_point)
+    """The u8 x s8 GEMM with its epilogue (see ``nnlite/_kernels/_int8.pyx``)."""
+    return _kernels().int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias, out_scale,
+                                  out_zero_point)
 
 
-def _quantize_input(x, scale, zero_point):
-    inv = np.float32(1.0) / np.float32(scale)
-    q = np.rint(x * inv)
-    q += np.float32(zero_point)
-    np.clip(q, 0, 255, out=q)
-    return q.astype(np.uint8)
+def _batch_qparams(lo, hi):
+    """:func:`calculate_qparams` (quint8, affine) for one range, on scalars: it runs at every call."""
+    lo, hi = np.float32(min(lo, 0.0)), np.float32(max(hi, 0.0))
+    scale = max((hi - lo) / np.float32(255), _EPS)
+    zero_point = min(max(-int(np.rint(lo / scale)), 0), 255)
+    return float(scale), zero_point
 
 
 class QuantizedLinear(Module):
@@ -104,9 +111,7 @@ class QuantizedLinear(Module):
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_features).astype(np.float32, copy=False)
         if self.dynamic:   # this batch's own range, widened to include 0
-            lo, hi = (x.min(), x.max()) if x.size else (0.0, 0.0)
-            scale, zp = calculate_qparams(lo, hi, quint8, per_tensor_affine)
-            scale, zp = float(scale), int(zp)
+            scale, zp = _batch_qparams(x.min(), x.max()) if x.size else (1.0, 0)
         else:
             scale, zp = float(self.input_scale.data[0]), int(self.input_zero_point.data[0])
         codes = self.weight_int8.data
@@ -115,7 +120,9 @@ class QuantizedLinear(Module):
             self._row_sums = (codes, codes.sum(axis=1, dtype=np.int32))
         multiplier = (np.float32(scale) * self.weight_scale.data).astype(np.float32)
         bias = None if self.bias is None else self.bias.data
-        out = int8_linear(_quantize_input(x, scale, zp), zp, codes, self._row_sums[1], multiplier, bias)
+        kernels = _kernels()
+        x_q = kernels.quantize_u8(x, scale, zp)
+        out = kernels.int8_linear(x_q, zp, codes, self._row_sums[1], multiplier, bias)
         return Tensor(out.reshape(lead + (self.out_features,)))
 
     def extra_repr(self):

@@ -103,3 +103,27 @@ def test_module_adds_nothing_to_the_kernel_table():
     k = compiled()
     import nnlite._kernels as kernels
     assert k.__all__ == [] and "int8_linear" not in kernels.compiled_kernels()
+
+
+@pytest.mark.parametrize("shape", [(0,), (1,), (3, 7), (64, 784), (2, 3, 5)])
+def test_quantize_u8_equals_twin(shape):
+    k = compiled()
+    x = (np.random.default_rng(5).standard_normal(shape) * 40).astype(np.float32)
+    if x.size > 3:
+        x.reshape(-1)[:3] = [np.nan, np.inf, -np.inf]
+    for scale, zp in [(0.37, 100), (1.0, 0), (0.01, 255)]:
+        ours, twin = k.quantize_u8(x, scale, zp), reference_int8.quantize_u8(x, scale, zp)
+        assert ours.dtype == np.uint8 and ours.shape == x.shape and ours.tobytes() == twin.tobytes()
+    if x.ndim == 2 and x.shape[1] > 1:
+        assert k.quantize_u8(x[:, ::2], 0.5, 7).tobytes() == reference_int8.quantize_u8(x[:, ::2], 0.5, 7).tobytes()
+
+
+@pytest.mark.parametrize("impl", ["compiled", "twin"])
+def test_quantize_u8_errors(impl):
+    k = compiled() if impl == "compiled" else reference_int8
+    with pytest.raises(TypeError, match="x must be a float32 numpy.ndarray, got float64"):
+        k.quantize_u8(np.zeros(3), 1.0, 0)
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        k.quantize_u8(np.zeros(3, np.float32), 0.0, 0)
+    with pytest.raises(ValueError, match=r"zero_point must be in \[0, 255\]"):
+        k.quantize_u8(np.zeros(3, np.float32), 1.0, -1)

@@ -9,7 +9,8 @@ At first the rate is too small to change anything and the loss stays flat; then
 it falls, fastest where the rate is well matched to the curvature of the loss;
 then the steps overshoot and the loss climbs and diverges. A good rate for
 training sits on the falling slope, below the bottom of the curve: this module
-suggests the rate where the smoothed loss falls fastest per factor of lr.
+suggests the rate where the smoothed loss falls fastest per factor of lr,
+between the start of the sweep and the lowest smoothed loss.
 
 The loss of single batches is noisy, so the curve is an exponential moving
 average with bias correction (as Adam corrects its moments)::
@@ -61,11 +62,16 @@ class LRFinderResult:
 
 
 def _steepest_descent(lrs, losses, skip_start, skip_end):
-    """The lr where the smoothed loss falls fastest against log(lr)."""
+    """The lr where the smoothed loss falls fastest against log(lr), on the way down to its minimum.
+
+    Only the part before the minimum counts: past it the steps overshoot, and a
+    loss that bounces back from a spike there is not a rate to train at.
+    """
     lrs, losses = np.asarray(lrs), np.asarray(losses)
-    lo, hi = min(skip_start, len(lrs) - 2), max(len(lrs) - skip_end, 2)
+    lo = min(skip_start, len(lrs) - 2)
+    hi = min(len(lrs) - skip_end, int(np.argmin(losses[lo:])) + lo + 1)
     if hi - lo < 2:
-        lo, hi = 0, len(lrs)
+        lo, hi = 0, max(int(np.argmin(losses)) + 1, 2)
     slope = np.gradient(losses[lo:hi], np.log(lrs[lo:hi]))
     return float(lrs[lo + int(np.argmin(slope))])
 

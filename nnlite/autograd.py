@@ -372,6 +372,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
         if not t.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     retain_graph = create_graph if retain_graph is None else retain_graph
+    _queued_callbacks.clear()   # left over only if an earlier backward raised
     leaves = _run(tensors, _root_grads(tensors, grad_tensors), retain_graph, create_graph)
     for leaf, g in leaves.values():
         for hook in leaf._hooks or ():
@@ -379,6 +380,23 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
             if out is not None:
                 g = out
         leaf._accumulate_grad(g, create_graph)
+    while _queued_callbacks:
+        _queued_callbacks.pop(0)()
+
+
+_queued_callbacks = []
+
+
+def queue_callback(callback):
+    """Call ``callback()`` once the running ``backward()`` has accumulated every leaf's gradient.
+
+    Meant to be called from a tensor hook during backward: data-parallel training
+    (:class:`nnlite.distributed.DistributedDataParallel`) queues the averaging of
+    the gradients across processes this way, so it happens inside ``backward()``
+    with no extra call. PyTorch's engine offers the same
+    (``Variable._execution_engine.queue_callback``).
+    """
+    _queued_callbacks.append(callback)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

@@ -31,7 +31,7 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
-                 generator=None):
+                 generator=None, sampler=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         try:
@@ -39,6 +39,9 @@ class DataLoader:
         except TypeError:
             raise TypeError(f"DataLoader: dataset must have a length (a map-style Dataset), "
                             f"got {type(dataset).__name__}") from None
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the sampler "
+                             "chooses the order)")
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
         self.dataset = dataset
@@ -47,6 +50,9 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn
         self.generator = generator
+        # An object whose iteration gives the epoch's indices (e.g. a DistributedSampler); if it
+        # has set_epoch, the loader calls it with the epoch number before each epoch's order.
+        self.sampler = sampler
         # The position: epoch number, batches already handed out in it, and its seed.
         self.epoch = 0
         self.batch_index = 0
@@ -55,7 +61,7 @@ class DataLoader:
         self._resume = False    # continue the current epoch on the next iter (after load_state_dict)
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     # ------------------------------------------------------------- iteration --
@@ -77,6 +83,10 @@ class DataLoader:
 
     def _order(self):
         """The epoch's order of example indices."""
+        if self.sampler is not None:
+            if hasattr(self.sampler, "set_epoch"):
+                self.sampler.set_epoch(self.epoch)
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
@@ -101,7 +111,8 @@ class DataLoader:
         """The loader's position as JSON-able data, for checkpoints."""
         return {"epoch": self.epoch, "batch_index": self.batch_index, "epoch_seed": self._epoch_seed,
                 "started": self._started, "shuffle": self.shuffle, "batch_size": self.batch_size,
-                "drop_last": self.drop_last, "dataset_length": len(self.dataset)}
+                "drop_last": self.drop_last, "dataset_length": len(self.dataset),
+                **({"sampler": self.sampler.state_dict()} if hasattr(self.sampler, "state_dict") else {})}
 
     def load_state_dict(self, state):
         """Move to a saved position: the next ``iter(self)`` continues that epoch."""
@@ -122,6 +133,8 @@ class DataLoader:
         self.epoch = int(saved["epoch"])
         self.batch_index = int(saved["batch_index"])
         self._epoch_seed = None if saved["epoch_seed"] is None else int(saved["epoch_seed"])
+        if "sampler" in state and hasattr(self.sampler, "load_state_dict"):
+            self.sampler.load_state_dict(state["sampler"])
         self._started = bool(state.get("started", True))
         self._resume = self._started
 

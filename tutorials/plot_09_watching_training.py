@@ -233,7 +233,8 @@ assert np.isfinite(model.weight.data).all()           # the guard left finite pa
 # Trained on only 500 examples, an MLP soon fits them better and better
 # while the loss on unseen data stops falling and then rises: it overfits.
 # :class:`~nnlite.optim.lr_scheduler.ReduceLROnPlateau` divides the learning
-# rate by ten when the validation loss has not improved for two epochs,
+# rate by ten when the validation loss has not improved for more than two
+# epochs (``patience=2``),
 # :class:`~nnlite.train.EarlyStopping` ends training when it has not
 # improved for six, and :class:`~nnlite.monitor.PlateauDetector` notes where
 # the curve flattened. :func:`nnlite.plot.training_curves` draws the history

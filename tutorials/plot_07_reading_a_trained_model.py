@@ -177,6 +177,30 @@ for name in ("conv1", "conv2", "conv3", "linear"):
 assert norms["conv2"] > 4 * norms_init["conv2"] and norms["conv3"] > 4 * norms_init["conv3"]
 
 # %%
+# The *update-to-weight ratio* :math:`\lVert\Delta\theta\rVert / \lVert\theta\rVert`
+# of one optimizer step says whether a layer's learning rate suits its size
+# (:func:`~nnlite.analysis.update_ratios`, around :math:`10^{-3}` is the usual
+# rule of thumb). Take one fresh Adam step with lr :math:`10^{-3}` on a copy of
+# the trained model. Adam's first step moves every weight with a non-zero
+# gradient by almost exactly the learning rate,
+# :math:`\Delta\theta_i = -\mathrm{lr}\, g_i / (|g_i| + \epsilon)`, whatever the
+# gradient's size, so the ratio is :math:`\mathrm{lr}\sqrt{n_{g\neq0}} / \lVert\theta\rVert`,
+# the learning rate over the size of a typical weight.
+copy = recipes.MNIST1DCNN()
+copy.load_state_dict(model.state_dict())
+copy.eval()
+step = nl.optim.Adam(copy.parameters(), lr=1e-3)
+before_step = analysis.parameter_snapshot(copy)
+F.cross_entropy(copy(x_test), y_test).backward()
+moving = {name: int((p.grad.data != 0).sum()) for name, p in copy.named_parameters()}
+step.step()
+ratios = analysis.update_ratios(copy, before_step)
+for name in layers:
+    expected = 1e-3 * np.sqrt(moving[name]) / np.linalg.norm(before_step[name])
+    print(f"{name:14} update/weight {ratios[name]:.2e}")
+    assert abs(ratios[name] - expected) < 0.01 * expected
+
+# %%
 # Activations: alive, dead, informative
 # -------------------------------------
 # :func:`~nnlite.analysis.activation_stats` records every layer's output with

@@ -285,7 +285,9 @@ for name in layers:
 # * Training grows a few large singular values in each weight matrix: the
 #   spectral norm rises, the stable rank falls, the effective rank moves less.
 # * Weight histograms widen into tails; gradients at the end of training are
-#   concentrated near zero.
+#   concentrated near zero, with heavy tails.
+# * Adam's first step changes each layer by the learning rate over the size of
+#   a typical weight, whatever the gradients are.
 # * Activation statistics show dead units; binned mutual information of a
 #   whole wide layer saturates at :math:`H(Y)`, while per-unit information shows
 #   the label emerging in the top layers.

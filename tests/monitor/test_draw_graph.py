@@ -1,4 +1,5 @@
 """draw_graph: DOT that a DOT parser reads, with a node per operation and per leaf, and edges along the data flow."""
+import os
 import re
 import shutil
 
@@ -70,6 +71,38 @@ def test_a_shared_tensor_is_one_node_with_two_edges():
     dot = draw_graph((x * x).sum())
     assert len(re.findall(r'label="input \(2,\)"', dot)) == 1
     assert len(re.findall(r"^  n2 -> n1;$", dot, re.M)) == 2
+
+
+FAKE_DOT = """#!/bin/sh
+# Stands in for Graphviz's dot: writes its arguments to the file named after -o.
+args="$*"
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -o) out="$2"; shift ;;
+    -o*) out="${1#-o}" ;;
+  esac
+  shift
+done
+echo "$args" > "$out"
+"""
+
+
+def test_rendering_calls_dot_with_the_format_and_file(tmp_path, monkeypatch):
+    pytest.importorskip("graphviz")
+    if os.name != "posix":
+        pytest.skip("the stand-in for dot is a shell script")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dot").write_text(FAKE_DOT)
+    (bin_dir / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    x = nl.tensor([1.0, 2.0], requires_grad=True)
+    dot = draw_graph((x * x).sum(), filename=str(tmp_path / "graph"), format="png")
+    written = tmp_path / "graph.png"
+    assert written.exists() and "-Tpng" in written.read_text()
+    assert dot.startswith("digraph")
+    assert render_dot(dot, str(tmp_path / "again")) == str(tmp_path / "again.svg")
 
 
 def test_bad_input_and_rendering_without_graphviz(tmp_path, monkeypatch):

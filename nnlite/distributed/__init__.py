@@ -6,6 +6,8 @@
   replicated parameters, gradients averaged in buckets of the optimizer's arena.
 * :mod:`~nnlite.distributed.sampler` — :class:`DistributedSampler`: each rank's
   share of every epoch.
+* :mod:`~nnlite.distributed.recipes` — :func:`distribute_recipe`: what
+  ``nnlite train RECIPE --distributed`` changes in a recipe.
 
 Start a job with ``mpiexec -n 2 python -m mpi4py train.py`` (``pip install
 "nnlite[mpi]"``). Without MPI every function works on a world of one process.
@@ -13,8 +15,9 @@ Start a job with ``mpiexec -n 2 python -m mpi4py train.py`` (``pip install
 from .data_parallel import DistributedDataParallel, gradient_buckets
 from .process_group import (ReduceOp, all_reduce, barrier, broadcast, broadcast_object, get_rank,
                             get_world_size, init, is_initialized, is_main)
+from .recipes import distribute_recipe
 from .sampler import DistributedSampler
 
 __all__ = ["init", "is_initialized", "get_rank", "get_world_size", "is_main", "barrier", "all_reduce",
            "broadcast", "broadcast_object", "ReduceOp", "DistributedDataParallel", "DistributedSampler",
-           "gradient_buckets"]
+           "gradient_buckets", "distribute_recipe"]

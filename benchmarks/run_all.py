@@ -31,14 +31,16 @@ import traceback
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+# `nnlite bench` names the nnlite it runs (the installed package, compiled) and where results
+# go; run directly from a checkout, the checkout's package is measured and results stay here.
+sys.path.insert(0, os.environ.get("NNLITE_BENCH_PACKAGE") or os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from harness import format_table, ratio  # noqa: E402
 
 import nnlite as nl  # noqa: E402
 
-RESULTS = os.path.join(HERE, "results")
+RESULTS = os.environ.get("NNLITE_BENCH_RESULTS") or os.path.join(HERE, "results")
 META = "_meta"      # key of the per-module measurement details in latest.json
 SUMMARY = "summary"
 

@@ -2,7 +2,8 @@
 
     nnlite train RECIPE [--epochs N --lr LR --batch-size B --seed S --threads T --out DIR --resume [CKPT]]
     nnlite inspect CHECKPOINT [--histograms FILE.png] [--analysis]
-    nnlite bench [--quick]
+    nnlite bench [--quick] [--results DIR]
+    nnlite --version
     nnlite export CHECKPOINT --onnx FILE.onnx [--opset N]
     nnlite card CHECKPOINT [--out FILE.md]
     nnlite diff A B
@@ -18,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 __all__ = ["main"]
 
@@ -48,6 +50,10 @@ def _bytes(n):
         n /= 1024
 
 
+def _plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _report(results, recipe, memory, files, threads):
     lines = ["", f"== {results['recipe']}: {recipe.description}"]
     if results["task"] == "language-model":
@@ -57,8 +63,11 @@ def _report(results, recipe, memory, files, threads):
         lines.append(f"test accuracy   {100 * results['test_accuracy']:.1f}% of next characters")
     else:
         lines.append(f"test accuracy   {100 * results['test_accuracy']:.2f}%   (test loss {results['test_loss']:.4f})")
-    lines.append(f"train time      {results['train_time_s']:.1f} s  ({results['epochs']} epochs, "
-                 f"{results['steps']} steps, {threads} thread{'s' if threads != 1 else ''})")
+    resumed = results.get("resumed_at_step")
+    lines.append(f"train time      {results['train_time_s']:.1f} s  ({_plural(results['epochs'], 'epoch')}, "
+                 f"{_plural(results['steps'], 'step')}"
+                 + (f", resumed at step {resumed}: the time is that of the steps after it" if resumed is not None
+                    else "") + f", {_plural(threads, 'thread')})")
     kinds = "  ".join(f"{k} {v:,}" for k, v in results["parameters_by_kind"].items())
     lines.append(f"parameters      {results['num_parameters']:,}  ({kinds})")
     lines.append(f"memory          {memory}")
@@ -69,33 +78,128 @@ def _report(results, recipe, memory, files, threads):
     print("\n".join(lines), flush=True)
 
 
+def _check_train_args(args):
+    """Flags that need no data: checked before anything loads, each error naming its flag."""
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be a positive number of steps, got {args.checkpoint_every}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out} is an existing file; --out names a folder for the run")
+
+
+# A run's settings, kept next to its resume points: --resume continues *that* run, so its
+# seed, learning rate and batch size come from here, and flags that contradict them are refused.
+RUN_FILE = "run.json"
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _resume_point(args, ckpt_dir, out):
+    """The checkpoint --resume continues, or a UsageError saying why there is none."""
+    from nnlite.io import CheckpointError, list_checkpoints, read_checkpoint
+    if args.resume == "latest":
+        found = list_checkpoints(os.path.join(ckpt_dir, "checkpoint-{step:08d}.safetensors")) \
+            if os.path.isdir(ckpt_dir) else []
+        if not found:
+            if os.path.isfile(os.path.join(out, "checkpoint.safetensors")):
+                raise UsageError(f"--resume: the run in {out} has finished, and a finished run cannot be resumed; "
+                                 "to train longer, start a new run with more --epochs (and another --out)")
+            raise UsageError(f"--resume: no checkpoint in {ckpt_dir} to resume from")
+        path = found[-1][1]
+    else:
+        path = args.resume
+    if not os.path.isfile(path):
+        raise UsageError(f"--resume: no such file: {path}")
+    try:
+        extra = read_checkpoint(path).extra or {}
+    except CheckpointError as e:
+        raise UsageError(f"--resume: {path} is not a readable checkpoint: {e}") from None
+    if "fit" not in extra:
+        if "metrics" in extra:
+            raise UsageError(f"--resume: {path} is the final checkpoint of a finished run, which cannot be resumed; "
+                             "to train longer, start a new run with more --epochs (and another --out)")
+        raise UsageError(f"--resume: {path} was not written during `nnlite train` (no resume state in it)")
+    return path, extra["fit"]
+
+
+def _resumed_settings(args, run, done_epochs):
+    """Settings for a resumed run: the run's own; conflicting flags refused in one line each."""
+    if run is None:   # resume points from before run.json existed: the flags as given
+        return {"seed": args.seed or 0, "lr": args.lr, "batch_size": args.batch_size, "epochs": args.epochs}
+    if run.get("recipe") != args.recipe:
+        raise UsageError(f"--resume: the checkpoints are of a {run.get('recipe')} run, not {args.recipe}")
+    for flag, key in (("--seed", "seed"), ("--lr", "lr"), ("--batch-size", "batch_size")):
+        given = getattr(args, key)
+        if given is not None and given != run[key]:
+            raise UsageError(f"{flag} {given} conflicts with the run being resumed ({key} {run[key]}); "
+                             f"a resumed run keeps its {key}: leave {flag} out, or start a new run in another --out")
+    epochs = run["epochs"]
+    if args.epochs is not None and args.epochs != epochs:
+        if run.get("scheduled"):
+            raise UsageError(f"--epochs {args.epochs}: this recipe's learning-rate schedule was planned for "
+                             f"{epochs} epochs, so a resumed run keeps them; for a longer run start a new one")
+        if args.epochs < done_epochs:
+            raise UsageError(f"--epochs {args.epochs}: the run being resumed has already trained {done_epochs}")
+        epochs = args.epochs
+    return {"seed": run["seed"], "lr": run["lr"], "batch_size": run["batch_size"], "epochs": epochs}
+
+
 def cmd_train(args):
     if args.recipe not in RECIPE_NAMES:
         raise UsageError(f"unknown recipe {args.recipe!r}; choose one of: {', '.join(RECIPE_NAMES)}")
+    _check_train_args(args)
     import nnlite as nl
     from nnlite import recipes
-    from nnlite.train import ModelCheckpoint
+    main_rank = _start_distributed(args) if args.distributed else True
     if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {args.threads}")
         nl.set_num_threads(args.threads)
     out = args.out or os.path.join("runs", args.recipe)
     os.makedirs(out, exist_ok=True)
     if args.recipe in recipes.EXPERIMENTS:
+        if args.distributed:
+            raise UsageError(f"--distributed applies to the training recipes, not the experiment {args.recipe!r}")
         return _run_experiment(args, out)
     ckpt_dir = os.path.join(out, "checkpoints")
-    resume = None
+    run_file = os.path.join(ckpt_dir, RUN_FILE)
+    resume, fit_state = None, None
     if args.resume is not None:
-        resume = args.resume if args.resume != "latest" else ModelCheckpoint(ckpt_dir, 1).latest()
-        if resume is None:
-            raise UsageError(f"--resume: no checkpoint in {ckpt_dir} to resume from")
-        if not os.path.exists(resume):
-            raise UsageError(f"--resume: no such file: {resume}")
+        resume, fit_state = _resume_point(args, ckpt_dir, out)
+        run = _read_json(run_file)
+        settings = _resumed_settings(args, run, fit_state.get("epoch", 0))
+        if run is not None and settings["epochs"] != run["epochs"]:
+            print(f"--epochs {settings['epochs']}: continuing the run past the {run['epochs']} epochs it was "
+                  "started with", flush=True)
+    else:
+        if os.path.isdir(ckpt_dir) and any(n.endswith(".safetensors") for n in os.listdir(ckpt_dir)):
+            raise UsageError(f"{ckpt_dir} holds resume points of an earlier, unfinished run; continue it with "
+                             "--resume, or choose another --out (or delete that folder)")
+        settings = {"seed": args.seed or 0, "lr": args.lr, "batch_size": args.batch_size, "epochs": args.epochs}
+    if not args.quiet:
+        print(f"nnlite train {args.recipe}: loading the data and building the model", flush=True)
     try:
-        recipe = recipes.build(args.recipe, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                               seed=args.seed)
+        recipe = recipes.build(args.recipe, epochs=settings["epochs"], lr=settings["lr"],
+                               batch_size=settings["batch_size"], seed=settings["seed"])
     except (KeyError, ValueError) as e:
         raise UsageError(str(e.args[0] if e.args else e)) from None
+    if args.distributed:
+        from nnlite.distributed import distribute_recipe
+        distribute_recipe(recipe, seed=settings["seed"])
+    if resume is None and main_rank:
+        os.makedirs(ckpt_dir, exist_ok=True)
+        group = recipe.optimizer.param_groups[0]
+        _write_json(run_file, {"recipe": args.recipe, "seed": settings["seed"], "epochs": recipe.epochs,
+                               "lr": group.get("initial_lr", group.get("lr")),
+                               "batch_size": getattr(recipe.train_loader, "batch_size", None),
+                               "scheduled": recipe.scheduler is not None})
     print(f"nnlite train {args.recipe}: {recipe.description}", flush=True)
     every = args.checkpoint_every or len(recipe.train_loader)
     callbacks = []
@@ -103,28 +207,35 @@ def cmd_train(args):
         from nnlite.monitor import TensorBoardLogger
         callbacks.append(TensorBoardLogger(args.tensorboard))
     try:
-        results = recipes.run(recipe, resume=resume, checkpoint_every=every, checkpoint_dir=ckpt_dir,
+        # Only rank 0 writes resume points (every rank reads them when resuming).
+        results = recipes.run(recipe, resume=resume, checkpoint_every=every if main_rank else None,
+                              checkpoint_dir=ckpt_dir if main_rank else None,
                               progress=not args.quiet, callbacks=callbacks)
     finally:
         for cb in callbacks:
             cb.close()
+    if args.distributed:
+        recipe.model = recipe.model.module   # the final checkpoint holds the plain model
+        if not main_rank:
+            return 0   # rank 0 writes the checkpoint and the metrics
+    if fit_state is not None:
+        results["resumed_at_step"] = fit_state.get("step")
 
     ckpt_path = os.path.join(out, "checkpoint.safetensors")
     metrics = {k: v for k, v in results.items() if k != "history"}
-    metrics.update(seed=args.seed, threads=nl.get_num_threads(), peak_rss_mb=_peak_rss_mb(),
+    metrics.update(seed=settings["seed"], threads=nl.get_num_threads(), peak_rss_mb=_peak_rss_mb(),
                    nnlite_version=nl.__version__)
     opt_bytes = recipe.optimizer.memory_report()["total"]["total_bytes"]
     metrics["optimizer_arena_bytes"] = opt_bytes
     nl.save_checkpoint(ckpt_path, model=recipe.model, optimizer=recipe.optimizer, scheduler=recipe.scheduler,
                        extra={"recipe": args.recipe, "metrics": metrics,
-                              "card": _training_card(args, recipe, metrics, resume)}, step=results["steps"],
+                              "card": _training_card(args, recipe, metrics, resume, settings["seed"])},
+                       step=results["steps"],
                        epoch=recipe.epochs)
-    metrics["history"] = results["history"]
+    # The recipes evaluate on their test split after every epoch (fit calls it val_*): say so.
+    metrics["history"] = {("test_" + k[4:] if k.startswith("val_") else k): v for k, v in results["history"].items()}
     metrics_path = os.path.join(out, "metrics.json")
-    tmp = metrics_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2)
-    os.replace(tmp, metrics_path)
+    _write_json(metrics_path, metrics)
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # the run finished: its resume points are no longer needed
     rss = metrics["peak_rss_mb"]
     memory = (f"peak RSS {rss:.0f} MB; " if rss else "") + \
@@ -133,7 +244,19 @@ def cmd_train(args):
     return 0
 
 
-def _training_card(args, recipe, metrics, parent):
+def _start_distributed(args):
+    """Join the MPI job (``--distributed``); on ranks other than 0 silence stdout. Returns is_main()."""
+    from nnlite import distributed
+    distributed.init()
+    if args.threads is None:
+        args.threads = 1   # the ranks already share the cores
+    if not distributed.is_main():
+        args.quiet = True
+        sys.stdout = open(os.devnull, "w")
+    return distributed.is_main()
+
+
+def _training_card(args, recipe, metrics, parent, seed):
     """The model card ``nnlite train`` stores in its checkpoint (see nnlite.io.card)."""
     from nnlite.io import model_card
     hyper = {"epochs": recipe.epochs, "batch_size": getattr(recipe.train_loader, "batch_size", None),
@@ -141,7 +264,7 @@ def _training_card(args, recipe, metrics, parent):
              "scheduler": type(recipe.scheduler).__name__
              if recipe.scheduler is not None else None, "clip_grad_norm": recipe.clip_grad_norm}
     return model_card(recipe.model, recipe=args.recipe, hyperparameters=hyper, optimizer=recipe.optimizer,
-                      seed=args.seed, data=recipe.description, parent=parent,
+                      seed=seed, data=recipe.description, parent=parent,
                       metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float, str))})
 
 
@@ -159,8 +282,9 @@ def _run_experiment(args, out):
     for flag in ("lr", "batch_size", "resume", "checkpoint_every", "tensorboard"):
         if getattr(args, flag) is not None:
             raise UsageError(f"--{flag.replace('_', '-')} does not apply to the experiment {args.recipe!r}")
-    results = recipes.run_experiment(args.recipe, seed=args.seed, epochs=args.epochs, progress=not args.quiet)
-    results = dict(results, recipe=args.recipe, seed=args.seed, threads=nl.get_num_threads(),
+    seed = 0 if args.seed is None else args.seed
+    results = recipes.run_experiment(args.recipe, seed=seed, epochs=args.epochs, progress=not args.quiet)
+    results = dict(results, recipe=args.recipe, seed=seed, threads=nl.get_num_threads(),
                    nnlite_version=nl.__version__)
     metrics_path = os.path.join(out, "metrics.json")
     _write_json(metrics_path, results)
@@ -382,10 +506,24 @@ def _benchmarks_dir():
 
 
 def cmd_bench(args):
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError('bench measures nnlite side by side with PyTorch, which is not installed: '
+                         'pip install "nnlite[bench]"')
     folder = _benchmarks_dir()
+    results = args.results or tempfile.mkdtemp(prefix="nnlite-bench-")
+    if os.path.exists(results) and not os.path.isdir(results):
+        raise UsageError(f"--results {results} is an existing file; --results names a folder")
+    os.makedirs(results, exist_ok=True)
     runner = os.path.join(folder, "run_all.py")
     if os.path.isfile(runner):
-        return subprocess.call([sys.executable, runner] + (["--quick"] if args.quick else []))
+        import nnlite
+        # The runner measures the nnlite this command runs (not a source tree next to the
+        # benchmarks) and writes its tables to ``results``, not over the committed ones.
+        env = dict(os.environ, NNLITE_BENCH_PACKAGE=os.path.dirname(os.path.dirname(nnlite.__file__)),
+                   NNLITE_BENCH_RESULTS=os.path.abspath(results))
+        code = subprocess.call([sys.executable, runner] + (["--quick"] if args.quick else []), env=env)
+        print(f"results in {results}", flush=True)
+        return code
     sys.path.insert(0, folder)
     try:
         import harness
@@ -408,21 +546,28 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
+    from nnlite._version import __version__
     parser = _Parser(prog="nnlite", description="Train, inspect and benchmark small models with nnlite.")
+    parser.add_argument("--version", action="version", version=f"nnlite {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     train = sub.add_parser("train", help="train a recipe: " + ", ".join(RECIPE_NAMES))
     train.add_argument("recipe", metavar="RECIPE", help="one of: " + ", ".join(RECIPE_NAMES))
     train.add_argument("--epochs", type=int, help="number of epochs (default: the recipe's)")
     train.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
     train.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
-    train.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    train.add_argument("--seed", type=int, help="seed of every random draw (default 0)")
     train.add_argument("--threads", type=int, help="kernel threads (default: all cores)")
     train.add_argument("--out", metavar="DIR", help="where to write checkpoint and metrics (default runs/RECIPE)")
     train.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
-                       help="continue an interrupted run (default: the newest checkpoint in DIR/checkpoints)")
+                       help="continue an interrupted run (default: the newest checkpoint in DIR/checkpoints); "
+                            "it keeps its seed, lr and batch size, and its epochs unless the recipe has no "
+                            "learning-rate schedule")
     train.add_argument("--checkpoint-every", type=int, metavar="STEPS",
                        help="save a resume point every STEPS optimizer steps (default: every epoch)")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel over MPI: mpiexec -n N python -m mpi4py -m nnlite train RECIPE "
+                            "--distributed (rank 0 writes the outputs)")
     train.add_argument("--tensorboard", metavar="DIR",
                        help="also write TensorBoard event files to DIR (view with: tensorboard --logdir DIR)")
     inspect = sub.add_parser("inspect", help="print the parameter table of a checkpoint")
@@ -442,6 +587,8 @@ def build_parser():
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+    bench.add_argument("--results", metavar="DIR", help="where to write the result tables (default: a new "
+                                                        "temporary folder, printed at the end)")
     return parser
 
 
@@ -466,6 +613,13 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         print("nnlite: interrupted (continue a training run with --resume)", file=sys.stderr)
+        if argv is None:
+            # The command line: leave now. A normal exit would finalize the interpreter while
+            # an import or a kernel thread may still be half-way (a Ctrl-C during start-up),
+            # which can abort with "Fatal Python error" instead of exit code 130.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
 
 

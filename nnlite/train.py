@@ -262,7 +262,7 @@ class ModelCheckpoint(Callback):
         if state.step % self.every_n_steps == 0:
             self.last_path = save_training_checkpoint(self.template.format(step=state.step), state)
             if self.keep_last is not None:
-                rotate(self.template, self.keep_last)
+                rotate(self.template, self.keep_last, keep=self.last_path)
 
     def latest(self):
         found = list_checkpoints(self.template) if os.path.isdir(self.dirpath) else []

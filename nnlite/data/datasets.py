@@ -30,8 +30,13 @@ def require(module, purpose):
     """Import an optional package, or fail with the pip command that installs it."""
     try:
         return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(f"{purpose} needs the optional package {module.split('.')[0]!r}: "
+    except ModuleNotFoundError as e:
+        # Only the package itself being absent means "install it"; a module it fails to
+        # import, or an import cut short (a Ctrl-C), is reported as what it is.
+        parts = module.split(".")
+        if e.name not in {".".join(parts[:i]) for i in range(1, len(parts) + 1)}:
+            raise
+        raise ImportError(f"{purpose} needs the optional package {parts[0]!r}: "
                           f'pip install "nnlite[data]"') from None
 
 

@@ -137,7 +137,7 @@ def save_checkpoint(path, model=None, optimizer=None, scheduler=None, extra=None
         metadata["nnlite.extra"] = _dumps(jsonstate.encode(extra, "extra", tensors))
     atomic_write(path, serialize(tensors, metadata))
     if keep_last is not None:
-        rotate(template, keep_last)
+        rotate(template, keep_last, keep=path)
     return path
 
 

@@ -35,12 +35,17 @@ def list_checkpoints(template):
     return sorted(found)
 
 
-def rotate(template, keep_last):
-    """Delete all but the ``keep_last`` newest checkpoints matching ``template``; return those deleted."""
+def rotate(template, keep_last, keep=None):
+    """Delete all but the ``keep_last`` newest checkpoints matching ``template``; return those deleted.
+
+    ``keep`` (the file just written) is never deleted, even when files of another run
+    in the same folder carry higher numbers.
+    """
     if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
         raise ValueError(f"keep_last must be a positive integer, got {keep_last!r}")
     found = list_checkpoints(template)
-    doomed = [p for _, p in found[:-keep_last]]
+    protected = None if keep is None else os.path.abspath(os.fspath(keep))
+    doomed = [p for _, p in found[:-keep_last] if os.path.abspath(p) != protected]
     for p in doomed:
         try:
             os.remove(p)

@@ -1,0 +1,211 @@
+"""The nnlite command at its edges: flag errors in one line before any data loads, runs that
+must not mix, --resume rules, a clean Ctrl-C, bench measuring the package it runs, --version."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import nnlite
+import nnlite.train
+from nnlite import cli, recipes
+from nnlite.cli import main
+
+from helpers import sklearn_or_skip
+
+ROOT = os.path.dirname(os.path.dirname(nnlite.__file__))
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    before = nnlite.get_num_threads()
+    yield
+    nnlite.set_num_threads(before)
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err):
+    lines = err.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith("nnlite: error:") and "Traceback" not in err
+
+
+def _command(args, **kwargs):
+    env = dict(os.environ, PYTHONPATH=ROOT, **kwargs.pop("env", {}))
+    return subprocess.run([sys.executable, "-m", "nnlite"] + args, capture_output=True, text=True, env=env,
+                          timeout=300, **kwargs)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"nnlite {nnlite.__version__}"
+
+
+def test_flag_errors_name_the_flag_before_any_data_loads(tmp_path, capsys, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("data loaded before the flags were checked")
+    monkeypatch.setattr(recipes, "build", no_data)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for flags, flag in ((["--seed", "-1"], "--seed"), (["--checkpoint-every", "0"], "--checkpoint-every"),
+                        (["--checkpoint-every", "-5"], "--checkpoint-every"), (["--threads", "0"], "--threads"),
+                        (["--out", str(a_file)], "--out")):
+        out_dir = [] if flag == "--out" else ["--out", str(tmp_path / "run")]
+        code, _, err = run(["train", "digits-mlp"] + out_dir + flags, capsys)
+        assert code == 2 and one_line_error(err) and flag in err, (flags, err)
+
+
+def test_a_bad_backend_variable_is_one_line(tmp_path):
+    proc = _command(["train", "digits-mlp", "--out", str(tmp_path)], cwd=tmp_path, env={"NNLITE_BACKEND": "bogus"})
+    assert proc.returncode == 2 and one_line_error(proc.stderr) and "NNLITE_BACKEND='bogus'" in proc.stderr
+
+
+def test_a_fresh_run_refuses_a_folder_with_an_unfinished_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(recipes, "build", lambda *a, **k: pytest.fail("a fresh run started over old resume points"))
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "checkpoint-00000900.safetensors").write_bytes(b"old")
+    code, _, err = run(["train", "digits-mlp", "--out", str(tmp_path)], capsys)
+    assert code == 2 and one_line_error(err) and "--resume" in err and "another --out" in err
+
+
+def test_rotation_never_deletes_the_checkpoint_just_written(tmp_path):
+    template = str(tmp_path / "checkpoint-{step:08d}.safetensors")
+    for step in (500, 600, 700):   # an older run's files with higher step numbers
+        (tmp_path / f"checkpoint-{step:08d}.safetensors").write_bytes(b"old")
+    model = nnlite.nn.Linear(2, 2)
+    path = nnlite.save_checkpoint(template, model=model, step=3, keep_last=2)
+    assert os.path.exists(path)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint-00000003.safetensors", "checkpoint-00000600.safetensors",
+                                             "checkpoint-00000700.safetensors"]
+
+
+def _interrupted(tmp_path, monkeypatch, args):
+    original = nnlite.train.ProgressBar.on_epoch_end
+
+    def interrupt(self, state, logs):
+        original(self, state, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nnlite.train.ProgressBar, "on_epoch_end", interrupt)
+    assert main(args) == 130
+    monkeypatch.setattr(nnlite.train.ProgressBar, "on_epoch_end", original)
+
+
+def test_resume_keeps_the_run_settings_and_refuses_conflicting_flags(tmp_path, capsys, monkeypatch):
+    sklearn_or_skip()
+    out = str(tmp_path / "run")
+    base = ["train", "digits-mlp", "--out", out, "--threads", "1"]
+    _interrupted(tmp_path, monkeypatch, base + ["--epochs", "2", "--seed", "4"])
+    capsys.readouterr()
+    for flags, word in ((["--seed", "3"], "--seed 3"), (["--lr", "0.5"], "--lr 0.5"),
+                        (["--batch-size", "7"], "--batch-size 7"), (["--epochs", "5"], "--epochs 5")):
+        code, _, err = run(base + ["--resume"] + flags, capsys)
+        assert code == 2 and one_line_error(err) and word in err, err
+    code, out_text, err = run(base + ["--resume", "--seed", "4"], capsys)
+    assert code == 0, err
+    assert "(2 epochs, 90 steps, resumed at step 45" in out_text
+    metrics = json.loads(open(os.path.join(out, "metrics.json")).read())
+    assert metrics["seed"] == 4 and metrics["epochs"] == 2
+    assert len(metrics["history"]["test_accuracy"]) == 2 and "val_accuracy" not in metrics["history"]
+    # The run has finished: resuming it again is refused, saying how to train further.
+    for resume in (["--resume"], ["--resume", os.path.join(out, "checkpoint.safetensors")]):
+        code, _, err = run(base + resume, capsys)
+        assert code == 2 and one_line_error(err), err
+        assert "finished run cannot be resumed" in err or "finished run, which cannot be resumed" in err, err
+        assert "--epochs" in err
+
+
+def test_resume_may_add_epochs_when_the_recipe_has_no_schedule(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("mnist1d")
+    out = str(tmp_path / "run")
+    base = ["train", "mnist1d-logistic", "--out", out, "--threads", "1"]
+    _interrupted(tmp_path, monkeypatch, base + ["--epochs", "2"])   # the progress bar is where it stops
+    code, out_text, err = run(base + ["--resume", "--epochs", "3"], capsys)
+    assert code == 0, err
+    assert "continuing the run past the 2 epochs" in out_text
+    metrics = json.loads(open(os.path.join(out, "metrics.json")).read())
+    assert metrics["epochs"] == 3 and len(metrics["history"]["train_loss"]) == 3
+
+
+def test_the_report_says_1_epoch(tmp_path, capsys):
+    sklearn_or_skip()
+    code, out, err = run(["train", "digits-mlp", "--epochs", "1", "--out", str(tmp_path), "--threads", "1"], capsys)
+    assert code == 0, err
+    assert "(1 epoch, " in out and "1 epochs" not in out and "1 threads" not in out
+
+
+def test_require_reports_only_the_package_itself_missing(tmp_path, monkeypatch):
+    from nnlite.data.datasets import require
+    (tmp_path / "brokenpkg").mkdir()
+    (tmp_path / "brokenpkg" / "__init__.py").write_text("import a_dependency_that_is_not_there_x\n")
+    (tmp_path / "halfpkg.py").write_text("raise ImportError('cannot import name x (partially initialized)')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="a_dependency_that_is_not_there_x"):
+        require("brokenpkg", "MNIST1D")
+    with pytest.raises(ImportError, match="partially initialized"):
+        require("halfpkg", "MNIST1D")
+    with pytest.raises(ImportError, match=r"needs the optional package 'no_such_package_y'.*nnlite\[data\]"):
+        require("no_such_package_y", "MNIST1D")
+
+
+def test_ctrl_c_during_start_up_exits_130_cleanly(tmp_path):
+    sklearn_or_skip()
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
+    for i, delay in enumerate((0.0, 0.05, 0.2, 0.5)):
+        proc = subprocess.Popen([sys.executable, "-m", "nnlite", "train", "digits-mlp", "--epochs", "50",
+                                 "--out", str(tmp_path / f"run{i}")], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        first = proc.stdout.readline()      # start-up has begun: loading data, building the model
+        assert "loading the data" in first
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, (delay, proc.returncode, err)
+        assert "Fatal Python error" not in err and "Traceback" not in err, err
+        assert "needs the optional package" not in err, err
+
+
+def test_bench_measures_the_running_package_and_writes_elsewhere(tmp_path, capsys, monkeypatch):
+    bench = tmp_path / "benchmarks"
+    bench.mkdir()
+    (bench / "harness.py").write_text("")
+    (bench / "run_all.py").write_text("")
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda argv, env: calls.append((argv, env)) or 0)
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(["bench", "--quick", "--results", str(tmp_path / "mine")], capsys)
+    assert code == 0 and len(calls) == 1
+    argv, env = calls[0]
+    assert env["NNLITE_BENCH_RESULTS"] == str(tmp_path / "mine")
+    assert env["NNLITE_BENCH_PACKAGE"] == ROOT
+    code, out, _ = run(["bench", "--quick"], capsys)     # default: a fresh temporary folder
+    results = calls[1][1]["NNLITE_BENCH_RESULTS"]
+    assert not results.startswith(str(bench)) and os.path.isdir(results) and f"results in {results}" in out
+    shutil.rmtree(results)
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None if name == "torch" else object())
+    code, _, err = run(["bench"], capsys)
+    assert code == 2 and one_line_error(err) and 'pip install "nnlite[bench]"' in err
+
+
+def test_an_unbuilt_source_checkout_says_so(tmp_path):
+    """A clone without compiled kernels names itself and the way out, not "reinstall"."""
+    checkout = tmp_path / "clone"
+    shutil.copytree(os.path.join(ROOT, "nnlite"), checkout / "nnlite",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"))
+    for name in ("setup.py", "pyproject.toml"):
+        shutil.copy(os.path.join(ROOT, name), checkout / name)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", "import nnlite"], cwd=checkout, capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "source checkout" in proc.stderr and "build_ext --inplace" in proc.stderr
+    assert "Reinstall with a C compiler" not in proc.stderr

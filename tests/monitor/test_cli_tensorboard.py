@@ -12,7 +12,7 @@ def test_train_with_tensorboard_writes_events(tmp_path, capsys):
     before = nnlite.get_num_threads()
     try:
         code = main(["train", "digits-mlp", "--epochs", "1", "--out", str(tmp_path / "run"), "--threads", "1",
-                     "--quiet", "--tensorboard", str(tmp_path / "tb")])
+                     "--quiet", "--batch-size", "512", "--tensorboard", str(tmp_path / "tb")])
     finally:
         nnlite.set_num_threads(before)
     assert code == 0, capsys.readouterr().err

@@ -19,6 +19,8 @@ Experiments (:data:`EXPERIMENTS`, more than one ``fit`` each):
   classes 5–9 with 20 labels per class (:mod:`nnlite.transfer`).
 * ``continual-mnist1d`` — forgetting and its remedies on split and permuted
   MNIST-1D (:mod:`nnlite.continual`).
+* ``mnist1d-distill`` — a 4-channel CNN student trained alone and distilled from
+  the 25-channel CNN, over three seeds (:mod:`nnlite.distill`).
 """
 import math
 
@@ -265,6 +267,7 @@ RECIPES = {"mnist1d-logistic": mnist1d_logistic, "mnist1d-mlp": mnist1d_mlp, "mn
 EXPERIMENTS = {
     "mnist1d-transfer": "nnlite.transfer:run",
     "continual-mnist1d": "nnlite.continual.experiment:run",
+    "mnist1d-distill": "nnlite.distill:run",
 }
 
 

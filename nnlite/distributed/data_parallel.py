@@ -38,6 +38,7 @@ a 1-rank run with the whole batch; models without BatchNorm match it to
 rounding.
 """
 import contextlib
+import time
 
 import numpy as np
 
@@ -65,6 +66,8 @@ class DistributedDataParallel(Module):
 
     A parameter that receives no gradient on a rank (unused in its forward)
     gets a zero gradient there, so that every rank sends the same buckets.
+    ``last_buckets`` lists the messages of the last averaging (dtype, offset,
+    elements) and ``communication_seconds`` sums the time spent in them.
 
     >>> import nnlite as nl
     >>> from nnlite.distributed import DistributedDataParallel
@@ -87,6 +90,7 @@ class DistributedDataParallel(Module):
         self.require_backward_grad_sync = True
         self._queued = False
         self.last_buckets = []   # (dtype, element offset, element count) of each reduced message
+        self.communication_seconds = 0.0   # wall time spent averaging gradients, summed over steps
         for p in self._trainable():
             p.register_hook(self._grad_ready)
         self._sync_state()
@@ -133,6 +137,8 @@ class DistributedDataParallel(Module):
 
     def _average_gradients(self):
         self._queued = False
+        if self.world_size == 1:   # alone: the local gradient is already the average
+            return
         params = self._trainable()
         for p in params:
             if p.grad is None:   # unused on this rank: a zero gradient keeps the buckets equal
@@ -143,10 +149,11 @@ class DistributedDataParallel(Module):
                 else:
                     p.grad = Tensor._make(np.zeros_like(p.data), None)
         self.last_buckets = []
+        start = time.perf_counter()
         for dtype, flat, offset, count in gradient_buckets(params, self.bucket_cap_mb * 2**20):
             self.last_buckets.append((dtype, offset, count))
-            if self.world_size > 1:
-                pg._reduce_(flat[offset:offset + count], pg.ReduceOp.AVG)
+            pg._reduce_(flat[offset:offset + count], pg.ReduceOp.AVG)
+        self.communication_seconds += time.perf_counter() - start
 
 
 def gradient_buckets(params, cap_bytes):

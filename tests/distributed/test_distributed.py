@@ -127,7 +127,7 @@ def test_gradients_outside_an_arena_are_reduced_too(monkeypatch):
     assert sorted(n for _, n in ranges) == sorted([model.weight.grad.data.nbytes, model.bias.grad.data.nbytes])
 
 
-def test_unused_parameter_gets_a_zero_gradient_and_is_sent():
+def test_unused_parameter_gets_a_zero_gradient_and_is_sent(monkeypatch):
     model = nl.nn.ModuleDict({"used": nl.nn.Linear(3, 2), "unused": nl.nn.Linear(3, 2)})
 
     class Net(nl.nn.Module):
@@ -141,8 +141,10 @@ def test_unused_parameter_gets_a_zero_gradient_and_is_sent():
     net = Net()
     ddp = dist.DistributedDataParallel(net)
     nl.optim.SGD(net.parameters(), lr=0.1)
+    ranges = _reduced_ranges(monkeypatch, ddp)
     ddp(nl.randn(4, 3)).sum().backward()
     assert np.all(model["unused"].weight.grad.data == 0)
+    assert len(ranges) == 1   # used and unused layers: one run of the arena, one message
 
 
 def test_no_sync_skips_the_averaging(monkeypatch):
@@ -253,3 +255,21 @@ def test_distributed_fit_resumes_bit_exactly(tmp_path):
     proc, result = mpiexec("resume_is_bit_exact", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert result == {"bit_exact_on_every_rank": True, "world_size": 2}
+
+
+def test_nnlite_train_distributed_writes_rank_zeros_outputs_once(tmp_path):
+    pytest.importorskip("sklearn")   # the digits recipe
+    if importlib.util.find_spec("mpi4py") is None or shutil.which("mpiexec") is None:
+        pytest.skip("needs mpi4py and mpiexec: pip install \"nnlite[mpi]\"")
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    out = tmp_path / "run"
+    proc = subprocess.run(["mpiexec", "-n", "2", sys.executable, "-m", "mpi4py", "-m", "nnlite", "train",
+                           "digits-mlp", "--distributed", "--epochs", "2", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("== digits-mlp") == 1          # the report comes from rank 0 alone
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.85 and metrics["steps"] == 2 * 45   # global batch 32: 45 steps an epoch
+    info = nl.io.read_checkpoint(str(out / "checkpoint.safetensors"))
+    assert info.model["keys"][:2] == ["0.weight", "0.bias"]   # the plain model, no "module." prefix
+    assert not (out / "checkpoints").exists()

@@ -24,3 +24,5 @@ from .loss import (BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1
 from .lora import LoRALinear  # noqa: F401,E402
 from . import lora  # noqa: F401,E402
 from .distillation import DistillationLoss  # noqa: F401,E402
+from .conditional import (AdaptiveInstanceNorm, ConditionalBatchNorm1d, ConditionalBatchNorm2d,  # noqa: F401,E402
+                          FiLM)

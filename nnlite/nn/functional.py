@@ -26,3 +26,7 @@ from .gating import glu  # noqa: F401,E402
 # ------------------------------------------------------------ distillation ---
 # A student matching a teacher's softened outputs (nnlite/nn/distillation.py).
 from .distillation import distillation_loss  # noqa: F401,E402
+
+# ---------------------------------------------------- conditional normalisation ---
+# A scale and shift chosen by another input: FiLM and AdaIN (nnlite/nn/conditional.py).
+from .conditional import adaptive_instance_norm, film  # noqa: F401,E402

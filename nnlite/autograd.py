@@ -119,7 +119,8 @@ def _mark_view(result, parent, out, cls, rest, options):
         result._base, result._view_steps = parent, ((cls, rest, options),)
     else:
         result._base, result._view_steps = parent._base, parent._view_steps + ((cls, rest, options),)
-    result._view_version = parent._version[0]
+    # A view made while no graph is recorded stays out of the graph (None), as in PyTorch.
+    result._view_version = parent._version[0] if _mode.enabled else None
 
 
 def _replay_view(base, steps):
@@ -133,8 +134,8 @@ def _replay_view(base, steps):
 def _refresh_view(view):
     """Give a view whose base changed in place the history it has now: view_ops(base)."""
     base = view._base
-    if not (base.requires_grad and _mode.enabled):
-        return   # nothing to record; checked again when the view is next used with a graph
+    if view._view_version is None or not (base.requires_grad and _mode.enabled):
+        return   # a view made under no_grad, or nothing to record: checked again at the next use
     view._view_version = view._version[0]
     fresh = _replay_view(base, view._view_steps)
     view._ctx, view.requires_grad = fresh._ctx, True

@@ -40,12 +40,18 @@ def _records(x, others):
     if not is_grad_enabled():
         return False
     base = x._base
+    records = x.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in others)
     if base is not None:
+        if x._view_version is None:
+            if records or base.requires_grad:
+                raise RuntimeError("in-place operation on a view made under no_grad, while gradients are "
+                                   "recorded: the base's history cannot be rewritten through it; make the "
+                                   "view again outside no_grad, or clone() it")
+            return False
         if x._version[0] != x._view_version:
             _refresh_view(x)
-        if base.requires_grad:
-            return True
-    return x.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in others)
+        return True if base.requires_grad else records
+    return records
 
 
 def _write(x, values):

@@ -120,3 +120,23 @@ def test_a_view_of_a_constant_written_with_a_value_that_requires_grad():
         (buf * buf).sum().backward()
         results.append(np.array(w.grad.numpy()))
     np.testing.assert_allclose(results[0], results[1])
+
+
+def test_a_view_made_under_no_grad_stays_out_of_the_graph():
+    w = nl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with nl.no_grad():
+        head = w[:2]
+        w.mul_(2)           # e.g. an optimizer step
+    assert not (head * 3).requires_grad
+    with pytest.raises(RuntimeError, match="made under no_grad"):
+        head.mul_(nl.tensor([1.0, 1.0], requires_grad=True))
+    y = w * 1
+    with nl.no_grad():
+        row = y[1:]
+    with pytest.raises(RuntimeError, match="made under no_grad"):
+        row.add_(1.0)       # PyTorch refuses this too: y's history would be wrong
+    buffer = nl.zeros(3)
+    with nl.no_grad():
+        part = buffer[1:]
+    part.add_(1.0)          # nothing to record: a plain write
+    np.testing.assert_allclose(buffer.data, [0.0, 1.0, 1.0])

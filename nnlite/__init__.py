@@ -8,7 +8,8 @@ from ._version import __version__  # noqa: F401
 from ._startup import import_kernels as _import_kernels
 
 _import_kernels()   # the kernel layer, with clear messages for a bad NNLITE_BACKEND or an unbuilt checkout
-from ._kernels import get_backend, get_num_threads, set_backend, set_num_threads  # noqa: E402,F401
+from ._kernels import get_backend, get_num_threads, set_backend  # noqa: E402,F401
+from .denormal import set_flush_denormal, set_num_threads  # noqa: E402,F401
 from .autograd import (detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,  # noqa: F401
                        set_grad_enabled)
 from .ops import *  # noqa: F401,F403

@@ -6,8 +6,9 @@ import pytest
 
 import nnlite as nl
 
-# tests/_kernels still import these two from here; everything else imports them from helpers.
-from helpers import same_bytes_across_threads, threads, torch_or_skip  # noqa: F401
+# tests/_kernels (restructured separately) still import these from here; every other file
+# imports them from helpers.
+from helpers import same_bytes_across_threads, threads  # noqa: F401
 
 
 @pytest.fixture

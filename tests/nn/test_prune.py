@@ -8,7 +8,7 @@ import pytest
 import nnlite as nl
 from nnlite.nn.utils import prune
 
-from conftest import torch_or_skip as _torch
+from helpers import torch_or_skip as _torch
 
 
 def torch_or_skip():

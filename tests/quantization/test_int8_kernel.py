@@ -3,7 +3,7 @@ on random shapes (empty, size 1, odd, non-contiguous), for 1, 2 and 4 threads, a
 import numpy as np
 import pytest
 
-from conftest import same_bytes_across_threads
+from helpers import same_bytes_across_threads
 from nnlite._kernels import reference_int8
 
 

@@ -215,3 +215,14 @@ decayed = {p.kind for p in groups[0]["params"]}
 assert decayed <= {"weight", "architecture", "other"}
 assert {p.kind for p in groups[1]["params"]} == {"bias", "scale", "shift", "embedding", "positional",
                                                  "temperature"}
+
+# %%
+# Exercises
+# ---------
+# 1. Add ``nn.RMSNorm(32)`` to the transformer. Which kind does its parameter
+#    get, and which weight-decay group does it join?
+# 2. Pass ``no_decay_kinds=("bias",)`` to ``param_groups_by_kind``. Which
+#    parameters are now decayed that were not before?
+# 3. Build the CNN with ``bias=False`` in every convolution followed by a batch
+#    norm. How many parameters does that save, and why is the bias redundant
+#    there?

@@ -164,3 +164,13 @@ quad = 0.5 * (theta * (A @ theta)).sum()
 (hv,) = nl.grad((g * v).sum(), theta)
 assert np.allclose(hv.data, A.data @ v.data, atol=1e-10)
 print("Hessian-vector product matches A v")
+
+# %%
+# Exercises
+# ---------
+# 1. Check the gradient of ``nl.tanh`` with ``gradcheck`` in float32 instead of
+#    float64. Why does it fail, and what does that say about ``eps``?
+# 2. Accumulate the gradients of four batches of 25 and compare them with one
+#    batch of 100. What factor makes them equal?
+# 3. Use a Hessian-vector product and power iteration to estimate the largest
+#    eigenvalue of :math:`A`; compare with ``np.linalg.eigvalsh``.

@@ -213,3 +213,13 @@ print("length, conv parameters, RNN parameters:", counts)
 assert len({c[1] for c in counts}) == 1 and len({c[2] for c in counts}) == 1
 assert conv.num_parameters() == 8 * 4 * 3 + 8
 assert rnn.num_parameters() == 8 * 4 + 8 * 8 + 8 + 8
+
+# %%
+# Exercises
+# ---------
+# 1. Compare ``memory_report()`` of SGD with and without momentum and of Adam
+#    with ``amsgrad=True``. How many bytes per parameter does each keep?
+# 2. Tie the two hidden layers of an MLP to one weight. How does
+#    ``num_parameters()`` change, and how many slots does the arena have?
+# 3. Run the RNN on a sequence of 10,000 steps. Does the parameter count change?
+#    Does the memory that backward needs?

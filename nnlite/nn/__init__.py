@@ -22,6 +22,7 @@ from .embedding import Embedding, LearnedPositionalEmbedding, SinusoidalPosition
 from .loss import (BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss,  # noqa: F401
                    NLLLoss, SmoothL1Loss)
 from .lora import LoRALinear  # noqa: F401,E402
+from .grouped_query_attention import GroupedQueryAttention  # noqa: F401,E402
 from . import lora  # noqa: F401,E402
 from .distillation import DistillationLoss  # noqa: F401,E402
 from .conditional import (AdaptiveInstanceNorm, ConditionalBatchNorm1d, ConditionalBatchNorm2d,  # noqa: F401,E402

@@ -26,7 +26,8 @@ __all__ = ["main"]
 # Written out (not imported from nnlite.recipes) so that `nnlite --help` does not load nnlite;
 # tests/test_cli.py keeps this list equal to nnlite.recipes.names().
 RECIPE_NAMES = ("mnist1d-logistic", "mnist1d-mlp", "mnist1d-cnn", "digits-mlp", "digits-cnn", "char-transformer",
-                "mnist1d-transfer", "continual-mnist1d", "mnist1d-distill")
+                "mnist1d-transfer", "continual-mnist1d", "mnist1d-distill",
+                "maml-sinusoid")
 
 
 class UsageError(Exception):

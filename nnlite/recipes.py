@@ -21,6 +21,8 @@ Experiments (:data:`EXPERIMENTS`, more than one ``fit`` each):
   MNIST-1D (:mod:`nnlite.continual`).
 * ``mnist1d-distill`` — a 4-channel CNN student trained alone and distilled from
   the 25-channel CNN, over three seeds (:mod:`nnlite.distill`).
+* ``maml-sinusoid`` — MAML, first-order MAML, Reptile and a pre-trained
+  baseline on few-shot sinusoid regression (:mod:`nnlite.meta`).
 """
 import math
 
@@ -268,6 +270,7 @@ EXPERIMENTS = {
     "mnist1d-transfer": "nnlite.transfer:run",
     "continual-mnist1d": "nnlite.continual.experiment:run",
     "mnist1d-distill": "nnlite.distill:run",
+    "maml-sinusoid": "nnlite.meta.experiment:run",
 }
 
 

@@ -3,7 +3,7 @@ Large-Batch Training").
 
 A minibatch gradient of batch size B is the true gradient G plus noise whose
 covariance is Sigma / B (Sigma: the covariance of per-example gradients). The
-*simple noise scale*
+*simple noise scale*::
 
     B_simple = tr(Sigma) / |G|^2
 
@@ -12,8 +12,8 @@ doubling the batch nearly halves the steps needed (and the linear scaling rule
 holds: double the batch, double the learning rate); far above it, a larger
 batch only spends more computation per step for the same progress.
 
-Neither tr(Sigma) nor |G|^2 is known, but both follow from squared gradient
-norms at two batch sizes, because E|g_B|^2 = |G|^2 + tr(Sigma) / B. Here the
+Neither ``tr(Sigma)`` nor ``|G|^2`` is known, but both follow from squared
+gradient norms at two batch sizes, because ``E|g_B|^2 = |G|^2 + tr(Sigma) / B``. Here the
 small batch is the loader's batch b (k of them, gradients g_1..g_k) and the
 big batch is their union, of size k b, whose gradient is their mean. With
 ``small = mean_i |g_i|^2`` and ``big = |mean_i g_i|^2`` the unbiased estimates

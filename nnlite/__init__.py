@@ -33,7 +33,8 @@ from . import data  # noqa: E402,F401
 # (``nl.analysis``, ``nl.monitor``, ...), so ``import nnlite`` stays quick and their
 # optional libraries (matplotlib, tensorboardX, onnx, mpi4py) are imported only when asked for.
 _LAZY_SUBMODULES = ("analysis", "monitor", "plot", "quantization", "compress", "func", "transfer",
-                    "continual", "meta", "nas", "onnx", "distributed", "train", "calibration")
+                    "continual", "meta", "nas", "onnx", "distributed", "train", "calibration",
+                    "hyper")
 
 
 # The quantized dtypes and schemes, as torch has them on its top level (nl.qint8, nl.per_channel_affine...).

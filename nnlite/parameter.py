@@ -2,8 +2,8 @@
 
 A **parameter** is a tensor the optimizer learns. Besides its values it knows
 what it is for (``kind``: weight, bias, scale, shift, embedding, positional,
-temperature, gate, architecture, meta, other), whether it is trainable, how it was
-initialised (``init``), and the name the model gave it.
+temperature, gate, architecture, meta, regularization, other), whether it is
+trainable, how it was initialised (``init``), and the name the model gave it.
 
 A **buffer** is state that is saved with the model but not learned by gradient
 descent, such as batch norm's running statistics or a fixed positional
@@ -16,7 +16,7 @@ from .tensor import Tensor, _to_array, get_default_dtype
 __all__ = ["Parameter", "Buffer", "KINDS"]
 
 KINDS = ("weight", "bias", "scale", "shift", "embedding", "positional", "temperature",
-         "gate", "architecture", "meta", "other")
+         "gate", "architecture", "meta", "regularization", "other")
 
 
 class Parameter(Tensor):

@@ -34,7 +34,7 @@ from . import data  # noqa: E402,F401
 # optional libraries (matplotlib, tensorboardX, onnx, mpi4py) are imported only when asked for.
 _LAZY_SUBMODULES = ("analysis", "monitor", "plot", "quantization", "compress", "func", "transfer",
                     "continual", "meta", "nas", "onnx", "distributed", "train", "calibration",
-                    "hyper")
+                    "hyper", "tune")
 
 
 # The quantized dtypes and schemes, as torch has them on its top level (nl.qint8, nl.per_channel_affine...).

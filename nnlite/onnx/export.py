@@ -13,6 +13,10 @@ Layers arrive as the operations they are made of: ``nn.Linear`` as ``Gemm``
 ``nn.TransformerEncoderLayer`` as their projections, ``MatMul``, ``Softmax``,
 ``LayerNormalization`` and residual ``Add``. Because the graph is the record of
 one pass, Python control flow is frozen at the branch the example input took.
+The int8 :class:`~nnlite.quantization.QuantizedLinear` of
+:func:`~nnlite.quantization.quantize_dynamic` becomes ``DynamicQuantizeLinear``
+(``QuantizeLinear`` for a static layer) and ``DequantizeLinear`` around a
+``MatMul``.
 
 Reshapes keep the leading (batch) dimension free (``-1``), and broadcasts use
 ONNX's two-way broadcasting, so a graph exported with ``dynamic_axes`` on the
@@ -80,6 +84,8 @@ class GraphBuilder:
             if id(arg.data) in self.arrays:
                 return self.arrays[id(arg.data)]
             name = self.traced.names.get(id(arg)) or self.traced.names.get(id(arg.data))
+            if name is None:
+                self._refuse_batch_sized_constant(arg)
             out = self.constant(arg.data, name or "const")
             self.values[id(arg)] = out
             return out
@@ -94,6 +100,19 @@ class GraphBuilder:
         if isinstance(arg, (bool, int, float, np.number)):
             return self.constant(np.asarray(arg, dtype=like if like is not None else self.dtype), "scalar")
         raise ExportError(f"onnx export: cannot turn an argument of type {type(arg).__name__} into a graph value")
+
+
+    def _refuse_batch_sized_constant(self, t):
+        """A Tensor from outside autograd, sized like the batch, was most likely computed from the input.
+
+        Writing it as a constant would freeze one example's values into the graph, a
+        wrong graph without an error; so stop and say which tensor it is.
+        """
+        batch = self.traced.inputs[0].shape[0] if self.traced.inputs and self.traced.inputs[0].ndim else None
+        if batch and batch > 1 and t.ndim >= 1 and t.shape[0] == batch:
+            raise ExportError(f"onnx export: a tensor of shape {tuple(t.shape)} made outside autograd "
+                              "(detach(), no_grad or a layer without a Function) reaches the output; it "
+                              "would be frozen into the graph as a constant")
 
 
 # ------------------------------------------------------------- converters ---
@@ -303,6 +322,28 @@ def _group_norm(b, fn, out):
     return y
 
 
+def _quantized_linear(b, fn, out):
+    # The int8 layer as ONNX's quantize/dequantize pair around a float product: the input
+    # quantized to uint8 with its batch's range (DynamicQuantizeLinear, the same formula as
+    # nnlite's dynamic layers) or with the learned scale (QuantizeLinear), and the int8 weight
+    # codes dequantized per output row. Mathematically the same sum nnlite forms in int32.
+    layer, (x,) = fn.module, fn.inputs[:1]
+    xv = b.value(x)
+    if layer.dynamic:
+        q, scale, zero_point = b.node("DynamicQuantizeLinear", [xv], outputs=3)
+    else:
+        scale = b.constant(layer.input_scale.data.astype(np.float32).reshape(()), "input_scale")
+        zero_point = b.constant(layer.input_zero_point.data.astype(np.uint8).reshape(()), "input_zero_point")
+        q = b.node("QuantizeLinear", [xv, scale, zero_point])
+    x_float = b.node("DequantizeLinear", [q, scale, zero_point])
+    codes = b.value(layer.weight_int8)
+    weight = b.node("DequantizeLinear", [codes, b.value(layer.weight_scale),
+                                         b.constant(np.zeros(layer.out_features, np.int8), "weight_zero_point")],
+                    axis=0)
+    y = b.node("MatMul", [x_float, b.node("Transpose", [weight], perm=[1, 0])])
+    return b.node("Add", [y, b.value(layer.bias)]) if layer.bias is not None else y
+
+
 def _dropout(b, fn, out):
     raise ExportError("onnx export: a dropout ran during the trace; dropout must be off (p=0 or eval mode)")
 
@@ -320,6 +361,7 @@ CONVERTERS = {
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
     "Conv2d": _conv2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
     "BatchNorm": _batch_norm, "LayerNorm": _layer_norm, "GroupNorm": _group_norm, "Dropout": _dropout,
+    "QuantizedLinear": _quantized_linear,
 }
 
 #: The nnlite operations the exporter translates (Conv1d and pooling in 1-D run as their 2-D forms).

@@ -157,3 +157,38 @@ def test_export_command_from_a_trained_checkpoint(tmp_path, capsys):
     np.testing.assert_allclose(session.run(None, {"input": x})[0], recipe.model(nl.tensor(x)).data,
                                rtol=1e-4, atol=1e-5)
     assert main(["export", str(tmp_path / "missing.safetensors"), "--onnx", str(onnx_path)]) == 2
+
+
+def test_dynamic_int8_model_exports_with_quantize_and_dequantize(tmp_path):
+    from nnlite.quantization import quantize_dynamic
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    qmodel = quantize_dynamic(model)
+    proto = _round_trip(qmodel, _floats(16, 64), tmp_path, other_batch=3 * _floats(5, 64, seed=1), atol=1e-5)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("DynamicQuantizeLinear") == 2 and ops.count("DequantizeLinear") == 4
+    codes = next(i for i in proto.graph.initializer if i.name == "0.weight_int8")
+    assert codes.data_type == 3                      # int8: a quarter of the float32 bytes
+
+
+def test_static_int8_layer_exports_with_quantize_linear(tmp_path):
+    from nnlite.quantization import QuantizedLinear
+    nl.manual_seed(0)
+    layer = QuantizedLinear.from_float(nn.Linear(8, 4), input_qparams=(0.05, 128))
+    proto = _round_trip(layer, _floats(6, 8), tmp_path, other_batch=_floats(2, 8, seed=1), atol=1e-5)
+    assert "QuantizeLinear" in [n.op_type for n in proto.graph.node]
+
+
+class Detaches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.linear(x) + self.linear(x).detach()   # the second term would be frozen
+
+
+def test_values_computed_outside_autograd_are_refused_not_frozen(tmp_path):
+    _runtime()
+    with pytest.raises(nl.onnx.ExportError, match=r"shape \(3, 4\) made outside autograd"):
+        nl.onnx.export(Detaches(), _floats(3, 4), tmp_path / "m.onnx")

@@ -1,0 +1,30 @@
+"""nnlite.efficiency: the compared blocks have the counts their docstrings derive, and a short
+comparison returns rows with parameters, FLOPs and a learned accuracy."""
+import pytest
+
+import nnlite as nl
+from nnlite import efficiency
+
+
+def test_blocks_keep_the_shape_and_have_fewer_parameters():
+    x = nl.randn(2, 32, 8, 8)
+    counts = {}
+    for kind in ("plain", "depthwise_separable", "bottleneck"):
+        block = efficiency.conv_block(kind, 32)
+        assert block(x).shape == (2, 32, 8, 8)
+        counts[kind] = block.num_parameters()
+    assert counts["plain"] == 2 * (32 * 32 * 9 + 32) + 2 * 2 * 32
+    assert counts["depthwise_separable"] == 2 * (32 * 9 + 32 + 32 * 32 + 32) + 2 * 2 * 32
+    assert counts["bottleneck"] == 32 * 8 + 9 * 8 * 8 + 8 * 32 + 2 * (8 + 8 + 32)
+    with pytest.raises(ValueError, match="kind must be"):
+        efficiency.conv_block("dense")
+
+
+def test_short_comparisons_learn():
+    rows = efficiency.compare_conv_blocks(seed=0, epochs=2, kinds=("depthwise_separable",))
+    assert rows[0]["accuracy"] > 0.5 and rows[0]["flops_per_example"] > 0      # chance is 10%
+    rows = efficiency.compare_attention(seed=0, epochs=1, kv_heads=(8, 1))
+    assert rows[1]["attention_parameters"] < rows[0]["attention_parameters"]
+    assert rows[1]["flops_per_example"] < rows[0]["flops_per_example"]
+    assert all(r["accuracy"] > 0.15 for r in rows)
+    assert "MQA" in efficiency.format_table(rows)

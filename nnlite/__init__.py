@@ -5,8 +5,9 @@ kernels underneath (``nnlite._kernels``), with NumPy twins of every kernel.
 """
 from ._version import __version__  # noqa: F401
 
-from ._startup import import_kernels as _import_kernels
+from ._startup import import_kernels as _import_kernels, leave_quietly_on_interrupt as _leave_on_interrupt
 
+_leave_on_interrupt()   # only while the nnlite command starts: Ctrl-C exits 130 without a traceback
 _import_kernels()   # the kernel layer, with clear messages for a bad NNLITE_BACKEND or an unbuilt checkout
 from ._kernels import get_backend, get_num_threads, set_backend  # noqa: E402,F401
 from .denormal import set_flush_denormal, set_num_threads  # noqa: E402,F401

@@ -10,13 +10,17 @@ Two situations used to end in a misleading message:
   (or build this one in place).
 * **A bad ``NNLITE_BACKEND``.** Named in the error; when the ``nnlite``
   command is starting, reported in one line (exit code 2) instead of a traceback.
+
+And a Ctrl-C while the ``nnlite`` command imports nnlite (before its ``main``
+handles interrupts) ends it with exit code 130 and one line, not a traceback.
 """
 import importlib
 import os
+import signal
 import sys
 import warnings
 
-__all__ = ["import_kernels"]
+__all__ = ["import_kernels", "leave_quietly_on_interrupt"]
 
 
 def _running_the_command():
@@ -27,6 +31,22 @@ def _running_the_command():
         return i + 1 < len(argv) and argv[i + 1] == "nnlite"
     name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     return name in ("nnlite", "nnlite.exe", "nnlite-script.py")
+
+
+def _leave(signum, frame):
+    sys.stderr.write("nnlite: interrupted\n")
+    sys.stderr.flush()
+    os._exit(130)   # no interpreter finalization half-way through an import
+
+
+def leave_quietly_on_interrupt():
+    """While the ``nnlite`` command starts, Ctrl-C exits with 130; ``cli.main`` takes over from there."""
+    if not _running_the_command():
+        return
+    try:
+        signal.signal(signal.SIGINT, _leave)
+    except ValueError:   # not the main thread: keep Python's handler
+        pass
 
 
 def _installed_copy(here):

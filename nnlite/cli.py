@@ -17,9 +17,11 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 
 __all__ = ["main"]
 
@@ -596,6 +598,9 @@ def build_parser():
 def main(argv=None):
     """Run the command; return the exit code (0 success, 1 failure, 2 usage error)."""
     parser = build_parser()
+    if argv is None and threading.current_thread() is threading.main_thread():
+        # From here on Ctrl-C is a KeyboardInterrupt again, handled below (import set a quick exit).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         args = parser.parse_args(argv)
         if args.command is None:

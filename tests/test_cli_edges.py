@@ -174,6 +174,25 @@ def test_ctrl_c_during_start_up_exits_130_cleanly(tmp_path):
         assert "needs the optional package" not in err, err
 
 
+def test_ctrl_c_while_the_command_imports_nnlite_exits_130_cleanly(tmp_path):
+    """-X importtime reports each finished import on stderr: interrupt half-way through nnlite's."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "nnlite", "train", "digits-mlp",
+                             "--out", str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=tmp_path)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.rstrip().endswith("nnlite.ops.shape"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert proc.returncode == 130, (proc.returncode, rest[-2000:])
+    assert "Traceback" not in rest and "Fatal Python error" not in rest, rest[-2000:]
+    assert "nnlite: interrupted" in rest
+
+
 def test_bench_measures_the_running_package_and_writes_elsewhere(tmp_path, capsys, monkeypatch):
     bench = tmp_path / "benchmarks"
     bench.mkdir()

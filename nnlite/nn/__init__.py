@@ -9,6 +9,7 @@ from .container import ModuleDict, ModuleList, Residual, Sequential  # noqa: F40
 from .dropout import Dropout  # noqa: F401
 from .dropconnect import DropConnectLinear  # noqa: F401
 from .linear import Flatten, Identity, Linear, Unflatten  # noqa: F401
+from .fusion import LinearReLU, fuse_linear_relu  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm  # noqa: F401
 from .attention import MultiheadAttention  # noqa: F401
 from .gating import GLU, Temperature  # noqa: F401

@@ -2,6 +2,7 @@
 import inspect
 
 import numpy as np
+import pytest
 
 import nnlite as nl
 from nnlite import nn
@@ -67,6 +68,32 @@ def test_fused_linear_relu_is_opt_in_and_identical():
     assert fused.data.tobytes() == plain.data.tobytes()
     for g, r in zip(nl.grad(fused.sum(), [x, w, b]), nl.grad(plain.sum(), [x, w, b])):
         assert g.data.tobytes() == r.data.tobytes()
+
+
+def test_fuse_linear_relu_is_explicit_and_changes_no_number():
+    nl.manual_seed(2)
+    model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 3))
+    keys, weight = list(model.state_dict()), model[0].weight
+    x = nl.randn(6, 5, requires_grad=True)
+    y = model(x)
+    grads = nl.grad(y.sum(), [x] + list(model.parameters()))
+    assert nn.fuse_linear_relu(model) is model
+    assert [type(m).__name__ for m in model] == ["LinearReLU", "Identity", "LinearReLU", "Identity", "Linear"]
+    assert list(model.state_dict()) == keys and model[0].weight is weight   # same Parameter objects
+    fused = model(x)
+    assert fused.grad_fn.inputs[0].grad_fn.name == "LinearReLUBackward"
+    assert fused.data.tobytes() == y.data.tobytes()
+    for g, r in zip(nl.grad(fused.sum(), [x] + list(model.parameters())), grads):
+        assert g.data.tobytes() == r.data.tobytes()
+
+
+def test_fuse_linear_relu_leaves_hooked_pairs_alone():
+    model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 3), nn.ReLU())
+    model[3].register_forward_hook(lambda m, args, out: None)
+    nn.fuse_linear_relu(model)
+    assert [type(m).__name__ for m in model] == ["LinearReLU", "Identity", "Linear", "ReLU"]
+    with pytest.raises(ValueError, match=r"Linear\(in_features=3\): input has 2 features"):
+        model(nl.randn(4, 2))
 
 
 def test_linear_error_names_the_layer():

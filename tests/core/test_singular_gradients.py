@@ -33,6 +33,13 @@ CASES = {
     "clamp_at_bounds": (np.array([0.0, 1.0, 0.5]), lambda x: x.clamp(0.0, 1.0).sum()),
     "relu_at_zero": (X0, lambda x: x.relu().sum()),
     "std_of_constant": (np.array([1.0, 1.0, 1.0]), lambda x: x.std()),
+    "var_of_one_element": (np.array([2.0]), lambda x: x.var(correction=0)),
+    "rsqrt_at_zero": (np.array([0.0, 1.0]), lambda x: x.rsqrt().sum()),
+    "reciprocal_at_zero": (np.array([0.0, 1.0]), lambda x: (1 / x).sum()),
+    "logsumexp_all_minus_inf": (np.array([-np.inf, -np.inf]), lambda x: x.logsumexp(0)),
+    "logsumexp_some_minus_inf": (np.array([-np.inf, 1.0]), lambda x: x.logsumexp(0)),
+    "softmax_masked_with_minus_inf": (np.array([-np.inf, 1.0, 2.0]), lambda x: (x.softmax(0) * x.softmax(0)).sum()),
+    "log_softmax_masked_with_minus_inf": (np.array([-np.inf, 1.0, 2.0]), lambda x: x.log_softmax(0)[1:].sum()),
 }
 
 

@@ -234,6 +234,47 @@ assert small.num_parameters() < base.num_parameters() and low_rank_acc > base_ac
 results[f"low rank (fc1 rank {rank})"] = (4 * small.num_parameters(), low_rank_acc)
 
 # %%
+# Low-rank fine-tuning (LoRA)
+# ---------------------------
+# The same idea makes *fine-tuning* small: instead of changing a pre-trained
+# weight :math:`W_0`, learn a rank-:math:`r` change :math:`\frac{\alpha}{r} B A` and
+# keep :math:`W_0` frozen (:class:`~nnlite.nn.LoRALinear`; :math:`B = 0` at the
+# start, so the model begins exactly where pre-training left it). An MLP
+# trained on MNIST-1D classes 0–4 is adapted to classes 5–9 from 100 labels
+# per class, once by full fine-tuning and once with LoRA of rank 4 on every Linear.
+from nnlite.transfer import mnist1d_shift
+
+source, target, target_test = mnist1d_shift(labels_per_class=100, seed=0)
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(40, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 5))
+
+
+nl.manual_seed(0)
+pretrained = mlp()
+fit(pretrained, F.cross_entropy, nl.optim.Adam(pretrained.parameters(), lr=1e-3),
+    DataLoader(source, batch_size=100, shuffle=True, generator=nl.Generator(0)), epochs=30, progress=False)
+shift_accuracy = {}
+for kind in ("full fine-tuning", "LoRA r=4"):
+    model = mlp()
+    model.load_state_dict(pretrained.state_dict())
+    if kind.startswith("LoRA"):
+        nl.nn.lora.add_lora(model, r=4, alpha=8)
+        trainable = model.num_parameters(trainable_only=True)
+        print(f"LoRA trains {trainable} of {model.num_parameters()} parameters "
+              f"({trainable / model.num_parameters():.1%})")
+        assert trainable < 0.1 * model.num_parameters()
+    params = [p for p in model.parameters() if p.requires_grad]
+    fit(model, F.cross_entropy, nl.optim.Adam(params, lr=1e-2 if kind.startswith("LoRA") else 1e-3),
+        DataLoader(target, batch_size=50, shuffle=True, generator=nl.Generator(0)), epochs=40, progress=False)
+    shift_accuracy[kind] = evaluate(model, F.cross_entropy, DataLoader(target_test, batch_size=1000))["accuracy"]
+print(shift_accuracy)
+assert shift_accuracy["LoRA r=4"] > shift_accuracy["full fine-tuning"] - 0.02
+nl.compress.merge_lora(model)                  # back to plain Linears, the update folded in
+assert all(type(m) is not nl.nn.LoRALinear for m in model.modules())
+
+# %%
 # Distillation
 # ------------
 # A network 8 times narrower learns from the big one's *soft* outputs:
@@ -299,7 +340,9 @@ print(f"total time {time.perf_counter() - start:.0f} s")
 #   accuracy; QAT trains the model with the rounding in place.
 # * float16 storage halves the file, with errors below :math:`2^{-11}` relative.
 # * A truncated SVD shrinks a layer to the rank its singular values justify;
-#   a little fine-tuning recovers most of what the cut removed.
+#   a little fine-tuning recovers most of what the cut removed. LoRA trains a
+#   low-rank change instead of the whole weight: here 5% of the parameters
+#   adapt the model to new classes as well as full fine-tuning does.
 # * Distillation trains a much smaller student from the teacher's soft
 #   outputs; whether it beats the student trained alone depends on the
 #   student, the temperature and the seed — measure it

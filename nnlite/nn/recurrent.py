@@ -27,6 +27,7 @@ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as in PyTorch.
 import math
 
 from .. import ops
+from ..ops.recurrent import gate_math, recurrent_scan
 from ..parameter import Parameter
 from . import functional as F
 from . import init
@@ -39,19 +40,7 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 def _rnn_step(gi, h, w_hh, b_hh, mode):
     """One step given the input projection ``gi = W_ih x + b_ih``; state is (h,) or (h, c)."""
-    gh = F.linear(h[0], w_hh, b_hh)
-    if mode == "LSTM":
-        i, f, g, o = ops.chunk(gi + gh, 4, -1)
-        c = ops.sigmoid(f) * h[1] + ops.sigmoid(i) * ops.tanh(g)
-        return ops.sigmoid(o) * ops.tanh(c), c
-    if mode == "GRU":
-        i_r, i_z, i_n = ops.chunk(gi, 3, -1)
-        h_r, h_z, h_n = ops.chunk(gh, 3, -1)
-        r, z = ops.sigmoid(i_r + h_r), ops.sigmoid(i_z + h_z)
-        n = ops.tanh(i_n + r * h_n)
-        return (n + z * (h[0] - n),)    # = (1 - z) * n + z * h
-    act = ops.tanh if mode == "RNN_TANH" else ops.relu
-    return (act(gi + gh),)
+    return gate_math(gi, F.linear(h[0], w_hh, b_hh), h, mode)
 
 
 def _check_features(owner, name, t, size):
@@ -209,8 +198,14 @@ class _RNNBase(Module):
         """Run one layer-direction (parameter suffix ``s``) over x (seq, batch, features)."""
         w_hh, b_hh = getattr(self, "weight_hh" + s), getattr(self, "bias_hh" + s, None)
         w_hr = getattr(self, "weight_hr" + s, None)
+        if x.shape[0] == 0:
+            raise ValueError(f"{self._describe()}: the input sequence is empty")
         # The input projections of all steps at once: one large GEMM instead of seq small ones.
         gi = F.linear(x, getattr(self, "weight_ih" + s), getattr(self, "bias_ih" + s, None))
+        if w_hr is None:   # the steps as one graph node with fused kernels (nnlite/ops/recurrent.py)
+            return recurrent_scan(gi, state[0], state[1] if self.mode == "LSTM" else None, w_hh, b_hh,
+                                  self.mode, reverse=s.endswith("_reverse"))
+        # LSTM with projections: the readable loop, step by step
         steps = range(x.shape[0] - 1, -1, -1) if s.endswith("_reverse") else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for t in steps:
@@ -218,8 +213,6 @@ class _RNNBase(Module):
             if w_hr is not None:   # LSTM with projections: h = W_hr (o * tanh(c))
                 state = (F.linear(state[0], w_hr), state[1])
             outputs[t] = state[0]
-        if not outputs:
-            raise ValueError(f"{self._describe()}: the input sequence is empty")
         return ops.stack(outputs, 0), state
 
     def forward(self, input, hx=None):

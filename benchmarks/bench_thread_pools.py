@@ -1,0 +1,67 @@
+"""Two thread pools in one process: nnlite's 1024^3 product right after NumPy's threaded BLAS.
+
+NumPy's OpenBLAS has its own worker threads. After a threaded ``numpy.matmul``
+they keep polling for more work for a while (OpenBLAS's thread timeout), and
+on a machine with as many cores as threads they hold the cores that nnlite's
+OpenMP threads need for the next product. Measured here, paired in one run:
+
+* ``alone``: ``K.gemm`` 1024^3 after another ``K.gemm`` (nnlite's pool only);
+* ``after numpy``: the same call right after a threaded 1024^3 ``numpy.matmul``;
+* ``after numpy, BLAS on 1 thread``: the same, with NumPy's OpenBLAS limited to
+  one thread (``threadpoolctl.threadpool_limits(1, "blas")``, or
+  ``OPENBLAS_NUM_THREADS=1`` before start), so it has no pool to leave spinning.
+
+    python benchmarks/bench_thread_pools.py   # writes results/<machine kind>-thread-pools.md
+"""
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from machine import describe, write_markdown  # noqa: E402
+
+import nnlite as nl  # noqa: E402
+from nnlite._kernels import K  # noqa: E402
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def run(quick=False, n=1024):
+    from threadpoolctl import threadpool_limits
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n)).astype(np.float32), rng.standard_normal((n, n)).astype(np.float32)
+    nnlite_gemm, numpy_gemm = (lambda: K.gemm(a, b)), (lambda: a @ b)
+    for _ in range(3):
+        nnlite_gemm(), numpy_gemm()
+    samples = {"alone": [], "after numpy": [], "after numpy, BLAS on 1 thread": []}
+    for _ in range(7 if quick else 25):     # the three cases interleaved: same noise for all
+        nnlite_gemm()
+        samples["alone"].append(_timed(nnlite_gemm))
+        numpy_gemm()
+        samples["after numpy"].append(_timed(nnlite_gemm))
+        with threadpool_limits(1, "blas"):
+            numpy_gemm()
+            samples["after numpy, BLAS on 1 thread"].append(_timed(nnlite_gemm))
+    base = statistics.median(samples["alone"])
+    return [{"case": k, "nnlite_ms": statistics.median(v), "vs_alone": statistics.median(v) / base,
+             "gflops": 2 * n ** 3 / (statistics.median(v) * 1e-3) / 1e9} for k, v in samples.items()]
+
+
+if __name__ == "__main__":
+    rows = run(quick="--quick" in sys.argv)
+    path = write_markdown("thread-pools", "K.gemm 1024^3 float32 after NumPy's threaded BLAS", rows,
+                          ["case", "nnlite_ms", "vs_alone", "gflops"],
+                          notes=[f"{nl.get_num_threads()} nnlite threads; medians of interleaved samples, one run",
+                                 f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
+                                 f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"])
+    print(describe())
+    print(open(path).read())

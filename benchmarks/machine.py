@@ -1,0 +1,78 @@
+"""The machine a benchmark table was measured on: CPU model, vector instruction set, cores, BLAS.
+
+Every table written by the round-two benchmarks (bench_denormal, bench_thread_pools,
+bench_recurrent) starts with this line, since ratios measured on one CPU say little
+about another (AVX2 and AVX-512 machines rank the contenders differently).
+"""
+import os
+import platform
+
+
+def _cpuinfo():
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model in ("", platform.machine(), platform.processor()):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return model, flags
+
+
+def describe():
+    """One line: CPU model, widest vector ISA, cores, BLAS (e.g. ``AMD EPYC, AVX2+FMA, 2 cores, OpenBLAS 0.3.31``)."""
+    model, flags = _cpuinfo()
+    isa = ("AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "AVX" if "avx" in flags
+           else "SSE" if "sse2" in flags else platform.machine())
+    if "fma" in flags:
+        isa += "+FMA"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    blas = "unknown BLAS"
+    try:
+        from threadpoolctl import threadpool_info
+        for lib in threadpool_info():
+            if lib.get("user_api") == "blas":
+                blas = f"{lib.get('internal_api')} {lib.get('version')} ({lib.get('architecture')})"
+                break
+    except Exception:
+        pass
+    return f"{model}, {isa}, {cores} cores, {blas}"
+
+
+def kind():
+    """A short file-name stem for the machine kind, e.g. ``amd-epyc-avx2``."""
+    model, flags = _cpuinfo()
+    vendor = "amd" if "AMD" in model else "intel" if "Intel" in model else platform.machine()
+    family = "epyc" if "EPYC" in model else "xeon" if "Xeon" in model else "cpu"
+    isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "simd"
+    return f"{vendor}-{family}-{isa}"
+
+
+def write_markdown(name, title, rows, columns, notes=()):
+    """Write ``results/<kind>-<name>.md``: machine line, notes, and a table of ``rows`` (dicts)."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    os.makedirs(here, exist_ok=True)
+    path = os.path.join(here, f"{kind()}-{name}.md")
+    lines = [f"# {title}", "", f"Machine: {describe()}", ""]
+    lines += [f"- {n}" for n in notes] + ([""] if notes else [])
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|" + "---|" * len(columns))
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def _fmt(v):
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+    return str(v)

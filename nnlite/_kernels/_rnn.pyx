@@ -1,0 +1,366 @@
+# cython: language_level=3
+"""One time step of an RNN, LSTM or GRU layer: the gate math of a step in one pass.
+
+A recurrent layer's step is a matrix product, ``gh = h_{t-1} W_hh^T``, and
+then a dozen elementwise operations on the gates (adds, sigmoids, tanhs,
+products). Run as separate operations, each makes its own array and its own
+autograd node, and for a batch of 64 and 128 hidden units the Python and
+allocation overhead of those steps costs more than the arithmetic. Here the
+elementwise part of a step is one loop over (batch, hidden): it reads the
+input projection ``gi`` (computed for every step at once, before the scan),
+``gh`` and ``b_hh``, and writes the new state and the activated gates that
+backward needs. The backward step is one loop too: from the gradient of the
+new state and the saved gates it writes the gradients of the pre-activations,
+which the caller multiplies by ``W_hh`` (for the previous state) and, summed
+over all steps in one product at the end, by the states (for ``W_hh``).
+
+The steps (``gh`` already holds ``h W_hh^T``, ``b`` is ``b_hh`` or 0)::
+
+    LSTM   i, f, g, o = σ(gi_i + (gh_i + b_i)), σ(..f..), tanh(..g..), σ(..o..)
+           c' = f c + i g,   h' = o tanh(c')                 saved: i, f, g, o
+    GRU    r, z = σ(gi_r + (gh_r + b_r)), σ(gi_z + (gh_z + b_z))
+           hn = gh_n + b_n,  n = tanh(gi_n + r hn),  h' = n + z (h - n)
+                                                             saved: r, z, n, hn
+    RNN    h' = tanh(gi + (gh + b))  or relu(...)
+
+The NumPy twin, ``reference_rnn.py``, performs the same operations in the
+same order; float32 uses the straight-line exp/tanh of ``_fastmath.h`` (the
+twin NumPy's), so the two agree to rounding. Every output element depends on
+its own inputs only, so the result is the same bytes for any thread count.
+This module's ``__all__`` is empty: ``nnlite/ops/recurrent.py`` calls it, with
+the twin on the reference backend or when it is not built.
+"""
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.math cimport exp, tanh
+
+from nnlite._kernels._threads cimport threads_for
+
+cnp.import_array()
+
+__all__ = []
+
+ctypedef fused floating:
+    float
+    double
+
+cdef extern from "_fastmath.h":
+    float nnl_sigmoidf(float x) noexcept nogil
+    float nnl_tanhf(float x) noexcept nogil
+
+
+cdef inline floating _sigmoid(floating v) noexcept nogil:
+    if floating is float:
+        return nnl_sigmoidf(v)
+    else:
+        # exp of a non-positive number only, as the twin does, so it never overflows
+        if v >= 0:
+            return 1.0 / (1.0 + exp(-v))
+        return exp(v) / (1.0 + exp(v))
+
+
+cdef inline floating _tanh(floating v) noexcept nogil:
+    if floating is float:
+        return nnl_tanhf(v)
+    else:
+        return tanh(v)
+
+
+cdef inline floating _bias(const floating* b, Py_ssize_t k) noexcept nogil:
+    return b[k] if b != NULL else 0
+
+
+# Each step works row by row (one sample of the batch), and within a row in
+# plain passes over contiguous stretches (add the projections; sigmoid over the
+# sigmoid gates; tanh over the candidate; combine). Loops of that shape are what
+# the compiler turns into vector instructions; one loop doing all four gates
+# per element would not be.
+
+cdef inline void _preact(const floating* gi, const floating* gh, const floating* b, floating* out,
+                         Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    if b != NULL:
+        for k in range(n):
+            out[k] = gi[k] + (gh[k] + b[k])
+    else:
+        for k in range(n):
+            out[k] = gi[k] + gh[k]
+
+
+cdef inline void _sigmoid_inplace(floating* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        x[k] = _sigmoid(x[k])
+
+
+cdef inline void _tanh_inplace(floating* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        x[k] = _tanh(x[k])
+
+
+# ------------------------------------------------------------------ LSTM -----
+
+cdef void _lstm_fwd(const floating* gh, const floating* gi, const floating* b, const floating* c_prev,
+                    floating* gates, floating* c, floating* h, Py_ssize_t B, Py_ssize_t H,
+                    int nt) noexcept nogil:
+    cdef Py_ssize_t n
+    for n in prange(B, num_threads=nt, schedule="static"):
+        _lstm_fwd_row(gh + n * 4 * H, gi + n * 4 * H, b, c_prev + n * H, gates + n * 4 * H,
+                      c + n * H, h + n * H, H)
+
+
+cdef inline void _lstm_fwd_row(const floating* gh, const floating* gi, const floating* b,
+                               const floating* c_prev, floating* g, floating* c, floating* h,
+                               Py_ssize_t H) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating cc
+    _preact(gi, gh, b, g, 4 * H)
+    _sigmoid_inplace(g, 2 * H)            # i, f
+    _tanh_inplace(g + 2 * H, H)           # g
+    _sigmoid_inplace(g + 3 * H, H)        # o
+    for j in range(H):
+        cc = g[H + j] * c_prev[j] + g[j] * g[2 * H + j]
+        c[j] = cc
+        h[j] = cc                          # tanh(c') below, in its own pass
+    _tanh_inplace(h, H)
+    for j in range(H):
+        h[j] = g[3 * H + j] * h[j]
+
+
+cdef void _lstm_bwd(const floating* dh, floating* dc, const floating* gates, const floating* c_prev,
+                    const floating* c, floating* dpre, Py_ssize_t B, Py_ssize_t H, int nt) noexcept nogil:
+    # dc holds dL/dc' on entry and dL/dc (the previous cell state's gradient) on exit.
+    cdef Py_ssize_t n
+    for n in prange(B, num_threads=nt, schedule="static"):
+        _lstm_bwd_row(dh + n * H, dc + n * H, gates + n * 4 * H, c_prev + n * H, c + n * H,
+                      dpre + n * 4 * H, H)
+
+
+cdef inline void _lstm_bwd_row(const floating* dh, floating* dc, const floating* g, const floating* c_prev,
+                               const floating* c, floating* d, Py_ssize_t H) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating i_, f_, gg, o_, tc, dct
+    for j in range(H):
+        d[3 * H + j] = c[j]               # tanh(c') goes through the scratch of the o-gate slot
+    _tanh_inplace(d + 3 * H, H)
+    for j in range(H):
+        i_ = g[j]
+        f_ = g[H + j]
+        gg = g[2 * H + j]
+        o_ = g[3 * H + j]
+        tc = d[3 * H + j]
+        dct = dc[j] + dh[j] * o_ * (1 - tc * tc)
+        d[j] = dct * gg * i_ * (1 - i_)
+        d[H + j] = dct * c_prev[j] * f_ * (1 - f_)
+        d[2 * H + j] = dct * i_ * (1 - gg * gg)
+        d[3 * H + j] = dh[j] * tc * o_ * (1 - o_)
+        dc[j] = dct * f_
+
+
+# ------------------------------------------------------------------- GRU -----
+
+cdef void _gru_fwd(const floating* gh, const floating* gi, const floating* b, const floating* h_prev,
+                   floating* gates, floating* h, Py_ssize_t B, Py_ssize_t H, int nt) noexcept nogil:
+    cdef Py_ssize_t n
+    for n in prange(B, num_threads=nt, schedule="static"):
+        _gru_fwd_row(gh + n * 3 * H, gi + n * 3 * H, b, h_prev + n * H, gates + n * 4 * H, h + n * H, H)
+
+
+cdef inline void _gru_fwd_row(const floating* gh, const floating* gi, const floating* b,
+                              const floating* h_prev, floating* g, floating* h, Py_ssize_t H) noexcept nogil:
+    cdef Py_ssize_t j
+    _preact(gi, gh, b, g, 2 * H)                          # r, z pre-activations
+    _sigmoid_inplace(g, 2 * H)
+    if b != NULL:                                         # hn = W_hn h + b_hn
+        for j in range(H):
+            g[3 * H + j] = gh[2 * H + j] + b[2 * H + j]
+    else:
+        for j in range(H):
+            g[3 * H + j] = gh[2 * H + j]
+    for j in range(H):
+        g[2 * H + j] = gi[2 * H + j] + g[j] * g[3 * H + j]
+    _tanh_inplace(g + 2 * H, H)                           # n
+    for j in range(H):
+        h[j] = g[2 * H + j] + g[H + j] * (h_prev[j] - g[2 * H + j])
+
+
+cdef void _gru_bwd(const floating* dh, const floating* gates, const floating* h_prev, floating* dgi,
+                   floating* dgh, floating* dh_prev, Py_ssize_t B, Py_ssize_t H, int nt) noexcept nogil:
+    cdef Py_ssize_t n, j, r3, r4, k
+    cdef floating r_, z_, n_, hn, dn, dz, dr
+    for n in prange(B, num_threads=nt, schedule="static"):
+        r3 = n * 3 * H
+        r4 = n * 4 * H
+        for j in range(H):
+            k = n * H + j
+            r_ = gates[r4 + j]
+            z_ = gates[r4 + H + j]
+            n_ = gates[r4 + 2 * H + j]
+            hn = gates[r4 + 3 * H + j]
+            dn = dh[k] * (1 - z_) * (1 - n_ * n_)
+            dz = dh[k] * (h_prev[k] - n_) * z_ * (1 - z_)
+            dr = dn * hn * r_ * (1 - r_)
+            dgi[r3 + j] = dr
+            dgi[r3 + H + j] = dz
+            dgi[r3 + 2 * H + j] = dn
+            dgh[r3 + j] = dr
+            dgh[r3 + H + j] = dz
+            dgh[r3 + 2 * H + j] = dn * r_
+            dh_prev[k] = dh[k] * z_
+
+
+# ------------------------------------------------------------------- RNN -----
+
+cdef void _rnn_fwd(const floating* gh, const floating* gi, const floating* b, floating* h,
+                   Py_ssize_t B, Py_ssize_t H, bint relu, int nt) noexcept nogil:
+    cdef Py_ssize_t n, j
+    cdef floating* row
+    for n in prange(B, num_threads=nt, schedule="static"):
+        row = h + n * H
+        _preact(gi + n * H, gh + n * H, b, row, H)
+        if relu:
+            for j in range(H):
+                row[j] = row[j] if row[j] > 0 else 0
+        else:
+            _tanh_inplace(row, H)
+
+
+cdef void _rnn_bwd(const floating* dh, const floating* h, floating* dpre, Py_ssize_t B, Py_ssize_t H,
+                   bint relu, int nt) noexcept nogil:
+    cdef Py_ssize_t n, j, k
+    for n in prange(B, num_threads=nt, schedule="static"):
+        for j in range(H):
+            k = n * H + j
+            if relu:
+                dpre[k] = dh[k] if h[k] > 0 else 0
+            else:
+                dpre[k] = dh[k] * (1 - h[k] * h[k])
+
+
+# -------------------------------------------------------------- wrappers -----
+
+cdef int _check(str op, tuple arrays, tuple names, tuple shapes) except -1:
+    """Same float dtype, C-contiguous, the given shapes; else an error naming op, argument, expected, given."""
+    cdef int t = -1
+    for arr, name, shape in zip(arrays, names, shapes):
+        if arr is None and name == "b_hh":
+            continue
+        if not isinstance(arr, cnp.ndarray):
+            raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
+        at = cnp.PyArray_TYPE(<cnp.ndarray>arr)
+        if at != cnp.NPY_FLOAT32 and at != cnp.NPY_FLOAT64:
+            raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
+        if t == -1:
+            t = at
+        elif at != t:
+            raise TypeError(f"{op}: {name} is {arr.dtype}, expected the dtype of {names[0]}")
+        if arr.shape != shape:
+            raise ValueError(f"{op}: {name} must have shape {shape}, got {arr.shape}")
+        if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr):
+            raise ValueError(f"{op}: {name} must be C-contiguous")
+    return t
+
+
+cdef inline void* _p(object arr):
+    return NULL if arr is None else cnp.PyArray_DATA(<cnp.ndarray>arr)
+
+
+def lstm_step_forward(gh, gi, b_hh, c_prev, gates, c, h):
+    """Write c', h' and the gates (i, f, g, o) of one LSTM step (see the module docstring)."""
+    B, H = c_prev.shape[0], c_prev.shape[1]
+    t = _check("lstm_step_forward", (gh, gi, b_hh, c_prev, gates, c, h),
+               ("gh", "gi", "b_hh", "c_prev", "gates", "c", "h"),
+               ((B, 4 * H), (B, 4 * H), (4 * H,), (B, H), (B, 4 * H), (B, H), (B, H)))
+    cdef int nt = threads_for(B * H * 4)
+    cdef void *pgh = _p(gh), *pgi = _p(gi), *pb = _p(b_hh), *pc0 = _p(c_prev)
+    cdef void *pg = _p(gates), *pc = _p(c), *ph = _p(h)
+    cdef Py_ssize_t b_ = B, h_ = H
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _lstm_fwd(<float*>pgh, <float*>pgi, <float*>pb, <float*>pc0, <float*>pg, <float*>pc, <float*>ph,
+                      b_, h_, nt)
+        else:
+            _lstm_fwd(<double*>pgh, <double*>pgi, <double*>pb, <double*>pc0, <double*>pg, <double*>pc,
+                      <double*>ph, b_, h_, nt)
+
+
+def lstm_step_backward(dh, dc, gates, c_prev, c, dpre):
+    """From dL/dh', dL/dc' (``dc``, overwritten with dL/dc) and the saved gates, write dL/d(pre-activations)."""
+    B, H = c_prev.shape[0], c_prev.shape[1]
+    t = _check("lstm_step_backward", (dh, dc, gates, c_prev, c, dpre),
+               ("dh", "dc", "gates", "c_prev", "c", "dpre"),
+               ((B, H), (B, H), (B, 4 * H), (B, H), (B, H), (B, 4 * H)))
+    cdef int nt = threads_for(B * H * 4)
+    cdef void *pdh = _p(dh), *pdc = _p(dc), *pg = _p(gates), *pc0 = _p(c_prev), *pc = _p(c), *pd = _p(dpre)
+    cdef Py_ssize_t b_ = B, h_ = H
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _lstm_bwd(<float*>pdh, <float*>pdc, <float*>pg, <float*>pc0, <float*>pc, <float*>pd, b_, h_, nt)
+        else:
+            _lstm_bwd(<double*>pdh, <double*>pdc, <double*>pg, <double*>pc0, <double*>pc, <double*>pd,
+                      b_, h_, nt)
+
+
+def gru_step_forward(gh, gi, b_hh, h_prev, gates, h):
+    """Write h' and the saved (r, z, n, W_hn h + b_hn) of one GRU step."""
+    B, H = h_prev.shape[0], h_prev.shape[1]
+    t = _check("gru_step_forward", (gh, gi, b_hh, h_prev, gates, h),
+               ("gh", "gi", "b_hh", "h_prev", "gates", "h"),
+               ((B, 3 * H), (B, 3 * H), (3 * H,), (B, H), (B, 4 * H), (B, H)))
+    cdef int nt = threads_for(B * H * 4)
+    cdef void *pgh = _p(gh), *pgi = _p(gi), *pb = _p(b_hh), *ph0 = _p(h_prev), *pg = _p(gates), *ph = _p(h)
+    cdef Py_ssize_t b_ = B, h_ = H
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _gru_fwd(<float*>pgh, <float*>pgi, <float*>pb, <float*>ph0, <float*>pg, <float*>ph, b_, h_, nt)
+        else:
+            _gru_fwd(<double*>pgh, <double*>pgi, <double*>pb, <double*>ph0, <double*>pg, <double*>ph,
+                     b_, h_, nt)
+
+
+def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
+    """From dL/dh' and the saved gates: dL/d(input projection), dL/d(gh + b_hh), and dL/dh through z."""
+    B, H = h_prev.shape[0], h_prev.shape[1]
+    t = _check("gru_step_backward", (dh, gates, h_prev, dgi, dgh, dh_prev),
+               ("dh", "gates", "h_prev", "dgi", "dgh", "dh_prev"),
+               ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)))
+    cdef int nt = threads_for(B * H * 4)
+    cdef void *pdh = _p(dh), *pg = _p(gates), *ph0 = _p(h_prev), *pgi = _p(dgi), *pgh = _p(dgh)
+    cdef void *pd = _p(dh_prev)
+    cdef Py_ssize_t b_ = B, h_ = H
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _gru_bwd(<float*>pdh, <float*>pg, <float*>ph0, <float*>pgi, <float*>pgh, <float*>pd, b_, h_, nt)
+        else:
+            _gru_bwd(<double*>pdh, <double*>pg, <double*>ph0, <double*>pgi, <double*>pgh, <double*>pd,
+                     b_, h_, nt)
+
+
+def rnn_step_forward(gh, gi, b_hh, h, bint relu):
+    """Write h' = tanh(gi + gh + b_hh) (or relu) of one plain RNN step."""
+    B, H = h.shape[0], h.shape[1]
+    t = _check("rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"),
+               ((B, H), (B, H), (H,), (B, H)))
+    cdef int nt = threads_for(B * H)
+    cdef void *pgh = _p(gh), *pgi = _p(gi), *pb = _p(b_hh), *ph = _p(h)
+    cdef Py_ssize_t b_ = B, h_ = H
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _rnn_fwd(<float*>pgh, <float*>pgi, <float*>pb, <float*>ph, b_, h_, relu, nt)
+        else:
+            _rnn_fwd(<double*>pgh, <double*>pgi, <double*>pb, <double*>ph, b_, h_, relu, nt)
+
+
+def rnn_step_backward(dh, h, dpre, bint relu):
+    """dL/d(pre-activation) of one plain RNN step from dL/dh' and h'."""
+    B, H = h.shape[0], h.shape[1]
+    t = _check("rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"), ((B, H), (B, H), (B, H)))
+    cdef int nt = threads_for(B * H)
+    cdef void *pdh = _p(dh), *ph = _p(h), *pd = _p(dpre)
+    cdef Py_ssize_t b_ = B, h_ = H
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _rnn_bwd(<float*>pdh, <float*>ph, <float*>pd, b_, h_, relu, nt)
+        else:
+            _rnn_bwd(<double*>pdh, <double*>ph, <double*>pd, b_, h_, relu, nt)

@@ -1,0 +1,115 @@
+"""NumPy twin of ``_rnn.pyx``: one RNN/LSTM/GRU time step, the same operations in the same order.
+
+Each function writes into the arrays it is given, as the kernel does, so the
+scan in ``nnlite/ops/recurrent.py`` runs unchanged on either. Results agree
+with the kernel to rounding (float32 exp and tanh are NumPy's here and
+``_fastmath.h``'s there).
+"""
+import numpy as np
+
+__all__ = []   # reached through nnlite/ops/recurrent.py, like the compiled module
+
+
+def _sigmoid(x):
+    # exp of a non-positive number only, so large |x| never overflows
+    one = x.dtype.type(1)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, one / (one + e), e / (one + e))
+
+
+def _check(op, arrays, names, shapes):
+    dtype = None
+    for arr, name, shape in zip(arrays, names, shapes):
+        if arr is None and name == "b_hh":
+            continue
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
+        if arr.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
+        if dtype is None:
+            dtype = arr.dtype
+        elif arr.dtype != dtype:
+            raise TypeError(f"{op}: {name} is {arr.dtype}, expected the dtype of {names[0]}")
+        if arr.shape != shape:
+            raise ValueError(f"{op}: {name} must have shape {shape}, got {arr.shape}")
+        if not arr.flags.c_contiguous:
+            raise ValueError(f"{op}: {name} must be C-contiguous")
+
+
+def _with_bias(gh, b_hh):
+    return gh if b_hh is None else gh + b_hh
+
+
+def lstm_step_forward(gh, gi, b_hh, c_prev, gates, c, h):
+    """Write c', h' and the gates (i, f, g, o) of one LSTM step."""
+    B, H = c_prev.shape
+    _check("lstm_step_forward", (gh, gi, b_hh, c_prev, gates, c, h),
+           ("gh", "gi", "b_hh", "c_prev", "gates", "c", "h"),
+           ((B, 4 * H), (B, 4 * H), (4 * H,), (B, H), (B, 4 * H), (B, H), (B, H)))
+    pre = gi + _with_bias(gh, b_hh)
+    i, f, o = _sigmoid(pre[:, :H]), _sigmoid(pre[:, H:2 * H]), _sigmoid(pre[:, 3 * H:])
+    g = np.tanh(pre[:, 2 * H:3 * H])
+    c[...] = f * c_prev + i * g
+    h[...] = o * np.tanh(c)
+    gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:] = i, f, g, o
+
+
+def lstm_step_backward(dh, dc, gates, c_prev, c, dpre):
+    """From dL/dh', dL/dc' (``dc``, overwritten with dL/dc) and the saved gates, write dL/d(pre-activations)."""
+    B, H = c_prev.shape
+    _check("lstm_step_backward", (dh, dc, gates, c_prev, c, dpre), ("dh", "dc", "gates", "c_prev", "c", "dpre"),
+           ((B, H), (B, H), (B, 4 * H), (B, H), (B, H), (B, 4 * H)))
+    one = c.dtype.type(1)
+    i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
+    tc = np.tanh(c)
+    dct = dc + dh * o * (one - tc * tc)
+    dpre[:, :H] = dct * g * i * (one - i)
+    dpre[:, H:2 * H] = dct * c_prev * f * (one - f)
+    dpre[:, 2 * H:3 * H] = dct * i * (one - g * g)
+    dpre[:, 3 * H:] = dh * tc * o * (one - o)
+    dc[...] = dct * f
+
+
+def gru_step_forward(gh, gi, b_hh, h_prev, gates, h):
+    """Write h' and the saved (r, z, n, W_hn h + b_hn) of one GRU step."""
+    B, H = h_prev.shape
+    _check("gru_step_forward", (gh, gi, b_hh, h_prev, gates, h), ("gh", "gi", "b_hh", "h_prev", "gates", "h"),
+           ((B, 3 * H), (B, 3 * H), (3 * H,), (B, H), (B, 4 * H), (B, H)))
+    ghb = _with_bias(gh, b_hh)
+    r = _sigmoid(gi[:, :H] + ghb[:, :H])
+    z = _sigmoid(gi[:, H:2 * H] + ghb[:, H:2 * H])
+    hn = ghb[:, 2 * H:]
+    n = np.tanh(gi[:, 2 * H:] + r * hn)
+    h[...] = n + z * (h_prev - n)
+    gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:] = r, z, n, hn
+
+
+def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
+    """From dL/dh' and the saved gates: dL/d(input projection), dL/d(gh + b_hh), and dL/dh through z."""
+    B, H = h_prev.shape
+    _check("gru_step_backward", (dh, gates, h_prev, dgi, dgh, dh_prev),
+           ("dh", "gates", "h_prev", "dgi", "dgh", "dh_prev"),
+           ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)))
+    one = h_prev.dtype.type(1)
+    r, z, n, hn = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
+    dn = dh * (one - z) * (one - n * n)
+    dz = dh * (h_prev - n) * z * (one - z)
+    dr = dn * hn * r * (one - r)
+    dgi[:, :H], dgi[:, H:2 * H], dgi[:, 2 * H:] = dr, dz, dn
+    dgh[:, :H], dgh[:, H:2 * H], dgh[:, 2 * H:] = dr, dz, dn * r
+    dh_prev[...] = dh * z
+
+
+def rnn_step_forward(gh, gi, b_hh, h, relu):
+    """Write h' = tanh(gi + gh + b_hh) (or relu) of one plain RNN step."""
+    B, H = h.shape
+    _check("rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"), ((B, H), (B, H), (H,), (B, H)))
+    pre = gi + _with_bias(gh, b_hh)
+    h[...] = np.where(pre > 0, pre, pre.dtype.type(0)) if relu else np.tanh(pre)
+
+
+def rnn_step_backward(dh, h, dpre, relu):
+    """dL/d(pre-activation) of one plain RNN step from dL/dh' and h'."""
+    B, H = h.shape
+    _check("rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"), ((B, H), (B, H), (B, H)))
+    dpre[...] = np.where(h > 0, dh, dh.dtype.type(0)) if relu else dh * (h.dtype.type(1) - h * h)

@@ -176,8 +176,11 @@ def cmd_train(args):
     resume, fit_state = None, None
     if args.resume is not None:
         resume, fit_state = _resume_point(args, ckpt_dir, out)
-        run = _read_json(run_file)
+        run = _read_json(os.path.join(os.path.dirname(os.path.abspath(resume)), RUN_FILE))
         settings = _resumed_settings(args, run, fit_state.get("epoch", 0))
+        if run is not None:   # kept for the next --resume (also when resumed into another --out)
+            os.makedirs(ckpt_dir, exist_ok=True)
+            _write_json(run_file, dict(run, epochs=settings["epochs"]))
         if run is not None and settings["epochs"] != run["epochs"]:
             print(f"--epochs {settings['epochs']}: continuing the run past the {run['epochs']} epochs it was "
                   "started with", flush=True)

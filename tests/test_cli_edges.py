@@ -136,6 +136,22 @@ def test_resume_may_add_epochs_when_the_recipe_has_no_schedule(tmp_path, capsys,
     assert metrics["epochs"] == 3 and len(metrics["history"]["train_loss"]) == 3
 
 
+def test_a_run_resumed_from_another_folder_keeps_its_settings(tmp_path, capsys, monkeypatch):
+    sklearn_or_skip()
+    first, second = str(tmp_path / "first"), str(tmp_path / "second")
+    _interrupted(tmp_path, monkeypatch, ["train", "digits-mlp", "--out", first, "--threads", "1", "--epochs", "2",
+                                         "--seed", "6"])
+    point = sorted(os.listdir(os.path.join(first, "checkpoints")))[0]
+    assert point.startswith("checkpoint-")
+    code, _, err = run(["train", "digits-mlp", "--out", second, "--threads", "1", "--quiet", "--resume",
+                        os.path.join(first, "checkpoints", point), "--seed", "2"], capsys)
+    assert code == 2 and "--seed 2 conflicts" in err
+    code, _, err = run(["train", "digits-mlp", "--out", second, "--threads", "1", "--quiet", "--resume",
+                        os.path.join(first, "checkpoints", point)], capsys)
+    assert code == 0, err
+    assert json.loads(open(os.path.join(second, "metrics.json")).read())["seed"] == 6
+
+
 def test_the_report_says_1_epoch(tmp_path, capsys):
     sklearn_or_skip()
     code, out, err = run(["train", "digits-mlp", "--epochs", "1", "--out", str(tmp_path), "--threads", "1"], capsys)

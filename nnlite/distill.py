@@ -10,7 +10,7 @@ the whole comparison; :func:`run` reports the per-seed accuracies and means.
 """
 import numpy as np
 
-from . import nn, optim
+from . import optim
 from .autograd import no_grad
 from .data import MNIST1D, DataLoader, TensorDataset
 from .nn import functional as F
@@ -95,7 +95,8 @@ def run(*, seed, epochs=None, progress=True):
     results = compare(seeds, student_epochs=student_epochs)
     means = {k: float(np.mean(v)) for k, v in results.items()}
     summary = (f"MNIST-1D distillation, seeds {list(seeds)}: teacher CNN {means['teacher']:.1%}; "
-               f"student CNN (4 channels) alone {means['student_alone']:.1%}, distilled {means['student_distilled']:.1%} "
+               f"student CNN (4 channels) alone {means['student_alone']:.1%}, "
+               f"distilled {means['student_distilled']:.1%} "
                f"(gain {100 * (means['student_distilled'] - means['student_alone']):+.1f} points)")
     if progress:
         print(summary)

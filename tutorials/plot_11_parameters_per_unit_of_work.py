@@ -34,7 +34,6 @@ small tasks.
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 import nnlite as nl
 from nnlite import efficiency, nn

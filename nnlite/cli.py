@@ -178,7 +178,7 @@ def cmd_train(args):
         resume, fit_state = _resume_point(args, ckpt_dir, out)
         run = _read_json(os.path.join(os.path.dirname(os.path.abspath(resume)), RUN_FILE))
         settings = _resumed_settings(args, run, fit_state.get("epoch", 0))
-        if run is not None:   # kept for the next --resume (also when resumed into another --out)
+        if run is not None and main_rank:   # kept for the next --resume (also into another --out)
             os.makedirs(ckpt_dir, exist_ok=True)
             _write_json(run_file, dict(run, epochs=settings["epochs"]))
         if run is not None and settings["epochs"] != run["epochs"]:

@@ -81,7 +81,8 @@ print("the average of 4 ranks' gradients equals the whole batch's gradient")
 # with fewer examples would weigh each of them more. That is why
 # :class:`~nnlite.distributed.DistributedSampler` pads or drops examples so
 # every rank gets the same number. What it does *not* cover is BatchNorm,
-# whose statistics each rank takes over its own share only.
+# whose statistics each rank takes over its own share only — unless the layer
+# is a :class:`~nnlite.distributed.SyncBatchNorm`, which all-reduces them.
 #
 # The all-reduce works on buckets of the gradient arena
 # -----------------------------------------------------
@@ -274,8 +275,9 @@ for gbit in (1, 10):
 # Exercises
 # ---------
 # 1. Add a ``BatchNorm1d`` after the first layer and rerun the two-rank
-#    comparison. Why do the parameters no longer agree, and which statistics
-#    would have to be all-reduced to restore the equality?
+#    comparison. Why do the parameters no longer agree? Convert the model with
+#    ``SyncBatchNorm.convert_sync_batchnorm``: which sums does it all-reduce
+#    in the forward pass, and which in the backward pass?
 # 2. Give the sampler ``drop_last=True`` with 250 examples and two ranks: how
 #    many examples does each rank see per epoch, and which are never used?
 # 3. With the fitted :math:`\alpha` and :math:`\beta`, at which model size does

@@ -4,6 +4,8 @@
   collective operations :func:`all_reduce`, :func:`broadcast`, :func:`barrier`.
 * :mod:`~nnlite.distributed.data_parallel` — :class:`DistributedDataParallel`:
   replicated parameters, gradients averaged in buckets of the optimizer's arena.
+* :mod:`~nnlite.distributed.sync_batchnorm` — :class:`SyncBatchNorm`: batch
+  statistics over every rank's examples.
 * :mod:`~nnlite.distributed.sampler` — :class:`DistributedSampler`: each rank's
   share of every epoch.
 * :mod:`~nnlite.distributed.recipes` — :func:`distribute_recipe`: what
@@ -17,7 +19,8 @@ from .process_group import (ReduceOp, all_reduce, barrier, broadcast, broadcast_
                             get_world_size, init, is_initialized, is_main)
 from .recipes import distribute_recipe
 from .sampler import DistributedSampler
+from .sync_batchnorm import SyncBatchNorm, sync_batch_norm
 
 __all__ = ["init", "is_initialized", "get_rank", "get_world_size", "is_main", "barrier", "all_reduce",
            "broadcast", "broadcast_object", "ReduceOp", "DistributedDataParallel", "DistributedSampler",
-           "gradient_buckets", "distribute_recipe"]
+           "gradient_buckets", "distribute_recipe", "SyncBatchNorm", "sync_batch_norm"]

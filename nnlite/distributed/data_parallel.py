@@ -35,7 +35,10 @@ variance of its own share of the batch, and the running statistics of rank 0
 are broadcast to every rank at each training forward (PyTorch's default,
 ``broadcast_buffers=True``). A 2-rank run with BatchNorm therefore differs from
 a 1-rank run with the whole batch; models without BatchNorm match it to
-rounding.
+rounding, and so do models whose BatchNorm layers are made
+:class:`~nnlite.distributed.SyncBatchNorm`
+(``SyncBatchNorm.convert_sync_batchnorm(model)``), which all-reduces the
+statistics.
 """
 import contextlib
 import time

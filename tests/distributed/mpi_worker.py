@@ -81,6 +81,35 @@ def equal_to_one_big_batch(out, bucket_cap_mb=25.0):
             json.dump(result, f)
 
 
+def sync_batchnorm_equals_one_big_batch(out):
+    """BatchNorm on 2 ranks: per-rank statistics differ from one process; SyncBatchNorm matches it."""
+    world = dist.get_world_size()
+    data, steps = _data(), 5
+
+    def bn_model():
+        nl.manual_seed(2)
+        return nl.nn.Sequential(nl.nn.Linear(6, 16), nl.nn.BatchNorm1d(16), nl.nn.ReLU(),
+                                nl.nn.Linear(16, 3)).double()
+
+    def state(model):
+        return np.concatenate([np.asarray(v.data, dtype=np.float64).ravel() for v in model.state_dict().values()])
+
+    reference = bn_model()
+    _train(reference, nl.data.DataLoader(data, batch_size=16), nl.optim.SGD(reference.parameters(), lr=0.1),
+           steps, nl.float64)
+    result = {}
+    for name, convert in (("per_rank", lambda m: m), ("sync", dist.SyncBatchNorm.convert_sync_batchnorm)):
+        model = convert(bn_model())
+        ddp = dist.DistributedDataParallel(model)
+        loader = nl.data.DataLoader(data, batch_size=16 // world, sampler=dist.DistributedSampler(data, shuffle=False))
+        _train(ddp, loader, nl.optim.SGD(model.parameters(), lr=0.1), steps, nl.float64)
+        diff = float(np.max(np.abs(state(model) - state(reference))))
+        result[name] = {"max_abs_diff": diff, "type": type(model[1]).__name__}
+    if dist.is_main():
+        with open(out, "w") as f:
+            json.dump(result, f)
+
+
 def small_buckets(out):
     equal_to_one_big_batch(out, bucket_cap_mb=100 / 2**20)   # 100-byte messages: many buckets
 

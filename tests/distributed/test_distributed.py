@@ -167,6 +167,35 @@ def test_ddp_state_dict_keys_carry_the_module_prefix():
         dist.DistributedDataParallel(nl.nn.Linear(3, 2), bucket_cap_mb=0)
 
 
+# ------------------------------------------------------------ SyncBatchNorm ---
+
+def test_sync_batch_norm_alone_is_batch_norm_and_passes_gradcheck():
+    from nnlite.autograd import gradcheck
+    rng = np.random.default_rng(3)
+    x = nl.tensor(rng.standard_normal((5, 3, 4)), requires_grad=True)
+    w, b = (nl.tensor(rng.standard_normal(3), requires_grad=True) for _ in range(2))
+    y, mean, var, count = dist.sync_batch_norm(x, w, b)
+    ref = nl.nn.functional.batch_norm(x, None, None, w, b, True, 0.1, 1e-5)
+    np.testing.assert_allclose(y.data, ref.data, rtol=1e-12, atol=1e-12)
+    assert count == 20 and np.allclose(mean, x.data.mean(axis=(0, 2))) and np.allclose(var, x.data.var(axis=(0, 2)))
+    g = nl.tensor(rng.standard_normal(y.shape))
+    for a, r in zip(nl.grad((y * g).sum(), [x, w, b]), nl.grad((ref * g).sum(), [x, w, b])):
+        np.testing.assert_allclose(a.data, r.data, rtol=1e-10, atol=1e-12)
+    assert gradcheck(lambda x, w, b: dist.sync_batch_norm(x, w, b)[0], [x, w, b])
+
+
+def test_convert_sync_batchnorm_keeps_tensors_and_keys():
+    model = nl.nn.Sequential(nl.nn.Conv2d(1, 2, 3), nl.nn.BatchNorm2d(2), nl.nn.ReLU())
+    bn, keys = model[1], list(model.state_dict())
+    dist.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert type(model[1]) is dist.SyncBatchNorm and model[1].weight is bn.weight
+    assert model[1].running_var is bn.running_var and list(model.state_dict()) == keys
+    x = nl.randn(4, 2, 5, 5)
+    model.eval()
+    bn.eval()
+    np.testing.assert_array_equal(model[1](x).data, bn(x).data)   # eval: the running statistics
+
+
 # ------------------------------------------------------------------ sampler ---
 
 @pytest.mark.parametrize("n,replicas,drop_last", [(10, 3, False), (10, 3, True), (12, 4, False), (2, 3, False)])
@@ -240,6 +269,13 @@ def test_two_ranks_with_many_small_buckets_give_the_same_result(tmp_path):
     assert result["float64_sgd"]["buckets"] > 10
     assert result["float64_sgd"]["allclose_1e-6"] and result["float64_adam"]["allclose_1e-6"]
     assert all(v["ranks_agree"] for k, v in result.items() if k != "world_size")
+
+
+def test_sync_batchnorm_on_two_ranks_equals_batchnorm_on_the_whole_batch(tmp_path):
+    proc, result = mpiexec("sync_batchnorm_equals_one_big_batch", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert result["sync"]["type"] == "SyncBatchNorm" and result["sync"]["max_abs_diff"] < 1e-10
+    assert result["per_rank"]["max_abs_diff"] > 1e-3   # per-rank statistics: a different training
 
 
 def test_a_failing_rank_ends_the_whole_job_quickly(tmp_path):

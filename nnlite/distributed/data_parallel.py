@@ -26,8 +26,10 @@ The averaging runs inside ``loss.backward()``, right after the last gradient
 has been accumulated (a hook on each trainable parameter queues it with
 :func:`nnlite.autograd.queue_callback`), exactly where PyTorch's
 ``DistributedDataParallel`` does it: a training loop written for one process
-needs no extra call. This version reduces after the whole backward pass rather
-than overlapping buckets with it; on a CPU the ranks share the cores the
+needs no extra call. The buckets are reduced after the whole backward pass, not
+overlapped with it: nnlite's engine accumulates the parameters' gradients once
+the graph walk is over (a parameter used twice gets its total at the end), so
+no bucket is complete earlier; and on a CPU the ranks share the cores the
 backward pass would use anyway.
 
 BatchNorm statistics are *per rank*: each rank normalises with the mean and

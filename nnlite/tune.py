@@ -232,10 +232,12 @@ def _score(value, metric, where):
                         f"got {type(value).__name__}") from None
 
 
-def random_search(objective, space, num_samples, *, seed=0, mode="min", metric=None):
+def random_search(objective, space, num_samples, *, budget=None, seed=0, mode="min", metric=None):
     """Evaluate ``objective(config)`` on ``num_samples`` configurations drawn from ``space``.
 
-    The same ``seed`` draws the same configurations. Each trial's history is
+    The same ``seed`` draws the same configurations. With ``budget`` given the
+    objective is called as ``objective(config, budget)``, as the halving methods
+    call it, and each trial's history is ``[(budget, score)]``; without, it is
     ``[(1, score)]`` (one full evaluation).
 
     >>> res = random_search(lambda c: (c["x"] - 2) ** 2, {"x": uniform(0, 5)}, 40, seed=0)
@@ -248,8 +250,10 @@ def random_search(objective, space, num_samples, *, seed=0, mode="min", metric=N
     rng = np.random.default_rng(seed)
     trials = [Trial(i, sample_config(space, rng)) for i in range(int(num_samples))]
     for t in trials:
-        t.history.append((1, _score(objective(dict(t.config)), metric, "random_search")))
-    return SearchResult(trials, mode, "random_search", {"num_samples": int(num_samples), "seed": seed})
+        value = objective(dict(t.config)) if budget is None else objective(dict(t.config), budget)
+        t.history.append((1 if budget is None else budget, _score(value, metric, "random_search")))
+    meta = {"num_samples": int(num_samples), "budget": budget, "seed": seed}
+    return SearchResult(trials, mode, "random_search", meta)
 
 
 def _rungs(min_budget, max_budget, eta):

@@ -66,6 +66,13 @@ def test_random_search_finds_the_optimum_region_and_seeds_reproduce():
     assert [t.config for t in other] != [t.config for t in res]
 
 
+def test_random_search_with_a_budget():
+    budgets = []
+    res = tune.random_search(lambda c, b: budgets.append(b) or _bowl(c, b), SPACE, 4, budget=9, seed=0)
+    assert budgets == [9] * 4 and all(t.history == [(9, t.score)] for t in res)
+    assert res.total_budget == 36
+
+
 def test_mode_max_and_metric():
     res = tune.random_search(lambda c: {"accuracy": -_bowl(c)}, SPACE, 50, seed=0, mode="max", metric="accuracy")
     assert res.best.score == max(t.score for t in res)

@@ -232,3 +232,16 @@ def test_bad_input_errors():
         prune.global_unstructured(5, prune.L1Unstructured, amount=1)
     with pytest.raises(TypeError, match="unstructured"):
         prune.global_unstructured([(layer, "weight")], prune.RandomStructured, amount=1)
+
+
+def test_pruned_model_round_trips_through_a_training_checkpoint(tmp_path):
+    model = nl.nn.Sequential(nl.nn.Linear(16, 16), nl.nn.ReLU(), nl.nn.Linear(16, 4))
+    prune.l1_unstructured(model[0], "weight", 0.5)
+    path = tmp_path / "pruned.safetensors"
+    nl.save_checkpoint(path, model=model)
+    other = nl.nn.Sequential(nl.nn.Linear(16, 16), nl.nn.ReLU(), nl.nn.Linear(16, 4))
+    prune.identity(other[0], "weight")            # the same reparametrisation, so the same keys
+    nl.load_checkpoint(path, model=other)
+    x = nl.randn(3, 16)
+    np.testing.assert_array_equal(other(x).detach().numpy(), model(x).detach().numpy())
+    np.testing.assert_array_equal(other[0].weight_mask.detach().numpy(), model[0].weight_mask.detach().numpy())

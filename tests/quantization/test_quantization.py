@@ -209,3 +209,14 @@ def test_qat_trains_and_converts_to_matching_int8():
         h = qat[i](h)
     assert np.abs(real - fake).max() < 0.05 * np.abs(fake).max()
     assert (real.argmax(1) == fake.argmax(1)).mean() > 0.95
+
+
+def test_int8_model_round_trips_through_a_training_checkpoint(tmp_path):
+    make = lambda: Q.quantize_dynamic(nl.nn.Sequential(nl.nn.Linear(64, 64), nl.nn.ReLU(), nl.nn.Linear(64, 4)))
+    qmodel, other = make(), make()
+    path = tmp_path / "int8.safetensors"
+    nl.save_checkpoint(path, model=qmodel)
+    nl.load_checkpoint(path, model=other)
+    assert other[0].weight_int8.dtype == np.int8
+    x = nl.randn(3, 64)
+    np.testing.assert_array_equal(other(x).numpy(), qmodel(x).numpy())

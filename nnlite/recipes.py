@@ -23,6 +23,8 @@ Experiments (:data:`EXPERIMENTS`, more than one ``fit`` each):
   the 25-channel CNN, over three seeds (:mod:`nnlite.distill`).
 * ``maml-sinusoid`` — MAML, first-order MAML, Reptile and a pre-trained
   baseline on few-shot sinusoid regression (:mod:`nnlite.meta`).
+* ``darts-mnist1d`` — a DARTS architecture search on MNIST-1D, the derived cell
+  retrained, and a latency-weighted search sweep (:mod:`nnlite.nas`).
 """
 import math
 
@@ -271,6 +273,7 @@ EXPERIMENTS = {
     "continual-mnist1d": "nnlite.continual.experiment:run",
     "mnist1d-distill": "nnlite.distill:run",
     "maml-sinusoid": "nnlite.meta.experiment:run",
+    "darts-mnist1d": "nnlite.nas.experiment:run",
 }
 
 

@@ -1,0 +1,102 @@
+"""Per-operation latencies measured on this machine with nnlite's kernels, for hardware-aware search.
+
+Counting FLOPs says little about speed on a particular CPU: a pooling layer
+has few FLOPs but is memory-bound, a depthwise convolution has few FLOPs but
+poor arithmetic intensity. Hardware-aware searches (ProxylessNAS, FBNet)
+therefore *measure* each candidate operation once on the target device and
+put the expected latency of the architecture into the search objective:
+
+.. math::
+
+    \\mathcal L(\\alpha) = L_{val} + \\lambda \\sum_{e} \\sum_{o}
+    \\mathrm{softmax}(\\alpha_e)_o\\, t_o,
+
+which is differentiable in :math:`\\alpha` because the expectation is, even
+though the latencies themselves are just numbers. Larger :math:`\\lambda`
+pushes edges towards cheap operations (skip, pooling, none).
+
+A :class:`LatencyTable` times each operation's forward pass (inference mode,
+median of repeats) for a given input shape, with the thread count and the
+kernel backend in the key, and keeps the results in a JSON file, so the table
+is built once per machine and then read back.
+"""
+import json
+import os
+import time
+
+import numpy as np
+
+from .. import _kernels
+from ..autograd import no_grad
+from ..data.datasets import cache_dir
+from ..ops import randn
+from .operations import PRIMITIVES, make_operation
+
+__all__ = ["LatencyTable", "measure_latency"]
+
+
+def measure_latency(name, channels, length, batch_size=1, repeats=30):
+    """Median forward time in milliseconds of operation ``name`` on a (batch_size, channels, length) input."""
+    op = make_operation(name, channels).eval()
+    x = randn(batch_size, channels, length)
+    times = []
+    with no_grad():
+        for i in range(repeats + 3):
+            start = time.perf_counter()
+            op(x)
+            if i >= 3:   # the first calls warm caches and allocators
+                times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)
+
+
+class LatencyTable:
+    """Measured latency (ms) per (operation, channels, length, batch size), cached in a JSON file.
+
+    ``path`` defaults to ``latency-<backend>-<threads>threads.json`` in the
+    nnlite cache directory. ``measure`` is the timing function (replaceable,
+    e.g. by a FLOP count). :attr:`measured` counts the measurements this object
+    had to make, so a reader can see the cache at work.
+
+    >>> table = LatencyTable(path=None, measure=lambda name, c, l, b: {"none": 0.0}.get(name, 1.0))
+    >>> table.costs(channels=8, lengths=[40, 20])[:2]
+    [0.0, 2.0]
+    """
+
+    def __init__(self, path="default", batch_size=1, measure=None):
+        if path == "default":
+            key = f"latency-{_kernels.get_backend()}-{_kernels.get_num_threads()}threads.json"
+            path = os.path.join(cache_dir(), key)
+        self.path, self.batch_size = path, int(batch_size)
+        self._measure = measure or (lambda name, c, l, b: measure_latency(name, c, l, b))
+        self.entries = {}
+        self.measured = 0
+        if path and os.path.exists(path):
+            with open(path) as f:
+                self.entries = json.load(f)
+
+    def latency(self, name, channels, length):
+        """One operation's latency in ms: from the table, or measured now and saved."""
+        key = f"{name}|C={channels}|L={length}|N={self.batch_size}"
+        if key not in self.entries:
+            self.entries[key] = float(self._measure(name, channels, length, self.batch_size))
+            self.measured += 1
+            self._save()
+        return self.entries[key]
+
+    def costs(self, channels, lengths, primitives=PRIMITIVES):
+        """Latency of each operation summed over cells that see inputs of the given ``lengths``.
+
+        The result is the vector :math:`t` of the search objective: with the
+        architecture parameters shared by all cells, one edge choice is paid
+        once per cell.
+        """
+        return [sum(self.latency(name, channels, length) for length in lengths) for name in primitives]
+
+    def _save(self):
+        if not self.path:
+            return
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.entries, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)   # atomic: a reader never sees half a table

@@ -5,7 +5,6 @@ import pytest
 import nnlite as nl
 from nnlite import nn
 from nnlite.func import functional_call
-from nnlite.nn import functional as F
 
 
 def _copies(module, scale=1.0, requires_grad=True):

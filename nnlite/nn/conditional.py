@@ -9,17 +9,17 @@ behaves differently depending on ``c``::
 
     y[n, k, ...] = gamma(c[n])[k] * x[n, k, ...] + beta(c[n])[k]
 
-* :class:`FiLM` (Perez et al., 2018, "FiLM: Visual Reasoning with a General
+* :class:`~nnlite.nn.FiLM` (Perez et al., 2018, "FiLM: Visual Reasoning with a General
   Conditioning Layer"): ``gamma`` and ``beta`` are linear maps of a
   conditioning vector, applied to any features (no normalisation of its own).
-* :class:`ConditionalBatchNorm1d` / :class:`ConditionalBatchNorm2d` (de Vries
+* :class:`~nnlite.nn.ConditionalBatchNorm1d` / :class:`~nnlite.nn.ConditionalBatchNorm2d` (de Vries
   et al., 2017; Dumoulin et al., 2017): batch norm without its own affine map,
   followed by a scale and a shift looked up per class label.
-* :func:`adaptive_instance_norm` (AdaIN; Huang & Belongie, 2017, "Arbitrary
+* :func:`~nnlite.nn.functional.adaptive_instance_norm` (AdaIN; Huang & Belongie, 2017, "Arbitrary
   Style Transfer in Real-time with Adaptive Instance Normalization"): each
   channel of ``content`` takes the mean and standard deviation of the same
   channel of ``style``; it has no parameters.
-  :class:`AdaptiveInstanceNorm` is the learned form used by StyleGAN (Karras et
+  :class:`~nnlite.nn.AdaptiveInstanceNorm` is the learned form used by StyleGAN (Karras et
   al., 2019): instance norm, then a FiLM from a style vector.
 
 The parameters that produce ``gamma`` have kind ``"scale"`` and those that
@@ -198,7 +198,7 @@ class ConditionalBatchNorm1d(_ConditionalBatchNorm):
     >>> cbn(nl.randn(8, 3), nl.tensor([0, 1] * 4)).shape
     (8, 3)
 
-    Parameters and buffers as in :class:`ConditionalBatchNorm2d`.
+    Parameters and buffers as in :class:`~nnlite.nn.ConditionalBatchNorm2d`.
     """
     _batch_norm = BatchNorm1d
 
@@ -217,7 +217,7 @@ class ConditionalBatchNorm2d(_ConditionalBatchNorm):
 
 
 class AdaptiveInstanceNorm(Module):
-    """Instance norm, then a :class:`FiLM` from a style vector (StyleGAN's AdaIN).
+    """Instance norm, then a :class:`~nnlite.nn.FiLM` from a style vector (StyleGAN's AdaIN).
 
     ``forward(input, style)`` with input ``(N, num_features, *)`` (at least one
     position axis) and style ``(N, style_features)``: each channel of each

@@ -328,6 +328,15 @@ class Module:
     def double(self):
         return self._cast(np.float64)
 
+    def half(self):
+        """Store floating-point parameters and buffers in float16 (half the bytes; checkpoints keep it).
+
+        nnlite's kernels compute in float32 and float64 only: run a half model's
+        Linears with ``nl.quantization.quantize_dynamic(model, dtype=nl.float16)``
+        (float16 storage, float32 products), or call ``.float()`` to compute.
+        """
+        return self._cast(np.float16)
+
     # ------------------------------------------------------------- state dict --
     def state_dict(self, destination=None, prefix="", keep_vars=False):
         """Parameters and persistent buffers by dotted name.

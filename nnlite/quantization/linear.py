@@ -31,7 +31,7 @@ try:   # the compiled kernel; the NumPy twin stands in when the build lacks it
 except ImportError:
     _compiled_int8 = None
 
-__all__ = ["int8_linear", "QuantizedLinear", "QATLinear"]
+__all__ = ["int8_linear", "QuantizedLinear", "QATLinear", "Float16Linear"]
 
 _EPS = np.float32(np.finfo(np.float32).eps)
 
@@ -161,3 +161,41 @@ class QATLinear(Linear):
                                                                self.input_fake_quant.zero_point.data),
                                           weight_scale=self.weight_fake_quant.scale.data)
 
+
+
+class Float16Linear(Module):
+    """A Linear whose weight and bias are stored in float16: half the bytes of float32.
+
+    The product runs in float32 (the weight is widened at each call: the
+    kernels have no float16 loops) and the output is float32, as in PyTorch's
+    float16 dynamic quantization, so the next layer needs no change. float16 keeps 11
+    significant bits, so each stored weight is within a relative
+    :math:`2^{-11}` of the float32 one. PyTorch's counterpart is
+    ``quantize_dynamic(model, {nn.Linear}, dtype=torch.float16)``.
+    """
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Buffer(np.zeros((out_features, in_features), np.float16))
+        self.bias = Buffer(np.zeros(out_features, np.float16)) if bias else None
+
+    @classmethod
+    def from_float(cls, linear):
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None)
+        layer.weight.data = linear.weight.data.astype(np.float16)
+        if linear.bias is not None:
+            layer.bias.data = linear.bias.data.astype(np.float16)
+        return layer
+
+    def forward(self, input):
+        x = input.data if isinstance(input, Tensor) else np.asarray(input)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"Float16Linear(in_features={self.in_features}): input has "
+                             f"{x.shape[-1] if x.ndim else 'no'} features (shape {tuple(x.shape)})")
+        bias = None if self.bias is None else Tensor(self.bias.data.astype(np.float32))
+        out = F.linear(Tensor(x.astype(np.float32, copy=False)), Tensor(self.weight.data.astype(np.float32)), bias)
+        return out
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -2,18 +2,21 @@
 
 All three walk the model and swap modules by type, in place or on a deep copy
 (``inplace=False``, the default, as in torch): ``nn.Linear`` →
-:class:`QuantizedLinear` (:func:`quantize_dynamic`), ``nn.Linear`` →
-:class:`QATLinear` (:func:`prepare_qat`) and :class:`QATLinear` →
-:class:`QuantizedLinear` (:func:`convert`). Other layers stay in float32.
+:class:`QuantizedLinear` or :class:`Float16Linear` (:func:`quantize_dynamic`),
+``nn.Linear`` → :class:`QATLinear` (:func:`prepare_qat`) and
+:class:`QATLinear` → :class:`QuantizedLinear` (:func:`convert`). Other layers
+stay in float32.
 """
 import copy
 import os
 import tempfile
 
+import numpy as np
+
 from ..io import save_state_dict
 from ..nn.linear import Linear
-from .linear import QATLinear, QuantizedLinear
-from .qtensor import qint8
+from .linear import Float16Linear, QATLinear, QuantizedLinear
+from .qtensor import QDtype, qint8
 
 __all__ = ["quantize_dynamic", "prepare_qat", "convert", "model_size_bytes"]
 
@@ -31,10 +34,12 @@ def _swap(model, wanted, make, inplace):
 
 
 def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False):
-    """Replace every Linear (the types in ``qconfig_spec``, default ``{nn.Linear}``) by a dynamic int8 one.
+    """Replace every Linear (the types in ``qconfig_spec``, default ``{nn.Linear}``) by a smaller one.
 
-    Weights become int8 per output row now; activations are quantized per batch
-    at run time. ``dtype`` must be ``nl.qint8`` (the weights' type), as in torch.
+    ``dtype=nl.qint8``: weights become int8 per output row now; activations are
+    quantized per batch at run time (:class:`QuantizedLinear`).
+    ``dtype=nl.float16``: weights and biases are stored in float16 and the
+    products run in float32 (:class:`Float16Linear`). The same two choices as torch.
 
     >>> import nnlite as nl
     >>> model = nl.nn.Sequential(nl.nn.Linear(8, 8), nl.nn.ReLU(), nl.nn.Linear(8, 2))
@@ -42,13 +47,14 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
     >>> type(qmodel[0]).__name__, qmodel[0].weight_int8.dtype
     ('QuantizedLinear', dtype('int8'))
     """
-    if dtype is not qint8:
-        raise ValueError(f"quantize_dynamic: only dtype=nl.qint8 is supported, got {dtype!r}")
+    half = not isinstance(dtype, QDtype) and np.dtype(dtype) == np.float16
+    if dtype is not qint8 and not half:
+        raise ValueError(f"quantize_dynamic: dtype must be nl.qint8 or nl.float16, got {dtype!r}")
     wanted = set(qconfig_spec or {Linear})
     unsupported = [t.__name__ for t in wanted if t is not Linear]
     if unsupported:
         raise ValueError(f"quantize_dynamic: only nn.Linear has a quantized version, got {unsupported}")
-    return _swap(model, wanted, QuantizedLinear.from_float, inplace)
+    return _swap(model, wanted, Float16Linear.from_float if half else QuantizedLinear.from_float, inplace)
 
 
 def prepare_qat(model, mapping=None, inplace=False):

@@ -152,7 +152,7 @@ def test_quantized_linear_leading_dims_and_errors():
     assert layer(nl.randn(2, 4, 6)).shape == (2, 4, 3)
     with pytest.raises(ValueError, match=r"QuantizedLinear\(in_features=6\): input has 5 features"):
         layer(nl.randn(2, 5))
-    with pytest.raises(ValueError, match="only dtype=nl.qint8"):
+    with pytest.raises(ValueError, match="dtype must be nl.qint8 or nl.float16"):
         Q.quantize_dynamic(_mlp(), dtype=nl.quint8)
     with pytest.raises(ValueError, match="only nn.Linear"):
         Q.quantize_dynamic(_mlp(), {nl.nn.Conv2d})
@@ -220,3 +220,36 @@ def test_int8_model_round_trips_through_a_training_checkpoint(tmp_path):
     assert other[0].weight_int8.dtype == np.int8
     x = nl.randn(3, 64)
     np.testing.assert_array_equal(other(x).numpy(), qmodel(x).numpy())
+
+
+def test_float16_dynamic_halves_the_size_and_computes_in_float32():
+    model = _mlp()
+    half = Q.quantize_dynamic(model, {nl.nn.Linear}, dtype=nl.float16)
+    assert all(type(half[i]) is Q.Float16Linear for i in (0, 2, 4))
+    assert half[0].weight.dtype == np.float16 and half.state_dict()["0.bias"].dtype == np.float16
+    assert 1.9 < Q.model_size_bytes(model) / Q.model_size_bytes(half) <= 2.0
+    x = nl.randn(16, 40)
+    out = half(x)
+    assert out.dtype == np.float32
+    # exactly the float32 model with its weights rounded to float16
+    rounded = _mlp()
+    rounded.load_state_dict({k: v.numpy().astype(np.float16) for k, v in model.state_dict().items()})
+    np.testing.assert_allclose(out.numpy(), rounded(x).detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(out.numpy(), model(x).detach().numpy(), rtol=1e-2, atol=1e-3)
+    with pytest.raises(ValueError, match=r"Float16Linear\(in_features=40\): input has 3 features"):
+        half[0](nl.randn(2, 3))
+
+
+def test_half_model_keeps_float16_in_checkpoints_and_runs_through_float16_linear(tmp_path):
+    model = _mlp()
+    x = nl.randn(4, 40)
+    want = model(x).detach().numpy()
+    model.half()
+    assert all(p.dtype == np.float16 for p in model.parameters())
+    path = tmp_path / "half.safetensors"
+    nl.io.save_state_dict(model.state_dict(), path)
+    loaded = nl.io.load_state_dict(path)
+    assert all(v.dtype == np.float16 for v in loaded.values())
+    runnable = Q.quantize_dynamic(model, {nl.nn.Linear}, dtype=nl.float16)
+    np.testing.assert_allclose(runnable(x).numpy(), want, rtol=1e-2, atol=2e-3)
+    np.testing.assert_allclose(model.float()(x).detach().numpy(), want, rtol=1e-2, atol=2e-3)

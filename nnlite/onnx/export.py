@@ -8,10 +8,11 @@ initializers. A Function the table below does not know stops the export with
 its name, rather than writing a graph that computes something else.
 
 Layers arrive as the operations they are made of: ``nn.Linear`` as ``Gemm``
-(``MatMul`` + ``Add`` over more than two dims, after the reshapes that
-``F.linear`` itself does), ``nn.MultiheadAttention`` and
-``nn.TransformerEncoderLayer`` as their projections, ``MatMul``, ``Softmax``,
-``LayerNormalization`` and residual ``Add``. Because the graph is the record of
+(after the reshapes that ``F.linear`` itself does over more than two dims),
+``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` as their
+projections, ``MatMul``, ``Softmax``, ``LayerNormalization`` and residual
+``Add`` — gathered into one ONNX function per layer type, so each layer is one
+node of the graph (:mod:`nnlite.onnx.functions`). Because the graph is the record of
 one pass, Python control flow is frozen at the branch the example input took.
 The int8 :class:`~nnlite.quantization.QuantizedLinear` of
 :func:`~nnlite.quantization.quantize_dynamic` becomes ``DynamicQuantizeLinear``
@@ -27,6 +28,7 @@ import math
 import numpy as np
 
 from ..tensor import Tensor
+from .functions import DOMAIN, outline_groups
 from .trace import op_name, trace
 
 __all__ = ["export", "SUPPORTED_OPERATIONS", "ExportError"]
@@ -55,6 +57,7 @@ class GraphBuilder:
         self.arrays = {}          # id(ndarray) -> ONNX value name (inputs and shared constants)
         self.nodes, self.initializers = [], []
         self.used = set()
+        self.parameter_names = set()   # initializers holding the model's parameters and buffers
 
     def fresh(self, hint):
         name, k = hint, 1
@@ -87,6 +90,8 @@ class GraphBuilder:
             if name is None:
                 self._refuse_batch_sized_constant(arg)
             out = self.constant(arg.data, name or "const")
+            if name is not None:
+                self.parameter_names.add(out)
             self.values[id(arg)] = out
             return out
         if isinstance(arg, np.ndarray):
@@ -95,6 +100,8 @@ class GraphBuilder:
             name = self.traced.names.get(id(arg))
             array = arg.astype(like) if name is None and arg.dtype.kind == "f" and like is not None else arg
             out = self.constant(array, name or "const")
+            if name is not None:
+                self.parameter_names.add(out)
             self.arrays[id(arg)] = out
             return out
         if isinstance(arg, (bool, int, float, np.number)):
@@ -380,7 +387,8 @@ def _axis_names(spec):
     return {int(i): f"dim_{i}" for i in spec}   # a list of axes, as torch.onnx.export accepts
 
 
-def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=None, output_names=None):
+def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=None, output_names=None,
+           functions=True):
     """Export ``model`` to the ONNX file ``path`` by tracing one forward pass on ``example_input``.
 
     ``example_input`` is a Tensor or array (or a tuple of them for a model with
@@ -390,6 +398,11 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     signature. ``opset`` must be 17 or newer (``LayerNormalization``). The
     graph is checked with ``onnx.checker`` before it is written. Returns the
     ``onnx.ModelProto``.
+
+    With ``functions=True`` (the default) every ``MultiheadAttention`` and
+    ``TransformerEncoderLayer`` becomes one node calling an ONNX function of
+    the ``nnlite`` domain (see :mod:`nnlite.onnx.functions`); ``False`` leaves
+    their operations in the main graph.
 
     The model runs once in eval mode; see :mod:`nnlite.onnx.export` for how
     each operation is written and :data:`SUPPORTED_OPERATIONS` for the list.
@@ -420,21 +433,31 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
         b.arrays[id(t.data)] = name
         graph_inputs.append(helper.make_tensor_value_info(
             name, helper.np_dtype_to_tensor_dtype(t.data.dtype), _dims(t.shape, _axis_names(dynamic_axes.get(name)))))
+    membership = {}
+    for index, group in enumerate(traced.groups if functions else ()):
+        for fn_id in group.functions:
+            membership.setdefault(fn_id, set()).add(index)
+    tags = []   # per node: the groups (layers written as functions) whose operations made it
     for fn, result in traced.functions:
         name = op_name(fn)
         if name not in CONVERTERS:
             raise ExportError(f"onnx export: no ONNX translation for the operation {name}; supported: "
                               f"{', '.join(SUPPORTED_OPERATIONS)}")
+        start = len(b.nodes)
         b.values[id(result)] = CONVERTERS[name](b, fn, result)
+        tags.extend([membership.get(id(fn), set())] * (len(b.nodes) - start))
     graph_outputs = []
     for name, t in zip(output_names, traced.outputs):
         b.used.add(name)
         b.nodes.append(helper.make_node("Identity", [b.value(t)], [name]))
         graph_outputs.append(helper.make_tensor_value_info(
             name, helper.np_dtype_to_tensor_dtype(t.data.dtype), _dims(t.shape, _axis_names(dynamic_axes.get(name)))))
-    graph = helper.make_graph(b.nodes, type(model).__name__, graph_inputs, graph_outputs, b.initializers)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", int(opset))],
-                              producer_name="nnlite")
+    tags.extend([set()] * (len(b.nodes) - len(tags)))
+    nodes, onnx_functions = outline_groups(b, tags, traced.groups, input_names, output_names, int(opset)) \
+        if functions and traced.groups else (b.nodes, [])
+    graph = helper.make_graph(nodes, type(model).__name__, graph_inputs, graph_outputs, b.initializers)
+    opsets = [helper.make_opsetid("", int(opset))] + ([helper.make_opsetid(DOMAIN, 1)] if onnx_functions else [])
+    proto = helper.make_model(graph, opset_imports=opsets, producer_name="nnlite", functions=onnx_functions)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(path))
     return proto

@@ -23,10 +23,21 @@ import numpy as np
 from ..autograd import enable_grad
 from ..tensor import Tensor
 
-__all__ = ["Trace", "trace", "MODULE_TYPES"]
+__all__ = ["Trace", "trace", "MODULE_TYPES", "GROUPED_TYPES"]
 
 #: Layers traced as a whole (by class name), because they compute outside autograd.
 MODULE_TYPES = ("QuantizedLinear",)
+
+#: Layers whose operations are written as one ONNX function each (see :mod:`nnlite.onnx.functions`).
+GROUPED_TYPES = ("MultiheadAttention", "TransformerEncoderLayer")
+
+
+class GroupedCall:
+    """One call of a grouped layer: the layer, its dotted name, and the Functions it ran."""
+
+    def __init__(self, module, name, inputs, outputs):
+        self.module, self.name, self.inputs, self.outputs = module, name, inputs, outputs
+        self.functions = set()   # ids of the Functions between its inputs and its outputs
 
 
 class ModuleCall:
@@ -39,11 +50,12 @@ class ModuleCall:
 class Trace:
     """What one forward pass did: the input, the outputs and the Functions in between."""
 
-    def __init__(self, inputs, outputs, functions, names):
+    def __init__(self, inputs, outputs, functions, names, groups=()):
         self.inputs = inputs          # the input Tensors, as the model saw them
         self.outputs = outputs        # the output Tensors
         self.functions = functions    # (function, result Tensor) pairs, inputs before results
         self.names = names            # id(parameter or buffer data) -> its dotted name
+        self.groups = list(groups)    # GroupedCall per call of a grouped layer
 
     def op_names(self):
         return [op_name(fn) for fn, _ in self.functions]
@@ -91,8 +103,20 @@ def trace(model, example_inputs):
             return output
         return None
 
+    groups = []
+    module_names = {id(m): n for n, m in model.named_modules()}
+
+    def record_group(module, args, output):
+        results = output if isinstance(output, (tuple, list)) else (output,)
+        groups.append(GroupedCall(module, module_names.get(id(module), type(module).__name__),
+                                  [a for a in args if isinstance(a, Tensor)],
+                                  [r for r in results if isinstance(r, Tensor)]))
+        return None
+
     keep = []
     hooks = [m.register_forward_hook(record) for m in model.modules() if type(m).__name__ in MODULE_TYPES]
+    hooks += [m.register_forward_hook(record_group) for m in model.modules()
+              if type(m).__name__ in GROUPED_TYPES]
     try:
         model.eval()
         for p in params:
@@ -109,19 +133,25 @@ def trace(model, example_inputs):
     for out in outputs:
         if not isinstance(out, Tensor):
             raise TypeError(f"onnx export: the model must return Tensors, got {type(out).__name__}")
-    return Trace(inputs, outputs, _functions_in_order(outputs, calls), names)
+    for group in groups:
+        stop = {id(t) for t in group.inputs}
+        group.functions = {id(fn) for fn, _ in _functions_in_order(group.outputs, calls, stop)}
+    return Trace(inputs, outputs, _functions_in_order(outputs, calls), names, groups)
 
 
-def _functions_in_order(outputs, calls=None):
+def _functions_in_order(outputs, calls=None, stop=()):
     """Every (Function, result) reachable from ``outputs``, each after the results it reads.
 
-    ``calls`` maps id(output) -> :class:`ModuleCall` for the layers traced as a whole.
+    ``calls`` maps id(output) -> :class:`ModuleCall` for the layers traced as a whole;
+    the walk does not go past tensors whose id is in ``stop``.
     """
     calls = calls or {}
     order, seen = [], set()
     stack = [(t, False) for t in reversed(outputs)]
     while stack:
         t, expanded = stack.pop()
+        if id(t) in stop:
+            continue
         fn = t._ctx if t._ctx is not None else calls.get(id(t))
         if fn is None:
             continue
@@ -134,7 +164,7 @@ def _functions_in_order(outputs, calls=None):
         stack.append((t, True))
         for a in reversed(_tensor_args(fn)):
             producer = a._ctx if a._ctx is not None else calls.get(id(a))
-            if producer is not None and id(producer) not in seen:
+            if producer is not None and id(producer) not in seen and id(a) not in stop:
                 stack.append((a, False))
     return order
 

@@ -62,9 +62,22 @@ def test_char_transformer_with_tied_weights(tmp_path):
     nl.manual_seed(0)
     model = CharTransformer(vocab_size=20, block_size=12, d_model=16, nhead=4, num_layers=2, dim_feedforward=32)
     ids = np.random.default_rng(0).integers(0, 20, (2, 12))
-    proto = _round_trip(model, ids, tmp_path, other_batch=np.random.default_rng(1).integers(0, 20, (3, 12)))
-    ops = {n.op_type for n in proto.graph.node}
-    assert {"Gather", "LayerNormalization", "Softmax", "MatMul", "Erf"} <= ops
+    other = np.random.default_rng(1).integers(0, 20, (3, 12))
+    proto = _round_trip(model, ids, tmp_path, other_batch=other)
+    # Each encoder layer is one node; both layers call one shared function, which calls the attention's.
+    layers = [n for n in proto.graph.node if n.domain == "nnlite"]
+    assert [n.op_type for n in layers] == ["TransformerEncoderLayer"] * 2
+    assert [n.name for n in layers] == ["encoder.layers.0", "encoder.layers.1"]
+    functions = {f.name: f for f in proto.functions}
+    assert sorted(functions) == ["MultiheadAttention", "TransformerEncoderLayer"]
+    layer_ops = {n.op_type for n in functions["TransformerEncoderLayer"].node}
+    assert {"MultiheadAttention", "LayerNormalization", "Erf", "Add"} <= layer_ops
+    assert {"MatMul", "Softmax"} <= {n.op_type for n in functions["MultiheadAttention"].node}
+    assert "encoder.layers.1.self_attn.in_proj_weight" in layers[1].input
+    # The same model with the layers' operations inline in the main graph.
+    flat = _round_trip(model, ids, tmp_path, other_batch=other, functions=False)
+    assert not flat.functions and {"Gather", "LayerNormalization", "Softmax", "MatMul", "Erf"} <= \
+        {n.op_type for n in flat.graph.node}
     # The tied embedding/head weight is one initializer, read by Gather and by the head.
     tied = [i for i in proto.graph.initializer if i.name == "token_embedding.weight"]
     assert len(tied) == 1
@@ -95,6 +108,22 @@ class Everything(nn.Module):
         pooled = h.reshape(h.shape[0], 8, -1)[:, :, 0] + nl.sigmoid(line)[:, :, 1]   # (N, 8)
         z = self.gelu_tanh(self.ln(pooled))
         return nl.nn.functional.log_softmax(self.head(z), dim=-1) + nl.nn.functional.softmax(z, dim=1)[:, :5]
+
+
+def test_a_lone_attention_layer_is_one_node(tmp_path):
+    nl.manual_seed(0)
+    attention = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    class SelfAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = attention
+
+        def forward(self, x):
+            return self.attention(x, x, x, need_weights=False)[0]
+
+    proto = _round_trip(SelfAttention(), _floats(2, 5, 8), tmp_path, other_batch=_floats(4, 5, 8, seed=1))
+    assert [n.op_type for n in proto.graph.node] == ["MultiheadAttention", "Identity"]
 
 
 def test_norms_activations_and_convolution_options(tmp_path):

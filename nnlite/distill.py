@@ -89,7 +89,10 @@ def compare(seeds=(0, 1, 2), teacher_epochs=30, student_epochs=40, T=4.0, alpha=
 
 
 def run(*, seed, epochs=None, progress=True):
-    """``nnlite train mnist1d-distill``: the comparison over seeds ``seed, seed+1, seed+2``."""
+    """``nnlite train mnist1d-distill``: the comparison over seeds ``seed, seed+1, seed+2``.
+
+    ``epochs`` sets the students' epochs (40 by default); the CLI prints ``summary``.
+    """
     seeds = (seed, seed + 1, seed + 2)
     student_epochs = epochs or 40
     results = compare(seeds, student_epochs=student_epochs)
@@ -98,7 +101,5 @@ def run(*, seed, epochs=None, progress=True):
                f"student CNN (4 channels) alone {means['student_alone']:.1%}, "
                f"distilled {means['student_distilled']:.1%} "
                f"(gain {100 * (means['student_distilled'] - means['student_alone']):+.1f} points)")
-    if progress:
-        print(summary)
     return {"experiment": "mnist1d-distill", "seeds": list(seeds), "student_epochs": student_epochs,
             "accuracy": results, "mean_accuracy": means, "summary": summary}

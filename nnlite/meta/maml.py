@@ -88,14 +88,15 @@ class InnerLoop:
         ``create_graph=True`` keeps the inner gradients differentiable (MAML's
         second-order meta-gradient); otherwise they are constants.
         """
-        params = parameters if parameters is not None else self.initial_parameters(x.shape[0])
-        for _ in range(self.inner_steps if steps is None else steps):
-            with autograd.enable_grad():
+        # Adapting needs gradients even where the caller only evaluates (inside no_grad).
+        with autograd.enable_grad():
+            params = parameters if parameters is not None else self.initial_parameters(x.shape[0])
+            for _ in range(self.inner_steps if steps is None else steps):
                 # retain_graph: the path from the initial parameters to the model's own
                 # (the task broadcast) is used again by the outer loss.
                 grads = autograd.grad(self.support_loss(params, x, y), list(params.values()),
                                       create_graph=create_graph, retain_graph=True)
-            params = self.inner_update(params, grads)
+                params = self.inner_update(params, grads)
         return params
 
     def adaptation_curve(self, batch, steps=10):

@@ -28,3 +28,4 @@ from . import lora  # noqa: F401,E402
 from .distillation import DistillationLoss  # noqa: F401,E402
 from .conditional import (AdaptiveInstanceNorm, ConditionalBatchNorm1d, ConditionalBatchNorm2d,  # noqa: F401,E402
                           FiLM)
+from .concrete_dropout import ConcreteDropout  # noqa: F401,E402

@@ -33,7 +33,8 @@ except ImportError:
 
 __all__ = ["int8_linear", "QuantizedLinear", "QATLinear", "Float16Linear"]
 
-_EPS = np.float32(np.finfo(np.float32).eps)
+_EPS = float(np.finfo(np.float32).eps)
+_F255 = np.float32(255)
 
 
 def _kernels():
@@ -48,11 +49,18 @@ def int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_s
 
 
 def _batch_qparams(lo, hi):
-    """:func:`calculate_qparams` (quint8, affine) for one range, on scalars: it runs at every call."""
-    lo, hi = np.float32(min(lo, 0.0)), np.float32(max(hi, 0.0))
-    scale = max((hi - lo) / np.float32(255), _EPS)
-    zero_point = min(max(-int(np.rint(lo / scale)), 0), 255)
-    return float(scale), zero_point
+    """:func:`calculate_qparams` (quint8, affine) for one range, on scalars: it runs at every call.
+
+    The same float32 steps as the array version (so the same scale and zero
+    point), written with Python floats where that is exact, since NumPy's
+    scalar operations cost about a microsecond each.
+    """
+    lo, hi = np.float32(min(float(lo), 0.0)), np.float32(max(float(hi), 0.0))
+    scale = float((hi - lo) / _F255)
+    if scale < _EPS:
+        scale = _EPS
+    zero_point = -int(np.rint(lo / np.float32(scale)))
+    return scale, (0 if zero_point < 0 else 255 if zero_point > 255 else zero_point)
 
 
 class QuantizedLinear(Module):

@@ -143,9 +143,8 @@ def unrolled_step(model, loss_fn, train_batch, weight_decay, lr):
     """
     inputs, targets = _batch(train_batch, "unrolled_step")
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    params = {n: p for n, p in named}
     train_loss = loss_fn(model(inputs), targets)
-    objective = train_loss + weight_decay.penalty(params)
+    objective = train_loss + weight_decay.penalty(model)   # frozen parameters add a constant
     grads = grad(objective, [p for _, p in named], create_graph=True, allow_unused=True)
     new = {n: p if g is None else p - lr * g for (n, p), g in zip(named, grads)}
     return train_loss, new
@@ -179,7 +178,9 @@ def hyper_step(model, loss_fn, train_batch, val_batch, weight_decay, *, lr, hype
        strengths from before this update).
 
     Returns ``{"train_loss": float, "val_loss": float}`` (the validation loss
-    measured at ``w'``).
+    measured at ``w'``). Both forward passes run in the model's current mode:
+    a batch norm in training mode normalises the validation batch with its own
+    statistics and updates its running statistics twice per step.
     """
     train_loss, new = unrolled_step(model, loss_fn, train_batch, weight_decay, lr)
     val_inputs, val_targets = _batch(val_batch, "hyper_step")

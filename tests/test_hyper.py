@@ -137,3 +137,18 @@ def test_doctests_run():
     import doctest
     failures, tried = doctest.testmod(hyper, verbose=False)
     assert tried >= 3 and failures == 0
+
+
+def test_frozen_parameters_are_decayed_in_the_penalty_but_not_stepped(rng):
+    model, train, val = _tiny(rng)
+    model[0].weight.requires_grad = False
+    decay = hyper.LearnedWeightDecay(model, init=0.5, dtype=nl.float64)
+    frozen = model[0].weight.data.copy()
+    _, new = hyper.unrolled_step(model, F.mse_loss, train, decay, 0.1)
+    assert "0.weight" not in new and "2.weight" in new
+    opt = nl.optim.SGD(decay.parameters(), lr=0.1)
+    hyper.hyper_step(model, F.mse_loss, train, val, decay, lr=0.1, hyper_optimizer=opt)
+    np.testing.assert_array_equal(model[0].weight.data, frozen)
+    # the frozen layer's strength has no influence on the step, so its hypergradient is 0
+    _, g = hyper.hypergradient(model, F.mse_loss, train, val, decay, 0.1)
+    assert g.data[0] == 0 and g.data[1] != 0

@@ -96,6 +96,7 @@ class DistributedDataParallel(Module):
         self._queued = False
         self.last_buckets = []   # (dtype, element offset, element count) of each reduced message
         self.communication_seconds = 0.0   # wall time spent averaging gradients, summed over steps
+        self._plan, self._planned_for = [], []
         for p in self._trainable():
             p.register_hook(self._grad_ready)
         self._sync_state()
@@ -153,10 +154,15 @@ class DistributedDataParallel(Module):
                     p.grad = Tensor._make(slot, None)
                 else:
                     p.grad = Tensor._make(np.zeros_like(p.data), None)
-        self.last_buckets = []
         start = time.perf_counter()
-        for dtype, flat, offset, count in gradient_buckets(params, self.bucket_cap_mb * 2**20):
-            self.last_buckets.append((dtype, offset, count))
+        # The buckets stay the same from step to step (the gradients live in the same arena
+        # slots), so they are planned again only when some gradient array changed.
+        grads = [p.grad.data for p in params]
+        if len(grads) != len(self._planned_for) or any(a is not b for a, b in zip(grads, self._planned_for)):
+            self._plan = gradient_buckets(params, self.bucket_cap_mb * 2**20)
+            self._planned_for = grads
+            self.last_buckets = [(dtype, offset, count) for dtype, _, offset, count in self._plan]
+        for _, flat, offset, count in self._plan:
             pg._reduce_(flat[offset:offset + count], pg.ReduceOp.AVG)
         self.communication_seconds += time.perf_counter() - start
 

@@ -127,6 +127,21 @@ def test_gradients_outside_an_arena_are_reduced_too(monkeypatch):
     assert sorted(n for _, n in ranges) == sorted([model.weight.grad.data.nbytes, model.bias.grad.data.nbytes])
 
 
+def test_bucket_plan_follows_the_gradients_into_a_new_arena(monkeypatch):
+    model = nl.nn.Linear(3, 2)
+    ddp = dist.DistributedDataParallel(model)
+    ranges = _reduced_ranges(monkeypatch, ddp)
+    ddp(nl.randn(4, 3)).sum().backward()            # no optimizer yet: one message per gradient
+    assert len(ranges) == 2
+    optimizer = nl.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):
+        ranges.clear()
+        optimizer.zero_grad()
+        ddp(nl.randn(4, 3)).sum().backward()        # now the arena: one message for the buffer
+        [buf] = optimizer.arenas[0]
+        assert len(ranges) == 1 and ranges[0][0] == buf.grads.ctypes.data
+
+
 def test_unused_parameter_gets_a_zero_gradient_and_is_sent(monkeypatch):
     model = nl.nn.ModuleDict({"used": nl.nn.Linear(3, 2), "unused": nl.nn.Linear(3, 2)})
 

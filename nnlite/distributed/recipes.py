@@ -38,7 +38,7 @@ def distribute_recipe(recipe, seed=0, bucket_cap_mb=25):
     if loader.batch_size % world:
         raise ValueError(f"--distributed: the batch size {loader.batch_size} does not split evenly over "
                          f"{world} ranks; choose --batch-size as a multiple of {world}")
-    sampler = DistributedSampler(loader.dataset, shuffle=loader.shuffle or loader.sampler is not None,
+    sampler = DistributedSampler(loader.dataset, shuffle=loader.shuffle,
                                  seed=seed, drop_last=loader.drop_last)
     recipe.train_loader = DataLoader(loader.dataset, batch_size=loader.batch_size // world, sampler=sampler,
                                      drop_last=loader.drop_last, collate_fn=loader.collate_fn)

@@ -8,7 +8,8 @@ picks a learning rate and a weight decay; the search has settings of its own —
 the search space, the budget, the halving rate — the *meta-parameters*.
 Second, the weight-decay strength becomes a **learned parameter**
 (:mod:`nnlite.hyper`), moved by the gradient of the validation loss through one
-training step. Third, the scale and shift of a normalisation become
+training step; a dropout rate is learned too (:class:`~nnlite.nn.ConcreteDropout`).
+Third, the scale and shift of a normalisation become
 **functions of another input** (:class:`~nnlite.nn.FiLM`,
 :class:`~nnlite.nn.ConditionalBatchNorm1d`), so one network does two tasks.
 """
@@ -223,6 +224,55 @@ assert per_layer_decay.group_names == ("0", "2")
 assert max(per_layer_path[-1]) > 3 * min(per_layer_path[-1]) and max(per_layer_path[-1]) > 0.1
 
 # %%
+# A dropout rate learned with the weights
+# ---------------------------------------
+# Dropout's rate is a regularisation strength too. Bernoulli masks give no
+# gradient with respect to :math:`p`, but their continuous relaxation does:
+# :class:`~nnlite.nn.ConcreteDropout` (Gal et al., 2017) draws soft masks
+# :math:`z = \sigma\big((\operatorname{logit} p + \log u - \log(1-u))/t\big)`
+# and adds a penalty whose two terms scale as :math:`1/N`: one pulls
+# :math:`p` down, the other (an entropy) towards 1/2. With few examples the
+# penalty wins and the learned rate is high; with many, the data win and the
+# rate falls — the model becomes surer as it sees more. Its ``p_logit`` is a
+# parameter of kind ``"regularization"``, trained by the same optimizer as the
+# weights.
+
+
+def learned_dropout_rate(n, steps=400):
+    data_rng = np.random.default_rng(0)
+    inputs = data_rng.uniform(-1, 1, (n, 1))
+    targets = np.sin(3 * inputs) + 0.3 * data_rng.standard_normal((n, 1))
+    inputs, targets = nl.tensor(inputs, dtype=nl.float32), nl.tensor(targets, dtype=nl.float32)
+    nl.manual_seed(0)
+    first = nn.Linear(1, 32)
+    # prior length-scale 1 and model precision 10, as in the paper's regression setting
+    head = nn.ConcreteDropout(nn.Linear(32, 1), init_p=0.1, weight_regularizer=1.0 / n,
+                              dropout_regularizer=2 / (10 * n))
+    opt = nl.optim.Adam([*first.parameters(), *head.parameters()], lr=0.01)
+    rates = []
+    for _ in range(steps):
+        batch = data_rng.integers(0, n, 20)
+        opt.zero_grad()
+        loss = F.mse_loss(head(F.relu(first(inputs[batch]))), targets[batch]) + head.regularization()
+        loss.backward()
+        opt.step()
+        rates.append(float(head.p.data))
+    return head, rates
+
+
+dropout_rates = {n: learned_dropout_rate(n) for n in (20, 2000)}
+fig, ax = plt.subplots(figsize=(6, 3.2))
+for n, (head, rates) in dropout_rates.items():
+    ax.plot(rates, label=f"N = {n}: p = {rates[-1]:.3f}")
+ax.set_xlabel("training step")
+ax.set_ylabel("learned dropout rate p")
+ax.legend(fontsize=8)
+fig.tight_layout()
+print({n: round(rates[-1], 3) for n, (_, rates) in dropout_rates.items()})
+assert dropout_rates[20][0].p_logit.kind == "regularization"
+assert dropout_rates[20][1][-1] > 0.2 and dropout_rates[2000][1][-1] < 0.1
+
+# %%
 # Normalisation conditioned on a task
 # -----------------------------------
 # A normalisation layer ends with a learned scale and shift, the same for every
@@ -322,7 +372,8 @@ print(f"tutorial ran in {time.perf_counter() - started:.1f} s")
 # * A regularisation strength can be a parameter (kind ``"regularization"``)
 #   learned from the validation loss through one unrolled training step; here
 #   it rose from :math:`10^{-3}` to the region of the best hand-picked value, in
-#   one run, and chose a different strength for each layer.
+#   one run, and chose a different strength for each layer. Concrete dropout
+#   learns a dropout rate the same way, high for little data, low for much.
 # * Conditional normalisation (FiLM, conditional batch norm) makes the scale and
 #   shift functions of another input; a task code then switches one network
 #   between tasks.

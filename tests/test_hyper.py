@@ -68,7 +68,8 @@ def test_hypergradient_matches_central_differences(rng):
         up, down = s0.copy(), s0.copy()
         up[i] += eps
         down[i] -= eps
-        numeric = (_val_after_step(model, train, val, up, lr) - _val_after_step(model, train, val, down, lr)) / (2 * eps)
+        numeric = (_val_after_step(model, train, val, up, lr)
+                   - _val_after_step(model, train, val, down, lr)) / (2 * eps)
         np.testing.assert_allclose(g.data[i], numeric, rtol=1e-6, atol=1e-10)
     for n, p in model.named_parameters():   # nothing moved
         np.testing.assert_array_equal(p.data, before[n])

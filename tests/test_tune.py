@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-import nnlite as nl
 from nnlite import tune
 
 

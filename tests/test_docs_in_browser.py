@@ -5,14 +5,17 @@ that each of its checks fails when it should. They need Chromium (Debian's
 ``chromium`` package) and skip without it.
 """
 import base64
+import importlib.util
 import os
 import shutil
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import docs_in_browser  # noqa: E402
+# tests/ is not a package: load the script by its path rather than putting tests/ on sys.path.
+_spec = importlib.util.spec_from_file_location(
+    "docs_in_browser", os.path.join(os.path.dirname(os.path.abspath(__file__)), "docs_in_browser.py"))
+docs_in_browser = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(docs_in_browser)
 
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 

@@ -32,8 +32,8 @@ from .nn.conv import Conv2d
 from .nn.linear import Linear
 from .nn.lora import LoRALinear, add_lora, merge_lora
 
-__all__ = ["low_rank", "low_rank_error", "singular_values", "rank_for_energy", "LoRALinear", "add_lora",
-           "merge_lora"]
+__all__ = ["low_rank", "low_rank_error", "singular_values", "rank_for_energy", "remove_pruned_units",
+           "LoRALinear", "add_lora", "merge_lora"]
 
 
 def _matrix(layer):
@@ -110,3 +110,49 @@ def low_rank(layer, rank=None, energy=None):
     if has_bias:
         second.bias.data[...] = layer.bias.data
     return Sequential(first, second)
+
+
+def _relu(a):
+    return np.maximum(a, 0)
+
+
+def remove_pruned_units(layer, next_layer, activation=_relu):
+    """Cut the output units of ``layer`` whose weight rows are all zero, and ``next_layer``'s matching inputs.
+
+    Structured pruning (``prune.ln_structured(layer, "weight", amount, n, dim=0)``)
+    zeroes whole rows, but the layer still computes them; this returns two
+    smaller, plain Linears that compute the same function, which is what makes
+    the pruned model faster. A removed unit still outputs the constant
+    ``activation(bias_i)``; its effect, ``activation(bias_i) * next.weight[:, i]``,
+    is folded into ``next_layer``'s bias (``activation`` is the elementwise
+    function between the two layers, ReLU by default).
+
+    >>> import nnlite as nl
+    >>> from nnlite.nn.utils import prune
+    >>> a, b = nl.nn.Linear(8, 6), nl.nn.Linear(6, 3)
+    >>> _ = prune.ln_structured(a, "weight", amount=0.5, n=2, dim=0)
+    >>> small_a, small_b = nl.compress.remove_pruned_units(a, b)
+    >>> small_a.out_features, small_b.in_features
+    (3, 3)
+    """
+    if not isinstance(layer, Linear) or not isinstance(next_layer, Linear):
+        raise TypeError(f"remove_pruned_units: expected two nn.Linear, got {type(layer).__name__} and "
+                        f"{type(next_layer).__name__}")
+    if next_layer.in_features != layer.out_features:
+        raise ValueError(f"remove_pruned_units: next_layer has {next_layer.in_features} inputs, layer "
+                         f"{layer.out_features} outputs")
+    weight = getattr(layer, "weight").data          # the weight in use (orig * mask when pruned)
+    next_weight = getattr(next_layer, "weight").data
+    keep = np.flatnonzero(np.any(weight != 0, axis=1))
+    gone = np.setdiff1d(np.arange(layer.out_features), keep)
+    first = Linear(layer.in_features, len(keep), bias=layer.bias is not None, dtype=weight.dtype)
+    second = Linear(len(keep), next_layer.out_features, bias=True, dtype=weight.dtype)
+    first.weight.data[...] = weight[keep]
+    second.weight.data[...] = next_weight[:, keep]
+    folded = np.zeros(next_layer.out_features, np.float64)
+    if layer.bias is not None:
+        first.bias.data[...] = layer.bias.data[keep]
+        folded = next_weight[:, gone].astype(np.float64) @ activation(layer.bias.data[gone].astype(np.float64))
+    base = next_layer.bias.data if next_layer.bias is not None else 0.0
+    second.bias.data[...] = base + folded
+    return first, second

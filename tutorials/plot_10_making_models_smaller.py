@@ -143,7 +143,34 @@ rows = copy_of(base)
 prune.ln_structured(rows.fc1, "weight", amount=0.5, n=2, dim=0)
 kept_rows = rows.fc1.weight_mask.numpy().any(axis=1)
 assert kept_rows.sum() == 64
-print(f"half of fc1's units removed: accuracy {accuracy(rows):.1%} before any fine-tuning")
+print(f"half of fc1's units pruned: accuracy {accuracy(rows):.1%} before any fine-tuning")
+
+# The zero rows still cost time until they are cut out. remove_pruned_units makes
+# fc1 a Linear(160, 64) and fc2 a Linear(64, 10), folding the constant output of
+# each removed unit, relu(bias), into fc2's bias: the same function, half the work.
+x_test = test_set.tensors[0]
+with nl.no_grad():
+    before = rows(x_test).numpy()
+    rows.fc1, rows.fc2 = nl.compress.remove_pruned_units(rows.fc1, rows.fc2)
+    after = rows(x_test).numpy()
+assert rows.fc1.weight.shape == (64, 160) and np.allclose(before, after, atol=1e-5)
+
+
+def layer_ms(layer, x, repeat=50):
+    with nl.no_grad():
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            layer(x)
+    return (time.perf_counter() - t0) / repeat * 1e3
+
+
+features = nl.randn(1000, 160)
+print(f"fc1 on 1000 examples: {layer_ms(base.fc1, features):.3f} ms with 128 units, "
+      f"{layer_ms(rows.fc1, features):.3f} ms with 64")
+train(rows, epochs=3, lr=1e-3, seed=5)
+structured_acc = accuracy(rows)
+print(f"after 3 epochs of fine-tuning: {structured_acc:.1%}")
+results["fc1 units halved"] = (4 * rows.num_parameters(), structured_acc)
 
 # %%
 # int8 quantization

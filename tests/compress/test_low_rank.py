@@ -53,3 +53,22 @@ def test_bad_input():
         nl.compress.low_rank(nl.nn.Linear(4, 3), rank=4)
     with pytest.raises(TypeError, match="expected an nn.Linear or nn.Conv2d"):
         nl.compress.low_rank(nl.nn.ReLU(), rank=1)
+
+
+def test_remove_pruned_units_computes_the_same_function():
+    from nnlite.nn.utils import prune
+    nl.manual_seed(4)
+    model = nl.nn.Sequential(nl.nn.Linear(12, 16), nl.nn.ReLU(), nl.nn.Linear(16, 5))
+    prune.ln_structured(model[0], "weight", amount=0.5, n=2, dim=0)
+    x = nl.randn(7, 12)
+    want = model(x).detach().numpy()
+    first, second = nl.compress.remove_pruned_units(model[0], model[2])
+    assert first.out_features == 8 and second.in_features == 8
+    assert type(first) is nl.nn.Linear and "weight" in first._parameters       # plain, unpruned layers
+    small = nl.nn.Sequential(first, nl.nn.ReLU(), second)
+    np.testing.assert_allclose(small(x).detach().numpy(), want, rtol=1e-5, atol=1e-6)
+    assert small.num_parameters() < model.num_parameters()
+    with pytest.raises(ValueError, match="next_layer has 4 inputs"):
+        nl.compress.remove_pruned_units(nl.nn.Linear(3, 5), nl.nn.Linear(4, 2))
+    with pytest.raises(TypeError, match="expected two nn.Linear"):
+        nl.compress.remove_pruned_units(nl.nn.Linear(3, 5), nl.nn.ReLU())

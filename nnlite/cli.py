@@ -29,7 +29,7 @@ __all__ = ["main"]
 # tests/test_cli.py keeps this list equal to nnlite.recipes.names().
 RECIPE_NAMES = ("mnist1d-logistic", "mnist1d-mlp", "mnist1d-cnn", "digits-mlp", "digits-cnn", "char-transformer",
                 "mnist1d-transfer", "continual-mnist1d", "mnist1d-distill",
-                "maml-sinusoid", "darts-mnist1d")
+                "maml-sinusoid", "darts-mnist1d", "digits-tune")
 
 
 class UsageError(Exception):

@@ -25,6 +25,8 @@ Experiments (:data:`EXPERIMENTS`, more than one ``fit`` each):
   baseline on few-shot sinusoid regression (:mod:`nnlite.meta`).
 * ``darts-mnist1d`` — a DARTS architecture search on MNIST-1D, the derived cell
   retrained, and a latency-weighted search sweep (:mod:`nnlite.nas`).
+* ``digits-tune`` — successive halving against random search over the learning
+  rate and weight decay of a digits MLP, at the same budget (:mod:`nnlite.tune`).
 """
 import math
 
@@ -274,6 +276,7 @@ EXPERIMENTS = {
     "mnist1d-distill": "nnlite.distill:run",
     "maml-sinusoid": "nnlite.meta.experiment:run",
     "darts-mnist1d": "nnlite.nas.experiment:run",
+    "digits-tune": "nnlite.tune:run",
 }
 
 

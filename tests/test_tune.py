@@ -140,3 +140,15 @@ def test_doctests_run():
     import doctest
     failures, tried = doctest.testmod(tune, verbose=False)
     assert tried >= 3 and failures == 0
+
+
+def test_digits_tune_experiment_is_registered_and_runs():
+    pytest.importorskip("sklearn")
+    from nnlite import recipes
+    assert recipes.EXPERIMENTS["digits-tune"] == "nnlite.tune:run"
+    out = recipes.run_experiment("digits-tune", seed=0, epochs=3, progress=False)
+    json.dumps(out)
+    halving, random = out["successive_halving"], out["random_search"]
+    assert halving["total_budget"] == random["total_budget"] == 27 + 9 * 3
+    assert halving["configurations"] == 27 and random["configurations"] == 18
+    assert halving["test_accuracy"] > 0.85 and "successive halving" in out["summary"]

@@ -147,3 +147,33 @@ def test_torch_agrees():
     theirs = torch.func.functional_call(tmodel, {k: torch.tensor(v.data) for k, v in given.items()},
                                         (torch.tensor(x.data),)).detach().numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+LAYER_FAMILIES = {
+    "lstm": (lambda: nn.LSTM(3, 4, batch_first=True), lambda: (nl.randn(2, 5, 3),)),
+    "gru-two-layers": (lambda: nn.GRU(3, 4, num_layers=2), lambda: (nl.randn(5, 2, 3),)),
+    "transformer-encoder": (lambda: nn.TransformerEncoder(nn.TransformerEncoderLayer(
+        8, 2, dim_feedforward=16, dropout=0.0, batch_first=True), 2), lambda: (nl.randn(2, 5, 8),)),
+    "conv2d-batchnorm2d": (lambda: nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3)),
+                           lambda: (nl.randn(2, 2, 6, 6),)),
+    "groupnorm": (lambda: nn.GroupNorm(2, 4), lambda: (nl.randn(2, 4, 5),)),
+    "lora": (lambda: nn.LoRALinear(nn.Linear(4, 3), r=2), lambda: (nl.randn(2, 4),)),
+    "grouped-query-attention": (lambda: nn.GroupedQueryAttention(8, 4, 2), lambda: (nl.randn(2, 5, 8),)),
+    "film": (lambda: nn.FiLM(4, 3), lambda: (nl.randn(2, 4), nl.randn(2, 3))),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYER_FAMILIES))
+def test_every_layer_family_runs_with_given_tensors(name):
+    make, inputs = LAYER_FAMILIES[name]
+    nl.manual_seed(0)
+    model, x = make().eval(), inputs()
+    own = _first(model(*x)).data.copy()
+    given = _copies(model, scale=0.5)
+    out = _first(functional_call(model, given, x))
+    twin = make().eval()
+    twin.load_state_dict({k: v.data for k, v in given.items()})
+    np.testing.assert_allclose(out.data, _first(twin(*x)).data, rtol=1e-5, atol=1e-5)
+    out.sum().backward()
+    assert all(given[k].grad is not None for k, p in model.named_parameters() if p.requires_grad)
+    np.testing.assert_array_equal(_first(model(*x)).data, own)

@@ -276,7 +276,7 @@ EXPERIMENTS = {
     "mnist1d-distill": "nnlite.distill:run",
     "maml-sinusoid": "nnlite.meta.experiment:run",
     "darts-mnist1d": "nnlite.nas.experiment:run",
-    "digits-tune": "nnlite.tune:run",
+    "digits-tune": "nnlite.tune.experiment:run",
 }
 
 

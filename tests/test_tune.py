@@ -138,14 +138,15 @@ def test_recipe_objective_trains_a_recipe():
 
 def test_doctests_run():
     import doctest
-    failures, tried = doctest.testmod(tune, verbose=False)
+    from nnlite.tune import search
+    failures, tried = doctest.testmod(search, verbose=False)
     assert tried >= 3 and failures == 0
 
 
 def test_digits_tune_experiment_is_registered_and_runs():
     pytest.importorskip("sklearn")
     from nnlite import recipes
-    assert recipes.EXPERIMENTS["digits-tune"] == "nnlite.tune:run"
+    assert recipes.EXPERIMENTS["digits-tune"] == "nnlite.tune.experiment:run"
     out = recipes.run_experiment("digits-tune", seed=0, epochs=3, progress=False)
     json.dumps(out)
     halving, random = out["successive_halving"], out["random_search"]

@@ -36,7 +36,7 @@ class HyperNetwork(nn.Module):
     is not registered as a sub-module). ``forward(embedding, x)`` runs the
     target with the generated parameters; a 2-D ``embedding`` (T, E) generates
     one set per task and needs ``x`` of shape (T, N, in) and a target that
-    :func:`~nnlite.meta.sinusoid.task_batched_call` can run.
+    :func:`~nnlite.meta.task_batched_call` can run.
 
     >>> import nnlite as nl
     >>> from nnlite.meta import HyperNetwork, sinusoid_mlp

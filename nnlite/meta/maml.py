@@ -33,7 +33,7 @@ The model is used statelessly (:func:`nnlite.func.functional_call`): the
 adapted :math:`\phi` are plain tensors, the module keeps :math:`\theta`. With
 ``task_batched=True`` (a Sequential of Linear layers and activations) the whole
 meta-batch is adapted in one pass with one parameter copy per task
-(:func:`~nnlite.meta.sinusoid.task_batched_call`).
+(:func:`~nnlite.meta.task_batched_call`).
 """
 from .. import autograd
 from ..autograd import no_grad
@@ -103,7 +103,7 @@ class InnerLoop:
         """Query loss (mean over the batch's tasks) after 0, 1, ..., ``steps`` inner steps, as floats.
 
         ``batch`` has ``support_x, support_y, query_x, query_y`` with a leading
-        task dimension (a :class:`~nnlite.meta.sinusoid.TaskBatch`).
+        task dimension (a :class:`~nnlite.meta.TaskBatch`).
         """
         per_task = self._per_task(batch)
         curve = []

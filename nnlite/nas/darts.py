@@ -6,7 +6,7 @@ and the cell's output concatenates the intermediate nodes (a 1x1 convolution
 brings the channels back). Which operation sits on each edge is the
 architecture. DARTS makes that choice continuous: every edge :math:`(i, j)`
 carries all candidates blended by the softmax of its row of the
-*architecture parameters* :math:`\alpha` (a :class:`~nnlite.nas.operations.MixedOp`).
+*architecture parameters* :math:`\alpha` (a :class:`~nnlite.nas.MixedOp`).
 The :math:`\alpha` are Parameters of kind ``"architecture"``, shared by every
 cell of the network.
 
@@ -225,8 +225,8 @@ class BilevelSearch:
     defaults to the weight optimizer's learning rate, as in the paper, and the
     finite-difference step is ``epsilon`` divided by the norm of the
     validation gradient (the paper's 0.01).
-    ``latency`` (a :class:`~nnlite.nas.latency.LatencyTable` cost vector per
-    operation, or None) and ``latency_weight`` :math:`\\lambda` add the
+    ``latency`` (one cost per operation, as
+    :meth:`nnlite.nas.LatencyTable.costs` returns, or None) and ``latency_weight`` :math:`\\lambda` add the
     expected latency :math:`\\lambda \\sum_{edges} \\mathrm{softmax}(\\alpha_e) \\cdot t`
     to the architecture's objective (hardware-aware search).
     """

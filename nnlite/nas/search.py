@@ -54,7 +54,7 @@ def accuracy(model, data, batch_size=500):
 def darts_search(search_train, search_val, epochs=10, channels=16, cells=2, steps=3, batch_size=64,
                  second_order=False, latency=None, latency_weight=0.0, weight_lr=0.025, arch_lr=3e-3, seed=0,
                  progress=False):
-    """Search with :class:`~nnlite.nas.darts.BilevelSearch`; returns ``(network, history)``.
+    """Search with :class:`~nnlite.nas.BilevelSearch`; returns ``(network, history)``.
 
     Weights: SGD (momentum 0.9, weight decay 3e-4) with a cosine schedule;
     architecture: Adam (betas (0.5, 0.999), weight decay 1e-3), as in the
@@ -93,7 +93,7 @@ def darts_search(search_train, search_val, epochs=10, channels=16, cells=2, step
 
 
 def train_from_scratch(genotype, train, test, epochs=15, channels=16, cells=2, lr=3e-3, batch_size=64, seed=0):
-    """A fresh :class:`~nnlite.nas.darts.DerivedNetwork` trained with Adam; returns ``(network, test_accuracy)``."""
+    """A fresh :class:`~nnlite.nas.DerivedNetwork` trained with Adam; returns ``(network, test_accuracy)``."""
     manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = DerivedNetwork(genotype, channels=channels, cells=cells)

@@ -240,6 +240,7 @@ class BilevelSearch:
         self.latency = None if latency is None else np.asarray(latency, dtype=np.float64)
         self.latency_weight, self.loss_fn = float(latency_weight), loss_fn
         self._weight_names = [k for k, p in model.named_parameters() if p.kind != "architecture"]
+        self._arch_names = [k for k, p in model.named_parameters() if p.kind == "architecture"]
 
     def expected_latency(self):
         """:math:`\\sum_e \\mathrm{softmax}(\\alpha_e) \\cdot t`, differentiable in alpha (None without a table)."""
@@ -254,6 +255,9 @@ class BilevelSearch:
 
     def _frozen_weights(self):
         return {k: p.detach() for k, p in self.model.named_parameters() if k in self._weight_names}
+
+    def _frozen_architecture(self):
+        return {k: p.detach() for k, p in self.model.named_parameters() if k in self._arch_names}
 
     def architecture_loss(self, train_batch, val_batch):
         """The scalar whose gradient with respect to alpha is the architecture gradient (first or second order).
@@ -273,7 +277,7 @@ class BilevelSearch:
     def _unrolled_objective(self, train_batch, x_val, y_val):
         """L_val(w', alpha) - xi/(2 eps) (L_train(w+, alpha) - L_train(w-, alpha)), weights as constants."""
         x_train, y_train = train_batch
-        alpha_fixed = {"alpha": self.model.alpha.detach()}
+        alpha_fixed = self._frozen_architecture()
         leaves = {k: v.detach().requires_grad_() for k, v in self._frozen_weights().items()}
         g_train = grad(self._loss({**leaves, **alpha_fixed}, x_train, y_train), list(leaves.values()))
         with no_grad():
@@ -292,7 +296,7 @@ class BilevelSearch:
         return val - difference * (self.xi / (2 * eps))
 
     def step(self, train_batch, val_batch):
-        """One architecture step, then one weight step; returns ``{"train_loss", "val_loss"}``."""
+        """One architecture step, then one weight step; returns ``{"train_loss", "architecture_loss"}``."""
         self.arch_optimizer.zero_grad()
         arch = self.architecture_loss(train_batch, val_batch)
         arch.backward()
@@ -300,7 +304,7 @@ class BilevelSearch:
 
         x, y = train_batch
         self.weight_optimizer.zero_grad()
-        train = self._loss({"alpha": self.model.alpha.detach()}, x, y)
+        train = self._loss(self._frozen_architecture(), x, y)
         train.backward()
         self.weight_optimizer.step()
         return {"train_loss": float(train.data), "architecture_loss": float(arch.data)}

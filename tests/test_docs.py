@@ -83,7 +83,8 @@ def test_conf_loads_with_the_offline_extensions(monkeypatch):
 
 @pytest.mark.parametrize("module_name", ["nnlite.nn", "nnlite.nn.functional", "nnlite.nn.init",
                                          "nnlite.nn.utils", "nnlite.optim", "nnlite.optim.lr_scheduler",
-                                         "nnlite.io", "nnlite.data", "nnlite.distributed"])
+                                         "nnlite.io", "nnlite.data", "nnlite.distributed", "nnlite.func",
+                                         "nnlite.meta", "nnlite.nas"])
 def test_every_public_name_is_in_the_api_pages(module_name):
     module = importlib.import_module(module_name)
     targets = api_targets()

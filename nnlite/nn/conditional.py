@@ -30,9 +30,11 @@ batch norm does, so conditioning is learned, not imposed by the initial values.
 Forward and backward are compositions of differentiable ops (``linear``,
 ``embedding``, ``batch_norm``, ``group_norm``), so higher derivatives work.
 """
+import numpy as np
+
 from .. import ops
 from ..parameter import Parameter
-from ..tensor import Tensor
+from ..tensor import Tensor, tensor
 from . import functional as F
 from . import init
 from .linear import Linear
@@ -175,7 +177,7 @@ class _ConditionalBatchNorm(Module):
 
     def forward(self, input, y):
         name = f"{type(self).__name__}(num_features={self.num_features}, num_classes={self.num_classes})"
-        labels = y.data if isinstance(y, Tensor) else y
+        labels = y.data if isinstance(y, Tensor) else np.asarray(y)
         if getattr(labels, "ndim", None) != 1 or labels.dtype.kind not in "iu" or len(labels) != input.shape[0]:
             raise ValueError(f"{name}: y must be a 1-D integer tensor of {input.shape[0]} class labels, got "
                              f"{getattr(labels, 'dtype', type(labels).__name__)} of shape "
@@ -183,7 +185,7 @@ class _ConditionalBatchNorm(Module):
         if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"{name}: class labels must lie in [0, {self.num_classes}), "
                              f"got {int(labels.min())}..{int(labels.max())}")
-        y = y if isinstance(y, Tensor) else ops.tensor(labels)
+        y = y if isinstance(y, Tensor) else tensor(labels)
         return film(self.bn(input), F.embedding(y, self.weight), F.embedding(y, self.bias))
 
     def extra_repr(self):

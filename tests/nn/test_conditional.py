@@ -134,6 +134,10 @@ def test_conditional_batch_norm_rows_are_per_class(rng):
     touched = np.abs(layer.bias.grad.data).sum(axis=1) > 0
     assert touched.tolist() == [False, True, False, True, False]
     assert {p.kind for p in layer.parameters()} == {"scale", "shift"}
+    # labels may also be a list or a NumPy array
+    x = nl.randn(4, 2)
+    np.testing.assert_array_equal(layer(x, [1, 3, 3, 1]).data, layer(x, nl.tensor([1, 3, 3, 1])).data)
+    np.testing.assert_array_equal(layer(x, np.array([1, 3, 3, 1])).data, layer(x, nl.tensor([1, 3, 3, 1])).data)
 
 
 def test_adaptive_instance_norm_matches_torch(rng):

@@ -253,3 +253,18 @@ def test_half_model_keeps_float16_in_checkpoints_and_runs_through_float16_linear
     runnable = Q.quantize_dynamic(model, {nl.nn.Linear}, dtype=nl.float16)
     np.testing.assert_allclose(runnable(x).numpy(), want, rtol=1e-2, atol=2e-3)
     np.testing.assert_allclose(model.float()(x).detach().numpy(), want, rtol=1e-2, atol=2e-3)
+
+
+def test_int8_model_gives_the_same_bytes_on_both_backends():
+    pytest.importorskip("nnlite._kernels._int8")
+    qmodel = Q.quantize_dynamic(_mlp())
+    x = nl.randn(9, 40)
+    old = nl.get_backend()
+    try:
+        nl.set_backend("cython")
+        compiled = qmodel(x).numpy().tobytes()
+        nl.set_backend("reference")
+        twin = qmodel(x).numpy().tobytes()
+    finally:
+        nl.set_backend(old)
+    assert compiled == twin

@@ -12,7 +12,7 @@ backpropagated through the generated :math:`\theta` into :math:`\psi` (end to
 end). Here :math:`z` is a task embedding, e.g. a sinusoid's amplitude and
 phase, and :math:`h_\psi` is a small MLP whose last layer emits every
 parameter of the target, flattened. The generated parameters are an ordinary
-dict of named tensors (:meth:`HyperNetwork.generate`): they can be inspected,
+dict of named tensors (:meth:`~nnlite.meta.HyperNetwork.generate`): they can be inspected,
 or loaded into a copy of the target with ``load_state_dict``.
 
 The output layer starts with small weights and a bias equal to the target's

@@ -5,10 +5,10 @@ Each *task* is a sine wave :math:`y = A \\sin(x - \\varphi)` with amplitude
 drawn from :math:`x \\sim U[-5, 5]`. A learner sees K points of a new wave (the
 *support* set, K = 5 or 10: "K-shot") and must predict the wave everywhere (the
 *query* set). The paper's regressor is a 1-40-40-1 ReLU network
-(:func:`sinusoid_mlp`).
+(:func:`~nnlite.meta.sinusoid_mlp`).
 
 :class:`SinusoidTasks` draws whole meta-batches at once, as arrays with a
-leading task dimension, so that :func:`task_batched_call` can adapt all the
+leading task dimension, so that :func:`~nnlite.meta.task_batched_call` can adapt all the
 tasks of a batch in one pass (one copy of the parameters per task).
 """
 from collections import namedtuple

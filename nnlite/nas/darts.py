@@ -42,12 +42,12 @@ differences (the paper's equation 8): with
 The look-ahead weights are used through :func:`nnlite.func.functional_call`;
 the network's own weights change only in the weight step.
 
-**The derived architecture** (:func:`derive_genotype`, the paper's section
+**The derived architecture** (:func:`~nnlite.nas.derive_genotype`, the paper's section
 2.4): for every intermediate node keep the ``k = 2`` strongest incoming edges
 from distinct earlier nodes (all of them if it has fewer), where an edge's
 strength is its largest softmax weight over the operations other than
 ``none``, and put on each kept edge that strongest operation. The discrete
-network (:class:`DerivedNetwork`) is then trained from scratch.
+network (:class:`~nnlite.nas.DerivedNetwork`) is then trained from scratch.
 """
 from collections import namedtuple
 

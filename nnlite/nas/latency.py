@@ -54,7 +54,7 @@ class LatencyTable:
 
     ``path`` defaults to ``latency-<backend>-<threads>threads.json`` in the
     nnlite cache directory. ``measure`` is the timing function (replaceable,
-    e.g. by a FLOP count). :attr:`measured` counts the measurements this object
+    e.g. by a FLOP count). ``measured`` counts the measurements this object
     had to make, so a reader can see the cache at work.
 
     >>> table = LatencyTable(path=None, measure=lambda name, c, l, b: {"none": 0.0}.get(name, 1.0))

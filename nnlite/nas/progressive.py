@@ -8,14 +8,14 @@ beats its parent on validation data; stop when no child does.
 Children start from the parent's function, not from scratch, with Net2Net's
 function-preserving transformations (Chen, Goodfellow & Shlens 2016):
 
-* **Net2WiderNet** (:func:`net2wider`) widens a hidden layer from :math:`n` to
+* **Net2WiderNet** (:func:`~nnlite.nas.net2wider`) widens a hidden layer from :math:`n` to
   :math:`m` units by copying random existing units: new unit :math:`j` copies
   unit :math:`g(j)` (its incoming weights and bias), and every outgoing weight
   of a unit that now has :math:`c` copies is divided by :math:`c`. Each copy
   computes the same activation, so the next layer receives exactly the same
   sum. A little noise on the copies breaks their symmetry so they can learn
   different things.
-* **Net2DeeperNet** (:func:`net2deeper`) inserts a Linear layer initialised to
+* **Net2DeeperNet** (:func:`~nnlite.nas.net2deeper`) inserts a Linear layer initialised to
   the identity after a ReLU: :math:`\mathrm{relu}(I h) = h` for :math:`h \ge 0`,
   so the output does not change.
 """

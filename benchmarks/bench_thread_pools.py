@@ -11,6 +11,11 @@ OpenMP threads need for the next product. Measured here, paired in one run:
   one thread (``threadpoolctl.threadpool_limits(1, "blas")``, or
   ``OPENBLAS_NUM_THREADS=1`` before start), so it has no pool to leave spinning.
 
+The whole measurement runs twice, in fresh processes: with OpenBLAS's default
+thread timeout (its idle threads poll for 2^28 cycles, about 0.1 s, before
+they sleep) and with ``OPENBLAS_THREAD_TIMEOUT=4`` (2^4 cycles: they sleep at
+once), which must be in the environment before NumPy loads OpenBLAS.
+
     python benchmarks/bench_thread_pools.py   # writes results/<machine kind>-thread-pools.md
 """
 import os
@@ -56,12 +61,30 @@ def run(quick=False, n=1024):
              "gflops": 2 * n ** 3 / (statistics.median(v) * 1e-3) / 1e9} for k, v in samples.items()]
 
 
+def _child(timeout):
+    """Run the measurement in a fresh process with OPENBLAS_THREAD_TIMEOUT set (or not); its rows."""
+    import json
+    import subprocess
+    env = dict(os.environ)
+    env.pop("OPENBLAS_THREAD_TIMEOUT", None)
+    if timeout is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = str(timeout)
+    code = ("import json, sys; sys.path.insert(0, %r); import bench_thread_pools as b; "
+            "print(json.dumps(b.run(quick=%r)))" % (os.path.dirname(os.path.abspath(__file__)), "--quick" in sys.argv))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    for r in rows:
+        r["OPENBLAS_THREAD_TIMEOUT"] = "default (28)" if timeout is None else str(timeout)
+    return rows
+
+
 if __name__ == "__main__":
-    rows = run(quick="--quick" in sys.argv)
+    rows = _child(None) + _child(4)
     path = write_markdown("thread-pools", "K.gemm 1024^3 float32 after NumPy's threaded BLAS", rows,
-                          ["case", "nnlite_ms", "vs_alone", "gflops"],
-                          notes=[f"{nl.get_num_threads()} nnlite threads; medians of interleaved samples, one run",
-                                 f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
-                                 f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"])
+                          ["OPENBLAS_THREAD_TIMEOUT", "case", "nnlite_ms", "vs_alone", "gflops"],
+                          notes=[f"{nl.get_num_threads()} nnlite threads; medians of interleaved samples; "
+                                 "each OPENBLAS_THREAD_TIMEOUT in its own fresh process, one after the other",
+                                 f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}"])
     print(describe())
     print(open(path).read())

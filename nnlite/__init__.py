@@ -3,7 +3,16 @@
 Readable Python on top (``nnlite.nn``, ``nnlite.optim``), compiled Cython/OpenMP
 kernels underneath (``nnlite._kernels``), with NumPy twins of every kernel.
 """
-from ._version import __version__  # noqa: F401
+import os as _os
+
+# NumPy's OpenBLAS threads poll for new work for ~0.1 s after each threaded product, holding
+# the cores nnlite's OpenMP threads need next (a 1024^3 product measured 1.6x slower right after
+# numpy.matmul; benchmarks/bench_thread_pools.py). With this they sleep at once. OpenBLAS reads
+# it when NumPy loads it, so it only takes effect when nnlite is imported first; a value the
+# user set wins.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+from ._version import __version__  # noqa: E402,F401
 
 from ._startup import import_kernels as _import_kernels, leave_quietly_on_interrupt as _leave_on_interrupt
 

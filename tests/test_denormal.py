@@ -125,3 +125,4 @@ def test_environment_variable_turns_flushing_on_at_import():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**__import__("os").environ, "NNLITE_FLUSH_DENORMAL": "1"})
     assert out.stdout.split() == ["True", "True"], out.stderr
+

@@ -86,6 +86,8 @@ def run(quick=False):
     qmodel = nl.quantization.quantize_dynamic(model, {nl.nn.Linear}, dtype=nl.qint8)
     tq = torch_twin(model, torch) if torch is not None else None
     cpu, isa = cpu_and_isa()
+    from nnlite._kernels import _int8
+    isa += f"; kernel path {_int8.simd_path()}"
     rows = []
     for batch in ((1, 64) if quick else (1, 8, 16, 32, 64)):
         x = nl.tensor(np.random.default_rng(batch).standard_normal((batch, SIZES[0])).astype(np.float32))

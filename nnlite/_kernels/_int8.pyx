@@ -19,15 +19,17 @@ Why unsigned times signed: x86's integer dot-product instructions (AVX-VNNI's
 ``vpdpbusd``, and ``vpmaddubsw``) multiply unsigned by signed bytes, and a ReLU
 network's activations are mostly non-negative, so all 256 codes of uint8 are used.
 
-The loop: every output element is one dot product of two contiguous rows of
-bytes, widened to 16 bits and summed into int32 lanes (the compiler turns the
-loop into ``vpmaddwd`` on AVX2, or a VNNI instruction where the CPU has one).
-Four weight rows share each pass over an activation row, so each activation
-byte is loaded once for four outputs. Threads split the output rows; integer
-sums are exact, so the result is the same bytes for any thread count, and the
-float epilogue is one multiply and one add per element in float32 (no fused
-multiply-add: the build uses ``-ffp-contract=off``), exactly what the NumPy twin
-in ``reference_int8.py`` does.
+The loop: every output element is one dot product of two contiguous rows,
+activations widened to int16 once per call, weights widened on the fly. With
+AVX2 (``nnl_dot_4xn`` below) each step takes 16 columns of four weight rows and
+one or two activation rows and does 8 ``vpmaddwd`` (16 products each, summed in
+pairs into int32 lanes), so each weight load feeds two rows of output and each
+activation load four; without AVX2 the same sums run as plain loops. Threads
+split the output rows in blocks of four; integer sums are exact, so the result
+is the same bytes for any thread count and lane order, and the float epilogue
+is one multiply and one add per element in float32 (no fused multiply-add: the
+build uses ``-ffp-contract=off``), exactly what the NumPy twin in
+``reference_int8.py`` does. ``simd_path()`` says which path was built.
 
 The functions are reached through ``nnlite.quantization`` (this module's
 ``__all__`` stays empty, so the kernel table does not look for a twin in
@@ -37,7 +39,6 @@ cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport nearbyintf
 from libc.stdint cimport int8_t, int16_t, int32_t, uint8_t
-from libc.stdlib cimport free, malloc
 
 from nnlite._kernels._threads cimport threads_for
 
@@ -51,33 +52,86 @@ __all__ = []
 MAX_IN_FEATURES = 65793
 
 
-cdef inline int32_t _dot16(const int16_t* x, const int16_t* w, Py_ssize_t k) noexcept nogil:
-    # 16-bit operands, 32-bit sums: the pattern compilers turn into vpmaddwd (AVX2), which
-    # multiplies 16 pairs and adds neighbours into 8 int32 lanes in one instruction.
-    cdef int32_t acc = 0
-    cdef Py_ssize_t i
-    for i in range(k):
-        acc = acc + <int32_t>x[i] * <int32_t>w[i]
-    return acc
+cdef extern from *:
+    """
+    /* Dot products of int16 activation rows with int8 weight rows, summed in int32.
+       With AVX2 each step widens 16 weights of each of four rows to int16
+       (vpmovsxbw) and multiplies them with 16 activations of one or two rows
+       (vpmaddwd: 16 products, neighbours added, into 8 int32 lanes): 4 or 8 sums
+       advance together, so every load feeds several multiply-adds. Without AVX2
+       the same sums run as plain loops (which the compiler vectorises as it can).
+       Integer sums are exact, so the lane order changes nothing: same bytes as the twin. */
+    #include <string.h>
+    #if defined(__AVX2__)
+    #include <immintrin.h>
+    #define NNL_HAVE_AVX2 1
+    static inline int32_t nnl_hsum(__m256i v) {
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+        return _mm_cvtsi128_si32(s);
+    }
+    #define NNL_W16(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(p)))
+    #define NNL_X16(p) _mm256_loadu_si256((const __m256i*)(p))
+    #define NNL_MADD(acc, x, w) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
+    #else
+    #define NNL_HAVE_AVX2 0
+    #endif
+
+    /* out[4 r + j] = sum_i x_r[i] * w[j k + i] for rows r < nx (1 or 2) of x and j < 4 of w. */
+    static void nnl_dot_4xn(const int16_t* x0, const int16_t* x1, int nx, const int8_t* w, Py_ssize_t k,
+                            int32_t* out) {
+        int32_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        const int8_t *w1 = w + k, *w2 = w + 2 * k, *w3 = w + 3 * k;
+        Py_ssize_t i = 0;
+    #if NNL_HAVE_AVX2
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        __m256i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        if (nx == 2) {
+            for (; i + 16 <= k; i += 16) {
+                __m256i v0 = NNL_W16(w + i), v1 = NNL_W16(w1 + i), v2 = NNL_W16(w2 + i), v3 = NNL_W16(w3 + i);
+                __m256i xa = NNL_X16(x0 + i), xb = NNL_X16(x1 + i);
+                NNL_MADD(a0, xa, v0); NNL_MADD(a1, xa, v1); NNL_MADD(a2, xa, v2); NNL_MADD(a3, xa, v3);
+                NNL_MADD(b0, xb, v0); NNL_MADD(b1, xb, v1); NNL_MADD(b2, xb, v2); NNL_MADD(b3, xb, v3);
+            }
+        } else {
+            for (; i + 16 <= k; i += 16) {
+                __m256i xa = NNL_X16(x0 + i);
+                NNL_MADD(a0, xa, NNL_W16(w + i)); NNL_MADD(a1, xa, NNL_W16(w1 + i));
+                NNL_MADD(a2, xa, NNL_W16(w2 + i)); NNL_MADD(a3, xa, NNL_W16(w3 + i));
+            }
+        }
+        s[0] = nnl_hsum(a0); s[1] = nnl_hsum(a1); s[2] = nnl_hsum(a2); s[3] = nnl_hsum(a3);
+        s[4] = nnl_hsum(b0); s[5] = nnl_hsum(b1); s[6] = nnl_hsum(b2); s[7] = nnl_hsum(b3);
+    #endif
+        for (; i < k; i++) {
+            int32_t xa = x0[i];
+            s[0] += xa * w[i]; s[1] += xa * w1[i]; s[2] += xa * w2[i]; s[3] += xa * w3[i];
+            if (nx == 2) {
+                int32_t xb = x1[i];
+                s[4] += xb * w[i]; s[5] += xb * w1[i]; s[6] += xb * w2[i]; s[7] += xb * w3[i];
+            }
+        }
+        memcpy(out, s, sizeof(int32_t) * 4 * (size_t)nx);
+    }
+
+    /* One activation row against one weight row (the last N % 4 rows of w). */
+    static int32_t nnl_dot_1(const int16_t* x, const int8_t* w, Py_ssize_t k) {
+        int32_t s = 0;
+        Py_ssize_t i;
+        for (i = 0; i < k; i++) s += (int32_t)x[i] * (int32_t)w[i];
+        return s;
+    }
+    """
+    int NNL_HAVE_AVX2
+    void nnl_dot_4xn(const int16_t* x0, const int16_t* x1, int nx, const int8_t* w, Py_ssize_t k,
+                     int32_t* out) noexcept nogil
+    int32_t nnl_dot_1(const int16_t* x, const int8_t* w, Py_ssize_t k) noexcept nogil
 
 
-cdef inline void _dot16x4(const int16_t* x, const int16_t* w, Py_ssize_t k, int32_t* out) noexcept nogil:
-    # Four weight rows at once: each load of x feeds four multiply-adds, so the loop is
-    # bound by arithmetic rather than by loads.
-    cdef int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0
-    cdef Py_ssize_t i
-    cdef const int16_t* w1 = w + k
-    cdef const int16_t* w2 = w + 2 * k
-    cdef const int16_t* w3 = w + 3 * k
-    for i in range(k):
-        a0 = a0 + <int32_t>x[i] * <int32_t>w[i]
-        a1 = a1 + <int32_t>x[i] * <int32_t>w1[i]
-        a2 = a2 + <int32_t>x[i] * <int32_t>w2[i]
-        a3 = a3 + <int32_t>x[i] * <int32_t>w3[i]
-    out[0] = a0
-    out[1] = a1
-    out[2] = a2
-    out[3] = a3
+def simd_path():
+    """"AVX2" when the kernel was built with the AVX2 dot products, else "portable"."""
+    return "AVX2" if NNL_HAVE_AVX2 else "portable"
 
 
 cdef inline void _epilogue(int32_t acc, Py_ssize_t m, Py_ssize_t n, Py_ssize_t N, int32_t x_zp,
@@ -99,36 +153,32 @@ cdef inline void _epilogue(int32_t acc, Py_ssize_t m, Py_ssize_t n, Py_ssize_t N
         out_f[m * N + n] = v
 
 
-cdef int _row_block(const int16_t* x16, const int8_t* w, Py_ssize_t n0, Py_ssize_t M, Py_ssize_t N,
+cdef void _row_block(const int16_t* x16, const int8_t* w, Py_ssize_t n0, Py_ssize_t M, Py_ssize_t N,
                      Py_ssize_t K, int32_t x_zp, const int32_t* row_sums, const float* mult,
                      const float* bias, float out_scale, int32_t out_zp, bint requant,
                      float* out_f, uint8_t* out_q) noexcept nogil:
-    # Output columns n0..n0+3 for every row of x. Their four weight rows are widened to int16
-    # once, into a buffer of this call's own (each thread has one), and stay in L1 while every
-    # activation row passes by.
-    cdef Py_ssize_t n1 = n0 + 4 if n0 + 4 <= N else N
-    cdef int16_t* w16 = <int16_t*>malloc(4 * K * sizeof(int16_t) + 1)
-    cdef Py_ssize_t i, m, n
-    if w16 == NULL:
-        return 1
-    for i in range((n1 - n0) * K):
-        w16[i] = w[n0 * K + i]
-    cdef int32_t acc4[4]
-    for m in range(M):
-        if n1 - n0 == 4:
-            _dot16x4(x16 + m * K, w16, K, acc4)
-            for n in range(4):
-                _epilogue(acc4[n], m, n0 + n, N, x_zp, row_sums, mult, bias, out_scale, out_zp,
-                          requant, out_f, out_q)
-        else:
-            for n in range(n0, n1):
-                _epilogue(_dot16(x16 + m * K, w16 + (n - n0) * K, K), m, n, N, x_zp, row_sums, mult,
-                          bias, out_scale, out_zp, requant, out_f, out_q)
-    free(w16)
-    return 0
+    # Output columns n0..n0+3 for every row of x, two activation rows at a time: the four
+    # weight rows (4 K bytes) stay in L1 while the activation rows pass by. The sums live on
+    # this call's stack, so each thread has its own.
+    cdef int32_t acc[8]
+    cdef Py_ssize_t m = 0, j, r, nx
+    if n0 + 4 <= N:
+        while m < M:
+            nx = 2 if m + 1 < M else 1
+            nnl_dot_4xn(x16 + m * K, x16 + (m + nx - 1) * K, <int>nx, w + n0 * K, K, acc)
+            for r in range(nx):
+                for j in range(4):
+                    _epilogue(acc[4 * r + j], m + r, n0 + j, N, x_zp, row_sums, mult, bias, out_scale,
+                              out_zp, requant, out_f, out_q)
+            m += nx
+    else:
+        for j in range(n0, N):
+            for m in range(M):
+                _epilogue(nnl_dot_1(x16 + m * K, w + j * K, K), m, j, N, x_zp, row_sums, mult, bias,
+                          out_scale, out_zp, requant, out_f, out_q)
 
 
-cdef int _gemm(const int16_t* x16, const int8_t* w, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+cdef void _gemm(const int16_t* x16, const int8_t* w, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                 int32_t x_zp, const int32_t* row_sums, const float* mult, const float* bias,
                 float out_scale, int32_t out_zp, bint requant, float* out_f, uint8_t* out_q,
                 int nthreads) noexcept nogil:
@@ -136,11 +186,9 @@ cdef int _gemm(const int16_t* x16, const int8_t* w, Py_ssize_t M, Py_ssize_t N, 
     # is written by exactly one thread.
     cdef Py_ssize_t nblocks = (N + 3) // 4
     cdef Py_ssize_t b
-    cdef int failed = 0
     for b in prange(nblocks, num_threads=nthreads, schedule='static'):
-        failed += _row_block(x16, w, 4 * b, M, N, K, x_zp, row_sums, mult, bias, out_scale, out_zp,
-                             requant, out_f, out_q)
-    return failed
+        _row_block(x16, w, 4 * b, M, N, K, x_zp, row_sums, mult, bias, out_scale, out_zp, requant,
+                   out_f, out_q)
 
 
 cdef cnp.ndarray _checked(str name, object arr, int typenum, str dtype, int ndim):
@@ -212,14 +260,11 @@ def int8_linear(x_q, int x_zero_point, w_q, w_row_sums, multiplier, bias=None, o
     cdef cnp.ndarray x16 = np.empty((M, K), dtype=np.int16)
     cdef int16_t* x16p = <int16_t*>cnp.PyArray_DATA(x16)
     cdef Py_ssize_t i
-    cdef int failed
     with nogil:
         for i in range(M * K):
             x16p[i] = xp[i]
-        failed = _gemm(x16p, wp, M, N, K, x_zero_point, sp, mp, bias_ptr, oscale, out_zero_point, requant,
+        _gemm(x16p, wp, M, N, K, x_zero_point, sp, mp, bias_ptr, oscale, out_zero_point, requant,
               out_f, out_q, nthreads)
-    if failed:
-        raise MemoryError(f"int8_linear: could not allocate {4 * K * 2} bytes of scratch")
     return out
 
 

@@ -127,3 +127,8 @@ def test_quantize_u8_errors(impl):
         k.quantize_u8(np.zeros(3, np.float32), 0.0, 0)
     with pytest.raises(ValueError, match=r"zero_point must be in \[0, 255\]"):
         k.quantize_u8(np.zeros(3, np.float32), 1.0, -1)
+
+
+def test_reports_the_path_it_was_built_with():
+    k = compiled()
+    assert k.simd_path() in ("AVX2", "portable")

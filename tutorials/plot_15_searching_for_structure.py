@@ -174,9 +174,11 @@ assert np.allclose(deeper(x).data, small(x).data, atol=1e-5)
 
 # %%
 # :func:`~nnlite.nas.progressive_search` tries, each round, widening every
-# hidden layer and adding one, trains each child briefly and keeps the best
-# while validation accuracy improves.
-grown, rounds = nas.progressive_search(small, search_train, search_val, rounds=3, epochs=3, seed=0)
+# hidden layer and adding one, trains each child for a few epochs and keeps
+# the best while validation accuracy improves. (A plain MLP is a weak model of
+# MNIST-1D; what matters here is that every step starts from the trained
+# parent.)
+grown, rounds = nas.progressive_search(small, search_train, search_val, rounds=3, epochs=30, lr=1e-2, seed=0)
 for r in rounds:
     print(f"round {r['round']}: {r['choice']:<26} val accuracy {r['val_accuracy']:.3f}, "
           f"{r['parameters']} parameters")
@@ -184,7 +186,8 @@ fig, ax = plt.subplots(figsize=(4.5, 3))
 ax.plot([r["parameters"] for r in rounds], [r["val_accuracy"] for r in rounds], "o-")
 ax.set(xscale="log", xlabel="parameters", ylabel="validation accuracy", title="progressive growth")
 fig.tight_layout()
-assert rounds[-1]["val_accuracy"] >= rounds[0]["val_accuracy"] and len(rounds) >= 2
+assert rounds[-1]["val_accuracy"] > rounds[0]["val_accuracy"] + 0.05
+assert grown.num_parameters() > small.num_parameters()
 
 elapsed = time.perf_counter() - start
 print(f"tutorial ran in {elapsed:.1f} s")

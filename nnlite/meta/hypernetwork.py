@@ -56,6 +56,9 @@ class HyperNetwork(nn.Module):
         with no_grad():
             self.head.weight.data *= init_scale
             self.head.bias.data[...] = np.concatenate([p.data.ravel() for p in target.parameters()])
+        # The records say where these values came from, as every initialiser's record does.
+        self.head.weight.init = {**(self.head.weight.init or {}), "scaled_by": init_scale}
+        self.head.bias.init = {"scheme": "copied", "source": "the target's initial parameters"}
 
     @property
     def num_generated(self):

@@ -17,7 +17,8 @@ and counted like any other.
 """
 from ..nn import functional as F
 from ..parameter import Parameter
-from ..ops import full
+from ..nn import init
+from ..ops import empty
 from .maml import MAML
 
 __all__ = ["MetaSGD"]
@@ -36,9 +37,11 @@ class MetaSGD(MAML):
     def __init__(self, model, inner_lr=0.01, inner_steps=1, first_order=False, loss_fn=F.mse_loss,
                  task_batched=False):
         super().__init__(model, inner_lr, inner_steps, first_order, loss_fn, task_batched)
-        self.inner_lrs = {name: Parameter(full(p.shape, inner_lr, dtype=p.dtype), kind="meta",
-                                          name=f"inner_lr.{name}")
-                          for name, p in model.named_parameters()}
+        self.inner_lrs = {}
+        for name, p in model.named_parameters():
+            rate = Parameter(empty(p.shape, dtype=p.dtype), kind="meta", name=f"inner_lr.{name}")
+            init.constant_(rate, inner_lr)
+            self.inner_lrs[name] = rate
 
     def parameters(self):
         """The initialisation and the learning rates: both are meta-learned."""

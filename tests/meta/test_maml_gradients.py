@@ -116,3 +116,28 @@ def test_bad_settings_named():
         MAML(nn.Linear(1, 1), inner_lr=0.0)
     with pytest.raises(ValueError, match="shots must be >= 1"):
         SinusoidTasks(shots=0)
+
+
+def test_second_order_meta_gradient_equals_pytorch():
+    torch = pytest.importorskip("torch")
+    model, batch = _tiny(3)
+    MAML(model, inner_lr=0.3, inner_steps=2).meta_loss(batch).backward()
+    ours = [p.grad.data for p in model.parameters()]
+
+    theta = [torch.tensor(p.data, requires_grad=True) for p in model.parameters()]
+
+    def forward(params, x):
+        h = torch.tanh(x @ params[0].T + params[1])
+        return h @ params[2].T + params[3]
+
+    losses = []
+    for t in range(3):
+        sx, sy, qx, qy = (torch.tensor(a.data[t]) for a in batch[:4])
+        phi = theta
+        for _ in range(2):
+            grads = torch.autograd.grad(torch.mean((forward(phi, sx) - sy) ** 2), phi, create_graph=True)
+            phi = [p - 0.3 * g for p, g in zip(phi, grads)]
+        losses.append(torch.mean((forward(phi, qx) - qy) ** 2))
+    (sum(losses) / 3).backward()
+    for a, b in zip(ours, theta):
+        np.testing.assert_allclose(a, b.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -225,13 +225,16 @@ results["int8 QAT"] = (q.model_size_bytes(qat_model), qat_acc)
 # ``float16`` has a 10-bit mantissa: a relative rounding error of at most
 # :math:`2^{-11} \approx 0.05\%`, far below what a classifier notices. Stored
 # in 16 bits, the weights take half the space; loaded into a float32 model,
-# they compute as before.
-half_state = {k: v.numpy().astype(np.float16) for k, v in base.state_dict().items()}
+# they compute as before. (nnlite's kernels compute in float32 and float64;
+# for Linear-only models ``quantize_dynamic(model, dtype=nl.float16)`` keeps
+# the float16 weights and multiplies in float32.)
+half_state = copy_of(base).half().state_dict()      # Module.half(): float16 storage
+assert all(v.dtype == np.float16 for v in half_state.values())
 half_size = file_bytes(half_state)
 half_model = CNN()
 half_model.load_state_dict(half_state)      # converted to the model's float32 on load
 half_acc = accuracy(half_model)
-w, w16 = base.fc1.weight.detach().numpy(), half_state["fc1.weight"].astype(np.float32)
+w, w16 = base.fc1.weight.detach().numpy(), half_state["fc1.weight"].numpy().astype(np.float32)
 assert np.all(np.abs(w16 - w) <= np.abs(w) * 2.0 ** -11 + 1e-8)
 print(f"float16 storage: {half_size / 1024:.1f} KiB, accuracy {half_acc:.1%}")
 assert abs(half_acc - base_acc) <= 0.005

@@ -16,7 +16,8 @@ if the forward raises. The module's own parameters are never read or written.
   module's own untouched.
 * Tied parameters (one Parameter under two names) stay tied: giving a tensor
   for either name replaces it everywhere. Giving two different tensors for the
-  names of one tied parameter is an error.
+  names of one tied parameter is an error. With ``tie_weights=False`` only the
+  names given are replaced, as in PyTorch.
 * Names not given keep the module's own tensors.
 """
 from .nn.module import Module
@@ -35,7 +36,7 @@ def _owners(module):
                     yield base + attr, mod, attr, registry, value
 
 
-def functional_call(module, parameters_and_buffers, args, kwargs=None, *, strict=False):
+def functional_call(module, parameters_and_buffers, args, kwargs=None, *, tie_weights=True, strict=False):
     """``module(*args, **kwargs)`` with the tensors of ``parameters_and_buffers`` in place of its own.
 
     ``parameters_and_buffers`` maps dotted names to Tensors (a tuple of dicts is
@@ -77,21 +78,22 @@ def functional_call(module, parameters_and_buffers, args, kwargs=None, *, strict
     # A tied tensor is replaced wherever it appears, whichever of its names was given.
     replacement = {}
     for name, _, _, _, value in entries:
-        if name in parameters_and_buffers:
+        if name in parameters_and_buffers and tie_weights:
             new = parameters_and_buffers[name]
             if id(value) in replacement and replacement[id(value)] is not new:
                 raise ValueError(f"functional_call: {name!r} is tied to another given name but was "
                                  "given a different tensor")
             replacement[id(value)] = new
     if strict:
-        missing = [name for name, _, _, _, value in entries if id(value) not in replacement]
+        missing = [name for name, _, _, _, value in entries
+                   if (id(value) not in replacement if tie_weights else name not in parameters_and_buffers)]
         if missing:
             raise ValueError(f"functional_call(strict=True): missing keys {missing}")
 
     swapped = []
     try:
-        for _, mod, attr, registry, value in entries:
-            new = replacement.get(id(value))
+        for name, mod, attr, registry, value in entries:
+            new = replacement.get(id(value)) if tie_weights else parameters_and_buffers.get(name)
             if new is not None and mod.__dict__[attr] is value:
                 # Writing the dicts directly skips Module.__setattr__, which would refuse a
                 # plain Tensor in a parameter slot; both views (attribute and registry) change.

@@ -86,6 +86,9 @@ def test_tied_parameters_replaced_under_either_name():
     assert w.grad is not None and model[0].weight.grad is None
     with pytest.raises(ValueError, match="tied"):
         functional_call(model, {"0.weight": w, "1.weight": nl.randn(6, 4)}, (x,))
+    # tie_weights=False (PyTorch's option): only the name given changes; the head keeps the shared weight.
+    untied = functional_call(model, {"0.weight": w}, (x,), tie_weights=False)
+    np.testing.assert_allclose(untied.data[0], w.data[[1, 2]] @ emb.weight.data.T, rtol=1e-5)
 
 
 def test_hooks_still_run():

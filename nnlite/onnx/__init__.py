@@ -4,7 +4,7 @@
 ``onnxruntime`` (or any ONNX runtime) runs with the model's outputs; the
 ``onnx`` package is needed only here (``pip install "nnlite[onnx]"``).
 """
-from .export import SUPPORTED_OPERATIONS, ExportError, export
+from .exporter import SUPPORTED_OPERATIONS, ExportError, export
 from .trace import Trace, trace
 
 __all__ = ["export", "SUPPORTED_OPERATIONS", "ExportError", "trace", "Trace"]

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..io import load_checkpoint, read_checkpoint
-from .export import export
+from .exporter import export
 
 __all__ = ["export_checkpoint"]
 

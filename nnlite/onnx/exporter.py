@@ -404,7 +404,7 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     the ``nnlite`` domain (see :mod:`nnlite.onnx.functions`); ``False`` leaves
     their operations in the main graph.
 
-    The model runs once in eval mode; see :mod:`nnlite.onnx.export` for how
+    The model runs once in eval mode; see :mod:`nnlite.onnx.exporter` for how
     each operation is written and :data:`SUPPORTED_OPERATIONS` for the list.
     """
     onnx, helper, _ = _onnx()

@@ -11,9 +11,11 @@ exp(-90), and their gradients land in the output layer's products.
 ``set_flush_denormal(True)`` sets the CPU's flush-to-zero (FTZ: subnormal
 results become 0) and denormals-are-zero (DAZ: subnormal operands are read as
 0) modes on the calling thread and on every OpenMP thread of nnlite's kernels
-(see ``nnlite/_kernels/_denormal.pyx``). Values that small are far below any
-gradient that changes a float32 weight, so training is not affected; products
-then run at normal speed whatever their operands hold.
+(see ``nnlite/_kernels/_denormal.pyx``). Products then run at normal speed
+whatever their operands hold. Results change only where such tiny values
+mattered: a sum that held one differs in its last bits, and a gradient that
+is subnormal as a whole becomes 0 (which an optimizer that rescales
+gradients, such as Adam, would otherwise have turned into a real update).
 
 **Default: off**, as in PyTorch. The modes belong to each thread, and the
 calling thread is also where NumPy and the rest of the program compute, so

@@ -77,11 +77,15 @@ def json_to_rst(data):
 
 
 class Benchmarks(SphinxDirective):
+    """``.. nnlite-benchmarks::`` shows latest.md (or latest.json); with an argument, that
+    file of benchmarks/results/ (e.g. ``amd-epyc-avx2-recurrent.md``, one table per machine kind)."""
     has_content = False
+    optional_arguments = 1
 
     def run(self):
-        md = os.path.join(RESULTS, "latest.md")
-        js = os.path.join(RESULTS, "latest.json")
+        stem = os.path.splitext(self.arguments[0])[0] if self.arguments else "latest"
+        md = os.path.join(RESULTS, stem + ".md")
+        js = os.path.join(RESULTS, stem + ".json")
         if os.path.isfile(md):
             with open(md, encoding="utf-8") as f:
                 lines, source = markdown_to_rst(f.read()), md

@@ -3,10 +3,11 @@
 
 A *subnormal* (denormal) float is one below the smallest normal number
 (about 1.2e-38 in float32), stored with leading zeros in its significand so
-that values fade gradually to zero instead of jumping there. x86 cores handle
-them in microcode: a multiply that reads or produces one takes ~100 cycles
-instead of one, so a matrix product whose operands are a tenth subnormal runs
-10-30x slower. Training makes such values easily: the gradient of a softmax
+that values fade gradually to zero instead of jumping there. Many x86 cores
+(Intel's in particular) handle them in microcode: a multiply that reads or
+produces one takes ~100 cycles instead of a few, so a matrix product whose
+operands are a tenth subnormal can run 10-30x slower (on the AMD EPYC this
+was written on, it did not slow down at all). Training makes such values easily: the gradient of a softmax
 over large logits, for instance, holds probabilities like exp(-90).
 
 Two bits of the SSE control register MXCSR switch the slow path off:

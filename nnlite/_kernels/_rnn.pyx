@@ -273,8 +273,13 @@ def lstm_step_forward(gh, gi, b_hh, c_prev, gates, c, h):
                ("gh", "gi", "b_hh", "c_prev", "gates", "c", "h"),
                ((B, 4 * H), (B, 4 * H), (4 * H,), (B, H), (B, 4 * H), (B, H), (B, H)))
     cdef int nt = threads_for(B * H * 4)
-    cdef void *pgh = _p(gh), *pgi = _p(gi), *pb = _p(b_hh), *pc0 = _p(c_prev)
-    cdef void *pg = _p(gates), *pc = _p(c), *ph = _p(h)
+    cdef void* pgh = _p(gh)
+    cdef void* pgi = _p(gi)
+    cdef void* pb = _p(b_hh)
+    cdef void* pc0 = _p(c_prev)
+    cdef void* pg = _p(gates)
+    cdef void* pc = _p(c)
+    cdef void* ph = _p(h)
     cdef Py_ssize_t b_ = B, h_ = H
     with nogil:
         if t == cnp.NPY_FLOAT32:
@@ -292,7 +297,12 @@ def lstm_step_backward(dh, dc, gates, c_prev, c, dpre):
                ("dh", "dc", "gates", "c_prev", "c", "dpre"),
                ((B, H), (B, H), (B, 4 * H), (B, H), (B, H), (B, 4 * H)))
     cdef int nt = threads_for(B * H * 4)
-    cdef void *pdh = _p(dh), *pdc = _p(dc), *pg = _p(gates), *pc0 = _p(c_prev), *pc = _p(c), *pd = _p(dpre)
+    cdef void* pdh = _p(dh)
+    cdef void* pdc = _p(dc)
+    cdef void* pg = _p(gates)
+    cdef void* pc0 = _p(c_prev)
+    cdef void* pc = _p(c)
+    cdef void* pd = _p(dpre)
     cdef Py_ssize_t b_ = B, h_ = H
     with nogil:
         if t == cnp.NPY_FLOAT32:
@@ -309,7 +319,12 @@ def gru_step_forward(gh, gi, b_hh, h_prev, gates, h):
                ("gh", "gi", "b_hh", "h_prev", "gates", "h"),
                ((B, 3 * H), (B, 3 * H), (3 * H,), (B, H), (B, 4 * H), (B, H)))
     cdef int nt = threads_for(B * H * 4)
-    cdef void *pgh = _p(gh), *pgi = _p(gi), *pb = _p(b_hh), *ph0 = _p(h_prev), *pg = _p(gates), *ph = _p(h)
+    cdef void* pgh = _p(gh)
+    cdef void* pgi = _p(gi)
+    cdef void* pb = _p(b_hh)
+    cdef void* ph0 = _p(h_prev)
+    cdef void* pg = _p(gates)
+    cdef void* ph = _p(h)
     cdef Py_ssize_t b_ = B, h_ = H
     with nogil:
         if t == cnp.NPY_FLOAT32:
@@ -326,8 +341,12 @@ def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
                ("dh", "gates", "h_prev", "dgi", "dgh", "dh_prev"),
                ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)))
     cdef int nt = threads_for(B * H * 4)
-    cdef void *pdh = _p(dh), *pg = _p(gates), *ph0 = _p(h_prev), *pgi = _p(dgi), *pgh = _p(dgh)
-    cdef void *pd = _p(dh_prev)
+    cdef void* pdh = _p(dh)
+    cdef void* pg = _p(gates)
+    cdef void* ph0 = _p(h_prev)
+    cdef void* pgi = _p(dgi)
+    cdef void* pgh = _p(dgh)
+    cdef void* pd = _p(dh_prev)
     cdef Py_ssize_t b_ = B, h_ = H
     with nogil:
         if t == cnp.NPY_FLOAT32:
@@ -343,7 +362,10 @@ def rnn_step_forward(gh, gi, b_hh, h, bint relu):
     t = _check("rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"),
                ((B, H), (B, H), (H,), (B, H)))
     cdef int nt = threads_for(B * H)
-    cdef void *pgh = _p(gh), *pgi = _p(gi), *pb = _p(b_hh), *ph = _p(h)
+    cdef void* pgh = _p(gh)
+    cdef void* pgi = _p(gi)
+    cdef void* pb = _p(b_hh)
+    cdef void* ph = _p(h)
     cdef Py_ssize_t b_ = B, h_ = H
     with nogil:
         if t == cnp.NPY_FLOAT32:
@@ -357,7 +379,9 @@ def rnn_step_backward(dh, h, dpre, bint relu):
     B, H = h.shape[0], h.shape[1]
     t = _check("rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"), ((B, H), (B, H), (B, H)))
     cdef int nt = threads_for(B * H)
-    cdef void *pdh = _p(dh), *ph = _p(h), *pd = _p(dpre)
+    cdef void* pdh = _p(dh)
+    cdef void* ph = _p(h)
+    cdef void* pd = _p(dpre)
     cdef Py_ssize_t b_ = B, h_ = H
     with nogil:
         if t == cnp.NPY_FLOAT32:

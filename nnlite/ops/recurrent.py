@@ -10,7 +10,7 @@ is most of a small layer's time.
 :class:`RecurrentScan` computes the same thing as one graph node. Forward,
 step by step: ``gh = h_{t-1} W_hh^T`` (one product) and the whole gate math
 of the step (one kernel, ``nnlite/_kernels/_rnn.pyx``), keeping the states
-and activated gates. Backward, from the last step to the first:
+and activated gates. Backward, from the last step to the first::
 
     dL/d(pre-activations)_t   from dL/dh_t, dL/dc_t and the saved gates   (one kernel)
     dL/dh_{t-1} = dL/d(gh_t) W_hh  (+ the direct path through the update gate, GRU)

@@ -598,12 +598,23 @@ def build_parser():
     return parser
 
 
+_interrupted = False
+
+
+def _interrupt(signum, frame):
+    # Remember the Ctrl-C: raised inside an extension module's initialisation, the
+    # KeyboardInterrupt reaches us as an ImportError ("initialization failed").
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
-    """Run the command; return the exit code (0 success, 1 failure, 2 usage error)."""
+    """Run the command; return the exit code (0 success, 1 failure, 2 usage error, 130 interrupted)."""
     parser = build_parser()
     if argv is None and threading.current_thread() is threading.main_thread():
         # From here on Ctrl-C is a KeyboardInterrupt again, handled below (import set a quick exit).
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -616,20 +627,26 @@ def main(argv=None):
         print(f"nnlite: error: {e}", file=sys.stderr)
         return 2
     except (ImportError, OSError, ValueError) as e:
+        if _interrupted:
+            return _interrupted_exit(argv)
         if os.environ.get("NNLITE_DEBUG"):  # developers want the traceback
             raise
         print(f"nnlite: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("nnlite: interrupted (continue a training run with --resume)", file=sys.stderr)
-        if argv is None:
-            # The command line: leave now. A normal exit would finalize the interpreter while
-            # an import or a kernel thread may still be half-way (a Ctrl-C during start-up),
-            # which can abort with "Fatal Python error" instead of exit code 130.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(130)
-        return 130
+        return _interrupted_exit(argv)
+
+
+def _interrupted_exit(argv):
+    print("nnlite: interrupted (continue a training run with --resume)", file=sys.stderr)
+    if argv is None:
+        # The command line: leave now. A normal exit would finalize the interpreter while
+        # an import or a kernel thread may still be half-way (a Ctrl-C during start-up),
+        # which can abort with "Fatal Python error" instead of exit code 130.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    return 130
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_transformer as bt  # noqa: E402
+from bench_jax import _Frozen, jax_or_none, mlp_jax  # noqa: E402
 from harness import paired_medians, torch_or_none  # noqa: E402
 from machine import describe, kind, write_markdown  # noqa: E402
 
@@ -31,7 +32,7 @@ import nnlite as nl  # noqa: E402
 from nnlite.nn import functional as F  # noqa: E402
 
 
-def _mlp_pair(torch, batch, width):
+def _mlp_pair(torch, batch, width, jax=None):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 784)).astype(np.float32)
     y = rng.integers(0, 10, batch)
@@ -39,6 +40,7 @@ def _mlp_pair(torch, batch, width):
     model = nl.nn.fuse_linear_relu(nl.nn.Sequential(nl.nn.Linear(784, width), nl.nn.ReLU(),
                                                     nl.nn.Linear(width, width), nl.nn.ReLU(),
                                                     nl.nn.Linear(width, 10)))
+    fresh = {k: np.array(v.data) for k, v in model.state_dict().items()}
     opt = nl.optim.Adam(model.parameters(), lr=1e-3)
     xn, yn = nl.tensor(x), nl.tensor(y)
 
@@ -60,7 +62,11 @@ def _mlp_pair(torch, batch, width):
             loss.backward()
             t_opt.step()
             t_opt.zero_grad()
-    return {"nnlite": nl_step, "torch": t_step}
+    j_step = None
+    if jax is not None:
+        j_step = mlp_jax(jax, _Frozen(fresh), x, y)
+        j_step()   # compiles
+    return {"nnlite": nl_step, "torch": t_step, "jax": j_step}
 
 
 def _transformer_pair(torch, seq):
@@ -72,7 +78,7 @@ def _transformer_pair(torch, seq):
 
 
 def run(quick=False):
-    torch = torch_or_none()
+    torch, jax = torch_or_none(), jax_or_none()
     if torch is not None:
         torch.set_num_threads(nl.get_num_threads())
     batches = (1, 16, 256, 1024) if quick else (1, 4, 16, 64, 256, 1024)
@@ -83,11 +89,12 @@ def run(quick=False):
     def point(curve, x, contenders, repeat):
         t = paired_medians(contenders, repeat=repeat, warmup=2)
         rows.append({"curve": curve, "x": x, "nnlite_ms": t["nnlite"], "torch_ms": t["torch"],
+                     "jax_ms": t.get("jax"),
                      "nnlite/torch": None if t["torch"] is None else t["nnlite"] / t["torch"]})
     for b in batches:
-        point("MLP 784-256-256-10 Adam, batch", b, _mlp_pair(torch, b, 256), 5 if quick else 15)
+        point("MLP 784-256-256-10 Adam, batch", b, _mlp_pair(torch, b, 256, jax), 5 if quick else 15)
     for w in widths:
-        point("MLP 784-w-w-10 Adam b128, width", w, _mlp_pair(torch, 128, w), 5 if quick else 11)
+        point("MLP 784-w-w-10 Adam b128, width", w, _mlp_pair(torch, 128, w, jax), 5 if quick else 11)
     for s in seqs:
         point("causal transformer AdamW b32, sequence length", s, _transformer_pair(torch, s), 3 if quick else 7)
     return rows
@@ -102,8 +109,8 @@ def plot(rows, path):
     for ax, curve in zip(np.atleast_1d(axes), curves):
         pts = [r for r in rows if r["curve"] == curve]
         xs = [r["x"] for r in pts]
-        for name in ("nnlite", "torch"):
-            ys = [r[f"{name}_ms"] for r in pts]
+        for name in ("nnlite", "torch", "jax"):
+            ys = [r.get(f"{name}_ms") for r in pts]
             if all(v is not None for v in ys):
                 ax.loglog(xs, ys, "o-", label=name, base=2)
         ax.set_xlabel(curve.rsplit(", ", 1)[-1])
@@ -118,7 +125,7 @@ def plot(rows, path):
 if __name__ == "__main__":
     rows = run(quick="--quick" in sys.argv)
     path = write_markdown("scaling", "Step time as work grows", rows,
-                          ["curve", "x", "nnlite_ms", "torch_ms", "nnlite/torch"],
+                          ["curve", "x", "nnlite_ms", "torch_ms", "jax_ms", "nnlite/torch"],
                           notes=[f"{nl.get_num_threads()} threads; paired medians at every point, one run"])
     plot(rows, os.path.join(os.path.dirname(path), f"{kind()}-scaling.png"))
     print(describe())

@@ -395,7 +395,8 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     several inputs); integer inputs (token ids) become ``int64`` graph inputs.
     ``dynamic_axes`` follows ``torch.onnx.export``: ``{"input": {0: "batch"},
     "output": {0: "batch"}}`` leaves those dimensions free in the graph's
-    signature. ``opset`` must be 17 or newer (``LayerNormalization``). The
+    signature. ``opset`` must be 17 or newer (``LayerNormalization``) and no
+    newer than the installed ``onnx`` package's newest opset. The
     graph is checked with ``onnx.checker`` before it is written. Returns the
     ``onnx.ModelProto``.
 
@@ -410,6 +411,12 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     onnx, helper, _ = _onnx()
     if int(opset) < 17:
         raise ValueError(f"onnx export: opset must be 17 or newer (LayerNormalization), got {opset}")
+    # An opset newer than the installed onnx package's is not yet released: onnx.checker
+    # accepts it, but onnxruntime refuses to load the file.
+    newest = onnx.defs.onnx_opset_version()
+    if int(opset) > newest:
+        raise ValueError(f"onnx export: opset must be at most {newest} (the newest the installed onnx "
+                         f"{onnx.__version__} knows), got {opset}")
     examples = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     traced = trace(model, examples)
     dtype = next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))

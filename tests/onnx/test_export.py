@@ -163,6 +163,18 @@ def test_unsupported_operations_and_options_are_named(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_an_unreleased_opset_is_refused_and_the_newest_is_written(tmp_path):
+    _runtime()
+    import onnx
+    newest = onnx.defs.onnx_opset_version()
+    # onnx.checker passes a model stamped with a future opset, but onnxruntime will not load it.
+    with pytest.raises(ValueError, match=f"opset must be at most {newest}.*got {newest + 1}"):
+        nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset=newest + 1)
+    assert not (tmp_path / "m.onnx").exists()
+    proto = nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset=newest)
+    assert proto.opset_import[0].version == newest and (tmp_path / "m.onnx").exists()
+
+
 def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r'pip install "nnlite\[onnx\]"'):

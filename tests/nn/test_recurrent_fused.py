@@ -11,7 +11,7 @@ from nnlite.ops import recurrent as R
 MODES = ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"]
 
 
-def _compiled_or_skip():
+def _compiled_steps():
     if R._compiled_rnn is None:
         pytest.fail("nnlite/_kernels/_rnn.pyx is not built")   # the build makes every kernel module
     return R._compiled_rnn
@@ -95,7 +95,7 @@ def _run_step(module, name, args, out_shapes, dtype, relu=False):
 @pytest.mark.parametrize("name", STEPS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_step_kernels_equal_their_twins(rng, name, dtype):
-    compiled = _compiled_or_skip()
+    compiled = _compiled_steps()
     args, shapes = _step_case(rng, name, B=5, H=7, dtype=dtype)
     for relu in ((False, True) if name.startswith("rnn_") else (False,)):
         got = _run_step(compiled, name, args, shapes, dtype, relu)
@@ -108,7 +108,7 @@ def test_step_kernels_equal_their_twins(rng, name, dtype):
 
 @pytest.mark.parametrize("name", STEPS)
 def test_step_kernels_same_bytes_on_1_2_4_threads(rng, name):
-    compiled = _compiled_or_skip()
+    compiled = _compiled_steps()
     args, shapes = _step_case(rng, name, B=33, H=40, dtype=np.float32)
 
     def step(*a):
@@ -150,7 +150,7 @@ def test_float32_training_step_matches_torch(rng, name):
 
 
 def test_step_kernel_errors_name_the_argument():
-    compiled = _compiled_or_skip()
+    compiled = _compiled_steps()
     B, H = 2, 3
     z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
     for module in (compiled, reference_rnn):

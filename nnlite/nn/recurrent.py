@@ -23,6 +23,12 @@ order above (LSTM i, f, g, o; GRU r, z, n; G = 4, 3, 1 for LSTM, GRU, RNN), and
 their ``kind`` is "weight" / "bias" (what they are, matrix or offset) so
 weight decay and counts treat them like any other layer's. All are initialised
 U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as in PyTorch.
+
+The cells run the step above as readable operations (``gate_math`` in
+``nnlite/ops/recurrent.py``). The layers compute the same steps through
+``recurrent_scan``: the whole sequence as one graph node whose gate math is
+one kernel call per step, forward and backward (an LSTM with ``proj_size``
+runs the readable step at every time step instead).
 """
 import math
 

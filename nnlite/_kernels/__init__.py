@@ -92,8 +92,9 @@ def set_backend(name):
     funcs = {n: getattr(reference, n) for n in reference.__all__}
     if name == "cython":
         funcs.update(_compiled)
-    K.__dict__.clear()
-    K.__dict__.update(funcs)
+    # One store replaces the whole table: a kernel call in another thread sees either
+    # the old table or the new one, never a half-filled namespace.
+    K.__dict__ = funcs
     _backend = name
 
 
@@ -150,6 +151,21 @@ def get_num_threads():
     return _num_threads_py
 
 
+def _serial_after_fork():
+    """In a child made by ``os.fork``, run the kernels on one thread.
+
+    OpenMP's worker threads are not copied by ``fork``: a child that starts a
+    parallel region the parent had used waits for threads that do not exist and
+    hangs (PyTorch's children do). Serial kernels never wait for them. A child may
+    call ``set_num_threads`` again; that is safe only when the parent had not yet
+    run a parallel kernel, or with the ``spawn``/``forkserver`` start methods,
+    whose children are fresh processes.
+    """
+    global _num_threads_py
+    _num_threads_py = 1
+    _threads.set_num_threads(1)
+
+
 if _threads is None:
     warnings.warn("nnlite: compiled kernels are not built; running everything on the NumPy "
                   "reference twins (slow). Reinstall with a C compiler to build them.",
@@ -162,3 +178,5 @@ set_backend(os.environ.get("NNLITE_BACKEND", "cython"))
 _num_threads_py = _default_threads()
 if _threads is not None:
     _threads.set_num_threads(_num_threads_py)
+    if hasattr(os, "register_at_fork"):   # POSIX
+        os.register_at_fork(after_in_child=_serial_after_fork)

@@ -37,6 +37,7 @@ from nnlite._kernels._blas cimport (blas_pin_one_thread as _blas_pin_one_thread,
                                     dgemm_rowmajor, dgemm_serial, sgemm_rowmajor, sgemm_serial)
 
 from nnlite._kernels._threads cimport threads_for
+from nnlite._kernels._checks cimport product_fits
 
 import numpy as np
 
@@ -163,7 +164,7 @@ cdef inline void _gemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize
 cdef int _float_type(object a):
     if isinstance(a, cnp.ndarray):
         t = cnp.PyArray_TYPE(<cnp.ndarray>a)
-        if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE:
+        if (t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE) and not cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>a):
             return t
     return -1
 
@@ -999,10 +1000,11 @@ cdef inline bint _int_pair(object value, Py_ssize_t minimum, Py_ssize_t* first,
 
 
 cdef inline bint _shape_ok(tuple shape):
+    # each size below 2**31, so that sums and two-term products of sizes cannot overflow
     if len(shape) != 4:
         return False
     for v in shape:
-        if type(v) is not int or v < 0:
+        if type(v) is not int or v < 0 or v > _INT_MAX:
             return False
     return True
 
@@ -1016,7 +1018,8 @@ cdef tuple _shape4(str op, str name, shape):
 cdef bint _conv_geometry_fast(Geometry* g, tuple x_shape, tuple w_shape, stride, padding,
                               dilation, groups):
     cdef Py_ssize_t cg, extent_h, extent_w
-    if (len(x_shape) != 4 or len(w_shape) != 4 or type(groups) is not int or groups < 1
+    cdef Py_ssize_t[7] factors
+    if (not _shape_ok(x_shape) or not _shape_ok(w_shape) or type(groups) is not int or groups < 1
             or not _int_pair(stride, 1, &g.sh, &g.sw) or not _int_pair(padding, 0, &g.ph, &g.pw)
             or not _int_pair(dilation, 1, &g.dh, &g.dw)):
         return False
@@ -1031,7 +1034,14 @@ cdef bint _conv_geometry_fast(Geometry* g, tuple x_shape, tuple w_shape, stride,
         return False
     g.OH = extent_h // g.sh + 1
     g.OW = extent_w // g.sw + 1
-    return True
+    # Every size the loops compute is a sub-product of one of these two; when either
+    # does not fit, the twin's checker (Python's exact integers) raises the error.
+    factors[0], factors[1], factors[2], factors[3] = g.N, g.C, g.H + 2 * g.ph, g.W + 2 * g.pw
+    if not product_fits(factors, 4):
+        return False
+    factors[0], factors[1], factors[2], factors[3] = g.N, g.O, g.OH, g.OW
+    factors[4], factors[5], factors[6] = cg, g.kh, g.kw
+    return product_fits(factors, 7)
 
 
 cdef int _conv_geometry(Geometry* g, str op, tuple x_shape, tuple w_shape, stride, padding,
@@ -1579,7 +1589,8 @@ cdef inline Py_ssize_t _pool_out_size(Py_ssize_t size, Py_ssize_t k, Py_ssize_t 
 
 cdef bint _pool_geometry_fast(PoolGeometry* p, tuple shape, kernel_size, stride, padding,
                               dilation, ceil_mode):
-    if (len(shape) != 4 or type(ceil_mode) is not bool
+    cdef Py_ssize_t[4] factors
+    if (not _shape_ok(shape) or type(ceil_mode) is not bool
             or not _int_pair(kernel_size, 1, &p.kh, &p.kw) or not _int_pair(stride, 1, &p.sh, &p.sw)
             or not _int_pair(padding, 0, &p.ph, &p.pw) or not _int_pair(dilation, 1, &p.dh, &p.dw)):
         return False
@@ -1592,7 +1603,11 @@ cdef bint _pool_geometry_fast(PoolGeometry* p, tuple shape, kernel_size, stride,
     p.planes = shape[0] * shape[1]
     p.OH = _pool_out_size(p.H, p.kh, p.sh, p.ph, 1, ceil_mode)
     p.OW = _pool_out_size(p.W, p.kw, p.sw, p.pw, 1, ceil_mode)
-    return p.OH >= 1 and p.OW >= 1
+    factors[0], factors[1], factors[2], factors[3] = p.planes, p.H + 2 * p.ph, p.W + 2 * p.pw, 1
+    if not product_fits(factors, 3):
+        return False
+    factors[0], factors[1], factors[2], factors[3] = p.planes, p.OH, p.OW, p.kh * p.kw
+    return p.OH >= 1 and p.OW >= 1 and product_fits(factors, 4)
 
 
 cdef int _pool_geometry(PoolGeometry* p, str op, tuple shape, kernel_size, stride, padding,

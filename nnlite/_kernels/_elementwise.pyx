@@ -14,7 +14,7 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
 from nnlite._kernels._threads cimport threads_for
-from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
+from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, index_array as _index_array
 
 cnp.import_array()
 
@@ -444,9 +444,7 @@ def dropout_forward(x, u, p):
 
 cdef cnp.ndarray _check_indices(str op, object indices, Py_ssize_t num_embeddings):
     """int64 indices, every one in [0, num_embeddings): checked here, before the GIL goes."""
-    if not cnp.PyArray_Check(indices) or cnp.PyArray_TYPE(<cnp.ndarray>indices) != cnp.NPY_INT64:
-        got = indices.dtype if cnp.PyArray_Check(indices) else type(indices).__name__
-        raise TypeError(f"{op}: indices must be an int64 numpy.ndarray, got {got}")
+    _index_array(op, indices, "indices")
     cdef cnp.ndarray idx = _c(indices)
     cdef const int64_t *p = <const int64_t*>cnp.PyArray_DATA(idx)
     cdef Py_ssize_t i, n = cnp.PyArray_SIZE(idx), bad = -1

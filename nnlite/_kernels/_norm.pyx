@@ -16,6 +16,7 @@ from nnlite._kernels._threads cimport threads_for
 
 import numpy as np
 
+from nnlite._kernels import checks as _checks_py
 from nnlite._kernels import reference as _reference  # shared argument checks (pure Python)
 
 cnp.import_array()
@@ -125,6 +126,8 @@ cdef int _dtype(str kernel, list named) except -1:
         t = cnp.PyArray_TYPE(<cnp.ndarray>a)
         if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
             raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
+        if cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>a):
+            _checks_py.native(kernel, name, a)
         if first == -1:
             first, first_name, first_dtype = t, name, a.dtype
         elif t != first:
@@ -286,6 +289,10 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     if running_mean is not None:
         _in_place(kernel, "running_mean", running_mean)
         _in_place(kernel, "running_var", running_var)
+        # the running stats are written while x, weight and bias are read
+        _checks_py.separate(kernel, [("running_mean", running_mean), ("running_var", running_var),
+                                     ("x", x), ("weight", weight), ("bias", bias)],
+                            written={"running_mean", "running_var"})
     if not training and running_mean is None:
         raise ValueError(f"{kernel}: eval mode (training=False) needs running_mean and running_var")
     dtype = x.dtype

@@ -15,6 +15,8 @@ from nnlite._kernels._threads cimport threads_for
 
 import numpy as np
 
+from nnlite._kernels import checks as _checks_py
+
 cnp.import_array()
 
 
@@ -53,6 +55,8 @@ cdef int _check_buffers(str kernel, list named, Py_ssize_t n_updated) except -1:
         a = <cnp.ndarray>obj
         if cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT and cnp.PyArray_TYPE(a) != cnp.NPY_DOUBLE:
             raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
+        if cnp.PyArray_ISBYTESWAPPED(a):
+            _checks_py.native(kernel, name, a)
         if cnp.PyArray_NDIM(a) != 1:
             raise ValueError(f"{kernel}: {name} must be a flat 1-D buffer, got shape {obj.shape}")
         if first is None:

@@ -11,6 +11,8 @@ bitwise equality is promised; elsewhere they are equal to rounding.
 """
 import numpy as np
 
+from . import checks
+
 # ---------------------------------------------------------------- gemm -----
 
 _GEMM_BIAS_GRAD_BLOCK = 256   # rows per partial sum in bias_grad (fixed: thread-count independent)
@@ -18,17 +20,7 @@ _GEMM_BIAS_GRAD_BLOCK = 256   # rows per partial sum in bias_grad (fixed: thread
 
 def _gemm_float_operands(op, arrays, names):
     """Check that ``arrays`` are float32/float64 ndarrays of one dtype; return that dtype."""
-    dtype = None
-    for arr, name in zip(arrays, names):
-        if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-        if arr.dtype not in (np.float32, np.float64):
-            raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
-        if dtype is None:
-            dtype = arr.dtype
-        elif arr.dtype != dtype:
-            raise TypeError(f"{op}: all operands must share one dtype, got {dtype} and {arr.dtype}")
-    return dtype
+    return checks.float_operands(op, arrays, names)
 
 
 def _gemm_ndim(op, arr, name, ndim):
@@ -242,9 +234,7 @@ def dropout_forward(x, u, p):
 
 
 def _embedding_check_indices(op, indices, num_embeddings):
-    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
-        got = indices.dtype if isinstance(indices, np.ndarray) else type(indices).__name__
-        raise TypeError(f"{op}: indices must be an int64 numpy.ndarray, got {got}")
+    checks.index_array(op, "indices", indices)
     if indices.size:
         bad = (indices < 0) | (indices >= num_embeddings)
         if bad.any():
@@ -351,9 +341,7 @@ def _cross_entropy_check(op, logits, target, weight, ignore_index, label_smoothi
     n, c = logits.shape
     if c == 0:
         raise ValueError(f"{op}: logits must have at least one class, got shape {logits.shape}")
-    if not isinstance(target, np.ndarray) or target.dtype != np.int64:
-        got = target.dtype if isinstance(target, np.ndarray) else type(target).__name__
-        raise TypeError(f"{op}: target must be an int64 numpy.ndarray, got {got}")
+    checks.index_array(op, "target", target)
     if target.shape != (n,):
         raise ValueError(f"{op}: target must have shape ({n},) for logits {logits.shape}, "
                          f"got {target.shape}")
@@ -389,6 +377,8 @@ def _cross_entropy_target_weight(target, weight, ignore_index, dtype):
 def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing, reduction):
     """(loss, lse): PyTorch's cross_entropy on class-index targets, and the row log-sum-exp.
 
+    ``lse`` is float64 for every logits dtype (the backward needs x - lse exact).
+
     Per row, with log-probabilities ``lp = logits - lse`` and eps = label_smoothing::
 
         loss_i = (1 - eps) * (-w[t_i] lp[t_i]) + eps / C * (-sum_c w[c] lp[c])
@@ -402,7 +392,7 @@ def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing,
     m = x.max(axis=1, keepdims=True) if n else np.zeros((0, 1))
     with np.errstate(invalid="ignore"):   # an all -inf row gives nan, as in PyTorch
         log_s = np.log(np.exp(x - m).sum(axis=1, keepdims=True))
-        lse = (m + log_s)[:, 0].astype(logits.dtype)
+        lse = (m + log_s)[:, 0]     # float64: the backward's x - lse stays exact
         lp = (x - m) - log_s        # from the exact x - max, not from the rounded lse
     w_t, keep = _cross_entropy_target_weight(target, weight, ignore_index, logits.dtype)
     safe = np.where(keep, target, 0)
@@ -434,7 +424,11 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
     """
     op = "cross_entropy_backward"
     _cross_entropy_check(op, logits, target, weight, ignore_index, label_smoothing, reduction)
-    _gemm_float_operands(op, (logits, lse, grad_loss), ("logits", "lse", "grad_loss"))
+    _gemm_float_operands(op, (logits, grad_loss), ("logits", "grad_loss"))
+    checks.float_operands(op, (lse,), ("lse",))
+    if lse.dtype != np.float64:
+        raise TypeError(f"{op}: lse must be float64 (cross_entropy_forward's second result), "
+                        f"got {lse.dtype}")
     n, c = logits.shape
     if lse.shape != (n,):
         raise ValueError(f"{op}: lse must have shape ({n},) for logits {logits.shape}, got {lse.shape}")
@@ -457,7 +451,7 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
     # per-row coefficients in float64, then one pass in the logits' dtype
     a = scale * (1.0 - label_smoothing) * w_t            # multiplies (p - onehot)
     b = scale * (label_smoothing / c)                     # multiplies (p * sum(w) - w)
-    p = np.exp(logits - lse[:, None])
+    p = np.exp((logits - lse[:, None]).astype(logits.dtype))   # x - lse in double, then rounded
     grad = (a + b * w_total).astype(logits.dtype)[:, None] * p - b.astype(logits.dtype)[:, None] * w
     rows = np.nonzero(keep)[0]
     grad[rows, target[rows]] -= a[rows].astype(logits.dtype)
@@ -480,6 +474,8 @@ def _conv_check_dtype(op, **arrays):
     (first_name, first), *rest = arrays.items()
     if first.dtype != np.float32 and first.dtype != np.float64:
         raise TypeError(f"{op}: expected float32 or float64 arrays, got {first_name} of dtype {first.dtype}")
+    for name, a in arrays.items():
+        checks.native(op, name, a)
     for name, a in rest:
         if a.dtype != first.dtype:
             raise TypeError(f"{op}: all float arrays must share one dtype, got {first_name} "
@@ -537,6 +533,10 @@ def _conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     if out[0] < 1 or out[1] < 1:
         raise ValueError(f"{op}: output size would be ({out[0]}, {out[1]}), expected at least (1, 1); "
                          f"{shapes}, stride={stride}, padding={padding}, dilation={dilation}")
+    # the compiled loops multiply these sizes in 64-bit integers: refuse what would wrap
+    checks.fits(op, "the zero-padded input", N, C, H + 2 * padding[0], W + 2 * padding[1])
+    checks.fits(op, "the multiply-adds (N x O x OH x OW x C/groups x kH x kW)",
+                N, O, out[0], out[1], Cg, kh, kw)
     return stride, padding, dilation, groups, (N, O, out[0], out[1])
 
 
@@ -659,7 +659,9 @@ def _pool_geometry(op, x_shape, kernel_size, stride, padding, dilation, ceil_mod
         if pi > (di * (ki - 1) + 1) // 2:
             raise ValueError(f"{op}: padding {p} must be at most half the effective kernel size "
                              f"(kernel_size={k}, dilation={d})")
-    H, W = x_shape[2:]
+    H, W = (int(v) for v in x_shape[2:])
+    planes = int(x_shape[0]) * int(x_shape[1])
+    checks.fits(op, "the zero-padded input", planes, H + 2 * p[0], W + 2 * p[1])
     out = (_pool_out_size(H, k[0], s[0], p[0], d[0], ceil_mode),
            _pool_out_size(W, k[1], s[1], p[1], d[1], ceil_mode))
     if out[0] < 1 or out[1] < 1:
@@ -676,6 +678,7 @@ def _pool_geometry(op, x_shape, kernel_size, stride, padding, dilation, ceil_mod
                 raise ValueError(f"{op}: window {o} along {'HW'[axis]} covers only padding; input shape "
                                  f"{tuple(x_shape)}, kernel_size={k}, padding={p}, dilation={d}")
             o += 1
+    checks.fits(op, "the window taps (planes x OH x OW x kH x kW)", planes, out[0], out[1], k[0], k[1])
     return k, s, p, d, out
 
 
@@ -718,6 +721,7 @@ def max_pool2d_backward(grad, indices, input_shape):
     if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
         raise TypeError(f"{op}: indices must be an int64 array, got "
                         f"{getattr(indices, 'dtype', type(indices).__name__)}")
+    checks.native(op, "indices", indices)
     if grad.ndim != 4 or grad.shape[:2] != (N, C) or indices.shape != grad.shape:
         raise ValueError(f"{op}: grad and indices must have one shape (N, C, OH, OW) with (N, C) = "
                          f"{(N, C)}; got grad {grad.shape}, indices {indices.shape}")
@@ -806,6 +810,7 @@ def _norm_dtype(kernel, **operands):
             raise TypeError(f"{kernel}: {name} must be a NumPy array, got {type(a).__name__}")
         if a.dtype not in (np.float32, np.float64):
             raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
+        checks.native(kernel, name, a)
         if first is None:
             first = (name, a.dtype)
         elif a.dtype != first[1]:
@@ -868,6 +873,9 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     if running_mean is not None:
         _norm_in_place(kernel, "running_mean", running_mean)
         _norm_in_place(kernel, "running_var", running_var)
+        checks.separate(kernel, [("running_mean", running_mean), ("running_var", running_var),
+                                 ("x", x), ("weight", weight), ("bias", bias)],
+                        written={"running_mean", "running_var"})
     xd = x.astype(np.float64)
     if training:
         momentum = float(momentum)
@@ -1086,6 +1094,7 @@ def _optim_buffers(kernel, grad, **updated):
             raise TypeError(f"{kernel}: {name} must be a NumPy array, got {type(a).__name__}")
         if a.dtype not in (np.float32, np.float64):
             raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
+        checks.native(kernel, name, a)
         if a.ndim != 1:
             raise ValueError(f"{kernel}: {name} must be a flat 1-D buffer, got shape {a.shape}")
         if first is None:

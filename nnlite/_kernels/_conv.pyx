@@ -42,7 +42,7 @@ from nnlite._kernels._checks cimport product_fits
 import numpy as np
 
 from nnlite._kernels import _blas as _blas_module
-from nnlite._kernels import reference as _reference
+from nnlite._kernels.reference import _conv as _reference  # the twins share argument checks
 
 cnp.import_array()
 

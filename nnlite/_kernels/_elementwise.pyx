@@ -4,7 +4,7 @@
 Every activation loop is one pass over the flat elements, split between threads
 with ``prange``. Each element's result depends only on that element, so the
 output is the same for any thread count. The derivative of each activation
-sits right below its forward loop. Twins: ``reference.py`` ("elementwise").
+sits right below its forward loop. Twins: ``reference/_elementwise.py``.
 """
 import numpy as np
 cimport numpy as cnp

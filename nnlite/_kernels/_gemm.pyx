@@ -11,7 +11,7 @@ flag flipped, and a row-sliced one with its row stride as the leading dimension.
 Every product goes through ``_blas.pyx``: one-thread BLAS calls on fixed
 blocks shared among OpenMP threads, so ``gemm``, ``bmm`` and ``linear_forward``
 are bit-identical for any thread count, like ``gemm_tiled`` and ``bias_grad``.
-Twins: ``reference.py`` ("gemm").
+Twins: ``reference/_gemm.py``.
 """
 import numpy as np
 cimport numpy as cnp

@@ -17,7 +17,7 @@ from nnlite._kernels._threads cimport threads_for
 import numpy as np
 
 from nnlite._kernels import checks as _checks_py
-from nnlite._kernels import reference as _reference  # shared argument checks (pure Python)
+from nnlite._kernels.reference import _norm as _reference  # the twins share argument checks
 
 cnp.import_array()
 

@@ -9,7 +9,7 @@ of 1e4.
 
 The loss reduction of ``cross_entropy_forward`` sums per-row losses in fixed
 blocks of ``LOSS_BLOCK`` rows, blocks added in order, so the loss is the same
-for any thread count. Twins: ``reference.py`` ("softmax").
+for any thread count. Twins: ``reference/_softmax.py``.
 """
 import numpy as np
 cimport numpy as cnp

@@ -88,14 +88,48 @@ def bias_grad(g):
     return total
 
 
+# The blocking of the compiled gemm_tiled (see the essay above its code in _gemm.pyx).
+_TILED_MR = 6                                      # rows of a micro-tile
+_TILED_NR = {np.dtype(np.float32): 16, np.dtype(np.float64): 8}   # columns of a micro-tile
+_TILED_KC = 256                                    # depth of one block of the sum
+_TILED_MC = 96                                     # rows of A per block
+
+
 def gemm_tiled(a, b):
-    """a @ b for 2-D operands (the cache-blocked teaching kernel's twin)."""
+    """a @ b for 2-D operands, by the same blocked loops as the compiled teaching kernel.
+
+    The sum over k is cut into KC-deep blocks taken in order; inside a block, C is
+    cut into MR x NR micro-tiles, and each tile is built by one rank-1 update per k
+    (``tile += outer(a[:, p], b[p, :])``: a multiply, then an add, in k order). The
+    first block stores its tile, later blocks add theirs. Every element therefore
+    sees the same operations in the same order as in the compiled kernel, and the
+    result is equal to it bit for bit. (The compiled kernel packs the blocks into
+    contiguous buffers first and keeps the tile in registers; that changes where
+    the numbers are, not the arithmetic.) Slow in Python: it is for reading and
+    for small test matrices.
+    """
     _gemm_float_operands("gemm_tiled", (a, b), ("a", "b"))
     _gemm_ndim("gemm_tiled", a, "a", 2)
     _gemm_ndim("gemm_tiled", b, "b", 2)
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"gemm_tiled: cannot multiply a of shape {a.shape} by b of shape {b.shape}")
-    return np.ascontiguousarray(np.matmul(a, b))
+    (m, k), n = a.shape, b.shape[1]
+    mr, nr, kc, mc = _TILED_MR, _TILED_NR[a.dtype], _TILED_KC, _TILED_MC
+    c = np.zeros((m, n), dtype=a.dtype)
+    for pc in range(0, k, kc):                              # KC blocks of the sum, in order
+        for ic in range(0, m, mc):                          # MC rows of A
+            for jr in range(0, n, nr):                      # an NR-wide sliver of B
+                b_sliver = b[pc:pc + kc, jr:jr + nr]
+                for ir in range(ic, min(ic + mc, m), mr):   # an MR-tall sliver of A
+                    a_sliver = a[ir:ir + mr, pc:pc + kc]
+                    tile = np.zeros((a_sliver.shape[0], b_sliver.shape[1]), dtype=a.dtype)
+                    for p in range(a_sliver.shape[1]):      # the micro-kernel
+                        tile += np.multiply.outer(a_sliver[:, p], b_sliver[p])
+                    if pc == 0:
+                        c[ir:ir + mr, jr:jr + nr] = tile
+                    else:
+                        c[ir:ir + mr, jr:jr + nr] += tile
+    return c
 
 
 __all__ = sorted(n for n, v in list(globals().items())

@@ -104,22 +104,68 @@ def blas_threads_pinned():
     return _blas_module.blas_threads_pinned()
 
 
-def shifted_paths(x_shape, weight_shape, stride, padding, dilation, groups, dtype=np.float32):
-    """Which of (forward, input gradient, weight gradient) run as shifted products here.
+# ------------------------------------------------------------------- the plan -----
+#
+# Every convolution pass takes exactly one of five algorithms, chosen from the shape
+# alone (never from the thread count, so results stay bit-identical):
+#
+#   depthwise-shifted  one input channel per group, stride 1: each plane is a one-row
+#                      shifted product (a depthwise GEMM would have K = kh*kw only)
+#   depthwise-direct   one input channel per group, other strides: loops over a
+#                      zero-padded copy of each plane
+#   pointwise          a 1x1 kernel, stride 1, no padding: the input already is the
+#                      column matrix, so one BLAS GEMM per sample
+#   shifted            stride 1, one group, where it wastes little work (_use_shifted):
+#                      a GEMM whose right-hand side is the padded input read at one
+#                      fixed offset per tap, so the im2col copy never exists
+#   im2col             everything else: gather columns chunk by chunk, BLAS GEMM
+#
+# `conv_plan` shows the choice from Python; tests use it to know which loop they ran.
 
-    The other convolutions run as im2col + BLAS, or as the 1x1 and depthwise special
-    cases; tests and benchmarks use this to know which loop they measured.
-    """
+cdef enum Algorithm:
+    DEPTHWISE_SHIFTED, DEPTHWISE_DIRECT, POINTWISE, SHIFTED, IM2COL
+
+cdef enum Pass:
+    FORWARD, INPUT_GRAD, WEIGHT_GRAD
+
+ALGORITHMS = ("depthwise-shifted", "depthwise-direct", "pointwise", "shifted", "im2col")
+
+
+cdef Algorithm _plan(Geometry* g, Pass p, Py_ssize_t tile):
+    """The algorithm for pass ``p`` of the convolution ``g`` (see the table above)."""
+    if _is_depthwise(g):
+        if g.sh == 1 and g.sw == 1 and (
+                p != INPUT_GRAD or (g.ph <= g.dh * (g.kh - 1) and g.pw <= g.dw * (g.kw - 1))):
+            return DEPTHWISE_SHIFTED   # (the input gradient needs a non-negative border)
+        return DEPTHWISE_DIRECT
+    if _is_pointwise(g):
+        return POINTWISE
+    if p == INPUT_GRAD:
+        return SHIFTED if _use_shifted(g, True, tile) else IM2COL
+    # Where the forward runs as a shifted product, so does the weight gradient (measured:
+    # on 8x8 maps, where the forward does not, the gradient's reductions are too short to pay).
+    if _use_shifted(g, False, tile) and (p == FORWARD or g.N > 0):
+        return SHIFTED
+    return IM2COL
+
+
+def conv_plan(x_shape, weight_shape, stride, padding, dilation, groups, dtype=np.float32):
+    """The algorithm each pass of this convolution takes: a dict with the keys
+    ``"forward"``, ``"input_grad"`` and ``"weight_grad"``, each one of ``ALGORITHMS``."""
     cdef Geometry g
-    _conv_geometry(&g, "shifted_paths", tuple(x_shape), tuple(weight_shape), stride, padding,
+    _conv_geometry(&g, "conv_plan", tuple(x_shape), tuple(weight_shape), stride, padding,
                    dilation, groups)
     cdef Py_ssize_t tile = _shifted_tile(cnp.NPY_FLOAT if np.dtype(dtype) == np.float32
                                          else cnp.NPY_DOUBLE)
-    cdef bint forward
-    if _is_depthwise(&g) or _is_pointwise(&g):
-        return False, False, False
-    forward = _use_shifted(&g, False, tile)
-    return bool(forward), bool(_use_shifted(&g, True, tile)), bool(forward and g.N > 0)
+    return {"forward": ALGORITHMS[_plan(&g, FORWARD, tile)],
+            "input_grad": ALGORITHMS[_plan(&g, INPUT_GRAD, tile)],
+            "weight_grad": ALGORITHMS[_plan(&g, WEIGHT_GRAD, tile)]}
+
+
+def shifted_paths(x_shape, weight_shape, stride, padding, dilation, groups, dtype=np.float32):
+    """Which of (forward, input gradient, weight gradient) run as shifted products here."""
+    plan = conv_plan(x_shape, weight_shape, stride, padding, dilation, groups, dtype)
+    return tuple(plan[p] == "shifted" for p in ("forward", "input_grad", "weight_grad"))
 
 
 # ----------------------------------------------------------------- helpers -----
@@ -1132,12 +1178,13 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     if y.size == 0:
         return y
     cdef Planes pl
-    if _is_depthwise(&g) and g.sh == 1 and g.sw == 1:
+    cdef Algorithm algorithm = _plan(&g, FORWARD, _shifted_tile(t))
+    if algorithm == DEPTHWISE_SHIFTED:
         pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, &g,
                      _vector(t))
         _run_depthwise_products(xc, wc, bc, y, &pl, &g, t)
         return y
-    if _is_depthwise(&g):
+    if algorithm == DEPTHWISE_DIRECT:
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
         scratch = _plane_scratch(nt, &g, x.dtype)
         with nogil:
@@ -1150,7 +1197,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
                                    <double*>bp, <double*>cnp.PyArray_DATA(y),
                                    <double*>cnp.PyArray_DATA(scratch), nt, &g)
         return y
-    if _is_pointwise(&g):
+    if algorithm == POINTWISE:
         _check_blas_size(op, g.C, g.H * g.W)
         with nogil:
             if t == cnp.NPY_FLOAT:
@@ -1162,7 +1209,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
         return y
     cdef Shifted sp
     cdef cnp.ndarray off
-    if _use_shifted(&g, False, _shifted_tile(t)):
+    if algorithm == SHIFTED:
         sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, &g, _shifted_tile(t))
         off = _tap_offsets(sp.Ci, sp.S, sp.Wp, &g)
         nt = <int>max(1, min(threads_for(g.N * g.O * sp.K * sp.P), g.N))
@@ -1214,8 +1261,8 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
         return gx
     cdef Planes pl
     cdef Py_ssize_t multiplier = g.O // g.C if g.C else 0
-    if (_is_depthwise(&g) and g.sh == 1 and g.sw == 1 and g.ph <= g.dh * (g.kh - 1)
-            and g.pw <= g.dw * (g.kw - 1)):
+    cdef Algorithm algorithm = _plan(&g, INPUT_GRAD, _shifted_tile(t))
+    if algorithm == DEPTHWISE_SHIFTED:
         # each input plane gathers its multiplier output planes' gradients, padded by the
         # kernel's reach less the padding, through the flipped taps
         pl = _planes(g.C, g.O, multiplier, multiplier, 1, g.OH, g.OW, g.dh * (g.kh - 1) - g.ph,
@@ -1224,7 +1271,7 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
             wc.reshape(g.C, multiplier, g.kh, g.kw)[:, :, ::-1, ::-1]).reshape(g.C, -1)
         _run_depthwise_products(gc, wflip, None, gx, &pl, &g, t)
         return gx
-    if _is_depthwise(&g):
+    if algorithm == DEPTHWISE_DIRECT:
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
         scratch = _plane_scratch(nt, &g, grad.dtype)
         with nogil:
@@ -1237,7 +1284,7 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
                                           <double*>cnp.PyArray_DATA(gx),
                                           <double*>cnp.PyArray_DATA(scratch), nt, &g)
         return gx
-    if _is_pointwise(&g):
+    if algorithm == POINTWISE:
         _check_blas_size(op, g.O, g.H * g.W)
         with nogil:
             if t == cnp.NPY_FLOAT:
@@ -1249,7 +1296,7 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
         return gx
     cdef Shifted sp
     cdef cnp.ndarray off, flipped
-    if _use_shifted(&g, True, _shifted_tile(t)):
+    if algorithm == SHIFTED:
         # gx = the shifted product of the flipped, channel-swapped kernel with grad padded
         # by (kernel reach - padding): w'[c, o, i, j] = w[o, c, kh-1-i, kw-1-j]
         sp = _shifted_plan(g.O, g.OH, g.OW, g.C, g.H, g.W, g.dh * (g.kh - 1) - g.ph,
@@ -1306,7 +1353,8 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
         return gw
     cdef Planes pl
     cdef cnp.ndarray offsets
-    if _is_depthwise(&g) and g.sh == 1 and g.sw == 1:
+    cdef Algorithm algorithm = _plan(&g, WEIGHT_GRAD, _shifted_tile(t))
+    if algorithm == DEPTHWISE_SHIFTED:
         pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, &g,
                      _vector(t))
         offsets = _tap_offsets(pl.nin, pl.S, pl.Wp, &g)
@@ -1327,7 +1375,7 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
                                        <double*>cnp.PyArray_DATA(scratch),
                                        <Py_ssize_t*>cnp.PyArray_DATA(offsets), nt, &pl, &g)
         return gw
-    if _is_depthwise(&g):
+    if algorithm == DEPTHWISE_DIRECT:
         partial = np.empty(g.N * g.O * g.kh * g.kw, dtype=np.float64)
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
         scratch = _plane_scratch(nt, &g, x.dtype)
@@ -1346,7 +1394,7 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
                                            <double*>cnp.PyArray_DATA(scratch),
                                            <double*>cnp.PyArray_DATA(lanes), nt, &g)
         return gw
-    if _is_pointwise(&g):
+    if algorithm == POINTWISE:
         _check_blas_size(op, g.O, g.H * g.W)
         with nogil:
             if t == cnp.NPY_FLOAT:
@@ -1359,9 +1407,7 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
     cdef Shifted sp
     cdef cnp.ndarray off
     cdef Py_ssize_t Pw, vector, per_call
-    # Where the forward runs as a shifted product, so does the weight gradient (measured:
-    # on 8x8 maps, where the forward does not, the gradient's reductions are too short to pay).
-    if _use_shifted(&g, False, _shifted_tile(t)) and g.N > 0:
+    if algorithm == SHIFTED:
         sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, &g, _shifted_tile(t))
         off = _tap_offsets(sp.Ci, sp.S, sp.Wp, &g)
         # the pixels rounded up to whole vectors only (the reduction has no tile of pixels)

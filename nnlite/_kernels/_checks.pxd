@@ -72,3 +72,53 @@ cdef inline cnp.ndarray c_contiguous(object arr):
     if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr):
         return <cnp.ndarray>arr
     return cnp.PyArray_GETCONTIGUOUS(<cnp.ndarray>arr)
+
+
+# ---- the fast paths of checks.same_float, checks.int_pair and checks.shape4 -----
+# Each returns False (or -1) where the well-formed common case does not apply; the
+# caller then calls the Python check, which raises the error or normalises an unusual
+# but valid spelling (a list for a tuple, a NumPy integer for an int).
+
+cdef enum:
+    INT_MAX_SIZE = 2147483647   # sizes above 2**31 - 1 take the exact Python path
+
+
+cdef inline int same_float_type(str op, dict named) except -1:
+    """The one float type number shared by all arrays in ``named`` (name -> array)."""
+    cdef int first = -2
+    cdef int t
+    for a in named.values():
+        t = -1
+        if is_native_float(a):
+            t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+        if t < 0 or (first != -2 and t != first):
+            from nnlite._kernels.checks import same_float
+            same_float(op, **named)
+            raise TypeError(f"{op}: expected float32 or float64 arrays of one dtype")
+        first = t
+    return first
+
+
+cdef inline bint int_pair(object value, Py_ssize_t minimum, Py_ssize_t* first,
+                          Py_ssize_t* second):
+    """A tuple of two ints in [minimum, 2**31), stored in first and second."""
+    if type(value) is not tuple or len(<tuple>value) != 2:
+        return False
+    a = (<tuple>value)[0]
+    b = (<tuple>value)[1]
+    if (type(a) is not int or type(b) is not int or a < minimum or b < minimum
+            or a > INT_MAX_SIZE or b > INT_MAX_SIZE):
+        return False
+    first[0] = a
+    second[0] = b
+    return True
+
+
+cdef inline bint shape4_ok(tuple shape):
+    """Four ints in [0, 2**31): sums and two-term products of them cannot overflow."""
+    if len(shape) != 4:
+        return False
+    for v in shape:
+        if type(v) is not int or v < 0 or v > INT_MAX_SIZE:
+            return False
+    return True

@@ -1,4 +1,4 @@
-"""Convolution and pooling kernels on (N, C, H, W) arrays.
+"""Convolution kernels on (N, C, H, W) arrays (pooling is in _pool.pyx).
 
 Convolution gathers each output pixel's receptive field into a column matrix
 (im2col) and multiplies it by the weight with one BLAS GEMM per group; the
@@ -37,11 +37,13 @@ from nnlite._kernels._blas cimport (blas_pin_one_thread as _blas_pin_one_thread,
                                     dgemm_rowmajor, dgemm_serial, sgemm_rowmajor, sgemm_serial)
 
 from nnlite._kernels._threads cimport threads_for
-from nnlite._kernels._checks cimport product_fits
+from nnlite._kernels._checks cimport (c_contiguous, int_pair, product_fits, same_float_type,
+                                      shape4_ok)
 
 import numpy as np
 
 from nnlite._kernels import _blas as _blas_module
+from nnlite._kernels import checks as _checks_py
 from nnlite._kernels.reference import _conv as _reference  # the twins share argument checks
 
 cnp.import_array()
@@ -73,8 +75,7 @@ cdef extern from "_shifted_gemm.h":
                              Py_ssize_t K, Py_ssize_t P, Py_ssize_t ns, double* gw) noexcept nogil
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
-           "conv2d_backward_bias", "max_pool2d_forward", "max_pool2d_backward",
-           "avg_pool2d_forward", "avg_pool2d_backward"]
+           "conv2d_backward_bias"]
 
 ctypedef fused floating:
     float
@@ -205,33 +206,6 @@ cdef inline void _gemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize
         sgemm_serial(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
     else:
         dgemm_serial(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
-
-
-cdef int _float_type(object a):
-    if isinstance(a, cnp.ndarray):
-        t = cnp.PyArray_TYPE(<cnp.ndarray>a)
-        if (t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE) and not cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>a):
-            return t
-    return -1
-
-
-cdef int _check_dtypes(str op, dict named) except -1:
-    """All operands are float32/float64 arrays of one dtype; else the twin's error."""
-    cdef int first = -2
-    cdef int t
-    for a in named.values():
-        t = _float_type(a)
-        if t < 0 or (first != -2 and t != first):
-            _reference._conv_check_dtype(op, **named)
-            raise TypeError(f"{op}: expected float32 or float64 arrays of one dtype")
-        first = t
-    return first
-
-
-cdef inline cnp.ndarray _contiguous(object a):
-    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a):
-        return <cnp.ndarray>a
-    return np.ascontiguousarray(a)
 
 
 cdef int _check_blas_size(str op, Py_ssize_t rows, Py_ssize_t cols) except -1:
@@ -1032,42 +1006,19 @@ cdef void _backward_bias(const floating* grad, floating* gb, double* partial, Py
 # accept goes to the twin's checker, which raises the one shared error message (or
 # normalises an unusual but valid spelling, such as a list for a tuple).
 
-cdef inline bint _int_pair(object value, Py_ssize_t minimum, Py_ssize_t* first,
-                           Py_ssize_t* second):
-    if type(value) is not tuple or len(<tuple>value) != 2:
-        return False
-    a = (<tuple>value)[0]
-    b = (<tuple>value)[1]
-    if type(a) is not int or type(b) is not int or a < minimum or b < minimum or a > _INT_MAX or b > _INT_MAX:
-        return False
-    first[0] = a
-    second[0] = b
-    return True
-
-
-cdef inline bint _shape_ok(tuple shape):
-    # each size below 2**31, so that sums and two-term products of sizes cannot overflow
-    if len(shape) != 4:
-        return False
-    for v in shape:
-        if type(v) is not int or v < 0 or v > _INT_MAX:
-            return False
-    return True
-
-
 cdef tuple _shape4(str op, str name, shape):
-    if type(shape) is tuple and _shape_ok(<tuple>shape):
+    if type(shape) is tuple and shape4_ok(<tuple>shape):
         return <tuple>shape
-    return _reference._conv_shape(op, name, shape)
+    return _checks_py.shape4(op, name, shape)
 
 
 cdef bint _conv_geometry_fast(Geometry* g, tuple x_shape, tuple w_shape, stride, padding,
                               dilation, groups):
     cdef Py_ssize_t cg, extent_h, extent_w
     cdef Py_ssize_t[7] factors
-    if (not _shape_ok(x_shape) or not _shape_ok(w_shape) or type(groups) is not int or groups < 1
-            or not _int_pair(stride, 1, &g.sh, &g.sw) or not _int_pair(padding, 0, &g.ph, &g.pw)
-            or not _int_pair(dilation, 1, &g.dh, &g.dw)):
+    if (not shape4_ok(x_shape) or not shape4_ok(w_shape) or type(groups) is not int or groups < 1
+            or not int_pair(stride, 1, &g.sh, &g.sw) or not int_pair(padding, 0, &g.ph, &g.pw)
+            or not int_pair(dilation, 1, &g.dh, &g.dw)):
         return False
     g.N, g.C, g.H, g.W = x_shape
     g.O, cg, g.kh, g.kw = w_shape
@@ -1161,15 +1112,15 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     cdef Geometry g
     cdef str op = "conv2d"
     if bias is None:
-        t = _check_dtypes(op, {"input": x, "weight": weight})
+        t = same_float_type(op, {"input": x, "weight": weight})
     else:
-        t = _check_dtypes(op, {"input": x, "weight": weight, "bias": bias})
+        t = same_float_type(op, {"input": x, "weight": weight, "bias": bias})
     _conv_geometry(&g, op, x.shape, weight.shape, stride, padding, dilation, groups)
     if bias is not None and bias.shape != (g.O,):
         raise ValueError(f"{op}: bias must have shape ({g.O},), got {bias.shape}")
-    cdef cnp.ndarray xc = _contiguous(x)
-    cdef cnp.ndarray wc = _contiguous(weight)
-    cdef cnp.ndarray bc = None if bias is None else _contiguous(bias)
+    cdef cnp.ndarray xc = c_contiguous(x)
+    cdef cnp.ndarray wc = c_contiguous(weight)
+    cdef cnp.ndarray bc = None if bias is None else c_contiguous(bias)
     cdef cnp.ndarray y = np.empty((g.N, g.O, g.OH, g.OW), dtype=x.dtype)
     cdef void* bp = NULL if bc is None else cnp.PyArray_DATA(bc)
     cdef Chunking ch
@@ -1244,12 +1195,12 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
     cdef int t
     cdef Geometry g
     cdef str op = "conv2d_backward_input"
-    t = _check_dtypes(op, {"grad": grad, "weight": weight})
+    t = same_float_type(op, {"grad": grad, "weight": weight})
     input_shape = _shape4(op, "input_shape", input_shape)
     _conv_geometry(&g, op, input_shape, weight.shape, stride, padding, dilation, groups)
     _check_grad(op, grad, &g)
-    cdef cnp.ndarray gc = _contiguous(grad)
-    cdef cnp.ndarray wc = _contiguous(weight)
+    cdef cnp.ndarray gc = c_contiguous(grad)
+    cdef cnp.ndarray wc = c_contiguous(weight)
     cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
     cdef cnp.ndarray scratch
     cdef Chunking ch
@@ -1338,12 +1289,12 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
     cdef int t
     cdef Geometry g
     cdef str op = "conv2d_backward_weight"
-    t = _check_dtypes(op, {"grad": grad, "input": x})
+    t = same_float_type(op, {"grad": grad, "input": x})
     weight_shape = _shape4(op, "weight_shape", weight_shape)
     _conv_geometry(&g, op, x.shape, weight_shape, stride, padding, dilation, groups)
     _check_grad(op, grad, &g)
-    cdef cnp.ndarray gc = _contiguous(grad)
-    cdef cnp.ndarray xc = _contiguous(x)
+    cdef cnp.ndarray gc = c_contiguous(grad)
+    cdef cnp.ndarray xc = c_contiguous(x)
     cdef cnp.ndarray gw = np.empty(weight_shape, dtype=x.dtype)
     cdef cnp.ndarray partial, scratch, lanes
     cdef Chunking ch
@@ -1455,10 +1406,10 @@ def conv2d_backward_bias(grad):
     """dL/dbias: grad summed over (N, OH, OW) per channel, in float64, in a fixed order."""
     cdef int t
     cdef str op = "conv2d_backward_bias"
-    t = _check_dtypes(op, {"grad": grad})
+    t = same_float_type(op, {"grad": grad})
     if grad.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D grad (N, O, OH, OW), got shape {grad.shape}")
-    cdef cnp.ndarray gc = _contiguous(grad)
+    cdef cnp.ndarray gc = c_contiguous(grad)
     cdef Py_ssize_t N = grad.shape[0], O = grad.shape[1], L = grad.shape[2] * grad.shape[3]
     cdef cnp.ndarray gb = np.empty(O, dtype=grad.dtype)
     cdef cnp.ndarray partial = np.empty(N * O, dtype=np.float64)
@@ -1470,311 +1421,3 @@ def conv2d_backward_bias(grad):
             _backward_bias(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(gb),
                            <double*>cnp.PyArray_DATA(partial), N, O, L)
     return gb
-
-
-# ----------------------------------------------------------- pooling loops -----
-
-cdef struct PoolGeometry:
-    Py_ssize_t planes, H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw
-    bint count_include_pad
-    Py_ssize_t divisor_override      # 0: none
-
-
-cdef inline void _max_tap(floating v, Py_ssize_t at, floating* top, Py_ssize_t* best) noexcept nogil:
-    # A larger value or a NaN takes the lead; written as selects, not a branch, because
-    # which tap wins is data-dependent and mispredicted branches cost more than the compare.
-    cdef bint take = v > top[0] or v != v
-    top[0] = v if take else top[0]
-    best[0] = at if take else best[0]
-
-
-cdef void _max_pool_forward(const floating* x, floating* y, int64_t* indices,
-                            PoolGeometry* p) noexcept nogil:
-    """PyTorch's loop: start at the first in-input tap; a larger value or a NaN takes the lead."""
-    # Geometry in locals: through the pointer the compiler must assume stores alias it.
-    cdef Py_ssize_t H = p.H, W = p.W, OH = p.OH, OW = p.OW, kh = p.kh, kw = p.kw
-    cdef Py_ssize_t sh = p.sh, sw = p.sw, ph = p.ph, pw = p.pw, dh = p.dh, dw = p.dw
-    cdef Py_ssize_t HW = H * W, L = OH * OW
-    cdef bint two_by_two = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 \
-        and dh == 1 and dw == 1
-    cdef Py_ssize_t plane, oh, ow, ih0, ih1, iw0, iw1, ih, iw, best, at
-    cdef floating top
-    cdef const floating* src
-    cdef int nt = threads_for(p.planes * L * kh * kw)
-    for plane in prange(p.planes, nogil=True, num_threads=nt, schedule='static'):
-        src = x + plane * HW
-        for oh in range(OH):
-            if two_by_two:  # the common window: four taps, all inside
-                for ow in range(OW):
-                    at = 2 * oh * W + 2 * ow
-                    top = src[at]
-                    best = at
-                    _max_tap(src[at + 1], at + 1, &top, &best)
-                    _max_tap(src[at + W], at + W, &top, &best)
-                    _max_tap(src[at + W + 1], at + W + 1, &top, &best)
-                    y[plane * L + oh * OW + ow] = top
-                    indices[plane * L + oh * OW + ow] = best
-                continue
-            ih0 = oh * sh - ph
-            ih1 = ih0 + (kh - 1) * dh + 1
-            if ih1 > H:
-                ih1 = H
-            while ih0 < 0:
-                ih0 = ih0 + dh
-            for ow in range(OW):
-                iw0 = ow * sw - pw
-                iw1 = iw0 + (kw - 1) * dw + 1
-                if iw1 > W:
-                    iw1 = W
-                while iw0 < 0:
-                    iw0 = iw0 + dw
-                best = ih0 * W + iw0
-                top = -INFINITY
-                ih = ih0
-                while ih < ih1:
-                    iw = iw0
-                    while iw < iw1:
-                        _max_tap(src[ih * W + iw], ih * W + iw, &top, &best)
-                        iw = iw + dw
-                    ih = ih + dh
-                y[plane * L + oh * OW + ow] = top
-                indices[plane * L + oh * OW + ow] = best
-
-
-cdef Py_ssize_t _max_pool_backward(const floating* grad, const int64_t* indices, floating* gx,
-                                   Py_ssize_t planes, Py_ssize_t HW, Py_ssize_t L) noexcept nogil:
-    """Scatter-add per plane, outputs in order; returns how many indices fell outside the plane."""
-    cdef Py_ssize_t plane, k, outside = 0
-    cdef int64_t at
-    cdef int nt = threads_for(planes * (L + HW))
-    for plane in prange(planes, nogil=True, num_threads=nt, schedule='static'):
-        memset(gx + plane * HW, 0, HW * sizeof(floating))
-        for k in range(L):
-            at = indices[plane * L + k]
-            if at < 0 or at >= HW:
-                outside += 1
-            else:
-                gx[plane * HW + at] += grad[plane * L + k]
-    return outside
-
-
-cdef struct Window:
-    Py_ssize_t h0, h1, w0, w1, divisor
-
-
-cdef inline Window _avg_window(PoolGeometry* p, Py_ssize_t oh, Py_ssize_t ow) noexcept nogil:
-    """PyTorch's window bounds (clipped to the input) and divisor for output (oh, ow)."""
-    cdef Window win
-    cdef Py_ssize_t hs = oh * p.sh - p.ph, ws = ow * p.sw - p.pw
-    cdef Py_ssize_t he = hs + p.kh, we = ws + p.kw
-    if he > p.H + p.ph:
-        he = p.H + p.ph
-    if we > p.W + p.pw:
-        we = p.W + p.pw
-    win.h0 = hs if hs > 0 else 0
-    win.w0 = ws if ws > 0 else 0
-    win.h1 = he if he < p.H else p.H
-    win.w1 = we if we < p.W else p.W
-    if p.divisor_override != 0:
-        win.divisor = p.divisor_override
-    elif p.count_include_pad:
-        win.divisor = (he - hs) * (we - ws)
-    else:
-        win.divisor = (win.h1 - win.h0) * (win.w1 - win.w0)
-    return win
-
-
-cdef void _avg_pool_forward(const floating* x, floating* y, PoolGeometry* p) noexcept nogil:
-    cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
-    cdef Py_ssize_t plane, oh, ow, ih, iw
-    cdef Window win
-    cdef floating total
-    cdef const floating* src
-    cdef int nt = threads_for(p.planes * L * p.kh * p.kw)
-    for plane in prange(p.planes, nogil=True, num_threads=nt, schedule='static'):
-        src = x + plane * HW
-        for oh in range(p.OH):
-            for ow in range(p.OW):
-                win = _avg_window(p, oh, ow)
-                total = 0
-                for ih in range(win.h0, win.h1):
-                    for iw in range(win.w0, win.w1):
-                        total = total + src[ih * p.W + iw]
-                y[plane * L + oh * p.OW + ow] = total / <floating>win.divisor
-
-
-cdef void _avg_pool_backward(const floating* grad, floating* gx, PoolGeometry* p) noexcept nogil:
-    cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
-    cdef Py_ssize_t plane, oh, ow, ih, iw
-    cdef Window win
-    cdef floating share
-    cdef floating* dst
-    cdef int nt = threads_for(p.planes * L * p.kh * p.kw)
-    for plane in prange(p.planes, nogil=True, num_threads=nt, schedule='static'):
-        dst = gx + plane * HW
-        memset(dst, 0, HW * sizeof(floating))
-        for oh in range(p.OH):
-            for ow in range(p.OW):
-                win = _avg_window(p, oh, ow)
-                share = grad[plane * L + oh * p.OW + ow] / <floating>win.divisor
-                for ih in range(win.h0, win.h1):
-                    for iw in range(win.w0, win.w1):
-                        dst[ih * p.W + iw] += share
-
-
-# -------------------------------------------------------- pooling wrappers -----
-
-cdef inline Py_ssize_t _pool_out_size(Py_ssize_t size, Py_ssize_t k, Py_ssize_t s, Py_ssize_t p,
-                                      Py_ssize_t d, bint ceil_mode):
-    # only called with a non-negative numerator, where C's division is the floor
-    cdef Py_ssize_t out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
-
-
-cdef bint _pool_geometry_fast(PoolGeometry* p, tuple shape, kernel_size, stride, padding,
-                              dilation, ceil_mode):
-    cdef Py_ssize_t[4] factors
-    if (not _shape_ok(shape) or type(ceil_mode) is not bool
-            or not _int_pair(kernel_size, 1, &p.kh, &p.kw) or not _int_pair(stride, 1, &p.sh, &p.sw)
-            or not _int_pair(padding, 0, &p.ph, &p.pw) or not _int_pair(dilation, 1, &p.dh, &p.dw)):
-        return False
-    # dilated windows may see only padding: the twin's checker handles those
-    if p.dh != 1 or p.dw != 1 or 2 * p.ph > p.kh or 2 * p.pw > p.kw:
-        return False
-    p.H, p.W = shape[2], shape[3]
-    if p.H + 2 * p.ph < p.kh or p.W + 2 * p.pw < p.kw:
-        return False
-    p.planes = shape[0] * shape[1]
-    p.OH = _pool_out_size(p.H, p.kh, p.sh, p.ph, 1, ceil_mode)
-    p.OW = _pool_out_size(p.W, p.kw, p.sw, p.pw, 1, ceil_mode)
-    factors[0], factors[1], factors[2], factors[3] = p.planes, p.H + 2 * p.ph, p.W + 2 * p.pw, 1
-    if not product_fits(factors, 3):
-        return False
-    factors[0], factors[1], factors[2], factors[3] = p.planes, p.OH, p.OW, p.kh * p.kw
-    return p.OH >= 1 and p.OW >= 1 and product_fits(factors, 4)
-
-
-cdef int _pool_geometry(PoolGeometry* p, str op, tuple shape, kernel_size, stride, padding,
-                        dilation, ceil_mode) except -1:
-    p.count_include_pad = False
-    p.divisor_override = 0
-    if _pool_geometry_fast(p, shape, kernel_size, stride, padding, dilation, ceil_mode):
-        return 0
-    k, s, pad, d, out = _reference._pool_geometry(op, shape, kernel_size, stride, padding, dilation,
-                                                  ceil_mode)
-    p.planes = shape[0] * shape[1]
-    p.H, p.W = shape[2], shape[3]
-    p.OH, p.OW = out
-    p.kh, p.kw = k
-    p.sh, p.sw = s
-    p.ph, p.pw = pad
-    p.dh, p.dw = d
-    return 0
-
-
-def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
-    """(y, indices): each window's maximum and its flat index in the (H*W) plane, as PyTorch."""
-    cdef int t
-    cdef PoolGeometry p
-    cdef str op = "max_pool2d"
-    t = _check_dtypes(op, {"input": x})
-    _pool_geometry(&p, op, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    cdef cnp.ndarray xc = _contiguous(x)
-    shape = (x.shape[0], x.shape[1], p.OH, p.OW)
-    cdef cnp.ndarray y = np.empty(shape, dtype=x.dtype)
-    cdef cnp.ndarray indices = np.empty(shape, dtype=np.int64)
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            _max_pool_forward(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y),
-                              <int64_t*>cnp.PyArray_DATA(indices), &p)
-        else:
-            _max_pool_forward(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y),
-                              <int64_t*>cnp.PyArray_DATA(indices), &p)
-    return y, indices
-
-
-def max_pool2d_backward(grad, indices, input_shape):
-    """Scatter each output gradient onto the input position its index names."""
-    cdef int t
-    cdef str op = "max_pool2d_backward"
-    t = _check_dtypes(op, {"grad": grad})
-    input_shape = _shape4(op, "input_shape", input_shape)
-    N, C, H, W = input_shape
-    if not isinstance(indices, cnp.ndarray) or indices.dtype != np.int64:
-        raise TypeError(f"{op}: indices must be an int64 array, got "
-                        f"{getattr(indices, 'dtype', type(indices).__name__)}")
-    if grad.ndim != 4 or grad.shape[:2] != (N, C) or indices.shape != grad.shape:
-        raise ValueError(f"{op}: grad and indices must have one shape (N, C, OH, OW) with (N, C) = "
-                         f"{(N, C)}; got grad {grad.shape}, indices {indices.shape}")
-    cdef cnp.ndarray gc = _contiguous(grad)
-    cdef cnp.ndarray ic = _contiguous(indices)
-    cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
-    cdef Py_ssize_t planes = N * C, HW = H * W, L = grad.shape[2] * grad.shape[3], outside
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            outside = _max_pool_backward(<float*>cnp.PyArray_DATA(gc), <int64_t*>cnp.PyArray_DATA(ic),
-                                         <float*>cnp.PyArray_DATA(gx), planes, HW, L)
-        else:
-            outside = _max_pool_backward(<double*>cnp.PyArray_DATA(gc), <int64_t*>cnp.PyArray_DATA(ic),
-                                         <double*>cnp.PyArray_DATA(gx), planes, HW, L)
-    if outside:
-        raise ValueError(f"{op}: indices must lie in [0, {HW}) for input shape {input_shape}, "
-                         f"got range [{indices.min()}, {indices.max()}]")
-    return gx
-
-
-cdef int _avg_pool_geometry(PoolGeometry* p, str op, tuple shape, kernel_size, stride, padding,
-                            ceil_mode, count_include_pad, divisor_override) except -1:
-    if divisor_override is not None and (
-            isinstance(divisor_override, (bool, np.bool_))
-            or not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0):
-        raise ValueError(f"{op}: divisor_override must be None or a non-zero int, "
-                         f"got {divisor_override!r}")
-    _pool_geometry(p, op, shape, kernel_size, stride, padding, (1, 1), ceil_mode)
-    p.count_include_pad = bool(count_include_pad)
-    p.divisor_override = 0 if divisor_override is None else int(divisor_override)
-    return 0
-
-
-def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    """Window sums divided by PyTorch's divisor (window size, its in-input part, or the override)."""
-    cdef int t
-    cdef PoolGeometry p
-    cdef str op = "avg_pool2d"
-    t = _check_dtypes(op, {"input": x})
-    _avg_pool_geometry(&p, op, x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                       divisor_override)
-    cdef cnp.ndarray xc = _contiguous(x)
-    cdef cnp.ndarray y = np.empty((x.shape[0], x.shape[1], p.OH, p.OW), dtype=x.dtype)
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            _avg_pool_forward(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), &p)
-        else:
-            _avg_pool_forward(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), &p)
-    return y
-
-
-def avg_pool2d_backward(grad, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override):
-    """Each input under a window receives that window's grad / divisor."""
-    cdef int t
-    cdef PoolGeometry p
-    cdef str op = "avg_pool2d_backward"
-    t = _check_dtypes(op, {"grad": grad})
-    input_shape = _shape4(op, "input_shape", input_shape)
-    _avg_pool_geometry(&p, op, input_shape, kernel_size, stride, padding, ceil_mode,
-                       count_include_pad, divisor_override)
-    expected = (input_shape[0], input_shape[1], p.OH, p.OW)
-    if grad.shape != expected:
-        raise ValueError(f"{op}: grad has shape {grad.shape} but the pooling's output shape is "
-                         f"{expected}")
-    cdef cnp.ndarray gc = _contiguous(grad)
-    cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            _avg_pool_backward(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(gx), &p)
-        else:
-            _avg_pool_backward(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(gx), &p)
-    return gx

@@ -21,7 +21,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["native", "index_array", "float_operands", "fits", "separate", "in_place"]
+__all__ = ["native", "index_array", "float_operands", "same_float", "int_pair", "shape4", "fits",
+           "separate", "in_place"]
 
 MAX_SIZE = sys.maxsize   # the largest Py_ssize_t: every element count and offset must fit
 
@@ -55,6 +56,43 @@ def float_operands(op, arrays, names):
         elif arr.dtype != dtype:
             raise TypeError(f"{op}: all operands must share one dtype, got {dtype} and {arr.dtype}")
     return dtype
+
+
+def same_float(op, **arrays):
+    """All float operands are float32 or float64 and share one dtype."""
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{op}: {name} must be a NumPy array, got {type(a).__name__}")
+    (first_name, first), *rest = arrays.items()
+    if first.dtype != np.float32 and first.dtype != np.float64:
+        raise TypeError(f"{op}: expected float32 or float64 arrays, got {first_name} of dtype {first.dtype}")
+    for name, a in arrays.items():
+        native(op, name, a)
+    for name, a in rest:
+        if a.dtype != first.dtype:
+            raise TypeError(f"{op}: all float arrays must share one dtype, got {first_name} "
+                            f"{first.dtype} and {name} {a.dtype}")
+
+
+def int_pair(op, name, value, minimum):
+    """A (h, w) pair of ints, each >= minimum."""
+    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= minimum
+        for v in value)
+    if not ok:
+        raise ValueError(f"{op}: {name} must be a pair of ints >= {minimum}, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def shape4(op, name, shape):
+    """A 4-D shape given as a tuple of non-negative ints."""
+    ok = isinstance(shape, (tuple, list)) and len(shape) == 4 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= 0
+        for v in shape)
+    if not ok:
+        raise ValueError(f"{op}: {name} must be a 4-D shape (N, C, H, W) of non-negative ints, "
+                         f"got {shape!r}")
+    return tuple(int(v) for v in shape)
 
 
 def fits(op, what, *factors):

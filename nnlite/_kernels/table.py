@@ -6,7 +6,7 @@ The compiled function is ``nnlite/_kernels/<module>.pyx: def <name>``; its twin 
 ``nnlite/_kernels/reference/<module>.py: def <name>``, with the same signature.
 A kernel is added by writing both functions and one row below.
 """
-from .reference import _conv, _elementwise, _gemm, _norm, _optim, _softmax
+from .reference import _conv, _elementwise, _gemm, _norm, _optim, _pool, _softmax
 
 __all__ = ["KERNELS", "MODULES"]
 
@@ -40,10 +40,10 @@ KERNELS = (
     ("conv2d_backward_input",   "_conv",          _conv),
     ("conv2d_backward_weight",  "_conv",          _conv),
     ("conv2d_backward_bias",    "_conv",          _conv),
-    ("max_pool2d_forward",      "_conv",          _conv),
-    ("max_pool2d_backward",     "_conv",          _conv),
-    ("avg_pool2d_forward",      "_conv",          _conv),
-    ("avg_pool2d_backward",     "_conv",          _conv),
+    ("max_pool2d_forward",      "_pool",          _pool),
+    ("max_pool2d_backward",     "_pool",          _pool),
+    ("avg_pool2d_forward",      "_pool",          _pool),
+    ("avg_pool2d_backward",     "_pool",          _pool),
     ("batch_norm_forward",      "_norm",          _norm),
     ("batch_norm_backward",     "_norm",          _norm),
     ("layer_norm_forward",      "_norm",          _norm),

@@ -21,9 +21,10 @@ from ._elementwise import (dropout_forward, embedding_backward, embedding_forwar
                            tanh_forward)
 from ._softmax import (cross_entropy_backward, cross_entropy_forward, log_softmax_backward,
                        log_softmax_forward, softmax_backward, softmax_forward)
-from ._conv import (avg_pool2d_backward, avg_pool2d_forward, conv2d_backward_bias,
-                    conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
-                    max_pool2d_backward, max_pool2d_forward)
+from ._conv import (conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight,
+                    conv2d_forward)
+from ._pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,
+                    max_pool2d_forward)
 from ._norm import (batch_norm_backward, batch_norm_forward, group_norm_backward,
                     group_norm_forward, layer_norm_backward, layer_norm_forward,
                     rms_norm_backward, rms_norm_forward)

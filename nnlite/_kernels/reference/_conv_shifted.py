@@ -19,7 +19,8 @@ shapes take this path.
 """
 import numpy as np
 
-from ._conv import _conv_check_dtype, _conv_geometry
+from .. import checks
+from ._conv import _conv_geometry
 
 __all__ = ["conv2d_shifted_forward", "shifted_offsets"]
 
@@ -35,7 +36,7 @@ def shifted_offsets(channels, kernel_size, dilation, plane_stride, padded_width)
 def conv2d_shifted_forward(x, weight, bias, padding, dilation):
     """conv2d with stride 1 and one group, computed as the shifted product."""
     op = "conv2d_shifted_forward"
-    _conv_check_dtype(op, input=x, weight=weight)
+    checks.same_float(op, input=x, weight=weight)
     _, (ph, pw), (dh, dw), _, (N, O, OH, OW) = _conv_geometry(
         op, x.shape, weight.shape, (1, 1), padding, dilation, 1)
     _, C, H, W = x.shape

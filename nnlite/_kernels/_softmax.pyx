@@ -246,68 +246,68 @@ cdef void _cross_entropy_bwd(const floating *x, const int64_t *target, const flo
 
 # --------------------------------------------------------------- wrappers -----
 
-def softmax_forward(x):
-    """exp(x_j - max) / sum_k exp(x_k - max) along the last dimension."""
-    cdef int t = _rows_type("softmax_forward", x, "x")
+# One dtype dispatch for the four row kernels: each wrapper names its float and
+# double loops; _rows_map / _rows_zip check, allocate and run the loop of the dtype.
+
+ctypedef void (*rows_map_f)(const float*, float*, Py_ssize_t, Py_ssize_t) noexcept nogil
+ctypedef void (*rows_map_d)(const double*, double*, Py_ssize_t, Py_ssize_t) noexcept nogil
+ctypedef void (*rows_zip_f)(const float*, const float*, float*, Py_ssize_t, Py_ssize_t) noexcept nogil
+ctypedef void (*rows_zip_d)(const double*, const double*, double*, Py_ssize_t,
+                            Py_ssize_t) noexcept nogil
+
+
+cdef cnp.ndarray _rows_map(str op, object x, rows_map_f loop_f, rows_map_d loop_d):
+    """y = loop(x) row by row for a 2-D float array."""
+    cdef int t = _rows_type(op, x, "x")
     cdef cnp.ndarray xc = _c(x)
     cdef cnp.ndarray y = _empty_like(xc, t)
     cdef Py_ssize_t rows = xc.shape[0], cols = xc.shape[1]
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _softmax_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), rows, cols)
-    else:
-        with nogil:
-            _softmax_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), rows, cols)
+    cdef void* px = cnp.PyArray_DATA(xc)
+    cdef void* py = cnp.PyArray_DATA(y)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            loop_f(<const float*>px, <float*>py, rows, cols)
+        else:
+            loop_d(<const double*>px, <double*>py, rows, cols)
     return y
+
+
+cdef cnp.ndarray _rows_zip(str op, object grad, object out, rows_zip_f loop_f, rows_zip_d loop_d):
+    """dx = loop(grad, out) row by row, for the backward of a row kernel."""
+    cdef int t = _rows_type(op, grad, "grad", out, "out")
+    cdef cnp.ndarray g = _c(grad), o = _c(out)
+    cdef cnp.ndarray dx = _empty_like(g, t)
+    cdef Py_ssize_t rows = g.shape[0], cols = g.shape[1]
+    cdef void* pg = cnp.PyArray_DATA(g)
+    cdef void* po = cnp.PyArray_DATA(o)
+    cdef void* pd = cnp.PyArray_DATA(dx)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            loop_f(<const float*>pg, <const float*>po, <float*>pd, rows, cols)
+        else:
+            loop_d(<const double*>pg, <const double*>po, <double*>pd, rows, cols)
+    return dx
+
+
+def softmax_forward(x):
+    """exp(x_j - max) / sum_k exp(x_k - max) along the last dimension."""
+    return _rows_map("softmax_forward", x, _softmax_fwd[float], _softmax_fwd[double])
 
 
 def softmax_backward(grad, out):
     """out * (grad - sum(grad * out)) along the last dimension."""
-    cdef int t = _rows_type("softmax_backward", grad, "grad", out, "out")
-    cdef cnp.ndarray g = _c(grad), o = _c(out)
-    cdef cnp.ndarray dx = _empty_like(g, t)
-    cdef Py_ssize_t rows = g.shape[0], cols = g.shape[1]
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _softmax_bwd(<float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(o),
-                         <float*>cnp.PyArray_DATA(dx), rows, cols)
-    else:
-        with nogil:
-            _softmax_bwd(<double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(o),
-                         <double*>cnp.PyArray_DATA(dx), rows, cols)
-    return dx
+    return _rows_zip("softmax_backward", grad, out, _softmax_bwd[float], _softmax_bwd[double])
 
 
 def log_softmax_forward(x):
     """x_j - max - log(sum_k exp(x_k - max)) along the last dimension."""
-    cdef int t = _rows_type("log_softmax_forward", x, "x")
-    cdef cnp.ndarray xc = _c(x)
-    cdef cnp.ndarray y = _empty_like(xc, t)
-    cdef Py_ssize_t rows = xc.shape[0], cols = xc.shape[1]
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _log_softmax_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), rows, cols)
-    else:
-        with nogil:
-            _log_softmax_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), rows, cols)
-    return y
+    return _rows_map("log_softmax_forward", x, _log_softmax_fwd[float], _log_softmax_fwd[double])
 
 
 def log_softmax_backward(grad, out):
     """grad - exp(out) * sum(grad) along the last dimension."""
-    cdef int t = _rows_type("log_softmax_backward", grad, "grad", out, "out")
-    cdef cnp.ndarray g = _c(grad), o = _c(out)
-    cdef cnp.ndarray dx = _empty_like(g, t)
-    cdef Py_ssize_t rows = g.shape[0], cols = g.shape[1]
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _log_softmax_bwd(<float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(o),
-                             <float*>cnp.PyArray_DATA(dx), rows, cols)
-    else:
-        with nogil:
-            _log_softmax_bwd(<double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(o),
-                             <double*>cnp.PyArray_DATA(dx), rows, cols)
-    return dx
+    return _rows_zip("log_softmax_backward", grad, out, _log_softmax_bwd[float],
+                     _log_softmax_bwd[double])
 
 
 cdef tuple _cross_entropy_inputs(str op, object logits, object target, object weight,

@@ -14,6 +14,11 @@ instance-dict lookup: the seam costs nothing.
 
 If a compiled module is missing (an install without a compiler), nnlite warns
 once and runs the affected kernels on their twins.
+
+Importing this package changes three things for the whole process, each with a
+switch: OMP_WAIT_POLICY (below), malloc's thresholds (allocator.py) and serial
+kernels in a forked child (_serial_after_fork). The docs list them together
+under "Performance settings" (docs/api/kernels.rst).
 """
 import importlib
 import os

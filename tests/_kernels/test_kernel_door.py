@@ -123,6 +123,13 @@ def test_tensors_convert_non_native_byte_order_on_the_way_in():
         np.testing.assert_array_equal(t.relu().data, [0.0, 2.0, 3.0])
 
 
+def test_from_numpy_refuses_non_native_byte_order_at_once():
+    data = np.array([1.0, 2.0], dtype=">f8" if sys.byteorder == "little" else "<f8")
+    with pytest.raises(TypeError, match="from_numpy: .*non-native byte order"):
+        nl.from_numpy(data)
+    assert nl.as_tensor(data).data.dtype.isnative
+
+
 def test_checks_fits_uses_exact_products():
     assert checks.fits("op", "x", 2 ** 31, 2 ** 31) == 2 ** 62
     with pytest.raises(ValueError, match="op: x is 4294967296 x 4294967296 .* largest array index"):

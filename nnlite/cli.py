@@ -85,12 +85,19 @@ def _check_train_args(args):
     """Flags that need no data: checked before anything loads, each error naming its flag."""
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
+    # Checked here for every recipe: the experiments read a missing --epochs as "the default",
+    # so an --epochs 0 reaching them would silently run the full default length.
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs must be a positive integer, got {args.epochs}")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be a positive number of steps, got {args.checkpoint_every}")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be >= 1, got {args.threads}")
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} is an existing file; --out names a folder for the run")
+    if args.tensorboard is not None and os.path.exists(args.tensorboard) and not os.path.isdir(args.tensorboard):
+        raise UsageError(f"--tensorboard {args.tensorboard} is an existing file; --tensorboard names a folder "
+                         "for the event files")
 
 
 # A run's settings, kept next to its resume points: --resume continues *that* run, so its

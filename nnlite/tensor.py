@@ -269,6 +269,8 @@ def _to_array(data, dtype):
 def _check_kind(arr):
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"tensor: expected float, integer or bool data, got dtype {arr.dtype}")
+    if not arr.dtype.isnative:   # e.g. big-endian data from a file: kernels read native bytes only
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 

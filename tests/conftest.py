@@ -6,10 +6,6 @@ import pytest
 
 import nnlite as nl
 
-# tests/_kernels (restructured separately) still import these from here; every other file
-# imports them from helpers.
-from helpers import same_bytes_across_threads, threads  # noqa: F401
-
 
 @pytest.fixture
 def rng():

@@ -64,6 +64,28 @@ def test_flag_errors_name_the_flag_before_any_data_loads(tmp_path, capsys, monke
         assert code == 2 and one_line_error(err) and flag in err, (flags, err)
 
 
+def test_epochs_below_one_are_refused_for_recipes_and_experiments(tmp_path, capsys, monkeypatch):
+    def no_run(*args, **kwargs):
+        raise AssertionError("an experiment started with --epochs below 1")
+    # The experiments read epochs=0 as "the default length": the flag must be refused before them.
+    monkeypatch.setattr(recipes, "run_experiment", no_run)
+    monkeypatch.setattr(recipes, "build", no_run)
+    for recipe in ("digits-tune", "mnist1d-transfer", "digits-mlp"):
+        for epochs in ("0", "-3"):
+            code, _, err = run(["train", recipe, "--epochs", epochs, "--out", str(tmp_path / "run")], capsys)
+            assert code == 2 and one_line_error(err) and f"--epochs must be a positive integer, got {epochs}" in err
+
+
+def test_a_tensorboard_folder_that_is_a_file_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("data loaded before --tensorboard was checked")
+    monkeypatch.setattr(recipes, "build", no_data)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    code, _, err = run(["train", "digits-mlp", "--out", str(tmp_path / "run"), "--tensorboard", str(a_file)], capsys)
+    assert code == 2 and one_line_error(err) and "--tensorboard" in err and "existing file" in err
+
+
 def test_a_bad_backend_variable_is_one_line(tmp_path):
     proc = _command(["train", "digits-mlp", "--out", str(tmp_path)], cwd=tmp_path, env={"NNLITE_BACKEND": "bogus"})
     assert proc.returncode == 2 and one_line_error(proc.stderr) and "NNLITE_BACKEND='bogus'" in proc.stderr

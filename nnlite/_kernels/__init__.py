@@ -3,22 +3,29 @@
 Every kernel exists twice, with one signature:
 
 * a compiled version in ``nnlite/_kernels/_<theme>.pyx`` (Cython, OpenMP), and
-* a NumPy *reference twin* in :mod:`nnlite._kernels.reference`.
+* a NumPy *reference twin* in ``nnlite/_kernels/reference/_<theme>.py``.
 
-Ops never import a kernel module directly; they call ``K.<name>(...)``, where
-``K`` is the namespace below. :func:`set_backend` swaps what ``K`` holds, so the
-same model runs on either implementation (``NNLITE_BACKEND=reference`` at start).
-Looking a name up on ``K`` is one instance-dict lookup: the seam costs nothing.
+The table in ``table.py`` lists every kernel with its module and twin. Ops never
+import a kernel module directly; they call ``K.<name>(...)``, where ``K`` is the
+namespace below, filled from that table. :func:`set_backend` swaps what ``K``
+holds, so the same model runs on either implementation
+(``NNLITE_BACKEND=reference`` at start). Looking a name up on ``K`` is one
+instance-dict lookup: the seam costs nothing.
 
 If a compiled module is missing (an install without a compiler), nnlite warns
 once and runs the affected kernels on their twins.
+
+Importing this package changes three things for the whole process, each with a
+switch: OMP_WAIT_POLICY (below), malloc's thresholds (allocator.py) and serial
+kernels in a forked child (_serial_after_fork). The docs list them together
+under "Performance settings" (docs/api/kernels.rst).
 """
 import importlib
-import importlib.machinery
 import os
 import warnings
 
-from . import allocator, reference
+from . import allocator
+from .table import KERNELS, MODULES
 
 __all__ = ["K", "set_backend", "get_backend", "set_num_threads", "get_num_threads",
            "compiled_kernels", "openmp_enabled"]
@@ -48,30 +55,29 @@ _compiled = {}          # kernel name -> compiled function
 _threads = None         # the compiled _threads module, when built
 
 
-def _discover_compiled():
-    """Import every compiled ``_<theme>`` module beside this file; collect its ``__all__``."""
+def _load_compiled():
+    """Import the compiled module of every row of the kernel table that is built."""
     global _threads
-    here = os.path.dirname(__file__)
-    stems = set()
-    for fname in os.listdir(here):
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            if fname.endswith(suffix) and fname.startswith("_"):
-                stems.add(fname[: -len(suffix)])
-                break  # suffixes come longest first
-    for stem in sorted(stems):
-        module = importlib.import_module(f"{__name__}.{stem}")
-        if stem == "_threads":
-            _threads = module
+    try:
+        from . import _threads as threads_module
+    except ImportError:   # an install without a C compiler: everything runs on the twins
+        return
+    _threads = threads_module
+    for stem in MODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{stem}")
+        except ImportError:
             continue
-        for name in getattr(module, "__all__", ()):
+        listed = {name for name, where, _ in KERNELS if where == stem}
+        unlisted = sorted(set(getattr(module, "__all__", ())) - listed)
+        if unlisted:  # a compiled kernel outside the table breaks the design: refuse loudly
+            raise ImportError(f"nnlite: {stem} defines kernels missing from table.py: {unlisted}")
+        for name in listed:
             _compiled[name] = getattr(module, name)
 
 
-_discover_compiled()
-_missing = sorted(set(reference.__all__) - set(_compiled))
-_extra = sorted(set(_compiled) - set(reference.__all__))
-if _extra:  # a compiled kernel without a twin breaks the design: refuse loudly
-    raise ImportError(f"nnlite: compiled kernels without a reference twin: {_extra}")
+_load_compiled()
+_missing = sorted(name for name, _, _ in KERNELS if name not in _compiled)
 
 
 def compiled_kernels():
@@ -89,11 +95,12 @@ def set_backend(name):
     global _backend
     if name not in ("cython", "reference"):
         raise ValueError(f"set_backend: expected 'cython' or 'reference', got {name!r}")
-    funcs = {n: getattr(reference, n) for n in reference.__all__}
+    funcs = {kernel: getattr(twins, kernel) for kernel, _, twins in KERNELS}
     if name == "cython":
         funcs.update(_compiled)
-    K.__dict__.clear()
-    K.__dict__.update(funcs)
+    # One store replaces the whole table: a kernel call in another thread sees either
+    # the old table or the new one, never a half-filled namespace.
+    K.__dict__ = funcs
     _backend = name
 
 
@@ -150,6 +157,21 @@ def get_num_threads():
     return _num_threads_py
 
 
+def _serial_after_fork():
+    """In a child made by ``os.fork``, run the kernels on one thread.
+
+    OpenMP's worker threads are not copied by ``fork``: a child that starts a
+    parallel region the parent had used waits for threads that do not exist and
+    hangs (PyTorch's children do). Serial kernels never wait for them. A child may
+    call ``set_num_threads`` again; that is safe only when the parent had not yet
+    run a parallel kernel, or with the ``spawn``/``forkserver`` start methods,
+    whose children are fresh processes.
+    """
+    global _num_threads_py
+    _num_threads_py = 1
+    _threads.set_num_threads(1)
+
+
 if _threads is None:
     warnings.warn("nnlite: compiled kernels are not built; running everything on the NumPy "
                   "reference twins (slow). Reinstall with a C compiler to build them.",
@@ -162,3 +184,5 @@ set_backend(os.environ.get("NNLITE_BACKEND", "cython"))
 _num_threads_py = _default_threads()
 if _threads is not None:
     _threads.set_num_threads(_num_threads_py)
+    if hasattr(os, "register_at_fork"):   # POSIX
+        os.register_at_fork(after_in_child=_serial_after_fork)

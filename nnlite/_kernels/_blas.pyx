@@ -15,11 +15,12 @@ results for any thread count, so here
 So BLAS threads and OpenMP threads never multiply: each OpenMP thread runs a
 one-thread BLAS call on its own block.
 
-Which BLAS: the OpenBLAS that NumPy itself loaded, found at import (through
-threadpoolctl) and called through function pointers, so nnlite's products run
-on exactly the library ``numpy.matmul`` uses, and importing nnlite does not
-load SciPy's. NumPy's wheels use 64-bit integers in the BLAS interface
-(ILP64); other builds use 32-bit ones. Without an OpenBLAS in the process (a
+Which BLAS: the OpenBLAS that NumPy itself loaded, found at import through
+threadpoolctl (which also finds the prefix and suffix the build put on its
+symbols) and called through function pointers, so nnlite's products run on
+exactly the library ``numpy.matmul`` uses, and importing nnlite does not load
+SciPy's. Whether the library's BLAS interface uses 64-bit integers (ILP64, as in
+NumPy's wheels) or 32-bit ones is read from its own configuration string. Without an OpenBLAS in the process (a
 NumPy built on MKL or Accelerate, say), SciPy's Cython BLAS is used instead.
 """
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
@@ -78,20 +79,34 @@ cdef _set_threads_t _blas_set[4]
 cdef int _n_blas = 0
 
 _ROUTINES = ("sgemm", "dgemm", "sgemv", "dgemv")
-# (prefix, suffix, ilp64): NumPy's and SciPy's wheels prefix "scipy_"; "64_" marks ILP64.
-_NAMINGS = (("scipy_", "_64_", True), ("", "_64_", True), ("", "64_", True),
-            ("scipy_", "_", False), ("", "_", False))
 
 
 def _openblas_libraries():
-    """ctypes handles of every OpenBLAS loaded in this process, in load order."""
+    """(ctypes handle, symbol prefix, symbol suffix) of every OpenBLAS loaded in this
+    process, in load order, as threadpoolctl finds them.
+
+    A build of OpenBLAS may put a prefix and a suffix around every symbol it exports
+    (NumPy's wheels: ``scipy_`` and ``64_``); threadpoolctl finds them from the
+    thread-count functions, and the BLAS routines carry the same ones.
+    """
     import ctypes
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return []
-    return [ctypes.CDLL(lib.filepath) for lib in ThreadpoolController().lib_controllers
-            if lib.internal_api == "openblas"]
+    found = []
+    for lib in ThreadpoolController().lib_controllers:
+        if lib.internal_api != "openblas":
+            continue
+        dll = ctypes.CDLL(lib.filepath)
+        if hasattr(lib, "_find_affixes"):
+            affixes = lib._find_affixes()
+        else:  # an older threadpoolctl: the affixes it knows, tried the way it tries them
+            affixes = next(((p, s) for p in ("", "scipy_") for s in ("", "64_", "_64")
+                            if _address(dll, f"{p}openblas_get_num_threads{s}")), None)
+        if affixes is not None:
+            found.append((dll,) + tuple(affixes))
+    return found
 
 
 def _address(dll, name):
@@ -100,24 +115,26 @@ def _address(dll, name):
     return None if f is None else ctypes.cast(f, ctypes.c_void_p).value
 
 
-def _routines_in(dll):
-    """(ilp64, {routine: address}) when ``dll`` exports all four routines under one naming."""
-    for prefix, suffix, ilp64 in _NAMINGS:
-        found = {r: _address(dll, f"{prefix}{r}{suffix}") for r in _ROUTINES}
-        if all(found.values()):
-            return ilp64, found
-    return None
+def _routines_in(dll, prefix, suffix):
+    """(ilp64, {routine: address}) of one OpenBLAS, or None when it lacks a routine.
+
+    The Fortran name of a routine is ``sgemm_``; the library's own configuration
+    string says whether its integers are 64-bit (``USE64BITINT``, ILP64).
+    """
+    import ctypes
+    found = {r: _address(dll, f"{prefix}{r}_{suffix}") for r in _ROUTINES}
+    config = getattr(dll, f"{prefix}openblas_get_config{suffix}", None)
+    if not all(found.values()) or config is None:
+        return None
+    config.restype = ctypes.c_char_p
+    return b"USE64BITINT" in (config() or b""), found
 
 
-def _thread_controls(dll):
+def _thread_controls(dll, prefix, suffix):
     """(get, set)_num_threads addresses of one OpenBLAS, or None."""
-    for prefix in ("", "scipy_"):
-        for suffix in ("", "64_", "_64"):
-            get = _address(dll, f"{prefix}openblas_get_num_threads{suffix}")
-            put = _address(dll, f"{prefix}openblas_set_num_threads{suffix}")
-            if get and put:
-                return get, put
-    return None
+    get = _address(dll, f"{prefix}openblas_get_num_threads{suffix}")
+    put = _address(dll, f"{prefix}openblas_set_num_threads{suffix}")
+    return (get, put) if get and put else None
 
 
 cdef size_t _capsule_address(capsule):
@@ -133,8 +150,8 @@ cdef void _install():
     cdef size_t get_address, set_address
     libraries = _openblas_libraries()
     chosen = None
-    for dll in libraries:
-        chosen = _routines_in(dll)
+    for dll, prefix, suffix in libraries:
+        chosen = _routines_in(dll, prefix, suffix)
         if chosen is not None:
             break
     if chosen is None:  # no usable OpenBLAS loaded: SciPy's Cython BLAS (which may load one)
@@ -144,8 +161,8 @@ cdef void _install():
     _ilp64, routines = chosen
     _sgemm, _dgemm = _pointer(routines["sgemm"]), _pointer(routines["dgemm"])
     _sgemv, _dgemv = _pointer(routines["sgemv"]), _pointer(routines["dgemv"])
-    for dll in libraries:  # pin every OpenBLAS in the process, not only the one we call
-        controls = _thread_controls(dll)
+    for dll, prefix, suffix in libraries:  # pin every OpenBLAS in the process, not only ours
+        controls = _thread_controls(dll, prefix, suffix)
         if controls is not None and _n_blas < 4:
             get_address, set_address = controls
             _blas_get[_n_blas] = <_get_threads_t><void*>get_address

@@ -1,24 +1,22 @@
-"""Convolution and pooling kernels on (N, C, H, W) arrays.
+"""Convolution kernels on (N, C, H, W) arrays (pooling is in _pool.pyx).
 
-Convolution gathers each output pixel's receptive field into a column matrix
-(im2col) and multiplies it by the weight with one BLAS GEMM per group; the
-gradient with respect to the input multiplies back to columns and scatters
-them onto the image (col2im). The batch is cut into chunks of a few samples,
-about ``CHUNK_COLUMNS`` output pixels each, and the threads share the chunks:
-each thread builds its chunk's columns in its own scratch, small enough to
-stay in cache while the GEMM reads them (the whole batch's columns would not),
-and a one-sample chunk's product lands straight in the output. With stride 1 and
-output rows as wide as input rows, a tap's valid rows are one contiguous run of the
-plane, copied (im2col) or added (col2im) at once.
+This file holds the plan (which of five algorithms each pass of a convolution
+takes, and why), the argument checks and the four kernel wrappers. The
+algorithms' loops are one file each, included below:
 
-Three shapes skip the columns: a 1x1 convolution with stride 1 and no padding is
-already a GEMM on the input; a stride-1 convolution with one group runs as a
-"shifted" product on zero-bordered planes (_shifted_gemm.h: each tap is the same
-planes read from a fixed offset, so the columns never exist), where that wastes
-little work (_use_shifted; ``shifted_paths`` tells which of the three loops take
-it); and a depthwise convolution (one input channel per group, several groups) has
-too little work per GEMM, so it runs plane by plane: as the one-row shifted product
-with stride 1, as direct loops otherwise.
+* ``_conv_im2col.pxi`` — the general case: each output pixel's receptive field
+  is gathered into a column matrix (im2col), one BLAS GEMM per group; the input
+  gradient multiplies back to columns and scatters them (col2im). The batch is
+  cut into chunks of about ``CHUNK_COLUMNS`` output pixels, whose columns stay
+  in cache while the GEMM reads them.
+* ``_conv_pointwise.pxi`` — 1x1, stride 1, no padding: the input already is the
+  column matrix.
+* ``_conv_shifted.pxi`` — stride 1, one group, where it wastes little work: a
+  "shifted" product on zero-bordered planes (_shifted_gemm.h: each tap is the
+  same planes read from a fixed offset, so the columns never exist).
+* ``_conv_depthwise.pxi`` — one input channel per group: too little work per
+  GEMM, so plane by plane, as the one-row shifted product with stride 1 and as
+  direct loops otherwise.
 
 Determinism: every GEMM is a one-thread BLAS call on a block fixed by the
 shape (OpenBLAS's own threading would change the summation order with the
@@ -37,43 +35,19 @@ from nnlite._kernels._blas cimport (blas_pin_one_thread as _blas_pin_one_thread,
                                     dgemm_rowmajor, dgemm_serial, sgemm_rowmajor, sgemm_serial)
 
 from nnlite._kernels._threads cimport threads_for
+from nnlite._kernels._checks cimport (c_contiguous, int_pair, product_fits, same_float_type,
+                                      shape4_ok)
 
 import numpy as np
 
 from nnlite._kernels import _blas as _blas_module
-from nnlite._kernels import reference as _reference
+from nnlite._kernels import checks as _checks_py
+from nnlite._kernels.reference import _conv as _reference  # the twins share argument checks
 
 cnp.import_array()
 
-# The stride-1 product without im2col: see _shifted_gemm.h.
-cdef extern from "_shifted_gemm.h":
-    Py_ssize_t nnl_shifted_tile_f() noexcept nogil
-    Py_ssize_t nnl_shifted_tile_d() noexcept nogil
-    Py_ssize_t nnl_shifted_lanes_f() noexcept nogil
-    Py_ssize_t nnl_shifted_lanes_d() noexcept nogil
-    void nnl_shifted_gemm_f(const float* w, Py_ssize_t K, const Py_ssize_t* off, const float* xpad,
-                            Py_ssize_t O, Py_ssize_t P, float* out, Py_ssize_t ldo) noexcept nogil
-    void nnl_shifted_gemm_d(const double* w, Py_ssize_t K, const Py_ssize_t* off,
-                            const double* xpad, Py_ssize_t O, Py_ssize_t P, double* out,
-                            Py_ssize_t ldo) noexcept nogil
-    void nnl_depthwise_plane_f(const float* w, Py_ssize_t K, const Py_ssize_t* off,
-                               const float* xpad, Py_ssize_t P, float* out) noexcept nogil
-    void nnl_depthwise_plane_d(const double* w, Py_ssize_t K, const Py_ssize_t* off,
-                               const double* xpad, Py_ssize_t P, double* out) noexcept nogil
-    void nnl_depthwise_wgrad_f(const float* g, const float* xpad, const Py_ssize_t* off,
-                               Py_ssize_t K, Py_ssize_t P, float* gw) noexcept nogil
-    void nnl_depthwise_wgrad_d(const double* g, const double* xpad, const Py_ssize_t* off,
-                               Py_ssize_t K, Py_ssize_t P, double* gw) noexcept nogil
-    void nnl_shifted_wgrad_f(const float* g, Py_ssize_t ldg, Py_ssize_t gs, Py_ssize_t O,
-                             const float* xpad, Py_ssize_t xs, const Py_ssize_t* off, Py_ssize_t K,
-                             Py_ssize_t P, Py_ssize_t ns, float* gw) noexcept nogil
-    void nnl_shifted_wgrad_d(const double* g, Py_ssize_t ldg, Py_ssize_t gs, Py_ssize_t O,
-                             const double* xpad, Py_ssize_t xs, const Py_ssize_t* off,
-                             Py_ssize_t K, Py_ssize_t P, Py_ssize_t ns, double* gw) noexcept nogil
-
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
-           "conv2d_backward_bias", "max_pool2d_forward", "max_pool2d_backward",
-           "avg_pool2d_forward", "avg_pool2d_backward"]
+           "conv2d_backward_bias"]
 
 ctypedef fused floating:
     float
@@ -103,22 +77,68 @@ def blas_threads_pinned():
     return _blas_module.blas_threads_pinned()
 
 
-def shifted_paths(x_shape, weight_shape, stride, padding, dilation, groups, dtype=np.float32):
-    """Which of (forward, input gradient, weight gradient) run as shifted products here.
+# ------------------------------------------------------------------- the plan -----
+#
+# Every convolution pass takes exactly one of five algorithms, chosen from the shape
+# alone (never from the thread count, so results stay bit-identical):
+#
+#   depthwise-shifted  one input channel per group, stride 1: each plane is a one-row
+#                      shifted product (a depthwise GEMM would have K = kh*kw only)
+#   depthwise-direct   one input channel per group, other strides: loops over a
+#                      zero-padded copy of each plane
+#   pointwise          a 1x1 kernel, stride 1, no padding: the input already is the
+#                      column matrix, so one BLAS GEMM per sample
+#   shifted            stride 1, one group, where it wastes little work (_use_shifted):
+#                      a GEMM whose right-hand side is the padded input read at one
+#                      fixed offset per tap, so the im2col copy never exists
+#   im2col             everything else: gather columns chunk by chunk, BLAS GEMM
+#
+# `conv_plan` shows the choice from Python; tests use it to know which loop they ran.
 
-    The other convolutions run as im2col + BLAS, or as the 1x1 and depthwise special
-    cases; tests and benchmarks use this to know which loop they measured.
-    """
+cdef enum Algorithm:
+    DEPTHWISE_SHIFTED, DEPTHWISE_DIRECT, POINTWISE, SHIFTED, IM2COL
+
+cdef enum Pass:
+    FORWARD, INPUT_GRAD, WEIGHT_GRAD
+
+ALGORITHMS = ("depthwise-shifted", "depthwise-direct", "pointwise", "shifted", "im2col")
+
+
+cdef Algorithm _plan(Geometry* g, Pass p, Py_ssize_t tile):
+    """The algorithm for pass ``p`` of the convolution ``g`` (see the table above)."""
+    if _is_depthwise(g):
+        if g.sh == 1 and g.sw == 1 and (
+                p != INPUT_GRAD or (g.ph <= g.dh * (g.kh - 1) and g.pw <= g.dw * (g.kw - 1))):
+            return DEPTHWISE_SHIFTED   # (the input gradient needs a non-negative border)
+        return DEPTHWISE_DIRECT
+    if _is_pointwise(g):
+        return POINTWISE
+    if p == INPUT_GRAD:
+        return SHIFTED if _use_shifted(g, True, tile) else IM2COL
+    # Where the forward runs as a shifted product, so does the weight gradient (measured:
+    # on 8x8 maps, where the forward does not, the gradient's reductions are too short to pay).
+    if _use_shifted(g, False, tile) and (p == FORWARD or g.N > 0):
+        return SHIFTED
+    return IM2COL
+
+
+def conv_plan(x_shape, weight_shape, stride, padding, dilation, groups, dtype=np.float32):
+    """The algorithm each pass of this convolution takes: a dict with the keys
+    ``"forward"``, ``"input_grad"`` and ``"weight_grad"``, each one of ``ALGORITHMS``."""
     cdef Geometry g
-    _conv_geometry(&g, "shifted_paths", tuple(x_shape), tuple(weight_shape), stride, padding,
+    _conv_geometry(&g, "conv_plan", tuple(x_shape), tuple(weight_shape), stride, padding,
                    dilation, groups)
     cdef Py_ssize_t tile = _shifted_tile(cnp.NPY_FLOAT if np.dtype(dtype) == np.float32
                                          else cnp.NPY_DOUBLE)
-    cdef bint forward
-    if _is_depthwise(&g) or _is_pointwise(&g):
-        return False, False, False
-    forward = _use_shifted(&g, False, tile)
-    return bool(forward), bool(_use_shifted(&g, True, tile)), bool(forward and g.N > 0)
+    return {"forward": ALGORITHMS[_plan(&g, FORWARD, tile)],
+            "input_grad": ALGORITHMS[_plan(&g, INPUT_GRAD, tile)],
+            "weight_grad": ALGORITHMS[_plan(&g, WEIGHT_GRAD, tile)]}
+
+
+def shifted_paths(x_shape, weight_shape, stride, padding, dilation, groups, dtype=np.float32):
+    """Which of (forward, input gradient, weight gradient) run as shifted products here."""
+    plan = conv_plan(x_shape, weight_shape, stride, padding, dilation, groups, dtype)
+    return tuple(plan[p] == "shifted" for p in ("forward", "input_grad", "weight_grad"))
 
 
 # ----------------------------------------------------------------- helpers -----
@@ -160,33 +180,6 @@ cdef inline void _gemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize
         dgemm_serial(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
 
 
-cdef int _float_type(object a):
-    if isinstance(a, cnp.ndarray):
-        t = cnp.PyArray_TYPE(<cnp.ndarray>a)
-        if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE:
-            return t
-    return -1
-
-
-cdef int _check_dtypes(str op, dict named) except -1:
-    """All operands are float32/float64 arrays of one dtype; else the twin's error."""
-    cdef int first = -2
-    cdef int t
-    for a in named.values():
-        t = _float_type(a)
-        if t < 0 or (first != -2 and t != first):
-            _reference._conv_check_dtype(op, **named)
-            raise TypeError(f"{op}: expected float32 or float64 arrays of one dtype")
-        first = t
-    return first
-
-
-cdef inline cnp.ndarray _contiguous(object a):
-    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a):
-        return <cnp.ndarray>a
-    return np.ascontiguousarray(a)
-
-
 cdef int _check_blas_size(str op, Py_ssize_t rows, Py_ssize_t cols) except -1:
     if rows > _INT_MAX or cols > _INT_MAX:
         raise ValueError(f"{op}: a GEMM operand of {rows} x {cols} exceeds BLAS's 32-bit sizes; "
@@ -194,505 +187,12 @@ cdef int _check_blas_size(str op, Py_ssize_t rows, Py_ssize_t cols) except -1:
     return 0
 
 
-# ---------------------------------------------------- im2col / col2im loops -----
+# ---------------------------------------------------------- geometry -----
 
-cdef struct Geometry:
-    Py_ssize_t N, C, H, W, O, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw, groups
-
-
-cdef inline bint _rows_are_flat(Geometry* g) noexcept nogil:
-    """Stride 1 and output rows as wide as input rows ("same" padding): a tap's valid
-    output rows then read one contiguous run of the input plane."""
-    return g.sh == 1 and g.sw == 1 and g.OW == g.W
+include "_conv_geometry.pxi"
 
 
-cdef inline void _tap_rows(Geometry* g, Py_ssize_t i, Py_ssize_t* oh_lo,
-                           Py_ssize_t* oh_hi) noexcept nogil:
-    """The output rows [oh_lo, oh_hi) whose input row for kernel row i is inside the
-    image (stride 1)."""
-    oh_lo[0] = min(g.OH, max(0, g.ph - i * g.dh))
-    oh_hi[0] = max(oh_lo[0], min(g.OH, g.H + g.ph - i * g.dh))
-
-
-cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g) noexcept nogil:
-    """cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] or 0."""
-    cdef Py_ssize_t C = g.C, H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw
-    cdef Py_ssize_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, NL = nb * L, taps = kh * kw
-    cdef Py_ssize_t task, r, n, c, i, j, oh, ow, ih, iw0, lo, hi, oh_lo, oh_hi, k0, k1
-    cdef bint flat = _rows_are_flat(g)
-    cdef floating* dst
-    cdef floating* row
-    cdef const floating* src
-    for task in range(C * taps * nb):
-        r = task // nb
-        n = task - r * nb
-        c = r // taps
-        i = (r // kw) % kh
-        j = r % kw
-        dst = cols + r * NL + n * L
-        iw0 = j * dw - pw
-        lo = _first_inside(iw0, sw)
-        hi = _end_inside(iw0, sw, W, OW)
-        if lo > OW:
-            lo = OW
-        if hi < lo:
-            hi = lo
-        if flat and hi > lo:
-            # Output row oh reads input row oh - ph + i*dh from column iw0 on: with rows of
-            # equal width, all valid rows are one run of the plane, copied at once from its
-            # first valid element to its last. The entries in between that fall left or right
-            # of the image (columns outside [lo, hi)) are then zeroed.
-            _tap_rows(g, i, &oh_lo, &oh_hi)
-            memset(dst, 0, oh_lo * OW * sizeof(floating))
-            memset(dst + oh_hi * OW, 0, (OH - oh_hi) * OW * sizeof(floating))
-            if oh_hi > oh_lo:
-                k0 = oh_lo * OW + lo
-                k1 = (oh_hi - 1) * OW + hi
-                # input element of output entry k: k + (i*dh - ph)*W + iw0 in the plane
-                src = x + (n * C + c) * H * W + (k0 + (i * dh - ph) * W + iw0)
-                memcpy(dst + k0, src, (k1 - k0) * sizeof(floating))
-                for oh in range(oh_lo, oh_hi):
-                    for ow in range(lo):
-                        dst[oh * OW + ow] = 0
-                    for ow in range(hi, OW):
-                        dst[oh * OW + ow] = 0
-            continue
-        for oh in range(OH):
-            row = dst + oh * OW
-            ih = oh * sh - ph + i * dh
-            if ih < 0 or ih >= H:
-                for ow in range(OW):
-                    row[ow] = 0
-                continue
-            src = x + ((n * C + c) * H + ih) * W + iw0
-            for ow in range(lo):
-                row[ow] = 0
-            # rows are short (OW elements): a plain loop beats a memcpy call
-            if sw == 1:
-                for ow in range(lo, hi):
-                    row[ow] = src[ow]
-            else:
-                for ow in range(lo, hi):
-                    row[ow] = src[ow * sw]
-            for ow in range(hi, OW):
-                row[ow] = 0
-
-
-cdef void _col2im(floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noexcept nogil:
-    """gx[n, c] = sum of the columns that read it, taps in order.
-
-    With flat rows (_rows_are_flat) the entries of cols that fall outside the image are
-    zeroed first: cols is scratch, and then a tap's valid rows add onto the plane as one run.
-    """
-    # Geometry in locals: through the pointer the compiler must assume stores alias it.
-    cdef Py_ssize_t C = g.C, H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw
-    cdef Py_ssize_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, NL = nb * L, HW = H * W
-    cdef Py_ssize_t plane, n, c, i, j, oh, ow, ih, iw0, lo, hi, oh_lo, oh_hi, k, k0, k1
-    cdef bint flat = _rows_are_flat(g)
-    cdef floating* dst
-    cdef floating* d
-    cdef floating* src
-    cdef const floating* s
-    for plane in range(nb * C):
-        n = plane // C
-        c = plane - n * C
-        dst = gx + plane * HW
-        memset(dst, 0, HW * sizeof(floating))
-        for i in range(kh):
-            for j in range(kw):
-                src = cols + ((c * kh + i) * kw + j) * NL + n * L
-                iw0 = j * dw - pw
-                lo = _first_inside(iw0, sw)
-                hi = _end_inside(iw0, sw, W, OW)
-                if flat:
-                    # as in _im2col: output entry k lands on plane element k + delta
-                    _tap_rows(g, i, &oh_lo, &oh_hi)
-                    if hi <= lo or oh_hi <= oh_lo:
-                        continue
-                    for oh in range(oh_lo, oh_hi):
-                        for ow in range(lo):
-                            src[oh * OW + ow] = 0
-                        for ow in range(hi, OW):
-                            src[oh * OW + ow] = 0
-                    k0 = oh_lo * OW + lo
-                    k1 = (oh_hi - 1) * OW + hi
-                    d = dst + (k0 + (i * dh - ph) * W + iw0)
-                    for k in range(k1 - k0):
-                        d[k] += src[k0 + k]
-                    continue
-                for oh in range(OH):
-                    ih = oh * sh - ph + i * dh
-                    if ih < 0 or ih >= H:
-                        continue
-                    d = dst + ih * W + iw0
-                    s = src + oh * OW
-                    if sw == 1:
-                        for ow in range(lo, hi):
-                            d[ow] += s[ow]
-                    else:
-                        for ow in range(lo, hi):
-                            d[ow * sw] += s[ow]
-
-
-cdef void _channels_first_to_batch_first(const floating* src, floating* dst, const floating* bias,
-                                         Py_ssize_t nb, Py_ssize_t O, Py_ssize_t L) noexcept nogil:
-    """(O, nb, L) -> (nb, O, L), adding bias[o] when given; in place when nb == 1."""
-    cdef Py_ssize_t task, n, o, l
-    cdef floating b
-    for task in range(nb * O):
-        n = task // O
-        o = task - n * O
-        if bias == NULL:
-            if src != dst:
-                memcpy(dst + task * L, src + (o * nb + n) * L, L * sizeof(floating))
-        else:
-            b = bias[o]
-            for l in range(L):
-                dst[task * L + l] = src[(o * nb + n) * L + l] + b
-
-
-cdef void _batch_first_to_channels_first(const floating* src, floating* dst, Py_ssize_t nb,
-                                         Py_ssize_t O, Py_ssize_t L) noexcept nogil:
-    """(nb, O, L) -> (O, nb, L)."""
-    cdef Py_ssize_t task, n, o
-    for task in range(nb * O):
-        n = task // O
-        o = task - n * O
-        memcpy(dst + (o * nb + n) * L, src + task * L, L * sizeof(floating))
-
-
-cdef void _add_bias(floating* y, const floating* bias, Py_ssize_t N, Py_ssize_t O,
-                    Py_ssize_t L) noexcept nogil:
-    cdef Py_ssize_t task, l
-    cdef floating b
-    cdef int nt = threads_for(N * O * L)
-    for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
-        b = bias[task % O]
-        for l in range(L):
-            y[task * L + l] = y[task * L + l] + b
-
-
-# ------------------------------------------------- stride-1 shifted product -----
-
-# A stride-1 convolution with one group runs without im2col: each sample's input
-# planes are copied once into zero-bordered planes laid end to end, and the product
-# reads tap (c, i, j) as the window starting at one fixed offset (_shifted_gemm.h).
-# The gradient with respect to the input is the same computation on the output
-# gradient, with the kernel flipped and its in/out channels swapped.
-
-cdef struct Shifted:
-    Py_ssize_t Ci, Hi, Wi    # planes read (input; output gradient for backward)
-    Py_ssize_t Co, Ho, Wo    # planes written
-    Py_ssize_t qh, qw        # zero border on each side of a plane read
-    Py_ssize_t Wp, S, P, K   # padded row, plane stride, pixels computed, taps
-    Py_ssize_t scratch       # per-thread scratch elements: padded planes + product
-
-
-cdef Shifted _shifted_plan(Py_ssize_t Ci, Py_ssize_t Hi, Py_ssize_t Wi, Py_ssize_t Co,
-                           Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t qh, Py_ssize_t qw,
-                           Geometry* g, Py_ssize_t tile) noexcept nogil:
-    cdef Shifted sp
-    sp.Ci, sp.Hi, sp.Wi, sp.Co, sp.Ho, sp.Wo, sp.qh, sp.qw = Ci, Hi, Wi, Co, Ho, Wo, qh, qw
-    sp.Wp = Wi + 2 * qw
-    # output rows counted along the padded width, rounded up to whole tiles
-    sp.P = (Ho * sp.Wp + tile - 1) // tile * tile
-    # A tile past the last output row reads at most dw*(kw-1) + tile - 1 elements beyond
-    # the padded plane: they are zeros of the gap before the next plane.
-    sp.S = (Hi + 2 * qh) * sp.Wp + g.dw * (g.kw - 1) + tile
-    sp.K = Ci * g.kh * g.kw
-    sp.scratch = Ci * sp.S + Co * sp.P
-    return sp
-
-
-cdef bint _use_shifted(Geometry* g, bint backward, Py_ssize_t tile) noexcept nogil:
-    """Whether the shifted product beats im2col + BLAS here (stride 1, one group only).
-
-    The shifted product computes more than it keeps: the pixels between rows (padded
-    width / output width), the pixels up to a whole tile, and the rows of a short tile
-    of output channels. BLAS computes only what it keeps, but its products are slow when
-    they have few output channels (M of 16 or less). Measured on the LeNet and small-CNN
-    layers: the shifted product wins up to 1.25x waste, or up to 1.6x with <= 16 output
-    channels; BLAS wins beyond (8x8 maps: 1.5x; an input gradient to 1-6 channels), and
-    on large images, where one sample's padded planes no longer fit in cache.
-    """
-    cdef Py_ssize_t eh = g.dh * (g.kh - 1), ew = g.dw * (g.kw - 1)
-    cdef Py_ssize_t Co, Ho, Wo, Wp, P, rows
-    cdef double waste
-    if g.groups != 1 or g.sh != 1 or g.sw != 1:
-        return False
-    if backward:
-        if g.ph > eh or g.pw > ew:       # the gradient would need a negative border
-            return False
-        Co, Ho, Wo, Wp = g.C, g.H, g.W, g.OW + 2 * (ew - g.pw)
-    else:
-        Co, Ho, Wo, Wp = g.O, g.OH, g.OW, g.W + 2 * g.pw
-    if Co == 0 or Ho * Wo == 0:
-        return False
-    if (g.O if backward else g.C) * (Ho + g.dh * (g.kh - 1)) * Wp > SHIFTED_MAX_PLANES:
-        return False                   # one sample's padded planes would not stay in cache
-    P = (Ho * Wp + tile - 1) // tile * tile
-    # channels go in tiles of 4, the rest in tiles of 2 and 1 (a 1-row tile runs at about
-    # the speed of a 2-row one: it waits on its loads)
-    rows = Co // 4 * 4 + (4 if Co % 4 == 3 else 2 if Co % 4 else 0)
-    waste = (<double>P / (Ho * Wo)) * rows / Co
-    return waste <= 1.25 or (Co <= 16 and waste <= 1.6)
-
-
-cdef inline void _to_grid(const floating* src, floating* dst, Py_ssize_t planes, Py_ssize_t rows,
-                          Py_ssize_t cols, Py_ssize_t row_stride,
-                          Py_ssize_t plane_stride) noexcept nogil:
-    """Copy contiguous (rows, cols) planes of src onto a grid: row r of plane m at
-    dst + m*plane_stride + r*row_stride (a padded plane's interior, or the padded-width
-    grid of a product)."""
-    cdef Py_ssize_t m, r
-    for m in range(planes):
-        for r in range(rows):
-            memcpy(dst + m * plane_stride + r * row_stride, src + (m * rows + r) * cols,
-                   cols * sizeof(floating))
-
-
-cdef inline void _from_grid(const floating* src, floating* dst, Py_ssize_t planes,
-                           Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t row_stride,
-                           Py_ssize_t plane_stride, const floating* bias) noexcept nogil:
-    """The other way: contiguous planes of dst from the grid, plus bias[m] when given."""
-    cdef Py_ssize_t m, r, c
-    cdef floating b
-    cdef const floating* s
-    cdef floating* d
-    for m in range(planes):
-        b = 0 if bias == NULL else bias[m]
-        for r in range(rows):
-            s = src + m * plane_stride + r * row_stride
-            d = dst + (m * rows + r) * cols
-            for c in range(cols):
-                d[c] = s[c] + b
-
-
-cdef void _shifted_products(const floating* src, const floating* wmat, const floating* bias,
-                            floating* dst, floating* scratch, Py_ssize_t* off, Py_ssize_t N,
-                            int nt, Shifted* sp) noexcept nogil:
-    """dst[n] = the shifted product of wmat with src[n]'s padded planes (+ bias), per sample."""
-    cdef Py_ssize_t Ci = sp.Ci, Hi = sp.Hi, Wi = sp.Wi, Co = sp.Co, Ho = sp.Ho, Wo = sp.Wo
-    cdef Py_ssize_t Wp = sp.Wp, S = sp.S, P = sp.P
-    cdef Py_ssize_t n
-    cdef floating* xpad
-    cdef floating* out
-    for n in prange(N, nogil=True, num_threads=nt, schedule='static'):
-        # scratch comes zeroed; only the planes' interiors are written, sample after sample
-        xpad = scratch + threadid() * sp.scratch
-        out = xpad + Ci * S
-        _to_grid(src + n * Ci * Hi * Wi, xpad + sp.qh * Wp + sp.qw, Ci, Hi, Wi, Wp, S)
-        if floating is float:
-            nnl_shifted_gemm_f(wmat, sp.K, off, xpad, Co, P, out, P)
-        else:
-            nnl_shifted_gemm_d(wmat, sp.K, off, xpad, Co, P, out, P)
-        _from_grid(out, dst + n * Co * Ho * Wo, Co, Ho, Wo, Wp, P, bias)
-
-
-cdef void _shifted_weight_grad(const floating* x, const floating* grad, floating* gw,
-                               floating* scratch, floating* partial, Py_ssize_t* off,
-                               Py_ssize_t N, Py_ssize_t per_task, Py_ssize_t per_call,
-                               Py_ssize_t Pw, int nt, Shifted* sp) noexcept nogil:
-    """gw = sum over tasks of per_task samples, in task order, of each task's shifted
-    weight-gradient products, per_call samples a call (the lanes are summed once a call).
-
-    Per sample, the input's padded planes (as in the forward) and the output gradient on
-    the padded-width grid, Pw pixels a channel, zero between rows.
-    """
-    cdef Py_ssize_t Ci = sp.Ci, Hi = sp.Hi, Wi = sp.Wi, O = sp.Co, Ho = sp.Ho, Wo = sp.Wo
-    cdef Py_ssize_t Wp = sp.Wp, S = sp.S, size = O * sp.K
-    cdef Py_ssize_t ntasks = (N + per_task - 1) // per_task
-    cdef Py_ssize_t task, n0, end, ns, s
-    cdef floating* xpad
-    cdef floating* gext
-    for task in prange(ntasks, nogil=True, num_threads=nt, schedule='static'):
-        # scratch comes zeroed; only the interiors are written, call after call
-        xpad = scratch + threadid() * per_call * (Ci * S + O * Pw)
-        gext = xpad + per_call * Ci * S
-        end = min(N, (task + 1) * per_task)
-        memset(partial + task * size, 0, size * sizeof(floating))
-        n0 = task * per_task
-        while n0 < end:
-            ns = min(per_call, end - n0)
-            for s in range(ns):
-                _to_grid(x + (n0 + s) * Ci * Hi * Wi, xpad + s * Ci * S + sp.qh * Wp + sp.qw,
-                         Ci, Hi, Wi, Wp, S)
-                _to_grid(grad + (n0 + s) * O * Ho * Wo, gext + s * O * Pw, O, Ho, Wo, Wp, Pw)
-            if floating is float:
-                nnl_shifted_wgrad_f(gext, Pw, O * Pw, O, xpad, Ci * S, off, sp.K, Pw, ns,
-                                    partial + task * size)
-            else:
-                nnl_shifted_wgrad_d(gext, Pw, O * Pw, O, xpad, Ci * S, off, sp.K, Pw, ns,
-                                    partial + task * size)
-            n0 = n0 + ns
-    _sum_partials(partial, ntasks, size, gw)
-
-
-cdef cnp.ndarray _tap_offsets(Py_ssize_t planes, Py_ssize_t S, Py_ssize_t Wp, Geometry* g):
-    """off[(c, i, j)] = c*S + i*dh*Wp + j*dw: where tap (i, j) of padded plane c reads,
-    relative to pixel 0 (planes S elements apart, rows Wp)."""
-    c = np.arange(planes, dtype=np.intp)[:, None, None] * S
-    i = np.arange(g.kh, dtype=np.intp)[None, :, None] * (g.dh * Wp)
-    j = np.arange(g.kw, dtype=np.intp)[None, None, :] * g.dw
-    return np.ascontiguousarray((c + i + j).ravel())
-
-
-cdef Py_ssize_t _shifted_tile(int t) noexcept nogil:
-    return nnl_shifted_tile_f() if t == cnp.NPY_FLOAT else nnl_shifted_tile_d()
-
-
-cdef cnp.ndarray _shifted_scratch(int nt, Shifted* sp, dtype):
-    """Per-thread scratch, all zero: the planes' borders and gaps are never written after."""
-    return np.zeros(nt * sp.scratch, dtype=dtype)
-
-
-# ------------------------------------------------------- convolution loops -----
-
-cdef struct Chunking:
-    Py_ssize_t samples       # samples per chunk (the last chunk may have fewer)
-    Py_ssize_t count         # number of chunks
-    Py_ssize_t scratch       # scratch elements per thread: the chunk's columns, then its (O, cols) product
-
-
-cdef void _forward_gemm(const floating* x, const floating* w, const floating* bias, floating* y,
-                        floating* scratch, Chunking* ch, int nt, Geometry* g) noexcept nogil:
-    """General convolution: per chunk, im2col, one GEMM per group, then into (n, O, L) order."""
-    cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
-    cdef Py_ssize_t K = g.C * g.kh * g.kw, G = ch.samples
-    cdef Py_ssize_t chunk, n0, nc, grp
-    cdef floating* cols
-    cdef floating* out
-    cdef int saved[4]
-    _blas_pin_one_thread(saved)
-    for chunk in prange(ch.count, nogil=True, num_threads=nt, schedule='static'):
-        cols = scratch + threadid() * ch.scratch
-        n0 = chunk * G
-        nc = min(G, g.N - n0)
-        # A one-sample chunk's (O, L) product is already its slice of y.
-        out = y + n0 * g.O * L if nc == 1 else cols + K * G * L
-        _im2col(x + n0 * g.C * g.H * g.W, cols, nc, g)
-        for grp in range(g.groups):
-            _gemm_serial(False, False, Og, nc * L, Kg, w + grp * Og * Kg, Kg,
-                         cols + grp * Kg * nc * L, nc * L, 0, out + grp * Og * nc * L, nc * L)
-        _channels_first_to_batch_first(out, y + n0 * g.O * L, bias, nc, g.O, L)
-    _blas_restore_threads(saved)
-
-
-cdef void _forward_pointwise(const floating* x, const floating* w, const floating* bias,
-                             floating* y, Geometry* g) noexcept nogil:
-    """1x1, stride 1, no padding: y[n, group] = w[group] @ x[n, group] straight from the input."""
-    cdef Py_ssize_t L = g.H * g.W, Og = g.O // g.groups, Cg = g.C // g.groups
-    cdef Py_ssize_t n, grp
-    cdef int saved[4]
-    _blas_pin_one_thread(saved)
-    for n in range(g.N):
-        for grp in range(g.groups):
-            _gemm(False, False, Og, L, Cg, <floating*>w + grp * Og * Cg, Cg,
-                  <floating*>x + (n * g.C + grp * Cg) * L, L, 0, y + (n * g.O + grp * Og) * L, L)
-    _blas_restore_threads(saved)
-    if bias != NULL:
-        _add_bias(y, bias, g.N, g.O, L)
-
-
-cdef inline const floating* _padded_plane(const floating* src, floating* scratch, Py_ssize_t H,
-                                          Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
-    """The plane with its zero border, in scratch (or the plane itself when there is no border)."""
-    cdef Py_ssize_t Wp = W + 2 * pw, ih
-    if ph == 0 and pw == 0:
-        return src
-    memset(scratch, 0, (H + 2 * ph) * Wp * sizeof(floating))
-    for ih in range(H):
-        memcpy(scratch + (ih + ph) * Wp + pw, src + ih * W, W * sizeof(floating))
-    return scratch
-
-
-# ------------------------------------------------- depthwise, stride 1 -----
-
-# With stride 1 a depthwise convolution is the shifted product with one output row per
-# plane (_shifted_gemm.h, nnl_depthwise_plane): the input plane, zero-bordered, read at
-# each tap's offset, the taps summed in registers over runs of pixels. The input gradient
-# is the same with the kernel flipped, each input plane gathering its `multiplier` output
-# planes. Strided depthwise convolutions take the direct loops further below.
-
-cdef struct Planes:
-    Py_ssize_t Q, Cin, nin, in_num, in_den   # planes written per sample; planes read per
-                                             # sample; read per written plane, from plane
-                                             # q * in_num // in_den on
-    Py_ssize_t Hi, Wi, qh, qw, Ho, Wo        # read planes, their zero border, written planes
-    Py_ssize_t Wp, S, P, K                   # padded row, plane stride, pixels, taps
-
-
-cdef Planes _planes(Py_ssize_t Q, Py_ssize_t Cin, Py_ssize_t nin, Py_ssize_t in_num,
-                    Py_ssize_t in_den, Py_ssize_t Hi, Py_ssize_t Wi, Py_ssize_t qh,
-                    Py_ssize_t qw, Py_ssize_t Ho, Py_ssize_t Wo, Geometry* g,
-                    Py_ssize_t vector) noexcept nogil:
-    cdef Planes pl
-    pl.Q, pl.Cin, pl.nin, pl.in_num, pl.in_den = Q, Cin, nin, in_num, in_den
-    pl.Hi, pl.Wi, pl.qh, pl.qw, pl.Ho, pl.Wo = Hi, Wi, qh, qw, Ho, Wo
-    pl.Wp = Wi + 2 * qw
-    pl.P = (Ho * pl.Wp + vector - 1) // vector * vector
-    # the last pixels read reach dw*(kw-1) + (P - Ho*Wp) < dw*(kw-1) + vector past the plane
-    pl.S = (Hi + 2 * qh) * pl.Wp + g.dw * (g.kw - 1) + vector
-    pl.K = nin * g.kh * g.kw
-    return pl
-
-
-cdef void _depthwise_products(const floating* src, const floating* wmat, const floating* bias,
-                              floating* dst, floating* scratch, Py_ssize_t* off, Py_ssize_t N,
-                              int nt, Planes* pl) noexcept nogil:
-    """dst[n, q] = the taps wmat[q] over src[n]'s read planes for q (+ bias[q])."""
-    cdef Py_ssize_t Q = pl.Q, Ho = pl.Ho, Wo = pl.Wo, Wp = pl.Wp, P = pl.P
-    cdef Py_ssize_t per_thread = pl.nin * pl.S + P
-    cdef Py_ssize_t task, n, q
-    cdef floating* xpad
-    cdef floating* out
-    for task in prange(N * Q, nogil=True, num_threads=nt, schedule='static'):
-        n = task // Q
-        q = task - n * Q
-        # scratch comes zeroed; only the planes' interiors are written, task after task
-        xpad = scratch + threadid() * per_thread
-        out = xpad + pl.nin * pl.S
-        _to_grid(src + ((n * pl.Cin + q * pl.in_num // pl.in_den) * pl.Hi) * pl.Wi,
-                 xpad + pl.qh * Wp + pl.qw, pl.nin, pl.Hi, pl.Wi, Wp, pl.S)
-        if floating is float:
-            nnl_depthwise_plane_f(wmat + q * pl.K, pl.K, off, xpad, P, out)
-        else:
-            nnl_depthwise_plane_d(wmat + q * pl.K, pl.K, off, xpad, P, out)
-        _from_grid(out, dst + task * Ho * Wo, 1, Ho, Wo, Wp, P,
-                   NULL if bias == NULL else bias + q)
-
-
-cdef void _depthwise_weight_grad(const floating* grad, const floating* x, floating* gw,
-                                 double* partial, floating* scratch, Py_ssize_t* off, int nt,
-                                 Planes* pl, Geometry* g) noexcept nogil:
-    """Per-(n, o) tap sums (parallel), then summed over n in order in double (serial)."""
-    cdef Py_ssize_t N = g.N, O = g.O, OH = g.OH, OW = g.OW, taps = pl.K, P = pl.P
-    cdef Py_ssize_t multiplier = g.O // g.C, per_thread = pl.S + P + taps
-    cdef Py_ssize_t task, n, o, t
-    cdef floating* xpad
-    cdef floating* gext
-    cdef floating* sums
-    for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
-        n = task // O
-        o = task - n * O
-        xpad = scratch + threadid() * per_thread
-        gext = xpad + pl.S
-        sums = gext + P
-        _to_grid(x + ((n * g.C + o // multiplier) * pl.Hi) * pl.Wi,
-                 xpad + pl.qh * pl.Wp + pl.qw, 1, pl.Hi, pl.Wi, pl.Wp, pl.S)
-        # the output gradient on the padded-width grid; the gaps stay zero
-        _to_grid(grad + task * OH * OW, gext, 1, OH, OW, pl.Wp, P)
-        memset(sums, 0, taps * sizeof(floating))
-        if floating is float:
-            nnl_depthwise_wgrad_f(gext, xpad, off, taps, P, sums)
-        else:
-            nnl_depthwise_wgrad_d(gext, xpad, off, taps, P, sums)
-        for t in range(taps):
-            partial[task * taps + t] = sums[t]
-    _sum_over_samples(partial, N, O * taps, gw)
-
+# ------------------------------------------- reductions shared by the algorithms -----
 
 cdef void _sum_over_samples(const double* partial, Py_ssize_t N, Py_ssize_t size,
                             floating* gw) noexcept nogil:
@@ -710,182 +210,6 @@ cdef Py_ssize_t _vector(int t) noexcept nogil:
     return nnl_shifted_lanes_f() if t == cnp.NPY_FLOAT else nnl_shifted_lanes_d()
 
 
-cdef _run_depthwise_products(cnp.ndarray src, cnp.ndarray wmat, cnp.ndarray bias,
-                             cnp.ndarray dst, Planes* pl, Geometry* g, int t):
-    """Allocate the offsets and the zeroed per-thread scratch, then _depthwise_products."""
-    cdef cnp.ndarray off = _tap_offsets(pl.nin, pl.S, pl.Wp, g)
-    cdef int nt = threads_for(g.N * pl.Q * pl.P * pl.K)
-    cdef cnp.ndarray scratch = np.zeros(nt * (pl.nin * pl.S + pl.P), dtype=src.dtype)
-    cdef void* bp = NULL if bias is None else cnp.PyArray_DATA(bias)
-    cdef Py_ssize_t* offp = <Py_ssize_t*>cnp.PyArray_DATA(off)
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            _depthwise_products(<float*>cnp.PyArray_DATA(src), <float*>cnp.PyArray_DATA(wmat),
-                                <float*>bp, <float*>cnp.PyArray_DATA(dst),
-                                <float*>cnp.PyArray_DATA(scratch), offp, g.N, nt, pl)
-        else:
-            _depthwise_products(<double*>cnp.PyArray_DATA(src), <double*>cnp.PyArray_DATA(wmat),
-                                <double*>bp, <double*>cnp.PyArray_DATA(dst),
-                                <double*>cnp.PyArray_DATA(scratch), offp, g.N, nt, pl)
-
-
-# The strided depthwise loops (stride 1 takes the shifted product above) work on a
-# zero-padded copy of each plane (one scratch plane per thread, whole cache lines apart),
-# so the inner loops run over whole output rows with no bounds checks.
-
-cdef void _forward_depthwise(const floating* x, const floating* w, const floating* bias,
-                             floating* y, floating* scratch, int nt, Geometry* g) noexcept nogil:
-    """One input channel per group: y[n, o] = bias[o] + taps of w[o] over x[n, o // multiplier]."""
-    cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
-    cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
-    cdef Py_ssize_t dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = _plane_stride(g)
-    cdef Py_ssize_t multiplier = O // C
-    cdef Py_ssize_t task, n, o, i, j, oh, ow
-    cdef floating wv, b
-    cdef floating* dst
-    cdef floating* d
-    cdef const floating* xp
-    cdef const floating* base
-    cdef const floating* s
-    for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
-        n = task // O
-        o = task - n * O
-        dst = y + task * L
-        xp = _padded_plane(x + (n * C + o // multiplier) * HW, scratch + threadid() * HWp,
-                           H, W, ph, pw)
-        b = bias[o] if bias != NULL else 0
-        for ow in range(L):
-            dst[ow] = b
-        for i in range(kh):
-            for j in range(kw):
-                wv = w[(o * kh + i) * kw + j]
-                base = xp + i * dh * Wp + j * dw
-                for oh in range(OH):
-                    d = dst + oh * OW
-                    s = base + oh * sh * Wp
-                    if sw == 1:
-                        for ow in range(OW):
-                            d[ow] = d[ow] + wv * s[ow]
-                    else:
-                        for ow in range(OW):
-                            d[ow] = d[ow] + wv * s[ow * sw]
-
-
-cdef void _backward_input_gemm(const floating* grad, const floating* w, floating* gx,
-                               floating* scratch, Chunking* ch, int nt, Geometry* g) noexcept nogil:
-    """Per chunk: grad into (O, cols) order, one GEMM per group back to columns, col2im."""
-    cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
-    cdef Py_ssize_t K = g.C * g.kh * g.kw, G = ch.samples
-    cdef Py_ssize_t chunk, n0, nc, grp
-    cdef floating* cols
-    cdef const floating* grad_cm
-    cdef int saved[4]
-    _blas_pin_one_thread(saved)
-    for chunk in prange(ch.count, nogil=True, num_threads=nt, schedule='static'):
-        cols = scratch + threadid() * ch.scratch
-        n0 = chunk * G
-        nc = min(G, g.N - n0)
-        grad_cm = grad + n0 * g.O * L
-        if nc > 1:
-            _batch_first_to_channels_first(grad + n0 * g.O * L, cols + K * G * L, nc, g.O, L)
-            grad_cm = cols + K * G * L
-        for grp in range(g.groups):
-            _gemm_serial(True, False, Kg, nc * L, Og, w + grp * Og * Kg, Kg,
-                         grad_cm + grp * Og * nc * L, nc * L, 0, cols + grp * Kg * nc * L, nc * L)
-        _col2im(cols, gx + n0 * g.C * g.H * g.W, nc, g)
-    _blas_restore_threads(saved)
-
-
-cdef void _backward_input_pointwise(const floating* grad, const floating* w, floating* gx,
-                                    Geometry* g) noexcept nogil:
-    cdef Py_ssize_t L = g.H * g.W, Og = g.O // g.groups, Cg = g.C // g.groups
-    cdef Py_ssize_t n, grp
-    cdef int saved[4]
-    _blas_pin_one_thread(saved)
-    for n in range(g.N):
-        for grp in range(g.groups):
-            _gemm(True, False, Cg, L, Og, <floating*>w + grp * Og * Cg, Cg,
-                  <floating*>grad + (n * g.O + grp * Og) * L, L, 0, gx + (n * g.C + grp * Cg) * L, L)
-    _blas_restore_threads(saved)
-
-
-cdef void _backward_input_depthwise(const floating* grad, const floating* w, floating* gx,
-                                    floating* scratch, int nt, Geometry* g) noexcept nogil:
-    """One thread per input plane: its multiplier output planes scatter onto a padded plane."""
-    cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
-    cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
-    cdef Py_ssize_t dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = _plane_stride(g)
-    cdef Py_ssize_t multiplier = O // C
-    cdef Py_ssize_t plane, n, c, m, o, i, j, oh, ow, ih
-    cdef floating wv
-    cdef floating* gp
-    cdef floating* base
-    cdef floating* d
-    cdef const floating* s
-    for plane in prange(N * C, nogil=True, num_threads=nt, schedule='static'):
-        n = plane // C
-        c = plane - n * C
-        gp = scratch + threadid() * HWp
-        memset(gp, 0, HWp * sizeof(floating))
-        for m in range(multiplier):
-            o = c * multiplier + m
-            for i in range(kh):
-                for j in range(kw):
-                    wv = w[(o * kh + i) * kw + j]
-                    base = gp + i * dh * Wp + j * dw
-                    for oh in range(OH):
-                        d = base + oh * sh * Wp
-                        s = grad + (n * O + o) * L + oh * OW
-                        if sw == 1:
-                            for ow in range(OW):
-                                d[ow] = d[ow] + wv * s[ow]
-                        else:
-                            for ow in range(OW):
-                                d[ow * sw] = d[ow * sw] + wv * s[ow]
-        for ih in range(H):
-            memcpy(gx + plane * HW + ih * W, gp + (ih + ph) * Wp + pw, W * sizeof(floating))
-
-
-cdef void _backward_weight_gemm(const floating* grad, const floating* x, floating* gw,
-                                floating* scratch, floating* partial, Chunking* ch,
-                                Py_ssize_t per_task, int nt, Geometry* g) noexcept nogil:
-    """grad_w = sum over tasks, in task order, of each task's chunks' grad_cm @ cols^T.
-
-    A task is ``per_task`` consecutive chunks, summed into its own partial in
-    chunk order; the partials are then added in task order. Both orders depend
-    on the shape only.
-    """
-    cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
-    cdef Py_ssize_t K = g.C * g.kh * g.kw, G = ch.samples, size = g.O * Kg
-    cdef Py_ssize_t ntasks = (ch.count + per_task - 1) // per_task
-    cdef Py_ssize_t task, chunk, n0, nc, grp
-    cdef floating* cols
-    cdef const floating* grad_cm
-    cdef int saved[4]
-    if g.N == 0:
-        memset(gw, 0, size * sizeof(floating))
-        return
-    _blas_pin_one_thread(saved)
-    for task in prange(ntasks, nogil=True, num_threads=nt, schedule='static'):
-        cols = scratch + threadid() * ch.scratch
-        for chunk in range(task * per_task, min((task + 1) * per_task, ch.count)):
-            n0 = chunk * G
-            nc = min(G, g.N - n0)
-            _im2col(x + n0 * g.C * g.H * g.W, cols, nc, g)
-            grad_cm = grad + n0 * g.O * L
-            if nc > 1:
-                _batch_first_to_channels_first(grad + n0 * g.O * L, cols + K * G * L, nc, g.O, L)
-                grad_cm = cols + K * G * L
-            for grp in range(g.groups):
-                _gemm_serial(False, True, Og, Kg, nc * L, grad_cm + grp * Og * nc * L, nc * L,
-                             cols + grp * Kg * nc * L, nc * L, 0 if chunk == task * per_task else 1,
-                             partial + task * size + grp * Og * Kg, Kg)
-    _blas_restore_threads(saved)
-    _sum_partials(partial, ntasks, size, gw)
-
-
 cdef void _sum_partials(const floating* partial, Py_ssize_t ntasks, Py_ssize_t size,
                         floating* gw) noexcept nogil:
     """gw[i] = the tasks' partial sums added in task order."""
@@ -898,68 +222,18 @@ cdef void _sum_partials(const floating* partial, Py_ssize_t ntasks, Py_ssize_t s
         gw[i] = acc
 
 
-cdef void _backward_weight_pointwise(const floating* grad, const floating* x, floating* gw,
-                                     Geometry* g) noexcept nogil:
-    cdef Py_ssize_t L = g.H * g.W, Og = g.O // g.groups, Cg = g.C // g.groups
-    cdef Py_ssize_t n, grp
-    cdef int saved[4]
-    if g.N == 0:
-        memset(gw, 0, g.O * Cg * sizeof(floating))
-    _blas_pin_one_thread(saved)
-    for n in range(g.N):
-        for grp in range(g.groups):
-            _gemm(False, True, Og, Cg, L, <floating*>grad + (n * g.O + grp * Og) * L, L,
-                  <floating*>x + (n * g.C + grp * Cg) * L, L, 0 if n == 0 else 1,
-                  gw + grp * Og * Cg, Cg)
-    _blas_restore_threads(saved)
+# ------------------------------------------------------------- the algorithms -----
+#
+# One file per algorithm of the plan above, compiled into this module (Cython's
+# include: the loops stay inline-able and share the Geometry struct).
+
+include "_conv_im2col.pxi"
+include "_conv_pointwise.pxi"
+include "_conv_shifted.pxi"
+include "_conv_depthwise.pxi"
 
 
-cdef void _backward_weight_depthwise(const floating* grad, const floating* x, floating* gw,
-                                     double* partial, floating* scratch, double* lanes_all, int nt,
-                                     Geometry* g) noexcept nogil:
-    """Per-(n, o) tap sums in float64 (parallel), then summed over n in order (serial).
-
-    Each tap's sum runs in OW lanes (one per output column, summed over rows) and the
-    lanes are added at the end: independent lanes vectorise, one long chain would not.
-    """
-    cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
-    cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
-    cdef Py_ssize_t dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, HW = H * W, Wp = W + 2 * pw, HWp = _plane_stride(g)
-    cdef Py_ssize_t multiplier = O // C, taps = kh * kw
-    cdef Py_ssize_t task, n, o, i, j, oh, ow, t
-    cdef double acc
-    cdef double* lanes
-    cdef const floating* xp
-    cdef const floating* base
-    cdef const floating* gr
-    cdef const floating* s
-    for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
-        n = task // O
-        o = task - n * O
-        xp = _padded_plane(x + (n * C + o // multiplier) * HW, scratch + threadid() * HWp,
-                           H, W, ph, pw)
-        lanes = lanes_all + threadid() * OW
-        for i in range(kh):
-            for j in range(kw):
-                base = xp + i * dh * Wp + j * dw
-                for ow in range(OW):
-                    lanes[ow] = 0
-                for oh in range(OH):
-                    gr = grad + task * L + oh * OW
-                    s = base + oh * sh * Wp
-                    if sw == 1:
-                        for ow in range(OW):
-                            lanes[ow] = lanes[ow] + <double>gr[ow] * <double>s[ow]
-                    else:
-                        for ow in range(OW):
-                            lanes[ow] = lanes[ow] + <double>gr[ow] * <double>s[ow * sw]
-                acc = 0
-                for ow in range(OW):
-                    acc = acc + lanes[ow]
-                partial[task * taps + i * kw + j] = acc
-    _sum_over_samples(partial, N, O * taps, gw)
-
+# ---------------------------------------------------------- bias gradient -----
 
 cdef void _backward_bias(const floating* grad, floating* gb, double* partial, Py_ssize_t N,
                          Py_ssize_t O, Py_ssize_t L) noexcept nogil:
@@ -981,139 +255,21 @@ cdef void _backward_bias(const floating* grad, floating* gb, double* partial, Py
 
 # ----------------------------------------------------------- conv wrappers -----
 
-# Validation: a typed fast path for the common well-formed call; anything it does not
-# accept goes to the twin's checker, which raises the one shared error message (or
-# normalises an unusual but valid spelling, such as a list for a tuple).
-
-cdef inline bint _int_pair(object value, Py_ssize_t minimum, Py_ssize_t* first,
-                           Py_ssize_t* second):
-    if type(value) is not tuple or len(<tuple>value) != 2:
-        return False
-    a = (<tuple>value)[0]
-    b = (<tuple>value)[1]
-    if type(a) is not int or type(b) is not int or a < minimum or b < minimum or a > _INT_MAX or b > _INT_MAX:
-        return False
-    first[0] = a
-    second[0] = b
-    return True
-
-
-cdef inline bint _shape_ok(tuple shape):
-    if len(shape) != 4:
-        return False
-    for v in shape:
-        if type(v) is not int or v < 0:
-            return False
-    return True
-
-
-cdef tuple _shape4(str op, str name, shape):
-    if type(shape) is tuple and _shape_ok(<tuple>shape):
-        return <tuple>shape
-    return _reference._conv_shape(op, name, shape)
-
-
-cdef bint _conv_geometry_fast(Geometry* g, tuple x_shape, tuple w_shape, stride, padding,
-                              dilation, groups):
-    cdef Py_ssize_t cg, extent_h, extent_w
-    if (len(x_shape) != 4 or len(w_shape) != 4 or type(groups) is not int or groups < 1
-            or not _int_pair(stride, 1, &g.sh, &g.sw) or not _int_pair(padding, 0, &g.ph, &g.pw)
-            or not _int_pair(dilation, 1, &g.dh, &g.dw)):
-        return False
-    g.N, g.C, g.H, g.W = x_shape
-    g.O, cg, g.kh, g.kw = w_shape
-    g.groups = groups
-    if g.C % g.groups or g.O % g.groups or cg * g.groups != g.C or g.kh < 1 or g.kw < 1:
-        return False
-    extent_h = g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1
-    extent_w = g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1
-    if extent_h < 0 or extent_w < 0:  # (C division truncates; the twin's floor decides)
-        return False
-    g.OH = extent_h // g.sh + 1
-    g.OW = extent_w // g.sw + 1
-    return True
-
-
-cdef int _conv_geometry(Geometry* g, str op, tuple x_shape, tuple w_shape, stride, padding,
-                        dilation, groups) except -1:
-    if _conv_geometry_fast(g, x_shape, w_shape, stride, padding, dilation, groups):
-        return 0
-    stride, padding, dilation, groups, out_shape = _reference._conv_geometry(
-        op, x_shape, w_shape, stride, padding, dilation, groups)
-    g.N, g.C, g.H, g.W = x_shape
-    g.O, _, g.kh, g.kw = w_shape
-    g.OH, g.OW = out_shape[2], out_shape[3]
-    g.sh, g.sw = stride
-    g.ph, g.pw = padding
-    g.dh, g.dw = dilation
-    g.groups = groups
-    return 0
-
-
-cdef int _check_grad(str op, object grad, Geometry* g) except -1:
-    shape = grad.shape
-    if (len(shape) != 4 or shape[0] != g.N or shape[1] != g.O or shape[2] != g.OH
-            or shape[3] != g.OW):
-        _reference._conv_check_grad(op, grad, (g.N, g.O, g.OH, g.OW))
-    return 0
-
-
-cdef inline bint _is_depthwise(Geometry* g):
-    # groups == C == 1 (one input channel) is a plain convolution, faster as one GEMM
-    return g.groups == g.C and g.groups > 1
-
-
-cdef inline bint _is_pointwise(Geometry* g):
-    return g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.ph == 0 and g.pw == 0
-
-
-cdef inline Py_ssize_t _plane_stride(Geometry* g) noexcept nogil:
-    """Elements between two threads' padded planes: the plane, rounded up to whole cache
-    lines (16 elements), so that no line is written by two threads."""
-    return ((g.H + 2 * g.ph) * (g.W + 2 * g.pw) + 15) // 16 * 16
-
-
-cdef cnp.ndarray _plane_scratch(int nt, Geometry* g, dtype):
-    """One zero-padded (H + 2*ph, W + 2*pw) plane per thread for the depthwise loops."""
-    return np.empty(nt * _plane_stride(g), dtype=dtype)
-
-
-cdef Chunking _chunking(str op, Geometry* g) except *:
-    """Cut the batch into chunks of about CHUNK_COLUMNS output pixels (at least one sample).
-
-    A small batch is still cut into MIN_CHUNKS chunks where it can be, so that
-    it has work for several threads; the cut depends on the shape alone.
-    """
-    cdef Chunking ch
-    cdef Py_ssize_t L = g.OH * g.OW, K = g.C * g.kh * g.kw
-    ch.samples = CHUNK_COLUMNS // L if L > 0 else 1
-    ch.samples = max(1, min(ch.samples, (g.N + MIN_CHUNKS - 1) // MIN_CHUNKS))
-    ch.count = (g.N + ch.samples - 1) // ch.samples
-    ch.scratch = (K + g.O) * ch.samples * L
-    _check_blas_size(op, K, ch.samples * L)
-    return ch
-
-
-cdef int _chunk_threads(Chunking* ch, Geometry* g):
-    """Threads for a chunk loop: by the columns' size, never more than there are chunks."""
-    return <int>max(1, min(threads_for(g.C * g.kh * g.kw * g.N * g.OH * g.OW), ch.count))
-
-
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     """y = conv2d(x, weight) + bias; x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O,) or None."""
     cdef int t
     cdef Geometry g
     cdef str op = "conv2d"
     if bias is None:
-        t = _check_dtypes(op, {"input": x, "weight": weight})
+        t = same_float_type(op, {"input": x, "weight": weight})
     else:
-        t = _check_dtypes(op, {"input": x, "weight": weight, "bias": bias})
+        t = same_float_type(op, {"input": x, "weight": weight, "bias": bias})
     _conv_geometry(&g, op, x.shape, weight.shape, stride, padding, dilation, groups)
     if bias is not None and bias.shape != (g.O,):
         raise ValueError(f"{op}: bias must have shape ({g.O},), got {bias.shape}")
-    cdef cnp.ndarray xc = _contiguous(x)
-    cdef cnp.ndarray wc = _contiguous(weight)
-    cdef cnp.ndarray bc = None if bias is None else _contiguous(bias)
+    cdef cnp.ndarray xc = c_contiguous(x)
+    cdef cnp.ndarray wc = c_contiguous(weight)
+    cdef cnp.ndarray bc = None if bias is None else c_contiguous(bias)
     cdef cnp.ndarray y = np.empty((g.N, g.O, g.OH, g.OW), dtype=x.dtype)
     cdef void* bp = NULL if bc is None else cnp.PyArray_DATA(bc)
     cdef Chunking ch
@@ -1122,12 +278,13 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     if y.size == 0:
         return y
     cdef Planes pl
-    if _is_depthwise(&g) and g.sh == 1 and g.sw == 1:
+    cdef Algorithm algorithm = _plan(&g, FORWARD, _shifted_tile(t))
+    if algorithm == DEPTHWISE_SHIFTED:
         pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, &g,
                      _vector(t))
         _run_depthwise_products(xc, wc, bc, y, &pl, &g, t)
         return y
-    if _is_depthwise(&g):
+    if algorithm == DEPTHWISE_DIRECT:
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
         scratch = _plane_scratch(nt, &g, x.dtype)
         with nogil:
@@ -1140,7 +297,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
                                    <double*>bp, <double*>cnp.PyArray_DATA(y),
                                    <double*>cnp.PyArray_DATA(scratch), nt, &g)
         return y
-    if _is_pointwise(&g):
+    if algorithm == POINTWISE:
         _check_blas_size(op, g.C, g.H * g.W)
         with nogil:
             if t == cnp.NPY_FLOAT:
@@ -1152,7 +309,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
         return y
     cdef Shifted sp
     cdef cnp.ndarray off
-    if _use_shifted(&g, False, _shifted_tile(t)):
+    if algorithm == SHIFTED:
         sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, &g, _shifted_tile(t))
         off = _tap_offsets(sp.Ci, sp.S, sp.Wp, &g)
         nt = <int>max(1, min(threads_for(g.N * g.O * sp.K * sp.P), g.N))
@@ -1187,12 +344,12 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
     cdef int t
     cdef Geometry g
     cdef str op = "conv2d_backward_input"
-    t = _check_dtypes(op, {"grad": grad, "weight": weight})
+    t = same_float_type(op, {"grad": grad, "weight": weight})
     input_shape = _shape4(op, "input_shape", input_shape)
     _conv_geometry(&g, op, input_shape, weight.shape, stride, padding, dilation, groups)
     _check_grad(op, grad, &g)
-    cdef cnp.ndarray gc = _contiguous(grad)
-    cdef cnp.ndarray wc = _contiguous(weight)
+    cdef cnp.ndarray gc = c_contiguous(grad)
+    cdef cnp.ndarray wc = c_contiguous(weight)
     cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
     cdef cnp.ndarray scratch
     cdef Chunking ch
@@ -1204,8 +361,8 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
         return gx
     cdef Planes pl
     cdef Py_ssize_t multiplier = g.O // g.C if g.C else 0
-    if (_is_depthwise(&g) and g.sh == 1 and g.sw == 1 and g.ph <= g.dh * (g.kh - 1)
-            and g.pw <= g.dw * (g.kw - 1)):
+    cdef Algorithm algorithm = _plan(&g, INPUT_GRAD, _shifted_tile(t))
+    if algorithm == DEPTHWISE_SHIFTED:
         # each input plane gathers its multiplier output planes' gradients, padded by the
         # kernel's reach less the padding, through the flipped taps
         pl = _planes(g.C, g.O, multiplier, multiplier, 1, g.OH, g.OW, g.dh * (g.kh - 1) - g.ph,
@@ -1214,7 +371,7 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
             wc.reshape(g.C, multiplier, g.kh, g.kw)[:, :, ::-1, ::-1]).reshape(g.C, -1)
         _run_depthwise_products(gc, wflip, None, gx, &pl, &g, t)
         return gx
-    if _is_depthwise(&g):
+    if algorithm == DEPTHWISE_DIRECT:
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
         scratch = _plane_scratch(nt, &g, grad.dtype)
         with nogil:
@@ -1227,7 +384,7 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
                                           <double*>cnp.PyArray_DATA(gx),
                                           <double*>cnp.PyArray_DATA(scratch), nt, &g)
         return gx
-    if _is_pointwise(&g):
+    if algorithm == POINTWISE:
         _check_blas_size(op, g.O, g.H * g.W)
         with nogil:
             if t == cnp.NPY_FLOAT:
@@ -1239,7 +396,7 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
         return gx
     cdef Shifted sp
     cdef cnp.ndarray off, flipped
-    if _use_shifted(&g, True, _shifted_tile(t)):
+    if algorithm == SHIFTED:
         # gx = the shifted product of the flipped, channel-swapped kernel with grad padded
         # by (kernel reach - padding): w'[c, o, i, j] = w[o, c, kh-1-i, kw-1-j]
         sp = _shifted_plan(g.O, g.OH, g.OW, g.C, g.H, g.W, g.dh * (g.kh - 1) - g.ph,
@@ -1281,12 +438,12 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
     cdef int t
     cdef Geometry g
     cdef str op = "conv2d_backward_weight"
-    t = _check_dtypes(op, {"grad": grad, "input": x})
+    t = same_float_type(op, {"grad": grad, "input": x})
     weight_shape = _shape4(op, "weight_shape", weight_shape)
     _conv_geometry(&g, op, x.shape, weight_shape, stride, padding, dilation, groups)
     _check_grad(op, grad, &g)
-    cdef cnp.ndarray gc = _contiguous(grad)
-    cdef cnp.ndarray xc = _contiguous(x)
+    cdef cnp.ndarray gc = c_contiguous(grad)
+    cdef cnp.ndarray xc = c_contiguous(x)
     cdef cnp.ndarray gw = np.empty(weight_shape, dtype=x.dtype)
     cdef cnp.ndarray partial, scratch, lanes
     cdef Chunking ch
@@ -1296,7 +453,8 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
         return gw
     cdef Planes pl
     cdef cnp.ndarray offsets
-    if _is_depthwise(&g) and g.sh == 1 and g.sw == 1:
+    cdef Algorithm algorithm = _plan(&g, WEIGHT_GRAD, _shifted_tile(t))
+    if algorithm == DEPTHWISE_SHIFTED:
         pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, &g,
                      _vector(t))
         offsets = _tap_offsets(pl.nin, pl.S, pl.Wp, &g)
@@ -1317,7 +475,7 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
                                        <double*>cnp.PyArray_DATA(scratch),
                                        <Py_ssize_t*>cnp.PyArray_DATA(offsets), nt, &pl, &g)
         return gw
-    if _is_depthwise(&g):
+    if algorithm == DEPTHWISE_DIRECT:
         partial = np.empty(g.N * g.O * g.kh * g.kw, dtype=np.float64)
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
         scratch = _plane_scratch(nt, &g, x.dtype)
@@ -1336,7 +494,7 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
                                            <double*>cnp.PyArray_DATA(scratch),
                                            <double*>cnp.PyArray_DATA(lanes), nt, &g)
         return gw
-    if _is_pointwise(&g):
+    if algorithm == POINTWISE:
         _check_blas_size(op, g.O, g.H * g.W)
         with nogil:
             if t == cnp.NPY_FLOAT:
@@ -1349,9 +507,7 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
     cdef Shifted sp
     cdef cnp.ndarray off
     cdef Py_ssize_t Pw, vector, per_call
-    # Where the forward runs as a shifted product, so does the weight gradient (measured:
-    # on 8x8 maps, where the forward does not, the gradient's reductions are too short to pay).
-    if _use_shifted(&g, False, _shifted_tile(t)) and g.N > 0:
+    if algorithm == SHIFTED:
         sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, &g, _shifted_tile(t))
         off = _tap_offsets(sp.Ci, sp.S, sp.Wp, &g)
         # the pixels rounded up to whole vectors only (the reduction has no tile of pixels)
@@ -1399,10 +555,10 @@ def conv2d_backward_bias(grad):
     """dL/dbias: grad summed over (N, OH, OW) per channel, in float64, in a fixed order."""
     cdef int t
     cdef str op = "conv2d_backward_bias"
-    t = _check_dtypes(op, {"grad": grad})
+    t = same_float_type(op, {"grad": grad})
     if grad.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D grad (N, O, OH, OW), got shape {grad.shape}")
-    cdef cnp.ndarray gc = _contiguous(grad)
+    cdef cnp.ndarray gc = c_contiguous(grad)
     cdef Py_ssize_t N = grad.shape[0], O = grad.shape[1], L = grad.shape[2] * grad.shape[3]
     cdef cnp.ndarray gb = np.empty(O, dtype=grad.dtype)
     cdef cnp.ndarray partial = np.empty(N * O, dtype=np.float64)
@@ -1414,306 +570,3 @@ def conv2d_backward_bias(grad):
             _backward_bias(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(gb),
                            <double*>cnp.PyArray_DATA(partial), N, O, L)
     return gb
-
-
-# ----------------------------------------------------------- pooling loops -----
-
-cdef struct PoolGeometry:
-    Py_ssize_t planes, H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw
-    bint count_include_pad
-    Py_ssize_t divisor_override      # 0: none
-
-
-cdef inline void _max_tap(floating v, Py_ssize_t at, floating* top, Py_ssize_t* best) noexcept nogil:
-    # A larger value or a NaN takes the lead; written as selects, not a branch, because
-    # which tap wins is data-dependent and mispredicted branches cost more than the compare.
-    cdef bint take = v > top[0] or v != v
-    top[0] = v if take else top[0]
-    best[0] = at if take else best[0]
-
-
-cdef void _max_pool_forward(const floating* x, floating* y, int64_t* indices,
-                            PoolGeometry* p) noexcept nogil:
-    """PyTorch's loop: start at the first in-input tap; a larger value or a NaN takes the lead."""
-    # Geometry in locals: through the pointer the compiler must assume stores alias it.
-    cdef Py_ssize_t H = p.H, W = p.W, OH = p.OH, OW = p.OW, kh = p.kh, kw = p.kw
-    cdef Py_ssize_t sh = p.sh, sw = p.sw, ph = p.ph, pw = p.pw, dh = p.dh, dw = p.dw
-    cdef Py_ssize_t HW = H * W, L = OH * OW
-    cdef bint two_by_two = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 \
-        and dh == 1 and dw == 1
-    cdef Py_ssize_t plane, oh, ow, ih0, ih1, iw0, iw1, ih, iw, best, at
-    cdef floating top
-    cdef const floating* src
-    cdef int nt = threads_for(p.planes * L * kh * kw)
-    for plane in prange(p.planes, nogil=True, num_threads=nt, schedule='static'):
-        src = x + plane * HW
-        for oh in range(OH):
-            if two_by_two:  # the common window: four taps, all inside
-                for ow in range(OW):
-                    at = 2 * oh * W + 2 * ow
-                    top = src[at]
-                    best = at
-                    _max_tap(src[at + 1], at + 1, &top, &best)
-                    _max_tap(src[at + W], at + W, &top, &best)
-                    _max_tap(src[at + W + 1], at + W + 1, &top, &best)
-                    y[plane * L + oh * OW + ow] = top
-                    indices[plane * L + oh * OW + ow] = best
-                continue
-            ih0 = oh * sh - ph
-            ih1 = ih0 + (kh - 1) * dh + 1
-            if ih1 > H:
-                ih1 = H
-            while ih0 < 0:
-                ih0 = ih0 + dh
-            for ow in range(OW):
-                iw0 = ow * sw - pw
-                iw1 = iw0 + (kw - 1) * dw + 1
-                if iw1 > W:
-                    iw1 = W
-                while iw0 < 0:
-                    iw0 = iw0 + dw
-                best = ih0 * W + iw0
-                top = -INFINITY
-                ih = ih0
-                while ih < ih1:
-                    iw = iw0
-                    while iw < iw1:
-                        _max_tap(src[ih * W + iw], ih * W + iw, &top, &best)
-                        iw = iw + dw
-                    ih = ih + dh
-                y[plane * L + oh * OW + ow] = top
-                indices[plane * L + oh * OW + ow] = best
-
-
-cdef Py_ssize_t _max_pool_backward(const floating* grad, const int64_t* indices, floating* gx,
-                                   Py_ssize_t planes, Py_ssize_t HW, Py_ssize_t L) noexcept nogil:
-    """Scatter-add per plane, outputs in order; returns how many indices fell outside the plane."""
-    cdef Py_ssize_t plane, k, outside = 0
-    cdef int64_t at
-    cdef int nt = threads_for(planes * (L + HW))
-    for plane in prange(planes, nogil=True, num_threads=nt, schedule='static'):
-        memset(gx + plane * HW, 0, HW * sizeof(floating))
-        for k in range(L):
-            at = indices[plane * L + k]
-            if at < 0 or at >= HW:
-                outside += 1
-            else:
-                gx[plane * HW + at] += grad[plane * L + k]
-    return outside
-
-
-cdef struct Window:
-    Py_ssize_t h0, h1, w0, w1, divisor
-
-
-cdef inline Window _avg_window(PoolGeometry* p, Py_ssize_t oh, Py_ssize_t ow) noexcept nogil:
-    """PyTorch's window bounds (clipped to the input) and divisor for output (oh, ow)."""
-    cdef Window win
-    cdef Py_ssize_t hs = oh * p.sh - p.ph, ws = ow * p.sw - p.pw
-    cdef Py_ssize_t he = hs + p.kh, we = ws + p.kw
-    if he > p.H + p.ph:
-        he = p.H + p.ph
-    if we > p.W + p.pw:
-        we = p.W + p.pw
-    win.h0 = hs if hs > 0 else 0
-    win.w0 = ws if ws > 0 else 0
-    win.h1 = he if he < p.H else p.H
-    win.w1 = we if we < p.W else p.W
-    if p.divisor_override != 0:
-        win.divisor = p.divisor_override
-    elif p.count_include_pad:
-        win.divisor = (he - hs) * (we - ws)
-    else:
-        win.divisor = (win.h1 - win.h0) * (win.w1 - win.w0)
-    return win
-
-
-cdef void _avg_pool_forward(const floating* x, floating* y, PoolGeometry* p) noexcept nogil:
-    cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
-    cdef Py_ssize_t plane, oh, ow, ih, iw
-    cdef Window win
-    cdef floating total
-    cdef const floating* src
-    cdef int nt = threads_for(p.planes * L * p.kh * p.kw)
-    for plane in prange(p.planes, nogil=True, num_threads=nt, schedule='static'):
-        src = x + plane * HW
-        for oh in range(p.OH):
-            for ow in range(p.OW):
-                win = _avg_window(p, oh, ow)
-                total = 0
-                for ih in range(win.h0, win.h1):
-                    for iw in range(win.w0, win.w1):
-                        total = total + src[ih * p.W + iw]
-                y[plane * L + oh * p.OW + ow] = total / <floating>win.divisor
-
-
-cdef void _avg_pool_backward(const floating* grad, floating* gx, PoolGeometry* p) noexcept nogil:
-    cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
-    cdef Py_ssize_t plane, oh, ow, ih, iw
-    cdef Window win
-    cdef floating share
-    cdef floating* dst
-    cdef int nt = threads_for(p.planes * L * p.kh * p.kw)
-    for plane in prange(p.planes, nogil=True, num_threads=nt, schedule='static'):
-        dst = gx + plane * HW
-        memset(dst, 0, HW * sizeof(floating))
-        for oh in range(p.OH):
-            for ow in range(p.OW):
-                win = _avg_window(p, oh, ow)
-                share = grad[plane * L + oh * p.OW + ow] / <floating>win.divisor
-                for ih in range(win.h0, win.h1):
-                    for iw in range(win.w0, win.w1):
-                        dst[ih * p.W + iw] += share
-
-
-# -------------------------------------------------------- pooling wrappers -----
-
-cdef inline Py_ssize_t _pool_out_size(Py_ssize_t size, Py_ssize_t k, Py_ssize_t s, Py_ssize_t p,
-                                      Py_ssize_t d, bint ceil_mode):
-    # only called with a non-negative numerator, where C's division is the floor
-    cdef Py_ssize_t out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
-
-
-cdef bint _pool_geometry_fast(PoolGeometry* p, tuple shape, kernel_size, stride, padding,
-                              dilation, ceil_mode):
-    if (len(shape) != 4 or type(ceil_mode) is not bool
-            or not _int_pair(kernel_size, 1, &p.kh, &p.kw) or not _int_pair(stride, 1, &p.sh, &p.sw)
-            or not _int_pair(padding, 0, &p.ph, &p.pw) or not _int_pair(dilation, 1, &p.dh, &p.dw)):
-        return False
-    # dilated windows may see only padding: the twin's checker handles those
-    if p.dh != 1 or p.dw != 1 or 2 * p.ph > p.kh or 2 * p.pw > p.kw:
-        return False
-    p.H, p.W = shape[2], shape[3]
-    if p.H + 2 * p.ph < p.kh or p.W + 2 * p.pw < p.kw:
-        return False
-    p.planes = shape[0] * shape[1]
-    p.OH = _pool_out_size(p.H, p.kh, p.sh, p.ph, 1, ceil_mode)
-    p.OW = _pool_out_size(p.W, p.kw, p.sw, p.pw, 1, ceil_mode)
-    return p.OH >= 1 and p.OW >= 1
-
-
-cdef int _pool_geometry(PoolGeometry* p, str op, tuple shape, kernel_size, stride, padding,
-                        dilation, ceil_mode) except -1:
-    p.count_include_pad = False
-    p.divisor_override = 0
-    if _pool_geometry_fast(p, shape, kernel_size, stride, padding, dilation, ceil_mode):
-        return 0
-    k, s, pad, d, out = _reference._pool_geometry(op, shape, kernel_size, stride, padding, dilation,
-                                                  ceil_mode)
-    p.planes = shape[0] * shape[1]
-    p.H, p.W = shape[2], shape[3]
-    p.OH, p.OW = out
-    p.kh, p.kw = k
-    p.sh, p.sw = s
-    p.ph, p.pw = pad
-    p.dh, p.dw = d
-    return 0
-
-
-def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
-    """(y, indices): each window's maximum and its flat index in the (H*W) plane, as PyTorch."""
-    cdef int t
-    cdef PoolGeometry p
-    cdef str op = "max_pool2d"
-    t = _check_dtypes(op, {"input": x})
-    _pool_geometry(&p, op, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    cdef cnp.ndarray xc = _contiguous(x)
-    shape = (x.shape[0], x.shape[1], p.OH, p.OW)
-    cdef cnp.ndarray y = np.empty(shape, dtype=x.dtype)
-    cdef cnp.ndarray indices = np.empty(shape, dtype=np.int64)
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            _max_pool_forward(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y),
-                              <int64_t*>cnp.PyArray_DATA(indices), &p)
-        else:
-            _max_pool_forward(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y),
-                              <int64_t*>cnp.PyArray_DATA(indices), &p)
-    return y, indices
-
-
-def max_pool2d_backward(grad, indices, input_shape):
-    """Scatter each output gradient onto the input position its index names."""
-    cdef int t
-    cdef str op = "max_pool2d_backward"
-    t = _check_dtypes(op, {"grad": grad})
-    input_shape = _shape4(op, "input_shape", input_shape)
-    N, C, H, W = input_shape
-    if not isinstance(indices, cnp.ndarray) or indices.dtype != np.int64:
-        raise TypeError(f"{op}: indices must be an int64 array, got "
-                        f"{getattr(indices, 'dtype', type(indices).__name__)}")
-    if grad.ndim != 4 or grad.shape[:2] != (N, C) or indices.shape != grad.shape:
-        raise ValueError(f"{op}: grad and indices must have one shape (N, C, OH, OW) with (N, C) = "
-                         f"{(N, C)}; got grad {grad.shape}, indices {indices.shape}")
-    cdef cnp.ndarray gc = _contiguous(grad)
-    cdef cnp.ndarray ic = _contiguous(indices)
-    cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
-    cdef Py_ssize_t planes = N * C, HW = H * W, L = grad.shape[2] * grad.shape[3], outside
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            outside = _max_pool_backward(<float*>cnp.PyArray_DATA(gc), <int64_t*>cnp.PyArray_DATA(ic),
-                                         <float*>cnp.PyArray_DATA(gx), planes, HW, L)
-        else:
-            outside = _max_pool_backward(<double*>cnp.PyArray_DATA(gc), <int64_t*>cnp.PyArray_DATA(ic),
-                                         <double*>cnp.PyArray_DATA(gx), planes, HW, L)
-    if outside:
-        raise ValueError(f"{op}: indices must lie in [0, {HW}) for input shape {input_shape}, "
-                         f"got range [{indices.min()}, {indices.max()}]")
-    return gx
-
-
-cdef int _avg_pool_geometry(PoolGeometry* p, str op, tuple shape, kernel_size, stride, padding,
-                            ceil_mode, count_include_pad, divisor_override) except -1:
-    if divisor_override is not None and (
-            isinstance(divisor_override, (bool, np.bool_))
-            or not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0):
-        raise ValueError(f"{op}: divisor_override must be None or a non-zero int, "
-                         f"got {divisor_override!r}")
-    _pool_geometry(p, op, shape, kernel_size, stride, padding, (1, 1), ceil_mode)
-    p.count_include_pad = bool(count_include_pad)
-    p.divisor_override = 0 if divisor_override is None else int(divisor_override)
-    return 0
-
-
-def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    """Window sums divided by PyTorch's divisor (window size, its in-input part, or the override)."""
-    cdef int t
-    cdef PoolGeometry p
-    cdef str op = "avg_pool2d"
-    t = _check_dtypes(op, {"input": x})
-    _avg_pool_geometry(&p, op, x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                       divisor_override)
-    cdef cnp.ndarray xc = _contiguous(x)
-    cdef cnp.ndarray y = np.empty((x.shape[0], x.shape[1], p.OH, p.OW), dtype=x.dtype)
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            _avg_pool_forward(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), &p)
-        else:
-            _avg_pool_forward(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), &p)
-    return y
-
-
-def avg_pool2d_backward(grad, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override):
-    """Each input under a window receives that window's grad / divisor."""
-    cdef int t
-    cdef PoolGeometry p
-    cdef str op = "avg_pool2d_backward"
-    t = _check_dtypes(op, {"grad": grad})
-    input_shape = _shape4(op, "input_shape", input_shape)
-    _avg_pool_geometry(&p, op, input_shape, kernel_size, stride, padding, ceil_mode,
-                       count_include_pad, divisor_override)
-    expected = (input_shape[0], input_shape[1], p.OH, p.OW)
-    if grad.shape != expected:
-        raise ValueError(f"{op}: grad has shape {grad.shape} but the pooling's output shape is "
-                         f"{expected}")
-    cdef cnp.ndarray gc = _contiguous(grad)
-    cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            _avg_pool_backward(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(gx), &p)
-        else:
-            _avg_pool_backward(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(gx), &p)
-    return gx

@@ -4,7 +4,7 @@
 Every activation loop is one pass over the flat elements, split between threads
 with ``prange``. Each element's result depends only on that element, so the
 output is the same for any thread count. The derivative of each activation
-sits right below its forward loop. Twins: ``reference.py`` ("elementwise").
+sits right below its forward loop. Twins: ``reference/_elementwise.py``.
 """
 import numpy as np
 cimport numpy as cnp
@@ -14,7 +14,7 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
 from nnlite._kernels._threads cimport threads_for
-from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
+from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, index_array as _index_array
 
 cnp.import_array()
 
@@ -158,6 +158,23 @@ cdef void _gelu_bwd(const floating *g, const floating *x, floating *dx, Py_ssize
             dx[i] = g[i] * (cdf + v * pdf)
 
 
+# The two GELU forms as loops of their own (the one-signature shape _map and _zip take).
+cdef void _gelu_erf_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
+    _gelu_fwd(x, y, n, False)
+
+
+cdef void _gelu_tanh_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
+    _gelu_fwd(x, y, n, True)
+
+
+cdef void _gelu_erf_bwd(const floating *g, const floating *x, floating *dx, Py_ssize_t n) noexcept nogil:
+    _gelu_bwd(g, x, dx, n, False)
+
+
+cdef void _gelu_tanh_bwd(const floating *g, const floating *x, floating *dx, Py_ssize_t n) noexcept nogil:
+    _gelu_bwd(g, x, dx, n, True)
+
+
 cdef void _tanh_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     for i in prange(n, num_threads=threads_for(n), schedule='static'):
@@ -248,167 +265,106 @@ cdef void _embedding_bwd(const floating *g, const int64_t *indices, floating *ta
 
 # --------------------------------------------------------------- wrappers -----
 
-def relu_forward(x):
-    """max(x, 0) elementwise (NaN passes through)."""
-    cdef int t = _float_type("relu_forward", x, "x")
+# One dtype dispatch for every activation: each wrapper names its float and double
+# loops (``_relu_fwd[float]`` is the float32 specialisation of the fused loop), and
+# _map / _zip check the arguments, allocate the result and run the loop of the
+# arguments' dtype. Nothing else in this section branches on the dtype.
+
+ctypedef void (*map_f)(const float*, float*, Py_ssize_t) noexcept nogil
+ctypedef void (*map_d)(const double*, double*, Py_ssize_t) noexcept nogil
+ctypedef void (*zip_f)(const float*, const float*, float*, Py_ssize_t) noexcept nogil
+ctypedef void (*zip_d)(const double*, const double*, double*, Py_ssize_t) noexcept nogil
+
+
+cdef cnp.ndarray _map(str op, object x, map_f loop_f, map_d loop_d):
+    """y = loop(x), elementwise, on the float32 or float64 loop as x's dtype says."""
+    cdef int t = _float_type(op, x, "x")
     cdef cnp.ndarray xc = _c(x)
     cdef cnp.ndarray y = _empty_like(xc, t)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _relu_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), n)
-    else:
-        with nogil:
-            _relu_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), n)
+    cdef void* px = cnp.PyArray_DATA(xc)
+    cdef void* py = cnp.PyArray_DATA(y)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            loop_f(<const float*>px, <float*>py, n)
+        else:
+            loop_d(<const double*>px, <double*>py, n)
     return y
+
+
+cdef cnp.ndarray _zip(str op, object a, str name_a, object b, str name_b, zip_f loop_f,
+                      zip_d loop_d):
+    """out = loop(a, b), elementwise, for two arrays of one dtype and one shape."""
+    cdef int t = _pair_type(op, a, name_a, b, name_b)
+    cdef cnp.ndarray ac = _c(a), bc = _c(b)
+    cdef cnp.ndarray out = _empty_like(ac, t)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(ac)
+    cdef void* pa = cnp.PyArray_DATA(ac)
+    cdef void* pb = cnp.PyArray_DATA(bc)
+    cdef void* po = cnp.PyArray_DATA(out)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            loop_f(<const float*>pa, <const float*>pb, <float*>po, n)
+        else:
+            loop_d(<const double*>pa, <const double*>pb, <double*>po, n)
+    return out
+
+
+def relu_forward(x):
+    """max(x, 0) elementwise (NaN passes through)."""
+    return _map("relu_forward", x, _relu_fwd[float], _relu_fwd[double])
 
 
 def relu_backward(grad, out):
     """grad where the forward output is positive, else 0."""
-    cdef int t = _pair_type("relu_backward", grad, "grad", out, "out")
-    cdef cnp.ndarray g = _c(grad), o = _c(out)
-    cdef cnp.ndarray dx = _empty_like(g, t)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(g)
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _relu_bwd(<float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(o),
-                      <float*>cnp.PyArray_DATA(dx), n)
-    else:
-        with nogil:
-            _relu_bwd(<double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(o),
-                      <double*>cnp.PyArray_DATA(dx), n)
-    return dx
+    return _zip("relu_backward", grad, "grad", out, "out", _relu_bwd[float], _relu_bwd[double])
 
 
 def gelu_forward(x, approximate):
     """x Phi(x) with Phi the standard normal CDF ("none"), or PyTorch's tanh form ("tanh")."""
-    cdef int t = _float_type("gelu_forward", x, "x")
     _check_approximate("gelu_forward", approximate)
-    cdef bint use_tanh = approximate == "tanh"
-    cdef cnp.ndarray xc = _c(x)
-    cdef cnp.ndarray y = _empty_like(xc, t)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _gelu_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), n, use_tanh)
-    else:
-        with nogil:
-            _gelu_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), n, use_tanh)
-    return y
+    if approximate == "tanh":
+        return _map("gelu_forward", x, _gelu_tanh_fwd[float], _gelu_tanh_fwd[double])
+    return _map("gelu_forward", x, _gelu_erf_fwd[float], _gelu_erf_fwd[double])
 
 
 def gelu_backward(grad, x, approximate):
     """grad * d gelu(x) / dx, with PyTorch's derivative formulas."""
-    cdef int t = _pair_type("gelu_backward", grad, "grad", x, "x")
     _check_approximate("gelu_backward", approximate)
-    cdef bint use_tanh = approximate == "tanh"
-    cdef cnp.ndarray g = _c(grad), xc = _c(x)
-    cdef cnp.ndarray dx = _empty_like(g, t)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(g)
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _gelu_bwd(<float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(xc),
-                      <float*>cnp.PyArray_DATA(dx), n, use_tanh)
-    else:
-        with nogil:
-            _gelu_bwd(<double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(xc),
-                      <double*>cnp.PyArray_DATA(dx), n, use_tanh)
-    return dx
+    if approximate == "tanh":
+        return _zip("gelu_backward", grad, "grad", x, "x", _gelu_tanh_bwd[float], _gelu_tanh_bwd[double])
+    return _zip("gelu_backward", grad, "grad", x, "x", _gelu_erf_bwd[float], _gelu_erf_bwd[double])
 
 
 def tanh_forward(x):
-    cdef int t = _float_type("tanh_forward", x, "x")
-    cdef cnp.ndarray xc = _c(x)
-    cdef cnp.ndarray y = _empty_like(xc, t)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _tanh_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), n)
-    else:
-        with nogil:
-            _tanh_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), n)
-    return y
+    """tanh(x) elementwise."""
+    return _map("tanh_forward", x, _tanh_fwd[float], _tanh_fwd[double])
 
 
 def tanh_backward(grad, out):
     """grad * (1 - out^2), from the saved forward output."""
-    cdef int t = _pair_type("tanh_backward", grad, "grad", out, "out")
-    cdef cnp.ndarray g = _c(grad), o = _c(out)
-    cdef cnp.ndarray dx = _empty_like(g, t)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(g)
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _tanh_bwd(<float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(o),
-                      <float*>cnp.PyArray_DATA(dx), n)
-    else:
-        with nogil:
-            _tanh_bwd(<double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(o),
-                      <double*>cnp.PyArray_DATA(dx), n)
-    return dx
+    return _zip("tanh_backward", grad, "grad", out, "out", _tanh_bwd[float], _tanh_bwd[double])
 
 
 def sigmoid_forward(x):
     """1 / (1 + exp(-x)), computed without overflow for large |x|."""
-    cdef int t = _float_type("sigmoid_forward", x, "x")
-    cdef cnp.ndarray xc = _c(x)
-    cdef cnp.ndarray y = _empty_like(xc, t)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _sigmoid_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), n)
-    else:
-        with nogil:
-            _sigmoid_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), n)
-    return y
+    return _map("sigmoid_forward", x, _sigmoid_fwd[float], _sigmoid_fwd[double])
 
 
 def sigmoid_backward(grad, out):
     """grad * out * (1 - out), from the saved forward output."""
-    cdef int t = _pair_type("sigmoid_backward", grad, "grad", out, "out")
-    cdef cnp.ndarray g = _c(grad), o = _c(out)
-    cdef cnp.ndarray dx = _empty_like(g, t)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(g)
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _sigmoid_bwd(<float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(o),
-                         <float*>cnp.PyArray_DATA(dx), n)
-    else:
-        with nogil:
-            _sigmoid_bwd(<double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(o),
-                         <double*>cnp.PyArray_DATA(dx), n)
-    return dx
+    return _zip("sigmoid_backward", grad, "grad", out, "out", _sigmoid_bwd[float],
+                _sigmoid_bwd[double])
 
 
 def silu_forward(x):
     """x * sigmoid(x)."""
-    cdef int t = _float_type("silu_forward", x, "x")
-    cdef cnp.ndarray xc = _c(x)
-    cdef cnp.ndarray y = _empty_like(xc, t)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _silu_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), n)
-    else:
-        with nogil:
-            _silu_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), n)
-    return y
+    return _map("silu_forward", x, _silu_fwd[float], _silu_fwd[double])
 
 
 def silu_backward(grad, x):
     """grad * s (1 + x (1 - s)), s = sigmoid(x)."""
-    cdef int t = _pair_type("silu_backward", grad, "grad", x, "x")
-    cdef cnp.ndarray g = _c(grad), xc = _c(x)
-    cdef cnp.ndarray dx = _empty_like(g, t)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(g)
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _silu_bwd(<float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(xc),
-                      <float*>cnp.PyArray_DATA(dx), n)
-    else:
-        with nogil:
-            _silu_bwd(<double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(xc),
-                      <double*>cnp.PyArray_DATA(dx), n)
-    return dx
+    return _zip("silu_backward", grad, "grad", x, "x", _silu_bwd[float], _silu_bwd[double])
 
 
 def dropout_forward(x, u, p):
@@ -444,9 +400,7 @@ def dropout_forward(x, u, p):
 
 cdef cnp.ndarray _check_indices(str op, object indices, Py_ssize_t num_embeddings):
     """int64 indices, every one in [0, num_embeddings): checked here, before the GIL goes."""
-    if not cnp.PyArray_Check(indices) or cnp.PyArray_TYPE(<cnp.ndarray>indices) != cnp.NPY_INT64:
-        got = indices.dtype if cnp.PyArray_Check(indices) else type(indices).__name__
-        raise TypeError(f"{op}: indices must be an int64 numpy.ndarray, got {got}")
+    _index_array(op, indices, "indices")
     cdef cnp.ndarray idx = _c(indices)
     cdef const int64_t *p = <const int64_t*>cnp.PyArray_DATA(idx)
     cdef Py_ssize_t i, n = cnp.PyArray_SIZE(idx), bad = -1

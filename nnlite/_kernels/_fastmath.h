@@ -1,8 +1,15 @@
-/* Straight-line float32 math for nnlite's kernels.
+/* Straight-line float32 math for nnlite's kernels: exp, sigmoid, tanh and erf.
 
    libm's expf/erff/tanhf are function calls, which keep a loop from
    vectorising; these inline versions let the compiler use SIMD. Shared by
-   _elementwise.pyx and _softmax.pyx through `cdef extern from "_fastmath.h"`. */
+   _elementwise.pyx and _softmax.pyx through `cdef extern from "_fastmath.h"`.
+
+   The plain code each stands for, within the stated ulps:
+       nnl_expf(x)     = expf(x)                  (x <= 0)
+       nnl_sigmoidf(x) = 1 / (1 + expf(-x))
+       nnl_tanhf(x)    = tanhf(x)
+       nnl_erff(x)     = erff(x)
+   The NumPy twins use NumPy's exp, tanh and SciPy's erf: equal to rounding. */
 #ifndef NNLITE_FASTMATH_H
 #define NNLITE_FASTMATH_H
 

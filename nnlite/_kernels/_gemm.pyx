@@ -11,7 +11,7 @@ flag flipped, and a row-sliced one with its row stride as the leading dimension.
 Every product goes through ``_blas.pyx``: one-thread BLAS calls on fixed
 blocks shared among OpenMP threads, so ``gemm``, ``bmm`` and ``linear_forward``
 are bit-identical for any thread count, like ``gemm_tiled`` and ``bias_grad``.
-Twins: ``reference.py`` ("gemm").
+Twins: ``reference/_gemm.py``.
 """
 import numpy as np
 cimport numpy as cnp
@@ -378,11 +378,13 @@ cdef extern from *:
        of B: 2 MR NR/W vector operations on MR + NR loaded numbers, with the 12
        accumulator vectors never leaving registers.
 
-       The build targets baseline x86-64 (SSE2, where a 32-byte vector is two
-       16-byte halves), so with GCC on x86-64 Linux the kernel is also compiled
-       for AVX2 and the faster copy is picked at load time. AVX2 here has no
-       FMA: a separate multiply and add round the same way in both copies, so
-       the result has the same bits on every x86-64 machine. */
+       setup.py builds for the build machine (-march=native) unless
+       NNLITE_MARCH says otherwise; for a baseline x86-64 build (SSE2, where a
+       32-byte vector is two 16-byte halves) GCC on x86-64 Linux also compiles
+       the kernel for AVX2 and picks the faster copy at load time. Either way
+       -ffp-contract=off keeps a separate multiply and add (no FMA), which round
+       the same way in every copy, so the result has the same bits on every
+       x86-64 machine. */
     #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
     #define NNL_CLONES __attribute__((target_clones("avx2", "default")))
     #else

@@ -37,7 +37,8 @@ The functions are reached through ``nnlite.quantization`` (this module's
 """
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport nearbyintf
+from libc.math cimport INFINITY, nearbyintf
+from libc.stdlib cimport free, malloc
 from libc.stdint cimport int8_t, int16_t, int32_t, uint8_t
 
 from nnlite._kernels._threads cimport threads_for
@@ -136,12 +137,14 @@ def simd_path():
 
 cdef inline void _epilogue(int32_t acc, Py_ssize_t m, Py_ssize_t n, Py_ssize_t N, int32_t x_zp,
                            const int32_t* row_sums, const float* mult, const float* bias,
-                           float out_scale, int32_t out_zp, bint requant,
+                           float out_scale, int32_t out_zp, bint requant, bint relu,
                            float* out_f, uint8_t* out_q) noexcept nogil:
     cdef float v = <float>(acc - x_zp * row_sums[n]) * mult[n]
     cdef float q
     if bias != NULL:
         v = v + bias[n]
+    if relu and v < 0:       # ReLU; NaN passes through, as in nn.ReLU
+        v = 0
     if requant:
         q = nearbyintf(v / out_scale) + <float>out_zp
         if q < 0:
@@ -155,7 +158,7 @@ cdef inline void _epilogue(int32_t acc, Py_ssize_t m, Py_ssize_t n, Py_ssize_t N
 
 cdef void _row_block(const int16_t* x16, const int8_t* w, Py_ssize_t n0, Py_ssize_t M, Py_ssize_t N,
                      Py_ssize_t K, int32_t x_zp, const int32_t* row_sums, const float* mult,
-                     const float* bias, float out_scale, int32_t out_zp, bint requant,
+                     const float* bias, float out_scale, int32_t out_zp, bint requant, bint relu,
                      float* out_f, uint8_t* out_q) noexcept nogil:
     # Output columns n0..n0+3 for every row of x, two activation rows at a time: the four
     # weight rows (4 K bytes) stay in L1 while the activation rows pass by. The sums live on
@@ -169,25 +172,25 @@ cdef void _row_block(const int16_t* x16, const int8_t* w, Py_ssize_t n0, Py_ssiz
             for r in range(nx):
                 for j in range(4):
                     _epilogue(acc[4 * r + j], m + r, n0 + j, N, x_zp, row_sums, mult, bias, out_scale,
-                              out_zp, requant, out_f, out_q)
+                              out_zp, requant, relu, out_f, out_q)
             m += nx
     else:
         for j in range(n0, N):
             for m in range(M):
                 _epilogue(nnl_dot_1(x16 + m * K, w + j * K, K), m, j, N, x_zp, row_sums, mult, bias,
-                          out_scale, out_zp, requant, out_f, out_q)
+                          out_scale, out_zp, requant, relu, out_f, out_q)
 
 
 cdef void _gemm(const int16_t* x16, const int8_t* w, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                 int32_t x_zp, const int32_t* row_sums, const float* mult, const float* bias,
-                float out_scale, int32_t out_zp, bint requant, float* out_f, uint8_t* out_q,
+                float out_scale, int32_t out_zp, bint requant, bint relu, float* out_f, uint8_t* out_q,
                 int nthreads) noexcept nogil:
     # Threads split the output columns in blocks of four weight rows; every output element
     # is written by exactly one thread.
     cdef Py_ssize_t nblocks = (N + 3) // 4
     cdef Py_ssize_t b
     for b in prange(nblocks, num_threads=nthreads, schedule='static'):
-        _row_block(x16, w, 4 * b, M, N, K, x_zp, row_sums, mult, bias, out_scale, out_zp, requant,
+        _row_block(x16, w, 4 * b, M, N, K, x_zp, row_sums, mult, bias, out_scale, out_zp, requant, relu,
                    out_f, out_q)
 
 
@@ -263,7 +266,7 @@ def int8_linear(x_q, int x_zero_point, w_q, w_row_sums, multiplier, bias=None, o
     with nogil:
         for i in range(M * K):
             x16p[i] = xp[i]
-        _gemm(x16p, wp, M, N, K, x_zero_point, sp, mp, bias_ptr, oscale, out_zero_point, requant,
+        _gemm(x16p, wp, M, N, K, x_zero_point, sp, mp, bias_ptr, oscale, out_zero_point, requant, False,
               out_f, out_q, nthreads)
     return out
 
@@ -295,4 +298,186 @@ def quantize_u8(x, float scale, int zero_point):
             elif not q >= 0:
                 q = 0
             op[i] = <uint8_t>q
+    return out
+
+
+cdef extern from *:
+    """
+    #include <float.h>
+    /* min, max and whether any element is NaN, in one pass over x (the range starts at 0,
+       which it must contain anyway). +-inf shows up as lo or hi. */
+    static void nnl_range_f32(const float* x, Py_ssize_t n, float* lo, float* hi, int* has_nan) {
+        float a = 0.0f, b = 0.0f;
+        int nan = 0;
+        Py_ssize_t i = 0;
+    #if NNL_HAVE_AVX2
+        __m256 va = _mm256_setzero_ps(), vb = va, va2 = va, vb2 = va, vn = va;
+        for (; i + 16 <= n; i += 16) {
+            __m256 v = _mm256_loadu_ps(x + i), w = _mm256_loadu_ps(x + i + 8);
+            /* minps/maxps return the second operand when either is NaN: the running value
+               goes second so a NaN never replaces it; NaNs are caught by the unordered compare */
+            va = _mm256_min_ps(v, va); vb = _mm256_max_ps(v, vb);
+            va2 = _mm256_min_ps(w, va2); vb2 = _mm256_max_ps(w, vb2);
+            vn = _mm256_or_ps(vn, _mm256_cmp_ps(v, w, _CMP_UNORD_Q));
+        }
+        {
+            float ta[8], tb[8], tn[8];
+            int j;
+            _mm256_storeu_ps(ta, _mm256_min_ps(va, va2));
+            _mm256_storeu_ps(tb, _mm256_max_ps(vb, vb2));
+            _mm256_storeu_ps(tn, vn);
+            for (j = 0; j < 8; j++) {
+                a = ta[j] < a ? ta[j] : a;
+                b = tb[j] > b ? tb[j] : b;
+                nan |= tn[j] != 0.0f;   /* all-ones bits: a NaN pattern, != 0 is true */
+            }
+        }
+    #endif
+        for (; i < n; i++) {
+            float v = x[i];
+            a = v < a ? v : a;
+            b = v > b ? v : b;
+            nan |= v != v;
+        }
+        *lo = a; *hi = b; *has_nan = nan;
+    }
+
+    /* uint8 codes clamp(rint(x * inv) + zp, 0, 255), NaN -> 0 (as quantize_u8), stored widened
+       to int16: the layout the dot products read. */
+    static void nnl_quantize_i16(const float* x, Py_ssize_t n, float inv, float zp, int16_t* out) {
+        Py_ssize_t i = 0;
+    #if NNL_HAVE_AVX2
+        const __m256 vi = _mm256_set1_ps(inv), vz = _mm256_set1_ps(zp);
+        const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+        for (; i + 16 <= n; i += 16) {
+            __m256 q0 = _mm256_add_ps(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vi),
+                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+            __m256 q1 = _mm256_add_ps(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8), vi),
+                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+            /* max(q, 0) first: with q NaN maxps returns its second operand, 0 */
+            q0 = _mm256_min_ps(_mm256_max_ps(q0, zero), top);
+            q1 = _mm256_min_ps(_mm256_max_ps(q1, zero), top);
+            __m256i p = _mm256_packs_epi32(_mm256_cvttps_epi32(q0), _mm256_cvttps_epi32(q1));
+            /* packs works per 128-bit half: put the four quarters back in order */
+            _mm256_storeu_si256((__m256i*)(out + i), _mm256_permute4x64_epi64(p, 0xD8));
+        }
+    #endif
+        for (; i < n; i++) {
+            float q = nearbyintf(x[i] * inv) + zp;
+            q = q >= 255.0f ? 255.0f : (q >= 0.0f ? q : 0.0f);
+            out[i] = (int16_t)q;
+        }
+    }
+    """
+    float FLT_EPSILON
+    void nnl_range_f32(const float* x, Py_ssize_t n, float* lo, float* hi, int* has_nan) noexcept nogil
+    void nnl_quantize_i16(const float* x, Py_ssize_t n, float inv, float zp, int16_t* out) noexcept nogil
+
+
+cdef inline void _qparams(float lo, float hi, float* scale, float* zp) noexcept nogil:
+    # calculate_qparams (quint8, affine) in float32 steps: the range widened to contain 0,
+    # scale (hi - lo) / 255 (at least float32's eps), zero point -rint(lo / scale) clamped.
+    if lo > 0:
+        lo = 0
+    if hi < 0:
+        hi = 0
+    cdef float s = (hi - lo) / <float>255.0
+    if s < FLT_EPSILON:
+        s = FLT_EPSILON
+    cdef float z = -nearbyintf(lo / s)
+    scale[0] = s
+    zp[0] = 0 if z < 0 else (255 if z > 255 else z)
+
+
+cdef cnp.ndarray _checked_q(str name, object arr, int typenum, str dtype, int ndim):
+    # _checked with this function's name in the messages
+    try:
+        return _checked(name, arr, typenum, dtype, ndim)
+    except (TypeError, ValueError) as e:
+        raise type(e)(str(e).replace("int8_linear:", "quantized_linear:", 1)) from None
+
+
+def dynamic_qparams(float lo, float hi):
+    """uint8 affine ``(scale, zero_point)`` of the range ``[min(lo, 0), max(hi, 0)]``, in float32 steps.
+
+    ``scale = max((hi - lo) / 255, eps)``, ``zero_point = clamp(-rint(lo / scale), 0, 255)``:
+    what :func:`quantized_linear` computes from each batch's min and max.
+    """
+    cdef float scale, zp
+    _qparams(lo, hi, &scale, &zp)
+    return float(scale), int(zp)
+
+
+
+def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, int x_zero_point=0,
+                     bint relu=False):
+    """A quantized Linear on float32 input, in one call: quantize, u8 x s8 GEMM, epilogue.
+
+    ``x`` float32 (M, K). With ``x_scale=None`` (dynamic quantization) its
+    uint8 scale and zero point come from this batch's min and max
+    (:func:`dynamic_qparams`; the input must then be finite), else from
+    ``x_scale`` and ``x_zero_point`` (static). The codes ``clamp(rint(x / s_x)
+    + z_x, 0, 255)`` go straight to the int16 rows the dot products read; then
+    ``y[m, n] = (s_x * w_scale[n]) * (acc[m, n] - z_x * w_row_sums[n]) + bias[n]``,
+    and ``max(y, 0)`` with ``relu=True``. ``w_q`` int8 (N, K), ``w_row_sums``
+    int32 (N,), ``w_scale`` and ``bias`` float32 (N,). Returns float32 (M, N).
+    """
+    cdef cnp.ndarray xa = _checked_q("x", x, cnp.NPY_FLOAT32, "float32", 2)
+    cdef cnp.ndarray wa = _checked_q("w_q", w_q, cnp.NPY_INT8, "int8", 2)
+    cdef cnp.ndarray sa = _checked_q("w_row_sums", w_row_sums, cnp.NPY_INT32, "int32", 1)
+    cdef cnp.ndarray ca = _checked_q("w_scale", w_scale, cnp.NPY_FLOAT32, "float32", 1)
+    cdef cnp.ndarray ba = None
+    cdef Py_ssize_t M = xa.shape[0], K = xa.shape[1], N = wa.shape[0]
+    if wa.shape[1] != K:
+        raise ValueError(f"quantized_linear: x has {K} features (shape {x.shape}) but w_q has "
+                         f"{wa.shape[1]} (shape {w_q.shape})")
+    if sa.shape[0] != N or ca.shape[0] != N:
+        raise ValueError(f"quantized_linear: w_row_sums and w_scale need {N} entries (one per row of w_q), "
+                         f"got {sa.shape[0]} and {ca.shape[0]}")
+    if bias is not None:
+        ba = _checked_q("bias", bias, cnp.NPY_FLOAT32, "float32", 1)
+        if ba.shape[0] != N:
+            raise ValueError(f"quantized_linear: bias needs {N} entries, got {ba.shape[0]}")
+    if K > MAX_IN_FEATURES:
+        raise ValueError(f"quantized_linear: at most {MAX_IN_FEATURES} input features fit int32 sums, got {K}")
+    cdef float sx = 1.0, zx = 0.0, lo, hi
+    cdef int has_nan
+    cdef const float* xp = <const float*>cnp.PyArray_DATA(xa)
+    if x_scale is None:
+        if M * K:
+            with nogil:
+                nnl_range_f32(xp, M * K, &lo, &hi, &has_nan)
+            if has_nan or lo == -INFINITY or hi == INFINITY:
+                raise ValueError("quantized_linear: dynamic quantization needs a finite input, got NaN or inf")
+            _qparams(lo, hi, &sx, &zx)
+    else:
+        sx = x_scale
+        if not sx > 0:
+            raise ValueError(f"quantized_linear: x_scale must be > 0, got {x_scale}")
+        if not 0 <= x_zero_point <= 255:
+            raise ValueError(f"quantized_linear: x_zero_point must be in [0, 255], got {x_zero_point}")
+        zx = x_zero_point
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, [M, N], cnp.NPY_FLOAT32, 0)
+    if M == 0 or N == 0:
+        return out
+    cdef int nthreads = threads_for(M * N * K // 8)
+    cdef const float* bias_ptr = NULL if ba is None else <const float*>cnp.PyArray_DATA(ba)
+    cdef const float* cp = <const float*>cnp.PyArray_DATA(ca)
+    # One scratch block: the int16 activation codes (M x K), then the N multipliers s_x * w_scale[n].
+    cdef char* scratch = <char*>malloc(M * K * sizeof(int16_t) + N * sizeof(float) + 16)
+    if scratch == NULL:
+        raise MemoryError("quantized_linear: no memory for the quantized input")
+    cdef int16_t* x16 = <int16_t*>scratch
+    cdef float* mult = <float*>(scratch + ((M * K * sizeof(int16_t) + 15) // 16) * 16)
+    cdef Py_ssize_t n
+    try:
+        with nogil:
+            nnl_quantize_i16(xp, M * K, <float>1.0 / sx, zx, x16)
+            for n in range(N):
+                mult[n] = sx * cp[n]
+            _gemm(x16, <const int8_t*>cnp.PyArray_DATA(wa), M, N, K, <int32_t>zx,
+                  <const int32_t*>cnp.PyArray_DATA(sa), mult, bias_ptr, 1.0, 0, False, relu,
+                  <float*>cnp.PyArray_DATA(out), NULL, nthreads)
+    finally:
+        free(scratch)
     return out

@@ -11,7 +11,12 @@
    With GCC or Clang the four-double and eight-float vectors are real SIMD types (vector_size),
    so the loops are vector code whatever the optimiser decides; elsewhere it is
    a struct of four doubles (eight floats) with the same arithmetic. Shared by _norm.pyx
-   and _softmax.pyx through `cdef extern from "_lanes.h"`. */
+   and _softmax.pyx through `cdef extern from "_lanes.h"`.
+
+   The plain loop each sum equals (the same terms; only the order of the adds differs):
+
+       double s = 0;
+       for (ptrdiff_t i = 0; i < n; ++i) s += (double)x[i];     (or x[i] * y[i], ...) */
 #ifndef NNLITE_LANES_H
 #define NNLITE_LANES_H
 

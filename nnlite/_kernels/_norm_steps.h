@@ -5,7 +5,17 @@
    pointers are of the same type, so without it the compiler must assume that a
    store to the output may change the input, and keeps the loop scalar. The
    callers pass distinct, non-overlapping buffers. Shared by _norm.pyx through
-   `cdef extern from "_norm_steps.h"`. */
+   `cdef extern from "_norm_steps.h"`.
+
+   The plain loops they equal, over one row of n elements (xhat = (x - mean) * rstd):
+
+       layer norm forward:  y[j] = xhat[j] * w[j] + b[j]
+       batch norm forward:  y[j] = (x[j] - mean) * scale + shift
+       batch norm backward: out[j] = (g[j] - (x[j] - mean) * k - grad_mean) * scale
+       layer norm backward: out[j] = rstd * (g[j] * w[j] - c2 - xhat[j] * c1);
+                            pw[j] += g[j] * xhat[j]; pb[j] += g[j]
+
+   (x - mean is formed as (x - hi) - lo with the double mean split in two: see below.) */
 #ifndef NNLITE_NORM_STEPS_H
 #define NNLITE_NORM_STEPS_H
 

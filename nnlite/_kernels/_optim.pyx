@@ -4,7 +4,7 @@
 Each loop applies torch.optim's single-tensor (foreach=False) update element by
 element, with torch's order of operations and with every hyperparameter first
 rounded to the buffer's dtype, so float64 trajectories follow torch's and equal
-the NumPy twins in ``reference.py`` bit for bit. Elements are independent, so
+the NumPy twins in ``reference/_optim.py`` bit for bit. Elements are independent, so
 splitting them across threads cannot change a single bit.
 """
 cimport numpy as cnp
@@ -14,6 +14,8 @@ from libc.math cimport pow, sqrt, sqrtf
 from nnlite._kernels._threads cimport threads_for
 
 import numpy as np
+
+from nnlite._kernels import checks as _checks_py
 
 cnp.import_array()
 
@@ -53,6 +55,8 @@ cdef int _check_buffers(str kernel, list named, Py_ssize_t n_updated) except -1:
         a = <cnp.ndarray>obj
         if cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT and cnp.PyArray_TYPE(a) != cnp.NPY_DOUBLE:
             raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
+        if cnp.PyArray_ISBYTESWAPPED(a):
+            _checks_py.native(kernel, name, a)
         if cnp.PyArray_NDIM(a) != 1:
             raise ValueError(f"{kernel}: {name} must be a flat 1-D buffer, got shape {obj.shape}")
         if first is None:

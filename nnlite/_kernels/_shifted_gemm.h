@@ -14,10 +14,11 @@
    The columns p with ow >= OW fall between rows and are computed and thrown
    away (Wp/OW of the work: 1.1x for a 3x3 kernel on 16x16 maps).
 
-   The loop is a register-blocked micro-kernel, as in a BLAS: a tile of 4 output
-   rows by 3 vectors of pixels keeps 12 vector accumulators in registers; per
-   tap it loads three vectors of input, broadcasts four weights and does twelve
-   fused multiply-adds (4 x 2 vectors, multiply then add, without FMA). Every
+   The loop is a register-blocked micro-kernel, as in a BLAS. Where the machine
+   has fused multiply-adds, a tile of 4 output rows by 3 vectors of pixels keeps
+   12 vector accumulators in registers; per tap it loads three vectors of input,
+   broadcasts four weights and does twelve FMAs. Without FMA the tile is 4 rows
+   by 2 vectors (8 accumulators), each product a multiply then an add. Every
    out[o, p] is the sum over k in order, so the result depends on the shapes only.
    The weight gradient (a sum over pixels) and the depthwise case (one output row
    per plane) follow further below.

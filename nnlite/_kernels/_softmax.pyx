@@ -9,7 +9,7 @@ of 1e4.
 
 The loss reduction of ``cross_entropy_forward`` sums per-row losses in fixed
 blocks of ``LOSS_BLOCK`` rows, blocks added in order, so the loss is the same
-for any thread count. Twins: ``reference.py`` ("softmax").
+for any thread count. Twins: ``reference/_softmax.py``.
 """
 import numpy as np
 cimport numpy as cnp
@@ -18,7 +18,7 @@ from libc.math cimport INFINITY, NAN, exp, log
 from libc.stdint cimport int64_t
 
 from nnlite._kernels._threads cimport threads_for
-from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
+from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, index_array as _index_array
 
 cnp.import_array()
 
@@ -160,7 +160,7 @@ cdef void _log_softmax_bwd(const floating *g, const floating *out, floating *dx,
 
 cdef void _cross_entropy_rows(const floating *x, const int64_t *target, const floating *weight,
                               Py_ssize_t n, Py_ssize_t c, int64_t ignore_index,
-                              double label_smoothing, double w_total, floating *lse_out,
+                              double label_smoothing, double w_total, double *lse_out,
                               double *row_loss, double *row_weight, floating *scratch,
                               int nt) noexcept nogil:
     # Row i, log-probabilities lp_j = (x_j - max) - log(sum_k exp(x_k - max)), eps = label_smoothing:
@@ -180,7 +180,7 @@ cdef void _cross_entropy_rows(const floating *x, const int64_t *target, const fl
             buf[j] = _exp(x[i * c + j] - m)
         s = _row_sum(buf, c)
         log_s = log(s)
-        lse_out[i] = <floating>(m + log_s)
+        lse_out[i] = m + log_s
         if target[i] == ignore_index:
             row_loss[i] = 0
             row_weight[i] = 0
@@ -213,11 +213,13 @@ cdef double _block_sum(const double *v, Py_ssize_t n) noexcept nogil:
 
 
 cdef void _cross_entropy_bwd(const floating *x, const int64_t *target, const floating *weight,
-                             const floating *lse, const double *scale, Py_ssize_t n, Py_ssize_t c,
+                             const double *lse, const double *scale, Py_ssize_t n, Py_ssize_t c,
                              int64_t ignore_index, double label_smoothing, double w_total,
                              floating *dx) noexcept nogil:
     # d loss_i / d x_j = s_i [(1 - eps) w[t] (p_j - [j == t]) + eps / C (p_j sum(w) - w_j)]
     # with p = softmax(x) = exp(x - lse): written as coef * p_j - b * w_j, minus a at j == t.
+    # lse is kept in double: x - lse is then exact to the logits' precision even for
+    # logits of 1e8, where a float32 lse would be off by several units.
     cdef Py_ssize_t i, j
     cdef double a, b, w_t
     cdef floating coef, bf
@@ -235,77 +237,77 @@ cdef void _cross_entropy_bwd(const floating *x, const int64_t *target, const flo
         bf = <floating>b
         if weight == NULL:
             for j in range(c):
-                dx[i * c + j] = coef * _exp(x[i * c + j] - lse[i]) - bf
+                dx[i * c + j] = coef * _exp(<floating>(x[i * c + j] - lse[i])) - bf
         else:
             for j in range(c):
-                dx[i * c + j] = coef * _exp(x[i * c + j] - lse[i]) - bf * weight[j]
+                dx[i * c + j] = coef * _exp(<floating>(x[i * c + j] - lse[i])) - bf * weight[j]
         dx[i * c + target[i]] -= <floating>a
 
 
 # --------------------------------------------------------------- wrappers -----
 
-def softmax_forward(x):
-    """exp(x_j - max) / sum_k exp(x_k - max) along the last dimension."""
-    cdef int t = _rows_type("softmax_forward", x, "x")
+# One dtype dispatch for the four row kernels: each wrapper names its float and
+# double loops; _rows_map / _rows_zip check, allocate and run the loop of the dtype.
+
+ctypedef void (*rows_map_f)(const float*, float*, Py_ssize_t, Py_ssize_t) noexcept nogil
+ctypedef void (*rows_map_d)(const double*, double*, Py_ssize_t, Py_ssize_t) noexcept nogil
+ctypedef void (*rows_zip_f)(const float*, const float*, float*, Py_ssize_t, Py_ssize_t) noexcept nogil
+ctypedef void (*rows_zip_d)(const double*, const double*, double*, Py_ssize_t,
+                            Py_ssize_t) noexcept nogil
+
+
+cdef cnp.ndarray _rows_map(str op, object x, rows_map_f loop_f, rows_map_d loop_d):
+    """y = loop(x) row by row for a 2-D float array."""
+    cdef int t = _rows_type(op, x, "x")
     cdef cnp.ndarray xc = _c(x)
     cdef cnp.ndarray y = _empty_like(xc, t)
     cdef Py_ssize_t rows = xc.shape[0], cols = xc.shape[1]
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _softmax_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), rows, cols)
-    else:
-        with nogil:
-            _softmax_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), rows, cols)
+    cdef void* px = cnp.PyArray_DATA(xc)
+    cdef void* py = cnp.PyArray_DATA(y)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            loop_f(<const float*>px, <float*>py, rows, cols)
+        else:
+            loop_d(<const double*>px, <double*>py, rows, cols)
     return y
+
+
+cdef cnp.ndarray _rows_zip(str op, object grad, object out, rows_zip_f loop_f, rows_zip_d loop_d):
+    """dx = loop(grad, out) row by row, for the backward of a row kernel."""
+    cdef int t = _rows_type(op, grad, "grad", out, "out")
+    cdef cnp.ndarray g = _c(grad), o = _c(out)
+    cdef cnp.ndarray dx = _empty_like(g, t)
+    cdef Py_ssize_t rows = g.shape[0], cols = g.shape[1]
+    cdef void* pg = cnp.PyArray_DATA(g)
+    cdef void* po = cnp.PyArray_DATA(o)
+    cdef void* pd = cnp.PyArray_DATA(dx)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            loop_f(<const float*>pg, <const float*>po, <float*>pd, rows, cols)
+        else:
+            loop_d(<const double*>pg, <const double*>po, <double*>pd, rows, cols)
+    return dx
+
+
+def softmax_forward(x):
+    """exp(x_j - max) / sum_k exp(x_k - max) along the last dimension."""
+    return _rows_map("softmax_forward", x, _softmax_fwd[float], _softmax_fwd[double])
 
 
 def softmax_backward(grad, out):
     """out * (grad - sum(grad * out)) along the last dimension."""
-    cdef int t = _rows_type("softmax_backward", grad, "grad", out, "out")
-    cdef cnp.ndarray g = _c(grad), o = _c(out)
-    cdef cnp.ndarray dx = _empty_like(g, t)
-    cdef Py_ssize_t rows = g.shape[0], cols = g.shape[1]
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _softmax_bwd(<float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(o),
-                         <float*>cnp.PyArray_DATA(dx), rows, cols)
-    else:
-        with nogil:
-            _softmax_bwd(<double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(o),
-                         <double*>cnp.PyArray_DATA(dx), rows, cols)
-    return dx
+    return _rows_zip("softmax_backward", grad, out, _softmax_bwd[float], _softmax_bwd[double])
 
 
 def log_softmax_forward(x):
     """x_j - max - log(sum_k exp(x_k - max)) along the last dimension."""
-    cdef int t = _rows_type("log_softmax_forward", x, "x")
-    cdef cnp.ndarray xc = _c(x)
-    cdef cnp.ndarray y = _empty_like(xc, t)
-    cdef Py_ssize_t rows = xc.shape[0], cols = xc.shape[1]
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _log_softmax_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), rows, cols)
-    else:
-        with nogil:
-            _log_softmax_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), rows, cols)
-    return y
+    return _rows_map("log_softmax_forward", x, _log_softmax_fwd[float], _log_softmax_fwd[double])
 
 
 def log_softmax_backward(grad, out):
     """grad - exp(out) * sum(grad) along the last dimension."""
-    cdef int t = _rows_type("log_softmax_backward", grad, "grad", out, "out")
-    cdef cnp.ndarray g = _c(grad), o = _c(out)
-    cdef cnp.ndarray dx = _empty_like(g, t)
-    cdef Py_ssize_t rows = g.shape[0], cols = g.shape[1]
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _log_softmax_bwd(<float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(o),
-                             <float*>cnp.PyArray_DATA(dx), rows, cols)
-    else:
-        with nogil:
-            _log_softmax_bwd(<double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(o),
-                             <double*>cnp.PyArray_DATA(dx), rows, cols)
-    return dx
+    return _rows_zip("log_softmax_backward", grad, out, _log_softmax_bwd[float],
+                     _log_softmax_bwd[double])
 
 
 cdef tuple _cross_entropy_inputs(str op, object logits, object target, object weight,
@@ -319,9 +321,7 @@ cdef tuple _cross_entropy_inputs(str op, object logits, object target, object we
     n, c = logits.shape
     if c == 0:
         raise ValueError(f"{op}: logits must have at least one class, got shape {logits.shape}")
-    if not cnp.PyArray_Check(target) or cnp.PyArray_TYPE(<cnp.ndarray>target) != cnp.NPY_INT64:
-        got = target.dtype if cnp.PyArray_Check(target) else type(target).__name__
-        raise TypeError(f"{op}: target must be an int64 numpy.ndarray, got {got}")
+    _index_array(op, target, "target")
     if target.shape != (n,):
         raise ValueError(f"{op}: target must have shape ({n},) for logits {logits.shape}, "
                          f"got {target.shape}")
@@ -357,6 +357,9 @@ cdef tuple _cross_entropy_inputs(str op, object logits, object target, object we
 def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing, reduction):
     """(loss, lse): PyTorch's cross_entropy for class-index targets, and each row's logsumexp.
 
+    ``lse`` is float64 whatever the logits' dtype, so the backward's exp(x - lse)
+    stays accurate for large logits.
+
     "mean" divides by the summed weight of the non-ignored targets (nan when
     every target is ignored, as in PyTorch).
     """
@@ -369,7 +372,7 @@ def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing,
     cdef int64_t ign = ignore_index
     cdef double eps = label_smoothing
     cdef Reduction r = red
-    cdef cnp.ndarray lse = cnp.PyArray_EMPTY(1, xc.shape, t, 0)
+    cdef cnp.ndarray lse = cnp.PyArray_EMPTY(1, xc.shape, cnp.NPY_DOUBLE, 0)
     cdef cnp.ndarray row_loss = np.empty(n), row_weight = np.empty(n)
     cdef double *pl = <double*>cnp.PyArray_DATA(row_loss)
     cdef double *pw = <double*>cnp.PyArray_DATA(row_weight)
@@ -383,7 +386,7 @@ def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing,
     with nogil:
         if t == cnp.NPY_FLOAT32:
             _cross_entropy_rows(<float*>cnp.PyArray_DATA(xc), pt, <float*>pweight, n, c, ign, eps,
-                                w_total, <float*>cnp.PyArray_DATA(lse), pl, pw, <float*>ps, nt)
+                                w_total, <double*>cnp.PyArray_DATA(lse), pl, pw, <float*>ps, nt)
         else:
             _cross_entropy_rows(<double*>cnp.PyArray_DATA(xc), pt, <double*>pweight, n, c, ign, eps,
                                 w_total, <double*>cnp.PyArray_DATA(lse), pl, pw, <double*>ps, nt)
@@ -401,15 +404,17 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
                            label_smoothing, reduction):
     """d loss / d logits for cross_entropy_forward; ``lse`` is the forward's second result.
 
-    p = exp(logits - lse) uses the saved ``lse`` in the logits' dtype: in float32
-    with logits near 1e4, lse carries ~1e-3 absolute rounding, and p that relative
-    error (float64, or float32 logits of ordinary size, are unaffected).
+    p = exp(logits - lse) with the saved float64 ``lse``: the difference is formed in
+    double and rounded once to the logits' dtype, so p keeps its precision for
+    logits of any size (a float32 lse near 1e8 would be off by several units).
     """
     op = "cross_entropy_backward"
     cdef int t
     t, x, tc, w, red = _cross_entropy_inputs(op, logits, target, weight, ignore_index,
                                              label_smoothing, reduction)
-    _same_type(op, t, logits, "logits", lse, "lse")
+    if _float_type(op, lse, "lse") != cnp.NPY_DOUBLE:
+        raise TypeError(f"{op}: lse must be float64 (cross_entropy_forward's second result), "
+                        f"got {lse.dtype}")
     _same_type(op, t, logits, "logits", grad_loss, "grad_loss")
     cdef cnp.ndarray xc = x, tgt = tc
     cdef Py_ssize_t n = xc.shape[0], c = xc.shape[1]
@@ -445,7 +450,7 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
     if t == cnp.NPY_FLOAT32:
         with nogil:
             _cross_entropy_bwd(<float*>cnp.PyArray_DATA(xc), pt, <float*>pweight,
-                               <float*>cnp.PyArray_DATA(lc), ps, n, c, ign, eps, w_total,
+                               <double*>cnp.PyArray_DATA(lc), ps, n, c, ign, eps, w_total,
                                <float*>cnp.PyArray_DATA(dx))
     else:
         with nogil:

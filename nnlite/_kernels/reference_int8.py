@@ -13,13 +13,13 @@ __all__ = []   # reached through nnlite.quantization, like the compiled module
 MAX_IN_FEATURES = 65793
 
 
-def _checked(name, arr, dtype, ndim):
+def _checked(name, arr, dtype, ndim, fn="int8_linear"):
     if not isinstance(arr, np.ndarray):
-        raise TypeError(f"int8_linear: {name} must be a numpy.ndarray of {np.dtype(dtype)}, got {type(arr).__name__}")
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray of {np.dtype(dtype)}, got {type(arr).__name__}")
     if arr.dtype != dtype:
-        raise TypeError(f"int8_linear: {name} must be {np.dtype(dtype)}, got {arr.dtype}")
+        raise TypeError(f"{fn}: {name} must be {np.dtype(dtype)}, got {arr.dtype}")
     if arr.ndim != ndim:
-        raise ValueError(f"int8_linear: {name} must be {ndim}-D, got shape {arr.shape}")
+        raise ValueError(f"{fn}: {name} must be {ndim}-D, got shape {arr.shape}")
     return arr
 
 
@@ -75,3 +75,58 @@ def quantize_u8(x, scale, zero_point):
     q = np.rint(x * (np.float32(1.0) / scale)) + np.float32(zero_point)
     q = np.where(q >= 255, np.float32(255), np.where(q >= 0, q, np.float32(0)))   # NaN -> 0
     return q.astype(np.uint8)
+
+
+_EPS = np.float32(np.finfo(np.float32).eps)
+
+
+def dynamic_qparams(lo, hi):
+    """uint8 affine ``(scale, zero_point)`` of ``[min(lo, 0), max(hi, 0)]`` in float32 steps (see ``_int8.pyx``)."""
+    lo, hi = min(np.float32(lo), np.float32(0)), max(np.float32(hi), np.float32(0))
+    scale = max((hi - lo) / np.float32(255), _EPS)
+    zero_point = -np.rint(lo / scale)
+    return float(scale), int(min(max(zero_point, 0), 255))
+
+
+def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, x_zero_point=0, relu=False):
+    """A quantized Linear on float32 input: quantize, u8 x s8 GEMM, epilogue (see ``_int8.pyx``)."""
+    name = "quantized_linear"
+    x = _checked("x", x, np.float32, 2, name)
+    w_q = _checked("w_q", w_q, np.int8, 2, name)
+    w_row_sums = _checked("w_row_sums", w_row_sums, np.int32, 1, name)
+    w_scale = _checked("w_scale", w_scale, np.float32, 1, name)
+    (M, K), N = x.shape, w_q.shape[0]
+    if w_q.shape[1] != K:
+        raise ValueError(f"{name}: x has {K} features (shape {x.shape}) but w_q has "
+                         f"{w_q.shape[1]} (shape {w_q.shape})")
+    if w_row_sums.shape[0] != N or w_scale.shape[0] != N:
+        raise ValueError(f"{name}: w_row_sums and w_scale need {N} entries (one per row of w_q), "
+                         f"got {w_row_sums.shape[0]} and {w_scale.shape[0]}")
+    if bias is not None:
+        bias = _checked("bias", bias, np.float32, 1, name)
+        if bias.shape[0] != N:
+            raise ValueError(f"{name}: bias needs {N} entries, got {bias.shape[0]}")
+    if K > MAX_IN_FEATURES:
+        raise ValueError(f"{name}: at most {MAX_IN_FEATURES} input features fit int32 sums, got {K}")
+    if x_scale is None:
+        # dynamic: this batch's own range (always containing 0)
+        scale, zero_point = 1.0, 0
+        if x.size:
+            if not np.isfinite(x).all():
+                raise ValueError(f"{name}: dynamic quantization needs a finite input, got NaN or inf")
+            scale, zero_point = dynamic_qparams(x.min(), x.max())
+    else:
+        scale, zero_point = np.float32(x_scale), x_zero_point
+        if not scale > 0:
+            raise ValueError(f"{name}: x_scale must be > 0, got {x_scale}")
+        if not 0 <= zero_point <= 255:
+            raise ValueError(f"{name}: x_zero_point must be in [0, 255], got {x_zero_point}")
+    if M == 0 or N == 0:
+        return np.empty((M, N), np.float32)
+    x_q = quantize_u8(x, scale, zero_point)
+    # the multipliers s_x * s_w[n], in float32
+    multiplier = np.float32(scale) * w_scale
+    out = int8_linear(x_q, zero_point, w_q, w_row_sums, multiplier, bias)
+    if relu:
+        out[out < 0] = 0      # NaN passes through, as in nn.ReLU
+    return out

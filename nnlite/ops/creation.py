@@ -121,4 +121,7 @@ def as_tensor(data, dtype=None):
 def from_numpy(array):
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if not array.dtype.isnative:   # shared memory cannot be converted; PyTorch refuses too
+        raise TypeError(f"from_numpy: the array has non-native byte order (dtype {array.dtype.str!r}); "
+                        f"use nl.tensor(array) to copy it, or array.astype(array.dtype.newbyteorder('='))")
     return Tensor._make(array, None)

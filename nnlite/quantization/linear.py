@@ -2,12 +2,13 @@ r"""Quantized Linear layers: int8 inference (:class:`QuantizedLinear`) and its Q
 
 :class:`QuantizedLinear` keeps the weight as int8 codes with one scale per
 output row (symmetric, zero point 0) — a quarter of float32's bytes — and the
-bias in float32. At each call the input is quantized to uint8 with an affine
-scale and zero point: computed from that batch's min and max (*dynamic*
-quantization, the default) or fixed ones learned during QAT (*static*). Then
-one call to the int8 GEMM (``nnlite/_kernels/_int8.pyx``, or its NumPy twin
-``reference_int8.py`` on the reference backend) sums the products exactly in
-int32 and scales back to float32:
+bias in float32. Each call is one call of the compiled kernel
+(``quantized_linear`` in ``nnlite/_kernels/_int8.pyx``, or its NumPy twin
+``reference_int8.py`` on the reference backend): it quantizes the input to
+uint8 with an affine scale and zero point — computed from that batch's min and
+max (*dynamic* quantization, the default; the input must be finite) or fixed
+ones learned during QAT (*static*) — sums the products exactly in int32 and
+scales back to float32:
 
 .. math::
 
@@ -33,9 +34,6 @@ except ImportError:
 
 __all__ = ["int8_linear", "QuantizedLinear", "QATLinear", "Float16Linear"]
 
-_EPS = float(np.finfo(np.float32).eps)
-_F255 = np.float32(255)
-
 
 def _kernels():
     """The compiled int8 module on the cython backend when it is built; else its NumPy twin."""
@@ -46,21 +44,6 @@ def int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_s
     """The u8 x s8 GEMM with its epilogue (see ``nnlite/_kernels/_int8.pyx``)."""
     return _kernels().int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias, out_scale,
                                   out_zero_point)
-
-
-def _batch_qparams(lo, hi):
-    """:func:`calculate_qparams` (quint8, affine) for one range, on scalars: it runs at every call.
-
-    The same float32 steps as the array version (so the same scale and zero
-    point), written with Python floats where that is exact, since NumPy's
-    scalar operations cost about a microsecond each.
-    """
-    lo, hi = np.float32(min(float(lo), 0.0)), np.float32(max(float(hi), 0.0))
-    scale = float((hi - lo) / _F255)
-    if scale < _EPS:
-        scale = _EPS
-    zero_point = -int(np.rint(lo / np.float32(scale)))
-    return scale, (0 if zero_point < 0 else 255 if zero_point > 255 else zero_point)
 
 
 class QuantizedLinear(Module):
@@ -117,21 +100,24 @@ class QuantizedLinear(Module):
             raise ValueError(f"QuantizedLinear(in_features={self.in_features}): input has "
                              f"{x.shape[-1] if x.ndim else 'no'} features (shape {tuple(x.shape)})")
         lead = x.shape[:-1]
-        x = x.reshape(-1, self.in_features).astype(np.float32, copy=False)
-        if self.dynamic:   # this batch's own range, widened to include 0
-            scale, zp = _batch_qparams(x.min(), x.max()) if x.size else (1.0, 0)
-        else:
-            scale, zp = float(self.input_scale.data[0]), int(self.input_zero_point.data[0])
+        if x.ndim != 2:
+            x = x.reshape(-1, self.in_features)
+        if x.dtype != np.float32:
+            x = x.astype(np.float32)
         codes = self.weight_int8.data
         if self._row_sums is None or self._row_sums[0] is not codes:
             # Cached with the codes they belong to: loading a state dict replaces the codes.
             self._row_sums = (codes, codes.sum(axis=1, dtype=np.int32))
-        multiplier = (np.float32(scale) * self.weight_scale.data).astype(np.float32)
         bias = None if self.bias is None else self.bias.data
-        kernels = _kernels()
-        x_q = kernels.quantize_u8(x, scale, zp)
-        out = kernels.int8_linear(x_q, zp, codes, self._row_sums[1], multiplier, bias)
-        return Tensor(out.reshape(lead + (self.out_features,)))
+        # One kernel call: the input's range (dynamic) or fixed qparams (static), its uint8
+        # codes, the integer product and the float32 epilogue.
+        if self.dynamic:
+            out = _kernels().quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias)
+        else:
+            out = _kernels().quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias,
+                                              float(self.input_scale.data[0]),
+                                              int(self.input_zero_point.data[0]))
+        return Tensor(out if len(lead) == 1 else out.reshape(lead + (self.out_features,)))
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -2,13 +2,14 @@
 differences, byte-identical results across thread counts, and clear errors."""
 import numpy as np
 import pytest
-from conftest import same_bytes_across_threads, threads
+from helpers import same_bytes_across_threads, threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnlite._kernels import _conv, reference
+from nnlite._kernels import _conv, _pool, reference
 
 IMPLS = [pytest.param(_conv, id="compiled"), pytest.param(reference, id="twin")]
+POOL_IMPLS = [pytest.param(_pool, id="compiled"), pytest.param(reference, id="twin")]
 DTYPES = [np.float32, np.float64]
 FEW = settings(max_examples=25, deadline=None)
 
@@ -111,16 +112,16 @@ def test_max_pool2d_compiled_equals_twin_exactly(case, dtype, ties, non_contiguo
         reference.max_pool2d_forward(x, *args)
     except ValueError as twin_error:  # a dilated window that sees only padding: both refuse alike
         with pytest.raises(ValueError) as info:
-            _conv.max_pool2d_forward(x, *args)
+            _pool.max_pool2d_forward(x, *args)
         assert str(info.value) == str(twin_error)
         return
-    y, indices = _conv.max_pool2d_forward(x, *args)
+    y, indices = _pool.max_pool2d_forward(x, *args)
     y_ref, indices_ref = reference.max_pool2d_forward(x, *args)
     assert y.dtype == dtype and indices.dtype == np.int64 and y.flags.c_contiguous
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(indices, indices_ref)
     grad = rng.standard_normal(y.shape).astype(dtype)
-    np.testing.assert_array_equal(_conv.max_pool2d_backward(grad, indices, x.shape),
+    np.testing.assert_array_equal(_pool.max_pool2d_backward(grad, indices, x.shape),
                                   reference.max_pool2d_backward(grad, indices, x.shape))
 
 
@@ -136,10 +137,10 @@ def test_avg_pool2d_compiled_equals_twin(case, dtype, count_include_pad, divisor
         x = strided(x)
     args = (case["kernel_size"], case["stride"], case["padding"], case["ceil_mode"],
             count_include_pad, divisor_override)
-    y = _conv.avg_pool2d_forward(x, *args)
+    y = _pool.avg_pool2d_forward(x, *args)
     assert_close(y, reference.avg_pool2d_forward(x, *args), dtype)
     grad = rng.standard_normal(y.shape).astype(dtype)
-    assert_close(_conv.avg_pool2d_backward(grad, x.shape, *args),
+    assert_close(_pool.avg_pool2d_backward(grad, x.shape, *args),
                  reference.avg_pool2d_backward(grad, x.shape, *args), dtype)
 
 
@@ -311,7 +312,7 @@ MAX_POOL_TORCH_CASES = [
 ]
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", POOL_IMPLS)
 @pytest.mark.parametrize("x_shape,kernel_size,stride,padding,dilation,ceil_mode", MAX_POOL_TORCH_CASES)
 def test_max_pool2d_matches_torch(impl, x_shape, kernel_size, stride, padding, dilation, ceil_mode):
     torch = pytest.importorskip("torch")
@@ -341,7 +342,7 @@ AVG_POOL_TORCH_CASES = [
 ]
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", POOL_IMPLS)
 @pytest.mark.parametrize("count_include_pad,divisor_override", [(True, None), (False, None), (True, 2)])
 @pytest.mark.parametrize("x_shape,kernel_size,stride,padding,ceil_mode", AVG_POOL_TORCH_CASES)
 def test_avg_pool2d_matches_torch(impl, x_shape, kernel_size, stride, padding, ceil_mode,
@@ -398,7 +399,7 @@ def test_conv2d_backward_matches_finite_differences(impl, x_shape, w_shape, stri
                                rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", POOL_IMPLS)
 def test_pool_backward_matches_finite_differences(impl):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 2, 5, 6))
@@ -461,13 +462,13 @@ def test_gemms_pin_openblas_to_one_thread_and_restore_it():
 def test_pool_same_bytes_for_1_2_4_threads(dtype):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((4, 8, 13, 11)).astype(dtype)
-    y, indices = _conv.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1), (1, 1), True)
+    y, indices = _pool.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1), (1, 1), True)
     grad = rng.standard_normal(y.shape).astype(dtype)
-    same_bytes_across_threads(_conv.max_pool2d_forward, x, (3, 3), (2, 2), (1, 1), (1, 1), True)
-    same_bytes_across_threads(_conv.max_pool2d_backward, grad, indices, x.shape)
+    same_bytes_across_threads(_pool.max_pool2d_forward, x, (3, 3), (2, 2), (1, 1), (1, 1), True)
+    same_bytes_across_threads(_pool.max_pool2d_backward, grad, indices, x.shape)
     avg_args = ((3, 3), (2, 2), (1, 1), True, False, None)
-    same_bytes_across_threads(_conv.avg_pool2d_forward, x, *avg_args)
-    same_bytes_across_threads(_conv.avg_pool2d_backward, grad, x.shape, *avg_args)
+    same_bytes_across_threads(_pool.avg_pool2d_forward, x, *avg_args)
+    same_bytes_across_threads(_pool.avg_pool2d_backward, grad, x.shape, *avg_args)
 
 
 # -------------------------------------------------------------- bad input -----
@@ -526,7 +527,7 @@ def test_conv2d_backward_rejects_bad_input(impl):
         impl.conv2d_backward_bias(np.zeros((2, 4)))
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", POOL_IMPLS)
 def test_pooling_rejects_bad_input(impl):
     x = np.zeros((2, 3, 6, 6))
     with pytest.raises(ValueError, match=r"max_pool2d: padding \(2, 0\) must be at most half"):

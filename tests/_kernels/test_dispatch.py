@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import threads
+from helpers import threads
 
 import nnlite as nl
 import nnlite._kernels as kernels
@@ -136,3 +136,19 @@ def test_training_follows_the_reference_backend(make_model, shapes):
         losses = _train("cython", make_model, x, y, 12)
     assert reference_losses[-1] < reference_losses[0] - 0.1     # it learns at all
     np.testing.assert_allclose(losses, reference_losses, rtol=2e-3)
+
+
+def test_the_kernel_table_lists_every_compiled_function_and_its_twin():
+    import importlib
+
+    from nnlite._kernels.table import KERNELS, MODULES
+    names = [name for name, _, _ in KERNELS]
+    assert len(names) == len(set(names)) and sorted(names) == reference.__all__
+    for name, module, twins in KERNELS:
+        compiled = importlib.import_module(f"nnlite._kernels.{module}")
+        assert getattr(compiled, name) is kernels._compiled[name]
+        assert twins.__name__ == f"nnlite._kernels.reference.{module}"   # twin beside it by name
+        assert getattr(twins, name) is getattr(reference, name)
+    for module in MODULES:
+        compiled = importlib.import_module(f"nnlite._kernels.{module}")
+        assert set(compiled.__all__) == {n for n, m, _ in KERNELS if m == module}

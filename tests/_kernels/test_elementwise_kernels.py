@@ -1,7 +1,7 @@
 """Elementwise kernels: compiled (``_elementwise``) against the twins, PyTorch and finite differences."""
 import numpy as np
 import pytest
-from conftest import same_bytes_across_threads
+from helpers import same_bytes_across_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

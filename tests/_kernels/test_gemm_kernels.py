@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import same_bytes_across_threads, threads
+from helpers import same_bytes_across_threads, threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,8 +105,10 @@ def test_gemm_tiled_matches_twin(m, k, n, layout, dtype):
     b = make(rng, (k, n), dtype, "c")
     out = _gemm.gemm_tiled(a, b)
     check_output(out, (m, n), dtype)
+    # the twin runs the same blocked loops in the same order: equal bit for bit
+    assert out.tobytes() == reference.gemm_tiled(a, b).tobytes()
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else TOL[dtype]
-    np.testing.assert_allclose(out, reference.gemm_tiled(a, b), **tol)
+    np.testing.assert_allclose(out, np.matmul(a, b), **tol)
 
 
 def test_gemm_tiled_1024_float32_close_to_numpy(rng):
@@ -287,3 +289,22 @@ def test_bad_inputs_raise_clear_errors():
     for kernel in (_gemm, reference):   # the twin says the same
         with pytest.raises(TypeError, match="float32.*float64"):
             kernel.gemm(a32, a64)
+
+
+def test_blas_door_reads_the_integer_width_from_the_library_itself(tmp_path):
+    """The OpenBLAS used is the one threadpoolctl lists; its own config string decides ILP64.
+    (In a fresh process, where NumPy's OpenBLAS is the only one loaded.)"""
+    code = (
+        "import ctypes\n"
+        "from nnlite._kernels import _blas\n"
+        "dll, prefix, suffix = _blas._openblas_libraries()[0]\n"
+        "config = getattr(dll, f'{prefix}openblas_get_config{suffix}')\n"
+        "config.restype = ctypes.c_char_p\n"
+        "expected = 'ilp64' if b'USE64BITINT' in config() else 'lp64'\n"
+        "assert _blas.blas_library() == expected and _blas.blas_threads_pinned(), expected\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__)))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, env=env)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -2,7 +2,7 @@
 byte-identical results across thread counts, and clear errors."""
 import numpy as np
 import pytest
-from conftest import same_bytes_across_threads, threads
+from helpers import same_bytes_across_threads, threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

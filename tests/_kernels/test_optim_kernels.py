@@ -3,7 +3,7 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import same_bytes_across_threads
+from helpers import same_bytes_across_threads
 
 from nnlite._kernels import _optim, reference
 

@@ -132,3 +132,120 @@ def test_quantize_u8_errors(impl):
 def test_reports_the_path_it_was_built_with():
     k = compiled()
     assert k.simd_path() in ("AVX2", "portable")
+
+
+# ----------------------------------- quantized_linear: quantize + GEMM + epilogue in one call ---
+
+def _float_operands(rng, M, N, K, bias=True):
+    x = (rng.standard_normal((M, K)) * 3 + 0.5).astype(np.float32)
+    w = rng.integers(-128, 128, (N, K), dtype=np.int8)
+    sums = w.astype(np.int32).sum(axis=1).astype(np.int32)
+    w_scale = (rng.random(N) * 1e-2 + 1e-4).astype(np.float32)
+    b = rng.standard_normal(N).astype(np.float32) if bias else None
+    return x, w, sums, w_scale, b
+
+
+FUSED_SHAPES = SHAPES + [(1, 256, 784), (64, 256, 256), (7, 5, 17)]
+
+
+@pytest.mark.parametrize("M,N,K", FUSED_SHAPES)
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("static", [False, True])
+def test_quantized_linear_equals_twin(M, N, K, relu, static):
+    k = compiled()
+    x, w, sums, w_scale, b = _float_operands(np.random.default_rng(M * 7 + N * 3 + K), M, N, K, bias=M % 2 == 0)
+    qparams = {"x_scale": 0.04, "x_zero_point": 117} if static else {}
+    ours = k.quantized_linear(x, w, sums, w_scale, b, relu=relu, **qparams)
+    twin = reference_int8.quantized_linear(x, w, sums, w_scale, b, relu=relu, **qparams)
+    assert ours.dtype == twin.dtype == np.float32 and ours.shape == twin.shape == (M, N)
+    assert ours.tobytes() == twin.tobytes()
+    if relu and ours.size:
+        assert ours.min() >= 0
+    # the twin is the two-step path: uint8 codes from the batch's own range, then int8_linear
+    if M * K and N:
+        scale, zp = (0.04, 117) if static else reference_int8.dynamic_qparams(x.min(), x.max())
+        x_q = reference_int8.quantize_u8(x, scale, zp)
+        two_step = reference_int8.int8_linear(x_q, zp, w, sums, np.float32(scale) * w_scale, b)
+        np.testing.assert_array_equal(twin, np.maximum(two_step, 0) if relu else two_step)
+
+
+def test_quantized_linear_non_contiguous_input():
+    k = compiled()
+    x, w, sums, w_scale, b = _float_operands(np.random.default_rng(2), 6, 10, 40)
+    x_strided = np.repeat(x, 2, axis=1)[:, ::2]
+    assert not x_strided.flags.c_contiguous
+    want = reference_int8.quantized_linear(x, w, sums, w_scale, b)
+    assert k.quantized_linear(x_strided, np.asfortranarray(w), sums, w_scale, b).tobytes() == want.tobytes()
+    assert reference_int8.quantized_linear(x_strided, w, sums, w_scale, b).tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("M,N,K", [(1, 256, 784), (64, 257, 784), (33, 10, 256)])
+def test_quantized_linear_same_bytes_for_1_2_4_threads(M, N, K):
+    k = compiled()
+    args = _float_operands(np.random.default_rng(4), M, N, K)
+    same_bytes_across_threads(k.quantized_linear, *args)
+    same_bytes_across_threads(lambda *a: k.quantized_linear(*a, relu=True), *args)
+
+
+@pytest.mark.parametrize("lo,hi", [(-1.3, 2.7), (0.5, 3.0), (-3.0, -1.0), (0.0, 0.0), (-1e-9, 1e-9),
+                                   (-1e-3, 100.0), (-7.25, 0.125)])
+def test_dynamic_qparams_are_calculate_qparams(lo, hi):
+    from nnlite.quantization import calculate_qparams
+    want_scale, want_zp = calculate_qparams(np.float32(lo), np.float32(hi))
+    for impl in (compiled(), reference_int8):
+        scale, zp = impl.dynamic_qparams(lo, hi)
+        assert np.float32(scale) == np.float32(want_scale) and zp == int(want_zp)
+
+
+@pytest.mark.parametrize("impl", ["compiled", "twin"])
+def test_quantized_linear_errors(impl):
+    k = compiled() if impl == "compiled" else reference_int8
+    x, w, sums, w_scale, b = _float_operands(np.random.default_rng(0), 2, 3, 4)
+    with pytest.raises(TypeError, match="quantized_linear: x must be float32, got float64"):
+        k.quantized_linear(x.astype(np.float64), w, sums, w_scale, b)
+    with pytest.raises(TypeError, match="quantized_linear: x must be a numpy.ndarray"):
+        k.quantized_linear(x.tolist(), w, sums, w_scale, b)
+    with pytest.raises(ValueError, match="quantized_linear: x must be 2-D"):
+        k.quantized_linear(x[0], w, sums, w_scale, b)
+    with pytest.raises(TypeError, match="w_scale must be float32, got float64"):
+        k.quantized_linear(x, w, sums, w_scale.astype(np.float64), b)
+    with pytest.raises(ValueError, match=r"x has 4 features .* but w_q has 5"):
+        k.quantized_linear(x, np.zeros((3, 5), np.int8), sums, w_scale, b)
+    with pytest.raises(ValueError, match="w_row_sums and w_scale need 3 entries"):
+        k.quantized_linear(x, w, sums, w_scale[:2], b)
+    with pytest.raises(ValueError, match="bias needs 3 entries"):
+        k.quantized_linear(x, w, sums, w_scale, b[:2])
+    with pytest.raises(ValueError, match="x_scale must be > 0"):
+        k.quantized_linear(x, w, sums, w_scale, b, x_scale=0.0)
+    with pytest.raises(ValueError, match=r"x_zero_point must be in \[0, 255\], got 256"):
+        k.quantized_linear(x, w, sums, w_scale, b, x_scale=0.1, x_zero_point=256)
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[1, 2] = bad
+        with pytest.raises(ValueError, match="dynamic quantization needs a finite input"):
+            k.quantized_linear(y, w, sums, w_scale, b)
+    # a long row puts the NaN in the vector loop's body, not its tail
+    y = np.zeros((1, 64), np.float32)
+    y[0, 5] = np.nan
+    with pytest.raises(ValueError, match="finite input"):
+        k.quantized_linear(y, np.zeros((2, 64), np.int8), np.zeros(2, np.int32), np.ones(2, np.float32))
+    # static qparams take any input: NaN gets code 0, +-inf the ends, as quantize_u8 does
+    y = x.copy()
+    y[0, :3] = [np.nan, np.inf, -np.inf]
+    got = k.quantized_linear(y, w, sums, w_scale, b, x_scale=0.1, x_zero_point=9)
+    assert got.tobytes() == reference_int8.quantized_linear(y, w, sums, w_scale, b, x_scale=0.1,
+                                                            x_zero_point=9).tobytes()
+
+
+def test_range_of_long_rows_is_exact():
+    """The vector min/max: extremes anywhere in a long row (body or tail) give the twin's qparams."""
+    k = compiled()
+    rng = np.random.default_rng(8)
+    w = rng.integers(-128, 128, (3, 1000), dtype=np.int8)
+    sums, w_scale = w.astype(np.int32).sum(axis=1).astype(np.int32), np.full(3, 0.01, np.float32)
+    for pos in (0, 7, 15, 16, 500, 991, 999):
+        x = rng.random((1, 1000)).astype(np.float32)
+        x[0, pos] = -50.0
+        x[0, (pos + 3) % 1000] = 80.0
+        assert (k.quantized_linear(x, w, sums, w_scale).tobytes()
+                == reference_int8.quantized_linear(x, w, sums, w_scale).tobytes())

@@ -1,0 +1,256 @@
+# Batch normalisation (included by _norm.pyx): statistics per channel over N and L.
+#
+# Training: for each channel c, mean and biased variance over all N*L values,
+#     y[n, c, l] = (x[n, c, l] - mean[c]) / sqrt(var[c] + eps) * weight[c] + bias[c]
+# folded into one multiply-add per element (scale, shift); the running statistics
+# move towards the batch's (with the unbiased variance). Eval: the running ones.
+# The sums run in fixed blocks of STAT_BLOCK elements combined in block order, so
+# they do not depend on the thread count. Twin: reference/_norm.py.
+
+# ------------------------------------------------------------- batch norm -----
+
+cdef void _bn_stats(floating* x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t L, double eps,
+                    double* mean, double* invstd, double* var_out, double* partial) noexcept nogil:
+    """Per-channel mean, 1/sqrt(biased var + eps) and biased var, in fixed blocks of samples.
+
+    Each block (a few samples of one channel, small enough to stay in cache) gets its
+    own mean and sum of squared deviations, two-pass; the blocks are then merged in
+    order with Chan et al.'s pairwise update, so x is read from memory once.
+    """
+    cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
+    cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block
+    cdef Py_ssize_t item, c, blk, n, n_begin, n_end
+    cdef double s, block_mean, n_acc, n_blk, total, delta, mean_acc, m2
+    for item in prange(C * nblocks, num_threads=threads_for(N * C * L), schedule="static"):
+        c = item // nblocks
+        blk = item % nblocks
+        n_begin = blk * rows_per_block
+        n_end = min(N, n_begin + rows_per_block)
+        s = 0
+        for n in range(n_begin, n_end):
+            s = s + _sum(x + (n * C + c) * L, L)
+        block_mean = s / ((n_end - n_begin) * L)
+        s = 0
+        for n in range(n_begin, n_end):
+            s = s + _sum_sq_dev(x + (n * C + c) * L, L, block_mean)
+        partial[2 * item] = block_mean
+        partial[2 * item + 1] = s
+    for c in range(C):
+        n_acc = 0
+        mean_acc = 0
+        m2 = 0
+        for blk in range(nblocks):
+            n_blk = <double>((min(N, (blk + 1) * rows_per_block) - blk * rows_per_block) * L)
+            total = n_acc + n_blk
+            delta = partial[2 * (c * nblocks + blk)] - mean_acc
+            mean_acc = mean_acc + delta * (n_blk / total)
+            m2 = m2 + partial[2 * (c * nblocks + blk) + 1] + delta * delta * (n_acc * n_blk / total)
+            n_acc = total
+        mean[c] = mean_acc
+        var_out[c] = m2 / n_acc
+        invstd[c] = 1.0 / sqrt(var_out[c] + eps)
+
+
+cdef void _scale_shift(floating* x, floating* y, Py_ssize_t N, Py_ssize_t C, Py_ssize_t L,
+                       double* mean, double* scale, double* shift) noexcept nogil:
+    """y = (x - mean[c]) * scale[c] + shift[c] over (N, C, L), in the input's type
+    (_norm_steps.h: x - mean keeps its precision without converting every element)."""
+    cdef Py_ssize_t row, c
+    for row in prange(N * C, num_threads=threads_for(N * C * L), schedule="static"):
+        c = row % C
+        if floating is float:
+            nnl_bn_forward_row_f(x + row * L, y + row * L, L, mean[c], <float>scale[c],
+                                 <float>shift[c])
+        else:
+            nnl_bn_forward_row_d(x + row * L, y + row * L, L, mean[c], scale[c], shift[c])
+
+
+cdef void _bn_channel_terms(floating* w, floating* b, floating* running_mean,
+                            floating* running_var, bint training, double momentum, double count,
+                            double eps, double* mean, double* invstd, double* var,
+                            double* scale, double* shift, floating* save_mean,
+                            floating* save_invstd, Py_ssize_t C) noexcept nogil:
+    """Per channel: running-stat update (PyTorch's order, in double), the affine map
+    ``y = (x - mean) * scale + shift``, and the saved statistics in the input's dtype."""
+    cdef Py_ssize_t c
+    cdef double unbiased, sc
+    for c in range(C):
+        if training:
+            if running_mean != NULL:
+                unbiased = var[c] * count / (count - 1)
+                running_mean[c] = <floating>(momentum * mean[c] + (1.0 - momentum) * running_mean[c])
+                running_var[c] = <floating>(momentum * unbiased + (1.0 - momentum) * running_var[c])
+        else:
+            mean[c] = running_mean[c]
+            invstd[c] = 1.0 / sqrt(running_var[c] + eps)
+        sc = invstd[c] if w == NULL else invstd[c] * w[c]
+        scale[c] = sc
+        shift[c] = 0 if b == NULL else b[c]
+        save_mean[c] = <floating>mean[c]
+        save_invstd[c] = <floating>invstd[c]
+
+
+def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    """Normalise each channel of ``x`` (N, C, L) over N and L; returns (y, save_mean, save_invstd).
+
+    Training: batch mean and ``1/sqrt(biased var + eps)``, and the running stats
+    (when given) move towards them in place, with the *unbiased* variance.
+    Eval: the running stats normalise instead.
+    """
+    kernel = "batch_norm_forward"
+    cdef int t = _dtype(kernel, [("x", x), ("weight", weight), ("bias", bias),
+                                 ("running_mean", running_mean), ("running_var", running_var)])
+    cdef Py_ssize_t count = _batch_norm_checks(kernel, x, weight, training, [
+        ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)])
+    cdef double eps_ = _eps(kernel, eps)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{kernel}: give both running_mean and running_var, or neither")
+    if running_mean is not None:
+        _in_place(kernel, "running_mean", running_mean)
+        _in_place(kernel, "running_var", running_var)
+        # the running stats are written while x, weight and bias are read
+        _checks_py.separate(kernel, [("running_mean", running_mean), ("running_var", running_var),
+                                     ("x", x), ("weight", weight), ("bias", bias)],
+                            written={"running_mean", "running_var"})
+    if not training and running_mean is None:
+        raise ValueError(f"{kernel}: eval mode (training=False) needs running_mean and running_var")
+    dtype = x.dtype
+    cdef bint train = training
+    cdef double m = float(momentum) if train else 0.0
+    cdef cnp.ndarray xc = np.ascontiguousarray(x)
+    weight, bias = _contig(weight), _contig(bias)
+    cdef Py_ssize_t N = xc.shape[0], C = xc.shape[1], L = xc.shape[2]
+    cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
+    cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block if train else 0
+    # one scratch buffer: mean, invstd, var, scale, shift, then the block partial sums
+    cdef cnp.ndarray scratch = np.empty(5 * C + 2 * C * nblocks)
+    cdef double* d = _ddata(scratch)
+    cdef cnp.ndarray y = np.empty((N, C, L), dtype=dtype)
+    cdef cnp.ndarray save_mean = np.empty(C, dtype=dtype), save_invstd = np.empty(C, dtype=dtype)
+    cdef void* xp = cnp.PyArray_DATA(xc)
+    cdef void* yp = cnp.PyArray_DATA(y)
+    cdef void* wp = _data(weight)
+    cdef void* bp = _data(bias)
+    cdef void* rmp = _data(running_mean)
+    cdef void* rvp = _data(running_var)
+    cdef void* smp = cnp.PyArray_DATA(save_mean)
+    cdef void* sip = cnp.PyArray_DATA(save_invstd)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            if train:
+                _bn_stats(<float*>xp, N, C, L, eps_, d, d + C, d + 2 * C, d + 5 * C)
+            _bn_channel_terms(<float*>wp, <float*>bp, <float*>rmp, <float*>rvp, train, m,
+                              <double>count, eps_, d, d + C, d + 2 * C, d + 3 * C, d + 4 * C,
+                              <float*>smp, <float*>sip, C)
+            _scale_shift(<float*>xp, <float*>yp, N, C, L, d, d + 3 * C, d + 4 * C)
+    else:
+        with nogil:
+            if train:
+                _bn_stats(<double*>xp, N, C, L, eps_, d, d + C, d + 2 * C, d + 5 * C)
+            _bn_channel_terms(<double*>wp, <double*>bp, <double*>rmp, <double*>rvp, train, m,
+                              <double>count, eps_, d, d + C, d + 2 * C, d + 3 * C, d + 4 * C,
+                              <double*>smp, <double*>sip, C)
+            _scale_shift(<double*>xp, <double*>yp, N, C, L, d, d + 3 * C, d + 4 * C)
+    return y, save_mean, save_invstd
+
+
+cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_ssize_t C,
+                       Py_ssize_t L, double* mean, double* invstd, double* w, bint training,
+                       double* sum_g, double* dotp, double* partial) noexcept nogil:
+    cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
+    cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block
+    cdef Py_ssize_t item, c, blk, n, n_end, row, l
+    cdef double a, b, sg, sd, k, grad_mean, scale
+    cdef double count = <double>(N * L)
+    cdef int nt = threads_for(N * C * L)
+    cdef floating* gr
+    cdef floating* xr
+    cdef floating* outr
+    for item in prange(C * nblocks, num_threads=nt, schedule="static"):
+        c = item // nblocks
+        blk = item % nblocks
+        a = 0
+        b = 0
+        n_end = min(N, (blk + 1) * rows_per_block)
+        # assigned here so that prange makes them thread-private (they are written by pointer)
+        sg = 0
+        sd = 0
+        for n in range(blk * rows_per_block, n_end):
+            _sum_g_and_g_dev(g + (n * C + c) * L, x + (n * C + c) * L, L, mean[c], &sg, &sd)
+            a = a + sg
+            b = b + sd
+        partial[2 * item] = a
+        partial[2 * item + 1] = b
+    for c in range(C):
+        a = 0
+        b = 0
+        for blk in range(nblocks):
+            a = a + partial[2 * (c * nblocks + blk)]
+            b = b + partial[2 * (c * nblocks + blk) + 1]
+        sum_g[c] = a
+        dotp[c] = b
+    for row in prange(N * C, num_threads=nt, schedule="static"):
+        c = row % C
+        gr = g + row * L
+        xr = x + row * L
+        outr = gx + row * L
+        scale = invstd[c] * w[c]
+        if training:
+            k = dotp[c] * invstd[c] * invstd[c] / count
+            grad_mean = sum_g[c] / count
+            if floating is float:
+                nnl_bn_backward_row_f(gr, xr, outr, L, mean[c], <float>k, <float>grad_mean,
+                                      <float>scale)
+            else:
+                nnl_bn_backward_row_d(gr, xr, outr, L, mean[c], k, grad_mean, scale)
+        else:
+            for l in range(L):
+                outr[l] = gr[l] * <floating>scale
+
+
+def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
+    """Gradients of batch_norm_forward: (grad_x, grad_weight, grad_bias).
+
+    With ``xhat = (x - mean) * invstd`` and ``g = grad * weight``, training gives
+    ``grad_x = invstd * (g - mean(g) - xhat * mean(g * xhat))`` (the batch
+    statistics depend on x); eval gives ``grad_x = g * invstd``.
+    """
+    kernel = "batch_norm_backward"
+    cdef int t = _dtype(kernel, [("grad", grad), ("x", x), ("weight", weight),
+                                 ("save_mean", save_mean), ("save_invstd", save_invstd)])
+    _batch_norm_checks(kernel, x, weight, training, [
+        ("save_mean", save_mean), ("save_invstd", save_invstd)])
+    if save_mean is None or save_invstd is None:
+        raise ValueError(f"{kernel}: save_mean and save_invstd are required")
+    _shape(kernel, "grad", grad, x.shape)
+    dtype = x.dtype
+    cdef cnp.ndarray xc = np.ascontiguousarray(x), gc = np.ascontiguousarray(grad)
+    cdef Py_ssize_t N = xc.shape[0], C = xc.shape[1], L = xc.shape[2]
+    cdef cnp.ndarray mean = save_mean.astype(np.float64), invstd = save_invstd.astype(np.float64)
+    cdef cnp.ndarray w = np.ones(C) if weight is None else weight.astype(np.float64)
+    cdef cnp.ndarray sum_g = np.empty(C), dotp = np.empty(C)
+    rows_per_block = max(1, STAT_BLOCK // max(L, 1))
+    cdef cnp.ndarray partial = np.empty(2 * C * ((N + rows_per_block - 1) // rows_per_block))
+    cdef cnp.ndarray gx = np.empty((N, C, L), dtype=dtype)
+    cdef void* xp = cnp.PyArray_DATA(xc)
+    cdef void* gp = cnp.PyArray_DATA(gc)
+    cdef void* op = cnp.PyArray_DATA(gx)
+    cdef bint train = training
+    cdef double* dotp_p = _ddata(dotp)
+    cdef double* invstd_p = _ddata(invstd)
+    cdef double* mean_p = _ddata(mean)
+    cdef double* partial_p = _ddata(partial)
+    cdef double* sum_g_p = _ddata(sum_g)
+    cdef double* w_p = _ddata(w)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _bn_backward(<float*>gp, <float*>xp, <float*>op, N, C, L, mean_p, invstd_p,
+                         w_p, train, sum_g_p, dotp_p, partial_p)
+    else:
+        with nogil:
+            _bn_backward(<double*>gp, <double*>xp, <double*>op, N, C, L, mean_p,
+                         invstd_p, w_p, train, sum_g_p, dotp_p,
+                         partial_p)
+    if weight is None:
+        return gx, None, None
+    return gx, (dotp * invstd).astype(dtype), sum_g.astype(dtype)

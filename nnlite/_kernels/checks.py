@@ -1,0 +1,130 @@
+"""Argument checks shared by every kernel: the compiled wrappers and their NumPy twins.
+
+A kernel reads raw memory, so before it runs, its arguments must be exactly what
+the loop assumes. The rules are written once, here, with the one wording of each
+error. The twins call these functions directly; the compiled wrappers run the
+same tests inline (``_checks.pxd``) and call these functions when one fails, so
+both backends raise the same exception with the same message.
+
+* ``native`` — a byte-swapped array (``'>f4'`` on a little-endian machine) has
+  the same dtype *kind* as a native one, but a C loop would read its bytes as
+  garbage. Kernels refuse it; ``nl.tensor`` converts such data on the way in.
+* ``index_array`` — integer inputs (class targets, embedding and pooling
+  indices) are native-order int64.
+* ``fits`` — products of sizes from different arrays (a convolution's output
+  times its taps, a padded plane...) are checked with Python's exact integers,
+  so that a huge or crafted shape cannot wrap around in the C arithmetic.
+* ``separate`` — arrays a kernel writes in place must not overlap one another
+  or its inputs.
+"""
+import sys
+
+import numpy as np
+
+__all__ = ["native", "index_array", "float_operands", "same_float", "int_pair", "shape4", "fits",
+           "separate", "in_place"]
+
+MAX_SIZE = sys.maxsize   # the largest Py_ssize_t: every element count and offset must fit
+
+
+def native(op, name, a):
+    """Refuse ``a`` when its bytes are not in the machine's order."""
+    if not a.dtype.isnative:
+        raise TypeError(f"{op}: {name} has non-native byte order (dtype {a.dtype.str!r}); convert it "
+                        f"first, e.g. a.astype(a.dtype.newbyteorder('='))")
+
+
+def index_array(op, name, a):
+    """``a`` must be an int64 ndarray in the machine's byte order."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "i" or a.dtype.itemsize != 8:
+        got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
+        raise TypeError(f"{op}: {name} must be an int64 numpy.ndarray, got {got}")
+    native(op, name, a)
+
+
+def float_operands(op, arrays, names):
+    """Check that ``arrays`` are float32/float64 ndarrays of one dtype; return that dtype."""
+    dtype = None
+    for arr, name in zip(arrays, names):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
+        if arr.dtype.kind != "f" or arr.dtype.itemsize not in (4, 8):
+            raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
+        native(op, name, arr)
+        if dtype is None:
+            dtype = arr.dtype
+        elif arr.dtype != dtype:
+            raise TypeError(f"{op}: all operands must share one dtype, got {dtype} and {arr.dtype}")
+    return dtype
+
+
+def same_float(op, **arrays):
+    """All float operands are float32 or float64 and share one dtype."""
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{op}: {name} must be a NumPy array, got {type(a).__name__}")
+    (first_name, first), *rest = arrays.items()
+    if first.dtype != np.float32 and first.dtype != np.float64:
+        raise TypeError(f"{op}: expected float32 or float64 arrays, got {first_name} of dtype {first.dtype}")
+    for name, a in arrays.items():
+        native(op, name, a)
+    for name, a in rest:
+        if a.dtype != first.dtype:
+            raise TypeError(f"{op}: all float arrays must share one dtype, got {first_name} "
+                            f"{first.dtype} and {name} {a.dtype}")
+
+
+def int_pair(op, name, value, minimum):
+    """A (h, w) pair of ints, each >= minimum."""
+    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= minimum
+        for v in value)
+    if not ok:
+        raise ValueError(f"{op}: {name} must be a pair of ints >= {minimum}, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def shape4(op, name, shape):
+    """A 4-D shape given as a tuple of non-negative ints."""
+    ok = isinstance(shape, (tuple, list)) and len(shape) == 4 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= 0
+        for v in shape)
+    if not ok:
+        raise ValueError(f"{op}: {name} must be a 4-D shape (N, C, H, W) of non-negative ints, "
+                         f"got {shape!r}")
+    return tuple(int(v) for v in shape)
+
+
+def fits(op, what, *factors):
+    """The exact product of ``factors``; a ValueError when it exceeds the largest array index."""
+    total = 1
+    for f in factors:
+        total *= int(f)
+    if total > MAX_SIZE:
+        raise ValueError(f"{op}: {what} is {' x '.join(str(int(f)) for f in factors)} = {total} "
+                         f"elements, more than the largest array index ({MAX_SIZE})")
+    return total
+
+
+def separate(op, named, written=None):
+    """No two of the (name, array) pairs in ``named`` (None skipped) share memory.
+
+    With ``written`` (a set of names), only pairs that include a written array are
+    checked: two inputs the kernel only reads may alias each other harmlessly.
+    """
+    present = [(n, a) for n, a in named if a is not None]
+    for i, (name_a, a) in enumerate(present):
+        for name_b, b in present[i + 1:]:
+            if written is not None and name_a not in written and name_b not in written:
+                continue
+            if np.shares_memory(a, b):
+                raise ValueError(f"{op}: {name_a} and {name_b} overlap in memory; "
+                                 f"each buffer must be separate")
+
+
+def in_place(op, name, a):
+    """An array the kernel writes must be C-contiguous and writable."""
+    if not (a.flags.c_contiguous and a.flags.writeable):
+        raise ValueError(f"{op}: {name} is updated in place, so it must be C-contiguous "
+                         f"and writable (got contiguous={a.flags.c_contiguous}, "
+                         f"writable={a.flags.writeable})")

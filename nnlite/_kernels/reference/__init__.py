@@ -1,0 +1,34 @@
+"""NumPy reference twins of every compiled kernel.
+
+One module here per compiled module, with the same name: the twins of
+``nnlite/_kernels/_gemm.pyx`` are in ``reference/_gemm.py``, and so on. Each
+function has exactly the signature and results of the compiled kernel of the
+same name. They are the readable, obviously-correct version of each loop: tests
+hold the compiled kernels equal to them, and ``nl.set_backend("reference")``
+runs whole models on them so a reader can step through plain NumPy.
+
+Reductions follow the same fixed-block order as the compiled kernels where
+bitwise equality is promised; elsewhere they are equal to rounding. Argument
+checks are shared with the compiled kernels through :mod:`nnlite._kernels.checks`.
+
+Every twin is also reachable as ``reference.<name>``; the list of kernels is
+the table in ``nnlite/_kernels/table.py``.
+"""
+from ._gemm import (bias_grad, bmm, gemm, gemm_tiled, linear_forward)
+from ._elementwise import (dropout_forward, embedding_backward, embedding_forward, gelu_backward,
+                           gelu_forward, relu_backward, relu_forward, sigmoid_backward,
+                           sigmoid_forward, silu_backward, silu_forward, tanh_backward,
+                           tanh_forward)
+from ._softmax import (cross_entropy_backward, cross_entropy_forward, log_softmax_backward,
+                       log_softmax_forward, softmax_backward, softmax_forward)
+from ._conv import (conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight,
+                    conv2d_forward)
+from ._pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,
+                    max_pool2d_forward)
+from ._norm import (batch_norm_backward, batch_norm_forward, group_norm_backward,
+                    group_norm_forward, layer_norm_backward, layer_norm_forward,
+                    rms_norm_backward, rms_norm_forward)
+from ._optim import (adagrad_step, adam_step, rmsprop_step, sgd_step)
+
+__all__ = sorted(name for name, value in list(globals().items())
+                 if callable(value) and not name.startswith("_"))

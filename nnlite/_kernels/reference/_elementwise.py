@@ -1,0 +1,185 @@
+"""NumPy twins of the kernels in ``nnlite/_kernels/_elementwise.pyx``.
+
+Activations, dropout and embedding lookups, one element (or row) at a time.
+
+Each public function has the signature and results of the compiled kernel of the
+same name; see :mod:`nnlite._kernels.reference` for what "equal" promises.
+"""
+import numpy as np
+
+from .. import checks
+from ._gemm import _gemm_float_operands, _gemm_ndim
+
+def _elementwise_floats(op, arrays, names):
+    """Check float32/float64 ndarrays of one dtype and one shape; return the dtype."""
+    dtype = _gemm_float_operands(op, arrays, names)
+    for arr, name in zip(arrays[1:], names[1:]):
+        if arr.shape != arrays[0].shape:
+            raise ValueError(f"{op}: {name} must have the shape of {names[0]} "
+                             f"{arrays[0].shape}, got {arr.shape}")
+    return dtype
+
+
+def _elementwise_c_order(a, dtype=None):
+    """``a`` as a C-ordered array (0-d stays 0-d, unlike np.ascontiguousarray)."""
+    return np.asarray(a, dtype=dtype, order="C")
+
+
+def _elementwise_approximate(op, approximate):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def relu_forward(x):
+    """max(x, 0); NaN passes through, as in PyTorch."""
+    _elementwise_floats("relu_forward", (x,), ("x",))
+    return _elementwise_c_order(np.where(x < 0, x.dtype.type(0), x))
+
+
+def relu_backward(grad, out):
+    """grad where the forward output was positive, else 0."""
+    _elementwise_floats("relu_backward", (grad, out), ("grad", "out"))
+    return _elementwise_c_order(np.where(out > 0, grad, grad.dtype.type(0)))
+
+
+_GELU_SQRT_2_OVER_PI = 0.7978845608028654      # sqrt(2 / pi)
+_GELU_KAPPA = 0.044715
+_GELU_INV_SQRT_2 = 0.7071067811865476         # 1 / sqrt(2)
+_GELU_INV_SQRT_2PI = 0.3989422804014327       # 1 / sqrt(2 pi): the normal pdf's constant
+
+
+def gelu_forward(x, approximate):
+    """x * Phi(x) ("none": exact, with erf) or PyTorch's tanh approximation ("tanh")."""
+    from scipy.special import erf
+    _elementwise_floats("gelu_forward", (x,), ("x",))
+    _elementwise_approximate("gelu_forward", approximate)
+    t = x.dtype.type
+    if approximate == "tanh":
+        inner = t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x * x * x)
+        y = t(0.5) * x * (t(1) + np.tanh(inner))
+    else:
+        y = x * t(0.5) * (t(1) + erf(x * t(_GELU_INV_SQRT_2)))
+    return _elementwise_c_order(y, dtype=x.dtype)
+
+
+def gelu_backward(grad, x, approximate):
+    """PyTorch's GELU derivative: Phi(x) + x phi(x), or the tanh formula's derivative."""
+    from scipy.special import erf
+    _elementwise_floats("gelu_backward", (grad, x), ("grad", "x"))
+    _elementwise_approximate("gelu_backward", approximate)
+    t = x.dtype.type
+    if approximate == "tanh":
+        x_sq = x * x
+        inner = t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x_sq * x)
+        tanh_inner = np.tanh(inner)
+        left_derivative = t(0.5) * (t(1) + tanh_inner)
+        right_derivative = (t(0.5) * x * (t(1) - tanh_inner * tanh_inner)
+                            * (t(_GELU_SQRT_2_OVER_PI) * (t(1) + t(3 * _GELU_KAPPA) * x_sq)))
+        dx = grad * (left_derivative + right_derivative)
+    else:
+        cdf = t(0.5) * (t(1) + erf(x * t(_GELU_INV_SQRT_2)))
+        pdf = t(_GELU_INV_SQRT_2PI) * np.exp(t(-0.5) * x * x)
+        dx = grad * (cdf + x * pdf)
+    return _elementwise_c_order(dx, dtype=x.dtype)
+
+
+def tanh_forward(x):
+    _elementwise_floats("tanh_forward", (x,), ("x",))
+    return _elementwise_c_order(np.tanh(x))
+
+
+def tanh_backward(grad, out):
+    """grad * (1 - tanh^2), from the saved output."""
+    _elementwise_floats("tanh_backward", (grad, out), ("grad", "out"))
+    return _elementwise_c_order(grad * (out.dtype.type(1) - out * out))
+
+
+def _sigmoid(x):
+    # exp of a negative number only, so large |x| never overflows
+    t = x.dtype.type
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, t(1) / (t(1) + e), e / (t(1) + e))
+
+
+def sigmoid_forward(x):
+    _elementwise_floats("sigmoid_forward", (x,), ("x",))
+    return _elementwise_c_order(_sigmoid(x))
+
+
+def sigmoid_backward(grad, out):
+    """grad * out * (1 - out), from the saved output."""
+    _elementwise_floats("sigmoid_backward", (grad, out), ("grad", "out"))
+    return _elementwise_c_order(grad * out * (out.dtype.type(1) - out))
+
+
+def silu_forward(x):
+    """x * sigmoid(x) (also called swish)."""
+    _elementwise_floats("silu_forward", (x,), ("x",))
+    return _elementwise_c_order(x * _sigmoid(x))
+
+
+def silu_backward(grad, x):
+    """grad * s * (1 + x (1 - s)) with s = sigmoid(x)."""
+    _elementwise_floats("silu_backward", (grad, x), ("grad", "x"))
+    t = x.dtype.type
+    s = _sigmoid(x)
+    return _elementwise_c_order(grad * (s * (t(1) + x * (t(1) - s))))
+
+
+def dropout_forward(x, u, p):
+    """(y, mask): mask = u >= p keeps each element with probability 1 - p; y = x * mask / (1 - p)."""
+    _elementwise_floats("dropout_forward", (x, u), ("x", "u"))
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout_forward: p must be in [0, 1), got {p!r}")
+    scale = x.dtype.type(1.0 / (1.0 - p))
+    mask = u >= x.dtype.type(p)
+    y = x * np.where(mask, scale, x.dtype.type(0))   # x * noise, as PyTorch computes it
+    return _elementwise_c_order(y), _elementwise_c_order(mask)
+
+
+def _embedding_check_indices(op, indices, num_embeddings):
+    checks.index_array(op, "indices", indices)
+    if indices.size:
+        bad = (indices < 0) | (indices >= num_embeddings)
+        if bad.any():
+            index = int(indices[bad].flat[0])
+            raise IndexError(f"{op}: index {index} is out of range for "
+                             f"num_embeddings={num_embeddings}")
+
+
+def embedding_forward(weight, indices):
+    """weight[indices]: one row of the (num_embeddings, embedding_dim) table per index."""
+    _gemm_float_operands("embedding_forward", (weight,), ("weight",))
+    _gemm_ndim("embedding_forward", weight, "weight", 2)
+    _embedding_check_indices("embedding_forward", indices, weight.shape[0])
+    return np.ascontiguousarray(weight[indices])
+
+
+def embedding_backward(grad, indices, num_embeddings, padding_idx):
+    """Scatter-add grad rows into a (num_embeddings, dim) table, in index order.
+
+    The padding row (``padding_idx``; -1 for none) gets no gradient.
+    """
+    _gemm_float_operands("embedding_backward", (grad,), ("grad",))
+    if isinstance(num_embeddings, bool) or not isinstance(num_embeddings, (int, np.integer)) \
+            or num_embeddings < 0:
+        raise ValueError(f"embedding_backward: num_embeddings must be an int >= 0, "
+                         f"got {num_embeddings!r}")
+    if not isinstance(padding_idx, (int, np.integer)) or not -1 <= padding_idx < num_embeddings:
+        raise ValueError(f"embedding_backward: padding_idx must be -1 (none) or in "
+                         f"[0, {num_embeddings}), got {padding_idx!r}")
+    _embedding_check_indices("embedding_backward", indices, num_embeddings)
+    if grad.ndim != indices.ndim + 1 or grad.shape[:-1] != indices.shape:
+        raise ValueError(f"embedding_backward: grad must have shape indices.shape + (dim,) = "
+                         f"{indices.shape} + (dim,), got {grad.shape}")
+    dim = grad.shape[-1]
+    table = np.zeros((int(num_embeddings), dim), dtype=grad.dtype)
+    # unbuffered: rows hit twice are summed in index order
+    np.add.at(table, indices.reshape(-1), grad.reshape(indices.size, dim))
+    if padding_idx >= 0:
+        table[padding_idx] = 0
+    return table
+
+
+__all__ = sorted(n for n, v in list(globals().items())
+                 if callable(v) and getattr(v, "__module__", None) == __name__ and not n.startswith("_"))

@@ -153,3 +153,5 @@ def test_digits_tune_experiment_is_registered_and_runs():
     assert halving["total_budget"] == random["total_budget"] == 27 + 9 * 3
     assert halving["configurations"] == 27 and random["configurations"] == 18
     assert halving["test_accuracy"] > 0.85 and "successive halving" in out["summary"]
+    # The budget is each search's total (27 configurations do not get 54 epochs each).
+    assert "54 epochs per search" in out["summary"] and "epochs each" not in out["summary"]

@@ -71,7 +71,7 @@ def run(*, seed, epochs=None, progress=True):
         if progress:
             print(f"{name}:\n{results[name]['table']}")
     h, r = results["successive_halving"], results["random_search"]
-    summary = (f"digits MLP, lr and weight decay, {h['total_budget']:.0f} epochs each: successive halving "
+    summary = (f"digits MLP, lr and weight decay, {h['total_budget']:.0f} epochs per search: successive halving "
                f"({h['configurations']} configurations) best validation loss {h['best_val_loss']:.3f}, test "
                f"accuracy {h['test_accuracy']:.1%}; random search ({r['configurations']}) "
                f"{r['best_val_loss']:.3f}, {r['test_accuracy']:.1%}")

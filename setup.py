@@ -2,7 +2,9 @@
 
 Every ``nnlite/_kernels/*.pyx`` becomes one extension module. The build uses
 ``-O3`` and OpenMP when the compiler supports it; without OpenMP the kernels
-still build and run serially (a warning says so). ``-ffast-math`` is never
+still build and run serially (a warning says so); without a working C compiler
+nothing is built and the install still succeeds, running every kernel on its
+NumPy twin (a warning says so). ``-ffast-math`` is never
 used: it would let the compiler reorder reductions and break the promise that
 results are bit-identical across thread counts.
 
@@ -70,6 +72,14 @@ def target_flags(compiler):
 
 class BuildExt(build_ext):
     def build_extensions(self):
+        if not compiler_accepts(self.compiler, []):
+            # The install still succeeds: nnlite runs every kernel on its NumPy twin and says so on import.
+            # Optional extensions are the ones setuptools skips when copying and installing.
+            warnings.warn("nnlite: no working C compiler; the kernels are not built, and nnlite will run on its "
+                          "NumPy reference twins (slow). Install a C compiler and reinstall to build them.")
+            for ext in self.extensions:
+                ext.optional = True
+            return
         msvc = self.compiler.compiler_type == "msvc"
         openmp = (not msvc) and compiler_has_openmp(self.compiler)
         if not openmp and not msvc:

@@ -38,9 +38,13 @@ def _inputs(batches):
         batches = [batches]
     elif isinstance(batches, tuple) and len(batches) == 2 and not isinstance(batches[0], (tuple, list)):
         batches = [batches]
+    seen = False
     for batch in batches:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        seen = True
         yield x if isinstance(x, Tensor) else tensor(np.asarray(x))
+    if not seen:
+        raise ValueError("batches: expected at least one batch of inputs, got none")
 
 
 def _default_layers(model):

@@ -24,6 +24,8 @@ __all__ = ["weight_histograms", "gradient_histograms", "parameter_norms", "gradi
 
 
 def _histograms(named, bins):
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"histograms: bins must be a positive integer, got {bins!r}")
     out = OrderedDict()
     for name, values in named:
         counts, edges = np.histogram(values.astype(np.float64).ravel(), bins=bins)
@@ -98,10 +100,14 @@ def update_ratios(model, before):
     Take the snapshot, run ``optimizer.step()``, then call this. A parameter
     whose norm was 0 gets ``inf`` if it moved and 0 otherwise.
     """
+    named = list(model.named_parameters())
+    if not any(name in before for name, _ in named):
+        raise KeyError(f"update_ratios: the snapshot holds none of the model's parameters; expected names such as "
+                       f"{[n for n, _ in named[:3]]}, got {list(before)[:3]}")
     out = OrderedDict()
-    for name, p in model.named_parameters():
+    for name, p in named:
         if name not in before:
-            continue
+            continue  # a parameter added after the snapshot has no earlier value to compare with
         old = before[name]
         step = float(np.linalg.norm(p.data.astype(np.float64) - old))
         norm = float(np.linalg.norm(old))

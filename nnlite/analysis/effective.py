@@ -106,7 +106,10 @@ def effective_dimensionality(eigenvalues, alpha=1.0):
     """
     if alpha <= 0:
         raise ValueError(f"effective_dimensionality: alpha must be > 0, got {alpha}")
-    lam = np.clip(np.asarray(eigenvalues, np.float64), 0, None)
+    lam = np.asarray(eigenvalues, np.float64)
+    if lam.ndim != 1:
+        raise ValueError(f"effective_dimensionality: expected a 1-D array of eigenvalues, got shape {lam.shape}")
+    lam = np.clip(lam, 0, None)
     return float((lam / (lam + alpha)).sum())
 
 

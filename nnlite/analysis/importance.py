@@ -153,6 +153,8 @@ def perturbation_sensitivity(model, loss_fn, batches, scales, n_draws=5, generat
     magnitudes comparable: the result says which layers the loss is sensitive
     to at a given *relative* precision (the question quantization asks).
     """
+    if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
+        raise ValueError(f"perturbation_sensitivity: n_draws must be a positive integer, got {n_draws!r}")
     rng = (generator or default_generator()).np
     base = mean_loss(model, loss_fn, batches)
     out = OrderedDict()

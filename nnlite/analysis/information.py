@@ -49,6 +49,8 @@ def entropy(labels):
     1.0
     """
     a = _array(labels)
+    if a.ndim and len(a) == 0:
+        raise ValueError(f"entropy: expected at least one label, got shape {a.shape}")
     a = a.reshape(len(a), -1) if a.ndim else a.reshape(1, 1)
     _, counts = np.unique(a, axis=0, return_counts=True)
     p = counts / counts.sum()

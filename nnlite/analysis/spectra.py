@@ -103,6 +103,9 @@ def _weights(source):
     if hasattr(source, "named_parameters"):
         return [(name, p.data) for name, p in source.named_parameters()
                 if p.ndim >= 2 and p.kind in ("weight", "embedding")]
+    if not hasattr(source, "items"):
+        raise TypeError(f"quality_metrics: expected a Module or a mapping of names to weights, "
+                        f"got {type(source).__name__}")
     return [(name, t.data if isinstance(t, Tensor) else np.asarray(t)) for name, t in source.items()
             if np.ndim(t.data if isinstance(t, Tensor) else t) >= 2]
 

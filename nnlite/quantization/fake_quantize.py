@@ -43,15 +43,21 @@ class FakeQuantizeFunction(Function):
         return grad * Tensor(self.inside.astype(grad.dtype)), None, None, None, None
 
 
-def _check(x, op):
+def _check(x, op, scale, quant_min, quant_max):
     if not isinstance(x, Tensor) or x.dtype.kind != "f":
         raise TypeError(f"{op}: input must be a floating point Tensor, got "
                         f"{type(x).__name__ if not isinstance(x, Tensor) else x.dtype}")
+    if not quant_min < quant_max:
+        raise ValueError(f"{op}: expected quant_min < quant_max, got {quant_min} and {quant_max}")
+    # A zero scale would divide by zero and turn every value into 0 or nan without a word.
+    s = np.asarray(scale.data if isinstance(scale, Tensor) else scale, np.float64)
+    if not np.all(s > 0):
+        raise ValueError(f"{op}: scale must be > 0, got {s if s.ndim else float(s)}")
 
 
 def fake_quantize_per_tensor_affine(input, scale, zero_point, quant_min, quant_max):
     """Quantize-dequantize ``input`` with one scale and zero point; straight-through gradient."""
-    _check(input, "fake_quantize_per_tensor_affine")
+    _check(input, "fake_quantize_per_tensor_affine", scale, quant_min, quant_max)
     if not quant_min <= zero_point <= quant_max:
         raise ValueError(f"fake_quantize_per_tensor_affine: zero_point {zero_point} is outside "
                          f"[{quant_min}, {quant_max}]")
@@ -61,7 +67,7 @@ def fake_quantize_per_tensor_affine(input, scale, zero_point, quant_min, quant_m
 
 def fake_quantize_per_channel_affine(input, scale, zero_point, axis, quant_min, quant_max):
     """Per-channel fake quantization: ``scale`` and ``zero_point`` hold one value per slice along ``axis``."""
-    _check(input, "fake_quantize_per_channel_affine")
+    _check(input, "fake_quantize_per_channel_affine", scale, quant_min, quant_max)
     s = np.asarray(scale.data if isinstance(scale, Tensor) else scale, np.float32).reshape(-1)
     z = np.asarray(zero_point.data if isinstance(zero_point, Tensor) else zero_point).reshape(-1)
     axis = axis % input.ndim

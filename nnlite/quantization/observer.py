@@ -77,6 +77,9 @@ class MovingAverageMinMaxObserver(ObserverBase):
     def __init__(self, averaging_constant=0.01, dtype=quint8, qscheme=per_tensor_affine, reduce_range=False,
                  quant_min=None, quant_max=None, eps=_EPS):
         super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, eps)
+        if not 0 < averaging_constant <= 1:
+            raise ValueError(f"MovingAverageMinMaxObserver: averaging_constant must be in (0, 1], "
+                             f"got {averaging_constant}")
         self.averaging_constant = averaging_constant
 
     def forward(self, x):
@@ -137,6 +140,9 @@ class MSEObserver(ObserverBase):
     def __init__(self, grid=100, max_samples=65536, dtype=quint8, qscheme=per_tensor_affine, reduce_range=False,
                  quant_min=None, quant_max=None, eps=_EPS):
         super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, eps)
+        if int(grid) < 1 or int(max_samples) < 1:
+            raise ValueError(f"MSEObserver: grid and max_samples must be >= 1, got grid={grid}, "
+                             f"max_samples={max_samples}")
         self.grid, self.max_samples = int(grid), int(max_samples)
         self._sample = None
 

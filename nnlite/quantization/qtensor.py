@@ -89,10 +89,20 @@ def calculate_qparams(min_val, max_val, dtype=None, qscheme=per_tensor_affine, q
     :math:`z = q_{\min} - \operatorname{round}(\min / s)` (clamped into the code range).
     Symmetric: :math:`s = \max(|\min|, |\max|) / ((q_{\max} - q_{\min}) / 2)` and
     :math:`z = 0` for qint8 (128 for quint8). :math:`s` is at least ``eps``. These are
-    PyTorch's formulas, so observers give the same parameters.
+    PyTorch's formulas, so observers give the same parameters; the affine
+    scheme is the one of Jacob et al., "Quantization and Training of Neural
+    Networks for Efficient Integer-Arithmetic-Only Inference" (CVPR 2018).
+
+    >>> scale, zero_point = calculate_qparams(-1.0, 3.0)   # quint8: codes 0..255
+    >>> round(float(scale), 6), int(zero_point)
+    (0.015686, 64)
     """
     dtype = quint8 if dtype is None else _qdtype(dtype)
     qmin, qmax = (dtype.quant_min, dtype.quant_max) if quant_min is None else (quant_min, quant_max)
+    if not qmin < qmax:
+        raise ValueError(f"calculate_qparams: expected quant_min < quant_max, got {qmin} and {qmax}")
+    if np.any(np.asarray(min_val) > np.asarray(max_val)):
+        raise ValueError(f"calculate_qparams: min_val must not exceed max_val, got {min_val} and {max_val}")
     min_neg = np.minimum(np.asarray(min_val, np.float32), np.float32(0))
     max_pos = np.maximum(np.asarray(max_val, np.float32), np.float32(0))
     if qscheme.symmetric:

@@ -64,6 +64,8 @@ def rank_for_energy(sigma, energy):
 def low_rank_error(layer, rank):
     """Relative Frobenius error :math:`\\lVert W - W_r \\rVert_F / \\lVert W \\rVert_F` at ``rank``."""
     s2 = singular_values(layer) ** 2
+    if isinstance(rank, bool) or int(rank) != rank or not 0 <= rank <= len(s2):
+        raise ValueError(f"low_rank_error: rank must be an integer in [0, {len(s2)}], got {rank!r}")
     return float(np.sqrt(s2[rank:].sum() / s2.sum())) if s2.sum() else 0.0
 
 

@@ -52,6 +52,8 @@ class LoRALinear(Module):
             raise TypeError(f"LoRALinear: base must be an nn.Linear, got {type(base).__name__}")
         if int(r) != r or r < 1:
             raise ValueError(f"LoRALinear: rank r must be a positive integer, got {r!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"LoRALinear: dropout must be in [0, 1), got {dropout!r}")
         self.r, self.alpha = int(r), float(alpha)
         self.scaling = self.alpha / self.r
         base.requires_grad_(False)

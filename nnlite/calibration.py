@@ -51,6 +51,10 @@ def _check(probs, labels, what):
                          f"{labels.shape}")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{what}: labels must be integers, got {labels.dtype}")
+    # A label outside the score columns would be silently counted as wrong (or index out of range).
+    if labels.size and (labels.min() < 0 or labels.max() >= probs.shape[1]):
+        raise ValueError(f"{what}: labels must lie in [0, {probs.shape[1]}) for {probs.shape[1]} classes, "
+                         f"got {labels.min()}..{labels.max()}")
 
 
 def predict_logits(model, loader):
@@ -81,6 +85,8 @@ def reliability_bins(probs, labels, n_bins=15):
     """Per confidence bin: ``edges``, ``count``, ``accuracy`` and ``confidence`` (NaN where a bin is empty)."""
     probs, labels = _array(probs).astype(np.float64), _array(labels)
     _check(probs, labels, "reliability_bins")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"reliability_bins: n_bins must be a positive integer, got {n_bins!r}")
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, n_bins + 1)

@@ -85,3 +85,11 @@ def test_reliability_diagram_and_bad_input():
     ax = cal.reliability_diagram(_softmax(3 * z), labels, n_bins=10, label="over-confident")
     assert len(ax.patches) == int((cal.reliability_bins(_softmax(3 * z), labels, 10)["count"] > 0).sum())
     assert "ECE" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_labels_outside_the_classes_and_empty_binnings_are_refused():
+    probs = np.full((4, 2), 0.5)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\) for 2 classes, got 0..7"):
+        cal.expected_calibration_error(probs, np.array([0, 1, 0, 7]))
+    with pytest.raises(ValueError, match="n_bins must be a positive integer, got 0"):
+        cal.reliability_bins(probs, np.array([0, 1, 0, 1]), n_bins=0)

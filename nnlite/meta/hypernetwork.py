@@ -48,6 +48,9 @@ class HyperNetwork(nn.Module):
 
     def __init__(self, target, embedding_dim, hidden=64, init_scale=1e-3):
         super().__init__()
+        for what, value in (("embedding_dim", embedding_dim), ("hidden", hidden)):
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"HyperNetwork: {what} must be a positive integer, got {value!r}")
         self.__dict__["target"] = target   # a template, not a sub-module: its own parameters are not learned
         self.shapes = [(name, p.shape) for name, p in target.named_parameters()]
         total = sum(int(np.prod(shape)) for _, shape in self.shapes)

@@ -38,6 +38,10 @@ class SinusoidTasks:
                  seed=0, dtype=np.float32):
         if shots < 1:
             raise ValueError(f"SinusoidTasks: shots must be >= 1, got {shots}")
+        for what, (low, high) in (("amplitude", amplitude), ("phase", phase), ("x_range", x_range)):
+            if not low <= high:
+                raise ValueError(f"SinusoidTasks: {what} must be a (low, high) range with low <= high, "
+                                 f"got {(low, high)}")
         self.shots, self.query = int(shots), int(query or shots)
         self.amplitude, self.phase, self.x_range = amplitude, phase, x_range
         self.dtype = np.dtype(dtype)

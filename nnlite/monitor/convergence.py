@@ -139,6 +139,8 @@ class PlateauDetector(Callback):
     """
 
     def __init__(self, monitor="val_loss", patience=5, rel_tol=1e-3, mode="auto"):
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"PlateauDetector: mode must be 'auto', 'min' or 'max', got {mode!r}")
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
         self.monitor, self.patience, self.rel_tol, self.mode = monitor, patience, rel_tol, mode

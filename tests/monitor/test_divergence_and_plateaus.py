@@ -121,3 +121,9 @@ def test_plateau_detector_in_fit_with_a_frozen_model():
     with pytest.raises(KeyError, match="no metric 'val_loss'"):
         fit(model, nn.functional.mse_loss, nl.optim.SGD(model.parameters(), lr=0.0), _batches(n_batches=2),
             epochs=1, callbacks=[PlateauDetector()], progress=False)
+
+
+def test_plateau_detector_names_a_wrong_mode_when_built():
+    from nnlite.monitor import PlateauDetector
+    with pytest.raises(ValueError, match="PlateauDetector: mode must be 'auto', 'min' or 'max', got 'foo'"):
+        PlateauDetector(mode="foo")

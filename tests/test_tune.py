@@ -155,3 +155,8 @@ def test_digits_tune_experiment_is_registered_and_runs():
     assert halving["test_accuracy"] > 0.85 and "successive halving" in out["summary"]
     # The budget is each search's total (27 configurations do not get 54 epochs each).
     assert "54 epochs per search" in out["summary"] and "epochs each" not in out["summary"]
+
+
+def test_recipe_objective_names_an_unknown_recipe_before_any_trial():
+    with pytest.raises(ValueError, match="recipe_objective: unknown recipe 'nope'; expected one of"):
+        tune.recipe_objective("nope")

@@ -157,6 +157,9 @@ def recipe_objective(name, metric="test_loss", seed=0):
     """
     from .. import recipes
 
+    # Named now, so a typo fails before the search starts rather than inside its first trial.
+    if name not in recipes.RECIPES:
+        raise ValueError(f"recipe_objective: unknown recipe {name!r}; expected one of {sorted(recipes.RECIPES)}")
     allowed = {"lr", "batch_size", "weight_decay"}
 
     def objective(config, budget=None):

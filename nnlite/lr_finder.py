@@ -183,11 +183,15 @@ def _loader_position(loader):
     ``state_dict()`` is not enough here: loading it makes the next ``iter()``
     continue the saved epoch, where the untouched loader would have begun a new one.
     """
+    if not hasattr(loader, "__dict__"):
+        return None  # a list or tuple of batches: iterating it changes nothing
     generator = getattr(loader, "generator", None)
     return dict(vars(loader)), (generator.get_state() if hasattr(generator, "get_state") else None)
 
 
 def _set_loader_position(loader, saved):
+    if saved is None:
+        return
     attributes, generator_state = saved
     vars(loader).clear()
     vars(loader).update(attributes)

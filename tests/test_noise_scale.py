@@ -62,3 +62,12 @@ def test_needs_two_full_batches():
     loader = DataLoader(TensorDataset(nl.tensor(x), nl.tensor(y)), batch_size=32)
     with pytest.raises(ValueError, match="at least 2 full batches"):
         nl.train.gradient_noise_scale(nn.Linear(6, 1).double(), F.mse_loss, loader)
+
+
+def test_a_plain_list_of_batches_is_a_loader_too():
+    x, y = _regression(1.0, n=96)
+    batches = [(nl.tensor(x[i:i + 32]), nl.tensor(y[i:i + 32])) for i in range(0, 96, 32)]
+    est = nl.train.gradient_noise_scale(nn.Linear(6, 1).double(), F.mse_loss, batches)
+    assert est.num_batches == 3 and est.batch_size == 32
+    with pytest.raises(ValueError, match="at least 2 full batches, got 1"):
+        nl.train.gradient_noise_scale(nn.Linear(6, 1).double(), F.mse_loss, batches[:1])

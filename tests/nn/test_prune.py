@@ -245,3 +245,11 @@ def test_pruned_model_round_trips_through_a_training_checkpoint(tmp_path):
     x = nl.randn(3, 16)
     np.testing.assert_array_equal(other(x).detach().numpy(), model(x).detach().numpy())
     np.testing.assert_array_equal(other[0].weight_mask.detach().numpy(), model[0].weight_mask.detach().numpy())
+
+
+def test_global_unstructured_names_a_method_that_is_not_a_pruning_class():
+    layer = nl.nn.Linear(4, 3)
+    with pytest.raises(TypeError, match="pruning_method must be a pruning method class such as prune.L1Unstructured, "
+                                        "got 'l1'"):
+        prune.global_unstructured([(layer, "weight")], "l1", amount=0.5)
+    assert not prune.is_pruned(layer)

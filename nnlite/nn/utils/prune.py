@@ -453,6 +453,9 @@ def global_unstructured(parameters, pruning_method, importance_scores=None, **kw
     default_mask = np.concatenate(
         [(_as_array(getattr(m, n + "_mask")) if hasattr(m, n + "_mask")
           else np.ones(getattr(m, n).shape, flat_scores.dtype)).reshape(-1) for m, n in parameters])
+    if not (isinstance(pruning_method, type) and issubclass(pruning_method, BasePruningMethod)):
+        raise TypeError(f"global_unstructured: pruning_method must be a pruning method class such as "
+                        f"prune.L1Unstructured, got {pruning_method!r}")
     method = pruning_method(**kwargs)
     method._tensor_name = "temp"
     if method.PRUNING_TYPE != "unstructured":

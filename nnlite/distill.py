@@ -7,6 +7,9 @@ which mixes the labels with the teacher's outputs softened at temperature
 ``T``. The difference in the student's test accuracy is what the teacher's
 "dark knowledge" (how it ranks the wrong classes) is worth. Each seed repeats
 the whole comparison; :func:`run` reports the per-seed accuracies and means.
+
+The method is Hinton, Vinyals and Dean, "Distilling the Knowledge in a Neural
+Network" (2015).
 """
 import numpy as np
 
@@ -17,16 +20,9 @@ from .nn import functional as F
 from .random import Generator, manual_seed
 from .recipes import MNIST1DCNN
 from .tensor import Tensor
+from .train import accuracy
 
 __all__ = ["train_teacher", "train_student", "compare", "run"]
-
-
-def _accuracy(model, x, y):
-    model.eval()
-    with no_grad():
-        pred = model(x).numpy().argmax(axis=1)
-    model.train()
-    return float((pred == y.numpy()).mean())
 
 
 def train_teacher(seed=0, epochs=30, lr=1e-2):
@@ -62,7 +58,7 @@ def train_student(student, teacher_logits=None, *, seed=0, epochs=40, lr=1e-2, T
                 loss = F.distillation_loss(out, tb, yb, T=T, alpha=alpha)
             loss.backward()
             opt.step()
-    return _accuracy(student, *test.tensors)
+    return accuracy(student, *test.tensors)
 
 
 def compare(seeds=(0, 1, 2), teacher_epochs=30, student_epochs=40, T=4.0, alpha=0.9, student_channels=4):
@@ -75,7 +71,7 @@ def compare(seeds=(0, 1, 2), teacher_epochs=30, student_epochs=40, T=4.0, alpha=
     test = MNIST1D(train=False)
     for seed in seeds:
         teacher = train_teacher(seed, teacher_epochs)
-        results["teacher"].append(_accuracy(teacher, *test.tensors))
+        results["teacher"].append(accuracy(teacher, *test.tensors))
         with no_grad():
             logits = teacher(MNIST1D(train=True).tensors[0]).detach()
         manual_seed(seed)

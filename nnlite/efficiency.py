@@ -16,15 +16,21 @@ counted as 2) and test accuracy after the same short training:
   attention scores and the weighted sum of values cost the same in all three
   (every query head still sees a key and a value of full length), so the
   difference is in the K/V projections.
+
+The blocks come from Howard et al., "MobileNets" (2017, depthwise-separable
+convolutions), He et al., "Deep Residual Learning for Image Recognition"
+(2016, the bottleneck), Shazeer, "Fast Transformer Decoding: One Write-Head is
+All You Need" (2019, multi-query attention) and Ainslie et al., "GQA" (2023,
+grouped-query attention).
 """
 import numpy as np
 
 from . import nn, optim
-from .autograd import no_grad
 from .data import MNIST1D, DataLoader, Digits
 from .nn import functional as F
 from .parameter import Parameter
 from .random import Generator, manual_seed
+from .train import accuracy
 
 __all__ = ["conv_block", "ConvBlockNet", "TokenAttentionNet", "compare_conv_blocks", "compare_attention",
            "format_table"]
@@ -85,12 +91,7 @@ def _train_and_test(model, train, test, epochs, lr, seed, batch_size):
             opt.zero_grad()
             F.cross_entropy(model(xb), yb).backward()
             opt.step()
-    model.eval()
-    x, y = test.tensors
-    with no_grad():
-        acc = float((model(x).numpy().argmax(axis=1) == y.numpy()).mean())
-    model.train()
-    return acc
+    return accuracy(model, *test.tensors)
 
 
 def _row(name, model, example, acc):
@@ -129,7 +130,7 @@ def compare_attention(seed=0, epochs=10, kv_heads=(8, 2, 1)):
 
 
 def format_table(rows):
-    """A reST-style plain table of the rows' parameters, FLOPs and accuracy."""
+    """A plain-text table, one line per row: its parameters, FLOPs per example and accuracy."""
     lines = [f"{'model':<22} {'parameters':>10} {'FLOPs/example':>14} {'accuracy':>9}"]
     for r in rows:
         lines.append(f"{r['model']:<22} {r['parameters']:>10} {r['flops_per_example']:>14} {r['accuracy']:>9.1%}")

@@ -29,7 +29,7 @@ from .io.checkpoint import list_checkpoints, rotate
 from .nn.utils import clip_grad_norm_
 from .optim.lr_scheduler import ReduceLROnPlateau
 
-__all__ = ["fit", "evaluate", "TrainingState", "Callback", "ProgressBar", "EarlyStopping", "ModelCheckpoint"]
+__all__ = ["fit", "evaluate", "accuracy", "TrainingState", "Callback", "ProgressBar", "EarlyStopping", "ModelCheckpoint"]
 
 
 # Measurements that guide the choice of learning rate and batch size live in their own files.
@@ -87,7 +87,8 @@ def evaluate(model, loss_fn, loader, metrics=("loss", "accuracy")):
 
     The loss is weighted by the number of target elements in each batch, so a
     smaller last batch counts for what it holds. Accuracy needs integer class
-    targets; for other targets it is left out.
+    targets; for other targets it is left out. Without ``"loss"`` in
+    ``metrics`` the loss is not computed, and ``loss_fn`` may be None.
     """
     was_training = model.training
     model.eval()
@@ -98,7 +99,8 @@ def evaluate(model, loss_fn, loader, metrics=("loss", "accuracy")):
                 inputs, targets = _split_batch(batch)
                 output = model(inputs)
                 n = targets.numel()
-                total_loss += float(loss_fn(output, targets).item()) * n
+                if "loss" in metrics:
+                    total_loss += float(loss_fn(output, targets).item()) * n
                 hits = _count_correct(output, targets) if "accuracy" in metrics else None
                 correct = None if hits is None or correct is None else correct + hits
                 count += n
@@ -112,6 +114,28 @@ def evaluate(model, loss_fn, loader, metrics=("loss", "accuracy")):
     if "accuracy" in metrics and correct is not None:
         results["accuracy"] = correct / count
     return results
+
+
+def accuracy(model, inputs, targets, batch_size=None):
+    """Fraction of ``inputs`` whose predicted class (argmax of the last axis) equals the integer ``targets``.
+
+    :func:`evaluate` for data held in two arrays or Tensors: ``batch_size``
+    rows at a time (None: all in one batch), in eval mode and without
+    gradients, the model's mode restored afterwards.
+
+    >>> import numpy as np, nnlite as nl
+    >>> model = nl.nn.Linear(2, 2, bias=False)
+    >>> model.weight.data[...] = np.eye(2)          # the class of the larger input
+    >>> nl.train.accuracy(model, np.array([[1., 0.], [0., 1.], [1., 0.]], np.float32), np.array([0, 1, 1]))
+    0.6666666666666666
+    """
+    from .data import DataLoader, TensorDataset
+    dataset = TensorDataset(inputs, targets)
+    target_dtype = dataset.arrays[1].dtype
+    if target_dtype.kind not in "iu":
+        raise TypeError(f"accuracy: targets must be integer class labels, got {target_dtype}")
+    loader = DataLoader(dataset, batch_size=batch_size or max(len(dataset), 1))
+    return evaluate(model, None, loader, metrics=("accuracy",))["accuracy"]
 
 
 # ---------------------------------------------------------------- callbacks --

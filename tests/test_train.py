@@ -211,3 +211,24 @@ def test_resume_from_directory_and_errors(tmp_path):
     nl.save_checkpoint(plain, model=model)
     with pytest.raises(ValueError, match="not written by fit"):
         run_resumable(tmp_path / "d", resume=plain)
+
+
+def test_accuracy_counts_argmax_hits_in_any_batch_size_and_restores_the_mode():
+    from nnlite.train import accuracy
+    nl.manual_seed(0)
+    model = nl.nn.Sequential(nl.nn.Linear(5, 4), nl.nn.Dropout(0.5))
+    x = np.random.default_rng(0).standard_normal((23, 5)).astype(np.float32)
+    y = np.random.default_rng(1).integers(0, 4, 23)
+    with nl.no_grad():
+        expected = float(np.mean(model[0](nl.tensor(x)).data.argmax(1) == y))   # dropout is off in eval mode
+    assert model.training
+    assert accuracy(model, x, y) == pytest.approx(expected)
+    assert accuracy(model, nl.tensor(x), nl.tensor(y), batch_size=5) == pytest.approx(expected)
+    assert model.training
+    # The loss is not needed for accuracy alone, so evaluate takes no loss function then.
+    assert evaluate(model, None, DataLoader(TensorDataset(x, y), batch_size=7), metrics=("accuracy",)) == {
+        "accuracy": pytest.approx(expected)}
+    with pytest.raises(TypeError, match="targets must be integer class labels, got float32"):
+        accuracy(model, x, x[:, 0])
+    with pytest.raises(ValueError, match="same first dimension"):
+        accuracy(model, x, y[:3])

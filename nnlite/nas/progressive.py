@@ -24,10 +24,10 @@ import copy
 import numpy as np
 
 from .. import nn, optim
-from ..autograd import no_grad
 from ..nn import functional as F
 from ..parameter import Parameter
 from ..tensor import Tensor
+from ..train import accuracy
 
 __all__ = ["net2wider", "net2deeper", "progressive_search"]
 
@@ -104,11 +104,6 @@ def _train(model, x, y, epochs, lr, batch_size, rng):
             optimizer.step()
 
 
-def _accuracy(model, x, y):
-    with no_grad():
-        return float((model(Tensor(x)).data.argmax(-1) == y).mean())
-
-
 def progressive_search(model, train, val, rounds=4, epochs=3, lr=3e-3, batch_size=64, widen_factor=2,
                        noise=0.01, seed=0):
     """Grow ``model`` greedily: each round, children that widen each hidden layer or add one; keep the best.
@@ -120,7 +115,7 @@ def progressive_search(model, train, val, rounds=4, epochs=3, lr=3e-3, batch_siz
     """
     rng = np.random.default_rng(seed)
     _train(model, *train, epochs, lr, batch_size, rng)
-    best = _accuracy(model, *val)
+    best = accuracy(model, *val)
     history = [{"round": 0, "choice": "start", "val_accuracy": best, "parameters": model.num_parameters()}]
     for r in range(1, rounds + 1):
         hidden = len(_linears(model)) - 1
@@ -133,7 +128,7 @@ def progressive_search(model, train, val, rounds=4, epochs=3, lr=3e-3, batch_siz
         scores = {}
         for name, child in candidates.items():
             _train(child, *train, epochs, lr, batch_size, rng)
-            scores[name] = _accuracy(child, *val)
+            scores[name] = accuracy(child, *val)
         choice = max(scores, key=scores.get)
         improved = scores[choice] > best
         history.append({"round": r, "candidates": scores, "choice": choice if improved else "stop",

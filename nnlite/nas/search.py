@@ -10,12 +10,12 @@ import time
 import numpy as np
 
 from .. import optim
-from ..autograd import no_grad
 from ..data import MNIST1D
 from ..nn import functional as F
 from ..optim.lr_scheduler import CosineAnnealingLR
 from ..random import manual_seed
 from ..tensor import Tensor
+from ..train import accuracy as train_accuracy
 from .darts import BilevelSearch, DerivedNetwork, SearchNetwork
 
 __all__ = ["mnist1d_search_split", "darts_search", "train_from_scratch", "genotype_latency", "accuracy"]
@@ -38,17 +38,12 @@ def mnist1d_search_split(train_size=None, seed=0):
 
 
 def accuracy(model, data, batch_size=500):
-    """Fraction of ``data`` = (x, y) classified correctly (model in eval mode, restored after)."""
-    was_training = model.training
-    model.eval()
+    """Fraction of ``data`` = (x, y) classified correctly (model in eval mode, restored after).
+
+    :func:`nnlite.train.accuracy` with the split held as one pair.
+    """
     x, y = data
-    correct = 0
-    with no_grad():
-        for start in range(0, len(y), batch_size):
-            logits = model(Tensor(x[start:start + batch_size]))
-            correct += int((logits.data.argmax(-1) == y[start:start + batch_size]).sum())
-    model.train(was_training)
-    return correct / len(y)
+    return train_accuracy(model, x, y, batch_size)
 
 
 def darts_search(search_train, search_val, epochs=10, channels=16, cells=2, steps=3, batch_size=64,

@@ -16,6 +16,7 @@ def _digits_search_problem(seed):
     from ..data import DataLoader, Digits
     from ..nn import functional as F
     from ..random import manual_seed
+    from ..train import accuracy
 
     x, y = next(iter(DataLoader(Digits(train=True), batch_size=2000)))
     test_x, test_y = next(iter(DataLoader(Digits(train=False), batch_size=2000)))
@@ -34,7 +35,7 @@ def _digits_search_problem(seed):
                 opt.step()
         with no_grad():
             val_loss = float(F.cross_entropy(model(val_x), val_y).data)
-            test_accuracy = float((model(test_x).data.argmax(1) == test_y.data).mean())
+        test_accuracy = accuracy(model, test_x, test_y)
         return {"val_loss": val_loss if math.isfinite(val_loss) else 10.0, "test_accuracy": test_accuracy}
 
     return train

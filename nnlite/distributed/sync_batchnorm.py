@@ -26,7 +26,8 @@ while :math:`\\partial L / \\partial \\gamma = \\sum g \\hat x` and
 examples and then averaged with the other gradients by
 :class:`~nnlite.distributed.DistributedDataParallel`. The statistics are
 computed in float64. PyTorch's name and behaviour; in eval mode, or alone, it is
-BatchNorm.
+BatchNorm. Synchronising the statistics across devices is described in Peng et
+al., "MegDet: A Large Mini-Batch Object Detector" (CVPR 2018).
 """
 import numpy as np
 

@@ -75,8 +75,11 @@ def gradient_flow(flow, ax=None, log=True):
     With ``flow`` a list of such dicts (several models or steps), their means
     are drawn as lines instead, one per entry.
     """
-    ax = _axes(ax, figsize=(7, 3.5))
     flows = flow if isinstance(flow, (list, tuple)) else [flow]
+    if not flows or not all(isinstance(f, dict) and {"names", "mean_abs", "max_abs"} <= set(f) for f in flows):
+        raise ValueError("gradient_flow: expected the dict of nnlite.monitor.gradient_flow (keys names, mean_abs, "
+                         f"max_abs) or a list of them, got {flow!r:.80}")
+    ax = _axes(ax, figsize=(7, 3.5))
     if len(flows) == 1:
         f = flows[0]
         x = np.arange(len(f["names"]))
@@ -200,8 +203,15 @@ def landscape_1d(landscape, ax=None, label=None):
     return ax
 
 
+def _check_plane(landscape, what):
+    if landscape.betas is None or np.ndim(landscape.loss) != 2:
+        raise ValueError(f"{what}: expected a plane scan from nnlite.monitor.loss_landscape_2d, got a "
+                         f"{np.ndim(landscape.loss)}-D landscape (draw a line scan with landscape_1d)")
+
+
 def landscape_contour(landscape, ax=None, levels=20, log=True):
     """Contour lines of a plane scan (:func:`nnlite.monitor.loss_landscape_2d`); the model is the centre."""
+    _check_plane(landscape, "landscape_contour")
     ax = _axes(ax, figsize=(4.5, 4))
     z = np.log10(landscape.loss) if log else landscape.loss
     a, b = np.meshgrid(landscape.alphas, landscape.betas, indexing="ij")
@@ -216,6 +226,7 @@ def landscape_contour(landscape, ax=None, levels=20, log=True):
 
 def landscape_surface(landscape, ax=None, log=False):
     """A 3-D surface of a plane scan; pass an Axes made with ``projection="3d"`` or get a new one."""
+    _check_plane(landscape, "landscape_surface")
     ax = _axes(ax, figsize=(5, 4.2), projection="3d")
     z = np.log10(landscape.loss) if log else landscape.loss
     a, b = np.meshgrid(landscape.alphas, landscape.betas, indexing="ij")

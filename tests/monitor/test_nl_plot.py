@@ -80,3 +80,12 @@ def test_landscape_plots(plt):
                                         {k: v * 0 for k, v in start.items()}, alphas=np.linspace(0, 1, 5))
     ax = nl.plot.landscape_1d(line, label="to zero")
     assert np.allclose(ax.lines[0].get_ydata(), line.loss)
+
+
+def test_plane_plots_and_gradient_flow_name_the_input_they_need(plt):
+    line = nl.monitor.LossLandscape(np.linspace(-1, 1, 5), np.ones(5))
+    for draw in (nl.plot.landscape_contour, nl.plot.landscape_surface):
+        with pytest.raises(ValueError, match="expected a plane scan from nnlite.monitor.loss_landscape_2d, got a 1-D"):
+            draw(line)
+    with pytest.raises(ValueError, match="gradient_flow: expected the dict of nnlite.monitor.gradient_flow"):
+        nl.plot.gradient_flow({})

@@ -33,8 +33,8 @@ __all__ = ["net2wider", "net2deeper", "progressive_search"]
 
 
 def _linears(model):
-    layers = [m for m in model if isinstance(m, nn.Linear)]
-    if not isinstance(model, nn.Sequential) or len(layers) < 2:
+    layers = [m for m in model if isinstance(m, nn.Linear)] if isinstance(model, nn.Sequential) else []
+    if len(layers) < 2:
         raise TypeError("progressive search works on an nn.Sequential of Linear layers and activations "
                         f"with at least one hidden layer, got {type(model).__name__}")
     return layers
@@ -46,6 +46,8 @@ def net2wider(model, layer, new_width, rng=None, noise=0.0):
     ``layer`` counts the Linear layers whose output is hidden (0 = the first).
     With ``noise=0`` the widened network computes exactly the same function.
     """
+    if not noise >= 0:
+        raise ValueError(f"net2wider: noise is a standard deviation and must be >= 0, got {noise}")
     rng = np.random.default_rng(rng)
     model = copy.deepcopy(model)
     linears = _linears(model)

@@ -28,6 +28,9 @@ def mnist1d_search_split(train_size=None, seed=0):
     shuffled with ``seed`` and halved into ``search_train`` and
     ``search_val``; ``train`` is all of them, ``test`` the 1000 test examples.
     """
+    if train_size is not None and not 2 <= train_size:
+        raise ValueError(f"mnist1d_search_split: train_size must be >= 2 (one example for each half), "
+                         f"got {train_size}")
     x, y = MNIST1D(train=True).arrays
     x_test, y_test = MNIST1D(train=False).arrays
     x, y = x[:train_size], y[:train_size]

@@ -50,3 +50,14 @@ def test_progressive_search_grows_and_keeps_only_improvements():
     accs = [h["val_accuracy"] for h in history]
     assert accs == sorted(accs) and accs[-1] > accs[0]
     assert grown.num_parameters() > model.num_parameters()
+
+
+def test_growth_and_split_arguments_are_checked():
+    from nnlite.nas import mnist1d_search_split
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    with pytest.raises(ValueError, match="net2wider: noise is a standard deviation and must be >= 0, got -1"):
+        net2wider(model, 0, 16, noise=-1)
+    with pytest.raises(TypeError, match="nn.Sequential of Linear layers .* got Linear"):
+        net2wider(nn.Linear(4, 8), 0, 16)
+    with pytest.raises(ValueError, match="mnist1d_search_split: train_size must be >= 2"):
+        mnist1d_search_split(train_size=1)

@@ -61,6 +61,8 @@ class ConcreteDropout(Module):
     def __init__(self, layer, init_p=0.1, temperature=0.1, weight_regularizer=1e-6, dropout_regularizer=1e-5,
                  dtype=None):
         super().__init__()
+        if not isinstance(layer, Module):
+            raise TypeError(f"ConcreteDropout: layer must be an nn.Module, got {type(layer).__name__}")
         if not 0.0 < init_p < 1.0:
             raise ValueError(f"ConcreteDropout: init_p must be in (0, 1), got {init_p}")
         if not temperature > 0:

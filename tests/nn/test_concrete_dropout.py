@@ -110,3 +110,9 @@ def test_learned_rate_falls_with_more_data():
             opt.step()
         rates[n] = float(dropped.p.data)
     assert rates[20] > 0.2 and rates[2000] < 0.1, rates
+
+
+def test_the_wrapped_layer_must_be_a_module():
+    from nnlite.nn import ConcreteDropout
+    with pytest.raises(TypeError, match="ConcreteDropout: layer must be an nn.Module, got int"):
+        ConcreteDropout(42)

@@ -54,6 +54,8 @@ class SinusoidTasks:
 
     def sample(self, num_tasks):
         """``num_tasks`` new waves, each with its own support and query points."""
+        if isinstance(num_tasks, bool) or int(num_tasks) != num_tasks or num_tasks < 1:
+            raise ValueError(f"SinusoidTasks.sample: num_tasks must be a positive integer, got {num_tasks!r}")
         amplitude = self.rng.uniform(*self.amplitude, size=num_tasks)
         phase = self.rng.uniform(*self.phase, size=num_tasks)
         support_x, support_y = self._points(amplitude, phase, self.shots)

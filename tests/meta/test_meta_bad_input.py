@@ -18,3 +18,8 @@ def test_reptile_outer_lr_is_positive():
 def test_sinusoid_ranges_are_ordered():
     with pytest.raises(ValueError, match=r"amplitude must be a \(low, high\) range with low <= high, got \(5, 0.1\)"):
         SinusoidTasks(amplitude=(5, 0.1))
+
+
+def test_sampling_no_tasks_is_an_error():
+    with pytest.raises(ValueError, match="num_tasks must be a positive integer, got 0"):
+        SinusoidTasks().sample(0)

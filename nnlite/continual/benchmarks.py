@@ -23,6 +23,11 @@ Task.__doc__ = """One task of a sequence: TensorDatasets ``train`` and ``test`` 
 the ``classes`` it uses (the labels keep their original numbers) and the input ``permutation`` (or None)."""
 
 
+def _check_train_size(train_size, what):
+    if train_size is not None and (isinstance(train_size, bool) or int(train_size) != train_size or train_size < 1):
+        raise ValueError(f"{what}: train_size must be a positive integer or None, got {train_size!r}")
+
+
 def _with_task_id(x, y, task_id):
     return TensorDataset(x, y, np.full(len(y), task_id, np.int64))
 
@@ -35,6 +40,7 @@ def split_mnist1d(num_tasks=5, train_size=None):
     """
     if num_tasks < 1 or 10 % num_tasks:
         raise ValueError(f"split_mnist1d: num_tasks must divide the 10 classes, got {num_tasks}")
+    _check_train_size(train_size, "split_mnist1d")
     (x, y), (x_test, y_test) = MNIST1D(train=True).arrays, MNIST1D(train=False).arrays
     width = 10 // num_tasks
     tasks = []
@@ -54,6 +60,7 @@ def permuted_mnist1d(num_tasks=5, seed=0, train_size=None):
     """
     if num_tasks < 1:
         raise ValueError(f"permuted_mnist1d: num_tasks must be >= 1, got {num_tasks}")
+    _check_train_size(train_size, "permuted_mnist1d")
     (x, y), (x_test, y_test) = MNIST1D(train=True).arrays, MNIST1D(train=False).arrays
     rng = np.random.default_rng(seed)
     tasks = []

@@ -165,3 +165,10 @@ def test_split_and_permuted_benchmarks():
     assert not np.array_equal(permuted[2].permutation, np.arange(40))
     with pytest.raises(ValueError, match="divide the 10 classes, got 3"):
         continual.split_mnist1d(3)
+
+
+def test_benchmark_train_size_must_be_positive():
+    with pytest.raises(ValueError, match="split_mnist1d: train_size must be a positive integer or None, got 0"):
+        continual.split_mnist1d(train_size=0)
+    with pytest.raises(ValueError, match="permuted_mnist1d: train_size must be a positive integer or None, got -5"):
+        continual.permuted_mnist1d(train_size=-5)

@@ -101,6 +101,8 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
         raise ValueError(f"lr_finder: need 0 < start_lr < end_lr, got start_lr={start_lr}, end_lr={end_lr}")
     if num_iters < 2:
         raise ValueError(f"lr_finder: num_iters must be >= 2, got {num_iters}")
+    if not 0 <= beta < 1:
+        raise ValueError(f"lr_finder: the smoothing factor beta must be in [0, 1), got {beta}")
     if len(loader) == 0:
         raise ValueError("lr_finder: the loader has no batches")
     if optimizer is None:

@@ -90,3 +90,10 @@ def test_plot_and_bad_arguments(tmp_path):
     assert len(result.lrs) == 15
     ax = result.plot()
     assert ax.get_xscale() == "log" and len(ax.lines) == 3
+
+
+def test_smoothing_factor_must_leave_room_for_the_new_loss():
+    x = np.zeros((8, 2), np.float32)
+    loader = DataLoader(TensorDataset(x, np.zeros(8, np.int64)), batch_size=4)
+    with pytest.raises(ValueError, match=r"beta must be in \[0, 1\), got 1.0"):
+        nl.train.lr_finder(nn.Linear(2, 2), F.cross_entropy, loader, num_iters=5, beta=1.0)

@@ -141,6 +141,8 @@ def unrolled_step(model, loss_fn, train_batch, weight_decay, lr):
     so a loss computed with it (:func:`nnlite.func.functional_call`) can be
     differentiated with respect to the strengths. The model is not changed.
     """
+    if not lr > 0:
+        raise ValueError(f"unrolled_step: the inner learning rate lr must be > 0, got {lr!r}")
     inputs, targets = _batch(train_batch, "unrolled_step")
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     train_loss = loss_fn(model(inputs), targets)

@@ -52,6 +52,9 @@ def test_custom_groups_and_errors():
         hyper.LearnedWeightDecay(nl.nn.LayerNorm(3))
     with pytest.raises(TypeError, match=r"unrolled_step: expected an \(inputs, targets\) pair"):
         hyper.unrolled_step(model, F.mse_loss, nl.randn(2, 3), decay, 0.1)
+    with pytest.raises(ValueError, match="inner learning rate lr must be > 0, got -1.0"):
+        hyper.hypergradient(model, F.mse_loss, (nl.randn(2, 3), nl.randn(2, 2)), (nl.randn(2, 3), nl.randn(2, 2)),
+                            decay, -1.0)
 
 
 def test_hypergradient_matches_central_differences(rng):

@@ -27,6 +27,7 @@ matrix (out, in·kh·kw) — each row one filter — and becomes a Conv2d with
 """
 import numpy as np
 
+from .analysis.spectra import singular_values as weight_singular_values
 from .nn.container import Sequential
 from .nn.conv import Conv2d
 from .nn.linear import Linear
@@ -47,8 +48,11 @@ def _matrix(layer):
 
 
 def singular_values(layer):
-    """The singular values of the layer's weight matrix, largest first (float64)."""
-    return np.linalg.svd(_matrix(layer).astype(np.float64), compute_uv=False)
+    """The singular values of the layer's weight matrix, largest first (float64).
+
+    :func:`nnlite.analysis.singular_values` of the matrix :func:`low_rank` factors.
+    """
+    return weight_singular_values(_matrix(layer))
 
 
 def rank_for_energy(sigma, energy):

@@ -154,6 +154,17 @@ def test_getting_started_repeats_the_readme_commands():
         assert f"   {command}\n" in page, command
 
 
+def test_getting_started_describes_every_extra():
+    with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as f:
+        pyproject = f.read()
+    section = pyproject.split("[project.optional-dependencies]")[1].split("\n[")[0]
+    extras = re.findall(r"^([\w-]+) = \[", section, flags=re.M)
+    assert "test" in extras and "onnx" in extras
+    page = read("getting_started.rst")
+    missing = [e for e in extras if f"\n``{e}``\n   " not in page]
+    assert not missing, f"getting_started.rst does not describe the extras {missing}"
+
+
 def test_benchmark_tables_become_rest_tables():
     pytest.importorskip("docutils")   # installed with sphinx (the docs extra)
     from docutils.core import publish_doctree

@@ -86,6 +86,25 @@ def test_a_tensorboard_folder_that_is_a_file_is_refused_before_training(tmp_path
     assert code == 2 and one_line_error(err) and "--tensorboard" in err and "existing file" in err
 
 
+def test_an_experiment_refuses_training_flags_and_writes_only_its_metrics(tmp_path, capsys, monkeypatch):
+    """What README says of the experiments: only metrics.json, and only the flags they can use."""
+    monkeypatch.setattr(recipes, "run_experiment",
+                        lambda name, *, seed, epochs, progress: {"seed": seed, "epochs": epochs, "summary": "done"})
+    for flags in (["--lr", "0.1"], ["--batch-size", "8"], ["--resume"], ["--checkpoint-every", "3"],
+                  ["--tensorboard", str(tmp_path / "tb")], ["--distributed"]):
+        if flags == ["--distributed"]:
+            monkeypatch.setattr(cli, "_start_distributed", lambda args: True)
+        code, _, err = run(["train", "digits-tune", "--out", str(tmp_path / "bad")] + flags, capsys)
+        assert code == 2 and one_line_error(err) and flags[0] in err and "digits-tune" in err, (flags, err)
+    out = tmp_path / "run"
+    code, stdout, _ = run(["train", "digits-tune", "--epochs", "2", "--seed", "3", "--threads", "1", "--quiet",
+                           "--out", str(out)], capsys)
+    assert code == 0 and "done" in stdout
+    assert sorted(os.listdir(out)) == ["metrics.json"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["seed"] == 3 and metrics["recipe"] == "digits-tune"
+
+
 def test_a_bad_backend_variable_is_one_line(tmp_path):
     proc = _command(["train", "digits-mlp", "--out", str(tmp_path)], cwd=tmp_path, env={"NNLITE_BACKEND": "bogus"})
     assert proc.returncode == 2 and one_line_error(proc.stderr) and "NNLITE_BACKEND='bogus'" in proc.stderr

@@ -132,6 +132,11 @@ class QTensor:
     """
 
     def __init__(self, codes, scale, zero_point, dtype, axis=None):
+        dtype = _qdtype(dtype)
+        # Codes in another storage type would wrap around or keep fractions the dtype cannot hold.
+        if not isinstance(codes, np.ndarray) or codes.dtype != dtype.storage:
+            raise TypeError(f"QTensor: codes of {dtype!r} must be a NumPy array of {dtype.storage}, got "
+                            f"{codes.dtype if isinstance(codes, np.ndarray) else type(codes).__name__}")
         self._codes, self.dtype, self._axis = codes, dtype, axis
         self._scale = np.asarray(scale, np.float32)
         self._zero_point = np.asarray(zero_point, np.int64)

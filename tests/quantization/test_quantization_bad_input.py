@@ -29,3 +29,11 @@ def test_observer_settings_out_of_range():
         MovingAverageMinMaxObserver(averaging_constant=2)
     with pytest.raises(ValueError, match="grid and max_samples must be >= 1, got grid=0"):
         MSEObserver(grid=0)
+
+
+def test_qtensor_codes_must_be_stored_in_the_dtype_storage_type():
+    from nnlite.quantization import QTensor, qint8
+    with pytest.raises(TypeError, match="QTensor: codes of .* must be a NumPy array of int8, got float64"):
+        QTensor(np.ones(3), 0.1, 0, qint8)
+    q = QTensor(np.array([-2, 0, 3], np.int8), 0.5, 0, qint8)
+    assert np.array_equal(q.dequantize().numpy(), [-1.0, 0.0, 1.5])

@@ -81,6 +81,8 @@ def train_sequence(method, tasks, *, setting="task", epochs=5, lr=3e-3, batch_si
     if method == "progressive" and setting == "class":
         raise ValueError("train_sequence: progressive networks choose a column by task, which the "
                          "class-incremental setting does not give; use setting='task' or 'domain'")
+    if not tasks:
+        raise ValueError("train_sequence: expected at least one Task (e.g. from split_mnist1d), got none")
     manual_seed(seed)
     generator = Generator(seed)
     input_size = tasks[0].train.arrays[0].shape[1]

@@ -172,3 +172,8 @@ def test_benchmark_train_size_must_be_positive():
         continual.split_mnist1d(train_size=0)
     with pytest.raises(ValueError, match="permuted_mnist1d: train_size must be a positive integer or None, got -5"):
         continual.permuted_mnist1d(train_size=-5)
+
+
+def test_train_sequence_needs_a_task():
+    with pytest.raises(ValueError, match="train_sequence: expected at least one Task"):
+        continual.train_sequence("naive", [])

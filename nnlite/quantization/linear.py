@@ -19,6 +19,7 @@ import numpy as np
 from .._kernels import get_backend
 from .._kernels import reference_int8
 from ..nn import functional as F
+from ..nn.container import Sequential
 from ..nn.linear import Linear
 from ..nn.module import Module
 from ..parameter import Buffer
@@ -32,7 +33,7 @@ try:   # the compiled kernel; the NumPy twin stands in when the build lacks it
 except ImportError:
     _compiled_int8 = None
 
-__all__ = ["int8_linear", "QuantizedLinear", "QATLinear", "Float16Linear"]
+__all__ = ["int8_linear", "QuantizedLinear", "QuantizedLinearReLU", "QATLinear", "Float16Linear"]
 
 
 def _kernels():
@@ -55,6 +56,8 @@ class QuantizedLinear(Module):
     :meth:`from_float`, :func:`~nnlite.quantization.quantize_dynamic` or
     :func:`~nnlite.quantization.convert`. Inference only (no gradients).
     """
+
+    _relu = False   # QuantizedLinearReLU applies max(y, 0) in the kernel's epilogue
 
     def __init__(self, in_features, out_features, bias=True, dynamic=True):
         super().__init__()
@@ -112,16 +115,36 @@ class QuantizedLinear(Module):
         # One kernel call: the input's range (dynamic) or fixed qparams (static), its uint8
         # codes, the integer product and the float32 epilogue.
         if self.dynamic:
-            out = _kernels().quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias)
+            out = _kernels().quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias,
+                                              relu=self._relu)
         else:
             out = _kernels().quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias,
                                               float(self.input_scale.data[0]),
-                                              int(self.input_zero_point.data[0]))
+                                              int(self.input_zero_point.data[0]), self._relu)
         return Tensor(out if len(lead) == 1 else out.reshape(lead + (self.out_features,)))
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}, dynamic={self.dynamic}")
+
+
+class QuantizedLinearReLU(QuantizedLinear):
+    """:class:`QuantizedLinear` followed by a ReLU, applied in the same kernel call.
+
+    Made by :func:`~nnlite.quantization.quantize_dynamic` from a
+    :class:`~nnlite.quantization.LinearReLU` (see
+    :func:`~nnlite.quantization.fuse_modules`); the same buffers and
+    ``state_dict`` keys as :class:`QuantizedLinear`. ``from_float`` takes the
+    ``LinearReLU`` or its Linear.
+    """
+
+    _relu = True
+
+    @classmethod
+    def from_float(cls, linear, input_qparams=None, weight_scale=None):
+        if isinstance(linear, Sequential):   # a LinearReLU: quantize its Linear
+            linear = linear[0]
+        return super().from_float(linear, input_qparams, weight_scale)
 
 
 class QATLinear(Linear):

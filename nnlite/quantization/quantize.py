@@ -2,7 +2,8 @@
 
 All three walk the model and swap modules by type, in place or on a deep copy
 (``inplace=False``, the default, as in torch): ``nn.Linear`` →
-:class:`QuantizedLinear` or :class:`Float16Linear` (:func:`quantize_dynamic`),
+:class:`QuantizedLinear` or :class:`Float16Linear` and :class:`LinearReLU` →
+:class:`QuantizedLinearReLU` (:func:`quantize_dynamic`),
 ``nn.Linear`` → :class:`QATLinear` (:func:`prepare_qat`) and
 :class:`QATLinear` → :class:`QuantizedLinear` (:func:`convert`). Other layers
 stay in float32.
@@ -15,7 +16,8 @@ import numpy as np
 
 from ..io import save_state_dict
 from ..nn.linear import Linear
-from .linear import Float16Linear, QATLinear, QuantizedLinear
+from .fuse import LinearReLU
+from .linear import Float16Linear, QATLinear, QuantizedLinear, QuantizedLinearReLU
 from .qtensor import QDtype, qint8
 
 __all__ = ["quantize_dynamic", "prepare_qat", "convert", "model_size_bytes"]
@@ -34,10 +36,12 @@ def _swap(model, wanted, make, inplace):
 
 
 def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False):
-    """Replace every Linear (the types in ``qconfig_spec``, default ``{nn.Linear}``) by a smaller one.
+    """Replace every Linear (the types in ``qconfig_spec``, default ``{nn.Linear, LinearReLU}``) by a smaller one.
 
     ``dtype=nl.qint8``: weights become int8 per output row now; activations are
-    quantized per batch at run time (:class:`QuantizedLinear`).
+    quantized per batch at run time (:class:`QuantizedLinear`; a
+    :class:`LinearReLU` made by :func:`fuse_modules` becomes a
+    :class:`QuantizedLinearReLU`, whose ReLU runs inside the kernel call).
     ``dtype=nl.float16``: weights and biases are stored in float16 and the
     products run in float32 (:class:`Float16Linear`). The same two choices as torch.
 
@@ -50,10 +54,19 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
     half = not isinstance(dtype, QDtype) and np.dtype(dtype) == np.float16
     if dtype is not qint8 and not half:
         raise ValueError(f"quantize_dynamic: dtype must be nl.qint8 or nl.float16, got {dtype!r}")
-    wanted = set(qconfig_spec or {Linear})
-    unsupported = [t.__name__ for t in wanted if t is not Linear]
+    wanted = set(qconfig_spec or {Linear, LinearReLU})
+    unsupported = [t.__name__ for t in wanted if t not in (Linear, LinearReLU)]
     if unsupported:
-        raise ValueError(f"quantize_dynamic: only nn.Linear has a quantized version, got {unsupported}")
+        raise ValueError(f"quantize_dynamic: only nn.Linear and LinearReLU have quantized versions, "
+                         f"got {unsupported}")
+    if LinearReLU in wanted:
+        # fused pairs first, so that their inner Linear is not swapped on its own
+        if half:   # float16 has no fused kernel: the pair keeps its ReLU, its Linear is stored in float16
+            wanted.add(Linear)
+        else:
+            model = _swap(model, {LinearReLU}, QuantizedLinearReLU.from_float, inplace)
+            inplace = True
+    wanted.discard(LinearReLU)
     return _swap(model, wanted, Float16Linear.from_float if half else QuantizedLinear.from_float, inplace)
 
 

@@ -268,3 +268,51 @@ def test_int8_model_gives_the_same_bytes_on_both_backends():
     finally:
         nl.set_backend(old)
     assert compiled == twin
+
+
+def test_fused_linear_relu_quantizes_to_one_kernel_call_with_the_same_output():
+    model = _mlp()
+    fused = Q.fuse_modules(model, [["0", "1"], ["2", "3"]])
+    assert [type(m).__name__ for m in fused] == ["LinearReLU", "Identity", "LinearReLU", "Identity", "Linear"]
+    assert type(model[0]) is nl.nn.Linear                       # not in place by default
+    x = nl.randn(17, 40)
+    np.testing.assert_array_equal(fused(x).detach().numpy(), model(x).detach().numpy())
+    qfused, qplain = Q.quantize_dynamic(fused), Q.quantize_dynamic(model)
+    assert type(qfused[0]) is Q.QuantizedLinearReLU and type(qfused[4]) is Q.QuantizedLinear
+    # the ReLU inside the kernel's epilogue gives what the separate ReLU module gave
+    np.testing.assert_array_equal(qfused(x).numpy(), qplain(x).numpy())
+    assert (qfused[0](x).numpy() >= 0).all() and (qplain[0](x).numpy() < 0).any()
+    assert list(qfused.state_dict()) == list(qplain.state_dict())
+    # an explicit {nn.Linear} leaves the pair unfused: its Linear is quantized, its ReLU stays a module
+    partly = Q.quantize_dynamic(fused, {nl.nn.Linear})
+    assert type(partly[0]) is Q.LinearReLU and type(partly[0][0]) is Q.QuantizedLinear
+    np.testing.assert_array_equal(partly(x).numpy(), qplain(x).numpy())
+    # float16 has no fused kernel: the pair keeps its ReLU module
+    half = Q.quantize_dynamic(fused, dtype=nl.float16)
+    assert type(half[0][0]) is Q.Float16Linear and type(half[0][1]) is nl.nn.ReLU
+
+
+def test_fuse_modules_errors():
+    model = _mlp()
+    with pytest.raises(ValueError, match=r"only \[nn.Linear, nn.ReLU\] pairs .* got \['ReLU', 'Linear'\]"):
+        Q.fuse_modules(model, ["1", "2"])
+    with pytest.raises(AttributeError, match="no submodule '9'"):
+        Q.fuse_modules(model, [["0", "9"]])
+    with pytest.raises(TypeError, match="LinearReLU: expected an nn.Linear and an nn.ReLU, got ReLU and ReLU"):
+        Q.LinearReLU(nl.nn.ReLU(), nl.nn.ReLU())
+    fused = Q.fuse_modules(model, ["0", "1"], inplace=True)
+    assert fused is model and type(model[0]) is Q.LinearReLU
+
+
+def test_dynamic_int8_rejects_non_finite_input():
+    layer = Q.QuantizedLinear.from_float(nl.nn.Linear(6, 3))
+    x = np.zeros((2, 6), np.float32)
+    x[1, 4] = np.nan
+    for backend in ("cython", "reference"):
+        old = nl.get_backend()
+        nl.set_backend(backend)
+        try:
+            with pytest.raises(ValueError, match="dynamic quantization needs a finite input"):
+                layer(nl.tensor(x))
+        finally:
+            nl.set_backend(old)

@@ -2,8 +2,11 @@
 
 Contenders, paired medians in one loop (``harness.paired_medians``):
 
-* ``nnlite`` — ``nl.quantization.quantize_dynamic(model)``: int8 weights per
-  output row, activations quantized per batch, the u8 x s8 GEMM of ``_int8.pyx``;
+* ``nnlite`` — ``nl.quantization.quantize_dynamic(model, {nl.nn.Linear})``: int8
+  weights per output row, activations quantized per batch, one call of
+  ``_int8.pyx``'s ``quantized_linear`` per layer (input range, uint8 codes,
+  u8 x s8 GEMM, epilogue); the note adds the same model after
+  ``fuse_modules`` (each Linear + ReLU pair one call, the ReLU in the epilogue);
 * ``torch`` — ``torch.ao.quantization.quantize_dynamic`` of the same model (its
   fbgemm int8 kernels), when PyTorch is installed;
 * ``numpy`` — left empty; the note gives nnlite's own float32 model instead, and
@@ -84,6 +87,9 @@ def run(quick=False):
         torch.set_num_threads(nl.get_num_threads())
     model = mlp()
     qmodel = nl.quantization.quantize_dynamic(model, {nl.nn.Linear}, dtype=nl.qint8)
+    pairs = [[str(i), str(i + 1)] for i in range(len(model) - 1)
+             if isinstance(model[i], nl.nn.Linear) and isinstance(model[i + 1], nl.nn.ReLU)]
+    qfused = nl.quantization.quantize_dynamic(nl.quantization.fuse_modules(model, pairs), dtype=nl.qint8)
     tq = torch_twin(model, torch) if torch is not None else None
     cpu, isa = cpu_and_isa()
     from nnlite._kernels import _int8
@@ -100,12 +106,13 @@ def run(quick=False):
         def tq_call():
             with torch.no_grad():
                 return tq(tx)
-        times = paired_medians({"int8": lambda: qmodel(x), "fp32": fp32,
+        times = paired_medians({"int8": lambda: qmodel(x), "int8_fused": lambda: qfused(x), "fp32": fp32,
                                 "torch": tq_call if torch is not None else None},
                                repeat=21 if quick else 61, warmup=5, number=20 if batch < 16 else 5)
-        speedup = times["fp32"] / times["int8"]
+        speedup, fused = times["fp32"] / times["int8"], times["fp32"] / times["int8_fused"]
         target = TARGETS.get(batch)
         verdict = "" if target is None else f" (target >= {target}x: {'PASS' if speedup >= target else 'MISS'})"
+        verdict += f"; with Linear+ReLU fused {times['int8_fused']:.3f} ms, x{fused:.2f}"
         rows.append({"workload": f"MLP 784-256-256-10 int8 dynamic, batch {batch}",
                      "nnlite_ms": times["int8"], "torch_ms": times["torch"], "numpy_ms": None,
                      "note": f"nnlite float32 {times['fp32']:.3f} ms, int8 speed-up x{speedup:.2f}{verdict}; "

@@ -19,8 +19,9 @@ Experiments (:data:`EXPERIMENTS`, more than one ``fit`` each):
   classes 5–9 with 20 labels per class (:mod:`nnlite.transfer`).
 * ``continual-mnist1d`` — forgetting and its remedies on split and permuted
   MNIST-1D (:mod:`nnlite.continual`).
-* ``mnist1d-distill`` — a 4-channel CNN student trained alone and distilled from
-  the 25-channel CNN, over three seeds (:mod:`nnlite.distill`).
+* ``mnist1d-distill`` — an 8-channel CNN student trained alone and distilled from
+  the 25-channel CNN on a transfer set with unlabelled signals, over three seeds
+  (:mod:`nnlite.distill`).
 * ``maml-sinusoid`` — MAML, first-order MAML, Reptile and a pre-trained
   baseline on few-shot sinusoid regression (:mod:`nnlite.meta`).
 * ``darts-mnist1d`` — a DARTS architecture search on MNIST-1D, the derived cell

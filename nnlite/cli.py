@@ -180,9 +180,13 @@ def cmd_train(args):
         return _run_experiment(args, out)
     ckpt_dir = os.path.join(out, "checkpoints")
     run_file = os.path.join(ckpt_dir, RUN_FILE)
-    resume, fit_state = None, None
+    resume, fit_state, parent = None, None, None
     if args.resume is not None:
         resume, fit_state = _resume_point(args, ckpt_dir, out)
+        # The card's lineage names the resume point by its hash, taken now: by the end of the
+        # run, checkpoint rotation has usually deleted that file.
+        from nnlite.io.card import file_sha256
+        parent = {"path": resume, "sha256": file_sha256(resume)}
         run = _read_json(os.path.join(os.path.dirname(os.path.abspath(resume)), RUN_FILE))
         settings = _resumed_settings(args, run, fit_state.get("epoch", 0))
         if run is not None and main_rank:   # kept for the next --resume (also into another --out)
@@ -242,7 +246,7 @@ def cmd_train(args):
     metrics["optimizer_arena_bytes"] = opt_bytes
     nl.save_checkpoint(ckpt_path, model=recipe.model, optimizer=recipe.optimizer, scheduler=recipe.scheduler,
                        extra={"recipe": args.recipe, "metrics": metrics,
-                              "card": _training_card(args, recipe, metrics, resume, settings["seed"])},
+                              "card": _training_card(args, recipe, metrics, parent, settings["seed"])},
                        step=results["steps"],
                        epoch=recipe.epochs)
     # The recipes evaluate on their test split after every epoch (fit calls it val_*): say so.

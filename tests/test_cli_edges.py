@@ -165,6 +165,22 @@ def test_resume_keeps_the_run_settings_and_refuses_conflicting_flags(tmp_path, c
         assert "--epochs" in err
 
 
+def test_a_resumed_run_whose_resume_point_is_rotated_away_still_finishes(tmp_path, capsys, monkeypatch):
+    """Resume points are rotated while the run goes on; the final card must not need the file it started from."""
+    sklearn_or_skip()
+    out = tmp_path / "run"
+    base = ["train", "digits-mlp", "--out", str(out), "--threads", "1"]
+    _interrupted(tmp_path, monkeypatch, base + ["--epochs", "3", "--checkpoint-every", "5"])
+    capsys.readouterr()
+    points = sorted((out / "checkpoints").glob("checkpoint-*.safetensors"))
+    started_from, digest = str(points[-1]), nnlite.io.card.file_sha256(points[-1])
+    code, _, err = run(base + ["--resume", "--quiet"], capsys)
+    assert code == 0, err
+    card = nnlite.io.read_checkpoint(str(out / "checkpoint.safetensors")).extra["card"]
+    assert card["lineage"] == {"parent_path": started_from, "parent_sha256": digest}
+    assert not os.path.exists(started_from)
+
+
 def test_resume_may_add_epochs_when_the_recipe_has_no_schedule(tmp_path, capsys, monkeypatch):
     pytest.importorskip("mnist1d")
     out = str(tmp_path / "run")

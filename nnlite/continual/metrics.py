@@ -62,7 +62,8 @@ def forward_transfer(R, baseline):
 
 def plot_accuracy_matrix(R, ax=None, title=None):
     """A heat map of R (rows: after training on task i; columns: tested on task j), values written in."""
-    import matplotlib.pyplot as plt
+    from ..plot import _pyplot   # matplotlib, or an error that names the nnlite[plot] extra
+    plt = _pyplot()
     R = _matrix(R)
     if ax is None:
         _, ax = plt.subplots(figsize=(3.6, 3.2))

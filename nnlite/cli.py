@@ -263,6 +263,10 @@ def cmd_train(args):
 
 def _start_distributed(args):
     """Join the MPI job (``--distributed``); on ranks other than 0 silence stdout. Returns is_main()."""
+    # nnlite.distributed runs as a world of one without mpi4py; under mpiexec that would make every
+    # process a rank 0 training the whole run and writing the same files, so the flag insists on MPI.
+    if importlib.util.find_spec("mpi4py") is None:
+        raise UsageError('--distributed needs mpi4py: pip install "nnlite[mpi]"')
     from nnlite import distributed
     distributed.init()
     if args.threads is None:

@@ -105,6 +105,17 @@ def test_an_experiment_refuses_training_flags_and_writes_only_its_metrics(tmp_pa
     assert metrics["epochs"] == 2 and metrics["seed"] == 3 and metrics["recipe"] == "digits-tune"
 
 
+def test_distributed_without_mpi4py_names_the_extra_before_training(tmp_path, capsys, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("a --distributed run started without MPI")
+    monkeypatch.setattr(recipes, "build", no_data)
+    real_find_spec = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "mpi4py" else real_find_spec(name, *a))
+    code, _, err = run(["train", "digits-mlp", "--distributed", "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and one_line_error(err) and 'pip install "nnlite[mpi]"' in err
+
+
 def test_a_bad_backend_variable_is_one_line(tmp_path):
     proc = _command(["train", "digits-mlp", "--out", str(tmp_path)], cwd=tmp_path, env={"NNLITE_BACKEND": "bogus"})
     assert proc.returncode == 2 and one_line_error(proc.stderr) and "NNLITE_BACKEND='bogus'" in proc.stderr

@@ -41,7 +41,7 @@ from . import _kernels
 try:
     from ._kernels import _denormal as _impl
 except ImportError:   # the compiled kernels are not built: nothing to set
-    from ._kernels import reference_denormal as _impl
+    from ._kernels.reference import _denormal as _impl
 
 __all__ = ["set_flush_denormal", "set_num_threads", "flush_denormal_enabled"]
 

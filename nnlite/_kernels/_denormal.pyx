@@ -25,9 +25,15 @@ thread that creates it, whose bits it copies, and ``nnlite.set_flush_denormal``
 is applied again after every ``nnlite.set_num_threads`` all the same.
 
 On CPUs without MXCSR (not x86) the functions do nothing and report False,
-as ``torch.set_flush_denormal`` does. This module's ``__all__`` is empty: it is
-reached through ``nnlite/_kernels/denormal.py``, with ``reference_denormal.py``
-as its stand-in when the module is not built.
+as ``torch.set_flush_denormal`` does.
+
+This module stays outside the kernel table (``table.py``) on purpose, and its
+``__all__`` is empty. A table row makes ``K.<name>`` switch
+with ``set_backend``, which is right for a computation and wrong here: the
+bits set on the threads stay set whichever backend then runs, and the NumPy
+twins compute on the same calling thread, so they flush too. It is reached
+through ``nnlite/denormal.py`` only, with ``reference/_denormal.py`` as its
+stand-in when the module is not built.
 """
 from cython.parallel cimport parallel, threadid
 

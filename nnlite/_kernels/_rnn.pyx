@@ -23,22 +23,25 @@ The steps (``gh`` already holds ``h W_hh^T``, ``b`` is ``b_hh`` or 0)::
                                                              saved: r, z, n, hn
     RNN    h' = tanh(gi + (gh + b))  or relu(...)
 
-The NumPy twin, ``reference_rnn.py``, performs the same operations in the
+The NumPy twin, ``reference/_rnn.py``, performs the same operations in the
 same order; float32 uses the straight-line exp/tanh of ``_fastmath.h`` (the
 twin NumPy's), so the two agree to rounding. Every output element depends on
 its own inputs only, so the result is the same bytes for any thread count.
-This module's ``__all__`` is empty: ``nnlite/ops/recurrent.py`` calls it, with
-the twin on the reference backend or when it is not built.
+The six step kernels are rows of the kernel table (``table.py``), so
+``nnlite/ops/recurrent.py`` calls them as ``K.lstm_step_forward`` and so on,
+like every other op.
 """
 cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport exp, tanh
 
+from nnlite._kernels._checks cimport float_type
 from nnlite._kernels._threads cimport threads_for
 
 cnp.import_array()
 
-__all__ = []
+__all__ = ["lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
+           "rnn_step_forward", "rnn_step_backward"]
 
 ctypedef fused floating:
     float
@@ -246,11 +249,7 @@ cdef int _check(str op, tuple arrays, tuple names, tuple shapes) except -1:
     for arr, name, shape in zip(arrays, names, shapes):
         if arr is None and name == "b_hh":
             continue
-        if not isinstance(arr, cnp.ndarray):
-            raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-        at = cnp.PyArray_TYPE(<cnp.ndarray>arr)
-        if at != cnp.NPY_FLOAT32 and at != cnp.NPY_FLOAT64:
-            raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
+        at = float_type(op, arr, name)   # also refuses byte-swapped arrays (checks.native)
         if t == -1:
             t = at
         elif at != t:

@@ -7,6 +7,7 @@ The compiled function is ``nnlite/_kernels/<module>.pyx: def <name>``; its twin 
 A kernel is added by writing both functions and one row below.
 """
 from .reference import _conv, _elementwise, _gemm, _norm, _optim, _pool, _softmax
+from .reference import _rnn
 
 __all__ = ["KERNELS", "MODULES"]
 
@@ -56,6 +57,12 @@ KERNELS = (
     ("adagrad_step",            "_optim",         _optim),
     ("rmsprop_step",            "_optim",         _optim),
     ("adam_step",               "_optim",         _optim),
+    ("lstm_step_forward",       "_rnn",           _rnn),
+    ("lstm_step_backward",      "_rnn",           _rnn),
+    ("gru_step_forward",        "_rnn",           _rnn),
+    ("gru_step_backward",       "_rnn",           _rnn),
+    ("rnn_step_forward",        "_rnn",           _rnn),
+    ("rnn_step_backward",       "_rnn",           _rnn),
 )
 
 # The compiled modules, in the order they are imported.

@@ -30,16 +30,11 @@ runs the readable loop on the same inputs instead and differentiates that.
 import numpy as np
 
 from .. import autograd
-from .._kernels import K, get_backend, reference_rnn
+from .._kernels import K
 from ..autograd import Function
 from ..tensor import Tensor
 from .pointwise import relu, sigmoid, tanh
 from .shape import chunk, stack
-
-try:
-    from .._kernels import _rnn as _compiled_rnn
-except ImportError:   # not built: the twin runs every step
-    _compiled_rnn = None
 
 __all__ = ["gate_math", "recurrent_scan", "RecurrentScan"]
 
@@ -62,11 +57,6 @@ def gate_math(gi, gh, state, mode):
     return (act(gi + gh),)
 
 
-def _steps():
-    """The step kernels: compiled, or the NumPy twin on the reference backend or without a build."""
-    return _compiled_rnn if _compiled_rnn is not None and get_backend() == "cython" else reference_rnn
-
-
 def _readable_scan(gi, h0, c0, w_hh, b_hh, mode, reverse):
     """The same result as RecurrentScan, from the readable ops (for gradients of gradients)."""
     from .nn_ops import linear
@@ -87,7 +77,6 @@ class RecurrentScan(Function):
     """
 
     def forward(self, gi, h0, c0, w_hh, b_hh, mode, reverse):
-        steps = _steps()
         T, B, H = gi.shape[0], h0.shape[0], h0.shape[1]
         dtype = gi.dtype
         if reverse:   # the scan runs on the reversed sequence and reverses its result back
@@ -104,11 +93,11 @@ class RecurrentScan(Function):
         for s in range(T):
             gh = K.gemm(hs[s], w_hh, trans_b=True)
             if mode == "LSTM":
-                steps.lstm_step_forward(gh, gi[s], b_hh, cs[s], gates[s], cs[s + 1], hs[s + 1])
+                K.lstm_step_forward(gh, gi[s], b_hh, cs[s], gates[s], cs[s + 1], hs[s + 1])
             elif mode == "GRU":
-                steps.gru_step_forward(gh, gi[s], b_hh, hs[s], gates[s], hs[s + 1])
+                K.gru_step_forward(gh, gi[s], b_hh, hs[s], gates[s], hs[s + 1])
             else:
-                steps.rnn_step_forward(gh, gi[s], b_hh, hs[s + 1], mode == "RNN_RELU")
+                K.rnn_step_forward(gh, gi[s], b_hh, hs[s + 1], mode == "RNN_RELU")
         self.saved = (hs, cs, gates, mode, reverse)
         out = np.stack((hs[1:], cs[1:]), 1) if mode == "LSTM" else hs[1:, None]
         return np.ascontiguousarray(out[::-1] if reverse else out)
@@ -118,7 +107,6 @@ class RecurrentScan(Function):
         hs, cs, gates, mode, reverse = self.saved
         if autograd.is_grad_enabled():   # create_graph=True: differentiate the readable loop instead
             return self._readable_grads(grad)
-        steps = _steps()
         g = grad.data[::-1] if reverse else grad.data
         T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
         rows = GATES[mode] * H
@@ -130,15 +118,15 @@ class RecurrentScan(Function):
             dh_s = np.ascontiguousarray(g[s, 0]) + dh
             if mode == "LSTM":
                 dc += g[s, 1]
-                steps.lstm_step_backward(dh_s, dc, gates[s], cs[s], cs[s + 1], dgi[s])
+                K.lstm_step_backward(dh_s, dc, gates[s], cs[s], cs[s + 1], dgi[s])
                 dh = K.gemm(dgi[s], w_hh.data)
             elif mode == "GRU":
                 through_z = np.empty((B, H), hs.dtype)
-                steps.gru_step_backward(dh_s, gates[s], hs[s], dgi[s], dgh[s], through_z)
+                K.gru_step_backward(dh_s, gates[s], hs[s], dgi[s], dgh[s], through_z)
                 dh = K.gemm(dgh[s], w_hh.data)
                 dh += through_z
             else:
-                steps.rnn_step_backward(dh_s, hs[s + 1], dgi[s], mode == "RNN_RELU")
+                K.rnn_step_backward(dh_s, hs[s + 1], dgi[s], mode == "RNN_RELU")
                 dh = K.gemm(dgi[s], w_hh.data)
         flat = dgh.reshape(T * B, rows)
         grad_w = K.gemm(flat, hs[:-1].reshape(T * B, H), trans_a=True) if w_hh.requires_grad else None

@@ -82,6 +82,12 @@ def _calls():
         "rmsprop_step": (a(6), a(6), buf(), None, None, 0.01, 0.99, 1e-8, 0.0, 0.0, False, False),
         "adam_step": (a(6), a(6), buf(), buf(), None, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False,
                       False, False),
+        "lstm_step_forward": (a(2, 12), a(2, 12), a(12), a(2, 3), a(2, 12), a(2, 3), a(2, 3)),
+        "lstm_step_backward": (a(2, 3), a(2, 3), a(2, 12), a(2, 3), a(2, 3), a(2, 12)),
+        "gru_step_forward": (a(2, 9), a(2, 9), a(9), a(2, 3), a(2, 12), a(2, 3)),
+        "gru_step_backward": (a(2, 3), a(2, 12), a(2, 3), a(2, 9), a(2, 9), a(2, 3)),
+        "rnn_step_forward": (a(2, 3), a(2, 3), a(3), a(2, 3), False),
+        "rnn_step_backward": (a(2, 3), a(2, 3), a(2, 3), True),
     }
 
 

@@ -12,7 +12,9 @@ bitwise equality is promised; elsewhere they are equal to rounding. Argument
 checks are shared with the compiled kernels through :mod:`nnlite._kernels.checks`.
 
 Every twin is also reachable as ``reference.<name>``; the list of kernels is
-the table in ``nnlite/_kernels/table.py``.
+the table in ``nnlite/_kernels/table.py``. One module here is not a twin of
+table rows: ``_denormal.py`` stands in for ``_denormal.pyx``, which sets CPU
+flags instead of computing (see its docstring).
 """
 from ._gemm import (bias_grad, bmm, gemm, gemm_tiled, linear_forward)
 from ._elementwise import (dropout_forward, embedding_backward, embedding_forward, gelu_backward,
@@ -29,6 +31,8 @@ from ._norm import (batch_norm_backward, batch_norm_forward, group_norm_backward
                     group_norm_forward, layer_norm_backward, layer_norm_forward,
                     rms_norm_backward, rms_norm_forward)
 from ._optim import (adagrad_step, adam_step, rmsprop_step, sgd_step)
+from ._rnn import (gru_step_backward, gru_step_forward, lstm_step_backward, lstm_step_forward,
+                   rnn_step_backward, rnn_step_forward)
 
 __all__ = sorted(name for name, value in list(globals().items())
                  if callable(value) and not name.startswith("_"))

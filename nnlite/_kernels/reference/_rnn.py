@@ -1,13 +1,16 @@
 """NumPy twin of ``_rnn.pyx``: one RNN/LSTM/GRU time step, the same operations in the same order.
 
 Each function writes into the arrays it is given, as the kernel does, so the
-scan in ``nnlite/ops/recurrent.py`` runs unchanged on either. Results agree
-with the kernel to rounding (float32 exp and tanh are NumPy's here and
-``_fastmath.h``'s there).
+scan in ``nnlite/ops/recurrent.py`` runs unchanged on either backend through
+``K.<name>``. Results agree with the kernel to rounding (float32 exp and tanh
+are NumPy's here and ``_fastmath.h``'s there).
 """
 import numpy as np
 
-__all__ = []   # reached through nnlite/ops/recurrent.py, like the compiled module
+from ..checks import native
+
+__all__ = ["lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
+           "rnn_step_forward", "rnn_step_backward"]
 
 
 def _sigmoid(x):
@@ -24,8 +27,9 @@ def _check(op, arrays, names, shapes):
             continue
         if not isinstance(arr, np.ndarray):
             raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-        if arr.dtype not in (np.float32, np.float64):
+        if arr.dtype.kind != "f" or arr.dtype.itemsize not in (4, 8):
             raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
+        native(op, name, arr)
         if dtype is None:
             dtype = arr.dtype
         elif arr.dtype != dtype:

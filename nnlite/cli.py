@@ -98,6 +98,8 @@ def _check_train_args(args):
     if args.tensorboard is not None and os.path.exists(args.tensorboard) and not os.path.isdir(args.tensorboard):
         raise UsageError(f"--tensorboard {args.tensorboard} is an existing file; --tensorboard names a folder "
                          "for the event files")
+    if args.tensorboard is not None and importlib.util.find_spec("tensorboardX") is None:
+        raise UsageError('--tensorboard needs tensorboardX: pip install "nnlite[monitor]"')
 
 
 # A run's settings, kept next to its resume points: --resume continues *that* run, so its

@@ -76,7 +76,7 @@ def test_epochs_below_one_are_refused_for_recipes_and_experiments(tmp_path, caps
             assert code == 2 and one_line_error(err) and f"--epochs must be a positive integer, got {epochs}" in err
 
 
-def test_a_tensorboard_folder_that_is_a_file_is_refused_before_training(tmp_path, capsys, monkeypatch):
+def test_a_bad_tensorboard_folder_or_a_missing_tensorboardx_is_refused_before_training(tmp_path, capsys, monkeypatch):
     def no_data(*args, **kwargs):
         raise AssertionError("data loaded before --tensorboard was checked")
     monkeypatch.setattr(recipes, "build", no_data)
@@ -84,6 +84,11 @@ def test_a_tensorboard_folder_that_is_a_file_is_refused_before_training(tmp_path
     a_file.write_text("x")
     code, _, err = run(["train", "digits-mlp", "--out", str(tmp_path / "run"), "--tensorboard", str(a_file)], capsys)
     assert code == 2 and one_line_error(err) and "--tensorboard" in err and "existing file" in err
+    real_find_spec = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboardX" else real_find_spec(name, *a))
+    code, _, err = run(["train", "digits-mlp", "--out", str(tmp_path / "run"), "--tensorboard", str(tmp_path)], capsys)
+    assert code == 2 and one_line_error(err) and 'pip install "nnlite[monitor]"' in err
 
 
 def test_an_experiment_refuses_training_flags_and_writes_only_its_metrics(tmp_path, capsys, monkeypatch):

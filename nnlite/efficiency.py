@@ -30,7 +30,7 @@ from .data import MNIST1D, DataLoader, Digits
 from .nn import functional as F
 from .parameter import Parameter
 from .random import Generator, manual_seed
-from .train import accuracy
+from .train import accuracy, fit
 
 __all__ = ["conv_block", "ConvBlockNet", "TokenAttentionNet", "compare_conv_blocks", "compare_attention",
            "format_table"]
@@ -85,12 +85,7 @@ class TokenAttentionNet(nn.Module):
 
 def _train_and_test(model, train, test, epochs, lr, seed, batch_size):
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=Generator(seed))
-    opt = optim.Adam(model.parameters(), lr=lr)
-    for _ in range(epochs):
-        for xb, yb in loader:
-            opt.zero_grad()
-            F.cross_entropy(model(xb), yb).backward()
-            opt.step()
+    fit(model, F.cross_entropy, optim.Adam(model.parameters(), lr=lr), loader, epochs=epochs, progress=False)
     return accuracy(model, *test.tensors)
 
 

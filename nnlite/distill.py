@@ -33,6 +33,7 @@ from .nn import functional as F
 from .random import manual_seed
 from .recipes import MNIST1DCNN
 from .tensor import Tensor
+from .train import accuracy
 
 __all__ = ["train_teacher", "train_student", "transfer_signals", "compare", "run"]
 
@@ -46,10 +47,6 @@ def _predict(model, x):
         out = model(Tensor(x)).numpy()
     model.train()
     return out
-
-
-def _accuracy(model, x, y):
-    return float((_predict(model, x).argmax(axis=1) == y).mean())
 
 
 def train_teacher(seed=0, epochs=30, lr=1e-2):
@@ -131,7 +128,7 @@ def compare(seeds=(0, 1, 2), teacher_epochs=30, student_steps=6000, T=4.0, alpha
     results = {k: [] for k in keys}
     for seed in seeds:
         teacher = train_teacher(seed, teacher_epochs)
-        results["teacher"].append(_accuracy(teacher, x_test, y_test))
+        results["teacher"].append(accuracy(teacher, x_test, y_test))
         split = np.random.default_rng(1000 + seed).permutation(len(x_all))
         val, lab = split[:VALIDATION], split[VALIDATION:]
         x, y, logits = x_all[lab], y_all[lab], _predict(teacher, x_all[lab])
@@ -143,18 +140,18 @@ def compare(seeds=(0, 1, 2), teacher_epochs=30, student_steps=6000, T=4.0, alpha
 
         common = dict(seed=seed, steps=student_steps)
         alone = train_student(student(), x, y, **common)
-        results["student_alone"].append(_accuracy(alone, x_test, y_test))
+        results["student_alone"].append(accuracy(alone, x_test, y_test))
         plain = train_student(student(), x, y, logits, T=T, alpha=0.9, **common)
-        results["student_distilled_labelled_only"].append(_accuracy(plain, x_test, y_test))
+        results["student_distilled_labelled_only"].append(accuracy(plain, x_test, y_test))
         best = None
         for alpha in alphas:
             s = train_student(student(), x, y, logits, T=T, alpha=alpha, unlabelled=extra,
                               unlabelled_logits=extra_logits, **common)
-            score = _accuracy(s, x_all[val], y_all[val])
+            score = accuracy(s, x_all[val], y_all[val])
             if best is None or score > best[0]:
                 best = (score, alpha, s)
         results["alpha"].append(best[1])
-        results["student_distilled"].append(_accuracy(best[2], x_test, y_test))
+        results["student_distilled"].append(accuracy(best[2], x_test, y_test))
     return results
 
 

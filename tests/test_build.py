@@ -6,19 +6,18 @@ import sys
 
 import pytest
 
-import nnlite
-
-ROOT = os.path.dirname(os.path.dirname(nnlite.__file__))
+# The source checkout these tests belong to (not the nnlite that is imported: that may be installed).
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_without_a_compiler_the_build_succeeds_and_nnlite_runs_on_its_twins(tmp_path):
     pytest.importorskip("Cython")
     pytest.importorskip("setuptools")
     checkout = tmp_path / "clone"
-    shutil.copytree(os.path.join(ROOT, "nnlite"), checkout / "nnlite",
+    shutil.copytree(os.path.join(REPO, "nnlite"), checkout / "nnlite",
                     ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"))
     for name in ("setup.py", "pyproject.toml"):
-        shutil.copy(os.path.join(ROOT, name), checkout / name)
+        shutil.copy(os.path.join(REPO, name), checkout / name)
     # /bin/false as the compiler and linker: every probe and every compile fails, as with no compiler at all.
     # NNLITE_KERNELS keeps the Cython translation to the two modules every build includes.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

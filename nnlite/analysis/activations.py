@@ -55,9 +55,11 @@ def _default_layers(model):
 def record_activations(model, batches, layers=None):
     """``{layer name: ndarray (N, ...)}``: every listed layer's output on every sample of ``batches``.
 
-    ``layers`` is a list of module names (default: every leaf module). A
+    ``layers`` is a list of module names or one name (default: every leaf module). A
     layer that returns a tuple (attention) is recorded by its first element.
     """
+    if isinstance(layers, str):
+        layers = [layers]   # one name, not a sequence of one-letter names
     named = dict(model.named_modules())
     unknown = [n for n in (layers or ()) if n not in named]
     if unknown:

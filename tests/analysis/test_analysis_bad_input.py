@@ -48,3 +48,10 @@ def test_perturbation_sensitivity_needs_a_draw():
 def test_quality_metrics_of_something_that_holds_no_weights():
     with pytest.raises(TypeError, match="expected a Module or a mapping of names to weights, got int"):
         quality_metrics(42)
+
+
+def test_record_activations_takes_one_layer_name_as_a_string():
+    from nnlite.analysis import record_activations
+    model = nn.Sequential()
+    model.add_module("fc1", nn.Linear(4, 3))
+    assert list(record_activations(model, [_batch()], layers="fc1")) == ["fc1"]

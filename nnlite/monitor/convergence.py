@@ -117,6 +117,8 @@ def find_plateau(values, patience=5, rel_tol=1e-3, mode="min"):
         raise ValueError(f"find_plateau: mode must be 'min' or 'max', got {mode!r}")
     if patience < 1:
         raise ValueError(f"find_plateau: patience must be >= 1, got {patience}")
+    if not rel_tol >= 0:
+        raise ValueError(f"find_plateau: rel_tol must be >= 0, got {rel_tol}")
     sign = 1.0 if mode == "min" else -1.0
     best, wait = None, 0
     for i, v in enumerate(values):

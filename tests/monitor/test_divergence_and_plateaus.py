@@ -127,3 +127,9 @@ def test_plateau_detector_names_a_wrong_mode_when_built():
     from nnlite.monitor import PlateauDetector
     with pytest.raises(ValueError, match="PlateauDetector: mode must be 'auto', 'min' or 'max', got 'foo'"):
         PlateauDetector(mode="foo")
+
+
+def test_find_plateau_rel_tol_is_not_negative():
+    from nnlite.monitor import find_plateau
+    with pytest.raises(ValueError, match="find_plateau: rel_tol must be >= 0, got -1"):
+        find_plateau([1.0, 1.0, 1.0], patience=1, rel_tol=-1)

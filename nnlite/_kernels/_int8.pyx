@@ -123,11 +123,83 @@ cdef extern from *:
         for (i = 0; i < k; i++) s += (int32_t)x[i] * (int32_t)w[i];
         return s;
     }
+
+    /* The same sums for 7-bit activation codes (uint8 below 128), read as bytes. With AVX2
+       vpmaddubsw multiplies 32 unsigned activation bytes by 32 signed weight bytes and adds
+       neighbours into 16 int16 lanes: |2 * 127 * 128| = 32512 fits int16, so nothing saturates
+       and the sums stay exact. vpmaddwd by ones widens the pairs into int32 lanes. Twice the
+       products per instruction of the int16 path, and no widening of either operand. */
+    #if NNL_HAVE_AVX2
+    #define NNL_MADD7(acc, x, w) \
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), ones))
+    #define NNL_B32(p) _mm256_loadu_si256((const __m256i*)(p))
+    /* 16 bytes in the low half, zeros above: a half step whose upper products are 0 */
+    #define NNL_B16(p) _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_loadu_si128((const __m128i*)(p)), 0)
+    #endif
+    static void nnl_dot7_4xn(const uint8_t* x0, const uint8_t* x1, int nx, const int8_t* w, Py_ssize_t k,
+                             int32_t* out) {
+        int32_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        const int8_t *w1 = w + k, *w2 = w + 2 * k, *w3 = w + 3 * k;
+        Py_ssize_t i = 0;
+    #if NNL_HAVE_AVX2
+        const __m256i ones = _mm256_set1_epi16(1);
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        __m256i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        if (nx == 2) {
+            for (; i + 32 <= k; i += 32) {
+                __m256i v0 = NNL_B32(w + i), v1 = NNL_B32(w1 + i), v2 = NNL_B32(w2 + i), v3 = NNL_B32(w3 + i);
+                __m256i xa = NNL_B32(x0 + i), xb = NNL_B32(x1 + i);
+                NNL_MADD7(a0, xa, v0); NNL_MADD7(a1, xa, v1); NNL_MADD7(a2, xa, v2); NNL_MADD7(a3, xa, v3);
+                NNL_MADD7(b0, xb, v0); NNL_MADD7(b1, xb, v1); NNL_MADD7(b2, xb, v2); NNL_MADD7(b3, xb, v3);
+            }
+            if (i + 16 <= k) {   /* e.g. 784 = 24 * 32 + 16: the last 16 need not go to the scalar loop */
+                __m256i v0 = NNL_B16(w + i), v1 = NNL_B16(w1 + i), v2 = NNL_B16(w2 + i), v3 = NNL_B16(w3 + i);
+                __m256i xa = NNL_B16(x0 + i), xb = NNL_B16(x1 + i);
+                NNL_MADD7(a0, xa, v0); NNL_MADD7(a1, xa, v1); NNL_MADD7(a2, xa, v2); NNL_MADD7(a3, xa, v3);
+                NNL_MADD7(b0, xb, v0); NNL_MADD7(b1, xb, v1); NNL_MADD7(b2, xb, v2); NNL_MADD7(b3, xb, v3);
+                i += 16;
+            }
+        } else {
+            for (; i + 32 <= k; i += 32) {
+                __m256i xa = NNL_B32(x0 + i);
+                NNL_MADD7(a0, xa, NNL_B32(w + i)); NNL_MADD7(a1, xa, NNL_B32(w1 + i));
+                NNL_MADD7(a2, xa, NNL_B32(w2 + i)); NNL_MADD7(a3, xa, NNL_B32(w3 + i));
+            }
+            if (i + 16 <= k) {
+                __m256i xa = NNL_B16(x0 + i);
+                NNL_MADD7(a0, xa, NNL_B16(w + i)); NNL_MADD7(a1, xa, NNL_B16(w1 + i));
+                NNL_MADD7(a2, xa, NNL_B16(w2 + i)); NNL_MADD7(a3, xa, NNL_B16(w3 + i));
+                i += 16;
+            }
+        }
+        s[0] = nnl_hsum(a0); s[1] = nnl_hsum(a1); s[2] = nnl_hsum(a2); s[3] = nnl_hsum(a3);
+        s[4] = nnl_hsum(b0); s[5] = nnl_hsum(b1); s[6] = nnl_hsum(b2); s[7] = nnl_hsum(b3);
+    #endif
+        for (; i < k; i++) {
+            int32_t xa = x0[i];
+            s[0] += xa * w[i]; s[1] += xa * w1[i]; s[2] += xa * w2[i]; s[3] += xa * w3[i];
+            if (nx == 2) {
+                int32_t xb = x1[i];
+                s[4] += xb * w[i]; s[5] += xb * w1[i]; s[6] += xb * w2[i]; s[7] += xb * w3[i];
+            }
+        }
+        memcpy(out, s, sizeof(int32_t) * 4 * (size_t)nx);
+    }
+
+    static int32_t nnl_dot7_1(const uint8_t* x, const int8_t* w, Py_ssize_t k) {
+        int32_t s = 0;
+        Py_ssize_t i;
+        for (i = 0; i < k; i++) s += (int32_t)x[i] * (int32_t)w[i];
+        return s;
+    }
     """
     int NNL_HAVE_AVX2
     void nnl_dot_4xn(const int16_t* x0, const int16_t* x1, int nx, const int8_t* w, Py_ssize_t k,
                      int32_t* out) noexcept nogil
     int32_t nnl_dot_1(const int16_t* x, const int8_t* w, Py_ssize_t k) noexcept nogil
+    void nnl_dot7_4xn(const uint8_t* x0, const uint8_t* x1, int nx, const int8_t* w, Py_ssize_t k,
+                      int32_t* out) noexcept nogil
+    int32_t nnl_dot7_1(const uint8_t* x, const int8_t* w, Py_ssize_t k) noexcept nogil
 
 
 def simd_path():
@@ -156,8 +228,8 @@ cdef inline void _epilogue(int32_t acc, Py_ssize_t m, Py_ssize_t n, Py_ssize_t N
         out_f[m * N + n] = v
 
 
-cdef void _row_block(const int16_t* x16, const int8_t* w, Py_ssize_t n0, Py_ssize_t M, Py_ssize_t N,
-                     Py_ssize_t K, int32_t x_zp, const int32_t* row_sums, const float* mult,
+cdef void _row_block(const int16_t* x16, const uint8_t* x8, const int8_t* w, Py_ssize_t n0, Py_ssize_t M,
+                     Py_ssize_t N, Py_ssize_t K, int32_t x_zp, const int32_t* row_sums, const float* mult,
                      const float* bias, float out_scale, int32_t out_zp, bint requant, bint relu,
                      float* out_f, uint8_t* out_q) noexcept nogil:
     # Output columns n0..n0+3 for every row of x, two activation rows at a time: the four
@@ -168,7 +240,10 @@ cdef void _row_block(const int16_t* x16, const int8_t* w, Py_ssize_t n0, Py_ssiz
     if n0 + 4 <= N:
         while m < M:
             nx = 2 if m + 1 < M else 1
-            nnl_dot_4xn(x16 + m * K, x16 + (m + nx - 1) * K, <int>nx, w + n0 * K, K, acc)
+            if x8 != NULL:   # 7-bit activation codes: the vpmaddubsw path
+                nnl_dot7_4xn(x8 + m * K, x8 + (m + nx - 1) * K, <int>nx, w + n0 * K, K, acc)
+            else:
+                nnl_dot_4xn(x16 + m * K, x16 + (m + nx - 1) * K, <int>nx, w + n0 * K, K, acc)
             for r in range(nx):
                 for j in range(4):
                     _epilogue(acc[4 * r + j], m + r, n0 + j, N, x_zp, row_sums, mult, bias, out_scale,
@@ -177,11 +252,11 @@ cdef void _row_block(const int16_t* x16, const int8_t* w, Py_ssize_t n0, Py_ssiz
     else:
         for j in range(n0, N):
             for m in range(M):
-                _epilogue(nnl_dot_1(x16 + m * K, w + j * K, K), m, j, N, x_zp, row_sums, mult, bias,
-                          out_scale, out_zp, requant, relu, out_f, out_q)
+                _epilogue(nnl_dot7_1(x8 + m * K, w + j * K, K) if x8 != NULL else nnl_dot_1(x16 + m * K, w + j * K, K),
+                          m, j, N, x_zp, row_sums, mult, bias, out_scale, out_zp, requant, relu, out_f, out_q)
 
 
-cdef void _gemm(const int16_t* x16, const int8_t* w, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+cdef void _gemm(const int16_t* x16, const uint8_t* x8, const int8_t* w, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                 int32_t x_zp, const int32_t* row_sums, const float* mult, const float* bias,
                 float out_scale, int32_t out_zp, bint requant, bint relu, float* out_f, uint8_t* out_q,
                 int nthreads) noexcept nogil:
@@ -190,7 +265,7 @@ cdef void _gemm(const int16_t* x16, const int8_t* w, Py_ssize_t M, Py_ssize_t N,
     cdef Py_ssize_t nblocks = (N + 3) // 4
     cdef Py_ssize_t b
     for b in prange(nblocks, num_threads=nthreads, schedule='static'):
-        _row_block(x16, w, 4 * b, M, N, K, x_zp, row_sums, mult, bias, out_scale, out_zp, requant, relu,
+        _row_block(x16, x8, w, 4 * b, M, N, K, x_zp, row_sums, mult, bias, out_scale, out_zp, requant, relu,
                    out_f, out_q)
 
 
@@ -266,7 +341,7 @@ def int8_linear(x_q, int x_zero_point, w_q, w_row_sums, multiplier, bias=None, o
     with nogil:
         for i in range(M * K):
             x16p[i] = xp[i]
-        _gemm(x16p, wp, M, N, K, x_zero_point, sp, mp, bias_ptr, oscale, out_zero_point, requant, False,
+        _gemm(x16p, NULL, wp, M, N, K, x_zero_point, sp, mp, bias_ptr, oscale, out_zero_point, requant, False,
               out_f, out_q, nthreads)
     return out
 
@@ -368,25 +443,57 @@ cdef extern from *:
             out[i] = (int16_t)q;
         }
     }
+
+    /* The dynamic path's 7-bit codes clamp(rint(x * inv) + zp, 0, 127), as bytes (finite x). */
+    static void nnl_quantize_u7(const float* x, Py_ssize_t n, float inv, float zp, uint8_t* out) {
+        Py_ssize_t i = 0;
+    #if NNL_HAVE_AVX2
+        const __m256 vi = _mm256_set1_ps(inv), vz = _mm256_set1_ps(zp);
+        const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(127.0f);
+        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        for (; i + 32 <= n; i += 32) {
+            __m256i q[4];
+            int j;
+            for (j = 0; j < 4; j++) {
+                __m256 v = _mm256_add_ps(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), vi),
+                                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+                q[j] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, zero), top));
+            }
+            /* int32 -> int16 -> uint8 packs work per 128-bit half; one dword permute restores the order */
+            __m256i p = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256((__m256i*)(out + i), _mm256_permutevar8x32_epi32(p, order));
+        }
+    #endif
+        for (; i < n; i++) {
+            float q = nearbyintf(x[i] * inv) + zp;
+            q = q >= 127.0f ? 127.0f : (q >= 0.0f ? q : 0.0f);
+            out[i] = (uint8_t)q;
+        }
+    }
     """
     float FLT_EPSILON
+    void nnl_quantize_u7(const float* x, Py_ssize_t n, float inv, float zp, uint8_t* out) noexcept nogil
     void nnl_range_f32(const float* x, Py_ssize_t n, float* lo, float* hi, int* has_nan) noexcept nogil
     void nnl_quantize_i16(const float* x, Py_ssize_t n, float inv, float zp, int16_t* out) noexcept nogil
 
 
+# Dynamic quantization's activation codes: 0..127, PyTorch's reduce_range for x86 (see quantized_linear).
+DYNAMIC_QUANT_MAX = 127
+
+
 cdef inline void _qparams(float lo, float hi, float* scale, float* zp) noexcept nogil:
-    # calculate_qparams (quint8, affine) in float32 steps: the range widened to contain 0,
-    # scale (hi - lo) / 255 (at least float32's eps), zero point -rint(lo / scale) clamped.
+    # calculate_qparams (affine, codes 0..127) in float32 steps: the range widened to contain 0,
+    # scale (hi - lo) / 127 (at least float32's eps), zero point -rint(lo / scale) clamped.
     if lo > 0:
         lo = 0
     if hi < 0:
         hi = 0
-    cdef float s = (hi - lo) / <float>255.0
+    cdef float s = (hi - lo) / <float>127.0
     if s < FLT_EPSILON:
         s = FLT_EPSILON
     cdef float z = -nearbyintf(lo / s)
     scale[0] = s
-    zp[0] = 0 if z < 0 else (255 if z > 255 else z)
+    zp[0] = 0 if z < 0 else (127 if z > 127 else z)
 
 
 cdef cnp.ndarray _checked_q(str name, object arr, int typenum, str dtype, int ndim):
@@ -398,9 +505,9 @@ cdef cnp.ndarray _checked_q(str name, object arr, int typenum, str dtype, int nd
 
 
 def dynamic_qparams(float lo, float hi):
-    """uint8 affine ``(scale, zero_point)`` of the range ``[min(lo, 0), max(hi, 0)]``, in float32 steps.
+    """Affine ``(scale, zero_point)`` for 7-bit codes 0..127 of ``[min(lo, 0), max(hi, 0)]``, in float32 steps.
 
-    ``scale = max((hi - lo) / 255, eps)``, ``zero_point = clamp(-rint(lo / scale), 0, 255)``:
+    ``scale = max((hi - lo) / 127, eps)``, ``zero_point = clamp(-rint(lo / scale), 0, 127)``:
     what :func:`quantized_linear` computes from each batch's min and max.
     """
     cdef float scale, zp
@@ -413,12 +520,15 @@ def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, int x
                      bint relu=False):
     """A quantized Linear on float32 input, in one call: quantize, u8 x s8 GEMM, epilogue.
 
-    ``x`` float32 (M, K). With ``x_scale=None`` (dynamic quantization) its
-    uint8 scale and zero point come from this batch's min and max
-    (:func:`dynamic_qparams`; the input must then be finite), else from
-    ``x_scale`` and ``x_zero_point`` (static). The codes ``clamp(rint(x / s_x)
-    + z_x, 0, 255)`` go straight to the int16 rows the dot products read; then
-    ``y[m, n] = (s_x * w_scale[n]) * (acc[m, n] - z_x * w_row_sums[n]) + bias[n]``,
+    ``x`` float32 (M, K). With ``x_scale=None`` (dynamic quantization) the
+    scale and zero point come from this batch's min and max
+    (:func:`dynamic_qparams`; the input must then be finite) and the codes
+    ``clamp(rint(x / s_x) + z_x, 0, 127)`` use 7 bits, as PyTorch's x86 dynamic
+    Linear does (``reduce_range``): a pair of u8 x s8 products then fits int16
+    exactly, which lets ``vpmaddubsw`` multiply 32 bytes per instruction.
+    With ``x_scale`` and ``x_zero_point`` (static, from QAT) the codes are
+    ``clamp(rint(x / s_x) + z_x, 0, 255)``, widened to int16 for ``vpmaddwd``.
+    Then ``y[m, n] = (s_x * w_scale[n]) * (acc[m, n] - z_x * w_row_sums[n]) + bias[n]``,
     and ``max(y, 0)`` with ``relu=True``. ``w_q`` int8 (N, K), ``w_row_sums``
     int32 (N,), ``w_scale`` and ``bias`` float32 (N,). Returns float32 (M, N).
     """
@@ -463,19 +573,28 @@ def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, int x
     cdef int nthreads = threads_for(M * N * K // 8)
     cdef const float* bias_ptr = NULL if ba is None else <const float*>cnp.PyArray_DATA(ba)
     cdef const float* cp = <const float*>cnp.PyArray_DATA(ca)
-    # One scratch block: the int16 activation codes (M x K), then the N multipliers s_x * w_scale[n].
-    cdef char* scratch = <char*>malloc(M * K * sizeof(int16_t) + N * sizeof(float) + 16)
+    # One scratch block: the activation codes (M x K: bytes when dynamic, int16 when static),
+    # then the N multipliers s_x * w_scale[n].
+    cdef bint dynamic = x_scale is None
+    cdef size_t code_bytes = M * K * (sizeof(uint8_t) if dynamic else sizeof(int16_t))
+    cdef char* scratch = <char*>malloc(code_bytes + N * sizeof(float) + 16)
     if scratch == NULL:
         raise MemoryError("quantized_linear: no memory for the quantized input")
-    cdef int16_t* x16 = <int16_t*>scratch
-    cdef float* mult = <float*>(scratch + ((M * K * sizeof(int16_t) + 15) // 16) * 16)
+    cdef int16_t* x16 = NULL
+    cdef uint8_t* x8 = NULL
+    cdef float* mult = <float*>(scratch + ((code_bytes + 15) // 16) * 16)
     cdef Py_ssize_t n
     try:
         with nogil:
-            nnl_quantize_i16(xp, M * K, <float>1.0 / sx, zx, x16)
+            if dynamic:
+                x8 = <uint8_t*>scratch
+                nnl_quantize_u7(xp, M * K, <float>1.0 / sx, zx, x8)
+            else:
+                x16 = <int16_t*>scratch
+                nnl_quantize_i16(xp, M * K, <float>1.0 / sx, zx, x16)
             for n in range(N):
                 mult[n] = sx * cp[n]
-            _gemm(x16, <const int8_t*>cnp.PyArray_DATA(wa), M, N, K, <int32_t>zx,
+            _gemm(x16, x8, <const int8_t*>cnp.PyArray_DATA(wa), M, N, K, <int32_t>zx,
                   <const int32_t*>cnp.PyArray_DATA(sa), mult, bias_ptr, 1.0, 0, False, relu,
                   <float*>cnp.PyArray_DATA(out), NULL, nthreads)
     finally:

@@ -80,12 +80,15 @@ def quantize_u8(x, scale, zero_point):
 _EPS = np.float32(np.finfo(np.float32).eps)
 
 
+DYNAMIC_QUANT_MAX = 127   # dynamic activation codes use 7 bits (PyTorch's reduce_range on x86)
+
+
 def dynamic_qparams(lo, hi):
-    """uint8 affine ``(scale, zero_point)`` of ``[min(lo, 0), max(hi, 0)]`` in float32 steps (see ``_int8.pyx``)."""
+    """Affine ``(scale, zero_point)`` for codes 0..127 of ``[min(lo, 0), max(hi, 0)]``, float32 steps (``_int8.pyx``)."""
     lo, hi = min(np.float32(lo), np.float32(0)), max(np.float32(hi), np.float32(0))
-    scale = max((hi - lo) / np.float32(255), _EPS)
+    scale = max((hi - lo) / np.float32(DYNAMIC_QUANT_MAX), _EPS)
     zero_point = -np.rint(lo / scale)
-    return float(scale), int(min(max(zero_point, 0), 255))
+    return float(scale), int(min(max(zero_point, 0), DYNAMIC_QUANT_MAX))
 
 
 def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, x_zero_point=0, relu=False):
@@ -124,6 +127,8 @@ def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, x_zer
     if M == 0 or N == 0:
         return np.empty((M, N), np.float32)
     x_q = quantize_u8(x, scale, zero_point)
+    if x_scale is None:   # 7-bit codes
+        x_q = np.minimum(x_q, np.uint8(DYNAMIC_QUANT_MAX))
     # the multipliers s_x * s_w[n], in float32
     multiplier = np.float32(scale) * w_scale
     out = int8_linear(x_q, zero_point, w_q, w_row_sums, multiplier, bias)

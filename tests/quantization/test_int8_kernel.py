@@ -145,7 +145,7 @@ def _float_operands(rng, M, N, K, bias=True):
     return x, w, sums, w_scale, b
 
 
-FUSED_SHAPES = SHAPES + [(1, 256, 784), (64, 256, 256), (7, 5, 17)]
+FUSED_SHAPES = SHAPES + [(1, 256, 784), (64, 256, 256), (7, 5, 17), (5, 6, 48), (2, 4, 16)]
 
 
 @pytest.mark.parametrize("M,N,K", FUSED_SHAPES)
@@ -165,6 +165,8 @@ def test_quantized_linear_equals_twin(M, N, K, relu, static):
     if M * K and N:
         scale, zp = (0.04, 117) if static else reference_int8.dynamic_qparams(x.min(), x.max())
         x_q = reference_int8.quantize_u8(x, scale, zp)
+        if not static:                                       # 7-bit codes: 0..127
+            x_q = np.minimum(x_q, 127)
         two_step = reference_int8.int8_linear(x_q, zp, w, sums, np.float32(scale) * w_scale, b)
         np.testing.assert_array_equal(twin, np.maximum(two_step, 0) if relu else two_step)
 
@@ -191,7 +193,8 @@ def test_quantized_linear_same_bytes_for_1_2_4_threads(M, N, K):
                                    (-1e-3, 100.0), (-7.25, 0.125)])
 def test_dynamic_qparams_are_calculate_qparams(lo, hi):
     from nnlite.quantization import calculate_qparams
-    want_scale, want_zp = calculate_qparams(np.float32(lo), np.float32(hi))
+    # 7-bit activation codes: quint8 with quant_max 127, PyTorch's reduce_range
+    want_scale, want_zp = calculate_qparams(np.float32(lo), np.float32(hi), quant_min=0, quant_max=127)
     for impl in (compiled(), reference_int8):
         scale, zp = impl.dynamic_qparams(lo, hi)
         assert np.float32(scale) == np.float32(want_scale) and zp == int(want_zp)

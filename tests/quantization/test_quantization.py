@@ -141,7 +141,7 @@ def test_quantize_dynamic_close_to_float(backend):
     # the layer is the formula: dequantized weight times a quantize-dequantized input
     layer = qmodel[0]
     xs = x.numpy()
-    s, z = Q.calculate_qparams(xs.min(), xs.max())
+    s, z = Q.calculate_qparams(xs.min(), xs.max(), quant_min=0, quant_max=127)   # 7-bit activations
     xq = Q.quantize_per_tensor(x, float(s), int(z), Q.quint8).dequantize().numpy()
     ref = xq @ layer.dequantized_weight().numpy().T + layer.bias.numpy()
     np.testing.assert_allclose(layer(x).numpy(), ref, rtol=1e-4, atol=1e-4)

@@ -4,11 +4,13 @@ r"""Quantized Linear layers: int8 inference (:class:`QuantizedLinear`) and its Q
 output row (symmetric, zero point 0) — a quarter of float32's bytes — and the
 bias in float32. Each call is one call of the compiled kernel
 (``quantized_linear`` in ``nnlite/_kernels/_int8.pyx``, or its NumPy twin
-``reference_int8.py`` on the reference backend): it quantizes the input to
-uint8 with an affine scale and zero point — computed from that batch's min and
-max (*dynamic* quantization, the default; the input must be finite) or fixed
-ones learned during QAT (*static*) — sums the products exactly in int32 and
-scales back to float32:
+``reference_int8.py`` on the reference backend): it quantizes the input with
+an affine scale and zero point — computed from that batch's min and max
+(*dynamic* quantization, the default; the input must be finite; 7-bit codes
+0..127, as PyTorch's x86 dynamic Linear with ``reduce_range``, so that two
+u8 x s8 products fit an int16 lane and ``vpmaddubsw`` applies) or fixed
+uint8 ones learned during QAT (*static*) — sums the products exactly in int32
+and scales back to float32:
 
 .. math::
 

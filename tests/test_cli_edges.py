@@ -307,10 +307,13 @@ def test_bench_measures_the_running_package_and_writes_elsewhere(tmp_path, capsy
 def test_an_unbuilt_source_checkout_says_so(tmp_path):
     """A clone without compiled kernels names itself and the way out, not "reinstall"."""
     checkout = tmp_path / "clone"
-    shutil.copytree(os.path.join(ROOT, "nnlite"), checkout / "nnlite",
+    # Copied from the source checkout these tests live in: the imported nnlite may be an installed
+    # one (README's `pip install ".[test]" && pytest`), whose folder has no setup.py.
+    source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    shutil.copytree(os.path.join(source, "nnlite"), checkout / "nnlite",
                     ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"))
     for name in ("setup.py", "pyproject.toml"):
-        shutil.copy(os.path.join(ROOT, name), checkout / name)
+        shutil.copy(os.path.join(source, name), checkout / name)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-c", "import nnlite"], cwd=checkout, capture_output=True, text=True,
                           env=env, timeout=300)

@@ -174,7 +174,14 @@ class Function:
             else:
                 arrays.append(a)
         # Unpacking an empty **options costs as much as a small check, so pass it only when set.
-        out = fn.forward(*arrays, **options) if options else fn.forward(*arrays)
+        # The try costs nothing until a kernel refuses a dtype (Python 3.11 exceptions are
+        # zero-cost on the normal path), so float32/float64 calls pay nothing for float16.
+        try:
+            out = fn.forward(*arrays, **options) if options else fn.forward(*arrays)
+        except TypeError:
+            if not any(type(a) is np.ndarray and a.dtype == np.float16 for a in arrays):
+                raise
+            return _forward_in_float32(fn, args, arrays, options, needs_graph and _mode.enabled)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if not (needs_graph and _mode.enabled):
@@ -246,6 +253,57 @@ class Function:
         self.__dict__.clear()
         self.inputs = inputs
         self._freed = True
+
+
+# ------------------------------------------------------------------ float16 ---
+
+def _forward_in_float32(fn, args, arrays, options, record):
+    """Run an operation whose kernels refused float16 in float32, and round its result to float16.
+
+    float16 is a storage format here (``Module.half``): the kernels have float32
+    and float64 loops only, so an operation on float16 arrays widens them to
+    float32 (exact: every float16 is a float32), computes as it always does,
+    and rounds its output to float16 once (and an input the kernel updates in
+    place, such as a batch norm's running statistics, back to float16).
+    Operations NumPy runs itself (adds, reshapes) never reach this path: NumPy's
+    elementwise float16 arithmetic already computes in float32 and rounds.
+
+    Gradients are not computed in float16. When a graph is being recorded, the
+    result gets a :class:`HalfPrecisionForward` node whose backward raises.
+    """
+    wide = [a.astype(np.float32) if type(a) is np.ndarray and a.dtype == np.float16 else a
+            for a in arrays]
+    try:
+        out = np.asarray(fn.forward(*wide, **options) if options else fn.forward(*wide))
+    except TypeError as error:   # e.g. float16 beside float64: say why the message reads float32
+        error.add_note("(its float16 operands had been widened to float32: kernels have no float16 loops)")
+        raise
+    for a, w in zip(arrays, wide):   # a kernel that updates an input in place (running statistics)
+        if w is not a and not np.array_equal(w, a, equal_nan=True):
+            a[...] = w
+    if out.dtype == np.float32:
+        out = out.astype(np.float16)
+    if not record:
+        return Tensor._make(out, None)
+    node = HalfPrecisionForward()
+    node.op, node.inputs = type(fn).__name__.removesuffix("Function"), args
+    return Tensor._make(out, node)
+
+
+class HalfPrecisionForward(Function):
+    """The graph node of an operation run on float16 tensors: inference only, no backward."""
+    saves_inputs = False
+
+    @property
+    def name(self):
+        return f"Float16{self.op}Backward"
+
+    def backward(self, grad):
+        raise RuntimeError(
+            f"{self.op}: its inputs were float16, which nnlite supports for storage and inference "
+            "only (the kernels compute in float32 and round to float16); gradients are not "
+            "computed in float16. Train in float32 (model.float()) and call model.half() after, "
+            "or run a half model under nl.no_grad().")
 
 
 def constant(array):

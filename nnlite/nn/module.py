@@ -329,11 +329,27 @@ class Module:
         return self._cast(np.float64)
 
     def half(self):
-        """Store floating-point parameters and buffers in float16 (half the bytes; checkpoints keep it).
+        """Store floating-point parameters and buffers in float16, for storage and inference.
 
-        nnlite's kernels compute in float32 and float64 only: run a half model's
-        Linears with ``nl.quantization.quantize_dynamic(model, dtype=nl.float16)``
-        (float16 storage, float32 products), or call ``.float()`` to compute.
+        Half the bytes of float32, and checkpoints keep the dtype. A forward pass
+        works on float16 inputs (``x.astype(np.float16)``; a half ``Linear``
+        refuses a float32 input, as PyTorch does): nnlite's kernels have float32 and float64 loops
+        only, so each kernel-backed operation widens its float16 operands to
+        float32 (exactly), computes, and rounds its output to float16. Every
+        operation rounds, so a whole model's output is within a few float16
+        steps (``2**-10`` relative) of the float32 model's on the same rounded
+        weights. Gradients are not computed in float16: ``backward`` through
+        such an operation raises; train in float32 and call ``half()`` after.
+        Same as ``model.to(nl.float16)``.
+
+        >>> import numpy as np, nnlite as nl
+        >>> model = nl.nn.Linear(3, 2).half()
+        >>> model.weight.dtype
+        dtype('float16')
+        >>> with nl.no_grad():
+        ...     y = model(nl.tensor(np.ones((1, 3), np.float16)))
+        >>> y.dtype
+        dtype('float16')
         """
         return self._cast(np.float16)
 

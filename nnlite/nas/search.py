@@ -17,6 +17,7 @@ from ..random import manual_seed
 from ..tensor import Tensor
 from ..train import accuracy as train_accuracy
 from .darts import BilevelSearch, DerivedNetwork, SearchNetwork
+from .progressive import _train_classifier
 
 __all__ = ["mnist1d_search_split", "darts_search", "train_from_scratch", "genotype_latency", "accuracy"]
 
@@ -95,18 +96,8 @@ def train_from_scratch(genotype, train, test, epochs=15, channels=16, cells=2, l
     manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = DerivedNetwork(genotype, channels=channels, cells=cells)
-    opt = optim.Adam(net.parameters(), lr=lr)
-    schedule = CosineAnnealingLR(opt, T_max=epochs)
-    x, y = train
-    for _ in range(epochs):
-        order = rng.permutation(len(y))
-        for i in range(0, len(y), batch_size):
-            idx = order[i:i + batch_size]
-            loss = F.cross_entropy(net(Tensor(x[idx])), Tensor(y[idx]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        schedule.step()
+    _train_classifier(net, *train, epochs, lr, batch_size, rng,
+                     schedule=lambda optimizer: CosineAnnealingLR(optimizer, T_max=epochs))
     return net, accuracy(net, test)
 
 

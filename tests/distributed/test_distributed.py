@@ -20,7 +20,9 @@ from nnlite import distributed as dist
 from nnlite.autograd import queue_callback
 from nnlite.distributed import process_group as pg
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The ranks import the nnlite under test: the in-place build, or the installed package (with
+# README's `pip install ".[test]" && pytest` the checkout's own nnlite/ has no compiled kernels).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(nl.__file__)))
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_worker.py")
 
 
@@ -318,6 +320,7 @@ def test_nnlite_train_distributed_writes_rank_zeros_outputs_once(tmp_path):
                            "digits-mlp", "--distributed", "--epochs", "2", "--out", str(out)],
                           capture_output=True, text=True, timeout=300, env=env, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
+    assert "reference twins" not in proc.stderr             # the ranks ran the compiled nnlite under test
     assert proc.stdout.count("== digits-mlp") == 1          # the report comes from rank 0 alone
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.85 and metrics["steps"] == 2 * 45   # global batch 32: 45 steps an epoch

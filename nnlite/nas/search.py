@@ -11,7 +11,6 @@ import numpy as np
 
 from .. import optim
 from ..data import MNIST1D
-from ..nn import functional as F
 from ..optim.lr_scheduler import CosineAnnealingLR
 from ..random import manual_seed
 from ..tensor import Tensor

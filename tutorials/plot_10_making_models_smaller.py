@@ -185,9 +185,10 @@ results["fc1 units halved"] = (4 * rows.num_parameters(), structured_acc)
 # with a scale :math:`s` and a zero point :math:`z`, and loses at most
 # :math:`s/2` on values inside the range. *Dynamic* quantization gives every
 # output row of a Linear weight its own scale (``int8``, symmetric), and
-# quantizes the activations of each batch as it arrives (``uint8``); the
-# product then runs in integers with int32 sums. Only the Linear layers are
-# converted, as in PyTorch.
+# quantizes the activations of each batch as it arrives (unsigned codes; 7
+# bits, 0 to 127, as PyTorch does on x86, so that the processor's byte
+# multiply-add cannot overflow); the product then runs in integers with int32
+# sums. Only the Linear layers are converted, as in PyTorch.
 q = nl.quantization
 int8_model = q.quantize_dynamic(base, {nn.Linear}, dtype=nl.qint8)
 int8_acc, int8_size = accuracy(int8_model), q.model_size_bytes(int8_model)
@@ -320,6 +321,19 @@ assert all(type(m) is not nl.nn.LoRALinear for m in model.modules())
 # labels alone do not. The student is the same CNN with 4 channels and a
 # hidden layer of 16; it is trained twice from the same start, on the same
 # batches: with the labels alone and with the teacher.
+#
+# One short run on one seed says little: the two accuracies differ by a few
+# points either way from seed to seed. ``nnlite train mnist1d-distill``
+# (:mod:`nnlite.distill`) runs the comparison following Hinton et al.,
+# over three seeds: a teacher trained on all the labelled examples, an
+# 8-channel student given 6000 steps, :math:`\alpha` chosen on a validation
+# split, and a *transfer set* — the labelled examples plus 16,000 new,
+# unlabelled MNIST-1D signals that only the teacher labels. Measured on
+# seeds 0-2 (AMD EPYC, 2 threads): student alone 81.8% ± 2.1%, distilled
+# 84.7% ± 1.4%, a gain on every seed (+3.4, +4.1, +1.2 points). Distilled on
+# the labelled examples only it scored 81.7%: here the soft targets pay off
+# through the extra signals the teacher can label, not on the examples the
+# labels already cover.
 with nl.no_grad():
     teacher_logits = base(train_set.tensors[0]).detach()
 distill_set = nl.data.TensorDataset(*train_set.tensors, teacher_logits)
@@ -376,9 +390,10 @@ print(f"total time {time.perf_counter() - start:.0f} s")
 #   low-rank change instead of the whole weight: here 5% of the parameters
 #   adapt the model to new classes as well as full fine-tuning does.
 # * Distillation trains a much smaller student from the teacher's soft
-#   outputs; whether it beats the student trained alone depends on the
-#   student, the temperature and the seed — measure it
-#   (``nnlite train mnist1d-distill`` repeats it over three seeds).
+#   outputs. One short run does not settle whether it helps; over three
+#   seeds, with a transfer set of unlabelled signals, the distilled 8-channel
+#   student beat the same student trained alone by 2.9 points on average
+#   (``nnlite train mnist1d-distill``).
 #
 # Exercises
 # ---------
@@ -394,3 +409,11 @@ print(f"total time {time.perf_counter() - start:.0f} s")
 # 5. Vary the temperature :math:`T \in \{1, 2, 4, 8\}` and :math:`\alpha`
 #    of the distillation loss. At :math:`T = 1, \alpha = 1` what does the
 #    student learn from?
+# 6. Give the distilled student a transfer set: append
+#    ``transfer_signals(4000)`` (from :mod:`nnlite.distill`) and the
+#    teacher's logits for them to
+#    ``distill_set`` (with the teacher's predictions as labels) and train both
+#    students for the same number of steps, over three seeds. How long must
+#    they train before the transfer set pays off? Does it still help if the
+#    unlabelled signals get only the teacher's hard predictions
+#    (:math:`\alpha = 0`)?

@@ -1,4 +1,5 @@
 """nl.set_flush_denormal: the modes reach every kernel thread, products stay fast, kernels equal twins."""
+import os
 import platform
 import subprocess
 import sys
@@ -128,12 +129,15 @@ def test_product_with_ten_percent_subnormals_runs_at_normal_speed(rng, flushing)
     assert min(ratios) <= 1.5, ratios
 
 
-def test_environment_variable_turns_flushing_on_at_import():
+def test_environment_variable_turns_flushing_on_at_import(tmp_path):
     if not _flushing_is_supported():
         return
     code = ("import numpy as np, nnlite as nl; x = np.array([1e-39], np.float32);"
             "print(nl.denormal.flush_denormal_enabled(), float((x * np.float32(1))[0]) == 0.0)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "NNLITE_FLUSH_DENORMAL": "1"})
+    # Run outside the checkout, with the nnlite under test on the path: `python -c` in a source
+    # checkout would import its nnlite/, which has no compiled kernels when nnlite is installed.
+    package_dir = os.path.dirname(os.path.dirname(nl.__file__))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**os.environ, "NNLITE_FLUSH_DENORMAL": "1", "PYTHONPATH": package_dir})
     assert out.stdout.split() == ["True", "True"], out.stderr
 

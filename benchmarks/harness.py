@@ -69,7 +69,13 @@ def torch_or_none():
 
 
 def format_table(rows):
-    """A markdown table: workload, times, and nnlite's ratio against each contender."""
+    """A markdown table: workload, times, and nnlite's ratio against each contender.
+
+    Rows of another shape (a module measuring something other than nnlite against its
+    contenders, such as bench_denormal) get a plain table of their own columns.
+    """
+    if any("workload" not in r for r in rows):
+        return plain_table(rows)
     head = "| workload | nnlite ms | torch ms | numpy ms | nnlite/torch | nnlite/numpy | note |"
     lines = [head, "|" + "---|" * 7]
     fmt = lambda v: "—" if v is None else (f"{v:.3f}" if v < 100 else f"{v:.1f}")
@@ -77,4 +83,13 @@ def format_table(rows):
         n, t, p = r.get("nnlite_ms"), r.get("torch_ms"), r.get("numpy_ms")
         lines.append(f"| {r['workload']} | {fmt(n)} | {fmt(t)} | {fmt(p)} | "
                      f"{fmt(ratio(n, t))} | {fmt(ratio(n, p))} | {r.get('note', '')} |")
+    return "\n".join(lines)
+
+
+def plain_table(rows):
+    """A markdown table with one column per key of the rows, in the order they first appear."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    fmt = lambda v: "—" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines)

@@ -151,11 +151,11 @@ def main(argv=None):
         start = time.perf_counter()
         try:
             rows = run_module(name, args.quick, workloads)
+            print(format_table(rows), flush=True)
         except Exception:   # one broken module must not hide the others' numbers
             traceback.print_exc()
             failed.append(name)
             continue
-        print(format_table(rows), flush=True)
         results[name] = rows
         results[META][name] = {"when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                                "threads": nl.get_num_threads(), "quick": args.quick,

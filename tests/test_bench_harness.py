@@ -1,0 +1,31 @@
+"""benchmarks/harness.py: the tables `nnlite bench` prints for every benchmark module."""
+import os
+import sys
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+
+
+def _harness():
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        import harness
+    finally:
+        sys.path.remove(BENCHMARKS)
+    return harness
+
+
+def test_rows_against_contenders_get_the_ratio_table():
+    table = _harness().format_table([{"workload": "gemm 256", "nnlite_ms": 1.0, "torch_ms": 2.0, "numpy_ms": None}])
+    assert table.splitlines()[0].startswith("| workload | nnlite ms | torch ms")
+    assert "| gemm 256 | 1.000 | 2.000 | — | 0.500 | — |  |" in table
+
+
+def test_rows_of_another_shape_get_a_table_of_their_own_columns():
+    # bench_denormal's rows: no workload, no contenders (they once stopped `nnlite bench` with a KeyError).
+    rows = [{"operands": "normal", "flush": "off", "nnlite_ms": 0.25, "numpy_ms": 0.5},
+            {"operands": "10% subnormal", "flush": "on", "nnlite_ms": 0.3, "numpy_ms": None, "note": "x"}]
+    lines = _harness().format_table(rows).splitlines()
+    assert lines[0] == "| operands | flush | nnlite_ms | numpy_ms | note |"
+    assert lines[1] == "|---|---|---|---|---|"
+    assert lines[2] == "| normal | off | 0.250 | 0.500 | — |"
+    assert lines[3] == "| 10% subnormal | on | 0.300 | — | x |"

@@ -66,6 +66,12 @@ class ParameterMonitor(Callback):
                 yield name, p
 
     def on_fit_start(self, state):
+        # A misspelt name would otherwise leave its statistics silently empty.
+        trainable = [name for name, p in state.model.named_parameters() if p.requires_grad]
+        unknown = [name for name in self.names or () if name not in trainable]
+        if unknown:
+            raise ValueError(f"ParameterMonitor: the model has no trainable parameters named {unknown}; "
+                             f"expected names from {trainable[:6]}")
         self._init = {name: p.data.astype(np.float64) for name, p in self._params(state.model)}
         for stat in STATISTICS:
             self.records.setdefault(stat, {name: [] for name in self._init})

@@ -100,3 +100,13 @@ def test_gradient_flow_reports_mean_and_max_abs_per_weight():
     assert flow["mean_abs"][0] == g.mean() and flow["max_abs"][0] == g.max()
     assert gradient_flow(model.named_parameters(), weights_only=False)["names"] == [
         "0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_unknown_parameter_names_are_named_when_training_starts():
+    model = nl.nn.Linear(3, 2)
+    monitor = nl.monitor.ParameterMonitor(names=["wieght"])
+    data = [(nl.randn(4, 3), nl.randn(4, 2))]
+    with pytest.raises(ValueError, match=r"no trainable parameters named \['wieght'\]; expected names from "
+                                         r"\['weight', 'bias'\]"):
+        nl.train.fit(model, nl.nn.functional.mse_loss, nl.optim.SGD(model.parameters(), lr=0.1), data, epochs=1,
+                     callbacks=[monitor], progress=False)

@@ -135,6 +135,12 @@ def loss_after_removal(model, loss_fn, batches, scores, fractions):
     afterwards. Returns a float64 array, one loss per fraction.
     """
     params = dict(model.named_parameters())
+    for name, s in scores.items():
+        shape = tuple(np.shape(s.data if isinstance(s, Tensor) else s))
+        if name not in params or shape != tuple(params[name].shape):
+            given = "missing" if name not in params else f"shape {tuple(params[name].shape)}"
+            raise ValueError(f"loss_after_removal: scores[{name!r}] has shape {shape}, but the model's parameter is "
+                             f"{given}; expected scores shaped like parameters from {list(params)[:6]}")
     losses = []
     for f in fractions:
         masks = removal_mask(scores, f)

@@ -55,3 +55,13 @@ def test_record_activations_takes_one_layer_name_as_a_string():
     model = nn.Sequential()
     model.add_module("fc1", nn.Linear(4, 3))
     assert list(record_activations(model, [_batch()], layers="fc1")) == ["fc1"]
+
+
+def test_scores_must_match_the_model_parameters():
+    from nnlite.analysis import effective_parameters, loss_after_removal
+    model = nn.Linear(4, 3)
+    with pytest.raises(ValueError, match=r"scores\['nope'\] has shape \(2,\), but the model's parameter is missing"):
+        effective_parameters(model, F.cross_entropy, [_batch()], scores={"nope": np.ones(2)})
+    with pytest.raises(ValueError, match=r"scores\['weight'\] has shape \(4, 3\), but the model's parameter is "
+                                         r"shape \(3, 4\)"):
+        loss_after_removal(model, F.cross_entropy, [_batch()], {"weight": np.ones((4, 3))}, [0.5])

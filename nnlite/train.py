@@ -134,7 +134,7 @@ def accuracy(model, inputs, targets, batch_size=None):
     target_dtype = dataset.arrays[1].dtype
     if target_dtype.kind not in "iu":
         raise TypeError(f"accuracy: targets must be integer class labels, got {target_dtype}")
-    loader = DataLoader(dataset, batch_size=batch_size or max(len(dataset), 1))
+    loader = DataLoader(dataset, batch_size=max(len(dataset), 1) if batch_size is None else batch_size)
     return evaluate(model, None, loader, metrics=("accuracy",))["accuracy"]
 
 

@@ -6,7 +6,9 @@ Contenders, paired medians in one loop (``harness.paired_medians``):
   weights per output row, activations quantized per batch, one call of
   ``_int8.pyx``'s ``quantized_linear`` per layer (input range, uint8 codes,
   u8 x s8 GEMM, epilogue); the note adds the same model after
-  ``fuse_modules`` (each Linear + ReLU pair one call, the ReLU in the epilogue);
+  ``fuse_modules`` (each Linear + ReLU pair one call, the ReLU in the epilogue),
+  and that fused model with ``reduce_range=True`` (7-bit activation codes, as
+  PyTorch's fbgemm path: the ``vpmaddubsw`` byte products);
 * ``torch`` — ``torch.ao.quantization.quantize_dynamic`` of the same model (its
   fbgemm int8 kernels), when PyTorch is installed;
 * ``numpy`` — left empty; the note gives nnlite's own float32 model instead, and
@@ -48,7 +50,7 @@ def cpu_and_isa():
     elif "avx_vnni" in flags:
         isa = "AVX-VNNI"
     elif "avx2" in flags:
-        isa = "AVX2 (vpmaddwd), no VNNI"
+        isa = "AVX2 (vpmaddwd; vpmaddubsw for 7-bit codes), no VNNI"
     else:
         isa = "portable (no AVX2)"
     return name, isa
@@ -89,7 +91,9 @@ def run(quick=False):
     qmodel = nl.quantization.quantize_dynamic(model, {nl.nn.Linear}, dtype=nl.qint8)
     pairs = [[str(i), str(i + 1)] for i in range(len(model) - 1)
              if isinstance(model[i], nl.nn.Linear) and isinstance(model[i + 1], nl.nn.ReLU)]
-    qfused = nl.quantization.quantize_dynamic(nl.quantization.fuse_modules(model, pairs), dtype=nl.qint8)
+    fused = nl.quantization.fuse_modules(model, pairs)
+    qfused = nl.quantization.quantize_dynamic(fused, dtype=nl.qint8)
+    q7 = nl.quantization.quantize_dynamic(fused, dtype=nl.qint8, reduce_range=True)
     tq = torch_twin(model, torch) if torch is not None else None
     cpu, isa = cpu_and_isa()
     from nnlite._kernels import _int8
@@ -106,13 +110,16 @@ def run(quick=False):
         def tq_call():
             with torch.no_grad():
                 return tq(tx)
-        times = paired_medians({"int8": lambda: qmodel(x), "int8_fused": lambda: qfused(x), "fp32": fp32,
+        times = paired_medians({"int8": lambda: qmodel(x), "int8_fused": lambda: qfused(x),
+                                "int8_fused_7bit": lambda: q7(x), "fp32": fp32,
                                 "torch": tq_call if torch is not None else None},
                                repeat=21 if quick else 61, warmup=5, number=20 if batch < 16 else 5)
         speedup, fused = times["fp32"] / times["int8"], times["fp32"] / times["int8_fused"]
         target = TARGETS.get(batch)
         verdict = "" if target is None else f" (target >= {target}x: {'PASS' if speedup >= target else 'MISS'})"
-        verdict += f"; with Linear+ReLU fused {times['int8_fused']:.3f} ms, x{fused:.2f}"
+        verdict += (f"; with Linear+ReLU fused {times['int8_fused']:.3f} ms, x{fused:.2f}; fused with "
+                    f"7-bit activations {times['int8_fused_7bit']:.3f} ms, "
+                    f"x{times['fp32'] / times['int8_fused_7bit']:.2f}")
         rows.append({"workload": f"MLP 784-256-256-10 int8 dynamic, batch {batch}",
                      "nnlite_ms": times["int8"], "torch_ms": times["torch"], "numpy_ms": None,
                      "note": f"nnlite float32 {times['fp32']:.3f} ms, int8 speed-up x{speedup:.2f}{verdict}; "

@@ -80,18 +80,17 @@ def quantize_u8(x, scale, zero_point):
 _EPS = np.float32(np.finfo(np.float32).eps)
 
 
-DYNAMIC_QUANT_MAX = 127   # dynamic activation codes use 7 bits (PyTorch's reduce_range on x86)
-
-
-def dynamic_qparams(lo, hi):
-    """Affine ``(scale, zero_point)`` for codes 0..127 of ``[min(lo, 0), max(hi, 0)]``, float32 steps (``_int8.pyx``)."""
+def dynamic_qparams(lo, hi, reduce_range=False):
+    """Affine ``(scale, zero_point)`` for codes 0..255 (0..127 with ``reduce_range``), float32 steps (``_int8.pyx``)."""
+    qmax = np.float32(127 if reduce_range else 255)
     lo, hi = min(np.float32(lo), np.float32(0)), max(np.float32(hi), np.float32(0))
-    scale = max((hi - lo) / np.float32(DYNAMIC_QUANT_MAX), _EPS)
+    scale = max((hi - lo) / qmax, _EPS)
     zero_point = -np.rint(lo / scale)
-    return float(scale), int(min(max(zero_point, 0), DYNAMIC_QUANT_MAX))
+    return float(scale), int(min(max(zero_point, 0), qmax))
 
 
-def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, x_zero_point=0, relu=False):
+def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, x_zero_point=0, relu=False,
+                     reduce_range=False):
     """A quantized Linear on float32 input: quantize, u8 x s8 GEMM, epilogue (see ``_int8.pyx``)."""
     name = "quantized_linear"
     x = _checked("x", x, np.float32, 2, name)
@@ -111,13 +110,15 @@ def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, x_zer
             raise ValueError(f"{name}: bias needs {N} entries, got {bias.shape[0]}")
     if K > MAX_IN_FEATURES:
         raise ValueError(f"{name}: at most {MAX_IN_FEATURES} input features fit int32 sums, got {K}")
+    if reduce_range and x_scale is not None:
+        raise ValueError(f"{name}: reduce_range applies to dynamic quantization (x_scale=None) only")
     if x_scale is None:
         # dynamic: this batch's own range (always containing 0)
         scale, zero_point = 1.0, 0
         if x.size:
             if not np.isfinite(x).all():
                 raise ValueError(f"{name}: dynamic quantization needs a finite input, got NaN or inf")
-            scale, zero_point = dynamic_qparams(x.min(), x.max())
+            scale, zero_point = dynamic_qparams(x.min(), x.max(), reduce_range)
     else:
         scale, zero_point = np.float32(x_scale), x_zero_point
         if not scale > 0:
@@ -127,8 +128,8 @@ def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, x_zer
     if M == 0 or N == 0:
         return np.empty((M, N), np.float32)
     x_q = quantize_u8(x, scale, zero_point)
-    if x_scale is None:   # 7-bit codes
-        x_q = np.minimum(x_q, np.uint8(DYNAMIC_QUANT_MAX))
+    if reduce_range:   # 7-bit codes
+        x_q = np.minimum(x_q, np.uint8(127))
     # the multipliers s_x * s_w[n], in float32
     multiplier = np.float32(scale) * w_scale
     out = int8_linear(x_q, zero_point, w_q, w_row_sums, multiplier, bias)

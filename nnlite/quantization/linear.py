@@ -6,11 +6,13 @@ bias in float32. Each call is one call of the compiled kernel
 (``quantized_linear`` in ``nnlite/_kernels/_int8.pyx``, or its NumPy twin
 ``reference_int8.py`` on the reference backend): it quantizes the input with
 an affine scale and zero point — computed from that batch's min and max
-(*dynamic* quantization, the default; the input must be finite; 7-bit codes
-0..127, as PyTorch's x86 dynamic Linear with ``reduce_range``, so that two
-u8 x s8 products fit an int16 lane and ``vpmaddubsw`` applies) or fixed
-uint8 ones learned during QAT (*static*) — sums the products exactly in int32
-and scales back to float32:
+(*dynamic* quantization, the default; the input must be finite) or fixed ones
+learned during QAT (*static*) — to uint8 codes, sums the products exactly in
+int32 and scales back to float32. A dynamic layer made with
+``reduce_range=True`` uses 7-bit codes (0..127), as PyTorch's x86 dynamic
+Linear does: two u8 x s8 products then fit an int16 lane, so the kernel
+multiplies 32 bytes per ``vpmaddubsw`` (faster on large batches, twice the
+rounding step on the activations):
 
 .. math::
 
@@ -61,9 +63,12 @@ class QuantizedLinear(Module):
 
     _relu = False   # QuantizedLinearReLU applies max(y, 0) in the kernel's epilogue
 
-    def __init__(self, in_features, out_features, bias=True, dynamic=True):
+    def __init__(self, in_features, out_features, bias=True, dynamic=True, reduce_range=False):
         super().__init__()
+        if reduce_range and not dynamic:
+            raise ValueError("QuantizedLinear: reduce_range applies to dynamic layers only")
         self.in_features, self.out_features, self.dynamic = int(in_features), int(out_features), dynamic
+        self.reduce_range = bool(reduce_range)
         self.weight_int8 = Buffer(np.zeros((out_features, in_features), np.int8))
         self.weight_scale = Buffer(np.ones(out_features, np.float32))
         self.bias = Buffer(np.zeros(out_features, np.float32)) if bias else None
@@ -73,14 +78,16 @@ class QuantizedLinear(Module):
         self._row_sums = None
 
     @classmethod
-    def from_float(cls, linear, input_qparams=None, weight_scale=None):
+    def from_float(cls, linear, input_qparams=None, weight_scale=None, reduce_range=False):
         """Quantize ``linear``'s weight per output row (symmetric int8).
 
         ``input_qparams=(scale, zero_point)`` makes a static layer, ``None`` a dynamic
-        one. ``weight_scale`` (one per row) defaults to ``max|w_row| / 127.5``.
+        one (with 7-bit activation codes if ``reduce_range``). ``weight_scale`` (one
+        per row) defaults to ``max|w_row| / 127.5``.
         """
         weight = linear.weight.data.astype(np.float32)
-        layer = cls(linear.in_features, linear.out_features, linear.bias is not None, input_qparams is None)
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None, input_qparams is None,
+                    reduce_range)
         if weight_scale is None:
             observer = weight_observer()
             observer(weight)
@@ -118,7 +125,7 @@ class QuantizedLinear(Module):
         # codes, the integer product and the float32 epilogue.
         if self.dynamic:
             out = _kernels().quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias,
-                                              relu=self._relu)
+                                              relu=self._relu, reduce_range=self.reduce_range)
         else:
             out = _kernels().quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias,
                                               float(self.input_scale.data[0]),
@@ -127,7 +134,8 @@ class QuantizedLinear(Module):
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, dynamic={self.dynamic}")
+                f"bias={self.bias is not None}, dynamic={self.dynamic}"
+                + (", reduce_range=True" if self.reduce_range else ""))
 
 
 class QuantizedLinearReLU(QuantizedLinear):
@@ -143,10 +151,10 @@ class QuantizedLinearReLU(QuantizedLinear):
     _relu = True
 
     @classmethod
-    def from_float(cls, linear, input_qparams=None, weight_scale=None):
+    def from_float(cls, linear, input_qparams=None, weight_scale=None, reduce_range=False):
         if isinstance(linear, Sequential):   # a LinearReLU: quantize its Linear
             linear = linear[0]
-        return super().from_float(linear, input_qparams, weight_scale)
+        return super().from_float(linear, input_qparams, weight_scale, reduce_range)
 
 
 class QATLinear(Linear):

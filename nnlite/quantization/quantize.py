@@ -35,13 +35,17 @@ def _swap(model, wanted, make, inplace):
     return model
 
 
-def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False):
+def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False, reduce_range=False):
     """Replace every Linear (the types in ``qconfig_spec``, default ``{nn.Linear, LinearReLU}``) by a smaller one.
 
     ``dtype=nl.qint8``: weights become int8 per output row now; activations are
     quantized per batch at run time (:class:`QuantizedLinear`; a
     :class:`LinearReLU` made by :func:`fuse_modules` becomes a
     :class:`QuantizedLinearReLU`, whose ReLU runs inside the kernel call).
+    ``reduce_range=True`` quantizes the activations to 7 bits (0..127), as
+    PyTorch's x86 (fbgemm) dynamic Linear does, for the kernel's faster byte
+    multiply-add. ONNX export writes the 8-bit form (``DynamicQuantizeLinear``),
+    so export a model quantized without ``reduce_range``.
     ``dtype=nl.float16``: weights and biases are stored in float16 and the
     products run in float32 (:class:`Float16Linear`). The same two choices as torch.
 
@@ -64,10 +68,14 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
         if half:   # float16 has no fused kernel: the pair keeps its ReLU, its Linear is stored in float16
             wanted.add(Linear)
         else:
-            model = _swap(model, {LinearReLU}, QuantizedLinearReLU.from_float, inplace)
+            model = _swap(model, {LinearReLU},
+                          lambda m: QuantizedLinearReLU.from_float(m, reduce_range=reduce_range), inplace)
             inplace = True
     wanted.discard(LinearReLU)
-    return _swap(model, wanted, Float16Linear.from_float if half else QuantizedLinear.from_float, inplace)
+    if reduce_range and half:
+        raise ValueError("quantize_dynamic: reduce_range applies to dtype=nl.qint8 only")
+    make = Float16Linear.from_float if half else lambda m: QuantizedLinear.from_float(m, reduce_range=reduce_range)
+    return _swap(model, wanted, make, inplace)
 
 
 def prepare_qat(model, mapping=None, inplace=False):

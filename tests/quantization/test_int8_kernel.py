@@ -150,11 +150,12 @@ FUSED_SHAPES = SHAPES + [(1, 256, 784), (64, 256, 256), (7, 5, 17), (5, 6, 48), 
 
 @pytest.mark.parametrize("M,N,K", FUSED_SHAPES)
 @pytest.mark.parametrize("relu", [False, True])
-@pytest.mark.parametrize("static", [False, True])
-def test_quantized_linear_equals_twin(M, N, K, relu, static):
+@pytest.mark.parametrize("mode", ["dynamic", "dynamic 7-bit", "static"])
+def test_quantized_linear_equals_twin(M, N, K, relu, mode):
     k = compiled()
     x, w, sums, w_scale, b = _float_operands(np.random.default_rng(M * 7 + N * 3 + K), M, N, K, bias=M % 2 == 0)
-    qparams = {"x_scale": 0.04, "x_zero_point": 117} if static else {}
+    static, seven = mode == "static", mode == "dynamic 7-bit"
+    qparams = {"x_scale": 0.04, "x_zero_point": 117} if static else {"reduce_range": seven}
     ours = k.quantized_linear(x, w, sums, w_scale, b, relu=relu, **qparams)
     twin = reference_int8.quantized_linear(x, w, sums, w_scale, b, relu=relu, **qparams)
     assert ours.dtype == twin.dtype == np.float32 and ours.shape == twin.shape == (M, N)
@@ -163,9 +164,9 @@ def test_quantized_linear_equals_twin(M, N, K, relu, static):
         assert ours.min() >= 0
     # the twin is the two-step path: uint8 codes from the batch's own range, then int8_linear
     if M * K and N:
-        scale, zp = (0.04, 117) if static else reference_int8.dynamic_qparams(x.min(), x.max())
+        scale, zp = (0.04, 117) if static else reference_int8.dynamic_qparams(x.min(), x.max(), seven)
         x_q = reference_int8.quantize_u8(x, scale, zp)
-        if not static:                                       # 7-bit codes: 0..127
+        if seven:                                            # 7-bit codes: 0..127
             x_q = np.minimum(x_q, 127)
         two_step = reference_int8.int8_linear(x_q, zp, w, sums, np.float32(scale) * w_scale, b)
         np.testing.assert_array_equal(twin, np.maximum(two_step, 0) if relu else two_step)
@@ -187,16 +188,19 @@ def test_quantized_linear_same_bytes_for_1_2_4_threads(M, N, K):
     args = _float_operands(np.random.default_rng(4), M, N, K)
     same_bytes_across_threads(k.quantized_linear, *args)
     same_bytes_across_threads(lambda *a: k.quantized_linear(*a, relu=True), *args)
+    same_bytes_across_threads(lambda *a: k.quantized_linear(*a, reduce_range=True), *args)
 
 
 @pytest.mark.parametrize("lo,hi", [(-1.3, 2.7), (0.5, 3.0), (-3.0, -1.0), (0.0, 0.0), (-1e-9, 1e-9),
                                    (-1e-3, 100.0), (-7.25, 0.125)])
-def test_dynamic_qparams_are_calculate_qparams(lo, hi):
+@pytest.mark.parametrize("reduce_range", [False, True])
+def test_dynamic_qparams_are_calculate_qparams(lo, hi, reduce_range):
     from nnlite.quantization import calculate_qparams
     # 7-bit activation codes: quint8 with quant_max 127, PyTorch's reduce_range
-    want_scale, want_zp = calculate_qparams(np.float32(lo), np.float32(hi), quant_min=0, quant_max=127)
+    want_scale, want_zp = calculate_qparams(np.float32(lo), np.float32(hi), quant_min=0,
+                                            quant_max=127 if reduce_range else 255)
     for impl in (compiled(), reference_int8):
-        scale, zp = impl.dynamic_qparams(lo, hi)
+        scale, zp = impl.dynamic_qparams(lo, hi, reduce_range)
         assert np.float32(scale) == np.float32(want_scale) and zp == int(want_zp)
 
 
@@ -222,6 +226,8 @@ def test_quantized_linear_errors(impl):
         k.quantized_linear(x, w, sums, w_scale, b, x_scale=0.0)
     with pytest.raises(ValueError, match=r"x_zero_point must be in \[0, 255\], got 256"):
         k.quantized_linear(x, w, sums, w_scale, b, x_scale=0.1, x_zero_point=256)
+    with pytest.raises(ValueError, match="reduce_range applies to dynamic quantization"):
+        k.quantized_linear(x, w, sums, w_scale, b, x_scale=0.1, reduce_range=True)
     for bad in (np.nan, np.inf, -np.inf):
         y = x.copy()
         y[1, 2] = bad
@@ -250,5 +256,6 @@ def test_range_of_long_rows_is_exact():
         x = rng.random((1, 1000)).astype(np.float32)
         x[0, pos] = -50.0
         x[0, (pos + 3) % 1000] = 80.0
-        assert (k.quantized_linear(x, w, sums, w_scale).tobytes()
-                == reference_int8.quantized_linear(x, w, sums, w_scale).tobytes())
+        for seven in (False, True):
+            assert (k.quantized_linear(x, w, sums, w_scale, reduce_range=seven).tobytes()
+                    == reference_int8.quantized_linear(x, w, sums, w_scale, reduce_range=seven).tobytes())

@@ -141,7 +141,7 @@ def test_quantize_dynamic_close_to_float(backend):
     # the layer is the formula: dequantized weight times a quantize-dequantized input
     layer = qmodel[0]
     xs = x.numpy()
-    s, z = Q.calculate_qparams(xs.min(), xs.max(), quant_min=0, quant_max=127)   # 7-bit activations
+    s, z = Q.calculate_qparams(xs.min(), xs.max())
     xq = Q.quantize_per_tensor(x, float(s), int(z), Q.quint8).dequantize().numpy()
     ref = xq @ layer.dequantized_weight().numpy().T + layer.bias.numpy()
     np.testing.assert_allclose(layer(x).numpy(), ref, rtol=1e-4, atol=1e-4)
@@ -316,3 +316,38 @@ def test_dynamic_int8_rejects_non_finite_input():
                 layer(nl.tensor(x))
         finally:
             nl.set_backend(old)
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_reduce_range_quantizes_activations_to_7_bits(backend):
+    model = _mlp()
+    x = nl.randn(32, 40)
+    want = model(x).detach().numpy()
+    old = nl.get_backend()
+    nl.set_backend(backend)
+    try:
+        q7 = Q.quantize_dynamic(Q.fuse_modules(model, [["0", "1"]]), reduce_range=True)
+        got = q7(x).numpy()
+        layer = q7[2]
+        assert layer.reduce_range and "reduce_range=True" in repr(layer)
+        # the fused first layer is the unfused one followed by a ReLU
+        h = np.maximum(Q.QuantizedLinear.from_float(model[0], reduce_range=True)(x).numpy(), 0)
+        np.testing.assert_array_equal(q7[0](x).numpy(), h)
+        # a layer is the formula with codes 0..127: quint8 qparams with quant_max 127
+        s, z = Q.calculate_qparams(h.min(), h.max(), quant_min=0, quant_max=127)
+        hq = np.clip(np.rint(h / s) + z, 0, 127)
+        ref = ((hq - z) * s) @ layer.dequantized_weight().numpy().T + layer.bias.numpy()
+        np.testing.assert_allclose(layer(nl.tensor(h)).numpy(), ref, rtol=1e-4, atol=1e-4)
+        # and coarser than the 8-bit layer's codes, which the same formula with 255 gives
+        s8, z8 = Q.calculate_qparams(h.min(), h.max())
+        ref8 = ((np.clip(np.rint(h / s8) + z8, 0, 255) - z8) * s8) @ layer.dequantized_weight().numpy().T
+        full = Q.QuantizedLinear.from_float(model[2])(nl.tensor(h)).numpy()
+        np.testing.assert_allclose(full, ref8 + layer.bias.numpy(), rtol=1e-4, atol=1e-4)
+    finally:
+        nl.set_backend(old)
+    rel = np.abs(got - want).max() / np.abs(want).max()
+    assert rel < 0.05 and (got.argmax(1) == want.argmax(1)).mean() >= 0.9
+    with pytest.raises(ValueError, match="reduce_range applies to dynamic layers only"):
+        Q.QuantizedLinear(4, 2, dynamic=False, reduce_range=True)
+    with pytest.raises(ValueError, match="reduce_range applies to dtype=nl.qint8 only"):
+        Q.quantize_dynamic(model, dtype=nl.float16, reduce_range=True)

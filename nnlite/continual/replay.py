@@ -62,7 +62,12 @@ class ReservoirBuffer:
                 store[slot] = f[row]
 
     def sample(self, batch_size):
-        """``batch_size`` stored examples drawn uniformly (without replacement), as Tensors per field."""
+        """``batch_size`` stored examples drawn uniformly (without replacement), as Tensors per field.
+
+        While fewer than ``batch_size`` examples are stored, all of them are returned.
+        """
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"ReservoirBuffer.sample: batch_size must be a positive integer, got {batch_size!r}")
         if len(self) == 0:
             raise ValueError("ReservoirBuffer.sample: the buffer is empty")
         rng = _gen(self.generator)

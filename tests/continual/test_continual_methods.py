@@ -177,3 +177,11 @@ def test_benchmark_train_size_must_be_positive():
 def test_train_sequence_needs_a_task():
     with pytest.raises(ValueError, match="train_sequence: expected at least one Task"):
         continual.train_sequence("naive", [])
+
+
+def test_reservoir_sample_size_is_a_positive_integer():
+    buffer = continual.ReservoirBuffer(5)
+    buffer.add(nl.randn(3, 4), nl.tensor(np.array([0, 1, 2])))
+    assert buffer.sample(10)[0].shape == (3, 4)       # all three stored examples
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got -1"):
+        buffer.sample(-1)

@@ -53,8 +53,8 @@ class InnerLoop:
     """
 
     def __init__(self, model, inner_lr=0.01, inner_steps=1, loss_fn=F.mse_loss, task_batched=False):
-        if inner_lr <= 0 or inner_steps < 1:
-            raise ValueError(f"{type(self).__name__}: inner_lr must be > 0 and inner_steps >= 1, got "
+        if inner_lr <= 0 or inner_steps < 1 or int(inner_steps) != inner_steps:
+            raise ValueError(f"{type(self).__name__}: inner_lr must be > 0 and inner_steps an integer >= 1, got "
                              f"inner_lr={inner_lr}, inner_steps={inner_steps}")
         self.model, self.inner_lr, self.inner_steps = model, float(inner_lr), int(inner_steps)
         self.loss_fn, self.task_batched = loss_fn, bool(task_batched)

@@ -23,3 +23,9 @@ def test_sinusoid_ranges_are_ordered():
 def test_sampling_no_tasks_is_an_error():
     with pytest.raises(ValueError, match="num_tasks must be a positive integer, got 0"):
         SinusoidTasks().sample(0)
+
+
+def test_inner_steps_is_a_whole_number():
+    from nnlite.meta import MAML, sinusoid_mlp
+    with pytest.raises(ValueError, match="inner_steps an integer >= 1, got inner_lr=0.01, inner_steps=1.5"):
+        MAML(sinusoid_mlp(), inner_steps=1.5)

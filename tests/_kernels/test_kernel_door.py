@@ -269,11 +269,13 @@ def test_a_forked_child_runs_kernels_after_the_parent_ran_parallel_ones(tmp_path
     """Issue 14, item 1: the child of a process that had run a 2-thread kernel hung at 0% CPU."""
     script = tmp_path / "fork_child.py"
     script.write_text(FORK_CHILD)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    # The nnlite under test (an installed one under README's `pip install .[test] && pytest`),
+    # run from outside the source checkout so that its unbuilt nnlite/ cannot shadow it.
+    package_dir = os.path.dirname(os.path.dirname(nl.__file__))
+    env = dict(os.environ, PYTHONPATH=package_dir)
     try:
         out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                             timeout=60, env=env, cwd=root)
+                             timeout=60, env=env, cwd=tmp_path)
     except subprocess.TimeoutExpired:
         pytest.fail("a forked child hung in a kernel")
     assert out.returncode == 0, out.stderr

@@ -31,6 +31,14 @@ is one multiply and one add per element in float32 (no fused multiply-add: the
 build uses ``-ffp-contract=off``), exactly what the NumPy twin in
 ``reference_int8.py`` does. ``simd_path()`` says which path was built.
 
+``quantized_linear`` is a whole quantized Linear in one call on float32 input:
+the input's min and max (dynamic) or given qparams (static), its codes written
+straight into the layout the dot products read, the GEMM, the epilogue with an
+optional ReLU. With 7-bit activation codes (``reduce_range``) the dot products
+read bytes instead: ``vpmaddubsw`` multiplies 32 u8 x s8 pairs and adds
+neighbours in int16 (exact, since 2 * 127 * 128 < 2**15), ``vpmaddwd`` by ones
+widens to int32 (``nnl_dot7_4xn``).
+
 The functions are reached through ``nnlite.quantization`` (this module's
 ``__all__`` stays empty, so the kernel table does not look for a twin in
 ``reference.py``).

@@ -59,6 +59,9 @@ class QuantizedLinear(Module):
     static layer ``input_scale`` and ``input_zero_point``. Made by
     :meth:`from_float`, :func:`~nnlite.quantization.quantize_dynamic` or
     :func:`~nnlite.quantization.convert`. Inference only (no gradients).
+    ``reduce_range=True`` (dynamic layers only) quantizes the input to 7-bit
+    codes; it is a way of computing, not a parameter, so ``state_dict`` does
+    not hold it: set it again when rebuilding the layer.
     """
 
     _relu = False   # QuantizedLinearReLU applies max(y, 0) in the kernel's epilogue

@@ -47,7 +47,6 @@ cdef void _depthwise_products(const floating* src, const floating* wmat, const f
     cdef Py_ssize_t task, n, q
     cdef floating* xpad
     cdef floating* out
-    cdef const floating* bias_q
     for task in prange(N * Q, nogil=True, num_threads=nt, schedule='static'):
         n = task // Q
         q = task - n * Q
@@ -60,10 +59,8 @@ cdef void _depthwise_products(const floating* src, const floating* wmat, const f
             nnl_depthwise_plane_f(wmat + q * pl.K, pl.K, off, xpad, P, out)
         else:
             nnl_depthwise_plane_d(wmat + q * pl.K, pl.K, off, xpad, P, out)
-        bias_q = NULL
-        if bias != NULL:
-            bias_q = bias + q
-        _from_grid(out, dst + task * Ho * Wo, 1, Ho, Wo, Wp, P, bias_q)
+        _from_grid(out, dst + task * Ho * Wo, 1, Ho, Wo, Wp, P,
+                   <const floating*>NULL if bias == NULL else bias + q)
 
 
 cdef void _depthwise_weight_grad(const floating* grad, const floating* x, floating* gw,

@@ -122,3 +122,20 @@ cdef inline bint shape4_ok(tuple shape):
         if type(v) is not int or v < 0 or v > INT_MAX_SIZE:
             return False
     return True
+
+
+cdef inline int separate(str op, list named) except -1:
+    """checks.separate's fast path: no two arrays of ``named`` ((name, array or None)
+    pairs) share memory; on an overlap, checks.separate raises the error."""
+    from numpy import shares_memory
+    cdef Py_ssize_t i, j, n = len(named)
+    for i in range(n):
+        a = (<tuple>named[i])[1]
+        if a is None:
+            continue
+        for j in range(i + 1, n):
+            b = (<tuple>named[j])[1]
+            if b is not None and shares_memory(a, b):
+                from nnlite._kernels.checks import separate as _separate
+                _separate(op, named)
+    return 0

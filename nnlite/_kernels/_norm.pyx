@@ -12,7 +12,7 @@ cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport sqrt
 
-from nnlite._kernels._checks cimport is_native_float
+from nnlite._kernels._checks cimport is_native_float, separate
 from nnlite._kernels._threads cimport threads_for
 
 import numpy as np

@@ -122,3 +122,45 @@ cdef inline bint shape4_ok(tuple shape):
         if type(v) is not int or v < 0 or v > INT_MAX_SIZE:
             return False
     return True
+
+
+cdef inline bint _bounds_meet(cnp.ndarray a, cnp.ndarray b):
+    """Whether the byte ranges spanned by a and b intersect (a cheap, conservative test)."""
+    cdef char* lo[2]
+    cdef char* hi[2]
+    cdef cnp.ndarray arr
+    cdef Py_ssize_t extent
+    cdef int k, d
+    for k in range(2):
+        arr = a if k == 0 else b
+        lo[k] = hi[k] = <char*>cnp.PyArray_DATA(arr)
+        if cnp.PyArray_SIZE(arr) == 0:
+            return False
+        for d in range(cnp.PyArray_NDIM(arr)):
+            extent = (cnp.PyArray_DIM(arr, d) - 1) * cnp.PyArray_STRIDE(arr, d)
+            if extent < 0:
+                lo[k] += extent
+            else:
+                hi[k] += extent
+        hi[k] += cnp.PyArray_ITEMSIZE(arr)
+    return lo[0] < hi[1] and lo[1] < hi[0]
+
+
+cdef inline int separate(str op, list named, Py_ssize_t n_written=-1) except -1:
+    """checks.separate's fast path for ndarrays: the first ``n_written`` arrays of
+    ``named`` ((name, array or None) pairs; all of them by default) share no memory
+    with any other. Arrays whose byte ranges do not meet are separate; where they
+    meet, checks.separate decides exactly (np.shares_memory) and raises the error."""
+    cdef Py_ssize_t i, j, n = len(named)
+    if n_written < 0:
+        n_written = n
+    for i in range(n_written):
+        a = (<tuple>named[i])[1]
+        if a is None:
+            continue
+        for j in range(i + 1, n):
+            b = (<tuple>named[j])[1]
+            if b is not None and _bounds_meet(<cnp.ndarray>a, <cnp.ndarray>b):
+                from nnlite._kernels.checks import separate as _separate
+                _separate(op, named, written={(<tuple>named[k])[0] for k in range(n_written)})
+    return 0

@@ -60,7 +60,7 @@ cdef void _depthwise_products(const floating* src, const floating* wmat, const f
         else:
             nnl_depthwise_plane_d(wmat + q * pl.K, pl.K, off, xpad, P, out)
         _from_grid(out, dst + task * Ho * Wo, 1, Ho, Wo, Wp, P,
-                   NULL if bias == NULL else bias + q)
+                   <const floating*>NULL if bias == NULL else bias + q)
 
 
 cdef void _depthwise_weight_grad(const floating* grad, const floating* x, floating* gw,

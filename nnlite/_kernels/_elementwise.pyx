@@ -95,11 +95,12 @@ cdef inline floating _sigmoid(floating v) noexcept nogil:
     cdef floating e
     if floating is float:
         return nnl_sigmoidf(v)
-    if v >= 0:
+    elif v >= 0:
         e = _exp(-v)
         return 1 / (1 + e)
-    e = _exp(v)
-    return e / (1 + e)
+    else:
+        e = _exp(v)
+        return e / (1 + e)
 
 
 # ------------------------------------------------------------------ loops -----

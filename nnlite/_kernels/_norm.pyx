@@ -12,6 +12,7 @@ cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport sqrt
 
+from nnlite._kernels._checks cimport is_native_float, separate
 from nnlite._kernels._threads cimport threads_for
 
 import numpy as np
@@ -118,22 +119,14 @@ cdef inline void _sum_g_and_g_dev(floating* g, floating* x, Py_ssize_t n, double
 cdef int _dtype(str kernel, list named) except -1:
     """The shared NumPy type number of the non-None arrays in ``named``."""
     cdef int first = -1, t
-    first_name = None
     for name, a in named:
         if a is None:
             continue
-        if not isinstance(a, cnp.ndarray):
-            raise TypeError(f"{kernel}: {name} must be a NumPy array, got {type(a).__name__}")
-        t = cnp.PyArray_TYPE(<cnp.ndarray>a)
-        if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
-            raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
-        if cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>a):
-            _checks_py.native(kernel, name, a)
-        if first == -1:
-            first, first_name, first_dtype = t, name, a.dtype
-        elif t != first:
-            raise TypeError(f"{kernel}: all float operands must share one dtype; "
-                            f"{first_name} is {first_dtype} but {name} is {a.dtype}")
+        t = cnp.PyArray_TYPE(<cnp.ndarray>a) if is_native_float(a) else -1
+        if t == -1 or (first != -1 and t != first):
+            _checks_py.float_dtype(kernel, named)   # raises the shared error
+            raise TypeError(f"{kernel}: expected float32 or float64 arrays of one dtype")
+        first = t
     return first
 
 

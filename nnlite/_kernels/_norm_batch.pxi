@@ -109,9 +109,8 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
         _in_place(kernel, "running_mean", running_mean)
         _in_place(kernel, "running_var", running_var)
         # the running stats are written while x, weight and bias are read
-        _checks_py.separate(kernel, [("running_mean", running_mean), ("running_var", running_var),
-                                     ("x", x), ("weight", weight), ("bias", bias)],
-                            written={"running_mean", "running_var"})
+        separate(kernel, [("running_mean", running_mean), ("running_var", running_var),
+                          ("x", x), ("weight", weight), ("bias", bias)], 2)
     if not training and running_mean is None:
         raise ValueError(f"{kernel}: eval mode (training=False) needs running_mean and running_var")
     dtype = x.dtype

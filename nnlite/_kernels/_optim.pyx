@@ -11,6 +11,7 @@ cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport pow, sqrt, sqrtf
 
+from nnlite._kernels._checks cimport separate
 from nnlite._kernels._threads cimport threads_for
 
 import numpy as np
@@ -41,9 +42,7 @@ cdef int _check_buffers(str kernel, list named, Py_ssize_t n_updated) except -1:
     cdef object first_name = None
     cdef cnp.ndarray first = None
     cdef cnp.ndarray a
-    cdef Py_ssize_t i, j
-    cdef char* lo
-    cdef char* hi
+    cdef Py_ssize_t i
     for i in range(len(named)):
         name, obj = named[i]
         if obj is None:
@@ -68,19 +67,8 @@ cdef int _check_buffers(str kernel, list named, Py_ssize_t n_updated) except -1:
             raise ValueError(f"{kernel}: {name} has {cnp.PyArray_DIM(a, 0)} elements but "
                              f"{first_name} has {cnp.PyArray_DIM(first, 0)}")
         if i < n_updated and not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISWRITEABLE(a)):
-            raise ValueError(f"{kernel}: {name} is updated in place, so it must be C-contiguous "
-                             f"and writable (got contiguous={obj.flags.c_contiguous}, "
-                             f"writable={obj.flags.writeable})")
-    # Overlap of [start, end) byte ranges; a strided grad is checked over its full span.
-    for i in range(len(named)):
-        if named[i][1] is None:
-            continue
-        for j in range(i + 1, len(named)):
-            if named[j][1] is None:
-                continue
-            if np.shares_memory(named[i][1], named[j][1]):
-                raise ValueError(f"{kernel}: {named[i][0]} and {named[j][0]} overlap in memory; "
-                                 f"each buffer must be separate")
+            _checks_py.in_place(kernel, name, obj)
+    separate(kernel, named)   # no two buffers share memory
     return 0
 
 

@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["native", "index_array", "float_operands", "same_float", "int_pair", "shape4", "fits",
+__all__ = ["native", "index_array", "float_operands", "float_dtype", "same_float", "int_pair", "shape4", "fits",
            "separate", "in_place"]
 
 MAX_SIZE = sys.maxsize   # the largest Py_ssize_t: every element count and offset must fit
@@ -56,6 +56,26 @@ def float_operands(op, arrays, names):
         elif arr.dtype != dtype:
             raise TypeError(f"{op}: all operands must share one dtype, got {dtype} and {arr.dtype}")
     return dtype
+
+
+def float_dtype(op, named):
+    """The one float dtype of the arrays in ``named`` ((name, array or None) pairs, None
+    skipped): each a float32/float64 ndarray in native byte order, all of one dtype."""
+    first = None
+    for name, a in named:
+        if a is None:
+            continue
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{op}: {name} must be a NumPy array, got {type(a).__name__}")
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{op}: {name} must be float32 or float64, got {a.dtype}")
+        native(op, name, a)
+        if first is None:
+            first = (name, a.dtype)
+        elif a.dtype != first[1]:
+            raise TypeError(f"{op}: all float operands must share one dtype; "
+                            f"{first[0]} is {first[1]} but {name} is {a.dtype}")
+    return None if first is None else first[1]
 
 
 def same_float(op, **arrays):

@@ -15,21 +15,7 @@ from .. import checks
 
 def _norm_dtype(kernel, **operands):
     """The shared float dtype of ``operands`` (None entries skipped), or a clear error."""
-    first = None
-    for name, a in operands.items():
-        if a is None:
-            continue
-        if not isinstance(a, np.ndarray):
-            raise TypeError(f"{kernel}: {name} must be a NumPy array, got {type(a).__name__}")
-        if a.dtype not in (np.float32, np.float64):
-            raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
-        checks.native(kernel, name, a)
-        if first is None:
-            first = (name, a.dtype)
-        elif a.dtype != first[1]:
-            raise TypeError(f"{kernel}: all float operands must share one dtype; "
-                            f"{first[0]} is {first[1]} but {name} is {a.dtype}")
-    return first[1]
+    return checks.float_dtype(kernel, operands.items())
 
 
 def _norm_shape(kernel, name, a, shape):

@@ -37,16 +37,9 @@ def _optim_buffers(kernel, grad, **updated):
             raise ValueError(f"{kernel}: {name} has {a.shape[0]} elements but "
                              f"{first[0]} has {first[1].shape[0]}")
     for name, a in updated.items():
-        if a is not None and not (a.flags.c_contiguous and a.flags.writeable):
-            raise ValueError(f"{kernel}: {name} is updated in place, so it must be C-contiguous "
-                             f"and writable (got contiguous={a.flags.c_contiguous}, "
-                             f"writable={a.flags.writeable})")
-    present = [(n, a) for n, a in list(updated.items()) + [("grad", grad)] if a is not None]
-    for i, (name_a, a) in enumerate(present):
-        for name_b, b in present[i + 1:]:
-            if np.shares_memory(a, b):
-                raise ValueError(f"{kernel}: {name_a} and {name_b} overlap in memory; "
-                                 f"each buffer must be separate")
+        if a is not None:
+            checks.in_place(kernel, name, a)
+    checks.separate(kernel, list(updated.items()) + [("grad", grad)])
     return np.ascontiguousarray(grad), first[1].dtype.type
 
 

@@ -29,7 +29,7 @@ split the output rows in blocks of four; integer sums are exact, so the result
 is the same bytes for any thread count and lane order, and the float epilogue
 is one multiply and one add per element in float32 (no fused multiply-add: the
 build uses ``-ffp-contract=off``), exactly what the NumPy twin in
-``reference_int8.py`` does. ``simd_path()`` says which path was built.
+``reference/_int8.py`` does. ``simd_path()`` says which path was built.
 
 ``quantized_linear`` is a whole quantized Linear in one call on float32 input:
 the input's min and max (dynamic) or given qparams (static), its codes written
@@ -39,9 +39,10 @@ read bytes instead: ``vpmaddubsw`` multiplies 32 u8 x s8 pairs and adds
 neighbours in int16 (exact, since 2 * 127 * 128 < 2**15), ``vpmaddwd`` by ones
 widens to int32 (``nnl_dot7_4xn``).
 
-The functions are reached through ``nnlite.quantization`` (this module's
-``__all__`` stays empty, so the kernel table does not look for a twin in
-``reference.py``).
+The four kernels are rows of the kernel table (``table.py``): the quantized
+layers call ``K.quantized_linear`` and so on, like every other op, and
+``set_backend("reference")`` swaps in their twins. ``simd_path`` reports on
+the build, so it stays outside the table.
 """
 cimport numpy as cnp
 from cython.parallel cimport prange
@@ -55,7 +56,7 @@ import numpy as np
 
 cnp.import_array()
 
-__all__ = []
+__all__ = ["int8_linear", "quantize_u8", "dynamic_qparams", "quantized_linear"]
 
 # Largest in_features whose int32 sums cannot overflow: 255 * 128 * K < 2**31.
 MAX_IN_FEATURES = 65793
@@ -280,8 +281,8 @@ cdef void _gemm(const int16_t* x16, const uint8_t* x8, const int8_t* w, Py_ssize
 cdef cnp.ndarray _checked(str name, object arr, int typenum, str dtype, int ndim):
     if not cnp.PyArray_Check(arr):
         raise TypeError(f"int8_linear: {name} must be a numpy.ndarray of {dtype}, got {type(arr).__name__}")
-    if cnp.PyArray_TYPE(<cnp.ndarray>arr) != typenum:
-        raise TypeError(f"int8_linear: {name} must be {dtype}, got {arr.dtype}")
+    if cnp.PyArray_TYPE(<cnp.ndarray>arr) != typenum or cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>arr):
+        raise TypeError(f"int8_linear: {name} must be {dtype}, got {arr.dtype}")   # '>f4' too
     if cnp.PyArray_NDIM(<cnp.ndarray>arr) != ndim:
         raise ValueError(f"int8_linear: {name} must be {ndim}-D, got shape {arr.shape}")
     if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr):
@@ -356,7 +357,8 @@ def int8_linear(x_q, int x_zero_point, w_q, w_row_sums, multiplier, bias=None, o
 
 def quantize_u8(x, float scale, int zero_point):
     """uint8 codes ``clamp(rint(x * (1 / scale)) + zero_point, 0, 255)`` of a float32 array (any shape)."""
-    if not cnp.PyArray_Check(x) or cnp.PyArray_TYPE(<cnp.ndarray>x) != cnp.NPY_FLOAT32:
+    if (not cnp.PyArray_Check(x) or cnp.PyArray_TYPE(<cnp.ndarray>x) != cnp.NPY_FLOAT32
+            or cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>x)):
         raise TypeError(f"quantize_u8: x must be a float32 numpy.ndarray, got "
                         f"{x.dtype if cnp.PyArray_Check(x) else type(x).__name__}")
     if not scale > 0:

@@ -8,6 +8,7 @@ A kernel is added by writing both functions and one row below.
 """
 from .reference import _conv, _elementwise, _gemm, _norm, _optim, _pool, _softmax
 from .reference import _rnn
+from .reference import _int8
 
 __all__ = ["KERNELS", "MODULES"]
 
@@ -63,6 +64,10 @@ KERNELS = (
     ("gru_step_backward",       "_rnn",           _rnn),
     ("rnn_step_forward",        "_rnn",           _rnn),
     ("rnn_step_backward",       "_rnn",           _rnn),
+    ("int8_linear",             "_int8",          _int8),
+    ("quantize_u8",             "_int8",          _int8),
+    ("dynamic_qparams",         "_int8",          _int8),
+    ("quantized_linear",        "_int8",          _int8),
 )
 
 # The compiled modules, in the order they are imported.

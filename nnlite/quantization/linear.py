@@ -4,7 +4,7 @@ r"""Quantized Linear layers: int8 inference (:class:`QuantizedLinear`) and its Q
 output row (symmetric, zero point 0) — a quarter of float32's bytes — and the
 bias in float32. Each call is one call of the compiled kernel
 (``quantized_linear`` in ``nnlite/_kernels/_int8.pyx``, or its NumPy twin
-``reference_int8.py`` on the reference backend): it quantizes the input with
+``reference/_int8.py`` on the reference backend): it quantizes the input with
 an affine scale and zero point — computed from that batch's min and max
 (*dynamic* quantization, the default; the input must be finite) or fixed ones
 learned during QAT (*static*) — to uint8 codes, sums the products exactly in
@@ -20,8 +20,7 @@ rounding step on the activations):
 """
 import numpy as np
 
-from .._kernels import get_backend
-from .._kernels import reference_int8
+from .._kernels import K
 from ..nn import functional as F
 from ..nn.container import Sequential
 from ..nn.linear import Linear
@@ -32,23 +31,12 @@ from .fake_quantize import FakeQuantize
 from .observer import MovingAverageMinMaxObserver, PerChannelMinMaxObserver, weight_observer
 from .qtensor import per_channel_symmetric, qint8, quint8
 
-try:   # the compiled kernel; the NumPy twin stands in when the build lacks it
-    from .._kernels import _int8 as _compiled_int8
-except ImportError:
-    _compiled_int8 = None
-
 __all__ = ["int8_linear", "QuantizedLinear", "QuantizedLinearReLU", "QATLinear", "Float16Linear"]
-
-
-def _kernels():
-    """The compiled int8 module on the cython backend when it is built; else its NumPy twin."""
-    return _compiled_int8 if _compiled_int8 is not None and get_backend() == "cython" else reference_int8
 
 
 def int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_scale=None, out_zero_point=0):
     """The u8 x s8 GEMM with its epilogue (see ``nnlite/_kernels/_int8.pyx``)."""
-    return _kernels().int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias, out_scale,
-                                  out_zero_point)
+    return K.int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias, out_scale, out_zero_point)
 
 
 class QuantizedLinear(Module):
@@ -127,12 +115,12 @@ class QuantizedLinear(Module):
         # One kernel call: the input's range (dynamic) or fixed qparams (static), its uint8
         # codes, the integer product and the float32 epilogue.
         if self.dynamic:
-            out = _kernels().quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias,
-                                              relu=self._relu, reduce_range=self.reduce_range)
+            out = K.quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias,
+                                     relu=self._relu, reduce_range=self.reduce_range)
         else:
-            out = _kernels().quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias,
-                                              float(self.input_scale.data[0]),
-                                              int(self.input_zero_point.data[0]), self._relu)
+            out = K.quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias,
+                                     float(self.input_scale.data[0]),
+                                     int(self.input_zero_point.data[0]), self._relu)
         return Tensor(out if len(lead) == 1 else out.reshape(lead + (self.out_features,)))
 
     def extra_repr(self):

@@ -94,7 +94,9 @@ class _BatchNorm(Module):
             self.num_batches_tracked._bump_version()
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked.data)
-        # Running stats update only when they are tracked and we are training.
+        # Hand batch_norm the running stats when evaluating (it normalises with them, if any)
+        # or when they are tracked (in training it updates them); training with
+        # track_running_stats=False passes None, so they are neither used nor changed.
         track = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if track else None,
                             self.running_var if track else None, self.weight, self.bias,

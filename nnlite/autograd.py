@@ -12,6 +12,7 @@ and third derivatives: Hessian-vector products, gradient penalties, MAML.
 """
 import contextlib
 import functools
+import inspect
 import threading
 import weakref
 
@@ -271,6 +272,7 @@ def _forward_in_float32(fn, args, arrays, options, record):
     Gradients are not computed in float16. When a graph is being recorded, the
     result gets a :class:`HalfPrecisionForward` node whose backward raises.
     """
+    _refuse_mixed_float_dtypes(fn, arrays)
     wide = [a.astype(np.float32) if type(a) is np.ndarray and a.dtype == np.float16 else a
             for a in arrays]
     try:
@@ -288,6 +290,30 @@ def _forward_in_float32(fn, args, arrays, options, record):
     node = HalfPrecisionForward()
     node.op, node.inputs = type(fn).__name__.removesuffix("Function"), args
     return Tensor._make(out, node)
+
+
+def _refuse_mixed_float_dtypes(fn, arrays):
+    """Raise TypeError if float16 operands sit beside float32 or float64 ones.
+
+    PyTorch's rule for its layers: the operands of one operation share a dtype
+    (a float32 input to a half layer is an error, not a silent conversion).
+    Widening float16 to float32 would otherwise hide the mix and hand back a
+    float16 result for a float32 input, so it is checked before widening, and
+    for every layer alike. Integer and boolean operands (indices, masks) are
+    not floating point and are left alone.
+    """
+    floats = [(i, a.dtype) for i, a in enumerate(arrays)
+              if type(a) is np.ndarray and a.dtype.kind == "f"]
+    if len({dtype for _, dtype in floats}) < 2:
+        return
+    try:   # name the operands after the forward's parameters: "input float32, weight float16"
+        names = [p for p in inspect.signature(fn.forward).parameters if p not in ("self",)]
+    except (TypeError, ValueError):
+        names = []
+    given = ", ".join(f"{names[i] if i < len(names) else f'operand {i}'} {dtype}" for i, dtype in floats)
+    op = type(fn).__name__.removesuffix("Function")
+    raise TypeError(f"{op}: operands must share one dtype, got {given}; convert the input "
+                    "(x.to(nl.float16) for a half model) or the model (model.float())")
 
 
 class HalfPrecisionForward(Function):

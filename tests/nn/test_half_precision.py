@@ -115,9 +115,8 @@ def test_other_dtype_errors_are_unchanged():
     with pytest.raises(TypeError, match="got input float64 and weight float32") as raised:
         F.conv2d(nl.tensor(x64), nl.tensor(w32))
     assert not getattr(raised.value, "__notes__", None)   # no float16 operand: not retried
-    with pytest.raises(TypeError, match="share one dtype") as raised:
+    with pytest.raises(TypeError, match="share one dtype, got x float16, weight float64"):
         F.conv2d(nl.tensor(x64.astype(np.float16)), nl.tensor(w32.astype(np.float64)))
-    assert "widened to float32" in raised.value.__notes__[0]
 
 
 def test_checkpoints_keep_float16(rng, tmp_path):
@@ -135,3 +134,89 @@ def test_checkpoints_keep_float16(rng, tmp_path):
     x = nl.tensor(_f16(rng, 4, 40))
     with nl.no_grad():
         assert model.eval()(x).data.tobytes() == restored.eval()(x).data.tobytes()
+
+
+# One rule for every layer, as in PyTorch: a layer's operands share one dtype.
+_MIXED_LAYERS = {
+    "linear": (lambda: nl.nn.Linear(6, 4), (3, 6)),
+    "conv1d": (lambda: nl.nn.Conv1d(3, 4, 3, padding=1), (2, 3, 7)),
+    "conv2d": (lambda: nl.nn.Conv2d(3, 4, 3), (2, 3, 6, 6)),
+    "batch_norm": (lambda: nl.nn.BatchNorm1d(3).eval(), (4, 3, 5)),
+    "layer_norm": (lambda: nl.nn.LayerNorm(6), (3, 6)),
+    "group_norm": (lambda: nl.nn.GroupNorm(2, 4), (2, 4, 5)),
+    "rms_norm": (lambda: nl.nn.RMSNorm(6), (3, 6)),
+    "attention": (lambda: _SelfAttention(nl.nn.MultiheadAttention(8, 2, batch_first=True)), (2, 5, 8)),
+}
+
+
+class _SelfAttention(nl.nn.Module):
+    def __init__(self, attention):
+        super().__init__()
+        self.attention = attention
+
+    def forward(self, x):
+        return self.attention(x, x, x, need_weights=False)[0]
+
+
+@pytest.mark.parametrize("name", sorted(_MIXED_LAYERS))
+def test_every_half_layer_refuses_a_float32_input_and_takes_a_float16_one(rng, name):
+    make, shape = _MIXED_LAYERS[name]
+    nl.manual_seed(0)
+    layer = make().half()
+    x = rng.standard_normal(shape)
+    with nl.no_grad():
+        assert layer(nl.tensor(x.astype(np.float16))).dtype == nl.float16
+        with pytest.raises(TypeError, match="float32.*float16") as raised:
+            layer(nl.tensor(x.astype(np.float32)))
+    assert "float16" in str(raised.value) and "float32" in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["conv2d", "layer_norm", "attention"])
+def test_a_float32_layer_refuses_a_float16_input(rng, name):
+    """The rule is symmetric: a float16 input to a float32 layer is an error too, not a float16 result."""
+    make, shape = _MIXED_LAYERS[name]
+    nl.manual_seed(0)
+    layer = make()
+    with nl.no_grad(), pytest.raises(TypeError, match="float16.*float32"):
+        layer(nl.tensor(rng.standard_normal(shape).astype(np.float16)))
+
+
+def test_a_half_embedding_then_a_float32_linear_is_refused():
+    """Token ids are integers, so a half Embedding takes them; its float16 output then meets the next layer."""
+    nl.manual_seed(0)
+    embed, head = nl.nn.Embedding(10, 6).half(), nl.nn.Linear(6, 3)
+    ids = nl.tensor(np.array([[1, 4, 9]]))
+    with nl.no_grad():
+        h = embed(ids)
+        assert h.dtype == nl.float16
+        assert head.half()(h).dtype == nl.float16        # both half: fine
+        with pytest.raises(TypeError, match="float16 but weight is float32"):
+            head.float()(h)
+
+
+def test_the_mixed_dtype_error_names_the_operands():
+    conv = nl.nn.Conv1d(2, 3, 3).half()
+    with nl.no_grad(), pytest.raises(TypeError) as raised:
+        conv(nl.tensor(np.ones((1, 2, 5), np.float32)))
+    message = str(raised.value)
+    assert "float32" in message and "weight float16" in message and "model.float()" in message
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_half_recurrent_layers_give_the_float32_outputs_on_the_rounded_weights(rng, kind):
+    def make():
+        return getattr(nl.nn, kind)(5, 8, num_layers=2, batch_first=True)
+    half, wide = _half_and_float_twin(make)
+    assert {p.dtype for p in half.parameters()} == {nl.float16}
+    x = _f16(rng, 3, 12, 5)
+    with nl.no_grad():
+        got, got_state = half(nl.tensor(x))
+        want, want_state = wide(nl.tensor(x.astype(np.float32)))
+    assert got.dtype == nl.float16
+    # Twelve steps of a recurrence each round the hidden state: a few float16 steps on outputs in (-1, 1).
+    np.testing.assert_allclose(got.data.astype(np.float32), want.data, atol=16 * EPS16, rtol=0)
+    last_got = got_state[0] if kind == "LSTM" else got_state
+    last_want = want_state[0] if kind == "LSTM" else want_state
+    np.testing.assert_allclose(last_got.data.astype(np.float32), last_want.data, atol=16 * EPS16, rtol=0)
+    with nl.no_grad(), pytest.raises(TypeError, match="float32"):
+        half(nl.tensor(x.astype(np.float32)))

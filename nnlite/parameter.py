@@ -13,7 +13,7 @@ import numpy as np
 
 from .tensor import Tensor, _to_array, get_default_dtype
 
-__all__ = ["Parameter", "Buffer", "KINDS"]
+__all__ = ["Parameter", "Buffer", "KINDS", "adopt_storage", "mark_updated"]
 
 KINDS = ("weight", "bias", "scale", "shift", "embedding", "positional", "temperature",
          "gate", "architecture", "meta", "regularization", "other")
@@ -70,6 +70,56 @@ class Parameter(Tensor):
     def __repr__(self):
         body = super().__repr__()
         return f"Parameter({self.kind}, {body})"
+
+
+# ---------------------------------------------------------------------------
+# The optimizer arena's contract with a parameter (see nnlite.optim.arena).
+#
+# An optimizer keeps its parameters in flat, aligned buffers. Three invariants
+# make that invisible to the model, and these two functions are the only code
+# outside this file and tensor.py that maintains them:
+#
+# 1. ``param.data`` is a view into the arena's param buffer        (adopt_storage)
+# 2. a Parameter's gradient accumulates straight into its grad slot,
+#    the matching view of the arena's grad buffer                  (adopt_storage)
+# 3. after an in-place update of ``param.data`` the parameter's
+#    version counter moves on, so a graph that saved the old
+#    values refuses to backward instead of giving wrong gradients  (mark_updated)
+
+def adopt_storage(param, data, grad):
+    """Move ``param`` into arena storage: ``data`` and ``grad`` are its views of the two buffers.
+
+    The current values are copied into ``data``, which then becomes
+    ``param.data``. A :class:`Parameter` also takes ``grad`` as the slot
+    autograd accumulates into; a plain Tensor keeps its own ``.grad``
+    (the optimizer copies it in before each step). A gradient the parameter
+    already has is copied into ``grad`` and ``param.grad`` becomes that view.
+
+    >>> import numpy as np, nnlite as nl
+    >>> w = nl.nn.Parameter(nl.ones(2))
+    >>> data, grad = np.zeros(2, np.float32), np.zeros(2, np.float32)
+    >>> adopt_storage(w, data, grad)
+    >>> (w * 3).sum().backward()
+    >>> w.data is data, grad.tolist()
+    (True, [3.0, 3.0])
+    """
+    np.copyto(data, param.data)
+    param.data = data
+    if isinstance(param, Parameter):
+        param._grad_slot = grad
+    if param.grad is not None:
+        np.copyto(grad, param.grad.data, casting="unsafe")
+        param.grad = Tensor._make(grad, None)
+
+
+def mark_updated(param):
+    """Record that ``param.data`` was changed in place (by an optimizer step).
+
+    Autograd compares version counters when it backpropagates: a graph built
+    before the update, which saved the old values, then raises instead of
+    returning gradients for values the parameter no longer has.
+    """
+    param._bump_version()
 
 
 class Buffer(Tensor):

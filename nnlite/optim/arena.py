@@ -12,8 +12,11 @@ parameter. The arena gathers them instead::
 * Every parameter's ``.data`` becomes a *view* into the param buffer (values
   copied once), so the ``Parameter`` objects the model holds stay valid and
   user code sees nothing.
-* ``param._grad_slot`` is the matching view of the grad buffer: autograd
-  accumulates gradients straight into it (see :mod:`nnlite.parameter`).
+* The matching view of the grad buffer is the parameter's grad slot: autograd
+  accumulates gradients straight into it. Both views are handed over by
+  :func:`nnlite.parameter.adopt_storage`, and after each update the optimizer
+  calls :func:`nnlite.parameter.mark_updated`; these two functions are the
+  whole contract between the arena and a parameter.
 * Optimizer state lives in further buffers with the same layout, so one
   ``K.adam_step(params, grads, exp_avg, exp_avg_sq, ...)`` call updates every
   parameter of the group at once.
@@ -28,8 +31,7 @@ from no longer shares memory with it once the arena is built.
 """
 import numpy as np
 
-from ..parameter import Parameter
-from ..tensor import Tensor
+from ..parameter import adopt_storage
 
 __all__ = ["ALIGNMENT", "aligned_zeros", "Slot", "ArenaBuffer", "build_arena"]
 
@@ -91,16 +93,10 @@ class ArenaBuffer:
 
     def _adopt(self, slot):
         """Move the parameter (and its gradient, if any) into its slot."""
-        p = slot.param
         slot.data = slot.view(self.params)
         slot.grad = slot.view(self.grads)
-        np.copyto(slot.data, p.data)
-        p.data = slot.data
-        if isinstance(p, Parameter):  # a plain Tensor keeps its own .grad; spans() copies it in
-            p._grad_slot = slot.grad
-        if p.grad is not None:
-            np.copyto(slot.grad, p.grad.data, casting="unsafe")
-            p.grad = Tensor._make(slot.grad, None)
+        # A plain Tensor keeps its own .grad; spans() copies it into the slot.
+        adopt_storage(slot.param, slot.data, slot.grad)
 
     @property
     def padding(self):

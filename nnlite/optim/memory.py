@@ -45,7 +45,7 @@ def memory_report(optimizer):
     """
     groups, kinds, total = [], {}, _zero()
     state_names = set()
-    for index, arena in enumerate(optimizer._arenas):
+    for index, arena in enumerate(optimizer.arenas):
         for buf in arena:
             item = buf.dtype.itemsize
             n_state = len(buf.state)

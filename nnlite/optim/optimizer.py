@@ -11,6 +11,7 @@ the flat buffers to one fused kernel call.
 import numpy as np
 
 from ..autograd import enable_grad
+from ..parameter import mark_updated
 from ..tensor import Tensor
 from .arena import build_arena
 
@@ -143,7 +144,7 @@ class Optimizer:
                     yield group, _Span(buf, start, end, buf.steps[first] + 1)
                     for i in range(first, stop):
                         buf.steps[i] += 1
-                        buf.slots[i].param._version[0] += 1   # autograd: saved values changed
+                        mark_updated(buf.slots[i].param)   # autograd: saved values changed
                 if group.get("eps", 1) == 0:  # 0/0 in the padding: put the zeros back
                     buf.zero_padding()
 

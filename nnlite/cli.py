@@ -528,6 +528,28 @@ def _benchmarks_dir():
     raise UsageError("no benchmarks/ folder found: run `nnlite bench` from a source checkout of nnlite")
 
 
+def _machine_line(folder):
+    """``benchmarks/machine.py``'s one-line description: CPU model, vector ISA, cores, BLAS."""
+    path = os.path.join(folder, "machine.py")
+    if not os.path.isfile(path):
+        return f"unknown (no machine.py in {folder})"
+    # Loaded by path, not imported: a module named ``machine`` elsewhere on sys.path must not win.
+    spec = importlib.util.spec_from_file_location("_nnlite_bench_machine", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.describe()
+
+
+def _contenders():
+    """Which peers take part and, for a missing one, how to install it."""
+    lines = ['PyTorch: installed (it comes with the bench extra: pip install "nnlite[bench]")']
+    if importlib.util.find_spec("jax") is None:
+        lines.append('JAX: not installed, its column stays empty (optional, in no extra: pip install "jax[cpu]")')
+    else:
+        lines.append('JAX: installed (pip install "jax[cpu]"), measured beside PyTorch')
+    return lines
+
+
 def cmd_bench(args):
     if importlib.util.find_spec("torch") is None:
         raise UsageError('bench measures nnlite side by side with PyTorch, which is not installed: '
@@ -537,6 +559,13 @@ def cmd_bench(args):
     if os.path.exists(results) and not os.path.isdir(results):
         raise UsageError(f"--results {results} is an existing file; --results names a folder")
     os.makedirs(results, exist_ok=True)
+    # Ratios measured on one CPU say little about another: the machine goes with every table,
+    # on screen and beside the result files.
+    machine = _machine_line(folder)
+    header = [f"Machine: {machine}"] + _contenders()
+    print("\n".join(header), flush=True)
+    with open(os.path.join(results, "machine.txt"), "w") as f:
+        f.write("\n".join(header) + "\n")
     runner = os.path.join(folder, "run_all.py")
     if os.path.isfile(runner):
         import nnlite
@@ -545,7 +574,7 @@ def cmd_bench(args):
         env = dict(os.environ, NNLITE_BENCH_PACKAGE=os.path.dirname(os.path.dirname(nnlite.__file__)),
                    NNLITE_BENCH_RESULTS=os.path.abspath(results))
         code = subprocess.call([sys.executable, runner] + (["--quick"] if args.quick else []), env=env)
-        print(f"results in {results}", flush=True)
+        print(f"\nMachine: {machine}\nresults in {results}", flush=True)
         return code
     sys.path.insert(0, folder)
     try:
@@ -559,6 +588,7 @@ def cmd_bench(args):
             print(harness.format_table(module.run(quick=args.quick)), flush=True)
     finally:
         sys.path.remove(folder)
+    print(f"\nMachine: {machine}", flush=True)
     return 0
 
 
@@ -608,7 +638,7 @@ def build_parser():
     export.add_argument("checkpoint", metavar="CHECKPOINT")
     export.add_argument("--onnx", metavar="FILE.onnx", help="where to write the ONNX graph")
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/")
+    bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/ and print the machine they ran on")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
     bench.add_argument("--results", metavar="DIR", help="where to write the result tables (default: a new "
                                                         "temporary folder, printed at the end)")

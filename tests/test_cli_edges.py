@@ -304,6 +304,42 @@ def test_bench_measures_the_running_package_and_writes_elsewhere(tmp_path, capsy
     assert code == 2 and one_line_error(err) and 'pip install "nnlite[bench]"' in err
 
 
+def test_bench_prints_the_machine_and_how_to_get_the_peers(tmp_path, capsys, monkeypatch):
+    """The machine line (CPU model, vector ISA, cores, BLAS) goes with the table and into the results folder."""
+    bench = tmp_path / "benchmarks"
+    bench.mkdir()
+    (bench / "harness.py").write_text("")
+    (bench / "run_all.py").write_text("")
+    # From the source checkout these tests live in (the imported nnlite may be an installed one).
+    source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    shutil.copy(os.path.join(source, "benchmarks", "machine.py"), bench / "machine.py")
+    sys.path.insert(0, str(bench))
+    try:
+        import machine
+        expected = machine.describe()
+    finally:
+        sys.path.remove(str(bench))
+        sys.modules.pop("machine", None)
+    printed = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda argv, env: printed.append(capsys.readouterr().out) or 0)
+    monkeypatch.chdir(tmp_path)
+    real_find_spec = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None if name == "jax" else real_find_spec(name))
+    code, out, _ = run(["bench", "--quick", "--results", str(tmp_path / "mine")], capsys)
+    assert code == 0 and len(printed) == 1
+    before = printed[0]                                  # what the user saw before the runner's tables
+    assert f"Machine: {expected}" in before and f"Machine: {expected}" in out    # and again after them
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert f", {cores} cores, " in expected and any(isa in expected for isa in ("AVX", "SSE", "NEON", "aarch64"))
+    assert 'pip install "nnlite[bench]"' in before and 'JAX: not installed' in before
+    assert 'pip install "jax[cpu]"' in before
+    saved = (tmp_path / "mine" / "machine.txt").read_text()
+    assert saved.splitlines()[0] == f"Machine: {expected}" and "nnlite[bench]" in saved
+    (bench / "machine.py").unlink()                      # a benchmarks folder without it still runs
+    code, out, _ = run(["bench", "--quick", "--results", str(tmp_path / "other")], capsys)
+    assert code == 0 and "Machine: unknown" in printed[1]
+
+
 def test_an_unbuilt_source_checkout_says_so(tmp_path):
     """A clone without compiled kernels names itself and the way out, not "reinstall"."""
     checkout = tmp_path / "clone"

@@ -332,10 +332,11 @@ class Module:
         """Store floating-point parameters and buffers in float16, for storage and inference.
 
         Half the bytes of float32, and checkpoints keep the dtype. A forward pass
-        works on float16 inputs (``x.astype(np.float16)``; a half ``Linear``
-        refuses a float32 input, as PyTorch does): nnlite's kernels have float32 and float64 loops
-        only, so each kernel-backed operation widens its float16 operands to
-        float32 (exactly), computes, and rounds its output to float16. Every
+        works on float16 inputs (``x.astype(np.float16)``; every half layer
+        refuses a float32 input with a TypeError naming both dtypes, as PyTorch
+        does): nnlite's kernels have float32 and float64 loops only, so each
+        kernel-backed operation widens its float16 operands to float32
+        (exactly), computes, and rounds its output to float16. Every
         operation rounds, so a whole model's output is within a few float16
         steps (``2**-10`` relative) of the float32 model's on the same rounded
         weights. Gradients are not computed in float16: ``backward`` through

@@ -542,11 +542,12 @@ def _machine_line(folder):
 
 def _contenders():
     """Which peers take part and, for a missing one, how to install it."""
-    lines = ['PyTorch: installed (it comes with the bench extra: pip install "nnlite[bench]")']
+    lines = ['PyTorch: installed (the bench extra brings it and JAX: pip install "nnlite[bench]")']
     if importlib.util.find_spec("jax") is None:
-        lines.append('JAX: not installed, its column stays empty (optional, in no extra: pip install "jax[cpu]")')
+        lines.append('JAX: not installed, its column stays empty (pip install "nnlite[bench]" '
+                     'or pip install "jax[cpu]" adds it)')
     else:
-        lines.append('JAX: installed (pip install "jax[cpu]"), measured beside PyTorch')
+        lines.append("JAX: installed, measured beside PyTorch")
     return lines
 
 

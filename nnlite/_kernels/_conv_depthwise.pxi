@@ -5,7 +5,7 @@
 # product (_shifted_gemm.h, nnl_depthwise_plane), otherwise as direct loops over
 # a zero-padded copy of each plane. Plain loop it equals, per sample:
 #     y[o, oh, ow] = sum over (i, j) of w[o, 0, i, j] * x[o // multiplier, oh*sh + i*dh - ph, ow*sw + j*dw - pw]
-# Twin: reference/_conv.py.
+# Twins, step for step: reference/_conv_depthwise.py.
 
 # ------------------------------------------------- depthwise, stride 1 -----
 

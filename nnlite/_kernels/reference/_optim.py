@@ -10,12 +10,37 @@ import numpy as np
 from .. import checks
 
 # One call updates a whole flat buffer (an arena of many parameters) in place.
-# Each line is one torch.optim single-tensor (foreach=False) operation, in
-# torch's order, with every hyperparameter first rounded to the buffer's dtype
-# (as torch does): in float64 these twins equal the compiled loops bit for bit.
+# Each function first checks its arguments (the helpers just below), then reads
+# as the update rule in the optimizer's docstring: one line per equation, in
+# torch.optim's single-tensor (foreach=False) order. In float64 the twins equal
+# the compiled loops bit for bit.
+#
+# Scalars and dtypes. Hyperparameters become Python floats, and every derived
+# scalar (1 - beta2, lr / bias_correction1, ...) is computed in double. NumPy
+# (>= 2) rounds a Python float to the array's dtype where it meets the array,
+# which is exactly what torch does with a Python scalar hyperparameter, so a
+# float32 buffer is updated in float32 throughout. The one torch-parity trick
+# that is not the plain formula is torch_lerp, below.
+
+_WHAT = {"lr": "learning rate", "lr_decay": "lr_decay value", "eps": "epsilon value",
+         "weight_decay": "weight_decay value", "momentum": "momentum value",
+         "alpha": "alpha value", "beta1": "beta parameter at index 0",
+         "beta2": "beta parameter at index 1"}
+
+
+def _hyperparameters(kernel, **values):
+    """Range-check each hyperparameter (in the order given); return them as Python floats."""
+    out = []
+    for name, value in values.items():
+        ok = 0 <= value < 1 if name.startswith("beta") else value >= 0
+        if not ok:
+            raise ValueError(f"{kernel}: invalid {_WHAT[name]}: {value!r}")
+        out.append(float(value))
+    return out
+
 
 def _optim_buffers(kernel, grad, **updated):
-    """Check the in-place buffers and ``grad``; returns (grad as contiguous, scalar type)."""
+    """Check the in-place buffers and ``grad``; returns ``grad`` as a contiguous array."""
     first = None
     for name, a in list(updated.items()) + [("grad", grad)]:
         if a is None and name not in ("param", "grad"):
@@ -40,12 +65,7 @@ def _optim_buffers(kernel, grad, **updated):
         if a is not None:
             checks.in_place(kernel, name, a)
     checks.separate(kernel, list(updated.items()) + [("grad", grad)])
-    return np.ascontiguousarray(grad), first[1].dtype.type
-
-
-def _optim_check(kernel, condition, what, value):
-    if not condition:
-        raise ValueError(f"{kernel}: invalid {what}: {value!r}")
+    return np.ascontiguousarray(grad)
 
 
 def _optim_step_count(kernel, step):
@@ -55,139 +75,155 @@ def _optim_step_count(kernel, step):
     return int(step)
 
 
-def _lerp(start, end, weight, s):
-    """torch.lerp's scalar rule: stable from whichever end ``weight`` is closer to."""
-    w = s(weight)
+# --------------------------------------------------------------------------
+# TORCH-PARITY ROUNDING. Not part of any algorithm; here only so the twins,
+# the compiled kernels and torch.optim agree to the last bit.
+# --------------------------------------------------------------------------
+def torch_lerp(start, end, weight):
+    """``start + weight * (end - start)``, rounded the way ``torch.lerp`` rounds it.
+
+    Mathematically this is the running average ``(1 - weight) * start + weight * end``
+    (Adam's first moment, centred RMSprop's mean gradient). torch evaluates it
+    from whichever end ``weight`` is closer to, with ``weight`` and ``1 - weight``
+    rounded to the buffers' dtype, so the result is exact at ``weight = 0`` and
+    ``weight = 1``. The plain formula differs from it in the last bit.
+    """
+    w = start.dtype.type(weight)
     if abs(w) < 0.5:
         return start + w * (end - start)
-    return end - (end - start) * (s(1) - w)
+    return end - (end - start) * (start.dtype.type(1) - w)
 
 
+# --------------------------------------------------------------------------
+# The update rules.
+# --------------------------------------------------------------------------
 def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
              weight_decay, maximize, first_step):
     """SGD with optional momentum (heavy-ball or Nesterov) and L2 weight decay, in place.
 
-    ``momentum_buffer`` is None when momentum == 0 (and ignored if given then).
+    The rule of :class:`nnlite.optim.SGD`. ``momentum_buffer`` is None when
+    momentum == 0 (and ignored if given then).
     """
     kernel = "sgd_step"
     use_momentum = momentum != 0
-    grad, s = _optim_buffers(kernel, grad, param=param,
-                             momentum_buffer=momentum_buffer if use_momentum else None)
-    _optim_check(kernel, lr >= 0, "learning rate", lr)
-    _optim_check(kernel, momentum >= 0, "momentum value", momentum)
-    _optim_check(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
+    grad = _optim_buffers(kernel, grad, param=param,
+                          momentum_buffer=momentum_buffer if use_momentum else None)
+    lr, momentum, weight_decay = _hyperparameters(kernel, lr=lr, momentum=momentum,
+                                                  weight_decay=weight_decay)
+    dampening = float(dampening)
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(f"{kernel}: Nesterov momentum requires a momentum and zero dampening "
                          f"(got momentum={momentum!r}, dampening={dampening!r})")
     if use_momentum and momentum_buffer is None:
         raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
-    d_p = -grad if maximize else grad
+
+    g = -grad if maximize else grad
     if weight_decay != 0:
-        d_p = d_p + s(weight_decay) * param
+        g = g + weight_decay * param                           # g += λ θ
     if use_momentum:
-        buf = momentum_buffer
+        b = momentum_buffer
         if first_step:
-            buf[...] = d_p
+            b[...] = g                                         # b_1 = g_1
         else:
-            buf[...] = buf * s(momentum) + s(1 - dampening) * d_p
-        d_p = d_p + s(momentum) * buf if nesterov else buf
-    param[...] = param + s(-lr) * d_p
+            b[...] = b * momentum + (1 - dampening) * g        # b = μ b + (1 - τ) g
+        g = g + momentum * b if nesterov else b
+    param[...] = param - lr * g                                # θ -= γ g
 
 
 def adagrad_step(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize):
-    """Adagrad: accumulate squared gradients, divide the step by their root, in place."""
+    """Adagrad: accumulate squared gradients, divide the step by their root, in place.
+
+    The rule of :class:`nnlite.optim.Adagrad`.
+    """
     kernel = "adagrad_step"
-    grad, s = _optim_buffers(kernel, grad, param=param, state_sum=state_sum)
+    grad = _optim_buffers(kernel, grad, param=param, state_sum=state_sum)
     if state_sum is None:
         raise ValueError(f"{kernel}: state_sum is required")
     step = _optim_step_count(kernel, step)
-    _optim_check(kernel, lr >= 0, "learning rate", lr)
-    _optim_check(kernel, lr_decay >= 0, "lr_decay value", lr_decay)
-    _optim_check(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
-    _optim_check(kernel, eps >= 0, "epsilon value", eps)
+    lr, lr_decay, weight_decay, eps = _hyperparameters(
+        kernel, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
+
     g = -grad if maximize else grad
     if weight_decay != 0:
-        g = g + s(weight_decay) * param
-    clr = lr / (1 + (step - 1) * lr_decay)
-    state_sum[...] = state_sum + g * g
-    std = np.sqrt(state_sum) + s(eps)
-    param[...] = param + s(-clr) * g / std
+        g = g + weight_decay * param                           # g += λ θ
+    clr = lr / (1 + (step - 1) * lr_decay)                     # decayed learning rate
+    state_sum[...] = state_sum + g * g                         # s += g²
+    param[...] = param - clr * g / (np.sqrt(state_sum) + eps)  # θ -= γ̃ g / (√s + ε)
 
 
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
                  weight_decay, momentum, centered, maximize):
-    """RMSprop: divide by a running root-mean-square of gradients (optionally centred), in place."""
+    """RMSprop: divide by a running root-mean-square of gradients (optionally centred), in place.
+
+    The rule of :class:`nnlite.optim.RMSprop`.
+    """
     kernel = "rmsprop_step"
     use_momentum = momentum > 0
-    grad, s = _optim_buffers(kernel, grad, param=param, square_avg=square_avg,
-                             grad_avg=grad_avg if centered else None,
-                             momentum_buffer=momentum_buffer if use_momentum else None)
+    grad = _optim_buffers(kernel, grad, param=param, square_avg=square_avg,
+                          grad_avg=grad_avg if centered else None,
+                          momentum_buffer=momentum_buffer if use_momentum else None)
     if square_avg is None:
         raise ValueError(f"{kernel}: square_avg is required")
-    _optim_check(kernel, lr >= 0, "learning rate", lr)
-    _optim_check(kernel, eps >= 0, "epsilon value", eps)
-    _optim_check(kernel, momentum >= 0, "momentum value", momentum)
-    _optim_check(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
-    _optim_check(kernel, alpha >= 0, "alpha value", alpha)
+    lr, eps, momentum, weight_decay, alpha = _hyperparameters(
+        kernel, lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
     if centered and grad_avg is None:
         raise ValueError(f"{kernel}: centered=True needs a grad_avg buffer")
     if use_momentum and momentum_buffer is None:
         raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
+
     g = -grad if maximize else grad
     if weight_decay != 0:
-        g = g + s(weight_decay) * param
-    square_avg[...] = square_avg * s(alpha) + s(1 - alpha) * g * g
+        g = g + weight_decay * param                           # g += λ θ
+    v = square_avg
+    v[...] = v * alpha + (1 - alpha) * g * g                   # v = α v + (1 - α) g²
     if centered:
-        grad_avg[...] = _lerp(grad_avg, g, 1 - alpha, s)
-        avg = np.sqrt(square_avg - grad_avg * grad_avg)
+        grad_avg[...] = torch_lerp(grad_avg, g, 1 - alpha)     # ḡ = α ḡ + (1 - α) g
+        avg = np.sqrt(v - grad_avg * grad_avg) + eps           # √(v - ḡ²) + ε
     else:
-        avg = np.sqrt(square_avg)
-    avg = avg + s(eps)
+        avg = np.sqrt(v) + eps                                 # √v + ε
     if use_momentum:
-        momentum_buffer[...] = momentum_buffer * s(momentum) + g / avg
-        param[...] = param + s(-lr) * momentum_buffer
+        b = momentum_buffer
+        b[...] = b * momentum + g / avg                        # b = μ b + g / avg
+        param[...] = param - lr * b                            # θ -= γ b
     else:
-        param[...] = param + s(-lr) * g / avg
+        param[...] = param - lr * g / avg                      # θ -= γ g / avg
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
               weight_decay, decoupled_weight_decay, amsgrad, maximize):
     """Adam (L2 decay added to the gradient) or AdamW (decoupled decay), in place.
 
-    ``m = lerp(m, g, 1 - beta1)``; ``v = beta2 v + (1 - beta2) g²``;
-    ``param -= lr / (1 - beta1**step) * m / (sqrt(v) / sqrt(1 - beta2**step) + eps)``.
+    The rule of :class:`nnlite.optim.Adam` and :class:`nnlite.optim.AdamW`:
+    ``m = β1 m + (1 - β1) g``; ``v = β2 v + (1 - β2) g²``;
+    ``θ -= lr / (1 - β1**step) * m / (sqrt(v) / sqrt(1 - β2**step) + eps)``.
     """
     kernel = "adam_step"
-    grad, s = _optim_buffers(kernel, grad, param=param, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
-                             max_exp_avg_sq=max_exp_avg_sq if amsgrad else None)
+    grad = _optim_buffers(kernel, grad, param=param, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
+                          max_exp_avg_sq=max_exp_avg_sq if amsgrad else None)
     if exp_avg is None or exp_avg_sq is None:
         raise ValueError(f"{kernel}: exp_avg and exp_avg_sq are required")
     step = _optim_step_count(kernel, step)
-    _optim_check(kernel, lr >= 0, "learning rate", lr)
-    _optim_check(kernel, eps >= 0, "epsilon value", eps)
-    _optim_check(kernel, 0 <= beta1 < 1, "beta parameter at index 0", beta1)
-    _optim_check(kernel, 0 <= beta2 < 1, "beta parameter at index 1", beta2)
-    _optim_check(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
+    lr, eps, beta1, beta2, weight_decay = _hyperparameters(
+        kernel, lr=lr, eps=eps, beta1=beta1, beta2=beta2, weight_decay=weight_decay)
     if amsgrad and max_exp_avg_sq is None:
         raise ValueError(f"{kernel}: amsgrad=True needs a max_exp_avg_sq buffer")
+
     g = -grad if maximize else grad
     if weight_decay != 0:
         if decoupled_weight_decay:
-            param[...] = param * s(1 - lr * weight_decay)
+            param[...] = param * (1 - lr * weight_decay)       # AdamW: θ *= 1 - γ λ
         else:
-            g = g + s(weight_decay) * param
-    exp_avg[...] = _lerp(exp_avg, g, 1 - beta1, s)
-    exp_avg_sq[...] = exp_avg_sq * s(beta2) + s(1 - beta2) * g * g
-    bias_correction1 = 1 - beta1 ** step
-    bias_correction2 = 1 - beta2 ** step
-    step_size = lr / bias_correction1
-    bias_correction2_sqrt = bias_correction2 ** 0.5
+            g = g + weight_decay * param                       # Adam: g += λ θ
+    m, v = exp_avg, exp_avg_sq
+    m[...] = torch_lerp(m, g, 1 - beta1)                       # m = β1 m + (1 - β1) g
+    v[...] = v * beta2 + (1 - beta2) * g * g                   # v = β2 v + (1 - β2) g²
     if amsgrad:
-        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-        denom = np.sqrt(max_exp_avg_sq) / s(bias_correction2_sqrt) + s(eps)
-    else:
-        denom = np.sqrt(exp_avg_sq) / s(bias_correction2_sqrt) + s(eps)
-    param[...] = param + s(-step_size) * exp_avg / denom
+        np.maximum(max_exp_avg_sq, v, out=max_exp_avg_sq)      # v̂ = max(v̂, v)
+        v = max_exp_avg_sq
+    step_size = lr / (1 - beta1 ** step)                       # γ / (1 - β1^t)
+    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5         # √(1 - β2^t)
+    denom = np.sqrt(v) / bias_correction2_sqrt + eps
+    param[...] = param - step_size * m / denom                 # θ -= step_size m / denom
 
 
 __all__ = sorted(n for n, v in list(globals().items())

@@ -2,8 +2,10 @@
 
 Optimizer updates on flat parameter buffers.
 
-Each public function has the signature and results of the compiled kernel of the
-same name; see :mod:`nnlite._kernels.reference` for what "equal" promises.
+Each ``*_step`` function has the signature and results of the compiled kernel of
+the same name; see :mod:`nnlite._kernels.reference` for what "equal" promises.
+:func:`torch_lerp` is not a kernel: it is the one place where a twin rounds the
+way torch does rather than as the plain formula would.
 """
 import numpy as np
 

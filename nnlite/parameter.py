@@ -103,6 +103,17 @@ def adopt_storage(param, data, grad):
     >>> w.data is data, grad.tolist()
     (True, [3.0, 3.0])
     """
+    # np.copyto would broadcast a one-element parameter over a longer view, or
+    # widen float32 into a float64 buffer, and the parameter would silently
+    # change shape or dtype; the arena's views must match it exactly.
+    for name, view in (("data", data), ("grad", grad)):
+        if not isinstance(view, np.ndarray) or view.dtype != param.data.dtype:
+            got = view.dtype if isinstance(view, np.ndarray) else type(view).__name__
+            raise TypeError(f"adopt_storage: {name} must be a {param.data.dtype} numpy.ndarray "
+                            f"(the parameter's dtype), got {got}")
+        if view.shape != param.data.shape:
+            raise ValueError(f"adopt_storage: {name} must have the parameter's shape "
+                             f"{param.data.shape}, got {view.shape}")
     np.copyto(data, param.data)
     param.data = data
     if isinstance(param, Parameter):

@@ -223,3 +223,16 @@ def test_arena_layout_is_printable():
     assert "0.weight" in text and "2.weight" in text and "(7, 5)" in text
     assert "[       40,        61)" in text      # 35 elements padded to 40 (a multiple of 8)
     assert [s.param.kind for s in biases.slots] == ["bias", "bias"]
+
+
+def test_adopt_storage_refuses_views_that_do_not_match_the_parameter():
+    from nnlite.parameter import adopt_storage
+    w = Parameter(np.ones(1, np.float32))
+    good = np.zeros(1, np.float32)
+    with pytest.raises(ValueError, match=r"data must have the parameter's shape \(1,\), got \(4,\)"):
+        adopt_storage(w, np.zeros(4, np.float32), good)   # copyto would broadcast 1 -> 4
+    with pytest.raises(TypeError, match="grad must be a float32 numpy.ndarray.*got float64"):
+        adopt_storage(w, good, np.zeros(1))
+    with pytest.raises(TypeError, match="data must be a float32 numpy.ndarray.*got list"):
+        adopt_storage(w, [0.0], good)
+    assert w.data is not good and w.data.tolist() == [1.0]   # nothing adopted on refusal

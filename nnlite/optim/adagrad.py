@@ -21,6 +21,11 @@ class Adagrad(Optimizer):
     Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and
     Stochastic Optimization" (JMLR 2011). As in PyTorch, every parameter has
     its ``sum`` from the start (not after its first step).
+
+    :meth:`step` hands every parameter of a group to one fused kernel,
+    ``K.adagrad_step``. Its plain NumPy twin, the rule above line by line, is
+    ``adagrad_step`` in ``nnlite/_kernels/reference/_optim.py``; the kernel is
+    tested equal to it.
     """
     _eager_state = True
 

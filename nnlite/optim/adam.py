@@ -26,6 +26,12 @@ class Adam(Optimizer):
     by :math:`\sqrt{\hat v_t}` like everything else (coordinates with large
     gradients are barely decayed); ``decoupled_weight_decay=True`` is AdamW.
 
+    :meth:`step` hands every parameter of a group to one fused kernel,
+    ``K.adam_step``. Its plain NumPy twin, the rule above line by line, is
+    ``adam_step`` in ``nnlite/_kernels/reference/_optim.py``; the kernel is
+    tested equal to it. (The twin computes :math:`m_t` with ``torch_lerp``,
+    the same average rounded as ``torch.lerp`` rounds it.)
+
     >>> import nnlite as nl
     >>> w = nl.nn.Parameter(nl.tensor([1.0, -2.0]))
     >>> opt = nl.optim.Adam([w], lr=0.1)
@@ -86,6 +92,8 @@ class AdamW(Adam):
     so every coordinate decays at the same rate :math:`\gamma\lambda`, whatever
     its gradient scale. Loshchilov & Hutter, "Decoupled Weight Decay
     Regularization" (ICLR 2019). Default ``weight_decay=1e-2`` as in PyTorch.
+    The kernel and its NumPy twin are Adam's (``adam_step`` with
+    ``decoupled_weight_decay=True``).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,

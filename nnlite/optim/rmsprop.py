@@ -25,6 +25,11 @@ class RMSprop(Optimizer):
     Hinton, Srivastava & Swersky, "Neural Networks for Machine Learning",
     lecture 6e (2012); the centred form from Graves, "Generating Sequences With
     Recurrent Neural Networks" (2013).
+
+    :meth:`step` hands every parameter of a group to one fused kernel,
+    ``K.rmsprop_step``. Its plain NumPy twin, the rule above line by line, is
+    ``rmsprop_step`` in ``nnlite/_kernels/reference/_optim.py``; the kernel is
+    tested equal to it.
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,

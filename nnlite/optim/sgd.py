@@ -24,6 +24,11 @@ class SGD(Optimizer):
     initialization and momentum in deep learning" (ICML 2013). Like PyTorch,
     :math:`\gamma` multiplies the momentum buffer (not the gradient inside it).
 
+    :meth:`step` hands every parameter of a group to one fused kernel,
+    ``K.sgd_step``. Its plain NumPy twin, the rule above line by line, is
+    ``sgd_step`` in ``nnlite/_kernels/reference/_optim.py``; the kernel is
+    tested equal to it.
+
     >>> import nnlite as nl
     >>> w = nl.nn.Parameter(nl.tensor([1.0, -2.0]))
     >>> opt = nl.optim.SGD([w], lr=0.1, momentum=0.9)

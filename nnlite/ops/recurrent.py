@@ -53,8 +53,15 @@ def gate_math(gi, gh, state, mode):
         r, z = sigmoid(i_r + h_r), sigmoid(i_z + h_z)
         n = tanh(i_n + r * h_n)
         return (n + z * (state[0] - n),)    # = (1 - z) * n + z * h
+    _check_mode("gate_math", mode)
     act = tanh if mode == "RNN_TANH" else relu
     return (act(gi + gh),)
+
+
+def _check_mode(op, mode):
+    # An unknown mode would otherwise run as a tanh RNN, or fail later on a gate shape.
+    if mode not in GATES:
+        raise ValueError(f"{op}: mode must be one of {', '.join(map(repr, GATES))}, got {mode!r}")
 
 
 def _readable_scan(gi, h0, c0, w_hh, b_hh, mode, reverse):
@@ -114,6 +121,7 @@ class RecurrentScan(Function):
         dgh = np.empty((T, B, rows), hs.dtype) if mode == "GRU" else dgi   # equal but for GRU's n gate
         dh = np.zeros((B, H), hs.dtype)
         dc = np.zeros((B, H), hs.dtype)
+        through_z = np.empty((B, H), hs.dtype) if mode == "GRU" else None   # rewritten every step
         for s in range(T - 1, -1, -1):
             dh_s = np.ascontiguousarray(g[s, 0]) + dh
             if mode == "LSTM":
@@ -121,7 +129,6 @@ class RecurrentScan(Function):
                 K.lstm_step_backward(dh_s, dc, gates[s], cs[s], cs[s + 1], dgi[s])
                 dh = K.gemm(dgi[s], w_hh.data)
             elif mode == "GRU":
-                through_z = np.empty((B, H), hs.dtype)
                 K.gru_step_backward(dh_s, gates[s], hs[s], dgi[s], dgh[s], through_z)
                 dh = K.gemm(dgh[s], w_hh.data)
                 dh += through_z
@@ -148,6 +155,7 @@ class RecurrentScan(Function):
 
 def recurrent_scan(gi, h0, c0, w_hh, b_hh, mode, reverse=False):
     """Run one layer-direction over the sequence; returns (output (T, batch, hidden), (h_n,) or (h_n, c_n))."""
+    _check_mode("recurrent_scan", mode)
     y = RecurrentScan.apply(gi, h0, c0, w_hh, b_hh, mode=mode, reverse=reverse)
     last = 0 if reverse else y.shape[0] - 1
     out = y[:, 0]

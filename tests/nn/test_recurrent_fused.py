@@ -98,3 +98,11 @@ def test_threads_do_not_change_a_layer_step(rng):
             (out.sum() + c.sum()).backward()
             results.append([out.data.tobytes()] + [p.grad.data.tobytes() for p in layer.parameters()])
     assert results[0] == results[1] == results[2]
+
+
+def test_an_unknown_mode_is_named():
+    gi, h0, w_hh = nl.zeros(5, 2, 16), nl.zeros(2, 4), nl.zeros(16, 4)
+    with pytest.raises(ValueError, match=r"recurrent_scan: mode must be one of 'RNN_TANH'.*got 'lstm'"):
+        R.recurrent_scan(gi, h0, nl.zeros(2, 4), w_hh, None, "lstm")
+    with pytest.raises(ValueError, match=r"gate_math: mode must be one of .*'GRU', got 'gru'"):
+        R.gate_math(nl.zeros(2, 12), nl.zeros(2, 12), (h0,), "gru")

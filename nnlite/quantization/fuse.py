@@ -42,7 +42,13 @@ def fuse_modules(model, modules_to_fuse, inplace=False):
     >>> [type(m).__name__ for m in fused]
     ['LinearReLU', 'Identity', 'Linear']
     """
+    if isinstance(modules_to_fuse, str):   # would be read name by character
+        raise TypeError(f"fuse_modules: modules_to_fuse must be a list of module names or of such lists, "
+                        f"got the string {modules_to_fuse!r}")
     groups = [modules_to_fuse] if modules_to_fuse and isinstance(modules_to_fuse[0], str) else modules_to_fuse
+    for names in groups:
+        if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+            raise TypeError(f"fuse_modules: each group must be a list of module names (str), got {names!r}")
     model = model if inplace else copy.deepcopy(model)
     for names in groups:
         mods = [model.get_submodule(name) for name in names]

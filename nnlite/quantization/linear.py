@@ -22,12 +22,12 @@ import numpy as np
 
 from .._kernels import K
 from ..nn import functional as F
-from ..nn.container import Sequential
 from ..nn.linear import Linear
 from ..nn.module import Module
 from ..parameter import Buffer
 from ..tensor import Tensor
 from .fake_quantize import FakeQuantize
+from .fuse import LinearReLU
 from .observer import MovingAverageMinMaxObserver, PerChannelMinMaxObserver, weight_observer
 from .qtensor import per_channel_symmetric, qint8, quint8
 
@@ -143,7 +143,7 @@ class QuantizedLinearReLU(QuantizedLinear):
 
     @classmethod
     def from_float(cls, linear, input_qparams=None, weight_scale=None, reduce_range=False):
-        if isinstance(linear, Sequential):   # a LinearReLU: quantize its Linear
+        if isinstance(linear, LinearReLU):   # quantize its Linear
             linear = linear[0]
         return super().from_float(linear, input_qparams, weight_scale, reduce_range)
 

@@ -300,6 +300,10 @@ def test_fuse_modules_errors():
         Q.fuse_modules(model, [["0", "9"]])
     with pytest.raises(TypeError, match="LinearReLU: expected an nn.Linear and an nn.ReLU, got ReLU and ReLU"):
         Q.LinearReLU(nl.nn.ReLU(), nl.nn.ReLU())
+    with pytest.raises(TypeError, match="list of module names or of such lists, got the string '01'"):
+        Q.fuse_modules(model, "01")   # not read as the names '0' and '1'
+    with pytest.raises(TypeError, match=r"each group must be a list of module names \(str\), got \[0, 1\]"):
+        Q.fuse_modules(model, [[0, 1]])
     fused = Q.fuse_modules(model, ["0", "1"], inplace=True)
     assert fused is model and type(model[0]) is Q.LinearReLU
 

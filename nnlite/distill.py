@@ -28,12 +28,12 @@ import numpy as np
 
 from . import optim
 from .autograd import no_grad
-from .data import MNIST1D
+from .data import MNIST1D, DataLoader
 from .nn import functional as F
-from .random import manual_seed
+from .random import Generator, manual_seed
 from .recipes import MNIST1DCNN
 from .tensor import Tensor
-from .train import accuracy
+from .train import accuracy, fit
 
 __all__ = ["train_teacher", "train_student", "transfer_signals", "compare", "run"]
 
@@ -51,9 +51,6 @@ def _predict(model, x):
 
 def train_teacher(seed=0, epochs=30, lr=1e-2):
     """The MNIST-1D CNN of :mod:`nnlite.recipes` (25 channels), trained on all 4000 labelled examples."""
-    from .data import DataLoader
-    from .random import Generator
-    from .train import fit
     manual_seed(seed)
     teacher = MNIST1DCNN()
     loader = DataLoader(MNIST1D(train=True), batch_size=BATCH, shuffle=True, generator=Generator(seed))
@@ -83,6 +80,9 @@ def train_student(student, x, y, teacher_logits=None, *, seed=0, steps=6000, lr=
     from ``numpy.random.default_rng(seed)``, so two students trained on the same
     set see the same batches.
     """
+    for name, given in (("y", y), ("teacher_logits", teacher_logits)):
+        if given is not None and len(given) != len(x):
+            raise ValueError(f"train_student: {name} needs one row per example of x ({len(x)}), got {len(given)}")
     pool_x, pool_y, pool_t = x, y, teacher_logits
     if unlabelled is not None:
         if teacher_logits is None or unlabelled_logits is None:
@@ -90,6 +90,8 @@ def train_student(student, x, y, teacher_logits=None, *, seed=0, steps=6000, lr=
         pool_x = np.concatenate([x, unlabelled])
         pool_y = np.concatenate([y, unlabelled_logits.argmax(axis=1)])
         pool_t = np.concatenate([teacher_logits, unlabelled_logits])
+    if len(pool_x) < BATCH:   # no full batch: the loop below would never take a step
+        raise ValueError(f"train_student: needs at least {BATCH} examples (one batch), got {len(pool_x)}")
     rng = np.random.default_rng(seed)
     opt = optim.Adam(student.parameters(), lr=lr)
     step = 0

@@ -50,6 +50,17 @@ def test_unlabelled_signals_are_new_draws_and_need_teacher_outputs():
         distill.train_student(MNIST1DCNN(channels=4), x, y, unlabelled=extra)
 
 
+
+def test_train_student_names_a_pool_smaller_than_a_batch_and_mismatched_rows():
+    x, y = _labelled(100)
+    with pytest.raises(ValueError, match="needs at least 100 examples \\(one batch\\), got 99"):
+        distill.train_student(MNIST1DCNN(channels=4), x[:99], y[:99], steps=1)   # looped forever
+    with pytest.raises(ValueError, match="y needs one row per example of x \\(100\\), got 99"):
+        distill.train_student(MNIST1DCNN(channels=4), x, y[:99], steps=1)
+    with pytest.raises(ValueError, match="teacher_logits needs one row per example of x \\(100\\), got 3"):
+        distill.train_student(MNIST1DCNN(channels=4), x, y, np.zeros((3, 10), np.float32), steps=1)
+
+
 def test_compare_reports_every_student_and_the_chosen_alpha():
     results = distill.compare(seeds=(0,), teacher_epochs=2, student_steps=40, alphas=(0.5, 0.9),
                               transfer_size=200)

@@ -86,9 +86,12 @@ class LearnedWeightDecay(Module):
         groups = _default_groups(model) if groups is None else {str(k): list(v) for k, v in groups.items()}
         known = dict(model.named_parameters())
         for group, names in groups.items():
+            if not names:
+                raise ValueError(f"LearnedWeightDecay: group {group!r} names no parameters; "
+                                 f"the model has {sorted(known)}")
             missing = [n for n in names if n not in known]
-            if missing or not names:
-                raise ValueError(f"LearnedWeightDecay: group {group!r} names parameters {missing or names} "
+            if missing:
+                raise ValueError(f"LearnedWeightDecay: group {group!r} names parameters {missing} "
                                  f"the model does not have; it has {sorted(known)}")
         if not groups:
             raise ValueError("LearnedWeightDecay: the model has no parameters of kind 'weight' to decay")
@@ -160,13 +163,20 @@ def hypergradient(model, loss_fn, train_batch, val_batch, weight_decay, lr):
     ``weight_decay.log_strength``, a Tensor of shape ``(num_groups,)``.
     Nothing is changed or accumulated.
     """
-    _, new = unrolled_step(model, loss_fn, train_batch, weight_decay, lr)
-    val_inputs, val_targets = _batch(val_batch, "hypergradient")
+    _, _, val_loss, g = _through_the_step(model, loss_fn, train_batch, val_batch, weight_decay, lr,
+                                          "hypergradient")
+    return val_loss.detach(), g
+
+
+def _through_the_step(model, loss_fn, train_batch, val_batch, weight_decay, lr, caller):
+    """``(train_loss, new_parameters, val_loss, hypergrad)``: the unrolled step and L_val(w')'s gradient."""
+    train_loss, new = unrolled_step(model, loss_fn, train_batch, weight_decay, lr)
+    val_inputs, val_targets = _batch(val_batch, caller)
     val_loss = loss_fn(functional_call(model, new, (val_inputs,)), val_targets)
     (g,) = grad(val_loss, [weight_decay.log_strength], allow_unused=True)
     if g is None:   # no decayed weight reaches the validation loss
         g = ops.zeros_like(weight_decay.log_strength)
-    return val_loss.detach(), g
+    return train_loss, new, val_loss, g
 
 
 def hyper_step(model, loss_fn, train_batch, val_batch, weight_decay, *, lr, hyper_optimizer):
@@ -184,12 +194,10 @@ def hyper_step(model, loss_fn, train_batch, val_batch, weight_decay, *, lr, hype
     a batch norm in training mode normalises the validation batch with its own
     statistics and updates its running statistics twice per step.
     """
-    train_loss, new = unrolled_step(model, loss_fn, train_batch, weight_decay, lr)
-    val_inputs, val_targets = _batch(val_batch, "hyper_step")
-    val_loss = loss_fn(functional_call(model, new, (val_inputs,)), val_targets)
-    (g,) = grad(val_loss, [weight_decay.log_strength], allow_unused=True)
+    train_loss, new, val_loss, g = _through_the_step(model, loss_fn, train_batch, val_batch, weight_decay, lr,
+                                                     "hyper_step")
     hyper_optimizer.zero_grad()
-    weight_decay.log_strength.grad = ops.zeros_like(weight_decay.log_strength) if g is None else g.detach()
+    weight_decay.log_strength.grad = g.detach()
     hyper_optimizer.step()
     with no_grad():
         for name, p in model.named_parameters():

@@ -46,6 +46,8 @@ def test_custom_groups_and_errors():
     assert decay.log_strength.shape == (1,)
     with pytest.raises(ValueError, match=r"group 'x' names parameters \['nope'\] the model does not have"):
         hyper.LearnedWeightDecay(model, groups={"x": ["nope"]})
+    with pytest.raises(ValueError, match=r"group 'empty' names no parameters; the model has \['0.bias'"):
+        hyper.LearnedWeightDecay(model, groups={"empty": []})
     with pytest.raises(ValueError, match=r"init=0\): the strength must be positive"):
         hyper.LearnedWeightDecay(model, init=0)
     with pytest.raises(ValueError, match="no parameters of kind 'weight'"):

@@ -277,7 +277,7 @@ def _forward_in_float32(fn, args, arrays, options, record):
             for a in arrays]
     try:
         out = np.asarray(fn.forward(*wide, **options) if options else fn.forward(*wide))
-    except TypeError as error:   # e.g. float16 beside float64: say why the message reads float32
+    except TypeError as error:   # the kernel's message names float32, a dtype the caller never passed
         error.add_note("(its float16 operands had been widened to float32: kernels have no float16 loops)")
         raise
     for a, w in zip(arrays, wide):   # a kernel that updates an input in place (running statistics)

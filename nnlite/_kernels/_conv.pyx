@@ -271,72 +271,68 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     cdef cnp.ndarray wc = c_contiguous(weight)
     cdef cnp.ndarray bc = None if bias is None else c_contiguous(bias)
     cdef cnp.ndarray y = np.empty((g.N, g.O, g.OH, g.OW), dtype=x.dtype)
-    cdef void* bp = NULL if bc is None else cnp.PyArray_DATA(bc)
-    cdef Chunking ch
-    cdef int nt
-    cdef cnp.ndarray scratch
     if y.size == 0:
         return y
+    # the one float/double choice of this pass: _forward is written once, on `floating`
+    if t == cnp.NPY_FLOAT:
+        _forward(<float*>cnp.PyArray_DATA(y), xc, wc, bc, &g, op)
+    else:
+        _forward(<double*>cnp.PyArray_DATA(y), xc, wc, bc, &g, op)
+    return y
+
+
+cdef inline int _type_of(floating* p) noexcept nogil:
+    """The NumPy type number of the element type a fused function was compiled for."""
+    if floating is float:
+        return cnp.NPY_FLOAT
+    else:
+        return cnp.NPY_DOUBLE
+
+
+cdef _forward(floating* y, cnp.ndarray xc, cnp.ndarray wc, cnp.ndarray bc, Geometry* g, str op):
+    """conv2d_forward after the checks: run the algorithm the plan picks, into y."""
+    cdef const floating* x = <floating*>cnp.PyArray_DATA(xc)
+    cdef const floating* w = <floating*>cnp.PyArray_DATA(wc)
+    cdef const floating* b = NULL if bc is None else <floating*>cnp.PyArray_DATA(bc)
+    cdef int t = _type_of(y)
+    cdef Chunking ch
+    cdef int nt
+    cdef cnp.ndarray scratch, off
+    cdef floating* s
     cdef Planes pl
-    cdef Algorithm algorithm = _plan(&g, FORWARD, _shifted_tile(t))
+    cdef Shifted sp
+    cdef Algorithm algorithm = _plan(g, FORWARD, _shifted_tile(t))
     if algorithm == DEPTHWISE_SHIFTED:
-        pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, &g,
-                     _vector(t))
-        _run_depthwise_products(xc, wc, bc, y, &pl, &g, t)
-        return y
+        pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, g, _vector(t))
+        _run_depthwise_products(x, w, b, y, &pl, g, xc.dtype)
+        return
     if algorithm == DEPTHWISE_DIRECT:
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
-        scratch = _plane_scratch(nt, &g, x.dtype)
+        scratch = _plane_scratch(nt, g, xc.dtype)
+        s = <floating*>cnp.PyArray_DATA(scratch)
         with nogil:
-            if t == cnp.NPY_FLOAT:
-                _forward_depthwise(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(wc),
-                                   <float*>bp, <float*>cnp.PyArray_DATA(y),
-                                   <float*>cnp.PyArray_DATA(scratch), nt, &g)
-            else:
-                _forward_depthwise(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc),
-                                   <double*>bp, <double*>cnp.PyArray_DATA(y),
-                                   <double*>cnp.PyArray_DATA(scratch), nt, &g)
-        return y
+            _forward_depthwise(x, w, b, y, s, nt, g)
+        return
     if algorithm == POINTWISE:
         _check_blas_size(op, g.C, g.H * g.W)
         with nogil:
-            if t == cnp.NPY_FLOAT:
-                _forward_pointwise(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(wc),
-                                   <float*>bp, <float*>cnp.PyArray_DATA(y), &g)
-            else:
-                _forward_pointwise(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc),
-                                   <double*>bp, <double*>cnp.PyArray_DATA(y), &g)
-        return y
-    cdef Shifted sp
-    cdef cnp.ndarray off
+            _forward_pointwise(x, w, b, y, g)
+        return
     if algorithm == SHIFTED:
-        sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, &g, _shifted_tile(t))
-        off = _tap_offsets(sp.Ci, sp.S, sp.Wp, &g)
+        sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, g, _shifted_tile(t))
+        off = _tap_offsets(sp.Ci, sp.S, sp.Wp, g)
         nt = <int>max(1, min(threads_for(g.N * g.O * sp.K * sp.P), g.N))
-        scratch = _shifted_scratch(nt, &sp, x.dtype)
+        scratch = _shifted_scratch(nt, &sp, xc.dtype)
+        s = <floating*>cnp.PyArray_DATA(scratch)
         with nogil:
-            if t == cnp.NPY_FLOAT:
-                _shifted_products(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(wc),
-                                  <float*>bp, <float*>cnp.PyArray_DATA(y),
-                                  <float*>cnp.PyArray_DATA(scratch),
-                                  <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
-            else:
-                _shifted_products(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc),
-                                  <double*>bp, <double*>cnp.PyArray_DATA(y),
-                                  <double*>cnp.PyArray_DATA(scratch),
-                                  <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
-        return y
-    ch = _chunking(op, &g)
-    nt = _chunk_threads(&ch, &g)
-    scratch = np.empty(nt * ch.scratch, dtype=x.dtype)
+            _shifted_products(x, w, b, y, s, <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
+        return
+    ch = _chunking(op, g)
+    nt = _chunk_threads(&ch, g)
+    scratch = np.empty(nt * ch.scratch, dtype=xc.dtype)
+    s = <floating*>cnp.PyArray_DATA(scratch)
     with nogil:
-        if t == cnp.NPY_FLOAT:
-            _forward_gemm(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(wc), <float*>bp,
-                          <float*>cnp.PyArray_DATA(y), <float*>cnp.PyArray_DATA(scratch), &ch, nt, &g)
-        else:
-            _forward_gemm(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(wc), <double*>bp,
-                          <double*>cnp.PyArray_DATA(y), <double*>cnp.PyArray_DATA(scratch), &ch, nt, &g)
-    return y
+        _forward_gemm(x, w, b, y, s, &ch, nt, g)
 
 
 def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, groups):
@@ -351,86 +347,74 @@ def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, 
     cdef cnp.ndarray gc = c_contiguous(grad)
     cdef cnp.ndarray wc = c_contiguous(weight)
     cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
-    cdef cnp.ndarray scratch
-    cdef Chunking ch
-    cdef int nt
     if gx.size == 0:
         return gx
     if g.O == 0:
         gx.fill(0)
         return gx
+    # the one float/double choice of this pass: _backward_input is written once, on `floating`
+    if t == cnp.NPY_FLOAT:
+        _backward_input(<float*>cnp.PyArray_DATA(gx), gc, wc, &g, op)
+    else:
+        _backward_input(<double*>cnp.PyArray_DATA(gx), gc, wc, &g, op)
+    return gx
+
+
+cdef _backward_input(floating* gx, cnp.ndarray gc, cnp.ndarray wc, Geometry* g, str op):
+    """conv2d_backward_input after the checks: run the algorithm the plan picks, into gx."""
+    cdef const floating* gr = <floating*>cnp.PyArray_DATA(gc)
+    cdef const floating* w = <floating*>cnp.PyArray_DATA(wc)
+    cdef int t = _type_of(gx)
+    cdef Chunking ch
+    cdef int nt
+    cdef cnp.ndarray scratch, off, flipped
+    cdef floating* s
     cdef Planes pl
+    cdef Shifted sp
     cdef Py_ssize_t multiplier = g.O // g.C if g.C else 0
-    cdef Algorithm algorithm = _plan(&g, INPUT_GRAD, _shifted_tile(t))
+    cdef Algorithm algorithm = _plan(g, INPUT_GRAD, _shifted_tile(t))
     if algorithm == DEPTHWISE_SHIFTED:
         # each input plane gathers its multiplier output planes' gradients, padded by the
         # kernel's reach less the padding, through the flipped taps
         pl = _planes(g.C, g.O, multiplier, multiplier, 1, g.OH, g.OW, g.dh * (g.kh - 1) - g.ph,
-                     g.dw * (g.kw - 1) - g.pw, g.H, g.W, &g, _vector(t))
-        wflip = np.ascontiguousarray(
+                     g.dw * (g.kw - 1) - g.pw, g.H, g.W, g, _vector(t))
+        flipped = np.ascontiguousarray(
             wc.reshape(g.C, multiplier, g.kh, g.kw)[:, :, ::-1, ::-1]).reshape(g.C, -1)
-        _run_depthwise_products(gc, wflip, None, gx, &pl, &g, t)
-        return gx
+        _run_depthwise_products(gr, <floating*>cnp.PyArray_DATA(flipped), <const floating*>NULL,
+                                gx, &pl, g, gc.dtype)
+        return
     if algorithm == DEPTHWISE_DIRECT:
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
-        scratch = _plane_scratch(nt, &g, grad.dtype)
+        scratch = _plane_scratch(nt, g, gc.dtype)
+        s = <floating*>cnp.PyArray_DATA(scratch)
         with nogil:
-            if t == cnp.NPY_FLOAT:
-                _backward_input_depthwise(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(wc),
-                                          <float*>cnp.PyArray_DATA(gx),
-                                          <float*>cnp.PyArray_DATA(scratch), nt, &g)
-            else:
-                _backward_input_depthwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(wc),
-                                          <double*>cnp.PyArray_DATA(gx),
-                                          <double*>cnp.PyArray_DATA(scratch), nt, &g)
-        return gx
+            _backward_input_depthwise(gr, w, gx, s, nt, g)
+        return
     if algorithm == POINTWISE:
         _check_blas_size(op, g.O, g.H * g.W)
         with nogil:
-            if t == cnp.NPY_FLOAT:
-                _backward_input_pointwise(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(wc),
-                                          <float*>cnp.PyArray_DATA(gx), &g)
-            else:
-                _backward_input_pointwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(wc),
-                                          <double*>cnp.PyArray_DATA(gx), &g)
-        return gx
-    cdef Shifted sp
-    cdef cnp.ndarray off, flipped
+            _backward_input_pointwise(gr, w, gx, g)
+        return
     if algorithm == SHIFTED:
         # gx = the shifted product of the flipped, channel-swapped kernel with grad padded
         # by (kernel reach - padding): w'[c, o, i, j] = w[o, c, kh-1-i, kw-1-j]
         sp = _shifted_plan(g.O, g.OH, g.OW, g.C, g.H, g.W, g.dh * (g.kh - 1) - g.ph,
-                           g.dw * (g.kw - 1) - g.pw, &g, _shifted_tile(t))
-        off = _tap_offsets(sp.Ci, sp.S, sp.Wp, &g)
+                           g.dw * (g.kw - 1) - g.pw, g, _shifted_tile(t))
+        off = _tap_offsets(sp.Ci, sp.S, sp.Wp, g)
         flipped = np.ascontiguousarray(wc[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         nt = <int>max(1, min(threads_for(g.N * g.C * sp.K * sp.P), g.N))
-        scratch = _shifted_scratch(nt, &sp, grad.dtype)
+        scratch = _shifted_scratch(nt, &sp, gc.dtype)
+        s = <floating*>cnp.PyArray_DATA(scratch)
         with nogil:
-            if t == cnp.NPY_FLOAT:
-                _shifted_products(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(flipped),
-                                  NULL, <float*>cnp.PyArray_DATA(gx),
-                                  <float*>cnp.PyArray_DATA(scratch),
-                                  <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
-            else:
-                _shifted_products(<double*>cnp.PyArray_DATA(gc),
-                                  <double*>cnp.PyArray_DATA(flipped), NULL,
-                                  <double*>cnp.PyArray_DATA(gx),
-                                  <double*>cnp.PyArray_DATA(scratch),
-                                  <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
-        return gx
-    ch = _chunking(op, &g)
-    nt = _chunk_threads(&ch, &g)
-    scratch = np.empty(nt * ch.scratch, dtype=grad.dtype)
+            _shifted_products(gr, <floating*>cnp.PyArray_DATA(flipped), <const floating*>NULL, gx,
+                              s, <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
+        return
+    ch = _chunking(op, g)
+    nt = _chunk_threads(&ch, g)
+    scratch = np.empty(nt * ch.scratch, dtype=gc.dtype)
+    s = <floating*>cnp.PyArray_DATA(scratch)
     with nogil:
-        if t == cnp.NPY_FLOAT:
-            _backward_input_gemm(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(wc),
-                                 <float*>cnp.PyArray_DATA(gx), <float*>cnp.PyArray_DATA(scratch),
-                                 &ch, nt, &g)
-        else:
-            _backward_input_gemm(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(wc),
-                                 <double*>cnp.PyArray_DATA(gx), <double*>cnp.PyArray_DATA(scratch),
-                                 &ch, nt, &g)
-    return gx
+        _backward_input_gemm(gr, w, gx, s, &ch, nt, g)
 
 
 def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, groups):
@@ -445,110 +429,80 @@ def conv2d_backward_weight(grad, x, weight_shape, stride, padding, dilation, gro
     cdef cnp.ndarray gc = c_contiguous(grad)
     cdef cnp.ndarray xc = c_contiguous(x)
     cdef cnp.ndarray gw = np.empty(weight_shape, dtype=x.dtype)
-    cdef cnp.ndarray partial, scratch, lanes
-    cdef Chunking ch
-    cdef Py_ssize_t per_task
-    cdef int nt
     if gw.size == 0:
         return gw
+    # the one float/double choice of this pass: _backward_weight is written once, on `floating`
+    if t == cnp.NPY_FLOAT:
+        _backward_weight(<float*>cnp.PyArray_DATA(gw), gc, xc, &g, op)
+    else:
+        _backward_weight(<double*>cnp.PyArray_DATA(gw), gc, xc, &g, op)
+    return gw
+
+
+cdef _backward_weight(floating* gw, cnp.ndarray gc, cnp.ndarray xc, Geometry* g, str op):
+    """conv2d_backward_weight after the checks: run the algorithm the plan picks, into gw."""
+    cdef const floating* gr = <floating*>cnp.PyArray_DATA(gc)
+    cdef const floating* x = <floating*>cnp.PyArray_DATA(xc)
+    cdef int t = _type_of(gw)
+    cdef Py_ssize_t size = g.O * (g.C // g.groups) * g.kh * g.kw
+    cdef cnp.ndarray partial, scratch, lanes, off
+    cdef Chunking ch
+    cdef Py_ssize_t per_task, Pw, vector, per_call
+    cdef int nt
     cdef Planes pl
-    cdef cnp.ndarray offsets
-    cdef Algorithm algorithm = _plan(&g, WEIGHT_GRAD, _shifted_tile(t))
+    cdef Shifted sp
+    cdef Algorithm algorithm = _plan(g, WEIGHT_GRAD, _shifted_tile(t))
     if algorithm == DEPTHWISE_SHIFTED:
-        pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, &g,
-                     _vector(t))
-        offsets = _tap_offsets(pl.nin, pl.S, pl.Wp, &g)
+        pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, g, _vector(t))
+        off = _tap_offsets(pl.nin, pl.S, pl.Wp, g)
         partial = np.empty(g.N * g.O * pl.K, dtype=np.float64)
         nt = threads_for(g.N * g.O * pl.P * pl.K)
-        scratch = np.zeros(nt * (pl.S + pl.P + pl.K), dtype=x.dtype)
+        scratch = np.zeros(nt * (pl.S + pl.P + pl.K), dtype=xc.dtype)
         with nogil:
-            if t == cnp.NPY_FLOAT:
-                _depthwise_weight_grad(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(xc),
-                                       <float*>cnp.PyArray_DATA(gw),
-                                       <double*>cnp.PyArray_DATA(partial),
-                                       <float*>cnp.PyArray_DATA(scratch),
-                                       <Py_ssize_t*>cnp.PyArray_DATA(offsets), nt, &pl, &g)
-            else:
-                _depthwise_weight_grad(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
-                                       <double*>cnp.PyArray_DATA(gw),
-                                       <double*>cnp.PyArray_DATA(partial),
-                                       <double*>cnp.PyArray_DATA(scratch),
-                                       <Py_ssize_t*>cnp.PyArray_DATA(offsets), nt, &pl, &g)
-        return gw
+            _depthwise_weight_grad(gr, x, gw, <double*>cnp.PyArray_DATA(partial),
+                                   <floating*>cnp.PyArray_DATA(scratch),
+                                   <Py_ssize_t*>cnp.PyArray_DATA(off), nt, &pl, g)
+        return
     if algorithm == DEPTHWISE_DIRECT:
         partial = np.empty(g.N * g.O * g.kh * g.kw, dtype=np.float64)
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
-        scratch = _plane_scratch(nt, &g, x.dtype)
+        scratch = _plane_scratch(nt, g, xc.dtype)
         lanes = np.empty(nt * g.OW, dtype=np.float64)
         with nogil:
-            if t == cnp.NPY_FLOAT:
-                _backward_weight_depthwise(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(xc),
-                                           <float*>cnp.PyArray_DATA(gw),
-                                           <double*>cnp.PyArray_DATA(partial),
-                                           <float*>cnp.PyArray_DATA(scratch),
-                                           <double*>cnp.PyArray_DATA(lanes), nt, &g)
-            else:
-                _backward_weight_depthwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
-                                           <double*>cnp.PyArray_DATA(gw),
-                                           <double*>cnp.PyArray_DATA(partial),
-                                           <double*>cnp.PyArray_DATA(scratch),
-                                           <double*>cnp.PyArray_DATA(lanes), nt, &g)
-        return gw
+            _backward_weight_depthwise(gr, x, gw, <double*>cnp.PyArray_DATA(partial),
+                                       <floating*>cnp.PyArray_DATA(scratch),
+                                       <double*>cnp.PyArray_DATA(lanes), nt, g)
+        return
     if algorithm == POINTWISE:
         _check_blas_size(op, g.O, g.H * g.W)
         with nogil:
-            if t == cnp.NPY_FLOAT:
-                _backward_weight_pointwise(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(xc),
-                                           <float*>cnp.PyArray_DATA(gw), &g)
-            else:
-                _backward_weight_pointwise(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
-                                           <double*>cnp.PyArray_DATA(gw), &g)
-        return gw
-    cdef Shifted sp
-    cdef cnp.ndarray off
-    cdef Py_ssize_t Pw, vector, per_call
+            _backward_weight_pointwise(gr, x, gw, g)
+        return
     if algorithm == SHIFTED:
-        sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, &g, _shifted_tile(t))
-        off = _tap_offsets(sp.Ci, sp.S, sp.Wp, &g)
+        sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, g, _shifted_tile(t))
+        off = _tap_offsets(sp.Ci, sp.S, sp.Wp, g)
         # the pixels rounded up to whole vectors only (the reduction has no tile of pixels)
         vector = _vector(t)
         Pw = (g.OH * sp.Wp + vector - 1) // vector * vector
         per_task = max(1, (g.N + MAX_WEIGHT_TASKS - 1) // MAX_WEIGHT_TASKS)
         per_call = max(1, min(per_task, SHIFTED_CALL_ELEMENTS // (g.C * sp.S + g.O * Pw)))
         nt = <int>max(1, min(threads_for(g.N * g.O * sp.K * Pw), (g.N + per_task - 1) // per_task))
-        scratch = np.zeros(nt * per_call * (g.C * sp.S + g.O * Pw), dtype=x.dtype)
-        partial = np.empty(((g.N + per_task - 1) // per_task) * gw.size, dtype=x.dtype)
+        scratch = np.zeros(nt * per_call * (g.C * sp.S + g.O * Pw), dtype=xc.dtype)
+        partial = np.empty(((g.N + per_task - 1) // per_task) * size, dtype=xc.dtype)
         with nogil:
-            if t == cnp.NPY_FLOAT:
-                _shifted_weight_grad(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(gc),
-                                     <float*>cnp.PyArray_DATA(gw),
-                                     <float*>cnp.PyArray_DATA(scratch),
-                                     <float*>cnp.PyArray_DATA(partial),
-                                     <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, per_task, per_call, Pw,
-                                     nt, &sp)
-            else:
-                _shifted_weight_grad(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(gc),
-                                     <double*>cnp.PyArray_DATA(gw),
-                                     <double*>cnp.PyArray_DATA(scratch),
-                                     <double*>cnp.PyArray_DATA(partial),
-                                     <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, per_task, per_call, Pw,
-                                     nt, &sp)
-        return gw
-    ch = _chunking(op, &g)
+            _shifted_weight_grad(x, gr, gw, <floating*>cnp.PyArray_DATA(scratch),
+                                 <floating*>cnp.PyArray_DATA(partial),
+                                 <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, per_task, per_call, Pw,
+                                 nt, &sp)
+        return
+    ch = _chunking(op, g)
     per_task = max(1, (ch.count + MAX_WEIGHT_TASKS - 1) // MAX_WEIGHT_TASKS)
-    nt = <int>max(1, min(_chunk_threads(&ch, &g), (ch.count + per_task - 1) // per_task))
-    scratch = np.empty(nt * ch.scratch, dtype=x.dtype)
-    partial = np.empty(((ch.count + per_task - 1) // per_task) * gw.size, dtype=x.dtype)
+    nt = <int>max(1, min(_chunk_threads(&ch, g), (ch.count + per_task - 1) // per_task))
+    scratch = np.empty(nt * ch.scratch, dtype=xc.dtype)
+    partial = np.empty(((ch.count + per_task - 1) // per_task) * size, dtype=xc.dtype)
     with nogil:
-        if t == cnp.NPY_FLOAT:
-            _backward_weight_gemm(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(xc),
-                                  <float*>cnp.PyArray_DATA(gw), <float*>cnp.PyArray_DATA(scratch),
-                                  <float*>cnp.PyArray_DATA(partial), &ch, per_task, nt, &g)
-        else:
-            _backward_weight_gemm(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(xc),
-                                  <double*>cnp.PyArray_DATA(gw), <double*>cnp.PyArray_DATA(scratch),
-                                  <double*>cnp.PyArray_DATA(partial), &ch, per_task, nt, &g)
-    return gw
+        _backward_weight_gemm(gr, x, gw, <floating*>cnp.PyArray_DATA(scratch),
+                              <floating*>cnp.PyArray_DATA(partial), &ch, per_task, nt, g)
 
 
 def conv2d_backward_bias(grad):

@@ -93,23 +93,16 @@ cdef void _depthwise_weight_grad(const floating* grad, const floating* x, floati
     _sum_over_samples(partial, N, O * taps, gw)
 
 
-cdef _run_depthwise_products(cnp.ndarray src, cnp.ndarray wmat, cnp.ndarray bias,
-                             cnp.ndarray dst, Planes* pl, Geometry* g, int t):
+cdef _run_depthwise_products(const floating* src, const floating* wmat, const floating* bias,
+                             floating* dst, Planes* pl, Geometry* g, dtype):
     """Allocate the offsets and the zeroed per-thread scratch, then _depthwise_products."""
     cdef cnp.ndarray off = _tap_offsets(pl.nin, pl.S, pl.Wp, g)
     cdef int nt = threads_for(g.N * pl.Q * pl.P * pl.K)
-    cdef cnp.ndarray scratch = np.zeros(nt * (pl.nin * pl.S + pl.P), dtype=src.dtype)
-    cdef void* bp = NULL if bias is None else cnp.PyArray_DATA(bias)
+    cdef cnp.ndarray scratch = np.zeros(nt * (pl.nin * pl.S + pl.P), dtype=dtype)
+    cdef floating* s = <floating*>cnp.PyArray_DATA(scratch)
     cdef Py_ssize_t* offp = <Py_ssize_t*>cnp.PyArray_DATA(off)
     with nogil:
-        if t == cnp.NPY_FLOAT:
-            _depthwise_products(<float*>cnp.PyArray_DATA(src), <float*>cnp.PyArray_DATA(wmat),
-                                <float*>bp, <float*>cnp.PyArray_DATA(dst),
-                                <float*>cnp.PyArray_DATA(scratch), offp, g.N, nt, pl)
-        else:
-            _depthwise_products(<double*>cnp.PyArray_DATA(src), <double*>cnp.PyArray_DATA(wmat),
-                                <double*>bp, <double*>cnp.PyArray_DATA(dst),
-                                <double*>cnp.PyArray_DATA(scratch), offp, g.N, nt, pl)
+        _depthwise_products(src, wmat, bias, dst, s, offp, g.N, nt, pl)
 
 
 # The strided depthwise loops (stride 1 takes the shifted product above) work on a

@@ -39,6 +39,12 @@ def test_domain_and_search_errors():
         tune.uniform(2, 1)
     with pytest.raises(ValueError, match="choice: expected at least one category"):
         tune.choice([])
+    with pytest.raises(TypeError, match="choice: expected a list of categories, got the string 'adam'"):
+        tune.choice("adam")
+    with pytest.raises(ValueError, match=r"random_search: num_samples must be a whole number >= 1, got 2.5"):
+        tune.random_search(_bowl, SPACE, 2.5)
+    with pytest.raises(ValueError, match=r"successive_halving: num_samples must be a whole number >= 1, got 0"):
+        tune.successive_halving(_bowl, SPACE, 0, min_budget=1, max_budget=9)
     with pytest.raises(ValueError, match=r"halving rate eta must be > 1, got 1"):
         tune.successive_halving(_bowl, SPACE, 9, min_budget=1, max_budget=9, eta=1)
     with pytest.raises(ValueError, match=r"0 < min_budget <= max_budget, got min_budget=10, max_budget=9"):

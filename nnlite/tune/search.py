@@ -41,15 +41,21 @@ def random_search(objective, space, num_samples, *, budget=None, seed=0, mode="m
     True
     """
     _check_mode(mode)
-    if int(num_samples) < 1:
-        raise ValueError(f"random_search: num_samples must be >= 1, got {num_samples}")
+    num_samples = _check_num_samples(num_samples, "random_search")
     rng = np.random.default_rng(seed)
-    trials = [Trial(i, sample_config(space, rng)) for i in range(int(num_samples))]
+    trials = [Trial(i, sample_config(space, rng)) for i in range(num_samples)]
     for t in trials:
         value = objective(dict(t.config)) if budget is None else objective(dict(t.config), budget)
         t.history.append((1 if budget is None else budget, _score(value, metric, "random_search")))
-    meta = {"num_samples": int(num_samples), "budget": budget, "seed": seed}
+    meta = {"num_samples": num_samples, "budget": budget, "seed": seed}
     return SearchResult(trials, mode, "random_search", meta)
+
+
+def _check_num_samples(num_samples, where):
+    # int(2.5) would quietly run two trials
+    if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
+        raise ValueError(f"{where}: num_samples must be a whole number >= 1, got {num_samples!r}")
+    return int(num_samples)
 
 
 def _rungs(min_budget, max_budget, eta):
@@ -108,12 +114,11 @@ def successive_halving(objective, space, num_samples, *, min_budget, max_budget,
     """
     _check_mode(mode)
     _check_budgets(min_budget, max_budget, eta, "successive_halving")
-    if int(num_samples) < 1:
-        raise ValueError(f"successive_halving: num_samples must be >= 1, got {num_samples}")
+    num_samples = _check_num_samples(num_samples, "successive_halving")
     rng = np.random.default_rng(seed)
-    trials = [Trial(i, sample_config(space, rng)) for i in range(int(num_samples))]
+    trials = [Trial(i, sample_config(space, rng)) for i in range(num_samples)]
     _halve(objective, trials, _rungs(min_budget, max_budget, eta), eta, mode, metric, "successive_halving")
-    meta = {"num_samples": int(num_samples), "min_budget": min_budget, "max_budget": max_budget, "eta": eta,
+    meta = {"num_samples": num_samples, "min_budget": min_budget, "max_budget": max_budget, "eta": eta,
             "seed": seed}
     return SearchResult(trials, mode, "successive_halving", meta)
 

@@ -43,6 +43,8 @@ class _RandInt(Domain):
 
 class _Choice(Domain):
     def __init__(self, categories):
+        if isinstance(categories, str):   # list("adam") would be four one-letter categories
+            raise TypeError(f"choice: expected a list of categories, got the string {categories!r}")
         self.categories = list(categories)
         if not self.categories:
             raise ValueError("choice: expected at least one category, got none")

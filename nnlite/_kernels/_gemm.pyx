@@ -173,7 +173,7 @@ def bmm(a, b, trans_a=False, trans_b=False):
         raise ValueError(f"bmm: cannot multiply op(a) of shape {(a.shape[0], m, ka)} (a {a.shape}, "
                          f"trans_a={ta}) by op(b) of shape {(b.shape[0], kb, n)} (b {b.shape}, "
                          f"trans_b={tb})")
-    cdef Py_ssize_t batch = a.shape[0], i
+    cdef Py_ssize_t batch = a.shape[0]
     if batch == 0 or m == 0 or n == 0 or ka == 0:
         return np.zeros((batch, m, n), dtype=a.dtype)
     cdef BlasOperand oa, ob
@@ -182,33 +182,41 @@ def bmm(a, b, trans_a=False, trans_b=False):
     cdef Py_ssize_t sa = ka_arr.strides[0], sb = kb_arr.strides[0]
     cdef int im = _blas_int("bmm", m), in_ = _blas_int("bmm", n), ik = _blas_int("bmm", ka)
     cdef cnp.ndarray c = np.empty((batch, m, n), dtype=a.dtype)
-    cdef char *pc = <char*>cnp.PyArray_DATA(c)
-    cdef Py_ssize_t sc = m * n * cnp.PyArray_ITEMSIZE(c)
+    cdef Py_ssize_t sc = m * n
     cdef char *a0 = oa.data
     cdef char *b0 = ob.data
+    # the one float/double choice of bmm: _bmm_items is written once, on `floating`
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _bmm_items(<float*>cnp.PyArray_DATA(c), oa, ob, a0, b0, batch, sa, sb, sc, im, in_, ik)
+        else:
+            _bmm_items(<double*>cnp.PyArray_DATA(c), oa, ob, a0, b0, batch, sa, sb, sc, im, in_,
+                       ik)
+    return c
+
+
+cdef void _bmm_items(floating *c, BlasOperand oa, BlasOperand ob, char *a0, char *b0,
+                     Py_ssize_t batch, Py_ssize_t sa, Py_ssize_t sb, Py_ssize_t sc, int im,
+                     int in_, int ik) noexcept nogil:
+    """c[i] = op(a[i]) @ op(b[i]); sa, sb in bytes between items, sc in elements."""
+    cdef Py_ssize_t i
     cdef int saved[4]
     cdef int nt = threads_for(batch * <Py_ssize_t>im * in_ * ik // 16)
     if <Py_ssize_t>im * in_ * ik < MIN_SPLIT_WORK:
-        with nogil:
-            blas_pin_one_thread(saved)
-            for i in prange(batch, num_threads=nt, schedule='static'):
-                if t == cnp.NPY_FLOAT32:
-                    sgemm_serial(oa.trans, ob.trans, im, in_, ik, <float*>(a0 + i * sa), oa.ld,
-                                 <float*>(b0 + i * sb), ob.ld, 0, <float*>(pc + i * sc), in_)
-                else:
-                    dgemm_serial(oa.trans, ob.trans, im, in_, ik, <double*>(a0 + i * sa), oa.ld,
-                                 <double*>(b0 + i * sb), ob.ld, 0, <double*>(pc + i * sc), in_)
-            blas_restore_threads(saved)
-        return c
-    with nogil:
-        for i in range(batch):   # serial: each product is big enough for the door to share
-            oa.data = a0 + i * sa
-            ob.data = b0 + i * sb
-            if t == cnp.NPY_FLOAT32:
-                _blas_gemm(<float*>NULL, oa, ob, im, in_, ik, 0, <float*>(pc + i * sc))
+        blas_pin_one_thread(saved)
+        for i in prange(batch, nogil=True, num_threads=nt, schedule='static'):
+            if floating is float:
+                sgemm_serial(oa.trans, ob.trans, im, in_, ik, <float*>(a0 + i * sa), oa.ld,
+                             <float*>(b0 + i * sb), ob.ld, 0, c + i * sc, in_)
             else:
-                _blas_gemm(<double*>NULL, oa, ob, im, in_, ik, 0, <double*>(pc + i * sc))
-    return c
+                dgemm_serial(oa.trans, ob.trans, im, in_, ik, <double*>(a0 + i * sa), oa.ld,
+                             <double*>(b0 + i * sb), ob.ld, 0, c + i * sc, in_)
+        blas_restore_threads(saved)
+        return
+    for i in range(batch):   # serial: each product is big enough for the door to share
+        oa.data = a0 + i * sa
+        ob.data = b0 + i * sb
+        _blas_gemm(c, oa, ob, im, in_, ik, 0, c + i * sc)
 
 
 # ------------------------------------------------------------- linear layer -----
@@ -546,7 +554,18 @@ def gemm_tiled(a, b):
         return _new_matrix(m, n, t, True)
     cdef cnp.ndarray ac = _c(a), bc = _c(b)
     cdef cnp.ndarray c = _new_matrix(m, n, t, False)
-    cdef int nr = NR_F32 if t == cnp.NPY_FLOAT32 else NR_F64
+    # the one float/double choice of gemm_tiled: _tiled_run is written once, on `floating`
+    if t == cnp.NPY_FLOAT32:
+        _tiled_run(<float*>cnp.PyArray_DATA(c), ac, bc, m, n, k)
+    else:
+        _tiled_run(<double*>cnp.PyArray_DATA(c), ac, bc, m, n, k)
+    return c
+
+
+cdef _tiled_run(floating *c, cnp.ndarray ac, cnp.ndarray bc, Py_ssize_t m, Py_ssize_t n,
+                Py_ssize_t k):
+    """Cut C into column panels, give each thread its packing buffers, run _tiled."""
+    cdef int nr = _nr(c)
     cdef int nt = threads_for(m * n * k // 16)
     # Panels: at least one per thread, none wider than NC_MAX, a multiple of NR wide.
     # How C is cut into panels changes who computes an element, never how.
@@ -554,15 +573,7 @@ def gemm_tiled(a, b):
     cdef Py_ssize_t panel = ((n + n_panels - 1) // n_panels + nr - 1) // nr * nr
     n_panels = (n + panel - 1) // panel
     cdef Py_ssize_t per_thread = MC * KC + KC * panel + 64
-    cdef cnp.ndarray work = np.empty(per_thread * nt, dtype=a.dtype)
-    if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _tiled(<float*>cnp.PyArray_DATA(ac), <float*>cnp.PyArray_DATA(bc),
-                   <float*>cnp.PyArray_DATA(c), m, n, k, panel, n_panels,
-                   <float*>cnp.PyArray_DATA(work), per_thread, nt)
-    else:
-        with nogil:
-            _tiled(<double*>cnp.PyArray_DATA(ac), <double*>cnp.PyArray_DATA(bc),
-                   <double*>cnp.PyArray_DATA(c), m, n, k, panel, n_panels,
-                   <double*>cnp.PyArray_DATA(work), per_thread, nt)
-    return c
+    cdef cnp.ndarray work = np.empty(per_thread * nt, dtype=ac.dtype)
+    with nogil:
+        _tiled(<floating*>cnp.PyArray_DATA(ac), <floating*>cnp.PyArray_DATA(bc), c, m, n, k,
+               panel, n_panels, <floating*>cnp.PyArray_DATA(work), per_thread, nt)

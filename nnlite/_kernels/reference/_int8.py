@@ -23,25 +23,32 @@ def _checked(name, arr, dtype, ndim, fn="int8_linear"):
     return arr
 
 
+def _checked_weights(fn, x_name, x, w_q, w_row_sums, scale_name, scale, bias):
+    """The weight operands both entry points share, checked against the activations ``x`` (M x K)."""
+    w_q = _checked("w_q", w_q, np.int8, 2, fn)
+    w_row_sums = _checked("w_row_sums", w_row_sums, np.int32, 1, fn)
+    scale = _checked(scale_name, scale, np.float32, 1, fn)
+    K, N = x.shape[1], w_q.shape[0]
+    if w_q.shape[1] != K:
+        raise ValueError(f"{fn}: {x_name} has {K} features (shape {x.shape}) but w_q has "
+                         f"{w_q.shape[1]} (shape {w_q.shape})")
+    if w_row_sums.shape[0] != N or scale.shape[0] != N:
+        raise ValueError(f"{fn}: w_row_sums and {scale_name} need {N} entries (one per row of w_q), "
+                         f"got {w_row_sums.shape[0]} and {scale.shape[0]}")
+    if bias is not None:
+        bias = _checked("bias", bias, np.float32, 1, fn)
+        if bias.shape[0] != N:
+            raise ValueError(f"{fn}: bias needs {N} entries, got {bias.shape[0]}")
+    if K > MAX_IN_FEATURES:
+        raise ValueError(f"{fn}: at most {MAX_IN_FEATURES} input features fit int32 sums, got {K}")
+    return w_q, w_row_sums, scale, bias
+
+
 def int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_scale=None, out_zero_point=0):
     """``multiplier[n] * (x_q @ w_q.T - x_zero_point * w_row_sums)[m, n] + bias[n]`` (see ``_int8.pyx``)."""
     x_q = _checked("x_q", x_q, np.uint8, 2)
-    w_q = _checked("w_q", w_q, np.int8, 2)
-    w_row_sums = _checked("w_row_sums", w_row_sums, np.int32, 1)
-    multiplier = _checked("multiplier", multiplier, np.float32, 1)
-    (M, K), N = x_q.shape, w_q.shape[0]
-    if w_q.shape[1] != K:
-        raise ValueError(f"int8_linear: x_q has {K} features (shape {x_q.shape}) but w_q has "
-                         f"{w_q.shape[1]} (shape {w_q.shape})")
-    if w_row_sums.shape[0] != N or multiplier.shape[0] != N:
-        raise ValueError(f"int8_linear: w_row_sums and multiplier need {N} entries (one per row of w_q), "
-                         f"got {w_row_sums.shape[0]} and {multiplier.shape[0]}")
-    if bias is not None:
-        bias = _checked("bias", bias, np.float32, 1)
-        if bias.shape[0] != N:
-            raise ValueError(f"int8_linear: bias needs {N} entries, got {bias.shape[0]}")
-    if K > MAX_IN_FEATURES:
-        raise ValueError(f"int8_linear: at most {MAX_IN_FEATURES} input features fit int32 sums, got {K}")
+    w_q, w_row_sums, multiplier, bias = _checked_weights("int8_linear", "x_q", x_q, w_q, w_row_sums,
+                                                         "multiplier", multiplier, bias)
     if not 0 <= x_zero_point <= 255 or not 0 <= out_zero_point <= 255:
         raise ValueError(f"int8_linear: zero points must be in [0, 255], got x_zero_point={x_zero_point}, "
                          f"out_zero_point={out_zero_point}")
@@ -94,22 +101,8 @@ def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, x_zer
     """A quantized Linear on float32 input: quantize, u8 x s8 GEMM, epilogue (see ``_int8.pyx``)."""
     name = "quantized_linear"
     x = _checked("x", x, np.float32, 2, name)
-    w_q = _checked("w_q", w_q, np.int8, 2, name)
-    w_row_sums = _checked("w_row_sums", w_row_sums, np.int32, 1, name)
-    w_scale = _checked("w_scale", w_scale, np.float32, 1, name)
+    w_q, w_row_sums, w_scale, bias = _checked_weights(name, "x", x, w_q, w_row_sums, "w_scale", w_scale, bias)
     (M, K), N = x.shape, w_q.shape[0]
-    if w_q.shape[1] != K:
-        raise ValueError(f"{name}: x has {K} features (shape {x.shape}) but w_q has "
-                         f"{w_q.shape[1]} (shape {w_q.shape})")
-    if w_row_sums.shape[0] != N or w_scale.shape[0] != N:
-        raise ValueError(f"{name}: w_row_sums and w_scale need {N} entries (one per row of w_q), "
-                         f"got {w_row_sums.shape[0]} and {w_scale.shape[0]}")
-    if bias is not None:
-        bias = _checked("bias", bias, np.float32, 1, name)
-        if bias.shape[0] != N:
-            raise ValueError(f"{name}: bias needs {N} entries, got {bias.shape[0]}")
-    if K > MAX_IN_FEATURES:
-        raise ValueError(f"{name}: at most {MAX_IN_FEATURES} input features fit int32 sums, got {K}")
     if reduce_range and x_scale is not None:
         raise ValueError(f"{name}: reduce_range applies to dynamic quantization (x_scale=None) only")
     if x_scale is None:

@@ -84,6 +84,10 @@ class QuantizedLinear(Module):
             observer(weight)
             weight_scale = observer.calculate_qparams()[0].data
         scale = np.asarray(weight_scale, np.float32).reshape(-1)
+        # A single scale would broadcast over every row, and a zero one would turn the codes into +-inf.
+        if scale.shape != (linear.out_features,) or not (np.isfinite(scale) & (scale > 0)).all():
+            raise ValueError(f"{cls.__name__}.from_float: weight_scale needs {linear.out_features} positive finite "
+                             f"entries (one per output row), got {np.asarray(weight_scale).tolist()}")
         codes = np.clip(np.rint(weight * (np.float32(1.0) / scale[:, None])), -128, 127).astype(np.int8)
         layer.weight_int8.data, layer.weight_scale.data = codes, scale
         if linear.bias is not None:

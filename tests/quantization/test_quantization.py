@@ -308,6 +308,17 @@ def test_fuse_modules_errors():
     assert fused is model and type(model[0]) is Q.LinearReLU
 
 
+def test_from_float_names_a_weight_scale_that_is_not_one_positive_scale_per_row():
+    linear = nl.nn.Linear(4, 3)
+    with pytest.raises(ValueError, match=r"QuantizedLinear.from_float: weight_scale needs 3 positive finite "
+                                         r"entries \(one per output row\), got \[0.5\]"):
+        Q.QuantizedLinear.from_float(linear, weight_scale=[0.5])
+    with pytest.raises(ValueError, match=r"QuantizedLinearReLU.from_float: .* got \[0.5, 0.0, 0.5\]"):
+        Q.QuantizedLinearReLU.from_float(linear, weight_scale=[0.5, 0.0, 0.5])
+    layer = Q.QuantizedLinear.from_float(linear, weight_scale=[0.5, 0.25, 0.5])
+    np.testing.assert_array_equal(layer.weight_scale.data, np.float32([0.5, 0.25, 0.5]))
+
+
 def test_dynamic_int8_rejects_non_finite_input():
     layer = Q.QuantizedLinear.from_float(nl.nn.Linear(6, 3))
     x = np.zeros((2, 6), np.float32)

@@ -7,6 +7,12 @@ same name. They are the readable, obviously-correct version of each loop: tests
 hold the compiled kernels equal to them, and ``nl.set_backend("reference")``
 runs whole models on them so a reader can step through plain NumPy.
 
+Where a compiled module holds several algorithms, a twin also shows each
+algorithm's own steps: ``_conv_shifted.py`` (the shifted product and its two
+gradients) and ``_conv_depthwise.py`` (the depthwise paths) sit beside
+``_conv.py``, which gives the results through im2col. Tests hold each compiled
+path equal to its step twin on shapes the plan sends there.
+
 Reductions follow the same fixed-block order as the compiled kernels where
 bitwise equality is promised; elsewhere they are equal to rounding. Argument
 checks are shared with the compiled kernels through :mod:`nnlite._kernels.checks`.

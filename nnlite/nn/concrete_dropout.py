@@ -67,6 +67,10 @@ class ConcreteDropout(Module):
             raise ValueError(f"ConcreteDropout: init_p must be in (0, 1), got {init_p}")
         if not temperature > 0:
             raise ValueError(f"ConcreteDropout: temperature must be positive, got {temperature}")
+        # A negative weight or entropy term would reward large weights or a certain rate.
+        for name, value in (("weight_regularizer", weight_regularizer), ("dropout_regularizer", dropout_regularizer)):
+            if not value >= 0:
+                raise ValueError(f"ConcreteDropout: {name} must be >= 0, got {value}")
         self.layer = layer
         self.init_p, self.temperature = float(init_p), float(temperature)
         self.weight_regularizer, self.dropout_regularizer = float(weight_regularizer), float(dropout_regularizer)

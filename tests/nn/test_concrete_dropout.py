@@ -116,3 +116,7 @@ def test_the_wrapped_layer_must_be_a_module():
     from nnlite.nn import ConcreteDropout
     with pytest.raises(TypeError, match="ConcreteDropout: layer must be an nn.Module, got int"):
         ConcreteDropout(42)
+    with pytest.raises(ValueError, match="ConcreteDropout: weight_regularizer must be >= 0, got -1e-06"):
+        ConcreteDropout(nl.nn.Linear(2, 2), weight_regularizer=-1e-6)
+    with pytest.raises(ValueError, match="ConcreteDropout: dropout_regularizer must be >= 0, got nan"):
+        ConcreteDropout(nl.nn.Linear(2, 2), dropout_regularizer=float("nan"))

@@ -94,6 +94,8 @@ def adopt_storage(param, data, grad):
     autograd accumulates into; a plain Tensor keeps its own ``.grad``
     (the optimizer copies it in before each step). A gradient the parameter
     already has is copied into ``grad`` and ``param.grad`` becomes that view.
+    Both views must have the parameter's shape and dtype (TypeError or
+    ValueError otherwise, before anything is moved).
 
     >>> import numpy as np, nnlite as nl
     >>> w = nl.nn.Parameter(nl.ones(2))

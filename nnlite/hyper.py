@@ -83,6 +83,11 @@ class LearnedWeightDecay(Module):
         super().__init__()
         if not init > 0:
             raise ValueError(f"LearnedWeightDecay(init={init}): the strength must be positive")
+        if groups is not None:
+            for group, names in groups.items():
+                if isinstance(names, str):   # list("0.weight") would be eight one-letter names
+                    raise TypeError(f"LearnedWeightDecay: group {group!r} must map to a list of parameter "
+                                    f"names, got the string {names!r}")
         groups = _default_groups(model) if groups is None else {str(k): list(v) for k, v in groups.items()}
         known = dict(model.named_parameters())
         for group, names in groups.items():

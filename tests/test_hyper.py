@@ -48,6 +48,8 @@ def test_custom_groups_and_errors():
         hyper.LearnedWeightDecay(model, groups={"x": ["nope"]})
     with pytest.raises(ValueError, match=r"group 'empty' names no parameters; the model has \['0.bias'"):
         hyper.LearnedWeightDecay(model, groups={"empty": []})
+    with pytest.raises(TypeError, match="group 'x' must map to a list of parameter names, got the string '0.weight'"):
+        hyper.LearnedWeightDecay(model, groups={"x": "0.weight"})
     with pytest.raises(ValueError, match=r"init=0\): the strength must be positive"):
         hyper.LearnedWeightDecay(model, init=0)
     with pytest.raises(ValueError, match="no parameters of kind 'weight'"):

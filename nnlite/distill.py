@@ -122,6 +122,9 @@ def compare(seeds=(0, 1, 2), teacher_epochs=30, student_steps=6000, T=4.0, alpha
     ``student_distilled`` (transfer set, alpha chosen on the validation split),
     ``student_distilled_labelled_only`` (no transfer set, alpha 0.9) and ``alpha``.
     """
+    if not alphas or not seeds:
+        raise ValueError(f"compare: needs at least one alpha to choose from and one seed, got alphas={alphas!r}, "
+                         f"seeds={seeds!r}")
     train, test = MNIST1D(train=True), MNIST1D(train=False)
     x_all, y_all = (t.numpy() for t in train.tensors)
     x_test, y_test = (t.numpy() for t in test.tensors)

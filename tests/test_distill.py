@@ -59,6 +59,8 @@ def test_train_student_names_a_pool_smaller_than_a_batch_and_mismatched_rows():
         distill.train_student(MNIST1DCNN(channels=4), x, y[:99], steps=1)
     with pytest.raises(ValueError, match="teacher_logits needs one row per example of x \\(100\\), got 3"):
         distill.train_student(MNIST1DCNN(channels=4), x, y, np.zeros((3, 10), np.float32), steps=1)
+    with pytest.raises(ValueError, match=r"compare: needs at least one alpha .* got alphas=\(\), seeds=\(0,\)"):
+        distill.compare(seeds=(0,), alphas=())
 
 
 def test_compare_reports_every_student_and_the_chosen_alpha():

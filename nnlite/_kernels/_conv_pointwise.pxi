@@ -3,7 +3,7 @@
 # The input (C, H*W) of a sample already is the column matrix: one GEMM per
 # sample and group, no copy. Plain loop it equals:
 #     y[n, o, p] = sum over c of w[o, c] * x[n, c, p]
-# Twin: reference/_conv.py.
+# Twin, step for step: reference/_conv_pointwise.py.
 
 cdef void _forward_pointwise(const floating* x, const floating* w, const floating* bias,
                              floating* y, Geometry* g) noexcept nogil:

@@ -127,3 +127,29 @@ def test_the_depthwise_twins_equal_the_compiled_depthwise_paths(dtype, x_shape, 
         tol = _tolerance(dtype, scale if name == "weight_grad" else 1.0)
         np.testing.assert_allclose(compiled[i](), twin, **tol, err_msg=name)
         np.testing.assert_allclose(twin, slow[i](), **tol, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, groups", [
+    ((4, 8, 10, 10), (16, 8, 1, 1), 1),
+    ((3, 6, 7, 5), (4, 3, 1, 1), 2),
+])
+def test_the_pointwise_twin_equals_the_compiled_pointwise_path(dtype, x_shape, w_shape, groups):
+    from nnlite._kernels.reference import _conv_pointwise as pw
+    args = ((1, 1), (0, 0), (1, 1), groups)
+    plan = _conv.conv_plan(x_shape, w_shape, *args, dtype=dtype)
+    assert set(plan.values()) == {"pointwise"}
+    y_shape = (x_shape[0], w_shape[0]) + x_shape[2:]
+    x, w, b, g = _arrays(dtype, x_shape, w_shape, y_shape)
+    tol = _tolerance(dtype, np.sqrt(x_shape[0] * x_shape[2] * x_shape[3]))
+    pairs = [(_conv.conv2d_forward(x, w, b, *args), pw.pointwise_forward(x, w, b, groups),
+              reference.conv2d_forward(x, w, b, *args)),
+             (_conv.conv2d_backward_input(g, w, x_shape, *args),
+              pw.pointwise_backward_input(g, w, x_shape, groups),
+              reference.conv2d_backward_input(g, w, x_shape, *args)),
+             (_conv.conv2d_backward_weight(g, x, w_shape, *args),
+              pw.pointwise_backward_weight(g, x, w_shape, groups),
+              reference.conv2d_backward_weight(g, x, w_shape, *args))]
+    for got, twin, slow in pairs:
+        np.testing.assert_allclose(got, twin, **tol)
+        np.testing.assert_allclose(twin, slow, **tol)

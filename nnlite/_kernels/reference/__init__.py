@@ -9,7 +9,8 @@ runs whole models on them so a reader can step through plain NumPy.
 
 Where a compiled module holds several algorithms, a twin also shows each
 algorithm's own steps: ``_conv_shifted.py`` (the shifted product and its two
-gradients) and ``_conv_depthwise.py`` (the depthwise paths) sit beside
+gradients), ``_conv_depthwise.py`` (the depthwise paths) and
+``_conv_pointwise.py`` (the 1x1 path) sit beside
 ``_conv.py``, which gives the results through im2col. Tests hold each compiled
 path equal to its step twin on shapes the plan sends there.
 

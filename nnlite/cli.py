@@ -225,6 +225,7 @@ def cmd_train(args):
     if args.tensorboard:
         from nnlite.monitor import TensorBoardLogger
         callbacks.append(TensorBoardLogger(args.tensorboard))
+    _stop_if_interrupted()
     try:
         # Only rank 0 writes resume points (every rank reads them when resuming).
         results = recipes.run(recipe, resume=resume, checkpoint_every=every if main_rank else None,
@@ -306,6 +307,7 @@ def _run_experiment(args, out):
         if getattr(args, flag) is not None:
             raise UsageError(f"--{flag.replace('_', '-')} does not apply to the experiment {args.recipe!r}")
     seed = 0 if args.seed is None else args.seed
+    _stop_if_interrupted()
     results = recipes.run_experiment(args.recipe, seed=seed, epochs=args.epochs, progress=not args.quiet)
     results = dict(results, recipe=args.recipe, seed=seed, threads=nl.get_num_threads(),
                    nnlite_version=nl.__version__)
@@ -651,10 +653,17 @@ _interrupted = False
 
 def _interrupt(signum, frame):
     # Remember the Ctrl-C: raised inside an extension module's initialisation, the
-    # KeyboardInterrupt reaches us as an ImportError ("initialization failed").
+    # KeyboardInterrupt reaches us as an ImportError ("initialization failed"), and a
+    # library importing its optional dependencies under `except ImportError` swallows it.
     global _interrupted
     _interrupted = True
     raise KeyboardInterrupt
+
+
+def _stop_if_interrupted():
+    """Called before training starts: a Ctrl-C swallowed during start-up still stops the run."""
+    if _interrupted:
+        raise KeyboardInterrupt
 
 
 def main(argv=None):
@@ -670,7 +679,8 @@ def main(argv=None):
             return 2
         command = {"train": cmd_train, "inspect": cmd_inspect, "bench": cmd_bench, "export": cmd_export,
                    "card": cmd_card, "diff": cmd_diff}[args.command]
-        return command(args)
+        status = command(args)
+        return _interrupted_exit(argv) if _interrupted else status
     except UsageError as e:
         print(f"nnlite: error: {e}", file=sys.stderr)
         return 2

@@ -263,6 +263,27 @@ def test_ctrl_c_during_start_up_exits_130_cleanly(tmp_path):
         assert "needs the optional package" not in err, err
 
 
+def test_an_interrupt_swallowed_during_start_up_still_stops_the_run(tmp_path, capsys, monkeypatch):
+    """A library importing optional packages under `except ImportError` can swallow the KeyboardInterrupt."""
+    from nnlite import cli, recipes
+    sklearn_or_skip()
+    real_build = recipes.build
+
+    def build_and_swallow(*args, **kwargs):
+        try:
+            cli._interrupt(2, None)
+        except KeyboardInterrupt:
+            pass
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(recipes, "build", build_and_swallow)
+    monkeypatch.setattr(cli, "_interrupted", False)
+    code = cli.main(["train", "digits-mlp", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"])
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "run" / "checkpoint.safetensors")
+
+
 def test_ctrl_c_while_the_command_imports_nnlite_exits_130_cleanly(tmp_path):
     """-X importtime reports each finished import on stderr: interrupt half-way through nnlite's."""
     env = dict(os.environ, PYTHONPATH=ROOT)

@@ -8,7 +8,7 @@ class Domain:
     """The values one hyperparameter may take; ``sample(rng)`` draws one."""
 
     def sample(self, rng):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define sample(rng)")
 
 
 class _Uniform(Domain):

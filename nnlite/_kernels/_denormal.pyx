@@ -91,14 +91,15 @@ def thread_modes():
     """(FTZ, DAZ) of the calling thread and then of each OpenMP worker, as a list of pairs (for tests)."""
     cdef int n = num_threads()
     cdef int i
+    cdef int t = 0      # each thread's own index in the region below; set so gcc sees no unset read
     cdef unsigned int csr[256]
     cdef int count = n if n < 256 else 256
     for i in range(count):
         csr[i] = 0xFFFFFFFF
     with nogil, parallel(num_threads=count):
-        i = threadid()
-        if i < count:
-            csr[i] = nnlite_get_mxcsr()
+        t = threadid()
+        if t < count:
+            csr[t] = nnlite_get_mxcsr()
     here = nnlite_get_mxcsr()
     out = [(bool(here & FTZ), bool(here & DAZ))]
     for i in range(count):

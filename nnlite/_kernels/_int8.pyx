@@ -327,7 +327,9 @@ def int8_linear(x_q, int x_zero_point, w_q, w_row_sums, multiplier, bias=None, o
         if not oscale > 0:
             raise ValueError(f"int8_linear: out_scale must be > 0, got {out_scale}")
     cdef cnp.ndarray out = np.empty((M, N), dtype=np.uint8 if requant else np.float32)
-    cdef const float* bias_ptr = NULL if ba is None else <const float*>cnp.PyArray_DATA(ba)
+    cdef const float* bias_ptr = NULL   # an if statement, not a conditional expression: Cython's
+    if ba is not None:                    # temporary for the latter drops the const (a gcc warning)
+        bias_ptr = <const float*>cnp.PyArray_DATA(ba)
     cdef float* out_f = NULL
     cdef uint8_t* out_q = NULL
     if requant:
@@ -582,7 +584,9 @@ def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, int x
     if M == 0 or N == 0:
         return out
     cdef int nthreads = threads_for(M * N * K // 8)
-    cdef const float* bias_ptr = NULL if ba is None else <const float*>cnp.PyArray_DATA(ba)
+    cdef const float* bias_ptr = NULL   # an if statement, not a conditional expression: Cython's
+    if ba is not None:                    # temporary for the latter drops the const (a gcc warning)
+        bias_ptr = <const float*>cnp.PyArray_DATA(ba)
     cdef const float* cp = <const float*>cnp.PyArray_DATA(ca)
     # One scratch block: the activation codes (M x K: bytes for 7-bit codes, else int16),
     # then the N multipliers s_x * w_scale[n].

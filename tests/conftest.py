@@ -25,3 +25,11 @@ def backend(request):
     nl.set_backend(name)
     yield name
     nl.set_backend(before)
+
+
+@pytest.fixture
+def restore_threads():
+    """`--threads` and `set_num_threads` are process-wide; put the count back for the other tests."""
+    before = nl.get_num_threads()
+    yield
+    nl.set_num_threads(before)

@@ -110,3 +110,17 @@ def load_from_torch_and_compare(module, torch_module, x, rtol=1e-5, atol=1e-5):
 
 def f64(rng, *shape, requires_grad=True):
     return nl.tensor(rng.standard_normal(shape), requires_grad=requires_grad)
+
+
+def run_cli(argv, capsys):
+    """Run ``nnlite ARGV`` in-process; return (exit code, stdout, stderr)."""
+    from nnlite.cli import main
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err):
+    """True when stderr is exactly one ``nnlite: error:`` line (no traceback)."""
+    lines = err.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith("nnlite: error:") and "Traceback" not in err

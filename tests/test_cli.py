@@ -11,26 +11,10 @@ import nnlite
 import nnlite.train
 from nnlite.cli import main
 
-from helpers import sklearn_or_skip
+from helpers import one_line_error, sklearn_or_skip
+from helpers import run_cli as run
 
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    """`--threads` sets the process-wide thread count; put it back for the other tests."""
-    before = nnlite.get_num_threads()
-    yield
-    nnlite.set_num_threads(before)
-
-
-def run(argv, capsys):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err):
-    lines = err.strip().splitlines()
-    return len(lines) == 1 and lines[0].startswith("nnlite: error:") and "Traceback" not in err
+pytestmark = pytest.mark.usefixtures("restore_threads")
 
 
 @pytest.fixture(scope="module")

@@ -15,27 +15,12 @@ import nnlite.train
 from nnlite import cli, recipes
 from nnlite.cli import main
 
-from helpers import sklearn_or_skip
+from helpers import one_line_error, sklearn_or_skip
+from helpers import run_cli as run
+
+pytestmark = pytest.mark.usefixtures("restore_threads")
 
 ROOT = os.path.dirname(os.path.dirname(nnlite.__file__))
-
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    before = nnlite.get_num_threads()
-    yield
-    nnlite.set_num_threads(before)
-
-
-def run(argv, capsys):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err):
-    lines = err.strip().splitlines()
-    return len(lines) == 1 and lines[0].startswith("nnlite: error:") and "Traceback" not in err
 
 
 def _command(args, **kwargs):

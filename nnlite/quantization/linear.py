@@ -31,6 +31,8 @@ from .fuse import LinearReLU
 from .observer import MovingAverageMinMaxObserver, PerChannelMinMaxObserver, weight_observer
 from .qtensor import per_channel_symmetric, qint8, quint8
 
+_FLOAT32 = np.dtype(np.float32)   # native float32: the one dtype object NumPy uses for it
+
 __all__ = ["int8_linear", "QuantizedLinear", "QuantizedLinearReLU", "QATLinear", "Float16Linear"]
 
 
@@ -66,7 +68,7 @@ class QuantizedLinear(Module):
         if not dynamic:
             self.input_scale = Buffer(np.array([1.0], np.float32))
             self.input_zero_point = Buffer(np.array([0], np.int64))
-        self._row_sums = None
+        self._packed = None
 
     @classmethod
     def from_float(cls, linear, input_qparams=None, weight_scale=None, reduce_range=False):
@@ -95,7 +97,19 @@ class QuantizedLinear(Module):
         if input_qparams is not None:
             layer.input_scale.data = np.asarray(input_qparams[0], np.float32).reshape(1)
             layer.input_zero_point.data = np.asarray(input_qparams[1], np.int64).reshape(1)
+        layer._kernel_weight()   # packed now, when the layer is made, not on its first call
         return layer
+
+    def _kernel_weight(self):
+        """``(packed codes, row sums)``: the codes in the kernel's layout (``K.pack_int8_weight``)
+        and their row sums, made once and remade only when the codes change: a new array, or
+        new values written in place (``load_state_dict`` copies into the buffer and bumps its
+        version, as every in-place operation does)."""
+        codes, cache = self.weight_int8, self._packed
+        if cache is None or cache[0] is not codes.data or cache[1] != codes._version[0]:
+            cache = self._packed = (codes.data, codes._version[0], K.pack_int8_weight(codes.data),
+                                    codes.data.sum(axis=1, dtype=np.int32))
+        return cache[2:]
 
     def dequantized_weight(self):
         """The float32 weight the codes stand for: ``weight_scale[n] * weight_int8[n, k]``."""
@@ -103,29 +117,27 @@ class QuantizedLinear(Module):
 
     def forward(self, input):
         x = input.data if isinstance(input, Tensor) else np.asarray(input)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"QuantizedLinear(in_features={self.in_features}): input has "
-                             f"{x.shape[-1] if x.ndim else 'no'} features (shape {tuple(x.shape)})")
-        lead = x.shape[:-1]
-        if x.ndim != 2:
-            x = x.reshape(-1, self.in_features)
-        if x.dtype != np.float32:
+        lead = None   # the leading dimensions of an input that is not (batch, in_features)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            if x.ndim == 0 or x.shape[-1] != self.in_features:
+                raise ValueError(f"QuantizedLinear(in_features={self.in_features}): input has "
+                                 f"{x.shape[-1] if x.ndim else 'no'} features (shape {tuple(x.shape)})")
+            lead, x = x.shape[:-1], x.reshape(-1, self.in_features)
+        if x.dtype is not _FLOAT32:   # also a byte-swapped float32, which astype makes native
             x = x.astype(np.float32)
-        codes = self.weight_int8.data
-        if self._row_sums is None or self._row_sums[0] is not codes:
-            # Cached with the codes they belong to: loading a state dict replaces the codes.
-            self._row_sums = (codes, codes.sum(axis=1, dtype=np.int32))
+        packed, row_sums = self._kernel_weight()
         bias = None if self.bias is None else self.bias.data
         # One kernel call: the input's range (dynamic) or fixed qparams (static), its uint8
         # codes, the integer product and the float32 epilogue.
         if self.dynamic:
-            out = K.quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias,
+            out = K.quantized_linear(x, packed, row_sums, self.weight_scale.data, bias,
                                      relu=self._relu, reduce_range=self.reduce_range)
         else:
-            out = K.quantized_linear(x, codes, self._row_sums[1], self.weight_scale.data, bias,
+            out = K.quantized_linear(x, packed, row_sums, self.weight_scale.data, bias,
                                      float(self.input_scale.data[0]),
                                      int(self.input_zero_point.data[0]), self._relu)
-        return Tensor(out if len(lead) == 1 else out.reshape(lead + (self.out_features,)))
+        # an operation's result, wrapped without Tensor()'s conversions
+        return Tensor._make(out if lead is None else out.reshape(lead + (self.out_features,)), None)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

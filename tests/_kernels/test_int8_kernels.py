@@ -1,5 +1,6 @@
 """The int8 GEMM kernel (_int8.pyx) against its NumPy twin (reference/_int8.py): the same bytes
-on random shapes (empty, size 1, odd, non-contiguous), for 1, 2 and 4 threads, and clear errors."""
+on random shapes (empty, size 1, odd, non-contiguous, tails of the 6 x 8 tile and of the four-k
+groups), for 1, 2 and 4 threads, at the extremes of the codes, and clear errors."""
 import numpy as np
 import pytest
 
@@ -23,7 +24,7 @@ def _operands(rng, M, N, K, bias=True):
 
 
 SHAPES = [(0, 3, 4), (3, 0, 4), (2, 3, 0), (1, 1, 1), (1, 7, 13), (5, 4, 8), (3, 9, 31), (17, 33, 65),
-          (64, 10, 256), (2, 258, 784)]
+          (64, 10, 256), (2, 258, 784), (6, 8, 4), (13, 17, 19), (12, 16, 6)]
 
 
 @pytest.mark.parametrize("M,N,K", SHAPES)
@@ -102,7 +103,7 @@ def test_bad_input_errors(impl):
 def test_the_kernels_are_rows_of_the_table():
     k = compiled()
     import nnlite._kernels as kernels
-    names = ["int8_linear", "quantize_u8", "dynamic_qparams", "quantized_linear"]
+    names = ["pack_int8_weight", "int8_linear", "quantize_u8", "dynamic_qparams", "quantized_linear"]
     assert sorted(k.__all__) == sorted(reference_int8.__all__) == sorted(names)
     for name in names:
         assert getattr(kernels.K, name) is getattr(k, name)
@@ -135,7 +136,59 @@ def test_quantize_u8_errors(impl):
 
 def test_reports_the_path_it_was_built_with():
     k = compiled()
-    assert k.simd_path() in ("AVX2", "portable")
+    assert k.simd_path() in ("AVX-VNNI", "AVX512-VNNI", "AVX2", "portable")
+
+
+# ------------------------------------------------------------------ the packed weight layout ---
+
+@pytest.mark.parametrize("N,K", [(0, 4), (3, 0), (1, 1), (7, 13), (8, 4), (9, 31), (33, 65), (256, 784)])
+def test_pack_equals_twin_and_is_the_documented_layout(N, K):
+    k = compiled()
+    w = np.random.default_rng(N + K).integers(-128, 128, (N, K), dtype=np.int8)
+    ours, twin = k.pack_int8_weight(w), reference_int8.pack_int8_weight(w)
+    assert ours.shape == twin.shape == ((N + 7) // 8, (K + 3) // 4, 8, 4) and ours.dtype == np.int8
+    assert ours.tobytes() == twin.tobytes()
+    for n, kk in [(0, 0), (N - 1, K - 1), (N // 2, K // 3)]:
+        if 0 <= n < N and 0 <= kk < K:
+            assert ours[n // 8, kk // 4, n % 8, kk % 4] == w[n, kk]
+    padded = np.zeros((ours.shape[0] * 8, ours.shape[1] * 4), np.int8)
+    padded[:N, :K] = w                    # every byte past the weight is zero
+    assert (ours.transpose(0, 2, 1, 3).reshape(padded.shape) == padded).all()
+    if N > 1 and K > 1:
+        w_f = np.asfortranarray(w)
+        assert k.pack_int8_weight(w_f).tobytes() == ours.tobytes()
+
+
+@pytest.mark.parametrize("impl", ["compiled", "twin"])
+def test_pack_errors(impl):
+    k = compiled() if impl == "compiled" else reference_int8
+    with pytest.raises(TypeError, match="pack_int8_weight: w_q must be int8, got int16"):
+        k.pack_int8_weight(np.zeros((2, 3), np.int16))
+    with pytest.raises(ValueError, match="pack_int8_weight: w_q must be 2-D"):
+        k.pack_int8_weight(np.zeros(3, np.int8))
+
+
+@pytest.mark.parametrize("mode", ["static", "dynamic", "dynamic 7-bit"])
+def test_extreme_codes_are_exact(mode):
+    """Codes 255 (127 with 7 bits) against weights -128 and 127 over a long row: the largest sums.
+    A dot step that saturated in int16 (vpmaddubsw on 8-bit codes) would give other numbers."""
+    k = compiled()
+    M, N, K = 7, 11, 784
+    w = np.where(np.arange(N * K).reshape(N, K) % 3 == 0, 127, -128).astype(np.int8)
+    sums, w_scale = w.astype(np.int32).sum(axis=1).astype(np.int32), np.full(N, 1e-4, np.float32)
+    x = np.full((M, K), 1000.0, np.float32)        # static: every code clamps to 255
+    if mode != "static":
+        x[:, ::5] = -1000.0                        # dynamic: the range's ends, codes 0 and q_max
+    qparams = ({"x_scale": 0.5, "x_zero_point": 0} if mode == "static"
+               else {"reduce_range": mode == "dynamic 7-bit"})
+    for impl in (k, reference_int8):
+        got = impl.quantized_linear(x, impl.pack_int8_weight(w), sums, w_scale, **qparams)
+        if impl is k:
+            ours = got
+    assert ours.tobytes() == got.tobytes()
+    if mode == "static":    # and it is the exact sum, 255 * sum(w), scaled
+        want = (np.float32(0.5) * w_scale) * (255 * sums.astype(np.int64)).astype(np.float32)
+        np.testing.assert_array_equal(ours, np.broadcast_to(want, (M, N)))
 
 
 # ----------------------------------- quantized_linear: quantize + GEMM + epilogue in one call ---
@@ -160,8 +213,9 @@ def test_quantized_linear_equals_twin(M, N, K, relu, mode):
     x, w, sums, w_scale, b = _float_operands(np.random.default_rng(M * 7 + N * 3 + K), M, N, K, bias=M % 2 == 0)
     static, seven = mode == "static", mode == "dynamic 7-bit"
     qparams = {"x_scale": 0.04, "x_zero_point": 117} if static else {"reduce_range": seven}
-    ours = k.quantized_linear(x, w, sums, w_scale, b, relu=relu, **qparams)
-    twin = reference_int8.quantized_linear(x, w, sums, w_scale, b, relu=relu, **qparams)
+    ours = k.quantized_linear(x, k.pack_int8_weight(w), sums, w_scale, b, relu=relu, **qparams)
+    twin = reference_int8.quantized_linear(x, reference_int8.pack_int8_weight(w), sums, w_scale, b, relu=relu,
+                                           **qparams)
     assert ours.dtype == twin.dtype == np.float32 and ours.shape == twin.shape == (M, N)
     assert ours.tobytes() == twin.tobytes()
     if relu and ours.size:
@@ -181,15 +235,19 @@ def test_quantized_linear_non_contiguous_input():
     x, w, sums, w_scale, b = _float_operands(np.random.default_rng(2), 6, 10, 40)
     x_strided = np.repeat(x, 2, axis=1)[:, ::2]
     assert not x_strided.flags.c_contiguous
-    want = reference_int8.quantized_linear(x, w, sums, w_scale, b)
-    assert k.quantized_linear(x_strided, np.asfortranarray(w), sums, w_scale, b).tobytes() == want.tobytes()
-    assert reference_int8.quantized_linear(x_strided, w, sums, w_scale, b).tobytes() == want.tobytes()
+    packed = reference_int8.pack_int8_weight(w)
+    want = reference_int8.quantized_linear(x, packed, sums, w_scale, b)
+    packed_strided = np.repeat(packed, 2, axis=1)[:, ::2]
+    assert not packed_strided.flags.c_contiguous
+    assert k.quantized_linear(x_strided, packed_strided, sums, w_scale, b).tobytes() == want.tobytes()
+    assert reference_int8.quantized_linear(x_strided, packed, sums, w_scale, b).tobytes() == want.tobytes()
 
 
 @pytest.mark.parametrize("M,N,K", [(1, 256, 784), (64, 257, 784), (33, 10, 256)])
 def test_quantized_linear_same_bytes_for_1_2_4_threads(M, N, K):
     k = compiled()
-    args = _float_operands(np.random.default_rng(4), M, N, K)
+    x, w, sums, w_scale, b = _float_operands(np.random.default_rng(4), M, N, K)
+    args = (x, k.pack_int8_weight(w), sums, w_scale, b)
     same_bytes_across_threads(k.quantized_linear, *args)
     same_bytes_across_threads(lambda *a: k.quantized_linear(*a, relu=True), *args)
     same_bytes_across_threads(lambda *a: k.quantized_linear(*a, reduce_range=True), *args)
@@ -212,6 +270,7 @@ def test_dynamic_qparams_are_calculate_qparams(lo, hi, reduce_range):
 def test_quantized_linear_errors(impl):
     k = compiled() if impl == "compiled" else reference_int8
     x, w, sums, w_scale, b = _float_operands(np.random.default_rng(0), 2, 3, 4)
+    w = k.pack_int8_weight(w)
     with pytest.raises(TypeError, match="quantized_linear: x must be float32, got float64"):
         k.quantized_linear(x.astype(np.float64), w, sums, w_scale, b)
     with pytest.raises(TypeError, match="quantized_linear: x must be a numpy.ndarray"):
@@ -220,8 +279,13 @@ def test_quantized_linear_errors(impl):
         k.quantized_linear(x[0], w, sums, w_scale, b)
     with pytest.raises(TypeError, match="w_scale must be float32, got float64"):
         k.quantized_linear(x, w, sums, w_scale.astype(np.float64), b)
-    with pytest.raises(ValueError, match=r"x has 4 features .* but w_q has 5"):
-        k.quantized_linear(x, np.zeros((3, 5), np.int8), sums, w_scale, b)
+    with pytest.raises(ValueError, match="quantized_linear: w_packed must be 4-D, got shape"):
+        k.quantized_linear(x, np.zeros((3, 4), np.int8), sums, w_scale, b)    # a weight not packed
+    with pytest.raises(ValueError, match=r"w_packed has shape \(1, 2, 8, 4\), but pack_int8_weight of a "
+                                         r"\(3, 4\) weight .* has shape \(1, 1, 8, 4\)"):
+        k.quantized_linear(x, k.pack_int8_weight(np.zeros((3, 5), np.int8)), sums, w_scale, b)
+    with pytest.raises(ValueError, match=r"w_packed has shape \(1, 1, 8, 4\), but pack_int8_weight of a \(9, 4\)"):
+        k.quantized_linear(x, w, np.zeros(9, np.int32), w_scale, b)
     with pytest.raises(ValueError, match="w_row_sums and w_scale need 3 entries"):
         k.quantized_linear(x, w, sums, w_scale[:2], b)
     with pytest.raises(ValueError, match="bias needs 3 entries"):
@@ -241,7 +305,8 @@ def test_quantized_linear_errors(impl):
     y = np.zeros((1, 64), np.float32)
     y[0, 5] = np.nan
     with pytest.raises(ValueError, match="finite input"):
-        k.quantized_linear(y, np.zeros((2, 64), np.int8), np.zeros(2, np.int32), np.ones(2, np.float32))
+        k.quantized_linear(y, k.pack_int8_weight(np.zeros((2, 64), np.int8)), np.zeros(2, np.int32),
+                           np.ones(2, np.float32))
     # static qparams take any input: NaN gets code 0, +-inf the ends, as quantize_u8 does
     y = x.copy()
     y[0, :3] = [np.nan, np.inf, -np.inf]
@@ -255,11 +320,12 @@ def test_range_of_long_rows_is_exact():
     k = compiled()
     rng = np.random.default_rng(8)
     w = rng.integers(-128, 128, (3, 1000), dtype=np.int8)
+    w_packed = reference_int8.pack_int8_weight(w)
     sums, w_scale = w.astype(np.int32).sum(axis=1).astype(np.int32), np.full(3, 0.01, np.float32)
     for pos in (0, 7, 15, 16, 500, 991, 999):
         x = rng.random((1, 1000)).astype(np.float32)
         x[0, pos] = -50.0
         x[0, (pos + 3) % 1000] = 80.0
         for seven in (False, True):
-            assert (k.quantized_linear(x, w, sums, w_scale, reduce_range=seven).tobytes()
-                    == reference_int8.quantized_linear(x, w, sums, w_scale, reduce_range=seven).tobytes())
+            assert (k.quantized_linear(x, w_packed, sums, w_scale, reduce_range=seven).tobytes()
+                    == reference_int8.quantized_linear(x, w_packed, sums, w_scale, reduce_range=seven).tobytes())

@@ -92,7 +92,9 @@ def _calls():
         "int8_linear": (codes, 5, weights, weights.sum(1, dtype=np.int32), a(4), a(4)),
         "quantize_u8": (a(7), 0.05, 7),
         "dynamic_qparams": (-1.0, 2.0),
-        "quantized_linear": (a(3, 8), weights, weights.sum(1, dtype=np.int32), np.abs(a(4)), a(4)),
+        "pack_int8_weight": (weights,),
+        "quantized_linear": (a(3, 8), reference.pack_int8_weight(weights), weights.sum(1, dtype=np.int32),
+                             np.abs(a(4)), a(4)),
     }
 
 
@@ -124,7 +126,8 @@ def test_every_kernel_refuses_byte_swapped_arrays(backend, name):
         args[i] = arg.astype(arg.dtype.newbyteorder("S"))   # same values, swapped bytes
         with pytest.raises(TypeError, match=r"byte order|>[fi][48]"):
             fn(*args)
-    assert n_arrays >= 1 or name == "dynamic_qparams"   # the one kernel that takes only numbers
+    # dynamic_qparams takes only numbers, pack_int8_weight only one-byte codes
+    assert n_arrays >= 1 or name in ("dynamic_qparams", "pack_int8_weight")
 
 
 def test_tensors_convert_non_native_byte_order_on_the_way_in():

@@ -40,7 +40,7 @@ from ._norm import (batch_norm_backward, batch_norm_forward, group_norm_backward
 from ._optim import (adagrad_step, adam_step, rmsprop_step, sgd_step)
 from ._rnn import (gru_step_backward, gru_step_forward, lstm_step_backward, lstm_step_forward,
                    rnn_step_backward, rnn_step_forward)
-from ._int8 import (dynamic_qparams, int8_linear, quantize_u8, quantized_linear)
+from ._int8 import (dynamic_qparams, int8_linear, pack_int8_weight, quantize_u8, quantized_linear)
 
 __all__ = sorted(name for name, value in list(globals().items())
                  if callable(value) and not name.startswith("_"))

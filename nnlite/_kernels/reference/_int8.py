@@ -1,14 +1,17 @@
 """NumPy twin of ``_int8.pyx``: the same u8 x s8 GEMM, int32 sums and epilogue, step for step.
 
-Integer products and sums are exact, so blocking and thread splits cannot
-change them; the twin therefore takes the whole product at once. The epilogue
+The packed weight layout is the kernel's (panels of 8 output columns, four k
+at a time); the twin packs and unpacks it with a reshape and a transpose.
+Integer products and sums are exact, so the tile order, the dot instruction
+and thread splits cannot change them; the twin therefore takes the whole
+product at once. The epilogue
 then performs the kernel's float32 operations in the kernel's order (convert
 the corrected sum, multiply, add the bias; for requantization divide, round
 half to even, add the zero point, clamp), so the two agree byte for byte.
 """
 import numpy as np
 
-__all__ = ["int8_linear", "quantize_u8", "dynamic_qparams", "quantized_linear"]
+__all__ = ["pack_int8_weight", "int8_linear", "quantize_u8", "dynamic_qparams", "quantized_linear"]
 
 MAX_IN_FEATURES = 65793
 
@@ -42,6 +45,31 @@ def _checked_weights(fn, x_name, x, w_q, w_row_sums, scale_name, scale, bias):
     if K > MAX_IN_FEATURES:
         raise ValueError(f"{fn}: at most {MAX_IN_FEATURES} input features fit int32 sums, got {K}")
     return w_q, w_row_sums, scale, bias
+
+
+def _panels(n, k):
+    """The packed shape of an (n, k) weight: panels of 8 columns, groups of 4 k, 8 x 4 bytes each."""
+    return (n + 7) // 8, (k + 3) // 4, 8, 4
+
+
+def pack_int8_weight(w_q):
+    """``packed[p, g, c, j] = w_q[8 p + c, 4 g + j]``, zero past the end (see ``_int8.pyx``)."""
+    w_q = _checked("w_q", w_q, np.int8, 2, "pack_int8_weight")
+    (N, K), (P, G, _, _) = w_q.shape, _panels(*w_q.shape)
+    padded = np.zeros((P * 8, G * 4), np.int8)
+    padded[:N, :K] = w_q
+    return np.ascontiguousarray(padded.reshape(P, 8, G, 4).transpose(0, 2, 1, 3))
+
+
+def _unpacked(fn, w_packed, N, x):
+    """The (N, K) weight that ``pack_int8_weight`` turned into ``w_packed`` (K from ``x``)."""
+    w_packed = _checked("w_packed", w_packed, np.int8, 4, fn)
+    K, want = x.shape[1], _panels(N, x.shape[1])
+    if w_packed.shape != want:
+        raise ValueError(f"{fn}: w_packed has shape {w_packed.shape}, but pack_int8_weight of a ({N}, {K}) "
+                         f"weight (N from w_row_sums, K from x of shape {x.shape}) has shape {want}")
+    P, G = want[:2]
+    return w_packed.transpose(0, 2, 1, 3).reshape(P * 8, G * 4)[:N, :K]
 
 
 def int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_scale=None, out_zero_point=0):
@@ -96,11 +124,16 @@ def dynamic_qparams(lo, hi, reduce_range=False):
     return float(scale), int(min(max(zero_point, 0), qmax))
 
 
-def quantized_linear(x, w_q, w_row_sums, w_scale, bias=None, x_scale=None, x_zero_point=0, relu=False,
+def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, x_zero_point=0, relu=False,
                      reduce_range=False):
-    """A quantized Linear on float32 input: quantize, u8 x s8 GEMM, epilogue (see ``_int8.pyx``)."""
+    """A quantized Linear on float32 input: quantize, u8 x s8 GEMM, epilogue (see ``_int8.pyx``).
+
+    ``w_packed`` is ``pack_int8_weight(w_q)``.
+    """
     name = "quantized_linear"
     x = _checked("x", x, np.float32, 2, name)
+    w_row_sums = _checked("w_row_sums", w_row_sums, np.int32, 1, name)
+    w_q = _unpacked(name, w_packed, w_row_sums.shape[0], x)
     w_q, w_row_sums, w_scale, bias = _checked_weights(name, "x", x, w_q, w_row_sums, "w_scale", w_scale, bias)
     (M, K), N = x.shape, w_q.shape[0]
     if reduce_range and x_scale is not None:

@@ -14,6 +14,11 @@ Contenders, paired medians in one loop (``harness.paired_medians``):
 * ``numpy`` — left empty; the note gives nnlite's own float32 model instead, and
   the speed-up int8 / float32 that the issue targets (>= 2x at batch 1,
   >= 1.5x at batch 64), with the CPU and the instruction set the kernel ran on.
+
+Run directly (``python benchmarks/bench_int8.py``), it also writes
+``results/<machine kind>-int8.md``: the machine line (``machine.describe``),
+the kernel's dot-product path (``_int8.simd_path()``) and one row per batch
+size with every contender's time and each int8 variant's speed-up over float32.
 """
 import os
 import platform
@@ -26,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import format_table, paired_medians, torch_or_none  # noqa: E402
+from machine import describe, write_markdown  # noqa: E402
 
 import nnlite as nl  # noqa: E402
 
@@ -123,9 +129,33 @@ def run(quick=False):
         rows.append({"workload": f"MLP 784-256-256-10 int8 dynamic, batch {batch}",
                      "nnlite_ms": times["int8"], "torch_ms": times["torch"], "numpy_ms": None,
                      "note": f"nnlite float32 {times['fp32']:.3f} ms, int8 speed-up x{speedup:.2f}{verdict}; "
-                             f"{nl.get_num_threads()} threads; {cpu}; {isa}"})
+                             f"{nl.get_num_threads()} threads; {cpu}; {isa}",
+                     "times": times})
     return rows
 
 
+def write_table(rows):
+    """``results/<machine kind>-int8.md``: one row per batch size, times in ms and speed-ups."""
+    from nnlite._kernels import _int8
+    table = []
+    for r in rows:
+        t = r["times"]
+        table.append({"batch": r["workload"].rsplit(" ", 1)[1], "float32_ms": t["fp32"], "int8_ms": t["int8"],
+                      "int8_fused_ms": t["int8_fused"], "int8_fused_7bit_ms": t["int8_fused_7bit"],
+                      "torch_int8_ms": t["torch"], "x int8": t["fp32"] / t["int8"],
+                      "x fused": t["fp32"] / t["int8_fused"], "x fused 7-bit": t["fp32"] / t["int8_fused_7bit"],
+                      "target": TARGETS.get(int(r["workload"].rsplit(" ", 1)[1]))})
+    return write_markdown("int8", "Dynamic int8 MLP 784-256-256-10 against nnlite's float32", table,
+                          ["batch", "float32_ms", "int8_ms", "int8_fused_ms", "int8_fused_7bit_ms", "torch_int8_ms",
+                           "x int8", "x fused", "x fused 7-bit", "target"],
+                          notes=[f"kernel dot-product path: {_int8.simd_path()}; {nl.get_num_threads()} threads; "
+                                 "paired alternating medians in one run",
+                                 "x = float32 time / int8 time; target = the issue's speed-up at that batch size",
+                                 "fused: each Linear + ReLU one kernel call; 7-bit: reduce_range=True activations"])
+
+
 if __name__ == "__main__":
-    print(format_table(run(quick="--quick" in sys.argv)))
+    rows = run(quick="--quick" in sys.argv)
+    print(format_table(rows))
+    print(describe())
+    print(open(write_table(rows)).read())

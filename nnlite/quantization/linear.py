@@ -8,11 +8,14 @@ bias in float32. Each call is one call of the compiled kernel
 an affine scale and zero point — computed from that batch's min and max
 (*dynamic* quantization, the default; the input must be finite) or fixed ones
 learned during QAT (*static*) — to uint8 codes, sums the products exactly in
-int32 and scales back to float32. A dynamic layer made with
+int32 and scales back to float32. The layer hands the kernel its codes
+rearranged once, when it is made (``K.pack_int8_weight``: the layout the
+kernel's register tile reads), with their row sums. A dynamic layer made with
 ``reduce_range=True`` uses 7-bit codes (0..127), as PyTorch's x86 dynamic
-Linear does: two u8 x s8 products then fit an int16 lane, so the kernel
-multiplies 32 bytes per ``vpmaddubsw`` (faster on large batches, twice the
-rounding step on the activations):
+Linear does: two u8 x s8 products then fit an int16 lane, so on a CPU without
+VNNI the kernel multiplies 32 bytes per ``vpmaddubsw`` (faster on large
+batches, twice the rounding step on the activations; with VNNI both widths
+run the same ``vpdpbusd``):
 
 .. math::
 

@@ -88,6 +88,8 @@ cdef extern from "_int8_dot.h":
     size_t nnl_code_size(int seven) noexcept nogil
     void nnl_tile_rows(int rows, int seven, const void* codes, Py_ssize_t m0, Py_ssize_t stride,
                        const int8_t* panel, Py_ssize_t groups, int32_t* out) noexcept nogil
+    void nnl_epilogue(const int32_t* acc, int rows, int cols, int32_t x_zp, const int32_t* row_sums,
+                      const float* mult, const float* bias, int relu, float* out, Py_ssize_t stride) noexcept nogil
     void nnl_pack_weight(const int8_t* w, Py_ssize_t N, Py_ssize_t K, int8_t* out) noexcept nogil
     void nnl_range_f32(const float* x, Py_ssize_t n, float* lo, float* hi, int* has_nan) noexcept nogil
     void nnl_quantize_row(const float* x, Py_ssize_t k, Py_ssize_t k4, float inv, float zp, float qmax,
@@ -101,42 +103,36 @@ def simd_path():
     return nnl_int8_path().decode()
 
 
-cdef inline void _epilogue(int32_t acc, Py_ssize_t m, Py_ssize_t n, Py_ssize_t N, int32_t x_zp,
-                           const int32_t* row_sums, const float* mult, const float* bias,
-                           float out_scale, int32_t out_zp, bint requant, bint relu,
-                           float* out_f, uint8_t* out_q) noexcept nogil:
-    cdef float v = <float>(acc - x_zp * row_sums[n]) * mult[n]
-    cdef float q
-    if bias != NULL:
-        v = v + bias[n]
-    if relu and v < 0:       # ReLU; NaN passes through, as in nn.ReLU
-        v = 0
-    if requant:
-        q = nearbyintf(v / out_scale) + <float>out_zp
-        if q < 0:
-            q = 0
-        elif q > 255:
-            q = 255
-        out_q[m * N + n] = <uint8_t>q
-    else:
-        out_f[m * N + n] = v
-
-
 cdef void _panel(const void* codes, bint seven, const int8_t* packed, Py_ssize_t p, Py_ssize_t M,
                  Py_ssize_t N, Py_ssize_t groups, int32_t x_zp, const int32_t* row_sums, const float* mult,
                  const float* bias, float out_scale, int32_t out_zp, bint requant, bint relu,
                  float* out_f, uint8_t* out_q) noexcept nogil:
     # Columns 8p .. 8p+7 for every row, NNL_MR rows at a time: the panel (32 * groups bytes)
     # stays in L1 while the rows pass by. The sums live on this call's stack, one per thread.
+    # The epilogue writes float32 straight into the output; requantized, it goes through
+    # `values` and is rounded to the next layer's codes, clamp(rint(y / s_out) + z_out, 0, 255).
     cdef int32_t acc[6 * 8]      # NNL_MR x NNL_NR
-    cdef Py_ssize_t m = 0, r, c, rows, cols = min(NNL_NR, N - NNL_NR * p)
+    cdef float values[6 * 8]
+    cdef float q
+    cdef Py_ssize_t n0 = NNL_NR * p, m = 0, r, c, rows, cols = min(NNL_NR, N - NNL_NR * p)
+    cdef const float* b = NULL
+    if bias != NULL:
+        b = bias + n0
     while m < M:
         rows = min(NNL_MR, M - m)
         nnl_tile_rows(<int>rows, seven, codes, m, 4 * groups, packed + 32 * groups * p, groups, acc)
-        for r in range(rows):
-            for c in range(cols):
-                _epilogue(acc[NNL_NR * r + c], m + r, NNL_NR * p + c, N, x_zp, row_sums, mult, bias,
-                          out_scale, out_zp, requant, relu, out_f, out_q)
+        if not requant:
+            nnl_epilogue(acc, <int>rows, <int>cols, x_zp, row_sums + n0, mult + n0, b, relu, out_f + m * N + n0, N)
+        else:
+            nnl_epilogue(acc, <int>rows, <int>cols, x_zp, row_sums + n0, mult + n0, b, relu, values, NNL_NR)
+            for r in range(rows):
+                for c in range(cols):
+                    q = nearbyintf(values[NNL_NR * r + c] / out_scale) + <float>out_zp
+                    if q < 0:
+                        q = 0
+                    elif q > 255:
+                        q = 255
+                    out_q[(m + r) * N + n0 + c] = <uint8_t>q
         m += rows
 
 
@@ -148,6 +144,8 @@ cdef void _gemm(const void* codes, bint seven, const int8_t* packed, Py_ssize_t 
     # parallel region: entering it costs about a microsecond, as much as a batch-1 layer's sums.
     cdef Py_ssize_t panels = (N + NNL_NR - 1) // NNL_NR
     cdef Py_ssize_t p
+    if nthreads > panels:     # a thread without a panel would only cost its wake-up
+        nthreads = <int>panels
     if nthreads == 1:
         for p in range(panels):
             _panel(codes, seven, packed, p, M, N, groups, x_zp, row_sums, mult, bias, out_scale, out_zp,

@@ -163,6 +163,48 @@ static void nnl_tile_rows(int rows, int seven, const void* codes, Py_ssize_t m0,
 #undef NNL_TILE_CASES
 }
 
+/* The epilogue of one tile: out[r * stride + c] = (float)(acc[8 r + c] - x_zp * row_sums[c]) * mult[c]
+   (+ bias[c]) (then max(0, .) with relu) for r < rows, c < cols (the panel's columns that exist).
+   The same float32 steps as the twin, in its order, eight columns at a time; no bias means no
+   add at all (x + 0 would turn -0 into +0). max(0, v) keeps a NaN v, as ReLU does. */
+static void nnl_epilogue(const int32_t* acc, int rows, int cols, int32_t x_zp, const int32_t* row_sums,
+                         const float* mult, const float* bias, int relu, float* out, Py_ssize_t stride) {
+    int32_t rs[NNL_NR] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float mu[NNL_NR] = {0, 0, 0, 0, 0, 0, 0, 0}, bi[NNL_NR] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int r, c;
+    memcpy(rs, row_sums, sizeof(int32_t) * (size_t)cols);
+    memcpy(mu, mult, sizeof(float) * (size_t)cols);
+    if (bias) memcpy(bi, bias, sizeof(float) * (size_t)cols);
+#if NNL_INT8_AVX2
+    {
+        const __m256i corr = _mm256_mullo_epi32(_mm256_set1_epi32(x_zp), _mm256_loadu_si256((const __m256i*)rs));
+        const __m256 vm = _mm256_loadu_ps(mu), vb = _mm256_loadu_ps(bi), zero = _mm256_setzero_ps();
+        for (r = 0; r < rows; r++) {
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(
+                _mm256_loadu_si256((const __m256i*)(acc + NNL_NR * r)), corr)), vm);
+            if (bias) v = _mm256_add_ps(v, vb);
+            if (relu) v = _mm256_max_ps(zero, v);   /* maxps returns its second operand for NaN */
+            if (cols == NNL_NR) {
+                _mm256_storeu_ps(out + r * stride, v);
+            } else {
+                float t[NNL_NR];
+                _mm256_storeu_ps(t, v);
+                memcpy(out + r * stride, t, sizeof(float) * (size_t)cols);
+            }
+        }
+    }
+#else
+    for (r = 0; r < rows; r++)
+        for (c = 0; c < cols; c++) {
+            float v = (float)(acc[NNL_NR * r + c] - x_zp * rs[c]) * mu[c];
+            if (bias) v = v + bi[c];
+            if (relu && v < 0) v = 0;
+            out[r * stride + c] = v;
+        }
+#endif
+    (void)c;
+}
+
 /* w (N x K, C order) into panels of 8 columns x groups of 4 k, zero-padded (see the top). */
 static void nnl_pack_weight(const int8_t* w, Py_ssize_t N, Py_ssize_t K, int8_t* out) {
     Py_ssize_t panels = (N + NNL_NR - 1) / NNL_NR, groups = (K + 3) / 4, p, g, c, j;

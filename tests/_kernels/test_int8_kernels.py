@@ -329,3 +329,22 @@ def test_range_of_long_rows_is_exact():
         for seven in (False, True):
             assert (k.quantized_linear(x, w_packed, sums, w_scale, reduce_range=seven).tobytes()
                     == reference_int8.quantized_linear(x, w_packed, sums, w_scale, reduce_range=seven).tobytes())
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_epilogue_keeps_nan_and_signed_zeros_as_the_twin(bias):
+    """The vector epilogue: NaN multipliers stay NaN through the ReLU, -0.0 stays -0.0 (no bias
+    means no add), as in the twin's float32 steps; 11 columns, so one panel is partial."""
+    k = compiled()
+    rng = np.random.default_rng(11)
+    x, w, sums, w_scale, b = _float_operands(rng, 9, 11, 12, bias)
+    w[3] = 0                                           # sums of exactly 0: +-0.0 after the multiply
+    sums = w.astype(np.int32).sum(axis=1).astype(np.int32)
+    w_scale[[1, 3, 9]] = [np.nan, -0.5, -1e-3]
+    for relu in (False, True):
+        ours = k.quantized_linear(x, k.pack_int8_weight(w), sums, w_scale, b, relu=relu)
+        twin = reference_int8.quantized_linear(x, reference_int8.pack_int8_weight(w), sums, w_scale, b, relu=relu)
+        assert ours.tobytes() == twin.tobytes()
+        assert np.isnan(ours[:, 1]).all()
+        if not bias:
+            assert np.signbit(ours[:, 3]).all()         # (0 * -0.5) = -0.0, kept by ReLU too

@@ -103,27 +103,31 @@ def simd_path():
     return nnl_int8_path().decode()
 
 
-cdef void _panel(const void* codes, bint seven, const int8_t* packed, Py_ssize_t p, Py_ssize_t M,
-                 Py_ssize_t N, Py_ssize_t groups, int32_t x_zp, const int32_t* row_sums, const float* mult,
-                 const float* bias, float out_scale, int32_t out_zp, bint requant, bint relu,
-                 float* out_f, uint8_t* out_q) noexcept nogil:
-    # Columns 8p .. 8p+7 for every row, NNL_MR rows at a time: the panel (32 * groups bytes)
-    # stays in L1 while the rows pass by. The sums live on this call's stack, one per thread.
-    # The epilogue writes float32 straight into the output; requantized, it goes through
-    # `values` and is rounded to the next layer's codes, clamp(rint(y / s_out) + z_out, 0, 255).
+cdef void _panels(const void* codes, bint seven, const int8_t* packed, Py_ssize_t p0, Py_ssize_t p1,
+                  Py_ssize_t M, Py_ssize_t N, Py_ssize_t groups, int32_t x_zp, const int32_t* row_sums,
+                  const float* mult, const float* bias, float out_scale, int32_t out_zp, bint requant, bint relu,
+                  float* out_f, uint8_t* out_q) noexcept nogil:
+    # Columns 8 p0 .. 8 p1 - 1 for every row: NNL_MR rows at a time (their codes, 6 x K, stay in
+    # L1) against each panel in turn (the panels stream from L2 in one sequential run). The sums
+    # live on this call's stack, one per thread. The epilogue writes float32 straight into the
+    # output; requantized, it goes through `values` and is rounded to the next layer's codes,
+    # clamp(rint(y / s_out) + z_out, 0, 255).
     cdef int32_t acc[6 * 8]      # NNL_MR x NNL_NR
     cdef float values[6 * 8]
     cdef float q
-    cdef Py_ssize_t n0 = NNL_NR * p, m = 0, r, c, rows, cols = min(NNL_NR, N - NNL_NR * p)
+    cdef Py_ssize_t n0, m = 0, p, r, c, rows, cols
     cdef const float* b = NULL
-    if bias != NULL:
-        b = bias + n0
     while m < M:
         rows = min(NNL_MR, M - m)
-        nnl_tile_rows(<int>rows, seven, codes, m, 4 * groups, packed + 32 * groups * p, groups, acc)
-        if not requant:
-            nnl_epilogue(acc, <int>rows, <int>cols, x_zp, row_sums + n0, mult + n0, b, relu, out_f + m * N + n0, N)
-        else:
+        for p in range(p0, p1):
+            n0, cols = NNL_NR * p, min(NNL_NR, N - NNL_NR * p)
+            if bias != NULL:      # an if statement: a conditional expression would drop the const
+                b = bias + n0
+            nnl_tile_rows(<int>rows, seven, codes, m, 4 * groups, packed + 32 * groups * p, groups, acc)
+            if not requant:
+                nnl_epilogue(acc, <int>rows, <int>cols, x_zp, row_sums + n0, mult + n0, b, relu,
+                             out_f + m * N + n0, N)
+                continue
             nnl_epilogue(acc, <int>rows, <int>cols, x_zp, row_sums + n0, mult + n0, b, relu, values, NNL_NR)
             for r in range(rows):
                 for c in range(cols):
@@ -140,20 +144,20 @@ cdef void _gemm(const void* codes, bint seven, const int8_t* packed, Py_ssize_t 
                 Py_ssize_t groups, int32_t x_zp, const int32_t* row_sums, const float* mult, const float* bias,
                 float out_scale, int32_t out_zp, bint requant, bint relu, float* out_f, uint8_t* out_q,
                 int nthreads) noexcept nogil:
-    # Threads split the panels, a contiguous run each (static schedule). One thread skips the
-    # parallel region: entering it costs about a microsecond, as much as a batch-1 layer's sums.
+    # Thread t takes panels [t P / T, (t + 1) P / T): a contiguous run, so its weights stay in its
+    # own cache. One thread skips the parallel region: entering it costs about a microsecond,
+    # as much as a batch-1 layer's sums.
     cdef Py_ssize_t panels = (N + NNL_NR - 1) // NNL_NR
-    cdef Py_ssize_t p
+    cdef Py_ssize_t t
     if nthreads > panels:     # a thread without a panel would only cost its wake-up
         nthreads = <int>panels
     if nthreads == 1:
-        for p in range(panels):
-            _panel(codes, seven, packed, p, M, N, groups, x_zp, row_sums, mult, bias, out_scale, out_zp,
-                   requant, relu, out_f, out_q)
+        _panels(codes, seven, packed, 0, panels, M, N, groups, x_zp, row_sums, mult, bias, out_scale, out_zp,
+                requant, relu, out_f, out_q)
         return
-    for p in prange(panels, num_threads=nthreads, schedule='static'):
-        _panel(codes, seven, packed, p, M, N, groups, x_zp, row_sums, mult, bias, out_scale, out_zp, requant,
-               relu, out_f, out_q)
+    for t in prange(nthreads, num_threads=nthreads, schedule='static'):
+        _panels(codes, seven, packed, t * panels // nthreads, (t + 1) * panels // nthreads, M, N, groups, x_zp,
+                row_sums, mult, bias, out_scale, out_zp, requant, relu, out_f, out_q)
 
 
 cdef _refuse(twin_fn, tuple args):

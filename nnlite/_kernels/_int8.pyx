@@ -25,11 +25,13 @@ the layer is made (:func:`pack_int8_weight`): panels of 8 output columns, and in
 each panel, for every four k, the 32 bytes "8 columns x 4 k". One 256-bit load
 of them is the operand of ``vpdpbusd``, which multiplies each column's four
 bytes with four activation codes broadcast to every lane and adds the four
-products to that column's int32 lane. A tile keeps 6 rows x 8 columns of sums
-in 6 registers while k runs, so each weight load feeds 6 rows and each
-activation load 8 columns; the sums come out one column per lane, ready for the
-epilogue. Threads split the panels (a contiguous run each, so each thread's
-weights stay in its own cache); every output element is written by one thread.
+products to that column's int32 lane. A tile keeps 4 rows x 16 columns (two
+panels) of sums in 8 registers while k runs, so each weight load feeds 4 rows
+and each activation load 16 columns; the sums come out one column per lane,
+ready for the epilogue. A tile's rows of codes stay in L1 while the panels
+stream past them from L2. Threads split the panels (a contiguous run each, so
+each thread's weights stay in its own cache); every output element is written
+by one thread.
 
 ``simd_path()`` says which dot step the build has (``_int8_dot.h``), chosen at
 compile time from the target's instruction set:
@@ -86,7 +88,7 @@ cdef extern from "_int8_dot.h":
     float FLT_EPSILON
     const char* nnl_int8_path()
     size_t nnl_code_size(int seven) noexcept nogil
-    void nnl_tile_rows(int rows, int seven, const void* codes, Py_ssize_t m0, Py_ssize_t stride,
+    void nnl_tile_rows(int rows, int seven, int two, const void* codes, Py_ssize_t m0, Py_ssize_t stride,
                        const int8_t* panel, Py_ssize_t groups, int32_t* out) noexcept nogil
     void nnl_epilogue(const int32_t* acc, int rows, int cols, int32_t x_zp, const int32_t* row_sums,
                       const float* mult, const float* bias, int relu, float* out, Py_ssize_t stride) noexcept nogil
@@ -107,37 +109,47 @@ cdef void _panels(const void* codes, bint seven, const int8_t* packed, Py_ssize_
                   Py_ssize_t M, Py_ssize_t N, Py_ssize_t groups, int32_t x_zp, const int32_t* row_sums,
                   const float* mult, const float* bias, float out_scale, int32_t out_zp, bint requant, bint relu,
                   float* out_f, uint8_t* out_q) noexcept nogil:
-    # Columns 8 p0 .. 8 p1 - 1 for every row: NNL_MR rows at a time (their codes, 6 x K, stay in
-    # L1) against each panel in turn (the panels stream from L2 in one sequential run). The sums
-    # live on this call's stack, one per thread. The epilogue writes float32 straight into the
-    # output; requantized, it goes through `values` and is rounded to the next layer's codes,
-    # clamp(rint(y / s_out) + z_out, 0, 255).
-    cdef int32_t acc[6 * 8]      # NNL_MR x NNL_NR
-    cdef float values[6 * 8]
-    cdef float q
-    cdef Py_ssize_t n0, m = 0, p, r, c, rows, cols
-    cdef const float* b = NULL
+    # Columns 8 p0 .. 8 p1 - 1 for every row: NNL_MR rows at a time (their codes stay in L1)
+    # against the panels two by two (they stream from L2 in one sequential run), the last one
+    # alone when the run is odd. The sums live on this call's stack, one per thread.
+    cdef int32_t acc[2 * 4 * 8]      # two panels of NNL_MR x NNL_NR
+    cdef Py_ssize_t m = 0, p, q, rows
+    cdef bint two
     while m < M:
         rows = min(NNL_MR, M - m)
-        for p in range(p0, p1):
-            n0, cols = NNL_NR * p, min(NNL_NR, N - NNL_NR * p)
-            if bias != NULL:      # an if statement: a conditional expression would drop the const
-                b = bias + n0
-            nnl_tile_rows(<int>rows, seven, codes, m, 4 * groups, packed + 32 * groups * p, groups, acc)
-            if not requant:
-                nnl_epilogue(acc, <int>rows, <int>cols, x_zp, row_sums + n0, mult + n0, b, relu,
-                             out_f + m * N + n0, N)
-                continue
-            nnl_epilogue(acc, <int>rows, <int>cols, x_zp, row_sums + n0, mult + n0, b, relu, values, NNL_NR)
-            for r in range(rows):
-                for c in range(cols):
-                    q = nearbyintf(values[NNL_NR * r + c] / out_scale) + <float>out_zp
-                    if q < 0:
-                        q = 0
-                    elif q > 255:
-                        q = 255
-                    out_q[(m + r) * N + n0 + c] = <uint8_t>q
+        for p in range(p0, p1, 2):
+            two = p + 1 < p1
+            nnl_tile_rows(<int>rows, seven, two, codes, m, 4 * groups, packed + 32 * groups * p, groups, acc)
+            for q in range(2 if two else 1):
+                _epilogue(acc + NNL_MR * NNL_NR * q, m, rows, p + q, N, x_zp, row_sums, mult, bias, out_scale,
+                          out_zp, requant, relu, out_f, out_q)
         m += rows
+
+
+cdef inline void _epilogue(const int32_t* acc, Py_ssize_t m, Py_ssize_t rows, Py_ssize_t p, Py_ssize_t N,
+                           int32_t x_zp, const int32_t* row_sums, const float* mult, const float* bias,
+                           float out_scale, int32_t out_zp, bint requant, bint relu, float* out_f,
+                           uint8_t* out_q) noexcept nogil:
+    # Rows m .. m + rows - 1 of panel p: float32 straight into the output, or through `values`
+    # rounded to the next layer's codes, clamp(rint(y / s_out) + z_out, 0, 255).
+    cdef float values[4 * 8]
+    cdef float v
+    cdef Py_ssize_t n0 = NNL_NR * p, cols = min(NNL_NR, N - NNL_NR * p), r, c
+    cdef const float* b = NULL
+    if bias != NULL:      # an if statement: a conditional expression would drop the const
+        b = bias + n0
+    if not requant:
+        nnl_epilogue(acc, <int>rows, <int>cols, x_zp, row_sums + n0, mult + n0, b, relu, out_f + m * N + n0, N)
+        return
+    nnl_epilogue(acc, <int>rows, <int>cols, x_zp, row_sums + n0, mult + n0, b, relu, values, NNL_NR)
+    for r in range(rows):
+        for c in range(cols):
+            v = nearbyintf(values[NNL_NR * r + c] / out_scale) + <float>out_zp
+            if v < 0:
+                v = 0
+            elif v > 255:
+                v = 255
+            out_q[(m + r) * N + n0 + c] = <uint8_t>v
 
 
 cdef void _gemm(const void* codes, bint seven, const int8_t* packed, Py_ssize_t M, Py_ssize_t N,

@@ -52,7 +52,7 @@
 /* 8-bit codes are stored as int16 pairs only for the emulated vpdpbusd. */
 #define NNL_WORD_CODES (NNL_INT8_AVX2 && !NNL_INT8_VNNI)
 
-#define NNL_MR 6          /* rows of a register tile: 6 accumulators + the operands fit 16 ymm */
+#define NNL_MR 4          /* rows of a register tile: 4 x 2 accumulators + the operands fit 16 ymm */
 #define NNL_NR 8          /* columns of a panel: one int32 lane each */
 
 static const char* nnl_int8_path(void) { return NNL_INT8_PATH; }
@@ -101,65 +101,80 @@ static inline __m256i nnl_dpbusd7(__m256i acc, __m256i x, __m256i w) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1)));
 }
 #endif
+#endif   /* NNL_INT8_AVX2 */
 
-/* out[8 r + c] = sum_k codes[m0 + r][k] w[c][k] for r < rows, one panel. ``rows`` and ``seven``
-   are constants at every call (nnl_tile_rows), so the row loop unrolls into registers. */
-static inline __attribute__((always_inline)) void nnl_tile(int rows, int seven, const void* codes,
+/* out[8 (MR q + r) + c] = sum_k codes[r][k] w_q[8 q + c][k] for r < rows, c < 8 and panel q of
+   the one or two (``two``) panels starting at w: a tile of up to 4 rows x 16 columns keeps two
+   accumulators per row in registers, so each activation quad feeds two weight vectors. ``rows``,
+   ``seven`` and ``two`` are constants at every call (nnl_tile_rows): the loops unroll into
+   registers. */
+#if NNL_INT8_AVX2
+
+static inline __attribute__((always_inline)) void nnl_tile(int rows, int seven, int two, const void* codes,
                                                            Py_ssize_t stride, const int8_t* w,
                                                            Py_ssize_t groups, int32_t* out) {
-    __m256i acc[NNL_MR];
-    int r;
+    __m256i acc[2][NNL_MR];
+    const int8_t* w2 = w + 32 * groups;
+    int r, q;
     Py_ssize_t g;
-    for (r = 0; r < NNL_MR; r++) acc[r] = _mm256_setzero_si256();
+    for (r = 0; r < NNL_MR; r++) acc[0][r] = acc[1][r] = _mm256_setzero_si256();
     for (g = 0; g < groups; g++) {
-        __m256i wv = _mm256_loadu_si256((const __m256i*)(w + 32 * g));
+        __m256i wv = _mm256_loadu_si256((const __m256i*)(w + 32 * g)), wv2 = wv;
+        if (two) wv2 = _mm256_loadu_si256((const __m256i*)(w2 + 32 * g));
         for (r = 0; r < rows; r++) {
             if (seven) {
-                const uint8_t* x = (const uint8_t*)codes + r * stride + 4 * g;
-                acc[r] = nnl_dpbusd7(acc[r], nnl_broadcast32(x), wv);
+                __m256i x = nnl_broadcast32((const uint8_t*)codes + r * stride + 4 * g);
+                acc[0][r] = nnl_dpbusd7(acc[0][r], x, wv);
+                if (two) acc[1][r] = nnl_dpbusd7(acc[1][r], x, wv2);
             } else {
-                const char* x = (const char*)codes + (r * stride + 4 * g) * (Py_ssize_t)nnl_code_size(0);
-                acc[r] = nnl_dpbusd(acc[r], nnl_load_quad(x), wv);
+                nnl_quad x = nnl_load_quad((const char*)codes + (r * stride + 4 * g) * (Py_ssize_t)nnl_code_size(0));
+                acc[0][r] = nnl_dpbusd(acc[0][r], x, wv);
+                if (two) acc[1][r] = nnl_dpbusd(acc[1][r], x, wv2);
             }
         }
     }
-    for (r = 0; r < rows; r++) _mm256_storeu_si256((__m256i*)(out + NNL_NR * r), acc[r]);
+    for (q = 0; q <= two; q++)
+        for (r = 0; r < rows; r++) _mm256_storeu_si256((__m256i*)(out + NNL_NR * (NNL_MR * q + r)), acc[q][r]);
 }
 
 #else   /* portable: the same sums as plain loops on bytes */
 
-static inline void nnl_tile(int rows, int seven, const void* codes, Py_ssize_t stride, const int8_t* w,
+static inline void nnl_tile(int rows, int seven, int two, const void* codes, Py_ssize_t stride, const int8_t* w,
                             Py_ssize_t groups, int32_t* out) {
-    int r, c, j;
+    int r, c, j, q;
     Py_ssize_t g;
     (void)seven;
-    for (r = 0; r < rows; r++) {
-        const uint8_t* x = (const uint8_t*)codes + r * stride;
-        int32_t s[NNL_NR] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (g = 0; g < groups; g++)
-            for (c = 0; c < NNL_NR; c++)
-                for (j = 0; j < 4; j++)
-                    s[c] += (int32_t)x[4 * g + j] * (int32_t)w[32 * g + 4 * c + j];
-        memcpy(out + NNL_NR * r, s, sizeof s);
-    }
+    for (q = 0; q <= two; q++)
+        for (r = 0; r < rows; r++) {
+            const uint8_t* x = (const uint8_t*)codes + r * stride;
+            const int8_t* wq = w + 32 * groups * q;
+            int32_t s[NNL_NR] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (g = 0; g < groups; g++)
+                for (c = 0; c < NNL_NR; c++)
+                    for (j = 0; j < 4; j++)
+                        s[c] += (int32_t)x[4 * g + j] * (int32_t)wq[32 * g + 4 * c + j];
+            memcpy(out + NNL_NR * (NNL_MR * q + r), s, sizeof s);
+        }
 }
 
 #endif
 
-/* One tile of rows m0 .. m0 + rows - 1 (rows <= NNL_MR) against one packed panel. */
-static void nnl_tile_rows(int rows, int seven, const void* codes, Py_ssize_t m0, Py_ssize_t stride,
+/* One tile of rows m0 .. m0 + rows - 1 (rows <= NNL_MR) against one or two packed panels. */
+static void nnl_tile_rows(int rows, int seven, int two, const void* codes, Py_ssize_t m0, Py_ssize_t stride,
                           const int8_t* panel, Py_ssize_t groups, int32_t* out) {
     const void* x = (const char*)codes + m0 * stride * (Py_ssize_t)nnl_code_size(seven);
-#define NNL_TILE_CASES(SEVEN) \
+#define NNL_TILE_CASES(SEVEN, TWO) \
     switch (rows) { \
-    case 6: nnl_tile(6, SEVEN, x, stride, panel, groups, out); break; \
-    case 5: nnl_tile(5, SEVEN, x, stride, panel, groups, out); break; \
-    case 4: nnl_tile(4, SEVEN, x, stride, panel, groups, out); break; \
-    case 3: nnl_tile(3, SEVEN, x, stride, panel, groups, out); break; \
-    case 2: nnl_tile(2, SEVEN, x, stride, panel, groups, out); break; \
-    default: nnl_tile(1, SEVEN, x, stride, panel, groups, out); break; \
+    case 4: nnl_tile(4, SEVEN, TWO, x, stride, panel, groups, out); break; \
+    case 3: nnl_tile(3, SEVEN, TWO, x, stride, panel, groups, out); break; \
+    case 2: nnl_tile(2, SEVEN, TWO, x, stride, panel, groups, out); break; \
+    default: nnl_tile(1, SEVEN, TWO, x, stride, panel, groups, out); break; \
     }
-    if (seven) { NNL_TILE_CASES(1) } else { NNL_TILE_CASES(0) }
+    if (seven) {
+        if (two) { NNL_TILE_CASES(1, 1) } else { NNL_TILE_CASES(1, 0) }
+    } else {
+        if (two) { NNL_TILE_CASES(0, 1) } else { NNL_TILE_CASES(0, 0) }
+    }
 #undef NNL_TILE_CASES
 }
 

@@ -1,5 +1,5 @@
 """The int8 GEMM kernel (_int8.pyx) against its NumPy twin (reference/_int8.py): the same bytes
-on random shapes (empty, size 1, odd, non-contiguous, tails of the 6 x 8 tile and of the four-k
+on random shapes (empty, size 1, odd, non-contiguous, tails of the 4 x 16 tile and of the four-k
 groups), for 1, 2 and 4 threads, at the extremes of the codes, and clear errors."""
 import numpy as np
 import pytest
@@ -24,7 +24,7 @@ def _operands(rng, M, N, K, bias=True):
 
 
 SHAPES = [(0, 3, 4), (3, 0, 4), (2, 3, 0), (1, 1, 1), (1, 7, 13), (5, 4, 8), (3, 9, 31), (17, 33, 65),
-          (64, 10, 256), (2, 258, 784), (6, 8, 4), (13, 17, 19), (12, 16, 6)]
+          (64, 10, 256), (2, 258, 784), (6, 8, 4), (13, 17, 19), (12, 16, 6), (9, 24, 9)]
 
 
 @pytest.mark.parametrize("M,N,K", SHAPES)

@@ -43,7 +43,9 @@ compile time from the target's instruction set:
   exactly: 8-bit codes stored as int16 pairs, weight bytes split into even and
   odd ones, two ``vpmaddwd``. With 7-bit codes (``reduce_range``) the bytes go
   to ``vpmaddubsw`` (32 products; two of them fit int16 since 2 * 127 * 128 <
-  2**15) and ``vpmaddwd`` by ones: half the multiply instructions.
+  2**15) and ``vpmaddwd`` by ones: as many multiply instructions, but no
+  splitting of the weight bytes, one add instead of two, and half the bytes of
+  codes to read.
 * ``"portable"``: plain C loops on the packed layout.
 
 Integer sums are exact, so the result is the same bytes for any thread count,
@@ -316,8 +318,8 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
     ``clamp(rint(x / s_x) + z_x, 0, 255)``. With ``reduce_range=True``
     (dynamic only) they use 7 bits, ``clamp(..., 0, 127)``, as PyTorch's x86
     dynamic Linear does: without VNNI the kernel then multiplies them with
-    ``vpmaddubsw``, half the multiply instructions of the exact 8-bit
-    emulation, for twice the activation rounding step.
+    ``vpmaddubsw`` (fewer instructions than the exact 8-bit emulation of
+    ``vpdpbusd``), for twice the activation rounding step.
     Then ``y[m, n] = (s_x * w_scale[n]) * (acc[m, n] - z_x * w_row_sums[n]) + bias[n]``,
     and ``max(y, 0)`` with ``relu=True``. ``w_packed`` is
     :func:`pack_int8_weight` of the int8 ``w_q`` (N, K); ``w_row_sums`` int32

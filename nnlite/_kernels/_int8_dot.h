@@ -1,5 +1,5 @@
 /* The int8 GEMM's inner loops (see _int8.pyx for the whole story): packed weights, activation
-   codes in the form the dot instruction reads, and a register tile of NNL_MR rows x 8 columns.
+   codes in the form the dot instruction reads, and a register tile of NNL_MR rows x two panels.
 
    Packed weights. ``w_q`` (N x K, int8) is rearranged once, when the layer is made, into panels
    of 8 output columns; within a panel, for each group g of four k, the 32 bytes
@@ -11,8 +11,9 @@
    (AVX-VNNI, or AVX512-VNNI with AVX512-VL, chosen at compile time) and an exact emulation
    where it does not: the quad of codes is kept as int16 pairs (x0, x2) and (x1, x3), the
    weight bytes are split into their even and odd bytes, sign-extended to int16, and two
-   vpmaddwd add the four products (|2 * 255 * 128| fits int32, so nothing is lost). The loop
-   around it is the same on both, so the VNNI loop is the one the tests run here.
+   vpmaddwd add the four products in int32 (pairs of at most 2 * 255 * 128: nothing is lost).
+   The loop around it is the same on both, so a machine without VNNI runs and tests the very
+   loop that VNNI machines run with the instruction.
 
    7-bit codes (reduce_range) take nnl_dpbusd7: vpdpbusd again with VNNI; without it vpmaddubsw
    (32 u8 x s8 products, neighbours added in int16: 2 * 127 * 128 < 2**15, exact) and vpmaddwd

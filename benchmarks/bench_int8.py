@@ -25,7 +25,12 @@ import platform
 import sys
 import warnings
 
-import numpy as np
+# Run directly, under the same thread policy as run_all.py: NumPy's OpenBLAS threads (behind
+# the float32 model) sleep when idle instead of spinning for ~0.1 s on the second core, which
+# the int8 kernel's OpenMP thread, timed next, needs. Set before NumPy loads OpenBLAS.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -149,7 +154,9 @@ def write_table(rows):
                           ["batch", "float32_ms", "int8_ms", "int8_fused_ms", "int8_fused_7bit_ms", "torch_int8_ms",
                            "x int8", "x fused", "x fused 7-bit", "target"],
                           notes=[f"kernel dot-product path: {_int8.simd_path()}; {nl.get_num_threads()} threads; "
-                                 "paired alternating medians in one run",
+                                 "paired alternating medians in one run; OPENBLAS_THREAD_TIMEOUT="
+                                 f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT')}, OMP_WAIT_POLICY="
+                                 f"{os.environ.get('OMP_WAIT_POLICY')}",
                                  "x = float32 time / int8 time; target = the issue's speed-up at that batch size",
                                  "fused: each Linear + ReLU one kernel call; 7-bit: reduce_range=True activations"])
 

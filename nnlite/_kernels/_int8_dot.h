@@ -53,7 +53,8 @@
 /* 8-bit codes are stored as int16 pairs only for the emulated vpdpbusd. */
 #define NNL_WORD_CODES (NNL_INT8_AVX2 && !NNL_INT8_VNNI)
 
-#define NNL_MR 4          /* rows of a register tile: 4 x 2 accumulators + the operands fit 16 ymm */
+#define NNL_MR 4          /* rows of a register tile: 4 x 2 accumulators + the operands fit 16 ymm
+                             (_int8.pyx's stack arrays hold 2 x NNL_MR x NNL_NR sums) */
 #define NNL_NR 8          /* columns of a panel: one int32 lane each */
 
 static const char* nnl_int8_path(void) { return NNL_INT8_PATH; }

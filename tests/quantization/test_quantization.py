@@ -211,6 +211,24 @@ def test_qat_trains_and_converts_to_matching_int8():
     assert (real.argmax(1) == fake.argmax(1)).mean() > 0.95
 
 
+def test_quantized_linear_repacks_codes_changed_after_a_call():
+    """The layer keeps its codes packed for the kernel; codes loaded in place (load_state_dict
+    copies into the buffer) or replaced after a call are packed again, not served stale."""
+    make = lambda seed: Q.quantize_dynamic(nl.nn.Sequential(nl.nn.Linear(40, 12)))
+    nl.manual_seed(0)
+    layer = make(0)
+    nl.manual_seed(1)
+    other = make(1)
+    x = nl.randn(5, 40)
+    before = layer(x).numpy()
+    layer.load_state_dict(other.state_dict())
+    after = layer(x).numpy()
+    assert not np.array_equal(before, after)
+    np.testing.assert_array_equal(after, other(x).numpy())
+    layer[0].weight_int8.data = np.zeros_like(layer[0].weight_int8.data)     # a new array
+    np.testing.assert_array_equal(layer(x).numpy(), np.broadcast_to(layer[0].bias.data, (5, 12)))
+
+
 def test_int8_model_round_trips_through_a_training_checkpoint(tmp_path):
     make = lambda: Q.quantize_dynamic(nl.nn.Sequential(nl.nn.Linear(64, 64), nl.nn.ReLU(), nl.nn.Linear(64, 4)))
     qmodel, other = make(), make()

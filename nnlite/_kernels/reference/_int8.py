@@ -4,10 +4,10 @@ The packed weight layout is the kernel's (panels of 8 output columns, four k
 at a time); the twin packs and unpacks it with a reshape and a transpose.
 Integer products and sums are exact, so the tile order, the dot instruction
 and thread splits cannot change them; the twin therefore takes the whole
-product at once. The epilogue
-then performs the kernel's float32 operations in the kernel's order (convert
-the corrected sum, multiply, add the bias; for requantization divide, round
-half to even, add the zero point, clamp), so the two agree byte for byte.
+product at once. The epilogue then performs the kernel's float32 operations
+in the kernel's order (convert the corrected sum, multiply, add the bias; for
+requantization divide, round half to even, add the zero point, clamp), so the
+two agree byte for byte.
 """
 import numpy as np
 

@@ -174,6 +174,14 @@ cdef void _gemm(const void* codes, bint seven, const int8_t* packed, Py_ssize_t 
                 row_sums, mult, bias, out_scale, out_zp, requant, relu, out_f, out_q)
 
 
+cdef inline int _threads_for(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) noexcept nogil:
+    # A second thread pays once its half of the sums outlasts waking it. One thread does about
+    # 60 G multiply-adds a second here (AMD EPYC, AVX2), and a wake-up measured ~25 us on a
+    # 2-core VM whose other core was busy, so a layer needs some 2 M multiply-adds (~35 us):
+    # 1/64 of a unit of the shared serial threshold (elements of float work) per multiply-add.
+    return threads_for(M * N * K // 64)
+
+
 cdef _refuse(twin_fn, tuple args):
     # An argument failed the fast checks: the twin's checks raise the error, so both backends
     # word it the same. Should the twin find nothing wrong, the compiled loop still must not run.
@@ -252,9 +260,7 @@ def int8_linear(x_q, int x_zero_point, w_q, w_row_sums, multiplier, bias=None, o
     cdef void* codes = malloc(M * K4 * nnl_code_size(0))
     if codes == NULL:
         raise MemoryError("int8_linear: no memory for the activation codes")
-    # An integer multiply-add costs about an eighth of a float element's work in the other
-    # kernels (16 of them per vpmaddwd), so the serial threshold is reached 8x later.
-    cdef int nthreads = threads_for(M * N * K // 8)
+    cdef int nthreads = _threads_for(M, N, K)
     with nogil:
         nnl_copy_codes(<const uint8_t*>cnp.PyArray_DATA(xa), M, K, K4, words, codes)
         _gemm(codes, False, <const int8_t*>cnp.PyArray_DATA(packed), M, N, K4 // 4, x_zero_point,
@@ -363,7 +369,7 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
     cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, [M, N], cnp.NPY_FLOAT32, 0)
     if M == 0 or N == 0:
         return out
-    cdef int nthreads = threads_for(M * N * K // 8)
+    cdef int nthreads = _threads_for(M, N, K)
     cdef const float* bias_ptr = NULL   # an if statement, not a conditional expression: Cython's
     if ba is not None:                    # temporary for the latter drops the const (a gcc warning)
         bias_ptr = <const float*>cnp.PyArray_DATA(ba)

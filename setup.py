@@ -10,6 +10,14 @@ results are bit-identical across thread counts.
 
 Set ``NNLITE_KERNELS=gemm,conv`` to build only some modules (useful while
 working on one kernel).
+
+The hand-written vector code (``_lanes.h``, ``_shifted_gemm.h``) uses 512-bit
+vectors where the target has AVX-512F and 256-bit ones otherwise
+(``_vector.h``). ``NNLITE_VECTOR_BITS=256`` or ``512`` overrides that choice; 512
+on a machine without AVX-512 builds the 512-bit source with each operation done
+as two 256-bit halves, giving the bytes an AVX-512 machine gives: a test build
+(slow), not one to use. Pass ``--force`` when switching, since a changed macro
+does not make setuptools recompile.
 """
 import glob
 import os
@@ -96,6 +104,16 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+def vector_macros():
+    """``NNLITE_VECTOR_BITS`` from the environment as a C macro (see _vector.h), or none."""
+    bits = os.environ.get("NNLITE_VECTOR_BITS")
+    if not bits:
+        return []
+    if bits not in ("256", "512"):
+        raise SystemExit(f"NNLITE_VECTOR_BITS must be 256 or 512, got {bits!r}")
+    return [("NNLITE_VECTOR_BITS", bits)]
+
+
 def extensions():
     from Cython.Build import cythonize
 
@@ -109,7 +127,7 @@ def extensions():
         exts.append(Extension(
             f"nnlite._kernels.{stem}", [path],
             include_dirs=[np.get_include()],
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")] + vector_macros(),
         ))
     return cythonize(exts, language_level=3, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True,

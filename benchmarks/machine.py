@@ -23,7 +23,9 @@ def _cpuinfo():
 
 
 def describe():
-    """One line: CPU model, widest vector ISA, cores, BLAS (e.g. ``AMD EPYC, AVX2+FMA, 2 cores, OpenBLAS 0.3.31``)."""
+    """One line: CPU model, widest vector ISA, cores, BLAS, and the vector width and GEMM blocks
+    nnlite's kernels use here (e.g. ``AMD EPYC, AVX2+FMA, 2 cores, OpenBLAS 0.3.31, nnlite
+    vectors 256-bit, GEMM blocks kc 256 mc 96 block 256``)."""
     model, flags = _cpuinfo()
     isa = ("AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "AVX" if "avx" in flags
            else "SSE" if "sse2" in flags else platform.machine())
@@ -42,7 +44,21 @@ def describe():
                 break
     except Exception:
         pass
-    return f"{model}, {isa}, {cores} cores, {blas}"
+    return f"{model}, {isa}, {cores} cores, {blas}{_kernel_build()}"
+
+
+def _kernel_build():
+    """``, nnlite vectors 256-bit, GEMM blocks kc 256 mc 96 block 256`` (empty without nnlite)."""
+    try:
+        from nnlite._kernels import machine
+        built = machine()
+    except Exception:
+        return ""
+    bits = f"{built['vector_bits']}-bit" if built["vector_bits"] else "not compiled"
+    if built["vector_emulated"]:
+        bits += " (emulated)"
+    return (f", nnlite vectors {bits}, GEMM blocks kc {built['kc']} mc {built['mc']} "
+            f"block {built['block']}")
 
 
 def kind():

@@ -28,7 +28,7 @@ from . import allocator
 from .table import KERNELS, MODULES
 
 __all__ = ["K", "set_backend", "get_backend", "set_num_threads", "get_num_threads",
-           "compiled_kernels", "openmp_enabled"]
+           "compiled_kernels", "openmp_enabled", "machine"]
 
 
 class _KernelNamespace:
@@ -88,6 +88,25 @@ def compiled_kernels():
 def openmp_enabled():
     """True when the kernels were built with OpenMP."""
     return bool(_threads is not None and _threads.openmp_enabled())
+
+
+def machine():
+    """What the compiled kernels were built and tuned for on this machine: ``vector_bits``
+    (256, or 512 under AVX-512; ``_vector.h``), ``vector_emulated`` (512-bit vectors run as
+    256-bit halves: the NNLITE_VECTOR_BITS=512 test build), and the matrix products' cache
+    blocks (``kc``, ``mc``, ``block``, ``k_block``, ``min_split_work``, from the ``l1d`` and
+    ``l2`` cache sizes; ``blocking.py``). ``vector_bits`` is None without the compiled
+    convolution module."""
+    from .blocking import gemm_blocking
+    info = {"vector_bits": None, "vector_emulated": False}
+    try:
+        from ._conv import vector_width
+    except ImportError:
+        pass
+    else:
+        info["vector_bits"], info["vector_emulated"] = vector_width()
+    info.update(gemm_blocking())
+    return info
 
 
 def set_backend(name):

@@ -51,7 +51,7 @@ static inline nnl_vd nnl_load_d(const double* p)
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline nnl_vd nnl_splat(double s) { nnl_vd v = {0}; return v + s; }
+static inline nnl_vd nnl_splat(double s) { return NNL_SPLAT_D(s); }
 static inline nnl_vf nnl_addf(nnl_vf a, nnl_vf b) { return a + b; }
 static inline nnl_vf nnl_subf(nnl_vf a, nnl_vf b) { return a - b; }
 static inline nnl_vf nnl_mulf(nnl_vf a, nnl_vf b) { return a * b; }
@@ -61,7 +61,7 @@ static inline nnl_vf nnl_loadf(const float* p)
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline nnl_vf nnl_splatf(float s) { nnl_vf v = {0}; return v + s; }
+static inline nnl_vf nnl_splatf(float s) { return NNL_SPLAT_F(s); }
 /* lanes NNL_LANES_D h .. NNL_LANES_D (h + 1) - 1 of a (h = 0 or 1), widened to double */
 static inline nnl_vd nnl_widen(nnl_vf a, int h)
 {

@@ -48,10 +48,8 @@
 #include "_vector.h"
 
 #if NNL_VECTOR_TYPES
-static inline nnl_vf NNL_SG_SPLAT_F(float s)
-{ nnl_vf r; int l; for (l = 0; l < NNL_LANES_F; l++) r[l] = s; return r; }
-static inline nnl_vd NNL_SG_SPLAT_D(double s)
-{ nnl_vd r; int l; for (l = 0; l < NNL_LANES_D; l++) r[l] = s; return r; }
+#define NNL_SG_SPLAT_F(s) NNL_SPLAT_F(s)
+#define NNL_SG_SPLAT_D(s) NNL_SPLAT_D(s)
 #else
 static inline nnl_vf NNL_SG_SPLAT_F(float s)
 { nnl_vf r; int l; for (l = 0; l < NNL_LANES_F; l++) r.v[l] = s; return r; }
@@ -129,7 +127,7 @@ static void nnl_shifted_gemm_##SUF(const T* w, ptrdiff_t K, const ptrdiff_t* off
             if (mr == NNL_SG_MR)                                                              \
                 nnl_sg_tile_##SUF(w + o0 * K, NNL_SG_MR, K, off, xpad + p0, out + o0 * ldo + p0, \
                                   ldo);                                                       \
-            else if (mr == 4)                                                                 \
+            else if (NNL_SG_MR > 4 && mr == 4)   /* (folded away when NNL_SG_MR is 4) */      \
                 nnl_sg_tile_##SUF(w + o0 * K, 4, K, off, xpad + p0, out + o0 * ldo + p0, ldo); \
             else if (mr == 2)                                                                 \
                 nnl_sg_tile_##SUF(w + o0 * K, 2, K, off, xpad + p0, out + o0 * ldo + p0, ldo); \

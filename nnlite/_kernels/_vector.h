@@ -65,6 +65,16 @@ typedef float nnl_vf __attribute__((vector_size(NNL_VECTOR_BYTES)));
 typedef double nnl_vd __attribute__((vector_size(NNL_VECTOR_BYTES)));
 /* half a vector of floats: the NNL_LANES_D floats that widen into one vector of doubles */
 typedef float nnl_vhf __attribute__((vector_size(NNL_VECTOR_BYTES / 2)));
+/* every lane s (a list, not a loop or 0 + s: the compiler turns the list into one
+   broadcast, and 0 + s would turn -0 into +0) */
+#define NNL_4(s) (s), (s), (s), (s)
+#if NNL_VECTOR_BITS == 512
+#define NNL_SPLAT_F(s) ((nnl_vf){NNL_4(s), NNL_4(s), NNL_4(s), NNL_4(s)})
+#define NNL_SPLAT_D(s) ((nnl_vd){NNL_4(s), NNL_4(s)})
+#else
+#define NNL_SPLAT_F(s) ((nnl_vf){NNL_4(s), NNL_4(s)})
+#define NNL_SPLAT_D(s) ((nnl_vd){NNL_4(s)})
+#endif
 #else
 #define NNL_VECTOR_TYPES 0
 typedef struct { float v[NNL_LANES_F]; } nnl_vf;

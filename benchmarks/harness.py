@@ -71,13 +71,17 @@ def torch_or_none():
     return torch
 
 
+CONTENDER_COLUMNS = {"workload", "nnlite_ms", "torch_ms", "numpy_ms", "note"}
+
+
 def format_table(rows):
     """A markdown table: workload, times, and nnlite's ratio against each contender.
 
-    Rows of another shape (a module measuring something other than nnlite against its
-    contenders, such as bench_denormal) get a plain table of their own columns.
+    Rows of another shape get a plain table of their own columns, so that nothing they
+    hold is dropped: rows of a module measuring something other than nnlite against its
+    contenders (bench_denormal), or with columns of their own (bench_jax's JAX times).
     """
-    if any("workload" not in r for r in rows):
+    if any("workload" not in r or set(r) - CONTENDER_COLUMNS for r in rows):
         return plain_table(rows)
     head = "| workload | nnlite ms | torch ms | numpy ms | nnlite/torch | nnlite/numpy | note |"
     lines = [head, "|" + "---|" * 7]

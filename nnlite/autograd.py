@@ -273,7 +273,9 @@ def _forward_in_float32(fn, args, arrays, options, record):
     place, such as a batch norm's running statistics, back to it as well).
     Operations NumPy runs itself (adds, reshapes) never reach this path:
     NumPy's elementwise float16 arithmetic, and ml_dtypes' bfloat16 one,
-    already compute in float32 and round.
+    already compute in float32 and round. (ml_dtypes' bfloat16 sums and
+    products are not computed so, and ``Sum``, ``LogSumExp`` and ``MatMul``
+    refuse bfloat16 to come here.)
 
     Gradients are not computed in these dtypes. When a graph is being
     recorded, the result gets a :class:`HalfPrecisionForward` node whose

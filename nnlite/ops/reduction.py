@@ -40,10 +40,23 @@ def _grad_back(grad, in_shape, dims):
     return expand(reshape(grad, _keepdim_shape(in_shape, dims)), in_shape)
 
 
+def _refuse_bfloat16_sums(a, op):
+    """Raise TypeError for bfloat16, whose NumPy sums (ml_dtypes') round every partial sum to bfloat16.
+
+    Added one at a time in bfloat16, 1000 ones sum to 256. The TypeError makes
+    ``Function.apply`` sum in float32 and round once, as NumPy's float16 sum does
+    (its partial sums are float32).
+    """
+    if is_bfloat16(a.dtype):
+        raise TypeError(f"{op}: no bfloat16 sum (its partial sums would be rounded to bfloat16)")
+
+
 class Sum(Function):
     saves_inputs = False
 
     def forward(self, a, dims, keepdim):
+        if a.dtype.kind == "V":   # not float16/32/64: perhaps bfloat16
+            _refuse_bfloat16_sums(a, "sum")
         self.in_shape, self.dims = a.shape, dims
         return np.sum(a, axis=dims, keepdims=keepdim)
 
@@ -208,6 +221,8 @@ class LogSumExp(Function):
     save_output = True
 
     def forward(self, a, dims, keepdim):
+        if a.dtype.kind == "V":
+            _refuse_bfloat16_sums(a, "logsumexp")
         self.dims, self.keepdim = dims, keepdim
         m = np.max(a, axis=dims, keepdims=True) if a.size else np.zeros(_keepdim_shape(a.shape, dims), a.dtype)
         m = np.where(np.isfinite(m), m, 0)

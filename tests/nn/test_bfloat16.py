@@ -130,6 +130,21 @@ def test_one_operation_equals_float32_rounded_once(rng, case):
     assert narrow.data.tobytes() == wide.data.astype(nl.bfloat16).tobytes()
 
 
+@pytest.mark.parametrize("op", ["sum", "mean", "var", "logsumexp", "norm"])
+def test_sums_add_in_float32_and_round_once(rng, op):
+    """NumPy's bfloat16 sum (ml_dtypes') rounds every partial sum: 1000 ones would add up to 256."""
+    x = np.abs(_bf16(rng, 3, 1000)) + nl.bfloat16.type(1)
+    call = {"sum": lambda t: t.sum(-1), "mean": lambda t: t.mean(-1), "var": lambda t: t.var(-1),
+            "logsumexp": lambda t: nl.logsumexp(t, -1), "norm": lambda t: t.norm(dim=-1)}[op]
+    with nl.no_grad():
+        narrow, wide = call(nl.tensor(x)), call(nl.tensor(x.astype(np.float32)))
+    assert narrow.dtype == nl.bfloat16
+    # sum and logsumexp: one rounding; the others round between their steps too
+    np.testing.assert_allclose(narrow.data.astype(np.float32), wide.data, rtol=3 * EPS_BF16)
+    if op in ("sum", "logsumexp"):
+        assert narrow.data.tobytes() == wide.data.astype(nl.bfloat16).tobytes()
+
+
 def test_to_bfloat16_is_bfloat16_and_a_float32_input_is_refused(rng):
     pytest.importorskip("ml_dtypes")
     nl.manual_seed(0)
@@ -155,6 +170,8 @@ def test_backward_through_a_bfloat16_model_is_a_clear_error(rng):
     out = model(nl.tensor(_bf16(rng, 2, 40)))   # gradients enabled: the graph is recorded
     assert out.grad_fn.name == "Bfloat16LinearBackward"
     with pytest.raises(RuntimeError, match=r"Linear: its inputs were bfloat16.*model\.bfloat16\(\)"):
+        out.backward(nl.ones(out.shape).to(nl.bfloat16))
+    with pytest.raises(RuntimeError, match=r"Sum: its inputs were bfloat16"):   # a loss's sum is refused first
         out.sum().backward()
 
 

@@ -552,7 +552,8 @@ def cmd_bench(args):
     # nnlite and its benchmarks, and nothing this process loaded weighs on the timings. It prints
     # the machine and which peers it found (or the extra that brings them) with the tables.
     code = subprocess.call([sys.executable, "-m", f"{package}.run_all"] + argv, cwd=root)
-    print(f"results in {results}", flush=True)
+    if os.listdir(results):   # a runner that stopped before measuring (say, an unknown --only) wrote nothing
+        print(f"results in {results}", flush=True)
     return code
 
 

@@ -86,7 +86,11 @@ def test_bench_finds_the_benchmarks_of_the_running_nnlite():
 
 def test_bench_hands_the_runner_its_options(tmp_path, capsys, monkeypatch):
     calls = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda argv, cwd: calls.append((argv, cwd)) or 0)
+    def call(argv, cwd):     # the runner, standing in: it writes its tables where --results says
+        calls.append((argv, cwd))
+        open(os.path.join(argv[argv.index("--results") + 1], "latest.md"), "w").close()
+        return 0
+    monkeypatch.setattr(cli.subprocess, "call", call)
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(["bench", "--quick", "--only", "gemm", "--only", "training:mlp", "--results", "mine"], capsys)
     package, root = cli._benchmarks_package()
@@ -95,9 +99,12 @@ def test_bench_hands_the_runner_its_options(tmp_path, capsys, monkeypatch):
                                        "training:mlp"], root)
     code, out, _ = run(["bench"], capsys)                # default: a fresh temporary folder, named at the end
     results = calls[1][0][calls[1][0].index("--results") + 1]
-    assert os.path.isdir(results) and not os.listdir(results) and f"results in {results}" in out
+    assert os.listdir(results) == ["latest.md"] and f"results in {results}" in out
     assert not results.startswith(root)
-    os.rmdir(results)
+    shutil.rmtree(results)
+    monkeypatch.setattr(cli.subprocess, "call", lambda argv, cwd: 1)     # a runner that stopped before measuring
+    code, out, _ = run(["bench", "--only", "nope", "--results", "empty"], capsys)
+    assert code == 1 and "results in" not in out
     (tmp_path / "a-file").write_text("")
     code, _, err = run(["bench", "--results", "a-file"], capsys)
     assert code == 2 and one_line_error(err) and "--results" in err and len(calls) == 2

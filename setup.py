@@ -27,7 +27,7 @@ import tempfile
 import warnings
 
 import numpy as np
-from setuptools import Extension, setup
+from setuptools import Extension, find_namespace_packages, setup
 from setuptools.command.build_ext import build_ext
 
 
@@ -135,4 +135,9 @@ def extensions():
     })
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+# The wheel carries the top-level benchmarks/ folder as the subpackage nnlite.benchmarks, so that
+# `nnlite bench` runs from an installed nnlite; the files stay where the project keeps them, and
+# benchmarks/results/ (the committed tables) is not part of any package.
+setup(packages=find_namespace_packages(include=["nnlite*"]) + ["nnlite.benchmarks"],
+      package_dir={"nnlite.benchmarks": "benchmarks"},
+      ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

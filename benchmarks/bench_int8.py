@@ -15,19 +15,15 @@ Contenders, paired medians in one loop (``harness.paired_medians``):
   the speed-up int8 / float32 that the issue targets (>= 2x at batch 1,
   >= 1.5x at batch 64), with the CPU and the instruction set the kernel ran on.
 """
-import os
 import platform
 import sys
 import warnings
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite as nl
 
-from harness import format_table, paired_medians, torch_or_none  # noqa: E402
-
-import nnlite as nl  # noqa: E402
+from .harness import format_table, paired_medians, torch_or_none
 
 SIZES = (784, 256, 256, 10)
 TARGETS = {1: 2.0, 64: 1.5}     # float32 time / int8 time the issue asks for

@@ -7,6 +7,8 @@ about another (AVX2 and AVX-512 machines rank the contenders differently).
 import os
 import platform
 
+from .harness import results_dir
+
 
 def _cpuinfo():
     model, flags = platform.processor() or platform.machine(), set()
@@ -71,10 +73,10 @@ def kind():
 
 
 def write_markdown(name, title, rows, columns, notes=()):
-    """Write ``results/<kind>-<name>.md``: machine line, notes, and a table of ``rows`` (dicts)."""
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(here, exist_ok=True)
-    path = os.path.join(here, f"{kind()}-{name}.md")
+    """Write ``<results>/<kind>-<name>.md``: machine line, notes, and a table of ``rows`` (dicts)."""
+    folder = results_dir()
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{kind()}-{name}.md")
     lines = [f"# {title}", "", f"Machine: {describe()}", ""]
     lines += [f"- {n}" for n in notes] + ([""] if notes else [])
     lines.append("| " + " | ".join(columns) + " |")

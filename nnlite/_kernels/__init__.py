@@ -15,10 +15,11 @@ instance-dict lookup: the seam costs nothing.
 If a compiled module is missing (an install without a compiler), nnlite warns
 once and runs the affected kernels on their twins.
 
-Besides ``table.py`` and ``allocator.py``, two modules here hold no kernel:
-``checks.py`` (the argument checks both versions share) and ``special.py``
+Besides ``table.py`` and ``allocator.py``, three modules here hold no kernel:
+``checks.py`` (the argument checks both versions share), ``special.py``
 (erf and the normal CDF and its inverse, in NumPy, for the twins and for the
-ops and initialisers above them).
+ops and initialisers above them) and ``blocking.py`` (the matrix products'
+cache blocks, from this machine's cache sizes).
 
 Importing this package changes three things for the whole process, each with a
 switch: OMP_WAIT_POLICY (below), malloc's thresholds (allocator.py) and serial

@@ -12,6 +12,7 @@ builds.
 """
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sysconfig
@@ -65,6 +66,22 @@ def test_lane_structs_give_the_vector_types_bytes(tmp_path):
     for bits in (256, 512):
         assert _run(tmp_path, ["-march=x86-64", "-DNNLITE_LANE_STRUCTS",
                                f"-DNNLITE_VECTOR_BITS={bits}"])[0] == plain
+
+
+def test_the_avx512_source_compiles(tmp_path):
+    """The native AVX-512 path (_mm512 FMAs, 8-row tiles, zmm registers) compiles even where
+    it cannot run; on an AVX-512 machine the first test above runs it."""
+    cc = _compiler()
+    if cc is None or platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("needs a C compiler for x86-64")
+    built = subprocess.run([cc, "-O3", "-march=skylake-avx512", "-ffp-contract=off", "-Wall", "-Werror",
+                            "-Wno-unused-function", f"-I{KERNELS}", "-c", DRIVER, "-o", str(tmp_path / "avx512.o")],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    if shutil.which("objdump"):   # binutils present: the product's FMAs are 512-bit ones
+        listing = subprocess.run(["objdump", "-d", str(tmp_path / "avx512.o")], capture_output=True,
+                                 text=True)
+        assert re.search(r"vfmadd\d+ps .*zmm", listing.stdout)
 
 
 def test_built_modules_report_their_width():

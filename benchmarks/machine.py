@@ -1,4 +1,5 @@
-"""The machine a benchmark table was measured on: CPU model, vector instruction set, cores, BLAS.
+"""The machine a benchmark table was measured on: CPU model, vector instruction set, cores, BLAS,
+and the vector width and cache blocks nnlite's kernels were built and tuned for there.
 
 Every table written by the round-two benchmarks (bench_denormal, bench_thread_pools,
 bench_recurrent) starts with this line, since ratios measured on one CPU say little

@@ -32,8 +32,9 @@
    tile from nnl_shifted_tile_* and nnl_shifted_rows, so it holds at both widths,
    though its thresholds were measured on the 256-bit tile.
    The weight gradient (a sum over pixels) and the depthwise case (one output row
-   per plane) follow further below; their sums end in a sum of a vector's lanes,
-   so their last bits do depend on the width.
+   per plane) follow further below. The depthwise output, like this product's, is
+   the same bytes at either width; the two weight gradients end in a sum of a
+   vector's lanes, so their last bits do depend on the width.
 
    Requirements (the caller, _conv.pyx, sees to them): P a multiple of the tile's
    width (nnl_shifted_tile_*), xpad readable up to off[K-1] + P, out with room for

@@ -98,6 +98,10 @@ class BuildExt(build_ext):
                 ext.extra_compile_args += ["/O2", "/openmp"]
             else:
                 ext.extra_compile_args += ["-O3"] + arch
+                if ("NNLITE_VECTOR_BITS", "512") in ext.define_macros:
+                    # GCC notes that 64-byte vectors are passed differently without AVX-512;
+                    # _vector.h's functions are all static inline, so no call crosses an ABI
+                    ext.extra_compile_args.append("-Wno-psabi")
                 if openmp:
                     ext.extra_compile_args.append("-fopenmp")
                     ext.extra_link_args.append("-fopenmp")

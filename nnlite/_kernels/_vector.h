@@ -56,8 +56,9 @@
 
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(NNLITE_LANE_STRUCTS)
 #if NNL_VECTOR_BITS == 512
-/* GCC notes that passing a 64-byte vector changed ABI (and differs without AVX-512);
-   every function here is static inline, so no ABI is crossed. */
+/* GCC warns that passing a 64-byte vector changed ABI (and differs without AVX-512);
+   every function here is static inline, so no ABI is crossed. (The notes that go with
+   the warning ignore this pragma: setup.py passes -Wno-psabi to the 512-bit build.) */
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 #define NNL_VECTOR_TYPES 1

@@ -10,6 +10,14 @@ results are bit-identical across thread counts.
 
 Set ``NNLITE_KERNELS=gemm,conv`` to build only some modules (useful while
 working on one kernel).
+
+The hand-written vector code (``_lanes.h``, ``_shifted_gemm.h``) uses 512-bit
+vectors where the target has AVX-512F and 256-bit ones otherwise
+(``_vector.h``). ``NNLITE_VECTOR_BITS=256`` or ``512`` overrides that choice; 512
+on a machine without AVX-512 builds the 512-bit source with each operation done
+as two 256-bit halves, giving the bytes an AVX-512 machine gives: a test build
+(slow), not one to use. Pass ``--force`` when switching, since a changed macro
+does not make setuptools recompile.
 """
 import glob
 import os
@@ -19,7 +27,7 @@ import tempfile
 import warnings
 
 import numpy as np
-from setuptools import Extension, setup
+from setuptools import Extension, find_namespace_packages, setup
 from setuptools.command.build_ext import build_ext
 
 
@@ -90,10 +98,24 @@ class BuildExt(build_ext):
                 ext.extra_compile_args += ["/O2", "/openmp"]
             else:
                 ext.extra_compile_args += ["-O3"] + arch
+                if ("NNLITE_VECTOR_BITS", "512") in ext.define_macros:
+                    # GCC notes that 64-byte vectors are passed differently without AVX-512;
+                    # _vector.h's functions are all static inline, so no call crosses an ABI
+                    ext.extra_compile_args.append("-Wno-psabi")
                 if openmp:
                     ext.extra_compile_args.append("-fopenmp")
                     ext.extra_link_args.append("-fopenmp")
         super().build_extensions()
+
+
+def vector_macros():
+    """``NNLITE_VECTOR_BITS`` from the environment as a C macro (see _vector.h), or none."""
+    bits = os.environ.get("NNLITE_VECTOR_BITS")
+    if not bits:
+        return []
+    if bits not in ("256", "512"):
+        raise SystemExit(f"NNLITE_VECTOR_BITS must be 256 or 512, got {bits!r}")
+    return [("NNLITE_VECTOR_BITS", bits)]
 
 
 def extensions():
@@ -109,7 +131,7 @@ def extensions():
         exts.append(Extension(
             f"nnlite._kernels.{stem}", [path],
             include_dirs=[np.get_include()],
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")] + vector_macros(),
         ))
     return cythonize(exts, language_level=3, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True,
@@ -117,4 +139,9 @@ def extensions():
     })
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+# The wheel carries the top-level benchmarks/ folder as the subpackage nnlite.benchmarks, so that
+# `nnlite bench` runs from an installed nnlite; the files stay where the project keeps them, and
+# benchmarks/results/ (the committed tables) is not part of any package.
+setup(packages=find_namespace_packages(include=["nnlite*"]) + ["nnlite.benchmarks"],
+      package_dir={"nnlite.benchmarks": "benchmarks"},
+      ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -6,20 +6,13 @@ depthwise 3x3 layer. Both sides call their kernels directly: nnlite's
 (no autograd graph), with torch held to nnlite's thread count. A second pass
 times nnlite alone on 1 and on 2 threads, for the speed-up note.
 """
-import os
-import statistics
-import sys
-import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite._kernels as kernels
+from nnlite._kernels import _conv, reference
 
-from harness import format_table, paired_medians, thread_speedup, torch_or_none  # noqa: E402
-
-import nnlite._kernels as kernels  # noqa: E402
-from nnlite._kernels import _conv, reference  # noqa: E402
+from .harness import format_table, paired_medians, thread_speedup, torch_or_none
 
 # (name, input shape, weight shape, padding, groups); stride 1, dilation 1 throughout
 WORKLOADS = [

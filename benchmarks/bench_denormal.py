@@ -6,7 +6,7 @@ entries subnormal, as the issue measured in a character transformer. nnlite's
 ``K.gemm`` and ``numpy.matmul``, paired medians in one run, on normal operands
 and on 10%-subnormal ones, flushing off and on.
 
-    python benchmarks/bench_denormal.py      # writes results/<machine kind>-denormal.md
+    python -m benchmarks.bench_denormal      # writes results/<machine kind>-denormal.md
 """
 import os
 import sys
@@ -18,14 +18,11 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from harness import paired_medians  # noqa: E402
-from machine import describe, write_markdown  # noqa: E402
-
 import nnlite as nl  # noqa: E402
 from nnlite._kernels import K  # noqa: E402
+
+from .harness import paired_medians  # noqa: E402
+from .machine import describe, write_markdown  # noqa: E402
 
 
 def _with_subnormals(rng, x, fraction=0.1):

@@ -7,18 +7,13 @@ bookkeeping; cross-entropy goes through autograd, which is how PyTorch users
 call it), and the NumPy reference twins in the numpy column. The note holds
 nnlite's speed-up on 2 threads over 1 thread, timed in the same paired loop.
 """
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite._kernels as kernels
+from nnlite._kernels import K, reference
 
-from harness import format_table, paired_medians, torch_or_none  # noqa: E402
-
-import nnlite._kernels as kernels  # noqa: E402
-from nnlite._kernels import K, reference  # noqa: E402
+from .harness import format_table, paired_medians, torch_or_none
 
 
 def _on_threads(n, fn):

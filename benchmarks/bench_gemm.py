@@ -5,17 +5,12 @@ All contenders use nnlite's thread count (torch via ``torch.set_num_threads``,
 the BLAS under NumPy and ``K.gemm`` via ``nl.set_num_threads``). Times are
 paired medians; the note gives each contender's GFLOP/s (2 n^3 flops).
 """
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nnlite._kernels import K, get_num_threads, set_num_threads
 
-from harness import format_table, paired_medians, thread_speedup, torch_or_none  # noqa: E402
-
-from nnlite._kernels import K, get_num_threads, set_num_threads  # noqa: E402
+from .harness import format_table, paired_medians, thread_speedup, torch_or_none
 
 
 def _gflops(n, ms):

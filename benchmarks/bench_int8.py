@@ -15,7 +15,7 @@ Contenders, paired medians in one loop (``harness.paired_medians``):
   the speed-up int8 / float32 that the issue targets (>= 2x at batch 1,
   >= 1.5x at batch 64), with the CPU and the instruction set the kernel ran on.
 
-Run directly (``python benchmarks/bench_int8.py``), it also writes
+Run on its own (``python -m benchmarks.bench_int8``), it also writes
 ``results/<machine kind>-int8.md``: the machine line (``machine.describe``),
 the kernel's dot-product path (``_int8.simd_path()``) and one row per batch
 size with every contender's time and each int8 variant's speed-up over float32.
@@ -25,20 +25,17 @@ import platform
 import sys
 import warnings
 
-# Run directly, under the same thread policy as run_all.py: NumPy's OpenBLAS threads (behind
+# Run on its own, under the same thread policy as run_all: NumPy's OpenBLAS threads (behind
 # the float32 model) sleep when idle instead of spinning for ~0.1 s on the second core, which
 # the int8 kernel's OpenMP thread, timed next, needs. Set before NumPy loads OpenBLAS.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from harness import format_table, paired_medians, torch_or_none  # noqa: E402
-from machine import describe, write_markdown  # noqa: E402
-
 import nnlite as nl  # noqa: E402
+
+from .harness import format_table, paired_medians, torch_or_none  # noqa: E402
+from .machine import describe, write_markdown  # noqa: E402
 
 SIZES = (784, 256, 256, 10)
 TARGETS = {1: 2.0, 64: 1.5}     # float32 time / int8 time the issue asks for

@@ -8,23 +8,19 @@ nnlite and PyTorch steps (PyTorch's Adam and AdamW update rules, written out
 below), so the first losses agree; the table shows them as a check. XLA's CPU
 backend uses every core the process may run on (2 here), as do the others.
 
-    python benchmarks/bench_jax.py [--quick]   # writes results/<machine kind>-jax.md
+    python -m benchmarks.bench_jax [--quick]   # writes results/<machine kind>-jax.md
 """
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite as nl
+from nnlite.nn import functional as F
 
-import bench_transformer as bt  # noqa: E402
-from bench_training import mlp_nl, mlp_torch  # noqa: E402
-from harness import paired_medians, torch_or_none  # noqa: E402
-from machine import describe, write_markdown  # noqa: E402
-
-import nnlite as nl  # noqa: E402
-from nnlite.nn import functional as F  # noqa: E402
+from . import bench_transformer as bt
+from .bench_training import mlp_nl, mlp_torch
+from .harness import paired_medians, torch_or_none
+from .machine import describe, write_markdown
 
 
 def jax_or_none():
@@ -135,12 +131,13 @@ def transformer_jax(jax, nl_model, seq=bt.SEQ, size=bt.BATCH):
                      jnp.asarray(x), jnp.asarray(y.reshape(-1)))
 
 
-def _mlp_contenders(torch, jax):
+def mlp_contenders(torch, jax, batch=128, width=256):
+    """One Adam step of the MLP 784-width-width-10 for each library, all from the same weights and batch."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((128, 784)).astype(np.float32)
-    y = rng.integers(0, 10, 128)
+    x = rng.standard_normal((batch, 784)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
     nl.manual_seed(0)
-    model = mlp_nl()
+    model = mlp_nl(width)
     fresh = {k: np.array(v.data) for k, v in model.state_dict().items()}
     opt = nl.optim.Adam(model.parameters(), lr=1e-3)
     xn, yn = nl.tensor(x), nl.tensor(y)
@@ -153,7 +150,7 @@ def _mlp_contenders(torch, jax):
         return float(loss.item())
     c = {"nnlite": nl_step, "torch": None, "jax": None}
     if torch is not None:
-        tm = mlp_torch(torch)
+        tm = mlp_torch(torch, width)
         tm.load_state_dict({k: torch.tensor(v) for k, v in fresh.items()})
         t_opt = torch.optim.Adam(tm.parameters(), lr=1e-3)
         xt, yt = torch.tensor(x), torch.tensor(y)
@@ -180,14 +177,15 @@ class _Frozen:
         return {k: type("A", (), {"data": v})() for k, v in self.arrays.items()}
 
 
-def _transformer_contenders(torch, jax):
-    nl_step, model = bt.nnlite_step()
+def transformer_contenders(torch, jax, seq=bt.SEQ):
+    """One AdamW step of bench_transformer's causal transformer for each library, from the same weights."""
+    nl_step, model = bt.nnlite_step(seq=seq)
     fresh = {k: np.array(v.data) for k, v in model.state_dict().items()}
     c = {"nnlite": nl_step, "torch": None, "jax": None}
     if torch is not None:
-        c["torch"] = bt.torch_step(torch, _Frozen(fresh))
+        c["torch"] = bt.torch_step(torch, _Frozen(fresh), seq=seq)
     if jax is not None:
-        c["jax"] = transformer_jax(jax, _Frozen(fresh))
+        c["jax"] = transformer_jax(jax, _Frozen(fresh), seq=seq)
     return c
 
 
@@ -196,8 +194,8 @@ def run(quick=False):
     if torch is not None:
         torch.set_num_threads(nl.get_num_threads())
     rows = []
-    for name, make in (("MLP 784-256-256-10 b128 Adam step", _mlp_contenders),
-                       (f"causal transformer b{bt.BATCH} T{bt.SEQ} AdamW step", _transformer_contenders)):
+    for name, make in (("MLP 784-256-256-10 b128 Adam step", mlp_contenders),
+                       (f"causal transformer b{bt.BATCH} T{bt.SEQ} AdamW step", transformer_contenders)):
         c = make(torch, jax)
         first = {k: fn() for k, fn in c.items() if fn is not None}   # also compiles the JAX step
         t = paired_medians(c, repeat=7 if quick else 21, warmup=2)

@@ -3,18 +3,13 @@
 Both sides call their kernels directly (torch's ``native_*`` ops, no autograd
 graph), float32, with torch held to nnlite's thread count.
 """
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite._kernels as kernels
+from nnlite._kernels import _norm, reference
 
-from harness import format_table, paired_medians, thread_speedup, torch_or_none  # noqa: E402
-
-import nnlite._kernels as kernels  # noqa: E402
-from nnlite._kernels import _norm, reference  # noqa: E402
+from .harness import format_table, paired_medians, thread_speedup, torch_or_none
 
 
 def _layer_norm(impl, x, w, b, g):

@@ -9,17 +9,13 @@ its ``fused=True`` (one kernel over all tensors) and ``foreach=True``
 in place before timing (nnlite: in the arena's grad buffer, where autograd puts
 them), so only the update is measured.
 """
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite as nl
 
-from harness import format_table, paired_medians, torch_or_none  # noqa: E402
-
-import nnlite as nl  # noqa: E402
+from .harness import format_table, paired_medians, torch_or_none
 
 
 def shapes(width=768, layers=1, vocab=4096, positions=512):

@@ -6,18 +6,13 @@ AdamW reads param, grad, exp_avg, exp_avg_sq and writes param, exp_avg,
 exp_avg_sq (7 accesses); SGD with momentum reads param, grad, buffer and writes
 param, buffer (5 accesses).
 """
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite._kernels as kernels
+from nnlite._kernels import _optim, reference
 
-from harness import format_table, paired_medians, torch_or_none  # noqa: E402
-
-import nnlite._kernels as kernels  # noqa: E402
-from nnlite._kernels import _optim, reference  # noqa: E402
+from .harness import format_table, paired_medians, torch_or_none
 
 ADAMW = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2)
 

@@ -8,23 +8,19 @@ evaluation after every epoch, on the same number of threads. Times are for a
 fixed number of epochs (``--quick``: fewer), paired and alternated as in
 ``harness.py``; the note gives both final test accuracies.
 
-    python benchmarks/bench_recipes.py [--quick] [--full]   # --full: each recipe's own epochs, once
+    python -m benchmarks.bench_recipes [--quick] [--full]   # --full: each recipe's own epochs, once
 """
-import os
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite as nl
+from nnlite import recipes
+from nnlite.data import CharDataset
+from nnlite.train import evaluate, fit
 
-from harness import format_table, paired_medians, torch_or_none  # noqa: E402
-
-import nnlite as nl  # noqa: E402
-from nnlite import recipes  # noqa: E402
-from nnlite.data import CharDataset  # noqa: E402
-from nnlite.train import evaluate, fit  # noqa: E402
+from .harness import format_table, paired_medians, torch_or_none
 
 # Epochs timed per recipe (full run, quick run). The language model's epochs are long.
 EPOCHS = {"mnist1d-logistic": (20, 3), "mnist1d-mlp": (20, 3), "mnist1d-cnn": (10, 2), "digits-mlp": (10, 2),

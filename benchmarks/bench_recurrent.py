@@ -12,23 +12,19 @@ the same numbers. Three contenders, paired medians in one run:
   ran before the fused scan, for the before/after comparison;
 * ``torch``: PyTorch on the same thread count.
 
-    python benchmarks/bench_recurrent.py [--quick]   # writes results/<machine kind>-recurrent.md
+    python -m benchmarks.bench_recurrent [--quick]   # writes results/<machine kind>-recurrent.md
 """
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite as nl
+import nnlite.nn.recurrent as recurrent_layers
+from nnlite.nn import functional as F
+from nnlite.ops import recurrent as scan_ops
 
-from harness import paired_medians, torch_or_none  # noqa: E402
-from machine import describe, write_markdown  # noqa: E402
-
-import nnlite as nl  # noqa: E402
-import nnlite.nn.recurrent as recurrent_layers  # noqa: E402
-from nnlite.nn import functional as F  # noqa: E402
-from nnlite.ops import recurrent as scan_ops  # noqa: E402
+from .harness import paired_medians, torch_or_none
+from .machine import describe, write_markdown
 
 BATCH, STEPS, INPUT, HIDDEN, CLASSES = 64, 32, 32, 128, 10
 

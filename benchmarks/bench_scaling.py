@@ -13,68 +13,18 @@ large ones the matrix products; where the ratio nnlite / PyTorch crosses 1
 tells which of the two a library is better at. Writes
 ``results/<machine kind>-scaling.md`` and ``results/<machine kind>-scaling.png``.
 
-    python benchmarks/bench_scaling.py [--quick]
+    python -m benchmarks.bench_scaling [--quick]
 """
 import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite as nl
 
-import bench_transformer as bt  # noqa: E402
-from bench_jax import _Frozen, jax_or_none, mlp_jax  # noqa: E402
-from harness import paired_medians, torch_or_none  # noqa: E402
-from machine import describe, kind, write_markdown  # noqa: E402
-
-import nnlite as nl  # noqa: E402
-from nnlite.nn import functional as F  # noqa: E402
-
-
-def _mlp_pair(torch, batch, width, jax=None):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, 784)).astype(np.float32)
-    y = rng.integers(0, 10, batch)
-    nl.manual_seed(0)
-    model = nl.nn.fuse_linear_relu(nl.nn.Sequential(nl.nn.Linear(784, width), nl.nn.ReLU(),
-                                                    nl.nn.Linear(width, width), nl.nn.ReLU(),
-                                                    nl.nn.Linear(width, 10)))
-    fresh = {k: np.array(v.data) for k, v in model.state_dict().items()}
-    opt = nl.optim.Adam(model.parameters(), lr=1e-3)
-    xn, yn = nl.tensor(x), nl.tensor(y)
-
-    def nl_step():
-        loss = F.cross_entropy(model(xn), yn)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    t_step = None
-    if torch is not None:
-        t = torch.nn
-        tm = t.Sequential(t.Linear(784, width), t.ReLU(), t.Linear(width, width), t.ReLU(), t.Linear(width, 10))
-        tm.load_state_dict({k: torch.tensor(np.asarray(v.data)) for k, v in model.state_dict().items()})
-        t_opt = torch.optim.Adam(tm.parameters(), lr=1e-3)
-        xt, yt = torch.tensor(x), torch.tensor(y)
-
-        def t_step():
-            loss = torch.nn.functional.cross_entropy(tm(xt), yt)
-            loss.backward()
-            t_opt.step()
-            t_opt.zero_grad()
-    j_step = None
-    if jax is not None:
-        j_step = mlp_jax(jax, _Frozen(fresh), x, y)
-        j_step()   # compiles
-    return {"nnlite": nl_step, "torch": t_step, "jax": j_step}
-
-
-def _transformer_pair(torch, seq):
-    nl_step, model = bt.nnlite_step(seq=seq)
-    c = {"nnlite": nl_step, "torch": None}
-    if torch is not None:
-        c["torch"] = bt.torch_step(torch, model, seq=seq)
-    return c
+from .bench_jax import jax_or_none, mlp_contenders, transformer_contenders
+from .harness import paired_medians, torch_or_none
+from .machine import describe, kind, write_markdown
 
 
 def run(quick=False):
@@ -92,11 +42,12 @@ def run(quick=False):
                      "jax_ms": t.get("jax"),
                      "nnlite/torch": None if t["torch"] is None else t["nnlite"] / t["torch"]})
     for b in batches:
-        point("MLP 784-256-256-10 Adam, batch", b, _mlp_pair(torch, b, 256, jax), 5 if quick else 15)
+        point("MLP 784-256-256-10 Adam, batch", b, mlp_contenders(torch, jax, batch=b), 5 if quick else 15)
     for w in widths:
-        point("MLP 784-w-w-10 Adam b128, width", w, _mlp_pair(torch, 128, w, jax), 5 if quick else 11)
+        point("MLP 784-w-w-10 Adam b128, width", w, mlp_contenders(torch, jax, width=w), 5 if quick else 11)
     for s in seqs:
-        point("causal transformer AdamW b32, sequence length", s, _transformer_pair(torch, s), 3 if quick else 7)
+        point("causal transformer AdamW b32, sequence length", s, transformer_contenders(torch, None, seq=s),
+              3 if quick else 7)
     return rows
 
 

@@ -16,7 +16,7 @@ thread timeout (its idle threads poll for 2^28 cycles, about 0.1 s, before
 they sleep) and with ``OPENBLAS_THREAD_TIMEOUT=4`` (2^4 cycles: they sleep at
 once), which must be in the environment before NumPy loads OpenBLAS.
 
-    python benchmarks/bench_thread_pools.py   # writes results/<machine kind>-thread-pools.md
+    python -m benchmarks.bench_thread_pools   # writes results/<machine kind>-thread-pools.md
 """
 import os
 import statistics
@@ -25,13 +25,11 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite as nl
+from nnlite._kernels import K
 
-from machine import describe, write_markdown  # noqa: E402
-
-import nnlite as nl  # noqa: E402
-from nnlite._kernels import K  # noqa: E402
+from .harness import package_root
+from .machine import describe, write_markdown
 
 
 def _timed(fn):
@@ -69,10 +67,11 @@ def _child(timeout):
     env.pop("OPENBLAS_THREAD_TIMEOUT", None)
     if timeout is not None:
         env["OPENBLAS_THREAD_TIMEOUT"] = str(timeout)
-    code = ("import json, sys; sys.path.insert(0, %r); import bench_thread_pools as b; "
-            "print(json.dumps(b.run(quick=%r)))" % (os.path.dirname(os.path.abspath(__file__)), "--quick" in sys.argv))
+    # NumPy (and so OpenBLAS) loads before anything imports nnlite, which would set the timeout.
+    code = (f"import json, numpy; from {__package__} import bench_thread_pools as b; "
+            f"print(json.dumps(b.run(quick={'--quick' in sys.argv!r})))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                         cwd=package_root())
     rows = json.loads(out.stdout.strip().splitlines()[-1])
     for r in rows:
         r["OPENBLAS_THREAD_TIMEOUT"] = "default (28)" if timeout is None else str(timeout)

@@ -7,7 +7,7 @@ zero_grad — on the same batch, alternating nnlite and PyTorch after warm-up on
 the same number of threads (``harness.paired_medians``). The issue's targets
 (nnlite time / PyTorch time) are in ``TARGETS``; ``run_all.py`` reports them.
 
-    python benchmarks/bench_training.py [--quick] [NAME ...]
+    python -m benchmarks.bench_training [--quick] [NAME ...]
 """
 import os
 import statistics
@@ -17,14 +17,11 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite as nl
+from nnlite import nn
+from nnlite.nn import functional as F
 
-from harness import format_table, paired_medians, torch_or_none  # noqa: E402
-
-import nnlite as nl  # noqa: E402
-from nnlite import nn  # noqa: E402
-from nnlite.nn import functional as F  # noqa: E402
+from .harness import format_table, package_root, paired_medians, torch_or_none
 
 # workload -> the largest acceptable nnlite/torch ratio (2 threads), from the issue.
 TARGETS = {"MLP 784-256-256-10 b128 Adam step": 0.8, "LeNet-5 b64 SGD-momentum step": 1.0,
@@ -35,14 +32,14 @@ TARGETS = {"MLP 784-256-256-10 b128 Adam step": 0.8, "LeNet-5 b64 SGD-momentum s
 # ------------------------------------------------------------------ models --
 # nnlite's models run with each Linear+ReLU pair fused into one kernel pass (nn.fuse_linear_relu,
 # which a user opts into; the outputs and gradients are the same bit for bit).
-def mlp_nl():
-    return nn.fuse_linear_relu(nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                                             nn.Linear(256, 10)))
+def mlp_nl(width=256):
+    return nn.fuse_linear_relu(nn.Sequential(nn.Linear(784, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                                             nn.Linear(width, 10)))
 
 
-def mlp_torch(torch):
+def mlp_torch(torch, width=256):
     t = torch.nn
-    return t.Sequential(t.Linear(784, 256), t.ReLU(), t.Linear(256, 256), t.ReLU(), t.Linear(256, 10))
+    return t.Sequential(t.Linear(784, width), t.ReLU(), t.Linear(width, width), t.ReLU(), t.Linear(width, 10))
 
 
 def lenet(lib):
@@ -175,8 +172,9 @@ def mlp_inference(torch, repeat):
 def _import_seconds(module):
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    # Started in the package root, the child imports the nnlite these benchmarks measure.
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                         cwd=package_root())
     return float(out.stdout.strip().splitlines()[-1])
 
 

@@ -11,20 +11,16 @@ subnormal values (see ``bench_denormal.py``); rows are measured with
 flushing off (both libraries' defaults) and on (``nl.set_flush_denormal`` and
 ``torch.set_flush_denormal``).
 
-    python benchmarks/bench_transformer.py [--quick]   # writes results/<machine kind>-transformer.md
+    python -m benchmarks.bench_transformer [--quick]   # writes results/<machine kind>-transformer.md
 """
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnlite as nl
 
-from harness import paired_medians, torch_or_none  # noqa: E402
-from machine import describe, write_markdown  # noqa: E402
-
-import nnlite as nl  # noqa: E402
+from .harness import paired_medians, torch_or_none
+from .machine import describe, write_markdown
 
 VOCAB, D_MODEL, HEADS, LAYERS, FF, SEQ, BATCH = 65, 128, 4, 2, 512, 64, 32
 

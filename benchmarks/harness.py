@@ -9,8 +9,11 @@ alternately in the same loop, after warm-up, and we compare medians. Each
 also makes every library's idle threads sleep, so that threads one contender
 leaves spinning do not slow the next (run a module through it for fair numbers).
 """
+import os
 import statistics
 import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def paired_medians(contenders, repeat=21, warmup=3, number=1):
@@ -68,13 +71,17 @@ def torch_or_none():
     return torch
 
 
+CONTENDER_COLUMNS = {"workload", "nnlite_ms", "torch_ms", "numpy_ms", "note"}
+
+
 def format_table(rows):
     """A markdown table: workload, times, and nnlite's ratio against each contender.
 
-    Rows of another shape (a module measuring something other than nnlite against its
-    contenders, such as bench_denormal) get a plain table of their own columns.
+    Rows of another shape get a plain table of their own columns, so that nothing they
+    hold is dropped: rows of a module measuring something other than nnlite against its
+    contenders (bench_denormal), or with columns of their own (bench_jax's JAX times).
     """
-    if any("workload" not in r for r in rows):
+    if any("workload" not in r or set(r) - CONTENDER_COLUMNS for r in rows):
         return plain_table(rows)
     head = "| workload | nnlite ms | torch ms | numpy ms | nnlite/torch | nnlite/numpy | note |"
     lines = [head, "|" + "---|" * 7]
@@ -93,3 +100,30 @@ def plain_table(rows):
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def package_root():
+    """The folder holding the top package of these benchmarks and the nnlite they measure.
+
+    In a source checkout the benchmarks are the package ``benchmarks`` next to ``nnlite/``;
+    installed from a wheel they are ``nnlite.benchmarks``, inside nnlite. A fresh interpreter
+    started in this folder imports the same benchmarks and the same nnlite as this one.
+    """
+    root = HERE
+    for _ in __package__.split("."):
+        root = os.path.dirname(root)
+    return root
+
+
+def results_dir():
+    """Where result tables go: ``NNLITE_BENCH_RESULTS`` (``--results`` sets it), else the checkout's results/.
+
+    An installed nnlite has no default: its benchmarks sit in site-packages, which
+    is no place for a user's files (and may not be writable).
+    """
+    chosen = os.environ.get("NNLITE_BENCH_RESULTS")
+    if chosen:
+        return os.path.abspath(chosen)
+    if __package__ == "benchmarks":
+        return os.path.join(HERE, "results")
+    raise SystemExit("nnlite benchmarks: say where the results go, with --results DIR (or NNLITE_BENCH_RESULTS)")

@@ -1,4 +1,5 @@
-"""The machine a benchmark table was measured on: CPU model, vector instruction set, cores, BLAS.
+"""The machine a benchmark table was measured on: CPU model, vector instruction set, cores, BLAS,
+and the vector width and cache blocks nnlite's kernels were built and tuned for there.
 
 Every table written by the round-two benchmarks (bench_denormal, bench_thread_pools,
 bench_recurrent) starts with this line, since ratios measured on one CPU say little
@@ -6,6 +7,8 @@ about another (AVX2 and AVX-512 machines rank the contenders differently).
 """
 import os
 import platform
+
+from .harness import results_dir
 
 
 def _cpuinfo():
@@ -23,7 +26,9 @@ def _cpuinfo():
 
 
 def describe():
-    """One line: CPU model, widest vector ISA, cores, BLAS (e.g. ``AMD EPYC, AVX2+FMA, 2 cores, OpenBLAS 0.3.31``)."""
+    """One line: CPU model, widest vector ISA, cores, BLAS, and the vector width and GEMM blocks
+    nnlite's kernels use here (e.g. ``AMD EPYC, AVX2+FMA, 2 cores, OpenBLAS 0.3.31, nnlite
+    vectors 256-bit, GEMM blocks kc 256 mc 96 block 256``)."""
     model, flags = _cpuinfo()
     isa = ("AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "AVX" if "avx" in flags
            else "SSE" if "sse2" in flags else platform.machine())
@@ -42,7 +47,21 @@ def describe():
                 break
     except Exception:
         pass
-    return f"{model}, {isa}, {cores} cores, {blas}"
+    return f"{model}, {isa}, {cores} cores, {blas}{_kernel_build()}"
+
+
+def _kernel_build():
+    """``, nnlite vectors 256-bit, GEMM blocks kc 256 mc 96 block 256`` (empty without nnlite)."""
+    try:
+        from nnlite._kernels import machine
+        built = machine()
+    except Exception:
+        return ""
+    bits = f"{built['vector_bits']}-bit" if built["vector_bits"] else "not compiled"
+    if built["vector_emulated"]:
+        bits += " (emulated)"
+    return (f", nnlite vectors {bits}, GEMM blocks kc {built['kc']} mc {built['mc']} "
+            f"block {built['block']}")
 
 
 def kind():
@@ -55,10 +74,10 @@ def kind():
 
 
 def write_markdown(name, title, rows, columns, notes=()):
-    """Write ``results/<kind>-<name>.md``: machine line, notes, and a table of ``rows`` (dicts)."""
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(here, exist_ok=True)
-    path = os.path.join(here, f"{kind()}-{name}.md")
+    """Write ``<results>/<kind>-<name>.md``: machine line, notes, and a table of ``rows`` (dicts)."""
+    folder = results_dir()
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{kind()}-{name}.md")
     lines = [f"# {title}", "", f"Machine: {describe()}", ""]
     lines += [f"- {n}" for n in notes] + ([""] if notes else [])
     lines.append("| " + " | ".join(columns) + " |")

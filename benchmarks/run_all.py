@@ -1,20 +1,30 @@
 """Run the benchmark modules, print their tables, check the speed targets, save the results.
 
-    python benchmarks/run_all.py [--quick] [--only NAME[:WORKLOAD,...]] ...
+    python benchmarks/run_all.py [--quick] [--only NAME[:WORKLOAD,...]] ... [--results DIR]
+    nnlite bench [--quick] [--only ...] [--results DIR]     # the same, from an installed nnlite
 
 ``NAME`` is a module (``training`` or ``bench_training``); the optional
 workload list is passed to modules whose ``run`` takes ``names`` (for example
-``--only recipes:mnist1d-cnn``). Each module's rows are printed as a markdown
-table; then a summary compares the issue's targets (``bench_training.TARGETS``,
-nnlite time / PyTorch time) with the measured ratios, PASS or MISS.
+``--only recipes:mnist1d-cnn``). The machine (CPU model, vector instruction
+set, cores, BLAS) and the peers found (PyTorch, JAX, or the extra that brings
+them) are printed first; then each module's rows as a markdown table; then a
+summary compares the issue's targets (``bench_training.TARGETS``, nnlite time /
+PyTorch time) with the measured ratios, PASS or MISS.
 
-Results go to ``benchmarks/results/latest.json`` (rows grouped by module, plus
-when and how each module was measured) and ``latest.md`` (the tables the docs'
-Benchmarks page shows). A run of a subset replaces only the modules it ran.
+Results go to ``latest.json`` (rows grouped by module, plus when, how and on
+which machine each module was measured) and ``latest.md`` (the tables the docs'
+Benchmarks page shows) in ``--results DIR``; from a source checkout the default
+is ``benchmarks/results/``, the committed tables. A run of a subset replaces
+only the modules it ran.
+
+The benchmarks are one package: ``benchmarks`` in a source checkout (run from
+its top folder, ``python -m benchmarks.run_all`` or this file's path) and
+``nnlite.benchmarks`` in an installed nnlite, where ``nnlite bench`` runs it.
 """
 import argparse
 import datetime
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -23,6 +33,14 @@ import sys
 import time
 import traceback
 
+if __name__ == "__main__" and not __package__:
+    # Started by path (python benchmarks/run_all.py): run as the module it is, with the
+    # checkout's top folder first on sys.path, so that its nnlite is the one measured.
+    import runpy
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runpy.run_module("benchmarks.run_all", run_name="__main__", alter_sys=True)
+    raise SystemExit(0)
+
 # Every contender's idle threads sleep. nnlite's OpenMP threads do by default
 # (OMP_WAIT_POLICY=PASSIVE, which torch's OpenMP also reads when imported after
 # nnlite); NumPy's OpenBLAS threads otherwise spin for ~0.1 s after each product,
@@ -30,17 +48,11 @@ import traceback
 # Set before NumPy loads OpenBLAS; an explicit setting wins.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-# `nnlite bench` names the nnlite it runs (the installed package, compiled) and where results
-# go; run directly from a checkout, the checkout's package is measured and results stay here.
-sys.path.insert(0, os.environ.get("NNLITE_BENCH_PACKAGE") or os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-
-from harness import format_table, ratio  # noqa: E402
-
 import nnlite as nl  # noqa: E402
 
-RESULTS = os.environ.get("NNLITE_BENCH_RESULTS") or os.path.join(HERE, "results")
+from .harness import HERE, format_table, ratio, results_dir  # noqa: E402
+from .machine import describe  # noqa: E402
+
 META = "_meta"      # key of the per-module measurement details in latest.json
 SUMMARY = "summary"
 
@@ -62,8 +74,17 @@ def parse_only(values):
     return chosen
 
 
+def peers():
+    """One line per peer library: found, or which extra brings it."""
+    found = lambda name: importlib.util.find_spec(name) is not None
+    return ["PyTorch: installed" if found("torch") else
+            'PyTorch: not installed, its column stays empty (pip install "nnlite[bench]" brings it and JAX)',
+            "JAX: installed, measured beside PyTorch" if found("jax") else
+            'JAX: not installed, its column stays empty (pip install "nnlite[bench]" or "jax[cpu]" brings it)']
+
+
 def run_module(name, quick, workloads):
-    module = importlib.import_module(name)
+    module = importlib.import_module(f"{__package__}.{name}")
     kwargs = {"quick": quick}
     if workloads is not None:
         if "names" not in inspect.signature(module.run).parameters:
@@ -74,7 +95,7 @@ def run_module(name, quick, workloads):
 
 def summary(results):
     """One row per target: the measured ratio against the target, PASS or MISS."""
-    from bench_training import TARGETS
+    from .bench_training import TARGETS
     rows = {r["workload"]: r for r in results.get("bench_training", [])}
     out = []
     for workload, target in TARGETS.items():
@@ -99,8 +120,8 @@ def format_summary(rows):
     return "\n".join(lines)
 
 
-def load_previous():
-    path = os.path.join(RESULTS, "latest.json")
+def load_previous(folder):
+    path = os.path.join(folder, "latest.json")
     if not os.path.isfile(path):
         return {}
     with open(path, encoding="utf-8") as f:
@@ -118,17 +139,18 @@ def to_markdown(results):
         m = meta.get(name, {})
         lines += [f"## {name}", "",
                   f"Measured {m.get('when', '?')} on {m.get('threads', '?')} threads"
+                  f"{' of ' + m['cpu'] if m.get('cpu') else ''}"
                   f"{' (quick)' if m.get('quick') else ''}, {m.get('seconds', 0):.0f} s, "
                   f"OMP_WAIT_POLICY {m.get('omp_wait_policy', 'default')}.", "",
                   format_table(results[name]), ""]
     return "\n".join(lines)
 
 
-def save(results):
-    os.makedirs(RESULTS, exist_ok=True)
+def save(results, folder):
+    os.makedirs(folder, exist_ok=True)
     for filename, text in (("latest.json", json.dumps(results, indent=1, sort_keys=True) + "\n"),
                            ("latest.md", to_markdown(results))):
-        path = os.path.join(RESULTS, filename)
+        path = os.path.join(folder, filename)
         with open(path + ".tmp", "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(path + ".tmp", path)   # a reader (the docs build) never sees half a file
@@ -139,11 +161,19 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repeats and epochs")
     parser.add_argument("--only", action="append", default=[], metavar="NAME[:WORKLOAD,...]",
                         help="run only this module (repeatable), e.g. training or recipes:mnist1d-cnn")
-    parser.add_argument("--no-save", action="store_true", help="print only; leave benchmarks/results alone")
+    parser.add_argument("--results", metavar="DIR",
+                        help="where latest.json and latest.md go (default: benchmarks/results in a source checkout)")
+    parser.add_argument("--no-save", action="store_true", help="print only; write no result files")
     args = parser.parse_args(argv)
     chosen = parse_only(args.only) if args.only else dict.fromkeys(module_names())
+    if args.results:   # through the environment, so modules and their child processes see it too
+        os.environ["NNLITE_BENCH_RESULTS"] = os.path.abspath(args.results)
+    folder = None if args.no_save else results_dir()   # refused before anything is measured
+    # Ratios measured on one CPU say little about another: the machine goes with every table.
+    machine = describe()
+    print("\n".join([f"Machine: {machine}"] + peers()), flush=True)
 
-    results = load_previous()
+    results = load_previous(folder) if folder else {}
     results.setdefault(META, {})
     failed = []
     for name, workloads in chosen.items():
@@ -160,13 +190,15 @@ def main(argv=None):
         results[META][name] = {"when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                                "threads": nl.get_num_threads(), "quick": args.quick,
                                "seconds": time.perf_counter() - start, "machine": platform.machine(),
+                               "cpu": machine,
                                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
                                "python": platform.python_version()}
     results[SUMMARY] = summary(results)
     print("\n## Targets (nnlite time / PyTorch time)\n\n" + format_summary(results[SUMMARY]), flush=True)
-    if not args.no_save:
-        save(results)
-        print(f"\nsaved {os.path.relpath(RESULTS)}/latest.json and latest.md")
+    print(f"\nMachine: {machine}", flush=True)
+    if folder:
+        save(results, folder)
+        print(f"saved {os.path.join(folder, 'latest.json')} and latest.md")
     if failed:
         print(f"run_all: failed modules: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -53,6 +53,9 @@ _QUANTIZATION_NAMES = ("qint8", "quint8", "per_tensor_affine", "per_tensor_symme
 
 
 def __getattr__(name):
+    if name == "bfloat16":   # from the optional ml_dtypes package, imported on first use
+        from .tensor import bfloat16_dtype
+        return bfloat16_dtype()
     if name in _QUANTIZATION_NAMES:
         from . import quantization
         return getattr(quantization, name)

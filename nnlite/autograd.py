@@ -180,7 +180,7 @@ class Function:
         try:
             out = fn.forward(*arrays, **options) if options else fn.forward(*arrays)
         except TypeError:
-            if not any(type(a) is np.ndarray and a.dtype == np.float16 for a in arrays):
+            if not any(type(a) is np.ndarray and a.dtype.name in STORAGE_FLOATS for a in arrays):
                 raise
             return _forward_in_float32(fn, args, arrays, options, needs_graph and _mode.enabled)
         if type(out) is not np.ndarray:
@@ -256,44 +256,53 @@ class Function:
         self._freed = True
 
 
-# ------------------------------------------------------------------ float16 ---
+# ------------------------------------------------------- float16, bfloat16 ---
+
+#: Float dtypes nnlite stores but does not compute in (bfloat16 comes from ml_dtypes), by name.
+STORAGE_FLOATS = ("float16", "bfloat16")
+
 
 def _forward_in_float32(fn, args, arrays, options, record):
-    """Run an operation whose kernels refused float16 in float32, and round its result to float16.
+    """Run an operation whose kernels refused float16 (or bfloat16) in float32, and round its result back.
 
-    float16 is a storage format here (``Module.half``): the kernels have float32
-    and float64 loops only, so an operation on float16 arrays widens them to
-    float32 (exact: every float16 is a float32), computes as it always does,
-    and rounds its output to float16 once (and an input the kernel updates in
-    place, such as a batch norm's running statistics, back to float16).
-    Operations NumPy runs itself (adds, reshapes) never reach this path: NumPy's
-    elementwise float16 arithmetic already computes in float32 and rounds.
+    float16 and bfloat16 are storage formats here (``Module.half``,
+    ``Module.bfloat16``): the kernels have float32 and float64 loops only, so
+    an operation on such arrays widens them to float32 (exact: every float16
+    and every bfloat16 is a float32), computes as it always does, and rounds
+    its output to the narrow dtype once (and an input the kernel updates in
+    place, such as a batch norm's running statistics, back to it as well).
+    Operations NumPy runs itself (adds, reshapes) never reach this path:
+    NumPy's elementwise float16 arithmetic, and ml_dtypes' bfloat16 one,
+    already compute in float32 and round. (ml_dtypes' bfloat16 sums and
+    products are not computed so, and ``Sum``, ``LogSumExp`` and ``MatMul``
+    refuse bfloat16 to come here.)
 
-    Gradients are not computed in float16. When a graph is being recorded, the
-    result gets a :class:`HalfPrecisionForward` node whose backward raises.
+    Gradients are not computed in these dtypes. When a graph is being
+    recorded, the result gets a :class:`HalfPrecisionForward` node whose
+    backward raises.
     """
-    _refuse_mixed_float_dtypes(fn, arrays)
-    wide = [a.astype(np.float32) if type(a) is np.ndarray and a.dtype == np.float16 else a
+    narrow = _refuse_mixed_float_dtypes(fn, arrays)
+    wide = [a.astype(np.float32) if type(a) is np.ndarray and a.dtype == narrow else a
             for a in arrays]
     try:
         out = np.asarray(fn.forward(*wide, **options) if options else fn.forward(*wide))
     except TypeError as error:   # the kernel's message names float32, a dtype the caller never passed
-        error.add_note("(its float16 operands had been widened to float32: kernels have no float16 loops)")
+        error.add_note(f"(its {narrow} operands had been widened to float32: kernels have no {narrow} loops)")
         raise
     for a, w in zip(arrays, wide):   # a kernel that updates an input in place (running statistics)
-        if w is not a and not np.array_equal(w, a, equal_nan=True):
+        if w is not a and not np.array_equal(w, a.astype(np.float32), equal_nan=True):
             a[...] = w
     if out.dtype == np.float32:
-        out = out.astype(np.float16)
+        out = out.astype(narrow)
     if not record:
         return Tensor._make(out, None)
     node = HalfPrecisionForward()
-    node.op, node.inputs = type(fn).__name__.removesuffix("Function"), args
+    node.op, node.dtype, node.inputs = type(fn).__name__.removesuffix("Function"), narrow, args
     return Tensor._make(out, node)
 
 
 def _refuse_mixed_float_dtypes(fn, arrays):
-    """Raise TypeError if float16 operands sit beside float32 or float64 ones.
+    """Return the one float dtype of the operands; raise TypeError if float16 or bfloat16 sits beside another.
 
     PyTorch's rule for its layers: the operands of one operation share a dtype
     (a float32 input to a half layer is an error, not a silent conversion).
@@ -303,33 +312,36 @@ def _refuse_mixed_float_dtypes(fn, arrays):
     not floating point and are left alone.
     """
     floats = [(i, a.dtype) for i, a in enumerate(arrays)
-              if type(a) is np.ndarray and a.dtype.kind == "f"]
-    if len({dtype for _, dtype in floats}) < 2:
-        return
+              if type(a) is np.ndarray and (a.dtype.kind == "f" or a.dtype.name == "bfloat16")]
+    dtypes = {dtype for _, dtype in floats}
+    if len(dtypes) < 2:
+        return dtypes.pop()
     try:   # name the operands after the forward's parameters: "input float32, weight float16"
         names = [p for p in inspect.signature(fn.forward).parameters if p not in ("self",)]
     except (TypeError, ValueError):
         names = []
     given = ", ".join(f"{names[i] if i < len(names) else f'operand {i}'} {dtype}" for i, dtype in floats)
+    narrow = next(dtype for _, dtype in floats if dtype.name in STORAGE_FLOATS)
     op = type(fn).__name__.removesuffix("Function")
     raise TypeError(f"{op}: operands must share one dtype, got {given}; convert the input "
-                    "(x.to(nl.float16) for a half model) or the model (model.float())")
+                    f"(x.to(nl.{narrow}) for a {narrow} model) or the model (model.float())")
 
 
 class HalfPrecisionForward(Function):
-    """The graph node of an operation run on float16 tensors: inference only, no backward."""
+    """The graph node of an operation run on float16 or bfloat16 tensors: inference only, no backward."""
     saves_inputs = False
 
     @property
     def name(self):
-        return f"Float16{self.op}Backward"
+        return f"{self.dtype.name.capitalize()}{self.op}Backward"
 
     def backward(self, grad):
+        method = "half" if self.dtype == np.float16 else "bfloat16"
         raise RuntimeError(
-            f"{self.op}: its inputs were float16, which nnlite supports for storage and inference "
-            "only (the kernels compute in float32 and round to float16); gradients are not "
-            "computed in float16. Train in float32 (model.float()) and call model.half() after, "
-            "or run a half model under nl.no_grad().")
+            f"{self.op}: its inputs were {self.dtype}, which nnlite supports for storage and inference "
+            f"only (the kernels compute in float32 and round to {self.dtype}); gradients are not "
+            f"computed in {self.dtype}. Train in float32 (model.float()) and call model.{method}() after, "
+            f"or run a {self.dtype} model under nl.no_grad().")
 
 
 def constant(array):

@@ -2,7 +2,7 @@
 
     nnlite train RECIPE [--epochs N --lr LR --batch-size B --seed S --threads T --out DIR --resume [CKPT]]
     nnlite inspect CHECKPOINT [--histograms FILE.png] [--analysis]
-    nnlite bench [--quick] [--results DIR]
+    nnlite bench [--quick] [--only NAME] [--results DIR]
     nnlite --version
     nnlite export CHECKPOINT --onnx FILE.onnx [--opset N]
     nnlite card CHECKPOINT [--out FILE.md]
@@ -521,78 +521,40 @@ def cmd_export(args):
 
 
 # -------------------------------------------------------------------- bench --
-def _benchmarks_dir():
-    """benchmarks/ in the current directory, else next to the nnlite package (a source checkout)."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for candidate in (os.path.join(os.getcwd(), "benchmarks"), os.path.join(here, "benchmarks")):
-        if os.path.isfile(os.path.join(candidate, "harness.py")):
-            return candidate
-    raise UsageError("no benchmarks/ folder found: run `nnlite bench` from a source checkout of nnlite")
+def _benchmarks_package():
+    """(package name, folder to start it in) of the benchmarks that belong to the nnlite running.
 
-
-def _machine_line(folder):
-    """``benchmarks/machine.py``'s one-line description: CPU model, vector ISA, cores, BLAS."""
-    path = os.path.join(folder, "machine.py")
-    if not os.path.isfile(path):
-        return f"unknown (no machine.py in {folder})"
-    # Loaded by path, not imported: a module named ``machine`` elsewhere on sys.path must not win.
-    spec = importlib.util.spec_from_file_location("_nnlite_bench_machine", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.describe()
-
-
-def _contenders():
-    """Which peers take part and, for a missing one, how to install it."""
-    lines = ['PyTorch: installed (the bench extra brings it and JAX: pip install "nnlite[bench]")']
-    if importlib.util.find_spec("jax") is None:
-        lines.append('JAX: not installed, its column stays empty (pip install "nnlite[bench]" '
-                     'or pip install "jax[cpu]" adds it)')
-    else:
-        lines.append("JAX: installed, measured beside PyTorch")
-    return lines
+    An installed nnlite carries them as ``nnlite.benchmarks`` (the wheel maps the
+    checkout's top-level benchmarks/ there); a source checkout has them as the package
+    ``benchmarks`` beside ``nnlite/``. Either way the folder holding ``nnlite`` is where
+    the runner starts, so it measures this nnlite and no other one on the path.
+    """
+    import nnlite
+    root = os.path.dirname(os.path.dirname(os.path.abspath(nnlite.__file__)))
+    if importlib.util.find_spec("nnlite.benchmarks") is not None:
+        return "nnlite.benchmarks", root
+    if os.path.isfile(os.path.join(root, "benchmarks", "run_all.py")):
+        return "benchmarks", root
+    raise UsageError(f"this nnlite ({os.path.dirname(nnlite.__file__)}) has no benchmarks: "
+                     "install nnlite from a wheel or run from a source checkout")
 
 
 def cmd_bench(args):
-    if importlib.util.find_spec("torch") is None:
-        raise UsageError('bench measures nnlite side by side with PyTorch, which is not installed: '
-                         'pip install "nnlite[bench]"')
-    folder = _benchmarks_dir()
-    results = args.results or tempfile.mkdtemp(prefix="nnlite-bench-")
+    package, root = _benchmarks_package()
+    results = os.path.abspath(args.results or tempfile.mkdtemp(prefix="nnlite-bench-"))
     if os.path.exists(results) and not os.path.isdir(results):
         raise UsageError(f"--results {results} is an existing file; --results names a folder")
     os.makedirs(results, exist_ok=True)
-    # Ratios measured on one CPU say little about another: the machine goes with every table,
-    # on screen and beside the result files.
-    machine = _machine_line(folder)
-    header = [f"Machine: {machine}"] + _contenders()
-    print("\n".join(header), flush=True)
-    with open(os.path.join(results, "machine.txt"), "w") as f:
-        f.write("\n".join(header) + "\n")
-    runner = os.path.join(folder, "run_all.py")
-    if os.path.isfile(runner):
-        import nnlite
-        # The runner measures the nnlite this command runs (not a source tree next to the
-        # benchmarks) and writes its tables to ``results``, not over the committed ones.
-        env = dict(os.environ, NNLITE_BENCH_PACKAGE=os.path.dirname(os.path.dirname(nnlite.__file__)),
-                   NNLITE_BENCH_RESULTS=os.path.abspath(results))
-        code = subprocess.call([sys.executable, runner] + (["--quick"] if args.quick else []), env=env)
-        print(f"\nMachine: {machine}\nresults in {results}", flush=True)
-        return code
-    sys.path.insert(0, folder)
-    try:
-        import harness
-        names = sorted(n[:-3] for n in os.listdir(folder) if n.startswith("bench_") and n.endswith(".py"))
-        if not names:
-            raise UsageError(f"no bench_*.py files in {folder}")
-        for name in names:
-            module = importlib.import_module(name)
-            print(f"\n## {name}\n", flush=True)
-            print(harness.format_table(module.run(quick=args.quick)), flush=True)
-    finally:
-        sys.path.remove(folder)
-    print(f"\nMachine: {machine}", flush=True)
-    return 0
+    argv = ["--results", results] + (["--quick"] if args.quick else [])
+    for only in args.only:
+        argv += ["--only", only]
+    # The runner in an interpreter of its own, started in ``root``: its imports resolve to this
+    # nnlite and its benchmarks, and nothing this process loaded weighs on the timings. It prints
+    # the machine and which peers it found (or the extra that brings them) with the tables.
+    code = subprocess.call([sys.executable, "-m", f"{package}.run_all"] + argv, cwd=root)
+    if os.listdir(results):   # a runner that stopped before measuring (say, an unknown --only) wrote nothing
+        print(f"results in {results}", flush=True)
+    return code
 
 
 # --------------------------------------------------------------------- main --
@@ -641,8 +603,11 @@ def build_parser():
     export.add_argument("checkpoint", metavar="CHECKPOINT")
     export.add_argument("--onnx", metavar="FILE.onnx", help="where to write the ONNX graph")
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/ and print the machine they ran on")
+    bench = sub.add_parser("bench", help="time nnlite against PyTorch, NumPy and JAX on this machine "
+                                         "(the peers come with: pip install \"nnlite[bench]\")")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+    bench.add_argument("--only", action="append", default=[], metavar="NAME[:WORKLOAD,...]",
+                       help="run only this benchmark module (repeatable), e.g. gemm or training:mlp")
     bench.add_argument("--results", metavar="DIR", help="where to write the result tables (default: a new "
                                                         "temporary folder, printed at the end)")
     return parser

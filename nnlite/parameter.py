@@ -11,7 +11,7 @@ encoding.
 """
 import numpy as np
 
-from .tensor import Tensor, _to_array, get_default_dtype
+from .tensor import Tensor, _to_array, get_default_dtype, is_floating_dtype
 
 __all__ = ["Parameter", "Buffer", "KINDS", "adopt_storage", "mark_updated"]
 
@@ -35,7 +35,7 @@ class Parameter(Tensor):
         if data is None:
             data = np.empty((0,), get_default_dtype())
         arr = data.data if isinstance(data, Tensor) else _to_array(data, None)
-        if arr.dtype.kind != "f":
+        if not is_floating_dtype(arr.dtype):
             if requires_grad:
                 raise TypeError(f"Parameter: only floating point data can require gradients, got {arr.dtype}")
         super().__init__(arr)

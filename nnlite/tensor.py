@@ -21,6 +21,32 @@ bool_ = np.dtype(np.bool_)
 
 _default_dtype = float32
 
+
+def bfloat16_dtype():
+    """bfloat16 as a NumPy dtype (``nl.bfloat16``), from the ``ml_dtypes`` package.
+
+    NumPy has no bfloat16 of its own; ``ml_dtypes`` (the package JAX uses) adds
+    one, imported here on first use so nnlite runs without it. bfloat16 keeps
+    float32's 8 exponent bits and 7 of its 23 fraction bits: float32's range
+    in half the bytes, with a step of ``2**-7`` relative (float16: ``2**-10``,
+    but overflow above 65504).
+    """
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise ImportError('bfloat16 needs the ml_dtypes package: pip install "nnlite[bf16]"') from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def is_bfloat16(dtype):
+    # By name, so that asking never imports ml_dtypes: a bfloat16 array exists only once it is imported.
+    return dtype.name == "bfloat16"
+
+
+def is_floating_dtype(dtype):
+    """float16, float32, float64 or bfloat16 (whose NumPy kind is 'V', not 'f')."""
+    return dtype.kind == "f" or dtype.name == "bfloat16"
+
 _new = object.__new__   # bound once: Tensor._make runs for every operation's result
 
 
@@ -123,11 +149,11 @@ class Tensor:
         return self._ctx
 
     def is_floating_point(self):
-        return self.data.dtype.kind == "f"
+        return is_floating_dtype(self.data.dtype)
 
     # --------------------------------------------------------- autograd API --
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self.data.dtype.kind not in "fc" and not is_bfloat16(self.data.dtype):
             raise RuntimeError(f"only floating point tensors can require gradients, got {self.data.dtype}")
         if not requires_grad and self._ctx is not None:
             raise RuntimeError("you can only change requires_grad flags of leaf tensors; use detach()")
@@ -267,7 +293,7 @@ def _to_array(data, dtype):
 
 
 def _check_kind(arr):
-    if arr.dtype.kind not in "fiub":
+    if arr.dtype.kind not in "fiub" and not is_bfloat16(arr.dtype):
         raise TypeError(f"tensor: expected float, integer or bool data, got dtype {arr.dtype}")
     if not arr.dtype.isnative:   # e.g. big-endian data from a file: kernels read native bytes only
         arr = arr.astype(arr.dtype.newbyteorder("="))

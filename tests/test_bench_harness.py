@@ -28,3 +28,11 @@ def test_rows_of_another_shape_get_a_table_of_their_own_columns():
     assert lines[1] == "|---|---|---|---|---|"
     assert lines[2] == "| normal | off | 0.250 | 0.500 | — |"
     assert lines[3] == "| 10% subnormal | on | 0.300 | — | x |"
+
+
+def test_rows_with_columns_of_their_own_keep_them():
+    # bench_jax's rows: a JAX time beside PyTorch's, which the ratio table has no column for.
+    rows = [{"workload": "MLP step", "nnlite_ms": 1.0, "torch_ms": 2.0, "jax_ms": 4.0, "nnlite/jax": 0.25}]
+    lines = _harness().format_table(rows).splitlines()
+    assert lines[0] == "| workload | nnlite_ms | torch_ms | jax_ms | nnlite/jax |"
+    assert lines[2] == "| MLP step | 1.000 | 2.000 | 4.000 | 0.250 |"

@@ -1,5 +1,4 @@
 """The nnlite command: train writes a checkpoint and metrics, inspect prints the table, errors are one line."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -127,26 +126,6 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, capsys, monkeypatc
     resumed = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert resumed["test_loss"] == whole["test_loss"] and resumed["test_accuracy"] == whole["test_accuracy"]
     assert resumed["history"]["train_loss"] == whole["history"]["train_loss"]
-
-
-def test_bench_runs_bench_modules_or_the_runner(tmp_path, capsys, monkeypatch):
-    bench = tmp_path / "benchmarks"
-    bench.mkdir()
-    (bench / "harness.py").write_text(
-        "def format_table(rows):\n    return '\\n'.join(f\"| {r['workload']} | {r['nnlite_ms']} |\" for r in rows)\n")
-    (bench / "bench_toy.py").write_text(
-        "def run(quick=False):\n    return [{'workload': 'toy quick' if quick else 'toy', 'nnlite_ms': 1.5}]\n")
-    monkeypatch.chdir(tmp_path)
-    code, out, err = run(["bench", "--quick"], capsys)
-    if importlib.util.find_spec("torch") is None:   # bench compares with PyTorch: without it, one clear line
-        assert code == 2 and one_line_error(err) and 'pip install "nnlite[bench]"' in err
-        return
-    assert code == 0 and "## bench_toy" in out and "| toy quick | 1.5 |" in out
-    (bench / "run_all.py").write_text("import sys\nprint('runner', sys.argv[1:])\nsys.exit(3)\n")
-    proc = subprocess.run([sys.executable, "-c", "import sys; from nnlite.cli import main; sys.exit(main(['bench', '--quick']))"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__))))
-    assert proc.returncode == 3 and "runner ['--quick']" in proc.stdout
 
 
 def test_cli_recipe_names_are_the_recipes_and_experiments():

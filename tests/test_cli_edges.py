@@ -1,5 +1,5 @@
 """The nnlite command at its edges: flag errors in one line before any data loads, runs that
-must not mix, --resume rules, a clean Ctrl-C, bench measuring the package it runs, --version."""
+must not mix, --resume rules, a clean Ctrl-C, --version (bench: test_bench_cli.py)."""
 import json
 import os
 import shutil
@@ -286,64 +286,6 @@ def test_ctrl_c_while_the_command_imports_nnlite_exits_130_cleanly(tmp_path):
     assert proc.returncode == 130, (proc.returncode, rest[-2000:])
     assert "Traceback" not in rest and "Fatal Python error" not in rest, rest[-2000:]
     assert "nnlite: interrupted" in rest
-
-
-def test_bench_measures_the_running_package_and_writes_elsewhere(tmp_path, capsys, monkeypatch):
-    bench = tmp_path / "benchmarks"
-    bench.mkdir()
-    (bench / "harness.py").write_text("")
-    (bench / "run_all.py").write_text("")
-    calls = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda argv, env: calls.append((argv, env)) or 0)
-    monkeypatch.chdir(tmp_path)
-    code, out, _ = run(["bench", "--quick", "--results", str(tmp_path / "mine")], capsys)
-    assert code == 0 and len(calls) == 1
-    argv, env = calls[0]
-    assert env["NNLITE_BENCH_RESULTS"] == str(tmp_path / "mine")
-    assert env["NNLITE_BENCH_PACKAGE"] == ROOT
-    code, out, _ = run(["bench", "--quick"], capsys)     # default: a fresh temporary folder
-    results = calls[1][1]["NNLITE_BENCH_RESULTS"]
-    assert not results.startswith(str(bench)) and os.path.isdir(results) and f"results in {results}" in out
-    shutil.rmtree(results)
-    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None if name == "torch" else object())
-    code, _, err = run(["bench"], capsys)
-    assert code == 2 and one_line_error(err) and 'pip install "nnlite[bench]"' in err
-
-
-def test_bench_prints_the_machine_and_how_to_get_the_peers(tmp_path, capsys, monkeypatch):
-    """The machine line (CPU model, vector ISA, cores, BLAS) goes with the table and into the results folder."""
-    bench = tmp_path / "benchmarks"
-    bench.mkdir()
-    (bench / "harness.py").write_text("")
-    (bench / "run_all.py").write_text("")
-    # From the source checkout these tests live in (the imported nnlite may be an installed one).
-    source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    shutil.copy(os.path.join(source, "benchmarks", "machine.py"), bench / "machine.py")
-    sys.path.insert(0, str(bench))
-    try:
-        import machine
-        expected = machine.describe()
-    finally:
-        sys.path.remove(str(bench))
-        sys.modules.pop("machine", None)
-    printed = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda argv, env: printed.append(capsys.readouterr().out) or 0)
-    monkeypatch.chdir(tmp_path)
-    real_find_spec = cli.importlib.util.find_spec
-    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None if name == "jax" else real_find_spec(name))
-    code, out, _ = run(["bench", "--quick", "--results", str(tmp_path / "mine")], capsys)
-    assert code == 0 and len(printed) == 1
-    before = printed[0]                                  # what the user saw before the runner's tables
-    assert f"Machine: {expected}" in before and f"Machine: {expected}" in out    # and again after them
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert f", {cores} cores, " in expected and any(isa in expected for isa in ("AVX", "SSE", "NEON", "aarch64"))
-    assert 'pip install "nnlite[bench]"' in before and 'JAX: not installed' in before
-    saved = (tmp_path / "mine" / "machine.txt").read_text()
-    assert 'pip install "jax[cpu]"' in before and 'JAX: not installed' in saved.splitlines()[2]
-    assert saved.splitlines()[0] == f"Machine: {expected}" and "nnlite[bench]" in saved
-    (bench / "machine.py").unlink()                      # a benchmarks folder without it still runs
-    code, out, _ = run(["bench", "--quick", "--results", str(tmp_path / "other")], capsys)
-    assert code == 0 and "Machine: unknown" in printed[1]
 
 
 def test_an_unbuilt_source_checkout_says_so(tmp_path):

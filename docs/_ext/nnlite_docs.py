@@ -95,10 +95,8 @@ class Benchmarks(SphinxDirective):
         else:
             para = nodes.paragraph()
             para += nodes.Text("No benchmark results in benchmarks/results/ yet: run ")
-            para += nodes.literal(text="nnlite bench")
-            para += nodes.Text(" (or ")
             para += nodes.literal(text="python benchmarks/run_all.py")
-            para += nodes.Text(") from a source checkout, then rebuild the docs.")
+            para += nodes.Text(" in a source checkout, then rebuild the docs.")
             return [nodes.note("", para)]
         self.env.note_dependency(source)
         caption = nodes.paragraph(text=f"From {os.path.relpath(source, ROOT)}:")

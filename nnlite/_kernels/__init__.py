@@ -15,6 +15,12 @@ instance-dict lookup: the seam costs nothing.
 If a compiled module is missing (an install without a compiler), nnlite warns
 once and runs the affected kernels on their twins.
 
+Besides ``table.py`` and ``allocator.py``, three modules here hold no kernel:
+``checks.py`` (the argument checks both versions share), ``special.py``
+(erf and the normal CDF and its inverse, in NumPy, for the twins and for the
+ops and initialisers above them) and ``blocking.py`` (the matrix products'
+cache blocks, from this machine's cache sizes).
+
 Importing this package changes three things for the whole process, each with a
 switch: OMP_WAIT_POLICY (below), malloc's thresholds (allocator.py) and serial
 kernels in a forked child (_serial_after_fork). The docs list them together
@@ -28,7 +34,7 @@ from . import allocator
 from .table import KERNELS, MODULES
 
 __all__ = ["K", "set_backend", "get_backend", "set_num_threads", "get_num_threads",
-           "compiled_kernels", "openmp_enabled"]
+           "compiled_kernels", "openmp_enabled", "machine"]
 
 
 class _KernelNamespace:
@@ -88,6 +94,25 @@ def compiled_kernels():
 def openmp_enabled():
     """True when the kernels were built with OpenMP."""
     return bool(_threads is not None and _threads.openmp_enabled())
+
+
+def machine():
+    """What the compiled kernels were built and tuned for on this machine: ``vector_bits``
+    (256, or 512 under AVX-512; ``_vector.h``), ``vector_emulated`` (512-bit vectors run as
+    256-bit halves: the NNLITE_VECTOR_BITS=512 test build), and the matrix products' cache
+    blocks (``kc``, ``mc``, ``block``, ``k_block``, ``min_split_work``, from the ``l1d`` and
+    ``l2`` cache sizes; ``blocking.py``). ``vector_bits`` is None without the compiled
+    convolution module."""
+    from .blocking import gemm_blocking
+    info = {"vector_bits": None, "vector_emulated": False}
+    try:
+        from ._conv import vector_width
+    except ImportError:
+        pass
+    else:
+        info["vector_bits"], info["vector_emulated"] = vector_width()
+    info.update(gemm_blocking())
+    return info
 
 
 def set_backend(name):

@@ -1,10 +1,8 @@
 # The one door to BLAS for every kernel module: deterministic, thread-count-independent GEMM.
 
-cdef enum:
-    BLOCK = 256              # target rows or columns of C per task
-    MIN_SPLIT = 128          # a side of C this long is cut in at least two blocks...
-    MIN_SPLIT_WORK = 1 << 21 # ...when the product has this many multiply-adds (else one call)
-    K_BLOCK = 1024           # inner-dimension chunk when neither side of C is long enough
+# The block sizes (BLOCK, MIN_SPLIT, MIN_SPLIT_WORK, K_BLOCK) are set once at import from
+# this machine's caches (blocking.py); other modules read the one they need through this:
+cdef Py_ssize_t gemm_min_split_work() noexcept nogil
 
 cdef void blas_pin_one_thread(int* saved) noexcept nogil
 cdef void blas_restore_threads(const int* saved) noexcept nogil

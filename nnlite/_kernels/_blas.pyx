@@ -35,7 +35,35 @@ ctypedef fused floating:
     float
     double
 
-# The block sizes (BLOCK, MIN_SPLIT, MIN_SPLIT_WORK, K_BLOCK) are in _blas.pxd.
+# ---------------------------------------------------------- block sizes -----
+
+# Set once at import from this machine's caches (blocking.py has the formulas; on a
+# 512 KiB-L2 core they are the values in the comments) or from NNLITE_GEMM_BLOCKING.
+# They depend on the machine, never on the thread count.
+cdef Py_ssize_t BLOCK = 256              # target rows or columns of C per task
+cdef Py_ssize_t MIN_SPLIT = 128          # a side of C this long is cut in at least two blocks...
+cdef Py_ssize_t MIN_SPLIT_WORK = 1 << 21 # ...when the product has this many multiply-adds
+cdef Py_ssize_t K_BLOCK = 1024           # inner-dimension chunk when neither side of C is long
+
+
+def _use_blocking():
+    global BLOCK, MIN_SPLIT, MIN_SPLIT_WORK, K_BLOCK
+    from nnlite._kernels.blocking import gemm_blocking
+    chosen = gemm_blocking()
+    BLOCK, K_BLOCK, MIN_SPLIT_WORK = chosen["block"], chosen["k_block"], chosen["min_split_work"]
+    MIN_SPLIT = max(1, BLOCK // 2)
+
+
+_use_blocking()
+
+
+cdef Py_ssize_t gemm_min_split_work() noexcept nogil:
+    return MIN_SPLIT_WORK
+
+
+def gemm_blocks():
+    """The BLAS door's block sizes in use: (block, min_split, min_split_work, k_block)."""
+    return BLOCK, MIN_SPLIT, MIN_SPLIT_WORK, K_BLOCK
 
 
 # ------------------------------------------------------------ finding BLAS -----

@@ -77,6 +77,18 @@ def blas_threads_pinned():
     return _blas_module.blas_threads_pinned()
 
 
+cdef extern from "_vector.h":
+    int nnl_vector_bits() noexcept nogil
+    int nnl_vector_emulated() noexcept nogil
+
+
+def vector_width():
+    """(bits, emulated): the width the hand-written vector code was compiled for (256, or
+    512 on an AVX-512 target; _vector.h), and whether 512-bit vectors run as two 256-bit
+    halves (the NNLITE_VECTOR_BITS=512 test build on a machine without AVX-512)."""
+    return nnl_vector_bits(), bool(nnl_vector_emulated())
+
+
 # ------------------------------------------------------------------- the plan -----
 #
 # Every convolution pass takes exactly one of five algorithms, chosen from the shape

@@ -12,6 +12,7 @@ cdef extern from "_shifted_gemm.h":
     Py_ssize_t nnl_shifted_tile_d() noexcept nogil
     Py_ssize_t nnl_shifted_lanes_f() noexcept nogil
     Py_ssize_t nnl_shifted_lanes_d() noexcept nogil
+    Py_ssize_t nnl_shifted_rows() noexcept nogil
     void nnl_shifted_gemm_f(const float* w, Py_ssize_t K, const Py_ssize_t* off, const float* xpad,
                             Py_ssize_t O, Py_ssize_t P, float* out, Py_ssize_t ldo) noexcept nogil
     void nnl_shifted_gemm_d(const double* w, Py_ssize_t K, const Py_ssize_t* off,
@@ -74,10 +75,12 @@ cdef bint _use_shifted(Geometry* g, bint backward, Py_ssize_t tile) noexcept nog
     they have few output channels (M of 16 or less). Measured on the LeNet and small-CNN
     layers: the shifted product wins up to 1.25x waste, or up to 1.6x with <= 16 output
     channels; BLAS wins beyond (8x8 maps: 1.5x; an input gradient to 1-6 channels), and
-    on large images, where one sample's padded planes no longer fit in cache.
+    on large images, where one sample's padded planes no longer fit in cache. (Measured
+    with the 256-bit tile, 4 rows by 24 pixels; an AVX-512 build's tile, 8 rows by 48
+    pixels, goes through the same count of the work it wastes.)
     """
     cdef Py_ssize_t eh = g.dh * (g.kh - 1), ew = g.dw * (g.kw - 1)
-    cdef Py_ssize_t Co, Ho, Wo, Wp, P, rows
+    cdef Py_ssize_t Co, Ho, Wo, Wp, P, rows, rest
     cdef double waste
     if g.groups != 1 or g.sh != 1 or g.sw != 1:
         return False
@@ -92,9 +95,11 @@ cdef bint _use_shifted(Geometry* g, bint backward, Py_ssize_t tile) noexcept nog
     if (g.O if backward else g.C) * (Ho + g.dh * (g.kh - 1)) * Wp > SHIFTED_MAX_PLANES:
         return False                   # one sample's padded planes would not stay in cache
     P = (Ho * Wp + tile - 1) // tile * tile
-    # channels go in tiles of 4, the rest in tiles of 2 and 1 (a 1-row tile runs at about
-    # the speed of a 2-row one: it waits on its loads)
-    rows = Co // 4 * 4 + (4 if Co % 4 == 3 else 2 if Co % 4 else 0)
+    # channels go in tiles of nnl_shifted_rows() (4, or 8 with AVX-512), the rest in tiles
+    # of 4, 2 and 1 (a 1-row tile runs at about the speed of a 2-row one: it waits on its
+    # loads)
+    rest = Co % nnl_shifted_rows()
+    rows = Co - rest + rest // 4 * 4 + rest % 4 // 2 * 2 + (2 if rest % 2 else 0)
     waste = (<double>P / (Ho * Wo)) * rows / Co
     return waste <= 1.25 or (Co <= 16 and waste <= 1.6)
 

@@ -20,7 +20,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.limits cimport INT_MAX
 from libc.string cimport memcpy, memset
 
-from nnlite._kernels._blas cimport (MIN_SPLIT_WORK, blas_pin_one_thread, blas_restore_threads,
+from nnlite._kernels._blas cimport (blas_pin_one_thread, gemm_min_split_work, blas_restore_threads,
                                     dgemm_rowmajor, dgemm_serial, dgemv_colmajor, sgemm_rowmajor,
                                     sgemm_serial, sgemv_colmajor)
 
@@ -202,7 +202,7 @@ cdef void _bmm_items(floating *c, BlasOperand oa, BlasOperand ob, char *a0, char
     cdef Py_ssize_t i
     cdef int saved[4]
     cdef int nt = threads_for(batch * <Py_ssize_t>im * in_ * ik // 16)
-    if <Py_ssize_t>im * in_ * ik < MIN_SPLIT_WORK:
+    if <Py_ssize_t>im * in_ * ik < gemm_min_split_work():
         blas_pin_one_thread(saved)
         for i in prange(batch, nogil=True, num_threads=nt, schedule='static'):
             if floating is float:
@@ -362,10 +362,11 @@ def bias_grad(g):
 # * Registers. The micro-kernel keeps an MR x NR tile of C in registers
 #   (6 x 16 floats = 12 AVX registers) and, for each k, loads MR numbers of A
 #   and NR of B to do MR*NR multiply-adds: 2 loads per ~5 fused multiply-adds.
-# * L1 cache. One KC x NR sliver of B (16 KiB for floats) stays in L1 while
-#   the micro-kernel sweeps down the MC rows of the A block.
-# * L2 cache. One MC x KC block of A (96 KiB) stays in L2 while we sweep
-#   across the NR slivers of the B panel.
+# * L1 cache. One KC x NR sliver of B (16 KiB for floats: half of a 32 KiB L1)
+#   stays in L1 while the micro-kernel sweeps down the MC rows of the A block.
+# * L2 cache. One MC x KC block of A (96 KiB: 3/16 of a 512 KiB L2) stays in
+#   L2 while we sweep across the NR slivers of the B panel.
+# KC and MC come from the machine's own cache sizes (blocking.py).
 # * L3 / memory. The KC x NC panel of B is packed once and reused for all of M.
 #
 # Packing copies each block into the exact order the micro-kernel reads it
@@ -454,9 +455,27 @@ cdef extern from *:
 
 cdef enum:
     MR = 6         # micro-tile rows; must equal NNL_MR above
-    KC = 256       # depth of a packed block: a KC x NR sliver of B fits in L1
-    MC = 96        # rows of A per packed block (a multiple of MR): MC x KC fits in L2
     NC_MAX = 1024  # widest column panel one thread takes
+
+# The cache blocks, from this machine's caches at import (blocking.py; the twin reads the
+# same values, since KC decides the order of the sum). With 32 KiB of L1 and 512 KiB of L2:
+cdef Py_ssize_t KC = 256   # depth of a packed block: a KC x NR sliver of B fills half of L1
+cdef Py_ssize_t MC = 96    # rows of A per packed block (a multiple of MR): 3/16 of L2
+
+
+def _use_blocking():
+    global KC, MC
+    from nnlite._kernels.blocking import gemm_blocking
+    chosen = gemm_blocking()
+    KC, MC = chosen["kc"], chosen["mc"]
+
+
+_use_blocking()
+
+
+def tiled_blocks():
+    """gemm_tiled's cache blocks in use: (KC, MC)."""
+    return KC, MC
 
 
 cdef inline int _nr(floating *dummy) noexcept nogil:

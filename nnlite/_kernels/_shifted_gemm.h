@@ -14,14 +14,27 @@
    The columns p with ow >= OW fall between rows and are computed and thrown
    away (Wp/OW of the work: 1.1x for a 3x3 kernel on 16x16 maps).
 
-   The loop is a register-blocked micro-kernel, as in a BLAS. Where the machine
-   has fused multiply-adds, a tile of 4 output rows by 3 vectors of pixels keeps
-   12 vector accumulators in registers; per tap it loads three vectors of input,
-   broadcasts four weights and does twelve FMAs. Without FMA the tile is 4 rows
-   by 2 vectors (8 accumulators), each product a multiply then an add. Every
-   out[o, p] is the sum over k in order, so the result depends on the shapes only.
+   The loop is a register-blocked micro-kernel, as in a BLAS. The tile is sized
+   to the vector registers (_vector.h chooses the width):
+   * 256-bit vectors with fused multiply-adds (AVX2 + FMA, 16 registers): 4 output
+     rows by 3 vectors of pixels, 12 accumulators; per tap three input vectors
+     and one broadcast weight: the 16 registers exactly (measured 1.7x the speed
+     of 4 x 2);
+   * 512-bit vectors (AVX-512, 32 registers): 8 rows by 3 vectors, 24
+     accumulators + 3 inputs + 1 weight = 28 registers. The pixel side stays 3
+     vectors (48 floats: twice the 256-bit tile) and the rows double, since a
+     wider pixel side would waste more on small maps, which round P up to it;
+   * without FMA each product needs a register of its own: 4 rows by 2 vectors.
+   Every out[o, p] is the sum over k in order, one multiply-add per tap, whatever
+   the tile: the kept outputs are the same bytes at either width (the columns and
+   rows computed past the end, then thrown away, differ). How much is thrown away
+   decides which shapes _conv.pyx sends here (_use_shifted); that rule reads the
+   tile from nnl_shifted_tile_* and nnl_shifted_rows, so it holds at both widths,
+   though its thresholds were measured on the 256-bit tile.
    The weight gradient (a sum over pixels) and the depthwise case (one output row
-   per plane) follow further below.
+   per plane) follow further below. The depthwise output, like this product's, is
+   the same bytes at either width; the two weight gradients end in a sum of a
+   vector's lanes, so their last bits do depend on the width.
 
    Requirements (the caller, _conv.pyx, sees to them): P a multiple of the tile's
    width (nnl_shifted_tile_*), xpad readable up to off[K-1] + P, out with room for
@@ -33,49 +46,44 @@
 #include <stddef.h>
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-typedef float nnl_sg_vf __attribute__((vector_size(32)));
-typedef double nnl_sg_vd __attribute__((vector_size(32)));
-#define NNL_SG_SPLAT_F(s) ((nnl_sg_vf){(s), (s), (s), (s), (s), (s), (s), (s)})
-#define NNL_SG_SPLAT_D(s) ((nnl_sg_vd){(s), (s), (s), (s)})
-#if defined(__FMA__)
-/* With fused multiply-adds the tile is 4 x 3 vectors: 12 accumulators, 3 input vectors
-   and a broadcast weight use the 16 vector registers exactly (measured 1.7x the speed
-   of 4 x 2). Without them each product needs a register of its own, so the tile is 4 x 2. */
-#include <immintrin.h>
-#define NNL_SG_NV 3
-#define NNL_SG_MULADD_F(acc, a, b) \
-    ((nnl_sg_vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(acc)))
-#define NNL_SG_MULADD_D(acc, a, b) \
-    ((nnl_sg_vd)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(acc)))
+#include "_vector.h"
+
+#if NNL_VECTOR_TYPES
+#define NNL_SG_SPLAT_F(s) NNL_SPLAT_F(s)
+#define NNL_SG_SPLAT_D(s) NNL_SPLAT_D(s)
 #else
-#define NNL_SG_NV 2
+static inline nnl_vf NNL_SG_SPLAT_F(float s)
+{ nnl_vf r; int l; for (l = 0; l < NNL_LANES_F; l++) r.v[l] = s; return r; }
+static inline nnl_vd NNL_SG_SPLAT_D(double s)
+{ nnl_vd r; int l; for (l = 0; l < NNL_LANES_D; l++) r.v[l] = s; return r; }
+#endif
+
+#if NNL_VECTOR_FMA
+#define NNL_SG_MULADD_F(acc, a, b) nnl_fmadd_f((acc), (a), (b))
+#define NNL_SG_MULADD_D(acc, a, b) nnl_fmadd_d((acc), (a), (b))
+#if NNL_VECTOR_REGISTERS == 32
+#define NNL_SG_MR 8   /* tile: 8 output rows x 3 vectors of pixels (28 of 32 registers) */
+#else
+#define NNL_SG_MR 4   /* tile: 4 output rows x 3 vectors of pixels (16 of 16 registers) */
+#endif
+#define NNL_SG_NV 3
+#elif NNL_VECTOR_TYPES
 #define NNL_SG_MULADD_F(acc, a, b) ((acc) + (a) * (b))
 #define NNL_SG_MULADD_D(acc, a, b) ((acc) + (a) * (b))
-#endif
-#else
-typedef struct { float v[8]; } nnl_sg_vf;
-typedef struct { double v[4]; } nnl_sg_vd;
+#define NNL_SG_MR 4
 #define NNL_SG_NV 2
-static inline nnl_sg_vf NNL_SG_MULADD_F(nnl_sg_vf c, nnl_sg_vf a, nnl_sg_vf b)
-{ int l; for (l = 0; l < 8; l++) c.v[l] += a.v[l] * b.v[l]; return c; }
-static inline nnl_sg_vd NNL_SG_MULADD_D(nnl_sg_vd c, nnl_sg_vd a, nnl_sg_vd b)
-{ int l; for (l = 0; l < 4; l++) c.v[l] += a.v[l] * b.v[l]; return c; }
-static inline nnl_sg_vf NNL_SG_SPLAT_F(float s)
-{ nnl_sg_vf r; int l; for (l = 0; l < 8; l++) r.v[l] = s; return r; }
-static inline nnl_sg_vd NNL_SG_SPLAT_D(double s)
-{ nnl_sg_vd r; int l; for (l = 0; l < 4; l++) r.v[l] = s; return r; }
-#endif
-
-/* Keep a loaded vector in a register: otherwise the compiler may fold the load into
-   each multiply-add that uses it, loading the same data again for every use. */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX__)
-#define NNL_SG_IN_REGISTER(v) __asm__("" : "+x"(v))
 #else
-#define NNL_SG_IN_REGISTER(v) ((void)0)
+static inline nnl_vf NNL_SG_MULADD_F(nnl_vf c, nnl_vf a, nnl_vf b)
+{ int l; for (l = 0; l < NNL_LANES_F; l++) c.v[l] += a.v[l] * b.v[l]; return c; }
+static inline nnl_vd NNL_SG_MULADD_D(nnl_vd c, nnl_vd a, nnl_vd b)
+{ int l; for (l = 0; l < NNL_LANES_D; l++) c.v[l] += a.v[l] * b.v[l]; return c; }
+#define NNL_SG_MR 4
+#define NNL_SG_NV 2
 #endif
+#define NNL_SG_IN_REGISTER(v) NNL_IN_REGISTER(v)
 
-#define NNL_SG_MR 4   /* tile: 4 output rows x NNL_SG_NV vectors of pixels */
+/* Rows of a whole tile; the rows left over go in tiles of 4, 2 and 1. */
+static inline ptrdiff_t nnl_shifted_rows(void) { return NNL_SG_MR; }
 
 #define NNL_SHIFTED_GEMM(T, SUF, V, LANES, MULADD, SPLAT)                                     \
 /* Pixels per tile: a multiple of this is what P must be. */                                  \
@@ -83,8 +91,8 @@ static inline ptrdiff_t nnl_shifted_tile_##SUF(void) { return NNL_SG_NV * (LANES
 static inline ptrdiff_t nnl_shifted_lanes_##SUF(void) { return (LANES); }                     \
 static inline V nnl_sg_load_##SUF(const T* p) { V v; memcpy(&v, p, sizeof v); return v; }   \
 static inline void nnl_sg_store_##SUF(T* p, V v) { memcpy(p, &v, sizeof v); }                \
-/* One tile: out[o0 + r, p0 ..] for r < mr (mr = 4, 2 or 1: a constant once inlined, so   \
-   the loops unroll and the accumulators live in registers). */                              \
+/* One tile: out[o0 + r, p0 ..] for r < mr (mr = NNL_SG_MR, 4, 2 or 1: a constant once    \
+   inlined, so the loops unroll and the accumulators live in registers). */                  \
 static inline void nnl_sg_tile_##SUF(const T* w, int mr, ptrdiff_t K, const ptrdiff_t* off,  \
                                      const T* x0, T* out, ptrdiff_t ldo)                      \
 {                                                                                             \
@@ -106,8 +114,8 @@ static inline void nnl_sg_tile_##SUF(const T* w, int mr, ptrdiff_t K, const ptrd
             nnl_sg_store_##SUF(out + r * ldo + v * (LANES), acc[r][v]);                       \
 }                                                                                             \
 /* out[o, p] = sum_k w[o*K + k] * xpad[off[k] + p], o < O, p < P (P % tile == 0).             \
-   Output channels go in tiles of 4; the 1-3 left over in one tile of 1 or 2 (3: a tile   \
-   of 2 and one of 1). */                                                                     \
+   Output channels go in tiles of NNL_SG_MR; those left over in tiles of 4, 2 and 1 (3:   \
+   a tile of 2 and one of 1). */                                                              \
 static void nnl_shifted_gemm_##SUF(const T* w, ptrdiff_t K, const ptrdiff_t* off,             \
                                    const T* xpad, ptrdiff_t O, ptrdiff_t P, T* out,           \
                                    ptrdiff_t ldo)                                              \
@@ -115,9 +123,12 @@ static void nnl_shifted_gemm_##SUF(const T* w, ptrdiff_t K, const ptrdiff_t* off
     ptrdiff_t o0, p0;                                                                         \
     int mr;                                                                                   \
     for (o0 = 0; o0 < O; o0 += mr) {                                                          \
-        mr = O - o0 >= 4 ? 4 : O - o0 >= 2 ? 2 : 1;                                           \
+        mr = O - o0 >= NNL_SG_MR ? NNL_SG_MR : O - o0 >= 4 ? 4 : O - o0 >= 2 ? 2 : 1;         \
         for (p0 = 0; p0 < P; p0 += NNL_SG_NV * (LANES)) {                                     \
-            if (mr == 4)                                                                      \
+            if (mr == NNL_SG_MR)                                                              \
+                nnl_sg_tile_##SUF(w + o0 * K, NNL_SG_MR, K, off, xpad + p0, out + o0 * ldo + p0, \
+                                  ldo);                                                       \
+            else if (NNL_SG_MR > 4 && mr == 4)   /* (folded away when NNL_SG_MR is 4) */      \
                 nnl_sg_tile_##SUF(w + o0 * K, 4, K, off, xpad + p0, out + o0 * ldo + p0, ldo); \
             else if (mr == 2)                                                                 \
                 nnl_sg_tile_##SUF(w + o0 * K, 2, K, off, xpad + p0, out + o0 * ldo + p0, ldo); \
@@ -134,9 +145,16 @@ static void nnl_shifted_gemm_##SUF(const T* w, ptrdiff_t K, const ptrdiff_t* off
    zero between rows). Tiles of 2 output channels by 6 taps keep 12 vector accumulators
    across all the samples given; per vector of pixels: two gradient rows and six input
    windows loaded (neighbouring taps: mostly the same cache lines), twelve multiply-adds
-   (measured a little faster than 3 x 3, 3 x 4 or 4 x 2). Each accumulator's lanes are then
-   summed in a fixed tree, once per call (so a call should bring several samples). */
+   (measured a little faster than 3 x 3, 3 x 4 or 4 x 2 with 16 registers; with AVX-512's
+   32, 4 channels by 6 taps: 24 accumulators + 4 gradient vectors + 1 input = 29). The
+   tile decides only which accumulators run together, not any sum's order. Each
+   accumulator's lanes are then summed in a fixed tree, once per call (so a call should
+   bring several samples): the one place where the vector width enters the result. */
+#if NNL_VECTOR_REGISTERS == 32
+#define NNL_WG_R 4   /* output channels per tile */
+#else
 #define NNL_WG_R 2   /* output channels per tile */
+#endif
 #define NNL_WG_K 6   /* taps per tile */
 #define NNL_SHIFTED_WGRAD(T, SUF, V, LANES, MULADD)                                            \
 static inline T nnl_sg_hsum_##SUF(V a)                                                        \
@@ -239,11 +257,11 @@ static void nnl_depthwise_wgrad_##SUF(const T* g, const T* xpad, const ptrdiff_t
     }                                                                                         \
 }
 
-NNL_SHIFTED_GEMM(float, f, nnl_sg_vf, 8, NNL_SG_MULADD_F, NNL_SG_SPLAT_F)
-NNL_SHIFTED_GEMM(double, d, nnl_sg_vd, 4, NNL_SG_MULADD_D, NNL_SG_SPLAT_D)
-NNL_SHIFTED_WGRAD(float, f, nnl_sg_vf, 8, NNL_SG_MULADD_F)
-NNL_SHIFTED_WGRAD(double, d, nnl_sg_vd, 4, NNL_SG_MULADD_D)
-NNL_DEPTHWISE(float, f, nnl_sg_vf, 8, NNL_SG_MULADD_F, NNL_SG_SPLAT_F)
-NNL_DEPTHWISE(double, d, nnl_sg_vd, 4, NNL_SG_MULADD_D, NNL_SG_SPLAT_D)
+NNL_SHIFTED_GEMM(float, f, nnl_vf, NNL_LANES_F, NNL_SG_MULADD_F, NNL_SG_SPLAT_F)
+NNL_SHIFTED_GEMM(double, d, nnl_vd, NNL_LANES_D, NNL_SG_MULADD_D, NNL_SG_SPLAT_D)
+NNL_SHIFTED_WGRAD(float, f, nnl_vf, NNL_LANES_F, NNL_SG_MULADD_F)
+NNL_SHIFTED_WGRAD(double, d, nnl_vd, NNL_LANES_D, NNL_SG_MULADD_D)
+NNL_DEPTHWISE(float, f, nnl_vf, NNL_LANES_F, NNL_SG_MULADD_F, NNL_SG_SPLAT_F)
+NNL_DEPTHWISE(double, d, nnl_vd, NNL_LANES_D, NNL_SG_MULADD_D, NNL_SG_SPLAT_D)
 
 #endif

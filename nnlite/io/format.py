@@ -25,7 +25,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from ..tensor import Tensor
+from ..tensor import Tensor, bfloat16_dtype, is_bfloat16
 from .errors import (ChecksumError, DTypeError, DuplicateKeyError, HeaderError, NotACheckpointError,
                      OffsetError, OverlapError, ShapeError, TruncatedError)
 
@@ -39,7 +39,20 @@ DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int
           "U8": np.uint8, "BOOL": np.bool_}
 DTYPES = {k: np.dtype(v) for k, v in DTYPES.items()}
 _DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
-_KNOWN_ELSEWHERE = {"BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64"}
+# BF16 is read and written too, as ml_dtypes' bfloat16, which is imported only for a file that has one:
+# a header is validated with the size alone.
+BF16_ITEMSIZE = 2
+_KNOWN_ELSEWHERE = {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64"}
+
+
+def _numpy_dtype(name):
+    """The NumPy dtype of a safetensors dtype string this reader accepts."""
+    return bfloat16_dtype() if name == "BF16" else DTYPES[name]
+
+
+def _dtype_name(dtype):
+    """The safetensors dtype string of a NumPy dtype (native byte order), or None."""
+    return "BF16" if is_bfloat16(dtype) else _DTYPE_NAMES.get(dtype)
 
 # The same limit the safetensors library applies; a real header is a few kilobytes.
 MAX_HEADER_BYTES = 100_000_000
@@ -104,10 +117,10 @@ def _entry(name, spec):
         got = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
         raise HeaderError(f"tensor {name!r}: expected an object with keys dtype, shape, data_offsets; got {got}")
     dtype = spec["dtype"]
-    if dtype not in DTYPES:
+    if dtype not in DTYPES and dtype != "BF16":
         why = "NumPy has no such dtype" if dtype in _KNOWN_ELSEWHERE else "unknown dtype"
         raise DTypeError(f"tensor {name!r}: dtype {dtype!r} is not supported by nnlite ({why}); "
-                         f"expected one of {sorted(DTYPES)}")
+                         f"expected one of {sorted(DTYPES) + ['BF16']}")
     shape = spec["shape"]
     if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
         raise ShapeError(f"tensor {name!r}: shape must be a list of non-negative integers, got {shape!r}")
@@ -118,7 +131,7 @@ def _entry(name, spec):
                           f"got {offsets!r}")
     begin, end = offsets
     # Python integers cannot overflow, so a huge shape is caught here, not allocated.
-    nbytes = DTYPES[dtype].itemsize
+    nbytes = BF16_ITEMSIZE if dtype == "BF16" else DTYPES[dtype].itemsize
     for d in shape:
         nbytes *= d
     if nbytes != end - begin:
@@ -200,7 +213,7 @@ def decode(raw, parsed=None):
     out = {}
     for name, view in flat:
         entry = parsed.tensors[name]
-        out[name] = np.frombuffer(view["data"], dtype=DTYPES[entry.dtype]).reshape(entry.shape)
+        out[name] = np.frombuffer(view["data"], dtype=_numpy_dtype(entry.dtype)).reshape(entry.shape)
     return out
 
 
@@ -224,7 +237,7 @@ def compute_checksum(arrays, metadata):
     h = hashlib.sha256()
     for name in sorted(arrays):
         a = arrays[name]
-        _hash_tensor(h, name, _DTYPE_NAMES[a.dtype.newbyteorder("=")], a.shape, a.reshape(-1).view(np.uint8))
+        _hash_tensor(h, name, _dtype_name(a.dtype.newbyteorder("=")), a.shape, a.reshape(-1).view(np.uint8))
     _hash_metadata(h, metadata)
     return h.hexdigest()
 
@@ -247,9 +260,9 @@ def verify_checksum(parsed, source="file", required=True):
 
 # ---------------------------------------------------------------- writing --
 def _as_array(name, arr):
-    if arr.dtype.newbyteorder("=") not in _DTYPE_NAMES:
+    if _dtype_name(arr.dtype.newbyteorder("=")) is None:
         raise DTypeError(f"tensor {name!r}: dtype {arr.dtype} cannot be stored; expected one of "
-                         f"{sorted(str(d) for d in _DTYPE_NAMES)}")
+                         f"{sorted(str(d) for d in _DTYPE_NAMES) + ['bfloat16']}")
     if arr.dtype.byteorder == ">":  # safetensors is little-endian by definition
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     return arr if arr.flags.c_contiguous else arr.copy(order="C")  # ascontiguousarray would make 0-d 1-d

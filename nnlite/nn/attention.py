@@ -21,7 +21,7 @@ import numpy as np
 from .. import ops
 from ..ops.attention import attention_with_weights
 from ..parameter import Parameter
-from ..tensor import Tensor
+from ..tensor import Tensor, is_floating_dtype
 from . import functional as F
 from . import init
 from .linear import Linear
@@ -153,7 +153,7 @@ class MultiheadAttention(Module):
                              + " or ".join(str(s) for s in shapes))
         if m.dtype.kind == "b":
             return Tensor._make(np.where(m.data, dtype.type(-np.inf), dtype.type(0)), None)
-        if m.dtype.kind != "f":
+        if not is_floating_dtype(m.dtype):
             raise TypeError(f"{self._describe()}: {name} must be bool or float, got {m.dtype}")
         return m if m.dtype == dtype else m.to(dtype)
 

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from .._kernels.special import ndtr, ndtri
 from ..autograd import no_grad
 from ..parameter import Parameter
 from ..random import _gen
@@ -117,8 +118,10 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 
 def _trunc_normal(shape, mean, std, a, b, generator):
-    """Inverse-CDF sampling: uniform between Phi(a') and Phi(b'), mapped back through Phi^-1."""
-    from scipy.special import ndtr, ndtri
+    """Inverse-CDF sampling: uniform between Phi(a') and Phi(b'), mapped back through Phi^-1.
+
+    Phi and Phi^-1 are ``ndtr`` and ``ndtri`` from ``nnlite/_kernels/special.py``.
+    """
     lo, hi = ndtr((a - mean) / std), ndtr((b - mean) / std)
     u = _gen(generator).uniform(lo, hi, shape)
     return np.clip(ndtri(u) * std + mean, a, b)

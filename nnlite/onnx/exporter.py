@@ -17,7 +17,10 @@ one pass, Python control flow is frozen at the branch the example input took.
 The int8 :class:`~nnlite.quantization.QuantizedLinear` of
 :func:`~nnlite.quantization.quantize_dynamic` becomes ``DynamicQuantizeLinear``
 (``QuantizeLinear`` for a static layer) and ``DequantizeLinear`` around a
-``MatMul``.
+``MatMul``; a layer made with ``reduce_range=True`` quantizes its input to
+7-bit codes, which ``DynamicQuantizeLinear`` cannot, so its batch range, scale,
+zero point and codes are written out with ``ReduceMin``/``ReduceMax``,
+``Round`` and ``Clip`` to 0..127.
 
 Reshapes keep the leading (batch) dimension free (``-1``), and broadcasts use
 ONNX's two-way broadcasting, so a graph exported with ``dynamic_axes`` on the
@@ -336,19 +339,46 @@ def _quantized_linear(b, fn, out):
     # codes dequantized per output row. Mathematically the same sum nnlite forms in int32.
     layer, (x,) = fn.module, fn.inputs[:1]
     xv = b.value(x)
-    if layer.dynamic:
-        q, scale, zero_point = b.node("DynamicQuantizeLinear", [xv], outputs=3)
+    if layer.dynamic and layer.reduce_range:
+        x_float = _dynamic_7bit_input(b, xv)
     else:
-        scale = b.constant(layer.input_scale.data.astype(np.float32).reshape(()), "input_scale")
-        zero_point = b.constant(layer.input_zero_point.data.astype(np.uint8).reshape(()), "input_zero_point")
-        q = b.node("QuantizeLinear", [xv, scale, zero_point])
-    x_float = b.node("DequantizeLinear", [q, scale, zero_point])
+        if layer.dynamic:
+            q, scale, zero_point = b.node("DynamicQuantizeLinear", [xv], outputs=3)
+        else:
+            scale = b.constant(layer.input_scale.data.astype(np.float32).reshape(()), "input_scale")
+            zero_point = b.constant(layer.input_zero_point.data.astype(np.uint8).reshape(()), "input_zero_point")
+            q = b.node("QuantizeLinear", [xv, scale, zero_point])
+        x_float = b.node("DequantizeLinear", [q, scale, zero_point])
     codes = b.value(layer.weight_int8)
     weight = b.node("DequantizeLinear", [codes, b.value(layer.weight_scale),
                                          b.constant(np.zeros(layer.out_features, np.int8), "weight_zero_point")],
                     axis=0)
     y = b.node("MatMul", [x_float, b.node("Transpose", [weight], perm=[1, 0])])
-    return b.node("Add", [y, b.value(layer.bias)]) if layer.bias is not None else y
+    if layer.bias is not None:
+        y = b.node("Add", [y, b.value(layer.bias)])
+    return b.node("Relu", [y]) if layer._relu else y   # QuantizedLinearReLU's ReLU runs in its kernel call
+
+
+def _dynamic_7bit_input(b, xv):
+    # DynamicQuantizeLinear always uses codes 0..255, so a reduce_range layer's 7-bit codes
+    # (0..127) are written out as nnlite's kernel forms them, each step in float32:
+    #   lo = min(min(x), 0), hi = max(max(x), 0), scale = max((hi - lo) / 127, eps),
+    #   zero_point = clamp(-rint(lo / scale), 0, 127), codes = clamp(rint(x * (1 / scale)) + zero_point, 0, 127),
+    # and the codes go to DequantizeLinear as uint8, as the 8-bit path's do. (A float input
+    # to the MatMul would not do: onnxruntime fuses a MatMul of a dequantized int8 weight
+    # with an 8-bit dynamic quantization of its other operand.)
+    zero, top = b.constant(np.float32(0), "zero"), b.constant(np.float32(127), "qmax_7bit")
+    lo = b.node("Min", [b.node("ReduceMin", [xv], keepdims=0), zero])
+    hi = b.node("Max", [b.node("ReduceMax", [xv], keepdims=0), zero])
+    eps = b.constant(np.finfo(np.float32).eps.astype(np.float32), "eps")
+    scale = b.node("Max", [b.node("Div", [b.node("Sub", [hi, lo]), top]), eps], hint="input_scale")
+    zero_point = b.node("Clip", [b.node("Neg", [b.node("Round", [b.node("Div", [lo, scale])])]), zero, top],
+                        hint="input_zero_point")
+    scaled = b.node("Mul", [xv, b.node("Reciprocal", [scale])])
+    codes = b.node("Clip", [b.node("Add", [b.node("Round", [scaled]), zero_point]), zero, top])
+    uint8 = b.onnx.TensorProto.UINT8
+    return b.node("DequantizeLinear", [b.node("Cast", [codes], hint="input_codes", to=uint8), scale,
+                                       b.node("Cast", [zero_point], to=uint8)])
 
 
 def _dropout(b, fn, out):
@@ -368,7 +398,7 @@ CONVERTERS = {
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
     "Conv2d": _conv2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
     "BatchNorm": _batch_norm, "LayerNorm": _layer_norm, "GroupNorm": _group_norm, "Dropout": _dropout,
-    "QuantizedLinear": _quantized_linear,
+    "QuantizedLinear": _quantized_linear, "QuantizedLinearReLU": _quantized_linear,
 }
 
 #: The nnlite operations the exporter translates (Conv1d and pooling in 1-D run as their 2-D forms).

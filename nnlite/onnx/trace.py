@@ -26,7 +26,7 @@ from ..tensor import Tensor
 __all__ = ["Trace", "trace", "MODULE_TYPES", "GROUPED_TYPES"]
 
 #: Layers traced as a whole (by class name), because they compute outside autograd.
-MODULE_TYPES = ("QuantizedLinear",)
+MODULE_TYPES = ("QuantizedLinear", "QuantizedLinearReLU")
 
 #: Layers whose operations are written as one ONNX function each (see :mod:`nnlite.onnx.functions`).
 GROUPED_TYPES = ("MultiheadAttention", "TransformerEncoderLayer")

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, is_floating_dtype
 from .compare import where
 from .linalg import matmul
 from .nn_ops import dropout
@@ -65,7 +65,7 @@ def _additive_bias(attn_mask, is_causal, L, S, dtype):
                          f"(queries, keys) = ({L}, {S}) scores")
     if m.dtype == np.bool_:
         return np.where(m, dtype.type(0), dtype.type(-np.inf))
-    if m.dtype.kind != "f":
+    if not is_floating_dtype(m.dtype):
         raise TypeError(f"{OP}: attn_mask must be bool or float, got {m.dtype}")
     if isinstance(attn_mask, Tensor):   # may be a learned bias: keep it in the graph
         return attn_mask if m.dtype == dtype else attn_mask.to(dtype)

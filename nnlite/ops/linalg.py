@@ -11,6 +11,7 @@ import numpy as np
 
 from .._kernels import K
 from ..autograd import Function
+from ..tensor import is_bfloat16
 from .shape import reshape, sum_to, transpose
 
 
@@ -23,13 +24,17 @@ class MatMul(Function):
         if ka != kb:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
                              f"{ka} (last dim of the first) != {kb} (first matrix dim of the second)")
-        if a.dtype == b.dtype and a.dtype.kind == "f" and a.ndim >= 2 and b.ndim >= 2:
+        if a.dtype == b.dtype and (a.dtype.kind == "f" or is_bfloat16(a.dtype)) and a.ndim >= 2 and b.ndim >= 2:
             if b.ndim == 2:  # (..., m, k) @ (k, n): every leading row in one GEMM
                 out = K.gemm(a.reshape(-1, ka), b)
                 return out.reshape(a.shape[:-1] + (b.shape[-1],))
             if a.shape[:-2] == b.shape[:-2]:  # equal batch dims: one batched GEMM
                 out = K.bmm(a.reshape((-1,) + a.shape[-2:]), b.reshape((-1,) + b.shape[-2:]))
                 return out.reshape(a.shape[:-2] + out.shape[-2:])
+        if "V" in (a.dtype.kind, b.dtype.kind) and (is_bfloat16(a.dtype) or is_bfloat16(b.dtype)):
+            # ml_dtypes' bfloat16 matmul returns float32; refusing it here makes Function.apply
+            # compute in float32 and round to bfloat16, as for every other bfloat16 product.
+            raise TypeError(f"matmul: no bfloat16 loop (operands {a.dtype} and {b.dtype})")
         try:
             return np.matmul(a, b)
         except ValueError:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._kernels import K
 from ..autograd import Function, constant, is_grad_enabled
-from ..tensor import Tensor
+from ..tensor import Tensor, is_floating_dtype
 from .compare import where
 from .indexing import gather
 from .pointwise import exp, log, softplus
@@ -148,7 +148,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    if isinstance(target, Tensor) and target.dtype.kind == "f":
+    if isinstance(target, Tensor) and is_floating_dtype(target.dtype):
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     rows, t, shape = _class_rows("cross_entropy", input, target)
     if weight is not None and tuple(weight.shape) != (rows.shape[1],):

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .._kernels import K
+from .._kernels import K, special
 from ..autograd import Function, constant, enable_grad, grad as autograd_grad
 from .compare import where
 
@@ -224,8 +224,7 @@ class GeluGrad(Function):
 
 class Erf(Function):
     def forward(self, a):
-        from scipy.special import erf as _erf
-        return _erf(a).astype(a.dtype, copy=False)
+        return special.erf(a).astype(a.dtype, copy=False)
 
     def backward(self, grad):
         x = self.inputs[0]

@@ -9,7 +9,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, is_bfloat16
 from .arithmetic import abs as _abs
 from .compare import where
 from .pointwise import exp, sqrt
@@ -40,10 +40,23 @@ def _grad_back(grad, in_shape, dims):
     return expand(reshape(grad, _keepdim_shape(in_shape, dims)), in_shape)
 
 
+def _refuse_bfloat16_sums(a, op):
+    """Raise TypeError for bfloat16, whose NumPy sums (ml_dtypes') round every partial sum to bfloat16.
+
+    Added one at a time in bfloat16, 1000 ones sum to 256. The TypeError makes
+    ``Function.apply`` sum in float32 and round once, as NumPy's float16 sum does
+    (its partial sums are float32).
+    """
+    if is_bfloat16(a.dtype):
+        raise TypeError(f"{op}: no bfloat16 sum (its partial sums would be rounded to bfloat16)")
+
+
 class Sum(Function):
     saves_inputs = False
 
     def forward(self, a, dims, keepdim):
+        if a.dtype.kind == "V":   # not float16/32/64: perhaps bfloat16
+            _refuse_bfloat16_sums(a, "sum")
         self.in_shape, self.dims = a.shape, dims
         return np.sum(a, axis=dims, keepdims=keepdim)
 
@@ -61,8 +74,8 @@ def sum(input, dim=None, keepdim=False, dtype=None):  # noqa: A001
 
 def mean(input, dim=None, keepdim=False):
     dims = _dims(dim, input.ndim)
-    if input.dtype.kind != "f":
-        raise TypeError(f"mean: expected a floating point tensor, got {x.dtype}")
+    if input.dtype.kind != "f" and not is_bfloat16(input.dtype):
+        raise TypeError(f"mean: expected a floating point tensor, got {input.dtype}")
     n = int(np.prod([input.shape[d] for d in dims])) if dims else 1
     return Sum.apply(input, dims, keepdim) * (1.0 / n if n else np.nan)
 
@@ -208,6 +221,8 @@ class LogSumExp(Function):
     save_output = True
 
     def forward(self, a, dims, keepdim):
+        if a.dtype.kind == "V":
+            _refuse_bfloat16_sums(a, "logsumexp")
         self.dims, self.keepdim = dims, keepdim
         m = np.max(a, axis=dims, keepdims=True) if a.size else np.zeros(_keepdim_shape(a.shape, dims), a.dtype)
         m = np.where(np.isfinite(m), m, 0)

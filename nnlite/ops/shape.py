@@ -6,7 +6,7 @@ them reads the input's values (``saves_inputs = False``).
 import numpy as np
 
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, is_floating_dtype
 from .creation import as_tensor
 from .indexing import narrow
 
@@ -205,7 +205,7 @@ def cast(input, dtype):
     dtype = np.dtype(dtype)
     if input.dtype == dtype:
         return input
-    if dtype.kind != "f" or input.dtype.kind != "f":
+    if not (is_floating_dtype(dtype) and is_floating_dtype(input.dtype)):
         return Tensor._make(input.data.astype(dtype), None)
     return Cast.apply(input, dtype)
 

@@ -1,4 +1,6 @@
 """Adagrad: per-coordinate learning rates from the sum of squared gradients."""
+import numpy as np
+
 from .._kernels import K
 from .optimizer import Optimizer
 
@@ -22,12 +24,29 @@ class Adagrad(Optimizer):
     Stochastic Optimization" (JMLR 2011). As in PyTorch, every parameter has
     its ``sum`` from the start (not after its first step).
 
+    :meth:`update`, just below, is the rule above line by line in plain NumPy.
     :meth:`step` hands every parameter of a group to one fused kernel,
-    ``K.adagrad_step``. Its plain NumPy twin, the rule above line by line, is
-    ``adagrad_step`` in ``nnlite/_kernels/reference/_optim.py``; the kernel is
-    tested equal to it.
+    ``K.adagrad_step``, which is tested equal to :meth:`update`; on the
+    reference backend ``K.adagrad_step`` checks its arguments and then runs
+    :meth:`update`.
     """
     _eager_state = True
+
+    @staticmethod
+    def update(param, grad, state_sum, step, *, lr, lr_decay, weight_decay, eps, maximize):
+        """The update rule on flat NumPy buffers, in place: one line per equation above.
+
+        ``param`` and ``state_sum`` (:math:`s`) are updated; ``step`` is the
+        count after incrementing. The hyperparameters are Python floats: NumPy
+        rounds each to the buffers' dtype where it meets them, as torch does.
+        No argument checks here; ``K.adagrad_step`` makes them.
+        """
+        g = -grad if maximize else grad
+        if weight_decay != 0:
+            g = g + weight_decay * param                           # g += λ θ
+        clr = lr / (1 + (step - 1) * lr_decay)                     # γ̃ = γ / (1 + (t - 1) η)
+        state_sum[...] = state_sum + g * g                         # s += g²
+        param[...] = param - clr * g / (np.sqrt(state_sum) + eps)  # θ -= γ̃ g / (√s + ε)
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
                  eps=1e-10, maximize=False):

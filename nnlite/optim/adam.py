@@ -1,5 +1,8 @@
 """Adam and AdamW: adaptive moment estimation, with L2 or decoupled weight decay."""
+import numpy as np
+
 from .._kernels import K
+from ._torch_rounding import torch_lerp
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -26,11 +29,12 @@ class Adam(Optimizer):
     by :math:`\sqrt{\hat v_t}` like everything else (coordinates with large
     gradients are barely decayed); ``decoupled_weight_decay=True`` is AdamW.
 
+    :meth:`update`, just below, is the rule above line by line in plain NumPy.
     :meth:`step` hands every parameter of a group to one fused kernel,
-    ``K.adam_step``. Its plain NumPy twin, the rule above line by line, is
-    ``adam_step`` in ``nnlite/_kernels/reference/_optim.py``; the kernel is
-    tested equal to it. (The twin computes :math:`m_t` with ``torch_lerp``,
-    the same average rounded as ``torch.lerp`` rounds it.)
+    ``K.adam_step``, which is tested equal to :meth:`update`; on the reference
+    backend ``K.adam_step`` checks its arguments and then runs :meth:`update`.
+    (:math:`m_t` is computed with ``torch_lerp``, the same average rounded as
+    ``torch.lerp`` rounds it.)
 
     >>> import nnlite as nl
     >>> w = nl.nn.Parameter(nl.tensor([1.0, -2.0]))
@@ -39,6 +43,34 @@ class Adam(Optimizer):
     >>> [round(v, 4) for v in w.data.tolist()]   # the first step is lr * sign(g)
     [0.9, -1.9]
     """
+
+    @staticmethod
+    def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, beta1, beta2, eps,
+               weight_decay, decoupled_weight_decay, amsgrad, maximize):
+        """The update rule on flat NumPy buffers, in place: one line per equation above.
+
+        ``param``, ``exp_avg``, ``exp_avg_sq`` (and ``max_exp_avg_sq`` with
+        amsgrad) are updated; ``step`` is the count after incrementing. The
+        hyperparameters are Python floats: NumPy rounds each to the buffers'
+        dtype where it meets them, as torch does, so a float32 buffer is
+        updated in float32. No argument checks here; ``K.adam_step`` makes them.
+        """
+        g = -grad if maximize else grad
+        if weight_decay != 0:
+            if decoupled_weight_decay:
+                param[...] = param * (1 - lr * weight_decay)       # AdamW: θ *= 1 - γ λ
+            else:
+                g = g + weight_decay * param                       # Adam: g += λ θ
+        m, v = exp_avg, exp_avg_sq
+        m[...] = torch_lerp(m, g, 1 - beta1)                       # m = β1 m + (1 - β1) g
+        v[...] = v * beta2 + (1 - beta2) * g * g                   # v = β2 v + (1 - β2) g²
+        if amsgrad:
+            np.maximum(max_exp_avg_sq, v, out=max_exp_avg_sq)      # v̂ = max(v̂, v)
+            v = max_exp_avg_sq
+        step_size = lr / (1 - beta1 ** step)                       # γ / (1 - β1^t)
+        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5         # √(1 - β2^t)
+        denom = np.sqrt(v) / bias_correction2_sqrt + eps
+        param[...] = param - step_size * m / denom                 # θ -= step_size m / denom
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
@@ -92,8 +124,8 @@ class AdamW(Adam):
     so every coordinate decays at the same rate :math:`\gamma\lambda`, whatever
     its gradient scale. Loshchilov & Hutter, "Decoupled Weight Decay
     Regularization" (ICLR 2019). Default ``weight_decay=1e-2`` as in PyTorch.
-    The kernel and its NumPy twin are Adam's (``adam_step`` with
-    ``decoupled_weight_decay=True``).
+    The kernel and the rule are Adam's (``K.adam_step`` and :meth:`Adam.update`
+    with ``decoupled_weight_decay=True``).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,

@@ -1,5 +1,8 @@
 """RMSprop: divide each step by a running root-mean-square of the gradient."""
+import numpy as np
+
 from .._kernels import K
+from ._torch_rounding import torch_lerp
 from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
@@ -26,11 +29,41 @@ class RMSprop(Optimizer):
     lecture 6e (2012); the centred form from Graves, "Generating Sequences With
     Recurrent Neural Networks" (2013).
 
+    :meth:`update`, just below, is the rule above line by line in plain NumPy.
     :meth:`step` hands every parameter of a group to one fused kernel,
-    ``K.rmsprop_step``. Its plain NumPy twin, the rule above line by line, is
-    ``rmsprop_step`` in ``nnlite/_kernels/reference/_optim.py``; the kernel is
-    tested equal to it.
+    ``K.rmsprop_step``, which is tested equal to :meth:`update`; on the
+    reference backend ``K.rmsprop_step`` checks its arguments and then runs
+    :meth:`update`. (:math:`\bar g_t` is computed with ``torch_lerp``, the
+    same average rounded as ``torch.lerp`` rounds it.)
     """
+
+    @staticmethod
+    def update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps,
+               weight_decay, momentum, centered, maximize):
+        r"""The update rule on flat NumPy buffers, in place: one line per equation above.
+
+        ``param`` and ``square_avg`` (:math:`v`) are updated, and ``grad_avg``
+        (:math:`\bar g`) if centered and ``momentum_buffer`` if momentum > 0
+        (None otherwise). The hyperparameters are Python floats: NumPy rounds
+        each to the buffers' dtype where it meets them, as torch does. No
+        argument checks here; ``K.rmsprop_step`` makes them.
+        """
+        g = -grad if maximize else grad
+        if weight_decay != 0:
+            g = g + weight_decay * param                           # g += λ θ
+        v = square_avg
+        v[...] = v * alpha + (1 - alpha) * g * g                   # v = α v + (1 - α) g²
+        if centered:
+            grad_avg[...] = torch_lerp(grad_avg, g, 1 - alpha)     # ḡ = α ḡ + (1 - α) g
+            avg = np.sqrt(v - grad_avg * grad_avg) + eps           # √(v - ḡ²) + ε
+        else:
+            avg = np.sqrt(v) + eps                                 # √v + ε
+        if momentum > 0:
+            b = momentum_buffer
+            b[...] = b * momentum + g / avg                        # b = μ b + g / avg
+            param[...] = param - lr * b                            # θ -= γ b
+        else:
+            param[...] = param - lr * g / avg                      # θ -= γ g / avg
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, maximize=False):

@@ -24,10 +24,10 @@ class SGD(Optimizer):
     initialization and momentum in deep learning" (ICML 2013). Like PyTorch,
     :math:`\gamma` multiplies the momentum buffer (not the gradient inside it).
 
+    :meth:`update`, just below, is the rule above line by line in plain NumPy.
     :meth:`step` hands every parameter of a group to one fused kernel,
-    ``K.sgd_step``. Its plain NumPy twin, the rule above line by line, is
-    ``sgd_step`` in ``nnlite/_kernels/reference/_optim.py``; the kernel is
-    tested equal to it.
+    ``K.sgd_step``, which is tested equal to :meth:`update`; on the reference
+    backend ``K.sgd_step`` checks its arguments and then runs :meth:`update`.
 
     >>> import nnlite as nl
     >>> w = nl.nn.Parameter(nl.tensor([1.0, -2.0]))
@@ -36,6 +36,28 @@ class SGD(Optimizer):
     >>> w.data.tolist()
     [0.800000011920929, -1.600000023841858]
     """
+
+    @staticmethod
+    def update(param, grad, momentum_buffer, *, lr, momentum, dampening, nesterov,
+               weight_decay, maximize, first_step):
+        """The update rule on flat NumPy buffers, in place: one line per equation above.
+
+        ``param`` (and ``momentum_buffer`` when momentum != 0; None otherwise)
+        are updated; ``first_step`` is :math:`t = 1`. The hyperparameters are
+        Python floats: NumPy rounds each to the buffers' dtype where it meets
+        them, as torch does. No argument checks here; ``K.sgd_step`` makes them.
+        """
+        g = -grad if maximize else grad
+        if weight_decay != 0:
+            g = g + weight_decay * param                           # g += λ θ
+        if momentum != 0:
+            b = momentum_buffer
+            if first_step:
+                b[...] = g                                         # b_1 = g_1
+            else:
+                b[...] = b * momentum + (1 - dampening) * g        # b = μ b + (1 - τ) g
+            g = g + momentum * b if nesterov else b
+        param[...] = param - lr * g                                # θ -= γ g
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False):

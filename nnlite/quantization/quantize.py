@@ -44,8 +44,8 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
     :class:`QuantizedLinearReLU`, whose ReLU runs inside the kernel call).
     ``reduce_range=True`` quantizes the activations to 7 bits (0..127), as
     PyTorch's x86 (fbgemm) dynamic Linear does, for the kernel's faster byte
-    multiply-add. ONNX export writes the 8-bit form (``DynamicQuantizeLinear``),
-    so export a model quantized without ``reduce_range``.
+    multiply-add. ONNX export keeps the 7 bits (the codes are computed with
+    ``Round`` and ``Clip`` to 0..127, as ``DynamicQuantizeLinear`` has 8 only).
     ``dtype=nl.float16``: weights and biases are stored in float16 and the
     products run in float32 (:class:`Float16Linear`). The same two choices as torch.
 

@@ -64,7 +64,7 @@ def _arrays(dtype, x_shape, w_shape, out_shape):
 @pytest.mark.parametrize("x_shape, w_shape, padding, dilation", [
     ((3, 6, 14, 14), (16, 6, 5, 5), (0, 0), (1, 1)),
     ((2, 4, 12, 12), (8, 4, 3, 3), (1, 1), (1, 1)),
-    ((2, 3, 13, 11), (4, 3, 3, 2), (2, 1), (2, 1)),
+    ((2, 4, 13, 11), (4, 4, 3, 2), (2, 1), (2, 1)),   # shifted with 256- and 512-bit tiles
 ])
 def test_the_shifted_gradient_twins_equal_the_compiled_shifted_paths(dtype, x_shape, w_shape,
                                                                      padding, dilation):

@@ -156,6 +156,7 @@ def test_bmm_of_small_items_shares_items_among_threads(rng, dtype):
 
 def test_scipy_blas_fallback_gives_the_same_products(tmp_path):
     """Without an OpenBLAS found in the process, the door calls SciPy's Cython BLAS (LP64)."""
+    pytest.importorskip("scipy.linalg")   # the fallback is optional: SciPy is not a dependency
     code = (
         "import sys; sys.modules['threadpoolctl'] = None\n"
         "import numpy as np\n"

@@ -87,11 +87,29 @@ def test_uniform_bounds_are_exact():
 
 
 def test_trunc_normal_moments_and_bounds():
-    from scipy.stats import truncnorm
+    truncnorm = pytest.importorskip("scipy.stats").truncnorm   # a test-time oracle only
     w = init.trunc_normal_(nl.empty(200, 200, dtype=nl.float64), mean=0.1, std=0.5, a=-0.4, b=0.9)
     assert w.data.min() >= -0.4 and w.data.max() <= 0.9
     dist = truncnorm((-0.4 - 0.1) / 0.5, (0.9 - 0.1) / 0.5, loc=0.1, scale=0.5)
     check_moments(w.data, dist.mean(), dist.var(), uniform=True)
+
+
+
+def test_trunc_normal_follows_the_truncated_normal_cdf():
+    """Kolmogorov-Smirnov distance to F(x) = (Phi(x') - Phi(a')) / (Phi(b') - Phi(a')), Phi from math.erf."""
+    mean, std, a, b = 0.3, 2.0, -1.0, 4.5
+    w = init.trunc_normal_(nl.empty(40000, dtype=nl.float64), mean=mean, std=std, a=a, b=b,
+                           generator=nl.Generator().manual_seed(5))
+    x = np.sort(w.data)
+    assert x[0] >= a and x[-1] <= b
+
+    def phi(v):
+        return 0.5 * (1.0 + math.erf((v - mean) / (std * math.sqrt(2.0))))
+
+    cdf = np.array([(phi(v) - phi(a)) / (phi(b) - phi(a)) for v in x])
+    n = x.size
+    distance = max(np.max(np.arange(1, n + 1) / n - cdf), np.max(cdf - np.arange(n) / n))
+    assert distance < 1.63 / math.sqrt(n)   # the 1% critical value; a clipped normal is ~0.26 away
 
 
 @pytest.mark.parametrize("shape", [(3, 5), (5, 3), (6, 2, 2, 2), (4, 4)])

@@ -212,6 +212,31 @@ def test_dynamic_int8_model_exports_with_quantize_and_dequantize(tmp_path):
     assert codes.data_type == 3                      # int8: a quarter of the float32 bytes
 
 
+def test_reduce_range_layers_export_their_7_bit_activation_codes(tmp_path):
+    """DynamicQuantizeLinear has 8-bit codes only; the 7-bit ones are written out and match nnlite's."""
+    from nnlite.quantization import quantize_dynamic
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    q7, q8 = quantize_dynamic(model, reduce_range=True), quantize_dynamic(model)
+    x = _floats(16, 64)
+    proto = _round_trip(q7, x, tmp_path, other_batch=3 * _floats(5, 64, seed=1), atol=1e-5)
+    ops = [n.op_type for n in proto.graph.node]
+    assert "DynamicQuantizeLinear" not in ops and ops.count("ReduceMin") == 2 and ops.count("Clip") == 4
+    # The 8-bit export would be far off: half the code steps give another output.
+    gap = np.abs(q7(nl.tensor(x)).data - q8(nl.tensor(x)).data).max()
+    assert gap > 100 * 1e-5
+
+
+def test_fused_int8_linear_relu_exports_with_its_relu(tmp_path):
+    from nnlite.quantization import fuse_modules, quantize_dynamic
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    qmodel = quantize_dynamic(fuse_modules(model, [["0", "1"]]))
+    assert type(qmodel[0]).__name__ == "QuantizedLinearReLU"
+    proto = _round_trip(qmodel, _floats(8, 16), tmp_path, other_batch=_floats(3, 16, seed=1), atol=1e-5)
+    assert [n.op_type for n in proto.graph.node].count("Relu") == 1
+
+
 def test_static_int8_layer_exports_with_quantize_linear(tmp_path):
     from nnlite.quantization import QuantizedLinear
     nl.manual_seed(0)

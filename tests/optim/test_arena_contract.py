@@ -5,6 +5,7 @@ import pytest
 import nnlite as nl
 from nnlite._kernels import _optim as compiled
 from nnlite._kernels.reference import _optim as twin
+from nnlite.optim._torch_rounding import torch_lerp
 from nnlite.parameter import adopt_storage, mark_updated
 
 
@@ -74,7 +75,7 @@ def test_torch_lerp_is_the_running_average_exact_at_both_ends():
     start, end = rng.standard_normal(1000), rng.standard_normal(1000)
     for w in (0.1, 0.3, 0.5, 0.7, 0.999):
         plain = (1 - w) * start + w * end
-        np.testing.assert_allclose(twin.torch_lerp(start, end, w), plain, rtol=0, atol=1e-15)
-    assert np.array_equal(twin.torch_lerp(start, end, 0.0), start)
-    assert np.array_equal(twin.torch_lerp(start, end, 1.0), end)
-    assert twin.torch_lerp(start.astype(np.float32), end.astype(np.float32), 0.1).dtype == np.float32
+        np.testing.assert_allclose(torch_lerp(start, end, w), plain, rtol=0, atol=1e-15)
+    assert np.array_equal(torch_lerp(start, end, 0.0), start)
+    assert np.array_equal(torch_lerp(start, end, 1.0), end)
+    assert torch_lerp(start.astype(np.float32), end.astype(np.float32), 0.1).dtype == np.float32

@@ -8,6 +8,7 @@ same name; see :mod:`nnlite._kernels.reference` for what "equal" promises.
 import numpy as np
 
 from .. import checks
+from ..special import erf
 from ._gemm import _gemm_float_operands, _gemm_ndim
 
 def _elementwise_floats(op, arrays, names):
@@ -50,7 +51,6 @@ _GELU_INV_SQRT_2PI = 0.3989422804014327       # 1 / sqrt(2 pi): the normal pdf's
 
 def gelu_forward(x, approximate):
     """x * Phi(x) ("none": exact, with erf) or PyTorch's tanh approximation ("tanh")."""
-    from scipy.special import erf
     _elementwise_floats("gelu_forward", (x,), ("x",))
     _elementwise_approximate("gelu_forward", approximate)
     t = x.dtype.type
@@ -64,7 +64,6 @@ def gelu_forward(x, approximate):
 
 def gelu_backward(grad, x, approximate):
     """PyTorch's GELU derivative: Phi(x) + x phi(x), or the tanh formula's derivative."""
-    from scipy.special import erf
     _elementwise_floats("gelu_backward", (grad, x), ("grad", "x"))
     _elementwise_approximate("gelu_backward", approximate)
     t = x.dtype.type

@@ -8,6 +8,7 @@ same name; see :mod:`nnlite._kernels.reference` for what "equal" promises.
 import numpy as np
 
 from .. import checks
+from ..blocking import gemm_blocking
 
 _GEMM_BIAS_GRAD_BLOCK = 256   # rows per partial sum in bias_grad (fixed: thread-count independent)
 
@@ -91,8 +92,9 @@ def bias_grad(g):
 # The blocking of the compiled gemm_tiled (see the essay above its code in _gemm.pyx).
 _TILED_MR = 6                                      # rows of a micro-tile
 _TILED_NR = {np.dtype(np.float32): 16, np.dtype(np.float64): 8}   # columns of a micro-tile
-_TILED_KC = 256                                    # depth of one block of the sum
-_TILED_MC = 96                                     # rows of A per block
+# depth of one block of the sum, and rows of A per block: from this machine's caches,
+# the same values the compiled kernel reads (blocking.py)
+_TILED_KC, _TILED_MC = gemm_blocking()["kc"], gemm_blocking()["mc"]
 
 
 def gemm_tiled(a, b):

@@ -4,25 +4,30 @@ Optimizer updates on flat parameter buffers.
 
 Each ``*_step`` function has the signature and results of the compiled kernel of
 the same name; see :mod:`nnlite._kernels.reference` for what "equal" promises.
-:func:`torch_lerp` is not a kernel: it is the one place where a twin rounds the
-way torch does rather than as the plain formula would.
+A twin here is only the argument checks: after them it runs the update rule
+that the optimizer's class holds (``sgd_step`` runs :meth:`nnlite.optim.SGD.update`,
+``adagrad_step`` :meth:`nnlite.optim.Adagrad.update`, ``rmsprop_step``
+:meth:`nnlite.optim.RMSprop.update`, ``adam_step`` :meth:`nnlite.optim.Adam.update`).
+
+The one upward reference in ``_kernels``. Lower layers do not import higher
+ones, and nothing in ``_kernels`` imports :mod:`nnlite.optim` when it loads.
+Each twin below imports its optimizer class inside the function, at call time,
+so that the rule a student steps through sits in the optimizer's own file,
+right under the equations of its docstring, and exists once: the fused kernel
+is tested equal to exactly that rule, and the reference backend runs exactly it.
 """
 import numpy as np
 
 from .. import checks
 
 # One call updates a whole flat buffer (an arena of many parameters) in place.
-# Each function first checks its arguments (the helpers just below), then reads
-# as the update rule in the optimizer's docstring: one line per equation, in
-# torch.optim's single-tensor (foreach=False) order. In float64 the twins equal
-# the compiled loops bit for bit.
+# In float64 the rules equal the compiled loops bit for bit.
 #
-# Scalars and dtypes. Hyperparameters become Python floats, and every derived
-# scalar (1 - beta2, lr / bias_correction1, ...) is computed in double. NumPy
-# (>= 2) rounds a Python float to the array's dtype where it meets the array,
-# which is exactly what torch does with a Python scalar hyperparameter, so a
-# float32 buffer is updated in float32 throughout. The one torch-parity trick
-# that is not the plain formula is torch_lerp, below.
+# Scalars and dtypes. The checks below turn every hyperparameter into a Python
+# float, so every derived scalar in a rule (1 - beta2, lr / bias_correction1, ...)
+# is computed in double. NumPy (>= 2) rounds a Python float to the array's dtype
+# where it meets the array, which is exactly what torch does with a Python scalar
+# hyperparameter, so a float32 buffer is updated in float32 throughout.
 
 _WHAT = {"lr": "learning rate", "lr_decay": "lr_decay value", "eps": "epsilon value",
          "weight_decay": "weight_decay value", "momentum": "momentum value",
@@ -78,33 +83,14 @@ def _optim_step_count(kernel, step):
 
 
 # --------------------------------------------------------------------------
-# TORCH-PARITY ROUNDING. Not part of any algorithm; here only so the twins,
-# the compiled kernels and torch.optim agree to the last bit.
-# --------------------------------------------------------------------------
-def torch_lerp(start, end, weight):
-    """``start + weight * (end - start)``, rounded the way ``torch.lerp`` rounds it.
-
-    Mathematically this is the running average ``(1 - weight) * start + weight * end``
-    (Adam's first moment, centred RMSprop's mean gradient). torch evaluates it
-    from whichever end ``weight`` is closer to, with ``weight`` and ``1 - weight``
-    rounded to the buffers' dtype, so the result is exact at ``weight = 0`` and
-    ``weight = 1``. The plain formula differs from it in the last bit.
-    """
-    w = start.dtype.type(weight)
-    if abs(w) < 0.5:
-        return start + w * (end - start)
-    return end - (end - start) * (start.dtype.type(1) - w)
-
-
-# --------------------------------------------------------------------------
-# The update rules.
+# The twins: checks, then the optimizer class's rule.
 # --------------------------------------------------------------------------
 def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
              weight_decay, maximize, first_step):
     """SGD with optional momentum (heavy-ball or Nesterov) and L2 weight decay, in place.
 
-    The rule of :class:`nnlite.optim.SGD`. ``momentum_buffer`` is None when
-    momentum == 0 (and ignored if given then).
+    Checks the arguments, then runs :meth:`nnlite.optim.SGD.update`.
+    ``momentum_buffer`` is None when momentum == 0 (and ignored if given then).
     """
     kernel = "sgd_step"
     use_momentum = momentum != 0
@@ -119,23 +105,16 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
     if use_momentum and momentum_buffer is None:
         raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
 
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param                           # g += λ θ
-    if use_momentum:
-        b = momentum_buffer
-        if first_step:
-            b[...] = g                                         # b_1 = g_1
-        else:
-            b[...] = b * momentum + (1 - dampening) * g        # b = μ b + (1 - τ) g
-        g = g + momentum * b if nesterov else b
-    param[...] = param - lr * g                                # θ -= γ g
+    from ...optim.sgd import SGD
+    SGD.update(param, grad, momentum_buffer if use_momentum else None, lr=lr, momentum=momentum,
+               dampening=dampening, nesterov=bool(nesterov), weight_decay=weight_decay,
+               maximize=bool(maximize), first_step=bool(first_step))
 
 
 def adagrad_step(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize):
     """Adagrad: accumulate squared gradients, divide the step by their root, in place.
 
-    The rule of :class:`nnlite.optim.Adagrad`.
+    Checks the arguments, then runs :meth:`nnlite.optim.Adagrad.update`.
     """
     kernel = "adagrad_step"
     grad = _optim_buffers(kernel, grad, param=param, state_sum=state_sum)
@@ -145,19 +124,16 @@ def adagrad_step(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, 
     lr, lr_decay, weight_decay, eps = _hyperparameters(
         kernel, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
 
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param                           # g += λ θ
-    clr = lr / (1 + (step - 1) * lr_decay)                     # decayed learning rate
-    state_sum[...] = state_sum + g * g                         # s += g²
-    param[...] = param - clr * g / (np.sqrt(state_sum) + eps)  # θ -= γ̃ g / (√s + ε)
+    from ...optim.adagrad import Adagrad
+    Adagrad.update(param, grad, state_sum, step, lr=lr, lr_decay=lr_decay,
+                   weight_decay=weight_decay, eps=eps, maximize=bool(maximize))
 
 
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
                  weight_decay, momentum, centered, maximize):
     """RMSprop: divide by a running root-mean-square of gradients (optionally centred), in place.
 
-    The rule of :class:`nnlite.optim.RMSprop`.
+    Checks the arguments, then runs :meth:`nnlite.optim.RMSprop.update`.
     """
     kernel = "rmsprop_step"
     use_momentum = momentum > 0
@@ -173,31 +149,19 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, 
     if use_momentum and momentum_buffer is None:
         raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
 
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param                           # g += λ θ
-    v = square_avg
-    v[...] = v * alpha + (1 - alpha) * g * g                   # v = α v + (1 - α) g²
-    if centered:
-        grad_avg[...] = torch_lerp(grad_avg, g, 1 - alpha)     # ḡ = α ḡ + (1 - α) g
-        avg = np.sqrt(v - grad_avg * grad_avg) + eps           # √(v - ḡ²) + ε
-    else:
-        avg = np.sqrt(v) + eps                                 # √v + ε
-    if use_momentum:
-        b = momentum_buffer
-        b[...] = b * momentum + g / avg                        # b = μ b + g / avg
-        param[...] = param - lr * b                            # θ -= γ b
-    else:
-        param[...] = param - lr * g / avg                      # θ -= γ g / avg
+    from ...optim.rmsprop import RMSprop
+    RMSprop.update(param, grad, square_avg, grad_avg if centered else None,
+                   momentum_buffer if use_momentum else None, lr=lr, alpha=alpha, eps=eps,
+                   weight_decay=weight_decay, momentum=momentum, centered=bool(centered),
+                   maximize=bool(maximize))
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
               weight_decay, decoupled_weight_decay, amsgrad, maximize):
     """Adam (L2 decay added to the gradient) or AdamW (decoupled decay), in place.
 
-    The rule of :class:`nnlite.optim.Adam` and :class:`nnlite.optim.AdamW`:
-    ``m = β1 m + (1 - β1) g``; ``v = β2 v + (1 - β2) g²``;
-    ``θ -= lr / (1 - β1**step) * m / (sqrt(v) / sqrt(1 - β2**step) + eps)``.
+    Checks the arguments, then runs :meth:`nnlite.optim.Adam.update`, the rule of
+    :class:`nnlite.optim.Adam` and :class:`nnlite.optim.AdamW`.
     """
     kernel = "adam_step"
     grad = _optim_buffers(kernel, grad, param=param, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
@@ -210,22 +174,11 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
     if amsgrad and max_exp_avg_sq is None:
         raise ValueError(f"{kernel}: amsgrad=True needs a max_exp_avg_sq buffer")
 
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param[...] = param * (1 - lr * weight_decay)       # AdamW: θ *= 1 - γ λ
-        else:
-            g = g + weight_decay * param                       # Adam: g += λ θ
-    m, v = exp_avg, exp_avg_sq
-    m[...] = torch_lerp(m, g, 1 - beta1)                       # m = β1 m + (1 - β1) g
-    v[...] = v * beta2 + (1 - beta2) * g * g                   # v = β2 v + (1 - β2) g²
-    if amsgrad:
-        np.maximum(max_exp_avg_sq, v, out=max_exp_avg_sq)      # v̂ = max(v̂, v)
-        v = max_exp_avg_sq
-    step_size = lr / (1 - beta1 ** step)                       # γ / (1 - β1^t)
-    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5         # √(1 - β2^t)
-    denom = np.sqrt(v) / bias_correction2_sqrt + eps
-    param[...] = param - step_size * m / denom                 # θ -= step_size m / denom
+    from ...optim.adam import Adam
+    Adam.update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None, step,
+                lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                decoupled_weight_decay=bool(decoupled_weight_decay), amsgrad=bool(amsgrad),
+                maximize=bool(maximize))
 
 
 __all__ = sorted(n for n, v in list(globals().items())

@@ -257,7 +257,8 @@ def int8_linear(x_q, int x_zero_point, w_q, w_row_sums, multiplier, bias=None, o
     else:
         out_f = <float*>cnp.PyArray_DATA(out)
     cdef int words = nnl_code_size(0) == 2
-    cdef void* codes = malloc(M * K4 * nnl_code_size(0))
+    cdef void* codes = malloc(M * K4 * nnl_code_size(0) + 1)   # + 1: K = 0 asks for no bytes, and
+                                                              # malloc(0) may return NULL
     if codes == NULL:
         raise MemoryError("int8_linear: no memory for the activation codes")
     cdef int nthreads = _threads_for(M, N, K)

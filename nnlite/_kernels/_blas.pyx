@@ -183,7 +183,13 @@ cdef void _install():
         if chosen is not None:
             break
     if chosen is None:  # no usable OpenBLAS loaded: SciPy's Cython BLAS (which may load one)
-        from scipy.linalg import cython_blas
+        try:
+            from scipy.linalg import cython_blas
+        except ImportError:
+            raise ImportError(
+                "nnlite needs a BLAS: NumPy here is not linked to OpenBLAS (expected an OpenBLAS that "
+                "threadpoolctl can see), and SciPy, whose BLAS nnlite uses otherwise, is not installed; "
+                "install a NumPy wheel from PyPI or `pip install scipy`") from None
         chosen = (False, {r: _capsule_address(cython_blas.__pyx_capi__[r]) for r in _ROUTINES})
         libraries = _openblas_libraries()
     _ilp64, routines = chosen

@@ -130,7 +130,7 @@ def transformer_step(torch, repeat):
     model = CharTransformer(65, block_size=64, d_model=128, nhead=4, num_layers=2, dim_feedforward=512)
     t_model = None
     if torch is not None:
-        from bench_recipes import torch_model
+        from .bench_recipes import torch_model
         t_model = torch_model(torch, "char-transformer", model)
     rng = np.random.default_rng(3)
     ids = rng.integers(0, 65, (32, 65))

@@ -8,11 +8,12 @@ sits right below its forward loop. Twins: ``reference/_elementwise.py``.
 """
 import numpy as np
 cimport numpy as cnp
+from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport erf, erff, exp, tanh
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
+from nnlite._kernels._fastmath cimport _erf, _exp, _sigmoid, _tanh
 from nnlite._kernels._threads cimport threads_for
 from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, index_array as _index_array
 
@@ -22,10 +23,6 @@ __all__ = ["relu_forward", "relu_backward", "gelu_forward", "gelu_backward",
            "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
            "silu_forward", "silu_backward", "dropout_forward",
            "embedding_forward", "embedding_backward"]
-
-ctypedef fused floating:
-    float
-    double
 
 # Written out to full double precision; a float kernel rounds them once.
 cdef double SQRT_2_OVER_PI = 0.7978845608028654   # sqrt(2 / pi), tanh-GELU's slope at 0
@@ -55,52 +52,6 @@ cdef inline cnp.ndarray _empty_like(cnp.ndarray x, int t):
 cdef inline void _check_approximate(str op, object approximate) except *:
     if approximate != "none" and approximate != "tanh":
         raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
-
-
-# ------------------------------------------------------------- math helpers -----
-# float32 exp, tanh and sigmoid are written out in straight-line C below, so the
-# loops that call them vectorise (a call into libm cannot). float64 uses libm,
-# and so does float32 erf.
-
-cdef extern from "_fastmath.h":
-    float nnl_expf(float x) noexcept nogil
-    float nnl_erff(float x) noexcept nogil
-    float nnl_sigmoidf(float x) noexcept nogil
-    float nnl_tanhf(float x) noexcept nogil
-
-
-cdef inline floating _exp(floating v) noexcept nogil:
-    if floating is float:
-        return nnl_expf(v)
-    else:
-        return exp(v)
-
-
-cdef inline floating _tanh(floating v) noexcept nogil:
-    if floating is float:
-        return nnl_tanhf(v)
-    else:
-        return tanh(v)
-
-
-cdef inline floating _erf(floating v) noexcept nogil:
-    if floating is float:
-        return nnl_erff(v)
-    else:
-        return erf(v)
-
-
-cdef inline floating _sigmoid(floating v) noexcept nogil:
-    # exp of -|v| only: exp(+large) would overflow to inf for large |v|
-    cdef floating e
-    if floating is float:
-        return nnl_sigmoidf(v)
-    elif v >= 0:
-        e = _exp(-v)
-        return 1 / (1 + e)
-    else:
-        e = _exp(v)
-        return e / (1 + e)
 
 
 # ------------------------------------------------------------------ loops -----

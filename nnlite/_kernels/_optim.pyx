@@ -99,7 +99,7 @@ cdef inline void _sgd_element(floating* param, floating* grad, floating* buf, Py
 
 cdef void _sgd_loop(floating* param, object grad_, object buf_, double lr, double momentum,
                     double dampening, bint nesterov, double weight_decay, bint maximize,
-                    bint first_step):
+                    bint first_step) noexcept:
     cdef floating* grad = data_as(param, grad_)
     cdef floating* buf = data_as(param, buf_)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>grad_)
@@ -157,7 +157,7 @@ def sgd_step(param, grad, momentum_buffer, double lr, double momentum,
 # ---------------------------------------------------------------- Adagrad -----
 
 cdef void _adagrad_loop(floating* param, object grad_, object state_sum_, double clr,
-                        double weight_decay, double eps, bint maximize):
+                        double weight_decay, double eps, bint maximize) noexcept:
     cdef floating* grad = data_as(param, grad_)
     cdef floating* state_sum = data_as(param, state_sum_)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>grad_)
@@ -229,7 +229,7 @@ cdef inline void _rmsprop_element(floating* param, floating* grad, floating* squ
 
 cdef void _rmsprop_loop(floating* param, object grad_, object square_avg_, object grad_avg_,
                         object buf_, double lr, double alpha, double eps, double weight_decay,
-                        double momentum, bint centered, bint maximize):
+                        double momentum, bint centered, bint maximize) noexcept:
     cdef floating* grad = data_as(param, grad_)
     cdef floating* square_avg = data_as(param, square_avg_)
     cdef floating* grad_avg = data_as(param, grad_avg_)
@@ -328,7 +328,7 @@ cdef inline void _adam_element(floating* param, floating* grad, floating* exp_av
 cdef void _adam_loop(floating* param, object grad_, object exp_avg_, object exp_avg_sq_,
                      object max_exp_avg_sq_, double lr, double beta1, double beta2, double eps,
                      double weight_decay, bint decoupled_weight_decay, bint amsgrad, bint maximize,
-                     double step_size, double bias_correction2_sqrt):
+                     double step_size, double bias_correction2_sqrt) noexcept:
     cdef floating* grad = data_as(param, grad_)
     cdef floating* exp_avg = data_as(param, exp_avg_)
     cdef floating* exp_avg_sq = data_as(param, exp_avg_sq_)

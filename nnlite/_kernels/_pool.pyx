@@ -66,7 +66,7 @@ cdef inline Taps _taps(Py_ssize_t start, Py_ssize_t k, Py_ssize_t d, Py_ssize_t 
     return taps
 
 
-cdef void _max_pool_forward(floating* y, object x_, object indices_, PoolGeometry* p):
+cdef void _max_pool_forward(floating* y, object x_, object indices_, PoolGeometry* p) noexcept:
     """PyTorch's loop: start at the first in-input tap; a larger value or a NaN takes the lead."""
     cdef const floating* x = data_as(y, x_)
     cdef int64_t* indices = <int64_t*>data(indices_)
@@ -112,7 +112,7 @@ cdef void _max_pool_forward(floating* y, object x_, object indices_, PoolGeometr
 
 
 cdef Py_ssize_t _max_pool_backward(floating* gx, object grad_, object indices_, Py_ssize_t planes,
-                                   Py_ssize_t HW, Py_ssize_t L):
+                                   Py_ssize_t HW, Py_ssize_t L) noexcept:
     """Scatter-add per plane, outputs in order; returns how many indices fell outside the plane."""
     cdef const floating* grad = data_as(gx, grad_)
     cdef const int64_t* indices = <int64_t*>data(indices_)
@@ -156,7 +156,7 @@ cdef inline Window _avg_window(PoolGeometry* p, Py_ssize_t oh, Py_ssize_t ow) no
     return win
 
 
-cdef void _avg_pool_forward(floating* y, object x_, PoolGeometry* p):
+cdef void _avg_pool_forward(floating* y, object x_, PoolGeometry* p) noexcept:
     cdef const floating* x = data_as(y, x_)
     cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
     cdef Py_ssize_t plane, oh, ow, ih, iw
@@ -176,7 +176,7 @@ cdef void _avg_pool_forward(floating* y, object x_, PoolGeometry* p):
                 y[plane * L + oh * p.OW + ow] = total / <floating>win.divisor
 
 
-cdef void _avg_pool_backward(floating* gx, object grad_, PoolGeometry* p):
+cdef void _avg_pool_backward(floating* gx, object grad_, PoolGeometry* p) noexcept:
     cdef const floating* grad = data_as(gx, grad_)
     cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
     cdef Py_ssize_t plane, oh, ow, ih, iw

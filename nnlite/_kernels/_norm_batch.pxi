@@ -100,8 +100,9 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     kernel = "batch_norm_forward"
     cdef int t = _dtype(kernel, [("x", x), ("weight", weight), ("bias", bias),
                                  ("running_mean", running_mean), ("running_var", running_var)])
-    cdef Py_ssize_t count = _batch_norm_checks(kernel, x, weight, training, [
+    channels, values_per_channel = _reference._batch_norm_checks(kernel, x, weight, training, [
         ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)])
+    cdef double count = values_per_channel
     cdef double eps_ = _eps(kernel, eps)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{kernel}: give both running_mean and running_var, or neither")
@@ -223,7 +224,7 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
     kernel = "batch_norm_backward"
     cdef int t = _dtype(kernel, [("grad", grad), ("x", x), ("weight", weight),
                                  ("save_mean", save_mean), ("save_invstd", save_invstd)])
-    _batch_norm_checks(kernel, x, weight, training, [
+    _reference._batch_norm_checks(kernel, x, weight, training, [
         ("save_mean", save_mean), ("save_invstd", save_invstd)])
     if save_mean is None or save_invstd is None:
         raise ValueError(f"{kernel}: save_mean and save_invstd are required")

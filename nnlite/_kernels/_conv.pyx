@@ -233,10 +233,9 @@ include "_conv_depthwise.pxi"
 
 # ---------------------------------------------------------- bias gradient -----
 
-cdef void _backward_bias(floating* gb, object grad_, double* partial, Py_ssize_t N, Py_ssize_t O,
-                         Py_ssize_t L) noexcept:
+cdef void _backward_bias(const floating* grad, floating* gb, double* partial, Py_ssize_t N,
+                         Py_ssize_t O, Py_ssize_t L) noexcept nogil:
     """Per-(n, o) plane sums in float64 (parallel), then summed over n in order (serial)."""
-    cdef const floating* grad = data_as(gb, grad_)
     cdef Py_ssize_t task, l, n, o
     cdef double acc
     cdef int nt = threads_for(N * O * L)
@@ -245,12 +244,11 @@ cdef void _backward_bias(floating* gb, object grad_, double* partial, Py_ssize_t
         for l in range(L):
             acc = acc + grad[task * L + l]
         partial[task] = acc
-    with nogil:
-        for o in range(O):
-            acc = 0
-            for n in range(N):
-                acc = acc + partial[n * O + o]
-            gb[o] = <floating>acc
+    for o in range(O):
+        acc = 0
+        for n in range(N):
+            acc = acc + partial[n * O + o]
+        gb[o] = <floating>acc
 
 
 # ----------------------------------------------------------- conv wrappers -----
@@ -509,9 +507,14 @@ def conv2d_backward_bias(grad):
     cdef cnp.ndarray gb = np.empty(O, dtype=grad.dtype)
     cdef cnp.ndarray partial = np.empty(N * O, dtype=np.float64)
     cdef double* pp = <double*>data(partial)
-    # the one float/double choice of this pass: _backward_bias is written once, on `floating`
-    if t == cnp.NPY_FLOAT:
-        _backward_bias(<float*>data(gb), gc, pp, N, O, L)
-    else:
-        _backward_bias(<double*>data(gb), gc, pp, N, O, L)
+    cdef void* pg = data(gc)
+    cdef void* pb = data(gb)
+    # the one float/double choice of this pass: _backward_bias is written once, on `floating`.
+    # Its two element pointers are cast here, not through a GIL-holding runner: the runner
+    # moved the (identical) plane-sum loop across a 64-byte code boundary, 8% slower.
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            _backward_bias(<float*>pg, <float*>pb, pp, N, O, L)
+        else:
+            _backward_bias(<double*>pg, <double*>pb, pp, N, O, L)
     return gb

@@ -164,6 +164,19 @@ cdef inline double* _ddata(object a):
     return <double*>data(a)
 
 
+cdef Py_ssize_t _batch_norm_checks(str kernel, object x, object weight, bint training,
+                                   list extra) except -1:
+    _ndim(kernel, "x", x, 3, "(N, C, L)")
+    channels = x.shape[1]
+    for name, a in [("weight", weight)] + extra:
+        _shape(kernel, name, a, (channels,))
+    count = x.shape[0] * x.shape[2]
+    if training and count < 2:
+        raise ValueError(f"{kernel}: training needs more than 1 value per channel, "
+                         f"got x of shape {x.shape}")
+    return count
+
+
 # ------------------------------------------------------------- the kernels -----
 #
 # Two kinds of normalisation, one file each, compiled into this module:

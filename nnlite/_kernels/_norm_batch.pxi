@@ -100,9 +100,8 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     kernel = "batch_norm_forward"
     cdef int t = _dtype(kernel, [("x", x), ("weight", weight), ("bias", bias),
                                  ("running_mean", running_mean), ("running_var", running_var)])
-    channels, values_per_channel = _reference._batch_norm_checks(kernel, x, weight, training, [
+    cdef Py_ssize_t count = _batch_norm_checks(kernel, x, weight, training, [
         ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)])
-    cdef double count = values_per_channel
     cdef double eps_ = _eps(kernel, eps)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{kernel}: give both running_mean and running_var, or neither")
@@ -126,31 +125,32 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     cdef cnp.ndarray scratch = np.empty(5 * C + 2 * C * nblocks)
     cdef cnp.ndarray y = np.empty((N, C, L), dtype=dtype)
     save_mean, save_invstd = np.empty(C, dtype=dtype), np.empty(C, dtype=dtype)
-    cdef tuple stats = (running_mean, running_var, save_mean, save_invstd)
     # the one float/double choice of this pass: _batch_norm_forward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        _batch_norm_forward(<float*>data(y), xc, weight, bias, stats, scratch, train, m, count, eps_)
+        _batch_norm_forward(<float*>data(y), xc, weight, bias, running_mean, running_var, save_mean,
+                            save_invstd, scratch, train, m, count, eps_)
     else:
-        _batch_norm_forward(<double*>data(y), xc, weight, bias, stats, scratch, train, m, count, eps_)
+        _batch_norm_forward(<double*>data(y), xc, weight, bias, running_mean, running_var, save_mean,
+                            save_invstd, scratch, train, m, count, eps_)
     return y, save_mean, save_invstd
 
 
-cdef void _batch_norm_forward(floating* y, cnp.ndarray x, object weight, object bias, tuple stats,
-                              object scratch, bint train, double momentum, double count,
-                              double eps) noexcept:
+cdef void _batch_norm_forward(floating* y, cnp.ndarray x, object weight, object bias,
+                              object running_mean, object running_var, object save_mean,
+                              object save_invstd, object scratch, bint train, double momentum,
+                              double count, double eps) noexcept:
     """batch_norm_forward after the checks: statistics, running-stat update, y, into y.
 
-    ``stats`` is (running_mean, running_var, save_mean, save_invstd); ``scratch`` holds
-    mean, invstd, var, scale and shift, C each, then the block partial sums.
+    ``scratch`` holds mean, invstd, var, scale and shift, C each, then the block partial sums.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
     cdef floating* xp = data_as(y, x)
     cdef floating* wp = data_as(y, weight)
     cdef floating* bp = data_as(y, bias)
-    cdef floating* rmp = data_as(y, stats[0])
-    cdef floating* rvp = data_as(y, stats[1])
-    cdef floating* smp = data_as(y, stats[2])
-    cdef floating* sip = data_as(y, stats[3])
+    cdef floating* rmp = data_as(y, running_mean)
+    cdef floating* rvp = data_as(y, running_var)
+    cdef floating* smp = data_as(y, save_mean)
+    cdef floating* sip = data_as(y, save_invstd)
     cdef double* d = _ddata(scratch)
     with nogil:
         if train:
@@ -224,7 +224,7 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
     kernel = "batch_norm_backward"
     cdef int t = _dtype(kernel, [("grad", grad), ("x", x), ("weight", weight),
                                  ("save_mean", save_mean), ("save_invstd", save_invstd)])
-    _reference._batch_norm_checks(kernel, x, weight, training, [
+    _batch_norm_checks(kernel, x, weight, training, [
         ("save_mean", save_mean), ("save_invstd", save_invstd)])
     if save_mean is None or save_invstd is None:
         raise ValueError(f"{kernel}: save_mean and save_invstd are required")
@@ -238,30 +238,30 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
     rows_per_block = max(1, STAT_BLOCK // max(L, 1))
     cdef cnp.ndarray partial = np.empty(2 * C * ((N + rows_per_block - 1) // rows_per_block))
     cdef cnp.ndarray gx = np.empty((N, C, L), dtype=dtype)
-    # the statistics and sums, all float64: mean, invstd, weight, sum_g, dotp, partial
-    cdef tuple sums = (mean, invstd, w, sum_g, dotp, partial)
     cdef bint train = training
     # the one float/double choice of this pass: _batch_norm_backward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        _batch_norm_backward(<float*>data(gx), gc, xc, sums, train)
+        _batch_norm_backward(<float*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train)
     else:
-        _batch_norm_backward(<double*>data(gx), gc, xc, sums, train)
+        _batch_norm_backward(<double*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train)
     if weight is None:
         return gx, None, None
     return gx, (dotp * invstd).astype(dtype), sum_g.astype(dtype)
 
 
-cdef void _batch_norm_backward(floating* gx, cnp.ndarray grad, cnp.ndarray x, tuple sums,
-                               bint training) noexcept:
-    """batch_norm_backward after the checks: grad_x into gx, the channel sums into ``sums``."""
+cdef void _batch_norm_backward(floating* gx, cnp.ndarray grad, cnp.ndarray x, object mean_,
+                               object invstd_, object w_, object sum_g_, object dotp_,
+                               object partial_, bint training) noexcept:
+    """batch_norm_backward after the checks: grad_x into gx, the channel sums (float64,
+    like mean, invstd and w) into sum_g and dotp."""
     cdef floating* gp = data_as(gx, grad)
     cdef floating* xp = data_as(gx, x)
-    cdef double* mean = _ddata(sums[0])
-    cdef double* invstd = _ddata(sums[1])
-    cdef double* w = _ddata(sums[2])
-    cdef double* sum_g = _ddata(sums[3])
-    cdef double* dotp = _ddata(sums[4])
-    cdef double* partial = _ddata(sums[5])
+    cdef double* mean = _ddata(mean_)
+    cdef double* invstd = _ddata(invstd_)
+    cdef double* w = _ddata(w_)
+    cdef double* sum_g = _ddata(sum_g_)
+    cdef double* dotp = _ddata(dotp_)
+    cdef double* partial = _ddata(partial_)
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
     with nogil:
         _bn_backward(gp, xp, gx, N, C, L, mean, invstd, w, training, sum_g, dotp, partial)

@@ -2,7 +2,7 @@
 #
 # Every loop is written once, on Cython's fused type ``floating`` (float or double), and
 # Cython compiles one copy per type. A ``def`` wrapper, after its checks, makes the one
-# run-time choice between the copies, always in this shape:
+# run-time choice between the copies, in this shape:
 #
 #     if t == cnp.NPY_FLOAT:
 #         _run(<float*>data(y), xc, ...)
@@ -10,9 +10,12 @@
 #         _run(<double*>data(y), xc, ...)
 #
 # The first pointer, cast, picks the copy; inside it the other arrays' pointers are
-# taken as the same type with ``data_as(y, xc)``. A loop never branches on the dtype
-# at run time: ``if floating is float`` inside a fused function is decided by the
-# compiler, once per copy.
+# taken as the same type with ``data_as(y, xc)``. Where many kernels share one loop
+# signature the choice is made once for all of them, in the same shape: the recurrent
+# steps cast an array of pointers (_rnn.pyx, _step), the activations and row softmaxes
+# hand both copies of their loop to one helper (_map/_zip, _rows_map/_rows_zip). A loop
+# never branches on the dtype: ``if floating is float`` inside a fused function is
+# decided by the compiler, once per copy.
 cimport numpy as cnp
 from cython cimport floating
 

@@ -18,7 +18,6 @@ from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN, log
 from libc.stdint cimport int64_t
 
-from nnlite._kernels._dtype cimport data, data_as
 from nnlite._kernels._fastmath cimport _exp
 from nnlite._kernels._threads cimport threads_for
 from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, index_array as _index_array
@@ -144,23 +143,22 @@ cdef void _log_softmax_bwd(const floating *g, const floating *out, floating *dx,
             dx[i * cols + j] = g[i * cols + j] - _exp(out[i * cols + j]) * total
 
 
-cdef void _cross_entropy_rows(floating *scratch, object x_, const int64_t *target, object weight_,
+cdef void _cross_entropy_rows(const floating *x, const int64_t *target, const floating *weight,
                               Py_ssize_t n, Py_ssize_t c, int64_t ignore_index,
                               double label_smoothing, double w_total, double *lse_out,
-                              double *row_loss, double *row_weight, int nt) noexcept:
+                              double *row_loss, double *row_weight, floating *scratch,
+                              int nt) noexcept nogil:
     # Row i, log-probabilities lp_j = (x_j - max) - log(sum_k exp(x_k - max)), eps = label_smoothing:
     #   loss_i = (1 - eps) (-w[t] lp_t) + eps / C (-sum_j w_j lp_j)
     # lp is formed from (x_j - max), exact, rather than from x_j - lse: with logits of
     # 1e4, lse rounded to float32 is off by ~1e-3, the loss would inherit that.
     # The exps are staged in a per-thread row of scratch (so that loop vectorises), then
     # summed; sum_j w_j lp_j = sum_j w_j x_j - (max + log s) sum_j w_j, sums in double.
-    cdef const floating *x = data_as(scratch, x_)
-    cdef const floating *weight = data_as(scratch, weight_)
     cdef Py_ssize_t i, j
     cdef floating m
     cdef double s, log_s, w_t, lp, smooth
     cdef floating *buf
-    for i in prange(n, nogil=True, num_threads=nt, schedule='static'):
+    for i in prange(n, num_threads=nt, schedule='static'):
         buf = scratch + threadid() * c
         m = _row_max(&x[i * c], c)
         for j in range(c):
@@ -199,20 +197,18 @@ cdef double _block_sum(const double *v, Py_ssize_t n) noexcept nogil:
     return total
 
 
-cdef void _cross_entropy_bwd(floating *dx, object x_, const int64_t *target, object weight_,
+cdef void _cross_entropy_bwd(const floating *x, const int64_t *target, const floating *weight,
                              const double *lse, const double *scale, Py_ssize_t n, Py_ssize_t c,
-                             int64_t ignore_index, double label_smoothing,
-                             double w_total) noexcept:
+                             int64_t ignore_index, double label_smoothing, double w_total,
+                             floating *dx) noexcept nogil:
     # d loss_i / d x_j = s_i [(1 - eps) w[t] (p_j - [j == t]) + eps / C (p_j sum(w) - w_j)]
     # with p = softmax(x) = exp(x - lse): written as coef * p_j - b * w_j, minus a at j == t.
     # lse is kept in double: x - lse is then exact to the logits' precision even for
     # logits of 1e8, where a float32 lse would be off by several units.
-    cdef const floating *x = data_as(dx, x_)
-    cdef const floating *weight = data_as(dx, weight_)
     cdef Py_ssize_t i, j
     cdef double a, b, w_t
     cdef floating coef, bf
-    for i in prange(n, nogil=True, num_threads=threads_for(n * c), schedule='static'):
+    for i in prange(n, num_threads=threads_for(n * c), schedule='static'):
         if target[i] == ignore_index:
             for j in range(c):
                 dx[i * c + j] = 0
@@ -366,19 +362,19 @@ def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing,
     cdef double *pl = <double*>cnp.PyArray_DATA(row_loss)
     cdef double *pw = <double*>cnp.PyArray_DATA(row_weight)
     cdef const int64_t *pt = <const int64_t*>cnp.PyArray_DATA(tgt)
-    cdef double *plse = <double*>cnp.PyArray_DATA(lse)
+    cdef void *pweight = NULL if w is None else cnp.PyArray_DATA(<cnp.ndarray>w)
     cdef double total = 0, w_sum = 0
     cdef double w_total = c if w is None else float(np.sum(w, dtype=np.float64))
     cdef int nt = threads_for(n * c)
     cdef cnp.ndarray scratch = np.empty(nt * c, dtype=xc.dtype)
-    # the one float/double choice of this pass: _cross_entropy_rows is written once, on `floating`
-    if t == cnp.NPY_FLOAT32:
-        _cross_entropy_rows(<float*>data(scratch), xc, pt, w, n, c, ign, eps, w_total, plse, pl,
-                            pw, nt)
-    else:
-        _cross_entropy_rows(<double*>data(scratch), xc, pt, w, n, c, ign, eps, w_total, plse, pl,
-                            pw, nt)
+    cdef void *ps = cnp.PyArray_DATA(scratch)
     with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _cross_entropy_rows(<float*>cnp.PyArray_DATA(xc), pt, <float*>pweight, n, c, ign, eps,
+                                w_total, <double*>cnp.PyArray_DATA(lse), pl, pw, <float*>ps, nt)
+        else:
+            _cross_entropy_rows(<double*>cnp.PyArray_DATA(xc), pt, <double*>pweight, n, c, ign, eps,
+                                w_total, <double*>cnp.PyArray_DATA(lse), pl, pw, <double*>ps, nt)
         if r != REDUCTION_NONE:
             total = _block_sum(pl, n)
         if r == REDUCTION_MEAN:
@@ -433,12 +429,17 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
         w_sum = _block_sum(<double*>cnp.PyArray_DATA(row_weight), n)
         scale = np.full(n, float(grad_loss) / w_sum if w_sum != 0 else 0.0)
     cdef double w_total = c if w is None else float(np.sum(w, dtype=np.float64))
+    cdef void *pweight = NULL if w is None else cnp.PyArray_DATA(<cnp.ndarray>w)
     cdef double *ps = <double*>cnp.PyArray_DATA(scale)
-    cdef double *plse = <double*>cnp.PyArray_DATA(lc)
     cdef cnp.ndarray dx = _empty_like(xc, t)
-    # the one float/double choice of this pass: _cross_entropy_bwd is written once, on `floating`
     if t == cnp.NPY_FLOAT32:
-        _cross_entropy_bwd(<float*>data(dx), xc, pt, w, plse, ps, n, c, ign, eps, w_total)
+        with nogil:
+            _cross_entropy_bwd(<float*>cnp.PyArray_DATA(xc), pt, <float*>pweight,
+                               <double*>cnp.PyArray_DATA(lc), ps, n, c, ign, eps, w_total,
+                               <float*>cnp.PyArray_DATA(dx))
     else:
-        _cross_entropy_bwd(<double*>data(dx), xc, pt, w, plse, ps, n, c, ign, eps, w_total)
+        with nogil:
+            _cross_entropy_bwd(<double*>cnp.PyArray_DATA(xc), pt, <double*>pweight,
+                               <double*>cnp.PyArray_DATA(lc), ps, n, c, ign, eps, w_total,
+                               <double*>cnp.PyArray_DATA(dx))
     return dx

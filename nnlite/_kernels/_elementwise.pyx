@@ -8,11 +8,13 @@ sits right below its forward loop. Twins: ``reference/_elementwise.py``.
 """
 import numpy as np
 cimport numpy as cnp
+from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport erf, erff, exp, tanh
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
+from nnlite._kernels._dtype cimport data, data_as
+from nnlite._kernels._fastmath cimport _erf, _exp, _sigmoid, _tanh
 from nnlite._kernels._threads cimport threads_for
 from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, index_array as _index_array
 
@@ -22,10 +24,6 @@ __all__ = ["relu_forward", "relu_backward", "gelu_forward", "gelu_backward",
            "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
            "silu_forward", "silu_backward", "dropout_forward",
            "embedding_forward", "embedding_backward"]
-
-ctypedef fused floating:
-    float
-    double
 
 # Written out to full double precision; a float kernel rounds them once.
 cdef double SQRT_2_OVER_PI = 0.7978845608028654   # sqrt(2 / pi), tanh-GELU's slope at 0
@@ -55,52 +53,6 @@ cdef inline cnp.ndarray _empty_like(cnp.ndarray x, int t):
 cdef inline void _check_approximate(str op, object approximate) except *:
     if approximate != "none" and approximate != "tanh":
         raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
-
-
-# ------------------------------------------------------------- math helpers -----
-# float32 exp, tanh and sigmoid are written out in straight-line C below, so the
-# loops that call them vectorise (a call into libm cannot). float64 uses libm,
-# and so does float32 erf.
-
-cdef extern from "_fastmath.h":
-    float nnl_expf(float x) noexcept nogil
-    float nnl_erff(float x) noexcept nogil
-    float nnl_sigmoidf(float x) noexcept nogil
-    float nnl_tanhf(float x) noexcept nogil
-
-
-cdef inline floating _exp(floating v) noexcept nogil:
-    if floating is float:
-        return nnl_expf(v)
-    else:
-        return exp(v)
-
-
-cdef inline floating _tanh(floating v) noexcept nogil:
-    if floating is float:
-        return nnl_tanhf(v)
-    else:
-        return tanh(v)
-
-
-cdef inline floating _erf(floating v) noexcept nogil:
-    if floating is float:
-        return nnl_erff(v)
-    else:
-        return erf(v)
-
-
-cdef inline floating _sigmoid(floating v) noexcept nogil:
-    # exp of -|v| only: exp(+large) would overflow to inf for large |v|
-    cdef floating e
-    if floating is float:
-        return nnl_sigmoidf(v)
-    elif v >= 0:
-        e = _exp(-v)
-        return 1 / (1 + e)
-    else:
-        e = _exp(v)
-        return e / (1 + e)
 
 
 # ------------------------------------------------------------------ loops -----
@@ -220,20 +172,25 @@ cdef void _silu_bwd(const floating *g, const floating *x, floating *dx,
         dx[i] = g[i] * (s * (one + x[i] * (one - s)))
 
 
-cdef void _dropout_fwd(const floating *x, const floating *u, floating p, floating scale,
-                       floating *y, cnp.npy_bool *mask, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
+cdef void _dropout_fwd(floating *y, object x_, object u_, double p_, double scale_,
+                       object mask_) noexcept:
+    cdef const floating *x = data_as(y, x_)
+    cdef const floating *u = data_as(y, u_)
+    cdef cnp.npy_bool *mask = <cnp.npy_bool*>data(mask_)
+    cdef floating p = <floating>p_, scale = <floating>scale_
+    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(<cnp.ndarray>x_)
     cdef bint keep
-    for i in prange(n, num_threads=threads_for(n), schedule='static'):
+    for i in prange(n, nogil=True, num_threads=threads_for(n), schedule='static'):
         keep = u[i] >= p
         mask[i] = keep
         y[i] = x[i] * (scale if keep else 0)     # x * noise, as PyTorch computes it
 
 
-cdef void _embedding_fwd(const floating *weight, const int64_t *indices, floating *out,
-                         Py_ssize_t n, Py_ssize_t dim) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in prange(n, num_threads=threads_for(n * dim), schedule='static'):
+cdef void _embedding_fwd(floating *out, object weight_, object indices_, Py_ssize_t dim) noexcept:
+    cdef const floating *weight = data_as(out, weight_)
+    cdef const int64_t *indices = <const int64_t*>data(indices_)
+    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(<cnp.ndarray>indices_)
+    for i in prange(n, nogil=True, num_threads=threads_for(n * dim), schedule='static'):
         memcpy(&out[i * dim], &weight[indices[i] * dim], dim * sizeof(floating))
 
 
@@ -254,11 +211,14 @@ cdef void _embedding_bwd_columns(const floating *g, const int64_t *indices, floa
             row[j] += src[j]
 
 
-cdef void _embedding_bwd(const floating *g, const int64_t *indices, floating *table,
-                         Py_ssize_t n, Py_ssize_t dim, int64_t padding_idx) noexcept nogil:
+cdef void _embedding_bwd(floating *table, object g_, object indices_, Py_ssize_t dim,
+                         int64_t padding_idx) noexcept:
+    cdef const floating *g = data_as(table, g_)
+    cdef const int64_t *indices = <const int64_t*>data(indices_)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>indices_)
     cdef Py_ssize_t chunk, n_chunks = (dim + EMBEDDING_CHUNK - 1) // EMBEDDING_CHUNK
     cdef Py_ssize_t j0
-    for chunk in prange(n_chunks, num_threads=threads_for(n * dim), schedule='static'):
+    for chunk in prange(n_chunks, nogil=True, num_threads=threads_for(n * dim), schedule='static'):
         j0 = chunk * EMBEDDING_CHUNK
         _embedding_bwd_columns(g, indices, table, n, dim, j0,
                                min(j0 + EMBEDDING_CHUNK, dim), padding_idx)
@@ -269,7 +229,8 @@ cdef void _embedding_bwd(const floating *g, const int64_t *indices, floating *ta
 # One dtype dispatch for every activation: each wrapper names its float and double
 # loops (``_relu_fwd[float]`` is the float32 specialisation of the fused loop), and
 # _map / _zip check the arguments, allocate the result and run the loop of the
-# arguments' dtype. Nothing else in this section branches on the dtype.
+# arguments' dtype. Dropout and embedding, whose loops take other arguments, pick
+# their copy as every other kernel does (_dtype.pxd): by the cast of one pointer.
 
 ctypedef void (*map_f)(const float*, float*, Py_ssize_t) noexcept nogil
 ctypedef void (*map_d)(const double*, double*, Py_ssize_t) noexcept nogil
@@ -386,16 +347,11 @@ def dropout_forward(x, u, p):
     cdef cnp.ndarray xc = _c(x), uc = _c(u)
     cdef cnp.ndarray y = _empty_like(xc, t)
     cdef cnp.ndarray mask = _empty_like(xc, cnp.NPY_BOOL)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    cdef cnp.npy_bool *pm = <cnp.npy_bool*>cnp.PyArray_DATA(mask)
+    # the one float/double choice of dropout: _dropout_fwd is written once, on `floating`
     if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _dropout_fwd(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(uc),
-                         <float>pd, <float>scale, <float*>cnp.PyArray_DATA(y), pm, n)
+        _dropout_fwd(<float*>data(y), xc, uc, pd, scale, mask)
     else:
-        with nogil:
-            _dropout_fwd(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(uc),
-                         pd, scale, <double*>cnp.PyArray_DATA(y), pm, n)
+        _dropout_fwd(<double*>data(y), xc, uc, pd, scale, mask)
     return y, mask
 
 
@@ -425,14 +381,11 @@ def embedding_forward(weight, indices):
     cdef Py_ssize_t num_embeddings = w.shape[0], dim = w.shape[1]
     cdef cnp.ndarray idx = _check_indices("embedding_forward", indices, num_embeddings)
     cdef cnp.ndarray out = np.empty((<object>idx).shape + (dim,), dtype=w.dtype)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(idx)
-    cdef const int64_t *pi = <const int64_t*>cnp.PyArray_DATA(idx)
+    # the one float/double choice of this pass: _embedding_fwd is written once, on `floating`
     if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _embedding_fwd(<float*>cnp.PyArray_DATA(w), pi, <float*>cnp.PyArray_DATA(out), n, dim)
+        _embedding_fwd(<float*>data(out), w, idx, dim)
     else:
-        with nogil:
-            _embedding_fwd(<double*>cnp.PyArray_DATA(w), pi, <double*>cnp.PyArray_DATA(out), n, dim)
+        _embedding_fwd(<double*>data(out), w, idx, dim)
     return out
 
 
@@ -456,16 +409,12 @@ def embedding_backward(grad, indices, num_embeddings, padding_idx):
         raise ValueError(f"{op}: grad must have shape indices.shape + (dim,) = {index_shape} + (dim,), "
                          f"got {grad.shape}")
     cdef cnp.ndarray g = _c(grad)
-    cdef Py_ssize_t dim = g.shape[g.ndim - 1], n = cnp.PyArray_SIZE(idx)
+    cdef Py_ssize_t dim = g.shape[g.ndim - 1]
     cdef cnp.ndarray table = np.zeros((int(num_embeddings), dim), dtype=g.dtype)
-    cdef const int64_t *pi = <const int64_t*>cnp.PyArray_DATA(idx)
     cdef int64_t pad = padding_idx
+    # the one float/double choice of this pass: _embedding_bwd is written once, on `floating`
     if t == cnp.NPY_FLOAT32:
-        with nogil:
-            _embedding_bwd(<float*>cnp.PyArray_DATA(g), pi, <float*>cnp.PyArray_DATA(table),
-                           n, dim, pad)
+        _embedding_bwd(<float*>data(table), g, idx, dim, pad)
     else:
-        with nogil:
-            _embedding_bwd(<double*>cnp.PyArray_DATA(g), pi, <double*>cnp.PyArray_DATA(table),
-                           n, dim, pad)
+        _embedding_bwd(<double*>data(table), g, idx, dim, pad)
     return table

@@ -1,8 +1,9 @@
 /* Straight-line float32 math for nnlite's kernels: exp, sigmoid, tanh and erf.
 
    libm's expf/erff/tanhf are function calls, which keep a loop from
-   vectorising; these inline versions let the compiler use SIMD. Shared by
-   _elementwise.pyx and _softmax.pyx through `cdef extern from "_fastmath.h"`.
+   vectorising; these inline versions let the compiler use SIMD. Used by the
+   elementwise, softmax and recurrent kernels through _fastmath.pxd, whose fused
+   _exp/_tanh/_sigmoid/_erf take these for float and libm for double.
 
    The plain code each stands for, within the stated ulps:
        nnl_expf(x)     = expf(x)                  (x <= 0)

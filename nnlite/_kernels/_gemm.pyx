@@ -267,9 +267,9 @@ def linear_forward(x, weight, bias, activation):
                          f"{weight.shape}, got {bias.shape}")
     if activation is not None and activation != "relu":
         raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")
-    cdef bint relu = activation == "relu", has_bias = bias is not None
+    cdef bint relu = activation == "relu"
     cdef cnp.ndarray y
-    cdef cnp.ndarray bc
+    cdef cnp.ndarray bc = None
     cdef BlasOperand ox, ow
     if bias is None:
         y = _new_matrix(batch, out_features, t, True)
@@ -282,24 +282,27 @@ def linear_forward(x, weight, bias, activation):
     keep_w = _blas_operand(weight, 0, True, &ow)
     cdef int im = _blas_int(op, batch), in_ = _blas_int(op, out_features)
     cdef int ik = _blas_int(op, in_features)
-    cdef Py_ssize_t size = batch * out_features
+    # the one float/double choice of linear_forward: _linear is written once, on `floating`
     if t == cnp.NPY_FLOAT32:
-        with nogil:
-            if has_bias:
-                _fill_rows(<float*>cnp.PyArray_DATA(y), <float*>cnp.PyArray_DATA(bc), batch, out_features)
-            if ik > 0:
-                _blas_gemm(<float*>NULL, ox, ow, im, in_, ik, 1, <float*>cnp.PyArray_DATA(y))
-            if relu:
-                _relu_inplace(<float*>cnp.PyArray_DATA(y), size)
+        _linear(<float*>cnp.PyArray_DATA(y), bc, ox, ow, im, in_, ik, relu)
     else:
-        with nogil:
-            if has_bias:
-                _fill_rows(<double*>cnp.PyArray_DATA(y), <double*>cnp.PyArray_DATA(bc), batch, out_features)
-            if ik > 0:
-                _blas_gemm(<double*>NULL, ox, ow, im, in_, ik, 1, <double*>cnp.PyArray_DATA(y))
-            if relu:
-                _relu_inplace(<double*>cnp.PyArray_DATA(y), size)
+        _linear(<double*>cnp.PyArray_DATA(y), bc, ox, ow, im, in_, ik, relu)
     return y
+
+
+cdef void _linear(floating* y, object bias, BlasOperand ox, BlasOperand ow, int batch,
+                  int out_features, int in_features, bint relu) noexcept:
+    """y = act(x @ weight.T + bias) into y, for linear_forward after its checks."""
+    cdef const floating* b = NULL
+    if bias is not None:
+        b = <floating*>cnp.PyArray_DATA(<cnp.ndarray>bias)
+    with nogil:
+        if b != NULL:
+            _fill_rows(y, b, batch, out_features)
+        if in_features > 0:
+            _blas_gemm(y, ox, ow, batch, out_features, in_features, 1, y)
+        if relu:
+            _relu_inplace(y, <Py_ssize_t>batch * out_features)
 
 
 # ---------------------------------------------------------------- bias_grad -----

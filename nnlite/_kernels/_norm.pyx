@@ -9,10 +9,12 @@ layer norm's float32 backward forms its short partial sums in float32, see _ln_b
 and nnl_row_dots_f; their totals are still double sums.)
 """
 cimport numpy as cnp
+from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt
 
 from nnlite._kernels._checks cimport is_native_float, separate
+from nnlite._kernels._dtype cimport data, data_as
 from nnlite._kernels._threads cimport threads_for
 
 import numpy as np
@@ -25,10 +27,6 @@ cnp.import_array()
 __all__ = ["batch_norm_forward", "batch_norm_backward", "layer_norm_forward",
            "layer_norm_backward", "group_norm_forward", "group_norm_backward",
            "rms_norm_forward", "rms_norm_backward"]
-
-ctypedef fused floating:
-    float
-    double
 
 # The type of per-block partial sums: the input's own (layer norm) or double.
 ctypedef fused partial_t:
@@ -161,12 +159,9 @@ cdef inline object _contig(object a):
     return None if a is None else np.ascontiguousarray(a)
 
 
-cdef inline void* _data(object a):
-    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
-
-
-cdef inline double* _ddata(cnp.ndarray a):
-    return <double*>cnp.PyArray_DATA(a)
+cdef inline double* _ddata(object a):
+    """The data of a float64 scratch or statistics array."""
+    return <double*>data(a)
 
 
 cdef Py_ssize_t _batch_norm_checks(str kernel, object x, object weight, bint training,

@@ -123,34 +123,41 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block if train else 0
     # one scratch buffer: mean, invstd, var, scale, shift, then the block partial sums
     cdef cnp.ndarray scratch = np.empty(5 * C + 2 * C * nblocks)
-    cdef double* d = _ddata(scratch)
     cdef cnp.ndarray y = np.empty((N, C, L), dtype=dtype)
-    cdef cnp.ndarray save_mean = np.empty(C, dtype=dtype), save_invstd = np.empty(C, dtype=dtype)
-    cdef void* xp = cnp.PyArray_DATA(xc)
-    cdef void* yp = cnp.PyArray_DATA(y)
-    cdef void* wp = _data(weight)
-    cdef void* bp = _data(bias)
-    cdef void* rmp = _data(running_mean)
-    cdef void* rvp = _data(running_var)
-    cdef void* smp = cnp.PyArray_DATA(save_mean)
-    cdef void* sip = cnp.PyArray_DATA(save_invstd)
+    save_mean, save_invstd = np.empty(C, dtype=dtype), np.empty(C, dtype=dtype)
+    # the one float/double choice of this pass: _batch_norm_forward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        with nogil:
-            if train:
-                _bn_stats(<float*>xp, N, C, L, eps_, d, d + C, d + 2 * C, d + 5 * C)
-            _bn_channel_terms(<float*>wp, <float*>bp, <float*>rmp, <float*>rvp, train, m,
-                              <double>count, eps_, d, d + C, d + 2 * C, d + 3 * C, d + 4 * C,
-                              <float*>smp, <float*>sip, C)
-            _scale_shift(<float*>xp, <float*>yp, N, C, L, d, d + 3 * C, d + 4 * C)
+        _batch_norm_forward(<float*>data(y), xc, weight, bias, running_mean, running_var, save_mean,
+                            save_invstd, scratch, train, m, count, eps_)
     else:
-        with nogil:
-            if train:
-                _bn_stats(<double*>xp, N, C, L, eps_, d, d + C, d + 2 * C, d + 5 * C)
-            _bn_channel_terms(<double*>wp, <double*>bp, <double*>rmp, <double*>rvp, train, m,
-                              <double>count, eps_, d, d + C, d + 2 * C, d + 3 * C, d + 4 * C,
-                              <double*>smp, <double*>sip, C)
-            _scale_shift(<double*>xp, <double*>yp, N, C, L, d, d + 3 * C, d + 4 * C)
+        _batch_norm_forward(<double*>data(y), xc, weight, bias, running_mean, running_var, save_mean,
+                            save_invstd, scratch, train, m, count, eps_)
     return y, save_mean, save_invstd
+
+
+cdef void _batch_norm_forward(floating* y, cnp.ndarray x, object weight, object bias,
+                              object running_mean, object running_var, object save_mean,
+                              object save_invstd, object scratch, bint train, double momentum,
+                              double count, double eps) noexcept:
+    """batch_norm_forward after the checks: statistics, running-stat update, y, into y.
+
+    ``scratch`` holds mean, invstd, var, scale and shift, C each, then the block partial sums.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
+    cdef floating* xp = data_as(y, x)
+    cdef floating* wp = data_as(y, weight)
+    cdef floating* bp = data_as(y, bias)
+    cdef floating* rmp = data_as(y, running_mean)
+    cdef floating* rvp = data_as(y, running_var)
+    cdef floating* smp = data_as(y, save_mean)
+    cdef floating* sip = data_as(y, save_invstd)
+    cdef double* d = _ddata(scratch)
+    with nogil:
+        if train:
+            _bn_stats(xp, N, C, L, eps, d, d + C, d + 2 * C, d + 5 * C)
+        _bn_channel_terms(wp, bp, rmp, rvp, train, momentum, count, eps, d, d + C, d + 2 * C,
+                          d + 3 * C, d + 4 * C, smp, sip, C)
+        _scale_shift(xp, y, N, C, L, d, d + 3 * C, d + 4 * C)
 
 
 cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_ssize_t C,
@@ -231,25 +238,30 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
     rows_per_block = max(1, STAT_BLOCK // max(L, 1))
     cdef cnp.ndarray partial = np.empty(2 * C * ((N + rows_per_block - 1) // rows_per_block))
     cdef cnp.ndarray gx = np.empty((N, C, L), dtype=dtype)
-    cdef void* xp = cnp.PyArray_DATA(xc)
-    cdef void* gp = cnp.PyArray_DATA(gc)
-    cdef void* op = cnp.PyArray_DATA(gx)
     cdef bint train = training
-    cdef double* dotp_p = _ddata(dotp)
-    cdef double* invstd_p = _ddata(invstd)
-    cdef double* mean_p = _ddata(mean)
-    cdef double* partial_p = _ddata(partial)
-    cdef double* sum_g_p = _ddata(sum_g)
-    cdef double* w_p = _ddata(w)
+    # the one float/double choice of this pass: _batch_norm_backward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        with nogil:
-            _bn_backward(<float*>gp, <float*>xp, <float*>op, N, C, L, mean_p, invstd_p,
-                         w_p, train, sum_g_p, dotp_p, partial_p)
+        _batch_norm_backward(<float*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train)
     else:
-        with nogil:
-            _bn_backward(<double*>gp, <double*>xp, <double*>op, N, C, L, mean_p,
-                         invstd_p, w_p, train, sum_g_p, dotp_p,
-                         partial_p)
+        _batch_norm_backward(<double*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train)
     if weight is None:
         return gx, None, None
     return gx, (dotp * invstd).astype(dtype), sum_g.astype(dtype)
+
+
+cdef void _batch_norm_backward(floating* gx, cnp.ndarray grad, cnp.ndarray x, object mean_,
+                               object invstd_, object w_, object sum_g_, object dotp_,
+                               object partial_, bint training) noexcept:
+    """batch_norm_backward after the checks: grad_x into gx, the channel sums (float64,
+    like mean, invstd and w) into sum_g and dotp."""
+    cdef floating* gp = data_as(gx, grad)
+    cdef floating* xp = data_as(gx, x)
+    cdef double* mean = _ddata(mean_)
+    cdef double* invstd = _ddata(invstd_)
+    cdef double* w = _ddata(w_)
+    cdef double* sum_g = _ddata(sum_g_)
+    cdef double* dotp = _ddata(dotp_)
+    cdef double* partial = _ddata(partial_)
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
+    with nogil:
+        _bn_backward(gp, xp, gx, N, C, L, mean, invstd, w, training, sum_g, dotp, partial)

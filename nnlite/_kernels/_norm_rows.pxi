@@ -61,21 +61,24 @@ def layer_norm_forward(x, weight, bias, eps):
     cdef Py_ssize_t rows = xc.shape[0], D = xc.shape[1]
     cdef cnp.ndarray y = np.empty((rows, D), dtype=dtype)
     cdef cnp.ndarray mean = np.empty(rows, dtype=dtype), rstd = np.empty(rows, dtype=dtype)
-    cdef void* xp = cnp.PyArray_DATA(xc)
-    cdef void* yp = cnp.PyArray_DATA(y)
-    cdef void* mp = cnp.PyArray_DATA(mean)
-    cdef void* rp = cnp.PyArray_DATA(rstd)
-    cdef void* wp = _data(weight)
-    cdef void* bp = _data(bias)
+    # the one float/double choice of this pass: _layer_norm_forward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        with nogil:
-            _ln_forward(<float*>xp, <float*>yp, <float*>mp, <float*>rp, rows, D,
-                        <float*>wp, <float*>bp, eps_)
+        _layer_norm_forward(<float*>data(y), xc, mean, rstd, weight, bias, eps_)
     else:
-        with nogil:
-            _ln_forward(<double*>xp, <double*>yp, <double*>mp, <double*>rp, rows, D,
-                        <double*>wp, <double*>bp, eps_)
+        _layer_norm_forward(<double*>data(y), xc, mean, rstd, weight, bias, eps_)
     return y, mean, rstd
+
+
+cdef void _layer_norm_forward(floating* y, cnp.ndarray x, object mean, object rstd, object weight,
+                              object bias, double eps) noexcept:
+    cdef floating* xp = data_as(y, x)
+    cdef floating* mp = data_as(y, mean)
+    cdef floating* rp = data_as(y, rstd)
+    cdef floating* wp = data_as(y, weight)
+    cdef floating* bp = data_as(y, bias)
+    cdef Py_ssize_t rows = x.shape[0], D = x.shape[1]
+    with nogil:
+        _ln_forward(xp, y, mp, rp, rows, D, wp, bp, eps)
 
 
 cdef inline void _row_dots(floating* g, floating* x, floating* w, Py_ssize_t D, double mean,
@@ -173,33 +176,35 @@ def layer_norm_backward(grad, x, weight, mean, rstd):
     cdef cnp.ndarray pw = np.empty(nblocks * D if affine else 0, dtype=dtype)
     cdef cnp.ndarray pb = np.empty(nblocks * D if affine else 0, dtype=dtype)
     cdef cnp.ndarray gw = np.empty(D, dtype=dtype), gb = np.empty(D, dtype=dtype)
-    cdef void* gp = cnp.PyArray_DATA(gc)
-    cdef void* xp = cnp.PyArray_DATA(xc)
-    cdef void* op = cnp.PyArray_DATA(gx)
-    cdef void* mp = cnp.PyArray_DATA(mc)
-    cdef void* rp = cnp.PyArray_DATA(rc)
-    cdef void* wp = _data(weight)
-    cdef void* gwp = cnp.PyArray_DATA(gw)
-    cdef void* gbp = cnp.PyArray_DATA(gb)
-    cdef void* pwp = cnp.PyArray_DATA(pw)
-    cdef void* pbp = cnp.PyArray_DATA(pb)
+    # the one float/double choice of this pass: _layer_norm_backward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        with nogil:
-            _ln_backward(<float*>gp, <float*>xp, <float*>op, <float*>mp, <float*>rp, <float*>wp,
-                         affine, rows, D, <float*>pwp, <float*>pbp)
-            if affine:
-                _combine_blocks(<float*>pwp, nblocks, D, <float*>gwp)
-                _combine_blocks(<float*>pbp, nblocks, D, <float*>gbp)
+        _layer_norm_backward(<float*>data(gx), gc, xc, mc, rc, weight, affine, pw, pb, gw, gb)
     else:
-        with nogil:
-            _ln_backward(<double*>gp, <double*>xp, <double*>op, <double*>mp, <double*>rp,
-                         <double*>wp, affine, rows, D, <double*>pwp, <double*>pbp)
-            if affine:
-                _combine_blocks(<double*>pwp, nblocks, D, <double*>gwp)
-                _combine_blocks(<double*>pbp, nblocks, D, <double*>gbp)
+        _layer_norm_backward(<double*>data(gx), gc, xc, mc, rc, weight, affine, pw, pb, gw, gb)
     if not affine:
         return gx, None, None
     return gx, gw, gb
+
+
+cdef void _layer_norm_backward(floating* gx, cnp.ndarray grad, cnp.ndarray x, object mean,
+                               object rstd, object weight, bint affine, object partial_w,
+                               object partial_b, object grad_weight, object grad_bias) noexcept:
+    cdef floating* gp = data_as(gx, grad)
+    cdef floating* xp = data_as(gx, x)
+    cdef floating* mp = data_as(gx, mean)
+    cdef floating* rp = data_as(gx, rstd)
+    cdef floating* wp = data_as(gx, weight)
+    cdef floating* pw = data_as(gx, partial_w)
+    cdef floating* pb = data_as(gx, partial_b)
+    cdef floating* gw = data_as(gx, grad_weight)
+    cdef floating* gb = data_as(gx, grad_bias)
+    cdef Py_ssize_t rows = x.shape[0], D = x.shape[1]
+    cdef Py_ssize_t nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
+    with nogil:
+        _ln_backward(gp, xp, gx, mp, rp, wp, affine, rows, D, pw, pb)
+        if affine:
+            _combine_blocks(pw, nblocks, D, gw)
+            _combine_blocks(pb, nblocks, D, gb)
 
 
 # ------------------------------------------------------------- group norm -----
@@ -238,28 +243,31 @@ def group_norm_forward(x, num_groups, weight, bias, eps):
     kernel = "group_norm_forward"
     cdef int t = _dtype(kernel, [("x", x), ("weight", weight), ("bias", bias)])
     N, C, L, G = _reference._group_norm_checks(kernel, x, num_groups, weight, bias)
+    cdef Py_ssize_t groups = G
     cdef double eps_ = _eps(kernel, eps)
     dtype = x.dtype
     cdef cnp.ndarray xc = np.ascontiguousarray(x)
     weight, bias = _contig(weight), _contig(bias)
     cdef cnp.ndarray y = np.empty((N, C, L), dtype=dtype)
     cdef cnp.ndarray mean = np.empty((N, G), dtype=dtype), rstd = np.empty((N, G), dtype=dtype)
-    cdef void* xp = cnp.PyArray_DATA(xc)
-    cdef void* yp = cnp.PyArray_DATA(y)
-    cdef void* mp = cnp.PyArray_DATA(mean)
-    cdef void* rp = cnp.PyArray_DATA(rstd)
-    cdef void* wp = _data(weight)
-    cdef void* bp = _data(bias)
-    cdef Py_ssize_t n_ = N, c_ = C, l_ = L, g_ = G
+    # the one float/double choice of this pass: _group_norm_forward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        with nogil:
-            _gn_forward(<float*>xp, <float*>yp, <float*>mp, <float*>rp, n_, c_, l_, g_,
-                        <float*>wp, <float*>bp, eps_)
+        _group_norm_forward(<float*>data(y), xc, mean, rstd, weight, bias, groups, eps_)
     else:
-        with nogil:
-            _gn_forward(<double*>xp, <double*>yp, <double*>mp, <double*>rp, n_, c_, l_, g_,
-                        <double*>wp, <double*>bp, eps_)
+        _group_norm_forward(<double*>data(y), xc, mean, rstd, weight, bias, groups, eps_)
     return y, mean, rstd
+
+
+cdef void _group_norm_forward(floating* y, cnp.ndarray x, object mean, object rstd, object weight,
+                              object bias, Py_ssize_t G, double eps) noexcept:
+    cdef floating* xp = data_as(y, x)
+    cdef floating* mp = data_as(y, mean)
+    cdef floating* rp = data_as(y, rstd)
+    cdef floating* wp = data_as(y, weight)
+    cdef floating* bp = data_as(y, bias)
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
+    with nogil:
+        _gn_forward(xp, y, mp, rp, N, C, L, G, wp, bp, eps)
 
 
 cdef void _gn_backward(floating* g, floating* x, floating* gx, floating* mean_in,
@@ -316,6 +324,7 @@ def group_norm_backward(grad, x, num_groups, weight, mean, rstd):
     cdef int t = _dtype(kernel, [("grad", grad), ("x", x), ("weight", weight), ("mean", mean),
                                  ("rstd", rstd)])
     N, C, L, G = _reference._group_norm_checks(kernel, x, num_groups, weight, None)
+    cdef Py_ssize_t groups = G
     _shape(kernel, "grad", grad, x.shape)
     _shape(kernel, "mean", mean, (N, G))
     _shape(kernel, "rstd", rstd, (N, G))
@@ -326,32 +335,33 @@ def group_norm_backward(grad, x, num_groups, weight, mean, rstd):
     cdef cnp.ndarray gx = np.empty((N, C, L), dtype=dtype)
     cdef cnp.ndarray pw = np.empty(N * C), pb = np.empty(N * C)
     cdef cnp.ndarray gw = np.empty(C, dtype=dtype), gb = np.empty(C, dtype=dtype)
-    cdef void* gp = cnp.PyArray_DATA(gc)
-    cdef void* xp = cnp.PyArray_DATA(xc)
-    cdef void* op = cnp.PyArray_DATA(gx)
-    cdef void* mp = cnp.PyArray_DATA(mc)
-    cdef void* rp = cnp.PyArray_DATA(rc)
-    cdef void* wp = _data(weight)
-    cdef void* gwp = cnp.PyArray_DATA(gw)
-    cdef void* gbp = cnp.PyArray_DATA(gb)
-    cdef Py_ssize_t n_ = N, c_ = C, l_ = L, g_ = G
-    cdef double* pb_p = _ddata(pb)
-    cdef double* pw_p = _ddata(pw)
+    # the one float/double choice of this pass: _group_norm_backward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        with nogil:
-            _gn_backward(<float*>gp, <float*>xp, <float*>op, <float*>mp, <float*>rp, <float*>wp,
-                         n_, c_, l_, g_, pw_p, pb_p)
-            _combine_blocks(pw_p, n_, c_, <float*>gwp)
-            _combine_blocks(pb_p, n_, c_, <float*>gbp)
+        _group_norm_backward(<float*>data(gx), gc, xc, mc, rc, weight, groups, pw, pb, gw, gb)
     else:
-        with nogil:
-            _gn_backward(<double*>gp, <double*>xp, <double*>op, <double*>mp, <double*>rp,
-                         <double*>wp, n_, c_, l_, g_, pw_p, pb_p)
-            _combine_blocks(pw_p, n_, c_, <double*>gwp)
-            _combine_blocks(pb_p, n_, c_, <double*>gbp)
+        _group_norm_backward(<double*>data(gx), gc, xc, mc, rc, weight, groups, pw, pb, gw, gb)
     if weight is None:
         return gx, None, None
     return gx, gw, gb
+
+
+cdef void _group_norm_backward(floating* gx, cnp.ndarray grad, cnp.ndarray x, object mean,
+                               object rstd, object weight, Py_ssize_t G, object partial_w,
+                               object partial_b, object grad_weight, object grad_bias) noexcept:
+    cdef floating* gp = data_as(gx, grad)
+    cdef floating* xp = data_as(gx, x)
+    cdef floating* mp = data_as(gx, mean)
+    cdef floating* rp = data_as(gx, rstd)
+    cdef floating* wp = data_as(gx, weight)
+    cdef floating* gw = data_as(gx, grad_weight)
+    cdef floating* gb = data_as(gx, grad_bias)
+    cdef double* pw = _ddata(partial_w)
+    cdef double* pb = _ddata(partial_b)
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
+    with nogil:
+        _gn_backward(gp, xp, gx, mp, rp, wp, N, C, L, G, pw, pb)
+        _combine_blocks(pw, N, C, gw)
+        _combine_blocks(pb, N, C, gb)
 
 
 # --------------------------------------------------------------- RMS norm -----
@@ -388,17 +398,22 @@ def rms_norm_forward(x, weight, eps):
     weight = _contig(weight)
     cdef Py_ssize_t rows = xc.shape[0], D = xc.shape[1]
     cdef cnp.ndarray y = np.empty((rows, D), dtype=dtype), rrms = np.empty(rows, dtype=dtype)
-    cdef void* xp = cnp.PyArray_DATA(xc)
-    cdef void* yp = cnp.PyArray_DATA(y)
-    cdef void* rp = cnp.PyArray_DATA(rrms)
-    cdef void* wp = _data(weight)
+    # the one float/double choice of this pass: _rms_norm_forward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        with nogil:
-            _rms_forward(<float*>xp, <float*>yp, <float*>rp, rows, D, <float*>wp, eps_)
+        _rms_norm_forward(<float*>data(y), xc, rrms, weight, eps_)
     else:
-        with nogil:
-            _rms_forward(<double*>xp, <double*>yp, <double*>rp, rows, D, <double*>wp, eps_)
+        _rms_norm_forward(<double*>data(y), xc, rrms, weight, eps_)
     return y, rrms
+
+
+cdef void _rms_norm_forward(floating* y, cnp.ndarray x, object rrms, object weight,
+                            double eps) noexcept:
+    cdef floating* xp = data_as(y, x)
+    cdef floating* rp = data_as(y, rrms)
+    cdef floating* wp = data_as(y, weight)
+    cdef Py_ssize_t rows = x.shape[0], D = x.shape[1]
+    with nogil:
+        _rms_forward(xp, y, rp, rows, D, wp, eps)
 
 
 cdef void _rms_backward(floating* g, floating* x, floating* gx, floating* rrms_in, floating* w,
@@ -468,25 +483,27 @@ def rms_norm_backward(grad, x, weight, rrms):
     cdef cnp.ndarray gx = np.empty((rows, D), dtype=dtype)
     cdef cnp.ndarray pw = np.empty(nblocks * D if affine else 0)
     cdef cnp.ndarray gw = np.empty(D, dtype=dtype)
-    cdef void* gp = cnp.PyArray_DATA(gc)
-    cdef void* xp = cnp.PyArray_DATA(xc)
-    cdef void* op = cnp.PyArray_DATA(gx)
-    cdef void* rp = cnp.PyArray_DATA(rc)
-    cdef void* wp = _data(weight)
-    cdef void* gwp = cnp.PyArray_DATA(gw)
-    cdef double* pw_p = _ddata(pw)
+    # the one float/double choice of this pass: _rms_norm_backward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        with nogil:
-            _rms_backward(<float*>gp, <float*>xp, <float*>op, <float*>rp, <float*>wp, rows, D,
-                          pw_p)
-            if affine:
-                _combine_blocks(pw_p, nblocks, D, <float*>gwp)
+        _rms_norm_backward(<float*>data(gx), gc, xc, rc, weight, pw, gw)
     else:
-        with nogil:
-            _rms_backward(<double*>gp, <double*>xp, <double*>op, <double*>rp, <double*>wp,
-                          rows, D, pw_p)
-            if affine:
-                _combine_blocks(pw_p, nblocks, D, <double*>gwp)
+        _rms_norm_backward(<double*>data(gx), gc, xc, rc, weight, pw, gw)
     if not affine:
         return gx, None
     return gx, gw
+
+
+cdef void _rms_norm_backward(floating* gx, cnp.ndarray grad, cnp.ndarray x, object rrms,
+                             object weight, object partial_w, object grad_weight) noexcept:
+    cdef floating* gp = data_as(gx, grad)
+    cdef floating* xp = data_as(gx, x)
+    cdef floating* rp = data_as(gx, rrms)
+    cdef floating* wp = data_as(gx, weight)
+    cdef floating* gw = data_as(gx, grad_weight)
+    cdef double* pw = _ddata(partial_w)
+    cdef Py_ssize_t rows = x.shape[0], D = x.shape[1]
+    cdef Py_ssize_t nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
+    with nogil:
+        _rms_backward(gp, xp, gx, rp, wp, rows, D, pw)
+        if wp != NULL:
+            _combine_blocks(pw, nblocks, D, gw)

@@ -8,10 +8,13 @@ the NumPy twins in ``reference/_optim.py`` bit for bit. Elements are independent
 splitting them across threads cannot change a single bit.
 """
 cimport numpy as cnp
+from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport pow, sqrt, sqrtf
+from libc.math cimport pow
 
 from nnlite._kernels._checks cimport separate
+from nnlite._kernels._dtype cimport data, data_as
+from nnlite._kernels._fastmath cimport _sqrt
 from nnlite._kernels._threads cimport threads_for
 
 import numpy as np
@@ -22,18 +25,6 @@ cnp.import_array()
 
 
 __all__ = ["sgd_step", "adagrad_step", "rmsprop_step", "adam_step"]
-
-ctypedef fused floating:
-    float
-    double
-
-
-cdef inline floating _sqrt(floating v) noexcept nogil:
-    if floating is float:
-        return sqrtf(v)
-    else:
-        return sqrt(v)
-
 
 # ------------------------------------------------------------- validation -----
 
@@ -85,10 +76,6 @@ cdef long _step_count(str kernel, object step) except -1:
     return step
 
 
-cdef inline bint _is_float32(cnp.ndarray a):
-    return cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT
-
-
 # -------------------------------------------------------------------- SGD -----
 
 # Each loop body is an inline per-element function. Flags that decide which buffers
@@ -110,9 +97,12 @@ cdef inline void _sgd_element(floating* param, floating* grad, floating* buf, Py
     param[i] = param[i] + neg_lr * g
 
 
-cdef void _sgd_loop(floating* param, floating* grad, floating* buf, Py_ssize_t n,
-                    double lr, double momentum, double dampening, bint nesterov,
-                    double weight_decay, bint maximize, bint first_step) noexcept nogil:
+cdef void _sgd_loop(floating* param, object grad_, object buf_, double lr, double momentum,
+                    double dampening, bint nesterov, double weight_decay, bint maximize,
+                    bint first_step) noexcept:
+    cdef floating* grad = data_as(param, grad_)
+    cdef floating* buf = data_as(param, buf_)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>grad_)
     cdef floating sign = -1 if maximize else 1
     cdef floating neg_lr = <floating>(-lr)
     cdef floating mom = <floating>momentum
@@ -121,15 +111,19 @@ cdef void _sgd_loop(floating* param, floating* grad, floating* buf, Py_ssize_t n
     cdef bint decay = weight_decay != 0
     cdef Py_ssize_t i
     cdef int nt = threads_for(n)
-    if momentum == 0:
-        for i in prange(n, num_threads=nt, schedule="static"):
-            _sgd_element(param, grad, buf, i, sign, neg_lr, mom, omd, wd, decay, False, False, False)
-    elif first_step:
-        for i in prange(n, num_threads=nt, schedule="static"):
-            _sgd_element(param, grad, buf, i, sign, neg_lr, mom, omd, wd, decay, True, True, nesterov)
-    else:
-        for i in prange(n, num_threads=nt, schedule="static"):
-            _sgd_element(param, grad, buf, i, sign, neg_lr, mom, omd, wd, decay, True, False, nesterov)
+    with nogil:
+        if momentum == 0:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                _sgd_element(param, grad, buf, i, sign, neg_lr, mom, omd, wd, decay, False, False,
+                             False)
+        elif first_step:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                _sgd_element(param, grad, buf, i, sign, neg_lr, mom, omd, wd, decay, True, True,
+                             nesterov)
+        else:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                _sgd_element(param, grad, buf, i, sign, neg_lr, mom, omd, wd, decay, True, False,
+                             nesterov)
 
 
 def sgd_step(param, grad, momentum_buffer, double lr, double momentum,
@@ -150,25 +144,23 @@ def sgd_step(param, grad, momentum_buffer, double lr, double momentum,
                          f"(got momentum={momentum!r}, dampening={dampening!r})")
     if use_momentum and buf is None:
         raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
-    cdef cnp.ndarray g = np.ascontiguousarray(grad)
-    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>param, 0)
-    cdef void* bp = cnp.PyArray_DATA(<cnp.ndarray>buf) if use_momentum else NULL
-    cdef void* pp = cnp.PyArray_DATA(<cnp.ndarray>param)
-    cdef void* gp = cnp.PyArray_DATA(g)
-    if _is_float32(<cnp.ndarray>param):
-        with nogil:
-            _sgd_loop(<float*>pp, <float*>gp, <float*>bp, n, lr, momentum, dampening,
-                      nesterov, weight_decay, maximize, first_step)
+    g = np.ascontiguousarray(grad)
+    # the one float/double choice of this step: _sgd_loop is written once, on `floating`
+    if cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT:
+        _sgd_loop(<float*>data(param), g, buf, lr, momentum, dampening, nesterov, weight_decay,
+                  maximize, first_step)
     else:
-        with nogil:
-            _sgd_loop(<double*>pp, <double*>gp, <double*>bp, n, lr, momentum, dampening,
-                      nesterov, weight_decay, maximize, first_step)
+        _sgd_loop(<double*>data(param), g, buf, lr, momentum, dampening, nesterov, weight_decay,
+                  maximize, first_step)
 
 
 # ---------------------------------------------------------------- Adagrad -----
 
-cdef void _adagrad_loop(floating* param, floating* grad, floating* state_sum, Py_ssize_t n,
-                        double clr, double weight_decay, double eps, bint maximize) noexcept nogil:
+cdef void _adagrad_loop(floating* param, object grad_, object state_sum_, double clr,
+                        double weight_decay, double eps, bint maximize) noexcept:
+    cdef floating* grad = data_as(param, grad_)
+    cdef floating* state_sum = data_as(param, state_sum_)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>grad_)
     cdef floating sign = -1 if maximize else 1
     cdef floating neg_clr = <floating>(-clr)
     cdef floating wd = <floating>weight_decay
@@ -176,7 +168,7 @@ cdef void _adagrad_loop(floating* param, floating* grad, floating* state_sum, Py
     cdef bint decay = weight_decay != 0
     cdef floating g, s
     cdef Py_ssize_t i
-    for i in prange(n, num_threads=threads_for(n), schedule="static"):
+    for i in prange(n, nogil=True, num_threads=threads_for(n), schedule="static"):
         g = grad[i] * sign
         g = g + wd * param[i] if decay else g
         s = state_sum[i] + g * g
@@ -197,17 +189,12 @@ def adagrad_step(param, grad, state_sum, step, double lr, double lr_decay,
     _check_value(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
     _check_value(kernel, eps >= 0, "epsilon value", eps)
     cdef double clr = lr / (1 + <double>(k - 1) * lr_decay)
-    cdef cnp.ndarray g = np.ascontiguousarray(grad)
-    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>param, 0)
-    cdef void* pp = cnp.PyArray_DATA(<cnp.ndarray>param)
-    cdef void* gp = cnp.PyArray_DATA(g)
-    cdef void* sp = cnp.PyArray_DATA(<cnp.ndarray>state_sum)
-    if _is_float32(<cnp.ndarray>param):
-        with nogil:
-            _adagrad_loop(<float*>pp, <float*>gp, <float*>sp, n, clr, weight_decay, eps, maximize)
+    g = np.ascontiguousarray(grad)
+    # the one float/double choice of this step: _adagrad_loop is written once, on `floating`
+    if cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT:
+        _adagrad_loop(<float*>data(param), g, state_sum, clr, weight_decay, eps, maximize)
     else:
-        with nogil:
-            _adagrad_loop(<double*>pp, <double*>gp, <double*>sp, n, clr, weight_decay, eps, maximize)
+        _adagrad_loop(<double*>data(param), g, state_sum, clr, weight_decay, eps, maximize)
 
 
 # ---------------------------------------------------------------- RMSprop -----
@@ -240,10 +227,14 @@ cdef inline void _rmsprop_element(floating* param, floating* grad, floating* squ
         param[i] = param[i] + neg_lr * g / avg
 
 
-cdef void _rmsprop_loop(floating* param, floating* grad, floating* square_avg, floating* grad_avg,
-                        floating* buf, Py_ssize_t n, double lr, double alpha, double eps,
-                        double weight_decay, double momentum, bint centered,
-                        bint maximize) noexcept nogil:
+cdef void _rmsprop_loop(floating* param, object grad_, object square_avg_, object grad_avg_,
+                        object buf_, double lr, double alpha, double eps, double weight_decay,
+                        double momentum, bint centered, bint maximize) noexcept:
+    cdef floating* grad = data_as(param, grad_)
+    cdef floating* square_avg = data_as(param, square_avg_)
+    cdef floating* grad_avg = data_as(param, grad_avg_)
+    cdef floating* buf = data_as(param, buf_)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>grad_)
     cdef floating sign = -1 if maximize else 1
     cdef floating neg_lr = <floating>(-lr)
     cdef floating alpha_ = <floating>alpha
@@ -257,22 +248,23 @@ cdef void _rmsprop_loop(floating* param, floating* grad, floating* square_avg, f
     cdef bint decay = weight_decay != 0
     cdef Py_ssize_t i
     cdef int nt = threads_for(n)
-    if centered and momentum > 0:
-        for i in prange(n, num_threads=nt, schedule="static"):
-            _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_, oma,
-                             eps_, wd, mom, omw, w_small, decay, True, True)
-    elif centered:
-        for i in prange(n, num_threads=nt, schedule="static"):
-            _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_, oma,
-                             eps_, wd, mom, omw, w_small, decay, True, False)
-    elif momentum > 0:
-        for i in prange(n, num_threads=nt, schedule="static"):
-            _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_, oma,
-                             eps_, wd, mom, omw, w_small, decay, False, True)
-    else:
-        for i in prange(n, num_threads=nt, schedule="static"):
-            _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_, oma,
-                             eps_, wd, mom, omw, w_small, decay, False, False)
+    with nogil:
+        if centered and momentum > 0:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_,
+                                 oma, eps_, wd, mom, omw, w_small, decay, True, True)
+        elif centered:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_,
+                                 oma, eps_, wd, mom, omw, w_small, decay, True, False)
+        elif momentum > 0:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_,
+                                 oma, eps_, wd, mom, omw, w_small, decay, False, True)
+        else:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                _rmsprop_element(param, grad, square_avg, grad_avg, buf, i, sign, neg_lr, alpha_,
+                                 oma, eps_, wd, mom, omw, w_small, decay, False, False)
 
 
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, double lr,
@@ -296,21 +288,14 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, double lr,
         raise ValueError(f"{kernel}: centered=True needs a grad_avg buffer")
     if use_momentum and buf is None:
         raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
-    cdef cnp.ndarray g = np.ascontiguousarray(grad)
-    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>param, 0)
-    cdef void* pp = cnp.PyArray_DATA(<cnp.ndarray>param)
-    cdef void* gp = cnp.PyArray_DATA(g)
-    cdef void* sp = cnp.PyArray_DATA(<cnp.ndarray>square_avg)
-    cdef void* ap = cnp.PyArray_DATA(<cnp.ndarray>ga) if centered else NULL
-    cdef void* bp = cnp.PyArray_DATA(<cnp.ndarray>buf) if use_momentum else NULL
-    if _is_float32(<cnp.ndarray>param):
-        with nogil:
-            _rmsprop_loop(<float*>pp, <float*>gp, <float*>sp, <float*>ap, <float*>bp, n, lr,
-                          alpha, eps, weight_decay, momentum, centered, maximize)
+    g = np.ascontiguousarray(grad)
+    # the one float/double choice of this step: _rmsprop_loop is written once, on `floating`
+    if cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT:
+        _rmsprop_loop(<float*>data(param), g, square_avg, ga, buf, lr, alpha, eps, weight_decay,
+                      momentum, centered, maximize)
     else:
-        with nogil:
-            _rmsprop_loop(<double*>pp, <double*>gp, <double*>sp, <double*>ap, <double*>bp, n, lr,
-                          alpha, eps, weight_decay, momentum, centered, maximize)
+        _rmsprop_loop(<double*>data(param), g, square_avg, ga, buf, lr, alpha, eps, weight_decay,
+                      momentum, centered, maximize)
 
 
 # ------------------------------------------------------------ Adam, AdamW -----
@@ -340,10 +325,15 @@ cdef inline void _adam_element(floating* param, floating* grad, floating* exp_av
     param[i] = p + neg_step_size * m / (_sqrt(v) / bc2_sqrt + eps)
 
 
-cdef void _adam_loop(floating* param, floating* grad, floating* exp_avg, floating* exp_avg_sq,
-                     floating* max_exp_avg_sq, Py_ssize_t n, double lr, double beta1, double beta2,
-                     double eps, double weight_decay, bint decoupled_weight_decay, bint amsgrad,
-                     bint maximize, double step_size, double bias_correction2_sqrt) noexcept nogil:
+cdef void _adam_loop(floating* param, object grad_, object exp_avg_, object exp_avg_sq_,
+                     object max_exp_avg_sq_, double lr, double beta1, double beta2, double eps,
+                     double weight_decay, bint decoupled_weight_decay, bint amsgrad, bint maximize,
+                     double step_size, double bias_correction2_sqrt) noexcept:
+    cdef floating* grad = data_as(param, grad_)
+    cdef floating* exp_avg = data_as(param, exp_avg_)
+    cdef floating* exp_avg_sq = data_as(param, exp_avg_sq_)
+    cdef floating* max_exp_avg_sq = data_as(param, max_exp_avg_sq_)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>grad_)
     cdef floating sign = -1 if maximize else 1
     cdef bint decoupled = weight_decay != 0 and decoupled_weight_decay
     cdef bint coupled = weight_decay != 0 and not decoupled_weight_decay
@@ -359,14 +349,17 @@ cdef void _adam_loop(floating* param, floating* grad, floating* exp_avg, floatin
     cdef floating nss = <floating>(-step_size)
     cdef Py_ssize_t i
     cdef int nt = threads_for(n)
-    if amsgrad:
-        for i in prange(n, num_threads=nt, schedule="static"):
-            _adam_element(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, i, sign, decay_factor,
-                          wd, coupled, w, omw, w_small, beta2_, omb2, bc2, eps_, nss, True)
-    else:
-        for i in prange(n, num_threads=nt, schedule="static"):
-            _adam_element(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, i, sign, decay_factor,
-                          wd, coupled, w, omw, w_small, beta2_, omb2, bc2, eps_, nss, False)
+    with nogil:
+        if amsgrad:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                _adam_element(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, i, sign,
+                              decay_factor, wd, coupled, w, omw, w_small, beta2_, omb2, bc2, eps_,
+                              nss, True)
+        else:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                _adam_element(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, i, sign,
+                              decay_factor, wd, coupled, w, omw, w_small, beta2_, omb2, bc2, eps_,
+                              nss, False)
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, double lr,
@@ -396,20 +389,13 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, double lr,
     cdef double bias_correction2 = 1 - pow(beta2, <double>k)
     cdef double step_size = lr / bias_correction1
     cdef double bias_correction2_sqrt = pow(bias_correction2, 0.5)
-    cdef cnp.ndarray g = np.ascontiguousarray(grad)
-    cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>param, 0)
-    cdef void* pp = cnp.PyArray_DATA(<cnp.ndarray>param)
-    cdef void* gp = cnp.PyArray_DATA(g)
-    cdef void* mp = cnp.PyArray_DATA(<cnp.ndarray>exp_avg)
-    cdef void* vp = cnp.PyArray_DATA(<cnp.ndarray>exp_avg_sq)
-    cdef void* xp = cnp.PyArray_DATA(<cnp.ndarray>vmax) if amsgrad else NULL
-    if _is_float32(<cnp.ndarray>param):
-        with nogil:
-            _adam_loop(<float*>pp, <float*>gp, <float*>mp, <float*>vp, <float*>xp, n, lr, beta1,
-                       beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize,
-                       step_size, bias_correction2_sqrt)
+    g = np.ascontiguousarray(grad)
+    # the one float/double choice of this step: _adam_loop is written once, on `floating`
+    if cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT:
+        _adam_loop(<float*>data(param), g, exp_avg, exp_avg_sq, vmax, lr, beta1, beta2, eps,
+                   weight_decay, decoupled_weight_decay, amsgrad, maximize, step_size,
+                   bias_correction2_sqrt)
     else:
-        with nogil:
-            _adam_loop(<double*>pp, <double*>gp, <double*>mp, <double*>vp, <double*>xp, n, lr,
-                       beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize,
-                       step_size, bias_correction2_sqrt)
+        _adam_loop(<double*>data(param), g, exp_avg, exp_avg_sq, vmax, lr, beta1, beta2, eps,
+                   weight_decay, decoupled_weight_decay, amsgrad, maximize, step_size,
+                   bias_correction2_sqrt)

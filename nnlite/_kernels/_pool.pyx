@@ -8,6 +8,7 @@ by the window's size, counting padding or not (``count_include_pad``), or by
 ``divisor_override``. Twins: ``reference/_pool.py``.
 """
 cimport numpy as cnp
+from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
@@ -15,6 +16,7 @@ from libc.string cimport memset
 
 from nnlite._kernels._checks cimport (c_contiguous, int_pair, product_fits, same_float_type,
                                       shape4_ok)
+from nnlite._kernels._dtype cimport data, data_as
 from nnlite._kernels._threads cimport threads_for
 
 import numpy as np
@@ -25,11 +27,6 @@ from nnlite._kernels.reference import _pool as _reference  # the twins share arg
 cnp.import_array()
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
-
-ctypedef fused floating:
-    float
-    double
-
 
 cdef tuple _shape4(str op, str name, shape):
     if type(shape) is tuple and shape4_ok(<tuple>shape):
@@ -53,16 +50,34 @@ cdef inline void _max_tap(floating v, Py_ssize_t at, floating* top, Py_ssize_t* 
     best[0] = at if take else best[0]
 
 
-cdef void _max_pool_forward(const floating* x, floating* y, int64_t* indices,
-                            PoolGeometry* p) noexcept nogil:
+cdef struct Taps:
+    Py_ssize_t first, end     # in-input positions first, first + d, ... below end
+
+
+cdef inline Taps _taps(Py_ssize_t start, Py_ssize_t k, Py_ssize_t d, Py_ssize_t size) noexcept nogil:
+    """The taps start, start + d, ... (k of them) of a dilated window that fall in [0, size)."""
+    cdef Taps taps
+    taps.end = start + (k - 1) * d + 1
+    if taps.end > size:
+        taps.end = size
+    while start < 0:
+        start = start + d
+    taps.first = start
+    return taps
+
+
+cdef void _max_pool_forward(floating* y, object x_, object indices_, PoolGeometry* p) noexcept:
     """PyTorch's loop: start at the first in-input tap; a larger value or a NaN takes the lead."""
+    cdef const floating* x = data_as(y, x_)
+    cdef int64_t* indices = <int64_t*>data(indices_)
     # Geometry in locals: through the pointer the compiler must assume stores alias it.
     cdef Py_ssize_t H = p.H, W = p.W, OH = p.OH, OW = p.OW, kh = p.kh, kw = p.kw
     cdef Py_ssize_t sh = p.sh, sw = p.sw, ph = p.ph, pw = p.pw, dh = p.dh, dw = p.dw
     cdef Py_ssize_t HW = H * W, L = OH * OW
     cdef bint two_by_two = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 \
         and dh == 1 and dw == 1
-    cdef Py_ssize_t plane, oh, ow, ih0, ih1, iw0, iw1, ih, iw, best, at
+    cdef Py_ssize_t plane, oh, ow, ih, iw, best, at
+    cdef Taps rows, cols
     cdef floating top
     cdef const floating* src
     cdef int nt = threads_for(p.planes * L * kh * kw)
@@ -80,25 +95,15 @@ cdef void _max_pool_forward(const floating* x, floating* y, int64_t* indices,
                     y[plane * L + oh * OW + ow] = top
                     indices[plane * L + oh * OW + ow] = best
                 continue
-            ih0 = oh * sh - ph
-            ih1 = ih0 + (kh - 1) * dh + 1
-            if ih1 > H:
-                ih1 = H
-            while ih0 < 0:
-                ih0 = ih0 + dh
+            rows = _taps(oh * sh - ph, kh, dh, H)
             for ow in range(OW):
-                iw0 = ow * sw - pw
-                iw1 = iw0 + (kw - 1) * dw + 1
-                if iw1 > W:
-                    iw1 = W
-                while iw0 < 0:
-                    iw0 = iw0 + dw
-                best = ih0 * W + iw0
+                cols = _taps(ow * sw - pw, kw, dw, W)
+                best = rows.first * W + cols.first
                 top = -INFINITY
-                ih = ih0
-                while ih < ih1:
-                    iw = iw0
-                    while iw < iw1:
+                ih = rows.first
+                while ih < rows.end:
+                    iw = cols.first
+                    while iw < cols.end:
                         _max_tap(src[ih * W + iw], ih * W + iw, &top, &best)
                         iw = iw + dw
                     ih = ih + dh
@@ -106,9 +111,11 @@ cdef void _max_pool_forward(const floating* x, floating* y, int64_t* indices,
                 indices[plane * L + oh * OW + ow] = best
 
 
-cdef Py_ssize_t _max_pool_backward(const floating* grad, const int64_t* indices, floating* gx,
-                                   Py_ssize_t planes, Py_ssize_t HW, Py_ssize_t L) noexcept nogil:
+cdef Py_ssize_t _max_pool_backward(floating* gx, object grad_, object indices_, Py_ssize_t planes,
+                                   Py_ssize_t HW, Py_ssize_t L) noexcept:
     """Scatter-add per plane, outputs in order; returns how many indices fell outside the plane."""
+    cdef const floating* grad = data_as(gx, grad_)
+    cdef const int64_t* indices = <int64_t*>data(indices_)
     cdef Py_ssize_t plane, k, outside = 0
     cdef int64_t at
     cdef int nt = threads_for(planes * (L + HW))
@@ -149,7 +156,8 @@ cdef inline Window _avg_window(PoolGeometry* p, Py_ssize_t oh, Py_ssize_t ow) no
     return win
 
 
-cdef void _avg_pool_forward(const floating* x, floating* y, PoolGeometry* p) noexcept nogil:
+cdef void _avg_pool_forward(floating* y, object x_, PoolGeometry* p) noexcept:
+    cdef const floating* x = data_as(y, x_)
     cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
     cdef Py_ssize_t plane, oh, ow, ih, iw
     cdef Window win
@@ -168,7 +176,8 @@ cdef void _avg_pool_forward(const floating* x, floating* y, PoolGeometry* p) noe
                 y[plane * L + oh * p.OW + ow] = total / <floating>win.divisor
 
 
-cdef void _avg_pool_backward(const floating* grad, floating* gx, PoolGeometry* p) noexcept nogil:
+cdef void _avg_pool_backward(floating* gx, object grad_, PoolGeometry* p) noexcept:
+    cdef const floating* grad = data_as(gx, grad_)
     cdef Py_ssize_t HW = p.H * p.W, L = p.OH * p.OW
     cdef Py_ssize_t plane, oh, ow, ih, iw
     cdef Window win
@@ -250,13 +259,11 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
     shape = (x.shape[0], x.shape[1], p.OH, p.OW)
     cdef cnp.ndarray y = np.empty(shape, dtype=x.dtype)
     cdef cnp.ndarray indices = np.empty(shape, dtype=np.int64)
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            _max_pool_forward(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y),
-                              <int64_t*>cnp.PyArray_DATA(indices), &p)
-        else:
-            _max_pool_forward(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y),
-                              <int64_t*>cnp.PyArray_DATA(indices), &p)
+    # the one float/double choice of this pass: _max_pool_forward is written once, on `floating`
+    if t == cnp.NPY_FLOAT:
+        _max_pool_forward(<float*>data(y), xc, indices, &p)
+    else:
+        _max_pool_forward(<double*>data(y), xc, indices, &p)
     return y, indices
 
 
@@ -277,13 +284,11 @@ def max_pool2d_backward(grad, indices, input_shape):
     cdef cnp.ndarray ic = c_contiguous(indices)
     cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
     cdef Py_ssize_t planes = N * C, HW = H * W, L = grad.shape[2] * grad.shape[3], outside
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            outside = _max_pool_backward(<float*>cnp.PyArray_DATA(gc), <int64_t*>cnp.PyArray_DATA(ic),
-                                         <float*>cnp.PyArray_DATA(gx), planes, HW, L)
-        else:
-            outside = _max_pool_backward(<double*>cnp.PyArray_DATA(gc), <int64_t*>cnp.PyArray_DATA(ic),
-                                         <double*>cnp.PyArray_DATA(gx), planes, HW, L)
+    # the one float/double choice of this pass: _max_pool_backward is written once, on `floating`
+    if t == cnp.NPY_FLOAT:
+        outside = _max_pool_backward(<float*>data(gx), gc, ic, planes, HW, L)
+    else:
+        outside = _max_pool_backward(<double*>data(gx), gc, ic, planes, HW, L)
     if outside:
         raise ValueError(f"{op}: indices must lie in [0, {HW}) for input shape {input_shape}, "
                          f"got range [{indices.min()}, {indices.max()}]")
@@ -313,11 +318,11 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include
                        divisor_override)
     cdef cnp.ndarray xc = c_contiguous(x)
     cdef cnp.ndarray y = np.empty((x.shape[0], x.shape[1], p.OH, p.OW), dtype=x.dtype)
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            _avg_pool_forward(<float*>cnp.PyArray_DATA(xc), <float*>cnp.PyArray_DATA(y), &p)
-        else:
-            _avg_pool_forward(<double*>cnp.PyArray_DATA(xc), <double*>cnp.PyArray_DATA(y), &p)
+    # the one float/double choice of this pass: _avg_pool_forward is written once, on `floating`
+    if t == cnp.NPY_FLOAT:
+        _avg_pool_forward(<float*>data(y), xc, &p)
+    else:
+        _avg_pool_forward(<double*>data(y), xc, &p)
     return y
 
 
@@ -337,9 +342,9 @@ def avg_pool2d_backward(grad, input_shape, kernel_size, stride, padding, ceil_mo
                          f"{expected}")
     cdef cnp.ndarray gc = c_contiguous(grad)
     cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            _avg_pool_backward(<float*>cnp.PyArray_DATA(gc), <float*>cnp.PyArray_DATA(gx), &p)
-        else:
-            _avg_pool_backward(<double*>cnp.PyArray_DATA(gc), <double*>cnp.PyArray_DATA(gx), &p)
+    # the one float/double choice of this pass: _avg_pool_backward is written once, on `floating`
+    if t == cnp.NPY_FLOAT:
+        _avg_pool_backward(<float*>data(gx), gc, &p)
+    else:
+        _avg_pool_backward(<double*>data(gx), gc, &p)
     return gx

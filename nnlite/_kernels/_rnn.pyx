@@ -32,41 +32,20 @@ The six step kernels are rows of the kernel table (``table.py``), so
 like every other op.
 """
 cimport numpy as cnp
+from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, tanh
 
-from nnlite._kernels._checks cimport float_type
+from nnlite._kernels._checks cimport is_native_float
+from nnlite._kernels._dtype cimport data
+from nnlite._kernels._fastmath cimport _sigmoid, _tanh
 from nnlite._kernels._threads cimport threads_for
+
+from nnlite._kernels import checks as _checks_py
 
 cnp.import_array()
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
            "rnn_step_forward", "rnn_step_backward"]
-
-ctypedef fused floating:
-    float
-    double
-
-cdef extern from "_fastmath.h":
-    float nnl_sigmoidf(float x) noexcept nogil
-    float nnl_tanhf(float x) noexcept nogil
-
-
-cdef inline floating _sigmoid(floating v) noexcept nogil:
-    if floating is float:
-        return nnl_sigmoidf(v)
-    else:
-        # exp of a non-positive number only, as the twin does, so it never overflows
-        if v >= 0:
-            return 1.0 / (1.0 + exp(-v))
-        return exp(v) / (1.0 + exp(v))
-
-
-cdef inline floating _tanh(floating v) noexcept nogil:
-    if floating is float:
-        return nnl_tanhf(v)
-    else:
-        return tanh(v)
 
 
 cdef inline floating _bias(const floating* b, Py_ssize_t k) noexcept nogil:
@@ -243,147 +222,101 @@ cdef void _rnn_bwd(const floating* dh, const floating* h, floating* dpre, Py_ssi
 
 # -------------------------------------------------------------- wrappers -----
 
-cdef int _check(str op, tuple arrays, tuple names, tuple shapes) except -1:
-    """Same float dtype, C-contiguous, the given shapes; else an error naming op, argument, expected, given."""
+# Every step kernel takes arrays its caller allocated, of exact shapes, plus (B, H);
+# _step checks them, and _run is the one place that maps a step to its loop, so the
+# float/double choice is made once for all six.
+
+cdef enum Step:
+    LSTM_FORWARD, LSTM_BACKWARD, GRU_FORWARD, GRU_BACKWARD, RNN_FORWARD, RNN_BACKWARD
+
+cdef enum:
+    MAX_ARRAYS = 7
+
+
+cdef void _run(Step step, floating** a, Py_ssize_t B, Py_ssize_t H, bint relu,
+               int nt) noexcept nogil:
+    """Run ``step`` on the arrays a[0], a[1], ... in the order its wrapper names them."""
+    if step == LSTM_FORWARD:
+        _lstm_fwd(a[0], a[1], a[2], a[3], a[4], a[5], a[6], B, H, nt)
+    elif step == LSTM_BACKWARD:
+        _lstm_bwd(a[0], a[1], a[2], a[3], a[4], a[5], B, H, nt)
+    elif step == GRU_FORWARD:
+        _gru_fwd(a[0], a[1], a[2], a[3], a[4], a[5], B, H, nt)
+    elif step == GRU_BACKWARD:
+        _gru_bwd(a[0], a[1], a[2], a[3], a[4], a[5], B, H, nt)
+    elif step == RNN_FORWARD:
+        _rnn_fwd(a[0], a[1], a[2], a[3], B, H, relu, nt)
+    else:
+        _rnn_bwd(a[0], a[1], a[2], B, H, relu, nt)
+
+
+cdef int _step(Step step, str op, tuple arrays, tuple names, tuple shapes, Py_ssize_t B,
+               Py_ssize_t H, bint relu=False, int gates=4) except -1:
+    """Check ``arrays`` (checks.shaped_operands says what is wrong), then run ``step``."""
+    cdef void* p[MAX_ARRAYS]
     cdef int t = -1
-    for arr, name, shape in zip(arrays, names, shapes):
-        if arr is None and name == "b_hh":
+    cdef Py_ssize_t i
+    for i in range(len(arrays)):
+        arr = arrays[i]
+        if arr is None and names[i] == "b_hh":
+            p[i] = NULL
             continue
-        at = float_type(op, arr, name)   # also refuses byte-swapped arrays (checks.native)
-        if t == -1:
-            t = at
-        elif at != t:
-            raise TypeError(f"{op}: {name} is {arr.dtype}, expected the dtype of {names[0]}")
-        if arr.shape != shape:
-            raise ValueError(f"{op}: {name} must have shape {shape}, got {arr.shape}")
-        if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr):
-            raise ValueError(f"{op}: {name} must be C-contiguous")
-    return t
-
-
-cdef inline void* _p(object arr):
-    return NULL if arr is None else cnp.PyArray_DATA(<cnp.ndarray>arr)
+        if (not is_native_float(arr) or (t != -1 and cnp.PyArray_TYPE(<cnp.ndarray>arr) != t)
+                or arr.shape != shapes[i] or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr)):
+            _checks_py.shaped_operands(op, arrays, names, shapes, optional=("b_hh",))
+        t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
+        p[i] = data(arr)
+    cdef int nt = threads_for(B * H * gates)
+    with nogil:
+        # the one float/double choice of the six steps: _run is written once, on `floating`
+        if t == cnp.NPY_FLOAT:
+            _run(step, <float**>p, B, H, relu, nt)
+        else:
+            _run(step, <double**>p, B, H, relu, nt)
+    return 0
 
 
 def lstm_step_forward(gh, gi, b_hh, c_prev, gates, c, h):
     """Write c', h' and the gates (i, f, g, o) of one LSTM step (see the module docstring)."""
     B, H = c_prev.shape[0], c_prev.shape[1]
-    t = _check("lstm_step_forward", (gh, gi, b_hh, c_prev, gates, c, h),
-               ("gh", "gi", "b_hh", "c_prev", "gates", "c", "h"),
-               ((B, 4 * H), (B, 4 * H), (4 * H,), (B, H), (B, 4 * H), (B, H), (B, H)))
-    cdef int nt = threads_for(B * H * 4)
-    cdef void* pgh = _p(gh)
-    cdef void* pgi = _p(gi)
-    cdef void* pb = _p(b_hh)
-    cdef void* pc0 = _p(c_prev)
-    cdef void* pg = _p(gates)
-    cdef void* pc = _p(c)
-    cdef void* ph = _p(h)
-    cdef Py_ssize_t b_ = B, h_ = H
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _lstm_fwd(<float*>pgh, <float*>pgi, <float*>pb, <float*>pc0, <float*>pg, <float*>pc, <float*>ph,
-                      b_, h_, nt)
-        else:
-            _lstm_fwd(<double*>pgh, <double*>pgi, <double*>pb, <double*>pc0, <double*>pg, <double*>pc,
-                      <double*>ph, b_, h_, nt)
+    _step(LSTM_FORWARD, "lstm_step_forward", (gh, gi, b_hh, c_prev, gates, c, h),
+          ("gh", "gi", "b_hh", "c_prev", "gates", "c", "h"),
+          ((B, 4 * H), (B, 4 * H), (4 * H,), (B, H), (B, 4 * H), (B, H), (B, H)), B, H)
 
 
 def lstm_step_backward(dh, dc, gates, c_prev, c, dpre):
     """From dL/dh', dL/dc' (``dc``, overwritten with dL/dc) and the saved gates, write dL/d(pre-activations)."""
     B, H = c_prev.shape[0], c_prev.shape[1]
-    t = _check("lstm_step_backward", (dh, dc, gates, c_prev, c, dpre),
-               ("dh", "dc", "gates", "c_prev", "c", "dpre"),
-               ((B, H), (B, H), (B, 4 * H), (B, H), (B, H), (B, 4 * H)))
-    cdef int nt = threads_for(B * H * 4)
-    cdef void* pdh = _p(dh)
-    cdef void* pdc = _p(dc)
-    cdef void* pg = _p(gates)
-    cdef void* pc0 = _p(c_prev)
-    cdef void* pc = _p(c)
-    cdef void* pd = _p(dpre)
-    cdef Py_ssize_t b_ = B, h_ = H
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _lstm_bwd(<float*>pdh, <float*>pdc, <float*>pg, <float*>pc0, <float*>pc, <float*>pd, b_, h_, nt)
-        else:
-            _lstm_bwd(<double*>pdh, <double*>pdc, <double*>pg, <double*>pc0, <double*>pc, <double*>pd,
-                      b_, h_, nt)
+    _step(LSTM_BACKWARD, "lstm_step_backward", (dh, dc, gates, c_prev, c, dpre),
+          ("dh", "dc", "gates", "c_prev", "c", "dpre"),
+          ((B, H), (B, H), (B, 4 * H), (B, H), (B, H), (B, 4 * H)), B, H)
 
 
 def gru_step_forward(gh, gi, b_hh, h_prev, gates, h):
     """Write h' and the saved (r, z, n, W_hn h + b_hn) of one GRU step."""
     B, H = h_prev.shape[0], h_prev.shape[1]
-    t = _check("gru_step_forward", (gh, gi, b_hh, h_prev, gates, h),
-               ("gh", "gi", "b_hh", "h_prev", "gates", "h"),
-               ((B, 3 * H), (B, 3 * H), (3 * H,), (B, H), (B, 4 * H), (B, H)))
-    cdef int nt = threads_for(B * H * 4)
-    cdef void* pgh = _p(gh)
-    cdef void* pgi = _p(gi)
-    cdef void* pb = _p(b_hh)
-    cdef void* ph0 = _p(h_prev)
-    cdef void* pg = _p(gates)
-    cdef void* ph = _p(h)
-    cdef Py_ssize_t b_ = B, h_ = H
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _gru_fwd(<float*>pgh, <float*>pgi, <float*>pb, <float*>ph0, <float*>pg, <float*>ph, b_, h_, nt)
-        else:
-            _gru_fwd(<double*>pgh, <double*>pgi, <double*>pb, <double*>ph0, <double*>pg, <double*>ph,
-                     b_, h_, nt)
+    _step(GRU_FORWARD, "gru_step_forward", (gh, gi, b_hh, h_prev, gates, h),
+          ("gh", "gi", "b_hh", "h_prev", "gates", "h"),
+          ((B, 3 * H), (B, 3 * H), (3 * H,), (B, H), (B, 4 * H), (B, H)), B, H)
 
 
 def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
     """From dL/dh' and the saved gates: dL/d(input projection), dL/d(gh + b_hh), and dL/dh through z."""
     B, H = h_prev.shape[0], h_prev.shape[1]
-    t = _check("gru_step_backward", (dh, gates, h_prev, dgi, dgh, dh_prev),
-               ("dh", "gates", "h_prev", "dgi", "dgh", "dh_prev"),
-               ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)))
-    cdef int nt = threads_for(B * H * 4)
-    cdef void* pdh = _p(dh)
-    cdef void* pg = _p(gates)
-    cdef void* ph0 = _p(h_prev)
-    cdef void* pgi = _p(dgi)
-    cdef void* pgh = _p(dgh)
-    cdef void* pd = _p(dh_prev)
-    cdef Py_ssize_t b_ = B, h_ = H
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _gru_bwd(<float*>pdh, <float*>pg, <float*>ph0, <float*>pgi, <float*>pgh, <float*>pd, b_, h_, nt)
-        else:
-            _gru_bwd(<double*>pdh, <double*>pg, <double*>ph0, <double*>pgi, <double*>pgh, <double*>pd,
-                     b_, h_, nt)
+    _step(GRU_BACKWARD, "gru_step_backward", (dh, gates, h_prev, dgi, dgh, dh_prev),
+          ("dh", "gates", "h_prev", "dgi", "dgh", "dh_prev"),
+          ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)), B, H)
 
 
 def rnn_step_forward(gh, gi, b_hh, h, bint relu):
     """Write h' = tanh(gi + gh + b_hh) (or relu) of one plain RNN step."""
     B, H = h.shape[0], h.shape[1]
-    t = _check("rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"),
-               ((B, H), (B, H), (H,), (B, H)))
-    cdef int nt = threads_for(B * H)
-    cdef void* pgh = _p(gh)
-    cdef void* pgi = _p(gi)
-    cdef void* pb = _p(b_hh)
-    cdef void* ph = _p(h)
-    cdef Py_ssize_t b_ = B, h_ = H
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _rnn_fwd(<float*>pgh, <float*>pgi, <float*>pb, <float*>ph, b_, h_, relu, nt)
-        else:
-            _rnn_fwd(<double*>pgh, <double*>pgi, <double*>pb, <double*>ph, b_, h_, relu, nt)
+    _step(RNN_FORWARD, "rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"),
+          ((B, H), (B, H), (H,), (B, H)), B, H, relu, 1)
 
 
 def rnn_step_backward(dh, h, dpre, bint relu):
     """dL/d(pre-activation) of one plain RNN step from dL/dh' and h'."""
     B, H = h.shape[0], h.shape[1]
-    t = _check("rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"), ((B, H), (B, H), (B, H)))
-    cdef int nt = threads_for(B * H)
-    cdef void* pdh = _p(dh)
-    cdef void* ph = _p(h)
-    cdef void* pd = _p(dpre)
-    cdef Py_ssize_t b_ = B, h_ = H
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _rnn_bwd(<float*>pdh, <float*>ph, <float*>pd, b_, h_, relu, nt)
-        else:
-            _rnn_bwd(<double*>pdh, <double*>ph, <double*>pd, b_, h_, relu, nt)
+    _step(RNN_BACKWARD, "rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"),
+          ((B, H), (B, H), (B, H)), B, H, relu, 1)

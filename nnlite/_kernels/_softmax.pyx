@@ -13,10 +13,12 @@ for any thread count. Twins: ``reference/_softmax.py``.
 """
 import numpy as np
 cimport numpy as cnp
+from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY, NAN, exp, log
+from libc.math cimport INFINITY, NAN, log
 from libc.stdint cimport int64_t
 
+from nnlite._kernels._fastmath cimport _exp
 from nnlite._kernels._threads cimport threads_for
 from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, index_array as _index_array
 
@@ -24,10 +26,6 @@ cnp.import_array()
 
 __all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
            "cross_entropy_forward", "cross_entropy_backward"]
-
-ctypedef fused floating:
-    float
-    double
 
 cdef enum:
     LOSS_BLOCK = 256     # rows per partial loss sum; never depends on the thread count
@@ -59,19 +57,6 @@ cdef int _rows_type(str op, object a, str name_a, object b=None, str name_b=None
 
 cdef inline cnp.ndarray _empty_like(cnp.ndarray x, int t):
     return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), t, 0)
-
-
-# exp in straight-line C (a loop calling it vectorises; libm's expf cannot), shared
-# with _elementwise.pyx: see _fastmath.h.
-cdef extern from "_fastmath.h":
-    float nnl_expf(float x) noexcept nogil
-
-
-cdef inline floating _exp(floating v) noexcept nogil:
-    if floating is float:
-        return nnl_expf(v)
-    else:
-        return exp(v)
 
 
 # Row max, sum and dot product: _lanes.h (vector lanes; sums in 16 double partial sums

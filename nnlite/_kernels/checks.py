@@ -21,8 +21,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["native", "index_array", "float_operands", "float_dtype", "same_float", "int_pair", "shape4", "fits",
-           "separate", "in_place"]
+__all__ = ["native", "index_array", "float_array", "float_operands", "shaped_operands",
+           "float_dtype", "same_float", "int_pair", "shape4", "fits", "separate", "in_place"]
 
 MAX_SIZE = sys.maxsize   # the largest Py_ssize_t: every element count and offset must fit
 
@@ -42,19 +42,44 @@ def index_array(op, name, a):
     native(op, name, a)
 
 
+def float_array(op, name, arr):
+    """``arr`` must be a float32 or float64 ndarray in the machine's byte order."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
+    if arr.dtype.kind != "f" or arr.dtype.itemsize not in (4, 8):
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
+    native(op, name, arr)
+
+
 def float_operands(op, arrays, names):
     """Check that ``arrays`` are float32/float64 ndarrays of one dtype; return that dtype."""
     dtype = None
     for arr, name in zip(arrays, names):
-        if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-        if arr.dtype.kind != "f" or arr.dtype.itemsize not in (4, 8):
-            raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
-        native(op, name, arr)
+        float_array(op, name, arr)
         if dtype is None:
             dtype = arr.dtype
         elif arr.dtype != dtype:
             raise TypeError(f"{op}: all operands must share one dtype, got {dtype} and {arr.dtype}")
+    return dtype
+
+
+def shaped_operands(op, arrays, names, shapes, optional=()):
+    """Arrays a kernel reads and writes as they are: float32/float64 of the dtype of the
+    first, each of exactly its shape in ``shapes``, C-contiguous. An array whose name is
+    in ``optional`` may be None. Returns the dtype."""
+    dtype = None
+    for arr, name, shape in zip(arrays, names, shapes):
+        if arr is None and name in optional:
+            continue
+        float_array(op, name, arr)
+        if dtype is None:
+            dtype = arr.dtype
+        elif arr.dtype != dtype:
+            raise TypeError(f"{op}: {name} is {arr.dtype}, expected the dtype of {names[0]}")
+        if arr.shape != shape:
+            raise ValueError(f"{op}: {name} must have shape {shape}, got {arr.shape}")
+        if not arr.flags.c_contiguous:
+            raise ValueError(f"{op}: {name} must be C-contiguous")
     return dtype
 
 

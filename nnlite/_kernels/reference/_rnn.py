@@ -7,7 +7,7 @@ are NumPy's here and ``_fastmath.h``'s there).
 """
 import numpy as np
 
-from ..checks import native
+from ..checks import shaped_operands
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
            "rnn_step_forward", "rnn_step_backward"]
@@ -21,23 +21,7 @@ def _sigmoid(x):
 
 
 def _check(op, arrays, names, shapes):
-    dtype = None
-    for arr, name, shape in zip(arrays, names, shapes):
-        if arr is None and name == "b_hh":
-            continue
-        if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-        if arr.dtype.kind != "f" or arr.dtype.itemsize not in (4, 8):
-            raise TypeError(f"{op}: {name} must be float32 or float64, got {arr.dtype}")
-        native(op, name, arr)
-        if dtype is None:
-            dtype = arr.dtype
-        elif arr.dtype != dtype:
-            raise TypeError(f"{op}: {name} is {arr.dtype}, expected the dtype of {names[0]}")
-        if arr.shape != shape:
-            raise ValueError(f"{op}: {name} must have shape {shape}, got {arr.shape}")
-        if not arr.flags.c_contiguous:
-            raise ValueError(f"{op}: {name} must be C-contiguous")
+    shaped_operands(op, arrays, names, shapes, optional=("b_hh",))
 
 
 def _with_bias(gh, b_hh):

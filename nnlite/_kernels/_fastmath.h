@@ -10,7 +10,8 @@
        nnl_sigmoidf(x) = 1 / (1 + expf(-x))
        nnl_tanhf(x)    = tanhf(x)
        nnl_erff(x)     = erff(x)
-   The NumPy twins use NumPy's exp, tanh and SciPy's erf: equal to rounding. */
+   The NumPy twins use NumPy's exp and tanh and nnlite's special.erf
+   (math.erf per element): equal to rounding. */
 #ifndef NNLITE_FASTMATH_H
 #define NNLITE_FASTMATH_H
 

@@ -4,8 +4,10 @@
 Each loop applies torch.optim's single-tensor (foreach=False) update element by
 element, with torch's order of operations and with every hyperparameter first
 rounded to the buffer's dtype, so float64 trajectories follow torch's and equal
-the NumPy twins in ``reference/_optim.py`` bit for bit. Elements are independent, so
-splitting them across threads cannot change a single bit.
+bit for bit the plain NumPy rules in the optimizer classes (``SGD.update``,
+``Adam.update``, ...), which the twins in ``reference/_optim.py`` run after their
+checks. Elements are independent, so splitting them across threads cannot change a
+single bit.
 """
 cimport numpy as cnp
 from cython cimport floating

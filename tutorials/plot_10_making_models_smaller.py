@@ -185,11 +185,12 @@ results["fc1 units halved"] = (4 * rows.num_parameters(), structured_acc)
 # with a scale :math:`s` and a zero point :math:`z`, and loses at most
 # :math:`s/2` on values inside the range. *Dynamic* quantization gives every
 # output row of a Linear weight its own scale (``int8``, symmetric), and
-# quantizes the activations of each batch as it arrives (``uint8``); the
-# product then runs in integers with int32 sums. Only the Linear layers are
-# converted, as in PyTorch. (``reduce_range=True`` keeps 7 bits of each
-# activation, as PyTorch does on x86, so that the processor's byte
-# multiply-add cannot overflow: faster on large batches, coarser by a factor 2.)
+# quantizes the activations of each batch as it arrives (``uint8`` codes);
+# the product then runs in integers with int32 sums. Only the Linear layers
+# are converted, as in PyTorch. Like PyTorch's dynamic Linear, the activations
+# keep 7 bits (codes 0..127), so that two products summed by the processor's
+# byte multiply-add cannot overflow 16 bits: faster, but a step twice as
+# coarse as 8 bits (``reduce_range=False`` keeps all 8).
 q = nl.quantization
 int8_model = q.quantize_dynamic(base, {nn.Linear}, dtype=nl.qint8)
 int8_acc, int8_size = accuracy(int8_model), q.model_size_bytes(int8_model)

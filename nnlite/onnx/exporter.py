@@ -14,13 +14,14 @@ projections, ``MatMul``, ``Softmax``, ``LayerNormalization`` and residual
 ``Add`` — gathered into one ONNX function per layer type, so each layer is one
 node of the graph (:mod:`nnlite.onnx.functions`). Because the graph is the record of
 one pass, Python control flow is frozen at the branch the example input took.
-The int8 :class:`~nnlite.quantization.QuantizedLinear` of
-:func:`~nnlite.quantization.quantize_dynamic` becomes ``DynamicQuantizeLinear``
-(``QuantizeLinear`` for a static layer) and ``DequantizeLinear`` around a
-``MatMul``; a layer made with ``reduce_range=True`` quantizes its input to
-7-bit codes, which ``DynamicQuantizeLinear`` cannot, so its batch range, scale,
-zero point and codes are written out with ``ReduceMin``/``ReduceMax``,
-``Round`` and ``Clip`` to 0..127.
+An int8 :class:`~nnlite.quantization.QuantizedLinear` becomes quantize and
+``DequantizeLinear`` nodes around a ``MatMul``: ``QuantizeLinear`` for a static
+layer, ``DynamicQuantizeLinear`` for a dynamic one with 8-bit codes
+(``reduce_range=False``). The 7-bit codes of a ``reduce_range=True`` layer
+(:func:`~nnlite.quantization.quantize_dynamic`'s default, as PyTorch's) are
+beyond ``DynamicQuantizeLinear``, so their batch range, scale, zero point and
+codes are written out with ``ReduceMin``/``ReduceMax``, ``Round`` and ``Clip``
+to 0..127.
 
 Reshapes keep the leading (batch) dimension free (``-1``), and broadcasts use
 ONNX's two-way broadcasting, so a graph exported with ``dynamic_axes`` on the

@@ -35,17 +35,20 @@ def _swap(model, wanted, make, inplace):
     return model
 
 
-def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False, reduce_range=False):
+def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False, reduce_range=None):
     """Replace every Linear (the types in ``qconfig_spec``, default ``{nn.Linear, LinearReLU}``) by a smaller one.
 
     ``dtype=nl.qint8``: weights become int8 per output row now; activations are
     quantized per batch at run time (:class:`QuantizedLinear`; a
     :class:`LinearReLU` made by :func:`fuse_modules` becomes a
     :class:`QuantizedLinearReLU`, whose ReLU runs inside the kernel call).
-    ``reduce_range=True`` quantizes the activations to 7 bits (0..127), as
-    PyTorch's x86 (fbgemm) dynamic Linear does, for the kernel's faster byte
-    multiply-add. ONNX export keeps the 7 bits (the codes are computed with
-    ``Round`` and ``Clip`` to 0..127, as ``DynamicQuantizeLinear`` has 8 only).
+    Activations are quantized to 7 bits (0..127) by default, as PyTorch's
+    dynamic Linear does (``reduce_range=True`` in its int8 forward): the kernel
+    can then use the faster byte multiply-add, whose 16-bit pair sums cannot
+    overflow. ``reduce_range=False`` keeps all 8 bits (0..255). ``reduce_range``
+    (None: True for ``nl.qint8``) applies to int8 only. ONNX export keeps the 7
+    bits (the codes are computed with ``Round`` and ``Clip`` to 0..127, as
+    ``DynamicQuantizeLinear`` has 8 only).
     ``dtype=nl.float16``: weights and biases are stored in float16 and the
     products run in float32 (:class:`Float16Linear`). The same two choices as torch.
 
@@ -58,6 +61,8 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
     half = not isinstance(dtype, QDtype) and np.dtype(dtype) == np.float16
     if dtype is not qint8 and not half:
         raise ValueError(f"quantize_dynamic: dtype must be nl.qint8 or nl.float16, got {dtype!r}")
+    if reduce_range is None:
+        reduce_range = not half
     wanted = set(qconfig_spec or {Linear, LinearReLU})
     unsupported = [t.__name__ for t in wanted if t not in (Linear, LinearReLU)]
     if unsupported:

@@ -138,13 +138,34 @@ def test_quantize_dynamic_close_to_float(backend):
     rel = np.abs(got - want).max() / np.abs(want).max()
     assert rel < 0.03
     assert (got.argmax(1) == want.argmax(1)).mean() >= 0.9
-    # the layer is the formula: dequantized weight times a quantize-dequantized input
+    # the layer is the formula: dequantized weight times a quantize-dequantized input,
+    # the input on 7-bit codes by default (0..127, as torch's dynamic Linear)
     layer = qmodel[0]
+    assert layer.reduce_range
     xs = x.numpy()
-    s, z = Q.calculate_qparams(xs.min(), xs.max())
+    s, z = Q.calculate_qparams(xs.min(), xs.max(), quant_min=0, quant_max=127)
     xq = Q.quantize_per_tensor(x, float(s), int(z), Q.quint8).dequantize().numpy()
     ref = xq @ layer.dequantized_weight().numpy().T + layer.bias.numpy()
     np.testing.assert_allclose(layer(x).numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_quantize_dynamic_default_matches_torch_dynamic_linear():
+    """Both quantize activations to 7 bits per batch; per-tensor weights give torch's numbers."""
+    torch = pytest.importorskip("torch")
+    nl.manual_seed(0)
+    model = nl.nn.Sequential(nl.nn.Linear(40, 32))
+    x = nl.randn(16, 40)
+    ours = Q.quantize_dynamic(model)(x).numpy()
+    t_model = torch.nn.Sequential(torch.nn.Linear(40, 32))
+    t_model.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
+    theirs = torch.ao.quantization.quantize_dynamic(t_model, {torch.nn.Linear}, dtype=torch.qint8)
+    got = theirs(torch.tensor(x.numpy())).numpy()
+    want = model(x).detach().numpy()
+    ours8 = Q.quantize_dynamic(model, reduce_range=False)(x).numpy()
+    # torch's weights are per tensor, ours per row, so the outputs differ by weight rounding;
+    # 8-bit activation codes would differ from torch's 7-bit ones by far more
+    assert np.abs(ours - want).max() <= 1.5 * np.abs(got - want).max()
+    assert np.abs(ours - got).max() < 0.5 * np.abs(ours8 - got).max()
 
 
 def test_quantized_linear_leading_dims_and_errors():

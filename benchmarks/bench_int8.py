@@ -140,7 +140,7 @@ def run(quick=False):
                      "nnlite_ms": times["int8"], "torch_ms": times["torch"], "numpy_ms": None,
                      "note": f"nnlite float32 {times['fp32']:.3f} ms, int8 speed-up x{speedup:.2f}{verdict}; "
                              f"{nl.get_num_threads()} threads; {cpu}; {isa}",
-                     "times": times})
+                     "_times": times})
     return rows
 
 
@@ -149,7 +149,7 @@ def write_table(rows):
     from nnlite._kernels import _int8
     table = []
     for r in rows:
-        t = r["times"]
+        t = r["_times"]
         table.append({"batch": r["workload"].rsplit(" ", 1)[1], "float32_ms": t["fp32"], "int8_ms": t["int8"],
                       "int8_8bit_ms": t["int8_8bit"], "int8_fused_ms": t["int8_fused"],
                       "torch_int8_ms": t["torch"], "x int8": t["fp32"] / t["int8"],

@@ -80,7 +80,9 @@ def format_table(rows):
     Rows of another shape get a plain table of their own columns, so that nothing they
     hold is dropped: rows of a module measuring something other than nnlite against its
     contenders (bench_denormal), or with columns of their own (bench_jax's JAX times).
+    Keys starting with ``_`` are a module's own data for its other tables; they are left out.
     """
+    rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     if any("workload" not in r or set(r) - CONTENDER_COLUMNS for r in rows):
         return plain_table(rows)
     head = "| workload | nnlite ms | torch ms | numpy ms | nnlite/torch | nnlite/numpy | note |"

@@ -13,9 +13,9 @@
 # taken as the same type with ``data_as(y, xc)``. Where many kernels share one loop
 # signature the choice is made once for all of them, in the same shape: the recurrent
 # steps cast an array of pointers (_rnn.pyx, _step), the activations and row softmaxes
-# hand both copies of their loop to one helper (_map/_zip, _rows_map/_rows_zip). Two
-# wrappers still cast every pointer at the call (conv2d_backward_bias, cross_entropy
-# forward and backward): written as runners, they moved unchanged loops of their module to
+# hand both copies of their loop to one helper (_map/_zip, _rows_map/_rows_zip). Three
+# wrappers still cast every pointer at the call (conv2d_backward_bias, cross_entropy_forward
+# and cross_entropy_backward): written as runners, they moved unchanged loops of their module to
 # code addresses where those measured 5-8% slower (the same instructions, placed
 # differently). A loop never branches on the dtype: ``if floating is float`` inside a fused
 # function is decided by the compiler, once per copy.

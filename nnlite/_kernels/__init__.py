@@ -100,9 +100,9 @@ def machine():
     """What the compiled kernels were built and tuned for on this machine: ``vector_bits``
     (256, or 512 under AVX-512; ``_vector.h``), ``vector_emulated`` (512-bit vectors run as
     256-bit halves: the NNLITE_VECTOR_BITS=512 test build), and the matrix products' cache
-    blocks (``kc``, ``mc``, ``block``, ``k_block``, ``min_split_work``, from the ``l1d`` and
-    ``l2`` cache sizes; ``blocking.py``). ``vector_bits`` is None without the compiled
-    convolution module."""
+    blocks (``kc``, ``mc``, ``block``, ``k_block``, ``min_split_work``), the ``l1d`` and ``l2``
+    cache sizes they come from and the ``source`` of those sizes (``blocking.py``).
+    ``vector_bits`` is None without the compiled convolution module."""
     from .blocking import gemm_blocking
     info = {"vector_bits": None, "vector_emulated": False}
     try:

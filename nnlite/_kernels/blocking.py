@@ -56,7 +56,8 @@ def _size(text):
 
 def cache_sizes():
     """(L1 data cache, L2 cache) of one core in bytes, and where they were read:
-    ``"sysconf"``, ``"sysfs"`` or ``"fallback"`` (today's machine's sizes)."""
+    ``"sysconf"``, ``"sysfs"`` or ``"fallback"`` (32 KiB and 512 KiB, the caches of the
+    machine the blocks were first tuned on)."""
     names = getattr(os, "sysconf_names", {})
     if "SC_LEVEL1_DCACHE_SIZE" in names and "SC_LEVEL2_CACHE_SIZE" in names:
         try:

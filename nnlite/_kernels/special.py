@@ -8,7 +8,8 @@ functions it uses live here, at the lowest layer, where ``nnlite.ops`` (the
 
 * :func:`erf` and :func:`erfc` evaluate the C library's ``erf``/``erfc`` (Python's
   :func:`math.erf`, accurate to about an ulp) on every element in
-  float64, then round to the input's dtype. That is one Python call per element
+  float64, then round to the input's dtype when it is float32 (any other
+  input gives float64). That is one Python call per element
   (0.1-0.3 µs); the compiled GELU kernels compute erf in C (libm's ``erf`` in
   float64, the float32 one in ``_fastmath.h``) and never come here.
 * :func:`ndtr` is the standard normal CDF :math:`\Phi(x) = \tfrac12 \operatorname{erfc}(-x/\sqrt2)`,

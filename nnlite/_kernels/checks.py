@@ -65,17 +65,17 @@ def float_operands(op, arrays, names):
 
 def shaped_operands(op, arrays, names, shapes, optional=()):
     """Arrays a kernel reads and writes as they are: float32/float64 of the dtype of the
-    first, each of exactly its shape in ``shapes``, C-contiguous. An array whose name is
+    first one given, each of exactly its shape in ``shapes``, C-contiguous. An array whose name is
     in ``optional`` may be None. Returns the dtype."""
-    dtype = None
+    dtype = first = None
     for arr, name, shape in zip(arrays, names, shapes):
         if arr is None and name in optional:
             continue
         float_array(op, name, arr)
         if dtype is None:
-            dtype = arr.dtype
+            dtype, first = arr.dtype, name
         elif arr.dtype != dtype:
-            raise TypeError(f"{op}: {name} is {arr.dtype}, expected the dtype of {names[0]}")
+            raise TypeError(f"{op}: {name} is {arr.dtype}, expected {dtype} (the dtype of {first})")
         if arr.shape != shape:
             raise ValueError(f"{op}: {name} must have shape {shape}, got {arr.shape}")
         if not arr.flags.c_contiguous:

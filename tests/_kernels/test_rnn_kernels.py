@@ -73,7 +73,7 @@ def test_step_kernel_errors_name_the_argument():
     for module in (_rnn, twin):
         with pytest.raises(ValueError, match=r"lstm_step_forward: gi must have shape \(2, 12\), got \(2, 11\)"):
             module.lstm_step_forward(z(B, 4 * H), z(B, 4 * H - 1), None, z(B, H), z(B, 4 * H), z(B, H), z(B, H))
-        with pytest.raises(TypeError, match="gru_step_forward: h_prev is float64, expected the dtype of gh"):
+        with pytest.raises(TypeError, match=r"gru_step_forward: h_prev is float64, expected float32 \(the dtype of gh\)"):
             module.gru_step_forward(z(B, 3 * H), z(B, 3 * H), None, np.zeros((B, H)), z(B, 4 * H), z(B, H))
         with pytest.raises(TypeError, match="rnn_step_backward: dh must be a numpy.ndarray, got list"):
             module.rnn_step_backward([0.0], z(B, H), z(B, H), False)

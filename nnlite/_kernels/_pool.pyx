@@ -74,8 +74,10 @@ cdef void _max_pool_forward(floating* y, object x_, object indices_, PoolGeometr
     cdef Py_ssize_t H = p.H, W = p.W, OH = p.OH, OW = p.OW, kh = p.kh, kw = p.kw
     cdef Py_ssize_t sh = p.sh, sw = p.sw, ph = p.ph, pw = p.pw, dh = p.dh, dw = p.dw
     cdef Py_ssize_t HW = H * W, L = OH * OW
+    # ceil_mode may add a last row or column of windows that hang over the edge: those
+    # shapes take the general loop, which keeps to the in-input taps
     cdef bint two_by_two = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0 \
-        and dh == 1 and dw == 1
+        and dh == 1 and dw == 1 and 2 * OH <= H and 2 * OW <= W
     cdef Py_ssize_t plane, oh, ow, ih, iw, best, at
     cdef Taps rows, cols
     cdef floating top

@@ -125,6 +125,25 @@ def test_max_pool2d_compiled_equals_twin_exactly(case, dtype, ties, non_contiguo
                                   reference.max_pool2d_backward(grad, indices, x.shape))
 
 
+@pytest.mark.parametrize("hw", [(2, 3), (3, 2), (3, 3), (5, 7)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool2d_2x2_with_ceil_mode_keeps_to_the_input(hw, dtype):
+    """ceil_mode adds windows hanging over an odd edge; only their in-input taps count."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3) + hw).astype(dtype)
+    y, indices = _pool.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), True)
+    y_ref, indices_ref = reference.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), True)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(indices, indices_ref)
+    # each output is the maximum of its window's in-input part, and its index points there
+    H, W = hw
+    for i in range(y.shape[2]):
+        for j in range(y.shape[3]):
+            window = x[:, :, 2 * i:min(2 * i + 2, H), 2 * j:min(2 * j + 2, W)]
+            np.testing.assert_array_equal(y[:, :, i, j], window.max(axis=(2, 3)))
+    assert (indices >= 0).all() and (indices < H * W).all()
+
+
 @FEW
 @given(case=pool_cases(dilated=False), dtype=st.sampled_from(DTYPES), count_include_pad=st.booleans(),
        divisor_override=st.sampled_from([None, None, 1, 3]), non_contiguous=st.booleans(),

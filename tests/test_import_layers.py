@@ -5,7 +5,8 @@ DESIGN.md: ``_kernels`` knows nothing of Tensor, ``nn`` knows nothing of
 never below them, and optional libraries are imported lazily (inside the
 function that needs them). The one documented upward reference is
 ``_kernels/reference/_optim.py``, whose twins import the optimizer class that
-holds the update rule, at call time.
+holds the update rule, at call time. And no two files import each other, directly
+or around a ring, when nnlite loads.
 """
 import ast
 import os
@@ -34,6 +35,12 @@ def module_name(path):
     return name.removesuffix(".__init__")
 
 
+def is_module(name):
+    """Whether ``name`` (``nnlite.nn.functional``) is a file of the package rather than a name inside one."""
+    path = os.path.join(ROOT, *name.split("."))
+    return os.path.isfile(path + ".py") or os.path.isfile(os.path.join(path, "__init__.py"))
+
+
 def imports(path):
     """(absolute module imported, line, at call time?) for every import statement of ``path``."""
     with open(os.path.join(ROOT, path), encoding="utf-8") as f:
@@ -51,8 +58,8 @@ def imports(path):
                 base = package[:len(package) - child.level + 1] if child.level else []
                 target = ".".join(base + ([child.module] if child.module else []))
                 for alias in child.names:   # "from .. import checks" imports nnlite._kernels.checks
-                    found.append((f"{target}.{alias.name}" if not child.module else target,
-                                  child.lineno, in_function))
+                    submodule = f"{target}.{alias.name}"
+                    found.append((submodule if is_module(submodule) else target, child.lineno, in_function))
             visit(child, inside)
 
     visit(tree, False)
@@ -112,3 +119,67 @@ def test_optional_libraries_are_imported_inside_functions_only():
              for target, line, at_call_time in imports(path)
              if target.split(".")[0] in OPTIONAL and not at_call_time]
     assert not eager, "optional libraries imported when nnlite loads: " + "; ".join(eager)
+
+
+# DESIGN.md allows one cycle, Tensor <-> ops: Tensor's operator methods (``x + y``, ``x.sum()``)
+# need the ops, and the ops build Tensors. It is resolved in one place: nnlite/ops/__init__.py
+# attaches the methods to Tensor, so tensor.py imports no op and that cycle never forms between
+# files. No other cycle is allowed, so no cycle is excused.
+ALLOWED_CYCLES = set()
+
+
+def module_graph():
+    """{module: the nnlite modules it imports when it is loaded}; imports inside functions run later."""
+    modules = {module_name(path): path for path in python_files()}
+    return {name: {target for target, _, at_call_time in imports(path)
+                   if not at_call_time and target in modules and target != name}
+            for name, path in modules.items()}
+
+
+def cycles(graph):
+    """Every set of two or more modules that import each other around a ring (Tarjan's components)."""
+    order, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(module):
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        on_stack.add(module)
+        for target in sorted(graph[module]):
+            if target not in order:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], order[target])
+        if low[module] == order[module]:     # module is the first of its component to be reached
+            component = set()
+            while not component or member != module:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+            if len(component) > 1:
+                found.append(frozenset(component))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return found
+
+
+def test_cycles_finds_a_ring_and_nothing_else():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [frozenset("abc")]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles_between_files():
+    graph = module_graph()
+    wrong = ["; ".join(f"{module} imports {', '.join(sorted(graph[module] & ring))}" for module in sorted(ring))
+             for ring in cycles(graph) if ring not in ALLOWED_CYCLES]
+    assert not wrong, "modules that import each other when nnlite loads: " + " | ".join(wrong)
+
+
+def test_tensor_and_the_ops_meet_only_in_the_ops_package():
+    # The resolution ALLOWED_CYCLES relies on: the ops import Tensor, tensor.py imports no op.
+    graph = module_graph()
+    assert "nnlite.tensor" in graph["nnlite.ops"]
+    assert not {target for target in graph["nnlite.tensor"] if target.startswith("nnlite.ops")}

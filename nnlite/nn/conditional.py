@@ -29,6 +29,9 @@ normalised input (``gamma = 1``, ``beta = 0`` for every condition), as plain
 batch norm does, so conditioning is learned, not imposed by the initial values.
 Forward and backward are compositions of differentiable ops (``linear``,
 ``embedding``, ``batch_norm``, ``group_norm``), so higher derivatives work.
+The functional forms ``film`` and ``adaptive_instance_norm`` are written in
+``nnlite/nn/functional.py``, which Linear and BatchNorm call, so this file
+imports them rather than the other way round.
 """
 import numpy as np
 
@@ -37,64 +40,13 @@ from ..parameter import Parameter
 from ..tensor import Tensor, tensor
 from . import functional as F
 from . import init
+from .functional import _instance_norm, adaptive_instance_norm, film
 from .linear import Linear
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = ["film", "adaptive_instance_norm", "FiLM", "ConditionalBatchNorm1d", "ConditionalBatchNorm2d",
            "AdaptiveInstanceNorm"]
-
-
-def _per_channel(t, ndim):
-    """(N, C) -> (N, C, 1, ..., 1) so it broadcasts over the ``ndim - 2`` trailing axes."""
-    return ops.reshape(t, tuple(t.shape) + (1,) * (ndim - 2))
-
-
-def film(input, gamma, beta):
-    """Feature-wise linear modulation: ``gamma[n, k] * input[n, k, ...] + beta[n, k]``.
-
-    ``input`` has shape ``(N, C, *)``; ``gamma`` and ``beta`` have shape ``(N, C)``.
-
-    >>> import nnlite as nl
-    >>> x = nl.ones(2, 3, 4)
-    >>> y = film(x, nl.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]), nl.full((2, 3), 0.5))
-    >>> y[:, :, 0].data.tolist()
-    [[1.5, 2.5, 3.5], [0.5, 0.5, 0.5]]
-    """
-    if input.ndim < 2:
-        raise ValueError(f"film: expected input of shape (N, C, *), got {tuple(input.shape)}")
-    expected = tuple(input.shape[:2])
-    for name, t in (("gamma", gamma), ("beta", beta)):
-        if tuple(t.shape) != expected:
-            raise ValueError(f"film: {name} must have shape (N, C) = {expected} for input of shape "
-                             f"{tuple(input.shape)}, got {tuple(t.shape)}")
-    return input * _per_channel(gamma, input.ndim) + _per_channel(beta, input.ndim)
-
-
-def _instance_norm(input, eps, op):
-    """Standardise each channel of each example over its positions (instance norm, no affine map)."""
-    if input.data.size // max(input.shape[0] * input.shape[1], 1) < 2:
-        raise ValueError(f"{op}: expected more than 1 position per channel, got shape {tuple(input.shape)}")
-    # Group norm with one channel per group is exactly instance norm.
-    return F.group_norm(input, input.shape[1], eps=eps)
-
-
-def adaptive_instance_norm(content, style, eps=1e-5):
-    """AdaIN: ``std(style) * (content - mean(content)) / std(content) + mean(style)``.
-
-    Means and (biased) variances are taken per example and per channel over the
-    positions; ``eps`` is added to both variances before the square root.
-    ``content`` and ``style`` have shapes ``(N, C, *)`` with equal N and C (the
-    positions may differ). No parameters: the style is another input.
-    """
-    if content.ndim < 3 or style.ndim < 3 or tuple(content.shape[:2]) != tuple(style.shape[:2]):
-        raise ValueError(f"adaptive_instance_norm: expected content and style of shape (N, C, *) with the "
-                         f"same N and C, got {tuple(content.shape)} and {tuple(style.shape)}")
-    axes = tuple(range(2, style.ndim))
-    style_mean = ops.mean(style, axes)
-    style_std = ops.sqrt(ops.var(style, axes, correction=0) + eps)
-    normalized = _instance_norm(content, eps, "adaptive_instance_norm")
-    return film(normalized, style_std, style_mean)
 
 
 class FiLM(Module):

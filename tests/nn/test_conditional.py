@@ -25,6 +25,11 @@ def _randomize(module, rng):
 def test_doctests_run():
     failures, tried = doctest.testmod(conditional, verbose=False)
     assert tried >= 3 and failures == 0
+    # film is written in nnlite/nn/functional.py, below the layers it serves; its example runs here.
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(F.film, "film", globs={"film": F.film}):
+        runner.run(test)
+    assert runner.tries >= 3 and runner.failures == 0
 
 
 def test_film_starts_as_identity_and_has_kinds():

@@ -10,6 +10,7 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.math cimport erf
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
@@ -21,7 +22,7 @@ from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_ty
 cnp.import_array()
 
 __all__ = ["relu_forward", "relu_backward", "gelu_forward", "gelu_backward",
-           "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
+           "erf_forward", "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
            "silu_forward", "silu_backward", "dropout_forward",
            "embedding_forward", "embedding_backward"]
 
@@ -126,6 +127,15 @@ cdef void _gelu_erf_bwd(const floating *g, const floating *x, floating *dx, Py_s
 
 cdef void _gelu_tanh_bwd(const floating *g, const floating *x, floating *dx, Py_ssize_t n) noexcept nogil:
     _gelu_bwd(g, x, dx, n, True)
+
+
+cdef void _erf_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
+    # libm's double erf for both types, rounded once: the twin's steps (special.erf is
+    # math.erf, the same libm function, per element), so float32 is correctly rounded
+    # more often than a float erff would be and equal to the twin bit for bit
+    cdef Py_ssize_t i
+    for i in prange(n, num_threads=threads_for(n), schedule='static'):
+        y[i] = <floating>erf(<double>x[i])
 
 
 cdef void _tanh_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
@@ -296,6 +306,11 @@ def gelu_backward(grad, x, approximate):
     if approximate == "tanh":
         return _zip("gelu_backward", grad, "grad", x, "x", _gelu_tanh_bwd[float], _gelu_tanh_bwd[double])
     return _zip("gelu_backward", grad, "grad", x, "x", _gelu_erf_bwd[float], _gelu_erf_bwd[double])
+
+
+def erf_forward(x):
+    """erf of each element (its derivative, 2/sqrt(pi) exp(-x^2), is composed of other ops)."""
+    return _map("erf_forward", x, _erf_fwd[float], _erf_fwd[double])
 
 
 def tanh_forward(x):

@@ -2,16 +2,17 @@ r"""Special functions for the readable layer and the twins: erf, erfc, the norma
 
 A helper, not a kernel (no row in ``table.py``, no compiled version). NumPy has
 no ``erf``, and nnlite does not need SciPy at run time, so the few special
-functions it uses live here, at the lowest layer, where ``nnlite.ops`` (the
-``erf`` op), ``nnlite.nn.init`` (``trunc_normal_``) and the GELU twins in
-``reference/_elementwise.py`` can all import them.
+functions it uses live here, at the lowest layer, where ``nnlite.nn.init``
+(``trunc_normal_``) and the twins in ``reference/_elementwise.py`` (GELU, and
+``erf_forward``, the twin of the kernel behind ``nl.erf``) can import them.
 
 * :func:`erf` and :func:`erfc` evaluate the C library's ``erf``/``erfc`` (Python's
   :func:`math.erf`, accurate to about an ulp) on every element in
   float64, then round to the input's dtype when it is float32 (any other
   input gives float64). That is one Python call per element
-  (0.1-0.3 µs); the compiled GELU kernels compute erf in C (libm's ``erf`` in
-  float64, the float32 one in ``_fastmath.h``) and never come here.
+  (0.1-0.3 µs); the compiled kernels compute erf in C (``K.erf_forward``: the
+  same libm ``erf`` in float64, so equal to :func:`erf` bit for bit; GELU:
+  that one for float64, the float32 one in ``_fastmath.h``) and never come here.
 * :func:`ndtr` is the standard normal CDF :math:`\Phi(x) = \tfrac12 \operatorname{erfc}(-x/\sqrt2)`,
   accurate in relative terms far into the lower tail.
 * :func:`ndtri` is :math:`\Phi^{-1}(p)`: Acklam's rational approximation

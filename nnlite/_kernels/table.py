@@ -23,6 +23,7 @@ KERNELS = (
     ("relu_backward",           "_elementwise",   _elementwise),
     ("gelu_forward",            "_elementwise",   _elementwise),
     ("gelu_backward",           "_elementwise",   _elementwise),
+    ("erf_forward",             "_elementwise",   _elementwise),
     ("tanh_forward",            "_elementwise",   _elementwise),
     ("tanh_backward",           "_elementwise",   _elementwise),
     ("sigmoid_forward",         "_elementwise",   _elementwise),

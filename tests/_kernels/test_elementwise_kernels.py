@@ -19,6 +19,7 @@ CASES = {
     "gelu_forward/tanh": (lambda x, g: (x, "tanh"), False),
     "gelu_backward/none": (lambda x, g: (g, x, "none"), False),
     "gelu_backward/tanh": (lambda x, g: (g, x, "tanh"), False),
+    "erf_forward": (lambda x, g: (x,), True),
     "tanh_forward": (lambda x, g: (x,), False),
     "tanh_backward": (lambda x, g: (g, np.asarray(np.tanh(x))), True),
     "sigmoid_forward": (lambda x, g: (x,), False),

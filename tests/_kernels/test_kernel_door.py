@@ -52,7 +52,7 @@ def _calls():
         "bias_grad": (a(3, 4),),
         "relu_forward": (a(7),), "relu_backward": (a(7), a(7)),
         "gelu_forward": (a(7), "none"), "gelu_backward": (a(7), a(7), "none"),
-        "tanh_forward": (a(7),), "tanh_backward": (a(7), a(7)),
+        "erf_forward": (a(7),), "tanh_forward": (a(7),), "tanh_backward": (a(7), a(7)),
         "sigmoid_forward": (a(7),), "sigmoid_backward": (a(7), a(7)),
         "silu_forward": (a(7),), "silu_backward": (a(7), a(7)),
         "dropout_forward": (a(7), r.random(7).astype(F32), 0.5),

@@ -24,8 +24,8 @@ table rows: ``_denormal.py`` stands in for ``_denormal.pyx``, which sets CPU
 flags instead of computing (see its docstring).
 """
 from ._gemm import (bias_grad, bmm, gemm, gemm_tiled, linear_forward)
-from ._elementwise import (dropout_forward, embedding_backward, embedding_forward, gelu_backward,
-                           gelu_forward, relu_backward, relu_forward, sigmoid_backward,
+from ._elementwise import (dropout_forward, embedding_backward, embedding_forward, erf_forward,
+                           gelu_backward, gelu_forward, relu_backward, relu_forward, sigmoid_backward,
                            sigmoid_forward, silu_backward, silu_forward, tanh_backward,
                            tanh_forward)
 from ._softmax import (cross_entropy_backward, cross_entropy_forward, log_softmax_backward,

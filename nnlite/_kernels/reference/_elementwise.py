@@ -82,6 +82,12 @@ def gelu_backward(grad, x, approximate):
     return _elementwise_c_order(dx, dtype=x.dtype)
 
 
+def erf_forward(x):
+    """erf of each element, in float64 and rounded once to x's dtype (math.erf: libm's erf)."""
+    _elementwise_floats("erf_forward", (x,), ("x",))
+    return _elementwise_c_order(erf(x), dtype=x.dtype)
+
+
 def tanh_forward(x):
     _elementwise_floats("tanh_forward", (x,), ("x",))
     return _elementwise_c_order(np.tanh(x))

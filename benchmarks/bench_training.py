@@ -22,6 +22,7 @@ from nnlite import nn
 from nnlite.nn import functional as F
 
 from .harness import format_table, package_root, paired_medians, torch_or_none
+from .step_flops import step_flops
 
 # workload -> the largest acceptable nnlite/torch ratio (2 threads), from the issue.
 TARGETS = {"MLP 784-256-256-10 b128 Adam step": 0.8, "LeNet-5 b64 SGD-momentum step": 1.0,
@@ -97,8 +98,9 @@ def training_step(workload, nl_model, t_model, make_opt, x, y, torch, repeat, lo
     note = ""
     if torch is not None:   # same weights, same batch: the first losses agree (a check the models match)
         note = f"loss nnlite {float(nl_step().item()):.4f}, torch {float(t_step().item()):.4f} (after warm-up)"
+    # The products of one step, for bench_utilization's GFLOP/s (a "_" key: not a column of this table).
     return {"workload": workload, "nnlite_ms": times["nnlite"], "torch_ms": times["torch"], "numpy_ms": None,
-            "note": note}
+            "note": note, "_step_flops": step_flops(nl_model, (nl_x,))}
 
 
 def mlp_step(torch, repeat):

@@ -21,6 +21,7 @@ import nnlite as nl
 
 from .harness import paired_medians, torch_or_none
 from .machine import describe, write_markdown
+from .step_flops import step_flops
 
 VOCAB, D_MODEL, HEADS, LAYERS, FF, SEQ, BATCH = 65, 128, 4, 2, 512, 64, 32
 
@@ -103,6 +104,18 @@ def torch_step(torch, nl_model, seq=SEQ, size=BATCH):
     return step
 
 
+def step_products(model, seq=SEQ, size=BATCH):
+    """FLOPs of the products of one training step (``step_flops.py``'s rule), the tied output layer included.
+
+    The output layer is ``F.linear`` on the embedding's weight, not a Linear layer,
+    so the layer counter does not see it: its ``2 * size * seq * D_MODEL * VOCAB``
+    forward FLOPs are added here.
+    """
+    x, _ = batch(seq, size)
+    inputs = (nl.tensor(x), nl.tensor(np.arange(seq)), nl.tensor(causal_mask(seq)))
+    return step_flops(model, inputs, unseen_forward=2 * size * seq * D_MODEL * VOCAB)
+
+
 def run(quick=False):
     torch = torch_or_none()
     rows = []
@@ -122,7 +135,8 @@ def run(quick=False):
         rows.append({"workload": f"causal transformer b{BATCH} T{SEQ} AdamW step, flush {'on' if flush else 'off'}",
                      "nnlite_ms": t["nnlite"], "torch_ms": t["torch"],
                      "nnlite/torch": None if t["torch"] is None else t["nnlite"] / t["torch"],
-                     "first loss": " / ".join(f"{k} {v:.4f}" for k, v in first.items())})
+                     "first loss": " / ".join(f"{k} {v:.4f}" for k, v in first.items()),
+                     "_step_flops": step_products(model)})   # for bench_utilization; not a column here
         if torch is not None:
             torch.set_flush_denormal(False)
     nl.set_flush_denormal(False)

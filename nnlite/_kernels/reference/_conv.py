@@ -9,6 +9,8 @@ import numpy as np
 
 from .. import checks
 
+__all__ = ["conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward"]
+
 # Weights use PyTorch's layout (out_channels, in_channels / groups, kH, kW); 1-D ops
 # arrive as 2-D with H == 1. These twins gather every output pixel's receptive field
 # into a column matrix (im2col) with NumPy slicing, one kernel tap (i, j) at a time,
@@ -150,7 +152,3 @@ def conv2d_backward_bias(grad):
     if grad.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D grad (N, O, OH, OW), got shape {grad.shape}")
     return grad.sum(axis=(0, 2, 3), dtype=np.float64).astype(grad.dtype)
-
-
-__all__ = sorted(n for n, v in list(globals().items())
-                 if callable(v) and getattr(v, "__module__", None) == __name__ and not n.startswith("_"))

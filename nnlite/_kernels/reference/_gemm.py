@@ -10,6 +10,8 @@ import numpy as np
 from .. import checks
 from ..blocking import gemm_blocking
 
+__all__ = ["bias_grad", "bmm", "gemm", "gemm_tiled", "linear_forward"]
+
 _GEMM_BIAS_GRAD_BLOCK = 256   # rows per partial sum in bias_grad (fixed: thread-count independent)
 
 
@@ -132,7 +134,3 @@ def gemm_tiled(a, b):
                     else:
                         c[ir:ir + mr, jr:jr + nr] += tile
     return c
-
-
-__all__ = sorted(n for n, v in list(globals().items())
-                 if callable(v) and getattr(v, "__module__", None) == __name__ and not n.startswith("_"))

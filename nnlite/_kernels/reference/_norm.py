@@ -9,6 +9,9 @@ import numpy as np
 
 from .. import checks
 
+__all__ = ["batch_norm_backward", "batch_norm_forward", "group_norm_backward", "group_norm_forward",
+           "layer_norm_backward", "layer_norm_forward", "rms_norm_backward", "rms_norm_forward"]
+
 # Statistics are taken in float64 even for float32 input (as the compiled kernels
 # do), then mean/rstd are returned in the input's dtype. Equal to the compiled
 # kernels to rounding, not bitwise: NumPy sums pairwise, the kernels in blocks.
@@ -275,7 +278,3 @@ def rms_norm_backward(grad, x, weight, rrms):
     if weight is None:
         return grad_x, None
     return grad_x, (gd * xd * r).sum(axis=0).astype(dtype)
-
-
-__all__ = sorted(n for n, v in list(globals().items())
-                 if callable(v) and getattr(v, "__module__", None) == __name__ and not n.startswith("_"))

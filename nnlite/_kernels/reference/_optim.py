@@ -20,6 +20,8 @@ import numpy as np
 
 from .. import checks
 
+__all__ = ["adagrad_step", "adam_step", "rmsprop_step", "sgd_step"]
+
 # One call updates a whole flat buffer (an arena of many parameters) in place.
 # In float64 the rules equal the compiled loops bit for bit.
 #
@@ -179,7 +181,3 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
                 lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                 decoupled_weight_decay=bool(decoupled_weight_decay), amsgrad=bool(amsgrad),
                 maximize=bool(maximize))
-
-
-__all__ = sorted(n for n, v in list(globals().items())
-                 if callable(v) and getattr(v, "__module__", None) == __name__ and not n.startswith("_"))

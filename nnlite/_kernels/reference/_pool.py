@@ -11,6 +11,8 @@ import numpy as np
 
 from .. import checks
 
+__all__ = ["avg_pool2d_backward", "avg_pool2d_forward", "max_pool2d_backward", "max_pool2d_forward"]
+
 
 def _pool_out_size(size, k, s, p, d, ceil_mode):
     """PyTorch's pooling output length; with ceil_mode a window starting in the right padding is dropped."""
@@ -166,7 +168,3 @@ def avg_pool2d_backward(grad, input_shape, kernel_size, stride, padding, ceil_mo
         for j in range(kw):
             grad_xp[:, :, i: i + sh * (OH - 1) + 1: sh, j: j + sw * (OW - 1) + 1: sw] += share
     return np.ascontiguousarray(grad_xp[:, :, ph: ph + H, pw: pw + W])
-
-
-__all__ = sorted(n for n, v in list(globals().items())
-                 if callable(v) and getattr(v, "__module__", None) == __name__ and not n.startswith("_"))

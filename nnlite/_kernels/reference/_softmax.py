@@ -11,6 +11,9 @@ from .. import checks
 from ._elementwise import _elementwise_floats
 from ._gemm import _gemm_float_operands
 
+__all__ = ["cross_entropy_backward", "cross_entropy_forward", "log_softmax_backward", "log_softmax_forward",
+           "softmax_backward", "softmax_forward"]
+
 _SOFTMAX_LOSS_BLOCK = 256     # rows per partial loss sum (fixed: thread-count independent)
 
 
@@ -188,7 +191,3 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
     rows = np.nonzero(keep)[0]
     grad[rows, target[rows]] -= a[rows].astype(logits.dtype)
     return np.ascontiguousarray(grad.astype(logits.dtype, copy=False))
-
-
-__all__ = sorted(n for n, v in list(globals().items())
-                 if callable(v) and getattr(v, "__module__", None) == __name__ and not n.startswith("_"))

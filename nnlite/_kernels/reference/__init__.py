@@ -42,5 +42,15 @@ from ._rnn import (gru_step_backward, gru_step_forward, lstm_step_backward, lstm
                    rnn_step_backward, rnn_step_forward)
 from ._int8 import (dynamic_qparams, int8_linear, pack_int8_weight, quantize_u8, quantized_linear)
 
-__all__ = sorted(name for name, value in list(globals().items())
-                 if callable(value) and not name.startswith("_"))
+__all__ = ["adagrad_step", "adam_step", "avg_pool2d_backward", "avg_pool2d_forward", "batch_norm_backward",
+           "batch_norm_forward", "bias_grad", "bmm", "conv2d_backward_bias", "conv2d_backward_input",
+           "conv2d_backward_weight", "conv2d_forward", "cross_entropy_backward", "cross_entropy_forward",
+           "dropout_forward", "dynamic_qparams", "embedding_backward", "embedding_forward", "erf_forward",
+           "gelu_backward", "gelu_forward", "gemm", "gemm_tiled", "group_norm_backward", "group_norm_forward",
+           "gru_step_backward", "gru_step_forward", "int8_linear", "layer_norm_backward",
+           "layer_norm_forward", "linear_forward", "log_softmax_backward", "log_softmax_forward",
+           "lstm_step_backward", "lstm_step_forward", "max_pool2d_backward", "max_pool2d_forward",
+           "pack_int8_weight", "quantize_u8", "quantized_linear", "relu_backward", "relu_forward",
+           "rms_norm_backward", "rms_norm_forward", "rmsprop_step", "rnn_step_backward", "rnn_step_forward",
+           "sgd_step", "sigmoid_backward", "sigmoid_forward", "silu_backward", "silu_forward",
+           "softmax_backward", "softmax_forward", "tanh_backward", "tanh_forward"]

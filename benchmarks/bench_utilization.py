@@ -22,6 +22,7 @@ overhead, and products too small or thin to run at the large square product's
 speed all take time without adding counted FLOPs.
 
     python -m benchmarks.run_all --only utilization [--quick]
+    python -m benchmarks.bench_utilization [--quick]   # writes results/<machine kind>-utilization.md
 """
 import numpy as np
 
@@ -92,5 +93,13 @@ def run(quick=False):
 
 
 if __name__ == "__main__":
-    from .harness import format_table
-    print(format_table(run()))
+    import sys
+
+    from .machine import describe, write_markdown
+
+    rows = run(quick="--quick" in sys.argv)
+    path = write_markdown("utilization", "Training steps' GFLOP/s against the measured sgemm peak", rows, list(rows[0]),
+                          notes=[f"{nl.get_num_threads()} threads; paired medians in one run; FLOPs of the products "
+                                 "of forward and backward (benchmarks/step_flops.py)"])
+    print(describe())
+    print(open(path).read())

@@ -2,8 +2,8 @@
 
 Building the site runs every tutorial and takes minutes, so CI does that
 separately (.ci/run). These checks are fast: the Sphinx configuration loads,
-every public name of nnlite.nn, nnlite.optim, nnlite.io and nnlite.data has an
-autodoc entry in docs/api/, and every file, symbol and tutorial that
+every public name of nnlite.nn, nnlite.optim, nnlite.io, nnlite.data and the
+other packages listed below has an autodoc or ``.. data::`` entry in docs/api/, and every file, symbol and tutorial that
 docs/concepts.rst and docs/reading_guide.rst point to exists.
 """
 import importlib
@@ -23,6 +23,9 @@ DOCS = os.path.join(ROOT, "docs")
 
 AUTODOC = re.compile(r"^\s*\.\. auto(?:class|function|exception|data|module|method|attribute)::\s+(\S+)",
                      re.M)
+# ``.. data::`` entries named in full, with any further names on the lines below the first
+# (``.. data:: nnlite.quantization.qint8`` then ``          nnlite.qint8``).
+DATA = re.compile(r"^\.\. data:: (nnlite\.\S+)\n((?:[ \t]+nnlite\.\S+\n)*)", re.M)
 ROLE = re.compile(r":(?:func|class|meth|attr|mod|data|exc):`~?([^`<>]+?)`")
 DOC_ROLE = re.compile(r":doc:`(?:[^`<]*<)?([^`>]+)>?`")
 SOURCE_PATH = re.compile(r"``((?:nnlite|tests|benchmarks|tutorials|docs)/[\w./-]+)``")
@@ -37,7 +40,10 @@ def api_targets():
     targets = set()
     for name in os.listdir(os.path.join(DOCS, "api")):
         if name.endswith(".rst"):
-            targets.update(AUTODOC.findall(read("api", name)))
+            text = read("api", name)
+            targets.update(AUTODOC.findall(text))
+            for first, more in DATA.findall(text):
+                targets.update([first] + more.split())
     return targets
 
 
@@ -84,7 +90,7 @@ def test_conf_loads_with_the_offline_extensions(monkeypatch):
 @pytest.mark.parametrize("module_name", ["nnlite.nn", "nnlite.nn.functional", "nnlite.nn.init",
                                          "nnlite.nn.utils", "nnlite.optim", "nnlite.optim.lr_scheduler",
                                          "nnlite.io", "nnlite.data", "nnlite.distributed", "nnlite.func",
-                                         "nnlite.meta", "nnlite.nas"])
+                                         "nnlite.meta", "nnlite.nas", "nnlite.quantization"])
 def test_every_public_name_is_in_the_api_pages(module_name):
     module = importlib.import_module(module_name)
     targets = api_targets()

@@ -148,7 +148,7 @@ def to_markdown(results):
 
 def save(results, folder):
     os.makedirs(folder, exist_ok=True)
-    for filename, text in (("latest.json", json.dumps(results, indent=1, sort_keys=True) + "\n"),
+    for filename, text in (("latest.json", json.dumps(results, indent=1) + "\n"),
                            ("latest.md", to_markdown(results))):
         path = os.path.join(folder, filename)
         with open(path + ".tmp", "w", encoding="utf-8") as f:

@@ -78,14 +78,16 @@ print("ok")
 """
 
 
-def test_small_blocks_keep_twin_equality_and_thread_bit_identity():
+def test_small_blocks_keep_twin_equality_and_thread_bit_identity(tmp_path):
     """Blocks far from the defaults (many KC blocks, many BLAS tasks and k chunks): the
     tiled kernel still equals its twin bit for bit, and every product gives the same bits
     on 1, 2 and 4 threads. Run in a fresh process, since the blocks are read at import."""
     pytest.importorskip("nnlite._kernels._gemm")
-    env = dict(os.environ, NNLITE_GEMM_BLOCKING="kc=64,mc=12,block=64,min_split_work=4096")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    ran = subprocess.run([sys.executable, "-c", CHECK_SMALL_BLOCKS], env=env, cwd=root,
+    import nnlite
+    # The same nnlite as this process imported (installed or built in place), not the sources in cwd.
+    env = dict(os.environ, NNLITE_GEMM_BLOCKING="kc=64,mc=12,block=64,min_split_work=4096",
+               PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__)))
+    ran = subprocess.run([sys.executable, "-c", CHECK_SMALL_BLOCKS], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "ok"

@@ -93,6 +93,10 @@ def _check_train_args(args):
         raise UsageError(f"--checkpoint-every must be a positive number of steps, got {args.checkpoint_every}")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError(f"--lr must be a positive number, got {args.lr}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size must be a positive integer, got {args.batch_size}")
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} is an existing file; --out names a folder for the run")
     if args.tensorboard is not None and os.path.exists(args.tensorboard) and not os.path.isdir(args.tensorboard):
@@ -159,8 +163,9 @@ def _resumed_settings(args, run, done_epochs):
         if run.get("scheduled"):
             raise UsageError(f"--epochs {args.epochs}: this recipe's learning-rate schedule was planned for "
                              f"{epochs} epochs, so a resumed run keeps them; for a longer run start a new one")
-        if args.epochs < done_epochs:
-            raise UsageError(f"--epochs {args.epochs}: the run being resumed has already trained {done_epochs}")
+        if args.epochs < epochs:
+            raise UsageError(f"--epochs {args.epochs}: the run being resumed was started with {epochs} epochs "
+                             f"(and has trained {done_epochs}); a resumed run may train longer, not shorter")
         epochs = args.epochs
     return {"seed": run["seed"], "lr": run["lr"], "batch_size": run["batch_size"], "epochs": epochs}
 
@@ -174,8 +179,9 @@ def cmd_train(args):
     main_rank = _start_distributed(args) if args.distributed else True
     if args.threads is not None:
         nl.set_num_threads(args.threads)
+    # The run's folder is made once its flags have passed every check (a refused command leaves
+    # nothing behind): by the first file a run writes, run.json, or by the experiment.
     out = args.out or os.path.join("runs", args.recipe)
-    os.makedirs(out, exist_ok=True)
     if args.recipe in recipes.EXPERIMENTS:
         if args.distributed:
             raise UsageError(f"--distributed applies to the training recipes, not the experiment {args.recipe!r}")
@@ -215,8 +221,10 @@ def cmd_train(args):
     if resume is None and main_rank:
         os.makedirs(ckpt_dir, exist_ok=True)
         group = recipe.optimizer.param_groups[0]
+        # the learning rate as --lr sets it: OneCycle's peak (max_lr), else the base rate that
+        # a schedule starts from (initial_lr) or the optimizer's own (lr)
         _write_json(run_file, {"recipe": args.recipe, "seed": settings["seed"], "epochs": recipe.epochs,
-                               "lr": group.get("initial_lr", group.get("lr")),
+                               "lr": group.get("max_lr", group.get("initial_lr", group.get("lr"))),
                                "batch_size": getattr(recipe.train_loader, "batch_size", None),
                                "scheduled": recipe.scheduler is not None})
     print(f"nnlite train {args.recipe}: {recipe.description}", flush=True)
@@ -307,6 +315,7 @@ def _run_experiment(args, out):
         if getattr(args, flag) is not None:
             raise UsageError(f"--{flag.replace('_', '-')} does not apply to the experiment {args.recipe!r}")
     seed = 0 if args.seed is None else args.seed
+    os.makedirs(out, exist_ok=True)
     _stop_if_interrupted()
     results = recipes.run_experiment(args.recipe, seed=seed, epochs=args.epochs, progress=not args.quiet)
     results = dict(results, recipe=args.recipe, seed=seed, threads=nl.get_num_threads(),

@@ -1,5 +1,6 @@
 """The nnlite command at its edges: flag errors in one line before any data loads, runs that
 must not mix, --resume rules, a clean Ctrl-C, --version (bench: test_bench_cli.py)."""
+import argparse
 import json
 import os
 import shutil
@@ -192,6 +193,45 @@ def test_resume_may_add_epochs_when_the_recipe_has_no_schedule(tmp_path, capsys,
     assert "continuing the run past the 2 epochs" in out_text
     metrics = json.loads(open(os.path.join(out, "metrics.json")).read())
     assert metrics["epochs"] == 3 and len(metrics["history"]["train_loss"]) == 3
+
+
+@pytest.mark.parametrize("flags, word", [(["--resume"], "--resume"), (["--lr", "-1"], "--lr"),
+                                         (["--batch-size", "0"], "--batch-size"),
+                                         (["--lr", "0.1", "--epochs", "1"], "--lr")])
+def test_a_refused_train_command_leaves_no_folder_behind(tmp_path, capsys, flags, word):
+    out = tmp_path / "never"
+    recipe = "digits-tune" if "--epochs" in flags else "digits-mlp"   # experiments refuse --lr
+    code, out_text, err = run(["train", recipe, "--out", str(out)] + flags, capsys)
+    assert code == 2 and one_line_error(err) and word in err, err
+    assert not out.exists() and "loading the data" not in out_text
+
+
+def test_resume_refuses_fewer_epochs_than_the_run_was_started_with(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("mnist1d")
+    out = str(tmp_path / "run")
+    base = ["train", "mnist1d-logistic", "--out", out, "--threads", "1"]
+    _interrupted(tmp_path, monkeypatch, base + ["--epochs", "3"])   # stops after epoch 1 of 3
+    capsys.readouterr()
+    code, _, err = run(base + ["--resume", "--epochs", "2"], capsys)
+    assert code == 2 and one_line_error(err) and "longer, not shorter" in err, err
+    code, out_text, err = run(base + ["--resume", "--epochs", "3", "--quiet"], capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("flags, lr", [(["--lr", "0.002"], 0.002), ([], 3e-3)])
+def test_the_run_file_records_the_learning_rate_as_lr_sets_it(tmp_path, capsys, monkeypatch, flags, lr):
+    """For a OneCycle recipe that is the schedule's peak, not the small rate it starts from,
+    so that resuming with the --lr the run was started with is not taken for a conflict."""
+    out = tmp_path / "run"
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(nnlite.recipes, "run", stop)
+    assert main(["train", "char-transformer", "--out", str(out), "--quiet"] + flags) == 130
+    recorded = json.loads((out / "checkpoints" / "run.json").read_text())
+    assert recorded["lr"] == lr and recorded["scheduled"]
+    args = argparse.Namespace(recipe="char-transformer", seed=None, lr=lr, batch_size=None, epochs=None)
+    assert nnlite.cli._resumed_settings(args, recorded, 0)["lr"] == lr
 
 
 def test_a_run_resumed_from_another_folder_keeps_its_settings(tmp_path, capsys, monkeypatch):

@@ -79,7 +79,8 @@ def peers():
     found = lambda name: importlib.util.find_spec(name) is not None
     return ["PyTorch: installed" if found("torch") else
             'PyTorch: not installed, its column stays empty (pip install "nnlite[bench]" brings it and JAX)',
-            "JAX: installed, measured beside PyTorch" if found("jax") else
+            "JAX: installed, measured beside PyTorch where a module has a JAX contender (bench_jax, bench_scaling)"
+            if found("jax") else
             'JAX: not installed, its column stays empty (pip install "nnlite[bench]" or "jax[cpu]" brings it)']
 
 

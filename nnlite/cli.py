@@ -548,11 +548,22 @@ def _benchmarks_package():
                      "install nnlite from a wheel or run from a source checkout")
 
 
+def _benchmark_names(package, root):
+    """The modules ``--only`` may name (``bench_norm.py`` -> ``norm``)."""
+    folder = os.path.join(root, *package.split("."))
+    return sorted(n[len("bench_"):-3] for n in os.listdir(folder) if n.startswith("bench_") and n.endswith(".py"))
+
+
 def cmd_bench(args):
     package, root = _benchmarks_package()
+    known = _benchmark_names(package, root)
+    for only in args.only:   # checked here, before a folder is made or a runner started
+        name = only.partition(":")[0].removeprefix("bench_")
+        if name not in known:
+            raise UsageError(f"--only {only}: no benchmark {name!r}; choose from {', '.join(known)}")
+    if args.results is not None and os.path.exists(args.results) and not os.path.isdir(args.results):
+        raise UsageError(f"--results {args.results} is an existing file; --results names a folder")
     results = os.path.abspath(args.results or tempfile.mkdtemp(prefix="nnlite-bench-"))
-    if os.path.exists(results) and not os.path.isdir(results):
-        raise UsageError(f"--results {results} is an existing file; --results names a folder")
     os.makedirs(results, exist_ok=True)
     argv = ["--results", results] + (["--quick"] if args.quick else [])
     for only in args.only:

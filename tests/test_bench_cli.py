@@ -103,8 +103,12 @@ def test_bench_hands_the_runner_its_options(tmp_path, capsys, monkeypatch):
     assert not results.startswith(root)
     shutil.rmtree(results)
     monkeypatch.setattr(cli.subprocess, "call", lambda argv, cwd: 1)     # a runner that stopped before measuring
-    code, out, _ = run(["bench", "--only", "nope", "--results", "empty"], capsys)
+    code, out, _ = run(["bench", "--only", "gemm", "--results", "empty"], capsys)
     assert code == 1 and "results in" not in out
+    # an unknown module is refused in one line before any folder is made or runner started
+    code, _, err = run(["bench", "--only", "nope", "--results", "never"], capsys)
+    assert code == 2 and one_line_error(err) and "no benchmark 'nope'" in err and "norm" in err
+    assert not (tmp_path / "never").exists()
     (tmp_path / "a-file").write_text("")
     code, _, err = run(["bench", "--results", "a-file"], capsys)
     assert code == 2 and one_line_error(err) and "--results" in err and len(calls) == 2

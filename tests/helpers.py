@@ -4,6 +4,9 @@ Fixtures live in conftest.py; plain functions live here and are imported by name
 (``from helpers import torch_or_skip``), so a reader finds each one by grep.
 """
 import contextlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -118,6 +121,22 @@ def run_cli(argv, capsys):
     code = main(argv)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def run_fresh(args, cwd, timeout=300, **env):
+    """Run ``python ARGS`` in a fresh interpreter, in ``cwd``; return the CompletedProcess.
+
+    It imports the nnlite under test (installed, or built in place), never the unbuilt
+    sources a working directory may hold. ``env`` adds variables; a value of None removes one.
+    """
+    environ = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nl.__file__)))
+    for name, value in env.items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    return subprocess.run([sys.executable] + list(args), cwd=cwd, env=environ, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def one_line_error(err):

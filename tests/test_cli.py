@@ -1,8 +1,6 @@
 """The nnlite command: train writes a checkpoint and metrics, inspect prints the table, errors are one line."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -10,7 +8,7 @@ import nnlite
 import nnlite.train
 from nnlite.cli import main
 
-from helpers import one_line_error, sklearn_or_skip
+from helpers import one_line_error, run_fresh, sklearn_or_skip
 from helpers import run_cli as run
 
 pytestmark = pytest.mark.usefixtures("restore_threads")
@@ -99,9 +97,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, capsys):
 
 
 def test_python_dash_m_reports_errors_in_one_line(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__)))
-    proc = subprocess.run([sys.executable, "-m", "nnlite", "inspect", str(tmp_path / "nope")], cwd=tmp_path,
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = run_fresh(["-m", "nnlite", "inspect", str(tmp_path / "nope")], tmp_path)
     assert proc.returncode != 0 and one_line_error(proc.stderr) and proc.stdout == ""
 
 

@@ -1,9 +1,5 @@
 """nnlite needs no SciPy at run time: it imports, initialises, trains and runs erf/GELU with SciPy blocked."""
-import os
-import subprocess
-import sys
-
-import nnlite
+from helpers import run_fresh
 
 CODE = """
 import sys
@@ -38,9 +34,5 @@ print("ok")
 
 
 def test_nnlite_builds_initialises_and_trains_a_model_with_scipy_blocked(tmp_path):
-    # The same nnlite as this process imported (installed or built in place), not the sources in cwd.
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__)))
-    env.pop("NNLITE_BACKEND", None)
-    result = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=300,
-                            cwd=tmp_path, env=env)
+    result = run_fresh(["-c", CODE], tmp_path, NNLITE_BACKEND=None)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -1,10 +1,6 @@
 """GEMM block sizes derived from the machine's caches (nnlite/_kernels/blocking.py)."""
-import os
-import subprocess
-import sys
-
-import numpy as np
 import pytest
+from helpers import run_fresh
 
 from nnlite._kernels import blocking
 from nnlite._kernels.reference import _gemm as gemm_twins
@@ -83,11 +79,7 @@ def test_small_blocks_keep_twin_equality_and_thread_bit_identity(tmp_path):
     tiled kernel still equals its twin bit for bit, and every product gives the same bits
     on 1, 2 and 4 threads. Run in a fresh process, since the blocks are read at import."""
     pytest.importorskip("nnlite._kernels._gemm")
-    import nnlite
-    # The same nnlite as this process imported (installed or built in place), not the sources in cwd.
-    env = dict(os.environ, NNLITE_GEMM_BLOCKING="kc=64,mc=12,block=64,min_split_work=4096",
-               PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__)))
-    ran = subprocess.run([sys.executable, "-c", CHECK_SMALL_BLOCKS], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    ran = run_fresh(["-c", CHECK_SMALL_BLOCKS], tmp_path,
+                    NNLITE_GEMM_BLOCKING="kc=64,mc=12,block=64,min_split_work=4096")
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "ok"

@@ -1,15 +1,10 @@
 """GEMM-theme kernels: compiled (``_gemm``) against the NumPy twins, PyTorch and finite differences."""
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
-from helpers import same_bytes_across_threads, threads
+from helpers import run_fresh, same_bytes_across_threads, threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import nnlite
 from nnlite._kernels import _gemm, reference
 
 DTYPES = [np.float32, np.float64]
@@ -171,10 +166,7 @@ def test_scipy_blas_fallback_gives_the_same_products(tmp_path):
         "    np.testing.assert_allclose(_gemm.gemm(x, a, False, True), x @ a.T, rtol=1e-4, atol=1e-4)\n"
         "print('ok')\n"
     )
-    # The same nnlite as this process imported (installed or built in place), not the sources in cwd.
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__)))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path, env=env)
+    result = run_fresh(["-c", code], tmp_path, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
@@ -305,7 +297,5 @@ def test_blas_door_reads_the_integer_width_from_the_library_itself(tmp_path):
         "assert _blas.blas_library() == expected and _blas.blas_threads_pinned(), expected\n"
         "print('ok')\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nnlite.__file__)))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path, env=env)
+    result = run_fresh(["-c", code], tmp_path, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 import pytest
-from helpers import torch_or_skip
+from helpers import run_fresh, torch_or_skip
 
 import nnlite as nl
 import nnlite._kernels as kernels
@@ -286,13 +286,8 @@ def test_a_forked_child_runs_kernels_after_the_parent_ran_parallel_ones(tmp_path
     """Issue 14, item 1: the child of a process that had run a 2-thread kernel hung at 0% CPU."""
     script = tmp_path / "fork_child.py"
     script.write_text(FORK_CHILD)
-    # The nnlite under test (an installed one under README's `pip install .[test] && pytest`),
-    # run from outside the source checkout so that its unbuilt nnlite/ cannot shadow it.
-    package_dir = os.path.dirname(os.path.dirname(nl.__file__))
-    env = dict(os.environ, PYTHONPATH=package_dir)
     try:
-        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                             timeout=60, env=env, cwd=tmp_path)
+        out = run_fresh([str(script)], tmp_path, timeout=60)
     except subprocess.TimeoutExpired:
         pytest.fail("a forked child hung in a kernel")
     assert out.returncode == 0, out.stderr

@@ -7,7 +7,7 @@ selected (for ties in maximum/minimum the gradient is split evenly, as in PyTorc
 import numpy as np
 
 from ..autograd import Function, constant
-from ..tensor import Tensor, is_bfloat16
+from ..tensor import Tensor, is_floating_dtype
 from .shape import sum_to
 
 
@@ -26,8 +26,7 @@ class Where(Function):
         self.cond = np.asarray(cond, dtype=bool)
         self.shapes = (_shape(a), _shape(b))
         out = np.where(self.cond, a, b)
-        dtypes = [d.dtype for d in (a, b) if isinstance(d, np.ndarray)
-                  and (d.dtype.kind == "f" or is_bfloat16(d.dtype))]
+        dtypes = [d.dtype for d in (a, b) if isinstance(d, np.ndarray) and is_floating_dtype(d.dtype)]
         return out.astype(dtypes[0], copy=False) if len(dtypes) == 1 else out
 
     def backward(self, grad):

@@ -24,7 +24,7 @@ class MatMul(Function):
         if ka != kb:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
                              f"{ka} (last dim of the first) != {kb} (first matrix dim of the second)")
-        if a.dtype == b.dtype and (a.dtype.kind == "f" or is_bfloat16(a.dtype)) and a.ndim >= 2 and b.ndim >= 2:
+        if a.dtype == b.dtype and a.dtype.kind == "f" and a.ndim >= 2 and b.ndim >= 2:
             if b.ndim == 2:  # (..., m, k) @ (k, n): every leading row in one GEMM
                 out = K.gemm(a.reshape(-1, ka), b)
                 return out.reshape(a.shape[:-1] + (b.shape[-1],))

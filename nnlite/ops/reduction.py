@@ -9,7 +9,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..autograd import Function
-from ..tensor import Tensor, is_bfloat16
+from ..tensor import Tensor, is_bfloat16, is_floating_dtype
 from .arithmetic import abs as _abs
 from .compare import where
 from .pointwise import exp, sqrt
@@ -74,7 +74,7 @@ def sum(input, dim=None, keepdim=False, dtype=None):  # noqa: A001
 
 def mean(input, dim=None, keepdim=False):
     dims = _dims(dim, input.ndim)
-    if input.dtype.kind != "f" and not is_bfloat16(input.dtype):
+    if not is_floating_dtype(input.dtype):
         raise TypeError(f"mean: expected a floating point tensor, got {input.dtype}")
     n = int(np.prod([input.shape[d] for d in dims])) if dims else 1
     return Sum.apply(input, dims, keepdim) * (1.0 / n if n else np.nan)

@@ -24,10 +24,15 @@ from nnlite.nn import functional as F
 from .harness import format_table, package_root, paired_medians, torch_or_none
 from .step_flops import step_flops
 
-# workload -> the largest acceptable nnlite/torch ratio (2 threads), from the issue.
+# workload -> the largest acceptable nnlite/torch ratio (2 threads): the first round's targets...
 TARGETS = {"MLP 784-256-256-10 b128 Adam step": 0.8, "LeNet-5 b64 SGD-momentum step": 1.0,
            "small CNN+BN 3x32x32 b64 AdamW step": 1.0, "char transformer b32 AdamW step": 1.0,
            "MLP inference b1": 0.5, "import": 0.5}
+# ...and the second round's, stricter, to be met on every kind of machine the project runs on (so a
+# PASS here is one machine's, not the target met). "train mnist1d-cnn" is bench_recipes' row.
+TARGETS_ROUND_TWO = {"MLP 784-256-256-10 b128 Adam step": 0.6, "LeNet-5 b64 SGD-momentum step": 0.6,
+                     "small CNN+BN 3x32x32 b64 AdamW step": 0.8, "char transformer b32 AdamW step": 0.8,
+                     "MLP inference b1": 0.4, "train mnist1d-cnn": 0.5}
 
 
 # ------------------------------------------------------------------ models --

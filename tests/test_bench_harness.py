@@ -36,3 +36,24 @@ def test_rows_with_columns_of_their_own_keep_them():
     lines = _harness().format_table(rows).splitlines()
     assert lines[0] == "| workload | nnlite_ms | torch_ms | jax_ms | nnlite/jax |"
     assert lines[2] == "| MLP step | 1.000 | 2.000 | 4.000 | 0.250 |"
+
+
+def test_the_targets_summary_gives_each_round_its_own_verdict():
+    import sys
+    root = os.path.dirname(BENCHMARKS)
+    sys.path.insert(0, root)
+    try:
+        from benchmarks import run_all
+    finally:
+        sys.path.remove(root)
+    results = {"bench_training": [{"workload": "MLP 784-256-256-10 b128 Adam step", "nnlite_ms": 1.3, "torch_ms": 2.0},
+                                  {"workload": "import", "nnlite_ms": 100.0, "torch_ms": 1000.0}],
+               "bench_recipes": [{"workload": "train mnist1d-cnn", "nnlite_ms": 450.0, "torch_ms": 1000.0}]}
+    rows = {r["workload"]: r for r in run_all.summary(results)}
+    mlp = rows["MLP 784-256-256-10 b128 Adam step"]   # 0.65: under the first round's 0.8, over the second's 0.6
+    assert (mlp["verdict"], mlp["verdict_round_two"]) == ("PASS", "MISS")
+    recipe = rows["train mnist1d-cnn"]                 # a second-round target only
+    assert (recipe["target"], recipe["verdict"], recipe["verdict_round_two"]) == (None, "—", "PASS")
+    assert rows["LeNet-5 b64 SGD-momentum step"]["verdict_round_two"] == "not run"
+    table = run_all.format_summary(run_all.summary(results))
+    assert "| train mnist1d-cnn | 450.0 | 1000.0 | 0.450 | — | — | <= 0.5 | PASS |" in table

@@ -24,7 +24,7 @@ from nnlite._kernels._blas cimport (blas_pin_one_thread, gemm_min_split_work, bl
                                     dgemm_rowmajor, dgemm_serial, dgemv_colmajor, dlinear_rowmajor,
                                     sgemm_rowmajor, sgemm_serial, sgemv_colmajor, slinear_rowmajor)
 
-from nnlite._kernels._threads cimport threads_for
+from nnlite._kernels._threads cimport threads_for, threads_for_streaming
 from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
 
 cnp.import_array()
@@ -343,7 +343,7 @@ cdef void _bias_grad(const floating *g, Py_ssize_t rows, Py_ssize_t cols,
                      floating *out) noexcept nogil:
     cdef Py_ssize_t chunk, n_chunks = (cols + BIAS_GRAD_CHUNK - 1) // BIAS_GRAD_CHUNK
     cdef Py_ssize_t j0
-    for chunk in prange(n_chunks, num_threads=threads_for(rows * cols), schedule='static'):
+    for chunk in prange(n_chunks, num_threads=threads_for_streaming(rows * cols), schedule='static'):
         j0 = chunk * BIAS_GRAD_CHUNK
         _bias_grad_columns(g, rows, cols, j0, min(j0 + BIAS_GRAD_CHUNK, cols), out)
 

@@ -221,8 +221,9 @@ cdef void _bmm_items(floating *c, BlasOperand oa, BlasOperand ob, char *a0, char
 
 # ------------------------------------------------------------- linear layer -----
 
-# Both loops run on every linear call, batch-1 inference included, where even a
-# one-thread OpenMP region costs more than the loop: small work skips the region.
+# Both loops run on the one-row path of linear_forward (batch-1 inference; larger batches
+# get the bias and the ReLU inside the product's own blocks), where even a one-thread
+# OpenMP region costs more than the loop: small work skips the region.
 
 cdef void _fill_rows(floating *c, const floating *bias, Py_ssize_t rows,
                      Py_ssize_t cols) noexcept nogil:

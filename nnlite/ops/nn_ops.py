@@ -45,16 +45,23 @@ class LinearFunction(Function):
 
     def _grads(self, grad):
         x, weight, bias = self.inputs
+        # a NumPy array among the inputs is a constant: it wants no gradient
+        wants_x = isinstance(x, Tensor) and x.requires_grad
+        wants_weight = isinstance(weight, Tensor) and weight.requires_grad
         wants_bias = isinstance(bias, Tensor) and bias.requires_grad
         if not is_grad_enabled():
             g = grad.data   # dW = g^T x: BLAS reads g transposed in place (trans_a)
-            return (constant(K.gemm(g, weight.data)) if x.requires_grad else None,
-                    constant(K.gemm(g, x.data, True)) if weight.requires_grad else None,
+            return (constant(K.gemm(g, _array(weight))) if wants_x else None,
+                    constant(K.gemm(g, _array(x), True)) if wants_weight else None,
                     constant(K.bias_grad(g)) if wants_bias else None)
-        grad_x = matmul(grad, weight) if x.requires_grad else None
-        grad_w = matmul(grad.mT, x) if weight.requires_grad else None
+        grad_x = matmul(grad, weight) if wants_x else None
+        grad_w = matmul(grad.mT, x) if wants_weight else None
         grad_b = BiasGrad.apply(grad) if wants_bias else None
         return grad_x, grad_w, grad_b
+
+
+def _array(t):
+    return t.data if isinstance(t, Tensor) else t
 
 
 class LinearReLUFunction(LinearFunction):

@@ -92,6 +92,21 @@ def test_first_order_backward_on_kernels_equals_the_recorded_one(op, bias, x_req
         assert len(first) == 1 + bias   # no gradient is computed for an input that needs none
 
 
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_numpy_input_is_a_constant_in_backward(create_graph):
+    """F.linear takes a NumPy array as a constant input; backward then gives the weight's
+    and the bias's gradients (it used to fail asking the array for requires_grad)."""
+    x = np.random.default_rng(6).standard_normal((4, 3)).astype(np.float32)
+    w = nl.randn(2, 3, requires_grad=True)
+    b = nl.randn(2, requires_grad=True)
+    for op in (F.linear, F.linear_relu):
+        y = op(x, w, b)
+        gw, gb = nl.grad(y.sum(), [w, b], create_graph=create_graph)
+        mask = (y.data > 0).astype(np.float32) if op is F.linear_relu else np.ones_like(y.data)
+        np.testing.assert_allclose(gw.data, mask.T @ x, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(gb.data, mask.sum(0), rtol=1e-6)
+
+
 def test_fused_relu_equals_relu_of_linear():
     rng = np.random.default_rng(3)
     x, w, b = f64(rng, 7, 5), f64(rng, 4, 5), f64(rng, 4)

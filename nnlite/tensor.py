@@ -45,7 +45,9 @@ def is_bfloat16(dtype):
 
 def is_floating_dtype(dtype):
     """float16, float32, float64 or bfloat16 (whose NumPy kind is 'V', not 'f')."""
-    return dtype.kind == "f" or dtype.name == "bfloat16"
+    # kind first: dtype.name is computed in Python (microseconds), and only a 'V' dtype can be bfloat16
+    kind = dtype.kind
+    return kind == "f" or kind == "V" and dtype.name == "bfloat16"
 
 _new = object.__new__   # bound once: Tensor._make runs for every operation's result
 

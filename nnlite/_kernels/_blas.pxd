@@ -12,6 +12,14 @@ cdef void sgemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
 cdef void dgemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                          const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
                          double beta, double* c, Py_ssize_t ldc) noexcept nogil
+# A linear layer: c = act(op(a) op(b) + bias), bias (n values) or NULL, act = ReLU when relu is set;
+# each thread adds the bias and applies the ReLU on its own block of C (one parallel region).
+cdef void slinear_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                           const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
+                           const float* bias, bint relu, float* c, Py_ssize_t ldc) noexcept nogil
+cdef void dlinear_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                           const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
+                           const double* bias, bint relu, double* c, Py_ssize_t ldc) noexcept nogil
 # One BLAS call on the calling thread (the caller has pinned BLAS and shares out the tasks).
 cdef void sgemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,

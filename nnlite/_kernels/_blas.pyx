@@ -27,7 +27,7 @@ from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from nnlite._kernels._threads cimport threads_for
 
@@ -317,6 +317,39 @@ cdef void _call_one_thread(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t 
     _call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
 
 
+cdef void _fill_bias(floating* c, Py_ssize_t ldc, Py_ssize_t m, Py_ssize_t n,
+                    const floating* bias) noexcept nogil:
+    cdef Py_ssize_t r
+    for r in range(m):
+        memcpy(c + r * ldc, bias, n * sizeof(floating))
+
+
+cdef void _relu_block(floating* c, Py_ssize_t ldc, Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t r, j
+    cdef floating *row
+    for r in range(m):
+        row = c + r * ldc
+        for j in range(n):
+            row[j] = 0 if row[j] < 0 else row[j]   # NaN stays NaN, as torch.relu keeps it
+
+
+cdef void _block_call(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                      floating beta, floating* c, Py_ssize_t ldc, const floating* bias,
+                      bint relu) noexcept nogil:
+    """One block of C: the broadcast bias first (when given), the BLAS call, then ReLU (when asked).
+
+    A linear layer's bias and activation run here, on the thread that computes the
+    block and while the block is still in its cache: one parallel region for the whole
+    layer instead of three (waking a sleeping thread costs more than a pass over C).
+    """
+    if bias != NULL:
+        _fill_bias(c, ldc, m, n, bias)
+    _call_one_thread(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+    if relu:
+        _relu_block(c, ldc, m, n)
+
+
 cdef void _gemm_inner_chunks(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                              const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
                              floating beta, floating* c, Py_ssize_t ldc, int nt) noexcept nogil:
@@ -353,18 +386,22 @@ cdef void _gemm_inner_chunks(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_
 
 cdef void _gemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                          const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
-                         floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+                         floating beta, floating* c, Py_ssize_t ldc, const floating* bias,
+                         bint relu) noexcept nogil:
+    """c = op(a) op(b) + beta c in fixed blocks shared among the threads. With ``bias`` (n
+    values, or NULL) c first holds the broadcast bias; ``relu`` clamps the result at 0."""
     cdef Py_ssize_t blk, nblocks, start, width, size
+    cdef const floating* block_bias
     cdef int saved[4]
     cdef int nt = threads_for(m * n * k // 16)
     cdef bint share
     if m <= 0 or n <= 0 or k <= 0:
-        _call_one_thread(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+        _block_call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, bias, relu)
         return
     share = m * n * k >= MIN_SPLIT_WORK  # else too little work to be worth sharing: one call
     blas_pin_one_thread(saved)
     if share and k >= 2 * K_BLOCK and k >= 4 * max(m, n):
-        _gemm_inner_chunks(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, nt)
+        _inner_chunks_call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, nt, bias, relu)
     elif share and m >= MIN_SPLIT and m >= n:
         # blocks of rows of C: rows of op(a), all of op(b)
         size = _block_size(m)
@@ -372,8 +409,8 @@ cdef void _gemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
         for blk in prange(nblocks, num_threads=nt, schedule='static'):
             start = blk * size
             width = min(size, m - start)
-            _call(trans_a, trans_b, width, n, k, a + (start if trans_a else start * lda), lda,
-                  b, ldb, beta, c + start * ldc, ldc)
+            _block_call(trans_a, trans_b, width, n, k, a + (start if trans_a else start * lda), lda,
+                        b, ldb, beta, c + start * ldc, ldc, bias, relu)
     elif share and n >= MIN_SPLIT:
         # blocks of columns of C: all of op(a), columns of op(b)
         size = _block_size(n)
@@ -381,26 +418,59 @@ cdef void _gemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
         for blk in prange(nblocks, num_threads=nt, schedule='static'):
             start = blk * size
             width = min(size, n - start)
-            _call(trans_a, trans_b, m, width, k, a, lda, b + (start * ldb if trans_b else start), ldb,
-                  beta, c + start, ldc)
+            block_bias = bias
+            if block_bias != NULL:
+                block_bias = block_bias + start
+            _block_call(trans_a, trans_b, m, width, k, a, lda, b + (start * ldb if trans_b else start),
+                        ldb, beta, c + start, ldc, block_bias, relu)
     elif share and k >= 2 * K_BLOCK:
-        _gemm_inner_chunks(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, nt)
+        _inner_chunks_call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, nt, bias, relu)
     else:
-        _call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+        _block_call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, bias, relu)
     blas_restore_threads(saved)
+
+
+cdef void _inner_chunks_call(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                             const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                             floating beta, floating* c, Py_ssize_t ldc, int nt, const floating* bias,
+                             bint relu) noexcept nogil:
+    # The chunks' partial sums meet only after their parallel loop: the bias goes into C
+    # before it, the ReLU runs after it (C is small on this path, one thread does both).
+    if bias != NULL:
+        _fill_bias(c, ldc, m, n, bias)
+    _gemm_inner_chunks(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, nt)
+    if relu:
+        _relu_block(c, ldc, m, n)
 
 
 cdef void sgemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                          const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
                          float beta, float* c, Py_ssize_t ldc) noexcept nogil:
     """Row-major ``c (m x n) = op(a) @ op(b) + beta * c`` (op transposes when its flag is set)."""
-    _gemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+    _gemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, <float*>NULL, False)
 
 
 cdef void dgemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                          const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
                          double beta, double* c, Py_ssize_t ldc) noexcept nogil:
-    _gemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+    _gemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, <double*>NULL, False)
+
+
+cdef void slinear_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                           const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
+                           const float* bias, bint relu, float* c, Py_ssize_t ldc) noexcept nogil:
+    """A linear layer's row-major ``c = act(op(a) @ op(b) + bias)``: ``bias`` (n values) may be
+    NULL, act is ReLU when ``relu`` is set. The same blocks, and bits, as ``sgemm_rowmajor``
+    on a C filled with the bias (beta = 1), followed by a ReLU pass."""
+    _gemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, 1 if bias != NULL else 0, c, ldc, bias,
+                   relu)
+
+
+cdef void dlinear_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                           const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
+                           const double* bias, bint relu, double* c, Py_ssize_t ldc) noexcept nogil:
+    _gemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, 1 if bias != NULL else 0, c, ldc, bias,
+                   relu)
 
 
 cdef void sgemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,

@@ -16,7 +16,7 @@ from libc.string cimport memcpy
 
 from nnlite._kernels._dtype cimport data, data_as
 from nnlite._kernels._fastmath cimport _erf, _exp, _sigmoid, _tanh
-from nnlite._kernels._threads cimport threads_for
+from nnlite._kernels._threads cimport threads_for, threads_for_streaming
 from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, index_array as _index_array
 
 cnp.import_array()
@@ -60,7 +60,7 @@ cdef inline void _check_approximate(str op, object approximate) except *:
 
 cdef void _relu_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(n, num_threads=threads_for(n), schedule='static'):
+    for i in prange(n, num_threads=threads_for_streaming(n), schedule='static'):
         y[i] = 0 if x[i] < 0 else x[i]     # "x < 0" lets NaN through, as PyTorch does
 
 
@@ -68,7 +68,7 @@ cdef void _relu_bwd(const floating *g, const floating *out, floating *dx,
                     Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi
-    for i in prange(n, num_threads=threads_for(n), schedule='static'):
+    for i in prange(n, num_threads=threads_for_streaming(n), schedule='static'):
         gi = g[i]              # loaded unconditionally, so the select vectorises
         dx[i] = gi if out[i] > 0 else 0
 

@@ -21,10 +21,10 @@ from libc.limits cimport INT_MAX
 from libc.string cimport memcpy, memset
 
 from nnlite._kernels._blas cimport (blas_pin_one_thread, gemm_min_split_work, blas_restore_threads,
-                                    dgemm_rowmajor, dgemm_serial, dgemv_colmajor, sgemm_rowmajor,
-                                    sgemm_serial, sgemv_colmajor)
+                                    dgemm_rowmajor, dgemm_serial, dgemv_colmajor, dlinear_rowmajor,
+                                    sgemm_rowmajor, sgemm_serial, sgemv_colmajor, slinear_rowmajor)
 
-from nnlite._kernels._threads cimport threads_for
+from nnlite._kernels._threads cimport threads_for, threads_for_streaming
 from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
 
 cnp.import_array()
@@ -221,8 +221,9 @@ cdef void _bmm_items(floating *c, BlasOperand oa, BlasOperand ob, char *a0, char
 
 # ------------------------------------------------------------- linear layer -----
 
-# Both loops run on every linear call, batch-1 inference included, where even a
-# one-thread OpenMP region costs more than the loop: small work skips the region.
+# Both loops run on the one-row path of linear_forward (batch-1 inference; larger batches
+# get the bias and the ReLU inside the product's own blocks), where even a one-thread
+# OpenMP region costs more than the loop: small work skips the region.
 
 cdef void _fill_rows(floating *c, const floating *bias, Py_ssize_t rows,
                      Py_ssize_t cols) noexcept nogil:
@@ -251,7 +252,10 @@ def linear_forward(x, weight, bias, activation):
     """act(x @ weight.T + bias); x (N, in_features), weight (out_features, in_features).
 
     The output starts as the broadcast bias and BLAS adds the product onto it
-    (beta = 1); relu then runs in place. No temporary arrays.
+    (beta = 1); relu then runs in place. No temporary arrays. Each thread does all
+    three on its own block of the output (``slinear_rowmajor`` in ``_blas.pyx``), so
+    a layer is one parallel region and the block is still in cache for the bias and
+    the ReLU.
     """
     op = "linear_forward"
     cdef int t = _pair_type(op, x, "x", weight, "weight", 2)
@@ -271,11 +275,10 @@ def linear_forward(x, weight, bias, activation):
     cdef cnp.ndarray y
     cdef cnp.ndarray bc = None
     cdef BlasOperand ox, ow
-    if bias is None:
-        y = _new_matrix(batch, out_features, t, True)
-    else:
+    if bias is not None:
         bc = _c(bias)
-        y = _new_matrix(batch, out_features, t, False)
+    # only the one-row path adds the product onto y without writing it first
+    y = _new_matrix(batch, out_features, t, bias is None and batch == 1)
     if batch == 0 or out_features == 0:
         return y
     keep_x = _blas_operand(x, 0, False, &ox)
@@ -297,6 +300,15 @@ cdef void _linear(floating* y, object bias, BlasOperand ox, BlasOperand ow, int 
     if bias is not None:
         b = <floating*>cnp.PyArray_DATA(<cnp.ndarray>bias)
     with nogil:
+        if batch > 1:
+            # bias, product and ReLU block by block, in one parallel region (the BLAS door)
+            if floating is float:
+                slinear_rowmajor(ox.trans, ow.trans, batch, out_features, in_features,
+                                 <float*>ox.data, ox.ld, <float*>ow.data, ow.ld, b, relu, y, out_features)
+            else:
+                dlinear_rowmajor(ox.trans, ow.trans, batch, out_features, in_features,
+                                 <double*>ox.data, ox.ld, <double*>ow.data, ow.ld, b, relu, y, out_features)
+            return
         if b != NULL:
             _fill_rows(y, b, batch, out_features)
         if in_features > 0:
@@ -332,7 +344,7 @@ cdef void _bias_grad(const floating *g, Py_ssize_t rows, Py_ssize_t cols,
                      floating *out) noexcept nogil:
     cdef Py_ssize_t chunk, n_chunks = (cols + BIAS_GRAD_CHUNK - 1) // BIAS_GRAD_CHUNK
     cdef Py_ssize_t j0
-    for chunk in prange(n_chunks, num_threads=threads_for(rows * cols), schedule='static'):
+    for chunk in prange(n_chunks, num_threads=threads_for_streaming(rows * cols), schedule='static'):
         j0 = chunk * BIAS_GRAD_CHUNK
         _bias_grad_columns(g, rows, cols, j0, min(j0 + BIAS_GRAD_CHUNK, cols), out)
 

@@ -73,7 +73,10 @@ def _class_rows(op, input, target):
         raise ValueError(f"{op}: input of shape {tuple(input.shape)} (class dim 1) needs a target of "
                          f"shape {expect}, got {t.shape}")
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
-    rows = reshape(movedim(input, 1, -1), (-1, c)) if input.ndim > 2 else reshape(input, (-1, c))
+    if input.ndim > 2:
+        rows = reshape(movedim(input, 1, -1), (-1, c))
+    else:   # (N, C) already is the rows: no reshape node in the graph
+        rows = input if input.ndim == 2 else reshape(input, (1, c))
     return rows, np.ascontiguousarray(t.reshape(-1), dtype=np.int64), expect
 
 

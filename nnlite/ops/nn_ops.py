@@ -4,12 +4,13 @@
 sums its bias gradient with the blocked ``bias_grad`` kernel, so the result is
 the same for any thread count. Every backward is written with differentiable
 operations (or with Functions whose own backward is stated), so second
-derivatives come out exact.
+derivatives come out exact; linear's, when nothing records it, calls the same
+kernels directly.
 """
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function, constant
+from ..autograd import Function, constant, is_grad_enabled
 from ..random import _gen
 from ..tensor import Tensor
 from .indexing import GetItem
@@ -26,6 +27,11 @@ class LinearFunction(Function):
 
     dy/dx = g W,   dy/dW = g^T x,   dy/db = sum of g over rows,
     where g is the incoming gradient.
+
+    When the backward itself is not recorded (``backward()`` without
+    ``create_graph``, the usual training step), the same three products go
+    straight to the kernels, as cross-entropy's backward does: the same
+    numbers, without a graph node (and its Python) per product.
     """
     activation = None
 
@@ -39,10 +45,23 @@ class LinearFunction(Function):
 
     def _grads(self, grad):
         x, weight, bias = self.inputs
-        grad_x = matmul(grad, weight) if x.requires_grad else None
-        grad_w = matmul(grad.mT, x) if weight.requires_grad else None
-        grad_b = BiasGrad.apply(grad) if isinstance(bias, Tensor) and bias.requires_grad else None
+        # a NumPy array among the inputs is a constant: it wants no gradient
+        wants_x = isinstance(x, Tensor) and x.requires_grad
+        wants_weight = isinstance(weight, Tensor) and weight.requires_grad
+        wants_bias = isinstance(bias, Tensor) and bias.requires_grad
+        if not is_grad_enabled():
+            g = grad.data   # dW = g^T x: BLAS reads g transposed in place (trans_a)
+            return (constant(K.gemm(g, _array(weight))) if wants_x else None,
+                    constant(K.gemm(g, _array(x), True)) if wants_weight else None,
+                    constant(K.bias_grad(g)) if wants_bias else None)
+        grad_x = matmul(grad, weight) if wants_x else None
+        grad_w = matmul(grad.mT, x) if wants_weight else None
+        grad_b = BiasGrad.apply(grad) if wants_bias else None
         return grad_x, grad_w, grad_b
+
+
+def _array(t):
+    return t.data if isinstance(t, Tensor) else t
 
 
 class LinearReLUFunction(LinearFunction):
@@ -51,6 +70,8 @@ class LinearReLUFunction(LinearFunction):
     save_output = True   # the mask comes from the output; plain Linear saves nothing extra
 
     def backward(self, grad):
+        if not is_grad_enabled():
+            return self._grads(constant(K.relu_backward(grad.data, self.out.data)))
         return self._grads(ReluGrad.apply(grad, self.out.detach()))
 
 

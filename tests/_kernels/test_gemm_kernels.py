@@ -170,6 +170,30 @@ def test_scipy_blas_fallback_gives_the_same_products(tmp_path):
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(300, 40, 290), (70, 300, 130), (20, 9000, 24), (5, 7, 3), (2, 0, 6)])
+def test_linear_forward_epilogue_is_the_separate_passes_bit_for_bit(rng, dtype, shape):
+    """Bias and ReLU run on each thread's block of C, inside the product's parallel region
+    (row blocks, column blocks, inner-dimension chunks, one call): the bytes are those of the
+    product alone, then the bias, then the ReLU, for 1, 2 and 4 threads."""
+    m, k, n = shape
+    x = rng.standard_normal((m, k)).astype(dtype)
+    weight = rng.standard_normal((n, k)).astype(dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    x[0, :1] = np.nan   # a NaN row stays NaN through the ReLU, as in torch.relu
+    for count in (1, 2, 4):
+        with threads(count):
+            plain = _gemm.linear_forward(x, weight, None, None)
+            assert plain.tobytes() == _gemm.gemm(x, weight, False, True).tobytes()
+            biased = _gemm.linear_forward(x, weight, bias, None)
+            fused = _gemm.linear_forward(x, weight, bias, "relu")
+        # BLAS adds the product onto the bias already in C (beta = 1): the same sum as plain + bias
+        np.testing.assert_allclose(biased, plain + bias, **TOL[dtype])
+        relu = np.where(biased < 0, dtype(0), biased)
+        assert fused.tobytes() == relu.tobytes()
+        assert np.isnan(fused[0]).all() == (k > 0)
+
+
 def test_weight_gradient_shaped_products_chunk_the_inner_dimension(rng):
     """A small C with a long inner dimension is summed in fixed chunks, in order."""
     x = rng.standard_normal((20000, 32)).astype(np.float32)

@@ -69,6 +69,44 @@ def test_linear_op_gradcheck_and_gradgradcheck():
     assert gradgradcheck(lambda x, w, b: F.linear_relu(x, w, b).tanh(), [x, w, b])
 
 
+@pytest.mark.parametrize("op", ["linear", "linear_relu"])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("x_requires_grad", [True, False])
+def test_first_order_backward_on_kernels_equals_the_recorded_one(op, bias, x_requires_grad):
+    """Without create_graph the linear backward calls the kernels directly; the bytes are those
+    of the recorded (differentiable) backward, also for an incoming gradient stored transposed."""
+    nl.manual_seed(5)
+    x = nl.randn(9, 6, requires_grad=x_requires_grad)
+    w = nl.randn(4, 6, requires_grad=True)
+    b = nl.randn(4, requires_grad=True) if bias else None
+    # a column-major gradient (read in place, not copied) that is itself differentiated
+    # through when the backward is recorded
+    g = nl.randn(4, 9, requires_grad=True).mT
+    wanted = [t for t in (x, w, b) if t is not None and t.requires_grad]
+    first = nl.grad(getattr(F, op)(x, w, b), wanted, grad_outputs=g)
+    recorded = nl.grad(getattr(F, op)(x, w, b), wanted, grad_outputs=g, create_graph=True)
+    assert recorded[0].grad_fn is not None and first[0].grad_fn is None
+    for a, r in zip(first, recorded):
+        assert a.data.tobytes() == np.ascontiguousarray(r.data).tobytes()
+    if not x_requires_grad:
+        assert len(first) == 1 + bias   # no gradient is computed for an input that needs none
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_numpy_input_is_a_constant_in_backward(create_graph):
+    """F.linear takes a NumPy array as a constant input; backward then gives the weight's
+    and the bias's gradients (it used to fail asking the array for requires_grad)."""
+    x = np.random.default_rng(6).standard_normal((4, 3)).astype(np.float32)
+    w = nl.randn(2, 3, requires_grad=True)
+    b = nl.randn(2, requires_grad=True)
+    for op in (F.linear, F.linear_relu):
+        y = op(x, w, b)
+        gw, gb = nl.grad(y.sum(), [w, b], create_graph=create_graph)
+        mask = (y.data > 0).astype(np.float32) if op is F.linear_relu else np.ones_like(y.data)
+        np.testing.assert_allclose(gw.data, mask.T @ x, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(gb.data, mask.sum(0), rtol=1e-6)
+
+
 def test_fused_relu_equals_relu_of_linear():
     rng = np.random.default_rng(3)
     x, w, b = f64(rng, 7, 5), f64(rng, 4, 5), f64(rng, 4)

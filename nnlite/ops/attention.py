@@ -85,8 +85,11 @@ def attention_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_
     if bias is not None:
         scores = scores + bias
     # Rows where every key is masked: softmax would be 0/0; give them zero weight instead.
-    # Only a user's mask can do that (a causal row always sees key 0), so only then look.
-    dead = None if attn_mask is None else np.isneginf(scores.data).all(axis=-1, keepdims=True)
+    # Only a user's mask can do that (a causal row always sees key 0), so only then look,
+    # and at the mask itself: it is (L, S), or a few of those, where the scores are N*H of them.
+    dead = None
+    if attn_mask is not None:
+        dead = np.isneginf(bias.data if isinstance(bias, Tensor) else bias).all(axis=-1, keepdims=True)
     if dead is not None and dead.any():
         zero = np.zeros((), scores.dtype)
         weights = where(dead, zero, softmax(where(dead, zero, scores), dim=-1))

@@ -301,3 +301,26 @@ def test_float32_erf_edges_and_twin_bit_for_bit():
     rng = np.random.default_rng(5)
     v = (rng.standard_normal(10007) * 4).astype(np.float32)
     assert _elementwise.gelu_forward(v, "none").tobytes() == reference.gelu_forward(v, "none").tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_backward_from_the_saved_part_is_the_same_bits(rng, dtype, approximate):
+    """gelu_forward(save=True) hands backward Phi(x) (or tanh(u)); the gradient from it equals the
+    one that computes it again, bit for bit, for any thread count, and the twin agrees."""
+    x = (rng.standard_normal((301, 67)) * 3).astype(dtype)[:, ::2]      # not contiguous
+    g = rng.standard_normal(x.shape).astype(dtype)
+    y, saved = _elementwise.gelu_forward(x, approximate, save=True)
+    assert y.tobytes() == _elementwise.gelu_forward(x, approximate).tobytes()
+    dx = _elementwise.gelu_backward(g, x, approximate, saved)
+    assert dx.tobytes() == _elementwise.gelu_backward(g, x, approximate).tobytes()
+    y_ref, saved_ref = reference.gelu_forward(x, approximate, save=True)
+    np.testing.assert_allclose(saved, saved_ref, **TOL[dtype])
+    np.testing.assert_allclose(dx, reference.gelu_backward(g, x, approximate, saved_ref), rtol=1e-5, atol=2e-5)
+    same_bytes_across_threads(lambda a: _elementwise.gelu_forward(a, approximate, save=True), x)
+    same_bytes_across_threads(_elementwise.gelu_backward, g, x, approximate, saved)
+    with pytest.raises(ValueError, match="saved.*shape"):
+        _elementwise.gelu_backward(g, x, approximate, saved[:-1])
+    other = np.float64 if dtype == np.float32 else np.float32
+    with pytest.raises(TypeError, match="share one dtype.*saved"):
+        _elementwise.gelu_backward(g, x, approximate, saved.astype(other))

@@ -24,8 +24,8 @@ from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_ty
 
 cnp.import_array()
 
-__all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
-           "cross_entropy_forward", "cross_entropy_backward"]
+__all__ = ["softmax_forward", "softmax_backward", "scaled_softmax_forward", "log_softmax_forward",
+           "log_softmax_backward", "cross_entropy_forward", "cross_entropy_backward"]
 
 cdef enum:
     LOSS_BLOCK = 256     # rows per partial loss sum; never depends on the thread count
@@ -103,6 +103,30 @@ cdef void _softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,
         m = _row_max(&x[i * cols], cols)
         for j in range(cols):          # no sum in this loop, so it vectorises
             y[i * cols + j] = _exp(x[i * cols + j] - m)
+        inv = <floating>(1 / _row_sum(&y[i * cols], cols))
+        for j in range(cols):
+            y[i * cols + j] = y[i * cols + j] * inv
+
+
+cdef void _scaled_softmax_fwd(const floating *x, floating scale, const floating *bias,
+                              Py_ssize_t period, floating *y, Py_ssize_t rows,
+                              Py_ssize_t cols) noexcept nogil:
+    # softmax(x * scale + bias), bias row (i % period) for row i (bias NULL: none). The
+    # scaled scores go straight into y, and _softmax_fwd's steps follow on y in place.
+    cdef Py_ssize_t i, j
+    cdef const floating *b
+    cdef floating m, inv
+    for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
+        if bias != NULL:
+            b = &bias[(i % period) * cols]
+            for j in range(cols):
+                y[i * cols + j] = x[i * cols + j] * scale + b[j]
+        else:
+            for j in range(cols):
+                y[i * cols + j] = x[i * cols + j] * scale
+        m = _row_max(&y[i * cols], cols)
+        for j in range(cols):
+            y[i * cols + j] = _exp(y[i * cols + j] - m)
         inv = <floating>(1 / _row_sum(&y[i * cols], cols))
         for j in range(cols):
             y[i * cols + j] = y[i * cols + j] * inv
@@ -277,6 +301,44 @@ cdef cnp.ndarray _rows_zip(str op, object grad, object out, rows_zip_f loop_f, r
 def softmax_forward(x):
     """exp(x_j - max) / sum_k exp(x_k - max) along the last dimension."""
     return _rows_map("softmax_forward", x, _softmax_fwd[float], _softmax_fwd[double])
+
+
+def scaled_softmax_forward(x, scale, bias):
+    """softmax(x * scale + bias) along the last dimension, in one pass over x: attention's scores.
+
+    ``bias`` (None, or (period, cols) of x's dtype) is added to every block of
+    ``period`` rows in turn, row i getting bias row i % period: an (L, S) mask
+    for (N * H * L, S) scores. The scaled and biased scores are rounded as
+    ``x * scale + bias`` rounds them in NumPy, so the result equals
+    ``softmax_forward`` of that array.
+    """
+    op = "scaled_softmax_forward"
+    cdef int t = _rows_type(op, x, "x")
+    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], period = 1
+    cdef cnp.ndarray bc = None
+    if bias is not None:
+        _same_type(op, t, x, "x", bias, "bias")
+        if bias.ndim != 2 or bias.shape[1] != cols or bias.shape[0] == 0 or rows % bias.shape[0]:
+            raise ValueError(f"{op}: bias must be (period, {cols}) with period dividing the {rows} rows "
+                             f"of x {x.shape}, got {bias.shape}")
+        bc = _c(bias)
+        period = bias.shape[0]
+    cdef double s
+    try:
+        s = scale
+    except TypeError:
+        raise TypeError(f"{op}: scale must be a number, got {type(scale).__name__}") from None
+    cdef cnp.ndarray xc = _c(x)
+    cdef cnp.ndarray y = _empty_like(xc, t)
+    cdef void *px = cnp.PyArray_DATA(xc)
+    cdef void *pb = NULL if bc is None else cnp.PyArray_DATA(bc)
+    cdef void *py = cnp.PyArray_DATA(y)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _scaled_softmax_fwd(<const float*>px, <float>s, <const float*>pb, period, <float*>py, rows, cols)
+        else:
+            _scaled_softmax_fwd(<const double*>px, s, <const double*>pb, period, <double*>py, rows, cols)
+    return y
 
 
 def softmax_backward(grad, out):

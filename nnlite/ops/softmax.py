@@ -62,6 +62,31 @@ class SoftmaxGrad(Function):
         return (SoftmaxGrad.apply(gg, out, d), gg * grad - gg * s_gy - grad * s_ggy, None)
 
 
+class ScaledSoftmax(Function):
+    """softmax(x * scale + bias) over the last dim, in one pass over x: attention's weights.
+
+    ``bias`` is a constant (L, S) array (a mask) added to every (L, S) block of
+    the scores, or None; it gets no gradient. The scores are rounded as
+    ``x * scale + bias`` would round them, so the weights are softmax's own. The
+    gradient is softmax's, times ``scale``.
+    """
+    save_output = True
+    saves_inputs = False
+
+    def forward(self, a, scale, bias):
+        self.scale = scale
+        rows = a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+        return K.scaled_softmax_forward(rows, scale, bias).reshape(a.shape)
+
+    def backward(self, grad):
+        return SoftmaxGrad.apply(grad, self.out, -1) * self.scale, None, None
+
+
+def scaled_softmax(input, scale, bias=None):
+    """``softmax(input * scale + bias, dim=-1)`` with a constant (L, S) ``bias``, as one kernel call."""
+    return ScaledSoftmax.apply(input, scale, bias)
+
+
 class LogSoftmaxFunction(Function):
     save_output = True
     saves_inputs = False

@@ -12,7 +12,7 @@ from ._elementwise import _elementwise_floats
 from ._gemm import _gemm_float_operands
 
 __all__ = ["cross_entropy_backward", "cross_entropy_forward", "log_softmax_backward", "log_softmax_forward",
-           "softmax_backward", "softmax_forward"]
+           "scaled_softmax_forward", "softmax_backward", "softmax_forward"]
 
 _SOFTMAX_LOSS_BLOCK = 256     # rows per partial loss sum (fixed: thread-count independent)
 
@@ -38,6 +38,20 @@ def softmax_forward(x):
     _softmax_2d("softmax_forward", (x,), ("x",))
     e, s = _softmax_shifted_exp(x)
     return np.ascontiguousarray(e * (1.0 / s).astype(x.dtype))   # one division per row
+
+
+def scaled_softmax_forward(x, scale, bias):
+    """softmax(x * scale + bias) along the last dimension; bias row i % period for row i."""
+    _softmax_2d("scaled_softmax_forward", (x,), ("x",))
+    rows, cols = x.shape
+    scaled = x * x.dtype.type(scale)
+    if bias is not None:
+        _gemm_float_operands("scaled_softmax_forward", (x, bias), ("x", "bias"))
+        if bias.ndim != 2 or bias.shape[1] != cols or bias.shape[0] == 0 or rows % bias.shape[0]:
+            raise ValueError(f"scaled_softmax_forward: bias must be (period, {cols}) with period dividing "
+                             f"the {rows} rows of x {x.shape}, got {bias.shape}")
+        scaled = (scaled.reshape(-1, bias.shape[0], cols) + bias).reshape(rows, cols)
+    return softmax_forward(scaled)
 
 
 def softmax_backward(grad, out):

@@ -132,15 +132,15 @@ cdef void _scaled_softmax_fwd(const floating *x, floating scale, const floating 
             y[i * cols + j] = y[i * cols + j] * inv
 
 
-cdef void _softmax_bwd(const floating *g, const floating *out, floating *dx, Py_ssize_t rows,
-                       Py_ssize_t cols) noexcept nogil:
-    # y = softmax(x): dL/dx_j = y_j (g_j - sum_k g_k y_k)
+cdef void _softmax_bwd(const floating *g, const floating *out, floating scale, floating *dx,
+                       Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    # y = softmax(x * scale): dL/dx_j = y_j (g_j - sum_k g_k y_k) scale; a scale of 1 is exact
     cdef Py_ssize_t i, j
     cdef floating d
     for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
         d = <floating>_row_dot(&g[i * cols], &out[i * cols], cols)
         for j in range(cols):
-            dx[i * cols + j] = out[i * cols + j] * (g[i * cols + j] - d)
+            dx[i * cols + j] = out[i * cols + j] * (g[i * cols + j] - d) * scale
 
 
 cdef void _log_softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,
@@ -341,9 +341,29 @@ def scaled_softmax_forward(x, scale, bias):
     return y
 
 
-def softmax_backward(grad, out):
-    """out * (grad - sum(grad * out)) along the last dimension."""
-    return _rows_zip("softmax_backward", grad, out, _softmax_bwd[float], _softmax_bwd[double])
+def softmax_backward(grad, out, scale=1.0):
+    """out * (grad - sum(grad * out)) * scale along the last dimension.
+
+    ``scale``: the gradient of softmax(x * scale), as scaled_softmax_forward computes it.
+    """
+    cdef int t = _rows_type("softmax_backward", grad, "grad", out, "out")
+    cdef double s
+    try:
+        s = scale
+    except TypeError:
+        raise TypeError(f"softmax_backward: scale must be a number, got {type(scale).__name__}") from None
+    cdef cnp.ndarray g = _c(grad), o = _c(out)
+    cdef cnp.ndarray dx = _empty_like(g, t)
+    cdef Py_ssize_t rows = g.shape[0], cols = g.shape[1]
+    cdef void* pg = cnp.PyArray_DATA(g)
+    cdef void* po = cnp.PyArray_DATA(o)
+    cdef void* pd = cnp.PyArray_DATA(dx)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _softmax_bwd(<const float*>pg, <const float*>po, <float>s, <float*>pd, rows, cols)
+        else:
+            _softmax_bwd(<const double*>pg, <const double*>po, s, <double*>pd, rows, cols)
+    return dx
 
 
 def log_softmax_forward(x):

@@ -315,5 +315,21 @@ def test_scaled_softmax_bad_inputs():
             kernel(np.ones(4, np.float32), 0.5, None)
         with pytest.raises(TypeError, match="non-native|byte order"):
             kernel(x.astype(">f4"), 0.5, None)
-    with pytest.raises(TypeError, match="scale must be a number"):
-        _softmax.scaled_softmax_forward(x, "0.5", None)
+        with pytest.raises(TypeError, match="scale must be a number"):
+            kernel(x, None, None)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_backward_with_a_scale_is_the_scaled_gradient(rng, dtype):
+    """softmax_backward(g, y, scale) is softmax_backward(g, y) * scale, the same bits, as the twin has it."""
+    x, g = make(rng, (37, 19), dtype, "s"), make(rng, (37, 19), dtype, "t")
+    y = _softmax.softmax_forward(x)
+    plain = _softmax.softmax_backward(g, y)
+    scaled = _softmax.softmax_backward(g, y, 0.3)
+    assert scaled.tobytes() == (plain * dtype(0.3)).tobytes()
+    assert _softmax.softmax_backward(g, y, 1.0).tobytes() == plain.tobytes()
+    np.testing.assert_allclose(scaled, reference.softmax_backward(g, y, 0.3), **TOL[dtype])
+    same_bytes_across_threads(_softmax.softmax_backward, g, y, 0.3)
+    for kernel in (_softmax.softmax_backward, reference.softmax_backward):
+        with pytest.raises(TypeError, match="scale must be a number"):
+            kernel(g, y, None)

@@ -10,7 +10,6 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport erf
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
@@ -73,69 +72,96 @@ cdef void _relu_bwd(const floating *g, const floating *out, floating *dx,
         dx[i] = gi if out[i] > 0 else 0
 
 
-cdef void _gelu_fwd(const floating *x, floating *y, Py_ssize_t n, bint use_tanh) noexcept nogil:
+cdef void _gelu_fwd(const floating *x, floating *y, floating *saved, Py_ssize_t n,
+                    bint use_tanh) noexcept nogil:
+    # saved (NULL: not wanted) receives the part of the derivative that costs the most,
+    # Phi(x) or tanh(u), so that _gelu_bwd need not compute it again. Each case is a
+    # loop of its own, here and in _gelu_bwd: a test inside the loop keeps it from vectorising.
     cdef Py_ssize_t i
-    cdef floating v, half = 0.5, one = 1
+    cdef floating v, part, half = 0.5, one = 1
     cdef floating beta = <floating>SQRT_2_OVER_PI, kappa = <floating>KAPPA
     cdef floating inv_sqrt2 = <floating>INV_SQRT_2
-    if use_tanh:
+    if use_tanh and saved == NULL:
         for i in prange(n, num_threads=threads_for(n), schedule='static'):
             v = x[i]
             y[i] = half * v * (one + _tanh(beta * (v + kappa * v * v * v)))
-    else:
+    elif use_tanh:
+        for i in prange(n, num_threads=threads_for(n), schedule='static'):
+            v = x[i]
+            part = _tanh(beta * (v + kappa * v * v * v))
+            y[i] = half * v * (one + part)
+            saved[i] = part
+    elif saved == NULL:
         for i in prange(n, num_threads=threads_for(n), schedule='static'):
             v = x[i]
             y[i] = v * half * (one + _erf(v * inv_sqrt2))
+    else:
+        for i in prange(n, num_threads=threads_for(n), schedule='static'):
+            v = x[i]
+            part = _erf(v * inv_sqrt2)
+            y[i] = v * half * (one + part)
+            saved[i] = half * (one + part)     # Phi(x), as _gelu_bwd computes it
 
 
-cdef void _gelu_bwd(const floating *g, const floating *x, floating *dx, Py_ssize_t n,
-                    bint use_tanh) noexcept nogil:
+cdef void _gelu_bwd(const floating *g, const floating *x, const floating *saved, floating *dx,
+                    Py_ssize_t n, bint use_tanh) noexcept nogil:
     # d/dx [x Phi(x)] = Phi(x) + x phi(x); the tanh form differentiates
     # 0.5 x (1 + tanh(u)), u = beta (x + kappa x^3), term by term as PyTorch does.
+    # saved (or NULL) holds the forward's Phi(x) or tanh(u): the same bits as computed here.
     cdef Py_ssize_t i
     cdef floating v, x_sq, th, cdf, pdf, half = 0.5, one = 1
     cdef floating beta = <floating>SQRT_2_OVER_PI, kappa = <floating>KAPPA
     cdef floating kappa3 = <floating>(3 * KAPPA)
     cdef floating inv_sqrt2 = <floating>INV_SQRT_2, alpha = <floating>INV_SQRT_2PI
-    if use_tanh:
+    if use_tanh and saved == NULL:
         for i in prange(n, num_threads=threads_for(n), schedule='static'):
             v = x[i]
             x_sq = v * v
-            th = _tanh(beta * (v + kappa * x_sq * v))
+            th = _tanh(beta * (v + kappa * v * v * v))     # u rounded as the forward rounds it
             dx[i] = g[i] * (half * (one + th)
                             + half * v * (one - th * th) * (beta * (one + kappa3 * x_sq)))
-    else:
+    elif use_tanh:
+        for i in prange(n, num_threads=threads_for(n), schedule='static'):
+            v = x[i]
+            x_sq = v * v
+            th = saved[i]
+            dx[i] = g[i] * (half * (one + th)
+                            + half * v * (one - th * th) * (beta * (one + kappa3 * x_sq)))
+    elif saved == NULL:
         for i in prange(n, num_threads=threads_for(n), schedule='static'):
             v = x[i]
             cdf = half * (one + _erf(v * inv_sqrt2))
             pdf = alpha * _exp(-half * v * v)
             dx[i] = g[i] * (cdf + v * pdf)
+    else:
+        for i in prange(n, num_threads=threads_for(n), schedule='static'):
+            v = x[i]
+            pdf = alpha * _exp(-half * v * v)
+            dx[i] = g[i] * (saved[i] + v * pdf)
 
 
-# The two GELU forms as loops of their own (the one-signature shape _map and _zip take).
-cdef void _gelu_erf_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
-    _gelu_fwd(x, y, n, False)
+cdef void _gelu_run_fwd(int t, void *x, void *y, void *saved, Py_ssize_t n, bint use_tanh) noexcept nogil:
+    if t == cnp.NPY_FLOAT32:
+        _gelu_fwd(<const float*>x, <float*>y, <float*>saved, n, use_tanh)
+    else:
+        _gelu_fwd(<const double*>x, <double*>y, <double*>saved, n, use_tanh)
 
 
-cdef void _gelu_tanh_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
-    _gelu_fwd(x, y, n, True)
-
-
-cdef void _gelu_erf_bwd(const floating *g, const floating *x, floating *dx, Py_ssize_t n) noexcept nogil:
-    _gelu_bwd(g, x, dx, n, False)
-
-
-cdef void _gelu_tanh_bwd(const floating *g, const floating *x, floating *dx, Py_ssize_t n) noexcept nogil:
-    _gelu_bwd(g, x, dx, n, True)
+cdef void _gelu_run_bwd(int t, void *g, void *x, void *saved, void *dx, Py_ssize_t n,
+                        bint use_tanh) noexcept nogil:
+    if t == cnp.NPY_FLOAT32:
+        _gelu_bwd(<const float*>g, <const float*>x, <const float*>saved, <float*>dx, n, use_tanh)
+    else:
+        _gelu_bwd(<const double*>g, <const double*>x, <const double*>saved, <double*>dx, n, use_tanh)
 
 
 cdef void _erf_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
-    # libm's double erf for both types, rounded once: the twin's steps (special.erf is
-    # math.erf, the same libm function, per element), so float32 is correctly rounded
-    # more often than a float erff would be and equal to the twin bit for bit
+    # float32: nnl_erff (_fastmath.h), within 1.06 ulp and vectorised; its twin
+    # special.erf_float32 does the same float steps. float64: libm's erf, as the
+    # twin's special.erf (math.erf per element). Equal to the twin bit for bit.
     cdef Py_ssize_t i
     for i in prange(n, num_threads=threads_for(n), schedule='static'):
-        y[i] = <floating>erf(<double>x[i])
+        y[i] = _erf(x[i])
 
 
 cdef void _tanh_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
@@ -239,8 +265,9 @@ cdef void _embedding_bwd(floating *table, object g_, object indices_, Py_ssize_t
 # One dtype dispatch for every activation: each wrapper names its float and double
 # loops (``_relu_fwd[float]`` is the float32 specialisation of the fused loop), and
 # _map / _zip check the arguments, allocate the result and run the loop of the
-# arguments' dtype. Dropout and embedding, whose loops take other arguments, pick
-# their copy as every other kernel does (_dtype.pxd): by the cast of one pointer.
+# arguments' dtype. GELU, whose loops take the optional saved part too, picks its
+# copy in _gelu_run_fwd/_gelu_run_bwd; dropout and embedding, whose loops take other
+# arguments, pick theirs as every other kernel does (_dtype.pxd): by the cast of one pointer.
 
 ctypedef void (*map_f)(const float*, float*, Py_ssize_t) noexcept nogil
 ctypedef void (*map_d)(const double*, double*, Py_ssize_t) noexcept nogil
@@ -292,20 +319,49 @@ def relu_backward(grad, out):
     return _zip("relu_backward", grad, "grad", out, "out", _relu_bwd[float], _relu_bwd[double])
 
 
-def gelu_forward(x, approximate):
-    """x Phi(x) with Phi the standard normal CDF ("none"), or PyTorch's tanh form ("tanh")."""
+def gelu_forward(x, approximate, save=False):
+    """x Phi(x) with Phi the standard normal CDF ("none"), or PyTorch's tanh form ("tanh").
+
+    With ``save``, returns ``(y, saved)``: ``saved`` holds Phi(x) ("none") or
+    tanh(u) ("tanh"), the costly part of the derivative, for gelu_backward.
+    """
     _check_approximate("gelu_forward", approximate)
-    if approximate == "tanh":
-        return _map("gelu_forward", x, _gelu_tanh_fwd[float], _gelu_tanh_fwd[double])
-    return _map("gelu_forward", x, _gelu_erf_fwd[float], _gelu_erf_fwd[double])
+    cdef int t = _float_type("gelu_forward", x, "x")
+    cdef cnp.ndarray xc = _c(x)
+    cdef cnp.ndarray y = _empty_like(xc, t)
+    cdef cnp.ndarray saved = _empty_like(xc, t) if save else None
+    cdef void *px = cnp.PyArray_DATA(xc)
+    cdef void *py = cnp.PyArray_DATA(y)
+    cdef void *ps = cnp.PyArray_DATA(saved) if save else NULL
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
+    cdef bint use_tanh = approximate == "tanh"
+    with nogil:
+        _gelu_run_fwd(t, px, py, ps, n, use_tanh)
+    return (y, saved) if save else y
 
 
-def gelu_backward(grad, x, approximate):
-    """grad * d gelu(x) / dx, with PyTorch's derivative formulas."""
+def gelu_backward(grad, x, approximate, saved=None):
+    """grad * d gelu(x) / dx, with PyTorch's derivative formulas.
+
+    ``saved``: what ``gelu_forward(x, approximate, save=True)`` returned beside
+    y; the result is the same bits, without computing erf (or tanh) again.
+    """
     _check_approximate("gelu_backward", approximate)
-    if approximate == "tanh":
-        return _zip("gelu_backward", grad, "grad", x, "x", _gelu_tanh_bwd[float], _gelu_tanh_bwd[double])
-    return _zip("gelu_backward", grad, "grad", x, "x", _gelu_erf_bwd[float], _gelu_erf_bwd[double])
+    cdef int t = _pair_type("gelu_backward", grad, "grad", x, "x")
+    if saved is not None:
+        _pair_type("gelu_backward", x, "x", saved, "saved")
+    cdef cnp.ndarray gc = _c(grad), xc = _c(x)
+    cdef cnp.ndarray sc = None if saved is None else _c(saved)
+    cdef cnp.ndarray dx = _empty_like(xc, t)
+    cdef void *pg = cnp.PyArray_DATA(gc)
+    cdef void *px = cnp.PyArray_DATA(xc)
+    cdef void *ps = NULL if saved is None else cnp.PyArray_DATA(sc)
+    cdef void *pd = cnp.PyArray_DATA(dx)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
+    cdef bint use_tanh = approximate == "tanh"
+    with nogil:
+        _gelu_run_bwd(t, pg, px, ps, pd, n, use_tanh)
+    return dx
 
 
 def erf_forward(x):

@@ -24,8 +24,8 @@ from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_ty
 
 cnp.import_array()
 
-__all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
-           "cross_entropy_forward", "cross_entropy_backward"]
+__all__ = ["softmax_forward", "softmax_backward", "scaled_softmax_forward", "log_softmax_forward",
+           "log_softmax_backward", "cross_entropy_forward", "cross_entropy_backward"]
 
 cdef enum:
     LOSS_BLOCK = 256     # rows per partial loss sum; never depends on the thread count
@@ -108,15 +108,39 @@ cdef void _softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,
             y[i * cols + j] = y[i * cols + j] * inv
 
 
-cdef void _softmax_bwd(const floating *g, const floating *out, floating *dx, Py_ssize_t rows,
-                       Py_ssize_t cols) noexcept nogil:
-    # y = softmax(x): dL/dx_j = y_j (g_j - sum_k g_k y_k)
+cdef void _scaled_softmax_fwd(const floating *x, floating scale, const floating *bias,
+                              Py_ssize_t period, floating *y, Py_ssize_t rows,
+                              Py_ssize_t cols) noexcept nogil:
+    # softmax(x * scale + bias), bias row (i % period) for row i (bias NULL: none). The
+    # scaled scores go straight into y, and _softmax_fwd's steps follow on y in place.
+    cdef Py_ssize_t i, j
+    cdef const floating *b
+    cdef floating m, inv
+    for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
+        if bias != NULL:
+            b = &bias[(i % period) * cols]
+            for j in range(cols):
+                y[i * cols + j] = x[i * cols + j] * scale + b[j]
+        else:
+            for j in range(cols):
+                y[i * cols + j] = x[i * cols + j] * scale
+        m = _row_max(&y[i * cols], cols)
+        for j in range(cols):
+            y[i * cols + j] = _exp(y[i * cols + j] - m)
+        inv = <floating>(1 / _row_sum(&y[i * cols], cols))
+        for j in range(cols):
+            y[i * cols + j] = y[i * cols + j] * inv
+
+
+cdef void _softmax_bwd(const floating *g, const floating *out, floating scale, floating *dx,
+                       Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    # y = softmax(x * scale): dL/dx_j = y_j (g_j - sum_k g_k y_k) scale; a scale of 1 is exact
     cdef Py_ssize_t i, j
     cdef floating d
     for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
         d = <floating>_row_dot(&g[i * cols], &out[i * cols], cols)
         for j in range(cols):
-            dx[i * cols + j] = out[i * cols + j] * (g[i * cols + j] - d)
+            dx[i * cols + j] = out[i * cols + j] * (g[i * cols + j] - d) * scale
 
 
 cdef void _log_softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,
@@ -279,9 +303,67 @@ def softmax_forward(x):
     return _rows_map("softmax_forward", x, _softmax_fwd[float], _softmax_fwd[double])
 
 
-def softmax_backward(grad, out):
-    """out * (grad - sum(grad * out)) along the last dimension."""
-    return _rows_zip("softmax_backward", grad, out, _softmax_bwd[float], _softmax_bwd[double])
+def scaled_softmax_forward(x, scale, bias):
+    """softmax(x * scale + bias) along the last dimension, in one pass over x: attention's scores.
+
+    ``bias`` (None, or (period, cols) of x's dtype) is added to every block of
+    ``period`` rows in turn, row i getting bias row i % period: an (L, S) mask
+    for (N * H * L, S) scores. The scaled and biased scores are rounded as
+    ``x * scale + bias`` rounds them in NumPy, so the result equals
+    ``softmax_forward`` of that array.
+    """
+    op = "scaled_softmax_forward"
+    cdef int t = _rows_type(op, x, "x")
+    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], period = 1
+    cdef cnp.ndarray bc = None
+    if bias is not None:
+        _same_type(op, t, x, "x", bias, "bias")
+        if bias.ndim != 2 or bias.shape[1] != cols or bias.shape[0] == 0 or rows % bias.shape[0]:
+            raise ValueError(f"{op}: bias must be (period, {cols}) with period dividing the {rows} rows "
+                             f"of x {x.shape}, got {bias.shape}")
+        bc = _c(bias)
+        period = bias.shape[0]
+    cdef double s
+    try:
+        s = scale
+    except TypeError:
+        raise TypeError(f"{op}: scale must be a number, got {type(scale).__name__}") from None
+    cdef cnp.ndarray xc = _c(x)
+    cdef cnp.ndarray y = _empty_like(xc, t)
+    cdef void *px = cnp.PyArray_DATA(xc)
+    cdef void *pb = NULL if bc is None else cnp.PyArray_DATA(bc)
+    cdef void *py = cnp.PyArray_DATA(y)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _scaled_softmax_fwd(<const float*>px, <float>s, <const float*>pb, period, <float*>py, rows, cols)
+        else:
+            _scaled_softmax_fwd(<const double*>px, s, <const double*>pb, period, <double*>py, rows, cols)
+    return y
+
+
+def softmax_backward(grad, out, scale=1.0):
+    """out * (grad - sum(grad * out)) * scale along the last dimension.
+
+    ``scale``: the gradient of softmax(x * scale), as scaled_softmax_forward computes it.
+    """
+    cdef int t = _rows_type("softmax_backward", grad, "grad", out, "out")
+    cdef double s
+    try:
+        s = scale
+    except TypeError:
+        raise TypeError(f"softmax_backward: scale must be a number, got {type(scale).__name__}") from None
+    cdef cnp.ndarray g = _c(grad), o = _c(out)
+    cdef cnp.ndarray dx = _empty_like(g, t)
+    cdef Py_ssize_t rows = g.shape[0], cols = g.shape[1]
+    cdef void* pg = cnp.PyArray_DATA(g)
+    cdef void* po = cnp.PyArray_DATA(o)
+    cdef void* pd = cnp.PyArray_DATA(dx)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            _softmax_bwd(<const float*>pg, <const float*>po, <float>s, <float*>pd, rows, cols)
+        else:
+            _softmax_bwd(<const double*>pg, <const double*>po, s, <double*>pd, rows, cols)
+    return dx
 
 
 def log_softmax_forward(x):

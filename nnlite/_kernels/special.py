@@ -10,9 +10,13 @@ functions it uses live here, at the lowest layer, where ``nnlite.nn.init``
   :func:`math.erf`, accurate to about an ulp) on every element in
   float64, then round to the input's dtype when it is float32 (any other
   input gives float64). That is one Python call per element
-  (0.1-0.3 µs); the compiled kernels compute erf in C (``K.erf_forward``: the
-  same libm ``erf`` in float64, so equal to :func:`erf` bit for bit; GELU:
-  that one for float64, the float32 one in ``_fastmath.h``) and never come here.
+  (0.1-0.3 µs); the compiled kernels compute erf in C and never come here.
+  For float64 they call the same libm ``erf``, so :func:`erf` is their twin
+  bit for bit.
+* :func:`erf_float32` is the twin of the kernels' float32 erf (``nnl_erff`` in
+  ``_fastmath.h``, behind ``K.erf_forward`` and GELU): the same polynomial
+  steps, in float32 NumPy and in the same order, so equal to it bit for bit;
+  within 1.06 ulp of erf over every float32.
 * :func:`ndtr` is the standard normal CDF :math:`\Phi(x) = \tfrac12 \operatorname{erfc}(-x/\sqrt2)`,
   accurate in relative terms far into the lower tail.
 * :func:`ndtri` is :math:`\Phi^{-1}(p)`: Acklam's rational approximation
@@ -24,7 +28,7 @@ import math
 
 import numpy as np
 
-__all__ = ["erf", "erfc", "ndtr", "ndtri"]
+__all__ = ["erf", "erf_float32", "erfc", "ndtr", "ndtri"]
 
 
 def _elementwise(scalar_function, x):
@@ -43,6 +47,70 @@ def erf(x):
     [0.0, 0.8427007929497149]
     """
     return _elementwise(math.erf, x)
+
+
+# nnl_erff's coefficients (_fastmath.h): S(s) = erf(z)/z - 1 with s = z^2 below _ERF_SPLIT,
+# highest power first; R(u) = log erfc(_ERF_SPLIT + u) from there to _ERF_TOP, lowest first.
+_ERF_SMALL = (-6.5226818e-4, 5.0844280e-3, -2.6821297e-2, 1.1283151e-1, -3.7612608e-1, 1.2837917e-1)
+_ERF_LARGE = (-1.3841528e+0, -2.3274617e+0, -8.1749332e-1, -4.9737368e-2, 1.1853923e-2, -2.0961408e-3,
+              1.8471517e-4, 4.2544402e-6)
+_ERF_SPLIT, _ERF_TOP = 0.8125, 3.9375
+
+
+def erf_float32(x):
+    r"""erf of a float32 array by the float32 steps of the compiled kernels, bit for bit.
+
+    Two pieces (``nnl_erff`` in ``_fastmath.h`` explains the fits and the order
+    of the operations), both computed for every element and one picked:
+
+    .. math::
+        \operatorname{erf}(x) = \operatorname{sign}(x)\begin{cases}
+            z + z\,S(z^2) & z = |x| < 0.8125 \\
+            1 - \exp R(\min(z, 3.9375) - 0.8125) & \text{otherwise}
+        \end{cases}
+
+    Within 1.06 ulp of erf (in float64) over every float32; NaN stays NaN.
+
+    >>> erf_float32(np.array([0.0, 0.5, 4.0], np.float32)).tolist()
+    [0.0, 0.5204998850822449, 1.0]
+    """
+    f = np.float32
+    x = np.asarray(x, dtype=f)
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        z = np.abs(x)
+        s = z * z
+        p = np.full_like(s, f(_ERF_SMALL[0]))
+        for c in _ERF_SMALL[1:]:      # Horner's rule, one multiply and one add per coefficient
+            p = p * s + f(c)
+        small = z + z * p
+        u = np.where(z < f(_ERF_TOP), z, f(_ERF_TOP)) - f(_ERF_SPLIT)
+        u2 = u * u
+        u4 = u2 * u2
+        c = [f(v) for v in _ERF_LARGE]
+        t = (c[2] + c[3] * u) + (c[4] + c[5] * u) * u2 + (c[6] + c[7] * u) * u4
+        r = c[0] + (c[1] + t * u) * u
+        large = f(1) - _exp_float32_normal(r)
+        magnitude = np.where(z < f(_ERF_SPLIT), small, large)
+        return np.where(np.isnan(x), x, np.copysign(magnitude, x))
+
+
+def _exp_float32_normal(x):
+    """exp of float32 ``x`` in (-87, 0] by the steps of the kernels' ``nnl_expf_normal``, bit for bit.
+
+    x = n ln 2 + r with |r| <= ln(2)/2; exp(r) = 1 + r + r^2 P(r) with Cephes'
+    degree-5 P, by Estrin's scheme; times 2^n made from exponent bits.
+    """
+    f = np.float32
+    n = (x * f(1.44269504088896341) + f(12582912.0)) - f(12582912.0)   # 1.5 * 2^23: rounds to an integer
+    r = x - n * f(0.693359375)          # ln 2 in two parts: this product is exact
+    r = r - n * f(-2.12194440e-4)
+    r2 = r * r
+    q0 = f(5.0000001201e-1) + f(1.6666665459e-1) * r
+    q1 = f(4.1665795894e-2) + f(8.3334519073e-3) * r
+    q2 = f(1.3981999507e-3) + f(1.9875691500e-4) * r
+    p = q0 + (q1 + q2 * r2) * r2
+    p = p * r2 + r + f(1)
+    return p * ((n.astype(np.int32) + 127).astype(np.uint32) << np.uint32(23)).view(f)
 
 
 def erfc(x):

@@ -35,6 +35,7 @@ KERNELS = (
     ("embedding_backward",      "_elementwise",   _elementwise),
     ("softmax_forward",         "_softmax",       _softmax),
     ("softmax_backward",        "_softmax",       _softmax),
+    ("scaled_softmax_forward",  "_softmax",       _softmax),
     ("log_softmax_forward",     "_softmax",       _softmax),
     ("log_softmax_backward",    "_softmax",       _softmax),
     ("cross_entropy_forward",   "_softmax",       _softmax),

@@ -190,7 +190,9 @@ class MultiheadAttention(Module):
             mask = ops.cat([mask, ops.zeros(*mask.shape[:-1], extra, dtype=mask.dtype)], -1)
 
         def heads(t):    # (N, seq, E) -> (N, H, seq, head_dim)
-            return ops.transpose(ops.reshape(t, (N, t.shape[1], H, self.head_dim)), 1, 2)
+            # Copied once into that order: the products of every head, forward and backward,
+            # then read it (or its transpose) in place, instead of each gathering it again.
+            return ops.contiguous(ops.transpose(ops.reshape(t, (N, t.shape[1], H, self.head_dim)), 1, 2))
 
         p = self.dropout if self.training else 0.0
         out, weights = attention_with_weights(heads(q), heads(k), heads(v), mask, p)

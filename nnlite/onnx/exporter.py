@@ -190,6 +190,15 @@ def _softmax(op_type):
     return convert
 
 
+def _scaled_softmax(b, fn, out):
+    # attention's softmax(x * scale + mask): the three ONNX operators it stands for
+    x, scale, bias = fn.inputs[:3]
+    scores = b.node("Mul", [b.value(x), b.value(scale, out.dtype)])
+    if bias is not None:
+        scores = b.node("Add", [scores, b.value(bias, out.dtype)])
+    return b.node("Softmax", [scores], axis=-1)
+
+
 def _reshape(b, fn, out):
     shape = list(out.shape)
     if shape:
@@ -394,7 +403,7 @@ CONVERTERS = {
     "Cos": _same("Cos"), "Erf": _same("Erf"),
     "Relu": _same("Relu"), "Tanh": _same("Tanh"), "Sigmoid": _same("Sigmoid"), "Silu": _silu,
     "Gelu": _gelu, "Softplus": _softplus,
-    "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"),
+    "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"), "ScaledSoftmax": _scaled_softmax,
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
     "Conv2d": _conv2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,

@@ -24,7 +24,9 @@ class Add(Function):
         return _broadcast_op(np.add, a, b, "add")
 
     def backward(self, grad):
-        return sum_to(grad, self.shapes[0]), sum_to(grad, self.shapes[1])
+        a, b = self.inputs   # a constant operand (a mask, a fixed bias) gets no gradient summed for it
+        return (sum_to(grad, self.shapes[0]) if _wants(a) else None,
+                sum_to(grad, self.shapes[1]) if _wants(b) else None)
 
 
 class Sub(Function):
@@ -35,7 +37,9 @@ class Sub(Function):
         return _broadcast_op(np.subtract, a, b, "sub")
 
     def backward(self, grad):
-        return sum_to(grad, self.shapes[0]), sum_to(-grad, self.shapes[1])
+        a, b = self.inputs
+        return (sum_to(grad, self.shapes[0]) if _wants(a) else None,
+                sum_to(-grad, self.shapes[1]) if _wants(b) else None)
 
 
 def _version_if(x, needed):

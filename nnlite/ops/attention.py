@@ -5,8 +5,9 @@
     output  = dropout(weights) V
 
 No kernel of its own: both products are GEMMs and the softmax is the softmax
-kernel, so the gradient is the chain rule through those differentiable ops (and
-second derivatives come for free). Dividing by sqrt(d_k) keeps the scores at
+kernel (``scaled_softmax``: scaling the scores and adding a fixed (L, S) mask in
+the same pass), so the gradient is the chain rule through those differentiable
+ops (and second derivatives come for free). Dividing by sqrt(d_k) keeps the scores at
 unit variance when Q and K have unit-variance entries, so the softmax does not
 saturate as the head size grows (Vaswani et al., 2017).
 
@@ -26,7 +27,7 @@ from .compare import where
 from .linalg import matmul
 from .nn_ops import dropout
 from .shape import expand, reshape, transpose, unsqueeze
-from .softmax import softmax
+from .softmax import scaled_softmax, softmax
 
 __all__ = ["scaled_dot_product_attention", "attention_with_weights"]
 
@@ -80,18 +81,24 @@ def attention_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_
         raise ValueError(f"{OP}: dropout_p must be in [0, 1), got {dropout_p}")
     L, S = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = matmul(query, transpose(key, -2, -1)) * scale
+    scores = matmul(query, transpose(key, -2, -1))
     bias = _additive_bias(attn_mask, is_causal, L, S, query.dtype)
-    if bias is not None:
-        scores = scores + bias
+    if isinstance(bias, Tensor) and not bias.requires_grad:
+        bias = bias.data          # a fixed mask: no gradient to send it
     # Rows where every key is masked: softmax would be 0/0; give them zero weight instead.
-    # Only a user's mask can do that (a causal row always sees key 0), so only then look.
-    dead = None if attn_mask is None else np.isneginf(scores.data).all(axis=-1, keepdims=True)
+    # Only a user's mask can do that (a causal row always sees key 0), so only then look,
+    # and at the mask itself: it is (L, S), or a few of those, where the scores are N*H of them.
+    dead = None
+    if attn_mask is not None:
+        dead = np.isneginf(bias.data if isinstance(bias, Tensor) else bias).all(axis=-1, keepdims=True)
     if dead is not None and dead.any():
+        scores = scores * scale + bias
         zero = np.zeros((), scores.dtype)
         weights = where(dead, zero, softmax(where(dead, zero, scores), dim=-1))
-    else:
-        weights = softmax(scores, dim=-1)
+    elif bias is None or (type(bias) is np.ndarray and bias.shape == (L, S) and bias.dtype == scores.dtype):
+        weights = scaled_softmax(scores, scale, bias)    # scale, mask and softmax in one pass
+    else:                                                # a learned bias, or one per batch or head
+        weights = softmax(scores * scale + bias, dim=-1)
     weights = dropout(weights, dropout_p, training=True, generator=generator)
     return matmul(weights, value), weights
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function, constant, enable_grad, grad as autograd_grad
+from ..autograd import Function, constant, enable_grad, grad as autograd_grad, is_grad_enabled
 from .compare import where
 
 
@@ -186,10 +186,14 @@ class GeluFunction(Function):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
-        return K.gelu_forward(a, approximate)
+        if not is_grad_enabled():
+            return K.gelu_forward(a, approximate)
+        # Keep Phi(x) (or tanh(u)) for backward: erf is most of the derivative's cost.
+        out, self.saved = K.gelu_forward(a, approximate, save=True)
+        return out
 
     def backward(self, grad):
-        return GeluGrad.apply(grad, self.inputs[0], self.approximate), None
+        return GeluGrad.apply(grad, self.inputs[0], self.approximate, self.__dict__.get("saved")), None
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -208,9 +212,9 @@ def _gelu_derivative(x, approximate):
 
 
 class GeluGrad(Function):
-    def forward(self, grad, x, approximate):
+    def forward(self, grad, x, approximate, saved=None):
         self.approximate = approximate
-        return K.gelu_backward(grad, x, approximate)
+        return K.gelu_backward(grad, x, approximate, saved)
 
     def backward(self, gg):
         grad, x = self.inputs[:2]
@@ -219,7 +223,7 @@ class GeluGrad(Function):
             d1 = _gelu_derivative(xd, self.approximate)
         g_grad = gg * d1
         (d2_dir,) = autograd_grad(d1, xd, grad_outputs=gg * grad, create_graph=True)
-        return g_grad, d2_dir, None
+        return g_grad, d2_dir, None, None
 
 
 class Erf(Function):

@@ -44,22 +44,50 @@ class SoftmaxFunction(Function):
 
 
 class SoftmaxGrad(Function):
-    """f(g, y) = y * (g - sum(g y)).
+    """f(g, y) = y * (g - sum(g y)) * scale (scale: 1, or scaled_softmax's).
 
     d/dg is the same map (its Jacobian diag(y) - y y^T is symmetric);
-    d/dy in direction gg: gg*g - gg*sum(g y) - g*sum(gg y).
+    d/dy in direction gg: (gg*g - gg*sum(g y) - g*sum(gg y)) * scale.
     """
 
-    def forward(self, grad, out, dim):
-        self.dim = dim
-        return _rowwise(K.softmax_backward, dim, grad, out).reshape(grad.shape)
+    def forward(self, grad, out, dim, scale=1.0):
+        self.dim, self.scale = dim, scale
+        rows = _rowwise(lambda g, y: K.softmax_backward(g, y, scale), dim, grad, out)
+        return rows.reshape(grad.shape)
 
     def backward(self, gg):
         grad, out = self.inputs[:2]
-        d = self.dim
+        d, scale = self.dim, self.scale
         s_gy = _sum(grad * out, d, keepdim=True)
         s_ggy = _sum(gg * out, d, keepdim=True)
-        return (SoftmaxGrad.apply(gg, out, d), gg * grad - gg * s_gy - grad * s_ggy, None)
+        d_out = gg * grad - gg * s_gy - grad * s_ggy
+        extra = (None,) * (len(self.inputs) - 3)   # scale, when it was passed
+        return (SoftmaxGrad.apply(gg, out, d, scale), d_out if scale == 1.0 else d_out * scale, None) + extra
+
+
+class ScaledSoftmax(Function):
+    """softmax(x * scale + bias) over the last dim, in one pass over x: attention's weights.
+
+    ``bias`` is a constant (L, S) array (a mask) added to every (L, S) block of
+    the scores, or None; it gets no gradient. The scores are rounded as
+    ``x * scale + bias`` would round them, so the weights are softmax's own. The
+    gradient is softmax's, times ``scale`` (in the same kernel pass).
+    """
+    save_output = True
+    saves_inputs = False
+
+    def forward(self, a, scale, bias):
+        self.scale = scale
+        rows = a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+        return K.scaled_softmax_forward(rows, scale, bias).reshape(a.shape)
+
+    def backward(self, grad):
+        return SoftmaxGrad.apply(grad, self.out, -1, self.scale), None, None
+
+
+def scaled_softmax(input, scale, bias=None):
+    """``softmax(input * scale + bias, dim=-1)`` with a constant (L, S) ``bias``, as one kernel call."""
+    return ScaledSoftmax.apply(input, scale, bias)
 
 
 class LogSoftmaxFunction(Function):

@@ -59,6 +59,7 @@ def _calls():
         "embedding_forward": (a(5, 3), np.array([0, 4, 2], dtype=np.int64)),
         "embedding_backward": (a(3, 3), np.array([0, 4, 2], dtype=np.int64), 5, -1),
         "softmax_forward": (a(3, 4),), "softmax_backward": (a(3, 4), a(3, 4)),
+        "scaled_softmax_forward": (a(6, 4), 0.5, a(3, 4)),
         "log_softmax_forward": (a(3, 4),), "log_softmax_backward": (a(3, 4), a(3, 4)),
         "cross_entropy_forward": (logits, target, a(5), -100, 0.0, "mean"),
         "cross_entropy_backward": (np.array(1.0, F32), logits, target, None, lse, -100, 0.0, "mean"),

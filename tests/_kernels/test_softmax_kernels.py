@@ -274,3 +274,62 @@ def test_float32_softmax_within_a_few_ulp_of_float64(rng):
     np.testing.assert_allclose(y[ok], exact[ok], rtol=4 * 2.0 ** -23)
     np.testing.assert_allclose(_softmax.log_softmax_forward(x),
                                shifted - np.log(e.sum(axis=1, keepdims=True)), rtol=1e-6, atol=1e-5)
+
+
+# ------------------------------------------------------- scaled softmax -----
+
+@settings(max_examples=25, deadline=None)
+@given(rows=rows_st, cols=cols_st, period=st.sampled_from([None, 1, 3]), layout=st.sampled_from(["c", "t", "s"]),
+       dtype=st.sampled_from(DTYPES))
+def test_scaled_softmax_is_softmax_of_the_scaled_biased_scores(rows, cols, period, layout, dtype):
+    """One pass computes softmax(x * scale + bias[i % period]); the same bits as the three steps
+    (the scores round as NumPy rounds them), and the twin agrees."""
+    rng = np.random.default_rng(rows * 100 + cols)
+    if period is not None and rows % period:
+        period = 1
+    x = make(rng, (rows, cols), dtype, layout)
+    bias = None
+    scores = x * dtype(0.3)
+    if period is not None:
+        bias = make(rng, (period, cols), dtype, "c")
+        bias[:, ::4] = -np.inf                                 # masked keys; column 1 stays open
+        scores = (scores.reshape(-1, period, cols) + bias).reshape(rows, cols)
+    out = _softmax.scaled_softmax_forward(x, 0.3, bias)
+    assert out.shape == (rows, cols) and out.dtype == dtype and out.flags.c_contiguous
+    if cols > 1:
+        assert out.tobytes() == _softmax.softmax_forward(scores).tobytes()
+        np.testing.assert_allclose(out, reference.scaled_softmax_forward(x, 0.3, bias), **TOL[dtype])
+        same_bytes_across_threads(_softmax.scaled_softmax_forward, x, 0.3, bias)
+
+
+def test_scaled_softmax_bad_inputs():
+    x = np.ones((6, 4), np.float32)
+    for kernel in (_softmax.scaled_softmax_forward, reference.scaled_softmax_forward):
+        with pytest.raises(ValueError, match=r"bias must be \(period, 4\).*6 rows.*\(4, 4\)"):
+            kernel(x, 0.5, np.zeros((4, 4), np.float32))
+        with pytest.raises(ValueError, match=r"bias must be.*\(3, 5\)"):
+            kernel(x, 0.5, np.zeros((3, 5), np.float32))
+        with pytest.raises(TypeError, match="float32.*float64|float64.*float32"):
+            kernel(x, 0.5, np.zeros((3, 4), np.float64))
+        with pytest.raises(ValueError, match="2-D"):
+            kernel(np.ones(4, np.float32), 0.5, None)
+        with pytest.raises(TypeError, match="non-native|byte order"):
+            kernel(x.astype(">f4"), 0.5, None)
+        with pytest.raises(TypeError, match="scale must be a number"):
+            kernel(x, None, None)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_backward_with_a_scale_is_the_scaled_gradient(rng, dtype):
+    """softmax_backward(g, y, scale) is softmax_backward(g, y) * scale, the same bits, as the twin has it."""
+    x, g = make(rng, (37, 19), dtype, "s"), make(rng, (37, 19), dtype, "t")
+    y = _softmax.softmax_forward(x)
+    plain = _softmax.softmax_backward(g, y)
+    scaled = _softmax.softmax_backward(g, y, 0.3)
+    assert scaled.tobytes() == (plain * dtype(0.3)).tobytes()
+    assert _softmax.softmax_backward(g, y, 1.0).tobytes() == plain.tobytes()
+    np.testing.assert_allclose(scaled, reference.softmax_backward(g, y, 0.3), **TOL[dtype])
+    same_bytes_across_threads(_softmax.softmax_backward, g, y, 0.3)
+    for kernel in (_softmax.softmax_backward, reference.softmax_backward):
+        with pytest.raises(TypeError, match="scale must be a number"):
+            kernel(g, y, None)

@@ -1,4 +1,6 @@
 """scaled_dot_product_attention and MultiheadAttention against PyTorch (float64), gradcheck, errors."""
+import math
+
 import numpy as np
 import pytest
 
@@ -6,6 +8,7 @@ import nnlite as nl
 from helpers import torch_or_skip
 from nnlite.autograd import gradcheck
 from nnlite.nn import functional as F
+from nnlite.ops.attention import attention_with_weights
 
 
 
@@ -332,3 +335,25 @@ def test_sdpa_second_derivatives(rng):
     from nnlite.autograd import gradgradcheck
     q, k, v = (nl.tensor(rng.standard_normal(s), requires_grad=True) for s in ((3, 4), (5, 4), (5, 2)))
     assert gradgradcheck(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True), [q, k, v])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fixed_mask_and_scale_in_the_softmax_pass_give_the_unfused_bits(rng, dtype):
+    """With no mask or a fixed (L, S) one, the weights come from one scaled-softmax pass: the same
+    bits as scaling, adding the mask and taking softmax one op at a time, and the same gradient bits."""
+    q, k = (nl.tensor(rng.standard_normal((2, 3, 5, 8)).astype(dtype), requires_grad=True) for _ in range(2))
+    v = nl.tensor(rng.standard_normal((2, 3, 5, 8)).astype(dtype))
+    g = rng.standard_normal((2, 3, 5, 5)).astype(dtype)
+    mask = rng.random((5, 5)) < 0.7
+    mask[:, 0] = True                                               # every query sees a key
+    bias = np.where(mask, dtype(0), dtype(-np.inf))
+    causal_bias = np.where(np.tril(np.ones((5, 5), bool)), dtype(0), dtype(-np.inf))
+    for attn_mask, add in ((None, 0), (mask, bias), ("causal", causal_bias)):
+        causal = isinstance(attn_mask, str)
+        _, w = attention_with_weights(q, k, v, None if causal else attn_mask, is_causal=causal)
+        gq, gk = nl.grad((w * nl.tensor(g)).sum(), [q, k])
+        scores = nl.matmul(q, nl.ops.transpose(k, -2, -1)) * (1 / math.sqrt(8)) + add
+        w_ref = F.softmax(scores, dim=-1)
+        assert w.data.tobytes() == w_ref.data.tobytes()
+        rq, rk = nl.grad((w_ref * nl.tensor(g)).sum(), [q, k])
+        assert gq.data.tobytes() == rq.data.tobytes() and gk.data.tobytes() == rk.data.tobytes()

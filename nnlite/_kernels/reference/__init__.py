@@ -29,7 +29,7 @@ from ._elementwise import (dropout_forward, embedding_backward, embedding_forwar
                            sigmoid_forward, silu_backward, silu_forward, tanh_backward,
                            tanh_forward)
 from ._softmax import (cross_entropy_backward, cross_entropy_forward, log_softmax_backward,
-                       log_softmax_forward, softmax_backward, softmax_forward)
+                       log_softmax_forward, scaled_softmax_forward, softmax_backward, softmax_forward)
 from ._conv import (conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight,
                     conv2d_forward)
 from ._pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,
@@ -52,5 +52,5 @@ __all__ = ["adagrad_step", "adam_step", "avg_pool2d_backward", "avg_pool2d_forwa
            "lstm_step_backward", "lstm_step_forward", "max_pool2d_backward", "max_pool2d_forward",
            "pack_int8_weight", "quantize_u8", "quantized_linear", "relu_backward", "relu_forward",
            "rms_norm_backward", "rms_norm_forward", "rmsprop_step", "rnn_step_backward", "rnn_step_forward",
-           "sgd_step", "sigmoid_backward", "sigmoid_forward", "silu_backward", "silu_forward",
-           "softmax_backward", "softmax_forward", "tanh_backward", "tanh_forward"]
+           "scaled_softmax_forward", "sgd_step", "sigmoid_backward", "sigmoid_forward", "silu_backward",
+           "silu_forward", "softmax_backward", "softmax_forward", "tanh_backward", "tanh_forward"]

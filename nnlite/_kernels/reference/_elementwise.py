@@ -8,7 +8,7 @@ same name; see :mod:`nnlite._kernels.reference` for what "equal" promises.
 import numpy as np
 
 from .. import checks
-from ..special import erf
+from ..special import erf, erf_float32
 from ._gemm import _gemm_float_operands, _gemm_ndim
 
 __all__ = ["dropout_forward", "embedding_backward", "embedding_forward", "erf_forward", "gelu_backward",
@@ -54,43 +54,60 @@ _GELU_INV_SQRT_2 = 0.7071067811865476         # 1 / sqrt(2)
 _GELU_INV_SQRT_2PI = 0.3989422804014327       # 1 / sqrt(2 pi): the normal pdf's constant
 
 
-def gelu_forward(x, approximate):
-    """x * Phi(x) ("none": exact, with erf) or PyTorch's tanh approximation ("tanh")."""
+def _erf(x):
+    """erf as the kernels compute it: their float32 polynomial, or libm's erf for float64."""
+    return erf_float32(x) if x.dtype == np.float32 else erf(x)
+
+
+def gelu_forward(x, approximate, save=False):
+    """x * Phi(x) ("none": exact, with erf) or PyTorch's tanh approximation ("tanh").
+
+    With ``save``, returns ``(y, saved)``: Phi(x) ("none") or tanh(u) ("tanh"),
+    the part of the derivative gelu_backward would otherwise compute again.
+    """
     _elementwise_floats("gelu_forward", (x,), ("x",))
     _elementwise_approximate("gelu_forward", approximate)
     t = x.dtype.type
     if approximate == "tanh":
-        inner = t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x * x * x)
-        y = t(0.5) * x * (t(1) + np.tanh(inner))
+        part = np.tanh(t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x * x * x))
+        y = t(0.5) * x * (t(1) + part)
     else:
-        y = x * t(0.5) * (t(1) + erf(x * t(_GELU_INV_SQRT_2)))
-    return _elementwise_c_order(y, dtype=x.dtype)
+        part = _erf(x * t(_GELU_INV_SQRT_2))
+        y = x * t(0.5) * (t(1) + part)
+        part = t(0.5) * (t(1) + part)       # Phi(x), as gelu_backward computes it
+    y = _elementwise_c_order(y, dtype=x.dtype)
+    return (y, _elementwise_c_order(part, dtype=x.dtype)) if save else y
 
 
-def gelu_backward(grad, x, approximate):
-    """PyTorch's GELU derivative: Phi(x) + x phi(x), or the tanh formula's derivative."""
+def gelu_backward(grad, x, approximate, saved=None):
+    """PyTorch's GELU derivative: Phi(x) + x phi(x), or the tanh formula's derivative.
+
+    ``saved`` (from ``gelu_forward(..., save=True)``) stands in for Phi(x) or tanh(u).
+    """
     _elementwise_floats("gelu_backward", (grad, x), ("grad", "x"))
+    if saved is not None:
+        _elementwise_floats("gelu_backward", (x, saved), ("x", "saved"))
     _elementwise_approximate("gelu_backward", approximate)
     t = x.dtype.type
     if approximate == "tanh":
         x_sq = x * x
-        inner = t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x_sq * x)
-        tanh_inner = np.tanh(inner)
+        inner = t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x * x * x)   # as the forward rounds it
+        tanh_inner = np.tanh(inner) if saved is None else saved
         left_derivative = t(0.5) * (t(1) + tanh_inner)
         right_derivative = (t(0.5) * x * (t(1) - tanh_inner * tanh_inner)
                             * (t(_GELU_SQRT_2_OVER_PI) * (t(1) + t(3 * _GELU_KAPPA) * x_sq)))
         dx = grad * (left_derivative + right_derivative)
     else:
-        cdf = t(0.5) * (t(1) + erf(x * t(_GELU_INV_SQRT_2)))
+        cdf = t(0.5) * (t(1) + _erf(x * t(_GELU_INV_SQRT_2))) if saved is None else saved
         pdf = t(_GELU_INV_SQRT_2PI) * np.exp(t(-0.5) * x * x)
         dx = grad * (cdf + x * pdf)
     return _elementwise_c_order(dx, dtype=x.dtype)
 
 
 def erf_forward(x):
-    """erf of each element, in float64 and rounded once to x's dtype (math.erf: libm's erf)."""
+    """erf of each element: float32 by the kernels' polynomial steps (within 1.06 ulp), float64 by libm's erf."""
     _elementwise_floats("erf_forward", (x,), ("x",))
-    return _elementwise_c_order(erf(x), dtype=x.dtype)
+    return _elementwise_c_order(_erf(x), dtype=x.dtype)
 
 
 def tanh_forward(x):

@@ -12,7 +12,7 @@ from ._elementwise import _elementwise_floats
 from ._gemm import _gemm_float_operands
 
 __all__ = ["cross_entropy_backward", "cross_entropy_forward", "log_softmax_backward", "log_softmax_forward",
-           "softmax_backward", "softmax_forward"]
+           "scaled_softmax_forward", "softmax_backward", "softmax_forward"]
 
 _SOFTMAX_LOSS_BLOCK = 256     # rows per partial loss sum (fixed: thread-count independent)
 
@@ -22,6 +22,14 @@ def _softmax_2d(op, arrays, names):
     if arrays[0].ndim != 2:
         raise ValueError(f"{op}: expected 2-D (rows, cols) input, got shape {arrays[0].shape}")
     return dtype
+
+
+def _softmax_scale(op, scale):
+    """``scale`` as a float, refused (as the compiled kernels refuse it) when it is not a number."""
+    try:
+        return float(scale)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: scale must be a number, got {type(scale).__name__}") from None
 
 
 def _softmax_shifted_exp(x):
@@ -40,11 +48,26 @@ def softmax_forward(x):
     return np.ascontiguousarray(e * (1.0 / s).astype(x.dtype))   # one division per row
 
 
-def softmax_backward(grad, out):
-    """out * (grad - sum(grad * out)) along the last dimension."""
+def scaled_softmax_forward(x, scale, bias):
+    """softmax(x * scale + bias) along the last dimension; bias row i % period for row i."""
+    _softmax_2d("scaled_softmax_forward", (x,), ("x",))
+    rows, cols = x.shape
+    scaled = x * x.dtype.type(_softmax_scale("scaled_softmax_forward", scale))
+    if bias is not None:
+        _gemm_float_operands("scaled_softmax_forward", (x, bias), ("x", "bias"))
+        if bias.ndim != 2 or bias.shape[1] != cols or bias.shape[0] == 0 or rows % bias.shape[0]:
+            raise ValueError(f"scaled_softmax_forward: bias must be (period, {cols}) with period dividing "
+                             f"the {rows} rows of x {x.shape}, got {bias.shape}")
+        scaled = (scaled.reshape(-1, bias.shape[0], cols) + bias).reshape(rows, cols)
+    return softmax_forward(scaled)
+
+
+def softmax_backward(grad, out, scale=1.0):
+    """out * (grad - sum(grad * out)) * scale along the last dimension."""
     _softmax_2d("softmax_backward", (grad, out), ("grad", "out"))
     dot = (grad.astype(np.float64) * out).sum(axis=1, keepdims=True)
-    return np.ascontiguousarray(out * (grad - dot.astype(grad.dtype)))
+    scale = grad.dtype.type(_softmax_scale("softmax_backward", scale))
+    return np.ascontiguousarray(out * (grad - dot.astype(grad.dtype)) * scale)
 
 
 def log_softmax_forward(x):

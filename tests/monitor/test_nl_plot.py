@@ -60,7 +60,7 @@ def test_computation_graph_puts_each_op_above_its_inputs(plt):
     ax = nl.plot.computation_graph(loss, model.named_parameters())
     nodes, edges = nl.monitor.graph_structure(loss, model.named_parameters())
     where = {t.get_text(): t.get_position() for t in ax.texts if t.get_text()}   # not the arrows
-    assert len(where) == len(nodes) == 10   # 5 operations, 4 parameters, the input and the targets
+    assert len(where) == len(nodes) == 9   # 4 operations, 4 parameters and the input (integer targets are no node)
     label = {n["id"]: n["label"] for n in nodes}
     for a, b in edges:
         assert where[label[a]][1] < where[label[b]][1]   # values flow upwards

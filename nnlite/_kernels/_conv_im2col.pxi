@@ -26,6 +26,26 @@ cdef inline void _tap_rows(Geometry* g, Py_ssize_t i, Py_ssize_t* oh_lo,
     oh_hi[0] = max(oh_lo[0], min(g.OH, g.H + g.ph - i * g.dh))
 
 
+cdef inline void _gather_row(const floating* src, floating* row, Py_ssize_t OW, Py_ssize_t sw,
+                             Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """row[ow] = src[ow*sw] for ow in [lo, hi), zero outside it (one output row of one tap)."""
+    cdef Py_ssize_t ow
+    for ow in range(lo):
+        row[ow] = 0
+    # rows are short (OW elements): a plain loop beats a memcpy call
+    if sw == 1:
+        for ow in range(lo, hi):
+            row[ow] = src[ow]
+    elif sw == 2:   # the common strided case, with a constant stride the compiler can unroll
+        for ow in range(lo, hi):
+            row[ow] = src[2 * ow]
+    else:
+        for ow in range(lo, hi):
+            row[ow] = src[ow * sw]
+    for ow in range(hi, OW):
+        row[ow] = 0
+
+
 cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g) noexcept nogil:
     """cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] or 0.
 
@@ -39,7 +59,6 @@ cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g)
     cdef Py_ssize_t r, n, c, i, j, oh, ow, ih, iw0, lo, hi, oh_lo, oh_hi, k0, k1
     cdef bint flat = _rows_are_flat(g)
     cdef floating* dst
-    cdef floating* row
     cdef const floating* src
     cdef const floating* plane
     for c in range(C):
@@ -79,24 +98,26 @@ cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g)
                     dst = cols + r * NL + n * L
                     plane = x + n * CHW + c * HW + iw0
                     for oh in range(OH):
-                        row = dst + oh * OW
                         ih = oh * sh - ph + i * dh
                         if ih < 0 or ih >= H:
-                            for ow in range(OW):
-                                row[ow] = 0
-                            continue
-                        src = plane + ih * W
-                        for ow in range(lo):
-                            row[ow] = 0
-                        # rows are short (OW elements): a plain loop beats a memcpy call
-                        if sw == 1:
-                            for ow in range(lo, hi):
-                                row[ow] = src[ow]
+                            memset(dst + oh * OW, 0, OW * sizeof(floating))
                         else:
-                            for ow in range(lo, hi):
-                                row[ow] = src[ow * sw]
-                        for ow in range(hi, OW):
-                            row[ow] = 0
+                            _gather_row(plane + ih * W, dst + oh * OW, OW, sw, lo, hi)
+
+
+cdef inline void _scatter_add_row(const floating* row, floating* dst, Py_ssize_t sw, Py_ssize_t lo,
+                                  Py_ssize_t hi) noexcept nogil:
+    """dst[ow*sw] += row[ow] for ow in [lo, hi) (_gather_row the other way)."""
+    cdef Py_ssize_t ow
+    if sw == 1:
+        for ow in range(lo, hi):
+            dst[ow] += row[ow]
+    elif sw == 2:
+        for ow in range(lo, hi):
+            dst[2 * ow] += row[ow]
+    else:
+        for ow in range(lo, hi):
+            dst[ow * sw] += row[ow]
 
 
 cdef void _col2im(floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noexcept nogil:
@@ -117,7 +138,6 @@ cdef void _col2im(floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noex
     cdef floating* dst
     cdef floating* d
     cdef floating* src
-    cdef const floating* s
     memset(gx, 0, nb * CHW * sizeof(floating))
     for c in range(C):
         for i in range(kh):
@@ -150,14 +170,7 @@ cdef void _col2im(floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noex
                         ih = oh * sh - ph + i * dh
                         if ih < 0 or ih >= H:
                             continue
-                        d = dst + ih * W + iw0
-                        s = src + oh * OW
-                        if sw == 1:
-                            for ow in range(lo, hi):
-                                d[ow] += s[ow]
-                        else:
-                            for ow in range(lo, hi):
-                                d[ow * sw] += s[ow]
+                        _scatter_add_row(src + oh * OW, dst + ih * W + iw0, sw, lo, hi)
 
 
 cdef void _channels_first_to_batch_first(const floating* src, floating* dst, const floating* bias,

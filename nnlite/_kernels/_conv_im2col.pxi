@@ -123,21 +123,48 @@ cdef inline void _scatter_add_row(const floating* row, floating* dst, Py_ssize_t
 cdef void _col2im(floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noexcept nogil:
     """gx[n, c] = sum of the columns that read it, taps in order.
 
-    Tap by tap, then sample by sample (as in _im2col, the divisions once per tap): every
-    element of gx still receives its taps' terms in (i, j) order, the order of the plain
-    loop. With flat rows (_rows_are_flat) the entries of cols that fall outside the image
-    are zeroed first: cols is scratch, and then a tap's valid rows add onto the plane as
-    one run.
+    With flat rows (_rows_are_flat) the entries of cols that fall outside the image are
+    zeroed first: cols is scratch, and then a tap's valid rows add onto the plane as one
+    run, plane after plane. Other geometries go tap by tap, then sample by sample (as in
+    _im2col: a tap's columns inside the image, integer divisions, are worked out once per
+    tap instead of once per plane and tap); every element of gx still receives its taps'
+    terms in (i, j) order, the order of the plain loop.
     """
     # Geometry in locals: through the pointer the compiler must assume stores alias it.
     cdef Py_ssize_t C = g.C, H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw
     cdef Py_ssize_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw
     cdef Py_ssize_t L = OH * OW, NL = nb * L, HW = H * W, CHW = C * H * W
-    cdef Py_ssize_t n, c, i, j, oh, ow, ih, iw0, lo, hi, oh_lo, oh_hi, k, k0, k1
-    cdef bint flat = _rows_are_flat(g)
+    cdef Py_ssize_t plane, n, c, i, j, oh, ow, ih, iw0, lo, hi, oh_lo, oh_hi, k, k0, k1
     cdef floating* dst
     cdef floating* d
     cdef floating* src
+    if _rows_are_flat(g):
+        for plane in range(nb * C):
+            n = plane // C
+            c = plane - n * C
+            dst = gx + plane * HW
+            memset(dst, 0, HW * sizeof(floating))
+            for i in range(kh):
+                for j in range(kw):
+                    src = cols + ((c * kh + i) * kw + j) * NL + n * L
+                    iw0 = j * dw - pw
+                    lo = _first_inside(iw0, sw)
+                    hi = _end_inside(iw0, sw, W, OW)
+                    # as in _im2col: output entry k lands on plane element k + delta
+                    _tap_rows(g, i, &oh_lo, &oh_hi)
+                    if hi <= lo or oh_hi <= oh_lo:
+                        continue
+                    for oh in range(oh_lo, oh_hi):
+                        for ow in range(lo):
+                            src[oh * OW + ow] = 0
+                        for ow in range(hi, OW):
+                            src[oh * OW + ow] = 0
+                    k0 = oh_lo * OW + lo
+                    k1 = (oh_hi - 1) * OW + hi
+                    d = dst + (k0 + (i * dh - ph) * W + iw0)
+                    for k in range(k1 - k0):
+                        d[k] += src[k0 + k]
+        return
     memset(gx, 0, nb * CHW * sizeof(floating))
     for c in range(C):
         for i in range(kh):
@@ -145,24 +172,6 @@ cdef void _col2im(floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noex
                 iw0 = j * dw - pw
                 lo = _first_inside(iw0, sw)
                 hi = _end_inside(iw0, sw, W, OW)
-                if flat:
-                    # as in _im2col: output entry k lands on plane element k + delta
-                    _tap_rows(g, i, &oh_lo, &oh_hi)
-                    if hi <= lo or oh_hi <= oh_lo:
-                        continue
-                    k0 = oh_lo * OW + lo
-                    k1 = (oh_hi - 1) * OW + hi
-                    for n in range(nb):
-                        src = cols + ((c * kh + i) * kw + j) * NL + n * L
-                        for oh in range(oh_lo, oh_hi):
-                            for ow in range(lo):
-                                src[oh * OW + ow] = 0
-                            for ow in range(hi, OW):
-                                src[oh * OW + ow] = 0
-                        d = gx + n * CHW + c * HW + (k0 + (i * dh - ph) * W + iw0)
-                        for k in range(k1 - k0):
-                            d[k] += src[k0 + k]
-                    continue
                 for n in range(nb):
                     src = cols + ((c * kh + i) * kw + j) * NL + n * L
                     dst = gx + n * CHW + c * HW

@@ -58,12 +58,9 @@ cdef inline void _check_approximate(str op, object approximate) except *:
 
 # ------------------------------------------------------------------ loops -----
 
-# ReLU costs a load, a compare and a store per element: a second thread repays its wake-up
-# only from about 2^18 elements (measured on 2 cores: serial faster at 2^17, even at 2^18), so
-# each element counts as 1/8 of a unit of work for threads_for.
 cdef void _relu_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(n, num_threads=threads_for(n // 8), schedule='static'):
+    for i in prange(n, num_threads=threads_for(n), schedule='static'):
         y[i] = 0 if x[i] < 0 else x[i]     # "x < 0" lets NaN through, as PyTorch does
 
 
@@ -71,7 +68,7 @@ cdef void _relu_bwd(const floating *g, const floating *out, floating *dx,
                     Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi
-    for i in prange(n, num_threads=threads_for(n // 8), schedule='static'):
+    for i in prange(n, num_threads=threads_for(n), schedule='static'):
         gi = g[i]              # loaded unconditionally, so the select vectorises
         dx[i] = gi if out[i] > 0 else 0
 

@@ -247,15 +247,40 @@ include "_conv_depthwise.pxi"
 
 cdef void _backward_bias(const floating* grad, floating* gb, double* partial, Py_ssize_t N,
                          Py_ssize_t O, Py_ssize_t L) noexcept nogil:
-    """Per-(n, o) plane sums in float64 (parallel), then summed over n in order (serial)."""
-    cdef Py_ssize_t task, l, n, o
-    cdef double acc
-    cdef int nt = threads_for(N * O * L)
-    for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
-        acc = 0
-        for l in range(L):
-            acc = acc + grad[task * L + l]
-        partial[task] = acc
+    """Per-(n, o) plane sums in float64 (parallel), then summed over n in order (serial).
+
+    Each plane is summed pixel after pixel; four planes go side by side, so that four
+    additions are in flight at once instead of each waiting for the one before it (the
+    same sums in the same order, about three times faster on large planes).
+    """
+    cdef Py_ssize_t block, task, l, n, o, planes = N * O
+    cdef double acc, a0, a1, a2, a3
+    cdef const floating* p
+    # An element costs a load and an add: a second thread repays its wake-up only from about
+    # 2^18 of them (measured on 2 cores: serial faster at 2^17), so each counts as 1/8 of a unit.
+    cdef int nt = threads_for(N * O * L // 8)
+    for block in prange((planes + 3) // 4, nogil=True, num_threads=nt, schedule='static'):
+        p = grad + block * 4 * L
+        if block * 4 + 4 <= planes:
+            a0 = 0
+            a1 = 0
+            a2 = 0
+            a3 = 0
+            for l in range(L):
+                a0 = a0 + p[l]
+                a1 = a1 + p[L + l]
+                a2 = a2 + p[2 * L + l]
+                a3 = a3 + p[3 * L + l]
+            partial[block * 4] = a0
+            partial[block * 4 + 1] = a1
+            partial[block * 4 + 2] = a2
+            partial[block * 4 + 3] = a3
+        else:   # the last few planes, one at a time
+            for task in range(block * 4, planes):
+                acc = 0
+                for l in range(L):
+                    acc = acc + grad[task * L + l]
+                partial[task] = acc
     for o in range(O):
         acc = 0
         for n in range(N):

@@ -26,99 +26,130 @@ cdef inline void _tap_rows(Geometry* g, Py_ssize_t i, Py_ssize_t* oh_lo,
     oh_hi[0] = max(oh_lo[0], min(g.OH, g.H + g.ph - i * g.dh))
 
 
+cdef inline void _gather_row(const floating* src, floating* row, Py_ssize_t OW, Py_ssize_t sw,
+                             Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """row[ow] = src[ow*sw] for ow in [lo, hi), zero outside it (one output row of one tap)."""
+    cdef Py_ssize_t ow
+    for ow in range(lo):
+        row[ow] = 0
+    # rows are short (OW elements): a plain loop beats a memcpy call
+    if sw == 1:
+        for ow in range(lo, hi):
+            row[ow] = src[ow]
+    elif sw == 2:   # the common strided case, with a constant stride the compiler can unroll
+        for ow in range(lo, hi):
+            row[ow] = src[2 * ow]
+    else:
+        for ow in range(lo, hi):
+            row[ow] = src[ow * sw]
+    for ow in range(hi, OW):
+        row[ow] = 0
+
+
 cdef void _im2col(const floating* x, floating* cols, Py_ssize_t nb, Geometry* g) noexcept nogil:
-    """cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] or 0."""
+    """cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] or 0.
+
+    Tap by tap, then sample by sample: a tap's columns inside the image ([lo, hi)) and,
+    with flat rows, its valid output rows are worked out once per tap, not per sample
+    (those are integer divisions, which cost more than a short row's copy).
+    """
     cdef Py_ssize_t C = g.C, H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw
     cdef Py_ssize_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, NL = nb * L, taps = kh * kw
-    cdef Py_ssize_t task, r, n, c, i, j, oh, ow, ih, iw0, lo, hi, oh_lo, oh_hi, k0, k1
+    cdef Py_ssize_t L = OH * OW, NL = nb * L, HW = H * W, CHW = C * H * W
+    cdef Py_ssize_t r, n, c, i, j, oh, ow, ih, iw0, lo, hi, oh_lo, oh_hi, k0, k1
     cdef bint flat = _rows_are_flat(g)
     cdef floating* dst
-    cdef floating* row
     cdef const floating* src
-    for task in range(C * taps * nb):
-        r = task // nb
-        n = task - r * nb
-        c = r // taps
-        i = (r // kw) % kh
-        j = r % kw
-        dst = cols + r * NL + n * L
-        iw0 = j * dw - pw
-        lo = _first_inside(iw0, sw)
-        hi = _end_inside(iw0, sw, W, OW)
-        if lo > OW:
-            lo = OW
-        if hi < lo:
-            hi = lo
-        if flat and hi > lo:
-            # Output row oh reads input row oh - ph + i*dh from column iw0 on: with rows of
-            # equal width, all valid rows are one run of the plane, copied at once from its
-            # first valid element to its last. The entries in between that fall left or right
-            # of the image (columns outside [lo, hi)) are then zeroed.
-            _tap_rows(g, i, &oh_lo, &oh_hi)
-            memset(dst, 0, oh_lo * OW * sizeof(floating))
-            memset(dst + oh_hi * OW, 0, (OH - oh_hi) * OW * sizeof(floating))
-            if oh_hi > oh_lo:
-                k0 = oh_lo * OW + lo
-                k1 = (oh_hi - 1) * OW + hi
-                # input element of output entry k: k + (i*dh - ph)*W + iw0 in the plane
-                src = x + (n * C + c) * H * W + (k0 + (i * dh - ph) * W + iw0)
-                memcpy(dst + k0, src, (k1 - k0) * sizeof(floating))
-                for oh in range(oh_lo, oh_hi):
-                    for ow in range(lo):
-                        dst[oh * OW + ow] = 0
-                    for ow in range(hi, OW):
-                        dst[oh * OW + ow] = 0
-            continue
-        for oh in range(OH):
-            row = dst + oh * OW
-            ih = oh * sh - ph + i * dh
-            if ih < 0 or ih >= H:
-                for ow in range(OW):
-                    row[ow] = 0
-                continue
-            src = x + ((n * C + c) * H + ih) * W + iw0
-            for ow in range(lo):
-                row[ow] = 0
-            # rows are short (OW elements): a plain loop beats a memcpy call
-            if sw == 1:
-                for ow in range(lo, hi):
-                    row[ow] = src[ow]
-            else:
-                for ow in range(lo, hi):
-                    row[ow] = src[ow * sw]
-            for ow in range(hi, OW):
-                row[ow] = 0
+    cdef const floating* plane
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                r = (c * kh + i) * kw + j
+                iw0 = j * dw - pw
+                lo = _first_inside(iw0, sw)
+                hi = _end_inside(iw0, sw, W, OW)
+                if lo > OW:
+                    lo = OW
+                if hi < lo:
+                    hi = lo
+                if flat and hi > lo:
+                    # Output row oh reads input row oh - ph + i*dh from column iw0 on: with rows
+                    # of equal width, all valid rows are one run of the plane, copied at once
+                    # from its first valid element to its last. The entries in between that
+                    # fall left or right of the image (columns outside [lo, hi)) are then zeroed.
+                    _tap_rows(g, i, &oh_lo, &oh_hi)
+                    k0 = oh_lo * OW + lo
+                    k1 = (oh_hi - 1) * OW + hi
+                    for n in range(nb):
+                        dst = cols + r * NL + n * L
+                        memset(dst, 0, oh_lo * OW * sizeof(floating))
+                        memset(dst + oh_hi * OW, 0, (OH - oh_hi) * OW * sizeof(floating))
+                        if oh_hi > oh_lo:
+                            # input element of output entry k: k + (i*dh - ph)*W + iw0 in the plane
+                            src = x + n * CHW + c * HW + (k0 + (i * dh - ph) * W + iw0)
+                            memcpy(dst + k0, src, (k1 - k0) * sizeof(floating))
+                            for oh in range(oh_lo, oh_hi):
+                                for ow in range(lo):
+                                    dst[oh * OW + ow] = 0
+                                for ow in range(hi, OW):
+                                    dst[oh * OW + ow] = 0
+                    continue
+                for n in range(nb):
+                    dst = cols + r * NL + n * L
+                    plane = x + n * CHW + c * HW + iw0
+                    for oh in range(OH):
+                        ih = oh * sh - ph + i * dh
+                        if ih < 0 or ih >= H:
+                            memset(dst + oh * OW, 0, OW * sizeof(floating))
+                        else:
+                            _gather_row(plane + ih * W, dst + oh * OW, OW, sw, lo, hi)
+
+
+cdef inline void _scatter_add_row(const floating* row, floating* dst, Py_ssize_t sw, Py_ssize_t lo,
+                                  Py_ssize_t hi) noexcept nogil:
+    """dst[ow*sw] += row[ow] for ow in [lo, hi) (_gather_row the other way)."""
+    cdef Py_ssize_t ow
+    if sw == 1:
+        for ow in range(lo, hi):
+            dst[ow] += row[ow]
+    elif sw == 2:
+        for ow in range(lo, hi):
+            dst[2 * ow] += row[ow]
+    else:
+        for ow in range(lo, hi):
+            dst[ow * sw] += row[ow]
 
 
 cdef void _col2im(floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noexcept nogil:
     """gx[n, c] = sum of the columns that read it, taps in order.
 
     With flat rows (_rows_are_flat) the entries of cols that fall outside the image are
-    zeroed first: cols is scratch, and then a tap's valid rows add onto the plane as one run.
+    zeroed first: cols is scratch, and then a tap's valid rows add onto the plane as one
+    run, plane after plane. Other geometries go tap by tap, then sample by sample (as in
+    _im2col: a tap's columns inside the image, integer divisions, are worked out once per
+    tap instead of once per plane and tap); every element of gx still receives its taps'
+    terms in (i, j) order, the order of the plain loop.
     """
     # Geometry in locals: through the pointer the compiler must assume stores alias it.
     cdef Py_ssize_t C = g.C, H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw
     cdef Py_ssize_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw
-    cdef Py_ssize_t L = OH * OW, NL = nb * L, HW = H * W
+    cdef Py_ssize_t L = OH * OW, NL = nb * L, HW = H * W, CHW = C * H * W
     cdef Py_ssize_t plane, n, c, i, j, oh, ow, ih, iw0, lo, hi, oh_lo, oh_hi, k, k0, k1
-    cdef bint flat = _rows_are_flat(g)
     cdef floating* dst
     cdef floating* d
     cdef floating* src
-    cdef const floating* s
-    for plane in range(nb * C):
-        n = plane // C
-        c = plane - n * C
-        dst = gx + plane * HW
-        memset(dst, 0, HW * sizeof(floating))
-        for i in range(kh):
-            for j in range(kw):
-                src = cols + ((c * kh + i) * kw + j) * NL + n * L
-                iw0 = j * dw - pw
-                lo = _first_inside(iw0, sw)
-                hi = _end_inside(iw0, sw, W, OW)
-                if flat:
+    if _rows_are_flat(g):
+        for plane in range(nb * C):
+            n = plane // C
+            c = plane - n * C
+            dst = gx + plane * HW
+            memset(dst, 0, HW * sizeof(floating))
+            for i in range(kh):
+                for j in range(kw):
+                    src = cols + ((c * kh + i) * kw + j) * NL + n * L
+                    iw0 = j * dw - pw
+                    lo = _first_inside(iw0, sw)
+                    hi = _end_inside(iw0, sw, W, OW)
                     # as in _im2col: output entry k lands on plane element k + delta
                     _tap_rows(g, i, &oh_lo, &oh_hi)
                     if hi <= lo or oh_hi <= oh_lo:
@@ -133,46 +164,51 @@ cdef void _col2im(floating* cols, floating* gx, Py_ssize_t nb, Geometry* g) noex
                     d = dst + (k0 + (i * dh - ph) * W + iw0)
                     for k in range(k1 - k0):
                         d[k] += src[k0 + k]
-                    continue
-                for oh in range(OH):
-                    ih = oh * sh - ph + i * dh
-                    if ih < 0 or ih >= H:
-                        continue
-                    d = dst + ih * W + iw0
-                    s = src + oh * OW
-                    if sw == 1:
-                        for ow in range(lo, hi):
-                            d[ow] += s[ow]
-                    else:
-                        for ow in range(lo, hi):
-                            d[ow * sw] += s[ow]
+        return
+    memset(gx, 0, nb * CHW * sizeof(floating))
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                iw0 = j * dw - pw
+                lo = _first_inside(iw0, sw)
+                hi = _end_inside(iw0, sw, W, OW)
+                for n in range(nb):
+                    src = cols + ((c * kh + i) * kw + j) * NL + n * L
+                    dst = gx + n * CHW + c * HW
+                    for oh in range(OH):
+                        ih = oh * sh - ph + i * dh
+                        if ih < 0 or ih >= H:
+                            continue
+                        _scatter_add_row(src + oh * OW, dst + ih * W + iw0, sw, lo, hi)
 
 
 cdef void _channels_first_to_batch_first(const floating* src, floating* dst, const floating* bias,
                                          Py_ssize_t nb, Py_ssize_t O, Py_ssize_t L) noexcept nogil:
     """(O, nb, L) -> (nb, O, L), adding bias[o] when given; in place when nb == 1."""
-    cdef Py_ssize_t task, n, o, l
+    cdef Py_ssize_t n, o, l
     cdef floating b
-    for task in range(nb * O):
-        n = task // O
-        o = task - n * O
-        if bias == NULL:
-            if src != dst:
-                memcpy(dst + task * L, src + (o * nb + n) * L, L * sizeof(floating))
-        else:
-            b = bias[o]
-            for l in range(L):
-                dst[task * L + l] = src[(o * nb + n) * L + l] + b
+    cdef floating* d
+    cdef const floating* s
+    for n in range(nb):
+        for o in range(O):
+            d = dst + (n * O + o) * L
+            s = src + (o * nb + n) * L
+            if bias == NULL:
+                if src != dst:
+                    memcpy(d, s, L * sizeof(floating))
+            else:
+                b = bias[o]
+                for l in range(L):
+                    d[l] = s[l] + b
 
 
 cdef void _batch_first_to_channels_first(const floating* src, floating* dst, Py_ssize_t nb,
                                          Py_ssize_t O, Py_ssize_t L) noexcept nogil:
     """(nb, O, L) -> (O, nb, L)."""
-    cdef Py_ssize_t task, n, o
-    for task in range(nb * O):
-        n = task // O
-        o = task - n * O
-        memcpy(dst + (o * nb + n) * L, src + task * L, L * sizeof(floating))
+    cdef Py_ssize_t n, o
+    for n in range(nb):
+        for o in range(O):
+            memcpy(dst + (o * nb + n) * L, src + (n * O + o) * L, L * sizeof(floating))
 
 
 cdef void _add_bias(floating* y, const floating* bias, Py_ssize_t N, Py_ssize_t O,

@@ -272,6 +272,9 @@ def _embedding(b, fn, out):
 def _conv2d(b, fn, out):
     x, weight, bias, (stride, padding, dilation, groups) = fn.inputs
     args = [b.value(x), b.value(weight)] + ([b.value(bias)] if bias is not None else [])
+    if weight.ndim == 3:   # a 1-D convolution: its geometry is (height 1, length) for the 2-D kernels
+        return b.node("Conv", args, kernel_shape=list(weight.shape[2:]), strides=[stride[1]],
+                      pads=[padding[1], padding[1]], dilations=[dilation[1]], group=groups)
     return b.node("Conv", args, kernel_shape=list(weight.shape[2:]), strides=list(stride),
                   pads=[padding[0], padding[1], padding[0], padding[1]], dilations=list(dilation), group=groups)
 

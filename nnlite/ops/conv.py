@@ -12,7 +12,11 @@ convolution, with respect to w it is a grad_weight, and so on. Writing the three
 as Functions that call each other in their backward gives exact derivatives of
 any order, as PyTorch's double-backward does.
 
-1-D convolution and pooling run through the 2-D kernels with a height of 1.
+1-D convolution and pooling run through the 2-D kernels with a height of 1. The
+convolution's Functions below take the (N, C, L) arrays of a 1-D convolution as
+they are and hand the kernels (N, C, 1, L) views of them, so a 1-D convolution
+records one Function, as a 2-D one does, and its gradients come back in the
+3-D shapes of its arguments.
 """
 import numpy as np
 
@@ -28,6 +32,17 @@ def _pair(v):
     return (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(i) for i in v)
 
 
+def _planes(array):
+    """A contiguous array as the 2-D kernels take it: (N, C, L) as (N, C, 1, L), 4-D as it is."""
+    array = np.ascontiguousarray(array)
+    return array[:, :, None, :] if array.ndim == 3 else array
+
+
+def _planes_shape(shape):
+    """The 2-D kernels' spelling of an (N, C, L) shape: (N, C, 1, L); a 4-D shape as it is."""
+    return (shape[0], shape[1], 1, shape[2]) if len(shape) == 3 else tuple(shape)
+
+
 # ------------------------------------------------------------- convolution ---
 
 class Conv2dFunction(Function):
@@ -35,7 +50,8 @@ class Conv2dFunction(Function):
 
     def forward(self, x, weight, bias, geometry):
         self.geometry = geometry
-        return K.conv2d_forward(np.ascontiguousarray(x), np.ascontiguousarray(weight), bias, *geometry)
+        y = K.conv2d_forward(_planes(x), _planes(weight), bias, *geometry)
+        return y[:, :, 0, :] if x.ndim == 3 else y
 
     def backward(self, grad):
         x, weight, bias, geo = self.inputs
@@ -49,8 +65,8 @@ class Conv2dInputGrad(Function):
     """grad_x = conv^T(g, w). Adjoints: d/dg -> conv(gg, w); d/dw -> grad_weight(g, gg)."""
 
     def forward(self, grad, weight, input_shape, geometry):
-        return K.conv2d_backward_input(np.ascontiguousarray(grad), np.ascontiguousarray(weight),
-                                       tuple(input_shape), *geometry)
+        gx = K.conv2d_backward_input(_planes(grad), _planes(weight), _planes_shape(input_shape), *geometry)
+        return gx.reshape(input_shape)
 
     def backward(self, gg):
         grad, weight, _, geo = self.inputs
@@ -63,8 +79,8 @@ class Conv2dWeightGrad(Function):
     """grad_w = corr(g, x). Adjoints: d/dg -> conv(x, gg); d/dx -> grad_input(g, gg)."""
 
     def forward(self, grad, x, weight_shape, geometry):
-        return K.conv2d_backward_weight(np.ascontiguousarray(grad), np.ascontiguousarray(x),
-                                        tuple(weight_shape), *geometry)
+        gw = K.conv2d_backward_weight(_planes(grad), _planes(x), _planes_shape(weight_shape), *geometry)
+        return gw.reshape(weight_shape)
 
     def backward(self, gg):
         grad, x, _, geo = self.inputs
@@ -79,10 +95,10 @@ class ConvBiasGrad(Function):
 
     def forward(self, grad):
         self.shape = grad.shape
-        return K.conv2d_backward_bias(np.ascontiguousarray(grad))
+        return K.conv2d_backward_bias(_planes(grad))
 
     def backward(self, gg):
-        return expand(reshape(gg, (1, gg.shape[0], 1, 1)), self.shape)
+        return expand(reshape(gg, (1, gg.shape[0]) + (1,) * (len(self.shape) - 2)), self.shape)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -103,6 +119,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def _string_padding(input, kernel, stride, dilation, padding):
+    """(input, padding) for padding 'valid' or 'same' over the (height, width) of ``kernel``;
+    a 3-D input is a 1-D convolution's (its kernel's height is 1) and is padded along L only."""
     if padding == "valid":
         return input, (0, 0)
     if padding != "same":
@@ -113,7 +131,7 @@ def _string_padding(input, kernel, stride, dilation, padding):
     left = [t // 2 for t in total]
     if all(t % 2 == 0 for t in total):
         return input, tuple(left)
-    widths = (left[1], total[1] - left[1], left[0], total[0] - left[0])
+    widths = (left[1], total[1] - left[1]) + ((left[0], total[0] - left[0]) if input.ndim == 4 else ())
     return pad(input, widths), (0, 0)
 
 
@@ -133,9 +151,13 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                 raise ValueError(f"conv1d: stride, padding and dilation take one value, got {v!r}")
             v = v[0]
         return (1, int(v))
-    pad2 = padding if isinstance(padding, str) else (0, one(padding)[1])
-    y = conv2d(unsqueeze(input, 2), unsqueeze(weight, 2), bias, one(stride), pad2, one(dilation), groups)
-    return squeeze(y, 2)
+    stride, dilation = one(stride), one(dilation)
+    if isinstance(padding, str):
+        input, padding = _string_padding(input, (1,) + tuple(weight.shape[2:]), stride, dilation, padding)
+    else:
+        padding = (0, one(padding)[1])
+    geometry = (stride, padding, dilation, int(groups))
+    return Conv2dFunction.apply(input, weight, bias, geometry)
 
 
 # ------------------------------------------------------------------ pooling ---

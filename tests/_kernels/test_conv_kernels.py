@@ -446,6 +446,7 @@ DETERMINISM_CASES = [
     ((4, 16, 12, 12), (32, 8, 3, 3), (2, 1), (1, 2), (1, 2), 2),    # grouped, strided, dilated
     ((4, 64, 12, 12), (64, 64, 1, 1), (1, 1), (0, 0), (1, 1), 1),   # 1x1 straight GEMM
     ((4, 16, 12, 12), (32, 1, 3, 3), (1, 1), (1, 1), (1, 1), 16),   # depthwise
+    ((3, 5, 1, 19), (7, 5, 1, 3), (1, 2), (0, 1), (1, 1), 1),       # 1-D, stride 2; 21 bias planes
 ]
 
 
@@ -462,6 +463,20 @@ def test_conv2d_same_bytes_for_1_2_4_threads(dtype, x_shape, w_shape, stride, pa
     same_bytes_across_threads(_conv.conv2d_backward_input, grad, w, x_shape, *geo)
     same_bytes_across_threads(_conv.conv2d_backward_weight, grad, x, w_shape, *geo)
     same_bytes_across_threads(_conv.conv2d_backward_bias, grad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 7, 1, 19), (2, 5, 6, 7), (8, 4, 9, 9)])
+def test_conv2d_backward_bias_sums_each_plane_in_order(dtype, shape):
+    """Each (n, o) plane summed pixel after pixel in float64, then the planes over n in order:
+    a running sum (cumsum) gives the same bits, for any number of planes and threads."""
+    grad = np.random.default_rng(3).standard_normal(shape).astype(dtype)
+    N, O = shape[:2]
+    planes = np.cumsum(grad.reshape(N * O, -1).astype(np.float64), axis=1)[:, -1].reshape(N, O)
+    expected = np.cumsum(planes, axis=0)[-1].astype(dtype)
+    for n in (1, 2, 4):
+        with threads(n):
+            assert _conv.conv2d_backward_bias(grad).tobytes() == expected.tobytes()
 
 
 def test_gemms_pin_openblas_to_one_thread_and_restore_it():

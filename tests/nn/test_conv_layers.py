@@ -89,6 +89,11 @@ def test_conv1d_op_gradcheck():
     x, w, b = f64(rng, 2, 3, 7), f64(rng, 2, 3, 2), f64(rng, 2)
     assert gradcheck(lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1), [x, w, b])
     assert gradcheck(lambda x, w: F.conv1d(x, w, padding="same", dilation=3), [x, w])
+    # the 1-D Functions hand the 2-D kernels (N, C, 1, L) views; second derivatives come
+    # back in the 3-D shapes too
+    assert gradgradcheck(lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1), [x, w, b])
+    assert gradgradcheck(lambda x, w: F.conv1d(x, w, padding="same", dilation=3, groups=3),
+                         [x, f64(rng, 3, 1, 2)])
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])

@@ -36,7 +36,7 @@ from nnlite._kernels._blas cimport (blas_pin_one_thread as _blas_pin_one_thread,
                                     dgemm_rowmajor, dgemm_serial, sgemm_rowmajor, sgemm_serial)
 
 from nnlite._kernels._dtype cimport data, data_as, type_of
-from nnlite._kernels._threads cimport threads_for
+from nnlite._kernels._threads cimport threads_for, threads_for_streaming
 from nnlite._kernels._checks cimport (c_contiguous, int_pair, product_fits, same_float_type,
                                       shape4_ok)
 
@@ -256,9 +256,8 @@ cdef void _backward_bias(const floating* grad, floating* gb, double* partial, Py
     cdef Py_ssize_t block, task, l, n, o, planes = N * O
     cdef double acc, a0, a1, a2, a3
     cdef const floating* p
-    # An element costs a load and an add: a second thread repays its wake-up only from about
-    # 2^18 of them (measured on 2 cores: serial faster at 2^17), so each counts as 1/8 of a unit.
-    cdef int nt = threads_for(N * O * L // 8)
+    # An element costs a load and an add: a memory-bound loop (see threads_for_streaming).
+    cdef int nt = threads_for_streaming(N * O * L)
     for block in prange((planes + 3) // 4, nogil=True, num_threads=nt, schedule='static'):
         p = grad + block * 4 * L
         if block * 4 + 4 <= planes:

@@ -57,6 +57,14 @@ cdef inline int index_array(str op, object arr, str name) except -1:
     return 0
 
 
+cdef inline double real_number(str op, object value, str name) except? -1:
+    """checks.real_number: a Python float (or np.float64) directly, anything else through it."""
+    if isinstance(value, float):
+        return value
+    from nnlite._kernels.checks import real_number as _real_number
+    return _real_number(op, name, value)
+
+
 cdef inline bint product_fits(Py_ssize_t* factors, int n):
     """True when the product of ``n`` non-negative ``factors`` fits in a Py_ssize_t."""
     cdef Py_ssize_t total = 1

@@ -20,7 +20,8 @@ from libc.stdint cimport int64_t
 
 from nnlite._kernels._fastmath cimport _exp
 from nnlite._kernels._threads cimport threads_for
-from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, index_array as _index_array
+from nnlite._kernels._checks cimport (c_contiguous as _c, float_type as _float_type,
+                                     index_array as _index_array, real_number as _real_number)
 
 cnp.import_array()
 
@@ -95,27 +96,31 @@ cdef inline double _row_dot(const floating *a, const floating *b, Py_ssize_t col
 
 # ------------------------------------------------------------------ loops -----
 
+cdef inline void _softmax_row(const floating *x, floating *y, Py_ssize_t cols) noexcept nogil:
+    # y = softmax(x) for one row; y may be x itself (the scaled kernel's rows are softmaxed in place)
+    cdef Py_ssize_t j
+    cdef floating m = _row_max(x, cols)
+    for j in range(cols):          # no sum in this loop, so it vectorises
+        y[j] = _exp(x[j] - m)
+    cdef floating inv = <floating>(1 / _row_sum(y, cols))
+    for j in range(cols):
+        y[j] = y[j] * inv
+
+
 cdef void _softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,
                        Py_ssize_t cols) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef floating m, inv
+    cdef Py_ssize_t i
     for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
-        m = _row_max(&x[i * cols], cols)
-        for j in range(cols):          # no sum in this loop, so it vectorises
-            y[i * cols + j] = _exp(x[i * cols + j] - m)
-        inv = <floating>(1 / _row_sum(&y[i * cols], cols))
-        for j in range(cols):
-            y[i * cols + j] = y[i * cols + j] * inv
+        _softmax_row(&x[i * cols], &y[i * cols], cols)
 
 
 cdef void _scaled_softmax_fwd(const floating *x, floating scale, const floating *bias,
                               Py_ssize_t period, floating *y, Py_ssize_t rows,
                               Py_ssize_t cols) noexcept nogil:
     # softmax(x * scale + bias), bias row (i % period) for row i (bias NULL: none). The
-    # scaled scores go straight into y, and _softmax_fwd's steps follow on y in place.
+    # scaled scores go straight into y, and softmax's row steps follow on y in place.
     cdef Py_ssize_t i, j
     cdef const floating *b
-    cdef floating m, inv
     for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
         if bias != NULL:
             b = &bias[(i % period) * cols]
@@ -124,12 +129,7 @@ cdef void _scaled_softmax_fwd(const floating *x, floating scale, const floating 
         else:
             for j in range(cols):
                 y[i * cols + j] = x[i * cols + j] * scale
-        m = _row_max(&y[i * cols], cols)
-        for j in range(cols):
-            y[i * cols + j] = _exp(y[i * cols + j] - m)
-        inv = <floating>(1 / _row_sum(&y[i * cols], cols))
-        for j in range(cols):
-            y[i * cols + j] = y[i * cols + j] * inv
+        _softmax_row(&y[i * cols], &y[i * cols], cols)
 
 
 cdef void _softmax_bwd(const floating *g, const floating *out, floating scale, floating *dx,
@@ -308,9 +308,10 @@ def scaled_softmax_forward(x, scale, bias):
 
     ``bias`` (None, or (period, cols) of x's dtype) is added to every block of
     ``period`` rows in turn, row i getting bias row i % period: an (L, S) mask
-    for (N * H * L, S) scores. The scaled and biased scores are rounded as
-    ``x * scale + bias`` rounds them in NumPy, so the result equals
-    ``softmax_forward`` of that array.
+    for (N * H * L, S) scores. ``scale`` (a real number) is rounded to x's dtype,
+    and each score rounds as NumPy's ``x * x.dtype.type(scale) + bias`` rounds it
+    (a product rounded, then a sum rounded: no fused multiply-add), so the result
+    equals ``softmax_forward`` of that array.
     """
     op = "scaled_softmax_forward"
     cdef int t = _rows_type(op, x, "x")
@@ -323,11 +324,7 @@ def scaled_softmax_forward(x, scale, bias):
                              f"of x {x.shape}, got {bias.shape}")
         bc = _c(bias)
         period = bias.shape[0]
-    cdef double s
-    try:
-        s = scale
-    except TypeError:
-        raise TypeError(f"{op}: scale must be a number, got {type(scale).__name__}") from None
+    cdef double s = _real_number(op, scale, "scale")
     cdef cnp.ndarray xc = _c(x)
     cdef cnp.ndarray y = _empty_like(xc, t)
     cdef void *px = cnp.PyArray_DATA(xc)
@@ -347,11 +344,7 @@ def softmax_backward(grad, out, scale=1.0):
     ``scale``: the gradient of softmax(x * scale), as scaled_softmax_forward computes it.
     """
     cdef int t = _rows_type("softmax_backward", grad, "grad", out, "out")
-    cdef double s
-    try:
-        s = scale
-    except TypeError:
-        raise TypeError(f"softmax_backward: scale must be a number, got {type(scale).__name__}") from None
+    cdef double s = _real_number("softmax_backward", scale, "scale")
     cdef cnp.ndarray g = _c(grad), o = _c(out)
     cdef cnp.ndarray dx = _empty_like(g, t)
     cdef Py_ssize_t rows = g.shape[0], cols = g.shape[1]

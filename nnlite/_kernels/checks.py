@@ -16,13 +16,17 @@ both backends raise the same exception with the same message.
   so that a huge or crafted shape cannot wrap around in the C arithmetic.
 * ``separate`` — arrays a kernel writes in place must not overlap one another
   or its inputs.
+* ``real_number`` — a scalar argument (a scale) is a Python or NumPy real
+  number, not a string, an array or a Tensor that ``float()`` would also read.
 """
+import numbers
 import sys
 
 import numpy as np
 
 __all__ = ["native", "index_array", "float_array", "float_operands", "shaped_operands",
-           "float_dtype", "same_float", "int_pair", "shape4", "fits", "separate", "in_place"]
+           "float_dtype", "same_float", "int_pair", "shape4", "fits", "separate", "in_place",
+           "real_number"]
 
 MAX_SIZE = sys.maxsize   # the largest Py_ssize_t: every element count and offset must fit
 
@@ -173,3 +177,17 @@ def in_place(op, name, a):
         raise ValueError(f"{op}: {name} is updated in place, so it must be C-contiguous "
                          f"and writable (got contiguous={a.flags.c_contiguous}, "
                          f"writable={a.flags.writeable})")
+
+
+def real_number(op, name, value):
+    """``value`` as a float: a Python or NumPy real number (int, float, np.float32...).
+
+    Anything else is refused, a string such as ``"0.5"`` as much as a one-element
+    array or Tensor, although ``float()`` reads them all: the kernel treats the
+    scale as a constant, and a Tensor's value read as one would lose its gradient
+    without a word.
+    """
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a real number (int, float or NumPy scalar), "
+                        f"got {type(value).__name__}")
+    return float(value)

@@ -6,7 +6,8 @@
 
 No kernel of its own: both products are GEMMs and the softmax is the softmax
 kernel (``scaled_softmax``: scaling the scores and adding a fixed (L, S) mask in
-the same pass), so the gradient is the chain rule through those differentiable
+the same pass, when scale and mask are constants and the scores float32 or
+float64), so the gradient is the chain rule through those differentiable
 ops (and second derivatives come for free). Dividing by sqrt(d_k) keeps the scores at
 unit variance when Q and K have unit-variance entries, so the softmax does not
 saturate as the head size grows (Vaswani et al., 2017).
@@ -19,6 +20,7 @@ weights and a zero output, as in PyTorch, instead of the NaN a plain softmax of
 all -inf would give.
 """
 import math
+import numbers
 
 import numpy as np
 
@@ -73,6 +75,25 @@ def _additive_bias(attn_mask, is_causal, L, S, dtype):
     return m.astype(dtype, copy=False)
 
 
+def _fits_one_pass(scores, scale, bias, L, S):
+    """Whether the weights may come from one ``scaled_softmax`` pass, not three steps.
+
+    The pass treats scale and bias as constants, so a learned one (a Tensor scale, a
+    bias that requires grad) goes step by step, ``softmax(scores * scale + bias)``, to
+    get its gradient; so does a bias per batch or head, which is not one (L, S) block.
+    The pass rounds the scores as the steps do only in float32 and float64: float16 and
+    bfloat16 scores, which the steps round to the narrow dtype after each one, go step
+    by step as well. (The pass rounds a scale to the scores' dtype, a NumPy float64 one
+    for float32 scores too, as PyTorch does with its float scale; the steps would
+    promote those scores to float64.)
+    """
+    if not (scores.dtype == np.float32 or scores.dtype == np.float64):
+        return False
+    if not isinstance(scale, numbers.Real):
+        return False
+    return bias is None or (type(bias) is np.ndarray and bias.shape == (L, S) and bias.dtype == scores.dtype)
+
+
 def attention_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
                            scale=None, generator=None):
     """(output, weights): the attention output and the (post-dropout) weights it used."""
@@ -95,10 +116,11 @@ def attention_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_
         scores = scores * scale + bias
         zero = np.zeros((), scores.dtype)
         weights = where(dead, zero, softmax(where(dead, zero, scores), dim=-1))
-    elif bias is None or (type(bias) is np.ndarray and bias.shape == (L, S) and bias.dtype == scores.dtype):
+    elif _fits_one_pass(scores, scale, bias, L, S):
         weights = scaled_softmax(scores, scale, bias)    # scale, mask and softmax in one pass
-    else:                                                # a learned bias, or one per batch or head
-        weights = softmax(scores * scale + bias, dim=-1)
+    else:
+        scores = scores * scale
+        weights = softmax(scores if bias is None else scores + bias, dim=-1)
     weights = dropout(weights, dropout_p, training=True, generator=generator)
     return matmul(weights, value), weights
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from .._kernels import K
 from ..autograd import Function
+from ..tensor import Tensor
 from .pointwise import exp
 from .reduction import sum as _sum
 
@@ -40,7 +41,7 @@ class SoftmaxFunction(Function):
         return out.reshape(a.shape)
 
     def backward(self, grad):
-        return SoftmaxGrad.apply(grad, self.out, self.dim), None
+        return SoftmaxGrad.apply(grad, self.out, self.dim, 1.0), None
 
 
 class SoftmaxGrad(Function):
@@ -50,7 +51,7 @@ class SoftmaxGrad(Function):
     d/dy in direction gg: (gg*g - gg*sum(g y) - g*sum(gg y)) * scale.
     """
 
-    def forward(self, grad, out, dim, scale=1.0):
+    def forward(self, grad, out, dim, scale):
         self.dim, self.scale = dim, scale
         rows = _rowwise(lambda g, y: K.softmax_backward(g, y, scale), dim, grad, out)
         return rows.reshape(grad.shape)
@@ -61,16 +62,21 @@ class SoftmaxGrad(Function):
         s_gy = _sum(grad * out, d, keepdim=True)
         s_ggy = _sum(gg * out, d, keepdim=True)
         d_out = gg * grad - gg * s_gy - grad * s_ggy
-        extra = (None,) * (len(self.inputs) - 3)   # scale, when it was passed
-        return (SoftmaxGrad.apply(gg, out, d, scale), d_out if scale == 1.0 else d_out * scale, None) + extra
+        return SoftmaxGrad.apply(gg, out, d, scale), d_out if scale == 1.0 else d_out * scale, None, None
 
 
 class ScaledSoftmax(Function):
     """softmax(x * scale + bias) over the last dim, in one pass over x: attention's weights.
 
-    ``bias`` is a constant (L, S) array (a mask) added to every (L, S) block of
-    the scores, or None; it gets no gradient. The scores are rounded as
-    ``x * scale + bias`` would round them, so the weights are softmax's own. The
+    ``scale`` is a real number and ``bias`` a constant (L, S) array (a mask)
+    added to every (L, S) block of the scores, or None; neither gets a gradient
+    (``scaled_softmax`` refuses a Tensor that requires one). For float32 and
+    float64 input the scores round as ``x * scale + bias`` rounds them (scale
+    rounded to x's dtype), so the weights are the same bits as softmax of those
+    scores. float16 and bfloat16 input is widened to float32 once (the kernels
+    have no narrower loops) and its scores are not rounded to the narrow dtype
+    between the steps, so its weights can differ a little from the three steps'
+    (attention takes this pass for float32 and float64 scores only). The
     gradient is softmax's, times ``scale`` (in the same kernel pass).
     """
     save_output = True
@@ -86,7 +92,22 @@ class ScaledSoftmax(Function):
 
 
 def scaled_softmax(input, scale, bias=None):
-    """``softmax(input * scale + bias, dim=-1)`` with a constant (L, S) ``bias``, as one kernel call."""
+    """``softmax(input * scale + bias, dim=-1)`` with a constant (L, S) ``bias``, as one kernel call.
+
+    ``scale`` is a Python or NumPy real number and ``bias`` an ndarray, a Tensor
+    that does not require grad, or None: the pass treats both as constants. A
+    learned scale or bias (a Tensor that requires grad) is refused with a
+    TypeError rather than silently left without a gradient; write
+    ``softmax(input * scale + bias, dim=-1)`` for those.
+    """
+    if isinstance(scale, Tensor):
+        given, fix = (("a Tensor that requires grad", "for a learned scale write softmax(input * scale + bias, "
+                       "dim=-1)") if scale.requires_grad else ("a Tensor", "pass float(scale)"))
+        raise TypeError(f"scaled_softmax: scale must be a real number (a constant), got {given}; {fix}")
+    if isinstance(bias, Tensor) and bias.requires_grad:
+        raise TypeError("scaled_softmax: bias must be a constant (an ndarray or a Tensor that does not "
+                        "require grad), got a Tensor that requires grad; for a learned bias write "
+                        "softmax(input * scale + bias, dim=-1)")
     return ScaledSoftmax.apply(input, scale, bias)
 
 

@@ -1,4 +1,6 @@
 """Softmax-theme kernels: compiled (``_softmax``) against the twins, PyTorch and finite differences."""
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from helpers import same_bytes_across_threads
@@ -278,12 +280,12 @@ def test_float32_softmax_within_a_few_ulp_of_float64(rng):
 
 # ------------------------------------------------------- scaled softmax -----
 
-@settings(max_examples=25, deadline=None)
-@given(rows=rows_st, cols=cols_st, period=st.sampled_from([None, 1, 3]), layout=st.sampled_from(["c", "t", "s"]),
-       dtype=st.sampled_from(DTYPES))
+@settings(max_examples=40, deadline=None)
+@given(rows=rows_st, cols=st.sampled_from([0, 1, 2, 3, 7, 16, 33]), period=st.sampled_from([None, 1, 3]),
+       layout=st.sampled_from(["c", "t", "s"]), dtype=st.sampled_from(DTYPES))
 def test_scaled_softmax_is_softmax_of_the_scaled_biased_scores(rows, cols, period, layout, dtype):
     """One pass computes softmax(x * scale + bias[i % period]); the same bits as the three steps
-    (the scores round as NumPy rounds them), and the twin agrees."""
+    (the scores round as NumPy rounds them), and the twin agrees, for any width (0 and 1 too)."""
     rng = np.random.default_rng(rows * 100 + cols)
     if period is not None and rows % period:
         period = 1
@@ -292,14 +294,16 @@ def test_scaled_softmax_is_softmax_of_the_scaled_biased_scores(rows, cols, perio
     scores = x * dtype(0.3)
     if period is not None:
         bias = make(rng, (period, cols), dtype, "c")
-        bias[:, ::4] = -np.inf                                 # masked keys; column 1 stays open
-        scores = (scores.reshape(-1, period, cols) + bias).reshape(rows, cols)
+        if cols > 1:                                           # (masking the only key would leave none)
+            bias[:, ::4] = -np.inf                             # masked keys; column 1 stays open
+        scores = (scores.reshape(rows // period, period, cols) + bias).reshape(rows, cols)
     out = _softmax.scaled_softmax_forward(x, 0.3, bias)
     assert out.shape == (rows, cols) and out.dtype == dtype and out.flags.c_contiguous
-    if cols > 1:
-        assert out.tobytes() == _softmax.softmax_forward(scores).tobytes()
-        np.testing.assert_allclose(out, reference.scaled_softmax_forward(x, 0.3, bias), **TOL[dtype])
-        same_bytes_across_threads(_softmax.scaled_softmax_forward, x, 0.3, bias)
+    assert out.tobytes() == _softmax.softmax_forward(scores).tobytes()
+    np.testing.assert_allclose(out, reference.scaled_softmax_forward(x, 0.3, bias), **TOL[dtype])
+    same_bytes_across_threads(_softmax.scaled_softmax_forward, x, 0.3, bias)
+    if rows and cols == 1:                                     # one key takes all the weight
+        assert (out == 1).all()
 
 
 def test_scaled_softmax_bad_inputs():
@@ -315,8 +319,20 @@ def test_scaled_softmax_bad_inputs():
             kernel(np.ones(4, np.float32), 0.5, None)
         with pytest.raises(TypeError, match="non-native|byte order"):
             kernel(x.astype(">f4"), 0.5, None)
-        with pytest.raises(TypeError, match="scale must be a number"):
-            kernel(x, None, None)
+    for scale in (None, "0.5", np.ones(1, np.float32), np.array(0.5), 1j):
+        with pytest.raises(TypeError) as compiled:
+            _softmax.scaled_softmax_forward(x, scale, None)
+        with pytest.raises(TypeError) as twin:
+            reference.scaled_softmax_forward(x, scale, None)
+        assert str(compiled.value) == str(twin.value)
+        assert str(compiled.value) == ("scaled_softmax_forward: scale must be a real number (int, float or "
+                                       f"NumPy scalar), got {type(scale).__name__}")
+    x = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    for kernel in (_softmax.scaled_softmax_forward, reference.scaled_softmax_forward):
+        half = kernel(x, 0.5, None).tobytes()
+        for scale in (np.float32(0.5), np.float64(0.5), Fraction(1, 2)):   # any real number
+            assert kernel(x, scale, None).tobytes() == half
+        assert kernel(x, 1, None).tobytes() == kernel(x, 1.0, None).tobytes()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -330,6 +346,10 @@ def test_softmax_backward_with_a_scale_is_the_scaled_gradient(rng, dtype):
     assert _softmax.softmax_backward(g, y, 1.0).tobytes() == plain.tobytes()
     np.testing.assert_allclose(scaled, reference.softmax_backward(g, y, 0.3), **TOL[dtype])
     same_bytes_across_threads(_softmax.softmax_backward, g, y, 0.3)
-    for kernel in (_softmax.softmax_backward, reference.softmax_backward):
-        with pytest.raises(TypeError, match="scale must be a number"):
-            kernel(g, y, None)
+    for scale in (None, "0.3", np.ones(1, dtype)):
+        with pytest.raises(TypeError) as compiled:
+            _softmax.softmax_backward(g, y, scale)
+        with pytest.raises(TypeError) as twin:
+            reference.softmax_backward(g, y, scale)
+        assert str(compiled.value) == str(twin.value)
+        assert "softmax_backward: scale must be a real number" in str(compiled.value)

@@ -357,3 +357,108 @@ def test_fixed_mask_and_scale_in_the_softmax_pass_give_the_unfused_bits(rng, dty
         assert w.data.tobytes() == w_ref.data.tobytes()
         rq, rk = nl.grad((w_ref * nl.tensor(g)).sum(), [q, k])
         assert gq.data.tobytes() == rq.data.tobytes() and gk.data.tobytes() == rk.data.tobytes()
+
+
+# ------------------------------------------- what the one-pass softmax may take ---
+
+def _learned_scale_case(rng, mask_kind):
+    """q, k, v, a learned scale and the mask: none, a fixed bool one, or a learned float one."""
+    q, k, v = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((2, 3, 6, 7))
+    mask = None
+    if mask_kind == "fixed":
+        mask = rng.random((4, 6)) > 0.3
+        mask[:, 0] = True
+    elif mask_kind == "learned":
+        mask = rng.standard_normal((4, 6))
+    return q, k, v, np.array(0.37), mask
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "fixed", "learned"])
+def test_sdpa_learned_scale_and_mask_get_torchs_gradients(rng, mask_kind):
+    """A scale Tensor that requires grad (with any mask) and a learned float mask get their gradients.
+
+    torch's sdpa takes only a float scale, so its reference is the formula in torch ops."""
+    torch = torch_or_skip()
+    q, k, v, s, mask = _learned_scale_case(rng, mask_kind)
+    learned = [q, k, v, s] + ([mask] if mask_kind == "learned" else [])
+    xs = [nl.tensor(a, requires_grad=True) for a in learned]
+    ts = [torch.tensor(a, requires_grad=True) for a in learned]
+    fixed_mask = nl.tensor(mask) if mask_kind == "fixed" else None
+    out = F.scaled_dot_product_attention(*xs[:3], attn_mask=xs[4] if mask_kind == "learned" else fixed_mask,
+                                         scale=xs[3])
+    scores = ts[0] @ ts[1].transpose(-2, -1) * ts[3]
+    if mask_kind == "fixed":
+        scores = scores.masked_fill(~torch.tensor(mask), -math.inf)
+    elif mask_kind == "learned":
+        scores = scores + ts[4]
+    ref = torch.softmax(scores, dim=-1) @ ts[2]
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    out.backward(nl.tensor(g))
+    ref.backward(torch.tensor(g))
+    for x, t in zip(xs, ts):
+        assert x.grad is not None
+        np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "fixed", "learned"])
+def test_sdpa_learned_scale_and_mask_gradients_match_central_differences(rng, mask_kind):
+    q, k, v, s, mask = _learned_scale_case(rng, mask_kind)
+    q, k, v = (nl.tensor(a) for a in (q, k, v))
+    s = nl.tensor(s, requires_grad=True)
+    if mask_kind == "learned":
+        m = nl.tensor(mask, requires_grad=True)
+        assert gradcheck(lambda s, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=s), [s, m])
+    else:
+        m = None if mask is None else nl.tensor(mask)
+        assert gradcheck(lambda s: F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=s), [s])
+
+
+def test_scaled_softmax_refuses_a_learned_scale_or_bias(rng):
+    """The one pass sends no gradient to scale or bias: a Tensor that wants one is an error, not a None grad."""
+    from nnlite.ops.softmax import scaled_softmax
+    x = nl.tensor(rng.standard_normal((2, 4, 4)), requires_grad=True)
+    bias = rng.standard_normal((4, 4))
+    with pytest.raises(TypeError, match=r"scale must be a real number \(a constant\), got a Tensor that "
+                                        r"requires grad; .*softmax\(input \* scale \+ bias"):
+        scaled_softmax(x, nl.tensor(0.5, requires_grad=True))
+    with pytest.raises(TypeError, match=r"scale must be a real number \(a constant\), got a Tensor; "
+                                        r"pass float\(scale\)"):
+        scaled_softmax(x, nl.tensor(0.5))
+    with pytest.raises(TypeError, match=r"bias must be a constant \(an ndarray or a Tensor that does not "
+                                        r"require grad\), got a Tensor that requires grad"):
+        scaled_softmax(x, 0.5, nl.tensor(bias, requires_grad=True))
+    with pytest.raises(TypeError, match=r"scale must be a real number \(int, float or NumPy scalar\), got str"):
+        scaled_softmax(x, "0.5")
+    # a Tensor bias that wants no gradient is its array; x still gets its gradient
+    y = scaled_softmax(x, 0.5, nl.tensor(bias))
+    assert y.data.tobytes() == scaled_softmax(x, 0.5, bias).data.tobytes()
+    (gx,) = nl.grad((y * nl.tensor(rng.standard_normal((2, 4, 4)))).sum(), [x])
+    assert np.abs(gx.data).sum() > 0
+
+
+def _narrow(name):
+    if name == "bfloat16":
+        pytest.importorskip("ml_dtypes")
+        return nl.bfloat16
+    return nl.float16
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_attention_in_a_storage_dtype_rounds_as_the_steps_do(rng, name):
+    """float16 and bfloat16 scores round to their dtype after the scaling and after the mask, as
+    ``softmax(scores * scale + mask)`` does it; the weights are those of the steps, bit for bit."""
+    dtype = _narrow(name)
+    q, k, v = (nl.tensor(rng.standard_normal((2, 3, 5, 8)).astype(np.float32).astype(dtype)) for _ in range(3))
+    mask = rng.random((5, 5)) < 0.7
+    mask[:, 0] = True                                               # every query sees a key
+    bias = np.where(mask, 0.0, -np.inf).astype(dtype)
+    causal_bias = np.where(np.tril(np.ones((5, 5), bool)), 0.0, -np.inf).astype(dtype)
+    for attn_mask, add in ((None, 0), (mask, bias), ("causal", causal_bias)):
+        causal = isinstance(attn_mask, str)
+        out, w = attention_with_weights(q, k, v, None if causal else attn_mask, is_causal=causal)
+        scores = nl.matmul(q, nl.ops.transpose(k, -2, -1)) * (1 / math.sqrt(8)) + add
+        w_ref = F.softmax(scores, dim=-1)
+        assert w.dtype == dtype and out.dtype == dtype
+        assert w.data.tobytes() == w_ref.data.tobytes()
+        assert out.data.tobytes() == nl.matmul(w_ref, v).data.tobytes()

@@ -24,14 +24,6 @@ def _softmax_2d(op, arrays, names):
     return dtype
 
 
-def _softmax_scale(op, scale):
-    """``scale`` as a float, refused (as the compiled kernels refuse it) when it is not a number."""
-    try:
-        return float(scale)
-    except (TypeError, ValueError):
-        raise TypeError(f"{op}: scale must be a number, got {type(scale).__name__}") from None
-
-
 def _softmax_shifted_exp(x):
     """exp(x - row max) and the row sums; the shift keeps exp from overflowing."""
     if x.shape[1] == 0:
@@ -52,13 +44,14 @@ def scaled_softmax_forward(x, scale, bias):
     """softmax(x * scale + bias) along the last dimension; bias row i % period for row i."""
     _softmax_2d("scaled_softmax_forward", (x,), ("x",))
     rows, cols = x.shape
-    scaled = x * x.dtype.type(_softmax_scale("scaled_softmax_forward", scale))
     if bias is not None:
         _gemm_float_operands("scaled_softmax_forward", (x, bias), ("x", "bias"))
         if bias.ndim != 2 or bias.shape[1] != cols or bias.shape[0] == 0 or rows % bias.shape[0]:
             raise ValueError(f"scaled_softmax_forward: bias must be (period, {cols}) with period dividing "
                              f"the {rows} rows of x {x.shape}, got {bias.shape}")
-        scaled = (scaled.reshape(-1, bias.shape[0], cols) + bias).reshape(rows, cols)
+    scaled = x * x.dtype.type(checks.real_number("scaled_softmax_forward", "scale", scale))
+    if bias is not None:
+        scaled = (scaled.reshape(rows // bias.shape[0], bias.shape[0], cols) + bias).reshape(rows, cols)
     return softmax_forward(scaled)
 
 
@@ -66,7 +59,7 @@ def softmax_backward(grad, out, scale=1.0):
     """out * (grad - sum(grad * out)) * scale along the last dimension."""
     _softmax_2d("softmax_backward", (grad, out), ("grad", "out"))
     dot = (grad.astype(np.float64) * out).sum(axis=1, keepdims=True)
-    scale = grad.dtype.type(_softmax_scale("softmax_backward", scale))
+    scale = grad.dtype.type(checks.real_number("softmax_backward", "scale", scale))
     return np.ascontiguousarray(out * (grad - dot.astype(grad.dtype)) * scale)
 
 

@@ -353,7 +353,7 @@ cdef void _block_call(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py
 cdef void _gemm_inner_chunks(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                              const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
                              floating beta, floating* c, Py_ssize_t ldc, int nt, bint relu) noexcept nogil:
-    """Inner dimension long beside both sides of C (a weight gradient summed over a batch): chunks of K_BLOCK.
+    """A long inner dimension beside both sides of C (a weight gradient): chunks of K_BLOCK.
 
     Chunk 0 goes straight into C, the others into malloc'd scratch, then they are
     added in chunk order, in a second parallel region (``relu`` clamps each sum at 0

@@ -172,7 +172,8 @@ def test_scipy_blas_fallback_gives_the_same_products(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(300, 40, 290), (70, 300, 130), (20, 9000, 24), (5, 7, 3), (2, 0, 6), (1, 300, 70), (1, 0, 5)])
+@pytest.mark.parametrize("shape", [(300, 40, 290), (70, 300, 130), (20, 9000, 24), (5, 7, 3), (2, 0, 6),
+                                   (1, 300, 70), (1, 0, 5)])
 def test_linear_forward_epilogue_is_the_separate_passes_bit_for_bit(rng, dtype, shape):
     """Bias and ReLU run inside the product's blocks (row blocks, column blocks, inner-dimension
     chunks, one call). Without a bias the bytes are the product's (gemm); with ReLU they are

@@ -155,9 +155,15 @@ class Function:
 
     ``saves_inputs = False`` declares that backward never reads the inputs'
     values (addition, reshapes), so modifying them in place afterwards is safe.
+
+    ``self.recording`` is set by ``apply`` before it calls forward: True when
+    this call's result is recorded into a graph (an input requires grad and
+    grad mode is on), so that backward can run on it. A forward that keeps
+    something only backward reads (GELU's Phi(x)) keeps it only then.
     """
     save_output = False
     saves_inputs = True
+    recording = False   # a forward called outside apply (view replays) records nothing
     is_view = False   # the result may be a NumPy view of the first input (indexing, reshape, permute)
 
     @classmethod
@@ -174,6 +180,7 @@ class Function:
                 needs_graph = needs_graph or a.requires_grad
             else:
                 arrays.append(a)
+        fn.recording = recording = needs_graph and _mode.enabled
         # Unpacking an empty **options costs as much as a small check, so pass it only when set.
         # The try costs nothing until a kernel refuses a dtype (Python 3.11 exceptions are
         # zero-cost on the normal path), so float32/float64 calls pay nothing for float16.
@@ -182,10 +189,10 @@ class Function:
         except TypeError:
             if not any(type(a) is np.ndarray and a.dtype.name in STORAGE_FLOATS for a in arrays):
                 raise
-            return _forward_in_float32(fn, args, arrays, options, needs_graph and _mode.enabled)
+            return _forward_in_float32(fn, args, arrays, options, recording)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
-        if not (needs_graph and _mode.enabled):
+        if not recording:
             result = Tensor._make(out, None)
         else:
             fn.inputs = args

@@ -1,4 +1,5 @@
 # The one door to BLAS for every kernel module: deterministic, thread-count-independent GEMM.
+from cython cimport floating
 
 # The block sizes (BLOCK, MIN_SPLIT, MIN_SPLIT_WORK, K_BLOCK) are set once at import from
 # this machine's caches (blocking.py); other modules read the one they need through this:
@@ -12,8 +13,10 @@ cdef void sgemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
 cdef void dgemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                          const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
                          double beta, double* c, Py_ssize_t ldc) noexcept nogil
-# A linear layer: c = act(op(a) op(b) + bias), bias (n values) or NULL, act = ReLU when relu is set;
-# each thread adds the bias and applies the ReLU on its own block of C (one parallel region).
+# A linear layer: c = act(op(a) op(b) + bias), bias (n values) or NULL, act = ReLU when relu is set.
+# On row or column blocks each thread fills, multiplies and clamps its own block of C in one parallel
+# region; a long inner dimension adds its chunks in scratch and sums them in a second region (the
+# ReLU inside that sum); a product not worth cutting is one call on this thread. _blas.pyx tells it all.
 cdef void slinear_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                            const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
                            const float* bias, bint relu, float* c, Py_ssize_t ldc) noexcept nogil
@@ -32,3 +35,7 @@ cdef void sgemv_colmajor(bint trans, Py_ssize_t m, Py_ssize_t n, const float* a,
                          const float* x, Py_ssize_t incx, float beta, float* y) noexcept nogil
 cdef void dgemv_colmajor(bint trans, Py_ssize_t m, Py_ssize_t n, const double* a, Py_ssize_t lda,
                          const double* x, Py_ssize_t incx, double beta, double* y) noexcept nogil
+# A linear layer's bias and ReLU on an m x n block of C (row stride ldc), on the calling thread.
+cdef void fill_bias(floating* c, Py_ssize_t ldc, Py_ssize_t m, Py_ssize_t n,
+                    const floating* bias) noexcept nogil
+cdef void relu_block(floating* c, Py_ssize_t ldc, Py_ssize_t m, Py_ssize_t n) noexcept nogil

@@ -31,9 +31,7 @@ from libc.string cimport memcpy, memset
 
 from nnlite._kernels._threads cimport threads_for
 
-ctypedef fused floating:
-    float
-    double
+# ``floating`` (float or double), the fused type of every loop here, is declared in _blas.pxd.
 
 # ---------------------------------------------------------- block sizes -----
 
@@ -317,14 +315,16 @@ cdef void _call_one_thread(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t 
     _call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
 
 
-cdef void _fill_bias(floating* c, Py_ssize_t ldc, Py_ssize_t m, Py_ssize_t n,
+cdef void fill_bias(floating* c, Py_ssize_t ldc, Py_ssize_t m, Py_ssize_t n,
                     const floating* bias) noexcept nogil:
+    """Every row of the m x n block c (row stride ldc) = bias (n values), on this thread."""
     cdef Py_ssize_t r
     for r in range(m):
         memcpy(c + r * ldc, bias, n * sizeof(floating))
 
 
-cdef void _relu_block(floating* c, Py_ssize_t ldc, Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+cdef void relu_block(floating* c, Py_ssize_t ldc, Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    """max(c, 0) in place on the m x n block c (row stride ldc), on this thread."""
     cdef Py_ssize_t r, j
     cdef floating *row
     for r in range(m):
@@ -344,19 +344,20 @@ cdef void _block_call(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py
     layer instead of three (waking a sleeping thread costs more than a pass over C).
     """
     if bias != NULL:
-        _fill_bias(c, ldc, m, n, bias)
+        fill_bias(c, ldc, m, n, bias)
     _call_one_thread(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
     if relu:
-        _relu_block(c, ldc, m, n)
+        relu_block(c, ldc, m, n)
 
 
 cdef void _gemm_inner_chunks(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                              const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
-                             floating beta, floating* c, Py_ssize_t ldc, int nt) noexcept nogil:
-    """C small, inner dimension long (a weight gradient summed over a batch): chunks of K_BLOCK.
+                             floating beta, floating* c, Py_ssize_t ldc, int nt, bint relu) noexcept nogil:
+    """A long inner dimension beside both sides of C (a weight gradient): chunks of K_BLOCK.
 
-    Chunk 0 goes straight into C, the others into scratch, then they are added in
-    chunk order. Each thread packs only its own slices of A and B; cutting C
+    Chunk 0 goes straight into C, the others into malloc'd scratch, then they are
+    added in chunk order, in a second parallel region (``relu`` clamps each sum at 0
+    as it is written). Each thread packs only its own slices of A and B; cutting C
     instead would have every thread pack the whole of the shared operand.
     """
     cdef Py_ssize_t blk, start, width, chunk, i
@@ -365,6 +366,8 @@ cdef void _gemm_inner_chunks(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_
     cdef floating* partial = <floating*>malloc((nblocks - 1) * m * n * sizeof(floating))
     if partial == NULL:
         _call(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+        if relu:
+            relu_block(c, ldc, m, n)
         return
     for blk in prange(nblocks, num_threads=nt, schedule='static'):
         start = blk * K_BLOCK
@@ -380,6 +383,8 @@ cdef void _gemm_inner_chunks(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_
         acc = c[(i // n) * ldc + i % n]
         for chunk in range(nblocks - 1):
             acc = acc + partial[chunk * m * n + i]
+        if relu and acc < 0:   # NaN is not < 0: it stays, as in relu_block
+            acc = 0
         c[(i // n) * ldc + i % n] = acc
     free(partial)
 
@@ -435,12 +440,20 @@ cdef void _inner_chunks_call(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_
                              floating beta, floating* c, Py_ssize_t ldc, int nt, const floating* bias,
                              bint relu) noexcept nogil:
     # The chunks' partial sums meet only after their parallel loop: the bias goes into C
-    # before it, the ReLU runs after it (C is small on this path, one thread does both).
+    # before it, and the ReLU is applied by the ordered sum as it writes C. C is not
+    # necessarily small here (the path is taken for any m and n <= k / 4 once k >= 2 K_BLOCK
+    # and the product is worth sharing), so the bias fill is shared among the threads by
+    # rows, under threads_for's rule like any other loop.
+    cdef Py_ssize_t r
+    cdef int fill_threads
     if bias != NULL:
-        _fill_bias(c, ldc, m, n, bias)
-    _gemm_inner_chunks(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, nt)
-    if relu:
-        _relu_block(c, ldc, m, n)
+        fill_threads = threads_for(m * n)
+        if fill_threads == 1:   # a one-thread region would cost more than a small fill
+            fill_bias(c, ldc, m, n, bias)
+        else:
+            for r in prange(m, num_threads=fill_threads, schedule='static'):
+                fill_bias(c + r * ldc, ldc, 1, n, bias)
+    _gemm_inner_chunks(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, nt, relu)
 
 
 cdef void sgemm_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -461,7 +474,14 @@ cdef void slinear_rowmajor(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t 
                            const float* bias, bint relu, float* c, Py_ssize_t ldc) noexcept nogil:
     """A linear layer's row-major ``c = act(op(a) @ op(b) + bias)``: ``bias`` (n values) may be
     NULL, act is ReLU when ``relu`` is set. The same blocks, and bits, as ``sgemm_rowmajor``
-    on a C filled with the bias (beta = 1), followed by a ReLU pass."""
+    on a C filled with the bias (beta = 1), followed by a ReLU pass. How the work runs
+    follows the product's path: one call on this thread (too little work to share, or no
+    side of C or of the inner dimension long enough to cut); blocks
+    of rows or of columns, where each thread fills its block with the bias, multiplies and
+    applies the ReLU in one parallel region, with no temporary array; or, for a long inner
+    dimension, the bias fill (a region of its own when C is large), the chunks of the inner
+    dimension into C and a malloc'd scratch (a second), and their ordered sum with the ReLU
+    (a third)."""
     _gemm_rowmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb, 1 if bias != NULL else 0, c, ldc, bias,
                    relu)
 

@@ -78,8 +78,10 @@ static inline float nnl_tanhf(float x)
 /* exp for -87 < x <= 0 only, where exp(x) is a normal float: nnl_expf's
    reduction and polynomial without its underflow handling (one scale factor
    2^n), and the polynomial by Estrin's scheme (independent pairs joined by
-   r^2), so its chain of dependent operations is short. Within 1 ulp; erf's
-   second piece calls it with -17 < x < -1. */
+   r^2), so its chain of dependent operations is short. Within 1 ulp. erf's
+   second piece calls it with x = R(u): from -17.47 to -1.384 for
+   |x| >= 0.8125 (and for NaN, which u's clamp sends to -17.47), and between
+   -1.384 and -0.0002 for |x| < 0.8125, where its result is discarded. */
 static inline float nnl_expf_normal(float x)
 {
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;

@@ -22,7 +22,8 @@ from libc.string cimport memcpy, memset
 
 from nnlite._kernels._blas cimport (blas_pin_one_thread, gemm_min_split_work, blas_restore_threads,
                                     dgemm_rowmajor, dgemm_serial, dgemv_colmajor, dlinear_rowmajor,
-                                    sgemm_rowmajor, sgemm_serial, sgemv_colmajor, slinear_rowmajor)
+                                    fill_bias, relu_block, sgemm_rowmajor, sgemm_serial, sgemv_colmajor,
+                                    slinear_rowmajor)
 
 from nnlite._kernels._threads cimport threads_for, threads_for_streaming
 from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
@@ -221,41 +222,25 @@ cdef void _bmm_items(floating *c, BlasOperand oa, BlasOperand ob, char *a0, char
 
 # ------------------------------------------------------------- linear layer -----
 
-# Both loops run on the one-row path of linear_forward (batch-1 inference; larger batches
-# get the bias and the ReLU inside the product's own blocks), where even a one-thread
-# OpenMP region costs more than the loop: small work skips the region.
-
-cdef void _fill_rows(floating *c, const floating *bias, Py_ssize_t rows,
-                     Py_ssize_t cols) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef int nt = threads_for(rows * cols)
-    if nt == 1:
-        for i in range(rows):
-            memcpy(&c[i * cols], bias, cols * sizeof(floating))
-        return
-    for i in prange(rows, num_threads=nt, schedule='static'):
-        memcpy(&c[i * cols], bias, cols * sizeof(floating))
-
-
-cdef void _relu_inplace(floating *c, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef int nt = threads_for(n)
-    if nt == 1:
-        for i in range(n):
-            c[i] = 0 if c[i] < 0 else c[i]
-        return
-    for i in prange(n, num_threads=nt, schedule='static'):
-        c[i] = 0 if c[i] < 0 else c[i]
-
-
 def linear_forward(x, weight, bias, activation):
     """act(x @ weight.T + bias); x (N, in_features), weight (out_features, in_features).
 
-    The output starts as the broadcast bias and BLAS adds the product onto it
-    (beta = 1); relu then runs in place. No temporary arrays. Each thread does all
-    three on its own block of the output (``slinear_rowmajor`` in ``_blas.pyx``), so
-    a layer is one parallel region and the block is still in cache for the bias and
-    the ReLU.
+    The output starts as the broadcast bias (or zeros) and BLAS adds the product
+    onto it (beta = 1); relu then clamps it in place. The same bytes for any
+    thread count. x and weight are read in place in any layout BLAS can read
+    (a transposed weight included) and copied once otherwise. How it runs
+    depends on the shape:
+
+    * one row (batch-1 inference): the bias copy, one single-thread GEMV (it reads
+      the weight once; GEMM would pack all of it first) and the ReLU, all on the
+      calling thread, without a parallel region;
+    * more rows, through ``slinear_rowmajor`` in ``_blas.pyx``: when the output is
+      cut in blocks of rows or of columns, each thread does all three on its own
+      block, in one parallel region, while the block is still in its cache, with no
+      temporary array; when the inner dimension is cut instead (long beside both
+      sides of the output), the bias is filled first, the chunks' products go into
+      the output and a scratch buffer, and the ReLU is applied as their ordered sum
+      is written: up to three regions; a product too small to share is one call.
     """
     op = "linear_forward"
     cdef int t = _pair_type(op, x, "x", weight, "weight", 2)
@@ -301,7 +286,7 @@ cdef void _linear(floating* y, object bias, BlasOperand ox, BlasOperand ow, int 
         b = <floating*>cnp.PyArray_DATA(<cnp.ndarray>bias)
     with nogil:
         if batch > 1:
-            # bias, product and ReLU block by block, in one parallel region (the BLAS door)
+            # bias, product and ReLU through the BLAS door, which cuts the work by the shape
             if floating is float:
                 slinear_rowmajor(ox.trans, ow.trans, batch, out_features, in_features,
                                  <float*>ox.data, ox.ld, <float*>ow.data, ow.ld, b, relu, y, out_features)
@@ -309,12 +294,13 @@ cdef void _linear(floating* y, object bias, BlasOperand ox, BlasOperand ow, int 
                 dlinear_rowmajor(ox.trans, ow.trans, batch, out_features, in_features,
                                  <double*>ox.data, ox.ld, <double*>ow.data, ow.ld, b, relu, y, out_features)
             return
+        # one row: even a one-thread OpenMP region would cost more than these two loops
         if b != NULL:
-            _fill_rows(y, b, batch, out_features)
+            fill_bias(y, out_features, 1, out_features, b)
         if in_features > 0:
             _blas_gemm(y, ox, ow, batch, out_features, in_features, 1, y)
         if relu:
-            _relu_inplace(y, <Py_ssize_t>batch * out_features)
+            relu_block(y, out_features, 1, out_features)
 
 
 # ---------------------------------------------------------------- bias_grad -----

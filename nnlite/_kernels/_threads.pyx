@@ -4,8 +4,9 @@ Kernel modules ``cimport num_threads, threads_for`` from here, so
 ``nl.set_num_threads`` reaches all of them at once. Work smaller than
 ``SERIAL_BELOW`` elements runs on one thread: starting a parallel region costs
 microseconds (tens of them when the other threads sleep, as they do under
-OMP_WAIT_POLICY=PASSIVE), more than a small loop takes. Memory-bound loops
-(``threads_for_streaming``) stay on one thread up to 8 times more elements.
+OMP_WAIT_POLICY=PASSIVE), more than a small loop takes. Four memory-bound loops
+(``threads_for_streaming``: relu_forward, relu_backward, bias_grad,
+conv2d_backward_bias) stay on one thread below 8 times that threshold.
 """
 
 cdef extern from *:
@@ -35,11 +36,15 @@ cdef int threads_for(Py_ssize_t work) noexcept nogil:
     return _num_threads
 
 
-# A streaming loop does one or two cheap operations per element it reads (a ReLU mask,
-# a copy, a running column sum): one core runs 32768 such float32 elements in ~7 us,
+# A streaming loop does one or two cheap operations per element it reads (a ReLU or
+# its mask, a running column sum): one core runs 32768 such float32 elements in ~7 us,
 # while waking a sleeping thread (OMP_WAIT_POLICY=PASSIVE) took ~25 us on this
 # project's 2-core AMD EPYC. Such a loop counts each element as 1/8 of a work unit,
-# so it shares its elements among threads only from 8 * SERIAL_BELOW (262144) on.
+# so it shares its elements among threads only from 8 times the serial threshold on
+# (262144 elements at the default 32768), whatever OMP_WAIT_POLICY says: the rule
+# does not read it. Only relu_forward, relu_backward, bias_grad and
+# conv2d_backward_bias use it; the other memory-bound loops, the copies among them,
+# keep threads_for's rule.
 cdef Py_ssize_t STREAMING_ELEMENTS_PER_WORK = 8
 
 

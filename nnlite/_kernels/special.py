@@ -1,10 +1,12 @@
 r"""Special functions for the readable layer and the twins: erf, erfc, the normal CDF and its inverse.
 
-A helper, not a kernel (no row in ``table.py``, no compiled version). NumPy has
-no ``erf``, and nnlite does not need SciPy at run time, so the few special
-functions it uses live here, at the lowest layer, where ``nnlite.nn.init``
-(``trunc_normal_``) and the twins in ``reference/_elementwise.py`` (GELU, and
-``erf_forward``, the twin of the kernel behind ``nl.erf``) can import them.
+A helper, not a kernel (no row in ``table.py``): the twins in
+``reference/_elementwise.py`` (GELU, and ``erf_forward``, the twin of the
+kernel behind ``nl.erf``) and ``nnlite.nn.init`` (``trunc_normal_``) import
+it. NumPy has no ``erf``, and nnlite does not need SciPy at run time, so the
+few special functions it uses live here, at the lowest layer. One of them
+mirrors compiled code: :func:`erf_float32` is the twin of ``nnl_erff``, the
+kernels' float32 erf.
 
 * :func:`erf` and :func:`erfc` evaluate the C library's ``erf``/``erfc`` (Python's
   :func:`math.erf`, accurate to about an ulp) on every element in

@@ -28,10 +28,10 @@ class LinearFunction(Function):
     dy/dx = g W,   dy/dW = g^T x,   dy/db = sum of g over rows,
     where g is the incoming gradient.
 
-    When the backward itself is not recorded (``backward()`` without
-    ``create_graph``, the usual training step), the same three products go
-    straight to the kernels, as cross-entropy's backward does: the same
-    numbers, without a graph node (and its Python) per product.
+    When create_graph is off (``backward()``, the usual training step), the
+    backward's own operations are not recorded (grad mode is off), and it calls
+    the kernels directly (``_unrecorded_grads``): the same numbers, without the
+    Python dispatch of the differentiable ops, which would record no node either.
     """
     activation = None
 
@@ -41,23 +41,34 @@ class LinearFunction(Function):
         return K.linear_forward(x, weight, bias, self.activation)
 
     def backward(self, grad):
+        if not is_grad_enabled():
+            return _unrecorded_grads(self.inputs, grad.data)
         return self._grads(grad)
 
     def _grads(self, grad):
         x, weight, bias = self.inputs
-        # a NumPy array among the inputs is a constant: it wants no gradient
-        wants_x = isinstance(x, Tensor) and x.requires_grad
-        wants_weight = isinstance(weight, Tensor) and weight.requires_grad
-        wants_bias = isinstance(bias, Tensor) and bias.requires_grad
-        if not is_grad_enabled():
-            g = grad.data   # dW = g^T x: BLAS reads g transposed in place (trans_a)
-            return (constant(K.gemm(g, _array(weight))) if wants_x else None,
-                    constant(K.gemm(g, _array(x), True)) if wants_weight else None,
-                    constant(K.bias_grad(g)) if wants_bias else None)
-        grad_x = matmul(grad, weight) if wants_x else None
-        grad_w = matmul(grad.mT, x) if wants_weight else None
-        grad_b = BiasGrad.apply(grad) if wants_bias else None
+        grad_x = matmul(grad, weight) if _wants_grad(x) else None
+        grad_w = matmul(grad.mT, x) if _wants_grad(weight) else None
+        grad_b = BiasGrad.apply(grad) if _wants_grad(bias) else None
         return grad_x, grad_w, grad_b
+
+
+def _wants_grad(t):
+    # a NumPy array among the inputs (F.linear takes one as a constant) wants no gradient
+    return isinstance(t, Tensor) and t.requires_grad
+
+
+def _unrecorded_grads(inputs, g):
+    """Linear's three gradients from the array ``g``, straight from the kernels.
+
+    For a backward that is not recorded (create_graph off): the same products
+    as ``LinearFunction._grads``, with dW = g^T x read by BLAS with g
+    transposed in place (trans_a).
+    """
+    x, weight, bias = inputs
+    return (constant(K.gemm(g, _array(weight))) if _wants_grad(x) else None,
+            constant(K.gemm(g, _array(x), True)) if _wants_grad(weight) else None,
+            constant(K.bias_grad(g)) if _wants_grad(bias) else None)
 
 
 def _array(t):
@@ -71,7 +82,7 @@ class LinearReLUFunction(LinearFunction):
 
     def backward(self, grad):
         if not is_grad_enabled():
-            return self._grads(constant(K.relu_backward(grad.data, self.out.data)))
+            return _unrecorded_grads(self.inputs, K.relu_backward(grad.data, self.out.data))
         return self._grads(ReluGrad.apply(grad, self.out.detach()))
 
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function, constant, enable_grad, grad as autograd_grad, is_grad_enabled
+from ..autograd import Function, constant, enable_grad, grad as autograd_grad
 from .compare import where
 
 
@@ -180,20 +180,26 @@ class SiluGrad(Function):
 
 
 class GeluFunction(Function):
-    """x Phi(x) (exact, with erf) or its tanh approximation."""
+    """x Phi(x) (exact, with erf) or its tanh approximation.
+
+    Memory: when the result is recorded for backward, the graph holds x and
+    Phi(x) (tanh(u) for the tanh form; a new array the size of x) until
+    backward frees them, so that backward does not compute erf (or tanh), most
+    of the derivative's cost, a second time. Unrecorded calls
+    (``no_grad``, inputs that want no gradient) keep nothing.
+    """
 
     def forward(self, a, approximate):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
-        if not is_grad_enabled():
+        if not self.recording:
             return K.gelu_forward(a, approximate)
-        # Keep Phi(x) (or tanh(u)) for backward: erf is most of the derivative's cost.
         out, self.saved = K.gelu_forward(a, approximate, save=True)
         return out
 
     def backward(self, grad):
-        return GeluGrad.apply(grad, self.inputs[0], self.approximate, self.__dict__.get("saved")), None
+        return GeluGrad.apply(grad, self.inputs[0], self.approximate, self.saved), None
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)

@@ -137,6 +137,7 @@ def test_blas_kernels_same_bytes_across_threads(rng, dtype, shape):
     same_bytes_across_threads(_gemm.gemm, b, b, True, False)
     same_bytes_across_threads(_gemm.bmm, np.stack([a, a]), np.stack([b, b]))
     same_bytes_across_threads(_gemm.linear_forward, a, weight, bias, "relu")
+    same_bytes_across_threads(_gemm.linear_forward, a, weight, None, None)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -171,27 +172,32 @@ def test_scipy_blas_fallback_gives_the_same_products(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(300, 40, 290), (70, 300, 130), (20, 9000, 24), (5, 7, 3), (2, 0, 6)])
+@pytest.mark.parametrize("shape", [(300, 40, 290), (70, 300, 130), (20, 9000, 24), (5, 7, 3), (2, 0, 6),
+                                   (1, 300, 70), (1, 0, 5)])
 def test_linear_forward_epilogue_is_the_separate_passes_bit_for_bit(rng, dtype, shape):
-    """Bias and ReLU run on each thread's block of C, inside the product's parallel region
-    (row blocks, column blocks, inner-dimension chunks, one call): the bytes are those of the
-    product alone, then the bias, then the ReLU, for 1, 2 and 4 threads."""
+    """Bias and ReLU run inside the product's blocks (row blocks, column blocks, inner-dimension
+    chunks, one call). Without a bias the bytes are the product's (gemm); with ReLU they are
+    the biased output's clamped at 0; each of the three outputs has the same bytes for 1, 2
+    and 4 threads. The biased output is the product added onto the bias by BLAS (beta = 1),
+    whose additions BLAS orders as it likes: it equals plain + bias only within rounding."""
     m, k, n = shape
     x = rng.standard_normal((m, k)).astype(dtype)
     weight = rng.standard_normal((n, k)).astype(dtype)
     bias = rng.standard_normal(n).astype(dtype)
     x[0, :1] = np.nan   # a NaN row stays NaN through the ReLU, as in torch.relu
+    outputs = {}
     for count in (1, 2, 4):
         with threads(count):
             plain = _gemm.linear_forward(x, weight, None, None)
-            assert plain.tobytes() == _gemm.gemm(x, weight, False, True).tobytes()
             biased = _gemm.linear_forward(x, weight, bias, None)
             fused = _gemm.linear_forward(x, weight, bias, "relu")
-        # BLAS adds the product onto the bias already in C (beta = 1): the same sum as plain + bias
+            assert plain.tobytes() == _gemm.gemm(x, weight, False, True).tobytes()
         np.testing.assert_allclose(biased, plain + bias, **TOL[dtype])
         relu = np.where(biased < 0, dtype(0), biased)
         assert fused.tobytes() == relu.tobytes()
         assert np.isnan(fused[0]).all() == (k > 0)
+        outputs[count] = (plain.tobytes(), biased.tobytes(), fused.tobytes())
+    assert outputs[1] == outputs[2] == outputs[4]
 
 
 def test_weight_gradient_shaped_products_chunk_the_inner_dimension(rng):

@@ -51,7 +51,8 @@ def _calls():
         "linear_forward": (a(3, 4), a(5, 4), a(5), None),
         "bias_grad": (a(3, 4),),
         "relu_forward": (a(7),), "relu_backward": (a(7), a(7)),
-        "gelu_forward": (a(7), "none"), "gelu_backward": (a(7), a(7), "none"),
+        # GELU with its saved part (Phi(x)): the optional array is refused like the others
+        "gelu_forward": (a(7), "none", True), "gelu_backward": (a(7), a(7), "none", a(7)),
         "erf_forward": (a(7),), "tanh_forward": (a(7),), "tanh_backward": (a(7), a(7)),
         "sigmoid_forward": (a(7),), "sigmoid_backward": (a(7), a(7)),
         "silu_forward": (a(7),), "silu_backward": (a(7), a(7)),

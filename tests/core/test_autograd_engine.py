@@ -200,3 +200,24 @@ def test_gradient_penalty_style_double_backward():
             (g,) = nl.grad((xx @ nl.tensor(wd)).tanh().sum(), xx)
             num[i] += s * float((g.data ** 2).sum()) / (2 * eps)
     np.testing.assert_allclose(w.grad.data, num, rtol=1e-5, atol=1e-7)
+
+
+def test_apply_tells_forward_whether_its_result_is_recorded():
+    seen = []
+
+    class Probe(nl.autograd.Function):
+        def forward(self, a):
+            seen.append(self.recording)
+            return a * 2
+
+        def backward(self, grad):
+            return grad * 2
+
+    wants = nl.tensor([1.0, 2.0], requires_grad=True)
+    constant = nl.tensor([1.0, 2.0])
+    Probe.apply(wants)
+    Probe.apply(constant)              # grad mode on, but no input wants a gradient
+    with nl.no_grad():
+        Probe.apply(wants)
+    assert seen == [True, False, False]
+    assert Probe().recording is False   # a forward called outside apply records nothing

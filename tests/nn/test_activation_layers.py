@@ -72,3 +72,26 @@ def test_dropout_gradient_is_the_mask():
         gen.set_state(state)
         return F.dropout(x, 0.4, generator=gen)
     assert gradcheck(fn, [x])
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_keeps_its_saved_part_only_when_recorded(approximate, monkeypatch):
+    """Phi(x) (or tanh(u)) is kept for backward only when the result enters a graph: not under
+    no_grad, and not for an input that wants no gradient; the gradient is the same bits either way."""
+    from nnlite._kernels import K
+    kernel, saves = K.gelu_forward, []
+
+    def gelu_forward(x, approximate, save=False):
+        saves.append(save)
+        return kernel(x, approximate, save)
+
+    monkeypatch.setattr(K, "gelu_forward", gelu_forward)
+    data = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    x = nl.tensor(data, requires_grad=True)
+    F.gelu(x, approximate=approximate).sum().backward()
+    F.gelu(nl.tensor(data), approximate=approximate)
+    with nl.no_grad():
+        F.gelu(x, approximate=approximate)
+    assert saves == [True, False, False]
+    want = K.gelu_backward(np.ones_like(data), data, approximate)   # erf (or tanh) computed again
+    assert x.grad.data.tobytes() == want.tobytes()

@@ -437,6 +437,32 @@ def test_scaled_softmax_refuses_a_learned_scale_or_bias(rng):
     assert np.abs(gx.data).sum() > 0
 
 
+def test_scaled_softmax_gradients_by_central_differences(rng):
+    """The one pass on its own: softmax(x * scale + bias) with an (L, S) bias repeated over N*H blocks."""
+    from nnlite.autograd import gradgradcheck
+    from nnlite.ops.softmax import scaled_softmax
+    x = nl.tensor(rng.standard_normal((2, 3, 4, 5)), requires_grad=True)
+    bias = rng.standard_normal((4, 5))
+    bias[1, 3] = -np.inf
+    assert gradcheck(lambda a: scaled_softmax(a, 0.7, bias), [x])
+    assert gradgradcheck(lambda a: scaled_softmax(a, 0.7, bias), [x])
+
+
+def test_scaled_softmax_matches_torch(rng):
+    from nnlite.ops.softmax import scaled_softmax
+    torch = torch_or_skip()
+    x = nl.tensor(rng.standard_normal((2, 3, 4, 5)), requires_grad=True)
+    bias = rng.standard_normal((4, 5))
+    bias[1, 3] = -np.inf
+    w = rng.standard_normal((2, 3, 4, 5))
+    (gx,) = nl.grad((scaled_softmax(x, 0.7, bias) * nl.tensor(w)).sum(), [x])
+    t = torch.tensor(x.data, requires_grad=True)
+    y = torch.softmax(t * 0.7 + torch.tensor(bias), dim=-1)
+    (y * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(scaled_softmax(x, 0.7, bias).data, y.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(gx.data, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
 def _narrow(name):
     if name == "bfloat16":
         pytest.importorskip("ml_dtypes")

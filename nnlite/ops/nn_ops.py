@@ -115,8 +115,17 @@ def linear_relu(input, weight, bias=None):
 
 
 def _linear(function, input, weight, bias):
-    # One shape read and one comparison on the way in: at batch size 1 the Python
-    # around a small product (a few microseconds a layer) is a large part of its latency.
+    if not is_grad_enabled():
+        # Nothing is recorded (no_grad, inference): the kernel's result without a graph node
+        # and without Function.apply. At batch size 1 the Python around a small product (a
+        # few microseconds a layer) is a large part of its latency. The kernel checks its
+        # operands; anything it refuses (a float16 model, a shape mistake) takes the general
+        # path below, which handles it or names the mistake in F.linear's words.
+        try:
+            return _unrecorded_linear(function.activation, input, weight, bias)
+        except (TypeError, ValueError):
+            pass
+    # One shape read and one comparison on the way in, for the same reason.
     shape, weight_shape = input.shape, weight.shape
     if len(weight_shape) != 2 or not shape or shape[-1] != weight_shape[1]:
         _raise_linear_shapes(input, weight)
@@ -128,6 +137,16 @@ def _linear(function, input, weight, bias):
     # Any leading dims: run on (rows, in_features) and give the leading dims back.
     y = function.apply(reshape(input, (-1, shape[-1])), weight, bias)
     return reshape(y, shape[:-1] + y.shape[-1:])
+
+
+def _unrecorded_linear(activation, input, weight, bias):
+    """act(input @ weight.T + bias) straight from the kernel, over any leading dims; no graph."""
+    x = _array(input)
+    if x.ndim == 0:
+        raise ValueError("linear: a 0-dim input")   # the general path words the message
+    y = K.linear_forward(x if x.ndim == 2 else x.reshape(-1, x.shape[-1]), _array(weight),
+                         None if bias is None else _array(bias), activation)
+    return Tensor._make(y if x.ndim == 2 else y.reshape(x.shape[:-1] + y.shape[-1:]), None)
 
 
 def _raise_linear_shapes(input, weight):

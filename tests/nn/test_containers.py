@@ -144,3 +144,16 @@ def test_insert_with_negative_index_matches_list_insert():
         assert [type(m).__name__ for m in seq] == ["ReLU", "Sigmoid", "Tanh"]
         seq.insert(0, nn.GELU())
         assert [type(m).__name__ for m in seq][0] == "GELU" and list(seq._modules) == ["0", "1", "2", "3"]
+
+
+def test_sequential_passes_over_identity_unless_it_has_hooks():
+    # fuse_linear_relu leaves an Identity in each fused pair's place; Sequential passes it
+    # over, but a hook on it still runs and may change the value.
+    model = nn.fuse_linear_relu(nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2)))
+    x = nl.randn(3, 4)
+    before = model(x).data.copy()
+    seen = []
+    model[1].register_forward_hook(lambda module, args, out: seen.append(out.shape) or out * 0.0)
+    after = model(x).data
+    assert seen == [(3, 4)]
+    assert not np.array_equal(before, after) and np.array_equal(after, np.broadcast_to(model[2].bias.data, (3, 2)))

@@ -171,3 +171,35 @@ def test_negative_sizes_are_refused_clearly():
     import nnlite as nl
     with pytest.raises(ValueError, match="in_features=-1"):
         nl.nn.Linear(-1, 3)
+
+
+@pytest.mark.parametrize("shape", [(1, 6), (5, 6), (2, 3, 6), (6,)])
+@pytest.mark.parametrize("op", ["linear", "linear_relu"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_no_grad_linear_is_the_recorded_forward_without_a_graph(shape, op, bias):
+    # Under no_grad, F.linear runs the kernel without Function.apply: the same bytes, no node.
+    rng = np.random.default_rng(3)
+    x = nl.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+    w = nl.tensor(rng.standard_normal((4, 6)).astype(np.float32), requires_grad=True)
+    b = nl.tensor(rng.standard_normal(4).astype(np.float32), requires_grad=True) if bias else None
+    recorded = getattr(F, op)(x, w, b)
+    with nl.no_grad():
+        plain = getattr(F, op)(x, w, b)
+    assert recorded.grad_fn is not None and plain.grad_fn is None and not plain.requires_grad
+    assert plain.shape == recorded.shape == shape[:-1] + (4,)
+    assert plain.data.tobytes() == recorded.data.tobytes()
+
+
+def test_no_grad_linear_keeps_float16_and_the_functional_errors():
+    layer = nl.nn.Linear(6, 3).half()
+    x = nl.tensor(np.ones((2, 6), dtype=np.float16))
+    with nl.no_grad():
+        y = layer(x)
+    assert y.dtype == np.float16 and y.data.tobytes() == layer(x).data.tobytes()
+    with nl.no_grad():
+        with pytest.raises(ValueError, match=r"linear: weight \(3, 6\) expects 6 input features, input has 5"):
+            F.linear(nl.zeros(2, 5), layer.weight.float())
+        with pytest.raises(TypeError, match="linear: input is float64 but weight is float32"):
+            F.linear(nl.zeros(2, 6, dtype=np.float64), layer.weight.float())
+        with pytest.raises(ValueError, match="linear"):
+            F.linear(nl.tensor(1.0), layer.weight.float())

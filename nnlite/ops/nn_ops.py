@@ -10,7 +10,7 @@ kernels directly.
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function, constant, is_grad_enabled
+from ..autograd import Function, _mode, constant, is_grad_enabled
 from ..random import _gen
 from ..tensor import Tensor
 from .indexing import GetItem
@@ -115,7 +115,7 @@ def linear_relu(input, weight, bias=None):
 
 
 def _linear(function, input, weight, bias):
-    if not is_grad_enabled():
+    if not _mode.enabled:
         # Nothing is recorded (no_grad, inference): the kernel's result without a graph node
         # and without Function.apply. At batch size 1 the Python around a small product (a
         # few microseconds a layer) is a large part of its latency. The kernel checks its
@@ -141,12 +141,15 @@ def _linear(function, input, weight, bias):
 
 def _unrecorded_linear(activation, input, weight, bias):
     """act(input @ weight.T + bias) straight from the kernel, over any leading dims; no graph."""
-    x = _array(input)
+    x = input.data if isinstance(input, Tensor) else input
+    w = weight.data if isinstance(weight, Tensor) else weight
+    b = bias.data if isinstance(bias, Tensor) else bias
+    if x.ndim == 2:
+        return Tensor._make(K.linear_forward(x, w, b, activation), None)
     if x.ndim == 0:
         raise ValueError("linear: a 0-dim input")   # the general path words the message
-    y = K.linear_forward(x if x.ndim == 2 else x.reshape(-1, x.shape[-1]), _array(weight),
-                         None if bias is None else _array(bias), activation)
-    return Tensor._make(y if x.ndim == 2 else y.reshape(x.shape[:-1] + y.shape[-1:]), None)
+    y = K.linear_forward(x.reshape(-1, x.shape[-1]), w, b, activation)
+    return Tensor._make(y.reshape(x.shape[:-1] + y.shape[-1:]), None)
 
 
 def _raise_linear_shapes(input, weight):

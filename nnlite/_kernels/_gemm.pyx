@@ -179,23 +179,28 @@ def bmm(a, b, trans_a=False, trans_b=False):
     instead, each a one-thread call.
     """
     cdef int t = _pair_type("bmm", a, "a", b, "b", 0)
-    cdef int nd = a.ndim
-    if nd not in (3, 4) or b.ndim != nd:
+    cdef int nd = cnp.PyArray_NDIM(<cnp.ndarray>a), d
+    if (nd != 3 and nd != 4) or cnp.PyArray_NDIM(<cnp.ndarray>b) != nd:
         raise ValueError(f"bmm: a and b must both be 3-D or both 4-D (batch dims, then the matrix), "
                          f"got shapes {a.shape} and {b.shape}")
+    cdef cnp.npy_intp *da = cnp.PyArray_DIMS(<cnp.ndarray>a)
+    cdef cnp.npy_intp *db = cnp.PyArray_DIMS(<cnp.ndarray>b)
     cdef bint ta = trans_a, tb = trans_b
-    m, ka = _op_shape(a, ta)
-    kb, n = _op_shape(b, tb)
-    batch_shape = a.shape[:nd - 2]
-    if b.shape[:nd - 2] != batch_shape or ka != kb:
-        raise ValueError(f"bmm: cannot multiply op(a) of shape {batch_shape + (m, ka)} (a {a.shape}, "
+    cdef Py_ssize_t m = da[nd - 1] if ta else da[nd - 2], ka = da[nd - 2] if ta else da[nd - 1]
+    cdef Py_ssize_t kb = db[nd - 1] if tb else db[nd - 2], n = db[nd - 2] if tb else db[nd - 1]
+    if da[0] != db[0] or da[nd - 3] != db[nd - 3] or ka != kb:
+        raise ValueError(f"bmm: cannot multiply op(a) of shape {a.shape[:nd - 2] + (m, ka)} (a {a.shape}, "
                          f"trans_a={ta}) by op(b) of shape {b.shape[:nd - 2] + (kb, n)} (b {b.shape}, "
                          f"trans_b={tb})")
+    cdef cnp.npy_intp dims[4]   # of the result: the batch dims, then (m, n)
+    for d in range(nd - 2):
+        dims[d] = da[d]
+    dims[nd - 2], dims[nd - 1] = m, n
     # Two batch dims (outer, inner); a 3-D batch is one outer item of `inner` items.
-    cdef Py_ssize_t inner = a.shape[nd - 3], outer = a.shape[0] if nd == 4 else 1
+    cdef Py_ssize_t inner = da[nd - 3], outer = da[0] if nd == 4 else 1
     cdef Py_ssize_t batch = outer * inner
     if batch == 0 or m == 0 or n == 0 or ka == 0:
-        return np.zeros(batch_shape + (m, n), dtype=a.dtype)
+        return cnp.PyArray_ZEROS(nd, dims, t, 0)
     cdef BlasOperand oa, ob
     cdef cnp.ndarray ka_arr = _blas_operand(a, nd - 2, ta, &oa)
     cdef cnp.ndarray kb_arr = _blas_operand(b, nd - 2, tb, &ob)
@@ -205,7 +210,7 @@ def bmm(a, b, trans_a=False, trans_b=False):
     sb[0] = kb_arr.strides[0] if nd == 4 else 0
     sa[1], sb[1] = ka_arr.strides[nd - 3], kb_arr.strides[nd - 3]
     cdef int im = _blas_int("bmm", m), in_ = _blas_int("bmm", n), ik = _blas_int("bmm", ka)
-    cdef cnp.ndarray c = np.empty(batch_shape + (m, n), dtype=a.dtype)
+    cdef cnp.ndarray c = cnp.PyArray_EMPTY(nd, dims, t, 0)
     cdef Py_ssize_t sc = m * n
     # the one float/double choice of bmm: _bmm_items is written once, on `floating`
     with nogil:

@@ -62,15 +62,17 @@ def test_bmm_matches_twin(batch, m, k, n, trans_a, trans_b, transposed, dtype):
     np.testing.assert_allclose(out, reference.bmm(a, b, trans_a, trans_b), **TOL[dtype])
 
 
-BATCH_LAYOUTS = ["c", "heads", "t", "every_other", "broadcast"]
+BATCH_LAYOUTS = ["c", "heads", "t", "every_other", "broadcast", "s"]
 
 
 def make_batched(rng, batch, rows, cols, dtype, layout):
     """A random (*batch, rows, cols) operand for bmm: C-contiguous ("c"); the (N, H, L, d)
     heads view of (N, L, H, d) storage ("heads", 4-D); stored with the last two axes swapped
     ("t"); every other item of a longer batch ("every_other"); one matrix repeated with
-    batch stride 0 ("broadcast")."""
+    batch stride 0 ("broadcast"); every other column, which BLAS cannot read ("s": copied)."""
     shape = tuple(batch) + (rows, cols)
+    if layout == "s":
+        return rng.standard_normal(shape[:-1] + (2 * cols,)).astype(dtype)[..., ::2]
     if layout == "heads" and len(batch) == 2:
         return rng.standard_normal((batch[0], rows, batch[1], cols)).astype(dtype).transpose(0, 2, 1, 3)
     if layout == "t":

@@ -48,6 +48,8 @@ cdef int _pair_type(str op, object a, str name_a, object b, str name_b, int ndim
     if _float_type(op, b, name_b) != t:
         raise TypeError(f"{op}: all operands must share one dtype, got {a.dtype} ({name_a}) "
                         f"and {b.dtype} ({name_b})")
+    if ndim == 0:   # the caller checks the dims itself
+        return t
     if a.ndim != ndim:
         raise ValueError(f"{op}: {name_a} must be {ndim}-D, got shape {a.shape}")
     if b.ndim != ndim:
@@ -81,11 +83,16 @@ cdef struct BlasOperand:
 
 cdef object _blas_operand(cnp.ndarray arr, int axis, bint trans, BlasOperand *out):
     """Describe the matrix in axes (axis, axis + 1) of ``arr`` for BLAS; return the array
-    actually read (``arr`` itself, or a C-contiguous copy when no stride fits)."""
+    actually read (``arr`` itself, or a C-contiguous copy when no stride fits). The axes
+    before ``axis`` are batch axes: any stride that is a whole number of elements will do."""
     cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(arr)
     cdef Py_ssize_t rows = arr.shape[axis], cols = arr.shape[axis + 1]
     cdef Py_ssize_t s0 = arr.strides[axis], s1 = arr.strides[axis + 1]
-    if cnp.PyArray_ISALIGNED(arr) and (axis == 0 or arr.strides[0] % item == 0):
+    cdef int d
+    cdef bint whole_items = True
+    for d in range(axis):
+        whole_items = whole_items and arr.strides[d] % item == 0
+    if cnp.PyArray_ISALIGNED(arr) and whole_items:
         # stored row-major with a row stride BLAS can use as its leading dimension
         if (cols <= 1 or s1 == item) and (rows <= 1 or (s0 % item == 0 and s0 >= item * cols and s0 > 0)):
             out.data, out.trans = <char*>cnp.PyArray_DATA(arr), trans
@@ -161,62 +168,89 @@ def gemm(a, b, trans_a=False, trans_b=False):
 
 
 def bmm(a, b, trans_a=False, trans_b=False):
-    """Batched gemm over the leading dimension of 3-D ``a`` and ``b``: one BLAS call per item.
+    """Batched gemm: op(a[i]) @ op(b[i]) for every batch index i of 3-D or 4-D ``a`` and ``b``.
 
-    Items too small for the BLAS door to share (attention heads, say) are shared
-    out whole among the threads instead, each a one-thread call.
+    The batch dims (one, or two) are the leading ones and must be equal; each
+    operand may have any strides there, so a permuted view, such as attention's
+    (N, H, L, head_dim) heads of an (N, L, E) array, is read in place (and its last
+    two dims too, when one of them has unit stride). The result is a new C-contiguous
+    (*batch, m, n) array; each item is one BLAS call. Items too small for the BLAS
+    door to share (attention heads, say) are shared out whole among the threads
+    instead, each a one-thread call.
     """
-    cdef int t = _pair_type("bmm", a, "a", b, "b", 3)
+    cdef int t = _pair_type("bmm", a, "a", b, "b", 0)
+    cdef int nd = cnp.PyArray_NDIM(<cnp.ndarray>a), d
+    if (nd != 3 and nd != 4) or cnp.PyArray_NDIM(<cnp.ndarray>b) != nd:
+        raise ValueError(f"bmm: a and b must both be 3-D or both 4-D (batch dims, then the matrix), "
+                         f"got shapes {a.shape} and {b.shape}")
+    cdef cnp.npy_intp *da = cnp.PyArray_DIMS(<cnp.ndarray>a)
+    cdef cnp.npy_intp *db = cnp.PyArray_DIMS(<cnp.ndarray>b)
     cdef bint ta = trans_a, tb = trans_b
-    m, ka = _op_shape(a, ta)
-    kb, n = _op_shape(b, tb)
-    if a.shape[0] != b.shape[0] or ka != kb:
-        raise ValueError(f"bmm: cannot multiply op(a) of shape {(a.shape[0], m, ka)} (a {a.shape}, "
-                         f"trans_a={ta}) by op(b) of shape {(b.shape[0], kb, n)} (b {b.shape}, "
+    cdef Py_ssize_t m = da[nd - 1] if ta else da[nd - 2], ka = da[nd - 2] if ta else da[nd - 1]
+    cdef Py_ssize_t kb = db[nd - 1] if tb else db[nd - 2], n = db[nd - 2] if tb else db[nd - 1]
+    if da[0] != db[0] or da[nd - 3] != db[nd - 3] or ka != kb:
+        raise ValueError(f"bmm: cannot multiply op(a) of shape {a.shape[:nd - 2] + (m, ka)} (a {a.shape}, "
+                         f"trans_a={ta}) by op(b) of shape {b.shape[:nd - 2] + (kb, n)} (b {b.shape}, "
                          f"trans_b={tb})")
-    cdef Py_ssize_t batch = a.shape[0]
+    cdef cnp.npy_intp dims[4]   # of the result: the batch dims, then (m, n)
+    for d in range(nd - 2):
+        dims[d] = da[d]
+    dims[nd - 2], dims[nd - 1] = m, n
+    # Two batch dims (outer, inner); a 3-D batch is one outer item of `inner` items.
+    cdef Py_ssize_t inner = da[nd - 3], outer = da[0] if nd == 4 else 1
+    cdef Py_ssize_t batch = outer * inner
     if batch == 0 or m == 0 or n == 0 or ka == 0:
-        return np.zeros((batch, m, n), dtype=a.dtype)
+        return cnp.PyArray_ZEROS(nd, dims, t, 0)
     cdef BlasOperand oa, ob
-    cdef cnp.ndarray ka_arr = _blas_operand(a, 1, ta, &oa)
-    cdef cnp.ndarray kb_arr = _blas_operand(b, 1, tb, &ob)
-    cdef Py_ssize_t sa = ka_arr.strides[0], sb = kb_arr.strides[0]
+    cdef cnp.ndarray ka_arr = _blas_operand(a, nd - 2, ta, &oa)
+    cdef cnp.ndarray kb_arr = _blas_operand(b, nd - 2, tb, &ob)
+    cdef Py_ssize_t sa[2]
+    cdef Py_ssize_t sb[2]   # byte strides between items: (outer, inner)
+    sa[0] = ka_arr.strides[0] if nd == 4 else 0
+    sb[0] = kb_arr.strides[0] if nd == 4 else 0
+    sa[1], sb[1] = ka_arr.strides[nd - 3], kb_arr.strides[nd - 3]
     cdef int im = _blas_int("bmm", m), in_ = _blas_int("bmm", n), ik = _blas_int("bmm", ka)
-    cdef cnp.ndarray c = np.empty((batch, m, n), dtype=a.dtype)
+    cdef cnp.ndarray c = cnp.PyArray_EMPTY(nd, dims, t, 0)
     cdef Py_ssize_t sc = m * n
-    cdef char *a0 = oa.data
-    cdef char *b0 = ob.data
     # the one float/double choice of bmm: _bmm_items is written once, on `floating`
     with nogil:
         if t == cnp.NPY_FLOAT32:
-            _bmm_items(<float*>cnp.PyArray_DATA(c), oa, ob, a0, b0, batch, sa, sb, sc, im, in_, ik)
+            _bmm_items(<float*>cnp.PyArray_DATA(c), oa, ob, batch, inner, sa, sb, sc, im, in_, ik)
         else:
-            _bmm_items(<double*>cnp.PyArray_DATA(c), oa, ob, a0, b0, batch, sa, sb, sc, im, in_,
-                       ik)
+            _bmm_items(<double*>cnp.PyArray_DATA(c), oa, ob, batch, inner, sa, sb, sc, im, in_, ik)
     return c
 
 
-cdef void _bmm_items(floating *c, BlasOperand oa, BlasOperand ob, char *a0, char *b0,
-                     Py_ssize_t batch, Py_ssize_t sa, Py_ssize_t sb, Py_ssize_t sc, int im,
-                     int in_, int ik) noexcept nogil:
-    """c[i] = op(a[i]) @ op(b[i]); sa, sb in bytes between items, sc in elements."""
+cdef inline char *_item(char *first, Py_ssize_t i, Py_ssize_t inner, const Py_ssize_t *strides) noexcept nogil:
+    """The first byte of batch item i, counted in C order over (outer, inner) items."""
+    cdef Py_ssize_t i0 = i // inner
+    return first + i0 * strides[0] + (i - i0 * inner) * strides[1]
+
+
+cdef void _bmm_items(floating *c, BlasOperand oa, BlasOperand ob, Py_ssize_t batch, Py_ssize_t inner,
+                     const Py_ssize_t *sa, const Py_ssize_t *sb, Py_ssize_t sc, int im, int in_,
+                     int ik) noexcept nogil:
+    """c[i] = op(a[i]) @ op(b[i]) for the ``batch`` items; sa, sb: (outer, inner) item strides in
+    bytes from oa.data and ob.data; sc: elements between items of c."""
     cdef Py_ssize_t i
     cdef int saved[4]
     cdef int nt = threads_for(batch * <Py_ssize_t>im * in_ * ik // 16)
+    cdef char *a0 = oa.data
+    cdef char *b0 = ob.data
     if <Py_ssize_t>im * in_ * ik < gemm_min_split_work():
         blas_pin_one_thread(saved)
         for i in prange(batch, nogil=True, num_threads=nt, schedule='static'):
             if floating is float:
-                sgemm_serial(oa.trans, ob.trans, im, in_, ik, <float*>(a0 + i * sa), oa.ld,
-                             <float*>(b0 + i * sb), ob.ld, 0, c + i * sc, in_)
+                sgemm_serial(oa.trans, ob.trans, im, in_, ik, <float*>_item(a0, i, inner, sa), oa.ld,
+                             <float*>_item(b0, i, inner, sb), ob.ld, 0, c + i * sc, in_)
             else:
-                dgemm_serial(oa.trans, ob.trans, im, in_, ik, <double*>(a0 + i * sa), oa.ld,
-                             <double*>(b0 + i * sb), ob.ld, 0, c + i * sc, in_)
+                dgemm_serial(oa.trans, ob.trans, im, in_, ik, <double*>_item(a0, i, inner, sa), oa.ld,
+                             <double*>_item(b0, i, inner, sb), ob.ld, 0, c + i * sc, in_)
         blas_restore_threads(saved)
         return
     for i in range(batch):   # serial: each product is big enough for the door to share
-        oa.data = a0 + i * sa
-        ob.data = b0 + i * sb
+        oa.data = _item(a0, i, inner, sa)
+        ob.data = _item(b0, i, inner, sb)
         _blas_gemm(c, oa, ob, im, in_, ik, 0, c + i * sc)
 
 

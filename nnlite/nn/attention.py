@@ -190,12 +190,13 @@ class MultiheadAttention(Module):
             mask = ops.cat([mask, ops.zeros(*mask.shape[:-1], extra, dtype=mask.dtype)], -1)
 
         def heads(t):    # (N, seq, E) -> (N, H, seq, head_dim)
-            # Copied once into that order: the products of every head, forward and backward,
-            # then read it (or its transpose) in place, instead of each gathering it again.
-            return ops.contiguous(ops.transpose(ops.reshape(t, (N, t.shape[1], H, self.head_dim)), 1, 2))
+            # A view, not a copy: the batched products (K.bmm) read each head's (seq, head_dim)
+            # block where it lies, a strided matrix that BLAS takes as it is.
+            return ops.transpose(ops.reshape(t, (N, t.shape[1], H, self.head_dim)), 1, 2)
 
         p = self.dropout if self.training else 0.0
         out, weights = attention_with_weights(heads(q), heads(k), heads(v), mask, p)
+        # The heads side by side again, (N, L, E): one copy; its gradient is only a view.
         out = self.out_proj(ops.reshape(ops.transpose(out, 1, 2), (N, L, self.embed_dim)))
 
         if not batched:

@@ -3,7 +3,10 @@
 ``matmul`` follows NumPy's rules (1-D, 2-D and batched, broadcasting the batch
 dims). Float products go to the GEMM kernels (one GEMM when the second operand is a
 matrix, a batched GEMM when the batch dims agree), which read transposed
-operands in place: a transpose is a flag to BLAS, not a copy. The gradient of C = A B is
+operands in place: a transpose is a flag to BLAS, not a copy. The batched GEMM also
+reads one or two batch dims with any strides, so permuted views (attention's heads)
+are not copied either; more batch dims are first merged into one by a reshape
+(which copies when their strides do not allow a view). The gradient of C = A B is
 dA = dC B^T and dB = A^T dC, written with matmul itself so it can be
 differentiated again.
 """
@@ -29,6 +32,8 @@ class MatMul(Function):
                 out = K.gemm(a.reshape(-1, ka), b)
                 return out.reshape(a.shape[:-1] + (b.shape[-1],))
             if a.shape[:-2] == b.shape[:-2]:  # equal batch dims: one batched GEMM
+                if a.ndim <= 4:   # bmm reads one or two batch dims in place, whatever their strides
+                    return K.bmm(a, b)
                 out = K.bmm(a.reshape((-1,) + a.shape[-2:]), b.reshape((-1,) + b.shape[-2:]))
                 return out.reshape(a.shape[:-2] + out.shape[-2:])
         if "V" in (a.dtype.kind, b.dtype.kind) and (is_bfloat16(a.dtype) or is_bfloat16(b.dtype)):

@@ -5,7 +5,7 @@ from helpers import run_fresh, same_bytes_across_threads, threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnlite._kernels import _gemm, reference
+from nnlite._kernels import _blas, _gemm, reference
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
@@ -60,6 +60,69 @@ def test_bmm_matches_twin(batch, m, k, n, trans_a, trans_b, transposed, dtype):
     out = _gemm.bmm(a, b, trans_a, trans_b)
     check_output(out, (batch, m, n), dtype)
     np.testing.assert_allclose(out, reference.bmm(a, b, trans_a, trans_b), **TOL[dtype])
+
+
+BATCH_LAYOUTS = ["c", "heads", "t", "every_other", "broadcast", "s"]
+
+
+def make_batched(rng, batch, rows, cols, dtype, layout):
+    """A random (*batch, rows, cols) operand for bmm: C-contiguous ("c"); the (N, H, L, d)
+    heads view of (N, L, H, d) storage ("heads", 4-D); stored with the last two axes swapped
+    ("t"); every other item of a longer batch ("every_other"); one matrix repeated with
+    batch stride 0 ("broadcast"); every other column, which BLAS cannot read ("s": copied)."""
+    shape = tuple(batch) + (rows, cols)
+    if layout == "s":
+        return rng.standard_normal(shape[:-1] + (2 * cols,)).astype(dtype)[..., ::2]
+    if layout == "heads" and len(batch) == 2:
+        return rng.standard_normal((batch[0], rows, batch[1], cols)).astype(dtype).transpose(0, 2, 1, 3)
+    if layout == "t":
+        return np.swapaxes(rng.standard_normal(tuple(batch) + (cols, rows)).astype(dtype), -1, -2)
+    if layout == "every_other":
+        return rng.standard_normal((2 * batch[0],) + shape[1:]).astype(dtype)[::2]
+    if layout == "broadcast":
+        return np.broadcast_to(rng.standard_normal((rows, cols)).astype(dtype), shape)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(outer=st.sampled_from([0, 1, 2]), inner=st.sampled_from([1, 3]), m=dims, k=dims, n=dims,
+       trans_a=st.booleans(), trans_b=st.booleans(), layout_a=st.sampled_from(BATCH_LAYOUTS),
+       layout_b=st.sampled_from(BATCH_LAYOUTS), dtype=st.sampled_from(DTYPES))
+def test_bmm_4d_matches_twin(outer, inner, m, k, n, trans_a, trans_b, layout_a, layout_b, dtype):
+    """Two batch dims, each operand with its own batch strides, read in place."""
+    rng = np.random.default_rng(outer * 1000 + inner * 100 + m * 10 + n + k)
+    a = make_batched(rng, (outer, inner), *((k, m) if trans_a else (m, k)), dtype, layout_a)
+    b = make_batched(rng, (outer, inner), *((n, k) if trans_b else (k, n)), dtype, layout_b)
+    out = _gemm.bmm(a, b, trans_a, trans_b)
+    check_output(out, (outer, inner, m, n), dtype)
+    np.testing.assert_allclose(out, reference.bmm(a, b, trans_a, trans_b), **TOL[dtype])
+
+
+def _items_big_enough_to_share():
+    """(m, k, n) of a product the BLAS door splits among threads (not one item per thread)."""
+    m = -(-_blas.gemm_blocks()[2] // (130 * 110))
+    return m, 130, 110
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", ["attention", "shared"])
+def test_bmm_4d_views_give_the_3d_bits_on_every_thread_count(rng, dtype, size):
+    """Each item of a 4-D product (a permuted view, and a transposed one) is the same BLAS call as
+    in the 3-D product of the same matrices copied contiguous: the same bytes, for 1, 2 and 4 threads."""
+    (m, k, n), outer, inner = ((64, 32, 48), 3, 4) if size == "attention" else (_items_big_enough_to_share(), 2, 2)
+    a_store = rng.standard_normal((outer, m, inner, k)).astype(dtype)      # heads: (N, L, H, d)
+    b_store = rng.standard_normal((outer, inner, n, k)).astype(dtype)      # read transposed
+    heads = lambda a: a.transpose(0, 2, 1, 3)
+    key_t = lambda b: np.swapaxes(b, -1, -2)
+    out = _gemm.bmm(heads(a_store), key_t(b_store))
+    flat = _gemm.bmm(np.ascontiguousarray(heads(a_store)).reshape(-1, m, k),
+                     np.ascontiguousarray(key_t(b_store)).reshape(-1, k, n))
+    assert out.tobytes() == flat.tobytes()
+    # (helpers' same_bytes_across_threads copies its arguments contiguous: build the views inside)
+    same_bytes_across_threads(lambda a, b: _gemm.bmm(heads(a), key_t(b)), a_store, b_store)
+    same_bytes_across_threads(lambda a, b: _gemm.bmm(heads(a), b, False, True), a_store, b_store)
+    np.testing.assert_allclose(out, heads(a_store) @ key_t(b_store),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
 
 
 @settings(max_examples=25, deadline=None)
@@ -295,6 +358,15 @@ def test_bad_inputs_raise_clear_errors():
         _gemm.bmm(a32, a32)
     with pytest.raises(ValueError, match=r"\(2, 2, 3\)"):
         _gemm.bmm(np.ones((2, 2, 3)), np.ones((3, 2, 3)))
+    for kernel in (_gemm, reference):   # 4-D: both operands, the same batch dims
+        with pytest.raises(ValueError, match=r"both be 3-D or both 4-D.*\(2, 2, 3\) and \(1, 2, 3, 2\)"):
+            kernel.bmm(np.ones((2, 2, 3)), np.ones((1, 2, 3, 2)))
+        with pytest.raises(ValueError, match=r"both be 3-D or both 4-D.*\(1, 1, 1, 2, 3\)"):
+            kernel.bmm(np.ones((1, 1, 1, 2, 3)), np.ones((1, 1, 1, 3, 2)))
+        with pytest.raises(ValueError, match=r"op\(a\) of shape \(2, 4, 2, 3\).*op\(b\) of shape \(2, 3, 3, 2\)"):
+            kernel.bmm(np.ones((2, 4, 2, 3)), np.ones((2, 3, 3, 2)))
+        with pytest.raises(TypeError, match="byte order"):
+            kernel.bmm(np.ones((2, 4, 2, 3), ">f8"), np.ones((2, 4, 3, 2)))
     with pytest.raises(ValueError, match=r"in_features=4.*\(2, 3\)"):
         _gemm.linear_forward(np.ones((2, 3)), np.ones((5, 4)), None, None)
     with pytest.raises(ValueError, match=r"\(5,\).*\(4,\)"):

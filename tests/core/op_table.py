@@ -61,6 +61,11 @@ CASES = [
     ("matmul_batched", nl.matmul, _t(lambda T, a, b: a @ b), [(2, 3, 4), (2, 4, 5)], "any"),
     ("matmul_bcast", nl.matmul, _t(lambda T, a, b: a @ b), [(2, 1, 3, 4), (3, 4, 2)], "any"),
     ("matmul_transposed", lambda a, b: a.T @ b.T, _t(lambda T, a, b: a.T @ b.T), [(4, 3), (5, 4)], "any"),
+    ("matmul_4d", nl.matmul, _t(lambda T, a, b: a @ b), [(2, 3, 4, 5), (2, 3, 5, 2)], "any"),
+    # attention's heads: (N, L, H, d) storage read as (N, H, L, d), and a key transposed in place
+    ("matmul_4d_heads", lambda a, b: a.transpose(1, 2) @ b.transpose(1, 2).transpose(-1, -2),
+     _t(lambda T, a, b: a.transpose(1, 2) @ b.transpose(1, 2).transpose(-1, -2)), [(2, 4, 3, 5), (2, 6, 3, 5)], "any"),
+    ("matmul_5d", nl.matmul, _t(lambda T, a, b: a @ b), [(2, 1, 2, 3, 4), (2, 1, 2, 4, 3)], "any"),
     # reductions over each dim
     ("sum_all", lambda a: a.sum(), _t(lambda T, a: a.sum()), [(3, 4)], "any"),
     ("sum_dim0", lambda a: a.sum(0), _t(lambda T, a: a.sum(0)), [(3, 4)], "any"),
@@ -120,7 +125,8 @@ CASES = [
 ]
 
 SECOND_ORDER = {"mul", "div", "pow_scalar", "exp", "log", "tanh", "sigmoid", "gelu", "gelu_tanh",
-                "silu", "softplus", "matmul_2d", "matmul_batched", "matmul_1d_2d", "sum_dims", "mean",
+                "silu", "softplus", "matmul_2d", "matmul_batched", "matmul_1d_2d", "matmul_4d_heads",
+                "sum_dims", "mean",
                 "var", "logsumexp", "softmax", "softmax_dim0", "log_softmax", "repeated_index",
                 "gather", "cat", "diamond", "reused", "sqrt", "rsqrt", "erf", "max_dim", "norm"}
 

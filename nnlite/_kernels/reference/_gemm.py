@@ -40,13 +40,14 @@ def gemm(a, b, trans_a=False, trans_b=False):
 
 
 def bmm(a, b, trans_a=False, trans_b=False):
-    """Batched gemm over the leading dimension of 3-D ``a`` and ``b``."""
+    """Batched gemm over the one or two leading (batch) dims of 3-D or 4-D ``a`` and ``b``."""
     _gemm_float_operands("bmm", (a, b), ("a", "b"))
-    _gemm_ndim("bmm", a, "a", 3)
-    _gemm_ndim("bmm", b, "b", 3)
-    opa = a.transpose(0, 2, 1) if trans_a else a
-    opb = b.transpose(0, 2, 1) if trans_b else b
-    if a.shape[0] != b.shape[0] or opa.shape[2] != opb.shape[1]:
+    if a.ndim not in (3, 4) or b.ndim != a.ndim:
+        raise ValueError(f"bmm: a and b must both be 3-D or both 4-D (batch dims, then the matrix), "
+                         f"got shapes {a.shape} and {b.shape}")
+    opa = np.swapaxes(a, -1, -2) if trans_a else a
+    opb = np.swapaxes(b, -1, -2) if trans_b else b
+    if a.shape[:-2] != b.shape[:-2] or opa.shape[-1] != opb.shape[-2]:
         raise ValueError(f"bmm: cannot multiply op(a) of shape {opa.shape} (a {a.shape}, "
                          f"trans_a={bool(trans_a)}) by op(b) of shape {opb.shape} "
                          f"(b {b.shape}, trans_b={bool(trans_b)})")

@@ -26,7 +26,7 @@ from nnlite._kernels._blas cimport (blas_pin_one_thread, gemm_min_split_work, bl
                                     slinear_rowmajor)
 
 from nnlite._kernels._threads cimport threads_for, threads_for_streaming
-from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type
+from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, separate
 
 cnp.import_array()
 
@@ -110,9 +110,9 @@ cdef object _blas_operand(cnp.ndarray arr, int axis, bint trans, BlasOperand *ou
 
 
 cdef void _blas_gemm(floating *dummy, BlasOperand a, BlasOperand b, int m, int n, int k,
-                     floating beta, floating *c) noexcept nogil:
-    """Row-major c (m x n) = op(a) @ op(b) + beta c, as column-major c^T = op(b)^T op(a)^T."""
-    cdef int ldc = max(n, 1)
+                     floating beta, floating *c, int ldc) noexcept nogil:
+    """Row-major c (m x n, rows ldc elements apart) = op(a) @ op(b) + beta c, as column-major
+    c^T = op(b)^T op(a)^T. The row stride only says where BLAS writes; the sums are the same."""
     # One row (batch-1 inference): GEMV reads the matrix once; GEMM would pack all of it first.
     cdef int rows_b = n if b.trans == 0 else k, cols_b = k if b.trans == 0 else n
     cdef int inc_a = a.ld if a.trans else 1
@@ -160,23 +160,31 @@ def gemm(a, b, trans_a=False, trans_b=False):
     cdef cnp.ndarray c = _new_matrix(m, n, t, False)
     if t == cnp.NPY_FLOAT32:
         with nogil:
-            _blas_gemm(<float*>NULL, oa, ob, im, in_, ik, 0, <float*>cnp.PyArray_DATA(c))
+            _blas_gemm(<float*>NULL, oa, ob, im, in_, ik, 0, <float*>cnp.PyArray_DATA(c), in_)
     else:
         with nogil:
-            _blas_gemm(<double*>NULL, oa, ob, im, in_, ik, 0, <double*>cnp.PyArray_DATA(c))
+            _blas_gemm(<double*>NULL, oa, ob, im, in_, ik, 0, <double*>cnp.PyArray_DATA(c), in_)
     return c
 
 
-def bmm(a, b, trans_a=False, trans_b=False):
+def bmm(a, b, trans_a=False, trans_b=False, out=None):
     """Batched gemm: op(a[i]) @ op(b[i]) for every batch index i of 3-D or 4-D ``a`` and ``b``.
 
     The batch dims (one, or two) are the leading ones and must be equal; each
     operand may have any strides there, so a permuted view, such as attention's
     (N, H, L, head_dim) heads of an (N, L, E) array, is read in place (and its last
-    two dims too, when one of them has unit stride). The result is a new C-contiguous
-    (*batch, m, n) array; each item is one BLAS call. Items too small for the BLAS
-    door to share (attention heads, say) are shared out whole among the threads
-    instead, each a one-thread call.
+    two dims too, when one of them has unit stride). Each item is one BLAS call.
+    Items too small for the BLAS door to share (attention heads, say) are shared
+    out whole among the threads instead, each a one-thread call.
+
+    The result is a new C-contiguous (*batch, m, n) array, or ``out`` when given:
+    an array of the result's shape and dtype, writable, that shares no memory with
+    ``a`` or ``b``, with any batch strides, and its last two dims stored row by row
+    the way BLAS writes them (unit column stride, a row stride of at least n
+    elements; checks.product_out has the exact rule). A permuted view of an
+    (N, L, H, d) buffer, say, receives (N, H, L, d) products in place. The row
+    stride only tells BLAS where to write, so the result has the same bits with
+    or without ``out``.
     """
     cdef int t = _pair_type("bmm", a, "a", b, "b", 0)
     cdef int nd = cnp.PyArray_NDIM(<cnp.ndarray>a), d
@@ -199,26 +207,92 @@ def bmm(a, b, trans_a=False, trans_b=False):
     # Two batch dims (outer, inner); a 3-D batch is one outer item of `inner` items.
     cdef Py_ssize_t inner = da[nd - 3], outer = da[0] if nd == 4 else 1
     cdef Py_ssize_t batch = outer * inner
-    if batch == 0 or m == 0 or n == 0 or ka == 0:
+    cdef cnp.ndarray c
+    if out is not None:
+        _check_product_out(out, nd, dims, t)
+        separate("bmm", [("out", out), ("a", a), ("b", b)], 1)
+        c = <cnp.ndarray>out
+        if batch == 0 or m == 0 or n == 0 or ka == 0:
+            cnp.PyArray_FillWithScalar(c, 0)
+            return c
+    elif batch == 0 or m == 0 or n == 0 or ka == 0:
         return cnp.PyArray_ZEROS(nd, dims, t, 0)
+    else:
+        c = cnp.PyArray_EMPTY(nd, dims, t, 0)
     cdef BlasOperand oa, ob
     cdef cnp.ndarray ka_arr = _blas_operand(a, nd - 2, ta, &oa)
     cdef cnp.ndarray kb_arr = _blas_operand(b, nd - 2, tb, &ob)
     cdef Py_ssize_t sa[2]
-    cdef Py_ssize_t sb[2]   # byte strides between items: (outer, inner)
+    cdef Py_ssize_t sb[2]
+    cdef Py_ssize_t sc[2]   # byte strides between items: (outer, inner)
     sa[0] = ka_arr.strides[0] if nd == 4 else 0
     sb[0] = kb_arr.strides[0] if nd == 4 else 0
-    sa[1], sb[1] = ka_arr.strides[nd - 3], kb_arr.strides[nd - 3]
+    sc[0] = c.strides[0] if nd == 4 else 0
+    sa[1], sb[1], sc[1] = ka_arr.strides[nd - 3], kb_arr.strides[nd - 3], c.strides[nd - 3]
     cdef int im = _blas_int("bmm", m), in_ = _blas_int("bmm", n), ik = _blas_int("bmm", ka)
-    cdef cnp.ndarray c = cnp.PyArray_EMPTY(nd, dims, t, 0)
-    cdef Py_ssize_t sc = m * n
+    # rows of c apart, in elements (one row: any value >= n will do)
+    cdef int ldc = _blas_int("bmm", c.strides[nd - 2] // cnp.PyArray_ITEMSIZE(c)) if m > 1 else in_
     # the one float/double choice of bmm: _bmm_items is written once, on `floating`
     with nogil:
         if t == cnp.NPY_FLOAT32:
-            _bmm_items(<float*>cnp.PyArray_DATA(c), oa, ob, batch, inner, sa, sb, sc, im, in_, ik)
+            _bmm_items(<float*>cnp.PyArray_DATA(c), oa, ob, batch, inner, sa, sb, sc, ldc, im, in_, ik)
         else:
-            _bmm_items(<double*>cnp.PyArray_DATA(c), oa, ob, batch, inner, sa, sb, sc, im, in_, ik)
+            _bmm_items(<double*>cnp.PyArray_DATA(c), oa, ob, batch, inner, sa, sb, sc, ldc, im, in_, ik)
     return c
+
+
+cdef int _check_product_out(object out, int nd, const cnp.npy_intp *dims, int t) except -1:
+    """checks.product_out's fast path: ``out`` can take the (dims) product of type t as it is."""
+    if not _writable_product(out, nd, dims, t):
+        from nnlite._kernels.checks import product_out
+        shape = tuple([dims[d] for d in range(nd)])
+        product_out("bmm", out, shape, np.dtype(np.float32 if t == cnp.NPY_FLOAT32 else np.float64))
+        raise ValueError(f"bmm: out cannot hold the result (shape {shape}), got shape {out.shape}, "
+                         f"strides {out.strides}")
+    return 0
+
+
+cdef bint _writable_product(object out, int nd, const cnp.npy_intp *dims, int t):
+    """The rule of checks.product_out, without building any Python object."""
+    if not cnp.PyArray_Check(out):
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>out
+    if (cnp.PyArray_TYPE(arr) != t or cnp.PyArray_ISBYTESWAPPED(arr) or cnp.PyArray_NDIM(arr) != nd
+            or not cnp.PyArray_ISWRITEABLE(arr)):
+        return False
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(arr), extent = item, stride, size
+    cdef Py_ssize_t sizes[4]
+    cdef Py_ssize_t steps[4]   # |stride| of the dims longer than 1, sorted by insertion
+    cdef int d, j, used = 0
+    for d in range(nd):
+        if cnp.PyArray_DIM(arr, d) != dims[d]:
+            return False
+    if cnp.PyArray_SIZE(arr) == 0:   # nothing is written
+        return True
+    if not cnp.PyArray_ISALIGNED(arr):
+        return False
+    for d in range(nd):
+        if cnp.PyArray_STRIDE(arr, d) % item != 0:
+            return False
+    if dims[nd - 1] > 1 and cnp.PyArray_STRIDE(arr, nd - 1) != item:
+        return False
+    if dims[nd - 2] > 1 and cnp.PyArray_STRIDE(arr, nd - 2) < item * dims[nd - 1]:
+        return False
+    for d in range(nd):   # no two elements in one place: each stride clears what the smaller span
+        if dims[d] <= 1:
+            continue
+        stride = abs(cnp.PyArray_STRIDE(arr, d))
+        j = used
+        while j > 0 and steps[j - 1] > stride:
+            steps[j], sizes[j] = steps[j - 1], sizes[j - 1]
+            j -= 1
+        steps[j], sizes[j] = stride, dims[d]
+        used += 1
+    for j in range(used):
+        if steps[j] < extent:
+            return False
+        extent += (sizes[j] - 1) * steps[j]
+    return True
 
 
 cdef inline char *_item(char *first, Py_ssize_t i, Py_ssize_t inner, const Py_ssize_t *strides) noexcept nogil:
@@ -228,30 +302,32 @@ cdef inline char *_item(char *first, Py_ssize_t i, Py_ssize_t inner, const Py_ss
 
 
 cdef void _bmm_items(floating *c, BlasOperand oa, BlasOperand ob, Py_ssize_t batch, Py_ssize_t inner,
-                     const Py_ssize_t *sa, const Py_ssize_t *sb, Py_ssize_t sc, int im, int in_,
-                     int ik) noexcept nogil:
-    """c[i] = op(a[i]) @ op(b[i]) for the ``batch`` items; sa, sb: (outer, inner) item strides in
-    bytes from oa.data and ob.data; sc: elements between items of c."""
+                     const Py_ssize_t *sa, const Py_ssize_t *sb, const Py_ssize_t *sc, int ldc, int im,
+                     int in_, int ik) noexcept nogil:
+    """c[i] = op(a[i]) @ op(b[i]) for the ``batch`` items; sa, sb, sc: (outer, inner) item strides
+    in bytes from oa.data, ob.data and c; ldc: elements between rows of an item of c."""
     cdef Py_ssize_t i
     cdef int saved[4]
     cdef int nt = threads_for(batch * <Py_ssize_t>im * in_ * ik // 16)
     cdef char *a0 = oa.data
     cdef char *b0 = ob.data
+    cdef char *c0 = <char*>c
     if <Py_ssize_t>im * in_ * ik < gemm_min_split_work():
         blas_pin_one_thread(saved)
         for i in prange(batch, nogil=True, num_threads=nt, schedule='static'):
             if floating is float:
                 sgemm_serial(oa.trans, ob.trans, im, in_, ik, <float*>_item(a0, i, inner, sa), oa.ld,
-                             <float*>_item(b0, i, inner, sb), ob.ld, 0, c + i * sc, in_)
+                             <float*>_item(b0, i, inner, sb), ob.ld, 0, <float*>_item(c0, i, inner, sc), ldc)
             else:
                 dgemm_serial(oa.trans, ob.trans, im, in_, ik, <double*>_item(a0, i, inner, sa), oa.ld,
-                             <double*>_item(b0, i, inner, sb), ob.ld, 0, c + i * sc, in_)
+                             <double*>_item(b0, i, inner, sb), ob.ld, 0, <double*>_item(c0, i, inner, sc),
+                             ldc)
         blas_restore_threads(saved)
         return
     for i in range(batch):   # serial: each product is big enough for the door to share
         oa.data = _item(a0, i, inner, sa)
         ob.data = _item(b0, i, inner, sb)
-        _blas_gemm(c, oa, ob, im, in_, ik, 0, c + i * sc)
+        _blas_gemm(c, oa, ob, im, in_, ik, 0, <floating*>_item(c0, i, inner, sc), ldc)
 
 
 # ------------------------------------------------------------- linear layer -----
@@ -332,7 +408,7 @@ cdef void _linear(floating* y, object bias, BlasOperand ox, BlasOperand ow, int 
         if b != NULL:
             fill_bias(y, out_features, 1, out_features, b)
         if in_features > 0:
-            _blas_gemm(y, ox, ow, batch, out_features, in_features, 1, y)
+            _blas_gemm(y, ox, ow, batch, out_features, in_features, 1, y, out_features)
         if relu:
             relu_block(y, out_features, 1, out_features)
 

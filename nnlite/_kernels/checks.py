@@ -16,6 +16,9 @@ both backends raise the same exception with the same message.
   so that a huge or crafted shape cannot wrap around in the C arithmetic.
 * ``separate`` — arrays a kernel writes in place must not overlap one another
   or its inputs.
+* ``product_out`` — an array a matrix product writes its result into must hold
+  it exactly as BLAS writes: the result's shape and dtype, rows stored one after
+  another with unit column stride, and no two elements in one place.
 * ``real_number`` — a scalar argument (a scale) is a Python or NumPy real
   number, not a string, an array or a Tensor that ``float()`` would also read.
 """
@@ -26,7 +29,7 @@ import numpy as np
 
 __all__ = ["native", "index_array", "float_array", "float_operands", "shaped_operands",
            "float_dtype", "same_float", "int_pair", "shape4", "fits", "separate", "in_place",
-           "real_number"]
+           "product_out", "real_number"]
 
 MAX_SIZE = sys.maxsize   # the largest Py_ssize_t: every element count and offset must fit
 
@@ -177,6 +180,45 @@ def in_place(op, name, a):
         raise ValueError(f"{op}: {name} is updated in place, so it must be C-contiguous "
                          f"and writable (got contiguous={a.flags.c_contiguous}, "
                          f"writable={a.flags.writeable})")
+
+
+def product_out(op, out, shape, dtype):
+    """``out`` can take a batched matrix product of ``shape`` and ``dtype`` where it lies.
+
+    BLAS writes each (m, n) item row by row: unit column stride, rows a positive
+    whole number of elements apart and at least n elements apart. The batch dims
+    may have any strides that are whole elements, as long as no two elements of the
+    result land in one place (the dims longer than 1, taken by growing |stride|,
+    each step past the span of those before it): items written by different
+    threads must not share memory. An empty ``out`` needs only the shape and dtype.
+    """
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{op}: out must be a numpy.ndarray, got {type(out).__name__}")
+    native(op, "out", out)
+    if out.dtype != dtype:
+        raise TypeError(f"{op}: out must have the result's dtype {dtype}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{op}: out must have the result's shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError(f"{op}: out must be writable")
+    if out.size == 0:   # nothing is written (NumPy gives such arrays any strides, zeros too)
+        return
+    item = out.itemsize
+    if not out.flags.aligned or any(s % item for s in out.strides):
+        raise ValueError(f"{op}: out's strides must be whole elements of {item} bytes and its data "
+                         f"aligned, got strides {out.strides}")
+    rows, cols = out.shape[-2:]
+    if (cols > 1 and out.strides[-1] != item) or (rows > 1 and out.strides[-2] < item * cols):
+        raise ValueError(f"{op}: out's last two dims must be stored row by row, as BLAS writes them "
+                         f"(column stride {item} bytes, row stride at least {item * cols}), "
+                         f"got strides {out.strides}")
+    extent = item
+    for size, stride in sorted(((n, abs(s)) for n, s in zip(out.shape, out.strides) if n > 1),
+                               key=lambda dim: dim[1]):
+        if stride < extent:
+            raise ValueError(f"{op}: out has elements that share memory (shape {out.shape}, strides "
+                             f"{out.strides}); every element of the result needs its own place")
+        extent += (size - 1) * stride
 
 
 def real_number(op, name, value):

@@ -125,6 +125,99 @@ def test_bmm_4d_views_give_the_3d_bits_on_every_thread_count(rng, dtype, size):
                                rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
 
 
+OUT_LAYOUTS = ["c", "heads", "padded_rows", "every_other", "reversed"]
+
+
+def make_out(batch, rows, cols, dtype, layout):
+    """An empty (*batch, rows, cols) array BLAS can write as it lies: C-contiguous ("c"); the
+    (N, H, L, d) view of an (N, L, H, d) buffer ("heads"); rows cut from wider rows
+    ("padded_rows"); every other item of a longer batch ("every_other"); the batch read
+    backwards, a negative stride ("reversed")."""
+    shape = tuple(batch) + (rows, cols)
+    if layout == "heads" and len(batch) == 2:
+        return np.full((batch[0], rows, batch[1], cols), np.nan, dtype).transpose(0, 2, 1, 3)
+    if layout == "padded_rows":
+        return np.full(shape[:-1] + (cols + 3,), np.nan, dtype)[..., :cols]
+    if layout == "every_other":
+        return np.full((2 * batch[0],) + shape[1:], np.nan, dtype)[::2]
+    if layout == "reversed":
+        return np.full(shape, np.nan, dtype)[::-1]
+    return np.full(shape, np.nan, dtype)
+
+
+@settings(max_examples=60, deadline=None)
+@given(outer=st.sampled_from([None, 0, 1, 2]), inner=st.sampled_from([0, 1, 3]), m=dims, k=dims, n=dims,
+       trans_a=st.booleans(), trans_b=st.booleans(), layout_a=st.sampled_from(BATCH_LAYOUTS),
+       layout_out=st.sampled_from(OUT_LAYOUTS), dtype=st.sampled_from(DTYPES))
+def test_bmm_into_out_gives_the_same_bits(outer, inner, m, k, n, trans_a, trans_b, layout_a, layout_out, dtype):
+    """bmm(..., out=out) writes into out, whatever its batch strides and row stride, and returns
+    it; the bytes are those of the product without out, and the twin's equal to rounding."""
+    rng = np.random.default_rng((outer or 0) * 1000 + inner * 100 + m * 10 + n + k)
+    batch = (inner,) if outer is None else (outer, inner)
+    a = make_batched(rng, batch, *((k, m) if trans_a else (m, k)), dtype, layout_a)
+    b = make_batched(rng, batch, *((n, k) if trans_b else (k, n)), dtype, "c")
+    out = make_out(batch, m, n, dtype, layout_out)
+    twin_out = make_out(batch, m, n, dtype, layout_out)
+    assert _gemm.bmm(a, b, trans_a, trans_b, out) is out
+    assert reference.bmm(a, b, trans_a, trans_b, out=twin_out) is twin_out
+    plain = _gemm.bmm(a, b, trans_a, trans_b)
+    assert np.ascontiguousarray(out).tobytes() == plain.tobytes()
+    np.testing.assert_allclose(twin_out, out, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", ["attention", "shared"])
+def test_bmm_into_head_views_on_every_thread_count(rng, dtype, size):
+    """Attention's gradient dQ = dS K written into the (N, H, L, d) view of an (N, L, H, d)
+    buffer: the bytes of the product without out, for 1, 2 and 4 threads, in both the
+    items-per-thread path and the path where each product is shared."""
+    (m, k, n), outer, inner = ((64, 48, 32), 3, 4) if size == "attention" else (_items_big_enough_to_share(), 2, 2)
+    g = rng.standard_normal((outer, inner, m, k)).astype(dtype)
+    b_store = rng.standard_normal((outer, k, inner, n)).astype(dtype)
+    heads = lambda x: x.transpose(0, 2, 1, 3)
+
+    def into_heads(g, b_store):
+        out = np.empty((outer, m, inner, n), dtype)
+        _gemm.bmm(g, heads(b_store), out=heads(out))
+        return out
+
+    same_bytes_across_threads(into_heads, g, b_store)
+    assert np.ascontiguousarray(heads(into_heads(g, b_store))).tobytes() == _gemm.bmm(g, heads(b_store)).tobytes()
+
+
+def test_bmm_out_errors_name_expected_and_given():
+    """A wrong out is refused before anything is written, by the kernel and its twin alike."""
+    a, b = np.ones((2, 4, 3)), np.ones((2, 3, 5))
+    store = np.ones((2, 4, 3, 5))   # 4-D operands for the overlap cases
+    bad = [
+        (np.empty((2, 5, 4)), ValueError, r"shape \(2, 4, 5\), got \(2, 5, 4\)"),
+        (np.empty((2, 4, 5), np.float32), TypeError, "dtype float64, got float32"),
+        (np.empty((2, 4, 5), ">f8"), TypeError, "byte order"),
+        ([[0.0]], TypeError, "numpy.ndarray, got list"),
+        (np.empty((2, 5, 4)).transpose(0, 2, 1), ValueError, r"row by row.*strides \(160, 8, 32\)"),
+        (np.empty((2, 4, 10))[..., ::2], ValueError, r"row by row.*column stride 8 bytes"),
+        (np.broadcast_to(np.empty((4, 5)), (2, 4, 5)), ValueError, "writable"),
+        (np.lib.stride_tricks.as_strided(np.empty((4, 5)), (2, 4, 5), (0, 40, 8)), ValueError,
+         "share memory.*strides \\(0, 40, 8\\)"),
+        (np.empty((2, 4, 41), np.uint8)[..., 1:].view(np.float64), ValueError, "aligned"),
+    ]
+    for kernel in (_gemm, reference):
+        for out, error, message in bad:
+            with pytest.raises(error, match=message):
+                kernel.bmm(a, b, out=out)
+        x = store[:, :, :, :3]   # (2, 4, 3, 3) reads of store
+        with pytest.raises(ValueError, match="out and a overlap"):
+            kernel.bmm(x, np.ones((2, 4, 3, 3)), out=store[:, :, :3, 2:])
+        with pytest.raises(ValueError, match="out and b overlap"):
+            kernel.bmm(np.ones((2, 4, 3, 3)), x, out=x)
+        # rows of one buffer read and written in turn: bounds that meet, no shared element
+        buf = np.random.default_rng(0).standard_normal((2, 6, 3))
+        a_rows, out_rows = buf[:, 1::2], buf[:, ::2]
+        want = _gemm.bmm(a_rows, np.eye(3)[None].repeat(2, 0) * 2)
+        assert kernel.bmm(a_rows, np.eye(3)[None].repeat(2, 0) * 2, out=out_rows) is out_rows
+        np.testing.assert_array_equal(out_rows, want)
+
+
 @settings(max_examples=25, deadline=None)
 @given(batch=dims, in_features=dims, out_features=dims, has_bias=st.booleans(),
        activation=st.sampled_from([None, "relu"]), layout=st.sampled_from(LAYOUTS),

@@ -39,8 +39,9 @@ def gemm(a, b, trans_a=False, trans_b=False):
     return np.ascontiguousarray(np.matmul(opa, opb))
 
 
-def bmm(a, b, trans_a=False, trans_b=False):
-    """Batched gemm over the one or two leading (batch) dims of 3-D or 4-D ``a`` and ``b``."""
+def bmm(a, b, trans_a=False, trans_b=False, out=None):
+    """Batched gemm over the one or two leading (batch) dims of 3-D or 4-D ``a`` and ``b``;
+    written into ``out`` when given (checks.product_out says which arrays can take it)."""
     _gemm_float_operands("bmm", (a, b), ("a", "b"))
     if a.ndim not in (3, 4) or b.ndim != a.ndim:
         raise ValueError(f"bmm: a and b must both be 3-D or both 4-D (batch dims, then the matrix), "
@@ -51,7 +52,12 @@ def bmm(a, b, trans_a=False, trans_b=False):
         raise ValueError(f"bmm: cannot multiply op(a) of shape {opa.shape} (a {a.shape}, "
                          f"trans_a={bool(trans_a)}) by op(b) of shape {opb.shape} "
                          f"(b {b.shape}, trans_b={bool(trans_b)})")
-    return np.ascontiguousarray(np.matmul(opa, opb))
+    if out is None:
+        return np.ascontiguousarray(np.matmul(opa, opb))
+    checks.product_out("bmm", out, opa.shape[:-1] + opb.shape[-1:], a.dtype)
+    checks.separate("bmm", [("out", out), ("a", a), ("b", b)], written={"out"})
+    out[...] = np.matmul(opa, opb)
+    return out
 
 
 def linear_forward(x, weight, bias, activation):

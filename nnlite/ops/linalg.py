@@ -13,8 +13,8 @@ differentiated again.
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function
-from ..tensor import is_bfloat16
+from ..autograd import Function, constant, is_grad_enabled
+from ..tensor import Tensor, is_bfloat16
 from .shape import reshape, sum_to, transpose
 
 
@@ -47,6 +47,10 @@ class MatMul(Function):
 
     def backward(self, grad):
         a, b = self.inputs
+        if not is_grad_enabled():
+            grads = _unrecorded_batched_grads(a, b, grad.data)
+            if grads is not None:
+                return grads
         if a.ndim == 1 and b.ndim == 1:
             return grad * b, grad * a
         a2 = a if a.ndim > 1 else reshape(a, (1, a.shape[0]))
@@ -59,6 +63,44 @@ class MatMul(Function):
         if b.requires_grad:
             gb = reshape(sum_to(matmul(transpose(a2, -1, -2), g2), b2.shape), b.shape)
         return ga, gb
+
+
+def _unrecorded_batched_grads(a, b, g):
+    """dA = g B^T and dB = A^T g straight from K.bmm, for a backward that is not recorded.
+
+    Only for 3-D or 4-D float32/float64 operands with equal batch dims (None
+    otherwise: the general path handles the rest). The transposes are BLAS flags,
+    and each gradient is written into an array laid out like its input
+    (``empty_like`` keeps the memory order of a permuted view): the gradient of an
+    attention head, an (N, H, L, d) view of (N, L, H, d) storage, comes out in that
+    storage order, so the transpose and reshape above it stay views instead of
+    copying it back. Where the input's layout is one BLAS cannot write (a transposed
+    view), the gradient is a new C-contiguous array, as on the general path. The
+    same BLAS calls as the general path, so the same bits.
+    """
+    a_arr, b_arr = _array(a), _array(b)
+    nd = a_arr.ndim
+    if (nd != 3 and nd != 4) or b_arr.ndim != nd or a_arr.shape[:-2] != b_arr.shape[:-2]:
+        return None
+    if not (a_arr.dtype == b_arr.dtype == g.dtype and (g.dtype == np.float32 or g.dtype == np.float64)):
+        return None
+    ga = constant(K.bmm(g, b_arr, False, True, _like(a_arr))) if _wants_grad(a) else None
+    gb = constant(K.bmm(a_arr, g, True, False, _like(b_arr))) if _wants_grad(b) else None
+    return ga, gb
+
+
+def _like(arr):
+    """An empty array in ``arr``'s memory order, if BLAS can write its items there; else None."""
+    out = np.empty_like(arr)
+    return out if out.strides[-1] == out.itemsize else None
+
+
+def _wants_grad(t):
+    return isinstance(t, Tensor) and t.requires_grad
+
+
+def _array(t):
+    return t.data if isinstance(t, Tensor) else t
 
 
 def matmul(input, other):

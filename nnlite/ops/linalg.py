@@ -8,7 +8,14 @@ reads one or two batch dims with any strides, so permuted views (attention's hea
 are not copied either; more batch dims are first merged into one by a reshape
 (which copies when their strides do not allow a view). The gradient of C = A B is
 dA = dC B^T and dB = A^T dC, written with matmul itself so it can be
-differentiated again.
+differentiated again. A backward that is not recorded (no ``create_graph``) of
+3-D or 4-D float32/float64 operands with equal batch dims calls the batched GEMM
+directly instead, with transpose flags for B^T and A^T, and writes each gradient
+into an array laid out like its input, so the gradient of a permuted view
+(attention's heads) comes out in the view's storage order and the transpose and
+reshape above it stay views; same products, same bits. The gradient of a
+transposed view (attention's K^T) stays C-contiguous: BLAS writes rows, and
+computing the transposed product instead would sum in another order.
 """
 import numpy as np
 

@@ -227,11 +227,17 @@ def bmm(a, b, trans_a=False, trans_b=False, out=None):
     cdef Py_ssize_t sc[2]   # byte strides between items: (outer, inner)
     sa[0] = ka_arr.strides[0] if nd == 4 else 0
     sb[0] = kb_arr.strides[0] if nd == 4 else 0
-    sc[0] = c.strides[0] if nd == 4 else 0
-    sa[1], sb[1], sc[1] = ka_arr.strides[nd - 3], kb_arr.strides[nd - 3], c.strides[nd - 3]
+    sa[1], sb[1] = ka_arr.strides[nd - 3], kb_arr.strides[nd - 3]
     cdef int im = _blas_int("bmm", m), in_ = _blas_int("bmm", n), ik = _blas_int("bmm", ka)
-    # rows of c apart, in elements (one row: any value >= n will do)
-    cdef int ldc = _blas_int("bmm", c.strides[nd - 2] // cnp.PyArray_ITEMSIZE(c)) if m > 1 else in_
+    cdef int ldc = in_   # elements between rows of an item of c
+    if out is None:
+        sc[1] = m * n * cnp.PyArray_ITEMSIZE(c)
+        sc[0] = inner * sc[1]
+    else:
+        sc[0] = c.strides[0] if nd == 4 else 0
+        sc[1] = c.strides[nd - 3]
+        if m > 1:   # (one row: any ldc >= n will do)
+            ldc = _blas_int("bmm", c.strides[nd - 2] // cnp.PyArray_ITEMSIZE(c))
     # the one float/double choice of bmm: _bmm_items is written once, on `floating`
     with nogil:
         if t == cnp.NPY_FLOAT32:

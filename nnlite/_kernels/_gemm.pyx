@@ -184,7 +184,11 @@ def bmm(a, b, trans_a=False, trans_b=False, out=None):
     elements; checks.product_out has the exact rule). A permuted view of an
     (N, L, H, d) buffer, say, receives (N, H, L, d) products in place. The row
     stride only tells BLAS where to write, so the result has the same bits with
-    or without ``out``.
+    or without ``out``. Measured on a two-core AMD EPYC (AVX2+FMA, 2 threads, three
+    runs), float32 (32, 4, 64, 64) @ heads (32, 4, 64, 32): into a fresh head view
+    of (N, L, H, d) storage 16-20% faster than into a new array copied into that
+    order afterwards, and 3-12% slower than into a new array left as it is (the
+    rows written are spread over the storage).
     """
     cdef int t = _pair_type("bmm", a, "a", b, "b", 0)
     cdef int nd = cnp.PyArray_NDIM(<cnp.ndarray>a), d

@@ -207,6 +207,16 @@ def test_packed_attention_is_bit_identical_across_thread_counts(rng, dtype, rest
     same_bytes_across_threads(forward_backward, qkv0)
 
 
+def test_packed_layer_step_is_bit_identical_across_thread_counts(rng, restore_threads):
+    nl.manual_seed(0)
+    m = nl.nn.MultiheadAttention(32, 4, batch_first=True)
+
+    def layer_step(x0):
+        return tuple(_step(m, x0, need_weights=False, is_causal=True))
+
+    same_bytes_across_threads(layer_step, rng.standard_normal((5, 17, 32)).astype(np.float32))
+
+
 def test_packed_path_runs_on_the_reference_backend(rng):
     nl.manual_seed(0)
     m = nl.nn.MultiheadAttention(16, 4, batch_first=True)

@@ -19,7 +19,7 @@ key and value appended to every sequence.
 import numpy as np
 
 from .. import ops
-from ..ops.attention import attention_with_weights
+from ..ops.attention import _blocks_a_whole_row, attention_with_weights, packed_attention
 from ..parameter import Parameter
 from ..tensor import Tensor, is_floating_dtype
 from . import functional as F
@@ -47,6 +47,18 @@ class MultiheadAttention(Module):
     None (PyTorch insists on being given the mask as well; here it is built).
     A query with every key masked gets zero weights (PyTorch: NaN or zero,
     depending on its code path).
+
+    Two paths compute the same attention. Self-attention (``query``, ``key``
+    and ``value`` the same Tensor) with ``need_weights=False`` runs *packed*
+    when nothing needs the other path (see ``_packs``: no kdim/vdim,
+    ``bias_k`` or ``add_zero_attn``, no dropout in effect, float32/float64, no
+    ``key_padding_mask``, and no mask or one constant (L, L) mask that leaves
+    every query a key): one (N, L, 3E) product with ``in_proj_weight`` and one
+    :func:`~nnlite.ops.attention.packed_attention` node that reads the heads
+    in place. Every other call runs *composed*: three projections with slices
+    of the packed weight, the heads as views, matmul, softmax, matmul, and the
+    heads merged. The two agree to rounding (the one product can round Q, K
+    and V differently from three).
 
     Initialization as PyTorch: ``xavier_uniform_`` for the input projections,
     zeros for ``in_proj_bias`` and ``out_proj.bias``, ``xavier_normal_`` for
@@ -160,6 +172,7 @@ class MultiheadAttention(Module):
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
         self._check(query, key, value)
+        self_attention = query is key and key is value
         batched = query.ndim == 3
         # Work batch-first: (N, L, E).
         if not batched:
@@ -178,6 +191,50 @@ class MultiheadAttention(Module):
             pad = ops.reshape(pad, (N, 1, 1, S))
             mask = pad if mask is None else mask + pad
 
+        if self_attention and not need_weights and pad is None and self._packs(query, mask):
+            # One (N, L, 3E) projection and one attention node: see _packs.
+            qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)
+            out, weights = self.out_proj(packed_attention(qkv, H, None if mask is None else mask.data)), None
+        else:
+            out, weights = self._attend(query, key, value, mask)
+
+        if not batched:
+            out = ops.squeeze(out, 0)
+        elif not self.batch_first:
+            out = ops.transpose(out, 0, 1)
+        if not need_weights:
+            return out, None
+        if average_attn_weights:
+            weights = ops.mean(weights, 1)
+        return out, (weights if batched else ops.squeeze(weights, 0))
+
+    def _packs(self, query, mask):
+        """Whether this self-attention call may run packed: Q, K, V from one product, one attention node.
+
+        ``F.linear(query, in_proj_weight, in_proj_bias)`` gives [Q | K | V] as one
+        (N, L, 3E) array and :func:`~nnlite.ops.attention.packed_attention` reads the
+        heads from it in place: fewer graph nodes and copies than three projections of
+        weight slices, per-head reshapes and a merge, whose gradients must be summed
+        back. It computes what the composed path does, so it is taken whenever nothing
+        needs that path: the packed ``in_proj_weight`` (no kdim/vdim), no ``bias_k``
+        or ``add_zero_attn``, no dropout in effect, float32 or float64, and no mask or
+        one constant (L, L) mask that leaves every query some key (the caller has
+        already asked for self-attention, ``need_weights=False`` and no
+        ``key_padding_mask``).
+        """
+        if not self._qkv_same_embed_dim or self.bias_k is not None or self.add_zero_attn:
+            return False
+        if (self.training and self.dropout > 0) or query.dtype not in (np.float32, np.float64):
+            return False
+        return mask is None or (mask.ndim == 2 and not mask.requires_grad
+                                and not _blocks_a_whole_row(mask.data))
+
+    def _attend(self, query, key, value, mask):
+        """The composed path: three projections, the heads as views, attention, the heads merged.
+
+        Returns (output before the batch layout is restored, weights (N, H, L, S)).
+        """
+        N, L, S, H = query.shape[0], query.shape[1], key.shape[1], self.num_heads
         q, k, v = self._projections(query, key, value)
         if self.bias_k is not None:   # one learned key/value every query may attend to
             k = ops.cat([k, ops.expand(self.bias_k, (N, 1, self.embed_dim))], 1)
@@ -197,17 +254,7 @@ class MultiheadAttention(Module):
         p = self.dropout if self.training else 0.0
         out, weights = attention_with_weights(heads(q), heads(k), heads(v), mask, p)
         # The heads side by side again, (N, L, E): one copy; its gradient is only a view.
-        out = self.out_proj(ops.reshape(ops.transpose(out, 1, 2), (N, L, self.embed_dim)))
-
-        if not batched:
-            out = ops.squeeze(out, 0)
-        elif not self.batch_first:
-            out = ops.transpose(out, 0, 1)
-        if not need_weights:
-            return out, None
-        if average_attn_weights:
-            weights = ops.mean(weights, 1)
-        return out, (weights if batched else ops.squeeze(weights, 0))
+        return self.out_proj(ops.reshape(ops.transpose(out, 1, 2), (N, L, self.embed_dim))), weights
 
     def extra_repr(self):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"

@@ -11,7 +11,8 @@ Layers arrive as the operations they are made of: ``nn.Linear`` as ``Gemm``
 (after the reshapes that ``F.linear`` itself does over more than two dims),
 ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` as their
 projections, ``MatMul``, ``Softmax``, ``LayerNormalization`` and residual
-``Add`` — gathered into one ONNX function per layer type, so each layer is one
+``Add`` (a self-attention that ran packed, as one ``PackedAttention``, is
+written out as those operators too) — gathered into one ONNX function per layer type, so each layer is one
 node of the graph (:mod:`nnlite.onnx.functions`). Because the graph is the record of
 one pass, Python control flow is frozen at the branch the example input took.
 An int8 :class:`~nnlite.quantization.QuantizedLinear` becomes quantize and
@@ -197,6 +198,28 @@ def _scaled_softmax(b, fn, out):
     if bias is not None:
         scores = b.node("Add", [scores, b.value(bias, out.dtype)])
     return b.node("Softmax", [scores], axis=-1)
+
+
+def _packed_attention(b, fn, out):
+    # MultiheadAttention's packed self-attention: the heads of Q, K and V out of the one
+    # (N, L, 3E) projection, softmax(Q K^T * scale + mask) V per head, the heads merged again.
+    qkv, heads, bias, scale = fn.inputs[:4]
+    length, width = qkv.shape[1], qkv.shape[2]
+    e = width // 3
+    x = b.value(qkv)
+
+    def head_block(i, perm):   # columns i*E .. (i+1)*E as (N, L, H, d), then permuted
+        block = b.node("Slice", [x, b.ints([i * e]), b.ints([(i + 1) * e]), b.ints([2])])
+        return b.node("Transpose", [b.node("Reshape", [block, b.ints([-1, length, heads, e // heads])])],
+                      perm=perm)
+
+    q, k_t, v = head_block(0, [0, 2, 1, 3]), head_block(1, [0, 2, 3, 1]), head_block(2, [0, 2, 1, 3])
+    scores = b.node("Mul", [b.node("MatMul", [q, k_t]), b.value(scale, out.dtype)])
+    if bias is not None:
+        scores = b.node("Add", [scores, b.value(bias, out.dtype)])
+    heads_out = b.node("MatMul", [b.node("Softmax", [scores], axis=-1), v])
+    merged = b.node("Transpose", [heads_out], perm=[0, 2, 1, 3])
+    return b.node("Reshape", [merged, b.ints([-1, length, e])])
 
 
 def _reshape(b, fn, out):
@@ -407,6 +430,7 @@ CONVERTERS = {
     "Relu": _same("Relu"), "Tanh": _same("Tanh"), "Sigmoid": _same("Sigmoid"), "Silu": _silu,
     "Gelu": _gelu, "Softplus": _softplus,
     "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"), "ScaledSoftmax": _scaled_softmax,
+    "PackedAttention": _packed_attention,
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
     "Conv2d": _conv2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,

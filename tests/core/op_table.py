@@ -16,6 +16,17 @@ def _t(name):
     return f
 
 
+_CAUSAL_5 = np.where(np.tril(np.ones((5, 5), bool)), 0.0, -np.inf)   # float64, as the table's inputs
+
+
+def _torch_packed_attention(T, qkv, heads, causal):
+    """PyTorch's attention on the heads of a packed (N, L, 3E) [Q | K | V], heads merged back."""
+    n, length, width = qkv.shape
+    q, k, v = (t.transpose(1, 2) for t in qkv.reshape(n, length, 3, heads, width // (3 * heads)).unbind(2))
+    out = T.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    return out.transpose(1, 2).reshape(n, length, width // 3)
+
+
 CASES = [
     # arithmetic, with broadcasting in each direction
     ("add", lambda a, b: a + b, _t(lambda T, a, b: a + b), [(3, 4), (4,)], "any"),
@@ -65,6 +76,11 @@ CASES = [
     # attention's heads: (N, L, H, d) storage read as (N, H, L, d), and a key transposed in place
     ("matmul_4d_heads", lambda a, b: a.transpose(1, 2) @ b.transpose(1, 2).transpose(-1, -2),
      _t(lambda T, a, b: a.transpose(1, 2) @ b.transpose(1, 2).transpose(-1, -2)), [(2, 4, 3, 5), (2, 6, 3, 5)], "any"),
+    # self-attention from one packed [Q | K | V] projection (MultiheadAttention's packed path)
+    ("packed_attention", lambda a: nl.ops.attention.packed_attention(a, 2),
+     _t(lambda T, a: _torch_packed_attention(T, a, 2, False)), [(2, 5, 12)], "any"),
+    ("packed_attention_causal", lambda a: nl.ops.attention.packed_attention(a, 2, _CAUSAL_5),
+     _t(lambda T, a: _torch_packed_attention(T, a, 2, True)), [(2, 5, 12)], "any"),
     ("matmul_5d", nl.matmul, _t(lambda T, a, b: a @ b), [(2, 1, 2, 3, 4), (2, 1, 2, 4, 3)], "any"),
     # reductions over each dim
     ("sum_all", lambda a: a.sum(), _t(lambda T, a: a.sum()), [(3, 4)], "any"),
@@ -126,6 +142,7 @@ CASES = [
 
 SECOND_ORDER = {"mul", "div", "pow_scalar", "exp", "log", "tanh", "sigmoid", "gelu", "gelu_tanh",
                 "silu", "softplus", "matmul_2d", "matmul_batched", "matmul_1d_2d", "matmul_4d_heads",
+                "packed_attention", "packed_attention_causal",
                 "sum_dims", "mean",
                 "var", "logsumexp", "softmax", "softmax_dim0", "log_softmax", "repeated_index",
                 "gather", "cat", "diamond", "reused", "sqrt", "rsqrt", "erf", "max_dim", "norm"}

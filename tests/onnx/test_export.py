@@ -126,6 +126,32 @@ def test_a_lone_attention_layer_is_one_node(tmp_path):
     assert [n.op_type for n in proto.graph.node] == ["MultiheadAttention", "Identity"]
 
 
+def test_packed_self_attention_is_written_as_its_operators(tmp_path):
+    """Causal self-attention without weights runs packed (one PackedAttention node); it exports as
+    the slices, MatMul, Softmax and merge it stands for, inside the attention's function or inline."""
+    from nnlite.onnx.trace import trace
+    nl.manual_seed(0)
+    attention = nn.MultiheadAttention(12, 3, batch_first=True)
+    with nl.no_grad():
+        attention.in_proj_bias.copy_(nl.randn(36))
+
+    class CausalSelfAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = attention
+
+        def forward(self, x):
+            return self.attention(x, x, x, need_weights=False, is_causal=True)[0]
+
+    model = CausalSelfAttention()
+    assert "PackedAttention" in trace(model, (_floats(2, 6, 12),)).op_names()
+    for functions in (True, False):
+        proto = _round_trip(model, _floats(2, 6, 12), tmp_path, other_batch=_floats(5, 6, 12, seed=1),
+                            functions=functions)
+        nodes = proto.functions[0].node if functions else proto.graph.node
+        assert {"Slice", "MatMul", "Softmax", "Add"} <= {n.op_type for n in nodes}
+
+
 def test_norms_activations_and_convolution_options(tmp_path):
     nl.manual_seed(0)
     model = Everything()

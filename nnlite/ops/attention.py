@@ -227,7 +227,7 @@ class PackedAttention(Function):
         if self.recording:   # only backward reads the weights
             self.weights = weights
         out = np.empty((n, length, qkv.shape[2] // 3), qkv.dtype)
-        np.copyto(_merged_heads(out, num_heads), K.bmm(weights, v))
+        K.bmm(weights, v, out=_merged_heads(out, num_heads))   # written with its heads side by side
         return out
 
     def backward(self, grad):
@@ -243,9 +243,9 @@ class PackedAttention(Function):
                                       self.scale).reshape(p.shape)
         d_qkv = np.empty(qkv.shape, qkv.dtype)
         dq, dk, dv = _packed_heads(d_qkv, h)
-        np.copyto(dv, K.bmm(p, d_out, trans_a=True))
-        np.copyto(dq, K.bmm(d_scores, k))
-        np.copyto(dk, K.bmm(d_scores, q, trans_a=True))
+        K.bmm(p, d_out, trans_a=True, out=dv)   # each product written straight into its block
+        K.bmm(d_scores, k, out=dq)
+        K.bmm(d_scores, q, trans_a=True, out=dk)
         return constant(d_qkv), None, None, None
 
     def _recorded_grad(self, grad):

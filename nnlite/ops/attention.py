@@ -236,7 +236,8 @@ class PackedAttention(Function):
         qkv, h = self.inputs[0].data, self.num_heads
         q, k, v = _packed_heads(qkv, h)
         p = self.weights
-        rows, length = p.size // p.shape[-1], p.shape[-1]
+        length = p.shape[-1]
+        rows = p.shape[0] * p.shape[1] * length   # (not p.size // length: the sequence may be empty)
         d_out = _merged_heads(grad.data, h)
         d_weights = K.bmm(d_out, v, trans_b=True)
         d_scores = K.softmax_backward(d_weights.reshape(rows, length), p.reshape(rows, length),

@@ -315,3 +315,13 @@ def test_the_weights_are_kept_only_for_a_recorded_call(rng):
     assert not hasattr(fn, "weights")
     leaf = nl.tensor(qkv.data, requires_grad=True)
     assert packed_attention(leaf, 1).grad_fn.weights.shape == (2, 1, 4, 4)
+
+
+@pytest.mark.parametrize("shape", [(2, 0, 6), (0, 0, 6)])
+def test_packed_attention_on_an_empty_sequence(shape):
+    """No queries and no keys: an empty output and an empty gradient, forward and backward."""
+    qkv = nl.tensor(np.zeros(shape), requires_grad=True)
+    out = packed_attention(qkv, 2)
+    assert out.shape == shape[:2] + (shape[2] // 3,)
+    out.backward(nl.tensor(np.ones(out.shape)))
+    assert qkv.grad.shape == shape

@@ -103,6 +103,7 @@ def _like(arr):
 
 
 def _wants_grad(t):
+    # a NumPy array among the inputs (taken as a constant) wants no gradient
     return isinstance(t, Tensor) and t.requires_grad
 
 

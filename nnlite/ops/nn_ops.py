@@ -15,7 +15,7 @@ from ..random import _gen
 from ..tensor import Tensor
 from .indexing import GetItem
 from .inplace import copy_
-from .linalg import matmul
+from .linalg import _array, _wants_grad, matmul
 from .pointwise import ReluGrad
 from .shape import expand, reshape
 
@@ -53,11 +53,6 @@ class LinearFunction(Function):
         return grad_x, grad_w, grad_b
 
 
-def _wants_grad(t):
-    # a NumPy array among the inputs (F.linear takes one as a constant) wants no gradient
-    return isinstance(t, Tensor) and t.requires_grad
-
-
 def _unrecorded_grads(inputs, g):
     """Linear's three gradients from the array ``g``, straight from the kernels.
 
@@ -69,10 +64,6 @@ def _unrecorded_grads(inputs, g):
     return (constant(K.gemm(g, _array(weight))) if _wants_grad(x) else None,
             constant(K.gemm(g, _array(x), True)) if _wants_grad(weight) else None,
             constant(K.bias_grad(g)) if _wants_grad(bias) else None)
-
-
-def _array(t):
-    return t.data if isinstance(t, Tensor) else t
 
 
 class LinearReLUFunction(LinearFunction):

@@ -278,11 +278,17 @@ def packed_attention(qkv, num_heads, bias=None, scale=None):
     (2, 5, 8)
     """
     name = "packed_attention"
-    if qkv.ndim != 3 or num_heads < 1 or qkv.shape[2] % (3 * num_heads):
+    if not isinstance(num_heads, numbers.Integral) or isinstance(num_heads, bool):
+        raise TypeError(f"{name}: num_heads must be a positive int, got {num_heads!r} "
+                        f"({type(num_heads).__name__})")
+    if num_heads < 1:
+        raise ValueError(f"{name}: num_heads must be a positive int, got {num_heads}")
+    if qkv.ndim != 3 or qkv.shape[2] % (3 * num_heads):
         raise ValueError(f"{name}: qkv must be (batch, sequence, 3 * embed_dim) with embed_dim divisible by "
                          f"num_heads={num_heads}, got shape {tuple(qkv.shape)}")
     if qkv.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name}: qkv must be float32 or float64, got {qkv.dtype}")
+        order = "" if qkv.dtype.isnative else " in the machine's byte order"
+        raise TypeError(f"{name}: qkv must be float32 or float64{order}, got {qkv.dtype}")
     length = qkv.shape[1]
     if isinstance(bias, Tensor):
         if bias.requires_grad:

@@ -325,3 +325,13 @@ def test_packed_attention_on_an_empty_sequence(shape):
     assert out.shape == shape[:2] + (shape[2] // 3,)
     out.backward(nl.tensor(np.ones(out.shape)))
     assert qkv.grad.shape == shape
+
+
+def test_packed_attention_names_a_wrong_head_count_and_byte_order():
+    qkv = np.zeros((2, 5, 12), np.float32)
+    with pytest.raises(TypeError, match=r"num_heads must be a positive int, got 2.0 \(float\)"):
+        packed_attention(qkv, 2.0)
+    with pytest.raises(ValueError, match=r"num_heads must be a positive int, got 0"):
+        packed_attention(qkv, 0)
+    with pytest.raises(TypeError, match=r"float32 or float64 in the machine's byte order, got >f4"):
+        packed_attention(qkv.astype(">f4"), 2)

@@ -143,3 +143,16 @@ def one_line_error(err):
     """True when stderr is exactly one ``nnlite: error:`` line (no traceback)."""
     lines = err.strip().splitlines()
     return len(lines) == 1 and lines[0].startswith("nnlite: error:") and "Traceback" not in err
+
+
+def node_names(t):
+    """The names of the graph nodes behind Tensor ``t`` (e.g. ``"MatMulBackward"``), each once."""
+    seen, stack, names = set(), [t], []
+    while stack:
+        fn = stack.pop().grad_fn
+        if fn is None or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        names.append(fn.name)
+        stack.extend(a for a in fn.inputs if isinstance(a, nl.Tensor))
+    return names

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from helpers import node_names
 
 
 def _heads(rng, N, L, H, d, dtype, requires_grad=True):
@@ -87,14 +88,18 @@ def test_other_operands_keep_the_general_path():
 
 def test_multihead_attention_gradients_have_the_recorded_bytes():
     """A MultiheadAttention layer's parameter and input gradients: the unrecorded backward
-    (kernels, head gradients in place) gives the bytes of the recorded one."""
+    (kernels, head gradients in place) gives the bytes of the recorded one. need_weights=True
+    keeps the call on the composed path, whose products are MatMuls (self-attention without
+    weights would run packed, as one PackedAttention node, and never reach MatMul's backward)."""
     nl.manual_seed(3)
     mha = nl.nn.MultiheadAttention(12, 3, batch_first=True)
     x = nl.randn(2, 7, 12, requires_grad=True)
     mask = np.triu(np.ones((7, 7), dtype=bool), 1)
     wanted = [x] + list(mha.parameters())
-    loss = lambda: (mha(x, x, x, attn_mask=mask, need_weights=False)[0] ** 2).sum()
+    loss = lambda: (mha(x, x, x, attn_mask=mask, need_weights=True)[0] ** 2).sum()
+    assert "MatMulBackward" in node_names(loss())
     first = nl.grad(loss(), wanted)
     recorded = nl.grad(loss(), wanted, create_graph=True)
     for f, r in zip(first, recorded):
         assert f.data.tobytes() == np.ascontiguousarray(r.data).tobytes()
+

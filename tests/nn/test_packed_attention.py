@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
-from helpers import same_bytes_across_threads, torch_or_skip
+from helpers import node_names, same_bytes_across_threads, torch_or_skip
 from nnlite.autograd import gradcheck, gradgradcheck
 from nnlite.ops.attention import PackedAttention, _packed_heads, attention_with_weights, packed_attention
 
@@ -18,19 +18,6 @@ def _composed(m):
     """Force ``m`` (a MultiheadAttention) onto the composed path, as every call the packed one refuses."""
     m._packs = lambda *args: False
     return m
-
-
-def _node_names(t):
-    """The names of the graph nodes behind ``t``."""
-    seen, stack, names = set(), [t], []
-    while stack:
-        fn = stack.pop().grad_fn
-        if fn is None or id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        names.append(fn.name)
-        stack.extend(a for a in fn.inputs if isinstance(a, nl.Tensor))
-    return names
 
 
 def _causal(L, dtype):
@@ -64,7 +51,7 @@ def test_packed_path_equals_the_composed_path(rng, dtype, case):
     shape = {"seq_first": (7, 3, 16), "unbatched": (7, 16)}.get(case, (3, 7, 16))
     x0 = rng.standard_normal(shape).astype(dtype)
     x = nl.tensor(x0, requires_grad=True)
-    assert "PackedAttentionBackward" in _node_names(m(x, x, x, **kw)[0])
+    assert "PackedAttentionBackward" in node_names(m(x, x, x, **kw)[0])
     packed = _step(m, x0, **kw)
     composed = _step(_composed(m), x0, **kw)
     tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
@@ -110,7 +97,7 @@ def test_packed_path_matches_torch_self_attention_with_a_causal_mask(rng, batch_
     x, tx = nl.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
     out, _ = m(x, x, x, attn_mask=causal, need_weights=False)
     ref, _ = t(tx, tx, tx, attn_mask=torch.tensor(causal), need_weights=False)
-    assert "PackedAttentionBackward" in _node_names(out)
+    assert "PackedAttentionBackward" in node_names(out)
     np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10, atol=1e-12)
     (out * out).sum().backward()
     (ref * ref).sum().backward()
@@ -139,7 +126,7 @@ def test_packed_path_by_central_differences(rng, causal):
     assert gradgradcheck(layer, [x, w], atol=1e-5, rtol=1e-4)
     x2 = nl.tensor(x.data.copy(), requires_grad=True)
     out, _ = m(x2, x2, x2, need_weights=False, is_causal=causal)
-    assert "PackedAttentionBackward" in _node_names(out)
+    assert "PackedAttentionBackward" in node_names(out)
     assert gradgradcheck(lambda x: m(x, x, x, need_weights=False, is_causal=causal)[0], [x2], atol=1e-5, rtol=1e-4)
 
 
@@ -277,7 +264,7 @@ def test_calls_the_packed_path_does_not_cover_keep_the_composed_path(rng, case):
         kw, call = _fallback_calls(rng)[case]
         m = nl.nn.MultiheadAttention(8, 2, batch_first=True, **kw).double()
         out = call(m)
-    names = _node_names(out)
+    names = node_names(out)
     assert "PackedAttentionBackward" not in names and "MatMulBackward" in names
 
 

@@ -203,3 +203,26 @@ def test_no_grad_linear_keeps_float16_and_the_functional_errors():
             F.linear(nl.zeros(2, 6, dtype=np.float64), layer.weight.float())
         with pytest.raises(ValueError, match="linear"):
             F.linear(nl.tensor(1.0), layer.weight.float())
+
+
+@pytest.mark.parametrize("case", ["numpy_input", "transposed_weight", "bfloat16"])
+def test_no_grad_linear_takes_what_the_recorded_call_takes(case):
+    # The unrecorded path reads arrays and strided views itself and hands storage dtypes
+    # (bfloat16) to the general path: each gives the recorded call's type, dtype and bytes.
+    rng = np.random.default_rng(4)
+    x = nl.tensor(rng.standard_normal((3, 6)).astype(np.float32))
+    w = nl.tensor(rng.standard_normal((4, 6)).astype(np.float32), requires_grad=True)
+    if case == "numpy_input":
+        x = x.data
+    elif case == "transposed_weight":   # (4, 6) read from (6, 4) storage
+        w = nl.tensor(np.ascontiguousarray(w.data.T), requires_grad=True).T
+        assert not w.data.flags.c_contiguous
+    else:
+        pytest.importorskip("ml_dtypes")
+        x, w = x.to(nl.bfloat16), w.to(nl.bfloat16)
+    recorded = F.linear(x, w)
+    with nl.no_grad():
+        plain = F.linear(x, w)
+    assert isinstance(plain, nl.Tensor) and plain.grad_fn is None
+    assert plain.dtype == recorded.dtype and plain.shape == recorded.shape == (3, 4)
+    assert plain.data.tobytes() == recorded.data.tobytes()

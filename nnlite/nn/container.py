@@ -7,7 +7,6 @@ in PyTorch: ``Sequential(Linear(2, 3))`` saves ``0.weight`` and ``0.bias``.
 import operator
 from collections import OrderedDict
 
-from .linear import Identity
 from .module import Module
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "Residual"]
@@ -90,10 +89,7 @@ class Sequential(_ModuleSequence):
 
     def forward(self, input):
         for module in self._modules.values():
-            # An Identity without hooks returns its input: passed over, since fuse_linear_relu
-            # leaves one in each fused pair's place and a call is a microsecond of batch-1 latency.
-            if type(module) is not Identity or module._forward_pre_hooks or module._forward_hooks:
-                input = module(input)
+            input = module(input)
         return input
 
 

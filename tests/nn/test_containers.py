@@ -146,9 +146,9 @@ def test_insert_with_negative_index_matches_list_insert():
         assert [type(m).__name__ for m in seq][0] == "GELU" and list(seq._modules) == ["0", "1", "2", "3"]
 
 
-def test_sequential_passes_over_identity_unless_it_has_hooks():
-    # fuse_linear_relu leaves an Identity in each fused pair's place; Sequential passes it
-    # over, but a hook on it still runs and may change the value.
+def test_a_hook_on_a_fused_pairs_identity_runs():
+    # fuse_linear_relu leaves an Identity in each fused pair's place; Sequential still calls
+    # it, so a hook registered on it afterwards runs and may change the value.
     model = nn.fuse_linear_relu(nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2)))
     x = nl.randn(3, 4)
     before = model(x).data.copy()

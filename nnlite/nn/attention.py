@@ -232,7 +232,8 @@ class MultiheadAttention(Module):
     def _attend(self, query, key, value, mask):
         """The composed path: three projections, the heads as views, attention, the heads merged.
 
-        Returns (output before the batch layout is restored, weights (N, H, L, S)).
+        Returns (output before the batch layout is restored, weights (N, H, L, S) with S
+        counting the keys ``bias_k`` and ``add_zero_attn`` append).
         """
         N, L, S, H = query.shape[0], query.shape[1], key.shape[1], self.num_heads
         q, k, v = self._projections(query, key, value)

@@ -266,8 +266,8 @@ def packed_attention(qkv, num_heads, bias=None, scale=None):
     """Self-attention of ``num_heads`` heads from a packed (N, L, 3E) [Q | K | V], as one graph node.
 
     ``bias`` is None or a constant (L, L) array added to the scaled scores (a
-    causal mask: 0 where a query may attend, -inf where not; every row must keep
-    at least one finite entry); ``scale`` defaults to 1 / sqrt(E / num_heads).
+    causal mask: 0 where a query may attend, -inf where not; a row that is -inf
+    everywhere is refused); ``scale`` defaults to 1 / sqrt(E / num_heads).
     Returns the (N, L, E) output with the heads side by side. See
     :class:`PackedAttention` for the math; MultiheadAttention calls this for
     self-attention when nothing asks for the composed path.

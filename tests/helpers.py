@@ -156,3 +156,14 @@ def node_names(t):
         names.append(fn.name)
         stack.extend(a for a in fn.inputs if isinstance(a, nl.Tensor))
     return names
+
+
+def compare_output_and_grads(module, torch_module, x, tx, out, ref, atol=1e-11):
+    """out equals torch's ref; after backward of sum(out^2), the input's and every parameter's gradients too."""
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+    (out * out).sum().backward()
+    (ref * ref).sum().backward()
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-9, atol=atol)
+    theirs = dict(torch_module.named_parameters())
+    for name, p in module.named_parameters():
+        np.testing.assert_allclose(p.grad.data, theirs[name].grad.numpy(), rtol=1e-9, atol=atol, err_msg=name)

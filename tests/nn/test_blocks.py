@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
-from helpers import torch_or_skip
+from helpers import compare_output_and_grads, torch_or_skip
 from nnlite.nn.blocks import Bottleneck, DepthwiseSeparableConv2d
 
 
@@ -58,16 +58,6 @@ def _load(m, t):
     m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
 
 
-def _compare_grads(m, t, xn, xt, out, ref):
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10, atol=1e-12)
-    (out * out).sum().backward()
-    (ref * ref).sum().backward()
-    np.testing.assert_allclose(xn.grad.data, xt.grad.numpy(), rtol=1e-9, atol=1e-11)
-    tp = dict(t.named_parameters())
-    for n, p in m.named_parameters():
-        np.testing.assert_allclose(p.grad.data, tp[n].grad.numpy(), rtol=1e-9, atol=1e-11, err_msg=n)
-
-
 def _torch_blocks():
     """The two blocks written with torch.nn (defined on first use: torch is optional)."""
     torch = torch_or_skip()
@@ -110,7 +100,7 @@ def test_separable_matches_torch(rng, args):
     _load(m, t)
     x = rng.standard_normal((2, args[0], 7, 6))
     xn, xt = nl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    _compare_grads(m, t, xn, xt, m(xn), t(xt))
+    compare_output_and_grads(m, t, xn, xt, m(xn), t(xt))
 
 
 @pytest.mark.parametrize("args", [(8, 2, 8, 1), (4, 2, 8, 2)])
@@ -130,7 +120,7 @@ def test_bottleneck_matches_torch(rng, args, training):
     t.train(training)
     x = rng.standard_normal((3, args[0], 5, 5))
     xn, xt = nl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    _compare_grads(m, t, xn, xt, m(xn), t(xt))
+    compare_output_and_grads(m, t, xn, xt, m(xn), t(xt))
     tb = dict(t.named_buffers())
     for n, b in m.named_buffers():      # running statistics after one training step
         np.testing.assert_allclose(b.data, tb[n].numpy(), rtol=1e-10, atol=1e-12, err_msg=n)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
-from helpers import node_names, same_bytes_across_threads, torch_or_skip
+from helpers import compare_output_and_grads, node_names, same_bytes_across_threads, torch_or_skip
 from nnlite.autograd import gradcheck, gradgradcheck
 from nnlite.ops.attention import PackedAttention, _packed_heads, attention_with_weights, packed_attention
 
@@ -98,13 +98,7 @@ def test_packed_path_matches_torch_self_attention_with_a_causal_mask(rng, batch_
     out, _ = m(x, x, x, attn_mask=causal, need_weights=False)
     ref, _ = t(tx, tx, tx, attn_mask=torch.tensor(causal), need_weights=False)
     assert "PackedAttentionBackward" in node_names(out)
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10, atol=1e-12)
-    (out * out).sum().backward()
-    (ref * ref).sum().backward()
-    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-9, atol=1e-12)
-    theirs = dict(t.named_parameters())
-    for name, p in m.named_parameters():
-        np.testing.assert_allclose(p.grad.data, theirs[name].grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+    compare_output_and_grads(m, t, x, tx, out, ref, atol=1e-12)
 
 
 @pytest.mark.parametrize("causal", [False, True])

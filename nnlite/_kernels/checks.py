@@ -188,7 +188,7 @@ def product_out(op, out, shape, dtype):
     BLAS writes each (m, n) item row by row: unit column stride, rows a positive
     whole number of elements apart and at least n elements apart. The batch dims
     may have any strides that are whole elements, as long as no two elements of the
-    result land in one place (the dims longer than 1, taken by growing |stride|,
+    result land in one place (the dims longer than 1, taken by growing absolute stride,
     each step past the span of those before it): items written by different
     threads must not share memory. An empty ``out`` needs only the shape and dtype.
     """

@@ -19,7 +19,8 @@ key and value appended to every sequence.
 import numpy as np
 
 from .. import ops
-from ..ops.attention import _blocks_a_whole_row, attention_with_weights, packed_attention
+from ..ops.attention import _blocks_a_whole_row, attention_with_weights
+from ..ops.packed_attention import packed_attention
 from ..parameter import Parameter
 from ..tensor import Tensor, is_floating_dtype
 from . import functional as F
@@ -54,7 +55,7 @@ class MultiheadAttention(Module):
     ``bias_k`` or ``add_zero_attn``, no dropout in effect, float32/float64, no
     ``key_padding_mask``, and no mask or one constant (L, L) mask that leaves
     every query a key): one (N, L, 3E) product with ``in_proj_weight`` and one
-    :func:`~nnlite.ops.attention.packed_attention` node that reads the heads
+    :func:`~nnlite.ops.packed_attention.packed_attention` node that reads the heads
     in place. Every other call runs *composed*: three projections with slices
     of the packed weight, the heads as views, matmul, softmax, matmul, and the
     heads merged. The two agree to rounding (the one product can round Q, K
@@ -212,7 +213,7 @@ class MultiheadAttention(Module):
         """Whether this self-attention call may run packed: Q, K, V from one product, one attention node.
 
         ``F.linear(query, in_proj_weight, in_proj_bias)`` gives [Q | K | V] as one
-        (N, L, 3E) array and :func:`~nnlite.ops.attention.packed_attention` reads the
+        (N, L, 3E) array and :func:`~nnlite.ops.packed_attention.packed_attention` reads the
         heads from it in place: fewer graph nodes and copies than three projections of
         weight slices, per-head reshapes and a merge, whose gradients must be summed
         back. It computes what the composed path does, so it is taken whenever nothing

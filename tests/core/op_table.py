@@ -77,9 +77,9 @@ CASES = [
     ("matmul_4d_heads", lambda a, b: a.transpose(1, 2) @ b.transpose(1, 2).transpose(-1, -2),
      _t(lambda T, a, b: a.transpose(1, 2) @ b.transpose(1, 2).transpose(-1, -2)), [(2, 4, 3, 5), (2, 6, 3, 5)], "any"),
     # self-attention from one packed [Q | K | V] projection (MultiheadAttention's packed path)
-    ("packed_attention", lambda a: nl.ops.attention.packed_attention(a, 2),
+    ("packed_attention", lambda a: nl.ops.packed_attention.packed_attention(a, 2),
      _t(lambda T, a: _torch_packed_attention(T, a, 2, False)), [(2, 5, 12)], "any"),
-    ("packed_attention_causal", lambda a: nl.ops.attention.packed_attention(a, 2, _CAUSAL_5),
+    ("packed_attention_causal", lambda a: nl.ops.packed_attention.packed_attention(a, 2, _CAUSAL_5),
      _t(lambda T, a: _torch_packed_attention(T, a, 2, True)), [(2, 5, 12)], "any"),
     ("matmul_5d", nl.matmul, _t(lambda T, a, b: a @ b), [(2, 1, 2, 3, 4), (2, 1, 2, 4, 3)], "any"),
     # reductions over each dim

@@ -11,7 +11,8 @@ import pytest
 import nnlite as nl
 from helpers import compare_output_and_grads, node_names, same_bytes_across_threads, torch_or_skip
 from nnlite.autograd import gradcheck, gradgradcheck
-from nnlite.ops.attention import PackedAttention, _packed_heads, attention_with_weights, packed_attention
+from nnlite.ops.attention import attention_with_weights
+from nnlite.ops.packed_attention import PackedAttention, _packed_heads, packed_attention
 
 
 def _composed(m):

@@ -192,11 +192,15 @@ def _softmax(op_type):
 
 
 def _scaled_softmax(b, fn, out):
-    # attention's softmax(x * scale + mask): the three ONNX operators it stands for
     x, scale, bias = fn.inputs[:3]
-    scores = b.node("Mul", [b.value(x), b.value(scale, out.dtype)])
+    return _softmax_of_scaled(b, b.value(x), scale, bias, out.dtype)
+
+
+def _softmax_of_scaled(b, scores, scale, bias, dtype):
+    # attention's softmax(scores * scale + mask): the three ONNX operators it stands for
+    scores = b.node("Mul", [scores, b.value(scale, dtype)])
     if bias is not None:
-        scores = b.node("Add", [scores, b.value(bias, out.dtype)])
+        scores = b.node("Add", [scores, b.value(bias, dtype)])
     return b.node("Softmax", [scores], axis=-1)
 
 
@@ -214,10 +218,8 @@ def _packed_attention(b, fn, out):
                       perm=perm)
 
     q, k_t, v = head_block(0, [0, 2, 1, 3]), head_block(1, [0, 2, 3, 1]), head_block(2, [0, 2, 1, 3])
-    scores = b.node("Mul", [b.node("MatMul", [q, k_t]), b.value(scale, out.dtype)])
-    if bias is not None:
-        scores = b.node("Add", [scores, b.value(bias, out.dtype)])
-    heads_out = b.node("MatMul", [b.node("Softmax", [scores], axis=-1), v])
+    weights = _softmax_of_scaled(b, b.node("MatMul", [q, k_t]), scale, bias, out.dtype)
+    heads_out = b.node("MatMul", [weights, v])
     merged = b.node("Transpose", [heads_out], perm=[0, 2, 1, 3])
     return b.node("Reshape", [merged, b.ints([-1, length, e])])
 

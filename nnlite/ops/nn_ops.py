@@ -132,9 +132,7 @@ def _linear(function, input, weight, bias):
 
 def _unrecorded_linear(activation, input, weight, bias):
     """act(input @ weight.T + bias) straight from the kernel, over any leading dims; no graph."""
-    x = input.data if isinstance(input, Tensor) else input
-    w = weight.data if isinstance(weight, Tensor) else weight
-    b = bias.data if isinstance(bias, Tensor) else bias
+    x, w, b = _array(input), _array(weight), _array(bias)
     if x.ndim == 2:
         return Tensor._make(K.linear_forward(x, w, b, activation), None)
     if x.ndim == 0:

@@ -50,9 +50,9 @@ cdef int _pair_type(str op, object a, str name_a, object b, str name_b, int ndim
                         f"and {b.dtype} ({name_b})")
     if ndim == 0:   # the caller checks the dims itself
         return t
-    if a.ndim != ndim:
+    if cnp.PyArray_NDIM(<cnp.ndarray>a) != ndim:   # both are ndarrays: _float_type checked
         raise ValueError(f"{op}: {name_a} must be {ndim}-D, got shape {a.shape}")
-    if b.ndim != ndim:
+    if cnp.PyArray_NDIM(<cnp.ndarray>b) != ndim:
         raise ValueError(f"{op}: {name_b} must be {ndim}-D, got shape {b.shape}")
     return t
 
@@ -86,12 +86,15 @@ cdef object _blas_operand(cnp.ndarray arr, int axis, bint trans, BlasOperand *ou
     actually read (``arr`` itself, or a C-contiguous copy when no stride fits). The axes
     before ``axis`` are batch axes: any stride that is a whole number of elements will do."""
     cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(arr)
-    cdef Py_ssize_t rows = arr.shape[axis], cols = arr.shape[axis + 1]
-    cdef Py_ssize_t s0 = arr.strides[axis], s1 = arr.strides[axis + 1]
+    # dims and strides read through the C API: ``arr.shape`` would build a tuple per call
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(arr)
+    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(arr)
+    cdef Py_ssize_t rows = dims[axis], cols = dims[axis + 1]
+    cdef Py_ssize_t s0 = strides[axis], s1 = strides[axis + 1]
     cdef int d
     cdef bint whole_items = True
     for d in range(axis):
-        whole_items = whole_items and arr.strides[d] % item == 0
+        whole_items = whole_items and strides[d] % item == 0
     if cnp.PyArray_ISALIGNED(arr) and whole_items:
         # stored row-major with a row stride BLAS can use as its leading dimension
         if (cols <= 1 or s1 == item) and (rows <= 1 or (s0 % item == 0 and s0 >= item * cols and s0 > 0)):
@@ -367,16 +370,20 @@ def linear_forward(x, weight, bias, activation):
     if bias is not None and _float_type(op, bias, "bias") != t:
         raise TypeError(f"{op}: all operands must share one dtype, got {x.dtype} (x) "
                         f"and {bias.dtype} (bias)")
-    cdef Py_ssize_t batch = x.shape[0], in_features = weight.shape[1], out_features = weight.shape[0]
-    if x.shape[1] != in_features:
+    # dims through the C API: at batch 1 this wrapper's own cost is a share of the call
+    cdef cnp.npy_intp *x_dims = cnp.PyArray_DIMS(<cnp.ndarray>x)
+    cdef cnp.npy_intp *w_dims = cnp.PyArray_DIMS(<cnp.ndarray>weight)
+    cdef Py_ssize_t batch = x_dims[0], in_features = w_dims[1], out_features = w_dims[0]
+    if x_dims[1] != in_features:
         raise ValueError(f"{op}: weight of shape {weight.shape} expects in_features={in_features}, "
                          f"input has shape {x.shape}")
-    if bias is not None and bias.shape != (out_features,):
+    if bias is not None and (cnp.PyArray_NDIM(<cnp.ndarray>bias) != 1
+                             or cnp.PyArray_DIMS(<cnp.ndarray>bias)[0] != out_features):
         raise ValueError(f"{op}: bias must have shape ({out_features},) to match weight "
                          f"{weight.shape}, got {bias.shape}")
-    if activation is not None and activation != "relu":
+    cdef bint relu = activation is not None
+    if relu and activation != "relu":
         raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")
-    cdef bint relu = activation == "relu"
     cdef cnp.ndarray y
     cdef cnp.ndarray bc = None
     cdef BlasOperand ox, ow

@@ -109,11 +109,17 @@ def _linear(function, input, weight, bias):
     if not _mode.enabled:
         # Nothing is recorded (no_grad, inference): the kernel's result without a graph node
         # and without Function.apply. At batch size 1 the Python around a small product (a
-        # few microseconds a layer) is a large part of its latency. The kernel checks its
-        # operands; anything it refuses (a float16 model, a shape mistake) takes the general
+        # few microseconds a layer) is a large part of its latency, so the arrays are taken
+        # out of the tensors here rather than by a helper per operand. The kernel checks
+        # them; anything it refuses (a float16 model, a shape mistake) takes the general
         # path below, which handles it or names the mistake in F.linear's words.
+        x = input.data if isinstance(input, Tensor) else input
+        w = weight.data if isinstance(weight, Tensor) else weight
+        b = bias.data if isinstance(bias, Tensor) else bias
         try:
-            return _unrecorded_linear(function.activation, input, weight, bias)
+            if x.ndim == 2:
+                return Tensor._make(K.linear_forward(x, w, b, function.activation), None)
+            return _unrecorded_linear(function.activation, x, w, b)
         except (TypeError, ValueError):
             pass
     # One shape read and one comparison on the way in, for the same reason.
@@ -130,11 +136,8 @@ def _linear(function, input, weight, bias):
     return reshape(y, shape[:-1] + y.shape[-1:])
 
 
-def _unrecorded_linear(activation, input, weight, bias):
-    """act(input @ weight.T + bias) straight from the kernel, over any leading dims; no graph."""
-    x, w, b = _array(input), _array(weight), _array(bias)
-    if x.ndim == 2:
-        return Tensor._make(K.linear_forward(x, w, b, activation), None)
+def _unrecorded_linear(activation, x, w, b):
+    """act(x @ w.T + b) for arrays ``x`` of any number of leading dims; no graph."""
     if x.ndim == 0:
         raise ValueError("linear: a 0-dim input")   # the general path words the message
     y = K.linear_forward(x.reshape(-1, x.shape[-1]), w, b, activation)

@@ -464,6 +464,9 @@ def test_bad_inputs_raise_clear_errors():
         _gemm.linear_forward(np.ones((2, 3)), np.ones((5, 4)), None, None)
     with pytest.raises(ValueError, match=r"\(5,\).*\(4,\)"):
         _gemm.linear_forward(np.ones((2, 4)), np.ones((5, 4)), np.ones(4), None)
+    for bias in (np.ones((1, 5)), np.ones(())):   # the right size, the wrong number of dims
+        with pytest.raises(ValueError, match=r"bias must have shape \(5,\)"):
+            _gemm.linear_forward(np.ones((1, 4)), np.ones((5, 4)), bias, None)
     with pytest.raises(TypeError, match="float64.*float32"):
         _gemm.linear_forward(np.ones((2, 4)), np.ones((5, 4)), np.ones(5, np.float32), None)
     with pytest.raises(ValueError, match="activation"):

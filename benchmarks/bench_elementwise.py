@@ -51,6 +51,10 @@ def _workloads(torch, x, g, target):
         "gelu (erf) fwd+bwd": (
             lambda k: lambda: (k.gelu_forward(x, "none"), k.gelu_backward(g, x, "none")),
             lambda: (aten.gelu(tx), aten.gelu_backward(tg, tx))),
+        # what F.gelu's node does: the forward keeps Phi(x), the backward reads it instead of erf again
+        "gelu (erf) fwd+bwd, Phi kept": (
+            lambda k: lambda: k.gelu_backward(g, x, "none", k.gelu_forward(x, "none", save=True)[1]),
+            lambda: (aten.gelu(tx), aten.gelu_backward(tg, tx))),
         "gelu (tanh) fwd+bwd": (
             lambda k: lambda: (k.gelu_forward(x, "tanh"), k.gelu_backward(g, x, "tanh")),
             lambda: (aten.gelu(tx, approximate="tanh"), aten.gelu_backward(tg, tx, approximate="tanh"))),

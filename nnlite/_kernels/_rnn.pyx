@@ -27,25 +27,30 @@ The NumPy twin, ``reference/_rnn.py``, performs the same operations in the
 same order; float32 uses the straight-line exp/tanh of ``_fastmath.h`` (the
 twin NumPy's), so the two agree to rounding. Every output element depends on
 its own inputs only, so the result is the same bytes for any thread count.
-The six step kernels are rows of the kernel table (``table.py``), so
-``nnlite/ops/recurrent.py`` calls them as ``K.lstm_step_forward`` and so on,
-like every other op.
+The six step kernels are rows of the kernel table (``table.py``), and so are
+the two scans at the end of this file, which run every step of a sequence in
+one call (``nnlite/ops/recurrent.py`` calls them as ``K.recurrent_scan_forward``
+and ``K.recurrent_scan_backward``): the same row loops, with the products of
+each step made on fixed blocks of the batch.
 """
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
 
+import numpy as np
+
+from nnlite._kernels._blas cimport blas_pin_one_thread, blas_restore_threads, dgemm_serial, sgemm_serial
 from nnlite._kernels._checks cimport is_native_float
 from nnlite._kernels._dtype cimport data
 from nnlite._kernels._fastmath cimport _sigmoid, _tanh
-from nnlite._kernels._threads cimport threads_for
+from nnlite._kernels._threads cimport num_threads, threads_for
 
 from nnlite._kernels import checks as _checks_py
 
 cnp.import_array()
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
-           "rnn_step_forward", "rnn_step_backward"]
+           "rnn_step_forward", "rnn_step_backward", "recurrent_scan_forward", "recurrent_scan_backward"]
 
 
 cdef inline floating _bias(const floating* b, Py_ssize_t k) noexcept nogil:
@@ -169,55 +174,173 @@ cdef inline void _gru_fwd_row(const floating* gh, const floating* gi, const floa
 
 cdef void _gru_bwd(const floating* dh, const floating* gates, const floating* h_prev, floating* dgi,
                    floating* dgh, floating* dh_prev, Py_ssize_t B, Py_ssize_t H, int nt) noexcept nogil:
-    cdef Py_ssize_t n, j, r3, r4, k
-    cdef floating r_, z_, n_, hn, dn, dz, dr
+    cdef Py_ssize_t n
     for n in prange(B, num_threads=nt, schedule="static"):
-        r3 = n * 3 * H
-        r4 = n * 4 * H
-        for j in range(H):
-            k = n * H + j
-            r_ = gates[r4 + j]
-            z_ = gates[r4 + H + j]
-            n_ = gates[r4 + 2 * H + j]
-            hn = gates[r4 + 3 * H + j]
-            dn = dh[k] * (1 - z_) * (1 - n_ * n_)
-            dz = dh[k] * (h_prev[k] - n_) * z_ * (1 - z_)
-            dr = dn * hn * r_ * (1 - r_)
-            dgi[r3 + j] = dr
-            dgi[r3 + H + j] = dz
-            dgi[r3 + 2 * H + j] = dn
-            dgh[r3 + j] = dr
-            dgh[r3 + H + j] = dz
-            dgh[r3 + 2 * H + j] = dn * r_
-            dh_prev[k] = dh[k] * z_
+        _gru_bwd_row(dh + n * H, gates + n * 4 * H, h_prev + n * H, dgi + n * 3 * H, dgh + n * 3 * H,
+                     dh_prev + n * H, H)
+
+
+cdef inline void _gru_bwd_row(const floating* dh, const floating* g, const floating* h_prev, floating* dgi,
+                              floating* dgh, floating* dh_prev, Py_ssize_t H) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating r_, z_, n_, hn, dn, dz, dr
+    for j in range(H):
+        r_ = g[j]
+        z_ = g[H + j]
+        n_ = g[2 * H + j]
+        hn = g[3 * H + j]
+        dn = dh[j] * (1 - z_) * (1 - n_ * n_)
+        dz = dh[j] * (h_prev[j] - n_) * z_ * (1 - z_)
+        dr = dn * hn * r_ * (1 - r_)
+        dgi[j] = dr
+        dgi[H + j] = dz
+        dgi[2 * H + j] = dn
+        dgh[j] = dr
+        dgh[H + j] = dz
+        dgh[2 * H + j] = dn * r_
+        dh_prev[j] = dh[j] * z_
 
 
 # ------------------------------------------------------------------- RNN -----
 
 cdef void _rnn_fwd(const floating* gh, const floating* gi, const floating* b, floating* h,
                    Py_ssize_t B, Py_ssize_t H, bint relu, int nt) noexcept nogil:
-    cdef Py_ssize_t n, j
-    cdef floating* row
+    cdef Py_ssize_t n
     for n in prange(B, num_threads=nt, schedule="static"):
-        row = h + n * H
-        _preact(gi + n * H, gh + n * H, b, row, H)
-        if relu:
-            for j in range(H):
-                row[j] = row[j] if row[j] > 0 else 0
-        else:
-            _tanh_inplace(row, H)
+        _rnn_fwd_row(gh + n * H, gi + n * H, b, h + n * H, H, relu)
+
+
+cdef inline void _rnn_fwd_row(const floating* gh, const floating* gi, const floating* b, floating* h,
+                              Py_ssize_t H, bint relu) noexcept nogil:
+    cdef Py_ssize_t j
+    _preact(gi, gh, b, h, H)
+    if relu:
+        for j in range(H):
+            h[j] = h[j] if h[j] > 0 else 0
+    else:
+        _tanh_inplace(h, H)
 
 
 cdef void _rnn_bwd(const floating* dh, const floating* h, floating* dpre, Py_ssize_t B, Py_ssize_t H,
                    bint relu, int nt) noexcept nogil:
-    cdef Py_ssize_t n, j, k
+    cdef Py_ssize_t n
     for n in prange(B, num_threads=nt, schedule="static"):
-        for j in range(H):
-            k = n * H + j
-            if relu:
-                dpre[k] = dh[k] if h[k] > 0 else 0
+        _rnn_bwd_row(dh + n * H, h + n * H, dpre + n * H, H, relu)
+
+
+cdef inline void _rnn_bwd_row(const floating* dh, const floating* h, floating* dpre, Py_ssize_t H,
+                              bint relu) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(H):
+        if relu:
+            dpre[j] = dh[j] if h[j] > 0 else 0
+        else:
+            dpre[j] = dh[j] * (1 - h[j] * h[j])
+
+
+# ------------------------------------------------------------------ scans -----
+#
+# A layer's whole sequence in one call. Each sample's recurrence needs its own
+# rows only (its h and c, the same W_hh for all), so the batch is cut into fixed
+# blocks of SCAN_ROWS rows and a thread carries its blocks through every time
+# step: per step, one BLAS product for the block (gh = h W_hh^T forward,
+# dh = d W_hh backward) and the row loops above. The threads never wait for each
+# other, and the parallel region is entered once for the sequence, not twice a
+# step. The blocks do not depend on the thread count, and neither does the BLAS
+# call of a block, so the bytes are the same for any thread count: those of
+# K.gemm and the step kernels run on each block's rows alone. (Not those of one
+# product over the whole batch: OpenBLAS's float32 sums can round differently
+# for a product of another shape.)
+
+cdef enum Mode:
+    MODE_LSTM, MODE_GRU, MODE_RNN_TANH, MODE_RNN_RELU
+
+cdef enum:
+    SCAN_ROWS = 32    # batch rows per block: fixed, so any thread count gives the same bytes
+
+MODES = {"LSTM": MODE_LSTM, "GRU": MODE_GRU, "RNN_TANH": MODE_RNN_TANH, "RNN_RELU": MODE_RNN_RELU}
+
+
+cdef inline void _block_product(bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a,
+                                const floating* b, floating* c) noexcept nogil:
+    """c (m x n) = a (m x k) @ op(b), every matrix contiguous, on this thread (BLAS pinned)."""
+    cdef Py_ssize_t ldb = k if trans_b else n
+    if floating is float:
+        sgemm_serial(False, trans_b, m, n, k, a, k, b, ldb, 0, c, n)
+    else:
+        dgemm_serial(False, trans_b, m, n, k, a, k, b, ldb, 0, c, n)
+
+
+cdef void _scan_forward_block(Mode mode, const floating* gi, const floating* w, const floating* b,
+                              floating* hs, floating* cs, floating* gates, floating* gh, Py_ssize_t T,
+                              Py_ssize_t B, Py_ssize_t H, Py_ssize_t G, Py_ssize_t r0,
+                              Py_ssize_t r1) noexcept nogil:
+    """Time steps 0..T-1 for batch rows r0..r1-1 (their gh rows are this block's scratch)."""
+    cdef Py_ssize_t s, n, BH = B * H
+    for s in range(T):
+        _block_product(True, r1 - r0, G * H, H, hs + s * BH + r0 * H, w, gh + r0 * G * H)
+        for n in range(r0, r1):
+            if mode == MODE_LSTM:
+                _lstm_fwd_row(gh + n * G * H, gi + (s * B + n) * G * H, b, cs + s * BH + n * H,
+                              gates + (s * B + n) * 4 * H, cs + (s + 1) * BH + n * H,
+                              hs + (s + 1) * BH + n * H, H)
+            elif mode == MODE_GRU:
+                _gru_fwd_row(gh + n * G * H, gi + (s * B + n) * G * H, b, hs + s * BH + n * H,
+                             gates + (s * B + n) * 4 * H, hs + (s + 1) * BH + n * H, H)
             else:
-                dpre[k] = dh[k] * (1 - h[k] * h[k])
+                _rnn_fwd_row(gh + n * H, gi + (s * B + n) * H, b, hs + (s + 1) * BH + n * H, H,
+                             mode == MODE_RNN_RELU)
+
+
+cdef void _scan_backward_block(Mode mode, const floating* g, const floating* w, const floating* hs,
+                               const floating* cs, const floating* gates, floating* dgi, floating* dgh,
+                               floating* dh, floating* dc, floating* dh_s, floating* through_z,
+                               Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G, Py_ssize_t S,
+                               Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Time steps T-1..0 for batch rows r0..r1-1; dh (and dc) carry the state's gradient back."""
+    cdef Py_ssize_t s, n, j, BH = B * H
+    cdef const floating* g_h
+    cdef const floating* g_c
+    cdef floating* d
+    for s in range(T - 1, -1, -1):
+        for n in range(r0, r1):
+            g_h = g + ((s * S) * B + n) * H          # dL/dh of step s from above the layer
+            for j in range(H):
+                dh_s[n * H + j] = g_h[j] + dh[n * H + j]
+            if mode == MODE_LSTM:
+                g_c = g + ((s * S + 1) * B + n) * H
+                for j in range(H):
+                    dc[n * H + j] = dc[n * H + j] + g_c[j]
+                _lstm_bwd_row(dh_s + n * H, dc + n * H, gates + (s * B + n) * 4 * H, cs + s * BH + n * H,
+                              cs + (s + 1) * BH + n * H, dgi + (s * B + n) * G * H, H)
+            elif mode == MODE_GRU:
+                _gru_bwd_row(dh_s + n * H, gates + (s * B + n) * 4 * H, hs + s * BH + n * H,
+                             dgi + (s * B + n) * G * H, dgh + (s * B + n) * G * H, through_z + n * H, H)
+            else:
+                _rnn_bwd_row(dh_s + n * H, hs + (s + 1) * BH + n * H, dgi + (s * B + n) * H, H,
+                             mode == MODE_RNN_RELU)
+        d = dgh if mode == MODE_GRU else dgi       # GRU's n gate reaches h through r * (W_hn h)
+        _block_product(False, r1 - r0, H, G * H, d + (s * B + r0) * G * H, w, dh + r0 * H)
+        if mode == MODE_GRU:
+            for j in range(r0 * H, r1 * H):
+                dh[j] = dh[j] + through_z[j]
+
+
+cdef void _scan(bint forward, Mode mode, floating** a, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
+                Py_ssize_t G, Py_ssize_t S) noexcept nogil:
+    """Share the batch blocks among the threads; each runs the whole sequence on its blocks."""
+    cdef Py_ssize_t blocks = (B + SCAN_ROWS - 1) // SCAN_ROWS, k
+    cdef int saved[4]
+    cdef int nt = min(num_threads(), blocks)
+    blas_pin_one_thread(saved)
+    for k in prange(blocks, num_threads=nt, schedule="static"):
+        if forward:
+            _scan_forward_block(mode, a[0], a[1], a[2], a[3], a[4], a[5], a[6], T, B, H, G,
+                                k * SCAN_ROWS, min(B, (k + 1) * SCAN_ROWS))
+        else:
+            _scan_backward_block(mode, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+                                 T, B, H, G, S, k * SCAN_ROWS, min(B, (k + 1) * SCAN_ROWS))
+    blas_restore_threads(saved)
 
 
 # -------------------------------------------------------------- wrappers -----
@@ -320,3 +443,56 @@ def rnn_step_backward(dh, h, dpre, bint relu):
     B, H = h.shape[0], h.shape[1]
     _step(RNN_BACKWARD, "rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"),
           ((B, H), (B, H), (B, H)), B, H, relu, 1)
+
+
+cdef int _run_scan(bint forward, str mode, list arrays, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
+                   Py_ssize_t G) except -1:
+    """Run a checked scan on ``arrays`` (None: a NULL pointer), in the order _scan names them."""
+    cdef void* p[11]
+    cdef Py_ssize_t i
+    for i in range(len(arrays)):
+        p[i] = NULL if arrays[i] is None else data(arrays[i])
+    if T == 0 or B == 0 or H == 0:   # nothing to compute, and BLAS is not asked for an empty product
+        return 0
+    cdef Mode m = MODES[mode]
+    cdef Py_ssize_t S = 2 if m == MODE_LSTM else 1
+    cdef bint single = cnp.PyArray_TYPE(<cnp.ndarray>arrays[1]) == cnp.NPY_FLOAT   # w_hh
+    with nogil:
+        if single:
+            _scan(forward, m, <float**>p, T, B, H, G, S)
+        else:
+            _scan(forward, m, <double**>p, T, B, H, G, S)
+    return 0
+
+
+def recurrent_scan_forward(mode, gi, w_hh, b_hh, hs, cs, gates):
+    """All T steps of one recurrent layer and direction, in one parallel region.
+
+    ``mode``: "LSTM", "GRU", "RNN_TANH" or "RNN_RELU", with G = 4, 3, 1, 1 gates.
+    Reads ``gi`` (T, B, G*H), the input projections of every step; ``w_hh``
+    (G*H, H); ``b_hh`` (G*H,) or None; ``hs[0]`` (and for LSTM ``cs[0]``), the
+    initial state. Writes ``hs[1:]`` (T+1, B, H), ``cs[1:]`` (LSTM; None
+    otherwise) and ``gates`` (T, B, 4H) for LSTM and GRU (None for RNN): what
+    the step kernels write, step after step, with ``gh = hs[s] @ w_hh.T``.
+    """
+    op = "recurrent_scan_forward"
+    dtype, T, B, H, G = _checks_py.scan_forward_operands(op, mode, gi, w_hh, b_hh, hs, cs, gates)
+    gh = np.empty((B, G * H), dtype)     # each block's rows of h W_hh^T, rewritten every step
+    _run_scan(True, mode, [gi, w_hh, b_hh, hs, cs, gates, gh], T, B, H, G)
+
+
+def recurrent_scan_backward(mode, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc):
+    """The backward of ``recurrent_scan_forward``, from the last step to the first.
+
+    Reads ``g`` (T, S, B, H), the gradient of every step's output (S = 2 for
+    LSTM: h and c), and the forward's ``hs``, ``cs`` and ``gates``. ``dh`` (and
+    for LSTM ``dc``), (B, H), hold the gradient of the last state on entry and
+    that of the initial state on exit. Writes ``dgi`` (T, B, G*H), the gradients
+    of the pre-activations (of the input projections), and for GRU ``dgh``, those
+    of ``h W_hh^T + b_hh`` (they differ in the n gate; None for the others).
+    """
+    op = "recurrent_scan_backward"
+    dtype, T, B, H, G = _checks_py.scan_backward_operands(op, mode, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc)
+    dh_s = np.empty((B, H), dtype)       # dL/dh of the current step, from above and from the next step
+    through_z = np.empty((B, H), dtype) if mode == "GRU" else None
+    _run_scan(False, mode, [g, w_hh, hs, cs, gates, dgi, dgh, dh, dc, dh_s, through_z], T, B, H, G)

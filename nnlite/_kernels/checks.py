@@ -233,3 +233,65 @@ def real_number(op, name, value):
         raise TypeError(f"{op}: {name} must be a real number (int, float or NumPy scalar), "
                         f"got {type(value).__name__}")
     return float(value)
+
+
+# ------------------------------------------------------------ recurrent scans --
+
+SCAN_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}   # gate blocks of W_hh's rows
+
+
+def scan_mode(op, mode):
+    """A recurrent scan's mode: one of SCAN_GATES' keys. Returns its number of gates."""
+    if not isinstance(mode, str) or mode not in SCAN_GATES:
+        raise ValueError(f"{op}: mode must be one of {sorted(SCAN_GATES)}, got {mode!r}")
+    return SCAN_GATES[mode]
+
+
+def scan_state(op, hs):
+    """The states array of a scan, (T + 1, batch, hidden): returns (T, batch, hidden)."""
+    float_array(op, "hs", hs)
+    if hs.ndim != 3 or hs.shape[0] < 1:
+        raise ValueError(f"{op}: hs must have shape (T + 1, batch, hidden), got {hs.shape}")
+    return hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+
+
+def scan_operands(op, mode, operands, written):
+    """``operands``: (name, array, shape) triples; shape None means the mode takes no such
+    array and it must be None. Every other array: as ``shaped_operands`` says (``b_hh`` may be
+    None); the ``written`` ones writable and sharing no memory with any other. Returns the dtype."""
+    for name, arr, shape in operands:
+        if shape is None and arr is not None:
+            raise ValueError(f"{op}: a {mode} scan takes no {name}; pass None")
+    used = [(name, arr, shape) for name, arr, shape in operands if shape is not None]
+    dtype = shaped_operands(op, [a for _, a, _ in used], [n for n, _, _ in used], [s for _, _, s in used],
+                            optional=("b_hh",))
+    for name, arr, _ in used:
+        if name in written:
+            in_place(op, name, arr)
+    separate(op, [(name, arr) for name, arr, _ in used], written=set(written))
+    return dtype
+
+
+def scan_forward_operands(op, mode, gi, w_hh, b_hh, hs, cs, gates):
+    """Check a forward scan's arrays (``recurrent_scan_forward``); returns (dtype, T, B, H, G)."""
+    G = scan_mode(op, mode)
+    T, B, H = scan_state(op, hs)
+    lstm, gated = mode == "LSTM", mode in ("LSTM", "GRU")
+    dtype = scan_operands(op, mode, [
+        ("gi", gi, (T, B, G * H)), ("w_hh", w_hh, (G * H, H)), ("b_hh", b_hh, (G * H,)),
+        ("hs", hs, (T + 1, B, H)), ("cs", cs, (T + 1, B, H) if lstm else None),
+        ("gates", gates, (T, B, 4 * H) if gated else None)], written=("hs", "cs", "gates"))
+    return dtype, T, B, H, G
+
+
+def scan_backward_operands(op, mode, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc):
+    """Check a backward scan's arrays (``recurrent_scan_backward``); returns (dtype, T, B, H, G)."""
+    G = scan_mode(op, mode)
+    T, B, H = scan_state(op, hs)
+    lstm, gated = mode == "LSTM", mode in ("LSTM", "GRU")
+    dtype = scan_operands(op, mode, [
+        ("g", g, (T, 2 if lstm else 1, B, H)), ("w_hh", w_hh, (G * H, H)), ("hs", hs, (T + 1, B, H)),
+        ("cs", cs, (T + 1, B, H) if lstm else None), ("gates", gates, (T, B, 4 * H) if gated else None),
+        ("dgi", dgi, (T, B, G * H)), ("dgh", dgh, (T, B, G * H) if mode == "GRU" else None),
+        ("dh", dh, (B, H)), ("dc", dc, (B, H) if lstm else None)], written=("dgi", "dgh", "dh", "dc"))
+    return dtype, T, B, H, G

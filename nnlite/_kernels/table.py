@@ -66,6 +66,8 @@ KERNELS = (
     ("gru_step_backward",       "_rnn",           _rnn),
     ("rnn_step_forward",        "_rnn",           _rnn),
     ("rnn_step_backward",       "_rnn",           _rnn),
+    ("recurrent_scan_forward",  "_rnn",           _rnn),
+    ("recurrent_scan_backward", "_rnn",           _rnn),
     ("pack_int8_weight",        "_int8",          _int8),
     ("int8_linear",             "_int8",          _int8),
     ("quantize_u8",             "_int8",          _int8),

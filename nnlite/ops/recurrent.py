@@ -7,12 +7,14 @@ the chain rule through every one of those operations, a few hundred autograd
 nodes for a sequence of a few dozen steps, and their per-operation overhead
 is most of a small layer's time.
 
-:class:`RecurrentScan` computes the same thing as one graph node. Forward,
-step by step: ``gh = h_{t-1} W_hh^T`` (one product) and the whole gate math
-of the step (one kernel, ``nnlite/_kernels/_rnn.pyx``), keeping the states
-and activated gates. Backward, from the last step to the first::
+:class:`RecurrentScan` computes the same thing as one graph node, and each
+direction of it as one kernel call (``nnlite/_kernels/_rnn.pyx``), whose
+threads each carry a fixed block of the batch through the whole sequence.
+Forward, step by step: ``gh = h_{t-1} W_hh^T`` (one product) and the whole
+gate math of the step (one loop), keeping the states and activated gates.
+Backward, from the last step to the first::
 
-    dL/d(pre-activations)_t   from dL/dh_t, dL/dc_t and the saved gates   (one kernel)
+    dL/d(pre-activations)_t   from dL/dh_t, dL/dc_t and the saved gates   (one loop)
     dL/dh_{t-1} = dL/d(gh_t) W_hh  (+ the direct path through the update gate, GRU)
     dL/dc_{t-1} = dL/dc_t * f_t                                           (LSTM)
 
@@ -31,6 +33,7 @@ import numpy as np
 
 from .. import autograd
 from .._kernels import K
+from .._kernels.checks import SCAN_GATES as GATES   # gate blocks in W_hh's rows, per mode
 from ..autograd import Function
 from ..tensor import Tensor
 from .pointwise import relu, sigmoid, tanh
@@ -38,7 +41,6 @@ from .shape import chunk, stack
 
 __all__ = ["gate_math", "recurrent_scan", "RecurrentScan"]
 
-GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 def gate_math(gi, gh, state, mode):
@@ -62,6 +64,10 @@ def _check_mode(op, mode):
     # An unknown mode would otherwise run as a tanh RNN, or fail later on a gate shape.
     if mode not in GATES:
         raise ValueError(f"{op}: mode must be one of {', '.join(map(repr, GATES))}, got {mode!r}")
+
+
+def _contiguous(a):
+    return None if a is None else np.ascontiguousarray(a)
 
 
 def _readable_scan(gi, h0, c0, w_hh, b_hh, mode, reverse):
@@ -97,14 +103,8 @@ class RecurrentScan(Function):
             cs[0] = c0
         if mode in ("LSTM", "GRU"):
             gates = np.empty((T, B, 4 * H), dtype)
-        for s in range(T):
-            gh = K.gemm(hs[s], w_hh, trans_b=True)
-            if mode == "LSTM":
-                K.lstm_step_forward(gh, gi[s], b_hh, cs[s], gates[s], cs[s + 1], hs[s + 1])
-            elif mode == "GRU":
-                K.gru_step_forward(gh, gi[s], b_hh, hs[s], gates[s], hs[s + 1])
-            else:
-                K.rnn_step_forward(gh, gi[s], b_hh, hs[s + 1], mode == "RNN_RELU")
+        # every step at once: gh = hs[s] W_hh^T, then the step's gate math, s = 0 .. T-1
+        K.recurrent_scan_forward(mode, gi, np.ascontiguousarray(w_hh), _contiguous(b_hh), hs, cs, gates)
         self.saved = (hs, cs, gates, mode, reverse)
         out = np.stack((hs[1:], cs[1:]), 1) if mode == "LSTM" else hs[1:, None]
         return np.ascontiguousarray(out[::-1] if reverse else out)
@@ -114,28 +114,16 @@ class RecurrentScan(Function):
         hs, cs, gates, mode, reverse = self.saved
         if autograd.is_grad_enabled():   # create_graph=True: differentiate the readable loop instead
             return self._readable_grads(grad)
-        g = grad.data[::-1] if reverse else grad.data
+        g = np.ascontiguousarray(grad.data[::-1] if reverse else grad.data)
         T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
         rows = GATES[mode] * H
         dgi = np.empty((T, B, rows), hs.dtype)
-        dgh = np.empty((T, B, rows), hs.dtype) if mode == "GRU" else dgi   # equal but for GRU's n gate
+        dgh = np.empty((T, B, rows), hs.dtype) if mode == "GRU" else None   # GRU's n gate differs
         dh = np.zeros((B, H), hs.dtype)
-        dc = np.zeros((B, H), hs.dtype)
-        through_z = np.empty((B, H), hs.dtype) if mode == "GRU" else None   # rewritten every step
-        for s in range(T - 1, -1, -1):
-            dh_s = np.ascontiguousarray(g[s, 0]) + dh
-            if mode == "LSTM":
-                dc += g[s, 1]
-                K.lstm_step_backward(dh_s, dc, gates[s], cs[s], cs[s + 1], dgi[s])
-                dh = K.gemm(dgi[s], w_hh.data)
-            elif mode == "GRU":
-                K.gru_step_backward(dh_s, gates[s], hs[s], dgi[s], dgh[s], through_z)
-                dh = K.gemm(dgh[s], w_hh.data)
-                dh += through_z
-            else:
-                K.rnn_step_backward(dh_s, hs[s + 1], dgi[s], mode == "RNN_RELU")
-                dh = K.gemm(dgi[s], w_hh.data)
-        flat = dgh.reshape(T * B, rows)
+        dc = np.zeros((B, H), hs.dtype) if mode == "LSTM" else None
+        # every step at once, the last first; dh (and dc) end as the initial state's gradient
+        K.recurrent_scan_backward(mode, g, np.ascontiguousarray(w_hh.data), hs, cs, gates, dgi, dgh, dh, dc)
+        flat = (dgh if mode == "GRU" else dgi).reshape(T * B, rows)
         grad_w = K.gemm(flat, hs[:-1].reshape(T * B, H), trans_a=True) if w_hh.requires_grad else None
         grad_b = K.bias_grad(flat) if isinstance(b_hh, Tensor) and b_hh.requires_grad else None
         if reverse:

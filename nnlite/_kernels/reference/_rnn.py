@@ -1,16 +1,21 @@
-"""NumPy twin of ``_rnn.pyx``: one RNN/LSTM/GRU time step, the same operations in the same order.
+"""NumPy twin of ``_rnn.pyx``: one RNN/LSTM/GRU time step, the same operations in the same order,
+and the scans over a whole sequence, which are those steps one after another.
 
-Each function writes into the arrays it is given, as the kernel does, so the
-scan in ``nnlite/ops/recurrent.py`` runs unchanged on either backend through
+Each function writes into the arrays it is given, as the kernel does, so
+``nnlite/ops/recurrent.py`` runs unchanged on either backend through
 ``K.<name>``. Results agree with the kernel to rounding (float32 exp and tanh
-are NumPy's here and ``_fastmath.h``'s there).
+are NumPy's here and ``_fastmath.h``'s there). The kernel's scans cut the batch
+into blocks that threads carry through the sequence; each sample's recurrence
+is its own, so the twin runs the whole batch at once.
 """
 import numpy as np
 
+from .. import checks
 from ..checks import shaped_operands
+from ._gemm import gemm
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
-           "rnn_step_forward", "rnn_step_backward"]
+           "rnn_step_forward", "rnn_step_backward", "recurrent_scan_forward", "recurrent_scan_backward"]
 
 
 def _sigmoid(x):
@@ -101,3 +106,35 @@ def rnn_step_backward(dh, h, dpre, relu):
     B, H = h.shape
     _check("rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"), ((B, H), (B, H), (B, H)))
     dpre[...] = np.where(h > 0, dh, dh.dtype.type(0)) if relu else dh * (h.dtype.type(1) - h * h)
+
+
+def recurrent_scan_forward(mode, gi, w_hh, b_hh, hs, cs, gates):
+    """All T steps of one layer and direction: hs[0] (and cs[0]) in; hs[1:], cs[1:] and gates out."""
+    checks.scan_forward_operands("recurrent_scan_forward", mode, gi, w_hh, b_hh, hs, cs, gates)
+    for s in range(gi.shape[0]):
+        gh = gemm(hs[s], w_hh, trans_b=True)
+        if mode == "LSTM":
+            lstm_step_forward(gh, gi[s], b_hh, cs[s], gates[s], cs[s + 1], hs[s + 1])
+        elif mode == "GRU":
+            gru_step_forward(gh, gi[s], b_hh, hs[s], gates[s], hs[s + 1])
+        else:
+            rnn_step_forward(gh, gi[s], b_hh, hs[s + 1], mode == "RNN_RELU")
+
+
+def recurrent_scan_backward(mode, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc):
+    """The scan's backward, last step first: dh (and dc) carry the state's gradient back to the start."""
+    _, T, B, H, _ = checks.scan_backward_operands("recurrent_scan_backward", mode, g, w_hh, hs, cs, gates,
+                                                  dgi, dgh, dh, dc)
+    through_z = np.empty((B, H), hs.dtype) if mode == "GRU" else None
+    for s in range(T - 1, -1, -1):
+        dh_s = g[s, 0] + dh
+        if mode == "LSTM":
+            dc += g[s, 1]
+            lstm_step_backward(dh_s, dc, gates[s], cs[s], cs[s + 1], dgi[s])
+            dh[...] = gemm(dgi[s], w_hh)
+        elif mode == "GRU":
+            gru_step_backward(dh_s, gates[s], hs[s], dgi[s], dgh[s], through_z)
+            dh[...] = gemm(dgh[s], w_hh) + through_z
+        else:
+            rnn_step_backward(dh_s, hs[s + 1], dgi[s], mode == "RNN_RELU")
+            dh[...] = gemm(dgi[s], w_hh)

@@ -39,11 +39,14 @@ from cython.parallel cimport prange
 
 import numpy as np
 
-from nnlite._kernels._blas cimport blas_pin_one_thread, blas_restore_threads, dgemm_serial, sgemm_serial
-from nnlite._kernels._checks cimport is_native_float
+from libc.string cimport memset
+
+from nnlite._kernels._blas cimport (blas_pin_one_thread, blas_restore_threads, dgemm_rowmajor, dgemm_serial,
+                                    dgemv_colmajor, sgemm_rowmajor, sgemm_serial, sgemv_colmajor)
+from nnlite._kernels._checks cimport is_native_float, separate
 from nnlite._kernels._dtype cimport data
 from nnlite._kernels._fastmath cimport _sigmoid, _tanh
-from nnlite._kernels._threads cimport num_threads, threads_for
+from nnlite._kernels._threads cimport threads_for
 
 from nnlite._kernels import checks as _checks_py
 
@@ -240,106 +243,176 @@ cdef inline void _rnn_bwd_row(const floating* dh, const floating* h, floating* d
 
 # ------------------------------------------------------------------ scans -----
 #
-# A layer's whole sequence in one call. Each sample's recurrence needs its own
-# rows only (its h and c, the same W_hh for all), so the batch is cut into fixed
-# blocks of SCAN_ROWS rows and a thread carries its blocks through every time
-# step: per step, one BLAS product for the block (gh = h W_hh^T forward,
-# dh = d W_hh backward) and the row loops above. The threads never wait for each
-# other, and the parallel region is entered once for the sequence, not twice a
-# step. The blocks do not depend on the thread count, and neither does the BLAS
-# call of a block, so the bytes are the same for any thread count: those of
-# K.gemm and the step kernels run on each block's rows alone. (Not those of one
-# product over the whole batch: OpenBLAS's float32 sums can round differently
-# for a product of another shape.)
+# A layer's whole sequence in one call, so no Python runs between its steps.
+# How the steps share the threads is a plan made from the shape alone
+# (checks.scan_row_blocks, which the twin follows too), never from the thread
+# count, so the bytes are the same for any number of threads:
+#
+# * row blocks, when W_hh is small enough to stay in a core's cache and the batch
+#   has at least SCAN_MIN_BATCH rows: each sample's recurrence needs its own rows
+#   only (its h and c, the one W_hh), so the batch is cut into an even number of
+#   blocks of at most SCAN_ROWS rows (checks.scan_blocks) and each thread carries
+#   its blocks through every time step, a one-thread BLAS call and the row loops
+#   a step. The parallel region is entered once for the sequence; the threads
+#   never wait for each other.
+# * step by step otherwise (a large W_hh, which every block would pack again each
+#   step, or a small batch): each step's product goes through BLAS's door as
+#   K.gemm's does (GEMV for one row, fixed blocks shared among the threads
+#   otherwise), then the step kernels' loops. The same bytes as K.gemm and the
+#   step kernels, one step after another.
 
 cdef enum Mode:
     MODE_LSTM, MODE_GRU, MODE_RNN_TANH, MODE_RNN_RELU
 
 cdef enum:
-    SCAN_ROWS = 32    # batch rows per block: fixed, so any thread count gives the same bytes
+    SCAN_ARRAYS = 11   # the most arrays a scan reads and writes (the backward's)
 
 MODES = {"LSTM": MODE_LSTM, "GRU": MODE_GRU, "RNN_TANH": MODE_RNN_TANH, "RNN_RELU": MODE_RNN_RELU}
+cdef Py_ssize_t SCAN_ROWS = _checks_py.SCAN_ROWS   # the plan's block of batch rows, set in one place
 
 
-cdef inline void _block_product(bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a,
-                                const floating* b, floating* c) noexcept nogil:
-    """c (m x n) = a (m x k) @ op(b), every matrix contiguous, on this thread (BLAS pinned)."""
-    cdef Py_ssize_t ldb = k if trans_b else n
-    if floating is float:
-        sgemm_serial(False, trans_b, m, n, k, a, k, b, ldb, 0, c, n)
+cdef void _product(bint shared, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a,
+                   const floating* b, floating* c) noexcept nogil:
+    """c (m x n) = a (m x k) @ op(b), every matrix contiguous, as K.gemm computes it: one row by
+    GEMV, more rows by GEMM; through the door's shared fixed blocks when ``shared``, else in one
+    call on this thread (BLAS already pinned by the caller)."""
+    cdef int saved[4]
+    if m == 1:
+        if shared:
+            blas_pin_one_thread(saved)
+        memset(c, 0, n * sizeof(floating))   # some OpenBLAS versions keep NaN from y when beta is 0
+        if floating is float:
+            sgemv_colmajor(trans_b, k if trans_b else n, n if trans_b else k, b, k if trans_b else n,
+                           a, 1, 0, c)
+        else:
+            dgemv_colmajor(trans_b, k if trans_b else n, n if trans_b else k, b, k if trans_b else n,
+                           a, 1, 0, c)
+        if shared:
+            blas_restore_threads(saved)
+    elif shared:
+        if floating is float:
+            sgemm_rowmajor(False, trans_b, m, n, k, a, k, b, k if trans_b else n, 0, c, n)
+        else:
+            dgemm_rowmajor(False, trans_b, m, n, k, a, k, b, k if trans_b else n, 0, c, n)
     else:
-        dgemm_serial(False, trans_b, m, n, k, a, k, b, ldb, 0, c, n)
+        if floating is float:
+            sgemm_serial(False, trans_b, m, n, k, a, k, b, k if trans_b else n, 0, c, n)
+        else:
+            dgemm_serial(False, trans_b, m, n, k, a, k, b, k if trans_b else n, 0, c, n)
 
 
-cdef void _scan_forward_block(Mode mode, const floating* gi, const floating* w, const floating* b,
-                              floating* hs, floating* cs, floating* gates, floating* gh, Py_ssize_t T,
-                              Py_ssize_t B, Py_ssize_t H, Py_ssize_t G, Py_ssize_t r0,
-                              Py_ssize_t r1) noexcept nogil:
-    """Time steps 0..T-1 for batch rows r0..r1-1 (their gh rows are this block's scratch)."""
-    cdef Py_ssize_t s, n, BH = B * H
-    for s in range(T):
-        _block_product(True, r1 - r0, G * H, H, hs + s * BH + r0 * H, w, gh + r0 * G * H)
+cdef void _forward_rows(Mode mode, Py_ssize_t s, const floating* gi, const floating* gh, const floating* b,
+                        floating* hs, floating* cs, floating* gates, Py_ssize_t B, Py_ssize_t H,
+                        Py_ssize_t G, Py_ssize_t r0, Py_ssize_t r1, int nt) noexcept nogil:
+    """Step s's gate math for rows r0..r1-1 (``gh`` holds their h W_hh^T): the step kernels' rows.
+    One thread (a block's rows) loops without opening a parallel region of its own."""
+    cdef Py_ssize_t n
+    if nt > 1:
+        for n in prange(r0, r1, num_threads=nt, schedule="static"):
+            _forward_row(mode, s, n, gi, gh, b, hs, cs, gates, B, H, G)
+    else:
         for n in range(r0, r1):
-            if mode == MODE_LSTM:
-                _lstm_fwd_row(gh + n * G * H, gi + (s * B + n) * G * H, b, cs + s * BH + n * H,
-                              gates + (s * B + n) * 4 * H, cs + (s + 1) * BH + n * H,
-                              hs + (s + 1) * BH + n * H, H)
-            elif mode == MODE_GRU:
-                _gru_fwd_row(gh + n * G * H, gi + (s * B + n) * G * H, b, hs + s * BH + n * H,
-                             gates + (s * B + n) * 4 * H, hs + (s + 1) * BH + n * H, H)
-            else:
-                _rnn_fwd_row(gh + n * H, gi + (s * B + n) * H, b, hs + (s + 1) * BH + n * H, H,
-                             mode == MODE_RNN_RELU)
+            _forward_row(mode, s, n, gi, gh, b, hs, cs, gates, B, H, G)
 
 
-cdef void _scan_backward_block(Mode mode, const floating* g, const floating* w, const floating* hs,
+cdef inline void _forward_row(Mode mode, Py_ssize_t s, Py_ssize_t n, const floating* gi, const floating* gh,
+                              const floating* b, floating* hs, floating* cs, floating* gates, Py_ssize_t B,
+                              Py_ssize_t H, Py_ssize_t G) noexcept nogil:
+    cdef Py_ssize_t BH = B * H
+    if mode == MODE_LSTM:
+        _lstm_fwd_row(gh + n * G * H, gi + (s * B + n) * G * H, b, cs + s * BH + n * H,
+                      gates + (s * B + n) * 4 * H, cs + (s + 1) * BH + n * H, hs + (s + 1) * BH + n * H, H)
+    elif mode == MODE_GRU:
+        _gru_fwd_row(gh + n * G * H, gi + (s * B + n) * G * H, b, hs + s * BH + n * H,
+                     gates + (s * B + n) * 4 * H, hs + (s + 1) * BH + n * H, H)
+    else:
+        _rnn_fwd_row(gh + n * H, gi + (s * B + n) * H, b, hs + (s + 1) * BH + n * H, H, mode == MODE_RNN_RELU)
+
+
+cdef void _backward_rows(Mode mode, Py_ssize_t s, const floating* g, const floating* hs, const floating* cs,
+                         const floating* gates, floating* dgi, floating* dgh, const floating* dh,
+                         floating* dc, floating* dh_s, floating* through_z, Py_ssize_t B, Py_ssize_t H,
+                         Py_ssize_t G, Py_ssize_t S, Py_ssize_t r0, Py_ssize_t r1, int nt) noexcept nogil:
+    """Step s's gradients of the pre-activations for rows r0..r1-1, as _forward_rows shares them."""
+    cdef Py_ssize_t n
+    if nt > 1:
+        for n in prange(r0, r1, num_threads=nt, schedule="static"):
+            _backward_row(mode, s, n, g, hs, cs, gates, dgi, dgh, dh, dc, dh_s, through_z, B, H, G, S)
+    else:
+        for n in range(r0, r1):
+            _backward_row(mode, s, n, g, hs, cs, gates, dgi, dgh, dh, dc, dh_s, through_z, B, H, G, S)
+
+
+cdef inline void _backward_row(Mode mode, Py_ssize_t s, Py_ssize_t n, const floating* g, const floating* hs,
                                const floating* cs, const floating* gates, floating* dgi, floating* dgh,
-                               floating* dh, floating* dc, floating* dh_s, floating* through_z,
-                               Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G, Py_ssize_t S,
-                               Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    """Time steps T-1..0 for batch rows r0..r1-1; dh (and dc) carry the state's gradient back."""
-    cdef Py_ssize_t s, n, j, BH = B * H
-    cdef const floating* g_h
+                               const floating* dh, floating* dc, floating* dh_s, floating* through_z,
+                               Py_ssize_t B, Py_ssize_t H, Py_ssize_t G, Py_ssize_t S) noexcept nogil:
+    # dL/dh of the step: the gradient from above the layer (g) plus the one from step s + 1 (dh)
+    cdef Py_ssize_t j, BH = B * H
+    cdef const floating* g_h = g + ((s * S) * B + n) * H
     cdef const floating* g_c
-    cdef floating* d
+    for j in range(H):
+        dh_s[n * H + j] = g_h[j] + dh[n * H + j]
+    if mode == MODE_LSTM:
+        g_c = g + ((s * S + 1) * B + n) * H
+        for j in range(H):
+            dc[n * H + j] = dc[n * H + j] + g_c[j]
+        _lstm_bwd_row(dh_s + n * H, dc + n * H, gates + (s * B + n) * 4 * H, cs + s * BH + n * H,
+                      cs + (s + 1) * BH + n * H, dgi + (s * B + n) * G * H, H)
+    elif mode == MODE_GRU:
+        _gru_bwd_row(dh_s + n * H, gates + (s * B + n) * 4 * H, hs + s * BH + n * H,
+                     dgi + (s * B + n) * G * H, dgh + (s * B + n) * G * H, through_z + n * H, H)
+    else:
+        _rnn_bwd_row(dh_s + n * H, hs + (s + 1) * BH + n * H, dgi + (s * B + n) * H, H, mode == MODE_RNN_RELU)
+
+
+cdef void _scan_forward(Mode mode, floating** a, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G,
+                        Py_ssize_t r0, Py_ssize_t r1, bint shared) noexcept nogil:
+    """Time steps 0..T-1 for rows r0..r1-1; a: gi, w_hh, b_hh, hs, cs, gates, gh (scratch)."""
+    cdef Py_ssize_t s
+    cdef int nt = threads_for((r1 - r0) * G * H) if shared else 1
+    for s in range(T):
+        _product(shared, True, r1 - r0, G * H, H, a[3] + (s * B + r0) * H, a[1], a[6] + r0 * G * H)
+        _forward_rows(mode, s, a[0], a[6], a[2], a[3], a[4], a[5], B, H, G, r0, r1, nt)
+
+
+cdef void _scan_backward(Mode mode, floating** a, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G,
+                         Py_ssize_t S, Py_ssize_t r0, Py_ssize_t r1, bint shared) noexcept nogil:
+    """Time steps T-1..0 for rows r0..r1-1; a: g, w_hh, hs, cs, gates, dgi, dgh, dh, dc, and the
+    scratch dh_s, through_z. dh (and dc) carry the state's gradient back to the first step."""
+    cdef Py_ssize_t s, j
+    cdef int nt = threads_for((r1 - r0) * G * H) if shared else 1
+    cdef floating* d = a[6] if mode == MODE_GRU else a[5]   # GRU's n gate reaches h through r (W_hn h)
     for s in range(T - 1, -1, -1):
-        for n in range(r0, r1):
-            g_h = g + ((s * S) * B + n) * H          # dL/dh of step s from above the layer
-            for j in range(H):
-                dh_s[n * H + j] = g_h[j] + dh[n * H + j]
-            if mode == MODE_LSTM:
-                g_c = g + ((s * S + 1) * B + n) * H
-                for j in range(H):
-                    dc[n * H + j] = dc[n * H + j] + g_c[j]
-                _lstm_bwd_row(dh_s + n * H, dc + n * H, gates + (s * B + n) * 4 * H, cs + s * BH + n * H,
-                              cs + (s + 1) * BH + n * H, dgi + (s * B + n) * G * H, H)
-            elif mode == MODE_GRU:
-                _gru_bwd_row(dh_s + n * H, gates + (s * B + n) * 4 * H, hs + s * BH + n * H,
-                             dgi + (s * B + n) * G * H, dgh + (s * B + n) * G * H, through_z + n * H, H)
-            else:
-                _rnn_bwd_row(dh_s + n * H, hs + (s + 1) * BH + n * H, dgi + (s * B + n) * H, H,
-                             mode == MODE_RNN_RELU)
-        d = dgh if mode == MODE_GRU else dgi       # GRU's n gate reaches h through r * (W_hn h)
-        _block_product(False, r1 - r0, H, G * H, d + (s * B + r0) * G * H, w, dh + r0 * H)
+        _backward_rows(mode, s, a[0], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], B, H, G, S,
+                       r0, r1, nt)
+        _product(shared, False, r1 - r0, H, G * H, d + (s * B + r0) * G * H, a[1], a[7] + r0 * H)
         if mode == MODE_GRU:
             for j in range(r0 * H, r1 * H):
-                dh[j] = dh[j] + through_z[j]
+                a[7][j] = a[7][j] + a[10][j]
 
 
 cdef void _scan(bint forward, Mode mode, floating** a, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
-                Py_ssize_t G, Py_ssize_t S) noexcept nogil:
-    """Share the batch blocks among the threads; each runs the whole sequence on its blocks."""
-    cdef Py_ssize_t blocks = (B + SCAN_ROWS - 1) // SCAN_ROWS, k
+                Py_ssize_t G, Py_ssize_t S, bint row_blocks) noexcept nogil:
+    """Run the plan: row blocks shared among the threads, or every step over the whole batch."""
+    cdef Py_ssize_t blocks = 2 * ((B + 2 * SCAN_ROWS - 1) // (2 * SCAN_ROWS)), k, r0, r1   # checks.scan_blocks
     cdef int saved[4]
-    cdef int nt = min(num_threads(), blocks)
+    cdef int nt
+    if not row_blocks:
+        if forward:
+            _scan_forward(mode, a, T, B, H, G, 0, B, True)
+        else:
+            _scan_backward(mode, a, T, B, H, G, S, 0, B, True)
+        return
+    nt = min(threads_for(T * B * G * H), blocks)
     blas_pin_one_thread(saved)
     for k in prange(blocks, num_threads=nt, schedule="static"):
+        r0 = k * B // blocks
+        r1 = (k + 1) * B // blocks
         if forward:
-            _scan_forward_block(mode, a[0], a[1], a[2], a[3], a[4], a[5], a[6], T, B, H, G,
-                                k * SCAN_ROWS, min(B, (k + 1) * SCAN_ROWS))
+            _scan_forward(mode, a, T, B, H, G, r0, r1, False)
         else:
-            _scan_backward_block(mode, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
-                                 T, B, H, G, S, k * SCAN_ROWS, min(B, (k + 1) * SCAN_ROWS))
+            _scan_backward(mode, a, T, B, H, G, S, r0, r1, False)
     blas_restore_threads(saved)
 
 
@@ -445,40 +518,76 @@ def rnn_step_backward(dh, h, dpre, bint relu):
           ((B, H), (B, H), (B, H)), B, H, relu, 1)
 
 
-cdef int _run_scan(bint forward, str mode, list arrays, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
-                   Py_ssize_t G) except -1:
-    """Run a checked scan on ``arrays`` (None: a NULL pointer), in the order _scan names them."""
-    cdef void* p[11]
+cdef bint _layout_fits(list layout, tuple written):
+    """checks.scan_operands's rules on the fast path, without raising: True when every array
+    is as its (name, array, shape) triple says. When not, the Python check names the fault."""
+    cdef int t = -1
+    for name, arr, shape in layout:
+        if shape is None or arr is None:
+            if (shape is None) != (arr is None) and not (arr is None and name == "b_hh"):
+                return False
+            continue
+        if (not is_native_float(arr) or (t != -1 and cnp.PyArray_TYPE(<cnp.ndarray>arr) != t)
+                or arr.shape != shape or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr)
+                or (name in written and not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>arr))):
+            return False
+        t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
+    return True
+
+
+cdef tuple _scan_dims(str op, object mode, object hs):
+    """(T, B, H, G) of a scan, from its mode and ``hs`` (checks.scan_mode and scan_state raise)."""
+    cdef Py_ssize_t G = _checks_py.scan_mode(op, mode)
+    if not is_native_float(hs) or cnp.PyArray_NDIM(<cnp.ndarray>hs) != 3 or hs.shape[0] < 1:
+        _checks_py.scan_state(op, hs)
+    return hs.shape[0] - 1, hs.shape[1], hs.shape[2], G
+
+
+cdef int _run_scan(bint forward, str op, object mode, list layout, tuple written, list scratch,
+                   Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G) except -1:
+    """Check ``layout`` (checks.scan_*_layout: the arrays in the order _scan reads them), then
+    run the scan on them and on ``scratch``. None is a NULL pointer."""
+    cdef void* p[SCAN_ARRAYS]
     cdef Py_ssize_t i
+    if not _layout_fits(layout, written):
+        _checks_py.scan_operands(op, mode, layout, written)   # raises, naming what is wrong
+    # no written array may share memory with another: byte ranges first, exactly where they meet
+    cdef list outs = [(name, arr) for name, arr, _ in layout if arr is not None and name in written]
+    separate(op, outs + [(name, arr) for name, arr, _ in layout if arr is not None and name not in written],
+             len(outs))
+    arrays = [arr for _, arr, _ in layout] + scratch
     for i in range(len(arrays)):
         p[i] = NULL if arrays[i] is None else data(arrays[i])
     if T == 0 or B == 0 or H == 0:   # nothing to compute, and BLAS is not asked for an empty product
         return 0
     cdef Mode m = MODES[mode]
     cdef Py_ssize_t S = 2 if m == MODE_LSTM else 1
-    cdef bint single = cnp.PyArray_TYPE(<cnp.ndarray>arrays[1]) == cnp.NPY_FLOAT   # w_hh
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arrays[1])   # w_hh's, the dtype of them all
+    cdef bint row_blocks = _checks_py.scan_row_blocks(B, H, G, 4 if t == cnp.NPY_FLOAT else 8)
     with nogil:
-        if single:
-            _scan(forward, m, <float**>p, T, B, H, G, S)
+        if t == cnp.NPY_FLOAT:
+            _scan(forward, m, <float**>p, T, B, H, G, S, row_blocks)
         else:
-            _scan(forward, m, <double**>p, T, B, H, G, S)
+            _scan(forward, m, <double**>p, T, B, H, G, S, row_blocks)
     return 0
 
 
 def recurrent_scan_forward(mode, gi, w_hh, b_hh, hs, cs, gates):
-    """All T steps of one recurrent layer and direction, in one parallel region.
+    """All T steps of one recurrent layer and direction in one call (no Python between steps).
 
     ``mode``: "LSTM", "GRU", "RNN_TANH" or "RNN_RELU", with G = 4, 3, 1, 1 gates.
     Reads ``gi`` (T, B, G*H), the input projections of every step; ``w_hh``
     (G*H, H); ``b_hh`` (G*H,) or None; ``hs[0]`` (and for LSTM ``cs[0]``), the
-    initial state. Writes ``hs[1:]`` (T+1, B, H), ``cs[1:]`` (LSTM; None
-    otherwise) and ``gates`` (T, B, 4H) for LSTM and GRU (None for RNN): what
-    the step kernels write, step after step, with ``gh = hs[s] @ w_hh.T``.
+    initial state. Writes the rest of ``hs`` (T+1, B, H) and of ``cs`` (LSTM;
+    None otherwise) and ``gates`` (T, B, 4H) for LSTM and GRU (None for RNN):
+    what the step kernels write, step after step, with ``gh = hs[s] @ w_hh.T``.
+    How the steps share the threads: ``checks.scan_row_blocks``.
     """
     op = "recurrent_scan_forward"
-    dtype, T, B, H, G = _checks_py.scan_forward_operands(op, mode, gi, w_hh, b_hh, hs, cs, gates)
-    gh = np.empty((B, G * H), dtype)     # each block's rows of h W_hh^T, rewritten every step
-    _run_scan(True, mode, [gi, w_hh, b_hh, hs, cs, gates, gh], T, B, H, G)
+    T, B, H, G = _scan_dims(op, mode, hs)
+    layout = _checks_py.scan_forward_layout(mode, T, B, H, G, gi, w_hh, b_hh, hs, cs, gates)
+    gh = np.empty((B, G * H), hs.dtype)   # the rows of h W_hh^T, rewritten every step
+    _run_scan(True, op, mode, layout, _checks_py.SCAN_FORWARD_WRITTEN, [gh], T, B, H, G)
 
 
 def recurrent_scan_backward(mode, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc):
@@ -492,7 +601,8 @@ def recurrent_scan_backward(mode, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc):
     of ``h W_hh^T + b_hh`` (they differ in the n gate; None for the others).
     """
     op = "recurrent_scan_backward"
-    dtype, T, B, H, G = _checks_py.scan_backward_operands(op, mode, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc)
-    dh_s = np.empty((B, H), dtype)       # dL/dh of the current step, from above and from the next step
-    through_z = np.empty((B, H), dtype) if mode == "GRU" else None
-    _run_scan(False, mode, [g, w_hh, hs, cs, gates, dgi, dgh, dh, dc, dh_s, through_z], T, B, H, G)
+    T, B, H, G = _scan_dims(op, mode, hs)
+    layout = _checks_py.scan_backward_layout(mode, T, B, H, G, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc)
+    dh_s = np.empty((B, H), hs.dtype)     # dL/dh of the current step, from above and from the next step
+    through_z = np.empty((B, H), hs.dtype) if mode == "GRU" else None
+    _run_scan(False, op, mode, layout, _checks_py.SCAN_BACKWARD_WRITTEN, [dh_s, through_z], T, B, H, G)

@@ -21,6 +21,10 @@ both backends raise the same exception with the same message.
   another with unit column stride, and no two elements in one place.
 * ``real_number`` — a scalar argument (a scale) is a Python or NumPy real
   number, not a string, an array or a Tensor that ``float()`` would also read.
+* ``scan_forward_operands`` / ``scan_backward_operands`` — the arrays of a
+  recurrent layer's scan, whose shapes follow from the mode and from ``hs``;
+  ``scan_row_blocks`` is the scans' plan (how the steps share the threads),
+  which the kernel and the twin both follow.
 """
 import numbers
 import sys
@@ -29,7 +33,9 @@ import numpy as np
 
 __all__ = ["native", "index_array", "float_array", "float_operands", "shaped_operands",
            "float_dtype", "same_float", "int_pair", "shape4", "fits", "separate", "in_place",
-           "product_out", "real_number"]
+           "product_out", "real_number", "SCAN_GATES", "SCAN_ROWS", "scan_mode", "scan_state",
+           "scan_operands", "scan_forward_operands", "scan_backward_operands", "scan_row_blocks",
+           "scan_blocks"]
 
 MAX_SIZE = sys.maxsize   # the largest Py_ssize_t: every element count and offset must fit
 
@@ -238,6 +244,26 @@ def real_number(op, name, value):
 # ------------------------------------------------------------ recurrent scans --
 
 SCAN_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}   # gate blocks of W_hh's rows
+SCAN_ROWS = 64                       # at most this many batch rows in a block of a scan's plan
+SCAN_MIN_BATCH = 8                   # fewer rows than this: no blocks (too little to share)
+SCAN_BLOCK_WEIGHT_BYTES = 512 * 1024  # W_hh up to this size: row blocks (each packs it every step)
+
+
+def scan_blocks(B):
+    """The blocks of batch rows of the row-block plan, as (start, stop): an even number of them
+    (so two or four threads get equal shares), each of at most SCAN_ROWS rows, their sizes
+    within one of each other."""
+    n = 2 * -(-B // (2 * SCAN_ROWS))
+    return [(k * B // n, (k + 1) * B // n) for k in range(n)]
+
+
+def scan_row_blocks(B, H, G, itemsize):
+    """The recurrent scans' plan, from the shape alone (the kernel's and its twin's): True to
+    cut the batch into the blocks of ``scan_blocks``, each carried through every time step by
+    one thread; False to run each step over the whole batch, its product shared by BLAS's door.
+    Blocks pay off when every block's one-thread product can afford to pack W_hh again each
+    step (a W_hh that stays in a core's cache) and the batch is not too small to cut."""
+    return B >= SCAN_MIN_BATCH and G * H * H * itemsize <= SCAN_BLOCK_WEIGHT_BYTES
 
 
 def scan_mode(op, mode):
@@ -261,37 +287,51 @@ def scan_operands(op, mode, operands, written):
     None); the ``written`` ones writable and sharing no memory with any other. Returns the dtype."""
     for name, arr, shape in operands:
         if shape is None and arr is not None:
-            raise ValueError(f"{op}: a {mode} scan takes no {name}; pass None")
+            raise ValueError(f"{op}: {'an' if mode == 'LSTM' else 'a'} {mode} scan takes no {name}; pass None")
     used = [(name, arr, shape) for name, arr, shape in operands if shape is not None]
     dtype = shaped_operands(op, [a for _, a, _ in used], [n for n, _, _ in used], [s for _, _, s in used],
                             optional=("b_hh",))
     for name, arr, _ in used:
         if name in written:
             in_place(op, name, arr)
-    separate(op, [(name, arr) for name, arr, _ in used], written=set(written))
+    # the written arrays first, as the compiled check takes them (so both name a pair alike)
+    pairs = sorted(((name, arr) for name, arr, _ in used), key=lambda pair: pair[0] not in written)
+    separate(op, pairs, written=set(written))
     return dtype
+
+
+SCAN_FORWARD_WRITTEN = ("hs", "cs", "gates")
+SCAN_BACKWARD_WRITTEN = ("dgi", "dgh", "dh", "dc")
+
+
+def scan_forward_layout(mode, T, B, H, G, gi, w_hh, b_hh, hs, cs, gates):
+    """(name, array, shape) of each array of ``recurrent_scan_forward``; shape None: not taken."""
+    lstm, gated = mode == "LSTM", mode in ("LSTM", "GRU")
+    return [("gi", gi, (T, B, G * H)), ("w_hh", w_hh, (G * H, H)), ("b_hh", b_hh, (G * H,)),
+            ("hs", hs, (T + 1, B, H)), ("cs", cs, (T + 1, B, H) if lstm else None),
+            ("gates", gates, (T, B, 4 * H) if gated else None)]
+
+
+def scan_backward_layout(mode, T, B, H, G, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc):
+    """(name, array, shape) of each array of ``recurrent_scan_backward``; shape None: not taken."""
+    lstm, gated = mode == "LSTM", mode in ("LSTM", "GRU")
+    return [("g", g, (T, 2 if lstm else 1, B, H)), ("w_hh", w_hh, (G * H, H)), ("hs", hs, (T + 1, B, H)),
+            ("cs", cs, (T + 1, B, H) if lstm else None), ("gates", gates, (T, B, 4 * H) if gated else None),
+            ("dgi", dgi, (T, B, G * H)), ("dgh", dgh, (T, B, G * H) if mode == "GRU" else None),
+            ("dh", dh, (B, H)), ("dc", dc, (B, H) if lstm else None)]
 
 
 def scan_forward_operands(op, mode, gi, w_hh, b_hh, hs, cs, gates):
     """Check a forward scan's arrays (``recurrent_scan_forward``); returns (dtype, T, B, H, G)."""
     G = scan_mode(op, mode)
     T, B, H = scan_state(op, hs)
-    lstm, gated = mode == "LSTM", mode in ("LSTM", "GRU")
-    dtype = scan_operands(op, mode, [
-        ("gi", gi, (T, B, G * H)), ("w_hh", w_hh, (G * H, H)), ("b_hh", b_hh, (G * H,)),
-        ("hs", hs, (T + 1, B, H)), ("cs", cs, (T + 1, B, H) if lstm else None),
-        ("gates", gates, (T, B, 4 * H) if gated else None)], written=("hs", "cs", "gates"))
-    return dtype, T, B, H, G
+    layout = scan_forward_layout(mode, T, B, H, G, gi, w_hh, b_hh, hs, cs, gates)
+    return scan_operands(op, mode, layout, SCAN_FORWARD_WRITTEN), T, B, H, G
 
 
 def scan_backward_operands(op, mode, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc):
     """Check a backward scan's arrays (``recurrent_scan_backward``); returns (dtype, T, B, H, G)."""
     G = scan_mode(op, mode)
     T, B, H = scan_state(op, hs)
-    lstm, gated = mode == "LSTM", mode in ("LSTM", "GRU")
-    dtype = scan_operands(op, mode, [
-        ("g", g, (T, 2 if lstm else 1, B, H)), ("w_hh", w_hh, (G * H, H)), ("hs", hs, (T + 1, B, H)),
-        ("cs", cs, (T + 1, B, H) if lstm else None), ("gates", gates, (T, B, 4 * H) if gated else None),
-        ("dgi", dgi, (T, B, G * H)), ("dgh", dgh, (T, B, G * H) if mode == "GRU" else None),
-        ("dh", dh, (B, H)), ("dc", dc, (B, H) if lstm else None)], written=("dgi", "dgh", "dh", "dc"))
-    return dtype, T, B, H, G
+    layout = scan_backward_layout(mode, T, B, H, G, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc)
+    return scan_operands(op, mode, layout, SCAN_BACKWARD_WRITTEN), T, B, H, G

@@ -26,22 +26,20 @@ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as in PyTorch.
 
 The cells run the step above as readable operations (``gate_math`` in
 ``nnlite/ops/recurrent.py``). The layers compute the same steps through
-``recurrent_scan``: the whole sequence as one graph node whose gate math is
-one kernel call per step, forward and backward (an LSTM with ``proj_size``
-runs the readable step at every time step instead).
+``recurrent_scan``: the whole sequence as one graph node, each direction of
+it one kernel call forward and one backward (an LSTM with ``proj_size`` runs
+the readable step at every time step instead).
 """
 import math
 
 from .. import ops
-from ..ops.recurrent import gate_math, recurrent_scan
+from ..ops.recurrent import GATES as _GATES, gate_math, recurrent_scan
 from ..parameter import Parameter
 from . import functional as F
 from . import init
 from .module import Module
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
-
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 def _rnn_step(gi, h, w_hh, b_hh, mode):

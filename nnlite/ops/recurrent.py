@@ -8,8 +8,8 @@ nodes for a sequence of a few dozen steps, and their per-operation overhead
 is most of a small layer's time.
 
 :class:`RecurrentScan` computes the same thing as one graph node, and each
-direction of it as one kernel call (``nnlite/_kernels/_rnn.pyx``), whose
-threads each carry a fixed block of the batch through the whole sequence.
+direction of it as one kernel call (``nnlite/_kernels/_rnn.pyx``; how its
+steps share the threads is a plan made from the shape, ``checks.scan_row_blocks``).
 Forward, step by step: ``gh = h_{t-1} W_hh^T`` (one product) and the whole
 gate math of the step (one loop), keeping the states and activated gates.
 Backward, from the last step to the first::

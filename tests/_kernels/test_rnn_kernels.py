@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from helpers import same_bytes_across_threads
 
-from nnlite._kernels import K, _rnn, reference
+from nnlite._kernels import K, _rnn, checks, reference
 from nnlite._kernels.reference import _rnn as twin
 
 STEPS = ["lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
@@ -119,45 +119,12 @@ def _scan(module, mode, gi, w, b, h0, c0, g, dh, dc):
     return tuple(a for a in (hs, cs, gates, dgi, dgh, dh, dc) if a is not None)
 
 
-def _steps(mode, gi, w, b, h0, c0, g, dh, dc):
-    """The same scans as one K.gemm and one compiled step kernel per step."""
-    gi, h0, c0, dh, dc = (np.ascontiguousarray(a) for a in (gi, h0, c0, dh, dc))
-    T, B, H = gi.shape[0], h0.shape[0], h0.shape[1]
-    dtype = gi.dtype
-    hs = np.empty((T + 1, B, H), dtype)
-    hs[0] = h0
-    cs = np.empty((T + 1, B, H), dtype)
-    cs[0] = c0
-    gates = np.empty((T, B, 4 * H), dtype)
-    for s in range(T):
-        gh = K.gemm(hs[s], w, trans_b=True)
-        if mode == "LSTM":
-            _rnn.lstm_step_forward(gh, gi[s], b, cs[s], gates[s], cs[s + 1], hs[s + 1])
-        elif mode == "GRU":
-            _rnn.gru_step_forward(gh, gi[s], b, hs[s], gates[s], hs[s + 1])
-        else:
-            _rnn.rnn_step_forward(gh, gi[s], b, hs[s + 1], mode == "RNN_RELU")
-    dgi = np.empty(gi.shape, dtype)
-    dgh = np.empty(gi.shape, dtype)
-    dh, dc = dh.copy(), dc.copy()
-    through_z = np.empty((B, H), dtype)
-    for s in range(T - 1, -1, -1):
-        dh_s = g[s, 0] + dh
-        if mode == "LSTM":
-            dc += g[s, 1]
-            _rnn.lstm_step_backward(dh_s, dc, gates[s], cs[s], cs[s + 1], dgi[s])
-            dh = K.gemm(dgi[s], w)
-        elif mode == "GRU":
-            _rnn.gru_step_backward(dh_s, gates[s], hs[s], dgi[s], dgh[s], through_z)
-            dh = K.gemm(dgh[s], w) + through_z
-        else:
-            _rnn.rnn_step_backward(dh_s, hs[s + 1], dgi[s], mode == "RNN_RELU")
-            dh = K.gemm(dgi[s], w)
-    if mode == "LSTM":
-        return hs, cs, gates, dgi, dh, dc
-    if mode == "GRU":
-        return hs, gates, dgi, dgh, dh
-    return hs, dgi, dh
+@pytest.fixture
+def compiled_steps(monkeypatch):
+    """The twin's scans run with the compiled step kernels and K.gemm in place of the twin's own."""
+    for name in STEPS:
+        monkeypatch.setattr(twin, name, getattr(_rnn, name))
+    monkeypatch.setattr(twin, "gemm", K.gemm)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -174,25 +141,52 @@ def test_scans_equal_their_twins(rng, mode, dtype, T, B, H):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_scans_are_the_step_kernels_on_each_block_bit_for_bit(rng, mode, dtype):
-    # 70 rows: blocks of 32, 32 and 6 rows, each carried through the sequence on its own.
-    # (One product over all 70 rows would round some sums differently: BLAS's order of
-    # adding can depend on the product's shape, which is why the blocks are fixed.)
-    gi, w, b, h0, c0, g, dh, dc = _scan_case(rng, mode, 6, 70, 33, dtype)
-    got = _scan(_rnn, mode, gi, w, b, h0, c0, g, dh, dc)
-    for r0 in range(0, 70, 32):
-        rows = slice(r0, r0 + 32)
-        want = _steps(mode, gi[:, rows], w, b, h0[rows], c0[rows], np.ascontiguousarray(g[:, :, rows]),
-                      dh[rows], dc[rows])
-        for got_all, want_block in zip(got, want):
-            block = got_all[rows] if got_all.ndim == 2 else got_all[:, rows]   # dh, dc: (B, H)
-            np.testing.assert_array_equal(block, want_block)
+@pytest.mark.parametrize("T, B, H, row_blocks", [(6, 70, 33, True), (5, 4, 9, False), (3, 40, 400, False)])
+def test_scans_are_the_step_kernels_bit_for_bit(rng, compiled_steps, mode, dtype, T, B, H, row_blocks):
+    # Row blocks (two of 35 rows here) make one BLAS call a block and step, as K.gemm does for
+    # products this small; step by step, every product is K.gemm's. (K.gemm of a larger block cuts
+    # it in its own fixed blocks, and OpenBLAS can round a product of another shape differently.)
+    G = {"LSTM": 4, "GRU": 3}.get(mode, 1)
+    assert checks.scan_row_blocks(B, H, G, np.dtype(dtype).itemsize) == row_blocks
+    case = _scan_case(rng, mode, T, B, H, dtype)
+    for got, want in zip(_scan(_rnn, mode, *case), _scan(twin, mode, *case)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("B", [8, 9, 31, 32, 40, 64, 65, 70, 97, 128, 1000])
+def test_scan_blocks_are_an_even_number_of_near_equal_blocks_covering_the_batch(B):
+    blocks = checks.scan_blocks(B)
+    sizes = [stop - start for start, stop in blocks]
+    assert len(blocks) % 2 == 0 and blocks[0][0] == 0 and blocks[-1][1] == B
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
+    assert max(sizes) <= checks.SCAN_ROWS and max(sizes) - min(sizes) <= 1
+    assert len(blocks) == 2 or min(sizes) >= checks.SCAN_ROWS // 2   # no more blocks than needed
+
+
+def test_the_scan_plan_is_made_from_the_shape():
+    assert checks.scan_row_blocks(64, 128, 4, 4)               # the LSTM's 256 KiB W_hh: blocks
+    assert checks.scan_row_blocks(64, 128, 4, 8)               # 512 KiB, the largest that is cut
+    assert not checks.scan_row_blocks(64, 129, 4, 8)
+    assert not checks.scan_row_blocks(64, 512, 4, 4)           # a 4 MiB W_hh would be packed per block
+    assert not checks.scan_row_blocks(checks.SCAN_MIN_BATCH - 1, 16, 4, 4)   # too few rows to cut
+    assert checks.scan_row_blocks(checks.SCAN_MIN_BATCH, 16, 4, 4)
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_scans_same_bytes_on_1_2_4_threads(rng, mode):
-    case = _scan_case(rng, mode, 5, 97, 24, np.float32)   # four blocks, the last of one row
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T, B, H", [(5, 97, 24), (3, 64, 128), (3, 150, 16), (3, 40, 400), (4, 1, 30)])
+def test_scans_same_bytes_on_1_2_4_threads(rng, mode, dtype, T, B, H):
+    # row blocks (two; 64 x 128: the benchmark's), step by step, one row
+    case = _scan_case(rng, mode, T, B, H, dtype)
     same_bytes_across_threads(lambda *a: _scan(_rnn, mode, *a), *case)
+
+
+def test_scans_without_b_hh_and_with_a_numpy_string_mode_equal_their_twins(rng):
+    for mode in MODES:
+        gi, w, _, h0, c0, g, dh, dc = _scan_case(rng, mode, 3, 40, 5, np.float64)
+        case = (gi, w, None, h0, c0, g, dh, dc)
+        for got, want in zip(_scan(_rnn, np.str_(mode), *case), _scan(twin, mode, *case)):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
 
 def test_a_reversed_or_strided_input_is_refused_not_misread():
@@ -232,6 +226,18 @@ def test_scan_errors_name_the_argument():
         with pytest.raises(ValueError, match=r"recurrent_scan_backward: g must have shape \(3, 2, 2, 4\)"):
             bwd("LSTM", z(T, 1, B, H), z(4 * H, H), z(T + 1, B, H), z(T + 1, B, H), z(T, B, 4 * H),
                 z(T, B, 4 * H), None, z(B, H), z(B, H))
-        with pytest.raises(ValueError, match="a LSTM scan takes no dgh; pass None"):
+        with pytest.raises(ValueError, match="an LSTM scan takes no dgh; pass None"):
             bwd("LSTM", z(T, 2, B, H), z(4 * H, H), z(T + 1, B, H), z(T + 1, B, H), z(T, B, 4 * H),
                 z(T, B, 4 * H), z(T, B, 4 * H), z(B, H), z(B, H))
+        state = z(B, H)
+        with pytest.raises(ValueError, match="dh and dc overlap in memory"):
+            bwd("LSTM", z(T, 2, B, H), z(4 * H, H), z(T + 1, B, H), z(T + 1, B, H), z(T, B, 4 * H),
+                z(T, B, 4 * H), None, state, state)
+        with pytest.raises(ValueError, match="dgi and g overlap in memory"):
+            g = z(T, 1, B, H)
+            bwd("RNN_TANH", g, z(H, H), z(T + 1, B, H), None, None, g[:, 0], None, z(B, H), None)
+        dh = z(B, H)
+        dh.flags.writeable = False
+        with pytest.raises(ValueError, match="dh is updated in place"):
+            bwd("GRU", z(T, 1, B, H), z(3 * H, H), z(T + 1, B, H), None, z(T, B, 4 * H), z(T, B, 3 * H),
+                z(T, B, 3 * H), dh, None)

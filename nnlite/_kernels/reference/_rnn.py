@@ -4,9 +4,9 @@ and the scans over a whole sequence, which are those steps one after another.
 Each function writes into the arrays it is given, as the kernel does, so
 ``nnlite/ops/recurrent.py`` runs unchanged on either backend through
 ``K.<name>``. Results agree with the kernel to rounding (float32 exp and tanh
-are NumPy's here and ``_fastmath.h``'s there). The kernel's scans cut the batch
-into blocks that threads carry through the sequence; each sample's recurrence
-is its own, so the twin runs the whole batch at once.
+are NumPy's here and ``_fastmath.h``'s there). The scans follow the kernel's
+plan (``checks.scan_row_blocks``): the same blocks of batch rows, one after
+another here, where the kernel's threads share them.
 """
 import numpy as np
 
@@ -108,33 +108,44 @@ def rnn_step_backward(dh, h, dpre, relu):
     dpre[...] = np.where(h > 0, dh, dh.dtype.type(0)) if relu else dh * (h.dtype.type(1) - h * h)
 
 
+def _blocks(mode, hs):
+    """The rows each of the kernel's threads carries through the sequence (checks.scan_row_blocks)."""
+    B, H = hs.shape[1], hs.shape[2]
+    if checks.scan_row_blocks(B, H, checks.SCAN_GATES[mode], hs.dtype.itemsize):
+        return [slice(start, stop) for start, stop in checks.scan_blocks(B)]
+    return [slice(0, B)]
+
+
 def recurrent_scan_forward(mode, gi, w_hh, b_hh, hs, cs, gates):
-    """All T steps of one layer and direction: hs[0] (and cs[0]) in; hs[1:], cs[1:] and gates out."""
+    """All T steps of one layer and direction: hs[0] (and cs[0]) in; the rest of hs, cs and gates out."""
     checks.scan_forward_operands("recurrent_scan_forward", mode, gi, w_hh, b_hh, hs, cs, gates)
-    for s in range(gi.shape[0]):
-        gh = gemm(hs[s], w_hh, trans_b=True)
-        if mode == "LSTM":
-            lstm_step_forward(gh, gi[s], b_hh, cs[s], gates[s], cs[s + 1], hs[s + 1])
-        elif mode == "GRU":
-            gru_step_forward(gh, gi[s], b_hh, hs[s], gates[s], hs[s + 1])
-        else:
-            rnn_step_forward(gh, gi[s], b_hh, hs[s + 1], mode == "RNN_RELU")
+    for rows in _blocks(mode, hs):
+        for s in range(gi.shape[0]):
+            gh = gemm(hs[s, rows], w_hh, trans_b=True)
+            if mode == "LSTM":
+                lstm_step_forward(gh, gi[s, rows], b_hh, cs[s, rows], gates[s, rows], cs[s + 1, rows],
+                                  hs[s + 1, rows])
+            elif mode == "GRU":
+                gru_step_forward(gh, gi[s, rows], b_hh, hs[s, rows], gates[s, rows], hs[s + 1, rows])
+            else:
+                rnn_step_forward(gh, gi[s, rows], b_hh, hs[s + 1, rows], mode == "RNN_RELU")
 
 
 def recurrent_scan_backward(mode, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc):
     """The scan's backward, last step first: dh (and dc) carry the state's gradient back to the start."""
     _, T, B, H, _ = checks.scan_backward_operands("recurrent_scan_backward", mode, g, w_hh, hs, cs, gates,
                                                   dgi, dgh, dh, dc)
-    through_z = np.empty((B, H), hs.dtype) if mode == "GRU" else None
-    for s in range(T - 1, -1, -1):
-        dh_s = g[s, 0] + dh
-        if mode == "LSTM":
-            dc += g[s, 1]
-            lstm_step_backward(dh_s, dc, gates[s], cs[s], cs[s + 1], dgi[s])
-            dh[...] = gemm(dgi[s], w_hh)
-        elif mode == "GRU":
-            gru_step_backward(dh_s, gates[s], hs[s], dgi[s], dgh[s], through_z)
-            dh[...] = gemm(dgh[s], w_hh) + through_z
-        else:
-            rnn_step_backward(dh_s, hs[s + 1], dgi[s], mode == "RNN_RELU")
-            dh[...] = gemm(dgi[s], w_hh)
+    for rows in _blocks(mode, hs):
+        through_z = np.empty(dh[rows].shape, hs.dtype) if mode == "GRU" else None
+        for s in range(T - 1, -1, -1):
+            dh_s = g[s, 0, rows] + dh[rows]
+            if mode == "LSTM":
+                dc[rows] += g[s, 1, rows]
+                lstm_step_backward(dh_s, dc[rows], gates[s, rows], cs[s, rows], cs[s + 1, rows], dgi[s, rows])
+                dh[rows] = gemm(dgi[s, rows], w_hh)
+            elif mode == "GRU":
+                gru_step_backward(dh_s, gates[s, rows], hs[s, rows], dgi[s, rows], dgh[s, rows], through_z)
+                dh[rows] = gemm(dgh[s, rows], w_hh) + through_z
+            else:
+                rnn_step_backward(dh_s, hs[s + 1, rows], dgi[s, rows], mode == "RNN_RELU")
+                dh[rows] = gemm(dgi[s, rows], w_hh)

@@ -30,8 +30,9 @@ its own inputs only, so the result is the same bytes for any thread count.
 The six step kernels are rows of the kernel table (``table.py``), and so are
 the two scans at the end of this file, which run every step of a sequence in
 one call (``nnlite/ops/recurrent.py`` calls them as ``K.recurrent_scan_forward``
-and ``K.recurrent_scan_backward``): the same row loops, with the products of
-each step made on fixed blocks of the batch.
+and ``K.recurrent_scan_backward``): the same row loops and each step's product,
+without Python between the steps. The layers call only the scans; a step
+kernel stays callable on its own, one time step, to read and to test.
 """
 cimport numpy as cnp
 from cython cimport floating

@@ -250,9 +250,9 @@ cdef inline void _rnn_bwd_row(const floating* dh, const floating* h, floating* d
 # count, so the bytes are the same for any number of threads:
 #
 # * row blocks, when W_hh is small enough to stay in a core's cache and the batch
-#   has at least SCAN_MIN_BATCH rows: each sample's recurrence needs its own rows
+#   has at least 8 rows: each sample's recurrence needs its own rows
 #   only (its h and c, the one W_hh), so the batch is cut into an even number of
-#   blocks of at most SCAN_ROWS rows (checks.scan_blocks) and each thread carries
+#   blocks of at most 64 rows (checks.scan_blocks) and each thread carries
 #   its blocks through every time step, a one-thread BLAS call and the row loops
 #   a step. The parallel region is entered once for the sequence; the threads
 #   never wait for each other.
@@ -269,14 +269,14 @@ cdef enum:
     SCAN_ARRAYS = 11   # the most arrays a scan reads and writes (the backward's)
 
 MODES = {"LSTM": MODE_LSTM, "GRU": MODE_GRU, "RNN_TANH": MODE_RNN_TANH, "RNN_RELU": MODE_RNN_RELU}
-cdef Py_ssize_t SCAN_ROWS = _checks_py.SCAN_ROWS   # the plan's block of batch rows, set in one place
 
 
 cdef void _product(bint shared, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a,
                    const floating* b, floating* c) noexcept nogil:
-    """c (m x n) = a (m x k) @ op(b), every matrix contiguous, as K.gemm computes it: one row by
-    GEMV, more rows by GEMM; through the door's shared fixed blocks when ``shared``, else in one
-    call on this thread (BLAS already pinned by the caller)."""
+    """c (m x n) = a (m x k) @ op(b), every matrix contiguous: one row by GEMV, more rows by GEMM.
+    When ``shared``, as K.gemm computes it (the door's fixed blocks shared among the threads);
+    else in one call on this thread (BLAS pinned by the caller), which is K.gemm's only for a
+    product too small for K.gemm to cut."""
     cdef int saved[4]
     if m == 1:
         if shared:
@@ -394,12 +394,14 @@ cdef void _scan_backward(Mode mode, floating** a, Py_ssize_t T, Py_ssize_t B, Py
 
 
 cdef void _scan(bint forward, Mode mode, floating** a, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
-                Py_ssize_t G, Py_ssize_t S, bint row_blocks) noexcept nogil:
-    """Run the plan: row blocks shared among the threads, or every step over the whole batch."""
-    cdef Py_ssize_t blocks = 2 * ((B + 2 * SCAN_ROWS - 1) // (2 * SCAN_ROWS)), k, r0, r1   # checks.scan_blocks
+                Py_ssize_t G, Py_ssize_t S, Py_ssize_t blocks) noexcept nogil:
+    """Run the plan: ``blocks`` blocks of rows shared among the threads (block k: rows
+    k*B//blocks up to (k+1)*B//blocks, checks.scan_blocks), or, for 0, every step over the
+    whole batch."""
+    cdef Py_ssize_t k, r0, r1
     cdef int saved[4]
     cdef int nt
-    if not row_blocks:
+    if blocks == 0:
         if forward:
             _scan_forward(mode, a, T, B, H, G, 0, B, True)
         else:
@@ -564,12 +566,14 @@ cdef int _run_scan(bint forward, str op, object mode, list layout, tuple written
     cdef Mode m = MODES[mode]
     cdef Py_ssize_t S = 2 if m == MODE_LSTM else 1
     cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arrays[1])   # w_hh's, the dtype of them all
-    cdef bint row_blocks = _checks_py.scan_row_blocks(B, H, G, 4 if t == cnp.NPY_FLOAT else 8)
+    cdef Py_ssize_t blocks = 0   # the plan: 0 for step by step, else how many blocks of rows
+    if _checks_py.scan_row_blocks(B, H, G, 4 if t == cnp.NPY_FLOAT else 8):
+        blocks = len(_checks_py.scan_blocks(B))
     with nogil:
         if t == cnp.NPY_FLOAT:
-            _scan(forward, m, <float**>p, T, B, H, G, S, row_blocks)
+            _scan(forward, m, <float**>p, T, B, H, G, S, blocks)
         else:
-            _scan(forward, m, <double**>p, T, B, H, G, S, row_blocks)
+            _scan(forward, m, <double**>p, T, B, H, G, S, blocks)
     return 0
 
 

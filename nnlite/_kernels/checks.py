@@ -33,9 +33,10 @@ import numpy as np
 
 __all__ = ["native", "index_array", "float_array", "float_operands", "shaped_operands",
            "float_dtype", "same_float", "int_pair", "shape4", "fits", "separate", "in_place",
-           "product_out", "real_number", "SCAN_GATES", "SCAN_ROWS", "scan_mode", "scan_state",
-           "scan_operands", "scan_forward_operands", "scan_backward_operands", "scan_row_blocks",
-           "scan_blocks"]
+           "product_out", "real_number", "SCAN_GATES", "SCAN_ROWS", "SCAN_MIN_BATCH",
+           "SCAN_BLOCK_WEIGHT_BYTES", "SCAN_FORWARD_WRITTEN", "SCAN_BACKWARD_WRITTEN", "scan_mode",
+           "scan_state", "scan_operands", "scan_forward_layout", "scan_backward_layout",
+           "scan_forward_operands", "scan_backward_operands", "scan_row_blocks", "scan_blocks"]
 
 MAX_SIZE = sys.maxsize   # the largest Py_ssize_t: every element count and offset must fit
 
@@ -251,8 +252,8 @@ SCAN_BLOCK_WEIGHT_BYTES = 512 * 1024  # W_hh up to this size: row blocks (each p
 
 def scan_blocks(B):
     """The blocks of batch rows of the row-block plan, as (start, stop): an even number of them
-    (so two or four threads get equal shares), each of at most SCAN_ROWS rows, their sizes
-    within one of each other."""
+    (so two threads share them equally), each of at most SCAN_ROWS rows, their sizes within one
+    of each other; block k is rows k*B//n up to (k+1)*B//n of the n blocks."""
     n = 2 * -(-B // (2 * SCAN_ROWS))
     return [(k * B // n, (k + 1) * B // n) for k in range(n)]
 
@@ -287,7 +288,7 @@ def scan_operands(op, mode, operands, written):
     None); the ``written`` ones writable and sharing no memory with any other. Returns the dtype."""
     for name, arr, shape in operands:
         if shape is None and arr is not None:
-            raise ValueError(f"{op}: {'an' if mode == 'LSTM' else 'a'} {mode} scan takes no {name}; pass None")
+            raise ValueError(f"{op}: {'a' if mode == 'GRU' else 'an'} {mode} scan takes no {name}; pass None")
     used = [(name, arr, shape) for name, arr, shape in operands if shape is not None]
     dtype = shaped_operands(op, [a for _, a, _ in used], [n for n, _, _ in used], [s for _, _, s in used],
                             optional=("b_hh",))

@@ -250,12 +250,12 @@ cdef inline void _rnn_bwd_row(const floating* dh, const floating* h, floating* d
 # count, so the bytes are the same for any number of threads:
 #
 # * row blocks, when W_hh is small enough to stay in a core's cache and the batch
-#   has at least 8 rows: each sample's recurrence needs its own rows
-#   only (its h and c, the one W_hh), so the batch is cut into an even number of
-#   blocks of at most 64 rows (checks.scan_blocks) and each thread carries
-#   its blocks through every time step, a one-thread BLAS call and the row loops
-#   a step. The parallel region is entered once for the sequence; the threads
-#   never wait for each other.
+#   has at least 8 rows: each sample's recurrence needs its own rows only (its h
+#   and c, the one W_hh), so the batch is cut into an even number of blocks of at
+#   most 64 rows (checks.scan_blocks) and each thread carries its blocks through
+#   every time step, a one-thread BLAS call and the row loops a step. The
+#   parallel region is entered once for the sequence; the threads never wait for
+#   each other.
 # * step by step otherwise (a large W_hh, which every block would pack again each
 #   step, or a small batch): each step's product goes through BLAS's door as
 #   K.gemm's does (GEMV for one row, fixed blocks shared among the threads

@@ -42,7 +42,6 @@ from .shape import chunk, stack
 __all__ = ["gate_math", "recurrent_scan", "RecurrentScan"]
 
 
-
 def gate_math(gi, gh, state, mode):
     """One step's gates from ``gi = W_ih x + b_ih`` and ``gh = W_hh h + b_hh``; state is (h,) or (h, c)."""
     if mode == "LSTM":

@@ -30,11 +30,10 @@ cdef void sgemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, P
 cdef void dgemm_serial(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
                        double beta, double* c, Py_ssize_t ldc) noexcept nogil
-# Column-major (Fortran) GEMV, one call on this thread: y = op(a) x + beta y. The caller pins.
-cdef void sgemv_colmajor(bint trans, Py_ssize_t m, Py_ssize_t n, const float* a, Py_ssize_t lda,
-                         const float* x, Py_ssize_t incx, float beta, float* y) noexcept nogil
-cdef void dgemv_colmajor(bint trans, Py_ssize_t m, Py_ssize_t n, const double* a, Py_ssize_t lda,
-                         const double* x, Py_ssize_t incx, double beta, double* y) noexcept nogil
+# One row of a row-major product by GEMV, c (1 x n) = a (1 x k) @ op(b) + beta c, one call on this
+# thread (the caller pins): b stored k x n (n x k with trans_b), rows ldb apart; a's items inc_a apart.
+cdef void gemv_row(bint trans_b, Py_ssize_t n, Py_ssize_t k, const floating* a, Py_ssize_t inc_a,
+                   const floating* b, Py_ssize_t ldb, floating beta, floating* c) noexcept nogil
 # A linear layer's bias and ReLU on an m x n block of C (row stride ldc), on the calling thread.
 cdef void fill_bias(floating* c, Py_ssize_t ldc, Py_ssize_t m, Py_ssize_t n,
                     const floating* bias) noexcept nogil

@@ -274,15 +274,16 @@ cdef void _gemv(bint trans, Py_ssize_t m, Py_ssize_t n, const floating* a, Py_ss
             (<dgemv_i_t>_dgemv)(&t, &im, &in_, &one, a, &ilda, x, &iincx, &beta, y, &iinc)
 
 
-cdef void sgemv_colmajor(bint trans, Py_ssize_t m, Py_ssize_t n, const float* a, Py_ssize_t lda,
-                         const float* x, Py_ssize_t incx, float beta, float* y) noexcept nogil:
-    """Column-major (Fortran) y = op(a) x + beta y, a is m x n; unit-stride y. The caller pins."""
-    _gemv(trans, m, n, a, lda, x, incx, beta, y)
-
-
-cdef void dgemv_colmajor(bint trans, Py_ssize_t m, Py_ssize_t n, const double* a, Py_ssize_t lda,
-                         const double* x, Py_ssize_t incx, double beta, double* y) noexcept nogil:
-    _gemv(trans, m, n, a, lda, x, incx, beta, y)
+cdef void gemv_row(bint trans_b, Py_ssize_t n, Py_ssize_t k, const floating* a, Py_ssize_t inc_a,
+                   const floating* b, Py_ssize_t ldb, floating beta, floating* c) noexcept nogil:
+    """One row of a row-major product, c (1 x n) = a (1 x k) @ op(b) + beta c, by GEMV: it reads
+    b once, where GEMM would pack all of it first (batch-1 inference, a recurrent step of one
+    sample). b is stored k x n, or n x k with ``trans_b``, its rows ldb elements apart; a's
+    elements are inc_a apart. BLAS sees the stored b as its column-major transpose. One call
+    on this thread: the caller pins BLAS."""
+    if beta == 0:   # some OpenBLAS versions scale y by beta, keeping NaN from an empty array
+        memset(c, 0, n * sizeof(floating))
+    _gemv(trans_b, k if trans_b else n, n if trans_b else k, b, ldb, a, inc_a, beta, c)
 
 
 cdef inline Py_ssize_t _block_size(Py_ssize_t dim) noexcept nogil:

@@ -18,12 +18,10 @@ cimport numpy as cnp
 cimport cython
 from cython.parallel cimport parallel, prange, threadid
 from libc.limits cimport INT_MAX
-from libc.string cimport memcpy, memset
 
 from nnlite._kernels._blas cimport (blas_pin_one_thread, gemm_min_split_work, blas_restore_threads,
-                                    dgemm_rowmajor, dgemm_serial, dgemv_colmajor, dlinear_rowmajor,
-                                    fill_bias, relu_block, sgemm_rowmajor, sgemm_serial, sgemv_colmajor,
-                                    slinear_rowmajor)
+                                    dgemm_rowmajor, dgemm_serial, dlinear_rowmajor, fill_bias, gemv_row,
+                                    relu_block, sgemm_rowmajor, sgemm_serial, slinear_rowmajor)
 
 from nnlite._kernels._threads cimport threads_for, threads_for_streaming
 from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, separate
@@ -117,17 +115,10 @@ cdef void _blas_gemm(floating *dummy, BlasOperand a, BlasOperand b, int m, int n
     """Row-major c (m x n, rows ldc elements apart) = op(a) @ op(b) + beta c, as column-major
     c^T = op(b)^T op(a)^T. The row stride only says where BLAS writes; the sums are the same."""
     # One row (batch-1 inference): GEMV reads the matrix once; GEMM would pack all of it first.
-    cdef int rows_b = n if b.trans == 0 else k, cols_b = k if b.trans == 0 else n
-    cdef int inc_a = a.ld if a.trans else 1
     cdef int saved[4]
     if m == 1 and k > 0:
         blas_pin_one_thread(saved)  # a one-thread GEMV: the same bits for any thread count
-        if beta == 0:   # some OpenBLAS versions scale y by beta, keeping NaN from an empty array
-            memset(c, 0, n * sizeof(floating))
-        if floating is float:
-            sgemv_colmajor(b.trans, rows_b, cols_b, <float*>b.data, b.ld, <float*>a.data, inc_a, beta, c)
-        else:
-            dgemv_colmajor(b.trans, rows_b, cols_b, <double*>b.data, b.ld, <double*>a.data, inc_a, beta, c)
+        gemv_row(b.trans, n, k, <floating*>a.data, a.ld if a.trans else 1, <floating*>b.data, b.ld, beta, c)
         blas_restore_threads(saved)
         return
     if floating is float:

@@ -40,10 +40,8 @@ from cython.parallel cimport prange
 
 import numpy as np
 
-from libc.string cimport memset
-
 from nnlite._kernels._blas cimport (blas_pin_one_thread, blas_restore_threads, dgemm_rowmajor, dgemm_serial,
-                                    dgemv_colmajor, sgemm_rowmajor, sgemm_serial, sgemv_colmajor)
+                                    gemv_row, sgemm_rowmajor, sgemm_serial)
 from nnlite._kernels._checks cimport is_native_float, separate
 from nnlite._kernels._dtype cimport data
 from nnlite._kernels._fastmath cimport _sigmoid, _tanh
@@ -281,13 +279,7 @@ cdef void _product(bint shared, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssi
     if m == 1:
         if shared:
             blas_pin_one_thread(saved)
-        memset(c, 0, n * sizeof(floating))   # some OpenBLAS versions keep NaN from y when beta is 0
-        if floating is float:
-            sgemv_colmajor(trans_b, k if trans_b else n, n if trans_b else k, b, k if trans_b else n,
-                           a, 1, 0, c)
-        else:
-            dgemv_colmajor(trans_b, k if trans_b else n, n if trans_b else k, b, k if trans_b else n,
-                           a, 1, 0, c)
+        gemv_row(trans_b, n, k, a, 1, b, k if trans_b else n, 0, c)
         if shared:
             blas_restore_threads(saved)
     elif shared:

@@ -109,13 +109,10 @@ def _linear(function, input, weight, bias):
     if not _mode.enabled:
         # Nothing is recorded (no_grad, inference): the kernel's result without a graph node
         # and without Function.apply. At batch size 1 the Python around a small product (a
-        # few microseconds a layer) is a large part of its latency, so the arrays are taken
-        # out of the tensors here rather than by a helper per operand. The kernel checks
-        # them; anything it refuses (a float16 model, a shape mistake) takes the general
+        # few microseconds a layer) is a large part of its latency. The kernel checks its
+        # operands; anything it refuses (a float16 model, a shape mistake) takes the general
         # path below, which handles it or names the mistake in F.linear's words.
-        x = input.data if isinstance(input, Tensor) else input
-        w = weight.data if isinstance(weight, Tensor) else weight
-        b = bias.data if isinstance(bias, Tensor) else bias
+        x, w, b = _array(input), _array(weight), _array(bias)
         try:
             if x.ndim == 2:
                 return Tensor._make(K.linear_forward(x, w, b, function.activation), None)

@@ -19,6 +19,9 @@ from libc.math cimport INFINITY, NAN, log
 from libc.stdint cimport int64_t
 
 from nnlite._kernels._fastmath cimport _exp
+from nnlite._kernels._softmax_rows cimport (row_dot as _row_dot, row_max as _row_max, row_sum as _row_sum,
+                                           scaled_softmax_row, softmax_backward_row,
+                                           softmax_row as _softmax_row)
 from nnlite._kernels._threads cimport threads_for
 from nnlite._kernels._checks cimport (c_contiguous as _c, float_type as _float_type,
                                      index_array as _index_array, real_number as _real_number)
@@ -60,52 +63,7 @@ cdef inline cnp.ndarray _empty_like(cnp.ndarray x, int t):
     return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), t, 0)
 
 
-# Row max, sum and dot product: _lanes.h (vector lanes; sums in 16 double partial sums
-# combined in a fixed order, so the result depends on the row length alone).
-cdef extern from "_lanes.h":
-    float nnl_max_f(const float* x, Py_ssize_t n) noexcept nogil
-    double nnl_max_d(const double* x, Py_ssize_t n) noexcept nogil
-    double nnl_sum_f(const float* x, Py_ssize_t n) noexcept nogil
-    double nnl_sum_d(const double* x, Py_ssize_t n) noexcept nogil
-    double nnl_dot_f(const float* a, const float* b, Py_ssize_t n) noexcept nogil
-    double nnl_dot_d(const double* a, const double* b, Py_ssize_t n) noexcept nogil
-
-
-cdef inline floating _row_max(const floating *x, Py_ssize_t cols) noexcept nogil:
-    # -inf for a row of -inf, and x - max is then nan, as in PyTorch. A NaN entry need
-    # not be caught here: exp(NaN - m) makes the row's sum NaN anyway.
-    if floating is float:
-        return nnl_max_f(x, cols)
-    else:
-        return nnl_max_d(x, cols)
-
-
-cdef inline double _row_sum(const floating *v, Py_ssize_t cols) noexcept nogil:
-    if floating is float:
-        return nnl_sum_f(v, cols)
-    else:
-        return nnl_sum_d(v, cols)
-
-
-cdef inline double _row_dot(const floating *a, const floating *b, Py_ssize_t cols) noexcept nogil:
-    if floating is float:
-        return nnl_dot_f(a, b, cols)
-    else:
-        return nnl_dot_d(a, b, cols)
-
-
 # ------------------------------------------------------------------ loops -----
-
-cdef inline void _softmax_row(const floating *x, floating *y, Py_ssize_t cols) noexcept nogil:
-    # y = softmax(x) for one row; y may be x itself (the scaled kernel's rows are softmaxed in place)
-    cdef Py_ssize_t j
-    cdef floating m = _row_max(x, cols)
-    for j in range(cols):          # no sum in this loop, so it vectorises
-        y[j] = _exp(x[j] - m)
-    cdef floating inv = <floating>(1 / _row_sum(y, cols))
-    for j in range(cols):
-        y[j] = y[j] * inv
-
 
 cdef void _softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,
                        Py_ssize_t cols) noexcept nogil:
@@ -117,30 +75,18 @@ cdef void _softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,
 cdef void _scaled_softmax_fwd(const floating *x, floating scale, const floating *bias,
                               Py_ssize_t period, floating *y, Py_ssize_t rows,
                               Py_ssize_t cols) noexcept nogil:
-    # softmax(x * scale + bias), bias row (i % period) for row i (bias NULL: none). The
-    # scaled scores go straight into y, and softmax's row steps follow on y in place.
-    cdef Py_ssize_t i, j
-    cdef const floating *b
+    # softmax(x * scale + bias), bias row (i % period) for row i (bias NULL: none)
+    cdef Py_ssize_t i
     for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
-        if bias != NULL:
-            b = &bias[(i % period) * cols]
-            for j in range(cols):
-                y[i * cols + j] = x[i * cols + j] * scale + b[j]
-        else:
-            for j in range(cols):
-                y[i * cols + j] = x[i * cols + j] * scale
-        _softmax_row(&y[i * cols], &y[i * cols], cols)
+        scaled_softmax_row(&x[i * cols], scale, NULL if bias == NULL else &bias[(i % period) * cols],
+                           &y[i * cols], cols)
 
 
 cdef void _softmax_bwd(const floating *g, const floating *out, floating scale, floating *dx,
                        Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
-    # y = softmax(x * scale): dL/dx_j = y_j (g_j - sum_k g_k y_k) scale; a scale of 1 is exact
-    cdef Py_ssize_t i, j
-    cdef floating d
+    cdef Py_ssize_t i
     for i in prange(rows, num_threads=threads_for(rows * cols), schedule='static'):
-        d = <floating>_row_dot(&g[i * cols], &out[i * cols], cols)
-        for j in range(cols):
-            dx[i * cols + j] = out[i * cols + j] * (g[i * cols + j] - d) * scale
+        softmax_backward_row(&g[i * cols], &out[i * cols], scale, &dx[i * cols], cols)
 
 
 cdef void _log_softmax_fwd(const floating *x, floating *y, Py_ssize_t rows,

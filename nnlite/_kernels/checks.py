@@ -25,6 +25,9 @@ both backends raise the same exception with the same message.
   recurrent layer's scan, whose shapes follow from the mode and from ``hs``;
   ``scan_row_blocks`` is the scans' plan (how the steps share the threads),
   which the kernel and the twin both follow.
+* ``attention_operands`` — packed self-attention's arrays: the (N, L, 3E)
+  ``qkv`` and what its shape implies for the heads, the mask, the incoming
+  gradient and the saved weights.
 """
 import numbers
 import sys
@@ -36,7 +39,8 @@ __all__ = ["native", "index_array", "float_array", "float_operands", "shaped_ope
            "product_out", "real_number", "SCAN_GATES", "SCAN_ROWS", "SCAN_MIN_BATCH",
            "SCAN_BLOCK_WEIGHT_BYTES", "SCAN_FORWARD_WRITTEN", "SCAN_BACKWARD_WRITTEN", "scan_mode",
            "scan_state", "scan_operands", "scan_forward_layout", "scan_backward_layout",
-           "scan_forward_operands", "scan_backward_operands", "scan_row_blocks", "scan_blocks"]
+           "scan_forward_operands", "scan_backward_operands", "scan_row_blocks", "scan_blocks",
+           "attention_operands"]
 
 MAX_SIZE = sys.maxsize   # the largest Py_ssize_t: every element count and offset must fit
 
@@ -336,3 +340,34 @@ def scan_backward_operands(op, mode, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc):
     T, B, H = scan_state(op, hs)
     layout = scan_backward_layout(mode, T, B, H, G, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc)
     return scan_operands(op, mode, layout, SCAN_BACKWARD_WRITTEN), T, B, H, G
+
+
+# ------------------------------------------------------- packed self-attention --
+
+def attention_operands(op, qkv, num_heads, bias, grad=None, weights=None):
+    """Check packed self-attention's arrays; returns (dtype, N, L, H, d).
+
+    ``qkv`` is (N, L, 3E) with E = H * d, Q, K and V side by side; ``bias`` None
+    or (L, L); ``grad`` (backward) the output's gradient, (N, L, E); ``weights``
+    (backward) the forward's softmax weights, (N, H, L, L). All float32 or
+    float64 of one dtype, in the machine's byte order; any layout is read.
+    """
+    if not isinstance(num_heads, numbers.Integral) or isinstance(num_heads, bool):
+        raise TypeError(f"{op}: num_heads must be a positive int, got {type(num_heads).__name__}")
+    if num_heads < 1:
+        raise ValueError(f"{op}: num_heads must be a positive int, got {num_heads}")
+    dtype = float_dtype(op, [("qkv", qkv), ("bias", bias), ("grad", grad), ("weights", weights)])
+    if dtype is None:
+        raise TypeError(f"{op}: qkv must be a NumPy array, got None")
+    if qkv.ndim != 3 or qkv.shape[2] % (3 * num_heads):
+        raise ValueError(f"{op}: qkv must be (batch, sequence, 3 * embed_dim) with embed_dim divisible by "
+                         f"num_heads={num_heads}, got shape {qkv.shape}")
+    n, length, width = qkv.shape
+    heads, d = int(num_heads), width // (3 * num_heads)
+    fits(op, "the attention weights", n, heads, length, length)
+    for name, a, shape in (("bias", bias, (length, length)), ("grad", grad, (n, length, heads * d)),
+                           ("weights", weights, (n, heads, length, length))):
+        if a is not None and a.shape != shape:
+            raise ValueError(f"{op}: {name} must have shape {shape} for qkv {qkv.shape} and "
+                             f"num_heads={num_heads}, got {a.shape}")
+    return dtype, n, length, heads, d

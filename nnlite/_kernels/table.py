@@ -6,7 +6,7 @@ The compiled function is ``nnlite/_kernels/<module>.pyx: def <name>``; its twin 
 ``nnlite/_kernels/reference/<module>.py: def <name>``, with the same signature.
 A kernel is added by writing both functions and one row below.
 """
-from .reference import _conv, _elementwise, _gemm, _norm, _optim, _pool, _softmax
+from .reference import _attention, _conv, _elementwise, _gemm, _norm, _optim, _pool, _softmax
 from .reference import _rnn
 from .reference import _int8
 
@@ -40,6 +40,8 @@ KERNELS = (
     ("log_softmax_backward",    "_softmax",       _softmax),
     ("cross_entropy_forward",   "_softmax",       _softmax),
     ("cross_entropy_backward",  "_softmax",       _softmax),
+    ("packed_attention_forward",  "_attention",   _attention),
+    ("packed_attention_backward", "_attention",   _attention),
     ("conv2d_forward",          "_conv",          _conv),
     ("conv2d_backward_input",   "_conv",          _conv),
     ("conv2d_backward_weight",  "_conv",          _conv),

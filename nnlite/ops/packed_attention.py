@@ -1,11 +1,12 @@
 """Multi-head self-attention from one packed projection, as a single graph node.
 
 MultiheadAttention's ``in_proj`` gives Q, K and V side by side in one (N, L, 3E)
-array. ``packed_attention`` runs attention (``attention.py``'s computation, with
-the same GEMM and softmax kernels) on strided views of that array, without
-copying a head, and its backward, written out next to its forward, fills one
-(N, L, 3E) gradient: no slice's gradient scattered into zeros, no three input
-gradients added.
+array. ``packed_attention`` runs attention (``attention.py``'s computation) on
+that array through one kernel, ``K.packed_attention_forward``, which reads the
+heads in place and does all the steps of one head while its scores are in
+cache; its backward, written out next to its forward, fills one (N, L, 3E)
+gradient: no slice's gradient scattered into zeros, no three input gradients
+added.
 """
 import math
 import numbers
@@ -23,19 +24,6 @@ from .softmax import SoftmaxGrad, scaled_softmax
 __all__ = ["PackedAttention", "packed_attention"]
 
 
-def _packed_heads(qkv, num_heads):
-    """The (N, H, L, d) heads of Q, K and V as strided views of an (N, L, 3E) array (no copies)."""
-    n, length, width = qkv.shape
-    rows = qkv.reshape(n, length, 3, num_heads, width // (3 * num_heads))
-    return tuple(rows[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
-
-
-def _merged_heads(out, num_heads):
-    """An (N, L, E) array seen as its (N, H, L, d) heads: writing these fills it."""
-    n, length, width = out.shape
-    return out.reshape(n, length, num_heads, width // num_heads).transpose(0, 2, 1, 3)
-
-
 class PackedAttention(Function):
     """Multi-head self-attention read from one packed projection ``qkv`` = [Q | K | V], (N, L, 3E).
 
@@ -47,11 +35,13 @@ class PackedAttention(Function):
         P_h = softmax(S_h * scale + bias)          bias: a constant (L, L) mask, or none
         O_h = P_h V_h                              output (N, L, E) = [O_1 | ... | O_H]
 
-    The heads are strided views of ``qkv`` that the batched GEMM (K.bmm) reads
-    where they lie, and the output is written with its heads side by side, ready
-    for ``out_proj``: one graph node where the composed path has slices,
-    reshapes, transposes, two products, a softmax and a merge. With dO_h the
-    incoming gradient's head h (a view too), the backward is
+    The kernel (``K.packed_attention_forward``, ``_attention.pyx``) reads the
+    heads where they lie in ``qkv``, takes them one at a time, and writes the
+    output with its heads side by side, ready for ``out_proj``: one graph node
+    where the composed path has slices, reshapes, transposes, two products, a
+    softmax and a merge, and no (N, H, L, L) array of scores. The weights P are
+    kept for backward only when a graph is recorded. With dO_h the incoming
+    gradient's head h, the backward (``K.packed_attention_backward``) is
 
         dV_h = P_h^T dO_h,   dP_h = dO_h V_h^T,
         dS_h = scale * P_h * (dP_h - rowsum(dP_h * P_h))          (softmax's Jacobian)
@@ -59,8 +49,8 @@ class PackedAttention(Function):
 
     written into the Q, K and V blocks of one new (N, L, 3E) gradient: every
     element is written once, so nothing is zero-filled or summed. These are the
-    products and the softmax kernel the composed path runs, in the same order;
-    only dK is formed as dS^T Q where the composed path forms (Q^T dS)^T.
+    products and softmax steps the composed path runs; only dK is formed as
+    dS^T Q where the composed path forms (Q^T dS)^T.
 
     A recorded backward (``create_graph=True``) writes the same formulas in
     differentiable operations, with P recomputed from ``qkv`` so that its
@@ -69,34 +59,15 @@ class PackedAttention(Function):
 
     def forward(self, qkv, num_heads, bias, scale):
         self.num_heads, self.bias, self.scale = num_heads, bias, scale
-        q, k, v = _packed_heads(qkv, num_heads)
-        n, h, length, _ = q.shape
-        rows = n * h * length
-        scores = K.bmm(q, k, trans_b=True)
-        weights = K.scaled_softmax_forward(scores.reshape(rows, length), scale, bias).reshape(scores.shape)
-        if self.recording:   # only backward reads the weights
-            self.weights = weights
-        out = np.empty((n, length, qkv.shape[2] // 3), qkv.dtype)
-        K.bmm(weights, v, out=_merged_heads(out, num_heads))   # written with its heads side by side
+        # only backward reads the weights: without a graph they are never stored
+        out, self.weights = K.packed_attention_forward(qkv, num_heads, scale, bias, self.recording)
         return out
 
     def backward(self, grad):
         if is_grad_enabled():
             return self._recorded_grad(grad), None, None, None
-        qkv, h = self.inputs[0].data, self.num_heads
-        q, k, v = _packed_heads(qkv, h)
-        p = self.weights
-        length = p.shape[-1]
-        rows = p.shape[0] * p.shape[1] * length   # (not p.size // length: the sequence may be empty)
-        d_out = _merged_heads(grad.data, h)
-        d_weights = K.bmm(d_out, v, trans_b=True)
-        d_scores = K.softmax_backward(d_weights.reshape(rows, length), p.reshape(rows, length),
-                                      self.scale).reshape(p.shape)
-        d_qkv = np.empty(qkv.shape, qkv.dtype)
-        dq, dk, dv = _packed_heads(d_qkv, h)
-        K.bmm(p, d_out, trans_a=True, out=dv)   # each product written straight into its block
-        K.bmm(d_scores, k, out=dq)
-        K.bmm(d_scores, q, trans_a=True, out=dk)
+        d_qkv = K.packed_attention_backward(grad.data, self.inputs[0].data, self.weights, self.num_heads,
+                                            self.scale)
         return constant(d_qkv), None, None, None
 
     def _recorded_grad(self, grad):

@@ -44,6 +44,8 @@ def _calls():
     gn = reference.group_norm_forward(x3, 3, a(3), a(3), 1e-5)
     rms = reference.rms_norm_forward(rows, a(6), 1e-6)
     codes, weights = r.integers(0, 256, (3, 8)).astype(np.uint8), r.integers(-127, 128, (4, 8)).astype(np.int8)
+    qkv = a(2, 3, 12)   # two heads of width 2
+    attention_weights = reference.packed_attention_forward(qkv, 2, 0.5, None, True)[1]
     return {
         "gemm": (a(3, 4), a(4, 5)),
         "bmm": (a(2, 3, 4), a(2, 4, 5)),
@@ -64,6 +66,8 @@ def _calls():
         "log_softmax_forward": (a(3, 4),), "log_softmax_backward": (a(3, 4), a(3, 4)),
         "cross_entropy_forward": (logits, target, a(5), -100, 0.0, "mean"),
         "cross_entropy_backward": (np.array(1.0, F32), logits, target, None, lse, -100, 0.0, "mean"),
+        "packed_attention_forward": (qkv, 2, 0.5, a(3, 3), True),
+        "packed_attention_backward": (a(2, 3, 4), qkv, attention_weights, 2, 0.5),
         "conv2d_forward": (x4, w4, a(4), (1, 1), (0, 0), (1, 1), 1),
         "conv2d_backward_input": (g4, w4, x4.shape, (1, 1), (0, 0), (1, 1), 1),
         "conv2d_backward_weight": (g4, x4, w4.shape, (1, 1), (0, 0), (1, 1), 1),

@@ -41,6 +41,7 @@ from ._optim import (adagrad_step, adam_step, rmsprop_step, sgd_step)
 from ._rnn import (gru_step_backward, gru_step_forward, lstm_step_backward, lstm_step_forward,
                    recurrent_scan_backward, recurrent_scan_forward, rnn_step_backward, rnn_step_forward)
 from ._int8 import (dynamic_qparams, int8_linear, pack_int8_weight, quantize_u8, quantized_linear)
+from ._attention import (packed_attention_backward, packed_attention_forward)
 
 __all__ = ["adagrad_step", "adam_step", "avg_pool2d_backward", "avg_pool2d_forward", "batch_norm_backward",
            "batch_norm_forward", "bias_grad", "bmm", "conv2d_backward_bias", "conv2d_backward_input",
@@ -50,7 +51,7 @@ __all__ = ["adagrad_step", "adam_step", "avg_pool2d_backward", "avg_pool2d_forwa
            "gru_step_backward", "gru_step_forward", "int8_linear", "layer_norm_backward",
            "layer_norm_forward", "linear_forward", "log_softmax_backward", "log_softmax_forward",
            "lstm_step_backward", "lstm_step_forward", "max_pool2d_backward", "max_pool2d_forward",
-           "pack_int8_weight", "quantize_u8", "quantized_linear", "recurrent_scan_backward",
+           "pack_int8_weight", "packed_attention_backward", "packed_attention_forward", "quantize_u8", "quantized_linear", "recurrent_scan_backward",
            "recurrent_scan_forward", "relu_backward", "relu_forward",
            "rms_norm_backward", "rms_norm_forward", "rmsprop_step", "rnn_step_backward", "rnn_step_forward",
            "scaled_softmax_forward", "sgd_step", "sigmoid_backward", "sigmoid_forward", "silu_backward",

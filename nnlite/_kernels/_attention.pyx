@@ -186,7 +186,7 @@ def packed_attention_backward(grad, qkv, weights, num_heads, scale):
     ``dQ_h = dS_h K_h``, ``dK_h = dS_h^T Q_h``, each written into its block.
     """
     op = "packed_attention_backward"
-    dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, None, grad, weights)
+    dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, None, grad, weights, backward=True)
     cdef double s = checks.real_number(op, "scale", scale)
     cdef cnp.ndarray g = _c(grad), x = _c(qkv), p = _c(weights)
     cdef cnp.ndarray d_qkv = np.empty(qkv.shape, dtype)

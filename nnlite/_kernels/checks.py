@@ -110,9 +110,9 @@ def float_dtype(op, named):
             continue
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{op}: {name} must be a NumPy array, got {type(a).__name__}")
-        if a.dtype not in (np.float32, np.float64):
+        if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
             raise TypeError(f"{op}: {name} must be float32 or float64, got {a.dtype}")
-        native(op, name, a)
+        native(op, name, a)   # (a byte-swapped float32 is not np.float32: it is named here)
         if first is None:
             first = (name, a.dtype)
         elif a.dtype != first[1]:
@@ -344,21 +344,23 @@ def scan_backward_operands(op, mode, g, w_hh, hs, cs, gates, dgi, dgh, dh, dc):
 
 # ------------------------------------------------------- packed self-attention --
 
-def attention_operands(op, qkv, num_heads, bias, grad=None, weights=None):
+def attention_operands(op, qkv, num_heads, bias, grad=None, weights=None, backward=False):
     """Check packed self-attention's arrays; returns (dtype, N, L, H, d).
 
     ``qkv`` is (N, L, 3E) with E = H * d, Q, K and V side by side; ``bias`` None
-    or (L, L); ``grad`` (backward) the output's gradient, (N, L, E); ``weights``
-    (backward) the forward's softmax weights, (N, H, L, L). All float32 or
-    float64 of one dtype, in the machine's byte order; any layout is read.
+    or (L, L); for the ``backward``, ``grad`` (the output's gradient, (N, L, E))
+    and ``weights`` (the forward's softmax weights, (N, H, L, L)) are required.
+    All float32 or float64 of one dtype, in the machine's byte order; any layout
+    is read.
     """
+    for name, a in [("qkv", qkv)] + ([("grad", grad), ("weights", weights)] if backward else []):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{op}: {name} must be a NumPy array, got {type(a).__name__}")
     if not isinstance(num_heads, numbers.Integral) or isinstance(num_heads, bool):
         raise TypeError(f"{op}: num_heads must be a positive int, got {type(num_heads).__name__}")
     if num_heads < 1:
         raise ValueError(f"{op}: num_heads must be a positive int, got {num_heads}")
     dtype = float_dtype(op, [("qkv", qkv), ("bias", bias), ("grad", grad), ("weights", weights)])
-    if dtype is None:
-        raise TypeError(f"{op}: qkv must be a NumPy array, got None")
     if qkv.ndim != 3 or qkv.shape[2] % (3 * num_heads):
         raise ValueError(f"{op}: qkv must be (batch, sequence, 3 * embed_dim) with embed_dim divisible by "
                          f"num_heads={num_heads}, got shape {qkv.shape}")

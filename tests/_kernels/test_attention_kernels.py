@@ -245,6 +245,15 @@ _BAD = [
     (_FWD, (_QKV, 2, np.ones(1, np.float32), None, True), TypeError, _SCALE.format("ndarray")),
     (_BWD, (_GRAD, _QKV, _WEIGHTS, 2, "0.5"), TypeError, _SCALE.format("str")),
     (_BWD, (_GRAD, _QKV, _WEIGHTS, 2, np.ones(1)), TypeError, _SCALE.format("ndarray")),
+    # a missing array is named, never read as a NULL pointer
+    (_FWD, (None, 2, 0.5, _BIAS, True), TypeError, "qkv must be a NumPy array, got NoneType"),
+    (_BWD, (None, _QKV, _WEIGHTS, 2, 0.5), TypeError, "grad must be a NumPy array, got NoneType"),
+    (_BWD, (_GRAD, _QKV, None, 2, 0.5), TypeError, "weights must be a NumPy array, got NoneType"),
+    # bytes in the other order: the same dtype kind, garbage to a C loop
+    (_FWD, (_QKV.astype(">f4"), 2, 0.5, None, True), TypeError,
+     "qkv has non-native byte order (dtype '>f4'); convert it first, e.g. a.astype(a.dtype.newbyteorder('='))"),
+    (_BWD, (_GRAD, _QKV, _WEIGHTS.astype(">f4"), 2, 0.5), TypeError,
+     "weights has non-native byte order (dtype '>f4'); convert it first, e.g. a.astype(a.dtype.newbyteorder('='))"),
 ]
 
 
@@ -261,7 +270,7 @@ def test_bad_inputs_raise_the_same_error_from_both_backends(kernel, args, exc, m
 def test_the_shared_check_reads_the_heads_off_the_shape():
     assert checks.attention_operands(_FWD, _QKV, 2, _BIAS) == (np.float32, 2, 3, 2, 2)
     assert checks.attention_operands(_BWD, _QKV, 1, None, np.zeros((2, 3, 4), np.float32),
-                                     np.zeros((2, 1, 3, 3), np.float32)) == (np.float32, 2, 3, 1, 4)
+                                     np.zeros((2, 1, 3, 3), np.float32), backward=True) == (np.float32, 2, 3, 1, 4)
     for scale in (np.float32(0.5), np.float64(0.5), 1):     # any real number is a scale
         out, _ = _attention.packed_attention_forward(_QKV, 2, scale, None, False)
         assert out.tobytes() == _attention.packed_attention_forward(_QKV, 2, float(scale), None, False)[0].tobytes()

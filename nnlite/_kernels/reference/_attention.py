@@ -64,7 +64,7 @@ def packed_attention_backward(grad, qkv, weights, num_heads, scale):
     ``dQ_h = dS_h K_h``, ``dK_h = dS_h^T Q_h``, each written into its block.
     """
     op = "packed_attention_backward"
-    dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, None, grad, weights)
+    dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, None, grad, weights, backward=True)
     scale = checks.real_number(op, "scale", scale)
     q, k, v = _heads(qkv, heads)
     d_out = _merged(grad, heads)

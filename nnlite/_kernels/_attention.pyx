@@ -39,7 +39,7 @@ from libc.string cimport memset
 
 from nnlite._kernels._blas cimport blas_pin_one_thread, blas_restore_threads, dgemm_serial, sgemm_serial
 from nnlite._kernels._softmax_rows cimport scaled_softmax_row, softmax_backward_row
-from nnlite._kernels._threads cimport num_threads, threads_for
+from nnlite._kernels._threads cimport threads_for
 from nnlite._kernels import checks
 
 cnp.import_array()
@@ -75,15 +75,14 @@ cdef inline void _product(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n
 
 cdef void _forward(const floating *qkv, Py_ssize_t n, Py_ssize_t length, Py_ssize_t heads,
                    Py_ssize_t d, floating scale, const floating *bias, floating *out,
-                   floating *weights, floating *scratch) noexcept nogil:
-    """out (N, L, E) and, when weights is not NULL, weights (N, H, L, L); scratch: one (L, L)
-    block per thread, used when weights is NULL."""
+                   floating *weights, floating *scratch, int nt) noexcept nogil:
+    """out (N, L, E) and, when weights is not NULL, weights (N, H, L, L), on nt threads;
+    scratch: one (L, L) block for each of them, used when weights is NULL."""
     cdef Py_ssize_t item, b, h, r, width = 3 * heads * d, e = heads * d
     cdef Py_ssize_t block = length * length
     cdef const floating *q
     cdef floating *p
     cdef int saved[4]
-    cdef int nt = _threads(n * heads, length, d)
     blas_pin_one_thread(saved)
     for item in prange(n * heads, nogil=True, num_threads=nt, schedule='static'):
         b = item // heads
@@ -101,9 +100,9 @@ cdef void _forward(const floating *qkv, Py_ssize_t n, Py_ssize_t length, Py_ssiz
 
 cdef void _backward(const floating *grad, const floating *qkv, const floating *weights,
                     Py_ssize_t n, Py_ssize_t length, Py_ssize_t heads, Py_ssize_t d, floating scale,
-                    floating *d_qkv, floating *scratch) noexcept nogil:
-    """d_qkv (N, L, 3E) from grad (N, L, E) and weights (N, H, L, L); scratch: one (L, L) block
-    per thread, where dP becomes dS in place."""
+                    floating *d_qkv, floating *scratch, int nt) noexcept nogil:
+    """d_qkv (N, L, 3E) from grad (N, L, E) and weights (N, H, L, L), on nt threads; scratch:
+    one (L, L) block for each of them, where dP becomes dS in place."""
     cdef Py_ssize_t item, b, h, r, width = 3 * heads * d, e = heads * d
     cdef Py_ssize_t block = length * length
     cdef const floating *q
@@ -112,7 +111,6 @@ cdef void _backward(const floating *grad, const floating *qkv, const floating *w
     cdef floating *dq
     cdef floating *ds
     cdef int saved[4]
-    cdef int nt = _threads(n * heads, length, d)
     blas_pin_one_thread(saved)
     for item in prange(n * heads, nogil=True, num_threads=nt, schedule='static'):
         b = item // heads
@@ -139,9 +137,11 @@ cdef inline void* _data(cnp.ndarray a):
     return NULL if a is None else cnp.PyArray_DATA(a)
 
 
-cdef cnp.ndarray _scratch(Py_ssize_t length, object dtype):
-    """One (L, L) block for each thread a parallel region can have."""
-    return np.empty((num_threads(), length, length), dtype)
+cdef cnp.ndarray _scratch(int nt, Py_ssize_t length, object dtype):
+    """One (L, L) block for each of the nt threads. nt is chosen here, with the GIL held, and
+    passed in: read again inside the kernel, it could follow a set_num_threads made meanwhile
+    by another Python thread past the end of this array."""
+    return np.empty((nt, length, length), dtype)
 
 
 def packed_attention_forward(qkv, num_heads, scale, bias, save_weights):
@@ -159,7 +159,8 @@ def packed_attention_forward(qkv, num_heads, scale, bias, save_weights):
     cdef cnp.ndarray x = _c(qkv), bc = _c(bias) if length else None
     cdef cnp.ndarray out = np.empty((n, length, heads * d), dtype)
     cdef cnp.ndarray weights = np.empty((n, heads, length, length), dtype) if save_weights else None
-    cdef cnp.ndarray scratch = None if save_weights else _scratch(length, dtype)
+    cdef int nt = _threads(n * heads, length, d)
+    cdef cnp.ndarray scratch = None if save_weights else _scratch(nt, length, dtype)
     cdef Py_ssize_t cn = n, cl = length, ch = heads, cd = d
     cdef bint single = dtype == np.float32
     cdef void *px = _data(x)
@@ -170,10 +171,10 @@ def packed_attention_forward(qkv, num_heads, scale, bias, save_weights):
     with nogil:
         if single:
             _forward(<const float*>px, cn, cl, ch, cd, <float>s, <const float*>pb, <float*>po, <float*>pw,
-                     <float*>ps)
+                     <float*>ps, nt)
         else:
             _forward(<const double*>px, cn, cl, ch, cd, s, <const double*>pb, <double*>po, <double*>pw,
-                     <double*>ps)
+                     <double*>ps, nt)
     return out, weights
 
 
@@ -190,7 +191,8 @@ def packed_attention_backward(grad, qkv, weights, num_heads, scale):
     cdef double s = checks.real_number(op, "scale", scale)
     cdef cnp.ndarray g = _c(grad), x = _c(qkv), p = _c(weights)
     cdef cnp.ndarray d_qkv = np.empty(qkv.shape, dtype)
-    cdef cnp.ndarray scratch = _scratch(length, dtype)
+    cdef int nt = _threads(n * heads, length, d)
+    cdef cnp.ndarray scratch = _scratch(nt, length, dtype)
     cdef Py_ssize_t cn = n, cl = length, ch = heads, cd = d
     cdef bint single = dtype == np.float32
     cdef void *pg = _data(g)
@@ -201,8 +203,8 @@ def packed_attention_backward(grad, qkv, weights, num_heads, scale):
     with nogil:
         if single:
             _backward(<const float*>pg, <const float*>px, <const float*>pw, cn, cl, ch, cd, <float>s,
-                      <float*>pd, <float*>ps)
+                      <float*>pd, <float*>ps, nt)
         else:
             _backward(<const double*>pg, <const double*>px, <const double*>pw, cn, cl, ch, cd, s,
-                      <double*>pd, <double*>ps)
+                      <double*>pd, <double*>ps, nt)
     return d_qkv

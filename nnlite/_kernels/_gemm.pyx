@@ -169,7 +169,9 @@ def bmm(a, b, trans_a=False, trans_b=False, out=None):
     (N, H, L, head_dim) heads of an (N, L, E) array, is read in place (and its last
     two dims too, when one of them has unit stride). Each item is one BLAS call.
     Items too small for the BLAS door to share (attention heads, say) are shared
-    out whole among the threads instead, each a one-thread call.
+    out whole among the threads instead, each a one-thread call, and so are 8 or
+    more items up to 8 times that size (``_share_items_whole``); other items run
+    one after another, each cut among the threads by the door.
 
     The result is a new C-contiguous (*batch, m, n) array, or ``out`` when given:
     an array of the result's shape and dtype, writable, that shares no memory with
@@ -305,6 +307,23 @@ cdef inline char *_item(char *first, Py_ssize_t i, Py_ssize_t inner, const Py_ss
     return first + i0 * strides[0] + (i - i0 * inner) * strides[1]
 
 
+cdef enum:
+    SHARED_ITEMS = 8        # this many items or more are shared out whole...
+    SHARED_ITEM_FACTOR = 8  # ...up to this many times the work the door would cut
+
+
+cdef inline bint _share_items_whole(Py_ssize_t batch, Py_ssize_t work) noexcept nogil:
+    """True when each item is one one-thread call and the threads share the items; False when
+    the items run one after another, each cut among the threads by the door. From the shape
+    alone, so the bytes do not depend on the thread count. A product too small for the door
+    to cut is always shared whole; a bigger one is when there are enough items to keep every
+    thread busy (at most one item more on one thread than on another: an eighth of the work
+    at 8 items) and each is small enough that the wake-up of the sleeping threads at every
+    item (tens of microseconds) would cost more than that."""
+    cdef Py_ssize_t split = gemm_min_split_work()
+    return work < split or (batch >= SHARED_ITEMS and work < SHARED_ITEM_FACTOR * split)
+
+
 cdef void _bmm_items(floating *c, BlasOperand oa, BlasOperand ob, Py_ssize_t batch, Py_ssize_t inner,
                      const Py_ssize_t *sa, const Py_ssize_t *sb, const Py_ssize_t *sc, int ldc, int im,
                      int in_, int ik) noexcept nogil:
@@ -316,7 +335,7 @@ cdef void _bmm_items(floating *c, BlasOperand oa, BlasOperand ob, Py_ssize_t bat
     cdef char *a0 = oa.data
     cdef char *b0 = ob.data
     cdef char *c0 = <char*>c
-    if <Py_ssize_t>im * in_ * ik < gemm_min_split_work():
+    if _share_items_whole(batch, <Py_ssize_t>im * in_ * ik):
         blas_pin_one_thread(saved)
         for i in prange(batch, nogil=True, num_threads=nt, schedule='static'):
             if floating is float:

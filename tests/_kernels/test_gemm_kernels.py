@@ -306,6 +306,18 @@ def test_bmm_of_small_items_shares_items_among_threads(rng, dtype):
                                rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
 
 
+@pytest.mark.parametrize("batch, m", [(7, 160), (8, 160), (8, 300), (9, 330)])
+def test_bmm_of_many_mid_sized_items_is_the_same_on_every_thread_count(rng, batch, m):
+    """Items above the door's split size: with 8 or more of them, each up to 8 times that size,
+    the threads take whole items; fewer or bigger items run one by one, each cut by the door.
+    Either way the plan comes from the shape, so the bytes do not depend on the thread count."""
+    a = rng.standard_normal((batch, m, 96)).astype(np.float32)
+    b = rng.standard_normal((batch, 96, m)).astype(np.float32)
+    assert m * m * 96 > 2 ** 21   # the door's split size (min_split_work), unless overridden
+    same_bytes_across_threads(_gemm.bmm, a, b)
+    np.testing.assert_allclose(_gemm.bmm(a, b), a @ b, rtol=1e-4, atol=1e-3)
+
+
 def test_scipy_blas_fallback_gives_the_same_products(tmp_path):
     """Without an OpenBLAS found in the process, the door calls SciPy's Cython BLAS (LP64)."""
     pytest.importorskip("scipy.linalg")   # the fallback is optional: SciPy is not a dependency

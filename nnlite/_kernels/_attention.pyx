@@ -35,8 +35,8 @@ cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from cpython.pyport cimport PY_SSIZE_T_MAX
-from libc.string cimport memset
 
+from nnlite._kernels._checks cimport c_contiguous as _c
 from nnlite._kernels._blas cimport blas_pin_one_thread, blas_restore_threads, dgemm_serial, sgemm_serial
 from nnlite._kernels._softmax_rows cimport scaled_softmax_row, softmax_backward_row
 from nnlite._kernels._threads cimport threads_for
@@ -49,24 +49,23 @@ __all__ = ["packed_attention_backward", "packed_attention_forward"]
 
 cdef inline int _threads(Py_ssize_t items, Py_ssize_t length, Py_ssize_t d) noexcept nogil:
     """K.bmm's rule for its items (a thread for every so many multiply-adds), read off the
-    shape alone; items * length^2 is known to fit, the product with d is capped."""
+    shape alone, and never more threads than heads (each thread's (L, L) scratch block
+    would be memory for nothing); items * length^2 is known to fit, the product with d
+    is capped."""
     cdef Py_ssize_t work = items * length * length
+    cdef int nt
     if d > 0 and work > PY_SSIZE_T_MAX // d:
-        return threads_for(PY_SSIZE_T_MAX // 16)
-    return threads_for(work * d // 16)
+        nt = threads_for(PY_SSIZE_T_MAX // 16)
+    else:
+        nt = threads_for(work * d // 16)
+    return <int>min(<Py_ssize_t>nt, items)
 
 
 cdef inline void _product(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                           const floating *a, Py_ssize_t lda, const floating *b, Py_ssize_t ldb,
                           floating *c, Py_ssize_t ldc) noexcept nogil:
-    """c (m x n, rows ldc apart) = op(a) op(b), row-major: one BLAS call on this thread."""
-    cdef Py_ssize_t i
-    if m == 0 or n == 0:
-        return
-    if k == 0:   # an empty sum (heads of width 0); BLAS is not asked to fill zeros
-        for i in range(m):
-            memset(&c[i * ldc], 0, n * sizeof(floating))
-        return
+    """c (m x n, rows ldc apart) = op(a) op(b), row-major: one BLAS call on this thread (an empty
+    sum, for heads of width 0, fills zeros)."""
     if floating is float:
         sgemm_serial(trans_a, trans_b, m, n, k, a, lda, b, ldb, 0, c, ldc)
     else:
@@ -129,10 +128,6 @@ cdef void _backward(const floating *grad, const floating *qkv, const floating *w
     blas_restore_threads(saved)
 
 
-cdef inline cnp.ndarray _c(object a):
-    return a if a is None else np.ascontiguousarray(a)
-
-
 cdef inline void* _data(cnp.ndarray a):
     return NULL if a is None else cnp.PyArray_DATA(a)
 
@@ -156,11 +151,15 @@ def packed_attention_forward(qkv, num_heads, scale, bias, save_weights):
     op = "packed_attention_forward"
     dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, bias)
     cdef double s = checks.real_number(op, "scale", scale)
-    cdef cnp.ndarray x = _c(qkv), bc = _c(bias) if length else None
     cdef cnp.ndarray out = np.empty((n, length, heads * d), dtype)
     cdef cnp.ndarray weights = np.empty((n, heads, length, length), dtype) if save_weights else None
+    if n * heads * length == 0 or (d == 0 and weights is None):
+        return out, weights   # no head has a position, or heads of width 0 and no weights asked for
     cdef int nt = _threads(n * heads, length, d)
     cdef cnp.ndarray scratch = None if save_weights else _scratch(nt, length, dtype)
+    # the inputs are copied (when not C-contiguous) once the results have their memory
+    cdef cnp.ndarray x = _c(qkv)
+    cdef cnp.ndarray bc = None if bias is None else _c(bias)
     cdef Py_ssize_t cn = n, cl = length, ch = heads, cd = d
     cdef bint single = dtype == np.float32
     cdef void *px = _data(x)
@@ -187,12 +186,15 @@ def packed_attention_backward(grad, qkv, weights, num_heads, scale):
     ``dQ_h = dS_h K_h``, ``dK_h = dS_h^T Q_h``, each written into its block.
     """
     op = "packed_attention_backward"
-    dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, None, grad, weights, backward=True)
+    dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, None, grad, weights,
+                                                           backward=True)
     cdef double s = checks.real_number(op, "scale", scale)
-    cdef cnp.ndarray g = _c(grad), x = _c(qkv), p = _c(weights)
     cdef cnp.ndarray d_qkv = np.empty(qkv.shape, dtype)
+    if cnp.PyArray_SIZE(d_qkv) == 0:
+        return d_qkv          # no batch item, no position, or heads of width 0
     cdef int nt = _threads(n * heads, length, d)
     cdef cnp.ndarray scratch = _scratch(nt, length, dtype)
+    cdef cnp.ndarray g = _c(grad), x = _c(qkv), p = _c(weights)
     cdef Py_ssize_t cn = n, cl = length, ch = heads, cd = d
     cdef bint single = dtype == np.float32
     cdef void *pg = _data(g)

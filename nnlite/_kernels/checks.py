@@ -366,7 +366,10 @@ def attention_operands(op, qkv, num_heads, bias, grad=None, weights=None, backwa
                          f"num_heads={num_heads}, got shape {qkv.shape}")
     n, length, width = qkv.shape
     heads, d = int(num_heads), width // (3 * num_heads)
-    fits(op, "the attention weights", n, heads, length, length)
+    fits(op, "the attention weights array", n, heads, length, length)
+    for v in (length, width):   # leading dimensions of the heads' products
+        if v > 2 ** 31 - 1:
+            raise ValueError(f"{op}: dimension {v} is too large for 32-bit BLAS")
     for name, a, shape in (("bias", bias, (length, length)), ("grad", grad, (n, length, heads * d)),
                            ("weights", weights, (n, heads, length, length))):
         if a is not None and a.shape != shape:

@@ -165,6 +165,48 @@ def test_same_bytes_on_1_2_4_threads(rng, restore_threads, dtype, N, L, H, d):
     same_bytes_across_threads(_attention.packed_attention_backward, grad, qkv, weights, H, scale)
 
 
+def test_fewer_heads_than_threads(rng, restore_threads):
+    """One head on up to 8 threads: the same bytes, with or without weights kept (the threads
+    are capped at the heads, so the no-weights path keeps one (L, L) block, not one a thread)."""
+    qkv, bias, scale = case(rng, 1, 50, 1, 8, np.float32, "causal")
+    for save_weights in (True, False):
+        same_bytes_across_threads(_attention.packed_attention_forward, qkv, 1, scale, bias, save_weights,
+                                  counts=(1, 2, 8))
+
+
+@MODULES
+def test_no_work_for_heads_without_positions_or_width(module):
+    """Heads of width 0 (an empty qkv) or sequences of length 0 give empty results at once,
+    however many heads are named: no loop over heads that have nothing to compute."""
+    out, weights = module.packed_attention_forward(np.zeros((1, 1, 0), np.float32), 2 ** 40, 1.0, None, False)
+    assert out.shape == (1, 1, 0) and weights is None
+    out, weights = module.packed_attention_forward(np.zeros((1, 0, 0), np.float32), 2 ** 40, 1.0, None, True)
+    assert out.shape == (1, 0, 0) and weights.shape == (1, 2 ** 40, 0, 0)
+    d_qkv = module.packed_attention_backward(np.zeros((1, 1, 0)), np.zeros((1, 1, 0)), np.zeros((1, 2 ** 20, 1, 1)),
+                                             2 ** 20, 1.0)
+    assert d_qkv.shape == (1, 1, 0)
+
+
+@MODULES
+def test_nan_and_infinity_propagate_as_in_the_product_and_softmax_kernels(module):
+    """A NaN in one query makes that query's row NaN and nothing else; a row of scores with an
+    infinite key gives NaN weights (inf - inf), as the composed kernels give."""
+    qkv = np.random.default_rng(1).standard_normal((1, 4, 6))
+    qkv[0, 1, 0] = np.nan                      # query 1 of the one head
+    with np.errstate(invalid="ignore"):        # NumPy's products (the twin's) warn of the NaN
+        out, weights = module.packed_attention_forward(qkv, 1, 0.5, causal(4, np.float64), True)
+    want_out, want_weights = composed_forward(qkv, 1, 0.5, causal(4, np.float64))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want_out))
+    np.testing.assert_array_equal(np.isnan(weights), np.isnan(want_weights))
+    assert np.isnan(out[0, 1]).all() and not np.isnan(out[0, [0, 2, 3]]).any()
+    qkv[0, 1, 0] = 0.0
+    qkv[0, 2, 2] = np.inf                      # key 2
+    with np.errstate(invalid="ignore"):
+        out, weights = module.packed_attention_forward(qkv, 1, 0.5, None, True)
+    np.testing.assert_array_equal(np.isnan(weights), np.isnan(composed_forward(qkv, 1, 0.5, None)[1]))
+    assert np.isnan(weights).any()
+
+
 # ---------------------------------------------------------------------- layouts -----
 
 def strided(a):

@@ -184,6 +184,20 @@ def test_conv_and_pool_refuse_shapes_whose_products_overflow(backend):
 
 
 @pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_attention_refuses_weights_past_the_largest_index_and_rows_past_32_bit_blas(backend):
+    """A zero-stride qkv that claims 2**32 positions: its (N, H, L, L) weights need 2**64
+    elements; one that claims rows of 3 * 2**31 numbers is past what a 32-bit BLAS indexes.
+    Both are refused before any memory is asked for."""
+    fn = _backends()[backend]["packed_attention_forward"]
+    long = np.lib.stride_tricks.as_strided(np.zeros(1, F32), shape=(1, 2 ** 32, 3), strides=(0, 0, 0))
+    with pytest.raises(ValueError, match="attention weights array is .* largest array index"):
+        fn(long, 1, 1.0, None, True)
+    wide = np.lib.stride_tricks.as_strided(np.zeros(1, F32), shape=(1, 1, 3 * 2 ** 31), strides=(0, 0, 0))
+    with pytest.raises(ValueError, match=f"dimension {3 * 2 ** 31} is too large for 32-bit BLAS"):
+        fn(wide, 1, 1.0, None, False)
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
 def test_batch_norm_refuses_aliased_running_statistics(backend):
     """Issue 14, item 13: running_mean is running_var, or stats inside x, were accepted."""
     fn = _backends()[backend]["batch_norm_forward"]

@@ -10,10 +10,16 @@ import pytest
 
 import nnlite as nl
 from helpers import compare_output_and_grads, node_names, same_bytes_across_threads, torch_or_skip
-from nnlite._kernels.reference._attention import _heads as _packed_heads
 from nnlite.autograd import gradcheck, gradgradcheck
 from nnlite.ops.attention import attention_with_weights
 from nnlite.ops.packed_attention import PackedAttention, packed_attention
+
+
+def _packed_heads(qkv, H):
+    """The (N, H, L, d) heads of Q, K and V of a packed (N, L, 3E) array, as views."""
+    N, L, width = qkv.shape
+    rows = qkv.reshape(N, L, 3, H, width // (3 * H))
+    return tuple(rows[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
 
 
 def _composed(m):

@@ -45,12 +45,14 @@ def packed_attention_forward(qkv, num_heads, scale, bias, save_weights):
     op = "packed_attention_forward"
     dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, bias)
     scale = checks.real_number(op, "scale", scale)
+    out = np.empty((n, length, heads * d), dtype)
+    if n * heads * length == 0 or (d == 0 and not save_weights):
+        # no head has a position, or heads of width 0 and no weights asked for: nothing to compute
+        return out, (np.empty((n, heads, length, length), dtype) if save_weights else None)
     q, k, v = _heads(qkv, heads)
     scores = bmm(q, k, trans_b=True)
     rows = n * heads * length
-    mask = bias if length else None   # an empty (0, 0) mask has no rows to add
-    weights = scaled_softmax_forward(scores.reshape(rows, length), scale, mask).reshape(scores.shape)
-    out = np.empty((n, length, heads * d), dtype)
+    weights = scaled_softmax_forward(scores.reshape(rows, length), scale, bias).reshape(scores.shape)
     bmm(weights, v, out=_merged(out, heads))
     return out, (weights if save_weights else None)
 
@@ -66,13 +68,15 @@ def packed_attention_backward(grad, qkv, weights, num_heads, scale):
     op = "packed_attention_backward"
     dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, None, grad, weights, backward=True)
     scale = checks.real_number(op, "scale", scale)
+    d_qkv = np.empty(qkv.shape, dtype)
+    if d_qkv.size == 0:
+        return d_qkv          # no batch item, no position, or heads of width 0
     q, k, v = _heads(qkv, heads)
     d_out = _merged(grad, heads)
     rows = n * heads * length
     d_weights = bmm(d_out, v, trans_b=True)
     d_scores = softmax_backward(d_weights.reshape(rows, length), weights.reshape(rows, length),
                                 scale).reshape(weights.shape)
-    d_qkv = np.empty(qkv.shape, dtype)
     dq, dk, dv = _heads(d_qkv, heads)
     bmm(weights, d_out, trans_a=True, out=dv)
     bmm(d_scores, k, out=dq)

@@ -111,6 +111,24 @@ def load_from_torch_and_compare(module, torch_module, x, rtol=1e-5, atol=1e-5):
     np.testing.assert_allclose(y.data, yt.numpy(), rtol=rtol, atol=atol)
 
 
+def central_difference(loss, x, h=1e-6):
+    """d loss / dx of the float64 array ``x`` by central differences, one element at a time."""
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += h
+        down[idx] -= h
+        grad[idx] = (loss(up) - loss(down)) / (2 * h)
+    return grad
+
+
+def packed_heads(qkv, num_heads):
+    """The (N, H, L, d) heads of Q, K and V of a packed (N, L, 3E) array [Q | K | V], as views."""
+    n, length, width = qkv.shape
+    rows = qkv.reshape(n, length, 3, num_heads, width // (3 * num_heads))
+    return tuple(rows[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+
+
 def f64(rng, *shape, requires_grad=True):
     return nl.tensor(rng.standard_normal(shape), requires_grad=requires_grad)
 

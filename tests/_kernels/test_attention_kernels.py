@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import same_bytes_across_threads, torch_or_skip
+from helpers import central_difference, packed_heads, same_bytes_across_threads, torch_or_skip
 
 import nnlite as nl
 from nnlite._kernels import K, _attention, _gemm, _softmax, checks, compiled_kernels, reference
@@ -33,13 +33,6 @@ def case(rng, N, L, H, d, dtype, mask):
 
 # ------------------------------------------- the same steps by the compiled kernels ---
 
-def _heads(x, H):
-    """The (N, H, L, d) heads of Q, K and V of a packed (N, L, 3E) array, as views."""
-    N, L, width = x.shape
-    rows = x.reshape(N, L, 3, H, width // (3 * H))
-    return tuple(rows[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
-
-
 def _merged(x, H):
     N, L, width = x.shape
     return x.reshape(N, L, H, width // H).transpose(0, 2, 1, 3)
@@ -48,7 +41,7 @@ def _merged(x, H):
 def composed_forward(qkv, H, scale, bias):
     """K.bmm and K.scaled_softmax_forward of the compiled backend, as the twin runs its own."""
     N, L, width = qkv.shape
-    q, k, v = _heads(qkv, H)
+    q, k, v = packed_heads(qkv, H)
     scores = _gemm.bmm(q, k, trans_b=True)
     weights = _softmax.scaled_softmax_forward(scores.reshape(N * H * L, L), scale,
                                               bias if L else None).reshape(scores.shape)
@@ -60,13 +53,13 @@ def composed_forward(qkv, H, scale, bias):
 def composed_backward(grad, qkv, weights, H, scale):
     """K.bmm and K.softmax_backward of the compiled backend, as the twin runs its own."""
     N, L, _ = qkv.shape
-    q, k, v = _heads(qkv, H)
+    q, k, v = packed_heads(qkv, H)
     d_out = _merged(grad, H)
     d_weights = _gemm.bmm(d_out, v, trans_b=True)
     d_scores = _softmax.softmax_backward(d_weights.reshape(N * H * L, L),
                                          weights.reshape(N * H * L, L), scale).reshape(weights.shape)
     d_qkv = np.empty(qkv.shape, qkv.dtype)
-    dq, dk, dv = _heads(d_qkv, H)
+    dq, dk, dv = packed_heads(d_qkv, H)
     _gemm.bmm(weights, d_out, trans_a=True, out=dv)
     _gemm.bmm(d_scores, k, out=dq)
     _gemm.bmm(d_scores, q, trans_a=True, out=dk)
@@ -319,16 +312,6 @@ def test_the_shared_check_reads_the_heads_off_the_shape():
 
 
 # ---------------------------------------------------------- finite differences -----
-
-def central_difference(loss, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[idx] += h
-        down[idx] -= h
-        grad[idx] = (loss(up) - loss(down)) / (2 * h)
-    return grad
-
 
 @MODULES
 @pytest.mark.parametrize("mask", [None, "causal"])

@@ -3,7 +3,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from helpers import same_bytes_across_threads
+from helpers import central_difference, same_bytes_across_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -190,16 +190,6 @@ def test_all_targets_ignored_matches_torch():
 
 
 # ------------------------------------------------------- finite differences -----
-
-def central_difference(loss, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[idx] += h
-        down[idx] -= h
-        grad[idx] = (loss(up) - loss(down)) / (2 * h)
-    return grad
-
 
 def test_softmax_backward_matches_central_differences(rng):
     x = rng.standard_normal((4, 5))

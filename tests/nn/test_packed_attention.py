@@ -9,17 +9,10 @@ import numpy as np
 import pytest
 
 import nnlite as nl
-from helpers import compare_output_and_grads, node_names, same_bytes_across_threads, torch_or_skip
+from helpers import compare_output_and_grads, node_names, packed_heads, same_bytes_across_threads, torch_or_skip
 from nnlite.autograd import gradcheck, gradgradcheck
 from nnlite.ops.attention import attention_with_weights
 from nnlite.ops.packed_attention import PackedAttention, packed_attention
-
-
-def _packed_heads(qkv, H):
-    """The (N, H, L, d) heads of Q, K and V of a packed (N, L, 3E) array, as views."""
-    N, L, width = qkv.shape
-    rows = qkv.reshape(N, L, 3, H, width // (3 * H))
-    return tuple(rows[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
 
 
 def _composed(m):
@@ -79,12 +72,12 @@ def test_packed_attention_gives_the_composed_attentions_bits(rng, dtype):
     for bias in (None, _causal(L, dtype)):
         out = packed_attention(qkv, H, bias)
         (d_packed,) = nl.grad(out, qkv, grad_outputs=g)
-        q, k, v = (nl.tensor(t.copy(), requires_grad=True) for t in _packed_heads(qkv.data, H))
+        q, k, v = (nl.tensor(t.copy(), requires_grad=True) for t in packed_heads(qkv.data, H))
         ref, _ = attention_with_weights(q, k, v, bias)
         ref = ref.transpose(1, 2).reshape(N, L, H * d)
         assert out.data.tobytes() == ref.data.tobytes()
         dq, dk, dv = nl.grad(ref, [q, k, v], grad_outputs=g)
-        got = _packed_heads(d_packed.data, H)
+        got = packed_heads(d_packed.data, H)
         assert np.ascontiguousarray(got[0]).tobytes() == dq.data.tobytes()
         assert np.ascontiguousarray(got[2]).tobytes() == dv.data.tobytes()
         np.testing.assert_allclose(got[1], dk.data, rtol=1e-5 if dtype == np.float32 else 1e-13,

@@ -18,8 +18,8 @@ the same order; here one thread does all the steps of one head before the
 next, so the head's (L, L) scores are made, softmaxed and used while they are in
 the thread's cache. The scores never fill an (N, H, L, L) array of their own:
 the forward writes each head's softmax weights straight into the saved-weights
-array (or, when nothing will differentiate, into an (L, L) scratch block of the
-thread), and the backward works in such a block. For long sequences this
+array (or, when the call is not recorded for a backward, into an (L, L)
+scratch block of the thread), and the backward works in such a block. For long sequences this
 removes most of attention's memory traffic; the arrays it leaves out are the
 size of the weights, N H L^2 numbers each.
 
@@ -133,9 +133,9 @@ cdef inline void* _data(cnp.ndarray a):
 
 
 cdef cnp.ndarray _scratch(int nt, Py_ssize_t length, object dtype):
-    """One (L, L) block for each of the nt threads. nt is chosen here, with the GIL held, and
-    passed in: read again inside the kernel, it could follow a set_num_threads made meanwhile
-    by another Python thread past the end of this array."""
+    """One (L, L) block for each of the nt threads. The wrappers choose nt with the GIL held
+    and pass it to the kernel: read again inside the kernel, the thread count could follow a
+    set_num_threads made meanwhile by another Python thread, past the end of this array."""
     return np.empty((nt, length, length), dtype)
 
 

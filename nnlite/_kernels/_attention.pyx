@@ -149,6 +149,7 @@ def packed_attention_forward(qkv, num_heads, scale, bias, save_weights):
     every head's scaled scores.
     """
     op = "packed_attention_forward"
+    cdef Py_ssize_t n, length, heads, d
     dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, bias)
     cdef double s = checks.real_number(op, "scale", scale)
     cdef cnp.ndarray out = np.empty((n, length, heads * d), dtype)
@@ -160,7 +161,6 @@ def packed_attention_forward(qkv, num_heads, scale, bias, save_weights):
     # the inputs are copied (when not C-contiguous) once the results have their memory
     cdef cnp.ndarray x = _c(qkv)
     cdef cnp.ndarray bc = None if bias is None else _c(bias)
-    cdef Py_ssize_t cn = n, cl = length, ch = heads, cd = d
     cdef bint single = dtype == np.float32
     cdef void *px = _data(x)
     cdef void *pb = _data(bc)
@@ -169,10 +169,10 @@ def packed_attention_forward(qkv, num_heads, scale, bias, save_weights):
     cdef void *ps = _data(scratch)
     with nogil:
         if single:
-            _forward(<const float*>px, cn, cl, ch, cd, <float>s, <const float*>pb, <float*>po, <float*>pw,
+            _forward(<const float*>px, n, length, heads, d, <float>s, <const float*>pb, <float*>po, <float*>pw,
                      <float*>ps, nt)
         else:
-            _forward(<const double*>px, cn, cl, ch, cd, s, <const double*>pb, <double*>po, <double*>pw,
+            _forward(<const double*>px, n, length, heads, d, s, <const double*>pb, <double*>po, <double*>pw,
                      <double*>ps, nt)
     return out, weights
 
@@ -186,6 +186,7 @@ def packed_attention_backward(grad, qkv, weights, num_heads, scale):
     ``dQ_h = dS_h K_h``, ``dK_h = dS_h^T Q_h``, each written into its block.
     """
     op = "packed_attention_backward"
+    cdef Py_ssize_t n, length, heads, d
     dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, None, grad, weights,
                                                            backward=True)
     cdef double s = checks.real_number(op, "scale", scale)
@@ -195,7 +196,6 @@ def packed_attention_backward(grad, qkv, weights, num_heads, scale):
     cdef int nt = _threads(n * heads, length, d)
     cdef cnp.ndarray scratch = _scratch(nt, length, dtype)
     cdef cnp.ndarray g = _c(grad), x = _c(qkv), p = _c(weights)
-    cdef Py_ssize_t cn = n, cl = length, ch = heads, cd = d
     cdef bint single = dtype == np.float32
     cdef void *pg = _data(g)
     cdef void *px = _data(x)
@@ -204,9 +204,9 @@ def packed_attention_backward(grad, qkv, weights, num_heads, scale):
     cdef void *ps = _data(scratch)
     with nogil:
         if single:
-            _backward(<const float*>pg, <const float*>px, <const float*>pw, cn, cl, ch, cd, <float>s,
+            _backward(<const float*>pg, <const float*>px, <const float*>pw, n, length, heads, d, <float>s,
                       <float*>pd, <float*>ps, nt)
         else:
-            _backward(<const double*>pg, <const double*>px, <const double*>pw, cn, cl, ch, cd, s,
+            _backward(<const double*>pg, <const double*>px, <const double*>pw, n, length, heads, d, s,
                       <double*>pd, <double*>ps, nt)
     return d_qkv

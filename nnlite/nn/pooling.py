@@ -1,12 +1,17 @@
-"""Pooling layers: summarise each window of a feature map by its maximum or mean.
+"""Pooling layers: summarise each window of a feature map by its maximum, mean or power mean.
 
-They have no parameters. Pooling shrinks the spatial size, which cuts the
-computation of later layers and gives a little translation invariance.
+They have no parameters, only hyperparameters (window size, stride). Pooling
+shrinks the spatial size, which cuts the computation of later layers and gives
+a little translation invariance. Power-average (Lp) pooling sits between the
+two: its exponent p runs from sum pooling (p = 1) to max pooling (p = inf), and
+nnlite lets that exponent be a learned Parameter.
 """
+from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 
-__all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d"]
+__all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "LPPool1d", "LPPool2d", "AdaptiveAvgPool1d",
+           "AdaptiveAvgPool2d"]
 
 
 class _Pool(Module):
@@ -89,6 +94,58 @@ class AvgPool2d(_Pool):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _LPPool(_Pool):
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        # A Parameter given as norm_type is registered, so an optimizer learns the exponent.
+        self.norm_type = norm_type
+        self.kernel_size, self.stride, self.ceil_mode = kernel_size, stride, ceil_mode
+
+    def extra_repr(self):
+        p = self.norm_type
+        if isinstance(p, Tensor):
+            p = f"{float(p.data.reshape(()))} (a {type(p).__name__})"
+        return f"norm_type={p}, kernel_size={self.kernel_size}, stride={self.stride}, ceil_mode={self.ceil_mode}"
+
+
+class LPPool1d(_LPPool):
+    r"""Power-average pooling of (N, C, L) or (C, L) input: :math:`(\sum_{x \in X} x^p)^{1/p}` per window.
+
+    ``p = norm_type``: 1 gives sum pooling, ``float("inf")`` the largest ``|x|``.
+    ``stride`` defaults to ``kernel_size`` (the repr shows ``stride=None``, as
+    PyTorch's does). PyTorch's layer turns ``norm_type`` into a float; nnlite's
+    also takes a one-element Tensor or Parameter, and a Parameter becomes this
+    layer's only parameter, learned like any other. See
+    :func:`nnlite.nn.functional.lp_pool1d`.
+
+    >>> import nnlite as nl
+    >>> nl.nn.LPPool1d(2, 3, stride=2)(nl.randn(4, 16, 50)).shape
+    (4, 16, 24)
+    """
+
+    def forward(self, input):
+        self._check(input, (2, 3))
+        return F.lp_pool1d(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+class LPPool2d(_LPPool):
+    r"""Power-average pooling of (N, C, H, W) or (C, H, W) input: :math:`(\sum_{x \in X} x^p)^{1/p}` per window.
+
+    As :class:`LPPool1d`, over two-dimensional windows. A learned exponent:
+
+    >>> import nnlite as nl
+    >>> pool = nl.nn.LPPool2d(nl.nn.Parameter(nl.tensor(3.0), kind="temperature"), 2)
+    >>> pool
+    LPPool2d(norm_type=3.0 (a Parameter), kernel_size=2, stride=None, ceil_mode=False)
+    >>> pool(nl.rand(1, 3, 8, 8)).shape, [name for name, _ in pool.named_parameters()]
+    ((1, 3, 4, 4), ['norm_type'])
+    """
+
+    def forward(self, input):
+        self._check(input, (3, 4))
+        return F.lp_pool2d(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
 
 class AdaptiveAvgPool1d(_Pool):

@@ -18,10 +18,14 @@ they are and hand the kernels (N, C, 1, L) views of them, so a 1-D convolution
 records one Function, as a 2-D one does, and its gradients come back in the
 3-D shapes of its arguments.
 """
+import math
+import numbers
+
 import numpy as np
 
 from .._kernels import K
 from ..autograd import Function, constant
+from ..tensor import Tensor
 from .indexing import gather
 from .linalg import matmul
 from .nn_ops import pad
@@ -270,6 +274,104 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     stride = kernel_size if stride is None or stride == [] else stride
     return squeeze(avg_pool2d(unsqueeze(input, -2), _one(kernel_size), _one(stride), (0, _one(padding)[1]),
                               ceil_mode, count_include_pad), -2)
+
+
+# ---------------------------------------------------------- power-average pooling ---
+#
+# Lp pooling is written, as PyTorch writes it, with average pooling, powers and relu, so
+# its first and second derivatives (also with respect to a learnable exponent) come from
+# theirs; it has no Function of its own.
+
+def _norm_type(name, norm_type):
+    """The exponent p as a float, checked: a non-zero number or a one-element Tensor."""
+    if isinstance(norm_type, Tensor):
+        if norm_type.data.size != 1:
+            raise ValueError(f"{name}: norm_type must be a number or a one-element Tensor, got a Tensor "
+                             f"of shape {tuple(norm_type.shape)}")
+        value = float(norm_type.data.reshape(()))
+    elif isinstance(norm_type, numbers.Real) and not isinstance(norm_type, bool):
+        value = float(norm_type)
+    else:
+        raise TypeError(f"{name}: norm_type must be a number or a one-element Tensor, got "
+                        f"{type(norm_type).__name__}")
+    if value == 0:
+        raise ValueError(f"{name}: norm_type must be non-zero (the result is a 1/norm_type-th root), "
+                         f"got {value}")
+    return value
+
+
+def _window(name, what, values, count):
+    """``values`` (an int or a sequence of ``count`` ints) as a tuple of ints >= 1."""
+    def whole(v):
+        return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool) and v >= 1
+
+    seq = (values,) * count if not isinstance(values, (tuple, list)) else tuple(values)
+    if len(seq) != count or not all(whole(v) for v in seq):
+        raise ValueError(f"{name}: {what} must be an int >= 1 or {count} of them, got {values!r}")
+    return tuple(int(v) for v in seq)
+
+
+def _lp_pool(name, input, norm_type, kernel, stride, ceil_mode, avg_pool, max_pool):
+    p = _norm_type(name, norm_type)
+    if not isinstance(norm_type, Tensor) and math.isinf(p):
+        # PyTorch's limit: the largest |x| of each window (the smallest for -inf); no power is taken.
+        if p > 0:
+            return max_pool(input.abs(), kernel, stride, 0, 1, ceil_mode)
+        return -max_pool(-input.abs(), kernel, stride, 0, 1, ceil_mode)
+    mean = avg_pool(input.pow(norm_type), kernel, stride, 0, ceil_mode)
+    # PyTorch's sign(m) * relu(|m|) is m itself, but its derivative is 0 where m = 0: a
+    # window whose powers sum to zero sends back a zero gradient, not 0 * inf = NaN from the
+    # root below. relu(m) - relu(-m) has the same values and derivatives and is made of
+    # operations autograd records (sign is not), so an exported graph keeps it.
+    total = (mean.relu() - (-mean).relu()).mul(math.prod(kernel))
+    return total.pow(1.0 / norm_type)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    r"""Power-average pooling over (H, W): each window ``X`` gives :math:`(\sum_{x \in X} x^p)^{1/p}`.
+
+    ``p = norm_type``. With ``p = 1`` it is sum pooling (average pooling times
+    the window area); as ``p`` grows it approaches the window's largest ``|x|``,
+    which ``p = inf`` returns exactly (``-inf``: the smallest). Input is
+    ``(N, C, H, W)`` or unbatched ``(C, H, W)``; ``stride`` defaults to
+    ``kernel_size``; there is no padding. It is computed as PyTorch computes it,
+    ``avg_pool2d(x ** p) * kh * kw`` and then the ``1/p``-th root, so with
+    ``ceil_mode=True`` a window cut short by the edge has its mean scaled by the
+    full window area. A window whose powers sum to zero gets a zero gradient.
+
+    Non-integer ``p`` needs non-negative input (a negative number has no real
+    ``p``-th power: the result is NaN). PyTorch documents ``norm_type`` as a
+    float (and its LPPool layers pass it through ``float()``); nnlite's functions
+    and layers also take a one-element Tensor, such as a Parameter, and then the
+    gradient reaches ``p`` too (learned-exponent "GeM" pooling).
+
+    >>> import nnlite as nl
+    >>> x = nl.tensor([[[[3.0, 4.0], [0.0, 0.0]]]])
+    >>> lp_pool2d(x, 2, 2).data.ravel().tolist()          # sqrt(9 + 16)
+    [5.0]
+    >>> lp_pool2d(x, float("inf"), 2).data.ravel().tolist()
+    [4.0]
+    """
+    _check_pool("lp_pool2d", input, (3, 4))
+    kernel = _window("lp_pool2d", "kernel_size", kernel_size, 2)
+    stride = kernel if stride is None or stride == [] else _window("lp_pool2d", "stride", stride, 2)
+    return _lp_pool("lp_pool2d", input, norm_type, kernel, stride, ceil_mode, avg_pool2d, max_pool2d)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    r"""Power-average pooling along L: each window gives :math:`(\sum_{x} x^p)^{1/p}`.
+
+    Input is ``(N, C, L)`` or unbatched ``(C, L)``; everything else is as in
+    :func:`lp_pool2d` (``norm_type`` a number or a one-element Tensor).
+
+    >>> import nnlite as nl
+    >>> lp_pool1d(nl.tensor([[[3.0, 4.0, 0.0, 0.0]]]), 2, 2, stride=1).data.tolist()
+    [[[5.0, 4.0, 0.0]]]
+    """
+    _check_pool("lp_pool1d", input, (2, 3))
+    kernel = _window("lp_pool1d", "kernel_size", kernel_size, 1)
+    stride = kernel if stride is None or stride == [] else _window("lp_pool1d", "stride", stride, 1)
+    return _lp_pool("lp_pool1d", input, norm_type, kernel, stride, ceil_mode, avg_pool1d, max_pool1d)
 
 
 def _adaptive_matrix(size, out, dtype):

@@ -284,3 +284,15 @@ def test_values_computed_outside_autograd_are_refused_not_frozen(tmp_path):
     _runtime()
     with pytest.raises(nl.onnx.ExportError, match=r"shape \(3, 4\) made outside autograd"):
         nl.onnx.export(Detaches(), _floats(3, 4), tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 2.0])
+def test_power_average_pooling_exports_as_its_operations(tmp_path, norm_type):
+    """LPPool2d is average pooling of powers, then a root; its sum of signed powers (p = 1 lets a
+    window's sum be negative) must stay computed in the graph at any batch size, also when the
+    example has one row."""
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.LPPool2d(norm_type, 2), nn.Flatten(),
+                          nn.Linear(4 * 3 * 3, 2))
+    proto = _round_trip(model, _floats(1, 2, 6, 6), tmp_path, other_batch=_floats(5, 2, 6, 6, seed=1))
+    assert {"AveragePool", "Pow", "Relu"} <= {n.op_type for n in proto.graph.node}

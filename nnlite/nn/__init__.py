@@ -4,7 +4,8 @@ from .module import Module  # noqa: F401
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
 from . import utils  # noqa: F401
-from .activation import GELU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh  # noqa: F401
+from .activation import (ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU,  # noqa: F401
+                         Softmax, Tanh)
 from .container import ModuleDict, ModuleList, Residual, Sequential  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .dropconnect import DropConnectLinear  # noqa: F401

@@ -4,8 +4,45 @@ Layers in ``nnlite.nn`` hold parameters and call these functions; the functions
 call the differentiable operations in ``nnlite.ops``. Names, arguments and
 defaults are PyTorch's.
 """
+import numpy as np
+
 from ..ops import (gelu, log_softmax, one_hot, relu, sigmoid, silu, softmax, softplus,  # noqa: F401
                    tanh)
+from .. import ops
+from ..ops.inplace import elu_, leaky_relu_, selu_
+
+# ------------------------------------------------------------- activations ---
+# PyTorch's leaky_relu, elu and selu take ``inplace``: the operation itself is in
+# nnlite/ops/pointwise.py, its in-place form (which overwrites the input and
+# moves its history) in nnlite/ops/inplace.py, and these choose between them.
+
+
+def _inplace_flag(op, inplace):
+    if not isinstance(inplace, (bool, np.bool_)):   # F.selu(x, 1.0) meant something else
+        raise TypeError(f"{op}: inplace must be True or False, got {type(inplace).__name__} {inplace!r}")
+    return inplace
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x for x > 0, ``negative_slope * x`` otherwise; ``inplace=True`` overwrites ``input`` and returns it."""
+    if _inplace_flag("leaky_relu", inplace):
+        return leaky_relu_(input, negative_slope)
+    return ops.leaky_relu(input, negative_slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """x for x > 0, ``alpha * (e^x - 1)`` otherwise; ``inplace=True`` overwrites ``input`` and returns it."""
+    if _inplace_flag("elu", inplace):
+        return elu_(input, alpha)
+    return ops.elu(input, alpha)
+
+
+def selu(input, inplace=False):
+    """``scale * elu(x, alpha)`` with SELU's constants; ``inplace=True`` overwrites ``input`` and returns it."""
+    if _inplace_flag("selu", inplace):
+        return selu_(input)
+    return ops.selu(input)
+
 
 # ------------------------------------------------------------------ layers ---
 # Each function below is the stateless form of a layer in nnlite.nn; the ops it
@@ -31,7 +68,6 @@ from .distillation import distillation_loss  # noqa: F401,E402
 # A scale and shift chosen by another input: FiLM and AdaIN. Their layers in
 # nnlite/nn/conditional.py are built from Linear and BatchNorm, which call this
 # module, so the functions are written here, below the layers, not beside them.
-from .. import ops  # noqa: E402
 
 
 def _per_channel(t, ndim):

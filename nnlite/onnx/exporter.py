@@ -164,6 +164,18 @@ def _silu(b, fn, out):
     return b.node("Mul", [x, b.node("Sigmoid", [x])])
 
 
+def _leaky_relu(b, fn, out):
+    return b.node("LeakyRelu", [b.value(fn.inputs[0])], alpha=float(fn.inputs[1]))
+
+
+def _elu(b, fn, out):
+    # EluFunction(x, alpha, scale): ELU when scale is 1, else SELU (ONNX calls the scale gamma).
+    x, alpha, scale = b.value(fn.inputs[0]), float(fn.inputs[1]), float(fn.inputs[2])
+    if scale == 1.0:
+        return b.node("Elu", [x], alpha=alpha)
+    return b.node("Selu", [x], alpha=alpha, gamma=scale)
+
+
 def _softplus(b, fn, out):
     x, beta = b.value(fn.inputs[0]), float(fn.inputs[1])
     if beta == 1.0:
@@ -430,7 +442,7 @@ CONVERTERS = {
     "Exp": _same("Exp"), "Log": _same("Log"), "Sqrt": _same("Sqrt"), "Rsqrt": _rsqrt, "Sin": _same("Sin"),
     "Cos": _same("Cos"), "Erf": _same("Erf"),
     "Relu": _same("Relu"), "Tanh": _same("Tanh"), "Sigmoid": _same("Sigmoid"), "Silu": _silu,
-    "Gelu": _gelu, "Softplus": _softplus,
+    "Gelu": _gelu, "Softplus": _softplus, "LeakyRelu": _leaky_relu, "Elu": _elu,
     "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"), "ScaledSoftmax": _scaled_softmax,
     "PackedAttention": _packed_attention,
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,

@@ -16,7 +16,8 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
                        randperm, zeros, zeros_like)
 from .indexing import gather, index_select, narrow, one_hot
 from .linalg import bmm, dot, matmul, mm, outer
-from .pointwise import cos, erf, exp, gelu, log, relu, rsqrt, sigmoid, silu, sin, softplus, sqrt, tanh
+from .pointwise import (cos, elu, erf, exp, gelu, leaky_relu, log, relu, rsqrt, selu, sigmoid, silu, sin,
+                        softplus, sqrt, tanh)
 from .reduction import (amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, std, sum,
                         var)
 from .shape import (broadcast_to, cast, cat, chunk, clone, concat, contiguous, expand, expand_as,
@@ -28,14 +29,14 @@ from .softmax import log_softmax, softmax
 # not the theme modules or NumPy (``nl.shape`` would otherwise be this package's shape.py).
 __all__ = ["abs", "add", "allclose", "amax", "amin", "arange", "argmax", "argmin", "as_tensor",
            "bmm", "broadcast_to", "cast", "cat", "chunk", "clamp", "clip", "clone", "concat",
-           "contiguous", "cos", "div", "dot", "empty", "empty_like", "eq", "equal", "erf", "exp",
+           "contiguous", "cos", "div", "dot", "elu", "empty", "empty_like", "eq", "equal", "erf", "exp",
            "expand", "expand_as", "eye", "flatten", "from_numpy", "full", "full_like", "gather",
-           "ge", "gelu", "gt", "index_select", "isfinite", "isnan", "le", "linspace", "log",
+           "ge", "gelu", "gt", "index_select", "isfinite", "isnan", "le", "leaky_relu", "linspace", "log",
            "log_softmax", "logical_and", "logical_not", "logical_or", "logsumexp", "lt",
            "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "movedim",
            "mul", "narrow", "ne", "neg", "one_hot", "ones", "ones_like", "outer", "permute", "pow",
            "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "relu", "reshape",
-           "rsqrt", "sigmoid", "sign", "silu", "sin", "softmax", "softplus", "split", "sqrt",
+           "rsqrt", "selu", "sigmoid", "sign", "silu", "sin", "softmax", "softplus", "split", "sqrt",
            "square", "squeeze", "stack", "std", "sub", "sum", "t", "tanh", "transpose",
            "unflatten", "unsqueeze", "var", "view", "where", "zeros", "zeros_like"]
 

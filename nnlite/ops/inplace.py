@@ -11,6 +11,10 @@ in-place change of the view changes the base too: the base's history becomes
 "the old base with the view's region replaced by the new values"
 (:class:`ViewScatter`), and the view's history becomes "that region of the new
 base". ``y = x * 1; y[0].mul_(3)`` then sends 3 to the first row of ``x.grad``.
+
+The in-place activations (``elu_``, ``leaky_relu_``, ``selu_``, behind
+``F.elu(x, inplace=True)``...) and ``F.dropout(x, inplace=True)`` are
+:func:`apply_in_place` of their out-of-place operation.
 """
 import numpy as np
 
@@ -19,7 +23,7 @@ import weakref
 from ..autograd import Function, _refresh_view, _replay_view, is_grad_enabled, no_grad
 from ..random import _gen
 from ..tensor import Tensor
-from . import arithmetic, compare
+from . import arithmetic, compare, pointwise
 from .indexing import GetItem, _convert_key
 from .shape import cast, sum_to
 
@@ -127,6 +131,32 @@ class ViewScatter(Function):
         keep.reshape(-1)[self.positions] = 0
         g_values = GetItem.apply(grad.reshape(-1), self.positions)
         return grad * Tensor._make(keep, None), g_values, None
+
+
+def apply_in_place(x, op, fn, *args):
+    """Overwrite ``x`` with ``fn(x, *args)`` and return x, now the result of that operation.
+
+    The in-place form of any out-of-place operation ``fn`` (``op`` names it in
+    errors). ``fn`` is applied to a stand-in for x's old value, never to x itself:
+    computing ``fn(x)`` and then copying it into x would make x an input of its
+    own history, and backward would stop there.
+    """
+    return _rebase(x, op, fn, *args)
+
+
+def leaky_relu_(x, negative_slope=0.01):
+    """x overwritten with ``leaky_relu(x, negative_slope)`` (``F.leaky_relu(x, inplace=True)``)."""
+    return apply_in_place(x, "leaky_relu_", pointwise.leaky_relu, negative_slope)
+
+
+def elu_(x, alpha=1.0):
+    """x overwritten with ``elu(x, alpha)`` (``F.elu(x, inplace=True)``)."""
+    return apply_in_place(x, "elu_", pointwise.elu, alpha)
+
+
+def selu_(x):
+    """x overwritten with ``selu(x)`` (``F.selu(x, inplace=True)``)."""
+    return apply_in_place(x, "selu_", pointwise.selu)
 
 
 def add_(x, other, alpha=1):

@@ -14,7 +14,7 @@ from ..autograd import Function, _mode, constant, is_grad_enabled
 from ..random import _gen
 from ..tensor import Tensor
 from .indexing import GetItem
-from .inplace import copy_
+from .inplace import apply_in_place
 from .linalg import _array, _wants_grad, matmul
 from .pointwise import ReluGrad
 from .shape import expand, reshape
@@ -171,12 +171,13 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
     if not training or p == 0.0:
         return input
     if p == 1.0:
+        if inplace:
+            return apply_in_place(input, "dropout_", lambda x: x * 0.0)
         return input * 0.0
     u = _gen(generator).random(input.shape, dtype=input.dtype)
-    out = DropoutFunction.apply(input, u, float(p))
     if inplace:
-        return copy_(input, out)
-    return out
+        return apply_in_place(input, "dropout_", DropoutFunction.apply, u, float(p))
+    return DropoutFunction.apply(input, u, float(p))
 
 
 # --------------------------------------------------------------- embedding ---

@@ -3,13 +3,17 @@
 The activations (relu, gelu, tanh, sigmoid, silu) run on compiled kernels. Their
 backward is itself a Function (``ReluGrad``...) that calls the backward
 kernel, and whose own backward states the second derivative — so first-order
-training is fast and higher-order gradients stay exact.
+training is fast and higher-order gradients stay exact. leaky_relu, elu and
+selu are NumPy in the forward, with the same structure behind them. Their
+backward never reads the input, so their in-place forms (``elu_``... in
+``nnlite/ops/inplace.py``), which overwrite it, differentiate exactly too.
 """
 import math
 
 import numpy as np
 
 from .._kernels import K
+from .._kernels.checks import real_number
 from ..autograd import Function, constant, enable_grad, grad as autograd_grad
 from .compare import where
 
@@ -232,6 +236,69 @@ class GeluGrad(Function):
         return g_grad, d2_dir, None, None
 
 
+class LeakyReluFunction(Function):
+    """x for x > 0, ``negative_slope * x`` otherwise.
+
+    d/dx = 1 for x > 0 and ``negative_slope`` otherwise, at 0 too (PyTorch's
+    choice). That derivative is a constant for each element, so backward is
+    ``grad`` times a constant array: its derivative in ``grad`` is that array
+    and its derivative in x is zero (the second derivative vanishes).
+    """
+    saves_inputs = False
+
+    def forward(self, a, negative_slope):
+        positive = a > 0
+        if self.recording:
+            self.slope = np.where(positive, 1.0, negative_slope).astype(a.dtype)
+        return np.where(positive, a, a * negative_slope)
+
+    def backward(self, grad):
+        return grad * constant(self.slope), None
+
+
+class EluFunction(Function):
+    """``scale * x`` for x > 0, ``scale * alpha * (e^x - 1)`` for x <= 0 (ELU has scale 1; SELU
+    fixes alpha and scale).
+
+    d/dx = ``scale`` for x > 0 and ``scale * alpha * e^x`` for x <= 0, at 0 too (PyTorch's
+    choice). Forward keeps that slope (``e^x`` computed on its own, not as
+    ``out + scale * alpha``, which loses digits far to the left) and the mask
+    x < 0; backward multiplies by the slope in :class:`EluGrad`, which reaches x
+    again through the output for the second derivative.
+    """
+    save_output = True
+    saves_inputs = False
+
+    def forward(self, a, alpha, scale):
+        positive = a > 0
+        left = np.where(positive, 0, a)    # e^x of the right side is never used, and may overflow
+        out = np.where(positive, a * scale, np.expm1(left) * (alpha * scale))
+        if self.recording:
+            self.slope = np.where(positive, scale, np.exp(left) * (alpha * scale))
+            self.negative = a < 0
+        return out
+
+    def backward(self, grad):
+        return EluGrad.apply(grad, self.out, self.slope, self.negative), None, None
+
+
+class EluGrad(Function):
+    """grad * slope, the slope d out/dx that forward kept.
+
+    Where x < 0 the slope is ``out + scale * alpha``, so its derivative in ``out``
+    is 1 there, and 0 where it is the constant ``scale`` (x > 0) or at x = 0, where
+    PyTorch's second derivative is 0. Through ``out`` (whose derivative in x is
+    the slope again) the second derivative becomes ``scale * alpha * e^x`` for x < 0.
+    """
+
+    def forward(self, grad, out, slope, negative):
+        return grad * slope
+
+    def backward(self, gg):
+        grad, out, slope, negative = self.inputs
+        return EluGrad.apply(gg, out, slope, negative), where(negative, gg * grad, 0.0), None, None
+
+
 class Erf(Function):
     def forward(self, a):
         return K.erf_forward(a)
@@ -294,3 +361,49 @@ def gelu(input, approximate="none"):
 def softplus(input, beta=1.0, threshold=20.0):
     return Softplus.apply(input, beta, threshold)
 
+
+# SELU's constants (Klambauer et al., 2017, "Self-Normalizing Neural Networks"), to PyTorch's
+# digits: chosen so that the SELU of a standard normal variable has mean 0 and variance 1.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def leaky_relu(input, negative_slope=0.01):
+    """x for x > 0, ``negative_slope * x`` otherwise: negative inputs keep a small gradient.
+
+    ``F.leaky_relu`` adds PyTorch's ``inplace`` flag; the in-place form is
+    ``leaky_relu_`` in ``nnlite/ops/inplace.py``.
+
+    >>> import nnlite as nl
+    >>> leaky_relu(nl.tensor([-2.0, 0.0, 3.0]), 0.25).data.tolist()
+    [-0.5, 0.0, 3.0]
+    """
+    negative_slope = real_number("leaky_relu", "negative_slope", negative_slope)
+    return LeakyReluFunction.apply(input, negative_slope)
+
+
+def elu(input, alpha=1.0):
+    """x for x > 0, ``alpha * (e^x - 1)`` otherwise (Clevert et al., 2016): smooth, with
+    negative outputs down to ``-alpha`` that pull the mean activation towards 0.
+    The in-place form is ``elu_`` in ``nnlite/ops/inplace.py``.
+
+    >>> import nnlite as nl
+    >>> [round(v, 4) for v in elu(nl.tensor([-1.0, 0.0, 2.0])).data.tolist()]
+    [-0.6321, 0.0, 2.0]
+    """
+    alpha = real_number("elu", "alpha", alpha)
+    return EluFunction.apply(input, alpha, 1.0)
+
+
+def selu(input):
+    """``scale * elu(x, alpha)`` with SELU's fixed constants (``SELU_ALPHA``, ``SELU_SCALE``).
+
+    With LeCun-normal weights, layers of SELU keep their activations near mean 0
+    and variance 1 without a normalisation layer (tutorial 2 shows it). The
+    in-place form is ``selu_`` in ``nnlite/ops/inplace.py``.
+
+    >>> import nnlite as nl
+    >>> [round(v, 4) for v in selu(nl.tensor([-1.0, 0.0, 2.0])).data.tolist()]
+    [-1.1113, 0.0, 2.1014]
+    """
+    return EluFunction.apply(input, SELU_ALPHA, SELU_SCALE)

@@ -54,6 +54,11 @@ CASES = [
      _t(lambda T, a: T.nn.functional.gelu(a, approximate="tanh")), [(3, 4)], "any"),
     ("silu", nl.silu, _t(lambda T, a: T.nn.functional.silu(a)), [(3, 4)], "any"),
     ("softplus", nl.softplus, _t(lambda T, a: T.nn.functional.softplus(a)), [(3, 4)], "any"),
+    ("leaky_relu", lambda a: nl.leaky_relu(a, 0.2), _t(lambda T, a: T.nn.functional.leaky_relu(a, 0.2)),
+     [(3, 4)], "away"),
+    ("elu", nl.elu, _t(lambda T, a: T.nn.functional.elu(a)), [(3, 4)], "any"),
+    ("elu_alpha", lambda a: nl.elu(a, 0.5), _t(lambda T, a: T.nn.functional.elu(a, 0.5)), [(3, 4)], "away"),
+    ("selu", nl.selu, _t(lambda T, a: T.nn.functional.selu(a)), [(3, 4)], "away"),
     ("softplus_beta", lambda a: nl.softplus(a * 10, beta=2.0, threshold=5.0),
      _t(lambda T, a: T.nn.functional.softplus(a * 10, beta=2.0, threshold=5.0)), [(3, 4)], "away"),
     ("erf", nl.erf, _t(lambda T, a: T.erf(a)), [(6,)], "any"),
@@ -141,7 +146,8 @@ CASES = [
 ]
 
 SECOND_ORDER = {"mul", "div", "pow_scalar", "exp", "log", "tanh", "sigmoid", "gelu", "gelu_tanh",
-                "silu", "softplus", "matmul_2d", "matmul_batched", "matmul_1d_2d", "matmul_4d_heads",
+                "silu", "softplus", "elu", "elu_alpha", "selu", "matmul_2d", "matmul_batched", "matmul_1d_2d",
+                "matmul_4d_heads",
                 "packed_attention", "packed_attention_causal",
                 "sum_dims", "mean",
                 "var", "logsumexp", "softmax", "softmax_dim0", "log_softmax", "repeated_index",

@@ -1,9 +1,11 @@
 """Activation modules and Dropout against PyTorch; dropout's masks and statistics."""
+import inspect
+
 import numpy as np
 import pytest
 
 import nnlite as nl
-from nnlite.autograd import gradcheck
+from nnlite.autograd import gradcheck, gradgradcheck
 from helpers import compare
 
 nn = nl.nn
@@ -12,7 +14,8 @@ F = nn.functional
 
 @pytest.mark.parametrize("name, args", [("ReLU", ()), ("GELU", ()), ("GELU", ("tanh",)), ("Tanh", ()),
                                         ("Sigmoid", ()), ("SiLU", ()), ("Softmax", (1,)), ("Softmax", (-1,)),
-                                        ("LogSoftmax", (1,)), ("LogSoftmax", (0,))])
+                                        ("LogSoftmax", (1,)), ("LogSoftmax", (0,)), ("LeakyReLU", ()),
+                                        ("LeakyReLU", (0.2,)), ("ELU", ()), ("ELU", (0.5,)), ("SELU", ())])
 def test_activation_modules_match_torch(name, args):
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(0).standard_normal((3, 4, 5)) * 3
@@ -95,3 +98,255 @@ def test_gelu_keeps_its_saved_part_only_when_recorded(approximate, monkeypatch):
     assert saves == [True, False, False]
     want = K.gelu_backward(np.ones_like(data), data, approximate)   # erf (or tanh) computed again
     assert x.grad.data.tobytes() == want.tobytes()
+
+
+# ------------------------------------------------------- leaky_relu, elu, selu ---
+# Each case: (id, nnlite function, torch function's name, keyword arguments). Negative
+# slopes and alphas are allowed, as in PyTorch.
+KINKED = [("leaky_relu", F.leaky_relu, "leaky_relu", {}),
+          ("leaky_relu_0.2", F.leaky_relu, "leaky_relu", {"negative_slope": 0.2}),
+          ("leaky_relu_0", F.leaky_relu, "leaky_relu", {"negative_slope": 0.0}),
+          ("leaky_relu_-0.5", F.leaky_relu, "leaky_relu", {"negative_slope": -0.5}),
+          ("elu", F.elu, "elu", {}),
+          ("elu_0.5", F.elu, "elu", {"alpha": 0.5}),
+          ("elu_-1.5", F.elu, "elu", {"alpha": -1.5}),
+          ("selu", F.selu, "selu", {})]
+CASE_IDS = [c[0] for c in KINKED]
+
+
+def _with_kinks(rng, shape=(4, 6)):
+    """Standard normals scaled up, with exact zeros of both signs and far-left values among them."""
+    x = rng.standard_normal(shape) * 3
+    x.flat[:4] = [0.0, -0.0, -40.0, 1e-300]
+    return x
+
+
+def _first_and_second(fn, x, v, w):
+    """Output, the gradient of sum(v * fn(x)), and the gradient of sum(w * that gradient)."""
+    y = fn(x)
+    (g,) = nl.grad((y * v).sum(), x, create_graph=True)
+    if not g.requires_grad:      # a gradient that does not depend on x: the second derivative is 0
+        return y, g, np.zeros_like(x.data)
+    (gg,) = nl.grad((g * w).sum(), x)
+    return y, g, gg.data
+
+
+@pytest.mark.parametrize("name, fn, torch_name, kwargs", KINKED, ids=CASE_IDS)
+def test_value_gradient_and_second_derivative_match_torch(name, fn, torch_name, kwargs):
+    """float64, exact zeros included: PyTorch's slope at 0 (the left one) and its second derivative 0 there."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    data, v, w = _with_kinks(rng), rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+    y, g, gg = _first_and_second(lambda t: fn(t, **kwargs), nl.tensor(data, requires_grad=True), nl.tensor(v),
+                                 nl.tensor(w))
+    xt = torch.tensor(data, requires_grad=True)
+    yt = getattr(torch.nn.functional, torch_name)(xt, **kwargs)
+    (gt,) = torch.autograd.grad((yt * torch.tensor(v)).sum(), xt, create_graph=True)
+    (ggt,) = torch.autograd.grad((gt * torch.tensor(w)).sum(), xt)
+    assert y.dtype == nl.float64
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-14, atol=0)
+    if kwargs.get("alpha", 1.0) >= 0:   # with a negative alpha PyTorch passes a zero's sign through;
+        # nnlite gives alpha * (e^0 - 1), the same zero with the other sign
+        np.testing.assert_array_equal(np.signbit(y.data), np.signbit(yt.detach().numpy()))
+    np.testing.assert_allclose(g.data, gt.detach().numpy(), rtol=1e-14, atol=0)
+    np.testing.assert_allclose(gg, ggt.numpy(), rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("name, fn, torch_name, kwargs", KINKED, ids=CASE_IDS)
+def test_hessian_vector_product_through_a_layer_matches_torch(name, fn, torch_name, kwargs):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    xa, wa, va = rng.standard_normal((5, 4)), rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+
+    def loss(lib_fn, x, w):
+        h = lib_fn(x @ w, **kwargs)
+        return (h * h * (x @ w)).sum()
+
+    w = nl.tensor(wa, requires_grad=True)
+    (g,) = nl.grad(loss(fn, nl.tensor(xa), w), w, create_graph=True)
+    (hv,) = nl.grad((g * nl.tensor(va)).sum(), w)
+    wt = torch.tensor(wa, requires_grad=True)
+    (gt,) = torch.autograd.grad(loss(getattr(torch.nn.functional, torch_name), torch.tensor(xa), wt), wt,
+                                create_graph=True)
+    (hvt,) = torch.autograd.grad((gt * torch.tensor(va)).sum(), wt)
+    np.testing.assert_allclose(hv.data, hvt.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, fn, torch_name, kwargs", KINKED, ids=CASE_IDS)
+def test_gradients_against_finite_differences(name, fn, torch_name, kwargs):
+    """Away from the kink at 0 (where finite differences straddle two slopes), first and second order."""
+    rng = np.random.default_rng(2)
+    data = rng.uniform(0.05, 3.0, (3, 5)) * rng.choice([-1.0, 1.0], (3, 5))
+    x = nl.tensor(data, requires_grad=True)
+    assert gradcheck(lambda t: fn(t, **kwargs), [x], atol=1e-7, rtol=1e-6)
+    assert gradgradcheck(lambda t: fn(t, **kwargs) * t, [x], atol=1e-6, rtol=1e-5)
+    # third order through ELU's output: the second derivative is itself differentiable
+    assert gradgradcheck(lambda t: nl.grad(fn(t, **kwargs).sum(), t, create_graph=True)[0] * t, [x],
+                         atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name, fn, torch_name, kwargs", KINKED, ids=CASE_IDS)
+def test_float32_stays_float32(name, fn, torch_name, kwargs):
+    data = _with_kinks(np.random.default_rng(3)).astype(np.float32)
+    x = nl.tensor(data, requires_grad=True)
+    y = fn(x, **kwargs)
+    (g,) = nl.grad(y.sum(), x, create_graph=True)
+    assert y.dtype == nl.float32 and g.dtype == nl.float32
+    if g.requires_grad:
+        assert nl.grad(g.sum(), x)[0].dtype == nl.float32
+    h = nl.tensor(data)
+    assert fn(h, **kwargs, inplace=True).dtype == nl.float32
+    np.testing.assert_array_equal(h.data, y.data)
+
+
+@pytest.mark.parametrize("name, fn, torch_name, kwargs", KINKED, ids=CASE_IDS)
+def test_float32_matches_torch(name, fn, torch_name, kwargs):
+    torch = pytest.importorskip("torch")
+    data = _with_kinks(np.random.default_rng(3)).astype(np.float32)
+    x = nl.tensor(data, requires_grad=True)
+    y = fn(x, **kwargs)
+    y.sum().backward()
+    xt = torch.tensor(data, requires_grad=True)
+    yt = getattr(torch.nn.functional, torch_name)(xt, **kwargs)
+    yt.sum().backward()
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=2e-7, atol=0)
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=2e-7, atol=0)
+
+
+@pytest.mark.parametrize("name, fn, torch_name, kwargs", KINKED, ids=CASE_IDS)
+def test_inplace_overwrites_the_input_and_keeps_the_gradient(name, fn, torch_name, kwargs):
+    rng = np.random.default_rng(4)
+    data = _with_kinks(rng)
+    expected = fn(nl.tensor(data), **kwargs).data
+    # no graph: the very tensor is overwritten and returned
+    plain = nl.tensor(data.copy())
+    assert fn(plain, **kwargs, inplace=True) is plain
+    np.testing.assert_array_equal(plain.data, expected)
+    # a leaf that requires grad refuses (as in PyTorch), except under no_grad
+    leaf = nl.tensor(data.copy(), requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        fn(leaf, **kwargs, inplace=True)
+    with nl.no_grad():
+        fn(leaf, **kwargs, inplace=True)
+    np.testing.assert_array_equal(leaf.data, expected)
+    # inside a graph: the gradient through the in-place form is the out-of-place one
+    x = nl.tensor(data, requires_grad=True)
+    v = nl.tensor(rng.standard_normal(data.shape))
+    h = x * 1.0
+    out = fn(h, **kwargs, inplace=True)
+    assert out is h and np.array_equal(h.data, expected)
+    (g_inplace,) = nl.grad((out * v).sum(), x)
+    (g_out_of_place,) = nl.grad((fn(x * 1.0, **kwargs) * v).sum(), x)
+    np.testing.assert_array_equal(g_inplace.data, g_out_of_place.data)
+    # a value another operation saved for its backward may not be overwritten
+    h = x * 1.0
+    square = h * h
+    fn(h, **kwargs, inplace=True)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        square.sum().backward()
+
+
+def test_inplace_on_a_view_sends_the_gradient_to_its_region():
+    torch = pytest.importorskip("torch")
+    data = np.random.default_rng(5).standard_normal((3, 4))
+    x, xt = nl.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    h, ht = x * 2.0, xt * 2.0
+    F.elu(h[1], 0.5, inplace=True)
+    torch.nn.functional.elu(ht[1], 0.5, inplace=True)
+    (h * h).sum().backward()
+    (ht * ht).sum().backward()
+    np.testing.assert_allclose(h.data, ht.detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("make", [lambda inplace: nn.LeakyReLU(0.1, inplace), lambda inplace: nn.ELU(2.0, inplace),
+                                  lambda inplace: nn.SELU(inplace)], ids=["LeakyReLU", "ELU", "SELU"])
+def test_inplace_modules_modify_their_input_and_others_do_not(make):
+    data = np.array([-2.0, -0.5, 0.0, 1.5])
+    x, y = nl.tensor(data.copy()), nl.tensor(data.copy())
+    out = make(False)(y)
+    assert make(True)(x) is x and out is not y
+    np.testing.assert_array_equal(x.data, out.data)
+    np.testing.assert_array_equal(y.data, data)
+
+
+def test_selu_constants_fix_mean_zero_and_variance_one():
+    """E[selu(z)] = 0 and E[selu(z)^2] = 1 for a standard normal z (the fixed point of a LeCun layer)."""
+    z = np.linspace(-12, 12, 480_001)
+    density = np.exp(-z * z / 2) / np.sqrt(2 * np.pi)
+    s = F.selu(nl.tensor(z)).data
+    dz = z[1] - z[0]
+    assert abs(np.sum(s * density) * dz) < 1e-9
+    assert abs(np.sum(s * s * density) * dz - 1) < 1e-9
+    assert nl.ops.pointwise.SELU_ALPHA == 1.6732632423543772848170429916717
+    assert nl.ops.pointwise.SELU_SCALE == 1.0507009873554804934193349852946
+
+
+def test_new_activation_reprs():
+    assert repr(nn.LeakyReLU()) == "LeakyReLU(negative_slope=0.01)"
+    assert repr(nn.LeakyReLU(0.2, True)) == "LeakyReLU(negative_slope=0.2, inplace=True)"
+    assert repr(nn.ELU()) == "ELU(alpha=1.0)"
+    assert repr(nn.ELU(alpha=2.0, inplace=True)) == "ELU(alpha=2.0, inplace=True)"
+    assert repr(nn.SELU()) == "SELU()"
+    assert repr(nn.SELU(inplace=True)) == "SELU(inplace=True)"
+
+
+@pytest.mark.parametrize("args", [("LeakyReLU", ()), ("LeakyReLU", (0.2, True)), ("ELU", ()),
+                                  ("ELU", (-0.5, True)), ("SELU", ()), ("SELU", (True,))])
+def test_new_activation_reprs_and_signatures_are_torch(args):
+    torch = pytest.importorskip("torch")
+    name, arguments = args
+    assert repr(getattr(nn, name)(*arguments)) == repr(getattr(torch.nn, name)(*arguments))
+
+
+@pytest.mark.parametrize("name", ["leaky_relu", "elu", "selu"])
+def test_new_functional_signatures_are_torch(name):
+    torch = pytest.importorskip("torch")
+    ours, theirs = inspect.signature(getattr(F, name)), inspect.signature(getattr(torch.nn.functional, name))
+    assert [(p.name, p.default) for p in ours.parameters.values()] == \
+        [(p.name, p.default) for p in theirs.parameters.values()]
+
+
+def test_new_activations_refuse_bad_arguments():
+    x = nl.randn(3)
+    with pytest.raises(TypeError, match=r"leaky_relu: negative_slope must be a real number .*got str"):
+        F.leaky_relu(x, "0.1")
+    with pytest.raises(TypeError, match=r"elu: alpha must be a real number .*got NoneType"):
+        F.elu(x, None)
+    with pytest.raises(TypeError, match=r"elu: alpha must be a real number .*got Tensor"):
+        F.elu(x, nl.tensor(1.0))
+    with pytest.raises(TypeError, match=r"LeakyReLU: negative_slope must be a real number .*got str"):
+        nn.LeakyReLU("0.1")
+    with pytest.raises(TypeError, match=r"ELU: alpha must be a real number .*got list"):
+        nn.ELU([1.0])
+    # selu's second argument is inplace; an alpha passed there is refused rather than taken as True
+    with pytest.raises(TypeError, match=r"selu: inplace must be True or False, got float 1.0"):
+        F.selu(x, 1.0)
+    with pytest.raises(TypeError, match=r"elu: inplace must be True or False, got str"):
+        F.elu(x, 1.0, "yes")
+    # NumPy numbers are numbers, and keep a float32 input float32
+    assert F.leaky_relu(x, np.float64(0.2)).dtype == nl.float32
+    assert F.elu(x, np.float32(2)).dtype == nl.float32
+
+
+def test_dropout_inplace_keeps_the_gradient():
+    """The input is overwritten with the dropped-out values, and gradients still reach what made it."""
+    x = nl.tensor(np.random.default_rng(6).standard_normal((8, 9)), requires_grad=True)
+    h = x * 1.0
+    nl.manual_seed(11)
+    out = F.dropout(h, 0.4, inplace=True)
+    assert out is h
+    out.sum().backward()
+    nl.manual_seed(11)
+    expected = F.dropout(nl.tensor(x.data), 0.4)
+    np.testing.assert_array_equal(h.data, expected.data)
+    np.testing.assert_allclose(x.grad.data, (expected.data != 0) / 0.6)
+
+
+def test_dropout_inplace_with_p_one_zeroes_the_input():
+    x = nl.tensor(np.random.default_rng(7).standard_normal((3, 4)), requires_grad=True)
+    h = x * 1.0
+    out = F.dropout(h, 1.0, inplace=True)
+    assert out is h and not h.data.any()
+    out.sum().backward()
+    assert not x.grad.data.any()

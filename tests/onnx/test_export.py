@@ -166,6 +166,21 @@ def test_norms_activations_and_convolution_options(tmp_path):
     assert {a.name: a.i for a in conv.attribute if a.type == 2}["group"] == 8
 
 
+def test_leaky_relu_elu_and_selu_become_their_onnx_operators(tmp_path):
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.LeakyReLU(0.2), nn.Linear(8, 8), nn.ELU(0.7, inplace=True),
+                          nn.Linear(8, 8), nn.SELU(), nn.Linear(8, 8), nn.LeakyReLU(-0.3, inplace=True),
+                          nn.Linear(8, 3))
+    x = _floats(4, 6) * 3   # far enough out that every negative branch is taken
+    proto = _round_trip(model, x, tmp_path, other_batch=_floats(7, 6, seed=1) * 3)
+    nodes = {n.op_type: n for n in proto.graph.node}
+    assert [n.op_type for n in proto.graph.node if n.op_type != "Gemm"][:4] == ["LeakyRelu", "Elu", "Selu",
+                                                                               "LeakyRelu"]
+    attributes = {name: {a.name: a.f for a in nodes[name].attribute} for name in ("Elu", "Selu")}
+    assert attributes["Elu"] == {"alpha": pytest.approx(0.7)}
+    assert attributes["Selu"] == {"alpha": pytest.approx(1.6732632), "gamma": pytest.approx(1.0507010)}
+
+
 def test_export_leaves_the_model_as_it_was(tmp_path):
     _runtime()
     model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), nn.Linear(3, 2))

@@ -8,7 +8,10 @@ and many networks cannot learn at all; start with a random scale that is a
 little too small or too large and the signal fades or explodes over the
 layers of a deep network. This tutorial shows both failures and the
 variance-preserving schemes that avoid them — Xavier (Glorot), He (Kaiming),
-LeCun and orthogonal — and then starts a model from pre-trained values.
+LeCun and orthogonal — then two starts that do more than keep the scale:
+LeCun weights with SELU, which hold every layer at mean 0 and variance 1, and
+``eye_``/``dirac_``, which make each layer the identity. It ends by starting a
+model from pre-trained values.
 """
 
 # %%
@@ -212,6 +215,295 @@ assert 0.1 < variances["LeCun + linear"][-1] < 10
 assert variances["Xavier + tanh"][-1] > 0.01
 
 # %%
+# Self-normalising networks: LeCun normal with SELU
+# -------------------------------------------------
+# The table pairs LeCun's scheme with SELU, and the reason fits in a few
+# lines. With zero-mean weights of variance :math:`1/n_\text{in}`, a layer's
+# pre-activation :math:`z = W h` has mean about 0 and second moment
+# :math:`\mathbb{E}[z^2] = q`, where :math:`q = \mathbb{E}[h^2]` is the second
+# moment of the layer's input; being a sum of many small independent terms, it
+# is also close to normal. The activation :math:`f` then hands the next layer
+# the second moment
+#
+# .. math::
+#
+#    q_\text{next} = g(q) = \mathbb{E}\big[f(\sqrt{q}\,\varepsilon)^2\big],
+#    \qquad \varepsilon \sim \mathcal{N}(0, 1).
+#
+# Depth applies :math:`g` over and over. The scale survives only if :math:`g`
+# has a fixed point :math:`q^* = g(q^*)` above zero that pulls nearby values in,
+# :math:`|g'(q^*)| < 1`. For ReLU, :math:`g(q) = q/2`, so the only fixed point is
+# 0 (He's factor 2 in :math:`\operatorname{Var}(W)` is there to cancel the
+# 1/2). For tanh, :math:`g(q) < q` for every :math:`q > 0` and the slope at 0
+# is 1: the signal fades, slowly. For small :math:`z`,
+# :math:`\tanh^2 z \approx z^2 - \tfrac23 z^4`, so :math:`g(q) \approx q - 2q^2`
+# and after :math:`l` layers :math:`q \approx 1/(2l)`. SELU (Klambauer et al.,
+# 2017, "Self-Normalizing Neural Networks"),
+#
+# .. math::
+#
+#    \operatorname{selu}(z) = \lambda \begin{cases} z, & z > 0, \\
+#                                                 \alpha\,(e^{z} - 1), & z \le 0, \end{cases}
+#    \qquad \alpha \approx 1.6733, \quad \lambda \approx 1.0507,
+#
+# has two constants, and they are fixed by two equations: for a standard normal
+# :math:`\varepsilon`, :math:`\mathbb{E}[\operatorname{selu}(\varepsilon)] = 0`
+# and :math:`\mathbb{E}[\operatorname{selu}(\varepsilon)^2] = 1`. A layer fed
+# mean 0 and variance 1 then returns mean 0 and variance 1, so :math:`q^* = 1`.
+# The fixed point attracts because the two sides pull in opposite directions:
+# above 0 the slope :math:`\lambda > 1` enlarges the signal, while below 0 the
+# output never falls under :math:`-\lambda\alpha`, which squeezes the negative
+# half of a large signal. The two balance at :math:`q = 1`.
+#
+# We can evaluate :math:`g` by numerical integration over a fine grid of
+# :math:`\varepsilon`, with the activations themselves.
+F = nn.functional
+grid = np.linspace(-10, 10, 20001)
+density = np.exp(-grid ** 2 / 2) / np.sqrt(2 * np.pi) * (grid[1] - grid[0])
+
+
+def moment_map(f, q, power=2):
+    """E[f(sqrt(q) eps)^power] for a standard normal eps, by summing over the grid."""
+    values = f(nl.tensor(np.sqrt(q) * grid)).data
+    return float(np.sum(values ** power * density))
+
+
+selu_mean, selu_q = moment_map(F.selu, 1.0, power=1), moment_map(F.selu, 1.0)
+selu_slope = (moment_map(F.selu, 1.01) - moment_map(F.selu, 0.99)) / 0.02
+print(f"SELU of a standard normal: mean {selu_mean:.2e}, second moment {selu_q:.8f}; g'(1) = {selu_slope:.3f}")
+# (0, 1) is a fixed point, and an attracting one: a deviation of q from 1 shrinks at every layer.
+assert abs(selu_mean) < 1e-6 and abs(selu_q - 1) < 1e-6
+assert 0 < selu_slope < 1
+# ReLU halves q; tanh lowers it everywhere.
+assert abs(moment_map(nl.relu, 2.0) - 1.0) < 1e-6
+assert all(moment_map(nl.tanh, q) < q for q in (0.1, 1.0, 3.0))
+
+# %%
+# Now the experiment: 50 layers of width 256, LeCun-normal weights, no
+# biases, on inputs standardised to mean 0 and variance 1 per feature. Two
+# more SELU runs start from inputs scaled by 2 and by 1/2 (variance 4 and 1/4)
+# to see the fixed point pull them back.
+selu_depth, selu_width = 50, 256
+raw = nl.randn(512, selu_width)
+standardised = (raw - raw.mean(0, keepdim=True)) / raw.std(0, keepdim=True)
+
+
+def layer_statistics(activation, start):
+    """Mean and variance of every layer's output in a LeCun-initialised MLP."""
+    nl.manual_seed(3)
+    h, means, variances = start, [], []
+    with nl.no_grad():
+        for _ in range(selu_depth):
+            layer = nn.Linear(selu_width, selu_width, bias=False)
+            init.lecun_normal_(layer.weight)
+            h = activation(layer(h))
+            values = h.data.astype(np.float64)
+            means.append(values.mean())
+            variances.append(values.var())
+    return np.array(means), np.array(variances)
+
+
+selu_runs = {
+    "SELU": (F.selu, standardised),
+    "SELU, inputs × 2": (F.selu, standardised * 2.0),
+    "SELU, inputs × 1/2": (F.selu, standardised * 0.5),
+    "tanh": (nl.tanh, standardised),
+    "ReLU": (nl.relu, standardised),
+}
+selu_stats = {name: layer_statistics(*run) for name, run in selu_runs.items()}
+
+fig, (ax, ax_map) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+for name, (means, var) in selu_stats.items():
+    ax.plot(np.arange(1, selu_depth + 1), var, label=f"LeCun + {name}", lw=2 if name == "SELU" else 1.2)
+ax.axhline(1.0, color="gray", lw=0.8, ls=":")
+ax.set_yscale("log")
+ax.set_ylim(1e-4, 10)   # ReLU leaves the chart: it halves the variance at every layer
+ax.set_xlabel("layer")
+ax.set_ylabel("variance of the layer's output")
+ax.set_title(f"{selu_depth} LeCun-normal layers of width {selu_width}")
+ax.legend(fontsize=7)
+qs = np.linspace(0.01, 3, 60)
+for name, f in (("SELU", F.selu), ("tanh", nl.tanh), ("ReLU", nl.relu)):
+    ax_map.plot(qs, [moment_map(f, q) for q in qs], label=name)
+ax_map.plot(qs, qs, color="gray", lw=0.8, ls=":", label="$g(q) = q$")
+ax_map.plot([1], [1], "ko", ms=4)
+ax_map.set_xlabel("$q$, second moment in")
+ax_map.set_ylabel("$g(q)$, second moment out")
+ax_map.set_title("the map one layer applies")
+ax_map.legend(fontsize=7)
+fig.tight_layout()
+
+for name, (means, var) in selu_stats.items():
+    print(f"LeCun + {name:<20} variance at layers 1, 10, 50: {var[0]:.3g}, {var[9]:.3g}, {var[-1]:.3g}"
+          f"   largest |mean|: {np.abs(means).max():.3f}")
+
+# SELU: every one of the 50 layers stays near mean 0 and variance 1.
+means, var = selu_stats["SELU"]
+assert np.abs(means).max() < 0.1 and np.all((var > 0.85) & (var < 1.15))
+# Started at variance 4 or 1/4, the first layer is where g puts it, far from 1;
+# the last ten layers are back near 1.
+for name, q in (("SELU, inputs × 2", 4.0), ("SELU, inputs × 1/2", 0.25)):
+    var = selu_stats[name][1]
+    predicted = moment_map(F.selu, q) - moment_map(F.selu, q, power=1) ** 2
+    assert abs(var[0] / predicted - 1) < 0.1 and abs(var[0] - 1) > 0.5, name
+    assert np.all(np.abs(var[-10:] - 1) < 0.15), name
+# The same weights with tanh fade like 1/(2l); with ReLU geometrically (a factor 2 per layer).
+tanh_var = selu_stats["tanh"][1]
+assert 0.5 < tanh_var[-1] * 2 * selu_depth < 2 and tanh_var[-1] < 0.5 * tanh_var[9]
+assert selu_stats["ReLU"][1][-1] < 1e-10
+
+# %%
+# Identity-preserving starts: ``eye_`` and ``dirac_``
+# ---------------------------------------------------
+# Every scheme so far keeps the *size* of the signal, on average. One can ask
+# for more: that each layer start as the identity map, so that a deep stack
+# computes :math:`f(x) = x` before training and each layer learns a change
+# from "pass the input on". ``init.eye_`` writes the identity matrix into a
+# Linear weight; ``init.dirac_`` writes its convolutional counterpart, a kernel
+# that is 1 at its centre and 0 elsewhere and connects output channel
+# :math:`i` to input channel :math:`i` only. With zero biases the identity is
+# exact, not approximate: each output is one input times 1 plus other inputs
+# times 0, and floating point rounds none of that.
+#
+# This is not the symmetric start of the first section: unit :math:`i` listens
+# to input :math:`i` alone, so the units receive different gradients.
+
+
+def identity_linear(width):
+    layer = nn.Linear(width, width)
+    init.eye_(layer.weight)
+    init.zeros_(layer.bias)
+    return layer
+
+
+def identity_conv(channels, kernel_size, groups=1):
+    conv = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, groups=groups)
+    init.dirac_(conv.weight, groups=groups)
+    init.zeros_(conv.bias)
+    return conv
+
+
+signal = nl.randn(32, 64)
+eye_stack = nn.Sequential(*[identity_linear(64) for _ in range(50)])
+assert np.array_equal(eye_stack(signal).data, signal.data)   # bit for bit, through 50 layers
+# With a ReLU after every layer the first ReLU removes the negative part; after
+# that each layer hands its (non-negative) input on unchanged.
+h = signal
+for layer in eye_stack:
+    h = nl.relu(layer(h))
+assert np.array_equal(h.data, nl.relu(signal).data)
+
+# 20 convolutions with kernels of size 1, 3 and 5, padded to keep 16 × 16, some
+# grouped (groups=8 is a depthwise convolution).
+image = nl.randn(2, 8, 16, 16)
+conv_stack = nn.Sequential(*[identity_conv(8, k, g) for k, g in [(3, 1), (5, 1), (3, 4), (1, 1), (3, 8)] * 4])
+assert np.array_equal(conv_stack(image).data, image.data)
+
+# %%
+# Neither function needs a square weight: ``eye_`` puts ones on the main
+# diagonal of whatever shape it gets, so a layer with more outputs than inputs
+# copies its input and pads zeros, and one with fewer keeps the first inputs and
+# drops the rest; ``dirac_`` does the same with the channels inside each of
+# its ``groups``, which must equal the convolution's own ``groups`` for the
+# layer to be the identity.
+wider, narrower = nn.Linear(4, 6), nn.Linear(5, 3)
+for layer in (wider, narrower):
+    init.eye_(layer.weight)
+    init.zeros_(layer.bias)
+a, b = nl.randn(3, 4), nl.randn(3, 5)
+assert np.array_equal(wider(a).data[:, :4], a.data) and np.all(wider(a).data[:, 4:] == 0)
+assert np.array_equal(narrower(b).data, b.data[:, :3])
+mismatched = nn.Conv2d(8, 8, 3, padding=1, groups=4)
+init.dirac_(mismatched.weight)   # groups=1: only the channels of the first group pass
+init.zeros_(mismatched.bias)
+assert np.array_equal(mismatched(image).data[:, :2], image.data[:, :2])
+assert np.all(mismatched(image).data[:, 2:] == 0)
+
+# %%
+# Why start at the identity? In a deep stack *without* skip connections, the
+# identity passes the signal forward and the gradient backward untouched,
+# however deep the stack. A random start multiplies both by a random matrix at
+# every layer, and their sizes drift geometrically. Below, 50 linear layers
+# of width 64 (zero biases) start from ``eye_``, from ``nn.Linear``'s own
+# default (``kaiming_uniform_`` with :math:`a = \sqrt 5`, so
+# :math:`\operatorname{Var}(W) = 1/(3 n_\text{in})`), and from LeCun normal. For each
+# layer we record the size of its output relative to the input and the size
+# of the loss's gradient there relative to the gradient at the top.
+nl.manual_seed(4)
+target = nl.randn(32, 64)
+
+
+def signal_and_gradient(fill):
+    layers = [nn.Linear(64, 64) for _ in range(50)]
+    for layer in layers:
+        fill(layer.weight)
+        init.zeros_(layer.bias)
+    start = signal.detach().requires_grad_()
+    hs = [start]
+    for layer in layers:
+        hs.append(layer(hs[-1]))
+    loss = ((hs[-1] - target) ** 2).sum() * 0.5
+    grads = nl.grad(loss, hs)
+    size = [float(np.linalg.norm(h.data) / np.linalg.norm(signal.data)) for h in hs]
+    grad_size = [float(np.linalg.norm(g.data) / np.linalg.norm(grads[-1].data)) for g in grads]
+    return np.array(size), np.array(grad_size), grads
+
+
+deep_runs = {
+    "eye_": init.eye_,
+    "nn.Linear default": lambda w: init.kaiming_uniform_(w, a=np.sqrt(5)),
+    "LeCun normal": init.lecun_normal_,
+}
+deep = {name: signal_and_gradient(fill) for name, fill in deep_runs.items()}
+
+fig, (ax_f, ax_b) = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+for name, (size, grad_size, _) in deep.items():
+    ax_f.plot(size, label=name, lw=2 if name == "eye_" else 1.2)
+    ax_b.plot(grad_size, label=name, lw=2 if name == "eye_" else 1.2)
+ax_f.set_yscale("log")
+ax_f.set_xlabel("layer")
+ax_f.set_ylabel("relative size")
+ax_f.set_title("forward: output size / input size")
+ax_b.set_xlabel("layer")
+ax_b.set_title("backward: gradient size / gradient at the top")
+ax_b.legend(fontsize=8)
+fig.tight_layout()
+
+for name, (size, grad_size, _) in deep.items():
+    print(f"{name:<18} output/input {size[-1]:.3g}   gradient at the input / at the top {grad_size[0]:.3g}")
+
+# The identity keeps both exactly: the gradient reaching the input is the top's, bit for bit.
+size, grad_size, grads = deep["eye_"]
+assert np.all(size == 1.0) and np.array_equal(grads[0].data, grads[-1].data)
+# The default start shrinks both by about sqrt(3) per layer: some 1e-12 after 50 layers.
+size, grad_size, _ = deep["nn.Linear default"]
+assert size[-1] < 1e-9 and grad_size[0] < 1e-9
+# LeCun keeps the size on average, but a product of 50 random matrices wanders.
+size, grad_size, _ = deep["LeCun normal"]
+assert 0.05 < size[-1] < 20 and 0.05 < grad_size[0] < 20
+# An orthogonal start keeps every length as well, but turns the vector: the
+# output has the input's norm and is a different vector.
+orth_stack = nn.Sequential(*[nn.Linear(64, 64, bias=False) for _ in range(50)])
+for layer in orth_stack:
+    init.orthogonal_(layer.weight)
+turned = orth_stack(signal).data
+assert abs(np.linalg.norm(turned) / np.linalg.norm(signal.data) - 1) < 1e-4
+assert np.abs(turned - signal.data).max() > 0.5
+
+# %%
+# Both starts are in use. Le, Jaitly & Hinton (2015, "A Simple Way to
+# Initialize Recurrent Networks of Rectified Linear Units") set a ReLU RNN's
+# hidden-to-hidden matrix to the identity and its bias to zero (the IRNN): at
+# first the hidden state is carried from step to step unchanged except for what
+# each new input adds, so gradients through a long sequence keep their size,
+# and the network could learn dependencies across hundreds of steps that
+# defeated a randomly started one. Zagoruyko & Komodakis (2017, "DiracNets:
+# Training Very Deep Neural Networks Without Skip-Connections") write every
+# convolution's weight as a Dirac delta plus a learned part: the delta does the
+# job of a ResNet's skip connection inside the weight itself, and very deep
+# plain networks train.
+
+# %%
 # Starting from pre-trained values
 # --------------------------------
 # The best starting point is often someone else's end point: parameters
@@ -243,14 +535,18 @@ ax.legend()
 fig.tight_layout()
 
 # %%
-# What to take away
-# -----------------
+# Summary
+# -------
 # * Equal starting values make equal units; random values break the tie.
 # * The scale of the random values must match the fan-in and the
 #   nonlinearity, or the signal shrinks or grows geometrically with depth.
+# * LeCun-normal weights with SELU hold every layer near mean 0 and variance
+#   1 without a normalisation layer: SELU's two constants make that an
+#   attracting fixed point of the map from one layer's second moment to the next.
+# * ``eye_`` and ``dirac_`` start a layer as the exact identity, so a deep
+#   stack passes its input, and the gradient, through unchanged at the start.
 # * Every scheme lives in ``nnlite/nn/init.py`` and records itself in
 #   ``param.init``; ``load_state_dict`` starts from trained values instead.
-
 #
 # Exercises
 # ---------
@@ -263,3 +559,15 @@ fig.tight_layout()
 # 4. Fine-tune the loaded model for 50 steps at a 10 times smaller learning
 #    rate than it was trained with. How far do its parameters move
 #    (``nl.io.diff`` on the two saved files)?
+# 5. Run the 50-layer experiment with ELU (``nn.functional.elu``) in place of
+#    SELU. Plot its :math:`g(q)` next to SELU's: where is its fixed point, and
+#    what happens to the variance with depth?
+# 6. Start each of the 50 identity layers with a little noise on top,
+#    ``eye_`` followed by ``layer.weight += 0.01 * nl.randn(64, 64)`` under
+#    ``nl.no_grad()``. How far is the output from the input after 10, 25 and
+#    50 layers, and how does that change with a noise of 0.1?
+# 7. Build an IRNN: ``nn.RNN(16, 16, nonlinearity="relu")`` with
+#    ``init.eye_`` on ``weight_hh_l0`` and both biases zeroed. Feed it a
+#    sequence whose first step is random and whose other 99 steps are zero.
+#    What is the hidden state after 100 steps, and what is it with the default
+#    initialisation?

@@ -24,7 +24,9 @@ kind              role
 (``architecture`` and ``other`` complete the list.) This tutorial builds a
 small transformer and a small CNN and reads the kinds off their parameter
 tables — and sets them beside what is *not* a parameter: running
-statistics and fixed positional encodings, which are buffers.
+statistics and fixed positional encodings, which are buffers. It ends with
+pooling, whose layers have settings but nothing to learn, until the way a
+window is summarised is itself given a learned exponent.
 """
 
 # %%
@@ -217,6 +219,193 @@ assert {p.kind for p in groups[1]["params"]} == {"bias", "scale", "shift", "embe
                                                  "temperature"}
 
 # %%
+# Pooling parameters
+# ------------------
+# A pooling layer replaces each window of a feature map by a single number. Its
+# window size and stride are *hyperparameters*: the model's author picks them,
+# the layer's repr shows them, and no gradient ever reaches them. Max pooling,
+# average pooling and power-average pooling with a fixed exponent have no
+# parameters at all, so their state dicts are empty.
+F = nn.functional
+pools = [nn.MaxPool2d(2), nn.AvgPool2d(3, stride=2), nn.LPPool2d(2, 2)]
+for pool in pools:
+    print(f"{pool}: {pool.num_parameters()} parameters")
+assert all(pool.num_parameters() == 0 and len(pool.state_dict()) == 0 for pool in pools)
+
+# %%
+# The rule that summarises a window can still hold a number. For a window
+# :math:`X` of :math:`k` positive values, the *power mean* with exponent
+# :math:`p` is
+#
+# .. math::
+#
+#    M_p(X) = \Big(\frac{1}{k} \sum_{x \in X} x^p\Big)^{1/p} .
+#
+# At :math:`p = 1` it is the plain average, at :math:`p = 2` the root mean
+# square. It never decreases as :math:`p` grows, and it tends to the window's
+# largest value: raised to a high power, the biggest entry dwarfs all the
+# others, and the :math:`1/p`-th root then gives back that entry alone.
+# ``nn.LPPool2d`` and :func:`nnlite.nn.functional.lp_pool1d` follow PyTorch
+# and leave out the :math:`1/k`: they return
+# :math:`(\sum_{x \in X} x^p)^{1/p} = k^{1/p} M_p(X)`, which is sum pooling at
+# :math:`p = 1` and max pooling (of :math:`|x|`) at ``p = float("inf")``.
+# Dividing by :math:`k^{1/p}` recovers the mean. Here is one window of eight
+# values as :math:`p` runs from 1 to 100.
+window = nl.tensor([[[0.15, 0.4, 0.9, 0.3, 0.65, 0.1, 0.5, 0.8]]])
+k = window.shape[-1]
+
+
+def power_mean(x, p, kernel_size):
+    return F.lp_pool1d(x, p, kernel_size) / kernel_size ** (1 / p)
+
+
+ps = np.geomspace(1, 100, 40)
+means = np.array([power_mean(window, float(p), k).data.item() for p in ps])
+for p in (1, 2, 4, 16, 100):
+    print(f"p = {p:>3}: M_p = {power_mean(window, float(p), k).data.item():.3f}")
+
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+ax.semilogx(ps, means, label=r"$M_p$ of the window")
+ax.axhline(window.data.mean(), color="C1", ls="--", label="average")
+ax.axhline(window.data.max(), color="C2", ls=":", label="maximum")
+ax.set_xlabel("exponent p")
+ax.set_ylabel("pooled value")
+ax.legend()
+fig.tight_layout()
+
+assert np.isclose(means[0], window.data.mean(), rtol=1e-6)                  # p = 1: the average
+assert np.all(np.diff(means) > 0)                                            # rising with p ...
+assert window.data.max() - means[-1] < 0.05 * window.data.max()            # ... towards the max
+assert F.lp_pool1d(window, float("inf"), k).data.item() == window.data.max()
+
+# %%
+# How much of the result each value is responsible for shows why :math:`p`
+# acts like a temperature. Differentiating :math:`\log M_p` with respect to
+# :math:`\log x_i` gives
+#
+# .. math::
+#
+#    \frac{\partial \log M_p}{\partial \log x_i} = \frac{x_i^p}{\sum_j x_j^p}
+#    = \operatorname{softmax}(p \log x)_i ,
+#
+# a softmax over :math:`\log x` with inverse temperature :math:`p`. A large
+# :math:`p` hands nearly all of the credit to the largest value, as a cold
+# softmax does; as :math:`p` falls towards 0 the shares even out. Autograd
+# agrees:
+log_x = nl.tensor(np.log(window.data), requires_grad=True)
+nl.log(power_mean(nl.exp(log_x), 4.0, k)).sum().backward()
+shares = F.softmax(4.0 * log_x.detach(), dim=-1).data
+print("shares of the window at p = 4:", np.round(log_x.grad.data.ravel(), 3))
+assert np.allclose(log_x.grad.data, shares, atol=1e-6)
+
+# %%
+# Generalised-mean (GeM) pooling (Radenović et al., 2018) turns :math:`p`
+# into a parameter, starts it at 3 and lets gradient descent choose how close
+# to max pooling the network should be. nnlite's ``lp_pool1d`` and
+# ``lp_pool2d`` accept a one-element tensor as the exponent (PyTorch documents
+# a plain float), so the gradient reaches :math:`p` through both powers. We give
+# that parameter the kind ``temperature``, for the reason just seen; weight
+# decay then leaves it alone.
+#
+# Powers need positive inputs. A negative number has no real :math:`p`-th
+# power for a non-integer :math:`p` (the result is NaN), and an even
+# :math:`p` would count :math:`-x` as much as :math:`x`. Zero is a problem too:
+# the derivative with respect to :math:`p` contains :math:`\log x`, which is
+# :math:`-\infty` at 0. Features after a ReLU are non-negative but often
+# exactly zero, so GeM first clamps them to a small :math:`\epsilon`.
+
+
+class GeMPool1d(nn.Module):
+    def __init__(self, kernel_size, p=3.0, eps=1e-6):
+        super().__init__()
+        self.p = nn.Parameter(nl.tensor(p), kind="temperature")
+        self.kernel_size, self.eps = kernel_size, eps
+
+    def forward(self, x):
+        return power_mean(x.clamp(min=self.eps), self.p, self.kernel_size)
+
+
+gem_rows = parameter_table(GeMPool1d(4))
+assert [(name, kind, count) for name, kind, _, count, _ in gem_rows] == [("p", "temperature", 1)]
+assert [g["weight_decay"] for g in nl.optim.param_groups_by_kind(GeMPool1d(4), weight_decay=0.1)] == [0.0]
+
+# %%
+# Can gradient descent find the right aggregation when we know what it is?
+# The inputs are random positive signals; the targets pool windows of four
+# with a known rule. Two copies of the one-parameter model start at
+# :math:`p = 3`: one is trained on targets made by max pooling, the other on
+# targets made by average pooling, both with Adam on the mean squared error.
+
+
+def learn_exponent(make_target, steps=150, seed=0):
+    nl.manual_seed(seed)
+    model = GeMPool1d(4)
+    optimizer = nl.optim.Adam(model.parameters(), lr=0.05)
+    x = nl.rand(64, 8, 32)
+    target = make_target(x)
+    history, losses = [], []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(x), target)
+        loss.backward()
+        optimizer.step()
+        history.append(model.p.data.item())
+        losses.append(loss.item())
+    return np.array(history), np.array(losses)
+
+
+p_max, loss_max = learn_exponent(lambda x: F.max_pool1d(x, 4))
+p_avg, loss_avg = learn_exponent(lambda x: F.avg_pool1d(x, 4))
+print(f"targets by max pooling:     p = 3 -> {p_max[-1]:.2f}")
+print(f"targets by average pooling: p = 3 -> {p_avg[-1]:.3f}")
+
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+ax.plot(p_max, label="targets: max pooling")
+ax.plot(p_avg, label="targets: average pooling")
+ax.axhline(1.0, color="gray", lw=0.8)
+ax.set_xlabel("Adam step")
+ax.set_ylabel("learned exponent p")
+ax.legend()
+fig.tight_layout()
+
+assert p_max[-1] > 6.0 and np.all(np.diff(p_max) > 0)     # climbing towards max pooling
+assert abs(p_avg[-1] - 1.0) < 0.02                        # settled on the average
+assert loss_max[-1] < 0.5 * loss_max[0] and loss_avg[-1] < 1e-3 * loss_avg[0]
+
+# %%
+# Against max-pooled targets :math:`p` never stops rising: the maximum is the
+# limit :math:`p \to \infty`, which no finite number of steps reaches, so each
+# step only brings the power mean a little closer. Against average-pooled
+# targets :math:`p` comes down to 1, where the power mean *is* the average, and
+# the loss all but vanishes. In a real network nobody knows the right rule in
+# advance, and that is the point of learning :math:`p`: the data choose a
+# place between the average and the maximum.
+
+# %%
+# Summary
+# -------
+# * ``Parameter.kind`` records each parameter's role: the tiny transformer has
+#   embeddings, learned positions, weights (:math:`W_Q, W_K, W_V` stacked in
+#   ``in_proj_weight``), the scales and shifts of its layer norms, and a
+#   temperature.
+# * :class:`~nnlite.nn.Temperature` stores :math:`\log T`, so :math:`T` stays
+#   positive; it flattens or sharpens the softmax and never changes the argmax.
+#   A ``gate`` parameter that starts at zero makes a residual block start as
+#   the identity.
+# * Batch norm's running statistics and the sinusoids of
+#   :class:`~nnlite.nn.SinusoidalPositionalEncoding` are buffers, not
+#   parameters: a forward pass in training mode moves the running mean with no
+#   gradient, and the sinusoids are not even saved.
+# * :func:`nnlite.optim.param_groups_by_kind` reads the kinds and decays only
+#   the weights, leaving biases, scales, shifts, embeddings, positions and the
+#   temperature alone.
+# * Pooling layers have settings but no parameters. The power mean behind
+#   :func:`nnlite.nn.functional.lp_pool1d` rises from the average at
+#   :math:`p = 1` towards the maximum, and the gradient of its logarithm with
+#   respect to :math:`\log x` is a softmax with inverse temperature :math:`p`.
+# * Made a ``temperature`` parameter, :math:`p` is learned by Adam: it settles
+#   at 1 on average-pooled targets and keeps climbing on max-pooled ones.
+#
 # Exercises
 # ---------
 # 1. Add ``nn.RMSNorm(32)`` to the transformer. Which kind does its parameter
@@ -226,3 +415,8 @@ assert {p.kind for p in groups[1]["params"]} == {"bias", "scale", "shift", "embe
 # 3. Build the CNN with ``bias=False`` in every convolution followed by a batch
 #    norm. How many parameters does that save, and why is the bias redundant
 #    there?
+# 4. Make the targets with ``power_mean(x, 4.0, 4)`` instead of max or average
+#    pooling. Does the learned exponent find 4, and how many steps does it need
+#    from a start of 3 and from a start of 8?
+# 5. Set ``eps=0`` in ``GeMPool1d`` and feed it signals that contain exact
+#    zeros. What happens to ``p.grad``, and why does the clamp prevent it?

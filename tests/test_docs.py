@@ -248,3 +248,33 @@ def test_each_concept_row_tutorial_uses_one_of_the_row_symbols():
             if not any(re.search(rf"\b{re.escape(s)}\b", sources[key]) for s in symbols):
                 false_credits.append(f"{concept!r} -> {tutorials[key]} (row symbols: {sorted(symbols)})")
     assert not false_credits, "tutorials credited with concepts they do not use:\n" + "\n".join(false_credits)
+
+
+TUTORIALS = os.path.join(ROOT, "tutorials")
+
+
+def tutorial_blocks(path):
+    """(text, code) of each ``# %%`` block of a gallery script, split as sphinx-gallery splits it:
+    the comment lines right after the marker are the text, everything after them is code."""
+    with open(path, encoding="utf-8") as f:
+        chunks = re.split(r"^# %%.*\n", f.read(), flags=re.M)[1:]
+    blocks = []
+    for chunk in chunks:
+        lines = chunk.splitlines()
+        n = 0
+        while n < len(lines) and lines[n].startswith("#"):
+            n += 1
+        blocks.append(("\n".join(lines[:n]), "\n".join(lines[n:])))
+    return blocks
+
+
+@pytest.mark.parametrize("name", sorted(n for n in os.listdir(TUTORIALS) if n.startswith("plot_")))
+def test_every_tutorial_ends_with_a_summary_and_exercises(name):
+    blocks = tutorial_blocks(os.path.join(TUTORIALS, name))
+    text = "\n".join(t for t, _ in blocks)
+    assert "# Summary\n# -------" in text, f"{name}: no Summary section"
+    assert "# Exercises\n# ---------" in text, f"{name}: no Exercises section"
+    # A comment block cut off from its marker by a blank line would be shown as code.
+    stray = [code.strip().splitlines()[0] for _, code in blocks
+             if code.strip() and all(line.lstrip().startswith("#") for line in code.strip().splitlines())]
+    assert not stray, f"{name}: comment lines outside a text block, rendered as code: {stray}"

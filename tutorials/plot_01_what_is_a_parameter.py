@@ -176,15 +176,23 @@ ax.set_title("training with the convolution frozen")
 fig.tight_layout()
 
 # %%
-# What to take away
-# -----------------
-# * Parameters are what the optimizer changes; ``model.parameters()`` lists
-#   them and ``model.num_parameters()`` counts them (tied ones once).
-# * Hyperparameters live outside the model; buffers and fixed values live
-#   inside it but are not learned by gradients.
-# * ``freeze()``/``unfreeze()`` switch whole modules between trained and
-#   fixed, and ``num_parameters(trainable_only=True)`` counts what is left.
-
+# Summary
+# -------
+# * A :class:`~nnlite.nn.Parameter` is a tensor that also records its
+#   ``kind``, whether it is ``trainable`` and how it was initialised; a linear
+#   layer holds two, a ``weight`` and a ``bias``.
+# * Hyperparameters such as the learning rate and the batch size are ordinary
+#   Python values outside the model; fixed values such as a convolution's
+#   ``kernel_size``, ``stride`` and ``padding`` are attributes of the module,
+#   not tensors.
+# * Batch norm's running statistics are buffers: the ``state_dict`` saves them
+#   with the parameters, and training moves them by a running average, not by
+#   gradient descent.
+# * :meth:`~nnlite.nn.Module.num_parameters` agrees with the count by hand;
+#   almost all of this model's parameters sit in its first linear layer.
+# * :meth:`~nnlite.nn.Module.freeze` keeps a module out of training: the
+#   frozen convolution got no gradient and did not move, while every other
+#   parameter was trained and the loss fell.
 #
 # Exercises
 # ---------

@@ -215,6 +215,24 @@ assert conv.num_parameters() == 8 * 4 * 3 + 8
 assert rnn.num_parameters() == 8 * 4 + 8 * 8 + 8 + 8
 
 # %%
+# Summary
+# -------
+# * An optimizer copies its parameters once into an arena, one flat
+#   :class:`~nnlite.optim.arena.ArenaBuffer` per group and dtype; each
+#   ``param.data`` becomes a view into it that starts on a 64-byte boundary,
+#   with zero padding in the gaps.
+# * Gradients and optimizer state get buffers with the same layout: autograd
+#   accumulates straight into the gradient buffer, and Adam's first step adds
+#   ``exp_avg`` and ``exp_avg_sq``.
+# * Training stores the parameters' bytes twice over with SGD, three times
+#   with momentum or RMSprop and four times with Adam, plus the padding;
+#   :meth:`~nnlite.optim.Optimizer.memory_report` counts them from the arena.
+# * Tying is assigning one Parameter to two modules: :math:`V d` fewer
+#   parameters, :meth:`~nnlite.nn.Module.tied_parameters` lists both names,
+#   the gradient is the sum of the two uses, and the arena has one slot for it.
+# * A convolution and a recurrent layer reuse their parameters at every
+#   position or time step, so their counts do not grow with the input's length.
+#
 # Exercises
 # ---------
 # 1. Compare ``memory_report()`` of SGD with and without momentum and of Adam

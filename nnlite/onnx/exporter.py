@@ -15,6 +15,11 @@ projections, ``MatMul``, ``Softmax``, ``LayerNormalization`` and residual
 written out as those operators too) — gathered into one ONNX function per layer type, so each layer is one
 node of the graph (:mod:`nnlite.onnx.functions`). Because the graph is the record of
 one pass, Python control flow is frozen at the branch the example input took.
+A value computed from the input outside autograd (``detach()``, ``sign()``, a
+comparison, ``.item()``) would be frozen the same way; the export therefore
+traces the model a second time on other input values of the same shape and
+stops, naming the operation, where the second pass ran other operations or
+read a constant that changed.
 An int8 :class:`~nnlite.quantization.QuantizedLinear` becomes quantize and
 ``DequantizeLinear`` nodes around a ``MatMul``: ``QuantizeLinear`` for a static
 layer, ``DynamicQuantizeLinear`` for a dynamic one with 8-bit codes
@@ -468,6 +473,69 @@ def _axis_names(spec):
     return {int(i): f"dim_{i}" for i in spec}   # a list of axes, as torch.onnx.export accepts
 
 
+# ------------------------------------------------------ frozen input values ---
+# A graph is the record of one pass. What the model computed from its input inside
+# autograd is in the record as operations; what it computed outside (a detached
+# tensor, a sign, a mask from a comparison, a number read with .item()) reaches the
+# record only as a constant: the example's values, frozen. The batch-size check in
+# GraphBuilder.value catches the common case of a per-example constant when the
+# example has several rows; the second pass below catches it at any batch size.
+
+def _other_values(example):
+    """Input values of the example's shape and dtype that differ from it in every position
+    where they can: the values moved one place along (so each position sees another
+    entry, token ids stay valid ids) and floats also scaled by 1.25 (so a constant example
+    changes too; the sign of each value, and so a positive-only domain, is kept)."""
+    x = np.asarray(example.data if isinstance(example, Tensor) else example)
+    moved = np.roll(x.ravel(), 1).reshape(x.shape)
+    return moved * x.dtype.type(1.25) if x.dtype.kind == "f" else moved
+
+
+def _constants(fn, produced, names):
+    """The arguments of ``fn`` the graph would hold as constants: arrays and Tensors that no
+    traced operation made and that are not the model's parameters or buffers, and numbers."""
+    out = []
+    for a in fn.inputs:
+        for x in (a if isinstance(a, (tuple, list)) else (a,)):
+            if isinstance(x, Tensor):
+                if not {id(x), id(x.data)} & produced and id(x) not in names and id(x.data) not in names:
+                    out.append(x.data)
+            elif isinstance(x, np.ndarray):
+                if id(x) not in produced and id(x) not in names:
+                    out.append(x)
+            elif isinstance(x, (bool, int, float, np.number)):
+                out.append(np.asarray(x))
+    return out
+
+
+def _refuse_input_dependent_constants(traced, other):
+    """Stop the export where a second trace, ``other`` (the same model on other input values
+    of the same shapes), ran other operations or gave a constant other values: the graph
+    would hold the first example's values for every input."""
+    if traced.op_names() != other.op_names():
+        at = next((i for i, (a, b) in enumerate(zip(traced.op_names(), other.op_names())) if a != b),
+                  min(len(traced.functions), len(other.functions)))
+        raise ExportError(f"onnx export: on other input values the model ran other operations (from "
+                          f"operation {at} on: {traced.op_names()[at:at + 3]} against "
+                          f"{other.op_names()[at:at + 3]}); control flow that depends on the input's "
+                          "values cannot be one graph")
+    seen = {}
+    for tr in (traced, other):
+        # the inputs (token ids reach an embedding as the input's own array) and every result
+        produced = {i for t in tr.inputs for i in (id(t), id(t.data))} | {id(r) for _, r in tr.functions}
+        seen[id(tr)] = [_constants(fn, produced, tr.names) for fn, _ in tr.functions]
+    for (fn, _), first, second in zip(traced.functions, seen[id(traced)], seen[id(other)]):
+        changed = len(first) != len(second) or any(
+            a.shape != b.shape or not np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+            for a, b in zip(first, second))
+        if changed:
+            shapes = [tuple(a.shape) for a in first]
+            raise ExportError(f"onnx export: an argument of the operation {op_name(fn)} (constants of shapes "
+                              f"{shapes}) changes with the input's values but was computed outside autograd "
+                              "(detach(), sign(), a comparison, .item(), no_grad); it would be frozen into the "
+                              "graph as the example's values")
+
+
 def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=None, output_names=None,
            functions=True):
     """Export ``model`` to the ONNX file ``path`` by tracing one forward pass on ``example_input``.
@@ -486,7 +554,10 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     the ``nnlite`` domain (see :mod:`nnlite.onnx.functions`); ``False`` leaves
     their operations in the main graph.
 
-    The model runs once in eval mode; see :mod:`nnlite.onnx.exporter` for how
+    The model runs twice in eval mode: on the example, which the graph records,
+    and on other values of the same shape, which must run the same operations
+    on the same constants (a value computed from the input outside autograd
+    would otherwise be frozen into the graph); see :mod:`nnlite.onnx.exporter` for how
     each operation is written and :data:`SUPPORTED_OPERATIONS` for the list.
     """
     onnx, helper, _ = _onnx()
@@ -541,6 +612,7 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
         graph_outputs.append(helper.make_tensor_value_info(
             name, helper.np_dtype_to_tensor_dtype(t.data.dtype), _dims(t.shape, _axis_names(dynamic_axes.get(name)))))
     tags.extend([set()] * (len(b.nodes) - len(tags)))
+    _refuse_input_dependent_constants(traced, trace(model, [_other_values(x) for x in examples]))
     nodes, onnx_functions = outline_groups(b, tags, traced.groups, input_names, output_names, int(opset)) \
         if functions and traced.groups else (b.nodes, [])
     graph = helper.make_graph(nodes, type(model).__name__, graph_inputs, graph_outputs, b.initializers)

@@ -15,7 +15,8 @@ them. Everything else that shapes the model is something else:
   a convolution's stride, or the sinusoids of a fixed positional encoding.
 
 This tutorial builds a small model, finds each of the four in it, counts the
-parameters, and trains with part of the model frozen.
+parameters, trains with part of the model frozen, and keeps parameters in a
+list and a dict where the model still sees them.
 """
 
 # %%
@@ -176,6 +177,68 @@ ax.set_title("training with the convolution frozen")
 fig.tight_layout()
 
 # %%
+# Parameters in a list or a dict
+# ------------------------------
+# Some models have a number of parameters that depends on a setting: one
+# learned scale per layer, one temperature per task. A module finds its
+# parameters by what is assigned to its attributes, and a Python list of
+# parameters is a list, not a parameter, so nothing inside it is registered.
+# The stack below takes the container as an argument; the two models are the
+# same code, one with a ``list`` and one with a
+# :class:`~nnlite.nn.ParameterList`.
+class ScaledStack(nn.Module):
+    def __init__(self, depth, container):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(depth)])
+        self.scales = container(nn.Parameter(nl.ones(1), kind="scale") for _ in range(depth))
+
+    def forward(self, x):
+        for layer, scale in zip(self.layers, self.scales):
+            x = nl.tanh(layer(x) * scale)
+        return x
+
+
+hidden, registered = ScaledStack(3, list), ScaledStack(3, nn.ParameterList)
+print("list:         ", [n for n in hidden.state_dict() if "scales" in n])
+print("ParameterList:", [n for n in registered.state_dict() if "scales" in n])
+assert not any(s is p for s in hidden.scales for p in hidden.parameters())
+assert [n for n in registered.state_dict() if "scales" in n] == ["scales.0", "scales.1", "scales.2"]
+assert registered.num_parameters() == hidden.num_parameters() + 3
+
+# %%
+# The hidden scales still take part in the forward pass, so backward gives
+# them a gradient. But the optimizer was handed ``model.parameters()``, which
+# never listed them: the gradient is computed and then thrown away, and a saved
+# ``state_dict`` would not contain them either.
+x_small = nl.randn(8, 4)
+for stack in (hidden, registered):
+    optimizer = nl.optim.SGD(stack.parameters(), lr=0.5)
+    (stack(x_small) ** 2).mean().backward()
+    optimizer.step()
+print(f"list scale: {hidden.scales[0].item():.4f}, ParameterList scale: {registered.scales[0].item():.4f}")
+assert hidden.scales[0].grad is not None and hidden.scales[0].item() == 1.0, "a hidden scale moved"
+assert registered.scales[0].item() != 1.0, "a registered scale did not move"
+
+# %%
+# A :class:`~nnlite.nn.ParameterDict` does the same by name. A classifier shared
+# by several tasks can learn one temperature per task, the number its logits
+# are divided by (stored as :math:`\log T`, so :math:`T` stays positive); the
+# keys become part of the parameters' names. From a plain ``dict`` the keys
+# are taken in sorted order, as PyTorch takes them.
+tasks = ["shapes", "digits", "letters"]
+classifier = nn.Module()
+classifier.body = nn.Linear(4, 3)
+classifier.log_temperature = nn.ParameterDict(
+    {task: nn.Parameter(nl.zeros(1), kind="temperature") for task in tasks})
+logits = classifier.body(x_small) / classifier.log_temperature["letters"].exp()
+print(list(classifier.state_dict()))
+assert list(classifier.state_dict())[2:] == [f"log_temperature.{task}" for task in sorted(tasks)]
+assert logits.shape == (8, 3)
+# Each entry is a parameter like any other: its kind keeps it out of weight decay.
+decayed, undecayed = nl.optim.param_groups_by_kind(classifier, weight_decay=0.1)
+assert {p.kind for p in undecayed["params"]} == {"bias", "temperature"}
+
+# %%
 # Summary
 # -------
 # * A :class:`~nnlite.nn.Parameter` is a tensor that also records its
@@ -193,6 +256,11 @@ fig.tight_layout()
 # * :meth:`~nnlite.nn.Module.freeze` keeps a module out of training: the
 #   frozen convolution got no gradient and did not move, while every other
 #   parameter was trained and the loss fell.
+# * Parameters kept in a plain Python list are invisible: they got a
+#   gradient, but ``parameters()``, the optimizer and the ``state_dict`` never
+#   saw them. :class:`~nnlite.nn.ParameterList` and
+#   :class:`~nnlite.nn.ParameterDict` register them, under names such as
+#   ``scales.0`` and ``log_temperature.letters``.
 #
 # Exercises
 # ---------
@@ -204,3 +272,7 @@ fig.tight_layout()
 #    curve is noisier, and which ends lower?
 # 4. Unfreeze the convolution after 15 steps. Does the loss fall faster
 #    afterwards?
+# 5. Keep the classifier's temperatures in a plain ``dict`` instead of a
+#    ``ParameterDict`` and train it for a few steps on one task. Which keys
+#    does ``state_dict()`` save, and which temperature would a model loaded
+#    from it have?

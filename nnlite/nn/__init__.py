@@ -7,6 +7,7 @@ from . import utils  # noqa: F401
 from .activation import (ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU,  # noqa: F401
                          Softmax, Tanh)
 from .container import ModuleDict, ModuleList, Residual, Sequential  # noqa: F401
+from .parameter_containers import ParameterDict, ParameterList  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .dropconnect import DropConnectLinear  # noqa: F401
 from .linear import Flatten, Identity, Linear, Unflatten  # noqa: F401

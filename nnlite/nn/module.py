@@ -91,7 +91,10 @@ class Module:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (Tensor or None expected)")
             buffers[name] = value
-        elif name in modules and value is None:
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} "
+                                "(nn.Module or None expected)")
             modules[name] = None
         d[name] = value
 
@@ -459,6 +462,9 @@ class Module:
             child = repr(m).replace("\n", "\n  ")
             lines.append(f"({name}): {child}")
         extra = self.extra_repr()
+        if "\n" in extra:  # one entry a line (a ParameterList's), laid out as PyTorch does
+            lines = extra.split("\n") + lines
+            extra = ""
         head = f"{type(self).__name__}({extra}"
         if not lines:
             return head + ")"

@@ -144,3 +144,15 @@ def test_double_converts_every_float_tensor():
     assert all(p.dtype == nl.float64 for p in net.parameters())
     assert all(b.dtype == nl.float64 for b in net.buffers())
     assert net(nl.randn(2, 3, dtype=nl.float64)).dtype == nl.float64
+
+
+def test_a_child_module_is_replaced_by_a_module_or_none_only():
+    torch = pytest.importorskip("torch")
+    for lib in (nl.nn, torch.nn):
+        model = lib.Sequential(lib.Linear(2, 3))
+        model.head = lib.Linear(3, 1)
+        with pytest.raises(TypeError, match=r"cannot assign '?int'? as child module 'head'"):
+            model.head = 5
+        assert isinstance(model.head, lib.Linear) and "head.weight" in model.state_dict()
+        model.head = None
+        assert model.head is None and "head.weight" not in model.state_dict()

@@ -122,7 +122,7 @@ def test_small_cnn_float32_training_step_matches_torch():
 LAYERS = ["Linear", "Identity", "Flatten", "Unflatten", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d",
           "AvgPool2d", "LPPool1d", "LPPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
           "LayerNorm", "GroupNorm", "RMSNorm", "Embedding", "Dropout", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Softmax",
-          "LogSoftmax", "Sequential", "ModuleList", "ModuleDict", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
+          "LogSoftmax", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
           "HuberLoss", "SmoothL1Loss", "BCEWithLogitsLoss", "KLDivLoss"]
 
 

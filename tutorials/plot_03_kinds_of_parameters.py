@@ -13,7 +13,8 @@ kind              role
 ``weight``        connection strengths: linear layers, convolution filters,
                   attention projections, recurrent matrices
 ``bias``          an offset added after a weighted sum
-``scale``         the multiplicative :math:`\gamma` of a normalisation layer
+``scale``         a multiplier per channel: the :math:`\gamma` of a normalisation
+                  layer, the negative slope of a PReLU
 ``shift``         the additive :math:`\beta` of a normalisation layer
 ``embedding``     one learned vector per token of a vocabulary
 ``positional``    one learned vector per position in a sequence
@@ -24,8 +25,9 @@ kind              role
 (``architecture`` and ``other`` complete the list.) This tutorial builds a
 small transformer and a small CNN and reads the kinds off their parameter
 tables — and sets them beside what is *not* a parameter: running
-statistics and fixed positional encodings, which are buffers. It ends with
-pooling, whose layers have settings but nothing to learn, until the way a
+statistics and fixed positional encodings, which are buffers. Two layers then
+stretch the picture: an activation function with a learned slope, and a
+weight with three axes. It ends with pooling, whose layers have settings but nothing to learn, until the way a
 window is summarised is itself given a learned exponent.
 """
 
@@ -219,6 +221,115 @@ assert {p.kind for p in groups[1]["params"]} == {"bias", "scale", "shift", "embe
                                                  "temperature"}
 
 # %%
+# Parameters beyond matrices
+# --------------------------
+# So far every parameter was a matrix that connects units, or a vector with
+# one entry per unit. Two layers break that pattern.
+#
+# The first learns the *shape* of its activation function. PReLU (He et al.,
+# 2015, "Delving Deep into Rectifiers") is a leaky ReLU whose negative slope
+# :math:`a` is a parameter, one for the whole layer or one per channel:
+#
+# .. math::
+#
+#    \operatorname{PReLU}(x) = \max(0, x) + a \min(0, x) .
+#
+# The slope connects nothing to anything. It multiplies the negative half of
+# each channel, as a norm layer's :math:`\gamma` multiplies the whole channel,
+# so nnlite gives it the kind ``scale``, and weight decay leaves it alone. That
+# is what the paper asks for: decay pulls :math:`a` towards 0, and a PReLU with
+# :math:`a = 0` is a plain ReLU, so decay would favour one particular shape of
+# activation rather than a simpler function.
+act = nn.PReLU(8)
+prelu_rows = parameter_table(act)
+prelu_model = nn.Sequential(nn.Linear(4, 8), act)
+slope_group = next(g for g in nl.optim.param_groups_by_kind(prelu_model, weight_decay=0.1)
+                   if any(p is act.weight for p in g["params"]))
+assert [(name, kind, count) for name, kind, _, count, _ in prelu_rows] == [("weight", "scale", 8)]
+assert slope_group["weight_decay"] == 0.0 and len(slope_group["params"]) == 2   # with the bias
+
+# %%
+# Is the slope really learned? The data below were made by a leaky ReLU with
+# slope 0.3, plus a little noise. A PReLU that starts as the identity
+# (:math:`a = 1`) is fitted to them with Adam, once without weight decay and
+# once with the (coupled) decay ``weight_decay=0.5``. Without decay the slope
+# must end at the least-squares value, which the noise moves only slightly from
+# 0.3. With decay the loss gains :math:`\tfrac{\lambda}{2} a^2`, and writing
+# :math:`m = \min(0, x)` for the part of the input the slope multiplies, the
+# gradient of the mean squared error vanishes at
+#
+# .. math::
+#
+#    a^\ast = \frac{\operatorname{mean}(m\, t)}{\operatorname{mean}(m^2) + \lambda / 2} ,
+#
+# about :math:`0.3 \cdot 0.5 / (0.5 + 0.25) = 0.2` here, since
+# :math:`\operatorname{mean}(m^2) \approx 0.5` for standard normal inputs.
+
+
+def fit_slope(weight_decay, steps=200):
+    nl.manual_seed(0)
+    model = nn.PReLU(init=1.0)
+    x = nl.randn(512, 1)
+    target = nn.functional.leaky_relu(x, 0.3) + 0.05 * nl.randn(512, 1)
+    optimizer = nl.optim.Adam(model.parameters(), lr=0.05, weight_decay=weight_decay)
+    history = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(x), target).backward()
+        optimizer.step()
+        history.append(model.weight.item())
+    m = np.minimum(x.data, 0.0)
+    best = (m * target.data).mean() / ((m * m).mean() + weight_decay / 2)
+    return np.array(history), best
+
+
+slopes, best = fit_slope(0.0)
+slopes_decayed, best_decayed = fit_slope(0.5)
+print(f"without weight decay: a = 1 -> {slopes[-1]:.4f} (least squares: {best:.4f})")
+print(f"with weight_decay=0.5: a = 1 -> {slopes_decayed[-1]:.4f} (predicted: {best_decayed:.4f})")
+
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+ax.plot(slopes, label="no weight decay")
+ax.plot(slopes_decayed, label="weight_decay=0.5")
+ax.axhline(0.3, color="gray", lw=0.8, ls="--", label="slope that made the data")
+ax.set_xlabel("Adam step")
+ax.set_ylabel("learned slope a")
+ax.legend()
+fig.tight_layout()
+
+assert abs(slopes[-1] - 0.3) < 0.01 and abs(slopes[-1] - best) < 1e-3
+assert abs(slopes_decayed[-1] - best_decayed) < 1e-3 and slopes_decayed[-1] < 0.22
+
+# %%
+# The second layer has a weight with three axes. ``nn.Bilinear`` combines two
+# inputs, and each output :math:`k` has its own matrix :math:`A_k`, which
+# weighs every product of a feature of one input with a feature of the other:
+#
+# .. math::
+#
+#    y_k = x_1^\top A_k\, x_2 + b_k = \sum_{i, j} x_{1,i}\, (A_k)_{ij}\, x_{2,j} + b_k .
+#
+# The matrices are stacked into ``weight`` of shape
+# :math:`(\text{out}, \text{in}_1, \text{in}_2)`, so the layer has
+# :math:`\text{out} \cdot \text{in}_1 \cdot \text{in}_2 + \text{out}`
+# parameters. The count grows with the *product* of the two widths; a Linear
+# layer on the concatenated inputs needs only
+# :math:`\text{out} \cdot (\text{in}_1 + \text{in}_2) + \text{out}`, but it can
+# only add the two inputs' contributions, never multiply them.
+pairs = nn.Bilinear(5, 3, 4)
+pair_rows = parameter_table(pairs)
+x1, x2 = nl.randn(2, 5), nl.randn(2, 3)
+y = pairs(x1, x2)
+by_hand = x1.data[1] @ pairs.weight.data[2] @ x2.data[1] + pairs.bias.data[2]   # y_2 of the second pair
+print(f"y[1, 2] = {y.data[1, 2]:.5f}, x1^T A_2 x2 + b_2 = {by_hand:.5f}")
+
+assert [(name, kind, shape) for name, kind, shape, *_ in pair_rows] == [("weight", "weight", (4, 5, 3)),
+                                                                        ("bias", "bias", (4,))]
+assert pairs.num_parameters() == 4 * 5 * 3 + 4
+assert nn.Linear(5 + 3, 4).num_parameters() == 4 * (5 + 3) + 4 < pairs.num_parameters()
+assert np.isclose(y.data[1, 2], by_hand, rtol=1e-5, atol=1e-6)
+
+# %%
 # Pooling parameters
 # ------------------
 # A pooling layer replaces each window of a feature map by a single number. Its
@@ -399,6 +510,11 @@ assert loss_max[-1] < 0.5 * loss_max[0] and loss_avg[-1] < 1e-3 * loss_avg[0]
 # * :func:`nnlite.optim.param_groups_by_kind` reads the kinds and decays only
 #   the weights, leaving biases, scales, shifts, embeddings, positions and the
 #   temperature alone.
+# * Parameters need not connect units. PReLU's learned slope has the kind
+#   ``scale`` and stays out of weight decay, which would pull it towards a plain
+#   ReLU (from 0.3 to 0.2 in the fit above). Bilinear's weight has three axes,
+#   one :math:`\text{in}_1 \times \text{in}_2` matrix per output, and a count
+#   that grows with the product of the input widths.
 # * Pooling layers have settings but no parameters. The power mean behind
 #   :func:`nnlite.nn.functional.lp_pool1d` rises from the average at
 #   :math:`p = 1` towards the maximum, and the gradient of its logarithm with
@@ -420,3 +536,6 @@ assert loss_max[-1] < 0.5 * loss_max[0] and loss_avg[-1] < 1e-3 * loss_avg[0]
 #    from a start of 3 and from a start of 8?
 # 5. Set ``eps=0`` in ``GeMPool1d`` and feed it signals that contain exact
 #    zeros. What happens to ``p.grad``, and why does the clamp prevent it?
+# 6. Give ``nn.PReLU(2)`` inputs of shape ``(N, 2)`` whose two columns were made
+#    by leaky ReLUs with slopes 0.1 and 0.5. Does each channel's slope find its
+#    own value? Where does ``nn.PReLU()``, with one slope for both, settle?

@@ -4,13 +4,13 @@ from .module import Module  # noqa: F401
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
 from . import utils  # noqa: F401
-from .activation import (ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU,  # noqa: F401
+from .activation import (ELU, GELU, SELU, LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, SiLU,  # noqa: F401
                          Softmax, Tanh)
 from .container import ModuleDict, ModuleList, Residual, Sequential  # noqa: F401
 from .parameter_containers import ParameterDict, ParameterList  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .dropconnect import DropConnectLinear  # noqa: F401
-from .linear import Flatten, Identity, Linear, Unflatten  # noqa: F401
+from .linear import Bilinear, Flatten, Identity, Linear, Unflatten  # noqa: F401
 from .fusion import LinearReLU, fuse_linear_relu  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm  # noqa: F401
 from .attention import MultiheadAttention  # noqa: F401

@@ -4,6 +4,8 @@ Layers in ``nnlite.nn`` hold parameters and call these functions; the functions
 call the differentiable operations in ``nnlite.ops``. Names, arguments and
 defaults are PyTorch's.
 """
+import math
+
 import numpy as np
 
 from ..ops import (gelu, log_softmax, one_hot, relu, sigmoid, silu, softmax, softplus,  # noqa: F401
@@ -44,6 +46,48 @@ def selu(input, inplace=False):
     return ops.selu(input)
 
 
+def prelu(input, weight):
+    """``max(0, x) + weight * min(0, x)``: a leaky ReLU whose negative slope is a tensor.
+
+    ``weight`` is 0-D or 1-D. One slope serves every element; more than one must
+    match the channels, dim 1 of the input, and each slope serves its channel at
+    every position after it. An input of fewer than 2 dims has no channel dim and
+    takes a single slope (PyTorch's rule).
+
+    >>> import nnlite as nl
+    >>> prelu(nl.tensor([[-2.0, 3.0], [-1.0, -4.0]]), nl.tensor([0.5, 0.25])).data.tolist()
+    [[-1.0, 3.0], [-0.5, -1.0]]
+    """
+    _check_prelu(input, weight)
+    if weight.ndim == 1 and input.ndim != 1:
+        # (C,) -> (C, 1, ..., 1): a channel's slope broadcasts over the positions after dim 1;
+        # a 0-D input keeps its shape, so its one slope becomes 0-D too.
+        shape = (weight.shape[0],) + (1,) * (input.ndim - 2) if input.ndim >= 2 else ()
+        if shape != tuple(weight.shape):
+            weight = ops.reshape(weight, shape)
+    positive = ops.relu(input)
+    # min(0, x) = x - max(0, x) holds exactly in floating point, and the derivative in x at
+    # x = 0 comes out as the slope (relu's is 0 there), both as PyTorch computes them.
+    return positive + weight * (input - positive)
+
+
+def _check_prelu(input, weight):
+    if weight.ndim > 1:
+        raise ValueError(f"prelu: weight must be 0-D or 1-D (one slope, or one per channel), "
+                         f"got shape {tuple(weight.shape)}")
+    slopes = weight.shape[0] if weight.ndim else 1
+    if slopes != 1:
+        if input.ndim < 2:
+            raise ValueError(f"prelu: weight has {slopes} slopes, but a {input.ndim}-D input has no "
+                             f"channel dim and takes 1 (shape {tuple(input.shape)})")
+        if input.shape[1] != slopes:
+            raise ValueError(f"prelu: weight has {slopes} slopes, one per channel, but input has "
+                             f"{input.shape[1]} channels in dim 1 (shape {tuple(input.shape)})")
+    if input.dtype != weight.dtype:
+        raise TypeError(f"prelu: input is {input.dtype} but weight is {weight.dtype}; convert one "
+                        "(e.g. model.double() or x.float())")
+
+
 # ------------------------------------------------------------------ layers ---
 # Each function below is the stateless form of a layer in nnlite.nn; the ops it
 # calls (nnlite/ops/nn_ops.py, conv.py, norm.py, loss.py) hold forward and backward.
@@ -53,6 +97,61 @@ from ..ops.conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, av
                         conv1d, conv2d, lp_pool1d, lp_pool2d, max_pool1d, max_pool2d)
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,  # noqa: F401,E402
                         l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+
+# ---------------------------------------------------------------- bilinear ---
+# The stateless form of nn.Bilinear (nnlite/nn/linear.py), written with reshape,
+# permute and matmul, whose backward passes are differentiable themselves.
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """The bilinear map ``y[..., k] = x1 @ weight[k] @ x2 + bias[k]``, that is x1^T A_k x2 + b_k.
+
+    ``input1`` has shape ``(*, in1_features)`` and ``input2`` ``(*, in2_features)``
+    with the same leading dims ``*`` (none at all is allowed); ``weight`` has shape
+    ``(out_features, in1_features, in2_features)``, one matrix A_k per output;
+    ``bias``, if given, ``(out_features,)``. The result has shape ``(*, out_features)``.
+
+    >>> import nnlite as nl
+    >>> A = nl.tensor([[[1.0, 2.0], [0.0, 1.0]]])            # one output, A_0 is 2 x 2
+    >>> bilinear(nl.tensor([1.0, 3.0]), nl.tensor([2.0, -1.0]), A).data.tolist()   # [1, 3] A_0 [2, -1]
+    [-3.0]
+    """
+    _check_bilinear(input1, input2, weight, bias)
+    out_features, in1_features, in2_features = weight.shape
+    leading = tuple(input1.shape[:-1])
+    rows = math.prod(leading)
+    x1 = ops.reshape(input1, (rows, in1_features))
+    x2 = ops.reshape(input2, (rows, in2_features, 1))
+    # x1^T A_k for every k at once: lay the matrices side by side, (in1, out * in2), for one product ...
+    side_by_side = ops.reshape(ops.permute(weight, (1, 0, 2)), (in1_features, out_features * in2_features))
+    x1_a = ops.reshape(ops.matmul(x1, side_by_side), (rows, out_features, in2_features))
+    # ... then each row's (out, in2) block times its x2: a batch of matrix-vector products.
+    y = ops.reshape(ops.matmul(x1_a, x2), leading + (out_features,))
+    return y if bias is None else y + bias
+
+
+def _check_bilinear(input1, input2, weight, bias):
+    if weight.ndim != 3:
+        raise ValueError(f"bilinear: weight must be 3-D (out_features, in1_features, in2_features), "
+                         f"got shape {tuple(weight.shape)}")
+    for name, t, features in (("input1", input1, weight.shape[1]), ("input2", input2, weight.shape[2])):
+        got = t.shape[-1] if t.ndim else "no"
+        if got != features:
+            raise ValueError(f"bilinear: weight {tuple(weight.shape)} expects {features} features in {name}, "
+                             f"{name} has {got} (shape {tuple(t.shape)})")
+    if tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
+        raise ValueError(f"bilinear: input1 and input2 must have the same leading dims, got shapes "
+                         f"{tuple(input1.shape)} and {tuple(input2.shape)}")
+    if bias is not None and tuple(bias.shape) != weight.shape[:1]:
+        raise ValueError(f"bilinear: bias must have shape ({weight.shape[0]},), one per output feature, "
+                         f"got {tuple(bias.shape)}")
+    dtypes = {t.dtype for t in (input1, input2, weight, bias) if t is not None}
+    if len(dtypes) > 1:
+        given = ", ".join(f"{name} {t.dtype}" for name, t in
+                          (("input1", input1), ("input2", input2), ("weight", weight), ("bias", bias)) if t is not None)
+        raise TypeError(f"bilinear: all tensors must have one dtype, got {given}; convert "
+                        "(e.g. model.double() or x.float())")
+
 
 # --------------------------------------------------------------- attention ---
 # softmax(Q K^T / sqrt(d) + mask) V from matmul and softmax ops (nnlite/ops/attention.py);

@@ -2,6 +2,8 @@
 
 ``Linear`` holds a weight of shape ``(out_features, in_features)`` — PyTorch's
 layout, so ``y = x @ weight.T + bias`` — and works on any number of leading dims.
+``Bilinear`` holds one matrix per output, a weight of shape
+``(out_features, in1_features, in2_features)``, and combines two inputs.
 ``device`` is accepted and ignored (CPU only).
 """
 import math
@@ -12,7 +14,7 @@ from . import functional as F
 from . import init
 from .module import Module
 
-__all__ = ["Identity", "Linear", "Flatten", "Unflatten"]
+__all__ = ["Identity", "Linear", "Bilinear", "Flatten", "Unflatten"]
 
 
 class Identity(Module):
@@ -77,6 +79,62 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Bilinear(Module):
+    """y_k = x1^T A_k x2 + b_k for x1 of shape ``(*, in1_features)`` and x2 of shape ``(*, in2_features)``.
+
+    Every output feature k has its own matrix A_k, which weighs every product
+    x1_i x2_j of a feature of one input with a feature of the other. Parameters:
+    ``weight`` (out_features, in1_features, in2_features), kind "weight", the
+    matrices stacked, and ``bias`` (out_features,), kind "bias" (absent with
+    ``bias=False``). Default init (PyTorch's): both from
+    U(-1/sqrt(in1_features), 1/sqrt(in1_features)).
+
+    >>> import nnlite as nl
+    >>> layer = nl.nn.Bilinear(4, 3, 2)
+    >>> layer(nl.randn(5, 4), nl.randn(5, 3)).shape, layer.num_parameters()
+    ((5, 2), 26)
+    """
+
+    def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None):
+        super().__init__()
+        if in1_features <= 0 or in2_features < 0 or out_features < 0:
+            raise ValueError(f"Bilinear: in1_features must be > 0 and in2_features, out_features >= 0, got "
+                             f"in1_features={in1_features}, in2_features={in2_features}, "
+                             f"out_features={out_features}")
+        self.in1_features, self.in2_features = int(in1_features), int(in2_features)
+        self.out_features = int(out_features)
+        self.weight = Parameter(ops.empty(out_features, in1_features, in2_features, dtype=dtype), kind="weight")
+        if bias:
+            self.bias = Parameter(ops.empty(out_features, dtype=dtype), kind="bias")
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.in1_features)
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1, input2):
+        try:
+            return F.bilinear(input1, input2, self.weight, self.bias)
+        except ValueError:
+            self._check_inputs(input1, input2)   # name the layer, not the function
+            raise
+
+    def _check_inputs(self, input1, input2):
+        for name, t, features in (("input1", input1, self.in1_features), ("input2", input2, self.in2_features)):
+            got = t.shape[-1] if t.ndim else "no"
+            if got != features:
+                raise ValueError(f"Bilinear(in1_features={self.in1_features}, in2_features={self.in2_features}): "
+                                 f"{name} has {got} features, expected {features} (shape {tuple(t.shape)})")
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
 class Flatten(Module):

@@ -17,6 +17,8 @@ reshape above it stay views; same products, same bits. The gradient of a
 transposed view (attention's K^T) stays C-contiguous: BLAS writes rows, and
 computing the transposed product instead would sum in another order.
 """
+import math
+
 import numpy as np
 
 from .._kernels import K
@@ -36,7 +38,7 @@ class MatMul(Function):
                              f"{ka} (last dim of the first) != {kb} (first matrix dim of the second)")
         if a.dtype == b.dtype and a.dtype.kind == "f" and a.ndim >= 2 and b.ndim >= 2:
             if b.ndim == 2:  # (..., m, k) @ (k, n): every leading row in one GEMM
-                out = K.gemm(a.reshape(-1, ka), b)
+                out = K.gemm(a.reshape(math.prod(a.shape[:-1]), ka), b)   # not -1: ka may be 0
                 return out.reshape(a.shape[:-1] + (b.shape[-1],))
             if a.shape[:-2] == b.shape[:-2]:  # equal batch dims: one batched GEMM
                 if a.ndim <= 4:   # bmm reads one or two batch dims in place, whatever their strides

@@ -103,3 +103,19 @@ def test_multihead_attention_gradients_have_the_recorded_bytes():
     for f, r in zip(first, recorded):
         assert f.data.tobytes() == np.ascontiguousarray(r.data).tobytes()
 
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((3, 0), (0, 8)), ((2, 4, 0), (0, 5)), ((0, 3), (3, 2)),
+                                              ((2, 0, 3), (3, 4))])
+def test_empty_products_and_their_gradients(a_shape, b_shape):
+    """An inner dimension of 0 gives zeros (the empty sum); an empty row count, an empty result."""
+    rng = np.random.default_rng(0)
+    a = nl.tensor(rng.standard_normal(a_shape), requires_grad=True)
+    b = nl.tensor(rng.standard_normal(b_shape), requires_grad=True)
+    out = a @ b
+    np.testing.assert_array_equal(out.data, a.data @ b.data)
+    out.sum().backward()
+    assert a.grad.shape == a_shape and b.grad.shape == b_shape
+    rows = a.data.reshape(int(np.prod(a_shape[:-1])), a_shape[-1])
+    np.testing.assert_allclose(b.grad.data, rows.T @ np.ones((rows.shape[0], b_shape[-1])), rtol=1e-12)
+    np.testing.assert_allclose(a.grad.data, np.ones(out.shape) @ b.data.T, rtol=1e-12)

@@ -119,11 +119,12 @@ def test_small_cnn_float32_training_step_matches_torch():
     np.testing.assert_allclose(ours[1].running_var.data, theirs[1].running_var.numpy(), rtol=1e-5)
 
 
-LAYERS = ["Linear", "Identity", "Flatten", "Unflatten", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d",
-          "AvgPool2d", "LPPool1d", "LPPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
-          "LayerNorm", "GroupNorm", "RMSNorm", "Embedding", "Dropout", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Softmax",
-          "LogSoftmax", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
-          "HuberLoss", "SmoothL1Loss", "BCEWithLogitsLoss", "KLDivLoss"]
+LAYERS = ["Linear", "Bilinear", "Identity", "Flatten", "Unflatten", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d",
+          "AvgPool1d", "AvgPool2d", "LPPool1d", "LPPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "BatchNorm1d",
+          "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm", "Embedding", "Dropout", "ReLU", "LeakyReLU", "PReLU",
+          "ELU", "SELU", "GELU", "SiLU", "Softmax", "LogSoftmax", "Sequential", "ModuleList", "ModuleDict",
+          "ParameterList", "ParameterDict", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "HuberLoss",
+          "SmoothL1Loss", "BCEWithLogitsLoss", "KLDivLoss"]
 
 
 @pytest.mark.parametrize("name", LAYERS)

@@ -181,6 +181,41 @@ def test_leaky_relu_elu_and_selu_become_their_onnx_operators(tmp_path):
     assert attributes["Selu"] == {"alpha": pytest.approx(1.6732632), "gamma": pytest.approx(1.0507010)}
 
 
+class LearnedSlopesAndPairs(nn.Module):
+    """PReLU with one slope per channel and with one for all, then a Bilinear of two feature sets."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.per_channel, self.shared = nn.PReLU(4, init=0.1), nn.PReLU()
+        self.linear = nn.Linear(4, 6)
+        self.pairs = nn.Bilinear(6, 4, 5)
+
+    def forward(self, x):
+        h = self.shared(self.per_channel(self.conv(x)))[:, :, 0]   # (N, 4, W): positions as a leading dim
+        h = h.permute(0, 2, 1)
+        return self.pairs(self.linear(h), h)
+
+
+def test_prelu_and_bilinear_export_as_their_operations(tmp_path):
+    nl.manual_seed(0)
+    model = LearnedSlopesAndPairs()
+    model.per_channel.weight.data[:] = [0.1, -0.2, 0.5, 1.5]   # slopes that differ, so a mix-up shows
+    proto = _round_trip(model, _floats(2, 3, 6, 6), tmp_path, other_batch=_floats(5, 3, 6, 6, seed=1))
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("Relu") == 2 and ops.count("MatMul") == 2 and "Transpose" in ops
+    names = {i.name for i in proto.graph.initializer}
+    assert {"per_channel.weight", "shared.weight", "pairs.weight", "pairs.bias"} <= names
+    # Bilinear with its two inputs as the graph's two inputs
+    ort = _runtime()
+    pairs = nn.Bilinear(3, 2, 4)
+    x1, x2 = _floats(5, 3), _floats(5, 2, seed=1)
+    nl.onnx.export(pairs, (x1, x2), tmp_path / "pairs.onnx")
+    session = ort.InferenceSession(str(tmp_path / "pairs.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input_0": x1, "input_1": x2})[0]
+    np.testing.assert_allclose(got, pairs(nl.tensor(x1), nl.tensor(x2)).data, rtol=1e-5, atol=1e-6)
+
+
 def test_export_leaves_the_model_as_it_was(tmp_path):
     _runtime()
     model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), nn.Linear(3, 2))

@@ -17,14 +17,14 @@ __all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Tanh", "Sigmoid
 
 
 class ReLU(Module):
-    """max(0, x)."""
+    """max(0, x); ``inplace=True`` overwrites the input."""
 
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
 
     def forward(self, input):
-        return F.relu(input)
+        return F.relu(input, self.inplace)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -156,14 +156,17 @@ class Sigmoid(Module):
 
 
 class SiLU(Module):
-    """x * sigmoid(x) (also called swish)."""
+    """x * sigmoid(x) (also called swish); ``inplace=True`` overwrites the input."""
 
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
 
     def forward(self, input):
-        return F.silu(input)
+        return F.silu(input, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Softmax(Module):

@@ -8,13 +8,12 @@ import math
 
 import numpy as np
 
-from ..ops import (gelu, log_softmax, one_hot, relu, sigmoid, silu, softmax, softplus,  # noqa: F401
-                   tanh)
+from ..ops import gelu, log_softmax, one_hot, sigmoid, softmax, softplus, tanh  # noqa: F401
 from .. import ops
-from ..ops.inplace import elu_, leaky_relu_, selu_
+from ..ops.inplace import elu_, leaky_relu_, relu_, selu_, silu_
 
 # ------------------------------------------------------------- activations ---
-# PyTorch's leaky_relu, elu and selu take ``inplace``: the operation itself is in
+# PyTorch's relu, silu, leaky_relu, elu and selu take ``inplace``: the operation itself is in
 # nnlite/ops/pointwise.py, its in-place form (which overwrites the input and
 # moves its history) in nnlite/ops/inplace.py, and these choose between them.
 
@@ -23,6 +22,20 @@ def _inplace_flag(op, inplace):
     if not isinstance(inplace, (bool, np.bool_)):   # F.selu(x, 1.0) meant something else
         raise TypeError(f"{op}: inplace must be True or False, got {type(inplace).__name__} {inplace!r}")
     return inplace
+
+
+def relu(input, inplace=False):
+    """``max(0, x)``; ``inplace=True`` overwrites ``input`` and returns it."""
+    if _inplace_flag("relu", inplace):
+        return relu_(input)
+    return ops.relu(input)
+
+
+def silu(input, inplace=False):
+    """``x * sigmoid(x)``; ``inplace=True`` overwrites ``input`` and returns it."""
+    if _inplace_flag("silu", inplace):
+        return silu_(input)
+    return ops.silu(input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):

@@ -12,8 +12,8 @@ in-place change of the view changes the base too: the base's history becomes
 (:class:`ViewScatter`), and the view's history becomes "that region of the new
 base". ``y = x * 1; y[0].mul_(3)`` then sends 3 to the first row of ``x.grad``.
 
-The in-place activations (``elu_``, ``leaky_relu_``, ``selu_``, behind
-``F.elu(x, inplace=True)``...) and ``F.dropout(x, inplace=True)`` are
+The in-place activations (``relu_``, ``silu_``, ``elu_``, ``leaky_relu_``,
+``selu_``, behind ``F.relu(x, inplace=True)``...) and ``F.dropout(x, inplace=True)`` are
 :func:`apply_in_place` of their out-of-place operation.
 """
 import numpy as np
@@ -142,6 +142,18 @@ def apply_in_place(x, op, fn, *args):
     own history, and backward would stop there.
     """
     return _rebase(x, op, fn, *args)
+
+
+def relu_(x):
+    """x overwritten with ``relu(x)`` (``F.relu(x, inplace=True)``, ``nn.ReLU(inplace=True)``)."""
+    return apply_in_place(x, "relu_", pointwise.relu)
+
+
+def silu_(x):
+    """x overwritten with ``silu(x)`` (``F.silu(x, inplace=True)``, ``nn.SiLU(inplace=True)``)."""
+    # silu's backward reads its input, which the result is about to overwrite, so it is
+    # given a copy to keep (PyTorch keeps one too); the result still lands in x itself.
+    return apply_in_place(x, "silu_", lambda old: pointwise.silu(old.clone()))
 
 
 def leaky_relu_(x, negative_slope=0.01):

@@ -213,7 +213,11 @@ def test_float32_matches_torch(name, fn, torch_name, kwargs):
     np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=2e-7, atol=0)
 
 
-@pytest.mark.parametrize("name, fn, torch_name, kwargs", KINKED, ids=CASE_IDS)
+SMOOTH_OR_RELU = [("relu", F.relu, "relu", {}), ("silu", F.silu, "silu", {})]
+
+
+@pytest.mark.parametrize("name, fn, torch_name, kwargs", KINKED + SMOOTH_OR_RELU,
+                         ids=CASE_IDS + [case[0] for case in SMOOTH_OR_RELU])
 def test_inplace_overwrites_the_input_and_keeps_the_gradient(name, fn, torch_name, kwargs):
     rng = np.random.default_rng(4)
     data = _with_kinks(rng)
@@ -260,7 +264,8 @@ def test_inplace_on_a_view_sends_the_gradient_to_its_region():
 
 
 @pytest.mark.parametrize("make", [lambda inplace: nn.LeakyReLU(0.1, inplace), lambda inplace: nn.ELU(2.0, inplace),
-                                  lambda inplace: nn.SELU(inplace)], ids=["LeakyReLU", "ELU", "SELU"])
+                                  lambda inplace: nn.SELU(inplace), lambda inplace: nn.ReLU(inplace),
+                                  lambda inplace: nn.SiLU(inplace)], ids=["LeakyReLU", "ELU", "SELU", "ReLU", "SiLU"])
 def test_inplace_modules_modify_their_input_and_others_do_not(make):
     data = np.array([-2.0, -0.5, 0.0, 1.5])
     x, y = nl.tensor(data.copy()), nl.tensor(data.copy())
@@ -292,7 +297,8 @@ def test_new_activation_reprs():
 
 
 @pytest.mark.parametrize("args", [("LeakyReLU", ()), ("LeakyReLU", (0.2, True)), ("ELU", ()),
-                                  ("ELU", (-0.5, True)), ("SELU", ()), ("SELU", (True,))])
+                                  ("ELU", (-0.5, True)), ("SELU", ()), ("SELU", (True,)), ("ReLU", (True,)),
+                                  ("SiLU", ()), ("SiLU", (True,))])
 def test_new_activation_reprs_and_signatures_are_torch(args):
     torch = pytest.importorskip("torch")
     name, arguments = args

@@ -99,11 +99,12 @@ class Pow(Function):
                 b_data = b.data if isinstance(b, Tensor) else np.asarray(b)
                 ga = sum_to(grad * _zero_where(b_data == 0, b * a ** (b - 1)), _shape(a))
         if _wants(b):
-            log_a = log(a) if isinstance(a, Tensor) else np.log(a)
             a_data = a.data if isinstance(a, Tensor) else np.asarray(a)
+            singular = (a_data == 0) & (b.data >= 0)
+            # log 0 = -inf and 0 * -inf = NaN are expected at the singular points, then replaced
             with np.errstate(divide="ignore", invalid="ignore"):
-                singular = (a_data == 0) & (b.data >= 0)
-            gb = sum_to(grad * _zero_where(singular, (a ** b) * log_a), _shape(b))
+                log_a = log(a) if isinstance(a, Tensor) else np.log(a)
+                gb = sum_to(grad * _zero_where(singular, (a ** b) * log_a), _shape(b))
         return ga, gb
 
 

@@ -85,14 +85,16 @@ def _rebase(x, op, fn, *others, **options):
             # The view is now "its region of the new base"; replaying its view operations says so.
             result = _replay_view(base, x._view_steps)
         x._ctx, x.requires_grad = result._ctx, True
+        x._bump_version()
+        if x._ctx.save_output:
+            # x (not the discarded ``result``) now holds the saved output.
+            x._ctx._out, x._ctx._out_version = weakref.ref(x), x._version[0]
     else:
         raw = [o.data if isinstance(o, Tensor) else o for o in others]
         _write(x, fn(Tensor._make(x.data, None), *raw, **options).data)
-    x._bump_version()
-    ctx = x._ctx
-    if ctx is not None and ctx.save_output:
-        # x (not the discarded ``result``) now holds the saved output.
-        ctx._out, ctx._out_version = weakref.ref(x), x._version[0]
+        # Nothing recorded: x keeps the history that made it, and the operation that saved
+        # x as its output must see, from the bumped version, that x was changed since.
+        x._bump_version()
     if x._base is not None:
         x._view_version = x._version[0]
     return x

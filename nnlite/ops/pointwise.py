@@ -4,9 +4,11 @@ The activations (relu, gelu, tanh, sigmoid, silu) run on compiled kernels. Their
 backward is itself a Function (``ReluGrad``...) that calls the backward
 kernel, and whose own backward states the second derivative — so first-order
 training is fast and higher-order gradients stay exact. leaky_relu, elu and
-selu are NumPy in the forward, with the same structure behind them. Their
-backward never reads the input, so their in-place forms (``elu_``... in
-``nnlite/ops/inplace.py``), which overwrite it, differentiate exactly too.
+selu are NumPy in the forward; their backward multiplies by the slope the
+forward kept (ELU's through ``EluGrad``, whose own backward is stated; leaky
+ReLU's slope is a constant) and never reads the input, so their in-place forms
+(``elu_``... in ``nnlite/ops/inplace.py``), which overwrite it, differentiate
+exactly too.
 """
 import math
 
@@ -368,6 +370,15 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
+def _floating(op, input):
+    """``input``, refused unless it holds floats (an integer tensor would come back as floats, or,
+    in place, be truncated)."""
+    dtype = np.dtype(input.dtype) if hasattr(input, "dtype") else np.asarray(input).dtype
+    if dtype.kind != "f":
+        raise TypeError(f"{op}: input must be a floating-point tensor, got {dtype}")
+    return input
+
+
 def leaky_relu(input, negative_slope=0.01):
     """x for x > 0, ``negative_slope * x`` otherwise: negative inputs keep a small gradient.
 
@@ -379,7 +390,7 @@ def leaky_relu(input, negative_slope=0.01):
     [-0.5, 0.0, 3.0]
     """
     negative_slope = real_number("leaky_relu", "negative_slope", negative_slope)
-    return LeakyReluFunction.apply(input, negative_slope)
+    return LeakyReluFunction.apply(_floating("leaky_relu", input), negative_slope)
 
 
 def elu(input, alpha=1.0):
@@ -392,7 +403,7 @@ def elu(input, alpha=1.0):
     [-0.6321, 0.0, 2.0]
     """
     alpha = real_number("elu", "alpha", alpha)
-    return EluFunction.apply(input, alpha, 1.0)
+    return EluFunction.apply(_floating("elu", input), alpha, 1.0)
 
 
 def selu(input):
@@ -406,4 +417,4 @@ def selu(input):
     >>> [round(v, 4) for v in selu(nl.tensor([-1.0, 0.0, 2.0])).data.tolist()]
     [-1.1113, 0.0, 2.1014]
     """
-    return EluFunction.apply(input, SELU_ALPHA, SELU_SCALE)
+    return EluFunction.apply(_floating("selu", input), SELU_ALPHA, SELU_SCALE)

@@ -356,3 +356,25 @@ def test_dropout_inplace_with_p_one_zeroes_the_input():
     assert out is h and not h.data.any()
     out.sum().backward()
     assert not x.grad.data.any()
+
+
+@pytest.mark.parametrize("change", [lambda y: F.elu(y, inplace=True), lambda y: F.relu(y, inplace=True),
+                                    lambda y: F.dropout(y, 0.5, True, inplace=True), lambda y: y.mul_(2.0)],
+                         ids=["elu", "relu", "dropout", "mul_"])
+def test_an_in_place_change_under_no_grad_is_seen_by_the_op_that_saved_the_output(change):
+    """tanh's backward reads its output; changed in place under no_grad, the gradient would be wrong."""
+    a = nl.tensor(np.random.default_rng(8).standard_normal((3, 4)), requires_grad=True)
+    y = nl.tanh(a)
+    with nl.no_grad():
+        change(y)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize("fn", [F.leaky_relu, F.elu, F.selu])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_integer_input_is_refused_not_converted_or_truncated(fn, inplace):
+    x = nl.tensor(np.array([-1, 2]))
+    with pytest.raises(TypeError, match=r"input must be a floating-point tensor, got int64"):
+        fn(x, inplace=inplace)
+    assert x.data.tolist() == [-1, 2]

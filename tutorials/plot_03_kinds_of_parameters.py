@@ -420,10 +420,14 @@ assert np.allclose(log_x.grad.data, shares, atol=1e-6)
 #
 # Powers need positive inputs. A negative number has no real :math:`p`-th
 # power for a non-integer :math:`p` (the result is NaN), and an even
-# :math:`p` would count :math:`-x` as much as :math:`x`. Zero is a problem too:
-# the derivative with respect to :math:`p` contains :math:`\log x`, which is
-# :math:`-\infty` at 0. Features after a ReLU are non-negative but often
-# exactly zero, so GeM first clamps them to a small :math:`\epsilon`.
+# :math:`p` would count :math:`-x` as much as :math:`x`. Zero is a delicate
+# point: the derivative of :math:`x^p` with respect to :math:`p` is
+# :math:`x^p \log x`, which tends to 0 as :math:`x \to 0` but, written as it
+# stands, multiplies 0 by :math:`\log 0 = -\infty`; a library must treat
+# :math:`x = 0` on its own (nnlite's ``pow`` does, as PyTorch's does).
+# Features after a ReLU are non-negative but often exactly zero, so GeM first
+# clamps them to a small :math:`\epsilon`: every input is then strictly
+# positive and no such special case is needed.
 
 
 class GeMPool1d(nn.Module):
@@ -535,7 +539,9 @@ assert loss_max[-1] < 0.5 * loss_max[0] and loss_avg[-1] < 1e-3 * loss_avg[0]
 #    pooling. Does the learned exponent find 4, and how many steps does it need
 #    from a start of 3 and from a start of 8?
 # 5. Set ``eps=0`` in ``GeMPool1d`` and feed it signals that contain exact
-#    zeros. What happens to ``p.grad``, and why does the clamp prevent it?
+#    zeros, and windows that are all zero. Is ``p.grad`` finite? Work out by
+#    hand the limit of :math:`x^p \log x` as :math:`x \to 0` and compare it
+#    with the gradient autograd returns for ``nl.tensor(0.0) ** p``.
 # 6. Give ``nn.PReLU(2)`` inputs of shape ``(N, 2)`` whose two columns were made
 #    by leaky ReLUs with slopes 0.1 and 0.5. Does each channel's slope find its
 #    own value? Where does ``nn.PReLU()``, with one slope for both, settle?

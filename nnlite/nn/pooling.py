@@ -1,11 +1,13 @@
 """Pooling layers: summarise each window of a feature map by its maximum, mean or power mean.
 
-They have no parameters, only hyperparameters (window size, stride). Pooling
-shrinks the spatial size, which cuts the computation of later layers and gives
-a little translation invariance. Power-average (Lp) pooling sits between the
-two: its exponent p runs from sum pooling (p = 1) to max pooling (p = inf), and
-nnlite lets that exponent be a learned Parameter.
+They have hyperparameters (window size, stride) and, but for one case, no
+parameters. Pooling shrinks the spatial size, which cuts the computation of
+later layers and gives a little translation invariance. Power-average (Lp)
+pooling sits between the two: its exponent p runs from sum pooling (p = 1) to
+max pooling (p = inf), and nnlite lets that exponent be a learned Parameter,
+the layer's only one.
 """
+from ..ops.conv import _default_stride, _norm_type, _window
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -97,8 +99,16 @@ class AvgPool2d(_Pool):
 
 
 class _LPPool(_Pool):
+    dims = None   # 1 or 2: how many window sizes kernel_size and stride hold
+
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
         super().__init__()
+        # checked now, as the functions check them, so a bad layer is refused where it is built
+        name = type(self).__name__
+        _norm_type(name, norm_type)
+        _window(name, "kernel_size", kernel_size, self.dims)
+        if not _default_stride(stride):
+            _window(name, "stride", stride, self.dims)
         # A Parameter given as norm_type is registered, so an optimizer learns the exponent.
         self.norm_type = norm_type
         self.kernel_size, self.stride, self.ceil_mode = kernel_size, stride, ceil_mode
@@ -125,6 +135,8 @@ class LPPool1d(_LPPool):
     (4, 16, 24)
     """
 
+    dims = 1
+
     def forward(self, input):
         self._check(input, (2, 3))
         return F.lp_pool1d(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
@@ -142,6 +154,8 @@ class LPPool2d(_LPPool):
     >>> pool(nl.rand(1, 3, 8, 8)).shape, [name for name, _ in pool.named_parameters()]
     ((1, 3, 4, 4), ['norm_type'])
     """
+
+    dims = 2
 
     def forward(self, input):
         self._check(input, (3, 4))

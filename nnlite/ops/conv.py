@@ -29,11 +29,16 @@ from ..tensor import Tensor
 from .indexing import gather
 from .linalg import matmul
 from .nn_ops import pad
-from .shape import expand, reshape, unsqueeze, squeeze
+from .shape import cast, expand, reshape, unsqueeze, squeeze
 
 
 def _pair(v):
     return (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(i) for i in v)
+
+
+def _default_stride(stride):
+    """True when a pooling ``stride`` was left out (None, or PyTorch's empty list): it is the kernel size."""
+    return stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0)
 
 
 def _planes(array):
@@ -235,7 +240,7 @@ def _batched(fn, input, ndim_full):
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     _check_pool("max_pool2d", input, (3, 4))
-    stride = kernel_size if stride is None or stride == [] else stride
+    stride = kernel_size if _default_stride(stride) else stride
     geo = (_pair(kernel_size), _pair(stride), _pair(padding), _pair(dilation), bool(ceil_mode))
     saved = {}
     out = _batched(lambda x: MaxPool2dFunction.apply(x, geo, saved), input, 4)
@@ -248,7 +253,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     _check_pool("avg_pool2d", input, (3, 4))
-    stride = kernel_size if stride is None or stride == [] else stride
+    stride = kernel_size if _default_stride(stride) else stride
     geo = (_pair(kernel_size), _pair(stride), _pair(padding), bool(ceil_mode), bool(count_include_pad),
            divisor_override)
     return _batched(lambda x: AvgPool2dFunction.apply(x, geo), input, 4)
@@ -261,7 +266,7 @@ def _one(v):
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     _check_pool("max_pool1d", input, (2, 3))
-    stride = kernel_size if stride is None or stride == [] else stride
+    stride = kernel_size if _default_stride(stride) else stride
     out = max_pool2d(unsqueeze(input, -2), _one(kernel_size), _one(stride), (0, _one(padding)[1]),
                      _one(dilation), ceil_mode, return_indices)
     if return_indices:  # with a height of 1 the plane index is the position along L
@@ -271,7 +276,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     _check_pool("avg_pool1d", input, (2, 3))
-    stride = kernel_size if stride is None or stride == [] else stride
+    stride = kernel_size if _default_stride(stride) else stride
     return squeeze(avg_pool2d(unsqueeze(input, -2), _one(kernel_size), _one(stride), (0, _one(padding)[1]),
                               ceil_mode, count_include_pad), -2)
 
@@ -313,7 +318,14 @@ def _window(name, what, values, count):
 
 def _lp_pool(name, input, norm_type, kernel, stride, ceil_mode, avg_pool, max_pool):
     p = _norm_type(name, norm_type)
-    if not isinstance(norm_type, Tensor) and math.isinf(p):
+    if isinstance(norm_type, Tensor):
+        if math.isinf(p):
+            raise ValueError(f"{name}: a Tensor norm_type must be finite, got {p}; for max pooling of |x| "
+                             "pass the float inf")
+        norm_type = cast(norm_type, input.dtype)   # a 0-dim exponent keeps the input's dtype, as in PyTorch
+    else:
+        norm_type = p   # a Python float: NumPy scalars and ints would promote the powers
+    if math.isinf(p):
         # PyTorch's limit: the largest |x| of each window (the smallest for -inf); no power is taken.
         if p > 0:
             return max_pool(input.abs(), kernel, stride, 0, 1, ceil_mode)
@@ -321,7 +333,8 @@ def _lp_pool(name, input, norm_type, kernel, stride, ceil_mode, avg_pool, max_po
     mean = avg_pool(input.pow(norm_type), kernel, stride, 0, ceil_mode)
     # PyTorch's sign(m) * relu(|m|) is m itself, but its derivative is 0 where m = 0: a
     # window whose powers sum to zero sends back a zero gradient, not 0 * inf = NaN from the
-    # root below. relu(m) - relu(-m) has the same values and derivatives and is made of
+    # root below. relu(m) - relu(-m) has the same values and derivatives (except where m is
+    # NaN: relu's mask sends back 0 where PyTorch's product sends NaN) and is made of
     # operations autograd records (sign is not), so an exported graph keeps it.
     total = (mean.relu() - (-mean).relu()).mul(math.prod(kernel))
     return total.pow(1.0 / norm_type)
@@ -354,7 +367,7 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """
     _check_pool("lp_pool2d", input, (3, 4))
     kernel = _window("lp_pool2d", "kernel_size", kernel_size, 2)
-    stride = kernel if stride is None or stride == [] else _window("lp_pool2d", "stride", stride, 2)
+    stride = kernel if _default_stride(stride) else _window("lp_pool2d", "stride", stride, 2)
     return _lp_pool("lp_pool2d", input, norm_type, kernel, stride, ceil_mode, avg_pool2d, max_pool2d)
 
 
@@ -370,7 +383,7 @@ def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """
     _check_pool("lp_pool1d", input, (2, 3))
     kernel = _window("lp_pool1d", "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None or stride == [] else _window("lp_pool1d", "stride", stride, 1)
+    stride = kernel if _default_stride(stride) else _window("lp_pool1d", "stride", stride, 1)
     return _lp_pool("lp_pool1d", input, norm_type, kernel, stride, ceil_mode, avg_pool1d, max_pool1d)
 
 

@@ -183,3 +183,36 @@ def test_functional_examples_run():
         for test in finder.find(fn):
             runner.run(test)
     assert runner.failures == 0 and runner.tries >= 4
+
+
+@pytest.mark.parametrize("p", [np.float64(2.5), np.int64(2), 2, "float64 tensor", "int tensor"])
+def test_the_exponent_keeps_the_input_dtype(p):
+    """As in PyTorch, a NumPy number, an int or a 0-dim tensor of another dtype does not promote."""
+    p = {"float64 tensor": nl.tensor(2.5, dtype=nl.float64), "int tensor": nl.tensor(2)}.get(p, p) \
+        if isinstance(p, str) else p
+    x = nl.rand(2, 3, 4, 4)
+    assert F.lp_pool2d(x, p, 2).dtype == nl.float32
+    assert F.lp_pool1d(x[:, :, 0], p, 2).dtype == nl.float32
+
+
+def test_stride_given_as_a_numpy_integer_or_an_empty_tuple():
+    x = nl.rand(1, 2, 6, 6)
+    assert F.lp_pool2d(x, 2, 2, stride=np.int64(1)).shape == (1, 2, 5, 5)
+    assert F.lp_pool2d(x, 2, 2, stride=()).shape == F.lp_pool2d(x, 2, 2).shape == (1, 2, 3, 3)
+    assert F.max_pool2d(x, 2, stride=np.int64(1)).shape == F.avg_pool2d(x, 2, stride=np.int64(1)).shape
+
+
+def test_an_infinite_tensor_exponent_is_refused():
+    with pytest.raises(ValueError, match=r"lp_pool1d: a Tensor norm_type must be finite, got inf"):
+        F.lp_pool1d(nl.rand(1, 1, 4), nl.tensor(float("inf")), 2)
+
+
+@pytest.mark.parametrize("args, error, match", [
+    (("2", 2), TypeError, r"LPPool2d: norm_type must be a number or a one-element Tensor, got str"),
+    ((0, 2), ValueError, r"LPPool2d: norm_type must be non-zero"),
+    ((2, 0), ValueError, r"LPPool2d: kernel_size must be an int >= 1 or 2 of them, got 0"),
+    ((2, 2, (1, 0)), ValueError, r"LPPool2d: stride must be an int >= 1 or 2 of them, got \(1, 0\)"),
+])
+def test_a_bad_layer_is_refused_where_it_is_built(args, error, match):
+    with pytest.raises(error, match=match):
+        nl.nn.LPPool2d(*args)

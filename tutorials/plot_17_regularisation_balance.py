@@ -40,6 +40,7 @@ scaling (:mod:`nnlite.calibration`).
 # validation score. Only the weights are penalised here
 # (:func:`~nnlite.optim.param_groups_by_kind` would do the same for decay):
 # biases and norm scales carry no capacity worth limiting.
+import copy
 import time
 
 import matplotlib.pyplot as plt
@@ -50,6 +51,7 @@ from nnlite import calibration, nn
 from nnlite.data import DataLoader, Digits, TensorDataset
 from nnlite.nn import functional as F
 from nnlite.nn.utils import l1_penalty, l2_penalty
+from nnlite.nn.utils.parametrizations import spectral_norm, weight_norm
 from nnlite.train import EarlyStopping, fit
 
 started = time.perf_counter()
@@ -250,6 +252,180 @@ fig.tight_layout()
 assert t > 1.5                                     # over-confident: the fit softens
 assert ece_after < 0.8 * ece_before and nll_after < nll_before - 0.02
 assert np.array_equal(probs_after.argmax(1), probs_before.argmax(1))
+
+# %%
+# Constraints by reparameterisation
+# ---------------------------------
+# A penalty asks the optimizer to keep the weights small and trades that
+# request against the data loss. A *reparameterisation* states the constraint
+# as part of the model instead: the weight a layer uses is computed, at every
+# forward, from other parameters by a function whose every output obeys the
+# constraint, and the optimizer trains those other parameters.
+# :func:`~nnlite.nn.utils.parametrize.register_parametrization` turns
+# ``layer.weight`` into such a computed tensor; the learned values move to
+# ``layer.parametrizations.weight``. Two constraints come ready-made.
+#
+# **Weight norm** (Salimans & Kingma, 2016) writes each output row of the
+# weight as a length times a unit direction:
+#
+# .. math::
+#
+#    w_i = g_i \, \frac{v_i}{\lVert v_i \rVert}, \qquad
+#    \nabla_{v_i} L = \frac{g_i}{\lVert v_i \rVert}
+#       \Bigl(I - \frac{v_i v_i^\top}{\lVert v_i \rVert^2}\Bigr) \nabla_{w_i} L .
+#
+# The length :math:`g_i` (kind ``"scale"``, so
+# :func:`~nnlite.optim.param_groups_by_kind` leaves it undecayed) now has a
+# gradient of its own, and the gradient on :math:`v_i` is projected away from
+# :math:`v_i`: it can only turn the row, never stretch it. A plain gradient
+# step on :math:`v_i` is therefore at right angles to it, and by Pythagoras
+# :math:`\lVert v_i \rVert` can only grow, which in turn shrinks the next
+# gradient by :math:`1 / \lVert v_i \rVert`: the direction's step size damps
+# itself. Below, 20 SGD steps on a weight-normed layer that regresses random
+# targets from the digits.
+nl.manual_seed(0)
+wn_layer = weight_norm(nn.Linear(64, 32))
+g = wn_layer.parametrizations.weight.original0    # (32, 1): one length per row
+v = wn_layer.parametrizations.weight.original1    # (32, 64): the directions
+sgd = nl.optim.SGD([g, v], lr=0.5)
+targets = nl.randn(400, 32)
+row_norms, cosines = [np.linalg.norm(v.data, axis=1)], []
+for _ in range(20):
+    sgd.zero_grad()
+    F.mse_loss(wn_layer(train_x), targets).backward()
+    grad_v = v.grad.data
+    cosines.append(np.abs((v.data * grad_v).sum(1))
+                   / (np.linalg.norm(v.data, axis=1) * np.linalg.norm(grad_v, axis=1)))
+    sgd.step()
+    row_norms.append(np.linalg.norm(v.data, axis=1))
+row_norms = np.array(row_norms)
+print(f"largest |cos(v, grad v)| {np.max(cosines):.1e}; "
+      f"||v|| grew by {100 * (row_norms[-1] / row_norms[0] - 1).min():.2f}% to "
+      f"{100 * (row_norms[-1] / row_norms[0] - 1).max():.2f}% over 20 steps")
+assert np.max(cosines) < 1e-5                                               # orthogonal to v
+assert np.all(np.diff(row_norms, axis=0) > -1e-6 * row_norms[:-1])          # ||v|| never shrinks
+assert np.all(row_norms[-1] > row_norms[0])
+
+# %%
+# **Spectral norm** (Miyato et al., 2018) divides the whole weight by its
+# largest singular value, :math:`W / \sigma_{\max}(W)`. A layer
+# :math:`x \mapsto Wx` moves two inputs apart by at most
+# :math:`\sigma_{\max}(W)` times their distance (its Lipschitz constant), and
+# ReLU never moves them further apart, so a stack of spectrally normed layers
+# cannot magnify a change of its input: the whole network is 1-Lipschitz.
+# An SVD at every step would be expensive. Instead the layer keeps two unit
+# vectors :math:`u, v` (buffers ``_u`` and ``_v``, saved with the model) and
+# refines them by one step of power iteration at each forward in training
+# mode,
+#
+# .. math::
+#
+#    u \leftarrow \frac{W v}{\lVert W v \rVert}, \qquad
+#    v \leftarrow \frac{W^\top u}{\lVert W^\top u \rVert}, \qquad
+#    \hat\sigma = u^\top W v \;\le\; \sigma_{\max}(W),
+#
+# so that :math:`u` and :math:`v` turn towards the top singular vectors and
+# :math:`\hat\sigma` climbs to :math:`\sigma_{\max}`. The weights change only
+# a little per training step, so one iteration per step roughly keeps up. To
+# watch the iteration from scratch: train two small networks on the 400 correctly
+# labelled images, one plain and one with every Linear spectrally normed, then
+# hand a weight of the plain one to a spectrally normed layer whose vectors are
+# reset to random ones.
+
+
+def lipschitz_mlp(constrained, seed=0):
+    nl.manual_seed(seed)
+    layers = [nn.Linear(64, 128), nn.Linear(128, 128), nn.Linear(128, 10)]
+    if constrained:
+        layers = [spectral_norm(layer) for layer in layers]
+    return nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
+
+
+def largest_singular_values(model):
+    return [float(np.linalg.svd(model[i].weight.detach().numpy(), compute_uv=False)[0]) for i in (0, 2, 4)]
+
+
+trained = {}
+for constrained in (False, True):
+    model = lipschitz_mlp(constrained)
+    opt = nl.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        F.cross_entropy(model(train_x), clean_y).backward()
+        opt.step()
+    trained[constrained] = model
+plain, normed = trained[False], trained[True]
+
+probe = spectral_norm(copy.deepcopy(plain[2]))
+W = probe.parametrizations.weight.original.data
+sigma_true = np.linalg.svd(W, compute_uv=False)[0]
+u, v = probe.parametrizations.weight[0]._u, probe.parametrizations.weight[0]._v
+start = np.random.default_rng(2)
+for vector in (u, v):                   # forget the estimate: random unit vectors
+    vector.data[:] = start.standard_normal(vector.shape)
+    vector.data /= np.linalg.norm(vector.data)
+estimates = []
+for _ in range(30):
+    _ = probe.weight                    # each read in training mode is one power-iteration step
+    estimates.append(float(u.data @ W @ v.data))
+relative_error = np.abs(np.array(estimates) - sigma_true) / sigma_true
+print(f"sigma_max {sigma_true:.3f}; estimate after 1, 5, 30 steps: "
+      + ", ".join(f"{estimates[i]:.3f}" for i in (0, 4, 29)))
+assert relative_error[0] > 1e-2 and relative_error[-1] < 1e-4              # converged
+assert all(e <= sigma_true * (1 + 1e-5) for e in estimates)                # from below
+
+# %%
+# After training, the plain network's layers stretch their inputs by factors
+# of several; the normed network's layers by about one. The estimate trails
+# the moving weights, always from below, so the normed weights come out
+# slightly above one; fifty more training-mode reads of each weight (without
+# training) close the gap. The product of the three singular values bounds how
+# far the network can move its output per unit of input change, and no pair of
+# validation images breaks the bound. The price shows too: a network that
+# cannot magnify differences produces small logits and fits the digits less
+# well here.
+sigma_plain = largest_singular_values(plain)
+sigma_normed = largest_singular_values(normed)
+for i in (0, 2, 4):
+    for _ in range(50):
+        _ = normed[i].weight
+sigma_caught_up = largest_singular_values(normed)
+plain.eval(), normed.eval()
+val_x, val_y = next(iter(val_loader))
+with nl.no_grad():
+    outputs = {name: model(val_x).data for name, model in (("plain", plain), ("normed", normed))}
+accuracy = {name: float(np.mean(out.argmax(1) == val_y.data)) for name, out in outputs.items()}
+pairs = np.random.default_rng(1).integers(0, len(val_x), (2, 2000))
+step_in = np.linalg.norm(val_x.data[pairs[0]] - val_x.data[pairs[1]], axis=1) + 1e-12
+stretch = {name: float(np.max(np.linalg.norm(out[pairs[0]] - out[pairs[1]], axis=1) / step_in))
+           for name, out in outputs.items()}
+print("largest singular value per layer: plain", np.round(sigma_plain, 2), " normed", np.round(sigma_normed, 3),
+      " after catching up", np.round(sigma_caught_up, 4))
+print(f"validation accuracy plain {accuracy['plain']:.3f}, normed {accuracy['normed']:.3f}; largest stretch "
+      f"between two images: plain {stretch['plain']:.2f}, normed {stretch['normed']:.2f}")
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+axes[0].plot(row_norms / row_norms[0], color="C0", lw=0.8)
+axes[0].set_xlabel("SGD step")
+axes[0].set_ylabel(r"$\|v_i\|$ / initial")
+axes[0].set_title("weight norm: directions only grow", fontsize=9)
+axes[1].semilogy(np.arange(1, 31), relative_error, "o-", ms=3)
+axes[1].set_xlabel("power-iteration steps (training-mode forwards)")
+axes[1].set_ylabel(r"$|\hat\sigma - \sigma_{\max}| / \sigma_{\max}$")
+axes[1].set_title("spectral norm: the estimate converges", fontsize=9)
+xs = np.arange(3)
+axes[2].bar(xs - 0.27, sigma_plain, width=0.27, label="plain")
+axes[2].bar(xs, sigma_normed, width=0.27, label="spectral norm")
+axes[2].bar(xs + 0.27, sigma_caught_up, width=0.27, label="spectral norm, caught up")
+axes[2].axhline(1, color="k", lw=0.6)
+axes[2].set_xticks(xs, ["layer 1", "layer 2", "layer 3"])
+axes[2].set_ylabel(r"$\sigma_{\max}(W)$ after training")
+axes[2].legend(fontsize=7)
+fig.tight_layout()
+assert min(sigma_plain) > 2                                                   # unconstrained: grows
+assert max(sigma_normed) < 1.5 and max(abs(s - 1) for s in sigma_caught_up) < 1e-2
+assert stretch["normed"] <= np.prod(sigma_normed) < stretch["plain"]         # the bound holds
+assert accuracy["normed"] > 0.5 and accuracy["plain"] > accuracy["normed"]
 print(f"tutorial ran in {time.perf_counter() - started:.1f} s")
 
 # %%
@@ -265,6 +441,11 @@ print(f"tutorial ran in {time.perf_counter() - started:.1f} s")
 #   unfitted. The validation score finds the balance.
 # * Networks trained long are over-confident; a single temperature fitted on
 #   held-out data repairs the probabilities without changing a prediction.
+# * A constraint can be built into the weights instead of asked for by a
+#   penalty: weight norm learns each row's length and direction separately,
+#   spectral norm keeps each layer's largest singular value at one (estimated
+#   by power iteration), which bounds how much the network can magnify a change
+#   of its input.
 #
 # Exercises
 # ---------
@@ -275,3 +456,7 @@ print(f"tutorial ran in {time.perf_counter() - started:.1f} s")
 #    below 1e-3. Which inputs (of 40) lost all their weights?
 # 4. Fit the temperature of the dropout model of the first experiment. Is it
 #    closer to 1 than that of the network trained long, and why?
+# 5. The spectrally normed network fits the digits worse than the plain one.
+#    Multiply its logits by a fixed factor (2, 5, 10) before the loss. Which
+#    factor recovers the accuracy, and what Lipschitz bound does the network
+#    then have?

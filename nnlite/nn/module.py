@@ -462,13 +462,12 @@ class Module:
             child = repr(m).replace("\n", "\n  ")
             lines.append(f"({name}): {child}")
         extra = self.extra_repr()
-        if "\n" in extra:  # one entry a line (a ParameterList's), laid out as PyTorch does
-            lines = extra.split("\n") + lines
-            extra = ""
-        head = f"{type(self).__name__}({extra}"
-        if not lines:
-            return head + ")"
-        return head + "\n  " + "\n  ".join(lines) + "\n)"
+        if not lines and "\n" not in extra:
+            return f"{type(self).__name__}({extra})"
+        # Children, or an extra_repr of several lines (a ParameterList's): one entry a line,
+        # the extra_repr first, laid out as PyTorch does.
+        lines = (extra.split("\n") if extra else []) + lines
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
     def __dir__(self):
         return sorted(set(super().__dir__()))

@@ -166,3 +166,4 @@ def vector_to_parameters(vec, parameters):
         p._bump_version()
         offset += n
 from . import prune  # noqa: E402,F401  (nn.utils.prune, as torch.nn.utils.prune)
+from . import parametrize, parametrizations  # noqa: E402,F401  (as torch.nn.utils.parametrize, .parametrizations)

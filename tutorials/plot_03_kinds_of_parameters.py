@@ -171,6 +171,15 @@ assert not np.allclose(cnn[1].running_mean.data, before)
 assert cnn[1].weight.grad is None
 
 # %%
+# Instance norm standardises each image's channels over that image's own
+# positions, not over the batch. By default (``affine=False``, as in PyTorch)
+# it has no scale and no shift, and keeps no running statistics: nothing to
+# learn and nothing to save, where batch norm has two parameters per channel.
+assert nn.InstanceNorm2d(8).num_parameters() == 0 and nn.InstanceNorm2d(8).state_dict() == {}
+assert nn.BatchNorm2d(8).num_parameters() == 2 * 8
+assert nn.InstanceNorm2d(8, affine=True).weight.kind == "scale"
+
+# %%
 # A fixed positional encoding is a buffer too: the sinusoids of Vaswani et al.
 # are computed, not learned, and not even saved (``persistent=False``).
 sinus = nn.SinusoidalPositionalEncoding(32, max_len=16)

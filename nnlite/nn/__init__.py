@@ -4,8 +4,8 @@ from .module import Module  # noqa: F401
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
 from . import utils  # noqa: F401
-from .activation import (ELU, GELU, SELU, LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, SiLU,  # noqa: F401
-                         Softmax, Tanh)
+from .activation import (ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,  # noqa: F401
+                         LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Softsign, Tanh)
 from .container import ModuleDict, ModuleList, Residual, Sequential  # noqa: F401
 from .parameter_containers import ParameterDict, ParameterList  # noqa: F401
 from .dropout import Dropout  # noqa: F401
@@ -13,6 +13,7 @@ from .dropconnect import DropConnectLinear  # noqa: F401
 from .linear import Bilinear, Flatten, Identity, Linear, Unflatten  # noqa: F401
 from .fusion import LinearReLU, fuse_linear_relu  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm  # noqa: F401
+from .instance_norm import InstanceNorm1d, InstanceNorm2d  # noqa: F401
 from .attention import MultiheadAttention  # noqa: F401
 from .gating import GLU, Temperature  # noqa: F401
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401

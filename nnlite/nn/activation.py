@@ -2,8 +2,8 @@
 
 Each calls the function of the same name in ``nnlite.nn.functional`` (the
 kernels and their derivatives live in ``nnlite/ops/pointwise.py`` and
-``nnlite/ops/softmax.py``). All but one have no parameters: PReLU learns its
-negative slope.
+``nnlite/ops/softmax.py``; the piecewise-linear ones in ``nnlite/ops/piecewise.py``).
+All but one have no parameters: PReLU learns its negative slope.
 """
 from .. import ops
 from .._kernels.checks import real_number
@@ -13,7 +13,8 @@ from . import init as init_
 from .module import Module
 
 __all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Tanh", "Sigmoid", "SiLU", "Softmax",
-           "LogSoftmax"]
+           "LogSoftmax", "Softplus", "Hardtanh", "ReLU6", "LogSigmoid", "Softsign", "Mish", "Hardsigmoid",
+           "Hardswish"]
 
 
 class ReLU(Module):
@@ -195,3 +196,99 @@ class LogSoftmax(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+class Softplus(Module):
+    """``log(1 + e^(beta x)) / beta``, a smooth ReLU; x itself where ``beta * x > threshold``."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        real_number("Softplus", "beta", beta)
+        real_number("Softplus", "threshold", threshold)
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, input):
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Hardtanh(Module):
+    """x clamped to ``[min_val, max_val]``; ``inplace=True`` overwrites the input."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__()
+        real_number("Hardtanh", "min_val", min_val)
+        real_number("Hardtanh", "max_val", max_val)
+        if max_val <= min_val:
+            raise ValueError(f"Hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, input):
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+
+class ReLU6(Hardtanh):
+    """``min(max(0, x), 6)``: Hardtanh with bounds 0 and 6; ``inplace=True`` overwrites the input."""
+
+    def __init__(self, inplace=False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class LogSigmoid(Module):
+    """``log(sigmoid(x))``, computed stably."""
+
+    def forward(self, input):
+        return F.logsigmoid(input)
+
+
+class Softsign(Module):
+    """``x / (1 + |x|)``."""
+
+    def forward(self, input):
+        return F.softsign(input)
+
+
+class Mish(Module):
+    """``x * tanh(softplus(x))`` (Misra, 2019); ``inplace=True`` overwrites the input."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.mish(input, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class Hardsigmoid(Module):
+    """``relu6(x + 3) / 6``; ``inplace=True`` overwrites the input. (Its repr does not show
+    ``inplace``, as PyTorch's does not.)"""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.hardsigmoid(input, self.inplace)
+
+
+class Hardswish(Module):
+    """``x * relu6(x + 3) / 6`` (Howard et al., 2019, MobileNetV3); ``inplace=True`` overwrites
+    the input. (Its repr does not show ``inplace``, as PyTorch's does not.)"""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.hardswish(input, self.inplace)

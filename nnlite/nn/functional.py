@@ -8,14 +8,16 @@ import math
 
 import numpy as np
 
-from ..ops import gelu, log_softmax, one_hot, sigmoid, softmax, softplus, tanh  # noqa: F401
+from ..ops import gelu, log_softmax, logsigmoid, one_hot, sigmoid, softmax, softplus, softsign, tanh  # noqa: F401
 from .. import ops
-from ..ops.inplace import elu_, leaky_relu_, relu_, selu_, silu_
+from ..ops.inplace import (elu_, hardsigmoid_, hardswish_, hardtanh_, leaky_relu_, mish_, relu6_, relu_, selu_,
+                           silu_)
 
 # ------------------------------------------------------------- activations ---
-# PyTorch's relu, silu, leaky_relu, elu and selu take ``inplace``: the operation itself is in
-# nnlite/ops/pointwise.py, its in-place form (which overwrites the input and
-# moves its history) in nnlite/ops/inplace.py, and these choose between them.
+# PyTorch's relu, silu, leaky_relu, elu, selu, mish, hardtanh, relu6, hardsigmoid and
+# hardswish take ``inplace``: the operation itself is in nnlite/ops/pointwise.py (or
+# piecewise.py), its in-place form (which overwrites the input and moves its history)
+# in nnlite/ops/inplace.py, and these choose between them.
 
 
 def _inplace_flag(op, inplace):
@@ -57,6 +59,41 @@ def selu(input, inplace=False):
     if _inplace_flag("selu", inplace):
         return selu_(input)
     return ops.selu(input)
+
+
+def mish(input, inplace=False):
+    """``x * tanh(softplus(x))``; ``inplace=True`` overwrites ``input`` and returns it."""
+    if _inplace_flag("mish", inplace):
+        return mish_(input)
+    return ops.mish(input)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """x clamped to ``[min_val, max_val]`` (slope 0 at the bounds); ``inplace=True`` overwrites ``input``."""
+    if _inplace_flag("hardtanh", inplace):
+        return hardtanh_(input, min_val, max_val)
+    return ops.hardtanh(input, min_val, max_val)
+
+
+def relu6(input, inplace=False):
+    """``min(max(0, x), 6)``; ``inplace=True`` overwrites ``input`` and returns it."""
+    if _inplace_flag("relu6", inplace):
+        return relu6_(input)
+    return ops.relu6(input)
+
+
+def hardsigmoid(input, inplace=False):
+    """``relu6(x + 3) / 6``; ``inplace=True`` overwrites ``input`` and returns it."""
+    if _inplace_flag("hardsigmoid", inplace):
+        return hardsigmoid_(input)
+    return ops.hardsigmoid(input)
+
+
+def hardswish(input, inplace=False):
+    """``x * relu6(x + 3) / 6``; ``inplace=True`` overwrites ``input`` and returns it."""
+    if _inplace_flag("hardswish", inplace):
+        return hardswish_(input)
+    return ops.hardswish(input)
 
 
 def prelu(input, weight):
@@ -105,7 +142,7 @@ def _check_prelu(input, weight):
 # Each function below is the stateless form of a layer in nnlite.nn; the ops it
 # calls (nnlite/ops/nn_ops.py, conv.py, norm.py, loss.py) hold forward and backward.
 from ..ops.nn_ops import dropout, embedding, linear, linear_relu, pad  # noqa: F401,E402
-from ..ops.norm import batch_norm, group_norm, layer_norm, rms_norm  # noqa: F401,E402
+from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm, rms_norm  # noqa: F401,E402
 from ..ops.conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d,  # noqa: F401,E402
                         conv1d, conv2d, lp_pool1d, lp_pool2d, max_pool1d, max_pool2d)
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,  # noqa: F401,E402

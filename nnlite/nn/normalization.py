@@ -33,6 +33,25 @@ def _reset_affine(module):
         init.zeros_(module.bias)
 
 
+def _running_stats(module, num_features, enabled, dtype=None):
+    """Give ``module`` the buffers ``running_mean`` (zeros), ``running_var`` (ones) and
+    ``num_batches_tracked``, or register them as None (not in the state_dict)."""
+    if enabled:
+        module.running_mean = Buffer(ops.zeros(num_features, dtype=dtype))
+        module.running_var = Buffer(ops.ones(num_features, dtype=dtype))
+        module.num_batches_tracked = Buffer(np.array(0, dtype=np.int64))
+    else:
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            module.register_buffer(name, None)
+
+
+def _reset_running_stats(module):
+    if module.running_mean is not None:
+        module.running_mean.data[...] = 0
+        module.running_var.data[...] = 1
+        module.num_batches_tracked.data[...] = 0
+
+
 def _check_trailing(layer, normalized_shape, input):
     k = len(normalized_shape)
     if input.ndim < k or tuple(input.shape[input.ndim - k:]) != normalized_shape:
@@ -58,20 +77,11 @@ class _BatchNorm(Module):
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         _affine(self, (num_features,), affine, bias, dtype)
-        if track_running_stats:
-            self.running_mean = Buffer(ops.zeros(num_features, dtype=dtype))
-            self.running_var = Buffer(ops.ones(num_features, dtype=dtype))
-            self.num_batches_tracked = Buffer(np.array(0, dtype=np.int64))
-        else:
-            for name in ("running_mean", "running_var", "num_batches_tracked"):
-                self.register_buffer(name, None)
+        _running_stats(self, num_features, track_running_stats, dtype)
         self.reset_parameters()
 
     def reset_running_stats(self):
-        if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+        _reset_running_stats(self)
 
     def reset_parameters(self):
         self.reset_running_stats()

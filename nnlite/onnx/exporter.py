@@ -189,6 +189,29 @@ def _softplus(b, fn, out):
     return b.node("Div", [scaled, b.value(beta, out.dtype)])
 
 
+def _hardtanh(b, fn, out):
+    # hardtanh and relu6 (hardtanh with bounds 0 and 6) are a Clip with the bounds as inputs
+    x, min_val, max_val = fn.inputs
+    return b.node("Clip", [b.value(x), b.value(min_val, out.dtype), b.value(max_val, out.dtype)])
+
+
+def _hardsigmoid(b, fn, out):
+    return b.node("HardSigmoid", [b.value(fn.inputs[0])], alpha=1 / 6, beta=0.5)
+
+
+def _logsigmoid(b, fn, out):
+    # log(sigmoid(x)) = -softplus(-x); ONNX has no LogSigmoid operator
+    return b.node("Neg", [b.node("Softplus", [b.node("Neg", [b.value(fn.inputs[0])])])])
+
+
+def _mish(b, fn, out):
+    # Mish is an ONNX operator from opset 18; before that, its formula x * tanh(softplus(x))
+    x = b.value(fn.inputs[0])
+    if b.opset >= 18:
+        return b.node("Mish", [x])
+    return b.node("Mul", [x, b.node("Tanh", [b.node("Softplus", [x])])])
+
+
 def _gelu(b, fn, out):
     # GELU is an ONNX operator only from opset 20: write its formula.
     x, approximate = b.value(fn.inputs[0]), fn.inputs[1]
@@ -448,6 +471,8 @@ CONVERTERS = {
     "Cos": _same("Cos"), "Erf": _same("Erf"),
     "Relu": _same("Relu"), "Tanh": _same("Tanh"), "Sigmoid": _same("Sigmoid"), "Silu": _silu,
     "Gelu": _gelu, "Softplus": _softplus, "LeakyRelu": _leaky_relu, "Elu": _elu,
+    "Hardtanh": _hardtanh, "Hardsigmoid": _hardsigmoid, "Hardswish": _same("HardSwish"),
+    "LogSigmoid": _logsigmoid, "Mish": _mish,
     "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"), "ScaledSoftmax": _scaled_softmax,
     "PackedAttention": _packed_attention,
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,

@@ -7,7 +7,7 @@ the ops (they import Tensor), so the ops attach themselves here.
 import numpy as np
 
 from ..tensor import Tensor
-from . import arithmetic, compare, indexing, inplace, linalg, pointwise, reduction, shape, softmax
+from . import arithmetic, compare, indexing, inplace, linalg, piecewise, pointwise, reduction, shape, softmax
 from .arithmetic import abs, add, div, mul, neg, pow, square, sub  # noqa: A004
 from .compare import (allclose, clamp, clip, eq, equal, ge, gt, isfinite, isnan, le, logical_and,
                       logical_not, logical_or, lt, masked_fill, maximum, minimum, ne, sign, where)
@@ -16,8 +16,9 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
                        randperm, zeros, zeros_like)
 from .indexing import gather, index_select, narrow, one_hot
 from .linalg import bmm, dot, matmul, mm, outer
-from .pointwise import (cos, elu, erf, exp, gelu, leaky_relu, log, relu, rsqrt, selu, sigmoid, silu, sin,
-                        softplus, sqrt, tanh)
+from .piecewise import hardsigmoid, hardswish, hardtanh, relu6
+from .pointwise import (cos, elu, erf, exp, gelu, leaky_relu, log, logsigmoid, mish, relu, rsqrt, selu, sigmoid,
+                        silu, sin, softplus, softsign, sqrt, tanh)
 from .reduction import (amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, std, sum,
                         var)
 from .shape import (broadcast_to, cast, cat, chunk, clone, concat, contiguous, expand, expand_as,
@@ -31,12 +32,13 @@ __all__ = ["abs", "add", "allclose", "amax", "amin", "arange", "argmax", "argmin
            "bmm", "broadcast_to", "cast", "cat", "chunk", "clamp", "clip", "clone", "concat",
            "contiguous", "cos", "div", "dot", "elu", "empty", "empty_like", "eq", "equal", "erf", "exp",
            "expand", "expand_as", "eye", "flatten", "from_numpy", "full", "full_like", "gather",
-           "ge", "gelu", "gt", "index_select", "isfinite", "isnan", "le", "leaky_relu", "linspace", "log",
-           "log_softmax", "logical_and", "logical_not", "logical_or", "logsumexp", "lt",
-           "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "movedim",
+           "ge", "gelu", "gt", "hardsigmoid", "hardswish", "hardtanh", "index_select", "isfinite", "isnan", "le",
+           "leaky_relu", "linspace", "log", "log_softmax", "logical_and", "logical_not", "logical_or", "logsigmoid",
+           "logsumexp", "lt",
+           "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mish", "mm", "movedim",
            "mul", "narrow", "ne", "neg", "one_hot", "ones", "ones_like", "outer", "permute", "pow",
-           "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "relu", "reshape",
-           "rsqrt", "selu", "sigmoid", "sign", "silu", "sin", "softmax", "softplus", "split", "sqrt",
+           "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "relu", "relu6", "reshape",
+           "rsqrt", "selu", "sigmoid", "sign", "silu", "sin", "softmax", "softplus", "softsign", "split", "sqrt",
            "square", "squeeze", "stack", "std", "sub", "sum", "t", "tanh", "transpose",
            "unflatten", "unsqueeze", "var", "view", "where", "zeros", "zeros_like"]
 

@@ -13,7 +13,8 @@ in-place change of the view changes the base too: the base's history becomes
 base". ``y = x * 1; y[0].mul_(3)`` then sends 3 to the first row of ``x.grad``.
 
 The in-place activations (``relu_``, ``silu_``, ``elu_``, ``leaky_relu_``,
-``selu_``, behind ``F.relu(x, inplace=True)``...) and ``F.dropout(x, inplace=True)`` are
+``selu_``, ``hardtanh_``, ``relu6_``, ``hardsigmoid_``, ``hardswish_``, ``mish_``,
+behind ``F.relu(x, inplace=True)``...) and ``F.dropout(x, inplace=True)`` are
 :func:`apply_in_place` of their out-of-place operation.
 """
 import numpy as np
@@ -23,7 +24,7 @@ import weakref
 from ..autograd import Function, _refresh_view, _replay_view, is_grad_enabled, no_grad
 from ..random import _gen
 from ..tensor import Tensor
-from . import arithmetic, compare, pointwise
+from . import arithmetic, compare, piecewise, pointwise
 from .indexing import GetItem, _convert_key
 from .shape import cast, sum_to
 
@@ -171,6 +172,32 @@ def elu_(x, alpha=1.0):
 def selu_(x):
     """x overwritten with ``selu(x)`` (``F.selu(x, inplace=True)``)."""
     return apply_in_place(x, "selu_", pointwise.selu)
+
+
+def hardtanh_(x, min_val=-1.0, max_val=1.0):
+    """x overwritten with ``hardtanh(x, min_val, max_val)`` (``F.hardtanh(x, inplace=True)``)."""
+    return apply_in_place(x, "hardtanh_", piecewise.hardtanh, min_val, max_val)
+
+
+def relu6_(x):
+    """x overwritten with ``relu6(x)`` (``F.relu6(x, inplace=True)``, ``nn.ReLU6(inplace=True)``)."""
+    return apply_in_place(x, "relu6_", piecewise.relu6)
+
+
+def hardsigmoid_(x):
+    """x overwritten with ``hardsigmoid(x)`` (``F.hardsigmoid(x, inplace=True)``)."""
+    return apply_in_place(x, "hardsigmoid_", piecewise.hardsigmoid)
+
+
+def hardswish_(x):
+    """x overwritten with ``hardswish(x)`` (``F.hardswish(x, inplace=True)``)."""
+    # hardswish's slope is read from the input, so backward keeps a copy of it, as silu_'s does
+    return apply_in_place(x, "hardswish_", lambda old: piecewise.hardswish(old.clone()))
+
+
+def mish_(x):
+    """x overwritten with ``mish(x)`` (``F.mish(x, inplace=True)``, ``nn.Mish(inplace=True)``)."""
+    return apply_in_place(x, "mish_", lambda old: pointwise.mish(old.clone()))
 
 
 def add_(x, other, alpha=1):

@@ -1,4 +1,4 @@
-"""Normalisation: batch, layer, group and RMS norm, forward and backward side by side.
+"""Normalisation: batch, layer, group, instance and RMS norm, forward and backward side by side.
 
 Each op standardises ``x`` over some axes (``xhat = (x - mean) / sqrt(var + eps)``)
 and applies a per-feature affine map (``y = xhat * weight + bias``). Because the
@@ -176,6 +176,55 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     if input.ndim < 2:
         raise ValueError(f"group_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
     return GroupNormFunction.apply(input, int(num_groups), weight, bias, float(eps))
+
+
+# ----------------------------------------------------------- instance norm ---
+# Instance norm standardises each channel of each sample over its positions: group norm
+# with one channel per group. It runs on the group-norm Function (its kernels, and its
+# differentiable backward for second derivatives); only the running statistics, which
+# group norm has not, are added here.
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Standardise each channel of each sample of ``input`` ``(N, C, *)`` over its positions
+    (Ulyanov et al., 2016, "Instance Normalization"), then ``* weight + bias`` per channel.
+
+    With ``use_input_stats`` each (sample, channel) uses its own mean and (biased)
+    variance; ``running_mean``/``running_var``, if given, move in place towards their
+    average over the batch: ``running = momentum * mean_n(stat) + (1 - momentum) * running``,
+    the variance unbiased (PyTorch's rule). Without ``use_input_stats`` the running
+    statistics normalise every sample, as batch norm does in eval.
+    """
+    if input.ndim < 2:
+        raise ValueError(f"instance_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: use_input_stats=False normalises with running_mean and running_var, "
+                             "but they were not given")
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    _check_positions("instance_norm", input)
+    if running_mean is not None or running_var is not None:
+        _update_running_stats(input.data, running_mean, running_var, float(momentum))
+    return group_norm(input, input.shape[1], weight, bias, eps)
+
+
+def _check_positions(op, input):
+    """An instance's variance needs more than one position (PyTorch's check)."""
+    if int(np.prod(input.shape[2:])) <= 1:   # none at all is refused too: no statistics to take
+        raise ValueError(f"{op}: expected more than 1 spatial element per channel to take statistics over, "
+                         f"got input of shape {tuple(input.shape)}")
+
+
+def _update_running_stats(x, running_mean, running_var, momentum):
+    n, c = x.shape[:2]
+    x3 = x.reshape(n, c, -1)
+    # PyTorch runs batch norm on the (1, N*C, *) view with each running statistic repeated N
+    # times, then averages the N updated copies: the same as updating with the batch average.
+    stats = (running_mean, x3.mean(axis=2, dtype=np.float64)), (running_var, x3.var(axis=2, ddof=1, dtype=np.float64))
+    for running, stat in stats:
+        if running is not None:
+            running.data[...] = (momentum * stat + (1 - momentum) * running.data.astype(np.float64)).mean(axis=0)
+            running._bump_version()
 
 
 # ---------------------------------------------------------------- rms norm ---

@@ -8,7 +8,10 @@ selu are NumPy in the forward; their backward multiplies by the slope the
 forward kept (ELU's through ``EluGrad``, whose own backward is stated; leaky
 ReLU's slope is a constant) and never reads the input, so their in-place forms
 (``elu_``... in ``nnlite/ops/inplace.py``), which overwrite it, differentiate
-exactly too.
+exactly too. logsigmoid and mish are NumPy in the forward as well, with
+backward in differentiable ops; softsign is abs, add and div, as in PyTorch.
+The piecewise-linear activations (hardtanh, relu6, hardsigmoid, hardswish)
+are in ``nnlite/ops/piecewise.py``.
 """
 import math
 
@@ -79,7 +82,7 @@ class Cos(Function):
         return -grad * sin(self.inputs[0])
 
 
-class Softplus(Function):
+class SoftplusFunction(Function):
     """log(1 + exp(beta x)) / beta, linear above ``threshold`` (PyTorch's definition)."""
 
     def forward(self, a, beta, threshold):
@@ -91,8 +94,10 @@ class Softplus(Function):
         (a,) = self.inputs[:1]
         z = a * self.beta
         s = sigmoid(z)
-        linear = constant(z.data > self.threshold)
-        return grad * where(linear, 1.0, s), None, None
+        # Slope sigmoid(beta x), 1 on the linear side. Exactly at the threshold PyTorch takes the
+        # slope from the curved side but the second derivative from the linear side, 0: s.detach().
+        curved = where(constant(z.data == self.threshold), s.detach(), s)
+        return grad * where(constant(z.data > self.threshold), 1.0, curved), None, None
 
 
 # ------------------------------------------------------------- activations --
@@ -361,7 +366,9 @@ def gelu(input, approximate="none"):
 
 
 def softplus(input, beta=1.0, threshold=20.0):
-    return Softplus.apply(input, beta, threshold)
+    """``log(1 + e^(beta x)) / beta``, a smooth ReLU; x itself where ``beta * x > threshold``."""
+    beta, threshold = real_number("softplus", "beta", beta), real_number("softplus", "threshold", threshold)
+    return SoftplusFunction.apply(_floating("softplus", input), beta, threshold)
 
 
 # SELU's constants (Klambauer et al., 2017, "Self-Normalizing Neural Networks"), to PyTorch's
@@ -418,3 +425,87 @@ def selu(input):
     [-1.1113, 0.0, 2.1014]
     """
     return EluFunction.apply(_floating("selu", input), SELU_ALPHA, SELU_SCALE)
+
+
+class LogSigmoidFunction(Function):
+    """``log(sigmoid(x)) = min(x, 0) - log(1 + e^-|x|)``, PyTorch's stable form: e^-|x| never
+    overflows, and log1p keeps the digits of a tiny e^-|x| (x = 40 gives -4.2e-18, not 0)."""
+
+    def forward(self, a):
+        return np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a)))
+
+    def backward(self, grad):
+        return LogSigmoidGrad.apply(grad, self.inputs[0])
+
+
+class LogSigmoidGrad(Function):
+    """grad * sigmoid(-x), formed as PyTorch forms it from q = e^-|x| / (1 + e^-|x|):
+    ``1 - q`` for x < 0, ``q`` otherwise (never e^x, which overflows).
+
+    Linear in grad; its derivative in x is ``grad * (s - 1) * s`` with s = sigmoid(x),
+    the second derivative of log sigmoid.
+    """
+
+    def forward(self, grad, x):
+        z = np.exp(-np.abs(x))
+        q = z / (1 + z)
+        return grad * np.where(x < 0, 1 - q, q)
+
+    def backward(self, gg):
+        grad, x = self.inputs
+        s = sigmoid(x)
+        return LogSigmoidGrad.apply(gg, x), gg * grad * (s - 1.0) * s
+
+
+class MishFunction(Function):
+    """``x * tanh(softplus(x))`` (Misra, 2019, "Mish: A Self Regularized Non-Monotonic
+    Activation Function"), with softplus(x) = log(1 + e^x) as PyTorch writes it.
+
+    d/dx = t + x * sigmoid(x) * (1 - t^2) with t = tanh(softplus(x)); backward states it in
+    differentiable ops (as PyTorch does when the graph of the gradient is recorded), so
+    the second derivative follows from them.
+    """
+
+    def forward(self, a):
+        with np.errstate(over="ignore"):   # e^x = inf for large x gives tanh(inf) = 1: mish(x) = x
+            return a * np.tanh(np.log1p(np.exp(a)))
+
+    def backward(self, grad):
+        x = self.inputs[0]
+        t = tanh(softplus(x))   # softplus is linear above 20, where tanh is 1 to the last digit anyway
+        return grad * (t + x * sigmoid(x) * (1.0 - t * t))
+
+
+def logsigmoid(input):
+    """``log(sigmoid(x)) = -softplus(-x)``, computed without overflow for large |x|.
+
+    >>> import nnlite as nl
+    >>> [round(v, 4) for v in logsigmoid(nl.tensor([-1000.0, 0.0, 1000.0])).data.tolist()]
+    [-1000.0, -0.6931, 0.0]
+    """
+    return LogSigmoidFunction.apply(_floating("logsigmoid", input))
+
+
+def mish(input):
+    """``x * tanh(softplus(x))``: a smooth, non-monotonic ReLU-like curve with a dip to
+    about -0.31 near x = -1.2. The in-place form is ``mish_`` in ``nnlite/ops/inplace.py``.
+
+    >>> import nnlite as nl
+    >>> [round(v, 4) for v in mish(nl.tensor([-1.0, 0.0, 2.0])).data.tolist()]
+    [-0.3034, 0.0, 1.944]
+    """
+    return MishFunction.apply(_floating("mish", input))
+
+
+def softsign(input):
+    """``x / (1 + |x|)``: like tanh, from -1 to 1, but approached polynomially, not exponentially.
+
+    Written with abs, add and div, exactly as PyTorch writes it, so values and gradients
+    (slope 1 at x = 0, where abs's derivative is taken as 0) are PyTorch's.
+
+    >>> import nnlite as nl
+    >>> softsign(nl.tensor([-3.0, 0.0, 1.0])).data.tolist()
+    [-0.75, 0.0, 0.5]
+    """
+    input = _floating("softsign", input)
+    return input / (input.abs() + 1)

@@ -61,6 +61,15 @@ CASES = [
     ("selu", nl.selu, _t(lambda T, a: T.nn.functional.selu(a)), [(3, 4)], "away"),
     ("softplus_beta", lambda a: nl.softplus(a * 10, beta=2.0, threshold=5.0),
      _t(lambda T, a: T.nn.functional.softplus(a * 10, beta=2.0, threshold=5.0)), [(3, 4)], "away"),
+    ("hardtanh", lambda a: nl.hardtanh(a * 2, -0.5, 1.5), _t(lambda T, a: T.nn.functional.hardtanh(a * 2, -0.5, 1.5)),
+     [(3, 4)], "away"),
+    ("relu6", lambda a: nl.relu6(a * 4), _t(lambda T, a: T.nn.functional.relu6(a * 4)), [(3, 4)], "away"),
+    ("hardsigmoid", lambda a: nl.hardsigmoid(a * 2), _t(lambda T, a: T.nn.functional.hardsigmoid(a * 2)),
+     [(3, 4)], "away"),
+    ("hardswish", lambda a: nl.hardswish(a * 2), _t(lambda T, a: T.nn.functional.hardswish(a * 2)), [(3, 4)], "away"),
+    ("logsigmoid", lambda a: nl.logsigmoid(a * 3), _t(lambda T, a: T.nn.functional.logsigmoid(a * 3)), [(3, 4)], "any"),
+    ("softsign", nl.softsign, _t(lambda T, a: T.nn.functional.softsign(a)), [(3, 4)], "away"),
+    ("mish", lambda a: nl.mish(a * 3), _t(lambda T, a: T.nn.functional.mish(a * 3)), [(3, 4)], "any"),
     ("erf", nl.erf, _t(lambda T, a: T.erf(a)), [(6,)], "any"),
     ("sin_cos", lambda a: nl.sin(a) * nl.cos(a), _t(lambda T, a: T.sin(a) * T.cos(a)), [(6,)], "any"),
     # selection
@@ -146,7 +155,8 @@ CASES = [
 ]
 
 SECOND_ORDER = {"mul", "div", "pow_scalar", "exp", "log", "tanh", "sigmoid", "gelu", "gelu_tanh",
-                "silu", "softplus", "elu", "elu_alpha", "selu", "matmul_2d", "matmul_batched", "matmul_1d_2d",
+                "silu", "softplus", "elu", "elu_alpha", "selu", "hardswish", "logsigmoid", "softsign", "mish",
+                "matmul_2d", "matmul_batched", "matmul_1d_2d",
                 "matmul_4d_heads",
                 "packed_attention", "packed_attention_causal",
                 "sum_dims", "mean",

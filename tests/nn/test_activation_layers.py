@@ -1,5 +1,6 @@
 """Activation modules and Dropout against PyTorch; dropout's masks and statistics."""
 import inspect
+import warnings
 
 import numpy as np
 import pytest
@@ -214,10 +215,15 @@ def test_float32_matches_torch(name, fn, torch_name, kwargs):
 
 
 SMOOTH_OR_RELU = [("relu", F.relu, "relu", {}), ("silu", F.silu, "silu", {})]
+# The activations of the PyTorch set added later (tested together further down) that take inplace.
+HARD_AND_MISH = [("hardtanh", F.hardtanh, "hardtanh", {}),
+                 ("hardtanh_-0.5_2", F.hardtanh, "hardtanh", {"min_val": -0.5, "max_val": 2.0}),
+                 ("relu6", F.relu6, "relu6", {}), ("hardsigmoid", F.hardsigmoid, "hardsigmoid", {}),
+                 ("hardswish", F.hardswish, "hardswish", {}), ("mish", F.mish, "mish", {})]
 
 
-@pytest.mark.parametrize("name, fn, torch_name, kwargs", KINKED + SMOOTH_OR_RELU,
-                         ids=CASE_IDS + [case[0] for case in SMOOTH_OR_RELU])
+@pytest.mark.parametrize("name, fn, torch_name, kwargs", KINKED + SMOOTH_OR_RELU + HARD_AND_MISH,
+                         ids=CASE_IDS + [case[0] for case in SMOOTH_OR_RELU + HARD_AND_MISH])
 def test_inplace_overwrites_the_input_and_keeps_the_gradient(name, fn, torch_name, kwargs):
     rng = np.random.default_rng(4)
     data = _with_kinks(rng)
@@ -265,7 +271,11 @@ def test_inplace_on_a_view_sends_the_gradient_to_its_region():
 
 @pytest.mark.parametrize("make", [lambda inplace: nn.LeakyReLU(0.1, inplace), lambda inplace: nn.ELU(2.0, inplace),
                                   lambda inplace: nn.SELU(inplace), lambda inplace: nn.ReLU(inplace),
-                                  lambda inplace: nn.SiLU(inplace)], ids=["LeakyReLU", "ELU", "SELU", "ReLU", "SiLU"])
+                                  lambda inplace: nn.SiLU(inplace), lambda inplace: nn.Hardtanh(-1.0, 0.5, inplace),
+                                  lambda inplace: nn.ReLU6(inplace), lambda inplace: nn.Mish(inplace),
+                                  lambda inplace: nn.Hardsigmoid(inplace), lambda inplace: nn.Hardswish(inplace)],
+                         ids=["LeakyReLU", "ELU", "SELU", "ReLU", "SiLU", "Hardtanh", "ReLU6", "Mish", "Hardsigmoid",
+                              "Hardswish"])
 def test_inplace_modules_modify_their_input_and_others_do_not(make):
     data = np.array([-2.0, -0.5, 0.0, 1.5])
     x, y = nl.tensor(data.copy()), nl.tensor(data.copy())
@@ -378,3 +388,209 @@ def test_integer_input_is_refused_not_converted_or_truncated(fn, inplace):
     with pytest.raises(TypeError, match=r"input must be a floating-point tensor, got int64"):
         fn(x, inplace=inplace)
     assert x.data.tolist() == [-1, 2]
+
+
+# ------------------ softplus, hardtanh, relu6, logsigmoid, softsign, mish, hardsigmoid, hardswish ---
+# Each case: (id, nnlite function, torch function's name, keyword arguments, the points where the
+# function has a corner or switches formula, rtol against PyTorch for the value and first
+# derivative, rtol for the second). The piecewise ones compute what PyTorch computes, bit for bit;
+# the smooth ones differ in the last digits only, where PyTorch's vectorised exp/log1p/tanh round
+# otherwise, or (mish, softsign's second derivative) where its derivative formula groups terms otherwise.
+PYTORCH_SET = [
+    ("softplus", F.softplus, "softplus", {}, [20.0, 19.0, 21.0], 1e-15, 1e-13),
+    ("softplus_2_5", F.softplus, "softplus", {"beta": 2.0, "threshold": 5.0}, [2.5, -2.5], 1e-15, 1e-13),
+    ("hardtanh", F.hardtanh, "hardtanh", {}, [-1.0, 1.0], 0, 0),
+    ("hardtanh_-0.5_2", F.hardtanh, "hardtanh", {"min_val": -0.5, "max_val": 2.0}, [-0.5, 2.0], 0, 0),
+    ("relu6", F.relu6, "relu6", {}, [6.0], 0, 0),
+    ("logsigmoid", F.logsigmoid, "logsigmoid", {}, [-800.0, 800.0], 1e-15, 1e-14),
+    ("softsign", F.softsign, "softsign", {}, [], 1e-14, 1e-12),
+    ("mish", F.mish, "mish", {}, [-800.0], 1e-12, 1e-10),
+    ("hardsigmoid", F.hardsigmoid, "hardsigmoid", {}, [-3.0, 3.0], 0, None),
+    ("hardswish", F.hardswish, "hardswish", {}, [-3.0, 3.0], 0, 0),
+]
+PYTORCH_SET_IDS = [c[0] for c in PYTORCH_SET]
+
+
+def _with_corners(rng, corners, shape=(4, 8)):
+    """Standard normals scaled up, with exact (signed) zeros, far-out values and the corners among them."""
+    x = rng.standard_normal(shape) * 4
+    special = [0.0, -0.0, -40.0, 40.0, 1e-300] + list(corners)
+    x.flat[:len(special)] = special
+    return x
+
+
+@pytest.mark.parametrize("name, fn, torch_name, kwargs, corners, rtol, rtol2", PYTORCH_SET, ids=PYTORCH_SET_IDS)
+def test_pytorch_set_values_and_derivatives_at_the_corners_match_torch(name, fn, torch_name, kwargs, corners,
+                                                                       rtol, rtol2):
+    """float64: PyTorch's one-sided slope at each corner, and its second derivative there."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    data = _with_corners(rng, corners)
+    v, w = rng.standard_normal(data.shape), rng.standard_normal(data.shape)
+    y, g, gg = _first_and_second(lambda t: fn(t, **kwargs), nl.tensor(data, requires_grad=True), nl.tensor(v),
+                                 nl.tensor(w))
+    xt = torch.tensor(data, requires_grad=True)
+    yt = getattr(torch.nn.functional, torch_name)(xt, **kwargs)
+    (gt,) = torch.autograd.grad((yt * torch.tensor(v)).sum(), xt, create_graph=True)
+    assert y.dtype == nl.float64
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=rtol, atol=0)
+    np.testing.assert_array_equal(np.signbit(y.data), np.signbit(yt.detach().numpy()))
+    if name == "hardsigmoid":
+        # PyTorch's float64 slope is 1/6 rounded to float32 (0.16666667163...); nnlite's is 1/6, and
+        # PyTorch has no second derivative here at all (nnlite's is 0, the derivative being piecewise constant).
+        np.testing.assert_allclose(g.data, gt.detach().numpy(), rtol=3e-8, atol=0)
+        assert set(np.unique(g.data / v)) <= {0.0, 1 / 6} and not gg.any()
+        return
+    np.testing.assert_allclose(g.data, gt.detach().numpy(), rtol=rtol, atol=0)
+    ggt = torch.autograd.grad((gt * torch.tensor(w)).sum(), xt)[0].numpy() if gt.requires_grad else 0 * data
+    np.testing.assert_allclose(gg, ggt, rtol=rtol2, atol=1e-300)
+
+
+def test_corner_slopes_are_pytorchs():
+    """The one-sided slopes PyTorch takes at the corners, spelled out."""
+    def slope(fn, points):
+        x = nl.tensor(points, dtype=nl.float64, requires_grad=True)
+        fn(x).sum().backward()
+        return x.grad.data.tolist()
+    assert slope(F.hardtanh, [-1.0, 1.0, 0.0]) == [0.0, 0.0, 1.0]      # a clamp's would be [1, 1, 1]
+    assert slope(lambda t: nl.clamp(t, -1.0, 1.0), [-1.0, 1.0]) == [1.0, 1.0]
+    assert slope(F.relu6, [0.0, 6.0, 3.0]) == [0.0, 0.0, 1.0]
+    assert slope(F.hardsigmoid, [-3.0, 3.0, 0.0]) == [0.0, 0.0, 1 / 6]
+    assert slope(F.hardswish, [-3.0, 3.0, 0.0]) == [0.0, 1.0, 0.5]
+    assert slope(F.softsign, [0.0, -0.0]) == [1.0, 1.0]
+    assert slope(lambda t: F.softplus(t, 2.0, 5.0), [2.5, 2.6])[1] == 1.0   # at beta x = threshold: curved side
+
+
+@pytest.mark.parametrize("name, fn, torch_name, kwargs, corners, rtol, rtol2", PYTORCH_SET, ids=PYTORCH_SET_IDS)
+def test_pytorch_set_gradients_against_finite_differences(name, fn, torch_name, kwargs, corners, rtol, rtol2):
+    """Away from the corners, first and second order, in float64."""
+    rng = np.random.default_rng(2)
+    data = rng.uniform(0.05, 5.0, (3, 6)) * rng.choice([-1.0, 1.0], (3, 6))
+    data = np.where(np.min(np.abs(data[..., None] - np.array(corners + [0.0])), axis=-1) < 0.05, 0.5, data)
+    x = nl.tensor(data, requires_grad=True)
+    assert gradcheck(lambda t: fn(t, **kwargs), [x], atol=1e-7, rtol=1e-6)
+    assert gradgradcheck(lambda t: fn(t, **kwargs) * t, [x], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name, fn, torch_name, kwargs, corners, rtol, rtol2", PYTORCH_SET, ids=PYTORCH_SET_IDS)
+def test_pytorch_set_float32_stays_float32_and_matches_torch(name, fn, torch_name, kwargs, corners, rtol, rtol2):
+    data = _with_corners(np.random.default_rng(3), corners).astype(np.float32)
+    x = nl.tensor(data, requires_grad=True)
+    y = fn(x, **kwargs)
+    (g,) = nl.grad(y.sum(), x, create_graph=True)
+    assert y.dtype == nl.float32 and g.dtype == nl.float32
+    if g.requires_grad:
+        assert nl.grad(g.sum(), x)[0].dtype == nl.float32
+    torch = pytest.importorskip("torch")
+    xt = torch.tensor(data, requires_grad=True)
+    yt = getattr(torch.nn.functional, torch_name)(xt, **kwargs)
+    yt.sum().backward()
+    # Piecewise: PyTorch's float32 bits. Smooth: a few float32 roundings apart, more in the slopes,
+    # where 1 - t^2 (mish) and 1/(1+|x|) - |x|/(1+|x|)^2 (softsign) cancel digits in both libraries.
+    exact = rtol == 0
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=0 if exact else 5e-7, atol=0 if exact else 1e-37)
+    np.testing.assert_allclose(g.data, xt.grad.numpy(), rtol=0 if exact else 2e-6, atol=0 if exact else 1e-6)
+
+
+@pytest.mark.parametrize("name, args", [("Softplus", ()), ("Softplus", (2.0, 5.0)), ("Hardtanh", ()),
+                                        ("Hardtanh", (-0.5, 2.0)), ("ReLU6", ()), ("LogSigmoid", ()),
+                                        ("Softsign", ()), ("Mish", ()), ("Hardsigmoid", ()), ("Hardswish", ())])
+def test_pytorch_set_modules_match_torch(name, args):
+    torch = pytest.importorskip("torch")
+    x = _with_corners(np.random.default_rng(0), [-3.0, 3.0, 6.0, 1.0, -1.0, 2.0], (3, 4, 5))
+    rtol = 3e-8 if name == "Hardsigmoid" else 1e-13   # PyTorch's float64 slope is 1/6 rounded to float32
+    compare(getattr(nn, name)(*args), getattr(torch.nn, name)(*args), x, rtol=rtol, atol=1e-300)
+
+
+def test_pytorch_set_reprs():
+    assert repr(nn.Softplus()) == "Softplus(beta=1.0, threshold=20.0)"
+    assert repr(nn.Hardtanh(-2.0, 2.0, True)) == "Hardtanh(min_val=-2.0, max_val=2.0, inplace=True)"
+    assert repr(nn.ReLU6()) == "ReLU6()" and repr(nn.ReLU6(True)) == "ReLU6(inplace=True)"
+    assert repr(nn.Mish(inplace=True)) == "Mish(inplace=True)"
+    assert repr(nn.Hardswish(inplace=True)) == "Hardswish()"   # PyTorch's repr leaves inplace out
+    assert isinstance(nn.ReLU6(), nn.Hardtanh)
+
+
+@pytest.mark.parametrize("name, args", [("Softplus", ()), ("Softplus", (2, 5)), ("Hardtanh", ()),
+                                        ("Hardtanh", (-0.5, 2.0, True)), ("ReLU6", ()), ("ReLU6", (True,)),
+                                        ("LogSigmoid", ()), ("Softsign", ()), ("Mish", ()), ("Mish", (True,)),
+                                        ("Hardsigmoid", ()), ("Hardsigmoid", (True,)), ("Hardswish", (True,))])
+def test_pytorch_set_reprs_are_torch(name, args):
+    torch = pytest.importorskip("torch")
+    assert repr(getattr(nn, name)(*args)) == repr(getattr(torch.nn, name)(*args))
+
+
+@pytest.mark.parametrize("name", ["hardtanh", "relu6", "softsign", "mish", "hardsigmoid", "hardswish"])
+def test_pytorch_set_functional_signatures_are_torch(name):
+    torch = pytest.importorskip("torch")
+    ours, theirs = inspect.signature(getattr(F, name)), inspect.signature(getattr(torch.nn.functional, name))
+    assert [(p.name, p.default) for p in ours.parameters.values()] == \
+        [(p.name, p.default) for p in theirs.parameters.values()]
+
+
+def test_hardtanh_constructor_is_torchs_without_the_deprecated_aliases():
+    """PyTorch's Hardtanh also takes min_value/max_value, deprecated spellings of min_val/max_val."""
+    torch = pytest.importorskip("torch")
+
+    def params(cls):
+        return [(k, v.default) for k, v in inspect.signature(cls.__init__).parameters.items()]
+    assert params(nn.Hardtanh) == params(torch.nn.Hardtanh)[:4]
+
+
+def test_pytorch_set_refuses_bad_arguments():
+    x = nl.randn(3)
+    with pytest.raises(ValueError, match=r"hardtanh: min_val \(2.0\) cannot be greater than max_val \(1.0\)"):
+        F.hardtanh(x, 2.0, 1.0)
+    with pytest.raises(ValueError, match=r"Hardtanh: max_val \(1.0\) must be greater than min_val \(1.0\)"):
+        nn.Hardtanh(1.0, 1.0)
+    with pytest.raises(TypeError, match=r"hardtanh: min_val must be a real number .*got str"):
+        F.hardtanh(x, "-1")
+    with pytest.raises(TypeError, match=r"Softplus: beta must be a real number .*got NoneType"):
+        nn.Softplus(None)
+    with pytest.raises(TypeError, match=r"softplus: threshold must be a real number .*got Tensor"):
+        F.softplus(x, 1.0, nl.tensor(20.0))
+    with pytest.raises(TypeError, match=r"mish: inplace must be True or False, got float 1.0"):
+        F.mish(x, 1.0)
+    assert F.hardtanh(x, np.float64(-0.5), 1).dtype == nl.float32
+    # hardtanh with min_val == max_val is allowed, as in PyTorch: every value becomes that bound
+    assert F.hardtanh(x, 0.5, 0.5).data.tolist() == [0.5] * 3
+
+
+@pytest.mark.parametrize("fn", [F.hardtanh, F.relu6, F.mish, F.hardsigmoid, F.hardswish])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_pytorch_set_refuses_integer_input(fn, inplace):
+    x = nl.tensor(np.array([-1, 2]))
+    with pytest.raises(TypeError, match=r"input must be a floating-point tensor, got int64"):
+        fn(x, inplace=inplace)
+    assert x.data.tolist() == [-1, 2]
+
+
+@pytest.mark.parametrize("fn", [F.softplus, F.logsigmoid, F.softsign])
+def test_functions_without_inplace_refuse_integer_input(fn):
+    with pytest.raises(TypeError, match=r"input must be a floating-point tensor, got int64"):
+        fn(nl.tensor(np.array([-1, 2])))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logsigmoid_and_mish_stay_finite_far_out(dtype):
+    """No overflow (and no NumPy warning) for large |x|: log sigmoid is x far left and 0 far right,
+    mish is x far right; their slopes 1 and 0."""
+    data = np.array([-1e4, -800.0, 800.0, 1e4], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = nl.tensor(data, requires_grad=True)
+        y = F.logsigmoid(x)
+        (g,) = nl.grad(y.sum(), x, create_graph=True)
+        (gg,) = nl.grad(g.sum(), x)
+        np.testing.assert_array_equal(y.data[:2], data[:2])
+        assert np.all(y.data[2:] == 0) and g.data.tolist() == [1, 1, 0, 0]
+        assert np.all(np.isfinite(gg.data))
+        x = nl.tensor(data, requires_grad=True)
+        y = F.mish(x)
+        (g,) = nl.grad(y.sum(), x, create_graph=True)
+        (gg,) = nl.grad(g.sum(), x)   # PyTorch's is NaN at 800 and beyond (0 * inf in its formula)
+        np.testing.assert_array_equal(y.data[2:], data[2:])
+        assert np.all(y.data[:2] == 0) and g.data.tolist() == [0, 0, 1, 1]
+        assert np.all(gg.data == 0)
+    # the value just to the right of 0 keeps its digits: log sigmoid(40) = -e^-40
+    assert F.logsigmoid(nl.tensor(40.0, dtype=nl.float64)).item() == pytest.approx(-np.exp(-40.0), rel=1e-15)

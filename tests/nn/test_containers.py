@@ -121,8 +121,9 @@ def test_small_cnn_float32_training_step_matches_torch():
 
 LAYERS = ["Linear", "Bilinear", "Identity", "Flatten", "Unflatten", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d",
           "AvgPool1d", "AvgPool2d", "LPPool1d", "LPPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "BatchNorm1d",
-          "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm", "Embedding", "Dropout", "ReLU", "LeakyReLU", "PReLU",
-          "ELU", "SELU", "GELU", "SiLU", "Softmax", "LogSoftmax", "Sequential", "ModuleList", "ModuleDict",
+          "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm", "InstanceNorm1d", "InstanceNorm2d", "Embedding",
+          "Dropout", "ReLU", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "SiLU", "Softmax", "LogSoftmax", "Softplus",
+          "ReLU6", "Mish", "Hardsigmoid", "Hardswish", "Sequential", "ModuleList", "ModuleDict",
           "ParameterList", "ParameterDict", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "HuberLoss",
           "SmoothL1Loss", "BCEWithLogitsLoss", "KLDivLoss"]
 

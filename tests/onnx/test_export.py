@@ -401,3 +401,40 @@ def test_control_flow_on_the_input_values_is_refused(tmp_path):
     _runtime()
     with pytest.raises(nl.onnx.ExportError, match=r"ran other operations .*\['Sigmoid'\] against \['Tanh'\]"):
         nl.onnx.export(BranchesOnValues(), np.array([[1.0, 2.0, 3.0, 4.0]], np.float32), tmp_path / "m.onnx")
+
+
+def _pytorch_set_model():
+    return nn.Sequential(nn.Linear(6, 8), nn.Hardtanh(-0.5, 0.8), nn.Linear(8, 8), nn.ReLU6(inplace=True),
+                         nn.Linear(8, 8), nn.Hardsigmoid(), nn.Linear(8, 8), nn.Hardswish(inplace=True),
+                         nn.Linear(8, 8), nn.Softsign(), nn.Linear(8, 8), nn.LogSigmoid(), nn.Linear(8, 8), nn.Mish(),
+                         nn.Linear(8, 8), nn.Softplus(2.0, 5.0), nn.Linear(8, 3))
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_hard_and_soft_activations_become_their_onnx_operators(tmp_path, opset):
+    """Clip for hardtanh and relu6, HardSigmoid, HardSwish; softsign as the abs, add and div it is made of;
+    log sigmoid as -softplus(-x); Mish from opset 18, its formula x tanh(softplus(x)) before."""
+    nl.manual_seed(0)
+    x = _floats(5, 6) * 3   # far enough out that the flat pieces are reached
+    proto = _round_trip(_pytorch_set_model(), x, tmp_path, other_batch=_floats(7, 6, seed=1) * 3, opset=opset)
+    ops = [n.op_type for n in proto.graph.node if n.op_type not in ("Gemm", "Identity")]
+    mish = ["Mish"] if opset >= 18 else ["Softplus", "Tanh", "Mul"]
+    assert ops == ["Clip", "Clip", "HardSigmoid", "HardSwish", "Abs", "Add", "Div", "Neg", "Softplus", "Neg"] + \
+        mish + ["Mul", "Softplus", "Div"]
+    assert proto.opset_import[0].version == opset
+
+
+def test_instance_norm_exports_as_group_norm_or_with_its_running_statistics(tmp_path):
+    """Per-sample statistics (the default) run as group norm with one channel per group; with
+    track_running_stats the eval layer is a BatchNormalization over the running statistics."""
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.InstanceNorm2d(4, affine=True), nn.ReLU(),
+                          nn.Conv2d(4, 4, 3), nn.InstanceNorm2d(4, track_running_stats=True))
+    model[1].weight.data[:] = [0.5, -1.0, 2.0, 1.5]
+    model.train()
+    for seed in range(3):
+        model(nl.tensor(_floats(4, 3, 6, 6, seed=seed) * 2 + 1))
+    proto = _round_trip(model, _floats(2, 3, 6, 6), tmp_path, other_batch=_floats(3, 3, 6, 6, seed=1))
+    ops = [n.op_type for n in proto.graph.node]
+    assert "LayerNormalization" in ops and "BatchNormalization" in ops
+    assert {"1.weight", "1.bias", "4.running_mean", "4.running_var"} <= {i.name for i in proto.graph.initializer}

@@ -133,3 +133,14 @@ def test_torch_state_dicts_load_and_give_equal_outputs():
             for p in theirs.parameters():
                 p.copy_(torch.randn(p.shape))
         load_from_torch_and_compare(ours, theirs, x)
+
+
+@pytest.mark.parametrize("make", [
+    lambda lib: lib.BatchNorm1d(4), lambda lib: lib.BatchNorm2d(4, affine=False),
+    lambda lib: lib.BatchNorm2d(4, bias=False, track_running_stats=False), lambda lib: lib.LayerNorm(4),
+    lambda lib: lib.LayerNorm((3, 4), elementwise_affine=False), lambda lib: lib.LayerNorm(4, bias=False),
+    lambda lib: lib.GroupNorm(2, 4), lambda lib: lib.GroupNorm(2, 4, affine=False),
+    lambda lib: lib.GroupNorm(2, 4, bias=False)])
+def test_norm_reprs_are_torch(make):
+    torch = pytest.importorskip("torch")
+    assert repr(make(nl.nn)) == repr(make(torch.nn))

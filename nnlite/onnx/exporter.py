@@ -17,9 +17,9 @@ node of the graph (:mod:`nnlite.onnx.functions`). Because the graph is the recor
 one pass, Python control flow is frozen at the branch the example input took.
 A value computed from the input outside autograd (``detach()``, ``sign()``, a
 comparison, ``.item()``) would be frozen the same way; the export therefore
-traces the model a second time on other input values of the same shape and
-stops, naming the operation, where the second pass ran other operations or
-read a constant that changed.
+traces the model a second time on other input values (with one row more when
+``dynamic_axes`` leaves the batch free) and stops, naming the operation, where
+the second pass ran other operations or read a constant that changed.
 An int8 :class:`~nnlite.quantization.QuantizedLinear` becomes quantize and
 ``DequantizeLinear`` nodes around a ``MatMul``: ``QuantizeLinear`` for a static
 layer, ``DynamicQuantizeLinear`` for a dynamic one with 8-bit codes
@@ -97,8 +97,6 @@ class GraphBuilder:
             if id(arg.data) in self.arrays:
                 return self.arrays[id(arg.data)]
             name = self.traced.names.get(id(arg)) or self.traced.names.get(id(arg.data))
-            if name is None:
-                self._refuse_batch_sized_constant(arg)
             out = self.constant(arg.data, name or "const")
             if name is not None:
                 self.parameter_names.add(out)
@@ -117,19 +115,6 @@ class GraphBuilder:
         if isinstance(arg, (bool, int, float, np.number)):
             return self.constant(np.asarray(arg, dtype=like if like is not None else self.dtype), "scalar")
         raise ExportError(f"onnx export: cannot turn an argument of type {type(arg).__name__} into a graph value")
-
-
-    def _refuse_batch_sized_constant(self, t):
-        """A Tensor from outside autograd, sized like the batch, was most likely computed from the input.
-
-        Writing it as a constant would freeze one example's values into the graph, a
-        wrong graph without an error; so stop and say which tensor it is.
-        """
-        batch = self.traced.inputs[0].shape[0] if self.traced.inputs and self.traced.inputs[0].ndim else None
-        if batch and batch > 1 and t.ndim >= 1 and t.shape[0] == batch:
-            raise ExportError(f"onnx export: a tensor of shape {tuple(t.shape)} made outside autograd "
-                              "(detach(), no_grad or a layer without a Function) reaches the output; it "
-                              "would be frozen into the graph as a constant")
 
 
 # ------------------------------------------------------------- converters ---
@@ -262,6 +247,21 @@ def _packed_attention(b, fn, out):
     heads_out = b.node("MatMul", [weights, v])
     merged = b.node("Transpose", [heads_out], perm=[0, 2, 1, 3])
     return b.node("Reshape", [merged, b.ints([-1, length, e])])
+
+
+def _sum(b, fn, out):
+    x, dims, keepdim = fn.inputs
+    if not dims:   # a 0-dim tensor: nothing to sum over
+        return b.node("Identity", [b.value(x)])
+    return b.node("ReduceSum", [b.value(x), b.ints(list(dims))], keepdims=int(bool(keepdim)))
+
+
+def _root(b, fn, out):
+    # a norm's s ** (1/p); only its gradient at s = 0 is special, and a graph has none
+    x, p = b.value(fn.inputs[0]), float(fn.inputs[1])
+    if p == 2.0:
+        return b.node("Sqrt", [x])
+    return b.node("Pow", [x, b.value(1.0 / p, out.dtype)])
 
 
 def _reshape(b, fn, out):
@@ -475,6 +475,7 @@ CONVERTERS = {
     "LogSigmoid": _logsigmoid, "Mish": _mish,
     "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"), "ScaledSoftmax": _scaled_softmax,
     "PackedAttention": _packed_attention,
+    "Sum": _sum, "Root": _root,
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
     "Conv2d": _conv2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
@@ -502,23 +503,29 @@ def _axis_names(spec):
 # A graph is the record of one pass. What the model computed from its input inside
 # autograd is in the record as operations; what it computed outside (a detached
 # tensor, a sign, a mask from a comparison, a number read with .item()) reaches the
-# record only as a constant: the example's values, frozen. The batch-size check in
-# GraphBuilder.value catches the common case of a per-example constant when the
-# example has several rows; the second pass below catches it at any batch size.
+# record only as a constant: the example's values, frozen. A second pass on other
+# input values finds them: its constants differ from the first pass's. When the batch
+# dimension is left free (dynamic_axes), the second pass also has one row more, so a
+# constant sized by the example's batch is found too.
 
-def _other_values(example):
-    """Input values of the example's shape and dtype that differ from it in every position
-    where they can: the values moved one place along (so each position sees another
-    entry, token ids stay valid ids) and floats also scaled by 1.25 (so a constant example
-    changes too; the sign of each value, and so a positive-only domain, is kept)."""
+def _other_values(example, one_more_row):
+    """Input values of the example's dtype that differ from it in every position where they
+    can: the values moved one place along (so each position sees another entry, token ids
+    stay valid ids) and floats also scaled by 1.25 (so a constant example changes too; the
+    sign of each value, and so a positive-only domain, is kept); with ``one_more_row``, the
+    first row again at the end."""
     x = np.asarray(example.data if isinstance(example, Tensor) else example)
     moved = np.roll(x.ravel(), 1).reshape(x.shape)
-    return moved * x.dtype.type(1.25) if x.dtype.kind == "f" else moved
+    if x.dtype.kind == "f":
+        moved = moved * x.dtype.type(1.25)
+    return np.concatenate([moved, moved[:1]]) if one_more_row and x.ndim else moved
 
 
 def _constants(fn, produced, names):
     """The arguments of ``fn`` the graph would hold as constants: arrays and Tensors that no
-    traced operation made and that are not the model's parameters or buffers, and numbers."""
+    traced operation made and that are not the model's parameters or buffers, and floats.
+    Integers are left out: they are options (shapes, dims), and a shape that follows the
+    batch size is written with the batch dimension free."""
     out = []
     for a in fn.inputs:
         for x in (a if isinstance(a, (tuple, list)) else (a,)):
@@ -528,15 +535,23 @@ def _constants(fn, produced, names):
             elif isinstance(x, np.ndarray):
                 if id(x) not in produced and id(x) not in names:
                     out.append(x)
-            elif isinstance(x, (bool, int, float, np.number)):
+            elif isinstance(x, (float, np.floating)):
                 out.append(np.asarray(x))
     return out
 
 
-def _refuse_input_dependent_constants(traced, other):
-    """Stop the export where a second trace, ``other`` (the same model on other input values
-    of the same shapes), ran other operations or gave a constant other values: the graph
-    would hold the first example's values for every input."""
+def _refuse_input_dependent_constants(model, traced, examples, free_batch):
+    """Trace ``model`` again on other input values (``_other_values``; one row more for each
+    input whose batch dimension is in ``free_batch``) and stop the export where that pass ran
+    other operations or gave a constant other values or another shape: the graph would hold
+    the first example's for every input."""
+    others = [_other_values(x, free) for x, free in zip(examples, free_batch)]
+    try:
+        other = trace(model, others)
+    except Exception as error:
+        raise ExportError(f"onnx export: the model failed on other input values of shapes "
+                          f"{[o.shape for o in others]} (a batch left free by dynamic_axes has one row more): "
+                          f"{type(error).__name__}: {error}") from error
     if traced.op_names() != other.op_names():
         at = next((i for i, (a, b) in enumerate(zip(traced.op_names(), other.op_names())) if a != b),
                   min(len(traced.functions), len(other.functions)))
@@ -556,9 +571,9 @@ def _refuse_input_dependent_constants(traced, other):
         if changed:
             shapes = [tuple(a.shape) for a in first]
             raise ExportError(f"onnx export: an argument of the operation {op_name(fn)} (constants of shapes "
-                              f"{shapes}) changes with the input's values but was computed outside autograd "
-                              "(detach(), sign(), a comparison, .item(), no_grad); it would be frozen into the "
-                              "graph as the example's values")
+                              f"{shapes}) changes with the input's values or batch size but was computed "
+                              "outside autograd (detach(), sign(), a comparison, .item(), no_grad); it would be "
+                              "frozen into the graph as the example's values")
 
 
 def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=None, output_names=None,
@@ -580,9 +595,10 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     their operations in the main graph.
 
     The model runs twice in eval mode: on the example, which the graph records,
-    and on other values of the same shape, which must run the same operations
-    on the same constants (a value computed from the input outside autograd
-    would otherwise be frozen into the graph); see :mod:`nnlite.onnx.exporter` for how
+    and on other values (one row more where ``dynamic_axes`` frees the batch
+    dimension), which must run the same operations on the same constants (a
+    value computed from the input outside autograd would otherwise be frozen
+    into the graph); see :mod:`nnlite.onnx.exporter` for how
     each operation is written and :data:`SUPPORTED_OPERATIONS` for the list.
     """
     onnx, helper, _ = _onnx()
@@ -610,6 +626,8 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     if unknown:
         raise ValueError(f"onnx export: dynamic_axes names {sorted(unknown)}, but the graph's inputs are "
                          f"{input_names} and its outputs {output_names}")
+    _refuse_input_dependent_constants(model, traced, examples,
+                                      [0 in _axis_names(dynamic_axes.get(name)) for name in input_names])
     graph_inputs = []
     for name, t in zip(input_names, traced.inputs):
         b.used.add(name)
@@ -637,7 +655,6 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
         graph_outputs.append(helper.make_tensor_value_info(
             name, helper.np_dtype_to_tensor_dtype(t.data.dtype), _dims(t.shape, _axis_names(dynamic_axes.get(name)))))
     tags.extend([set()] * (len(b.nodes) - len(tags)))
-    _refuse_input_dependent_constants(traced, trace(model, [_other_values(x) for x in examples]))
     nodes, onnx_functions = outline_groups(b, tags, traced.groups, input_names, output_names, int(opset)) \
         if functions and traced.groups else (b.nodes, [])
     graph = helper.make_graph(nodes, type(model).__name__, graph_inputs, graph_outputs, b.initializers)

@@ -332,7 +332,7 @@ class Detaches(nn.Module):
 
 def test_values_computed_outside_autograd_are_refused_not_frozen(tmp_path):
     _runtime()
-    with pytest.raises(nl.onnx.ExportError, match=r"shape \(3, 4\) made outside autograd"):
+    with pytest.raises(nl.onnx.ExportError, match=r"operation Add \(constants of shapes \[\(3, 4\)\]\) changes with"):
         nl.onnx.export(Detaches(), _floats(3, 4), tmp_path / "m.onnx")
 
 
@@ -368,6 +368,17 @@ class ScaledByItsMax(nn.Module):
         return h / float(h.data.max())   # a number read from the input's values
 
 
+class BatchSizedZeros(nn.Module):
+    """Adds a constant sized by the batch: right only for the example's batch size."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.linear(x) + nl.ones(x.shape[0], 4) * x.shape[0]
+
+
 class BranchesOnValues(nn.Module):
     def __init__(self):
         super().__init__()
@@ -382,18 +393,30 @@ class BranchesOnValues(nn.Module):
 @pytest.mark.parametrize("model, match", [
     (SignTimes, r"operation Mul \(constants of shapes \[\(\d, 4\)\]\) changes with the input's values"),
     (ScaledByItsMax, r"operation Div \(constants of shapes \[\(\)\]\) changes with the input's values"),
+    (BatchSizedZeros, r"operation Add \(constants of shapes \[\(\d, 4\)\]\) changes with the input's values "
+                      r"or batch size"),
 ])
 def test_values_the_input_decides_outside_autograd_are_refused_at_any_batch_size(tmp_path, batch, model,
                                                                                     match):
-    """A one-row example cannot show that a constant depends on the input by its size; a second
-    trace on other values of the same shape shows it by its values."""
+    """A second trace on other values, with one row more as the batch is left free, shows a
+    constant that depends on the input's values or on its batch size, whatever the example's."""
     _runtime()
     nl.manual_seed(0)
-    if batch > 1 and model is SignTimes:   # the batch-sized constant is named earlier, by its shape
-        match = r"shape \(2, 4\) made outside autograd"
+    free_batch = {"input": {0: "batch"}, "output": {0: "batch"}}
     with pytest.raises(nl.onnx.ExportError, match=match):
-        nl.onnx.export(model(), _floats(batch, 4), tmp_path / "m.onnx")
+        nl.onnx.export(model(), _floats(batch, 4), tmp_path / "m.onnx", dynamic_axes=free_batch)
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_batch_sized_constant_is_right_in_a_graph_of_fixed_batch(tmp_path):
+    """Without dynamic_axes the graph takes the example's batch size only, where the constant is right."""
+    ort = _runtime()
+    nl.manual_seed(0)
+    model, x = BatchSizedZeros(), _floats(3, 4)
+    nl.onnx.export(model, x, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    other = _floats(3, 4, seed=5)
+    np.testing.assert_allclose(session.run(None, {"input": other})[0], model(nl.tensor(other)).data, rtol=1e-5)
 
 
 def test_control_flow_on_the_input_values_is_refused(tmp_path):
@@ -438,3 +461,19 @@ def test_instance_norm_exports_as_group_norm_or_with_its_running_statistics(tmp_
     ops = [n.op_type for n in proto.graph.node]
     assert "LayerNormalization" in ops and "BatchNormalization" in ops
     assert {"1.weight", "1.bias", "4.running_mean", "4.running_var"} <= {i.name for i in proto.graph.initializer}
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_weight_norm_and_spectral_norm_export_their_operations(tmp_path, batch):
+    """The weight is computed in the graph from the originals (ReduceSum, Sqrt, a division);
+    spectral norm's vectors, which eval mode leaves as they are, are constants. A batch of 3
+    meets an output width of 3, which a guess at batch-sized constants by shape would refuse."""
+    from nnlite.nn.utils.parametrizations import spectral_norm, weight_norm
+    nl.manual_seed(0)
+    model = nn.Sequential(weight_norm(nn.Linear(4, 8)), nn.ReLU(), spectral_norm(nn.Linear(8, 3)))
+    for _ in range(3):   # power iterations in training mode move the vectors
+        model(nl.randn(5, 4))
+    proto = _round_trip(model, _floats(batch, 4), tmp_path, other_batch=_floats(6, 4, seed=1))
+    assert {"ReduceSum", "Sqrt", "Div"} <= {n.op_type for n in proto.graph.node}
+    assert {"0.parametrizations.weight.original0", "0.parametrizations.weight.original1",
+            "2.parametrizations.weight.original"} <= {i.name for i in proto.graph.initializer}

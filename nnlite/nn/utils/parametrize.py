@@ -23,8 +23,10 @@ The mechanism, as in PyTorch (so ``state_dict`` keys are the same):
   order) and the originals: ``original``, or ``original0``, ``original1``...
   when the first function's ``right_inverse`` splits the tensor into several.
 
-To ship the trained model (an ONNX export, a plain ``weight`` key), call
-:func:`remove_parametrizations`: the computed tensor is stored again.
+To ship the trained model with a plain ``weight`` key (and an ONNX graph
+without the parametrization's operations), call :func:`remove_parametrizations`:
+the computed tensor is stored again. Exported as it is, the graph computes the
+weight from the originals at every run.
 
 A parametrization is a :class:`~nnlite.nn.Module` whose ``forward`` takes the
 original(s) and returns the tensor; an optional ``right_inverse`` maps a tensor

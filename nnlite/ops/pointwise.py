@@ -428,8 +428,8 @@ def selu(input):
 
 
 class LogSigmoidFunction(Function):
-    """``log(sigmoid(x)) = min(x, 0) - log(1 + e^-|x|)``, PyTorch's stable form: e^-|x| never
-    overflows, and log1p keeps the digits of a tiny e^-|x| (x = 40 gives -4.2e-18, not 0)."""
+    """``log(sigmoid(x)) = min(x, 0) - log(1 + e^-|x|)``, PyTorch's stable form: ``e^-|x|`` never
+    overflows, and log1p keeps the digits of a tiny ``e^-|x|`` (x = 40 gives -4.2e-18, not 0)."""
 
     def forward(self, a):
         return np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a)))
@@ -439,7 +439,7 @@ class LogSigmoidFunction(Function):
 
 
 class LogSigmoidGrad(Function):
-    """grad * sigmoid(-x), formed as PyTorch forms it from q = e^-|x| / (1 + e^-|x|):
+    """grad * sigmoid(-x), formed as PyTorch forms it from ``q = e^-|x| / (1 + e^-|x|)``:
     ``1 - q`` for x < 0, ``q`` otherwise (never e^x, which overflows).
 
     Linear in grad; its derivative in x is ``grad * (s - 1) * s`` with s = sigmoid(x),
@@ -477,7 +477,7 @@ class MishFunction(Function):
 
 
 def logsigmoid(input):
-    """``log(sigmoid(x)) = -softplus(-x)``, computed without overflow for large |x|.
+    """``log(sigmoid(x)) = -softplus(-x)``, computed without overflow for large ``|x|``.
 
     >>> import nnlite as nl
     >>> [round(v, 4) for v in logsigmoid(nl.tensor([-1000.0, 0.0, 1000.0])).data.tolist()]

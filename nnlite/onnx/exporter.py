@@ -167,11 +167,19 @@ def _elu(b, fn, out):
 
 
 def _softplus(b, fn, out):
-    x, beta = b.value(fn.inputs[0]), float(fn.inputs[1])
-    if beta == 1.0:
-        return b.node("Softplus", [x])
-    scaled = b.node("Softplus", [b.node("Mul", [x, b.value(beta, out.dtype)])])
-    return b.node("Div", [scaled, b.value(beta, out.dtype)])
+    # log(1 + e^(beta x)) / beta, and x itself where beta x > threshold, as nnlite computes it
+    x, beta, threshold = b.value(fn.inputs[0]), float(fn.inputs[1]), float(fn.inputs[2])
+    scaled = b.node("Mul", [x, b.value(beta, out.dtype)]) if beta != 1.0 else x
+    curve = b.node("Softplus", [scaled])
+    if beta != 1.0:
+        curve = b.node("Div", [curve, b.value(beta, out.dtype)])
+    return b.node("Where", [b.node("Greater", [scaled, b.value(threshold, out.dtype)]), x, curve])
+
+
+def _clamp(b, fn, out):
+    x, lo, hi = fn.inputs
+    bounds = [b.value(v, out.dtype) if v is not None else "" for v in (lo, hi)]
+    return b.node("Clip", [b.value(x)] + (bounds if hi is not None else bounds[:1]))
 
 
 def _hardtanh(b, fn, out):
@@ -475,7 +483,7 @@ CONVERTERS = {
     "LogSigmoid": _logsigmoid, "Mish": _mish,
     "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"), "ScaledSoftmax": _scaled_softmax,
     "PackedAttention": _packed_attention,
-    "Sum": _sum, "Root": _root,
+    "Sum": _sum, "Root": _root, "Clamp": _clamp,
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
     "Conv2d": _conv2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
@@ -503,77 +511,89 @@ def _axis_names(spec):
 # A graph is the record of one pass. What the model computed from its input inside
 # autograd is in the record as operations; what it computed outside (a detached
 # tensor, a sign, a mask from a comparison, a number read with .item()) reaches the
-# record only as a constant: the example's values, frozen. A second pass on other
-# input values finds them: its constants differ from the first pass's. When the batch
-# dimension is left free (dynamic_axes), the second pass also has one row more, so a
-# constant sized by the example's batch is found too.
+# record only as a constant: the example's values, frozen. More passes on other input
+# values find them: their constants differ from the first pass's. When the batch
+# dimension is left free (dynamic_axes), one more pass has one row more, so a constant
+# sized by the example's batch is found too.
 
-def _other_values(example, one_more_row):
-    """Input values of the example's dtype that differ from it in every position where they
-    can: the values moved one place along (so each position sees another entry, token ids
-    stay valid ids) and floats also scaled by 1.25 (so a constant example changes too; the
-    sign of each value, and so a positive-only domain, is kept); with ``one_more_row``, the
-    first row again at the end."""
+def _other_values(example, rows, rng):
+    """Random input values of the example's dtype, with ``rows`` rows (its own number when
+    None). Floats are drawn from the example's own values (so an input that is never
+    negative stays so), each scaled by a random factor in [0.5, 1.5]; from a standard
+    normal when the example is all zeros. Token ids are drawn between the example's
+    smallest and largest id, or 0 and its id when all are one id."""
     x = np.asarray(example.data if isinstance(example, Tensor) else example)
-    moved = np.roll(x.ravel(), 1).reshape(x.shape)
+    shape = x.shape if rows is None or not x.ndim else (rows,) + x.shape[1:]
+    flat = x.ravel()
     if x.dtype.kind == "f":
-        moved = moved * x.dtype.type(1.25)
-    return np.concatenate([moved, moved[:1]]) if one_more_row and x.ndim else moved
+        if not flat.size or not np.any(flat):
+            return rng.standard_normal(shape).astype(x.dtype)
+        return (rng.choice(flat, size=shape) * rng.uniform(0.5, 1.5, size=shape)).astype(x.dtype)
+    low, high = (int(flat.min()), int(flat.max())) if flat.size else (0, 0)
+    if low == high:
+        low = min(low, 0)
+    return rng.integers(low, high + 1, size=shape).astype(x.dtype)
 
 
-def _constants(fn, produced, names):
-    """The arguments of ``fn`` the graph would hold as constants: arrays and Tensors that no
-    traced operation made and that are not the model's parameters or buffers, and floats.
-    Integers are left out: they are options (shapes, dims), and a shape that follows the
-    batch size is written with the batch dimension free."""
-    out = []
-    for a in fn.inputs:
-        for x in (a if isinstance(a, (tuple, list)) else (a,)):
+def _constants(tr, same_shapes):
+    """Per traced operation, the arguments the graph would hold as constants: arrays and
+    Tensors that no traced operation made and that are not the model's parameters or
+    buffers, and numbers; then the outputs no operation made. Integers count only when
+    ``same_shapes``: they are options (shapes, dims), and a shape that follows the batch
+    size is written with the batch dimension free."""
+    # the inputs (token ids reach an embedding as the input's own array) and every result
+    produced = {i for t in tr.inputs for i in (id(t), id(t.data))} | {id(r) for _, r in tr.functions}
+    numbers = (bool, int, float, np.number) if same_shapes else (float, np.floating)
+
+    def held(values):
+        out = []
+        for x in values:
             if isinstance(x, Tensor):
-                if not {id(x), id(x.data)} & produced and id(x) not in names and id(x.data) not in names:
+                if not {id(x), id(x.data)} & produced and id(x) not in tr.names and id(x.data) not in tr.names:
                     out.append(x.data)
             elif isinstance(x, np.ndarray):
-                if id(x) not in produced and id(x) not in names:
+                if id(x) not in produced and id(x) not in tr.names:
                     out.append(x)
-            elif isinstance(x, (float, np.floating)):
+            elif isinstance(x, numbers):
                 out.append(np.asarray(x))
-    return out
+        return out
+
+    per_op = [(op_name(fn), held(x for a in fn.inputs for x in (a if isinstance(a, (tuple, list)) else (a,))))
+              for fn, _ in tr.functions]
+    return per_op + [("the model's output", held(tr.outputs))]
 
 
 def _refuse_input_dependent_constants(model, traced, examples, free_batch):
-    """Trace ``model`` again on other input values (``_other_values``; one row more for each
-    input whose batch dimension is in ``free_batch``) and stop the export where that pass ran
-    other operations or gave a constant other values or another shape: the graph would hold
-    the first example's for every input."""
-    others = [_other_values(x, free) for x, free in zip(examples, free_batch)]
-    try:
-        other = trace(model, others)
-    except Exception as error:
-        raise ExportError(f"onnx export: the model failed on other input values of shapes "
-                          f"{[o.shape for o in others]} (a batch left free by dynamic_axes has one row more): "
-                          f"{type(error).__name__}: {error}") from error
-    if traced.op_names() != other.op_names():
-        at = next((i for i, (a, b) in enumerate(zip(traced.op_names(), other.op_names())) if a != b),
-                  min(len(traced.functions), len(other.functions)))
-        raise ExportError(f"onnx export: on other input values the model ran other operations (from "
-                          f"operation {at} on: {traced.op_names()[at:at + 3]} against "
-                          f"{other.op_names()[at:at + 3]}); control flow that depends on the input's "
-                          "values cannot be one graph")
-    seen = {}
-    for tr in (traced, other):
-        # the inputs (token ids reach an embedding as the input's own array) and every result
-        produced = {i for t in tr.inputs for i in (id(t), id(t.data))} | {id(r) for _, r in tr.functions}
-        seen[id(tr)] = [_constants(fn, produced, tr.names) for fn, _ in tr.functions]
-    for (fn, _), first, second in zip(traced.functions, seen[id(traced)], seen[id(other)]):
-        changed = len(first) != len(second) or any(
-            a.shape != b.shape or not np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
-            for a, b in zip(first, second))
-        if changed:
-            shapes = [tuple(a.shape) for a in first]
-            raise ExportError(f"onnx export: an argument of the operation {op_name(fn)} (constants of shapes "
-                              f"{shapes}) changes with the input's values or batch size but was computed "
-                              "outside autograd (detach(), sign(), a comparison, .item(), no_grad); it would be "
-                              "frozen into the graph as the example's values")
+    """Trace ``model`` again on other input values of the example's shapes and, when an input's
+    batch dimension is in ``free_batch``, once more with one row more; stop the export where
+    a pass ran other operations or gave a constant other values or another shape: the graph
+    would hold the first example's for every input."""
+    rng = np.random.default_rng(0)
+    passes = [(None, True)] + ([(1, False)] if any(free_batch) else [])
+    for extra_row, same_shapes in passes:
+        others = [_other_values(x, None if extra_row is None or not free else len(x) + 1, rng)
+                  for x, free in zip(examples, free_batch)]
+        try:
+            other = trace(model, others)
+        except Exception as error:
+            raise ExportError(f"onnx export: the model failed on other input values of shapes "
+                              f"{[o.shape for o in others]} (random values like the example's; a batch left "
+                              f"free by dynamic_axes has one row more): {type(error).__name__}: {error}") from error
+        ours, theirs = traced.op_names(), other.op_names()
+        if ours != theirs:
+            at = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+            raise ExportError(f"onnx export: on other input values the model ran other operations (from "
+                              f"operation {at} on: {ours[at:at + 3]} against {theirs[at:at + 3]}); control flow "
+                              "that depends on the input's values cannot be one graph")
+        for (name, first), (_, second) in zip(_constants(traced, same_shapes), _constants(other, same_shapes)):
+            changed = len(first) != len(second) or any(
+                a.shape != b.shape or not np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+                for a, b in zip(first, second))
+            if changed:
+                raise ExportError(f"onnx export: a constant of {name} (shapes {[tuple(a.shape) for a in first]}) "
+                                  "changes with the input's values or batch size, or is random, but was computed "
+                                  "outside autograd (detach(), sign(), a comparison, .item(), no_grad, a random "
+                                  "draw); it would be frozen into the graph as the example's values")
 
 
 def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=None, output_names=None,

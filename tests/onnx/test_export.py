@@ -332,7 +332,7 @@ class Detaches(nn.Module):
 
 def test_values_computed_outside_autograd_are_refused_not_frozen(tmp_path):
     _runtime()
-    with pytest.raises(nl.onnx.ExportError, match=r"operation Add \(constants of shapes \[\(3, 4\)\]\) changes with"):
+    with pytest.raises(nl.onnx.ExportError, match=r"a constant of Add \(shapes \[\(3, 4\)\]\) changes with"):
         nl.onnx.export(Detaches(), _floats(3, 4), tmp_path / "m.onnx")
 
 
@@ -391,10 +391,9 @@ class BranchesOnValues(nn.Module):
 
 @pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("model, match", [
-    (SignTimes, r"operation Mul \(constants of shapes \[\(\d, 4\)\]\) changes with the input's values"),
-    (ScaledByItsMax, r"operation Div \(constants of shapes \[\(\)\]\) changes with the input's values"),
-    (BatchSizedZeros, r"operation Add \(constants of shapes \[\(\d, 4\)\]\) changes with the input's values "
-                      r"or batch size"),
+    (SignTimes, r"a constant of Mul \(shapes \[\(\d, 4\)\]\) changes with the input's values"),
+    (ScaledByItsMax, r"a constant of Div \(shapes \[\(\)\]\) changes with the input's values"),
+    (BatchSizedZeros, r"a constant of Add \(shapes \[\(\d, 4\)\]\) changes with the input's values or batch size"),
 ])
 def test_values_the_input_decides_outside_autograd_are_refused_at_any_batch_size(tmp_path, batch, model,
                                                                                     match):
@@ -436,14 +435,15 @@ def _pytorch_set_model():
 @pytest.mark.parametrize("opset", [17, 18])
 def test_hard_and_soft_activations_become_their_onnx_operators(tmp_path, opset):
     """Clip for hardtanh and relu6, HardSigmoid, HardSwish; softsign as the abs, add and div it is made of;
-    log sigmoid as -softplus(-x); Mish from opset 18, its formula x tanh(softplus(x)) before."""
+    log sigmoid as -softplus(-x); Mish from opset 18, its formula x tanh(softplus(x)) before; softplus
+    with its threshold as a Where."""
     nl.manual_seed(0)
     x = _floats(5, 6) * 3   # far enough out that the flat pieces are reached
     proto = _round_trip(_pytorch_set_model(), x, tmp_path, other_batch=_floats(7, 6, seed=1) * 3, opset=opset)
     ops = [n.op_type for n in proto.graph.node if n.op_type not in ("Gemm", "Identity")]
     mish = ["Mish"] if opset >= 18 else ["Softplus", "Tanh", "Mul"]
     assert ops == ["Clip", "Clip", "HardSigmoid", "HardSwish", "Abs", "Add", "Div", "Neg", "Softplus", "Neg"] + \
-        mish + ["Mul", "Softplus", "Div"]
+        mish + ["Mul", "Softplus", "Div", "Greater", "Where"]
     assert proto.opset_import[0].version == opset
 
 
@@ -477,3 +477,62 @@ def test_weight_norm_and_spectral_norm_export_their_operations(tmp_path, batch):
     assert {"ReduceSum", "Sqrt", "Div"} <= {n.op_type for n in proto.graph.node}
     assert {"0.parametrizations.weight.original0", "0.parametrizations.weight.original1",
             "2.parametrizations.weight.original"} <= {i.name for i in proto.graph.initializer}
+
+
+class FractionPositive(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.linear(x) * float((x.data > 0).mean())   # a number counted from the input
+
+
+class PicksAColumn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.linear(x)[:, int(np.argmax(x.data[0]))]   # an index read from the input
+
+
+class OutputOutsideAutograd(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return nl.tensor(np.abs(self.linear(x).data))
+
+
+class DrawsNoise(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.linear(x) + nl.randn(x.shape[0], 8)
+
+
+@pytest.mark.parametrize("model, example, match", [
+    (FractionPositive, np.zeros((4, 8), np.float32), r"a constant of Mul \(shapes \[\(\)\]\)"),
+    (FractionPositive, _floats(4, 8), r"a constant of Mul \(shapes \[\(\)\]\)"),
+    (PicksAColumn, _floats(1, 8), r"a constant of GetItem"),
+    (OutputOutsideAutograd, _floats(3, 8), r"a constant of the model's output \(shapes \[\(3, 8\)\]\)"),
+    (DrawsNoise, _floats(2, 8), r"a constant of Add \(shapes \[\(2, 8\)\]\) .* or is random"),
+], ids=["zeros", "fraction", "index", "output", "noise"])
+def test_what_the_example_alone_would_decide_is_refused(tmp_path, model, example, match):
+    """Random values drawn like the example's: an all-zero example, a count of positive values,
+    an index, an output made outside autograd and a random draw are all found."""
+    _runtime()
+    nl.manual_seed(0)
+    with pytest.raises(nl.onnx.ExportError, match=match):
+        nl.onnx.export(model(), example, tmp_path / "m.onnx")
+
+
+def test_softplus_exports_its_threshold(tmp_path):
+    """Above the threshold Softplus is x itself in nnlite; the graph must say so too."""
+    model = nn.Sequential(nn.Linear(3, 6), nn.Softplus(2.0, 5.0))
+    x = _floats(4, 3) * 4   # some beta * x beyond 5, some below
+    _round_trip(model, x, tmp_path, other_batch=_floats(7, 3, seed=2) * 4, atol=1e-6)

@@ -5,6 +5,8 @@ kernels and their derivatives live in ``nnlite/ops/pointwise.py`` and
 ``nnlite/ops/softmax.py``; the piecewise-linear ones in ``nnlite/ops/piecewise.py``).
 All but one have no parameters: PReLU learns its negative slope.
 """
+import numpy as np
+
 from .. import ops
 from .._kernels.checks import real_number
 from ..parameter import Parameter
@@ -63,6 +65,9 @@ class PReLU(Module):
 
     def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
         super().__init__()
+        if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, np.integer)):
+            raise TypeError(f"PReLU: num_parameters must be an int, got {type(num_parameters).__name__} "
+                            f"{num_parameters!r}")
         if num_parameters < 0:
             raise ValueError(f"PReLU: num_parameters must be >= 0, got {num_parameters}")
         self.num_parameters, self.init = int(num_parameters), real_number("PReLU", "init", init)

@@ -115,10 +115,10 @@ def prelu(input, weight):
         shape = (weight.shape[0],) + (1,) * (input.ndim - 2) if input.ndim >= 2 else ()
         if shape != tuple(weight.shape):
             weight = ops.reshape(weight, shape)
-    positive = ops.relu(input)
-    # min(0, x) = x - max(0, x) holds exactly in floating point, and the derivative in x at
-    # x = 0 comes out as the slope (relu's is 0 there), both as PyTorch computes them.
-    return positive + weight * (input - positive)
+    # max(0, x) + weight * min(0, x), min(0, x) as a clamp: its slope at x = 0 is 1 (relu's
+    # is 0), so the derivative there is the slope, as in PyTorch; no side is inf - inf at
+    # x = +-inf; and both are recorded operations, which an ONNX graph can hold.
+    return ops.relu(input) + weight * ops.clamp(input, max=0.0)
 
 
 def _check_prelu(input, weight):

@@ -281,3 +281,13 @@ def test_bilinear_errors_name_what_was_expected_and_given():
         layer(nl.randn(2, 3, dtype=nl.float64), nl.randn(2, 4))
     with pytest.raises(ValueError, match=r"in1_features must be > 0.*in1_features=0"):
         nn.Bilinear(0, 3, 4)
+
+
+def test_prelu_keeps_infinities_and_refuses_a_fractional_count():
+    torch = pytest.importorskip("torch")
+    x = np.array([np.inf, -np.inf, 0.0, -0.0, 2.0, -2.0])
+    ours = F.prelu(nl.tensor(x), nl.tensor(np.array([0.25]))).data
+    theirs = torch.nn.functional.prelu(torch.tensor(x), torch.tensor([0.25], dtype=torch.float64)).numpy()
+    np.testing.assert_array_equal(ours, theirs)   # (a zero's sign aside: -0.0 gives 0.0 here, -0.0 there)
+    with pytest.raises(TypeError, match=r"PReLU: num_parameters must be an int, got float 2.5"):
+        nn.PReLU(2.5)

@@ -97,7 +97,9 @@ class Pow(Function):
                     ga = grad * (b * a ** (b - 1)) if b != 2 else grad * (2 * a)
             else:
                 b_data = b.data if isinstance(b, Tensor) else np.asarray(b)
-                ga = sum_to(grad * _zero_where(b_data == 0, b * a ** (b - 1)), _shape(a))
+                # 0 ** -1 = inf where b = 0 is expected, then replaced by the zero slope
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ga = sum_to(grad * _zero_where(b_data == 0, b * a ** (b - 1)), _shape(a))
         if _wants(b):
             a_data = a.data if isinstance(a, Tensor) else np.asarray(a)
             singular = (a_data == 0) & (b.data >= 0)

@@ -45,6 +45,12 @@ def _affine_grads(grad, xhat, weight, bias, axes, shape):
     return gw, gb
 
 
+def _per_channel(shape):
+    """(N, C, positions) of an (N, C, *spatial) shape: the kernels' layout. The positions are
+    counted, not left to reshape's -1, which cannot be solved for an empty batch."""
+    return shape[0], shape[1], int(np.prod(shape[2:], dtype=np.int64))
+
+
 # -------------------------------------------------------------- batch norm ---
 
 class BatchNormFunction(Function):
@@ -52,7 +58,7 @@ class BatchNormFunction(Function):
 
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
         n, c = x.shape[:2]
-        x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+        x3 = np.ascontiguousarray(x).reshape(_per_channel(x.shape))
         y, self.mean, self.invstd = K.batch_norm_forward(
             x3, weight, bias, running_mean, running_var, training, momentum, eps)
         self.training, self.eps = training, eps
@@ -63,11 +69,11 @@ class BatchNormFunction(Function):
         n, c = x.shape[:2]
         if not is_grad_enabled():
             w = None if weight is None else weight.data
-            gx, gw, gb = K.batch_norm_backward(np.ascontiguousarray(grad.data).reshape(n, c, -1),
-                                               np.ascontiguousarray(x.data).reshape(n, c, -1), w,
+            gx, gw, gb = K.batch_norm_backward(np.ascontiguousarray(grad.data).reshape(_per_channel(x.shape)),
+                                               np.ascontiguousarray(x.data).reshape(_per_channel(x.shape)), w,
                                                self.mean, self.invstd, self.training)
             return (constant(gx.reshape(x.shape)), constant(gw), None if bias is None else constant(gb)) + (None,) * 5
-        x3, g3 = reshape(x, (n, c, -1)), reshape(grad, (n, c, -1))
+        x3, g3 = reshape(x, _per_channel(x.shape)), reshape(grad, _per_channel(x.shape))
         w3 = 1.0 if weight is None else reshape(weight, (1, c, 1))
         if self.training:
             xhat, invstd = _standardize(x3, (0, 2), self.eps)
@@ -151,7 +157,7 @@ class GroupNormFunction(Function):
         n, c = x.shape[:2]
         self.eps = eps
         y, self.mean, self.rstd = K.group_norm_forward(
-            np.ascontiguousarray(x).reshape(n, c, -1), num_groups, weight, bias, eps)
+            np.ascontiguousarray(x).reshape(_per_channel(x.shape)), num_groups, weight, bias, eps)
         return y.reshape(x.shape)
 
     def backward(self, grad):
@@ -159,14 +165,14 @@ class GroupNormFunction(Function):
         n, c = x.shape[:2]
         if not is_grad_enabled():
             w = None if weight is None else weight.data
-            gx, gw, gb = K.group_norm_backward(np.ascontiguousarray(grad.data).reshape(n, c, -1),
-                                               np.ascontiguousarray(x.data).reshape(n, c, -1), groups,
+            gx, gw, gb = K.group_norm_backward(np.ascontiguousarray(grad.data).reshape(_per_channel(x.shape)),
+                                               np.ascontiguousarray(x.data).reshape(_per_channel(x.shape)), groups,
                                                w, self.mean, self.rstd)
             return constant(gx.reshape(x.shape)), None, constant(gw), None if bias is None else constant(gb), None
-        x3, g3 = reshape(x, (n, c, -1)), reshape(grad, (n, c, -1))
+        x3, g3 = reshape(x, _per_channel(x.shape)), reshape(grad, _per_channel(x.shape))
         g = g3 if weight is None else g3 * reshape(weight, (1, c, 1))
-        xg, inv = _standardize(reshape(x3, (n, groups, -1)), (2,), self.eps)
-        gx = _normalized_grad(reshape(g, (n, groups, -1)), xg, inv, (2,))
+        xg, inv = _standardize(reshape(x3, (n, groups, x3.shape[1] // groups * x3.shape[2])), (2,), self.eps)
+        gx = _normalized_grad(reshape(g, (n, groups, x3.shape[1] // groups * x3.shape[2])), xg, inv, (2,))
         gw, gb = _affine_grads(g3, reshape(xg, x3.shape), weight, bias, (0, 2), (c,))
         return reshape(gx, x.shape), None, gw, gb, None
 
@@ -197,14 +203,19 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     """
     if input.ndim < 2:
         raise ValueError(f"instance_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"instance_norm: input must be a floating-point tensor, got {input.dtype}")
     if not use_input_stats:
         if running_mean is None or running_var is None:
             raise ValueError("instance_norm: use_input_stats=False normalises with running_mean and running_var, "
                              "but they were not given")
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
     _check_positions("instance_norm", input)
-    if running_mean is not None or running_var is not None:
+    # an empty batch has no statistics: the running values stay (PyTorch's become NaN)
+    if (running_mean is not None or running_var is not None) and input.shape[0] > 0:
         _update_running_stats(input.data, running_mean, running_var, float(momentum))
+    if input.shape[1] == 0:   # no channels: nothing to normalise (group norm needs a group)
+        return input * 1.0
     return group_norm(input, input.shape[1], weight, bias, eps)
 
 
@@ -217,7 +228,7 @@ def _check_positions(op, input):
 
 def _update_running_stats(x, running_mean, running_var, momentum):
     n, c = x.shape[:2]
-    x3 = x.reshape(n, c, -1)
+    x3 = x.reshape(_per_channel(x.shape))
     # PyTorch runs batch norm on the (1, N*C, *) view with each running statistic repeated N
     # times, then averages the N updated copies: the same as updating with the batch average.
     stats = (running_mean, x3.mean(axis=2, dtype=np.float64)), (running_var, x3.var(axis=2, ddof=1, dtype=np.float64))

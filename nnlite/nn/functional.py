@@ -142,7 +142,7 @@ def _check_prelu(input, weight):
 # Each function below is the stateless form of a layer in nnlite.nn; the ops it
 # calls (nnlite/ops/nn_ops.py, conv.py, norm.py, loss.py) hold forward and backward.
 from ..ops.nn_ops import dropout, embedding, linear, linear_relu, pad  # noqa: F401,E402
-from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm, rms_norm  # noqa: F401,E402
+from ..ops.norm import _check_positions, batch_norm, group_norm, instance_norm, layer_norm, rms_norm  # noqa: F401,E402
 from ..ops.conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d,  # noqa: F401,E402
                         conv1d, conv2d, lp_pool1d, lp_pool2d, max_pool1d, max_pool2d)
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,  # noqa: F401,E402
@@ -245,14 +245,6 @@ def film(input, gamma, beta):
     return input * _per_channel(gamma, input.ndim) + _per_channel(beta, input.ndim)
 
 
-def _instance_norm(input, eps, op):
-    """Standardise each channel of each example over its positions (instance norm, no affine map)."""
-    if input.data.size // max(input.shape[0] * input.shape[1], 1) < 2:
-        raise ValueError(f"{op}: expected more than 1 position per channel, got shape {tuple(input.shape)}")
-    # Group norm with one channel per group is exactly instance norm.
-    return group_norm(input, input.shape[1], eps=eps)
-
-
 def adaptive_instance_norm(content, style, eps=1e-5):
     """AdaIN: ``std(style) * (content - mean(content)) / std(content) + mean(style)``.
 
@@ -267,5 +259,6 @@ def adaptive_instance_norm(content, style, eps=1e-5):
     axes = tuple(range(2, style.ndim))
     style_mean = ops.mean(style, axes)
     style_std = ops.sqrt(ops.var(style, axes, correction=0) + eps)
-    normalized = _instance_norm(content, eps, "adaptive_instance_norm")
+    _check_positions("adaptive_instance_norm", content)   # (instance_norm would name itself)
+    normalized = instance_norm(content, eps=eps)
     return film(normalized, style_std, style_mean)

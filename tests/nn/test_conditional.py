@@ -196,7 +196,7 @@ def test_errors_name_expected_and_given():
         cbn(nl.randn(3, 3), nl.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match=r"y must be a 1-D integer tensor of 3 class labels, got float32"):
         cbn(nl.randn(3, 3), nl.randn(3))
-    with pytest.raises(ValueError, match=r"adaptive_instance_norm: expected more than 1 position per channel"):
+    with pytest.raises(ValueError, match=r"adaptive_instance_norm: expected more than 1 spatial element per channel"):
         F.adaptive_instance_norm(nl.randn(2, 3, 1), nl.randn(2, 3, 4))
     with pytest.raises(ValueError, match=r"same N and C, got \(2, 3, 4\) and \(2, 2, 4\)"):
         F.adaptive_instance_norm(nl.randn(2, 3, 4), nl.randn(2, 2, 4))

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..ops import gelu, log_softmax, logsigmoid, one_hot, sigmoid, softmax, softplus, softsign, tanh  # noqa: F401
 from .. import ops
+from ..ops.piecewise import PReluFunction
 from ..ops.inplace import (elu_, hardsigmoid_, hardswish_, hardtanh_, leaky_relu_, mish_, relu6_, relu_, selu_,
                            silu_)
 
@@ -115,10 +116,7 @@ def prelu(input, weight):
         shape = (weight.shape[0],) + (1,) * (input.ndim - 2) if input.ndim >= 2 else ()
         if shape != tuple(weight.shape):
             weight = ops.reshape(weight, shape)
-    # max(0, x) + weight * min(0, x), min(0, x) as a clamp: its slope at x = 0 is 1 (relu's
-    # is 0), so the derivative there is the slope, as in PyTorch; no side is inf - inf at
-    # x = +-inf; and both are recorded operations, which an ONNX graph can hold.
-    return ops.relu(input) + weight * ops.clamp(input, max=0.0)
+    return PReluFunction.apply(input, weight)
 
 
 def _check_prelu(input, weight):

@@ -177,9 +177,19 @@ def _softplus(b, fn, out):
 
 
 def _clamp(b, fn, out):
+    # Max then Min, not Clip: they broadcast tensor bounds and keep +-inf (Clip puts the
+    # float type's largest value in for a bound left out)
     x, lo, hi = fn.inputs
-    bounds = [b.value(v, out.dtype) if v is not None else "" for v in (lo, hi)]
-    return b.node("Clip", [b.value(x)] + (bounds if hi is not None else bounds[:1]))
+    y = b.value(x)
+    if lo is not None:
+        y = b.node("Max", [y, b.value(lo, out.dtype)])
+    if hi is not None:
+        y = b.node("Min", [y, b.value(hi, out.dtype)])
+    return y
+
+
+def _prelu(b, fn, out):
+    return b.node("PRelu", [b.value(fn.inputs[0]), b.value(fn.inputs[1])])
 
 
 def _hardtanh(b, fn, out):
@@ -483,7 +493,7 @@ CONVERTERS = {
     "LogSigmoid": _logsigmoid, "Mish": _mish,
     "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"), "ScaledSoftmax": _scaled_softmax,
     "PackedAttention": _packed_attention,
-    "Sum": _sum, "Root": _root, "Clamp": _clamp,
+    "Sum": _sum, "Root": _root, "Clamp": _clamp, "PRelu": _prelu,
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
     "Conv2d": _conv2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,

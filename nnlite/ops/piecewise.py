@@ -1,4 +1,4 @@
-"""Activations made of straight pieces: hardtanh (and relu6), hardsigmoid, hardswish.
+"""Activations made of straight pieces: hardtanh (and relu6), hardsigmoid, hardswish, prelu.
 
 Each is a clamp, or a clamp times x, so it is cheap and has corners. At a corner
 the derivative is one of the two one-sided slopes, and PyTorch's choice is
@@ -19,6 +19,7 @@ from .._kernels.checks import real_number
 from ..autograd import Function, constant
 from .compare import where
 from .pointwise import _floating
+from .shape import sum_to
 
 
 class HardtanhFunction(Function):
@@ -132,3 +133,25 @@ def hardswish(input):
     [-0.0, 0.0, 1.125, 4.0]
     """
     return HardswishFunction.apply(_floating("hardswish", input))
+
+
+class PReluFunction(Function):
+    """x for x > 0, ``weight * x`` otherwise; ``weight`` comes shaped to broadcast against x.
+
+    d/dx = 1 for x > 0 and ``weight`` elsewhere, at 0 and at NaN too (PyTorch's choice);
+    d/dweight = x where x <= 0, summed over the positions a slope serves. Both are written
+    with ``where`` on the forward's mask, so their own derivatives (in grad, weight and x)
+    follow; and a slope times +-inf stays infinite, which a sum of the two sides would not.
+    """
+
+    def forward(self, a, weight):
+        self.positive = a > 0
+        return np.where(self.positive, a, weight * a)
+
+    def backward(self, grad):
+        a, weight = self.inputs
+        zero = constant(np.zeros((), grad.dtype))
+        grad_a = where(self.positive, grad, grad * weight)
+        grad_weight = sum_to(where(self.positive, zero, grad * a), weight.shape)
+        return grad_a, grad_weight
+

@@ -288,6 +288,13 @@ def test_prelu_keeps_infinities_and_refuses_a_fractional_count():
     x = np.array([np.inf, -np.inf, 0.0, -0.0, 2.0, -2.0])
     ours = F.prelu(nl.tensor(x), nl.tensor(np.array([0.25]))).data
     theirs = torch.nn.functional.prelu(torch.tensor(x), torch.tensor([0.25], dtype=torch.float64)).numpy()
-    np.testing.assert_array_equal(ours, theirs)   # (a zero's sign aside: -0.0 gives 0.0 here, -0.0 there)
+    np.testing.assert_array_equal(ours, theirs)
+    assert np.array_equal(np.signbit(ours), np.signbit(theirs))   # -0.0 * slope is -0.0 in both
+    # at a NaN input the gradient is the slope's, as PyTorch's
+    a = nl.tensor(np.array([np.nan, -1.0]), requires_grad=True)
+    F.prelu(a, nl.tensor(np.array([0.25]))).sum().backward()
+    at = torch.tensor([np.nan, -1.0], dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.prelu(at, torch.tensor([0.25], dtype=torch.float64)).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, at.grad.numpy())
     with pytest.raises(TypeError, match=r"PReLU: num_parameters must be an int, got float 2.5"):
         nn.PReLU(2.5)

@@ -203,7 +203,7 @@ def test_prelu_and_bilinear_export_as_their_operations(tmp_path):
     model.per_channel.weight.data[:] = [0.1, -0.2, 0.5, 1.5]   # slopes that differ, so a mix-up shows
     proto = _round_trip(model, _floats(2, 3, 6, 6), tmp_path, other_batch=_floats(5, 3, 6, 6, seed=1))
     ops = [n.op_type for n in proto.graph.node]
-    assert ops.count("Relu") == 2 and ops.count("MatMul") == 2 and "Transpose" in ops
+    assert ops.count("PRelu") == 2 and ops.count("MatMul") == 2 and "Transpose" in ops
     names = {i.name for i in proto.graph.initializer}
     assert {"per_channel.weight", "shared.weight", "pairs.weight", "pairs.bias"} <= names
     # Bilinear with its two inputs as the graph's two inputs
@@ -536,3 +536,24 @@ def test_softplus_exports_its_threshold(tmp_path):
     model = nn.Sequential(nn.Linear(3, 6), nn.Softplus(2.0, 5.0))
     x = _floats(4, 3) * 4   # some beta * x beyond 5, some below
     _round_trip(model, x, tmp_path, other_batch=_floats(7, 3, seed=2) * 4, atol=1e-6)
+
+
+def test_infinities_nan_and_tensor_bounds_survive_prelu_and_clamp(tmp_path):
+    """PRelu keeps -inf * slope infinite; a clamp is Max and Min, which keep +-inf and NaN and take
+    per-channel bounds (ONNX's Clip would put the float32 maximum in for a missing bound)."""
+    ort = _runtime()
+
+    class Bounded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.act = nn.PReLU(3)
+            self.low = nn.Parameter(nl.tensor([-1.0, -2.0, -0.5]))
+
+        def forward(self, x):
+            return nl.clamp(self.act(x), min=self.low) + nl.clamp(x, max=0.5)
+
+    model = Bounded()
+    x = np.array([[np.inf, -np.inf, np.nan], [-3.0, 0.0, 2.0]], np.float32)
+    nl.onnx.export(model, _floats(2, 3), tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {"input": x})[0], model(nl.tensor(x)).data)

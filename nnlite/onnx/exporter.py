@@ -17,9 +17,10 @@ node of the graph (:mod:`nnlite.onnx.functions`). Because the graph is the recor
 one pass, Python control flow is frozen at the branch the example input took.
 A value computed from the input outside autograd (``detach()``, ``sign()``, a
 comparison, ``.item()``) would be frozen the same way; the export therefore
-traces the model a second time on other input values (with one row more when
-``dynamic_axes`` leaves the batch free) and stops, naming the operation, where
-the second pass ran other operations or read a constant that changed.
+runs the model again on random input values like the example's (and, when
+``dynamic_axes`` leaves the batch free, with one row more), writes each pass as
+a graph too, and stops, naming the operation, where a graph differs from the
+example's.
 An int8 :class:`~nnlite.quantization.QuantizedLinear` becomes quantize and
 ``DequantizeLinear`` nodes around a ``MatMul``: ``QuantizeLinear`` for a static
 layer, ``DynamicQuantizeLinear`` for a dynamic one with 8-bit codes
@@ -68,6 +69,8 @@ class GraphBuilder:
         self.nodes, self.initializers = [], []
         self.used = set()
         self.parameter_names = set()   # initializers holding the model's parameters and buffers
+        self.operation = None          # the operation being written, and which one wrote what:
+        self.node_operations, self.initializer_operations = [], []   # one entry a node, an initializer
 
     def fresh(self, hint):
         name, k = hint, 1
@@ -79,6 +82,7 @@ class GraphBuilder:
     def constant(self, array, hint="const"):
         name = self.fresh(hint)
         self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializer_operations.append(self.operation)
         return name
 
     def ints(self, values, hint="shape"):
@@ -87,6 +91,7 @@ class GraphBuilder:
     def node(self, op_type, inputs, hint=None, outputs=1, **attrs):
         names = [self.fresh(hint or op_type.lower()) for _ in range(outputs)]
         self.nodes.append(self.helper.make_node(op_type, list(inputs), names, **attrs))
+        self.node_operations.append(self.operation)
         return names[0] if outputs == 1 else names
 
     def value(self, arg, like=None):
@@ -520,18 +525,19 @@ def _axis_names(spec):
 # ------------------------------------------------------ frozen input values ---
 # A graph is the record of one pass. What the model computed from its input inside
 # autograd is in the record as operations; what it computed outside (a detached
-# tensor, a sign, a mask from a comparison, a number read with .item()) reaches the
-# record only as a constant: the example's values, frozen. More passes on other input
-# values find them: their constants differ from the first pass's. When the batch
-# dimension is left free (dynamic_axes), one more pass has one row more, so a constant
-# sized by the example's batch is found too.
+# tensor, a sign, a mask from a comparison, a number or an index read with .item())
+# reaches the record only as constants: the example's values, frozen. So the model
+# runs again on other input values and that pass is written as a graph too: it must
+# be the same graph, node for node and constant for constant. When the batch dimension
+# is left free (dynamic_axes), one more pass has one row more, so a constant or a shape
+# that follows the example's batch size is found too.
 
 def _other_values(example, rows, rng):
     """Random input values of the example's dtype, with ``rows`` rows (its own number when
     None). Floats are drawn from the example's own values (so an input that is never
     negative stays so), each scaled by a random factor in [0.5, 1.5]; from a standard
     normal when the example is all zeros. Token ids are drawn between the example's
-    smallest and largest id, or 0 and its id when all are one id."""
+    smallest and largest id, from 0 to one more than the id when all are one id."""
     x = np.asarray(example.data if isinstance(example, Tensor) else example)
     shape = x.shape if rows is None or not x.ndim else (rows,) + x.shape[1:]
     flat = x.ravel()
@@ -541,69 +547,93 @@ def _other_values(example, rows, rng):
         return (rng.choice(flat, size=shape) * rng.uniform(0.5, 1.5, size=shape)).astype(x.dtype)
     low, high = (int(flat.min()), int(flat.max())) if flat.size else (0, 0)
     if low == high:
-        low = min(low, 0)
+        low, high = min(low, 0), high + 1
     return rng.integers(low, high + 1, size=shape).astype(x.dtype)
 
 
-def _constants(tr, same_shapes):
-    """Per traced operation, the arguments the graph would hold as constants: arrays and
-    Tensors that no traced operation made and that are not the model's parameters or
-    buffers, and numbers; then the outputs no operation made. Integers count only when
-    ``same_shapes``: they are options (shapes, dims), and a shape that follows the batch
-    size is written with the batch dimension free."""
-    # the inputs (token ids reach an embedding as the input's own array) and every result
-    produced = {i for t in tr.inputs for i in (id(t), id(t.data))} | {id(r) for _, r in tr.functions}
-    numbers = (bool, int, float, np.number) if same_shapes else (float, np.floating)
-
-    def held(values):
-        out = []
-        for x in values:
-            if isinstance(x, Tensor):
-                if not {id(x), id(x.data)} & produced and id(x) not in tr.names and id(x.data) not in tr.names:
-                    out.append(x.data)
-            elif isinstance(x, np.ndarray):
-                if id(x) not in produced and id(x) not in tr.names:
-                    out.append(x)
-            elif isinstance(x, numbers):
-                out.append(np.asarray(x))
-        return out
-
-    per_op = [(op_name(fn), held(x for a in fn.inputs for x in (a if isinstance(a, (tuple, list)) else (a,))))
-              for fn, _ in tr.functions]
-    return per_op + [("the model's output", held(tr.outputs))]
+def _first_difference(ours, theirs):
+    """Where two written graphs (GraphBuilders) differ, in words; None when they are the same."""
+    types = [[n.op_type for n in b.nodes] for b in (ours, theirs)]
+    if types[0] != types[1]:
+        at = next((i for i, (a, b) in enumerate(zip(*types)) if a != b), min(map(len, types)))
+        return (f"the model ran other operations (from ONNX node {at} on: {types[0][at:at + 3]} against "
+                f"{types[1][at:at + 3]}); control flow that follows the input cannot be one graph")
+    for node, other, operation in zip(ours.nodes, theirs.nodes, ours.node_operations):
+        if node.SerializeToString() != other.SerializeToString():
+            return f"the operation {operation} was written with other attributes ({node.op_type})"
+    if len(ours.initializers) != len(theirs.initializers):
+        return "the model made another number of constants"
+    for init, other, operation in zip(ours.initializers, theirs.initializers, ours.initializer_operations):
+        if init.SerializeToString() != other.SerializeToString():
+            where = f"the operation {operation}" if operation else "the model's output"
+            return (f"a constant of {where} (shape {tuple(init.dims)}) changed: it was computed from the input "
+                    "outside autograd (detach(), sign(), a comparison, .item(), no_grad), from its batch size, "
+                    "or drawn at random, and the graph would hold the example's")
+    return None
 
 
-def _refuse_input_dependent_constants(model, traced, examples, free_batch):
-    """Trace ``model`` again on other input values of the example's shapes and, when an input's
-    batch dimension is in ``free_batch``, once more with one row more; stop the export where
-    a pass ran other operations or gave a constant other values or another shape: the graph
-    would hold the first example's for every input."""
+def _refuse_what_the_example_decides(model, first, examples, free_batch, write):
+    """Trace ``model`` on other input values (and, for inputs whose batch dimension is in
+    ``free_batch``, once more with one row more), write each pass with ``write`` and stop
+    the export where a graph differs from ``first``, the example's. The model's state
+    (a buffer a layer moves in eval mode) is put back afterwards."""
+    state = {name: value.data.copy() for name, value in model.state_dict().items()}
     rng = np.random.default_rng(0)
-    passes = [(None, True)] + ([(1, False)] if any(free_batch) else [])
-    for extra_row, same_shapes in passes:
-        others = [_other_values(x, None if extra_row is None or not free else len(x) + 1, rng)
-                  for x, free in zip(examples, free_batch)]
-        try:
-            other = trace(model, others)
-        except Exception as error:
-            raise ExportError(f"onnx export: the model failed on other input values of shapes "
-                              f"{[o.shape for o in others]} (random values like the example's; a batch left "
-                              f"free by dynamic_axes has one row more): {type(error).__name__}: {error}") from error
-        ours, theirs = traced.op_names(), other.op_names()
-        if ours != theirs:
-            at = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
-            raise ExportError(f"onnx export: on other input values the model ran other operations (from "
-                              f"operation {at} on: {ours[at:at + 3]} against {theirs[at:at + 3]}); control flow "
-                              "that depends on the input's values cannot be one graph")
-        for (name, first), (_, second) in zip(_constants(traced, same_shapes), _constants(other, same_shapes)):
-            changed = len(first) != len(second) or any(
-                a.shape != b.shape or not np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
-                for a, b in zip(first, second))
-            if changed:
-                raise ExportError(f"onnx export: a constant of {name} (shapes {[tuple(a.shape) for a in first]}) "
-                                  "changes with the input's values or batch size, or is random, but was computed "
-                                  "outside autograd (detach(), sign(), a comparison, .item(), no_grad, a random "
-                                  "draw); it would be frozen into the graph as the example's values")
+    try:
+        for one_more_row in (False, True) if any(free_batch) else (False,):
+            others = [_other_values(x, len(x) + 1 if one_more_row and free else None, rng)
+                      for x, free in zip(examples, free_batch)]
+            what = (f"input values of shapes {[o.shape for o in others]}" +
+                    (" (a batch left free by dynamic_axes, one row more)" if one_more_row else ""))
+            try:
+                other = write(trace(model, others))
+            except Exception as error:
+                raise ExportError(f"onnx export: on other {what} the model or its graph failed: "
+                                  f"{type(error).__name__}: {error}") from error
+            difference = _first_difference(first, other)
+            if difference:
+                raise ExportError(f"onnx export: on other {what}, {difference}")
+    finally:
+        for name, value in model.state_dict().items():
+            value.data[...] = state[name]
+
+
+def _write(traced, dtype, opset, input_names, output_names, dynamic_axes, functions):
+    """The GraphBuilder of one trace, every operation converted, with the graph's inputs and
+    outputs and, per node, the groups (layers written as ONNX functions) that made it."""
+    helper = _onnx()[1]
+    b = GraphBuilder(traced, dtype, int(opset))
+    graph_inputs = []
+    for name, t in zip(input_names, traced.inputs):
+        b.used.add(name)
+        b.values[id(t)] = name
+        b.arrays[id(t.data)] = name
+        graph_inputs.append(helper.make_tensor_value_info(
+            name, helper.np_dtype_to_tensor_dtype(t.data.dtype), _dims(t.shape, _axis_names(dynamic_axes.get(name)))))
+    membership = {}
+    for index, group in enumerate(traced.groups if functions else ()):
+        for fn_id in group.functions:
+            membership.setdefault(fn_id, set()).add(index)
+    tags = []   # per node: the groups (layers written as functions) whose operations made it
+    for fn, result in traced.functions:
+        b.operation = name = op_name(fn)
+        if name not in CONVERTERS:
+            raise ExportError(f"onnx export: no ONNX translation for the operation {name}; supported: "
+                              f"{', '.join(SUPPORTED_OPERATIONS)}")
+        start = len(b.nodes)
+        b.values[id(result)] = CONVERTERS[name](b, fn, result)
+        tags.extend([membership.get(id(fn), set())] * (len(b.nodes) - start))
+    b.operation = None
+    graph_outputs = []
+    for name, t in zip(output_names, traced.outputs):
+        b.used.add(name)
+        b.nodes.append(helper.make_node("Identity", [b.value(t)], [name]))
+        b.node_operations.append(None)
+        graph_outputs.append(helper.make_tensor_value_info(
+            name, helper.np_dtype_to_tensor_dtype(t.data.dtype), _dims(t.shape, _axis_names(dynamic_axes.get(name)))))
+    tags.extend([set()] * (len(b.nodes) - len(tags)))
+    b.graph_inputs, b.graph_outputs, b.tags = graph_inputs, graph_outputs, tags
+    return b
 
 
 def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=None, output_names=None,
@@ -624,11 +654,11 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     the ``nnlite`` domain (see :mod:`nnlite.onnx.functions`); ``False`` leaves
     their operations in the main graph.
 
-    The model runs twice in eval mode: on the example, which the graph records,
-    and on other values (one row more where ``dynamic_axes`` frees the batch
-    dimension), which must run the same operations on the same constants (a
-    value computed from the input outside autograd would otherwise be frozen
-    into the graph); see :mod:`nnlite.onnx.exporter` for how
+    The model runs in eval mode on the example, which the graph records, and
+    again on random values like it (and with one row more where ``dynamic_axes``
+    frees the batch dimension), which must give the same graph: a value computed
+    from the input outside autograd would otherwise be frozen into it. The
+    model's state is put back after those passes. See :mod:`nnlite.onnx.exporter` for how
     each operation is written and :data:`SUPPORTED_OPERATIONS` for the list.
     """
     onnx, helper, _ = _onnx()
@@ -643,7 +673,6 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     examples = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     traced = trace(model, examples)
     dtype = next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))
-    b = GraphBuilder(traced, dtype, int(opset))
     input_names = list(input_names or (["input"] if len(examples) == 1 else
                                        [f"input_{i}" for i in range(len(examples))]))
     output_names = list(output_names or (["output"] if len(traced.outputs) == 1 else
@@ -656,38 +685,16 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     if unknown:
         raise ValueError(f"onnx export: dynamic_axes names {sorted(unknown)}, but the graph's inputs are "
                          f"{input_names} and its outputs {output_names}")
-    _refuse_input_dependent_constants(model, traced, examples,
-                                      [0 in _axis_names(dynamic_axes.get(name)) for name in input_names])
-    graph_inputs = []
-    for name, t in zip(input_names, traced.inputs):
-        b.used.add(name)
-        b.values[id(t)] = name
-        b.arrays[id(t.data)] = name
-        graph_inputs.append(helper.make_tensor_value_info(
-            name, helper.np_dtype_to_tensor_dtype(t.data.dtype), _dims(t.shape, _axis_names(dynamic_axes.get(name)))))
-    membership = {}
-    for index, group in enumerate(traced.groups if functions else ()):
-        for fn_id in group.functions:
-            membership.setdefault(fn_id, set()).add(index)
-    tags = []   # per node: the groups (layers written as functions) whose operations made it
-    for fn, result in traced.functions:
-        name = op_name(fn)
-        if name not in CONVERTERS:
-            raise ExportError(f"onnx export: no ONNX translation for the operation {name}; supported: "
-                              f"{', '.join(SUPPORTED_OPERATIONS)}")
-        start = len(b.nodes)
-        b.values[id(result)] = CONVERTERS[name](b, fn, result)
-        tags.extend([membership.get(id(fn), set())] * (len(b.nodes) - start))
-    graph_outputs = []
-    for name, t in zip(output_names, traced.outputs):
-        b.used.add(name)
-        b.nodes.append(helper.make_node("Identity", [b.value(t)], [name]))
-        graph_outputs.append(helper.make_tensor_value_info(
-            name, helper.np_dtype_to_tensor_dtype(t.data.dtype), _dims(t.shape, _axis_names(dynamic_axes.get(name)))))
-    tags.extend([set()] * (len(b.nodes) - len(tags)))
-    nodes, onnx_functions = outline_groups(b, tags, traced.groups, input_names, output_names, int(opset)) \
+
+    def write(tr):
+        return _write(tr, dtype, opset, input_names, output_names, dynamic_axes, functions)
+
+    b = write(traced)
+    _refuse_what_the_example_decides(model, b, examples,
+                                     [0 in _axis_names(dynamic_axes.get(name)) for name in input_names], write)
+    nodes, onnx_functions = outline_groups(b, b.tags, traced.groups, input_names, output_names, int(opset)) \
         if functions and traced.groups else (b.nodes, [])
-    graph = helper.make_graph(nodes, type(model).__name__, graph_inputs, graph_outputs, b.initializers)
+    graph = helper.make_graph(nodes, type(model).__name__, b.graph_inputs, b.graph_outputs, b.initializers)
     opsets = [helper.make_opsetid("", int(opset))] + ([helper.make_opsetid(DOMAIN, 1)] if onnx_functions else [])
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="nnlite", functions=onnx_functions)
     onnx.checker.check_model(proto, full_check=True)

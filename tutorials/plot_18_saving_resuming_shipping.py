@@ -244,9 +244,12 @@ assert np.array_equal(served(test_x).data, model_v2.eval()(test_x).data)
 # Shipping: ONNX and onnxruntime
 # ------------------------------
 # Outside Python, or on a runtime tuned for inference, the model travels as an
-# ONNX graph. :func:`nnlite.onnx.export` runs the model once and writes the
-# graph of operations that pass recorded — ``Gemm`` for the linear layers,
+# ONNX graph. :func:`nnlite.onnx.export` runs the model on the example and writes
+# the graph of operations that pass recorded — ``Gemm`` for the linear layers,
 # ``Relu``, the dropout gone in eval mode — with the batch dimension left free.
+# (It then runs the model on other inputs like the example, once with a batch
+# of another size, and checks that they give the same graph: nothing of the
+# example's values or batch size is frozen into it.)
 # ``nnlite export CKPT --onnx model.onnx`` does the same from a checkpoint of
 # ``nnlite train``. onnxruntime then computes what nnlite computes.
 import onnxruntime  # noqa: E402

@@ -15,8 +15,8 @@ projections, ``MatMul``, ``Softmax``, ``LayerNormalization`` and residual
 written out as those operators too) — gathered into one ONNX function per layer type, so each layer is one
 node of the graph (:mod:`nnlite.onnx.functions`). Because the graph is the record of
 one pass, Python control flow is frozen at the branch the example input took.
-A value computed from the input outside autograd (``detach()``, ``sign()``, a
-comparison, ``.item()``) would be frozen the same way; the export therefore
+A value computed from the input outside autograd (``detach()``, a comparison,
+``.item()``) would be frozen the same way; the export therefore
 runs the model again on random input values like the example's (and, when
 ``dynamic_axes`` leaves the batch free, with one row more), writes each pass as
 a graph too, and stops, naming the operation, where a graph differs from the
@@ -191,6 +191,10 @@ def _clamp(b, fn, out):
     if hi is not None:
         y = b.node("Min", [y, b.value(hi, out.dtype)])
     return y
+
+
+def _sign(b, fn, out):
+    return b.node("Sign", [b.value(fn.inputs[0])])
 
 
 def _prelu(b, fn, out):
@@ -498,7 +502,7 @@ CONVERTERS = {
     "LogSigmoid": _logsigmoid, "Mish": _mish,
     "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"), "ScaledSoftmax": _scaled_softmax,
     "PackedAttention": _packed_attention,
-    "Sum": _sum, "Root": _root, "Clamp": _clamp, "PRelu": _prelu,
+    "Sum": _sum, "Root": _root, "Clamp": _clamp, "PRelu": _prelu, "Sign": _sign,
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
     "Conv2d": _conv2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
@@ -525,7 +529,7 @@ def _axis_names(spec):
 # ------------------------------------------------------ frozen input values ---
 # A graph is the record of one pass. What the model computed from its input inside
 # autograd is in the record as operations; what it computed outside (a detached
-# tensor, a sign, a mask from a comparison, a number or an index read with .item())
+# tensor, a mask from a comparison, a number or an index read with .item())
 # reaches the record only as constants: the example's values, frozen. So the model
 # runs again on other input values and that pass is written as a graph too: it must
 # be the same graph, node for node and constant for constant. When the batch dimension
@@ -567,7 +571,7 @@ def _first_difference(ours, theirs):
         if init.SerializeToString() != other.SerializeToString():
             where = f"the operation {operation}" if operation else "the model's output"
             return (f"a constant of {where} (shape {tuple(init.dims)}) changed: it was computed from the input "
-                    "outside autograd (detach(), sign(), a comparison, .item(), no_grad), from its batch size, "
+                    "outside autograd (detach(), a comparison, .item(), no_grad), from its batch size, "
                     "or drawn at random, and the graph would hold the example's")
     return None
 

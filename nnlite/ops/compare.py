@@ -3,6 +3,8 @@
 Comparisons return bool tensors and carry no gradient. ``where``, ``maximum``,
 ``minimum`` and ``clamp`` route each gradient element to the operand that was
 selected (for ties in maximum/minimum the gradient is split evenly, as in PyTorch).
+``sign`` is recorded, with a zero gradient, as PyTorch records it: a graph that
+uses it keeps it (an ONNX export writes ``Sign``).
 """
 import numpy as np
 
@@ -138,8 +140,21 @@ def isnan(input):
     return Tensor._make(np.isnan(_data(input)), None)
 
 
+class SignFunction(Function):
+    """-1, 0 or 1 (NaN stays NaN); flat wherever it is defined, so its gradient is zero."""
+    saves_inputs = False
+
+    def forward(self, a):
+        return np.sign(a)
+
+    def backward(self, grad):
+        return grad * 0.0
+
+
 def sign(input):
-    return Tensor._make(np.sign(_data(input)), None)
+    if not isinstance(input, Tensor) or not is_floating_dtype(input.dtype):
+        return Tensor._make(np.sign(_data(input)), None)   # integers: nothing to differentiate
+    return SignFunction.apply(input)
 
 
 def allclose(input, other, rtol=1e-5, atol=1e-8):

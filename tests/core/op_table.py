@@ -39,6 +39,7 @@ CASES = [
     ("rpow", lambda a: 2.0 ** a, _t(lambda T, a: 2.0 ** a), [(5,)], "any"),
     ("neg", lambda a: -a, _t(lambda T, a: -a), [(3, 4)], "any"),
     ("abs", lambda a: a.abs(), _t(lambda T, a: a.abs()), [(3, 4)], "away"),
+    ("sign", lambda a: a * a.sign(), _t(lambda T, a: a * a.sign()), [(3, 4)], "away"),
     ("scalar_ops", lambda a: (1.0 - a) * 2.0 / 3.0 + 1.0, _t(lambda T, a: (1.0 - a) * 2.0 / 3.0 + 1.0), [(4,)], "any"),
     ("rdiv", lambda a: 1.0 / a, _t(lambda T, a: 1.0 / a), [(4,)], "pos"),
     # pointwise

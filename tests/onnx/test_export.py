@@ -348,14 +348,24 @@ def test_power_average_pooling_exports_as_its_operations(tmp_path, norm_type):
     assert {"AveragePool", "Pow", "Relu"} <= {n.op_type for n in proto.graph.node}
 
 
-class SignTimes(nn.Module):
+class MaskedByAComparison(nn.Module):
     def __init__(self):
         super().__init__()
         self.linear = nn.Linear(4, 4)
 
     def forward(self, x):
         h = self.linear(x)
-        return h * h.sign()   # the sign is computed outside autograd
+        return h * nl.tensor((h.data > 0).astype(np.float32))   # a mask made outside autograd
+
+
+class TimesItsSign(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.linear(x)
+        return h * h.sign()   # sign is recorded: the graph computes it
 
 
 class ScaledByItsMax(nn.Module):
@@ -391,7 +401,7 @@ class BranchesOnValues(nn.Module):
 
 @pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("model, match", [
-    (SignTimes, r"a constant of the operation Mul \(shape \(\d, 4\)\) changed"),
+    (MaskedByAComparison, r"a constant of the operation Mul \(shape \(\d, 4\)\) changed"),
     (ScaledByItsMax, r"a constant of the operation Div \(shape \((1,)?\)\) changed"),
     (BatchSizedZeros, r"one row more\), a constant of the operation Add \(shape \(\d, 4\)\) changed"),
 ])
@@ -628,3 +638,9 @@ def test_the_checking_passes_leave_the_model_state_as_the_example_left_it(tmp_pa
     model = CountsCalls()
     nl.onnx.export(model, _floats(2, 3), tmp_path / "m.onnx", dynamic_axes={"input": {0: "n"}, "output": {0: "n"}})
     assert float(model.calls.data) == 1.0   # the example's pass counted; the two checking passes did not
+
+
+def test_sign_is_written_as_sign(tmp_path):
+    nl.manual_seed(0)
+    proto = _round_trip(TimesItsSign(), _floats(1, 4), tmp_path, other_batch=_floats(6, 4, seed=3))
+    assert "Sign" in {n.op_type for n in proto.graph.node}

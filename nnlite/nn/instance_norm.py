@@ -19,32 +19,20 @@ import warnings
 
 from .. import ops
 from . import functional as F
-from .module import Module
-from .normalization import _affine, _reset_affine, _reset_running_stats, _running_stats
+from .normalization import _ChannelNorm
 
 __all__ = ["InstanceNorm1d", "InstanceNorm2d"]
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_ChannelNorm):
     _unbatched_ndim = None   # 2 for (C, L), 3 for (C, H, W); one more with a batch dim
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False,
                  device=None, dtype=None, *, bias=True):
         super().__init__()
-        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        _affine(self, (self.num_features,), affine, bias, dtype)
         # num_batches_tracked is kept (PyTorch's state_dict has it) but, as in PyTorch, never counts:
         # momentum=None means momentum 0 here, not a cumulative average.
-        _running_stats(self, self.num_features, track_running_stats, dtype)
-        self.reset_parameters()
-
-    def reset_running_stats(self):
-        _reset_running_stats(self)
-
-    def reset_parameters(self):
-        self.reset_running_stats()
-        _reset_affine(self)
+        self._setup(num_features, eps, momentum, affine, track_running_stats, bias, dtype)
 
     def forward(self, input):
         self._check_input(input)
@@ -73,9 +61,6 @@ class _InstanceNorm(Module):
             raise ValueError(f"{name}: expected more than 1 spatial element per channel to take statistics "
                              f"over, got shape {shape}")
 
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class InstanceNorm1d(_InstanceNorm):

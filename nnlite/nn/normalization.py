@@ -59,7 +59,30 @@ def _check_trailing(layer, normalized_shape, input):
                          f"shape {tuple(input.shape[-k:])} (shape {tuple(input.shape)})")
 
 
-class _BatchNorm(Module):
+class _ChannelNorm(Module):
+    """What batch norm and instance norm share: a per-channel scale and shift (``affine``) and
+    running statistics (``track_running_stats``), each optional, and their repr."""
+
+    def _setup(self, num_features, eps, momentum, affine, track_running_stats, bias, dtype):
+        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        _affine(self, (self.num_features,), affine, bias, dtype)
+        _running_stats(self, self.num_features, track_running_stats, dtype)
+        self.reset_parameters()
+
+    def reset_running_stats(self):
+        _reset_running_stats(self)
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        _reset_affine(self)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_ChannelNorm):
     """Ioffe & Szegedy (2015), "Batch Normalization".
 
     Training: normalise with the batch's mean and (biased) variance, and move
@@ -74,18 +97,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=None, bias=True):
         super().__init__()
-        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        _affine(self, (num_features,), affine, bias, dtype)
-        _running_stats(self, num_features, track_running_stats, dtype)
-        self.reset_parameters()
-
-    def reset_running_stats(self):
-        _reset_running_stats(self)
-
-    def reset_parameters(self):
-        self.reset_running_stats()
-        _reset_affine(self)
+        self._setup(num_features, eps, momentum, affine, track_running_stats, bias, dtype)
 
     def forward(self, input):
         name = f"{type(self).__name__}(num_features={self.num_features})"
@@ -111,11 +123,6 @@ class _BatchNorm(Module):
         return F.batch_norm(input, self.running_mean if track else None,
                             self.running_var if track else None, self.weight, self.bias,
                             use_batch_stats, momentum, self.eps)
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
-
 
 class BatchNorm1d(_BatchNorm):
     """Batch norm over (N, C) or (N, C, L) inputs; statistics per channel C."""

@@ -68,8 +68,14 @@ def _write(x, values):
     np.copyto(x.data, values, casting="unsafe")
 
 
-def _rebase(x, op, fn, *others, **options):
-    """Apply ``fn(old_x, *others)`` and make x hold (and be the result of) it."""
+def apply_in_place(x, op, fn, *others, **options):
+    """Overwrite ``x`` with ``fn(x, *others)`` and return x, now the result of that operation.
+
+    The in-place form of any out-of-place operation ``fn`` (``op`` names it in
+    errors). ``fn`` is applied to a stand-in for x's old value, never to x itself:
+    computing ``fn(x)`` and then copying it into x would make x an input of its
+    own history, and backward would stop there.
+    """
     _check_leaf(x, op)
     if _records(x, others):
         base = x._base
@@ -136,17 +142,6 @@ class ViewScatter(Function):
         return grad * Tensor._make(keep, None), g_values, None
 
 
-def apply_in_place(x, op, fn, *args):
-    """Overwrite ``x`` with ``fn(x, *args)`` and return x, now the result of that operation.
-
-    The in-place form of any out-of-place operation ``fn`` (``op`` names it in
-    errors). ``fn`` is applied to a stand-in for x's old value, never to x itself:
-    computing ``fn(x)`` and then copying it into x would make x an input of its
-    own history, and backward would stop there.
-    """
-    return _rebase(x, op, fn, *args)
-
-
 def relu_(x):
     """x overwritten with ``relu(x)`` (``F.relu(x, inplace=True)``, ``nn.ReLU(inplace=True)``)."""
     return apply_in_place(x, "relu_", pointwise.relu)
@@ -207,7 +202,7 @@ def add_(x, other, alpha=1):
         np.add(x.data, o if alpha == 1 else o * alpha, out=x.data, casting="unsafe")
         x._bump_version()
         return x
-    return _rebase(x, "add_", arithmetic.add, other, alpha=alpha)
+    return apply_in_place(x, "add_", arithmetic.add, other, alpha=alpha)
 
 
 def sub_(x, other, alpha=1):
@@ -220,23 +215,23 @@ def mul_(x, other):
         np.multiply(x.data, other.data if isinstance(other, Tensor) else other, out=x.data, casting="unsafe")
         x._bump_version()
         return x
-    return _rebase(x, "mul_", arithmetic.mul, other)
+    return apply_in_place(x, "mul_", arithmetic.mul, other)
 
 
 def div_(x, other):
-    return _rebase(x, "div_", arithmetic.div, other)
+    return apply_in_place(x, "div_", arithmetic.div, other)
 
 
 def pow_(x, other):
-    return _rebase(x, "pow_", arithmetic.pow, other)
+    return apply_in_place(x, "pow_", arithmetic.pow, other)
 
 
 def clamp_(x, min=None, max=None):  # noqa: A002
-    return _rebase(x, "clamp_", compare.clamp, min, max)
+    return apply_in_place(x, "clamp_", compare.clamp, min, max)
 
 
 def neg_(x):
-    return _rebase(x, "neg_", arithmetic.neg)
+    return apply_in_place(x, "neg_", arithmetic.neg)
 
 
 def zero_(x):
@@ -247,7 +242,7 @@ def fill_(x, value):
     _check_leaf(x, "fill_")
     v = value.data if isinstance(value, Tensor) else value
     if _records(x, (value,)):
-        return _rebase(x, "fill_", lambda old, val: Fill.apply(old, val), value)
+        return apply_in_place(x, "fill_", lambda old, val: Fill.apply(old, val), value)
     x.data[...] = v
     x._bump_version()
     return x
@@ -267,7 +262,7 @@ def copy_(x, src):
     """Copy ``src`` (broadcast to x's shape) into x."""
     _check_leaf(x, "copy_")
     if _records(x, (src,)):
-        return _rebase(x, "copy_", lambda old, s: CopyFrom.apply(old, s), src)
+        return apply_in_place(x, "copy_", lambda old, s: CopyFrom.apply(old, s), src)
     s = src.data if isinstance(src, Tensor) else np.asarray(src)
     try:
         np.copyto(x.data, np.broadcast_to(s, x.shape), casting="unsafe")
@@ -312,7 +307,7 @@ def setitem(x, key, value):
     key = _convert_key(key)
     _check_leaf(x, "__setitem__")
     if _records(x, (value,)):
-        return _rebase(x, "__setitem__", lambda old, v: IndexPut.apply(old, v, key), value)
+        return apply_in_place(x, "__setitem__", lambda old, v: IndexPut.apply(old, v, key), value)
     x.data[key] = value.data if isinstance(value, Tensor) else value
     x._bump_version()
     return x

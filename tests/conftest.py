@@ -13,6 +13,14 @@ def rng():
 
 
 @pytest.fixture(autouse=True)
+def seeded():
+    """Every test starts from the same state of nnlite's default generator (which a fresh process
+    seeds from the operating system), so a test that draws without seeding draws the same numbers
+    on every run, whatever ran before it."""
+    nl.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
 def backend(request):
     """The kernel backend a test runs on: ``NNLITE_BACKEND`` (default "cython"), restored afterwards.
 

@@ -172,3 +172,15 @@ cdef inline int separate(str op, list named, Py_ssize_t n_written=-1) except -1:
                 from nnlite._kernels.checks import separate as _separate
                 _separate(op, named, written={(<tuple>named[k])[0] for k in range(n_written)})
     return 0
+
+
+cdef inline int same_shape_floats(str op, object a, str name_a, object b, str name_b) except -1:
+    """Two float arrays of one dtype and one shape (an elementwise kernel's operands);
+    returns the dtype number."""
+    cdef int t = float_type(op, a, name_a)
+    if float_type(op, b, name_b) != t:
+        raise TypeError(f"{op}: all operands must share one dtype, got {a.dtype} ({name_a}) "
+                        f"and {b.dtype} ({name_b})")
+    if a.shape != b.shape:
+        raise ValueError(f"{op}: {name_b} must have the shape of {name_a} {a.shape}, got {b.shape}")
+    return t

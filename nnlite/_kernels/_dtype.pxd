@@ -28,6 +28,11 @@ cdef inline void* data(object arr):
     return NULL if arr is None else cnp.PyArray_DATA(<cnp.ndarray>arr)
 
 
+cdef inline cnp.ndarray empty_like(cnp.ndarray x, int t):
+    """A new C-ordered array of x's shape and type number ``t``."""
+    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), t, 0)
+
+
 cdef inline floating* data_as(floating* like, object arr):
     """``arr``'s data pointer as the element type of ``like`` (NULL for None)."""
     return <floating*>data(arr)

@@ -13,10 +13,12 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
-from nnlite._kernels._dtype cimport data, data_as
+from nnlite._kernels._dtype cimport data, data_as, empty_like as _empty_like
+from nnlite._kernels._elementwise_maps cimport map as _map, zip as _zip
 from nnlite._kernels._fastmath cimport _erf, _exp, _sigmoid, _tanh
 from nnlite._kernels._threads cimport threads_for, threads_for_streaming
-from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, index_array as _index_array
+from nnlite._kernels._checks cimport (c_contiguous as _c, float_type as _float_type, index_array as _index_array,
+                                      same_shape_floats as _pair_type)
 
 cnp.import_array()
 
@@ -34,21 +36,6 @@ cdef Py_ssize_t EMBEDDING_CHUNK = 64               # columns per thread task in 
 
 
 # ------------------------------------------------------------ validation -----
-
-cdef int _pair_type(str op, object a, str name_a, object b, str name_b) except -1:
-    """Both float arrays of one dtype and one shape; returns the dtype number."""
-    cdef int t = _float_type(op, a, name_a)
-    if _float_type(op, b, name_b) != t:
-        raise TypeError(f"{op}: all operands must share one dtype, got {a.dtype} ({name_a}) "
-                        f"and {b.dtype} ({name_b})")
-    if a.shape != b.shape:
-        raise ValueError(f"{op}: {name_b} must have the shape of {name_a} {a.shape}, got {b.shape}")
-    return t
-
-
-cdef inline cnp.ndarray _empty_like(cnp.ndarray x, int t):
-    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), t, 0)
-
 
 cdef inline void _check_approximate(str op, object approximate) except *:
     if approximate != "none" and approximate != "tanh":
@@ -264,50 +251,10 @@ cdef void _embedding_bwd(floating *table, object g_, object indices_, Py_ssize_t
 
 # One dtype dispatch for every activation: each wrapper names its float and double
 # loops (``_relu_fwd[float]`` is the float32 specialisation of the fused loop), and
-# _map / _zip check the arguments, allocate the result and run the loop of the
-# arguments' dtype. GELU, whose loops take the optional saved part too, picks its
+# _map / _zip (``_elementwise_maps.pxd``, shared with ``_activations.pyx``) check the
+# arguments, allocate the result and run the loop of the arguments' dtype. GELU, whose loops take the optional saved part too, picks its
 # copy in _gelu_run_fwd/_gelu_run_bwd; dropout and embedding, whose loops take other
 # arguments, pick theirs as every other kernel does (_dtype.pxd): by the cast of one pointer.
-
-ctypedef void (*map_f)(const float*, float*, Py_ssize_t) noexcept nogil
-ctypedef void (*map_d)(const double*, double*, Py_ssize_t) noexcept nogil
-ctypedef void (*zip_f)(const float*, const float*, float*, Py_ssize_t) noexcept nogil
-ctypedef void (*zip_d)(const double*, const double*, double*, Py_ssize_t) noexcept nogil
-
-
-cdef cnp.ndarray _map(str op, object x, map_f loop_f, map_d loop_d):
-    """y = loop(x), elementwise, on the float32 or float64 loop as x's dtype says."""
-    cdef int t = _float_type(op, x, "x")
-    cdef cnp.ndarray xc = _c(x)
-    cdef cnp.ndarray y = _empty_like(xc, t)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    cdef void* px = cnp.PyArray_DATA(xc)
-    cdef void* py = cnp.PyArray_DATA(y)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            loop_f(<const float*>px, <float*>py, n)
-        else:
-            loop_d(<const double*>px, <double*>py, n)
-    return y
-
-
-cdef cnp.ndarray _zip(str op, object a, str name_a, object b, str name_b, zip_f loop_f,
-                      zip_d loop_d):
-    """out = loop(a, b), elementwise, for two arrays of one dtype and one shape."""
-    cdef int t = _pair_type(op, a, name_a, b, name_b)
-    cdef cnp.ndarray ac = _c(a), bc = _c(b)
-    cdef cnp.ndarray out = _empty_like(ac, t)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(ac)
-    cdef void* pa = cnp.PyArray_DATA(ac)
-    cdef void* pb = cnp.PyArray_DATA(bc)
-    cdef void* po = cnp.PyArray_DATA(out)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            loop_f(<const float*>pa, <const float*>pb, <float*>po, n)
-        else:
-            loop_d(<const double*>pa, <const double*>pb, <double*>po, n)
-    return out
-
 
 def relu_forward(x):
     """max(x, 0) elementwise (NaN passes through)."""

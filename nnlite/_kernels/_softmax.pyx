@@ -18,6 +18,7 @@ from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN, log
 from libc.stdint cimport int64_t
 
+from nnlite._kernels._dtype cimport empty_like as _empty_like
 from nnlite._kernels._fastmath cimport _exp
 from nnlite._kernels._softmax_rows cimport (row_dot as _row_dot, row_max as _row_max, row_sum as _row_sum,
                                            scaled_softmax_row, softmax_backward_row,
@@ -57,10 +58,6 @@ cdef int _rows_type(str op, object a, str name_a, object b=None, str name_b=None
     if b is not None and b.shape != a.shape:
         raise ValueError(f"{op}: {name_b} must have the shape of {name_a} {a.shape}, got {b.shape}")
     return t
-
-
-cdef inline cnp.ndarray _empty_like(cnp.ndarray x, int t):
-    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), t, 0)
 
 
 # ------------------------------------------------------------------ loops -----

@@ -1,11 +1,11 @@
 # The scalar math of the elementwise, softmax, recurrent and optimizer loops, once for
 # float and double (inline: compiled into each module that cimports it).
 #
-# float32 exp, tanh, sigmoid and erf come from the straight-line C of _fastmath.h, so
+# float32 exp, tanh, sigmoid, erf and log1p (on [0, 1]) come from the straight-line C of _fastmath.h, so
 # the loops that call them vectorise (a call into libm cannot); float64 uses libm.
 # Each function is a choice the compiler makes per fused copy, not a run-time branch.
 from cython cimport floating
-from libc.math cimport erf, exp, sqrt, sqrtf, tanh
+from libc.math cimport erf, exp, log1p, sqrt, sqrtf, tanh
 
 
 cdef extern from "_fastmath.h":
@@ -13,6 +13,7 @@ cdef extern from "_fastmath.h":
     float nnl_erff(float x) noexcept nogil
     float nnl_sigmoidf(float x) noexcept nogil
     float nnl_tanhf(float x) noexcept nogil
+    float nnl_log1pf_unit(float e) noexcept nogil
 
 
 cdef inline floating _exp(floating v) noexcept nogil:
@@ -48,6 +49,14 @@ cdef inline floating _sigmoid(floating v) noexcept nogil:
     else:
         e = exp(v)
         return e / (1 + e)
+
+
+cdef inline floating _log1p_unit(floating v) noexcept nogil:
+    """log1p(v) for 0 <= v <= 1 (the float32 version expects that range)."""
+    if floating is float:
+        return nnl_log1pf_unit(v)
+    else:
+        return log1p(v)
 
 
 cdef inline floating _sqrt(floating v) noexcept nogil:

@@ -4,9 +4,9 @@ Kernel modules ``cimport num_threads, threads_for`` from here, so
 ``nl.set_num_threads`` reaches all of them at once. Work smaller than
 ``SERIAL_BELOW`` elements runs on one thread: starting a parallel region costs
 microseconds (tens of them when the other threads sleep, as they do under
-OMP_WAIT_POLICY=PASSIVE), more than a small loop takes. Four memory-bound loops
-(``threads_for_streaming``: relu_forward, relu_backward, bias_grad,
-conv2d_backward_bias) stay on one thread below 8 times that threshold.
+OMP_WAIT_POLICY=PASSIVE), more than a small loop takes. The memory-bound loops of
+relu and the other piecewise-linear activations, bias_grad and conv2d_backward_bias
+(``threads_for_streaming``) stay on one thread below 8 times that threshold.
 """
 
 cdef extern from *:
@@ -42,9 +42,10 @@ cdef int threads_for(Py_ssize_t work) noexcept nogil:
 # project's 2-core AMD EPYC. Such a loop counts each element as 1/8 of a work unit,
 # so it shares its elements among threads only from 8 times the serial threshold on
 # (262144 elements at the default 32768), whatever OMP_WAIT_POLICY says: the rule
-# does not read it. Only relu_forward, relu_backward, bias_grad and
-# conv2d_backward_bias use it; the other memory-bound loops, the copies among them,
-# keep threads_for's rule.
+# does not read it. relu_forward, relu_backward, the piecewise-linear loops of
+# _activations.pyx (leaky ReLU, hardtanh, hardsigmoid, hardswish, masked_slope_backward),
+# bias_grad and conv2d_backward_bias use it; the other memory-bound loops, the copies
+# among them, keep threads_for's rule.
 cdef Py_ssize_t STREAMING_ELEMENTS_PER_WORK = 8
 
 

@@ -34,7 +34,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["native", "index_array", "float_array", "float_operands", "shaped_operands",
+__all__ = ["native", "index_array", "bool_mask", "float_array", "float_operands", "shaped_operands",
            "float_dtype", "same_float", "int_pair", "shape4", "fits", "separate", "in_place",
            "product_out", "real_number", "SCAN_GATES", "SCAN_ROWS", "SCAN_MIN_BATCH",
            "SCAN_BLOCK_WEIGHT_BYTES", "SCAN_FORWARD_WRITTEN", "SCAN_BACKWARD_WRITTEN", "scan_mode",
@@ -60,6 +60,13 @@ def index_array(op, name, a):
     native(op, name, a)
 
 
+def bool_mask(op, name, arr):
+    """``arr`` must be a bool ndarray (a mask a forward kernel kept)."""
+    if not isinstance(arr, np.ndarray) or arr.dtype != np.bool_:
+        got = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
+        raise TypeError(f"{op}: {name} must be a bool numpy.ndarray, got {got}")
+
+
 def float_array(op, name, arr):
     """``arr`` must be a float32 or float64 ndarray in the machine's byte order."""
     if not isinstance(arr, np.ndarray):
@@ -71,13 +78,14 @@ def float_array(op, name, arr):
 
 def float_operands(op, arrays, names):
     """Check that ``arrays`` are float32/float64 ndarrays of one dtype; return that dtype."""
-    dtype = None
+    dtype = first = None
     for arr, name in zip(arrays, names):
         float_array(op, name, arr)
         if dtype is None:
-            dtype = arr.dtype
+            dtype, first = arr.dtype, name
         elif arr.dtype != dtype:
-            raise TypeError(f"{op}: all operands must share one dtype, got {dtype} and {arr.dtype}")
+            raise TypeError(f"{op}: all operands must share one dtype, got {dtype} ({first}) "
+                            f"and {arr.dtype} ({name})")
     return dtype
 
 

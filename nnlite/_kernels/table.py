@@ -6,7 +6,8 @@ The compiled function is ``nnlite/_kernels/<module>.pyx: def <name>``; its twin 
 ``nnlite/_kernels/reference/<module>.py: def <name>``, with the same signature.
 A kernel is added by writing both functions and one row below.
 """
-from .reference import _attention, _conv, _elementwise, _gemm, _norm, _optim, _pool, _softmax
+from .reference import _activations, _attention, _conv, _elementwise, _gemm, _norm, _optim, _pool
+from .reference import _softmax
 from .reference import _rnn
 from .reference import _int8
 
@@ -33,6 +34,19 @@ KERNELS = (
     ("dropout_forward",         "_elementwise",   _elementwise),
     ("embedding_forward",       "_elementwise",   _elementwise),
     ("embedding_backward",      "_elementwise",   _elementwise),
+    ("leaky_relu_forward",      "_activations",   _activations),
+    ("hardtanh_forward",        "_activations",   _activations),
+    ("hardsigmoid_forward",     "_activations",   _activations),
+    ("masked_slope_backward",   "_activations",   _activations),
+    ("hardswish_forward",       "_activations",   _activations),
+    ("hardswish_backward",      "_activations",   _activations),
+    ("elu_forward",             "_activations",   _activations),
+    ("softplus_forward",        "_activations",   _activations),
+    ("softplus_backward",       "_activations",   _activations),
+    ("mish_forward",            "_activations",   _activations),
+    ("mish_backward",           "_activations",   _activations),
+    ("logsigmoid_forward",      "_activations",   _activations),
+    ("logsigmoid_backward",     "_activations",   _activations),
     ("softmax_forward",         "_softmax",       _softmax),
     ("softmax_backward",        "_softmax",       _softmax),
     ("scaled_softmax_forward",  "_softmax",       _softmax),

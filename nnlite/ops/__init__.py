@@ -16,8 +16,8 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
                        randperm, zeros, zeros_like)
 from .indexing import gather, index_select, narrow, one_hot
 from .linalg import bmm, dot, matmul, mm, outer
-from .piecewise import hardsigmoid, hardswish, hardtanh, relu6
-from .pointwise import (cos, elu, erf, exp, gelu, leaky_relu, log, logsigmoid, mish, relu, rsqrt, selu, sigmoid,
+from .piecewise import hardsigmoid, hardswish, hardtanh, leaky_relu, relu6
+from .pointwise import (cos, elu, erf, exp, gelu, log, logsigmoid, mish, relu, rsqrt, selu, sigmoid,
                         silu, sin, softplus, softsign, sqrt, tanh)
 from .reduction import (amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, std, sum,
                         var)

@@ -156,7 +156,7 @@ def silu_(x):
 
 def leaky_relu_(x, negative_slope=0.01):
     """x overwritten with ``leaky_relu(x, negative_slope)`` (``F.leaky_relu(x, inplace=True)``)."""
-    return apply_in_place(x, "leaky_relu_", pointwise.leaky_relu, negative_slope)
+    return apply_in_place(x, "leaky_relu_", piecewise.leaky_relu, negative_slope)
 
 
 def elu_(x, alpha=1.0):

@@ -1,20 +1,27 @@
-"""Activations made of straight pieces: hardtanh (and relu6), hardsigmoid, hardswish, prelu.
+"""Activations made of straight pieces: leaky_relu, hardtanh (and relu6), hardsigmoid,
+hardswish, prelu.
 
 Each is a clamp, or a clamp times x, so it is cheap and has corners. At a corner
 the derivative is one of the two one-sided slopes, and PyTorch's choice is
 kept: the middle piece is the *open* interval, so hardtanh and relu6 have
 slope 0 exactly at their bounds (``nnlite.clamp`` gives 1 there, as
 ``torch.clamp`` does, which is why relu6 is not written as a clamp), and so do
-hardsigmoid at -3 and 3; hardswish has slope 0 at -3 and 1 at 3.
+hardsigmoid at -3 and 3; hardswish has slope 0 at -3 and 1 at 3; leaky ReLU
+takes its negative slope at 0.
 
-Forward keeps what backward needs and never reads the input again, except
-hardswish, whose slope ``x/3 + 1/2`` depends on x; their in-place forms
-(``hardtanh_``... in ``nnlite/ops/inplace.py``) build on that. A derivative
-that is constant on each piece makes backward ``grad`` times a constant
-array, whose own derivative in x is zero.
+leaky_relu, hardtanh and hardsigmoid have a constant slope on each piece. Their
+forward kernels keep a boolean mask of the piece each element fell on, and
+backward is ``grad`` times one of two slopes read from that mask
+(:class:`MaskedSlopeGrad`, one kernel): it never reads the input again, so the
+in-place forms (``hardtanh_``... in ``nnlite/ops/inplace.py``), which overwrite
+it, differentiate exactly too, and the derivative of backward in x is zero.
+hardswish's slope ``x/3 + 1/2`` depends on x, so its backward reads x (its
+in-place form keeps a copy). prelu, whose slope is a parameter, is NumPy and
+differentiable ops.
 """
 import numpy as np
 
+from .._kernels import K
 from .._kernels.checks import real_number
 from ..autograd import Function, constant
 from .compare import where
@@ -22,23 +29,57 @@ from .pointwise import _floating
 from .shape import sum_to
 
 
+class MaskedSlopeGrad(Function):
+    """``grad * (slope_true if mask else slope_false)``: the gradient of a piecewise-linear
+    activation, from the mask its forward kept. Linear in grad, with that same slope as its
+    derivative; the mask holds no gradient (the slope is constant on each piece). A flat
+    piece gives ``grad * 0``: -0.0 for a negative grad and NaN for a NaN one, where PyTorch's
+    hardtanh and hardsigmoid give 0 itself."""
+    saves_inputs = False
+
+    def forward(self, grad, mask, slope_true, slope_false):
+        return K.masked_slope_backward(grad, mask, slope_true, slope_false)
+
+    def backward(self, gg):
+        _, mask, slope_true, slope_false = self.inputs
+        return MaskedSlopeGrad.apply(gg, mask, slope_true, slope_false), None, None, None
+
+
+class LeakyReluFunction(Function):
+    """x for x > 0, ``negative_slope * x`` otherwise.
+
+    d/dx = 1 for x > 0 and ``negative_slope`` otherwise, at 0 too (PyTorch's
+    choice). Forward keeps the mask x > 0.
+    """
+    saves_inputs = False
+
+    def forward(self, a, negative_slope):
+        self.negative_slope = negative_slope
+        if not self.recording:
+            return K.leaky_relu_forward(a, negative_slope)
+        out, self.positive = K.leaky_relu_forward(a, negative_slope, save=True)
+        return out
+
+    def backward(self, grad):
+        return MaskedSlopeGrad.apply(grad, self.positive, 1.0, self.negative_slope), None
+
+
 class HardtanhFunction(Function):
     """``min_val`` below min_val, ``max_val`` above max_val, x between.
 
     d/dx = 1 for min_val < x < max_val and 0 elsewhere, at both bounds too
-    (PyTorch's ``hardtanh_backward``). Forward keeps that 0/1 mask.
+    (PyTorch's ``hardtanh_backward``). Forward keeps the mask of that open interval.
     """
     saves_inputs = False
 
     def forward(self, a, min_val, max_val):
-        if self.recording:
-            self.inside = ((a > min_val) & (a < max_val)).astype(a.dtype)
-        # where, not np.maximum: a -0.0 at a bound of 0 stays -0.0, and NaN stays NaN, as in PyTorch
-        low, high = np.asarray(min_val, a.dtype), np.asarray(max_val, a.dtype)
-        return np.where(a < low, low, np.where(a > high, high, a))
+        if not self.recording:
+            return K.hardtanh_forward(a, min_val, max_val)
+        out, self.inside = K.hardtanh_forward(a, min_val, max_val, save=True)
+        return out
 
     def backward(self, grad):
-        return grad * constant(self.inside), None, None
+        return MaskedSlopeGrad.apply(grad, self.inside, 1.0, 0.0), None, None
 
 
 class HardsigmoidFunction(Function):
@@ -51,12 +92,13 @@ class HardsigmoidFunction(Function):
     saves_inputs = False
 
     def forward(self, a):
-        if self.recording:
-            self.slope = np.where((a > -3) & (a < 3), a.dtype.type(1 / 6), a.dtype.type(0))
-        return np.minimum(np.maximum(a + 3, 0), 6) / 6
+        if not self.recording:
+            return K.hardsigmoid_forward(a)
+        out, self.inside = K.hardsigmoid_forward(a, save=True)
+        return out
 
     def backward(self, grad):
-        return grad * constant(self.slope)
+        return MaskedSlopeGrad.apply(grad, self.inside, 1 / 6, 0.0)
 
 
 class HardswishFunction(Function):
@@ -64,7 +106,7 @@ class HardswishFunction(Function):
     swish, 0 for x <= -3 and x for x >= 3, ``x (x + 3) / 6`` between."""
 
     def forward(self, a):
-        return a * np.minimum(np.maximum(a + 3, 0), 6) / 6
+        return K.hardswish_forward(a)
 
     def backward(self, grad):
         return HardswishGrad.apply(grad, self.inputs[0])
@@ -79,14 +121,26 @@ class HardswishGrad(Function):
     """
 
     def forward(self, grad, x):
-        middle = (x > -3) & (x < 3)
-        self.middle = middle
-        slope = np.where(middle, x / 3 + 0.5, np.where(x <= -3, 0, 1).astype(x.dtype))
-        return grad * slope
+        return K.hardswish_backward(grad, x)
 
     def backward(self, gg):
         grad, x = self.inputs
-        return HardswishGrad.apply(gg, x), where(constant(self.middle), gg * grad / 3.0, 0.0)
+        middle = constant((x.data > -3) & (x.data < 3))
+        return HardswishGrad.apply(gg, x), where(middle, gg * grad / 3.0, 0.0)
+
+
+def leaky_relu(input, negative_slope=0.01):
+    """x for x > 0, ``negative_slope * x`` otherwise: negative inputs keep a small gradient.
+
+    ``F.leaky_relu`` adds PyTorch's ``inplace`` flag; the in-place form is
+    ``leaky_relu_`` in ``nnlite/ops/inplace.py``.
+
+    >>> import nnlite as nl
+    >>> leaky_relu(nl.tensor([-2.0, 0.0, 3.0]), 0.25).data.tolist()
+    [-0.5, 0.0, 3.0]
+    """
+    negative_slope = real_number("leaky_relu", "negative_slope", negative_slope)
+    return LeakyReluFunction.apply(_floating("leaky_relu", input), negative_slope)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0):

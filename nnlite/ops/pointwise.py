@@ -1,17 +1,16 @@
 """Elementwise functions and activations, each with its derivative beside it.
 
-The activations (relu, gelu, tanh, sigmoid, silu) run on compiled kernels. Their
-backward is itself a Function (``ReluGrad``...) that calls the backward
-kernel, and whose own backward states the second derivative — so first-order
-training is fast and higher-order gradients stay exact. leaky_relu, elu and
-selu are NumPy in the forward; their backward multiplies by the slope the
-forward kept (ELU's through ``EluGrad``, whose own backward is stated; leaky
-ReLU's slope is a constant) and never reads the input, so their in-place forms
-(``elu_``... in ``nnlite/ops/inplace.py``), which overwrite it, differentiate
-exactly too. logsigmoid and mish are NumPy in the forward as well, with
-backward in differentiable ops; softsign is abs, add and div, as in PyTorch.
-The piecewise-linear activations (hardtanh, relu6, hardsigmoid, hardswish)
-are in ``nnlite/ops/piecewise.py``.
+The activations (relu, gelu, tanh, sigmoid, silu, elu, selu, softplus, mish,
+logsigmoid) run on compiled kernels. Their backward is itself a Function
+(``ReluGrad``...) that calls the backward kernel (ELU's and SELU's multiplies by
+the slope their forward kept), and whose own backward states the second
+derivative — so first-order training is fast and higher-order gradients stay
+exact. ELU and SELU never read the input again (``EluGrad``), so their in-place
+forms (``elu_``... in ``nnlite/ops/inplace.py``), which overwrite it,
+differentiate exactly too.
+softsign is abs, add and div, as in PyTorch. The piecewise-linear activations
+(leaky_relu, hardtanh, relu6, hardsigmoid, hardswish, prelu) are in
+``nnlite/ops/piecewise.py``.
 """
 import math
 
@@ -86,18 +85,30 @@ class SoftplusFunction(Function):
     """log(1 + exp(beta x)) / beta, linear above ``threshold`` (PyTorch's definition)."""
 
     def forward(self, a, beta, threshold):
-        self.beta, self.threshold = beta, threshold
-        z = a * beta
-        return np.where(z > threshold, a, np.logaddexp(0, z) / beta).astype(a.dtype, copy=False)
+        return K.softplus_forward(a, beta, threshold)
 
     def backward(self, grad):
-        (a,) = self.inputs[:1]
-        z = a * self.beta
-        s = sigmoid(z)
-        # Slope sigmoid(beta x), 1 on the linear side. Exactly at the threshold PyTorch takes the
-        # slope from the curved side but the second derivative from the linear side, 0: s.detach().
-        curved = where(constant(z.data == self.threshold), s.detach(), s)
-        return grad * where(constant(z.data > self.threshold), 1.0, curved), None, None
+        a, beta, threshold = self.inputs
+        return SoftplusGrad.apply(grad, a, beta, threshold), None, None
+
+
+class SoftplusGrad(Function):
+    """grad * sigmoid(beta x), and grad itself where ``beta x > threshold``.
+
+    Linear in grad; its derivative in x is ``grad * beta * s (1 - s)`` (s = sigmoid(beta x))
+    where ``beta x < threshold`` and 0 elsewhere: exactly at the threshold PyTorch takes the
+    slope from the curved side but the second derivative from the linear side.
+    """
+
+    def forward(self, grad, x, beta, threshold):
+        return K.softplus_backward(grad, x, beta, threshold)
+
+    def backward(self, gg):
+        grad, x, beta, threshold = self.inputs
+        s = sigmoid(x * beta)
+        curved = constant(~(x.data * beta >= threshold))   # NaN stays on the curve: NaN out
+        return (SoftplusGrad.apply(gg, x, beta, threshold), where(curved, gg * grad * s * (1.0 - s) * beta, 0.0),
+                None, None)
 
 
 # ------------------------------------------------------------- activations --
@@ -243,26 +254,6 @@ class GeluGrad(Function):
         return g_grad, d2_dir, None, None
 
 
-class LeakyReluFunction(Function):
-    """x for x > 0, ``negative_slope * x`` otherwise.
-
-    d/dx = 1 for x > 0 and ``negative_slope`` otherwise, at 0 too (PyTorch's
-    choice). That derivative is a constant for each element, so backward is
-    ``grad`` times a constant array: its derivative in ``grad`` is that array
-    and its derivative in x is zero (the second derivative vanishes).
-    """
-    saves_inputs = False
-
-    def forward(self, a, negative_slope):
-        positive = a > 0
-        if self.recording:
-            self.slope = np.where(positive, 1.0, negative_slope).astype(a.dtype)
-        return np.where(positive, a, a * negative_slope)
-
-    def backward(self, grad):
-        return grad * constant(self.slope), None
-
-
 class EluFunction(Function):
     """``scale * x`` for x > 0, ``scale * alpha * (e^x - 1)`` for x <= 0 (ELU has scale 1; SELU
     fixes alpha and scale).
@@ -277,12 +268,9 @@ class EluFunction(Function):
     saves_inputs = False
 
     def forward(self, a, alpha, scale):
-        positive = a > 0
-        left = np.where(positive, 0, a)    # e^x of the right side is never used, and may overflow
-        out = np.where(positive, a * scale, np.expm1(left) * (alpha * scale))
-        if self.recording:
-            self.slope = np.where(positive, scale, np.exp(left) * (alpha * scale))
-            self.negative = a < 0
+        if not self.recording:
+            return K.elu_forward(a, alpha, scale)
+        out, self.slope, self.negative = K.elu_forward(a, alpha, scale, save=True)
         return out
 
     def backward(self, grad):
@@ -386,20 +374,6 @@ def _floating(op, input):
     return input
 
 
-def leaky_relu(input, negative_slope=0.01):
-    """x for x > 0, ``negative_slope * x`` otherwise: negative inputs keep a small gradient.
-
-    ``F.leaky_relu`` adds PyTorch's ``inplace`` flag; the in-place form is
-    ``leaky_relu_`` in ``nnlite/ops/inplace.py``.
-
-    >>> import nnlite as nl
-    >>> leaky_relu(nl.tensor([-2.0, 0.0, 3.0]), 0.25).data.tolist()
-    [-0.5, 0.0, 3.0]
-    """
-    negative_slope = real_number("leaky_relu", "negative_slope", negative_slope)
-    return LeakyReluFunction.apply(_floating("leaky_relu", input), negative_slope)
-
-
 def elu(input, alpha=1.0):
     """x for x > 0, ``alpha * (e^x - 1)`` otherwise (Clevert et al., 2016): smooth, with
     negative outputs down to ``-alpha`` that pull the mean activation towards 0.
@@ -432,7 +406,7 @@ class LogSigmoidFunction(Function):
     overflows, and log1p keeps the digits of a tiny ``e^-|x|`` (x = 40 gives -4.2e-18, not 0)."""
 
     def forward(self, a):
-        return np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a)))
+        return K.logsigmoid_forward(a)
 
     def backward(self, grad):
         return LogSigmoidGrad.apply(grad, self.inputs[0])
@@ -447,9 +421,7 @@ class LogSigmoidGrad(Function):
     """
 
     def forward(self, grad, x):
-        z = np.exp(-np.abs(x))
-        q = z / (1 + z)
-        return grad * np.where(x < 0, 1 - q, q)
+        return K.logsigmoid_backward(grad, x)
 
     def backward(self, gg):
         grad, x = self.inputs
@@ -461,19 +433,37 @@ class MishFunction(Function):
     """``x * tanh(softplus(x))`` (Misra, 2019, "Mish: A Self Regularized Non-Monotonic
     Activation Function"), with softplus(x) = log(1 + e^x) as PyTorch writes it.
 
-    d/dx = t + x * sigmoid(x) * (1 - t^2) with t = tanh(softplus(x)); backward states it in
-    differentiable ops (as PyTorch does when the graph of the gradient is recorded), so
-    the second derivative follows from them.
+    d/dx = t + x * sigmoid(x) * (1 - t^2) with t = tanh(softplus(x)), one kernel
+    (:class:`MishGrad`); its own derivative comes from that formula in differentiable ops.
     """
 
     def forward(self, a):
-        with np.errstate(over="ignore"):   # e^x = inf for large x gives tanh(inf) = 1: mish(x) = x
-            return a * np.tanh(np.log1p(np.exp(a)))
+        return K.mish_forward(a)
 
     def backward(self, grad):
-        x = self.inputs[0]
-        t = tanh(softplus(x))   # softplus is linear above 20, where tanh is 1 to the last digit anyway
-        return grad * (t + x * sigmoid(x) * (1.0 - t * t))
+        return MishGrad.apply(grad, self.inputs[0])
+
+
+def _mish_derivative(x):
+    """mish'(x) in differentiable ops (used for the second derivative)."""
+    t = tanh(softplus(x))   # softplus is linear above 20, where tanh is 1 to the last digit anyway
+    return t + x * sigmoid(x) * (1.0 - t * t)
+
+
+class MishGrad(Function):
+    """grad * mish'(x). Linear in grad; its derivative in x is ``grad * mish''(x)``, found by
+    differentiating :func:`_mish_derivative` (as GELU's second derivative is)."""
+
+    def forward(self, grad, x):
+        return K.mish_backward(grad, x)
+
+    def backward(self, gg):
+        grad, x = self.inputs
+        with enable_grad():
+            xd = x if x.requires_grad else x.detach().requires_grad_()
+            d1 = _mish_derivative(xd)
+        (d2_dir,) = autograd_grad(d1, xd, grad_outputs=gg * grad, create_graph=True)
+        return gg * d1, d2_dir
 
 
 def logsigmoid(input):

@@ -588,3 +588,15 @@ def test_logsigmoid_and_mish_stay_finite_far_out(dtype):
         assert np.all(gg.data == 0)
     # the value just to the right of 0 keeps its digits: log sigmoid(40) = -e^-40
     assert F.logsigmoid(nl.tensor(40.0, dtype=nl.float64)).item() == pytest.approx(-np.exp(-40.0), rel=1e-15)
+
+
+def test_nan_passes_through_the_gradients_as_in_pytorch():
+    # leaky_relu with slope 0: a NaN upstream gradient stays NaN on the flat piece
+    x = nl.tensor([-1.0, 2.0], requires_grad=True)
+    (g,) = nl.grad(F.leaky_relu(x, 0.0), x, nl.tensor([float("nan"), 1.0]))
+    assert np.isnan(g.data[0]) and g.data[1] == 1.0
+    # softplus's second derivative at a NaN input is NaN, not 0
+    x = nl.tensor(np.array([np.nan, 1.0]), requires_grad=True)
+    (d1,) = nl.grad(F.softplus(x).sum(), x, create_graph=True)
+    (d2,) = nl.grad(d1.sum(), x)
+    assert np.isnan(d2.data[0]) and abs(d2.data[1] - 0.19661193324148185) < 1e-15

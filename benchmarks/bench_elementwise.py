@@ -1,5 +1,9 @@
 """Activation, softmax and cross-entropy kernels, forward + backward, on (4096, 1024) float32.
 
+The activations with a parameter or a corner run as their autograd nodes do: the
+piecewise-linear ones keep a mask in the forward and read it in the backward
+(``masked_slope_backward``), ELU keeps its slope, the smooth ones read x again.
+
 Each workload runs one forward and one backward kernel call. Contenders:
 nnlite's compiled kernels (nnlite's thread count), PyTorch's ATen kernels for the
 same forward and backward (``torch.ops.aten.*_backward``, no autograd
@@ -58,6 +62,27 @@ def _workloads(torch, x, g, target):
         "gelu (tanh) fwd+bwd": (
             lambda k: lambda: (k.gelu_forward(x, "tanh"), k.gelu_backward(g, x, "tanh")),
             lambda: (aten.gelu(tx, approximate="tanh"), aten.gelu_backward(tg, tx, approximate="tanh"))),
+        "leaky_relu(0.01) fwd+bwd": (
+            lambda k: lambda: k.masked_slope_backward(g, k.leaky_relu_forward(x, 0.01, True)[1], 1.0, 0.01),
+            lambda: (aten.leaky_relu(tx, 0.01), aten.leaky_relu_backward(tg, tx, 0.01, False))),
+        "hardtanh fwd+bwd": (
+            lambda k: lambda: k.masked_slope_backward(g, k.hardtanh_forward(x, -1.0, 1.0, True)[1], 1.0, 0.0),
+            lambda: (aten.hardtanh(tx), aten.hardtanh_backward(tg, tx, -1.0, 1.0))),
+        "hardswish fwd+bwd": (
+            lambda k: lambda: (k.hardswish_forward(x), k.hardswish_backward(g, x)),
+            lambda: (aten.hardswish(tx), aten.hardswish_backward(tg, tx))),
+        "elu fwd+bwd": (
+            lambda k: lambda: g * k.elu_forward(x, 1.0, 1.0, True)[1],
+            lambda: (aten.elu(tx), aten.elu_backward(tg, 1.0, 1.0, 1.0, False, tx))),
+        "softplus fwd+bwd": (
+            lambda k: lambda: (k.softplus_forward(x, 1.0, 20.0), k.softplus_backward(g, x, 1.0, 20.0)),
+            lambda: (aten.softplus(tx, 1.0, 20.0), aten.softplus_backward(tg, tx, 1.0, 20.0))),
+        "mish fwd+bwd": (
+            lambda k: lambda: (k.mish_forward(x), k.mish_backward(g, x)),
+            lambda: (aten.mish(tx), aten.mish_backward(tg, tx))),
+        "logsigmoid fwd+bwd": (
+            lambda k: lambda: (k.logsigmoid_forward(x), k.logsigmoid_backward(g, x)),
+            lambda: aten.log_sigmoid_backward(tg, tx, aten.log_sigmoid_forward(tx)[1])),
         "softmax fwd+bwd": (
             lambda k: lambda: k.softmax_backward(g, k.softmax_forward(x)),
             lambda: aten._softmax_backward_data(tg, torch.softmax(tx, 1), 1, torch.float32)),

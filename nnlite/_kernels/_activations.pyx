@@ -99,7 +99,7 @@ cdef void _hardtanh_fwd(const floating *x, floating *y, cnp.npy_bool *inside, Py
     for i in prange(n, num_threads=threads_for_streaming(n), schedule='static'):
         v = x[i]
         y[i] = low if v < low else (high if v > high else v)
-        inside[i] = (v > low) & (v < high)
+        inside[i] = not ((v <= low) | (v >= high))     # NaN is inside: its gradient passes
 
 
 cdef void _hardsigmoid_fwd(const floating *x, floating *y, cnp.npy_bool *inside,
@@ -173,7 +173,7 @@ cdef void _elu_fwd(const floating *x, floating *y, floating *slope, cnp.npy_bool
         v = x[i]
         left = zero if v > zero else v
         curve = _exp(left) * alpha_scale
-        slope[i] = scale if v > zero else curve
+        slope[i] = curve if v <= zero else scale     # NaN takes scale, as in PyTorch
         negative[i] = v < zero
 
 
@@ -270,7 +270,8 @@ def leaky_relu_forward(x, negative_slope, save=False):
 
 def hardtanh_forward(x, min_val, max_val, save=False):
     """x clamped to [min_val, max_val]. With ``save``, ``(y, inside)``: the mask of the open
-    interval min_val < x < max_val, where the slope is 1 (0 elsewhere, at the bounds too)."""
+    interval min_val < x < max_val, where the slope is 1 (0 elsewhere, at the bounds too),
+    and of NaN, whose gradient PyTorch passes too."""
     op = "hardtanh_forward"
     cdef int t = _float_type(op, x, "x")
     cdef double low = _real_number(op, min_val, "min_val"), high = _real_number(op, max_val, "max_val")

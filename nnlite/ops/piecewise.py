@@ -67,8 +67,8 @@ class LeakyReluFunction(Function):
 class HardtanhFunction(Function):
     """``min_val`` below min_val, ``max_val`` above max_val, x between.
 
-    d/dx = 1 for min_val < x < max_val and 0 elsewhere, at both bounds too
-    (PyTorch's ``hardtanh_backward``). Forward keeps the mask of that open interval.
+    d/dx = 1 for min_val < x < max_val and 0 elsewhere, at both bounds too; at NaN it
+    is 1 (PyTorch's ``hardtanh_backward``). Forward keeps the mask of where it is 1.
     """
     saves_inputs = False
 

@@ -600,3 +600,9 @@ def test_nan_passes_through_the_gradients_as_in_pytorch():
     (d1,) = nl.grad(F.softplus(x).sum(), x, create_graph=True)
     (d2,) = nl.grad(d1.sum(), x)
     assert np.isnan(d2.data[0]) and abs(d2.data[1] - 0.19661193324148185) < 1e-15
+    # at a NaN input hardtanh and relu6 pass the gradient, ELU and SELU scale it (PyTorch's slopes)
+    for fn, slope in ((F.hardtanh, 1.0), (F.relu6, 1.0), (F.elu, 1.0), (F.selu, 1.0507009873554805),
+                      (F.hardsigmoid, 0.0), (lambda t: F.leaky_relu(t, 0.1), 0.1)):
+        x = nl.tensor(np.array([np.nan]), requires_grad=True)
+        (g,) = nl.grad(fn(x), x, nl.tensor(np.array([2.0])))
+        assert g.data[0] == 2.0 * slope

@@ -54,7 +54,8 @@ def leaky_relu_forward(x, negative_slope, save=False):
 
 
 def hardtanh_forward(x, min_val, max_val, save=False):
-    """x clamped to [min_val, max_val]; with ``save``, ``(y, min_val < x < max_val)``."""
+    """x clamped to [min_val, max_val]; with ``save``, ``(y, inside)``: min_val < x < max_val,
+    or x is NaN."""
     op = "hardtanh_forward"
     _elementwise_floats(op, (x,), ("x",))
     low = checks.real_number(op, "min_val", min_val)
@@ -63,7 +64,7 @@ def hardtanh_forward(x, min_val, max_val, save=False):
         raise ValueError(f"{op}: min_val ({low}) cannot be greater than max_val ({high})")
     low, high = x.dtype.type(low), x.dtype.type(high)
     y = _out(np.where(x < low, low, np.where(x > high, high, x)))
-    return (y, _out((x > low) & (x < high))) if save else y
+    return (y, _out(~((x <= low) | (x >= high)))) if save else y
 
 
 def hardsigmoid_forward(x, save=False):
@@ -114,7 +115,7 @@ def elu_forward(x, alpha, scale, save=False):
     y = _out(np.where(positive, x * s, _expm1_nonpositive(left) * alpha_scale))
     if not save:
         return y
-    return y, _out(np.where(positive, s, np.exp(left) * alpha_scale)), _out(x < 0)
+    return y, _out(np.where(x <= 0, np.exp(left) * alpha_scale, s)), _out(x < 0)
 
 
 def softplus_forward(x, beta, threshold):

@@ -1,6 +1,7 @@
-"""Weight norm and spectral norm as parametrizations (``torch.nn.utils.parametrizations``'s API).
+"""Weight norm, spectral norm and orthogonal weights as parametrizations
+(``torch.nn.utils.parametrizations``'s API).
 
-Both rewrite a layer's weight as a function of other tensors with
+Each rewrites a layer's weight as a function of other tensors with
 :func:`~nnlite.nn.utils.parametrize.register_parametrization`, so the layer's
 ``state_dict`` has PyTorch's keys and loads into the same PyTorch layer:
 
@@ -10,15 +11,19 @@ Both rewrite a layer's weight as a function of other tensors with
 * :func:`spectral_norm` divides the weight by an estimate of its largest
   singular value, refined by one step of power iteration per forward in
   training mode (keys ``parametrizations.weight.original`` and the iteration's
-  vectors ``parametrizations.weight.0._u``, ``parametrizations.weight.0._v``).
+  vectors ``parametrizations.weight.0._u``, ``parametrizations.weight.0._v``);
+* :func:`orthogonal` computes the weight as an orthogonal matrix from an
+  unconstrained one (keys ``parametrizations.weight.original`` and the fixed
+  ``parametrizations.weight.0.base``), so it stays orthogonal while it trains.
 
-Everything with a gradient is written in nnlite's differentiable operations,
-so first and second derivatives are exact.
+Everything with a gradient is written in nnlite's differentiable operations
+(the Cayley map's linear solve is one Function, whose backward is again solves
+and products), so first and second derivatives are exact.
 """
 import numpy as np
 
 from ... import ops
-from ...autograd import no_grad
+from ...autograd import Function, constant, no_grad
 from ...parameter import Buffer
 from ...random import _gen
 from ...ops.reduction import norm
@@ -26,7 +31,7 @@ from ...tensor import Tensor
 from ..module import Module
 from . import parametrize
 
-__all__ = ["weight_norm", "spectral_norm"]
+__all__ = ["weight_norm", "spectral_norm", "orthogonal"]
 
 
 def _norm_except_dim(v, dim):
@@ -194,4 +199,209 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
     if dim is None:
         dim = 0   # the output axis; nnlite has no transposed convolutions, whose outputs are axis 1
     parametrize.register_parametrization(module, name, _SpectralNorm(weight, n_power_iterations, dim, eps))
+    return module
+
+
+# ------------------------------------------------------------------ orthogonal --
+
+_ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
+
+
+def _tril(x, diagonal=0):
+    """``x`` with every entry above its ``diagonal``-th diagonal set to 0 (the last two axes)."""
+    keep = np.tri(*x.shape[-2:], k=diagonal, dtype=bool)
+    return ops.where(constant(keep), x, 0.0)
+
+
+def _matrix_exp(a):
+    """``e^A`` by scaling and squaring: a Taylor polynomial of ``B = A / 2^s`` (1-norm at most
+    1/2), then squared ``s`` times. Written in matrix products, so its gradient is the derivative
+    of these same steps; the polynomial's degree (18 in float64, 10 in float32) leaves a truncation
+    error below the dtype's rounding, so that derivative is e^A's to rounding too."""
+    n = a.shape[-1]
+    norm1 = float(np.abs(a.data).sum(axis=-2).max()) if a.data.size else 0.0
+    squarings = int(np.ceil(np.log2(norm1 / 0.5))) if norm1 > 0.5 else 0   # NaN: none
+    b = a * (0.5 ** squarings)
+    eye = constant(np.eye(n, dtype=a.dtype))
+    q = eye
+    for j in range(18 if a.dtype == np.float64 else 10, 0, -1):   # I + B (I + B/2 (I + B/3 (...)))
+        q = eye + ops.matmul(b, q) * (1.0 / j)
+    for _ in range(squarings):
+        q = ops.matmul(q, q)
+    return q
+
+
+class _Solve(Function):
+    """``X = A^-1 B`` (``torch.linalg.solve`` for square A and matrix B). Gradients: ``gB = A^-T g``
+    and ``gA = -gB X^T``, themselves solves and products, so higher derivatives follow."""
+    save_output = True
+
+    def forward(self, a, b):
+        return np.linalg.solve(a, b)
+
+    def backward(self, grad):
+        a = self.inputs[0]
+        grad_b = _Solve.apply(a.transpose(-2, -1), grad)
+        return -ops.matmul(grad_b, self.out.transpose(-2, -1)), grad_b
+
+
+def _householder_product(a, tau):
+    """The first ``k`` columns of ``H_1 H_2 ... H_k`` (``torch.linalg.householder_product``):
+    ``H_i = I - tau_i v_i v_i^T`` with ``v_i`` column i of ``a`` below the diagonal, 1 on it
+    and 0 above. Each reflector is applied to ``eye(n, k)``, the last one first."""
+    n, k = a.shape[-2:]
+    v = _tril(a, -1) + constant(np.eye(n, k, dtype=a.dtype))
+    q = constant(np.broadcast_to(np.eye(n, k, dtype=a.dtype), a.shape).copy())
+    for i in reversed(range(k)):
+        vi = v[..., :, i:i + 1]
+        q = q - ops.matmul(vi * ops.unsqueeze(tau[..., i:i + 1], -1), ops.matmul(vi.transpose(-2, -1), q))
+    return q
+
+
+def _make_orthogonal(a):
+    """The Q of A's QR decomposition, its columns' signs set so that R's diagonal is positive
+    (an array; A is n x k, n >= k)."""
+    q, r = np.linalg.qr(a)
+    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+
+
+def _is_orthogonal(q):
+    """Whether the columns of ``q`` (n x k, an array) are orthonormal to ``10 n eps``, PyTorch's test."""
+    n, k = q.shape[-2:]
+    eps = 10.0 * n * np.finfo(q.dtype).eps
+    return np.allclose(np.swapaxes(q, -2, -1) @ q, np.eye(k, dtype=q.dtype), rtol=1e-5, atol=eps)
+
+
+class _Orthogonal(Module):
+    """A matrix with orthonormal columns (or rows, when it is wide), computed from an
+    unconstrained one ``X``: the map of ``X``'s lower triangle into the orthogonal matrices,
+    times a fixed orthogonal ``base`` (the "trivialization": ``X = 0`` gives ``base`` itself).
+
+    * ``matrix_exp``: ``Q = e^A`` with ``A = L - L^T`` skew-symmetric (L: X's lower triangle, the
+      diagonal included, padded with zero columns to n x n); the first k columns;
+    * ``cayley``: ``Q = (I - A/2)^-1 (I + A/2)``, the same A; the first k columns;
+    * ``householder``: the product of the Householder reflectors stored below X's diagonal, each
+      column's sign taken from X's diagonal (truncated to an integer, as PyTorch does).
+    """
+
+    def __init__(self, weight, orthogonal_map, *, use_trivialization=True):
+        super().__init__()
+        self.shape = tuple(weight.shape)
+        self.orthogonal_map = orthogonal_map
+        if use_trivialization:
+            self.register_buffer("base", None)
+
+    def forward(self, x):
+        n, k = x.shape[-2:]
+        transposed = n < k
+        if transposed:
+            x = x.transpose(-2, -1)
+            n, k = k, n
+        if self.orthogonal_map in ("matrix_exp", "cayley"):
+            lower = _tril(x)
+            if n != k:
+                lower = ops.cat([lower, constant(np.zeros(x.shape[:-1] + (n - k,), dtype=x.dtype))], dim=-1)
+            a = lower - lower.transpose(-2, -1)
+            if self.orthogonal_map == "matrix_exp":
+                q = _matrix_exp(a)
+            else:
+                eye = constant(np.eye(n, dtype=x.dtype))
+                q = _Solve.apply(eye - a * 0.5, eye + a * 0.5)
+            if n != k:
+                q = q[..., :, :k]
+        else:
+            a = _tril(x, -1)
+            tau = 2.0 / (1.0 + ops.sum(a * a, dim=-2))
+            q = _householder_product(a, tau)
+            signs = np.trunc(np.diagonal(x.data, axis1=-2, axis2=-1))   # .int(): no gradient
+            q = q * constant(signs[..., None, :].astype(x.dtype))
+        if self._buffers.get("base") is not None:
+            q = ops.matmul(self.base, q)
+        return q.transpose(-2, -1) if transposed else q
+
+    def right_inverse(self, q):
+        """The X whose forward is ``q`` (made orthogonal first if it is not): with a base, ``q``
+        (completed to an orthogonal n x n matrix with random columns when it is tall) becomes the
+        base and X is ``-I``; without one, Householder only, X holds q's reflectors."""
+        if tuple(q.shape) != self.shape:
+            raise ValueError(f"orthogonal: expected a matrix or batch of matrices of shape {self.shape}, "
+                             f"got a tensor of shape {tuple(q.shape)}")
+        dtype = q.dtype
+        value = np.asarray(q.data)
+        n, k = value.shape[-2:]
+        transposed = n < k
+        if transposed:
+            value = np.swapaxes(value, -2, -1)
+            n, k = k, n
+        if "base" not in self._buffers:
+            if self.orthogonal_map != "householder":
+                raise NotImplementedError("It is not possible to assign to the matrix exponential or the Cayley "
+                                          "parametrizations when use_trivialization=False.")
+            raw = _householder_reflectors(value)
+            return Tensor(np.swapaxes(raw, -2, -1).copy() if transposed else raw)
+        if n == k:
+            base = value.copy() if _is_orthogonal(value) else _make_orthogonal(value)
+        else:
+            filler = _gen(None).standard_normal(value.shape[:-1] + (n - k,)).astype(value.dtype)
+            base = _make_orthogonal(np.concatenate([value, filler], axis=-1))
+        self.register_buffer("base", Buffer(base.astype(dtype, copy=False)))
+        # -I, so that the Householder map of it (the reflectors' part is 0) is eye(n, k): Q = base
+        neg_eye = np.zeros(self.shape, dtype=dtype)
+        diagonal = np.arange(k)
+        neg_eye[..., diagonal, diagonal] = -1.0
+        return Tensor(neg_eye)
+
+
+def _householder_reflectors(q):
+    """``torch.geqrf``'s reflectors for X with forward ``q`` (n x k, n >= k): below the diagonal
+    the vectors ``v_i`` of q's QR decomposition, on it the sign of R's diagonal (made -1 where
+    LAPACK's tau is 0, as PyTorch does), so that the Householder map gives q back."""
+    out = np.empty_like(q)
+    for index in np.ndindex(q.shape[:-2]):
+        h, tau = np.linalg.qr(q[index], mode="raw")   # h is the transposed LAPACK array
+        a = h.T.astype(q.dtype)
+        diag = np.sign(np.diagonal(a)).copy()
+        diag[tau == 0] *= -1
+        np.fill_diagonal(a, diag)
+        out[index] = a
+    return out
+
+
+def orthogonal(module, name="weight", orthogonal_map=None, *, use_trivialization=True):
+    r"""Keep ``module.<name>`` orthogonal: ``Q^T Q = I`` (or ``Q Q^T = I`` for a wide matrix)
+    through every optimizer step (Lezcano-Casado & Martínez-Rubio, 2019).
+
+    The optimizer updates an unconstrained matrix ``X``; the layer reads ``Q = base @ map(X)``,
+    which is orthogonal whatever X holds: ``map`` sends X into the orthogonal matrices
+    (``"matrix_exp"``, ``"cayley"`` or ``"householder"``; by default ``"matrix_exp"`` for a
+    square weight and ``"householder"`` otherwise), and ``base`` is the weight the layer had
+    when the parametrization was registered, made orthogonal if it was not (a buffer,
+    ``parametrizations.<name>.0.base``). With ``use_trivialization=False`` there is no base;
+    only ``"householder"`` can then be assigned to (``module.<name> = Q``).
+
+    ``orthogonal_`` only starts a weight orthogonal; gradient steps then leave the set. This
+    keeps it there, so a recurrent weight's every singular value stays 1 for the whole of
+    training: the hidden state neither explodes nor vanishes along the sequence, however long.
+
+    >>> import numpy as np, nnlite as nl
+    >>> from nnlite.nn.utils.parametrizations import orthogonal
+    >>> layer = orthogonal(nl.nn.Linear(6, 6))
+    >>> w = layer.weight.detach().numpy()
+    >>> bool(np.allclose(w.T @ w, np.eye(6), atol=1e-5))
+    True
+    """
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"orthogonal: {type(module).__name__} has no parameter or buffer named {name!r} "
+                         f"({parametrize._tensor_names(module)})")
+    if weight.ndim < 2:
+        raise ValueError(f"orthogonal: expected a matrix or batch of matrices, got a tensor of "
+                         f"{weight.ndim} dimensions")
+    if orthogonal_map is None:
+        orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
+    if orthogonal_map not in _ORTHOGONAL_MAPS:
+        raise ValueError(f'orthogonal: orthogonal_map has to be one of "matrix_exp", "cayley", "householder", '
+                         f"got {orthogonal_map!r}")
+    parametrize.register_parametrization(
+        module, name, _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization), unsafe=True)
     return module

@@ -504,6 +504,117 @@ assert np.abs(turned - signal.data).max() > 0.5
 # plain networks train.
 
 # %%
+# Keeping a weight orthogonal while it trains
+# -------------------------------------------
+# An initializer only chooses where training starts. The first gradient step
+# moves an orthogonal matrix off the set of orthogonal matrices, and nothing
+# brings it back: after training, its singular values have spread out. For a
+# recurrent weight that matters, because the hidden state is multiplied by the
+# same :math:`W` at every step, so a direction it stretches grows
+# geometrically with the length of the sequence.
+#
+# ``nn.utils.parametrizations.orthogonal`` keeps the weight on the set for the
+# whole of training. The optimizer no longer updates :math:`W` itself but an
+# unconstrained matrix :math:`X`; the layer reads
+#
+# .. math:: W = B\, e^{A}, \qquad A = L - L^\top,
+#
+# where :math:`L` is the lower triangle of :math:`X` and :math:`B` (the buffer
+# ``base``) is the weight the layer had when the parametrization was
+# registered. :math:`A` is skew-symmetric, so
+# :math:`(e^{A})^\top e^{A} = e^{-A} e^{A} = I`: whatever :math:`X` holds,
+# :math:`W` is orthogonal. At :math:`X = 0`, :math:`W = B`, so registering
+# does not change what the layer computes.
+#
+# The experiment: fit :math:`y = Mx` with a 64 x 64 linear layer, where
+# :math:`M`'s singular values run from 0.5 to 2, once with a plain layer
+# started by ``orthogonal_`` and once with the parametrization.
+from nnlite.nn.utils.parametrizations import orthogonal
+
+nl.manual_seed(5)
+rng = np.random.default_rng(5)
+u_m = np.linalg.qr(rng.standard_normal((64, 64)))[0]
+v_m = np.linalg.qr(rng.standard_normal((64, 64)))[0]
+target_map = (u_m * np.linspace(0.5, 2.0, 64)) @ v_m.T
+inputs = nl.tensor(rng.standard_normal((256, 64)).astype(np.float32))
+targets = nl.tensor((inputs.data @ target_map.T).astype(np.float32))
+
+plain_layer = nn.Linear(64, 64, bias=False)
+init.orthogonal_(plain_layer.weight)
+kept_layer = orthogonal(nn.Linear(64, 64, bias=False))
+final_loss = {}
+for name, layer in (("plain", plain_layer), ("orthogonal", kept_layer)):
+    optimizer = nl.optim.Adam(layer.parameters(), lr=0.02)
+    for _ in range(500):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(layer(inputs), targets)
+        loss.backward()
+        optimizer.step()
+    final_loss[name] = loss.item()
+
+plain_sv = np.linalg.svd(plain_layer.weight.data, compute_uv=False)
+kept_sv = np.linalg.svd(kept_layer.weight.data, compute_uv=False)
+print(f"plain layer: singular values from {plain_sv.min():.3f} to {plain_sv.max():.3f}")
+print(f"orthogonal parametrization: from {kept_sv.min():.6f} to {kept_sv.max():.6f}")
+print(sorted(kept_layer.state_dict()))
+
+# %%
+# The plain layer learned :math:`M`, spread and all; the parametrized one
+# could not, and every singular value is still 1 to float32 rounding.
+assert plain_sv.min() < 0.51 and plain_sv.max() > 1.99 and final_loss["plain"] < 1e-6
+assert np.abs(kept_sv - 1).max() < 1e-5
+
+# %%
+# What did it learn instead? Among orthogonal matrices, the one that best
+# maps these inputs :math:`X` onto the targets :math:`Y` is :math:`UV^\top`
+# from the SVD :math:`Y^\top X = U \Sigma V^\top` (the orthogonal
+# Procrustes problem): roughly :math:`M` with its stretching taken out.
+# Training comes close to it, and to its loss.
+u_p, _, vt_p = np.linalg.svd(targets.data.T.astype(np.float64) @ inputs.data)
+procrustes = u_p @ vt_p
+procrustes_loss = np.mean((inputs.data @ procrustes.T - targets.data) ** 2)
+print(f"loss {final_loss['orthogonal']:.4f}; the best orthogonal matrix's {procrustes_loss:.4f}")
+assert final_loss["orthogonal"] < 1.01 * procrustes_loss
+assert np.abs(kept_layer.weight.data - procrustes).max() < 0.05
+
+# %%
+# Now use each trained weight as a recurrence, :math:`h_{t+1} = W h_t`, for
+# 50 steps. The orthogonal one carries the state's length unchanged; the plain
+# one multiplies it by about its largest eigenvalue's size at every step.
+start = rng.standard_normal(64)
+states = {"plain": start, "orthogonal": start}
+lengths = {"plain": [1.0], "orthogonal": [1.0]}
+for _ in range(50):
+    for name, layer in (("plain", plain_layer), ("orthogonal", kept_layer)):
+        states[name] = layer.weight.data @ states[name]
+        lengths[name].append(np.linalg.norm(states[name]) / np.linalg.norm(start))
+rho = np.abs(np.linalg.eigvals(plain_layer.weight.data)).max()
+print(f"after 50 steps: plain x{lengths['plain'][-1]:.3g} (largest |eigenvalue| {rho:.3f}), "
+      f"orthogonal x{lengths['orthogonal'][-1]:.6f}")
+assert abs(lengths["orthogonal"][-1] - 1) < 1e-3 and lengths["plain"][-1] > 1e4
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3))
+ax1.plot(plain_sv, label="plain, orthogonal_ start")
+ax1.plot(kept_sv, label="orthogonal parametrization")
+ax1.set_xlabel("index")
+ax1.set_ylabel("singular value after training")
+ax1.legend()
+ax2.semilogy(lengths["plain"], label="plain")
+ax2.semilogy(lengths["orthogonal"], label="orthogonal parametrization")
+ax2.set_xlabel("step t")
+ax2.set_ylabel(r"$\|h_t\| / \|h_0\|$")
+ax2.legend()
+fig.tight_layout()
+
+# %%
+# The price is expressiveness: an orthogonal layer cannot scale, so it fits
+# :math:`M` only up to its stretching. Recurrent networks that must remember
+# across thousands of steps pay it gladly (Arjovsky, Shah & Bengio, 2016,
+# "Unitary Evolution Recurrent Neural Networks"; Lezcano-Casado &
+# Martínez-Rubio, 2019, "Cheap Orthogonal Constraints in Neural Networks",
+# whose parametrization this is).
+
+# %%
 # Starting from pre-trained values
 # --------------------------------
 # The best starting point is often someone else's end point: parameters
@@ -545,6 +656,10 @@ fig.tight_layout()
 #   attracting fixed point of the map from one layer's second moment to the next.
 # * ``eye_`` and ``dirac_`` start a layer as the exact identity, so a deep
 #   stack passes its input, and the gradient, through unchanged at the start.
+# * An orthogonal start is left behind by the first gradient step;
+#   ``nn.utils.parametrizations.orthogonal`` keeps the weight orthogonal for the
+#   whole of training by computing it as ``base @ matrix_exp(L - L^T)`` of an
+#   unconstrained matrix.
 # * Every scheme lives in ``nnlite/nn/init.py`` and records itself in
 #   ``param.init``; ``load_state_dict`` starts from trained values instead.
 #
@@ -571,3 +686,6 @@ fig.tight_layout()
 #    sequence whose first step is random and whose other 99 steps are zero.
 #    What is the hidden state after 100 steps, and what is it with the default
 #    initialisation?
+# 8. Repeat the orthogonal experiment with ``orthogonal_map="cayley"`` and
+#    ``"householder"``. Do all three reach the Procrustes solution, and in how
+#    many steps?

@@ -520,11 +520,12 @@ assert np.abs(turned - signal.data).max() > 0.5
 # .. math:: W = B\, e^{A}, \qquad A = L - L^\top,
 #
 # where :math:`L` is the lower triangle of :math:`X` and :math:`B` (the buffer
-# ``base``) is the weight the layer had when the parametrization was
-# registered. :math:`A` is skew-symmetric, so
-# :math:`(e^{A})^\top e^{A} = e^{-A} e^{A} = I`: whatever :math:`X` holds,
-# :math:`W` is orthogonal. At :math:`X = 0`, :math:`W = B`, so registering
-# does not change what the layer computes.
+# ``base``) is fixed when the parametrization is registered: the layer's weight
+# at that moment if it is orthogonal, the Q of its QR decomposition if not.
+# :math:`A` is skew-symmetric, so :math:`(e^{A})^\top e^{A} = e^{-A} e^{A} = I`:
+# whatever :math:`X` holds, :math:`W` is orthogonal. :math:`X` starts at
+# :math:`-I`, whose lower triangle cancels in :math:`L - L^\top`, so training
+# starts at :math:`W = B`.
 #
 # The experiment: fit :math:`y = Mx` with a 64 x 64 linear layer, where
 # :math:`M`'s singular values run from 0.5 to 2, once with a plain layer
@@ -580,7 +581,8 @@ assert np.abs(kept_layer.weight.data - procrustes).max() < 0.05
 # %%
 # Now use each trained weight as a recurrence, :math:`h_{t+1} = W h_t`, for
 # 50 steps. The orthogonal one carries the state's length unchanged; the plain
-# one multiplies it by about its largest eigenvalue's size at every step.
+# one's grows by a factor per step that approaches the size of its largest
+# eigenvalue.
 start = rng.standard_normal(64)
 states = {"plain": start, "orthogonal": start}
 lengths = {"plain": [1.0], "orthogonal": [1.0]}

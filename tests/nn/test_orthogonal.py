@@ -186,3 +186,44 @@ def test_bad_input():
     layer = orthogonal(nn.Linear(3, 4))
     with pytest.raises(ValueError, match=r"of shape \(4, 3\), got a tensor of shape \(3, 4\)"):
         layer.weight = nl.randn(3, 4)
+
+
+def test_non_finite_values_give_nan_not_a_crash_or_a_quiet_identity():
+    a = np.array([[0.0, -np.inf], [np.inf, 0.0]])
+    assert np.isnan(parametrizations._matrix_exp(nl.tensor(a)).data).any()
+    huge = np.array([[0.0, -1e308, -1e308], [1e308, 0.0, -1e308], [1e308, 1e308, 0.0]])
+    parametrizations._matrix_exp(nl.tensor(huge))      # the 1-norm overflows: bounded in logs
+    layer = nn.Linear(3, 3).double()
+    with nl.no_grad():
+        layer.weight.data[...] = np.eye(3)
+        layer.weight.data[0, 1] = np.nan
+    orthogonal(layer)
+    assert np.isnan(layer.weight.data).all()
+    layer = orthogonal(nn.Linear(3, 3).double())
+    layer.parametrizations.weight.original.data[1, 0] = np.inf
+    assert np.isnan(layer.weight.data).any()
+
+
+def test_a_conv_weight_and_second_derivatives_match_torch():
+    torch = torch_or_skip()
+    from torch.nn.utils.parametrizations import orthogonal as torch_orthogonal
+    nl.manual_seed(0)
+    ours = nn.Conv2d(2, 3, (3, 5)).double()
+    theirs = torch.nn.Conv2d(2, 3, (3, 5)).double()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(ours.weight.data))
+    orthogonal(ours, orthogonal_map="cayley")
+    torch_orthogonal(theirs, orthogonal_map="cayley")
+    state = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
+    ours.load_state_dict({k: nl.tensor(v) for k, v in state.items()})
+    np.testing.assert_allclose(ours.weight.data, theirs.weight.detach().numpy(), atol=1e-13)
+    # second derivative of sum(W^2 * G) in the original, against torch's
+    g = np.random.default_rng(5).standard_normal(ours.weight.shape)
+    x = ours.parametrizations.weight.original
+    (first,) = nl.grad((ours.weight * ours.weight * nl.tensor(g)).sum(), x, create_graph=True)
+    (second,) = nl.grad(first.sum(), x)
+    xt = theirs.parametrizations.weight.original
+    (first_t,) = torch.autograd.grad((theirs.weight ** 2 * torch.tensor(g)).sum(), xt, create_graph=True)
+    (second_t,) = torch.autograd.grad(first_t.sum(), xt)
+    np.testing.assert_allclose(first.data, first_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(second.data, second_t.numpy(), rtol=1e-9, atol=1e-11)

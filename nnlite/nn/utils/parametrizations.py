@@ -219,8 +219,15 @@ def _matrix_exp(a):
     of these same steps; the polynomial's degree (18 in float64, 10 in float32) leaves a truncation
     error below the dtype's rounding, so that derivative is e^A's to rounding too."""
     n = a.shape[-1]
-    norm1 = float(np.abs(a.data).sum(axis=-2).max()) if a.data.size else 0.0
-    squarings = int(np.ceil(np.log2(norm1 / 0.5))) if norm1 > 0.5 else 0   # NaN: none
+    magnitudes = np.abs(a.data)
+    with np.errstate(over="ignore"):
+        norm1 = float(magnitudes.sum(axis=-2).max()) if a.data.size else 0.0
+    if np.isinf(norm1):   # the sum overflowed, or an entry is infinite: bound the norm in logs
+        norm1_log2 = np.log2(float(magnitudes.max())) + np.log2(n)
+    else:
+        norm1_log2 = np.log2(norm1) if norm1 > 0 else -np.inf
+    # NaN or infinite entries: no squarings, and the polynomial gives NaN, as torch.linalg.matrix_exp
+    squarings = int(np.ceil(norm1_log2 + 1)) if np.isfinite(norm1_log2) and norm1_log2 > -1 else 0
     b = a * (0.5 ** squarings)
     eye = constant(np.eye(n, dtype=a.dtype))
     q = eye
@@ -281,7 +288,8 @@ class _Orthogonal(Module):
       diagonal included, padded with zero columns to n x n); the first k columns;
     * ``cayley``: ``Q = (I - A/2)^-1 (I + A/2)``, the same A; the first k columns;
     * ``householder``: the product of the Householder reflectors stored below X's diagonal, each
-      column's sign taken from X's diagonal (truncated to an integer, as PyTorch does).
+      column multiplied by the integer part of X's diagonal, as in PyTorch (a sign while that
+      diagonal stays at -1 or 1, where it starts).
     """
 
     def __init__(self, weight, orthogonal_map, *, use_trivialization=True):
@@ -328,6 +336,8 @@ class _Orthogonal(Module):
                              f"got a tensor of shape {tuple(q.shape)}")
         dtype = q.dtype
         value = np.asarray(q.data)
+        if not np.isfinite(value).all():   # QR would quietly step around a NaN: say so with NaN instead
+            value = np.full(value.shape, np.nan, dtype=value.dtype)
         n, k = value.shape[-2:]
         transposed = n < k
         if transposed:
@@ -371,17 +381,24 @@ def orthogonal(module, name="weight", orthogonal_map=None, *, use_trivialization
     r"""Keep ``module.<name>`` orthogonal: ``Q^T Q = I`` (or ``Q Q^T = I`` for a wide matrix)
     through every optimizer step (Lezcano-Casado & Martínez-Rubio, 2019).
 
-    The optimizer updates an unconstrained matrix ``X``; the layer reads ``Q = base @ map(X)``,
-    which is orthogonal whatever X holds: ``map`` sends X into the orthogonal matrices
-    (``"matrix_exp"``, ``"cayley"`` or ``"householder"``; by default ``"matrix_exp"`` for a
-    square weight and ``"householder"`` otherwise), and ``base`` is the weight the layer had
-    when the parametrization was registered, made orthogonal if it was not (a buffer,
-    ``parametrizations.<name>.0.base``). With ``use_trivialization=False`` there is no base;
-    only ``"householder"`` can then be assigned to (``module.<name> = Q``).
+    The optimizer updates an unconstrained matrix ``X``; the layer reads ``Q = base @ map(X)``.
+    ``map`` sends X into the orthogonal matrices (``"matrix_exp"``, ``"cayley"`` or
+    ``"householder"``; by default ``"matrix_exp"`` for a square weight and ``"householder"``
+    otherwise), and ``base`` is the weight the layer had when the parametrization was
+    registered, replaced by the Q of its QR decomposition if it was not orthogonal (a buffer,
+    ``parametrizations.<name>.0.base``); X starts at ``-I``, where ``map`` gives the identity.
+    With ``use_trivialization=False`` there is no base; only ``"householder"`` can then be
+    assigned to (``module.<name> = Q``).
+
+    ``"matrix_exp"`` and ``"cayley"`` are orthogonal whatever X holds. ``"householder"``
+    takes each column's sign from the integer part of X's diagonal, as PyTorch does, so it
+    is orthogonal only while that diagonal stays at -1 or 1: its gradient is zero there, but
+    weight decay on the original (kind ``"weight"``) would shrink it, so leave the original
+    out of decay (``param_groups_by_kind(..., no_decay_kinds=...)`` or a group of its own).
 
     ``orthogonal_`` only starts a weight orthogonal; gradient steps then leave the set. This
     keeps it there, so a recurrent weight's every singular value stays 1 for the whole of
-    training: the hidden state neither explodes nor vanishes along the sequence, however long.
+    training: a linear recurrence keeps its state's length at every step, however many.
 
     >>> import numpy as np, nnlite as nl
     >>> from nnlite.nn.utils.parametrizations import orthogonal

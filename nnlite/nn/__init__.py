@@ -19,7 +19,7 @@ from .gating import GLU, Temperature  # noqa: F401
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from .transformer import TransformerEncoder, TransformerEncoderLayer  # noqa: F401
 from .blocks import Bottleneck, DepthwiseSeparableConv2d  # noqa: F401
-from .conv import Conv1d, Conv2d  # noqa: F401
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: F401
 from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, LPPool1d, LPPool2d,  # noqa: F401
                       MaxPool1d, MaxPool2d)
 from .embedding import Embedding, LearnedPositionalEmbedding, SinusoidalPositionalEncoding  # noqa: F401

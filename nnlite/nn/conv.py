@@ -5,6 +5,10 @@ each output channel looks at ``in_channels // groups`` input channels through a
 ``kernel_size`` window. With ``groups == in_channels`` every channel gets its
 own filter (a depthwise convolution). Parameters: ``weight`` (kind "weight")
 and ``bias`` (kind "bias", one per output channel).
+
+The transposed convolutions (``ConvTranspose1d``/``2d``) run the same weight the
+other way, as the adjoint of a convolution, and so store it the other way round:
+``(in_channels, out_channels // groups, *kernel_size)``.
 """
 import math
 
@@ -14,7 +18,7 @@ from . import functional as F
 from . import init
 from .module import Module
 
-__all__ = ["Conv1d", "Conv2d"]
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
 
 def _tuple(v, n):
@@ -23,6 +27,7 @@ def _tuple(v, n):
 
 class _ConvNd(Module):
     _dims = 2
+    _transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -43,7 +48,8 @@ class _ConvNd(Module):
         self.dilation = _tuple(dilation, n)
         self.padding = padding if isinstance(padding, str) else _tuple(padding, n)
         self.padding_mode = padding_mode
-        shape = (out_channels, in_channels // groups) + self.kernel_size
+        shape = ((in_channels, out_channels // groups) if self._transposed
+                 else (out_channels, in_channels // groups)) + self.kernel_size
         self.weight = Parameter(ops.empty(*shape, dtype=dtype), kind="weight")
         if bias:
             self.bias = Parameter(ops.empty(out_channels, dtype=dtype), kind="bias")
@@ -70,7 +76,8 @@ class _ConvNd(Module):
             pairs = [(p, p) for p in self.padding]
         return tuple(w for pair in reversed(pairs) for w in pair)
 
-    def forward(self, input):
+    def _batched(self, input):
+        """(name for errors, the input with a batch dim, whether it had none), after the checks."""
         name, n = f"{type(self).__name__}(in_channels={self.in_channels})", self._dims
         if input.ndim not in (n + 1, n + 2):
             raise ValueError(f"{name}: expected a {n + 2}-D (batched) or {n + 1}-D input, got shape "
@@ -79,6 +86,11 @@ class _ConvNd(Module):
         x = ops.unsqueeze(input, 0) if unbatched else input
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{name}: input has {x.shape[1]} channels (shape {tuple(input.shape)})")
+        return name, x, unbatched
+
+    def forward(self, input):
+        name, x, unbatched = self._batched(input)
+        n = self._dims
         padding = self.padding
         if self.padding_mode != "zeros":
             x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
@@ -97,6 +109,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding!r}"
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
+        if self._transposed and self.output_padding != (0,) * self._dims:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -132,5 +146,80 @@ class Conv2d(_ConvNd):
     >>> conv = nl.nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1)
     >>> conv(nl.randn(1, 3, 32, 32)).shape, conv.weight.shape
     ((1, 16, 16, 16), (16, 3, 3, 3))
+    """
+    _dims = 2
+
+
+class _ConvTransposeNd(_ConvNd):
+    """A transposed convolution: the adjoint of the convolution with the same geometry."""
+    _transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        name = type(self).__name__
+        if padding_mode != "zeros":
+            raise ValueError(f'{name}: only "zeros" padding mode is supported, got {padding_mode!r}')
+        if isinstance(padding, str):
+            raise ValueError(f"{name}: padding must be an int or a tuple, got {padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+        self.output_padding = _tuple(output_padding, self._dims)
+
+    def _output_padding(self, input, output_size):
+        """``output_padding``, or the one that gives ``output_size`` (its last dims are the sizes)."""
+        if output_size is None:
+            return self.output_padding
+        n, name = self._dims, type(self).__name__
+        sizes = tuple(int(v) for v in output_size)[-n:]
+        if len(sizes) != n:
+            raise ValueError(f"{name}: output_size must have {n} or {n + 2} elements, got {tuple(output_size)}")
+        padding = []
+        for d in range(n):
+            smallest = ((input.shape[-n + d] - 1) * self.stride[d] - 2 * self.padding[d]
+                        + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
+            largest = smallest + self.stride[d] - 1
+            if not smallest <= sizes[d] <= largest:
+                raise ValueError(f"{name}: requested an output size of {sizes}, but valid sizes range from "
+                                 f"{smallest} to {largest} (for an input of {tuple(input.shape[-n:])})")
+            padding.append(sizes[d] - smallest)
+        return tuple(padding)
+
+    def forward(self, input, output_size=None):
+        name, x, unbatched = self._batched(input)
+        conv = F.conv_transpose1d if self._dims == 1 else F.conv_transpose2d
+        try:
+            y = conv(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
+                     self.groups, self.dilation)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+        return ops.squeeze(y, 0) if unbatched else y
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution over (N, C_in, L) -> (N, C_out, L_out), the adjoint of Conv1d.
+
+    ``L_out = (L - 1) stride - 2 padding + dilation (kernel_size - 1) + output_padding + 1``.
+
+    >>> import nnlite as nl
+    >>> nl.nn.ConvTranspose1d(4, 8, 3, stride=2)(nl.randn(2, 4, 10)).shape
+    (2, 8, 21)
+    """
+    _dims = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution over (N, C_in, H, W) -> (N, C_out, H_out, W_out): each input
+    pixel spreads a ``kernel_size`` window of weights over the output, the adjoint of the
+    Conv2d with the same geometry. With stride 2 it doubles an image's size, as in the
+    decoders of autoencoders and GAN generators.
+
+    Per spatial dim: ``out = (size - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1``;
+    ``forward(input, output_size)`` picks ``output_padding`` for a requested size. The weight
+    is ``(in_channels, out_channels // groups, kH, kW)``, PyTorch's layout.
+
+    >>> import nnlite as nl
+    >>> up = nl.nn.ConvTranspose2d(16, 8, kernel_size=3, stride=2, padding=1, output_padding=1)
+    >>> up(nl.randn(1, 16, 8, 8)).shape, up.weight.shape
+    ((1, 8, 16, 16), (16, 8, 3, 3))
     """
     _dims = 2

@@ -371,6 +371,19 @@ def _conv2d(b, fn, out):
                   pads=[padding[0], padding[1], padding[0], padding[1]], dilations=list(dilation), group=groups)
 
 
+def _conv_transpose2d(b, fn, out):
+    x, weight, out_shape, (stride, padding, dilation, groups) = fn.inputs
+    # the output size ONNX would give without output_padding, and what the recorded call asked for
+    kernel, spatial, wanted = weight.shape[2:], x.shape[2:], out_shape[2:]
+    if weight.ndim == 3:   # a 1-D transposed convolution: its geometry is (height 1, length)
+        stride, padding, dilation = stride[1:], padding[1:], dilation[1:]
+    smallest = [(i - 1) * s - 2 * p + d * (k - 1) + 1
+                for i, k, s, p, d in zip(spatial, kernel, stride, padding, dilation)]
+    return b.node("ConvTranspose", [b.value(x), b.value(weight)], kernel_shape=list(kernel),
+                  strides=list(stride), pads=list(padding) * 2, dilations=list(dilation), group=groups,
+                  output_padding=[w - m for w, m in zip(wanted, smallest)])
+
+
 def _max_pool2d(b, fn, out):
     kernel, stride, padding, dilation, ceil_mode = fn.inputs[1]
     return b.node("MaxPool", [b.value(fn.inputs[0])], kernel_shape=list(kernel), strides=list(stride),
@@ -505,7 +518,7 @@ CONVERTERS = {
     "Sum": _sum, "Root": _root, "Clamp": _clamp, "PRelu": _prelu, "Sign": _sign,
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
-    "Conv2d": _conv2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
+    "Conv2d": _conv2d, "ConvTranspose2d": _conv_transpose2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
     "BatchNorm": _batch_norm, "LayerNorm": _layer_norm, "GroupNorm": _group_norm, "Dropout": _dropout,
     "QuantizedLinear": _quantized_linear, "QuantizedLinearReLU": _quantized_linear,
 }

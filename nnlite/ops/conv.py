@@ -6,6 +6,9 @@ gradients are the adjoints of those linear maps:
 * grad_input  = conv2d_backward_input(g, w)   (a "transposed convolution" of g)
 * grad_weight = conv2d_backward_weight(g, x)  (a correlation of g with x)
 
+The first of them, applied to an input rather than to a gradient, is itself a
+layer: the transposed convolution (``conv_transpose2d``), which upsamples.
+
 Each of these is again linear in both arguments, and the adjoints close the
 circle: the derivative of grad_input with respect to g is the forward
 convolution, with respect to w it is a grad_weight, and so on. Writing the three
@@ -167,6 +170,96 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         padding = (0, one(padding)[1])
     geometry = (stride, padding, dilation, int(groups))
     return Conv2dFunction.apply(input, weight, bias, geometry)
+
+
+# --------------------------------------------------- transposed convolution ---
+
+class ConvTranspose2dFunction(Conv2dInputGrad):
+    """The transposed convolution as an operation of its own: conv2d's input gradient, applied
+    to an input (the weight read as a convolution from the output's channels to the input's).
+    Its derivatives are those of that gradient: in x a convolution, in w a weight gradient."""
+
+
+def _transposed_size(size, kernel, stride, padding, output_padding, dilation):
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def _conv_transpose(name, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    """The shared body of conv_transpose1d/2d; every geometry argument is a (height, width) pair
+    (height 1 for 1-D), and input and weight are (N, C, [H,] W) and (C_in, C_out/groups, [kH,] kW)."""
+    if input.dtype != weight.dtype:
+        raise TypeError(f"{name}: input is {input.dtype} but weight is {weight.dtype}; convert one")
+    if groups < 1 or weight.shape[0] % groups:
+        raise ValueError(f"{name}: groups must be a positive divisor of the weight's first dim "
+                         f"(in_channels, {weight.shape[0]}), got {groups}")
+    if input.shape[1] != weight.shape[0]:
+        raise ValueError(f"{name}: input has {input.shape[1]} channels but weight expects {weight.shape[0]} "
+                         f"(in_channels is the weight's first dim); input shape {tuple(input.shape)}, "
+                         f"weight shape {tuple(weight.shape)}")
+    for op, s, d in zip(output_padding, stride, dilation):
+        if not 0 <= op < max(s, d):
+            raise ValueError(f"{name}: output_padding must be smaller than either stride or dilation, got "
+                             f"output_padding={output_padding}, stride={stride}, dilation={dilation}")
+    one_d = input.ndim == 3
+    spatial = (1,) + tuple(input.shape[2:]) if one_d else tuple(input.shape[2:])
+    kernel = (1,) + tuple(weight.shape[2:]) if one_d else tuple(weight.shape[2:])
+    out = tuple(_transposed_size(*a) for a in zip(spatial, kernel, stride, padding, output_padding, dilation))
+    if min(out) < 1:
+        raise ValueError(f"{name}: input of shape {tuple(input.shape)} gives an output of size "
+                         f"{out[1:] if one_d else out}, which is not positive")
+    out_channels = weight.shape[1] * groups
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise ValueError(f"{name}: bias must have shape ({out_channels},), got {tuple(bias.shape)}")
+    out_shape = (input.shape[0], out_channels) + (out[1:] if one_d else out)
+    # The convolution this is the adjoint of reads out_shape; with output_padding >= stride (allowed
+    # when the dilation is larger) it gives more positions than the input has: the extra ones
+    # receive zeros, appended on the bottom and right.
+    conv_out = tuple((o + 2 * p - d * (k - 1) - 1) // s + 1
+                     for o, k, s, p, d in zip(out, kernel, stride, padding, dilation))
+    extra = tuple(c - i for c, i in zip(conv_out, spatial))
+    if any(extra):
+        input = pad(input, (0, extra[1]) + (() if one_d else (0, extra[0])))
+    y = ConvTranspose2dFunction.apply(input, weight, out_shape, (stride, padding, dilation, groups))
+    if bias is not None:
+        y = y + reshape(bias, (1, out_channels) + (1,) * (y.ndim - 2))
+    return y
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """2-D transposed convolution of (N, C_in, H, W) ``input`` with (C_in, C_out/groups, kH, kW)
+    ``weight``: the adjoint of :func:`conv2d` with the same geometry, which spreads each input
+    pixel over a ``kH x kW`` window of the output (PyTorch's ``F.conv_transpose2d``).
+
+    Per spatial dim: ``out = (size - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1``.
+    ``output_padding`` (smaller than stride or dilation) picks among the output sizes that a
+    strided conv2d would map back to ``size``.
+
+    >>> import nnlite as nl
+    >>> conv_transpose2d(nl.randn(1, 4, 5, 5), nl.randn(4, 2, 3, 3), stride=2).shape
+    (1, 2, 11, 11)
+    """
+    if input.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"conv_transpose2d: expected 4-D input (N, C, H, W) and weight, got shapes "
+                         f"{tuple(input.shape)} and {tuple(weight.shape)}")
+    return _conv_transpose("conv_transpose2d", input, weight, bias, _pair(stride), _pair(padding),
+                           _pair(output_padding), int(groups), _pair(dilation))
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """1-D transposed convolution of (N, C_in, L) ``input`` with (C_in, C_out/groups, k) ``weight``;
+    ``L_out = (L - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1``."""
+    if input.ndim != 3 or weight.ndim != 3:
+        raise ValueError(f"conv_transpose1d: expected 3-D input (N, C, L) and weight, got shapes "
+                         f"{tuple(input.shape)} and {tuple(weight.shape)}")
+
+    def one(v, name):
+        if not isinstance(v, (int, np.integer)):
+            if len(v) != 1:
+                raise ValueError(f"conv_transpose1d: {name} takes one value, got {v!r}")
+            v = v[0]
+        return (0 if name in ("padding", "output_padding") else 1, int(v))
+    return _conv_transpose("conv_transpose1d", input, weight, bias, one(stride, "stride"), one(padding, "padding"),
+                           one(output_padding, "output_padding"), int(groups), one(dilation, "dilation"))
 
 
 # ------------------------------------------------------------------ pooling ---

@@ -38,6 +38,8 @@ def _layers(torch, kind, seed=0):
     nl.manual_seed(seed)
     if kind == "linear":
         ours, theirs = nn.Linear(7, 5), torch.nn.Linear(7, 5)
+    elif kind == "conv_transpose":   # its weight is (in, out, kH, kW): spectral norm's rows are axis 1
+        ours, theirs = nn.ConvTranspose2d(3, 6, 3), torch.nn.ConvTranspose2d(3, 6, 3)
     else:
         ours, theirs = nn.Conv2d(3, 6, 3), torch.nn.Conv2d(3, 6, 3)
     theirs.load_state_dict(_to_torch(torch, ours.state_dict()))
@@ -98,7 +100,7 @@ def test_weight_norm_matches_torch(kind, dim):
     np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["linear", "conv"])
+@pytest.mark.parametrize("kind", ["linear", "conv", "conv_transpose"])
 @pytest.mark.parametrize("n_power_iterations", [1, 3])
 def test_spectral_norm_matches_torch_in_train_and_eval(kind, n_power_iterations):
     torch = torch_or_skip()

@@ -179,8 +179,9 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
     the weight in training mode, and none in eval mode (the weight is then
     fixed). ``sigma`` is estimated as ``u^T W v``. A weight with more than two
     dimensions is read as a matrix with one row per slice along ``dim``
-    (default 0, the output channels). A 1-D weight is divided by its norm.
-    ``eps`` keeps the normalisations away from zero. Returns ``module``.
+    (default: the output channels, 0, or 1 for a transposed convolution).
+    A 1-D weight is divided by its norm. ``eps`` keeps the normalisations
+    away from zero. Returns ``module``.
 
     >>> import numpy as np, nnlite as nl
     >>> from nnlite.nn.utils.parametrizations import spectral_norm
@@ -196,8 +197,9 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
     if not isinstance(weight, Tensor):
         raise ValueError(f"spectral_norm: {type(module).__name__} has no parameter or buffer named {name!r} "
                          f"({parametrize._tensor_names(module)})")
-    if dim is None:
-        dim = 0   # the output axis; nnlite has no transposed convolutions, whose outputs are axis 1
+    if dim is None:   # the output axis: 1 in a transposed convolution's weight, 0 elsewhere
+        from ..conv import _ConvTransposeNd
+        dim = 1 if isinstance(module, _ConvTransposeNd) else 0
     parametrize.register_parametrization(module, name, _SpectralNorm(weight, n_power_iterations, dim, eps))
     return module
 

@@ -10,6 +10,9 @@ softmax) is left out, as it usually is:
 * ``Conv1d`` / ``Conv2d``: ``2 * (C_in / groups) * kh * kw`` per output element,
   since every output value is a dot product over one group's input channels
   and the kernel window.
+* ``ConvTranspose1d`` / ``ConvTranspose2d``: ``2 * (C_out / groups) * kh * kw``
+  per *input* element, since every input value is spread over a window of one
+  group's output channels (the count of the convolution it is the adjoint of).
 * ``MultiheadAttention`` with ``N`` sequences, ``L`` queries, ``S`` keys and
   width ``E``: the input projections ``2 * N * (L * E * E + S * kdim * E + S *
   vdim * E)``, the scores ``Q K^T`` ``2 * N * L * S * E`` and the weighted sum
@@ -27,7 +30,7 @@ from collections import OrderedDict
 
 from ..autograd import no_grad
 from ..nn import MultiheadAttention
-from ..nn.conv import _ConvNd
+from ..nn.conv import _ConvNd, _ConvTransposeNd
 from ..nn.linear import Linear
 
 __all__ = ["flops", "flops_by_layer"]
@@ -41,6 +44,11 @@ def _linear_flops(module, args, output):
 def _conv_flops(module, args, output):
     window = (module.in_channels // module.groups) * math.prod(module.kernel_size)
     return 2 * window * output.numel()
+
+
+def _conv_transpose_flops(module, args, output):
+    window = (module.out_channels // module.groups) * math.prod(module.kernel_size)
+    return 2 * window * args[0].numel()
 
 
 def _attention_flops(module, args, output):
@@ -60,9 +68,10 @@ def _attention_flops(module, args, output):
     return projections + products
 
 
-# Layer type -> FLOPs of one call from (module, positional args, output). isinstance order matters
-# only for subclasses, which none of these share.
-_COUNTERS = ((Linear, _linear_flops), (_ConvNd, _conv_flops), (MultiheadAttention, _attention_flops))
+# Layer type -> FLOPs of one call from (module, positional args, output). The first type that
+# matches counts, so a subclass (a transposed convolution is a _ConvNd) comes before its base.
+_COUNTERS = ((Linear, _linear_flops), (_ConvTransposeNd, _conv_transpose_flops), (_ConvNd, _conv_flops),
+             (MultiheadAttention, _attention_flops))
 
 
 def _counter(module):

@@ -11,6 +11,7 @@ other way, as the adjoint of a convolution, and so store it the other way round:
 ``(in_channels, out_channels // groups, *kernel_size)``.
 """
 import math
+import numbers
 
 from .. import ops
 from ..parameter import Parameter
@@ -165,14 +166,19 @@ class _ConvTransposeNd(_ConvNd):
                          padding_mode, device, dtype)
         self.output_padding = _tuple(output_padding, self._dims)
 
-    def _output_padding(self, input, output_size):
-        """``output_padding``, or the one that gives ``output_size`` (its last dims are the sizes)."""
+    def _output_padding(self, name, input, unbatched, output_size):
+        """``output_padding``, or the one that gives ``output_size``: the output's sizes, with or
+        without its leading (batch and) channel dims, as PyTorch takes it."""
         if output_size is None:
             return self.output_padding
-        n, name = self._dims, type(self).__name__
+        n = self._dims
+        lead = 1 if unbatched else 2
+        if len(output_size) not in (n, n + lead):
+            raise ValueError(f"{name}: for a {n + lead}-D input, output_size must have {n} or {n + lead} "
+                             f"elements, got {tuple(output_size)}")
+        if not all(isinstance(v, numbers.Integral) for v in output_size):
+            raise TypeError(f"{name}: output_size must hold ints, got {tuple(output_size)}")
         sizes = tuple(int(v) for v in output_size)[-n:]
-        if len(sizes) != n:
-            raise ValueError(f"{name}: output_size must have {n} or {n + 2} elements, got {tuple(output_size)}")
         padding = []
         for d in range(n):
             smallest = ((input.shape[-n + d] - 1) * self.stride[d] - 2 * self.padding[d]
@@ -187,9 +193,10 @@ class _ConvTransposeNd(_ConvNd):
     def forward(self, input, output_size=None):
         name, x, unbatched = self._batched(input)
         conv = F.conv_transpose1d if self._dims == 1 else F.conv_transpose2d
+        output_padding = self._output_padding(name, x, unbatched, output_size)
         try:
-            y = conv(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
-                     self.groups, self.dilation)
+            y = conv(x, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups,
+                     self.dilation)
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None
         return ops.squeeze(y, 0) if unbatched else y

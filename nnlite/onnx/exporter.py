@@ -384,6 +384,14 @@ def _conv_transpose2d(b, fn, out):
                   output_padding=[w - m for w, m in zip(wanted, smallest)])
 
 
+def _constant_pad(b, fn, out):
+    x, widths, value = fn.inputs
+    args = [b.value(x), b.ints([lo for lo, _ in widths] + [hi for _, hi in widths], "pads")]
+    if value != 0:
+        args.append(b.constant(np.asarray(value, dtype=out.dtype), "pad_value"))
+    return b.node("Pad", args)
+
+
 def _max_pool2d(b, fn, out):
     kernel, stride, padding, dilation, ceil_mode = fn.inputs[1]
     return b.node("MaxPool", [b.value(fn.inputs[0])], kernel_shape=list(kernel), strides=list(stride),
@@ -518,7 +526,8 @@ CONVERTERS = {
     "Sum": _sum, "Root": _root, "Clamp": _clamp, "PRelu": _prelu, "Sign": _sign,
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
-    "Conv2d": _conv2d, "ConvTranspose2d": _conv_transpose2d, "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
+    "Conv2d": _conv2d, "ConvTranspose2d": _conv_transpose2d, "ConstantPad": _constant_pad,
+    "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
     "BatchNorm": _batch_norm, "LayerNorm": _layer_norm, "GroupNorm": _group_norm, "Dropout": _dropout,
     "QuantizedLinear": _quantized_linear, "QuantizedLinearReLU": _quantized_linear,
 }

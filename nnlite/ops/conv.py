@@ -187,8 +187,12 @@ def _transposed_size(size, kernel, stride, padding, output_padding, dilation):
 def _conv_transpose(name, input, weight, bias, stride, padding, output_padding, groups, dilation):
     """The shared body of conv_transpose1d/2d; every geometry argument is a (height, width) pair
     (height 1 for 1-D), and input and weight are (N, C, [H,] W) and (C_in, C_out/groups, [kH,] kW)."""
-    if input.dtype != weight.dtype:
-        raise TypeError(f"{name}: input is {input.dtype} but weight is {weight.dtype}; convert one")
+    if input.dtype != weight.dtype or (bias is not None and bias.dtype != input.dtype):
+        given = f"input {input.dtype}, weight {weight.dtype}" + (f", bias {bias.dtype}" if bias is not None else "")
+        raise TypeError(f"{name}: input, weight and bias must share one dtype, got {given}; convert them")
+    for what, values, least in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
+        if min(values) < least:
+            raise ValueError(f"{name}: {what} must be {'positive' if least else 'non-negative'}, got {values}")
     if groups < 1 or weight.shape[0] % groups:
         raise ValueError(f"{name}: groups must be a positive divisor of the weight's first dim "
                          f"(in_channels, {weight.shape[0]}), got {groups}")
@@ -202,6 +206,8 @@ def _conv_transpose(name, input, weight, bias, stride, padding, output_padding, 
                              f"output_padding={output_padding}, stride={stride}, dilation={dilation}")
     one_d = input.ndim == 3
     spatial = (1,) + tuple(input.shape[2:]) if one_d else tuple(input.shape[2:])
+    if min(spatial) < 1:
+        raise ValueError(f"{name}: input of shape {tuple(input.shape)} has an empty spatial dim")
     kernel = (1,) + tuple(weight.shape[2:]) if one_d else tuple(weight.shape[2:])
     out = tuple(_transposed_size(*a) for a in zip(spatial, kernel, stride, padding, output_padding, dilation))
     if min(out) < 1:

@@ -109,6 +109,11 @@ def test_output_size_picks_the_output_padding():
     with pytest.raises(ValueError, match=r"requested an output size of \(13, 11\), but valid sizes range "
                                          r"from 11 to 12"):
         ours(nl.tensor(x), output_size=(13, 11))
+    with pytest.raises(ValueError, match="for a 4-D input, output_size must have 2 or 4 elements"):
+        ours(nl.tensor(x), output_size=(8, 12, 12))
+    with pytest.raises(TypeError, match="output_size must hold ints"):
+        ours(nl.tensor(x), output_size=(11.0, 11))
+    assert ours(nl.tensor(x[0]), output_size=(8, 12, 12)).shape == (8, 12, 12)   # unbatched: 2 or 3
 
 
 def test_unbatched_float32_and_default_init():
@@ -131,11 +136,14 @@ def test_onnx_export(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     nl.manual_seed(0)
     model = nn.Sequential(nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-                          nn.ConvTranspose2d(3, 2, (2, 3), stride=(1, 2), groups=1, bias=False))
+                          nn.ConvTranspose2d(3, 2, (2, 3), stride=(1, 2), groups=1, bias=False),
+                          # output_padding >= stride: the input is padded first (an ONNX Pad)
+                          nn.ConvTranspose2d(2, 2, 3, padding=1, output_padding=1, dilation=2))
     x = np.random.default_rng(6).standard_normal((2, 4, 5, 5)).astype(np.float32)
     path = tmp_path / "up.onnx"
     proto = nl.onnx.export(model, x, path, dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
-    assert [n.op_type for n in proto.graph.node].count("ConvTranspose") == 2
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("ConvTranspose") == 3 and ops.count("Pad") == 1
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     model.eval()
     for batch in (x, x[:1]):
@@ -153,8 +161,16 @@ def test_bad_input():
         F.conv_transpose2d(x, w, stride=2, output_padding=2)
     with pytest.raises(ValueError, match="groups must be a positive divisor"):
         F.conv_transpose2d(x, w, groups=3)
-    with pytest.raises(TypeError, match="input is float64 but weight is float32"):
+    with pytest.raises(TypeError, match="must share one dtype, got input float64, weight float32"):
         F.conv_transpose2d(x.double(), w)
+    with pytest.raises(TypeError, match="got input float32, weight float32, bias float64"):
+        F.conv_transpose2d(x, w, nl.randn(2).double())
+    with pytest.raises(ValueError, match=r"stride must be positive, got \(0, 0\)"):
+        F.conv_transpose2d(x, w, stride=0)
+    with pytest.raises(ValueError, match=r"padding must be non-negative, got \(-1, -1\)"):
+        F.conv_transpose2d(x, w, padding=-1)
+    with pytest.raises(ValueError, match="has an empty spatial dim"):
+        F.conv_transpose2d(nl.randn(1, 4, 0, 5), w)
     with pytest.raises(ValueError, match=r"bias must have shape \(2,\), got \(4,\)"):
         F.conv_transpose2d(x, w, nl.randn(4))
     with pytest.raises(ValueError, match="expected 4-D input"):
@@ -167,3 +183,12 @@ def test_bad_input():
         nn.ConvTranspose2d(4, 2, 3, padding="same")
     with pytest.raises(ValueError, match=r"ConvTranspose2d\(in_channels=4\): input has 3 channels"):
         nn.ConvTranspose2d(4, 2, 3)(nl.randn(1, 3, 5, 5))
+
+
+def test_flops_count_the_convolution_it_is_the_adjoint_of():
+    from nnlite.analysis import flops
+    up = nn.ConvTranspose2d(4, 8, 3, stride=2, groups=2)
+    down = nn.Conv2d(8, 4, 3, stride=2, groups=2)
+    x = nl.randn(2, 4, 5, 5)
+    y = up(x)
+    assert flops(up, x) == flops(down, y) == 2 * (8 // 2) * 9 * x.numel()

@@ -644,3 +644,13 @@ def test_sign_is_written_as_sign(tmp_path):
     nl.manual_seed(0)
     proto = _round_trip(TimesItsSign(), _floats(1, 4), tmp_path, other_batch=_floats(6, 4, seed=3))
     assert "Sign" in {n.op_type for n in proto.graph.node}
+
+
+def test_constant_padding(tmp_path):
+    class Padded(nn.Module):
+        def forward(self, x):
+            return nn.functional.pad(x, (1, 2, 0, 3), value=0.5) * 2.0
+
+    x = _floats(2, 3, 4, 5)
+    proto = _round_trip(Padded(), x, tmp_path, other_batch=_floats(3, 3, 4, 5, seed=1))
+    assert "Pad" in [n.op_type for n in proto.graph.node]

@@ -122,12 +122,14 @@ cdef void _hardsigmoid_fwd(const floating *x, floating *y, cnp.npy_bool *inside,
 
 
 cdef void _masked_slope_bwd(const floating *g, const cnp.npy_bool *mask, floating *dx, Py_ssize_t n,
-                            floating slope_true, floating slope_false) noexcept nogil:
+                            floating slope_true, floating slope_false, bint flat) noexcept nogil:
+    # flat: the mask's False piece is constant, and its gradient is 0 itself (not g * 0, which is
+    # -0.0 for a negative g and NaN for an infinite one), as in PyTorch's hardtanh and hardsigmoid
     cdef Py_ssize_t i
-    cdef floating slope
+    cdef floating product, zero = 0
     for i in prange(n, num_threads=threads_for_streaming(n), schedule='static'):
-        slope = slope_true if mask[i] else slope_false
-        dx[i] = g[i] * slope
+        product = g[i] * (slope_true if mask[i] else slope_false)
+        dx[i] = zero if flat & (not mask[i]) else product
 
 
 cdef void _hardswish_fwd(const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
@@ -311,12 +313,13 @@ def hardsigmoid_forward(x, save=False):
 
 def masked_slope_backward(grad, mask, slope_true, slope_false):
     """``grad * (slope_true if mask else slope_false)``: the gradient of a piecewise-linear
-    activation from the mask its forward kept. The slopes are rounded to grad's dtype; a NaN
-    or infinite grad on a piece of slope 0 gives NaN, as the product does."""
+    activation from the mask its forward kept. The slopes are rounded to grad's dtype.
+    ``slope_false=None`` marks a flat piece: 0 itself there, whatever grad holds."""
     op = "masked_slope_backward"
     cdef int t = _float_type(op, grad, "grad")
     cdef double a = _real_number(op, slope_true, "slope_true")
-    cdef double b = _real_number(op, slope_false, "slope_false")
+    cdef bint flat = slope_false is None
+    cdef double b = 0 if flat else _real_number(op, slope_false, "slope_false")
     if not cnp.PyArray_Check(mask) or cnp.PyArray_TYPE(<cnp.ndarray>mask) != cnp.NPY_BOOL:
         from nnlite._kernels.checks import bool_mask
         bool_mask(op, "mask", mask)
@@ -329,9 +332,9 @@ def masked_slope_backward(grad, mask, slope_true, slope_false):
     cdef void *p_gc = data(gc), *p_dx = data(dx)
     with nogil:
         if t == cnp.NPY_FLOAT32:
-            _masked_slope_bwd(<float*>p_gc, pm, <float*>p_dx, n, <float>a, <float>b)
+            _masked_slope_bwd(<float*>p_gc, pm, <float*>p_dx, n, <float>a, <float>b, flat)
         else:
-            _masked_slope_bwd(<double*>p_gc, pm, <double*>p_dx, n, a, b)
+            _masked_slope_bwd(<double*>p_gc, pm, <double*>p_dx, n, a, b, flat)
     return dx
 
 

@@ -32,9 +32,9 @@ from .shape import sum_to
 class MaskedSlopeGrad(Function):
     """``grad * (slope_true if mask else slope_false)``: the gradient of a piecewise-linear
     activation, from the mask its forward kept. Linear in grad, with that same slope as its
-    derivative; the mask holds no gradient (the slope is constant on each piece). A flat
-    piece gives ``grad * 0``: -0.0 for a negative grad and NaN for a NaN one, where PyTorch's
-    hardtanh and hardsigmoid give 0 itself."""
+    derivative; the mask holds no gradient (the slope is constant on each piece).
+    ``slope_false=None`` marks a flat piece, whose gradient is 0 itself (PyTorch's hardtanh
+    and hardsigmoid), not ``grad * 0`` (-0.0, or NaN for an infinite grad)."""
     saves_inputs = False
 
     def forward(self, grad, mask, slope_true, slope_false):
@@ -79,7 +79,7 @@ class HardtanhFunction(Function):
         return out
 
     def backward(self, grad):
-        return MaskedSlopeGrad.apply(grad, self.inside, 1.0, 0.0), None, None
+        return MaskedSlopeGrad.apply(grad, self.inside, 1.0, None), None, None
 
 
 class HardsigmoidFunction(Function):
@@ -98,7 +98,7 @@ class HardsigmoidFunction(Function):
         return out
 
     def backward(self, grad):
-        return MaskedSlopeGrad.apply(grad, self.inside, 1 / 6, 0.0)
+        return MaskedSlopeGrad.apply(grad, self.inside, 1 / 6, None)
 
 
 class HardswishFunction(Function):

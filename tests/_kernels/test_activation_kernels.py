@@ -22,6 +22,7 @@ CASES = {
     "hardsigmoid_forward": (lambda x, g, m: (x,), True),
     "masked_slope_backward": (lambda x, g, m: (g, m, 1.0, 0.01), True),
     "masked_slope_backward/sixth": (lambda x, g, m: (g, m, 1 / 6, 0.0), True),
+    "masked_slope_backward/flat": (lambda x, g, m: (g, m, 1 / 6, None), True),
     "hardswish_forward": (lambda x, g, m: (x,), True),
     "hardswish_backward": (lambda x, g, m: (g, x), True),
     "elu_forward/save": (lambda x, g, m: (x, 1.0, 1.0, True), False),
@@ -104,9 +105,13 @@ def test_masks_and_saved_slopes(rng):
     g = rng.standard_normal(x.shape)
     np.testing.assert_array_equal(_activations.masked_slope_backward(g, x > 0, 2.0, -0.5),
                                   np.where(x > 0, 2 * g, -0.5 * g))
-    # a plain product, on a flat piece too: -0.0 for a negative grad, NaN for an infinite or NaN one
-    flat = _activations.masked_slope_backward(np.array([-1.0, np.inf, np.nan, 2.0]), np.zeros(4, bool), 1.0, 0.0)
-    assert np.signbit(flat[0]) and np.isnan(flat[1:3]).all() and flat[3] == 0 and not np.signbit(flat[3])
+    # a slope of 0 is a plain product (-0.0 for a negative grad, NaN for an infinite or NaN one);
+    # a flat piece (slope_false=None) gives 0 itself
+    odd = np.array([-1.0, np.inf, np.nan, 2.0])
+    product = _activations.masked_slope_backward(odd, np.zeros(4, bool), 1.0, 0.0)
+    assert np.signbit(product[0]) and np.isnan(product[1:3]).all() and product[3] == 0
+    flat = _activations.masked_slope_backward(odd, np.array([False, False, False, True]), 1.0, None)
+    assert flat.tolist() == [0.0, 0.0, 0.0, 2.0] and not np.signbit(flat).any()
 
 
 # -------------------------------------------------------------------- torch -----
@@ -166,6 +171,11 @@ def test_float32_matches_torch_bit_for_bit_where_it_is_piecewise(rng):
     xt = torch.tensor(x, requires_grad=True)
     F.hardswish(xt).backward(torch.tensor(g))
     assert A.hardswish_backward(g, x).tobytes() == xt.grad.numpy().tobytes()
+    for forward, slope, torch_fn in ((lambda: A.hardtanh_forward(x, -1.0, 1.0, True), 1.0, F.hardtanh),
+                                     (lambda: A.hardsigmoid_forward(x, True), 1 / 6, F.hardsigmoid)):
+        xt = torch.tensor(x, requires_grad=True)
+        torch_fn(xt).backward(torch.tensor(g))
+        assert A.masked_slope_backward(g, forward()[1], slope, None).tobytes() == xt.grad.numpy().tobytes()
 
 
 # ------------------------------------------------------- finite differences -----

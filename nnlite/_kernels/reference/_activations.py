@@ -75,16 +75,19 @@ def hardsigmoid_forward(x, save=False):
 
 
 def masked_slope_backward(grad, mask, slope_true, slope_false):
-    """``grad * (slope_true if mask else slope_false)``, the slopes rounded to grad's dtype."""
+    """``grad * (slope_true if mask else slope_false)``, the slopes rounded to grad's dtype;
+    ``slope_false=None``: 0 itself where the mask is False."""
     op = "masked_slope_backward"
     _elementwise_floats(op, (grad,), ("grad",))
     a = grad.dtype.type(checks.real_number(op, "slope_true", slope_true))
-    b = grad.dtype.type(checks.real_number(op, "slope_false", slope_false))
+    flat = slope_false is None
+    b = grad.dtype.type(0 if flat else checks.real_number(op, "slope_false", slope_false))
     checks.bool_mask(op, "mask", mask)
     if mask.shape != grad.shape:
         raise ValueError(f"{op}: mask must have the shape of grad {grad.shape}, got {mask.shape}")
     with np.errstate(invalid="ignore"):   # inf * 0 is NaN, as in the kernel, without a warning
-        return _out(grad * np.where(mask, a, b))
+        product = grad * np.where(mask, a, b)
+    return _out(np.where(mask, product, grad.dtype.type(0)) if flat else product)
 
 
 def hardswish_forward(x):

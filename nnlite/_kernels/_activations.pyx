@@ -21,7 +21,6 @@ rounding for the others (NumPy's exp, tanh and log1p are not _fastmath.h's; wher
 derivative crosses zero, as mish's near x = -1.19, the difference is a few ulps of the
 terms that cancel there, not of the result).
 """
-import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange

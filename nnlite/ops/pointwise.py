@@ -7,10 +7,9 @@ the slope their forward kept), and whose own backward states the second
 derivative — so first-order training is fast and higher-order gradients stay
 exact. ELU and SELU never read the input again (``EluGrad``), so their in-place
 forms (``elu_``... in ``nnlite/ops/inplace.py``), which overwrite it,
-differentiate exactly too.
-softsign is abs, add and div, as in PyTorch. The piecewise-linear activations
-(leaky_relu, hardtanh, relu6, hardsigmoid, hardswish, prelu) are in
-``nnlite/ops/piecewise.py``.
+differentiate exactly too. softsign is abs, add and div, as in PyTorch. The
+piecewise-linear activations (leaky_relu, hardtanh, relu6, hardsigmoid,
+hardswish, prelu) are in ``nnlite/ops/piecewise.py``.
 """
 import math
 

@@ -171,6 +171,28 @@ assert not np.allclose(cnn[1].running_mean.data, before)
 assert cnn[1].weight.grad is None
 
 # %%
+# The same filters, read the other way: a transposed convolution (the
+# upsampling layer of decoders and GAN generators) holds a weight of the same
+# size as a convolution between the same channels, stored as
+# :math:`(C_\text{in}, C_\text{out}, k_h, k_w)`. It is the convolution's
+# adjoint: for a convolution :math:`y = Wx` with stride 2, the transposed
+# layer computes :math:`W^\top y`, spreading each input pixel over a window of
+# the output instead of summing a window into one pixel, so
+# :math:`\langle Wx, y \rangle = \langle x, W^\top y \rangle`.
+down = nn.Conv2d(8, 16, 4, stride=2, padding=1, bias=False)
+up = nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1, bias=False)
+with nl.no_grad():
+    up.weight.copy_(down.weight)           # the same numbers, (16, 8, 4, 4) in both
+x_img, y_img = nl.randn(2, 8, 16, 16), nl.randn(2, 16, 8, 8)
+lhs = float((down(x_img) * y_img).sum().item())
+rhs = float((x_img * up(y_img)).sum().item())
+print(f"down {tuple(x_img.shape)} -> {tuple(down(x_img).shape)}; up {tuple(y_img.shape)} -> "
+      f"{tuple(up(y_img).shape)}; <Wx, y> = {lhs:.4f}, <x, W^T y> = {rhs:.4f}")
+assert up.weight.shape == down.weight.shape == (16, 8, 4, 4)
+assert up(y_img).shape == (2, 8, 16, 16)
+assert abs(lhs - rhs) < 1e-3 * max(1.0, abs(lhs))
+
+# %%
 # Instance norm standardises each image's channels over that image's own
 # positions, not over the batch. By default (``affine=False``, as in PyTorch)
 # it has no scale and no shift, and keeps no running statistics: nothing to
@@ -520,6 +542,9 @@ assert loss_max[-1] < 0.5 * loss_max[0] and loss_avg[-1] < 1e-3 * loss_avg[0]
 #   :class:`~nnlite.nn.SinusoidalPositionalEncoding` are buffers, not
 #   parameters: a forward pass in training mode moves the running mean with no
 #   gradient, and the sinusoids are not even saved.
+# * A transposed convolution holds the filters of the convolution between the
+#   same channels, stored as :math:`(C_\text{in}, C_\text{out}, k_h, k_w)`, and
+#   applies their adjoint: it upsamples where the convolution downsamples.
 # * :func:`nnlite.optim.param_groups_by_kind` reads the kinds and decays only
 #   the weights, leaving biases, scales, shifts, embeddings, positions and the
 #   temperature alone.

@@ -284,7 +284,8 @@ def _is_orthogonal(q):
 class _Orthogonal(Module):
     """A matrix with orthonormal columns (or rows, when it is wide), computed from an
     unconstrained one ``X``: the map of ``X``'s lower triangle into the orthogonal matrices,
-    times a fixed orthogonal ``base`` (the "trivialization": ``X = 0`` gives ``base`` itself).
+    times a fixed orthogonal ``base`` (the "trivialization": ``X = -I``, where training
+    starts, gives ``base`` under every map, its first k columns when the weight is tall).
 
     * ``matrix_exp``: ``Q = e^A`` with ``A = L - L^T`` skew-symmetric (L: X's lower triangle, the
       diagonal included, padded with zero columns to n x n); the first k columns;

@@ -67,10 +67,12 @@ cdef inline floating _softplus_stable(floating z) noexcept nogil:
 # (it could raise a flag the branch would not have), so ``v if v > 0 else v * slope`` left
 # as written would be a branch per element, mispredicted on mixed signs. And a forward that
 # can keep a mask has two loops, with and without it: a store made under a condition would
-# keep the loop scalar too.
+# keep the loop scalar too. Every such forward takes two parameters, so that one wrapper,
+# _piecewise, runs them all: leaky ReLU's slope (and one it does not use), hardtanh's bounds,
+# none for hardsigmoid.
 
 cdef void _leaky_relu_fwd(const floating *x, floating *y, cnp.npy_bool *positive, Py_ssize_t n,
-                          floating slope) noexcept nogil:
+                          floating slope, floating unused) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating v, scaled, zero = 0
     if positive == NULL:
@@ -101,8 +103,8 @@ cdef void _hardtanh_fwd(const floating *x, floating *y, cnp.npy_bool *inside, Py
         inside[i] = not ((v <= low) | (v >= high))     # NaN is inside: its gradient passes
 
 
-cdef void _hardsigmoid_fwd(const floating *x, floating *y, cnp.npy_bool *inside,
-                           Py_ssize_t n) noexcept nogil:
+cdef void _hardsigmoid_fwd(const floating *x, floating *y, cnp.npy_bool *inside, Py_ssize_t n,
+                           floating unused_a, floating unused_b) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating v, zero = 0, three = 3, six = 6
     if inside == NULL:
@@ -242,11 +244,32 @@ cdef void _logsigmoid_bwd(const floating *g, const floating *x, floating *dx,
 # --------------------------------------------------------------- wrappers -----
 
 # The loops without a parameter or a mask (hardswish, mish, log-sigmoid) go through
-# _map and _zip (_elementwise_maps.pxd); the others pick their copy by the cast of the
-# pointers, as every other kernel does (_dtype.pxd).
+# _map and _zip (_elementwise_maps.pxd), the piecewise-linear forwards through _piecewise;
+# the others pick their copy by the cast of the pointers, as every other kernel does (_dtype.pxd).
+
+ctypedef void (*piece_f)(const float*, float*, cnp.npy_bool*, Py_ssize_t, float, float) noexcept nogil
+ctypedef void (*piece_d)(const double*, double*, cnp.npy_bool*, Py_ssize_t, double, double) noexcept nogil
+
 
 cdef cnp.ndarray _mask_like(cnp.ndarray x):
     return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.NPY_BOOL, 0)
+
+
+cdef object _piecewise(int t, object x, bint save, double a, double b, piece_f loop_f, piece_d loop_d):
+    """y = loop(x, a, b) for x of type number t (already checked); with ``save``, ``(y, mask)``,
+    the mask of the piece each element fell on."""
+    cdef cnp.ndarray xc = _c(x)
+    cdef cnp.ndarray y = _empty_like(xc, t)
+    cdef cnp.ndarray mask = _mask_like(xc) if save else None
+    cdef cnp.npy_bool *pm = <cnp.npy_bool*>data(mask)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
+    cdef void *p_xc = data(xc), *p_y = data(y)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            loop_f(<const float*>p_xc, <float*>p_y, pm, n, <float>a, <float>b)
+        else:
+            loop_d(<const double*>p_xc, <double*>p_y, pm, n, a, b)
+    return (y, mask) if save else y
 
 
 def leaky_relu_forward(x, negative_slope, save=False):
@@ -255,18 +278,7 @@ def leaky_relu_forward(x, negative_slope, save=False):
     op = "leaky_relu_forward"
     cdef int t = _float_type(op, x, "x")
     cdef double slope = _real_number(op, negative_slope, "negative_slope")
-    cdef cnp.ndarray xc = _c(x)
-    cdef cnp.ndarray y = _empty_like(xc, t)
-    cdef cnp.ndarray positive = _mask_like(xc) if save else None
-    cdef cnp.npy_bool *pm = <cnp.npy_bool*>data(positive)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    cdef void *p_xc = data(xc), *p_y = data(y)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _leaky_relu_fwd(<float*>p_xc, <float*>p_y, pm, n, <float>slope)
-        else:
-            _leaky_relu_fwd(<double*>p_xc, <double*>p_y, pm, n, slope)
-    return (y, positive) if save else y
+    return _piecewise(t, x, save, slope, 0, _leaky_relu_fwd[float], _leaky_relu_fwd[double])
 
 
 def hardtanh_forward(x, min_val, max_val, save=False):
@@ -278,36 +290,14 @@ def hardtanh_forward(x, min_val, max_val, save=False):
     cdef double low = _real_number(op, min_val, "min_val"), high = _real_number(op, max_val, "max_val")
     if low > high:
         raise ValueError(f"{op}: min_val ({low}) cannot be greater than max_val ({high})")
-    cdef cnp.ndarray xc = _c(x)
-    cdef cnp.ndarray y = _empty_like(xc, t)
-    cdef cnp.ndarray inside = _mask_like(xc) if save else None
-    cdef cnp.npy_bool *pm = <cnp.npy_bool*>data(inside)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    cdef void *p_xc = data(xc), *p_y = data(y)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _hardtanh_fwd(<float*>p_xc, <float*>p_y, pm, n, <float>low, <float>high)
-        else:
-            _hardtanh_fwd(<double*>p_xc, <double*>p_y, pm, n, low, high)
-    return (y, inside) if save else y
+    return _piecewise(t, x, save, low, high, _hardtanh_fwd[float], _hardtanh_fwd[double])
 
 
 def hardsigmoid_forward(x, save=False):
     """``min(max(x + 3, 0), 6) / 6``. With ``save``, ``(y, inside)``: the mask -3 < x < 3,
     where the slope is 1/6 (0 elsewhere, at -3 and 3 too)."""
     cdef int t = _float_type("hardsigmoid_forward", x, "x")
-    cdef cnp.ndarray xc = _c(x)
-    cdef cnp.ndarray y = _empty_like(xc, t)
-    cdef cnp.ndarray inside = _mask_like(xc) if save else None
-    cdef cnp.npy_bool *pm = <cnp.npy_bool*>data(inside)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    cdef void *p_xc = data(xc), *p_y = data(y)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _hardsigmoid_fwd(<float*>p_xc, <float*>p_y, pm, n)
-        else:
-            _hardsigmoid_fwd(<double*>p_xc, <double*>p_y, pm, n)
-    return (y, inside) if save else y
+    return _piecewise(t, x, save, 0, 0, _hardsigmoid_fwd[float], _hardsigmoid_fwd[double])
 
 
 def masked_slope_backward(grad, mask, slope_true, slope_false):

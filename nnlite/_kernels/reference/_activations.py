@@ -12,16 +12,12 @@ same name; see :mod:`nnlite._kernels.reference` for what "equal" promises.
 import numpy as np
 
 from .. import checks
-from ._elementwise import _elementwise_c_order, _elementwise_floats, _sigmoid
+from ._elementwise import _elementwise_c_order as _out, _elementwise_floats, _sigmoid
 
 __all__ = ["elu_forward", "hardsigmoid_forward", "hardswish_backward", "hardswish_forward",
            "hardtanh_forward", "leaky_relu_forward", "logsigmoid_backward", "logsigmoid_forward",
            "masked_slope_backward", "mish_backward", "mish_forward", "softplus_backward",
            "softplus_forward"]
-
-
-def _out(y):
-    return _elementwise_c_order(y)
 
 
 def _clamp_0_6(v):

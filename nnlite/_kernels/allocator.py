@@ -1,9 +1,9 @@
-"""Keep freed large blocks in the process instead of handing them back to the OS.
+"""How nnlite asks for memory: freed large blocks kept, new storage on cache lines.
 
-A training step allocates the same large arrays every time: activations,
-im2col columns, gradients. With glibc's default settings a block of more than
-128 KiB comes from ``mmap`` and goes back to the OS on ``free``, and the next
-step pays a page fault and a page clear for every 4 KiB of it again. For the
+**Freed blocks.** A training step allocates the same large arrays every time:
+activations, im2col columns, gradients. With glibc's default settings a block of
+more than 128 KiB comes from ``mmap`` and goes back to the OS on ``free``, and the
+next step pays a page fault and a page clear for every 4 KiB of it again. For the
 first layer of a small CNN that costs four times more than the convolution
 itself. Raising malloc's ``mmap`` and trim thresholds lets freed blocks be
 reused straight away; the price is that the process keeps up to
@@ -11,9 +11,21 @@ reused straight away; the price is that the process keeps up to
 
 Only glibc (Linux) has these knobs; elsewhere this does nothing. Set
 ``NNLITE_KEEP_FREED_MEMORY=0`` before importing nnlite to keep malloc's defaults.
+
+**Alignment.** NumPy's arrays start wherever malloc puts them, 16 bytes past a
+cache line as often as not. A kernel that streams a weight with 32-byte vector
+loads then splits every other load across two cache lines; a batch-1 forward of a
+784-256-256-10 MLP, whose three one-row products do little but read their
+weights, measured about 5% slower for it. ``aligned_empty`` starts an array on a
+64-byte boundary (as PyTorch's CPU allocator does); ``nl.empty``, ``nl.zeros``
+and the other creation functions that fill new memory, and so every layer's
+parameters, use it.
 """
 import os
 
+import numpy as np
+
+ALIGNMENT = 64              # bytes: a cache line, and the widest vector load (AVX-512)
 MMAP_THRESHOLD = 32 << 20   # blocks up to 32 MiB come from the reusable heap (glibc's maximum)
 TRIM_THRESHOLD = 256 << 20  # free memory kept at the top of the heap before returning it
 
@@ -35,3 +47,17 @@ def keep_freed_memory():
     mallopt = ctypes.CDLL(None).mallopt
     # Setting either turns off glibc's own threshold adaptation, so both are set.
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def aligned_empty(shape, dtype):
+    """An uninitialised C-order array of ``shape`` whose first byte sits on a 64-byte boundary.
+
+    The array is a view of a slightly larger byte buffer (its ``base``), so
+    NumPy frees the memory with the view.
+    """
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + nbytes].view(dtype).reshape(shape)

@@ -10,6 +10,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from .._kernels.allocator import aligned_empty
 from ..autograd import no_grad
 from ..parameter import Buffer, Parameter
 from ..tensor import Tensor, bfloat16_dtype, is_floating_dtype
@@ -313,7 +314,9 @@ class Module:
             for reg in (m._parameters, m._buffers):
                 for t in reg.values():
                     if t is not None and is_floating_dtype(t.data.dtype) and t.data.dtype != dtype:
-                        t.data = t.data.astype(dtype)
+                        converted = aligned_empty(t.data.shape, dtype)   # on a cache line, as created
+                        np.copyto(converted, t.data, casting="unsafe")
+                        t.data = converted
                         if t.grad is not None:
                             t.grad = Tensor._make(t.grad.data.astype(dtype), None)
         return self

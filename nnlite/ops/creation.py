@@ -5,6 +5,7 @@ from a ``generator=`` argument, so results are reproducible.
 """
 import numpy as np
 
+from .._kernels.allocator import aligned_empty
 from ..random import _gen
 from ..tensor import Tensor, as_dtype, get_default_dtype, _to_array
 
@@ -22,6 +23,14 @@ def _float(dtype):
     return as_dtype(dtype) or get_default_dtype()
 
 
+def _filled(shape, dtype, value):
+    """New storage on a cache line (``aligned_empty``), set to ``value`` unless it is None."""
+    array = aligned_empty(shape, dtype)
+    if value is not None:
+        np.copyto(array, value, casting="unsafe")
+    return array
+
+
 def _new(array, requires_grad):
     t = Tensor._make(array, None)
     if requires_grad:
@@ -30,38 +39,38 @@ def _new(array, requires_grad):
 
 
 def zeros(*size, dtype=None, requires_grad=False):
-    return _new(np.zeros(_shape(size), _float(dtype)), requires_grad)
+    return _new(_filled(_shape(size), _float(dtype), 0), requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False):
-    return _new(np.ones(_shape(size), _float(dtype)), requires_grad)
+    return _new(_filled(_shape(size), _float(dtype), 1), requires_grad)
 
 
 def empty(*size, dtype=None, requires_grad=False):
-    return _new(np.empty(_shape(size), _float(dtype)), requires_grad)
+    return _new(_filled(_shape(size), _float(dtype), None), requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
     if dtype is None:
         dtype = (np.bool_ if isinstance(fill_value, bool) else
                  np.int64 if isinstance(fill_value, int) else get_default_dtype())
-    return _new(np.full(_shape((size,)), fill_value, dtype=as_dtype(dtype)), requires_grad)
+    return _new(_filled(_shape((size,)), as_dtype(dtype), fill_value), requires_grad)
 
 
 def zeros_like(x, dtype=None, requires_grad=False):
-    return _new(np.zeros(x.shape, as_dtype(dtype) or x.dtype), requires_grad)
+    return _new(_filled(x.shape, as_dtype(dtype) or x.dtype, 0), requires_grad)
 
 
 def ones_like(x, dtype=None, requires_grad=False):
-    return _new(np.ones(x.shape, as_dtype(dtype) or x.dtype), requires_grad)
+    return _new(_filled(x.shape, as_dtype(dtype) or x.dtype, 1), requires_grad)
 
 
 def empty_like(x, dtype=None, requires_grad=False):
-    return _new(np.empty(x.shape, as_dtype(dtype) or x.dtype), requires_grad)
+    return _new(_filled(x.shape, as_dtype(dtype) or x.dtype, None), requires_grad)
 
 
 def full_like(x, fill_value, dtype=None, requires_grad=False):
-    return _new(np.full(x.shape, fill_value, as_dtype(dtype) or x.dtype), requires_grad)
+    return _new(_filled(x.shape, as_dtype(dtype) or x.dtype, fill_value), requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False):
@@ -85,12 +94,14 @@ def eye(n, m=None, dtype=None, requires_grad=False):
 
 def rand(*size, generator=None, dtype=None, requires_grad=False):
     """Uniform on [0, 1)."""
-    return _new(_gen(generator).random(_shape(size), dtype=_float(dtype)), requires_grad)
+    dtype = _float(dtype)
+    return _new(_gen(generator).random(dtype=dtype, out=_filled(_shape(size), dtype, None)), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, requires_grad=False):
     """Standard normal."""
-    return _new(_gen(generator).standard_normal(_shape(size), dtype=_float(dtype)), requires_grad)
+    dtype = _float(dtype)
+    return _new(_gen(generator).standard_normal(dtype=dtype, out=_filled(_shape(size), dtype, None)), requires_grad)
 
 
 def randint(low, high=None, size=(), generator=None, dtype=None):

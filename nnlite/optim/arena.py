@@ -31,19 +31,17 @@ from no longer shares memory with it once the arena is built.
 """
 import numpy as np
 
+from .._kernels.allocator import ALIGNMENT, aligned_empty
 from ..parameter import adopt_storage
 
 __all__ = ["ALIGNMENT", "aligned_zeros", "Slot", "ArenaBuffer", "build_arena"]
 
-ALIGNMENT = 64  # bytes
-
 
 def aligned_zeros(numel, dtype):
     """A zeroed 1-D array of ``numel`` elements whose first byte sits on a 64-byte boundary."""
-    dtype = np.dtype(dtype)
-    raw = np.zeros(numel * dtype.itemsize + ALIGNMENT, dtype=np.uint8)
-    start = -raw.ctypes.data % ALIGNMENT
-    return raw[start:start + numel * dtype.itemsize].view(dtype)
+    buf = aligned_empty((numel,), dtype)
+    buf.fill(0)
+    return buf
 
 
 def _padded(numel, dtype):

@@ -36,6 +36,61 @@ def test_creation_functions():
         nl.zeros(-1)
 
 
+def _starts_on_a_cache_line(t):
+    return t.data.ctypes.data % 64 == 0
+
+
+@pytest.mark.parametrize("dtype", [nl.float32, nl.float64, nl.float16, nl.int64, nl.bool])
+@pytest.mark.parametrize("shape", [(), (1,), (3,), (7, 5), (2, 3, 4), (256, 784)])
+def test_creation_functions_start_their_storage_on_a_cache_line(shape, dtype):
+    like = nl.ones(shape, dtype=nl.float32)
+    made = [nl.empty(shape, dtype=dtype), nl.zeros(shape, dtype=dtype), nl.ones(shape, dtype=dtype),
+            nl.full(shape, 1, dtype=dtype), nl.empty_like(like, dtype=dtype), nl.zeros_like(like, dtype=dtype),
+            nl.ones_like(like, dtype=dtype), nl.full_like(like, 1, dtype=dtype)]
+    if dtype in (nl.float32, nl.float64):
+        made += [nl.rand(shape, dtype=dtype), nl.randn(shape, dtype=dtype)]
+    for t in made:
+        assert t.shape == shape and t.dtype == dtype
+        assert t.data.flags.c_contiguous and t.data.flags.writeable
+        assert _starts_on_a_cache_line(t), (t, t.data.ctypes.data % 64)
+    for i, want in ((1, 0), (2, 1), (3, 1), (5, 0), (6, 1), (7, 1)):   # and hold what they say
+        assert (made[i].data == want).all()
+
+
+def test_aligned_draws_are_the_draws_of_the_generator():
+    # rand/randn fill aligned storage through the generator's out=: the same numbers as before
+    for draw, method in ((nl.rand, "random"), (nl.randn, "standard_normal")):
+        for dtype in (np.float32, np.float64):
+            nl.manual_seed(11)
+            got = draw(4, 9, dtype=dtype).data
+            nl.manual_seed(11)
+            want = getattr(nl.random._gen(None), method)((4, 9), dtype=dtype)
+            np.testing.assert_array_equal(got, want)
+
+
+def test_layer_parameters_start_on_a_cache_line_and_keep_it_through_casts():
+    model = nl.nn.Sequential(nl.nn.Linear(784, 256), nl.nn.Conv2d(3, 5, 3), nl.nn.LayerNorm(33),
+                             nl.nn.Embedding(10, 7))
+    assert all(_starts_on_a_cache_line(p) for p in model.parameters())
+    model.double()
+    assert all(p.dtype == nl.float64 and _starts_on_a_cache_line(p) for p in model.parameters())
+    before = {name: p.data.copy() for name, p in model.state_dict().items()}
+    model.float()
+    for name, p in model.state_dict().items():
+        assert _starts_on_a_cache_line(p)
+        np.testing.assert_array_equal(p.data, before[name].astype(np.float32))
+
+
+def test_a_view_of_aligned_storage_is_still_a_view():
+    # The storage is a slice of a larger byte buffer; autograd must still see x[0] as x's view.
+    x = nl.zeros(3, 4, requires_grad=True)
+    y = x * 1.0
+    row = y[1]
+    row.mul_(2.0)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[1] * 4, [2] * 4, [1] * 4])
+
+
 def test_manual_seed_reproduces_draws_and_generators_are_independent():
     nl.manual_seed(123)
     a = nl.randn(5).data.copy()

@@ -360,6 +360,37 @@ def constant(array):
     return None if array is None else Tensor._make(np.asarray(array), None)
 
 
+class _ChosenBy(Function):
+    """``value`` unchanged, recorded as depending on ``source`` with derivative zero."""
+    saves_inputs = False
+
+    def forward(self, value, source):
+        return value
+
+    def backward(self, grad):
+        source = self.inputs[1]
+        return grad, Tensor._make(np.zeros(source.shape, source.dtype), None)
+
+
+def chosen_by(value, source):
+    """Record that ``value`` was chosen by ``source`` through a piecewise-constant choice.
+
+    The gradient of ReLU is the incoming gradient where x > 0: x picks a mask,
+    and the mask does not change as x moves, so the derivative of that gradient
+    in x is zero almost everywhere. Zero is not the same as unused, though:
+    asked for ``d(dy/dx)/dx``, PyTorch returns zeros, where a graph that held
+    the mask as a constant would not reach x at all and ``grad`` would refuse.
+    Backward functions whose result depends on an input only through such a
+    choice (a mask, a max index) pass it through here; the graph then reaches
+    ``source`` and hands it zeros. Nothing is recorded unless a graph is being
+    built (``create_graph=True``) and ``source`` requires grad, so a first-order
+    backward pays one check.
+    """
+    if not _mode.enabled or not source.requires_grad:
+        return value
+    return _ChosenBy.apply(value, source)
+
+
 # ---------------------------------------------------------------- the walk ---
 
 def _topological_order(roots):

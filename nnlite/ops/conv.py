@@ -27,7 +27,7 @@ import numbers
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function, constant
+from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .indexing import gather
 from .linalg import matmul
@@ -281,7 +281,7 @@ class MaxPool2dFunction(Function):
         return y
 
     def backward(self, grad):
-        return MaxPool2dGrad.apply(grad, self.indices, self.in_shape), None, None
+        return chosen_by(MaxPool2dGrad.apply(grad, self.indices, self.in_shape), self.inputs[0]), None, None
 
 
 class MaxPool2dGrad(Function):

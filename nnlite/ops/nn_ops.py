@@ -10,7 +10,7 @@ kernels directly.
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function, _mode, constant, is_grad_enabled
+from ..autograd import Function, _mode, chosen_by, constant, is_grad_enabled
 from ..random import _gen
 from ..tensor import Tensor
 from .indexing import GetItem
@@ -74,7 +74,8 @@ class LinearReLUFunction(LinearFunction):
     def backward(self, grad):
         if not is_grad_enabled():
             return _unrecorded_grads(self.inputs, K.relu_backward(grad.data, self.out.data))
-        return self._grads(ReluGrad.apply(grad, self.out.detach()))
+        # the mask comes from the pre-activation, which x, W and b all move: zero to each of them
+        return self._grads(chosen_by(ReluGrad.apply(grad, self.out.detach()), self.out))
 
 
 class BiasGrad(Function):

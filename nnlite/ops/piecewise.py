@@ -23,7 +23,7 @@ import numpy as np
 
 from .._kernels import K
 from .._kernels.checks import real_number
-from ..autograd import Function, constant
+from ..autograd import Function, chosen_by, constant
 from .compare import where
 from .pointwise import _floating
 from .shape import sum_to
@@ -61,7 +61,7 @@ class LeakyReluFunction(Function):
         return out
 
     def backward(self, grad):
-        return MaskedSlopeGrad.apply(grad, self.positive, 1.0, self.negative_slope), None
+        return chosen_by(MaskedSlopeGrad.apply(grad, self.positive, 1.0, self.negative_slope), self.inputs[0]), None
 
 
 class HardtanhFunction(Function):
@@ -79,7 +79,7 @@ class HardtanhFunction(Function):
         return out
 
     def backward(self, grad):
-        return MaskedSlopeGrad.apply(grad, self.inside, 1.0, None), None, None
+        return chosen_by(MaskedSlopeGrad.apply(grad, self.inside, 1.0, None), self.inputs[0]), None, None
 
 
 class HardsigmoidFunction(Function):
@@ -98,7 +98,7 @@ class HardsigmoidFunction(Function):
         return out
 
     def backward(self, grad):
-        return MaskedSlopeGrad.apply(grad, self.inside, 1 / 6, None)
+        return chosen_by(MaskedSlopeGrad.apply(grad, self.inside, 1 / 6, None), self.inputs[0])
 
 
 class HardswishFunction(Function):
@@ -205,7 +205,7 @@ class PReluFunction(Function):
     def backward(self, grad):
         a, weight = self.inputs
         zero = constant(np.zeros((), grad.dtype))
-        grad_a = where(self.positive, grad, grad * weight)
+        grad_a = chosen_by(where(self.positive, grad, grad * weight), a)
         grad_weight = sum_to(where(self.positive, zero, grad * a), weight.shape)
         return grad_a, grad_weight
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._kernels import K
 from .._kernels.checks import real_number
-from ..autograd import Function, constant, enable_grad, grad as autograd_grad
+from ..autograd import Function, chosen_by, constant, enable_grad, grad as autograd_grad
 from .compare import where
 
 
@@ -120,7 +120,7 @@ class ReluFunction(Function):
         return K.relu_forward(a)
 
     def backward(self, grad):
-        return ReluGrad.apply(grad, self.out.detach())
+        return chosen_by(ReluGrad.apply(grad, self.out.detach()), self.inputs[0])
 
 
 class ReluGrad(Function):

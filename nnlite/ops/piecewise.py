@@ -154,8 +154,9 @@ def hardtanh(input, min_val=-1.0, max_val=1.0):
     """
     min_val = real_number("hardtanh", "min_val", min_val)
     max_val = real_number("hardtanh", "max_val", max_val)
-    if min_val > max_val:
-        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    if not min_val <= max_val:   # written so that a NaN bound is refused too
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val}), "
+                         "and neither can be NaN")
     return HardtanhFunction.apply(_floating("hardtanh", input), min_val, max_val)
 
 

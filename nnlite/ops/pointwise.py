@@ -260,10 +260,9 @@ class EluFunction(Function):
     d/dx = ``scale`` for x > 0 and ``scale * alpha * e^x`` for x <= 0, at 0 too (PyTorch's
     choice). Forward keeps that slope (``e^x`` computed on its own, not as
     ``out + scale * alpha``, which loses digits far to the left) and the mask
-    x < 0; backward multiplies by the slope in :class:`EluGrad`, which reaches x
-    again through the output for the second derivative.
+    x < 0; backward multiplies by the slope in :class:`EluGrad`. Neither reads x
+    or the output again, so either may be changed in place after the forward.
     """
-    save_output = True
     saves_inputs = False
 
     def forward(self, a, alpha, scale):
@@ -273,24 +272,26 @@ class EluFunction(Function):
         return out
 
     def backward(self, grad):
-        return EluGrad.apply(grad, self.out, self.slope, self.negative), None, None
+        return EluGrad.apply(grad, self.inputs[0], self.slope, self.negative), None, None
 
 
 class EluGrad(Function):
     """grad * slope, the slope d out/dx that forward kept.
 
-    Where x < 0 the slope is ``out + scale * alpha``, so its derivative in ``out``
-    is 1 there, and 0 where it is the constant ``scale`` (x > 0) or at x = 0, where
-    PyTorch's second derivative is 0. Through ``out`` (whose derivative in x is
-    the slope again) the second derivative becomes ``scale * alpha * e^x`` for x < 0.
+    Where x < 0 the slope is ``scale * alpha * e^x``, its own derivative in x;
+    elsewhere (and at 0, as in PyTorch) it is constant. So the derivative of
+    ``grad * slope`` in x is ``grad * slope`` again where x < 0 and 0 elsewhere,
+    an EluGrad itself, which keeps every higher derivative exact. x is an input
+    only to carry those derivatives: its values are never read.
     """
 
-    def forward(self, grad, out, slope, negative):
+    def forward(self, grad, x, slope, negative):
         return grad * slope
 
     def backward(self, gg):
-        grad, out, slope, negative = self.inputs
-        return EluGrad.apply(gg, out, slope, negative), where(negative, gg * grad, 0.0), None, None
+        grad, x, slope, negative = self.inputs
+        return (EluGrad.apply(gg, x, slope, negative),
+                where(negative, EluGrad.apply(gg * grad, x, slope, negative), 0.0), None, None)
 
 
 class Erf(Function):

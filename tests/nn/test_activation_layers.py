@@ -535,6 +535,11 @@ def test_pytorch_set_refuses_bad_arguments():
     x = nl.randn(3)
     with pytest.raises(ValueError, match=r"hardtanh: min_val \(2.0\) cannot be greater than max_val \(1.0\)"):
         F.hardtanh(x, 2.0, 1.0)
+    for bounds in ((float("nan"), 1.0), (-1.0, float("nan"))):   # a NaN bound is refused, never ignored
+        with pytest.raises(ValueError, match="neither can be NaN"):
+            F.hardtanh(x, *bounds)
+        with pytest.raises(ValueError, match="neither can be NaN"):
+            F.hardtanh(x * 1.0, *bounds, inplace=True)
     with pytest.raises(ValueError, match=r"Hardtanh: max_val \(1.0\) must be greater than min_val \(1.0\)"):
         nn.Hardtanh(1.0, 1.0)
     with pytest.raises(TypeError, match=r"hardtanh: min_val must be a real number .*got str"):
@@ -606,3 +611,17 @@ def test_nan_passes_through_the_gradients_as_in_pytorch():
         x = nl.tensor(np.array([np.nan]), requires_grad=True)
         (g,) = nl.grad(fn(x), x, nl.tensor(np.array([2.0])))
         assert g.data[0] == 2.0 * slope
+
+
+def test_elu_and_selu_outputs_may_change_in_place_before_backward():
+    # Their backward reads the slope the forward kept, not the output: PyTorch allows this too.
+    for f, slope in ((F.elu, lambda v: np.where(v > 0, 1.0, np.exp(v))),
+                     (F.selu, lambda v: 1.0507009873554805 * np.where(v > 0, 1.0, 1.6732632423543772 * np.exp(v)))):
+        x = nl.tensor([-2.0, 0.3, 1.5], dtype=nl.float64, requires_grad=True)
+        y = f(x)
+        y.mul_(2.0)
+        y.sum().backward()
+        np.testing.assert_allclose(x.grad.data, 2 * slope(x.data), rtol=1e-15)
+    net = nn.Sequential(nn.Linear(3, 3), nn.ELU(), nn.ReLU(inplace=True))
+    net(nl.randn(4, 3)).sum().backward()
+    assert net[0].weight.grad is not None

@@ -35,8 +35,30 @@ from .nn_ops import pad
 from .shape import cast, expand, reshape, unsqueeze, squeeze
 
 
-def _pair(v):
-    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(i) for i in v)
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _pair(v, what):
+    """(height, width) from an int or from a tuple of one or two ints (PyTorch's geometry arguments)."""
+    items = (v,) if _is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if items is None or len(items) not in (1, 2) or not all(_is_int(i) for i in items):
+        raise TypeError(f"{what} must be an int or a tuple of one or two ints, got {type(v).__name__} {v!r}")
+    return (int(items[0]),) * 2 if len(items) == 1 else (int(items[0]), int(items[1]))
+
+
+def _one(v, what):
+    """A 1-D geometry argument (an int or a tuple of one int) as the (1, v) the 2-D kernels take."""
+    items = (v,) if _is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if items is None or len(items) != 1 or not _is_int(items[0]):
+        raise TypeError(f"{what} must be an int or a tuple of one int, got {type(v).__name__} {v!r}")
+    return 1, int(items[0])
+
+
+def _groups(op, groups):
+    if not _is_int(groups):
+        raise TypeError(f"{op}: groups must be an int, got {type(groups).__name__} {groups!r}")
+    return int(groups)
 
 
 def _default_stride(stride):
@@ -120,13 +142,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     effective kernel the extra row/column goes on the bottom/right, as in PyTorch).
     Zero padding only.
     """
+    if input.ndim == 3 and weight.ndim == 4:   # one unbatched (C, H, W) input, as PyTorch allows
+        return squeeze(conv2d(unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
     if input.ndim != 4 or weight.ndim != 4:
-        raise ValueError(f"conv2d: expected 4-D input (N, C, H, W) and weight, got shapes "
-                         f"{tuple(input.shape)} and {tuple(weight.shape)}")
-    stride, dilation = _pair(stride), _pair(dilation)
+        raise ValueError(f"conv2d: expected 4-D input (N, C, H, W) or 3-D (C, H, W) and a 4-D weight, got "
+                         f"shapes {tuple(input.shape)} and {tuple(weight.shape)}")
+    stride, dilation = _pair(stride, "conv2d: stride"), _pair(dilation, "conv2d: dilation")
     if isinstance(padding, str):
         input, padding = _string_padding(input, weight.shape[2:], stride, dilation, padding)
-    geometry = (stride, _pair(padding), dilation, int(groups))
+    geometry = (stride, _pair(padding, "conv2d: padding"), dilation, _groups("conv2d", groups))
     return Conv2dFunction.apply(input, weight, bias, geometry)
 
 
@@ -149,25 +173,21 @@ def _string_padding(input, kernel, stride, dilation, padding):
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation of (N, C, L) ``input`` with (O, C/groups, k) ``weight``."""
+    if input.ndim == 2 and weight.ndim == 3:   # one unbatched (C, L) input
+        return squeeze(conv1d(unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
     if input.ndim != 3 or weight.ndim != 3:
-        raise ValueError(f"conv1d: expected 3-D input (N, C, L) and weight, got shapes "
+        raise ValueError(f"conv1d: expected 3-D input (N, C, L) or 2-D (C, L) and a 3-D weight, got shapes "
                          f"{tuple(input.shape)} and {tuple(weight.shape)}")
+    groups = _groups("conv1d", groups)
     if input.shape[1] != weight.shape[1] * groups:
         raise ValueError(f"conv1d: input has {input.shape[1]} channels but weight expects "
                          f"{weight.shape[1] * groups} (groups={groups}); input shape "
                          f"{tuple(input.shape)}, weight shape {tuple(weight.shape)}")
-
-    def one(v):  # a 1-D size as the (1, v) the 2-D kernel takes
-        if not isinstance(v, (int, np.integer)):
-            if len(v) != 1:
-                raise ValueError(f"conv1d: stride, padding and dilation take one value, got {v!r}")
-            v = v[0]
-        return (1, int(v))
-    stride, dilation = one(stride), one(dilation)
+    stride, dilation = _one(stride, "conv1d: stride"), _one(dilation, "conv1d: dilation")
     if isinstance(padding, str):
         input, padding = _string_padding(input, (1,) + tuple(weight.shape[2:]), stride, dilation, padding)
     else:
-        padding = (0, one(padding)[1])
+        padding = (0, _one(padding, "conv1d: padding")[1])
     geometry = (stride, padding, dilation, int(groups))
     return Conv2dFunction.apply(input, weight, bias, geometry)
 
@@ -244,28 +264,34 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     >>> conv_transpose2d(nl.randn(1, 4, 5, 5), nl.randn(4, 2, 3, 3), stride=2).shape
     (1, 2, 11, 11)
     """
+    if input.ndim == 3 and weight.ndim == 4:   # one unbatched (C, H, W) input
+        return squeeze(conv_transpose2d(unsqueeze(input, 0), weight, bias, stride, padding, output_padding,
+                                        groups, dilation), 0)
     if input.ndim != 4 or weight.ndim != 4:
-        raise ValueError(f"conv_transpose2d: expected 4-D input (N, C, H, W) and weight, got shapes "
-                         f"{tuple(input.shape)} and {tuple(weight.shape)}")
-    return _conv_transpose("conv_transpose2d", input, weight, bias, _pair(stride), _pair(padding),
-                           _pair(output_padding), int(groups), _pair(dilation))
+        raise ValueError(f"conv_transpose2d: expected 4-D input (N, C, H, W) or 3-D (C, H, W) and a 4-D "
+                         f"weight, got shapes {tuple(input.shape)} and {tuple(weight.shape)}")
+    op = "conv_transpose2d"
+    return _conv_transpose(op, input, weight, bias, _pair(stride, f"{op}: stride"),
+                           _pair(padding, f"{op}: padding"), _pair(output_padding, f"{op}: output_padding"),
+                           _groups(op, groups), _pair(dilation, f"{op}: dilation"))
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """1-D transposed convolution of (N, C_in, L) ``input`` with (C_in, C_out/groups, k) ``weight``;
     ``L_out = (L - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1``."""
+    if input.ndim == 2 and weight.ndim == 3:   # one unbatched (C, L) input
+        return squeeze(conv_transpose1d(unsqueeze(input, 0), weight, bias, stride, padding, output_padding,
+                                        groups, dilation), 0)
     if input.ndim != 3 or weight.ndim != 3:
-        raise ValueError(f"conv_transpose1d: expected 3-D input (N, C, L) and weight, got shapes "
-                         f"{tuple(input.shape)} and {tuple(weight.shape)}")
+        raise ValueError(f"conv_transpose1d: expected 3-D input (N, C, L) or 2-D (C, L) and a 3-D weight, "
+                         f"got shapes {tuple(input.shape)} and {tuple(weight.shape)}")
+    op = "conv_transpose1d"
 
-    def one(v, name):
-        if not isinstance(v, (int, np.integer)):
-            if len(v) != 1:
-                raise ValueError(f"conv_transpose1d: {name} takes one value, got {v!r}")
-            v = v[0]
-        return (0 if name in ("padding", "output_padding") else 1, int(v))
-    return _conv_transpose("conv_transpose1d", input, weight, bias, one(stride, "stride"), one(padding, "padding"),
-                           one(output_padding, "output_padding"), int(groups), one(dilation, "dilation"))
+    def flat(v, what):   # the unused height gets no padding
+        return (0, _one(v, f"{op}: {what}")[1])
+    return _conv_transpose(op, input, weight, bias, _one(stride, f"{op}: stride"), flat(padding, "padding"),
+                           flat(output_padding, "output_padding"), _groups(op, groups),
+                           _one(dilation, f"{op}: dilation"))
 
 
 # ------------------------------------------------------------------ pooling ---
@@ -340,7 +366,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False):
     _check_pool("max_pool2d", input, (3, 4))
     stride = kernel_size if _default_stride(stride) else stride
-    geo = (_pair(kernel_size), _pair(stride), _pair(padding), _pair(dilation), bool(ceil_mode))
+    geo = (_pair(kernel_size, "max_pool2d: kernel_size"), _pair(stride, "max_pool2d: stride"),
+           _pair(padding, "max_pool2d: padding"), _pair(dilation, "max_pool2d: dilation"), bool(ceil_mode))
     saved = {}
     out = _batched(lambda x: MaxPool2dFunction.apply(x, geo, saved), input, 4)
     if not return_indices:
@@ -353,21 +380,19 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                divisor_override=None):
     _check_pool("avg_pool2d", input, (3, 4))
     stride = kernel_size if _default_stride(stride) else stride
-    geo = (_pair(kernel_size), _pair(stride), _pair(padding), bool(ceil_mode), bool(count_include_pad),
-           divisor_override)
+    geo = (_pair(kernel_size, "avg_pool2d: kernel_size"), _pair(stride, "avg_pool2d: stride"),
+           _pair(padding, "avg_pool2d: padding"), bool(ceil_mode), bool(count_include_pad), divisor_override)
     return _batched(lambda x: AvgPool2dFunction.apply(x, geo), input, 4)
-
-
-def _one(v):
-    return (1, int(v if isinstance(v, (int, np.integer)) else v[0]))
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     _check_pool("max_pool1d", input, (2, 3))
     stride = kernel_size if _default_stride(stride) else stride
-    out = max_pool2d(unsqueeze(input, -2), _one(kernel_size), _one(stride), (0, _one(padding)[1]),
-                     _one(dilation), ceil_mode, return_indices)
+    op = "max_pool1d"
+    out = max_pool2d(unsqueeze(input, -2), _one(kernel_size, f"{op}: kernel_size"), _one(stride, f"{op}: stride"),
+                     (0, _one(padding, f"{op}: padding")[1]), _one(dilation, f"{op}: dilation"), ceil_mode,
+                     return_indices)
     if return_indices:  # with a height of 1 the plane index is the position along L
         return squeeze(out[0], -2), squeeze(out[1], -2)
     return squeeze(out, -2)
@@ -376,7 +401,9 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     _check_pool("avg_pool1d", input, (2, 3))
     stride = kernel_size if _default_stride(stride) else stride
-    return squeeze(avg_pool2d(unsqueeze(input, -2), _one(kernel_size), _one(stride), (0, _one(padding)[1]),
+    op = "avg_pool1d"
+    return squeeze(avg_pool2d(unsqueeze(input, -2), _one(kernel_size, f"{op}: kernel_size"),
+                              _one(stride, f"{op}: stride"), (0, _one(padding, f"{op}: padding")[1]),
                               ceil_mode, count_include_pad), -2)
 
 

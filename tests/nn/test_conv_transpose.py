@@ -174,7 +174,14 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"bias must have shape \(2,\), got \(4,\)"):
         F.conv_transpose2d(x, w, nl.randn(4))
     with pytest.raises(ValueError, match="expected 4-D input"):
-        F.conv_transpose2d(nl.randn(4, 5, 5), w)
+        F.conv_transpose2d(nl.randn(5, 5), w)
+    for bad, what in (("same", "padding"), (1.5, "stride"), (True, "stride"), ((1, 2, 3), "padding")):
+        with pytest.raises(TypeError, match=rf"conv_transpose2d: {what} must be an int or a tuple of one or two"):
+            F.conv_transpose2d(x, w, **{what: bad})
+    with pytest.raises(TypeError, match=r"conv_transpose2d: groups must be an int, got float 1.5"):
+        F.conv_transpose2d(x, w, groups=1.5)
+    with pytest.raises(TypeError, match=r"conv_transpose1d: stride must be an int or a tuple of one int"):
+        F.conv_transpose1d(nl.randn(1, 4, 5), nl.randn(4, 2, 3), stride=(2, 2))
     with pytest.raises(ValueError, match="which is not positive"):
         F.conv_transpose2d(nl.randn(1, 4, 1, 1), w, padding=3)
     with pytest.raises(ValueError, match='only "zeros" padding mode'):
@@ -192,3 +199,22 @@ def test_flops_count_the_convolution_it_is_the_adjoint_of():
     x = nl.randn(2, 4, 5, 5)
     y = up(x)
     assert flops(up, x) == flops(down, y) == 2 * (8 // 2) * 9 * x.numel()
+
+
+def test_functional_forms_take_unbatched_inputs_and_one_value_tuples_as_pytorch():
+    torch = torch_or_skip()
+    rng = np.random.default_rng(7)
+    x2, w2 = rng.standard_normal((4, 5, 6)), rng.standard_normal((4, 3, 3, 2))
+    x1, w1 = rng.standard_normal((4, 7)), rng.standard_normal((4, 3, 3))
+    T = torch.nn.functional
+    for ours, theirs in (
+            (F.conv_transpose2d(nl.tensor(x2, dtype=nl.float64), nl.tensor(w2, dtype=nl.float64), stride=(2,)),
+             T.conv_transpose2d(torch.tensor(x2), torch.tensor(w2), stride=(2,))),
+            (F.conv_transpose1d(nl.tensor(x1, dtype=nl.float64), nl.tensor(w1, dtype=nl.float64), stride=2),
+             T.conv_transpose1d(torch.tensor(x1), torch.tensor(w1), stride=2)),
+            (F.conv2d(nl.tensor(x2, dtype=nl.float64), nl.tensor(w2.transpose(1, 0, 2, 3), dtype=nl.float64)),
+             T.conv2d(torch.tensor(x2), torch.tensor(w2.transpose(1, 0, 2, 3)))),
+            (F.conv1d(nl.tensor(x1[:3], dtype=nl.float64), nl.tensor(w1, dtype=nl.float64), padding=(1,)),
+             T.conv1d(torch.tensor(x1[:3]), torch.tensor(w1), padding=(1,)))):
+        assert ours.shape == tuple(theirs.shape)
+        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12, atol=1e-12)

@@ -30,6 +30,11 @@ from .shape import cast, sum_to
 
 
 def _check_leaf(x, op):
+    if not x.data.flags.writeable:
+        # an expand()ed view, whose elements share memory (writing one would write them all),
+        # or an array NumPy marks read-only
+        raise RuntimeError(f"{op}: the tensor (shape {x.shape}) is a read-only view, as expand() and "
+                           "broadcast views are; clone() it before changing it in place")
     if not is_grad_enabled():
         return
     if x.requires_grad and x._ctx is None:

@@ -140,3 +140,17 @@ def test_a_view_made_under_no_grad_stays_out_of_the_graph():
         part = buffer[1:]
     part.add_(1.0)          # nothing to record: a plain write
     np.testing.assert_allclose(buffer.data, [0.0, 1.0, 1.0])
+
+
+def test_in_place_changes_of_a_read_only_view_are_refused_by_name():
+    # expand() views share memory between elements: writing one element would write a whole row
+    x = nl.ones(3).expand(2, 3)
+    for op, call in (("add_", lambda: x.add_(1)), ("mul_", lambda: x.mul_(2)), ("fill_", lambda: x.fill_(0)),
+                     ("relu_", lambda: nl.nn.functional.relu(x, inplace=True)),
+                     ("__setitem__", lambda: x.__setitem__(0, 5.0))):
+        with pytest.raises(RuntimeError, match=rf"{op}: the tensor \(shape \(2, 3\)\) is a read-only view"):
+            call()
+    np.testing.assert_array_equal(x.data, np.ones((2, 3)))
+    y = x.clone()
+    y.add_(1)
+    np.testing.assert_array_equal(y.data, np.full((2, 3), 2.0))

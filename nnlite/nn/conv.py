@@ -13,6 +13,8 @@ other way, as the adjoint of a convolution, and so store it the other way round:
 import math
 import numbers
 
+import numpy as np
+
 from .. import ops
 from ..parameter import Parameter
 from . import functional as F
@@ -22,8 +24,17 @@ from .module import Module
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
 
-def _tuple(v, n):
-    return (int(v),) * n if isinstance(v, int) else tuple(int(i) for i in v)
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _tuple(v, n, what):
+    """n ints from an int or a tuple of n ints, checked when the layer is made (not at its first call)."""
+    items = (v,) * n if _is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if items is None or len(items) != n or not all(_is_int(i) for i in items):
+        raise TypeError(f"{what} must be an int or a tuple of {n} int{'s' * (n > 1)}, "
+                        f"got {type(v).__name__} {v!r}")
+    return tuple(int(i) for i in items)
 
 
 class _ConvNd(Module):
@@ -34,20 +45,23 @@ class _ConvNd(Module):
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
         n, name = self._dims, type(self).__name__
+        for what, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if not _is_int(value):
+                raise TypeError(f"{name}: {what} must be an int, got {type(value).__name__} {value!r}")
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups ({groups})")
         if isinstance(padding, str) and padding not in ("same", "valid"):
             raise ValueError(f"{name}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
-        if padding == "same" and any(s != 1 for s in _tuple(stride, n)):
+        if padding == "same" and any(s != 1 for s in _tuple(stride, n, f"{name}: stride")):
             raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or "
                              f"'circular', got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = _tuple(kernel_size, n), _tuple(stride, n)
-        self.dilation = _tuple(dilation, n)
-        self.padding = padding if isinstance(padding, str) else _tuple(padding, n)
+        self.kernel_size = _tuple(kernel_size, n, f"{name}: kernel_size")
+        self.stride, self.dilation = _tuple(stride, n, f"{name}: stride"), _tuple(dilation, n, f"{name}: dilation")
+        self.padding = padding if isinstance(padding, str) else _tuple(padding, n, f"{name}: padding")
         self.padding_mode = padding_mode
         shape = ((in_channels, out_channels // groups) if self._transposed
                  else (out_channels, in_channels // groups)) + self.kernel_size
@@ -164,7 +178,7 @@ class _ConvTransposeNd(_ConvNd):
             raise ValueError(f"{name}: padding must be an int or a tuple, got {padding!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, device, dtype)
-        self.output_padding = _tuple(output_padding, self._dims)
+        self.output_padding = _tuple(output_padding, self._dims, f"{name}: output_padding")
 
     def _output_padding(self, name, input, unbatched, output_size):
         """``output_padding``, or the one that gives ``output_size``: the output's sizes, with or

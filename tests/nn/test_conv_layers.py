@@ -120,3 +120,16 @@ def test_conv1d_errors_speak_of_conv1d():
         F.conv1d(x, w)
     with pytest.raises(TypeError, match=r"conv1d: stride must be an int or a tuple of one int, got tuple \(2, 3\)"):
         F.conv1d(nl.randn(1, 3, 5), w, stride=(2, 3))
+
+
+def test_layer_arguments_are_checked_when_the_layer_is_made():
+    import nnlite as nl
+    cases = [(lambda: nl.nn.Conv2d(3, 4, (3,)), r"Conv2d: kernel_size must be an int or a tuple of 2 ints, got tuple \(3,\)"),
+             (lambda: nl.nn.ConvTranspose2d(4.0, 6, 3), "ConvTranspose2d: in_channels must be an int, got float 4.0"),
+             (lambda: nl.nn.Conv1d(3, 4, 3, stride=1.5), "Conv1d: stride must be an int or a tuple of 1 int, got float"),
+             (lambda: nl.nn.Conv2d(3, 3, 3, groups=1.5), "Conv2d: groups must be an int"),
+             (lambda: nl.nn.ConvTranspose1d(3, 4, 3, output_padding=(1, 1)), "ConvTranspose1d: output_padding must be")]
+    for make, message in cases:
+        with pytest.raises(TypeError, match=message):
+            make()
+    assert nl.nn.Conv2d(3, 4, [3, 5], stride=(2, 1)).kernel_size == (3, 5)

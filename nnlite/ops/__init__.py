@@ -7,40 +7,59 @@ the ops (they import Tensor), so the ops attach themselves here.
 import numpy as np
 
 from ..tensor import Tensor
-from . import arithmetic, compare, indexing, inplace, linalg, piecewise, pointwise, reduction, shape, softmax
-from .arithmetic import abs, add, div, mul, neg, pow, square, sub  # noqa: A004
+from . import (arithmetic, compare, elementary, indexing, inplace, linalg, ordering, piecewise, pointwise,
+               promotion, reduction, rounding, scan, shape, softmax, structure)
+from .arithmetic import (abs, add, addcdiv, addcmul, div, lerp, mul, nan_to_num, neg, pow,  # noqa: A004
+                         square, sub)
 from .compare import (allclose, clamp, clip, eq, equal, ge, gt, isfinite, isnan, le, logical_and,
                       logical_not, logical_or, lt, masked_fill, maximum, minimum, ne, sign, where)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
                        randperm, zeros, zeros_like)
-from .indexing import gather, index_select, narrow, one_hot
-from .linalg import bmm, dot, matmul, mm, outer
+from .elementary import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin,
+                         asinh, atan, atan2, atanh, cosh, deg2rad, exp2, expm1, hypot, log1p, log2, log10,
+                         logaddexp, logaddexp2, logit, rad2deg, sinc, sinh, tan, xlogy)
+from .einsum import einsum
+from .indexing import (gather, index_add, index_select, masked_select, narrow, nonzero, one_hot, repeat_interleave,
+                       scatter_add, take_along_dim)
+from .linalg import bmm, dot, kron, matmul, mm, outer, tensordot
+from .ordering import argsort, flip, fliplr, flipud, kthvalue, roll, sort, topk
 from .piecewise import hardsigmoid, hardswish, hardtanh, leaky_relu, relu6
 from .pointwise import (cos, elu, erf, exp, gelu, log, logsigmoid, mish, relu, rsqrt, selu, sigmoid,
                         silu, sin, softplus, softsign, sqrt, tanh)
-from .reduction import (amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, std, sum,
-                        var)
+from .promotion import result_type
+from .reduction import (all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, prod,  # noqa: A004
+                        std, sum, var)
+from .rounding import ceil, fix, floor, fmod, frac, remainder, round, trunc  # noqa: A004
+from .scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from .shape import (broadcast_to, cast, cat, chunk, clone, concat, contiguous, expand, expand_as,
                     flatten, movedim, permute, reshape, split, squeeze, stack, t, transpose,
                     unflatten, unsqueeze, view)
 from .softmax import log_softmax, softmax
+from .structure import diag, diag_embed, diagonal, trace, tril, triu
 
 # The names ``from nnlite.ops import *`` (and so ``import nnlite``) exports: the operations,
 # not the theme modules or NumPy (``nl.shape`` would otherwise be this package's shape.py).
-__all__ = ["abs", "add", "allclose", "amax", "amin", "arange", "argmax", "argmin", "as_tensor",
-           "bmm", "broadcast_to", "cast", "cat", "chunk", "clamp", "clip", "clone", "concat",
-           "contiguous", "cos", "div", "dot", "elu", "empty", "empty_like", "eq", "equal", "erf", "exp",
-           "expand", "expand_as", "eye", "flatten", "from_numpy", "full", "full_like", "gather",
-           "ge", "gelu", "gt", "hardsigmoid", "hardswish", "hardtanh", "index_select", "isfinite", "isnan", "le",
-           "leaky_relu", "linspace", "log", "log_softmax", "logical_and", "logical_not", "logical_or", "logsigmoid",
-           "logsumexp", "lt",
-           "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mish", "mm", "movedim",
-           "mul", "narrow", "ne", "neg", "one_hot", "ones", "ones_like", "outer", "permute", "pow",
-           "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "relu", "relu6", "reshape",
-           "rsqrt", "selu", "sigmoid", "sign", "silu", "sin", "softmax", "softplus", "softsign", "split", "sqrt",
-           "square", "squeeze", "stack", "std", "sub", "sum", "t", "tanh", "transpose",
-           "unflatten", "unsqueeze", "var", "view", "where", "zeros", "zeros_like"]
+__all__ = ["abs", "acos", "acosh", "add", "addcdiv", "addcmul", "all", "allclose", "amax", "amin", "any",
+           "arange", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argmax",
+           "argmin", "argsort", "as_tensor", "asin", "asinh", "atan", "atan2", "atanh", "bmm",
+           "broadcast_to", "cast", "cat", "ceil", "chunk", "clamp", "clip", "clone", "concat", "contiguous",
+           "cos", "cosh", "cummax", "cummin", "cumprod", "cumsum", "deg2rad", "diag", "diag_embed",
+           "diagonal", "div", "dot", "einsum", "elu", "empty", "empty_like", "eq", "equal", "erf", "exp",
+           "exp2", "expand", "expand_as", "expm1", "eye", "fix", "flatten", "flip", "fliplr", "flipud",
+           "floor", "fmod", "frac", "from_numpy", "full", "full_like", "gather", "ge", "gelu", "gt",
+           "hardsigmoid", "hardswish", "hardtanh", "hypot", "index_add", "index_select", "isfinite", "isnan",
+           "kron", "kthvalue", "le", "leaky_relu", "lerp", "linspace", "log", "log10", "log1p", "log2",
+           "log_softmax", "logaddexp", "logaddexp2", "logcumsumexp", "logical_and", "logical_not",
+           "logical_or", "logit", "logsigmoid", "logsumexp", "lt", "masked_fill", "masked_select", "matmul",
+           "max", "maximum", "mean", "min", "minimum", "mish", "mm", "movedim", "mul", "nan_to_num",
+           "narrow", "ne", "neg", "nonzero", "one_hot", "ones", "ones_like", "outer", "permute", "pow",
+           "prod", "rad2deg", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "relu",
+           "relu6", "remainder", "repeat_interleave", "reshape", "result_type", "roll", "round", "rsqrt",
+           "scatter_add", "selu", "sigmoid", "sign", "silu", "sin", "sinc", "sinh", "softmax", "softplus",
+           "softsign", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "sum", "t",
+           "take_along_dim", "tan", "tanh", "tensordot", "topk", "trace", "transpose", "tril", "triu",
+           "trunc", "unflatten", "unsqueeze", "var", "view", "where", "xlogy", "zeros", "zeros_like"]
 
 
 def _swap(f):
@@ -66,16 +85,32 @@ def _install():
         "__eq__": eq, "__ne__": ne, "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,
         "__iadd__": inplace.add_, "__isub__": inplace.sub_, "__imul__": inplace.mul_,
         "__itruediv__": inplace.div_, "__invert__": logical_not,
-        "__and__": logical_and, "__or__": logical_or,
+        "__and__": logical_and, "__or__": logical_or, "__mod__": remainder, "__rmod__": _swap(remainder),
         "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg, "abs": abs,
         "square": square, "exp": exp, "log": log, "sqrt": sqrt, "rsqrt": rsqrt, "sin": sin,
         "cos": cos, "tanh": tanh, "sigmoid": sigmoid, "relu": relu, "gelu": gelu, "silu": silu,
         "softplus": softplus, "erf": erf, "maximum": maximum, "minimum": minimum, "clamp": clamp,
         "clip": clamp, "eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt, "ge": ge,
         "isfinite": isfinite, "isnan": isnan, "sign": sign,
+        "log1p": log1p, "expm1": expm1, "log2": log2, "log10": log10, "exp2": exp2, "tan": tan,
+        "asin": asin, "acos": acos, "atan": atan, "sinh": sinh, "cosh": cosh, "asinh": asinh,
+        "acosh": acosh, "atanh": atanh, "arcsin": asin, "arccos": acos, "arctan": atan,
+        "arcsinh": asinh, "arccosh": acosh, "arctanh": atanh, "atan2": atan2, "arctan2": atan2,
+        "hypot": hypot, "logaddexp": logaddexp, "logaddexp2": logaddexp2, "xlogy": xlogy,
+        "logit": logit, "sinc": sinc, "deg2rad": deg2rad, "rad2deg": rad2deg,
+        "floor": floor, "ceil": ceil, "round": round, "trunc": trunc, "fix": trunc, "frac": frac,
+        "remainder": remainder, "fmod": fmod, "lerp": lerp, "addcmul": addcmul, "addcdiv": addcdiv,
+        "nan_to_num": nan_to_num,
         "matmul": matmul, "mm": mm, "bmm": bmm, "dot": dot,
         "sum": sum, "mean": mean, "var": var, "std": std, "max": max, "min": min, "amax": amax,
         "amin": amin, "argmax": argmax, "argmin": argmin, "logsumexp": logsumexp, "norm": norm,
+        "prod": prod, "all": all, "any": any, "cumsum": cumsum, "cumprod": cumprod,
+        "logcumsumexp": logcumsumexp, "cummax": cummax, "cummin": cummin,
+        "sort": sort, "argsort": argsort, "topk": topk, "kthvalue": kthvalue, "flip": flip,
+        "fliplr": fliplr, "flipud": flipud, "roll": roll, "tril": tril, "triu": triu, "diagonal": diagonal,
+        "diag": diag, "diag_embed": diag_embed, "trace": trace, "kron": kron,
+        "repeat_interleave": repeat_interleave, "take_along_dim": take_along_dim,
+        "masked_select": masked_select, "nonzero": nonzero, "scatter_add": scatter_add, "index_add": index_add,
         "reshape": reshape, "view": view, "flatten": flatten, "unflatten": unflatten,
         "squeeze": squeeze, "unsqueeze": unsqueeze, "permute": permute, "transpose": transpose,
         "t": t, "expand": expand, "expand_as": expand_as, "broadcast_to": broadcast_to,

@@ -2,14 +2,20 @@
 
 When an operand was broadcast in forward, its gradient is summed back to its
 own shape (``sum_to``): every position it was copied to sent it a gradient.
+
+The combined operations at the end (``lerp``, ``addcmul``, ``addcdiv``) and
+``nan_to_num`` promote their operands as PyTorch does (:mod:`nnlite.ops.promotion`);
+``+ - * /`` follow NumPy's promotion.
 """
 import numpy as np
 
-from ..autograd import Function
+from .._kernels.checks import real_number
+from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .compare import where
 from .pointwise import log
-from .shape import sum_to
+from .promotion import broadcast_shape, operand, promoted_dtype, tensor_input
+from .shape import cast, sum_to
 
 
 def _shape(a):
@@ -133,7 +139,7 @@ class Abs(Function):
 
     def backward(self, grad):
         (a,) = self.inputs
-        return grad * Tensor._make(np.sign(a.data), None)
+        return chosen_by(grad * Tensor._make(np.sign(a.data), None), a)   # the sign is chosen by a
 
 
 def _wants(x):
@@ -177,3 +183,123 @@ def abs(input):  # noqa: A001
 
 def square(input):
     return Mul.apply(input, input)
+
+
+# ------------------------------------------------------- combined operations --
+
+class Lerp(Function):
+    """start + w (end - start); d/dstart = 1 - w, d/dend = w, d/dw = end - start.
+
+    Forward uses the form that is exact at its own end: ``start + w (end - start)`` for
+    :math:`|w| < 0.5` and ``end - (end - start)(1 - w)`` otherwise (PyTorch's choice), so w = 1
+    gives end exactly, not start + (end - start) rounded.
+    """
+
+    def forward(self, start, end, weight):
+        delta = end - start
+        if not isinstance(weight, np.ndarray):   # a number: one branch for every element
+            return start + weight * delta if -0.5 < weight < 0.5 else end - delta * (1 - weight)
+        with np.errstate(invalid="ignore"):   # the branch np.where does not pick may be inf - inf
+            return np.where(np.abs(weight) < 0.5, start + weight * delta, end - delta * (1 - weight))
+
+    def backward(self, grad):
+        start, end, weight = self.inputs
+        return (sum_to(grad * (1 - weight), start.shape) if _wants(start) else None,
+                sum_to(grad * weight, end.shape) if _wants(end) else None,
+                sum_to(grad * (end - start), weight.shape) if _wants(weight) else None)
+
+
+def lerp(input, end, weight):
+    """Linear interpolation :math:`x + w (\\mathrm{end} - x)`: w = 0 gives input, w = 1 gives end.
+
+    ``weight`` is a number or a tensor; all three broadcast. As in PyTorch, input and
+    end are floating-point tensors of one dtype, and a weight tensor with dims has it
+    too (a 0-dim one is converted). w outside [0, 1] extrapolates.
+    """
+    if not tensor_input("lerp", input).is_floating_point():
+        raise TypeError(f"lerp: expected a floating-point input, got {input.dtype}")
+    if not isinstance(end, Tensor):
+        raise TypeError(f"lerp: expected end to be a Tensor, got {type(end).__name__}")
+    if end.dtype != input.dtype:
+        raise TypeError(f"lerp: expected end with the input's dtype {input.dtype}, got {end.dtype}")
+    if isinstance(weight, Tensor):
+        if weight.ndim and weight.dtype != input.dtype:
+            raise TypeError(f"lerp: expected weight with the input's dtype {input.dtype}, got {weight.dtype}")
+        weight = cast(weight, input.dtype)
+    else:
+        weight = real_number("lerp", "weight", weight)
+    if not input.shape == end.shape == (weight.shape if isinstance(weight, Tensor) else input.shape):
+        broadcast_shape("lerp", input, end, weight)
+    return Lerp.apply(input, end, weight)
+
+
+def _combined(op, input, tensor1, tensor2, value):
+    """The three tensors promoted to one dtype, after checking they broadcast and ``value`` fits it."""
+    value = real_number(op, "value", value)
+    if (type(input) is type(tensor1) is type(tensor2) is Tensor
+            and input.dtype == tensor1.dtype == tensor2.dtype and input.dtype.kind == "f"):
+        if not input.shape == tensor1.shape == tensor2.shape:   # the common case, promotion's cost spared
+            broadcast_shape(op, input, tensor1, tensor2)
+        return input, tensor1, tensor2, value
+    dtype = promoted_dtype(op, tensor_input(op, input), tensor1, tensor2)
+    if dtype.kind == "b":
+        raise TypeError(f"{op}: expected number tensors, got bool ones")
+    if dtype.kind in "iu" and value != int(value):
+        raise TypeError(f"{op}: value={value} is not a whole number but the tensors are {dtype}; "
+                        "use floating-point tensors")
+    a, b, c = (operand(op, name, x, dtype) for name, x in
+               (("input", input), ("tensor1", tensor1), ("tensor2", tensor2)))
+    if not a.shape == b.shape == c.shape:
+        broadcast_shape(op, a, b, c)
+    return a, b, c, (int(value) if dtype.kind in "iu" else value)
+
+
+def addcmul(input, tensor1, tensor2, value=1):
+    """:math:`x + v \\, t_1 t_2`, elementwise and broadcast (an optimizer's update in one call).
+
+    Integer tensors stay integers (a non-whole ``value`` is refused rather than truncated).
+    """
+    a, b, c, value = _combined("addcmul", input, tensor1, tensor2, value)
+    return a + (b if value == 1 else b * value) * c
+
+
+def addcdiv(input, tensor1, tensor2, value=1):
+    """:math:`x + v \\, t_1 / t_2`, elementwise and broadcast; t2 = 0 gives ±inf or NaN.
+
+    As in PyTorch, tensor1 and tensor2 may not both be integers (that division used to
+    truncate); convert one of them to floats.
+    """
+    if all(isinstance(t, Tensor) and t.dtype.kind in "iub" for t in (tensor1, tensor2)):
+        raise TypeError(f"addcdiv: tensor1 and tensor2 are both integers ({tensor1.dtype}, {tensor2.dtype}); "
+                        "convert one to floats for a true division")
+    a, b, c, value = _combined("addcdiv", input, tensor1, tensor2, value)
+    return a + (b if value == 1 else b * value) / c
+
+
+class NanToNum(Function):
+    """NaN, inf and -inf replaced by numbers; the gradient passes where x was finite, 0 elsewhere."""
+    saves_inputs = False
+
+    def forward(self, a, nan, posinf, neginf):
+        if self.recording:
+            self.finite = np.isfinite(a)
+        with np.errstate(over="ignore"):   # a replacement beyond the dtype's range becomes inf, as in PyTorch
+            return np.nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf)
+
+    def backward(self, grad):
+        return grad * constant(self.finite.astype(grad.dtype)), None, None, None
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """NaN replaced by ``nan``, inf by ``posinf``, -inf by ``neginf``, others unchanged.
+
+    ``posinf`` and ``neginf`` default to the largest and the lowest finite value of the
+    dtype (3.4e38 for float32). Integer and bool tensors are returned as copies.
+    """
+    replacements = [None if v is None else real_number("nan_to_num", name, v)
+                    for name, v in (("nan", nan), ("posinf", posinf), ("neginf", neginf))]
+    if replacements[0] is None:   # PyTorch reads nan=None as the default, 0
+        replacements[0] = 0.0
+    if not tensor_input("nan_to_num", input).is_floating_point():
+        return Tensor._make(input.data.copy(), None)
+    return NanToNum.apply(input, *replacements)

@@ -1,4 +1,4 @@
-"""Matrix products.
+"""Matrix products (and tensordot and kron, which are matrix products after a reshape).
 
 ``matmul`` follows NumPy's rules (1-D, 2-D and batched, broadcasting the batch
 dims). Float products go to the GEMM kernels (one GEMM when the second operand is a
@@ -24,7 +24,7 @@ import numpy as np
 from .._kernels import K
 from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor, is_bfloat16
-from .shape import reshape, sum_to, transpose
+from .shape import permute, reshape, sum_to, transpose
 
 
 class MatMul(Function):
@@ -137,3 +137,49 @@ def dot(input, tensor):
     if input.ndim != 1 or tensor.ndim != 1:
         raise ValueError(f"dot: expected 1-D tensors, got shapes {input.shape} and {tensor.shape}")
     return MatMul.apply(input, tensor)
+
+
+def tensordot(a, b, dims=2):
+    """Sum of products over the last ``dims`` dims of ``a`` and the first ``dims`` of ``b``.
+
+    ``dims`` may instead name the dims to contract: a pair of lists
+    ``([dims of a], [dims of b])``. Written as one matrix product between
+    reshaped (and permuted) operands, so the gradient is matmul's.
+    """
+    if isinstance(dims, (int, np.integer)):
+        if not 0 <= dims <= min(a.ndim, b.ndim):
+            raise ValueError(f"tensordot: dims must be in [0, {min(a.ndim, b.ndim)}] for shapes "
+                             f"{a.shape} and {b.shape}, got {dims}")
+        dims_a, dims_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        dims_a, dims_b = ([d] if isinstance(d, (int, np.integer)) else list(d) for d in dims)
+        if len(dims_a) != len(dims_b):
+            raise ValueError(f"tensordot: the two lists of dims must have the same length, got {dims}")
+    dims_a = [d % max(a.ndim, 1) for d in dims_a]
+    dims_b = [d % max(b.ndim, 1) for d in dims_b]
+    for da, db in zip(dims_a, dims_b):
+        if a.shape[da] != b.shape[db]:
+            raise ValueError(f"tensordot: dim {da} of a (size {a.shape[da]}) and dim {db} of b "
+                             f"(size {b.shape[db]}) are contracted, so their sizes must agree")
+    free_a = [d for d in range(a.ndim) if d not in dims_a]
+    free_b = [d for d in range(b.ndim) if d not in dims_b]
+    k = math.prod(a.shape[d] for d in dims_a)
+    left = reshape(permute(a, *free_a, *dims_a), (-1, k)) if a.ndim else reshape(a, (1, 1))
+    right = reshape(permute(b, *dims_b, *free_b), (k, -1)) if b.ndim else reshape(b, (1, 1))
+    out_shape = tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b)
+    return reshape(matmul(left, right), out_shape)
+
+
+def kron(input, other):
+    """The Kronecker product: every element of ``input`` times the whole of ``other``, in blocks.
+
+    With n dims (the shorter shape padded with leading 1s), the result has shape
+    ``input.shape[i] * other.shape[i]`` in each dim.
+    """
+    n = max(input.ndim, other.ndim)
+    sa = (1,) * (n - input.ndim) + tuple(input.shape)
+    sb = (1,) * (n - other.ndim) + tuple(other.shape)
+    # interleave: input as (a0, 1, a1, 1, ...), other as (1, b0, 1, b1, ...), then merge the pairs
+    a = reshape(input, tuple(x for s in sa for x in (s, 1)))
+    b = reshape(other, tuple(x for s in sb for x in (1, s)))
+    return reshape(a * b, tuple(p * q for p, q in zip(sa, sb)))

@@ -2,7 +2,9 @@
 
 Each case: (id, nnlite function, torch function or None, input shapes, input kind).
 Input kind "any" draws standard normals; "pos" draws values in [0.5, 2]; "away"
-keeps values away from kinks (|x| >= 0.2) so finite differences are clean.
+keeps values away from kinks (|x| >= 0.2) so finite differences are clean;
+"zeros" draws standard normals with about a third of them exactly 0 (products,
+whose gradients must not divide by the elements).
 """
 import numpy as np
 
@@ -73,6 +75,61 @@ CASES = [
     ("mish", lambda a: nl.mish(a * 3), _t(lambda T, a: T.nn.functional.mish(a * 3)), [(3, 4)], "any"),
     ("erf", nl.erf, _t(lambda T, a: T.erf(a)), [(6,)], "any"),
     ("sin_cos", lambda a: nl.sin(a) * nl.cos(a), _t(lambda T, a: T.sin(a) * T.cos(a)), [(6,)], "any"),
+    # elementary functions, on inputs inside each domain
+    ("log1p", nl.log1p, _t(lambda T, a: T.log1p(a)), [(3, 4)], "pos"),
+    ("expm1", nl.expm1, _t(lambda T, a: T.expm1(a)), [(3, 4)], "any"),
+    ("log2", nl.log2, _t(lambda T, a: T.log2(a)), [(3, 4)], "pos"),
+    ("log10", lambda a: a.log10(), _t(lambda T, a: a.log10()), [(3, 4)], "pos"),
+    ("exp2", nl.exp2, _t(lambda T, a: T.exp2(a)), [(3, 4)], "any"),
+    ("tan", lambda a: nl.tan(a * 0.5), _t(lambda T, a: T.tan(a * 0.5)), [(3, 4)], "any"),
+    ("asin", lambda a: nl.asin((a - 1.25) * 1.2), _t(lambda T, a: T.asin((a - 1.25) * 1.2)), [(3, 4)], "pos"),
+    ("acos", lambda a: nl.acos((a - 1.25) * 1.2), _t(lambda T, a: T.acos((a - 1.25) * 1.2)), [(3, 4)], "pos"),
+    ("atan", nl.atan, _t(lambda T, a: T.atan(a)), [(3, 4)], "any"),
+    ("sinh", nl.sinh, _t(lambda T, a: T.sinh(a)), [(3, 4)], "any"),
+    ("cosh", nl.cosh, _t(lambda T, a: T.cosh(a)), [(3, 4)], "any"),
+    ("asinh", nl.asinh, _t(lambda T, a: T.asinh(a)), [(3, 4)], "any"),
+    ("acosh", lambda a: nl.acosh(a + 1), _t(lambda T, a: T.acosh(a + 1)), [(3, 4)], "pos"),
+    ("atanh", lambda a: nl.atanh((a - 1.25) * 1.2), _t(lambda T, a: T.atanh((a - 1.25) * 1.2)), [(3, 4)], "pos"),
+    ("atan2", nl.atan2, _t(lambda T, a, b: T.atan2(a, b)), [(3, 4), (4,)], "any"),
+    ("hypot", nl.hypot, _t(lambda T, a, b: T.hypot(a, b)), [(3, 4), (3, 1)], "any"),
+    ("logaddexp", nl.logaddexp, _t(lambda T, a, b: T.logaddexp(a, b)), [(3, 4), (4,)], "any"),
+    ("logaddexp2", nl.logaddexp2, _t(lambda T, a, b: T.logaddexp2(a, b)), [(3, 1), (4,)], "any"),
+    ("xlogy", lambda a, b: nl.xlogy(a - 1, b), _t(lambda T, a, b: T.xlogy(a - 1, b)), [(3, 4), (4,)], "pos"),
+    ("logit", lambda a: nl.logit(a * 0.4), _t(lambda T, a: T.logit(a * 0.4)), [(3, 4)], "pos"),
+    ("logit_eps", lambda a: nl.logit(a * 0.4, eps=0.3), _t(lambda T, a: T.logit(a * 0.4, eps=0.3)), [(3, 4)], "pos"),
+    ("sinc", nl.sinc, _t(lambda T, a: T.sinc(a)), [(3, 4)], "any"),
+    ("deg2rad", lambda a: nl.deg2rad(a) ** 2, _t(lambda T, a: T.deg2rad(a) ** 2), [(4,)], "any"),
+    ("rad2deg", lambda a: nl.rad2deg(a) ** 2, _t(lambda T, a: T.rad2deg(a) ** 2), [(4,)], "any"),
+    # rounding: flat steps (zero slope), so multiplied by the input to leave a gradient to check
+    ("floor", lambda a: nl.floor(a * 3) * a, _t(lambda T, a: T.floor(a * 3) * a), [(3, 4)], "any"),
+    ("ceil", lambda a: nl.ceil(a * 3) * a, _t(lambda T, a: T.ceil(a * 3) * a), [(3, 4)], "any"),
+    ("round", lambda a: nl.round(a * 3) * a, _t(lambda T, a: T.round(a * 3) * a), [(3, 4)], "any"),
+    ("round_decimals", lambda a: a.round(decimals=1) * a, _t(lambda T, a: a.round(decimals=1) * a), [(3, 4)], "any"),
+    ("trunc", lambda a: nl.trunc(a * 3) * a, _t(lambda T, a: T.trunc(a * 3) * a), [(3, 4)], "any"),
+    ("frac", lambda a: nl.frac(a * 3), _t(lambda T, a: T.frac(a * 3)), [(3, 4)], "any"),
+    ("remainder", lambda a, b: nl.remainder(a * 3, b), _t(lambda T, a, b: T.remainder(a * 3, b)), [(3, 4), (4,)],
+     "away"),
+    ("fmod", lambda a, b: nl.fmod(a * 3, b), _t(lambda T, a, b: T.fmod(a * 3, b)), [(3, 4), (3, 1)], "away"),
+    ("mod_operator", lambda a: (a * 3) % 0.7, _t(lambda T, a: (a * 3) % 0.7), [(3, 4)], "any"),
+    # interpolation and fused updates
+    ("lerp", lambda a, b: nl.lerp(a, b, 0.3), _t(lambda T, a, b: T.lerp(a, b, 0.3)), [(3, 4), (4,)], "any"),
+    ("lerp_tensor_weight", nl.lerp, _t(lambda T, a, b, w: T.lerp(a, b, w)), [(3, 4), (4,), (3, 1)], "any"),
+    ("addcmul", lambda a, b, c: nl.addcmul(a, b, c, value=0.5),
+     _t(lambda T, a, b, c: T.addcmul(a, b, c, value=0.5)), [(3, 4), (4,), (3, 1)], "any"),
+    ("addcdiv", lambda a, b, c: a.addcdiv(b, c, value=-2),
+     _t(lambda T, a, b, c: a.addcdiv(b, c, value=-2)), [(3, 4), (4,), (3, 1)], "pos"),
+    ("nan_to_num", lambda a: nl.nan_to_num(nl.log(a), nan=0.5),
+     _t(lambda T, a: T.nan_to_num(T.log(a), nan=0.5)), [(3, 4)], "any"),
+    # scans
+    ("cumsum", lambda a: a.cumsum(1) ** 2, _t(lambda T, a: a.cumsum(1) ** 2), [(3, 4)], "any"),
+    ("cumsum_dim0", lambda a: nl.cumsum(a, 0) ** 2, _t(lambda T, a: T.cumsum(a, 0) ** 2), [(3, 4, 2)], "any"),
+    ("cumprod", lambda a: nl.cumprod(a, 1), _t(lambda T, a: T.cumprod(a, 1)), [(3, 5)], "any"),
+    ("cumprod_zeros", lambda a: nl.cumprod(a, 1), _t(lambda T, a: T.cumprod(a, 1)), [(4, 5)], "zeros"),
+    ("cumprod_zeros_dim0", lambda a: a.cumprod(0), _t(lambda T, a: a.cumprod(0)), [(5, 3)], "zeros"),
+    ("logcumsumexp", lambda a: nl.logcumsumexp(a * 3, 1), _t(lambda T, a: T.logcumsumexp(a * 3, 1)), [(3, 5)],
+     "any"),
+    ("cummax", lambda a: nl.cummax(a, 1).values ** 2, _t(lambda T, a: T.cummax(a, 1).values ** 2), [(3, 5)], "any"),
+    ("cummin", lambda a: a.cummin(0)[0] ** 2, _t(lambda T, a: a.cummin(0)[0] ** 2), [(5, 3)], "any"),
     # selection
     ("maximum", nl.maximum, _t(lambda T, a, b: T.maximum(a, b)), [(3, 4), (4,)], "any"),
     ("minimum", nl.minimum, _t(lambda T, a, b: T.minimum(a, b)), [(3, 4), (3, 1)], "any"),
@@ -112,6 +169,12 @@ CASES = [
     ("min_dim_keep", lambda a: a.min(0, keepdim=True).values, _t(lambda T, a: a.min(0, keepdim=True).values), [(3, 4)], "any"),
     ("amax", lambda a: a.amax((0, 1)), _t(lambda T, a: a.amax((0, 1))), [(3, 4, 2)], "any"),
     ("logsumexp", lambda a: a.logsumexp(1), _t(lambda T, a: a.logsumexp(1)), [(3, 4)], "any"),
+    ("prod_all", lambda a: a.prod(), _t(lambda T, a: a.prod()), [(3, 4)], "any"),
+    ("prod_dim", lambda a: nl.prod(a, 1), _t(lambda T, a: T.prod(a, 1)), [(3, 4)], "any"),
+    ("prod_dim_keep", lambda a: nl.prod(a, 0, keepdim=True), _t(lambda T, a: T.prod(a, 0, keepdim=True)),
+     [(3, 4)], "any"),
+    ("prod_zeros", lambda a: a.prod(1), _t(lambda T, a: a.prod(1)), [(4, 5)], "zeros"),
+    ("prod_all_zeros", lambda a: a.prod(), _t(lambda T, a: a.prod()), [(4, 5)], "zeros"),
     ("norm", lambda a: a.norm(), _t(lambda T, a: a.norm()), [(3, 4)], "any"),
     # shapes
     ("reshape", lambda a: a.reshape(4, 3) * nl.arange(3).double(), _t(lambda T, a: a.reshape(4, 3) * T.arange(3).double()), [(3, 4)], "any"),
@@ -162,7 +225,12 @@ SECOND_ORDER = {"mul", "div", "pow_scalar", "exp", "log", "tanh", "sigmoid", "ge
                 "packed_attention", "packed_attention_causal",
                 "sum_dims", "mean",
                 "var", "logsumexp", "softmax", "softmax_dim0", "log_softmax", "repeated_index",
-                "gather", "cat", "diamond", "reused", "sqrt", "rsqrt", "erf", "max_dim", "norm"}
+                "gather", "cat", "diamond", "reused", "sqrt", "rsqrt", "erf", "max_dim", "norm",
+                "log1p", "expm1", "log2", "log10", "exp2", "tan", "asin", "acos", "atan", "sinh", "cosh",
+                "asinh", "acosh", "atanh", "atan2", "hypot", "logaddexp", "logaddexp2", "xlogy", "logit",
+                "sinc", "deg2rad", "frac", "remainder", "lerp_tensor_weight", "addcmul", "addcdiv",
+                "cumsum", "cumprod", "cumprod_zeros", "cumprod_zeros_dim0", "logcumsumexp", "cummax",
+                "prod_all", "prod_dim", "prod_zeros"}
 
 
 def make_inputs(shapes, kind, seed=0):
@@ -173,6 +241,8 @@ def make_inputs(shapes, kind, seed=0):
             a = rng.uniform(0.5, 2.0, s)
         elif kind == "away":
             a = rng.uniform(0.2, 2.0, s) * rng.choice([-1.0, 1.0], s)
+        elif kind == "zeros":
+            a = np.where(rng.random(s) < 0.35, 0.0, rng.standard_normal(s))
         else:
             a = rng.standard_normal(s)
         out.append(np.ascontiguousarray(a))

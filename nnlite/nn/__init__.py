@@ -25,6 +25,9 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d
 from .embedding import Embedding, LearnedPositionalEmbedding, SinusoidalPositionalEncoding  # noqa: F401
 from .loss import (BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss,  # noqa: F401
                    NLLLoss, SmoothL1Loss)
+from .loss import (BCELoss, CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss,  # noqa: F401
+                   MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
+from .distance import CosineSimilarity, PairwiseDistance  # noqa: F401
 from .lora import LoRALinear  # noqa: F401,E402
 from .grouped_query_attention import GroupedQueryAttention  # noqa: F401,E402
 from . import lora  # noqa: F401,E402
@@ -32,3 +35,11 @@ from .distillation import DistillationLoss  # noqa: F401,E402
 from .conditional import (AdaptiveInstanceNorm, ConditionalBatchNorm1d, ConditionalBatchNorm2d,  # noqa: F401,E402
                           FiLM)
 from .concrete_dropout import ConcreteDropout  # noqa: F401,E402
+from .activation import (CELU, Hardshrink, RReLU, Softmax2d, Softmin, Softshrink, Tanhshrink,  # noqa: F401,E402
+                         Threshold)
+from .dropout import AlphaDropout, Dropout1d, Dropout2d  # noqa: F401,E402
+from .pooling import AdaptiveMaxPool1d, AdaptiveMaxPool2d  # noqa: F401,E402
+from .padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ReflectionPad1d,  # noqa: F401,E402
+                      ReflectionPad2d, ReplicationPad1d, ReplicationPad2d, ZeroPad1d, ZeroPad2d)
+from .pixel_shuffle import PixelShuffle, PixelUnshuffle  # noqa: F401,E402
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401,E402

@@ -3,7 +3,9 @@
 Each calls the function of the same name in ``nnlite.nn.functional`` (the
 kernels and their derivatives live in ``nnlite/ops/pointwise.py`` and
 ``nnlite/ops/softmax.py``; the piecewise-linear ones in ``nnlite/ops/piecewise.py``).
-All but one have no parameters: PReLU learns its negative slope.
+All but one have no parameters: PReLU learns its negative slope. Threshold,
+the shrinkage functions, CELU, Softmin and RReLU are compositions of other
+operations (``nnlite/ops/composed_activations.py``).
 """
 import numpy as np
 
@@ -16,7 +18,8 @@ from .module import Module
 
 __all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Tanh", "Sigmoid", "SiLU", "Softmax",
            "LogSoftmax", "Softplus", "Hardtanh", "ReLU6", "LogSigmoid", "Softsign", "Mish", "Hardsigmoid",
-           "Hardswish"]
+           "Hardswish", "Threshold", "Hardshrink", "Softshrink", "Tanhshrink", "CELU", "Softmin", "Softmax2d",
+           "RReLU"]
 
 
 class ReLU(Module):
@@ -297,3 +300,130 @@ class Hardswish(Module):
 
     def forward(self, input):
         return F.hardswish(input, self.inplace)
+
+
+# ------------------------------------------------------ thresholds and shrinkage ---
+
+class Threshold(Module):
+    """``x`` where ``x > threshold``, else ``value``; ``inplace=True`` overwrites the input."""
+
+    def __init__(self, threshold, value, inplace=False):
+        super().__init__()
+        real_number("Threshold", "threshold", threshold)
+        real_number("Threshold", "value", value)
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, input):
+        return F.threshold(input, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self):
+        return f"threshold={self.threshold}, value={self.value}" + (", inplace=True" if self.inplace else "")
+
+
+class Hardshrink(Module):
+    """``x`` where ``|x| > lambd``, else 0."""
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        real_number("Hardshrink", "lambd", lambd)
+        self.lambd = lambd
+
+    def forward(self, input):
+        return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self):
+        return f"{self.lambd}"
+
+
+class Softshrink(Module):
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, 0 between (soft thresholding)."""
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        real_number("Softshrink", "lambd", lambd)
+        self.lambd = lambd
+        if not lambd >= 0:
+            raise ValueError(f"Softshrink: lambd must be >= 0, got {lambd}")
+
+    def forward(self, input):
+        return F.softshrink(input, self.lambd)
+
+    def extra_repr(self):
+        return f"{self.lambd}"
+
+
+class Tanhshrink(Module):
+    """``x - tanh(x)``."""
+
+    def forward(self, input):
+        return F.tanhshrink(input)
+
+
+class CELU(Module):
+    """``max(0, x) + min(0, alpha * (e^(x/alpha) - 1))`` (Barron, 2017); ``inplace=True`` overwrites the input."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        real_number("CELU", "alpha", alpha)
+        if alpha == 0:
+            raise ValueError("CELU: alpha must not be 0 (the negative piece divides by it)")
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, input):
+        return F.celu(input, self.alpha, self.inplace)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class Softmin(Module):
+    """``softmax(-x)`` along ``dim``: weights that favour the smallest elements."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        return F.softmin(input, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmax2d(Module):
+    """Softmax over the channels at every position of (N, C, H, W) or (C, H, W) input (dim -3).
+
+    >>> import nnlite as nl
+    >>> y = nl.nn.Softmax2d()(nl.randn(2, 3, 4, 5))
+    >>> y.shape, round(float(y.sum(1).data.min()), 5)    # each position's channels sum to 1
+    ((2, 3, 4, 5), 1.0)
+    """
+
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
+                             f"{tuple(input.shape)}")
+        return F.softmax(input, -3)
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU (Xu et al., 2015): ``x`` for x > 0, ``a * x`` otherwise.
+
+    In training ``a ~ U(lower, upper)``, drawn for every element from nnlite's
+    seeded generator, so ``nl.manual_seed`` repeats the slopes; in eval mode
+    ``a = (lower + upper) / 2``. ``inplace=True`` overwrites the input.
+    """
+
+    def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False):
+        super().__init__()
+        real_number("RReLU", "lower", lower)
+        real_number("RReLU", "upper", upper)
+        if lower > upper:
+            raise ValueError(f"RReLU: lower must be <= upper, got lower={lower}, upper={upper}")
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace else "")

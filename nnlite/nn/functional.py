@@ -136,6 +136,11 @@ def _check_prelu(input, weight):
                         "(e.g. model.double() or x.float())")
 
 
+# threshold, the shrinkage functions, celu, softmin and rrelu are compositions of other
+# operations (nnlite/ops/composed_activations.py); threshold, celu and rrelu take inplace.
+from ..ops.composed_activations import (celu, hardshrink, rrelu, softmin, softshrink,  # noqa: F401,E402
+                                        tanhshrink, threshold)
+
 # ------------------------------------------------------------------ layers ---
 # Each function below is the stateless form of a layer in nnlite.nn; the ops it
 # calls (nnlite/ops/nn_ops.py, conv.py, norm.py, loss.py) hold forward and backward.
@@ -146,6 +151,10 @@ from ..ops.conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, av
                         max_pool1d, max_pool2d)
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,  # noqa: F401,E402
                         l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from ..ops.loss import binary_cross_entropy, gaussian_nll_loss, poisson_nll_loss  # noqa: F401,E402
+from ..ops.margin import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss,  # noqa: F401,E402
+                          multi_margin_loss, multilabel_soft_margin_loss, soft_margin_loss, triplet_margin_loss)
+from ..ops.distance import cosine_similarity, normalize, pairwise_distance  # noqa: F401,E402
 
 # ---------------------------------------------------------------- bilinear ---
 # The stateless form of nn.Bilinear (nnlite/nn/linear.py), written with reshape,
@@ -211,6 +220,14 @@ from .gating import glu  # noqa: F401,E402
 # ------------------------------------------------------------ distillation ---
 # A student matching a teacher's softened outputs (nnlite/nn/distillation.py).
 from .distillation import distillation_loss  # noqa: F401,E402
+
+# ------------------------------------------- resizing, channel dropout, adaptive max ---
+# Channel and alpha dropout sit beside dropout (nnlite/ops/nn_ops.py); pixel shuffle and
+# interpolate live with their layers (nnlite/nn/pixel_shuffle.py, upsampling.py).
+from ..ops.nn_ops import alpha_dropout, dropout1d, dropout2d  # noqa: F401,E402
+from ..ops.adaptive_pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401,E402
+from .pixel_shuffle import pixel_shuffle, pixel_unshuffle  # noqa: F401,E402
+from .upsampling import interpolate  # noqa: F401,E402
 
 # ---------------------------------------------------- conditional normalisation ---
 # A scale and shift chosen by another input: FiLM and AdaIN. Their layers in

@@ -13,7 +13,7 @@ from . import functional as F
 from .module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "LPPool1d", "LPPool2d", "AdaptiveAvgPool1d",
-           "AdaptiveAvgPool2d"]
+           "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
 
 
 class _Pool(Module):
@@ -195,3 +195,42 @@ class AdaptiveAvgPool2d(_Pool):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class _AdaptiveMaxPool(_Pool):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+    """Maximum over ``output_size`` bins of (N, C, L) or (C, L) input, whatever L.
+
+    Bin i covers ``[floor(i L / out), ceil((i + 1) L / out))``, so neighbouring
+    bins overlap when ``out`` does not divide L; ``return_indices=True`` also
+    returns each maximum's position along L.
+    """
+
+    def forward(self, input):
+        self._check(input, (2, 3))
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+    """Maximum over an ``output_size`` grid of bins of (N, C, H, W) or (C, H, W) input.
+
+    ``output_size`` is an int, a pair, or a pair with None for "keep this size";
+    ``AdaptiveMaxPool2d(1)`` is global max pooling. ``return_indices=True`` also
+    returns each maximum's flat index in its ``H * W`` input plane.
+
+    >>> import nnlite as nl
+    >>> nl.nn.AdaptiveMaxPool2d((None, 3))(nl.randn(1, 4, 7, 9)).shape
+    (1, 4, 7, 3)
+    """
+
+    def forward(self, input):
+        self._check(input, (3, 4))
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)

@@ -20,8 +20,8 @@ from .elementary import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, 
                          asinh, atan, atan2, atanh, cosh, deg2rad, exp2, expm1, hypot, log1p, log2, log10,
                          logaddexp, logaddexp2, logit, rad2deg, sinc, sinh, tan, xlogy)
 from .einsum import einsum
-from .indexing import (gather, index_add, index_select, masked_select, narrow, nonzero, one_hot, repeat_interleave,
-                       scatter_add, take_along_dim)
+from .indexing import gather, index_select, narrow, one_hot
+from .selection import index_add, masked_select, nonzero, repeat_interleave, scatter_add, take_along_dim
 from .linalg import bmm, dot, kron, matmul, mm, outer, tensordot
 from .ordering import argsort, flip, fliplr, flipud, kthvalue, roll, sort, topk
 from .piecewise import hardsigmoid, hardswish, hardtanh, leaky_relu, relu6

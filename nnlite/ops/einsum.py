@@ -19,7 +19,8 @@ operand's subscripts. Three cases complete the rule:
 
 Because the backward is an einsum of Tensors, it can be differentiated again.
 The products run in NumPy's own einsum loops (no BLAS, so the bits never
-depend on a thread count); for large matrix products ``matmul`` is faster.
+depend on a thread count), two operands at a time; for large matrix products
+``matmul`` is faster.
 """
 import string
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from ..autograd import Function, constant
 from ..tensor import Tensor
+from .arithmetic import _wants
 from .shape import expand, reshape, sum_to
 
 
@@ -115,10 +117,6 @@ class Einsum(Function):
         return sum_to(g, shape) if tuple(g.shape) != tuple(shape) else g
 
 
-def _wants(t):
-    return isinstance(t, Tensor) and t.requires_grad
-
-
 def _broadcast(x, term, sizes):
     full = tuple(sizes[c] for c in term)
     return x if tuple(x.shape) == full else expand(x, full)
@@ -156,4 +154,16 @@ def einsum(equation, *operands):
         if len(sizes - {1}) > 1 or any(len(w) > 1 for w in within):
             raise ValueError(f"einsum: subscript {c!r} of {equation!r} labels dims of sizes "
                              f"{sorted(sizes)}; they must be equal (or 1, to broadcast)")
-    return einsum_terms(terms, out, operands)
+    if len(operands) <= 2:
+        return einsum_terms(terms, out, operands)
+    # Three or more operands: contract them two at a time, left to right, keeping only the
+    # letters a later operand or the output still needs. One product over every letter at
+    # once would loop over all their sizes together ("ij,jk,kl" would cost n^4, not 2 n^3).
+    current, current_term = operands[0], terms[0]
+    for k in range(1, len(operands)):
+        later = "".join(terms[k + 1:]) + out
+        target = out if k == len(operands) - 1 else \
+            "".join(dict.fromkeys(c for c in current_term + terms[k] if c in later))
+        current = einsum_terms([current_term, terms[k]], target, [current, operands[k]])
+        current_term = target
+    return current

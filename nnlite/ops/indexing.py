@@ -1,6 +1,4 @@
-"""Indexing: ``x[key]``, narrow, gather, index_select, one_hot, and the selections and
-scatters built on them (repeat_interleave, take_along_dim, masked_select, nonzero,
-scatter_add, index_add).
+"""Indexing: ``x[key]``, narrow, gather, index_select, one_hot.
 
 The gradient of reading ``x[key]`` is a tensor of zeros with the incoming
 gradient added at ``key``. Integer-array keys may repeat an index; each
@@ -11,6 +9,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from .dims import _dim
 
 
 def _is_basic(key):
@@ -61,6 +60,17 @@ class IndexGrad(Function):
         return GetItem.apply(gg, self.key), None, None
 
 
+def _index_array(op, index, size=None):
+    """``index`` as an int64 array; with ``size``, each entry checked to lie in [0, size), as in PyTorch."""
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{op}: index must hold integers, got {idx.dtype}")
+    idx = idx.astype(np.int64, copy=False)
+    if size is not None and idx.size and (idx.min() < 0 or idx.max() >= size):
+        raise IndexError(f"{op}: index values must be in [0, {size}), got values from {idx.min()} to {idx.max()}")
+    return idx
+
+
 def getitem(input, key):
     return GetItem.apply(input, _convert_key(key))
 
@@ -71,11 +81,11 @@ def narrow(input, dim, start, length):
 
 
 def index_select(input, dim, index):
-    dim = dim % input.ndim
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    dim = _dim("index_select", dim, input.ndim)
+    idx = _index_array("index_select", index, input.shape[dim] if input.ndim else 1)
     if idx.ndim != 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {idx.shape}")
-    return GetItem.apply(input, (slice(None),) * dim + (idx.astype(np.int64),))
+    return GetItem.apply(input, (slice(None),) * dim + (idx,))
 
 
 class Gather(Function):
@@ -113,8 +123,14 @@ class ScatterAdd(Function):
 
 
 def gather(input, dim, index):
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
-    return Gather.apply(input, dim % input.ndim, idx.astype(np.int64, copy=False))
+    """The elements of ``input`` at ``index`` along ``dim``: ``out[i][j] = input[i][index[i][j]]`` for dim 1."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"gather: expected input to be a Tensor, got {type(input).__name__}")
+    d = _dim("gather", dim, input.ndim)
+    idx = _index_array("gather", index, input.shape[d] if input.ndim else 1)
+    if input.ndim == 0:   # as a one-element vector
+        return Gather.apply(input.reshape(1), 0, idx.reshape(1)).reshape(idx.shape)
+    return Gather.apply(input, d, idx)
 
 
 def one_hot(index, num_classes=-1):
@@ -123,108 +139,3 @@ def one_hot(index, num_classes=-1):
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(f"one_hot: class values must be in [0, {n}), got [{idx.min()}, {idx.max()}]")
     return Tensor._make((idx[..., None] == np.arange(n)).astype(np.int64), None)
-
-
-def _index_array(op, index):
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"{op}: index must hold integers, got {idx.dtype}")
-    return idx.astype(np.int64, copy=False)
-
-
-def repeat_interleave(input, repeats, dim=None, output_size=None):
-    """Repeat each element (or each slice along ``dim``) ``repeats`` times in place.
-
-    ``repeats`` is an int or a 1-D tensor with one count per element of ``dim``;
-    without ``dim`` the input is flattened first. It is an ``index_select`` with
-    each index repeated, so its gradient sums the copies back.
-    """
-    if dim is None:
-        input, dim = input.reshape(-1), 0
-    dim = dim % max(input.ndim, 1)
-    n = input.shape[dim] if input.ndim else 1
-    counts = _index_array("repeat_interleave", repeats).reshape(-1)
-    if counts.size not in (1, n) or (counts < 0).any():
-        raise ValueError(f"repeat_interleave: repeats must be one count >= 0 or {n} of them (the size "
-                         f"of dim {dim}), got {counts.tolist()}")
-    idx = np.repeat(np.arange(n), np.broadcast_to(counts, (n,)))
-    if output_size is not None and output_size != idx.size:
-        raise ValueError(f"repeat_interleave: output_size is {output_size} but the repeats give {idx.size}")
-    return index_select(input.reshape(1) if input.ndim == 0 else input, dim, idx)
-
-
-def take_along_dim(input, indices, dim=None):
-    """``gather`` with broadcasting: the elements of ``input`` at ``indices`` along ``dim``.
-
-    Without ``dim`` both are flattened. Otherwise all dims but ``dim`` broadcast
-    against each other, as in PyTorch (and ``numpy.take_along_axis``).
-    """
-    idx = _index_array("take_along_dim", indices)
-    if dim is None:
-        return gather(input.reshape(-1), 0, idx.reshape(-1))
-    if idx.ndim != input.ndim:
-        raise ValueError(f"take_along_dim: indices must have as many dims as input ({input.ndim}), "
-                         f"got shape {idx.shape}")
-    dim = dim % input.ndim
-    rest = np.broadcast_shapes(tuple(1 if d == dim else n for d, n in enumerate(input.shape)),
-                               tuple(1 if d == dim else n for d, n in enumerate(idx.shape)))
-    x_shape = tuple(input.shape[d] if d == dim else n for d, n in enumerate(rest))
-    i_shape = tuple(idx.shape[d] if d == dim else n for d, n in enumerate(rest))
-    x = input if tuple(input.shape) == x_shape else input.expand(*x_shape)
-    return gather(x, dim, np.broadcast_to(idx, i_shape))
-
-
-def masked_select(input, mask):
-    """The elements of ``input`` where ``mask`` (broadcast against it) is True, as a 1-D tensor."""
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
-    if m.dtype != np.bool_:
-        raise TypeError(f"masked_select: mask must be a bool tensor, got {m.dtype}")
-    shape = np.broadcast_shapes(tuple(input.shape), m.shape)
-    x = input if tuple(input.shape) == shape else input.expand(*shape)
-    return GetItem.apply(x, np.broadcast_to(m, shape))
-
-
-def nonzero(input, as_tuple=False):
-    """Indices of the non-zero elements: an (n, ndim) int64 tensor, or one 1-D tensor per dim."""
-    a = input.data if isinstance(input, Tensor) else np.asarray(input)
-    if as_tuple:
-        return tuple(Tensor._make(i.astype(np.int64), None) for i in np.nonzero(np.atleast_1d(a)))
-    return Tensor._make(np.argwhere(a).astype(np.int64), None)
-
-
-def scatter_add(input, dim, index, src):
-    """``input`` with ``src[i][j]...`` added at position ``index[i][j]...`` along ``dim``.
-
-    Repeated indices add up. ``src`` may be larger than ``index``; only its
-    leading ``index.shape`` block is used, as in PyTorch.
-    """
-    idx = _index_array("scatter_add", index)
-    dim = dim % max(input.ndim, 1)
-    if idx.ndim != input.ndim or src.ndim != input.ndim:
-        raise ValueError(f"scatter_add: input, index and src must have the same number of dims, got "
-                         f"{input.shape}, {idx.shape} and {src.shape}")
-    if any(i > n for i, n in zip(idx.shape, src.shape)) or \
-            any(i > n for d, (i, n) in enumerate(zip(idx.shape, input.shape)) if d != dim):
-        raise ValueError(f"scatter_add: index {idx.shape} must be no larger than src {src.shape}, nor "
-                         f"than input {input.shape} outside dim {dim}")
-    if idx.size and (idx.min() < -input.shape[dim] or idx.max() >= input.shape[dim]):
-        raise IndexError(f"scatter_add: index values must be in [0, {input.shape[dim]}) for dim {dim}, "
-                         f"got [{idx.min()}, {idx.max()}]")
-    block = src if tuple(src.shape) == idx.shape else src[tuple(slice(0, n) for n in idx.shape)]
-    return input + ScatterAdd.apply(block, tuple(input.shape), dim, idx % input.shape[dim])
-
-
-def index_add(input, dim, index, source, alpha=1):
-    """``input`` with ``alpha * source[..., k, ...]`` added at ``input[..., index[k], ...]`` along ``dim``."""
-    idx = _index_array("index_add", index).reshape(-1)
-    dim = dim % max(input.ndim, 1)
-    expected = tuple(idx.size if d == dim else n for d, n in enumerate(input.shape))
-    if tuple(source.shape) != expected:
-        raise ValueError(f"index_add: source must have shape {expected} (input's, with {idx.size} "
-                         f"along dim {dim}), got {tuple(source.shape)}")
-    if idx.size and (idx.min() < -input.shape[dim] or idx.max() >= input.shape[dim]):
-        raise IndexError(f"index_add: index values must be in [0, {input.shape[dim]}) for dim {dim}, "
-                         f"got [{idx.min()}, {idx.max()}]")
-    key = (slice(None),) * dim + (idx % input.shape[dim],)
-    added = IndexGrad.apply(source, tuple(input.shape), key)
-    return input + (added if alpha == 1 else added * alpha)

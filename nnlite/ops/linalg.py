@@ -1,4 +1,4 @@
-"""Matrix products (and tensordot and kron, which are matrix products after a reshape).
+"""Matrix products, and tensordot (one after a reshape) and the Kronecker product.
 
 ``matmul`` follows NumPy's rules (1-D, 2-D and batched, broadcasting the batch
 dims). Float products go to the GEMM kernels (one GEMM when the second operand is a
@@ -18,13 +18,16 @@ transposed view (attention's K^T) stays C-contiguous: BLAS writes rows, and
 computing the transposed product instead would sum in another order.
 """
 import math
+import numbers
 
 import numpy as np
 
 from .._kernels import K
 from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor, is_bfloat16
-from .shape import permute, reshape, sum_to, transpose
+from .dims import _dim
+from .promotion import promoted_dtype, tensor_input
+from .shape import cast, permute, reshape, sum_to, transpose
 
 
 class MatMul(Function):
@@ -139,6 +142,13 @@ def dot(input, tensor):
     return MatMul.apply(input, tensor)
 
 
+def _same_kind(op, a, b):
+    """a and b in their promoted dtype (PyTorch's rule: float32 with int64 is float32)."""
+    tensor_input(op, a), tensor_input(op, b)
+    dtype = promoted_dtype(op, a, b)
+    return (a if a.dtype == dtype else cast(a, dtype)), (b if b.dtype == dtype else cast(b, dtype))
+
+
 def tensordot(a, b, dims=2):
     """Sum of products over the last ``dims`` dims of ``a`` and the first ``dims`` of ``b``.
 
@@ -146,26 +156,28 @@ def tensordot(a, b, dims=2):
     ``([dims of a], [dims of b])``. Written as one matrix product between
     reshaped (and permuted) operands, so the gradient is matmul's.
     """
-    if isinstance(dims, (int, np.integer)):
+    a, b = _same_kind("tensordot", a, b)
+    if isinstance(dims, numbers.Integral):
         if not 0 <= dims <= min(a.ndim, b.ndim):
             raise ValueError(f"tensordot: dims must be in [0, {min(a.ndim, b.ndim)}] for shapes "
                              f"{a.shape} and {b.shape}, got {dims}")
         dims_a, dims_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
     else:
-        dims_a, dims_b = ([d] if isinstance(d, (int, np.integer)) else list(d) for d in dims)
+        dims_a, dims_b = ([d] if isinstance(d, numbers.Integral) else list(d) for d in dims)
         if len(dims_a) != len(dims_b):
             raise ValueError(f"tensordot: the two lists of dims must have the same length, got {dims}")
-    dims_a = [d % max(a.ndim, 1) for d in dims_a]
-    dims_b = [d % max(b.ndim, 1) for d in dims_b]
+        dims_a = [_dim("tensordot", d, a.ndim) for d in dims_a]
+        dims_b = [_dim("tensordot", d, b.ndim) for d in dims_b]
     for da, db in zip(dims_a, dims_b):
         if a.shape[da] != b.shape[db]:
             raise ValueError(f"tensordot: dim {da} of a (size {a.shape[da]}) and dim {db} of b "
                              f"(size {b.shape[db]}) are contracted, so their sizes must agree")
     free_a = [d for d in range(a.ndim) if d not in dims_a]
     free_b = [d for d in range(b.ndim) if d not in dims_b]
-    k = math.prod(a.shape[d] for d in dims_a)
-    left = reshape(permute(a, *free_a, *dims_a), (-1, k)) if a.ndim else reshape(a, (1, 1))
-    right = reshape(permute(b, *dims_b, *free_b), (k, -1)) if b.ndim else reshape(b, (1, 1))
+    m, k = math.prod(a.shape[d] for d in free_a), math.prod(a.shape[d] for d in dims_a)
+    n = math.prod(b.shape[d] for d in free_b)
+    left = reshape(permute(a, *free_a, *dims_a), (m, k)) if a.ndim else reshape(a, (1, 1))
+    right = reshape(permute(b, *dims_b, *free_b), (k, n)) if b.ndim else reshape(b, (1, 1))
     out_shape = tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b)
     return reshape(matmul(left, right), out_shape)
 
@@ -174,8 +186,10 @@ def kron(input, other):
     """The Kronecker product: every element of ``input`` times the whole of ``other``, in blocks.
 
     With n dims (the shorter shape padded with leading 1s), the result has shape
-    ``input.shape[i] * other.shape[i]`` in each dim.
+    ``input.shape[i] * other.shape[i]`` in each dim. It is one broadcast product
+    of the two, interleaved, so its gradient is the product's.
     """
+    input, other = _same_kind("kron", input, other)
     n = max(input.ndim, other.ndim)
     sa = (1,) * (n - input.ndim) + tuple(input.shape)
     sb = (1,) * (n - other.ndim) + tuple(other.shape)

@@ -10,20 +10,22 @@ order of position as well (descending), so the indices are the same on every
 run. NaN counts as larger than every number, as in PyTorch: last when sorting
 ascending, first when descending, first among the ``topk`` largest.
 """
+import numbers
+
 import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
 from .indexing import gather
-from .reduction import _dims, values_indices
+from .promotion import tensor_input
+from .dims import _dim
+from .reduction import values_indices
 
 
-def _dim(op, input, dim):
-    if input.ndim == 0:
-        if dim not in (0, -1):
-            raise IndexError(f"{op}: dim must be 0 or -1 for a 0-dim tensor, got {dim}")
-        return None
-    return _dims(dim, input.ndim)[0]
+def _sorting_dim(op, input, dim):
+    """The axis to sort along, or None for a 0-dim tensor (which is its own sorted order)."""
+    d = _dim(op, dim, tensor_input(op, input).ndim)
+    return None if input.ndim == 0 else d
 
 
 def _stable_order(a, axis, descending):
@@ -38,14 +40,14 @@ def _stable_order(a, axis, descending):
 
 
 def _indices(array):
-    return Tensor._make(np.ascontiguousarray(array, dtype=np.int64), None)
+    return Tensor._make(np.array(array, dtype=np.int64), None)   # a C-order copy; 0-dim stays 0-dim
 
 
 def sort(input, dim=-1, descending=False, stable=False):
     """``(values, indices)`` of ``input`` sorted along ``dim`` (always stable; see the module)."""
-    d = _dim("sort", input, dim)
+    d = _sorting_dim("sort", input, dim)
     if d is None:
-        return values_indices(input * 1, _indices(np.zeros((), np.int64)))
+        return values_indices(input * 1, _indices(0))
     order = _stable_order(input.data, d, descending)
     return values_indices(gather(input, d, order), _indices(order))
 
@@ -61,7 +63,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     They come in sorted order whatever ``sorted`` says; among equal values the
     lower position comes first.
     """
-    d = _dim("topk", input, dim)
+    d = _sorting_dim("topk", input, dim)
     size = 1 if d is None else input.shape[d]
     if not isinstance(k, (int, np.integer)) or not 0 <= k <= size:
         raise ValueError(f"topk: k must be an integer in [0, {size}] (the size of dim {dim}), got {k!r}")
@@ -73,12 +75,12 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 def kthvalue(input, k, dim=-1, keepdim=False):
     """The ``k``-th smallest element along ``dim`` (k counts from 1) and its index."""
-    d = _dim("kthvalue", input, dim)
+    d = _sorting_dim("kthvalue", input, dim)
     size = 1 if d is None else input.shape[d]
     if not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
         raise ValueError(f"kthvalue: k must be an integer in [1, {size}] (the size of dim {dim}), got {k!r}")
     if d is None:
-        return values_indices(input * 1, _indices(np.zeros((), np.int64)))
+        return values_indices(input * 1, _indices(0))
     order = np.take(_stable_order(input.data, d, False), [k - 1], axis=d)
     values = gather(input, d, order)
     if not keepdim:
@@ -102,11 +104,11 @@ class Flip(Function):
 
 def flip(input, dims):
     """Reverse the order of elements along each dim in ``dims``."""
-    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
-    axes = [_dims(int(d), input.ndim)[0] for d in dims] if input.ndim else []
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    axes = [_dim("flip", d, tensor_input("flip", input).ndim) for d in dims]
     if len(set(axes)) != len(axes):
         raise ValueError(f"flip: dims must not repeat, got {dims}")
-    return Flip.apply(input, tuple(axes))
+    return Flip.apply(input, tuple(axes) if input.ndim else ())
 
 
 def fliplr(input):
@@ -143,16 +145,18 @@ def roll(input, shifts, dims=None):
     Without ``dims`` the tensor is rolled as if flattened. ``shifts`` and ``dims``
     are ints or equal-length tuples.
     """
-    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+    tensor_input("roll", input)
+    shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shifts):
+        raise TypeError(f"roll: shifts must be an int or a tuple of ints, got {shifts!r}")
     if dims is None:
         if len(shifts) != 1:
             raise ValueError(f"roll: without dims, shifts must be one int, got {shifts}")
         return Roll.apply(input, (int(shifts[0]),), None)
-    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
     if len(shifts) != len(dims):
         raise ValueError(f"roll: shifts and dims must have the same length, got {shifts} and {dims}")
-    axes = tuple(_dims(int(d), input.ndim)[0] for d in dims) if input.ndim else None
-    if axes is None:   # a 0-dim tensor: only dim 0 / -1 exists, and rolling it changes nothing
-        _dims(dims[0], 0)
+    axes = tuple(_dim("roll", d, input.ndim) for d in dims)
+    if input.ndim == 0:   # only dim 0 / -1 exists, and rolling it changes nothing
         return Roll.apply(input, (0,), None)
     return Roll.apply(input, tuple(int(s) for s in shifts), axes)

@@ -14,24 +14,12 @@ from ..autograd import Function, constant
 from ..tensor import Tensor, is_bfloat16, is_floating_dtype
 from .arithmetic import abs as _abs
 from .compare import where
+from .dims import _dims
 from .pointwise import exp, sqrt
 from .promotion import tensor_input
 from .shape import cast, cat, expand, reshape
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
-
-
-def _dims(dim, ndim):
-    """Normalise ``dim`` (None, int or tuple) to a sorted tuple of non-negative axes."""
-    if dim is None:
-        return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    out = []
-    for d in dims:
-        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
-            raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dims")
-        out.append(d % builtins.max(ndim, 1))
-    return tuple(sorted(set(out))) if ndim else ()
 
 
 def _keepdim_shape(shape, dims):

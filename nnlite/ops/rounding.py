@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from ..autograd import Function, constant
+from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .arithmetic import _wants
 from .promotion import broadcast_shape, operand, promoted_dtype, tensor_input
@@ -129,6 +129,12 @@ def frac(input):
     return Frac.apply(input)
 
 
+def _chosen_quotient(grad, quotient, a, b):
+    """``grad * quotient``, where the rounded quotient is a step function of a and b: its
+    derivative in either is zero, and the graph says so (``chosen_by``) for second derivatives."""
+    return chosen_by(chosen_by(grad * constant(quotient), a), b)
+
+
 class Remainder(Function):
     """a - b floor(a / b), with the sign of b; d/da = 1, d/db = -floor(a / b)."""
     saves_inputs = False
@@ -142,7 +148,7 @@ class Remainder(Function):
     def backward(self, grad):
         a, b = self.inputs
         return (sum_to(grad, a.shape) if _wants(a) else None,
-                sum_to(-grad * constant(self.quotient), b.shape) if _wants(b) else None)
+                sum_to(_chosen_quotient(-grad, self.quotient, a, b), b.shape) if _wants(b) else None)
 
 
 class Fmod(Function):
@@ -158,7 +164,7 @@ class Fmod(Function):
     def backward(self, grad):
         a, b = self.inputs
         return (sum_to(grad, a.shape) if _wants(a) else None,
-                sum_to(-grad * constant(self.quotient), b.shape) if _wants(b) else None)
+                sum_to(_chosen_quotient(-grad, self.quotient, a, b), b.shape) if _wants(b) else None)
 
 
 def _division(op, cls, input, other):

@@ -15,7 +15,6 @@ element each running maximum came from.
 Integer and bool tensors are summed and multiplied in int64, as in PyTorch;
 ``dtype=`` converts the input first.
 """
-import numbers
 
 import numpy as np
 
@@ -26,19 +25,9 @@ from .compare import where
 from .indexing import gather
 from .pointwise import exp, log
 from .promotion import floating_input, tensor_input
+from .dims import _dim
 from .reduction import sum, values_indices  # noqa: A004
 from .shape import cast, cat, reshape
-
-
-def _dim(op, dim, ndim):
-    """``dim`` as an axis in [0, ndim); a 0-dim tensor takes 0 and -1, as in PyTorch."""
-    if not isinstance(dim, numbers.Integral) or isinstance(dim, bool):
-        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
-    n = max(ndim, 1)
-    if not -n <= dim < n:
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims "
-                         f"(expected a dim in [{-n}, {n - 1}])")
-    return int(dim) % n
 
 
 def _reversed(x, dim):
@@ -178,9 +167,10 @@ class LogCumSumExp(Function):
         # log|g| where g != 0; at g = 0 the log of 1 stands in (never picked), so no log 0
         log_size = log(_abs(where(constant(grad.data == 0), 1.0, grad)))
         parts = []
-        for part in (grad.data > 0, grad.data < 0):
-            log_part = where(constant(part), log_size, lowest)
-            parts.append(exp(_reversed(LogCumSumExp.apply(_reversed(log_part - out, dim), dim), dim) + x))
+        with np.errstate(over="ignore"):   # lowest - out may round to -inf: exp of it is the 0 it stands for
+            for part in (grad.data > 0, grad.data < 0):
+                log_part = where(constant(part), log_size, lowest)
+                parts.append(exp(_reversed(LogCumSumExp.apply(_reversed(log_part - out, dim), dim), dim) + x))
         return parts[0] - parts[1], None
 
 

@@ -6,10 +6,13 @@ elsewhere. tril and triu are their own adjoints; taking a diagonal and writing
 one into zeros are each other's. All of them work on the last two dims of a
 batch of matrices (tril, triu) or on any two dims (diagonal, diag_embed).
 """
+import numbers
+
 import numpy as np
 
 from ..autograd import Function
-from .reduction import _dims
+from .promotion import tensor_input
+from .dims import _dim
 
 
 class Triangle(Function):
@@ -24,13 +27,17 @@ class Triangle(Function):
         return Triangle.apply(grad, self.k, self.lower), None, None
 
 
+def _offset(op, name, value):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
 def _triangle(op, input, diagonal, lower):
-    if input.ndim < 2:
+    if tensor_input(op, input).ndim < 2:
         raise ValueError(f"{op}: input must have at least 2 dims (a matrix or a batch of them), "
                          f"got shape {input.shape}")
-    if not isinstance(diagonal, (int, np.integer)):
-        raise TypeError(f"{op}: diagonal must be an int, got {type(diagonal).__name__}")
-    return Triangle.apply(input, int(diagonal), lower)
+    return Triangle.apply(input, _offset(op, "diagonal", diagonal), lower)
 
 
 def tril(input, diagonal=0):
@@ -79,7 +86,7 @@ class DiagonalScatter(Function):
 
 
 def _two_dims(op, ndim, dim1, dim2):
-    d1, d2 = _dims(dim1, ndim)[0], _dims(dim2, ndim)[0]
+    d1, d2 = _dim(op, dim1, ndim), _dim(op, dim2, ndim)
     if d1 == d2:
         raise ValueError(f"{op}: dim1 and dim2 must be different dims, got {dim1} and {dim2}")
     return d1, d2
@@ -92,10 +99,10 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     PyTorch. The result is a copy, not a view (writing into it leaves ``input``
     as it was).
     """
-    if input.ndim < 2:
+    if tensor_input("diagonal", input).ndim < 2:
         raise ValueError(f"diagonal: input must have at least 2 dims, got shape {input.shape}")
     d1, d2 = _two_dims("diagonal", input.ndim, dim1, dim2)
-    return Diagonal.apply(input, int(offset), d1, d2)
+    return Diagonal.apply(input, _offset("diagonal", "offset", offset), d1, d2)
 
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
@@ -104,30 +111,31 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     The new matrices span dims ``dim1`` and ``dim2`` of the result (which has
     one more dim than ``input``).
     """
-    if input.ndim < 1:
+    if tensor_input("diag_embed", input).ndim < 1:
         raise ValueError("diag_embed: input must have at least 1 dim, got a 0-dim tensor")
     ndim = input.ndim + 1
     d1, d2 = _two_dims("diag_embed", ndim, dim1, dim2)
-    n = input.shape[-1] + abs(int(offset))
+    offset = _offset("diag_embed", "offset", offset)
+    n = input.shape[-1] + abs(offset)
     batch = list(input.shape[:-1])
     shape = []
     for d in range(ndim):
         shape.append(n if d in (d1, d2) else batch.pop(0))
-    return DiagonalScatter.apply(input, tuple(shape), int(offset), d1, d2)
+    return DiagonalScatter.apply(input, tuple(shape), offset, d1, d2)
 
 
 def diag(input, diagonal=0):
     """A 1-D input becomes a square matrix with it on diagonal ``diagonal``; a 2-D input gives
     that diagonal back as a 1-D tensor (PyTorch's ``torch.diag``)."""
-    if input.ndim == 1:
+    if tensor_input("diag", input).ndim == 1:
         return diag_embed(input, diagonal, 0, 1)
     if input.ndim == 2:
-        return Diagonal.apply(input, int(diagonal), 0, 1)
+        return Diagonal.apply(input, _offset("diag", "diagonal", diagonal), 0, 1)
     raise ValueError(f"diag: input must be 1-D or 2-D, got shape {input.shape}")
 
 
 def trace(input):
     """The sum of the main diagonal of a 2-D input."""
-    if input.ndim != 2:
+    if tensor_input("trace", input).ndim != 2:
         raise ValueError(f"trace: input must be 2-D, got shape {input.shape}")
     return Diagonal.apply(input, 0, 0, 1).sum()

@@ -116,3 +116,19 @@ def test_third_order_through_relu_then_square_matches_torch():
         return np.asarray(k.detach().numpy() if lib is torch else k.data)
 
     np.testing.assert_allclose(run(nl), run(torch), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["remainder", "fmod"])
+def test_rounded_quotients_have_zero_second_derivatives_as_in_pytorch(name):
+    torch = torch_or_skip()
+    a0, b0 = np.array([5.3, -2.2, 7.9]), np.array([2.0, 1.5, -3.0])
+
+    def run(lib):
+        a = lib.tensor(a0, dtype=lib.float64, requires_grad=True)
+        b = lib.tensor(b0, dtype=lib.float64, requires_grad=True)
+        _, gb = lib.autograd.grad(getattr(lib, name)(a, b).sum(), [a, b], create_graph=True)
+        return [np.asarray(t.numpy(force=True) if lib is torch else t.data)
+                for t in lib.autograd.grad((gb * gb).sum(), [a, b])]
+
+    for ours, theirs in zip(run(nl), run(torch)):
+        np.testing.assert_array_equal(ours, theirs)

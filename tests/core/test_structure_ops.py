@@ -190,3 +190,77 @@ def test_bad_arguments_name_what_was_expected():
     for call, error, message in cases:
         with pytest.raises(error, match=message):
             call()
+
+
+def test_indices_keep_pytorchs_shapes_and_numpy_ints_are_dims():
+    assert nl.kthvalue(nl.tensor([3.0, 1.0, 2.0]), 2).indices.shape == ()
+    assert nl.sort(nl.tensor(5.0)).indices.shape == () and nl.topk(nl.tensor(5.0), 1).indices.shape == ()
+    x = nl.tensor(X)
+    for call in (lambda d: nl.prod(x, d), lambda d: nl.all(x > 0, d), lambda d: nl.any(x > 0, d),
+                 lambda d: nl.sort(x, d).values, lambda d: nl.topk(x, 2, d).values,
+                 lambda d: nl.kthvalue(x, 2, d).values, lambda d: nl.cumsum(x, d)):
+        np.testing.assert_array_equal(call(np.int64(1)).data, call(1).data)
+
+
+def test_zero_dim_inputs_of_the_index_ops_match_torch():
+    torch = torch_or_skip()
+    ours, theirs = nl.gather(nl.tensor(1.5), 0, nl.tensor(0)), torch.gather(torch.tensor(1.5), 0, torch.tensor(0))
+    assert ours.shape == tuple(theirs.shape) == () and ours.item() == theirs.item()
+    assert nl.take_along_dim(nl.tensor(1.5), nl.tensor(0)).item() == 1.5
+    ours = nl.scatter_add(nl.tensor(1.0), 0, nl.tensor(0), nl.tensor(2.0))
+    assert ours.shape == () and ours.item() == 3.0
+    ours = nl.index_add(nl.tensor(1.0), 0, nl.tensor([0]), nl.tensor(2.0))
+    assert ours.shape == () and ours.item() == 3.0
+
+
+def test_empty_contraction_and_promotion_as_torch():
+    torch = torch_or_skip()
+    y = nl.tensordot(nl.zeros(2, 0), nl.zeros(0, 3), 1)
+    assert y.shape == (2, 3) and not y.data.any()
+    ours, theirs = nl.kron(nl.ones(2), nl.tensor([1, 2])), torch.kron(torch.ones(2), torch.tensor([1, 2]))
+    assert ours.dtype == nl.float32 and theirs.dtype == torch.float32
+    np.testing.assert_array_equal(ours.data, theirs.numpy())
+    # PyTorch's tensordot refuses mixed dtypes; nnlite's promotes them by the same rule as kron
+    y = nl.tensordot(nl.ones(2, 2), nl.tensor([[1, 2], [3, 4]]))
+    assert y.dtype == nl.float32 and y.item() == 10.0
+
+
+def test_three_operand_einsum_contracts_pairwise_with_the_same_result():
+    torch = torch_or_skip()
+    arrays = [RNG.standard_normal(s) for s in ((4, 5), (5, 6), (6, 3))]
+    ours = [_leaf(a) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y, ty = nl.einsum("ij,jk,kl->li", *ours), torch.einsum("ij,jk,kl->li", *theirs)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12)
+    y.sum().backward()
+    ty.sum().backward()
+    for a, ta in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.data, ta.grad.numpy(), rtol=1e-12)
+
+
+def test_index_ops_refuse_what_pytorch_refuses():
+    x = nl.tensor(X)
+    cases = [
+        (lambda: nl.repeat_interleave(x, 2, dim=5), IndexError, "repeat_interleave: dim 5 is out of range"),
+        (lambda: nl.take_along_dim(x, nl.tensor([[0]]), 3), IndexError, "take_along_dim: dim 3 is out of range"),
+        (lambda: x.gather(2, nl.tensor([[0]])), IndexError, "gather: dim 2 is out of range"),
+        (lambda: nl.index_add(x, 3, nl.tensor([0]), x[:1]), IndexError, "index_add: dim 3 is out of range"),
+        (lambda: nl.tensordot(x, x, ([2], [0])), IndexError, "tensordot: dim 2 is out of range"),
+        (lambda: x.gather(1, nl.tensor([[-1]])), IndexError, r"gather: index values must be in \[0, 5\)"),
+        (lambda: nl.index_select(x, 0, nl.tensor([-1])), IndexError, r"index_select: index values must be in \[0, 3\)"),
+        (lambda: nl.scatter_add(nl.zeros(3), 0, nl.tensor([-1]), nl.ones(1)), IndexError, "scatter_add: index values"),
+        (lambda: nl.index_add(nl.zeros(2, 3), 1, nl.tensor([0]), nl.tensor([[1], [2]])), TypeError,
+         "index_add: source must have the input's dtype float32, got int64"),
+        (lambda: nl.scatter_add(nl.zeros(3), 0, nl.tensor([0]), nl.ones(1, dtype=nl.float64)), TypeError,
+         "scatter_add: src must have the input's dtype float32, got float64"),
+        (lambda: nl.index_add(x, 0, nl.tensor([[0]]), x[:1]), ValueError, "index_add: index must be 1-D"),
+        (lambda: nl.repeat_interleave(x, nl.tensor([[1, 1, 1]]), 0), ValueError, "repeats must be one count"),
+        (lambda: nl.diagonal(x, 0.5), TypeError, "diagonal: offset must be an int, got float"),
+        (lambda: nl.flip(nl.tensor(1.0), 3), IndexError, "flip: dim 3 is out of range"),
+        (lambda: nl.roll(x, 1.5), TypeError, "roll: shifts must be an int"),
+        (lambda: nl.kron([1.0], x), TypeError, "kron: expected input to be a Tensor, got list"),
+        (lambda: nl.sort([1.0]), TypeError, "sort: expected input to be a Tensor, got list"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error, match=message):
+            call()

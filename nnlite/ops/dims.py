@@ -1,0 +1,31 @@
+"""dim arguments: one dim, or a tuple of them, checked and made non-negative.
+
+PyTorch's rule: a tensor with n dims takes dims in [-n, n); a 0-dim tensor takes
+0 and -1 (as if it had one dim). This module imports nothing from the other ops,
+so every op file can use it.
+"""
+import numbers
+
+
+def _dim(op, dim, ndim):
+    """One ``dim`` as an axis in [0, ndim); a 0-dim tensor takes 0 and -1, as in PyTorch."""
+    if not isinstance(dim, numbers.Integral) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims "
+                         f"(expected a dim in [{-n}, {n - 1}])")
+    return int(dim) % n
+
+
+def _dims(dim, ndim):
+    """Normalise ``dim`` (None, int or tuple) to a sorted tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dims")
+        out.append(d % max(ndim, 1))
+    return tuple(sorted(set(out))) if ndim else ()

@@ -25,6 +25,7 @@ and aborts the whole MPI job (``MPI_Abort``), so ``mpiexec`` exits non-zero
 within seconds.
 """
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -85,9 +86,12 @@ def init(abort_on_error=True):
 
 def _install_abort_hook(comm, rank):
     def abort_all(kind, value, tb):
-        sys.stderr.write(f"nnlite.distributed: rank {rank} failed; aborting all ranks\n")
-        traceback.print_exception(kind, value, tb)
+        # One write, then a moment for mpiexec to pass it on: Abort kills the job at once, and a
+        # message written in pieces could reach the terminal cut off after its first line.
+        message = "".join(traceback.format_exception(kind, value, tb))
+        sys.stderr.write(f"nnlite.distributed: rank {rank} failed; aborting all ranks\n{message}")
         sys.stderr.flush()
+        time.sleep(0.2)
         comm.Abort(1)   # ends every process of the job, this one included
 
     sys.excepthook = abort_all

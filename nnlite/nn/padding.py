@@ -61,7 +61,6 @@ class _PadNd(Module):
 
 
 class _ConstantPadNd(_PadNd):
-    mode = "constant"
 
     def __init__(self, padding, value):
         super().__init__(padding)
@@ -90,8 +89,8 @@ class ConstantPad2d(_ConstantPadNd):
     dims = 2
 
 
-class ZeroPad1d(ConstantPad1d):
-    """Pad the last dim with zeros."""
+class _ZeroPad:
+    """Constant padding with 0, shown as PyTorch shows it: only the widths."""
 
     def __init__(self, padding):
         super().__init__(padding, 0.0)
@@ -100,19 +99,17 @@ class ZeroPad1d(ConstantPad1d):
         return f"{self.padding}"
 
 
-class ZeroPad2d(ConstantPad2d):
+class ZeroPad1d(_ZeroPad, ConstantPad1d):
+    """Pad the last dim with zeros."""
+
+
+class ZeroPad2d(_ZeroPad, ConstantPad2d):
     """Pad the last two dims with zeros.
 
     >>> import nnlite as nl
     >>> nl.nn.ZeroPad2d((1, 1, 2, 0))
     ZeroPad2d((1, 1, 2, 0))
     """
-
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
-
-    def extra_repr(self):
-        return f"{self.padding}"
 
 
 class ReflectionPad1d(_PadNd):

@@ -11,8 +11,13 @@ coordinate* on the input axis. Everything PyTorch users know about
   ``in / out`` (or ``1 / scale_factor`` when a scale factor is given and not
   recomputed): ``src = (dst + 0.5) * scale - 0.5``, clamped at 0.
 * 'nearest' takes ``floor(dst * scale)`` (which favours the left/top),
-  'nearest-exact' ``floor((dst + 0.5) * scale)`` (the pixel centre), both
-  computed, as PyTorch does, in float32.
+  'nearest-exact' ``floor((dst + 0.5) * scale)`` (the pixel centre), in
+  float32 as PyTorch's kernels do, except on 3-D and 5-D float64 input with
+  a ``size``, where PyTorch's result is the exact fraction's floor
+  (``dst * in // out``). Where a source coordinate falls within float rounding
+  of a pixel edge, PyTorch's 3-D and 5-D kernels can still pick the
+  neighbouring pixel for 'nearest-exact' in float32 or with a
+  ``scale_factor`` (5 of 3,500 size pairs up to 40 -> 90 in float32).
 
 'nearest' and 'nearest-exact' then copy input rows (an ``index_select``);
 'linear', 'bilinear' and 'trilinear' take a weighted sum of the two rows that
@@ -40,21 +45,34 @@ _NOT_INTERPOLATING = ("nearest", "nearest-exact", "area")
 
 # ------------------------------------------------------- source coordinates ---
 
-def _nearest_sources(in_size, out_size, scale, exact, shortcuts):
+def _nearest_sources(in_size, out_size, scale, exact, four_d, dtype):
     """Input position read by each output position for 'nearest' (or 'nearest-exact').
 
-    PyTorch's kernel for 4-D 'nearest' takes two shortcuts, which the 3-D and 5-D
-    ones do not: an output as long as the input copies it, and one twice as long
-    repeats each position, whatever the scale factor says.
+    PyTorch's kernel for 4-D input takes two shortcuts for 'nearest', which the
+    3-D and 5-D ones do not (an output as long as the input copies it, and one
+    twice as long repeats each position, whatever the scale factor says), and
+    computes in float32, where the others compute in the input's precision.
     """
-    if shortcuts and out_size == in_size:
+    if four_d and not exact and out_size == in_size:
         return np.arange(out_size)
-    if shortcuts and out_size == 2 * in_size:
+    if four_d and not exact and out_size == 2 * in_size:
         return np.arange(out_size) // 2
-    step = np.float32(1.0 / scale) if scale else np.float32(in_size) / np.float32(out_size)
-    dst = np.arange(out_size, dtype=np.float32)
-    src = np.floor(((dst + np.float32(0.5)) if exact else dst) * step).astype(np.int64)
-    return np.minimum(src, in_size - 1)
+    if not four_d and not scale and dtype == np.float64:
+        # PyTorch's 3-D and 5-D kernels in double precision round as exact fractions do:
+        # floor(dst * in / out), and floor((dst + 1/2) * in / out) for 'nearest-exact'
+        dst = np.arange(out_size)
+        src = (2 * dst + 1) * in_size // (2 * out_size) if exact else dst * in_size // out_size
+        return np.minimum(src, in_size - 1)
+    real = np.float32
+    step = real(1.0 / scale) if scale else real(in_size) / real(out_size)
+    dst = np.arange(out_size, dtype=real)
+    if not exact:
+        src = dst * step
+    elif four_d:
+        src = (dst + real(0.5)) * step
+    else:   # the 3-D and 5-D kernels' order of operations, rounding included
+        src = step * (dst + real(0.5)) - real(0.5) + real(0.5)
+    return np.minimum(np.floor(src).astype(np.int64), in_size - 1)
 
 
 def _linear_sources(in_size, out_size, scale, align_corners, dtype):
@@ -75,9 +93,8 @@ def _linear_sources(in_size, out_size, scale, align_corners, dtype):
 def _resize_axis(x, axis, out_size, scale, mode, align_corners):
     in_size = x.shape[axis]
     if mode in ("nearest", "nearest-exact"):
-        shortcuts = mode == "nearest" and x.ndim == 4
         return ops.index_select(x, axis, _nearest_sources(in_size, out_size, scale, mode == "nearest-exact",
-                                                          shortcuts))
+                                                          x.ndim == 4, x.dtype))
     if out_size == in_size:
         return x   # PyTorch's linear kernels copy an axis that keeps its size, whatever the scale factor
     i0, i1, t = _linear_sources(in_size, out_size, scale, align_corners, np.dtype(x.dtype))
@@ -147,8 +164,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     unless ``recompute_scale_factor=True`` asks for ``in / out``, the step that
     ``size`` gives. 'bicubic' and ``antialias=True`` are not implemented.
 
-    The outputs are PyTorch's in every mode, and so are the gradients, but for
-    one case: for 3-D and 5-D 'nearest' input with a scale factor that gives an
+    The outputs are PyTorch's in every mode (up to the near-tie rounding the
+    module describes, for 3-D and 5-D 'nearest-exact' input with a scale factor),
+    and so are the gradients, but for one case: for 3-D and 5-D 'nearest' input
+    with a scale factor that gives an
     output as long as the input, or twice as long, PyTorch's backward takes a
     shortcut its forward does not, and its gradient is not that of its output.
     nnlite's gradient is always the derivative of the output.

@@ -174,6 +174,8 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
     >>> [round(v, 4) for v in softmin(nl.tensor([0.0, 1.0]), dim=0).data.tolist()]
     [0.7311, 0.2689]
     """
+    if dim is None:
+        raise TypeError("softmin: pass dim explicitly (PyTorch's implicit choice of dim is deprecated)")
     if dtype is not None:
         input = input.to(dtype)
     return softmax(-input, dim)

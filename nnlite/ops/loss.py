@@ -16,6 +16,7 @@ import numpy as np
 from .._kernels import K
 from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor, is_floating_dtype
+from .arithmetic import _wants
 from .compare import clamp, where
 from .distance import FloorValue, broadcast_shape
 from .indexing import gather
@@ -324,6 +325,8 @@ class BinaryCrossEntropy(Function):
     guarded as PyTorch guards it, so a confident mistake (x = 0, t = 1) still gets
     a steep push instead of the floor's zero slope.
     d loss / dt = max(log(1 - x), -100) - max(log x, -100): the slope of the floored loss.
+    The second derivative is that of this guarded slope, which is flat where the
+    guard holds (x within about 1e-12 of 0 or 1); PyTorch's keeps growing there.
     """
 
     def forward(self, x, t):
@@ -337,10 +340,6 @@ class BinaryCrossEntropy(Function):
         gx = grad * (x - t) / clamp(x * (1.0 - x), min=_BCE_EPS) if _wants(x) else None
         gt = grad * (_floored_log(1.0 - x) - _floored_log(x)) if _wants(t) else None
         return gx, gt
-
-
-def _wants(t):
-    return isinstance(t, Tensor) and t.requires_grad
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):

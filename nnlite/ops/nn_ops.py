@@ -20,7 +20,7 @@ from ..tensor import Tensor
 from .indexing import GetItem
 from .inplace import apply_in_place
 from .linalg import _array, _wants_grad, matmul
-from .pointwise import ReluGrad
+from .pointwise import SELU_ALPHA, SELU_SCALE, ReluGrad
 from .shape import expand, reshape
 
 
@@ -247,8 +247,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
     return _channel_dropout("dropout2d", input, p, training, inplace, generator, noise_shape)
 
 
-# The negative saturation value of SELU, -scale * alpha (nnlite/ops/pointwise.py has both).
-SELU_SATURATION = -1.7580993408473766
+# The negative saturation value of SELU: what it gives as x -> -inf.
+SELU_SATURATION = -SELU_SCALE * SELU_ALPHA
 
 
 def alpha_dropout(input, p=0.5, training=False, inplace=False, generator=None):

@@ -19,8 +19,9 @@ with float16 gives float16, where NumPy would give float64).
 Functions that only make sense on real numbers (``log1p``, ``atan2``) give the
 default float dtype where the promoted dtype is an integer or bool: ``log1p`` of an
 int64 tensor is float32, as in PyTorch. The operations of ``elementary.py``,
-``rounding.py`` and ``scan.py`` and the arithmetic extras (lerp, addcmul...) follow
-these rules; ``+``, ``*`` and the older operations still follow NumPy's.
+``rounding.py`` and ``scan.py``, the arithmetic extras (lerp, addcmul...), ``kron``
+and ``tensordot`` follow these rules; ``+``, ``*`` and the older operations still
+follow NumPy's.
 """
 import numbers
 

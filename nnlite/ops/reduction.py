@@ -114,10 +114,13 @@ class _Extreme(Function):
     pick = None
 
     def forward(self, a, dims, keepdim):
-        if a.size == 0:
-            raise RuntimeError(f"{type(self).__name__.lower()}(): expected a non-empty tensor")
+        if builtins.any(a.shape[d] == 0 for d in dims):
+            # an empty batch is fine (nothing to reduce, nothing returned); an empty reduced dim has no max
+            raise RuntimeError(f"{type(self).__name__.lower()}(): cannot reduce over an empty dim of a tensor "
+                               f"of shape {a.shape}")
         self.dims = dims
-        out = self.pick(a, axis=dims, keepdims=True)
+        out = self.pick(a, axis=dims, keepdims=True) if a.size else \
+            np.empty([1 if i in dims else n for i, n in enumerate(a.shape)], a.dtype)
         self.winners = a == out
         return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in dims])
 

@@ -93,7 +93,8 @@ def round(input, decimals=0):  # noqa: A001 - PyTorch's name
 
     ``decimals`` < 0 rounds to tens, hundreds...: ``round(25, decimals=-1)`` is 20. As in
     PyTorch, a decimal rounding is not exact in binary (``round(0.125, 2)`` is 0.12
-    because 12.5 is a tie, but 1.005 is stored below 1.005), and integer tensors
+    because 12.5 is a tie, and ``round(1.005, 2)`` is 1.0 because 1.005 is stored
+    just below 1.005), and integer tensors
     take ``decimals=0`` only. Gradient 0.
 
     >>> import nnlite as nl

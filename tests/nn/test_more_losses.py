@@ -626,3 +626,18 @@ def test_module_reprs_show_their_options():
         nl.nn.SoftMarginLoss(reduction="batchmean")
     with pytest.raises(TypeError, match="BCELoss: weight must be a Tensor or None, got list"):
         nl.nn.BCELoss(weight=[1.0, 2.0])
+
+
+def test_infinity_norms_of_an_empty_batch_are_empty_as_in_pytorch():
+    torch = torch_or_skip()
+    empty, tempty = nl.zeros(0, 4), torch.zeros(0, 4)
+    for p in (float("inf"), float("-inf")):
+        assert F.pairwise_distance(empty, empty, p=p).shape == tuple(
+            torch.nn.functional.pairwise_distance(tempty, tempty, p=p).shape)
+        assert F.normalize(empty, p=p).shape == (0, 4)
+    assert F.triplet_margin_loss(empty, empty, empty, p=float("-inf"), reduction="sum").item() == 0.0
+    x = nl.zeros(0, 4, requires_grad=True)
+    nl.amax(x, 1).sum().backward()
+    assert x.grad.shape == (0, 4)
+    with pytest.raises(RuntimeError, match=r"amax\(\): cannot reduce over an empty dim of a tensor of shape \(0, 4\)"):
+        nl.amax(empty, 0)

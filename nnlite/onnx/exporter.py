@@ -33,6 +33,12 @@ to 0..127.
 Reshapes keep the leading (batch) dimension free (``-1``), and broadcasts use
 ONNX's two-way broadcasting, so a graph exported with ``dynamic_axes`` on the
 batch dimension runs on other batch sizes.
+
+Indexing becomes ``Slice`` (ints and slices) or ``Gather``: one index array
+among full slices (``index_select``, nearest and bilinear ``interpolate``), or
+an ``np.ix_`` grid (``F.pad``'s reflect, replicate and circular modes), as one
+``Gather`` per axis that is not read whole. Other advanced indexing stops the
+export.
 """
 import math
 
@@ -319,9 +325,33 @@ def _cat(b, fn, out):
     return b.node("Concat", [b.value(a) for a in fn.inputs], axis=int(fn.dim))
 
 
+def _gathers(x, items):
+    """[(axis, indices)] when ``items`` read whole positions along some axes, each axis on its own:
+    one integer array among full slices (``index_select``), or an ``np.ix_`` grid of them
+    (F.pad's reflect and replicate modes); None for any other advanced index."""
+    arrays = [(i, k) for i, k in enumerate(items) if isinstance(k, np.ndarray)]
+    if not arrays or len(items) > x.ndim or any(k.dtype.kind not in "iu" for _, k in arrays) or any(
+            not isinstance(k, np.ndarray) and k != slice(None) for k in items):
+        return None
+    if len(arrays) == 1:
+        return [(arrays[0][0], arrays[0][1])]
+    grid = len(arrays)   # np.ix_: the j-th array has its values along its own dim j, size 1 elsewhere
+    if any(k.ndim != grid or any(n != 1 for d, n in enumerate(k.shape) if d != j)
+           for j, (_, k) in enumerate(arrays)) or [i for i, _ in arrays] != list(range(grid)):
+        return None
+    return [(i, k.reshape(-1)) for i, k in arrays]
+
+
 def _getitem(b, fn, out):
     x, key = fn.inputs[0], fn.key
     items = key if isinstance(key, tuple) else (key,)
+    gathers = _gathers(x, items)
+    if gathers is not None:
+        y = b.value(x)
+        for axis, indices in gathers:
+            if not np.array_equal(indices, np.arange(x.shape[axis])):   # an axis read whole needs no node
+                y = b.node("Gather", [y, b.ints(indices % x.shape[axis])], axis=axis)
+        return y if y != b.value(x) else b.node("Identity", [y])
     if not all(k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice)) for k in items):
         raise ExportError(f"onnx export: indexing with {key!r} (advanced indexing) is not supported")
     if Ellipsis in items:

@@ -654,3 +654,29 @@ def test_constant_padding(tmp_path):
     x = _floats(2, 3, 4, 5)
     proto = _round_trip(Padded(), x, tmp_path, other_batch=_floats(3, 3, 4, 5, seed=1))
     assert "Pad" in [n.op_type for n in proto.graph.node]
+
+
+@pytest.mark.parametrize("make,op", [(lambda: nn.Upsample(scale_factor=2), "Gather"),
+                                     (lambda: nn.Upsample(scale_factor=2, mode="bilinear"), "Gather"),
+                                     (lambda: nn.Upsample(size=(7, 9), mode="bilinear", align_corners=True), "Gather"),
+                                     (lambda: nn.Sequential(nn.Conv2d(3, 8, 1), nn.PixelShuffle(2)), "Transpose"),
+                                     (lambda: nn.PixelUnshuffle(1), "Transpose"),
+                                     (lambda: nn.ReflectionPad2d((1, 2, 1, 0)), "Gather"),
+                                     (lambda: nn.ReplicationPad2d(2), "Gather"),
+                                     (lambda: nn.CircularPad2d(1), "Gather")],
+                         ids=["nearest", "bilinear", "bilinear_corners", "pixel_shuffle", "pixel_unshuffle",
+                              "reflect", "replicate", "circular"])
+def test_resizing_shuffling_and_padding_layers_export(tmp_path, make, op):
+    # rows read whole along one axis (index_select, np.ix_ grids) become Gather nodes, one per axis
+    # (none for the batch axis, read whole, so another batch size runs too)
+    proto = _round_trip(make(), _floats(2, 3, 5, 6), tmp_path, other_batch=_floats(3, 3, 5, 6, seed=1))
+    assert op in [n.op_type for n in proto.graph.node]
+
+
+def test_index_select_on_a_feature_axis_is_one_gather(tmp_path):
+    class Pick(nn.Module):
+        def forward(self, x):
+            return nl.index_select(x, 1, nl.tensor([2, 0, 2])) * 3.0
+
+    proto = _round_trip(Pick(), _floats(2, 3, 4), tmp_path, other_batch=_floats(5, 3, 4, seed=1))
+    assert [n.op_type for n in proto.graph.node].count("Gather") == 1

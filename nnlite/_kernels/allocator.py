@@ -17,9 +17,9 @@ cache line as often as not. A kernel that streams a weight with 32-byte vector
 loads then splits every other load across two cache lines; a batch-1 forward of a
 784-256-256-10 MLP, whose three one-row products do little but read their
 weights, measured about 5% slower for it. ``aligned_empty`` starts an array on a
-64-byte boundary (as PyTorch's CPU allocator does); ``nl.empty``, ``nl.zeros``
-and the other creation functions that fill new memory, and so every layer's
-parameters, use it.
+64-byte boundary (as PyTorch's CPU allocator does); ``nl.empty``, ``nl.zeros``,
+``nl.ones``, ``nl.full``, their ``_like`` forms, ``nl.rand`` and ``nl.randn``, and so
+every layer's parameters, use it.
 """
 import os
 

@@ -11,6 +11,7 @@ import numpy as np
 from ..ops import gelu, log_softmax, logsigmoid, one_hot, sigmoid, softmax, softplus, softsign, tanh  # noqa: F401
 from .. import ops
 from ..ops.piecewise import PReluFunction
+from ..ops.inplace import inplace_flag as _inplace_flag
 from ..ops.inplace import (elu_, hardsigmoid_, hardswish_, hardtanh_, leaky_relu_, mish_, relu6_, relu_, selu_,
                            silu_)
 
@@ -19,12 +20,6 @@ from ..ops.inplace import (elu_, hardsigmoid_, hardswish_, hardtanh_, leaky_relu
 # hardswish take ``inplace``: the operation itself is in nnlite/ops/pointwise.py (or
 # piecewise.py), its in-place form (which overwrites the input and moves its history)
 # in nnlite/ops/inplace.py, and these choose between them.
-
-
-def _inplace_flag(op, inplace):
-    if not isinstance(inplace, (bool, np.bool_)):   # F.selu(x, 1.0) meant something else
-        raise TypeError(f"{op}: inplace must be True or False, got {type(inplace).__name__} {inplace!r}")
-    return inplace
 
 
 def relu(input, inplace=False):
@@ -138,8 +133,24 @@ def _check_prelu(input, weight):
 
 # threshold, the shrinkage functions, celu, softmin and rrelu are compositions of other
 # operations (nnlite/ops/composed_activations.py); threshold, celu and rrelu take inplace.
+from ..ops import composed_activations as _composed  # noqa: E402
 from ..ops.composed_activations import (celu, hardshrink, rrelu, softmin, softshrink,  # noqa: F401,E402
                                         tanhshrink, threshold)
+
+
+def threshold_(input, threshold, value):
+    """``threshold(input, threshold, value, inplace=True)``: overwrites ``input`` and returns it."""
+    return _composed.threshold(input, threshold, value, inplace=True)   # (the argument hides the function)
+
+
+def celu_(input, alpha=1.0):
+    """``celu(input, alpha, inplace=True)``: overwrites ``input`` and returns it."""
+    return celu(input, alpha, inplace=True)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
+    """``rrelu(..., inplace=True)``: overwrites ``input`` and returns it."""
+    return rrelu(input, lower, upper, training, inplace=True, generator=generator)
 
 # ------------------------------------------------------------------ layers ---
 # Each function below is the stateless form of a layer in nnlite.nn; the ops it

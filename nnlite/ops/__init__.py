@@ -66,6 +66,11 @@ def _swap(f):
     return lambda a, b: f(b, a)
 
 
+def _flip(self, *dims):
+    """``x.flip(0, 1)`` or ``x.flip((0, 1))``, as PyTorch's method takes either."""
+    return flip(self, dims[0] if len(dims) == 1 else dims)
+
+
 def _to(self, *args, dtype=None, **kwargs):
     """``x.to(nl.float64)``; device arguments ('cpu') are accepted and ignored."""
     for a in args:
@@ -106,7 +111,7 @@ def _install():
         "amin": amin, "argmax": argmax, "argmin": argmin, "logsumexp": logsumexp, "norm": norm,
         "prod": prod, "all": all, "any": any, "cumsum": cumsum, "cumprod": cumprod,
         "logcumsumexp": logcumsumexp, "cummax": cummax, "cummin": cummin,
-        "sort": sort, "argsort": argsort, "topk": topk, "kthvalue": kthvalue, "flip": flip,
+        "sort": sort, "argsort": argsort, "topk": topk, "kthvalue": kthvalue, "flip": _flip,
         "fliplr": fliplr, "flipud": flipud, "roll": roll, "tril": tril, "triu": triu, "diagonal": diagonal,
         "diag": diag, "diag_embed": diag_embed, "trace": trace, "kron": kron,
         "repeat_interleave": repeat_interleave, "take_along_dim": take_along_dim,

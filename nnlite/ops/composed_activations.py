@@ -28,18 +28,12 @@ from .._kernels.checks import real_number
 from ..autograd import Function, chosen_by, constant
 from ..random import _gen
 from .compare import where
-from .inplace import apply_in_place
+from .inplace import apply_in_place, inplace_flag as _inplace_flag
 from .piecewise import leaky_relu
 from .pointwise import _floating, exp, tanh
 from .softmax import softmax
 
 __all__ = ["threshold", "hardshrink", "softshrink", "tanhshrink", "celu", "softmin", "rrelu"]
-
-
-def _inplace_flag(op, inplace):
-    if not isinstance(inplace, (bool, np.bool_)):
-        raise TypeError(f"{op}: inplace must be True or False, got {type(inplace).__name__} {inplace!r}")
-    return inplace
 
 
 def _maybe_in_place(op, input, inplace, fn, *args):

@@ -188,7 +188,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         input, padding = _string_padding(input, (1,) + tuple(weight.shape[2:]), stride, dilation, padding)
     else:
         padding = (0, _one(padding, "conv1d: padding")[1])
-    geometry = (stride, padding, dilation, int(groups))
+    geometry = (stride, padding, dilation, groups)
     return Conv2dFunction.apply(input, weight, bias, geometry)
 
 

@@ -18,11 +18,13 @@ def _dim(op, dim, ndim):
     return int(dim) % n
 
 
-def _dims(dim, ndim):
+def _dims(dim, ndim, op="dim"):
     """Normalise ``dim`` (None, int or tuple) to a sorted tuple of non-negative axes."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim) if isinstance(dim, (tuple, list)) else None
+    if dims is None or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in dims):
+        raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got {type(dim).__name__} {dim!r}")
     out = []
     for d in dims:
         if not -max(ndim, 1) <= d < max(ndim, 1):

@@ -98,7 +98,7 @@ class Einsum(Function):
         kept = "".join(c for c in letters if c in reached)
         # the operands broadcast to the full sizes, so every letter has one size in the product
         factors = [grad] + [_broadcast(operands[j], terms[j], sizes) for j in others]
-        g = einsum_terms([self.out_term] + [terms[j] for j in others], kept, factors)
+        g = _einsum_terms([self.out_term] + [terms[j] for j in others], kept, factors)
         if kept != letters:   # letters only this operand has: the gradient is constant along them
             g = expand(reshape(g, tuple(sizes[c] if c in kept else 1 for c in letters)),
                        tuple(sizes[c] for c in letters))
@@ -112,7 +112,7 @@ class Einsum(Function):
                     eye_terms.append(c + fresh)
                     c = fresh
                 target += c
-            g = einsum_terms([letters] + eye_terms, target, [g] + eyes)
+            g = _einsum_terms([letters] + eye_terms, target, [g] + eyes)
         shape = operands[i].shape
         return sum_to(g, shape) if tuple(g.shape) != tuple(shape) else g
 
@@ -122,7 +122,7 @@ def _broadcast(x, term, sizes):
     return x if tuple(x.shape) == full else expand(x, full)
 
 
-def einsum_terms(terms, out, operands):
+def _einsum_terms(terms, out, operands):
     """einsum from spelled-out subscripts (used by the backward, which builds them)."""
     return Einsum.apply(*operands, terms=tuple(terms), out=out)
 
@@ -155,7 +155,7 @@ def einsum(equation, *operands):
             raise ValueError(f"einsum: subscript {c!r} of {equation!r} labels dims of sizes "
                              f"{sorted(sizes)}; they must be equal (or 1, to broadcast)")
     if len(operands) <= 2:
-        return einsum_terms(terms, out, operands)
+        return _einsum_terms(terms, out, operands)
     # Three or more operands: contract them two at a time, left to right, keeping only the
     # letters a later operand or the output still needs. One product over every letter at
     # once would loop over all their sizes together ("ij,jk,kl" would cost n^4, not 2 n^3).
@@ -164,6 +164,6 @@ def einsum(equation, *operands):
         later = "".join(terms[k + 1:]) + out
         target = out if k == len(operands) - 1 else \
             "".join(dict.fromkeys(c for c in current_term + terms[k] if c in later))
-        current = einsum_terms([current_term, terms[k]], target, [current, operands[k]])
+        current = _einsum_terms([current_term, terms[k]], target, [current, operands[k]])
         current_term = target
     return current

@@ -29,6 +29,13 @@ from .indexing import GetItem, _convert_key
 from .shape import cast, sum_to
 
 
+def inplace_flag(op, inplace):
+    """``inplace`` itself, refused unless it is True or False (``F.selu(x, 1.0)`` meant something else)."""
+    if not isinstance(inplace, (bool, np.bool_)):
+        raise TypeError(f"{op}: inplace must be True or False, got {type(inplace).__name__} {inplace!r}")
+    return inplace
+
+
 def _check_leaf(x, op):
     if not x.data.flags.writeable:
         # an expand()ed view, whose elements share memory (writing one would write them all),

@@ -10,9 +10,9 @@ dtype only if it has a higher category than the ones that outrank it:
 3. Python numbers last, a float standing for the default dtype (float32),
    an int for int64, a bool for bool.
 
-So ``int64 tensor + float32 tensor`` is float32, ``float32 tensor + 0-dim float64
-tensor`` is float32, ``int32 tensor + 5`` stays int32 and ``int64 tensor * 2.5`` is
-float32. Within one priority group, dtypes of one category promote as NumPy does
+So by PyTorch's rules (``nl.result_type``) an int64 tensor with a float32 tensor
+gives float32, a float32 tensor with a 0-dim float64 tensor float32, an int32
+tensor with 5 int32, and an int64 tensor with 2.5 float32. Within one priority group, dtypes of one category promote as NumPy does
 (int32 with int64 gives int64); across categories the higher category wins (int64
 with float16 gives float16, where NumPy would give float64).
 

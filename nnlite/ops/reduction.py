@@ -318,7 +318,7 @@ def prod(input, dim=None, keepdim=False, dtype=None):
 
 def _truth(op, reduce, input, dim, keepdim):
     """``reduce`` (np.all or np.any) over ``dim``: bool, or uint8 for a uint8 tensor, as in PyTorch."""
-    out = np.asarray(reduce(tensor_input(op, input).data, axis=_dims(dim, input.ndim), keepdims=keepdim))
+    out = np.asarray(reduce(tensor_input(op, input).data, axis=_dims(dim, input.ndim, op), keepdims=keepdim))
     return Tensor._make(out.astype(np.uint8) if input.dtype == np.uint8 else out, None)
 
 

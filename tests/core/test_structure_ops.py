@@ -264,3 +264,10 @@ def test_index_ops_refuse_what_pytorch_refuses():
     for call, error, message in cases:
         with pytest.raises(error, match=message):
             call()
+
+
+def test_flip_method_takes_dims_as_pytorchs_does_and_dims_are_type_checked():
+    x = nl.arange(6).reshape(2, 3)
+    assert x.flip(0, 1).data.tolist() == x.flip((0, 1)).data.tolist() == [[5, 4, 3], [2, 1, 0]]
+    with pytest.raises(TypeError, match=r"all: dim must be an int, a tuple of ints or None, got float 1.5"):
+        nl.all(nl.ones(2, 2), 1.5)

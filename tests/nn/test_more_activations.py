@@ -273,3 +273,12 @@ def test_bad_arguments_name_what_was_expected():
 def test_doctests_run():
     failures, tried = doctest.testmod(composed_activations, verbose=False)
     assert tried >= 5 and failures == 0
+
+
+def test_in_place_functional_forms_overwrite_their_input():
+    for name, args in (("threshold_", (0.5, 9.0)), ("celu_", (1.0,)), ("rrelu_", ())):
+        x = nl.tensor([-1.0, 0.2, 3.0])
+        expected = getattr(F, name[:-1])(x * 1.0, *args).data
+        y = getattr(F, name)(x, *args)
+        assert y is x
+        np.testing.assert_array_equal(x.data, expected)

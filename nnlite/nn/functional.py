@@ -157,9 +157,9 @@ def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
 # calls (nnlite/ops/nn_ops.py, conv.py, norm.py, loss.py) hold forward and backward.
 from ..ops.nn_ops import dropout, embedding, linear, linear_relu, pad  # noqa: F401,E402
 from ..ops.norm import _check_positions, batch_norm, group_norm, instance_norm, layer_norm, rms_norm  # noqa: F401,E402
-from ..ops.conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d,  # noqa: F401,E402
-                        conv1d, conv2d, conv_transpose1d, conv_transpose2d, lp_pool1d, lp_pool2d,
-                        max_pool1d, max_pool2d)
+from ..ops.conv import (avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d,  # noqa: F401,E402
+                        conv_transpose2d, lp_pool1d, lp_pool2d, max_pool1d, max_pool2d)
+from ..ops.adaptive_pool import adaptive_avg_pool1d, adaptive_avg_pool2d  # noqa: F401,E402
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,  # noqa: F401,E402
                         l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from ..ops.loss import binary_cross_entropy, gaussian_nll_loss, poisson_nll_loss  # noqa: F401,E402

@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd import constant
-from ..ops.conv import adaptive_avg_pool1d, adaptive_avg_pool2d
+from ..ops.adaptive_pool import adaptive_avg_pool1d, adaptive_avg_pool2d
 from .module import Module
 
 __all__ = ["interpolate", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]

@@ -1,11 +1,14 @@
-"""Adaptive max pooling: the maximum of each of ``output_size`` bins, whatever the input size.
+"""Adaptive pooling: the mean or the maximum of each of ``output_size`` bins, whatever the input size.
 
 Bin ``i`` of ``out`` over an axis of length ``L`` covers the positions
 ``floor(i * L / out)`` to ``ceil((i + 1) * L / out)`` (end excluded), PyTorch's
 edges: the bins tile the axis, neighbours overlap by a position when ``out``
 does not divide ``L``, and every bin holds at least one position.
 
-Forward finds, in NumPy, the flat index of each bin's winner in its ``H * W``
+Average pooling is a product with a constant (out, L) matrix per axis, whose
+row i holds ``1 / (bin size)`` over bin i, so its gradient is matmul's.
+
+For max pooling, forward finds, in NumPy, the flat index of each bin's winner in its ``H * W``
 plane (the first maximum in row-major order; a bin holding a NaN picks its
 last NaN, so the NaN propagates, as PyTorch's does) and reads the winners: a
 gather. Backward scatter-adds the gradient to the winners (where bins overlap,
@@ -19,10 +22,12 @@ import numbers
 import numpy as np
 
 from ..autograd import Function, chosen_by, constant
+from .conv import _check_pool
 from .indexing import ScatterAdd
+from .linalg import matmul
 from .shape import reshape
 
-__all__ = ["adaptive_max_pool1d", "adaptive_max_pool2d"]
+__all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"]
 
 
 def _bin_edges(length, out):
@@ -122,3 +127,39 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     (1, 4, 2, 9)
     """
     return _adaptive_max_pool("adaptive_max_pool2d", input, output_size, return_indices, 2)
+
+
+# --------------------------------------------------------------- average ---
+
+def _averaging_matrix(size, out, dtype):
+    """(out, size) matrix whose row i averages bin i of ``size`` positions."""
+    m = np.zeros((out, size), dtype=dtype)
+    for i, (start, end) in enumerate(_bin_edges(size, out)):
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+def _average_sizes(name, input, output_size, spatial_dims):
+    out = _output_size(name, output_size, tuple(input.shape[-spatial_dims:]))
+    if min(out) < 1 or min(input.shape[-spatial_dims:]) < 1:
+        raise ValueError(f"{name}: output_size must be >= 1 and the input non-empty, got "
+                         f"output_size={output_size}, input shape {tuple(input.shape)}")
+    return out
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Average over ``output_size`` bins along L of (N, C, L) or unbatched (C, L) input."""
+    _check_pool("adaptive_avg_pool1d", input, (2, 3))
+    (out,) = _average_sizes("adaptive_avg_pool1d", input, output_size, 1)
+    return matmul(input, constant(_averaging_matrix(input.shape[-1], out, input.dtype).T))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average over an ``output_size`` grid of bins of (N, C, H, W) or (C, H, W) input; ``output_size``
+    is an int, a pair, or a pair with None for "keep that size"."""
+    _check_pool("adaptive_avg_pool2d", input, (3, 4))
+    oh, ow = _average_sizes("adaptive_avg_pool2d", input, output_size, 2)
+    h, w = input.shape[-2:]
+    rows = constant(_averaging_matrix(h, oh, input.dtype))
+    cols = constant(_averaging_matrix(w, ow, input.dtype).T)
+    return matmul(matmul(rows, input), cols)

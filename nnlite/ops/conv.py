@@ -511,38 +511,3 @@ def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     kernel = _window("lp_pool1d", "kernel_size", kernel_size, 1)
     stride = kernel if _default_stride(stride) else _window("lp_pool1d", "stride", stride, 1)
     return _lp_pool("lp_pool1d", input, norm_type, kernel, stride, ceil_mode, avg_pool1d, max_pool1d)
-
-
-def _adaptive_matrix(size, out, dtype):
-    """(out, size) averaging matrix: row i averages x[floor(i*size/out) : ceil((i+1)*size/out)]."""
-    m = np.zeros((out, size), dtype=dtype)
-    for i in range(out):
-        start, end = (i * size) // out, -(-((i + 1) * size) // out)
-        m[i, start:end] = 1.0 / (end - start)
-    return m
-
-
-def adaptive_avg_pool1d(input, output_size):
-    """Average over windows chosen so the output has length ``output_size`` (any input length)."""
-    _check_pool("adaptive_avg_pool1d", input, (2, 3))
-    out = int(output_size if isinstance(output_size, (int, np.integer)) else output_size[0])
-    if out < 1 or input.shape[-1] < 1:
-        raise ValueError(f"adaptive_avg_pool1d: output_size must be >= 1 and the input non-empty, got "
-                         f"output_size={output_size}, input shape {tuple(input.shape)}")
-    return matmul(input, constant(_adaptive_matrix(input.shape[-1], out, input.dtype).T))
-
-
-def adaptive_avg_pool2d(input, output_size):
-    """Adaptive average pooling over (H, W); ``output_size`` an int, a pair, or None entries for 'keep'."""
-    _check_pool("adaptive_avg_pool2d", input, (3, 4))
-    if isinstance(output_size, (int, np.integer)):
-        output_size = (output_size, output_size)
-    h, w = input.shape[-2:]
-    oh = h if output_size[0] is None else int(output_size[0])
-    ow = w if output_size[1] is None else int(output_size[1])
-    if oh < 1 or ow < 1 or h < 1 or w < 1:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be >= 1 and the input non-empty, got "
-                         f"output_size={output_size}, input shape {tuple(input.shape)}")
-    rows = constant(_adaptive_matrix(h, oh, input.dtype))
-    cols = constant(_adaptive_matrix(w, ow, input.dtype).T)
-    return matmul(matmul(rows, input), cols)

@@ -6,8 +6,7 @@ SELU networks rely on. All of them draw their masks from nnlite's seeded
 generator, so ``nl.manual_seed`` makes them reproducible, and all are the
 identity in eval mode (``model.eval()``).
 """
-import numbers
-
+from ..ops.nn_ops import _probability
 from . import functional as F
 from .module import Module
 
@@ -17,8 +16,7 @@ __all__ = ["Dropout", "Dropout1d", "Dropout2d", "AlphaDropout"]
 class _DropoutNd(Module):
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"{type(self).__name__}: probability must be in [0, 1], got {p!r}")
+        _probability(type(self).__name__, p)
         self.p, self.inplace = p, inplace
 
     def extra_repr(self):

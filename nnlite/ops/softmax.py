@@ -9,6 +9,7 @@ import numpy as np
 from .._kernels import K
 from ..autograd import Function
 from ..tensor import Tensor
+from .dims import _dim as _checked_dim
 from .pointwise import exp
 from .reduction import sum as _sum
 
@@ -143,10 +144,7 @@ class LogSoftmaxGrad(Function):
 def _dim(x, dim):
     if dim is None:
         raise TypeError("softmax: pass dim explicitly (PyTorch's implicit dim choice is deprecated)")
-    nd = max(x.ndim, 1)
-    if not -nd <= dim < nd:
-        raise IndexError(f"softmax: dim {dim} out of range for a tensor with {x.ndim} dims")
-    return dim % nd
+    return _checked_dim("softmax", dim, x.ndim)
 
 
 def softmax(input, dim=None, dtype=None):

@@ -240,6 +240,12 @@ def product_out(op, out, shape, dtype):
         extent += (size - 1) * stride
 
 
+def is_int(value):
+    """True for a Python or NumPy integer, but not for a bool (which Python counts as one) or
+    a float that happens to be whole: the test every size, count and index argument needs."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def real_number(op, name, value):
     """``value`` as a float: a Python or NumPy real number (int, float, np.float32...).
 

@@ -13,19 +13,14 @@ other way, as the adjoint of a convolution, and so store it the other way round:
 import math
 import numbers
 
-import numpy as np
-
 from .. import ops
+from .._kernels.checks import is_int as _is_int
 from ..parameter import Parameter
 from . import functional as F
 from . import init
 from .module import Module
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
-
-
-def _is_int(v):
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _tuple(v, n, what):

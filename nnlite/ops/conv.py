@@ -27,16 +27,12 @@ import numbers
 import numpy as np
 
 from .._kernels import K
+from .._kernels.checks import is_int as _is_int
 from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .indexing import gather
-from .linalg import matmul
 from .nn_ops import pad
 from .shape import cast, expand, reshape, unsqueeze, squeeze
-
-
-def _is_int(v):
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _pair(v, what):

@@ -10,10 +10,9 @@ order of position as well (descending), so the indices are the same on every
 run. NaN counts as larger than every number, as in PyTorch: last when sorting
 ascending, first when descending, first among the ``topk`` largest.
 """
-import numbers
-
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..autograd import Function
 from ..tensor import Tensor
 from .indexing import gather
@@ -147,7 +146,7 @@ def roll(input, shifts, dims=None):
     """
     tensor_input("roll", input)
     shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
-    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shifts):
+    if not all(is_int(s) for s in shifts):
         raise TypeError(f"roll: shifts must be an int or a tuple of ints, got {shifts!r}")
     if dims is None:
         if len(shifts) != 1:

@@ -15,7 +15,7 @@ from ..tensor import Tensor, is_bfloat16, is_floating_dtype
 from .arithmetic import abs as _abs
 from .compare import where
 from .dims import _dims
-from .pointwise import exp, sqrt
+from .pointwise import exp
 from .promotion import tensor_input
 from .shape import cast, cat, expand, reshape
 

@@ -104,7 +104,7 @@ def transpose(input, dim0, dim1):
 def t(input):
     """Transpose of a 2-D tensor (1-D and 0-D are returned as they are)."""
     if input.ndim > 2:
-        raise ValueError(f"t() expects a tensor with <= 2 dims, got {x.ndim}")
+        raise ValueError(f"t() expects a tensor with <= 2 dims, got {input.ndim}")
     return input if input.ndim < 2 else transpose(input, 0, 1)
 
 
@@ -147,7 +147,7 @@ def sum_to(input, shape):
 def expand(input, *shape):
     shape = _normalize_shape(shape)
     if len(shape) < input.ndim:
-        raise RuntimeError(f"expand: the target shape {shape} has fewer dims than the input {x.shape}")
+        raise RuntimeError(f"expand: the target shape {shape} has fewer dims than the input {input.shape}")
     lead = len(shape) - input.ndim
     shape = tuple(input.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     return input if input.shape == shape else Expand.apply(input, shape)

@@ -6,10 +6,9 @@ elsewhere. tril and triu are their own adjoints; taking a diagonal and writing
 one into zeros are each other's. All of them work on the last two dims of a
 batch of matrices (tril, triu) or on any two dims (diagonal, diag_embed).
 """
-import numbers
-
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..autograd import Function
 from .promotion import tensor_input
 from .dims import _dim
@@ -28,7 +27,7 @@ class Triangle(Function):
 
 
 def _offset(op, name, value):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+    if not is_int(value):
         raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__} {value!r}")
     return int(value)
 

@@ -205,3 +205,10 @@ def test_functions_take_pytorchs_argument_names():
 def test_backend_fixture_runs_the_test_on_the_chosen_backend(backend):
     # NNLITE_BACKEND=reference python -m pytest tests/core tests/nn runs these files on the NumPy twins.
     assert nl.get_backend() == backend
+
+
+def test_t_and_expand_errors_name_the_shapes():
+    with pytest.raises(ValueError, match=r"t\(\) expects a tensor with <= 2 dims, got 3"):
+        nl.zeros(2, 2, 2).t()
+    with pytest.raises(RuntimeError, match=r"expand: the target shape \(3,\) has fewer dims than the input \(2, 3\)"):
+        nl.zeros(2, 3).expand(3)

@@ -162,7 +162,7 @@ from ..ops.conv import (avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d
 from ..ops.adaptive_pool import adaptive_avg_pool1d, adaptive_avg_pool2d  # noqa: F401,E402
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,  # noqa: F401,E402
                         l1_loss, mse_loss, nll_loss, smooth_l1_loss)
-from ..ops.loss import binary_cross_entropy, gaussian_nll_loss, poisson_nll_loss  # noqa: F401,E402
+from ..ops.likelihood import binary_cross_entropy, gaussian_nll_loss, poisson_nll_loss  # noqa: F401,E402
 from ..ops.margin import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss,  # noqa: F401,E402
                           multi_margin_loss, multilabel_soft_margin_loss, soft_margin_loss, triplet_margin_loss)
 from ..ops.distance import cosine_similarity, normalize, pairwise_distance  # noqa: F401,E402

@@ -4,25 +4,20 @@ Cross-entropy runs on a fused kernel (log-softmax, pick, smoothing and the
 reduction in one pass); its backward is the closed form
 ``softmax(logits) - target`` (weighted and smoothed), evaluated by a kernel for
 first-order training and by differentiable ops when the backward itself is
-recorded. Binary cross-entropy on probabilities is one Function, because its input
-gradient is PyTorch's guarded closed form rather than the slope of its floored
-logs. The other losses are short compositions of differentiable ops; the
-margin losses are in ``margin.py``.
+recorded. The other losses are short compositions of differentiable ops; the
+margin losses are in ``margin.py``, the likelihoods of Bernoulli probabilities,
+Poisson rates and Gaussian means and variances in ``likelihood.py``.
 """
-import math
-
 import numpy as np
 
 from .._kernels import K
 from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor, is_floating_dtype
-from .arithmetic import _wants
-from .compare import clamp, where
-from .distance import FloorValue, broadcast_shape
+from .compare import where
 from .indexing import gather
 from .pointwise import exp, log, softplus
 from .reduction import mean as _mean, sum as _sum
-from .shape import movedim, reshape, unsqueeze
+from .shape import movedim, reshape
 from .softmax import log_softmax, softmax
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -301,160 +296,5 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(loss, reduction)
 
 
-# --------------------------------------------- BCE on probabilities ---
-
-# PyTorch's two guards in BCE: each log term is floored at -100 (a confident mistake costs 100,
-# not inf), and x (1 - x) is kept at least 1e-12 from 0 in the input gradient. PyTorch stores that
-# 1e-12 as a float32, so it is rounded to float32 here too (a gradient of 1e12 would otherwise
-# differ from PyTorch's in the 9th digit).
-_LOG_FLOOR = -100.0
-_BCE_EPS = float(np.float32(1e-12))
-
-
-def _floored_log(p):
-    """``max(log p, -100)``, never evaluating log 0 (its -inf would make gradients NaN)."""
-    above = _data(p) > math.exp(_LOG_FLOOR)
-    one = np.ones((), p.dtype)
-    return where(above, log(where(above, p, one)), np.full((), _LOG_FLOOR, p.dtype))
-
-
-class BinaryCrossEntropy(Function):
-    """loss = -(t max(log x, -100) + (1 - t) max(log(1 - x), -100)), elementwise.
-
-    d loss / dx = (x - t) / max(x (1 - x), 1e-12): the slope of the unfloored loss,
-    guarded as PyTorch guards it, so a confident mistake (x = 0, t = 1) still gets
-    a steep push instead of the floor's zero slope.
-    d loss / dt = max(log(1 - x), -100) - max(log x, -100): the slope of the floored loss.
-    The second derivative is that of this guarded slope, which is flat where the
-    guard holds (x within about 1e-12 of 0 or 1); PyTorch's keeps growing there.
-    """
-
-    def forward(self, x, t):
-        with np.errstate(divide="ignore"):   # log 0 = -inf is expected, then floored
-            log_x = np.maximum(np.log(x), _LOG_FLOOR)
-            log_not_x = np.maximum(np.log1p(-x), _LOG_FLOOR)
-        return -(t * log_x + (1 - t) * log_not_x)
-
-    def backward(self, grad):
-        x, t = self.inputs
-        gx = grad * (x - t) / clamp(x * (1.0 - x), min=_BCE_EPS) if _wants(x) else None
-        gt = grad * (_floored_log(1.0 - x) - _floored_log(x)) if _wants(t) else None
-        return gx, gt
-
-
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
-    """``-[t log x + (1 - t) log(1 - x)]`` for probabilities ``x``, each log floored at -100 as in PyTorch.
-
-    ``input`` holds probabilities in [0, 1] (a sigmoid's output) and ``target``
-    has its shape; ``weight`` broadcasts to that shape and rescales each element;
-    "mean" averages over elements. On logits,
-    :func:`binary_cross_entropy_with_logits` is the stabler choice.
-
-    >>> import nnlite as nl
-    >>> round(binary_cross_entropy(nl.tensor([0.8, 0.4]), nl.tensor([1.0, 0.0])).item(), 6)  # -(log .8 + log .6) / 2
-    0.366985
-    """
-    reduction = _legacy(reduction, size_average, reduce)
-    _check_reduction("binary_cross_entropy", reduction)
-    _same_shape("binary_cross_entropy", input, target)
-    x = input.data
-    outside = ~((x >= 0) & (x <= 1))   # NaN is outside too
-    if outside.any():
-        raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1] (apply sigmoid first, "
-                         f"or use binary_cross_entropy_with_logits on logits); got {int(outside.sum())} "
-                         f"value(s) outside, e.g. {float(x[outside][0])}")
-    loss = BinaryCrossEntropy.apply(input, _float_target(target, input))
-    if weight is not None:
-        _broadcasts_to("binary_cross_entropy", "weight", weight, input.shape)
-        loss = loss * weight
-    return _reduce(loss, reduction)
-
-
-# ----------------------------------------------------- likelihoods ---
-
-def _stirling(target):
-    """``t log t - t + 0.5 log(2 pi t)`` (Stirling's log t!) where t > 1, else 0.
-
-    It is evaluated only where t > 1, so no log 0 reaches a gradient.
-    """
-    big = _data(target) > 1
-    safe = where(big, target, np.ones((), target.dtype))
-    term = safe * log(safe) - safe + 0.5 * log(safe * (2 * math.pi))
-    return where(big, term, np.zeros((), target.dtype))
-
-
-def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
-                     reduction="mean"):
-    """``rate - t log rate``: the Poisson negative log-likelihood of counts ``t``, without ``log t!``.
-
-    With ``log_input=True`` (the default) ``input`` is the log of the rate,
-    ``exp(input) - t * input``; otherwise it is the rate, ``input - t * log(input + eps)``.
-    ``full=True`` adds Stirling's approximation of ``log t!`` for targets above 1
-    (PyTorch leaves it out where t <= 1). ``input`` and ``target`` broadcast.
-
-    >>> import nnlite as nl
-    >>> poisson_nll_loss(nl.tensor([0.0]), nl.tensor([2.0])).item()   # e^0 - 2 * 0
-    1.0
-    """
-    reduction = _legacy(reduction, size_average, reduce)
-    _check_reduction("poisson_nll_loss", reduction)
-    broadcast_shape("poisson_nll_loss", input=input, target=target)
-    target = _float_target(target, input)
-    if log_input:
-        loss = exp(input) - target * input
-    else:
-        loss = input - target * log(input + eps)
-    if full:
-        loss = loss + _stirling(target)
-    return _reduce(loss, reduction)
-
-
-def _variance_shape(input, var):
-    """``var`` shaped to broadcast against ``input`` by PyTorch's rules, or a ValueError."""
-    shape, given = tuple(input.shape), tuple(var.shape)
-    if given == shape:
-        return var
-    if input.ndim and given == shape[:-1]:   # one variance per row, shared along the last dim
-        return unsqueeze(var, -1)
-    differ = [i for i in range(len(shape)) if len(given) == len(shape) and given[i] != shape[i]]
-    if len(given) == len(shape) and len(differ) == 1 and given[differ[0]] == 1:
-        return var   # shared along the one dim where it has size 1
-    raise ValueError(f"gaussian_nll_loss: var must have the input's shape {shape}, that shape without its last "
-                     f"dim {shape[:-1]}, or that shape with one dim of size 1; got {given}")
-
-
-def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
-    """``0.5 (log var + (input - target)**2 / var)``: Gaussian negative log-likelihood with a predicted variance.
-
-    ``var`` is a float, or a tensor of the input's shape (one variance per
-    element), of that shape without its last dim, or of that shape with one
-    dim of size 1 (one variance shared along it). Negative variances are
-    refused. ``var`` is raised to ``eps`` for stability in value only: as in
-    PyTorch, its gradient ignores that floor (:class:`~nnlite.ops.distance.FloorValue`).
-    ``full=True`` adds the constant ``0.5 log(2 pi)``.
-
-    >>> import nnlite as nl
-    >>> round(gaussian_nll_loss(nl.tensor([3.0]), nl.tensor([1.0]), nl.tensor([4.0])).item(), 6)   # (log 4 + 1) / 2
-    1.193147
-    """
-    _check_reduction("gaussian_nll_loss", reduction)
-    if isinstance(var, (int, float, np.floating)):
-        if var < 0:
-            raise ValueError(f"gaussian_nll_loss: var must be >= 0, got {var}")
-        var = constant(np.full(input.shape, var, input.dtype))
-    v = _data(var)
-    if np.any(v < 0):
-        raise ValueError(f"gaussian_nll_loss: var must be >= 0 everywhere, got {int((v < 0).sum())} negative "
-                         f"entries (smallest {float(v.min())})")
-    broadcast_shape("gaussian_nll_loss", input=input, target=target)
-    var = FloorValue.apply(_variance_shape(input, var), eps)
-    d = input - target
-    loss = 0.5 * (log(var) + d * d / var)
-    if full:
-        loss = loss + 0.5 * math.log(2 * math.pi)
-    return _reduce(loss, reduction)
-
-
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss",
-           "binary_cross_entropy_with_logits", "kl_div", "binary_cross_entropy", "poisson_nll_loss",
-           "gaussian_nll_loss"]
+           "binary_cross_entropy_with_logits", "kl_div"]

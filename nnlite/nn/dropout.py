@@ -6,7 +6,7 @@ SELU networks rely on. All of them draw their masks from nnlite's seeded
 generator, so ``nl.manual_seed`` makes them reproducible, and all are the
 identity in eval mode (``model.eval()``).
 """
-from ..ops.nn_ops import _probability
+from ..ops.dropout import _probability
 from . import functional as F
 from .module import Module
 

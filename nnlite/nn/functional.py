@@ -153,9 +153,11 @@ def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
     return rrelu(input, lower, upper, training, inplace=True, generator=generator)
 
 # ------------------------------------------------------------------ layers ---
-# Each function below is the stateless form of a layer in nnlite.nn; the ops it
-# calls (nnlite/ops/nn_ops.py, conv.py, norm.py, loss.py) hold forward and backward.
-from ..ops.nn_ops import dropout, embedding, linear, linear_relu, pad  # noqa: F401,E402
+# Each function below is the stateless form of a layer in nnlite.nn; the ops it calls
+# (nnlite/ops/nn_ops.py, dropout.py, padding.py, conv.py, norm.py, loss.py) hold forward and backward.
+from ..ops.nn_ops import embedding, linear, linear_relu  # noqa: F401,E402
+from ..ops.dropout import dropout  # noqa: F401,E402
+from ..ops.padding import pad  # noqa: F401,E402
 from ..ops.norm import _check_positions, batch_norm, group_norm, instance_norm, layer_norm, rms_norm  # noqa: F401,E402
 from ..ops.conv import (avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d,  # noqa: F401,E402
                         conv_transpose2d, lp_pool1d, lp_pool2d, max_pool1d, max_pool2d)
@@ -233,9 +235,9 @@ from .gating import glu  # noqa: F401,E402
 from .distillation import distillation_loss  # noqa: F401,E402
 
 # ------------------------------------------- resizing, channel dropout, adaptive max ---
-# Channel and alpha dropout sit beside dropout (nnlite/ops/nn_ops.py); pixel shuffle and
+# Channel and alpha dropout sit beside dropout (nnlite/ops/dropout.py); pixel shuffle and
 # interpolate live with their layers (nnlite/nn/pixel_shuffle.py, upsampling.py).
-from ..ops.nn_ops import alpha_dropout, dropout1d, dropout2d  # noqa: F401,E402
+from ..ops.dropout import alpha_dropout, dropout1d, dropout2d  # noqa: F401,E402
 from ..ops.adaptive_pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401,E402
 from .pixel_shuffle import pixel_shuffle, pixel_unshuffle  # noqa: F401,E402
 from .upsampling import interpolate  # noqa: F401,E402

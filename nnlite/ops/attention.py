@@ -30,7 +30,7 @@ import numpy as np
 from ..tensor import Tensor, is_floating_dtype
 from .compare import where
 from .linalg import matmul
-from .nn_ops import dropout
+from .dropout import dropout
 from .shape import expand, reshape, transpose, unsqueeze
 from .softmax import scaled_softmax, softmax
 

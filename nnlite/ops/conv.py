@@ -31,7 +31,7 @@ from .._kernels.checks import is_int as _is_int
 from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .indexing import gather
-from .nn_ops import pad
+from .padding import pad
 from .shape import cast, expand, reshape, unsqueeze, squeeze
 
 

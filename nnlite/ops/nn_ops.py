@@ -1,4 +1,5 @@
-"""Layer operations: linear, dropout, embedding and pad, each with its backward beside it.
+"""Layer operations: linear and embedding, each with its backward beside it (dropout is in
+``dropout.py``, padding in ``padding.py``).
 
 ``linear`` runs on the fused GEMM kernel (``act(x @ W.T + b)`` in one pass) and
 sums its bias gradient with the blocked ``bias_grad`` kernel, so the result is
@@ -7,20 +8,13 @@ operations (or with Functions whose own backward is stated), so second
 derivatives come out exact; linear's, when nothing records it, calls the same
 kernels directly.
 """
-import math
-import numbers
-import warnings
-
 import numpy as np
 
 from .._kernels import K
 from ..autograd import Function, _mode, chosen_by, constant, is_grad_enabled
-from ..random import _gen
 from ..tensor import Tensor
-from .indexing import GetItem
-from .inplace import apply_in_place
 from .linalg import _array, _wants_grad, matmul
-from .pointwise import SELU_ALPHA, SELU_SCALE, ReluGrad
+from .pointwise import ReluGrad
 from .shape import expand, reshape
 
 
@@ -154,122 +148,6 @@ def _raise_linear_shapes(input, weight):
                      f"input has {got} (shape {input.shape})")
 
 
-# ----------------------------------------------------------------- dropout ---
-
-class DropoutFunction(Function):
-    """y = x * mask / (1 - p): zeroing is rescaled so the expected value stays x."""
-    saves_inputs = False
-
-    def forward(self, x, u, p):
-        y, mask = K.dropout_forward(np.ascontiguousarray(x), u, p)
-        self.noise = mask.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
-        return y
-
-    def backward(self, grad):
-        return grad * constant(self.noise), None, None
-
-
-def dropout(input, p=0.5, training=True, inplace=False, generator=None):
-    """Zero each element with probability ``p`` (in training) and scale the rest by 1/(1-p)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
-    if not training or p == 0.0:
-        return input
-    if p == 1.0:
-        if inplace:
-            return apply_in_place(input, "dropout_", lambda x: x * 0.0)
-        return input * 0.0
-    u = _gen(generator).random(input.shape, dtype=input.dtype)
-    if inplace:
-        return apply_in_place(input, "dropout_", DropoutFunction.apply, u, float(p))
-    return DropoutFunction.apply(input, u, float(p))
-
-
-def _probability(op, p):
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"{op}: probability must be in [0, 1], got {p!r}")
-    return float(p)
-
-
-def _times_noise(op, input, inplace, noise, shift=None):
-    """``input * noise (+ shift)``, the noise (and shift) constants broadcast over ``input``;
-    ``inplace=True`` writes the result into ``input``. Its gradient is ``grad * noise``."""
-    noise, shift = constant(noise), constant(shift)
-
-    def apply(x):
-        return x * noise if shift is None else x * noise + shift
-    return apply_in_place(input, op + "_", apply) if inplace else apply(input)
-
-
-def _channel_dropout(op, input, p, training, inplace, generator, noise_shape):
-    if not training or p == 0.0:
-        return input
-    if p == 1.0:
-        return _times_noise(op, input, inplace, np.zeros((), input.dtype))
-    keep = _gen(generator).random(noise_shape, dtype=input.dtype) >= p
-    return _times_noise(op, input, inplace, keep.astype(input.dtype) * input.dtype.type(1.0 / (1.0 - p)))
-
-
-def dropout1d(input, p=0.5, training=True, inplace=False, generator=None):
-    """Zero whole channels of (N, C, L) or unbatched (C, L) input with probability ``p``; scale the rest by 1/(1-p).
-
-    Each channel ``input[n, c, :]`` is kept or dropped as a whole (Tompson et al.,
-    2015): neighbouring positions of a feature map are correlated, so dropping
-    single elements of one regularises little. ``generator`` (an nnlite addition)
-    is the source of the masks; by default the seeded global one.
-    """
-    p = _probability("dropout1d", p)
-    if input.ndim not in (2, 3):
-        raise ValueError(f"dropout1d: expected a 2-D (C, L) or 3-D (N, C, L) input, got shape {tuple(input.shape)}")
-    return _channel_dropout("dropout1d", input, p, training, inplace, generator, input.shape[:-1] + (1,))
-
-
-def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
-    """Zero whole channels ``input[n, c]`` of (N, C, H, W) input with probability ``p``; scale the rest by 1/(1-p).
-
-    PyTorch's reading of other ranks is kept, with its warnings: a 3-D input is
-    taken as (N, C, L), so each ``input[n, c, :]`` is one channel (for unbatched
-    (C, H, W) input, add the batch dim: ``x.unsqueeze(0)``); any rank from 2
-    drops ``input[i, j, ...]`` as a whole.
-    """
-    p = _probability("dropout2d", p)
-    if input.ndim < 2:
-        raise ValueError(f"dropout2d: expected a 4-D (N, C, H, W) input, got shape {tuple(input.shape)}: "
-                         "channel dropout needs at least 2 dims")
-    if input.ndim == 3:
-        warnings.warn("dropout2d: a 3-D input is read as (N, C, L) and each input[n, c, :] is dropped as a "
-                      "whole (1-D channel dropout); for an unbatched (C, H, W) image, add the batch dim or "
-                      "use dropout1d for (N, C, L)", UserWarning, stacklevel=2)
-    elif input.ndim != 4:
-        warnings.warn(f"dropout2d: expected a 4-D (N, C, H, W) input, got {input.ndim}-D; PyTorch will refuse "
-                      "this in a future release", UserWarning, stacklevel=2)
-    noise_shape = input.shape[:2] + (1,) * (input.ndim - 2)
-    return _channel_dropout("dropout2d", input, p, training, inplace, generator, noise_shape)
-
-
-# The negative saturation value of SELU: what it gives as x -> -inf.
-SELU_SATURATION = -SELU_SCALE * SELU_ALPHA
-
-
-def alpha_dropout(input, p=0.5, training=False, inplace=False, generator=None):
-    """Dropout that keeps SELU's mean 0 and variance 1 (Klambauer et al., 2017).
-
-    A dropped element is set to SELU's saturation ``alpha' = -scale * alpha``
-    instead of 0, and then ``y = a * (x * m + alpha' * (1 - m)) + b`` with
-    ``a = ((1 - p) (1 + p alpha'^2))^(-1/2)`` and ``b = -a alpha' p`` restores
-    mean and variance. PyTorch's default is ``training=False``.
-    """
-    p = _probability("alpha_dropout", p)
-    if not training or p == 0.0:
-        return input
-    if p == 1.0:
-        return _times_noise("alpha_dropout", input, inplace, np.zeros((), input.dtype))
-    keep = (_gen(generator).random(input.shape, dtype=input.dtype) >= p).astype(input.dtype)
-    a = 1.0 / math.sqrt((1.0 - p) * (1.0 + p * SELU_SATURATION ** 2))
-    shift = a * SELU_SATURATION * (1.0 - keep) - a * SELU_SATURATION * p
-    return _times_noise("alpha_dropout", input, inplace, keep * input.dtype.type(a), shift.astype(input.dtype))
-
-
 # --------------------------------------------------------------- embedding ---
 
 class EmbeddingFunction(Function):
@@ -321,100 +199,3 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     else:
         padding_idx %= num
     return EmbeddingFunction.apply(weight, np.ascontiguousarray(idx, dtype=np.int64), padding_idx)
-
-
-# --------------------------------------------------------------------- pad ---
-
-class ConstantPad(Function):
-    """Surround x with ``value``; the gradient is the centre cut back out."""
-    saves_inputs = False
-
-    def forward(self, x, widths, value):
-        self.key = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
-        return np.pad(x, widths, mode="constant", constant_values=value)
-
-    def backward(self, grad):
-        return GetItem.apply(grad, self.key), None, None
-
-
-def _pad_widths(ndim, pad):
-    """PyTorch's pad tuple (last dim first: left, right, then the dim before...) as np.pad widths."""
-    if len(pad) % 2 or len(pad) // 2 > ndim:
-        raise ValueError(f"pad: expected an even-length tuple covering at most {ndim} dims, got {pad}")
-    for width in pad:
-        if isinstance(width, bool) or not isinstance(width, (int, np.integer)):
-            raise TypeError(f"pad: widths must be ints, got {type(width).__name__} {width!r} in {pad}")
-    widths = [(0, 0)] * ndim
-    for i in range(len(pad) // 2):
-        widths[ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    return widths
-
-
-def _crop(input, widths):
-    """``input`` with the negative widths cut off its ends (PyTorch's negative padding)."""
-    if all(lo >= 0 and hi >= 0 for lo, hi in widths):
-        return input
-    for d, ((lo, hi), size) in enumerate(zip(widths, input.shape)):
-        if size + min(lo, 0) + min(hi, 0) < 0:
-            raise ValueError(f"pad: negative widths ({lo}, {hi}) cut more than the {size} positions of dim {d} "
-                             f"(shape {input.shape})")
-    key = tuple(slice(max(-lo, 0), size - max(-hi, 0)) for (lo, hi), size in zip(widths, input.shape))
-    return GetItem.apply(input, key)
-
-
-def _pad_index(size, lo, hi, mode):
-    """Source position of every output position along one dim for the non-constant modes.
-
-    A negative width cuts positions off that end. Reflect and replicate read the
-    input as it was (the cut positions can still be reflected or replicated);
-    circular, as PyTorch does, cuts first and wraps around what is left.
-    """
-    if mode == "circular":
-        start, kept = max(-lo, 0), size - max(-lo, 0) - max(-hi, 0)
-        if kept < 0:
-            raise ValueError(f"pad: negative widths ({lo}, {hi}) cut more than the {size} positions of the dim")
-        if max(lo, hi, 0) > kept:
-            raise ValueError(f"pad: circular padding ({lo}, {hi}) wraps around more than once: at most "
-                             f"{kept} positions (of {size}, after the cropping) can be repeated at each end")
-        return start + np.arange(-max(lo, 0), kept + max(hi, 0)) % max(kept, 1)
-    if size + lo + hi <= 0:
-        raise ValueError(f"pad: {mode} padding ({lo}, {hi}) of a dim of size {size} leaves "
-                         f"{size + lo + hi} positions")
-    pos = np.arange(-lo, size + hi)
-    if mode == "replicate":
-        return np.clip(pos, 0, size - 1)
-    if lo >= size or hi >= size:
-        raise ValueError(f"pad: reflect padding ({lo}, {hi}) must be smaller than the dim size {size}")
-    period = 2 * (size - 1)
-    pos = np.abs(pos) % period if period else np.zeros_like(pos)
-    return np.where(pos >= size, period - pos, pos)
-
-
-def pad(input, pad, mode="constant", value=None):
-    """Pad the last ``len(pad) // 2`` dims; ``pad = (left, right, top, bottom, ...)`` as in PyTorch.
-
-    Modes: 'constant' (with ``value``, default 0), 'reflect', 'replicate', 'circular'.
-    A negative width removes that many positions from its end instead, as in PyTorch.
-    Reflect widths must be smaller than the dim; circular ones at most its size.
-
-    >>> import nnlite as nl
-    >>> x = nl.tensor([[1.0, 2.0, 3.0]])
-    >>> pad(x, (2, 1), mode="reflect").data.tolist(), pad(x, (-1, 1)).data.tolist()
-    ([[3.0, 2.0, 1.0, 2.0, 3.0, 2.0]], [[2.0, 3.0, 0.0]])
-    """
-    widths = _pad_widths(input.ndim, tuple(pad))
-    if mode == "constant":
-        input = _crop(input, widths)
-        grown = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
-        return ConstantPad.apply(input, grown, 0.0 if value is None else value)
-    if mode not in ("reflect", "replicate", "circular"):
-        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
-    if value is not None and value != 0:
-        raise ValueError(f"pad: value is only used with mode='constant', got value={value} with mode={mode!r}")
-    dims = [d for d, w in enumerate(widths) if w != (0, 0)]
-    index = [np.arange(n) for n in input.shape]
-    for d in dims:
-        if input.shape[d] == 0:
-            raise ValueError(f"pad: cannot {mode}-pad dim {d} of size 0 (shape {input.shape})")
-        index[d] = _pad_index(input.shape[d], *widths[d], mode)
-    return GetItem.apply(input, np.ix_(*index))

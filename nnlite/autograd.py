@@ -13,6 +13,7 @@ and third derivatives: Hessian-vector products, gradient penalties, MAML.
 import contextlib
 import functools
 import inspect
+import itertools
 import threading
 import weakref
 
@@ -32,6 +33,10 @@ class _GradMode(threading.local):
 
 
 _mode = _GradMode()
+
+# Every recorded Function gets the next number: the order in which operations read their
+# inputs, which a tensor changed in place needs (see _as_read).
+_sequence = itertools.count()
 
 
 def is_grad_enabled():
@@ -138,8 +143,44 @@ def _refresh_view(view):
     if view._view_version is None or not (base.requires_grad and _mode.enabled):
         return   # a view made under no_grad, or nothing to record: checked again at the next use
     view._view_version = view._version[0]
+    boundary = next(_sequence)
+    before = _stand_in(view)
     fresh = _replay_view(base, view._view_steps)
     view._ctx, view.requires_grad = fresh._ctx, True
+    moved(view, boundary, before)
+
+
+# ------------------------------------------------------- histories that move ---
+#
+# An in-place operation gives a tensor a new history: later operations read the new
+# value. Operations recorded *before* it read the old value, and their gradient must go
+# to the old history. Their graph nodes hold the tensor object itself, whose ``_ctx`` has
+# moved on; so the tensor keeps a list of (sequence number at the change, stand-in for
+# the value before it), and the walk below sends each node's gradient to the history
+# that node read (``_as_read``).
+
+def _stand_in(t):
+    """A Tensor for ``t`` as it is now: same memory, version and history."""
+    old = Tensor._make(t.data, t._ctx)
+    old.requires_grad, old._version = t.requires_grad, t._version
+    return old
+
+
+def moved(t, boundary, before):
+    """Record that ``t`` gets a new history; nodes numbered below ``boundary`` read ``before``."""
+    t._moved = getattr(t, "_moved", ()) + ((boundary, before),)
+
+
+def _as_read(a, fn):
+    """The tensor ``fn`` read as its input ``a``: ``a``, or the stand-in for an earlier value."""
+    history = getattr(a, "_moved", None)
+    if history:
+        seq = getattr(fn, "_seq", None)
+        if seq is not None:
+            for boundary, before in history:
+                if seq < boundary:
+                    return before
+    return a
 
 
 # ----------------------------------------------------------------- Function ---
@@ -181,6 +222,8 @@ class Function:
             else:
                 arrays.append(a)
         fn.recording = recording = needs_graph and _mode.enabled
+        if recording:
+            fn._seq = next(_sequence)
         # Unpacking an empty **options costs as much as a small check, so pass it only when set.
         # The try costs nothing until a kernel refuses a dtype (Python 3.11 exceptions are
         # zero-cost on the normal path), so float32/float64 calls pay nothing for float16.
@@ -411,8 +454,10 @@ def _topological_order(roots):
         visited.add(id(t))
         stack.append((t, True))
         for a in t._ctx.inputs:
-            if getattr(a, "requires_grad", False) and a._ctx is not None and id(a) not in visited:
-                stack.append((a, False))
+            if getattr(a, "requires_grad", False):
+                a = _as_read(a, t._ctx)
+                if a._ctx is not None and id(a) not in visited:
+                    stack.append((a, False))
     return order
 
 
@@ -467,6 +512,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             for a, gi in zip(fn.inputs, grads):
                 if gi is None or not getattr(a, "requires_grad", False):
                     continue
+                a = _as_read(a, fn)
                 if gi.shape != a.shape:
                     raise RuntimeError(f"{fn.name}.backward returned a gradient of shape {gi.shape} "
                                        f"for an input of shape {a.shape}")

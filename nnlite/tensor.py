@@ -83,8 +83,10 @@ class Tensor:
     # keeps ``_base`` (the tensor owning the memory), ``_view_steps`` (the view operations
     # that lead from the base to it) and ``_view_version`` (the version its history is
     # up to date with): in-place changes through a view rewrite the base's history.
+    # ``_moved``, set only once a recorded in-place operation gave the tensor a new history,
+    # keeps its earlier ones for the operations that read it before (autograd._as_read).
     __slots__ = ("data", "requires_grad", "grad", "_ctx", "_version", "_hooks",
-                 "_retains_grad", "_base", "_view_steps", "_view_version", "__weakref__")
+                 "_retains_grad", "_base", "_view_steps", "_view_version", "_moved", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None):

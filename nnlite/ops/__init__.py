@@ -30,7 +30,7 @@ from .pointwise import (cos, elu, erf, exp, gelu, log, logsigmoid, mish, relu, r
 from .promotion import result_type
 from .reduction import (all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, prod,  # noqa: A004
                         std, sum, var)
-from .rounding import ceil, fix, floor, fmod, frac, remainder, round, trunc  # noqa: A004
+from .rounding import ceil, fix, floor, floor_divide, fmod, frac, remainder, round, trunc  # noqa: A004
 from .scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from .shape import (broadcast_to, cast, cat, chunk, clone, concat, contiguous, expand, expand_as,
                     flatten, movedim, permute, reshape, split, squeeze, stack, t, transpose,
@@ -47,19 +47,20 @@ __all__ = ["abs", "acos", "acosh", "add", "addcdiv", "addcmul", "all", "allclose
            "cos", "cosh", "cummax", "cummin", "cumprod", "cumsum", "deg2rad", "diag", "diag_embed",
            "diagonal", "div", "dot", "einsum", "elu", "empty", "empty_like", "eq", "equal", "erf", "exp",
            "exp2", "expand", "expand_as", "expm1", "eye", "fix", "flatten", "flip", "fliplr", "flipud",
-           "floor", "fmod", "frac", "from_numpy", "full", "full_like", "gather", "ge", "gelu", "gt",
-           "hardsigmoid", "hardswish", "hardtanh", "hypot", "index_add", "index_select", "isfinite", "isnan",
-           "kron", "kthvalue", "le", "leaky_relu", "lerp", "linspace", "log", "log10", "log1p", "log2",
-           "log_softmax", "logaddexp", "logaddexp2", "logcumsumexp", "logical_and", "logical_not",
-           "logical_or", "logit", "logsigmoid", "logsumexp", "lt", "masked_fill", "masked_select", "matmul",
-           "max", "maximum", "mean", "min", "minimum", "mish", "mm", "movedim", "mul", "nan_to_num",
-           "narrow", "ne", "neg", "nonzero", "one_hot", "ones", "ones_like", "outer", "permute", "pow",
-           "prod", "rad2deg", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "relu",
-           "relu6", "remainder", "repeat_interleave", "reshape", "result_type", "roll", "round", "rsqrt",
-           "scatter_add", "selu", "sigmoid", "sign", "silu", "sin", "sinc", "sinh", "softmax", "softplus",
-           "softsign", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "sum", "t",
-           "take_along_dim", "tan", "tanh", "tensordot", "topk", "trace", "transpose", "tril", "triu",
-           "trunc", "unflatten", "unsqueeze", "var", "view", "where", "xlogy", "zeros", "zeros_like"]
+           "floor", "floor_divide", "fmod", "frac", "from_numpy", "full", "full_like", "gather", "ge",
+           "gelu", "gt", "hardsigmoid", "hardswish", "hardtanh", "hypot", "index_add", "index_select",
+           "isfinite", "isnan", "kron", "kthvalue", "le", "leaky_relu", "lerp", "linspace", "log", "log10",
+           "log1p", "log2", "log_softmax", "logaddexp", "logaddexp2", "logcumsumexp", "logical_and",
+           "logical_not", "logical_or", "logit", "logsigmoid", "logsumexp", "lt", "masked_fill",
+           "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mish", "mm", "movedim",
+           "mul", "nan_to_num", "narrow", "ne", "neg", "nonzero", "one_hot", "ones", "ones_like", "outer",
+           "permute", "pow", "prod", "rad2deg", "rand", "rand_like", "randint", "randn", "randn_like",
+           "randperm", "relu", "relu6", "remainder", "repeat_interleave", "reshape", "result_type", "roll",
+           "round", "rsqrt", "scatter_add", "selu", "sigmoid", "sign", "silu", "sin", "sinc", "sinh",
+           "softmax", "softplus", "softsign", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
+           "sub", "sum", "t", "take_along_dim", "tan", "tanh", "tensordot", "topk", "trace", "transpose",
+           "tril", "triu", "trunc", "unflatten", "unsqueeze", "var", "view", "where", "xlogy", "zeros",
+           "zeros_like"]
 
 
 def _swap(f):
@@ -91,6 +92,7 @@ def _install():
         "__iadd__": inplace.add_, "__isub__": inplace.sub_, "__imul__": inplace.mul_,
         "__itruediv__": inplace.div_, "__invert__": logical_not,
         "__and__": logical_and, "__or__": logical_or, "__mod__": remainder, "__rmod__": _swap(remainder),
+        "__floordiv__": floor_divide, "__rfloordiv__": _swap(floor_divide),
         "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg, "abs": abs,
         "square": square, "exp": exp, "log": log, "sqrt": sqrt, "rsqrt": rsqrt, "sin": sin,
         "cos": cos, "tanh": tanh, "sigmoid": sigmoid, "relu": relu, "gelu": gelu, "silu": silu,
@@ -104,7 +106,8 @@ def _install():
         "hypot": hypot, "logaddexp": logaddexp, "logaddexp2": logaddexp2, "xlogy": xlogy,
         "logit": logit, "sinc": sinc, "deg2rad": deg2rad, "rad2deg": rad2deg,
         "floor": floor, "ceil": ceil, "round": round, "trunc": trunc, "fix": trunc, "frac": frac,
-        "remainder": remainder, "fmod": fmod, "lerp": lerp, "addcmul": addcmul, "addcdiv": addcdiv,
+        "remainder": remainder, "fmod": fmod, "floor_divide": floor_divide, "lerp": lerp, "addcmul": addcmul,
+        "addcdiv": addcdiv,
         "nan_to_num": nan_to_num,
         "matmul": matmul, "mm": mm, "bmm": bmm, "dot": dot,
         "sum": sum, "mean": mean, "var": var, "std": std, "max": max, "min": min, "amax": amax,
@@ -126,6 +129,10 @@ def _install():
         "pow_": inplace.pow_, "neg_": inplace.neg_, "clamp_": inplace.clamp_,
         "zero_": inplace.zero_, "fill_": inplace.fill_, "copy_": inplace.copy_,
         "uniform_": inplace.uniform_, "normal_": inplace.normal_,
+        "addcmul_": inplace.addcmul_, "addcdiv_": inplace.addcdiv_, "lerp_": inplace.lerp_,
+        "abs_": inplace.abs_, "sqrt_": inplace.sqrt_, "exp_": inplace.exp_, "log_": inplace.log_,
+        "sigmoid_": inplace.sigmoid_, "tanh_": inplace.tanh_, "floor_": inplace.floor_, "ceil_": inplace.ceil_,
+        "round_": inplace.round_, "trunc_": inplace.trunc_,
         "to": _to, "type_as": lambda self, other: cast(self, other.dtype),
         "float": lambda self: cast(self, np.float32), "double": lambda self: cast(self, np.float64),
         "long": lambda self: cast(self, np.int64), "int": lambda self: cast(self, np.int32),

@@ -5,6 +5,11 @@ notices and refuses (instead of silently using the new ones). Under ``no_grad``
 (updating parameters, initialising) they are plain NumPy writes. With autograd
 recording, the result is computed out of place, written into the same memory,
 and the tensor's history is moved to the new operation, as PyTorch does.
+Operations that read the tensor *before* the change keep its old history: their
+gradient goes to the value they read (``skip = h + 1; relu_(h)`` does not mask
+the skip's gradient), through the list of earlier histories the tensor keeps
+(``autograd.moved``). An operation that saved the old values for its own
+backward (``log_``, ``abs_``, a product) gets a copy of them first.
 
 A view (``y[0]``, ``y.view(4)``, ``y.T``) shares memory with its base, so an
 in-place change of the view changes the base too: the base's history becomes
@@ -21,10 +26,10 @@ import numpy as np
 
 import weakref
 
-from ..autograd import Function, _refresh_view, _replay_view, is_grad_enabled, no_grad
+from ..autograd import Function, _refresh_view, _replay_view, _sequence, _stand_in, is_grad_enabled, moved, no_grad
 from ..random import _gen
 from ..tensor import Tensor
-from . import arithmetic, compare, piecewise, pointwise
+from . import arithmetic, compare, piecewise, pointwise, rounding
 from .indexing import GetItem, _convert_key
 from .shape import cast, sum_to
 
@@ -90,26 +95,34 @@ def apply_in_place(x, op, fn, *others, **options):
     """
     _check_leaf(x, op)
     if _records(x, others):
+        boundary = next(_sequence)   # operations recorded before this one read x's old value
         base = x._base
         if base is None:
-            old = _snapshot(x)
+            old = x_before = _stand_in(x)
         else:   # the view's old values, taken from the base's old history (not the base itself,
-            old_base = _snapshot(base)   # whose history is about to change: that would be a loop)
-            old = _replay_view(old_base, x._view_steps)
+            old_base = _stand_in(base)   # whose history is about to change: that would be a loop)
+            old, x_before = _replay_view(old_base, x._view_steps), _stand_in(x)
         result = fn(old, *others, **options)
+        node = result._ctx
+        if base is None and node is not None and node.saves_inputs and any(t is old for t in node.inputs):
+            # The operation kept x's old values for its backward (log, abs, a product): give them
+            # their own memory and version before x is overwritten, as PyTorch keeps a copy.
+            old.data, old._version = old.data.copy(), [old._version[0]]
         _write(x, result.data)
         if base is not None:
             new_base = ViewScatter.apply(old_base, result, _view_positions(base, x._view_steps))
+            moved(base, boundary, old_base)
             base._ctx, base.requires_grad = new_base._ctx, True
             # The view is now "its region of the new base"; replaying its view operations says so.
             result = _replay_view(base, x._view_steps)
+        moved(x, boundary, x_before)
         x._ctx, x.requires_grad = result._ctx, True
         x._bump_version()
         if x._ctx.save_output:
             # x (not the discarded ``result``) now holds the saved output.
             x._ctx._out, x._ctx._out_version = weakref.ref(x), x._version[0]
     else:
-        raw = [o.data if isinstance(o, Tensor) else o for o in others]
+        raw = [Tensor._make(o.data, None) if isinstance(o, Tensor) else o for o in others]   # constants
         _write(x, fn(Tensor._make(x.data, None), *raw, **options).data)
         # Nothing recorded: x keeps the history that made it, and the operation that saved
         # x as its output must see, from the bumped version, that x was changed since.
@@ -117,13 +130,6 @@ def apply_in_place(x, op, fn, *others, **options):
     if x._base is not None:
         x._view_version = x._version[0]
     return x
-
-
-def _snapshot(t):
-    """A Tensor standing for ``t`` as it is now: same memory, version and history."""
-    old = Tensor._make(t.data, t._ctx)
-    old.requires_grad, old._version = t.requires_grad, t._version
-    return old
 
 
 def _view_positions(base, steps):
@@ -244,6 +250,42 @@ def clamp_(x, min=None, max=None):  # noqa: A002
 
 def neg_(x):
     return apply_in_place(x, "neg_", arithmetic.neg)
+
+
+# The in-place forms that optimizers and update rules written PyTorch's way reach for
+# (``exp_avg.lerp_(grad, 0.1)``, ``p.addcdiv_(m, v.sqrt(), value=-lr)``), each the
+# out-of-place operation written back into x.
+
+def addcmul_(x, tensor1, tensor2, value=1):
+    return apply_in_place(x, "addcmul_", arithmetic.addcmul, tensor1, tensor2, value=value)
+
+
+def addcdiv_(x, tensor1, tensor2, value=1):
+    return apply_in_place(x, "addcdiv_", arithmetic.addcdiv, tensor1, tensor2, value=value)
+
+
+def lerp_(x, end, weight):
+    return apply_in_place(x, "lerp_", arithmetic.lerp, end, weight)
+
+
+def _unary_in_place(name, fn):
+    def op_(x):
+        return apply_in_place(x, name, fn)
+    op_.__name__ = op_.__qualname__ = name
+    op_.__doc__ = f"x overwritten with ``{fn.__name__}(x)``."
+    return op_
+
+
+abs_ = _unary_in_place("abs_", arithmetic.abs)
+sqrt_ = _unary_in_place("sqrt_", pointwise.sqrt)
+exp_ = _unary_in_place("exp_", pointwise.exp)
+log_ = _unary_in_place("log_", pointwise.log)
+sigmoid_ = _unary_in_place("sigmoid_", pointwise.sigmoid)
+tanh_ = _unary_in_place("tanh_", pointwise.tanh)
+floor_ = _unary_in_place("floor_", rounding.floor)
+ceil_ = _unary_in_place("ceil_", rounding.ceil)
+round_ = _unary_in_place("round_", rounding.round)
+trunc_ = _unary_in_place("trunc_", rounding.trunc)
 
 
 def zero_(x):

@@ -168,6 +168,20 @@ class Fmod(Function):
                 sum_to(_chosen_quotient(-grad, self.quotient, a, b), b.shape) if _wants(b) else None)
 
 
+class FloorDivide(Function):
+    """floor(a / b), Python's ``//``. A step function of both operands; like PyTorch, nnlite
+    does not define its derivative (almost everywhere zero, undefined at every step)."""
+    saves_inputs = False
+
+    def forward(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.floor_divide(a, b)
+
+    def backward(self, grad):
+        raise RuntimeError("floor_divide: the derivative of a // b is not defined (as in PyTorch); "
+                           "detach() the operands, or use remainder, whose derivative is")
+
+
 def _division(op, cls, input, other):
     """``cls`` on the promoted operands; integer division by zero is an error, as in PyTorch."""
     if type(input) is Tensor and type(other) is Tensor and input.dtype == other.dtype:
@@ -208,3 +222,14 @@ def fmod(input, other):
     ([-2, 2], [-2, 2])
     """
     return _division("fmod", Fmod, input, other)
+
+
+def floor_divide(input, other):
+    """``input // other``: the quotient rounded toward -inf, as Python's ``//`` (and PyTorch's
+    ``floor_divide`` since 1.13). A float divisor 0 gives ±inf (NaN for 0 / 0); no derivative.
+
+    >>> import nnlite as nl
+    >>> nl.floor_divide(nl.tensor([-5, 5]), 3).tolist(), (nl.tensor([7.5]) // 2).tolist()
+    ([-2, 1], [3.0])
+    """
+    return _division("floor_divide", FloorDivide, input, other)

@@ -575,3 +575,43 @@ BAD = [
 def test_bad_input_gets_a_clear_error(case, call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_floor_divide_and_the_floor_division_operator_match_torch():
+    torch = torch_or_skip()
+    for a, b in (([-5, 5, 7, -7], 3), ([-5.5, 5.5, 0.0, 1.0], [2.0, -2.0, 0.0, 0.0]), ([7.5], 2)):
+        ours = nl.floor_divide(nl.tensor(a), b if isinstance(b, int) else nl.tensor(b))
+        theirs = torch.floor_divide(torch.tensor(a), b if isinstance(b, int) else torch.tensor(b))
+        np.testing.assert_array_equal(ours.data, theirs.numpy())
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    assert (nl.tensor([7, -7]) // 2).tolist() == [3, -4] and (7 // nl.tensor([2, -2])).tolist() == [3, -4]
+    x = nl.tensor([3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="floor_divide: the derivative of a // b is not defined"):
+        (x // 2).sum().backward()
+    with pytest.raises(ZeroDivisionError, match="floor_divide: integer division by zero"):
+        nl.tensor([1, 2]) // 0
+
+
+@pytest.mark.parametrize("name,args", [("addcmul_", (2,)), ("addcdiv_", (2,)), ("lerp_", (0.25,)), ("abs_", ()),
+                                       ("sqrt_", ()), ("exp_", ()), ("log_", ()), ("sigmoid_", ()), ("tanh_", ()),
+                                       ("floor_", ()), ("ceil_", ()), ("round_", ()), ("trunc_", ())])
+def test_in_place_methods_equal_their_out_of_place_forms_with_and_without_a_graph(name, args):
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0.5, 2.0, 6) * np.array([1, -1, 1, -1, 1, 1]) if name == "abs_" else rng.uniform(0.5, 2.0, 6)
+    other = [nl.tensor(rng.uniform(0.5, 2.0, 6), dtype=nl.float64) for _ in range(2)]
+    extra = {"addcmul_": (other[0], other[1]), "addcdiv_": (other[0], other[1]), "lerp_": (other[0],)}.get(name, ())
+    options = {"value": args[0]} if name in ("addcmul_", "addcdiv_") else {}
+    positional = extra + (args if name == "lerp_" else ())
+    out_of_place = getattr(nl.tensor(base, dtype=nl.float64), name[:-1])(*positional, **options)
+    with nl.no_grad():
+        x = nl.tensor(base, dtype=nl.float64)
+        version = x._version[0]
+        assert getattr(x, name)(*positional, **options) is x and x._version[0] == version + 1
+    np.testing.assert_array_equal(x.data, out_of_place.data)
+    # with a graph: the gradient through the in-place form is the out-of-place one's
+    if name not in ("floor_", "ceil_", "round_", "trunc_"):
+        leaf, leaf2 = (nl.tensor(base, dtype=nl.float64, requires_grad=True) for _ in range(2))
+        y = leaf * 1.0
+        getattr(y, name)(*positional, **options).sum().backward()
+        getattr(leaf2, name[:-1])(*positional, **options).sum().backward()
+        np.testing.assert_allclose(leaf.grad.data, leaf2.grad.data, rtol=1e-14)

@@ -154,3 +154,60 @@ def test_in_place_changes_of_a_read_only_view_are_refused_by_name():
     y = x.clone()
     y.add_(1)
     np.testing.assert_array_equal(y.data, np.full((2, 3), 2.0))
+
+
+A_VALUES = np.array([[0.5, -1.2, 2.0], [1.5, -0.3, 0.7]])
+
+
+def _in_place_scenario(lib, name):
+    """Operations that read a tensor before an in-place change must send their gradient to
+    the value they read, not through the change."""
+    a = lib.tensor(A_VALUES, dtype=lib.float64, requires_grad=True)
+    F = lib.nn.functional
+    if name == "residual_relu":
+        h = a * 2.0
+        skip = h + 1.0
+        F.relu(h, inplace=True)
+        out = (h * 3.0 + skip).sum()
+    elif name == "chain":
+        y = a * 1.0
+        z1 = y + 1.0
+        y.mul_(2.0)
+        z2 = y * 1.0 + 0.0
+        y.add_(1.0)
+        out = (z1 + 2 * z2 + 3 * (y - 0.0)).sum()
+    elif name == "view_changed_after_a_read_of_the_base":
+        y = a * 1.0
+        w = y.sum(1)
+        y[0].mul_(3.0)
+        out = (w * 2.0).sum() + (y * y).sum()
+    elif name == "view_read_before_the_base_changes":
+        y = a * 1.0
+        v = y[1]
+        u = v + 0.0
+        y.mul_(2.0)
+        out = (u * 5.0).sum() + (v * 1.0).sum()
+    else:   # "exp_after_a_read"
+        y = a * 1.0
+        z = y.sum()
+        y.exp_()
+        out = z + y.sum()
+    out.backward()
+    return np.asarray(a.grad.data if lib is nl else a.grad.numpy())
+
+
+SCENARIOS = ["residual_relu", "chain", "view_changed_after_a_read_of_the_base", "view_read_before_the_base_changes",
+             "exp_after_a_read"]
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_reads_before_an_in_place_change_keep_the_old_history_as_in_pytorch(name):
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    np.testing.assert_allclose(_in_place_scenario(nl, name), _in_place_scenario(torch, name), rtol=1e-12)
+
+
+def test_a_residual_read_before_an_in_place_relu_gets_its_own_gradient():
+    # out = 3 relu(2a) + (2a + 1): d out / d a = 6 [a > 0] + 2, the skip's 2 not masked by the relu
+    expected = 6.0 * (A_VALUES > 0) + 2.0
+    np.testing.assert_array_equal(_in_place_scenario(nl, "residual_relu"), expected)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from . import (arithmetic, compare, elementary, indexing, inplace, linalg, ordering, piecewise, pointwise,
-               promotion, reduction, rounding, scan, shape, softmax, structure)
+               promotion, reduction, rounding, scan, shape, softmax, structure, trigonometric)
 from .arithmetic import (abs, add, addcdiv, addcmul, div, lerp, mul, nan_to_num, neg, pow,  # noqa: A004
                          square, sub)
 from .compare import (allclose, clamp, clip, eq, equal, ge, gt, isfinite, isnan, le, logical_and,
@@ -16,9 +16,7 @@ from .compare import (allclose, clamp, clip, eq, equal, ge, gt, isfinite, isnan,
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
                        randperm, zeros, zeros_like)
-from .elementary import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin,
-                         asinh, atan, atan2, atanh, cosh, deg2rad, exp2, expm1, hypot, log1p, log2, log10,
-                         logaddexp, logaddexp2, logit, rad2deg, sinc, sinh, tan, xlogy)
+from .elementary import exp2, expm1, log1p, log2, log10, logaddexp, logaddexp2, logit, xlogy
 from .einsum import einsum
 from .indexing import gather, index_select, narrow, one_hot
 from .selection import index_add, masked_select, nonzero, repeat_interleave, scatter_add, take_along_dim
@@ -37,6 +35,8 @@ from .shape import (broadcast_to, cast, cat, chunk, clone, concat, contiguous, e
                     unflatten, unsqueeze, view)
 from .softmax import log_softmax, softmax
 from .structure import diag, diag_embed, diagonal, trace, tril, triu
+from .trigonometric import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin, asinh,
+                            atan, atan2, atanh, cosh, deg2rad, hypot, rad2deg, sinc, sinh, tan)
 
 # The names ``from nnlite.ops import *`` (and so ``import nnlite``) exports: the operations,
 # not the theme modules or NumPy (``nl.shape`` would otherwise be this package's shape.py).

@@ -520,8 +520,8 @@ def test_functions_take_pytorchs_argument_names():
     assert nl.remainder(input=t, other=0.3).shape == (2, 2) and nl.fmod(input=t, other=0.3).shape == (2, 2)
 
 
-@pytest.mark.parametrize("module", [nl.ops.promotion, nl.ops.elementary, nl.ops.rounding, nl.ops.scan,
-                                    nl.ops.reduction, nl.ops.arithmetic], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [nl.ops.promotion, nl.ops.elementary, nl.ops.trigonometric, nl.ops.rounding,
+                                    nl.ops.scan, nl.ops.reduction, nl.ops.arithmetic], ids=lambda m: m.__name__)
 def test_docstring_examples_run(module):
     failed, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failed == 0

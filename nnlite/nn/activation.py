@@ -7,10 +7,8 @@ All but one have no parameters: PReLU learns its negative slope. Threshold,
 the shrinkage functions, CELU, Softmin and RReLU are compositions of other
 operations (``nnlite/ops/composed_activations.py``).
 """
-import numpy as np
-
 from .. import ops
-from .._kernels.checks import real_number
+from .._kernels.checks import is_int, real_number
 from ..parameter import Parameter
 from . import functional as F
 from . import init as init_
@@ -68,7 +66,7 @@ class PReLU(Module):
 
     def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
         super().__init__()
-        if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, np.integer)):
+        if not is_int(num_parameters):
             raise TypeError(f"PReLU: num_parameters must be an int, got {type(num_parameters).__name__} "
                             f"{num_parameters!r}")
         if num_parameters < 0:

@@ -14,10 +14,7 @@ The 1d layers pad the last dim, given ``padding`` as an int or
 ``(left, right)``; the 2d layers pad the last two, given an int or
 ``(left, right, top, bottom)``. Reprs and accepted ranks are PyTorch's.
 """
-import numbers
-
-import numpy as np
-
+from .._kernels.checks import is_int
 from . import functional as F
 from .module import Module
 
@@ -36,11 +33,11 @@ class _PadNd(Module):
 
     def _widths(self, padding):
         name, count = type(self).__name__, 2 * self.dims
-        if isinstance(padding, (numbers.Integral, np.integer)) and not isinstance(padding, bool):
+        if is_int(padding):
             return (int(padding),) * count
         widths = tuple(padding) if isinstance(padding, (tuple, list)) else None
         if widths is None or len(widths) != count or not all(
-                isinstance(w, (numbers.Integral, np.integer)) and not isinstance(w, bool) for w in widths):
+                is_int(w) for w in widths):
             sides = "(left, right)" if self.dims == 1 else "(left, right, top, bottom)"
             raise ValueError(f"{name}: padding must be an int or {count} ints {sides}, got {padding!r}")
         return tuple(int(w) for w in widths)

@@ -12,18 +12,15 @@ Both are a reshape, a permutation of axes and a reshape, so they move numbers
 and compute nothing; their gradient is the inverse rearrangement of the
 gradient. Any number of leading batch dims is allowed, as in PyTorch.
 """
-import numbers
-
-import numpy as np
-
 from .. import ops
+from .._kernels.checks import is_int
 from .module import Module
 
 __all__ = ["pixel_shuffle", "pixel_unshuffle", "PixelShuffle", "PixelUnshuffle"]
 
 
 def _factor(op, name, factor):
-    if isinstance(factor, bool) or not isinstance(factor, (numbers.Integral, np.integer)):
+    if not is_int(factor):
         raise TypeError(f"{op}: {name} must be an int, got {type(factor).__name__} {factor!r}")
     if factor < 1:
         raise ValueError(f"{op}: {name} must be positive, got {factor}")

@@ -31,6 +31,7 @@ import numbers
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from .. import ops
 from ..autograd import constant
 from ..ops.adaptive_pool import adaptive_avg_pool1d, adaptive_avg_pool2d
@@ -114,7 +115,7 @@ def _spatial(name, value, dims, check):
 
 
 def _size(v):
-    if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v < 1:
+    if not is_int(v) or v < 1:
         raise ValueError(f"interpolate: size entries must be ints >= 1, got {v!r}")
     return int(v)
 

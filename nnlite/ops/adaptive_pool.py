@@ -17,10 +17,9 @@ gathers again, so derivatives of every order follow. The winners are chosen by
 the input, which marks its second derivative as zeros
 (:func:`nnlite.autograd.chosen_by`), as for max pooling.
 """
-import numbers
-
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..autograd import Function, chosen_by, constant
 from .conv import _check_pool
 from .indexing import ScatterAdd
@@ -74,7 +73,7 @@ def _output_size(name, output_size, spatial):
     for size, keep in zip(sizes, spatial):
         if size is None:
             result.append(keep)
-        elif isinstance(size, (numbers.Integral, np.integer)) and not isinstance(size, bool) and size >= 0:
+        elif is_int(size) and size >= 0:
             result.append(int(size))
         else:
             raise ValueError(f"{name}: output_size entries must be ints >= 0 or None, got {output_size!r}")

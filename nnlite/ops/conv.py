@@ -430,7 +430,7 @@ def _norm_type(name, norm_type):
 def _window(name, what, values, count):
     """``values`` (an int or a sequence of ``count`` ints) as a tuple of ints >= 1."""
     def whole(v):
-        return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool) and v >= 1
+        return _is_int(v) and v >= 1
 
     seq = (values,) * count if not isinstance(values, (tuple, list)) else tuple(values)
     if len(seq) != count or not all(whole(v) for v in seq):

@@ -64,7 +64,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     """
     d = _sorting_dim("topk", input, dim)
     size = 1 if d is None else input.shape[d]
-    if not isinstance(k, (int, np.integer)) or not 0 <= k <= size:
+    if not is_int(k) or not 0 <= k <= size:
         raise ValueError(f"topk: k must be an integer in [0, {size}] (the size of dim {dim}), got {k!r}")
     if d is None:   # a 0-dim tensor is its own top element, for k = 0 as well (PyTorch's answer)
         return sort(input)
@@ -76,7 +76,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     """The ``k``-th smallest element along ``dim`` (k counts from 1) and its index."""
     d = _sorting_dim("kthvalue", input, dim)
     size = 1 if d is None else input.shape[d]
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
+    if not is_int(k) or not 1 <= k <= size:
         raise ValueError(f"kthvalue: k must be an integer in [1, {size}] (the size of dim {dim}), got {k!r}")
     if d is None:
         return values_indices(input * 1, _indices(0))

@@ -7,6 +7,7 @@ scatter-add: a position read twice receives both gradients.
 """
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..autograd import Function
 from .indexing import GetItem
 
@@ -28,7 +29,7 @@ def _pad_widths(ndim, pad):
     if len(pad) % 2 or len(pad) // 2 > ndim:
         raise ValueError(f"pad: expected an even-length tuple covering at most {ndim} dims, got {pad}")
     for width in pad:
-        if isinstance(width, bool) or not isinstance(width, (int, np.integer)):
+        if not is_int(width):
             raise TypeError(f"pad: widths must be ints, got {type(width).__name__} {width!r} in {pad}")
     widths = [(0, 0)] * ndim
     for i in range(len(pad) // 2):

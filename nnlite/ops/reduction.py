@@ -10,6 +10,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..autograd import Function, constant
 from ..tensor import Tensor, is_bfloat16, is_floating_dtype
 from .arithmetic import abs as _abs
@@ -303,7 +304,7 @@ def prod(input, dim=None, keepdim=False, dtype=None):
     [0.0, 6.0, 0.0]
     """
     tensor_input("prod", input)
-    if dim is not None and (not isinstance(dim, (int, np.integer)) or isinstance(dim, builtins.bool)):
+    if dim is not None and not is_int(dim):
         raise TypeError(f"prod: dim must be an int or None (prod reduces one dim), got {dim!r}")
     if dtype is not None:
         input = cast(input, dtype)

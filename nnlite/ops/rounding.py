@@ -10,10 +10,9 @@ of it, with its integer dtype, as PyTorch does. ``remainder`` and ``fmod`` of
 integers stay integers (and refuse a zero divisor); with a float operand they
 promote as in PyTorch (:mod:`nnlite.ops.promotion`).
 """
-import numbers
-
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .arithmetic import _wants
@@ -101,7 +100,7 @@ def round(input, decimals=0):  # noqa: A001 - PyTorch's name
     >>> nl.round(nl.tensor([0.5, 1.5, 2.5, -0.5])).tolist()
     [0.0, 2.0, 2.0, -0.0]
     """
-    if not isinstance(decimals, numbers.Integral) or isinstance(decimals, bool):
+    if not is_int(decimals):
         raise TypeError(f"round: decimals must be an int, got {type(decimals).__name__}")
     if decimals != 0 and tensor_input("round", input).dtype.kind in "iub":
         raise TypeError(f"round: decimals={decimals} needs a floating-point tensor, got {input.dtype}; "

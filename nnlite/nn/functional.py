@@ -236,11 +236,11 @@ from .distillation import distillation_loss  # noqa: F401,E402
 
 # ------------------------------------------- resizing, channel dropout, adaptive max ---
 # Channel and alpha dropout sit beside dropout (nnlite/ops/dropout.py); pixel shuffle and
-# interpolate live with their layers (nnlite/nn/pixel_shuffle.py, upsampling.py).
+# interpolate are in nnlite/nn/pixel_shuffle.py (with its layers) and nnlite/ops/interpolate.py.
 from ..ops.dropout import alpha_dropout, dropout1d, dropout2d  # noqa: F401,E402
 from ..ops.adaptive_pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401,E402
 from .pixel_shuffle import pixel_shuffle, pixel_unshuffle  # noqa: F401,E402
-from .upsampling import interpolate  # noqa: F401,E402
+from ..ops.interpolate import interpolate  # noqa: F401,E402
 
 # ---------------------------------------------------- conditional normalisation ---
 # A scale and shift chosen by another input: FiLM and AdaIN. Their layers in

@@ -8,6 +8,7 @@ import pytest
 import nnlite as nl
 from nnlite.autograd import gradcheck, gradgradcheck
 from nnlite.nn import upsampling
+from nnlite.ops import interpolate as interpolation
 from helpers import torch_or_skip
 
 nn = nl.nn
@@ -206,14 +207,18 @@ def test_bad_arguments_name_expected_and_given():
 
 
 def test_doctests_run():
-    failures, tried = doctest.testmod(upsampling, verbose=False)
-    assert tried >= 5 and failures == 0
+    tried_all = 0
+    for module in (upsampling, interpolation):
+        failures, tried = doctest.testmod(module, verbose=False)
+        assert failures == 0
+        tried_all += tried
+    assert tried_all >= 5
 
 
 @pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
 def test_nearest_source_pixels_are_pytorchs_over_a_sweep_of_sizes(mode):
     # near-ties between two pixels are where float32 and exact rounding disagree (14 -> 46 at 23); PyTorch's
-    # 3-D and 5-D float32 'nearest-exact' still differs in a few of them (documented in nnlite.nn.upsampling)
+    # 3-D and 5-D float32 'nearest-exact' still differs in a few of them (documented in nnlite.ops.interpolate)
     torch = torch_or_skip()
     for dtype, tdtype, ranks in ((nl.float64, torch.float64, (3, 4, 5)), (nl.float32, torch.float32, (4,))):
         for rank in ranks:

@@ -437,12 +437,15 @@ def chosen_by(value, source):
 # ---------------------------------------------------------------- the walk ---
 
 def _topological_order(roots):
-    """Non-leaf tensors reachable from ``roots``, inputs before the results made from them.
+    """Non-leaf tensors reachable from ``roots``, inputs before the results made from them, and
+    for each of them (by id) its Function and the tensors that Function read (``_as_read``),
+    fixed before the walk: a backward recorded under create_graph may refresh a stale view
+    and so move a history mid-walk.
 
     Iterative depth-first search: a chain of tens of thousands of operations must
     not hit Python's recursion limit.
     """
-    order, visited = [], set()
+    order, visited, reads = [], set(), {}
     stack = [(r, False) for r in roots]
     while stack:
         t, done = stack.pop()
@@ -453,12 +456,13 @@ def _topological_order(roots):
             continue
         visited.add(id(t))
         stack.append((t, True))
-        for a in t._ctx.inputs:
-            if getattr(a, "requires_grad", False):
-                a = _as_read(a, t._ctx)
-                if a._ctx is not None and id(a) not in visited:
-                    stack.append((a, False))
-    return order
+        fn = t._ctx
+        read = [_as_read(a, fn) if getattr(a, "requires_grad", False) else a for a in fn.inputs]
+        reads[id(t)] = fn, read
+        for a in read:
+            if getattr(a, "requires_grad", False) and a._ctx is not None and id(a) not in visited:
+                stack.append((a, False))
+    return order, reads
 
 
 def _accumulate(store, t, g):
@@ -483,7 +487,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             _accumulate(leaves, r, g)
         else:
             _accumulate(pending, r, g)
-    order = _topological_order([r for r in roots if r._ctx is not None])
+    order, reads = _topological_order([r for r in roots if r._ctx is not None])
     anomaly = _mode.anomaly
     with set_grad_enabled(create_graph):
         for t in reversed(order):
@@ -499,7 +503,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                 t.grad = g if create_graph else g.detach()
             if id(t) in capture:  # a non-leaf asked for by nl.grad: its total gradient is final here
                 _accumulate(leaves, t, g)
-            fn = t._ctx
+            fn, read = reads[id(t)]
             fn._check_saved()
             grads = fn.backward(g)
             if not isinstance(grads, tuple):
@@ -509,10 +513,9 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     if isinstance(gi, Tensor) and not np.all(np.isfinite(gi.data)):
                         raise RuntimeError(f"detect_anomaly: the backward of {fn.name} returned "
                                            f"NaN or Inf (gradient shape {gi.shape}).")
-            for a, gi in zip(fn.inputs, grads):
+            for a, gi in zip(read, grads):
                 if gi is None or not getattr(a, "requires_grad", False):
                     continue
-                a = _as_read(a, fn)
                 if gi.shape != a.shape:
                     raise RuntimeError(f"{fn.name}.backward returned a gradient of shape {gi.shape} "
                                        f"for an input of shape {a.shape}")

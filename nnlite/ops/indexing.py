@@ -35,9 +35,12 @@ class GetItem(Function):
     def forward(self, a, key):
         self.in_shape, self.key = a.shape, key
         try:
-            return a[key]
+            out = a[key]
         except IndexError as e:
             raise IndexError(f"index {key!r} is invalid for a tensor of shape {a.shape}: {e}") from None
+        if not isinstance(out, np.ndarray):   # an int for every dim gives NumPy's scalar, a copy:
+            out = a[(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]   # this is the 0-dim view
+        return out
 
     def backward(self, grad):
         return IndexGrad.apply(grad, self.in_shape, self.key), None

@@ -94,6 +94,9 @@ def apply_in_place(x, op, fn, *others, **options):
     own history, and backward would stop there.
     """
     _check_leaf(x, op)
+    for o in others:   # a stale view among the operands takes its current history now, not inside fn
+        if isinstance(o, Tensor) and o._base is not None and o._version[0] != o._view_version:
+            _refresh_view(o)
     if _records(x, others):
         boundary = next(_sequence)   # operations recorded before this one read x's old value
         base = x._base
@@ -102,12 +105,15 @@ def apply_in_place(x, op, fn, *others, **options):
         else:   # the view's old values, taken from the base's old history (not the base itself,
             old_base = _stand_in(base)   # whose history is about to change: that would be a loop)
             old, x_before = _replay_view(old_base, x._view_steps), _stand_in(x)
+        # x (or its base) as an operand too (``y.add_(y)``) is read before the change: its old value
+        others = tuple(old if o is x else old_base if base is not None and o is base else o for o in others)
         result = fn(old, *others, **options)
         node = result._ctx
-        if base is None and node is not None and node.saves_inputs and any(t is old for t in node.inputs):
+        if node is not None and node.saves_inputs and any(t is old for t in node.inputs):
             # The operation kept x's old values for its backward (log, abs, a product): give them
             # their own memory and version before x is overwritten, as PyTorch keeps a copy.
             old.data, old._version = old.data.copy(), [old._version[0]]
+            old._base = None   # its own memory now, no longer a view of x's base
         _write(x, result.data)
         if base is not None:
             new_base = ViewScatter.apply(old_base, result, _view_positions(base, x._view_steps))

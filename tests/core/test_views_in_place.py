@@ -211,3 +211,68 @@ def test_a_residual_read_before_an_in_place_relu_gets_its_own_gradient():
     # out = 3 relu(2a) + (2a + 1): d out / d a = 6 [a > 0] + 2, the skip's 2 not masked by the relu
     expected = 6.0 * (A_VALUES > 0) + 2.0
     np.testing.assert_array_equal(_in_place_scenario(nl, "residual_relu"), expected)
+
+
+def _aliasing_case(lib, name):
+    """In-place changes whose operand aliases the target, or reads a view that went stale."""
+    F, grad = lib.nn.functional, (lib.autograd.grad)
+    a = lib.tensor(np.array([[0.3, -1.2, 0.7], [1.1, 0.4, -0.5]]), dtype=lib.float64, requires_grad=True)
+    w = lib.tensor(np.array([[1.0, 2, 3], [4, 5, 6]]), dtype=lib.float64)
+    if name == "add_itself":
+        y = a * 2.0
+        y.add_(y)
+        loss = y.sum()
+    elif name == "copy_itself":
+        y = a * 2.0
+        y.copy_(y)
+        loss = y.sum()
+    elif name == "view_copies_its_base":
+        y = a * a
+        v = y.view(2, 3)
+        v.copy_(y)
+        loss = v.sum()
+    elif name == "stale_view_added_into_its_base":
+        y = a * 1.0
+        v = y[0]
+        y.mul_(2.0)
+        y[1].add_(v)
+        loss = (y * w).sum()
+    elif name == "stale_view_assigned_into_its_base":
+        y = a * 1.0
+        v = y[0]
+        y.mul_(2.0)
+        y[1] = v
+        loss = y.sum()
+    elif name == "scalar_index_is_a_view":
+        y = a * 1.0
+        y[1, 2].mul_(10.0)
+        loss = (y * w).sum()
+    elif name == "relu_on_a_view_then_create_graph":
+        y = a * a
+        F.relu(y[1], inplace=True)
+        return grad(y.sum(), [a], create_graph=True)[0]
+    else:   # "read_view_then_base_changes_then_create_graph"
+        y = a * 1.0
+        r = F.relu(y[1])
+        y.mul_(2.0)
+        return grad(r.sum(), [a], create_graph=True)[0]
+    loss.backward()
+    return a.grad
+
+
+ALIASING = ["add_itself", "copy_itself", "view_copies_its_base", "stale_view_added_into_its_base",
+            "stale_view_assigned_into_its_base", "scalar_index_is_a_view", "relu_on_a_view_then_create_graph",
+            "read_view_then_base_changes_then_create_graph"]
+
+
+@pytest.mark.parametrize("name", ALIASING)
+def test_aliased_and_stale_operands_of_in_place_changes_match_pytorch(name):
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    ours, theirs = _aliasing_case(nl, name), _aliasing_case(torch, name)
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_adding_a_tensor_to_itself_in_place_doubles_its_gradient():
+    # y = 2a; y += y makes y = 4a: the second operand is y's value before the change
+    np.testing.assert_array_equal(_aliasing_case(nl, "add_itself").data, np.full((2, 3), 4.0))

@@ -309,13 +309,14 @@ def fill_(x, value):
 
 
 class Fill(Function):
+    """Every element set to ``value``; the old values get a zero gradient, ``value`` the sum."""
     saves_inputs = False
 
     def forward(self, a, value):
         return np.full_like(a, value)
 
     def backward(self, grad):
-        return None, (grad.sum() if isinstance(self.inputs[1], Tensor) else None)
+        return _overwritten(self.inputs[0], grad), (grad.sum() if isinstance(self.inputs[1], Tensor) else None)
 
 
 def copy_(x, src):
@@ -341,7 +342,14 @@ class CopyFrom(Function):
 
     def backward(self, grad):
         src = self.inputs[1]
-        return None, (cast(sum_to(grad, self.src_shape), src.dtype) if isinstance(src, Tensor) else None)
+        return (_overwritten(self.inputs[0], grad),
+                cast(sum_to(grad, self.src_shape), src.dtype) if isinstance(src, Tensor) else None)
+
+
+def _overwritten(old, grad):
+    """The gradient of a value that was overwritten whole: zero, and zeros rather than None, so
+    the history that made the old value still receives a gradient (PyTorch's zeros, not unused)."""
+    return Tensor._make(np.zeros_like(grad.data), None) if getattr(old, "requires_grad", False) else None
 
 
 class IndexPut(Function):

@@ -276,3 +276,13 @@ def test_aliased_and_stale_operands_of_in_place_changes_match_pytorch(name):
 def test_adding_a_tensor_to_itself_in_place_doubles_its_gradient():
     # y = 2a; y += y makes y = 4a: the second operand is y's value before the change
     np.testing.assert_array_equal(_aliasing_case(nl, "add_itself").data, np.full((2, 3), 4.0))
+
+
+@pytest.mark.parametrize("op", ["zero_", "fill_", "copy_"])
+def test_an_overwritten_value_sends_zeros_to_its_history_as_in_pytorch(op):
+    a = nl.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=nl.float64, requires_grad=True)
+    y = a * 2.0
+    {"zero_": lambda: y.zero_(), "fill_": lambda: y.fill_(3.0),
+     "copy_": lambda: y.copy_(nl.tensor([5.0, 6.0], dtype=nl.float64))}[op]()
+    (y * y).sum().backward()
+    assert a.grad is not None and not a.grad.data.any()   # zeros, not None: the leaf was reached

@@ -14,7 +14,7 @@ import math
 import numbers
 
 from .. import ops
-from .._kernels.checks import is_int as _is_int
+from .._kernels.checks import is_int
 from ..parameter import Parameter
 from . import functional as F
 from . import init
@@ -25,8 +25,8 @@ __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
 def _tuple(v, n, what):
     """n ints from an int or a tuple of n ints, checked when the layer is made (not at its first call)."""
-    items = (v,) * n if _is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
-    if items is None or len(items) != n or not all(_is_int(i) for i in items):
+    items = (v,) * n if is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if items is None or len(items) != n or not all(is_int(i) for i in items):
         raise TypeError(f"{what} must be an int or a tuple of {n} int{'s' * (n > 1)}, "
                         f"got {type(v).__name__} {v!r}")
     return tuple(int(i) for i in items)
@@ -41,7 +41,7 @@ class _ConvNd(Module):
         super().__init__()
         n, name = self._dims, type(self).__name__
         for what, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if not _is_int(value):
+            if not is_int(value):
                 raise TypeError(f"{name}: {what} must be an int, got {type(value).__name__} {value!r}")
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) "

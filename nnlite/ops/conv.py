@@ -27,7 +27,7 @@ import numbers
 import numpy as np
 
 from .._kernels import K
-from .._kernels.checks import is_int as _is_int
+from .._kernels.checks import is_int
 from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .indexing import gather
@@ -37,22 +37,22 @@ from .shape import cast, expand, reshape, unsqueeze, squeeze
 
 def _pair(v, what):
     """(height, width) from an int or from a tuple of one or two ints (PyTorch's geometry arguments)."""
-    items = (v,) if _is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
-    if items is None or len(items) not in (1, 2) or not all(_is_int(i) for i in items):
+    items = (v,) if is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if items is None or len(items) not in (1, 2) or not all(is_int(i) for i in items):
         raise TypeError(f"{what} must be an int or a tuple of one or two ints, got {type(v).__name__} {v!r}")
     return (int(items[0]),) * 2 if len(items) == 1 else (int(items[0]), int(items[1]))
 
 
 def _one(v, what):
     """A 1-D geometry argument (an int or a tuple of one int) as the (1, v) the 2-D kernels take."""
-    items = (v,) if _is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
-    if items is None or len(items) != 1 or not _is_int(items[0]):
+    items = (v,) if is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if items is None or len(items) != 1 or not is_int(items[0]):
         raise TypeError(f"{what} must be an int or a tuple of one int, got {type(v).__name__} {v!r}")
     return 1, int(items[0])
 
 
 def _groups(op, groups):
-    if not _is_int(groups):
+    if not is_int(groups):
         raise TypeError(f"{op}: groups must be an int, got {type(groups).__name__} {groups!r}")
     return int(groups)
 
@@ -430,7 +430,7 @@ def _norm_type(name, norm_type):
 def _window(name, what, values, count):
     """``values`` (an int or a sequence of ``count`` ints) as a tuple of ints >= 1."""
     def whole(v):
-        return _is_int(v) and v >= 1
+        return is_int(v) and v >= 1
 
     seq = (values,) * count if not isinstance(values, (tuple, list)) else tuple(values)
     if len(seq) != count or not all(whole(v) for v in seq):

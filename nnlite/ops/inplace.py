@@ -41,7 +41,9 @@ def inplace_flag(op, inplace):
     return inplace
 
 
-def _check_leaf(x, op):
+def _check_in_place(x, op):
+    """Refuse an in-place change that would be wrong: of read-only memory, or of a leaf that
+    requires grad (or a view of one) while autograd records."""
     if not x.data.flags.writeable:
         # an expand()ed view, whose elements share memory (writing one would write them all),
         # or an array NumPy marks read-only
@@ -93,7 +95,7 @@ def apply_in_place(x, op, fn, *others, **options):
     computing ``fn(x)`` and then copying it into x would make x an input of its
     own history, and backward would stop there.
     """
-    _check_leaf(x, op)
+    _check_in_place(x, op)
     for o in others:   # a stale view among the operands takes its current history now, not inside fn
         if isinstance(o, Tensor) and o._base is not None and o._version[0] != o._view_version:
             _refresh_view(o)
@@ -221,7 +223,7 @@ def mish_(x):
 
 def add_(x, other, alpha=1):
     if not _records(x, (other,)):
-        _check_leaf(x, "add_")
+        _check_in_place(x, "add_")
         o = other.data if isinstance(other, Tensor) else other
         np.add(x.data, o if alpha == 1 else o * alpha, out=x.data, casting="unsafe")
         x._bump_version()
@@ -235,7 +237,7 @@ def sub_(x, other, alpha=1):
 
 def mul_(x, other):
     if not _records(x, (other,)):
-        _check_leaf(x, "mul_")
+        _check_in_place(x, "mul_")
         np.multiply(x.data, other.data if isinstance(other, Tensor) else other, out=x.data, casting="unsafe")
         x._bump_version()
         return x
@@ -299,7 +301,7 @@ def zero_(x):
 
 
 def fill_(x, value):
-    _check_leaf(x, "fill_")
+    _check_in_place(x, "fill_")
     v = value.data if isinstance(value, Tensor) else value
     if _records(x, (value,)):
         return apply_in_place(x, "fill_", lambda old, val: Fill.apply(old, val), value)
@@ -321,7 +323,7 @@ class Fill(Function):
 
 def copy_(x, src):
     """Copy ``src`` (broadcast to x's shape) into x."""
-    _check_leaf(x, "copy_")
+    _check_in_place(x, "copy_")
     if _records(x, (src,)):
         return apply_in_place(x, "copy_", lambda old, s: CopyFrom.apply(old, s), src)
     s = src.data if isinstance(src, Tensor) else np.asarray(src)
@@ -373,7 +375,7 @@ class IndexPut(Function):
 
 def setitem(x, key, value):
     key = _convert_key(key)
-    _check_leaf(x, "__setitem__")
+    _check_in_place(x, "__setitem__")
     if _records(x, (value,)):
         return apply_in_place(x, "__setitem__", lambda old, v: IndexPut.apply(old, v, key), value)
     x.data[key] = value.data if isinstance(value, Tensor) else value

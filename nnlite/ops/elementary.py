@@ -223,7 +223,9 @@ class Logit(Function):
     def backward(self, grad):
         x, eps = self.inputs[0], self.eps
         with np.errstate(divide="ignore", invalid="ignore"):
-            slope = grad / (x * (1 - x))
+            # + 0.0 turns x(1 - x) = -0.0 (at x = -0.0) into +0.0: the slope at either zero is
+            # the one from inside [0, 1], +inf (PyTorch's sign there depends on its vector width)
+            slope = grad / (x * (1 - x) + 0.0)
         if eps is None:
             return where(constant((x.data < 0) | (x.data > 1)), np.nan, slope), None
         return _zero_where((x.data < eps) | (x.data > 1 - eps), slope), None

@@ -533,17 +533,19 @@ def cmd_export(args):
 def _benchmarks_package():
     """(package name, folder to start it in) of the benchmarks that belong to the nnlite running.
 
-    An installed nnlite carries them as ``nnlite.benchmarks`` (the wheel maps the
-    checkout's top-level benchmarks/ there); a source checkout has them as the package
-    ``benchmarks`` beside ``nnlite/``. Either way the folder holding ``nnlite`` is where
-    the runner starts, so it measures this nnlite and no other one on the path.
+    A source checkout has them as the package ``benchmarks`` beside ``nnlite/`` (an
+    editable install runs from the checkout too, though it also maps
+    ``nnlite.benchmarks`` there); an installed nnlite carries them as
+    ``nnlite.benchmarks`` (the wheel maps the checkout's top-level benchmarks/ there).
+    Either way the folder holding ``nnlite`` is where the runner starts, so it
+    measures this nnlite and no other one on the path.
     """
     import nnlite
     root = os.path.dirname(os.path.dirname(os.path.abspath(nnlite.__file__)))
-    if importlib.util.find_spec("nnlite.benchmarks") is not None:
-        return "nnlite.benchmarks", root
     if os.path.isfile(os.path.join(root, "benchmarks", "run_all.py")):
         return "benchmarks", root
+    if importlib.util.find_spec("nnlite.benchmarks") is not None:
+        return "nnlite.benchmarks", root
     raise UsageError(f"this nnlite ({os.path.dirname(nnlite.__file__)}) has no benchmarks: "
                      "install nnlite from a wheel or run from a source checkout")
 

@@ -16,6 +16,7 @@ import numpy as np
 from ..autograd import Function
 from .arithmetic import abs as _abs
 from .compare import _data, clamp, sign, where
+from .promotion import broadcast_shape
 from .reduction import Root, amin, norm, sum as _sum
 from .shape import broadcast_to
 
@@ -34,16 +35,6 @@ class FloorValue(Function):
 
     def backward(self, grad):
         return grad, None
-
-
-def broadcast_shape(op, **tensors):
-    """The common shape of the named tensors, or a ValueError that names each shape."""
-    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
-    try:
-        return np.broadcast_shapes(*shapes.values())
-    except ValueError:
-        given = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
-        raise ValueError(f"{op}: shapes must broadcast together, got {given}") from None
 
 
 def vector_norm(input, p, dim, keepdim=False):

@@ -14,7 +14,8 @@ import numpy as np
 from ..autograd import Function, constant
 from .arithmetic import _wants
 from .compare import clamp, where
-from .distance import FloorValue, broadcast_shape
+from .distance import FloorValue
+from .promotion import broadcast_shape
 from .loss import _broadcasts_to, _check_reduction, _data, _float_target, _legacy, _reduce, _same_shape
 from .pointwise import exp, log
 from .shape import unsqueeze

@@ -14,9 +14,10 @@ import numpy as np
 
 from ..autograd import constant
 from .compare import clamp, minimum, where
-from .distance import broadcast_shape, pairwise_distance
+from .distance import pairwise_distance
 from .indexing import gather, index_select
 from .loss import _check_reduction, _data, _float_target, _legacy, _reduce
+from .promotion import broadcast_shape
 from .pointwise import logsigmoid, relu, softplus, sqrt
 from .reduction import sum as _sum
 from .shape import reshape

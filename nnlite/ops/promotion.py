@@ -120,11 +120,16 @@ def floating_input(op, input):
     return Tensor._make(input.data.astype(get_default_dtype()), None)
 
 
-def broadcast_shape(op, *operands):
-    """The shape ``operands`` broadcast to, or a ValueError naming the shapes that do not."""
-    shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in operands]
+def broadcast_shape(op, *operands, **named):
+    """The shape the operands broadcast to, or a ValueError naming each shape.
+
+    Operands given by keyword are named in the message (``input (6, 4)``), so a
+    loss can say which of its arguments is the odd one out.
+    """
+    shapes = {f"operand {i}": np.shape(x.data if isinstance(x, Tensor) else x) for i, x in enumerate(operands)}
+    shapes.update((name, np.shape(x.data if isinstance(x, Tensor) else x)) for name, x in named.items())
     try:
-        return np.broadcast_shapes(*shapes)
+        return np.broadcast_shapes(*shapes.values())
     except ValueError:
-        given = " and ".join(str(s) for s in shapes)
-        raise ValueError(f"{op}: shapes {given} cannot be broadcast together") from None
+        given = ", ".join(f"{name} {shape}" if named else str(shape) for name, shape in shapes.items())
+        raise ValueError(f"{op}: shapes must broadcast together, got {given}") from None

@@ -10,7 +10,7 @@ The combined operations at the end (``lerp``, ``addcmul``, ``addcdiv``) and
 import numpy as np
 
 from .._kernels.checks import real_number
-from ..autograd import Function, chosen_by, constant
+from ..autograd import Function, chosen_by, constant, product_saved_versions, version_if
 from ..tensor import Tensor
 from .compare import where
 from .pointwise import log
@@ -48,14 +48,8 @@ class Sub(Function):
                 sum_to(-grad, self.shapes[1]) if _wants(b) else None)
 
 
-def _version_if(x, needed):
-    return x._version[0] if needed and isinstance(x, Tensor) else None
-
-
 class Mul(Function):
-    def _saved_versions(self, args):
-        a, b = args  # d/da reads b and d/db reads a: only those must stay unmodified
-        return [_version_if(a, _wants(b)), _version_if(b, _wants(a))]
+    _saved_versions = staticmethod(product_saved_versions)   # d/da reads b and d/db reads a
 
     def forward(self, a, b):
         return _broadcast_op(np.multiply, a, b, "mul")
@@ -69,7 +63,7 @@ class Mul(Function):
 class Div(Function):
     def _saved_versions(self, args):
         a, b = args
-        return [_version_if(a, _wants(b)), _version_if(b, True)]
+        return [version_if(a, _wants(b)), version_if(b, True)]
 
     def forward(self, a, b):
         return _broadcast_op(np.true_divide, a, b, "div")

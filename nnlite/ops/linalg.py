@@ -23,7 +23,7 @@ import numbers
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function, constant, is_grad_enabled
+from ..autograd import Function, constant, is_grad_enabled, product_saved_versions
 from ..tensor import Tensor, is_bfloat16
 from .dims import _dim
 from .promotion import promoted_dtype, tensor_input
@@ -31,6 +31,8 @@ from .shape import cast, permute, reshape, sum_to, transpose
 
 
 class MatMul(Function):
+    _saved_versions = staticmethod(product_saved_versions)   # dA = g B^T reads B, dB = A^T g reads A
+
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {a.shape} and {b.shape}")

@@ -11,7 +11,7 @@ kernels directly.
 import numpy as np
 
 from .._kernels import K
-from ..autograd import Function, _mode, chosen_by, constant, is_grad_enabled
+from ..autograd import Function, _mode, chosen_by, constant, is_grad_enabled, product_saved_versions
 from ..tensor import Tensor
 from .linalg import _array, _wants_grad, matmul
 from .pointwise import ReluGrad
@@ -32,6 +32,7 @@ class LinearFunction(Function):
     Python dispatch of the differentiable ops, which would record no node either.
     """
     activation = None
+    _saved_versions = staticmethod(product_saved_versions)   # dx reads W, dW reads x, db reads neither
 
     def forward(self, x, weight, bias):
         # No ascontiguousarray here: the kernel reads any row- or column-major layout

@@ -286,3 +286,48 @@ def test_an_overwritten_value_sends_zeros_to_its_history_as_in_pytorch(op):
      "copy_": lambda: y.copy_(nl.tensor([5.0, 6.0], dtype=nl.float64))}[op]()
     (y * y).sum().backward()
     assert a.grad is not None and not a.grad.data.any()   # zeros, not None: the leaf was reached
+
+
+SQUARE = np.array([[0.5, -1.2], [1.5, -0.3]])
+
+
+def _product_changed_after(lib, name):
+    """A product's operand (or a layer's bias) changed in place after the product read it:
+    x requires grad, the other operand does not, so backward needs only the other one.
+    (PyTorch's convolutions keep both operands whatever needs a gradient, and so do nnlite's.)"""
+    F = lib.nn.functional
+    x = lib.tensor(SQUARE, dtype=lib.float64, requires_grad=True)
+    c = lib.tensor(np.arange(1.0, 5.0).reshape(2, 2) - 2.5, dtype=lib.float64)
+    y = x * 2.0
+    if name == "matmul":
+        z = y @ c
+        y.add_(1.0)
+    elif name == "linear_input":
+        z = F.linear(c, y)          # y as the weight; the input c needs no gradient
+        y.mul_(-1.0)
+    else:   # "linear_bias"
+        b = y[0] * 1.0
+        z = F.linear(y, c, b)       # the bias's value is never read by backward
+        b.add_(5.0)
+    ((z * z).sum() + (y * 0.5).sum()).backward()
+    return np.asarray(x.grad.data if lib is nl else x.grad.numpy())
+
+
+@pytest.mark.parametrize("name", ["matmul", "linear_input", "linear_bias"])
+def test_a_product_operand_changed_in_place_is_fine_when_its_partner_needs_no_gradient(name):
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    np.testing.assert_allclose(_product_changed_after(nl, name), _product_changed_after(torch, name), rtol=1e-12)
+
+
+@pytest.mark.parametrize("op", ["matmul", "linear", "conv2d"])
+def test_a_product_operand_changed_in_place_is_refused_when_its_partner_needs_it(op):
+    F = nl.nn.functional
+    x = nl.tensor(SQUARE, dtype=nl.float64)
+    w = nl.tensor(np.eye(2), dtype=nl.float64, requires_grad=True)
+    y = x * 2.0
+    z = {"matmul": lambda: y @ w, "linear": lambda: F.linear(y, w),
+         "conv2d": lambda: F.conv2d(y.reshape(1, 1, 2, 2), w.reshape(1, 1, 2, 2))}[op]()
+    y.add_(1.0)     # dW reads y's old value
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.sum().backward()

@@ -219,6 +219,9 @@ def run(quick=False, names=None):
 if __name__ == "__main__":
     args = sys.argv[1:]
     chosen = [a for a in args if not a.startswith("--")] or None
+    unknown = sorted(set(chosen or ()) - set(WORKLOADS))
+    if unknown:
+        sys.exit(f"bench_training: no workload {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
     start = time.perf_counter()
     print(format_table(run(quick="--quick" in args, names=chosen)))
     print(f"\n({nl.get_num_threads()} threads, {time.perf_counter() - start:.0f} s)")

@@ -4,8 +4,11 @@ from .module import Module  # noqa: F401
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
 from . import utils  # noqa: F401
-from .activation import (ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,  # noqa: F401
-                         LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Softsign, Tanh)
+from .rectifier import (CELU, ELU, SELU, Hardtanh, LeakyReLU, PReLU, ReLU, ReLU6, RReLU, Threshold)  # noqa: F401
+from .activation import (GELU, Hardsigmoid, Hardswish, LogSigmoid, Mish, Sigmoid, SiLU, Softplus,  # noqa: F401
+                         Softsign, Tanh)
+from .softmax import LogSoftmax, Softmax, Softmax2d, Softmin  # noqa: F401
+from .shrinkage import Hardshrink, Softshrink, Tanhshrink  # noqa: F401
 from .container import ModuleDict, ModuleList, Residual, Sequential  # noqa: F401
 from .parameter_containers import ParameterDict, ParameterList  # noqa: F401
 from .dropout import Dropout  # noqa: F401
@@ -25,8 +28,9 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d
 from .embedding import Embedding, LearnedPositionalEmbedding, SinusoidalPositionalEncoding  # noqa: F401
 from .loss import (BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss,  # noqa: F401
                    NLLLoss, SmoothL1Loss)
-from .loss import (BCELoss, CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss,  # noqa: F401
-                   MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
+from .loss import BCELoss, GaussianNLLLoss, PoissonNLLLoss  # noqa: F401
+from .margin_loss import (CosineEmbeddingLoss, HingeEmbeddingLoss, MarginRankingLoss,  # noqa: F401
+                          MultiLabelSoftMarginLoss, MultiMarginLoss, SoftMarginLoss, TripletMarginLoss)
 from .distance import CosineSimilarity, PairwiseDistance  # noqa: F401
 from .lora import LoRALinear  # noqa: F401,E402
 from .grouped_query_attention import GroupedQueryAttention  # noqa: F401,E402
@@ -35,8 +39,6 @@ from .distillation import DistillationLoss  # noqa: F401,E402
 from .conditional import (AdaptiveInstanceNorm, ConditionalBatchNorm1d, ConditionalBatchNorm2d,  # noqa: F401,E402
                           FiLM)
 from .concrete_dropout import ConcreteDropout  # noqa: F401,E402
-from .activation import (CELU, Hardshrink, RReLU, Softmax2d, Softmin, Softshrink, Tanhshrink,  # noqa: F401,E402
-                         Threshold)
 from .dropout import AlphaDropout, Dropout1d, Dropout2d  # noqa: F401,E402
 from .pooling import AdaptiveMaxPool1d, AdaptiveMaxPool2d  # noqa: F401,E402
 from .padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ReflectionPad1d,  # noqa: F401,E402

@@ -16,7 +16,7 @@ the same optimizer), and the ReLU becomes an :class:`~nnlite.nn.Identity`.
 Outputs and gradients are unchanged, bit for bit.
 """
 from . import functional as F
-from .activation import ReLU
+from .rectifier import ReLU
 from .container import Sequential
 from .linear import Identity, Linear
 

@@ -35,8 +35,8 @@ from .shape import (broadcast_to, cast, cat, chunk, clone, concat, contiguous, e
                     unflatten, unsqueeze, view)
 from .softmax import log_softmax, softmax
 from .structure import diag, diag_embed, diagonal, trace, tril, triu
-from .trigonometric import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin, asinh,
-                            atan, atan2, atanh, cosh, deg2rad, hypot, rad2deg, sinc, sinh, tan)
+from .trigonometric import acos, arccos, arcsin, arctan, arctan2, asin, atan, atan2, deg2rad, hypot, rad2deg, sinc, tan
+from .hyperbolic import acosh, arccosh, arcsinh, arctanh, asinh, atanh, cosh, sinh
 
 # The names ``from nnlite.ops import *`` (and so ``import nnlite``) exports: the operations,
 # not the theme modules or NumPy (``nl.shape`` would otherwise be this package's shape.py).

@@ -1,5 +1,4 @@
-"""Trigonometric and hyperbolic functions and their inverses, atan2, hypot, sinc and the
-degree conversions.
+"""Trigonometric functions and their inverses, atan2, hypot, sinc and the degree conversions.
 
 Each Function states its derivative under its forward, written with
 differentiable operations, so second derivatives come for free. Integer and bool
@@ -9,8 +8,9 @@ the functions give what PyTorch gives (``asin(2)`` is NaN, without an error);
 where a formula meets 0/0 at a point where PyTorch defines a value (``sinc(0) = 1``,
 the slope of ``atan2`` at the origin), that value is used.
 
-``sin``, ``cos`` and ``tanh`` are in :mod:`nnlite.ops.pointwise`; the logarithms and
-exponentials in :mod:`nnlite.ops.elementary`.
+``sin``, ``cos`` and ``tanh`` are in :mod:`nnlite.ops.pointwise`; the other hyperbolic
+functions in :mod:`nnlite.ops.hyperbolic`; the logarithms and exponentials in
+:mod:`nnlite.ops.elementary`.
 """
 import math
 
@@ -97,95 +97,6 @@ def acos(input):
 def atan(input):
     """:math:`\\arctan x` in (-pi/2, pi/2); ±inf gives ±pi/2."""
     return Atan.apply(floating_input("atan", input))
-
-
-# ---------------------------------------------------------------- hyperbolic --
-
-class Sinh(Function):
-    """sinh x; d/dx = cosh x."""
-
-    def forward(self, a):
-        return np.sinh(a)
-
-    def backward(self, grad):
-        return grad * cosh(self.inputs[0])
-
-
-class Cosh(Function):
-    """cosh x; d/dx = sinh x."""
-
-    def forward(self, a):
-        return np.cosh(a)
-
-    def backward(self, grad):
-        return grad * sinh(self.inputs[0])
-
-
-class Asinh(Function):
-    """arsinh x; d/dx = 1 / sqrt(x^2 + 1)."""
-
-    def forward(self, a):
-        return np.arcsinh(a)
-
-    def backward(self, grad):
-        x = self.inputs[0]
-        return grad * rsqrt(x * x + 1)
-
-
-class Acosh(Function):
-    """arcosh x; d/dx = 1 / sqrt(x^2 - 1)."""
-
-    def forward(self, a):
-        return np.arccosh(a)
-
-    def backward(self, grad):
-        x = self.inputs[0]
-        return grad * rsqrt(x * x - 1)
-
-
-class Atanh(Function):
-    """artanh x; d/dx = 1 / (1 - x^2)."""
-
-    def forward(self, a):
-        return np.arctanh(a)
-
-    def backward(self, grad):
-        x = self.inputs[0]
-        return grad / (1 - x * x)
-
-
-def sinh(input):
-    """:math:`\\sinh x = (e^x - e^{-x}) / 2`.
-
-    Overflows to ±inf beyond :math:`|x|` of about 710 (89 in float32).
-    """
-    return Sinh.apply(floating_input("sinh", input))
-
-
-def cosh(input):
-    """:math:`\\cosh x = (e^x + e^{-x}) / 2`.
-
-    Overflows to inf beyond :math:`|x|` of about 710 (89 in float32).
-    """
-    return Cosh.apply(floating_input("cosh", input))
-
-
-def asinh(input):
-    """:math:`\\operatorname{arsinh} x = \\log(x + \\sqrt{x^2 + 1})`, defined for every x."""
-    return Asinh.apply(floating_input("asinh", input))
-
-
-def acosh(input):
-    """:math:`\\operatorname{arcosh} x = \\log(x + \\sqrt{x^2 - 1})`. x < 1 gives NaN; the slope at 1 is inf."""
-    return Acosh.apply(floating_input("acosh", input))
-
-
-def atanh(input):
-    """:math:`\\operatorname{artanh} x = \\frac12 \\log\\frac{1 + x}{1 - x}`.
-
-    ±1 gives ±inf and :math:`|x| > 1` gives NaN, as in PyTorch.
-    """
-    return Atanh.apply(floating_input("atanh", input))
 
 
 # ------------------------------------------------------------- two arguments --
@@ -282,4 +193,3 @@ def rad2deg(input):
 
 # NumPy's names, which PyTorch also accepts.
 arcsin, arccos, arctan = asin, acos, atan
-arcsinh, arccosh, arctanh = asinh, acosh, atanh

@@ -13,7 +13,7 @@ PyTorch's names: ``torch.ao.quantization.fuse_modules`` and
 """
 import copy
 
-from ..nn.activation import ReLU
+from ..nn.rectifier import ReLU
 from ..nn.container import Sequential
 from ..nn.linear import Identity, Linear
 

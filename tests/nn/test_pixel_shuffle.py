@@ -7,6 +7,7 @@ import pytest
 import nnlite as nl
 from nnlite.autograd import gradcheck, gradgradcheck
 from nnlite.nn import pixel_shuffle as pixel_shuffle_module
+from nnlite.ops import pixel_shuffle as pixel_shuffle_ops
 from helpers import torch_or_skip
 
 nn = nl.nn
@@ -112,5 +113,6 @@ def test_bad_input_names_expected_and_given():
 
 
 def test_doctests_run():
-    failures, tried = doctest.testmod(pixel_shuffle_module, verbose=False)
-    assert tried >= 4 and failures == 0
+    for module in (pixel_shuffle_module, pixel_shuffle_ops):
+        failures, tried = doctest.testmod(module, verbose=False)
+        assert tried >= 2 and failures == 0

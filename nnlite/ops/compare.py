@@ -10,6 +10,7 @@ import numpy as np
 
 from ..autograd import Function, constant
 from ..tensor import Tensor, is_floating_dtype
+from .promotion import operand, promoted_dtype
 from .shape import sum_to
 
 
@@ -84,6 +85,15 @@ def minimum(input, other):
 
 
 class Clamp(Function):
+    """``min(max(x, lo), hi)`` with each gradient going where the output came from, as in PyTorch.
+
+    x gets the gradient where lo <= x <= hi (1 at the bounds themselves), a bound
+    where the output is that bound and x is strictly past it. When lo > hi the
+    output is hi everywhere, so hi takes the whole gradient and lo and x none.
+    The choice is a mask, held as a constant: as in PyTorch, the gradients do not
+    depend on x or the bounds (a second derivative in them finds them unused).
+    """
+
     def forward(self, a, lo, hi):
         out = a  # max after min, so lo > hi gives hi everywhere, as in PyTorch
         if lo is not None:
@@ -94,17 +104,43 @@ class Clamp(Function):
 
     def backward(self, grad):
         a, lo, hi = self.inputs
-        inside = np.ones(a.shape, dtype=bool)
-        if lo is not None:
-            inside &= a.data >= _data(lo)
-        if hi is not None:
-            inside &= a.data <= _data(hi)
-        return grad * constant(inside.astype(grad.dtype)), None, None
+        x, lo_data, hi_data = a.data, _data(lo), _data(hi)
+        zero = np.zeros((), grad.dtype)
+        grads = [None, None, None]
+        if a.requires_grad:
+            inside = True
+            if lo is not None:
+                inside = x >= lo_data
+            if hi is not None:
+                inside = inside & (x <= hi_data)
+            grads[0] = sum_to(where(inside, grad, zero), a.shape)
+        if getattr(lo, "requires_grad", False):
+            below = x < lo_data if hi is None else (x < lo_data) & (lo_data < hi_data)
+            grads[1] = sum_to(where(below, grad, zero), lo.shape)
+        if getattr(hi, "requires_grad", False):
+            above = x > hi_data if lo is None else (x > hi_data) | (hi_data < lo_data)
+            grads[2] = sum_to(where(above, grad, zero), hi.shape)
+        return tuple(grads)
+
+
+_PLAIN_BOUND = (type(None), float, int)
 
 
 def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
+    """``input`` limited to [min, max]; a bound is a number, a Tensor (which broadcasts) or None.
+
+    The result's dtype follows PyTorch's promotion: an int64 tensor clamped at 1.5 is
+    float32, and bounds that are tensors take part like any operand.
+    """
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    if type(min) not in _PLAIN_BOUND or type(max) not in _PLAIN_BOUND or input.dtype.kind != "f":
+        # tensor bounds or a non-float input: every operand in the promoted dtype (the casts
+        # hand each gradient back in its operand's own dtype)
+        bounds = [b for b in (min, max) if b is not None]
+        dtype = promoted_dtype("clamp", input, *bounds)
+        input, min, max = (None if b is None else operand("clamp", name, b, dtype)
+                           for name, b in (("input", input), ("min", min), ("max", max)))
     return Clamp.apply(input, min, max)
 
 

@@ -628,3 +628,73 @@ def test_in_place_methods_equal_their_out_of_place_forms_with_and_without_a_grap
         getattr(y, name)(*positional, **options).sum().backward()
         getattr(leaf2, name[:-1])(*positional, **options).sum().backward()
         np.testing.assert_allclose(leaf.grad.data, leaf2.grad.data, rtol=1e-14)
+
+
+# ------------------------------------------------------------------- clamp ---
+
+def _clamp_gradients(lib, x, lo, hi, torch=None):
+    """clamp(x, lo, hi) and the gradients to x and the tensor bounds, then each gradient's
+    derivative in the output gradient v (the only input they depend on)."""
+    def make(v):
+        if v is None:
+            return v
+        return (nl.tensor(np.array(v), requires_grad=True) if lib is nl
+                else torch.tensor(np.array(v), requires_grad=True))
+    x, lo, hi = make(x), make(lo), make(hi)
+    grad = nl.grad if lib is nl else torch.autograd.grad
+    y = lib.clamp(x, min=lo, max=hi)
+    v = make(np.linspace(0.5, 2.0, y.numel()).reshape(y.shape))
+    inputs = [t for t in (x, lo, hi) if t is not None]
+    gs = grad(y, inputs, v, create_graph=True)
+    second = grad(sum(g.sum() for g in gs), [v])
+    as_array = (lambda t: t.data) if lib is nl else (lambda t: t.detach().numpy())
+    return [as_array(y)] + [as_array(g) for g in gs] + [as_array(second[0])]
+
+
+CLAMP_CASES = {
+    # x, min, max: ties at both bounds, NaN in x and in a bound, min > max
+    "both": ([-1.0, 0.0, 0.5, 1.0, 2.0, 0.7, NAN, 0.5], [0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.0, NAN],
+             [1.0, 1.0, 1.0, 1.0, 1.0, 0.3, 1.0, 1.0]),
+    "min_only": ([-1.0, 0.0, 0.5, NAN], [0.0, 0.0, 0.0, 0.0], None),
+    "max_only": ([-1.0, 1.0, 2.0, NAN], None, [1.0, 1.0, 1.0, 1.0]),
+    "min_broadcasts_x": (-0.5, [0.1, -1.0], None),
+    "max_broadcasts_x": ([[-1.0, 0.5, 2.0]], None, [[0.0], [1.0]]),
+}
+
+
+@pytest.mark.parametrize("case", CLAMP_CASES)
+def test_clamp_with_tensor_bounds_matches_torch(case):
+    torch = torch_or_skip()
+    x, lo, hi = CLAMP_CASES[case]
+    with np.errstate(invalid="ignore"):
+        ours, theirs = _clamp_gradients(nl, x, lo, hi), _clamp_gradients(torch, x, lo, hi, torch)
+    assert len(ours) == len(theirs)
+    for mine, want in zip(ours, theirs):
+        assert mine.shape == want.shape
+        np.testing.assert_array_equal(mine, want)
+
+
+def test_clamp_gradients_reach_tensor_bounds_without_torch():
+    x = nl.tensor([-1.0, 0.5, 2.0, 0.7], dtype=nl.float64, requires_grad=True)
+    lo = nl.tensor([0.0, 0.0, 0.0, 0.9], dtype=nl.float64, requires_grad=True)
+    hi = nl.tensor([[1.0], [3.0]], dtype=nl.float64, requires_grad=True)   # broadcasts x to (2, 4)
+    nl.clamp(x, min=lo, max=hi).sum().backward()
+    assert x.grad.tolist() == [0.0, 2.0, 1.0, 0.0]   # 2.0 is above max 1 in the first row only
+    assert lo.grad.tolist() == [2.0, 0.0, 0.0, 2.0]
+    assert hi.grad.tolist() == [[1.0], [0.0]]
+    assert nl.autograd.gradcheck(lambda a, b, c: nl.clamp(a, b, c), [x, lo, hi])
+
+
+@pytest.mark.parametrize("input,bound", [([0, 5], 1.5), ([0, 5], 1), ([True, False], 0),
+                                         ([0.0, 5.0], "float64 tensor"), ([0, 5], "0-d float64")])
+def test_clamp_promotes_as_torch(input, bound):
+    torch = torch_or_skip()
+    for lib in (nl, torch):
+        b = (lib.tensor([1.5], dtype=lib.float64) if bound == "float64 tensor"
+             else lib.tensor(1.5, dtype=lib.float64) if bound == "0-d float64" else bound)
+        out = lib.clamp(lib.tensor(input), min=b)
+        if lib is nl:
+            ours = out
+        else:
+            assert str(ours.dtype) == _dtype_name(out)
+            np.testing.assert_array_equal(ours.data, out.numpy())

@@ -11,7 +11,7 @@ import numpy as np
 from ..autograd import Function, constant
 from ..tensor import Tensor, is_floating_dtype
 from .promotion import operand, promoted_dtype
-from .shape import sum_to
+from .shape import cast, sum_to
 
 
 def _data(x):
@@ -45,10 +45,19 @@ def where(condition, input, other):
 
 
 def masked_fill(input, mask, value):
-    """``value`` where ``mask`` is True, else ``input`` (the mask broadcasts against it)."""
+    """``value`` where ``mask`` is True, else ``input`` (the mask broadcasts against it).
+
+    ``value`` is a number or a 0-dim Tensor; a Tensor value gets the sum of the
+    gradient at the filled positions (in its own dtype), as in PyTorch.
+    """
     m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be bool, got {m.dtype}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"masked_fill: value must be a number or a 0-dim Tensor, got a Tensor of "
+                             f"shape {value.shape}")
+        return where(m, cast(value, input.dtype), input)
     return where(m, np.asarray(value, dtype=input.dtype), input)
 
 

@@ -698,3 +698,26 @@ def test_clamp_promotes_as_torch(input, bound):
         else:
             assert str(ours.dtype) == _dtype_name(out)
             np.testing.assert_array_equal(ours.data, out.numpy())
+
+
+def test_masked_fill_with_a_tensor_value_gives_it_the_filled_positions_gradient():
+    x = nl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    value = nl.tensor(5.0, dtype=nl.float64, requires_grad=True)
+    y = x.masked_fill(nl.tensor([True, False, True]), value)
+    (y * nl.tensor([1.0, 2.0, 4.0])).sum().backward()
+    assert y.dtype == nl.float32 and y.tolist() == [5.0, 2.0, 5.0]
+    assert x.grad.tolist() == [0.0, 2.0, 0.0]
+    assert value.grad.dtype == nl.float64 and value.grad.item() == 5.0
+    with pytest.raises(ValueError, match="0-dim Tensor, got a Tensor of shape"):
+        x.masked_fill(nl.tensor([True, False, True]), nl.tensor([1.0]))
+
+
+def test_masked_fill_with_a_tensor_value_matches_torch():
+    torch = torch_or_skip()
+    for lib in (nl, torch):
+        x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        value = lib.tensor(-1.0, requires_grad=True)
+        lib.masked_fill(x, lib.tensor([True, False]), value).pow(2).sum().backward()
+        if lib is nl:
+            ours = (x.grad.tolist(), value.grad.item())
+    assert ours == (x.grad.tolist(), value.grad.item())

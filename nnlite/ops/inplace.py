@@ -30,7 +30,7 @@ from ..autograd import Function, _refresh_view, _replay_view, _sequence, _stand_
 from ..random import _gen
 from ..tensor import Tensor
 from . import arithmetic, compare, piecewise, pointwise, rounding
-from .indexing import GetItem, _convert_key
+from .indexing import GetItem, _convert_key, _region
 from .shape import cast, sum_to
 
 
@@ -361,12 +361,14 @@ class IndexPut(Function):
     def forward(self, a, value, key):
         self.key, self.value_shape = key, np.shape(value)
         out = a.copy()
-        out[key] = value
+        region, k = _region(out, key)
+        region[k] = value
         return out
 
     def backward(self, grad):
         mask = np.ones(grad.shape, dtype=grad.dtype)
-        mask[self.key] = 0
+        region, k = _region(mask, self.key)
+        region[k] = 0
         g_value = None
         if isinstance(self.inputs[1], Tensor):
             g_value = sum_to(GetItem.apply(grad, self.key), self.value_shape)
@@ -378,7 +380,8 @@ def setitem(x, key, value):
     _check_in_place(x, "__setitem__")
     if _records(x, (value,)):
         return apply_in_place(x, "__setitem__", lambda old, v: IndexPut.apply(old, v, key), value)
-    x.data[key] = value.data if isinstance(value, Tensor) else value
+    region, k = _region(x.data, key)
+    region[k] = value.data if isinstance(value, Tensor) else value
     x._bump_version()
     return x
 

@@ -271,3 +271,64 @@ def test_flip_method_takes_dims_as_pytorchs_does_and_dims_are_type_checked():
     assert x.flip(0, 1).data.tolist() == x.flip((0, 1)).data.tolist() == [[5, 4, 3], [2, 1, 0]]
     with pytest.raises(TypeError, match=r"all: dim must be an int, a tuple of ints or None, got float 1.5"):
         nl.all(nl.ones(2, 2), 1.5)
+
+
+# Keys mixing ints with index arrays: PyTorch applies the ints (with slices, None, Ellipsis) first
+# and the index arrays to what remains, so an int never moves the indexed dims to the front.
+def _mixed_keys(L):
+    t = L.tensor
+    return {
+        "int_slice_index": (0, slice(None), t([0, 2, 1])),
+        "index_slice_int": (t([0, 2]), slice(None), 1),
+        "slice_int_slice_index": (slice(None), 1, slice(None), t([1, 0, 1])),
+        "int_slice_list": (1, slice(None), [0, 4, 4]),
+        "list_int_slice_int": ([0, 1], 1, slice(None), 0),
+        "int_ellipsis_index": (0, Ellipsis, t([1, 0])),
+        "ellipsis_int_index": (Ellipsis, 2, t([1, 0])),
+        "int_none_slice_index": (0, None, slice(None), t([0, 1, 3])),
+        "none_int_slice_2d_index": (None, 0, slice(None), t([[0, 1], [2, 3]])),
+        "int_slice_mask": (1, slice(None), t([True, False, True, True, False])),
+        "mask_int_slice_int": (t([True, False, True]), 1, slice(None), 0),
+        "int_slice_bool": (0, slice(None), True),
+        "zero_dim_int_tensor": (t(1), slice(None), t([0, 2])),
+        "int_2d_mask": (0, t([[True, False, True, False, True], [False] * 5, [True] * 5, [False] * 5])),
+        "int_slice_repeated_index": (2, slice(None), t([4, 3, 4]), slice(None)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_mixed_keys(nl)))
+def test_ints_among_index_arrays_index_in_pytorchs_order(name):
+    torch = torch_or_skip()
+    key, tkey = _mixed_keys(nl)[name], _mixed_keys(torch)[name]
+    a = RNG.standard_normal((3, 4, 5, 2))
+    x, tx = _leaf(a), torch.tensor(a, requires_grad=True)
+    y, ty = x[key], tx[tkey]
+    assert y.shape == tuple(ty.shape)
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    v = RNG.standard_normal(y.shape)
+    y.backward(nl.tensor(v))
+    ty.backward(torch.tensor(v))
+    np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())
+    # writes, untracked and then recorded (gradients to the old values and to the written ones)
+    z, tz = nl.zeros(x.shape, dtype=nl.float64), torch.zeros(x.shape, dtype=torch.float64)
+    z[key], tz[tkey] = nl.tensor(v), torch.tensor(v)
+    np.testing.assert_array_equal(z.data, tz.numpy())
+    value, tvalue = nl.tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True)
+    w, tw = x * 1, tx * 1
+    w[key], tw[tkey] = value, tvalue
+    g = RNG.standard_normal(x.shape)
+    w.backward(nl.tensor(g))
+    tw.backward(torch.tensor(g))
+    np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())
+    np.testing.assert_array_equal(value.grad.data, tvalue.grad.numpy())
+
+
+def test_an_int_before_an_index_array_selects_first():
+    x = nl.arange(18.0).reshape(2, 3, 3)
+    idx = nl.tensor([0, 1, 2])
+    assert x[0, :, idx].tolist() == x[0][:, idx].tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]
+    z = nl.zeros(2, 2, 2)
+    z[0, :, nl.tensor([0, 1])] = nl.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert z[0].tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    f = lambda a: a[1, :, nl.tensor([2, 0, 2])] * nl.arange(3.0)   # noqa: E731
+    assert gradcheck(f, [_leaf(CUBE)]) and gradgradcheck(f, [_leaf(CUBE)])

@@ -14,10 +14,9 @@ dividing by zero, and PyTorch uses them differently:
 import numpy as np
 
 from ..autograd import Function
-from .arithmetic import abs as _abs
-from .compare import _data, clamp, sign, where
+from .compare import clamp
 from .promotion import broadcast_shape
-from .reduction import Root, amin, norm, sum as _sum
+from .reduction import norm, sum as _sum
 from .shape import broadcast_to
 
 
@@ -39,18 +38,6 @@ class FloorValue(Function):
 
 def vector_norm(input, p, dim, keepdim=False):
     """The p-norm along ``dim`` for any real ``p``: 0 counts the nonzeros, -inf takes min ``|x|``."""
-    if p == 0:
-        # sign(|x|) is 1 for each nonzero and is flat, so the count's gradient is 0, as in PyTorch
-        return _sum(sign(_abs(input)), dim, keepdim)
-    if p == -float("inf"):
-        return amin(_abs(input), dim, keepdim)
-    if 0 < p < 1:
-        # |x|^p has an infinite slope at x = 0 (and |x|'s sign there is 0: NaN by the chain rule);
-        # PyTorch takes the slope at 0 to be 0, so zeros are routed around the power.
-        nonzero = _data(input) != 0
-        safe = where(nonzero, input, np.ones((), input.dtype))
-        powers = where(nonzero, _abs(safe) ** p, np.zeros((), input.dtype))
-        return Root.apply(_sum(powers, dim, keepdim), p)
     return norm(input, p, dim, keepdim)
 
 

@@ -14,13 +14,24 @@ from .._kernels.checks import is_int
 from ..autograd import Function, constant
 from ..tensor import Tensor, is_bfloat16, is_floating_dtype
 from .arithmetic import abs as _abs
-from .compare import where
+from .compare import sign, where
 from .dims import _dims
 from .pointwise import exp
 from .promotion import tensor_input
 from .shape import cast, cat, expand, reshape
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _reduced_dims(dim, ndim):
+    """The dims a reduction reduces: ``dim`` normalised, with an empty list meaning every dim.
+
+    PyTorch reads ``sum(dim=())`` (and ``dim=[]``) as "no dims named, so all of them", as it
+    reads ``dim=None``.
+    """
+    if dim is not None and type(dim) in (tuple, list) and not dim:
+        dim = None
+    return _dims(dim, ndim)
 
 
 def _keepdim_shape(shape, dims):
@@ -60,12 +71,13 @@ def sum(input, dim=None, keepdim=False, dtype=None):  # noqa: A001
     if dtype is not None:
         input = cast(input, dtype)
     if input.dtype == np.bool_ or input.dtype.kind in "iu":
-        return Tensor._make(np.asarray(np.sum(input.data, axis=_dims(dim, input.ndim), keepdims=keepdim)), None)
-    return Sum.apply(input, _dims(dim, input.ndim), keepdim)
+        return Tensor._make(np.asarray(np.sum(input.data, axis=_reduced_dims(dim, input.ndim), keepdims=keepdim)),
+                            None)
+    return Sum.apply(input, _reduced_dims(dim, input.ndim), keepdim)
 
 
 def mean(input, dim=None, keepdim=False):
-    dims = _dims(dim, input.ndim)
+    dims = _reduced_dims(dim, input.ndim)
     if not is_floating_dtype(input.dtype):
         raise TypeError(f"mean: expected a floating point tensor, got {input.dtype}")
     n = int(np.prod([input.shape[d] for d in dims])) if dims else 1
@@ -73,10 +85,14 @@ def mean(input, dim=None, keepdim=False):
 
 
 def var(input, dim=None, correction=1, keepdim=False, unbiased=None):
-    """Variance with Bessel's ``correction`` (1 = unbiased, PyTorch's default)."""
+    """Variance with Bessel's ``correction`` (1 = unbiased, PyTorch's default).
+
+    ``dim=()`` reduces every dim, as in PyTorch; its gradient is the one of ``dim=None``
+    (PyTorch 2.13 gives inf there, dividing by n - 1 with n taken as 1).
+    """
     if unbiased is not None:
         correction = 1 if unbiased else 0
-    dims = _dims(dim, input.ndim)
+    dims = _reduced_dims(dim, input.ndim)
     n = int(np.prod([input.shape[d] for d in dims])) if dims else 1
     centered = input - mean(input, dims, keepdim=True)
     return sum(centered * centered, dims, keepdim) * (1.0 / (n - correction) if n - correction > 0 else np.inf)
@@ -190,11 +206,11 @@ def min(input, dim=None, keepdim=False):  # noqa: A001
 
 
 def amax(input, dim=None, keepdim=False):
-    return Amax.apply(input, _dims(dim, input.ndim), keepdim)
+    return Amax.apply(input, _reduced_dims(dim, input.ndim), keepdim)
 
 
 def amin(input, dim=None, keepdim=False):
-    return Amin.apply(input, _dims(dim, input.ndim), keepdim)
+    return Amin.apply(input, _reduced_dims(dim, input.ndim), keepdim)
 
 
 def argmax(input, dim=None, keepdim=False):
@@ -231,20 +247,42 @@ class LogSumExp(Function):
 
 
 def logsumexp(input, dim, keepdim=False):
-    return LogSumExp.apply(input, _dims(dim, input.ndim), keepdim)
+    """log sum exp over ``dim``; ``dim=()`` reduces every dim, as ``sum`` does (PyTorch 2.13 raises there)."""
+    return LogSumExp.apply(input, _reduced_dims(dim, input.ndim), keepdim)
 
 
 def norm(input, p=2, dim=None, keepdim=False):
-    """The p-norm (p = 2, 1, inf or any positive number) over ``dim``.
+    """The p-norm of the elements over ``dim``, for any real ``p`` or ``'fro'``.
 
-    The gradient at a zero vector is 0, as in PyTorch (see :class:`Root`).
+    ``p = 0`` counts the nonzeros (gradient 0), ``inf`` and ``-inf`` take the
+    largest and smallest ``|x|``, ``'fro'`` is the 2-norm over ``dim`` (the
+    Frobenius norm of a matrix). The gradient at a zero vector is 0, as in
+    PyTorch (see :class:`Root`), and so is it at a zero entry for p < 1, where
+    ``|x|^p`` has an infinite slope.
     """
+    if p == "fro":
+        p = 2
+    elif isinstance(p, str):
+        raise ValueError(f"norm: p must be a number or 'fro', got {p!r} (the nuclear norm is not offered)")
     if p == 2:
         return Root.apply(sum(input * input, dim, keepdim), 2)
     if p == 1:
         return sum(_abs(input), dim, keepdim)
     if p == float("inf"):
         return amax(_abs(input), dim, keepdim)
+    if p == -float("inf"):
+        return amin(_abs(input), dim, keepdim)
+    if p == 0:
+        # sign(|x|) is 1 for each nonzero and is flat, so the count's gradient is 0, as in PyTorch
+        return sum(sign(_abs(input)), dim, keepdim)
+    if p < 1:
+        # The slope of |x|^p at x = 0 is infinite (and |x|'s there 0: NaN by the chain rule); PyTorch
+        # takes it to be 0, so zeros are routed around the power. Their power is 0 (p > 0) or
+        # inf (p < 0, where one zero makes the norm 0 and every gradient 0).
+        nonzero = input.data != 0
+        safe = where(nonzero, input, np.ones((), input.dtype))
+        at_zero = np.full((), 0.0 if p > 0 else np.inf, input.dtype)
+        return Root.apply(sum(where(nonzero, _abs(safe) ** p, at_zero), dim, keepdim), p)
     return Root.apply(sum(_abs(input) ** p, dim, keepdim), p)
 
 

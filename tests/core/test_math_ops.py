@@ -721,3 +721,33 @@ def test_masked_fill_with_a_tensor_value_matches_torch():
         if lib is nl:
             ours = (x.grad.tolist(), value.grad.item())
     assert ours == (x.grad.tolist(), value.grad.item())
+
+
+# ------------------------------------------------------- an empty dim list ---
+
+DIM_LISTS = {"sum": lambda x, d: x.sum(dim=d), "sum_keepdim": lambda x, d: x.sum(dim=d, keepdim=True),
+             "mean": lambda x, d: x.mean(dim=d), "amax": lambda x, d: x.amax(dim=d),
+             "amin": lambda x, d: x.amin(dim=d), "var": lambda x, d: x.var(dim=d),
+             "std": lambda x, d: x.std(dim=d), "norm": lambda x, d: x.norm(dim=d)}
+
+
+@pytest.mark.parametrize("empty", [(), []], ids=["tuple", "list"])
+@pytest.mark.parametrize("name", DIM_LISTS)
+def test_an_empty_dim_list_reduces_every_dim_as_none_does(name, empty):
+    fn = DIM_LISTS[name]
+    x = nl.arange(6.0, dtype=nl.float64).reshape(2, 3).requires_grad_()
+    got = fn(x, empty)
+    (g,) = nl.grad(got.sum(), x)
+    y = nl.arange(6.0, dtype=nl.float64).reshape(2, 3).requires_grad_()
+    want = fn(y, None) if name != "sum_keepdim" else y.sum(dim=(0, 1), keepdim=True)
+    (h,) = nl.grad(want.sum(), y)
+    assert got.shape == want.shape and got.tolist() == want.tolist()
+    np.testing.assert_array_equal(g.data, h.data)
+    assert nl.logsumexp(x, dim=empty).item() == nl.logsumexp(x, dim=(0, 1)).item()
+
+
+@pytest.mark.parametrize("name", DIM_LISTS)
+def test_an_empty_dim_list_matches_torch(name):
+    # PyTorch 2.13 divides var's and std's gradient by n - 1 with n = 1 there (inf): values only
+    _same_as_torch(lambda L, x: DIM_LISTS[name](x, ()), [np.arange(6.0).reshape(2, 3)],
+                   gradients=name not in ("var", "std"))

@@ -15,6 +15,11 @@ CASES = {
     "norm_p3_at_zero": (X0, lambda x: x.norm(p=3)),
     "norm_p1_at_zero": (X0, lambda x: x.norm(p=1)),
     "norm_inf_ties": (np.array([-2.0, 2.0, 1.0]), lambda x: x.norm(p=float("inf"))),
+    "norm_p_half_with_a_zero": (np.array([0.0, 1.0, -2.0]), lambda x: x.norm(p=0.5)),
+    "norm_p_half_dim_with_zeros": (np.array([[0.0, 0.0], [0.0, 4.0]]), lambda x: x.norm(p=0.5, dim=1).sum()),
+    "norm_p_minus_one_with_a_zero": (np.array([0.0, 1.0, -2.0]), lambda x: x.norm(p=-1)),
+    "norm_p_minus_half": (np.array([0.5, 1.0, -2.0]), lambda x: x.norm(p=-0.5)),
+    "norm_fro_dim": (np.array([[0.0, 1.0], [3.0, -4.0]]), lambda x: x.norm(p="fro", dim=1).sum()),
     "pow_zero_exponent_at_zero": (X0, lambda x: (x ** 0.0).sum()),
     "pow_half_at_zero": (X0, lambda x: (x ** 0.5).sum()),
     "pow_two_at_zero": (X0, lambda x: (x ** 2.0).sum()),
@@ -77,3 +82,24 @@ def test_root_passes_finite_difference_checks_away_from_zero():
     x = nl.tensor([[0.3, -1.2], [2.0, 0.7]], dtype=nl.float64, requires_grad=True)
     assert nl.autograd.gradcheck(lambda t: t.norm(dim=1), [x])
     assert nl.autograd.gradcheck(lambda t: t.std(dim=0), [x])
+
+
+def test_norm_below_one_gives_a_zero_entry_a_zero_slope_without_torch():
+    # d||x||_p/dx_i = sign(x_i) |x_i|^(p-1) ||x||_p^(1-p), taken as 0 at x_i = 0
+    x = nl.tensor([0.0, 1.0, -2.0], dtype=nl.float64, requires_grad=True)
+    n = x.norm(p=0.5)
+    n.backward()
+    expected = [0.0, n.item() ** 0.5, -(2.0 ** -0.5) * n.item() ** 0.5]
+    np.testing.assert_allclose(x.grad.data, expected, rtol=1e-14)
+    y = nl.tensor([0.3, 1.0, -2.0], dtype=nl.float64, requires_grad=True)
+    for p in (0.5, -1, -0.5):
+        assert nl.autograd.gradcheck(lambda t: t.norm(p=p), [y])
+        assert nl.autograd.gradgradcheck(lambda t: t.norm(p=p), [y])
+
+
+def test_norm_counts_nonzeros_at_p_zero_and_takes_fro_along_a_dim():
+    x = nl.tensor([[0.0, 2.0, -1.0], [3.0, 4.0, 0.0]])
+    assert x.norm(p=0).item() == 4.0 and x.norm(p=0, dim=1).tolist() == [2.0, 2.0]
+    np.testing.assert_allclose(x.norm(p="fro", dim=1).data, [5.0 ** 0.5, 5.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="p must be a number or 'fro', got 'nuc'"):
+        x.norm(p="nuc")

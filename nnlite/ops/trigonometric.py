@@ -157,7 +157,11 @@ def hypot(input, other):
 # ------------------------------------------------------------------ the rest --
 
 class Sinc(Function):
-    """sin(pi x) / (pi x), 1 at x = 0; d/dx = (cos(pi x) - sinc x) / x, 0 at x = 0."""
+    """sin(pi x) / (pi x), 1 at x = 0; d/dx = (cos(pi x) - sinc x) / x, 0 at x = 0.
+
+    Near 0 the slope is -(pi^2 / 3) x + O(x^3), so at x = 0 the backward uses that
+    line: its value there is 0 and its own slope the true second derivative -pi^2 / 3.
+    """
     save_output = True
 
     def forward(self, a):
@@ -168,15 +172,19 @@ class Sinc(Function):
     def backward(self, grad):
         x = self.inputs[0]
         zero = x.data == 0
-        if np.any(zero):
-            x = where(constant(zero), 1.0, x)   # any nonzero value: its slope is replaced by 0
-        return grad * _zero_where(zero, (cos(x * math.pi) - self.out) / x)
+        if not np.any(zero):
+            return grad * ((cos(x * math.pi) - self.out) / x)
+        zero = constant(zero)
+        safe = where(zero, 1.0, x)   # any nonzero value: its slope is replaced by the line at 0
+        line = (0.0 - x) * (math.pi ** 2 / 3)   # 0.0 - x rather than -x: +0, not -0, at x = 0
+        return grad * where(zero, line, (cos(safe * math.pi) - self.out) / safe)
 
 
 def sinc(input):
     """The normalized sinc, :math:`\\sin(\\pi x) / (\\pi x)`, with sinc(0) = 1 and slope 0 there.
 
-    ±inf gives NaN, as in PyTorch.
+    ±inf gives NaN, as in PyTorch. The second derivative at 0 is the true
+    :math:`-\\pi^2 / 3`, where PyTorch gives NaN.
     """
     return Sinc.apply(floating_input("sinc", input))
 

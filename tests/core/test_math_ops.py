@@ -182,6 +182,17 @@ def test_conventions_at_singular_points():
     np.testing.assert_array_equal(nl.nan_to_num(nl.tensor([NAN, INF, -INF])).data, [0.0, big.max, big.min])
 
 
+def test_second_derivative_of_sinc_at_zero_is_minus_pi_squared_over_three():
+    # sinc x = 1 - (pi x)^2 / 6 + ..., so sinc''(0) = -pi^2 / 3 (PyTorch gives NaN there)
+    x = nl.tensor([0.0, -0.0, 0.5], dtype=nl.float64, requires_grad=True)
+    (g,) = nl.grad(nl.sinc(x).sum(), x, create_graph=True)
+    (h,) = nl.grad(g.sum(), x)
+    assert g.data[0] == 0.0 and g.data[1] == 0.0
+    np.testing.assert_allclose(h.data[:2], [-math.pi ** 2 / 3] * 2, rtol=1e-15)
+    near = nl.tensor([0.0, 1e-4, -0.3, 0.5], dtype=nl.float64, requires_grad=True)
+    assert nl.autograd.gradgradcheck(nl.sinc, [near])   # the second derivative is continuous at 0
+
+
 def test_step_functions_have_a_zero_gradient_and_frac_a_gradient_of_one():
     for name in ["floor", "ceil", "round", "trunc", "fix"]:
         x = nl.tensor([1.5, -2.5, 0.2], requires_grad=True)

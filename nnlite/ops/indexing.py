@@ -154,15 +154,35 @@ def getitem(input, key):
 
 
 def narrow(input, dim, start, length):
-    dim = dim % input.ndim
+    """Entries ``start`` to ``start + length`` of ``dim`` (a view); a negative ``start`` counts
+    from the end of the dim, as in PyTorch."""
+    if input.ndim == 0:
+        raise ValueError("narrow: cannot be applied to a 0-dim tensor")
+    dim = _dim("narrow", dim, input.ndim)
+    size, start, length = input.shape[dim], int(start), int(length)
+    if not -size <= start <= size:
+        raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {size} "
+                         f"(expected a start in [{-size}, {size}])")
+    if start < 0:
+        start += size
+    if length < 0:
+        raise ValueError(f"narrow: length must be non-negative, got {length}")
+    if start + length > size:
+        raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds the size {size} of dim {dim}")
     return GetItem.apply(input, (slice(None),) * dim + (slice(start, start + length),))
 
 
 def index_select(input, dim, index):
+    """The entries of ``input`` at positions ``index`` (1-D, or 0-dim as one position) along ``dim``."""
     dim = _dim("index_select", dim, input.ndim)
     idx = _index_array("index_select", index, input.shape[dim] if input.ndim else 1)
-    if idx.ndim != 1:
+    if idx.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {idx.shape}")
+    idx = idx.reshape(-1)
+    if input.ndim == 0:   # as a one-element vector, as in PyTorch: the index must hold one position
+        if idx.size != 1:
+            raise ValueError(f"index_select: a 0-dim input takes an index of one value, got {idx.size}")
+        return GetItem.apply(input.reshape(1), idx).reshape(())
     return GetItem.apply(input, (slice(None),) * dim + (idx,))
 
 

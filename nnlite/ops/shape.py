@@ -8,6 +8,7 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor, is_floating_dtype
 from .creation import as_tensor
+from .dims import _dim
 from .indexing import narrow
 
 
@@ -44,9 +45,9 @@ def view(input, *shape):
 
 def flatten(input, start_dim=0, end_dim=-1):
     nd = input.ndim
+    s, e = _dim("flatten", start_dim, nd), _dim("flatten", end_dim, nd)
     if nd == 0:
         return reshape(input, 1)
-    s, e = start_dim % nd, end_dim % nd
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for {nd} dims")
     shp = input.shape
@@ -54,15 +55,17 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 def unflatten(input, dim, sizes):
-    dim = dim % input.ndim
+    dim = _dim("unflatten", dim, input.ndim)
     return reshape(input, input.shape[:dim] + tuple(sizes) + input.shape[dim + 1:])
 
 
 def squeeze(input, dim=None):
     if dim is None:
         return reshape(input, tuple(s for s in input.shape if s != 1))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    dims = {d % max(input.ndim, 1) for d in dims}
+    given = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    dims = {_dim("squeeze", d, input.ndim) for d in given}
+    if len(dims) != len(given):
+        raise ValueError(f"squeeze: dims {given} name the same dim more than once (for {input.ndim} dims)")
     return reshape(input, tuple(s for i, s in enumerate(input.shape) if not (i in dims and s == 1)))
 
 
@@ -79,13 +82,17 @@ class Permute(Function):
     is_view = True
 
     def forward(self, a, dims):
-        if sorted(d % max(a.ndim, 1) for d in dims) != list(range(a.ndim)):
-            raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of {a.ndim} dims")
-        self.dims = dims
-        return a.transpose(dims)
+        nd = a.ndim
+        axes = tuple(d + nd if d < 0 else d for d in dims)
+        if sorted(axes) != list(range(nd)):
+            for d in dims:   # a dim out of range is an IndexError, as in PyTorch
+                _dim("permute", d, nd)
+            raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of {nd} dims")
+        self.axes = axes
+        return a.transpose(axes)
 
     def backward(self, grad):
-        return permute(grad, tuple(np.argsort([d % grad.ndim for d in self.dims]))), None
+        return permute(grad, tuple(np.argsort(self.axes))), None
 
 
 def permute(input, *dims):
@@ -94,7 +101,8 @@ def permute(input, *dims):
 
 def transpose(input, dim0, dim1):
     nd = input.ndim
-    if nd < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+    dim0, dim1 = _dim("transpose", dim0, nd), _dim("transpose", dim1, nd)
+    if nd < 2:
         return input
     dims = list(range(nd))
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
@@ -214,10 +222,15 @@ class Cat(Function):
     saves_inputs = False
 
     def forward(self, *arrays, dim=0):
+        self.skipped = None
+        if len({a.ndim for a in arrays}) > 1:
+            # PyTorch's legacy rule: a 1-D empty tensor among tensors of other ranks is left out
+            self.skipped = [a.ndim == 1 and a.shape[0] == 0 for a in arrays]
+            arrays = [a for a, skip in zip(arrays, self.skipped) if not skip]
         nd = arrays[0].ndim
         if nd == 0:
             raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
-        self.dim = dim % nd
+        self.dim = _dim("cat", dim, nd)
         self.sizes = [a.shape[self.dim] for a in arrays]
         try:
             return np.concatenate(arrays, axis=self.dim)
@@ -230,6 +243,9 @@ class Cat(Function):
         for size in self.sizes:
             out.append(narrow(grad, self.dim, start, size))
             start += size
+        if self.skipped is not None:   # each skipped (0,) input gets an empty gradient
+            pieces = iter(out)
+            out = [Tensor._make(np.zeros(0, grad.dtype), None) if skip else next(pieces) for skip in self.skipped]
         return tuple(out)
 
 
@@ -250,10 +266,18 @@ def stack(tensors, dim=0):
     shapes = {tuple(x.shape) for x in tensors}
     if len(shapes) != 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    dim = _dim("stack", dim, tensors[0].ndim + 1)
     return cat([unsqueeze(x, dim) for x in tensors], dim)
 
 
+def _split_dim(op, input, dim):
+    if input.ndim == 0:
+        raise ValueError(f"{op}: expected a tensor with at least 1 dim, got a 0-dim tensor")
+    return _dim(op, dim, input.ndim)
+
+
 def split(input, split_size_or_sections, dim=0):
+    dim = _split_dim("split", input, dim)
     n = input.shape[dim]
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
@@ -273,14 +297,27 @@ def split(input, split_size_or_sections, dim=0):
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise ValueError(f"chunk: expected a positive number of chunks, got {chunks}")
+    dim = _split_dim("chunk", input, dim)
     n = input.shape[dim]
-    size = -(-n // chunks) if n else 1
-    return split(input, max(size, 1), dim)
+    if n == 0:   # PyTorch: as many empty chunks as asked for
+        return split(input, [0] * chunks, dim)
+    return split(input, -(-n // chunks), dim)
 
 
 def movedim(input, source, destination):
-    dims = list(range(input.ndim))
-    src = source % input.ndim
-    dims.pop(src)
-    dims.insert(destination % input.ndim, src)
-    return permute(input, tuple(dims))
+    """Move dims ``source`` to positions ``destination`` (an int each, or sequences of the same length);
+    the other dims keep their order."""
+    nd = input.ndim
+    src = [_dim("movedim", d, nd) for d in (source if isinstance(source, (tuple, list)) else (source,))]
+    dst = [_dim("movedim", d, nd) for d in (destination if isinstance(destination, (tuple, list)) else (destination,))]
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {source} and destination {destination} must name as many dims")
+    for name, dims, given in (("source", src, source), ("destination", dst, destination)):
+        if len(set(dims)) != len(dims):
+            raise ValueError(f"movedim: {name} {given} names the same dim more than once (for {nd} dims)")
+    if nd == 0:
+        return input
+    order = [d for d in range(nd) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(input, tuple(order))

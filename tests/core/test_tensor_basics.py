@@ -212,3 +212,105 @@ def test_t_and_expand_errors_name_the_shapes():
         nl.zeros(2, 2, 2).t()
     with pytest.raises(RuntimeError, match=r"expand: the target shape \(3,\) has fewer dims than the input \(2, 3\)"):
         nl.zeros(2, 3).expand(3)
+
+
+def test_narrow_counts_a_negative_start_from_the_end_and_checks_its_arguments():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    a = np.arange(6.0).reshape(2, 3)
+    for dim, start, length in ((-1, -1, 1), (1, -3, 2), (0, -2, 2), (1, 3, 0), (0, 1, 1)):
+        ours, theirs = nl.tensor(a).narrow(dim, start, length), torch.tensor(a).narrow(dim, start, length)
+        assert ours.tolist() == theirs.tolist() and ours.shape == tuple(theirs.shape)
+    x = nl.tensor(a, requires_grad=True)
+    nl.narrow(x, -1, -2, 2).sum().backward()
+    assert x.grad.tolist() == [[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]
+    for call, error, message in (
+            (lambda: x.narrow(5, 0, 1), IndexError, r"narrow: dim 5 is out of range .* \[-2, 1\]"),
+            (lambda: x.narrow(1, 4, 0), IndexError, r"narrow: start 4 is out of range .* \[-3, 3\]"),
+            (lambda: x.narrow(1, -4, 1), IndexError, r"narrow: start -4 is out of range"),
+            (lambda: x.narrow(1, 2, 2), ValueError, r"start \(2\) \+ length \(2\) exceeds the size 3"),
+            (lambda: x.narrow(1, 0, -1), ValueError, "length must be non-negative"),
+            (lambda: nl.tensor(1.0).narrow(0, 0, 1), ValueError, "0-dim")):
+        with pytest.raises(error, match=message):
+            call()
+
+
+def test_shape_ops_refuse_dims_out_of_range_as_pytorch_does():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    calls = {
+        "squeeze": lambda L, x: x.squeeze(5), "squeeze_tuple": lambda L, x: x.squeeze((0, 5)),
+        "flatten": lambda L, x: x.flatten(0, 5), "flatten_0d": lambda L, x: L.tensor(1.0).flatten(0, 1),
+        "unflatten": lambda L, x: x.unflatten(5, (3, 1)), "transpose": lambda L, x: x.transpose(5, 0),
+        "permute": lambda L, x: x.permute(0, 5), "split": lambda L, x: x.split(2, 5),
+        "chunk": lambda L, x: x.chunk(2, -3), "cat": lambda L, x: L.cat([x, x], 2),
+        "stack": lambda L, x: L.stack([x, x], 3), "movedim": lambda L, x: L.movedim(x, 5, 0),
+        "narrow": lambda L, x: x.narrow(-3, 0, 1),
+    }
+    for name, call in calls.items():
+        with pytest.raises(IndexError):
+            call(torch, torch.zeros(2, 3))
+        with pytest.raises(IndexError, match=f"{name.split('_')[0]}: dim -?[0-9] is out of range"):
+            call(nl, nl.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"squeeze: dims \(0, -2\) name the same dim more than once"):
+        nl.zeros(1, 2).squeeze((0, -2))
+    with pytest.raises(ValueError, match="split: expected a tensor with at least 1 dim"):
+        nl.tensor(1.0).split(1)
+    # the dims PyTorch accepts still work, 0-dim tensors taking 0 and -1
+    assert nl.tensor(1.0).flatten(-1, 0).shape == (1,) and nl.tensor(1.0).squeeze(0).shape == ()
+    assert nl.zeros(2, 3).permute(-1, 0).shape == (3, 2) and nl.zeros(2, 3).unflatten(-1, (3, 1)).shape == (2, 3, 1)
+
+
+def test_chunk_of_an_empty_dim_gives_the_chunks_asked_for():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    ours, theirs = nl.chunk(nl.zeros(0, 2), 3), torch.chunk(torch.zeros(0, 2), 3)
+    assert [p.shape for p in ours] == [tuple(p.shape) for p in theirs] == [(0, 2)] * 3
+    assert [p.shape for p in nl.zeros(2, 0).chunk(2, 1)] == [(2, 0), (2, 0)]
+
+
+def test_movedim_takes_sequences_and_0_dim_tensors():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    a = np.arange(24.0).reshape(2, 3, 4)
+    for source, destination in (((0, 1), (1, 0)), ([0, 2], [2, 0]), ((0, -1), (-1, 1)), (-1, 0)):
+        ours, theirs = nl.movedim(nl.tensor(a), source, destination), torch.movedim(torch.tensor(a), source, destination)
+        assert ours.tolist() == theirs.tolist()
+    assert nl.movedim(nl.tensor(2.0), 0, -1).item() == torch.movedim(torch.tensor(2.0), 0, -1).item() == 2.0
+    x = nl.tensor(a, requires_grad=True)
+    (nl.movedim(x, (0, 2), (1, 0)) * nl.arange(24.0).reshape(4, 2, 3)).sum().backward()
+    assert x.grad.tolist() == nl.arange(24.0).reshape(4, 2, 3).permute(1, 2, 0).tolist()
+    with pytest.raises(ValueError, match=r"movedim: source \(0, 0\) names the same dim more than once"):
+        nl.movedim(nl.tensor(a), (0, 0), (1, 2))
+    with pytest.raises(ValueError, match="must name as many dims"):
+        nl.movedim(nl.tensor(a), (0, 1), (1,))
+
+
+def test_index_select_on_a_0_dim_input_and_with_a_0_dim_index():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    s = nl.tensor(5.0, requires_grad=True)
+    for index in ([0], 0):
+        ours, theirs = nl.index_select(s, 0, nl.tensor(index)), torch.index_select(torch.tensor(5.0), 0, torch.tensor(index))
+        assert ours.shape == tuple(theirs.shape) == () and ours.item() == theirs.item() == 5.0
+    nl.index_select(s, -1, nl.tensor([0])).backward()
+    assert s.grad.item() == 1.0
+    x = nl.arange(6.0).reshape(2, 3)
+    assert nl.index_select(x, 1, nl.tensor(2)).tolist() == torch.index_select(
+        torch.arange(6.0).reshape(2, 3), 1, torch.tensor(2)).tolist() == [[2.0], [5.0]]
+    with pytest.raises(ValueError, match="a 0-dim input takes an index of one value, got 2"):
+        nl.index_select(s, 0, nl.tensor([0, 0]))
+
+
+def test_cat_leaves_out_legacy_empty_vectors_among_tensors_of_other_ranks():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    for dim in (0, 1, -1):
+        ours = nl.cat([nl.zeros(0), nl.ones(2, 2), nl.zeros(0)], dim)
+        theirs = torch.cat([torch.zeros(0), torch.ones(2, 2), torch.zeros(0)], dim)
+        assert ours.shape == tuple(theirs.shape) and ours.tolist() == theirs.tolist()
+    empty, b = nl.zeros(0, requires_grad=True), nl.ones(2, 2, requires_grad=True)
+    (nl.cat([empty, b, empty], 1) * nl.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+    assert empty.grad.shape == (0,) and b.grad.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    with pytest.raises(ValueError, match="must match"):
+        nl.cat([nl.zeros(0), nl.ones(2, 2), nl.ones(3)])

@@ -201,8 +201,14 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     loss = -picked * constant(w_t)
     if reduction == "none":
         return reshape(loss, shape)
-    total = _sum(loss)
-    return total / float(w_t.sum()) if reduction == "mean" else total
+    if reduction == "sum":
+        return _sum(loss)
+    total_weight = float(w_t.sum())
+    if total_weight == 0:
+        # 0 / 0: the loss is NaN, as in PyTorch, and so is the gradient of a target weighted 0;
+        # an ignored target still gets none (0, not 0 * inf)
+        loss = where(keep, loss, np.zeros((), loss.dtype))
+    return _sum(loss) / total_weight
 
 
 # ------------------------------------------------------------- regression ---

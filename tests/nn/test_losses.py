@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from helpers import torch_or_skip
 from nnlite.autograd import gradcheck, gradgradcheck
 
 F = nl.nn.functional
@@ -169,3 +170,20 @@ def test_elementwise_weights_and_legacy_arguments(reduction):
         ours = F.mse_loss(nl.tensor(X), nl.tensor(Y), size_average, reduce)
         theirs = TF.mse_loss(torch.tensor(X), torch.tensor(Y), size_average, reduce)
         np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("targets,weight", [([-100, -100], None), ([-100, 1], [1.0, 0.0, 2.0])],
+                         ids=["all_ignored", "ignored_and_weight_zero"])
+def test_nll_loss_with_no_weight_left_is_nan_and_ignored_targets_get_no_gradient(targets, weight):
+    x = nl.tensor([[0.1, 0.2, 0.3], [0.5, -1.0, 2.0]], dtype=nl.float64, requires_grad=True)
+    w = None if weight is None else nl.tensor(weight, dtype=nl.float64)
+    with np.errstate(all="ignore"):
+        loss = F.nll_loss(x, nl.tensor(targets), weight=w)
+        loss.backward()
+    assert np.isnan(loss.item())
+    np.testing.assert_array_equal(x.grad.data[0], [0.0, 0.0, 0.0])   # ignored: nothing flows back
+    torch = torch_or_skip()
+    xt = torch.tensor(x.data, requires_grad=True)
+    torch.nn.functional.nll_loss(xt, torch.tensor(targets), weight=None if weight is None else torch.tensor(weight,
+                dtype=torch.float64)).backward()
+    np.testing.assert_array_equal(x.grad.data, xt.grad.numpy())

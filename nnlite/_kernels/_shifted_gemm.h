@@ -33,8 +33,9 @@
    though its thresholds were measured on the 256-bit tile.
    The weight gradient (a sum over pixels) and the depthwise case (one output row
    per plane) follow further below. The depthwise output, like this product's, is
-   the same bytes at either width; the two weight gradients end in a sum of a
-   vector's lanes, so their last bits do depend on the width.
+   the same bytes at either width; the weight gradients end in a sum of a vector's
+   lanes, so their last bits depend on the width, except the float one of this
+   product, which sums 256-bit vectors in every build (see below).
 
    Requirements (the caller, _conv.pyx, sees to them): P a multiple of the tile's
    width (nnl_shifted_tile_*), xpad readable up to off[K-1] + P, out with room for
@@ -149,14 +150,24 @@ static void nnl_shifted_gemm_##SUF(const T* w, ptrdiff_t K, const ptrdiff_t* off
    32, 4 channels by 6 taps: 24 accumulators + 4 gradient vectors + 1 input = 29). The
    tile decides only which accumulators run together, not any sum's order. Each
    accumulator's lanes are then summed in a fixed tree, once per call (so a call should
-   bring several samples): the one place where the vector width enters the result. */
+   bring several samples).
+
+   In float, the vectors are 256 bits wide in every build, also where the rest of the
+   code uses 512 (nnl_vhf: 8 floats, in 16 of AVX-512's 32 registers a tile). Most of a
+   step's ten loads are unaligned (neighbouring taps are one element apart), and a
+   512-bit load that is not aligned crosses a cache line every time: on an AMD EPYC with
+   AVX-512 (Zen 4) the 512-bit loop took 10.1 ms for the weight gradient of a 32 -> 64
+   channel 3x3 layer on 64 samples of 16 x 16, the 256-bit one with the same tile 7.8 ms.
+   So the float weight gradient sums 8 lanes at either width and is the same bytes in a
+   256-bit and a 512-bit build; in double the lanes are the build's, and its last bits
+   depend on the width. */
 #if NNL_VECTOR_REGISTERS == 32
 #define NNL_WG_R 4   /* output channels per tile */
 #else
 #define NNL_WG_R 2   /* output channels per tile */
 #endif
 #define NNL_WG_K 6   /* taps per tile */
-#define NNL_SHIFTED_WGRAD(T, SUF, V, LANES, MULADD)                                            \
+#define NNL_HSUM(T, SUF, V, LANES)                                                             \
 static inline T nnl_sg_hsum_##SUF(V a)                                                        \
 {   /* halves added pairwise: lanes (0..n/2-1) + (n/2..n-1), and again, to one lane */        \
     T l[LANES];                                                                               \
@@ -165,7 +176,8 @@ static inline T nnl_sg_hsum_##SUF(V a)                                          
     for (h = (LANES) / 2; h > 0; h /= 2)                                                      \
         for (i = 0; i < h; i++) l[i] += l[i + h];                                             \
     return l[0];                                                                              \
-}                                                                                             \
+}
+#define NNL_SHIFTED_WGRAD(T, SUF, V, LANES, MULADD)                                            \
 /* gw[o*K + k] += sum over s < ns, p < P of g[s*gs + o*ldg + p] * xpad[s*xs + off[k] + p]   \
    (P % LANES == 0) */                                                                        \
 static void nnl_shifted_wgrad_##SUF(const T* g, ptrdiff_t ldg, ptrdiff_t gs, ptrdiff_t O,    \
@@ -259,7 +271,27 @@ static void nnl_depthwise_wgrad_##SUF(const T* g, const T* xpad, const ptrdiff_t
 
 NNL_SHIFTED_GEMM(float, f, nnl_vf, NNL_LANES_F, NNL_SG_MULADD_F, NNL_SG_SPLAT_F)
 NNL_SHIFTED_GEMM(double, d, nnl_vd, NNL_LANES_D, NNL_SG_MULADD_D, NNL_SG_SPLAT_D)
+NNL_HSUM(float, f, nnl_vf, NNL_LANES_F)
+NNL_HSUM(double, d, nnl_vd, NNL_LANES_D)
+#if NNL_VECTOR_BITS == 512
+/* 256-bit float vectors for the weight gradient (see above), with the multiply-add the
+   256-bit build uses: fused where the target has FMA, a product then a sum where not */
+static inline nnl_vhf nnl_sg_load_hf(const float* p) { nnl_vhf v; memcpy(&v, p, sizeof v); return v; }
+#if NNL_VECTOR_FMA
+static inline nnl_vhf nnl_sg_muladd_hf(nnl_vhf c, nnl_vhf a, nnl_vhf b)
+{ return (nnl_vhf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
+#elif NNL_VECTOR_TYPES
+static inline nnl_vhf nnl_sg_muladd_hf(nnl_vhf c, nnl_vhf a, nnl_vhf b) { return c + a * b; }
+#else
+static inline nnl_vhf nnl_sg_muladd_hf(nnl_vhf c, nnl_vhf a, nnl_vhf b)
+{ int l; for (l = 0; l < NNL_LANES_D; l++) c.v[l] += a.v[l] * b.v[l]; return c; }
+#endif
+NNL_HSUM(float, hf, nnl_vhf, NNL_LANES_D)
+NNL_SHIFTED_WGRAD(float, hf, nnl_vhf, NNL_LANES_D, nnl_sg_muladd_hf)
+#define nnl_shifted_wgrad_f nnl_shifted_wgrad_hf
+#else
 NNL_SHIFTED_WGRAD(float, f, nnl_vf, NNL_LANES_F, NNL_SG_MULADD_F)
+#endif
 NNL_SHIFTED_WGRAD(double, d, nnl_vd, NNL_LANES_D, NNL_SG_MULADD_D)
 NNL_DEPTHWISE(float, f, nnl_vf, NNL_LANES_F, NNL_SG_MULADD_F, NNL_SG_SPLAT_F)
 NNL_DEPTHWISE(double, d, nnl_vd, NNL_LANES_D, NNL_SG_MULADD_D, NNL_SG_SPLAT_D)

@@ -146,11 +146,46 @@ def _average_sizes(name, input, output_size, spatial_dims):
     return out
 
 
+class _BinMeansWhereInfinite(Function):
+    """The pooled product, its values replaced by bin means taken bin by bin; gradient unchanged.
+
+    The product with the averaging matrix multiplies every input by every row's
+    weights, zeros included, so one infinite input makes ``inf * 0 = NaN`` in
+    the bins that do not hold it. Those values are recomputed here by slicing;
+    the derivative is still the averaging matrix's, so the gradient passes
+    through untouched.
+    """
+    saves_inputs = False
+
+    def forward(self, pooled, x, out_sizes):
+        means = x
+        for axis, out in zip(range(-len(out_sizes), 0), out_sizes):
+            bins = [np.take(means, np.arange(start, end), axis=axis).mean(axis=axis)
+                    for start, end in _bin_edges(means.shape[axis], out)]
+            means = np.stack(bins, axis=axis)
+        return means.astype(pooled.dtype, copy=False)
+
+    def backward(self, grad):
+        return grad, None, None
+
+
+def _keep_infinities_in_their_bins(pooled, input, out_sizes):
+    """``pooled``, or its bins recomputed one by one where the product gave NaN (an infinite input)."""
+    if not np.isnan(pooled.data).any():
+        return pooled
+    with np.errstate(invalid="ignore"):   # a bin holding inf and -inf (or a NaN) is NaN, as in PyTorch
+        return _BinMeansWhereInfinite.apply(pooled, input.data, out_sizes)
+
+
 def adaptive_avg_pool1d(input, output_size):
-    """Average over ``output_size`` bins along L of (N, C, L) or unbatched (C, L) input."""
+    """Average over ``output_size`` bins along L of (N, C, L) or unbatched (C, L) input.
+
+    An infinite input makes its own bins infinite and leaves the others finite, as in PyTorch.
+    """
     _check_pool("adaptive_avg_pool1d", input, (2, 3))
     (out,) = _average_sizes("adaptive_avg_pool1d", input, output_size, 1)
-    return matmul(input, constant(_averaging_matrix(input.shape[-1], out, input.dtype).T))
+    pooled = matmul(input, constant(_averaging_matrix(input.shape[-1], out, input.dtype).T))
+    return _keep_infinities_in_their_bins(pooled, input, (out,))
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -161,4 +196,4 @@ def adaptive_avg_pool2d(input, output_size):
     h, w = input.shape[-2:]
     rows = constant(_averaging_matrix(h, oh, input.dtype))
     cols = constant(_averaging_matrix(w, ow, input.dtype).T)
-    return matmul(matmul(rows, input), cols)
+    return _keep_infinities_in_their_bins(matmul(matmul(rows, input), cols), input, (oh, ow))

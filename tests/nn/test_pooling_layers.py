@@ -4,7 +4,7 @@ import pytest
 
 import nnlite as nl
 from nnlite.autograd import gradcheck, gradgradcheck
-from helpers import compare, f64
+from helpers import compare, f64, torch_or_skip
 
 F = nl.nn.functional
 
@@ -50,6 +50,39 @@ def test_adaptive_avg_pool_matches_torch(size):
     compare(nl.nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), rng.standard_normal((2, 3, 9, 8)))
     n = size if isinstance(size, int) else size[0]
     compare(nl.nn.AdaptiveAvgPool1d(n), torch.nn.AdaptiveAvgPool1d(n), rng.standard_normal((2, 3, 9)))
+
+
+def test_adaptive_avg_pool_keeps_an_infinity_in_its_own_bins():
+    x = nl.tensor([[[float("inf"), 1.0, 2.0, 3.0]]], requires_grad=True)
+    y = F.adaptive_avg_pool1d(x, 2)
+    assert y.tolist() == [[[float("inf"), 2.5]]]
+    y.backward(nl.ones(1, 1, 2))
+    assert x.grad.tolist() == [[[0.5, 0.5, 0.5, 0.5]]]   # the averaging's slope, whatever the values
+    grid = np.arange(20.0).reshape(1, 4, 5)
+    grid[0, 0, 0], grid[0, 3, 4] = np.inf, -np.inf
+    pooled = F.adaptive_avg_pool2d(nl.tensor(grid), (2, 3)).data
+    np.testing.assert_array_equal(np.isinf(pooled), [[[True, False, False], [False, False, True]]])
+    assert np.isfinite(pooled).sum() == 4
+
+
+@pytest.mark.parametrize("fn,shape,size", [("adaptive_avg_pool1d", (2, 3, 7), 3),
+                                           ("adaptive_avg_pool2d", (2, 3, 5, 6), (3, 4)),
+                                           ("adaptive_avg_pool2d", (3, 7, 5), 2)])
+def test_adaptive_avg_pool_with_infinities_and_nan_matches_torch(fn, shape, size):
+    torch = torch_or_skip()
+    x = np.random.default_rng(4).standard_normal(shape)
+    x.reshape(-1)[[0, 7, 20]] = [np.inf, -np.inf, np.nan]
+    g = None
+    for lib, functional in ((nl, F), (torch, torch.nn.functional)):
+        t = lib.tensor(x, requires_grad=True)
+        with np.errstate(invalid="ignore"):
+            y = getattr(functional, fn)(t, size)
+        g = np.random.default_rng(5).standard_normal(tuple(y.shape)) if g is None else g
+        y.backward(lib.tensor(g))
+        if lib is nl:
+            ours = (y.data, t.grad.data)
+    np.testing.assert_allclose(ours[0], y.detach().numpy(), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(ours[1], t.grad.numpy(), rtol=1e-12)
 
 
 def test_pooling_ops_derivatives():

@@ -39,8 +39,14 @@ def reshape(input, *shape):
 
 
 def view(input, *shape):
-    """Like reshape; a view in NumPy whenever the memory layout allows."""
-    return Reshape.apply(input, _normalize_shape(shape))
+    """The same memory seen with another shape; like PyTorch, an error when the layout does not
+    allow that without a copy (a transposed tensor flattened, say), where ``reshape`` copies."""
+    out = Reshape.apply(input, _normalize_shape(shape))
+    if out.data.size and not np.may_share_memory(out.data, input.data):   # NumPy had to copy
+        strides = tuple(st // input.data.itemsize for st in input.data.strides)
+        raise RuntimeError(f"view: a tensor of shape {input.shape} with strides {strides} cannot be seen "
+                           f"as shape {out.shape} without a copy; use .reshape(...), which copies")
+    return out
 
 
 def flatten(input, start_dim=0, end_dim=-1):

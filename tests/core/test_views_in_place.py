@@ -331,3 +331,21 @@ def test_a_product_operand_changed_in_place_is_refused_when_its_partner_needs_it
     y.add_(1.0)     # dW reads y's old value
     with pytest.raises(RuntimeError, match="modified in place"):
         z.sum().backward()
+
+
+def test_view_refuses_a_layout_that_would_need_a_copy_as_pytorch_does():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    for lib in (nl, torch):
+        y = lib.tensor(SQUARE * 1.0).T * 1   # a transposed layout: its rows are not contiguous
+        with pytest.raises(RuntimeError, match=r"\.reshape\(\.\.\.\)"):
+            y.view(-1)
+    y = nl.tensor(SQUARE * 1.0).T * 1
+    with pytest.raises(RuntimeError, match=r"view: a tensor of shape \(2, 2\) with strides \(1, 2\) cannot be seen"):
+        y.view(4)
+    # what the layout allows stays a view, and writes through it reach the tensor
+    x = nl.arange(6.0).reshape(2, 3)
+    w = x.T.view(3, 1, 2)
+    w.zero_()
+    assert not x.data.any() and nl.zeros(0, 3).T.view(-1).shape == (0,)
+    assert nl.tensor([1.0]).expand(3, 4).view(3, 2, 2).shape == tuple(torch.tensor([1.0]).expand(3, 4).view(3, 2, 2).shape)

@@ -377,6 +377,11 @@ class IndexPut(Function):
 
 def setitem(x, key, value):
     key = _convert_key(key)
+    if isinstance(value, (Tensor, np.ndarray)) and value.ndim and value.shape[0] == 1:
+        # PyTorch drops a value's leading size-1 dims before broadcasting it to x[key]:
+        # x[()] = tensor([2.]) on a 0-dim x, or a (1, 1, 1) value written into a matrix
+        kept = next((i for i, n in enumerate(value.shape) if n != 1), value.ndim)
+        value = value.reshape(value.shape[kept:])
     _check_in_place(x, "__setitem__")
     if _records(x, (value,)):
         return apply_in_place(x, "__setitem__", lambda old, v: IndexPut.apply(old, v, key), value)

@@ -133,6 +133,25 @@ def test_setitem_with_a_tensor_value_sends_gradient_to_it():
     np.testing.assert_allclose(x.grad.data, [0.0, 4.0, 6.0])
 
 
+def test_setitem_drops_the_values_leading_size_1_dims_as_pytorch_does():
+    x = nl.tensor(1.0)
+    x[()] = nl.tensor([2.0])
+    assert x.item() == 2.0
+    # a (1, 1, 1) value written over a whole matrix: it receives the sum of the gradient there
+    h, v = leaf([[1.0, 2.0], [3.0, 4.0]]) * 1.0, leaf([[[1.5]]])
+    h[()] = v
+    (h * nl.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=nl.float64)).sum().backward()
+    assert v.grad.shape == (1, 1, 1) and v.grad.item() == 10.0
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    t, tv = torch.zeros(2, 4, requires_grad=True) * 1, torch.tensor([[[1.5]]], requires_grad=True)
+    t[()] = tv
+    t.sum().backward()
+    h, v = nl.zeros(2, 4, requires_grad=True) * 1, nl.tensor([[[1.5]]], requires_grad=True)
+    h[()] = v
+    h.sum().backward()
+    assert v.grad.tolist() == tv.grad.tolist() == [[[8.0]]]
+
 def test_detect_anomaly_names_the_op():
     x = leaf([0.0, 1.0])
     y = x.sqrt().sum()      # d sqrt at 0 is inf

@@ -143,12 +143,27 @@ def _wants(x):
 def _broadcast_op(op, a, b, name):
     try:
         return op(a, b)
-    except ValueError:
-        raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast together") from None
+    except ValueError as error:
+        try:
+            np.broadcast_shapes(_shape(a), _shape(b))
+        except ValueError:
+            raise ValueError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast together") from None
+        # the shapes fit: NumPy refused the values ("Integers to negative integer powers are not allowed.")
+        raise ValueError(f"{name}: {error}") from None
+
+
+def _is_bool(x):
+    return type(x) is bool or isinstance(x, Tensor) and x.dtype.kind == "b"
 
 
 def add(input, other, alpha=1):
-    return Add.apply(input, other if alpha == 1 else other * alpha)
+    """``input + alpha * other``. Two bool operands give bool (``alpha`` then only says whether
+    ``other`` counts), as in PyTorch."""
+    if alpha == 1:
+        return Add.apply(input, other)
+    if _is_bool(other) and _is_bool(input):
+        return Add.apply(input, other if alpha else other & False)
+    return Add.apply(input, other * alpha)
 
 
 def sub(input, other, alpha=1):
@@ -164,6 +179,15 @@ def div(input, other):
 
 
 def pow(input, exponent):  # noqa: A001 - PyTorch's name
+    """``input ** exponent``, elementwise and broadcast.
+
+    A bool tensor to a Python bool power stays bool (x ** True is x, x ** False is all
+    True), as in PyTorch. An integer tensor to a negative integer power raises
+    ValueError, for a tensor exponent too (PyTorch 2.13 raises only for a number
+    exponent, and truncates 2 ** -1 to 0 for a tensor one).
+    """
+    if type(exponent) is bool and isinstance(input, Tensor) and input.dtype.kind == "b":
+        return Tensor._make(input.data | (not exponent), None)
     return Pow.apply(input, exponent)
 
 
@@ -176,6 +200,9 @@ def abs(input):  # noqa: A001
 
 
 def square(input):
+    """``input * input``; a bool tensor gives int64, as in PyTorch."""
+    if input.dtype.kind == "b":
+        input = cast(input, np.int64)
     return Mul.apply(input, input)
 
 

@@ -762,3 +762,42 @@ def test_an_empty_dim_list_matches_torch(name):
     # PyTorch 2.13 divides var's and std's gradient by n - 1 with n = 1 there (inf): values only
     _same_as_torch(lambda L, x: DIM_LISTS[name](x, ()), [np.arange(6.0).reshape(2, 3)],
                    gradients=name not in ("var", "std"))
+
+
+# ------------------------------------------------------------ bool operands ---
+
+BOOL_ARITHMETIC = {
+    "add_alpha_2": lambda L, a, b: L.add(a, b, alpha=2),
+    "add_alpha_0": lambda L, a, b: L.add(a, b, alpha=0),
+    "add_python_bool_alpha_2": lambda L, a, b: L.add(a, True, alpha=2),
+    "add_int_alpha_2": lambda L, a, b: L.add(a, L.tensor([1, 2]), alpha=2),
+    "pow_false": lambda L, a, b: a ** False,
+    "pow_true": lambda L, a, b: a ** True,
+    "pow_two": lambda L, a, b: a ** 2,
+    "square": lambda L, a, b: L.square(a),
+}
+
+
+@pytest.mark.parametrize("name", BOOL_ARITHMETIC)
+def test_arithmetic_on_bools_gives_torchs_dtype(name):
+    torch = torch_or_skip()
+    fn = BOOL_ARITHMETIC[name]
+    ours = fn(nl, nl.tensor([True, False]), nl.tensor([True, True]))
+    theirs = fn(torch, torch.tensor([True, False]), torch.tensor([True, True]))
+    assert str(ours.dtype) == _dtype_name(theirs) and ours.tolist() == theirs.tolist()
+
+
+def test_bools_stay_bools_where_pytorch_keeps_them():
+    b = nl.tensor([True, False])
+    assert nl.add(b, nl.tensor([True, True]), alpha=2).tolist() == [True, True]
+    assert (b ** False).dtype == nl.bool and (b ** False).tolist() == [True, True]
+    assert (b ** True).tolist() == [True, False]
+    assert nl.square(b).dtype == nl.int64
+
+
+def test_integers_to_negative_integer_powers_are_refused_by_name():
+    for exponent in (-1, nl.tensor([-1])):
+        with pytest.raises(ValueError, match="pow: Integers to negative integer powers are not allowed"):
+            nl.tensor([2]) ** exponent
+    with pytest.raises(ValueError, match=r"pow: shapes \(2,\) and \(3,\) cannot be broadcast"):
+        nl.tensor([2.0, 3.0]) ** nl.tensor([1.0, 2.0, 3.0])

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._kernels import K
 from .._kernels.checks import real_number
-from ..autograd import Function, chosen_by, constant
+from ..autograd import Function, chosen_by, constant, is_grad_enabled
 from .compare import where
 from .pointwise import _floating
 from .shape import sum_to
@@ -197,6 +197,8 @@ class PReluFunction(Function):
     d/dweight = x where x <= 0, summed over the positions a slope serves. Both are written
     with ``where`` on the forward's mask, so their own derivatives (in grad, weight and x)
     follow; and a slope times +-inf stays infinite, which a sum of the two sides would not.
+    At x = 0 the mixed second derivatives (of d/dx in weight, of d/dweight in x) are 0,
+    as PyTorch's are: there x and weight enter backward as constants.
     """
 
     def forward(self, a, weight):
@@ -204,9 +206,15 @@ class PReluFunction(Function):
         return np.where(self.positive, a, weight * a)
 
     def backward(self, grad):
-        a, weight = self.inputs
+        x, weight = a, w = self.inputs
+        if is_grad_enabled():   # a graph of the gradient is being recorded (create_graph)
+            at_zero = a.data == 0
+            if at_zero.any():
+                at_zero = constant(at_zero)
+                x = where(at_zero, constant(a.data), a)
+                weight = where(at_zero, constant(w.data), w)
         zero = constant(np.zeros((), grad.dtype))
         grad_a = chosen_by(where(self.positive, grad, grad * weight), a)
-        grad_weight = sum_to(where(self.positive, zero, grad * a), weight.shape)
+        grad_weight = sum_to(where(self.positive, zero, grad * x), w.shape)
         return grad_a, grad_weight
 

@@ -94,6 +94,30 @@ def test_prelu_mixed_second_derivatives_match_torch():
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
+def test_prelu_mixed_second_derivatives_at_zero_and_nan_match_torch():
+    torch = torch_or_skip()
+    values = [0.0, -1.0, 2.0, -0.0, np.nan]
+
+    def run(lib):
+        x = lib.tensor(values, dtype=lib.float64, requires_grad=True)
+        a = lib.tensor([0.25], dtype=lib.float64, requires_grad=True)
+        gx, ga = lib.autograd.grad(lib.nn.functional.prelu(x, a).sum(), (x, a), create_graph=True)
+        (d_ga_dx,) = lib.autograd.grad(ga.sum(), x, retain_graph=True)
+        (d_gx_da,) = lib.autograd.grad(gx.sum(), a)
+        return [np.asarray(t.detach().numpy() if lib is torch else t.data) for t in (gx, ga, d_ga_dx, d_gx_da)]
+
+    for ours, theirs in zip(run(nl), run(torch)):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_prelu_mixed_second_derivatives_are_zero_at_zero():
+    x = nl.tensor([0.0, -1.0, 2.0], dtype=nl.float64, requires_grad=True)
+    a = nl.tensor([0.25], dtype=nl.float64, requires_grad=True)
+    gx, ga = nl.autograd.grad(F.prelu(x, a).sum(), (x, a), create_graph=True)
+    assert nl.autograd.grad(ga.sum(), x, retain_graph=True)[0].tolist() == [0.0, 1.0, 0.0]
+    assert nl.autograd.grad(gx.sum(), a)[0].tolist() == [1.0]   # only x = -1 has slope a
+
+
 def test_a_first_order_backward_records_no_extra_node():
     x = nl.tensor(X, requires_grad=True)
     y = F.relu(x)

@@ -14,8 +14,8 @@ from .._kernels.checks import is_int
 from ..autograd import Function, constant
 from ..tensor import Tensor, is_bfloat16, is_floating_dtype
 from .arithmetic import abs as _abs
-from .compare import sign, where
-from .dims import _dims
+from .compare import maximum, minimum, sign, where
+from .dims import _dim, _dims
 from .pointwise import exp
 from .promotion import tensor_input
 from .shape import cast, cat, expand, reshape
@@ -183,10 +183,10 @@ class MinDim(_ExtremeDim):
     arg = staticmethod(np.argmin)
 
 
-def _extreme(x, dim, keepdim, whole, along, argfn):
+def _extreme(op, x, dim, keepdim, whole, along, argfn):
     if dim is None:
         return whole.apply(x, _dims(None, x.ndim), False)
-    d = _dims(dim, x.ndim)[0] if x.ndim else 0
+    d = _dim(op, dim, x.ndim)
     if x.ndim == 0:
         return values_indices(x, Tensor._make(np.asarray(0), None))
     values = along.apply(x, d, keepdim)
@@ -196,13 +196,18 @@ def _extreme(x, dim, keepdim, whole, along, argfn):
     return values_indices(values, Tensor._make(np.asarray(idx, dtype=np.int64), None))
 
 
-def max(input, dim=None, keepdim=False):  # noqa: A001
-    """Largest element; with ``dim``, a (values, indices) pair like PyTorch."""
-    return _extreme(input, dim, keepdim, Amax, MaxDim, np.argmax)
+def max(input, dim=None, keepdim=False, *, other=None):  # noqa: A001
+    """Largest element; with ``dim``, a (values, indices) pair like PyTorch; with a Tensor
+    second argument (``other``), the elementwise ``maximum``."""
+    if other is not None or isinstance(dim, Tensor):
+        return maximum(input, dim if other is None else other)
+    return _extreme("max", input, dim, keepdim, Amax, MaxDim, np.argmax)
 
 
-def min(input, dim=None, keepdim=False):  # noqa: A001
-    return _extreme(input, dim, keepdim, Amin, MinDim, np.argmin)
+def min(input, dim=None, keepdim=False, *, other=None):  # noqa: A001
+    if other is not None or isinstance(dim, Tensor):
+        return minimum(input, dim if other is None else other)
+    return _extreme("min", input, dim, keepdim, Amin, MinDim, np.argmin)
 
 
 def amax(input, dim=None, keepdim=False):
@@ -213,18 +218,24 @@ def amin(input, dim=None, keepdim=False):
     return Amin.apply(input, _reduced_dims(dim, input.ndim), keepdim)
 
 
-def argmax(input, dim=None, keepdim=False):
+def _arg_extreme(op, argfn, input, dim, keepdim):
+    """The index of the extreme element (flat with ``dim=None``; then keepdim keeps every dim as 1)."""
     if dim is None:
-        return Tensor._make(np.asarray(np.argmax(input.data), dtype=np.int64), None)
-    idx = np.argmax(input.data, axis=dim)
-    return Tensor._make(np.asarray(np.expand_dims(idx, dim) if keepdim else idx, dtype=np.int64), None)
+        idx = argfn(input.data)
+        return Tensor._make(np.asarray(idx, dtype=np.int64).reshape((1,) * input.ndim if keepdim else ()), None)
+    d = _dim(op, dim, input.ndim)
+    if input.ndim == 0:   # PyTorch: a 0-dim input gives a 0-dim index, keepdim or not
+        return Tensor._make(np.asarray(0, dtype=np.int64), None)
+    idx = argfn(input.data, axis=d)
+    return Tensor._make(np.asarray(np.expand_dims(idx, d) if keepdim else idx, dtype=np.int64), None)
+
+
+def argmax(input, dim=None, keepdim=False):
+    return _arg_extreme("argmax", np.argmax, input, dim, keepdim)
 
 
 def argmin(input, dim=None, keepdim=False):
-    if dim is None:
-        return Tensor._make(np.asarray(np.argmin(input.data), dtype=np.int64), None)
-    idx = np.argmin(input.data, axis=dim)
-    return Tensor._make(np.asarray(np.expand_dims(idx, dim) if keepdim else idx, dtype=np.int64), None)
+    return _arg_extreme("argmin", np.argmin, input, dim, keepdim)
 
 
 class LogSumExp(Function):

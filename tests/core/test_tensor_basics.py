@@ -314,3 +314,34 @@ def test_cat_leaves_out_legacy_empty_vectors_among_tensors_of_other_ranks():
     assert empty.grad.shape == (0,) and b.grad.tolist() == [[1.0, 2.0], [3.0, 4.0]]
     with pytest.raises(ValueError, match="must match"):
         nl.cat([nl.zeros(0), nl.ones(2, 2), nl.ones(3)])
+
+
+def test_max_and_min_with_a_tensor_second_argument_are_maximum_and_minimum():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    a, b = np.array([1.0, 4.0, -2.0]), np.array([3.0, 2.0, -2.0])
+    for name in ("max", "min"):
+        for x, y in ((a, b), (np.float64(2.0), np.float64(3.0)), (np.float64(2.0), b)):
+            ours = getattr(nl, name)(nl.tensor(x), nl.tensor(y))
+            theirs = getattr(torch, name)(torch.tensor(x), torch.tensor(y))
+            assert ours.tolist() == theirs.tolist()
+        assert getattr(nl, name)(nl.tensor(a), other=nl.tensor(0.0)).tolist() == \
+            getattr(torch, name)(torch.tensor(a), other=torch.tensor(0.0)).tolist()
+    x, y = nl.tensor(a, requires_grad=True), nl.tensor(b[::-1].copy(), requires_grad=True)
+    x.max(y).sum().backward()   # the larger of each pair gets the gradient (no ties here)
+    assert x.grad.tolist() == [1.0, 1.0, 0.0] and y.grad.tolist() == [0.0, 0.0, 1.0]
+
+
+def test_dims_of_max_argmax_on_0_dim_tensors_and_keepdim_shapes_follow_pytorch():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    for L in (nl, torch):
+        for call in (lambda s: L.max(s, dim=7), lambda s: L.min(s, 1), lambda s: s.argmax(2), lambda s: s.argmin(-2)):
+            with pytest.raises(IndexError):
+                call(L.tensor(2.0))
+    a = np.arange(6.0).reshape(2, 3)
+    for call in (lambda L, t: t.argmax(0, keepdim=True), lambda L, t: t.argmin(-1, keepdim=True),
+                 lambda L, t: t.argmax(keepdim=True), lambda L, t: L.max(t, 0, keepdim=True).indices):
+        for x in (a, np.float64(2.0)):
+            ours, theirs = call(nl, nl.tensor(x)), call(torch, torch.tensor(x))
+            assert ours.shape == tuple(theirs.shape) and ours.tolist() == theirs.tolist()

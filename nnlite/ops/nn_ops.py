@@ -199,4 +199,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise ValueError(f"embedding: padding_idx must be within num_embeddings={num}, got {padding_idx}")
     else:
         padding_idx %= num
+    if idx.ndim == 0:   # one index: one row, shape (embedding_dim,) as in PyTorch
+        row = EmbeddingFunction.apply(weight, np.ascontiguousarray(idx, dtype=np.int64).reshape(1), padding_idx)
+        return reshape(row, weight.shape[1:])
     return EmbeddingFunction.apply(weight, np.ascontiguousarray(idx, dtype=np.int64), padding_idx)

@@ -49,6 +49,17 @@ def test_embedding_op_derivatives():
     assert gradgradcheck(lambda w: F.embedding(idx, w, padding_idx=4) ** 2, [w])
 
 
+def test_a_0_dim_index_picks_one_row_of_shape_embedding_dim():
+    rng = np.random.default_rng(2)
+    w = f64(rng, 4, 3)
+    y = F.embedding(nl.tensor(2), w)
+    assert y.shape == (3,) and np.array_equal(y.data, w.data[2])
+    assert gradcheck(lambda w: F.embedding(nl.tensor(1), w), [w])
+    assert gradgradcheck(lambda w: F.embedding(nl.tensor(3), w, padding_idx=3) ** 2, [w])
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    assert nl.nn.Embedding(5, 2)(nl.tensor(1)).shape == tuple(torch.nn.Embedding(5, 2)(torch.tensor(1)).shape)
+
 def test_embedding_errors():
     emb = nl.nn.Embedding(10, 4)
     with pytest.raises(IndexError, match=r"Embedding\(num_embeddings=10\): index 10 is out of range"):

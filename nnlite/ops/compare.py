@@ -186,19 +186,23 @@ def isnan(input):
 
 
 class SignFunction(Function):
-    """-1, 0 or 1 (NaN stays NaN); flat wherever it is defined, so its gradient is zero."""
+    """-1, 0 or 1, and 0 for NaN (PyTorch's value); flat wherever it is defined, so its gradient is zero."""
     saves_inputs = False
 
     def forward(self, a):
-        return np.sign(a)
+        return np.nan_to_num(np.sign(a), copy=False)
 
     def backward(self, grad):
         return grad * 0.0
 
 
 def sign(input):
+    """-1, 0 or 1 by the sign of each element; 0 for NaN, and a bool tensor unchanged, as in PyTorch."""
     if not isinstance(input, Tensor) or not is_floating_dtype(input.dtype):
-        return Tensor._make(np.sign(_data(input)), None)   # integers: nothing to differentiate
+        data = np.asarray(_data(input))
+        if data.dtype.kind == "b":
+            return Tensor._make(data.copy(), None)
+        return Tensor._make(np.sign(data), None)   # integers: nothing to differentiate
     return SignFunction.apply(input)
 
 

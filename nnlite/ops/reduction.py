@@ -11,10 +11,10 @@ from collections import namedtuple
 import numpy as np
 
 from .._kernels.checks import is_int
-from ..autograd import Function, constant
+from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor, is_bfloat16, is_floating_dtype
 from .arithmetic import abs as _abs
-from .compare import maximum, minimum, sign, where
+from .compare import maximum, minimum, where
 from .dims import _dim, _dims
 from .pointwise import exp
 from .promotion import tensor_input
@@ -127,8 +127,14 @@ class Root(Function):
 
 
 class _Extreme(Function):
-    """max/min over all elements: ties share the gradient equally (as PyTorch's amax)."""
+    """max/min over all elements: ties share the gradient equally (as PyTorch's amax).
+
+    Where the result is NaN, amax and amin give every element a NaN gradient (0 / 0
+    winners), as PyTorch's do; ``max()`` and ``min()`` (``nan_wins``) share it
+    among the NaNs, as PyTorch's do.
+    """
     pick = None
+    nan_wins = False
 
     def forward(self, a, dims, keepdim):
         if builtins.any(a.shape[d] == 0 for d in dims):
@@ -139,6 +145,10 @@ class _Extreme(Function):
         out = self.pick(a, axis=dims, keepdims=True) if a.size else \
             np.empty([1 if i in dims else n for i, n in enumerate(a.shape)], a.dtype)
         self.winners = a == out
+        if self.nan_wins and a.dtype.kind == "f":
+            nan = np.isnan(out)
+            if nan.any():   # a NaN maximum: its NaNs share the gradient (NaN == NaN is False)
+                self.winners = np.where(nan, np.isnan(a), self.winners)
         return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in dims])
 
     def backward(self, grad):
@@ -154,6 +164,14 @@ class Amax(_Extreme):
 
 class Amin(_Extreme):
     pick = staticmethod(np.min)
+
+
+class Max(Amax):
+    nan_wins = True
+
+
+class Min(Amin):
+    nan_wins = True
 
 
 class _ExtremeDim(Function):
@@ -201,13 +219,13 @@ def max(input, dim=None, keepdim=False, *, other=None):  # noqa: A001
     second argument (``other``), the elementwise ``maximum``."""
     if other is not None or isinstance(dim, Tensor):
         return maximum(input, dim if other is None else other)
-    return _extreme("max", input, dim, keepdim, Amax, MaxDim, np.argmax)
+    return _extreme("max", input, dim, keepdim, Max, MaxDim, np.argmax)
 
 
 def min(input, dim=None, keepdim=False, *, other=None):  # noqa: A001
     if other is not None or isinstance(dim, Tensor):
         return minimum(input, dim if other is None else other)
-    return _extreme("min", input, dim, keepdim, Amin, MinDim, np.argmin)
+    return _extreme("min", input, dim, keepdim, Min, MinDim, np.argmin)
 
 
 def amax(input, dim=None, keepdim=False):
@@ -284,8 +302,8 @@ def norm(input, p=2, dim=None, keepdim=False):
     if p == -float("inf"):
         return amin(_abs(input), dim, keepdim)
     if p == 0:
-        # sign(|x|) is 1 for each nonzero and is flat, so the count's gradient is 0, as in PyTorch
-        return sum(sign(_abs(input)), dim, keepdim)
+        # the count of nonzeros (NaN among them) is flat in x: its gradient is 0, as in PyTorch
+        return chosen_by(sum(constant((input.data != 0).astype(input.dtype)), dim, keepdim), input)
     if p < 1:
         # The slope of |x|^p at x = 0 is infinite (and |x|'s there 0: NaN by the chain rule); PyTorch
         # takes it to be 0, so zeros are routed around the power. Their power is 0 (p > 0) or

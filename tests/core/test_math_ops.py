@@ -801,3 +801,19 @@ def test_integers_to_negative_integer_powers_are_refused_by_name():
             nl.tensor([2]) ** exponent
     with pytest.raises(ValueError, match=r"pow: shapes \(2,\) and \(3,\) cannot be broadcast"):
         nl.tensor([2.0, 3.0]) ** nl.tensor([1.0, 2.0, 3.0])
+
+
+def test_sign_of_nan_is_zero_and_of_a_bool_the_bool():
+    x = nl.tensor([NAN, -0.0, 0.0, -2.0, INF], requires_grad=True)
+    s = nl.sign(x)
+    assert s.tolist() == [0.0, 0.0, 0.0, -1.0, 1.0]
+    s.sum().backward()
+    assert x.grad.tolist() == [0.0] * 5
+    b = nl.sign(nl.tensor([True, False]))
+    assert b.dtype == nl.bool and b.tolist() == [True, False]
+
+
+def test_sign_of_nan_and_of_bools_match_torch():
+    torch = torch_or_skip()
+    _same_as_torch(lambda L, x: L.sign(x), [[NAN, -0.0, 0.0, -2.0, INF]], np.float32)
+    assert nl.sign(nl.tensor([True, False])).tolist() == torch.sign(torch.tensor([True, False])).tolist()

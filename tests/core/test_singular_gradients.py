@@ -31,6 +31,10 @@ CASES = {
     "log_at_zero": (np.array([0.0, 1.0]), lambda x: x.log().sum()),
     "max_all_ties": (TIES, lambda x: x.max()),
     "min_all_ties": (TIES, lambda x: x.min()),
+    "max_all_with_nans": (np.array([1.0, np.nan, 3.0, np.nan]), lambda x: x.max()),
+    "min_all_with_a_nan": (np.array([[2.0, np.nan], [2.0, -1.0]]), lambda x: x.min()),
+    "amax_with_a_nan": (np.array([1.0, np.nan, 3.0]), lambda x: x.amax()),
+    "amax_dim_with_a_nan_row": (np.array([[3.0, 3.0], [np.nan, 1.0]]), lambda x: x.amax(dim=1).sum()),
     "amax_dim_ties": (TIES, lambda x: x.amax(dim=1).sum()),
     "max_dim_ties": (TIES, lambda x: x.max(dim=1)[0].sum()),
     "min_dim_ties": (TIES, lambda x: x.min(dim=0)[0].sum()),
@@ -73,6 +77,12 @@ def test_the_issue_examples_without_torch():
     np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0])
 
 
+def test_max_of_everything_shares_the_gradient_among_its_nans():
+    x = nl.tensor([1.0, np.nan, 3.0, np.nan], dtype=nl.float64, requires_grad=True)
+    x.max().backward()
+    assert x.grad.tolist() == [0.0, 0.5, 0.0, 0.5]
+
+
 def test_root_passes_finite_difference_checks_away_from_zero():
     from nnlite.ops.reduction import Root
     s = nl.tensor([0.5, 2.0, 3.0], dtype=nl.float64, requires_grad=True)
@@ -100,6 +110,7 @@ def test_norm_below_one_gives_a_zero_entry_a_zero_slope_without_torch():
 def test_norm_counts_nonzeros_at_p_zero_and_takes_fro_along_a_dim():
     x = nl.tensor([[0.0, 2.0, -1.0], [3.0, 4.0, 0.0]])
     assert x.norm(p=0).item() == 4.0 and x.norm(p=0, dim=1).tolist() == [2.0, 2.0]
+    assert nl.tensor([np.nan, 1.0, 0.0]).norm(p=0).item() == 2.0   # NaN is not zero
     np.testing.assert_allclose(x.norm(p="fro", dim=1).data, [5.0 ** 0.5, 5.0], rtol=1e-6)
     with pytest.raises(ValueError, match="p must be a number or 'fro', got 'nuc'"):
         x.norm(p="nuc")

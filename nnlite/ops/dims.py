@@ -9,6 +9,9 @@ import numbers
 
 def _dim(op, dim, ndim):
     """One ``dim`` as an axis in [0, ndim); a 0-dim tensor takes 0 and -1, as in PyTorch."""
+    n = ndim or 1
+    if type(dim) is int and -n <= dim < n:   # the common case, before the slower checks
+        return dim % n
     if not isinstance(dim, numbers.Integral) or isinstance(dim, bool):
         raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
     n = max(ndim, 1)

@@ -25,8 +25,14 @@ def _convert_key(key):
     mixing ints with index arrays becomes a :class:`SelectThenIndex`.
     """
     if isinstance(key, Tensor):
-        return _as_index(key.data)
+        key = key.data
+        return int(key) if key.ndim == 0 and key.dtype.kind in "iu" else key
     if isinstance(key, tuple):
+        for k in key:   # ints, slices, None and Ellipsis (the common keys) go to NumPy as they are
+            if not (type(k) is int or type(k) is slice or k is None or k is Ellipsis):
+                break
+        else:
+            return key
         key = tuple(_as_index(k.data if isinstance(k, Tensor) else k) if isinstance(k, (Tensor, np.ndarray))
                     else k for k in key)
         return SelectThenIndex.split(key)
@@ -109,8 +115,7 @@ class GetItem(Function):
     def forward(self, a, key):
         self.in_shape, self.key = a.shape, key
         try:
-            region, k = _region(a, key)
-            out = region[k]
+            out = a[key] if type(key) is not SelectThenIndex else a[key.basic][key.advanced]
         except IndexError as e:
             raise IndexError(f"index {key!r} is invalid for a tensor of shape {a.shape}: {e}") from None
         if not isinstance(out, np.ndarray):   # an int for every dim gives NumPy's scalar, a copy:

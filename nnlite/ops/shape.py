@@ -42,7 +42,7 @@ def view(input, *shape):
     """The same memory seen with another shape; like PyTorch, an error when the layout does not
     allow that without a copy (a transposed tensor flattened, say), where ``reshape`` copies."""
     out = Reshape.apply(input, _normalize_shape(shape))
-    if out.data.size and not np.may_share_memory(out.data, input.data):   # NumPy had to copy
+    if out._base is None and out.data.size:   # NumPy had to copy (a view would know its base)
         strides = tuple(st // input.data.itemsize for st in input.data.strides)
         raise RuntimeError(f"view: a tensor of shape {input.shape} with strides {strides} cannot be seen "
                            f"as shape {out.shape} without a copy; use .reshape(...), which copies")
@@ -229,8 +229,22 @@ class Cat(Function):
 
     def forward(self, *arrays, dim=0):
         self.skipped = None
+        nd = arrays[0].ndim
+        if type(dim) is int and -nd <= dim < nd:
+            try:
+                out = np.concatenate(arrays, axis=dim)
+            except ValueError:
+                pass   # the slow path below says why, or skips legacy empty tensors
+            else:
+                self.dim = dim % nd
+                self.sizes = [a.shape[self.dim] for a in arrays]
+                return out
+        return self._checked(arrays, dim)
+
+    def _checked(self, arrays, dim):
+        """Concatenate after the checks, leaving out 1-D empty tensors among tensors of other
+        ranks (PyTorch's legacy rule)."""
         if len({a.ndim for a in arrays}) > 1:
-            # PyTorch's legacy rule: a 1-D empty tensor among tensors of other ranks is left out
             self.skipped = [a.ndim == 1 and a.shape[0] == 0 for a in arrays]
             arrays = [a for a, skip in zip(arrays, self.skipped) if not skip]
         nd = arrays[0].ndim

@@ -56,7 +56,7 @@ cdef void _relu_bwd(const floating *g, const floating *out, floating *dx,
     cdef floating gi
     for i in prange(n, num_threads=threads_for_streaming(n), schedule='static'):
         gi = g[i]              # loaded unconditionally, so the select vectorises
-        dx[i] = gi if out[i] > 0 else 0
+        dx[i] = 0 if out[i] <= 0 else gi   # "out <= 0" lets NaN's gradient through, as PyTorch does
 
 
 cdef void _gelu_fwd(const floating *x, floating *y, floating *saved, Py_ssize_t n,
@@ -262,7 +262,7 @@ def relu_forward(x):
 
 
 def relu_backward(grad, out):
-    """grad where the forward output is positive, else 0."""
+    """grad where the forward output is positive or NaN, else 0."""
     return _zip("relu_backward", grad, "grad", out, "out", _relu_bwd[float], _relu_bwd[double])
 
 

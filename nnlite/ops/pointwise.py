@@ -124,7 +124,8 @@ class ReluFunction(Function):
 
 
 class ReluGrad(Function):
-    """grad where out > 0. Linear in grad; its derivative in ``out`` is zero almost everywhere."""
+    """grad where out > 0 or is NaN (PyTorch passes the gradient of relu(NaN)). Linear in grad; its
+    derivative in ``out`` is zero almost everywhere."""
 
     def forward(self, grad, out):
         return K.relu_backward(grad, out)

@@ -172,6 +172,14 @@ def test_extreme_values():
     np.testing.assert_array_equal(_elementwise.relu_forward(nan)[1:], [0.0, 2.0])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_backward_passes_the_gradient_of_nan(dtype):
+    out = np.array([np.nan, 0.0, -0.0, 2.0, np.inf], dtype)     # relu's outputs are never negative
+    g = np.array([1.0, 2.0, 3.0, 4.0, 5.0], dtype)
+    for kernels in (_elementwise, reference):
+        np.testing.assert_array_equal(kernels.relu_backward(g, out), [1.0, 0.0, 0.0, 4.0, 5.0])
+
+
 # ------------------------------------------------------- finite differences -----
 
 def test_backward_kernels_match_central_differences(rng):

@@ -41,6 +41,7 @@ CASES = {
     "maximum_ties": (TIES, lambda x: x.maximum(x.detach() * 0 + 2.0).sum()),
     "clamp_at_bounds": (np.array([0.0, 1.0, 0.5]), lambda x: x.clamp(0.0, 1.0).sum()),
     "relu_at_zero": (X0, lambda x: x.relu().sum()),
+    "relu_at_nan": (np.array([np.nan, -1.0, 2.0]), lambda x: x.relu().sum()),
     "std_of_constant": (np.array([1.0, 1.0, 1.0]), lambda x: x.std()),
     "var_of_one_element": (np.array([2.0]), lambda x: x.var(correction=0)),
     "rsqrt_at_zero": (np.array([0.0, 1.0]), lambda x: x.rsqrt().sum()),
@@ -114,3 +115,9 @@ def test_norm_counts_nonzeros_at_p_zero_and_takes_fro_along_a_dim():
     np.testing.assert_allclose(x.norm(p="fro", dim=1).data, [5.0 ** 0.5, 5.0], rtol=1e-6)
     with pytest.raises(ValueError, match="p must be a number or 'fro', got 'nuc'"):
         x.norm(p="nuc")
+
+
+def test_relu_passes_the_gradient_of_nan_as_torch_does():
+    x = nl.tensor([np.nan, -1.0, 0.0, 2.0], requires_grad=True)
+    nl.relu(x).sum().backward()
+    assert x.grad.tolist() == [1.0, 0.0, 0.0, 1.0]

@@ -43,9 +43,9 @@ def relu_forward(x):
 
 
 def relu_backward(grad, out):
-    """grad where the forward output was positive, else 0."""
+    """grad where the forward output was positive or NaN, else 0 (PyTorch's: 0 where out <= 0)."""
     _elementwise_floats("relu_backward", (grad, out), ("grad", "out"))
-    return _elementwise_c_order(np.where(out > 0, grad, grad.dtype.type(0)))
+    return _elementwise_c_order(np.where(out <= 0, grad.dtype.type(0), grad))
 
 
 _GELU_SQRT_2_OVER_PI = 0.7978845608028654      # sqrt(2 / pi)

@@ -441,9 +441,18 @@ cdef void _run(Step step, floating** a, Py_ssize_t B, Py_ssize_t H, bint relu,
         _rnn_bwd(a[0], a[1], a[2], B, H, relu, nt)
 
 
-cdef int _step(Step step, str op, tuple arrays, tuple names, tuple shapes, Py_ssize_t B,
-               Py_ssize_t H, bint relu=False, int gates=4) except -1:
-    """Check ``arrays`` (checks.shaped_operands says what is wrong), then run ``step``."""
+cdef tuple _state_dims(str op, str name, object state):
+    """(B, H) of a step's (batch, hidden) state, read only once it is known to be 2-D."""
+    if not cnp.PyArray_Check(state) or cnp.PyArray_NDIM(<cnp.ndarray>state) != 2:
+        raise ValueError(f"{op}: {name} must be a 2-D (batch, hidden) numpy.ndarray, got "
+                         f"{type(state).__name__} of shape {getattr(state, 'shape', None)}")
+    return state.shape[0], state.shape[1]
+
+
+cdef int _step(Step step, str op, tuple arrays, tuple names, tuple shapes, tuple written,
+               Py_ssize_t B, Py_ssize_t H, bint relu=False, int gates=4) except -1:
+    """Check ``arrays`` (checks.shaped_operands says what is wrong; the ``written`` ones
+    must be writable and share memory with no other), then run ``step``."""
     cdef void* p[MAX_ARRAYS]
     cdef int t = -1
     cdef Py_ssize_t i
@@ -455,8 +464,15 @@ cdef int _step(Step step, str op, tuple arrays, tuple names, tuple shapes, Py_ss
         if (not is_native_float(arr) or (t != -1 and cnp.PyArray_TYPE(<cnp.ndarray>arr) != t)
                 or arr.shape != shapes[i] or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr)):
             _checks_py.shaped_operands(op, arrays, names, shapes, optional=("b_hh",))
+        if names[i] in written and not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>arr):
+            _checks_py.in_place(op, names[i], arr)
         t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
         p[i] = data(arr)
+    # an output over an input would be read after it is written (lstm_step_backward
+    # uses dpre's o-gate slot as scratch before it reads the o gate)
+    cdef list outs = [(names[i], arrays[i]) for i in range(len(arrays)) if names[i] in written]
+    separate(op, outs + [(names[i], arrays[i]) for i in range(len(arrays)) if names[i] not in written],
+             len(outs))
     cdef int nt = threads_for(B * H * gates)
     with nogil:
         # the one float/double choice of the six steps: _run is written once, on `floating`
@@ -469,48 +485,48 @@ cdef int _step(Step step, str op, tuple arrays, tuple names, tuple shapes, Py_ss
 
 def lstm_step_forward(gh, gi, b_hh, c_prev, gates, c, h):
     """Write c', h' and the gates (i, f, g, o) of one LSTM step (see the module docstring)."""
-    B, H = c_prev.shape[0], c_prev.shape[1]
+    B, H = _state_dims("lstm_step_forward", "c_prev", c_prev)
     _step(LSTM_FORWARD, "lstm_step_forward", (gh, gi, b_hh, c_prev, gates, c, h),
           ("gh", "gi", "b_hh", "c_prev", "gates", "c", "h"),
-          ((B, 4 * H), (B, 4 * H), (4 * H,), (B, H), (B, 4 * H), (B, H), (B, H)), B, H)
+          ((B, 4 * H), (B, 4 * H), (4 * H,), (B, H), (B, 4 * H), (B, H), (B, H)), ("gates", "c", "h"), B, H)
 
 
 def lstm_step_backward(dh, dc, gates, c_prev, c, dpre):
     """From dL/dh', dL/dc' (``dc``, overwritten with dL/dc) and the saved gates, write dL/d(pre-activations)."""
-    B, H = c_prev.shape[0], c_prev.shape[1]
+    B, H = _state_dims("lstm_step_backward", "c_prev", c_prev)
     _step(LSTM_BACKWARD, "lstm_step_backward", (dh, dc, gates, c_prev, c, dpre),
           ("dh", "dc", "gates", "c_prev", "c", "dpre"),
-          ((B, H), (B, H), (B, 4 * H), (B, H), (B, H), (B, 4 * H)), B, H)
+          ((B, H), (B, H), (B, 4 * H), (B, H), (B, H), (B, 4 * H)), ("dc", "dpre"), B, H)
 
 
 def gru_step_forward(gh, gi, b_hh, h_prev, gates, h):
     """Write h' and the saved (r, z, n, W_hn h + b_hn) of one GRU step."""
-    B, H = h_prev.shape[0], h_prev.shape[1]
+    B, H = _state_dims("gru_step_forward", "h_prev", h_prev)
     _step(GRU_FORWARD, "gru_step_forward", (gh, gi, b_hh, h_prev, gates, h),
           ("gh", "gi", "b_hh", "h_prev", "gates", "h"),
-          ((B, 3 * H), (B, 3 * H), (3 * H,), (B, H), (B, 4 * H), (B, H)), B, H)
+          ((B, 3 * H), (B, 3 * H), (3 * H,), (B, H), (B, 4 * H), (B, H)), ("gates", "h"), B, H)
 
 
 def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
     """From dL/dh' and the saved gates: dL/d(input projection), dL/d(gh + b_hh), and dL/dh through z."""
-    B, H = h_prev.shape[0], h_prev.shape[1]
+    B, H = _state_dims("gru_step_backward", "h_prev", h_prev)
     _step(GRU_BACKWARD, "gru_step_backward", (dh, gates, h_prev, dgi, dgh, dh_prev),
           ("dh", "gates", "h_prev", "dgi", "dgh", "dh_prev"),
-          ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)), B, H)
+          ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)), ("dgi", "dgh", "dh_prev"), B, H)
 
 
 def rnn_step_forward(gh, gi, b_hh, h, bint relu):
     """Write h' = tanh(gi + gh + b_hh) (or relu) of one plain RNN step."""
-    B, H = h.shape[0], h.shape[1]
+    B, H = _state_dims("rnn_step_forward", "h", h)
     _step(RNN_FORWARD, "rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"),
-          ((B, H), (B, H), (H,), (B, H)), B, H, relu, 1)
+          ((B, H), (B, H), (H,), (B, H)), ("h",), B, H, relu, 1)
 
 
 def rnn_step_backward(dh, h, dpre, bint relu):
     """dL/d(pre-activation) of one plain RNN step from dL/dh' and h'."""
-    B, H = h.shape[0], h.shape[1]
+    B, H = _state_dims("rnn_step_backward", "h", h)
     _step(RNN_BACKWARD, "rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"),
-          ((B, H), (B, H), (B, H)), B, H, relu, 1)
+          ((B, H), (B, H), (B, H)), ("dpre",), B, H, relu, 1)
 
 
 cdef bint _layout_fits(list layout, tuple written):

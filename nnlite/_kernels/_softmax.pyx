@@ -49,13 +49,13 @@ cdef int _same_type(str op, int t, object first, str first_name, object arr, str
 
 
 cdef int _rows_type(str op, object a, str name_a, object b=None, str name_b=None) except -1:
-    """2-D float input (and a second operand of the same dtype and shape)."""
+    """2-D float input (and, when ``name_b`` is given, a second operand of the same dtype and shape)."""
     cdef int t = _float_type(op, a, name_a)
-    if b is not None:
+    if name_b is not None:   # a second operand, when the kernel has one, is required
         _same_type(op, t, a, name_a, b, name_b)
     if a.ndim != 2:
         raise ValueError(f"{op}: expected 2-D (rows, cols) {name_a}, got shape {a.shape}")
-    if b is not None and b.shape != a.shape:
+    if name_b is not None and b.shape != a.shape:
         raise ValueError(f"{op}: {name_b} must have the shape of {name_a} {a.shape}, got {b.shape}")
     return t
 
@@ -216,6 +216,8 @@ cdef cnp.ndarray _rows_map(str op, object x, rows_map_f loop_f, rows_map_d loop_
     cdef Py_ssize_t rows = xc.shape[0], cols = xc.shape[1]
     cdef void* px = cnp.PyArray_DATA(xc)
     cdef void* py = cnp.PyArray_DATA(y)
+    if cols == 0:   # rows without columns: nothing to compute, however many rows there are
+        return y
     with nogil:
         if t == cnp.NPY_FLOAT32:
             loop_f(<const float*>px, <float*>py, rows, cols)
@@ -233,6 +235,8 @@ cdef cnp.ndarray _rows_zip(str op, object grad, object out, rows_zip_f loop_f, r
     cdef void* pg = cnp.PyArray_DATA(g)
     cdef void* po = cnp.PyArray_DATA(o)
     cdef void* pd = cnp.PyArray_DATA(dx)
+    if cols == 0:   # rows without columns: nothing to compute, however many rows there are
+        return dx
     with nogil:
         if t == cnp.NPY_FLOAT32:
             loop_f(<const float*>pg, <const float*>po, <float*>pd, rows, cols)
@@ -273,6 +277,8 @@ def scaled_softmax_forward(x, scale, bias):
     cdef void *px = cnp.PyArray_DATA(xc)
     cdef void *pb = NULL if bc is None else cnp.PyArray_DATA(bc)
     cdef void *py = cnp.PyArray_DATA(y)
+    if cols == 0:   # rows without columns: nothing to compute, however many rows there are
+        return y
     with nogil:
         if t == cnp.NPY_FLOAT32:
             _scaled_softmax_fwd(<const float*>px, <float>s, <const float*>pb, period, <float*>py, rows, cols)
@@ -294,6 +300,8 @@ def softmax_backward(grad, out, scale=1.0):
     cdef void* pg = cnp.PyArray_DATA(g)
     cdef void* po = cnp.PyArray_DATA(o)
     cdef void* pd = cnp.PyArray_DATA(dx)
+    if cols == 0:   # rows without columns: nothing to compute, however many rows there are
+        return dx
     with nogil:
         if t == cnp.NPY_FLOAT32:
             _softmax_bwd(<const float*>pg, <const float*>po, <float>s, <float*>pd, rows, cols)

@@ -411,3 +411,22 @@ def test_empty_batches(impl):
     gx, gw, gb = impl.group_norm_backward(np.zeros((0, 4, 2)), np.zeros((0, 4, 2)), 2,
                                           np.ones(4), np.zeros((0, 2)), np.ones((0, 2)))
     assert gx.shape == (0, 4, 2) and not gw.any() and not gb.any()
+
+
+def test_backward_kernels_refuse_a_missing_array_by_name():
+    # a None gradient or statistic used to be read as a pointer to rows * D numbers
+    x = np.random.default_rng(0).random((3, 4))
+    _, mean, rstd = _norm.layer_norm_forward(x, None, None, 1e-5)
+    with pytest.raises(TypeError, match="layer_norm_backward: grad must be a numpy.ndarray, got None"):
+        _norm.layer_norm_backward(None, x, None, mean, rstd)
+    with pytest.raises(TypeError, match="layer_norm_backward: rstd must be a numpy.ndarray, got None"):
+        _norm.layer_norm_backward(x, x, None, mean, None)
+    _, rrms = _norm.rms_norm_forward(x, None, 1e-5)
+    with pytest.raises(TypeError, match="rms_norm_backward: rrms must be a numpy.ndarray, got None"):
+        _norm.rms_norm_backward(x, x, None, None)
+    x3 = x.reshape(3, 2, 2)
+    _, gmean, grstd = _norm.group_norm_forward(x3, 2, None, None, 1e-5)
+    with pytest.raises(TypeError, match="group_norm_backward: mean must be a numpy.ndarray, got None"):
+        _norm.group_norm_backward(x3, x3, 2, None, None, grstd)
+    with pytest.raises(TypeError, match="batch_norm_backward: grad must be a numpy.ndarray, got None"):
+        _norm.batch_norm_backward(None, x3, None, np.zeros(2), np.ones(2), True)

@@ -483,6 +483,24 @@ def _topological_order(roots):
     return order, reads
 
 
+def _in_dtype_of(a, g):
+    """The gradient ``g`` for input ``a`` in ``a``'s floating dtype, as in PyTorch.
+
+    A float32 tensor used with a float64 one (``x * y``) gets back a float64
+    gradient from the float64 product; a gradient has its input's dtype, so it is
+    cast here, with the differentiable cast (``create_graph`` records it) and only
+    between floating dtypes.
+    """
+    if a.data.dtype == g.data.dtype or not (_is_floating(a.data.dtype) and _is_floating(g.data.dtype)):
+        return g
+    from .ops.shape import cast   # the ops import this module; a gradient needing a cast is rare
+    return cast(g, a.data.dtype)
+
+
+def _is_floating(dtype):
+    return dtype.kind == "f" or dtype.name == "bfloat16"
+
+
 def _accumulate(store, t, g):
     key = id(t)
     prev = store.get(key)
@@ -537,6 +555,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                 if gi.shape != a.shape:
                     raise RuntimeError(f"{fn.name}.backward returned a gradient of shape {gi.shape} "
                                        f"for an input of shape {a.shape}")
+                if gi.data.dtype is not a.data.dtype:   # NumPy's dtypes are singletons: one check
+                    gi = _in_dtype_of(a, gi)
                 if a._ctx is None:
                     _accumulate(leaves, a, gi)
                 else:

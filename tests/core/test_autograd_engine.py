@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from helpers import torch_or_skip
 
 
 def leaf(values, dtype=nl.float64):
@@ -240,3 +241,40 @@ def test_apply_tells_forward_whether_its_result_is_recorded():
         Probe.apply(wants)
     assert seen == [True, False, False]
     assert Probe().recording is False   # a forward called outside apply records nothing
+
+
+def test_a_gradient_has_its_inputs_dtype_when_dtypes_mix():
+    x, y = leaf([1.0, 2.0], nl.float32), leaf([3.0, 4.0])
+    assert nl.grad((x * y).sum(), x)[0].dtype == nl.float32
+    (g,) = nl.grad((x * y).sum(), x, create_graph=True)
+    assert g.dtype == nl.float32 and nl.grad(g.sum(), y)[0].dtype == nl.float64
+    (x * y).sum().backward(create_graph=True)
+    assert x.grad.dtype == nl.float32 and y.grad.dtype == nl.float64
+    z, value = leaf(np.zeros((2, 3)), nl.float32), leaf([1.0, 2.0, 3.0])
+    w = z * 1
+    w[0] = value
+    w.sum().backward()
+    assert value.grad.dtype == nl.float64 and value.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_double_backward_through_mixed_dtypes_keeps_each_gradient_in_its_dtype():
+    # the float32 branch's backward kernels refuse a float64 gradient; it gets a float32 one
+    x, y = leaf([0.5], nl.float32), leaf(0.2)
+    gx, gy = nl.grad(nl.logaddexp2(x, y).sum().double(), (x, y), create_graph=True)
+    assert gx.dtype == nl.float32 and gy.dtype == nl.float64
+    hx, hy = nl.grad(gx.sum() + gy, (x, y))   # d(gx + gy)/d. = 0: the two slopes sum to 1
+    assert hx.dtype == nl.float32 and hy.dtype == nl.float64
+    np.testing.assert_allclose([hx.item(), hy.item()], [0.0, 0.0], atol=1e-6)
+
+
+def test_gradient_dtypes_with_mixed_operands_match_torch():
+    torch = torch_or_skip()
+
+    def dtypes(lib):
+        x = lib.tensor([0.5, 1.5], dtype=lib.float32, requires_grad=True)
+        y = lib.tensor(0.2, dtype=lib.float64, requires_grad=True)
+        gx, gy = lib.autograd.grad((lib.logaddexp2(x, y) * y).sum(), (x, y), create_graph=True)
+        hx, hy = lib.autograd.grad(gx.sum() + gy, (x, y))
+        return [str(t.dtype).removeprefix("torch.") for t in (gx, gy, hx, hy)]
+
+    assert dtypes(nl) == dtypes(torch)

@@ -89,7 +89,8 @@ class Einsum(Function):
         sizes = {}
         for t, x in zip(terms, operands):
             for c, n in zip(t, x.shape):
-                sizes[c] = max(sizes.get(c, 1), n)
+                if sizes.get(c, 1) == 1:   # a size-1 dim broadcasts; any other size (0 too) is the letter's
+                    sizes[c] = n
         for c, n in zip(self.out_term, grad.shape):
             sizes[c] = n
         others = [j for j in range(len(terms)) if j != i]

@@ -8,6 +8,8 @@ operations (or with Functions whose own backward is stated), so second
 derivatives come out exact; linear's, when nothing records it, calls the same
 kernels directly.
 """
+import math
+
 import numpy as np
 
 from .._kernels import K
@@ -128,8 +130,9 @@ def _linear(function, input, weight, bias):
                         "(e.g. model.double() or x.float())")
     if len(shape) == 2:
         return function.apply(input, weight, bias)
-    # Any leading dims: run on (rows, in_features) and give the leading dims back.
-    y = function.apply(reshape(input, (-1, shape[-1])), weight, bias)
+    # Any leading dims: run on (rows, in_features) and give the leading dims back (rows counted,
+    # not -1, which NumPy cannot infer for 0 in_features).
+    y = function.apply(reshape(input, (math.prod(shape[:-1]), shape[-1])), weight, bias)
     return reshape(y, shape[:-1] + y.shape[-1:])
 
 
@@ -137,7 +140,7 @@ def _unrecorded_linear(activation, x, w, b):
     """act(x @ w.T + b) for arrays ``x`` of any number of leading dims; no graph."""
     if x.ndim == 0:
         raise ValueError("linear: a 0-dim input")   # the general path words the message
-    y = K.linear_forward(x.reshape(-1, x.shape[-1]), w, b, activation)
+    y = K.linear_forward(x.reshape(math.prod(x.shape[:-1]), x.shape[-1]), w, b, activation)
     return Tensor._make(y.reshape(x.shape[:-1] + y.shape[-1:]), None)
 
 

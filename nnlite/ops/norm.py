@@ -145,7 +145,18 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     d = _rows(input, normalized_shape, "layer_norm")
+    if d == 0:
+        return _nothing_to_normalize(input, weight, bias)
     return LayerNormFunction.apply(input, weight, bias, d, float(eps))
+
+
+def _nothing_to_normalize(input, weight, bias):
+    """The empty result of normalising over no features, as ``input * weight + bias``: every
+    operand still gets its (empty) gradient. The kernels take rows of at least one feature."""
+    out = input * 1.0
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
 
 
 # -------------------------------------------------------------- group norm ---
@@ -275,4 +286,6 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         normalized_shape = (normalized_shape,)
     d = _rows(input, normalized_shape, "rms_norm")
     eps = float(np.finfo(input.dtype).eps) if eps is None else float(eps)
+    if d == 0:
+        return _nothing_to_normalize(input, weight, None)
     return RMSNormFunction.apply(input, weight, d, eps)

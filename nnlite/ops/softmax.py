@@ -4,6 +4,8 @@ The kernels work on the last dim of a 2-D array, so other dims are moved last
 first. Each backward is a Function (kernel inside) whose own backward gives the
 second derivative, derived in the docstrings below.
 """
+import math
+
 import numpy as np
 
 from .._kernels import K
@@ -17,7 +19,9 @@ from .reduction import sum as _sum
 def _to_rows(a, dim):
     """Move ``dim`` last and flatten the rest: (rows, n) contiguous."""
     moved = np.moveaxis(a, dim, -1)
-    return np.ascontiguousarray(moved).reshape(-1, a.shape[dim] if a.ndim else 1), moved.shape
+    n = a.shape[dim] if a.ndim else 1
+    rows = math.prod(moved.shape[:-1])   # not -1: NumPy cannot infer it when n is 0
+    return np.ascontiguousarray(moved).reshape(rows, n), moved.shape
 
 
 def _from_rows(r, moved_shape, dim):

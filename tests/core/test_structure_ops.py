@@ -332,3 +332,14 @@ def test_an_int_before_an_index_array_selects_first():
     assert z[0].tolist() == [[1.0, 2.0], [3.0, 4.0]]
     f = lambda a: a[1, :, nl.tensor([2, 0, 2])] * nl.arange(3.0)   # noqa: E731
     assert gradcheck(f, [_leaf(CUBE)]) and gradgradcheck(f, [_leaf(CUBE)])
+
+
+def test_einsum_backward_over_an_empty_contracted_dim():
+    a, b = nl.zeros(2, 0, requires_grad=True), nl.zeros(3, 0, requires_grad=True)
+    y = nl.einsum("ij,kj", a, b)
+    assert y.tolist() == [[0.0] * 3] * 2
+    y.sum().backward()
+    assert a.grad.shape == (2, 0) and b.grad.shape == (3, 0)
+    c = nl.ones(1, 0, requires_grad=True)   # a size-1 dim broadcasts against 2; the 0 stays 0
+    nl.einsum("ij,kj->ik", a, c).sum().backward()
+    assert c.grad.shape == (1, 0)

@@ -4,7 +4,7 @@ import pytest
 
 import nnlite as nl
 from nnlite.autograd import gradcheck, gradgradcheck
-from helpers import compare, f64, load_from_torch_and_compare
+from helpers import compare, f64, load_from_torch_and_compare, torch_or_skip
 
 F = nl.nn.functional
 
@@ -226,3 +226,16 @@ def test_no_grad_linear_takes_what_the_recorded_call_takes(case):
     assert isinstance(plain, nl.Tensor) and plain.grad_fn is None
     assert plain.dtype == recorded.dtype and plain.shape == recorded.shape == (3, 4)
     assert plain.data.tobytes() == recorded.data.tobytes()
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_no_input_features_with_leading_dims_give_the_bias(recorded):
+    x = nl.zeros(2, 3, 0, requires_grad=recorded)
+    weight, bias = nl.zeros(1, 0, requires_grad=recorded), nl.ones(1, requires_grad=recorded)
+    y = F.linear(x, weight, bias)
+    assert y.shape == (2, 3, 1) and y.tolist() == [[[1.0]] * 3] * 2
+    if recorded:
+        y.sum().backward()
+        assert x.grad.shape == (2, 3, 0) and weight.grad.shape == (1, 0) and bias.grad.tolist() == [6.0]
+    torch = torch_or_skip()
+    assert tuple(torch.nn.functional.linear(torch.zeros(2, 3, 0), torch.zeros(1, 0)).shape) == y.shape

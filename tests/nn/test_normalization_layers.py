@@ -4,7 +4,7 @@ import pytest
 
 import nnlite as nl
 from nnlite.autograd import gradcheck, gradgradcheck
-from helpers import compare, f64, load_from_torch_and_compare
+from helpers import compare, f64, load_from_torch_and_compare, torch_or_skip
 
 F = nl.nn.functional
 
@@ -144,3 +144,16 @@ def test_torch_state_dicts_load_and_give_equal_outputs():
 def test_norm_reprs_are_torch(make):
     torch = pytest.importorskip("torch")
     assert repr(make(nl.nn)) == repr(make(torch.nn))
+
+
+@pytest.mark.parametrize("fn", ["layer_norm", "rms_norm"])
+def test_normalizing_over_no_features_is_empty_and_has_empty_gradients(fn):
+    x = nl.zeros(3, 2, 0, requires_grad=True)
+    weight = nl.ones(2, 0, requires_grad=True)
+    y = getattr(nl.nn.functional, fn)(x, (2, 0), weight)
+    assert y.shape == (3, 2, 0)
+    y.sum().backward()
+    assert x.grad.shape == (3, 2, 0) and weight.grad.shape == (2, 0)
+    torch = torch_or_skip()
+    assert tuple(getattr(torch.nn.functional, fn)(torch.zeros(3, 2, 0), (2, 0)).shape) == y.shape
+

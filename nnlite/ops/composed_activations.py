@@ -27,10 +27,12 @@ import numpy as np
 from .._kernels.checks import real_number
 from ..autograd import Function, chosen_by, constant
 from ..random import _gen
+from ..tensor import Tensor
 from .compare import where
 from .inplace import apply_in_place, inplace_flag as _inplace_flag
 from .piecewise import leaky_relu
 from .pointwise import _floating, exp, tanh
+from .promotion import floating_input
 from .softmax import softmax
 
 __all__ = ["threshold", "hardshrink", "softshrink", "tanhshrink", "celu", "softmin", "rrelu"]
@@ -83,7 +85,11 @@ def threshold(input, threshold, value, inplace=False):
     """
     threshold = real_number("threshold", "threshold", threshold)
     value = real_number("threshold", "value", value)
-    return _maybe_in_place("threshold", _floating("threshold", input), inplace, _threshold, threshold, value)
+    if isinstance(input, Tensor) and input.dtype.kind in "iu":
+        threshold, value = int(threshold), int(value)   # as PyTorch: truncated to integers, the dtype kept
+    else:
+        input = _floating("threshold", input)
+    return _maybe_in_place("threshold", input, inplace, _threshold, threshold, value)
 
 
 def _outside(x, lambd):
@@ -128,8 +134,9 @@ def softshrink(input, lambd=0.5):
 
 
 def tanhshrink(input):
-    """``x - tanh(x)``: near 0 it is ``x^3 / 3``, far away ``x -+ 1``."""
-    return input - tanh(_floating("tanhshrink", input))
+    """``x - tanh(x)``: near 0 it is ``x^3 / 3``, far away ``x -+ 1``; integers give the default float dtype."""
+    input = floating_input("tanhshrink", input)
+    return input - tanh(input)
 
 
 # --------------------------------------------------------- smooth and soft ---

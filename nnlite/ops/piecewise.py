@@ -24,6 +24,7 @@ import numpy as np
 from .._kernels import K
 from .._kernels.checks import real_number
 from ..autograd import Function, chosen_by, constant, is_grad_enabled
+from ..tensor import Tensor
 from .compare import where
 from .pointwise import _floating
 from .shape import sum_to
@@ -157,7 +158,15 @@ def hardtanh(input, min_val=-1.0, max_val=1.0):
     if not min_val <= max_val:   # written so that a NaN bound is refused too
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val}), "
                          "and neither can be NaN")
+    if isinstance(input, Tensor) and input.dtype.kind in "iu":
+        return _integer_clamp(input, min_val, max_val)
     return HardtanhFunction.apply(_floating("hardtanh", input), min_val, max_val)
+
+
+def _integer_clamp(input, min_val, max_val):
+    """hardtanh of an integer tensor, as PyTorch's: the bounds truncated to integers, the dtype
+    kept, no gradient."""
+    return Tensor._make(np.minimum(np.maximum(input.data, int(min_val)), int(max_val)), None)
 
 
 def relu6(input):
@@ -167,6 +176,8 @@ def relu6(input):
     >>> relu6(nl.tensor([-1.0, 2.5, 8.0])).data.tolist()
     [0.0, 2.5, 6.0]
     """
+    if isinstance(input, Tensor) and input.dtype.kind in "iu":
+        return _integer_clamp(input, 0, 6)
     return HardtanhFunction.apply(_floating("relu6", input), 0.0, 6.0)
 
 

@@ -18,7 +18,9 @@ import numpy as np
 from .._kernels import K
 from .._kernels.checks import real_number
 from ..autograd import Function, chosen_by, constant, enable_grad, grad as autograd_grad
+from ..tensor import Tensor
 from .compare import where
+from .promotion import floating_input
 
 
 class Exp(Function):
@@ -330,20 +332,49 @@ def cos(input):
     return Cos.apply(input)
 
 
+def _as_floats_or_raise(op, input, error):
+    """An integer or bool tensor a float kernel refused, in the default float dtype (PyTorch
+    computes tanh, sigmoid and erf of integers in it); ``error`` for anything else."""
+    if isinstance(input, Tensor) and input.dtype.kind in "biu":
+        return floating_input(op, input)
+    raise error
+
+
+# The kernels refuse integer tensors with a TypeError, and a ``try`` costs nothing until one
+# is raised: the float path pays nothing for the integer one.
+
 def erf(input):
-    return Erf.apply(input)
+    """The error function; an integer or bool tensor gives the default float dtype."""
+    try:
+        return Erf.apply(input)
+    except TypeError as error:
+        return Erf.apply(_as_floats_or_raise("erf", input, error))
 
 
 def relu(input):
-    return ReluFunction.apply(input)
+    """``max(x, 0)``; an integer tensor keeps its dtype (no gradient), as in PyTorch."""
+    try:
+        return ReluFunction.apply(input)
+    except TypeError:
+        if not (isinstance(input, Tensor) and input.dtype.kind in "iu"):
+            raise
+        return Tensor._make(np.maximum(input.data, 0), None)
 
 
 def tanh(input):
-    return TanhFunction.apply(input)
+    """The hyperbolic tangent; an integer or bool tensor gives the default float dtype."""
+    try:
+        return TanhFunction.apply(input)
+    except TypeError as error:
+        return TanhFunction.apply(_as_floats_or_raise("tanh", input, error))
 
 
 def sigmoid(input):
-    return SigmoidFunction.apply(input)
+    """``1 / (1 + e^-x)``; an integer or bool tensor gives the default float dtype."""
+    try:
+        return SigmoidFunction.apply(input)
+    except TypeError as error:
+        return SigmoidFunction.apply(_as_floats_or_raise("sigmoid", input, error))
 
 
 def silu(input):
@@ -498,5 +529,5 @@ def softsign(input):
     >>> softsign(nl.tensor([-3.0, 0.0, 1.0])).data.tolist()
     [-0.75, 0.0, 0.5]
     """
-    input = _floating("softsign", input)
+    input = floating_input("softsign", input)   # integers: the default float dtype, as in PyTorch
     return input / (input.abs() + 1)

@@ -817,3 +817,49 @@ def test_sign_of_nan_and_of_bools_match_torch():
     torch = torch_or_skip()
     _same_as_torch(lambda L, x: L.sign(x), [[NAN, -0.0, 0.0, -2.0, INF]], np.float32)
     assert nl.sign(nl.tensor([True, False])).tolist() == torch.sign(torch.tensor([True, False])).tolist()
+
+
+def test_a_python_bool_on_the_left_of_and_and_or():
+    b = nl.tensor([True, False])
+    assert (True & b).tolist() == [True, False] and (False | b).tolist() == [True, False]
+    assert (False & b).tolist() == [False, False] and (True | b).tolist() == [True, True]
+
+
+# ------------------------------------------------ activations of integers ---
+
+INTEGER_ACTIVATIONS = {
+    "relu": lambda L, F, x: F.relu(x), "relu_method": lambda L, F, x: x.relu(),
+    "tanh": lambda L, F, x: L.tanh(x), "sigmoid": lambda L, F, x: L.sigmoid(x), "erf": lambda L, F, x: L.erf(x),
+    "softsign": lambda L, F, x: F.softsign(x), "tanhshrink": lambda L, F, x: F.tanhshrink(x),
+    "hardtanh": lambda L, F, x: F.hardtanh(x), "hardtanh_fractional": lambda L, F, x: F.hardtanh(x, -1.5, 2.5),
+    "relu6": lambda L, F, x: F.relu6(x * 3), "threshold": lambda L, F, x: F.threshold(x, 0.5, 7.9),
+    "threshold_negative": lambda L, F, x: F.threshold(x, -1.5, -7.9),
+}
+
+
+@pytest.mark.parametrize("name", INTEGER_ACTIVATIONS)
+def test_activations_of_integer_tensors_match_torch(name):
+    torch = torch_or_skip()
+    fn = INTEGER_ACTIVATIONS[name]
+    ours = fn(nl, nl.nn.functional, nl.tensor([-3, -1, 0, 1, 3]))
+    theirs = fn(torch, torch.nn.functional, torch.tensor([-3, -1, 0, 1, 3]))
+    assert str(ours.dtype) == _dtype_name(theirs)
+    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
+
+
+def test_activations_of_integer_tensors_keep_or_widen_the_dtype():
+    x = nl.tensor([-2, 0, 3])
+    assert nl.relu(x).tolist() == [0, 0, 3] and nl.relu(x).dtype == nl.int64
+    assert nl.nn.functional.hardtanh(x).tolist() == [-1, 0, 1]
+    assert nl.nn.functional.threshold(x, 0.5, 9.5).tolist() == [9, 9, 3]
+    assert nl.tanh(x).dtype == nl.sigmoid(x).dtype == nl.erf(x).dtype == nl.float32
+    with pytest.raises(TypeError, match="relu_forward"):
+        nl.relu(nl.tensor([True]))   # a bool tensor is refused, as PyTorch refuses it
+
+
+# ------------------------------------------------- softmax over nothing ---
+
+@pytest.mark.parametrize("shape,dim", [((1, 0, 2, 0), 1), ((3, 0), 1), ((0, 3), 1), ((2, 0, 4), 0)], ids=str)
+def test_softmax_of_an_empty_tensor_matches_torch(shape, dim):
+    _same_as_torch(lambda L, x: L.log_softmax(x, dim=dim), [np.zeros(shape)])
+    _same_as_torch(lambda L, x: L.softmax(x, dim=dim), [np.zeros(shape)], np.float32)

@@ -555,7 +555,7 @@ def test_pytorch_set_refuses_bad_arguments():
     assert F.hardtanh(x, 0.5, 0.5).data.tolist() == [0.5] * 3
 
 
-@pytest.mark.parametrize("fn", [F.hardtanh, F.relu6, F.mish, F.hardsigmoid, F.hardswish])
+@pytest.mark.parametrize("fn", [F.mish, F.hardsigmoid, F.hardswish])
 @pytest.mark.parametrize("inplace", [False, True])
 def test_pytorch_set_refuses_integer_input(fn, inplace):
     x = nl.tensor(np.array([-1, 2]))
@@ -564,7 +564,15 @@ def test_pytorch_set_refuses_integer_input(fn, inplace):
     assert x.data.tolist() == [-1, 2]
 
 
-@pytest.mark.parametrize("fn", [F.softplus, F.logsigmoid, F.softsign])
+@pytest.mark.parametrize("fn,expected", [(F.hardtanh, [-1, 1]), (F.relu6, [0, 6]), (F.relu, [0, 7])])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_clamping_activations_keep_an_integer_dtype_as_pytorch_does(fn, expected, inplace):
+    x = nl.tensor(np.array([-3, 7]))
+    y = fn(x, inplace=inplace)
+    assert y.dtype == nl.int64 and y.tolist() == expected and (y is x) == inplace
+
+
+@pytest.mark.parametrize("fn", [F.softplus, F.logsigmoid])
 def test_functions_without_inplace_refuse_integer_input(fn):
     with pytest.raises(TypeError, match=r"input must be a floating-point tensor, got int64"):
         fn(nl.tensor(np.array([-1, 2])))

@@ -863,3 +863,15 @@ def test_activations_of_integer_tensors_keep_or_widen_the_dtype():
 def test_softmax_of_an_empty_tensor_matches_torch(shape, dim):
     _same_as_torch(lambda L, x: L.log_softmax(x, dim=dim), [np.zeros(shape)])
     _same_as_torch(lambda L, x: L.softmax(x, dim=dim), [np.zeros(shape)], np.float32)
+
+
+def test_clamp_in_place_and_clip_give_tensor_bounds_their_gradient():
+    x = nl.tensor([-1.0, 0.5, 2.0], requires_grad=True)
+    lo, hi = nl.tensor([0.0, 0.0, 0.0], requires_grad=True), nl.tensor([1.0, 1.0, 1.0], requires_grad=True)
+    y = x * 1
+    y.clamp_(min=lo, max=hi)
+    (y * nl.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert (x.grad.tolist(), lo.grad.tolist(), hi.grad.tolist()) == ([0.0, 2.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 3.0])
+    lo.grad = None
+    nl.clip(x, lo).sum().backward()
+    assert lo.grad.tolist() == [1.0, 0.0, 0.0]

@@ -12,7 +12,8 @@ from . import (arithmetic, compare, elementary, indexing, inplace, linalg, order
 from .arithmetic import (abs, add, addcdiv, addcmul, div, lerp, mul, nan_to_num, neg, pow,  # noqa: A004
                          square, sub)
 from .compare import (allclose, clamp, clip, eq, equal, ge, gt, isfinite, isnan, le, logical_and,
-                      logical_not, logical_or, lt, masked_fill, maximum, minimum, ne, sign, where)
+                      logical_not, logical_or, logical_xor, lt, masked_fill, maximum, minimum, ne, sign, where)
+from .bitwise import bitwise_and, bitwise_not, bitwise_or, bitwise_xor
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
                        randperm, zeros, zeros_like)
@@ -42,7 +43,8 @@ from .hyperbolic import acosh, arccosh, arcsinh, arctanh, asinh, atanh, cosh, si
 # not the theme modules or NumPy (``nl.shape`` would otherwise be this package's shape.py).
 __all__ = ["abs", "acos", "acosh", "add", "addcdiv", "addcmul", "all", "allclose", "amax", "amin", "any",
            "arange", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argmax",
-           "argmin", "argsort", "as_tensor", "asin", "asinh", "atan", "atan2", "atanh", "bmm",
+           "argmin", "argsort", "as_tensor", "asin", "asinh", "atan", "atan2", "atanh", "bitwise_and",
+           "bitwise_not", "bitwise_or", "bitwise_xor", "bmm",
            "broadcast_to", "cast", "cat", "ceil", "chunk", "clamp", "clip", "clone", "concat", "contiguous",
            "cos", "cosh", "cummax", "cummin", "cumprod", "cumsum", "deg2rad", "diag", "diag_embed",
            "diagonal", "div", "dot", "einsum", "elu", "empty", "empty_like", "eq", "equal", "erf", "exp",
@@ -51,7 +53,7 @@ __all__ = ["abs", "acos", "acosh", "add", "addcdiv", "addcmul", "all", "allclose
            "gelu", "gt", "hardsigmoid", "hardswish", "hardtanh", "hypot", "index_add", "index_select",
            "isfinite", "isnan", "kron", "kthvalue", "le", "leaky_relu", "lerp", "linspace", "log", "log10",
            "log1p", "log2", "log_softmax", "logaddexp", "logaddexp2", "logcumsumexp", "logical_and",
-           "logical_not", "logical_or", "logit", "logsigmoid", "logsumexp", "lt", "masked_fill",
+           "logical_not", "logical_or", "logical_xor", "logit", "logsigmoid", "logsumexp", "lt", "masked_fill",
            "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mish", "mm", "movedim",
            "mul", "nan_to_num", "narrow", "ne", "neg", "nonzero", "one_hot", "ones", "ones_like", "outer",
            "permute", "pow", "prod", "rad2deg", "rand", "rand_like", "randint", "randn", "randn_like",
@@ -90,9 +92,13 @@ def _install():
         "__setitem__": inplace.setitem,
         "__eq__": eq, "__ne__": ne, "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,
         "__iadd__": inplace.add_, "__isub__": inplace.sub_, "__imul__": inplace.mul_,
-        "__itruediv__": inplace.div_, "__invert__": logical_not,
-        "__and__": logical_and, "__or__": logical_or, "__rand__": _swap(logical_and), "__ror__": _swap(logical_or),
+        "__itruediv__": inplace.div_, "__invert__": bitwise_not,
+        "__and__": bitwise_and, "__or__": bitwise_or, "__xor__": bitwise_xor,
+        "__rand__": _swap(bitwise_and), "__ror__": _swap(bitwise_or), "__rxor__": _swap(bitwise_xor),
         "__mod__": remainder, "__rmod__": _swap(remainder),
+        "bitwise_and": bitwise_and, "bitwise_or": bitwise_or, "bitwise_xor": bitwise_xor,
+        "bitwise_not": bitwise_not, "logical_and": logical_and, "logical_or": logical_or,
+        "logical_xor": logical_xor, "logical_not": logical_not,
         "__floordiv__": floor_divide, "__rfloordiv__": _swap(floor_divide),
         "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg, "abs": abs,
         "square": square, "exp": exp, "log": log, "sqrt": sqrt, "rsqrt": rsqrt, "sin": sin,

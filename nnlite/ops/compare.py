@@ -171,6 +171,7 @@ gt = _compare(np.greater)
 ge = _compare(np.greater_equal)
 logical_and = _compare(np.logical_and)
 logical_or = _compare(np.logical_or)
+logical_xor = _compare(np.logical_xor)
 
 
 def logical_not(input):

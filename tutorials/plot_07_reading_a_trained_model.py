@@ -236,13 +236,20 @@ assert stats_trained["conv2"]["dead_fraction"] == np.mean((acts["conv2"] <= 0).a
 #    I(T;Y) = H(T) + H(Y) - H(T,Y).
 #
 # For a whole layer the answer is useless here, and it is worth seeing why:
-# with hundreds of units, each of the 1000 samples lands in a cell of its
-# own, so :math:`T` identifies the sample and :math:`I(T;Y) = H(Y) = \log_2 10`
-# for every layer, trained or not.
+# in a convolutional layer, with hundreds of units, each of the 1000 samples
+# lands in a cell of its own, so :math:`T` identifies the sample and
+# :math:`I(T;Y) = H(Y) = \log_2 10`, trained or not. Even the ten logits of the
+# output layer, binned 30 ways each, leave nearly every sample alone, and the
+# estimate is within a few hundredths of a bit of :math:`H(Y)`.
 label_entropy = analysis.entropy(y_test)
 for name, a in acts.items():
-    assert abs(analysis.mutual_information(a, y_test, bins=30) - label_entropy) < 1e-9
-print(f"H(Y) = {label_entropy:.3f} bits; every layer's binned I(T;Y) equals it")
+    mi = analysis.mutual_information(a, y_test, bins=30)
+    if a[0].size >= 100:
+        assert abs(mi - label_entropy) < 1e-9
+    else:
+        assert label_entropy - 0.05 < mi <= label_entropy + 1e-9
+    print(f"{name:7} {a[0].size:4} units: binned I(T;Y) = {mi:.3f} bits")
+print(f"H(Y) = {label_entropy:.3f} bits")
 
 # %%
 # One unit at a time, :func:`~nnlite.analysis.unit_mutual_information` has at

@@ -129,14 +129,17 @@ print(f"{zero_gradient} of {total_weights} weights ({zero_gradient / total_weigh
 assert zero_gradient > 0.15 * total_weights
 
 # %%
-# Beyond those, magnitude does best on this model. The gradient alone is the
-# worst real criterion: it says how steep the loss is, not how far a weight
-# would move. The first-order Taylor term vanishes at a minimum (the gradient
-# is nearly zero there, and its estimate is noisy), and the diagonal Fisher
-# misses the interactions of weights removed together.
-for name in ("gradient", "taylor", "fisher"):
-    assert curves["magnitude"][half] < curves[name][half]
-assert curves["gradient"][half] > max(curves["taylor"][half], curves["fisher"][half])
+# Beyond those, the plain magnitude is as good as anything here: at half the
+# weights removed it is the best score or within a quarter of the best (which
+# of magnitude and the diagonal Fisher leads changes with the last bits of
+# training: one build of nnlite ranks them one way, another the other). The
+# gradient alone is the worst real criterion: it says how steep the loss is,
+# not how far a weight would move. The first-order Taylor term vanishes at a
+# minimum (the gradient is nearly zero there, and its estimate is noisy), and
+# the diagonal Fisher misses the interactions of weights removed together.
+best = min(curves[name][half] for name in ("gradient", "taylor", "fisher"))
+assert curves["magnitude"][half] < 1.25 * best
+assert curves["gradient"][half] > max(curves[name][half] for name in ("magnitude", "taylor", "fisher"))
 
 # %%
 # Sensitivity per layer: Gaussian perturbations

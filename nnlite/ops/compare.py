@@ -191,7 +191,10 @@ class SignFunction(Function):
     saves_inputs = False
 
     def forward(self, a):
-        return np.nan_to_num(np.sign(a), copy=False)
+        s = np.asarray(np.sign(a))   # a 0-dim input gives a NumPy scalar
+        if s.dtype.kind == "f":
+            s[s != s] = 0   # NaN -> 0, a masked store: nan_to_num costs four times the sign
+        return s
 
     def backward(self, grad):
         return grad * 0.0

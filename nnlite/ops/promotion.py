@@ -126,10 +126,10 @@ def broadcast_shape(op, *operands, **named):
     Operands given by keyword are named in the message (``input (6, 4)``), so a
     loss can say which of its arguments is the odd one out.
     """
-    shapes = {f"operand {i}": np.shape(x.data if isinstance(x, Tensor) else x) for i, x in enumerate(operands)}
-    shapes.update((name, np.shape(x.data if isinstance(x, Tensor) else x)) for name, x in named.items())
+    shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in operands + tuple(named.values())]
     try:
-        return np.broadcast_shapes(*shapes.values())
+        return np.broadcast_shapes(*shapes)
     except ValueError:
-        given = ", ".join(f"{name} {shape}" if named else str(shape) for name, shape in shapes.items())
+        names = [f"{name} " for name in named] if named else [""] * len(shapes)
+        given = ", ".join(f"{name}{shape}" for name, shape in zip(names, shapes))
         raise ValueError(f"{op}: shapes must broadcast together, got {given}") from None

@@ -145,10 +145,10 @@ class _Extreme(Function):
         out = self.pick(a, axis=dims, keepdims=True) if a.size else \
             np.empty([1 if i in dims else n for i, n in enumerate(a.shape)], a.dtype)
         self.winners = a == out
-        if self.nan_wins and a.dtype.kind == "f":
-            nan = np.isnan(out)
-            if nan.any():   # a NaN maximum: its NaNs share the gradient (NaN == NaN is False)
-                self.winners = np.where(nan, np.isnan(a), self.winners)
+        # max() and min() reduce everything to one value: a NaN result's NaNs share the gradient
+        # (NaN == NaN is False, so no element "won")
+        if self.nan_wins and a.dtype.kind == "f" and out.size and out.flat[0] != out.flat[0]:
+            self.winners = np.isnan(a)
         return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in dims])
 
     def backward(self, grad):

@@ -349,3 +349,13 @@ def test_view_refuses_a_layout_that_would_need_a_copy_as_pytorch_does():
     w.zero_()
     assert not x.data.any() and nl.zeros(0, 3).T.view(-1).shape == (0,)
     assert nl.tensor([1.0]).expand(3, 4).view(3, 2, 2).shape == tuple(torch.tensor([1.0]).expand(3, 4).view(3, 2, 2).shape)
+
+
+def test_view_of_a_memory_mapped_array_is_a_view(tmp_path):
+    # np.memmap results are wrapped in a plain ndarray, so the base goes unrecorded: the memory says it is a view
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(12.0).reshape(3, 4))
+    t = nl.from_numpy(np.load(path, mmap_mode="r+"))
+    v = t.view(12)
+    v[0] = 7.0
+    assert v.shape == (12,) and t[0, 0].item() == 7.0

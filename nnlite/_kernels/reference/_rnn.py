@@ -11,7 +11,7 @@ another here, where the kernel's threads share them.
 import numpy as np
 
 from .. import checks
-from ..checks import shaped_operands
+from ..checks import in_place, separate, shaped_operands
 from ._gemm import gemm
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
@@ -25,8 +25,21 @@ def _sigmoid(x):
     return np.where(x >= 0, one / (one + e), e / (one + e))
 
 
-def _check(op, arrays, names, shapes):
+def _state_dims(op, name, state):
+    """(B, H) of a step's (batch, hidden) state, checked as the compiled kernel checks it."""
+    if not isinstance(state, np.ndarray) or state.ndim != 2:
+        raise ValueError(f"{op}: {name} must be a 2-D (batch, hidden) numpy.ndarray, got "
+                         f"{type(state).__name__} of shape {getattr(state, 'shape', None)}")
+    return state.shape
+
+
+def _check(op, arrays, names, shapes, written):
+    """Shapes and dtypes (shaped_operands); the ``written`` arrays writable and apart from the rest."""
     shaped_operands(op, arrays, names, shapes, optional=("b_hh",))
+    for name, a in zip(names, arrays):
+        if name in written:
+            in_place(op, name, a)
+    separate(op, list(zip(names, arrays)), written=set(written))
 
 
 def _with_bias(gh, b_hh):
@@ -35,10 +48,10 @@ def _with_bias(gh, b_hh):
 
 def lstm_step_forward(gh, gi, b_hh, c_prev, gates, c, h):
     """Write c', h' and the gates (i, f, g, o) of one LSTM step."""
-    B, H = c_prev.shape
+    B, H = _state_dims("lstm_step_forward", "c_prev", c_prev)
     _check("lstm_step_forward", (gh, gi, b_hh, c_prev, gates, c, h),
            ("gh", "gi", "b_hh", "c_prev", "gates", "c", "h"),
-           ((B, 4 * H), (B, 4 * H), (4 * H,), (B, H), (B, 4 * H), (B, H), (B, H)))
+           ((B, 4 * H), (B, 4 * H), (4 * H,), (B, H), (B, 4 * H), (B, H), (B, H)), ("gates", "c", "h"))
     pre = gi + _with_bias(gh, b_hh)
     i, f, o = _sigmoid(pre[:, :H]), _sigmoid(pre[:, H:2 * H]), _sigmoid(pre[:, 3 * H:])
     g = np.tanh(pre[:, 2 * H:3 * H])
@@ -49,9 +62,9 @@ def lstm_step_forward(gh, gi, b_hh, c_prev, gates, c, h):
 
 def lstm_step_backward(dh, dc, gates, c_prev, c, dpre):
     """From dL/dh', dL/dc' (``dc``, overwritten with dL/dc) and the saved gates, write dL/d(pre-activations)."""
-    B, H = c_prev.shape
+    B, H = _state_dims("lstm_step_backward", "c_prev", c_prev)
     _check("lstm_step_backward", (dh, dc, gates, c_prev, c, dpre), ("dh", "dc", "gates", "c_prev", "c", "dpre"),
-           ((B, H), (B, H), (B, 4 * H), (B, H), (B, H), (B, 4 * H)))
+           ((B, H), (B, H), (B, 4 * H), (B, H), (B, H), (B, 4 * H)), ("dc", "dpre"))
     one = c.dtype.type(1)
     i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
     tc = np.tanh(c)
@@ -65,9 +78,9 @@ def lstm_step_backward(dh, dc, gates, c_prev, c, dpre):
 
 def gru_step_forward(gh, gi, b_hh, h_prev, gates, h):
     """Write h' and the saved (r, z, n, W_hn h + b_hn) of one GRU step."""
-    B, H = h_prev.shape
+    B, H = _state_dims("gru_step_forward", "h_prev", h_prev)
     _check("gru_step_forward", (gh, gi, b_hh, h_prev, gates, h), ("gh", "gi", "b_hh", "h_prev", "gates", "h"),
-           ((B, 3 * H), (B, 3 * H), (3 * H,), (B, H), (B, 4 * H), (B, H)))
+           ((B, 3 * H), (B, 3 * H), (3 * H,), (B, H), (B, 4 * H), (B, H)), ("gates", "h"))
     ghb = _with_bias(gh, b_hh)
     r = _sigmoid(gi[:, :H] + ghb[:, :H])
     z = _sigmoid(gi[:, H:2 * H] + ghb[:, H:2 * H])
@@ -79,10 +92,10 @@ def gru_step_forward(gh, gi, b_hh, h_prev, gates, h):
 
 def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
     """From dL/dh' and the saved gates: dL/d(input projection), dL/d(gh + b_hh), and dL/dh through z."""
-    B, H = h_prev.shape
+    B, H = _state_dims("gru_step_backward", "h_prev", h_prev)
     _check("gru_step_backward", (dh, gates, h_prev, dgi, dgh, dh_prev),
            ("dh", "gates", "h_prev", "dgi", "dgh", "dh_prev"),
-           ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)))
+           ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)), ("dgi", "dgh", "dh_prev"))
     one = h_prev.dtype.type(1)
     r, z, n, hn = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
     dn = dh * (one - z) * (one - n * n)
@@ -95,16 +108,17 @@ def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
 
 def rnn_step_forward(gh, gi, b_hh, h, relu):
     """Write h' = tanh(gi + gh + b_hh) (or relu) of one plain RNN step."""
-    B, H = h.shape
-    _check("rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"), ((B, H), (B, H), (H,), (B, H)))
+    B, H = _state_dims("rnn_step_forward", "h", h)
+    _check("rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"), ((B, H), (B, H), (H,), (B, H)),
+           ("h",))
     pre = gi + _with_bias(gh, b_hh)
     h[...] = np.where(pre > 0, pre, pre.dtype.type(0)) if relu else np.tanh(pre)
 
 
 def rnn_step_backward(dh, h, dpre, relu):
     """dL/d(pre-activation) of one plain RNN step from dL/dh' and h'."""
-    B, H = h.shape
-    _check("rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"), ((B, H), (B, H), (B, H)))
+    B, H = _state_dims("rnn_step_backward", "h", h)
+    _check("rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"), ((B, H), (B, H), (B, H)), ("dpre",))
     dpre[...] = np.where(h > 0, dh, dh.dtype.type(0)) if relu else dh * (h.dtype.type(1) - h * h)
 
 

@@ -26,8 +26,8 @@ def _softmax_2d(op, arrays, names):
 
 def _softmax_shifted_exp(x):
     """exp(x - row max) and the row sums; the shift keeps exp from overflowing."""
-    if x.shape[1] == 0:
-        return np.empty_like(x), np.zeros((x.shape[0], 1), x.dtype)
+    if x.shape[1] == 0:   # rows without columns: sums without rows, however many rows there are
+        return np.empty_like(x), np.zeros((x.shape[0], 0), x.dtype)
     with np.errstate(invalid="ignore"):  # an all -inf row gives nan, as in PyTorch
         e = np.exp(x - x.max(axis=1, keepdims=True))
     return e, e.sum(axis=1, keepdims=True, dtype=np.float64)
@@ -58,6 +58,8 @@ def scaled_softmax_forward(x, scale, bias):
 def softmax_backward(grad, out, scale=1.0):
     """out * (grad - sum(grad * out)) * scale along the last dimension."""
     _softmax_2d("softmax_backward", (grad, out), ("grad", "out"))
+    if grad.shape[1] == 0:
+        return np.empty_like(grad, order="C")
     dot = (grad.astype(np.float64) * out).sum(axis=1, keepdims=True)
     scale = grad.dtype.type(checks.real_number("softmax_backward", "scale", scale))
     return np.ascontiguousarray(out * (grad - dot.astype(grad.dtype)) * scale)
@@ -78,6 +80,8 @@ def log_softmax_forward(x):
 def log_softmax_backward(grad, out):
     """grad - exp(out) * sum(grad) along the last dimension."""
     _softmax_2d("log_softmax_backward", (grad, out), ("grad", "out"))
+    if grad.shape[1] == 0:
+        return np.empty_like(grad, order="C")
     total = grad.sum(axis=1, keepdims=True, dtype=np.float64).astype(grad.dtype)
     return np.ascontiguousarray(grad - np.exp(out) * total)
 

@@ -306,9 +306,6 @@ class Function:
         self._freed = True
 
 
-# ------------------------------------------------------- float16, bfloat16 ---
-
-#: Float dtypes nnlite stores but does not compute in (bfloat16 comes from ml_dtypes), by name.
 def version_if(x, read):
     """``x``'s version if backward reads its value (``read``), else None (a Function's saved versions)."""
     return x._version[0] if read and isinstance(x, Tensor) else None
@@ -317,16 +314,21 @@ def version_if(x, read):
 def product_saved_versions(args):
     """Saved versions for an operation linear in each of its first two inputs.
 
-    For ``a * b``, ``a @ b``, a linear layer or a convolution, d/da reads only b
-    and d/db reads only a; a bias or a geometry after them is not read. So an
-    operand may be changed in place when its partner needs no gradient, as in
-    PyTorch, which saves ``a`` only when ``b`` requires grad and the reverse.
+    For ``a * b``, ``a @ b`` or a linear layer, d/da reads only b and d/db reads
+    only a; a bias after them is not read. So an operand may be changed in place
+    when its partner needs no gradient, as in PyTorch, which saves ``a`` only when
+    ``b`` requires grad and the reverse. (PyTorch's convolutions keep both
+    operands, and so do nnlite's.)
     """
     a, b = args[0], args[1]
-    return ([version_if(a, isinstance(b, Tensor) and b.requires_grad),
-             version_if(b, isinstance(a, Tensor) and a.requires_grad)] + [None] * (len(args) - 2))
+    versions = [version_if(a, isinstance(b, Tensor) and b.requires_grad),
+                version_if(b, isinstance(a, Tensor) and a.requires_grad)]
+    return versions if len(args) == 2 else versions + [None] * (len(args) - 2)
 
 
+# ------------------------------------------------------- float16, bfloat16 ---
+
+#: Float dtypes nnlite stores but does not compute in (bfloat16 comes from ml_dtypes), by name.
 STORAGE_FLOATS = ("float16", "bfloat16")
 
 

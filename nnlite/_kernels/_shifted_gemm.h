@@ -277,7 +277,7 @@ NNL_HSUM(double, d, nnl_vd, NNL_LANES_D)
 /* 256-bit float vectors for the weight gradient (see above), with the multiply-add the
    256-bit build uses: fused where the target has FMA, a product then a sum where not */
 static inline nnl_vhf nnl_sg_load_hf(const float* p) { nnl_vhf v; memcpy(&v, p, sizeof v); return v; }
-#if NNL_VECTOR_FMA
+#if NNL_VECTOR_FMA && defined(__FMA__)   /* (-mavx512f alone brings 512-bit FMAs, not 256-bit ones) */
 static inline nnl_vhf nnl_sg_muladd_hf(nnl_vhf c, nnl_vhf a, nnl_vhf b)
 { return (nnl_vhf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
 #elif NNL_VECTOR_TYPES

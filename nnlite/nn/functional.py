@@ -236,7 +236,7 @@ from .distillation import distillation_loss  # noqa: F401,E402
 
 # ------------------------------------------- resizing, channel dropout, adaptive max ---
 # Channel and alpha dropout sit beside dropout (nnlite/ops/dropout.py); pixel shuffle and
-# interpolate are in nnlite/nn/pixel_shuffle.py (with its layers) and nnlite/ops/interpolate.py.
+# interpolate are in nnlite/ops/pixel_shuffle.py and nnlite/ops/interpolate.py.
 from ..ops.dropout import alpha_dropout, dropout1d, dropout2d  # noqa: F401,E402
 from ..ops.adaptive_pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401,E402
 from ..ops.pixel_shuffle import pixel_shuffle, pixel_unshuffle  # noqa: F401,E402

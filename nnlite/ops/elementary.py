@@ -14,7 +14,8 @@ about the planned 0/0 is silenced; warnings for arguments outside a domain are
 NumPy's, as for ``nl.log``.
 
 ``exp``, ``log`` and ``sqrt`` are in :mod:`nnlite.ops.pointwise`; the trigonometric
-and hyperbolic functions, atan2, hypot and sinc in :mod:`nnlite.ops.trigonometric`.
+functions, atan2, hypot and sinc in :mod:`nnlite.ops.trigonometric`, the hyperbolic
+ones in :mod:`nnlite.ops.hyperbolic`.
 """
 import math
 

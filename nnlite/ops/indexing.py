@@ -10,102 +10,7 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor
 from .dims import _dim
-
-
-def _is_basic(key):
-    """True when ``key`` uses only ints, slices, None and Ellipsis (a view, no repeats)."""
-    items = key if isinstance(key, tuple) else (key,)
-    return all(k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice)) for k in items)
-
-
-def _convert_key(key):
-    """``key`` with Tensors replaced by their arrays, ready for NumPy, in PyTorch's axis order.
-
-    A 0-dim integer Tensor is an int, as in PyTorch (so ``x[i]`` is a view). A tuple
-    mixing ints with index arrays becomes a :class:`SelectThenIndex`.
-    """
-    if isinstance(key, Tensor):
-        key = key.data
-        return int(key) if key.ndim == 0 and key.dtype.kind in "iu" else key
-    if isinstance(key, tuple):
-        for k in key:   # ints, slices, None and Ellipsis (the common keys) go to NumPy as they are
-            if not (type(k) is int or type(k) is slice or k is None or k is Ellipsis):
-                break
-        else:
-            return key
-        key = tuple(_as_index(k.data if isinstance(k, Tensor) else k) if isinstance(k, (Tensor, np.ndarray))
-                    else k for k in key)
-        return SelectThenIndex.split(key)
-    if isinstance(key, list):
-        return np.asarray(key)
-    return key
-
-
-def _as_index(array):
-    return int(array) if array.ndim == 0 and array.dtype.kind in "iu" else array
-
-
-def _is_int(k):
-    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
-
-
-def _is_advanced(k):
-    return isinstance(k, (np.ndarray, list, bool, np.bool_))
-
-
-class SelectThenIndex:
-    """A key that mixes ints with index arrays, applied in PyTorch's order.
-
-    NumPy counts an int among index arrays as one more index array: when they
-    are separated by a slice (``x[0, :, idx]``), the indexed dims go first in
-    the result. PyTorch first applies the ints, slices, None and Ellipsis (basic
-    indexing, a view), then the index arrays to what remains, so ``x[0, :, idx]``
-    is ``x[0][:, idx]``. ``basic`` is that first step (each index array replaced
-    by full slices over the dims it covers), ``advanced`` the second.
-    """
-    __slots__ = ("basic", "advanced", "key")
-
-    def __init__(self, basic, advanced, key):
-        self.basic, self.advanced, self.key = basic, advanced, key
-
-    @classmethod
-    def split(cls, key):
-        """``key`` itself unless it holds both an int and an index array."""
-        if not (any(_is_int(k) for k in key) and any(_is_advanced(k) for k in key)):
-            return key
-        basic, advanced = [], []
-        for k in key:
-            if _is_int(k):
-                basic.append(k)
-            elif _is_advanced(k):
-                k = np.asarray(k)
-                if k.ndim == 0:   # a scalar bool: a new dim of size 1, masked (PyTorch's way)
-                    basic.append(None)
-                    k = k.reshape(1)
-                else:
-                    if k.size == 0 and k.dtype != bool:   # an empty list is float to NumPy
-                        k = k.astype(np.intp)
-                    basic.extend([slice(None)] * (k.ndim if k.dtype == bool else 1))
-                advanced.append(k)
-            elif k is None:
-                basic.append(None)
-                advanced.append(slice(None))
-            else:   # a slice or Ellipsis
-                basic.append(k)
-                advanced.append(k if k is Ellipsis else slice(None))
-        return cls(tuple(basic), tuple(advanced), key)
-
-    def region(self, array):
-        """The view of ``array`` that ``basic`` selects, and the key to apply to it."""
-        return array[self.basic], self.advanced
-
-    def __repr__(self):
-        return repr(self.key)
-
-
-def _region(array, key):
-    """(array, key), with a :class:`SelectThenIndex`'s basic step already applied (a view)."""
-    return key.region(array) if type(key) is SelectThenIndex else (array, key)
+from .index_keys import _convert_key, _is_basic, _region
 
 
 class GetItem(Function):
@@ -115,7 +20,8 @@ class GetItem(Function):
     def forward(self, a, key):
         self.in_shape, self.key = a.shape, key
         try:
-            out = a[key] if type(key) is not SelectThenIndex else a[key.basic][key.advanced]
+            region, rest = _region(a, key)
+            out = region[rest]
         except IndexError as e:
             raise IndexError(f"index {key!r} is invalid for a tensor of shape {a.shape}: {e}") from None
         if not isinstance(out, np.ndarray):   # an int for every dim gives NumPy's scalar, a copy:

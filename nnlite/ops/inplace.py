@@ -30,7 +30,8 @@ from ..autograd import Function, _refresh_view, _replay_view, _sequence, _stand_
 from ..random import _gen
 from ..tensor import Tensor
 from . import arithmetic, compare, piecewise, pointwise, rounding
-from .indexing import GetItem, _convert_key, _region
+from .index_keys import _convert_key, _region
+from .indexing import GetItem
 from .shape import cast, sum_to
 
 

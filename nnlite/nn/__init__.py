@@ -4,7 +4,8 @@ from .module import Module  # noqa: F401
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
 from . import utils  # noqa: F401
-from .rectifier import (CELU, ELU, SELU, Hardtanh, LeakyReLU, PReLU, ReLU, ReLU6, RReLU, Threshold)  # noqa: F401
+from .rectifier import (CELU, ELU, SELU, Hardtanh, LeakyReLU, ReLU, ReLU6, RReLU, Threshold)  # noqa: F401
+from .prelu import PReLU  # noqa: F401
 from .activation import (GELU, Hardsigmoid, Hardswish, LogSigmoid, Mish, Sigmoid, SiLU, Softplus,  # noqa: F401
                          Softsign, Tanh)
 from .softmax import LogSoftmax, Softmax, Softmax2d, Softmin  # noqa: F401

@@ -6,17 +6,14 @@ replaces what is below a level). Each calls the function of the same name in
 ``nnlite.nn.functional``; the piecewise-linear kernels and their derivatives
 live in ``nnlite/ops/piecewise.py``, the exponential ones in
 ``nnlite/ops/pointwise.py``, and CELU, Threshold and RReLU are compositions
-(``nnlite/ops/composed_activations.py``). PReLU is the one with a parameter:
-it learns its negative slope.
+(``nnlite/ops/composed_activations.py``). PReLU, the rectifier that learns its
+negative slope, is in ``prelu.py``.
 """
-from .. import ops
-from .._kernels.checks import is_int, real_number
-from ..parameter import Parameter
+from .._kernels.checks import real_number
 from . import functional as F
-from . import init as init_
 from .module import Module
 
-__all__ = ["ReLU", "Hardtanh", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "Threshold"]
+__all__ = ["ReLU", "Hardtanh", "ReLU6", "LeakyReLU", "RReLU", "ELU", "SELU", "CELU", "Threshold"]
 
 
 class ReLU(Module):
@@ -74,59 +71,6 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
-
-
-class PReLU(Module):
-    """max(0, x) + a * min(0, x) with the negative slope ``a`` learned (He et al., 2015,
-    "Delving Deep into Rectifiers").
-
-    Parameter: ``weight`` (num_parameters,), kind "scale", every slope starting at
-    ``init``. With ``num_parameters=1`` one slope serves the whole input; with
-    ``num_parameters=C`` each channel (dim 1 of the input) has its own. An input of
-    fewer than 2 dims has no channel dim and takes a single slope.
-
-    >>> import nnlite as nl
-    >>> act = nl.nn.PReLU(3)
-    >>> act(nl.randn(2, 3, 5)).shape, act.weight.kind, act.weight.data.tolist()
-    ((2, 3, 5), 'scale', [0.25, 0.25, 0.25])
-    """
-
-    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
-        super().__init__()
-        if not is_int(num_parameters):
-            raise TypeError(f"PReLU: num_parameters must be an int, got {type(num_parameters).__name__} "
-                            f"{num_parameters!r}")
-        if num_parameters < 0:
-            raise ValueError(f"PReLU: num_parameters must be >= 0, got {num_parameters}")
-        self.num_parameters, self.init = int(num_parameters), real_number("PReLU", "init", init)
-        # Kind "scale": each slope multiplies (the negative half of) one channel, shaped and
-        # broadcast like a norm layer's gamma; it connects no unit to another, as a "weight"
-        # does. param_groups_by_kind leaves "scale" out of weight decay, as He et al. ask for
-        # the slopes: decay pulls them towards 0, that is towards a plain ReLU.
-        self.weight = Parameter(ops.empty(self.num_parameters, dtype=dtype), kind="scale")
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init_.constant_(self.weight, self.init)
-
-    def forward(self, input):
-        try:
-            return F.prelu(input, self.weight)
-        except ValueError:
-            self._check_input(input)   # name the layer, not the function, when the shape is wrong
-            raise
-
-    def _check_input(self, input):
-        n, shape = self.num_parameters, tuple(input.shape)
-        if n != 1 and input.ndim < 2:
-            raise ValueError(f"PReLU(num_parameters={n}): a {input.ndim}-D input has no channel dim "
-                             f"and takes 1 slope, not {n} (shape {shape})")
-        if n != 1 and shape[1] != n:
-            raise ValueError(f"PReLU(num_parameters={n}): input has {shape[1]} channels in dim 1 "
-                             f"(shape {shape})")
-
-    def extra_repr(self):
-        return f"num_parameters={self.num_parameters}"
 
 
 class RReLU(Module):

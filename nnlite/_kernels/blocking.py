@@ -19,10 +19,11 @@ Two sets of block sizes, both read once when the kernels are imported:
   product size below which one call does everything, is a matter of what a
   thread costs to start, not of caches: fixed at 2**21 multiply-adds.
 
-On this project's AMD EPYC (32 KiB L1d, 512 KiB L2 a core) the formulas give
-``kc = 256, mc = 96, block = 256, k_block = 1024``: the values these kernels had
-when they were fixed constants, and the fallback where the cache sizes cannot be
-read. A Xeon with 1 MiB of L2 gets ``mc = 192``.
+On this project's first AMD EPYC (Zen 3: 32 KiB L1d, 512 KiB L2 a core) the
+formulas give ``kc = 256, mc = 96, block = 256, k_block = 1024``: the values
+these kernels had when they were fixed constants, and the fallback where the
+cache sizes cannot be read. A core with 1 MiB of L2 (a Xeon, or the Zen 4 EPYC
+of the AVX-512 benchmark tables) gets ``mc = 192``.
 
 ``kc`` and ``k_block`` decide the order in which a sum over k is added up, so
 the results' last bits depend on them: the compiled ``gemm_tiled`` and its twin

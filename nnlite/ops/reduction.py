@@ -308,9 +308,11 @@ def norm(input, p=2, dim=None, keepdim=False):
         # The slope of |x|^p at x = 0 is infinite (and |x|'s there 0: NaN by the chain rule); PyTorch
         # takes it to be 0, so zeros are routed around the power. Their power is 0 (p > 0) or
         # inf (p < 0, where one zero makes the norm 0 and every gradient 0).
+        # A zero's term is 0 * x, not a constant: its gradient is then 0 times the norm's, as in
+        # PyTorch, which is NaN when another entry made the norm NaN.
         nonzero = input.data != 0
         safe = where(nonzero, input, np.ones((), input.dtype))
-        at_zero = np.full((), 0.0 if p > 0 else np.inf, input.dtype)
+        at_zero = np.full((), 0.0 if p > 0 else np.inf, input.dtype) + input * 0.0
         return Root.apply(sum(where(nonzero, _abs(safe) ** p, at_zero), dim, keepdim), p)
     return Root.apply(sum(_abs(input) ** p, dim, keepdim), p)
 

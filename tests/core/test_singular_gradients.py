@@ -108,6 +108,17 @@ def test_norm_below_one_gives_a_zero_entry_a_zero_slope_without_torch():
         assert nl.autograd.gradgradcheck(lambda t: t.norm(p=p), [y])
 
 
+@pytest.mark.parametrize("p", [0.5, -0.5])
+def test_norm_below_one_gives_a_zero_entry_the_nan_of_a_nan_norm(p):
+    # a zero's slope is 0 times the norm's: NaN when a NaN entry made the norm NaN, as in PyTorch
+    x = nl.tensor([0.0, float("nan"), 2.0], dtype=nl.float64, requires_grad=True)
+    x.norm(p=p).backward()
+    assert np.isnan(x.grad.data).all()
+    y = nl.tensor([0.0, 0.0, 3.0], dtype=nl.float64, requires_grad=True)
+    y.norm(p=p).backward()
+    assert np.isfinite(y.grad.data).all() and y.grad.data[0] == 0.0
+
+
 def test_norm_counts_nonzeros_at_p_zero_and_takes_fro_along_a_dim():
     x = nl.tensor([[0.0, 2.0, -1.0], [3.0, 4.0, 0.0]])
     assert x.norm(p=0).item() == 4.0 and x.norm(p=0, dim=1).tolist() == [2.0, 2.0]

@@ -680,6 +680,12 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return _interrupted_exit(argv)
+    except Exception:
+        # A Ctrl-C raised inside a library's start-up can come out as another error: Python
+        # wraps it in a RuntimeError when it interrupts a class body's __set_name__.
+        if _interrupted:
+            return _interrupted_exit(argv)
+        raise
 
 
 def _interrupted_exit(argv):

@@ -344,3 +344,21 @@ def test_an_unbuilt_source_checkout_says_so(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "source checkout" in proc.stderr and "build_ext --inplace" in proc.stderr
     assert "Reinstall with a C compiler" not in proc.stderr
+
+
+def test_a_ctrl_c_wrapped_in_another_error_still_exits_130(monkeypatch, capsys):
+    # Python wraps a KeyboardInterrupt raised in a class body's __set_name__ (a library
+    # being imported) in a RuntimeError: after a Ctrl-C, any error means "interrupted"
+    from nnlite import cli
+
+    def interrupted_start_up(args):
+        cli._interrupted = True
+        raise RuntimeError("Error calling __set_name__ on '_Implementation' instance")
+    monkeypatch.setattr(cli, "cmd_train", interrupted_start_up)
+    monkeypatch.setattr(cli, "_interrupted", False)
+    assert cli.main(["train", "digits-mlp"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "_interrupted", False)
+    monkeypatch.setattr(cli, "cmd_train", lambda args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):   # without a Ctrl-C an error is not hidden
+        cli.main(["train", "digits-mlp"])

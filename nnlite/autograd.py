@@ -118,6 +118,10 @@ def is_anomaly_enabled():
 def _mark_view(result, parent, out, cls, rest, options):
     """Record ``result`` as a view of ``parent`` when NumPy returned a view (not a copy)."""
     owner = out.base
+    if type(owner) is not np.ndarray and isinstance(owner, np.ndarray):
+        # ``apply`` wraps an ndarray subclass's result (an np.memmap's view) in a plain
+        # ndarray, one more step away from the memory: the subclass view's own base counts
+        owner = owner.base
     if owner is None or not isinstance(parent, Tensor) or not (owner is parent.data or owner is parent.data.base):
         return
     result._version = parent._version

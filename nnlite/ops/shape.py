@@ -42,9 +42,7 @@ def view(input, *shape):
     """The same memory seen with another shape; like PyTorch, an error when the layout does not
     allow that without a copy (a transposed tensor flattened, say), where ``reshape`` copies."""
     out = Reshape.apply(input, _normalize_shape(shape))
-    # NumPy had to copy: a view would know its base (an np.memmap's view is wrapped in a new
-    # ndarray by Function.apply, so its base goes unrecorded: the memory then says it is a view)
-    if out._base is None and out.data.size and not np.may_share_memory(out.data, input.data):
+    if out._base is None and out.data.size:   # NumPy had to copy (a view would know its base)
         strides = tuple(st // input.data.itemsize for st in input.data.strides)
         raise RuntimeError(f"view: a tensor of shape {input.shape} with strides {strides} cannot be seen "
                            f"as shape {out.shape} without a copy; use .reshape(...), which copies")

@@ -114,20 +114,17 @@ cdef inline void _sum_g_and_g_dev(floating* g, floating* x, Py_ssize_t n, double
 
 # ------------------------------------------------------------- validation -----
 
-_OPTIONAL = frozenset(("weight", "bias", "running_mean", "running_var"))   # may be None
-
-
 cdef int _dtype(str kernel, list named) except -1:
     """The shared NumPy type number of the non-None arrays in ``named``.
 
-    Only the affine parameters and the running statistics may be None; a missing
-    input, gradient or saved statistic is refused by name (its pointer would be read).
+    Only the affine parameters and the running statistics may be None
+    (checks.NORM_OPTIONAL); a missing input, gradient or saved statistic is refused
+    by name (its pointer would be read).
     """
     cdef int first = -1, t
     for name, a in named:
         if a is None:
-            if name not in _OPTIONAL:
-                raise TypeError(f"{kernel}: {name} must be a numpy.ndarray, got None")
+            _checks_py.norm_required(kernel, ((name, a),))
             continue
         t = cnp.PyArray_TYPE(<cnp.ndarray>a) if is_native_float(a) else -1
         if t == -1 or (first != -1 and t != first):

@@ -441,14 +441,6 @@ cdef void _run(Step step, floating** a, Py_ssize_t B, Py_ssize_t H, bint relu,
         _rnn_bwd(a[0], a[1], a[2], B, H, relu, nt)
 
 
-cdef tuple _state_dims(str op, str name, object state):
-    """(B, H) of a step's (batch, hidden) state, read only once it is known to be 2-D."""
-    if not cnp.PyArray_Check(state) or cnp.PyArray_NDIM(<cnp.ndarray>state) != 2:
-        raise ValueError(f"{op}: {name} must be a 2-D (batch, hidden) numpy.ndarray, got "
-                         f"{type(state).__name__} of shape {getattr(state, 'shape', None)}")
-    return state.shape[0], state.shape[1]
-
-
 cdef int _step(Step step, str op, tuple arrays, tuple names, tuple shapes, tuple written,
                Py_ssize_t B, Py_ssize_t H, bint relu=False, int gates=4) except -1:
     """Check ``arrays`` (checks.shaped_operands says what is wrong; the ``written`` ones
@@ -485,7 +477,7 @@ cdef int _step(Step step, str op, tuple arrays, tuple names, tuple shapes, tuple
 
 def lstm_step_forward(gh, gi, b_hh, c_prev, gates, c, h):
     """Write c', h' and the gates (i, f, g, o) of one LSTM step (see the module docstring)."""
-    B, H = _state_dims("lstm_step_forward", "c_prev", c_prev)
+    B, H = _checks_py.step_state("lstm_step_forward", "c_prev", c_prev)
     _step(LSTM_FORWARD, "lstm_step_forward", (gh, gi, b_hh, c_prev, gates, c, h),
           ("gh", "gi", "b_hh", "c_prev", "gates", "c", "h"),
           ((B, 4 * H), (B, 4 * H), (4 * H,), (B, H), (B, 4 * H), (B, H), (B, H)), ("gates", "c", "h"), B, H)
@@ -493,7 +485,7 @@ def lstm_step_forward(gh, gi, b_hh, c_prev, gates, c, h):
 
 def lstm_step_backward(dh, dc, gates, c_prev, c, dpre):
     """From dL/dh', dL/dc' (``dc``, overwritten with dL/dc) and the saved gates, write dL/d(pre-activations)."""
-    B, H = _state_dims("lstm_step_backward", "c_prev", c_prev)
+    B, H = _checks_py.step_state("lstm_step_backward", "c_prev", c_prev)
     _step(LSTM_BACKWARD, "lstm_step_backward", (dh, dc, gates, c_prev, c, dpre),
           ("dh", "dc", "gates", "c_prev", "c", "dpre"),
           ((B, H), (B, H), (B, 4 * H), (B, H), (B, H), (B, 4 * H)), ("dc", "dpre"), B, H)
@@ -501,7 +493,7 @@ def lstm_step_backward(dh, dc, gates, c_prev, c, dpre):
 
 def gru_step_forward(gh, gi, b_hh, h_prev, gates, h):
     """Write h' and the saved (r, z, n, W_hn h + b_hn) of one GRU step."""
-    B, H = _state_dims("gru_step_forward", "h_prev", h_prev)
+    B, H = _checks_py.step_state("gru_step_forward", "h_prev", h_prev)
     _step(GRU_FORWARD, "gru_step_forward", (gh, gi, b_hh, h_prev, gates, h),
           ("gh", "gi", "b_hh", "h_prev", "gates", "h"),
           ((B, 3 * H), (B, 3 * H), (3 * H,), (B, H), (B, 4 * H), (B, H)), ("gates", "h"), B, H)
@@ -509,7 +501,7 @@ def gru_step_forward(gh, gi, b_hh, h_prev, gates, h):
 
 def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
     """From dL/dh' and the saved gates: dL/d(input projection), dL/d(gh + b_hh), and dL/dh through z."""
-    B, H = _state_dims("gru_step_backward", "h_prev", h_prev)
+    B, H = _checks_py.step_state("gru_step_backward", "h_prev", h_prev)
     _step(GRU_BACKWARD, "gru_step_backward", (dh, gates, h_prev, dgi, dgh, dh_prev),
           ("dh", "gates", "h_prev", "dgi", "dgh", "dh_prev"),
           ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)), ("dgi", "dgh", "dh_prev"), B, H)
@@ -517,14 +509,14 @@ def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
 
 def rnn_step_forward(gh, gi, b_hh, h, bint relu):
     """Write h' = tanh(gi + gh + b_hh) (or relu) of one plain RNN step."""
-    B, H = _state_dims("rnn_step_forward", "h", h)
+    B, H = _checks_py.step_state("rnn_step_forward", "h", h)
     _step(RNN_FORWARD, "rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"),
           ((B, H), (B, H), (H,), (B, H)), ("h",), B, H, relu, 1)
 
 
 def rnn_step_backward(dh, h, dpre, bint relu):
     """dL/d(pre-activation) of one plain RNN step from dL/dh' and h'."""
-    B, H = _state_dims("rnn_step_backward", "h", h)
+    B, H = _checks_py.step_state("rnn_step_backward", "h", h)
     _step(RNN_BACKWARD, "rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"),
           ((B, H), (B, H), (B, H)), ("dpre",), B, H, relu, 1)
 

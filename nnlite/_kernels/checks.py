@@ -21,6 +21,9 @@ both backends raise the same exception with the same message.
   another with unit column stride, and no two elements in one place.
 * ``real_number`` — a scalar argument (a scale) is a Python or NumPy real
   number, not a string, an array or a Tensor that ``float()`` would also read.
+* ``step_state`` / ``norm_required`` — a recurrent step's state is 2-D before
+  its shape is read; a normalisation kernel takes None only for the arrays in
+  ``NORM_OPTIONAL`` (a missing gradient would be read as a pointer).
 * ``scan_forward_operands`` / ``scan_backward_operands`` — the arrays of a
   recurrent layer's scan, whose shapes follow from the mode and from ``hs``;
   ``scan_row_blocks`` is the scans' plan (how the steps share the threads),
@@ -87,6 +90,25 @@ def float_operands(op, arrays, names):
             raise TypeError(f"{op}: all operands must share one dtype, got {dtype} ({first}) "
                             f"and {arr.dtype} ({name})")
     return dtype
+
+
+def step_state(op, name, state):
+    """(B, H) of a recurrent step's (batch, hidden) state, read only once it is known to be 2-D."""
+    if not isinstance(state, np.ndarray) or state.ndim != 2:
+        raise ValueError(f"{op}: {name} must be a 2-D (batch, hidden) numpy.ndarray, got "
+                         f"{type(state).__name__} of shape {getattr(state, 'shape', None)}")
+    return state.shape
+
+
+#: The arrays a normalisation kernel may be given as None; any other None is refused by name.
+NORM_OPTIONAL = frozenset(("weight", "bias", "running_mean", "running_var"))
+
+
+def norm_required(op, named):
+    """Refuse a None among ``named`` ((name, array) pairs) unless its name is in NORM_OPTIONAL."""
+    for name, a in named:
+        if a is None and name not in NORM_OPTIONAL:
+            raise TypeError(f"{op}: {name} must be a numpy.ndarray, got None")
 
 
 def shaped_operands(op, arrays, names, shapes, optional=()):

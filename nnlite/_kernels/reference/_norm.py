@@ -16,15 +16,10 @@ __all__ = ["batch_norm_backward", "batch_norm_forward", "group_norm_backward", "
 # do), then mean/rstd are returned in the input's dtype. Equal to the compiled
 # kernels to rounding, not bitwise: NumPy sums pairwise, the kernels in blocks.
 
-_OPTIONAL = frozenset(("weight", "bias", "running_mean", "running_var"))   # may be None
-
-
 def _norm_dtype(kernel, **operands):
     """The shared float dtype of ``operands``, or a clear error: only the affine parameters
-    and the running statistics may be None."""
-    for name, a in operands.items():
-        if a is None and name not in _OPTIONAL:
-            raise TypeError(f"{kernel}: {name} must be a numpy.ndarray, got None")
+    and the running statistics may be None (checks.NORM_OPTIONAL)."""
+    checks.norm_required(kernel, operands.items())
     return checks.float_dtype(kernel, operands.items())
 
 

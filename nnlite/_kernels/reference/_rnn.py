@@ -11,7 +11,7 @@ another here, where the kernel's threads share them.
 import numpy as np
 
 from .. import checks
-from ..checks import in_place, separate, shaped_operands
+from ..checks import in_place, separate, shaped_operands, step_state
 from ._gemm import gemm
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
@@ -23,14 +23,6 @@ def _sigmoid(x):
     one = x.dtype.type(1)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, one / (one + e), e / (one + e))
-
-
-def _state_dims(op, name, state):
-    """(B, H) of a step's (batch, hidden) state, checked as the compiled kernel checks it."""
-    if not isinstance(state, np.ndarray) or state.ndim != 2:
-        raise ValueError(f"{op}: {name} must be a 2-D (batch, hidden) numpy.ndarray, got "
-                         f"{type(state).__name__} of shape {getattr(state, 'shape', None)}")
-    return state.shape
 
 
 def _check(op, arrays, names, shapes, written):
@@ -48,7 +40,7 @@ def _with_bias(gh, b_hh):
 
 def lstm_step_forward(gh, gi, b_hh, c_prev, gates, c, h):
     """Write c', h' and the gates (i, f, g, o) of one LSTM step."""
-    B, H = _state_dims("lstm_step_forward", "c_prev", c_prev)
+    B, H = step_state("lstm_step_forward", "c_prev", c_prev)
     _check("lstm_step_forward", (gh, gi, b_hh, c_prev, gates, c, h),
            ("gh", "gi", "b_hh", "c_prev", "gates", "c", "h"),
            ((B, 4 * H), (B, 4 * H), (4 * H,), (B, H), (B, 4 * H), (B, H), (B, H)), ("gates", "c", "h"))
@@ -62,7 +54,7 @@ def lstm_step_forward(gh, gi, b_hh, c_prev, gates, c, h):
 
 def lstm_step_backward(dh, dc, gates, c_prev, c, dpre):
     """From dL/dh', dL/dc' (``dc``, overwritten with dL/dc) and the saved gates, write dL/d(pre-activations)."""
-    B, H = _state_dims("lstm_step_backward", "c_prev", c_prev)
+    B, H = step_state("lstm_step_backward", "c_prev", c_prev)
     _check("lstm_step_backward", (dh, dc, gates, c_prev, c, dpre), ("dh", "dc", "gates", "c_prev", "c", "dpre"),
            ((B, H), (B, H), (B, 4 * H), (B, H), (B, H), (B, 4 * H)), ("dc", "dpre"))
     one = c.dtype.type(1)
@@ -78,7 +70,7 @@ def lstm_step_backward(dh, dc, gates, c_prev, c, dpre):
 
 def gru_step_forward(gh, gi, b_hh, h_prev, gates, h):
     """Write h' and the saved (r, z, n, W_hn h + b_hn) of one GRU step."""
-    B, H = _state_dims("gru_step_forward", "h_prev", h_prev)
+    B, H = step_state("gru_step_forward", "h_prev", h_prev)
     _check("gru_step_forward", (gh, gi, b_hh, h_prev, gates, h), ("gh", "gi", "b_hh", "h_prev", "gates", "h"),
            ((B, 3 * H), (B, 3 * H), (3 * H,), (B, H), (B, 4 * H), (B, H)), ("gates", "h"))
     ghb = _with_bias(gh, b_hh)
@@ -92,7 +84,7 @@ def gru_step_forward(gh, gi, b_hh, h_prev, gates, h):
 
 def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
     """From dL/dh' and the saved gates: dL/d(input projection), dL/d(gh + b_hh), and dL/dh through z."""
-    B, H = _state_dims("gru_step_backward", "h_prev", h_prev)
+    B, H = step_state("gru_step_backward", "h_prev", h_prev)
     _check("gru_step_backward", (dh, gates, h_prev, dgi, dgh, dh_prev),
            ("dh", "gates", "h_prev", "dgi", "dgh", "dh_prev"),
            ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)), ("dgi", "dgh", "dh_prev"))
@@ -108,7 +100,7 @@ def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
 
 def rnn_step_forward(gh, gi, b_hh, h, relu):
     """Write h' = tanh(gi + gh + b_hh) (or relu) of one plain RNN step."""
-    B, H = _state_dims("rnn_step_forward", "h", h)
+    B, H = step_state("rnn_step_forward", "h", h)
     _check("rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"), ((B, H), (B, H), (H,), (B, H)),
            ("h",))
     pre = gi + _with_bias(gh, b_hh)
@@ -117,7 +109,7 @@ def rnn_step_forward(gh, gi, b_hh, h, relu):
 
 def rnn_step_backward(dh, h, dpre, relu):
     """dL/d(pre-activation) of one plain RNN step from dL/dh' and h'."""
-    B, H = _state_dims("rnn_step_backward", "h", h)
+    B, H = step_state("rnn_step_backward", "h", h)
     _check("rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"), ((B, H), (B, H), (B, H)), ("dpre",))
     dpre[...] = np.where(h > 0, dh, dh.dtype.type(0)) if relu else dh * (h.dtype.type(1) - h * h)
 

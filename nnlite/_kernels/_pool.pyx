@@ -50,6 +50,32 @@ cdef inline void _max_tap(floating v, Py_ssize_t at, floating* top, Py_ssize_t* 
     best[0] = at if take else best[0]
 
 
+cdef extern from "_max_pool_rows.h":
+    void nnl_max_pool_2x2_row_f(const float* r0, const float* r1, const float* end, Py_ssize_t W,
+                                Py_ssize_t at, Py_ssize_t OW, float* y, int64_t* idx) noexcept nogil
+
+
+cdef inline void _max_pool_2x2_row(const floating* src, const floating* end, Py_ssize_t oh,
+                                   Py_ssize_t W, Py_ssize_t OW, floating* y,
+                                   int64_t* indices) noexcept nogil:
+    """Output row oh of a plane (src) pooled by 2 x 2 windows of stride 2, all inside."""
+    cdef Py_ssize_t ow, at, best
+    cdef floating top
+    if floating is float:   # eight windows at a time, whatever the row's length
+        nnl_max_pool_2x2_row_f(src + 2 * oh * W, src + (2 * oh + 1) * W, end, W, 2 * oh * W, OW,
+                               y, indices)
+    else:
+        for ow in range(OW):
+            at = 2 * oh * W + 2 * ow
+            top = src[at]
+            best = at
+            _max_tap(src[at + 1], at + 1, &top, &best)
+            _max_tap(src[at + W], at + W, &top, &best)
+            _max_tap(src[at + W + 1], at + W + 1, &top, &best)
+            y[ow] = top
+            indices[ow] = best
+
+
 cdef struct Taps:
     Py_ssize_t first, end     # in-input positions first, first + d, ... below end
 
@@ -87,15 +113,8 @@ cdef void _max_pool_forward(floating* y, object x_, object indices_, PoolGeometr
         src = x + plane * HW
         for oh in range(OH):
             if two_by_two:  # the common window: four taps, all inside
-                for ow in range(OW):
-                    at = 2 * oh * W + 2 * ow
-                    top = src[at]
-                    best = at
-                    _max_tap(src[at + 1], at + 1, &top, &best)
-                    _max_tap(src[at + W], at + W, &top, &best)
-                    _max_tap(src[at + W + 1], at + W + 1, &top, &best)
-                    y[plane * L + oh * OW + ow] = top
-                    indices[plane * L + oh * OW + ow] = best
+                _max_pool_2x2_row(src, x + p.planes * HW, oh, W, OW, y + plane * L + oh * OW,
+                                  indices + plane * L + oh * OW)
                 continue
             rows = _taps(oh * sh - ph, kh, dh, H)
             for ow in range(OW):

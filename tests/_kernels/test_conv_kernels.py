@@ -1,5 +1,8 @@
 """Convolution and pooling kernels: compiled == twin, both == torch.nn.functional, finite
 differences, byte-identical results across thread counts, and clear errors."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from helpers import same_bytes_across_threads, threads
@@ -123,6 +126,56 @@ def test_max_pool2d_compiled_equals_twin_exactly(case, dtype, ties, non_contiguo
     grad = rng.standard_normal(y.shape).astype(dtype)
     np.testing.assert_array_equal(_pool.max_pool2d_backward(grad, indices, x.shape),
                                   reference.max_pool2d_backward(grad, indices, x.shape))
+
+
+@pytest.mark.parametrize("width", list(range(2, 42)))
+def test_max_pool2d_2x2_rows_of_any_length_equal_the_twin_bytes(width):
+    """Float 2 x 2 pooling runs eight windows at a time (_max_pool_rows.h): rows of fewer
+    than eight windows read past the row, or, at the input's end, from a padded copy;
+    longer rows end with an overlapping block. Ties, NaNs of both signs and payloads,
+    infinities: values (to the bit) and indices as the twin's plain loop."""
+    rng = np.random.default_rng(width)
+    for height in (2, 3, 5):
+        x = rng.integers(-2, 3, (2, 3, height, width)).astype(np.float32)
+        flat = x.reshape(-1)
+        spots = rng.choice(flat.size, size=max(1, flat.size // 6), replace=False)
+        flat[spots[0::4]] = np.nan
+        flat[spots[1::4]] = -np.inf
+        flat[spots[2::4]] = np.float32(np.inf)
+        flat.view(np.uint32)[spots[3::4]] = 0xFFC00001   # a negative NaN with a payload
+        y, indices = _pool.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+        y_ref, indices_ref = reference.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+        np.testing.assert_array_equal(y.view(np.uint32), y_ref.view(np.uint32))
+        np.testing.assert_array_equal(indices, indices_ref)
+
+
+_GUARD_PAGE_PROGRAM = """
+import ctypes, mmap, sys
+import numpy as np
+from nnlite._kernels import _pool, reference
+page = mmap.PAGESIZE
+buf = mmap.mmap(-1, 2 * page)
+libc = ctypes.CDLL(None, use_errno=True)
+base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+assert libc.mprotect(ctypes.c_void_p(base + page), page, 0) == 0   # the second page: no access
+for width in (4, 5, 8, 9, 14, 17):
+    n = 3 * 4 * width
+    x = np.frombuffer(buf, dtype=np.float32, count=n, offset=page - 4 * n).reshape(1, 3, 4, width)
+    x[...] = np.random.default_rng(width).standard_normal(x.shape)
+    y, i = _pool.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    y_ref, i_ref = reference.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    assert (y == y_ref).all() and (i == i_ref).all()
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through ctypes: Linux")
+def test_max_pool2d_2x2_reads_nothing_past_the_input():
+    """An input that ends just before an inaccessible page: the short rows' blocks must not
+    read past its last element (a crash, in a child process, would show it)."""
+    done = subprocess.run([sys.executable, "-c", _GUARD_PAGE_PROGRAM], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("hw", [(2, 3), (3, 2), (3, 3), (5, 7)])

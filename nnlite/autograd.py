@@ -499,7 +499,7 @@ def _in_dtype_of(a, g):
     """
     if a.data.dtype == g.data.dtype or not (_is_floating(a.data.dtype) and _is_floating(g.data.dtype)):
         return g
-    from .ops.shape import cast   # the ops import this module; a gradient needing a cast is rare
+    from .ops.casting import cast   # the ops import this module; a gradient needing a cast is rare
     return cast(g, a.data.dtype)
 
 

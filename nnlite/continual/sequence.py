@@ -25,7 +25,7 @@ from .. import nn, optim
 from ..autograd import no_grad
 from ..data import DataLoader
 from ..nn import functional as F
-from ..ops.shape import cat
+from ..ops.concatenation import cat
 from ..random import Generator, manual_seed
 from ..tensor import Tensor
 from .ewc import EWC

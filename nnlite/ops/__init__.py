@@ -27,13 +27,22 @@ from .piecewise import hardsigmoid, hardswish, hardtanh, leaky_relu, relu6
 from .pointwise import (cos, elu, erf, exp, gelu, log, logsigmoid, mish, relu, rsqrt, selu, sigmoid,
                         silu, sin, softplus, softsign, sqrt, tanh)
 from .promotion import result_type
-from .reduction import (all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, prod,  # noqa: A004
-                        std, sum, var)
+from .all_any import all, any  # noqa: A004
+from .extrema import amax, amin, argmax, argmin, max, min  # noqa: A004
+from .logsumexp import logsumexp
+from .product import prod
+from .sums import mean, sum  # noqa: A004
+from .variance import std, var
+from .vector_norm import norm
 from .rounding import ceil, fix, floor, floor_divide, fmod, frac, remainder, round, trunc  # noqa: A004
 from .scan import cummax, cummin, cumprod, cumsum, logcumsumexp
-from .shape import (broadcast_to, cast, cat, chunk, clone, concat, contiguous, expand, expand_as,
-                    flatten, movedim, permute, reshape, split, squeeze, stack, t, transpose,
-                    unflatten, unsqueeze, view)
+from .broadcasting import broadcast_to, expand, expand_as
+from .casting import cast
+from .concatenation import cat, concat, stack
+from .copies import clone, contiguous
+from .permutation import movedim, permute, t, transpose
+from .shape import flatten, reshape, squeeze, unflatten, unsqueeze, view
+from .splitting import chunk, split
 from .softmax import log_softmax, softmax
 from .structure import diag, diag_embed, diagonal, trace, tril, triu
 from .trigonometric import acos, arccos, arcsin, arctan, arctan2, asin, atan, atan2, deg2rad, hypot, rad2deg, sinc, tan

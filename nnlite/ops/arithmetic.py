@@ -15,7 +15,8 @@ from ..tensor import Tensor
 from .compare import where
 from .pointwise import log
 from .promotion import broadcast_shape, operand, promoted_dtype, tensor_input
-from .shape import cast, sum_to
+from .broadcasting import sum_to
+from .casting import cast
 
 
 def _shape(a):

@@ -31,7 +31,9 @@ from ..tensor import Tensor, is_floating_dtype
 from .compare import where
 from .linalg import matmul
 from .dropout import dropout
-from .shape import expand, reshape, transpose, unsqueeze
+from .broadcasting import expand
+from .permutation import transpose
+from .shape import reshape, unsqueeze
 from .softmax import scaled_softmax, softmax
 
 __all__ = ["scaled_dot_product_attention", "attention_with_weights"]

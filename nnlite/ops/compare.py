@@ -11,7 +11,8 @@ import numpy as np
 from ..autograd import Function, constant
 from ..tensor import Tensor, is_floating_dtype
 from .promotion import operand, promoted_dtype
-from .shape import cast, sum_to
+from .broadcasting import sum_to
+from .casting import cast
 
 
 def _data(x):

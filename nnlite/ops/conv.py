@@ -32,7 +32,9 @@ from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .indexing import gather
 from .padding import pad
-from .shape import cast, expand, reshape, unsqueeze, squeeze
+from .broadcasting import expand
+from .casting import cast
+from .shape import reshape, unsqueeze, squeeze
 
 
 def _pair(v, what):

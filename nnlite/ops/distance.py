@@ -16,8 +16,9 @@ import numpy as np
 from ..autograd import Function
 from .compare import clamp
 from .promotion import broadcast_shape
-from .reduction import norm, sum as _sum
-from .shape import broadcast_to
+from .sums import sum as _sum
+from .broadcasting import broadcast_to
+from .vector_norm import norm
 
 
 class FloorValue(Function):

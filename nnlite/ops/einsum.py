@@ -29,7 +29,8 @@ import numpy as np
 from ..autograd import Function, constant
 from ..tensor import Tensor
 from .arithmetic import _wants
-from .shape import expand, reshape, sum_to
+from .broadcasting import expand, sum_to
+from .shape import reshape
 
 
 def _parse(equation, shapes):

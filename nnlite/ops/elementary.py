@@ -28,7 +28,7 @@ from .arithmetic import _wants, _zero_where
 from .compare import where
 from .pointwise import sigmoid
 from .promotion import broadcast_shape, floating_dtype, floating_input, operand
-from .shape import sum_to
+from .broadcasting import sum_to
 
 LN2, LN10 = math.log(2.0), math.log(10.0)
 

@@ -32,7 +32,8 @@ from ..tensor import Tensor
 from . import arithmetic, compare, piecewise, pointwise, rounding
 from .index_keys import _convert_key, _region
 from .indexing import GetItem
-from .shape import cast, sum_to
+from .broadcasting import sum_to
+from .casting import cast
 
 
 def inplace_flag(op, inplace):

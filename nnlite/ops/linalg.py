@@ -27,7 +27,10 @@ from ..autograd import Function, constant, is_grad_enabled, product_saved_versio
 from ..tensor import Tensor, is_bfloat16
 from .dims import _dim
 from .promotion import promoted_dtype, tensor_input
-from .shape import cast, permute, reshape, sum_to, transpose
+from .broadcasting import sum_to
+from .casting import cast
+from .permutation import permute, transpose
+from .shape import reshape
 
 
 class MatMul(Function):

@@ -16,8 +16,9 @@ from ..tensor import Tensor, is_floating_dtype
 from .compare import where
 from .indexing import gather
 from .pointwise import exp, log, softplus
-from .reduction import mean as _mean, sum as _sum
-from .shape import movedim, reshape
+from .permutation import movedim
+from .shape import reshape
+from .sums import mean as _mean, sum as _sum
 from .softmax import log_softmax, softmax
 
 _REDUCTIONS = ("none", "mean", "sum")

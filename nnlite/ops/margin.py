@@ -19,7 +19,7 @@ from .indexing import gather, index_select
 from .loss import _check_reduction, _data, _float_target, _legacy, _reduce
 from .promotion import broadcast_shape
 from .pointwise import logsigmoid, relu, softplus, sqrt
-from .reduction import sum as _sum
+from .sums import sum as _sum
 from .shape import reshape
 
 

@@ -17,7 +17,8 @@ from ..autograd import Function, _mode, chosen_by, constant, is_grad_enabled, pr
 from ..tensor import Tensor
 from .linalg import _array, _wants_grad, matmul
 from .pointwise import ReluGrad
-from .shape import expand, reshape
+from .broadcasting import expand
+from .shape import reshape
 
 
 # ------------------------------------------------------------------ linear ---

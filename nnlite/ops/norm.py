@@ -19,7 +19,7 @@ from .._kernels import K
 from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor
 from .pointwise import rsqrt
-from .reduction import mean as _mean, sum as _sum
+from .sums import mean as _mean, sum as _sum
 from .shape import reshape
 
 

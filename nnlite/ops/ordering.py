@@ -18,7 +18,7 @@ from ..tensor import Tensor
 from .indexing import gather
 from .promotion import tensor_input
 from .dims import _dim
-from .reduction import values_indices
+from .extrema import values_indices
 
 
 def _sorting_dim(op, input, dim):

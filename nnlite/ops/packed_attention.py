@@ -18,7 +18,9 @@ from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor
 from .attention import _blocks_a_whole_row
 from .linalg import matmul
-from .shape import cat, reshape, transpose
+from .concatenation import cat
+from .permutation import transpose
+from .shape import reshape
 from .softmax import SoftmaxGrad, scaled_softmax
 
 __all__ = ["PackedAttention", "packed_attention"]

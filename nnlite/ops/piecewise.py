@@ -27,7 +27,7 @@ from ..autograd import Function, chosen_by, constant, is_grad_enabled
 from ..tensor import Tensor
 from .compare import where
 from .pointwise import _floating
-from .shape import sum_to
+from .broadcasting import sum_to
 
 
 class MaskedSlopeGrad(Function):

@@ -14,7 +14,8 @@ gradient. Any number of leading batch dims is allowed, as in PyTorch. The
 layers ``PixelShuffle`` and ``PixelUnshuffle`` are in ``nnlite/nn/pixel_shuffle.py``.
 """
 from .._kernels.checks import is_int
-from .shape import permute, reshape
+from .permutation import permute
+from .shape import reshape
 
 __all__ = ["pixel_shuffle", "pixel_unshuffle"]
 

@@ -28,7 +28,7 @@ import numbers
 import numpy as np
 
 from ..tensor import Tensor, get_default_dtype, is_floating_dtype
-from .shape import cast
+from .casting import cast
 
 _BOOL, _INTEGER, _FLOAT = 0, 1, 2
 

@@ -37,7 +37,8 @@ from .._kernels.checks import SCAN_GATES as GATES   # gate blocks in W_hh's rows
 from ..autograd import Function
 from ..tensor import Tensor
 from .pointwise import relu, sigmoid, tanh
-from .shape import chunk, stack
+from .concatenation import stack
+from .splitting import chunk
 
 __all__ = ["gate_math", "recurrent_scan", "RecurrentScan"]
 

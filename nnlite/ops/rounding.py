@@ -17,7 +17,7 @@ from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .arithmetic import _wants
 from .promotion import broadcast_shape, operand, promoted_dtype, tensor_input
-from .shape import sum_to
+from .broadcasting import sum_to
 
 
 class _Step(Function):

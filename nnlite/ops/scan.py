@@ -26,8 +26,11 @@ from .indexing import gather
 from .pointwise import exp, log
 from .promotion import floating_input, tensor_input
 from .dims import _dim
-from .reduction import sum, values_indices  # noqa: A004
-from .shape import cast, cat, reshape
+from .casting import cast
+from .concatenation import cat
+from .extrema import values_indices
+from .shape import reshape
+from .sums import sum  # noqa: A004
 
 
 def _reversed(x, dim):

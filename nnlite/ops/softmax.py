@@ -13,7 +13,7 @@ from ..autograd import Function
 from ..tensor import Tensor
 from .dims import _dim as _checked_dim
 from .pointwise import exp
-from .reduction import sum as _sum
+from .sums import sum as _sum
 
 
 def _to_rows(a, dim):

@@ -22,7 +22,7 @@ from .compare import where
 from .elementary import _binary
 from .pointwise import cos, rsqrt
 from .promotion import floating_input
-from .shape import sum_to
+from .broadcasting import sum_to
 
 
 # ------------------------------------------------------------- trigonometric --

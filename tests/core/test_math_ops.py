@@ -543,7 +543,7 @@ def test_functions_take_pytorchs_argument_names():
 
 
 @pytest.mark.parametrize("module", [nl.ops.promotion, nl.ops.elementary, nl.ops.trigonometric, nl.ops.rounding,
-                                    nl.ops.scan, nl.ops.reduction, nl.ops.arithmetic], ids=lambda m: m.__name__)
+                                    nl.ops.scan, nl.ops.product, nl.ops.arithmetic], ids=lambda m: m.__name__)
 def test_docstring_examples_run(module):
     failed, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failed == 0

@@ -85,7 +85,7 @@ def test_max_of_everything_shares_the_gradient_among_its_nans():
 
 
 def test_root_passes_finite_difference_checks_away_from_zero():
-    from nnlite.ops.reduction import Root
+    from nnlite.ops.vector_norm import Root
     s = nl.tensor([0.5, 2.0, 3.0], dtype=nl.float64, requires_grad=True)
     for p in (2, 3, 1.5):
         assert nl.autograd.gradcheck(lambda t: Root.apply(t, p), [s])

@@ -26,7 +26,7 @@ from ... import ops
 from ...autograd import Function, constant, no_grad
 from ...parameter import Buffer
 from ...random import _gen
-from ...ops.reduction import norm
+from ...ops.vector_norm import norm
 from ...tensor import Tensor
 from ..module import Module
 from . import parametrize

@@ -134,7 +134,10 @@ cdef Algorithm _plan(Geometry* g, Pass p, Py_ssize_t tile):
 
 def conv_plan(x_shape, weight_shape, stride, padding, dilation, groups, dtype=np.float32):
     """The algorithm each pass of this convolution takes: a dict with the keys
-    ``"forward"``, ``"input_grad"`` and ``"weight_grad"``, each one of ``ALGORITHMS``."""
+    ``"forward"``, ``"input_grad"`` and ``"weight_grad"``, each one of ``ALGORITHMS``.
+
+    For a finite input. The weight gradient of an input holding an infinity or a NaN
+    takes im2col (depthwise: the direct loops) in place of a shifted product."""
     cdef Geometry g
     _conv_geometry(&g, "conv_plan", tuple(x_shape), tuple(weight_shape), stride, padding,
                    dilation, groups)
@@ -214,6 +217,16 @@ cdef void _sum_over_samples(const double* partial, Py_ssize_t N, Py_ssize_t size
         for n in range(N):
             acc = acc + partial[n * size + i]
         gw[i] = <floating>acc
+
+
+cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    """No infinity and no NaN among x[0..n) (v * 0 is 0 for a finite v, NaN otherwise;
+    the OR over all elements needs no order, so the compiler can vectorise it)."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    for i in prange(n, nogil=True, num_threads=threads_for_streaming(n), schedule='static'):
+        bad |= x[i] * 0 != 0
+    return not bad
 
 
 cdef Py_ssize_t _vector(int t) noexcept nogil:
@@ -478,6 +491,13 @@ cdef _backward_weight(floating* gw, cnp.ndarray gc, cnp.ndarray xc, Geometry* g,
     cdef Planes pl
     cdef Shifted sp
     cdef Algorithm algorithm = _plan(g, WEIGHT_GRAD, _shifted_tile(t))
+    # The shifted products run over a grid wider than the output: its extra columns hold a
+    # zero gradient, which they multiply by input values. An infinity or NaN there would
+    # make 0 * inf a NaN that the true sum (over real output pixels) does not have, so
+    # such an input takes the loops that visit only real pixels.
+    if algorithm == SHIFTED or algorithm == DEPTHWISE_SHIFTED:
+        if not _all_finite(x, cnp.PyArray_SIZE(xc)):
+            algorithm = IM2COL if algorithm == SHIFTED else DEPTHWISE_DIRECT
     if algorithm == DEPTHWISE_SHIFTED:
         pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, g, _vector(t))
         off = _tap_offsets(pl.nin, pl.S, pl.Wp, g)

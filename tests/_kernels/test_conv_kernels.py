@@ -374,6 +374,47 @@ def test_conv2d_matches_torch(impl, x_shape, w_shape, stride, padding, dilation,
     np.testing.assert_allclose(impl.conv2d_backward_bias(grad), bt.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
+NON_FINITE_CASES = [
+    # (x shape, weight shape, padding, groups): shifted and depthwise-shifted weight gradients
+    ((2, 3, 7, 9), (4, 3, 3, 3), (1, 1), 1),
+    ((2, 3, 8, 8), (5, 3, 3, 3), (0, 0), 1),
+    ((2, 3, 7, 9), (3, 1, 3, 3), (1, 1), 3),
+    ((2, 2, 6, 10), (4, 1, 3, 3), (0, 1), 2),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape,w_shape,padding,groups", NON_FINITE_CASES)
+def test_conv2d_weight_grad_of_an_input_with_infinities_and_nans(x_shape, w_shape, padding, groups,
+                                                                 dtype):
+    """The shifted products sum over a grid wider than the output, whose extra columns hold
+    a zero gradient; 0 * inf there once put a NaN in the weight gradient where the true
+    sum (and PyTorch) has an infinity. Such an input now takes the loops over real pixels."""
+    geo = ((1, 1), padding, (1, 1), groups)
+    assert "shifted" in _conv.conv_plan(x_shape, w_shape, *geo, dtype=dtype)["weight_grad"]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    x[0, 0, 3, -1] = np.inf          # the last column: beside the grid's extra columns
+    x[1, -1, 2, 0] = -np.inf
+    x[1, 0, -1, -1] = np.nan
+    w = rng.standard_normal(w_shape).astype(dtype)
+    grad = rng.standard_normal(_conv.conv2d_forward(x, w, None, *geo).shape).astype(dtype)
+    got = _conv.conv2d_backward_weight(grad, x, w_shape, *geo)
+    twin = reference.conv2d_backward_weight(grad, x, w_shape, *geo)
+    assert np.isinf(twin).any() and not np.isnan(twin).all()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(twin))
+    np.testing.assert_array_equal(np.isinf(got) * np.sign(got), np.isinf(twin) * np.sign(twin))
+    finite = np.isfinite(twin)
+    assert_close(got[finite], twin[finite], dtype)
+    try:
+        import torch
+    except ImportError:
+        return
+    xt, wt = torch.tensor(x), torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv2d(xt, wt, None, *geo).backward(torch.tensor(grad))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(wt.grad.numpy()))
+
+
 MAX_POOL_TORCH_CASES = [
     # (x shape, kernel_size, stride, padding, dilation, ceil_mode)
     ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),

@@ -34,8 +34,7 @@
    The weight gradient (a sum over pixels) and the depthwise case (one output row
    per plane) follow further below. The depthwise output, like this product's, is
    the same bytes at either width; the weight gradients end in a sum of a vector's
-   lanes, so their last bits depend on the width, except the float one of this
-   product, which sums 256-bit vectors in every build (see below).
+   lanes, and sum 256-bit vectors in every build (see below), so they are too.
 
    Requirements (the caller, _conv.pyx, sees to them): P a multiple of the tile's
    width (nnl_shifted_tile_*), xpad readable up to off[K-1] + P, out with room for
@@ -152,15 +151,14 @@ static void nnl_shifted_gemm_##SUF(const T* w, ptrdiff_t K, const ptrdiff_t* off
    accumulator's lanes are then summed in a fixed tree, once per call (so a call should
    bring several samples).
 
-   In float, the vectors are 256 bits wide in every build, also where the rest of the
-   code uses 512 (nnl_vhf: 8 floats, in 16 of AVX-512's 32 registers a tile). Most of a
-   step's ten loads are unaligned (neighbouring taps are one element apart), and a
-   512-bit load that is not aligned crosses a cache line every time: on an AMD EPYC with
-   AVX-512 (Zen 4) the 512-bit loop took 10.1 ms for the weight gradient of a 32 -> 64
-   channel 3x3 layer on 64 samples of 16 x 16, the 256-bit one with the same tile 7.8 ms.
-   So the float weight gradient sums 8 lanes at either width and is the same bytes in a
-   256-bit and a 512-bit build; in double the lanes are the build's, and its last bits
-   depend on the width. */
+   The vectors are 256 bits wide in every build, also where the rest of the code uses
+   512 (nnl_vhf: 8 floats, nnl_vhd: 4 doubles, in 16 of AVX-512's 32 registers a tile).
+   Most of a step's ten loads are unaligned (neighbouring taps are one element apart),
+   and a 512-bit load that is not aligned crosses a cache line every time: on an AMD EPYC
+   with AVX-512 (Zen 4) the 512-bit loop took 10.1 ms for the float weight gradient of a
+   32 -> 64 channel 3x3 layer on 64 samples of 16 x 16, the 256-bit one with the same
+   tile 7.8 ms. So the weight gradients (this one and the depthwise one below) sum the
+   256-bit build's lanes at either width and are the same bytes in both builds. */
 #if NNL_VECTOR_REGISTERS == 32
 #define NNL_WG_R 4   /* output channels per tile */
 #else
@@ -248,7 +246,8 @@ static void nnl_depthwise_plane_##SUF(const T* w, ptrdiff_t K, const ptrdiff_t* 
         nnl_dw_run_##SUF(w, K, off, xpad + p0, out + p0, 8);   /* unrolled: 8 is constant */  \
     for (; p0 < P; p0 += (LANES))                                                             \
         nnl_dw_run_##SUF(w, K, off, xpad + p0, out + p0, 1);                                  \
-}                                                                                             \
+}
+#define NNL_DEPTHWISE_WGRAD(T, SUF, V, LANES, MULADD)                                         \
 static void nnl_depthwise_wgrad_##SUF(const T* g, const T* xpad, const ptrdiff_t* off,        \
                                       ptrdiff_t K, ptrdiff_t P, T* gw)                        \
 {                                                                                             \
@@ -271,29 +270,50 @@ static void nnl_depthwise_wgrad_##SUF(const T* g, const T* xpad, const ptrdiff_t
 
 NNL_SHIFTED_GEMM(float, f, nnl_vf, NNL_LANES_F, NNL_SG_MULADD_F, NNL_SG_SPLAT_F)
 NNL_SHIFTED_GEMM(double, d, nnl_vd, NNL_LANES_D, NNL_SG_MULADD_D, NNL_SG_SPLAT_D)
-NNL_HSUM(float, f, nnl_vf, NNL_LANES_F)
-NNL_HSUM(double, d, nnl_vd, NNL_LANES_D)
+NNL_DEPTHWISE(float, f, nnl_vf, NNL_LANES_F, NNL_SG_MULADD_F, NNL_SG_SPLAT_F)
+NNL_DEPTHWISE(double, d, nnl_vd, NNL_LANES_D, NNL_SG_MULADD_D, NNL_SG_SPLAT_D)
 #if NNL_VECTOR_BITS == 512
-/* 256-bit float vectors for the weight gradient (see above), with the multiply-add the
-   256-bit build uses: fused where the target has FMA, a product then a sum where not */
+/* The weight gradients in 256-bit vectors (see above: 8 floats, 4 doubles), with the
+   multiply-add the 256-bit build uses: fused where the target has FMA, a product then a
+   sum where not. Their lanes are then the 256-bit build's, and so are their bytes. */
+#if NNL_VECTOR_TYPES
+typedef double nnl_vhd __attribute__((vector_size(NNL_VECTOR_BYTES / 2)));
+#else
+typedef struct { double v[NNL_LANES_D / 2]; } nnl_vhd;
+#endif
 static inline nnl_vhf nnl_sg_load_hf(const float* p) { nnl_vhf v; memcpy(&v, p, sizeof v); return v; }
+static inline nnl_vhd nnl_sg_load_hd(const double* p) { nnl_vhd v; memcpy(&v, p, sizeof v); return v; }
 #if NNL_VECTOR_FMA && defined(__FMA__)   /* (-mavx512f alone brings 512-bit FMAs, not 256-bit ones) */
 static inline nnl_vhf nnl_sg_muladd_hf(nnl_vhf c, nnl_vhf a, nnl_vhf b)
 { return (nnl_vhf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
+static inline nnl_vhd nnl_sg_muladd_hd(nnl_vhd c, nnl_vhd a, nnl_vhd b)
+{ return (nnl_vhd)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c); }
 #elif NNL_VECTOR_TYPES
 static inline nnl_vhf nnl_sg_muladd_hf(nnl_vhf c, nnl_vhf a, nnl_vhf b) { return c + a * b; }
+static inline nnl_vhd nnl_sg_muladd_hd(nnl_vhd c, nnl_vhd a, nnl_vhd b) { return c + a * b; }
 #else
 static inline nnl_vhf nnl_sg_muladd_hf(nnl_vhf c, nnl_vhf a, nnl_vhf b)
 { int l; for (l = 0; l < NNL_LANES_D; l++) c.v[l] += a.v[l] * b.v[l]; return c; }
+static inline nnl_vhd nnl_sg_muladd_hd(nnl_vhd c, nnl_vhd a, nnl_vhd b)
+{ int l; for (l = 0; l < NNL_LANES_D / 2; l++) c.v[l] += a.v[l] * b.v[l]; return c; }
 #endif
 NNL_HSUM(float, hf, nnl_vhf, NNL_LANES_D)
+NNL_HSUM(double, hd, nnl_vhd, NNL_LANES_D / 2)
 NNL_SHIFTED_WGRAD(float, hf, nnl_vhf, NNL_LANES_D, nnl_sg_muladd_hf)
+NNL_SHIFTED_WGRAD(double, hd, nnl_vhd, NNL_LANES_D / 2, nnl_sg_muladd_hd)
+NNL_DEPTHWISE_WGRAD(float, hf, nnl_vhf, NNL_LANES_D, nnl_sg_muladd_hf)
+NNL_DEPTHWISE_WGRAD(double, hd, nnl_vhd, NNL_LANES_D / 2, nnl_sg_muladd_hd)
 #define nnl_shifted_wgrad_f nnl_shifted_wgrad_hf
+#define nnl_shifted_wgrad_d nnl_shifted_wgrad_hd
+#define nnl_depthwise_wgrad_f nnl_depthwise_wgrad_hf
+#define nnl_depthwise_wgrad_d nnl_depthwise_wgrad_hd
 #else
+NNL_HSUM(float, f, nnl_vf, NNL_LANES_F)
+NNL_HSUM(double, d, nnl_vd, NNL_LANES_D)
 NNL_SHIFTED_WGRAD(float, f, nnl_vf, NNL_LANES_F, NNL_SG_MULADD_F)
-#endif
 NNL_SHIFTED_WGRAD(double, d, nnl_vd, NNL_LANES_D, NNL_SG_MULADD_D)
-NNL_DEPTHWISE(float, f, nnl_vf, NNL_LANES_F, NNL_SG_MULADD_F, NNL_SG_SPLAT_F)
-NNL_DEPTHWISE(double, d, nnl_vd, NNL_LANES_D, NNL_SG_MULADD_D, NNL_SG_SPLAT_D)
+NNL_DEPTHWISE_WGRAD(float, f, nnl_vf, NNL_LANES_F, NNL_SG_MULADD_F)
+NNL_DEPTHWISE_WGRAD(double, d, nnl_vd, NNL_LANES_D, NNL_SG_MULADD_D)
+#endif
 
 #endif

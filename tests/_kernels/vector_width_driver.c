@@ -93,29 +93,39 @@ static void shifted_##SUF(void)                                                 
 SHIFTED(float, f)
 SHIFTED(double, d)
 
-/* The float weight gradient, gw[o, k] = sum over 3 samples and 112 pixels of g[o, p]
-   xpad[off[k] + p], for O = 1 .. 11 channels and the taps above: its lanes are summed
-   in 256-bit vectors at either width, so its bytes too must not depend on the build. */
-static void wgrad_f(void)
-{
-    enum { C = 2, KH = 3, KW = 3, WP = 14, HP = 9, P = 112, NS = 3 };
-    ptrdiff_t K = C * KH * KW, off[C * KH * KW], S = HP * WP + 144, O, i, k;
-    float* xpad = calloc(NS * C * S, sizeof(float));
-    float* g = malloc(NS * 11 * P * sizeof(float));
-    float* gw = malloc(11 * K * sizeof(float));
-    for (i = 0; i < NS * C * S; i++) xpad[i] = (float)uniform();
-    for (i = 0; i < NS * 11 * P; i++) g[i] = (float)uniform();
-    for (k = 0; k < K; k++)
-        off[k] = k / (KH * KW) * S + k % (KH * KW) / KW * WP + k % KW;
-    for (O = 1; O <= 11; O++) {
-        memset(gw, 0, 11 * K * sizeof(float));
-        nnl_shifted_wgrad_f(g, P, 11 * P, O, xpad, C * S, off, K, P, NS, gw);
-        put(gw, O * K * sizeof(float));
-    }
-    free(xpad);
-    free(g);
-    free(gw);
+/* The weight gradients, gw[o, k] = sum over 3 samples and 112 pixels of g[o, p]
+   xpad[off[k] + p], for O = 1 .. 11 channels and the taps above, and the depthwise one
+   of each channel's plane: their lanes are summed in 256-bit vectors at either width, so
+   their bytes too must not depend on the build. */
+#define WGRAD(T, SUF)                                                               \
+static void wgrad_##SUF(void)                                                       \
+{                                                                                   \
+    enum { C = 2, KH = 3, KW = 3, WP = 14, HP = 9, P = 112, NS = 3 };               \
+    ptrdiff_t K = C * KH * KW, off[C * KH * KW], S = HP * WP + 144, O, i, k;        \
+    T* xpad = calloc(NS * C * S, sizeof(T));                                        \
+    T* g = malloc(NS * 11 * P * sizeof(T));                                         \
+    T* gw = malloc(11 * K * sizeof(T));                                             \
+    for (i = 0; i < NS * C * S; i++) xpad[i] = (T)uniform();                        \
+    for (i = 0; i < NS * 11 * P; i++) g[i] = (T)uniform();                          \
+    for (k = 0; k < K; k++)                                                         \
+        off[k] = k / (KH * KW) * S + k % (KH * KW) / KW * WP + k % KW;              \
+    for (O = 1; O <= 11; O++) {                                                     \
+        memset(gw, 0, 11 * K * sizeof(T));                                          \
+        nnl_shifted_wgrad_##SUF(g, P, 11 * P, O, xpad, C * S, off, K, P, NS, gw);   \
+        put(gw, O * K * sizeof(T));                                                 \
+    }                                                                               \
+    for (O = 0; O < 11; O++) {                                                      \
+        memset(gw, 0, K * sizeof(T));                                               \
+        nnl_depthwise_wgrad_##SUF(g + O * P, xpad, off, KH * KW, P, gw);            \
+        put(gw, KH * KW * sizeof(T));                                               \
+    }                                                                               \
+    free(xpad);                                                                     \
+    free(g);                                                                        \
+    free(gw);                                                                       \
 }
+
+WGRAD(float, f)
+WGRAD(double, d)
 
 int main(void)
 {
@@ -124,6 +134,7 @@ int main(void)
     shifted_f();
     shifted_d();
     wgrad_f();
+    wgrad_d();
     fprintf(stderr, "%d\n", nnl_vector_bits());
     return 0;
 }

@@ -136,8 +136,9 @@ def conv_plan(x_shape, weight_shape, stride, padding, dilation, groups, dtype=np
     """The algorithm each pass of this convolution takes: a dict with the keys
     ``"forward"``, ``"input_grad"`` and ``"weight_grad"``, each one of ``ALGORITHMS``.
 
-    For a finite input. The weight gradient of an input holding an infinity or a NaN
-    takes im2col (depthwise: the direct loops) in place of a shifted product."""
+    For finite values: the weight gradient of an input holding an infinity or a NaN, and
+    the input gradient of such a weight, take im2col (depthwise: the direct loops) in
+    place of a shifted product."""
     cdef Geometry g
     _conv_geometry(&g, "conv_plan", tuple(x_shape), tuple(weight_shape), stride, padding,
                    dilation, groups)
@@ -227,6 +228,23 @@ cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     for i in prange(n, nogil=True, num_threads=threads_for_streaming(n), schedule='static'):
         bad |= x[i] * 0 != 0
     return not bad
+
+
+cdef Algorithm _finite_or_real_pixels(Algorithm algorithm, const floating* values,
+                                      Py_ssize_t n) noexcept nogil:
+    """``algorithm``, or im2col (depthwise: the direct loops) for a shifted product of
+    ``values`` that hold an infinity or a NaN.
+
+    The gradients' shifted products run over a grid wider than the output, whose extra
+    columns hold a zero gradient: the weight gradient multiplies those zeros by input
+    values, the input gradient by weights. With an infinity there, 0 * inf is a NaN that
+    the true sums (over real output pixels: the twins', PyTorch's) do not have; the
+    other algorithms visit real pixels only.
+    """
+    if algorithm == SHIFTED or algorithm == DEPTHWISE_SHIFTED:
+        if not _all_finite(values, n):
+            return IM2COL if algorithm == SHIFTED else DEPTHWISE_DIRECT
+    return algorithm
 
 
 cdef Py_ssize_t _vector(int t) noexcept nogil:
@@ -411,7 +429,8 @@ cdef _backward_input(floating* gx, cnp.ndarray gc, cnp.ndarray wc, Geometry* g, 
     cdef Planes pl
     cdef Shifted sp
     cdef Py_ssize_t multiplier = g.O // g.C if g.C else 0
-    cdef Algorithm algorithm = _plan(g, INPUT_GRAD, _shifted_tile(t))
+    cdef Algorithm algorithm = _finite_or_real_pixels(_plan(g, INPUT_GRAD, _shifted_tile(t)), w,
+                                                      cnp.PyArray_SIZE(wc))
     if algorithm == DEPTHWISE_SHIFTED:
         # each input plane gathers its multiplier output planes' gradients, padded by the
         # kernel's reach less the padding, through the flipped taps
@@ -490,14 +509,8 @@ cdef _backward_weight(floating* gw, cnp.ndarray gc, cnp.ndarray xc, Geometry* g,
     cdef int nt
     cdef Planes pl
     cdef Shifted sp
-    cdef Algorithm algorithm = _plan(g, WEIGHT_GRAD, _shifted_tile(t))
-    # The shifted products run over a grid wider than the output: its extra columns hold a
-    # zero gradient, which they multiply by input values. An infinity or NaN there would
-    # make 0 * inf a NaN that the true sum (over real output pixels) does not have, so
-    # such an input takes the loops that visit only real pixels.
-    if algorithm == SHIFTED or algorithm == DEPTHWISE_SHIFTED:
-        if not _all_finite(x, cnp.PyArray_SIZE(xc)):
-            algorithm = IM2COL if algorithm == SHIFTED else DEPTHWISE_DIRECT
+    cdef Algorithm algorithm = _finite_or_real_pixels(_plan(g, WEIGHT_GRAD, _shifted_tile(t)), x,
+                                                      cnp.PyArray_SIZE(xc))
     if algorithm == DEPTHWISE_SHIFTED:
         pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, g, _vector(t))
         off = _tap_offsets(pl.nin, pl.S, pl.Wp, g)

@@ -415,6 +415,30 @@ def test_conv2d_weight_grad_of_an_input_with_infinities_and_nans(x_shape, w_shap
     np.testing.assert_array_equal(np.isnan(got), np.isnan(wt.grad.numpy()))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape,w_shape,padding,groups",
+                         NON_FINITE_CASES[2:] + [((2, 8, 16, 16), (16, 8, 3, 3), (0, 0), 1),
+                                                 ((2, 8, 16, 16), (16, 8, 5, 5), (2, 2), 1)])
+def test_conv2d_input_grad_of_a_weight_with_infinities(x_shape, w_shape, padding, groups, dtype):
+    """The input gradient's shifted product multiplies the zero gradient between the grid's
+    rows by weights: an infinite weight once made NaNs there that the twin's sum over
+    real output pixels does not have."""
+    geo = ((1, 1), padding, (1, 1), groups)
+    assert "shifted" in _conv.conv_plan(x_shape, w_shape, *geo, dtype=dtype)["input_grad"]
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    w[0, 0, 0, 0], w[-1, -1, -1, -1] = np.inf, -np.inf
+    grad_shape = _conv.conv2d_forward(np.zeros(x_shape, dtype), w, None, *geo).shape
+    grad = rng.standard_normal(grad_shape).astype(dtype)
+    got = _conv.conv2d_backward_input(grad, w, x_shape, *geo)
+    twin = reference.conv2d_backward_input(grad, w, x_shape, *geo)
+    assert np.isinf(twin).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(twin))
+    np.testing.assert_array_equal(np.isinf(got) * np.sign(got), np.isinf(twin) * np.sign(twin))
+    finite = np.isfinite(twin)
+    assert_close(got[finite], twin[finite], dtype)
+
+
 MAX_POOL_TORCH_CASES = [
     # (x shape, kernel_size, stride, padding, dilation, ceil_mode)
     ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),

@@ -3,10 +3,16 @@
 When an operand was broadcast in forward, its gradient is summed back to its
 own shape (``sum_to``): every position it was copied to sent it a gradient.
 
+In ``+ - *`` and as a power's base, a Python int beside an integer tensor is read in
+the tensor's dtype, wrapped as PyTorch wraps it (int8 ``+ 1000`` adds -24,
+:func:`~nnlite.ops.promotion.wrapped_int`); ``/`` divides by the number itself.
+
 The combined operations at the end (``lerp``, ``addcmul``, ``addcdiv``) and
 ``nan_to_num`` promote their operands as PyTorch does (:mod:`nnlite.ops.promotion`);
 ``+ - * /`` follow NumPy's promotion.
 """
+import numbers
+
 import numpy as np
 
 from .._kernels.checks import real_number
@@ -14,7 +20,8 @@ from ..autograd import Function, chosen_by, constant, product_saved_versions, ve
 from ..tensor import Tensor
 from .compare import where
 from .pointwise import log
-from .promotion import broadcast_shape, operand, promoted_dtype, tensor_input
+from .promotion import (broadcast_shape, checked_int, operand, promoted_dtype, python_int_operands,
+                        tensor_input, wrapped_int)
 from .broadcasting import sum_to
 from .casting import cast
 
@@ -79,12 +86,19 @@ class Div(Function):
 class Pow(Function):
     """a ** b. d/da = b a^(b-1);  d/db = a^b log a.
 
+    Integers to negative integer powers (an exponent tensor) give PyTorch's integers:
+    1 for a base 1, ±1 for a base -1 by the exponent's parity, 0 for every other base
+    (0 too: PyTorch gives 0 ** -1 as 0, not a division by zero).
+
     At the formulas' singular points the gradients are PyTorch's: d/da is 0 where
     b = 0 (a^0 is constant, though 0 * 0^(-1) is NaN), and d/db is 0 where a = 0 and
     b >= 0 (0^b log 0 is 0 * -inf).
     """
 
     def forward(self, a, b):
+        if type(b) is np.ndarray and b.dtype.kind == "i" and (
+                a.dtype.kind in "iub" if type(a) is np.ndarray else type(a) in (int, bool)):
+            return _integer_power(a, b)
         return _broadcast_op(np.power, a, b, "pow")
 
     def backward(self, grad):
@@ -109,6 +123,17 @@ class Pow(Function):
                 log_a = log(a) if isinstance(a, Tensor) else np.log(a)
                 gb = sum_to(grad * _zero_where(singular, (a ** b) * log_a), _shape(b))
         return ga, gb
+
+
+def _integer_power(a, b):
+    """a ** b for integers, b possibly negative (which NumPy refuses): PyTorch's 1 or ±1 where
+    a is 1 or -1 and b < 0, 0 for every other a there."""
+    negative = b < 0
+    if not negative.any():
+        return _broadcast_op(np.power, a, b, "pow")
+    # (-1)^b depends only on b's parity, which b & 1 keeps (also for -2**63, whose -b overflows)
+    power = _broadcast_op(np.power, a, np.where(negative, b & 1, b), "pow")
+    return np.where(negative & (a != 1) & (a != -1), 0, power)
 
 
 def _zero_where(mask, t):
@@ -159,20 +184,43 @@ def _is_bool(x):
 
 def add(input, other, alpha=1):
     """``input + alpha * other``. Two bool operands give bool (``alpha`` then only says whether
-    ``other`` counts), as in PyTorch."""
+    ``other`` counts), as in PyTorch. An int ``alpha`` must fit an integer result's dtype."""
+    input, other = python_int_operands("add", input, other)
     if alpha == 1:
         return Add.apply(input, other)
     if _is_bool(other) and _is_bool(input):
         return Add.apply(input, other if alpha else other & False)
-    return Add.apply(input, other * alpha)
+    return Add.apply(input, times_alpha("add", input, other, alpha))
 
 
 def sub(input, other, alpha=1):
-    return Sub.apply(input, other if alpha == 1 else other * alpha)
+    """``input - alpha * other``. An int ``-alpha`` must fit an integer result's dtype (PyTorch
+    subtracts by adding ``-alpha * other``)."""
+    input, other = python_int_operands("sub", input, other)
+    if alpha != 1:
+        other = times_alpha("sub", input, other, alpha, checked=-alpha)
+    return Sub.apply(input, other)
+
+
+def times_alpha(op, input, other, alpha, checked=None):
+    """``other * alpha`` as PyTorch computes it for ``input + alpha * other``.
+
+    An int alpha (or the ``checked`` value standing for it) must fit the dtype of
+    ``input + other`` where that is an integer dtype, and an int ``other`` (already read
+    by :func:`~nnlite.ops.promotion.wrapped_int`) is multiplied in that dtype: only the
+    low bits count.
+    """
+    if type(alpha) is int:
+        dtype = promoted_dtype(op, input, other)
+        if dtype.kind in "iu":
+            checked_int(op, *(("alpha", alpha) if checked is None else ("-alpha", checked)), dtype)
+            if type(other) is int:
+                return wrapped_int(op, other * alpha % 2 ** 64, dtype)
+    return other * alpha
 
 
 def mul(input, other):
-    return Mul.apply(input, other)
+    return Mul.apply(*python_int_operands("mul", input, other))
 
 
 def div(input, other):
@@ -183,13 +231,27 @@ def pow(input, exponent):  # noqa: A001 - PyTorch's name
     """``input ** exponent``, elementwise and broadcast.
 
     A bool tensor to a Python bool power stays bool (x ** True is x, x ** False is all
-    True), as in PyTorch. An integer tensor to a negative integer power raises
-    ValueError, for a tensor exponent too (PyTorch 2.13 raises only for a number
-    exponent, and truncates 2 ** -1 to 0 for a tensor one).
+    True), as in PyTorch. As in PyTorch 2.13, an integer tensor to a negative Python int
+    power raises ValueError (give the exponent as a float for a fractional result), and
+    to an exponent beyond its dtype (int8 ** 128) OverflowError; an exponent *tensor*
+    with negative entries gives integers there: 1 for x = 1, ±1 for x = -1 (by the
+    exponent's parity) and 0 for every other x, 0 included.
+
+    >>> import nnlite as nl
+    >>> (nl.tensor([2, 1, -1, 0]) ** nl.tensor([-1, -2, -3, -1])).tolist()
+    [0, 1, -1, 0]
     """
-    if type(exponent) is bool and isinstance(input, Tensor) and input.dtype.kind == "b":
-        return Tensor._make(input.data | (not exponent), None)
-    return Pow.apply(input, exponent)
+    if type(exponent) in (int, bool) and isinstance(input, Tensor):
+        if input.dtype.kind in "iub":
+            if type(exponent) is bool and input.dtype.kind == "b":
+                return Tensor._make(input.data | (not exponent), None)
+            if exponent < 0:
+                raise ValueError(f"pow: Integers to negative integer powers are not allowed ({input.dtype} "
+                                 f"tensor to the power {exponent}); give the exponent as a float "
+                                 f"({float(exponent)}) for a fractional result")
+            checked_int("pow", "exponent", exponent, promoted_dtype("pow", input, exponent))
+        return Pow.apply(input, exponent)
+    return Pow.apply(*python_int_operands("pow", input, exponent))   # a Python int base wraps
 
 
 def neg(input):
@@ -257,23 +319,25 @@ def lerp(input, end, weight):
 
 def _combined(op, input, tensor1, tensor2, value):
     """The three tensors promoted to one dtype, after checking they broadcast and ``value`` fits it."""
-    value = real_number(op, "value", value)
+    number = real_number(op, "value", value)
     if (type(input) is type(tensor1) is type(tensor2) is Tensor
             and input.dtype == tensor1.dtype == tensor2.dtype and input.dtype.kind == "f"):
         if not input.shape == tensor1.shape == tensor2.shape:   # the common case, promotion's cost spared
             broadcast_shape(op, input, tensor1, tensor2)
-        return input, tensor1, tensor2, value
+        return input, tensor1, tensor2, number
     dtype = promoted_dtype(op, tensor_input(op, input), tensor1, tensor2)
     if dtype.kind == "b":
         raise TypeError(f"{op}: expected number tensors, got bool ones")
-    if dtype.kind in "iu" and value != int(value):
-        raise TypeError(f"{op}: value={value} is not a whole number but the tensors are {dtype}; "
-                        "use floating-point tensors")
+    if dtype.kind in "iu":
+        if number != int(number):
+            raise TypeError(f"{op}: value={value} is not a whole number but the tensors are {dtype}; "
+                            "use floating-point tensors")
+        number = checked_int(op, "value", int(value if isinstance(value, numbers.Integral) else number), dtype)
     a, b, c = (operand(op, name, x, dtype) for name, x in
                (("input", input), ("tensor1", tensor1), ("tensor2", tensor2)))
     if not a.shape == b.shape == c.shape:
         broadcast_shape(op, a, b, c)
-    return a, b, c, (int(value) if dtype.kind in "iu" else value)
+    return a, b, c, number
 
 
 def addcmul(input, tensor1, tensor2, value=1):

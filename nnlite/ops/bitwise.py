@@ -3,11 +3,14 @@
 On bool tensors they are the logical and, or, xor and not; on integer tensors they
 work bit by bit (``6 & 3`` is 2, ``~0`` is -1), which is where they differ from
 ``logical_and`` and its kin (``logical_and(6, 3)`` is True). Floating-point
-tensors are refused, as PyTorch refuses them. Nothing here has a gradient.
+tensors are refused, as PyTorch refuses them. Nothing here has a gradient. A
+Python int is read in the tensor's dtype, as PyTorch reads it: int8 ``& 1000`` is
+``& -24`` (:func:`~nnlite.ops.promotion.wrapped_int`).
 """
 import numpy as np
 
 from ..tensor import Tensor
+from .promotion import python_int_operands
 
 __all__ = ["bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not"]
 
@@ -23,6 +26,7 @@ def _integer_data(op, x, name):
 
 def _bitwise(op, ufunc):
     def f(input, other):
+        input, other = python_int_operands(op, input, other)
         a, b = _integer_data(op, input, "input"), _integer_data(op, other, "other")
         return Tensor._make(np.asarray(ufunc(a, b)), None)
     f.__name__ = op

@@ -1,6 +1,8 @@
 """Selections and comparisons.
 
-Comparisons return bool tensors and carry no gradient. ``where``, ``maximum``,
+Comparisons return bool tensors and carry no gradient; a Python int is compared in
+the tensor's dtype, as PyTorch compares it (an int8 tensor's ``< 1000`` is ``< -24``,
+:func:`~nnlite.ops.promotion.wrapped_int`). ``where``, ``maximum``,
 ``minimum`` and ``clamp`` route each gradient element to the operand that was
 selected (for ties in maximum/minimum the gradient is split evenly, as in PyTorch).
 ``sign`` is recorded, with a zero gradient, as PyTorch records it: a graph that
@@ -10,7 +12,7 @@ import numpy as np
 
 from ..autograd import Function, constant
 from ..tensor import Tensor, is_floating_dtype
-from .promotion import operand, promoted_dtype
+from .promotion import checked_int, operand, promoted_dtype, python_int_operands
 from .broadcasting import sum_to
 from .casting import cast
 
@@ -41,8 +43,20 @@ class Where(Function):
 
 
 def where(condition, input, other):
-    """Elements of ``x`` where ``condition`` holds, else of ``y``."""
+    """Elements of ``input`` where ``condition`` holds, else of ``other``.
+
+    A Python int beside an integer tensor must fit its dtype, as in PyTorch.
+    """
+    input, other = _int_argument("where", "input", input, other), _int_argument("where", "other", other, input)
     return Where.apply(_data(condition), input, other)
+
+
+def _int_argument(op, name, value, tensor):
+    """``value``, checked as PyTorch checks a scalar argument where it is a Python int and
+    ``tensor`` an integer Tensor: it must fit the tensor's dtype (:func:`checked_int`)."""
+    if type(value) is int and isinstance(tensor, Tensor) and tensor.dtype.kind in "iu":
+        return checked_int(op, name, value, tensor.dtype)
+    return value
 
 
 def masked_fill(input, mask, value):
@@ -59,7 +73,7 @@ def masked_fill(input, mask, value):
             raise ValueError(f"masked_fill: value must be a number or a 0-dim Tensor, got a Tensor of "
                              f"shape {value.shape}")
         return where(m, cast(value, input.dtype), input)
-    return where(m, np.asarray(value, dtype=input.dtype), input)
+    return where(m, np.asarray(_int_argument("masked_fill", "value", value, input), dtype=input.dtype), input)
 
 
 class _MaxMin(Function):
@@ -149,6 +163,9 @@ def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
         # hand each gradient back in its operand's own dtype)
         bounds = [b for b in (min, max) if b is not None]
         dtype = promoted_dtype("clamp", input, *bounds)
+        if dtype.kind in "iu":   # a Python int bound must fit the dtype, as in PyTorch
+            min, max = (checked_int("clamp", name, b, dtype) if type(b) is int else b
+                        for name, b in (("min", min), ("max", max)))
         input, min, max = (None if b is None else operand("clamp", name, b, dtype)
                            for name, b in (("input", input), ("min", min), ("max", max)))
     return Clamp.apply(input, min, max)
@@ -157,20 +174,23 @@ def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
 clip = clamp
 
 
-def _compare(op):
+def _compare(op, name=None):
+    """The comparison ``op``; with a ``name``, a Python int is compared in the tensor's dtype."""
     def f(input, other):
+        if name is not None:
+            input, other = python_int_operands(name, input, other)
         return Tensor._make(np.asarray(op(_data(input), _data(other))), None)
     f.__name__ = op.__name__
     return f
 
 
-eq = _compare(np.equal)
-ne = _compare(np.not_equal)
-lt = _compare(np.less)
-le = _compare(np.less_equal)
-gt = _compare(np.greater)
-ge = _compare(np.greater_equal)
-logical_and = _compare(np.logical_and)
+eq = _compare(np.equal, "eq")
+ne = _compare(np.not_equal, "ne")
+lt = _compare(np.less, "lt")
+le = _compare(np.less_equal, "le")
+gt = _compare(np.greater, "gt")
+ge = _compare(np.greater_equal, "ge")
+logical_and = _compare(np.logical_and)   # a number counts by its truth, not its bits
 logical_or = _compare(np.logical_or)
 logical_xor = _compare(np.logical_xor)
 

@@ -34,6 +34,7 @@ from .index_keys import _convert_key, _region
 from .indexing import GetItem
 from .broadcasting import sum_to
 from .casting import cast
+from .promotion import python_int_operands
 
 
 def inplace_flag(op, inplace):
@@ -226,8 +227,10 @@ def mish_(x):
 def add_(x, other, alpha=1):
     if not _records(x, (other,)):
         _check_in_place(x, "add_")
-        o = other.data if isinstance(other, Tensor) else other
-        np.add(x.data, o if alpha == 1 else o * alpha, out=x.data, casting="unsafe")
+        o = _raw_operand("add_", x, other)
+        if alpha != 1:   # sub_ passes -alpha, the value PyTorch checks
+            o = arithmetic.times_alpha("add_", x, o, alpha)
+        np.add(x.data, o, out=x.data, casting="unsafe")
         x._bump_version()
         return x
     return apply_in_place(x, "add_", arithmetic.add, other, alpha=alpha)
@@ -240,10 +243,15 @@ def sub_(x, other, alpha=1):
 def mul_(x, other):
     if not _records(x, (other,)):
         _check_in_place(x, "mul_")
-        np.multiply(x.data, other.data if isinstance(other, Tensor) else other, out=x.data, casting="unsafe")
+        np.multiply(x.data, _raw_operand("mul_", x, other), out=x.data, casting="unsafe")
         x._bump_version()
         return x
     return apply_in_place(x, "mul_", arithmetic.mul, other)
+
+
+def _raw_operand(op, x, other):
+    """``other``'s array, or ``other`` itself, a Python int read in x's dtype (wrapped, as in PyTorch)."""
+    return other.data if isinstance(other, Tensor) else python_int_operands(op, x, other)[1]
 
 
 def div_(x, other):

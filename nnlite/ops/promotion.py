@@ -22,6 +22,14 @@ int64 tensor is float32, as in PyTorch. The operations of ``elementary.py``,
 ``rounding.py`` and ``scan.py``, the arithmetic extras (lerp, addcmul...), ``kron``
 and ``tensordot`` follow these rules; ``+``, ``*`` and the older operations still
 follow NumPy's.
+
+In ``+ - * // %``, ``fmod``, the bitwise operators, the comparisons and as a power's
+base, a Python int beside an integer tensor is read in the tensor's dtype, wrapping as
+PyTorch's conversion wraps it (``wrapped_int``): an int8 tensor ``& 1000`` is ``& -24``,
+its ``< 1000`` is ``< -24``, and 2**63 beside int64 is -2**63; an int beyond 64 bits is
+refused. Scalar *arguments* (a clamp bound, pow's exponent, ``alpha``, the value of
+``where``, ``masked_fill`` and ``addcmul``) are checked instead, as PyTorch checks them
+(``checked_int``): 1000 does not fit int8.
 """
 import numbers
 
@@ -77,6 +85,64 @@ def floating_dtype(op, *operands):
     """The promoted dtype, or the default float dtype where that is an integer or bool."""
     dtype = promoted_dtype(op, *operands)
     return dtype if is_floating_dtype(dtype) else get_default_dtype()
+
+
+_INTEGER_RANGES = {np.dtype(t): (int(np.iinfo(t).min), int(np.iinfo(t).max))
+                   for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)}
+_INT64_MIN, _INT64_MAX, _UINT64_MAX = -2 ** 63, 2 ** 63 - 1, 2 ** 64 - 1
+
+
+def wrapped_int(op, value, dtype):
+    """The Python int ``value`` as PyTorch reads it in an operation with a tensor of ``dtype``.
+
+    PyTorch holds a Python int in 64 bits, as int64 or, from 2**63 up, uint64, and refuses
+    one beyond that. Beside an integer tensor it is then cast to the tensor's dtype the way
+    C casts, keeping the low bits: 1000 in int8 is -24 (1000 - 4 * 256), -1 in uint8 is
+    255. Beside a bool tensor it is an int64; beside a float tensor, a float (there nnlite,
+    unlike PyTorch, takes ints beyond 64 bits too).
+
+    >>> import numpy as np
+    >>> wrapped_int("add", 1000, np.dtype(np.int8)), wrapped_int("add", -1, np.dtype(np.uint8))
+    (-24, 255)
+    """
+    limits = _INTEGER_RANGES.get(dtype)
+    if limits is None:   # a float or bool tensor
+        if dtype.kind == "b" and not _INT64_MIN <= value <= _INT64_MAX:
+            raise OverflowError(f"{op}: the Python integer {value} does not fit int64, the dtype it has beside "
+                                f"a bool tensor; expected one in [{_INT64_MIN}, {_INT64_MAX}]")
+        return value
+    low, high = limits
+    if low <= value <= high:   # the common case: it fits as it is
+        return value
+    if not _INT64_MIN <= value <= _UINT64_MAX:
+        raise OverflowError(f"{op}: the Python integer {value} does not fit in 64 bits; "
+                            f"expected one in [{_INT64_MIN}, {_UINT64_MAX}]")
+    value %= high - low + 1
+    return value + low * 2 if value > high else value   # signed: the upper half is negative
+
+
+def checked_int(op, name, value, dtype):
+    """The int ``value`` of argument ``name``, refused unless it fits the integer ``dtype``.
+
+    PyTorch's check for a scalar argument (a clamp bound, pow's exponent, ``alpha``): a
+    signed dtype takes its own range; an unsigned one also takes the negatives down to
+    ``-max``, which wrap (-1 is 255 in uint8), so ``a - b`` can be written ``a + 255 * b``.
+    """
+    low, high = _INTEGER_RANGES[dtype]
+    if low == 0:
+        low = -high
+    if not low <= value <= high:
+        raise OverflowError(f"{op}: {name}={value} does not fit {dtype}; expected an integer in [{low}, {high}]")
+    return value % (high + 1) if value < 0 and dtype.kind == "u" else value
+
+
+def python_int_operands(op, input, other):
+    """``input`` and ``other``, a Python int among them read as :func:`wrapped_int` reads it beside the other."""
+    if type(other) is int and isinstance(input, Tensor):
+        return input, wrapped_int(op, other, input.dtype)
+    if type(input) is int and isinstance(other, Tensor):
+        return wrapped_int(op, input, other.dtype), other
+    return input, other
 
 
 def result_type(tensor1, tensor2):

@@ -16,7 +16,7 @@ from .._kernels.checks import is_int
 from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .arithmetic import _wants
-from .promotion import broadcast_shape, operand, promoted_dtype, tensor_input
+from .promotion import broadcast_shape, operand, promoted_dtype, python_int_operands, tensor_input
 from .broadcasting import sum_to
 
 
@@ -186,6 +186,7 @@ def _division(op, cls, input, other):
     if type(input) is Tensor and type(other) is Tensor and input.dtype == other.dtype:
         a, b, dtype = input, other, input.dtype   # the common case, without the promotion rules' cost
     else:
+        input, other = python_int_operands(op, input, other)   # int8 % 1000 is int8 % -24, as in PyTorch
         dtype = promoted_dtype(op, input, other)
         a, b = operand(op, "input", input, dtype), operand(op, "other", other, dtype)
     if dtype.kind == "b":

@@ -9,6 +9,7 @@ conventions that follow from the definitions alone.
 """
 import doctest
 import math
+import operator
 
 import numpy as np
 import pytest
@@ -795,12 +796,143 @@ def test_bools_stay_bools_where_pytorch_keeps_them():
     assert nl.square(b).dtype == nl.int64
 
 
-def test_integers_to_negative_integer_powers_are_refused_by_name():
-    for exponent in (-1, nl.tensor([-1])):
-        with pytest.raises(ValueError, match="pow: Integers to negative integer powers are not allowed"):
-            nl.tensor([2]) ** exponent
+def test_integers_to_negative_number_powers_are_refused_by_name():
+    for base in (nl.tensor([2]), nl.tensor(np.array([2], np.uint8)), nl.tensor([True])):
+        with pytest.raises(ValueError, match=r"pow: Integers to negative integer powers are not allowed \(\w+ "
+                                             r"tensor to the power -1\); give the exponent as a float \(-1.0\)"):
+            base ** -1
     with pytest.raises(ValueError, match=r"pow: shapes \(2,\) and \(3,\) cannot be broadcast"):
         nl.tensor([2.0, 3.0]) ** nl.tensor([1.0, 2.0, 3.0])
+
+
+# ------------------------------------------------ integers to negative powers ---
+
+def test_integers_to_negative_tensor_powers_are_integers():
+    # an exponent tensor's negative entries: 1 for base 1, +-1 for base -1 by parity, else 0
+    bases = np.array([-3, -2, -1, 0, 1, 2, 3]).reshape(-1, 1)
+    exponents = np.array([-3, -2, -1, 0, 1, 2])
+    want = [[0, 0, 0, 1, -3, 9], [0, 0, 0, 1, -2, 4], [-1, 1, -1, 1, -1, 1], [0, 0, 0, 1, 0, 0],
+            [1, 1, 1, 1, 1, 1], [0, 0, 0, 1, 2, 4], [0, 0, 0, 1, 3, 9]]
+    for dtype in (np.int8, np.int32, np.int64):
+        out = nl.tensor(bases.astype(dtype)) ** nl.tensor(exponents.astype(dtype))
+        assert out.dtype == dtype and out.tolist() == want
+    assert nl.pow(nl.tensor([2, 3]), nl.tensor([-1, -2])).tolist() == [0, 0]
+    assert (2 ** nl.tensor([-1, -2, 0, 1])).tolist() == [0, 0, 1, 2]
+    assert ((-1) ** nl.tensor([-1, -2, -3, 1])).tolist() == [-1, 1, -1, -1]
+    assert (0 ** nl.tensor([-1, -2, 0, 1])).tolist() == [0, 0, 1, 0]
+    assert (nl.tensor([-1, 1, 2]) ** nl.tensor(-2 ** 63)).tolist() == [1, 1, 0]   # int64 has no 2**63
+    x = nl.tensor(np.array([2, -1, 1], np.int8))
+    assert x.pow_(nl.tensor([-1, -1, -5])) is x and x.dtype == np.int8 and x.tolist() == [0, -1, 1]
+
+
+def _outcome(fn):
+    """fn()'s values and dtype, or that it raised (PyTorch raises RuntimeError where nnlite names the error)."""
+    with np.errstate(all="ignore"):
+        try:
+            out = fn()
+        except (RuntimeError, OverflowError, ValueError, ZeroDivisionError):
+            return "raises"
+    return out.tolist(), _dtype_name(out)
+
+
+BASES, EXPONENTS = np.array([-3, -2, -1, 0, 1, 2, 3, 127]).reshape(-1, 1), np.array([-128, -3, -2, -1, 0, 1, 7])
+INTEGER_POWERS = {
+    "tensor": lambda L, a, b: L.tensor(a) ** L.tensor(b), "pow": lambda L, a, b: L.pow(L.tensor(a), L.tensor(b)),
+    "method": lambda L, a, b: L.tensor(a).pow(L.tensor(b)), "number_base": lambda L, a, b: 3 ** L.tensor(b),
+    "negative_number_base": lambda L, a, b: (-1) ** L.tensor(b),
+    "zero_base": lambda L, a, b: L.pow(0, L.tensor(b)),
+    "in_place": lambda L, a, b: L.tensor(np.broadcast_to(a, (8, 7)).copy()).pow_(L.tensor(b)),
+    "int8_in_place": lambda L, a, b: L.tensor(np.broadcast_to(a, (8, 7)).astype(np.int8)).pow_(L.tensor(b)),
+    "uint8_base": lambda L, a, b: L.tensor(np.abs(a).astype(np.uint8)) ** L.tensor(b),
+    "int8_exponent": lambda L, a, b: L.tensor(a) ** L.tensor(b.astype(np.int8)),
+    "int16": lambda L, a, b: L.tensor(a.astype(np.int16)) ** L.tensor(b.astype(np.int16)),
+    "bool_base": lambda L, a, b: L.tensor(a > 0) ** L.tensor(b),
+}
+
+
+@pytest.mark.parametrize("name", INTEGER_POWERS)
+def test_integers_to_negative_powers_match_torch(name):
+    torch = torch_or_skip()
+    ours, theirs = (_outcome(lambda: INTEGER_POWERS[name](L, BASES, EXPONENTS)) for L in (nl, torch))
+    assert ours == theirs
+
+
+# ------------------------------------------------- Python ints beyond the dtype ---
+
+def _in_place(name):
+    return lambda L, a, v: getattr(operator, name)(a, v)   # a += v; nnlite's a //= v is a = a // v
+
+
+# A Python int beside an integer tensor is read in the tensor's dtype, as C casts it
+# (1000 is -24 in int8, -1 is 255 in uint8); a scalar *argument* must fit the dtype
+PYTHON_INTS = {
+    "add": lambda L, a, v: a + v, "radd": lambda L, a, v: v + a, "sub": lambda L, a, v: a - v,
+    "rsub": lambda L, a, v: v - a, "mul": lambda L, a, v: a * v, "rmul": lambda L, a, v: v * a,
+    "add_function": lambda L, a, v: L.add(a, v), "add_alpha_2": lambda L, a, v: L.add(a, v, alpha=2),
+    "sub_alpha_3": lambda L, a, v: L.sub(a, v, alpha=3), "alpha": lambda L, a, v: L.add(a, 1, alpha=v),
+    "floor_divide": lambda L, a, v: a // v, "rfloor_divide": lambda L, a, v: v // a,
+    "remainder": lambda L, a, v: a % v, "rremainder": lambda L, a, v: v % a, "fmod": lambda L, a, v: L.fmod(a, v),
+    "eq": lambda L, a, v: a == v, "ne": lambda L, a, v: a != v, "lt": lambda L, a, v: a < v,
+    "le": lambda L, a, v: a <= v, "gt": lambda L, a, v: a > v, "ge": lambda L, a, v: a >= v,
+    "reversed_lt": lambda L, a, v: v < a, "lt_method": lambda L, a, v: a.lt(v),
+    "eq_function": lambda L, a, v: L.eq(a, v), "rpow": lambda L, a, v: v ** a,
+    "clamp_min": lambda L, a, v: L.clamp(a, v), "clamp_max": lambda L, a, v: L.clamp(a, max=v),
+    "where": lambda L, a, v: L.where(a > 1, a, v), "where_input": lambda L, a, v: L.where(a > 1, v, a),
+    "masked_fill": lambda L, a, v: a.masked_fill(a > 1, v), "addcmul": lambda L, a, v: L.addcmul(a, a, a, value=v),
+    "iadd": _in_place("iadd"), "isub": _in_place("isub"), "imul": _in_place("imul"),
+    "ifloordiv": _in_place("ifloordiv"), "imod": _in_place("imod"), "add_": lambda L, a, v: a.add_(v),
+    "sub_": lambda L, a, v: a.sub_(v), "mul_": lambda L, a, v: a.mul_(v),
+    "add_alpha_in_place": lambda L, a, v: a.add_(1, alpha=v), "clamp_": lambda L, a, v: a.clamp_(v),
+}
+BEYOND = [1000, -1000, 300, 256, 255, 128, -129, -1, -255, -256, 70000, 2 ** 31, 2 ** 40 + 7, 2 ** 63 - 1, 2 ** 63,
+          2 ** 64 - 1, -2 ** 63, 2 ** 64, -2 ** 63 - 1]
+
+
+@pytest.mark.parametrize("name", PYTHON_INTS)
+def test_python_ints_beside_integer_tensors_match_torch(name):
+    torch = torch_or_skip()
+    for dtype in ("int8", "int16", "int32", "uint8", "int64"):
+        for value in BEYOND:
+            ours, theirs = (_outcome(lambda: PYTHON_INTS[name](L, L.tensor(np.array([1, 2, 3, -5]).astype(dtype)),
+                                                               value)) for L in (nl, torch))
+            assert ours == theirs, (dtype, value)
+
+
+def test_python_ints_beyond_an_integer_dtype_wrap_into_it():
+    a = nl.tensor(np.array([1, 2, 3], np.int8))   # 1000 is -24 in int8, 300 is 44
+    for out, want in [(a + 1000, [-23, -22, -21]), (1000 - a, [-25, -26, -27]), (a * 300, [44, 88, -124]),
+                      (a // 1000, [-1, -1, -1]), (1000 % a, [0, 0, 0]), (1000 ** a, [-24, 64, 0]),
+                      (nl.add(a, 1000, alpha=2), [-47, -46, -45]), (a.clone().add_(1000), [-23, -22, -21])]:
+        assert out.dtype == np.int8 and out.tolist() == want
+    assert (a < 1000).tolist() == [False] * 3 and (a >= 1000).tolist() == [True] * 3   # compared with -24
+    assert (nl.tensor(np.array([-24], np.int8)) == 1000).tolist() == [True]
+    u = nl.tensor(np.array([250], np.uint8))   # -1 is 255 in uint8
+    assert (u + -1).tolist() == [249] and (u == -6).tolist() == [True] and nl.clamp(u, max=-6).tolist() == [250]
+    assert (nl.tensor([5]) + 2 ** 63).tolist() == [5 - 2 ** 63]
+    with pytest.raises(ZeroDivisionError, match="floor_divide: integer division by zero"):
+        a // 256   # 0 in int8
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda a: a + 2 ** 64, r"add: the Python integer 18446744073709551616 does not fit in 64 bits; expected one "
+                            r"in \[-9223372036854775808, 18446744073709551615\]"),
+    (lambda a: a < -2 ** 63 - 1, r"lt: the Python integer -9223372036854775809 does not fit in 64 bits"),
+    (lambda a: nl.tensor([True]) + 2 ** 63, r"add: the Python integer 9223372036854775808 does not fit int64, the "
+                                            r"dtype it has beside a bool tensor"),
+    (lambda a: nl.clamp(a, 1000), r"clamp: min=1000 does not fit int8; expected an integer in \[-128, 127\]"),
+    (lambda a: a ** 128, r"pow: exponent=128 does not fit int8; expected an integer in \[-128, 127\]"),
+    (lambda a: nl.add(a, 1, alpha=128), r"add: alpha=128 does not fit int8"),
+    (lambda a: nl.sub(a, 1, alpha=-128), r"sub: -alpha=128 does not fit int8"),
+    (lambda a: nl.where(a > 1, a, 1000), r"where: other=1000 does not fit int8"),
+    (lambda a: a.masked_fill(a > 1, -129), r"masked_fill: value=-129 does not fit int8"),
+    (lambda a: nl.addcmul(a, a, a, value=300), r"addcmul: value=300 does not fit int8"),
+    (lambda a: nl.clamp(a.to(np.uint8), -256), r"clamp: min=-256 does not fit uint8; expected an integer in "
+                                              r"\[-255, 255\]"),
+], ids=["beyond 64 bits", "below 64 bits", "bool", "clamp", "pow", "alpha", "sub alpha", "where", "masked_fill",
+        "addcmul", "uint8 clamp"])
+def test_ints_that_cannot_be_read_in_the_dtype_are_refused_by_name(call, message):
+    with pytest.raises(OverflowError, match=message):
+        call(nl.tensor(np.array([1, 2, 3], np.int8)))
 
 
 def test_sign_of_nan_is_zero_and_of_a_bool_the_bool():

@@ -46,6 +46,15 @@ cdef void _bn_stats(floating* x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t L, doubl
             mean_acc = mean_acc + delta * (n_blk / total)
             m2 = m2 + partial[2 * (c * nblocks + blk) + 1] + delta * delta * (n_acc * n_blk / total)
             n_acc = total
+        if mean_acc != mean_acc and nblocks > 1:
+            # An infinite block mean makes the next update's delta infinite and the merged
+            # mean NaN (inf - inf); the plain count-weighted mean of the blocks is +-inf
+            # where every infinity has one sign (NaN only with both signs or a NaN).
+            mean_acc = 0
+            for blk in range(nblocks):
+                n_blk = <double>((min(N, (blk + 1) * rows_per_block) - blk * rows_per_block) * L)
+                mean_acc = mean_acc + partial[2 * (c * nblocks + blk)] * n_blk
+            mean_acc = mean_acc / n_acc
         mean[c] = mean_acc
         var_out[c] = m2 / n_acc
         invstd[c] = 1.0 / sqrt(var_out[c] + eps)

@@ -14,7 +14,7 @@ cdef void _ln_forward(floating* x, floating* y, floating* mean_out, floating* rs
                       Py_ssize_t rows, Py_ssize_t D, floating* w, floating* b,
                       double eps) noexcept nogil:
     cdef Py_ssize_t r
-    cdef double mean, rstd, var, s1, s2
+    cdef double mean, rstd, var, s1, s2, shift
     cdef floating* xr
     cdef floating* yr
     for r in prange(rows, num_threads=threads_for(rows * D), schedule="static"):
@@ -24,17 +24,26 @@ cdef void _ln_forward(floating* x, floating* y, floating* mean_out, floating* rs
         # is not idle during those passes.
         if r + 1 < rows:
             nnl_prefetch(xr + D, D * sizeof(floating))
-        # one pass for both moments, about the row's first element (_lanes.h). s1 and s2
-        # are assigned here so that each thread has its own (written only through a
-        # pointer, prange would share them between threads).
+        # one pass for both moments, about the row's first element (_lanes.h), or about 0
+        # when that is an infinity or a NaN (x - inf would turn every other element into
+        # -inf or NaN, and the mean of a row holding one +inf into NaN instead of +inf).
+        # s1 and s2 are assigned here so that each thread has its own (written only through
+        # a pointer, prange would share them between threads).
+        shift = xr[0]
+        if shift - shift != 0:
+            shift = 0
         s1 = 0
         s2 = 0
         if floating is float:
-            nnl_shifted_sums_f(xr, D, xr[0], &s1, &s2)
+            nnl_shifted_sums_f(xr, D, shift, &s1, &s2)
         else:
-            nnl_shifted_sums_d(xr, D, xr[0], &s1, &s2)
-        mean = xr[0] + s1 / D
-        var = max(0.0, (s2 - s1 * (s1 / D)) / D)
+            nnl_shifted_sums_d(xr, D, shift, &s1, &s2)
+        mean = shift + s1 / D
+        # rounding may take the difference below 0; a NaN (from an infinity or a NaN in the
+        # row) must stay NaN: a row that is not all finite has no finite rstd
+        var = (s2 - s1 * (s1 / D)) / D
+        if var < 0:
+            var = 0
         rstd = 1.0 / sqrt(var + eps)
         mean_out[r] = <floating>mean
         rstd_out[r] = <floating>rstd

@@ -44,13 +44,19 @@ static inline void nnl_prefetch(const void* p, ptrdiff_t n)
 /* x - mean is where precision is lost (the two may nearly cancel). The mean is known in       \
    double; split it into hi = (T)mean and lo = (T)(mean - hi): x - hi is exact when the two    \
    are close, and (x - hi) - lo is then x - mean to within one rounding of the result, with    \
-   no conversion per element (for double, lo is 0). */                                         \
+   no conversion per element (for double, lo is 0). An infinite mean has no low part: lo is    \
+   0 there, not inf - inf, so x - mean is -inf (or NaN for x = inf), as without the split. */  \
+static inline T nnl_low_part_##SUF(double mean, T hi)                                          \
+{                                                                                              \
+    const double lo = mean - (double)hi;                                                       \
+    return lo == lo ? (T)lo : (T)0;                                                            \
+}                                                                                              \
 /* y = ((x - mean) rstd) w + b; w and b may be NULL (no affine map). */                        \
 static inline void nnl_ln_forward_row_##SUF(const T* NNL_RESTRICT x, T* NNL_RESTRICT y,        \
                                             ptrdiff_t n, double mean, T rstd,                  \
                                             const T* NNL_RESTRICT w, const T* NNL_RESTRICT b)  \
 {                                                                                              \
-    const T hi = (T)mean, lo = (T)(mean - (double)hi);                                         \
+    const T hi = (T)mean, lo = nnl_low_part_##SUF(mean, hi);                                   \
     ptrdiff_t j;                                                                               \
     if (w != NULL && b != NULL)                                                                \
         for (j = 0; j < n; j++) y[j] = ((x[j] - hi) - lo) * rstd * w[j] + b[j];                \
@@ -65,7 +71,7 @@ static inline void nnl_ln_forward_row_##SUF(const T* NNL_RESTRICT x, T* NNL_REST
 static inline void nnl_bn_forward_row_##SUF(const T* NNL_RESTRICT x, T* NNL_RESTRICT y,        \
                                             ptrdiff_t n, double mean, T scale, T shift)        \
 {                                                                                              \
-    const T hi = (T)mean, lo = (T)(mean - (double)hi);                                         \
+    const T hi = (T)mean, lo = nnl_low_part_##SUF(mean, hi);                                   \
     ptrdiff_t j;                                                                               \
     for (j = 0; j < n; j++) y[j] = ((x[j] - hi) - lo) * scale + shift;                         \
 }                                                                                              \
@@ -74,7 +80,7 @@ static inline void nnl_bn_backward_row_##SUF(const T* NNL_RESTRICT g, const T* N
                                              T* NNL_RESTRICT out, ptrdiff_t n, double mean,    \
                                              T k, T grad_mean, T scale)                        \
 {                                                                                              \
-    const T hi = (T)mean, lo = (T)(mean - (double)hi);                                         \
+    const T hi = (T)mean, lo = nnl_low_part_##SUF(mean, hi);                                   \
     ptrdiff_t j;                                                                               \
     for (j = 0; j < n; j++) out[j] = (g[j] - ((x[j] - hi) - lo) * k - grad_mean) * scale;      \
 }                                                                                              \

@@ -431,3 +431,85 @@ def test_backward_kernels_refuse_a_missing_array_by_name(_norm):
         _norm.group_norm_backward(x3, x3, 2, None, None, grstd)
     with pytest.raises(TypeError, match="batch_norm_backward: grad must be a numpy.ndarray, got None"):
         _norm.batch_norm_backward(None, x3, None, np.zeros(2), np.ones(2), True)
+
+
+# ------------------------------------------------------ infinities and NaN -----
+
+def assert_same_specials(got, want):
+    """NaN where the twin has NaN, the twin's infinities with their signs, finite values close."""
+    for a, b in zip(got, want):
+        if b is None:
+            assert a is None
+            continue
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_array_equal(np.where(np.isinf(a), a, 0), np.where(np.isinf(b), b, 0))
+        finite = np.isfinite(b)
+        np.testing.assert_allclose(a[finite], b[finite], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [1, 7, 40])
+def test_layer_norm_row_holding_an_infinity_or_a_nan_has_no_finite_rstd(dtype, d):
+    # The one-pass moments are taken about the row's first element; an infinite first
+    # element made every shifted value -inf or NaN (the mean of a row holding +inf came
+    # out NaN), and the variance's clamp at 0 turned a NaN variance into 0, so such a row
+    # got rstd = 1/sqrt(eps), a finite number, where the twin and torch have NaN.
+    rng = np.random.default_rng(d)
+    x = rng.standard_normal((6, d)).astype(dtype)
+    x[0, 0] = np.inf
+    x[1, d - 1] = np.inf
+    x[2, 0] = -np.inf
+    x[3, d // 2] = np.nan
+    x[4, 0], x[4, d - 1] = np.inf, -np.inf
+    got = _norm.layer_norm_forward(x, None, None, 1e-5)
+    want = reference.layer_norm_forward(x, None, None, 1e-5)
+    assert_same_specials(got, want)
+    assert np.isnan(got[2][:5]).all() and np.isfinite(got[2][5])      # rstd
+    if d > 1:
+        np.testing.assert_array_equal(got[1][:3], [np.inf, np.inf, -np.inf])   # the mean
+    torch = pytest.importorskip("torch")
+    _, _, rstd = torch.ops.aten.native_layer_norm(torch.from_numpy(x), [d], None, None, 1e-5)
+    np.testing.assert_array_equal(np.isnan(got[2]), np.isnan(rstd.numpy().reshape(-1)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_infinite_weight_or_running_mean_gives_the_formulas_infinities(dtype):
+    # y = (x - mean) * invstd * weight + bias: an infinite weight gives +-inf by the sign of
+    # x - mean, an infinite running mean -inf or +inf. The twin folded the mean into the
+    # shift (x * scale + (bias - mean * scale)), inf - inf: NaN everywhere; the compiled
+    # kernel split the infinite mean into a high part and an inf - inf low part: NaN too.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 3, 5)).astype(dtype)
+    weight = np.array([-np.inf, 1.5, 2.0], dtype)
+    bias = rng.standard_normal(3).astype(dtype)
+    running_mean = np.array([0.5, np.inf, -np.inf], dtype)
+    running_var = np.array([1.0, 2.0, 0.5], dtype)
+    for training in (True, False):
+        got = _norm.batch_norm_forward(x, weight, bias, running_mean.copy(), running_var.copy(),
+                                       training, 0.1, 1e-5)
+        want = reference.batch_norm_forward(x, weight, bias, running_mean.copy(), running_var.copy(),
+                                            training, 0.1, 1e-5)
+        assert_same_specials(got, want)
+        assert not np.isnan(got[0]).any()
+    y = _norm.batch_norm_forward(x, weight, bias, running_mean.copy(), running_var.copy(), False, 0.1,
+                                 1e-5)[0]
+    np.testing.assert_array_equal(y[:, 1], -np.inf)
+    np.testing.assert_array_equal(y[:, 2], np.inf)
+    np.testing.assert_array_equal(y[:, 0], np.where(x[:, 0] < 0.5, np.inf, -np.inf))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_mean_of_an_infinite_channel_over_several_blocks(dtype):
+    # Blocks of samples are merged with Chan's update: an infinite block mean made the next
+    # block's delta infinite and the channel's mean NaN (inf - inf) where it is +inf.
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((40, 2, 300)).astype(dtype)    # 13 samples per block: 4 blocks
+    x[0, 0, 7] = np.inf
+    x[39, 1, 2] = -np.inf
+    running_mean, running_var = np.zeros(2, dtype), np.ones(2, dtype)
+    y, mean, invstd = _norm.batch_norm_forward(x, None, None, running_mean, running_var, True, 0.1, 1e-5)
+    np.testing.assert_array_equal(mean, [np.inf, -np.inf])
+    np.testing.assert_array_equal(running_mean, [np.inf, -np.inf])
+    assert np.isnan(invstd).all() and np.isnan(y).all()
+    assert_same_specials((y, mean, invstd), reference.batch_norm_forward(
+        x, None, None, np.zeros(2, dtype), np.ones(2, dtype), True, 0.1, 1e-5))

@@ -95,10 +95,12 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
             raise ValueError(f"{kernel}: eval mode (training=False) needs running_mean and running_var")
         mean = running_mean.astype(np.float64)
         invstd = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
-    # y = x * scale + shift folds the affine map into one multiply-add per element.
+    # y = (x - mean) * scale + shift: one subtraction and one multiply-add per element.
+    # (Folding the mean into the shift, x * scale + (bias - mean * scale), would add two
+    # infinities of opposite signs where scale or mean is infinite: NaN for every x.)
     scale = invstd if weight is None else invstd * weight.astype(np.float64)
-    shift = -mean * scale if bias is None else bias.astype(np.float64) - mean * scale
-    y = xd * scale[None, :, None] + shift[None, :, None]
+    shift = 0.0 if bias is None else bias.astype(np.float64)[None, :, None]
+    y = (xd - mean[None, :, None]) * scale[None, :, None] + shift
     return y.astype(dtype), mean.astype(dtype), invstd.astype(dtype)
 
 

@@ -305,15 +305,16 @@ cdef void _gn_backward(floating* g, floating* x, floating* gx, floating* mean_in
         for ci in range(cpg):
             c = (r % G) * cpg + ci
             a = 1.0 if w == NULL else <double>w[c]
-            if rstd - rstd == 0:
+            if rstd - rstd == 0 and a - a == 0:
                 _sum_g_and_g_dev(gr + ci * L, xr + ci * L, L, mean, &gsum, &gxsum)
                 # sums over the channel, then weighted: sum(g*w*xhat) = w * rstd * sum(g*(x-mean))
                 gxsum = gxsum * rstd
                 c1 = c1 + a * gxsum
+                c2 = c2 + a * gsum
             else:
-                # An infinite rstd: xhat is +-inf element by element (NaN where x is the
-                # mean), and the sums meet those infinities, as the twin's and torch's do;
-                # rstd taken out of the sum would give inf * (a finite sum) instead.
+                # An infinite rstd or weight: xhat or g * w is +-inf element by element (NaN
+                # where x is the mean or g is 0), and the sums meet those infinities, as the
+                # twin's do; taken out of the sums, rstd or w would give inf * (a finite sum).
                 gsum = 0
                 gxsum = 0
                 for l in range(L):
@@ -322,7 +323,7 @@ cdef void _gn_backward(floating* g, floating* x, floating* gx, floating* mean_in
                     gsum = gsum + gr[j]
                     gxsum = gxsum + gr[j] * xhat
                     c1 = c1 + (gr[j] * a) * xhat
-            c2 = c2 + a * gsum
+                    c2 = c2 + gr[j] * a
             partial_w[n * C + c] = gxsum
             partial_b[n * C + c] = gsum
         c1 = c1 / D

@@ -516,19 +516,24 @@ def test_batch_norm_mean_of_an_infinite_channel_over_several_blocks(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("affine", [True, False])
-def test_group_norm_backward_with_an_infinite_rstd_sums_the_infinite_xhat(dtype, affine):
-    # The kernel took rstd out of its sums, sum(g * w * xhat) = w * rstd * sum(g * (x - mean)):
-    # with rstd = inf that is inf * (a finite sum), where the twin adds up xhat's infinities
-    # of both signs and gets NaN (torch, which factors part of the sums, has NaN at most of
-    # these places).
+@pytest.mark.parametrize("infinite", ["rstd", "weight"])
+def test_group_norm_backward_with_an_infinite_rstd_or_weight_sums_the_infinities(dtype, infinite):
+    # The kernel took rstd and the weight out of its sums, sum(g * w * xhat) =
+    # w * rstd * sum(g * (x - mean)) and sum(g * w) = w * sum(g): with an infinite rstd or
+    # weight that is inf * (a finite sum), where the twin adds up the infinities of both
+    # signs element by element and gets NaN (torch, which factors part of the sums, has NaN
+    # at most of these places).
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 4, 5)).astype(dtype)
     grad = rng.standard_normal((2, 4, 5)).astype(dtype)
-    weight = rng.standard_normal(4).astype(dtype) if affine else None
+    weight = rng.standard_normal(4).astype(dtype)
     _, mean, rstd = reference.group_norm_forward(x, 2, weight, None, 1e-5)
-    rstd[1, 0] = np.inf
+    if infinite == "rstd":
+        rstd[1, 0] = np.inf
+    else:
+        weight[1] = -np.inf
     got = _norm.group_norm_backward(grad, x, 2, weight, mean, rstd)
     want = reference.group_norm_backward(grad, x, 2, weight, mean, rstd)
     assert_same_specials(got, want)
-    assert np.isnan(got[0][1, :2]).all() and np.isfinite(got[0][0]).all()
+    sample = 1 if infinite == "rstd" else slice(None)
+    assert np.isnan(got[0][sample, :2]).all() and np.isfinite(got[0][:, 2:]).all()

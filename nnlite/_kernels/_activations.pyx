@@ -30,7 +30,7 @@ from nnlite._kernels._dtype cimport data, empty_like as _empty_like
 from nnlite._kernels._elementwise_maps cimport map as _map, zip as _zip
 from nnlite._kernels._fastmath cimport _exp, _log1p_unit, _sigmoid, _tanh
 from nnlite._kernels._threads cimport threads_for, threads_for_streaming
-from nnlite._kernels._checks cimport (c_contiguous as _c, float_type as _float_type,
+from nnlite._kernels._checks cimport (c_contiguous as _c, flag as _flag, float_type as _float_type,
                                       real_number as _real_number, same_shape_floats as _pair_type)
 
 cnp.import_array()
@@ -285,7 +285,7 @@ def leaky_relu_forward(x, negative_slope, save=False):
     op = "leaky_relu_forward"
     cdef int t = _float_type(op, x, "x")
     cdef double slope = _real_number(op, negative_slope, "negative_slope")
-    return _piecewise(t, x, save, slope, 0, _leaky_relu_fwd[float], _leaky_relu_fwd[double])
+    return _piecewise(t, x, _flag(op, save, "save"), slope, 0, _leaky_relu_fwd[float], _leaky_relu_fwd[double])
 
 
 def hardtanh_forward(x, min_val, max_val, save=False):
@@ -297,14 +297,15 @@ def hardtanh_forward(x, min_val, max_val, save=False):
     cdef double low = _real_number(op, min_val, "min_val"), high = _real_number(op, max_val, "max_val")
     if low > high:
         raise ValueError(f"{op}: min_val ({low}) cannot be greater than max_val ({high})")
-    return _piecewise(t, x, save, low, high, _hardtanh_fwd[float], _hardtanh_fwd[double])
+    return _piecewise(t, x, _flag(op, save, "save"), low, high, _hardtanh_fwd[float], _hardtanh_fwd[double])
 
 
 def hardsigmoid_forward(x, save=False):
     """``min(max(x + 3, 0), 6) / 6``. With ``save``, ``(y, inside)``: the mask -3 < x < 3,
     where the slope is 1/6 (0 elsewhere, at -3 and 3 too)."""
-    cdef int t = _float_type("hardsigmoid_forward", x, "x")
-    return _piecewise(t, x, save, 0, 0, _hardsigmoid_fwd[float], _hardsigmoid_fwd[double])
+    op = "hardsigmoid_forward"
+    cdef int t = _float_type(op, x, "x")
+    return _piecewise(t, x, _flag(op, save, "save"), 0, 0, _hardsigmoid_fwd[float], _hardsigmoid_fwd[double])
 
 
 def masked_slope_backward(grad, mask, slope_true, slope_false):
@@ -352,6 +353,7 @@ def elu_forward(x, alpha, scale, save=False):
     cdef int t = _float_type(op, x, "x")
     cdef double a = _real_number(op, alpha, "alpha"), s = _real_number(op, scale, "scale")
     cdef double alpha_scale = a * s
+    save = _flag(op, save, "save")
     cdef cnp.ndarray xc = _c(x)
     cdef cnp.ndarray y = _empty_like(xc, t)
     cdef cnp.ndarray slope = _empty_like(xc, t) if save else None

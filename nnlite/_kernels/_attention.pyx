@@ -36,7 +36,7 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from cpython.pyport cimport PY_SSIZE_T_MAX
 
-from nnlite._kernels._checks cimport c_contiguous as _c
+from nnlite._kernels._checks cimport c_contiguous as _c, flag as _flag
 from nnlite._kernels._blas cimport blas_pin_one_thread, blas_restore_threads, dgemm_serial, sgemm_serial
 from nnlite._kernels._softmax_rows cimport scaled_softmax_row, softmax_backward_row
 from nnlite._kernels._threads cimport threads_for
@@ -152,6 +152,7 @@ def packed_attention_forward(qkv, num_heads, scale, bias, save_weights):
     cdef Py_ssize_t n, length, heads, d
     dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, bias)
     cdef double s = checks.real_number(op, "scale", scale)
+    save_weights = _flag(op, save_weights, "save_weights")
     cdef cnp.ndarray out = np.empty((n, length, heads * d), dtype)
     cdef cnp.ndarray weights = np.empty((n, heads, length, length), dtype) if save_weights else None
     if n * heads * length == 0 or (d == 0 and weights is None):

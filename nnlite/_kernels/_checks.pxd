@@ -5,6 +5,10 @@
 # the matching ``checks`` function, so a compiled kernel and its twin raise the
 # same exception with the same message.
 cimport numpy as cnp
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from libc.math cimport INFINITY, isfinite
+from libc.stdint cimport INT64_MAX, INT64_MIN
 
 
 cdef extern from *:
@@ -21,6 +25,94 @@ cdef extern from *:
     }
     """
     bint nnl_mul_fits(Py_ssize_t a, Py_ssize_t b, Py_ssize_t* out) noexcept nogil
+
+
+cdef extern from *:
+    """
+    /* The slow paths of the scalar checks below: checks.<check>(args...) with the result as a
+       C value, or the error it raised (-1 returned). Written in C so that they stay out of line
+       (a Cython function called once is inlined into its caller, which then is not inlined). */
+    #if defined(__GNUC__) || defined(__clang__)
+    #define NNL_SLOW static __attribute__((noinline, cold, unused))
+    #else
+    #define NNL_SLOW static
+    #endif
+    #include <stdarg.h>
+
+    static PyObject *nnl_checks_module = NULL;
+
+    NNL_SLOW PyObject *nnl_check(const char *check, const char *format, ...) {
+        PyObject *fn, *args, *result;
+        va_list va;
+        if (nnl_checks_module == NULL) {
+            nnl_checks_module = PyImport_ImportModule("nnlite._kernels.checks");
+            if (nnl_checks_module == NULL) return NULL;
+        }
+        fn = PyObject_GetAttrString(nnl_checks_module, check);
+        if (fn == NULL) return NULL;
+        va_start(va, format);
+        args = Py_VaBuildValue(format, va);
+        va_end(va);
+        if (args == NULL) { Py_DECREF(fn); return NULL; }
+        result = PyObject_CallObject(fn, args);
+        Py_DECREF(fn);
+        Py_DECREF(args);
+        return result;
+    }
+
+    NNL_SLOW double nnl_as_double(PyObject *result) {
+        double v;
+        if (result == NULL) return -1;
+        v = PyFloat_AsDouble(result);
+        Py_DECREF(result);
+        return v;
+    }
+
+    NNL_SLOW double nnl_real_number_slow(PyObject *op, PyObject *value, PyObject *name) {
+        return nnl_as_double(nnl_check("real_number", "(OOO)", op, name, value));
+    }
+
+    NNL_SLOW double nnl_real_in_slow(PyObject *op, PyObject *value, PyObject *name, double low, double high,
+                                     int low_open, int high_open) {
+        return nnl_as_double(nnl_check("real_in", "(OOOddii)", op, name, value, low, high, low_open,
+                                       high_open));
+    }
+
+    NNL_SLOW double nnl_float32_slow(PyObject *op, PyObject *value, PyObject *name, int positive) {
+        return nnl_as_double(nnl_check("float32_number", "(OOOi)", op, name, value, positive));
+    }
+
+    NNL_SLOW double nnl_hyperparameter_slow(PyObject *op, PyObject *value, PyObject *name) {
+        return nnl_as_double(nnl_check("hyperparameter", "(OOO)", op, name, value));
+    }
+
+    NNL_SLOW long long nnl_integer_slow(PyObject *op, PyObject *value, PyObject *name, long long low,
+                                        long long high, PyObject *what) {
+        long long v;
+        PyObject *result = nnl_check("integer", "(OOOLLO)", op, name, value, low, high, what);
+        if (result == NULL) return -1;
+        v = PyLong_AsLongLong(result);
+        Py_DECREF(result);
+        return v;
+    }
+
+    NNL_SLOW int nnl_flag_slow(PyObject *op, PyObject *value, PyObject *name) {
+        int v;
+        PyObject *result = nnl_check("flag", "(OOO)", op, name, value);
+        if (result == NULL) return -1;
+        v = PyObject_IsTrue(result);
+        Py_DECREF(result);
+        return v;
+    }
+    """
+    double nnl_real_number_slow(object op, object value, object name) except? -1
+    double nnl_real_in_slow(object op, object value, object name, double low, double high, bint low_open,
+                            bint high_open) except? -1
+    double nnl_float32_slow(object op, object value, object name, bint positive) except? -1
+    double nnl_hyperparameter_slow(object op, object value, object name) except? -1
+    long long nnl_integer_slow(object op, object value, object name, long long low, long long high,
+                               object what) except? -1
+    bint nnl_flag_slow(object op, object value, object name) except -1
 
 
 cdef inline int float_type(str op, object arr, str name) except -1:
@@ -57,12 +149,86 @@ cdef inline int index_array(str op, object arr, str name) except -1:
     return 0
 
 
-cdef inline double real_number(str op, object value, str name) except? -1:
-    """checks.real_number: a Python float (or np.float64) directly, anything else through it."""
+# ---- scalar arguments: checks.real_number, real_in, hyperparameter, integer and flag ----
+# A scalar parameter of a kernel is a plain ``object``, never a typed C parameter: Cython
+# would convert that before the wrapper's first line, and word its own error ("must be real
+# number, not str", "an integer is required"), or take a float for an int. Each check below
+# takes the common spelling (a Python float or int, True or False) in a few instructions and
+# hands anything else to its ``checks`` function (``nnl_*_slow`` above), which raises the error both
+# backends give or returns the value of an unusual but valid spelling (a NumPy scalar, a
+# Fraction). The slow paths are functions of their own, so that the compiler inlines the
+# fast ones: a check of a float costs a type test and a comparison.
+
+cdef inline bint _as_double(object value, double* out) noexcept:
+    """A Python float (np.float64 too) or an int that fits in a long long, as a double;
+    False for anything else (without an error)."""
+    cdef long long i
+    cdef int overflow = 0
     if isinstance(value, float):
-        return value
-    from nnlite._kernels.checks import real_number as _real_number
-    return _real_number(op, name, value)
+        out[0] = PyFloat_AS_DOUBLE(value)
+        return True
+    if type(value) is int:
+        i = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow == 0:
+            out[0] = <double>i
+            return True
+    return False
+
+
+cdef inline double real_number(str op, object value, str name) except? -1:
+    """checks.real_number: a Python float or int directly, anything else through it."""
+    cdef double v
+    if _as_double(value, &v):
+        return v
+    return nnl_real_number_slow(op, value, name)
+
+
+cdef inline double real_in(str op, object value, str name, double low=-INFINITY, double high=INFINITY,
+                           bint low_open=False, bint high_open=False) except? -1:
+    """checks.real_in: a real number between ``low`` and ``high`` (NaN never is)."""
+    cdef double v
+    if _as_double(value, &v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high):
+        return v
+    return nnl_real_in_slow(op, value, name, low, high, low_open, high_open)
+
+
+cdef inline float float32_number(str op, object value, str name, bint positive=False) except? -1:
+    """checks.float32_number: a real number finite as a float32 (and > 0 there, if ``positive``)."""
+    cdef float f
+    if isinstance(value, float):
+        f = <float>PyFloat_AS_DOUBLE(value)
+        if isfinite(f) and (f > 0 or not positive):
+            return f
+    return <float>nnl_float32_slow(op, value, name, positive)
+
+
+cdef inline double hyperparameter(str op, object value, str name, double below=INFINITY) except? -1:
+    """checks.hyperparameter: a real number >= 0 and below ``below`` (its HYPERPARAMETERS entry)."""
+    cdef double v
+    if _as_double(value, &v) and v >= 0 and v < below:
+        return v
+    return nnl_hyperparameter_slow(op, value, name)
+
+
+cdef inline long long integer(str op, object value, str name, long long low=INT64_MIN,
+                              long long high=INT64_MAX, str what=None) except? -1:
+    """checks.integer: an int (not a bool, not a float) in [low, high]."""
+    cdef long long v
+    cdef int overflow = 0
+    if type(value) is int:
+        v = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow == 0 and low <= v <= high:
+            return v
+    return nnl_integer_slow(op, value, name, low, high, what)
+
+
+cdef inline bint flag(str op, object value, str name) except -1:
+    """checks.flag: True or False (a NumPy bool, 0 or 1 through checks.flag)."""
+    if value is True:
+        return True
+    if value is False:
+        return False
+    return nnl_flag_slow(op, value, name)
 
 
 cdef inline bint product_fits(Py_ssize_t* factors, int n):

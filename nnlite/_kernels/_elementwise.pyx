@@ -10,15 +10,17 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+from libc.stdint cimport INT64_MAX, int64_t
 from libc.string cimport memcpy
 
 from nnlite._kernels._dtype cimport data, data_as, empty_like as _empty_like
 from nnlite._kernels._elementwise_maps cimport map as _map, zip as _zip
 from nnlite._kernels._fastmath cimport _erf, _exp, _sigmoid, _tanh
 from nnlite._kernels._threads cimport threads_for, threads_for_streaming
-from nnlite._kernels._checks cimport (c_contiguous as _c, float_type as _float_type, index_array as _index_array,
+from nnlite._kernels._checks cimport (c_contiguous as _c, flag as _flag, float_type as _float_type,
+                                      index_array as _index_array, integer as _integer, real_in as _real_in,
                                       same_shape_floats as _pair_type)
+from nnlite._kernels import checks
 
 cnp.import_array()
 
@@ -274,6 +276,7 @@ def gelu_forward(x, approximate, save=False):
     """
     _check_approximate("gelu_forward", approximate)
     cdef int t = _float_type("gelu_forward", x, "x")
+    save = _flag("gelu_forward", save, "save")
     cdef cnp.ndarray xc = _c(x)
     cdef cnp.ndarray y = _empty_like(xc, t)
     cdef cnp.ndarray saved = _empty_like(xc, t) if save else None
@@ -354,13 +357,7 @@ def dropout_forward(x, u, p):
     Python (and seeded) while the kernel stays a pure function.
     """
     cdef int t = _pair_type("dropout_forward", x, "x", u, "u")
-    cdef double pd
-    try:
-        pd = p
-    except TypeError:
-        raise TypeError(f"dropout_forward: p must be a number, got {type(p).__name__}") from None
-    if not (0.0 <= pd < 1.0):
-        raise ValueError(f"dropout_forward: p must be in [0, 1), got {p!r}")
+    cdef double pd = _real_in("dropout_forward", p, "p", 0, 1, False, True)   # 0 <= p < 1
     cdef double scale = 1.0 / (1.0 - pd)
     cdef cnp.ndarray xc = _c(x), uc = _c(u)
     cdef cnp.ndarray y = _empty_like(xc, t)
@@ -414,13 +411,13 @@ def embedding_backward(grad, indices, num_embeddings, padding_idx):
     """
     op = "embedding_backward"
     cdef int t = _float_type(op, grad, "grad")
-    if isinstance(num_embeddings, bool) or not isinstance(num_embeddings, (int, np.integer)) \
-            or num_embeddings < 0:
-        raise ValueError(f"{op}: num_embeddings must be an int >= 0, got {num_embeddings!r}")
-    if not isinstance(padding_idx, (int, np.integer)) or not -1 <= padding_idx < num_embeddings:
-        raise ValueError(f"{op}: padding_idx must be -1 (none) or in [0, {num_embeddings}), "
-                         f"got {padding_idx!r}")
-    cdef cnp.ndarray idx = _check_indices(op, indices, num_embeddings)
+    cdef Py_ssize_t rows = _integer(op, num_embeddings, "num_embeddings", 0, INT64_MAX, None)
+    cdef int64_t pad
+    if type(padding_idx) is int and -1 <= padding_idx < rows:
+        pad = padding_idx
+    else:
+        pad = checks.padding_idx(op, padding_idx, rows)
+    cdef cnp.ndarray idx = _check_indices(op, indices, rows)
     index_shape = (<object>idx).shape
     grad_shape = grad.shape
     if len(grad_shape) != len(index_shape) + 1 or grad_shape[:len(index_shape)] != index_shape:
@@ -428,8 +425,7 @@ def embedding_backward(grad, indices, num_embeddings, padding_idx):
                          f"got {grad.shape}")
     cdef cnp.ndarray g = _c(grad)
     cdef Py_ssize_t dim = g.shape[g.ndim - 1]
-    cdef cnp.ndarray table = np.zeros((int(num_embeddings), dim), dtype=g.dtype)
-    cdef int64_t pad = padding_idx
+    cdef cnp.ndarray table = np.zeros((rows, dim), dtype=g.dtype)
     # the one float/double choice of this pass: _embedding_bwd is written once, on `floating`
     if t == cnp.NPY_FLOAT32:
         _embedding_bwd(<float*>data(table), g, idx, dim, pad)

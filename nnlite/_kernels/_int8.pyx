@@ -71,6 +71,7 @@ from libc.math cimport INFINITY, nearbyintf
 from libc.stdlib cimport free, malloc
 from libc.stdint cimport int8_t, int16_t, int32_t, uint8_t
 
+from nnlite._kernels._checks cimport flag as _flag, float32_number as _float32, integer as _integer
 from nnlite._kernels._threads cimport threads_for
 from nnlite._kernels.reference import _int8 as twin
 
@@ -221,8 +222,7 @@ def pack_int8_weight(w_q):
     return out
 
 
-def int8_linear(x_q, int x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_scale=None,
-                int out_zero_point=0):
+def int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_scale=None, out_zero_point=0):
     """``multiplier[n] * (x_q @ w_q.T - x_zero_point * w_row_sums)[m, n] + bias[n]``.
 
     ``x_q`` uint8 (M, K); ``w_q`` int8 (N, K), packed on each call; ``w_row_sums``
@@ -230,16 +230,18 @@ def int8_linear(x_q, int x_zero_point, w_q, w_row_sums, multiplier, bias=None, o
     ``bias`` float32 (N,) or None. Returns float32 (M, N); with ``out_scale``
     the result requantized to uint8: ``clamp(rint(y / out_scale) + out_zero_point, 0, 255)``.
     """
-    cdef bint requant = out_scale is not None
-    cdef float oscale = out_scale if requant else 1.0
+    op = "int8_linear"
     if not (_is(x_q, cnp.NPY_UINT8, 2) and _is(w_q, cnp.NPY_INT8, 2) and _is(w_row_sums, cnp.NPY_INT32, 1)
             and _is(multiplier, cnp.NPY_FLOAT32, 1) and (bias is None or _is(bias, cnp.NPY_FLOAT32, 1))
             and w_q.shape[1] == x_q.shape[1] and _vector_length(w_row_sums) == w_q.shape[0]
             and _vector_length(multiplier) == w_q.shape[0]
-            and (bias is None or _vector_length(bias) == w_q.shape[0]) and x_q.shape[1] <= _MAX_K
-            and 0 <= x_zero_point <= 255 and 0 <= out_zero_point <= 255
-            and oscale > 0):
+            and (bias is None or _vector_length(bias) == w_q.shape[0]) and x_q.shape[1] <= _MAX_K):
         _refuse(twin.int8_linear, (x_q, x_zero_point, w_q, w_row_sums, multiplier, bias, out_scale, out_zero_point))
+    # the scalars in the twin's order, each checked as the twin checks it (checks.py)
+    cdef int32_t x_zp = <int32_t>_integer(op, x_zero_point, "x_zero_point", 0, 255, None)
+    cdef int32_t out_zp = <int32_t>_integer(op, out_zero_point, "out_zero_point", 0, 255, None)
+    cdef bint requant = out_scale is not None
+    cdef float oscale = _float32(op, out_scale, "out_scale", True) if requant else 1.0
     cdef cnp.ndarray xa = _contiguous(x_q), sa = _contiguous(w_row_sums), ma = _contiguous(multiplier)
     cdef cnp.ndarray ba = None if bias is None else _contiguous(bias)
     cdef Py_ssize_t M = xa.shape[0], K = xa.shape[1], N = w_q.shape[0], K4 = (K + 3) // 4 * 4
@@ -264,23 +266,25 @@ def int8_linear(x_q, int x_zero_point, w_q, w_row_sums, multiplier, bias=None, o
     cdef int nthreads = _threads_for(M, N, K)
     with nogil:
         nnl_copy_codes(<const uint8_t*>cnp.PyArray_DATA(xa), M, K, K4, words, codes)
-        _gemm(codes, False, <const int8_t*>cnp.PyArray_DATA(packed), M, N, K4 // 4, x_zero_point,
+        _gemm(codes, False, <const int8_t*>cnp.PyArray_DATA(packed), M, N, K4 // 4, x_zp,
               <const int32_t*>cnp.PyArray_DATA(sa), <const float*>cnp.PyArray_DATA(ma), bias_ptr, oscale,
-              out_zero_point, requant, False, out_f, out_q, nthreads)
+              out_zp, requant, False, out_f, out_q, nthreads)
     free(codes)
     return out
 
 
-def quantize_u8(x, float scale, int zero_point):
+def quantize_u8(x, scale, zero_point):
     """uint8 codes ``clamp(rint(x * (1 / scale)) + zero_point, 0, 255)`` of a float32 array (any shape)."""
     if (not cnp.PyArray_Check(x) or cnp.PyArray_TYPE(<cnp.ndarray>x) != cnp.NPY_FLOAT32
-            or cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>x) or not scale > 0 or not 0 <= zero_point <= 255):
+            or cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>x)):
         _refuse(twin.quantize_u8, (x, scale, zero_point))
+    cdef float scale_ = _float32("quantize_u8", scale, "scale", True)
+    cdef int zp = <int>_integer("quantize_u8", zero_point, "zero_point", 0, 255, None)
     cdef cnp.ndarray xa = _contiguous(x)
     cdef cnp.ndarray out = np.empty(x.shape, dtype=np.uint8)
     cdef Py_ssize_t n = xa.size
     with nogil:   # one long row of byte codes
-        nnl_quantize_row(<const float*>cnp.PyArray_DATA(xa), n, n, <float>1.0 / scale, zero_point, 255.0, 0,
+        nnl_quantize_row(<const float*>cnp.PyArray_DATA(xa), n, n, <float>1.0 / scale_, zp, 255.0, 0,
                          cnp.PyArray_DATA(out))
     return out
 
@@ -301,7 +305,7 @@ cdef inline void _qparams(float lo, float hi, float qmax, float* scale, float* z
 
 
 
-def dynamic_qparams(float lo, float hi, bint reduce_range=False):
+def dynamic_qparams(lo, hi, reduce_range=False):
     """Affine ``(scale, zero_point)`` for codes 0..255 (0..127 with ``reduce_range``) of ``[min(lo, 0), max(hi, 0)]``.
 
     In float32 steps, with ``q_max`` 255 or 127: ``scale = max((hi - lo) / q_max, eps)``,
@@ -309,13 +313,15 @@ def dynamic_qparams(float lo, float hi, bint reduce_range=False):
     computes from each batch's min and max.
     """
     cdef float scale, zp
-    _qparams(lo, hi, 127.0 if reduce_range else 255.0, &scale, &zp)
+    cdef float lo_ = _float32("dynamic_qparams", lo, "lo"), hi_ = _float32("dynamic_qparams", hi, "hi")
+    cdef bint seven = _flag("dynamic_qparams", reduce_range, "reduce_range")
+    _qparams(lo_, hi_, 127.0 if seven else 255.0, &scale, &zp)
     return float(scale), int(zp)
 
 
 
-def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, int x_zero_point=0,
-                     bint relu=False, bint reduce_range=False):
+def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, x_zero_point=0, relu=False,
+                     reduce_range=False):
     """A quantized Linear on float32 input, in one call: quantize, u8 x s8 GEMM, epilogue.
 
     ``x`` float32 (M, K). With ``x_scale=None`` (dynamic quantization) the
@@ -342,15 +348,21 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
     M, K, N = cnp.PyArray_DIMS(<cnp.ndarray>x)[0], cnp.PyArray_DIMS(<cnp.ndarray>x)[1], _vector_length(w_row_sums)
     K4 = (K + 3) // 4 * 4
     if (wd[0] != (N + 7) // 8 or wd[1] != K4 // 4 or wd[2] != 8 or wd[3] != 4 or _vector_length(w_scale) != N
-            or (bias is not None and _vector_length(bias) != N) or K > _MAX_K
-            or (reduce_range and x_scale is not None)):
+            or (bias is not None and _vector_length(bias) != N) or K > _MAX_K):
+        _refuse(twin.quantized_linear, (x, w_packed, w_row_sums, w_scale, bias, x_scale, x_zero_point, relu,
+                                        reduce_range))
+    # the scalars in the twin's order, each checked as the twin checks it (checks.py)
+    op = "quantized_linear"
+    cdef bint relu_ = _flag(op, relu, "relu"), seven = _flag(op, reduce_range, "reduce_range")
+    cdef int32_t x_zp = <int32_t>_integer(op, x_zero_point, "x_zero_point", 0, 255, None)
+    if seven and x_scale is not None:
         _refuse(twin.quantized_linear, (x, w_packed, w_row_sums, w_scale, bias, x_scale, x_zero_point, relu,
                                         reduce_range))
     cdef cnp.ndarray xa = _contiguous(x), wa = _contiguous(w_packed), sa = _contiguous(w_row_sums)
     cdef cnp.ndarray ca = _contiguous(w_scale)
     cdef cnp.ndarray ba = None if bias is None else _contiguous(bias)
     cdef float sx = 1.0, zx = 0.0, lo, hi
-    cdef float qmax = 127.0 if reduce_range else 255.0
+    cdef float qmax = 127.0 if seven else 255.0
     cdef int has_nan
     cdef const float* xp = <const float*>cnp.PyArray_DATA(xa)
     if x_scale is None:
@@ -362,11 +374,8 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
                                                 relu, reduce_range))
             _qparams(lo, hi, qmax, &sx, &zx)
     else:
-        sx = x_scale
-        if not (sx > 0 and 0 <= x_zero_point <= 255):
-            _refuse(twin.quantized_linear, (x, w_packed, w_row_sums, w_scale, bias, x_scale, x_zero_point,
-                                            relu, reduce_range))
-        zx = x_zero_point
+        sx = _float32(op, x_scale, "x_scale", True)
+        zx = x_zp
     cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, [M, N], cnp.NPY_FLOAT32, 0)
     if M == 0 or N == 0:
         return out
@@ -377,7 +386,6 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
     cdef const float* cp = <const float*>cnp.PyArray_DATA(ca)
     # One scratch block: the activation codes (M x K4 in the tile's layout), then the N
     # multipliers s_x * w_scale[n].
-    cdef bint seven = reduce_range
     cdef size_t code_bytes = M * K4 * nnl_code_size(seven)
     cdef char* scratch = <char*>malloc(code_bytes + N * sizeof(float) + 16)
     if scratch == NULL:
@@ -392,7 +400,7 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
         for n in range(N):
             mult[n] = sx * cp[n]
         _gemm(scratch, seven, <const int8_t*>cnp.PyArray_DATA(wa), M, N, K4 // 4, <int32_t>zx,
-              <const int32_t*>cnp.PyArray_DATA(sa), mult, bias_ptr, 1.0, 0, False, relu,
+              <const int32_t*>cnp.PyArray_DATA(sa), mult, bias_ptr, 1.0, 0, False, relu_,
               <float*>cnp.PyArray_DATA(out), NULL, nthreads)
     free(scratch)
     return out

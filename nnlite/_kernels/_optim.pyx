@@ -13,8 +13,10 @@ cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport pow
+from libc.stdint cimport INT64_MAX
 
-from nnlite._kernels._checks cimport separate
+from nnlite._kernels._checks cimport (flag as _flag, hyperparameter as _hyper, integer as _integer,
+                                      real_number as _real_number, separate)
 from nnlite._kernels._dtype cimport data, data_as
 from nnlite._kernels._fastmath cimport _sqrt
 from nnlite._kernels._threads cimport threads_for
@@ -27,6 +29,8 @@ cnp.import_array()
 
 
 __all__ = ["sgd_step", "adagrad_step", "rmsprop_step", "adam_step"]
+
+cdef str STEP = _checks_py.STEP   # what a step count is, in its errors
 
 # ------------------------------------------------------------- validation -----
 
@@ -65,17 +69,10 @@ cdef int _check_buffers(str kernel, list named, Py_ssize_t n_updated) except -1:
     return 0
 
 
-cdef int _check_value(str kernel, bint ok, str what, object value) except -1:
-    if not ok:
-        raise ValueError(f"{kernel}: invalid {what}: {value!r}")
-    return 0
-
-
-cdef long _step_count(str kernel, object step) except -1:
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"{kernel}: step must be an int >= 1 (the count after incrementing), "
-                         f"got {step!r}")
-    return step
+# The scalar arguments are plain objects, each read into a C variable of its own (``lr`` into
+# ``lr_``) by the checks of _checks.pxd: a float or an int in range at once, anything else through
+# checks.py. A typed ``double lr`` would be converted by Cython before the first line, in Cython's
+# words when it cannot be. They are checked in the order the twins check them.
 
 
 # -------------------------------------------------------------------- SGD -----
@@ -128,32 +125,36 @@ cdef void _sgd_loop(floating* param, object grad_, object buf_, double lr, doubl
                              nesterov)
 
 
-def sgd_step(param, grad, momentum_buffer, double lr, double momentum,
-             double dampening, bint nesterov, double weight_decay, bint maximize, bint first_step):
+def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, nesterov, weight_decay, maximize,
+             first_step):
     """SGD with optional momentum (heavy-ball or Nesterov) and L2 weight decay, in place.
 
     ``momentum_buffer`` is None when momentum == 0 (and ignored if given then).
     """
     kernel = "sgd_step"
-    cdef bint use_momentum = momentum != 0
+    cdef double momentum_ = _hyper(kernel, momentum, "momentum")   # it decides which buffers are read
+    cdef bint use_momentum = momentum_ != 0
     buf = momentum_buffer if use_momentum else None
     _check_buffers(kernel, [("param", param), ("momentum_buffer", buf), ("grad", grad)], 2)
-    _check_value(kernel, lr >= 0, "learning rate", lr)
-    _check_value(kernel, momentum >= 0, "momentum value", momentum)
-    _check_value(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
-    if nesterov and (momentum <= 0 or dampening != 0):
+    cdef double lr_ = _hyper(kernel, lr, "lr")
+    cdef double weight_decay_ = _hyper(kernel, weight_decay, "weight_decay")
+    cdef double dampening_ = _real_number(kernel, dampening, "dampening")
+    cdef bint nesterov_ = _flag(kernel, nesterov, "nesterov")
+    cdef bint maximize_ = _flag(kernel, maximize, "maximize")
+    cdef bint first_step_ = _flag(kernel, first_step, "first_step")
+    if nesterov_ and (momentum_ <= 0 or dampening_ != 0):
         raise ValueError(f"{kernel}: Nesterov momentum requires a momentum and zero dampening "
-                         f"(got momentum={momentum!r}, dampening={dampening!r})")
+                         f"(got momentum={momentum_!r}, dampening={dampening_!r})")
     if use_momentum and buf is None:
-        raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
+        raise ValueError(f"{kernel}: momentum={momentum_!r} needs a momentum_buffer")
     g = np.ascontiguousarray(grad)
     # the one float/double choice of this step: _sgd_loop is written once, on `floating`
     if cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT:
-        _sgd_loop(<float*>data(param), g, buf, lr, momentum, dampening, nesterov, weight_decay,
-                  maximize, first_step)
+        _sgd_loop(<float*>data(param), g, buf, lr_, momentum_, dampening_, nesterov_, weight_decay_,
+                  maximize_, first_step_)
     else:
-        _sgd_loop(<double*>data(param), g, buf, lr, momentum, dampening, nesterov, weight_decay,
-                  maximize, first_step)
+        _sgd_loop(<double*>data(param), g, buf, lr_, momentum_, dampening_, nesterov_, weight_decay_,
+                  maximize_, first_step_)
 
 
 # ---------------------------------------------------------------- Adagrad -----
@@ -178,25 +179,25 @@ cdef void _adagrad_loop(floating* param, object grad_, object state_sum_, double
         param[i] = param[i] + neg_clr * g / (_sqrt(s) + eps_)
 
 
-def adagrad_step(param, grad, state_sum, step, double lr, double lr_decay,
-                 double weight_decay, double eps, bint maximize):
+def adagrad_step(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize):
     """Adagrad: accumulate squared gradients, divide the step by their root, in place."""
     kernel = "adagrad_step"
     _check_buffers(kernel, [("param", param), ("state_sum", state_sum), ("grad", grad)], 2)
     if state_sum is None:
         raise ValueError(f"{kernel}: state_sum is required")
-    cdef long k = _step_count(kernel, step)
-    _check_value(kernel, lr >= 0, "learning rate", lr)
-    _check_value(kernel, lr_decay >= 0, "lr_decay value", lr_decay)
-    _check_value(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
-    _check_value(kernel, eps >= 0, "epsilon value", eps)
-    cdef double clr = lr / (1 + <double>(k - 1) * lr_decay)
+    cdef long long k = _integer(kernel, step, "step", 1, INT64_MAX, STEP)
+    cdef double lr_ = _hyper(kernel, lr, "lr")
+    cdef double lr_decay_ = _hyper(kernel, lr_decay, "lr_decay")
+    cdef double weight_decay_ = _hyper(kernel, weight_decay, "weight_decay")
+    cdef double eps_ = _hyper(kernel, eps, "eps")
+    cdef bint maximize_ = _flag(kernel, maximize, "maximize")
+    cdef double clr = lr_ / (1 + <double>(k - 1) * lr_decay_)
     g = np.ascontiguousarray(grad)
     # the one float/double choice of this step: _adagrad_loop is written once, on `floating`
     if cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT:
-        _adagrad_loop(<float*>data(param), g, state_sum, clr, weight_decay, eps, maximize)
+        _adagrad_loop(<float*>data(param), g, state_sum, clr, weight_decay_, eps_, maximize_)
     else:
-        _adagrad_loop(<double*>data(param), g, state_sum, clr, weight_decay, eps, maximize)
+        _adagrad_loop(<double*>data(param), g, state_sum, clr, weight_decay_, eps_, maximize_)
 
 
 # ---------------------------------------------------------------- RMSprop -----
@@ -269,35 +270,36 @@ cdef void _rmsprop_loop(floating* param, object grad_, object square_avg_, objec
                                  oma, eps_, wd, mom, omw, w_small, decay, False, False)
 
 
-def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, double lr,
-                 double alpha, double eps, double weight_decay, double momentum, bint centered,
-                 bint maximize):
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
+                 momentum, centered, maximize):
     """RMSprop: divide by a running root-mean-square of gradients (optionally centred), in place."""
     kernel = "rmsprop_step"
-    cdef bint use_momentum = momentum > 0
-    ga = grad_avg if centered else None
+    cdef double momentum_ = _hyper(kernel, momentum, "momentum")   # these two decide which
+    cdef bint centered_ = _flag(kernel, centered, "centered")      # buffers are read
+    cdef bint use_momentum = momentum_ > 0
+    ga = grad_avg if centered_ else None
     buf = momentum_buffer if use_momentum else None
     _check_buffers(kernel, [("param", param), ("square_avg", square_avg), ("grad_avg", ga),
                             ("momentum_buffer", buf), ("grad", grad)], 4)
     if square_avg is None:
         raise ValueError(f"{kernel}: square_avg is required")
-    _check_value(kernel, lr >= 0, "learning rate", lr)
-    _check_value(kernel, eps >= 0, "epsilon value", eps)
-    _check_value(kernel, momentum >= 0, "momentum value", momentum)
-    _check_value(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
-    _check_value(kernel, alpha >= 0, "alpha value", alpha)
-    if centered and ga is None:
+    cdef double lr_ = _hyper(kernel, lr, "lr")
+    cdef double eps_ = _hyper(kernel, eps, "eps")
+    cdef double weight_decay_ = _hyper(kernel, weight_decay, "weight_decay")
+    cdef double alpha_ = _hyper(kernel, alpha, "alpha")
+    cdef bint maximize_ = _flag(kernel, maximize, "maximize")
+    if centered_ and ga is None:
         raise ValueError(f"{kernel}: centered=True needs a grad_avg buffer")
     if use_momentum and buf is None:
-        raise ValueError(f"{kernel}: momentum={momentum!r} needs a momentum_buffer")
+        raise ValueError(f"{kernel}: momentum={momentum_!r} needs a momentum_buffer")
     g = np.ascontiguousarray(grad)
     # the one float/double choice of this step: _rmsprop_loop is written once, on `floating`
     if cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT:
-        _rmsprop_loop(<float*>data(param), g, square_avg, ga, buf, lr, alpha, eps, weight_decay,
-                      momentum, centered, maximize)
+        _rmsprop_loop(<float*>data(param), g, square_avg, ga, buf, lr_, alpha_, eps_, weight_decay_,
+                      momentum_, centered_, maximize_)
     else:
-        _rmsprop_loop(<double*>data(param), g, square_avg, ga, buf, lr, alpha, eps, weight_decay,
-                      momentum, centered, maximize)
+        _rmsprop_loop(<double*>data(param), g, square_avg, ga, buf, lr_, alpha_, eps_, weight_decay_,
+                      momentum_, centered_, maximize_)
 
 
 # ------------------------------------------------------------ Adam, AdamW -----
@@ -364,40 +366,42 @@ cdef void _adam_loop(floating* param, object grad_, object exp_avg_, object exp_
                               nss, False)
 
 
-def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, double lr,
-              double beta1, double beta2, double eps, double weight_decay,
-              bint decoupled_weight_decay, bint amsgrad, bint maximize):
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+              weight_decay, decoupled_weight_decay, amsgrad, maximize):
     """Adam (L2 decay added to the gradient) or AdamW (decoupled decay), in place.
 
     ``m = lerp(m, g, 1 - beta1)``; ``v = beta2 v + (1 - beta2) g²``;
     ``param -= lr / (1 - beta1**step) * m / (sqrt(v) / sqrt(1 - beta2**step) + eps)``.
     """
     kernel = "adam_step"
-    vmax = max_exp_avg_sq if amsgrad else None
+    cdef bint amsgrad_ = _flag(kernel, amsgrad, "amsgrad")   # it decides which buffers are read
+    vmax = max_exp_avg_sq if amsgrad_ else None
     _check_buffers(kernel, [("param", param), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq),
                             ("max_exp_avg_sq", vmax), ("grad", grad)], 4)
     if exp_avg is None or exp_avg_sq is None:
         raise ValueError(f"{kernel}: exp_avg and exp_avg_sq are required")
-    cdef long k = _step_count(kernel, step)
-    _check_value(kernel, lr >= 0, "learning rate", lr)
-    _check_value(kernel, eps >= 0, "epsilon value", eps)
-    _check_value(kernel, 0 <= beta1 < 1, "beta parameter at index 0", beta1)
-    _check_value(kernel, 0 <= beta2 < 1, "beta parameter at index 1", beta2)
-    _check_value(kernel, weight_decay >= 0, "weight_decay value", weight_decay)
-    if amsgrad and vmax is None:
+    cdef long long k = _integer(kernel, step, "step", 1, INT64_MAX, STEP)
+    cdef double lr_ = _hyper(kernel, lr, "lr")
+    cdef double eps_ = _hyper(kernel, eps, "eps")
+    cdef double beta1_ = _hyper(kernel, beta1, "beta1", 1.0)
+    cdef double beta2_ = _hyper(kernel, beta2, "beta2", 1.0)
+    cdef double weight_decay_ = _hyper(kernel, weight_decay, "weight_decay")
+    cdef bint decoupled_ = _flag(kernel, decoupled_weight_decay, "decoupled_weight_decay")
+    cdef bint maximize_ = _flag(kernel, maximize, "maximize")
+    if amsgrad_ and vmax is None:
         raise ValueError(f"{kernel}: amsgrad=True needs a max_exp_avg_sq buffer")
     # Bias corrections once per call, with the same libm pow as Python's float ** int.
-    cdef double bias_correction1 = 1 - pow(beta1, <double>k)
-    cdef double bias_correction2 = 1 - pow(beta2, <double>k)
-    cdef double step_size = lr / bias_correction1
+    cdef double bias_correction1 = 1 - pow(beta1_, <double>k)
+    cdef double bias_correction2 = 1 - pow(beta2_, <double>k)
+    cdef double step_size = lr_ / bias_correction1
     cdef double bias_correction2_sqrt = pow(bias_correction2, 0.5)
     g = np.ascontiguousarray(grad)
     # the one float/double choice of this step: _adam_loop is written once, on `floating`
     if cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT:
-        _adam_loop(<float*>data(param), g, exp_avg, exp_avg_sq, vmax, lr, beta1, beta2, eps,
-                   weight_decay, decoupled_weight_decay, amsgrad, maximize, step_size,
+        _adam_loop(<float*>data(param), g, exp_avg, exp_avg_sq, vmax, lr_, beta1_, beta2_, eps_,
+                   weight_decay_, decoupled_, amsgrad_, maximize_, step_size,
                    bias_correction2_sqrt)
     else:
-        _adam_loop(<double*>data(param), g, exp_avg, exp_avg_sq, vmax, lr, beta1, beta2, eps,
-                   weight_decay, decoupled_weight_decay, amsgrad, maximize, step_size,
+        _adam_loop(<double*>data(param), g, exp_avg, exp_avg_sq, vmax, lr_, beta1_, beta2_, eps_,
+                   weight_decay_, decoupled_, amsgrad_, maximize_, step_size,
                    bias_correction2_sqrt)

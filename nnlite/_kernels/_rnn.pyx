@@ -42,7 +42,7 @@ import numpy as np
 
 from nnlite._kernels._blas cimport (blas_pin_one_thread, blas_restore_threads, dgemm_rowmajor, dgemm_serial,
                                     gemv_row, sgemm_rowmajor, sgemm_serial)
-from nnlite._kernels._checks cimport is_native_float, separate
+from nnlite._kernels._checks cimport flag as _flag, is_native_float, separate
 from nnlite._kernels._dtype cimport data
 from nnlite._kernels._fastmath cimport _sigmoid, _tanh
 from nnlite._kernels._threads cimport threads_for
@@ -507,15 +507,17 @@ def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
           ((B, H), (B, 4 * H), (B, H), (B, 3 * H), (B, 3 * H), (B, H)), ("dgi", "dgh", "dh_prev"), B, H)
 
 
-def rnn_step_forward(gh, gi, b_hh, h, bint relu):
+def rnn_step_forward(gh, gi, b_hh, h, relu):
     """Write h' = tanh(gi + gh + b_hh) (or relu) of one plain RNN step."""
+    relu = _flag("rnn_step_forward", relu, "relu")
     B, H = _checks_py.step_state("rnn_step_forward", "h", h)
     _step(RNN_FORWARD, "rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"),
           ((B, H), (B, H), (H,), (B, H)), ("h",), B, H, relu, 1)
 
 
-def rnn_step_backward(dh, h, dpre, bint relu):
+def rnn_step_backward(dh, h, dpre, relu):
     """dL/d(pre-activation) of one plain RNN step from dL/dh' and h'."""
+    relu = _flag("rnn_step_backward", relu, "relu")
     B, H = _checks_py.step_state("rnn_step_backward", "h", h)
     _step(RNN_BACKWARD, "rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"),
           ((B, H), (B, H), (B, H)), ("dpre",), B, H, relu, 1)

@@ -16,7 +16,7 @@ cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN, log
-from libc.stdint cimport int64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
 
 from nnlite._kernels._dtype cimport empty_like as _empty_like
 from nnlite._kernels._fastmath cimport _exp
@@ -25,7 +25,8 @@ from nnlite._kernels._softmax_rows cimport (row_dot as _row_dot, row_max as _row
                                            softmax_row as _softmax_row)
 from nnlite._kernels._threads cimport threads_for
 from nnlite._kernels._checks cimport (c_contiguous as _c, float_type as _float_type,
-                                     index_array as _index_array, real_number as _real_number)
+                                     index_array as _index_array, integer as _integer, real_in as _real_in,
+                                     real_number as _real_number)
 
 cnp.import_array()
 
@@ -323,7 +324,8 @@ def log_softmax_backward(grad, out):
 
 cdef tuple _cross_entropy_inputs(str op, object logits, object target, object weight,
                                  object ignore_index, object label_smoothing, object reduction):
-    """Validate; return (dtype number, logits, target, weight or None, Reduction)."""
+    """Validate; return (dtype number, logits, target, weight or None, Reduction, ignore_index,
+    label_smoothing)."""
     cdef int t = _float_type(op, logits, "logits")
     if weight is not None:
         _same_type(op, t, logits, "logits", weight, "weight")
@@ -348,11 +350,11 @@ cdef tuple _cross_entropy_inputs(str op, object logits, object target, object we
         red = REDUCTION_SUM
     else:
         raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    cdef double eps = _real_in(op, label_smoothing, "label_smoothing", 0, 1)
+    cdef int64_t ign = _integer(op, ignore_index, "ignore_index", INT64_MIN, INT64_MAX, None)
     cdef cnp.ndarray tc = _c(target)
     cdef const int64_t *pt = <const int64_t*>cnp.PyArray_DATA(tc)
-    cdef int64_t ign = ignore_index, classes = c
+    cdef int64_t classes = c
     cdef Py_ssize_t i, rows = n, bad = -1
     with nogil:
         for i in range(rows):
@@ -361,8 +363,8 @@ cdef tuple _cross_entropy_inputs(str op, object logits, object target, object we
                 break
     if bad >= 0:
         raise IndexError(f"{op}: target {pt[bad]} is out of bounds for C={c} classes "
-                         f"(ignore_index={ignore_index})")
-    return t, _c(logits), tc, (None if weight is None else _c(weight)), red
+                         f"(ignore_index={ign})")
+    return t, _c(logits), tc, (None if weight is None else _c(weight)), red, ign, eps
 
 
 def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing, reduction):
@@ -376,12 +378,12 @@ def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing,
     """
     op = "cross_entropy_forward"
     cdef int t
-    t, x, tc, w, red = _cross_entropy_inputs(op, logits, target, weight, ignore_index,
-                                             label_smoothing, reduction)
+    cdef int64_t ign
+    cdef double eps
+    t, x, tc, w, red, ign, eps = _cross_entropy_inputs(op, logits, target, weight, ignore_index,
+                                                       label_smoothing, reduction)
     cdef cnp.ndarray xc = x, tgt = tc
     cdef Py_ssize_t n = xc.shape[0], c = xc.shape[1]
-    cdef int64_t ign = ignore_index
-    cdef double eps = label_smoothing
     cdef Reduction r = red
     cdef cnp.ndarray lse = cnp.PyArray_EMPTY(1, xc.shape, cnp.NPY_DOUBLE, 0)
     cdef cnp.ndarray row_loss = np.empty(n), row_weight = np.empty(n)
@@ -421,8 +423,10 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
     """
     op = "cross_entropy_backward"
     cdef int t
-    t, x, tc, w, red = _cross_entropy_inputs(op, logits, target, weight, ignore_index,
-                                             label_smoothing, reduction)
+    cdef int64_t ign
+    cdef double eps
+    t, x, tc, w, red, ign, eps = _cross_entropy_inputs(op, logits, target, weight, ignore_index,
+                                                       label_smoothing, reduction)
     if _float_type(op, lse, "lse") != cnp.NPY_DOUBLE:
         raise TypeError(f"{op}: lse must be float64 (cross_entropy_forward's second result), "
                         f"got {lse.dtype}")
@@ -438,8 +442,6 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
                          f"got {grad_loss.shape}")
     cdef cnp.ndarray lc = _c(lse)
     cdef const int64_t *pt = <const int64_t*>cnp.PyArray_DATA(tgt)
-    cdef int64_t ign = ignore_index
-    cdef double eps = label_smoothing
     # per-row incoming gradient s_i, in double: grad_loss[i], or the shared scalar
     cdef cnp.ndarray scale
     cdef cnp.ndarray row_weight
@@ -450,8 +452,8 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
         scale = np.full(n, float(grad_loss))
     else:
         row_weight = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)[
-            np.where(tgt != ignore_index, tgt, 0)]
-        row_weight[tgt == ignore_index] = 0
+            np.where(tgt != ign, tgt, 0)]
+        row_weight[tgt == ign] = 0
         w_sum = _block_sum(<double*>cnp.PyArray_DATA(row_weight), n)
         scale = np.full(n, float(grad_loss) / w_sum if w_sum != 0 else 0.0)
     cdef double w_total = c if w is None else float(np.sum(w, dtype=np.float64))

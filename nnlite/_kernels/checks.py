@@ -21,6 +21,14 @@ both backends raise the same exception with the same message.
   another with unit column stride, and no two elements in one place.
 * ``real_number`` — a scalar argument (a scale) is a Python or NumPy real
   number, not a string, an array or a Tensor that ``float()`` would also read.
+  ``real_in`` adds a range (a probability), ``float32_number`` a finite float32
+  (a quantization scale), ``hyperparameter`` an optimizer's range (in
+  torch.optim's words); ``integer`` is the
+  same for sizes, counts, indices and zero points (a bool or a float is not an
+  int), ``flag`` for a switch (True or False). The compiled wrappers test the
+  common spelling inline (``_checks.pxd``) and call these for anything else, so
+  a bad scalar gets the same words from both backends, never Cython's own
+  conversion error (``must be real number, not str``, ``an integer is required``).
 * ``step_state`` / ``norm_required`` — a recurrent step's state is 2-D before
   its shape is read; a normalisation kernel takes None only for the arrays in
   ``NORM_OPTIONAL`` (a missing gradient would be read as a pointer).
@@ -32,6 +40,7 @@ both backends raise the same exception with the same message.
   ``qkv`` and what its shape implies for the heads, the mask, the incoming
   gradient and the saved weights.
 """
+import math
 import numbers
 import sys
 
@@ -39,7 +48,8 @@ import numpy as np
 
 __all__ = ["native", "index_array", "bool_mask", "float_array", "float_operands", "shaped_operands",
            "float_dtype", "same_float", "int_pair", "shape4", "fits", "separate", "in_place",
-           "product_out", "real_number", "SCAN_GATES", "SCAN_ROWS", "SCAN_MIN_BATCH",
+           "product_out", "real_number", "real_in", "float32_number", "hyperparameter", "HYPERPARAMETERS",
+           "integer", "padding_idx", "flag", "INT64_MAX", "STEP", "SCAN_GATES", "SCAN_ROWS", "SCAN_MIN_BATCH",
            "SCAN_BLOCK_WEIGHT_BYTES", "SCAN_FORWARD_WRITTEN", "SCAN_BACKWARD_WRITTEN", "scan_mode",
            "scan_state", "scan_operands", "scan_forward_layout", "scan_backward_layout",
            "scan_forward_operands", "scan_backward_operands", "scan_row_blocks", "scan_blocks",
@@ -279,7 +289,108 @@ def real_number(op, name, value):
     if not isinstance(value, numbers.Real):
         raise TypeError(f"{op}: {name} must be a real number (int, float or NumPy scalar), "
                         f"got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:   # an int beyond the largest float (about 1.8e308)
+        got = (f"an int of {int(value).bit_length()} bits" if isinstance(value, numbers.Integral)
+               else type(value).__name__)
+        raise ValueError(f"{op}: {name} must be a real number within the float range, got {got}") from None
+
+
+def _interval(low, high, low_open, high_open):
+    return f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def real_in(op, name, value, low=-math.inf, high=math.inf, low_open=False, high_open=False):
+    """``value`` as a float (``real_number``) that lies in the interval from ``low`` to ``high``
+    (each end closed unless said open). A NaN lies in no interval: a probability of NaN is
+    refused here, not computed with."""
+    v = real_number(op, name, value)
+    inside = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not inside:
+        if high == math.inf and not high_open:
+            words = f"> {low:g}" if low_open else f">= {low:g}"
+        else:
+            words = f"in {_interval(low, high, low_open, high_open)}"
+        raise ValueError(f"{op}: {name} must be {words}, got {v!r}")
+    return v
+
+
+def float32_number(op, name, value, positive=False):
+    """``value`` (a ``real_number``) as a np.float32 that is finite (a double beyond float32's
+    range is not) and, with ``positive``, > 0 (a double too small for float32 rounds to 0):
+    the scales and ranges of int8 quantization, computed in float32 steps."""
+    v = real_number(op, name, value)
+    with np.errstate(over="ignore"):
+        f = np.float32(v)
+    if not (np.isfinite(f) and (f > 0 or not positive)):
+        words = "> 0 and finite" if positive else "finite"
+        raise ValueError(f"{op}: {name} must be {words} as a float32, got {v!r}")
+    return f
+
+
+#: An optimizer's hyperparameters: the words torch.optim uses for each in its errors, and the
+#: upper end of its range (every one is >= 0; None: no upper end; a beta is below 1).
+HYPERPARAMETERS = {"lr": ("learning rate", None), "lr_decay": ("lr_decay value", None),
+                   "eps": ("epsilon value", None), "weight_decay": ("weight_decay value", None),
+                   "momentum": ("momentum value", None), "alpha": ("alpha value", None),
+                   "beta1": ("beta parameter at index 0", 1.0),
+                   "beta2": ("beta parameter at index 1", 1.0)}
+
+
+def hyperparameter(op, name, value):
+    """An optimizer hyperparameter ``name`` (a key of HYPERPARAMETERS) as a float: a real number
+    (``real_number``) >= 0, and below 1 for a beta; NaN is refused. The range error is worded as
+    torch.optim words it (``invalid learning rate: -0.1``), with the value as a float."""
+    v = real_number(op, name, value)
+    what, below = HYPERPARAMETERS[name]
+    if not (v >= 0 and (below is None or v < below)):
+        raise ValueError(f"{op}: invalid {what}: {v!r}")
+    return v
+
+
+INT64_MAX = 2 ** 63 - 1   # the largest value of a kernel's C integer (int64_t, Py_ssize_t)
+STEP = "an int >= 1 (the count after incrementing)"   # an optimizer's step, as its errors say it
+
+
+def integer(op, name, value, low=-INT64_MAX - 1, high=INT64_MAX, what=None):
+    """``value`` as a Python int: a Python or NumPy integer (``is_int``: not a bool, not a
+    float, even a whole one) in [low, high]. The bounds default to the int64 range, which the
+    compiled kernels hold their integers in; ``what`` describes the value in the error instead
+    of the range (``"an int >= 1 (the count after incrementing)"``)."""
+    bounded_low, bounded_high = low > -INT64_MAX - 1, high < INT64_MAX
+    if what is None:
+        what = (f"an int in [{low}, {high}]" if bounded_low and bounded_high else
+                f"an int >= {low}" if bounded_low else f"an int <= {high}" if bounded_high else "an int")
+    if not is_int(value):
+        raise TypeError(f"{op}: {name} must be {what}, got {type(value).__name__}")
+    v = int(value)
+    if v < low:
+        limit = "" if bounded_low else f" and at least {low}"
+        raise ValueError(f"{op}: {name} must be {what}{limit}, got {v}")
+    if v > high:
+        limit = "" if bounded_high else f" and at most {high}"
+        raise ValueError(f"{op}: {name} must be {what}{limit}, got {v}")
+    return v
+
+
+def padding_idx(op, value, num_embeddings):
+    """An embedding's padding row as an int: -1 (none) or one of its ``num_embeddings`` rows."""
+    return integer(op, "padding_idx", value, -1, num_embeddings - 1,
+                   what=f"-1 (none) or an int in [0, {num_embeddings})")
+
+
+def flag(op, name, value):
+    """``value`` as a bool: True or False (a Python or NumPy bool), or the int 0 or 1. Anything
+    else is refused: the truth of a string, None or an array is no answer to a yes-or-no
+    question (``"False"`` is true)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        if value == 0 or value == 1:
+            return bool(value)
+        raise ValueError(f"{op}: {name} must be True or False (or 0 or 1), got {int(value)}")
+    raise TypeError(f"{op}: {name} must be a bool (True or False), got {type(value).__name__}")
 
 
 # ------------------------------------------------------------ recurrent scans --

@@ -43,6 +43,7 @@ def leaky_relu_forward(x, negative_slope, save=False):
     op = "leaky_relu_forward"
     _elementwise_floats(op, (x,), ("x",))
     slope = x.dtype.type(checks.real_number(op, "negative_slope", negative_slope))
+    save = checks.flag(op, "save", save)
     positive = x > 0
     with np.errstate(invalid="ignore"):   # -inf * 0 is NaN in the unused branch
         y = _out(np.where(positive, x, x * slope))
@@ -58,6 +59,7 @@ def hardtanh_forward(x, min_val, max_val, save=False):
     high = checks.real_number(op, "max_val", max_val)
     if low > high:
         raise ValueError(f"{op}: min_val ({low}) cannot be greater than max_val ({high})")
+    save = checks.flag(op, "save", save)
     low, high = x.dtype.type(low), x.dtype.type(high)
     y = _out(np.where(x < low, low, np.where(x > high, high, x)))
     return (y, _out(~((x <= low) | (x >= high)))) if save else y
@@ -66,6 +68,7 @@ def hardtanh_forward(x, min_val, max_val, save=False):
 def hardsigmoid_forward(x, save=False):
     """``min(max(x + 3, 0), 6) / 6``; with ``save``, ``(y, -3 < x < 3)``."""
     _elementwise_floats("hardsigmoid_forward", (x,), ("x",))
+    save = checks.flag("hardsigmoid_forward", "save", save)
     y = _out(_clamp_0_6(x + x.dtype.type(3)) / x.dtype.type(6))
     return (y, _out((x > -3) & (x < 3))) if save else y
 
@@ -107,6 +110,7 @@ def elu_forward(x, alpha, scale, save=False):
     op = "elu_forward"
     _elementwise_floats(op, (x,), ("x",))
     a, s = checks.real_number(op, "alpha", alpha), checks.real_number(op, "scale", scale)
+    save = checks.flag(op, "save", save)
     t = x.dtype.type
     alpha_scale, s = t(a * s), t(s)
     positive = x > 0

@@ -45,6 +45,7 @@ def packed_attention_forward(qkv, num_heads, scale, bias, save_weights):
     op = "packed_attention_forward"
     dtype, n, length, heads, d = checks.attention_operands(op, qkv, num_heads, bias)
     scale = checks.real_number(op, "scale", scale)
+    save_weights = checks.flag(op, "save_weights", save_weights)
     out = np.empty((n, length, heads * d), dtype)
     if n * heads * length == 0 or (d == 0 and not save_weights):
         # no head has a position, or heads of width 0 and no weights asked for: nothing to compute

@@ -67,6 +67,7 @@ def gelu_forward(x, approximate, save=False):
     """
     _elementwise_floats("gelu_forward", (x,), ("x",))
     _elementwise_approximate("gelu_forward", approximate)
+    save = checks.flag("gelu_forward", "save", save)
     t = x.dtype.type
     if approximate == "tanh":
         part = np.tanh(t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x * x * x))
@@ -156,8 +157,7 @@ def silu_backward(grad, x):
 def dropout_forward(x, u, p):
     """(y, mask): mask = u >= p keeps each element with probability 1 - p; y = x * mask / (1 - p)."""
     _elementwise_floats("dropout_forward", (x, u), ("x", "u"))
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout_forward: p must be in [0, 1), got {p!r}")
+    p = checks.real_in("dropout_forward", "p", p, 0, 1, high_open=True)
     scale = x.dtype.type(1.0 / (1.0 - p))
     mask = u >= x.dtype.type(p)
     y = x * np.where(mask, scale, x.dtype.type(0))   # x * noise, as PyTorch computes it
@@ -188,19 +188,14 @@ def embedding_backward(grad, indices, num_embeddings, padding_idx):
     The padding row (``padding_idx``; -1 for none) gets no gradient.
     """
     _gemm_float_operands("embedding_backward", (grad,), ("grad",))
-    if isinstance(num_embeddings, bool) or not isinstance(num_embeddings, (int, np.integer)) \
-            or num_embeddings < 0:
-        raise ValueError(f"embedding_backward: num_embeddings must be an int >= 0, "
-                         f"got {num_embeddings!r}")
-    if not isinstance(padding_idx, (int, np.integer)) or not -1 <= padding_idx < num_embeddings:
-        raise ValueError(f"embedding_backward: padding_idx must be -1 (none) or in "
-                         f"[0, {num_embeddings}), got {padding_idx!r}")
+    num_embeddings = checks.integer("embedding_backward", "num_embeddings", num_embeddings, 0)
+    padding_idx = checks.padding_idx("embedding_backward", padding_idx, num_embeddings)
     _embedding_check_indices("embedding_backward", indices, num_embeddings)
     if grad.ndim != indices.ndim + 1 or grad.shape[:-1] != indices.shape:
         raise ValueError(f"embedding_backward: grad must have shape indices.shape + (dim,) = "
                          f"{indices.shape} + (dim,), got {grad.shape}")
     dim = grad.shape[-1]
-    table = np.zeros((int(num_embeddings), dim), dtype=grad.dtype)
+    table = np.zeros((num_embeddings, dim), dtype=grad.dtype)
     # unbuffered: rows hit twice are summed in index order
     np.add.at(table, indices.reshape(-1), grad.reshape(indices.size, dim))
     if padding_idx >= 0:

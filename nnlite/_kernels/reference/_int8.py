@@ -11,6 +11,8 @@ two agree byte for byte.
 """
 import numpy as np
 
+from .. import checks
+
 __all__ = ["pack_int8_weight", "int8_linear", "quantize_u8", "dynamic_qparams", "quantized_linear"]
 
 MAX_IN_FEATURES = 65793
@@ -77,11 +79,10 @@ def int8_linear(x_q, x_zero_point, w_q, w_row_sums, multiplier, bias=None, out_s
     x_q = _checked("x_q", x_q, np.uint8, 2)
     w_q, w_row_sums, multiplier, bias = _checked_weights("int8_linear", "x_q", x_q, w_q, w_row_sums,
                                                          "multiplier", multiplier, bias)
-    if not 0 <= x_zero_point <= 255 or not 0 <= out_zero_point <= 255:
-        raise ValueError(f"int8_linear: zero points must be in [0, 255], got x_zero_point={x_zero_point}, "
-                         f"out_zero_point={out_zero_point}")
-    if out_scale is not None and not np.float32(out_scale) > 0:
-        raise ValueError(f"int8_linear: out_scale must be > 0, got {out_scale}")
+    x_zero_point = checks.integer("int8_linear", "x_zero_point", x_zero_point, 0, 255)
+    out_zero_point = checks.integer("int8_linear", "out_zero_point", out_zero_point, 0, 255)
+    if out_scale is not None:
+        out_scale = checks.float32_number("int8_linear", "out_scale", out_scale, positive=True)
     # int32 accumulation of u8 x s8 products (exact: K <= MAX_IN_FEATURES)
     acc = x_q.astype(np.int32) @ w_q.astype(np.int32).T
     # the activations' zero point, folded in through the weight rows' sums
@@ -102,11 +103,8 @@ def quantize_u8(x, scale, zero_point):
     if not isinstance(x, np.ndarray) or x.dtype != np.float32:
         raise TypeError(f"quantize_u8: x must be a float32 numpy.ndarray, got "
                         f"{x.dtype if isinstance(x, np.ndarray) else type(x).__name__}")
-    scale = np.float32(scale)
-    if not scale > 0:
-        raise ValueError(f"quantize_u8: scale must be > 0, got {scale}")
-    if not 0 <= zero_point <= 255:
-        raise ValueError(f"quantize_u8: zero_point must be in [0, 255], got {zero_point}")
+    scale = checks.float32_number("quantize_u8", "scale", scale, positive=True)
+    zero_point = checks.integer("quantize_u8", "zero_point", zero_point, 0, 255)
     q = np.rint(x * (np.float32(1.0) / scale)) + np.float32(zero_point)
     q = np.where(q >= 255, np.float32(255), np.where(q >= 0, q, np.float32(0)))   # NaN -> 0
     return q.astype(np.uint8)
@@ -117,8 +115,10 @@ _EPS = np.float32(np.finfo(np.float32).eps)
 
 def dynamic_qparams(lo, hi, reduce_range=False):
     """Affine ``(scale, zero_point)`` for codes 0..255 (0..127 with ``reduce_range``), float32 steps (``_int8.pyx``)."""
-    qmax = np.float32(127 if reduce_range else 255)
-    lo, hi = min(np.float32(lo), np.float32(0)), max(np.float32(hi), np.float32(0))
+    lo, hi = (checks.float32_number("dynamic_qparams", "lo", lo),
+              checks.float32_number("dynamic_qparams", "hi", hi))
+    qmax = np.float32(127 if checks.flag("dynamic_qparams", "reduce_range", reduce_range) else 255)
+    lo, hi = min(lo, np.float32(0)), max(hi, np.float32(0))
     scale = max((hi - lo) / qmax, _EPS)
     zero_point = -np.rint(lo / scale)
     return float(scale), int(min(max(zero_point, 0), qmax))
@@ -136,6 +136,9 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
     w_q = _unpacked(name, w_packed, w_row_sums.shape[0], x)
     w_q, w_row_sums, w_scale, bias = _checked_weights(name, "x", x, w_q, w_row_sums, "w_scale", w_scale, bias)
     (M, K), N = x.shape, w_q.shape[0]
+    relu = checks.flag(name, "relu", relu)
+    reduce_range = checks.flag(name, "reduce_range", reduce_range)
+    x_zero_point = checks.integer(name, "x_zero_point", x_zero_point, 0, 255)
     if reduce_range and x_scale is not None:
         raise ValueError(f"{name}: reduce_range applies to dynamic quantization (x_scale=None) only")
     if x_scale is None:
@@ -146,11 +149,7 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
                 raise ValueError(f"{name}: dynamic quantization needs a finite input, got NaN or inf")
             scale, zero_point = dynamic_qparams(x.min(), x.max(), reduce_range)
     else:
-        scale, zero_point = np.float32(x_scale), x_zero_point
-        if not scale > 0:
-            raise ValueError(f"{name}: x_scale must be > 0, got {x_scale}")
-        if not 0 <= zero_point <= 255:
-            raise ValueError(f"{name}: x_zero_point must be in [0, 255], got {x_zero_point}")
+        scale, zero_point = checks.float32_number(name, "x_scale", x_scale, positive=True), x_zero_point
     if M == 0 or N == 0:
         return np.empty((M, N), np.float32)
     x_q = quantize_u8(x, scale, zero_point)

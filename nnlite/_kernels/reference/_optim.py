@@ -25,27 +25,17 @@ __all__ = ["adagrad_step", "adam_step", "rmsprop_step", "sgd_step"]
 # One call updates a whole flat buffer (an arena of many parameters) in place.
 # In float64 the rules equal the compiled loops bit for bit.
 #
-# Scalars and dtypes. The checks below turn every hyperparameter into a Python
-# float, so every derived scalar in a rule (1 - beta2, lr / bias_correction1, ...)
-# is computed in double. NumPy (>= 2) rounds a Python float to the array's dtype
-# where it meets the array, which is exactly what torch does with a Python scalar
-# hyperparameter, so a float32 buffer is updated in float32 throughout.
-
-_WHAT = {"lr": "learning rate", "lr_decay": "lr_decay value", "eps": "epsilon value",
-         "weight_decay": "weight_decay value", "momentum": "momentum value",
-         "alpha": "alpha value", "beta1": "beta parameter at index 0",
-         "beta2": "beta parameter at index 1"}
+# Scalars and dtypes. The checks below (checks.hyperparameter, shared with the
+# compiled kernels) turn every hyperparameter into a Python float, so every derived
+# scalar in a rule (1 - beta2, lr / bias_correction1, ...) is computed in double.
+# NumPy (>= 2) rounds a Python float to the array's dtype where it meets the array,
+# which is exactly what torch does with a Python scalar hyperparameter, so a float32
+# buffer is updated in float32 throughout. The flags become bools (checks.flag).
 
 
 def _hyperparameters(kernel, **values):
-    """Range-check each hyperparameter (in the order given); return them as Python floats."""
-    out = []
-    for name, value in values.items():
-        ok = 0 <= value < 1 if name.startswith("beta") else value >= 0
-        if not ok:
-            raise ValueError(f"{kernel}: invalid {_WHAT[name]}: {value!r}")
-        out.append(float(value))
-    return out
+    """Check each hyperparameter (in the order given); return them as Python floats."""
+    return [checks.hyperparameter(kernel, name, value) for name, value in values.items()]
 
 
 def _optim_buffers(kernel, grad, **updated):
@@ -78,10 +68,7 @@ def _optim_buffers(kernel, grad, **updated):
 
 
 def _optim_step_count(kernel, step):
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"{kernel}: step must be an int >= 1 (the count after incrementing), "
-                         f"got {step!r}")
-    return int(step)
+    return checks.integer(kernel, "step", step, 1, what=checks.STEP)
 
 
 # --------------------------------------------------------------------------
@@ -95,12 +82,15 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
     ``momentum_buffer`` is None when momentum == 0 (and ignored if given then).
     """
     kernel = "sgd_step"
+    momentum = checks.hyperparameter(kernel, "momentum", momentum)   # it decides which buffers are read
     use_momentum = momentum != 0
     grad = _optim_buffers(kernel, grad, param=param,
                           momentum_buffer=momentum_buffer if use_momentum else None)
-    lr, momentum, weight_decay = _hyperparameters(kernel, lr=lr, momentum=momentum,
-                                                  weight_decay=weight_decay)
-    dampening = float(dampening)
+    lr, weight_decay = _hyperparameters(kernel, lr=lr, weight_decay=weight_decay)
+    dampening = checks.real_number(kernel, "dampening", dampening)
+    nesterov, maximize, first_step = (checks.flag(kernel, "nesterov", nesterov),
+                                      checks.flag(kernel, "maximize", maximize),
+                                      checks.flag(kernel, "first_step", first_step))
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(f"{kernel}: Nesterov momentum requires a momentum and zero dampening "
                          f"(got momentum={momentum!r}, dampening={dampening!r})")
@@ -109,8 +99,8 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
 
     from ...optim.sgd import SGD
     SGD.update(param, grad, momentum_buffer if use_momentum else None, lr=lr, momentum=momentum,
-               dampening=dampening, nesterov=bool(nesterov), weight_decay=weight_decay,
-               maximize=bool(maximize), first_step=bool(first_step))
+               dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
+               maximize=maximize, first_step=first_step)
 
 
 def adagrad_step(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize):
@@ -125,10 +115,11 @@ def adagrad_step(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, 
     step = _optim_step_count(kernel, step)
     lr, lr_decay, weight_decay, eps = _hyperparameters(
         kernel, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
+    maximize = checks.flag(kernel, "maximize", maximize)
 
     from ...optim.adagrad import Adagrad
     Adagrad.update(param, grad, state_sum, step, lr=lr, lr_decay=lr_decay,
-                   weight_decay=weight_decay, eps=eps, maximize=bool(maximize))
+                   weight_decay=weight_decay, eps=eps, maximize=maximize)
 
 
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
@@ -138,14 +129,17 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, 
     Checks the arguments, then runs :meth:`nnlite.optim.RMSprop.update`.
     """
     kernel = "rmsprop_step"
+    momentum = checks.hyperparameter(kernel, "momentum", momentum)   # these two decide which
+    centered = checks.flag(kernel, "centered", centered)             # buffers are read
     use_momentum = momentum > 0
     grad = _optim_buffers(kernel, grad, param=param, square_avg=square_avg,
                           grad_avg=grad_avg if centered else None,
                           momentum_buffer=momentum_buffer if use_momentum else None)
     if square_avg is None:
         raise ValueError(f"{kernel}: square_avg is required")
-    lr, eps, momentum, weight_decay, alpha = _hyperparameters(
-        kernel, lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
+    lr, eps, weight_decay, alpha = _hyperparameters(
+        kernel, lr=lr, eps=eps, weight_decay=weight_decay, alpha=alpha)
+    maximize = checks.flag(kernel, "maximize", maximize)
     if centered and grad_avg is None:
         raise ValueError(f"{kernel}: centered=True needs a grad_avg buffer")
     if use_momentum and momentum_buffer is None:
@@ -154,8 +148,8 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, 
     from ...optim.rmsprop import RMSprop
     RMSprop.update(param, grad, square_avg, grad_avg if centered else None,
                    momentum_buffer if use_momentum else None, lr=lr, alpha=alpha, eps=eps,
-                   weight_decay=weight_decay, momentum=momentum, centered=bool(centered),
-                   maximize=bool(maximize))
+                   weight_decay=weight_decay, momentum=momentum, centered=centered,
+                   maximize=maximize)
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
@@ -166,6 +160,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
     :class:`nnlite.optim.Adam` and :class:`nnlite.optim.AdamW`.
     """
     kernel = "adam_step"
+    amsgrad = checks.flag(kernel, "amsgrad", amsgrad)   # it decides which buffers are read
     grad = _optim_buffers(kernel, grad, param=param, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
                           max_exp_avg_sq=max_exp_avg_sq if amsgrad else None)
     if exp_avg is None or exp_avg_sq is None:
@@ -173,11 +168,12 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
     step = _optim_step_count(kernel, step)
     lr, eps, beta1, beta2, weight_decay = _hyperparameters(
         kernel, lr=lr, eps=eps, beta1=beta1, beta2=beta2, weight_decay=weight_decay)
+    decoupled_weight_decay = checks.flag(kernel, "decoupled_weight_decay", decoupled_weight_decay)
+    maximize = checks.flag(kernel, "maximize", maximize)
     if amsgrad and max_exp_avg_sq is None:
         raise ValueError(f"{kernel}: amsgrad=True needs a max_exp_avg_sq buffer")
 
     from ...optim.adam import Adam
     Adam.update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None, step,
                 lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                decoupled_weight_decay=bool(decoupled_weight_decay), amsgrad=bool(amsgrad),
-                maximize=bool(maximize))
+                decoupled_weight_decay=decoupled_weight_decay, amsgrad=amsgrad, maximize=maximize)

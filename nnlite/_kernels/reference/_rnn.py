@@ -11,7 +11,7 @@ another here, where the kernel's threads share them.
 import numpy as np
 
 from .. import checks
-from ..checks import in_place, separate, shaped_operands, step_state
+from ..checks import flag, in_place, separate, shaped_operands, step_state
 from ._gemm import gemm
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
@@ -100,6 +100,7 @@ def gru_step_backward(dh, gates, h_prev, dgi, dgh, dh_prev):
 
 def rnn_step_forward(gh, gi, b_hh, h, relu):
     """Write h' = tanh(gi + gh + b_hh) (or relu) of one plain RNN step."""
+    relu = flag("rnn_step_forward", "relu", relu)
     B, H = step_state("rnn_step_forward", "h", h)
     _check("rnn_step_forward", (gh, gi, b_hh, h), ("gh", "gi", "b_hh", "h"), ((B, H), (B, H), (H,), (B, H)),
            ("h",))
@@ -109,6 +110,7 @@ def rnn_step_forward(gh, gi, b_hh, h, relu):
 
 def rnn_step_backward(dh, h, dpre, relu):
     """dL/d(pre-activation) of one plain RNN step from dL/dh' and h'."""
+    relu = flag("rnn_step_backward", "relu", relu)
     B, H = step_state("rnn_step_backward", "h", h)
     _check("rnn_step_backward", (dh, h, dpre), ("dh", "h", "dpre"), ((B, H), (B, H), (B, H)), ("dpre",))
     dpre[...] = np.where(h > 0, dh, dh.dtype.type(0)) if relu else dh * (h.dtype.type(1) - h * h)

@@ -105,12 +105,13 @@ def _cross_entropy_check(op, logits, target, weight, ignore_index, label_smoothi
                          f"got {weight.shape}")
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    label_smoothing = checks.real_in(op, "label_smoothing", label_smoothing, 0, 1)
+    ignore_index = checks.integer(op, "ignore_index", ignore_index)
     bad = (target != ignore_index) & ((target < 0) | (target >= c))
     if bad.any():
         raise IndexError(f"{op}: target {int(target[bad][0])} is out of bounds for C={c} classes "
                          f"(ignore_index={ignore_index})")
+    return ignore_index, label_smoothing
 
 
 def _cross_entropy_block_sum(values):
@@ -141,7 +142,8 @@ def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing,
     ignored rows give 0; "mean" divides the sum by sum_i w[t_i] over kept rows.
     """
     op = "cross_entropy_forward"
-    _cross_entropy_check(op, logits, target, weight, ignore_index, label_smoothing, reduction)
+    ignore_index, label_smoothing = _cross_entropy_check(op, logits, target, weight, ignore_index,
+                                                         label_smoothing, reduction)
     n, c = logits.shape
     x = logits.astype(np.float64)
     m = x.max(axis=1, keepdims=True) if n else np.zeros((0, 1))
@@ -178,7 +180,8 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
         grad_ij = s_i [ (1 - eps) w[t_i] (p_ij - [j == t_i]) + eps / C (p_ij sum_c w[c] - w[j]) ]
     """
     op = "cross_entropy_backward"
-    _cross_entropy_check(op, logits, target, weight, ignore_index, label_smoothing, reduction)
+    ignore_index, label_smoothing = _cross_entropy_check(op, logits, target, weight, ignore_index,
+                                                         label_smoothing, reduction)
     _gemm_float_operands(op, (logits, grad_loss), ("logits", "grad_loss"))
     checks.float_operands(op, (lse,), ("lse",))
     if lse.dtype != np.float64:

@@ -326,7 +326,8 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
 
     ``x`` float32 (M, K). With ``x_scale=None`` (dynamic quantization) the
     scale and zero point come from this batch's min and max
-    (:func:`dynamic_qparams`; the input must then be finite), else they are
+    (:func:`dynamic_qparams`; the input must then be finite, and its range
+    ``max(x, 0) - min(x, 0)`` must fit float32, or ValueError), else they are
     ``x_scale`` and ``x_zero_point`` (static, from QAT). The codes are
     ``clamp(rint(x / s_x) + z_x, 0, 255)``. With ``reduce_range=True``
     (dynamic only) they use 7 bits, ``clamp(..., 0, 127)``, as PyTorch's x86
@@ -373,6 +374,9 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
                 _refuse(twin.quantized_linear, (x, w_packed, w_row_sums, w_scale, bias, x_scale, x_zero_point,
                                                 relu, reduce_range))
             _qparams(lo, hi, qmax, &sx, &zx)
+            if sx == INFINITY:   # max - min beyond float32 (inputs near +-3e38): the twin's error
+                _refuse(twin.quantized_linear, (x, w_packed, w_row_sums, w_scale, bias, x_scale, x_zero_point,
+                                                relu, reduce_range))
     else:
         sx = _float32(op, x_scale, "x_scale", True)
         zx = x_zp

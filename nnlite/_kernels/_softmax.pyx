@@ -150,6 +150,13 @@ cdef void _cross_entropy_rows(const floating *x, const int64_t *target, const fl
             else:
                 smooth = _row_dot(weight, &x[i * c], c)
             smooth = smooth - (m + log_s) * w_total
+            if smooth != smooth:
+                # NaN: an infinite weight (or one that overflows the sums) makes the two sums
+                # inf - inf, where sum_j w_j lp_j term by term may be an infinity (the twin's)
+                smooth = 0
+                for j in range(c):
+                    lp = (<double>x[i * c + j] - m) - log_s
+                    smooth = smooth + (lp if weight == NULL else weight[j] * lp)
             row_loss[i] = row_loss[i] - label_smoothing / c * smooth
 
 
@@ -171,21 +178,24 @@ cdef void _cross_entropy_bwd(const floating *x, const int64_t *target, const flo
                              floating *dx) noexcept nogil:
     # d loss_i / d x_j = s_i [(1 - eps) w[t] (p_j - [j == t]) + eps / C (p_j sum(w) - w_j)]
     # with p = softmax(x) = exp(x - lse): written as coef * p_j - b * w_j, minus a at j == t.
+    # An ignored row has s_i = 0: 0 * p_j - 0 * w_j, which is 0 unless p_j (or w_j or sum(w)) is
+    # NaN or infinite, as in PyTorch (whose ignored rows get 0 * softmax).
     # lse is kept in double: x - lse is then exact to the logits' precision even for
     # logits of 1e8, where a float32 lse would be off by several units.
     cdef Py_ssize_t i, j
     cdef double a, b, w_t
     cdef floating coef, bf
+    cdef bint kept
     for i in prange(n, num_threads=threads_for(n * c), schedule='static'):
-        if target[i] == ignore_index:
-            for j in range(c):
-                dx[i * c + j] = 0
-            continue
-        w_t = 1
-        if weight != NULL:
-            w_t = weight[target[i]]
-        a = scale[i] * (1 - label_smoothing) * w_t
-        b = scale[i] * (label_smoothing / c)
+        kept = target[i] != ignore_index
+        a = 0
+        b = 0
+        if kept:
+            w_t = 1
+            if weight != NULL:
+                w_t = weight[target[i]]
+            a = scale[i] * (1 - label_smoothing) * w_t
+            b = scale[i] * (label_smoothing / c)
         coef = <floating>(a + b * w_total)
         bf = <floating>b
         if weight == NULL:
@@ -194,7 +204,8 @@ cdef void _cross_entropy_bwd(const floating *x, const int64_t *target, const flo
         else:
             for j in range(c):
                 dx[i * c + j] = coef * _exp(<floating>(x[i * c + j] - lse[i])) - bf * weight[j]
-        dx[i * c + target[i]] -= <floating>a
+        if kept:
+            dx[i * c + target[i]] -= <floating>a
 
 
 # --------------------------------------------------------------- wrappers -----

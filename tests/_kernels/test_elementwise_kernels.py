@@ -335,3 +335,20 @@ def test_gelu_backward_from_the_saved_part_is_the_same_bits(rng, dtype, approxim
     other = np.float64 if dtype == np.float32 else np.float32
     with pytest.raises(TypeError, match="share one dtype.*saved"):
         _elementwise.gelu_backward(g, x, approximate, saved.astype(other))
+
+
+@pytest.mark.parametrize("module", [_elementwise, reference], ids=["compiled", "twin"])
+def test_tanh_gelu_backward_of_an_infinite_grad_where_the_slope_rounds_to_0(module):
+    # tanh(u) rounds to -1 in float32 at x = -5.368 (and the slope to 0): inf * 0 is NaN, as in
+    # PyTorch; where the slope is a float above 0, -inf
+    x = np.array([-5.368, -4.5, 5.368], np.float32)
+    dx = module.gelu_backward(np.full(3, np.inf, np.float32), x, "tanh")
+    assert np.isnan(dx[0]) and dx[1] == -np.inf and dx[2] == np.inf
+
+
+def test_tanh_gelu_twin_rounds_tanh_as_the_kernel_does(rng):
+    x = np.concatenate([rng.standard_normal(20000) * 4, np.linspace(-8, 8, 40001)]).astype(np.float32)
+    g = np.ones_like(x)
+    for fn in (lambda m: m.gelu_forward(x, "tanh", save=True)[1], lambda m: m.gelu_backward(g, x, "tanh")):
+        assert fn(_elementwise).tobytes() == fn(reference).tobytes()
+

@@ -348,3 +348,16 @@ def test_epilogue_keeps_nan_and_signed_zeros_as_the_twin(bias):
         assert np.isnan(ours[:, 1]).all()
         if not bias:
             assert np.signbit(ours[:, 3]).all()         # (0 * -0.5) = -0.0, kept by ReLU too
+
+
+@pytest.mark.parametrize("impl", ["compiled", "twin"])
+def test_dynamic_quantized_linear_refuses_a_range_beyond_float32(impl):
+    # max - min = 6e38 overflows float32: the scale would be inf; both refuse it by name
+    k = compiled()
+    module = k if impl == "compiled" else reference_int8
+    w_q = np.ones((9, 5), np.int8)
+    x = np.array([[3e38, -3e38, 0, 1, 2]], np.float32)
+    with pytest.raises(ValueError, match=r"quantized_linear: dynamic quantization needs an input range "
+                                         r"max\(x, 0\) - min\(x, 0\) within float32"):
+        module.quantized_linear(x, k.pack_int8_weight(w_q), w_q.sum(1, dtype=np.int32),
+                                np.ones(9, np.float32))

@@ -362,3 +362,32 @@ def test_rows_without_columns_return_at_once_however_many_rows(module):
     assert module.softmax_backward(x, x).shape == x.shape
     assert module.log_softmax_backward(x, x).shape == x.shape
     assert module.scaled_softmax_forward(x, 0.5, None).shape == x.shape
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("module", [_softmax, reference], ids=["compiled", "twin"])
+def test_cross_entropy_smoothing_with_an_infinite_class_weight(module, reduction):
+    # sum_j w_j lp_j with w_0 = +-inf is -+inf (lp_0 < 0), not inf - inf
+    logits = np.array([[0.5, -1, 0.2]], np.float32)
+    weight = np.array([np.inf, 1, 1], np.float32)
+    loss, _ = module.cross_entropy_forward(logits, np.array([1]), weight, -100, 0.1, reduction)
+    assert np.all(loss == np.inf)
+    logits = np.array([[0.3, 1.2], [-0.7, 0.1], [2.0, -1.0]], np.float32)
+    weight = np.array([-np.inf, 1.2], np.float32)
+    loss, _ = module.cross_entropy_forward(logits, np.array([1, -100, 1]), weight, -100, 0.1, reduction)
+    assert np.all(loss[[0, 2]] == -np.inf) if reduction == "none" else loss == -np.inf
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("module", [_softmax, reference], ids=["compiled", "twin"])
+def test_cross_entropy_backward_of_ignored_rows(module, label_smoothing):
+    # an ignored row's gradient is 0 * softmax (NaN where p is NaN, as in PyTorch), whatever
+    # grad_loss holds
+    logits = np.array([[0.2, -0.4, 1.0], [0.2, -0.4, 1.0], [0.5, 0.1, -2.0]], np.float32)
+    lse = np.array([np.nan, 1.5, 1.2])
+    grad = np.array([np.nan, np.nan, -1.0], np.float32)
+    dx = module.cross_entropy_backward(grad, logits, np.array([-100, -100, 1]), None, lse, -100,
+                                       label_smoothing, "none")
+    assert np.isnan(dx[0]).all()
+    assert (dx[1] == 0).all() and not np.signbit(dx[1]).any()
+    assert np.isfinite(dx[2]).all()

@@ -59,6 +59,46 @@ def _erf(x):
     return erf_float32(x) if x.dtype == np.float32 else erf(x)
 
 
+def _expf_nonpositive(x):
+    """exp of float32 ``x <= 0`` by the steps of the kernels' ``nnl_expf`` (``_fastmath.h``), bit for bit:
+    x = n ln 2 + r, Cephes' polynomial in r, times 2^n from exponent bits in two halves; 0 below -104."""
+    f = np.float32
+    with np.errstate(invalid="ignore"):
+        n = (x * f(1.44269504088896341) + f(12582912.0)) - f(12582912.0)
+        r = x - n * f(0.693359375)
+        r = r - n * f(-2.12194440e-4)
+        p = f(1.9875691500e-4)
+        for c in (1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1):
+            p = p * r + f(c)
+        p = p * r * r + r + f(1)
+        k = np.clip(np.where(np.isnan(n), f(-252), n), -252, 254).astype(np.int32)
+    half = k >> 1
+    out = (p * ((half + 127).astype(np.uint32) << np.uint32(23)).view(f)
+           * ((k - half + 127).astype(np.uint32) << np.uint32(23)).view(f))
+    return np.where(x < f(-104), f(0), out)
+
+
+def _tanh_float32(x):
+    """tanh of float32 ``x`` by the steps of the kernels' ``nnl_tanhf``, bit for bit: an odd polynomial
+    below |x| = 0.625, (1 - e) / (1 + e) with e = exp(-2|x|) from there, x's sign. Near +-1 it rounds as
+    the kernels (and PyTorch's GELU) do, where NumPy's tanh may be an ulp away: whether 1 - tanh^2 is 0
+    decides whether an infinite gradient times GELU's derivative is NaN."""
+    f = np.float32
+    with np.errstate(over="ignore", invalid="ignore"):   # the unused piece may overflow
+        z = x * x
+        small = ((((f(-5.70498872745e-3) * z + f(2.06390887954e-2)) * z - f(5.37397155531e-2)) * z
+                  + f(1.33314422036e-1)) * z - f(3.33332819422e-1)) * z * x + x
+        e = _expf_nonpositive(f(-2) * np.abs(x))
+        big = (f(1) - e) / (f(1) + e)
+    magnitude = np.abs(np.where(np.abs(x) < f(0.625), small, big))
+    return np.where(np.isnan(x), x, np.copysign(magnitude, x)).astype(f, copy=False)
+
+
+def _gelu_tanh(u):
+    """tanh(u) as the kernels compute it for GELU: nnl_tanhf's steps for float32, NumPy's tanh for float64."""
+    return _tanh_float32(u) if u.dtype == np.float32 else np.tanh(u)
+
+
 def gelu_forward(x, approximate, save=False):
     """x * Phi(x) ("none": exact, with erf) or PyTorch's tanh approximation ("tanh").
 
@@ -70,7 +110,7 @@ def gelu_forward(x, approximate, save=False):
     save = checks.flag("gelu_forward", "save", save)
     t = x.dtype.type
     if approximate == "tanh":
-        part = np.tanh(t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x * x * x))
+        part = _gelu_tanh(t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x * x * x))
         y = t(0.5) * x * (t(1) + part)
     else:
         part = _erf(x * t(_GELU_INV_SQRT_2))
@@ -93,7 +133,7 @@ def gelu_backward(grad, x, approximate, saved=None):
     if approximate == "tanh":
         x_sq = x * x
         inner = t(_GELU_SQRT_2_OVER_PI) * (x + t(_GELU_KAPPA) * x * x * x)   # as the forward rounds it
-        tanh_inner = np.tanh(inner) if saved is None else saved
+        tanh_inner = _gelu_tanh(inner) if saved is None else saved
         left_derivative = t(0.5) * (t(1) + tanh_inner)
         right_derivative = (t(0.5) * x * (t(1) - tanh_inner * tanh_inner)
                             * (t(_GELU_SQRT_2_OVER_PI) * (t(1) + t(3 * _GELU_KAPPA) * x_sq)))

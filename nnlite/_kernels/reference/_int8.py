@@ -148,6 +148,10 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
             if not np.isfinite(x).all():
                 raise ValueError(f"{name}: dynamic quantization needs a finite input, got NaN or inf")
             scale, zero_point = dynamic_qparams(x.min(), x.max(), reduce_range)
+            if scale == np.inf:
+                raise ValueError(f"{name}: dynamic quantization needs an input range max(x, 0) - min(x, 0) "
+                                 f"within float32, got min {float(x.min())!r} and max {float(x.max())!r}, "
+                                 f"whose scale overflows to inf")
     else:
         scale, zero_point = checks.float32_number(name, "x_scale", x_scale, positive=True), x_zero_point
     if M == 0 or N == 0:

@@ -231,6 +231,24 @@ cdef inline bint flag(str op, object value, str name) except -1:
     return nnl_flag_slow(op, value, name)
 
 
+cdef extern from *:
+    """
+    NNL_SLOW double nnl_quantity_slow(PyObject *op, PyObject *value, PyObject *name, double low,
+                                      double high) {
+        return nnl_as_double(nnl_check("quantity", "(OOOdd)", op, name, value, low, high));
+    }
+    """
+    double nnl_quantity_slow(object op, object value, object name, double low, double high) except? -1
+
+
+cdef inline double quantity(str op, object value, str name, double low=0, double high=INFINITY) except? -1:
+    """checks.quantity: a real number in [low, high] that is not a bool (an eps, a momentum)."""
+    cdef double v
+    if _as_double(value, &v) and v >= low and v <= high:
+        return v
+    return nnl_quantity_slow(op, value, name, low, high)
+
+
 cdef inline bint product_fits(Py_ssize_t* factors, int n):
     """True when the product of ``n`` non-negative ``factors`` fits in a Py_ssize_t."""
     cdef Py_ssize_t total = 1

@@ -28,6 +28,7 @@ bit-identical for any thread count.
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
@@ -158,10 +159,11 @@ def shifted_paths(x_shape, weight_shape, stride, padding, dilation, groups, dtyp
 # ----------------------------------------------------------------- helpers -----
 
 cdef inline Py_ssize_t _first_inside(Py_ssize_t start, Py_ssize_t step) noexcept nogil:
-    # smallest k >= 0 with start + k*step >= 0
+    # smallest k >= 0 with start + k*step >= 0 (a ceiling division that cannot overflow,
+    # whatever the step: up to the int64 maximum)
     if start >= 0:
         return 0
-    return (-start + step - 1) // step
+    return (-start - 1) // step + 1
 
 
 cdef inline Py_ssize_t _end_inside(Py_ssize_t start, Py_ssize_t step, Py_ssize_t size,
@@ -170,7 +172,7 @@ cdef inline Py_ssize_t _end_inside(Py_ssize_t start, Py_ssize_t step, Py_ssize_t
     cdef Py_ssize_t k
     if start >= size:
         return 0
-    k = (size - start + step - 1) // step
+    k = (size - start - 1) // step + 1
     return k if k < count else count
 
 

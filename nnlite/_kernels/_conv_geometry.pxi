@@ -26,13 +26,17 @@ cdef bint _conv_geometry_fast(Geometry* g, tuple x_shape, tuple w_shape, stride,
                               dilation, groups):
     cdef Py_ssize_t cg, extent_h, extent_w
     cdef Py_ssize_t[7] factors
-    if (not shape4_ok(x_shape) or not shape4_ok(w_shape) or type(groups) is not int or groups < 1
+    cdef int overflow = 0
+    # groups: an int in [1, int64 max] read in C (anything else: checks.integer, in the twin)
+    if (not shape4_ok(x_shape) or not shape4_ok(w_shape) or type(groups) is not int
             or not int_pair(stride, 1, &g.sh, &g.sw) or not int_pair(padding, 0, &g.ph, &g.pw)
             or not int_pair(dilation, 1, &g.dh, &g.dw)):
         return False
+    g.groups = PyLong_AsLongLongAndOverflow(groups, &overflow)
+    if overflow or g.groups < 1:
+        return False
     g.N, g.C, g.H, g.W = x_shape
     g.O, cg, g.kh, g.kw = w_shape
-    g.groups = groups
     if g.C % g.groups or g.O % g.groups or cg * g.groups != g.C or g.kh < 1 or g.kw < 1:
         return False
     extent_h = g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1

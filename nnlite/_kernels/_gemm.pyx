@@ -24,7 +24,7 @@ from nnlite._kernels._blas cimport (blas_pin_one_thread, gemm_min_split_work, bl
                                     relu_block, sgemm_rowmajor, sgemm_serial, slinear_rowmajor)
 
 from nnlite._kernels._threads cimport threads_for, threads_for_streaming
-from nnlite._kernels._checks cimport c_contiguous as _c, float_type as _float_type, separate
+from nnlite._kernels._checks cimport c_contiguous as _c, flag as _flag, float_type as _float_type, separate
 
 cnp.import_array()
 
@@ -138,7 +138,7 @@ cdef tuple _op_shape(object arr, bint trans):
 def gemm(a, b, trans_a=False, trans_b=False):
     """op(a) @ op(b) for 2-D ``a``, ``b``, where op transposes when its flag is set."""
     cdef int t = _pair_type("gemm", a, "a", b, "b", 2)
-    cdef bint ta = trans_a, tb = trans_b
+    cdef bint ta = _flag("gemm", trans_a, "trans_a"), tb = _flag("gemm", trans_b, "trans_b")
     m, ka = _op_shape(a, ta)
     kb, n = _op_shape(b, tb)
     if ka != kb:
@@ -193,7 +193,7 @@ def bmm(a, b, trans_a=False, trans_b=False, out=None):
                          f"got shapes {a.shape} and {b.shape}")
     cdef cnp.npy_intp *da = cnp.PyArray_DIMS(<cnp.ndarray>a)
     cdef cnp.npy_intp *db = cnp.PyArray_DIMS(<cnp.ndarray>b)
-    cdef bint ta = trans_a, tb = trans_b
+    cdef bint ta = _flag("bmm", trans_a, "trans_a"), tb = _flag("bmm", trans_b, "trans_b")
     cdef Py_ssize_t m = da[nd - 1] if ta else da[nd - 2], ka = da[nd - 2] if ta else da[nd - 1]
     cdef Py_ssize_t kb = db[nd - 1] if tb else db[nd - 2], n = db[nd - 2] if tb else db[nd - 1]
     if da[0] != db[0] or da[nd - 3] != db[nd - 3] or ka != kb:
@@ -392,7 +392,7 @@ def linear_forward(x, weight, bias, activation):
         raise ValueError(f"{op}: bias must have shape ({out_features},) to match weight "
                          f"{weight.shape}, got {bias.shape}")
     cdef bint relu = activation is not None
-    if relu and activation != "relu":
+    if relu and not (isinstance(activation, str) and activation == "relu"):
         raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")
     cdef cnp.ndarray y
     cdef cnp.ndarray bc = None

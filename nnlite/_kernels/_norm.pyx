@@ -13,7 +13,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt
 
-from nnlite._kernels._checks cimport is_native_float, separate
+from nnlite._kernels._checks cimport flag as _flag, is_native_float, quantity as _quantity, separate
 from nnlite._kernels._dtype cimport data, data_as
 from nnlite._kernels._threads cimport threads_for
 
@@ -146,11 +146,9 @@ cdef int _ndim(str kernel, str name, object a, int ndim, str layout) except -1:
     return 0
 
 
-cdef double _eps(str kernel, object eps) except? -1:
-    if (not isinstance(eps, (int, float, np.integer, np.floating)) or isinstance(eps, bool)
-            or not eps >= 0):
-        raise ValueError(f"{kernel}: eps must be a float >= 0, got {eps!r}")
-    return eps
+cdef inline double _eps(str kernel, object eps) except? -1:
+    """eps as a double: a real number >= 0, not a bool, not NaN (checks.quantity)."""
+    return _quantity(kernel, eps, "eps")
 
 
 cdef int _in_place(str kernel, str name, cnp.ndarray a) except -1:

@@ -109,8 +109,12 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     kernel = "batch_norm_forward"
     cdef int t = _dtype(kernel, [("x", x), ("weight", weight), ("bias", bias),
                                  ("running_mean", running_mean), ("running_var", running_var)])
-    cdef Py_ssize_t count = _batch_norm_checks(kernel, x, weight, training, [
+    cdef bint train = _flag(kernel, training, "training")
+    cdef Py_ssize_t count = _batch_norm_checks(kernel, x, weight, train, [
         ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)])
+    # a float in [0, 1], as PyTorch's functional batch_norm takes it (its module's None, a
+    # cumulative average, is the caller's 1 / batches seen)
+    cdef double momentum_ = _quantity(kernel, momentum, "momentum", 0, 1)
     cdef double eps_ = _eps(kernel, eps)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{kernel}: give both running_mean and running_var, or neither")
@@ -120,11 +124,10 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
         # the running stats are written while x, weight and bias are read
         separate(kernel, [("running_mean", running_mean), ("running_var", running_var),
                           ("x", x), ("weight", weight), ("bias", bias)], 2)
-    if not training and running_mean is None:
+    if not train and running_mean is None:
         raise ValueError(f"{kernel}: eval mode (training=False) needs running_mean and running_var")
     dtype = x.dtype
-    cdef bint train = training
-    cdef double m = float(momentum) if train else 0.0
+    cdef double m = momentum_ if train else 0.0
     cdef cnp.ndarray xc = np.ascontiguousarray(x)
     weight, bias = _contig(weight), _contig(bias)
     cdef Py_ssize_t N = xc.shape[0], C = xc.shape[1], L = xc.shape[2]
@@ -233,7 +236,8 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
     kernel = "batch_norm_backward"
     cdef int t = _dtype(kernel, [("grad", grad), ("x", x), ("weight", weight),
                                  ("save_mean", save_mean), ("save_invstd", save_invstd)])
-    _batch_norm_checks(kernel, x, weight, training, [
+    cdef bint train = _flag(kernel, training, "training")
+    _batch_norm_checks(kernel, x, weight, train, [
         ("save_mean", save_mean), ("save_invstd", save_invstd)])
     if save_mean is None or save_invstd is None:
         raise ValueError(f"{kernel}: save_mean and save_invstd are required")
@@ -247,7 +251,6 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
     rows_per_block = max(1, STAT_BLOCK // max(L, 1))
     cdef cnp.ndarray partial = np.empty(2 * C * ((N + rows_per_block - 1) // rows_per_block))
     cdef cnp.ndarray gx = np.empty((N, C, L), dtype=dtype)
-    cdef bint train = training
     # the one float/double choice of this pass: _batch_norm_backward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
         _batch_norm_backward(<float*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train)

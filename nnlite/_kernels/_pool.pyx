@@ -11,11 +11,11 @@ cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport INFINITY
-from libc.stdint cimport int64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
 from libc.string cimport memset
 
-from nnlite._kernels._checks cimport (c_contiguous, int_pair, product_fits, same_float_type,
-                                      shape4_ok)
+from nnlite._kernels._checks cimport (c_contiguous, flag as _flag, int_pair, integer as _integer,
+                                      product_fits, same_float_type, shape4_ok)
 from nnlite._kernels._dtype cimport data, data_as
 from nnlite._kernels._threads cimport threads_for
 
@@ -318,14 +318,13 @@ def max_pool2d_backward(grad, indices, input_shape):
 
 cdef int _avg_pool_geometry(PoolGeometry* p, str op, tuple shape, kernel_size, stride, padding,
                             ceil_mode, count_include_pad, divisor_override) except -1:
-    if divisor_override is not None and (
-            isinstance(divisor_override, (bool, np.bool_))
-            or not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0):
-        raise ValueError(f"{op}: divisor_override must be None or a non-zero int, "
-                         f"got {divisor_override!r}")
     _pool_geometry(p, op, shape, kernel_size, stride, padding, (1, 1), ceil_mode)
-    p.count_include_pad = bool(count_include_pad)
-    p.divisor_override = 0 if divisor_override is None else int(divisor_override)
+    p.count_include_pad = _flag(op, count_include_pad, "count_include_pad")
+    if divisor_override is not None:   # a non-zero int64 (checks.divisor_override)
+        p.divisor_override = _integer(op, divisor_override, "divisor_override", INT64_MIN, INT64_MAX,
+                                      "None or a non-zero int")
+        if p.divisor_override == 0:
+            _checks_py.divisor_override(op, divisor_override)
     return 0
 
 

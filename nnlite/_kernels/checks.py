@@ -25,7 +25,9 @@ both backends raise the same exception with the same message.
   (a quantization scale), ``hyperparameter`` an optimizer's range (in
   torch.optim's words); ``integer`` is the
   same for sizes, counts, indices and zero points (a bool or a float is not an
-  int), ``flag`` for a switch (True or False). The compiled wrappers test the
+  int), ``flag`` for a switch (True or False), ``quantity`` for a
+  normalisation's eps and momentum (a real number that is not a bool, in a
+  range), ``divisor_override`` for an average pooling's divisor. The compiled wrappers test the
   common spelling inline (``_checks.pxd``) and call these for anything else, so
   a bad scalar gets the same words from both backends, never Cython's own
   conversion error (``must be real number, not str``, ``an integer is required``).
@@ -49,7 +51,7 @@ import numpy as np
 __all__ = ["native", "index_array", "bool_mask", "float_array", "float_operands", "shaped_operands",
            "float_dtype", "same_float", "int_pair", "shape4", "fits", "separate", "in_place",
            "product_out", "real_number", "real_in", "float32_number", "hyperparameter", "HYPERPARAMETERS",
-           "integer", "padding_idx", "flag", "INT64_MAX", "STEP", "SCAN_GATES", "SCAN_ROWS", "SCAN_MIN_BATCH",
+           "quantity", "integer", "padding_idx", "divisor_override", "flag", "INT64_MAX", "STEP", "SCAN_GATES", "SCAN_ROWS", "SCAN_MIN_BATCH",
            "SCAN_BLOCK_WEIGHT_BYTES", "SCAN_FORWARD_WRITTEN", "SCAN_BACKWARD_WRITTEN", "scan_mode",
            "scan_state", "scan_operands", "scan_forward_layout", "scan_backward_layout",
            "scan_forward_operands", "scan_backward_operands", "scan_row_blocks", "scan_blocks",
@@ -178,12 +180,15 @@ def same_float(op, **arrays):
 
 
 def int_pair(op, name, value, minimum):
-    """A (h, w) pair of ints, each >= minimum."""
+    """A (h, w) pair of ints, each >= minimum and within int64 (the kernels' C sizes)."""
     ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
         isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= minimum
         for v in value)
     if not ok:
         raise ValueError(f"{op}: {name} must be a pair of ints >= {minimum}, got {value!r}")
+    if value[0] > INT64_MAX or value[1] > INT64_MAX:
+        raise ValueError(f"{op}: {name} must be a pair of ints >= {minimum} and at most {INT64_MAX}, "
+                         f"got {value!r}")
     return int(value[0]), int(value[1])
 
 
@@ -371,6 +376,26 @@ def integer(op, name, value, low=-INT64_MAX - 1, high=INT64_MAX, what=None):
     if v > high:
         limit = "" if bounded_high else f" and at most {high}"
         raise ValueError(f"{op}: {name} must be {what}{limit}, got {v}")
+    return v
+
+
+def quantity(op, name, value, low=0.0, high=math.inf):
+    """``value`` as a float (``real_in``) in [low, high], and not a bool: a normalisation's
+    eps or momentum, where True is a mistake rather than the number 1. NaN is refused."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be a real number (int, float or NumPy scalar), got bool")
+    return real_in(op, name, value, low, high)
+
+
+def divisor_override(op, value):
+    """An average pooling's ``divisor_override`` as an int, or None (none): a non-zero int
+    within int64 (PyTorch refuses 0 too), never a float or a bool."""
+    if value is None:
+        return None
+    what = "None or a non-zero int"
+    v = integer(op, "divisor_override", value, what=what)
+    if v == 0:
+        raise ValueError(f"{op}: divisor_override must be {what}, got 0")
     return v
 
 

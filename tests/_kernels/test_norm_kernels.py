@@ -380,7 +380,7 @@ def test_errors_name_what_was_expected(impl):
         impl.layer_norm_forward(x[..., None], None, None, 1e-5)
     with pytest.raises(ValueError, match=r"weight must have shape \(5,\), got \(4,\)"):
         impl.rms_norm_forward(x, np.ones(4), 1e-5)
-    with pytest.raises(ValueError, match="eps must be a float >= 0"):
+    with pytest.raises(ValueError, match=r"eps must be >= 0, got -1.0"):
         impl.layer_norm_forward(x, None, None, -1.0)
     with pytest.raises(ValueError, match=r"num_channels \(5\) must be divisible by num_groups \(2\)"):
         impl.group_norm_forward(np.zeros((2, 5, 3)), 2, None, None, 1e-5)

@@ -5,7 +5,10 @@ point, a flag) are checked by the shared rules of ``checks.py`` (real_number,
 real_in, hyperparameter, integer, float32_number, flag), never converted by Cython
 first: both backends raise the same exception with the same words,
 "<kernel>: <name> must be ..., got ...", and neither takes a float for an int, the
-truth of a string for a flag, or a NaN for a probability.
+truth of a string for a flag, or a NaN for a probability. The same holds for the
+geometry of a convolution or a pooling (groups, the divisor override, each element of
+a stride, padding, dilation or kernel-size pair), a normalisation's eps and momentum,
+and a product's transpose flags and activation.
 """
 import importlib
 from fractions import Fraction
@@ -29,7 +32,7 @@ def _f(*shape):
 def _args(kernel):
     """Fresh valid arguments of ``kernel``, by name (the in-place kernels write into them)."""
     n = 5
-    x = _f(3, 4)
+    x, x3 = _f(3, 4), _f(2, 3, 4)
     return {
         "leaky_relu_forward": lambda: dict(x=x, negative_slope=0.01, save=True),
         "hardtanh_forward": lambda: dict(x=x, min_val=-1.0, max_val=1.0, save=True),
@@ -65,6 +68,30 @@ def _args(kernel):
                                     out_scale=0.125, out_zero_point=7),
         "quantize_u8": lambda: dict(x=x, scale=0.0625, zero_point=128),
         "dynamic_qparams": lambda: dict(lo=-1.0, hi=2.0, reduce_range=False),
+        "conv2d_forward": lambda: dict(x=_f(1, 2, 5, 5), weight=_f(4, 2, 3, 3), bias=_f(4), stride=(1, 1),
+                                       padding=(1, 1), dilation=(1, 1), groups=1),
+        "conv2d_backward_input": lambda: dict(grad=_f(1, 4, 5, 5), weight=_f(4, 2, 3, 3), input_shape=(1, 2, 5, 5),
+                                              stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1),
+        "conv2d_backward_weight": lambda: dict(grad=_f(1, 4, 5, 5), x=_f(1, 2, 5, 5), weight_shape=(4, 2, 3, 3),
+                                               stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1),
+        "max_pool2d_forward": lambda: dict(x=_f(1, 2, 6, 6), kernel_size=(2, 2), stride=(2, 2), padding=(1, 1),
+                                           dilation=(1, 1), ceil_mode=False),
+        "avg_pool2d_forward": lambda: dict(x=_f(1, 2, 6, 6), kernel_size=(2, 2), stride=(2, 2), padding=(1, 1),
+                                           ceil_mode=False, count_include_pad=True, divisor_override=None),
+        "avg_pool2d_backward": lambda: dict(grad=_f(1, 2, 4, 4), input_shape=(1, 2, 6, 6), kernel_size=(2, 2),
+                                            stride=(2, 2), padding=(1, 1), ceil_mode=False, count_include_pad=True,
+                                            divisor_override=None),
+        "batch_norm_forward": lambda: dict(x=_f(2, 3, 4), weight=_f(3), bias=_f(3), running_mean=_f(3),
+                                           running_var=np.abs(_f(3)), training=True, momentum=0.5, eps=1e-5),
+        "batch_norm_backward": lambda: dict(grad=_f(2, 3, 4), x=x3, weight=_f(3), training=True,
+                                            **dict(zip(("save_mean", "save_invstd"), reference.batch_norm_forward(
+                                                x3, None, None, None, None, True, 0.5, 1e-5)[1:]))),
+        "layer_norm_forward": lambda: dict(x=x, weight=None, bias=None, eps=1e-5),
+        "group_norm_forward": lambda: dict(x=_f(2, 4, 3), num_groups=2, weight=None, bias=None, eps=1e-5),
+        "rms_norm_forward": lambda: dict(x=x, weight=None, eps=1e-5),
+        "gemm": lambda: dict(a=_f(4, 4), b=_f(4, 4), trans_a=False, trans_b=False),   # square: either flag fits
+        "bmm": lambda: dict(a=_f(2, 4, 4), b=_f(2, 4, 4), trans_a=False, trans_b=False, out=None),
+        "linear_forward": lambda: dict(x=_f(1, 4), weight=_f(5, 4), bias=_f(5), activation="relu"),
         "quantized_linear": lambda: dict(x=_f(3, 8), w_packed=reference.pack_int8_weight(_W_Q), w_row_sums=_SUMS,
                                          w_scale=np.full(5, 0.02, np.float32), bias=None, x_scale=0.0625,
                                          x_zero_point=128, relu=False, reduce_range=False),
@@ -161,7 +188,75 @@ BAD = [
     ("quantized_linear", "x_zero_point", None, (TypeError, "x_zero_point must be an int in [0, 255], got NoneType")),
     ("quantized_linear", "relu", "yes", _flag("relu", "str")),
     ("quantized_linear", "reduce_range", np.ones(1), _flag("reduce_range", "ndarray")),
+    # a convolution's groups: an int >= 1 within int64; each element of its pairs an int
+    ("conv2d_forward", "groups", BIG, (ValueError, f"groups must be a positive int {TOO_BIG}")),
+    ("conv2d_forward", "groups", 1.0, (TypeError, "groups must be a positive int, got float")),
+    ("conv2d_forward", "groups", True, (TypeError, "groups must be a positive int, got bool")),
+    ("conv2d_backward_input", "groups", None, (TypeError, "groups must be a positive int, got NoneType")),
+    ("conv2d_backward_input", "groups", BIG, (ValueError, f"groups must be a positive int {TOO_BIG}")),
+    ("conv2d_backward_weight", "groups", -1, (ValueError, "groups must be a positive int, got -1")),
+    ("conv2d_backward_weight", "groups", 2 ** 64, (ValueError, f"groups must be a positive int and at most "
+                                                               f"{2 ** 63 - 1}, got {2 ** 64}")),
+    ("conv2d_forward", "stride", (1, BIG),
+     (ValueError, f"stride must be a pair of ints >= 1 and at most {2 ** 63 - 1}, got (1, {BIG})")),
+    ("conv2d_forward", "padding", (1.0, 1), (ValueError, "padding must be a pair of ints >= 0, got (1.0, 1)")),
+    ("conv2d_backward_input", "dilation", (True, 1),
+     (ValueError, "dilation must be a pair of ints >= 1, got (True, 1)")),
+    ("conv2d_backward_input", "padding", (0, -1), (ValueError, "padding must be a pair of ints >= 0, got (0, -1)")),
+    ("conv2d_backward_weight", "stride", (None, 1), (ValueError, "stride must be a pair of ints >= 1, got (None, 1)")),
+    ("conv2d_backward_weight", "dilation", (1, 2 ** 63),
+     (ValueError, f"dilation must be a pair of ints >= 1 and at most {2 ** 63 - 1}, got (1, {2 ** 63})")),
+    # pooling: the divisor an int64 other than 0, the modes flags, the pairs' elements ints
+    ("avg_pool2d_forward", "divisor_override", BIG,
+     (ValueError, f"divisor_override must be None or a non-zero int {TOO_BIG}")),
+    ("avg_pool2d_backward", "divisor_override", -BIG,
+     (ValueError, f"divisor_override must be None or a non-zero int and at least {-2 ** 63}, got {-BIG}")),
+    ("avg_pool2d_forward", "divisor_override", 1.5,
+     (TypeError, "divisor_override must be None or a non-zero int, got float")),
+    ("avg_pool2d_backward", "divisor_override", True,
+     (TypeError, "divisor_override must be None or a non-zero int, got bool")),
+    ("avg_pool2d_forward", "divisor_override", 0, (ValueError, "divisor_override must be None or a non-zero int, got 0")),
+    ("max_pool2d_forward", "ceil_mode", None, _flag("ceil_mode", "NoneType")),
+    ("avg_pool2d_forward", "ceil_mode", "False", _flag("ceil_mode", "str")),
+    ("avg_pool2d_backward", "ceil_mode", 0.0, _flag("ceil_mode", "float")),
+    ("avg_pool2d_forward", "count_include_pad", None, _flag("count_include_pad", "NoneType")),
+    ("avg_pool2d_backward", "count_include_pad", 2,
+     (ValueError, "count_include_pad must be True or False (or 0 or 1), got 2")),
+    ("max_pool2d_forward", "kernel_size", (2, BIG),
+     (ValueError, f"kernel_size must be a pair of ints >= 1 and at most {2 ** 63 - 1}, got (2, {BIG})")),
+    ("max_pool2d_forward", "dilation", (1, 1.0), (ValueError, "dilation must be a pair of ints >= 1, got (1, 1.0)")),
+    ("avg_pool2d_forward", "stride", (2, None), (ValueError, "stride must be a pair of ints >= 1, got (2, None)")),
+    ("avg_pool2d_backward", "padding", (BIG, 0),
+     (ValueError, f"padding must be a pair of ints >= 0 and at most {2 ** 63 - 1}, got ({BIG}, 0)")),
+    # normalisation: momentum a real number in [0, 1], eps one >= 0 (neither a bool nor NaN)
+    ("batch_norm_forward", "momentum", "0.5", _real("momentum", "str")),
+    ("batch_norm_forward", "momentum", None, _real("momentum", "NoneType")),
+    ("batch_norm_forward", "momentum", True, _real("momentum", "bool")),
+    ("batch_norm_forward", "momentum", NAN, (ValueError, "momentum must be in [0, 1], got nan")),
+    ("batch_norm_forward", "momentum", -0.1, (ValueError, "momentum must be in [0, 1], got -0.1")),
+    ("batch_norm_forward", "momentum", 2, (ValueError, "momentum must be in [0, 1], got 2.0")),
+    ("batch_norm_forward", "eps", "1e-5", _real("eps", "str")),
+    ("batch_norm_forward", "eps", np.float32(NAN), (ValueError, "eps must be >= 0, got nan")),
+    ("batch_norm_forward", "eps", False, _real("eps", "bool")),
+    ("batch_norm_forward", "training", None, _flag("training", "NoneType")),
+    ("batch_norm_forward", "training", "False", _flag("training", "str")),
+    ("batch_norm_backward", "training", np.ones(2), _flag("training", "ndarray")),
+    ("batch_norm_backward", "training", 2, (ValueError, "training must be True or False (or 0 or 1), got 2")),
+    ("layer_norm_forward", "eps", None, _real("eps", "NoneType")),
+    ("layer_norm_forward", "eps", -1, (ValueError, "eps must be >= 0, got -1.0")),
+    ("group_norm_forward", "eps", True, _real("eps", "bool")),
+    ("group_norm_forward", "eps", np.ones(1), _real("eps", "ndarray")),
+    ("rms_norm_forward", "eps", NAN, (ValueError, "eps must be >= 0, got nan")),
+    ("rms_norm_forward", "eps", b"0", _real("eps", "bytes")),
+    # products: the transpose flags True or False, the activation None or 'relu'
+    ("gemm", "trans_a", None, _flag("trans_a", "NoneType")),
+    ("gemm", "trans_b", "no", _flag("trans_b", "str")),
+    ("bmm", "trans_a", np.ones(1), _flag("trans_a", "ndarray")),
+    ("bmm", "trans_b", 2, (ValueError, "trans_b must be True or False (or 0 or 1), got 2")),
+    ("linear_forward", "activation", "tanh", (ValueError, "activation must be None or 'relu', got 'tanh'")),
+    ("linear_forward", "activation", np.ones(2), (ValueError, "activation must be None or 'relu', got array([1., 1.])")),
 ]
+OP = {"conv2d_forward": "conv2d", "max_pool2d_forward": "max_pool2d", "avg_pool2d_forward": "avg_pool2d"}
 
 
 @pytest.mark.parametrize("kernel, name, value, error", BAD,
@@ -175,7 +270,7 @@ def test_a_bad_scalar_gets_the_same_error_from_kernel_and_twin(kernel, name, val
         with pytest.raises(exc) as info:
             fn(**args)
         assert type(info.value) is exc
-        assert str(info.value) == f"{kernel}: {message}"
+        assert str(info.value) == f"{OP.get(kernel, kernel)}: {message}"
         for k, a in before.items():   # a refused call writes nothing
             assert np.array_equal(args[k], a, equal_nan=True), k
 
@@ -208,6 +303,24 @@ GOOD = [
     ("dynamic_qparams", "reduce_range", 1, True),
     ("quantized_linear", "x_scale", np.float32(0.0625), 0.0625),
     ("quantized_linear", "relu", np.True_, True),
+    ("conv2d_forward", "groups", np.int64(1), 1),
+    ("conv2d_forward", "stride", [1, np.int64(1)], (1, 1)),
+    ("conv2d_backward_input", "groups", np.uint8(1), 1),
+    ("conv2d_backward_weight", "padding", (np.int32(1), 1), (1, 1)),
+    ("max_pool2d_forward", "ceil_mode", 1, True),
+    ("avg_pool2d_forward", "ceil_mode", np.True_, True),
+    ("avg_pool2d_forward", "divisor_override", np.int64(3), 3),
+    ("avg_pool2d_backward", "divisor_override", np.int16(-3), -3),
+    ("avg_pool2d_backward", "count_include_pad", 0, False),
+    ("batch_norm_forward", "momentum", np.float32(0.5), 0.5),
+    ("batch_norm_forward", "momentum", Fraction(1, 4), 0.25),
+    ("batch_norm_forward", "eps", np.float64(1e-5), 1e-5),
+    ("batch_norm_forward", "training", np.False_, False),
+    ("batch_norm_backward", "training", 1, True),
+    ("layer_norm_forward", "eps", Fraction(1, 100000), 1e-5),
+    ("rms_norm_forward", "eps", 0, 0.0),
+    ("gemm", "trans_a", np.True_, True),
+    ("bmm", "trans_b", 1, True),
 ]
 
 
@@ -237,3 +350,16 @@ def test_any_spelling_of_a_valid_scalar_gives_the_plain_one_s_result(kernel, nam
                 assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
             else:
                 assert a == b
+
+
+@pytest.mark.parametrize("kernel", ["conv2d_forward", "max_pool2d_forward", "avg_pool2d_forward"])
+@pytest.mark.parametrize("stride", [(1, 2 ** 63 - 1), (2 ** 63 - 1, 2), (2 ** 40, 1)])
+def test_a_stride_up_to_the_int64_maximum_gives_the_twin_s_result(kernel, stride):
+    # one window along that axis; the loops' bounds are worked out without overflowing
+    compiled, twin = _both(kernel)
+    args = _args(kernel)
+    args["stride"] = stride
+    got, want = _result(compiled, dict(args)), _result(twin, dict(args))
+    for a, b in zip(got, want):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

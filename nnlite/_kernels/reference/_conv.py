@@ -28,9 +28,7 @@ def _conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     stride = checks.int_pair(op, "stride", stride, 1)
     padding = checks.int_pair(op, "padding", padding, 0)
     dilation = checks.int_pair(op, "dilation", dilation, 1)
-    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    groups = int(groups)
+    groups = checks.integer(op, "groups", groups, 1, what="a positive int")
     N, C, H, W = (int(v) for v in x_shape)
     O, Cg, kh, kw = (int(v) for v in w_shape)
     shapes = f"input shape {tuple(x_shape)}, weight shape {tuple(w_shape)}"

@@ -30,6 +30,7 @@ def gemm(a, b, trans_a=False, trans_b=False):
     _gemm_float_operands("gemm", (a, b), ("a", "b"))
     _gemm_ndim("gemm", a, "a", 2)
     _gemm_ndim("gemm", b, "b", 2)
+    trans_a, trans_b = checks.flag("gemm", "trans_a", trans_a), checks.flag("gemm", "trans_b", trans_b)
     opa = a.T if trans_a else a
     opb = b.T if trans_b else b
     if opa.shape[1] != opb.shape[0]:
@@ -46,6 +47,7 @@ def bmm(a, b, trans_a=False, trans_b=False, out=None):
     if a.ndim not in (3, 4) or b.ndim != a.ndim:
         raise ValueError(f"bmm: a and b must both be 3-D or both 4-D (batch dims, then the matrix), "
                          f"got shapes {a.shape} and {b.shape}")
+    trans_a, trans_b = checks.flag("bmm", "trans_a", trans_a), checks.flag("bmm", "trans_b", trans_b)
     opa = np.swapaxes(a, -1, -2) if trans_a else a
     opb = np.swapaxes(b, -1, -2) if trans_b else b
     if a.shape[:-2] != b.shape[:-2] or opa.shape[-1] != opb.shape[-2]:
@@ -74,7 +76,7 @@ def linear_forward(x, weight, bias, activation):
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear_forward: bias must have shape ({weight.shape[0]},) to match "
                          f"weight {weight.shape}, got {bias.shape}")
-    if activation not in (None, "relu"):
+    if activation is not None and not (isinstance(activation, str) and activation == "relu"):
         raise ValueError(f"linear_forward: activation must be None or 'relu', got {activation!r}")
     y = np.matmul(x, weight.T)
     if bias is not None:

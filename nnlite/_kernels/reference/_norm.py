@@ -34,10 +34,8 @@ def _norm_ndim(kernel, name, a, ndim, layout):
 
 
 def _norm_eps(kernel, eps):
-    if (not isinstance(eps, (int, float, np.integer, np.floating)) or isinstance(eps, bool)
-            or not eps >= 0):
-        raise ValueError(f"{kernel}: eps must be a float >= 0, got {eps!r}")
-    return float(eps)
+    """eps as a float: a real number >= 0, not a bool, not NaN (checks.quantity)."""
+    return checks.quantity(kernel, "eps", eps)
 
 
 def _norm_in_place(kernel, name, a):
@@ -69,8 +67,12 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     kernel = "batch_norm_forward"
     dtype = _norm_dtype(kernel, x=x, weight=weight, bias=bias,
                         running_mean=running_mean, running_var=running_var)
+    training = checks.flag(kernel, "training", training)
     channels, count = _batch_norm_checks(kernel, x, weight, training, [
         ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)])
+    # a float in [0, 1], as PyTorch's functional batch_norm takes it (its module's None, a
+    # cumulative average, is the caller's 1 / batches seen)
+    momentum = checks.quantity(kernel, "momentum", momentum, 0.0, 1.0)
     eps = _norm_eps(kernel, eps)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{kernel}: give both running_mean and running_var, or neither")
@@ -82,7 +84,6 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
                         written={"running_mean", "running_var"})
     xd = x.astype(np.float64)
     if training:
-        momentum = float(momentum)
         mean = xd.mean(axis=(0, 2))
         var = ((xd - mean[None, :, None]) ** 2).mean(axis=(0, 2))
         invstd = 1.0 / np.sqrt(var + eps)
@@ -114,6 +115,7 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
     kernel = "batch_norm_backward"
     dtype = _norm_dtype(kernel, grad=grad, x=x, weight=weight,
                         save_mean=save_mean, save_invstd=save_invstd)
+    training = checks.flag(kernel, "training", training)
     channels, count = _batch_norm_checks(kernel, x, weight, training, [
         ("save_mean", save_mean), ("save_invstd", save_invstd)])
     if save_mean is None or save_invstd is None:

@@ -30,6 +30,7 @@ def _pool_geometry(op, x_shape, kernel_size, stride, padding, dilation, ceil_mod
     s = checks.int_pair(op, "stride", stride, 1)
     p = checks.int_pair(op, "padding", padding, 0)
     d = checks.int_pair(op, "dilation", dilation, 1)
+    ceil_mode = checks.flag(op, "ceil_mode", ceil_mode)
     for ki, pi, di in zip(k, p, d):
         if pi > (di * (ki - 1) + 1) // 2:
             raise ValueError(f"{op}: padding {p} must be at most half the effective kernel size "
@@ -114,11 +115,9 @@ def _avg_pool_divisors(op, shape, kernel_size, stride, padding, ceil_mode, count
                        divisor_override, dtype):
     """Geometry of an average pooling plus the (OH, OW) divisor of each window, PyTorch's rule."""
     k, s, p, _, (OH, OW) = _pool_geometry(op, shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+    count_include_pad = checks.flag(op, "count_include_pad", count_include_pad)
+    divisor_override = checks.divisor_override(op, divisor_override)
     if divisor_override is not None:
-        if (isinstance(divisor_override, (bool, np.bool_))
-                or not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0):
-            raise ValueError(f"{op}: divisor_override must be None or a non-zero int, "
-                             f"got {divisor_override!r}")
         return k, s, p, (OH, OW), np.full((OH, OW), divisor_override, dtype=dtype)
     sizes = []
     for size, out, ki, si, pi in zip(shape[2:], (OH, OW), k, s, p):

@@ -26,7 +26,7 @@ from .ordering import argsort, flip, fliplr, flipud, kthvalue, roll, sort, topk
 from .piecewise import hardsigmoid, hardswish, hardtanh, leaky_relu, relu6
 from .pointwise import (cos, elu, erf, exp, gelu, log, logsigmoid, mish, relu, rsqrt, selu, sigmoid,
                         silu, sin, softplus, softsign, sqrt, tanh)
-from .promotion import result_type
+from .promotion import promote_types, result_type
 from .all_any import all, any  # noqa: A004
 from .extrema import amax, amin, argmax, argmin, max, min  # noqa: A004
 from .logsumexp import logsumexp
@@ -65,7 +65,7 @@ __all__ = ["abs", "acos", "acosh", "add", "addcdiv", "addcmul", "all", "allclose
            "logical_not", "logical_or", "logical_xor", "logit", "logsigmoid", "logsumexp", "lt", "masked_fill",
            "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mish", "mm", "movedim",
            "mul", "nan_to_num", "narrow", "ne", "neg", "nonzero", "one_hot", "ones", "ones_like", "outer",
-           "permute", "pow", "prod", "rad2deg", "rand", "rand_like", "randint", "randn", "randn_like",
+           "permute", "pow", "prod", "promote_types", "rad2deg", "rand", "rand_like", "randint", "randn", "randn_like",
            "randperm", "relu", "relu6", "remainder", "repeat_interleave", "reshape", "result_type", "roll",
            "round", "rsqrt", "scatter_add", "selu", "sigmoid", "sign", "silu", "sin", "sinc", "sinh",
            "softmax", "softplus", "softsign", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
@@ -101,7 +101,9 @@ def _install():
         "__setitem__": inplace.setitem,
         "__eq__": eq, "__ne__": ne, "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,
         "__iadd__": inplace.add_, "__isub__": inplace.sub_, "__imul__": inplace.mul_,
-        "__itruediv__": inplace.div_, "__invert__": bitwise_not,
+        "__itruediv__": inplace.div_, "__ifloordiv__": inplace.floor_divide_, "__imod__": inplace.remainder_,
+        "__ipow__": inplace.pow_, "__iand__": inplace.bitwise_and_, "__ior__": inplace.bitwise_or_,
+        "__ixor__": inplace.bitwise_xor_, "__invert__": bitwise_not,
         "__and__": bitwise_and, "__or__": bitwise_or, "__xor__": bitwise_xor,
         "__rand__": _swap(bitwise_and), "__ror__": _swap(bitwise_or), "__rxor__": _swap(bitwise_xor),
         "__mod__": remainder, "__rmod__": _swap(remainder),
@@ -143,6 +145,9 @@ def _install():
         "masked_fill": masked_fill, "softmax": softmax, "log_softmax": log_softmax,
         "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,
         "pow_": inplace.pow_, "neg_": inplace.neg_, "clamp_": inplace.clamp_,
+        "floor_divide_": inplace.floor_divide_, "remainder_": inplace.remainder_, "fmod_": inplace.fmod_,
+        "bitwise_and_": inplace.bitwise_and_, "bitwise_or_": inplace.bitwise_or_,
+        "bitwise_xor_": inplace.bitwise_xor_,
         "zero_": inplace.zero_, "fill_": inplace.fill_, "copy_": inplace.copy_,
         "uniform_": inplace.uniform_, "normal_": inplace.normal_,
         "addcmul_": inplace.addcmul_, "addcdiv_": inplace.addcdiv_, "lerp_": inplace.lerp_,

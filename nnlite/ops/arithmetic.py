@@ -3,13 +3,16 @@
 When an operand was broadcast in forward, its gradient is summed back to its
 own shape (``sum_to``): every position it was copied to sent it a gradient.
 
+Every operation here computes in the dtype PyTorch's promotion gives
+(:mod:`nnlite.ops.promotion`): ``nl.tensor([1, 2]) / 2`` is float32, and so is a float32
+tensor times ``nl.tensor(0.5, dtype=nl.float64)``. ``+ - * / **`` promote in their
+forward: NumPy computes operands of one dtype (or a float tensor with a Python number)
+as they are, with ``casting="no"``, and refuses the others, which are then promoted, so
+the common case costs no check in Python.
+
 In ``+ - *`` and as a power's base, a Python int beside an integer tensor is read in
 the tensor's dtype, wrapped as PyTorch wraps it (int8 ``+ 1000`` adds -24,
 :func:`~nnlite.ops.promotion.wrapped_int`); ``/`` divides by the number itself.
-
-The combined operations at the end (``lerp``, ``addcmul``, ``addcdiv``) and
-``nan_to_num`` promote their operands as PyTorch does (:mod:`nnlite.ops.promotion`);
-``+ - * /`` follow NumPy's promotion.
 """
 import numbers
 
@@ -20,8 +23,8 @@ from ..autograd import Function, chosen_by, constant, product_saved_versions, ve
 from ..tensor import Tensor
 from .compare import where
 from .pointwise import log
-from .promotion import (broadcast_shape, checked_int, operand, promoted_dtype, python_int_operands,
-                        tensor_input, wrapped_int)
+from .promotion import (broadcast_shape, checked_int, operand, promoted_dtype, promoted_operands,
+                        python_int_operands, tensor_input, wrapped_int)
 from .broadcasting import sum_to
 from .casting import cast
 
@@ -34,8 +37,12 @@ class Add(Function):
     saves_inputs = False
 
     def forward(self, a, b):
-        self.shapes = (_shape(a), _shape(b))
-        return _broadcast_op(np.add, a, b, "add")
+        if self.recording:
+            self.shapes = (_shape(a), _shape(b))
+        try:
+            return np.add(a, b, casting="no")
+        except (TypeError, ValueError, OverflowError):
+            return _promoted(np.add, "add", a, b)
 
     def backward(self, grad):
         a, b = self.inputs   # a constant operand (a mask, a fixed bias) gets no gradient summed for it
@@ -47,8 +54,12 @@ class Sub(Function):
     saves_inputs = False
 
     def forward(self, a, b):
-        self.shapes = (_shape(a), _shape(b))
-        return _broadcast_op(np.subtract, a, b, "sub")
+        if self.recording:
+            self.shapes = (_shape(a), _shape(b))
+        try:
+            return np.subtract(a, b, casting="no")
+        except (TypeError, ValueError, OverflowError):
+            return _promoted(np.subtract, "sub", a, b)
 
     def backward(self, grad):
         a, b = self.inputs
@@ -60,7 +71,10 @@ class Mul(Function):
     _saved_versions = staticmethod(product_saved_versions)   # d/da reads b and d/db reads a
 
     def forward(self, a, b):
-        return _broadcast_op(np.multiply, a, b, "mul")
+        try:
+            return np.multiply(a, b, casting="no")
+        except (TypeError, ValueError, OverflowError):
+            return _promoted(np.multiply, "mul", a, b)
 
     def backward(self, grad):
         a, b = self.inputs
@@ -74,7 +88,10 @@ class Div(Function):
         return [version_if(a, _wants(b)), version_if(b, True)]
 
     def forward(self, a, b):
-        return _broadcast_op(np.true_divide, a, b, "div")
+        try:
+            return np.true_divide(a, b, casting="no")
+        except (TypeError, ValueError, OverflowError):
+            return _promoted(np.true_divide, "div", a, b, floating=True)
 
     def backward(self, grad):
         a, b = self.inputs
@@ -98,8 +115,11 @@ class Pow(Function):
     def forward(self, a, b):
         if type(b) is np.ndarray and b.dtype.kind == "i" and (
                 a.dtype.kind in "iub" if type(a) is np.ndarray else type(a) in (int, bool)):
-            return _integer_power(a, b)
-        return _broadcast_op(np.power, a, b, "pow")
+            return _integer_power(*promoted_operands("pow", a, b))
+        try:
+            return np.power(a, b, casting="no")
+        except (TypeError, ValueError, OverflowError):
+            return _promoted(np.power, "pow", a, b)
 
     def backward(self, grad):
         a, b = self.inputs
@@ -118,9 +138,10 @@ class Pow(Function):
         if _wants(b):
             a_data = a.data if isinstance(a, Tensor) else np.asarray(a)
             singular = (a_data == 0) & (b.data >= 0)
-            # log 0 = -inf and 0 * -inf = NaN are expected at the singular points, then replaced
+            # log 0 = -inf and 0 * -inf = NaN are expected at the singular points, then replaced;
+            # an integer base's log is taken in the result's dtype, as PyTorch takes it
             with np.errstate(divide="ignore", invalid="ignore"):
-                log_a = log(a) if isinstance(a, Tensor) else np.log(a)
+                log_a = log(cast(a, grad.dtype)) if isinstance(a, Tensor) else np.log(np.asarray(a, grad.dtype))
                 gb = sum_to(grad * _zero_where(singular, (a ** b) * log_a), _shape(b))
         return ga, gb
 
@@ -178,25 +199,27 @@ def _broadcast_op(op, a, b, name):
         raise ValueError(f"{name}: {error}") from None
 
 
-def _is_bool(x):
-    return type(x) is bool or isinstance(x, Tensor) and x.dtype.kind == "b"
+def _promoted(ufunc, op, a, b, floating=False):
+    """``ufunc(a, b)`` for operands NumPy would not compute without converting one (``casting="no"``
+    refused them): in the dtype PyTorch computes ``op`` in (:func:`~nnlite.ops.promotion.promoted_operands`),
+    or the error that names what is wrong with them."""
+    a, b = promoted_operands(op, a, b, floating)
+    return _broadcast_op(ufunc, a, b, op)
 
 
 def add(input, other, alpha=1):
-    """``input + alpha * other``. Two bool operands give bool (``alpha`` then only says whether
-    ``other`` counts), as in PyTorch. An int ``alpha`` must fit an integer result's dtype."""
-    input, other = python_int_operands("add", input, other)
-    if alpha == 1:
-        return Add.apply(input, other)
-    if _is_bool(other) and _is_bool(input):
-        return Add.apply(input, other if alpha else other & False)
-    return Add.apply(input, times_alpha("add", input, other, alpha))
+    """``input + alpha * other``, in the dtype PyTorch's promotion gives (:mod:`nnlite.ops.promotion`).
+
+    Two bool operands give bool (``alpha`` then only says whether ``other`` counts), as in
+    PyTorch. An int ``alpha`` must fit an integer result's dtype."""
+    if alpha != 1:
+        other = times_alpha("add", input, other, alpha)
+    return Add.apply(input, other)
 
 
 def sub(input, other, alpha=1):
     """``input - alpha * other``. An int ``-alpha`` must fit an integer result's dtype (PyTorch
     subtracts by adding ``-alpha * other``)."""
-    input, other = python_int_operands("sub", input, other)
     if alpha != 1:
         other = times_alpha("sub", input, other, alpha, checked=-alpha)
     return Sub.apply(input, other)
@@ -206,29 +229,42 @@ def times_alpha(op, input, other, alpha, checked=None):
     """``other * alpha`` as PyTorch computes it for ``input + alpha * other``.
 
     An int alpha (or the ``checked`` value standing for it) must fit the dtype of
-    ``input + other`` where that is an integer dtype, and an int ``other`` (already read
-    by :func:`~nnlite.ops.promotion.wrapped_int`) is multiplied in that dtype: only the
-    low bits count.
+    ``input + other`` where that is an integer dtype, and is then read in it (-1 is 255
+    for uint8); an int ``other`` (read by :func:`~nnlite.ops.promotion.wrapped_int`) is
+    multiplied in that dtype: only the low bits count.
     """
-    if type(alpha) is int:
-        dtype = promoted_dtype(op, input, other)
-        if dtype.kind in "iu":
-            checked_int(op, *(("alpha", alpha) if checked is None else ("-alpha", checked)), dtype)
-            if type(other) is int:
-                return wrapped_int(op, other * alpha % 2 ** 64, dtype)
+    input, other = python_int_operands(op, input, other)
+    dtype = promoted_dtype(op, input, other)
+    if dtype.kind in "iub" and type(alpha) not in (int, bool):
+        raise TypeError(f"{op}: alpha={alpha!r} must be an int for {dtype} operands, as in PyTorch")
+    if dtype.kind == "b":   # bools: alpha only says whether other counts
+        return other if alpha else other & False
+    if dtype.kind in "iu":
+        checked_int(op, *(("alpha", alpha) if checked is None else ("-alpha", checked)), dtype)
+        alpha = wrapped_int(op, alpha, dtype)
+        if type(other) is int:
+            return wrapped_int(op, other * alpha % 2 ** 64, dtype)
+    # alpha * other in the dtype of the sum, as PyTorch forms it (a bool tensor times 2 in uint8, not int64)
+    if isinstance(other, Tensor):
+        return cast(other, dtype) * alpha
+    if isinstance(other, np.ndarray):   # 0-dim int8 -1 is 255 in uint8, as PyTorch casts it
+        return np.multiply(other, alpha, dtype=dtype, casting="unsafe")
     return other * alpha
 
 
 def mul(input, other):
-    return Mul.apply(*python_int_operands("mul", input, other))
+    """``input * other``, in the dtype PyTorch's promotion gives (:mod:`nnlite.ops.promotion`)."""
+    return Mul.apply(input, other)
 
 
 def div(input, other):
+    """``input / other``, a true division: integer and bool operands give the default float
+    dtype (``nl.tensor([1, 2]) / 2`` is float32), as in PyTorch."""
     return Div.apply(input, other)
 
 
 def pow(input, exponent):  # noqa: A001 - PyTorch's name
-    """``input ** exponent``, elementwise and broadcast.
+    """``input ** exponent``, elementwise and broadcast, in the dtype PyTorch's promotion gives.
 
     A bool tensor to a Python bool power stays bool (x ** True is x, x ** False is all
     True), as in PyTorch. As in PyTorch 2.13, an integer tensor to a negative Python int
@@ -241,17 +277,15 @@ def pow(input, exponent):  # noqa: A001 - PyTorch's name
     >>> (nl.tensor([2, 1, -1, 0]) ** nl.tensor([-1, -2, -3, -1])).tolist()
     [0, 1, -1, 0]
     """
-    if type(exponent) in (int, bool) and isinstance(input, Tensor):
-        if input.dtype.kind in "iub":
-            if type(exponent) is bool and input.dtype.kind == "b":
-                return Tensor._make(input.data | (not exponent), None)
-            if exponent < 0:
-                raise ValueError(f"pow: Integers to negative integer powers are not allowed ({input.dtype} "
-                                 f"tensor to the power {exponent}); give the exponent as a float "
-                                 f"({float(exponent)}) for a fractional result")
-            checked_int("pow", "exponent", exponent, promoted_dtype("pow", input, exponent))
-        return Pow.apply(input, exponent)
-    return Pow.apply(*python_int_operands("pow", input, exponent))   # a Python int base wraps
+    if type(exponent) in (int, bool) and isinstance(input, Tensor) and input.dtype.kind in "iub":
+        if type(exponent) is bool and input.dtype.kind == "b":
+            return Tensor._make(input.data | (not exponent), None)
+        if exponent < 0:
+            raise ValueError(f"pow: Integers to negative integer powers are not allowed ({input.dtype} "
+                             f"tensor to the power {exponent}); give the exponent as a float "
+                             f"({float(exponent)}) for a fractional result")
+        checked_int("pow", "exponent", exponent, promoted_dtype("pow", input, exponent))
+    return Pow.apply(input, exponent)   # a Python int base wraps (Pow.forward)
 
 
 def neg(input):
@@ -298,7 +332,8 @@ def lerp(input, end, weight):
 
     ``weight`` is a number or a tensor; all three broadcast. As in PyTorch, input and
     end are floating-point tensors of one dtype, and a weight tensor with dims has it
-    too (a 0-dim one is converted). w outside [0, 1] extrapolates.
+    too; a 0-dim one is converted, or, beside 0-dim input and end, promotes them (a
+    0-dim float64 weight makes 0-dim float32 ones float64). w outside [0, 1] extrapolates.
     """
     if not tensor_input("lerp", input).is_floating_point():
         raise TypeError(f"lerp: expected a floating-point input, got {input.dtype}")
@@ -309,7 +344,8 @@ def lerp(input, end, weight):
     if isinstance(weight, Tensor):
         if weight.ndim and weight.dtype != input.dtype:
             raise TypeError(f"lerp: expected weight with the input's dtype {input.dtype}, got {weight.dtype}")
-        weight = cast(weight, input.dtype)
+        dtype = promoted_dtype("lerp", input, end, weight)
+        input, end, weight = cast(input, dtype), cast(end, dtype), cast(weight, dtype)
     else:
         weight = real_number("lerp", "weight", weight)
     if not input.shape == end.shape == (weight.shape if isinstance(weight, Tensor) else input.shape):

@@ -5,12 +5,13 @@ work bit by bit (``6 & 3`` is 2, ``~0`` is -1), which is where they differ from
 ``logical_and`` and its kin (``logical_and(6, 3)`` is True). Floating-point
 tensors are refused, as PyTorch refuses them. Nothing here has a gradient. A
 Python int is read in the tensor's dtype, as PyTorch reads it: int8 ``& 1000`` is
-``& -24`` (:func:`~nnlite.ops.promotion.wrapped_int`).
+``& -24`` (:func:`~nnlite.ops.promotion.wrapped_int`), and the operands promote as in
+PyTorch (:mod:`nnlite.ops.promotion`): uint8 ``&`` a 0-dim int64 tensor is uint8.
 """
 import numpy as np
 
 from ..tensor import Tensor
-from .promotion import python_int_operands
+from .promotion import one_dtype, promoted_operands
 
 __all__ = ["bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not"]
 
@@ -26,8 +27,9 @@ def _integer_data(op, x, name):
 
 def _bitwise(op, ufunc):
     def f(input, other):
-        input, other = python_int_operands(op, input, other)
         a, b = _integer_data(op, input, "input"), _integer_data(op, other, "other")
+        if not one_dtype(a, b):   # in the promoted dtype: uint8 & a 0-dim int64 tensor is uint8
+            a, b = promoted_operands(op, a, b)
         return Tensor._make(np.asarray(ufunc(a, b)), None)
     f.__name__ = op
     f.__doc__ = f"``input {dict(bitwise_and='&', bitwise_or='|', bitwise_xor='^')[op]} other`` bit by bit " \

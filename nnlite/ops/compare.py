@@ -1,18 +1,21 @@
 """Selections and comparisons.
 
-Comparisons return bool tensors and carry no gradient; a Python int is compared in
-the tensor's dtype, as PyTorch compares it (an int8 tensor's ``< 1000`` is ``< -24``,
-:func:`~nnlite.ops.promotion.wrapped_int`). ``where``, ``maximum``,
-``minimum`` and ``clamp`` route each gradient element to the operand that was
-selected (for ties in maximum/minimum the gradient is split evenly, as in PyTorch).
-``sign`` is recorded, with a zero gradient, as PyTorch records it: a graph that
-uses it keeps it (an ONNX export writes ``Sign``).
+Comparisons return bool tensors and carry no gradient; they compare in the promoted
+dtype, as PyTorch does (:mod:`nnlite.ops.promotion`): a float32 tensor with a 0-dim
+float64 one in float32, and a Python int in an integer tensor's dtype (an int8 tensor's
+``< 1000`` is ``< -24``, :func:`~nnlite.ops.promotion.wrapped_int`). ``where``, ``maximum``,
+``minimum`` and ``clamp`` give their operands' promoted dtype too, and route each
+gradient element to the operand that was selected (for ties in maximum/minimum the
+gradient is split evenly, as in PyTorch). ``sign`` is recorded, with a zero gradient,
+as PyTorch records it: a graph that uses it keeps it (an ONNX export writes ``Sign``).
 """
+import numbers
+
 import numpy as np
 
 from ..autograd import Function, constant
 from ..tensor import Tensor, is_floating_dtype
-from .promotion import checked_int, operand, promoted_dtype, python_int_operands
+from .promotion import checked_int, one_dtype, operand, promoted_dtype, promoted_operands, sequence_as_array
 from .broadcasting import sum_to
 from .casting import cast
 
@@ -31,9 +34,7 @@ class Where(Function):
     def forward(self, cond, a, b):
         self.cond = np.asarray(cond, dtype=bool)
         self.shapes = (_shape(a), _shape(b))
-        out = np.where(self.cond, a, b)
-        dtypes = [d.dtype for d in (a, b) if isinstance(d, np.ndarray) and is_floating_dtype(d.dtype)]
-        return out.astype(dtypes[0], copy=False) if len(dtypes) == 1 else out
+        return np.where(self.cond, a, b)
 
     def backward(self, grad):
         cond = constant(self.cond)
@@ -43,11 +44,16 @@ class Where(Function):
 
 
 def where(condition, input, other):
-    """Elements of ``input`` where ``condition`` holds, else of ``other``.
+    """Elements of ``input`` where ``condition`` holds, else of ``other``, in their promoted dtype
+    (:mod:`nnlite.ops.promotion`: ``where(c, int_tensor, 0.5)`` is float32).
 
     A Python int beside an integer tensor must fit its dtype, as in PyTorch.
     """
     input, other = _int_argument("where", "input", input, other), _int_argument("where", "other", other, input)
+    if not one_dtype(input, other):   # two numbers too: NumPy would give them float64, PyTorch float32
+        input, other = sequence_as_array(input), sequence_as_array(other)
+        dtype = promoted_dtype("where", input, other)
+        input, other = operand("where", "input", input, dtype), operand("where", "other", other, dtype)
     return Where.apply(_data(condition), input, other)
 
 
@@ -101,10 +107,16 @@ class Minimum(_MaxMin):
 
 
 def maximum(input, other):
+    """The larger of ``input`` and ``other`` elementwise (NaN if either is), in their promoted dtype."""
+    if not one_dtype(input, other):
+        input, other = promoted_operands("maximum", input, other)
     return Maximum.apply(input, other)
 
 
 def minimum(input, other):
+    """The smaller of ``input`` and ``other`` elementwise (NaN if either is), in their promoted dtype."""
+    if not one_dtype(input, other):
+        input, other = promoted_operands("minimum", input, other)
     return Minimum.apply(input, other)
 
 
@@ -175,13 +187,20 @@ clip = clamp
 
 
 def _compare(op, name=None):
-    """The comparison ``op``; with a ``name``, a Python int is compared in the tensor's dtype."""
+    """The comparison ``op``; with a ``name``, the operands are compared in their promoted dtype,
+    as in PyTorch: a Python int in an integer tensor's dtype, a float32 tensor with a 0-dim
+    float64 one in float32."""
     def f(input, other):
-        if name is not None:
-            input, other = python_int_operands(name, input, other)
+        if name is not None and not one_dtype(input, other) and _is_operand(input) and _is_operand(other):
+            input, other = promoted_operands(name, input, other)
         return Tensor._make(np.asarray(op(_data(input), _data(other))), None)
     f.__name__ = op.__name__
     return f
+
+
+def _is_operand(x):
+    """A Tensor, an array or a real number: what promotes (``x == None`` is compared as NumPy compares it)."""
+    return isinstance(x, (Tensor, np.ndarray, numbers.Real))
 
 
 eq = _compare(np.equal, "eq")

@@ -1,16 +1,21 @@
 """Concatenation: cat (also called concat) and stack.
 
 ``cat`` joins tensors along a dim they have; ``stack`` joins them along a new
-one (an ``unsqueeze`` of each, then ``cat``). The backward of ``cat`` cuts the
+one (an ``unsqueeze`` of each, then ``cat``). Tensors of several dtypes are joined in
+the dtype they promote to, as in PyTorch. The backward of ``cat`` cuts the
 gradient into the pieces the inputs contributed, each a ``narrow`` of it.
 """
+import functools
+
 import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from .casting import cast
 from .creation import as_tensor
 from .dims import _dim
 from .indexing import narrow
+from .promotion import promote_types
 from .shape import unsqueeze
 
 
@@ -60,10 +65,16 @@ class Cat(Function):
 
 
 def cat(tensors, dim=0):
-    tensors = list(tensors)
+    """The tensors joined along ``dim``, in the dtype they promote to (an int64 tensor with a
+    float32 one gives float32, as in PyTorch); each gradient comes back in its tensor's dtype."""
+    tensors = [as_tensor(x) for x in tensors]
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
-    return Cat.apply(*[as_tensor(x) for x in tensors], dim=dim)
+    dtype = tensors[0].dtype
+    if any(t.dtype != dtype for t in tensors):
+        dtype = functools.reduce(promote_types, [t.dtype for t in tensors])
+        tensors = [cast(t, dtype) for t in tensors]
+    return Cat.apply(*tensors, dim=dim)
 
 
 concat = cat

@@ -11,6 +11,14 @@ the skip's gradient), through the list of earlier histories the tensor keeps
 (``autograd.moved``). An operation that saved the old values for its own
 backward (``log_``, ``abs_``, a product) gets a copy of them first.
 
+The result has the tensor's dtype, as in PyTorch: the operation is computed in the dtype
+its operands promote to (:mod:`nnlite.ops.promotion`) and cast to the tensor's, which is
+refused where PyTorch refuses it, for a float result into an integer or bool tensor
+(``int_tensor += 0.5``, ``int_tensor /= 2``, ``int_tensor.exp_()``) and an integer result
+into a bool one (``copy_``, ``fill_`` and ``x[key] = v`` convert any value, as PyTorch's
+do). ``//=``, ``%=``, ``**=``, ``&=``, ``|=`` and ``^=`` change the tensor in place too
+(``floor_divide_``, ``remainder_``, ``pow_``, ``bitwise_and_``...).
+
 A view (``y[0]``, ``y.view(4)``, ``y.T``) shares memory with its base, so an
 in-place change of the view changes the base too: the base's history becomes
 "the old base with the view's region replaced by the new values"
@@ -29,12 +37,12 @@ import weakref
 from ..autograd import Function, _refresh_view, _replay_view, _sequence, _stand_in, is_grad_enabled, moved, no_grad
 from ..random import _gen
 from ..tensor import Tensor
-from . import arithmetic, compare, piecewise, pointwise, rounding
+from . import arithmetic, bitwise, compare, piecewise, pointwise, rounding
 from .index_keys import _convert_key, _region
 from .indexing import GetItem
 from .broadcasting import sum_to
 from .casting import cast
-from .promotion import python_int_operands
+from .promotion import promoted_dtype, python_int_operands, writable_dtype
 
 
 def inplace_flag(op, inplace):
@@ -113,6 +121,7 @@ def apply_in_place(x, op, fn, *others, **options):
         # x (or its base) as an operand too (``y.add_(y)``) is read before the change: its old value
         others = tuple(old if o is x else old_base if base is not None and o is base else o for o in others)
         result = fn(old, *others, **options)
+        writable_dtype(op, x, result.dtype)   # before anything changes
         node = result._ctx
         if node is not None and node.saves_inputs and any(t is old for t in node.inputs):
             # The operation kept x's old values for its backward (log, abs, a product): give them
@@ -134,7 +143,9 @@ def apply_in_place(x, op, fn, *others, **options):
             x._ctx._out, x._ctx._out_version = weakref.ref(x), x._version[0]
     else:
         raw = [Tensor._make(o.data, None) if isinstance(o, Tensor) else o for o in others]   # constants
-        _write(x, fn(Tensor._make(x.data, None), *raw, **options).data)
+        result = fn(Tensor._make(x.data, None), *raw, **options)
+        writable_dtype(op, x, result.dtype)
+        _write(x, result.data)
         # Nothing recorded: x keeps the history that made it, and the operation that saved
         # x as its output must see, from the bumped version, that x was changed since.
         x._bump_version()
@@ -227,31 +238,47 @@ def mish_(x):
 def add_(x, other, alpha=1):
     if not _records(x, (other,)):
         _check_in_place(x, "add_")
-        o = _raw_operand("add_", x, other)
+        o = other.data if isinstance(other, Tensor) else other
         if alpha != 1:   # sub_ passes -alpha, the value PyTorch checks
             o = arithmetic.times_alpha("add_", x, o, alpha)
-        np.add(x.data, o, out=x.data, casting="unsafe")
-        x._bump_version()
+        _in_place_ufunc(np.add, "add_", x, o)
         return x
     return apply_in_place(x, "add_", arithmetic.add, other, alpha=alpha)
 
 
 def sub_(x, other, alpha=1):
+    if x.data.dtype.kind == "b":   # x + (-alpha) * other would be a logical or, as add_ gives for bools
+        raise TypeError("sub_: subtraction of bool tensors is not supported (as in NumPy and PyTorch); "
+                        "use ^ (logical_xor) for bools, or ~ (logical_not) to invert one")
+    if alpha == 1 and not _records(x, (other,)):   # a parameter update: one subtraction
+        _check_in_place(x, "sub_")
+        _in_place_ufunc(np.subtract, "sub_", x, other.data if isinstance(other, Tensor) else other)
+        return x
     return add_(x, other, alpha=-alpha)
 
 
 def mul_(x, other):
     if not _records(x, (other,)):
         _check_in_place(x, "mul_")
-        np.multiply(x.data, _raw_operand("mul_", x, other), out=x.data, casting="unsafe")
-        x._bump_version()
+        _in_place_ufunc(np.multiply, "mul_", x, other.data if isinstance(other, Tensor) else other)
         return x
     return apply_in_place(x, "mul_", arithmetic.mul, other)
 
 
-def _raw_operand(op, x, other):
-    """``other``'s array, or ``other`` itself, a Python int read in x's dtype (wrapped, as in PyTorch)."""
-    return other.data if isinstance(other, Tensor) else python_int_operands(op, x, other)[1]
+def _in_place_ufunc(ufunc, op, x, other):
+    """x overwritten with ``ufunc(x, other)`` computed as PyTorch computes it: in the promoted dtype,
+    then cast to x's, and refused where a float result would go into an integer tensor.
+
+    ``casting="no"`` makes NumPy refuse every operand it would first convert: the common case
+    (``other`` of x's dtype, or a Python number NumPy reads in it) pays no Python-level check.
+    """
+    try:
+        ufunc(x.data, other, out=x.data, casting="no")
+    except (TypeError, OverflowError):
+        other = python_int_operands(op, x, other)[1]   # a Python int in x's dtype, wrapped as in PyTorch
+        dtype = writable_dtype(op, x, promoted_dtype(op, x, other))
+        ufunc(x.data, other, out=x.data, dtype=dtype, casting="unsafe")
+    x._bump_version()
 
 
 def div_(x, other):
@@ -286,24 +313,31 @@ def lerp_(x, end, weight):
     return apply_in_place(x, "lerp_", arithmetic.lerp, end, weight)
 
 
-def _unary_in_place(name, fn):
-    def op_(x):
-        return apply_in_place(x, name, fn)
+def _in_place(name, fn):
+    """``name``, the in-place form of ``fn``: x overwritten with ``fn(x, ...)``, in x's dtype."""
+    def op_(x, *others, **options):
+        return apply_in_place(x, name, fn, *others, **options)
     op_.__name__ = op_.__qualname__ = name
-    op_.__doc__ = f"x overwritten with ``{fn.__name__}(x)``."
+    op_.__doc__ = f"x overwritten with ``{fn.__name__}(x, ...)``, in x's dtype."
     return op_
 
 
-abs_ = _unary_in_place("abs_", arithmetic.abs)
-sqrt_ = _unary_in_place("sqrt_", pointwise.sqrt)
-exp_ = _unary_in_place("exp_", pointwise.exp)
-log_ = _unary_in_place("log_", pointwise.log)
-sigmoid_ = _unary_in_place("sigmoid_", pointwise.sigmoid)
-tanh_ = _unary_in_place("tanh_", pointwise.tanh)
-floor_ = _unary_in_place("floor_", rounding.floor)
-ceil_ = _unary_in_place("ceil_", rounding.ceil)
-round_ = _unary_in_place("round_", rounding.round)
-trunc_ = _unary_in_place("trunc_", rounding.trunc)
+floor_divide_ = _in_place("floor_divide_", rounding.floor_divide)
+remainder_ = _in_place("remainder_", rounding.remainder)
+fmod_ = _in_place("fmod_", rounding.fmod)
+bitwise_and_ = _in_place("bitwise_and_", bitwise.bitwise_and)
+bitwise_or_ = _in_place("bitwise_or_", bitwise.bitwise_or)
+bitwise_xor_ = _in_place("bitwise_xor_", bitwise.bitwise_xor)
+abs_ = _in_place("abs_", arithmetic.abs)
+sqrt_ = _in_place("sqrt_", pointwise.sqrt)
+exp_ = _in_place("exp_", pointwise.exp)
+log_ = _in_place("log_", pointwise.log)
+sigmoid_ = _in_place("sigmoid_", pointwise.sigmoid)
+tanh_ = _in_place("tanh_", pointwise.tanh)
+floor_ = _in_place("floor_", rounding.floor)
+ceil_ = _in_place("ceil_", rounding.ceil)
+round_ = _in_place("round_", rounding.round)
+trunc_ = _in_place("trunc_", rounding.trunc)
 
 
 def zero_(x):

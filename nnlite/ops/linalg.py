@@ -1,7 +1,9 @@
 """Matrix products, and tensordot (one after a reshape) and the Kronecker product.
 
-``matmul`` follows NumPy's rules (1-D, 2-D and batched, broadcasting the batch
-dims). Float products go to the GEMM kernels (one GEMM when the second operand is a
+``matmul`` follows NumPy's rules for shapes (1-D, 2-D and batched, broadcasting the
+batch dims); operands of two dtypes, which PyTorch refuses, are multiplied in their
+promoted dtype (:mod:`nnlite.ops.promotion`), as tensordot's are. Float products go to
+the GEMM kernels (one GEMM when the second operand is a
 matrix, a batched GEMM when the batch dims agree), which read transposed
 operands in place: a transpose is a flag to BLAS, not a copy. The batched GEMM also
 reads one or two batch dims with any strides, so permuted views (attention's heads)
@@ -26,7 +28,7 @@ from .._kernels import K
 from ..autograd import Function, constant, is_grad_enabled, product_saved_versions
 from ..tensor import Tensor, is_bfloat16
 from .dims import _dim
-from .promotion import promoted_dtype, tensor_input
+from .promotion import promote_types, promoted_dtype, promoted_operands, tensor_input
 from .broadcasting import sum_to
 from .casting import cast
 from .permutation import permute, transpose
@@ -58,7 +60,9 @@ class MatMul(Function):
             # compute in float32 and round to bfloat16, as for every other bfloat16 product.
             raise TypeError(f"matmul: no bfloat16 loop (operands {a.dtype} and {b.dtype})")
         try:
-            return np.matmul(a, b)
+            return np.matmul(a, b, casting="no")
+        except TypeError:   # two dtypes: promoted as in tensordot (PyTorch refuses them), then multiplied
+            return self.forward(*promoted_operands("matmul", a, b))
         except ValueError:
             raise ValueError(f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast") from None
 
@@ -122,6 +126,7 @@ def _array(t):
 
 
 def matmul(input, other):
+    """The matrix product; operands of two dtypes are promoted as in tensordot (PyTorch refuses them)."""
     return MatMul.apply(input, other)
 
 
@@ -151,7 +156,7 @@ def _same_kind(op, a, b):
     """a and b in their promoted dtype (PyTorch's rule: float32 with int64 is float32)."""
     tensor_input(op, a), tensor_input(op, b)
     dtype = promoted_dtype(op, a, b)
-    return (a if a.dtype == dtype else cast(a, dtype)), (b if b.dtype == dtype else cast(b, dtype))
+    return cast(a, dtype), cast(b, dtype)
 
 
 def tensordot(a, b, dims=2):
@@ -194,7 +199,9 @@ def kron(input, other):
     ``input.shape[i] * other.shape[i]`` in each dim. It is one broadcast product
     of the two, interleaved, so its gradient is the product's.
     """
-    input, other = _same_kind("kron", input, other)
+    tensor_input("kron", input), tensor_input("kron", other)
+    dtype = promote_types(input.dtype, other.dtype)   # a 0-dim operand counts fully: it is reshaped to n dims
+    input, other = cast(input, dtype), cast(other, dtype)
     n = max(input.ndim, other.ndim)
     sa = (1,) * (n - input.ndim) + tuple(input.shape)
     sb = (1,) * (n - other.ndim) + tuple(other.shape)

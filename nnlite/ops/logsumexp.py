@@ -9,6 +9,7 @@ import numpy as np
 
 from ..autograd import Function
 from .pointwise import exp
+from .promotion import floating_input
 from .reduction import _grad_back, _keepdim_shape, _reduced_dims, _refuse_bfloat16_sums
 
 
@@ -33,4 +34,5 @@ class LogSumExp(Function):
 
 def logsumexp(input, dim, keepdim=False):
     """log sum exp over ``dim``; ``dim=()`` reduces every dim, as ``sum`` does (PyTorch 2.13 raises there)."""
+    input = floating_input("logsumexp", input)   # integers and bools: the default float dtype, as in PyTorch
     return LogSumExp.apply(input, _reduced_dims(dim, input.ndim), keepdim)

@@ -70,8 +70,9 @@ def _broadcasts_to(op, name, t, shape):
 
 
 def _float_target(target, input):
-    """A target of labels or counts (integers, bools, arrays) as a constant of the input's dtype."""
-    if isinstance(target, Tensor) and is_floating_dtype(target.dtype):
+    """A target of labels or counts (integers, bools, arrays) as a constant of a floating input's
+    dtype; beside an integer or bool input, a target tensor is left to promote with it."""
+    if isinstance(target, Tensor) and (is_floating_dtype(target.dtype) or not is_floating_dtype(input.dtype)):
         return target
     return constant(np.asarray(_data(target), dtype=input.dtype))
 

@@ -15,6 +15,7 @@ import numpy as np
 from .._kernels.checks import is_int
 from ..autograd import Function
 from ..tensor import Tensor
+from .copies import clone
 from .indexing import gather
 from .promotion import tensor_input
 from .dims import _dim
@@ -46,7 +47,7 @@ def sort(input, dim=-1, descending=False, stable=False):
     """``(values, indices)`` of ``input`` sorted along ``dim`` (always stable; see the module)."""
     d = _sorting_dim("sort", input, dim)
     if d is None:
-        return values_indices(input * 1, _indices(0))
+        return values_indices(clone(input), _indices(0))
     order = _stable_order(input.data, d, descending)
     return values_indices(gather(input, d, order), _indices(order))
 
@@ -79,7 +80,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     if not is_int(k) or not 1 <= k <= size:
         raise ValueError(f"kthvalue: k must be an integer in [1, {size}] (the size of dim {dim}), got {k!r}")
     if d is None:
-        return values_indices(input * 1, _indices(0))
+        return values_indices(clone(input), _indices(0))
     order = np.take(_stable_order(input.data, d, False), [k - 1], axis=d)
     values = gather(input, d, order)
     if not keepdim:

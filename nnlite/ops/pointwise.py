@@ -10,6 +10,10 @@ forms (``elu_``... in ``nnlite/ops/inplace.py``), which overwrite it,
 differentiate exactly too. softsign is abs, add and div, as in PyTorch. The
 piecewise-linear activations (leaky_relu, hardtanh, relu6, hardsigmoid,
 hardswish, prelu) are in ``nnlite/ops/piecewise.py``.
+
+exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, erf and softsign of an integer or bool
+tensor give the default float dtype, as in PyTorch (:mod:`nnlite.ops.promotion`); relu
+keeps an integer dtype.
 """
 import math
 
@@ -20,63 +24,71 @@ from .._kernels.checks import real_number
 from ..autograd import Function, chosen_by, constant, enable_grad, grad as autograd_grad
 from ..tensor import Tensor
 from .compare import where
-from .promotion import floating_input
+from .promotion import floating_array, floating_input
 
 
-class Exp(Function):
-    save_output = True
-    saves_inputs = False
+class _RealFunction(Function):
+    """A NumPy function of one real number (``ufunc``), in the dtype PyTorch gives: an integer
+    or bool tensor is computed in the default float dtype (NumPy would give float16 for int8,
+    float64 for int64). ``casting="no"`` makes NumPy refuse every input it would first convert,
+    so a floating tensor, the common case, pays no Python-level check."""
+    ufunc = None
 
     def forward(self, a):
-        return np.exp(a)
+        try:
+            return self.ufunc(a, casting="no")
+        except TypeError:
+            return self.ufunc(floating_array(a))
+
+
+class Exp(_RealFunction):
+    save_output = True
+    saves_inputs = False
+    ufunc = np.exp
 
     def backward(self, grad):
         return grad * self.out
 
 
-class Log(Function):
-    def forward(self, a):
-        return np.log(a)
+class Log(_RealFunction):
+    ufunc = np.log
 
     def backward(self, grad):
         return grad / self.inputs[0]
 
 
-class Sqrt(Function):
+class Sqrt(_RealFunction):
     save_output = True
     saves_inputs = False
-
-    def forward(self, a):
-        return np.sqrt(a)
+    ufunc = np.sqrt
 
     def backward(self, grad):
         return grad / (2 * self.out)
 
 
-class Rsqrt(Function):
+class Rsqrt(_RealFunction):
     """1/sqrt(a); d/da = -1/2 a^(-3/2) = -out^3 / 2."""
     save_output = True
     saves_inputs = False
+    ufunc = np.sqrt
 
     def forward(self, a):
-        return 1.0 / np.sqrt(a)
+        return 1.0 / super().forward(a)
 
     def backward(self, grad):
         out = self.out
         return grad * (-0.5) * out * out * out
 
 
-class Sin(Function):
-    def forward(self, a):
-        return np.sin(a)
+class Sin(_RealFunction):
+    ufunc = np.sin
 
     def backward(self, grad):
         return grad * cos(self.inputs[0])
 
 
-class Cos(Function):
-    def forward(self, a):
-        return np.cos(a)
+class Cos(_RealFunction):
+    ufunc = np.cos
 
     def backward(self, grad):
         return -grad * sin(self.inputs[0])
@@ -309,26 +321,32 @@ class Erf(Function):
 # ------------------------------------------------------------ free functions --
 
 def exp(input):
+    """:math:`e^x`; an integer or bool tensor gives the default float dtype, as in PyTorch."""
     return Exp.apply(input)
 
 
 def log(input):
+    """The natural logarithm; an integer or bool tensor gives the default float dtype."""
     return Log.apply(input)
 
 
 def sqrt(input):
+    """The square root; an integer or bool tensor gives the default float dtype."""
     return Sqrt.apply(input)
 
 
 def rsqrt(input):
+    """:math:`1 / \\sqrt{x}`; an integer or bool tensor gives the default float dtype."""
     return Rsqrt.apply(input)
 
 
 def sin(input):
+    """The sine; an integer or bool tensor gives the default float dtype."""
     return Sin.apply(input)
 
 
 def cos(input):
+    """The cosine; an integer or bool tensor gives the default float dtype."""
     return Cos.apply(input)
 
 

@@ -1,27 +1,50 @@
 """Type promotion: which dtype an operation's result gets from its operands, as in PyTorch.
 
-NumPy and PyTorch disagree here. NumPy lets every operand count: an int64
-array times a float32 array is float64. PyTorch ranks dtypes in three
-*categories*, bool < integer < floating point, and lets an operand decide the
-dtype only if it has a higher category than the ones that outrank it:
+NumPy and PyTorch disagree here. NumPy lets every operand count: an int64 array
+times a float32 array is float64, and so is an int64 array divided by another.
+PyTorch ranks dtypes in three *categories*, bool < integer < floating point, and
+lets an operand decide the dtype only if it has a higher category than the ones
+that outrank it:
 
 1. tensors with at least one dimension decide first;
 2. zero-dimensional tensors (``nl.tensor(2.0)``) only raise the category;
 3. Python numbers last, a float standing for the default dtype (float32),
    an int for int64, a bool for bool.
 
-So by PyTorch's rules (``nl.result_type``) an int64 tensor with a float32 tensor
-gives float32, a float32 tensor with a 0-dim float64 tensor float32, an int32
-tensor with 5 int32, and an int64 tensor with 2.5 float32. Within one priority group, dtypes of one category promote as NumPy does
-(int32 with int64 gives int64); across categories the higher category wins (int64
-with float16 gives float16, where NumPy would give float64).
+So (``nl.result_type``) an int64 tensor with a float32 tensor gives float32, a
+float32 tensor with a 0-dim float64 tensor float32, an int32 tensor with 5 int32,
+and an int64 tensor with 2.5 float32. Within one priority group, dtypes of one
+category promote as NumPy does (int32 with int64 gives int64); across categories
+the higher category wins (int64 with float16 gives float16, where NumPy would give
+float64): :func:`promote_types`. The operation is computed in the promoted dtype, as
+PyTorch computes it: ``float32_tensor * nl.tensor(0.1, dtype=nl.float64)`` multiplies
+by 0.1 rounded to float32.
 
-Functions that only make sense on real numbers (``log1p``, ``atan2``) give the
-default float dtype where the promoted dtype is an integer or bool: ``log1p`` of an
-int64 tensor is float32, as in PyTorch. The operations of ``elementary.py``,
-``rounding.py`` and ``scan.py``, the arithmetic extras (lerp, addcmul...), ``kron``
-and ``tensordot`` follow these rules; ``+``, ``*`` and the older operations still
-follow NumPy's.
+Functions that only make sense on real numbers (``/``, ``exp``, ``log``, ``sqrt``,
+``log1p``, ``atan2``...) give the default float dtype where the promoted dtype is an
+integer or bool: ``nl.tensor([1, 2]) / 2`` and ``exp`` of an int64 tensor are
+float32, as in PyTorch (NumPy: float64, and float16 for ``exp`` of int8).
+
+The operations of ``nnlite.ops`` follow these rules: ``+ - * / ** // %``, the
+comparisons and the bitwise operators, their functions and in-place forms, the
+elementwise functions, ``where``, ``maximum``, ``clamp``, ``cat``, ``matmul`` and the
+rest, and so do the losses and layers written with them. ``matmul`` (and ``mm``,
+``bmm``, ``dot``, ``outer``) of two dtypes, which PyTorch refuses, is computed in their
+promoted dtype, as ``tensordot`` is. ``cat`` and ``kron`` promote with
+:func:`promote_types`, a 0-dim operand counting as fully as the others (PyTorch
+reshapes it first). Operations whose kernels take one dtype (``linear``, convolutions,
+the norms, ``einsum``, ``scatter_add``, ``index_add``) refuse two, as PyTorch does.
+
+An in-place operation is computed in the promoted dtype and written in the tensor's own
+dtype; a float result for an integer tensor, or an integer one for a bool tensor, is
+refused (:func:`writable_dtype`). A gradient comes back in its input's dtype, computed
+in the result's dtype (no float64 detour for a float32 input beside a Python float).
+
+The hot operations (``+ - * / **``, ``exp``, ``log``, ``sqrt``, ``rsqrt``, ``sin``,
+``cos``, ``matmul``, ``add_``, ``sub_``, ``mul_``) promote in their forward: they ask
+NumPy to compute with ``casting="no"``, which refuses every operand NumPy would first
+convert, and only then apply these rules. Operands of one dtype, and a float tensor with
+a Python number (which NumPy reads in the tensor's dtype), so pay for no check in Python.
 
 In ``+ - * // %``, ``fmod``, the bitwise operators, the comparisons and as a power's
 base, a Python int beside an integer tensor is read in the tensor's dtype, wrapping as
@@ -35,7 +58,7 @@ import numbers
 
 import numpy as np
 
-from ..tensor import Tensor, get_default_dtype, is_floating_dtype
+from ..tensor import Tensor, _to_array, get_default_dtype, is_floating_dtype
 from .casting import cast
 
 _BOOL, _INTEGER, _FLOAT = 0, 1, 2
@@ -47,8 +70,16 @@ def _category(dtype):
     return _INTEGER if dtype.kind in "iu" else _FLOAT
 
 
-def _promote_two(a, b):
-    """PyTorch's ``promote_types``: within a category as NumPy; across categories the higher one wins."""
+def promote_types(type1, type2):
+    """The dtype two tensors with dims promote to, PyTorch's ``promote_types``: within a category
+    as NumPy (int32 with int64 is int64), across categories the higher one (int64 with float16
+    is float16, where NumPy would give float64).
+
+    >>> import nnlite as nl
+    >>> nl.promote_types(nl.int64, nl.float16), nl.promote_types(nl.uint8, "int8")
+    (dtype('float16'), dtype('int16'))
+    """
+    a, b = np.dtype(type1), np.dtype(type2)
     ca, cb = _category(a), _category(b)
     if ca != cb:
         return a if ca > cb else b
@@ -73,7 +104,7 @@ def promoted_dtype(op, *operands):
     groups = [None, None, None]
     for x in operands:
         dtype, group = _dtype_and_group(op, x)
-        groups[group] = dtype if groups[group] is None else _promote_two(groups[group], dtype)
+        groups[group] = dtype if groups[group] is None else promote_types(groups[group], dtype)
     result = None
     for dtype in groups:   # highest priority first; a later group only ever raises the category
         if dtype is not None and (result is None or _category(dtype) > _category(result)):
@@ -138,11 +169,63 @@ def checked_int(op, name, value, dtype):
 
 def python_int_operands(op, input, other):
     """``input`` and ``other``, a Python int among them read as :func:`wrapped_int` reads it beside the other."""
-    if type(other) is int and isinstance(input, Tensor):
+    if type(other) is int and isinstance(input, (Tensor, np.ndarray)):
         return input, wrapped_int(op, other, input.dtype)
-    if type(input) is int and isinstance(other, Tensor):
+    if type(input) is int and isinstance(other, (Tensor, np.ndarray)):
         return wrapped_int(op, input, other.dtype), other
     return input, other
+
+
+def one_dtype(input, other):
+    """True when ``input`` and ``other`` need no promotion: tensors (or arrays) of one dtype, or a
+    floating one with a Python float or int, which NumPy reads in the tensor's dtype."""
+    if isinstance(input, (Tensor, np.ndarray)):
+        if isinstance(other, (Tensor, np.ndarray)):
+            return input.dtype == other.dtype
+        return type(other) in (float, int) and input.dtype.kind == "f"
+    return type(input) in (float, int) and isinstance(other, (Tensor, np.ndarray)) and other.dtype.kind == "f"
+
+
+def promoted_operands(op, input, other, floating=False):
+    """``input`` and ``other`` in the dtype PyTorch computes ``op`` in (``floating``: the
+    default float dtype where that is an integer or bool, as for ``/``).
+
+    A Python int beside an integer tensor is first read in its dtype (:func:`wrapped_int`;
+    not for ``floating``, where ``int8 / 1000`` divides by 1000). Tensors and arrays are
+    cast to the dtype, a Tensor with the differentiable ``cast`` (its gradient comes back in
+    its own dtype); numbers stay Python numbers, which NumPy reads in the arrays' dtype
+    (a NumPy scalar becomes one, so that ``np.float64(0.5)`` counts as a Python float does).
+    A list or tuple is read as ``nl.tensor`` reads it.
+    """
+    input, other = sequence_as_array(input), sequence_as_array(other)
+    if not floating:
+        input, other = python_int_operands(op, input, other)
+    dtype = (floating_dtype if floating else promoted_dtype)(op, input, other)
+    return _in_dtype(input, dtype), _in_dtype(other, dtype)
+
+
+def sequence_as_array(x):
+    """A list or tuple as ``nl.tensor`` reads it (Python floats as float32), anything else as it is."""
+    return _to_array(x, None) if isinstance(x, (list, tuple)) else x
+
+
+def _in_dtype(x, dtype):
+    if isinstance(x, Tensor):
+        return cast(x, dtype)
+    if isinstance(x, np.ndarray):
+        return x.astype(dtype, copy=False)
+    return x.item() if isinstance(x, np.generic) else x   # promoted_dtype refused any other type
+
+
+def writable_dtype(op, tensor, dtype):
+    """``dtype``, the dtype of an in-place operation's result, refused if it cannot be written into
+    ``tensor`` as PyTorch refuses it: a float result into an integer or bool tensor, an integer
+    one into a bool tensor (a result of a lower category is cast, as is float64 into float32)."""
+    if _category(dtype) > _category(tensor.dtype):
+        raise TypeError(f"{op}: the result is {dtype}, which cannot be written into the {tensor.dtype} "
+                        f"tensor in place (as in PyTorch); use the out-of-place operation, or convert "
+                        f"the tensor first (x.to({dtype}))")
+    return dtype
 
 
 def result_type(tensor1, tensor2):
@@ -176,6 +259,12 @@ def tensor_input(op, input):
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: expected input to be a Tensor, got {type(input).__name__}")
     return input
+
+
+def floating_array(a):
+    """The array ``a`` as a function of real numbers reads it: an integer or bool array in the
+    default float dtype (a forward's form of :func:`floating_input`)."""
+    return a if is_floating_dtype(a.dtype) else a.astype(get_default_dtype())
 
 
 def floating_input(op, input):

@@ -3,8 +3,9 @@
 Each element adds into a sum with slope 1, so the gradient of a sum is the
 incoming gradient copied back to every element that was added; a mean is a sum
 scaled by 1/n, so each element gets 1/n of it. Integer and bool tensors are
-summed without recording a graph (an integer has no gradient), and ``mean``
-refuses them.
+summed in int64, as in PyTorch (NumPy sums uint8 in uint64), without recording a
+graph (an integer has no gradient), and ``mean`` refuses them unless given a float
+``dtype``.
 """
 import numpy as np
 
@@ -30,13 +31,15 @@ class Sum(Function):
 def sum(input, dim=None, keepdim=False, dtype=None):  # noqa: A001
     if dtype is not None:
         input = cast(input, dtype)
-    if input.dtype == np.bool_ or input.dtype.kind in "iu":
-        return Tensor._make(np.asarray(np.sum(input.data, axis=_reduced_dims(dim, input.ndim), keepdims=keepdim)),
-                            None)
+    if input.dtype == np.bool_ or input.dtype.kind in "iu":   # in int64, as in PyTorch (NumPy: uint64 for uint8)
+        return Tensor._make(np.asarray(np.sum(input.data, axis=_reduced_dims(dim, input.ndim), keepdims=keepdim,
+                                              dtype=np.int64)), None)
     return Sum.apply(input, _reduced_dims(dim, input.ndim), keepdim)
 
 
-def mean(input, dim=None, keepdim=False):
+def mean(input, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        input = cast(input, dtype)
     dims = _reduced_dims(dim, input.ndim)
     if not is_floating_dtype(input.dtype):
         raise TypeError(f"mean: expected a floating point tensor, got {input.dtype}")

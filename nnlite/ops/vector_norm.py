@@ -13,6 +13,7 @@ from ..tensor import Tensor
 from .arithmetic import abs as _abs
 from .compare import where
 from .extrema import amax, amin
+from .promotion import floating_input
 from .sums import sum  # noqa: A004
 
 
@@ -47,8 +48,10 @@ def norm(input, p=2, dim=None, keepdim=False):
     largest and smallest ``|x|``, ``'fro'`` is the 2-norm over ``dim`` (the
     Frobenius norm of a matrix). The gradient at a zero vector is 0, as in
     PyTorch (see :class:`Root`), and so is it at a zero entry for p < 1, where
-    ``|x|^p`` has an infinite slope.
+    ``|x|^p`` has an infinite slope. An integer or bool tensor gives the default float
+    dtype (PyTorch refuses it).
     """
+    input = floating_input("norm", input)
     if p == "fro":
         p = 2
     elif isinstance(p, str):

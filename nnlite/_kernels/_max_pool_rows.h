@@ -72,11 +72,13 @@ static inline void nnl_max_pool_2x2_row_f(const float *r0, const float *r1, cons
                                          Py_ssize_t W, Py_ssize_t at, Py_ssize_t OW,
                                          float *y, int64_t *idx)
 {
-    float p0[16] = {0}, p1[16] = {0}, py[8];
-    int64_t pi[8];
     Py_ssize_t ow;
     if (OW < 8) {
+        float p0[16], p1[16], py[8];
+        int64_t pi[8];
         if (end - r1 < 16) {   /* the last rows of the input: no 16 elements to read past them */
+            memset(p0, 0, sizeof p0);
+            memset(p1, 0, sizeof p1);
             memcpy(p0, r0, 2 * OW * sizeof(float));
             memcpy(p1, r1, 2 * OW * sizeof(float));
             r0 = p0;

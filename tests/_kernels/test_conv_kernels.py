@@ -1,11 +1,10 @@
 """Convolution and pooling kernels: compiled == twin, both == torch.nn.functional, finite
 differences, byte-identical results across thread counts, and clear errors."""
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-from helpers import same_bytes_across_threads, threads
+from helpers import run_fresh, same_bytes_across_threads, threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -170,11 +169,10 @@ print("ok")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through ctypes: Linux")
-def test_max_pool2d_2x2_reads_nothing_past_the_input():
+def test_max_pool2d_2x2_reads_nothing_past_the_input(tmp_path):
     """An input that ends just before an inaccessible page: the short rows' blocks must not
     read past its last element (a crash, in a child process, would show it)."""
-    done = subprocess.run([sys.executable, "-c", _GUARD_PAGE_PROGRAM], capture_output=True, text=True,
-                          timeout=120)
+    done = run_fresh(["-c", _GUARD_PAGE_PROGRAM], cwd=tmp_path, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 

@@ -12,9 +12,11 @@
        nnl_tanhf(x)    = tanhf(x)
        nnl_erff(x)     = erff(x)
        nnl_log1pf_unit(e) = log1pf(e)             (0 <= e <= 1)
-   The NumPy twins use NumPy's exp, tanh and log1p (equal to rounding), and for erf
-   special.erf_float32, which does nnl_erff's steps (with nnl_expf_normal's)
-   in float32 NumPy: equal bit for bit. */
+   The NumPy twins use NumPy's exp, tanh and log1p (equal to rounding), except in two
+   places that do these functions' steps in float32 NumPy, equal bit for bit: erf
+   (special.erf_float32: nnl_erff's steps, with nnl_expf_normal's) and the tanh of the
+   tanh-approximated GELU (reference/_elementwise.py's _tanh_float32: nnl_tanhf's, so
+   that an infinite gradient times a slope that rounds to 0 is NaN in both). */
 #ifndef NNLITE_FASTMATH_H
 #define NNLITE_FASTMATH_H
 

@@ -135,7 +135,7 @@ def quantized_linear(x, w_packed, w_row_sums, w_scale, bias=None, x_scale=None, 
     w_row_sums = _checked("w_row_sums", w_row_sums, np.int32, 1, name)
     w_q = _unpacked(name, w_packed, w_row_sums.shape[0], x)
     w_q, w_row_sums, w_scale, bias = _checked_weights(name, "x", x, w_q, w_row_sums, "w_scale", w_scale, bias)
-    (M, K), N = x.shape, w_q.shape[0]
+    M, N = x.shape[0], w_q.shape[0]
     relu = checks.flag(name, "relu", relu)
     reduce_range = checks.flag(name, "reduce_range", reduce_range)
     x_zero_point = checks.integer(name, "x_zero_point", x_zero_point, 0, 255)

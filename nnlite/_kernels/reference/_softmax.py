@@ -194,7 +194,6 @@ def cross_entropy_backward(grad_loss, logits, target, weight, lse, ignore_index,
     if grad_loss.shape != want:
         raise ValueError(f"{op}: grad_loss must have shape {want} for reduction={reduction!r}, "
                          f"got {grad_loss.shape}")
-    dt = logits.dtype.type
     w_t, keep = _cross_entropy_target_weight(target, weight, ignore_index, logits.dtype)
     if reduction == "none":
         scale = grad_loss.astype(np.float64)

@@ -37,8 +37,9 @@ the norms, ``einsum``, ``scatter_add``, ``index_add``) refuse two, as PyTorch do
 
 An in-place operation is computed in the promoted dtype and written in the tensor's own
 dtype; a float result for an integer tensor, or an integer one for a bool tensor, is
-refused (:func:`writable_dtype`). A gradient comes back in its input's dtype, computed
-in the result's dtype (no float64 detour for a float32 input beside a Python float).
+refused with PyTorch's RuntimeError (:class:`CastingError`, also a TypeError). A gradient
+comes back in its input's dtype, computed in the result's dtype (no float64 detour for a
+float32 input beside a Python float).
 
 The hot operations (``+ - * / **``, ``exp``, ``log``, ``sqrt``, ``rsqrt``, ``sin``,
 ``cos``, ``matmul``, ``add_``, ``sub_``, ``mul_``) promote in their forward: they ask
@@ -217,14 +218,29 @@ def _in_dtype(x, dtype):
     return x.item() if isinstance(x, np.generic) else x   # promoted_dtype refused any other type
 
 
+class CastingError(RuntimeError, TypeError):
+    """An in-place operation's result cannot be written into its tensor's dtype.
+
+    A RuntimeError, as PyTorch raises it, and a TypeError, since the dtypes are what is wrong.
+    """
+
+
+#: PyTorch's names of the dtypes, as its messages spell them ("result type Float").
+_TORCH_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
+                "int64": "Long", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
+                "float16": "Half", "bfloat16": "BFloat16", "float32": "Float", "float64": "Double"}
+
+
 def writable_dtype(op, tensor, dtype):
-    """``dtype``, the dtype of an in-place operation's result, refused if it cannot be written into
-    ``tensor`` as PyTorch refuses it: a float result into an integer or bool tensor, an integer
-    one into a bool tensor (a result of a lower category is cast, as is float64 into float32)."""
+    """``dtype``, the dtype of an in-place operation's result, refused (:class:`CastingError`) if it
+    cannot be written into ``tensor`` as PyTorch refuses it: a float result into an integer or bool
+    tensor, an integer one into a bool tensor (a result of a lower category is cast, as is float64
+    into float32)."""
     if _category(dtype) > _category(tensor.dtype):
-        raise TypeError(f"{op}: the result is {dtype}, which cannot be written into the {tensor.dtype} "
-                        f"tensor in place (as in PyTorch); use the out-of-place operation, or convert "
-                        f"the tensor first (x.to({dtype}))")
+        result, output = (_TORCH_NAMES.get(d.name, d.name) for d in (dtype, tensor.dtype))
+        raise CastingError(f"{op}: result type {result} can't be cast to the desired output type {output} "
+                           f"(a {dtype} result for the {tensor.dtype} tensor, as in PyTorch); use the "
+                           f"out-of-place operation, or convert the tensor first (x.to({dtype}))")
     return dtype
 
 

@@ -116,7 +116,7 @@ class _ConvNd(Module):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
         if self.padding != (0,) * self._dims:
-            s += f", padding={self.padding!r}"
+            s += f", padding={self.padding}"  # PyTorch prints 'same' unquoted
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
         if self._transposed and self.output_padding != (0,) * self._dims:
@@ -126,7 +126,7 @@ class _ConvNd(Module):
         if self.bias is None:
             s += ", bias=False"
         if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode!r}"
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 

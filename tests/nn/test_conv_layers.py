@@ -133,3 +133,11 @@ def test_layer_arguments_are_checked_when_the_layer_is_made():
         with pytest.raises(TypeError, match=message):
             make()
     assert nl.nn.Conv2d(3, 4, [3, 5], stride=(2, 1)).kernel_size == (3, 5)
+
+
+@pytest.mark.parametrize("kwargs", [dict(padding="same"), dict(padding="valid", groups=2),
+                                    dict(padding=1, padding_mode="reflect", dilation=2, bias=False)])
+def test_conv_repr_matches_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    for name in ("Conv1d", "Conv2d"):
+        assert repr(getattr(nl.nn, name)(4, 6, 3, **kwargs)) == repr(getattr(torch.nn, name)(4, 6, 3, **kwargs))

@@ -6,11 +6,47 @@ data (the loss, the Fisher, the Hessian) average over *samples*: a batch of n
 samples weighs n / N, so the result does not depend on how the data was cut
 into batches.
 """
+from contextlib import contextmanager
+
 import numpy as np
 
+from ..random import Generator, default_generator
 from ..tensor import Tensor, tensor
 
-__all__ = ["as_batch_list", "trainable_parameters", "batch_size"]
+__all__ = ["as_batch_list", "trainable_parameters", "batch_size", "require_module", "numpy_generator",
+           "buffers_kept"]
+
+
+def require_module(model, caller):
+    """``model`` itself if it is an ``nn.Module``; otherwise a TypeError naming ``caller``."""
+    from ..nn.module import Module
+    if not isinstance(model, Module):
+        raise TypeError(f"{caller}: expected an nn.Module, got {type(model).__name__}")
+    return model
+
+
+def numpy_generator(generator, caller):
+    """The NumPy generator behind an ``nl.Generator`` (the global one for None)."""
+    if generator is None:
+        return default_generator().np
+    if not isinstance(generator, Generator):
+        raise TypeError(f"{caller}: generator must be an nl.Generator or None, got {type(generator).__name__}")
+    return generator.np
+
+
+@contextmanager
+def buffers_kept(model):
+    """Run a block's forward passes without leaving a trace in the buffers (BatchNorm's running statistics).
+
+    An analysis measures the model; in training mode a forward pass also
+    updates the running statistics, which would change the model it measures.
+    """
+    saved = [(b, b.data.copy()) for _, b in model.named_buffers()]
+    try:
+        yield
+    finally:
+        for b, data in saved:
+            b.data[...] = data
 
 
 def _as_tensor(x):
@@ -27,6 +63,9 @@ def as_batch_list(batches):
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise TypeError(f"batches: expected (input, target) pairs, got {type(batch).__name__} at position {i}")
         pairs.append((_as_tensor(batch[0]), _as_tensor(batch[1])))
+        if not pairs[-1][0].ndim or pairs[-1][0].shape[0] == 0:
+            raise ValueError(f"batches: expected inputs with at least one sample, got an input of shape "
+                             f"{pairs[-1][0].shape} at position {i}")
     if not pairs:
         raise ValueError("batches: expected at least one (input, target) pair, got none")
     return pairs
@@ -39,7 +78,7 @@ def batch_size(input):
 
 def trainable_parameters(model):
     """``[(name, parameter)]`` of the parameters the optimizer would change (tied ones once)."""
-    named = list(model.named_parameters(trainable_only=True))
+    named = list(require_module(model, "analysis").named_parameters(trainable_only=True))
     if not named:
         raise ValueError(f"{type(model).__name__} has no trainable parameters to analyse")
     return named
@@ -50,5 +89,5 @@ def mean_loss(model, loss_fn, batches):
     from ..autograd import no_grad
     pairs = as_batch_list(batches)
     total = sum(batch_size(x) for x, _ in pairs)
-    with no_grad():
+    with no_grad(), buffers_kept(model):
         return sum(float(loss_fn(model(x), y).item()) * batch_size(x) for x, y in pairs) / total

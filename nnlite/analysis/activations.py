@@ -19,7 +19,8 @@ summaries tell whether a layer is working (Glorot & Bengio, 2010,
   ``None`` for other layers.
 
 Statistics are taken over all samples of ``batches``, with gradients off, in
-the model's current mode (``model.eval()`` for a trained model's behaviour).
+the model's current mode (``model.eval()`` for a trained model's behaviour);
+the buffers (BatchNorm's running statistics) are left as they were.
 """
 from collections import OrderedDict
 
@@ -28,6 +29,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..nn import Sigmoid, Tanh
 from ..tensor import Tensor, tensor
+from ._batches import buffers_kept, require_module
 
 __all__ = ["record_activations", "activation_stats"]
 
@@ -60,7 +62,7 @@ def record_activations(model, batches, layers=None):
     """
     if isinstance(layers, str):
         layers = [layers]   # one name, not a sequence of one-letter names
-    named = dict(model.named_modules())
+    named = dict(require_module(model, "record_activations").named_modules())
     unknown = [n for n in (layers or ()) if n not in named]
     if unknown:
         raise ValueError(f"record_activations: {type(model).__name__} has no layers named {unknown}; "
@@ -74,7 +76,7 @@ def record_activations(model, batches, layers=None):
             outputs[name].append(np.array(out.data, copy=True))
         handles.append(module.register_forward_hook(hook))
     try:
-        with no_grad():
+        with no_grad(), buffers_kept(model):
             for x in _inputs(batches):
                 model(x)
     finally:

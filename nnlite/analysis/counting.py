@@ -16,6 +16,7 @@
 """
 from collections import OrderedDict
 
+from ._batches import require_module
 from .flop_count import flops_by_layer
 
 __all__ = ["Report", "report"]
@@ -92,7 +93,7 @@ def report(model, optimizer=None, example_input=None):
     >>> r.totals["parameters"], r.totals["flops"], r.totals["parameter_density"]
     (23, 36, 0.6388888888888888)
     """
-    modules = OrderedDict(model.named_modules())
+    modules = OrderedDict(require_module(model, "report").named_modules())
     layer_flops = flops_by_layer(model, example_input) if example_input is not None else {}
     layers = OrderedDict()
     kinds = OrderedDict()
@@ -120,6 +121,10 @@ def report(model, optimizer=None, example_input=None):
     totals["frozen"] = totals["parameters"] - totals["trainable"]
     if optimizer is not None:
         from ..optim.memory import memory_report
+        from ..optim.optimizer import Optimizer
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"report: expected optimizer to be an nl.optim.Optimizer or None, "
+                            f"got {type(optimizer).__name__}")
         totals["optimizer_state_bytes"] = int(memory_report(optimizer)["total"]["state_bytes"])
     if example_input is not None:
         first = example_input[0] if isinstance(example_input, tuple) else example_input

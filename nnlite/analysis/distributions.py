@@ -19,6 +19,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ._batches import require_module
+
 __all__ = ["weight_histograms", "gradient_histograms", "parameter_norms", "gradient_stats",
            "parameter_snapshot", "update_ratios"]
 
@@ -28,18 +30,23 @@ def _histograms(named, bins):
         raise ValueError(f"histograms: bins must be a positive integer, got {bins!r}")
     out = OrderedDict()
     for name, values in named:
-        counts, edges = np.histogram(values.astype(np.float64).ravel(), bins=bins)
+        values = values.astype(np.float64).ravel()
+        if not np.isfinite(values).all():   # NumPy cannot place bins over an infinite or NaN range
+            raise ValueError(f"histograms: {name} holds NaN or inf; expected finite values to bin")
+        counts, edges = np.histogram(values, bins=bins)
         out[name] = (counts, edges)
     return out
 
 
 def weight_histograms(model, bins=50):
     """``{name: (counts, bin_edges)}`` of every parameter's values (NumPy's ``histogram``)."""
+    model = require_module(model, "weight_histograms")
     return _histograms(((n, p.data) for n, p in model.named_parameters()), bins)
 
 
 def gradient_histograms(model, bins=50):
     """``{name: (counts, bin_edges)}`` of every parameter's ``.grad`` (parameters without one are left out)."""
+    model = require_module(model, "gradient_histograms")
     return _histograms(((n, p.grad.data) for n, p in model.named_parameters() if p.grad is not None), bins)
 
 
@@ -63,6 +70,7 @@ def parameter_norms(model, by="parameter", grads=False):
     >>> dict(parameter_norms(model, by="kind"))
     {'weight': 2.0, 'bias': 0.0}
     """
+    require_module(model, "parameter_norms")
     if by not in ("parameter", "layer", "kind"):
         raise ValueError(f"parameter_norms: by must be 'parameter', 'layer' or 'kind', got {by!r}")
     squares = OrderedDict()
@@ -78,7 +86,7 @@ def parameter_norms(model, by="parameter", grads=False):
 def gradient_stats(model):
     """Per parameter with a gradient: ``{norm, rms, mean_abs, max_abs, weight_norm}`` of ``.grad``."""
     out = OrderedDict()
-    for name, p in model.named_parameters():
+    for name, p in require_module(model, "gradient_stats").named_parameters():
         if p.grad is None:
             continue
         g = p.grad.data.astype(np.float64)
@@ -91,7 +99,8 @@ def gradient_stats(model):
 
 def parameter_snapshot(model):
     """A copy of every parameter's values, ``{name: ndarray}``, to compare against after a step."""
-    return OrderedDict((n, np.array(p.data, dtype=np.float64, copy=True)) for n, p in model.named_parameters())
+    return OrderedDict((n, np.array(p.data, dtype=np.float64, copy=True))
+                       for n, p in require_module(model, "parameter_snapshot").named_parameters())
 
 
 def update_ratios(model, before):
@@ -100,7 +109,10 @@ def update_ratios(model, before):
     Take the snapshot, run ``optimizer.step()``, then call this. A parameter
     whose norm was 0 gets ``inf`` if it moved and 0 otherwise.
     """
-    named = list(model.named_parameters())
+    named = list(require_module(model, "update_ratios").named_parameters())
+    if not hasattr(before, "items"):
+        raise TypeError(f"update_ratios: expected before as a parameter_snapshot {{name: ndarray}}, "
+                        f"got {type(before).__name__}")
     if not any(name in before for name, _ in named):
         raise KeyError(f"update_ratios: the snapshot holds none of the model's parameters; expected names such as "
                        f"{[n for n, _ in named[:3]]}, got {list(before)[:3]}")

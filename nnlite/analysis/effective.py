@@ -49,7 +49,7 @@ def effective_parameters(model, loss_fn, batches, threshold=0.01, scores=None):
     score are always kept and not counted. ``threshold`` is in the loss's own
     units (nats for cross-entropy).
     """
-    if threshold < 0:
+    if not threshold >= 0:   # also refuses NaN, which no loss change would ever exceed
         raise ValueError(f"effective_parameters: threshold must be >= 0, got {threshold}")
     scores = magnitude_importance(model) if scores is None else scores
     total = int(sum(np.size(s.data if hasattr(s, "data") else s) for s in scores.values()))
@@ -79,6 +79,12 @@ def sensitive_parameters(model, loss_fn, batches, threshold=0.01, perturbation=N
     of True entries. Every trainable parameter is tried, one loss evaluation
     (two with a perturbation) each; the model is restored afterwards.
     """
+    if not threshold >= 0:
+        raise ValueError(f"sensitive_parameters: threshold must be >= 0, got {threshold}")
+    if perturbation is not None and not (isinstance(perturbation, (int, float, np.floating)) and perturbation > 0
+                                         and np.isfinite(perturbation)):
+        raise ValueError(f"sensitive_parameters: perturbation must be None or a finite number > 0, "
+                         f"got {perturbation!r}")
     base = mean_loss(model, loss_fn, batches)
     masks = OrderedDict()
     for name, p in trainable_parameters(model):
@@ -104,11 +110,13 @@ def effective_dimensionality(eigenvalues, alpha=1.0):
     >>> round(effective_dimensionality([100.0, 1.0, 0.0], alpha=1.0), 4)
     1.4901
     """
-    if alpha <= 0:
-        raise ValueError(f"effective_dimensionality: alpha must be > 0, got {alpha}")
+    if not 0 < alpha < np.inf:
+        raise ValueError(f"effective_dimensionality: alpha must be a finite number > 0, got {alpha}")
     lam = np.asarray(eigenvalues, np.float64)
     if lam.ndim != 1:
         raise ValueError(f"effective_dimensionality: expected a 1-D array of eigenvalues, got shape {lam.shape}")
+    if np.isnan(lam).any():
+        raise ValueError("effective_dimensionality: expected real eigenvalues, got NaN")
     lam = np.clip(lam, 0, None)
     return float((lam / (lam + alpha)).sum())
 

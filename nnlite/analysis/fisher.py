@@ -25,7 +25,7 @@ import numpy as np
 
 from ..autograd import grad
 from ..tensor import Tensor
-from ._batches import as_batch_list, batch_size, trainable_parameters
+from ._batches import as_batch_list, batch_size, buffers_kept, trainable_parameters
 
 __all__ = ["per_sample_gradients", "fisher_diagonal"]
 
@@ -33,7 +33,8 @@ __all__ = ["per_sample_gradients", "fisher_diagonal"]
 def _sample_gradients(model, loss_fn, params, input, target):
     """Yield, for each sample of the batch, the list of its gradients (NumPy arrays)."""
     for i in range(batch_size(input)):
-        loss = loss_fn(model(input[i:i + 1]), target[i:i + 1])
+        with buffers_kept(model):
+            loss = loss_fn(model(input[i:i + 1]), target[i:i + 1])
         grads = grad(loss, params, allow_unused=True)
         yield [np.zeros(p.shape, p.dtype) if g is None else g.data for g, p in zip(grads, params)]
 

@@ -32,6 +32,7 @@ from ..autograd import no_grad
 from ..nn import MultiheadAttention
 from ..nn.conv import _ConvNd, _ConvTransposeNd
 from ..nn.linear import Linear
+from ._batches import buffers_kept, require_module
 
 __all__ = ["flops", "flops_by_layer"]
 
@@ -87,7 +88,8 @@ def flops_by_layer(model, example_input):
     Returns an ordered ``{module name: FLOPs}`` with every Linear, convolution
     and MultiheadAttention layer of ``model`` (a layer called twice is counted
     twice; a layer never called has 0). ``example_input`` is one input or a
-    tuple of positional inputs. The forward pass runs without gradients.
+    tuple of positional inputs. The forward pass runs without gradients and
+    leaves the buffers (BatchNorm's running statistics) as they were.
 
     >>> import nnlite as nl
     >>> model = nl.nn.Sequential(nl.nn.Linear(10, 20), nl.nn.ReLU(), nl.nn.Linear(20, 5))
@@ -95,7 +97,7 @@ def flops_by_layer(model, example_input):
     {'0': 1200, '2': 600}
     """
     counts, handles = OrderedDict(), []
-    for name, module in model.named_modules():
+    for name, module in require_module(model, "flops_by_layer").named_modules():
         count = _counter(module)
         if count is None:
             continue
@@ -107,7 +109,7 @@ def flops_by_layer(model, example_input):
         handles.append(module.register_forward_hook(hook))
     inputs = example_input if isinstance(example_input, tuple) else (example_input,)
     try:
-        with no_grad():
+        with no_grad(), buffers_kept(model):
             model(*inputs)
     finally:
         for h in handles:

@@ -27,9 +27,8 @@ import numpy as np
 
 from ..autograd import grad
 from ..ops import sum as ops_sum
-from ..random import default_generator
 from ..tensor import Tensor
-from ._batches import as_batch_list, batch_size, trainable_parameters
+from ._batches import as_batch_list, batch_size, buffers_kept, numpy_generator, trainable_parameters
 
 __all__ = ["hessian_vector_product", "hessian_trace", "hessian_top_eigenvalues"]
 
@@ -46,7 +45,8 @@ class _Hessian:
         total = sum(batch_size(x) for x, _ in pairs)
         self.batches = []   # (weight n_b / N, gradients with their graph)
         for input, target in pairs:
-            loss = loss_fn(model(input), target)
+            with buffers_kept(model):
+                loss = loss_fn(model(input), target)
             grads = grad(loss, self.params, create_graph=True, allow_unused=True)
             self.batches.append((batch_size(input) / total, grads))
 
@@ -79,6 +79,9 @@ def hessian_vector_product(model, loss_fn, batches, vector):
 
     H is the Hessian of the loss averaged over all samples of ``batches``.
     """
+    if not hasattr(vector, "items"):
+        raise TypeError(f"hessian_vector_product: expected vector as a mapping {{name: Tensor}}, "
+                        f"got {type(vector).__name__}")
     hessian = _Hessian(model, loss_fn, batches)
     missing = [name for name, _ in hessian.named if name not in vector]
     if missing:
@@ -96,9 +99,9 @@ def hessian_trace(model, loss_fn, batches, n_probes=100, generator=None):
     (entries ±1 with equal probability) drawn from ``generator`` (the global
     generator by default). The standard error shrinks as 1/√m. Returns a float.
     """
-    if n_probes < 1:
-        raise ValueError(f"hessian_trace: n_probes must be >= 1, got {n_probes}")
-    rng = (generator or default_generator()).np
+    if isinstance(n_probes, bool) or not isinstance(n_probes, (int, np.integer)) or n_probes < 1:
+        raise ValueError(f"hessian_trace: n_probes must be a positive integer, got {n_probes!r}")
+    rng = numpy_generator(generator, "hessian_trace")
     hessian = _Hessian(model, loss_fn, batches)
     total = 0.0
     for _ in range(n_probes):
@@ -119,12 +122,16 @@ def hessian_top_eigenvalues(model, loss_fn, batches, k=1, iters=100, tol=1e-10, 
     ``return_eigenvectors=True`` also a list of k ``{name: Tensor}``
     eigenvectors of unit length. More steps sharpen the smaller of the k.
     """
+    if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 1:
+        raise ValueError(f"hessian_top_eigenvalues: iters must be a positive integer, got {iters!r}")
+    if not tol >= 0:
+        raise ValueError(f"hessian_top_eigenvalues: tol must be >= 0, got {tol}")
+    rng = numpy_generator(generator, "hessian_top_eigenvalues")
     hessian = _Hessian(model, loss_fn, batches)
     if not 1 <= k <= hessian.dim:
         raise ValueError(f"hessian_top_eigenvalues: k must be between 1 and the number of parameters "
                          f"({hessian.dim}), got {k}")
     steps = min(max(int(iters), k), hessian.dim)
-    rng = (generator or default_generator()).np
     q = rng.standard_normal(hessian.dim)
     q /= np.linalg.norm(q)
     basis, alphas, betas = [], [], []

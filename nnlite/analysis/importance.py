@@ -27,9 +27,8 @@ from collections import OrderedDict
 import numpy as np
 
 from ..autograd import grad, no_grad
-from ..random import default_generator
 from ..tensor import Tensor
-from ._batches import as_batch_list, batch_size, mean_loss, trainable_parameters
+from ._batches import as_batch_list, batch_size, buffers_kept, mean_loss, numpy_generator, trainable_parameters
 from .fisher import fisher_diagonal
 
 __all__ = ["mean_gradient", "magnitude_importance", "gradient_importance", "taylor_importance",
@@ -45,7 +44,9 @@ def mean_gradient(model, loss_fn, batches):
     total = sum(batch_size(x) for x, _ in pairs)
     sums = [np.zeros(p.shape, np.float64) for p in params]
     for x, y in pairs:
-        grads = grad(loss_fn(model(x), y), params, allow_unused=True)
+        with buffers_kept(model):
+            loss = loss_fn(model(x), y)
+        grads = grad(loss, params, allow_unused=True)
         for s, g in zip(sums, grads):
             if g is not None:
                 s += g.data * (batch_size(x) / total)
@@ -100,16 +101,22 @@ def removal_mask(scores, fraction):
     """
     if not 0 <= fraction <= 1:
         raise ValueError(f"removal_mask: fraction must be between 0 and 1, got {fraction}")
-    flat = np.concatenate([np.asarray(s.data if isinstance(s, Tensor) else s, np.float64).ravel()
-                           for s in scores.values()])
+    if not hasattr(scores, "items"):
+        raise TypeError(f"removal_mask: expected scores as a mapping {{name: Tensor}}, got {type(scores).__name__}")
+    if not scores:
+        raise ValueError("removal_mask: expected at least one score, got an empty mapping")
+    arrays = OrderedDict((name, np.asarray(s.data if isinstance(s, Tensor) else s, np.float64))
+                         for name, s in scores.items())
+    with_nan = [name for name, a in arrays.items() if np.isnan(a).any()]
+    if with_nan:   # NaN has no place in the ranking: argsort would put it last, as the most important
+        raise ValueError(f"removal_mask: expected scores without NaN, got NaN in {with_nan}")
+    flat = np.concatenate([a.ravel() for a in arrays.values()])
     keep = np.ones(flat.size, bool)
     keep[np.argsort(flat, kind="stable")[:int(fraction * flat.size)]] = False
     masks, start = OrderedDict(), 0
-    for name, s in scores.items():
-        shape = np.shape(s.data if isinstance(s, Tensor) else s)
-        n = int(np.prod(shape))
-        masks[name] = keep[start:start + n].reshape(shape)
-        start += n
+    for name, a in arrays.items():
+        masks[name] = keep[start:start + a.size].reshape(a.shape)
+        start += a.size
     return masks
 
 
@@ -161,7 +168,11 @@ def perturbation_sensitivity(model, loss_fn, batches, scales, n_draws=5, generat
     """
     if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
         raise ValueError(f"perturbation_sensitivity: n_draws must be a positive integer, got {n_draws!r}")
-    rng = (generator or default_generator()).np
+    scales = list(scales)
+    if not all(isinstance(s, (int, float, np.number)) and not isinstance(s, bool) and 0 <= s < np.inf
+               for s in scales):
+        raise ValueError(f"perturbation_sensitivity: scales must be finite numbers >= 0, got {scales}")
+    rng = numpy_generator(generator, "perturbation_sensitivity")
     base = mean_loss(model, loss_fn, batches)
     out = OrderedDict()
     for name, p in trainable_parameters(model):

@@ -69,6 +69,8 @@ def weight_entropy(weight, bits=8):
     a = _array(weight).astype(np.float64).ravel()
     if a.size == 0:
         raise ValueError("weight_entropy: the weight is empty")
+    if not np.isfinite(a).all():
+        raise ValueError("weight_entropy: expected finite weights, got NaN or inf (they have no rounding level)")
     low, high = a.min(), a.max()
     if high == low:
         return 0.0
@@ -78,7 +80,11 @@ def weight_entropy(weight, bits=8):
 
 def _binned(activations, bins):
     a = _array(activations).astype(np.float64)
+    if a.ndim == 0 or len(a) == 0:
+        raise ValueError(f"mutual_information: expected activations with at least one row, got shape {a.shape}")
     a = a.reshape(len(a), -1)
+    if not np.isfinite(a).all():
+        raise ValueError("mutual_information: expected finite activations, got NaN or inf (they fall in no bin)")
     low, high = a.min(), a.max()
     if high == low:
         return np.zeros(a.shape, np.int64)

@@ -35,6 +35,8 @@ def as_matrix(weight):
         raise ValueError(f"as_matrix: expected a weight with at least 2 dimensions, got shape {tuple(a.shape)}")
     if a.size == 0:
         raise ValueError(f"as_matrix: the weight is empty (shape {tuple(a.shape)})")
+    if not np.isfinite(a).all():
+        raise ValueError(f"as_matrix: expected a finite weight, got NaN or inf in a weight of shape {tuple(a.shape)}")
     return a.reshape(a.shape[0], -1).astype(np.float64)
 
 

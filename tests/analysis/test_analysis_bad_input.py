@@ -65,3 +65,113 @@ def test_scores_must_match_the_model_parameters():
     with pytest.raises(ValueError, match=r"scores\['weight'\] has shape \(4, 3\), but the model's parameter is "
                                          r"shape \(3, 4\)"):
         loss_after_removal(model, F.cross_entropy, [_batch()], {"weight": np.ones((4, 3))}, [0.5])
+
+
+@pytest.mark.parametrize("call", [
+    lambda a: a.report(np.zeros(3)), lambda a: a.flops(np.zeros(3), nl.randn(2, 4)),
+    lambda a: a.weight_histograms(np.zeros(3)), lambda a: a.parameter_norms(np.zeros(3)),
+    lambda a: a.gradient_stats(np.zeros(3)), lambda a: a.magnitude_importance(np.zeros(3)),
+    lambda a: a.record_activations(np.zeros(3), nl.randn(2, 4))])
+def test_an_array_where_a_model_is_expected(call):
+    from nnlite import analysis
+    with pytest.raises(TypeError, match="expected an nn.Module, got ndarray"):
+        call(analysis)
+
+
+def test_report_names_an_optimizer_that_is_not_one():
+    from nnlite.analysis import report
+    with pytest.raises(TypeError, match="report: expected optimizer to be an nl.optim.Optimizer or None, got str"):
+        report(nn.Linear(4, 3), optimizer="adam")
+
+
+def test_snapshot_and_vector_must_be_mappings():
+    from nnlite.analysis import hessian_vector_product
+    model = nn.Linear(4, 3)
+    with pytest.raises(TypeError, match="update_ratios: expected before as a parameter_snapshot"):
+        update_ratios(model, np.zeros(3))
+    with pytest.raises(TypeError, match="hessian_vector_product: expected vector as a mapping"):
+        hessian_vector_product(model, F.cross_entropy, _batch(), np.zeros(15))
+
+
+def test_a_batch_without_samples_is_named():
+    from nnlite.analysis import mean_gradient, per_sample_gradients
+    x, y = _batch()
+    with pytest.raises(ValueError, match=r"at least one sample, got an input of shape \(0, 4\) at position 0"):
+        mean_gradient(nn.Linear(4, 3), F.cross_entropy, [(x[:0], y[:0])])
+    with pytest.raises(ValueError, match="at least one sample"):
+        per_sample_gradients(nn.Linear(4, 3), F.cross_entropy, x[:0], y[:0])
+
+
+def test_generator_must_be_a_generator():
+    from nnlite.analysis import hessian_trace
+    with pytest.raises(TypeError, match="hessian_trace: generator must be an nl.Generator or None, got int"):
+        hessian_trace(nn.Linear(4, 3), F.cross_entropy, _batch(), n_probes=2, generator=5)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"iters": 0}, "iters must be a positive integer, got 0"),
+    ({"tol": -1.0}, "tol must be >= 0, got -1.0"),
+    ({"tol": float("nan")}, "tol must be >= 0, got nan")])
+def test_lanczos_settings_are_checked(kwargs, message):
+    from nnlite.analysis import hessian_top_eigenvalues
+    with pytest.raises(ValueError, match=message):
+        hessian_top_eigenvalues(nn.Linear(4, 3), F.cross_entropy, _batch(), **kwargs)
+
+
+def test_nan_thresholds_perturbations_and_scales_are_refused():
+    from nnlite.analysis import effective_parameters, sensitive_parameters
+    model, batch = nn.Linear(4, 3), _batch()
+    with pytest.raises(ValueError, match="threshold must be >= 0, got nan"):
+        effective_parameters(model, F.cross_entropy, batch, threshold=float("nan"))
+    with pytest.raises(ValueError, match="sensitive_parameters: threshold must be >= 0, got nan"):
+        sensitive_parameters(model, F.cross_entropy, batch, threshold=float("nan"))
+    with pytest.raises(ValueError, match="perturbation must be None or a finite number > 0, got -1.0"):
+        sensitive_parameters(model, F.cross_entropy, batch, perturbation=-1.0)
+    with pytest.raises(ValueError, match=r"scales must be finite numbers >= 0, got \[nan\]"):
+        perturbation_sensitivity(model, F.cross_entropy, batch, [float("nan")])
+    with pytest.raises(ValueError, match="alpha must be a finite number > 0, got nan"):
+        effective_dimensionality([1.0, 2.0], alpha=float("nan"))
+    with pytest.raises(ValueError, match="expected real eigenvalues, got NaN"):
+        effective_dimensionality([float("nan"), 1.0])
+
+
+def test_removal_mask_scores():
+    from nnlite.analysis import removal_mask
+    with pytest.raises(TypeError, match="expected scores as a mapping"):
+        removal_mask(np.zeros(3), 0.5)
+    with pytest.raises(ValueError, match="at least one score, got an empty mapping"):
+        removal_mask({}, 0.5)
+    with pytest.raises(ValueError, match=r"without NaN, got NaN in \['b'\]"):
+        removal_mask({"a": np.ones(2), "b": np.array([np.nan, 1.0])}, 0.5)
+
+
+def test_non_finite_weights_and_activations_are_named():
+    from nnlite.analysis import mutual_information, spectral_norm, unit_mutual_information, weight_entropy
+    bad = np.array([[np.inf, 1.0], [1.0, 2.0]])
+    with pytest.raises(ValueError, match="as_matrix: expected a finite weight"):
+        spectral_norm(bad)   # was nan from the SVD
+    with pytest.raises(ValueError, match="weight_entropy: expected finite weights"):
+        weight_entropy(np.array([np.nan, 1.0]))   # was 0 bits
+    with pytest.raises(ValueError, match="mutual_information: expected finite activations"):
+        unit_mutual_information(np.full((6, 2), np.nan), np.arange(6) % 2)   # was 0 bits per unit
+    with pytest.raises(ValueError, match=r"at least one row, got shape \(0, 2\)"):
+        mutual_information(np.zeros((0, 2)), np.zeros(0, int))
+    model = nn.Linear(2, 2)
+    model.weight.data[0, 0] = np.nan
+    with pytest.raises(ValueError, match="histograms: weight holds NaN or inf"):
+        weight_histograms(model)
+
+
+def test_measuring_a_training_model_leaves_its_running_statistics():
+    from nnlite import analysis
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 3))
+    x, y = _batch()
+    before = {k: v.data.copy() for k, v in model.state_dict().items()}
+    analysis.flops(model, x)
+    analysis.activation_stats(model, x)
+    analysis.mean_gradient(model, F.cross_entropy, (x, y))
+    analysis.hessian_trace(model, F.cross_entropy, (x, y), n_probes=1)
+    analysis.loss_after_removal(model, F.cross_entropy, (x, y), analysis.magnitude_importance(model), [0.5])
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.data, before[key], err_msg=key)

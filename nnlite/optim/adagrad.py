@@ -21,8 +21,11 @@ class Adagrad(Optimizer):
         \theta_t &= \theta_{t-1} - \tilde\gamma_t\, \frac{g_t}{\sqrt{s_t} + \epsilon}
 
     Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and
-    Stochastic Optimization" (JMLR 2011). As in PyTorch, every parameter has
-    its ``sum`` from the start (not after its first step).
+    Stochastic Optimization" (JMLR 2011). As in PyTorch, the parameters given
+    to the constructor have their ``sum`` from the start (those added later by
+    ``add_param_group`` from their first step), and every ``sum`` starts at the
+    constructor's ``initial_accumulator_value``: a param group's own value is
+    kept in its dict but does not change where its accumulator starts.
 
     :meth:`update`, just below, is the rule above line by line in plain NumPy.
     :meth:`step` hands every parameter of a group to one fused kernel,
@@ -65,14 +68,15 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
 
     def _state_names(self, group):
-        return {"sum": group["initial_accumulator_value"]}
+        return {"sum": self.defaults["initial_accumulator_value"]}
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient: one kernel call per arena buffer."""
         loss = self._closure_loss(closure)
         for group, span in self._spans():
             K.adagrad_step(span.param, span.grad,
-                           span.state("sum", group["initial_accumulator_value"]), span.step,
+                           span.state("sum", self.defaults["initial_accumulator_value"]),
+                           span.step,
                            lr=group["lr"], lr_decay=group["lr_decay"],
                            weight_decay=group["weight_decay"], eps=group["eps"],
                            maximize=group["maximize"])

@@ -51,7 +51,8 @@ class Optimizer:
     >>> [g["lr"] for g in opt.param_groups], opt.param_groups[0]["momentum"]
     ([0.0001, 0.01], 0.9)
     """
-    # True when every parameter has state from the start (Adagrad), not after its first step.
+    # True when the constructor's parameters have state from the start (Adagrad), not after
+    # their first step.
     _eager_state = False
     # True when a step count is part of each parameter's saved state (PyTorch's "step").
     _saves_step = True
@@ -74,6 +75,15 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
+        # As in PyTorch, eager state is made once, for the constructor's groups; a group
+        # added later by add_param_group gets its state at its first step, like any other.
+        self._eager_buffers = set()
+        if self._eager_state:
+            for group, arena in zip(self.param_groups, self._arenas):
+                for buf in arena:
+                    for name, fill in self._state_names(group).items():
+                        buf.state_buffer(name, fill)
+                    self._eager_buffers.add(id(buf))
 
     # ----------------------------------------------------------------- groups --
     def add_param_group(self, param_group):
@@ -120,10 +130,6 @@ class Optimizer:
                  **group}
         self.param_groups.append(group)
         self._arenas.append(build_arena(unique))
-        if self._eager_state:
-            for buf in self._arenas[-1]:
-                for name, fill in self._state_names(group).items():
-                    buf.state_buffer(name, fill)
 
     def _state_names(self, group):
         """{state name: initial value} each parameter of ``group`` keeps, in PyTorch's order."""
@@ -181,7 +187,7 @@ class Optimizer:
     # ------------------------------------------------------------------ state --
     def _slot_state(self, group, buf, i, copy):
         """PyTorch's per-parameter state dict for slot ``i`` of ``buf`` ({} when it has none)."""
-        if buf.steps[i] == 0 and not self._eager_state:
+        if buf.steps[i] == 0 and id(buf) not in self._eager_buffers:
             return {}
         slot = buf.slots[i]
         out = {}

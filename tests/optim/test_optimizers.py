@@ -407,3 +407,31 @@ def test_named_parameters_give_param_names_like_torch():
     assert [id(p) for p in opt.param_groups[0]["params"]] == [id(model.weight), id(model.bias)]
     with pytest.raises(ValueError, match="with/without names"):
         opt.add_param_group({"params": [Parameter(np.zeros(2))]})
+
+
+def test_adagrad_accumulators_start_where_torch_starts_them():
+    """Every sum starts at the constructor's initial_accumulator_value (a group's own value
+    does not move it); a group added by add_param_group has no state before its first step."""
+    torch = pytest.importorskip("torch")
+    init = _init(11, [(3,), (4,), (2,)])
+    ours = [Parameter(a.copy()) for a in init]
+    theirs = [torch.nn.Parameter(torch.tensor(a)) for a in init]
+
+    def groups(ps):
+        return [{"params": [ps[0]]}, {"params": [ps[1]], "initial_accumulator_value": 2.0}]
+
+    o = nl.optim.Adagrad(groups(ours), lr=0.1, initial_accumulator_value=0.5)
+    t = torch.optim.Adagrad(groups(theirs), lr=0.1, initial_accumulator_value=0.5)
+    o.add_param_group({"params": [ours[2]], "initial_accumulator_value": 3.0})
+    t.add_param_group({"params": [theirs[2]], "initial_accumulator_value": 3.0})
+    assert sorted(o.state_dict()["state"]) == sorted(t.state_dict()["state"]) == [0, 1]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        for p, q in zip(ours, theirs):
+            g = rng.standard_normal(p.shape)
+            p.grad, q.grad = nl.tensor(g), torch.tensor(g)
+        o.step(); t.step()
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(o.state[p]["sum"].data, t.state[q]["sum"].numpy(), rtol=1e-12)
+    assert o.param_groups[1]["initial_accumulator_value"] == 2.0

@@ -59,6 +59,18 @@ def _check_trailing(layer, normalized_shape, input):
                          f"shape {tuple(input.shape[-k:])} (shape {tuple(input.shape)})")
 
 
+def _empty_batch(input, weight, bias):
+    """The output for an input with no values: empty too, with no statistics to learn, so the
+    running ones stay as they are. As in PyTorch it is ``input * weight[0] + bias[0]``, which
+    keeps the empty result in the graph and gives weight and bias a zero gradient."""
+    out = input * 1
+    if weight is not None:
+        out = out * weight[0]
+    if bias is not None:
+        out = out + bias[0]
+    return out
+
+
 class _ChannelNorm(Module):
     """What batch norm and instance norm share: a per-channel scale and shift (``affine``) and
     running statistics (``track_running_stats``), each optional, and their repr."""
@@ -107,7 +119,8 @@ class _BatchNorm(_ChannelNorm):
         if input.shape[1] != self.num_features:
             raise ValueError(f"{name}: input has {input.shape[1]} channels (shape {tuple(input.shape)})")
         use_batch_stats = self.training or self.running_mean is None
-        if use_batch_stats and input.data.size // input.shape[1] < 2:
+        values_per_channel = input.shape[0] * int(np.prod(input.shape[2:]))
+        if use_batch_stats and values_per_channel == 1:
             raise ValueError(f"{name}: expected more than 1 value per channel when training, "
                              f"got input of shape {tuple(input.shape)}")
         momentum = 0.0 if self.momentum is None else self.momentum
@@ -116,6 +129,8 @@ class _BatchNorm(_ChannelNorm):
             self.num_batches_tracked._bump_version()
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked.data)
+        if values_per_channel == 0:
+            return _empty_batch(input, self.weight, self.bias)
         # Hand batch_norm the running stats when evaluating (it normalises with them, if any)
         # or when they are tracked (in training it updates them); training with
         # track_running_stats=False passes None, so they are neither used nor changed.
@@ -188,6 +203,11 @@ class GroupNorm(Module):
             got = input.shape[1] if input.ndim >= 2 else "no"
             raise ValueError(f"GroupNorm(num_channels={self.num_channels}): input has {got} channels "
                              f"(shape {tuple(input.shape)})")
+        # PyTorch's rule: a batch that gives one value to normalise in all is refused, as a
+        # lone value standardises to 0 whatever it was
+        if input.shape[0] * (self.num_channels // self.num_groups) * int(np.prod(input.shape[2:])) == 1:
+            raise ValueError(f"GroupNorm(num_groups={self.num_groups}, num_channels={self.num_channels}): "
+                             f"expected more than 1 value per group, got input of shape {tuple(input.shape)}")
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

@@ -157,3 +157,28 @@ def test_normalizing_over_no_features_is_empty_and_has_empty_gradients(fn):
     torch = torch_or_skip()
     assert tuple(getattr(torch.nn.functional, fn)(torch.zeros(3, 2, 0), (2, 0)).shape) == y.shape
 
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(momentum=None), dict(affine=False), dict(track_running_stats=False)])
+@pytest.mark.parametrize("shape", [(0, 3), (0, 3, 4), (2, 3, 0)])
+@pytest.mark.parametrize("train", [True, False])
+def test_batch_norm_of_an_empty_batch_is_empty_as_in_torch(kwargs, shape, train):
+    # nothing to learn from: running statistics stay, num_batches_tracked still counts the step
+    torch = pytest.importorskip("torch")
+    compare(nl.nn.BatchNorm1d(3, **kwargs), torch.nn.BatchNorm1d(3, **kwargs), np.zeros(shape), train=train)
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (1, 3, 1)])
+def test_group_norm_refuses_one_value_per_group_as_torch_does(shape):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError):
+        torch.nn.GroupNorm(3, 3)(torch.zeros(shape))
+    with pytest.raises(ValueError, match=r"GroupNorm\(num_groups=3, num_channels=3\): expected more than 1 value "
+                                         r"per group, got input of shape \(1, 3"):
+        nl.nn.GroupNorm(3, 3)(nl.zeros(*shape))
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (1, 3, 2)])
+def test_group_norm_of_groups_with_one_value_per_sample_matches_torch(shape):
+    torch = pytest.importorskip("torch")
+    compare(nl.nn.GroupNorm(3, 3), torch.nn.GroupNorm(3, 3), np.random.default_rng(0).standard_normal(shape))

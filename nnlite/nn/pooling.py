@@ -16,6 +16,11 @@ __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "LPPool1d", "LPPo
            "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
 
 
+def _single(v):
+    """A 1-tuple of an int (a tuple or list is kept as a tuple, for F's checks to judge)."""
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
+
+
 class _Pool(Module):
     def _check(self, input, dims):
         if input.ndim not in dims:
@@ -67,8 +72,10 @@ class AvgPool1d(_Pool):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
-        self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, count_include_pad
+        # 1-tuples, as PyTorch's AvgPool1d keeps (and prints) them
+        self.kernel_size = _single(kernel_size)
+        self.stride = _single(stride if stride is not None else kernel_size)
+        self.padding, self.ceil_mode, self.count_include_pad = _single(padding), ceil_mode, count_include_pad
 
     def forward(self, input):
         self._check(input, (2, 3))

@@ -119,3 +119,12 @@ def test_max_pool_return_indices_match_torch():
         np.testing.assert_array_equal(y.data, yt.numpy())
         np.testing.assert_array_equal(idx.data, idxt.numpy())
         assert idx.dtype == np.int64 and y.requires_grad
+
+
+@pytest.mark.parametrize("args", [(3,), (3, 1, 1), ((2,), None, (1,))])
+def test_avg_pool1d_keeps_and_prints_one_tuples_as_torch_does(args):
+    torch = pytest.importorskip("torch")
+    ours, theirs = nl.nn.AvgPool1d(*args), torch.nn.AvgPool1d(*args)
+    assert (ours.kernel_size, ours.stride, ours.padding) == (theirs.kernel_size, theirs.stride, theirs.padding)
+    assert repr(ours) == repr(theirs)
+    compare(ours, theirs, np.random.default_rng(0).standard_normal((2, 3, 9)))

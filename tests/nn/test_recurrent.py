@@ -210,3 +210,11 @@ def test_errors():
         nl.nn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="dropout"):
         nl.nn.GRU(3, 4, dropout=1.5)
+
+
+@pytest.mark.parametrize("make", [lambda nn: nn.LSTM(3, 4, num_layers=2, proj_size=2, batch_first=True),
+                                  lambda nn: nn.RNNCell(3, 4, nonlinearity="relu", bias=False),
+                                  lambda nn: nn.RNNCell(3, 4), lambda nn: nn.GRUCell(3, 4, bias=False)])
+def test_recurrent_reprs_are_torch(make):
+    torch = pytest.importorskip("torch")
+    assert repr(make(nl.nn)) == repr(make(torch.nn))

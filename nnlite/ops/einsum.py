@@ -30,6 +30,7 @@ from ..autograd import Function, constant
 from ..tensor import Tensor
 from .arithmetic import _wants
 from .broadcasting import expand, sum_to
+from .promotion import DTypeMismatchError
 from .shape import reshape
 
 
@@ -146,7 +147,8 @@ def einsum(equation, *operands):
             raise TypeError(f"einsum: operand {k} must be a Tensor, got {type(x).__name__}")
     dtypes = {x.dtype for x in operands}
     if len(dtypes) > 1:
-        raise TypeError(f"einsum: operands must share one dtype, got {', '.join(sorted(map(str, dtypes)))}")
+        given = ", ".join(str(x.dtype) for x in operands)
+        raise DTypeMismatchError(f"einsum: operands must share one dtype, as in PyTorch, got {given}")
     terms, out = _parse(equation, [x.shape for x in operands])
     for c in set("".join(terms)):
         # a letter has one size, or one size and 1 (broadcast); a repeat within one operand

@@ -1,8 +1,8 @@
 """Matrix products, and tensordot (one after a reshape) and the Kronecker product.
 
 ``matmul`` follows NumPy's rules for shapes (1-D, 2-D and batched, broadcasting the
-batch dims); operands of two dtypes, which PyTorch refuses, are multiplied in their
-promoted dtype (:mod:`nnlite.ops.promotion`), as tensordot's are. Float products go to
+batch dims); operands of two dtypes are refused, as PyTorch refuses them (``outer`` and
+``kron`` promote them, :mod:`nnlite.ops.promotion`). Float products go to
 the GEMM kernels (one GEMM when the second operand is a
 matrix, a batched GEMM when the batch dims agree), which read transposed
 operands in place: a transpose is a flag to BLAS, not a copy. The batched GEMM also
@@ -28,7 +28,7 @@ from .._kernels import K
 from ..autograd import Function, constant, is_grad_enabled, product_saved_versions
 from ..tensor import Tensor, is_bfloat16
 from .dims import _dim
-from .promotion import promote_types, promoted_dtype, promoted_operands, tensor_input
+from .promotion import promote_types, promoted_dtype, same_dtype, tensor_input
 from .broadcasting import sum_to
 from .casting import cast
 from .permutation import permute, transpose
@@ -55,14 +55,13 @@ class MatMul(Function):
                     return K.bmm(a, b)
                 out = K.bmm(a.reshape((-1,) + a.shape[-2:]), b.reshape((-1,) + b.shape[-2:]))
                 return out.reshape(a.shape[:-2] + out.shape[-2:])
+        same_dtype("matmul", a, b)   # arrays given as constants too
         if "V" in (a.dtype.kind, b.dtype.kind) and (is_bfloat16(a.dtype) or is_bfloat16(b.dtype)):
             # ml_dtypes' bfloat16 matmul returns float32; refusing it here makes Function.apply
             # compute in float32 and round to bfloat16, as for every other bfloat16 product.
             raise TypeError(f"matmul: no bfloat16 loop (operands {a.dtype} and {b.dtype})")
         try:
             return np.matmul(a, b, casting="no")
-        except TypeError:   # two dtypes: promoted as in tensordot (PyTorch refuses them), then multiplied
-            return self.forward(*promoted_operands("matmul", a, b))
         except ValueError:
             raise ValueError(f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast") from None
 
@@ -126,37 +125,41 @@ def _array(t):
 
 
 def matmul(input, other):
-    """The matrix product; operands of two dtypes are promoted as in tensordot (PyTorch refuses them)."""
+    """The matrix product; operands of two dtypes are refused, as in PyTorch
+    (:class:`~nnlite.ops.promotion.DTypeMismatchError`)."""
+    same_dtype("matmul", input, other)   # here, not only in forward: float16 operands must not be widened first
     return MatMul.apply(input, other)
 
 
 def mm(input, mat2):
+    """The product of two matrices of one dtype."""
     if input.ndim != 2 or mat2.ndim != 2:
         raise ValueError(f"mm: expected 2-D tensors, got shapes {input.shape} and {mat2.shape}")
+    same_dtype("mm", input, mat2)
     return MatMul.apply(input, mat2)
 
 
 def bmm(input, mat2):
+    """The products of two batches of matrices of one dtype."""
     if input.ndim != 3 or mat2.ndim != 3:
         raise ValueError(f"bmm: expected 3-D tensors, got shapes {input.shape} and {mat2.shape}")
+    same_dtype("bmm", input, mat2)
     return MatMul.apply(input, mat2)
 
 
 def outer(input, vec2):
-    return matmul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))
+    """The outer product; unlike the other products it promotes two dtypes, as PyTorch's does."""
+    tensor_input("outer", input), tensor_input("outer", vec2)
+    dtype = promoted_dtype("outer", input, vec2)
+    return matmul(reshape(cast(input, dtype), (-1, 1)), reshape(cast(vec2, dtype), (1, -1)))
 
 
 def dot(input, tensor):
+    """The inner product of two vectors of one dtype."""
     if input.ndim != 1 or tensor.ndim != 1:
         raise ValueError(f"dot: expected 1-D tensors, got shapes {input.shape} and {tensor.shape}")
+    same_dtype("dot", input, tensor)
     return MatMul.apply(input, tensor)
-
-
-def _same_kind(op, a, b):
-    """a and b in their promoted dtype (PyTorch's rule: float32 with int64 is float32)."""
-    tensor_input(op, a), tensor_input(op, b)
-    dtype = promoted_dtype(op, a, b)
-    return cast(a, dtype), cast(b, dtype)
 
 
 def tensordot(a, b, dims=2):
@@ -164,9 +167,11 @@ def tensordot(a, b, dims=2):
 
     ``dims`` may instead name the dims to contract: a pair of lists
     ``([dims of a], [dims of b])``. Written as one matrix product between
-    reshaped (and permuted) operands, so the gradient is matmul's.
+    reshaped (and permuted) operands, so the gradient is matmul's. As in PyTorch,
+    ``a`` and ``b`` have one dtype.
     """
-    a, b = _same_kind("tensordot", a, b)
+    tensor_input("tensordot", a), tensor_input("tensordot", b)
+    same_dtype("tensordot", a, b)
     if isinstance(dims, numbers.Integral):
         if not 0 <= dims <= min(a.ndim, b.ndim):
             raise ValueError(f"tensordot: dims must be in [0, {min(a.ndim, b.ndim)}] for shapes "

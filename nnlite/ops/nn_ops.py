@@ -17,6 +17,7 @@ from ..autograd import Function, _mode, chosen_by, constant, is_grad_enabled, pr
 from ..tensor import Tensor
 from .linalg import _array, _wants_grad, matmul
 from .pointwise import ReluGrad
+from .promotion import DTypeMismatchError
 from .broadcasting import expand
 from .shape import reshape
 
@@ -127,7 +128,7 @@ def _linear(function, input, weight, bias):
     if len(weight_shape) != 2 or not shape or shape[-1] != weight_shape[1]:
         _raise_linear_shapes(input, weight)
     if input.dtype != weight.dtype:
-        raise TypeError(f"linear: input is {input.dtype} but weight is {weight.dtype}; convert one "
+        raise DTypeMismatchError(f"linear: input is {input.dtype} but weight is {weight.dtype}; convert one "
                         "(e.g. model.double() or x.float())")
     if len(shape) == 2:
         return function.apply(input, weight, bias)

@@ -27,13 +27,13 @@ float32, as in PyTorch (NumPy: float64, and float16 for ``exp`` of int8).
 
 The operations of ``nnlite.ops`` follow these rules: ``+ - * / ** // %``, the
 comparisons and the bitwise operators, their functions and in-place forms, the
-elementwise functions, ``where``, ``maximum``, ``clamp``, ``cat``, ``matmul`` and the
-rest, and so do the losses and layers written with them. ``matmul`` (and ``mm``,
-``bmm``, ``dot``, ``outer``) of two dtypes, which PyTorch refuses, is computed in their
-promoted dtype, as ``tensordot`` is. ``cat`` and ``kron`` promote with
-:func:`promote_types`, a 0-dim operand counting as fully as the others (PyTorch
-reshapes it first). Operations whose kernels take one dtype (``linear``, convolutions,
-the norms, ``einsum``, ``scatter_add``, ``index_add``) refuse two, as PyTorch does.
+elementwise functions, ``where``, ``maximum``, ``clamp``, ``cat``, ``outer`` and the
+rest, and so do the losses and layers written with them. ``cat``, ``kron`` and ``outer``
+promote with :func:`promote_types`, a 0-dim operand counting as fully as the others
+(PyTorch reshapes it first). The products (``matmul`` and ``@``, ``mm``, ``bmm``, ``dot``,
+``tensordot``, ``einsum``, ``linear``) and the operations whose kernels take one dtype
+(convolutions, the norms, ``scatter_add``, ``index_add``) refuse two, as PyTorch does
+(:class:`DTypeMismatchError` for the products).
 
 An in-place operation is computed in the promoted dtype and written in the tensor's own
 dtype; a float result for an integer tensor, or an integer one for a bool tensor, is
@@ -223,6 +223,22 @@ class CastingError(RuntimeError, TypeError):
 
     A RuntimeError, as PyTorch raises it, and a TypeError, since the dtypes are what is wrong.
     """
+
+
+class DTypeMismatchError(RuntimeError, TypeError):
+    """Operands an operation takes in one dtype come in two (a float32 ``A @ B`` of a float64 ``B``).
+
+    A RuntimeError, as PyTorch raises it, and a TypeError, since the dtypes are what is wrong.
+    """
+
+
+def same_dtype(op, input, other):
+    """Refuse, with :class:`DTypeMismatchError`, ``input`` and ``other`` of two dtypes: the products
+    (``matmul``, ``mm``, ``bmm``, ``dot``, ``tensordot``) take one dtype, as in PyTorch."""
+    if input.dtype != other.dtype:
+        raise DTypeMismatchError(f"{op}: expected both operands to have the same dtype, but got {input.dtype} "
+                                 f"and {other.dtype}, as in PyTorch; convert one (e.g. "
+                                 f"other.to(nl.{input.dtype}))")
 
 
 #: PyTorch's names of the dtypes, as its messages spell them ("result type Float").

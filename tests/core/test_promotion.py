@@ -97,9 +97,8 @@ def test_numbers_numpy_scalars_and_lists_follow_the_default_dtype():
     assert (x + [1.5, 2.5]).dtype == F32 and ([1, 2] * x).dtype == F32 and nl.where(x > 1, [5, 6], x).dtype == F32
 
 
-def test_integer_matmul_concatenation_and_sums():
+def test_integer_outer_product_concatenation_and_sums():
     ints, floats = nl.tensor([[1, 2], [3, 4]], dtype=nl.int32), nl.tensor([[1.0, 0.0], [0.0, 1.0]])
-    assert (ints @ floats).dtype == F32 and nl.mm(floats, ints).dtype == F32
     assert nl.outer(nl.tensor([1, 2]), nl.tensor([1.0, 2.0])).dtype == F32
     assert nl.cat([ints, floats]).dtype == F32 and nl.stack([ints, floats]).dtype == F32
     assert nl.kron(nl.tensor([1, 2], dtype=nl.uint8), nl.tensor(3, dtype=np.int8)).dtype == np.int16
@@ -293,8 +292,34 @@ def test_binary_operations_match_torch_over_every_pair_of_operand_kinds(name):
 DIMS = [k for k in KINDS if k[0] == "dims"]
 PRODUCTS = {
     "cat": lambda L, a, b: L.cat([a, b]), "stack": lambda L, a, b: L.stack([a, b]),
-    "outer": lambda L, a, b: L.outer(a, b),   # matmul (PyTorch refuses two dtypes), as tensordot promotes
+    "outer": lambda L, a, b: L.outer(a, b),   # promotes, where matmul and tensordot refuse two dtypes
 }
+
+
+REFUSING_PRODUCTS = {
+    "matmul": lambda L, a, b: L.matmul(a, b), "@": lambda L, a, b: a @ b, "mm": lambda L, a, b: L.mm(a, b),
+    "matmul 1-D": lambda L, a, b: L.matmul(a[0], b[:, 0]), "dot": lambda L, a, b: L.dot(a[0], b[:, 0]),
+    "matmul batched": lambda L, a, b: L.matmul(a.reshape(1, 2, 2), b.reshape(1, 2, 2)),
+    "bmm": lambda L, a, b: L.bmm(a.reshape(1, 2, 2), b.reshape(1, 2, 2)),
+    "tensordot": lambda L, a, b: L.tensordot(a, b, 1), "einsum": lambda L, a, b: L.einsum("ij,jk->ik", a, b),
+    "linear": lambda L, a, b: L.nn.functional.linear(a, b),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSING_PRODUCTS))
+@pytest.mark.parametrize("dtypes", [("float32", "float64"), ("int64", "float32"), ("float16", "float32")],
+                         ids="-".join)
+def test_products_refuse_two_dtypes_as_torch(name, dtypes):
+    torch = torch_or_skip()
+    product = REFUSING_PRODUCTS[name]
+    with pytest.raises(RuntimeError):
+        product(torch, *(torch.ones(2, 2, dtype=getattr(torch, d)) for d in dtypes))
+    with pytest.raises(RuntimeError, match=f"{dtypes[0]}.*{dtypes[1]}") as refused:
+        product(nl, *(nl.ones(2, 2, dtype=d) for d in dtypes))
+    assert isinstance(refused.value, TypeError)
+    same = [np.arange(4.0).reshape(2, 2).astype(dtypes[1]) for _ in dtypes]
+    np.testing.assert_array_equal(product(nl, *map(nl.tensor, same)).data,
+                                  product(torch, *map(torch.tensor, same)).numpy())
 
 
 def test_comparisons_compare_in_the_promoted_dtype_as_torch():

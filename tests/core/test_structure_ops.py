@@ -220,9 +220,11 @@ def test_empty_contraction_and_promotion_as_torch():
     ours, theirs = nl.kron(nl.ones(2), nl.tensor([1, 2])), torch.kron(torch.ones(2), torch.tensor([1, 2]))
     assert ours.dtype == nl.float32 and theirs.dtype == torch.float32
     np.testing.assert_array_equal(ours.data, theirs.numpy())
-    # PyTorch's tensordot refuses mixed dtypes; nnlite's promotes them by the same rule as kron
-    y = nl.tensordot(nl.ones(2, 2), nl.tensor([[1, 2], [3, 4]]))
-    assert y.dtype == nl.float32 and y.item() == 10.0
+    # tensordot refuses mixed dtypes, as PyTorch's does, where kron promotes them
+    with pytest.raises(RuntimeError):
+        torch.tensordot(torch.ones(2, 2), torch.tensor([[1, 2], [3, 4]]))
+    with pytest.raises(RuntimeError, match="float32 and int64"):
+        nl.tensordot(nl.ones(2, 2), nl.tensor([[1, 2], [3, 4]]))
 
 
 def test_three_operand_einsum_contracts_pairwise_with_the_same_result():

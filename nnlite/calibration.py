@@ -50,6 +50,10 @@ def _check(probs, labels, what):
     if probs.ndim != 2 or labels.shape != probs.shape[:1]:
         raise ValueError(f"{what}: expected (N, classes) scores and N labels, got shapes {probs.shape} and "
                          f"{labels.shape}")
+    if len(labels) == 0:   # every mean over the samples would be 0 / 0
+        raise ValueError(f"{what}: expected at least one sample, got shapes {probs.shape} and {labels.shape}")
+    if not np.isfinite(probs).all():
+        raise ValueError(f"{what}: expected finite scores, got NaN or inf")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{what}: labels must be integers, got {labels.dtype}")
     # A label outside the score columns would be silently counted as wrong (or index out of range).
@@ -60,6 +64,8 @@ def _check(probs, labels, what):
 
 def predict_logits(model, loader):
     """``(logits, labels)`` as NumPy arrays over ``loader``, in eval mode and without gradients."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"predict_logits: expected an nn.Module, got {type(model).__name__}")
     was_training = model.training
     model.eval()
     logits, labels = [], []
@@ -86,6 +92,9 @@ def reliability_bins(probs, labels, n_bins=15):
     """Per confidence bin: ``edges``, ``count``, ``accuracy`` and ``confidence`` (NaN where a bin is empty)."""
     probs, labels = _array(probs).astype(np.float64), _array(labels)
     _check(probs, labels, "reliability_bins")
+    if probs.min() < 0 or probs.max() > 1:   # logits here would put every confidence in the top bin
+        raise ValueError(f"reliability_bins: expected probabilities in [0, 1], got values in "
+                         f"[{probs.min():g}, {probs.max():g}] (apply softmax to logits first)")
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"reliability_bins: n_bins must be a positive integer, got {n_bins!r}")
     confidence = probs.max(axis=1)
@@ -125,6 +134,8 @@ def fit_temperature(logits, labels, init=1.0, steps=200, lr=0.05):
     """
     logits, labels = _array(logits), _array(labels)
     _check(logits, labels, "fit_temperature")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"fit_temperature: steps must be a positive integer, got {steps!r}")
     from .optim import Adam
     temperature = nn.Temperature(init=init, dtype=np.float64)
     x, y = Tensor(logits.astype(np.float64)), Tensor(labels.astype(np.int64))

@@ -59,7 +59,11 @@ def rank_for_energy(sigma, energy):
     """The smallest rank whose singular values keep at least ``energy`` of :math:`\\sum \\sigma_i^2`."""
     if not 0.0 < energy <= 1.0:
         raise ValueError(f"rank_for_energy: energy must be in (0, 1], got {energy}")
-    kept = np.cumsum(np.asarray(sigma, np.float64) ** 2)
+    sigma = np.asarray(sigma, np.float64)
+    if sigma.ndim != 1 or sigma.size == 0 or not np.isfinite(sigma).all():
+        raise ValueError(f"rank_for_energy: expected a non-empty 1-D array of finite singular values, "
+                         f"got shape {sigma.shape}" + ("" if np.isfinite(sigma).all() else " with NaN or inf"))
+    kept = np.cumsum(sigma ** 2)
     if kept[-1] == 0:
         return 1
     return int(np.searchsorted(kept / kept[-1], energy - 1e-12) + 1)
@@ -93,10 +97,12 @@ def low_rank(layer, rank=None, energy=None):
     if (rank is None) == (energy is None):
         raise ValueError("low_rank: give exactly one of rank or energy")
     w = _matrix(layer)
+    if not np.isfinite(w).all():
+        raise ValueError(f"low_rank: expected a finite weight, got NaN or inf in {type(layer).__name__}.weight")
     u, s, vt = np.linalg.svd(w.astype(np.float64), full_matrices=False)
     if rank is None:
         rank = rank_for_energy(s, energy)
-    if int(rank) != rank or not 1 <= rank <= len(s):
+    if isinstance(rank, bool) or int(rank) != rank or not 1 <= rank <= len(s):
         raise ValueError(f"low_rank: rank must be an integer in [1, {len(s)}] for a weight of shape "
                          f"{tuple(layer.weight.shape)}, got {rank!r}")
     rank = int(rank)

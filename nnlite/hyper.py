@@ -81,9 +81,14 @@ class LearnedWeightDecay(Module):
 
     def __init__(self, model, init=1e-4, groups=None, dtype=None):
         super().__init__()
-        if not init > 0:
-            raise ValueError(f"LearnedWeightDecay(init={init}): the strength must be positive")
+        if not 0 < init < math.inf:
+            raise ValueError(f"LearnedWeightDecay(init={init}): the strength must be a finite number > 0")
+        if not isinstance(model, Module):
+            raise TypeError(f"LearnedWeightDecay: expected an nn.Module, got {type(model).__name__}")
         if groups is not None:
+            if not hasattr(groups, "items"):
+                raise TypeError(f"LearnedWeightDecay: groups must map group names to lists of parameter names, "
+                                f"got {type(groups).__name__}")
             for group, names in groups.items():
                 if isinstance(names, str):   # list("0.weight") would be eight one-letter names
                     raise TypeError(f"LearnedWeightDecay: group {group!r} must map to a list of parameter "
@@ -118,6 +123,10 @@ class LearnedWeightDecay(Module):
         """``0.5 * sum_g lambda_g * sum_{w in g} ||w||^2`` for ``parameters`` (a name -> Tensor dict, or the model)."""
         if isinstance(parameters, Module):
             parameters = dict(parameters.named_parameters())
+        missing = [n for names in self.parameter_names for n in names if n not in parameters]
+        if missing:
+            raise ValueError(f"LearnedWeightDecay.penalty: the parameters hold no {missing}; expected the "
+                             f"parameters of the model the decay was made for")
         strengths = self.strengths
         total = None
         for g, names in enumerate(self.parameter_names):
@@ -149,8 +158,11 @@ def unrolled_step(model, loss_fn, train_batch, weight_decay, lr):
     so a loss computed with it (:func:`nnlite.func.functional_call`) can be
     differentiated with respect to the strengths. The model is not changed.
     """
-    if not lr > 0:
-        raise ValueError(f"unrolled_step: the inner learning rate lr must be > 0, got {lr!r}")
+    if not 0 < lr < math.inf:
+        raise ValueError(f"unrolled_step: the inner learning rate lr must be a finite number > 0, got {lr!r}")
+    if not isinstance(weight_decay, LearnedWeightDecay):
+        raise TypeError(f"unrolled_step: expected weight_decay to be a LearnedWeightDecay, "
+                        f"got {type(weight_decay).__name__}")
     inputs, targets = _batch(train_batch, "unrolled_step")
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     train_loss = loss_fn(model(inputs), targets)
@@ -199,6 +211,10 @@ def hyper_step(model, loss_fn, train_batch, val_batch, weight_decay, *, lr, hype
     a batch norm in training mode normalises the validation batch with its own
     statistics and updates its running statistics twice per step.
     """
+    from .optim.optimizer import Optimizer
+    if not isinstance(hyper_optimizer, Optimizer):
+        raise TypeError(f"hyper_step: expected hyper_optimizer to be an nl.optim.Optimizer over the strengths, "
+                        f"got {type(hyper_optimizer).__name__}")
     train_loss, new, val_loss, g = _through_the_step(model, loss_fn, train_batch, val_batch, weight_decay, lr,
                                                      "hyper_step")
     hyper_optimizer.zero_grad()

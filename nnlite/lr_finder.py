@@ -96,13 +96,23 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
     >>> 1e-4 < result.suggestion < 1.0
     True
     """
+    from .analysis._batches import require_module
     from .optim import SGD
-    if not 0 < start_lr < end_lr:
-        raise ValueError(f"lr_finder: need 0 < start_lr < end_lr, got start_lr={start_lr}, end_lr={end_lr}")
+    require_module(model, "lr_finder")
+    if not 0 < start_lr < end_lr < math.inf:
+        raise ValueError(f"lr_finder: need 0 < start_lr < end_lr < inf, got start_lr={start_lr}, end_lr={end_lr}")
     if num_iters < 2:
         raise ValueError(f"lr_finder: num_iters must be >= 2, got {num_iters}")
     if not 0 <= beta < 1:
         raise ValueError(f"lr_finder: the smoothing factor beta must be in [0, 1), got {beta}")
+    # At a factor <= 1 the first step's loss, which is its own minimum, would already count as diverged.
+    if not diverge_factor > 1:
+        raise ValueError(f"lr_finder: diverge_factor must be > 1, got {diverge_factor}")
+    for name, value in (("skip_start", skip_start), ("skip_end", skip_end)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"lr_finder: {name} must be an integer >= 0, got {value!r}")
+    if optimizer is None and not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"lr_finder: {type(model).__name__} has no trainable parameters to sweep")
     if len(loader) == 0:
         raise ValueError("lr_finder: the loader has no batches")
     if optimizer is None:
@@ -145,7 +155,7 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
         _restore(model, optimizer, loader, saved)
     if len(lrs) < 2:
         raise RuntimeError(f"lr_finder: the loss was not finite from the first step (lr={start_lr:g}); "
-                           "lower start_lr")
+                           "check the data for NaN or inf, or lower start_lr")
     return LRFinderResult(lrs, losses, raw, _steepest_descent(lrs, losses, skip_start, skip_end), diverged)
 
 

@@ -49,10 +49,14 @@ def gradient_noise_scale(model, loss_fn, loader, num_batches=None):
     Uses the first ``num_batches`` full batches of ``loader`` (all of them by
     default; a shorter last batch is left out, the formula needs one size).
     Nothing changes: no ``.grad`` is written (gradients come from
-    :func:`nnlite.grad`), and the loader's position and the random generator are
-    put back afterwards.
+    :func:`nnlite.grad`), and the loader's position, the random generator and
+    the buffers (BatchNorm's running statistics) are put back afterwards.
     """
-    params = [p for p in model.parameters() if p.requires_grad]
+    from .analysis._batches import buffers_kept, require_module
+    if num_batches is not None and (isinstance(num_batches, bool) or not isinstance(num_batches, (int, np.integer))
+                                    or num_batches < 2):
+        raise ValueError(f"gradient_noise_scale: num_batches must be None or an integer >= 2, got {num_batches!r}")
+    params = [p for p in require_module(model, "gradient_noise_scale").parameters() if p.requires_grad]
     if not params:
         raise ValueError("gradient_noise_scale: the model has no trainable parameters")
     position = _loader_position(loader)
@@ -64,7 +68,9 @@ def gradient_noise_scale(model, loss_fn, loader, num_batches=None):
             batch_size = n if batch_size is None else batch_size
             if n != batch_size:
                 continue
-            grads = grad(loss_fn(model(inputs), targets), params)
+            with buffers_kept(model):
+                loss = loss_fn(model(inputs), targets)
+            grads = grad(loss, params)
             g = np.concatenate([x.data.astype(np.float64).ravel() for x in grads])
             squares.append(float(g @ g))
             flat = g if flat is None else flat + g
@@ -82,4 +88,7 @@ def gradient_noise_scale(model, loss_fn, loader, num_batches=None):
     big = float(mean @ mean)
     norm_sq = (big_b * big - b * small) / (big_b - b)
     trace = (small - big) / (1.0 / b - 1.0 / big_b)
+    if norm_sq == 0:
+        raise ValueError("gradient_noise_scale: the estimate of |G|^2 is 0 (the gradients vanish), so the noise "
+                         "scale tr(Sigma) / |G|^2 is undefined")
     return NoiseScale(trace / norm_sq, norm_sq, trace, b, k)

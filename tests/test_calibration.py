@@ -93,3 +93,17 @@ def test_labels_outside_the_classes_and_empty_binnings_are_refused():
         cal.expected_calibration_error(probs, np.array([0, 1, 0, 7]))
     with pytest.raises(ValueError, match="n_bins must be a positive integer, got 0"):
         cal.reliability_bins(probs, np.array([0, 1, 0, 1]), n_bins=0)
+
+
+def test_empty_non_finite_and_non_probability_scores_are_refused():
+    logits, labels = np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([0, 1])
+    with pytest.raises(ValueError, match="expected at least one sample"):
+        cal.negative_log_likelihood(logits[:0], labels[:0])   # was nan
+    with pytest.raises(ValueError, match="expected finite scores, got NaN or inf"):
+        cal.expected_calibration_error(np.full((2, 2), np.nan), labels)   # was nan
+    with pytest.raises(ValueError, match=r"expected probabilities in \[0, 1\], got values in \[0, 2\]"):
+        cal.expected_calibration_error(logits, labels)   # logits were binned as confidences
+    with pytest.raises(ValueError, match="steps must be a positive integer, got -1"):
+        cal.fit_temperature(logits, labels, steps=-1)
+    with pytest.raises(TypeError, match="predict_logits: expected an nn.Module, got ndarray"):
+        cal.predict_logits(np.zeros(3), [(nl.zeros(1, 2), nl.tensor([0]))])

@@ -50,13 +50,13 @@ def test_custom_groups_and_errors():
         hyper.LearnedWeightDecay(model, groups={"empty": []})
     with pytest.raises(TypeError, match="group 'x' must map to a list of parameter names, got the string '0.weight'"):
         hyper.LearnedWeightDecay(model, groups={"x": "0.weight"})
-    with pytest.raises(ValueError, match=r"init=0\): the strength must be positive"):
+    with pytest.raises(ValueError, match=r"init=0\): the strength must be a finite number > 0"):
         hyper.LearnedWeightDecay(model, init=0)
     with pytest.raises(ValueError, match="no parameters of kind 'weight'"):
         hyper.LearnedWeightDecay(nl.nn.LayerNorm(3))
     with pytest.raises(TypeError, match=r"unrolled_step: expected an \(inputs, targets\) pair"):
         hyper.unrolled_step(model, F.mse_loss, nl.randn(2, 3), decay, 0.1)
-    with pytest.raises(ValueError, match="inner learning rate lr must be > 0, got -1.0"):
+    with pytest.raises(ValueError, match="inner learning rate lr must be a finite number > 0, got -1.0"):
         hyper.hypergradient(model, F.mse_loss, (nl.randn(2, 3), nl.randn(2, 2)), (nl.randn(2, 3), nl.randn(2, 2)),
                             decay, -1.0)
 
@@ -160,3 +160,23 @@ def test_frozen_parameters_are_decayed_in_the_penalty_but_not_stepped(rng):
     # the frozen layer's strength has no influence on the step, so its hypergradient is 0
     _, g = hyper.hypergradient(model, F.mse_loss, train, val, decay, 0.1)
     assert g.data[0] == 0 and g.data[1] != 0
+
+
+def test_wrong_models_decays_rates_and_optimizers_are_named(rng):
+    model, train, val = _tiny(rng)
+    decay = hyper.LearnedWeightDecay(model)
+    with pytest.raises(TypeError, match="LearnedWeightDecay: expected an nn.Module, got ndarray"):
+        hyper.LearnedWeightDecay(np.zeros(3))
+    with pytest.raises(TypeError, match="groups must map group names to lists of parameter names, got list"):
+        hyper.LearnedWeightDecay(model, groups=["0.weight"])
+    with pytest.raises(ValueError, match="the strength must be a finite number > 0"):
+        hyper.LearnedWeightDecay(model, init=math.inf)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got inf"):
+        hyper.unrolled_step(model, nl.nn.functional.mse_loss, train, decay, math.inf)
+    with pytest.raises(TypeError, match="expected weight_decay to be a LearnedWeightDecay, got ndarray"):
+        hyper.unrolled_step(model, nl.nn.functional.mse_loss, train, np.zeros(2), 0.1)
+    other = hyper.LearnedWeightDecay(nl.nn.Linear(3, 2))   # decays "weight", which the Sequential calls "0.weight"
+    with pytest.raises(ValueError, match=r"penalty: the parameters hold no \['weight'\]"):
+        hyper.unrolled_step(model, nl.nn.functional.mse_loss, train, other, 0.1)
+    with pytest.raises(TypeError, match="expected hyper_optimizer to be an nl.optim.Optimizer"):
+        hyper.hyper_step(model, nl.nn.functional.mse_loss, train, val, decay, lr=0.1, hyper_optimizer="adam")

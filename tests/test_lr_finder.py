@@ -97,3 +97,23 @@ def test_smoothing_factor_must_leave_room_for_the_new_loss():
     loader = DataLoader(TensorDataset(x, np.zeros(8, np.int64)), batch_size=4)
     with pytest.raises(ValueError, match=r"beta must be in \[0, 1\), got 1.0"):
         nl.train.lr_finder(nn.Linear(2, 2), F.cross_entropy, loader, num_iters=5, beta=1.0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"end_lr": float("inf")}, "need 0 < start_lr < end_lr < inf"),
+    ({"diverge_factor": 0.5}, "diverge_factor must be > 1, got 0.5"),
+    ({"diverge_factor": float("nan")}, "diverge_factor must be > 1, got nan"),
+    ({"skip_start": -1}, "skip_start must be an integer >= 0, got -1")])
+def test_sweep_settings_are_checked_before_the_sweep(kwargs, message):
+    loader = DataLoader(_problem(), batch_size=64)
+    with pytest.raises(ValueError, match=message):
+        nl.train.lr_finder(_model(), F.cross_entropy, loader, num_iters=5, **kwargs)
+
+
+def test_a_model_that_cannot_be_swept_is_named():
+    loader = DataLoader(_problem(), batch_size=64)
+    with pytest.raises(TypeError, match="lr_finder: expected an nn.Module, got ndarray"):
+        nl.train.lr_finder(np.zeros(3), F.cross_entropy, loader)
+    frozen = _model().requires_grad_(False)
+    with pytest.raises(ValueError, match="Sequential has no trainable parameters to sweep"):
+        nl.train.lr_finder(frozen, F.cross_entropy, loader, num_iters=5)

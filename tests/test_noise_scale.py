@@ -71,3 +71,31 @@ def test_a_plain_list_of_batches_is_a_loader_too():
     assert est.num_batches == 3 and est.batch_size == 32
     with pytest.raises(ValueError, match="at least 2 full batches, got 1"):
         nl.train.gradient_noise_scale(nn.Linear(6, 1).double(), F.mse_loss, batches[:1])
+
+
+@pytest.mark.parametrize("num_batches", [0, 1, -1, 2.5])
+def test_num_batches_must_allow_two_batches(num_batches):
+    x, y = _regression(1.0, n=96)
+    loader = DataLoader(TensorDataset(nl.tensor(x), nl.tensor(y)), batch_size=32)
+    with pytest.raises(ValueError, match="num_batches must be None or an integer >= 2"):
+        nl.train.gradient_noise_scale(nn.Linear(6, 1).double(), F.mse_loss, loader, num_batches=num_batches)
+
+
+def test_vanishing_gradients_and_a_non_model_are_named():
+    x, y = _regression(1.0, n=96)
+    batches = [(nl.tensor(x[i:i + 32]), nl.tensor(np.zeros((32, 1)))) for i in range(0, 96, 32)]
+    model = nn.Linear(6, 1).double()
+    nn.init.zeros_(model.weight), nn.init.zeros_(model.bias)
+    with pytest.raises(ValueError, match=r"the estimate of \|G\|\^2 is 0"):
+        nl.train.gradient_noise_scale(model, F.mse_loss, batches)
+    with pytest.raises(TypeError, match="gradient_noise_scale: expected an nn.Module, got ndarray"):
+        nl.train.gradient_noise_scale(np.zeros(3), F.mse_loss, batches)
+
+
+def test_running_statistics_are_put_back():
+    x, y = _regression(1.0, n=96)
+    batches = [(nl.tensor(x[i:i + 32]), nl.tensor(y[i:i + 32])) for i in range(0, 96, 32)]
+    model = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)).double()
+    nl.train.gradient_noise_scale(model, F.mse_loss, batches)
+    np.testing.assert_array_equal(model[1].running_mean.data, np.zeros(4))
+    assert int(model[1].num_batches_tracked.data) == 0

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._kernels import K
-from .optimizer import Optimizer
+from .optimizer import Optimizer, number, tensor_hyperparameter
 
 __all__ = ["Adagrad"]
 
@@ -53,6 +53,7 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
                  eps=1e-10, maximize=False):
+        tensor_hyperparameter("lr", lr)
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if lr_decay < 0.0:
@@ -77,7 +78,7 @@ class Adagrad(Optimizer):
             K.adagrad_step(span.param, span.grad,
                            span.state("sum", self.defaults["initial_accumulator_value"]),
                            span.step,
-                           lr=group["lr"], lr_decay=group["lr_decay"],
+                           lr=number(group["lr"]), lr_decay=group["lr_decay"],
                            weight_decay=group["weight_decay"], eps=group["eps"],
                            maximize=group["maximize"])
         return loss

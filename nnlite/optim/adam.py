@@ -3,7 +3,7 @@ import numpy as np
 
 from .._kernels import K
 from ._torch_rounding import torch_lerp
-from .optimizer import Optimizer
+from .optimizer import Optimizer, number, tensor_hyperparameter
 
 __all__ = ["Adam", "AdamW"]
 
@@ -74,6 +74,9 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+        tensor_hyperparameter("lr", lr)
+        tensor_hyperparameter("betas[0]", betas[0])
+        tensor_hyperparameter("betas[1]", betas[1])
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if eps < 0.0:
@@ -99,10 +102,11 @@ class Adam(Optimizer):
         """One update of every parameter that has a gradient: one kernel call per arena buffer."""
         loss = self._closure_loss(closure)
         for group, span in self._spans():
-            beta1, beta2 = group["betas"]
+            beta1, beta2 = (number(beta) for beta in group["betas"])
             K.adam_step(span.param, span.grad, span.state("exp_avg"), span.state("exp_avg_sq"),
                         span.state("max_exp_avg_sq") if group["amsgrad"] else None,
-                        span.step, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                        span.step, lr=number(group["lr"]), beta1=beta1, beta2=beta2,
+                        eps=group["eps"],
                         weight_decay=group["weight_decay"],
                         decoupled_weight_decay=group["decoupled_weight_decay"],
                         amsgrad=group["amsgrad"], maximize=group["maximize"])

@@ -18,6 +18,26 @@ from .arena import build_arena
 __all__ = ["Optimizer", "param_groups_by_kind"]
 
 
+def tensor_hyperparameter(name, value):
+    """Check a hyperparameter that may be given as a Tensor, as PyTorch allows for ``lr``.
+
+    A Tensor must hold one element; it stays in the param group as given and
+    :func:`number` reads its value at each step (so changing it in place
+    changes the rate, as in PyTorch). The value is read as a Python float, so
+    what the rule derives from it (``lr / (1 - beta1 ** t)``, ...) is formed in
+    double; PyTorch forms it in the tensor's dtype, which for a float32 tensor
+    differs in the last bits.
+    """
+    if isinstance(value, Tensor) and value.numel() != 1:
+        raise ValueError(f"Tensor {name} must be 1-element, got shape {tuple(value.shape)}")
+    return value
+
+
+def number(value):
+    """A hyperparameter's value for a kernel call: a one-element Tensor gives its number."""
+    return value.item() if isinstance(value, Tensor) else value
+
+
 class _Span:
     """Elements [start, stop) of one arena buffer, updated by one kernel call."""
     __slots__ = ("buffer", "start", "stop", "step", "param", "grad")

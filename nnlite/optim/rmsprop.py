@@ -3,7 +3,7 @@ import numpy as np
 
 from .._kernels import K
 from ._torch_rounding import torch_lerp
-from .optimizer import Optimizer
+from .optimizer import Optimizer, number, tensor_hyperparameter
 
 __all__ = ["RMSprop"]
 
@@ -67,6 +67,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, maximize=False):
+        tensor_hyperparameter("lr", lr)
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if eps < 0.0:
@@ -97,7 +98,7 @@ class RMSprop(Optimizer):
             K.rmsprop_step(span.param, span.grad, span.state("square_avg"),
                            span.state("grad_avg") if centered else None,
                            span.state("momentum_buffer") if momentum > 0 else None,
-                           lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+                           lr=number(group["lr"]), alpha=group["alpha"], eps=group["eps"],
                            weight_decay=group["weight_decay"], momentum=momentum,
                            centered=centered, maximize=group["maximize"])
         return loss

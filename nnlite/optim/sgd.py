@@ -1,6 +1,6 @@
 """Stochastic gradient descent, with momentum (heavy-ball or Nesterov) and weight decay."""
 from .._kernels import K
-from .optimizer import Optimizer
+from .optimizer import Optimizer, number, tensor_hyperparameter
 
 __all__ = ["SGD"]
 
@@ -61,6 +61,8 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False):
+        tensor_hyperparameter("lr", lr)
+        tensor_hyperparameter("weight_decay", weight_decay)
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
@@ -85,7 +87,7 @@ class SGD(Optimizer):
             momentum = group["momentum"]
             K.sgd_step(span.param, span.grad,
                        span.state("momentum_buffer") if momentum != 0 else None,
-                       lr=group["lr"], momentum=momentum, dampening=group["dampening"],
-                       nesterov=group["nesterov"], weight_decay=group["weight_decay"],
+                       lr=number(group["lr"]), momentum=momentum, dampening=group["dampening"],
+                       nesterov=group["nesterov"], weight_decay=number(group["weight_decay"]),
                        maximize=group["maximize"], first_step=span.step == 1)
         return loss

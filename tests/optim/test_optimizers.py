@@ -409,6 +409,15 @@ def test_named_parameters_give_param_names_like_torch():
         opt.add_param_group({"params": [Parameter(np.zeros(2))]})
 
 
+def _step_both_with_random_grads(torch, rng, nnlite_side, torch_side):
+    """Give each pair of parameters the same random gradient; step both optimizers."""
+    (o, ours), (t, theirs) = nnlite_side, torch_side
+    for p, q in zip(ours, theirs):
+        g = rng.standard_normal(p.shape)
+        p.grad, q.grad = nl.tensor(g), torch.tensor(g)
+    o.step(); t.step()
+
+
 def test_adagrad_accumulators_start_where_torch_starts_them():
     """Every sum starts at the constructor's initial_accumulator_value (a group's own value
     does not move it); a group added by add_param_group has no state before its first step."""
@@ -427,11 +436,42 @@ def test_adagrad_accumulators_start_where_torch_starts_them():
     assert sorted(o.state_dict()["state"]) == sorted(t.state_dict()["state"]) == [0, 1]
     rng = np.random.default_rng(0)
     for _ in range(5):
-        for p, q in zip(ours, theirs):
-            g = rng.standard_normal(p.shape)
-            p.grad, q.grad = nl.tensor(g), torch.tensor(g)
-        o.step(); t.step()
+        _step_both_with_random_grads(torch, rng, (o, ours), (t, theirs))
     for p, q in zip(ours, theirs):
         np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-12)
         np.testing.assert_allclose(o.state[p]["sum"].data, t.state[q]["sum"].numpy(), rtol=1e-12)
     assert o.param_groups[1]["initial_accumulator_value"] == 2.0
+
+
+@pytest.mark.parametrize("name,kw", [("SGD", dict(momentum=0.9)), ("Adam", {}),
+                                     ("AdamW", dict(amsgrad=True)), ("Adagrad", {}),
+                                     ("RMSprop", dict(centered=True))])
+def test_a_one_element_tensor_lr_works_as_in_torch(name, kw):
+    torch = pytest.importorskip("torch")
+    tensors = {"lr": 0.01}
+    if name == "SGD":
+        tensors["weight_decay"] = 0.1
+    if name == "Adam":
+        tensors["betas"] = (0.8, 0.99)
+
+    def wrap(make):
+        return {k: tuple(make(b) for b in v) if isinstance(v, tuple) else make(v)
+                for k, v in tensors.items()}
+
+    init = _init(12, [(4, 3), ()])
+    ours = [Parameter(a.copy()) for a in init]
+    theirs = [torch.nn.Parameter(torch.tensor(a)) for a in init]
+    # float64 tensors: torch forms lr / (1 - beta1^t) and the like in the tensors' dtype
+    o = getattr(nl.optim, name)(ours, **kw, **wrap(lambda v: nl.tensor(v, dtype=np.float64)))
+    t = getattr(torch.optim, name)(theirs, **kw, foreach=False,
+                                   **wrap(lambda v: torch.tensor(v, dtype=torch.float64)))
+    rng = np.random.default_rng(3)
+    for step in range(6):
+        if step == 3:   # the rate is read at each step: changing the tensor changes it
+            o.param_groups[0]["lr"].data[...] = 0.5
+            t.param_groups[0]["lr"].fill_(0.5)
+        _step_both_with_random_grads(torch, rng, (o, ours), (t, theirs))
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"Tensor lr must be 1-element, got shape \(2,\)"):
+        getattr(nl.optim, name)(ours, lr=nl.tensor([0.1, 0.2]))

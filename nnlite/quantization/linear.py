@@ -81,6 +81,8 @@ class QuantizedLinear(Module):
         one (with 7-bit activation codes if ``reduce_range``). ``weight_scale`` (one
         per row) defaults to ``max|w_row| / 127.5``.
         """
+        if not isinstance(linear, Linear):
+            raise TypeError(f"{cls.__name__}.from_float: expected an nn.Linear, got {type(linear).__name__}")
         weight = linear.weight.data.astype(np.float32)
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, input_qparams is None,
                     reduce_range)

@@ -43,7 +43,11 @@ class ObserverBase(Module):
         self.max_val = Buffer(np.array(-np.inf, np.float32))
 
     def _values(self, x):
-        return (x.data if isinstance(x, Tensor) else np.asarray(x)).astype(np.float32, copy=False)
+        a = (x.data if isinstance(x, Tensor) else np.asarray(x)).astype(np.float32, copy=False)
+        # A NaN or inf would become the range itself and give a NaN or infinite scale.
+        if not np.isfinite(a).all():
+            raise ValueError(f"{type(self).__name__}: expected finite values to observe, got NaN or inf")
+        return a
 
     def _update(self, lo, hi):
         self.min_val.data = np.asarray(lo, np.float32)
@@ -108,6 +112,9 @@ class PerChannelMinMaxObserver(ObserverBase):
         lo, hi = a.min(axis=1), a.max(axis=1)
         if self.min_val.data.shape == lo.shape:
             lo, hi = np.minimum(self.min_val.data, lo), np.maximum(self.max_val.data, hi)
+        elif self.min_val.data.ndim:   # not the first batch: the ranges seen so far belong to other channels
+            raise ValueError(f"PerChannelMinMaxObserver: observed {self.min_val.data.size} channels along axis "
+                             f"{self.ch_axis} before, got {lo.size}")
         self._update(lo, hi)
         return x
 

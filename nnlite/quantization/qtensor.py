@@ -98,6 +98,13 @@ def calculate_qparams(min_val, max_val, dtype=None, qscheme=per_tensor_affine, q
     (0.015686, 64)
     """
     dtype = quint8 if dtype is None else _qdtype(dtype)
+    if not isinstance(qscheme, QScheme):
+        raise TypeError(f"calculate_qparams: expected qscheme to be one of nl.per_tensor_affine, "
+                        f"nl.per_tensor_symmetric, nl.per_channel_affine, nl.per_channel_symmetric, got {qscheme!r}")
+    if not 0 < eps < np.inf:   # eps keeps the scale of a constant range above 0, which codes divide by
+        raise ValueError(f"calculate_qparams: eps must be a finite number > 0, got {eps}")
+    if not (np.isfinite(min_val).all() and np.isfinite(max_val).all()):
+        raise ValueError(f"calculate_qparams: expected a finite range, got min_val={min_val} and max_val={max_val}")
     qmin, qmax = (dtype.quant_min, dtype.quant_max) if quant_min is None else (quant_min, quant_max)
     if not qmin < qmax:
         raise ValueError(f"calculate_qparams: expected quant_min < quant_max, got {qmin} and {qmax}")
@@ -137,6 +144,7 @@ class QTensor:
         if not isinstance(codes, np.ndarray) or codes.dtype != dtype.storage:
             raise TypeError(f"QTensor: codes of {dtype!r} must be a NumPy array of {dtype.storage}, got "
                             f"{codes.dtype if isinstance(codes, np.ndarray) else type(codes).__name__}")
+        _check_scales(scale, "QTensor")
         self._codes, self.dtype, self._axis = codes, dtype, axis
         self._scale = np.asarray(scale, np.float32)
         self._zero_point = np.asarray(zero_point, np.int64)
@@ -199,6 +207,28 @@ def _data(t, name):
     raise TypeError(f"{name}: input must be a Tensor, got {type(t).__name__}")
 
 
+def _check_scales(scale, name):
+    """Every scale a finite number > 0: codes are values divided by it."""
+    scale = np.asarray(scale, np.float64)
+    if not (np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError(f"{name}: every scale must be a finite number > 0, got {scale}")
+
+
+def _input(t, name):
+    """The float values to quantize; NaN has no code (its cast to an integer is undefined)."""
+    x = _data(t, name)
+    if x.dtype.kind == "f" and np.isnan(x).any():
+        raise ValueError(f"{name}: expected values without NaN; NaN has no quantized code")
+    return x
+
+
+def _zero_points(zero_point, name):
+    z = np.asarray(zero_point)
+    if z.dtype.kind not in "iu" and not (z.dtype.kind == "f" and np.all(z == np.rint(z))):
+        raise TypeError(f"{name}: zero points must be integers, got {zero_point}")
+    return z.astype(np.int64)
+
+
 def quantize_per_tensor(input, scale, zero_point, dtype):
     """Quantize ``input`` with one ``scale`` and ``zero_point`` (see the module docstring).
 
@@ -208,10 +238,9 @@ def quantize_per_tensor(input, scale, zero_point, dtype):
     ([0, 10, 13, 30], [-1.0, 0.0, 0.30000001192092896, 2.0])
     """
     dtype = _qdtype(dtype)
-    x = _data(input, "quantize_per_tensor")
-    scale, zero_point = np.float32(scale), int(zero_point)
-    if not scale > 0:
-        raise ValueError(f"quantize_per_tensor: scale must be > 0, got {scale}")
+    x = _input(input, "quantize_per_tensor")
+    _check_scales(scale, "quantize_per_tensor")
+    scale, zero_point = np.float32(scale), int(_zero_points(zero_point, "quantize_per_tensor"))
     if not dtype.quant_min <= zero_point <= dtype.quant_max:
         raise ValueError(f"quantize_per_tensor: zero_point must be in [{dtype.quant_min}, {dtype.quant_max}] "
                          f"for {dtype!r}, got {zero_point}")
@@ -222,11 +251,11 @@ def quantize_per_tensor(input, scale, zero_point, dtype):
 def quantize_per_channel(input, scales, zero_points, axis, dtype):
     """Quantize each slice of ``input`` along ``axis`` with its own scale and zero point."""
     dtype = _qdtype(dtype)
-    x = _data(input, "quantize_per_channel")
+    x = _input(input, "quantize_per_channel")
     scales = np.asarray(_data(scales, "quantize_per_channel") if isinstance(scales, Tensor) else scales,
                         np.float32).reshape(-1)
-    zero_points = np.asarray(_data(zero_points, "quantize_per_channel") if isinstance(zero_points, Tensor)
-                             else zero_points).astype(np.int64).reshape(-1)
+    zero_points = _zero_points(_data(zero_points, "quantize_per_channel") if isinstance(zero_points, Tensor)
+                               else zero_points, "quantize_per_channel").reshape(-1)
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"quantize_per_channel: axis {axis} is out of range for a {x.ndim}-D input")
     axis = axis % x.ndim
@@ -234,8 +263,7 @@ def quantize_per_channel(input, scales, zero_points, axis, dtype):
     if scales.size != n or zero_points.size != n:
         raise ValueError(f"quantize_per_channel: expected {n} scales and zero points (the size of axis {axis}), "
                          f"got {scales.size} and {zero_points.size}")
-    if (scales <= 0).any():
-        raise ValueError("quantize_per_channel: every scale must be > 0")
+    _check_scales(scales, "quantize_per_channel")
     shape = [1] * x.ndim
     shape[axis] = n
     codes = _quantize(x, scales.reshape(shape), zero_points.reshape(shape), dtype.quant_min, dtype.quant_max,

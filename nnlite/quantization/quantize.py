@@ -14,6 +14,7 @@ import tempfile
 
 import numpy as np
 
+from ..analysis._batches import require_module
 from ..io import save_state_dict
 from ..nn.linear import Linear
 from .fuse import LinearReLU
@@ -23,7 +24,8 @@ from .qtensor import QDtype, qint8
 __all__ = ["quantize_dynamic", "prepare_qat", "convert", "model_size_bytes"]
 
 
-def _swap(model, wanted, make, inplace):
+def _swap(model, wanted, make, inplace, caller):
+    require_module(model, caller)
     model = model if inplace else copy.deepcopy(model)
     if type(model) in wanted:
         return make(model)
@@ -74,27 +76,29 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
             wanted.add(Linear)
         else:
             model = _swap(model, {LinearReLU},
-                          lambda m: QuantizedLinearReLU.from_float(m, reduce_range=reduce_range), inplace)
+                          lambda m: QuantizedLinearReLU.from_float(m, reduce_range=reduce_range), inplace,
+                          "quantize_dynamic")
             inplace = True
     wanted.discard(LinearReLU)
     if reduce_range and half:
         raise ValueError("quantize_dynamic: reduce_range applies to dtype=nl.qint8 only")
     make = Float16Linear.from_float if half else lambda m: QuantizedLinear.from_float(m, reduce_range=reduce_range)
-    return _swap(model, wanted, make, inplace)
+    return _swap(model, wanted, make, inplace, "quantize_dynamic")
 
 
 def prepare_qat(model, mapping=None, inplace=False):
     """Swap every Linear for a :class:`QATLinear` sharing its parameters (fake-quantized training)."""
-    return _swap(model, {Linear}, QATLinear.from_float, inplace)
+    return _swap(model, {Linear}, QATLinear.from_float, inplace, "prepare_qat")
 
 
 def convert(model, mapping=None, inplace=False):
     """Swap every :class:`QATLinear` for a static :class:`QuantizedLinear` with the qparams it learned."""
-    return _swap(model, {QATLinear}, QATLinear.to_quantized, inplace)
+    return _swap(model, {QATLinear}, QATLinear.to_quantized, inplace, "convert")
 
 
 def model_size_bytes(model):
     """Bytes of the model's ``state_dict`` written as a safetensors file (what goes on disk)."""
+    require_module(model, "model_size_bytes")
     fd, path = tempfile.mkstemp(suffix=".safetensors")
     os.close(fd)
     try:

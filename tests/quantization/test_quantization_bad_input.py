@@ -37,3 +37,59 @@ def test_qtensor_codes_must_be_stored_in_the_dtype_storage_type():
         QTensor(np.ones(3), 0.1, 0, qint8)
     q = QTensor(np.array([-2, 0, 3], np.int8), 0.5, 0, qint8)
     assert np.array_equal(q.dequantize().numpy(), [-1.0, 0.0, 1.5])
+
+
+def test_calculate_qparams_scheme_eps_and_range():
+    with pytest.raises(TypeError, match="expected qscheme to be one of nl.per_tensor_affine"):
+        calculate_qparams(-1.0, 1.0, qscheme="affine")
+    with pytest.raises(ValueError, match="eps must be a finite number > 0, got 0"):
+        calculate_qparams(0.0, 0.0, eps=0)   # was a scale of 0
+    with pytest.raises(ValueError, match="expected a finite range, got min_val=nan"):
+        calculate_qparams(float("nan"), 1.0)   # was a NaN scale
+
+
+def test_quantize_refuses_infinite_scales_fractional_zero_points_and_nan():
+    from nnlite.quantization import QTensor, quantize_per_channel, quantize_per_tensor
+    x = nl.randn(4, 5)
+    with pytest.raises(ValueError, match="every scale must be a finite number > 0, got inf"):
+        quantize_per_tensor(x, float("inf"), 0, nl.quint8)
+    with pytest.raises(TypeError, match="zero points must be integers, got 1.5"):
+        quantize_per_tensor(x, 0.1, 1.5, nl.quint8)   # was truncated to 1
+    with pytest.raises(TypeError, match="zero points must be integers"):
+        quantize_per_channel(x, np.ones(4), np.full(4, 0.5), 0, nl.qint8)
+    with pytest.raises(ValueError, match="NaN has no quantized code"):
+        quantize_per_tensor(nl.tensor([np.nan, 1.0]), 0.1, 0, nl.quint8)
+    with pytest.raises(ValueError, match="QTensor: every scale must be a finite number > 0, got 0.0"):
+        QTensor(np.zeros(3, np.uint8), 0.0, 0, nl.quint8)
+    assert quantize_per_channel(x, nl.ones(4), nl.zeros(4), 0, nl.qint8).int_repr().shape == (4, 5)
+
+
+@pytest.mark.parametrize("observer", ["MinMaxObserver", "MovingAverageMinMaxObserver", "PerChannelMinMaxObserver",
+                                      "PercentileObserver", "MSEObserver"])
+def test_observers_refuse_non_finite_values(observer):
+    import nnlite.quantization as Q
+    with pytest.raises(ValueError, match=f"{observer}: expected finite values to observe, got NaN or inf"):
+        getattr(Q, observer)()(nl.tensor([[np.inf, 1.0], [2.0, 3.0]]))
+
+
+def test_per_channel_observer_refuses_a_different_channel_count():
+    from nnlite.quantization import PerChannelMinMaxObserver
+    observer = PerChannelMinMaxObserver()
+    observer(nl.ones(2, 3))
+    with pytest.raises(ValueError, match="observed 2 channels along axis 0 before, got 4"):
+        observer(nl.ones(4, 3))   # was silently restarted on the new channels
+
+
+@pytest.mark.parametrize("call", ["quantize_dynamic", "prepare_qat", "convert", "model_size_bytes"])
+def test_an_array_where_a_model_is_expected(call):
+    import nnlite.quantization as Q
+    with pytest.raises(TypeError, match=f"{call}: expected an nn.Module, got ndarray"):
+        getattr(Q, call)(np.zeros(3))
+
+
+def test_fuse_and_from_float_name_what_they_were_given():
+    from nnlite.quantization import QuantizedLinear, fuse_modules
+    with pytest.raises(TypeError, match="fuse_modules: expected an nn.Module, got ndarray"):
+        fuse_modules(np.zeros(3), [["0", "1"]])
+    with pytest.raises(TypeError, match="QuantizedLinear.from_float: expected an nn.Linear, got ReLU"):
+        QuantizedLinear.from_float(nl.nn.ReLU())

@@ -17,6 +17,7 @@ from .. import ops
 from .._kernels.checks import is_int
 from ..parameter import Parameter
 from . import functional as F
+from ._checks import require_ints
 from . import init
 from .module import Module
 
@@ -40,9 +41,10 @@ class _ConvNd(Module):
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
         n, name = self._dims, type(self).__name__
-        for what, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if not is_int(value):
-                raise TypeError(f"{name}: {what} must be an int, got {type(value).__name__} {value!r}")
+        require_ints(name, in_channels=in_channels, out_channels=out_channels, groups=groups)
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"{name}: in_channels and out_channels must be >= 1, got in_channels={in_channels}, "
+                             f"out_channels={out_channels}")
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups ({groups})")

@@ -17,6 +17,7 @@ from ..parameter import Buffer, Parameter
 from ..tensor import get_default_dtype
 from . import functional as F
 from . import init
+from ._checks import require_ints
 from .module import Module
 
 __all__ = ["Embedding", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding"]
@@ -39,6 +40,7 @@ class Embedding(Module):
                  scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None,
                  dtype=None):
         super().__init__()
+        require_ints("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         if max_norm is not None or scale_grad_by_freq or sparse:
             raise ValueError("Embedding: only max_norm=None, scale_grad_by_freq=False and sparse=False "
                              "are supported")

@@ -12,6 +12,7 @@ from .. import ops
 from ..parameter import Parameter
 from . import functional as F
 from . import init
+from ._checks import require_ints
 from .module import Module
 
 __all__ = ["Identity", "Linear", "Bilinear", "Flatten", "Unflatten"]
@@ -43,6 +44,7 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
+        require_ints("Linear", in_features=in_features, out_features=out_features)
         if in_features < 0 or out_features < 0:
             raise ValueError(f"Linear: in_features and out_features must be >= 0, got "
                              f"in_features={in_features}, out_features={out_features}")
@@ -99,6 +101,7 @@ class Bilinear(Module):
 
     def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
+        require_ints("Bilinear", in1_features=in1_features, in2_features=in2_features, out_features=out_features)
         if in1_features <= 0 or in2_features < 0 or out_features < 0:
             raise ValueError(f"Bilinear: in1_features must be > 0 and in2_features, out_features >= 0, got "
                              f"in1_features={in1_features}, in2_features={in2_features}, "
@@ -156,6 +159,9 @@ class Unflatten(Module):
 
     def __init__(self, dim, unflattened_size):
         super().__init__()
+        require_ints("Unflatten", dim=dim)
+        for i, size in enumerate(unflattened_size):
+            require_ints("Unflatten", **{f"unflattened_size[{i}]": size})
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
     def forward(self, input):

@@ -12,6 +12,7 @@ from .. import ops
 from ..parameter import Buffer, Parameter
 from . import functional as F
 from . import init
+from ._checks import require_ints
 from .module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm"]
@@ -52,6 +53,16 @@ def _reset_running_stats(module):
         module.num_batches_tracked.data[...] = 0
 
 
+def _normalized_shape(layer, normalized_shape):
+    """``normalized_shape`` as a tuple of ints, at least one of them: the trailing dims to normalise."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    for i, size in enumerate(shape):
+        require_ints(layer, **{f"normalized_shape[{i}]": size})
+    if not shape:
+        raise ValueError(f"{layer}: normalized_shape must have at least one element, got {normalized_shape!r}")
+    return shape
+
+
 def _check_trailing(layer, normalized_shape, input):
     k = len(normalized_shape)
     if input.ndim < k or tuple(input.shape[input.ndim - k:]) != normalized_shape:
@@ -76,6 +87,8 @@ class _ChannelNorm(Module):
     running statistics (``track_running_stats``), each optional, and their repr."""
 
     def _setup(self, num_features, eps, momentum, affine, track_running_stats, bias, dtype):
+        if affine or track_running_stats:   # then it sizes tensors, which PyTorch needs an int for
+            require_ints(type(self).__name__, num_features=num_features)
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         _affine(self, (self.num_features,), affine, bias, dtype)
@@ -160,9 +173,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None,
                  dtype=None):
         super().__init__()
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.normalized_shape, self.eps = _normalized_shape("LayerNorm", normalized_shape), eps
         self.elementwise_affine = elementwise_affine
         _affine(self, self.normalized_shape, elementwise_affine, bias, dtype)
         self.reset_parameters()
@@ -188,6 +199,7 @@ class GroupNorm(Module):
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, bias=True):
         super().__init__()
+        require_ints("GroupNorm", num_groups=num_groups, num_channels=num_channels)
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups})")
@@ -223,9 +235,7 @@ class RMSNorm(Module):
 
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
         super().__init__()
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.normalized_shape, self.eps = _normalized_shape("RMSNorm", normalized_shape), eps
         self.elementwise_affine = elementwise_affine
         _affine(self, self.normalized_shape, elementwise_affine, bias=False, dtype=dtype)
         self.reset_parameters()

@@ -21,6 +21,15 @@ def _single(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v,)
 
 
+def _output_size(layer, output_size):
+    """``output_size`` itself, refused when it is None: None may stand for "keep this size"
+    inside a tuple only, as in PyTorch."""
+    if output_size is None:
+        raise TypeError(f"{layer}: output_size must be an int or a tuple (None may only be one of its "
+                        f"elements), got None")
+    return output_size
+
+
 class _Pool(Module):
     def _check(self, input, dims):
         if input.ndim not in dims:
@@ -174,7 +183,7 @@ class AdaptiveAvgPool1d(_Pool):
 
     def __init__(self, output_size):
         super().__init__()
-        self.output_size = output_size
+        self.output_size = _output_size(type(self).__name__, output_size)
 
     def forward(self, input):
         self._check(input, (2, 3))
@@ -194,7 +203,7 @@ class AdaptiveAvgPool2d(_Pool):
 
     def __init__(self, output_size):
         super().__init__()
-        self.output_size = output_size
+        self.output_size = _output_size(type(self).__name__, output_size)
 
     def forward(self, input):
         self._check(input, (3, 4))
@@ -207,7 +216,8 @@ class AdaptiveAvgPool2d(_Pool):
 class _AdaptiveMaxPool(_Pool):
     def __init__(self, output_size, return_indices=False):
         super().__init__()
-        self.output_size, self.return_indices = output_size, return_indices
+        self.output_size = _output_size(type(self).__name__, output_size)
+        self.return_indices = return_indices
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

@@ -31,12 +31,14 @@ it one kernel call forward and one backward (an LSTM with ``proj_size`` runs
 the readable step at every time step instead).
 """
 import math
+import numbers
 
 from .. import ops
 from ..ops.recurrent import GATES as _GATES, gate_math, recurrent_scan
 from ..parameter import Parameter
 from . import functional as F
 from . import init
+from ._checks import require_ints
 from .module import Module
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
@@ -58,6 +60,7 @@ class _CellBase(Module):
 
     def __init__(self, input_size, hidden_size, bias=True, dtype=None):
         super().__init__()
+        require_ints(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bias
         rows = _GATES[self.mode] * self.hidden_size
         self.weight_ih = Parameter(ops.empty(rows, self.input_size, dtype=dtype), kind="weight")
@@ -152,11 +155,13 @@ class _RNNBase(Module):
                  dropout=0.0, bidirectional=False, proj_size=0, dtype=None):
         super().__init__()
         name = type(self).__name__
-        if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
-        if num_layers < 1 or hidden_size < 1:
-            raise ValueError(f"{name}: num_layers and hidden_size must be >= 1, "
-                             f"got {num_layers} and {hidden_size}")
+        require_ints(name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
+                     proj_size=proj_size)
+        if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool) or not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if num_layers < 1 or hidden_size < 1 or input_size < 1:
+            raise ValueError(f"{name}: input_size, hidden_size and num_layers must be >= 1, "
+                             f"got {input_size}, {hidden_size} and {num_layers}")
         if proj_size and (self.mode != "LSTM" or not 0 < proj_size < hidden_size):
             raise ValueError(f"{name}: proj_size {proj_size} needs an LSTM and 0 < proj_size < hidden_size "
                              f"({hidden_size})")

@@ -1,0 +1,77 @@
+"""Constructor arguments PyTorch refuses are refused by name when an nnlite layer is made."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+
+# (layer, args, kwargs, the name the error must give) -- each refused by PyTorch too
+NOT_INTS = [
+    ("Linear", (2.5, 3), {}, "in_features"),
+    ("Linear", (3, True), {}, "out_features"),
+    ("Bilinear", (2, 3.0, 4), {}, "in2_features"),
+    ("BatchNorm1d", (3.0,), {}, "num_features"),
+    ("BatchNorm2d", (3.0,), {}, "num_features"),
+    ("InstanceNorm1d", (3.0,), {"affine": True}, "num_features"),
+    ("GroupNorm", (1.5, 3), {}, "num_groups"),
+    ("LayerNorm", ((2, 3.0),), {}, r"normalized_shape\[1\]"),
+    ("Embedding", (5.0, 3), {}, "num_embeddings"),
+    ("RNN", (3.0, 3), {}, "input_size"),
+    ("LSTM", (3, 3), {"num_layers": 1.5}, "num_layers"),
+    ("GRU", (3, 3.0), {}, "hidden_size"),
+    ("LSTMCell", (3, 3.0), {}, "hidden_size"),
+    ("Conv2d", (3, 4.0, 3), {}, "out_channels"),
+    ("Unflatten", (1, (2.0, 3)), {}, r"unflattened_size\[0\]"),
+    ("CrossEntropyLoss", (), {"ignore_index": 1.5}, "ignore_index"),
+    ("NLLLoss", (), {"ignore_index": 2.0}, "ignore_index"),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs, what", NOT_INTS)
+def test_a_size_that_is_not_an_int_is_refused_by_name(name, args, kwargs, what):
+    with pytest.raises(TypeError, match=rf"{name}: {what} must be an int, got (float|bool)"):
+        getattr(nl.nn, name)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("name, args, kwargs, what", NOT_INTS)
+def test_torch_refuses_the_same_arguments(name, args, kwargs, what):
+    torch = pytest.importorskip("torch")
+    x = {"CrossEntropyLoss": (torch.randn(2, 3), torch.tensor([0, 2])),
+         "NLLLoss": (torch.randn(2, 3), torch.tensor([0, 2])), "GroupNorm": (torch.randn(2, 3, 4),),
+         "LayerNorm": (torch.randn(2, 3),), "Unflatten": (torch.randn(2, 6),)}.get(name)
+    with pytest.raises((TypeError, ValueError, RuntimeError)):
+        module = getattr(torch.nn, name)(*args, **kwargs)
+        if x is not None:
+            module(*x)
+
+
+@pytest.mark.parametrize("name, args, kwargs, message", [
+    ("RNN", (0, 3), {}, r"RNN: input_size, hidden_size and num_layers must be >= 1, got 0, 3 and 1"),
+    ("LSTM", (3, 3), {"dropout": True}, r"LSTM: dropout must be a number in \[0, 1\], got True"),
+    ("GRU", (3, 3), {"dropout": "0.5"}, r"GRU: dropout must be a number in \[0, 1\], got '0.5'"),
+    ("Conv1d", (3, 0, 3), {}, r"Conv1d: in_channels and out_channels must be >= 1, got in_channels=3, out_channels=0"),
+    ("ConvTranspose2d", (3, 0, 3), {}, r"ConvTranspose2d: in_channels and out_channels must be >= 1"),
+    ("LayerNorm", ((),), {}, r"LayerNorm: normalized_shape must have at least one element, got \(\)"),
+    ("RMSNorm", ([],), {}, r"RMSNorm: normalized_shape must have at least one element, got \[\]"),
+    ("AdaptiveAvgPool1d", (None,), {}, r"AdaptiveAvgPool1d: output_size must be an int or a tuple"),
+    ("AdaptiveAvgPool2d", (None,), {}, r"AdaptiveAvgPool2d: output_size must be an int or a tuple"),
+    ("AdaptiveMaxPool2d", (None,), {}, r"AdaptiveMaxPool2d: output_size must be an int or a tuple"),
+])
+def test_arguments_torch_refuses_are_refused_with_what_was_given(name, args, kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        getattr(nl.nn, name)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("make, x", [
+    (lambda nn: nn.RNN(0, 3), np.zeros((4, 2, 0))),
+    (lambda nn: nn.Conv1d(3, 0, 3), np.zeros((2, 3, 6))),
+    (lambda nn: nn.LayerNorm(()), np.zeros((2, 3))),
+    (lambda nn: nn.AdaptiveAvgPool2d(None), np.zeros((2, 3, 4, 4))),
+])
+def test_torch_refuses_them_too(make, x):
+    torch = pytest.importorskip("torch")
+    with pytest.raises((TypeError, ValueError, RuntimeError)):
+        make(torch.nn)(torch.tensor(x))
+
+
+def test_a_tuple_output_size_may_hold_none():
+    assert nl.nn.AdaptiveAvgPool2d((None, 2))(nl.zeros(1, 3, 5, 4)).shape == (1, 3, 5, 2)

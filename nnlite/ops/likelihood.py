@@ -16,7 +16,9 @@ from .arithmetic import _wants
 from .compare import clamp, where
 from .distance import FloorValue
 from .promotion import broadcast_shape
-from .loss import _broadcasts_to, _check_reduction, _data, _float_target, _legacy, _reduce, _same_shape
+from .casting import cast
+from .loss import (_broadcasts_to, _check_reduction, _data, _float_target, _input_dtype, _legacy, _reduce,
+                   _same_shape)
 from .pointwise import exp, log
 from .shape import unsqueeze
 
@@ -68,7 +70,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     """``-[t log x + (1 - t) log(1 - x)]`` for probabilities ``x``, each log floored at -100 as in PyTorch.
 
     ``input`` holds probabilities in [0, 1] (a sigmoid's output) and ``target``
-    has its shape; ``weight`` broadcasts to that shape and rescales each element;
+    has its shape and, as in PyTorch, its dtype; ``weight`` broadcasts to that shape
+    and rescales each element (the loss keeps the input's dtype, as in PyTorch);
     "mean" averages over elements. On logits,
     :func:`binary_cross_entropy_with_logits` is the stabler choice.
 
@@ -79,6 +82,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("binary_cross_entropy", reduction)
     _same_shape("binary_cross_entropy", input, target)
+    _input_dtype("binary_cross_entropy", "target", target, input)
     x = input.data
     outside = ~((x >= 0) & (x <= 1))   # NaN is outside too
     if outside.any():
@@ -88,7 +92,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     loss = BinaryCrossEntropy.apply(input, _float_target(target, input))
     if weight is not None:
         _broadcasts_to("binary_cross_entropy", "weight", weight, input.shape)
-        loss = loss * weight
+        loss = cast(loss * weight, input.dtype)   # PyTorch multiplies in place
     return _reduce(loss, reduction)
 
 

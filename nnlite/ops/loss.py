@@ -13,10 +13,12 @@ import numpy as np
 from .._kernels import K
 from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor, is_floating_dtype
+from .casting import cast
 from .compare import where
 from .indexing import gather
 from .pointwise import exp, log, softplus
 from .permutation import movedim
+from .promotion import DTypeMismatchError, promoted_dtype, writable_dtype
 from .shape import reshape
 from .sums import mean as _mean, sum as _sum
 from .softmax import log_softmax, softmax
@@ -75,6 +77,13 @@ def _float_target(target, input):
     if isinstance(target, Tensor) and (is_floating_dtype(target.dtype) or not is_floating_dtype(input.dtype)):
         return target
     return constant(np.asarray(_data(target), dtype=input.dtype))
+
+
+def _input_dtype(op, name, t, input):
+    """Refuse the tensor ``t`` unless it has the input's dtype, as PyTorch's kernel for ``op`` does."""
+    if isinstance(t, Tensor) and t.dtype != input.dtype:
+        raise DTypeMismatchError(f"{op}: expected {name} of the input's dtype {input.dtype}, got {t.dtype}, "
+                                 f"as in PyTorch; convert it ({name}.to(nl.{input.dtype}))")
 
 
 def _same_shape(op, input, target):
@@ -176,6 +185,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if isinstance(target, Tensor) and is_floating_dtype(target.dtype):
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     rows, t, shape = _class_rows("cross_entropy", input, target)
+    _input_dtype("cross_entropy", "weight", weight, input)
     if weight is not None and tuple(weight.shape) != (rows.shape[1],):
         raise ValueError(f"cross_entropy: weight must have shape ({rows.shape[1]},), got {tuple(weight.shape)}")
     w = None if weight is None else np.ascontiguousarray(_data(weight), dtype=input.dtype)
@@ -191,6 +201,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("nll_loss", reduction)
     rows, t, shape = _class_rows("nll_loss", input, target)
+    _input_dtype("nll_loss", "weight", weight, input)
     n, c = rows.shape
     keep = t != ignore_index
     if np.any(keep & ((t < 0) | (t >= c))):
@@ -239,9 +250,16 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _same_shape("huber_loss", input, target)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    mixed = input.is_floating_point() and isinstance(target, Tensor) and target.is_floating_point() \
+        and target.dtype != input.dtype
+    if mixed and is_grad_enabled() and (input.requires_grad or target.requires_grad):
+        # PyTorch computes two float dtypes only where no gradient is wanted, and refuses them otherwise
+        _input_dtype("huber_loss", "target", target, input)
     d = input - target
     a = abs(d)
     loss = where(_data(a) < delta, d * d * 0.5, (a - 0.5 * delta) * delta)
+    if mixed:   # computed in the promoted dtype and written in the input's, as PyTorch writes it
+        loss = cast(loss, input.dtype)
     if weight is not None:  # PyTorch averages the weighted losses over elements here, not over weights
         if tuple(weight.shape) != tuple(loss.shape):
             raise ValueError(f"huber_loss: weight must have the input's shape {tuple(loss.shape)}, "
@@ -271,16 +289,28 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     """-[p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], with p = pos_weight, computed stably.
 
     Written as ``(1 - t) x + (1 + (p - 1) t) softplus(-x)``, which never takes
-    the log of a rounded-to-zero probability.
+    the log of a rounded-to-zero probability. As in PyTorch, the loss has the
+    target's dtype: PyTorch builds it in place in ``1 - t``, so each step is computed
+    in the promoted dtype and written in the target's (a float64 input with a float32
+    target gives a float32 loss, and an integer target is refused).
     """
+    op = "binary_cross_entropy_with_logits"
     reduction = _legacy(reduction, size_average, reduce)
-    _check_reduction("binary_cross_entropy_with_logits", reduction)
-    _same_shape("binary_cross_entropy_with_logits", input, target)
-    log_weight = 1.0 if pos_weight is None else (pos_weight - 1.0) * target + 1.0
+    _check_reduction(op, reduction)
+    _same_shape(op, input, target)
+    if not isinstance(target, Tensor):   # an array of labels
+        target = _float_target(target, input)
+    not_target = 1 - target   # 1 an int, as PyTorch writes it: a bool target is refused here, as there
+    writable_dtype(op, not_target, promoted_dtype(op, not_target, input),   # and an integer target here
+                   hint="the loss is built in the target's dtype; give a float target (target.float())")
+    dtype = not_target.dtype
     # No linear cut-off (threshold=inf): logaddexp is exact for any logit, as BCE needs.
-    loss = (1.0 - target) * input + log_weight * softplus(-input, 1.0, float("inf"))
+    log_term = softplus(-input, 1.0, float("inf"))   # -log sigmoid(x), in the input's dtype
+    if pos_weight is not None:
+        log_term = cast(((pos_weight - 1) * target + 1) * log_term, input.dtype)
+    loss = cast(cast(not_target * input, dtype) + log_term, dtype)
     if weight is not None:
-        loss = loss * weight
+        loss = cast(loss * weight, dtype)
     return _reduce(loss, reduction)
 
 

@@ -16,8 +16,9 @@ from ..autograd import constant
 from .compare import clamp, minimum, where
 from .distance import pairwise_distance
 from .indexing import gather, index_select
-from .loss import _check_reduction, _data, _float_target, _legacy, _reduce
-from .promotion import broadcast_shape
+from .casting import cast
+from .loss import _check_reduction, _data, _float_target, _input_dtype, _legacy, _reduce
+from .promotion import broadcast_shape, writable_dtype
 from .pointwise import logsigmoid, relu, softplus, sqrt
 from .sums import sum as _sum
 from .shape import reshape
@@ -90,7 +91,10 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
         raise ValueError(f"soft_margin_loss: target of shape {tuple(target.shape)} must broadcast to the input's "
                          f"shape {tuple(input.shape)}")
     y = _float_target(target, input)
-    return _reduce(softplus(-y * input, 1.0, float("inf")), reduction)
+    # PyTorch forms -y x in place in a tensor of the input's dtype (an integer input is refused)
+    margin = -y * input
+    writable_dtype("soft_margin_loss", input, margin.dtype, hint="give a float input (input.float())")
+    return _reduce(softplus(cast(margin, input.dtype), 1.0, float("inf")), reduction)
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
@@ -157,6 +161,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("multi_margin_loss", reduction)
     t, n, c = _check_multi_margin(input, target, p, weight)
+    _input_dtype("multi_margin_loss", "weight", weight, input)
     rows = reshape(input, (n, c))
     shortfall = relu(margin - gather(rows, 1, t[:, None]) + rows)   # relu: no gradient at 0, as in PyTorch
     if p == 2:

@@ -247,16 +247,16 @@ _TORCH_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short
                 "float16": "Half", "bfloat16": "BFloat16", "float32": "Float", "float64": "Double"}
 
 
-def writable_dtype(op, tensor, dtype):
+def writable_dtype(op, tensor, dtype, hint=None):
     """``dtype``, the dtype of an in-place operation's result, refused (:class:`CastingError`) if it
     cannot be written into ``tensor`` as PyTorch refuses it: a float result into an integer or bool
     tensor, an integer one into a bool tensor (a result of a lower category is cast, as is float64
-    into float32)."""
+    into float32). ``hint`` replaces the advice for an in-place operation in the message."""
     if _category(dtype) > _category(tensor.dtype):
         result, output = (_TORCH_NAMES.get(d.name, d.name) for d in (dtype, tensor.dtype))
+        hint = hint or f"use the out-of-place operation, or convert the tensor first (x.to({dtype}))"
         raise CastingError(f"{op}: result type {result} can't be cast to the desired output type {output} "
-                           f"(a {dtype} result for the {tensor.dtype} tensor, as in PyTorch); use the "
-                           f"out-of-place operation, or convert the tensor first (x.to({dtype}))")
+                           f"(a {dtype} result for the {tensor.dtype} tensor, as in PyTorch); {hint}")
     return dtype
 
 

@@ -114,7 +114,7 @@ def test_binary_cross_entropy_derivatives():
 
 
 def test_binary_cross_entropy_refuses_values_outside_zero_one():
-    target = nl.tensor(SOFT_TARGETS[:1, :3])
+    target = nl.tensor(SOFT_TARGETS[:1, :3].astype(np.float32))   # the input's dtype, as PyTorch requires
     for bad in (1.5, -0.25, float("nan")):
         with pytest.raises(ValueError, match=r"binary_cross_entropy: input must hold probabilities in \[0, 1\].*"
                                              r"got 1 value\(s\) outside, e\.g\. " + re.escape(str(bad))):

@@ -17,6 +17,7 @@ match ``torch.optim.lr_scheduler`` step for step.
 """
 import math
 import types
+import warnings
 from bisect import bisect_right
 from collections import Counter
 
@@ -25,6 +26,13 @@ from .optimizer import Optimizer
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
            "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "LinearLR", "OneCycleLR",
            "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler"]
+
+
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated "
+    "where possible. Please use `scheduler.step()` to step the scheduler. During the "
+    "deprecation, if epoch is different from None, the closed form is used instead of the "
+    "new chainable form, where available.")
 
 
 def _lrs(optimizer):
@@ -79,15 +87,22 @@ class LRScheduler:
             self._is_initial = False
 
     def get_lr(self):
-        raise TypeError(f"{type(self).__name__} must define get_lr()")
+        raise NotImplementedError(f"{type(self).__name__} must define get_lr()")
 
     def get_last_lr(self):
         """The learning rates the last ``step()`` set, one per param group."""
         return self._last_lr
 
-    def step(self):
+    def step(self, epoch=None):
+        """Advance one epoch; ``step(epoch)`` (deprecated, as in PyTorch) jumps to ``epoch``.
+
+        The jump uses the schedule's closed form where it has one (else ``get_lr()``
+        at that epoch), so it does not depend on the rates before it.
+        """
         self._step_count += 1
-        self._update_lr()
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
 
     def _update_lr(self, epoch=None):
         """Advance one epoch (or jump to ``epoch`` using the closed form, if there is one)."""
@@ -279,6 +294,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             raise ValueError(f"Expected positive integer T_0, but got {T_0}")
         if not isinstance(T_mult, int) or T_mult < 1:
             raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(f"Expected float or int eta_min, but got {eta_min!r} of type "
+                             f"{type(eta_min).__name__}")
         self.T_0 = T_0
         self.T_i = T_0
         self.T_mult = T_mult
@@ -462,9 +480,13 @@ class ReduceLROnPlateau(LRScheduler):
         return value > (best * (self.threshold + 1.0) if self.threshold_mode == "rel"
                         else best + self.threshold)
 
-    def step(self, metrics):
+    def step(self, metrics, epoch=None):
         current = float(metrics)
-        self.last_epoch += 1
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self.last_epoch = epoch
         if self._is_better(current, self.best):
             self.best = current
             self.num_bad_epochs = 0

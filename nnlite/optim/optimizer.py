@@ -182,7 +182,7 @@ class Optimizer:
             return closure()
 
     def step(self, closure=None):
-        raise TypeError(f"{type(self).__name__} must define step(closure=None)")
+        raise NotImplementedError(f"{type(self).__name__} must define step(closure=None)")
 
     def zero_grad(self, set_to_none=True):
         """Forget the gradients: ``.grad = None`` (default), or zero them in place.

@@ -1,6 +1,7 @@
 """Every learning-rate schedule gives PyTorch's numbers, epoch by epoch, and resumes from state_dict."""
 import copy
 import math
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -195,3 +196,40 @@ def test_reduce_on_plateau_and_lambda_state_dicts_resume():
     b = nls.LambdaLR(_pair()[0], Warmup(10))
     b.load_state_dict(state)
     assert b.lr_lambdas[0].steps == 4
+
+
+@pytest.mark.parametrize("name", ["lambda", "step", "multistep", "exponential", "cosine", "linear",
+                                  "warm_restarts", "onecycle_cos"])
+def test_step_with_an_epoch_jumps_like_torch(name):
+    """The deprecated ``step(epoch)`` sets last_epoch and uses the closed form, as in PyTorch."""
+    tls = torch_or_skip().optim.lr_scheduler
+    ours, theirs = _pair()
+    a, b = SCHEDULES[name](nls, ours), SCHEDULES[name](tls, theirs)
+    for epoch in (None, 5, None, None, 2, 11, None, 0, None):
+        warns = epoch is not None and name != "warm_restarts"   # as torch's warm restarts
+        with pytest.warns(UserWarning, match="epoch parameter") if warns else nullcontext():
+            a.step(epoch)
+        b.step(epoch)
+        assert a.last_epoch == b.last_epoch
+        assert a.get_last_lr() == pytest.approx(b.get_last_lr(), rel=1e-12)
+
+
+def test_reduce_on_plateau_step_takes_an_epoch_like_torch():
+    tls = torch_or_skip().optim.lr_scheduler
+    ours, theirs = _pair()
+    a, b = nls.ReduceLROnPlateau(ours, patience=0), tls.ReduceLROnPlateau(theirs, patience=0)
+    for metric, epoch in ((1.0, None), (2.0, 7), (3.0, None)):
+        a.step(metric, epoch)
+        b.step(metric, epoch)
+        assert (a.last_epoch, a.get_last_lr()) == (b.last_epoch, pytest.approx(b.get_last_lr()))
+    assert a.last_epoch == 8
+
+
+def test_scheduler_argument_and_base_class_errors_match_torch():
+    opt, _ = _pair()
+    with pytest.raises(ValueError, match="Expected float or int eta_min, but got 'a' of type str"):
+        nls.CosineAnnealingWarmRestarts(opt, T_0=2, eta_min="a")
+    with pytest.raises(NotImplementedError, match="must define get_lr"):
+        nls.LRScheduler(opt)
+    with pytest.raises(NotImplementedError, match="must define step"):
+        nl.optim.Optimizer([nl.nn.Parameter(nl.zeros(2))], {"lr": 0.1}).step()

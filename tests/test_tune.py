@@ -166,3 +166,8 @@ def test_digits_tune_experiment_is_registered_and_runs():
 def test_recipe_objective_names_an_unknown_recipe_before_any_trial():
     with pytest.raises(ValueError, match="recipe_objective: unknown recipe 'nope'; expected one of"):
         tune.recipe_objective("nope")
+
+
+def test_sample_config_names_an_rng_that_is_not_a_numpy_generator():
+    with pytest.raises(TypeError, match="expected rng to be a numpy.random.Generator .*, got int"):
+        tune.sample_config({"lr": tune.uniform(0, 1)}, 5)

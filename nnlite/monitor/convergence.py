@@ -143,6 +143,10 @@ class PlateauDetector(Callback):
     def __init__(self, monitor="val_loss", patience=5, rel_tol=1e-3, mode="auto"):
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"PlateauDetector: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+            raise ValueError(f"PlateauDetector: patience must be an integer >= 1, got {patience!r}")
+        if not rel_tol >= 0:
+            raise ValueError(f"PlateauDetector: rel_tol must be >= 0, got {rel_tol}")
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
         self.monitor, self.patience, self.rel_tol, self.mode = monitor, patience, rel_tol, mode

@@ -31,6 +31,7 @@ as it was, bit for bit.
 import numpy as np
 
 from ..autograd import no_grad
+from ..nn.module import Module
 from ..random import Generator
 from ..tensor import Tensor
 from ._snapshot import restore, snapshot
@@ -130,6 +131,11 @@ def loss_landscape_1d(model, loss_fn, batches, start_state, end_state, alphas=No
     alphas = np.linspace(-0.25, 1.25, 41) if alphas is None else np.asarray(alphas, dtype=np.float64)
     if alphas.ndim != 1 or alphas.size == 0:
         raise ValueError(f"loss_landscape_1d: alphas must be a non-empty 1-D sequence, got shape {alphas.shape}")
+    if not np.isfinite(alphas).all():
+        raise ValueError(f"loss_landscape_1d: alphas must be finite, got {alphas}")
+    for name, state in (("start_state", start_state), ("end_state", end_state)):
+        if not hasattr(state, "items"):
+            raise TypeError(f"loss_landscape_1d: expected {name} as a state dict, got {type(state).__name__}")
     own = dict(_named_floating(model))
     missing = [k for k in own if k not in start_state or k not in end_state]
     if missing:
@@ -189,6 +195,10 @@ def random_direction(model, normalization="filter", ignore="biasbn", generator=N
         raise ValueError(f"random_direction: normalization must be 'filter', 'layer' or None, got {normalization!r}")
     if ignore not in ("biasbn", "bn"):
         raise ValueError(f"random_direction: ignore must be 'biasbn' or 'bn', got {ignore!r}")
+    if not isinstance(model, Module):
+        raise TypeError(f"random_direction: expected an nn.Module, got {type(model).__name__}")
+    if generator is not None and not isinstance(generator, Generator):
+        raise TypeError(f"random_direction: generator must be an nl.Generator or None, got {type(generator).__name__}")
     generator = generator if generator is not None else Generator(0)
     fixed = _fixed_parameters(model, ignore)
     direction = {}

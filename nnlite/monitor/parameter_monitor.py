@@ -129,6 +129,10 @@ def gradient_flow(named_parameters, weights_only=True):
     usual gradient-flow plot (:func:`nnlite.plot.gradient_flow`). A mean that
     falls by orders of magnitude towards the first layers is a vanishing gradient.
     """
+    from ..nn.module import Module
+    if isinstance(named_parameters, Module) or not hasattr(named_parameters, "__iter__"):
+        raise TypeError(f"gradient_flow: expected (name, parameter) pairs such as model.named_parameters(), "
+                        f"got {type(named_parameters).__name__}")
     names, means, maxes = [], [], []
     for name, p in named_parameters:
         if p.grad is None or (weights_only and p.ndim <= 1):

@@ -21,6 +21,7 @@ so integer inputs (token ids) trace too.
 import numpy as np
 
 from ..autograd import enable_grad
+from ..nn.module import Module
 from ..tensor import Tensor
 
 __all__ = ["Trace", "trace", "MODULE_TYPES", "GROUPED_TYPES"]
@@ -84,6 +85,8 @@ def _as_input(x):
 
 def trace(model, example_inputs):
     """Run ``model(*example_inputs)`` in eval mode and return its :class:`Trace`."""
+    if not isinstance(model, Module):
+        raise TypeError(f"onnx: expected an nn.Module to export, got {type(model).__name__}")
     inputs = [_as_input(x) for x in example_inputs]
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]

@@ -1,6 +1,8 @@
 """The search space: the values each hyperparameter may take (Ray Tune's names)."""
 import math
 
+import numpy as np
+
 __all__ = ["Domain", "uniform", "loguniform", "randint", "choice", "sample_config"]
 
 
@@ -84,4 +86,7 @@ def sample_config(space, rng):
     """One configuration: a value drawn from each domain of ``space`` (fixed values copied), in key order."""
     if not isinstance(space, dict):
         raise TypeError(f"search space: expected a dict of name -> domain, got {type(space).__name__}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"sample_config: expected rng to be a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
     return {name: value.sample(rng) if isinstance(value, Domain) else value for name, value in space.items()}

@@ -133,3 +133,11 @@ def test_find_plateau_rel_tol_is_not_negative():
     from nnlite.monitor import find_plateau
     with pytest.raises(ValueError, match="find_plateau: rel_tol must be >= 0, got -1"):
         find_plateau([1.0, 1.0, 1.0], patience=1, rel_tol=-1)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"patience": 0}, "patience must be an integer >= 1, got 0"),
+                                             ({"rel_tol": -1.0}, "rel_tol must be >= 0, got -1.0"),
+                                             ({"rel_tol": float("nan")}, "rel_tol must be >= 0, got nan")])
+def test_plateau_detector_settings_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PlateauDetector(**kwargs)

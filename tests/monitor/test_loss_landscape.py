@@ -130,3 +130,18 @@ def test_bad_arguments_are_named():
         loss_landscape_1d(model, nn.functional.cross_entropy, batches, {}, {}, [0.0])
     with pytest.raises(ValueError, match="produced no"):
         average_loss(model, nn.functional.cross_entropy, [])
+
+
+def test_bad_alphas_states_models_and_generators_are_named():
+    nl.manual_seed(0)
+    model = nn.Linear(3, 2)
+    x, y = nl.randn(4, 3), nl.randn(4, 2)
+    state = {k: v.data.copy() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="alphas must be finite"):
+        loss_landscape_1d(model, nl.nn.functional.mse_loss, [(x, y)], state, state, alphas=[0.0, float("nan")])
+    with pytest.raises(TypeError, match="expected start_state as a state dict, got ndarray"):
+        loss_landscape_1d(model, nl.nn.functional.mse_loss, [(x, y)], np.zeros(3), state)
+    with pytest.raises(TypeError, match="random_direction: expected an nn.Module, got ndarray"):
+        random_direction(np.zeros(3))
+    with pytest.raises(TypeError, match="generator must be an nl.Generator or None, got int"):
+        random_direction(model, generator=5)

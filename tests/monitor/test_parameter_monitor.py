@@ -110,3 +110,9 @@ def test_unknown_parameter_names_are_named_when_training_starts():
                                          r"\['weight', 'bias'\]"):
         nl.train.fit(model, nl.nn.functional.mse_loss, nl.optim.SGD(model.parameters(), lr=0.1), data, epochs=1,
                      callbacks=[monitor], progress=False)
+
+
+def test_gradient_flow_of_a_model_instead_of_its_named_parameters():
+    with pytest.raises(TypeError, match=r"expected \(name, parameter\) pairs such as model.named_parameters\(\), "
+                                        r"got Linear"):
+        gradient_flow(nn.Linear(3, 2))

@@ -680,3 +680,12 @@ def test_index_select_on_a_feature_axis_is_one_gather(tmp_path):
 
     proto = _round_trip(Pick(), _floats(2, 3, 4), tmp_path, other_batch=_floats(5, 3, 4, seed=1))
     assert [n.op_type for n in proto.graph.node].count("Gather") == 1
+
+
+def test_an_array_where_a_model_is_expected(tmp_path):
+    from nnlite.onnx import export, trace
+    with pytest.raises(TypeError, match="onnx: expected an nn.Module to export, got ndarray"):
+        trace(np.zeros(3), (nl.randn(2, 3),))
+    pytest.importorskip("onnx")   # export checks for the library first
+    with pytest.raises(TypeError, match="onnx: expected an nn.Module to export, got ndarray"):
+        export(np.zeros(3), nl.randn(2, 3), str(tmp_path / "model.onnx"))

@@ -143,8 +143,9 @@ class MultiheadAttention(Module):
         for name, t, size in (("query", query, self.embed_dim), ("key", key, self.kdim),
                               ("value", value, self.vdim)):
             if t.ndim not in (2, 3) or t.ndim != query.ndim:
+                like = "" if name == "query" else f" like the query (shape {tuple(query.shape)})"
                 raise ValueError(f"{self._describe()}: expected {name} of 3 dims (batched) or 2 "
-                                 f"(unbatched) like the query, got shape {tuple(t.shape)}")
+                                 f"(unbatched){like}, got shape {tuple(t.shape)}")
             if t.shape[-1] != size:
                 raise ValueError(f"{self._describe()}: {name} has {t.shape[-1]} features, expected "
                                  f"{size} (shape {tuple(t.shape)})")

@@ -165,6 +165,11 @@ class Unflatten(Module):
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
     def forward(self, input):
+        n = input.ndim
+        if not -n <= self.dim < n:
+            expected = f"expected a dim in [{-n}, {n - 1}]" if n else "a 0-D input has no dim to split"
+            raise IndexError(f"Unflatten(dim={self.dim}): dim {self.dim} is out of range for an input of "
+                             f"{n} dims (shape {tuple(input.shape)}); {expected}")
         size = input.shape[self.dim]
         known = math.prod(s for s in self.unflattened_size if s != -1)
         if (-1 not in self.unflattened_size and known != size) or (known == 0 or size % known):

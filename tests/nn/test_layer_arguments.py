@@ -75,3 +75,20 @@ def test_torch_refuses_them_too(make, x):
 
 def test_a_tuple_output_size_may_hold_none():
     assert nl.nn.AdaptiveAvgPool2d((None, 2))(nl.zeros(1, 3, 5, 4)).shape == (1, 3, 5, 2)
+
+
+@pytest.mark.parametrize("shape, expected", [((4,), r"expected a dim in \[-1, 0\]"),
+                                             ((), "a 0-D input has no dim to split")])
+def test_unflatten_names_a_dim_out_of_range(shape, expected):
+    with pytest.raises(IndexError, match=rf"Unflatten\(dim=1\): dim 1 is out of range for an input of "
+                                         rf"{len(shape)} dims \(shape \({shape[0] if shape else ''},?\)\); {expected}"):
+        nl.nn.Unflatten(1, (2, 3))(nl.zeros(*shape))
+
+
+def test_attention_names_the_query_shape_a_key_must_match():
+    attention = nl.nn.MultiheadAttention(4, 2)
+    with pytest.raises(ValueError, match=r"expected key of 3 dims \(batched\) or 2 \(unbatched\) like the query "
+                                         r"\(shape \(3, 4\)\), got shape \(3, 2, 4\)"):
+        attention(nl.zeros(3, 4), nl.zeros(3, 2, 4), nl.zeros(3, 2, 4))
+    with pytest.raises(ValueError, match=r"expected query of 3 dims \(batched\) or 2 \(unbatched\), got shape"):
+        attention(nl.zeros(1, 3, 2, 4), nl.zeros(3, 2, 4), nl.zeros(3, 2, 4))

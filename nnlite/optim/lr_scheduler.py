@@ -21,7 +21,8 @@ import warnings
 from bisect import bisect_right
 from collections import Counter
 
-from .optimizer import Optimizer
+from ..tensor import Tensor
+from .optimizer import Optimizer, number
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
            "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "LinearLR", "OneCycleLR",
@@ -36,7 +37,20 @@ EPOCH_DEPRECATION_WARNING = (
 
 
 def _lrs(optimizer):
-    return [group["lr"] for group in optimizer.param_groups]
+    """Each group's rate; a Tensor rate is copied, so the list never aliases the optimizer's."""
+    return [_copy(group["lr"]) for group in optimizer.param_groups]
+
+
+def _copy(value):
+    return value.clone() if isinstance(value, Tensor) else value
+
+
+def _set_group_value(group, key, value):
+    """``group[key] = value``; a Tensor there (a Tensor lr) is filled in place, as in PyTorch."""
+    if isinstance(group[key], Tensor):
+        group[key].data[...] = number(value)
+    else:
+        group[key] = value
 
 
 def _per_group(name, optimizer, value):
@@ -67,7 +81,7 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                group.setdefault("initial_lr", _copy(group["lr"]))
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -113,8 +127,17 @@ class LRScheduler:
             self.last_epoch = epoch
             closed_form = getattr(self, "_get_closed_form_lr", None)
             values = closed_form() if closed_form is not None else self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
+        self._set_lrs(values)
+
+    def _set_lrs(self, values):
+        """Give each param group its new rate; ``values`` must hold one per group."""
+        groups = self.optimizer.param_groups
+        if len(values) != len(groups):
+            raise ValueError(f"{type(self).__name__} computed {len(values)} learning rates for "
+                             f"{len(groups)} param groups: a group added to the optimizer after "
+                             "the scheduler was made has no initial rate in this schedule")
+        for group, lr in zip(groups, values):
+            _set_group_value(group, "lr", lr)
         self._last_lr = _lrs(self.optimizer)
 
     def state_dict(self):
@@ -330,9 +353,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self.T_i = self.T_0
             self.T_cur = epoch
         self.last_epoch = math.floor(epoch)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            group["lr"] = lr
-        self._last_lr = _lrs(self.optimizer)
+        self._set_lrs(self.get_lr())
 
 
 class OneCycleLR(LRScheduler):
@@ -512,7 +533,7 @@ class ReduceLROnPlateau(LRScheduler):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
-                group["lr"] = new_lr
+                _set_group_value(group, "lr", new_lr)
 
 
 def _check_children(owner, optimizer, schedulers):
@@ -563,7 +584,7 @@ class SequentialLR(_Composite):
         self.optimizer = optimizer
         # Each child already applied its epoch 0 when made; undo that and start the first one.
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
+            _set_group_value(group, "lr", group["initial_lr"])
         self._undo_initial_steps(self)
         first = self._schedulers[bisect_right(self._milestones, 0)]
         first._initial_step()

@@ -233,3 +233,39 @@ def test_scheduler_argument_and_base_class_errors_match_torch():
         nls.LRScheduler(opt)
     with pytest.raises(NotImplementedError, match="must define step"):
         nl.optim.Optimizer([nl.nn.Parameter(nl.zeros(2))], {"lr": 0.1}).step()
+
+
+@pytest.mark.parametrize("name", ["step", "cosine", "warm_restarts", "onecycle_cos", "sequential"])
+def test_a_tensor_lr_is_scheduled_in_place_like_torch(name):
+    """A Tensor lr stays the same object, filled with each new rate; initial_lr is a copy."""
+    torch = torch_or_skip()
+    o = nl.optim.SGD([{"params": [nl.nn.Parameter(nl.zeros(2))],
+                       "lr": nl.tensor(lr, dtype=np.float64)} for lr in (0.1, 0.02)], momentum=0.9)
+    t = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(2))],
+                          "lr": torch.tensor(lr, dtype=torch.float64)} for lr in (0.1, 0.02)],
+                        momentum=0.9)
+    held = [g["lr"] for g in o.param_groups]
+    a, b = SCHEDULES[name](nls, o), SCHEDULES[name](torch.optim.lr_scheduler, t)
+    for _ in range(12):
+        o.step(); t.step(); a.step(); b.step()
+        assert [g["lr"] for g in o.param_groups] == held   # the very same objects
+        assert [float(v) for v in a.get_last_lr()] == \
+            pytest.approx([float(v) for v in b.get_last_lr()], rel=1e-12)
+        assert [float(v) for v in held] == pytest.approx([float(v) for v in a.get_last_lr()])
+    assert all(a.get_last_lr()[i] is not held[i] for i in range(2))   # copies, as torch's
+    if "initial_lr" in o.param_groups[0] and name != "onecycle_cos":
+        assert o.param_groups[0]["initial_lr"] is not held[0]
+        assert float(o.param_groups[0]["initial_lr"]) == 0.1
+
+
+@pytest.mark.parametrize("make", [lambda o: nls.LambdaLR(o, lambda e: 0.9 ** e),
+                                  lambda o: nls.CosineAnnealingWarmRestarts(o, T_0=3),
+                                  lambda o: nls.CosineAnnealingLR(o, T_max=2)])
+def test_a_group_added_after_the_scheduler_is_refused_by_name(make):
+    # torch fails here too (a zip of unequal lengths); the rates must never be left half set
+    opt, _ = _pair(lrs=(0.1,))
+    sched = make(opt)
+    opt.add_param_group({"params": [nl.nn.Parameter(nl.zeros(2))], "lr": 0.5})
+    with pytest.raises(ValueError, match=r"computed 1 learning rates for 2 param groups"):
+        for _ in range(4):
+            opt.step(); sched.step()

@@ -47,6 +47,12 @@ class _ModuleSequence(Module):
         self._renumber(modules)
         return self
 
+    def pop(self, index):
+        """Remove the module at ``index`` (an int or a slice) and return it."""
+        module = self[index]
+        del self[index]
+        return module
+
     def _renumber(self, modules):
         # The names stay "0".."n-1" after an edit, as PyTorch does.
         for key in list(self._modules):
@@ -80,6 +86,11 @@ class Sequential(_ModuleSequence):
     def __setitem__(self, idx, module):
         key = list(self._modules)[_index(idx, len(self), "Sequential")]
         self.add_module(key, module)
+
+    def __add__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential + {type(other).__name__}: add a Sequential")
+        return Sequential(*self, *other)
 
     def __delitem__(self, idx):
         keys = list(self._modules)
@@ -119,6 +130,27 @@ class ModuleList(_ModuleSequence):
 
     def __iadd__(self, modules):
         return self.extend(modules)
+
+    def __add__(self, modules):
+        return ModuleList([*self, *modules])
+
+    def insert(self, index, module):
+        super().insert(index, module)   # PyTorch's ModuleList.insert returns None (Sequential's, itself)
+
+    def __repr__(self):
+        # runs of equal modules print once, as "(0-2): 3 x ReLU()", as in PyTorch
+        runs = []   # [first index, last index, repr]
+        for i, module in enumerate(self):
+            text = repr(module)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        if not runs:
+            return "ModuleList()"
+        lines = [(f"({first}): " if first == last else f"({first}-{last}): {last - first + 1} x ")
+                 + text.replace("\n", "\n  ") for first, last, text in runs]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
     def forward(self, *args, **kwargs):
         raise TypeError("ModuleList has no forward(); iterate over it and call its modules")

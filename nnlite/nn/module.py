@@ -40,6 +40,15 @@ def _loaded_record(provenance, previous):
     return record
 
 
+def _check_name(method, kind, name):
+    """A child's name becomes a ``state_dict`` key segment, and the keys are split at dots:
+    so, as in PyTorch, it must be a non-empty string without a dot."""
+    if not isinstance(name, str):
+        raise TypeError(f"{method}: {kind} name must be a string, got {type(name).__name__} {name!r}")
+    if not name or "." in name:
+        raise KeyError(f"{method}: {kind} name must be non-empty and contain no '.', got {name!r}")
+
+
 class Module:
     """Base class of every layer and model.
 
@@ -110,6 +119,7 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name, param):
+        _check_name("register_parameter", "parameter", name)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: expected a Parameter or None for {name!r}, "
                             f"got {type(param).__name__}")
@@ -122,6 +132,7 @@ class Module:
 
     def register_buffer(self, name, tensor, persistent=True):
         """Register non-learned state (saved in ``state_dict`` unless ``persistent=False``)."""
+        _check_name("register_buffer", "buffer", name)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: expected a Tensor or None for {name!r}, got {type(tensor).__name__}")
         self._forget(name)
@@ -131,6 +142,7 @@ class Module:
         self.__dict__[name] = tensor
 
     def add_module(self, name, module):
+        _check_name("add_module", "module", name)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {type(module).__name__} is not a Module")
         if name not in self._modules:

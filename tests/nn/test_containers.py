@@ -159,3 +159,43 @@ def test_a_hook_on_a_fused_pairs_identity_runs():
     after = model(x).data
     assert seen == [(3, 4)]
     assert not np.array_equal(before, after) and np.array_equal(after, np.broadcast_to(model[2].bias.data, (3, 2)))
+
+
+def test_sequences_pop_and_add_as_torch_does():
+    s = nl.nn.Sequential(nl.nn.ReLU(), nl.nn.Tanh(), nl.nn.Sigmoid())
+    assert isinstance(s.pop(1), nl.nn.Tanh)
+    assert [type(m).__name__ for m in s] == ["ReLU", "Sigmoid"] and list(s._modules) == ["0", "1"]
+    assert [type(m).__name__ for m in s.pop(slice(0, 2))] == ["ReLU", "Sigmoid"] and len(s) == 0
+    both = nl.nn.Sequential(nl.nn.ReLU()) + nl.nn.Sequential(nl.nn.Tanh())
+    assert [type(m).__name__ for m in both] == ["ReLU", "Tanh"]
+    with pytest.raises(ValueError, match="Sequential \\+ ModuleList: add a Sequential"):
+        nl.nn.Sequential(nl.nn.ReLU()) + nl.nn.ModuleList([nl.nn.Tanh()])
+    modules = nl.nn.ModuleList([nl.nn.ReLU(), nl.nn.Tanh()])
+    joined = modules + [nl.nn.Sigmoid()]
+    assert [type(m).__name__ for m in joined] == ["ReLU", "Tanh", "Sigmoid"] and len(modules) == 2
+    assert isinstance(modules.pop(-1), nl.nn.Tanh) and len(modules) == 1
+    assert modules.insert(0, nl.nn.Tanh()) is None and [type(m).__name__ for m in modules] == ["Tanh", "ReLU"]
+
+
+def test_module_list_repr_folds_runs_of_equal_modules_as_torch_does():
+    torch = pytest.importorskip("torch")
+    def make(nn):
+        return nn.ModuleList([nn.Linear(1, 1), nn.ReLU(), nn.ReLU(), nn.ReLU(), nn.Sequential(nn.Tanh()),
+                              nn.Sequential(nn.Tanh()), nn.Linear(1, 1)])
+    assert repr(make(nl.nn)) == repr(make(torch.nn))
+    assert "(1-3): 3 x ReLU()" in repr(make(nl.nn))
+    assert repr(nl.nn.ModuleList()) == repr(torch.nn.ModuleList())
+
+
+@pytest.mark.parametrize("name, error", [("a.b", KeyError), ("", KeyError), (1, TypeError)])
+def test_a_child_name_must_be_a_string_without_dots(name, error):
+    # state_dict keys are split at dots, so a dotted name could not be loaded back
+    model = nl.nn.Linear(1, 1)
+    with pytest.raises(error, match="add_module: module name must be"):
+        model.add_module(name, nl.nn.ReLU())
+    with pytest.raises(error, match="register_buffer: buffer name must be"):
+        model.register_buffer(name, None)
+    with pytest.raises(error, match="register_parameter: parameter name must be"):
+        model.register_parameter(name, None)
+    with pytest.raises(error):
+        nl.nn.ModuleDict({name: nl.nn.ReLU()})

@@ -269,3 +269,22 @@ def test_a_group_added_after_the_scheduler_is_refused_by_name(make):
     with pytest.raises(ValueError, match=r"computed 1 learning rates for 2 param groups"):
         for _ in range(4):
             opt.step(); sched.step()
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_state_dict_keys_are_torchs(name):
+    """A scheduler saves what torch's saves, under the same names (torch's bookkeeping flag
+    for warnings aside), so a checkpoint resumes in either library."""
+    tls = torch_or_skip().optim.lr_scheduler
+    ours, theirs = _pair()
+    _, a = _run(SCHEDULES[name], ours, nls, 5)
+    _, b = _run(SCHEDULES[name], theirs, tls, 5)
+    torch_keys = set(b.state_dict()) - {"_get_lr_called_within_step"}
+    assert set(a.state_dict()) == torch_keys
+    fresh, _ = _pair()
+    resumed = SCHEDULES[name](nls, fresh)
+    fresh.load_state_dict(ours.state_dict())
+    resumed.load_state_dict(copy.deepcopy(b.state_dict()))   # torch's own state, not ours
+    for _ in range(5):
+        fresh.step(); resumed.step(); theirs.step(); b.step()
+        assert resumed.get_last_lr() == pytest.approx(b.get_last_lr(), rel=1e-12)

@@ -64,7 +64,11 @@ def transfer_signals(n, seed=1):
     The published dataset uses the generator's default seed, so these are new
     draws of the same distribution, not copies of training or test examples.
     """
-    data = MNIST1D(train=True, args={"seed": seed, "num_samples": int(np.ceil(n / 0.8))})
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"transfer_signals: n must be a positive integer, got {n!r}")
+    # MNIST-1D makes num_samples // 10 signals of each of its 10 classes and keeps 80% for training:
+    # 10 * ceil(n / 8) samples give at least n training signals.
+    data = MNIST1D(train=True, args={"seed": seed, "num_samples": 10 * int(np.ceil(n / 8))})
     return data.tensors[0].numpy()[:n]
 
 

@@ -44,6 +44,8 @@ TARGET_CLASSES = (5, 6, 7, 8, 9)
 # --------------------------------------------------------------- strategies --
 def blocks(model):
     """The model's top-level sub-modules that hold parameters, input side first: the units to unfreeze."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"blocks: expected an nn.Module, got {type(model).__name__}")
     return [(name, m) for name, m in model.named_children() if any(True for _ in m.parameters())]
 
 
@@ -58,13 +60,15 @@ def reinitialize_head(model, num_classes, head="linear"):
     old = getattr(model, head, None)
     if not isinstance(old, nn.Linear):
         raise TypeError(f"reinitialize_head: model.{head} must be an nn.Linear, got {type(old).__name__}")
-    new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+    new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None, dtype=old.weight.dtype)
     setattr(model, head, new)
     return new
 
 
 def feature_extraction(model, num_classes, head="linear"):
     """Freeze every pre-trained parameter and put a new trainable head on top; return the head's parameters."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"feature_extraction: expected an nn.Module, got {type(model).__name__}")
     model.freeze()
     return list(reinitialize_head(model, num_classes, head).parameters())
 
@@ -76,6 +80,13 @@ def fine_tuning(model, num_classes, head="linear"):
     return list(model.parameters())
 
 
+def _check_rates(lr, decay, caller):
+    if not 0 < lr < float("inf"):
+        raise ValueError(f"{caller}: lr must be a finite number > 0, got {lr}")
+    if not 1 <= decay < float("inf"):   # below 1 the lower blocks would learn faster than the head
+        raise ValueError(f"{caller}: decay must be a finite number >= 1, got {decay}")
+
+
 def discriminative_param_groups(model, lr, decay=2.6):
     """One param group per block; block ``l`` of ``L`` (head last) gets ``lr / decay ** (L - 1 - l)``.
 
@@ -84,8 +95,7 @@ def discriminative_param_groups(model, lr, decay=2.6):
     >>> [round(g["lr"], 5) for g in groups]
     [0.00125, 0.0025, 0.005, 0.01]
     """
-    if decay < 1:
-        raise ValueError(f"discriminative_param_groups: decay must be >= 1, got {decay}")
+    _check_rates(lr, decay, "discriminative_param_groups")
     units = blocks(model)
     return [{"params": list(m.parameters()), "lr": lr / decay ** (len(units) - 1 - i), "name": name}
             for i, (name, m) in enumerate(units)]
@@ -113,8 +123,9 @@ class GradualUnfreezing(Callback):
 
     def __init__(self, model, lr, decay=1.0, every=1):
         units = blocks(model)
-        if every < 1:
-            raise ValueError(f"GradualUnfreezing: every must be >= 1, got {every}")
+        _check_rates(lr, decay, "GradualUnfreezing")
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"GradualUnfreezing: every must be an integer >= 1, got {every!r}")
         if len(units) < 2:
             raise ValueError(f"GradualUnfreezing: need at least two blocks with parameters, got {len(units)}")
         self.model, self.lr, self.decay, self.every = model, lr, decay, int(every)

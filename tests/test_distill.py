@@ -82,3 +82,10 @@ def test_run_reports_json(monkeypatch):
     assert out["seeds"] == [3, 4, 5] and out["student_steps"] == 175
     assert "gain +2.3 points" in out["summary"] and "+3.0, +1.0, +3.0" in out["summary"]
     json.dumps(out)
+
+
+def test_transfer_signals_gives_exactly_n_signals():
+    assert distill.transfer_signals(10).shape == (10, 40)   # was 8: MNIST-1D keeps whole classes, 80% of them
+    assert distill.transfer_signals(4).shape == (4, 40)     # was a NumPy stacking error
+    with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
+        distill.transfer_signals(0)

@@ -49,8 +49,11 @@ class EWC:
             raise ValueError(f"EWC: decay_factor must be in [0, 1], got {decay_factor}")
         if mode == "separate" and decay_factor is not None:
             raise ValueError("EWC: decay_factor is for mode='online'")
-        if ewc_lambda < 0:
-            raise ValueError(f"EWC: ewc_lambda must be >= 0, got {ewc_lambda}")
+        if not 0 <= ewc_lambda < float("inf"):
+            raise ValueError(f"EWC: ewc_lambda must be a finite number >= 0, got {ewc_lambda}")
+        from ..nn.module import Module
+        if not isinstance(model, Module):
+            raise TypeError(f"EWC: expected an nn.Module, got {type(model).__name__}")
         self.model, self.ewc_lambda, self.mode, self.decay_factor = model, float(ewc_lambda), mode, decay_factor
         self.anchors = []   # per consolidation: ({name: Fisher diagonal}, {name: θ*}), NumPy arrays
 
@@ -79,8 +82,9 @@ class EWC:
                 p = params[name]
                 term = (Tensor(f) * (p - Tensor(optimum[name])) ** 2).sum()
                 total = term if total is None else total + term
-        if total is None:
-            return Tensor(np.zeros((), np.float32))
+        if total is None:   # nothing consolidated yet: a zero in the parameters' dtype
+            dtype = next((p.dtype for p in params.values()), np.float32)
+            return Tensor(np.zeros((), dtype))
         return total * (self.ewc_lambda / 2)
 
     def importance(self):

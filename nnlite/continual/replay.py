@@ -31,6 +31,10 @@ class ReservoirBuffer:
     def __init__(self, capacity, generator=None):
         if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
             raise ValueError(f"ReservoirBuffer: capacity must be a positive int, got {capacity!r}")
+        from ..random import Generator
+        if generator is not None and not isinstance(generator, Generator):
+            raise TypeError(f"ReservoirBuffer: generator must be an nl.Generator or None, "
+                            f"got {type(generator).__name__}")
         self.capacity = int(capacity)
         self.generator = generator
         self.arrays = None      # one array per field, capacity rows

@@ -51,6 +51,10 @@ class HyperNetwork(nn.Module):
         for what, value in (("embedding_dim", embedding_dim), ("hidden", hidden)):
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise ValueError(f"HyperNetwork: {what} must be a positive integer, got {value!r}")
+        if not isinstance(target, nn.Module):
+            raise TypeError(f"HyperNetwork: expected the target to be an nn.Module, got {type(target).__name__}")
+        if not np.isfinite(init_scale):
+            raise ValueError(f"HyperNetwork: init_scale must be finite, got {init_scale}")
         self.__dict__["target"] = target   # a template, not a sub-module: its own parameters are not learned
         self.shapes = [(name, p.shape) for name, p in target.named_parameters()]
         total = sum(int(np.prod(shape)) for _, shape in self.shapes)

@@ -35,10 +35,13 @@ adapted :math:`\phi` are plain tensors, the module keeps :math:`\theta`. With
 meta-batch is adapted in one pass with one parameter copy per task
 (:func:`~nnlite.meta.task_batched_call`).
 """
+import math
+
 from .. import autograd
 from ..autograd import no_grad
 from ..func import functional_call
 from ..nn import functional as F
+from ..nn.module import Module
 from .sinusoid import task_batched_call
 
 __all__ = ["InnerLoop", "MAML"]
@@ -53,9 +56,13 @@ class InnerLoop:
     """
 
     def __init__(self, model, inner_lr=0.01, inner_steps=1, loss_fn=F.mse_loss, task_batched=False):
-        if inner_lr <= 0 or inner_steps < 1 or int(inner_steps) != inner_steps:
-            raise ValueError(f"{type(self).__name__}: inner_lr must be > 0 and inner_steps an integer >= 1, got "
-                             f"inner_lr={inner_lr}, inner_steps={inner_steps}")
+        if not isinstance(model, Module):
+            raise TypeError(f"{type(self).__name__}: expected an nn.Module, got {type(model).__name__}")
+        if not 0 < inner_lr < math.inf or inner_steps < 1 or int(inner_steps) != inner_steps:
+            raise ValueError(f"{type(self).__name__}: inner_lr must be a finite number > 0 and inner_steps an "
+                             f"integer >= 1, got inner_lr={inner_lr}, inner_steps={inner_steps}")
+        if not any(True for _ in model.parameters()):
+            raise ValueError(f"{type(self).__name__}: {type(model).__name__} has no parameters to adapt")
         self.model, self.inner_lr, self.inner_steps = model, float(inner_lr), int(inner_steps)
         self.loss_fn, self.task_batched = loss_fn, bool(task_batched)
 

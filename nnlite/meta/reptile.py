@@ -31,8 +31,8 @@ class Reptile(InnerLoop):
     def __init__(self, model, inner_lr=0.01, inner_steps=5, outer_lr=0.1, loss_fn=F.mse_loss,
                  task_batched=False):
         super().__init__(model, inner_lr, inner_steps, loss_fn, task_batched)
-        if not outer_lr > 0:
-            raise ValueError(f"Reptile: outer_lr must be > 0, got {outer_lr!r}")
+        if not 0 < outer_lr < float("inf"):
+            raise ValueError(f"Reptile: outer_lr must be a finite number > 0, got {outer_lr!r}")
         self.outer_lr = float(outer_lr)
 
     def step(self, batch, outer_lr=None):

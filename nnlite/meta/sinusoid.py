@@ -45,6 +45,8 @@ class SinusoidTasks:
         self.shots, self.query = int(shots), int(query or shots)
         self.amplitude, self.phase, self.x_range = amplitude, phase, x_range
         self.dtype = np.dtype(dtype)
+        if self.dtype.kind != "f":   # integer points would round the sine curve away
+            raise TypeError(f"SinusoidTasks: dtype must be a floating dtype, got {self.dtype}")
         self.rng = np.random.default_rng(seed)
 
     def _points(self, amplitude, phase, n):
@@ -85,6 +87,10 @@ def task_batched_call(model, parameters, x):
     """
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"task_batched_call: expected an nn.Sequential, got {type(model).__name__}")
+    known = {name for name, _ in model.named_parameters()}
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise ValueError(f"task_batched_call: the model has no parameters {unknown}; it has {sorted(known)}")
     h = x
     for name, layer in model.named_children():
         if isinstance(layer, nn.Linear):

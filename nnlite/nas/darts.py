@@ -233,6 +233,11 @@ class BilevelSearch:
 
     def __init__(self, model, weight_optimizer, arch_optimizer, second_order=False, xi=None, epsilon=0.01,
                  latency=None, latency_weight=0.0, loss_fn=F.cross_entropy):
+        from ..optim.optimizer import Optimizer
+        for name, given in (("weight_optimizer", weight_optimizer), ("arch_optimizer", arch_optimizer)):
+            if not isinstance(given, Optimizer):
+                raise TypeError(f"BilevelSearch: expected {name} to be an nl.optim.Optimizer, "
+                                f"got {type(given).__name__}")
         self.model, self.weight_optimizer, self.arch_optimizer = model, weight_optimizer, arch_optimizer
         self.second_order = bool(second_order)
         self.xi = float(weight_optimizer.param_groups[0]["lr"] if xi is None else xi)

@@ -37,6 +37,8 @@ __all__ = ["LatencyTable", "measure_latency"]
 
 def measure_latency(name, channels, length, batch_size=1, repeats=30):
     """Median forward time in milliseconds of operation ``name`` on a (batch_size, channels, length) input."""
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise ValueError(f"measure_latency: repeats must be a positive integer, got {repeats!r}")
     op = make_operation(name, channels).eval()
     x = randn(batch_size, channels, length)
     times = []

@@ -80,6 +80,8 @@ class MixedOp(nn.Module):
     def __init__(self, channels, primitives=PRIMITIVES):
         super().__init__()
         self.primitives = tuple(primitives)
+        if not self.primitives:
+            raise ValueError("MixedOp: expected at least one primitive, got none")
         self.ops = nn.ModuleList([make_operation(p, channels) for p in self.primitives])
 
     def forward(self, x, weights):

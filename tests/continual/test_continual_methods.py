@@ -68,7 +68,7 @@ def test_ewc_rejects_bad_options():
         continual.EWC(model, 1.0, mode="offline")
     with pytest.raises(ValueError, match=r"decay_factor must be in \[0, 1\], got 1.5"):
         continual.EWC(model, 1.0, mode="online", decay_factor=1.5)
-    with pytest.raises(ValueError, match="ewc_lambda must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="ewc_lambda must be a finite number >= 0, got -1"):
         continual.EWC(model, -1)
 
 
@@ -185,3 +185,14 @@ def test_reservoir_sample_size_is_a_positive_integer():
     assert buffer.sample(10)[0].shape == (3, 4)       # all three stored examples
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got -1"):
         buffer.sample(-1)
+
+
+def test_ewc_and_reservoir_check_their_arguments():
+    with pytest.raises(ValueError, match="ewc_lambda must be a finite number >= 0, got nan"):
+        continual.EWC(nl.nn.Linear(3, 2), float("nan"))
+    with pytest.raises(TypeError, match="EWC: expected an nn.Module, got ndarray"):
+        continual.EWC(np.zeros(3), 1.0)
+    with pytest.raises(TypeError, match="generator must be an nl.Generator or None, got int"):
+        continual.ReservoirBuffer(4, generator=5)
+    # Before any consolidation the penalty is a zero in the model's dtype.
+    assert continual.EWC(nl.nn.Linear(3, 2).double(), 1.0).penalty().dtype == np.float64

@@ -112,7 +112,7 @@ def test_metasgd_learning_rates_are_meta_parameters_with_gradients():
 
 
 def test_bad_settings_named():
-    with pytest.raises(ValueError, match="inner_lr must be > 0"):
+    with pytest.raises(ValueError, match="inner_lr must be a finite number > 0"):
         MAML(nn.Linear(1, 1), inner_lr=0.0)
     with pytest.raises(ValueError, match="shots must be >= 1"):
         SinusoidTasks(shots=0)

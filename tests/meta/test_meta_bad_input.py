@@ -11,7 +11,7 @@ def test_hypernetwork_sizes_are_positive():
 
 
 def test_reptile_outer_lr_is_positive():
-    with pytest.raises(ValueError, match="Reptile: outer_lr must be > 0, got 0"):
+    with pytest.raises(ValueError, match="Reptile: outer_lr must be a finite number > 0, got 0"):
         Reptile(nn.Linear(1, 1), outer_lr=0)
 
 
@@ -29,3 +29,34 @@ def test_inner_steps_is_a_whole_number():
     from nnlite.meta import MAML, sinusoid_mlp
     with pytest.raises(ValueError, match="inner_steps an integer >= 1, got inner_lr=0.01, inner_steps=1.5"):
         MAML(sinusoid_mlp(), inner_steps=1.5)
+
+
+@pytest.mark.parametrize("learner", ["InnerLoop", "MAML", "MetaSGD", "Reptile"])
+def test_learners_check_the_model_and_the_inner_rate(learner):
+    import numpy as np
+    from nnlite import meta
+    cls = getattr(meta, learner)
+    with pytest.raises(TypeError, match=f"{learner}: expected an nn.Module, got ndarray"):
+        cls(np.zeros(3))
+    with pytest.raises(ValueError, match="inner_lr must be a finite number > 0"):
+        cls(meta.sinusoid_mlp(), inner_lr=float("nan"))
+    with pytest.raises(ValueError, match=f"{learner}: Sequential has no parameters to adapt"):
+        cls(nn.Sequential())
+
+
+def test_tasks_pretraining_hypernetworks_and_task_batched_calls():
+    import numpy as np
+    import nnlite as nl
+    from nnlite.meta import pretrain, sinusoid_mlp, task_batched_call
+    with pytest.raises(TypeError, match="dtype must be a floating dtype, got int32"):
+        SinusoidTasks(dtype=np.int32)
+    with pytest.raises(ValueError, match="pretrain: iterations must be an integer >= 0, got -1"):
+        pretrain(sinusoid_mlp(), SinusoidTasks(), -1)
+    with pytest.raises(TypeError, match="expected tasks to be a sampler with sample"):
+        pretrain(sinusoid_mlp(), np.zeros(3), 1)
+    with pytest.raises(TypeError, match="HyperNetwork: expected the target to be an nn.Module, got ndarray"):
+        HyperNetwork(np.zeros(3), 4)
+    with pytest.raises(ValueError, match="init_scale must be finite, got nan"):
+        HyperNetwork(nn.Linear(2, 2), 4, init_scale=float("nan"))
+    with pytest.raises(ValueError, match=r"task_batched_call: the model has no parameters \['9.weight'\]"):
+        task_batched_call(sinusoid_mlp(), {"9.weight": nl.ones(2, 1, 1)}, nl.randn(2, 5, 1))   # was ignored

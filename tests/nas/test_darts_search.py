@@ -132,3 +132,16 @@ def test_measured_latency_is_a_positive_time():
 def test_genotype_is_a_named_tuple():
     g = Genotype([("conv_3", 0, 1)], 1)
     assert g.steps == 1 and DerivedNetwork(g, channels=2, cells=1)(nl.randn(1, 8)).shape == (1, 10)
+
+
+def test_bad_primitives_optimizers_repeats_and_models_are_named():
+    from nnlite.nas import accuracy, measure_latency
+    with pytest.raises(ValueError, match="MixedOp: expected at least one primitive, got none"):
+        MixedOp(4, primitives=())
+    model = SearchNetwork(channels=4, cells=1, steps=1)
+    with pytest.raises(TypeError, match="expected weight_optimizer to be an nl.optim.Optimizer, got NoneType"):
+        BilevelSearch(model, None, None)
+    with pytest.raises(ValueError, match="repeats must be a positive integer, got 0"):
+        measure_latency("conv_3", 4, 8, repeats=0)   # was the median of nothing, nan
+    with pytest.raises(TypeError, match="accuracy: expected an nn.Module, got ndarray"):
+        accuracy(np.zeros(3), (nl.randn(2, 1, 40), nl.tensor([0, 1])))

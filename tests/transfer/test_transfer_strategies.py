@@ -65,7 +65,7 @@ def test_discriminative_param_groups_decay_the_rate_layer_by_layer():
     opt = nl.optim.Adam(groups, lr=1.0)
     assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in groups]
     assert [id(p) for g in opt.param_groups for p in g["params"]] == [id(p) for p in model.parameters()]
-    with pytest.raises(ValueError, match="decay must be >= 1, got 0.5"):
+    with pytest.raises(ValueError, match="decay must be a finite number >= 1, got 0.5"):
         transfer.discriminative_param_groups(model, lr=1e-2, decay=0.5)
 
 

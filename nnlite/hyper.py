@@ -156,7 +156,9 @@ def unrolled_step(model, loss_fn, train_batch, weight_decay, lr):
     trainable parameter name of ``model`` to ``w - lr * grad(L_train + penalty)``,
     a Tensor that still depends on ``weight_decay.log_strength`` (and on ``w``),
     so a loss computed with it (:func:`nnlite.func.functional_call`) can be
-    differentiated with respect to the strengths. The model is not changed.
+    differentiated with respect to the strengths. The model's parameters are not
+    changed (a batch norm in training mode updates its running statistics, as
+    in any training forward pass).
     """
     if not 0 < lr < math.inf:
         raise ValueError(f"unrolled_step: the inner learning rate lr must be a finite number > 0, got {lr!r}")
@@ -178,10 +180,12 @@ def hypergradient(model, loss_fn, train_batch, val_batch, weight_decay, lr):
     Returns ``(val_loss, hypergrad)``: the validation loss at the unrolled
     weights (:func:`unrolled_step`) and its gradient with respect to
     ``weight_decay.log_strength``, a Tensor of shape ``(num_groups,)``.
-    Nothing is changed or accumulated.
+    Nothing is changed or accumulated, the buffers (running statistics) included.
     """
-    _, _, val_loss, g = _through_the_step(model, loss_fn, train_batch, val_batch, weight_decay, lr,
-                                          "hypergradient")
+    from .analysis._batches import buffers_kept
+    with buffers_kept(model):
+        _, _, val_loss, g = _through_the_step(model, loss_fn, train_batch, val_batch, weight_decay, lr,
+                                              "hypergradient")
     return val_loss.detach(), g
 
 

@@ -180,3 +180,12 @@ def test_wrong_models_decays_rates_and_optimizers_are_named(rng):
         hyper.unrolled_step(model, nl.nn.functional.mse_loss, train, other, 0.1)
     with pytest.raises(TypeError, match="expected hyper_optimizer to be an nl.optim.Optimizer"):
         hyper.hyper_step(model, nl.nn.functional.mse_loss, train, val, decay, lr=0.1, hyper_optimizer="adam")
+
+
+def test_hypergradient_leaves_running_statistics(rng):
+    model = nl.nn.Sequential(nl.nn.Linear(3, 4), nl.nn.BatchNorm1d(4), nl.nn.Linear(4, 2)).double()
+    train = (nl.tensor(rng.standard_normal((6, 3))), nl.tensor(rng.standard_normal((6, 2))))
+    val = (nl.tensor(rng.standard_normal((5, 3))), nl.tensor(rng.standard_normal((5, 2))))
+    hyper.hypergradient(model, nl.nn.functional.mse_loss, train, val, hyper.LearnedWeightDecay(model), 0.1)
+    np.testing.assert_array_equal(model[1].running_mean.data, np.zeros(4))
+    assert int(model[1].num_batches_tracked.data) == 0

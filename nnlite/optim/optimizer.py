@@ -8,6 +8,8 @@ gradients and the optimizer's state. A subclass's ``step()`` then reads like
 the algorithm: for each run of parameters (usually the whole group) it hands
 the flat buffers to one fused kernel call.
 """
+from collections import defaultdict
+
 import numpy as np
 
 from ..autograd import enable_grad
@@ -220,8 +222,11 @@ class Optimizer:
 
     @property
     def state(self):
-        """{parameter: {state name: Tensor}}; the tensors are live views into the arena."""
-        out = {}
+        """{parameter: {state name: Tensor}}; the tensors are live views into the arena.
+
+        As in PyTorch (a ``defaultdict(dict)``), a parameter without state yet gives ``{}``.
+        """
+        out = defaultdict(dict)
         for group, arena in zip(self.param_groups, self._arenas):
             for buf in arena:
                 for i, slot in enumerate(buf.slots):

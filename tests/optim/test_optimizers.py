@@ -475,3 +475,13 @@ def test_a_one_element_tensor_lr_works_as_in_torch(name, kw):
         np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match=r"Tensor lr must be 1-element, got shape \(2,\)"):
         getattr(nl.optim, name)(ours, lr=nl.tensor([0.1, 0.2]))
+
+
+def test_state_of_a_parameter_without_state_is_empty_like_torch():
+    torch = pytest.importorskip("torch")
+    p, q = Parameter(np.ones(3)), torch.nn.Parameter(torch.ones(3))
+    o, t = nl.optim.Adam([p]), torch.optim.Adam([q])
+    assert o.state[p] == t.state[q] == {}
+    p.grad = nl.ones(3).double()
+    o.step()
+    assert list(o.state[p]) == ["step", "exp_avg", "exp_avg_sq"]

@@ -6,6 +6,8 @@ outputs standardised values. Batch norm's running statistics are *buffers*:
 saved in the ``state_dict``, never touched by the optimizer.
 Constructor arguments are PyTorch's; ``device`` is accepted and ignored (CPU only).
 """
+import warnings
+
 import numpy as np
 
 from .. import ops
@@ -211,13 +213,18 @@ class GroupNorm(Module):
         _reset_affine(self)
 
     def forward(self, input):
-        if input.ndim < 2 or input.shape[1] != self.num_channels:
-            got = input.shape[1] if input.ndim >= 2 else "no"
-            raise ValueError(f"GroupNorm(num_channels={self.num_channels}): input has {got} channels "
-                             f"(shape {tuple(input.shape)})")
+        channels = input.shape[1] if input.ndim >= 2 else "no"
+        if channels != self.num_channels:
+            message = (f"GroupNorm(num_channels={self.num_channels}): input has {channels} channels "
+                       f"(shape {tuple(input.shape)})")
+            if self.affine or input.ndim < 2:
+                raise ValueError(message)
+            # Nothing is sized by num_channels, so the layer works, as PyTorch's does, with a warning
+            # (group_norm still needs the channels to split into num_groups groups).
+            warnings.warn(message + "; num_channels is unused when affine=False", stacklevel=3)
         # PyTorch's rule: a batch that gives one value to normalise in all is refused, as a
         # lone value standardises to 0 whatever it was
-        if input.shape[0] * (self.num_channels // self.num_groups) * int(np.prod(input.shape[2:])) == 1:
+        if input.shape[0] * (channels // self.num_groups) * int(np.prod(input.shape[2:])) == 1:
             raise ValueError(f"GroupNorm(num_groups={self.num_groups}, num_channels={self.num_channels}): "
                              f"expected more than 1 value per group, got input of shape {tuple(input.shape)}")
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)

@@ -182,3 +182,13 @@ def test_group_norm_refuses_one_value_per_group_as_torch_does(shape):
 def test_group_norm_of_groups_with_one_value_per_sample_matches_torch(shape):
     torch = pytest.importorskip("torch")
     compare(nl.nn.GroupNorm(3, 3), torch.nn.GroupNorm(3, 3), np.random.default_rng(0).standard_normal(shape))
+
+
+def test_group_norm_without_affine_takes_other_channel_counts_as_torch_does():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((2, 6, 3))
+    with pytest.warns(UserWarning, match=r"GroupNorm\(num_channels=4\): input has 6 channels .*unused when affine=False"):
+        out = nl.nn.GroupNorm(2, 4, affine=False)(nl.tensor(x))
+    np.testing.assert_allclose(out.data, torch.nn.GroupNorm(2, 4, affine=False)(torch.tensor(x)).numpy(), atol=1e-12)
+    with pytest.raises(ValueError, match=r"GroupNorm\(num_channels=4\): input has 6 channels"):
+        nl.nn.GroupNorm(2, 4)(nl.tensor(x))

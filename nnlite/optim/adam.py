@@ -2,6 +2,7 @@
 import numpy as np
 
 from .._kernels import K
+from ..tensor import Tensor
 from ._torch_rounding import torch_lerp
 from .optimizer import Optimizer, number, tensor_hyperparameter
 
@@ -77,16 +78,21 @@ class Adam(Optimizer):
         tensor_hyperparameter("lr", lr)
         tensor_hyperparameter("betas[0]", betas[0])
         tensor_hyperparameter("betas[1]", betas[1])
-        if lr < 0.0:
+        # written `not 0.0 <= x`, as in PyTorch, so that NaN is refused too
+        if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
-        if eps < 0.0:
+        if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
         if not 0.0 <= betas[0] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
         if not 0.0 <= betas[1] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if weight_decay < 0.0:
+        if not 0.0 <= weight_decay:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not (all(isinstance(b, float) for b in betas[:2])
+                or all(isinstance(b, Tensor) for b in betas[:2])):
+            raise ValueError("betas must be either both floats or both Tensors, got "
+                             f"({type(betas[0]).__name__}, {type(betas[1]).__name__})")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay)

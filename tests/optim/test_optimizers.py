@@ -485,3 +485,26 @@ def test_state_of_a_parameter_without_state_is_empty_like_torch():
     p.grad = nl.ones(3).double()
     o.step()
     assert list(o.state[p]) == ["step", "exp_avg", "exp_avg_sq"]
+
+
+@pytest.mark.parametrize("name,arg", [("Adam", "lr"), ("Adam", "eps"), ("AdamW", "weight_decay"),
+                                      ("Adagrad", "lr_decay"),
+                                      ("Adagrad", "initial_accumulator_value"),
+                                      ("RMSprop", "alpha"), ("RMSprop", "momentum")])
+def test_a_nan_hyperparameter_is_refused_when_made_like_torch(name, arg):
+    torch = pytest.importorskip("torch")
+    message = f"Invalid {dict(lr='learning rate', eps='epsilon').get(arg, arg)}.*nan"
+    with pytest.raises(ValueError, match=message):
+        getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2))], **{arg: float("nan")})
+    with pytest.raises(ValueError, match=message):
+        getattr(nl.optim, name)([Parameter(np.ones(2))], **{arg: float("nan")})
+
+
+def test_adam_betas_must_both_be_floats_or_both_tensors_like_torch():
+    torch = pytest.importorskip("torch")
+    for betas in [(0, 0.99), (0.9, nl.tensor(0.99, dtype=np.float64))]:
+        torch_betas = tuple(torch.tensor(b.item()) if isinstance(b, nl.Tensor) else b for b in betas)
+        with pytest.raises(ValueError, match="both floats or both Tensors"):
+            torch.optim.Adam([torch.nn.Parameter(torch.ones(2))], betas=torch_betas)
+        with pytest.raises(ValueError, match=r"both floats or both Tensors, got \((int|float), "):
+            nl.optim.Adam([Parameter(np.ones(2))], betas=betas)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._kernels import K
-from .optimizer import Optimizer, number, tensor_hyperparameter
+from .optimizer import Optimizer, implementation_flags, number, tensor_hyperparameter
 
 __all__ = ["Adagrad"]
 
@@ -52,7 +52,7 @@ class Adagrad(Optimizer):
         param[...] = param - clr * g / (np.sqrt(state_sum) + eps)  # θ -= γ̃ g / (√s + ε)
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-                 eps=1e-10, maximize=False):
+                 eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None):
         tensor_hyperparameter("lr", lr)
         # written `not 0.0 <= x`, as in PyTorch, so that NaN is refused too
         if not 0.0 <= lr:
@@ -66,7 +66,8 @@ class Adagrad(Optimizer):
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, maximize=maximize)
+                        initial_accumulator_value=initial_accumulator_value, maximize=maximize,
+                        **implementation_flags(foreach, differentiable, fused=fused))
         super().__init__(params, defaults)
 
     def _state_names(self, group):

@@ -4,7 +4,7 @@ import numpy as np
 from .._kernels import K
 from ..tensor import Tensor
 from ._torch_rounding import torch_lerp
-from .optimizer import Optimizer, number, tensor_hyperparameter
+from .optimizer import Optimizer, implementation_flags, number, tensor_hyperparameter
 
 __all__ = ["Adam", "AdamW"]
 
@@ -74,7 +74,8 @@ class Adam(Optimizer):
         param[...] = param - step_size * m / denom                 # θ -= step_size m / denom
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False):
         tensor_hyperparameter("lr", lr)
         tensor_hyperparameter("betas[0]", betas[0])
         tensor_hyperparameter("betas[1]", betas[1])
@@ -95,6 +96,8 @@ class Adam(Optimizer):
                              f"({type(betas[0]).__name__}, {type(betas[1]).__name__})")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize,
+                        **implementation_flags(foreach, differentiable, capturable=capturable,
+                                               fused=fused),
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
@@ -139,6 +142,9 @@ class AdamW(Adam):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False):
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+                         amsgrad=amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)

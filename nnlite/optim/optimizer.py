@@ -35,6 +35,30 @@ def tensor_hyperparameter(name, value):
     return value
 
 
+def implementation_flags(foreach, differentiable, **flags):
+    """PyTorch's choices of *how* an update runs: checked, and kept in the param groups.
+
+    nnlite updates a param group with one fused kernel call per arena span,
+    whatever these say: ``foreach`` and ``fused`` choose between PyTorch's
+    loops, and ``capturable`` readies the state for CUDA graphs. They are
+    accepted, and saved in each param group as PyTorch saves them, so PyTorch
+    code and checkpoints work unchanged. ``differentiable=True`` (autograd
+    through the update itself) is refused: the kernels run outside autograd.
+    ``flags`` are the optimizer's others (``fused``, ``capturable``), as PyTorch
+    gives it them. Returns all of them as entries of ``defaults``.
+    """
+    fused = flags.get("fused")
+    if fused and differentiable:
+        raise RuntimeError("`fused` does not support `differentiable`")
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if differentiable:
+        raise NotImplementedError("differentiable=True (autograd through the optimizer step) is "
+                                  "not supported: the update runs in a kernel outside autograd; "
+                                  "expected differentiable=False")
+    return dict(foreach=foreach, differentiable=differentiable, **flags)
+
+
 def number(value):
     """A hyperparameter's value for a kernel call: a one-element Tensor gives its number."""
     return value.item() if isinstance(value, Tensor) else value

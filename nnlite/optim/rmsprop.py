@@ -3,7 +3,7 @@ import numpy as np
 
 from .._kernels import K
 from ._torch_rounding import torch_lerp
-from .optimizer import Optimizer, number, tensor_hyperparameter
+from .optimizer import Optimizer, implementation_flags, number, tensor_hyperparameter
 
 __all__ = ["RMSprop"]
 
@@ -66,7 +66,8 @@ class RMSprop(Optimizer):
             param[...] = param - lr * g / avg                      # θ -= γ g / avg
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, maximize=False):
+                 centered=False, capturable=False, foreach=None, maximize=False,
+                 differentiable=False):
         tensor_hyperparameter("lr", lr)
         # written `not 0.0 <= x`, as in PyTorch, so that NaN is refused too
         if not 0.0 <= lr:
@@ -80,7 +81,8 @@ class RMSprop(Optimizer):
         if not 0.0 <= alpha:
             raise ValueError(f"Invalid alpha value: {alpha}")
         defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
-                        weight_decay=weight_decay, maximize=maximize)
+                        weight_decay=weight_decay, maximize=maximize,
+                        **implementation_flags(foreach, differentiable, capturable=capturable))
         super().__init__(params, defaults)
 
     def _state_names(self, group):

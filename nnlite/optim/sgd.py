@@ -1,6 +1,6 @@
 """Stochastic gradient descent, with momentum (heavy-ball or Nesterov) and weight decay."""
 from .._kernels import K
-from .optimizer import Optimizer, number, tensor_hyperparameter
+from .optimizer import Optimizer, implementation_flags, number, tensor_hyperparameter
 
 __all__ = ["SGD"]
 
@@ -60,7 +60,8 @@ class SGD(Optimizer):
         param[...] = param - lr * g                                # θ -= γ g
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
-                 nesterov=False, *, maximize=False):
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False,
+                 fused=None):
         tensor_hyperparameter("lr", lr)
         tensor_hyperparameter("weight_decay", weight_decay)
         if lr < 0.0:
@@ -72,7 +73,8 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, maximize=maximize)
+                        nesterov=nesterov, maximize=maximize,
+                        **implementation_flags(foreach, differentiable, fused=fused))
         super().__init__(params, defaults)
 
     _saves_step = False

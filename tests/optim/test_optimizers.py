@@ -113,7 +113,7 @@ def test_state_dict_structure_matches_torch():
                 assert tuple(ours["state"][k][key].shape) == tuple(v.shape)
         for g_ours, g_theirs in zip(ours["param_groups"], theirs["param_groups"]):
             assert g_ours["params"] == g_theirs["params"]
-            assert set(g_ours) <= set(g_theirs), name
+            assert set(g_ours) == set(g_theirs), name
             for key in g_ours:
                 assert g_ours[key] == g_theirs[key], (name, key)
 
@@ -508,3 +508,44 @@ def test_adam_betas_must_both_be_floats_or_both_tensors_like_torch():
             torch.optim.Adam([torch.nn.Parameter(torch.ones(2))], betas=torch_betas)
         with pytest.raises(ValueError, match=r"both floats or both Tensors, got \((int|float), "):
             nl.optim.Adam([Parameter(np.ones(2))], betas=betas)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop"])
+def test_constructor_signature_and_defaults_are_torchs(name):
+    """Same arguments in the same order, positional or keyword-only alike, with the same defaults,
+    so a call written for torch.optim means the same here (Adagrad's 7th positional argument
+    is foreach, RMSprop's 8th capturable); foreach, fused and capturable change nothing."""
+    torch = pytest.importorskip("torch")
+    import inspect
+
+    def signature(cls):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(cls).parameters.values()]
+
+    assert signature(getattr(nl.optim, name)) == signature(getattr(torch.optim, name))
+    ours = getattr(nl.optim, name)([Parameter(np.ones(2))])
+    theirs = getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2))])
+    assert ours.defaults == theirs.defaults
+    flags = dict(foreach=True, capturable=True) if name in ("Adam", "AdamW", "RMSprop") \
+        else dict(foreach=False, fused=True)
+    _, _, plain, _ = _run_pair(name, dict(lr=0.01), steps=5)   # the same run without flags
+    flagged = [Parameter(a.copy()) for a in _init()]
+    opt = getattr(nl.optim, name)(flagged, lr=0.01, **flags)
+    assert all(opt.param_groups[0][k] == v for k, v in flags.items())
+    rng = np.random.default_rng(1)
+    for step in range(5):
+        for i, p in enumerate(flagged):
+            p.grad = nl.tensor(_grad(rng, p.data, step, i))
+        opt.step()
+    for p, q in zip(flagged, plain):
+        assert p.data.tobytes() == q.data.tobytes()
+
+
+def test_fused_foreach_and_differentiable_are_refused_where_torch_refuses_or_cannot_follow():
+    torch = pytest.importorskip("torch")
+    for lib, p in ((nl.optim, Parameter(np.ones(2))), (torch.optim, torch.nn.Parameter(torch.ones(2)))):
+        with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together"):
+            lib.Adam([p], fused=True, foreach=True)
+        with pytest.raises(RuntimeError, match="`fused` does not support `differentiable`"):
+            lib.SGD([p], fused=True, differentiable=True)
+    with pytest.raises(NotImplementedError, match="differentiable=True .* expected differentiable=False"):
+        nl.optim.RMSprop([Parameter(np.ones(2))], differentiable=True)

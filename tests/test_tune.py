@@ -47,7 +47,7 @@ def test_domain_and_search_errors():
         tune.successive_halving(_bowl, SPACE, 0, min_budget=1, max_budget=9)
     with pytest.raises(ValueError, match=r"halving rate eta must be > 1, got 1"):
         tune.successive_halving(_bowl, SPACE, 9, min_budget=1, max_budget=9, eta=1)
-    with pytest.raises(ValueError, match=r"0 < min_budget <= max_budget, got min_budget=10, max_budget=9"):
+    with pytest.raises(ValueError, match=r"0 < min_budget <= max_budget < inf, got min_budget=10, max_budget=9"):
         tune.hyperband(_bowl, SPACE, min_budget=10, max_budget=9)
     with pytest.raises(ValueError, match="mode must be 'min' or 'max', got 'best'"):
         tune.random_search(_bowl, SPACE, 3, mode="best")
@@ -171,3 +171,11 @@ def test_recipe_objective_names_an_unknown_recipe_before_any_trial():
 def test_sample_config_names_an_rng_that_is_not_a_numpy_generator():
     with pytest.raises(TypeError, match="expected rng to be a numpy.random.Generator .*, got int"):
         tune.sample_config({"lr": tune.uniform(0, 1)}, 5)
+
+
+def test_infinite_and_zero_budgets_are_refused():
+    with pytest.raises(ValueError, match="max_budget < inf, got min_budget=1, max_budget=inf"):
+        tune.successive_halving(lambda c, b: 0.0, {"x": tune.uniform(0, 1)}, 4, min_budget=1,
+                                max_budget=math.inf)   # the rungs never reached it: a hang
+    with pytest.raises(ValueError, match="budget must be None or a finite number > 0, got 0"):
+        tune.random_search(lambda c, b: 0.0, {"x": tune.uniform(0, 1)}, 2, budget=0)

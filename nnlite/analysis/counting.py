@@ -129,6 +129,9 @@ def report(model, optimizer=None, example_input=None):
     if example_input is not None:
         first = example_input[0] if isinstance(example_input, tuple) else example_input
         batch = int(first.shape[0]) if first.ndim else 1
+        if batch == 0:
+            raise ValueError(f"report: example_input has no samples (shape {tuple(first.shape)}); the FLOPs per "
+                             f"sample need at least one")
         totals["flops"] = int(sum(layer_flops.values()))
         totals["flops_per_sample"] = totals["flops"] / batch
         totals["parameter_density"] = (totals["parameters"] / totals["flops_per_sample"]

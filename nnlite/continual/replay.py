@@ -53,6 +53,11 @@ class ReservoirBuffer:
             self.arrays = [np.zeros((self.capacity,) + f.shape[1:], f.dtype) for f in fields]
         elif len(fields) != len(self.arrays):
             raise ValueError(f"ReservoirBuffer.add: expected {len(self.arrays)} fields, got {len(fields)}")
+        for i, (store, f) in enumerate(zip(self.arrays, fields)):
+            # Rows of another shape would not fit; another kind of number (0.5 into integer labels) would be cut.
+            if f.shape[1:] != store.shape[1:] or not np.can_cast(f.dtype, store.dtype, "same_kind"):
+                raise ValueError(f"ReservoirBuffer.add: field {i} holds rows of shape {store.shape[1:]} and dtype "
+                                 f"{store.dtype}, got shape {f.shape[1:]} and dtype {f.dtype}")
         rng = _gen(self.generator)
         for row in range(len(fields[0])):
             self.seen += 1

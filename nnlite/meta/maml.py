@@ -95,6 +95,8 @@ class InnerLoop:
         ``create_graph=True`` keeps the inner gradients differentiable (MAML's
         second-order meta-gradient); otherwise they are constants.
         """
+        if steps is not None and (isinstance(steps, bool) or int(steps) != steps or steps < 0):
+            raise ValueError(f"{type(self).__name__}.adapt: steps must be an integer >= 0, got {steps!r}")
         # Adapting needs gradients even where the caller only evaluates (inside no_grad).
         with autograd.enable_grad():
             params = parameters if parameters is not None else self.initial_parameters(x.shape[0])

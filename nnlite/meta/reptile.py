@@ -21,6 +21,12 @@ from .maml import InnerLoop
 __all__ = ["Reptile"]
 
 
+def _outer_lr(outer_lr):
+    if not 0 < outer_lr < float("inf"):
+        raise ValueError(f"Reptile: outer_lr must be a finite number > 0, got {outer_lr!r}")
+    return float(outer_lr)
+
+
 class Reptile(InnerLoop):
     """``step(batch)`` adapts to every task of the batch and moves the model towards the result.
 
@@ -31,13 +37,11 @@ class Reptile(InnerLoop):
     def __init__(self, model, inner_lr=0.01, inner_steps=5, outer_lr=0.1, loss_fn=F.mse_loss,
                  task_batched=False):
         super().__init__(model, inner_lr, inner_steps, loss_fn, task_batched)
-        if not 0 < outer_lr < float("inf"):
-            raise ValueError(f"Reptile: outer_lr must be a finite number > 0, got {outer_lr!r}")
-        self.outer_lr = float(outer_lr)
+        self.outer_lr = _outer_lr(outer_lr)
 
     def step(self, batch, outer_lr=None):
         """One Reptile meta-step on ``batch``; returns the mean support loss before adapting."""
-        epsilon = self.outer_lr if outer_lr is None else float(outer_lr)
+        epsilon = self.outer_lr if outer_lr is None else _outer_lr(outer_lr)
         names = [k for k, _ in self.model.named_parameters()]
         mean_phi = {k: 0.0 for k in names}
         count, first_loss = 0, 0.0

@@ -50,6 +50,10 @@ class LossLandscape:
     """
 
     def __init__(self, alphas, loss, betas=None, directions=()):
+        expected = (len(alphas),) if betas is None else (len(alphas), len(betas))
+        if np.shape(loss) != expected:
+            raise ValueError(f"LossLandscape: expected loss of shape {expected}, one value per point, "
+                             f"got {np.shape(loss)}")
         self.alphas, self.betas, self.loss, self.directions = alphas, betas, loss, directions
 
     @property

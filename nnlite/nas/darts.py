@@ -170,6 +170,8 @@ def derive_genotype(alpha, steps, primitives=PRIMITIVES, k=2):
     >>> derive_genotype(alpha, steps=2).edges
     [('conv_3', 0, 1), ('conv_5', 0, 2), ('skip_connect', 1, 2)]
     """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"derive_genotype: k (inputs kept per node) must be an integer >= 1, got {k!r}")
     alpha = np.asarray(getattr(alpha, "data", alpha), dtype=np.float64)
     edges = _edge_index(steps)
     if alpha.shape != (len(edges), len(primitives)):
@@ -209,6 +211,8 @@ class DerivedNetwork(_Backbone):
 
     def __init__(self, genotype, channels=16, cells=2, num_classes=10):
         super().__init__()
+        if not isinstance(genotype, Genotype):
+            raise TypeError(f"DerivedNetwork: expected a Genotype, got {type(genotype).__name__}")
         self._build(channels, num_classes)
         self.cells = nn.ModuleList([_DerivedCell(genotype, channels) for _ in range(cells)])
 
@@ -234,10 +238,21 @@ class BilevelSearch:
     def __init__(self, model, weight_optimizer, arch_optimizer, second_order=False, xi=None, epsilon=0.01,
                  latency=None, latency_weight=0.0, loss_fn=F.cross_entropy):
         from ..optim.optimizer import Optimizer
+        if not isinstance(model, SearchNetwork):
+            raise TypeError(f"BilevelSearch: expected a SearchNetwork, got {type(model).__name__}")
         for name, given in (("weight_optimizer", weight_optimizer), ("arch_optimizer", arch_optimizer)):
             if not isinstance(given, Optimizer):
                 raise TypeError(f"BilevelSearch: expected {name} to be an nl.optim.Optimizer, "
                                 f"got {type(given).__name__}")
+        for name, value, low in (("xi", 0.0 if xi is None else xi, 0.0), ("latency_weight", latency_weight, 0.0)):
+            if not low <= value < np.inf:
+                raise ValueError(f"BilevelSearch: {name} must be a finite number >= 0, got {value}")
+        if not 0 < epsilon < np.inf:
+            raise ValueError(f"BilevelSearch: epsilon must be a finite number > 0, got {epsilon}")
+        operations = model.alpha.shape[-1]
+        if latency is not None and (np.shape(latency) != (operations,) or not np.isfinite(latency).all()):
+            raise ValueError(f"BilevelSearch: latency must hold one finite cost per operation ({operations}), "
+                             f"got {latency}")
         self.model, self.weight_optimizer, self.arch_optimizer = model, weight_optimizer, arch_optimizer
         self.second_order = bool(second_order)
         self.xi = float(weight_optimizer.param_groups[0]["lr"] if xi is None else xi)

@@ -68,6 +68,8 @@ class LatencyTable:
         if path == "default":
             key = f"latency-{_kernels.get_backend()}-{_kernels.get_num_threads()}threads.json"
             path = os.path.join(cache_dir(), key)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"LatencyTable: batch_size must be a positive integer, got {batch_size!r}")
         self.path, self.batch_size = path, int(batch_size)
         self._measure = measure or (lambda name, c, l, b: measure_latency(name, c, l, b))
         self.entries = {}
@@ -80,7 +82,10 @@ class LatencyTable:
         """One operation's latency in ms: from the table, or measured now and saved."""
         key = f"{name}|C={channels}|L={length}|N={self.batch_size}"
         if key not in self.entries:
-            self.entries[key] = float(self._measure(name, channels, length, self.batch_size))
+            value = float(self._measure(name, channels, length, self.batch_size))
+            if not 0 <= value < np.inf:   # it would be saved to the table and cost every later search
+                raise ValueError(f"LatencyTable: the measure gave {value} ms for {key}; expected a finite time >= 0")
+            self.entries[key] = value
             self.measured += 1
             self._save()
         return self.entries[key]

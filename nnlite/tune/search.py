@@ -42,6 +42,8 @@ def random_search(objective, space, num_samples, *, budget=None, seed=0, mode="m
     """
     _check_mode(mode)
     num_samples = _check_num_samples(num_samples, "random_search")
+    if budget is not None and not 0 < budget < math.inf:
+        raise ValueError(f"random_search: budget must be None or a finite number > 0, got {budget}")
     rng = np.random.default_rng(seed)
     trials = [Trial(i, sample_config(space, rng)) for i in range(num_samples)]
     for t in trials:
@@ -69,8 +71,8 @@ def _rungs(min_budget, max_budget, eta):
 
 
 def _check_budgets(min_budget, max_budget, eta, where):
-    if not (min_budget > 0 and max_budget >= min_budget):
-        raise ValueError(f"{where}: expected 0 < min_budget <= max_budget, got min_budget={min_budget}, "
+    if not (min_budget > 0 and math.inf > max_budget >= min_budget):
+        raise ValueError(f"{where}: expected 0 < min_budget <= max_budget < inf, got min_budget={min_budget}, "
                          f"max_budget={max_budget}")
     if not eta > 1:
         raise ValueError(f"{where}: the halving rate eta must be > 1, got {eta}")

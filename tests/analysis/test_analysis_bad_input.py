@@ -175,3 +175,9 @@ def test_measuring_a_training_model_leaves_its_running_statistics():
     analysis.loss_after_removal(model, F.cross_entropy, (x, y), analysis.magnitude_importance(model), [0.5])
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value.data, before[key], err_msg=key)
+
+
+def test_report_with_an_example_input_without_samples():
+    from nnlite.analysis import report
+    with pytest.raises(ValueError, match=r"report: example_input has no samples \(shape \(0, 4\)\)"):
+        report(nn.Linear(4, 3), example_input=nl.zeros(0, 4))   # was a ZeroDivisionError

@@ -196,3 +196,11 @@ def test_ewc_and_reservoir_check_their_arguments():
         continual.ReservoirBuffer(4, generator=5)
     # Before any consolidation the penalty is a zero in the model's dtype.
     assert continual.EWC(nl.nn.Linear(3, 2).double(), 1.0).penalty().dtype == np.float64
+
+
+def test_reservoir_refuses_rows_it_cannot_hold():
+    buffer = continual.ReservoirBuffer(5)
+    buffer.add(np.zeros((3, 2), np.float32), np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match=r"field 1 holds rows of shape \(\) and dtype int64, got shape \(\) and "
+                                         r"dtype float64"):
+        buffer.add(np.zeros((3, 2), np.float32), np.full(3, 0.5))   # 0.5 was stored as label 0

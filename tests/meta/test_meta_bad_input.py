@@ -60,3 +60,12 @@ def test_tasks_pretraining_hypernetworks_and_task_batched_calls():
         HyperNetwork(nn.Linear(2, 2), 4, init_scale=float("nan"))
     with pytest.raises(ValueError, match=r"task_batched_call: the model has no parameters \['9.weight'\]"):
         task_batched_call(sinusoid_mlp(), {"9.weight": nl.ones(2, 1, 1)}, nl.randn(2, 5, 1))   # was ignored
+
+
+def test_adapt_steps_and_reptile_step_rate_are_checked():
+    from nnlite.meta import MAML, sinusoid_mlp
+    batch = SinusoidTasks(shots=5).sample(2)
+    with pytest.raises(ValueError, match="MAML.adapt: steps must be an integer >= 0, got -1"):
+        MAML(sinusoid_mlp()).adapt(batch.support_x[0], batch.support_y[0], steps=-1)   # was no step at all
+    with pytest.raises(ValueError, match="Reptile: outer_lr must be a finite number > 0, got nan"):
+        Reptile(sinusoid_mlp()).step(batch, outer_lr=float("nan"))

@@ -145,3 +145,9 @@ def test_bad_alphas_states_models_and_generators_are_named():
         random_direction(np.zeros(3))
     with pytest.raises(TypeError, match="generator must be an nl.Generator or None, got int"):
         random_direction(model, generator=5)
+
+
+def test_a_landscape_needs_one_loss_per_point():
+    from nnlite.monitor import LossLandscape
+    with pytest.raises(ValueError, match=r"expected loss of shape \(3,\), one value per point, got \(4,\)"):
+        LossLandscape(np.arange(3.0), np.arange(4.0))

@@ -145,3 +145,25 @@ def test_bad_primitives_optimizers_repeats_and_models_are_named():
         measure_latency("conv_3", 4, 8, repeats=0)   # was the median of nothing, nan
     with pytest.raises(TypeError, match="accuracy: expected an nn.Module, got ndarray"):
         accuracy(np.zeros(3), (nl.randn(2, 1, 40), nl.tensor([0, 1])))
+
+
+def test_search_settings_genotypes_and_latencies_are_checked():
+    model = SearchNetwork(channels=4, cells=1, steps=1)
+    w = nl.optim.SGD(model.weights(), lr=0.01)
+    a = nl.optim.Adam(model.arch_parameters(), lr=0.01)
+    with pytest.raises(ValueError, match=r"latency must hold one finite cost per operation \(8\)"):
+        BilevelSearch(model, w, a, latency=[1.0, 2.0], latency_weight=1.0)   # was a broadcasting error at step
+    with pytest.raises(ValueError, match="latency_weight must be a finite number >= 0, got nan"):
+        BilevelSearch(model, w, a, latency=[1.0] * 8, latency_weight=float("nan"))
+    with pytest.raises(ValueError, match="epsilon must be a finite number > 0, got 0"):
+        BilevelSearch(model, w, a, second_order=True, epsilon=0)
+    with pytest.raises(TypeError, match="BilevelSearch: expected a SearchNetwork, got ndarray"):
+        BilevelSearch(np.zeros(3), w, a)
+    with pytest.raises(ValueError, match="k .* must be an integer >= 1, got 0"):
+        model.genotype(k=0)   # was a genotype without edges
+    with pytest.raises(TypeError, match="DerivedNetwork: expected a Genotype, got ndarray"):
+        DerivedNetwork(np.zeros(3))
+    table = LatencyTable(path=None, measure=lambda name, c, l, b: float("nan"))
+    with pytest.raises(ValueError, match="the measure gave nan ms .*expected a finite time >= 0"):
+        table.latency("conv_3", 4, 8)   # was stored in the table
+    assert table.entries == {}

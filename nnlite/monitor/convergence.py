@@ -49,8 +49,8 @@ class DivergenceGuard(Callback):
     def __init__(self, factor=10.0, every_n_steps=1):
         if not factor > 1:
             raise ValueError(f"DivergenceGuard: factor must be > 1, got {factor}")
-        if every_n_steps < 1:
-            raise ValueError(f"DivergenceGuard: every_n_steps must be >= 1, got {every_n_steps}")
+        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, (int, np.integer)) or every_n_steps < 1:
+            raise ValueError(f"DivergenceGuard: every_n_steps must be an integer >= 1, got {every_n_steps!r}")
         self.factor, self.every_n_steps = float(factor), int(every_n_steps)
         self.best_loss = math.inf
         self.report = None

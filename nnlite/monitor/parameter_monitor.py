@@ -52,9 +52,11 @@ class ParameterMonitor(Callback):
     """
 
     def __init__(self, every_n_steps=1, logger=None, names=None):
-        if every_n_steps < 1:
-            raise ValueError(f"ParameterMonitor: every_n_steps must be >= 1, got {every_n_steps}")
+        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, (int, np.integer)) or every_n_steps < 1:
+            raise ValueError(f"ParameterMonitor: every_n_steps must be an integer >= 1, got {every_n_steps!r}")
         self.every_n_steps, self.logger = int(every_n_steps), logger
+        if isinstance(names, str):
+            names = [names]   # one name, not a sequence of one-letter names
         self.names = None if names is None else list(names)
         self.records = {"step": []}
         self._init, self._before, self._grad_norms = {}, {}, {}

@@ -85,7 +85,7 @@ def test_every_n_steps_with_accumulation_and_a_logger(tmp_path):
     acc.Reload()
     assert {f"{s}/weight" for s in STATISTICS} <= set(acc.Tags()["scalars"])
     assert [e.step for e in acc.Scalars("update_ratio/weight")] == [2, 4]
-    with pytest.raises(ValueError, match="every_n_steps must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="every_n_steps must be an integer >= 1, got 0"):
         ParameterMonitor(every_n_steps=0)
 
 
@@ -116,3 +116,12 @@ def test_gradient_flow_of_a_model_instead_of_its_named_parameters():
     with pytest.raises(TypeError, match=r"expected \(name, parameter\) pairs such as model.named_parameters\(\), "
                                         r"got Linear"):
         gradient_flow(nn.Linear(3, 2))
+
+
+def test_one_name_as_a_string_and_a_fractional_step_count():
+    from nnlite.monitor import DivergenceGuard
+    assert ParameterMonitor(names="0.weight").names == ["0.weight"]   # was eight one-letter names
+    with pytest.raises(ValueError, match="ParameterMonitor: every_n_steps must be an integer >= 1, got 1.5"):
+        ParameterMonitor(every_n_steps=1.5)
+    with pytest.raises(ValueError, match="DivergenceGuard: every_n_steps must be an integer >= 1, got 1.5"):
+        DivergenceGuard(every_n_steps=1.5)

@@ -102,8 +102,6 @@ def _check_train_args(args):
     if args.tensorboard is not None and os.path.exists(args.tensorboard) and not os.path.isdir(args.tensorboard):
         raise UsageError(f"--tensorboard {args.tensorboard} is an existing file; --tensorboard names a folder "
                          "for the event files")
-    if args.tensorboard is not None and importlib.util.find_spec("tensorboardX") is None:
-        raise UsageError('--tensorboard needs tensorboardX: pip install "nnlite[monitor]"')
 
 
 # A run's settings, kept next to its resume points: --resume continues *that* run, so its
@@ -176,6 +174,10 @@ def cmd_train(args):
     _check_train_args(args)
     import nnlite as nl
     from nnlite import recipes
+    if args.recipe in recipes.EXPERIMENTS:
+        _refuse_training_flags(args)
+    elif args.tensorboard is not None and importlib.util.find_spec("tensorboardX") is None:
+        raise UsageError('--tensorboard needs tensorboardX: pip install "nnlite[monitor]"')
     main_rank = _start_distributed(args) if args.distributed else True
     if args.threads is not None:
         nl.set_num_threads(args.threads)
@@ -183,8 +185,6 @@ def cmd_train(args):
     # nothing behind): by the first file a run writes, run.json, or by the experiment.
     out = args.out or os.path.join("runs", args.recipe)
     if args.recipe in recipes.EXPERIMENTS:
-        if args.distributed:
-            raise UsageError(f"--distributed applies to the training recipes, not the experiment {args.recipe!r}")
         return _run_experiment(args, out)
     ckpt_dir = os.path.join(out, "checkpoints")
     run_file = os.path.join(ckpt_dir, RUN_FILE)
@@ -307,13 +307,19 @@ def _write_json(path, obj):
     os.replace(tmp, path)
 
 
+def _refuse_training_flags(args):
+    """An experiment runs its own fits: the flags that shape one training run do not reach it."""
+    for flag in ("lr", "batch_size", "resume", "checkpoint_every", "tensorboard"):
+        if getattr(args, flag) is not None:
+            raise UsageError(f"--{flag.replace('_', '-')} does not apply to the experiment {args.recipe!r}")
+    if args.distributed:
+        raise UsageError(f"--distributed applies to the training recipes, not the experiment {args.recipe!r}")
+
+
 def _run_experiment(args, out):
     """An experiment recipe (transfer, continual, meta-learning, search): its results go to metrics.json."""
     import nnlite as nl
     from nnlite import recipes
-    for flag in ("lr", "batch_size", "resume", "checkpoint_every", "tensorboard"):
-        if getattr(args, flag) is not None:
-            raise UsageError(f"--{flag.replace('_', '-')} does not apply to the experiment {args.recipe!r}")
     seed = 0 if args.seed is None else args.seed
     os.makedirs(out, exist_ok=True)
     _stop_if_interrupted()

@@ -81,6 +81,10 @@ def test_an_experiment_refuses_training_flags_and_writes_only_its_metrics(tmp_pa
     """What README says of the experiments: only metrics.json, and only the flags they can use."""
     monkeypatch.setattr(recipes, "run_experiment",
                         lambda name, *, seed, epochs, progress: {"seed": seed, "epochs": epochs, "summary": "done"})
+    # without tensorboardX too: the flag is refused for not applying, not for a missing extra
+    real_find_spec = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboardX" else real_find_spec(name, *a))
     for flags in (["--lr", "0.1"], ["--batch-size", "8"], ["--resume"], ["--checkpoint-every", "3"],
                   ["--tensorboard", str(tmp_path / "tb")], ["--distributed"]):
         if flags == ["--distributed"]:

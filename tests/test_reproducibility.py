@@ -8,6 +8,8 @@ from nnlite.io.migrations import MIGRATIONS
 from nnlite.nn import functional as F
 from nnlite.train import fit
 
+from helpers import sklearn_or_skip
+
 
 def _train(seed, threads):
     previous = nl.get_num_threads()
@@ -28,6 +30,7 @@ def _train(seed, threads):
 
 
 def test_same_seed_same_bytes_across_thread_counts_and_a_new_seed_changes_them():
+    sklearn_or_skip()   # the digits
     one = _train(seed=3, threads=1)
     two = _train(seed=3, threads=2)
     assert one[0] == two[0]          # parameters and buffers (running statistics)

@@ -39,24 +39,35 @@ def implementation_flags(foreach, differentiable, **flags):
     """PyTorch's choices of *how* an update runs: checked, and kept in the param groups.
 
     nnlite updates a param group with one fused kernel call per arena span,
-    whatever these say: ``foreach`` and ``fused`` choose between PyTorch's
-    loops, and ``capturable`` readies the state for CUDA graphs. They are
-    accepted, and saved in each param group as PyTorch saves them, so PyTorch
-    code and checkpoints work unchanged. ``differentiable=True`` (autograd
-    through the update itself) is refused: the kernels run outside autograd.
-    ``flags`` are the optimizer's others (``fused``, ``capturable``), as PyTorch
-    gives it them. Returns all of them as entries of ``defaults``.
+    whatever ``foreach`` and ``fused`` say (they choose between PyTorch's
+    loops). They are accepted, and saved in each param group as PyTorch saves
+    them, so PyTorch code and checkpoints work unchanged. ``flags`` are the
+    optimizer's others (``fused``, ``capturable``), as PyTorch gives it them.
+    Returns all of them as entries of ``defaults``; :func:`refuse_what_cannot_run`
+    then checks each param group.
     """
     fused = flags.get("fused")
     if fused and differentiable:
         raise RuntimeError("`fused` does not support `differentiable`")
     if fused and foreach:
         raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
-    if differentiable:
+    return dict(foreach=foreach, differentiable=differentiable, **flags)
+
+
+def refuse_what_cannot_run(group):
+    """Refuse a param group that asks for an update nnlite cannot make.
+
+    ``differentiable=True`` asks for autograd through the update itself; the
+    kernels run outside autograd. ``capturable=True`` readies the state for
+    CUDA graphs, which need a GPU; torch.optim refuses it on the CPU as well.
+    """
+    if group.get("differentiable"):
         raise NotImplementedError("differentiable=True (autograd through the optimizer step) is "
                                   "not supported: the update runs in a kernel outside autograd; "
                                   "expected differentiable=False")
-    return dict(foreach=foreach, differentiable=differentiable, **flags)
+    if group.get("capturable"):
+        raise RuntimeError("capturable=True is for CUDA graphs, which need a GPU, and nnlite "
+                           "updates parameters on the CPU; expected capturable=False")
 
 
 def number(value):
@@ -174,6 +185,7 @@ class Optimizer:
             group["param_names"] = unique_names
         group = {"params": unique, **{k: group.get(k, v) for k, v in self.defaults.items()},
                  **group}
+        refuse_what_cannot_run(group)
         self.param_groups.append(group)
         self._arenas.append(build_arena(unique))
 

@@ -514,7 +514,7 @@ def test_adam_betas_must_both_be_floats_or_both_tensors_like_torch():
 def test_constructor_signature_and_defaults_are_torchs(name):
     """Same arguments in the same order, positional or keyword-only alike, with the same defaults,
     so a call written for torch.optim means the same here (Adagrad's 7th positional argument
-    is foreach, RMSprop's 8th capturable); foreach, fused and capturable change nothing."""
+    is foreach, RMSprop's 8th capturable); foreach and fused change nothing."""
     torch = pytest.importorskip("torch")
     import inspect
 
@@ -525,8 +525,7 @@ def test_constructor_signature_and_defaults_are_torchs(name):
     ours = getattr(nl.optim, name)([Parameter(np.ones(2))])
     theirs = getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2))])
     assert ours.defaults == theirs.defaults
-    flags = dict(foreach=True, capturable=True) if name in ("Adam", "AdamW", "RMSprop") \
-        else dict(foreach=False, fused=True)
+    flags = dict(foreach=True) if name == "RMSprop" else dict(foreach=False, fused=True)
     _, _, plain, _ = _run_pair(name, dict(lr=0.01), steps=5)   # the same run without flags
     flagged = [Parameter(a.copy()) for a in _init()]
     opt = getattr(nl.optim, name)(flagged, lr=0.01, **flags)
@@ -549,3 +548,22 @@ def test_fused_foreach_and_differentiable_are_refused_where_torch_refuses_or_can
             lib.SGD([p], fused=True, differentiable=True)
     with pytest.raises(NotImplementedError, match="differentiable=True .* expected differentiable=False"):
         nl.optim.RMSprop([Parameter(np.ones(2))], differentiable=True)
+
+
+def test_capturable_and_differentiable_groups_are_refused_by_name():
+    # torch.optim accepts both when made, then fails at its first CPU step (an AssertionError
+    # for capturable, an in-place error for differentiable); nnlite says why when made.
+    torch = pytest.importorskip("torch")
+    q = torch.nn.Parameter(torch.ones(2))
+    q.grad = torch.ones(2)
+    with pytest.raises(AssertionError, match="capturable=True"):
+        torch.optim.Adam([q], capturable=True).step()
+    with pytest.raises(RuntimeError, match="capturable=True is for CUDA graphs.*expected "
+                                           "capturable=False"):
+        nl.optim.Adam([Parameter(np.ones(2))], capturable=True)
+    opt = nl.optim.RMSprop([Parameter(np.ones(2))])
+    with pytest.raises(RuntimeError, match="capturable=True"):
+        opt.add_param_group({"params": [Parameter(np.ones(2))], "capturable": True})
+    with pytest.raises(NotImplementedError, match="differentiable=True"):
+        opt.add_param_group({"params": [Parameter(np.ones(2))], "differentiable": True})
+    assert len(opt.param_groups) == 1

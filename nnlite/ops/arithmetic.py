@@ -13,6 +13,10 @@ the common case costs no check in Python.
 In ``+ - *`` and as a power's base, a Python int beside an integer tensor is read in
 the tensor's dtype, wrapped as PyTorch wraps it (int8 ``+ 1000`` adds -24,
 :func:`~nnlite.ops.promotion.wrapped_int`); ``/`` divides by the number itself.
+
+A float16 or bfloat16 tensor times or over a Python float is computed with the number
+in float32 and rounded once, as PyTorch computes it (:mod:`nnlite.ops.opmath`); ``+``
+and ``-`` read the number in the tensor's dtype, as both PyTorch and NumPy do.
 """
 import numbers
 
@@ -27,6 +31,8 @@ from .promotion import (broadcast_shape, checked_int, operand, promoted_dtype, p
                         python_int_operands, tensor_input, wrapped_int)
 from .broadcasting import sum_to
 from .casting import cast
+from . import opmath
+from .opmath import by_number, half_pair, is_half, number_over
 
 
 def _shape(a):
@@ -71,6 +77,12 @@ class Mul(Function):
     _saved_versions = staticmethod(product_saved_versions)   # d/da reads b and d/db reads a
 
     def forward(self, a, b):
+        # float16 or bfloat16 times a float, as PyTorch computes it (itemsize first: it costs least)
+        if type(b) is float:
+            if type(a) is np.ndarray and a.itemsize == 2 and is_half(a.dtype):
+                return by_number(np.multiply, a, b)
+        elif type(a) is float and type(b) is np.ndarray and b.itemsize == 2 and is_half(b.dtype):
+            return by_number(np.multiply, a, b)
         try:
             return np.multiply(a, b, casting="no")
         except (TypeError, ValueError, OverflowError):
@@ -88,6 +100,12 @@ class Div(Function):
         return [version_if(a, _wants(b)), version_if(b, True)]
 
     def forward(self, a, b):
+        # float16 or bfloat16 over a float, or a float over one, as PyTorch computes them
+        if type(b) is float:
+            if type(a) is np.ndarray and a.itemsize == 2 and is_half(a.dtype):
+                return by_number(np.true_divide, a, b)
+        elif type(a) is float and type(b) is np.ndarray and b.itemsize == 2 and is_half(b.dtype):
+            return number_over(a, b)
         try:
             return np.true_divide(a, b, casting="no")
         except (TypeError, ValueError, OverflowError):
@@ -211,8 +229,12 @@ def add(input, other, alpha=1):
     """``input + alpha * other``, in the dtype PyTorch's promotion gives (:mod:`nnlite.ops.promotion`).
 
     Two bool operands give bool (``alpha`` then only says whether ``other`` counts), as in
-    PyTorch. An int ``alpha`` must fit an integer result's dtype."""
+    PyTorch. An int ``alpha`` must fit an integer result's dtype. For two float16 (or two
+    bfloat16) tensors alpha is read in their dtype and the sum computed in float32, then
+    rounded once, as PyTorch computes it (:mod:`nnlite.ops.opmath`)."""
     if alpha != 1:
+        if half_pair(input, other):
+            return _half_with_alpha("add", input, other, alpha)
         other = times_alpha("add", input, other, alpha)
     return Add.apply(input, other)
 
@@ -221,8 +243,16 @@ def sub(input, other, alpha=1):
     """``input - alpha * other``. An int ``-alpha`` must fit an integer result's dtype (PyTorch
     subtracts by adding ``-alpha * other``)."""
     if alpha != 1:
+        if half_pair(input, other):
+            return _half_with_alpha("sub", input, other, -alpha)
         other = times_alpha("sub", input, other, alpha, checked=-alpha)
     return Sub.apply(input, other)
+
+
+def _half_with_alpha(op, input, other, alpha):
+    """``input + alpha * other`` for a :func:`~nnlite.ops.opmath.half_pair`: alpha in their dtype, the rest in float32."""
+    alpha = float(np.asarray(real_number(op, "alpha", alpha)).astype(input.dtype))
+    return cast(cast(input, np.float32) + cast(other, np.float32) * alpha, input.dtype)
 
 
 def times_alpha(op, input, other, alpha, checked=None):
@@ -314,6 +344,8 @@ class Lerp(Function):
     """
 
     def forward(self, start, end, weight):
+        if is_half(start.dtype):
+            return opmath.lerp(start, end, weight)
         delta = end - start
         if not isinstance(weight, np.ndarray):   # a number: one branch for every element
             return start + weight * delta if -0.5 < weight < 0.5 else end - delta * (1 - weight)
@@ -382,6 +414,10 @@ def addcmul(input, tensor1, tensor2, value=1):
     Integer tensors stay integers (a non-whole ``value`` is refused rather than truncated).
     """
     a, b, c, value = _combined("addcmul", input, tensor1, tensor2, value)
+    if is_half(a.dtype):   # PyTorch: (value t1) in float32, then one FMA (opmath.fma32), rounded once
+        product = cast(b, np.float32) * float(value)
+        wide = cast(a, np.float64) + cast(product, np.float64) * cast(c, np.float64)
+        return cast(cast(wide, np.float32), a.dtype)
     return a + (b if value == 1 else b * value) * c
 
 
@@ -395,6 +431,8 @@ def addcdiv(input, tensor1, tensor2, value=1):
         raise TypeError(f"addcdiv: tensor1 and tensor2 are both integers ({tensor1.dtype}, {tensor2.dtype}); "
                         "convert one to floats for a true division")
     a, b, c, value = _combined("addcdiv", input, tensor1, tensor2, value)
+    if is_half(a.dtype):   # computed in float32 and rounded once, as PyTorch computes it
+        return cast(addcdiv(*(cast(t, np.float32) for t in (a, b, c)), value), a.dtype)
     return a + (b if value == 1 else b * value) / c
 
 

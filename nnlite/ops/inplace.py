@@ -42,6 +42,7 @@ from .index_keys import _convert_key, _region
 from .indexing import GetItem
 from .broadcasting import sum_to
 from .casting import cast
+from .opmath import half_pair, is_half
 from .promotion import promoted_dtype, python_int_operands, writable_dtype
 
 
@@ -236,7 +237,7 @@ def mish_(x):
 
 
 def add_(x, other, alpha=1):
-    if not _records(x, (other,)):
+    if not _records(x, (other,)) and not (alpha != 1 and half_pair(x, other)):
         _check_in_place(x, "add_")
         o = other.data if isinstance(other, Tensor) else other
         if alpha != 1:   # sub_ passes -alpha, the value PyTorch checks
@@ -258,7 +259,8 @@ def sub_(x, other, alpha=1):
 
 
 def mul_(x, other):
-    if not _records(x, (other,)):
+    # (a float16 or bfloat16 x times a float is computed as mul computes it, the number in float32)
+    if not _records(x, (other,)) and not (type(other) is float and is_half(x.data.dtype)):
         _check_in_place(x, "mul_")
         _in_place_ufunc(np.multiply, "mul_", x, other.data if isinstance(other, Tensor) else other)
         return x

@@ -16,6 +16,7 @@ from .._kernels.checks import is_int
 from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .arithmetic import _wants
+from .opmath import by_number, is_half
 from .promotion import broadcast_shape, operand, promoted_dtype, python_int_operands, tensor_input
 from .broadcasting import sum_to
 
@@ -174,6 +175,8 @@ class FloorDivide(Function):
 
     def forward(self, a, b):
         with np.errstate(divide="ignore", invalid="ignore"):
+            if type(b) is float:   # only beside a float16 or bfloat16 array (floor_divide): kept in float32
+                return by_number(np.floor_divide, a, b)
             return np.floor_divide(a, b)
 
     def backward(self, grad):
@@ -232,4 +235,6 @@ def floor_divide(input, other):
     >>> nl.floor_divide(nl.tensor([-5, 5]), 3).tolist(), (nl.tensor([7.5]) // 2).tolist()
     ([-2, 1], [3.0])
     """
+    if type(other) is float and isinstance(input, Tensor) and is_half(input.dtype):
+        return FloorDivide.apply(input, other)   # the number kept in float32, as PyTorch keeps it
     return _division("floor_divide", FloorDivide, input, other)

@@ -1,0 +1,71 @@
+"""float16 and bfloat16 with a Python number, computed as PyTorch computes them.
+
+PyTorch's CPU kernels compute float16 and bfloat16 elementwise in float32, their
+*opmath* type, and round each result once. What happens to a Python float beside
+such a tensor depends on the operation:
+
+* ``*`` and ``/`` (``mul``, ``div``, ``mul_``, ``div_``, ``floor_divide``) keep the
+  number as a float32: ``x * 0.1`` is ``x`` times 0.1 rounded to float32, not 0.1
+  rounded to float16 (0.0999755859375), so about a third of the products differ by
+  one unit in the last place from NumPy's float16 product. ``0.1 / x`` is PyTorch's
+  ``x.reciprocal() * 0.1``: the reciprocal is rounded to the tensor's dtype first.
+* ``+ - ** % fmod``, the comparisons and ``clamp`` read the number in the tensor's
+  dtype (0.1 as 0.0999755859375: ``x < 0.1`` compares against that), as NumPy reads it,
+  so NumPy's own float16 loops already give PyTorch's bytes there.
+* ``add`` and ``sub`` of two such tensors with ``alpha``: alpha is read in their
+  dtype, and ``input + alpha * other`` computed in float32 and rounded once
+  (:func:`nnlite.ops.arithmetic.add`).
+* ``addcmul``, ``addcdiv`` and ``lerp`` compute in float32 with the number (value,
+  weight) as a float32; PyTorch's vector loops (on a CPU with FMA instructions) round
+  ``lerp``'s and ``addcmul``'s last multiply-add once, as a fused multiply-add does
+  (:func:`fma32`).
+  (Where a length is not a multiple of the vector width, PyTorch computes the last few
+  elements in a scalar loop that may round differently; nnlite rounds them all alike.)
+
+How the kernels, which have no float16 or bfloat16 loops, compute these dtypes (in
+float32, rounding once) is told in :mod:`nnlite.autograd`.
+"""
+import numpy as np
+
+from ..tensor import Tensor, is_bfloat16
+
+
+def is_half(dtype):
+    """float16 or bfloat16: the dtypes PyTorch computes in float32."""
+    return dtype.kind == "f" and dtype.itemsize == 2 or dtype.kind == "V" and is_bfloat16(dtype)
+
+
+def half_pair(input, other):
+    """Two float16, or two bfloat16, tensors."""
+    return type(input) is type(other) is Tensor and input.dtype == other.dtype and is_half(input.dtype)
+
+
+def by_number(ufunc, a, b):
+    """``ufunc(a, b)`` for a float16 or bfloat16 array and a Python float (either side), the number
+    kept in float32 and the result rounded once to the array's dtype."""
+    if type(b) is float:
+        return ufunc(a, np.float32(b), dtype=np.float32).astype(a.dtype)
+    return ufunc(np.float32(a), b, dtype=np.float32).astype(b.dtype)
+
+
+def number_over(number, array):
+    """``number / array`` for a float16 or bfloat16 array, as PyTorch computes it: the reciprocal
+    rounded to the array's dtype, then multiplied by the number kept in float32."""
+    return by_number(np.multiply, np.reciprocal(array), number)
+
+
+
+def fma32(x, y, z):
+    """``x * y + z`` in float32 rounded once, as an FMA instruction rounds it: float64 holds the
+    product of two float32 numbers exactly, and its sum, rounded to float64 and then to float32,
+    is the FMA's result but for the rarest ties."""
+    return (np.asarray(x, np.float64) * y + z).astype(np.float32)
+
+
+def lerp(start, end, weight):
+    """``start + weight * (end - start)`` for float16 or bfloat16 arrays, PyTorch's way: in float32,
+    with its two forms (:class:`~nnlite.ops.arithmetic.Lerp`) each one FMA, rounded once to the dtype."""
+    s, e, w = start.astype(np.float32), end.astype(np.float32), np.asarray(weight, np.float32)
+    delta = e - s
+    out = np.where(np.abs(w) < 0.5, fma32(w, delta, s), fma32(-delta, 1 - w, e))
+    return out.astype(start.dtype)

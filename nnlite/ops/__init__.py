@@ -7,12 +7,13 @@ the ops (they import Tensor), so the ops attach themselves here.
 import numpy as np
 
 from ..tensor import Tensor
-from . import (arithmetic, compare, elementary, indexing, inplace, linalg, ordering, piecewise, pointwise,
-               promotion, reduction, rounding, scan, shape, softmax, structure, trigonometric)
+from . import (arithmetic, compare, elementary, elementwise_choice, indexing, inplace, linalg, ordering, piecewise,
+               pointwise, promotion, reduction, rounding, scan, shape, softmax, structure, trigonometric)
 from .arithmetic import (abs, add, addcdiv, addcmul, div, lerp, mul, nan_to_num, neg, pow,  # noqa: A004
                          square, sub)
-from .compare import (allclose, clamp, clip, eq, equal, ge, gt, isfinite, isnan, le, logical_and,
-                      logical_not, logical_or, logical_xor, lt, masked_fill, maximum, minimum, ne, sign, where)
+from .compare import (allclose, eq, equal, ge, gt, isfinite, isnan, le, logical_and, logical_not, logical_or,
+                      logical_xor, lt, ne, sign)
+from .elementwise_choice import clamp, clip, masked_fill, maximum, minimum, where
 from .bitwise import bitwise_and, bitwise_not, bitwise_or, bitwise_xor
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,

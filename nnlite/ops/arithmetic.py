@@ -25,7 +25,7 @@ import numpy as np
 from .._kernels.checks import real_number
 from ..autograd import Function, chosen_by, constant, product_saved_versions, version_if
 from ..tensor import Tensor
-from .compare import where
+from .elementwise_choice import where
 from .pointwise import log
 from .promotion import (broadcast_shape, checked_int, operand, promoted_dtype, promoted_operands,
                         python_int_operands, tensor_input, wrapped_int)

@@ -28,7 +28,7 @@ import numbers
 import numpy as np
 
 from ..tensor import Tensor, is_floating_dtype
-from .compare import where
+from .elementwise_choice import where
 from .linalg import matmul
 from .dropout import dropout
 from .broadcasting import expand

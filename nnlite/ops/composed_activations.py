@@ -28,7 +28,7 @@ from .._kernels.checks import real_number
 from ..autograd import Function, chosen_by, constant
 from ..random import _gen
 from ..tensor import Tensor
-from .compare import where
+from .elementwise_choice import where
 from .inplace import apply_in_place, inplace_flag as _inplace_flag
 from .piecewise import leaky_relu
 from .pointwise import _floating, exp, tanh

@@ -14,7 +14,7 @@ dividing by zero, and PyTorch uses them differently:
 import numpy as np
 
 from ..autograd import Function
-from .compare import clamp
+from .elementwise_choice import clamp
 from .promotion import broadcast_shape
 from .sums import sum as _sum
 from .broadcasting import broadcast_to

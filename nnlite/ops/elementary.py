@@ -25,7 +25,7 @@ from .._kernels.checks import real_number
 from ..autograd import Function, constant
 from ..tensor import Tensor
 from .arithmetic import _wants, _zero_where
-from .compare import where
+from .elementwise_choice import where
 from .pointwise import sigmoid
 from .promotion import broadcast_shape, floating_dtype, floating_input, operand
 from .broadcasting import sum_to

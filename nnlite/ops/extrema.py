@@ -6,7 +6,7 @@ goes to the element at its index; over several dims or all of them (``amax``,
 ``amin``, ``max()`` of everything) tied winners share it equally, as in PyTorch.
 Indices, and so argmax and argmin, are integers and carry no gradient. With a
 Tensor as second argument, ``max`` and ``min`` are the elementwise ``maximum``
-and ``minimum`` of compare.py.
+and ``minimum`` of elementwise_choice.py.
 """
 import builtins
 from collections import namedtuple
@@ -15,7 +15,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .compare import maximum, minimum
+from .elementwise_choice import maximum, minimum
 from .dims import _dim, _dims
 from .reduction import _grad_back, _reduced_dims
 

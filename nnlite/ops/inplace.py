@@ -37,7 +37,7 @@ import weakref
 from ..autograd import Function, _refresh_view, _replay_view, _sequence, _stand_in, is_grad_enabled, moved, no_grad
 from ..random import _gen
 from ..tensor import Tensor
-from . import arithmetic, bitwise, compare, piecewise, pointwise, rounding
+from . import arithmetic, bitwise, elementwise_choice, piecewise, pointwise, rounding
 from .index_keys import _convert_key, _region
 from .indexing import GetItem
 from .broadcasting import sum_to
@@ -292,7 +292,7 @@ def pow_(x, other):
 
 
 def clamp_(x, min=None, max=None):  # noqa: A002
-    return apply_in_place(x, "clamp_", compare.clamp, min, max)
+    return apply_in_place(x, "clamp_", elementwise_choice.clamp, min, max)
 
 
 def neg_(x):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..autograd import Function, constant
 from .arithmetic import _wants
-from .compare import clamp, where
+from .elementwise_choice import clamp, where
 from .distance import FloorValue
 from .promotion import broadcast_shape
 from .casting import cast

@@ -14,7 +14,7 @@ from .._kernels import K
 from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor, is_floating_dtype
 from .casting import cast
-from .compare import where
+from .elementwise_choice import where
 from .indexing import gather
 from .pointwise import exp, log, softplus
 from .permutation import movedim

@@ -13,7 +13,7 @@ does not (multi_margin).
 import numpy as np
 
 from ..autograd import constant
-from .compare import clamp, minimum, where
+from .elementwise_choice import clamp, minimum, where
 from .distance import pairwise_distance
 from .indexing import gather, index_select
 from .casting import cast

@@ -25,7 +25,7 @@ from .._kernels import K
 from .._kernels.checks import real_number
 from ..autograd import Function, chosen_by, constant, is_grad_enabled
 from ..tensor import Tensor
-from .compare import where
+from .elementwise_choice import where
 from .pointwise import _floating
 from .broadcasting import sum_to
 

@@ -23,7 +23,7 @@ from .._kernels import K
 from .._kernels.checks import real_number
 from ..autograd import Function, chosen_by, constant, enable_grad, grad as autograd_grad
 from ..tensor import Tensor
-from .compare import where
+from .elementwise_choice import where
 from .promotion import floating_array, floating_input
 
 

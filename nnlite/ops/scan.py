@@ -21,7 +21,7 @@ import numpy as np
 from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor, int64, is_floating_dtype
 from .arithmetic import abs as _abs
-from .compare import where
+from .elementwise_choice import where
 from .indexing import gather
 from .pointwise import exp, log
 from .promotion import floating_input, tensor_input

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..autograd import Function, constant
 from .arithmetic import _wants, _zero_where
-from .compare import where
+from .elementwise_choice import where
 from .elementary import _binary
 from .pointwise import cos, rsqrt
 from .promotion import floating_input

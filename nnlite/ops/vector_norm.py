@@ -11,7 +11,7 @@ import numpy as np
 from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .arithmetic import abs as _abs
-from .compare import where
+from .elementwise_choice import where
 from .extrema import amax, amin
 from .promotion import floating_input
 from .sums import sum  # noqa: A004

@@ -146,11 +146,12 @@ class ModuleList(_ModuleSequence):
                 runs[-1][1] = i
             else:
                 runs.append([i, i, text])
+        name = type(self).__name__   # a subclass (a ParametrizationList) prints its own name
         if not runs:
-            return "ModuleList()"
+            return f"{name}()"
         lines = [(f"({first}): " if first == last else f"({first}-{last}): {last - first + 1} x ")
                  + text.replace("\n", "\n  ") for first, last, text in runs]
-        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+        return f"{name}(\n  " + "\n  ".join(lines) + "\n)"
 
     def forward(self, *args, **kwargs):
         raise TypeError("ModuleList has no forward(); iterate over it and call its modules")

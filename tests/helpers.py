@@ -25,6 +25,11 @@ def sklearn_or_skip():
     return pytest.importorskip("sklearn")
 
 
+def mnist1d_or_skip():
+    """Return the mnist1d module (MNIST-1D's generator), or skip the calling test without it."""
+    return pytest.importorskip("mnist1d")
+
+
 @contextlib.contextmanager
 def threads(n, serial_below=0):
     """Run kernels on ``n`` threads with the serial threshold lowered, so parallel paths run."""

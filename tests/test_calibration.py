@@ -6,6 +6,8 @@ import nnlite as nl
 from nnlite import calibration as cal
 from nnlite.nn import functional as F
 
+from helpers import sklearn_or_skip
+
 
 def _softmax(z):
     e = np.exp(z - z.max(1, keepdims=True))
@@ -51,6 +53,7 @@ def test_temperature_scaling_undoes_a_known_over_confidence():
 
 
 def test_a_trained_network_on_digits_gets_a_lower_test_nll():
+    sklearn_or_skip()
     from nnlite.data import DataLoader, Digits
     nl.manual_seed(0)
     train, test = Digits(train=True), Digits(train=False)

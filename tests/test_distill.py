@@ -9,8 +9,11 @@ from nnlite import distill
 from nnlite.data import MNIST1D
 from nnlite.recipes import MNIST1DCNN
 
+from helpers import mnist1d_or_skip
+
 
 def _labelled(n=300):
+    mnist1d_or_skip()
     x, y = (t.numpy() for t in MNIST1D(train=True).tensors)
     return x[:n], y[:n]
 
@@ -39,6 +42,7 @@ def test_students_learn_from_the_teacher_alone():
 
 
 def test_unlabelled_signals_are_new_draws_and_need_teacher_outputs():
+    mnist1d_or_skip()
     extra = distill.transfer_signals(40)
     assert extra.shape == (40, 40) and extra.dtype == np.float32
     train = MNIST1D(train=True).tensors[0].numpy()
@@ -64,6 +68,7 @@ def test_train_student_names_a_pool_smaller_than_a_batch_and_mismatched_rows():
 
 
 def test_compare_reports_every_student_and_the_chosen_alpha():
+    mnist1d_or_skip()
     results = distill.compare(seeds=(0,), teacher_epochs=2, student_steps=40, alphas=(0.5, 0.9),
                               transfer_size=200)
     assert set(results) == {"teacher", "student_alone", "student_distilled", "student_distilled_labelled_only",

@@ -5,6 +5,8 @@ import pytest
 import nnlite as nl
 from nnlite import efficiency
 
+from helpers import mnist1d_or_skip
+
 
 def test_blocks_keep_the_shape_and_have_fewer_parameters():
     x = nl.randn(2, 32, 8, 8)
@@ -21,6 +23,7 @@ def test_blocks_keep_the_shape_and_have_fewer_parameters():
 
 
 def test_short_comparisons_learn():
+    mnist1d_or_skip()
     rows = efficiency.compare_conv_blocks(seed=0, epochs=2, kinds=("depthwise_separable",))
     assert rows[0]["accuracy"] > 0.5 and rows[0]["flops_per_example"] > 0      # chance is 10%
     rows = efficiency.compare_attention(seed=0, epochs=1, kv_heads=(8, 1))

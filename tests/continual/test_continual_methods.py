@@ -6,6 +6,8 @@ import nnlite as nl
 from nnlite import continual
 from nnlite.nn import functional as F
 
+from helpers import mnist1d_or_skip
+
 
 def _fisher_batch(seed=0):
     rng = np.random.default_rng(seed)
@@ -153,6 +155,7 @@ def test_plot_accuracy_matrix_draws_the_values():
 
 
 def test_split_and_permuted_benchmarks():
+    mnist1d_or_skip()
     tasks = continual.split_mnist1d()
     assert [t.classes for t in tasks] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
     for i, t in enumerate(tasks):

@@ -4,9 +4,12 @@ import pytest
 
 from nnlite import continual
 
+from helpers import mnist1d_or_skip
+
 
 @pytest.fixture(scope="module")
 def tasks():
+    mnist1d_or_skip()
     return continual.split_mnist1d(train_size=300)
 
 
@@ -43,6 +46,7 @@ def test_bad_method_or_setting_is_named(tasks):
 
 
 def test_the_continual_experiment_reports_every_method_per_benchmark(monkeypatch):
+    mnist1d_or_skip()
     from nnlite.continual import experiment
     monkeypatch.setattr(experiment, "split_mnist1d", lambda: continual.split_mnist1d(train_size=60))
     monkeypatch.setattr(experiment, "permuted_mnist1d",

@@ -8,6 +8,8 @@ from nnlite.nn import functional as F
 from nnlite.recipes import MNIST1DCNN
 from nnlite.train import Callback, fit
 
+from helpers import mnist1d_or_skip
+
 
 def _loader(n=40, classes=5, seed=0):
     rng = np.random.default_rng(seed)
@@ -105,6 +107,7 @@ def test_gradual_unfreezing_adds_one_block_per_epoch_top_down():
 
 
 def test_mnist1d_shift_separates_the_classes_and_draws_the_labels_asked_for():
+    mnist1d_or_skip()
     source, target_train, target_test = transfer.mnist1d_shift(labels_per_class=7, seed=3)
     assert len(target_train) == 35 and np.bincount(target_train.arrays[1]).tolist() == [7] * 5
     assert set(source.arrays[1].tolist()) == set(range(5)) and set(target_test.arrays[1].tolist()) == set(range(5))
@@ -116,6 +119,7 @@ def test_mnist1d_shift_separates_the_classes_and_draws_the_labels_asked_for():
 
 
 def test_transfer_beats_training_from_scratch_on_the_small_target_set(tmp_path):
+    mnist1d_or_skip()
     path = tmp_path / "source.safetensors"
     results = transfer.compare_strategies(labels_per_class=20, seeds=(0,), epochs=25,
                                           strategies=("from_scratch", "fine_tuning"), pretrained_path=path)
@@ -127,6 +131,7 @@ def test_transfer_beats_training_from_scratch_on_the_small_target_set(tmp_path):
 
 
 def test_nnlite_train_mnist1d_transfer_writes_the_table(tmp_path):
+    mnist1d_or_skip()
     import json
 
     from nnlite.cli import main

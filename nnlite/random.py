@@ -74,4 +74,10 @@ def set_rng_state(state):
 
 def _gen(generator):
     """The NumPy generator behind ``generator`` (or the global one)."""
-    return (generator or _default).np
+    if generator is None:
+        return _default.np
+    if not isinstance(generator, Generator):
+        kind = type(generator)   # by module too: NumPy's generator is also called Generator
+        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        raise TypeError(f"generator must be an nl.Generator or None, got {name}")
+    return generator.np

@@ -105,6 +105,17 @@ def test_manual_seed_reproduces_draws_and_generators_are_independent():
     np.testing.assert_array_equal(nl.rand(3, generator=g1).data, first)
 
 
+def test_a_generator_that_is_not_one_is_named():
+    # an int or a NumPy generator used to fail inside as "'int' object has no attribute 'np'"
+    for bad in (5, np.random.default_rng(0)):
+        with pytest.raises(TypeError, match=r"generator must be an nl.Generator or None, got (int|numpy\.random\..*Generator)$"):
+            nl.randn(3, generator=bad)
+        with pytest.raises(TypeError, match="generator must be an nl.Generator"):
+            nl.nn.init.normal_(nl.empty(3), generator=bad)
+        with pytest.raises(TypeError, match="generator must be an nl.Generator"):
+            nl.randperm(4, generator=bad)
+
+
 def test_numpy_interop():
     x = nl.tensor([[1.0, 2.0]])
     assert np.asarray(x) is x.data and x.numpy() is x.data

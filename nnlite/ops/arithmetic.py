@@ -14,7 +14,7 @@ In ``+ - *`` and as a power's base, a Python int beside an integer tensor is rea
 the tensor's dtype, wrapped as PyTorch wraps it (int8 ``+ 1000`` adds -24,
 :func:`~nnlite.ops.promotion.wrapped_int`); ``/`` divides by the number itself.
 
-A float16 or bfloat16 tensor times or over a Python float is computed with the number
+A float16 or bfloat16 tensor times or over a number is computed with the number
 in float32 and rounded once, as PyTorch computes it (:mod:`nnlite.ops.opmath`); ``+``
 and ``-`` read the number in the tensor's dtype, as both PyTorch and NumPy do.
 """
@@ -32,7 +32,7 @@ from .promotion import (broadcast_shape, checked_int, operand, promoted_dtype, p
 from .broadcasting import sum_to
 from .casting import cast
 from . import opmath
-from .opmath import by_number, half_pair, is_half, number_over
+from .opmath import half_pair, is_half
 
 
 def _shape(a):
@@ -77,16 +77,13 @@ class Mul(Function):
     _saved_versions = staticmethod(product_saved_versions)   # d/da reads b and d/db reads a
 
     def forward(self, a, b):
-        # float16 or bfloat16 times a float, as PyTorch computes it (itemsize first: it costs least)
-        if type(b) is float:
-            if type(a) is np.ndarray and a.itemsize == 2 and is_half(a.dtype):
-                return by_number(np.multiply, a, b)
-        elif type(a) is float and type(b) is np.ndarray and b.itemsize == 2 and is_half(b.dtype):
-            return by_number(np.multiply, a, b)
         try:
-            return np.multiply(a, b, casting="no")
+            out = np.multiply(a, b, casting="no")
         except (TypeError, ValueError, OverflowError):
-            return _promoted(np.multiply, "mul", a, b)
+            out = _promoted(np.multiply, "mul", a, b)
+        # a float16 or bfloat16 product (2 bytes: one comparison spares float32 any other check)
+        # with a number is computed again, the number kept in float32, as PyTorch computes it
+        return out if out.itemsize != 2 else opmath.product(a, b, out)
 
     def backward(self, grad):
         a, b = self.inputs
@@ -100,16 +97,11 @@ class Div(Function):
         return [version_if(a, _wants(b)), version_if(b, True)]
 
     def forward(self, a, b):
-        # float16 or bfloat16 over a float, or a float over one, as PyTorch computes them
-        if type(b) is float:
-            if type(a) is np.ndarray and a.itemsize == 2 and is_half(a.dtype):
-                return by_number(np.true_divide, a, b)
-        elif type(a) is float and type(b) is np.ndarray and b.itemsize == 2 and is_half(b.dtype):
-            return number_over(a, b)
         try:
-            return np.true_divide(a, b, casting="no")
+            out = np.true_divide(a, b, casting="no")
         except (TypeError, ValueError, OverflowError):
-            return _promoted(np.true_divide, "div", a, b, floating=True)
+            out = _promoted(np.true_divide, "div", a, b, floating=True)
+        return out if out.itemsize != 2 else opmath.quotient(a, b, out)   # as in Mul.forward
 
     def backward(self, grad):
         a, b = self.inputs

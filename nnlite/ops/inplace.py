@@ -259,8 +259,8 @@ def sub_(x, other, alpha=1):
 
 
 def mul_(x, other):
-    # (a float16 or bfloat16 x times a float is computed as mul computes it, the number in float32)
-    if not _records(x, (other,)) and not (type(other) is float and is_half(x.data.dtype)):
+    # (a float16 or bfloat16 x is multiplied as mul multiplies it: by a number kept in float32)
+    if not _records(x, (other,)) and not (x.data.itemsize == 2 and is_half(x.data.dtype)):
         _check_in_place(x, "mul_")
         _in_place_ufunc(np.multiply, "mul_", x, other.data if isinstance(other, Tensor) else other)
         return x

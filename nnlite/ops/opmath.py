@@ -1,14 +1,17 @@
-"""float16 and bfloat16 with a Python number, computed as PyTorch computes them.
+"""float16 and bfloat16 with a number, computed as PyTorch computes them.
 
 PyTorch's CPU kernels compute float16 and bfloat16 elementwise in float32, their
-*opmath* type, and round each result once. What happens to a Python float beside
-such a tensor depends on the operation:
+*opmath* type, and round each result once. What happens to a number beside such a
+tensor depends on the operation:
 
-* ``*`` and ``/`` (``mul``, ``div``, ``mul_``, ``div_``, ``floor_divide``) keep the
-  number as a float32: ``x * 0.1`` is ``x`` times 0.1 rounded to float32, not 0.1
-  rounded to float16 (0.0999755859375), so about a third of the products differ by
-  one unit in the last place from NumPy's float16 product. ``0.1 / x`` is PyTorch's
-  ``x.reciprocal() * 0.1``: the reciprocal is rounded to the tensor's dtype first.
+* ``*`` and ``/`` (``mul``, ``div``, ``mul_``, ``div_``, ``floor_divide``) keep a number
+  on their right (a Python number, a NumPy scalar or a 0-dim tensor) as a float32:
+  ``x * 0.1`` is ``x`` times 0.1 rounded to float32, not 0.1 rounded to float16
+  (0.0999755859375), so about a third of the products differ by one unit in the last
+  place from NumPy's float16 product, and ``x / 4097`` divides by 4097, not by float16's
+  4096. A Python number on the left counts too: ``0.1 * x`` is PyTorch's ``x * 0.1``, and
+  ``0.1 / x`` its ``x.reciprocal() * 0.1``, the reciprocal rounded to the tensor's dtype
+  first. (A 0-dim tensor on the left is read in the tensor's dtype.)
 * ``+ - ** % fmod``, the comparisons and ``clamp`` read the number in the tensor's
   dtype (0.1 as 0.0999755859375: ``x < 0.1`` compares against that), as NumPy reads it,
   so NumPy's own float16 loops already give PyTorch's bytes there.
@@ -40,19 +43,36 @@ def half_pair(input, other):
     return type(input) is type(other) is Tensor and input.dtype == other.dtype and is_half(input.dtype)
 
 
-def by_number(ufunc, a, b):
-    """``ufunc(a, b)`` for a float16 or bfloat16 array and a Python float (either side), the number
-    kept in float32 and the result rounded once to the array's dtype."""
-    if type(b) is float:
-        return ufunc(a, np.float32(b), dtype=np.float32).astype(a.dtype)
-    return ufunc(np.float32(a), b, dtype=np.float32).astype(b.dtype)
+def _number(x):
+    """A Python number, a NumPy scalar or a 0-dim array: an operand PyTorch's kernels read as one value."""
+    return np.ndim(x) == 0
 
 
-def number_over(number, array):
-    """``number / array`` for a float16 or bfloat16 array, as PyTorch computes it: the reciprocal
-    rounded to the array's dtype, then multiplied by the number kept in float32."""
-    return by_number(np.multiply, np.reciprocal(array), number)
+def with_number(ufunc, a, b, out):
+    """``out``, NumPy's ``ufunc(a, b)``, or, where it is float16 or bfloat16 and ``b`` one number,
+    ``ufunc(a, b)`` with the number kept in float32 and the result rounded once, as PyTorch's
+    ``*`` and ``/`` compute it."""
+    if not is_half(out.dtype) or not _number(b):
+        return out
+    return ufunc(a, np.float32(b), dtype=np.float32).astype(out.dtype)
 
+
+def product(a, b, out):
+    """``a * b`` (``out`` as NumPy computed it) as PyTorch computes it: :func:`with_number`, a
+    Python number on the left too (PyTorch's ``0.1 * x`` is ``x * 0.1``; a 0-dim tensor
+    there is read in the result's dtype, as PyTorch reads it)."""
+    if type(a) in (int, float) and is_half(out.dtype):
+        a, b = b, a
+    return with_number(np.multiply, a, b, out)
+
+
+def quotient(a, b, out):
+    """``a / b`` (``out`` as NumPy computed it) as PyTorch computes it: :func:`with_number`, and a
+    Python number over a tensor as PyTorch's ``x.reciprocal() * number``, the reciprocal
+    rounded to the tensor's dtype first."""
+    if type(a) in (int, float) and is_half(out.dtype):
+        return with_number(np.multiply, np.reciprocal(b), a, out)
+    return with_number(np.true_divide, a, b, out)
 
 
 def fma32(x, y, z):

@@ -10,13 +10,15 @@ of it, with its integer dtype, as PyTorch does. ``remainder`` and ``fmod`` of
 integers stay integers (and refuse a zero divisor); with a float operand they
 promote as in PyTorch (:mod:`nnlite.ops.promotion`).
 """
+import numbers
+
 import numpy as np
 
 from .._kernels.checks import is_int
 from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .arithmetic import _wants
-from .opmath import by_number, is_half
+from .opmath import is_half, with_number
 from .promotion import broadcast_shape, operand, promoted_dtype, python_int_operands, tensor_input
 from .broadcasting import sum_to
 
@@ -175,9 +177,7 @@ class FloorDivide(Function):
 
     def forward(self, a, b):
         with np.errstate(divide="ignore", invalid="ignore"):
-            if type(b) is float:   # only beside a float16 or bfloat16 array (floor_divide): kept in float32
-                return by_number(np.floor_divide, a, b)
-            return np.floor_divide(a, b)
+            return with_number(np.floor_divide, a, b, np.floor_divide(a, b))   # float16 // 0.1: PyTorch's
 
     def backward(self, grad):
         raise RuntimeError("floor_divide: the derivative of a // b is not defined (as in PyTorch); "
@@ -235,6 +235,9 @@ def floor_divide(input, other):
     >>> nl.floor_divide(nl.tensor([-5, 5]), 3).tolist(), (nl.tensor([7.5]) // 2).tolist()
     ([-2, 1], [3.0])
     """
-    if type(other) is float and isinstance(input, Tensor) and is_half(input.dtype):
-        return FloorDivide.apply(input, other)   # the number kept in float32, as PyTorch keeps it
+    value = other.data if isinstance(other, Tensor) else other
+    if isinstance(input, Tensor) and is_half(input.dtype) and isinstance(value, (numbers.Real, np.ndarray)) \
+            and np.ndim(value) == 0:
+        # one number (a Python number or a 0-dim tensor) is kept in float32, as PyTorch keeps it
+        return FloorDivide.apply(input, float(np.float32(value)))
     return _division("floor_divide", FloorDivide, input, other)

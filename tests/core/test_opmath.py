@@ -65,6 +65,34 @@ def test_half_precision_with_a_python_number_gives_torchs_bytes(name, dtype):
         np.testing.assert_array_equal(ours.data.astype(expected.dtype), expected, err_msg=f"{name} {s}")
 
 
+NUMBER_KINDS = {
+    "int": lambda L, s: int(s * 30000) + 1,   # beyond float16's integers (2049 and up are rounded there)
+    "0-dim float32": lambda L, s: L.tensor(s), "0-dim float64": lambda L, s: L.tensor(s, dtype=L.float64),
+    "numpy float64": lambda L, s: np.float64(s),
+}
+NUMBER_OPS = {
+    "x * s": lambda x, s: x * s, "x / s": lambda x, s: x / s, "x // s": lambda x, s: x // s,
+    "s * x": lambda x, s: s * x, "s / x": lambda x, s: s / x, "mul_": lambda x, s: x.clone().mul_(s),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name, kind", [(name, kind) for name in NUMBER_OPS for kind in NUMBER_KINDS
+                                        # a NumPy scalar on the left applies NumPy's operator, not the tensor's
+                                        if not (kind == "numpy float64" and name.startswith("s "))])
+def test_every_kind_of_number_is_read_as_torch_reads_it(name, kind, dtype):
+    torch = torch_or_skip()
+    narrow = _narrow(dtype)
+    values = BASE.astype(np.float32).astype(narrow)
+    x, tx = nl.tensor(values), torch.tensor(values.astype(np.float32)).to(getattr(torch, dtype))
+    for s in NUMBERS:
+        with np.errstate(all="ignore"):
+            ours = NUMBER_OPS[name](x, NUMBER_KINDS[kind](nl, s))
+            theirs = NUMBER_OPS[name](tx, NUMBER_KINDS[kind](torch, s))
+        assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch.")
+        np.testing.assert_array_equal(ours.data.astype(np.float32), theirs.float().numpy(), err_msg=f"{name} {s}")
+
+
 def test_a_float16_product_keeps_the_number_in_float32():
     x = nl.tensor(np.array([1.0, 3.0, 1000.0], np.float16))
     exact = (x.data.astype(np.float32) * np.float32(0.1)).astype(np.float16)

@@ -94,7 +94,7 @@ def pool_cases(draw, dilated=True):
     k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     d = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilated else (1, 1)
-    p = tuple(draw(st.integers(0, (dd * (kk - 1) + 1) // 2)) for kk, dd in zip(k, d))
+    p = tuple(draw(st.integers(0, kk // 2)) for kk in k)
     hw = tuple(dd * (kk - 1) + 1 + draw(st.integers(0, 6)) for kk, dd in zip(k, d))
     return dict(x_shape=(draw(st.integers(0, 3)), draw(st.integers(1, 3))) + hw, kernel_size=k,
                 stride=s, padding=p, dilation=d, ceil_mode=draw(st.booleans()))
@@ -680,8 +680,12 @@ def test_conv2d_backward_rejects_bad_input(impl):
 @pytest.mark.parametrize("impl", POOL_IMPLS)
 def test_pooling_rejects_bad_input(impl):
     x = np.zeros((2, 3, 6, 6))
-    with pytest.raises(ValueError, match=r"max_pool2d: padding \(2, 0\) must be at most half"):
+    with pytest.raises(ValueError, match=r"max_pool2d: padding must be at most half the kernel size, "
+                                         r"got padding=\(2, 0\) and kernel_size=\(3, 3\)"):
         impl.max_pool2d_forward(x, (3, 3), (1, 1), (2, 0), (1, 1), False)
+    # Dilation widens the window but not the limit (PyTorch's rule).
+    with pytest.raises(ValueError, match=r"padding=\(2, 2\) and kernel_size=\(3, 3\)"):
+        impl.max_pool2d_forward(x, (3, 3), (2, 2), (2, 2), (2, 2), False)
     with pytest.raises(ValueError, match="max_pool2d: window 0 along H covers only padding"):
         impl.max_pool2d_forward(np.zeros((1, 1, 1, 4)), (2, 2), (1, 1), (1, 1), (2, 1), False)
     with pytest.raises(ValueError, match=r"max_pool2d: output size would be \(0, 2\)"):
@@ -701,7 +705,8 @@ def test_pooling_rejects_bad_input(impl):
         impl.max_pool2d_backward(y[:, :2], indices, x.shape)
     with pytest.raises(ValueError, match="divisor_override must be None or a non-zero int, got 0"):
         impl.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False, True, 0)
-    with pytest.raises(ValueError, match=r"avg_pool2d: padding \(0, 2\) must be at most half"):
+    with pytest.raises(ValueError, match=r"avg_pool2d: padding must be at most half the kernel size, "
+                                         r"got padding=\(0, 2\)"):
         impl.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 2), False, True, None)
     with pytest.raises(ValueError, match=r"avg_pool2d_backward: grad has shape \(2, 3, 2, 3\)"):
         impl.avg_pool2d_backward(np.zeros((2, 3, 2, 3)), x.shape, (2, 2), (2, 2), (0, 0), False, True, None)

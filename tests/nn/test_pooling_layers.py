@@ -128,3 +128,38 @@ def test_avg_pool1d_keeps_and_prints_one_tuples_as_torch_does(args):
     assert (ours.kernel_size, ours.stride, ours.padding) == (theirs.kernel_size, theirs.stride, theirs.padding)
     assert repr(ours) == repr(theirs)
     compare(ours, theirs, np.random.default_rng(0).standard_normal((2, 3, 9)))
+
+
+# PyTorch lets padding reach half the kernel size, not half the dilated window.
+PADDING_PAST_HALF_THE_KERNEL = [
+    (F.max_pool2d, (1, 1, 6, 6), dict(kernel_size=3, stride=2, padding=2, dilation=2)),
+    (F.max_pool1d, (1, 6, 6), dict(kernel_size=3, stride=2, padding=2, dilation=2)),
+    (F.max_pool2d, (1, 1, 6, 6), dict(kernel_size=1, padding=1, dilation=3)),
+    (F.max_pool2d, (1, 1, 6, 6), dict(kernel_size=(3, 2), padding=(1, 2), dilation=2)),
+    (F.avg_pool2d, (1, 1, 6, 6), dict(kernel_size=3, padding=2)),
+    (F.avg_pool1d, (1, 6, 6), dict(kernel_size=5, stride=1, padding=3)),
+]
+
+
+@pytest.mark.parametrize("fn,shape,kwargs", PADDING_PAST_HALF_THE_KERNEL)
+def test_pooling_refuses_padding_past_half_the_kernel(fn, shape, kwargs):
+    with pytest.raises(ValueError, match=r"padding must be at most half the kernel size, got padding=.*"
+                                         r"kernel_size="):
+        fn(nl.zeros(*shape), **kwargs)
+
+
+@pytest.mark.parametrize("fn,shape,kwargs", PADDING_PAST_HALF_THE_KERNEL)
+def test_pooling_padding_limit_is_torchs(fn, shape, kwargs):
+    torch = torch_or_skip()
+    with pytest.raises(RuntimeError, match="pad(ding)? should be"):
+        getattr(torch.nn.functional, fn.__name__)(torch.zeros(*shape), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, padding=1, dilation=2),
+                                    dict(kernel_size=4, stride=2, padding=2, dilation=2),
+                                    dict(kernel_size=2, padding=1, dilation=2)])
+def test_dilated_max_pool_at_the_padding_limit_matches_torch(kwargs):
+    torch = torch_or_skip()
+    x = np.random.default_rng(6).standard_normal((1, 2, 7, 6))
+    compare(nl.nn.MaxPool2d(**kwargs), torch.nn.MaxPool2d(**kwargs), x)
+    compare(nl.nn.MaxPool1d(**kwargs), torch.nn.MaxPool1d(**kwargs), x[0])

@@ -31,10 +31,12 @@ def _pool_geometry(op, x_shape, kernel_size, stride, padding, dilation, ceil_mod
     p = checks.int_pair(op, "padding", padding, 0)
     d = checks.int_pair(op, "dilation", dilation, 1)
     ceil_mode = checks.flag(op, "ceil_mode", ceil_mode)
-    for ki, pi, di in zip(k, p, d):
-        if pi > (di * (ki - 1) + 1) // 2:
-            raise ValueError(f"{op}: padding {p} must be at most half the effective kernel size "
-                             f"(kernel_size={k}, dilation={d})")
+    # PyTorch's rule for max and average pooling: padding at most half the kernel size. Dilation
+    # does not raise the limit, though it widens the window (PyTorch checks both, and the
+    # kernel-size half is the smaller one).
+    if any(pi > ki // 2 for ki, pi in zip(k, p)):
+        raise ValueError(f"{op}: padding must be at most half the kernel size, got padding={p} "
+                         f"and kernel_size={k}")
     H, W = (int(v) for v in x_shape[2:])
     planes = int(x_shape[0]) * int(x_shape[1])
     checks.fits(op, "the zero-padded input", planes, H + 2 * p[0], W + 2 * p[1])

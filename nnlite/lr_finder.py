@@ -9,13 +9,24 @@ At first the rate is too small to change anything and the loss stays flat; then
 it falls, fastest where the rate is well matched to the curvature of the loss;
 then the steps overshoot and the loss climbs and diverges. A good rate for
 training sits on the falling slope, below the bottom of the curve: this module
-suggests the rate where the smoothed loss falls fastest per factor of lr,
-between the start of the sweep and the lowest smoothed loss.
+suggests the rate where the smoothed loss falls fastest per factor of lr, on
+its last descent into its minimum.
 
-The loss of single batches is noisy, so the curve is an exponential moving
-average with bias correction (as Adam corrects its moments)::
+The loss of single batches is noisy, so the sweep watches an exponential moving
+average with bias correction (as Adam corrects its moments) and stops once it
+exceeds a multiple of its minimum::
 
-    avg_k = beta * avg_{k-1} + (1 - beta) * loss_k,   smoothed_k = avg_k / (1 - beta ** (k + 1))
+    avg_k = beta * avg_{k-1} + (1 - beta) * loss_k,   running_k = avg_k / (1 - beta ** (k + 1))
+
+That average only looks back, so it lags: with beta = 0.98 a change shows in
+it about beta / (1 - beta) = 49 steps late, a third of a 150-step sweep, which
+would move a slope read from it towards larger rates than the ones that made
+it. The reported curve and the suggestion come from a smoothing that looks both
+ways instead, a Gaussian-weighted average of the batch losses with a width of
+4% of the steps, which the finished sweep can afford. The descent is taken to
+start where this curve last stood near its early level (within a tenth of the
+way down to its minimum): before that, the curve is flat and its wiggles are
+batch-to-batch noise, whose local slopes can be as steep as the real descent.
 
 The test is a measurement, not training: afterwards the model's parameters and
 buffers, the optimizer's state and hyperparameters, the data loader's position
@@ -33,7 +44,7 @@ __all__ = ["lr_finder", "LRFinderResult"]
 
 
 class LRFinderResult:
-    """The swept ``lrs``, the smoothed ``losses`` (and ``raw_losses``) and the ``suggestion``."""
+    """The swept ``lrs``, the batch losses (``raw_losses``), their centred smoothing (``losses``), the ``suggestion``."""
 
     def __init__(self, lrs, losses, raw_losses, suggestion, diverged):
         self.lrs, self.losses, self.raw_losses = lrs, losses, raw_losses
@@ -61,17 +72,35 @@ class LRFinderResult:
         return ax
 
 
+def _centred_smoothing(raw, width=0.04):
+    """Gaussian-weighted averages of the batch losses, sigma = ``width`` of the steps (at least 1.5 steps)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    steps = np.arange(len(raw))
+    sigma = max(1.5, width * len(raw))
+    weights = np.exp(-0.5 * ((steps[:, None] - steps[None, :]) / sigma) ** 2)
+    return weights @ raw / weights.sum(axis=1)
+
+
 def _steepest_descent(lrs, losses, skip_start, skip_end):
-    """The lr where the smoothed loss falls fastest against log(lr), on the way down to its minimum.
+    """The lr where the loss falls fastest against log(lr), on its last descent to its minimum.
 
     Only the part before the minimum counts: past it the steps overshoot, and a
-    loss that bounces back from a spike there is not a rate to train at.
+    loss that bounces back from a spike there is not a rate to train at. The
+    descent starts at the last point that still stood within a tenth of the way
+    from the early level (the median of the first third before the minimum) down
+    to the minimum; ``skip_start``/``skip_end`` points at either end never count.
     """
     lrs, losses = np.asarray(lrs), np.asarray(losses)
-    lo = min(skip_start, len(lrs) - 2)
-    hi = min(len(lrs) - skip_end, int(np.argmin(losses[lo:])) + lo + 1)
-    if hi - lo < 2:
-        lo, hi = 0, max(int(np.argmin(losses)) + 1, 2)
+    n = len(lrs)
+    lo = min(skip_start, n - 2)
+    bottom = lo + int(np.argmin(losses[lo:]))
+    early = float(np.median(losses[lo:lo + max(3, (bottom - lo) // 3)]))
+    near_early = np.flatnonzero(losses[lo:bottom + 1] >= early - 0.1 * (early - losses[bottom]))
+    if near_early.size:
+        lo += int(near_early[-1])
+    hi = min(n - skip_end, bottom + 1)
+    if hi - lo < 2:   # too few points left for a slope: the whole way down to the minimum
+        lo, hi = 0, max(bottom + 1, 2)
     slope = np.gradient(losses[lo:hi], np.log(lrs[lo:hi]))
     return float(lrs[lo + int(np.argmin(slope))])
 
@@ -83,9 +112,10 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
     ``optimizer`` defaults to ``SGD(model.parameters(), lr=start_lr, momentum=0.9)``;
     every parameter group's ``lr`` is set to the swept value at each step. The
     loader is cycled if it has fewer than ``num_iters`` batches. The sweep stops
-    early once the smoothed loss exceeds ``diverge_factor`` times its minimum
-    (or is not finite). ``skip_start``/``skip_end`` leave the flat start and the
-    diverging end out of the suggestion.
+    early once the running average of the loss (smoothing factor ``beta``)
+    exceeds ``diverge_factor`` times its minimum (or a loss is not finite).
+    ``skip_start``/``skip_end`` leave the flat start and the diverging end out
+    of the suggestion.
 
     >>> import nnlite as nl
     >>> from nnlite.data import DataLoader, TensorDataset
@@ -119,7 +149,7 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
         optimizer = SGD(model.parameters(), lr=start_lr, momentum=0.9)
 
     saved = _save(model, optimizer, loader)
-    lrs, losses, raw, diverged = [], [], [], False
+    lrs, raw, diverged = [], [], False
     avg, best = 0.0, math.inf
     ratio = (end_lr / start_lr) ** (1.0 / (num_iters - 1))
     try:
@@ -143,12 +173,11 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
             loss.backward()
             optimizer.step()
             avg = beta * avg + (1 - beta) * value
-            smoothed = avg / (1 - beta ** (k + 1))
+            running = avg / (1 - beta ** (k + 1))
             lrs.append(lr)
             raw.append(value)
-            losses.append(smoothed)
-            best = min(best, smoothed)
-            if smoothed > diverge_factor * best:
+            best = min(best, running)
+            if running > diverge_factor * best:
                 diverged = True
                 break
     finally:
@@ -156,7 +185,8 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
     if len(lrs) < 2:
         raise RuntimeError(f"lr_finder: the loss was not finite from the first step (lr={start_lr:g}); "
                            "check the data for NaN or inf, or lower start_lr")
-    return LRFinderResult(lrs, losses, raw, _steepest_descent(lrs, losses, skip_start, skip_end), diverged)
+    smoothed = [float(v) for v in _centred_smoothing(raw)]
+    return LRFinderResult(lrs, smoothed, raw, _steepest_descent(lrs, smoothed, skip_start, skip_end), diverged)
 
 
 # --------------------------------------------------------- saving the state --

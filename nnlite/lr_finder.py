@@ -44,7 +44,7 @@ __all__ = ["lr_finder", "LRFinderResult"]
 
 
 class LRFinderResult:
-    """The swept ``lrs``, the batch losses (``raw_losses``), their centred smoothing (``losses``), the ``suggestion``."""
+    """The swept ``lrs``, the batch ``raw_losses``, their centred smoothing ``losses``, the ``suggestion``."""
 
     def __init__(self, lrs, losses, raw_losses, suggestion, diverged):
         self.lrs, self.losses, self.raw_losses = lrs, losses, raw_losses

@@ -222,11 +222,6 @@ class GroupNorm(Module):
             # Nothing is sized by num_channels, so the layer works, as PyTorch's does, with a warning
             # (group_norm still needs the channels to split into num_groups groups).
             warnings.warn(message + "; num_channels is unused when affine=False", stacklevel=3)
-        # PyTorch's rule: a batch that gives one value to normalise in all is refused, as a
-        # lone value standardises to 0 whatever it was
-        if input.shape[0] * (channels // self.num_groups) * int(np.prod(input.shape[2:])) == 1:
-            raise ValueError(f"GroupNorm(num_groups={self.num_groups}, num_channels={self.num_channels}): "
-                             f"expected more than 1 value per group, got input of shape {tuple(input.shape)}")
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

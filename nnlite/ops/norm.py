@@ -16,6 +16,7 @@ derivatives are exact.
 import numpy as np
 
 from .._kernels import K
+from .._kernels.checks import is_int
 from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor
 from .pointwise import rsqrt
@@ -192,6 +193,15 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Standardise each sample over groups of channels (independent of the batch size)."""
     if input.ndim < 2:
         raise ValueError(f"group_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
+    if not is_int(num_groups):
+        raise TypeError(f"group_norm: num_groups must be an int, got {type(num_groups).__name__} {num_groups!r}")
+    # PyTorch's rule: an input that gives one value to normalise in all (one sample, one
+    # channel per group, one position) is refused, as a lone value standardises to 0
+    # whatever it was. A num_groups below 1 is left to the kernel's check.
+    n, c, positions = _per_channel(input.shape)
+    if num_groups > 0 and n * (c // num_groups) * positions == 1:
+        raise ValueError(f"group_norm: expected more than 1 value per group, got input of shape "
+                         f"{tuple(input.shape)} with num_groups={num_groups}")
     return GroupNormFunction.apply(input, int(num_groups), weight, bias, float(eps))
 
 

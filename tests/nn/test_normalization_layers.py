@@ -173,9 +173,34 @@ def test_group_norm_refuses_one_value_per_group_as_torch_does(shape):
     torch = pytest.importorskip("torch")
     with pytest.raises(ValueError):
         torch.nn.GroupNorm(3, 3)(torch.zeros(shape))
-    with pytest.raises(ValueError, match=r"GroupNorm\(num_groups=3, num_channels=3\): expected more than 1 value "
-                                         r"per group, got input of shape \(1, 3"):
+    with pytest.raises(ValueError, match=r"group_norm: expected more than 1 value per group, got input of shape "
+                                         r"\(1, 3"):
         nl.nn.GroupNorm(3, 3)(nl.zeros(*shape))
+
+
+ONE_VALUE_PER_GROUP = [((1, 3), 3), ((1, 2, 1), 2), ((1, 3, 1, 1), 3), ((1, 1), 1)]
+
+
+@pytest.mark.parametrize("shape,num_groups", ONE_VALUE_PER_GROUP)
+def test_functional_group_norm_refuses_one_value_per_group(shape, num_groups):
+    x = nl.tensor(np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape))
+    with pytest.raises(ValueError, match=r"group_norm: expected more than 1 value per group, got input of shape "
+                                         rf"\({shape[0]}, {shape[1]}.* with num_groups={num_groups}"):
+        F.group_norm(x, num_groups)
+
+
+@pytest.mark.parametrize("shape,num_groups", ONE_VALUE_PER_GROUP)
+def test_functional_group_norm_one_value_rule_is_torchs(shape, num_groups):
+    torch = torch_or_skip()
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        torch.nn.functional.group_norm(torch.zeros(shape), num_groups)
+
+
+def test_functional_group_norm_takes_num_groups_as_an_int():
+    for bad in (2.0, True, "2"):
+        with pytest.raises(TypeError, match=f"group_norm: num_groups must be an int, got {type(bad).__name__}"):
+            F.group_norm(nl.zeros(2, 4), bad)
+    assert F.group_norm(nl.tensor([[1.0, 2.0, 3.0]]), 1).shape == (1, 3)   # three values in the one group
 
 
 @pytest.mark.parametrize("shape", [(2, 3), (1, 3, 2)])

@@ -72,18 +72,6 @@ def _check_trailing(layer, normalized_shape, input):
                          f"shape {tuple(input.shape[-k:])} (shape {tuple(input.shape)})")
 
 
-def _empty_batch(input, weight, bias):
-    """The output for an input with no values: empty too, with no statistics to learn, so the
-    running ones stay as they are. As in PyTorch it is ``input * weight[0] + bias[0]``, which
-    keeps the empty result in the graph and gives weight and bias a zero gradient."""
-    out = input * 1
-    if weight is not None:
-        out = out * weight[0]
-    if bias is not None:
-        out = out + bias[0]
-    return out
-
-
 class _ChannelNorm(Module):
     """What batch norm and instance norm share: a per-channel scale and shift (``affine``) and
     running statistics (``track_running_stats``), each optional, and their repr."""
@@ -144,8 +132,6 @@ class _BatchNorm(_ChannelNorm):
             self.num_batches_tracked._bump_version()
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked.data)
-        if values_per_channel == 0:
-            return _empty_batch(input, self.weight, self.bias)
         # Hand batch_norm the running stats when evaluating (it normalises with them, if any)
         # or when they are tracked (in training it updates them); training with
         # track_running_stats=False passes None, so they are neither used nor changed.

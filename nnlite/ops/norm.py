@@ -93,6 +93,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     (and update ``running_mean``/``running_var`` in place with ``momentum``), else the running ones."""
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
+    n, c, positions = _per_channel(input.shape)
+    if training and n * positions == 0:
+        return _empty_batch_norm(input, weight, bias, running_mean, running_var)
     rm = None if running_mean is None else running_mean.data
     rv = None if running_var is None else running_var.data
     out = BatchNormFunction.apply(input, weight, bias, rm, rv, bool(training),
@@ -101,6 +104,22 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         running_mean._bump_version()
         running_var._bump_version()
     return out
+
+
+def _empty_batch_norm(input, weight, bias, running_mean, running_var):
+    """Training on an input with no values per channel: an empty output, as in PyTorch. There
+    are no statistics to learn, so the running ones stay as they are. The output is
+    ``input * weight + bias`` per channel (``_nothing_to_normalize``), which keeps it in the
+    graph and gives weight and bias a zero gradient; the kernels take statistics over at
+    least two values."""
+    c = input.shape[1]
+    for name, a in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
+        if a is not None and tuple(a.shape) != (c,):
+            raise ValueError(f"batch_norm: {name} must have shape ({c},) for an input of {c} channels, "
+                             f"got {tuple(a.shape)}")
+    per_channel = (c,) + (1,) * (input.ndim - 2)
+    return _nothing_to_normalize(input, None if weight is None else reshape(weight, per_channel),
+                                 None if bias is None else reshape(bias, per_channel))
 
 
 # -------------------------------------------------------------- layer norm ---

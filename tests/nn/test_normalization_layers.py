@@ -168,6 +168,39 @@ def test_batch_norm_of_an_empty_batch_is_empty_as_in_torch(kwargs, shape, train)
     compare(nl.nn.BatchNorm1d(3, **kwargs), torch.nn.BatchNorm1d(3, **kwargs), np.zeros(shape), train=train)
 
 
+def _functional_batch_norm_of(lib, shape, dtype):
+    """Training batch_norm on an all-zero input of ``shape`` with 3 channels; returns the output,
+    the running statistics after it and the gradients of input, weight and bias."""
+    x = lib.tensor(np.zeros(shape), dtype=dtype, requires_grad=True)
+    running_mean, running_var = lib.tensor([0.5, 1.0, 1.5], dtype=dtype), lib.tensor([2.0, 3.0, 4.0], dtype=dtype)
+    weight = lib.tensor([1.0, 2.0, 3.0], dtype=dtype, requires_grad=True)
+    bias = lib.tensor([0.0, 1.0, 2.0], dtype=dtype, requires_grad=True)
+    y = lib.nn.functional.batch_norm(x, running_mean, running_var, weight, bias, training=True)
+    y.sum().backward()
+    return y, running_mean, running_var, x.grad, weight.grad, bias.grad
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (0, 3, 4), (2, 3, 0), (0, 3, 2, 2)])
+def test_functional_batch_norm_of_no_values_is_empty_and_learns_nothing(shape):
+    y, running_mean, running_var, gx, gw, gb = _functional_batch_norm_of(nl, shape, nl.float64)
+    assert y.shape == shape and y.dtype == nl.float64
+    assert running_mean.tolist() == [0.5, 1.0, 1.5] and running_var.tolist() == [2.0, 3.0, 4.0]
+    assert gx.shape == shape and gw.tolist() == [0.0, 0.0, 0.0] and gb.tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"batch_norm: weight must have shape \(3,\) for an input of 3 channels, "
+                                         r"got \(4,\)"):
+        F.batch_norm(nl.zeros(*shape), None, None, nl.ones(4), training=True)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (0, 3, 4), (2, 3, 0)])
+def test_functional_batch_norm_of_no_values_matches_torch(shape):
+    torch = torch_or_skip()
+    ours = _functional_batch_norm_of(nl, shape, nl.float64)
+    theirs = _functional_batch_norm_of(torch, shape, torch.float64)
+    for a, b in zip(ours, theirs):
+        assert a.shape == tuple(b.shape)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
 @pytest.mark.parametrize("shape", [(1, 3), (1, 3, 1)])
 def test_group_norm_refuses_one_value_per_group_as_torch_does(shape):
     torch = pytest.importorskip("torch")

@@ -65,18 +65,33 @@ class AdaptiveMaxPoolFunction(Function):
 
 
 def _output_size(name, output_size, spatial):
-    """``output_size`` (an int, or a tuple with None for "keep this size") as a tuple of ints >= 0."""
-    sizes = (output_size,) * len(spatial) if not isinstance(output_size, (tuple, list)) else tuple(output_size)
-    if len(sizes) != len(spatial):
-        raise ValueError(f"{name}: output_size must be an int or {len(spatial)} of them, got {output_size!r}")
+    """``output_size`` (an int, or a tuple of ints) as a tuple of ints >= 0, one per spatial dim.
+
+    With two spatial dims an entry may be None, "keep this size", as in PyTorch; a 1-D
+    pooling has one size to give and takes no None. An output size of 0 gives an empty result.
+    """
+    allowed = "ints" if len(spatial) == 1 else "ints or None"
+    shapes = "a tuple of one int" if len(spatial) == 1 else "a pair of ints, each of which may be None to keep that size"
+    if isinstance(output_size, (tuple, list)):
+        sizes = tuple(output_size)
+        if len(sizes) != len(spatial):
+            raise ValueError(f"{name}: output_size must be an int or {len(spatial)} of them, got {output_size!r}")
+    elif is_int(output_size):
+        sizes = (output_size,) * len(spatial)
+    else:
+        raise TypeError(f"{name}: output_size must be an int or {shapes}, "
+                        f"got {type(output_size).__name__} {output_size!r}")
     result = []
     for size, keep in zip(sizes, spatial):
-        if size is None:
+        if size is None and len(spatial) > 1:
             result.append(keep)
-        elif is_int(size) and size >= 0:
-            result.append(int(size))
+        elif not is_int(size):
+            raise TypeError(f"{name}: output_size entries must be {allowed}, got {type(size).__name__} "
+                            f"in {output_size!r}")
+        elif size < 0:
+            raise ValueError(f"{name}: output_size entries must be >= 0, got {output_size!r}")
         else:
-            raise ValueError(f"{name}: output_size entries must be ints >= 0 or None, got {output_size!r}")
+            result.append(int(size))
     return tuple(result)
 
 
@@ -140,9 +155,9 @@ def _averaging_matrix(size, out, dtype):
 
 def _average_sizes(name, input, output_size, spatial_dims):
     out = _output_size(name, output_size, tuple(input.shape[-spatial_dims:]))
-    if min(out) < 1 or min(input.shape[-spatial_dims:]) < 1:
-        raise ValueError(f"{name}: output_size must be >= 1 and the input non-empty, got "
-                         f"output_size={output_size}, input shape {tuple(input.shape)}")
+    if min(input.shape[-spatial_dims:]) < 1:   # no positions to average (an output size of 0 is fine)
+        raise ValueError(f"{name}: input must be non-empty in its spatial dims, got output_size={output_size}, "
+                         f"input shape {tuple(input.shape)}")
     return out
 
 

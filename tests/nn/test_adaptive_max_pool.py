@@ -129,11 +129,11 @@ def test_bad_input_names_expected_and_given():
         F.adaptive_max_pool1d(nl.randn(1, 1, 5, 5), 2)
     with pytest.raises(ValueError, match=r"AdaptiveMaxPool2d\(output_size=2\): expected a 3 or 4-D input"):
         nl.nn.AdaptiveMaxPool2d(2)(nl.randn(1, 1, 1, 5, 5))
-    with pytest.raises(ValueError, match=r"output_size entries must be ints >= 0 or None, got -1"):
+    with pytest.raises(ValueError, match=r"output_size entries must be >= 0, got -1"):
         F.adaptive_max_pool2d(nl.randn(1, 2, 5, 5), -1)
     with pytest.raises(ValueError, match=r"output_size must be an int or 2 of them, got \(1, 2, 3\)"):
         F.adaptive_max_pool2d(nl.randn(1, 2, 5, 5), (1, 2, 3))
-    with pytest.raises(ValueError, match=r"output_size entries .*got 2.5"):
+    with pytest.raises(TypeError, match=r"output_size must be an int or a tuple of one int, got float 2.5"):
         F.adaptive_max_pool1d(nl.randn(1, 2, 5), 2.5)
     with pytest.raises(ValueError, match=r"non-empty in every dim but the batch one, got shape \(1, 2, 0, 5\)"):
         F.adaptive_max_pool2d(nl.randn(1, 2, 0, 5), 2)

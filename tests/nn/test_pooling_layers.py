@@ -163,3 +163,48 @@ def test_dilated_max_pool_at_the_padding_limit_matches_torch(kwargs):
     x = np.random.default_rng(6).standard_normal((1, 2, 7, 6))
     compare(nl.nn.MaxPool2d(**kwargs), torch.nn.MaxPool2d(**kwargs), x)
     compare(nl.nn.MaxPool1d(**kwargs), torch.nn.MaxPool1d(**kwargs), x[0])
+
+
+ADAPTIVE = [(F.adaptive_avg_pool1d, (1, 6, 5)), (F.adaptive_max_pool1d, (1, 6, 5)),
+            (F.adaptive_avg_pool2d, (1, 6, 5, 4)), (F.adaptive_max_pool2d, (1, 6, 5, 4))]
+
+
+@pytest.mark.parametrize("fn,shape", ADAPTIVE)
+@pytest.mark.parametrize("output_size", [None, 2.0, True, "2"])
+def test_adaptive_pooling_takes_output_size_as_ints(fn, shape, output_size):
+    with pytest.raises(TypeError, match=rf"{fn.__name__}: output_size must be an int or a "):
+        fn(nl.zeros(*shape), output_size)
+
+
+@pytest.mark.parametrize("fn,shape", ADAPTIVE)
+def test_adaptive_pooling_refuses_a_non_int_size_inside_a_tuple(fn, shape):
+    sizes = (2.0,) * (len(shape) - 2)
+    with pytest.raises(TypeError, match=rf"{fn.__name__}: output_size entries must be ints.*got float"):
+        fn(nl.zeros(*shape), sizes)
+    if len(shape) == 3:   # None keeps a size only where there are two to give
+        with pytest.raises(TypeError, match=r"output_size entries must be ints, got NoneType in \(None,\)"):
+            fn(nl.zeros(*shape), (None,))
+
+
+# (None,) is a type error only for 1-D pooling; for 2-D it is one entry too few.
+@pytest.mark.parametrize("fn,shape,output_size", [(fn, shape, size) for fn, shape in ADAPTIVE
+                                                  for size in [None, 2.0, True] + [(None,)] * (len(shape) == 3)])
+def test_adaptive_pooling_output_size_types_are_torchs(fn, shape, output_size):
+    torch = torch_or_skip()
+    with pytest.raises(TypeError):
+        getattr(torch.nn.functional, fn.__name__)(torch.zeros(shape), output_size)
+
+
+@pytest.mark.parametrize("fn,shape", ADAPTIVE)
+@pytest.mark.parametrize("zero", ["all", "first"])
+def test_adaptive_pooling_to_size_zero_is_empty(fn, shape, zero):
+    spatial = len(shape) - 2
+    output_size = 0 if zero == "all" else (0,) + (3,) * (spatial - 1)
+    want = shape[:2] + ((0,) * spatial if zero == "all" else (0,) + (3,) * (spatial - 1))
+    x = nl.tensor(np.random.default_rng(0).standard_normal(shape), requires_grad=True)
+    y = fn(x, output_size)
+    assert y.shape == want
+    y.sum().backward()   # nothing was pooled, so nothing flows back
+    assert x.grad.shape == shape and not x.grad.data.any()
+    torch = torch_or_skip()
+    assert tuple(getattr(torch.nn.functional, fn.__name__)(torch.zeros(shape), output_size).shape) == want

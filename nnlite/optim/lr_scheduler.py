@@ -16,6 +16,7 @@ match ``torch.optim.lr_scheduler`` step for step.
 [0.1, 0.1, 0.05, 0.05, 0.025]
 """
 import math
+import numbers
 import types
 import warnings
 from bisect import bisect_right
@@ -24,9 +25,10 @@ from collections import Counter
 from ..tensor import Tensor
 from .optimizer import Optimizer, number
 
-__all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
-           "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "LinearLR", "OneCycleLR",
-           "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler"]
+__all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR",
+           "ExponentialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "LinearLR",
+           "PolynomialLR", "CyclicLR", "OneCycleLR", "ReduceLROnPlateau", "SequentialLR",
+           "ChainedScheduler"]
 
 
 EPOCH_DEPRECATION_WARNING = (
@@ -54,13 +56,29 @@ def _set_group_value(group, key, value):
 
 
 def _per_group(name, optimizer, value):
-    """A hyperparameter given once or once per param group, as a list per group."""
+    """A hyperparameter given once or once per param group, as a list per group (Tensors copied)."""
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):
             raise ValueError(f"expected {len(optimizer.param_groups)} values for {name}, "
                              f"got {len(value)}")
-        return list(value)
-    return [value] * len(optimizer.param_groups)
+        return [_copy(v) for v in value]
+    return [_copy(value)] * len(optimizer.param_groups)
+
+
+def _uses_beta1(optimizer):
+    """Whether momentum lives in ``betas[0]`` (Adam) rather than ``momentum`` (SGD, RMSprop)."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option "
+                         f"enabled; {type(optimizer).__name__} has neither")
+    return "betas" in optimizer.defaults
+
+
+def _set_momentum(group, value, use_beta1):
+    """Set a group's momentum, or Adam's beta1 (keeping beta2), to ``value``."""
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
 
 
 def _check_optimizer(optimizer):
@@ -147,27 +165,40 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
-class LambdaLR(LRScheduler):
-    r""":math:`\eta_t = \eta_0 \cdot \lambda(t)` for a function (or one per group) ``lr_lambda``."""
+def _lr_lambdas(optimizer, lr_lambda):
+    """One function per param group, from one function or a list of them."""
+    if isinstance(lr_lambda, (list, tuple)):
+        if len(lr_lambda) != len(optimizer.param_groups):
+            raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, "
+                             f"but got {len(lr_lambda)}")
+        lr_lambdas = list(lr_lambda)
+    else:
+        lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+    for fn in lr_lambdas:
+        if not callable(fn):
+            raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
+    return lr_lambdas
+
+
+def _function_state(fn):
+    """What a checkpoint keeps of a user's function: a callable object's attributes, else None.
+
+    A plain function (or lambda) is code, not state, so it is never saved: the
+    scheduler being loaded into must be made with the same function again.
+    """
+    return None if fn is None or isinstance(fn, types.FunctionType) else dict(fn.__dict__)
+
+
+class _LambdaScheduler(LRScheduler):
+    """Shared by LambdaLR and MultiplicativeLR: per-group functions, saved as PyTorch saves them."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        if isinstance(lr_lambda, (list, tuple)):
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, "
-                                 f"but got {len(lr_lambda)}")
-            self.lr_lambdas = list(lr_lambda)
-        else:
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        self.lr_lambdas = _lr_lambdas(optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
-
     def state_dict(self):
-        # Plain functions cannot be saved; callable objects save their attributes.
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
-        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else dict(fn.__dict__)
-                               for fn in self.lr_lambdas]
+        state["lr_lambdas"] = [_function_state(fn) for fn in self.lr_lambdas]
         return state
 
     def load_state_dict(self, state_dict):
@@ -177,6 +208,36 @@ class LambdaLR(LRScheduler):
         for fn, attrs in zip(self.lr_lambdas, saved):
             if attrs is not None:
                 fn.__dict__.update(attrs)
+
+
+class LambdaLR(_LambdaScheduler):
+    r""":math:`\eta_t = \eta_0 \cdot \lambda(t)` for a function (or one per group) ``lr_lambda``."""
+
+    def get_lr(self):
+        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(_LambdaScheduler):
+    r"""Multiply the current rate by ``lr_lambda(t)`` each epoch: :math:`\eta_t = \eta_{t-1} \lambda(t)`.
+
+    Unlike :class:`LambdaLR` the factor applies to the *current* rate, so the
+    factors compound: :math:`\eta_t = \eta_0 \prod_{s=1}^{t} \lambda(s)`
+    (``lr_lambda=lambda t: 0.95`` is ExponentialLR with ``gamma=0.95``). Epoch 0
+    keeps the initial rate.
+
+    >>> import nnlite as nl
+    >>> opt = nl.optim.SGD([nl.nn.Parameter(nl.zeros(1))], lr=1.0)
+    >>> sched = nl.optim.lr_scheduler.MultiplicativeLR(opt, lambda t: 0.5 if t % 2 else 1.0)
+    >>> for _ in range(4):
+    ...     opt.step(); sched.step()
+    >>> sched.get_last_lr()
+    [0.25]
+    """
+
+    def get_lr(self):
+        if self._is_initial:
+            return _lrs(self.optimizer)
+        return [lr * fn(self.last_epoch) for fn, lr in zip(self.lr_lambdas, _lrs(self.optimizer))]
 
 
 class StepLR(LRScheduler):
@@ -215,6 +276,51 @@ class MultiStepLR(LRScheduler):
     def _get_closed_form_lr(self):
         milestones = sorted(self.milestones.elements())
         return [b * self.gamma ** bisect_right(milestones, self.last_epoch) for b in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    r"""Multiply the rate by ``factor`` for the first ``total_iters`` epochs, then restore it.
+
+    :math:`\eta_t = \eta_0 \cdot \text{factor}` for :math:`t < \text{total\_iters}`,
+    :math:`\eta_0` from then on. Computed recursively, as PyTorch does: epoch 0
+    multiplies the current rate by ``factor``, epoch ``total_iters`` multiplies it
+    by ``1 / factor``, so another scheduler's changes in between are kept. A
+    gentle warm-up: ``ConstantLR(opt, factor=0.1, total_iters=3)``.
+
+    >>> import nnlite as nl
+    >>> opt = nl.optim.SGD([nl.nn.Parameter(nl.zeros(1))], lr=0.5)
+    >>> sched = nl.optim.lr_scheduler.ConstantLR(opt, factor=0.5, total_iters=2)
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     lrs.append(sched.get_last_lr()[0]); opt.step(); sched.step()
+    >>> lrs
+    [0.25, 0.25, 0.5, 0.5]
+    """
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        if factor > 1.0 or factor < 0:
+            raise ValueError("Constant multiplicative factor expected to be between 0 and 1, "
+                             f"got {factor}")
+        self.factor = factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in _lrs(self.optimizer)]
+        if self.last_epoch != self.total_iters:
+            return _lrs(self.optimizer)
+        if self.factor == 0:
+            # PyTorch divides by zero here: a rate multiplied by 0 cannot be restored recursively.
+            raise ZeroDivisionError(f"ConstantLR(factor=0) cannot restore the rate at epoch "
+                                    f"total_iters={self.total_iters}: it was multiplied by 0; "
+                                    "use a factor > 0")
+        # Times the reciprocal, not divided by factor: PyTorch's arithmetic, to the last bit.
+        return [lr * (1.0 / self.factor) for lr in _lrs(self.optimizer)]
+
+    def _get_closed_form_lr(self):
+        return [b * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+                for b in self.base_lrs]
 
 
 class ExponentialLR(LRScheduler):
@@ -266,6 +372,43 @@ class LinearLR(LRScheduler):
         slope = self.end_factor - self.start_factor
         return [b * (self.start_factor + slope * min(self.total_iters, self.last_epoch)
                      / self.total_iters) for b in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    r"""Decay the rate polynomially to 0 over ``total_iters`` epochs, then hold it there.
+
+    .. math:: \eta_t = \eta_0 \left(1 - \frac{\min(t, T)}{T}\right)^{p}
+              \qquad (T = \text{total\_iters},\ p = \text{power})
+
+    computed recursively, as PyTorch does, from the current rate:
+    :math:`\eta_t = \eta_{t-1} \left(\frac{1 - t/T}{1 - (t-1)/T}\right)^{p}`.
+    ``power=1`` is a straight line to zero.
+
+    >>> import nnlite as nl
+    >>> opt = nl.optim.SGD([nl.nn.Parameter(nl.zeros(1))], lr=1.0)
+    >>> sched = nl.optim.lr_scheduler.PolynomialLR(opt, total_iters=4, power=2.0)
+    >>> lrs = []
+    >>> for _ in range(6):
+    ...     lrs.append(round(sched.get_last_lr()[0], 4)); opt.step(); sched.step()
+    >>> lrs
+    [1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0]
+    """
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _lrs(self.optimizer)
+        decay_factor = ((1.0 - self.last_epoch / self.total_iters)
+                        / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return [lr * decay_factor for lr in _lrs(self.optimizer)]
+
+    def _get_closed_form_lr(self):
+        return [b * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+                for b in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -356,6 +499,160 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._set_lrs(self.get_lr())
 
 
+_CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+
+
+def _check_step_size(name, value, allow_zero):
+    """CyclicLR's half-cycle lengths: a number of batches (fractions allowed, as in PyTorch)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) \
+        and (value >= 0 if allow_zero else value > 0)   # NaN fails both comparisons
+    if not ok:
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"Expected {name} to be a {kind} number, but got {value!r}")
+
+
+class CyclicLR(LRScheduler):
+    r"""Cycle the rate between ``base_lr`` and ``max_lr`` (a triangle wave); call per batch.
+
+    Each cycle rises for ``step_size_up`` batches and falls for ``step_size_down``
+    (default: the same). With :math:`t` the batch index, :math:`S` the cycle
+    length, :math:`c = \lfloor 1 + t / S \rfloor` the cycle number (from 1) and
+    :math:`x = 1 + t/S - c \in [0, 1)` the position in it,
+
+    .. math::
+        h = \begin{cases} x / r & x \le r \\ (x - 1)/(r - 1) & x > r \end{cases}
+        \qquad r = \text{step\_size\_up} / S,
+
+    :math:`\eta_t = \eta_{base} + (\eta_{max} - \eta_{base})\, h\, s`, where the
+    amplitude scale :math:`s` is
+
+    * ``"triangular"``: :math:`1`;
+    * ``"triangular2"``: :math:`1 / 2^{c-1}`, the height halves every cycle;
+    * ``"exp_range"``: :math:`\gamma^{t}`, shrinking every batch;
+    * ``scale_fn(c)`` or ``scale_fn(t)`` (``scale_mode`` ``"cycle"`` or
+      ``"iterations"``) for a function of your own, which replaces ``mode``.
+
+    With ``cycle_momentum`` the momentum (or Adam's beta1, when the optimizer
+    has ``betas``) moves the opposite way,
+    :math:`\mu_t = \mu_{max} - (\mu_{max} - \mu_{base})\, h\, s`: high momentum
+    while the rate is low. Made with ``last_epoch=-1`` it sets each group's rate to
+    ``base_lr`` (and momentum to ``max_momentum``). Smith, "Cyclical Learning Rates
+    for Training Neural Networks" (WACV 2017).
+
+    >>> import nnlite as nl
+    >>> opt = nl.optim.SGD([nl.nn.Parameter(nl.zeros(1))], lr=0.1, momentum=0.9)
+    >>> sched = nl.optim.lr_scheduler.CyclicLR(opt, base_lr=0.1, max_lr=0.5, step_size_up=2,
+    ...                                        mode="triangular2")
+    >>> lrs = []
+    >>> for _ in range(9):
+    ...     lrs.append(round(sched.get_last_lr()[0], 4)); opt.step(); sched.step()
+    >>> lrs
+    [0.1, 0.3, 0.5, 0.3, 0.1, 0.2, 0.3, 0.2, 0.1]
+    """
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None,
+                 mode="triangular", gamma=1.0, scale_fn=None, scale_mode="cycle",
+                 cycle_momentum=True, base_momentum=0.8, max_momentum=0.9, last_epoch=-1):
+        _check_optimizer(optimizer)
+        # Every argument is checked before the optimizer is touched, so a refused call changes nothing.
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        max_lrs = _per_group("max_lr", optimizer, max_lr)
+        # A rise of 0 batches would divide by 0; a fall of 0 is a sawtooth, as in PyTorch.
+        _check_step_size("step_size_up", step_size_up, allow_zero=False)
+        if step_size_down is not None:
+            _check_step_size("step_size_down", step_size_down, allow_zero=True)
+        if mode not in _CYCLIC_MODES and scale_fn is None:
+            raise ValueError(f"mode is invalid and scale_fn is None: mode must be one of "
+                             f"{', '.join(map(repr, _CYCLIC_MODES))}, got {mode!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        if scale_fn is not None and not callable(scale_fn):
+            raise TypeError(f"scale_fn should be a function, but got {type(scale_fn).__name__}")
+        if cycle_momentum:
+            use_beta1 = _uses_beta1(optimizer)
+            base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                _set_group_value(group, "lr", lr)
+        # The attribute names (saved in state_dict) are PyTorch's, so checkpoints move both ways.
+        self.max_lrs = max_lrs
+        step_size_up = float(step_size_up)
+        step_size_down = float(step_size_down) if step_size_down is not None else step_size_up
+        self.total_size = step_size_up + step_size_down
+        self.step_ratio = step_size_up / self.total_size
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.use_beta1 = use_beta1
+            self.base_momentums = base_momentums
+            self.max_momentums = max_momentums
+            if last_epoch == -1:
+                for group, high, low in zip(optimizer.param_groups, max_momentums, base_momentums):
+                    _set_momentum(group, high, use_beta1)
+                    group["max_momentum"] = high
+                    group["base_momentum"] = low
+        super().__init__(optimizer, last_epoch)
+        # As in PyTorch: the first step ran from the groups' initial_lr, later ones from base_lr.
+        self.base_lrs = base_lrs
+
+    def _init_scale_fn(self):
+        # A built-in mode fixes what its scale is a function of; scale_mode only serves scale_fn.
+        if self._scale_fn_custom is None:
+            self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
+
+    def scale_fn(self, x):
+        """The amplitude scale at ``x`` (the cycle number or the batch index, see ``scale_mode``)."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            height = x / self.step_ratio
+        else:
+            height = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        # (high - low) * height first, then * scale: PyTorch's order, so the bits agree.
+        lrs = [low + (high - low) * height * scale for low, high in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums,
+                                        self.max_momentums):
+                _set_momentum(group, high - (high - low) * height * scale, self.use_beta1)
+        return lrs
+
+    def state_dict(self):
+        # The user's scale_fn is saved as PyTorch saves it: a callable object's attributes only.
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("optimizer", "_scale_fn_custom")}
+        state["_scale_fn_custom"] = _function_state(self._scale_fn_custom)
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        saved = state.pop("_scale_fn_custom", None)
+        state.pop("_scale_fn_ref", None)  # PyTorch never saves it; tolerate an older file's copy
+        self.__dict__.update(state)
+        if saved is not None:
+            if self._scale_fn_custom is None:
+                raise ValueError("the saved CyclicLR has a scale_fn object's attributes, but this "
+                                 "CyclicLR was made without scale_fn")
+            self._scale_fn_custom.__dict__.update(saved)
+        self._init_scale_fn()
+
+
 def _phase(end_step, start_lr, end_lr, start_momentum, end_momentum):
     """One phase of OneCycleLR: its last step and the param-group keys it anneals between."""
     return {"end_step": end_step, "start_lr": start_lr, "end_lr": end_lr,
@@ -418,24 +715,15 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with "
-                                 "`cycle_momentum` option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _uses_beta1(optimizer)
             if last_epoch == -1:
                 for group, high, low in zip(optimizer.param_groups,
                                             _per_group("max_momentum", optimizer, max_momentum),
                                             _per_group("base_momentum", optimizer, base_momentum)):
-                    self._set_momentum(group, high)
+                    _set_momentum(group, high, self.use_beta1)
                     group["max_momentum"] = high
                     group["base_momentum"] = low
         super().__init__(optimizer, last_epoch)
-
-    def _set_momentum(self, group, value):
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
-        else:
-            group["momentum"] = value
 
     def _anneal(self, start, end, pct):
         if self._anneal_func_type == "cos":
@@ -456,8 +744,9 @@ class OneCycleLR(LRScheduler):
                     pct = (step - start_step) / (end_step - start_step)
                     lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
                     if self.cycle_momentum:
-                        self._set_momentum(group, self._anneal(group[phase["start_momentum"]],
-                                                               group[phase["end_momentum"]], pct))
+                        _set_momentum(group, self._anneal(group[phase["start_momentum"]],
+                                                          group[phase["end_momentum"]], pct),
+                                      self.use_beta1)
                     break
                 start_step = end_step
         return lrs

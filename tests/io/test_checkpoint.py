@@ -291,7 +291,8 @@ def test_optimizer_class_mismatch_and_missing_section(tmp_path):
 # ---------------------------------------------------------------- schedulers --
 def _schedulers():
     lr_scheduler = nl.optim.lr_scheduler
-    candidates = {
+    # every scheduler in lr_scheduler.__all__ (checked below), some in two configurations
+    return {
         "StepLR": lambda o: lr_scheduler.StepLR(o, step_size=2, gamma=0.5),
         "MultiStepLR": lambda o: lr_scheduler.MultiStepLR(o, milestones=[1, 3], gamma=0.3),
         "ExponentialLR": lambda o: lr_scheduler.ExponentialLR(o, gamma=0.9),
@@ -302,14 +303,21 @@ def _schedulers():
         "PolynomialLR": lambda o: lr_scheduler.PolynomialLR(o, total_iters=6, power=2.0),
         "OneCycleLR": lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=10),
         "CyclicLR": lambda o: lr_scheduler.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=2),
+        "CyclicLR_exp_range": lambda o: lr_scheduler.CyclicLR(o, base_lr=[0.01], max_lr=0.1, step_size_up=2,
+                                                              step_size_down=1, mode="exp_range", gamma=0.9),
         "LambdaLR": lambda o: lr_scheduler.LambdaLR(o, lambda epoch: 0.9 ** epoch),
+        "MultiplicativeLR": lambda o: lr_scheduler.MultiplicativeLR(o, lambda epoch: 0.9),
         "ReduceLROnPlateau": lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=0, factor=0.5),
         "SequentialLR": lambda o: lr_scheduler.SequentialLR(
             o, [lr_scheduler.LinearLR(o, start_factor=0.1, total_iters=2), lr_scheduler.ExponentialLR(o, 0.8)], [2]),
         "ChainedScheduler": lambda o: lr_scheduler.ChainedScheduler(
             [lr_scheduler.StepLR(o, step_size=2, gamma=0.5), lr_scheduler.ExponentialLR(o, 0.9)]),
     }
-    return {n: f for n, f in candidates.items() if hasattr(lr_scheduler, n)}
+
+
+def test_the_round_trip_covers_every_scheduler():
+    covered = {name.split("_")[0] for name in _schedulers()}
+    assert covered == set(nl.optim.lr_scheduler.__all__) - {"LRScheduler"}
 
 
 def _scheduler_step(sched, i):

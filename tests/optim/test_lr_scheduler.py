@@ -38,6 +38,18 @@ SCHEDULES = {
                                                   anneal_strategy="linear", pct_start=0.25),
     "onecycle_three_phase": lambda m, o: m.OneCycleLR(o, max_lr=0.4, total_steps=41,
                                                        three_phase=True, div_factor=10.0),
+    "constant": lambda m, o: m.ConstantLR(o, factor=0.4, total_iters=6),
+    "constant_default": lambda m, o: m.ConstantLR(o),
+    "multiplicative": lambda m, o: m.MultiplicativeLR(o, lambda e: 0.9 + 0.05 * (e % 3)),
+    "multiplicative_per_group": lambda m, o: m.MultiplicativeLR(
+        o, [lambda e: 0.97, lambda e: 1 / (1 + 0.01 * e)]),
+    "polynomial": lambda m, o: m.PolynomialLR(o, total_iters=15, power=1.7),
+    "polynomial_default": lambda m, o: m.PolynomialLR(o),
+    "cyclic_triangular2": lambda m, o: m.CyclicLR(o, base_lr=[0.01, 0.002], max_lr=[0.1, 0.05],
+                                                   step_size_up=4, step_size_down=7,
+                                                   mode="triangular2"),
+    "cyclic_exp_range": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.2, step_size_up=5,
+                                                 mode="exp_range", gamma=0.97),
     "sequential": lambda m, o: m.SequentialLR(
         o, [m.LinearLR(o, start_factor=0.01, total_iters=5),
             m.CosineAnnealingLR(o, T_max=20), m.ExponentialLR(o, gamma=0.9)], milestones=[5, 25]),
@@ -114,7 +126,8 @@ def test_warm_restarts_fractional_epochs_equal_torch():
 
 
 @pytest.mark.parametrize("name", ["step", "cosine", "warm_restarts", "onecycle_cos", "sequential",
-                                  "chained", "linear", "multistep"])
+                                  "chained", "linear", "multistep", "constant", "multiplicative",
+                                  "polynomial", "cyclic_triangular2", "cyclic_exp_range"])
 def test_state_dict_resumes_the_schedule(name):
     opt, _ = _pair()
     full, _ = _run(SCHEDULES[name], opt, nls, 30)
@@ -199,7 +212,8 @@ def test_reduce_on_plateau_and_lambda_state_dicts_resume():
 
 
 @pytest.mark.parametrize("name", ["lambda", "step", "multistep", "exponential", "cosine", "linear",
-                                  "warm_restarts", "onecycle_cos"])
+                                  "warm_restarts", "onecycle_cos", "constant", "multiplicative",
+                                  "polynomial", "cyclic_triangular2"])
 def test_step_with_an_epoch_jumps_like_torch(name):
     """The deprecated ``step(epoch)`` sets last_epoch and uses the closed form, as in PyTorch."""
     tls = torch_or_skip().optim.lr_scheduler
@@ -235,7 +249,8 @@ def test_scheduler_argument_and_base_class_errors_match_torch():
         nl.optim.Optimizer([nl.nn.Parameter(nl.zeros(2))], {"lr": 0.1}).step()
 
 
-@pytest.mark.parametrize("name", ["step", "cosine", "warm_restarts", "onecycle_cos", "sequential"])
+@pytest.mark.parametrize("name", ["step", "cosine", "warm_restarts", "onecycle_cos", "sequential",
+                                  "constant", "multiplicative", "polynomial"])
 def test_a_tensor_lr_is_scheduled_in_place_like_torch(name):
     """A Tensor lr stays the same object, filled with each new rate; initial_lr is a copy."""
     torch = torch_or_skip()

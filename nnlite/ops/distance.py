@@ -18,6 +18,7 @@ from .elementwise_choice import clamp
 from .promotion import broadcast_shape
 from .sums import sum as _sum
 from .broadcasting import broadcast_to
+from .dims import _dim
 from .vector_norm import norm
 
 
@@ -53,6 +54,7 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
     >>> normalize(nl.tensor([[3.0, 4.0], [0.0, 0.0]], dtype=nl.float64)).data.tolist()
     [[0.6, 0.8], [0.0, 0.0]]
     """
+    dim = _dim("normalize", dim, input.ndim)
     return input / clamp(vector_norm(input, p, dim, keepdim=True), min=eps)
 
 
@@ -69,6 +71,7 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     [0.0, 1.0]
     """
     shape = broadcast_shape("cosine_similarity", x1=x1, x2=x2)
+    dim = _dim("cosine_similarity", dim, len(shape))
     x1 = x1 if tuple(x1.shape) == shape else broadcast_to(x1, shape)
     x2 = x2 if tuple(x2.shape) == shape else broadcast_to(x2, shape)
     n1 = FloorValue.apply(norm(x1, 2, dim, keepdim=True), eps)

@@ -542,8 +542,36 @@ def test_distance_errors():
     with pytest.raises(ValueError, match=r"pairwise_distance: shapes must broadcast together, got x1 \(6, 4\), "
                                          r"x2 \(5, 4\)"):
         F.pairwise_distance(nl.tensor(X), nl.tensor(X[:5]))
-    with pytest.raises(IndexError, match="dim 2 is out of range for a tensor with 2 dims"):
+    with pytest.raises(IndexError, match="normalize: dim 2 is out of range for a tensor with 2 dims"):
         F.normalize(nl.tensor(X), dim=2)
+
+
+DISTANCE_DIMS = [(F.cosine_similarity, [1.0, 2.0], 1), (F.cosine_similarity, [1.0, 2.0], -2),
+                 (F.cosine_similarity, 3.0, 1), (F.normalize, [1.0, 2.0], 1), (F.normalize, 3.0, -2)]
+
+
+def _operands(fn, lib, x):
+    """The tensor arguments of ``fn`` made of ``x``: two for cosine_similarity, one for normalize."""
+    return [lib.tensor(x)] * (2 if fn is F.cosine_similarity else 1)
+
+
+@pytest.mark.parametrize("fn,x,dim", DISTANCE_DIMS)
+def test_a_dim_out_of_range_names_the_operation(fn, x, dim):
+    ndim = np.ndim(x)
+    with pytest.raises(IndexError, match=rf"{fn.__name__}: dim {dim} is out of range for a tensor with {ndim} dims "
+                                         r"\(expected a dim in \[-1, 0\]\)"):
+        fn(*_operands(fn, nl, x), dim=dim)
+    with pytest.raises(TypeError, match=rf"{fn.__name__}: dim must be an int, got float"):
+        fn(*_operands(fn, nl, x), dim=0.0)
+    # a 0-dim input takes dims 0 and -1, as if it had one dim (PyTorch's rule)
+    assert fn(*_operands(fn, nl, 3.0), dim=-1).item() == 1.0
+
+
+@pytest.mark.parametrize("fn,x,dim", DISTANCE_DIMS)
+def test_a_dim_out_of_range_is_an_index_error_in_torch_too(fn, x, dim):
+    torch = torch_or_skip()
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        getattr(torch.nn.functional, fn.__name__)(*_operands(fn, torch, x), dim=dim)
 
 
 def test_float32_in_float32_out():

@@ -14,9 +14,10 @@ from .._kernels import K
 from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor, is_floating_dtype
 from .casting import cast
+from .elementary import xlogy
 from .elementwise_choice import where
 from .indexing import gather
-from .pointwise import exp, log, softplus
+from .pointwise import exp, softplus
 from .permutation import movedim
 from .promotion import DTypeMismatchError, promoted_dtype, writable_dtype
 from .shape import reshape
@@ -317,6 +318,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """KL(target || q) pointwise: target * (log target - input), with ``input = log q``.
 
+    Written as ``xlogy(target, target) - target * input``, as PyTorch writes it: a
+    zero target contributes 0 (its target gradient is NaN, 0 / 0, as in PyTorch) and a
+    negative target gives NaN, the log of a negative number.
+
     ``reduction='batchmean'`` (sum / batch size) is the mathematical KL
     divergence per sample; 'mean' divides by every element, as PyTorch does.
     """
@@ -325,10 +330,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     _same_shape("kl_div", input, target)
     if log_target:
         loss = exp(target) * (target - input)
-    else:
-        positive = _data(target) > 0
-        safe = where(positive, target, np.ones((), target.dtype))
-        loss = target * (log(safe) - input)
+    else:   # 0 log 0 = 0, as PyTorch holds it; a negative target gives NaN, as there
+        loss = xlogy(target, target) - target * input
     if reduction == "batchmean":
         return _sum(loss) / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)

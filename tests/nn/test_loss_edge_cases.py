@@ -1,0 +1,63 @@
+"""Losses at the edges of their domains, and their argument checks, as PyTorch has them.
+
+Each case states the expected values or error on its own (so it runs without
+PyTorch) and, where PyTorch is installed, compares values and gradients with it
+in float64.
+"""
+import math
+
+import numpy as np
+import pytest
+from helpers import torch_or_skip
+
+import nnlite as nl
+from nnlite.autograd import gradcheck
+
+F = nl.nn.functional
+
+
+def _grads(fn, arrays, module):
+    """Value and gradients of ``sum(fn(*arrays))`` in float64, with nnlite or torch as ``module``."""
+    leaves = [module.tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in arrays]
+    out = fn(*leaves)
+    out.sum().backward()
+    value = out.data if module is nl else out.detach().numpy()
+    return np.asarray(value), [np.asarray(leaf.grad.data if module is nl else leaf.grad.numpy()) for leaf in leaves]
+
+
+def _same_as_torch(ours, theirs, arrays):
+    torch = torch_or_skip()
+    value, grads = _grads(ours, arrays, nl)
+    value_t, grads_t = _grads(theirs, arrays, torch)
+    np.testing.assert_allclose(value, value_t, rtol=1e-12, atol=1e-12)
+    for g, gt in zip(grads, grads_t):
+        np.testing.assert_allclose(g, gt, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------- kl_div ---
+
+KL_INPUT, KL_TARGET = [-0.5, -1.0, -0.3], [-0.2, 0.5, 0.0]
+
+
+def test_kl_div_negative_target_is_nan_and_zero_target_is_zero():
+    loss, (g_input, g_target) = _grads(lambda x, t: F.kl_div(x, t, reduction="none"), [KL_INPUT, KL_TARGET], nl)
+    assert math.isnan(loss[0])
+    assert loss[1] == pytest.approx(0.5 * (math.log(0.5) + 1.0))
+    assert loss[2] == 0.0
+    np.testing.assert_array_equal(g_input, [0.2, -0.5, 0.0])        # d/d input = -target
+    assert math.isnan(g_target[0]) and math.isnan(g_target[2])      # log of a negative; 0 / 0
+    assert g_target[1] == pytest.approx(math.log(0.5) + 1.0 + 1.0)  # log t + 1 - input
+
+
+def test_kl_div_target_gradient_by_finite_differences():
+    x = nl.tensor([[-0.5, -1.0, -0.3]], dtype=nl.float64, requires_grad=True)
+    t = nl.tensor([[0.2, 0.5, 1.3]], dtype=nl.float64, requires_grad=True)
+    for reduction in ("none", "sum", "batchmean"):
+        assert gradcheck(lambda a, b: F.kl_div(a, b, reduction=reduction), [x, t])
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean", "batchmean"])
+def test_kl_div_edges_match_torch(reduction):
+    torch = torch_or_skip()
+    _same_as_torch(lambda x, t: F.kl_div(x, t, reduction=reduction),
+                   lambda x, t: torch.nn.functional.kl_div(x, t, reduction=reduction), [KL_INPUT, KL_TARGET])

@@ -8,6 +8,7 @@ gradients and the optimizer's state. A subclass's ``step()`` then reads like
 the algorithm: for each run of parameters (usually the whole group) it hands
 the flat buffers to one fused kernel call.
 """
+import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -177,6 +178,10 @@ class Optimizer:
                 unique.append(p)
                 if names is not None:
                     unique_names.append(names[i])
+        if len(unique) < len(params):
+            # PyTorch warns too, but keeps both entries and updates such a parameter twice a step
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; each is kept "
+                          "once and updated once a step", UserWarning, stacklevel=3)
         for other in self.param_groups:
             if any(id(p) in seen for p in other["params"]):
                 raise ValueError("some parameters appear in more than one parameter group")

@@ -74,7 +74,8 @@ def test_gradients_accumulate_into_the_grad_buffer():
 def test_tied_parameter_takes_one_slot():
     w = Parameter(np.ones((3, 3)), kind="weight")
     b = Parameter(np.zeros(3), kind="bias")
-    opt = nl.optim.SGD([w, b, w], lr=0.5)
+    with pytest.warns(UserWarning, match="duplicate parameters; each is kept once"):   # PyTorch warns too
+        opt = nl.optim.SGD([w, b, w], lr=0.5)
     [buf] = opt._arenas[0]
     assert [s.param for s in buf.slots] == [w, b]
     assert len(opt.param_groups[0]["params"]) == 2

@@ -66,11 +66,20 @@ class BinaryCrossEntropy(Function):
         return gx, gt
 
 
+def _in_unit_interval(name, values, hint=""):
+    """Refuse ``values`` outside [0, 1] (NaN included), as PyTorch's BCE refuses its input and target."""
+    outside = ~((values >= 0) & (values <= 1))
+    if outside.any():
+        raise ValueError(f"binary_cross_entropy: {name} must hold probabilities in [0, 1]{hint}; got "
+                         f"{int(outside.sum())} value(s) outside, e.g. {float(values[outside][0])}")
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """``-[t log x + (1 - t) log(1 - x)]`` for probabilities ``x``, each log floored at -100 as in PyTorch.
 
     ``input`` holds probabilities in [0, 1] (a sigmoid's output) and ``target``
-    has its shape and, as in PyTorch, its dtype; ``weight`` broadcasts to that shape
+    has its shape and, as in PyTorch, its dtype, with values in [0, 1] too (either
+    outside, or NaN, is a ValueError); ``weight`` broadcasts to that shape
     and rescales each element (the loss keeps the input's dtype, as in PyTorch);
     "mean" averages over elements. On logits,
     :func:`binary_cross_entropy_with_logits` is the stabler choice.
@@ -83,12 +92,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     _check_reduction("binary_cross_entropy", reduction)
     _same_shape("binary_cross_entropy", input, target)
     _input_dtype("binary_cross_entropy", "target", target, input)
-    x = input.data
-    outside = ~((x >= 0) & (x <= 1))   # NaN is outside too
-    if outside.any():
-        raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1] (apply sigmoid first, "
-                         f"or use binary_cross_entropy_with_logits on logits); got {int(outside.sum())} "
-                         f"value(s) outside, e.g. {float(x[outside][0])}")
+    _in_unit_interval("input", input.data, " (apply sigmoid first, or use binary_cross_entropy_with_logits "
+                                           "on logits)")
+    _in_unit_interval("target", _data(target))
     loss = BinaryCrossEntropy.apply(input, _float_target(target, input))
     if weight is not None:
         _broadcasts_to("binary_cross_entropy", "weight", weight, input.shape)

@@ -61,3 +61,28 @@ def test_kl_div_edges_match_torch(reduction):
     torch = torch_or_skip()
     _same_as_torch(lambda x, t: F.kl_div(x, t, reduction=reduction),
                    lambda x, t: torch.nn.functional.kl_div(x, t, reduction=reduction), [KL_INPUT, KL_TARGET])
+
+
+# ---------------------------------------------------- binary_cross_entropy ---
+
+@pytest.mark.parametrize("input, target, name", [([0.5, 0.5], [2.0, 0.5], "target"),
+                                                  ([0.5, 0.5], [-0.1, 0.5], "target"),
+                                                  ([0.5, 0.5], [float("nan"), 0.5], "target"),
+                                                  ([1.5, 0.5], [2.0, 0.5], "input")])   # input is checked first
+def test_binary_cross_entropy_refuses_values_outside_zero_one(input, target, name):
+    with pytest.raises(ValueError, match=rf"binary_cross_entropy: {name} must hold probabilities in \[0, 1\].*"
+                                         r"got 1 value\(s\) outside"):
+        F.binary_cross_entropy(nl.tensor(input), nl.tensor(target))
+
+
+def test_binary_cross_entropy_refuses_what_torch_refuses():
+    torch = torch_or_skip()
+    for input, target, name in [([0.5, 0.5], [2.0, 0.5], "target"), ([1.5, 0.5], [2.0, 0.5], "input")]:
+        with pytest.raises(RuntimeError, match=f"all elements of {name} should be between 0 and 1"):
+            torch.nn.functional.binary_cross_entropy(torch.tensor(input), torch.tensor(target))
+
+
+def test_binary_cross_entropy_takes_targets_at_the_ends_of_zero_one():
+    loss = F.binary_cross_entropy(nl.tensor([0.25, 0.5, 0.75]), nl.tensor([0.0, 1.0, 0.5]), reduction="none")
+    np.testing.assert_allclose(loss.data, [-math.log(0.75), -math.log(0.5), -math.log(math.sqrt(0.75 * 0.25))],
+                               rtol=1e-6)

@@ -20,10 +20,14 @@ takes it out again (for instance to swap in another task's adapter).
 """
 import math
 
+import numpy as np
+
 from .. import ops
+from .._kernels import checks
 from ..autograd import no_grad
 from ..parameter import Parameter
 from . import init
+from ._checks import require_ints
 from .linear import Linear
 from .module import Module
 
@@ -50,11 +54,8 @@ class LoRALinear(Module):
         super().__init__()
         if not isinstance(base, Linear):
             raise TypeError(f"LoRALinear: base must be an nn.Linear, got {type(base).__name__}")
-        if int(r) != r or r < 1:
-            raise ValueError(f"LoRALinear: rank r must be a positive integer, got {r!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"LoRALinear: dropout must be in [0, 1), got {dropout!r}")
-        self.r, self.alpha = int(r), float(alpha)
+        r, alpha, dropout = _lora_arguments("LoRALinear", r, alpha, dropout)
+        self.r, self.alpha = r, alpha
         self.scaling = self.alpha / self.r
         base.requires_grad_(False)
         self.base = base
@@ -106,6 +107,27 @@ class LoRALinear(Module):
         return f"r={self.r}, alpha={self.alpha}, merged={self.merged}"
 
 
+def _lora_arguments(op, r, alpha, dropout):
+    """(r, alpha, dropout) checked: a rank that is an int >= 1, a finite real ``alpha`` (a NaN or
+    infinite one would make every output NaN or infinite from the first step on) and a dropout
+    probability in [0, 1). A bool is refused for each, as a mistake rather than 1 or 0."""
+    require_ints(op, r=r)
+    if r < 1:
+        raise ValueError(f"{op}: rank r must be a positive integer, got {r!r}")
+    for name, value in (("alpha", alpha), ("dropout", dropout)):
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{op}: {name} must be a real number, got bool")
+    alpha = checks.real_number(op, "alpha", alpha)
+    if not math.isfinite(alpha):
+        raise ValueError(f"{op}: alpha must be a finite number, got {alpha!r}")
+    return int(r), alpha, checks.real_in(op, "dropout", dropout, 0.0, 1.0, high_open=True)
+
+
+def _require_module(op, model):
+    if not isinstance(model, Module):
+        raise TypeError(f"{op}: model must be an nn.Module, got {type(model).__name__}")
+
+
 def _parent_and_name(model, dotted):
     parent, _, name = dotted.rpartition(".")
     return model.get_submodule(parent), name
@@ -125,6 +147,15 @@ def add_lora(model, target_modules=None, r=4, alpha=1.0, dropout=0.0):
     >>> type(m[0]).__name__, m.num_parameters(trainable_only=True)
     ('LoRALinear', 32)
     """
+    _require_module("add_lora", model)
+    if target_modules is not None:
+        # a lone string would be read letter by letter, each letter a name suffix to match
+        if not (isinstance(target_modules, (list, tuple, set)) and all(isinstance(t, str) for t in target_modules)):
+            hint = f" (one name is written [{target_modules!r}])" if isinstance(target_modules, str) else ""
+            raise TypeError(f"add_lora: target_modules must be None or a list of module names, got "
+                            f"{target_modules!r}{hint}")
+        target_modules = list(target_modules)
+    r, alpha, dropout = _lora_arguments("add_lora", r, alpha, dropout)
     model.requires_grad_(False)
     chosen = [name for name, m in model.named_modules()
               if type(m) is Linear and name and (target_modules is None or any(
@@ -139,6 +170,7 @@ def add_lora(model, target_modules=None, r=4, alpha=1.0, dropout=0.0):
 
 def merge_lora(model):
     """Merge every :class:`LoRALinear` and put its base Linear back in its place; returns ``model``."""
+    _require_module("merge_lora", model)
     names = [name for name, m in model.named_modules() if isinstance(m, LoRALinear)]
     for name in names:
         parent, attr = _parent_and_name(model, name)

@@ -79,3 +79,43 @@ def test_bad_input():
         nl.nn.LoRALinear(nl.nn.Linear(2, 2), r=0)
     with pytest.raises(ValueError, match="no Linear in the model matches"):
         nl.nn.lora.add_lora(nl.nn.Sequential(nl.nn.Linear(2, 2)), target_modules=["7"])
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    (dict(alpha=float("nan")), ValueError, r"LoRALinear: alpha must be a finite number, got nan"),
+    (dict(alpha=float("inf")), ValueError, r"LoRALinear: alpha must be a finite number, got inf"),
+    (dict(alpha=True), TypeError, r"LoRALinear: alpha must be a real number, got bool"),
+    (dict(alpha="2"), TypeError, r"LoRALinear: alpha must be a real number .*got str"),
+    (dict(r=2.0), TypeError, r"LoRALinear: r must be an int, got float 2.0"),
+    (dict(r=True), TypeError, r"LoRALinear: r must be an int, got bool"),
+    (dict(dropout=True), TypeError, r"LoRALinear: dropout must be a real number, got bool"),
+    (dict(dropout=1.0), ValueError, r"LoRALinear: dropout must be in \[0, 1\), got 1.0"),
+])
+def test_lora_linear_refuses_bad_arguments_by_name(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        nl.nn.LoRALinear(nl.nn.Linear(3, 3), **kwargs)
+
+
+def test_lora_linear_takes_numpy_numbers_and_a_negative_alpha():
+    layer = nl.nn.LoRALinear(nl.nn.Linear(3, 3), r=np.int64(2), alpha=np.float32(-3.0))
+    assert (layer.r, layer.scaling) == (2, -1.5) and type(layer.r) is int
+
+
+def test_add_and_merge_lora_name_what_they_expected():
+    with pytest.raises(TypeError, match="add_lora: model must be an nn.Module, got ndarray"):
+        nl.nn.lora.add_lora(np.zeros(3))
+    with pytest.raises(TypeError, match="merge_lora: model must be an nn.Module, got NoneType"):
+        nl.nn.lora.merge_lora(None)
+    model = nl.nn.Sequential(nl.nn.Linear(2, 2))
+    # a lone string would be matched letter by letter
+    with pytest.raises(TypeError, match=r"add_lora: target_modules must be None or a list of module names, "
+                                        r"got '0' \(one name is written \['0'\]\)"):
+        nl.nn.lora.add_lora(model, target_modules="0")
+    with pytest.raises(TypeError, match=r"target_modules must be None or a list of module names, got \[0\]"):
+        nl.nn.lora.add_lora(model, target_modules=[0])
+    with pytest.raises(ValueError, match="add_lora: alpha must be a finite number, got nan"):
+        nl.nn.lora.add_lora(model, alpha=float("nan"))
+    # a refused call leaves the model as it was: nothing wrapped, nothing frozen
+    assert type(model[0]) is nl.nn.Linear and model[0].weight.requires_grad
+    nl.nn.lora.add_lora(model, target_modules=("0",), r=1)
+    assert type(model[0]) is nl.nn.LoRALinear

@@ -124,6 +124,13 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     ``full=True`` adds Stirling's approximation of ``log t!`` for targets above 1
     (PyTorch leaves it out where t <= 1). ``input`` and ``target`` broadcast.
 
+    With ``full=True`` the gradient with respect to a target t <= 0 is finite here
+    (``-input``, or ``-log(input + eps)``), the slope of a loss whose Stirling term is
+    0 for every t <= 1. PyTorch 2.13's is NaN there, an artefact of its backward: it
+    computes the term for every target and masks it afterwards, so the masked zero
+    gradient meets ``log 0`` (0 * inf) or the log of a negative number. For targets
+    above 0 the two agree.
+
     >>> import nnlite as nl
     >>> poisson_nll_loss(nl.tensor([0.0]), nl.tensor([2.0])).item()   # e^0 - 2 * 0
     1.0

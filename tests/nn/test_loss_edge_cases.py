@@ -86,3 +86,52 @@ def test_binary_cross_entropy_takes_targets_at_the_ends_of_zero_one():
     loss = F.binary_cross_entropy(nl.tensor([0.25, 0.5, 0.75]), nl.tensor([0.0, 1.0, 0.5]), reduction="none")
     np.testing.assert_allclose(loss.data, [-math.log(0.75), -math.log(0.5), -math.log(math.sqrt(0.75 * 0.25))],
                                rtol=1e-6)
+
+
+# -------------------------------------------------------- poisson_nll_loss ---
+
+POISSON_INPUT, POISSON_TARGET = [0.5, 2.0, 1.5, 3.0, 0.7], [0.0, 3.0, 1.0, 0.5, -0.5]
+
+
+@pytest.mark.parametrize("log_input", [True, False])
+def test_poisson_full_adds_stirling_only_above_one(log_input):
+    loss, (g_input, g_target) = _grads(lambda x, t: F.poisson_nll_loss(x, t, log_input=log_input, full=True,
+                                                                      reduction="none"),
+                                       [POISSON_INPUT, POISSON_TARGET], nl)
+    x, t = np.array(POISSON_INPUT), np.array(POISSON_TARGET)
+    rate_term = np.exp(x) - t * x if log_input else x - t * np.log(x + 1e-8)
+    stirling = np.where(t > 1, t * np.log(np.abs(t)) - t + 0.5 * np.log(2 * math.pi * np.abs(t)), 0.0)
+    np.testing.assert_allclose(loss, rate_term + stirling, rtol=1e-12)
+    # d/dt: the rate term's -input (or -log(input + eps)), plus Stirling's log t + 1 / (2 t) above 1
+    slope = -x if log_input else -np.log(x + 1e-8)
+    np.testing.assert_allclose(g_target, slope + np.where(t > 1, np.log(np.abs(t)) + 0.5 / np.abs(t), 0.0),
+                               rtol=1e-12)
+    assert np.isfinite(g_target[0])   # a target of 0: the Stirling term is 0 all around it
+
+
+def test_poisson_full_gradients_by_finite_differences():
+    x = nl.tensor(POISSON_INPUT, dtype=nl.float64, requires_grad=True)
+    t = nl.tensor([0.0, 3.0, 1.2, 0.5, -0.5], dtype=nl.float64, requires_grad=True)   # the loss jumps at t = 1
+    for log_input in (True, False):
+        assert gradcheck(lambda a, b: F.poisson_nll_loss(a, b, log_input=log_input, full=True, reduction="sum"),
+                         [x, t])
+
+
+@pytest.mark.parametrize("log_input", [True, False])
+def test_poisson_full_matches_torch_except_its_nan_at_targets_up_to_zero(log_input):
+    torch = torch_or_skip()
+    ours = lambda x, t: F.poisson_nll_loss(x, t, log_input=log_input, full=True, reduction="none")  # noqa: E731
+    theirs = lambda x, t: torch.nn.functional.poisson_nll_loss(x, t, log_input=log_input, full=True,  # noqa: E731
+                                                               reduction="none")
+    _same_as_torch(ours, theirs, [POISSON_INPUT[1:4], POISSON_TARGET[1:4]])
+    value, (g_input, g_target) = _grads(ours, [POISSON_INPUT, POISSON_TARGET], nl)
+    value_t, (g_input_t, g_target_t) = _grads(theirs, [POISSON_INPUT, POISSON_TARGET], torch)
+    np.testing.assert_allclose(value, value_t, rtol=1e-12)
+    np.testing.assert_allclose(g_input, g_input_t, rtol=1e-12)
+    np.testing.assert_allclose(g_target[1:4], g_target_t[1:4], rtol=1e-12)
+    # PyTorch masks a Stirling term it computed at t = 0 and t < 0 too, and its backward meets log'(0) or
+    # log of a negative number; the loss there is the rate term alone
+    x = np.array(POISSON_INPUT)
+    slope = -x if log_input else -np.log(x + 1e-8)
+    assert np.isnan(g_target_t[[0, 4]]).all()
+    np.testing.assert_allclose(g_target[[0, 4]], slope[[0, 4]], rtol=1e-12)

@@ -9,7 +9,6 @@ The margin and embedding losses are in ``margin_loss.py``.
 from ..parameter import Buffer
 from ..tensor import Tensor
 from . import functional as F
-from ._checks import require_ints
 from .module import Module
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss",
@@ -53,7 +52,6 @@ class CrossEntropyLoss(_Loss):
                  label_smoothing=0.0):
         super().__init__(size_average, reduce, reduction)
         self._buffer("weight", weight)
-        require_ints("CrossEntropyLoss", ignore_index=ignore_index)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input, target):
@@ -67,7 +65,6 @@ class NLLLoss(_Loss):
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
         super().__init__(size_average, reduce, reduction)
         self._buffer("weight", weight)
-        require_ints("NLLLoss", ignore_index=ignore_index)
         self.ignore_index = ignore_index
 
     def forward(self, input, target):

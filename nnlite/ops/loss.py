@@ -11,6 +11,7 @@ Poisson rates and Gaussian means and variances in ``likelihood.py``.
 import numpy as np
 
 from .._kernels import K
+from .._kernels.checks import integer
 from ..autograd import Function, constant, is_grad_enabled
 from ..tensor import Tensor, is_floating_dtype
 from .casting import cast
@@ -176,11 +177,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     ``input`` holds logits of shape (N, C), (N, C, d1, ...) or (C,); ``target``
     holds class indices of shape (N,), (N, d1, ...) or (), or class
     probabilities of ``input``'s shape. ``weight`` (C,) rescales classes;
-    targets equal to ``ignore_index`` contribute nothing; ``label_smoothing``
+    targets equal to ``ignore_index`` (an int) contribute nothing; ``label_smoothing``
     mixes the target with the uniform distribution (Szegedy et al., 2016).
     """
     reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("cross_entropy", reduction)
+    ignore_index = integer("cross_entropy", "ignore_index", ignore_index)   # 1.5 or True: a TypeError
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if isinstance(target, Tensor) and is_floating_dtype(target.dtype):
@@ -190,7 +192,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if weight is not None and tuple(weight.shape) != (rows.shape[1],):
         raise ValueError(f"cross_entropy: weight must have shape ({rows.shape[1]},), got {tuple(weight.shape)}")
     w = None if weight is None else np.ascontiguousarray(_data(weight), dtype=input.dtype)
-    loss = CrossEntropy.apply(rows, t, w, int(ignore_index), float(label_smoothing), reduction)
+    loss = CrossEntropy.apply(rows, t, w, ignore_index, float(label_smoothing), reduction)
     return reshape(loss, shape) if reduction == "none" else loss
 
 
@@ -201,6 +203,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     """
     reduction = _legacy(reduction, size_average, reduce)
     _check_reduction("nll_loss", reduction)
+    ignore_index = integer("nll_loss", "ignore_index", ignore_index)
     rows, t, shape = _class_rows("nll_loss", input, target)
     _input_dtype("nll_loss", "weight", weight, input)
     n, c = rows.shape

@@ -135,3 +135,43 @@ def test_poisson_full_matches_torch_except_its_nan_at_targets_up_to_zero(log_inp
     slope = -x if log_input else -np.log(x + 1e-8)
     assert np.isnan(g_target_t[[0, 4]]).all()
     np.testing.assert_allclose(g_target[[0, 4]], slope[[0, 4]], rtol=1e-12)
+
+
+# ------------------------------------------------------------ ignore_index ---
+
+CLASS_LOGITS, CLASS_TARGET = np.array([[0.2, -1.0, 0.5], [1.5, 0.1, -0.3]]), np.array([0, 2])
+
+
+@pytest.mark.parametrize("ignore_index, given", [(1.5, "float"), (True, "bool"), (2.0, "float"), (None, "NoneType")])
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_ignore_index_that_is_not_an_int_is_refused_by_name(op, ignore_index, given):
+    with pytest.raises(TypeError, match=f"{op}: ignore_index must be an int, got {given}"):
+        getattr(F, op)(nl.tensor(CLASS_LOGITS), nl.tensor(CLASS_TARGET), ignore_index=ignore_index)
+
+
+@pytest.mark.parametrize("module, op", [("CrossEntropyLoss", "cross_entropy"), ("NLLLoss", "nll_loss")])
+def test_loss_modules_refuse_it_when_called_as_torch_does(module, op):
+    loss = getattr(nl.nn, module)(ignore_index=1.5)
+    with pytest.raises(TypeError, match=f"{op}: ignore_index must be an int, got float"):
+        loss(nl.tensor(CLASS_LOGITS), nl.tensor(CLASS_TARGET))
+    torch = torch_or_skip()
+    with pytest.raises(TypeError, match="ignore_index.*must be int, not float"):
+        getattr(torch.nn, module)(ignore_index=1.5)(torch.tensor(CLASS_LOGITS), torch.tensor(CLASS_TARGET))
+
+
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_an_integer_ignore_index_of_any_int_type_still_ignores(op):
+    fn = getattr(F, op)
+    x = nl.tensor(CLASS_LOGITS)
+    only_first = fn(x[:1], nl.tensor(CLASS_TARGET[:1]))
+    for ignore_index in (2, np.int64(2), np.int32(2)):
+        assert fn(x, nl.tensor(CLASS_TARGET), ignore_index=ignore_index).item() == pytest.approx(only_first.item())
+
+
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_torch_refuses_a_float_or_bool_ignore_index(op):
+    torch = torch_or_skip()
+    for ignore_index, given in ((1.5, "float"), (True, "bool")):
+        with pytest.raises(TypeError, match=f"must be int, not {given}"):
+            getattr(torch.nn.functional, op)(torch.tensor(CLASS_LOGITS), torch.tensor(CLASS_TARGET),
+                                             ignore_index=ignore_index)

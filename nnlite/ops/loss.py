@@ -101,11 +101,12 @@ def _class_rows(op, input, target):
     t = np.asarray(_data(target))
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: class-index targets must be integers, got {t.dtype}")
+    class_dim = 1 if input.ndim > 1 else 0   # an unbatched (C,) input holds its classes in dim 0
     expect = input.shape[:1] + input.shape[2:] if input.ndim > 1 else ()
     if t.shape != expect:
-        raise ValueError(f"{op}: input of shape {tuple(input.shape)} (class dim 1) needs a target of "
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} (class dim {class_dim}) needs a target of "
                          f"shape {expect}, got {t.shape}")
-    c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    c = input.shape[class_dim]
     if input.ndim > 2:
         rows = reshape(movedim(input, 1, -1), (-1, c))
     else:   # (N, C) already is the rows: no reshape node in the graph

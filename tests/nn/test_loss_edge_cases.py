@@ -175,3 +175,14 @@ def test_torch_refuses_a_float_or_bool_ignore_index(op):
         with pytest.raises(TypeError, match=f"must be int, not {given}"):
             getattr(torch.nn.functional, op)(torch.tensor(CLASS_LOGITS), torch.tensor(CLASS_TARGET),
                                              ignore_index=ignore_index)
+
+
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_a_target_of_the_wrong_shape_names_the_class_dim_the_input_has(op):
+    fn = getattr(F, op)
+    with pytest.raises(ValueError, match=rf"{op}: input of shape \(3,\) \(class dim 0\) needs a target of "
+                                         r"shape \(\), got \(2,\)"):
+        fn(nl.tensor([1.0, 2.0, 3.0]), nl.tensor([1, 2]))
+    with pytest.raises(ValueError, match=rf"{op}: input of shape \(2, 3\) \(class dim 1\) needs a target of "
+                                         r"shape \(2,\), got \(3,\)"):
+        fn(nl.tensor(CLASS_LOGITS), nl.tensor([0, 1, 2]))

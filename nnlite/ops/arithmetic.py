@@ -110,6 +110,52 @@ class Div(Function):
         return ga, gb
 
 
+def _trunc_divide(a, b, dtype=None):
+    """a / b rounded toward zero. For integers: the floor quotient, one up where the exact
+    quotient is negative and not whole (NumPy has no integer division that truncates)."""
+    if np.result_type(a, b).kind in "iu":
+        q = np.floor_divide(a, b)
+        return q + ((q * b != a) & ((a < 0) != (b < 0)))
+    return np.trunc(np.true_divide(a, b, dtype=dtype))
+
+
+def _floor_steps(a, b):
+    """floor(a / b) by CPython's steps for floats (``float_floor_div``), each one rounded to the
+    operands' dtype: how PyTorch computes it for two float16 or two bfloat16 tensors. NumPy's
+    ``floor_divide`` takes the same steps in float32 and rounds once, which differs in the last bit."""
+    mod = np.fmod(a, b)
+    div = (a - mod) / b
+    div = np.where((mod != 0) & ((b < 0) != (mod < 0)), div - 1, div)
+    floor = np.floor(div)
+    floor = np.where(div - floor > 0.5, floor + 1, floor)   # div was whole but rounded just below it
+    return np.where(div == 0, np.copysign(0, a / b), np.where(b == 0, a / b, floor))
+
+
+class RoundedDiv(Function):
+    """a / b rounded toward zero ("trunc") or toward -inf ("floor"), in the operands' dtype.
+
+    A step function of both operands, flat between its jumps: its gradient is 0 for
+    each, as PyTorch gives it (not an error, unlike ``floor_divide``'s).
+    """
+    saves_inputs = False
+
+    def forward(self, a, b, rounding_mode):
+        if self.recording:
+            self.shapes = (_shape(a), _shape(b))
+        divide = _trunc_divide if rounding_mode == "trunc" else np.floor_divide
+        # a float divisor 0 gives ±inf or NaN, and int8 -128 // -1 wraps to -128, as in PyTorch
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = divide(a, b)
+            if is_half(out.dtype) and rounding_mode == "floor":
+                out = _floor_steps(a, b)
+            return opmath.with_number(divide, a, b, out)   # a half tensor and one number: in float32
+
+    def backward(self, grad):
+        a, b = self.inputs[:2]
+        return (constant(np.zeros(self.shapes[0], grad.dtype)) if _wants(a) else None,
+                constant(np.zeros(self.shapes[1], grad.dtype)) if _wants(b) else None, None)
+
+
 class Pow(Function):
     """a ** b. d/da = b a^(b-1);  d/db = a^b log a.
 
@@ -279,10 +325,34 @@ def mul(input, other):
     return Mul.apply(input, other)
 
 
-def div(input, other):
+def div(input, other, *, rounding_mode=None):
     """``input / other``, a true division: integer and bool operands give the default float
-    dtype (``nl.tensor([1, 2]) / 2`` is float32), as in PyTorch."""
-    return Div.apply(input, other)
+    dtype (``nl.tensor([1, 2]) / 2`` is float32), as in PyTorch.
+
+    ``rounding_mode="trunc"`` rounds the quotient toward zero and ``"floor"`` toward -inf
+    (Python's ``//``). Both compute in the promoted dtype, as PyTorch does: integers stay
+    integers (and refuse a zero divisor), a float divisor 0 gives ±inf or NaN, and the
+    gradient is 0 (the quotient is a step function).
+
+    >>> import nnlite as nl
+    >>> x = nl.tensor([7, -7])
+    >>> nl.div(x, 2).tolist(), x.div(2, rounding_mode="trunc").tolist(), x.div(2, rounding_mode="floor").tolist()
+    ([3.5, -3.5], [3, -3], [3, -4])
+    """
+    if rounding_mode is None:
+        return Div.apply(input, other)
+    if rounding_mode not in ("trunc", "floor"):
+        error = ValueError if isinstance(rounding_mode, str) else TypeError
+        raise error(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    dtype = promoted_dtype("div", input, other)
+    if dtype.kind == "b":
+        raise TypeError(f"div: rounding_mode={rounding_mode!r} needs number operands, got bool ones")
+    a, b = promoted_operands("div", input, other)
+    if dtype.kind in "iu" and not np.all(b.data if isinstance(b, Tensor) else b):
+        raise ZeroDivisionError(f"div: integer division by zero (rounding_mode={rounding_mode!r})")
+    if _shape(a) != _shape(b):
+        broadcast_shape("div", a, b)
+    return RoundedDiv.apply(a, b, rounding_mode)
 
 
 def pow(input, exponent):  # noqa: A001 - PyTorch's name

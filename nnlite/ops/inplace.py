@@ -283,8 +283,8 @@ def _in_place_ufunc(ufunc, op, x, other):
     x._bump_version()
 
 
-def div_(x, other):
-    return apply_in_place(x, "div_", arithmetic.div, other)
+def div_(x, other, *, rounding_mode=None):
+    return apply_in_place(x, "div_", arithmetic.div, other, rounding_mode=rounding_mode)
 
 
 def pow_(x, other):

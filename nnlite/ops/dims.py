@@ -33,4 +33,7 @@ def _dims(dim, ndim, op="dim"):
         if not -max(ndim, 1) <= d < max(ndim, 1):
             raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dims")
         out.append(d % max(ndim, 1))
-    return tuple(sorted(set(out))) if ndim else ()
+    if len(set(out)) != len(out):
+        # PyTorch refuses sum(x, (0, 0)) rather than read it as sum(x, 0)
+        raise ValueError(f"{op}: dims {dim} name the same dim more than once (for {ndim} dims)")
+    return tuple(sorted(out)) if ndim else ()

@@ -61,8 +61,27 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 def unflatten(input, dim, sizes):
+    """Split dim ``dim`` into ``sizes``; one size may be -1, inferred from that dim alone.
+
+    The -1 is resolved here against the one dim, not left to reshape: in a tensor with
+    no elements reshape could not tell its size, where ``unflatten(0, (1, -1))`` of a
+    (3, 0, 2) tensor means 3.
+    """
+    if input.ndim == 0:
+        raise IndexError("unflatten: a 0-dim tensor has no dim to unflatten")
     dim = _dim("unflatten", dim, input.ndim)
-    return reshape(input, input.shape[:dim] + tuple(sizes) + input.shape[dim + 1:])
+    sizes, size = tuple(int(s) for s in sizes), input.shape[dim]
+    if not sizes:
+        raise ValueError("unflatten: sizes must be non-empty")
+    if sizes.count(-1) > 1:
+        raise ValueError(f"unflatten: sizes {list(sizes)} infer more than one dim (-1); only one can be inferred")
+    known = int(np.prod([s for s in sizes if s != -1]))
+    if -1 in sizes and known != 0 and size % known == 0:
+        sizes = tuple(size // known if s == -1 else s for s in sizes)
+    if -1 in sizes or int(np.prod(sizes)) != size or any(s < 0 for s in sizes):
+        raise ValueError(f"unflatten: sizes {list(sizes)} don't multiply up to the size of dim {dim} ({size}) "
+                         f"of the input, of shape {input.shape}")
+    return reshape(input, input.shape[:dim] + sizes + input.shape[dim + 1:])
 
 
 def squeeze(input, dim=None):

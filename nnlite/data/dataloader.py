@@ -9,20 +9,62 @@ The loader remembers where it is — which epoch, how many batches it has
 handed out, and the epoch's seed — in :meth:`DataLoader.state_dict`. A
 checkpoint stores that position; after :meth:`DataLoader.load_state_dict`
 the next ``iter(loader)`` continues the interrupted epoch with exactly the
-batches the uninterrupted run would have seen.
+batches the uninterrupted run would have seen. The position is that of the
+most recent ``iter(loader)``; an older iterator still running (``zip(loader,
+loader)``, nested loops) goes on through its own epoch without moving it.
+
+Every batch is loaded in the calling process. The arguments PyTorch uses for
+worker processes are accepted at the values that mean "no workers"
+(``num_workers=0``, ``prefetch_factor=None``, ``persistent_workers=False``,
+``multiprocessing_context=None``); ``timeout`` and ``worker_init_fn`` only
+concern workers, so they are checked and never used, as in PyTorch with
+``num_workers=0``; ``pin_memory`` and ``pin_memory_device`` have no effect,
+since nnlite's tensors always live in ordinary CPU memory, and batches
+always come in order, whatever ``in_order`` says.
 """
 import math
 
 import numpy as np
 
 from ..random import _gen
-from .collate import default_collate
+from .collate import default_collate, default_convert
 
 __all__ = ["DataLoader"]
 
 
+def _check_worker_options(num_workers, timeout, worker_init_fn, multiprocessing_context,
+                          prefetch_factor, persistent_workers):
+    """Refuse, by name, the worker settings this in-process loader cannot honour."""
+    if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
+        raise ValueError(f"DataLoader: num_workers must be a non-negative int, got {num_workers!r}")
+    if num_workers > 0:
+        raise ValueError(f"DataLoader: nnlite loads every batch in the calling process, so num_workers "
+                         f"must be 0, got {num_workers}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)) \
+            or not timeout >= 0:
+        raise ValueError(f"DataLoader: timeout must be a non-negative number, got {timeout!r}")
+    if worker_init_fn is not None and not callable(worker_init_fn):
+        raise TypeError(f"DataLoader: worker_init_fn must be callable or None, "
+                        f"got {type(worker_init_fn).__name__}")
+    if multiprocessing_context is not None:
+        raise ValueError(f"DataLoader: multiprocessing_context needs worker processes (num_workers > 0), "
+                         f"which nnlite does not use; got {multiprocessing_context!r}")
+    if prefetch_factor is not None:
+        raise ValueError(f"DataLoader: prefetch_factor needs worker processes (num_workers > 0), "
+                         f"which nnlite does not use; leave it None, got {prefetch_factor!r}")
+    if persistent_workers:
+        raise ValueError("DataLoader: persistent_workers=True needs worker processes (num_workers > 0), "
+                         "which nnlite does not use")
+
+
 class DataLoader:
     """Iterate over ``dataset`` in batches of ``batch_size`` examples.
+
+    Arguments, their order and defaults are PyTorch's. ``batch_size=None``
+    turns batching off: each example comes out alone, its NumPy arrays made
+    Tensors (:func:`default_convert`) or passed to ``collate_fn``. A
+    ``batch_sampler`` gives each batch's indices itself and excludes
+    ``batch_size``, ``shuffle``, ``sampler`` and ``drop_last``.
 
     >>> import numpy as np, nnlite as nl
     >>> ds = nl.data.TensorDataset(np.arange(10.0).reshape(5, 2), np.arange(5))
@@ -30,10 +72,15 @@ class DataLoader:
     [[0, 1], [2, 3], [4]]
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
-                 generator=None, sampler=None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
+                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
+                 worker_init_fn=None, multiprocessing_context=None, generator=None, *,
+                 prefetch_factor=None, persistent_workers=False, pin_memory_device="", in_order=True):
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise ValueError(f"DataLoader: batch_size must be a positive int or None, got {batch_size!r}")
+        if not isinstance(drop_last, (bool, np.bool_)):
+            raise ValueError(f"DataLoader: drop_last must be a bool, got {drop_last!r}")
         try:
             len(dataset)
         except TypeError:
@@ -42,10 +89,20 @@ class DataLoader:
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the sampler "
                              "chooses the order)")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("DataLoader: batch_sampler excludes batch_size, shuffle, sampler and "
+                                 "drop_last (it chooses every batch's indices itself)")
+            batch_size = None
+        elif batch_size is None and drop_last:
+            raise ValueError("DataLoader: batch_size=None turns batching off, so drop_last=True "
+                             "has nothing to drop")
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
+        _check_worker_options(num_workers, timeout, worker_init_fn, multiprocessing_context,
+                              prefetch_factor, persistent_workers)
         self.dataset = dataset
-        self.batch_size = int(batch_size)
+        self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn
@@ -53,15 +110,24 @@ class DataLoader:
         # An object whose iteration gives the epoch's indices (e.g. a DistributedSampler); if it
         # has set_epoch, the loader calls it with the epoch number before each epoch's order.
         self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self.num_workers, self.pin_memory, self.timeout = int(num_workers), bool(pin_memory), timeout
+        self.worker_init_fn = worker_init_fn
+        self.pin_memory_device, self.in_order = pin_memory_device, in_order
         # The position: epoch number, batches already handed out in it, and its seed.
         self.epoch = 0
         self.batch_index = 0
         self._epoch_seed = None
         self._started = False   # has an epoch begun (so the next fresh iter is a new epoch)?
         self._resume = False    # continue the current epoch on the next iter (after load_state_dict)
+        self._latest = None     # the iteration that owns the position (the most recently started)
 
     def __len__(self):
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        if self.batch_size is None:
+            return n
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     # ------------------------------------------------------------- iteration --
@@ -74,12 +140,25 @@ class DataLoader:
             self._started = True
             self.batch_index = 0
             self._epoch_seed = None
-        order = self._order()
-        while self.batch_index < len(self):
-            start = self.batch_index * self.batch_size
-            batch = self._fetch(order[start:start + self.batch_size])
-            self.batch_index += 1
+        batches = self._batches()
+        me = self._latest = object()
+        position = self.batch_index
+        while position < len(batches):
+            batch = self._fetch(batches[position])
+            position += 1
+            if self._latest is me:   # a newer iteration has taken over the position
+                self.batch_index = position
             yield batch
+
+    def _batches(self):
+        """The epoch's batches: a list of index arrays (of single indices when batching is off)."""
+        if self.batch_sampler is not None:
+            return [np.asarray(list(b), dtype=np.int64) for b in self.batch_sampler]
+        order = self._order()
+        if self.batch_size is None:
+            return list(order)
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        return [order[start:start + self.batch_size] for start in range(0, stop, self.batch_size)]
 
     def _order(self):
         """The epoch's order of example indices."""
@@ -95,6 +174,9 @@ class DataLoader:
         return np.random.Generator(np.random.PCG64(self._epoch_seed)).permutation(n)
 
     def _fetch(self, indices):
+        if self.batch_size is None and self.batch_sampler is None:   # batching off: one example
+            example = self.dataset[int(indices)]
+            return self.collate_fn(example) if self.collate_fn is not None else default_convert(example)
         if self.collate_fn is None:
             # TensorDataset (and Subsets of it) gather a whole batch with one index per array.
             gather = getattr(self.dataset, "_gather", None)

@@ -138,3 +138,130 @@ def test_generic_path_matches_fast_path_and_custom_collate():
     assert [y.tolist() for _, y in sub] == [[5, 1], [9]]
     sizes = DataLoader(make_ds(), batch_size=4, collate_fn=len)
     assert list(sizes) == [4, 4, 4, 4, 4, 3]
+
+
+# ------------------------------------------------- PyTorch's options and rules --
+
+def test_arguments_have_torchs_names_and_order():
+    torch = pytest.importorskip("torch")
+    import inspect
+    ours = list(inspect.signature(DataLoader).parameters)
+    assert ours == list(inspect.signature(torch.utils.data.DataLoader).parameters)
+    # So the fourth positional argument is the sampler, as in PyTorch (not drop_last).
+    assert labels(DataLoader(make_ds(5), 2, False, [4, 0, 3]))[0] == [[4, 0], [3]]
+
+
+def test_two_iterations_at_once_each_see_a_whole_epoch():
+    loader = DataLoader(make_ds(5), batch_size=2)
+    assert [(a.tolist(), b.tolist()) for (_, a), (_, b) in zip(loader, loader)] == \
+        [([0, 1], [0, 1]), ([2, 3], [2, 3]), ([4], [4])]
+    nested = [[(a.tolist(), b.tolist()) for _, b in loader] for _, a in loader]
+    assert [row[0][0] for row in nested] == [[0, 1], [2, 3], [4]]
+    assert all([b for _, b in row] == [[0, 1], [2, 3], [4]] for row in nested)
+
+
+def test_the_newest_iteration_owns_the_position():
+    loader = DataLoader(make_ds(), batch_size=4, shuffle=True, generator=nl.Generator(4))
+    old = iter(loader)
+    next(old)
+    new = iter(loader)
+    next(new)
+    next(old), next(old)   # the older iteration goes on without moving the saved position
+    assert (loader.state_dict()["epoch"], loader.state_dict()["batch_index"]) == (1, 1)
+    rest_old = [y.tolist() for _, y in old]
+    assert len(rest_old) == 3
+
+
+def test_batch_size_none_gives_examples_one_by_one():
+    ds = TensorDataset(np.arange(6.0).reshape(3, 2), np.arange(3))
+    loader = DataLoader(ds, batch_size=None)
+    assert len(loader) == 3
+    items = list(loader)
+    assert [x.shape for x, _ in items] == [(2,), (2,), (2,)] and [y.item() for _, y in items] == [0, 1, 2]
+
+    class Arrays(Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return {"x": np.full(3, i, np.float32), "i": i}
+
+    first = next(iter(DataLoader(Arrays(), batch_size=None)))
+    assert isinstance(first["x"], nl.Tensor) and first["x"].shape == (3,) and first["i"] == 0
+    assert list(DataLoader(Arrays(), batch_size=None, collate_fn=lambda e: e["i"])) == [0, 1]
+    with pytest.raises(ValueError, match="drop_last"):
+        DataLoader(ds, batch_size=None, drop_last=True)
+
+
+def test_batch_size_none_matches_torch():
+    torch = pytest.importorskip("torch")
+    x, y = np.arange(8.0).reshape(4, 2), np.arange(4)
+    ours = list(DataLoader(TensorDataset(x, y), batch_size=None))
+    theirs = list(torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)),
+                                              batch_size=None))
+    assert len(ours) == len(theirs) == 4
+    for (xo, yo), (xt, yt) in zip(ours, theirs):
+        assert xo.tolist() == xt.tolist() and yo.tolist() == yt.tolist() and xo.shape == tuple(xt.shape)
+
+
+def test_batch_sampler_chooses_the_batches():
+    loader = DataLoader(make_ds(5), batch_sampler=[[0, 1], [4], [2, 3]])
+    assert len(loader) == 3 and loader.batch_size is None
+    assert labels(loader, 2) == [[[0, 1], [4], [2, 3]]] * 2
+
+
+@pytest.mark.parametrize("options", [{"batch_size": 2}, {"shuffle": True}, {"sampler": [0, 1]},
+                                     {"drop_last": True}])
+def test_batch_sampler_excludes_the_other_batching_options(options):
+    with pytest.raises(ValueError, match="batch_sampler excludes batch_size, shuffle, sampler and drop_last"):
+        DataLoader(make_ds(5), batch_sampler=[[0, 1]], **options)
+
+
+@pytest.mark.parametrize("drop_last", [1, "no", None])
+def test_drop_last_must_be_a_bool(drop_last):
+    with pytest.raises(ValueError, match=f"drop_last must be a bool, got {drop_last!r}"):
+        DataLoader(make_ds(), drop_last=drop_last)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 1.5, True, "2"])
+def test_batch_size_must_be_a_positive_int_or_none(batch_size):
+    with pytest.raises(ValueError, match=f"batch_size must be a positive int or None, got {batch_size!r}"):
+        DataLoader(make_ds(), batch_size=batch_size)
+
+
+def test_worker_options_mean_no_workers():
+    calls = []
+    loader = DataLoader(make_ds(5), batch_size=2, num_workers=0, pin_memory=True, timeout=5,
+                        worker_init_fn=calls.append, prefetch_factor=None, persistent_workers=False,
+                        pin_memory_device="", in_order=False)
+    assert labels(loader) == [[[0, 1], [2, 3], [4]]] and calls == []   # no worker, so never called
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("num_workers", 2, "num_workers must be 0, got 2"),
+    ("num_workers", -1, "num_workers must be a non-negative int, got -1"),
+    ("timeout", -1, "timeout must be a non-negative number, got -1"),
+    ("worker_init_fn", 3, "worker_init_fn must be callable or None, got int"),
+    ("prefetch_factor", 2, "prefetch_factor needs worker processes"),
+    ("persistent_workers", True, "persistent_workers=True needs worker processes"),
+    ("multiprocessing_context", "spawn", "multiprocessing_context needs worker processes"),
+])
+def test_worker_options_that_need_workers_are_refused_by_name(option, value, message):
+    error = TypeError if option == "worker_init_fn" else ValueError
+    with pytest.raises(error, match=message):
+        DataLoader(make_ds(), **{option: value})
+
+
+@pytest.mark.parametrize("kind", ["batch_sampler", "batch_size_none"])
+def test_resume_mid_epoch_without_automatic_batching(kind):
+    def make():
+        if kind == "batch_sampler":
+            return DataLoader(make_ds(7), batch_sampler=[[6, 0], [1], [2, 5], [3, 4]])
+        return DataLoader(make_ds(7), batch_size=None)
+    reference = [y.tolist() for _, y in make()]
+    first = make()
+    it = iter(first)
+    seen = [next(it)[1].tolist() for _ in range(2)]
+    resumed = make()
+    resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    assert seen + [y.tolist() for _, y in resumed] == reference

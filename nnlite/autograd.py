@@ -30,6 +30,7 @@ __all__ = ["Function", "gradcheck", "gradgradcheck", "no_grad", "enable_grad", "
 class _GradMode(threading.local):
     enabled = True
     anomaly = False
+    walking = 0   # how many graph walks are running (a Function's backward may start its own)
 
 
 _mode = _GradMode()
@@ -44,10 +45,59 @@ def is_grad_enabled():
     return _mode.enabled
 
 
+def _with_mode(mode, func):
+    """``func`` run with grad mode ``mode``; a generator function gets it each time it resumes.
+
+    A generator's body runs on each ``next()``, long after the decorated call
+    returned, so wrapping the call alone would leave the body outside the mode.
+    """
+    if inspect.isgeneratorfunction(func):
+        @functools.wraps(func)
+        def generator(*args, **kwargs):
+            gen = func(*args, **kwargs)
+            prev, _mode.enabled = _mode.enabled, mode
+            try:
+                value = next(gen)
+                while True:   # the caller's sends and throws reach the body inside the mode too
+                    _mode.enabled = prev
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        gen.close()
+                        raise
+                    except BaseException as error:
+                        _mode.enabled = mode
+                        value = gen.throw(error)
+                    else:
+                        _mode.enabled = mode
+                        value = gen.send(sent)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                _mode.enabled = prev
+        return generator
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        prev, _mode.enabled = _mode.enabled, mode
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _mode.enabled = prev
+    return wrapper
+
+
 class set_grad_enabled:
-    """Turn graph recording on or off; a context manager and a decorator."""
+    """Turn graph recording on or off: as a function call, a context manager or a decorator.
+
+    Like PyTorch's, the call itself sets the mode (``nl.set_grad_enabled(False)``
+    alone switches recording off); leaving the ``with`` block restores the mode
+    before it, and a decorated function runs with ``mode`` on every call.
+    """
 
     def __init__(self, mode):
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"set_grad_enabled(): argument 'mode' must be bool, not {type(mode).__name__}")
         self.prev = _mode.enabled
         self.mode = bool(mode)
         _mode.enabled = self.mode
@@ -59,10 +109,19 @@ class set_grad_enabled:
         _mode.enabled = self.prev
         return False
 
+    def __call__(self, func):
+        _mode.enabled = self.prev   # as a decorator, the mode applies inside the function only
+        return _with_mode(self.mode, func)
+
 
 class _ModeContext:
-    """Base of no_grad/enable_grad: usable as ``with`` and as a decorator."""
+    """Base of no_grad/enable_grad: usable as ``with``, as ``@no_grad()`` and as ``@no_grad``."""
     mode = True
+
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        return _with_mode(cls.mode, func)   # used bare, as ``@no_grad``
 
     def __enter__(self):
         self.prev = _mode.enabled
@@ -74,11 +133,7 @@ class _ModeContext:
         return False
 
     def __call__(self, func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return func(*args, **kwargs)
-        return wrapper
+        return _with_mode(self.mode, func)
 
 
 class no_grad(_ModeContext):
@@ -531,18 +586,24 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             _accumulate(pending, r, g)
     order, reads = _topological_order([r for r in roots if r._ctx is not None])
     anomaly = _mode.anomaly
-    with set_grad_enabled(create_graph):
+    _mode.walking += 1
+    try:
+        _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, anomaly)
+    finally:
+        _mode.walking -= 1
+    return leaves
+
+
+def _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, anomaly):
+    """Send the gradients in ``pending`` back through ``order``, collecting leaves' into ``leaves``."""
+    with set_grad_enabled(bool(create_graph)):
         for t in reversed(order):
             entry = pending.pop(id(t), None)
             if entry is None:
                 continue
-            g = entry[1]
-            for hook in t._hooks or ():
-                out = hook(g)
-                if out is not None:
-                    g = out
-            if t._retains_grad:
-                t.grad = g if create_graph else g.detach()
+            g = _run_hooks(t, entry[1])
+            if t._retains_grad:   # accumulates across backward calls, like a leaf's .grad
+                t._accumulate_grad(g, create_graph)
             if id(t) in capture:  # a non-leaf asked for by nl.grad: its total gradient is final here
                 _accumulate(leaves, t, g)
             fn, read = reads[id(t)]
@@ -569,10 +630,35 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
                     _accumulate(pending, a, gi)
             if not retain_graph:
                 fn._release()
-    return leaves
+
+
+def _run_hooks(t, g):
+    """Pass ``g`` through ``t``'s hooks in the order they were registered.
+
+    A hook may return a replacement; it must keep the gradient's shape and dtype,
+    as PyTorch requires, since the result is added into other gradients and
+    into ``.grad``.
+    """
+    for hook in t._hooks or ():
+        out = hook(g)
+        if out is None:
+            continue
+        name = getattr(hook, "__name__", repr(hook))
+        if not isinstance(out, Tensor):
+            raise TypeError(f"hook '{name}' must return a Tensor or None, but returned {type(out).__name__}")
+        if out.shape != g.shape:
+            raise RuntimeError(f"hook '{name}' has changed the size of value: the gradient has shape "
+                               f"{g.shape}, the hook returned shape {out.shape}")
+        if out.data.dtype != g.data.dtype:
+            raise RuntimeError(f"hook '{name}' has changed the type of value: the gradient is "
+                               f"{g.data.dtype}, the hook returned {out.data.dtype}")
+        g = out
+    return g
 
 
 def _root_grads(outputs, grad_outputs):
+    if grad_outputs is not None and len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"got {len(outputs)} tensors and {len(grad_outputs)} gradients")
     result = []
     for i, out in enumerate(outputs):
         g = None if grad_outputs is None else grad_outputs[i]
@@ -596,18 +682,14 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
         tensors = [tensors]
         grad_tensors = None if grad_tensors is None else [grad_tensors]
     tensors = list(tensors)
-    for t in tensors:
+    for i, t in enumerate(tensors):
         if not t.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
     retain_graph = create_graph if retain_graph is None else retain_graph
     _queued_callbacks.clear()   # left over only if an earlier backward raised
     leaves = _run(tensors, _root_grads(tensors, grad_tensors), retain_graph, create_graph)
     for leaf, g in leaves.values():
-        for hook in leaf._hooks or ():
-            out = hook(g)
-            if out is not None:
-                g = out
-        leaf._accumulate_grad(g, create_graph)
+        leaf._accumulate_grad(_run_hooks(leaf, g), create_graph)
     while _queued_callbacks:
         _queued_callbacks.pop(0)()
 
@@ -628,17 +710,27 @@ def queue_callback(callback):
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
+         allow_unused=None, materialize_grads=False):
     """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
 
     With ``create_graph=True`` the returned gradients are themselves part of a
     graph, so they can be differentiated again (second and higher derivatives).
+    An input the outputs do not depend on is an error unless ``allow_unused=True``
+    (its gradient is then None) or ``materialize_grads=True`` (zeros). Hooks
+    registered on the inputs run on their gradients, as in ``backward``.
     """
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    elif materialize_grads and not allow_unused:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, "
+                         "but got: allow_unused=False.")
     single_out = isinstance(outputs, Tensor)
     outputs = [outputs] if single_out else list(outputs)
     if grad_outputs is not None and isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
     inputs_t = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if not inputs_t:
+        raise RuntimeError("grad: the inputs argument cannot be empty")
     for i, x in enumerate(inputs_t):
         if not isinstance(x, Tensor) or not x.requires_grad:
             raise RuntimeError(f"grad: input {i} does not require grad")
@@ -646,6 +738,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not o.requires_grad:
             raise RuntimeError("grad: an output does not require grad and has no grad_fn")
     retain_graph = create_graph if retain_graph is None else retain_graph
+    # A Function's backward that calls grad on its own inputs hands the result back to the
+    # walk that called it, which runs those inputs' hooks when it reaches them: run them once.
+    leaf_hooks = not _mode.walking
     found = _run(outputs, _root_grads(outputs, grad_outputs), retain_graph, create_graph,
                  capture={id(x) for x in inputs_t})
     result = []
@@ -655,9 +750,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             if not allow_unused:
                 raise RuntimeError(f"grad: input {i} (shape {x.shape}) was not used to compute the "
                                    "outputs; pass allow_unused=True to get None for it")
-            result.append(None)
+            result.append(Tensor._make(np.zeros_like(x.data), None) if materialize_grads else None)
         else:
             g = entry[1]
+            if x._ctx is None and leaf_hooks:   # a non-leaf's hooks ran during the walk; a leaf's run here
+                g = _run_hooks(x, g)
             result.append(g if create_graph else g.detach())
     return tuple(result)
 

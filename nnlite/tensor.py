@@ -175,14 +175,25 @@ class Tensor:
         return t
 
     def detach_(self):
+        if self._base is not None:
+            # The view's history is re-derived from its base after the base changes in place,
+            # which would silently attach it to the graph again.
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
         self._ctx = None
         self.requires_grad = False
         return self
 
     def retain_grad(self):
-        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        """Keep ``.grad`` on this non-leaf tensor after backward (it accumulates, like a leaf's)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self._ctx is not None:
             self._retains_grad = True
+
+    @property
+    def retains_grad(self):
+        """True for a non-leaf tensor whose ``.grad`` is kept by :meth:`retain_grad`."""
+        return self._retains_grad
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one."""
@@ -276,6 +287,13 @@ class _RemovableHandle:
             self._container.remove(self._item)
         except ValueError:
             pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
 
 
 autograd.Tensor = Tensor

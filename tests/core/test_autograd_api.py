@@ -1,0 +1,197 @@
+"""The public autograd API against PyTorch's: grad modes, nl.grad's arguments, hooks, retain_grad."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+from helpers import torch_or_skip
+
+
+def leaf(values, dtype=nl.float64):
+    return nl.tensor(values, dtype=dtype, requires_grad=True)
+
+
+# ------------------------------------------------------------- grad modes ---
+
+@pytest.mark.parametrize("mode_class, inside", [(nl.no_grad, False), (nl.enable_grad, True)])
+def test_no_grad_and_enable_grad_decorate_without_parentheses(mode_class, inside):
+    @mode_class
+    def f():
+        return nl.is_grad_enabled()
+
+    with nl.set_grad_enabled(not inside):
+        assert f() is inside
+        assert nl.is_grad_enabled() is (not inside)
+
+
+def test_set_grad_enabled_is_a_decorator_that_applies_on_every_call():
+    @nl.set_grad_enabled(False)
+    def f(x):
+        return x * 2
+
+    assert nl.is_grad_enabled()   # decorating leaves the mode outside the function alone
+    x = leaf([1.0])
+    assert not f(x).requires_grad and not f(x).requires_grad
+    assert (x * 2).requires_grad
+
+
+def test_set_grad_enabled_refuses_a_non_bool_mode():
+    with pytest.raises(TypeError, match="must be bool, not int"):
+        nl.set_grad_enabled(0)
+    assert nl.is_grad_enabled()
+
+
+def test_a_decorated_generator_runs_its_body_in_the_mode_and_the_caller_outside_it():
+    @nl.no_grad()
+    def steps():
+        for _ in range(2):
+            received = yield nl.is_grad_enabled()
+            assert received == "go" and not nl.is_grad_enabled()
+        return "done"
+
+    gen = steps()
+    assert next(gen) is False
+    assert nl.is_grad_enabled()
+    assert gen.send("go") is False
+    assert nl.is_grad_enabled()
+    with pytest.raises(StopIteration) as stop:
+        gen.send("go")
+    assert stop.value.value == "done" and nl.is_grad_enabled()
+
+
+def test_an_exception_thrown_into_a_decorated_generator_restores_the_mode():
+    @nl.no_grad
+    def steps():
+        try:
+            yield 1
+        except KeyError:
+            yield nl.is_grad_enabled()
+
+    gen = steps()
+    next(gen)
+    assert gen.throw(KeyError()) is False
+    gen.close()
+    assert nl.is_grad_enabled()
+
+
+# -------------------------------------------------------------- nl.grad ---
+
+def test_grad_materialize_grads_gives_zeros_for_unused_inputs():
+    x, y = leaf([1.0, 2.0]), leaf([3.0])
+    gx, gy = nl.grad((x * x).sum(), [x, y], materialize_grads=True)
+    np.testing.assert_allclose(gx.data, [2.0, 4.0])
+    assert gy.shape == (1,) and gy.dtype == y.dtype and np.all(gy.data == 0)
+    with pytest.raises(ValueError, match="allow_unused"):
+        nl.grad((x * x).sum(), [x, y], allow_unused=False, materialize_grads=True)
+
+
+def test_grad_refuses_empty_inputs_and_a_wrong_number_of_grad_outputs():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="cannot be empty"):
+        nl.grad((x * x).sum(), [])
+    with pytest.raises(RuntimeError, match="got 2 tensors and 1 gradients"):
+        nl.grad([(x * x).sum(), x.sum()], x, grad_outputs=[nl.tensor(1.0)])
+    with pytest.raises(RuntimeError, match="got 1 tensors and 2 gradients"):
+        nl.autograd.backward([(x * x).sum()], [nl.tensor(1.0), nl.tensor(1.0)])
+
+
+def test_backward_names_the_tensor_that_does_not_require_grad():
+    x = leaf([1.0])
+    with pytest.raises(RuntimeError, match="element 1 of tensors"):
+        nl.autograd.backward([(x * x).sum(), nl.tensor(1.0)])
+
+
+def test_grad_runs_the_hooks_of_a_leaf_input_like_backward():
+    x = leaf([1.0, 2.0])
+    x.register_hook(lambda g: g * 10)
+    gx, = nl.grad((x * x).sum(), x)
+    np.testing.assert_allclose(gx.data, [20.0, 40.0])
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.data, [20.0, 40.0])
+
+
+# ---------------------------------------------------------------- hooks ---
+
+def test_a_hook_may_not_change_the_gradients_shape_dtype_or_type():
+    x = leaf([1.0, 2.0])
+    handle = x.register_hook(lambda g: g.sum())
+    with pytest.raises(RuntimeError, match="changed the size"):
+        (x * x).sum().backward()
+    handle.remove()
+    handle = x.register_hook(lambda g: g.to(nl.float32))
+    with pytest.raises(RuntimeError, match="changed the type"):
+        (x * x).sum().backward()
+    handle.remove()
+    h = x * 3
+    h.register_hook(lambda g: 5)
+    with pytest.raises(TypeError, match="must return a Tensor or None"):
+        (h * h).sum().backward()
+    assert x.grad is None
+
+
+def test_a_hook_handle_removes_the_hook_on_leaving_a_with_block():
+    x = leaf([1.0, 2.0])
+    with x.register_hook(lambda g: g * 2):
+        pass
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.data, [2.0, 4.0])
+
+
+# ----------------------------------------------------------- retain_grad ---
+
+def test_a_retained_gradient_accumulates_across_backward_calls_as_in_torch():
+    torch = torch_or_skip()
+    x = leaf([1.0, 2.0])
+    h = x * 2
+    h.retain_grad()
+    z = (h * h).sum()
+    z.backward(retain_graph=True)
+    z.backward()
+    tx = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    th = tx * 2
+    th.retain_grad()
+    tz = (th * th).sum()
+    tz.backward(retain_graph=True)
+    tz.backward()
+    np.testing.assert_allclose(h.grad.data, th.grad.numpy())
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy())
+
+
+def test_retain_grad_refuses_a_tensor_that_does_not_require_grad():
+    with pytest.raises(RuntimeError, match="requires_grad=False"):
+        nl.tensor([1.0]).retain_grad()
+    x = leaf([1.0])
+    h = x * 2
+    assert not h.retains_grad and not x.retains_grad
+    h.retain_grad()
+    x.retain_grad()   # a leaf keeps its .grad anyway
+    assert h.retains_grad and not x.retains_grad
+
+
+def test_detach_in_place_refuses_a_view():
+    x = leaf([1.0, 2.0, 3.0])
+    v = (x * 1)[0:2]
+    with pytest.raises(RuntimeError, match="Can't detach views in-place"):
+        v.detach_()
+    h = x * 1
+    assert h.detach_() is h and not h.requires_grad and h.is_leaf
+
+
+class _SquareByItsReadableForm(nl.autograd.Function):
+    """x * x, whose backward differentiates the readable form with nl.grad (as RNNs do)."""
+
+    def forward(self, a):
+        return a * a
+
+    def backward(self, grad):
+        x = self.inputs[0]
+        with nl.enable_grad():
+            return nl.grad(x * x, x, grad_outputs=grad, create_graph=nl.is_grad_enabled())[0]
+
+
+def test_a_leaf_hook_runs_once_when_a_backward_calls_grad_on_that_leaf():
+    x = leaf([1.0, 2.0])
+    calls = []
+    x.register_hook(lambda g: calls.append(1) or g * 10)
+    _SquareByItsReadableForm.apply(x).sum().backward()
+    assert len(calls) == 1
+    np.testing.assert_allclose(x.grad.data, [20.0, 40.0])

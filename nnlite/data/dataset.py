@@ -6,6 +6,7 @@ dimension; :class:`Subset` and :func:`random_split` pick parts of a dataset
 without copying it.
 """
 import math
+import numbers
 
 import numpy as np
 
@@ -75,7 +76,10 @@ class Subset(Dataset):
     """The examples of ``dataset`` at ``indices``, in that order."""
 
     def __init__(self, dataset, indices):
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        given = np.asarray(indices)
+        if given.size and given.dtype.kind not in "iu":   # a cast would cut 1.5 to 1 unnoticed
+            raise TypeError(f"Subset: indices must be ints, got dtype {given.dtype}")
+        indices = given.astype(np.int64).reshape(-1)
         n = len(dataset)
         if indices.size and (indices.min() < -n or indices.max() >= n):
             raise IndexError(f"Subset: indices must lie in [-{n}, {n}) for a dataset of length {n}, "
@@ -99,7 +103,11 @@ class Subset(Dataset):
 
 
 class ConcatDataset(Dataset):
-    """Several datasets one after another."""
+    """Several datasets one after another.
+
+    An index outside ``[-len, len)`` raises IndexError, as for a Python list
+    (PyTorch raises ValueError for one below ``-len``).
+    """
 
     def __init__(self, datasets):
         self.datasets = list(datasets)
@@ -130,7 +138,10 @@ def random_split(dataset, lengths, generator=None):
     """
     n = len(dataset)
     lengths = list(lengths)
-    if lengths and all(isinstance(x, float) for x in lengths) and math.isclose(sum(lengths), 1.0) and sum(lengths) <= 1 + 1e-9:
+    fractions = lengths and all(isinstance(x, numbers.Real) and not isinstance(x, numbers.Integral)
+                                for x in lengths)   # Python or NumPy floats
+    # Each fraction times n in the fraction's own type (float32 too), as PyTorch computes it.
+    if fractions and math.isclose(sum(lengths), 1.0) and sum(lengths) <= 1 + 1e-9:
         if any(x < 0 for x in lengths):
             raise ValueError(f"random_split: fractions must be non-negative, got {lengths}")
         counts = [int(math.floor(n * f)) for f in lengths]

@@ -104,3 +104,36 @@ def test_dataset_base_class_requires_methods():
     assert [Squares()[i] for i in range(4)] == [0, 1, 4, 9]
     with pytest.raises(NotImplementedError):
         len(Dataset())
+
+
+def test_random_split_takes_numpy_fractions_like_torch():
+    torch = pytest.importorskip("torch")
+    for fractions in (np.array([0.3, 0.7], np.float32), [np.float64(0.25), np.float64(0.75)],
+                      np.array([0.5, 0.25, 0.25], np.float32)):
+        ours = [len(s) for s in random_split(range(11), fractions, generator=nl.Generator(0))]
+        theirs = [len(s) for s in torch.utils.data.random_split(range(11), fractions)]
+        assert ours == theirs, fractions
+
+
+def test_random_split_numpy_fractions_partition_the_dataset():
+    parts = random_split(make_ds(), np.array([0.5, 0.3, 0.2], np.float32), generator=nl.Generator(1))
+    assert [len(p) for p in parts] == [5, 3, 2]
+    assert sorted(np.concatenate([p.indices for p in parts]).tolist()) == list(range(10))
+
+
+@pytest.mark.parametrize("indices", [[1.5, 2.0], np.array([0.9]), [True, False]])
+def test_subset_refuses_indices_that_are_not_ints(indices):
+    with pytest.raises(TypeError, match="Subset: indices must be ints"):
+        Subset(make_ds(), indices)
+
+
+def test_subset_and_concat_index_like_a_list():
+    sub = Subset(make_ds(), [3, 5, 7])
+    assert sub[-1][1].item() == 7 and len(Subset(make_ds(), [])) == 0
+    with pytest.raises(IndexError):
+        sub[3]
+    cat = ConcatDataset([Subset(make_ds(), []), make_ds(2), Subset(make_ds(), [9])])
+    assert [cat[i][1].item() for i in range(-3, 3)] == [0, 1, 9, 0, 1, 9]
+    for index in (3, -4):
+        with pytest.raises(IndexError, match=f"index {index} out of range for length 3"):
+            cat[index]

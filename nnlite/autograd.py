@@ -358,11 +358,32 @@ class Function:
                 "saved for backward; use an out-of-place operation or clone() first.")
 
     def _release(self):
-        """Drop saved values after backward; keep ``inputs`` so a second walk fails clearly."""
-        inputs = self.inputs
-        self.__dict__.clear()
-        self.inputs = inputs
+        """Drop saved values after backward; keep ``inputs`` so a second walk fails clearly.
+
+        As in PyTorch, a node that saved no values (an addition, a sum, a
+        reshape) keeps working: a second backward through it is allowed, and
+        only a node that saved its inputs, its output or other values refuses
+        one. Sizes and options a forward kept (``in_shape``, ``dims``) are not
+        values and stay.
+        """
+        state = self.__dict__
+        saved = [k for k, v in state.items() if k != "inputs" and not _is_small(v)]
+        if not (saved or self.saves_inputs or self.save_output):
+            return
+        for k in saved:
+            del state[k]
+        state.pop("_versions", None)
         self._freed = True
+
+
+_SMALL = (type(None), bool, int, float, str, slice, np.dtype, np.generic)
+
+
+def _is_small(v):
+    """True for a size, an option or a flag (or a tuple of them); False for anything that may hold values."""
+    if isinstance(v, _SMALL):
+        return True
+    return isinstance(v, (tuple, list)) and all(_is_small(e) for e in v)
 
 
 def version_if(x, read):

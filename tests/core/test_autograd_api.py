@@ -195,3 +195,22 @@ def test_a_leaf_hook_runs_once_when_a_backward_calls_grad_on_that_leaf():
     _SquareByItsReadableForm.apply(x).sum().backward()
     assert len(calls) == 1
     np.testing.assert_allclose(x.grad.data, [20.0, 40.0])
+
+
+def test_a_second_backward_through_nodes_that_saved_nothing_works_as_in_torch():
+    torch = torch_or_skip()
+    for make in (lambda x: (x + 1).sum(), lambda x: x.reshape(2, 2).T[0].sum()):
+        x = leaf([1.0, 2.0, 3.0, 4.0])
+        y = make(x)
+        y.backward()
+        y.backward()
+        tx = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64, requires_grad=True)
+        ty = make(tx)
+        ty.backward()
+        ty.backward()
+        np.testing.assert_allclose(x.grad.data, tx.grad.numpy())
+    x = leaf([1.0, 2.0])
+    y = (x.exp() + 1).sum()   # the exp saved its output: freed after the first backward
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()

@@ -67,6 +67,8 @@ def _save_npz_atomic(path, arrays):
 # ------------------------------------------------------------------ MNIST-1D --
 def _mnist1d_arrays(args=None):
     """The MNIST-1D arrays for ``args`` (a dict; the published defaults when None)."""
+    if args is not None and not isinstance(args, dict):
+        raise TypeError(f"MNIST1D: args must be a dict of dataset arguments or None, got {type(args).__name__}")
     mnist1d_data = require("mnist1d.data", "MNIST1D")
     published = mnist1d_data.get_dataset_args(as_dict=True)
     settings = {k: v for k, v in published.items() if k != "url"}
@@ -93,6 +95,13 @@ def _mnist1d_arrays(args=None):
               "x_test": data["x_test"].astype(np.float32), "y_test": data["y_test"].astype(np.int64)}
     _save_npz_atomic(path, arrays)
     return arrays
+
+
+def _positive_int(owner, name, value):
+    """``value`` as an int, or a ValueError naming ``owner``'s argument (bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    return int(value)
 
 
 class _ObjectView:
@@ -136,11 +145,17 @@ class Digits(TensorDataset):
     """
 
     def __init__(self, train=True, flatten=True, test_size=0.2, split_seed=0):
+        if isinstance(test_size, bool) or not isinstance(test_size, (float, int, np.floating, np.integer)) \
+                or not 0 < test_size < 1:
+            raise ValueError(f"Digits: test_size must be a fraction in (0, 1), got {test_size!r}")
+        if isinstance(split_seed, bool) or not isinstance(split_seed, (int, np.integer)) or split_seed < 0:
+            raise ValueError(f"Digits: split_seed must be a non-negative int, got {split_seed!r}")
         x, y = _digits_arrays()
-        if not 0 < test_size < 1:
-            raise ValueError(f"Digits: test_size must be a fraction in (0, 1), got {test_size}")
-        perm = np.random.Generator(np.random.PCG64(split_seed)).permutation(len(y))
         n_test = int(round(len(y) * test_size))
+        if not 0 < n_test < len(y):   # a fraction so small (or so near 1) that one side would be empty
+            raise ValueError(f"Digits: test_size={test_size} leaves {n_test} of {len(y)} examples for "
+                             f"testing; both sides need at least one")
+        perm = np.random.Generator(np.random.PCG64(split_seed)).permutation(len(y))
         idx = perm[n_test:] if train else perm[:n_test]
         x = x[idx] if flatten else x[idx].reshape(-1, 1, 8, 8)
         super().__init__(np.ascontiguousarray(x), y[idx])
@@ -179,7 +194,11 @@ class CharVocab:
             raise ValueError(f"CharVocab.encode: character {e.args[0]!r} is not in the vocabulary") from None
 
     def decode(self, ids):
-        return "".join(self.chars[int(i)] for i in np.asarray(ids).reshape(-1))
+        ids = np.asarray(ids).reshape(-1)
+        if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= len(self.chars)):
+            raise ValueError(f"CharVocab.decode: ids must be ints in [0, {len(self.chars)}), got "
+                             f"{ids.dtype} values in [{ids.min()}, {ids.max()}]")
+        return "".join(self.chars[int(i)] for i in ids)
 
 
 class CharDataset(Dataset):
@@ -191,14 +210,18 @@ class CharDataset(Dataset):
     """
 
     def __init__(self, ids, block_size, stride=1):
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        if block_size < 1 or len(ids) < block_size + 1:
-            raise ValueError(f"CharDataset: need block_size >= 1 and at least block_size + 1 "
-                             f"characters, got block_size={block_size} and {len(ids)} characters")
-        if stride < 1:
-            raise ValueError(f"CharDataset: stride must be >= 1, got {stride}")
+        given = np.asarray(ids)
+        if given.size and given.dtype.kind not in "iu":   # a cast would cut 1.7 to 1 unnoticed
+            raise TypeError(f"CharDataset: ids must be integer character ids (CharVocab.encode gives "
+                            f"them), got dtype {given.dtype}")
+        ids = given.astype(np.int64).reshape(-1)
+        block_size = _positive_int("CharDataset", "block_size", block_size)
+        stride = _positive_int("CharDataset", "stride", stride)
+        if len(ids) < block_size + 1:
+            raise ValueError(f"CharDataset: need at least block_size + 1 characters, got "
+                             f"block_size={block_size} and {len(ids)} characters")
         self.ids = ids
-        self.block_size, self.stride = int(block_size), int(stride)
+        self.block_size, self.stride = block_size, stride
         # Every window of block_size + 1 characters, as a view (no copy of the text).
         self._windows = np.lib.stride_tricks.sliding_window_view(ids, block_size + 1)[::stride]
 

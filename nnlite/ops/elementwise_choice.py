@@ -13,6 +13,7 @@ from ..tensor import Tensor
 from .promotion import checked_int, one_dtype, operand, promoted_dtype, promoted_operands, sequence_as_array
 from .broadcasting import sum_to
 from .casting import cast
+from .selection import nonzero
 
 
 def _data(x):
@@ -38,12 +39,17 @@ class Where(Function):
                 sum_to(where(cond, zero, grad), self.shapes[1]))
 
 
-def where(condition, input, other):
+def where(condition, input=None, other=None):
     """Elements of ``input`` where ``condition`` holds, else of ``other``, in their promoted dtype
     (:mod:`nnlite.ops.promotion`: ``where(c, int_tensor, 0.5)`` is float32).
 
-    A Python int beside an integer tensor must fit its dtype, as in PyTorch.
+    A Python int beside an integer tensor must fit its dtype, as in PyTorch. ``where(condition)``
+    alone gives the indices where it holds, one tensor per dim: ``nonzero(condition, as_tuple=True)``.
     """
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: give both input and other (or neither, for the indices where condition holds)")
     input, other = _int_argument("where", "input", input, other), _int_argument("where", "other", other, input)
     if not one_dtype(input, other):   # two numbers too: NumPy would give them float64, PyTorch float32
         input, other = sequence_as_array(input), sequence_as_array(other)
@@ -86,11 +92,13 @@ class _MaxMin(Function):
     def backward(self, grad):
         a, b = self.inputs
         ad, bd = _data(a), _data(b)
-        sel_a = (ad > bd) if self.pick is np.maximum else (ad < bd)
-        weight_a = np.where(ad == bd, 0.5, sel_a.astype(np.float64)).astype(grad.dtype)
-        wa = constant(weight_a)
-        return (sum_to(grad * wa, _shape(a)) if getattr(a, "requires_grad", False) else None,
-                sum_to(grad * (1.0 - wa), _shape(b)) if getattr(b, "requires_grad", False) else None)
+        b_wins, a_wins = ((ad < bd), (ad > bd)) if self.pick is np.maximum else ((ad > bd), (ad < bd))
+        # Each side gets the gradient unless the other side won; a tie splits it. Where one is
+        # NaN neither wins, and both get it, as in PyTorch.
+        weight_a = constant(np.where(ad == bd, 0.5, ~b_wins).astype(grad.dtype))
+        weight_b = constant(np.where(ad == bd, 0.5, ~a_wins).astype(grad.dtype))
+        return (sum_to(grad * weight_a, _shape(a)) if getattr(a, "requires_grad", False) else None,
+                sum_to(grad * weight_b, _shape(b)) if getattr(b, "requires_grad", False) else None)
 
 
 class Maximum(_MaxMin):

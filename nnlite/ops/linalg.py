@@ -143,6 +143,10 @@ def bmm(input, mat2):
     """The products of two batches of matrices of one dtype."""
     if input.ndim != 3 or mat2.ndim != 3:
         raise ValueError(f"bmm: expected 3-D tensors, got shapes {input.shape} and {mat2.shape}")
+    if input.shape[0] != mat2.shape[0]:
+        # bmm does not broadcast (matmul does), so a batch of 1 beside a batch of 5 is a mistake here
+        raise ValueError(f"bmm: the two batches must have the same size, got shapes {input.shape} and "
+                         f"{mat2.shape}; use matmul to broadcast the batch")
     same_dtype("bmm", input, mat2)
     return MatMul.apply(input, mat2)
 

@@ -47,3 +47,40 @@ def test_unflatten_refuses_sizes_that_do_not_fit_the_dim(sizes, message):
 def test_unflatten_refuses_a_0_dim_tensor():
     with pytest.raises(IndexError, match="0-dim"):
         nl.tensor(1.0).unflatten(0, (1, 1))
+
+
+def test_bmm_refuses_batches_of_different_sizes():
+    a, b = nl.ones((1, 2, 3)), nl.ones((5, 3, 4))
+    with pytest.raises(ValueError, match=r"bmm: the two batches must have the same size, got shapes "
+                                         r"\(1, 2, 3\) and \(5, 3, 4\)"):
+        nl.bmm(a, b)
+    assert nl.matmul(a, b).shape == (5, 2, 4)    # matmul broadcasts the batch
+
+
+@pytest.mark.parametrize("shape", [(), (5,), (3, 4), (3, 0, 2)])
+def test_where_with_a_condition_alone_gives_its_indices_like_torch(shape):
+    torch = torch_or_skip()
+    a = np.random.default_rng(0).standard_normal(shape)
+    ours, theirs = nl.where(nl.tensor(a) > 0), torch.where(torch.tensor(a) > 0)
+    assert isinstance(ours, tuple) and len(ours) == len(theirs)
+    for o, t in zip(ours, theirs):
+        assert o.dtype == nl.int64
+        np.testing.assert_array_equal(o.data, t.numpy())
+
+
+def test_where_refuses_only_one_of_input_and_other():
+    with pytest.raises(TypeError, match="both input and other"):
+        nl.where(nl.tensor([True]), nl.tensor([1.0]))
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_and_minimum_give_the_gradient_to_both_sides_of_a_nan_like_torch(op):
+    torch = torch_or_skip()
+    a, b = np.array([1.0, np.nan, np.nan, 2.0, 3.0]), np.array([np.nan, 1.0, np.nan, 2.0, -1.0])
+    w = np.array([0.5, -2.0, 3.0, 4.0, 5.0])
+    x, y = nl.tensor(a, requires_grad=True), nl.tensor(b, requires_grad=True)
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (getattr(nl, op)(x, y) * nl.tensor(w)).sum().backward()
+    (getattr(torch, op)(tx, ty) * torch.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())
+    np.testing.assert_array_equal(y.grad.data, ty.grad.numpy())

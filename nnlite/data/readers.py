@@ -120,10 +120,12 @@ def load_csv(path, delimiter=",", skip_header=None, label_column=None, dtype=np.
     if label_column is None:
         return data.astype(dtype)
     ncol = data.shape[1]
+    if isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer)):
+        raise TypeError(f"{path}: label_column must be an int, got {label_column!r}")
     if not -ncol <= label_column < ncol:
         raise IndexError(f"{path}: label_column {label_column} out of range for {ncol} columns")
     labels = data[:, label_column]
-    if not np.array_equal(labels, np.round(labels)):
+    if not (np.isfinite(labels).all() and np.array_equal(labels, np.round(labels))):
         raise ValueError(f"{path}: label column {label_column} holds non-integer values")
     features = np.delete(data, label_column % ncol, axis=1)
     return features.astype(dtype), labels.astype(np.int64)

@@ -166,3 +166,20 @@ def test_mnist1d_generation_is_cached_atomically(tmp_path, monkeypatch):
     assert np.array_equal(again.arrays[0], ds.arrays[0])
     with pytest.raises(ValueError, match="unknown dataset arguments"):
         nl.data.MNIST1D(args={"bogus": 1})
+
+
+@pytest.mark.parametrize("label", ["inf", "-inf"])
+def test_load_csv_refuses_infinite_labels(tmp_path, label):
+    p = tmp_path / "inf.csv"
+    p.write_text(f"1.0,0\n2.0,{label}\n")
+    with pytest.raises(ValueError, match="label column 1 holds non-integer values"):
+        load_csv(p, label_column=1)
+
+
+@pytest.mark.parametrize("column", [1.0, True, "1"])
+def test_load_csv_label_column_must_be_an_int(tmp_path, column):
+    p = tmp_path / "a.csv"
+    p.write_text("1.0,0\n2.0,1\n")
+    with pytest.raises(TypeError, match=f"label_column must be an int, got {column!r}"):
+        load_csv(p, label_column=column)
+    assert load_csv(p, label_column=np.int64(1))[1].tolist() == [0, 1]

@@ -41,7 +41,7 @@ class Root(Function):
         return where(Tensor._make(zero, None), 0 * one, grad * out / (self.p * safe)), None
 
 
-def norm(input, p="fro", dim=None, keepdim=False):
+def norm(input, p=2, dim=None, keepdim=False):
     """The p-norm of the elements over ``dim``, for any real ``p`` or ``'fro'``.
 
     ``p = 0`` counts the nonzeros (gradient 0), ``inf`` and ``-inf`` take the
@@ -53,10 +53,6 @@ def norm(input, p="fro", dim=None, keepdim=False):
     """
     input = floating_input("norm", input)
     if p == "fro":
-        if isinstance(dim, (tuple, list)) and len(dim) > 2:
-            # the Frobenius norm is a matrix norm: PyTorch takes one dim or two, not more
-            raise ValueError(f"norm: p='fro' (the default) takes one dim or two, got dim={tuple(dim)}; "
-                             f"give p=2 for the 2-norm over more dims")
         p = 2
     elif isinstance(p, str):
         raise ValueError(f"norm: p must be a number or 'fro', got {p!r} (the nuclear norm is not offered)")

@@ -85,15 +85,3 @@ def test_maximum_and_minimum_give_the_gradient_to_both_sides_of_a_nan_like_torch
     np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())
     np.testing.assert_array_equal(y.grad.data, ty.grad.numpy())
 
-
-def test_norm_defaults_to_fro_which_refuses_more_than_two_dims_like_torch():
-    torch = torch_or_skip()
-    a = np.random.default_rng(1).standard_normal((2, 3, 4))
-    with pytest.raises(RuntimeError, match="dim must be a 2-tuple"):
-        torch.tensor(a).norm(dim=(0, 1, 2))
-    with pytest.raises(ValueError, match=r"p='fro' \(the default\) takes one dim or two, got dim=\(0, 1, 2\)"):
-        nl.tensor(a).norm(dim=(0, 1, 2))
-    for dim in (None, 1, (0, 2)):
-        np.testing.assert_allclose(nl.tensor(a).norm(dim=dim).data, torch.tensor(a).norm(dim=dim).numpy(), rtol=1e-12)
-    np.testing.assert_allclose(nl.tensor(a).norm(2, (0, 1, 2)).data, torch.tensor(a).norm(2, (0, 1, 2)).numpy(),
-                               rtol=1e-12)

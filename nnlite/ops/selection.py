@@ -19,13 +19,21 @@ def _same_dtype(op, input, other, name):
         raise TypeError(f"{op}: {name} must have the input's dtype {input.dtype}, got {other.dtype}")
 
 
-def repeat_interleave(input, repeats, dim=None, output_size=None):
+def repeat_interleave(input, repeats=None, dim=None, output_size=None):
     """Repeat each element (or each slice along ``dim``) ``repeats`` times in place.
 
     ``repeats`` is an int or a 1-D tensor with one count per element of ``dim``;
     without ``dim`` the input is flattened first. It is an ``index_select`` with
     each index repeated, so its gradient sums the copies back.
+
+    Given only a 1-D integer tensor of counts, it repeats each position that many
+    times: ``repeat_interleave(nl.tensor([1, 0, 2]))`` is ``[0, 2, 2]``, as in PyTorch.
     """
+    if repeats is None:
+        counts = _index_array("repeat_interleave", input)
+        if counts.ndim != 1:
+            raise ValueError(f"repeat_interleave: a tensor of counts alone must be 1-D, got shape {counts.shape}")
+        input, repeats = Tensor._make(np.arange(counts.size, dtype=np.int64), None), counts
     if dim is None:
         input, dim = tensor_input("repeat_interleave", input).reshape(-1), 0
     dim = _dim("repeat_interleave", dim, tensor_input("repeat_interleave", input).ndim)

@@ -85,3 +85,17 @@ def test_maximum_and_minimum_give_the_gradient_to_both_sides_of_a_nan_like_torch
     np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())
     np.testing.assert_array_equal(y.grad.data, ty.grad.numpy())
 
+
+
+@pytest.mark.parametrize("counts", [[1, 0, 2], [3], [], [0, 0]])
+def test_repeat_interleave_of_counts_alone_repeats_their_positions_like_torch(counts):
+    torch = torch_or_skip()
+    ours = nl.repeat_interleave(nl.tensor(np.array(counts, dtype=np.int64)))
+    theirs = torch.repeat_interleave(torch.tensor(counts, dtype=torch.int64))
+    assert ours.dtype == nl.int64
+    np.testing.assert_array_equal(ours.data, theirs.numpy())
+
+
+def test_repeat_interleave_of_counts_alone_refuses_a_2d_tensor():
+    with pytest.raises(ValueError, match=r"counts alone must be 1-D, got shape \(1, 2\)"):
+        nl.repeat_interleave(nl.tensor(np.array([[1, 2]])))

@@ -119,18 +119,6 @@ def _trunc_divide(a, b, dtype=None):
     return np.trunc(np.true_divide(a, b, dtype=dtype))
 
 
-def _floor_steps(a, b):
-    """floor(a / b) by CPython's steps for floats (``float_floor_div``), each one rounded to the
-    operands' dtype: how PyTorch computes it for two float16 or two bfloat16 tensors. NumPy's
-    ``floor_divide`` takes the same steps in float32 and rounds once, which differs in the last bit."""
-    mod = np.fmod(a, b)
-    div = (a - mod) / b
-    div = np.where((mod != 0) & ((b < 0) != (mod < 0)), div - 1, div)
-    floor = np.floor(div)
-    floor = np.where(div - floor > 0.5, floor + 1, floor)   # div was whole but rounded just below it
-    return np.where(div == 0, np.copysign(0, a / b), np.where(b == 0, a / b, floor))
-
-
 class RoundedDiv(Function):
     """a / b rounded toward zero ("trunc") or toward -inf ("floor"), in the operands' dtype.
 
@@ -147,7 +135,7 @@ class RoundedDiv(Function):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             out = divide(a, b)
             if is_half(out.dtype) and rounding_mode == "floor":
-                out = _floor_steps(a, b)
+                out = opmath.floor_divide_half(a, b)
             return opmath.with_number(divide, a, b, out)   # a half tensor and one number: in float32
 
     def backward(self, grad):

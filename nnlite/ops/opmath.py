@@ -12,6 +12,8 @@ tensor depends on the operation:
   4096. A Python number on the left counts too: ``0.1 * x`` is PyTorch's ``x * 0.1``, and
   ``0.1 / x`` its ``x.reciprocal() * 0.1``, the reciprocal rounded to the tensor's dtype
   first. (A 0-dim tensor on the left is read in the tensor's dtype.)
+* ``//`` (``floor_divide``, ``div(rounding_mode="floor")``) of two such tensors follows
+  CPython's steps for floats, each rounded to their dtype (:func:`floor_divide_half`).
 * ``+ - ** % fmod``, the comparisons and ``clamp`` read the number in the tensor's
   dtype (0.1 as 0.0999755859375: ``x < 0.1`` compares against that), as NumPy reads it,
   so NumPy's own float16 loops already give PyTorch's bytes there.
@@ -89,3 +91,15 @@ def lerp(start, end, weight):
     delta = e - s
     out = np.where(np.abs(w) < 0.5, fma32(w, delta, s), fma32(-delta, 1 - w, e))
     return out.astype(start.dtype)
+
+
+def floor_divide_half(a, b):
+    """floor(a / b) by CPython's steps for floats (``float_floor_div``), each one rounded to the
+    operands' dtype: how PyTorch computes it for two float16 or two bfloat16 tensors. NumPy's
+    ``floor_divide`` takes the same steps in float32 and rounds once, which differs in the last bit."""
+    mod = np.fmod(a, b)
+    div = (a - mod) / b
+    div = np.where((mod != 0) & ((b < 0) != (mod < 0)), div - 1, div)
+    floor = np.floor(div)
+    floor = np.where(div - floor > 0.5, floor + 1, floor)   # div was whole but rounded just below it
+    return np.where(div == 0, np.copysign(0, a / b), np.where(b == 0, a / b, floor))

@@ -18,7 +18,7 @@ from .._kernels.checks import is_int
 from ..autograd import Function, chosen_by, constant
 from ..tensor import Tensor
 from .arithmetic import _wants
-from .opmath import is_half, with_number
+from .opmath import floor_divide_half, is_half, with_number
 from .promotion import broadcast_shape, operand, promoted_dtype, python_int_operands, tensor_input
 from .broadcasting import sum_to
 
@@ -176,8 +176,11 @@ class FloorDivide(Function):
     saves_inputs = False
 
     def forward(self, a, b):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return with_number(np.floor_divide, a, b, np.floor_divide(a, b))   # float16 // 0.1: PyTorch's
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = np.floor_divide(a, b)
+            if is_half(out.dtype):
+                out = floor_divide_half(a, b)
+            return with_number(np.floor_divide, a, b, out)   # float16 // 0.1: PyTorch's
 
     def backward(self, grad):
         raise RuntimeError("floor_divide: the derivative of a // b is not defined (as in PyTorch); "

@@ -101,3 +101,19 @@ def test_a_float16_product_keeps_the_number_in_float32():
     np.testing.assert_array_equal((0.1 * x).data, exact)
     np.testing.assert_array_equal(x.clone().mul_(0.1).data, exact)
     assert (x * 0.1).dtype == np.float16
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_floor_division_of_two_half_tensors_gives_torchs_bytes(dtype):
+    # CPython's steps, each rounded to the half dtype; NumPy's float32 steps differ in the last bit
+    torch = torch_or_skip()
+    narrow = _narrow(dtype)
+    x_values = (BASE * 40).astype(np.float32).astype(narrow)
+    y_values = (BASE[::-1] * 0.7).astype(np.float32).astype(narrow)
+    y_values[:3] = 0
+    x, y = nl.tensor(x_values), nl.tensor(y_values)
+    tx, ty = (torch.tensor(v.astype(np.float32)).to(getattr(torch, dtype)) for v in (x_values, y_values))
+    expected = torch.floor_divide(tx, ty).float().numpy()
+    with np.errstate(all="ignore"):
+        for ours in (nl.floor_divide(x, y), x // y, nl.div(x, y, rounding_mode="floor")):
+            np.testing.assert_array_equal(ours.data.astype(np.float32), expected)

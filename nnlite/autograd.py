@@ -664,17 +664,23 @@ def _run_hooks(t, g):
         out = hook(g)
         if out is None:
             continue
-        name = getattr(hook, "__name__", repr(hook))
-        if not isinstance(out, Tensor):
-            raise TypeError(f"hook '{name}' must return a Tensor or None, but returned {type(out).__name__}")
-        if out.shape != g.shape:
-            raise RuntimeError(f"hook '{name}' has changed the size of value: the gradient has shape "
-                               f"{g.shape}, the hook returned shape {out.shape}")
-        if out.data.dtype != g.data.dtype:
-            raise RuntimeError(f"hook '{name}' has changed the type of value: the gradient is "
-                               f"{g.data.dtype}, the hook returned {out.data.dtype}")
+        check_gradient(out, g, f"the gradient returned by hook '{getattr(hook, '__name__', hook)}'")
         g = out
     return g
+
+
+def check_gradient(value, like, what):
+    """Refuse ``value`` as a gradient unless it is a Tensor of ``like``'s shape and dtype.
+
+    ``what`` names the value in the message. A gradient of another shape or
+    dtype would be broadcast or cast silently when it is added to others.
+    """
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{what} must be a Tensor or None, got {type(value).__name__}")
+    if value.shape != like.shape:
+        raise RuntimeError(f"{what} has shape {value.shape}; expected {like.shape}")
+    if value.data.dtype != like.data.dtype:
+        raise RuntimeError(f"{what} has dtype {value.data.dtype}; expected {like.data.dtype}")
 
 
 def _root_grads(outputs, grad_outputs):

@@ -7,6 +7,8 @@ produced the tensor (None for leaves). Arithmetic operators and methods such as
 together). The one back-reference: autograd needs the Tensor class to wrap
 results, so this file binds ``autograd.Tensor`` once the class exists.
 """
+import warnings
+
 import numpy as np
 
 from . import autograd
@@ -85,7 +87,7 @@ class Tensor:
     # up to date with): in-place changes through a view rewrite the base's history.
     # ``_moved``, set only once a recorded in-place operation gave the tensor a new history,
     # keeps its earlier ones for the operations that read it before (autograd._as_read).
-    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_version", "_hooks",
+    __slots__ = ("data", "requires_grad", "_grad", "_ctx", "_version", "_hooks",
                  "_retains_grad", "_base", "_view_steps", "_view_version", "_moved", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
@@ -94,7 +96,7 @@ class Tensor:
             data = data.data
         arr = _to_array(data, as_dtype(dtype))
         self.data = arr
-        self.grad = None
+        self._grad = None
         self._ctx = None
         self._version = [0]
         self._hooks = None
@@ -113,7 +115,7 @@ class Tensor:
         """
         t = _new(Tensor)
         t.data = array
-        t.grad = None
+        t._grad = None
         t._ctx = ctx
         t._version = [0]
         t._hooks = None
@@ -151,6 +153,30 @@ class Tensor:
     @property
     def grad_fn(self):
         return self._ctx
+
+    @property
+    def grad(self):
+        """The gradient accumulated by ``backward`` (None until then).
+
+        Only leaves, and non-leaf tensors that called :meth:`retain_grad`, keep
+        one; reading it on any other non-leaf tensor gives None and warns, as in
+        PyTorch, since that is almost always a mistake.
+        """
+        g = self._grad
+        if g is None and self._ctx is not None and not self._retains_grad:
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                "attribute won't be populated during backward(). If you indeed want the gradient for a "
+                "non-leaf Tensor, call .retain_grad() on it before backward.", UserWarning, stacklevel=2)
+        return g
+
+    @grad.setter
+    def grad(self, value):
+        # The optimizers and later backwards read .grad as this tensor's gradient: a wrong shape
+        # or dtype would surface far from here, or not at all (NumPy broadcasts and casts).
+        if value is not None:
+            autograd.check_gradient(value, self, "the assigned grad")
+        self._grad = value
 
     def is_floating_point(self):
         return is_floating_dtype(self.data.dtype)

@@ -54,6 +54,10 @@ def expand(input, *shape):
     if len(shape) < input.ndim:
         raise RuntimeError(f"expand: the target shape {shape} has fewer dims than the input {input.shape}")
     lead = len(shape) - input.ndim
+    if -1 in shape[:lead]:
+        # -1 keeps a dim's size, and a new leading dim has none to keep
+        raise RuntimeError(f"expand: -1 in the target shape {shape} stands for a new leading dim "
+                           f"(the input has shape {input.shape}); give its size")
     shape = tuple(input.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     return input if input.shape == shape else Expand.apply(input, shape)
 

@@ -85,8 +85,9 @@ def sign(input):
     return SignFunction.apply(input)
 
 
-def allclose(input, other, rtol=1e-5, atol=1e-8):
-    return bool(np.allclose(_data(input), _data(other), rtol=rtol, atol=atol))
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when ``|input - other| <= atol + rtol * |other|`` everywhere; NaNs count as equal with ``equal_nan``."""
+    return bool(np.allclose(_data(input), _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(input, other):

@@ -24,6 +24,11 @@ class Root(Function):
     there, so the chain rule alone gives inf * 0 = NaN for the norm of a zero
     vector or the standard deviation of equal numbers. PyTorch defines those
     gradients as 0 (a subgradient), and so does this op.
+
+    At s = inf (a sum of squares that overflowed) the slope ``s^(1/p) / (p s)`` reads
+    inf / inf; its limit, ``s^(1/p - 1) / p``, is 0 for p > 1 and p < 0, and this op
+    gives that 0, so a norm that overflowed passes 0 to its finite entries, as
+    PyTorch's ``x / norm`` does.
     """
     save_output = True
 
@@ -33,12 +38,14 @@ class Root(Function):
 
     def backward(self, grad):
         s, out = self.inputs[0], self.out
-        zero = s.data == 0
-        if not np.any(zero):
+        flat = s.data == 0
+        if self.p > 1 or self.p < 0:
+            flat = flat | np.isposinf(s.data)
+        if not np.any(flat):
             return grad * out / (self.p * s), None     # d s^(1/p)/ds = s^(1/p) / (p s)
         one = Tensor._make(np.ones((), s.dtype), None)
-        safe = where(Tensor._make(zero, None), one, s)
-        return where(Tensor._make(zero, None), 0 * one, grad * out / (self.p * safe)), None
+        safe = where(Tensor._make(flat, None), one, s)
+        return where(Tensor._make(flat, None), 0 * one, grad * out / (self.p * safe)), None
 
 
 def norm(input, p=2, dim=None, keepdim=False):

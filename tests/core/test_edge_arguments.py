@@ -99,3 +99,32 @@ def test_repeat_interleave_of_counts_alone_repeats_their_positions_like_torch(co
 def test_repeat_interleave_of_counts_alone_refuses_a_2d_tensor():
     with pytest.raises(ValueError, match=r"counts alone must be 1-D, got shape \(1, 2\)"):
         nl.repeat_interleave(nl.tensor(np.array([[1, 2]])))
+
+
+def test_expand_refuses_minus_one_for_a_new_leading_dim():
+    x = nl.ones((3, 4))
+    with pytest.raises(RuntimeError, match=r"-1 in the target shape \(-1, 3, 4\) stands for a new leading dim"):
+        x.expand(-1, 3, 4)
+    assert x.expand(2, -1, -1).shape == (2, 3, 4)
+
+
+def test_allclose_takes_equal_nan():
+    a = nl.tensor([float("nan"), 1.0])
+    assert nl.allclose(a, a, equal_nan=True)
+    assert not nl.allclose(a, a)
+
+
+@pytest.mark.parametrize("name,values", [("norm", [1e200, 1e200]), ("norm", [np.inf, 1.0]), ("norm3", [1e200, 1.0]),
+                                         ("std", [1e200, -1e200]), ("norm_dim", [[1e200, 1.0], [1.0, 2.0]])])
+def test_a_norm_that_overflows_passes_zero_to_its_finite_entries_like_torch(name, values):
+    torch = torch_or_skip()
+    a = np.array(values)
+
+    def f(x):
+        return {"norm": lambda: x.norm(), "norm3": lambda: x.norm(p=3), "std": lambda: x.std(),
+                "norm_dim": lambda: x.norm(dim=1)}[name]()
+
+    x, tx = nl.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    f(x).sum().backward()
+    f(tx).sum().backward()
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-12, atol=0)

@@ -6,7 +6,8 @@ import pytest
 
 import nnlite as nl
 from helpers import torch_or_skip
-from nnlite.data import default_collate, default_convert
+from nnlite.data import default_collate
+from nnlite.data.collate import default_convert
 
 
 def test_ints_mixed_with_floats_make_a_float_batch():

@@ -632,6 +632,9 @@ def _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, an
             grads = fn.backward(g)
             if not isinstance(grads, tuple):
                 grads = (grads,)
+            if len(grads) != len(read):   # zip would drop the extra ones, or inputs' gradients, silently
+                raise RuntimeError(f"function {fn.name} returned an incorrect number of gradients "
+                                   f"(expected {len(read)}, one per argument of apply; got {len(grads)})")
             if anomaly:
                 for gi in grads:
                     if isinstance(gi, Tensor) and not np.all(np.isfinite(gi.data)):
@@ -640,6 +643,9 @@ def _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, an
             for a, gi in zip(read, grads):
                 if gi is None or not getattr(a, "requires_grad", False):
                     continue
+                if not isinstance(gi, Tensor):
+                    raise TypeError(f"function {fn.name} returned a gradient of type {type(gi).__name__}; "
+                                    "a backward returns Tensors (or None)")
                 if gi.shape != a.shape:
                     raise RuntimeError(f"{fn.name}.backward returned a gradient of shape {gi.shape} "
                                        f"for an input of shape {a.shape}")

@@ -246,3 +246,44 @@ def test_reading_grad_of_a_non_leaf_warns_and_gives_none():
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # a retained gradient is read without a warning
         np.testing.assert_allclose(kept.grad.data, [4.0, 8.0])
+
+
+# ------------------------------------------------------- custom Functions ---
+
+class _DoubleReturningTwoGradients(nl.autograd.Function):
+    def forward(self, a):
+        return a * 2
+
+    def backward(self, grad):
+        return grad * 2, grad
+
+
+class _ProductReturningOneGradient(nl.autograd.Function):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, grad):
+        return (grad * self.inputs[1],)
+
+
+class _DoubleReturningAnArray(nl.autograd.Function):
+    def forward(self, a):
+        return a * 2
+
+    def backward(self, grad):
+        return grad.data * 2
+
+
+def test_a_backward_returning_the_wrong_number_of_gradients_is_refused():
+    x, y = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    with pytest.raises(RuntimeError, match=r"incorrect number of gradients \(expected 1.*got 2\)"):
+        _DoubleReturningTwoGradients.apply(x).sum().backward()
+    with pytest.raises(RuntimeError, match=r"incorrect number of gradients \(expected 2.*got 1\)"):
+        _ProductReturningOneGradient.apply(x, y).sum().backward()
+    assert x.grad is None and y.grad is None
+
+
+def test_a_backward_returning_an_array_instead_of_a_tensor_is_refused_by_name():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(TypeError, match="_DoubleReturningAnArrayBackward returned a gradient of type ndarray"):
+        _DoubleReturningAnArray.apply(x).sum().backward()

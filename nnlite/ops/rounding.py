@@ -139,14 +139,24 @@ def _chosen_quotient(grad, quotient, a, b):
 
 
 class Remainder(Function):
-    """a - b floor(a / b), with the sign of b; d/da = 1, d/db = -floor(a / b)."""
+    """a - b floor(a / b), with the sign of b; d/da = 1, d/db = -floor(a / b).
+
+    A remainder of exactly 0 keeps the sign of a, as PyTorch's does (it starts from
+    C's fmod and adds b to a nonzero remainder of the wrong sign): ``-4.0 % 2`` is
+    -0.0, where NumPy (and Python) give 0.0, the sign of b.
+    """
     saves_inputs = False
 
     def forward(self, a, b):
         if self.recording:   # the slope in b is a step function: keep it, not the operands
             with np.errstate(divide="ignore", invalid="ignore"):
                 self.quotient = np.floor_divide(a, b)
-        return np.remainder(a, b)
+        out = np.remainder(a, b)
+        if out.dtype.kind == "f":
+            zero = out == 0
+            if np.any(zero):
+                out = np.where(zero, np.copysign(out, a), out)
+        return out
 
     def backward(self, grad):
         a, b = self.inputs

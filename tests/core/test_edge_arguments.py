@@ -128,3 +128,15 @@ def test_a_norm_that_overflows_passes_zero_to_its_finite_entries_like_torch(name
     f(x).sum().backward()
     f(tx).sum().backward()
     np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+def test_a_zero_remainder_keeps_the_sign_of_the_dividend_like_torch(dtype):
+    torch = torch_or_skip()
+    a = np.array([-4.0, 4.0, -0.0, 0.0, -2.5, 2.5, -3.0, 3.0], dtype=dtype)
+    b = np.array([2.0, -2.0, 3.0, -3.0, 2.5, -2.5, 2.0, -2.0], dtype=dtype)
+    ours = nl.remainder(nl.tensor(a), nl.tensor(b)).data
+    theirs = torch.remainder(torch.tensor(a), torch.tensor(b)).numpy()
+    np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
+    np.testing.assert_array_equal(np.signbit((nl.tensor(a) % 2.0).data), np.signbit((torch.tensor(a) % 2.0).numpy()))

@@ -61,7 +61,10 @@ class CumSum(Function):
 
     def forward(self, a, dim):
         self.dim = dim
-        return a.cumsum(axis=dim)
+        out = a.cumsum(axis=dim)
+        if out.dtype.kind == "f":
+            out += 0.0   # the sum starts from +0.0, as PyTorch's does: a run of -0.0 sums to 0.0
+        return out
 
     def backward(self, grad):
         return _reverse_cumsum(grad, self.dim), None

@@ -140,3 +140,12 @@ def test_a_zero_remainder_keeps_the_sign_of_the_dividend_like_torch(dtype):
     np.testing.assert_array_equal(ours, theirs)
     np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
     np.testing.assert_array_equal(np.signbit((nl.tensor(a) % 2.0).data), np.signbit((torch.tensor(a) % 2.0).numpy()))
+
+
+def test_a_running_sum_of_negative_zeros_is_positive_zero_like_torch():
+    torch = torch_or_skip()
+    a = np.array([[-0.0, -0.0, 1.0], [-0.0, 2.0, -2.0]])
+    for dim in (0, 1):
+        ours, theirs = nl.cumsum(nl.tensor(a), dim).data, torch.cumsum(torch.tensor(a), dim).numpy()
+        np.testing.assert_array_equal(ours, theirs)
+        np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))

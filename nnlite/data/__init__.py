@@ -7,7 +7,7 @@
 >>> x.shape, y.dtype
 ((32, 64), dtype('int64'))
 """
-from .collate import default_collate  # noqa: F401
+from .collate import default_collate, default_convert  # noqa: F401
 from .dataloader import DataLoader  # noqa: F401
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split  # noqa: F401
 from .datasets import (MNIST1D, CharDataset, CharVocab, Digits, available_texts, cache_dir,  # noqa: F401

@@ -703,14 +703,21 @@ def _root_grads(outputs, grad_outputs):
             g = Tensor._make(np.ones_like(out.data), None)
         elif not isinstance(g, Tensor):
             g = Tensor._make(np.asarray(g, dtype=out.data.dtype), None)
+        elif g.data.dtype != out.data.dtype:   # a float64 gradient for a float32 output, say
+            g = _in_dtype_of(out, g)
         if g.shape != out.shape:
             raise RuntimeError(f"gradient has shape {g.shape} but the output has shape {out.shape}")
         result.append(g)
     return result
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
-    """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad``."""
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad``.
+
+    With ``inputs`` (a tensor or a sequence of them), only those tensors'
+    ``.grad`` receive a gradient, leaves or not; an input the tensors do not
+    depend on keeps its ``.grad`` as it was.
+    """
     if isinstance(tensors, Tensor):
         tensors = [tensors]
         grad_tensors = None if grad_tensors is None else [grad_tensors]
@@ -718,13 +725,31 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
     for i, t in enumerate(tensors):
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+    capture = None if inputs is None else _checked_inputs("backward", inputs)
     retain_graph = create_graph if retain_graph is None else retain_graph
     _queued_callbacks.clear()   # left over only if an earlier backward raised
-    leaves = _run(tensors, _root_grads(tensors, grad_tensors), retain_graph, create_graph)
-    for leaf, g in leaves.values():
-        leaf._accumulate_grad(_run_hooks(leaf, g), create_graph)
+    reached = _run(tensors, _root_grads(tensors, grad_tensors), retain_graph, create_graph,
+                   capture=None if capture is None else {id(x) for x in capture})
+    for t, g in reached.values():
+        if capture is not None and not any(t is x for x in capture):
+            continue
+        if t._ctx is None:
+            t._accumulate_grad(_run_hooks(t, g), create_graph)
+        elif not t._retains_grad:   # a non-leaf input: its hooks ran, and a retained one accumulated, in the walk
+            t._accumulate_grad(g, create_graph)
     while _queued_callbacks:
         _queued_callbacks.pop(0)()
+
+
+def _checked_inputs(caller, inputs):
+    """``inputs`` of grad or backward as a tuple: not empty, and each a Tensor that requires grad."""
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if not inputs:
+        raise RuntimeError(f"{caller}: the inputs argument cannot be empty")
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor) or not x.requires_grad:
+            raise RuntimeError(f"{caller}: input {i} does not require grad")
+    return inputs
 
 
 _queued_callbacks = []
@@ -761,12 +786,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     outputs = [outputs] if single_out else list(outputs)
     if grad_outputs is not None and isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
-    inputs_t = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
-    if not inputs_t:
-        raise RuntimeError("grad: the inputs argument cannot be empty")
-    for i, x in enumerate(inputs_t):
-        if not isinstance(x, Tensor) or not x.requires_grad:
-            raise RuntimeError(f"grad: input {i} does not require grad")
+    inputs_t = _checked_inputs("grad", inputs)
     for o in outputs:
         if not o.requires_grad:
             raise RuntimeError("grad: an output does not require grad and has no grad_fn")

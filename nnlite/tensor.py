@@ -190,9 +190,10 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False):
-        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on."""
-        autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on
+        (of ``inputs`` only, when given)."""
+        autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     def detach(self):
         """The same values, cut from the graph (shares memory, like PyTorch)."""
@@ -231,15 +232,16 @@ class Tensor:
         return _RemovableHandle(self._hooks, hook)
 
     def _accumulate_grad(self, g, create_graph=False):
-        """Add ``g`` into ``self.grad`` (leaves only). Parameters may keep grads in an arena."""
+        """Add ``g`` into ``self.grad`` (leaves, and non-leaves that retain theirs). Parameters may
+        keep grads in an arena."""
         if create_graph:
-            self.grad = g if self.grad is None else self.grad + g
+            self._grad = g if self._grad is None else self._grad + g
             return
-        if self.grad is None:
+        if self._grad is None:
             # A copy: ``g`` may be shared with other leaves or held by the caller.
-            self.grad = Tensor._make(np.array(g.data, dtype=self.data.dtype, copy=True), None)
+            self._grad = Tensor._make(np.array(g.data, dtype=self.data.dtype, copy=True), None)
         else:
-            np.add(self.grad.data, g.data, out=self.grad.data, casting="unsafe")
+            np.add(self._grad.data, g.data, out=self._grad.data, casting="unsafe")
 
     # ------------------------------------------------------------- interop --
     def numpy(self):

@@ -287,3 +287,37 @@ def test_a_backward_returning_an_array_instead_of_a_tensor_is_refused_by_name():
     x = leaf([1.0, 2.0])
     with pytest.raises(TypeError, match="_DoubleReturningAnArrayBackward returned a gradient of type ndarray"):
         _DoubleReturningAnArray.apply(x).sum().backward()
+
+
+# ------------------------------------------------------ backward(inputs) ---
+
+def test_backward_with_inputs_accumulates_into_those_tensors_only_as_in_torch():
+    torch = torch_or_skip()
+    results = []
+    for lib in (nl, torch):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        y = lib.tensor([3.0], dtype=lib.float64, requires_grad=True)
+        unused = lib.tensor([1.0], dtype=lib.float64, requires_grad=True)
+        x.register_hook(lambda g: g * 10)
+        h = x * y
+        (h * h).sum().backward(inputs=[x, h, unused])
+        results.append((x.grad, y.grad, h.grad, unused.grad))
+    (nx, ny, nh, nu), (tx, ty, th, tu) = results
+    np.testing.assert_allclose(nx.data, tx.numpy())
+    np.testing.assert_allclose(nh.data, th.numpy())
+    assert ny is None and ty is None and nu is None and tu is None
+
+
+def test_backward_with_inputs_refuses_an_empty_list_and_a_tensor_without_grad():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="inputs argument cannot be empty"):
+        (x * x).sum().backward(inputs=[])
+    with pytest.raises(RuntimeError, match="input 1 does not require grad"):
+        (x * x).sum().backward(inputs=[x, nl.tensor([1.0])])
+    assert x.grad is None
+
+
+def test_a_gradient_given_in_another_float_dtype_is_cast_to_the_outputs():
+    x = nl.tensor([1.0, 2.0], requires_grad=True)   # float32
+    x.backward(nl.tensor([1.0, 1.0], dtype=nl.float64), create_graph=True)
+    assert x.grad.dtype == nl.float32

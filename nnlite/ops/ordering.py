@@ -156,7 +156,8 @@ def roll(input, shifts, dims=None):
     dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
     if len(shifts) != len(dims):
         raise ValueError(f"roll: shifts and dims must have the same length, got {shifts} and {dims}")
+    if input.ndim == 0:   # PyTorch refuses a dim here, where most ops let a 0-dim tensor take 0 and -1
+        raise IndexError(f"roll: a 0-dim tensor has no dim to roll along, got dims {dims}; "
+                         f"leave dims out to roll it as if flattened")
     axes = tuple(_dim("roll", d, input.ndim) for d in dims)
-    if input.ndim == 0:   # only dim 0 / -1 exists, and rolling it changes nothing
-        return Roll.apply(input, (0,), None)
     return Roll.apply(input, tuple(int(s) for s in shifts), axes)

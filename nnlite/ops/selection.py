@@ -57,12 +57,12 @@ def take_along_dim(input, indices, dim=None):
     idx = _index_array("take_along_dim", indices)
     if dim is None:
         return gather(tensor_input("take_along_dim", input).reshape(-1), 0, idx.reshape(-1))
-    dim = _dim("take_along_dim", dim, tensor_input("take_along_dim", input).ndim)
+    if tensor_input("take_along_dim", input).ndim == 0:   # PyTorch refuses a dim here; without one it flattens
+        raise IndexError(f"take_along_dim: a 0-dim tensor has no dim {dim} to take along; leave dim out")
+    dim = _dim("take_along_dim", dim, input.ndim)
     if idx.ndim != input.ndim:
         raise ValueError(f"take_along_dim: indices must have as many dims as input ({input.ndim}), "
                          f"got shape {idx.shape}")
-    if input.ndim == 0:
-        return gather(input, 0, idx)
     rest = np.broadcast_shapes(tuple(1 if d == dim else n for d, n in enumerate(input.shape)),
                                tuple(1 if d == dim else n for d, n in enumerate(idx.shape)))
     x_shape = tuple(input.shape[d] if d == dim else n for d, n in enumerate(rest))

@@ -149,3 +149,15 @@ def test_a_running_sum_of_negative_zeros_is_positive_zero_like_torch():
         ours, theirs = nl.cumsum(nl.tensor(a), dim).data, torch.cumsum(torch.tensor(a), dim).numpy()
         np.testing.assert_array_equal(ours, theirs)
         np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
+
+
+@pytest.mark.parametrize("call", [lambda L, x: L.roll(x, 1, 0), lambda L, x: L.roll(x, (1,), (-1,)),
+                                  lambda L, x: L.take_along_dim(x, L.tensor(0), 0)], ids=["roll", "roll_tuple",
+                                                                                          "take_along_dim"])
+def test_a_0_dim_tensor_has_no_dim_to_roll_or_take_along_like_torch(call):
+    torch = torch_or_skip()
+    with pytest.raises(IndexError):
+        call(torch, torch.tensor(1.5))
+    with pytest.raises(IndexError, match="a 0-dim tensor has no dim"):
+        call(nl, nl.tensor(1.5))
+    assert nl.roll(nl.tensor(1.5), 1).item() == 1.5     # without dims it is rolled as if flattened

@@ -814,10 +814,24 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # ------------------------------------------------------- numerical checking ---
 
-def _numerical_jacobian_vjp(fn, inputs, v, eps):
-    """Central-difference estimate of v^T J for each input (float64 recommended)."""
+def _outputs(value):
+    """A function's result as a tuple of Tensors (it may return one Tensor or several)."""
+    return (value,) if isinstance(value, Tensor) else tuple(value)
+
+
+def _numerical_jacobian_vjp(fn, inputs, wanted, vs, eps):
+    """Central-difference estimate of sum_k v_k^T J_k (output k) for each tensor in ``wanted``.
+
+    ``fn`` is called with all of ``inputs``; only the ``wanted`` ones are
+    perturbed, in place (float64 recommended).
+    """
+    def projected():
+        with no_grad():
+            return sum(np.sum(v * np.asarray(o.data, dtype=np.float64))
+                       for v, o in zip(vs, _outputs(fn(*inputs))))
+
     out = []
-    for x in inputs:
+    for x in wanted:
         g = np.zeros(x.shape, dtype=np.float64)
         flat = x.data.reshape(-1)  # a view: perturb in place
         if not np.shares_memory(flat, x.data):
@@ -825,63 +839,71 @@ def _numerical_jacobian_vjp(fn, inputs, v, eps):
         for i in range(flat.size):
             orig = flat[i]
             flat[i] = orig + eps
-            with no_grad():
-                plus = np.asarray(fn(*inputs).data, dtype=np.float64)
+            plus = projected()
             flat[i] = orig - eps
-            with no_grad():
-                minus = np.asarray(fn(*inputs).data, dtype=np.float64)
+            minus = projected()
             flat[i] = orig
-            g.reshape(-1)[i] = np.sum(v * (plus - minus)) / (2 * eps)
+            g.reshape(-1)[i] = (plus - minus) / (2 * eps)
         out.append(g)
     return out
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_exception=True):
     """Compare autograd's gradient of ``fn(*inputs)`` with central differences.
 
-    A random projection ``v`` of the output turns the check into one
-    vector-Jacobian product per input. Raises AssertionError naming the input
-    and the worst element when they disagree; returns True otherwise.
+    ``inputs`` is a Tensor or a sequence of arguments; those that are Tensors
+    requiring grad are checked, the others are passed through. ``fn`` may
+    return one Tensor or several. A random projection ``v`` of each output
+    turns the check into one vector-Jacobian product per input. When they
+    disagree, raises AssertionError naming the input and the worst element
+    (or returns False with ``raise_exception=False``); returns True otherwise.
     """
-    inputs = [x for x in inputs]
+    inputs = _outputs(inputs)
     rng = np.random.default_rng(seed)
-    out = fn(*inputs)
-    v = rng.standard_normal(out.shape)
-    wanted = [x for x in inputs if x.requires_grad]
-    if out.requires_grad:
-        analytic = grad(out, wanted, grad_outputs=[Tensor._make(v.astype(out.dtype), None)],
+    outs = _outputs(fn(*inputs))
+    vs = [rng.standard_normal(o.shape) for o in outs]
+    positions = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    wanted = [inputs[i] for i in positions]
+    recorded = [(o, Tensor._make(v.astype(o.dtype), None)) for o, v in zip(outs, vs) if o.requires_grad]
+    if recorded and wanted:
+        analytic = grad([o for o, _ in recorded], wanted, grad_outputs=[v for _, v in recorded],
                         allow_unused=True)
-    else:  # the output does not depend on the inputs (e.g. the gradient of a linear map)
+    else:  # the outputs do not depend on the inputs (e.g. the gradient of a linear map)
         analytic = [None] * len(wanted)
-    numeric = _numerical_jacobian_vjp(fn, wanted, v, eps)
-    for i, (a, n) in enumerate(zip(analytic, numeric)):
+    numeric = _numerical_jacobian_vjp(fn, inputs, wanted, vs, eps)
+    for i, a, n in zip(positions, analytic, numeric):
         a = np.zeros_like(n) if a is None else a.data
         if not np.allclose(a, n, atol=atol, rtol=rtol):
+            if not raise_exception:
+                return False
             k = int(np.argmax(np.abs(a - n)))
             raise AssertionError(f"gradcheck: input {i} (shape {n.shape}): analytic {a.reshape(-1)[k]!r} "
                                  f"vs numerical {n.reshape(-1)[k]!r} at flat index {k}")
     return True
 
 
-def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
+def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_exception=True):
     """Check second derivatives: gradcheck of the (differentiable) first gradient."""
+    inputs = _outputs(inputs)
     rng = np.random.default_rng(seed + 1)
-    out = fn(*inputs)
-    v = Tensor._make(rng.standard_normal(out.shape).astype(out.dtype), None)
-    wanted = [x for x in inputs if x.requires_grad]
+    vs = [Tensor._make(rng.standard_normal(o.shape).astype(o.dtype), None) for o in _outputs(fn(*inputs))]
 
     def first_grad_projection(*xs):
         with enable_grad():  # the numerical pass runs under no_grad; this needs a graph
-            o = fn(*xs)
-            gs = grad(o, [x for x in xs if x.requires_grad], grad_outputs=[v], create_graph=True,
-                      allow_unused=True)
+            outs = _outputs(fn(*xs))
+            recorded = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
+            wanted = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
+            gs = grad([o for o, _ in recorded], wanted, grad_outputs=[v for _, v in recorded],
+                      create_graph=True, allow_unused=True) if recorded else ()
             total = None
             for g in gs:
                 if g is not None:
                     s = (g * g).sum()
                     total = s if total is None else total + s
-            return total
+            # No first gradient at all (outputs independent of the inputs): zero, a constant
+            return total if total is not None else Tensor._make(np.zeros((), np.float64), None)
 
-    if not wanted:
+    if not any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
         return True
-    return gradcheck(first_grad_projection, inputs, eps=eps, atol=atol, rtol=rtol, seed=seed)
+    return gradcheck(first_grad_projection, inputs, eps=eps, atol=atol, rtol=rtol, seed=seed,
+                     raise_exception=raise_exception)

@@ -321,3 +321,31 @@ def test_a_gradient_given_in_another_float_dtype_is_cast_to_the_outputs():
     x = nl.tensor([1.0, 2.0], requires_grad=True)   # float32
     x.backward(nl.tensor([1.0, 1.0], dtype=nl.float64), create_graph=True)
     assert x.grad.dtype == nl.float32
+
+
+# ------------------------------------------------------------ gradcheck ---
+
+class _SquareWithAWrongBackward(nl.autograd.Function):
+    def forward(self, a):
+        return a * a
+
+    def backward(self, grad):
+        return grad * 3 * self.inputs[0]
+
+
+def test_gradcheck_takes_a_tensor_arguments_that_need_no_grad_and_several_outputs():
+    x = leaf([1.0, 2.0])
+    c = nl.tensor(np.array([3.0, 4.0]))
+    assert nl.autograd.gradcheck(lambda a: (a * a).sum(), x)
+    assert nl.autograd.gradcheck(lambda a, b, k: (a * b * k).sum(), [x, c, 2.0])
+    assert nl.autograd.gradcheck(lambda a: (a * a, a.sum() * a.sum()), (x,))
+    assert nl.autograd.gradgradcheck(lambda a, b: (a * a * a * b, a.sum() * a.sum()), (x, c))
+    assert nl.autograd.gradgradcheck(lambda a: (a * 3).sum(), x)   # no second derivative: zero
+
+
+def test_gradcheck_reports_a_wrong_backward_or_returns_false_when_asked():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(AssertionError, match="input 1"):
+        nl.autograd.gradcheck(lambda k, a: _SquareWithAWrongBackward.apply(a).sum(), (2.0, x))
+    assert nl.autograd.gradcheck(lambda a: _SquareWithAWrongBackward.apply(a).sum(), x,
+                                 raise_exception=False) is False

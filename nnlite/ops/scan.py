@@ -13,13 +13,16 @@ values are a ``gather`` of the input at the indices, so their gradient goes to t
 element each running maximum came from.
 
 Integer and bool tensors are summed and multiplied in int64, as in PyTorch;
-``dtype=`` converts the input first.
+``dtype=`` converts the input first. Float tensors are carried in a wider
+accumulator, as PyTorch's CPU scans carry them (:func:`_accumulator`): a running sum
+of a million float32 numbers, or of a few thousand float16 ones, would otherwise
+lose most of its digits (a float16 sum of numbers below 1 stops growing at 2048).
 """
 
 import numpy as np
 
 from ..autograd import Function, constant, is_grad_enabled
-from ..tensor import Tensor, int64, is_floating_dtype
+from ..tensor import Tensor, int64, is_bfloat16, is_floating_dtype
 from .arithmetic import abs as _abs
 from .elementwise_choice import where
 from .indexing import gather
@@ -31,6 +34,16 @@ from .concatenation import cat
 from .extrema import values_indices
 from .shape import reshape
 from .sums import sum  # noqa: A004
+
+
+def _accumulator(dtype):
+    """The dtype a running sum, product or log-sum-exp is carried in: float64 for float32,
+    float32 for the 16-bit floats, as in PyTorch; the result is rounded back once."""
+    if dtype == np.float32:
+        return np.dtype(np.float64)
+    if dtype == np.float16 or is_bfloat16(dtype):
+        return np.dtype(np.float32)
+    return dtype
 
 
 def _reversed(x, dim):
@@ -61,10 +74,10 @@ class CumSum(Function):
 
     def forward(self, a, dim):
         self.dim = dim
-        out = a.cumsum(axis=dim)
+        out = a.cumsum(axis=dim, dtype=_accumulator(a.dtype))
         if out.dtype.kind == "f":
             out += 0.0   # the sum starts from +0.0, as PyTorch's does: a run of -0.0 sums to 0.0
-        return out
+        return out.astype(a.dtype, copy=False)
 
     def backward(self, grad):
         return _reverse_cumsum(grad, self.dim), None
@@ -104,7 +117,7 @@ class CumProd(Function):
 
     def forward(self, a, dim):
         self.dim = dim
-        return a.cumprod(axis=dim)
+        return a.cumprod(axis=dim, dtype=_accumulator(a.dtype)).astype(a.dtype, copy=False)
 
     def backward(self, grad):
         x, out, dim = self.inputs[0], self.out, self.dim
@@ -165,7 +178,7 @@ class LogCumSumExp(Function):
 
     def forward(self, a, dim):
         self.dim = dim
-        return np.logaddexp.accumulate(a, axis=dim)
+        return np.logaddexp.accumulate(a, axis=dim, dtype=_accumulator(a.dtype)).astype(a.dtype, copy=False)
 
     def backward(self, grad):
         x, out, dim = self.inputs[0], self.out, self.dim

@@ -161,3 +161,20 @@ def test_a_0_dim_tensor_has_no_dim_to_roll_or_take_along_like_torch(call):
     with pytest.raises(IndexError, match="a 0-dim tensor has no dim"):
         call(nl, nl.tensor(1.5))
     assert nl.roll(nl.tensor(1.5), 1).item() == 1.5     # without dims it is rolled as if flattened
+
+
+@pytest.mark.parametrize("op", ["cumsum", "cumprod", "logcumsumexp"])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_a_long_scan_is_carried_in_a_wider_float_like_torch(op, dtype):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(0)
+    n = 200_000 if dtype == "float32" else 5000
+    # near 1, so the running product neither vanishes nor overflows and every digit counts
+    a = (rng.random(n) if op == "cumsum" else 1 + 1e-4 * rng.standard_normal(n)).astype(dtype)
+    ours, theirs = getattr(nl, op)(nl.tensor(a), 0), getattr(torch, op)(torch.tensor(a), 0)
+    assert ours.dtype == a.dtype
+    exact = getattr(torch, op)(torch.tensor(a.astype(np.float64)), 0).numpy()[-1]
+    tolerance = 1e-6 if dtype == "float32" else 1e-3
+    assert abs(float(ours.data[-1]) - exact) <= tolerance * abs(exact)
+    np.testing.assert_allclose(ours.data.astype(np.float64), theirs.numpy().astype(np.float64),
+                               rtol=4 * np.finfo(dtype).eps)

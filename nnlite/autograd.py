@@ -22,7 +22,7 @@ import numpy as np
 Tensor = None  # bound by nnlite.tensor once the class exists (tensor.py imports this module)
 
 __all__ = ["Function", "gradcheck", "gradgradcheck", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "grad", "backward", "detect_anomaly", "is_anomaly_enabled"]
+           "grad", "backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled"]
 
 
 # ---------------------------------------------------------------- grad mode ---
@@ -30,6 +30,7 @@ __all__ = ["Function", "gradcheck", "gradgradcheck", "no_grad", "enable_grad", "
 class _GradMode(threading.local):
     enabled = True
     anomaly = False
+    check_nan = True   # anomaly mode's check of gradients for NaN/Inf (PyTorch's check_nan)
     walking = 0   # how many graph walks are running (a Function's backward may start its own)
 
 
@@ -146,15 +147,34 @@ class enable_grad(_ModeContext):
     mode = True
 
 
+class set_detect_anomaly:
+    """Turn anomaly detection on or off, as a function call or a context manager (restoring the mode on exit).
+
+    With ``mode`` and ``check_nan`` true, backward checks every gradient an
+    operation returns and raises, naming the operation, at the first NaN or
+    Inf; with ``check_nan=False`` nothing is checked.
+    """
+
+    def __init__(self, mode, check_nan=True):
+        self.prev = _mode.anomaly, _mode.check_nan
+        _mode.anomaly, _mode.check_nan = bool(mode), bool(check_nan)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _mode.anomaly, _mode.check_nan = self.prev
+        return False
+
+
 @contextlib.contextmanager
-def detect_anomaly():
-    """Check every gradient for NaN/Inf during backward and name the op that made it."""
-    prev = _mode.anomaly
-    _mode.anomaly = True
-    try:
+def detect_anomaly(check_nan=True):
+    """Check every gradient for NaN/Inf during backward and name the op that made it.
+
+    A context manager, and a decorator (``@nl.detect_anomaly()``).
+    """
+    with set_detect_anomaly(True, check_nan):
         yield
-    finally:
-        _mode.anomaly = prev
 
 
 def is_anomaly_enabled():
@@ -606,7 +626,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
         else:
             _accumulate(pending, r, g)
     order, reads = _topological_order([r for r in roots if r._ctx is not None])
-    anomaly = _mode.anomaly
+    anomaly = _mode.anomaly and _mode.check_nan
     _mode.walking += 1
     try:
         _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, anomaly)
@@ -622,7 +642,7 @@ def _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, an
             entry = pending.pop(id(t), None)
             if entry is None:
                 continue
-            g = _run_hooks(t, entry[1])
+            g = _run_hooks(t, entry[1]) if t._hooks else entry[1]
             if t._retains_grad:   # accumulates across backward calls, like a leaf's .grad
                 t._accumulate_grad(g, create_graph)
             if id(t) in capture:  # a non-leaf asked for by nl.grad: its total gradient is final here

@@ -349,3 +349,26 @@ def test_gradcheck_reports_a_wrong_backward_or_returns_false_when_asked():
         nl.autograd.gradcheck(lambda k, a: _SquareWithAWrongBackward.apply(a).sum(), (2.0, x))
     assert nl.autograd.gradcheck(lambda a: _SquareWithAWrongBackward.apply(a).sum(), x,
                                  raise_exception=False) is False
+
+
+# ------------------------------------------------------- anomaly detection ---
+
+def test_set_detect_anomaly_and_check_nan_as_in_torch():
+    def backward_through_sqrt_of_zero():
+        x = leaf([0.0, 4.0])
+        x.sqrt().sum().backward()   # d sqrt(x)/dx at 0 is Inf
+
+    with nl.autograd.detect_anomaly(check_nan=False):
+        assert nl.autograd.is_anomaly_enabled()
+        backward_through_sqrt_of_zero()   # nothing checked
+    nl.autograd.set_detect_anomaly(True)
+    try:
+        with pytest.raises(RuntimeError, match="Sqrt"):
+            backward_through_sqrt_of_zero()
+        with nl.autograd.set_detect_anomaly(False):
+            assert not nl.autograd.is_anomaly_enabled()
+            backward_through_sqrt_of_zero()
+        assert nl.autograd.is_anomaly_enabled()
+    finally:
+        nl.autograd.set_detect_anomaly(False)
+    assert not nl.autograd.is_anomaly_enabled()

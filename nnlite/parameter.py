@@ -54,7 +54,7 @@ class Parameter(Tensor):
 
     @trainable.setter
     def trainable(self, value):
-        self.requires_grad = bool(value)
+        self.requires_grad_(bool(value))   # refuses integer data, as requires_grad_ does
 
     def _accumulate_grad(self, g, create_graph=False):
         slot = self._grad_slot

@@ -372,3 +372,15 @@ def test_set_detect_anomaly_and_check_nan_as_in_torch():
     finally:
         nl.autograd.set_detect_anomaly(False)
     assert not nl.autograd.is_anomaly_enabled()
+
+
+def test_a_parameter_of_integer_data_cannot_be_made_trainable():
+    p = nl.nn.Parameter(nl.tensor([1, 2]), requires_grad=False)
+    with pytest.raises(RuntimeError, match="only floating point tensors can require gradients, got int64"):
+        p.trainable = True
+    assert not p.requires_grad
+    q = nl.nn.Parameter(nl.ones(2))
+    q.trainable = False
+    assert not q.requires_grad
+    q.trainable = True
+    assert q.requires_grad

@@ -9,7 +9,10 @@
 """
 from .collate import default_collate, default_convert  # noqa: F401
 from .dataloader import DataLoader  # noqa: F401
-from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split  # noqa: F401
+from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset,  # noqa: F401
+                      random_split)
 from .datasets import (MNIST1D, CharDataset, CharVocab, Digits, available_texts, cache_dir,  # noqa: F401
                        load_text, require)
+from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,  # noqa: F401
+                      WeightedRandomSampler)
 from .readers import MNIST, load_csv, load_npz, read_idx  # noqa: F401

@@ -9,9 +9,16 @@ The loader remembers where it is — which epoch, how many batches it has
 handed out, and the epoch's seed — in :meth:`DataLoader.state_dict`. A
 checkpoint stores that position; after :meth:`DataLoader.load_state_dict`
 the next ``iter(loader)`` continues the interrupted epoch with exactly the
-batches the uninterrupted run would have seen. The position is that of the
-most recent ``iter(loader)``; an older iterator still running (``zip(loader,
+batches the uninterrupted run would have seen. A random ``sampler`` (or
+``batch_sampler``) with a ``state_dict``, such as
+:class:`~nnlite.data.RandomSampler`, is saved with the position, so its
+interrupted pass is replayed too. The position is that of the most recent ``iter(loader)``; an older iterator still running (``zip(loader,
 loader)``, nested loops) goes on through its own epoch without moving it.
+
+Over an :class:`~nnlite.data.IterableDataset` the loader takes the
+examples in the stream's order and cuts them into batches; a stream has no
+indices to shuffle or sample, and no position the loader could return to, so
+``state_dict`` is refused for such a loader.
 
 Every batch is loaded in the calling process. The arguments PyTorch uses for
 worker processes are accepted at the values that mean "no workers"
@@ -28,6 +35,7 @@ import numpy as np
 
 from ..random import _gen
 from .collate import default_collate, default_convert
+from .dataset import IterableDataset
 
 __all__ = ["DataLoader"]
 
@@ -81,11 +89,20 @@ class DataLoader:
             raise ValueError(f"DataLoader: batch_size must be a positive int or None, got {batch_size!r}")
         if not isinstance(drop_last, (bool, np.bool_)):
             raise ValueError(f"DataLoader: drop_last must be a bool, got {drop_last!r}")
-        try:
-            len(dataset)
-        except TypeError:
-            raise TypeError(f"DataLoader: dataset must have a length (a map-style Dataset), "
-                            f"got {type(dataset).__name__}") from None
+        if isinstance(dataset, IterableDataset):
+            # A stream gives its examples in its own order: there are no indices to choose.
+            for name, value, unset in (("shuffle", shuffle, shuffle in (None, False)),
+                                       ("sampler", sampler, sampler is None),
+                                       ("batch_sampler", batch_sampler, batch_sampler is None)):
+                if not unset:
+                    raise ValueError(f"DataLoader with IterableDataset: expected unspecified {name} option, "
+                                     f"but got {name}={value!r}")
+        else:
+            try:
+                len(dataset)
+            except TypeError:
+                raise TypeError(f"DataLoader: dataset must have a length (a map-style Dataset) or be an "
+                                f"IterableDataset, got {type(dataset).__name__}") from None
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the sampler "
                              "chooses the order)")
@@ -125,6 +142,7 @@ class DataLoader:
     def __len__(self):
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
+        # An IterableDataset without __len__ raises TypeError here, as in PyTorch.
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         if self.batch_size is None:
             return n
@@ -140,6 +158,9 @@ class DataLoader:
             self._started = True
             self.batch_index = 0
             self._epoch_seed = None
+        if isinstance(self.dataset, IterableDataset):
+            yield from self._stream()
+            return
         batches = self._batches()
         me = self._latest = object()
         position = self.batch_index
@@ -173,10 +194,25 @@ class DataLoader:
             self._epoch_seed = int(_gen(self.generator).integers(2**63))
         return np.random.Generator(np.random.PCG64(self._epoch_seed)).permutation(n)
 
+    def _stream(self):
+        """An IterableDataset's examples, in batches of batch_size (or one by one)."""
+        examples = iter(self.dataset)
+        if self.batch_size is None:
+            yield from (self._convert(example) for example in examples)
+            return
+        while True:
+            batch = [example for _, example in zip(range(self.batch_size), examples)]
+            if not batch or (self.drop_last and len(batch) < self.batch_size):
+                return
+            yield (self.collate_fn or default_collate)(batch)
+
+    def _convert(self, example):
+        """One example on its own, when batching is off."""
+        return self.collate_fn(example) if self.collate_fn is not None else default_convert(example)
+
     def _fetch(self, indices):
         if self.batch_size is None and self.batch_sampler is None:   # batching off: one example
-            example = self.dataset[int(indices)]
-            return self.collate_fn(example) if self.collate_fn is not None else default_convert(example)
+            return self._convert(self.dataset[int(indices)])
         if self.collate_fn is None:
             # TensorDataset (and Subsets of it) gather a whole batch with one index per array.
             gather = getattr(self.dataset, "_gather", None)
@@ -189,15 +225,25 @@ class DataLoader:
         return (self.collate_fn or default_collate)(examples)
 
     # -------------------------------------------------------------- position --
+    def _refuse_stream(self, method):
+        if isinstance(self.dataset, IterableDataset):
+            raise TypeError(f"DataLoader.{method}: the loader reads the IterableDataset "
+                            f"{type(self.dataset).__name__} as a stream and cannot return to a position in "
+                            f"it; checkpoint a loader over a map-style Dataset instead")
+
     def state_dict(self):
-        """The loader's position as JSON-able data, for checkpoints."""
+        """The loader's position as JSON-able data, for checkpoints (with its sampler's, if it has one)."""
+        self._refuse_stream("state_dict")
         return {"epoch": self.epoch, "batch_index": self.batch_index, "epoch_seed": self._epoch_seed,
                 "started": self._started, "shuffle": self.shuffle, "batch_size": self.batch_size,
                 "drop_last": self.drop_last, "dataset_length": len(self.dataset),
-                **({"sampler": self.sampler.state_dict()} if hasattr(self.sampler, "state_dict") else {})}
+                **({"sampler": self.sampler.state_dict()} if hasattr(self.sampler, "state_dict") else {}),
+                **({"batch_sampler": self.batch_sampler.state_dict()}
+                   if hasattr(self.batch_sampler, "state_dict") else {})}
 
     def load_state_dict(self, state):
         """Move to a saved position: the next ``iter(self)`` continues that epoch."""
+        self._refuse_stream("load_state_dict")
         try:
             saved = {k: state[k] for k in ("epoch", "batch_index", "epoch_seed", "batch_size",
                                            "shuffle", "drop_last", "dataset_length")}
@@ -217,9 +263,14 @@ class DataLoader:
         self._epoch_seed = None if saved["epoch_seed"] is None else int(saved["epoch_seed"])
         if "sampler" in state and hasattr(self.sampler, "load_state_dict"):
             self.sampler.load_state_dict(state["sampler"])
+        if "batch_sampler" in state and hasattr(self.batch_sampler, "load_state_dict"):
+            self.batch_sampler.load_state_dict(state["batch_sampler"])
         self._started = bool(state.get("started", True))
         self._resume = self._started
 
     def __repr__(self):
+        if isinstance(self.dataset, IterableDataset):
+            return (f"DataLoader(dataset={type(self.dataset).__name__}(stream), "
+                    f"batch_size={self.batch_size}, drop_last={self.drop_last})")
         return (f"DataLoader(dataset={type(self.dataset).__name__}(len={len(self.dataset)}), "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, drop_last={self.drop_last})")

@@ -1,19 +1,23 @@
-"""Datasets: anything with a length that returns the i-th example.
+"""Datasets: anything with a length that returns the i-th example, or a stream of examples.
 
 A :class:`Dataset` is the map-style protocol PyTorch uses: ``len(ds)`` and
-``ds[i]``. :class:`TensorDataset` wraps arrays that share their first
+``ds[i]``. An :class:`IterableDataset` is the other one: ``iter(ds)`` gives
+the examples in the dataset's own order (lines of a file, a generator), and
+:class:`ChainDataset` runs several streams one after another. :class:`TensorDataset` wraps arrays that share their first
 dimension; :class:`Subset` and :func:`random_split` pick parts of a dataset
 without copying it.
 """
 import math
 import numbers
+from collections.abc import Iterable
 
 import numpy as np
 
 from ..random import _gen
 from ..tensor import Tensor
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "ChainDataset",
+           "random_split"]
 
 
 class Dataset:
@@ -27,6 +31,32 @@ class Dataset:
 
     def __add__(self, other):
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset, Iterable):
+    """Base class of streams: subclasses define ``__iter__``, yielding examples.
+
+    A :class:`DataLoader` over one takes the examples in the stream's order and
+    cuts them into batches of ``batch_size`` (dropping a last short batch if
+    ``drop_last``); it has no indices, so ``shuffle``, ``sampler`` and
+    ``batch_sampler`` are refused, as in PyTorch. ``len()`` exists only if the
+    subclass defines ``__len__``.
+
+    >>> import nnlite as nl
+    >>> class Squares(nl.data.IterableDataset):
+    ...     def __iter__(self):
+    ...         return iter([k * k for k in range(5)])
+    >>> [b.tolist() for b in nl.data.DataLoader(Squares(), batch_size=2)]
+    [[0, 1], [4, 9], [16]]
+    """
+
+    def __len__(self):
+        # A stream has no length unless its subclass gives one (Dataset's __len__ would
+        # suggest that every subclass must define one).
+        raise TypeError(f"object of type '{type(self).__name__}' has no len()")
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
 
 
 def _as_array(t, i):
@@ -126,6 +156,37 @@ class ConcatDataset(Dataset):
         which = int(np.searchsorted(self.cumulative_sizes, index, side="right"))
         start = self.cumulative_sizes[which - 1] if which else 0
         return self.datasets[which][index - start]
+
+
+class ChainDataset(IterableDataset):
+    """Several :class:`IterableDataset` s, each stream to its end before the next.
+
+    Its length, when every part has one, is the sum of theirs. A part that is
+    not an IterableDataset is refused here with a TypeError (PyTorch finds it
+    only while iterating, with an AssertionError).
+
+    >>> import nnlite as nl
+    >>> class Count(nl.data.IterableDataset):
+    ...     def __init__(self, n):
+    ...         self.n = n
+    ...     def __iter__(self):
+    ...         return iter(range(self.n))
+    >>> list(Count(2) + Count(3))
+    [0, 1, 0, 1, 2]
+    """
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset only supports IterableDataset, got {type(d).__name__}")
+
+    def __iter__(self):
+        for d in self.datasets:
+            yield from d
+
+    def __len__(self):
+        return sum(len(d) for d in self.datasets)
 
 
 def random_split(dataset, lengths, generator=None):

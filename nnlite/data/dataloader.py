@@ -258,6 +258,13 @@ class DataLoader:
         if not 0 <= int(saved["batch_index"]) <= len(self):
             raise ValueError(f"DataLoader.load_state_dict: batch_index {saved['batch_index']} "
                              f"outside [0, {len(self)}]")
+        for name in ("sampler", "batch_sampler"):
+            # Without the saved pass of a sampler that keeps one, the epoch would go on in a new order.
+            if (hasattr(getattr(self, name), "load_state_dict") and name not in state
+                    and state.get("started", True)):
+                raise ValueError(f"DataLoader.load_state_dict: this loader's {name} "
+                                 f"{type(getattr(self, name)).__name__} keeps a state, but the saved "
+                                 f"position has none for it, so its interrupted pass cannot be replayed")
         self.epoch = int(saved["epoch"])
         self.batch_index = int(saved["batch_index"])
         self._epoch_seed = None if saved["epoch_seed"] is None else int(saved["epoch_seed"])

@@ -53,7 +53,7 @@ def _is_advanced(k):
 
 
 class SelectThenIndex:
-    """A key that mixes ints with index arrays, applied in PyTorch's order.
+    """A key that mixes index arrays with ints or an Ellipsis, applied in PyTorch's order.
 
     NumPy counts an int among index arrays as one more index array: when they
     are separated by a slice (``x[0, :, idx]``), the indexed dims go first in
@@ -61,6 +61,12 @@ class SelectThenIndex:
     indexing, a view), then the index arrays to what remains, so ``x[0, :, idx]``
     is ``x[0][:, idx]``. ``basic`` is that first step (each index array replaced
     by full slices over the dims it covers), ``advanced`` the second.
+
+    An Ellipsis among index arrays comes here too. PyTorch expands it into the full
+    slices it stands for, so one that stands for none separates nothing: in
+    ``x[:, idx, ..., mask]`` of a 3-dim x, idx and mask are next to each other and
+    their dims stay in place. NumPy counts the Ellipsis as a separator all the
+    same and moves the indexed dims first; ``region`` drops such an Ellipsis.
     """
     __slots__ = ("basic", "advanced", "key")
 
@@ -69,8 +75,8 @@ class SelectThenIndex:
 
     @classmethod
     def split(cls, key):
-        """``key`` itself unless it holds both an int and an index array."""
-        if not (any(_is_int(k) for k in key) and any(_is_advanced(k) for k in key)):
+        """``key`` itself unless it holds an index array beside an int or an Ellipsis."""
+        if not (any(_is_int(k) or k is Ellipsis for k in key) and any(_is_advanced(k) for k in key)):
             return key
         basic, advanced = [], []
         for k in key:
@@ -96,10 +102,18 @@ class SelectThenIndex:
 
     def region(self, array):
         """The view of ``array`` that ``basic`` selects, and the key to apply to it."""
-        return array[self.basic], self.advanced
+        view = array[self.basic]
+        return view, _without_empty_ellipsis(self.advanced, view.ndim)
 
     def __repr__(self):
         return repr(self.key)
+
+
+def _without_empty_ellipsis(key, ndim):
+    """``key`` (index arrays, slices, an Ellipsis) without its Ellipsis if that stands for no dim."""
+    named = sum(k.ndim if isinstance(k, np.ndarray) and k.dtype == bool else 0 if k is Ellipsis else 1
+                for k in key)
+    return tuple(k for k in key if k is not Ellipsis) if named == ndim else key
 
 
 def _region(array, key):

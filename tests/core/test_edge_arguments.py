@@ -178,3 +178,27 @@ def test_a_long_scan_is_carried_in_a_wider_float_like_torch(op, dtype):
     assert abs(float(ours.data[-1]) - exact) <= tolerance * abs(exact)
     np.testing.assert_allclose(ours.data.astype(np.float64), theirs.numpy().astype(np.float64),
                                rtol=4 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("key", [
+    (slice(None, 2), np.array([0]), Ellipsis, np.array([False, False, True, True])),
+    (slice(None), np.array([[0, 0], [0, 0]]), Ellipsis, np.array([[1, 0], [3, 1]])),
+    (Ellipsis, slice(None), np.array([0, 0]), np.array([2, 1])),
+    (1, Ellipsis, np.array([0, 0]), np.array([2, 1])),
+    (np.array([1, 0]), Ellipsis, np.array([3, 2])),             # here the Ellipsis stands for one dim
+], ids=["slice_idx_empty_ellipsis_mask", "2d_indices", "leading_ellipsis", "int_then_ellipsis", "separating"])
+def test_an_ellipsis_that_stands_for_no_dim_does_not_separate_index_arrays_like_torch(key):
+    torch = torch_or_skip()
+    a = np.random.default_rng(0).standard_normal((2, 1, 4))
+    tkey = tuple(torch.tensor(k) if isinstance(k, np.ndarray) else k for k in key)
+    nkey = tuple(nl.tensor(k) if isinstance(k, np.ndarray) else k for k in key)
+    x, tx = nl.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = x[nkey], tx[tkey]
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    w = np.arange(ty.numel(), dtype=np.float64).reshape(ty.shape)
+    (y * nl.tensor(w)).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())
+    z, tz = x.detach().clone(), tx.detach().clone()
+    z[nkey], tz[tkey] = nl.tensor(w), torch.tensor(w)
+    np.testing.assert_array_equal(z.data, tz.numpy())

@@ -577,7 +577,9 @@ def _topological_order(roots):
         visited.add(id(t))
         stack.append((t, True))
         fn = t._ctx
-        read = [_as_read(a, fn) if getattr(a, "requires_grad", False) else a for a in fn.inputs]
+        # (a tensor detached in place after fn read it no longer requires grad, but has a history to read)
+        read = [_as_read(a, fn) if getattr(a, "requires_grad", False) or getattr(a, "_moved", None) else a
+                for a in fn.inputs]
         reads[id(t)] = fn, read
         for a in read:
             if getattr(a, "requires_grad", False) and a._ctx is not None and id(a) not in visited:
@@ -649,7 +651,10 @@ def _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, an
                 _accumulate(leaves, t, g)
             fn, read = reads[id(t)]
             fn._check_saved()
-            grads = fn.backward(g)
+            if any(r is not a for r, a in zip(read, fn.inputs)):
+                grads = _backward_as_read(fn, read, g)
+            else:
+                grads = fn.backward(g)
             if not isinstance(grads, tuple):
                 grads = (grads,)
             if len(grads) != len(read):   # zip would drop the extra ones, or inputs' gradients, silently
@@ -677,6 +682,23 @@ def _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, an
                     _accumulate(pending, a, gi)
             if not retain_graph:
                 fn._release()
+
+
+def _backward_as_read(fn, read, g):
+    """``fn.backward(g)`` with ``fn.inputs`` as fn read them: an input that changed its history
+    since (in place, or ``detach_``) shows its earlier one, so a backward asking whether an
+    input requires grad gets the answer that held when fn ran."""
+    inputs = fn.inputs
+    versions = fn.__dict__.get("_versions") or ()
+    for r, a, v in zip(read, inputs, versions):
+        if r is not a and v is not None and not a.requires_grad:   # moved, and no longer requiring grad: detach_
+            raise RuntimeError(f"{fn.name}: an input it saved for backward (shape {a.shape}) was detached in "
+                               "place with detach_() afterwards; use the out-of-place detach() instead")
+    fn.inputs = tuple(read)
+    try:
+        return fn.backward(g)
+    finally:
+        fn.inputs = inputs
 
 
 def _run_hooks(t, g):

@@ -206,6 +206,9 @@ class Tensor:
             # The view's history is re-derived from its base after the base changes in place,
             # which would silently attach it to the graph again.
             raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        if self._ctx is not None:
+            # Operations that already read this tensor keep differentiating through its history.
+            autograd.moved(self, next(autograd._sequence), autograd._stand_in(self))
         self._ctx = None
         self.requires_grad = False
         return self

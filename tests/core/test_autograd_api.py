@@ -384,3 +384,29 @@ def test_a_parameter_of_integer_data_cannot_be_made_trainable():
     assert not q.requires_grad
     q.trainable = True
     assert q.requires_grad
+
+
+def test_detach_in_place_leaves_the_graph_already_built_through_the_tensor_as_in_torch():
+    torch = torch_or_skip()
+    grads = []
+    for lib in (nl, torch):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        h = x * 2
+        z = (h + 1).sum() + (h * 3).sum()   # read h, but save nothing of it
+        h.detach_()
+        later = h * 5                        # read after: a constant
+        z.backward()
+        grads.append(x.grad)
+        assert not later.requires_grad and not h.requires_grad
+    np.testing.assert_allclose(grads[0].data, grads[1].numpy())
+
+
+def test_detach_in_place_of_a_tensor_saved_for_backward_is_refused_as_in_torch():
+    torch = torch_or_skip()
+    for lib, message in ((nl, "detached in place"), (torch, "detached in-place")):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        h = x * 2
+        z = (h * h).sum()
+        h.detach_()
+        with pytest.raises(RuntimeError, match=message):
+            z.backward()

@@ -387,23 +387,29 @@ class Function:
         values and stay.
         """
         state = self.__dict__
-        saved = [k for k, v in state.items() if k != "inputs" and not _is_small(v)]
-        if not (saved or self.saves_inputs or self.save_output):
-            return
-        for k in saved:
-            del state[k]
-        state.pop("_versions", None)
+        if not (self.saves_inputs or self.save_output):
+            for k, v in state.items():
+                if k != "inputs" and not _is_small(v):
+                    break
+            else:
+                return
+        inputs = self.inputs
+        state.clear()
+        self.inputs = inputs
         self._freed = True
 
 
-_SMALL = (type(None), bool, int, float, str, slice, np.dtype, np.generic)
+_SMALL = frozenset((type(None), bool, int, float, str, slice))
 
 
 def _is_small(v):
     """True for a size, an option or a flag (or a tuple of them); False for anything that may hold values."""
-    if isinstance(v, _SMALL):
+    kind = type(v)
+    if kind in _SMALL:
         return True
-    return isinstance(v, (tuple, list)) and all(_is_small(e) for e in v)
+    if kind is tuple or kind is list:
+        return all(map(_is_small, v))
+    return isinstance(v, (np.generic, np.dtype))
 
 
 def version_if(x, read):
@@ -577,10 +583,14 @@ def _topological_order(roots):
         visited.add(id(t))
         stack.append((t, True))
         fn = t._ctx
-        # (a tensor detached in place after fn read it no longer requires grad, but has a history to read)
-        read = [_as_read(a, fn) if getattr(a, "requires_grad", False) or getattr(a, "_moved", None) else a
-                for a in fn.inputs]
-        reads[id(t)] = fn, read
+        read, swapped = [], False
+        for a in fn.inputs:
+            if getattr(a, "_moved", None):   # changed in place, or detached in place, since some read it
+                r = _as_read(a, fn)
+                swapped = swapped or r is not a
+                a = r
+            read.append(a)
+        reads[id(t)] = fn, read, swapped
         for a in read:
             if getattr(a, "requires_grad", False) and a._ctx is not None and id(a) not in visited:
                 stack.append((a, False))
@@ -649,9 +659,9 @@ def _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, an
                 t._accumulate_grad(g, create_graph)
             if id(t) in capture:  # a non-leaf asked for by nl.grad: its total gradient is final here
                 _accumulate(leaves, t, g)
-            fn, read = reads[id(t)]
+            fn, read, swapped = reads[id(t)]
             fn._check_saved()
-            if any(r is not a for r, a in zip(read, fn.inputs)):
+            if swapped:
                 grads = _backward_as_read(fn, read, g)
             else:
                 grads = fn.backward(g)

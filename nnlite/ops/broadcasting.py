@@ -62,8 +62,8 @@ def expand(input, *shape):
     return input if input.shape == shape else Expand.apply(input, shape)
 
 
-def broadcast_to(input, shape):
-    return expand(input, tuple(shape))
+def broadcast_to(input, size):
+    return expand(input, tuple(size))
 
 
 def expand_as(input, other):

@@ -13,9 +13,11 @@ def _split_dim(op, input, dim):
     return _dim(op, dim, input.ndim)
 
 
-def split(input, split_size_or_sections, dim=0):
-    dim = _split_dim("split", input, dim)
-    n = input.shape[dim]
+def split(tensor, split_size_or_sections, dim=0):
+    """Pieces of ``tensor`` along ``dim``: each ``split_size_or_sections`` long (the last may be
+    shorter), or as long as each entry of a list of sizes (named as in ``torch.split``)."""
+    dim = _split_dim("split", tensor, dim)
+    n = tensor.shape[dim]
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
             raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
@@ -26,7 +28,7 @@ def split(input, split_size_or_sections, dim=0):
             raise ValueError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {dim} has size {n}")
     out, start = [], 0
     for s in sizes:
-        out.append(narrow(input, dim, start, s))
+        out.append(narrow(tensor, dim, start, s))
         start += s
     return tuple(out)
 

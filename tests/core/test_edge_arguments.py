@@ -202,3 +202,13 @@ def test_an_ellipsis_that_stands_for_no_dim_does_not_separate_index_arrays_like_
     z, tz = x.detach().clone(), tx.detach().clone()
     z[nkey], tz[tkey] = nl.tensor(w), torch.tensor(w)
     np.testing.assert_array_equal(z.data, tz.numpy())
+
+
+def test_split_and_broadcast_to_take_torch_s_keyword_names():
+    torch = torch_or_skip()
+    a = np.arange(12.0).reshape(3, 4)
+    ours = nl.split(tensor=nl.tensor(a), split_size_or_sections=[1, 3], dim=1)
+    theirs = torch.split(tensor=torch.tensor(a), split_size_or_sections=[1, 3], dim=1)
+    for o, t in zip(ours, theirs):
+        np.testing.assert_array_equal(o.data, t.numpy())
+    assert nl.broadcast_to(input=nl.tensor(a), size=(2, 3, 4)).shape == (2, 3, 4)

@@ -225,7 +225,7 @@ def _refresh_view(view):
     boundary = next(_sequence)
     before = _stand_in(view)
     fresh = _replay_view(base, view._view_steps)
-    view._ctx, view.requires_grad = fresh._ctx, True
+    view._ctx, view._requires_grad = fresh._ctx, True
     moved(view, boundary, before)
 
 
@@ -241,7 +241,7 @@ def _refresh_view(view):
 def _stand_in(t):
     """A Tensor for ``t`` as it is now: same memory, version and history."""
     old = Tensor._make(t.data, t._ctx)
-    old.requires_grad, old._version = t.requires_grad, t._version
+    old._requires_grad, old._version = t._requires_grad, t._version
     return old
 
 
@@ -297,7 +297,7 @@ class Function:
                 if a._base is not None and a._version[0] != a._view_version:
                     _refresh_view(a)   # its base changed in place since the view's history was set
                 arrays.append(a.data)
-                needs_graph = needs_graph or a.requires_grad
+                needs_graph = needs_graph or a._requires_grad
             else:
                 arrays.append(a)
         fn.recording = recording = needs_graph and _mode.enabled
@@ -592,7 +592,7 @@ def _topological_order(roots):
             read.append(a)
         reads[id(t)] = fn, read, swapped
         for a in read:
-            if getattr(a, "requires_grad", False) and a._ctx is not None and id(a) not in visited:
+            if getattr(a, "_requires_grad", False) and a._ctx is not None and id(a) not in visited:
                 stack.append((a, False))
     return order, reads
 
@@ -676,7 +676,7 @@ def _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, an
                         raise RuntimeError(f"detect_anomaly: the backward of {fn.name} returned "
                                            f"NaN or Inf (gradient shape {gi.shape}).")
             for a, gi in zip(read, grads):
-                if gi is None or not getattr(a, "requires_grad", False):
+                if gi is None or not getattr(a, "_requires_grad", False):
                     continue
                 if not isinstance(gi, Tensor):
                     raise TypeError(f"function {fn.name} returned a gradient of type {type(gi).__name__}; "
@@ -786,7 +786,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         if capture is not None and not any(t is x for x in capture):
             continue
         if t._ctx is None:
-            t._accumulate_grad(_run_hooks(t, g), create_graph)
+            t._accumulate_grad(_run_hooks(t, g) if t._hooks else g, create_graph)
         elif not t._retains_grad:   # a non-leaf input: its hooks ran, and a retained one accumulated, in the walk
             t._accumulate_grad(g, create_graph)
     while _queued_callbacks:

@@ -57,13 +57,13 @@ class Parameter(Tensor):
         self.requires_grad_(bool(value))   # refuses integer data, as requires_grad_ does
 
     def _accumulate_grad(self, g, create_graph=False):
-        slot = self._grad_slot
-        if create_graph or slot is None or self.grad is not None and self.grad.data is not slot:
+        slot, grad = self._grad_slot, self._grad
+        if create_graph or slot is None or grad is not None and grad.data is not slot:
             return Tensor._accumulate_grad(self, g, create_graph)
         # The gradient lives in the arena, so the optimizer reads it without gathering.
-        if self.grad is None:
+        if grad is None:
             np.copyto(slot, g.data, casting="unsafe")
-            self.grad = Tensor._make(slot, None)
+            self._grad = Tensor._make(slot, None)   # the arena's view has the parameter's shape and dtype
         else:
             np.add(slot, g.data, out=slot, casting="unsafe")
 

@@ -87,7 +87,7 @@ class Tensor:
     # up to date with): in-place changes through a view rewrite the base's history.
     # ``_moved``, set only once a recorded in-place operation gave the tensor a new history,
     # keeps its earlier ones for the operations that read it before (autograd._as_read).
-    __slots__ = ("data", "requires_grad", "_grad", "_ctx", "_version", "_hooks",
+    __slots__ = ("data", "_requires_grad", "_grad", "_ctx", "_version", "_hooks",
                  "_retains_grad", "_base", "_view_steps", "_view_version", "_moved", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
@@ -102,7 +102,7 @@ class Tensor:
         self._hooks = None
         self._retains_grad = False
         self._base = None
-        self.requires_grad = False
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -121,7 +121,7 @@ class Tensor:
         t._hooks = None
         t._retains_grad = False
         t._base = None
-        t.requires_grad = ctx is not None
+        t._requires_grad = ctx is not None
         return t
 
     # ----------------------------------------------------------- properties --
@@ -182,12 +182,23 @@ class Tensor:
         return is_floating_dtype(self.data.dtype)
 
     # --------------------------------------------------------- autograd API --
-    def requires_grad_(self, requires_grad=True):
+    @property
+    def requires_grad(self):
+        """True when operations on this tensor are recorded for backward."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, requires_grad):
+        # Checked on assignment as in requires_grad_: an integer tensor has no gradient, and a
+        # non-leaf tensor that stopped requiring grad would drop its branch of the graph silently.
         if requires_grad and self.data.dtype.kind not in "fc" and not is_bfloat16(self.data.dtype):
             raise RuntimeError(f"only floating point tensors can require gradients, got {self.data.dtype}")
         if not requires_grad and self._ctx is not None:
             raise RuntimeError("you can only change requires_grad flags of leaf tensors; use detach()")
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
         return self
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
@@ -210,7 +221,7 @@ class Tensor:
             # Operations that already read this tensor keep differentiating through its history.
             autograd.moved(self, next(autograd._sequence), autograd._stand_in(self))
         self._ctx = None
-        self.requires_grad = False
+        self._requires_grad = False
         return self
 
     def retain_grad(self):

@@ -410,3 +410,17 @@ def test_detach_in_place_of_a_tensor_saved_for_backward_is_refused_as_in_torch()
         h.detach_()
         with pytest.raises(RuntimeError, match=message):
             z.backward()
+
+
+def test_assigning_requires_grad_is_checked_like_requires_grad_():
+    with pytest.raises(RuntimeError, match="only floating point tensors can require gradients, got int64"):
+        nl.tensor([1, 2]).requires_grad = True
+    x = leaf([1.0, 2.0])
+    h = x * 2
+    with pytest.raises(RuntimeError, match="only change requires_grad flags of leaf tensors"):
+        h.requires_grad = False   # would drop h's branch from the gradient silently
+    ((h * 3).sum() + x.sum()).backward()
+    np.testing.assert_allclose(x.grad.data, [7.0, 7.0])
+    w = nl.ones(2)
+    w.requires_grad = True
+    assert w.requires_grad and w.is_leaf

@@ -777,13 +777,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     for i, t in enumerate(tensors):
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
-    capture = None if inputs is None else _checked_inputs("backward", inputs)
+    capture = None if inputs is None else {id(x) for x in _checked_inputs("backward", inputs)}
     retain_graph = create_graph if retain_graph is None else retain_graph
     _queued_callbacks.clear()   # left over only if an earlier backward raised
-    reached = _run(tensors, _root_grads(tensors, grad_tensors), retain_graph, create_graph,
-                   capture=None if capture is None else {id(x) for x in capture})
-    for t, g in reached.values():
-        if capture is not None and not any(t is x for x in capture):
+    reached = _run(tensors, _root_grads(tensors, grad_tensors), retain_graph, create_graph, capture=capture)
+    for key, (t, g) in reached.items():
+        if capture is not None and key not in capture:
             continue
         if t._ctx is None:
             t._accumulate_grad(_run_hooks(t, g) if t._hooks else g, create_graph)
@@ -877,10 +876,9 @@ def _numerical_jacobian_vjp(fn, inputs, wanted, vs, eps):
     ``fn`` is called with all of ``inputs``; only the ``wanted`` ones are
     perturbed, in place (float64 recommended).
     """
-    def projected():
+    def evaluate():
         with no_grad():
-            return sum(np.sum(v * np.asarray(o.data, dtype=np.float64))
-                       for v, o in zip(vs, _outputs(fn(*inputs))))
+            return [np.asarray(o.data, dtype=np.float64) for o in _outputs(fn(*inputs))]
 
     out = []
     for x in wanted:
@@ -891,11 +889,12 @@ def _numerical_jacobian_vjp(fn, inputs, wanted, vs, eps):
         for i in range(flat.size):
             orig = flat[i]
             flat[i] = orig + eps
-            plus = projected()
+            plus = evaluate()
             flat[i] = orig - eps
-            minus = projected()
+            minus = evaluate()
             flat[i] = orig
-            g.reshape(-1)[i] = (plus - minus) / (2 * eps)
+            # the difference first, then the projection: the other order loses digits to cancellation
+            g.reshape(-1)[i] = sum(np.sum(v * (p - m)) for v, p, m in zip(vs, plus, minus)) / (2 * eps)
         out.append(g)
     return out
 

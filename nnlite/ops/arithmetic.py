@@ -106,7 +106,8 @@ class Div(Function):
     def backward(self, grad):
         a, b = self.inputs
         ga = sum_to(grad / b, _shape(a)) if _wants(a) else None
-        gb = sum_to(-grad * a / (b * b), _shape(b)) if _wants(b) else None
+        # (a / b) / b, PyTorch's order: b * b underflows to 0 for |b| < 1e-154 where a / b^2 does not overflow
+        gb = sum_to(-grad * ((a / b) / b), _shape(b)) if _wants(b) else None
         return ga, gb
 
 

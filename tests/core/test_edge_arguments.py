@@ -212,3 +212,12 @@ def test_split_and_broadcast_to_take_torch_s_keyword_names():
     for o, t in zip(ours, theirs):
         np.testing.assert_array_equal(o.data, t.numpy())
     assert nl.broadcast_to(input=nl.tensor(a), size=(2, 3, 4)).shape == (2, 3, 4)
+
+
+def test_the_divisor_gradient_is_a_over_b_over_b_so_tiny_divisors_stay_finite():
+    # -g * a / (b * b) underflowed b * b to 0 for |b| < 1e-154, giving -inf where the value is -1e300
+    a = nl.tensor([1e-300, 3.0, -2.0], dtype=nl.float64, requires_grad=True)
+    b = nl.tensor([1e-300, 7.0, 0.5], dtype=nl.float64, requires_grad=True)
+    (a / b).sum().backward()
+    np.testing.assert_array_equal(b.grad.data, -((a.data / b.data) / b.data))
+    assert np.isfinite(b.grad.data).all()

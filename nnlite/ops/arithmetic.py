@@ -394,6 +394,14 @@ class Lerp(Function):
     gives end exactly, not start + (end - start) rounded.
     """
 
+    def _saved_versions(self, args):
+        # start and end are read only for the weight's gradient, the weight only for theirs: as
+        # PyTorch, a lerp with a number weight does not stop start or end being changed in place
+        start, end, weight = args
+        reads_ends = _wants(weight)
+        return [version_if(start, reads_ends), version_if(end, reads_ends),
+                version_if(weight, _wants(start) or _wants(end))]
+
     def forward(self, start, end, weight):
         if is_half(start.dtype):
             return opmath.lerp(start, end, weight)

@@ -221,3 +221,19 @@ def test_the_divisor_gradient_is_a_over_b_over_b_so_tiny_divisors_stay_finite():
     (a / b).sum().backward()
     np.testing.assert_array_equal(b.grad.data, -((a.data / b.data) / b.data))
     assert np.isfinite(b.grad.data).all()
+
+
+def test_lerp_with_a_number_weight_lets_start_and_end_change_in_place_like_torch():
+    # start and end are read only for the weight's gradient; a number weight needs none
+    x = nl.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = x * 1
+    y[0].lerp_(y[1], 0.25)   # y[1] is then changed by nothing, y[0] in place: both fine
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[0.75] * 3, [1.25] * 3])
+    # with a weight that wants a gradient, start and end are read and guarded
+    w = nl.tensor(0.3, dtype=nl.float64, requires_grad=True)
+    start = nl.tensor(np.ones(3), requires_grad=True) * 1
+    out = nl.lerp(start, nl.tensor(np.zeros(3)), w)
+    start.add_(1)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        out.sum().backward()

@@ -754,7 +754,7 @@ def _root_grads(outputs, grad_outputs):
                     f"{out.shape}. Pass a gradient of that shape (backward(gradient=...) or grad_outputs).")
             g = Tensor._make(np.ones_like(out.data), None)
         elif not isinstance(g, Tensor):
-            g = Tensor._make(np.asarray(g, dtype=out.data.dtype), None)
+            raise TypeError(f"gradients can be either Tensors or None, but got {type(g).__name__}")
         elif g.data.dtype != out.data.dtype:   # a float64 gradient for a float32 output, say
             g = _in_dtype_of(out, g)
         if g.shape != out.shape:

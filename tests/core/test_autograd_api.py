@@ -424,3 +424,11 @@ def test_assigning_requires_grad_is_checked_like_requires_grad_():
     w = nl.ones(2)
     w.requires_grad = True
     assert w.requires_grad and w.is_leaf
+
+
+def test_a_gradient_that_is_not_a_tensor_is_refused_as_in_torch():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(TypeError, match="Tensors or None, but got list"):
+        (x * x).backward([1.0, 3.0])
+    with pytest.raises(TypeError, match="Tensors or None, but got ndarray"):
+        nl.grad(x * x, x, grad_outputs=[np.ones(2)])

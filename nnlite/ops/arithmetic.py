@@ -65,6 +65,9 @@ class Sub(Function):
         try:
             return np.subtract(a, b, casting="no")
         except (TypeError, ValueError, OverflowError):
+            if _is_bool(a) or _is_bool(b):
+                raise TypeError("sub: subtraction, the - operator, with a bool operand is not supported, "
+                                "as in PyTorch; to invert a mask use ~ or logical_not") from None
             return _promoted(np.subtract, "sub", a, b)
 
     def backward(self, grad):
@@ -213,6 +216,9 @@ class Neg(Function):
     saves_inputs = False
 
     def forward(self, a):
+        if a.dtype.kind == "b":
+            raise TypeError("neg: negation, the - operator, of a bool tensor is not supported, as in PyTorch; "
+                            "to invert a mask use ~ or logical_not")
         return np.negative(a)
 
     def backward(self, grad):
@@ -221,15 +227,24 @@ class Neg(Function):
 
 class Abs(Function):
     def forward(self, a):
+        if a.dtype.kind == "b":
+            raise TypeError("abs: not defined for bool tensors, as in PyTorch")
         return np.abs(a)
 
     def backward(self, grad):
         (a,) = self.inputs
-        return chosen_by(grad * Tensor._make(np.sign(a.data), None), a)   # the sign is chosen by a
+        # the sign of a, 0 at 0 and at NaN (PyTorch's sgn; np.sign gives NaN there)
+        sign = (a.data > 0).astype(a.dtype) - (a.data < 0).astype(a.dtype)
+        return chosen_by(grad * Tensor._make(sign, None), a)   # the sign is chosen by a
 
 
 def _wants(x):
     return isinstance(x, Tensor) and x.requires_grad
+
+
+def _is_bool(x):
+    """A bool array or a Python bool (an operand as a Function's forward receives it)."""
+    return type(x) is bool or isinstance(x, np.ndarray) and x.dtype.kind == "b"
 
 
 def _broadcast_op(op, a, b, name):

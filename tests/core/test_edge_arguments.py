@@ -237,3 +237,17 @@ def test_lerp_with_a_number_weight_lets_start_and_end_change_in_place_like_torch
     start.add_(1)
     with pytest.raises(RuntimeError, match="modified in place"):
         out.sum().backward()
+
+
+@pytest.mark.parametrize("call", [lambda: nl.abs(nl.tensor([True, False])), lambda: True - nl.tensor([1.0]),
+                                  lambda: nl.tensor([1.0]) - True, lambda: nl.tensor([True]) - nl.tensor([1.0]),
+                                  lambda: nl.tensor([True]) - nl.tensor([True]), lambda: -nl.tensor([True])])
+def test_bool_tensors_refuse_abs_subtraction_and_negation_like_torch(call):
+    with pytest.raises(TypeError, match="(abs|sub|neg): .*bool"):
+        call()
+
+
+def test_the_gradient_of_abs_is_zero_at_nan_like_torch():
+    x = nl.tensor([np.nan, 0.0, -0.0, 2.0, -3.0], requires_grad=True)
+    x.abs().sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0, 1.0, -1.0])

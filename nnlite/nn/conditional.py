@@ -36,7 +36,7 @@ imports them rather than the other way round.
 import numpy as np
 
 from .. import ops
-from ..ops.norm import _check_positions
+from ..ops.normalization import _check_positions
 from ..parameter import Parameter
 from ..tensor import Tensor, tensor
 from . import functional as F

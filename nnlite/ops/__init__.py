@@ -65,7 +65,7 @@ __all__ = ["abs", "acos", "acosh", "add", "addcdiv", "addcmul", "all", "allclose
            "log1p", "log2", "log_softmax", "logaddexp", "logaddexp2", "logcumsumexp", "logical_and",
            "logical_not", "logical_or", "logical_xor", "logit", "logsigmoid", "logsumexp", "lt", "masked_fill",
            "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mish", "mm", "movedim",
-           "mul", "nan_to_num", "narrow", "ne", "neg", "nonzero", "one_hot", "ones", "ones_like", "outer",
+           "mul", "nan_to_num", "narrow", "ne", "neg", "nonzero", "norm", "one_hot", "ones", "ones_like", "outer",
            "permute", "pow", "prod", "promote_types", "rad2deg", "rand", "rand_like", "randint", "randn", "randn_like",
            "randperm", "relu", "relu6", "remainder", "repeat_interleave", "reshape", "result_type", "roll",
            "round", "rsqrt", "scatter_add", "selu", "sigmoid", "sign", "silu", "sin", "sinc", "sinh",

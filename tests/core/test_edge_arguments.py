@@ -251,3 +251,11 @@ def test_the_gradient_of_abs_is_zero_at_nan_like_torch():
     x = nl.tensor([np.nan, 0.0, -0.0, 2.0, -3.0], requires_grad=True)
     x.abs().sum().backward()
     np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0, 1.0, -1.0])
+
+
+def test_norm_is_a_function_at_the_top_level_like_torch_norm():
+    # nnlite.ops.norm was the normalisation layers' module, which hid the function from `import *`
+    x = nl.tensor(np.arange(24.0).reshape(2, 3, 4))
+    assert callable(nl.norm) and callable(nl.ops.norm)
+    np.testing.assert_allclose(nl.norm(x).item(), np.sqrt((np.arange(24.0) ** 2).sum()))
+    np.testing.assert_array_equal(nl.norm(x, dim=1).data, x.norm(dim=1).data)

@@ -383,11 +383,14 @@ class Function:
         As in PyTorch, a node that saved no values (an addition, a sum, a
         reshape) keeps working: a second backward through it is allowed, and
         only a node that saved its inputs, its output or other values refuses
-        one. Sizes and options a forward kept (``in_shape``, ``dims``) are not
-        values and stay.
+        one. An input whose value backward does not read (a product's factor
+        when the other factor is a number: ``x.mean()`` is a sum times 1/n)
+        counts as not saved, as PyTorch saves only the number then. Sizes and
+        options a forward kept (``in_shape``, ``dims``) are not values and stay.
         """
         state = self.__dict__
-        if not (self.saves_inputs or self.save_output):
+        reads_inputs = self.saves_inputs and any(v is not None for v in state.get("_versions", (0,)))
+        if not (reads_inputs or self.save_output):
             for k, v in state.items():
                 if k != "inputs" and not _is_small(v):
                     break

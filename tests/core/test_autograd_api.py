@@ -432,3 +432,16 @@ def test_a_gradient_that_is_not_a_tensor_is_refused_as_in_torch():
         (x * x).backward([1.0, 3.0])
     with pytest.raises(TypeError, match="Tensors or None, but got ndarray"):
         nl.grad(x * x, x, grad_outputs=[np.ones(2)])
+
+
+def test_a_second_backward_through_a_product_with_a_number_is_allowed_like_torch():
+    # x.mean() is a sum times 1/n: the product reads only the number, so nothing was freed
+    x = nl.tensor(np.arange(3.0), requires_grad=True)
+    y = x.mean()
+    y.backward()
+    y.backward()
+    np.testing.assert_allclose(x.grad.data, [2 / 3] * 3)
+    w = (x * x).sum()      # reads x itself: a second walk still needs retain_graph
+    w.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        w.backward()

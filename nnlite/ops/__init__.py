@@ -25,7 +25,7 @@ from .selection import index_add, masked_select, nonzero, repeat_interleave, sca
 from .linalg import bmm, dot, kron, matmul, mm, outer, tensordot
 from .ordering import argsort, flip, fliplr, flipud, kthvalue, roll, sort, topk
 from .piecewise import hardsigmoid, hardswish, hardtanh, leaky_relu, relu6
-from .pointwise import (cos, elu, erf, exp, gelu, log, logsigmoid, mish, relu, rsqrt, selu, sigmoid,
+from .pointwise import (cos, elu, erf, exp, gelu, log, logsigmoid, mish, reciprocal, relu, rsqrt, selu, sigmoid,
                         silu, sin, softplus, softsign, sqrt, tanh)
 from .promotion import promote_types, result_type
 from .all_any import all, any  # noqa: A004
@@ -68,7 +68,7 @@ __all__ = ["abs", "acos", "acosh", "add", "addcdiv", "addcmul", "all", "allclose
            "mul", "nan_to_num", "narrow", "ne", "neg", "nonzero", "norm", "one_hot", "ones", "ones_like", "outer",
            "permute", "pow", "prod", "promote_types", "rad2deg", "rand", "rand_like", "randint", "randn", "randn_like",
            "randperm", "relu", "relu6", "remainder", "repeat_interleave", "reshape", "result_type", "roll",
-           "round", "rsqrt", "scatter_add", "selu", "sigmoid", "sign", "silu", "sin", "sinc", "sinh",
+           "reciprocal", "round", "rsqrt", "scatter_add", "selu", "sigmoid", "sign", "silu", "sin", "sinc", "sinh",
            "softmax", "softplus", "softsign", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
            "sub", "sum", "t", "take_along_dim", "tan", "tanh", "tensordot", "topk", "trace", "transpose",
            "tril", "triu", "trunc", "unflatten", "unsqueeze", "var", "view", "where", "xlogy", "zeros",
@@ -113,7 +113,7 @@ def _install():
         "logical_xor": logical_xor, "logical_not": logical_not,
         "__floordiv__": floor_divide, "__rfloordiv__": _swap(floor_divide),
         "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg, "abs": abs,
-        "square": square, "exp": exp, "log": log, "sqrt": sqrt, "rsqrt": rsqrt, "sin": sin,
+        "square": square, "exp": exp, "log": log, "sqrt": sqrt, "rsqrt": rsqrt, "reciprocal": reciprocal, "sin": sin,
         "cos": cos, "tanh": tanh, "sigmoid": sigmoid, "relu": relu, "gelu": gelu, "silu": silu,
         "softplus": softplus, "erf": erf, "maximum": maximum, "minimum": minimum, "clamp": clamp,
         "clip": clamp, "eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt, "ge": ge,
@@ -154,7 +154,10 @@ def _install():
         "addcmul_": inplace.addcmul_, "addcdiv_": inplace.addcdiv_, "lerp_": inplace.lerp_,
         "abs_": inplace.abs_, "sqrt_": inplace.sqrt_, "exp_": inplace.exp_, "log_": inplace.log_,
         "sigmoid_": inplace.sigmoid_, "tanh_": inplace.tanh_, "floor_": inplace.floor_, "ceil_": inplace.ceil_,
-        "round_": inplace.round_, "trunc_": inplace.trunc_,
+        "round_": inplace.round_, "trunc_": inplace.trunc_, "frac_": inplace.frac_, "relu_": inplace.relu_,
+        "square_": inplace.square_, "rsqrt_": inplace.rsqrt_, "reciprocal_": inplace.reciprocal_,
+        "sin_": inplace.sin_, "cos_": inplace.cos_, "erf_": inplace.erf_, "expm1_": inplace.expm1_,
+        "log1p_": inplace.log1p_, "sign_": inplace.sign_,
         "to": _to, "type_as": lambda self, other: cast(self, other.dtype),
         "float": lambda self: cast(self, np.float32), "double": lambda self: cast(self, np.float64),
         "long": lambda self: cast(self, np.int64), "int": lambda self: cast(self, np.int32),

@@ -37,7 +37,7 @@ import weakref
 from ..autograd import Function, _refresh_view, _replay_view, _sequence, _stand_in, is_grad_enabled, moved, no_grad
 from ..random import _gen
 from ..tensor import Tensor
-from . import arithmetic, bitwise, elementwise_choice, piecewise, pointwise, rounding
+from . import arithmetic, bitwise, compare, elementary, elementwise_choice, piecewise, pointwise, rounding
 from .index_keys import _convert_key, _region
 from .indexing import GetItem
 from .broadcasting import sum_to
@@ -340,6 +340,16 @@ floor_ = _in_place("floor_", rounding.floor)
 ceil_ = _in_place("ceil_", rounding.ceil)
 round_ = _in_place("round_", rounding.round)
 trunc_ = _in_place("trunc_", rounding.trunc)
+frac_ = _in_place("frac_", rounding.frac)
+square_ = _in_place("square_", arithmetic.square)
+rsqrt_ = _in_place("rsqrt_", pointwise.rsqrt)
+reciprocal_ = _in_place("reciprocal_", pointwise.reciprocal)
+sin_ = _in_place("sin_", pointwise.sin)
+cos_ = _in_place("cos_", pointwise.cos)
+erf_ = _in_place("erf_", pointwise.erf)
+expm1_ = _in_place("expm1_", elementary.expm1)
+log1p_ = _in_place("log1p_", elementary.log1p)
+sign_ = _in_place("sign_", compare.sign)
 
 
 def zero_(x):

@@ -80,6 +80,23 @@ class Rsqrt(_RealFunction):
         return grad * (-0.5) * out * out * out
 
 
+class Reciprocal(_RealFunction):
+    """1/a; d/da = -1/a^2 = -out^2."""
+    save_output = True
+    saves_inputs = False
+    ufunc = np.reciprocal
+
+    def forward(self, a):
+        if a.dtype.kind in "iub":   # NumPy's integer reciprocal truncates (1/2 is 0); PyTorch's is a float
+            a = floating_array(a)
+        with np.errstate(divide="ignore"):
+            return np.reciprocal(a)
+
+    def backward(self, grad):
+        out = self.out
+        return -grad * (out * out)
+
+
 class Sin(_RealFunction):
     ufunc = np.sin
 
@@ -338,6 +355,11 @@ def sqrt(input):
 def rsqrt(input):
     """:math:`1 / \\sqrt{x}`; an integer or bool tensor gives the default float dtype."""
     return Rsqrt.apply(input)
+
+
+def reciprocal(input):
+    """:math:`1 / x`; an integer or bool tensor gives the default float dtype (0 gives inf)."""
+    return Reciprocal.apply(input)
 
 
 def sin(input):

@@ -259,3 +259,37 @@ def test_norm_is_a_function_at_the_top_level_like_torch_norm():
     assert callable(nl.norm) and callable(nl.ops.norm)
     np.testing.assert_allclose(nl.norm(x).item(), np.sqrt((np.arange(24.0) ** 2).sum()))
     np.testing.assert_array_equal(nl.norm(x, dim=1).data, x.norm(dim=1).data)
+
+
+IN_PLACE_UNARY = ["relu_", "frac_", "square_", "rsqrt_", "reciprocal_", "sin_", "cos_", "erf_", "expm1_", "log1p_",
+                  "sign_", "neg_"]
+
+
+@pytest.mark.parametrize("name", IN_PLACE_UNARY)
+def test_in_place_unary_methods_overwrite_and_backpropagate_like_their_out_of_place_forms(name):
+    values = np.array([0.3, 1.7, 2.5, 0.9])
+    x = nl.tensor(values, requires_grad=True)
+    y = x * 1
+    assert getattr(y, name)() is y
+    (y * nl.tensor([1.0, 2.0, 3.0, 4.0], dtype=nl.float64)).sum().backward()
+    x2 = nl.tensor(values, requires_grad=True)
+    ref = getattr(x2, name.removesuffix("_"))()
+    (ref * nl.tensor([1.0, 2.0, 3.0, 4.0], dtype=nl.float64)).sum().backward()
+    np.testing.assert_array_equal(y.data, ref.data)
+    np.testing.assert_array_equal(x.grad.data, x2.grad.data)
+
+
+@pytest.mark.parametrize("name", IN_PLACE_UNARY)
+def test_in_place_unary_methods_match_torch(name):
+    torch = torch_or_skip()
+    values = np.array([0.3, -1.7, 2.5, 0.9])
+    y, ty = nl.tensor(values.copy()), torch.tensor(values.copy())
+    getattr(y, name)()
+    getattr(ty, name)()
+    np.testing.assert_allclose(y.data, ty.numpy(), rtol=1e-15, equal_nan=True)
+
+
+def test_reciprocal_of_integers_is_a_float_like_torch():
+    np.testing.assert_array_equal(nl.reciprocal(nl.tensor([2, -4, 0])).data, np.float32([0.5, -0.25, np.inf]))
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        nl.tensor([2, 4]).reciprocal_()

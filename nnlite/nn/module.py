@@ -10,7 +10,8 @@ Calling a module runs its hooks around ``forward``: forward pre-hooks and
 forward hooks, and the backward hooks of :meth:`Module.register_full_backward_hook`
 and :meth:`Module.register_full_backward_pre_hook`, which see the gradients
 with respect to the module's inputs and outputs during backward (the
-mechanism is told in :class:`_BackwardHookCall`).
+mechanism, identity nodes around the call, is told in ``_BackwardHookCall``
+below).
 """
 import warnings
 from collections import OrderedDict, namedtuple

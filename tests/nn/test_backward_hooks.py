@@ -260,3 +260,32 @@ def test_hooks_see_exactly_the_gradients_autograd_computes():
     np.testing.assert_array_equal(seen["gi"], x.grad.data)
     np.testing.assert_array_equal(seen["go"], y.grad.data)
     np.testing.assert_array_equal(seen["pre"], y.grad.data)
+
+
+def test_output_changed_in_place_afterwards_keeps_gradients_right():
+    """Unlike PyTorch, which refuses: the change is recorded, so the input's gradient and the
+    hook's grad_output are those of the out-of-place computation."""
+    x0 = np.random.default_rng(8).standard_normal((3, 4))
+    layer, seen = nl.nn.Linear(4, 3).double(), []
+    layer.register_full_backward_hook(lambda mod, gi, go: seen.append(go[0].data.copy()))
+    x = nl.tensor(x0, requires_grad=True)
+    y = layer(x)
+    y.relu_()
+    (y * y).sum().backward()
+    plain = nl.nn.Linear(4, 3).double()
+    plain.load_state_dict(layer.state_dict())
+    xp = nl.tensor(x0, requires_grad=True)
+    yp = plain(xp)
+    yp.retain_grad()
+    (yp.relu() * yp.relu()).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, xp.grad.data)
+    np.testing.assert_array_equal(seen[0], yp.grad.data)
+
+
+def test_output_saved_by_the_module_and_changed_in_place_is_refused():
+    sigmoid = nl.nn.Sigmoid()
+    sigmoid.register_full_backward_hook(lambda *a: None)
+    y = sigmoid(nl.randn(3, 4, requires_grad=True))
+    y.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.sum().backward()

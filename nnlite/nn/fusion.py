@@ -54,15 +54,15 @@ class LinearReLU(Linear):
 
 
 def _hooked(module):
-    return bool(module._forward_pre_hooks or module._forward_hooks)
+    return bool(module._forward_pre_hooks or module._forward_hooks or module._backward_hooks)
 
 
 def fuse_linear_relu(model):
     """In every Sequential of ``model``, fuse each Linear directly followed by a ReLU; returns ``model``.
 
     The pair becomes ``LinearReLU`` + ``Identity`` under the same names.
-    A pair with forward hooks on either module is left alone (a hook there
-    expects to see the value between the two), and so are subclasses of
+    A pair with forward or backward hooks on either module is left alone (a hook
+    there expects the value or gradient between the two), and so are subclasses of
     Linear or ReLU, whose ``forward`` may do more.
 
     >>> import nnlite as nl

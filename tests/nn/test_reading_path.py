@@ -96,6 +96,14 @@ def test_fuse_linear_relu_leaves_hooked_pairs_alone():
         model(nl.randn(4, 2))
 
 
+def test_fuse_linear_relu_leaves_pairs_with_backward_hooks_alone():
+    for register in ("register_full_backward_hook", "register_full_backward_pre_hook"):
+        model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 3), nn.ReLU())
+        getattr(model[1], register)(lambda m, *grads: None)
+        nn.fuse_linear_relu(model)
+        assert [type(m).__name__ for m in model] == ["Linear", "ReLU", "LinearReLU", "Identity"], register
+
+
 def test_linear_error_names_the_layer():
     model = nn.Sequential(nn.Linear(4, 2), nn.ReLU())
     try:

@@ -90,6 +90,7 @@ def test_run_reports_json(monkeypatch):
 
 
 def test_transfer_signals_gives_exactly_n_signals():
+    mnist1d_or_skip()
     assert distill.transfer_signals(10).shape == (10, 40)   # was 8: MNIST-1D keeps whole classes, 80% of them
     assert distill.transfer_signals(4).shape == (4, 40)     # was a NumPy stacking error
     with pytest.raises(ValueError, match="n must be a positive integer, got 0"):

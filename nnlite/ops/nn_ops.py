@@ -116,7 +116,10 @@ def _linear(function, input, weight, bias):
         # few microseconds a layer) is a large part of its latency. The kernel checks its
         # operands; anything it refuses (a float16 model, a shape mistake) takes the general
         # path below, which handles it or names the mistake in F.linear's words.
-        x, w, b = _array(input), _array(weight), _array(bias)
+        # (_array's one line, written out: three calls of it were a tenth of this path's Python)
+        x = input.data if isinstance(input, Tensor) else input
+        w = weight.data if isinstance(weight, Tensor) else weight
+        b = bias.data if isinstance(bias, Tensor) else bias
         try:
             if x.ndim == 2:
                 return Tensor._make(K.linear_forward(x, w, b, function.activation), None)

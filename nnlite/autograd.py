@@ -22,7 +22,7 @@ import numpy as np
 Tensor = None  # bound by nnlite.tensor once the class exists (tensor.py imports this module)
 
 __all__ = ["Function", "gradcheck", "gradgradcheck", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "grad", "backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled"]
+           "grad", "grad_in_backward", "backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled"]
 
 
 # ---------------------------------------------------------------- grad mode ---
@@ -31,7 +31,6 @@ class _GradMode(threading.local):
     enabled = True
     anomaly = False
     check_nan = True   # anomaly mode's check of gradients for NaN/Inf (PyTorch's check_nan)
-    walking = 0   # how many graph walks are running (a Function's backward may start its own)
 
 
 _mode = _GradMode()
@@ -385,9 +384,11 @@ class Function:
         reshape) keeps working: a second backward through it is allowed, and
         only a node that saved its inputs, its output or other values refuses
         one. An input whose value backward does not read (a product's factor
-        when the other factor is a number: ``x.mean()`` is a sum times 1/n)
-        counts as not saved, as PyTorch saves only the number then. Sizes and
-        options a forward kept (``in_shape``, ``dims``) are not values and stay.
+        when the other factor is a number) counts as not saved: so
+        ``y = x.mean()`` (a sum times 1/n) can be walked twice, as in PyTorch;
+        ``(x * 2).sum()`` can too, where PyTorch, which keeps the 2 as a saved
+        tensor, refuses. Sizes and options a forward kept (``in_shape``,
+        ``dims``) are not values and stay.
         """
         state = self.__dict__
         reads_inputs = self.saves_inputs and any(v is not None for v in state.get("_versions", (0,)))
@@ -643,11 +644,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             _accumulate(pending, r, g)
     order, reads = _topological_order([r for r in roots if r._ctx is not None])
     anomaly = _mode.anomaly and _mode.check_nan
-    _mode.walking += 1
-    try:
-        _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, anomaly)
-    finally:
-        _mode.walking -= 1
+    _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, anomaly)
     return leaves
 
 
@@ -845,10 +842,27 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for o in outputs:
         if not o.requires_grad:
             raise RuntimeError("grad: an output does not require grad and has no grad_fn")
+    return _grad(outputs, inputs_t, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads,
+                 leaf_hooks=True)
+
+
+def grad_in_backward(outputs, inputs, grad_outputs=None, create_graph=True):
+    """:func:`grad` for a Function's ``backward`` that differentiates a recomputation of its own inputs.
+
+    The gradients go back to the walk that called the backward, which runs the
+    hooks of those inputs when it reaches them: so, unlike :func:`grad`, this
+    does not run the leaf inputs' hooks (they would run twice). Unused inputs
+    get None.
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    return _grad(outputs, _checked_inputs("grad", inputs), grad_outputs, create_graph, create_graph,
+                 allow_unused=True, materialize_grads=False, leaf_hooks=False)
+
+
+def _grad(outputs, inputs_t, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads, leaf_hooks):
     retain_graph = create_graph if retain_graph is None else retain_graph
-    # A Function's backward that calls grad on its own inputs hands the result back to the
-    # walk that called it, which runs those inputs' hooks when it reaches them: run them once.
-    leaf_hooks = not _mode.walking
     found = _run(outputs, _root_grads(outputs, grad_outputs), retain_graph, create_graph,
                  capture={id(x) for x in inputs_t})
     result = []

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._kernels import K
 from .._kernels.checks import real_number
-from ..autograd import Function, chosen_by, constant, enable_grad, grad as autograd_grad
+from ..autograd import Function, chosen_by, constant, enable_grad, grad_in_backward
 from ..tensor import Tensor
 from .elementwise_choice import where
 from .promotion import floating_array, floating_input
@@ -281,7 +281,7 @@ class GeluGrad(Function):
             xd = x if x.requires_grad else x.detach().requires_grad_()
             d1 = _gelu_derivative(xd, self.approximate)
         g_grad = gg * d1
-        (d2_dir,) = autograd_grad(d1, xd, grad_outputs=gg * grad, create_graph=True)
+        (d2_dir,) = grad_in_backward(d1, xd, grad_outputs=gg * grad)
         return g_grad, d2_dir, None, None
 
 
@@ -534,7 +534,7 @@ class MishGrad(Function):
         with enable_grad():
             xd = x if x.requires_grad else x.detach().requires_grad_()
             d1 = _mish_derivative(xd)
-        (d2_dir,) = autograd_grad(d1, xd, grad_outputs=gg * grad, create_graph=True)
+        (d2_dir,) = grad_in_backward(d1, xd, grad_outputs=gg * grad)
         return gg * d1, d2_dir
 
 

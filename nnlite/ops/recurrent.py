@@ -136,7 +136,7 @@ class RecurrentScan(Function):
         mode, reverse = self.saved[3], self.saved[4]
         wanted = [a for a in (gi, h0, c0, w_hh, b_hh) if isinstance(a, Tensor) and a.requires_grad]
         out = _readable_scan(gi, h0, c0, w_hh, b_hh, mode, reverse)
-        found = iter(autograd.grad([out], wanted, grad_outputs=[grad], create_graph=True, allow_unused=True))
+        found = iter(autograd.grad_in_backward([out], wanted, grad_outputs=[grad]))
         return tuple(next(found) if isinstance(a, Tensor) and a.requires_grad else None
                      for a in (gi, h0, c0, w_hh, b_hh))
 

@@ -190,11 +190,29 @@ class _SquareByItsReadableForm(nl.autograd.Function):
             return nl.grad(x * x, x, grad_outputs=grad, create_graph=nl.is_grad_enabled())[0]
 
 
-def test_a_leaf_hook_runs_once_when_a_backward_calls_grad_on_that_leaf():
+def test_grad_inside_a_custom_backward_runs_the_leaf_hook_as_torch_does():
+    # PyTorch runs the hook in the inner grad and again when the outer walk reaches x: twice
     x = leaf([1.0, 2.0])
     calls = []
     x.register_hook(lambda g: calls.append(1) or g * 10)
     _SquareByItsReadableForm.apply(x).sum().backward()
+    assert len(calls) == 2
+    np.testing.assert_allclose(x.grad.data, [200.0, 400.0])
+
+
+class _SquareByGradInBackward(_SquareByItsReadableForm):
+    def backward(self, grad):
+        x = self.inputs[0]
+        with nl.enable_grad():
+            return nl.autograd.grad_in_backward(x * x, x, grad_outputs=grad, create_graph=nl.is_grad_enabled())[0]
+
+
+def test_grad_in_backward_leaves_the_leaf_hook_to_the_outer_walk():
+    # what nnlite's own readable backwards (recurrent scans, GELU's second derivative) use
+    x = leaf([1.0, 2.0])
+    calls = []
+    x.register_hook(lambda g: calls.append(1) or g * 10)
+    _SquareByGradInBackward.apply(x).sum().backward()
     assert len(calls) == 1
     np.testing.assert_allclose(x.grad.data, [20.0, 40.0])
 
@@ -445,3 +463,19 @@ def test_a_second_backward_through_a_product_with_a_number_is_allowed_like_torch
     w.backward()
     with pytest.raises(RuntimeError, match="second time"):
         w.backward()
+
+
+def test_grad_called_from_a_hook_during_backward_runs_the_leaf_hooks_like_torch():
+    # Only a Function's own backward (grad_in_backward) leaves its inputs' hooks to the outer walk
+    w = nl.tensor([1.0, 2.0], requires_grad=True)
+    w.register_hook(lambda g: g * 10)
+    seen = []
+
+    def hook(g):
+        with nl.enable_grad():
+            seen.append(nl.grad((w * w).sum(), w)[0].data.tolist())
+
+    y = nl.tensor([3.0, 4.0], requires_grad=True) * 2
+    y.register_hook(hook)
+    y.sum().backward()
+    assert seen == [[20.0, 40.0]]

@@ -88,7 +88,9 @@ def _steepest_descent(lrs, losses, skip_start, skip_end):
     loss that bounces back from a spike there is not a rate to train at. The
     descent starts at the last point that still stood within a tenth of the way
     from the early level (the median of the first third before the minimum) down
-    to the minimum; ``skip_start``/``skip_end`` points at either end never count.
+    to the minimum; ``skip_start``/``skip_end`` points at either end do not count,
+    unless fewer than two points are left between them (a sweep that stopped
+    early), when the whole way from the first point down to the minimum does.
     """
     lrs, losses = np.asarray(lrs), np.asarray(losses)
     n = len(lrs)

@@ -36,6 +36,7 @@ import numpy as np
 from ..random import _gen
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset
+from .sampler import cut_into_batches
 
 __all__ = ["DataLoader"]
 
@@ -178,8 +179,7 @@ class DataLoader:
         order = self._order()
         if self.batch_size is None:
             return list(order)
-        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
-        return [order[start:start + self.batch_size] for start in range(0, stop, self.batch_size)]
+        return cut_into_batches(order, self.batch_size, self.drop_last)
 
     def _order(self):
         """The epoch's order of example indices."""

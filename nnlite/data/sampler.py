@@ -41,6 +41,13 @@ def _bool(owner, name, value, error=ValueError):
     return bool(value)
 
 
+def cut_into_batches(indices, batch_size, drop_last):
+    """``indices`` (a list or an array) in consecutive slices of ``batch_size``; the last,
+    shorter one is dropped when ``drop_last`` (the DataLoader's batching and BatchSampler's)."""
+    stop = len(indices) - len(indices) % batch_size if drop_last else len(indices)
+    return [indices[start:start + batch_size] for start in range(0, stop, batch_size)]
+
+
 class Sampler:
     """Base class: subclasses define ``__iter__`` (the indices, or lists of
     indices for a batch sampler) and, when they know it, ``__len__``.
@@ -257,9 +264,7 @@ class BatchSampler(Sampler):
         self.sampler = sampler
 
     def __iter__(self):
-        indices = list(self.sampler)
-        stop = len(indices) - len(indices) % self.batch_size if self.drop_last else len(indices)
-        return iter([indices[start:start + self.batch_size] for start in range(0, stop, self.batch_size)])
+        return iter(cut_into_batches(list(self.sampler), self.batch_size, self.drop_last))
 
     def __len__(self):
         n = len(self.sampler)

@@ -42,6 +42,7 @@ from . import ops
 from .autograd import grad, no_grad
 from .func import functional_call
 from .nn import init
+from .nn._checks import require_module
 from .nn.module import Module
 from .parameter import Parameter
 
@@ -83,8 +84,7 @@ class LearnedWeightDecay(Module):
         super().__init__()
         if not 0 < init < math.inf:
             raise ValueError(f"LearnedWeightDecay(init={init}): the strength must be a finite number > 0")
-        if not isinstance(model, Module):
-            raise TypeError(f"LearnedWeightDecay: expected an nn.Module, got {type(model).__name__}")
+        require_module(model, "LearnedWeightDecay")
         if groups is not None:
             if not hasattr(groups, "items"):
                 raise TypeError(f"LearnedWeightDecay: groups must map group names to lists of parameter names, "

@@ -128,7 +128,7 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
     >>> 1e-4 < result.suggestion < 1.0
     True
     """
-    from .analysis._batches import require_module
+    from .nn._checks import require_module
     from .optim import SGD
     require_module(model, "lr_finder")
     if not 0 < start_lr < end_lr < math.inf:

@@ -52,7 +52,8 @@ def gradient_noise_scale(model, loss_fn, loader, num_batches=None):
     :func:`nnlite.grad`), and the loader's position, the random generator and
     the buffers (BatchNorm's running statistics) are put back afterwards.
     """
-    from .analysis._batches import buffers_kept, require_module
+    from .analysis._batches import buffers_kept
+    from .nn._checks import require_module
     if num_batches is not None and (isinstance(num_batches, bool) or not isinstance(num_batches, (int, np.integer))
                                     or num_batches < 2):
         raise ValueError(f"gradient_noise_scale: num_batches must be None or an integer >= 2, got {num_batches!r}")

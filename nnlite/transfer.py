@@ -30,6 +30,7 @@ from .data import MNIST1D, DataLoader, TensorDataset
 from .data.datasets import cache_dir
 from .io import load_state_dict, save_state_dict
 from .nn import functional as F
+from .nn._checks import require_module
 from .random import Generator, get_rng_state, manual_seed, set_rng_state
 from .train import Callback, evaluate, fit
 
@@ -44,8 +45,7 @@ TARGET_CLASSES = (5, 6, 7, 8, 9)
 # --------------------------------------------------------------- strategies --
 def blocks(model):
     """The model's top-level sub-modules that hold parameters, input side first: the units to unfreeze."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"blocks: expected an nn.Module, got {type(model).__name__}")
+    require_module(model, "blocks")
     return [(name, m) for name, m in model.named_children() if any(True for _ in m.parameters())]
 
 
@@ -67,8 +67,7 @@ def reinitialize_head(model, num_classes, head="linear"):
 
 def feature_extraction(model, num_classes, head="linear"):
     """Freeze every pre-trained parameter and put a new trainable head on top; return the head's parameters."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"feature_extraction: expected an nn.Module, got {type(model).__name__}")
+    require_module(model, "feature_extraction")
     model.freeze()
     return list(reinitialize_head(model, num_classes, head).parameters())
 

@@ -11,18 +11,10 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..random import Generator, default_generator
+from ..nn._checks import require_module
 from ..tensor import Tensor, tensor
 
-__all__ = ["as_batch_list", "trainable_parameters", "batch_size", "require_module", "numpy_generator",
-           "buffers_kept"]
-
-
-def require_module(model, caller):
-    """``model`` itself if it is an ``nn.Module``; otherwise a TypeError naming ``caller``."""
-    from ..nn.module import Module
-    if not isinstance(model, Module):
-        raise TypeError(f"{caller}: expected an nn.Module, got {type(model).__name__}")
-    return model
+__all__ = ["as_batch_list", "trainable_parameters", "batch_size", "numpy_generator", "buffers_kept"]
 
 
 def numpy_generator(generator, caller):

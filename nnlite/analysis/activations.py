@@ -29,7 +29,8 @@ import numpy as np
 from ..autograd import no_grad
 from ..nn import Sigmoid, Tanh
 from ..tensor import Tensor, tensor
-from ._batches import buffers_kept, require_module
+from ..nn._checks import require_module
+from ._batches import buffers_kept
 
 __all__ = ["record_activations", "activation_stats"]
 

@@ -16,7 +16,7 @@
 """
 from collections import OrderedDict
 
-from ._batches import require_module
+from ..nn._checks import require_module
 from .flop_count import flops_by_layer
 
 __all__ = ["Report", "report"]

@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ._batches import require_module
+from ..nn._checks import require_module
 
 __all__ = ["weight_histograms", "gradient_histograms", "parameter_norms", "gradient_stats",
            "parameter_snapshot", "update_ratios"]

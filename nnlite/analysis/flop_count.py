@@ -32,7 +32,8 @@ from ..autograd import no_grad
 from ..nn import MultiheadAttention
 from ..nn.conv import _ConvNd, _ConvTransposeNd
 from ..nn.linear import Linear
-from ._batches import buffers_kept, require_module
+from ..nn._checks import require_module
+from ._batches import buffers_kept
 
 __all__ = ["flops", "flops_by_layer"]
 

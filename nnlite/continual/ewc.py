@@ -51,9 +51,8 @@ class EWC:
             raise ValueError("EWC: decay_factor is for mode='online'")
         if not 0 <= ewc_lambda < float("inf"):
             raise ValueError(f"EWC: ewc_lambda must be a finite number >= 0, got {ewc_lambda}")
-        from ..nn.module import Module
-        if not isinstance(model, Module):
-            raise TypeError(f"EWC: expected an nn.Module, got {type(model).__name__}")
+        from ..nn._checks import require_module
+        require_module(model, "EWC")
         self.model, self.ewc_lambda, self.mode, self.decay_factor = model, float(ewc_lambda), mode, decay_factor
         self.anchors = []   # per consolidation: ({name: Fisher diagonal}, {name: θ*}), NumPy arrays
 

@@ -41,7 +41,7 @@ from .. import autograd
 from ..autograd import no_grad
 from ..func import functional_call
 from ..nn import functional as F
-from ..nn.module import Module
+from ..nn._checks import require_module
 from .sinusoid import task_batched_call
 
 __all__ = ["InnerLoop", "MAML"]
@@ -56,8 +56,7 @@ class InnerLoop:
     """
 
     def __init__(self, model, inner_lr=0.01, inner_steps=1, loss_fn=F.mse_loss, task_batched=False):
-        if not isinstance(model, Module):
-            raise TypeError(f"{type(self).__name__}: expected an nn.Module, got {type(model).__name__}")
+        require_module(model, type(self).__name__)
         if not 0 < inner_lr < math.inf or inner_steps < 1 or int(inner_steps) != inner_steps:
             raise ValueError(f"{type(self).__name__}: inner_lr must be a finite number > 0 and inner_steps an "
                              f"integer >= 1, got inner_lr={inner_lr}, inner_steps={inner_steps}")

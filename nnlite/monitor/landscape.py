@@ -31,7 +31,7 @@ as it was, bit for bit.
 import numpy as np
 
 from ..autograd import no_grad
-from ..nn.module import Module
+from ..nn._checks import require_module
 from ..random import Generator
 from ..tensor import Tensor
 from ._snapshot import restore, snapshot
@@ -199,8 +199,7 @@ def random_direction(model, normalization="filter", ignore="biasbn", generator=N
         raise ValueError(f"random_direction: normalization must be 'filter', 'layer' or None, got {normalization!r}")
     if ignore not in ("biasbn", "bn"):
         raise ValueError(f"random_direction: ignore must be 'biasbn' or 'bn', got {ignore!r}")
-    if not isinstance(model, Module):
-        raise TypeError(f"random_direction: expected an nn.Module, got {type(model).__name__}")
+    require_module(model, "random_direction")
     if generator is not None and not isinstance(generator, Generator):
         raise TypeError(f"random_direction: generator must be an nl.Generator or None, got {type(generator).__name__}")
     generator = generator if generator is not None else Generator(0)

@@ -45,9 +45,8 @@ def accuracy(model, data, batch_size=500):
 
     :func:`nnlite.train.accuracy` with the split held as one pair.
     """
-    from ..nn.module import Module
-    if not isinstance(model, Module):
-        raise TypeError(f"accuracy: expected an nn.Module, got {type(model).__name__}")
+    from ..nn._checks import require_module
+    require_module(model, "accuracy")
     x, y = data
     return train_accuracy(model, x, y, batch_size)
 

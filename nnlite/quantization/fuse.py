@@ -49,7 +49,7 @@ def fuse_modules(model, modules_to_fuse, inplace=False):
     for names in groups:
         if isinstance(names, str) or not all(isinstance(name, str) for name in names):
             raise TypeError(f"fuse_modules: each group must be a list of module names (str), got {names!r}")
-    from ..analysis._batches import require_module
+    from ..nn._checks import require_module
     require_module(model, "fuse_modules")
     model = model if inplace else copy.deepcopy(model)
     for names in groups:

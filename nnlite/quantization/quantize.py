@@ -14,7 +14,7 @@ import tempfile
 
 import numpy as np
 
-from ..analysis._batches import require_module
+from ..nn._checks import require_module
 from ..io import save_state_dict
 from ..nn.linear import Linear
 from .fuse import LinearReLU

@@ -19,18 +19,15 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..random import _gen
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
            "WeightedRandomSampler", "BatchSampler"]
 
 
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _positive_int(owner, name, value, error=ValueError):
-    if not _is_int(value) or value <= 0:
+    if not is_int(value) or value <= 0:
         raise error(f"{owner}: {name} should be a positive integer value, but got {name}={value}")
     return int(value)
 

@@ -488,7 +488,9 @@ def addcmul(input, tensor1, tensor2, value=1):
     Integer tensors stay integers (a non-whole ``value`` is refused rather than truncated).
     """
     a, b, c, value = _combined("addcmul", input, tensor1, tensor2, value)
-    if is_half(a.dtype):   # PyTorch: (value t1) in float32, then one FMA (opmath.fma32), rounded once
+    if is_half(a.dtype):
+        # PyTorch: (value t1) in float32, then one FMA rounded once: opmath.fma32's steps, written
+        # with differentiable casts here so that the result keeps its gradient
         product = cast(b, np.float32) * float(value)
         wide = cast(a, np.float64) + cast(product, np.float64) * cast(c, np.float64)
         return cast(cast(wide, np.float32), a.dtype)

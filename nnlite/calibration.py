@@ -27,6 +27,7 @@ parameter ``log_temperature`` (kind "temperature"), so the calibrated model is
 """
 import numpy as np
 
+from ._kernels.checks import is_int
 from . import nn
 from .autograd import no_grad
 from .nn import functional as F
@@ -95,7 +96,7 @@ def reliability_bins(probs, labels, n_bins=15):
     if probs.min() < 0 or probs.max() > 1:   # logits here would put every confidence in the top bin
         raise ValueError(f"reliability_bins: expected probabilities in [0, 1], got values in "
                          f"[{probs.min():g}, {probs.max():g}] (apply softmax to logits first)")
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+    if not is_int(n_bins) or n_bins < 1:
         raise ValueError(f"reliability_bins: n_bins must be a positive integer, got {n_bins!r}")
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
@@ -134,7 +135,7 @@ def fit_temperature(logits, labels, init=1.0, steps=200, lr=0.05):
     """
     logits, labels = _array(logits), _array(labels)
     _check(logits, labels, "fit_temperature")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+    if not is_int(steps) or steps < 1:
         raise ValueError(f"fit_temperature: steps must be a positive integer, got {steps!r}")
     from .optim import Adam
     temperature = nn.Temperature(init=init, dtype=np.float64)

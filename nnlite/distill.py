@@ -26,6 +26,7 @@ accuracies, their means and standard deviations.
 """
 import numpy as np
 
+from ._kernels.checks import is_int
 from . import optim
 from .autograd import no_grad
 from .data import MNIST1D, DataLoader
@@ -64,7 +65,7 @@ def transfer_signals(n, seed=1):
     The published dataset uses the generator's default seed, so these are new
     draws of the same distribution, not copies of training or test examples.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+    if not is_int(n) or n < 1:
         raise ValueError(f"transfer_signals: n must be a positive integer, got {n!r}")
     # MNIST-1D makes num_samples // 10 signals of each of its 10 classes and keeps 80% for training:
     # 10 * ceil(n / 8) samples give at least n training signals.

@@ -37,6 +37,7 @@ import math
 
 import numpy as np
 
+from ._kernels.checks import is_int
 from .random import get_rng_state, set_rng_state
 from .tensor import Tensor
 
@@ -141,7 +142,7 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
     if not diverge_factor > 1:
         raise ValueError(f"lr_finder: diverge_factor must be > 1, got {diverge_factor}")
     for name, value in (("skip_start", skip_start), ("skip_end", skip_end)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        if not is_int(value) or value < 0:
             raise ValueError(f"lr_finder: {name} must be an integer >= 0, got {value!r}")
     if optimizer is None and not any(p.requires_grad for p in model.parameters()):
         raise ValueError(f"lr_finder: {type(model).__name__} has no trainable parameters to sweep")

@@ -24,6 +24,7 @@ are::
 """
 import numpy as np
 
+from ._kernels.checks import is_int
 from .autograd import grad
 from .lr_finder import _loader_position, _set_loader_position
 from .random import get_rng_state, set_rng_state
@@ -54,7 +55,7 @@ def gradient_noise_scale(model, loss_fn, loader, num_batches=None):
     """
     from .analysis._batches import buffers_kept
     from .nn._checks import require_module
-    if num_batches is not None and (isinstance(num_batches, bool) or not isinstance(num_batches, (int, np.integer))
+    if num_batches is not None and (not is_int(num_batches)
                                     or num_batches < 2):
         raise ValueError(f"gradient_noise_scale: num_batches must be None or an integer >= 2, got {num_batches!r}")
     params = [p for p in require_module(model, "gradient_noise_scale").parameters() if p.requires_grad]

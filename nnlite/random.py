@@ -7,6 +7,8 @@ The state is plain JSON-able data, so checkpoints can store and restore it.
 """
 import numpy as np
 
+from ._kernels.checks import is_int
+
 __all__ = ["Generator", "manual_seed", "default_generator", "seed", "get_rng_state", "set_rng_state"]
 
 
@@ -17,7 +19,7 @@ class Generator:
         self.manual_seed(np.random.SeedSequence().entropy if seed is None else seed)
 
     def manual_seed(self, seed):
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        if not is_int(seed):
             raise TypeError(f"manual_seed: expected an int, got {type(seed).__name__}")
         self._seed = int(seed)
         self.np = np.random.Generator(np.random.PCG64(self._seed))

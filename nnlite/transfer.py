@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 
+from ._kernels.checks import is_int
 from . import nn, optim
 from .data import MNIST1D, DataLoader, TensorDataset
 from .data.datasets import cache_dir
@@ -123,7 +124,7 @@ class GradualUnfreezing(Callback):
     def __init__(self, model, lr, decay=1.0, every=1):
         units = blocks(model)
         _check_rates(lr, decay, "GradualUnfreezing")
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        if not is_int(every) or every < 1:
             raise ValueError(f"GradualUnfreezing: every must be an integer >= 1, got {every!r}")
         if len(units) < 2:
             raise ValueError(f"GradualUnfreezing: need at least two blocks with parameters, got {len(units)}")

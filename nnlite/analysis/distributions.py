@@ -19,6 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..nn._checks import require_module
 
 __all__ = ["weight_histograms", "gradient_histograms", "parameter_norms", "gradient_stats",
@@ -26,7 +27,7 @@ __all__ = ["weight_histograms", "gradient_histograms", "parameter_norms", "gradi
 
 
 def _histograms(named, bins):
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+    if not is_int(bins) or bins < 1:
         raise ValueError(f"histograms: bins must be a positive integer, got {bins!r}")
     out = OrderedDict()
     for name, values in named:

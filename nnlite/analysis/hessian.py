@@ -25,6 +25,7 @@ kept for the whole call, so many products cost one extra backward pass each.
 """
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..autograd import grad
 from ..ops import sum as ops_sum
 from ..tensor import Tensor
@@ -99,7 +100,7 @@ def hessian_trace(model, loss_fn, batches, n_probes=100, generator=None):
     (entries ±1 with equal probability) drawn from ``generator`` (the global
     generator by default). The standard error shrinks as 1/√m. Returns a float.
     """
-    if isinstance(n_probes, bool) or not isinstance(n_probes, (int, np.integer)) or n_probes < 1:
+    if not is_int(n_probes) or n_probes < 1:
         raise ValueError(f"hessian_trace: n_probes must be a positive integer, got {n_probes!r}")
     rng = numpy_generator(generator, "hessian_trace")
     hessian = _Hessian(model, loss_fn, batches)
@@ -122,7 +123,7 @@ def hessian_top_eigenvalues(model, loss_fn, batches, k=1, iters=100, tol=1e-10, 
     ``return_eigenvectors=True`` also a list of k ``{name: Tensor}``
     eigenvectors of unit length. More steps sharpen the smaller of the k.
     """
-    if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 1:
+    if not is_int(iters) or iters < 1:
         raise ValueError(f"hessian_top_eigenvalues: iters must be a positive integer, got {iters!r}")
     if not tol >= 0:
         raise ValueError(f"hessian_top_eigenvalues: tol must be >= 0, got {tol}")

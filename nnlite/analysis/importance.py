@@ -26,6 +26,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..autograd import grad, no_grad
 from ..tensor import Tensor
 from ._batches import as_batch_list, batch_size, buffers_kept, mean_loss, numpy_generator, trainable_parameters
@@ -166,7 +167,7 @@ def perturbation_sensitivity(model, loss_fn, batches, scales, n_draws=5, generat
     magnitudes comparable: the result says which layers the loss is sensitive
     to at a given *relative* precision (the question quantization asks).
     """
-    if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
+    if not is_int(n_draws) or n_draws < 1:
         raise ValueError(f"perturbation_sensitivity: n_draws must be a positive integer, got {n_draws!r}")
     scales = list(scales)
     if not all(isinstance(s, (int, float, np.number)) and not isinstance(s, bool) and 0 <= s < np.inf

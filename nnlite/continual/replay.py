@@ -10,6 +10,7 @@ every task holds about a fifth of it, with no task boundaries needed.
 """
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..random import _gen
 from ..tensor import Tensor
 
@@ -29,7 +30,7 @@ class ReservoirBuffer:
     """
 
     def __init__(self, capacity, generator=None):
-        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
+        if not is_int(capacity) or capacity < 1:
             raise ValueError(f"ReservoirBuffer: capacity must be a positive int, got {capacity!r}")
         from ..random import Generator
         if generator is not None and not isinstance(generator, Generator):

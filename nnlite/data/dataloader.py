@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..random import _gen
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset
@@ -44,7 +45,7 @@ __all__ = ["DataLoader"]
 def _check_worker_options(num_workers, timeout, worker_init_fn, multiprocessing_context,
                           prefetch_factor, persistent_workers):
     """Refuse, by name, the worker settings this in-process loader cannot honour."""
-    if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
+    if not is_int(num_workers) or num_workers < 0:
         raise ValueError(f"DataLoader: num_workers must be a non-negative int, got {num_workers!r}")
     if num_workers > 0:
         raise ValueError(f"DataLoader: nnlite loads every batch in the calling process, so num_workers "
@@ -85,7 +86,7 @@ class DataLoader:
                  num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
                  worker_init_fn=None, multiprocessing_context=None, generator=None, *,
                  prefetch_factor=None, persistent_workers=False, pin_memory_device="", in_order=True):
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+        if batch_size is not None and (not is_int(batch_size)
                                        or batch_size < 1):
             raise ValueError(f"DataLoader: batch_size must be a positive int or None, got {batch_size!r}")
         if not isinstance(drop_last, (bool, np.bool_)):

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..random import _gen
 from ..tensor import Tensor
 
@@ -209,7 +210,7 @@ def random_split(dataset, lengths, generator=None):
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
         lengths = counts
-    if any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 0 for x in lengths):
+    if any(not is_int(x) or x < 0 for x in lengths):
         raise ValueError(f"random_split: lengths must be non-negative ints or fractions summing to 1, "
                          f"got {lengths}")
     if sum(lengths) != n:

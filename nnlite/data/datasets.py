@@ -19,6 +19,7 @@ from importlib import resources
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..tensor import Tensor
 from .dataset import Dataset, TensorDataset
 
@@ -99,7 +100,7 @@ def _mnist1d_arrays(args=None):
 
 def _positive_int(owner, name, value):
     """``value`` as an int, or a ValueError naming ``owner``'s argument (bools and floats refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
     return int(value)
 
@@ -148,7 +149,7 @@ class Digits(TensorDataset):
         if isinstance(test_size, bool) or not isinstance(test_size, (float, int, np.floating, np.integer)) \
                 or not 0 < test_size < 1:
             raise ValueError(f"Digits: test_size must be a fraction in (0, 1), got {test_size!r}")
-        if isinstance(split_seed, bool) or not isinstance(split_seed, (int, np.integer)) or split_seed < 0:
+        if not is_int(split_seed) or split_seed < 0:
             raise ValueError(f"Digits: split_seed must be a non-negative int, got {split_seed!r}")
         x, y = _digits_arrays()
         n_test = int(round(len(y) * test_size))

@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from .dataset import TensorDataset
 
 __all__ = ["read_idx", "load_npz", "load_csv", "MNIST"]
@@ -120,7 +121,7 @@ def load_csv(path, delimiter=",", skip_header=None, label_column=None, dtype=np.
     if label_column is None:
         return data.astype(dtype)
     ncol = data.shape[1]
-    if isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer)):
+    if not is_int(label_column):
         raise TypeError(f"{path}: label_column must be an int, got {label_column!r}")
     if not -ncol <= label_column < ncol:
         raise IndexError(f"{path}: label_column {label_column} out of range for {ncol} columns")

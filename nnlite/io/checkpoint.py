@@ -33,6 +33,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from .. import random as _random
 from ..tensor import Tensor
 from . import jsonstate
@@ -87,7 +88,7 @@ def _state_section(obj, section, tensors):
 def _count(name, value):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"save_checkpoint: {name} must be an int or None, got {type(value).__name__}")
     return int(value)
 

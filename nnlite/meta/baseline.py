@@ -7,8 +7,7 @@ roughly the average wave, close to zero everywhere; fine-tuned on K points of
 a new wave it then moves slowly — the behaviour MAML's learned initialisation
 is compared against.
 """
-import numpy as np
-
+from .._kernels.checks import is_int
 from .. import optim
 from ..nn import functional as F
 
@@ -21,7 +20,7 @@ def pretrain(model, tasks, iterations, lr=1e-3, meta_batch_size=25, loss_fn=F.ms
     ``tasks`` is a sampler with ``sample(n)`` returning a TaskBatch. Returns the
     loss per iteration (floats).
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
+    if not is_int(iterations) or iterations < 0:
         raise ValueError(f"pretrain: iterations must be an integer >= 0, got {iterations!r}")
     if not callable(getattr(tasks, "sample", None)):
         raise TypeError(f"pretrain: expected tasks to be a sampler with sample(n), such as SinusoidTasks, "

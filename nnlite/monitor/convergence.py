@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..train import Callback
 from ._snapshot import restore, snapshot
 
@@ -49,7 +50,7 @@ class DivergenceGuard(Callback):
     def __init__(self, factor=10.0, every_n_steps=1):
         if not factor > 1:
             raise ValueError(f"DivergenceGuard: factor must be > 1, got {factor}")
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, (int, np.integer)) or every_n_steps < 1:
+        if not is_int(every_n_steps) or every_n_steps < 1:
             raise ValueError(f"DivergenceGuard: every_n_steps must be an integer >= 1, got {every_n_steps!r}")
         self.factor, self.every_n_steps = float(factor), int(every_n_steps)
         self.best_loss = math.inf
@@ -143,7 +144,7 @@ class PlateauDetector(Callback):
     def __init__(self, monitor="val_loss", patience=5, rel_tol=1e-3, mode="auto"):
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"PlateauDetector: mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+        if not is_int(patience) or patience < 1:
             raise ValueError(f"PlateauDetector: patience must be an integer >= 1, got {patience!r}")
         if not rel_tol >= 0:
             raise ValueError(f"PlateauDetector: rel_tol must be >= 0, got {rel_tol}")

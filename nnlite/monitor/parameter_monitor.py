@@ -18,6 +18,7 @@ All norms are Euclidean over the whole tensor, in float64.
 """
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..train import Callback
 
 __all__ = ["ParameterMonitor", "STATISTICS", "gradient_flow"]
@@ -52,7 +53,7 @@ class ParameterMonitor(Callback):
     """
 
     def __init__(self, every_n_steps=1, logger=None, names=None):
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, (int, np.integer)) or every_n_steps < 1:
+        if not is_int(every_n_steps) or every_n_steps < 1:
             raise ValueError(f"ParameterMonitor: every_n_steps must be an integer >= 1, got {every_n_steps!r}")
         self.every_n_steps, self.logger = int(every_n_steps), logger
         if isinstance(names, str):

@@ -53,6 +53,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from .. import nn
 from ..autograd import grad, no_grad
 from ..func import functional_call
@@ -170,7 +171,7 @@ def derive_genotype(alpha, steps, primitives=PRIMITIVES, k=2):
     >>> derive_genotype(alpha, steps=2).edges
     [('conv_3', 0, 1), ('conv_5', 0, 2), ('skip_connect', 1, 2)]
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+    if not is_int(k) or k < 1:
         raise ValueError(f"derive_genotype: k (inputs kept per node) must be an integer >= 1, got {k!r}")
     alpha = np.asarray(getattr(alpha, "data", alpha), dtype=np.float64)
     edges = _edge_index(steps)

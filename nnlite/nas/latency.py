@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from .. import _kernels
 from ..autograd import no_grad
 from ..data.datasets import cache_dir
@@ -37,7 +38,7 @@ __all__ = ["LatencyTable", "measure_latency"]
 
 def measure_latency(name, channels, length, batch_size=1, repeats=30):
     """Median forward time in milliseconds of operation ``name`` on a (batch_size, channels, length) input."""
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+    if not is_int(repeats) or repeats < 1:
         raise ValueError(f"measure_latency: repeats must be a positive integer, got {repeats!r}")
     op = make_operation(name, channels).eval()
     x = randn(batch_size, channels, length)
@@ -68,7 +69,7 @@ class LatencyTable:
         if path == "default":
             key = f"latency-{_kernels.get_backend()}-{_kernels.get_num_threads()}threads.json"
             path = os.path.join(cache_dir(), key)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ValueError(f"LatencyTable: batch_size must be a positive integer, got {batch_size!r}")
         self.path, self.batch_size = path, int(batch_size)
         self._measure = measure or (lambda name, c, l, b: measure_latency(name, c, l, b))

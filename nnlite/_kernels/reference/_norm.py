@@ -194,7 +194,7 @@ def layer_norm_backward(grad, x, weight, mean, rstd):
 def _group_norm_checks(kernel, x, num_groups, weight, bias):
     _norm_ndim(kernel, "x", x, 3, "(N, C, L)")
     n, channels, length = x.shape
-    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups < 1:
+    if not checks.is_int(num_groups) or num_groups < 1:
         raise ValueError(f"{kernel}: num_groups must be a positive int, got {num_groups!r}")
     if channels % num_groups:
         raise ValueError(f"{kernel}: num_channels ({channels}) must be divisible by "

@@ -347,6 +347,21 @@ class AvgPool2dGrad(Function):
         return AvgPool2dFunction.apply(gg, self.geometry), None, None
 
 
+def _pool1d_geometry(op, kernel_size, stride, padding, dilation=1):
+    """The 1-D pooling's (1, v) pairs for the 2-D kernels, checked in 1-D terms first, so that
+    a mistake is named as the caller wrote it (not as the 2-D pooling's pairs)."""
+    k, s, p, d = (_one(v, f"{op}: {name}")[1] for v, name in ((kernel_size, "kernel_size"), (stride, "stride"),
+                                                           (padding, "padding"), (dilation, "dilation")))
+    for name, value in (("kernel_size", k), ("stride", s), ("dilation", d)):
+        if value < 1:
+            raise ValueError(f"{op}: {name} must be an int >= 1, got {value}")
+    if p < 0:
+        raise ValueError(f"{op}: padding must be an int >= 0, got {p}")
+    if p > k // 2:
+        raise ValueError(f"{op}: padding must be at most half the kernel size, got padding={p} and kernel_size={k}")
+    return (1, k), (1, s), (0, p), (1, d)
+
+
 def _check_pool(name, input, dims):
     if input.ndim not in dims:
         raise ValueError(f"{name}: expected a {' or '.join(map(str, dims))}-D input, got shape "
@@ -387,10 +402,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False):
     _check_pool("max_pool1d", input, (2, 3))
     stride = kernel_size if _default_stride(stride) else stride
-    op = "max_pool1d"
-    out = max_pool2d(unsqueeze(input, -2), _one(kernel_size, f"{op}: kernel_size"), _one(stride, f"{op}: stride"),
-                     (0, _one(padding, f"{op}: padding")[1]), _one(dilation, f"{op}: dilation"), ceil_mode,
-                     return_indices)
+    k, s, p, d = _pool1d_geometry("max_pool1d", kernel_size, stride, padding, dilation)
+    out = max_pool2d(unsqueeze(input, -2), k, s, p, d, ceil_mode, return_indices)
     if return_indices:  # with a height of 1 the plane index is the position along L
         return squeeze(out[0], -2), squeeze(out[1], -2)
     return squeeze(out, -2)
@@ -399,10 +412,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     _check_pool("avg_pool1d", input, (2, 3))
     stride = kernel_size if _default_stride(stride) else stride
-    op = "avg_pool1d"
-    return squeeze(avg_pool2d(unsqueeze(input, -2), _one(kernel_size, f"{op}: kernel_size"),
-                              _one(stride, f"{op}: stride"), (0, _one(padding, f"{op}: padding")[1]),
-                              ceil_mode, count_include_pad), -2)
+    k, s, p, _ = _pool1d_geometry("avg_pool1d", kernel_size, stride, padding)
+    return squeeze(avg_pool2d(unsqueeze(input, -2), k, s, p, ceil_mode, count_include_pad), -2)
 
 
 # ---------------------------------------------------------- power-average pooling ---

@@ -148,6 +148,22 @@ def test_pooling_refuses_padding_past_half_the_kernel(fn, shape, kwargs):
         fn(nl.zeros(*shape), **kwargs)
 
 
+@pytest.mark.parametrize("fn", [F.max_pool1d, F.avg_pool1d])
+def test_1d_pooling_names_its_own_arguments(fn):
+    # the 1-D poolings run on the 2-D kernels; their mistakes are named as the caller wrote them
+    x = nl.zeros(1, 2, 6)
+    op = fn.__name__
+    with pytest.raises(ValueError, match=fr"^{op}: padding must be at most half the kernel size, "
+                                         r"got padding=2 and kernel_size=3$"):
+        fn(x, 3, padding=2)
+    with pytest.raises(ValueError, match=fr"^{op}: kernel_size must be an int >= 1, got 0$"):
+        fn(x, 0)
+    with pytest.raises(ValueError, match=fr"^{op}: stride must be an int >= 1, got 0$"):
+        fn(x, 3, stride=0)
+    with pytest.raises(ValueError, match=fr"^{op}: padding must be an int >= 0, got -1$"):
+        fn(x, 3, padding=-1)
+
+
 @pytest.mark.parametrize("fn,shape,kwargs", PADDING_PAST_HALF_THE_KERNEL)
 def test_pooling_padding_limit_is_torchs(fn, shape, kwargs):
     torch = torch_or_skip()

@@ -179,7 +179,8 @@ def test_detach_in_place_refuses_a_view():
 
 
 class _SquareByItsReadableForm(nl.autograd.Function):
-    """x * x, whose backward differentiates the readable form with nl.grad (as RNNs do)."""
+    """x * x, whose backward differentiates the readable form with ``differentiate`` (as RNNs do)."""
+    differentiate = staticmethod(nl.grad)
 
     def forward(self, a):
         return a * a
@@ -187,34 +188,25 @@ class _SquareByItsReadableForm(nl.autograd.Function):
     def backward(self, grad):
         x = self.inputs[0]
         with nl.enable_grad():
-            return nl.grad(x * x, x, grad_outputs=grad, create_graph=nl.is_grad_enabled())[0]
-
-
-def test_grad_inside_a_custom_backward_runs_the_leaf_hook_as_torch_does():
-    # PyTorch runs the hook in the inner grad and again when the outer walk reaches x: twice
-    x = leaf([1.0, 2.0])
-    calls = []
-    x.register_hook(lambda g: calls.append(1) or g * 10)
-    _SquareByItsReadableForm.apply(x).sum().backward()
-    assert len(calls) == 2
-    np.testing.assert_allclose(x.grad.data, [200.0, 400.0])
+            return self.differentiate(x * x, x, grad_outputs=grad, create_graph=nl.is_grad_enabled())[0]
 
 
 class _SquareByGradInBackward(_SquareByItsReadableForm):
-    def backward(self, grad):
-        x = self.inputs[0]
-        with nl.enable_grad():
-            return nl.autograd.grad_in_backward(x * x, x, grad_outputs=grad, create_graph=nl.is_grad_enabled())[0]
+    differentiate = staticmethod(nl.autograd.grad_in_backward)
 
 
-def test_grad_in_backward_leaves_the_leaf_hook_to_the_outer_walk():
-    # what nnlite's own readable backwards (recurrent scans, GELU's second derivative) use
+# nl.grad inside a custom backward runs the leaf's hook there and again when the outer walk reaches x
+# (twice, as PyTorch); grad_in_backward, which nnlite's own readable backwards (recurrent scans,
+# GELU's and Mish's second derivatives) use, leaves it to the outer walk (once).
+@pytest.mark.parametrize("function,calls,grad", [(_SquareByItsReadableForm, 2, [200.0, 400.0]),
+                                                 (_SquareByGradInBackward, 1, [20.0, 40.0])])
+def test_a_leaf_hook_runs_as_often_as_the_inner_differentiation_says(function, calls, grad):
     x = leaf([1.0, 2.0])
-    calls = []
-    x.register_hook(lambda g: calls.append(1) or g * 10)
-    _SquareByGradInBackward.apply(x).sum().backward()
-    assert len(calls) == 1
-    np.testing.assert_allclose(x.grad.data, [20.0, 40.0])
+    seen = []
+    x.register_hook(lambda g: seen.append(1) or g * 10)
+    function.apply(x).sum().backward()
+    assert len(seen) == calls
+    np.testing.assert_allclose(x.grad.data, grad)
 
 
 def test_a_second_backward_through_nodes_that_saved_nothing_works_as_in_torch():

@@ -86,6 +86,25 @@ assert relu[0] > 0.1 * relu[-1]         # ReLU + He: within one order of magnitu
 assert np.all(np.diff(np.log10(sig[:-1])) > 0.3)   # it shrinks at every sigmoid layer
 
 # %%
+# The same loss seen from inside the network: a backward hook
+# (:meth:`~nnlite.nn.Module.register_full_backward_hook`) is called with
+# ``grad_input`` and ``grad_output``, the gradients of a module's inputs and
+# outputs, as backward passes through it. Hooked on each sigmoid, it shows how
+# much gradient reaches each layer's output, without touching the weights.
+hooked = deep_mlp(nn.Sigmoid, glorot)
+reaching = {}
+for position, module in enumerate(hooked):
+    if isinstance(module, nn.Sigmoid):
+        module.register_full_backward_hook(
+            lambda module, grad_input, grad_output, position=position:
+            reaching.__setitem__(position, float(grad_output[0].abs().mean().item())))
+F.cross_entropy(hooked(x_train[:500]), y_train[:500]).backward()
+reaching = [reaching[p] for p in sorted(reaching)]
+print("mean |grad| at each sigmoid's output, first to last:", ", ".join(f"{g:.0e}" for g in reaching))
+assert np.all(np.diff(np.log10(reaching)) > 0.3)     # smaller at every layer on the way down
+assert reaching[0] < 1e-4 * reaching[-1]
+
+# %%
 # The update/weight ratio
 # -----------------------
 # What matters for learning is not the gradient itself but how much a step
@@ -431,7 +450,8 @@ assert cnn[1].weight.shape == (8, 1, 5)
 # -------
 # * Per-layer gradient statistics show vanishing gradients at a glance:
 #   through ten sigmoid layers the gradient lost six orders of magnitude,
-#   with ReLU and He initialisation it stayed within one.
+#   with ReLU and He initialisation it stayed within one. Backward hooks on
+#   the sigmoids showed the same loss in the gradients reaching each layer.
 # * The update/weight ratio tells whether each layer learns at a sensible
 #   pace (about :math:`10^{-3}`, as every layer of the ReLU network did);
 #   the sigmoid network's first layer moved by less than :math:`10^{-8}` of
@@ -465,3 +485,7 @@ assert cnn[1].weight.shape == (8, 1, 5)
 #    ``nl.monitor.TensorBoardLogger`` and a
 #    :class:`~nnlite.monitor.ParameterMonitor` writing to it, and look at the
 #    ``params/`` histograms over time.
+# 6. With :meth:`~nnlite.nn.Module.register_full_backward_pre_hook`, multiply
+#    the ``grad_output`` of each sigmoid by 4 (undoing :math:`\sigma'(0)`).
+#    Does the first layer now receive a gradient like the last one's, and does
+#    the network then learn?

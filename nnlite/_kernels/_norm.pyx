@@ -10,12 +10,12 @@ and nnl_row_dots_f; their totals are still double sums.)
 """
 cimport numpy as cnp
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport sqrt
 
 from nnlite._kernels._checks cimport flag as _flag, is_native_float, quantity as _quantity, separate
 from nnlite._kernels._dtype cimport data, data_as
-from nnlite._kernels._threads cimport threads_for
+from nnlite._kernels._threads cimport num_threads, threads_for
 
 import numpy as np
 
@@ -71,10 +71,16 @@ cdef extern from "_norm_steps.h":
                               const float* w, const float* b) noexcept nogil
     void nnl_ln_forward_row_d(const double* x, double* y, Py_ssize_t n, double mean, double rstd,
                               const double* w, const double* b) noexcept nogil
-    void nnl_bn_forward_row_f(const float* x, float* y, Py_ssize_t n, double mean, float scale,
-                              float shift) noexcept nogil
-    void nnl_bn_forward_row_d(const double* x, double* y, Py_ssize_t n, double mean, double scale,
-                              double shift) noexcept nogil
+    float nnl_low_part_f(double mean, float hi) noexcept nogil
+    double nnl_low_part_d(double mean, double hi) noexcept nogil
+    void nnl_bn_forward_row_f(const float* x, float* y, Py_ssize_t n, float hi, float lo, float scale,
+                              float shift, int relu) noexcept nogil
+    void nnl_bn_forward_row_d(const double* x, double* y, Py_ssize_t n, double hi, double lo,
+                              double scale, double shift, int relu) noexcept nogil
+    void nnl_bn_relu_mask_row_f(const float* g, const float* x, float* out, Py_ssize_t n, float hi,
+                                float lo, float scale, float shift) noexcept nogil
+    void nnl_bn_relu_mask_row_d(const double* g, const double* x, double* out, Py_ssize_t n,
+                                double hi, double lo, double scale, double shift) noexcept nogil
     void nnl_bn_backward_row_f(const float* g, const float* x, float* out, Py_ssize_t n,
                                double mean, float k, float grad_mean, float scale) noexcept nogil
     void nnl_bn_backward_row_d(const double* g, const double* x, double* out, Py_ssize_t n,

@@ -5,7 +5,10 @@
 # folded into one multiply-add per element (scale, shift); the running statistics
 # move towards the batch's (with the unbiased variance). Eval: the running ones.
 # The sums run in fixed blocks of STAT_BLOCK elements combined in block order, so
-# they do not depend on the thread count. Twin: reference/_norm.py.
+# they do not depend on the thread count. With activation="relu" (a BatchNorm fused with the
+# ReLU after it) the forward clamps y at 0 as it writes it, and the backward masks the incoming
+# gradient where y was <= 0 as it reads it, y's sign recomputed from x and the forward's
+# per-channel numbers ("relu_terms"). Twin: reference/_norm.py.
 
 # ------------------------------------------------------------- batch norm -----
 
@@ -61,28 +64,30 @@ cdef void _bn_stats(floating* x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t L, doubl
 
 
 cdef void _scale_shift(floating* x, floating* y, Py_ssize_t N, Py_ssize_t C, Py_ssize_t L,
-                       double* mean, double* scale, double* shift) noexcept nogil:
-    """y = (x - mean[c]) * scale[c] + shift[c] over (N, C, L), in the input's type
-    (_norm_steps.h: x - mean keeps its precision without converting every element)."""
+                       floating* terms, bint relu) noexcept nogil:
+    """y = (x - mean[c]) * scale[c] + shift[c] over (N, C, L), clamped at 0 with ``relu``, in the
+    input's type, from ``terms`` (_bn_channel_terms). x - mean is ((x - hi) - lo), the mean's
+    two parts (_norm_steps.h): it keeps its precision without converting every element."""
     cdef Py_ssize_t row, c
     for row in prange(N * C, num_threads=threads_for(N * C * L), schedule="static"):
         c = row % C
         if floating is float:
-            nnl_bn_forward_row_f(x + row * L, y + row * L, L, mean[c], <float>scale[c],
-                                 <float>shift[c])
+            nnl_bn_forward_row_f(x + row * L, y + row * L, L, terms[c], terms[C + c], terms[2 * C + c],
+                                 terms[3 * C + c], relu)
         else:
-            nnl_bn_forward_row_d(x + row * L, y + row * L, L, mean[c], scale[c], shift[c])
+            nnl_bn_forward_row_d(x + row * L, y + row * L, L, terms[c], terms[C + c], terms[2 * C + c],
+                                 terms[3 * C + c], relu)
 
 
 cdef void _bn_channel_terms(floating* w, floating* b, floating* running_mean,
                             floating* running_var, bint training, double momentum, double count,
-                            double eps, double* mean, double* invstd, double* var,
-                            double* scale, double* shift, floating* save_mean,
-                            floating* save_invstd, Py_ssize_t C) noexcept nogil:
-    """Per channel: running-stat update (PyTorch's order, in double), the affine map
-    ``y = (x - mean) * scale + shift``, and the saved statistics in the input's dtype."""
+                            double eps, double* mean, double* invstd, double* var, floating* terms,
+                            floating* save_mean, floating* save_invstd, Py_ssize_t C) noexcept nogil:
+    """Per channel: running-stat update (PyTorch's order, in double), the saved statistics in
+    the input's dtype, and ``terms`` (4 x C, the input's dtype) of the map
+    ``y = ((x - hi) - lo) * scale + shift``: the mean's high and low parts, scale and shift."""
     cdef Py_ssize_t c
-    cdef double unbiased, sc
+    cdef double unbiased
     for c in range(C):
         if training:
             if running_mean != NULL:
@@ -92,24 +97,36 @@ cdef void _bn_channel_terms(floating* w, floating* b, floating* running_mean,
         else:
             mean[c] = running_mean[c]
             invstd[c] = 1.0 / sqrt(running_var[c] + eps)
-        sc = invstd[c] if w == NULL else invstd[c] * w[c]
-        scale[c] = sc
-        shift[c] = 0 if b == NULL else b[c]
         save_mean[c] = <floating>mean[c]
         save_invstd[c] = <floating>invstd[c]
+        terms[c] = save_mean[c]
+        if floating is float:
+            terms[C + c] = nnl_low_part_f(mean[c], terms[c])
+        else:
+            terms[C + c] = nnl_low_part_d(mean[c], terms[c])
+        terms[2 * C + c] = <floating>(invstd[c] if w == NULL else invstd[c] * w[c])
+        terms[3 * C + c] = 0 if b == NULL else b[c]
 
 
-def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
+def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps,
+                       activation=None):
     """Normalise each channel of ``x`` (N, C, L) over N and L; returns (y, save_mean, save_invstd).
 
     Training: batch mean and ``1/sqrt(biased var + eps)``, and the running stats
     (when given) move towards them in place, with the *unbiased* variance.
     Eval: the running stats normalise instead.
+
+    ``activation="relu"`` clamps y at 0 in the same pass (a fused BatchNorm + ReLU,
+    the same bytes as ``relu_forward`` of the plain output) and returns a fourth array,
+    ``relu_terms`` (4, C) in x's dtype: each channel's mean in two parts, scale and
+    shift, the numbers y was computed from. ``batch_norm_backward`` recomputes from them
+    and x where y was positive, instead of reading y.
     """
     kernel = "batch_norm_forward"
     cdef int t = _dtype(kernel, [("x", x), ("weight", weight), ("bias", bias),
                                  ("running_mean", running_mean), ("running_var", running_var)])
     cdef bint train = _flag(kernel, training, "training")
+    cdef bint relu = _activation(kernel, activation)
     cdef Py_ssize_t count = _batch_norm_checks(kernel, x, weight, train, [
         ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)])
     # a float in [0, 1], as PyTorch's functional batch_norm takes it (its module's None, a
@@ -133,27 +150,39 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     cdef Py_ssize_t N = xc.shape[0], C = xc.shape[1], L = xc.shape[2]
     cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
     cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block if train else 0
-    # one scratch buffer: mean, invstd, var, scale, shift, then the block partial sums
-    cdef cnp.ndarray scratch = np.empty(5 * C + 2 * C * nblocks)
+    # one scratch buffer: mean, invstd and var, C each, then the block partial sums
+    cdef cnp.ndarray scratch = np.empty(3 * C + 2 * C * nblocks)
+    cdef cnp.ndarray terms = np.empty((4, C), dtype=dtype)
     cdef cnp.ndarray y = np.empty((N, C, L), dtype=dtype)
     save_mean, save_invstd = np.empty(C, dtype=dtype), np.empty(C, dtype=dtype)
     # the one float/double choice of this pass: _batch_norm_forward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
         _batch_norm_forward(<float*>data(y), xc, weight, bias, running_mean, running_var, save_mean,
-                            save_invstd, scratch, train, m, count, eps_)
+                            save_invstd, terms, scratch, train, m, count, eps_, relu)
     else:
         _batch_norm_forward(<double*>data(y), xc, weight, bias, running_mean, running_var, save_mean,
-                            save_invstd, scratch, train, m, count, eps_)
+                            save_invstd, terms, scratch, train, m, count, eps_, relu)
+    if relu:
+        return y, save_mean, save_invstd, terms
     return y, save_mean, save_invstd
+
+
+cdef bint _activation(str kernel, object activation) except -1:
+    """True for "relu", False for None: the one activation batch norm fuses."""
+    if activation is None:
+        return False
+    if isinstance(activation, str) and activation == "relu":
+        return True
+    raise ValueError(f"{kernel}: activation must be None or 'relu', got {activation!r}")
 
 
 cdef void _batch_norm_forward(floating* y, cnp.ndarray x, object weight, object bias,
                               object running_mean, object running_var, object save_mean,
-                              object save_invstd, object scratch, bint train, double momentum,
-                              double count, double eps) noexcept:
+                              object save_invstd, object terms, object scratch, bint train,
+                              double momentum, double count, double eps, bint relu) noexcept:
     """batch_norm_forward after the checks: statistics, running-stat update, y, into y.
 
-    ``scratch`` holds mean, invstd, var, scale and shift, C each, then the block partial sums.
+    ``scratch`` holds mean, invstd and var, C each, then the block partial sums.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
     cdef floating* xp = data_as(y, x)
@@ -163,18 +192,38 @@ cdef void _batch_norm_forward(floating* y, cnp.ndarray x, object weight, object 
     cdef floating* rvp = data_as(y, running_var)
     cdef floating* smp = data_as(y, save_mean)
     cdef floating* sip = data_as(y, save_invstd)
+    cdef floating* tp = data_as(y, terms)
     cdef double* d = _ddata(scratch)
     with nogil:
         if train:
-            _bn_stats(xp, N, C, L, eps, d, d + C, d + 2 * C, d + 5 * C)
+            _bn_stats(xp, N, C, L, eps, d, d + C, d + 2 * C, d + 3 * C)
         _bn_channel_terms(wp, bp, rmp, rvp, train, momentum, count, eps, d, d + C, d + 2 * C,
-                          d + 3 * C, d + 4 * C, smp, sip, C)
-        _scale_shift(xp, y, N, C, L, d, d + 3 * C, d + 4 * C)
+                          tp, smp, sip, C)
+        _scale_shift(xp, y, N, C, L, tp, relu)
+
+
+cdef inline floating* _relu_masked(floating* g, floating* x, floating* scratch, Py_ssize_t L,
+                                   Py_ssize_t c, Py_ssize_t C, floating* terms) noexcept nogil:
+    """Row g as batch norm sees it: itself, or (with a fused ReLU's ``terms``) g masked where
+    the forward's output was <= 0, written into this thread's ``scratch`` row."""
+    if terms == NULL:
+        return g
+    if floating is float:
+        nnl_bn_relu_mask_row_f(g, x, scratch, L, terms[c], terms[C + c], terms[2 * C + c],
+                               terms[3 * C + c])
+    else:
+        nnl_bn_relu_mask_row_d(g, x, scratch, L, terms[c], terms[C + c], terms[2 * C + c],
+                               terms[3 * C + c])
+    return scratch
 
 
 cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_ssize_t C,
                        Py_ssize_t L, double* mean, double* invstd, double* w, bint training,
-                       double* sum_g, double* dotp, double* partial) noexcept nogil:
+                       double* sum_g, double* dotp, double* partial, floating* terms,
+                       floating* scratch) noexcept nogil:
+    # With a fused ReLU (terms not NULL), each row of g is masked into the thread's own row of
+    # scratch (L elements, in cache) just before each of the two passes reads it; the passes
+    # then do what they do for a plain batch norm, on the same values relu_backward would give.
     cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
     cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block
     cdef Py_ssize_t item, c, blk, n, n_end, row, l
@@ -194,7 +243,9 @@ cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_
         sg = 0
         sd = 0
         for n in range(blk * rows_per_block, n_end):
-            _sum_g_and_g_dev(g + (n * C + c) * L, x + (n * C + c) * L, L, mean[c], &sg, &sd)
+            xr = x + (n * C + c) * L
+            gr = _relu_masked(g + (n * C + c) * L, xr, scratch + threadid() * L, L, c, C, terms)
+            _sum_g_and_g_dev(gr, xr, L, mean[c], &sg, &sd)
             a = a + sg
             b = b + sd
         partial[2 * item] = a
@@ -209,8 +260,8 @@ cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_
         dotp[c] = b
     for row in prange(N * C, num_threads=nt, schedule="static"):
         c = row % C
-        gr = g + row * L
         xr = x + row * L
+        gr = _relu_masked(g + row * L, xr, scratch + threadid() * L, L, c, C, terms)
         outr = gx + row * L
         scale = invstd[c] * w[c]
         if training:
@@ -226,22 +277,29 @@ cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_
                 outr[l] = gr[l] * <floating>scale
 
 
-def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
+def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, relu_terms=None):
     """Gradients of batch_norm_forward: (grad_x, grad_weight, grad_bias).
 
     With ``xhat = (x - mean) * invstd`` and ``g = grad * weight``, training gives
     ``grad_x = invstd * (g - mean(g) - xhat * mean(g * xhat))`` (the batch
     statistics depend on x); eval gives ``grad_x = g * invstd``.
+
+    ``relu_terms``, the fourth array of ``batch_norm_forward(..., activation="relu")``,
+    makes this the backward of the fused BatchNorm + ReLU: ``grad`` (the gradient of the
+    clamped output) is first zeroed where that output was <= 0, as ``relu_backward``
+    does, the output's sign recomputed from x and the terms.
     """
     kernel = "batch_norm_backward"
     cdef int t = _dtype(kernel, [("grad", grad), ("x", x), ("weight", weight),
-                                 ("save_mean", save_mean), ("save_invstd", save_invstd)])
+                                 ("save_mean", save_mean), ("save_invstd", save_invstd),
+                                 ("relu_terms", relu_terms)])
     cdef bint train = _flag(kernel, training, "training")
     _batch_norm_checks(kernel, x, weight, train, [
         ("save_mean", save_mean), ("save_invstd", save_invstd)])
     if save_mean is None or save_invstd is None:
         raise ValueError(f"{kernel}: save_mean and save_invstd are required")
     _shape(kernel, "grad", grad, x.shape)
+    _shape(kernel, "relu_terms", relu_terms, (4, x.shape[1]))
     dtype = x.dtype
     cdef cnp.ndarray xc = np.ascontiguousarray(x), gc = np.ascontiguousarray(grad)
     cdef Py_ssize_t N = xc.shape[0], C = xc.shape[1], L = xc.shape[2]
@@ -251,11 +309,16 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
     rows_per_block = max(1, STAT_BLOCK // max(L, 1))
     cdef cnp.ndarray partial = np.empty(2 * C * ((N + rows_per_block - 1) // rows_per_block))
     cdef cnp.ndarray gx = np.empty((N, C, L), dtype=dtype)
+    terms = _contig(relu_terms)
+    # one row of L per thread for the masked gradient (threadid() < num_threads())
+    scratch = None if relu_terms is None else np.empty((num_threads(), L), dtype=dtype)
     # the one float/double choice of this pass: _batch_norm_backward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        _batch_norm_backward(<float*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train)
+        _batch_norm_backward(<float*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train,
+                             terms, scratch)
     else:
-        _batch_norm_backward(<double*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train)
+        _batch_norm_backward(<double*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train,
+                             terms, scratch)
     if weight is None:
         return gx, None, None
     return gx, (dotp * invstd).astype(dtype), sum_g.astype(dtype)
@@ -263,11 +326,15 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
 
 cdef void _batch_norm_backward(floating* gx, cnp.ndarray grad, cnp.ndarray x, object mean_,
                                object invstd_, object w_, object sum_g_, object dotp_,
-                               object partial_, bint training) noexcept:
+                               object partial_, bint training, object terms_,
+                               object scratch_) noexcept:
     """batch_norm_backward after the checks: grad_x into gx, the channel sums (float64,
-    like mean, invstd and w) into sum_g and dotp."""
+    like mean, invstd and w) into sum_g and dotp. ``terms_`` and ``scratch_`` are None
+    (plain batch norm) or a fused ReLU's terms and a row per thread."""
     cdef floating* gp = data_as(gx, grad)
     cdef floating* xp = data_as(gx, x)
+    cdef floating* terms = data_as(gx, terms_)
+    cdef floating* scratch = data_as(gx, scratch_)
     cdef double* mean = _ddata(mean_)
     cdef double* invstd = _ddata(invstd_)
     cdef double* w = _ddata(w_)
@@ -276,4 +343,5 @@ cdef void _batch_norm_backward(floating* gx, cnp.ndarray grad, cnp.ndarray x, ob
     cdef double* partial = _ddata(partial_)
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
     with nogil:
-        _bn_backward(gp, xp, gx, N, C, L, mean, invstd, w, training, sum_g, dotp, partial)
+        _bn_backward(gp, xp, gx, N, C, L, mean, invstd, w, training, sum_g, dotp, partial, terms,
+                     scratch)

@@ -10,7 +10,8 @@
    The plain loops they equal, over one row of n elements (xhat = (x - mean) * rstd):
 
        layer norm forward:  y[j] = xhat[j] * w[j] + b[j]
-       batch norm forward:  y[j] = (x[j] - mean) * scale + shift
+       batch norm forward:  y[j] = (x[j] - mean) * scale + shift   (with relu: 0 where that is < 0)
+       fused ReLU's mask:   out[j] = (x[j] - mean) * scale + shift <= 0 ? 0 : g[j]
        batch norm backward: out[j] = (g[j] - (x[j] - mean) * k - grad_mean) * scale
        layer norm backward: out[j] = rstd * (g[j] * w[j] - c2 - xhat[j] * c1);
                             pw[j] += g[j] * xhat[j]; pb[j] += g[j]
@@ -67,13 +68,33 @@ static inline void nnl_ln_forward_row_##SUF(const T* NNL_RESTRICT x, T* NNL_REST
     else                                                                                       \
         for (j = 0; j < n; j++) y[j] = ((x[j] - hi) - lo) * rstd;                              \
 }                                                                                              \
-/* Batch norm, one (sample, channel) row: y = (x - mean) scale + shift. */                     \
+/* Batch norm, one (sample, channel) row: y = (x - mean) scale + shift, with the mean given  \
+   as its two parts (hi, lo). With relu, y is then 0 where it is < 0, as relu_forward has it   \
+   (NaN and -0 stay). */                                                                       \
 static inline void nnl_bn_forward_row_##SUF(const T* NNL_RESTRICT x, T* NNL_RESTRICT y,        \
-                                            ptrdiff_t n, double mean, T scale, T shift)        \
+                                            ptrdiff_t n, T hi, T lo, T scale, T shift,         \
+                                            int relu)                                          \
 {                                                                                              \
-    const T hi = (T)mean, lo = nnl_low_part_##SUF(mean, hi);                                   \
     ptrdiff_t j;                                                                               \
-    for (j = 0; j < n; j++) y[j] = ((x[j] - hi) - lo) * scale + shift;                         \
+    T v;                                                                                       \
+    if (relu)                                                                                  \
+        for (j = 0; j < n; j++) {                                                              \
+            v = ((x[j] - hi) - lo) * scale + shift;                                            \
+            y[j] = v < 0 ? (T)0 : v;                                                           \
+        }                                                                                      \
+    else                                                                                       \
+        for (j = 0; j < n; j++) y[j] = ((x[j] - hi) - lo) * scale + shift;                     \
+}                                                                                              \
+/* The gradient reaching batch norm from a fused ReLU, one row: g where the forward's output   \
+   was positive (or NaN), 0 where it was <= 0, as relu_backward has it. The output is not      \
+   read: its sign is recomputed from x by the forward's own steps and per-channel numbers,     \
+   which give the same value bit for bit. */                                                  \
+static inline void nnl_bn_relu_mask_row_##SUF(const T* NNL_RESTRICT g, const T* NNL_RESTRICT x, \
+                                              T* NNL_RESTRICT out, ptrdiff_t n, T hi, T lo,    \
+                                              T scale, T shift)                                \
+{                                                                                              \
+    ptrdiff_t j;                                                                               \
+    for (j = 0; j < n; j++) out[j] = ((x[j] - hi) - lo) * scale + shift <= 0 ? (T)0 : g[j];     \
 }                                                                                              \
 /* Batch norm backward, one row: out = (g - (x - mean) k - grad_mean) scale. */                \
 static inline void nnl_bn_backward_row_##SUF(const T* NNL_RESTRICT g, const T* NNL_RESTRICT x, \

@@ -113,7 +113,7 @@ def step_state(op, name, state):
 
 
 #: The arrays a normalisation kernel may be given as None; any other None is refused by name.
-NORM_OPTIONAL = frozenset(("weight", "bias", "running_mean", "running_var"))
+NORM_OPTIONAL = frozenset(("weight", "bias", "running_mean", "running_var", "relu_terms"))
 
 
 def norm_required(op, named):

@@ -38,7 +38,7 @@ def _calls():
     logits, target = a(4, 5), np.array([0, 1, 2, 4], dtype=np.int64)
     lse = reference.cross_entropy_forward(logits, target, None, -100, 0.0, "mean")[1]
     x3 = a(4, 3, 5)
-    stats = reference.batch_norm_forward(x3, None, None, None, None, True, 0.1, 1e-5)
+    stats = reference.batch_norm_forward(x3, None, None, None, None, True, 0.1, 1e-5, "relu")
     rows = a(4, 6)
     ln = reference.layer_norm_forward(rows, a(6), a(6), 1e-5)
     gn = reference.group_norm_forward(x3, 3, a(3), a(3), 1e-5)
@@ -84,7 +84,7 @@ def _calls():
         "avg_pool2d_forward": (x4, (2, 2), (2, 2), (0, 0), False, True, None),
         "avg_pool2d_backward": (a(2, 3, 3, 3), x4.shape, (2, 2), (2, 2), (0, 0), False, True, None),
         "batch_norm_forward": (x3, a(3), a(3), buf(3), np.ones(3, F32), True, 0.1, 1e-5),
-        "batch_norm_backward": (a(4, 3, 5), x3, a(3), stats[1], stats[2], True),
+        "batch_norm_backward": (a(4, 3, 5), x3, a(3), stats[1], stats[2], True, stats[3]),
         "layer_norm_forward": (rows, a(6), a(6), 1e-5),
         "layer_norm_backward": (a(4, 6), rows, a(6), ln[1], ln[2]),
         "group_norm_forward": (x3, 3, a(3), a(3), 1e-5),

@@ -80,6 +80,79 @@ def test_batch_norm_compiled_equals_twin(n, c, length, dtype, affine, running, t
                                       training), dtype)
 
 
+# ------------------------------------------------- batch norm with a fused ReLU -----
+
+@FEW
+@given(n=st.integers(1, 4), c=st.integers(0, 5), length=st.integers(0, 7),
+       dtype=st.sampled_from(DTYPES), affine=st.booleans(), training=st.booleans(),
+       non_contiguous=st.booleans(), seed=st.integers(0, 2**16))
+def test_batch_norm_relu_compiled_equals_twin(n, c, length, dtype, affine, training, non_contiguous, seed):
+    if training and n * length < 2:
+        training = False
+    r = np.random.default_rng(seed)
+    x = maybe_strided(r.standard_normal((n, c, length)).astype(dtype), non_contiguous)
+    w, b = (optional(r.standard_normal(c).astype(dtype), affine) for _ in range(2))
+    rm, rv = r.standard_normal(c).astype(dtype), (r.random(c) + 0.5).astype(dtype)
+    outs = [impl.batch_norm_forward(x, w, b, rm.copy(), rv.copy(), training, 0.1, 1e-5, "relu")
+            for impl in (_norm, reference)]
+    assert_all_close(outs[0], outs[1], dtype)
+    assert outs[0][3].shape == (4, c) and (outs[0][0] >= 0).all()
+    grad = maybe_strided(r.standard_normal((n, c, length)).astype(dtype), non_contiguous)
+    _, save_mean, save_invstd, terms = outs[0]   # both backwards mask with the same terms
+    assert_all_close(_norm.batch_norm_backward(grad, x, w, save_mean, save_invstd, training, terms),
+                     reference.batch_norm_backward(grad, x, w, save_mean, save_invstd, training, terms), dtype)
+
+
+def _relu_kernels(impl):
+    from nnlite._kernels import _elementwise
+    return (_elementwise.relu_forward, _elementwise.relu_backward) if impl is _norm else \
+        (reference.relu_forward, reference.relu_backward)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_relu_is_relu_of_batch_norm_bit_for_bit(impl, training, dtype, rng):
+    """The fused kernels give the bytes of batch_norm followed by relu_forward / relu_backward,
+    at the kink too: channels 0 and 1 hold -1, 1 and 0 about a mean of exactly 0, so some
+    outputs are exactly 0 (-0 in channel 0, whose scale and shift are negative and -0); ReLU
+    keeps -0, and relu_backward masks both zeros, as it masks every output <= 0."""
+    relu_forward, relu_backward = _relu_kernels(impl)
+    x = rng.standard_normal((9, 3, 41)).astype(dtype)
+    x[:, :2] = np.array([-1.0, 1.0] * 20 + [0.0], dtype)
+    w, b = np.array([-0.5, 1.5, 0.7], dtype), np.array([-0.0, 0.0, -0.2], dtype)
+    rm, rv = np.array([0.0, 0.0, -0.1], dtype), np.array([1.0, 0.8, 1.3], dtype)
+    if not training:
+        x[2, 2, 5] = np.nan   # eval: a NaN stays one element's (training would spread it)
+    stats_plain, stats_fused = (rm.copy(), rv.copy()), (rm.copy(), rv.copy())
+    y, mean, invstd = impl.batch_norm_forward(x, w, b, *stats_plain, training, 0.1, 1e-5)
+    fused = impl.batch_norm_forward(x, w, b, *stats_fused, training, 0.1, 1e-5, "relu")
+    plain_out = relu_forward(y)
+    assert fused[0].tobytes() == plain_out.tobytes()
+    assert (fused[1].tobytes(), fused[2].tobytes()) == (mean.tobytes(), invstd.tobytes())
+    assert [a.tobytes() for a in stats_fused] == [a.tobytes() for a in stats_plain]
+    zeros = plain_out == 0
+    assert (zeros & np.signbit(plain_out)).sum() >= 9 and (zeros & ~np.signbit(plain_out)).sum() >= 9
+    grad = rng.standard_normal(x.shape).astype(dtype)
+    want = impl.batch_norm_backward(relu_backward(grad, plain_out), x, w, mean, invstd, training)
+    got = impl.batch_norm_backward(grad, x, w, mean, invstd, training, fused[3])
+    assert [a.tobytes() for a in got] == [a.tobytes() for a in want]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_batch_norm_relu_refuses_bad_activation_and_terms(impl):
+    x = np.ones((2, 3, 4))
+    with pytest.raises(ValueError, match="batch_norm_forward: activation must be None or 'relu', got 'gelu'"):
+        impl.batch_norm_forward(x, None, None, None, None, True, 0.1, 1e-5, "gelu")
+    with pytest.raises(ValueError, match="activation must be None or 'relu', got True"):
+        impl.batch_norm_forward(x, None, None, None, None, True, 0.1, 1e-5, True)
+    mean, invstd = np.zeros(3), np.ones(3)
+    with pytest.raises(ValueError, match=r"batch_norm_backward: relu_terms must have shape \(4, 3\), got \(3, 3\)"):
+        impl.batch_norm_backward(x, x, None, mean, invstd, True, np.zeros((3, 3)))
+    with pytest.raises(TypeError, match="relu_terms is float32"):
+        impl.batch_norm_backward(x, x, None, mean, invstd, True, np.zeros((4, 3), np.float32))
+
+
 @FEW
 @given(rows=st.integers(0, 6), d=st.integers(1, 17), dtype=st.sampled_from(DTYPES),
        affine=st.booleans(), non_contiguous=st.booleans(), seed=st.integers(0, 2**16))
@@ -267,6 +340,16 @@ def numeric_grad(loss, a, h=1e-6):
     return out
 
 
+def _fused_bn(k, x, w, b, training):
+    running = (np.array([0.3, -0.2]), np.array([1.5, 0.7])) if not training else (None, None)
+    return k.batch_norm_forward(x, w, b, *running, training, 0.1, 1e-5, "relu")
+
+
+def _fused_bn_backward(k, g, x, w, b, training):
+    _, mean, invstd, terms = _fused_bn(k, x, w, b, training)
+    return k.batch_norm_backward(g, x, w, mean, invstd, training, terms)
+
+
 NORMS = {
     # name: (forward(x, w, b) -> y, backward(grad, x, w, b) -> grads, x shape, affine shape)
     "batch_norm_train": (
@@ -280,6 +363,15 @@ NORMS = {
         lambda k, g, x, w, b: k.batch_norm_backward(
             g, x, w, *k.batch_norm_forward(x, w, b, np.array([0.3, -0.2]), np.array([1.5, 0.7]),
                                            False, 0.1, 1e-5)[1:], False),
+        (3, 2, 4), (2,)),
+    # with a fused ReLU (random inputs sit away from the kink, where the difference is smooth)
+    "batch_norm_relu_train": (
+        lambda k, x, w, b: _fused_bn(k, x, w, b, True)[0],
+        lambda k, g, x, w, b: _fused_bn_backward(k, g, x, w, b, True),
+        (3, 2, 4), (2,)),
+    "batch_norm_relu_eval": (
+        lambda k, x, w, b: _fused_bn(k, x, w, b, False)[0],
+        lambda k, g, x, w, b: _fused_bn_backward(k, g, x, w, b, False),
         (3, 2, 4), (2,)),
     "layer_norm": (
         lambda k, x, w, b: k.layer_norm_forward(x, w, b, 1e-5)[0],
@@ -333,6 +425,10 @@ def test_same_bytes_across_threads(dtype, rng):
     _, mean, invstd = _norm.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5)
     for training in (True, False):
         same_bytes_across_threads(_norm.batch_norm_backward, g, x, w, mean, invstd, training)
+    same_bytes_across_threads(_norm.batch_norm_forward, x, w, b, None, None, True, 0.1, 1e-5, "relu")
+    terms = _norm.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5, "relu")[3]
+    for training in (True, False):   # each thread masks its rows in its own scratch row
+        same_bytes_across_threads(_norm.batch_norm_backward, g, x, w, mean, invstd, training, terms)
 
     x2 = rng.standard_normal((100, 33)).astype(dtype)
     g2 = rng.standard_normal(x2.shape).astype(dtype)

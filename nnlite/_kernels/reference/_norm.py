@@ -57,17 +57,25 @@ def _batch_norm_checks(kernel, x, weight, training, extra):
     return channels, count
 
 
-def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
+def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps,
+                       activation=None):
     """Normalise each channel of ``x`` (N, C, L) over N and L; returns (y, save_mean, save_invstd).
 
     Training: batch mean and ``1/sqrt(biased var + eps)``, and the running stats
     (when given) move towards them in place, with the *unbiased* variance.
     Eval: the running stats normalise instead.
+
+    ``activation="relu"`` clamps y at 0 and returns a fourth array, ``relu_terms``
+    (4, C): each channel's mean in two parts (hi, the mean in x's dtype, and lo, the
+    rest), scale and shift, from which ``batch_norm_backward`` recomputes where y was
+    positive.
     """
     kernel = "batch_norm_forward"
     dtype = _norm_dtype(kernel, x=x, weight=weight, bias=bias,
                         running_mean=running_mean, running_var=running_var)
     training = checks.flag(kernel, "training", training)
+    if activation is not None and not (isinstance(activation, str) and activation == "relu"):
+        raise ValueError(f"{kernel}: activation must be None or 'relu', got {activation!r}")
     channels, count = _batch_norm_checks(kernel, x, weight, training, [
         ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)])
     # a float in [0, 1], as PyTorch's functional batch_norm takes it (its module's None, a
@@ -100,27 +108,47 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     # (Folding the mean into the shift, x * scale + (bias - mean * scale), would add two
     # infinities of opposite signs where scale or mean is infinite: NaN for every x.)
     scale = invstd if weight is None else invstd * weight.astype(np.float64)
-    shift = 0.0 if bias is None else bias.astype(np.float64)[None, :, None]
-    y = (xd - mean[None, :, None]) * scale[None, :, None] + shift
-    return y.astype(dtype), mean.astype(dtype), invstd.astype(dtype)
+    shift = np.zeros(channels) if bias is None else bias.astype(np.float64)
+    y = ((xd - mean[None, :, None]) * scale[None, :, None] + shift[None, :, None]).astype(dtype)
+    if activation is None:
+        return y, mean.astype(dtype), invstd.astype(dtype)
+    hi = mean.astype(dtype)
+    with np.errstate(invalid="ignore"):   # an infinite mean has no low part: 0, not inf - inf
+        lo = np.nan_to_num((mean - hi).astype(dtype), nan=0.0)
+    terms = np.stack([hi, lo, scale.astype(dtype), shift.astype(dtype)])
+    return np.where(y < 0, dtype.type(0), y), hi, invstd.astype(dtype), terms
 
 
-def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
+def _relu_masked(grad, x, terms):
+    """``grad`` zeroed where the fused ReLU's output was <= 0 (as relu_backward does), that
+    output's sign recomputed from ``x`` in its own dtype, by the kernel's steps:
+    ((x - hi) - lo) * scale + shift."""
+    hi, lo, scale, shift = (t[None, :, None] for t in terms)
+    pre = ((x - hi) - lo) * scale + shift
+    return np.where(pre <= 0, grad.dtype.type(0), grad)
+
+
+def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, relu_terms=None):
     """Gradients of batch_norm_forward: (grad_x, grad_weight, grad_bias).
 
     With ``xhat = (x - mean) * invstd`` and ``g = grad * weight``, training gives
     ``grad_x = invstd * (g - mean(g) - xhat * mean(g * xhat))`` (the batch
-    statistics depend on x); eval gives ``grad_x = g * invstd``.
+    statistics depend on x); eval gives ``grad_x = g * invstd``. With
+    ``relu_terms`` (from ``activation="relu"``), ``grad`` is first zeroed where the
+    fused ReLU's output was <= 0.
     """
     kernel = "batch_norm_backward"
     dtype = _norm_dtype(kernel, grad=grad, x=x, weight=weight,
-                        save_mean=save_mean, save_invstd=save_invstd)
+                        save_mean=save_mean, save_invstd=save_invstd, relu_terms=relu_terms)
     training = checks.flag(kernel, "training", training)
     channels, count = _batch_norm_checks(kernel, x, weight, training, [
         ("save_mean", save_mean), ("save_invstd", save_invstd)])
     if save_mean is None or save_invstd is None:
         raise ValueError(f"{kernel}: save_mean and save_invstd are required")
     _norm_shape(kernel, "grad", grad, x.shape)
+    _norm_shape(kernel, "relu_terms", relu_terms, (4, channels))
+    if relu_terms is not None:
+        grad = _relu_masked(grad, x, relu_terms)
     g = grad.astype(np.float64)
     xmu = x.astype(np.float64) - save_mean.astype(np.float64)[None, :, None]
     invstd = save_invstd.astype(np.float64)

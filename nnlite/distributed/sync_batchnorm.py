@@ -32,6 +32,7 @@ al., "MegDet: A Large Mini-Batch Object Detector" (CVPR 2018).
 import numpy as np
 
 from ..autograd import Function, constant
+from ..nn.fusion import BatchNormReLU1d, BatchNormReLU2d
 from ..nn.normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
 from . import process_group as pg
 
@@ -137,7 +138,16 @@ class SyncBatchNorm(_BatchNorm):
 
     @classmethod
     def convert_sync_batchnorm(cls, module):
-        """Replace every BatchNorm1d/2d in ``module`` by a SyncBatchNorm with the same tensors; returns it."""
+        """Replace every BatchNorm1d/2d in ``module`` by a SyncBatchNorm with the same tensors; returns it.
+
+        A batch norm fused with its ReLU (``nn.fuse_batch_norm_relu``) is refused: SyncBatchNorm
+        has no ReLU, and leaving the layer as it is would leave its statistics unsynchronised.
+        Convert first, then fuse (SyncBatchNorm layers are not fused).
+        """
+        if isinstance(module, (BatchNormReLU1d, BatchNormReLU2d)):
+            raise TypeError(f"convert_sync_batchnorm: {type(module).__name__} is a batch norm fused with "
+                            "its ReLU, which SyncBatchNorm cannot replace; convert the model before "
+                            "nn.fuse_batch_norm_relu")
         if type(module) in (BatchNorm1d, BatchNorm2d):
             sync = cls(module.num_features, module.eps, module.momentum, module.affine,
                        module.track_running_stats)

@@ -108,6 +108,7 @@ class _BatchNorm(_ChannelNorm):
     not depend on the others in its batch.
     """
     _input_dims = ()
+    _normalize = staticmethod(F.batch_norm)   # BatchNormReLU's: F.batch_norm_relu
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=None, bias=True):
@@ -136,9 +137,9 @@ class _BatchNorm(_ChannelNorm):
         # or when they are tracked (in training it updates them); training with
         # track_running_stats=False passes None, so they are neither used nor changed.
         track = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if track else None,
-                            self.running_var if track else None, self.weight, self.bias,
-                            use_batch_stats, momentum, self.eps)
+        return self._normalize(input, self.running_mean if track else None,
+                               self.running_var if track else None, self.weight, self.bias,
+                               use_batch_stats, momentum, self.eps)
 
 class BatchNorm1d(_BatchNorm):
     """Batch norm over (N, C) or (N, C, L) inputs; statistics per channel C."""

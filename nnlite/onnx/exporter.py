@@ -446,8 +446,9 @@ def _batch_norm(b, fn, out):
     c = x.shape[1]
     scale = b.value(weight) if weight is not None else b.constant(np.ones(c, out.dtype), "bn_scale")
     shift = b.value(bias) if bias is not None else b.constant(np.zeros(c, out.dtype), "bn_shift")
-    return b.node("BatchNormalization", [b.value(x), scale, shift, b.value(running_mean), b.value(running_var)],
-                  epsilon=float(eps))
+    y = b.node("BatchNormalization", [b.value(x), scale, shift, b.value(running_mean), b.value(running_var)],
+               epsilon=float(eps))
+    return b.node("Relu", [y]) if op_name(fn) == "BatchNormReLU" else y
 
 
 def _normalized_dims(x, d):
@@ -558,7 +559,7 @@ CONVERTERS = {
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
     "Conv2d": _conv2d, "ConvTranspose2d": _conv_transpose2d, "ConstantPad": _constant_pad,
     "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
-    "BatchNorm": _batch_norm, "LayerNorm": _layer_norm, "GroupNorm": _group_norm, "Dropout": _dropout,
+    "BatchNorm": _batch_norm, "BatchNormReLU": _batch_norm, "LayerNorm": _layer_norm, "GroupNorm": _group_norm, "Dropout": _dropout,
     "QuantizedLinear": _quantized_linear, "QuantizedLinearReLU": _quantized_linear,
 }
 

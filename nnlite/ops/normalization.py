@@ -17,9 +17,9 @@ import numpy as np
 
 from .._kernels import K
 from .._kernels.checks import is_int
-from ..autograd import Function, constant, is_grad_enabled
+from ..autograd import Function, chosen_by, constant, is_grad_enabled
 from ..tensor import Tensor
-from .pointwise import rsqrt
+from .pointwise import ReluGrad, relu, rsqrt
 from .sums import mean as _mean, sum as _sum
 from .shape import reshape
 
@@ -56,24 +56,33 @@ def _per_channel(shape):
 
 class BatchNormFunction(Function):
     """Per channel over (N, *spatial); running statistics move in place during training."""
+    activation = None
 
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
-        n, c = x.shape[:2]
         x3 = np.ascontiguousarray(x).reshape(_per_channel(x.shape))
-        y, self.mean, self.invstd = K.batch_norm_forward(
-            x3, weight, bias, running_mean, running_var, training, momentum, eps)
+        out = K.batch_norm_forward(x3, weight, bias, running_mean, running_var, training, momentum, eps,
+                                   self.activation)
+        # with a fused ReLU the kernel also returns the per-channel numbers the output came from
+        (y, self.mean, self.invstd), self.relu_terms = out[:3], (out[3] if self.activation else None)
         self.training, self.eps = training, eps
         return y.reshape(x.shape)
 
     def backward(self, grad):
-        x, weight, bias = self.inputs[:3]
-        n, c = x.shape[:2]
         if not is_grad_enabled():
-            w = None if weight is None else weight.data
-            gx, gw, gb = K.batch_norm_backward(np.ascontiguousarray(grad.data).reshape(_per_channel(x.shape)),
-                                               np.ascontiguousarray(x.data).reshape(_per_channel(x.shape)), w,
-                                               self.mean, self.invstd, self.training)
+            x, weight, bias = self.inputs[:3]
+            shape = _per_channel(x.shape)
+            gx, gw, gb = K.batch_norm_backward(np.ascontiguousarray(grad.data).reshape(shape),
+                                               np.ascontiguousarray(x.data).reshape(shape),
+                                               None if weight is None else weight.data, self.mean,
+                                               self.invstd, self.training, self.relu_terms)
             return (constant(gx.reshape(x.shape)), constant(gw), None if bias is None else constant(gb)) + (None,) * 5
+        return self._grads(grad)
+
+    def _grads(self, grad):
+        """The backward in differentiable ops (create_graph), for the gradient ``grad`` of the
+        normalised output."""
+        x, weight, bias = self.inputs[:3]
+        c = x.shape[1]
         x3, g3 = reshape(x, _per_channel(x.shape)), reshape(grad, _per_channel(x.shape))
         w3 = 1.0 if weight is None else reshape(weight, (1, c, 1))
         if self.training:
@@ -87,19 +96,53 @@ class BatchNormFunction(Function):
         return (reshape(gx, x.shape), gw, gb) + (None,) * 5
 
 
+class BatchNormReLUFunction(BatchNormFunction):
+    """relu(batch_norm(x)) with the ReLU inside batch norm's kernels: the forward clamps the
+    output as it writes it, the backward masks the gradient where that output was <= 0 as it
+    reads it (from x and the forward's per-channel numbers, not from the output), so ReLU's
+    own passes over the activations, one forward and one backward, are not made."""
+    activation = "relu"
+    save_output = True   # the recorded backward's mask comes from the output, as ReLU's does
+
+    def backward(self, grad):
+        if not is_grad_enabled():
+            return super().backward(grad)
+        # the mask comes from the pre-activation, which x, weight and bias all move: zero to each
+        return self._grads(chosen_by(ReluGrad.apply(grad, self.out.detach()), self.out))
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Normalise each channel of ``input`` ``(N, C, *)``: batch statistics when ``training``
     (and update ``running_mean``/``running_var`` in place with ``momentum``), else the running ones."""
+    return _batch_norm(BatchNormFunction, input, running_mean, running_var, weight, bias, training,
+                       momentum, eps)
+
+
+def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, training=False,
+                    momentum=0.1, eps=1e-5):
+    """``relu(batch_norm(...))`` with the ReLU fused into batch norm's kernels (an nnlite
+    addition, opt-in): the same values and gradients, bit for bit, without ReLU's own pass over
+    the activations forward and backward.
+
+    Nothing calls it behind your back: :func:`nnlite.nn.fuse_batch_norm_relu` rewrites a
+    model's BatchNorm + ReLU pairs to use it.
+    """
+    return _batch_norm(BatchNormReLUFunction, input, running_mean, running_var, weight, bias, training,
+                       momentum, eps)
+
+
+def _batch_norm(function, input, running_mean, running_var, weight, bias, training, momentum, eps):
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
     n, c, positions = _per_channel(input.shape)
     if training and n * positions == 0:
-        return _empty_batch_norm(input, weight, bias, running_mean, running_var)
+        out = _empty_batch_norm(input, weight, bias, running_mean, running_var)
+        return relu(out) if function.activation else out
     rm = None if running_mean is None else running_mean.data
     rv = None if running_var is None else running_var.data
-    out = BatchNormFunction.apply(input, weight, bias, rm, rv, bool(training),
-                          0.0 if momentum is None else float(momentum), float(eps))
+    out = function.apply(input, weight, bias, rm, rv, bool(training),
+                         0.0 if momentum is None else float(momentum), float(eps))
     if training and running_mean is not None:
         running_mean._bump_version()
         running_var._bump_version()

@@ -4,6 +4,7 @@ The in-process tests run in a world of one process. The 2-rank tests start
 ``mpiexec -n 2`` on mpi_worker.py (one thread per rank) and need mpi4py and an
 ``mpiexec``; each skips on its own without them.
 """
+import copy
 import importlib.util
 import json
 import os
@@ -211,6 +212,17 @@ def test_convert_sync_batchnorm_keeps_tensors_and_keys():
     model.eval()
     bn.eval()
     np.testing.assert_array_equal(model[1](x).data, bn(x).data)   # eval: the running statistics
+
+
+
+def test_convert_sync_batchnorm_refuses_a_fused_batch_norm_and_fusing_leaves_sync_alone():
+    model = nl.nn.Sequential(nl.nn.Conv2d(1, 2, 3), nl.nn.BatchNorm2d(2), nl.nn.ReLU())
+    fused = nl.nn.fuse_batch_norm_relu(copy.deepcopy(model))
+    with pytest.raises(TypeError, match="convert_sync_batchnorm: BatchNormReLU2d is a batch norm fused with its "
+                                        "ReLU.*convert the model before nn.fuse_batch_norm_relu"):
+        dist.SyncBatchNorm.convert_sync_batchnorm(fused)
+    nl.nn.fuse_batch_norm_relu(dist.SyncBatchNorm.convert_sync_batchnorm(model))
+    assert [type(m).__name__ for m in model] == ["Conv2d", "SyncBatchNorm", "ReLU"]
 
 
 # ------------------------------------------------------------------ sampler ---

@@ -313,6 +313,18 @@ def test_fused_int8_linear_relu_exports_with_its_relu(tmp_path):
     assert [n.op_type for n in proto.graph.node].count("Relu") == 1
 
 
+def test_fused_batch_norm_relu_exports_as_batch_normalization_and_relu(tmp_path):
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(16, 5),
+                          nn.BatchNorm1d(5), nn.ReLU())
+    model(nl.Tensor(_floats(8, 3, 4, 4)))   # running statistics away from their initial values
+    nn.fuse_batch_norm_relu(model).eval()
+    assert type(model[1]).__name__ == "BatchNormReLU2d"
+    proto = _round_trip(model, _floats(6, 3, 4, 4, seed=1), tmp_path, other_batch=_floats(2, 3, 4, 4, seed=2))
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("BatchNormalization") == 2 and ops.count("Relu") == 2
+
+
 def test_static_int8_layer_exports_with_quantize_linear(tmp_path):
     from nnlite.quantization import QuantizedLinear
     nl.manual_seed(0)

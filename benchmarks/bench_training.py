@@ -36,8 +36,9 @@ TARGETS_ROUND_TWO = {"MLP 784-256-256-10 b128 Adam step": 0.6, "LeNet-5 b64 SGD-
 
 
 # ------------------------------------------------------------------ models --
-# nnlite's models run with each Linear+ReLU pair fused into one kernel pass (nn.fuse_linear_relu,
-# which a user opts into; the outputs and gradients are the same bit for bit).
+# nnlite's models run with each Linear+ReLU pair fused into one kernel pass (nn.fuse_linear_relu),
+# and each BatchNorm+ReLU pair into batch norm's kernels (nn.fuse_batch_norm_relu): both are a
+# user's choice, and the outputs and gradients are the same bit for bit.
 def mlp_nl(width=256):
     return nn.fuse_linear_relu(nn.Sequential(nn.Linear(784, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
                                              nn.Linear(width, 10)))
@@ -128,7 +129,8 @@ def cnn_step(torch, repeat):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((64, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, 64)
-    return training_step("small CNN+BN 3x32x32 b64 AdamW step", small_cnn(nn), torch and small_cnn(torch.nn),
+    return training_step("small CNN+BN 3x32x32 b64 AdamW step", nn.fuse_batch_norm_relu(small_cnn(nn)),
+                         torch and small_cnn(torch.nn),
                          lambda o, p: o.AdamW(p, lr=1e-3), x, y, torch, repeat)
 
 

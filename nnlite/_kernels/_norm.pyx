@@ -15,7 +15,7 @@ from libc.math cimport sqrt
 
 from nnlite._kernels._checks cimport flag as _flag, is_native_float, quantity as _quantity, separate
 from nnlite._kernels._dtype cimport data, data_as
-from nnlite._kernels._threads cimport num_threads, threads_for
+from nnlite._kernels._threads cimport threads_for
 
 import numpy as np
 

@@ -220,16 +220,15 @@ cdef inline floating* _relu_masked(floating* g, floating* x, floating* scratch, 
 cdef void _bn_backward(floating* g, floating* x, floating* gx, Py_ssize_t N, Py_ssize_t C,
                        Py_ssize_t L, double* mean, double* invstd, double* w, bint training,
                        double* sum_g, double* dotp, double* partial, floating* terms,
-                       floating* scratch) noexcept nogil:
+                       floating* scratch, int nt) noexcept nogil:
     # With a fused ReLU (terms not NULL), each row of g is masked into the thread's own row of
-    # scratch (L elements, in cache) just before each of the two passes reads it; the passes
-    # then do what they do for a plain batch norm, on the same values relu_backward would give.
+    # scratch (L elements, in cache; nt rows) just before each of the two passes reads it; the
+    # passes then do what they do for a plain batch norm, on the values relu_backward would give.
     cdef Py_ssize_t rows_per_block = max(1, STAT_BLOCK // max(L, 1))
     cdef Py_ssize_t nblocks = (N + rows_per_block - 1) // rows_per_block
     cdef Py_ssize_t item, c, blk, n, n_end, row, l
     cdef double a, b, sg, sd, k, grad_mean, scale
     cdef double count = <double>(N * L)
-    cdef int nt = threads_for(N * C * L)
     cdef floating* gr
     cdef floating* xr
     cdef floating* outr
@@ -310,15 +309,17 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, relu_
     cdef cnp.ndarray partial = np.empty(2 * C * ((N + rows_per_block - 1) // rows_per_block))
     cdef cnp.ndarray gx = np.empty((N, C, L), dtype=dtype)
     terms = _contig(relu_terms)
-    # one row of L per thread for the masked gradient (threadid() < num_threads())
-    scratch = None if relu_terms is None else np.empty((num_threads(), L), dtype=dtype)
+    # The thread count is read once, here, and both the masked gradient's scratch (one row of L
+    # per thread: threadid() < nt) and the parallel loops use it.
+    cdef int nt = threads_for(N * C * L)
+    scratch = None if relu_terms is None else np.empty((nt, L), dtype=dtype)
     # the one float/double choice of this pass: _batch_norm_backward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
         _batch_norm_backward(<float*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train,
-                             terms, scratch)
+                             terms, scratch, nt)
     else:
         _batch_norm_backward(<double*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train,
-                             terms, scratch)
+                             terms, scratch, nt)
     if weight is None:
         return gx, None, None
     return gx, (dotp * invstd).astype(dtype), sum_g.astype(dtype)
@@ -327,10 +328,10 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, relu_
 cdef void _batch_norm_backward(floating* gx, cnp.ndarray grad, cnp.ndarray x, object mean_,
                                object invstd_, object w_, object sum_g_, object dotp_,
                                object partial_, bint training, object terms_,
-                               object scratch_) noexcept:
+                               object scratch_, int nt) noexcept:
     """batch_norm_backward after the checks: grad_x into gx, the channel sums (float64,
     like mean, invstd and w) into sum_g and dotp. ``terms_`` and ``scratch_`` are None
-    (plain batch norm) or a fused ReLU's terms and a row per thread."""
+    (plain batch norm) or a fused ReLU's terms and a row for each of the nt threads."""
     cdef floating* gp = data_as(gx, grad)
     cdef floating* xp = data_as(gx, x)
     cdef floating* terms = data_as(gx, terms_)
@@ -344,4 +345,4 @@ cdef void _batch_norm_backward(floating* gx, cnp.ndarray grad, cnp.ndarray x, ob
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
     with nogil:
         _bn_backward(gp, xp, gx, N, C, L, mean, invstd, w, training, sum_g, dotp, partial, terms,
-                     scratch)
+                     scratch, nt)

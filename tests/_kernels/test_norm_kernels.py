@@ -140,6 +140,27 @@ def test_batch_norm_relu_is_relu_of_batch_norm_bit_for_bit(impl, training, dtype
 
 
 @pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_relu_masks_the_outputs_it_clamped_next_to_the_kink(impl, dtype):
+    """Inputs a few ulps either side of where the output crosses 0: the backward's recomputed
+    sign agrees with the forward's output element by element, as relu_backward's reading of it."""
+    relu_forward, relu_backward = _relu_kernels(impl)
+    w, b = np.array([1.3, -0.7], dtype), np.array([0.1234, 0.55], dtype)
+    rm, rv = np.array([0.3, -2.0], dtype), np.array([0.9, 1.7], dtype)
+    kink = (rm - b / (w / np.sqrt(rv + 1e-5))).astype(dtype)   # where the output crosses 0
+    ulps = np.arange(-40, 41)
+    x = np.stack([kink[c] + ulps * np.spacing(kink[c]) for c in range(2)]).astype(dtype)[None].repeat(3, axis=0)
+    y, mean, invstd = impl.batch_norm_forward(x, w, b, rm.copy(), rv.copy(), False, 0.1, 1e-5)
+    fused = impl.batch_norm_forward(x, w, b, rm.copy(), rv.copy(), False, 0.1, 1e-5, "relu")
+    assert fused[0].tobytes() == relu_forward(y).tobytes()
+    assert 0 < (fused[0] > 0).sum() < x.size     # both sides of the kink
+    grad = np.ones_like(x)
+    want = impl.batch_norm_backward(relu_backward(grad, fused[0]), x, w, mean, invstd, False)
+    got = impl.batch_norm_backward(grad, x, w, mean, invstd, False, fused[3])
+    assert [a.tobytes() for a in got] == [a.tobytes() for a in want]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 def test_batch_norm_relu_refuses_bad_activation_and_terms(impl):
     x = np.ones((2, 3, 4))
     with pytest.raises(ValueError, match="batch_norm_forward: activation must be None or 'relu', got 'gelu'"):

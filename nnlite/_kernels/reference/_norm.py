@@ -109,23 +109,28 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     # infinities of opposite signs where scale or mean is infinite: NaN for every x.)
     scale = invstd if weight is None else invstd * weight.astype(np.float64)
     shift = np.zeros(channels) if bias is None else bias.astype(np.float64)
-    y = ((xd - mean[None, :, None]) * scale[None, :, None] + shift[None, :, None]).astype(dtype)
-    if activation is None:
-        return y, mean.astype(dtype), invstd.astype(dtype)
     hi = mean.astype(dtype)
-    with np.errstate(invalid="ignore"):   # an infinite mean has no low part: 0, not inf - inf
+    with np.errstate(invalid="ignore", over="ignore"):   # an infinite mean has no low part: 0
         lo = np.nan_to_num((mean - hi).astype(dtype), nan=0.0)
-    terms = np.stack([hi, lo, scale.astype(dtype), shift.astype(dtype)])
+        terms = np.stack([hi, lo, scale.astype(dtype), shift.astype(dtype)])
+    y = _affine_map(x, terms)
+    if activation is None:
+        return y, hi, invstd.astype(dtype)
     return np.where(y < 0, dtype.type(0), y), hi, invstd.astype(dtype), terms
 
 
-def _relu_masked(grad, x, terms):
-    """``grad`` zeroed where the fused ReLU's output was <= 0 (as relu_backward does), that
-    output's sign recomputed from ``x`` in its own dtype, by the kernel's steps:
-    ((x - hi) - lo) * scale + shift."""
+def _affine_map(x, terms):
+    """((x - hi) - lo) * scale + shift per channel, in x's dtype: the kernel's steps
+    (_norm_steps.h), where the mean's two parts keep the precision of x - mean."""
     hi, lo, scale, shift = (t[None, :, None] for t in terms)
-    pre = ((x - hi) - lo) * scale + shift
-    return np.where(pre <= 0, grad.dtype.type(0), grad)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return ((x - hi) - lo) * scale + shift
+
+
+def _relu_masked(grad, x, terms):
+    """``grad`` zeroed where the fused ReLU's output was <= 0, as relu_backward does; that
+    output recomputed from ``x`` by the forward's own steps."""
+    return np.where(_affine_map(x, terms) <= 0, grad.dtype.type(0), grad)
 
 
 def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, relu_terms=None):

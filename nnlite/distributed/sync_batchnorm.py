@@ -140,14 +140,20 @@ class SyncBatchNorm(_BatchNorm):
     def convert_sync_batchnorm(cls, module):
         """Replace every BatchNorm1d/2d in ``module`` by a SyncBatchNorm with the same tensors; returns it.
 
-        A batch norm fused with its ReLU (``nn.fuse_batch_norm_relu``) is refused: SyncBatchNorm
-        has no ReLU, and leaving the layer as it is would leave its statistics unsynchronised.
-        Convert first, then fuse (SyncBatchNorm layers are not fused).
+        A model holding a batch norm fused with its ReLU (``nn.fuse_batch_norm_relu``) is refused,
+        before anything is replaced: SyncBatchNorm has no ReLU, and leaving the layer as it is
+        would leave its statistics unsynchronised. Convert first, then fuse (SyncBatchNorm layers
+        are not fused).
         """
-        if isinstance(module, (BatchNormReLU1d, BatchNormReLU2d)):
-            raise TypeError(f"convert_sync_batchnorm: {type(module).__name__} is a batch norm fused with "
-                            "its ReLU, which SyncBatchNorm cannot replace; convert the model before "
-                            "nn.fuse_batch_norm_relu")
+        for name, layer in module.named_modules():
+            if isinstance(layer, (BatchNormReLU1d, BatchNormReLU2d)):
+                raise TypeError(f"convert_sync_batchnorm: {type(layer).__name__} {name!r} is a batch norm fused "
+                                "with its ReLU, which SyncBatchNorm cannot replace; convert the model before "
+                                "nn.fuse_batch_norm_relu")
+        return cls._convert(module)
+
+    @classmethod
+    def _convert(cls, module):
         if type(module) in (BatchNorm1d, BatchNorm2d):
             sync = cls(module.num_features, module.eps, module.momentum, module.affine,
                        module.track_running_stats)
@@ -156,5 +162,5 @@ class SyncBatchNorm(_BatchNorm):
             sync.train(module.training)
             return sync
         for name, child in list(module._modules.items()):
-            module.add_module(name, cls.convert_sync_batchnorm(child))
+            module.add_module(name, cls._convert(child))
         return module

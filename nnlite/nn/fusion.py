@@ -9,8 +9,8 @@ takes less time than the Python around it, that is a quarter of an MLP's
 latency. A BatchNorm followed by a ReLU is the same story with batch norm's
 kernels (:func:`nnlite.nn.functional.batch_norm_relu`): the forward clamps the
 output as it writes it, the backward masks the gradient as it reads it, and
-ReLU's own passes over the activations, which in a small CNN's training step
-take about as long as the normalisation's, are not made.
+ReLU's own passes over the activations are not made (in the small CNN of the
+Benchmarks page they took about half as long as the normalisation itself).
 
 Nothing fuses behind your back: :class:`~nnlite.nn.Sequential` calls its
 modules one by one. :func:`fuse_linear_relu` and :func:`fuse_batch_norm_relu`
@@ -19,7 +19,8 @@ does: the first layer becomes its fused class (:class:`LinearReLU`,
 :class:`BatchNormReLU1d`, :class:`BatchNormReLU2d`), holding the same parameters
 and buffers, so the same ``state_dict`` keys and the same optimizer, and the
 ReLU becomes an :class:`~nnlite.nn.Identity`. Outputs and gradients are
-unchanged, bit for bit.
+unchanged, bit for bit (float16 and bfloat16 models, which compute in float32
+and round, run a fused batch norm as the two layers).
 """
 from . import functional as F
 from .rectifier import ReLU
@@ -63,17 +64,25 @@ class LinearReLU(Linear):
 class _BatchNormReLU:
     """What BatchNormReLU1d and BatchNormReLU2d add to their batch norm: the fused function,
     and a constructor from an existing layer."""
-    _normalize = staticmethod(F.batch_norm_relu)
+
+    def forward(self, input):
+        return F.batch_norm_relu(input, *self._batch_norm_arguments(input))
 
     @classmethod
     def from_batch_norm(cls, batch_norm):
         """A fused layer holding ``batch_norm``'s own parameters and buffers (no copy)."""
+        plain = cls.__bases__[1]   # BatchNorm1d or BatchNorm2d
+        if not isinstance(batch_norm, plain):
+            raise TypeError(f"{cls.__name__}.from_batch_norm: expected a {plain.__name__}, "
+                            f"got {type(batch_norm).__name__}")
         like = batch_norm.weight if batch_norm.weight is not None else batch_norm.running_mean
         fused = cls(batch_norm.num_features, eps=batch_norm.eps, momentum=batch_norm.momentum,
                     affine=batch_norm.affine, track_running_stats=batch_norm.track_running_stats,
                     bias=batch_norm.bias is not None, dtype=None if like is None else like.dtype)
-        for name, value in list(batch_norm._parameters.items()) + list(batch_norm._buffers.items()):
-            setattr(fused, name, value)
+        for name, param in batch_norm._parameters.items():
+            fused.register_parameter(name, param)
+        for name, buffer in batch_norm._buffers.items():
+            fused.register_buffer(name, buffer, persistent=name not in batch_norm._non_persistent)
         fused.train(batch_norm.training)
         return fused
 

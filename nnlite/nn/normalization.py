@@ -108,7 +108,6 @@ class _BatchNorm(_ChannelNorm):
     not depend on the others in its batch.
     """
     _input_dims = ()
-    _normalize = staticmethod(F.batch_norm)   # BatchNormReLU's: F.batch_norm_relu
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=None, bias=True):
@@ -116,6 +115,11 @@ class _BatchNorm(_ChannelNorm):
         self._setup(num_features, eps, momentum, affine, track_running_stats, bias, dtype)
 
     def forward(self, input):
+        return F.batch_norm(input, *self._batch_norm_arguments(input))
+
+    def _batch_norm_arguments(self, input):
+        """Check ``input`` and count the batch; returns the arguments of ``F.batch_norm`` after the
+        input: running statistics, weight, bias, training, momentum and eps."""
         name = f"{type(self).__name__}(num_features={self.num_features})"
         if input.ndim not in self._input_dims:
             raise ValueError(f"{name}: expected a {' or '.join(map(str, self._input_dims))}-D input, "
@@ -137,9 +141,9 @@ class _BatchNorm(_ChannelNorm):
         # or when they are tracked (in training it updates them); training with
         # track_running_stats=False passes None, so they are neither used nor changed.
         track = not self.training or self.track_running_stats
-        return self._normalize(input, self.running_mean if track else None,
-                               self.running_var if track else None, self.weight, self.bias,
-                               use_batch_stats, momentum, self.eps)
+        return (self.running_mean if track else None, self.running_var if track else None, self.weight,
+                self.bias, use_batch_stats, momentum, self.eps)
+
 
 class BatchNorm1d(_BatchNorm):
     """Batch norm over (N, C) or (N, C, L) inputs; statistics per channel C."""

@@ -19,6 +19,7 @@ from .._kernels import K
 from .._kernels.checks import is_int
 from ..autograd import Function, chosen_by, constant, is_grad_enabled
 from ..tensor import Tensor
+from .opmath import is_half
 from .pointwise import ReluGrad, relu, rsqrt
 from .sums import mean as _mean, sum as _sum
 from .shape import reshape
@@ -115,8 +116,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                momentum=0.1, eps=1e-5):
     """Normalise each channel of ``input`` ``(N, C, *)``: batch statistics when ``training``
     (and update ``running_mean``/``running_var`` in place with ``momentum``), else the running ones."""
-    return _batch_norm(BatchNormFunction, input, running_mean, running_var, weight, bias, training,
-                       momentum, eps)
+    return _batch_norm("batch_norm", BatchNormFunction, input, running_mean, running_var, weight, bias,
+                       training, momentum, eps)
 
 
 def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -125,19 +126,23 @@ def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, tr
     addition, opt-in): the same values and gradients, bit for bit, without ReLU's own pass over
     the activations forward and backward.
 
-    Nothing calls it behind your back: :func:`nnlite.nn.fuse_batch_norm_relu` rewrites a
-    model's BatchNorm + ReLU pairs to use it.
+    float16 and bfloat16 inputs run as the two operations: their batch norm computes in float32
+    and rounds its output, and the ReLU must see the rounded value (a float32 -6e-9 is a float16
+    -0, which ReLU keeps). Nothing calls this function behind your back:
+    :func:`nnlite.nn.fuse_batch_norm_relu` rewrites a model's BatchNorm + ReLU pairs to use it.
     """
-    return _batch_norm(BatchNormReLUFunction, input, running_mean, running_var, weight, bias, training,
-                       momentum, eps)
+    if is_half(input.dtype):
+        return relu(batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps))
+    return _batch_norm("batch_norm_relu", BatchNormReLUFunction, input, running_mean, running_var, weight,
+                       bias, training, momentum, eps)
 
 
-def _batch_norm(function, input, running_mean, running_var, weight, bias, training, momentum, eps):
+def _batch_norm(name, function, input, running_mean, running_var, weight, bias, training, momentum, eps):
     if input.ndim < 2:
-        raise ValueError(f"batch_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
+        raise ValueError(f"{name}: expected input of shape (N, C, *), got {tuple(input.shape)}")
     n, c, positions = _per_channel(input.shape)
     if training and n * positions == 0:
-        out = _empty_batch_norm(input, weight, bias, running_mean, running_var)
+        out = _empty_batch_norm(name, input, weight, bias, running_mean, running_var)
         return relu(out) if function.activation else out
     rm = None if running_mean is None else running_mean.data
     rv = None if running_var is None else running_var.data
@@ -149,16 +154,16 @@ def _batch_norm(function, input, running_mean, running_var, weight, bias, traini
     return out
 
 
-def _empty_batch_norm(input, weight, bias, running_mean, running_var):
+def _empty_batch_norm(name, input, weight, bias, running_mean, running_var):
     """Training on an input with no values per channel: an empty output, as in PyTorch. There
     are no statistics to learn, so the running ones stay as they are. The output is
     ``input * weight + bias`` per channel (``_nothing_to_normalize``), which keeps it in the
     graph and gives weight and bias a zero gradient; the kernels take statistics over at
     least two values."""
     c = input.shape[1]
-    for name, a in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
+    for arg, a in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
         if a is not None and tuple(a.shape) != (c,):
-            raise ValueError(f"batch_norm: {name} must have shape ({c},) for an input of {c} channels, "
+            raise ValueError(f"{name}: {arg} must have shape ({c},) for an input of {c} channels, "
                              f"got {tuple(a.shape)}")
     per_channel = (c,) + (1,) * (input.ndim - 2)
     return _nothing_to_normalize(input, None if weight is None else reshape(weight, per_channel),

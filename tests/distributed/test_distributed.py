@@ -217,10 +217,12 @@ def test_convert_sync_batchnorm_keeps_tensors_and_keys():
 
 def test_convert_sync_batchnorm_refuses_a_fused_batch_norm_and_fusing_leaves_sync_alone():
     model = nl.nn.Sequential(nl.nn.Conv2d(1, 2, 3), nl.nn.BatchNorm2d(2), nl.nn.ReLU())
-    fused = nl.nn.fuse_batch_norm_relu(copy.deepcopy(model))
-    with pytest.raises(TypeError, match="convert_sync_batchnorm: BatchNormReLU2d is a batch norm fused with its "
-                                        "ReLU.*convert the model before nn.fuse_batch_norm_relu"):
+    fused = nl.nn.Sequential(nl.nn.Sequential(nl.nn.BatchNorm1d(2)),
+                             nl.nn.fuse_batch_norm_relu(copy.deepcopy(model)))
+    with pytest.raises(TypeError, match="convert_sync_batchnorm: BatchNormReLU2d '1.1' is a batch norm fused with "
+                                        "its ReLU.*convert the model before nn.fuse_batch_norm_relu"):
         dist.SyncBatchNorm.convert_sync_batchnorm(fused)
+    assert type(fused[0][0]) is nl.nn.BatchNorm1d   # refused before anything was replaced
     nl.nn.fuse_batch_norm_relu(dist.SyncBatchNorm.convert_sync_batchnorm(model))
     assert [type(m).__name__ for m in model] == ["Conv2d", "SyncBatchNorm", "ReLU"]
 

@@ -145,3 +145,40 @@ def test_fused_layers_check_their_input_as_batch_norm_does():
         nn.BatchNormReLU2d(3)(nl.randn(2, 3))
     with pytest.raises(ValueError, match=r"BatchNormReLU1d\(num_features=3\): input has 4 channels"):
         nn.BatchNormReLU1d(3)(nl.randn(2, 4))
+
+
+def test_from_batch_norm_keeps_every_buffer_and_its_persistence():
+    bn = nn.BatchNorm2d(3)
+    bn.register_buffer("extra", nl.zeros(3))
+    bn.register_buffer("scratch", nl.ones(2), persistent=False)
+    fused = nn.BatchNormReLU2d.from_batch_norm(bn)
+    assert list(fused.state_dict()) == list(bn.state_dict())
+    assert [name for name, _ in fused.named_buffers()] == [name for name, _ in bn.named_buffers()]
+    assert fused.scratch is bn.scratch and "scratch" not in fused.state_dict()
+    with pytest.raises(TypeError, match="BatchNormReLU1d.from_batch_norm: expected a BatchNorm1d, got BatchNorm2d"):
+        nn.BatchNormReLU1d.from_batch_norm(bn)
+
+
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+def test_half_precision_runs_as_the_two_operations(half):
+    """float16 and bfloat16 (storage and inference) compute in float32 and round: ReLU must see
+    the rounded output. The first output, -1e-8 in float32, is -0 in float16, which ReLU keeps."""
+    if half == "bfloat16":
+        pytest.importorskip("ml_dtypes")
+    dtype = np.float16 if half == "float16" else nl.bfloat16
+    x = nl.tensor(np.array([[-1e-4, 1.0, 0.5], [0.25, -1.0, 2.0]], np.float32).astype(dtype).reshape(2, 3, 1))
+    rm, rv = nl.tensor(np.zeros(3, dtype)), nl.tensor(np.ones(3, dtype))
+    w = nl.tensor(np.array([1e-4, 1.0, 1.0], np.float32).astype(dtype))
+    with nl.no_grad():
+        plain = F.relu(F.batch_norm(x, rm, rv, w, training=False))
+        fused = F.batch_norm_relu(x, rm, rv, w, training=False)
+    assert fused.dtype == plain.dtype and fused.data.tobytes() == plain.data.tobytes()
+    if half == "float16":
+        assert fused.data[0, 0, 0] == 0 and np.signbit(fused.data[0, 0, 0])   # the -0 ReLU kept
+
+
+def test_errors_name_the_fused_function():
+    with pytest.raises(ValueError, match=r"batch_norm_relu: expected input of shape \(N, C, \*\), got \(3,\)"):
+        F.batch_norm_relu(nl.randn(3), None, None, training=True)
+    with pytest.raises(ValueError, match=r"batch_norm_relu: weight must have shape \(3,\)"):
+        F.batch_norm_relu(nl.randn(0, 3), None, None, nl.ones(2), training=True)

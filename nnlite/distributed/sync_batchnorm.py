@@ -157,8 +157,10 @@ class SyncBatchNorm(_BatchNorm):
         if type(module) in (BatchNorm1d, BatchNorm2d):
             sync = cls(module.num_features, module.eps, module.momentum, module.affine,
                        module.track_running_stats)
-            for name, value in list(module._parameters.items()) + list(module._buffers.items()):
-                setattr(sync, name, value)
+            for name, param in module._parameters.items():
+                sync.register_parameter(name, param)
+            for name, buffer in module._buffers.items():
+                sync.register_buffer(name, buffer, persistent=name not in module._non_persistent)
             sync.train(module.training)
             return sync
         for name, child in list(module._modules.items()):

@@ -214,6 +214,15 @@ def test_convert_sync_batchnorm_keeps_tensors_and_keys():
     np.testing.assert_array_equal(model[1](x).data, bn(x).data)   # eval: the running statistics
 
 
+def test_convert_sync_batchnorm_keeps_every_buffer_and_its_persistence():
+    bn = nl.nn.BatchNorm1d(3)
+    bn.register_buffer("extra", nl.zeros(3))
+    bn.register_buffer("scratch", nl.ones(2), persistent=False)
+    sync = dist.SyncBatchNorm.convert_sync_batchnorm(bn)
+    assert type(sync) is dist.SyncBatchNorm and list(sync.state_dict()) == list(bn.state_dict())
+    assert sync.extra is bn.extra and sync.scratch is bn.scratch and "scratch" not in sync.state_dict()
+
+
 
 def test_convert_sync_batchnorm_refuses_a_fused_batch_norm_and_fusing_leaves_sync_alone():
     model = nl.nn.Sequential(nl.nn.Conv2d(1, 2, 3), nl.nn.BatchNorm2d(2), nl.nn.ReLU())

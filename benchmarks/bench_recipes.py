@@ -121,10 +121,10 @@ def torch_scheduler(torch, nl_sched, t_opt):
         return S.CosineAnnealingLR(t_opt, T_max=nl_sched.T_max, eta_min=nl_sched.eta_min)
     if kind == "OneCycleLR":
         g = nl_sched.optimizer.param_groups[0]
-        pct = (nl_sched._phases[0][0] + 1) / nl_sched.total_steps
+        pct = (nl_sched._schedule_phases[0]["end_step"] + 1) / nl_sched.total_steps
         return S.OneCycleLR(t_opt, max_lr=[grp["max_lr"] for grp in nl_sched.optimizer.param_groups],
                             total_steps=nl_sched.total_steps, pct_start=pct,
-                            anneal_strategy=nl_sched.anneal_strategy,
+                            anneal_strategy=nl_sched._anneal_func_type,
                             div_factor=g["max_lr"] / g["initial_lr"],
                             final_div_factor=g["initial_lr"] / g["min_lr"])
     raise ValueError(f"bench_recipes: no PyTorch twin for scheduler {kind}")

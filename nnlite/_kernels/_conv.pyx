@@ -34,7 +34,8 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 from nnlite._kernels._blas cimport (blas_pin_one_thread as _blas_pin_one_thread,
                                     blas_restore_threads as _blas_restore_threads,
-                                    dgemm_rowmajor, dgemm_serial, sgemm_rowmajor, sgemm_serial)
+                                    dgemm_rowmajor, dgemm_serial, relu_block, sgemm_rowmajor,
+                                    sgemm_serial)
 
 from nnlite._kernels._dtype cimport data, data_as, type_of
 from nnlite._kernels._threads cimport threads_for, threads_for_streaming
@@ -322,11 +323,19 @@ cdef void _backward_bias(const floating* grad, floating* gb, double* partial, Py
 
 # ----------------------------------------------------------- conv wrappers -----
 
-def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
-    """y = conv2d(x, weight) + bias; x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O,) or None."""
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, activation=None):
+    """y = conv2d(x, weight) + bias; x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O,) or None.
+
+    ``activation="relu"`` clamps y at 0 (a fused Conv2d + ReLU, the bytes of ``relu_forward``
+    of the plain output): each task clamps the block of y it has just written, while the
+    block is still in cache, instead of a second pass over all of y.
+    """
     cdef int t
     cdef Geometry g
     cdef str op = "conv2d"
+    if activation is not None and not (isinstance(activation, str) and activation == "relu"):
+        raise ValueError(f"conv2d_forward: activation must be None or 'relu', got {activation!r}")
+    cdef bint relu = activation is not None
     if bias is None:
         t = same_float_type(op, {"input": x, "weight": weight})
     else:
@@ -342,14 +351,15 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
         return y
     # the one float/double choice of this pass: _forward is written once, on `floating`
     if t == cnp.NPY_FLOAT:
-        _forward(<float*>data(y), xc, wc, bc, &g, op)
+        _forward(<float*>data(y), xc, wc, bc, &g, op, relu)
     else:
-        _forward(<double*>data(y), xc, wc, bc, &g, op)
+        _forward(<double*>data(y), xc, wc, bc, &g, op, relu)
     return y
 
 
-cdef _forward(floating* y, cnp.ndarray xc, cnp.ndarray wc, cnp.ndarray bc, Geometry* g, str op):
-    """conv2d_forward after the checks: run the algorithm the plan picks, into y."""
+cdef _forward(floating* y, cnp.ndarray xc, cnp.ndarray wc, cnp.ndarray bc, Geometry* g, str op, bint relu):
+    """conv2d_forward after the checks: run the algorithm the plan picks, into y (clamped at 0
+    with ``relu``)."""
     cdef const floating* x = <floating*>cnp.PyArray_DATA(xc)
     cdef const floating* w = <floating*>cnp.PyArray_DATA(wc)
     cdef const floating* b = NULL if bc is None else <floating*>cnp.PyArray_DATA(bc)
@@ -363,19 +373,19 @@ cdef _forward(floating* y, cnp.ndarray xc, cnp.ndarray wc, cnp.ndarray bc, Geome
     cdef Algorithm algorithm = _plan(g, FORWARD, _shifted_tile(t))
     if algorithm == DEPTHWISE_SHIFTED:
         pl = _planes(g.O, g.C, 1, 1, g.O // g.C, g.H, g.W, g.ph, g.pw, g.OH, g.OW, g, _vector(t))
-        _run_depthwise_products(x, w, b, y, &pl, g, xc.dtype)
+        _run_depthwise_products(x, w, b, y, &pl, g, xc.dtype, relu)
         return
     if algorithm == DEPTHWISE_DIRECT:
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
         scratch = _plane_scratch(nt, g, xc.dtype)
         s = <floating*>cnp.PyArray_DATA(scratch)
         with nogil:
-            _forward_depthwise(x, w, b, y, s, nt, g)
+            _forward_depthwise(x, w, b, y, s, nt, g, relu)
         return
     if algorithm == POINTWISE:
         _check_blas_size(op, g.C, g.H * g.W)
         with nogil:
-            _forward_pointwise(x, w, b, y, g)
+            _forward_pointwise(x, w, b, y, g, relu)
         return
     if algorithm == SHIFTED:
         sp = _shifted_plan(g.C, g.H, g.W, g.O, g.OH, g.OW, g.ph, g.pw, g, _shifted_tile(t))
@@ -384,14 +394,14 @@ cdef _forward(floating* y, cnp.ndarray xc, cnp.ndarray wc, cnp.ndarray bc, Geome
         scratch = _shifted_scratch(nt, &sp, xc.dtype)
         s = <floating*>cnp.PyArray_DATA(scratch)
         with nogil:
-            _shifted_products(x, w, b, y, s, <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
+            _shifted_products(x, w, b, y, s, <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp, relu)
         return
     ch = _chunking(op, g)
     nt = _chunk_threads(&ch, g)
     scratch = np.empty(nt * ch.scratch, dtype=xc.dtype)
     s = <floating*>cnp.PyArray_DATA(scratch)
     with nogil:
-        _forward_gemm(x, w, b, y, s, &ch, nt, g)
+        _forward_gemm(x, w, b, y, s, &ch, nt, g, relu)
 
 
 def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, groups):
@@ -441,7 +451,7 @@ cdef _backward_input(floating* gx, cnp.ndarray gc, cnp.ndarray wc, Geometry* g, 
         flipped = np.ascontiguousarray(
             wc.reshape(g.C, multiplier, g.kh, g.kw)[:, :, ::-1, ::-1]).reshape(g.C, -1)
         _run_depthwise_products(gr, <floating*>cnp.PyArray_DATA(flipped), <const floating*>NULL,
-                                gx, &pl, g, gc.dtype)
+                                gx, &pl, g, gc.dtype, False)
         return
     if algorithm == DEPTHWISE_DIRECT:
         nt = threads_for(g.N * g.O * g.OH * g.OW * g.kh * g.kw)
@@ -467,7 +477,7 @@ cdef _backward_input(floating* gx, cnp.ndarray gc, cnp.ndarray wc, Geometry* g, 
         s = <floating*>cnp.PyArray_DATA(scratch)
         with nogil:
             _shifted_products(gr, <floating*>cnp.PyArray_DATA(flipped), <const floating*>NULL, gx,
-                              s, <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp)
+                              s, <Py_ssize_t*>cnp.PyArray_DATA(off), g.N, nt, &sp, False)
         return
     ch = _chunking(op, g)
     nt = _chunk_threads(&ch, g)

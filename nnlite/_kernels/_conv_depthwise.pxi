@@ -40,8 +40,9 @@ cdef Planes _planes(Py_ssize_t Q, Py_ssize_t Cin, Py_ssize_t nin, Py_ssize_t in_
 
 cdef void _depthwise_products(const floating* src, const floating* wmat, const floating* bias,
                               floating* dst, floating* scratch, Py_ssize_t* off, Py_ssize_t N,
-                              int nt, Planes* pl) noexcept nogil:
-    """dst[n, q] = the taps wmat[q] over src[n]'s read planes for q (+ bias[q])."""
+                              int nt, Planes* pl, bint relu) noexcept nogil:
+    """dst[n, q] = the taps wmat[q] over src[n]'s read planes for q (+ bias[q]); clamped at 0
+    plane by plane as it is written, with ``relu``."""
     cdef Py_ssize_t Q = pl.Q, Ho = pl.Ho, Wo = pl.Wo, Wp = pl.Wp, P = pl.P
     cdef Py_ssize_t per_thread = pl.nin * pl.S + P
     cdef Py_ssize_t task, n, q
@@ -61,6 +62,8 @@ cdef void _depthwise_products(const floating* src, const floating* wmat, const f
             nnl_depthwise_plane_d(wmat + q * pl.K, pl.K, off, xpad, P, out)
         _from_grid(out, dst + task * Ho * Wo, 1, Ho, Wo, Wp, P,
                    <const floating*>NULL if bias == NULL else bias + q)
+        if relu:
+            relu_block(dst + task * Ho * Wo, Ho * Wo, 1, Ho * Wo)
 
 
 cdef void _depthwise_weight_grad(const floating* grad, const floating* x, floating* gw,
@@ -94,7 +97,7 @@ cdef void _depthwise_weight_grad(const floating* grad, const floating* x, floati
 
 
 cdef _run_depthwise_products(const floating* src, const floating* wmat, const floating* bias,
-                             floating* dst, Planes* pl, Geometry* g, dtype):
+                             floating* dst, Planes* pl, Geometry* g, dtype, bint relu):
     """Allocate the offsets and the zeroed per-thread scratch, then _depthwise_products."""
     cdef cnp.ndarray off = _tap_offsets(pl.nin, pl.S, pl.Wp, g)
     cdef int nt = threads_for(g.N * pl.Q * pl.P * pl.K)
@@ -102,7 +105,7 @@ cdef _run_depthwise_products(const floating* src, const floating* wmat, const fl
     cdef floating* s = <floating*>cnp.PyArray_DATA(scratch)
     cdef Py_ssize_t* offp = <Py_ssize_t*>cnp.PyArray_DATA(off)
     with nogil:
-        _depthwise_products(src, wmat, bias, dst, s, offp, g.N, nt, pl)
+        _depthwise_products(src, wmat, bias, dst, s, offp, g.N, nt, pl, relu)
 
 
 # The strided depthwise loops (stride 1 takes the shifted product above) work on a
@@ -110,8 +113,9 @@ cdef _run_depthwise_products(const floating* src, const floating* wmat, const fl
 # so the inner loops run over whole output rows with no bounds checks.
 
 cdef void _forward_depthwise(const floating* x, const floating* w, const floating* bias,
-                             floating* y, floating* scratch, int nt, Geometry* g) noexcept nogil:
-    """One input channel per group: y[n, o] = bias[o] + taps of w[o] over x[n, o // multiplier]."""
+                             floating* y, floating* scratch, int nt, Geometry* g, bint relu) noexcept nogil:
+    """One input channel per group: y[n, o] = bias[o] + taps of w[o] over x[n, o // multiplier]
+    (clamped at 0 plane by plane, with ``relu``)."""
     cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, OH = g.OH, OW = g.OW
     cdef Py_ssize_t kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw
     cdef Py_ssize_t dh = g.dh, dw = g.dw
@@ -146,6 +150,8 @@ cdef void _forward_depthwise(const floating* x, const floating* w, const floatin
                     else:
                         for ow in range(OW):
                             d[ow] = d[ow] + wv * s[ow * sw]
+        if relu:
+            relu_block(dst, L, 1, L)
 
 
 cdef inline const floating* _padded_plane(const floating* src, floating* scratch, Py_ssize_t H,

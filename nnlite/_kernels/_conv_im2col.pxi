@@ -212,14 +212,18 @@ cdef void _batch_first_to_channels_first(const floating* src, floating* dst, Py_
 
 
 cdef void _add_bias(floating* y, const floating* bias, Py_ssize_t N, Py_ssize_t O,
-                    Py_ssize_t L) noexcept nogil:
+                    Py_ssize_t L, bint relu) noexcept nogil:
+    """y[n, o] += bias[o] (when given), then clamped at 0 (with ``relu``), plane by plane."""
     cdef Py_ssize_t task, l
     cdef floating b
     cdef int nt = threads_for(N * O * L)
     for task in prange(N * O, nogil=True, num_threads=nt, schedule='static'):
-        b = bias[task % O]
-        for l in range(L):
-            y[task * L + l] = y[task * L + l] + b
+        if bias != NULL:
+            b = bias[task % O]
+            for l in range(L):
+                y[task * L + l] = y[task * L + l] + b
+        if relu:
+            relu_block(y + task * L, L, 1, L)
 
 
 cdef struct Chunking:
@@ -229,8 +233,9 @@ cdef struct Chunking:
 
 
 cdef void _forward_gemm(const floating* x, const floating* w, const floating* bias, floating* y,
-                        floating* scratch, Chunking* ch, int nt, Geometry* g) noexcept nogil:
-    """General convolution: per chunk, im2col, one GEMM per group, then into (n, O, L) order."""
+                        floating* scratch, Chunking* ch, int nt, Geometry* g, bint relu) noexcept nogil:
+    """General convolution: per chunk, im2col, one GEMM per group, then into (n, O, L) order
+    (and, with ``relu``, clamped at 0 while the chunk's output is in cache)."""
     cdef Py_ssize_t L = g.OH * g.OW, Og = g.O // g.groups, Kg = (g.C // g.groups) * g.kh * g.kw
     cdef Py_ssize_t K = g.C * g.kh * g.kw, G = ch.samples
     cdef Py_ssize_t chunk, n0, nc, grp
@@ -249,6 +254,8 @@ cdef void _forward_gemm(const floating* x, const floating* w, const floating* bi
             _gemm_serial(False, False, Og, nc * L, Kg, w + grp * Og * Kg, Kg,
                          cols + grp * Kg * nc * L, nc * L, 0, out + grp * Og * nc * L, nc * L)
         _channels_first_to_batch_first(out, y + n0 * g.O * L, bias, nc, g.O, L)
+        if relu:
+            relu_block(y + n0 * g.O * L, nc * g.O * L, 1, nc * g.O * L)
     _blas_restore_threads(saved)
 
 

@@ -6,7 +6,7 @@
 # Twin, step for step: reference/_conv_pointwise.py.
 
 cdef void _forward_pointwise(const floating* x, const floating* w, const floating* bias,
-                             floating* y, Geometry* g) noexcept nogil:
+                             floating* y, Geometry* g, bint relu) noexcept nogil:
     """1x1, stride 1, no padding: y[n, group] = w[group] @ x[n, group] straight from the input."""
     cdef Py_ssize_t L = g.H * g.W, Og = g.O // g.groups, Cg = g.C // g.groups
     cdef Py_ssize_t n, grp
@@ -17,8 +17,8 @@ cdef void _forward_pointwise(const floating* x, const floating* w, const floatin
             _gemm(False, False, Og, L, Cg, <floating*>w + grp * Og * Cg, Cg,
                   <floating*>x + (n * g.C + grp * Cg) * L, L, 0, y + (n * g.O + grp * Og) * L, L)
     _blas_restore_threads(saved)
-    if bias != NULL:
-        _add_bias(y, bias, g.N, g.O, L)
+    if bias != NULL or relu:
+        _add_bias(y, bias, g.N, g.O, L, relu)
 
 
 cdef void _backward_input_pointwise(const floating* grad, const floating* w, floating* gx,

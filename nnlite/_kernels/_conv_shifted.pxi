@@ -136,8 +136,9 @@ cdef inline void _from_grid(const floating* src, floating* dst, Py_ssize_t plane
 
 cdef void _shifted_products(const floating* src, const floating* wmat, const floating* bias,
                             floating* dst, floating* scratch, Py_ssize_t* off, Py_ssize_t N,
-                            int nt, Shifted* sp) noexcept nogil:
-    """dst[n] = the shifted product of wmat with src[n]'s padded planes (+ bias), per sample."""
+                            int nt, Shifted* sp, bint relu) noexcept nogil:
+    """dst[n] = the shifted product of wmat with src[n]'s padded planes (+ bias), per sample;
+    with ``relu``, each sample's output is clamped at 0 as soon as it is written."""
     cdef Py_ssize_t Ci = sp.Ci, Hi = sp.Hi, Wi = sp.Wi, Co = sp.Co, Ho = sp.Ho, Wo = sp.Wo
     cdef Py_ssize_t Wp = sp.Wp, S = sp.S, P = sp.P
     cdef Py_ssize_t n
@@ -153,6 +154,8 @@ cdef void _shifted_products(const floating* src, const floating* wmat, const flo
         else:
             nnl_shifted_gemm_d(wmat, sp.K, off, xpad, Co, P, out, P)
         _from_grid(out, dst + n * Co * Ho * Wo, Co, Ho, Wo, Wp, P, bias)
+        if relu:
+            relu_block(dst + n * Co * Ho * Wo, Co * Ho * Wo, 1, Co * Ho * Wo)
 
 
 cdef void _shifted_weight_grad(const floating* x, const floating* grad, floating* gw,

@@ -153,3 +153,42 @@ def test_the_pointwise_twin_equals_the_compiled_pointwise_path(dtype, x_shape, w
     for got, twin, slow in pairs:
         np.testing.assert_allclose(got, twin, **tol)
         np.testing.assert_allclose(twin, slow, **tol)
+
+
+# ---------------------------------------------------------- a fused ReLU -----
+
+FUSED_RELU_CASES = [   # one per algorithm, with and without a bias
+    ((4, 8, 10, 10), (8, 1, 3, 3), (1, 1), (1, 1), 8, "depthwise-shifted"),
+    ((4, 8, 10, 10), (8, 1, 3, 3), (2, 2), (1, 1), 8, "depthwise-direct"),
+    ((4, 8, 10, 10), (16, 8, 1, 1), (1, 1), (0, 0), 1, "pointwise"),
+    ((5, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0), 1, "shifted"),
+    ((5, 64, 4, 4), (128, 64, 3, 3), (1, 1), (1, 1), 1, "im2col"),
+    ((3, 4, 16, 16), (8, 4, 3, 3), (2, 2), (1, 1), 1, "im2col"),
+]
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups, algorithm", FUSED_RELU_CASES)
+def test_a_fused_relu_gives_the_bytes_of_relu_after_the_convolution(x_shape, w_shape, stride, padding, groups,
+                                                                     algorithm, dtype, with_bias):
+    from helpers import same_bytes_across_threads
+    from nnlite._kernels import _elementwise
+    assert _conv.conv_plan(x_shape, w_shape, stride, padding, (1, 1), groups, dtype=dtype)["forward"] == algorithm
+    x, w, b, _ = _arrays(dtype, x_shape, w_shape, (1,))
+    b = b if with_bias else None
+    x[0, 0, 0, :3] = [np.nan, -0.0, 0.0]
+    args = (x, w, b, stride, padding, (1, 1), groups)
+    fused = _conv.conv2d_forward(*args, "relu")
+    assert fused.tobytes() == _elementwise.relu_forward(_conv.conv2d_forward(*args)).tobytes()
+    assert (fused == 0).mean() > 0.3 and np.isnan(fused).any()
+    twin = reference.conv2d_forward(*args, "relu")
+    np.testing.assert_allclose(fused, twin, **_tolerance(dtype, np.abs(twin[~np.isnan(twin)]).max()))
+    same_bytes_across_threads(_conv.conv2d_forward, *args, "relu")
+
+
+@pytest.mark.parametrize("impl", [_conv, reference])
+def test_conv2d_forward_refuses_an_activation_it_does_not_fuse(impl):
+    x, w = np.zeros((1, 1, 3, 3), np.float32), np.zeros((1, 1, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="conv2d_forward: activation must be None or 'relu', got 'tanh'"):
+        impl.conv2d_forward(x, w, None, (1, 1), (0, 0), (1, 1), 1, "tanh")

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..autograd import Function, constant
 from ..nn.fusion import BatchNormReLU1d, BatchNormReLU2d
+from ..nn.module import adopt_state
 from ..nn.normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
 from . import process_group as pg
 
@@ -155,14 +156,8 @@ class SyncBatchNorm(_BatchNorm):
     @classmethod
     def _convert(cls, module):
         if type(module) in (BatchNorm1d, BatchNorm2d):
-            sync = cls(module.num_features, module.eps, module.momentum, module.affine,
-                       module.track_running_stats)
-            for name, param in module._parameters.items():
-                sync.register_parameter(name, param)
-            for name, buffer in module._buffers.items():
-                sync.register_buffer(name, buffer, persistent=name not in module._non_persistent)
-            sync.train(module.training)
-            return sync
+            return adopt_state(cls(module.num_features, module.eps, module.momentum, module.affine,
+                                   module.track_running_stats), module)
         for name, child in list(module._modules.items()):
             module.add_module(name, cls._convert(child))
         return module

@@ -101,13 +101,16 @@ class _ConvNd(Module):
         return name, x, unbatched
 
     def forward(self, input):
+        return self._convolve(input, F.conv1d if self._dims == 1 else F.conv2d)
+
+    def _convolve(self, input, conv):
+        """``conv`` (F.conv1d, F.conv2d, or a fused F.conv2d_relu) of ``input`` with this layer's
+        weight, bias and geometry, after the checks and any non-zero padding."""
         name, x, unbatched = self._batched(input)
-        n = self._dims
         padding = self.padding
         if self.padding_mode != "zeros":
             x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
             padding = 0
-        conv = F.conv1d if n == 1 else F.conv2d
         try:
             y = conv(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
         except ValueError as e:

@@ -6,29 +6,36 @@ can instead apply bias and ReLU while the output is still in cache
 (:func:`nnlite.nn.functional.linear_relu`), which saves a pass over the
 activations and one graph node; at batch size 1, where a layer's arithmetic
 takes less time than the Python around it, that is a quarter of an MLP's
-latency. A BatchNorm followed by a ReLU is the same story with batch norm's
-kernels (:func:`nnlite.nn.functional.batch_norm_relu`): the forward clamps the
-output as it writes it, the backward masks the gradient as it reads it, and
-ReLU's own passes over the activations are not made (in the small CNN of the
-Benchmarks page they took about half as long as the normalisation itself).
+latency. A Conv2d followed by a ReLU (:func:`nnlite.nn.functional.conv2d_relu`)
+has each block of its output clamped by the convolution kernel as soon as the
+block is written. A BatchNorm followed by a ReLU is the same story with batch
+norm's kernels (:func:`nnlite.nn.functional.batch_norm_relu`): the forward
+clamps the output as it writes it, the backward masks the gradient as it reads
+it, and ReLU's own passes over the activations are not made (in the small CNN
+of the Benchmarks page they took about half as long as the normalisation
+itself).
 
 Nothing fuses behind your back: :class:`~nnlite.nn.Sequential` calls its
-modules one by one. :func:`fuse_linear_relu` and :func:`fuse_batch_norm_relu`
-rewrite a model once, in place, the way ``torch.ao.quantization.fuse_modules``
-does: the first layer becomes its fused class (:class:`LinearReLU`,
-:class:`BatchNormReLU1d`, :class:`BatchNormReLU2d`), holding the same parameters
+modules one by one. :func:`fuse_linear_relu`, :func:`fuse_conv_relu` and
+:func:`fuse_batch_norm_relu` rewrite a model once, in place, the way
+``torch.ao.quantization.fuse_modules`` does: the first layer becomes its fused
+class (:class:`LinearReLU`, :class:`ConvReLU2d`, :class:`BatchNormReLU1d`,
+:class:`BatchNormReLU2d`), holding the same parameters
 and buffers, so the same ``state_dict`` keys and the same optimizer, and the
 ReLU becomes an :class:`~nnlite.nn.Identity`. Outputs and gradients are
 unchanged, bit for bit (float16 and bfloat16 models, which compute in float32
-and round, run a fused batch norm as the two layers).
+and round, run a fused convolution or batch norm as the two layers).
 """
 from . import functional as F
 from .rectifier import ReLU
 from .container import Sequential
 from .linear import Identity, Linear
+from .module import adopt_state
+from .conv import Conv2d
 from .normalization import BatchNorm1d, BatchNorm2d
 
-__all__ = ["LinearReLU", "fuse_linear_relu", "BatchNormReLU1d", "BatchNormReLU2d", "fuse_batch_norm_relu"]
+__all__ = ["LinearReLU", "fuse_linear_relu", "BatchNormReLU1d", "BatchNormReLU2d", "fuse_batch_norm_relu",
+           "ConvReLU2d", "fuse_conv_relu"]
 
 
 class LinearReLU(Linear):
@@ -61,6 +68,30 @@ class LinearReLU(Linear):
         return fused
 
 
+class ConvReLU2d(Conv2d):
+    """``relu(Conv2d(x))`` with the ReLU inside the convolution kernel; Conv2d's arguments.
+
+    Made by :func:`fuse_conv_relu`, or directly.
+
+    >>> import nnlite as nl
+    >>> layer = nl.nn.ConvReLU2d(1, 2, 3)
+    >>> bool((layer(nl.randn(1, 1, 5, 5)).data >= 0).all())
+    True
+    """
+
+    def forward(self, input):
+        return self._convolve(input, F.conv2d_relu)
+
+    @classmethod
+    def from_conv(cls, conv):
+        """A ConvReLU2d holding ``conv``'s own Parameter objects (no copy)."""
+        if not isinstance(conv, Conv2d):
+            raise TypeError(f"ConvReLU2d.from_conv: expected a Conv2d, got {type(conv).__name__}")
+        return adopt_state(cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                               conv.dilation, conv.groups, bias=conv.bias is not None,
+                               padding_mode=conv.padding_mode, dtype=conv.weight.dtype), conv)
+
+
 class _BatchNormReLU:
     """What BatchNormReLU1d and BatchNormReLU2d add to their batch norm: the fused function,
     and a constructor from an existing layer."""
@@ -76,15 +107,10 @@ class _BatchNormReLU:
             raise TypeError(f"{cls.__name__}.from_batch_norm: expected a {plain.__name__}, "
                             f"got {type(batch_norm).__name__}")
         like = batch_norm.weight if batch_norm.weight is not None else batch_norm.running_mean
-        fused = cls(batch_norm.num_features, eps=batch_norm.eps, momentum=batch_norm.momentum,
-                    affine=batch_norm.affine, track_running_stats=batch_norm.track_running_stats,
-                    bias=batch_norm.bias is not None, dtype=None if like is None else like.dtype)
-        for name, param in batch_norm._parameters.items():
-            fused.register_parameter(name, param)
-        for name, buffer in batch_norm._buffers.items():
-            fused.register_buffer(name, buffer, persistent=name not in batch_norm._non_persistent)
-        fused.train(batch_norm.training)
-        return fused
+        return adopt_state(cls(batch_norm.num_features, eps=batch_norm.eps, momentum=batch_norm.momentum,
+                               affine=batch_norm.affine, track_running_stats=batch_norm.track_running_stats,
+                               bias=batch_norm.bias is not None, dtype=None if like is None else like.dtype),
+                           batch_norm)
 
 
 class BatchNormReLU1d(_BatchNormReLU, BatchNorm1d):
@@ -143,6 +169,21 @@ def fuse_linear_relu(model):
     ['LinearReLU', 'Identity', 'Linear']
     """
     return _fuse_pairs(model, {Linear: LinearReLU.from_linear})
+
+
+def fuse_conv_relu(model):
+    """In every Sequential of ``model``, fuse each Conv2d directly followed by a ReLU; returns ``model``.
+
+    The pair becomes ``ConvReLU2d`` + ``Identity`` under the same names, the fused layer holding
+    the convolution's parameters. Pairs with hooks, and subclasses, are left alone, as in
+    :func:`fuse_linear_relu`.
+
+    >>> import nnlite as nl
+    >>> cnn = nl.nn.Sequential(nl.nn.Conv2d(1, 4, 3), nl.nn.ReLU(), nl.nn.MaxPool2d(2))
+    >>> [type(m).__name__ for m in nl.nn.fuse_conv_relu(cnn)]
+    ['ConvReLU2d', 'Identity', 'MaxPool2d']
+    """
+    return _fuse_pairs(model, {Conv2d: ConvReLU2d.from_conv})
 
 
 def fuse_batch_norm_relu(model):

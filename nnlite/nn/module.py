@@ -57,6 +57,18 @@ def _check_name(method, kind, name):
         raise KeyError(f"{method}: {kind} name must be non-empty and contain no '.', got {name!r}")
 
 
+def adopt_state(target, source):
+    """Give ``target`` the very Parameters and buffers of ``source`` (no copies), each registered
+    as ``source`` has it (a non-persistent buffer stays out of the state_dict), and its training
+    mode; returns ``target``. For a layer rebuilt as another class with the same tensors (a
+    fused layer, a SyncBatchNorm), whose state_dict keys then stay the same."""
+    for name, param in source._parameters.items():
+        target.register_parameter(name, param)
+    for name, buffer in source._buffers.items():
+        target.register_buffer(name, buffer, persistent=name not in source._non_persistent)
+    return target.train(source.training)
+
+
 class Module:
     """Base class of every layer and model.
 

@@ -395,10 +395,12 @@ def _conv2d(b, fn, out):
     x, weight, bias, (stride, padding, dilation, groups) = fn.inputs
     args = [b.value(x), b.value(weight)] + ([b.value(bias)] if bias is not None else [])
     if weight.ndim == 3:   # a 1-D convolution: its geometry is (height 1, length) for the 2-D kernels
-        return b.node("Conv", args, kernel_shape=list(weight.shape[2:]), strides=[stride[1]],
-                      pads=[padding[1], padding[1]], dilations=[dilation[1]], group=groups)
-    return b.node("Conv", args, kernel_shape=list(weight.shape[2:]), strides=list(stride),
-                  pads=[padding[0], padding[1], padding[0], padding[1]], dilations=list(dilation), group=groups)
+        y = b.node("Conv", args, kernel_shape=list(weight.shape[2:]), strides=[stride[1]],
+                   pads=[padding[1], padding[1]], dilations=[dilation[1]], group=groups)
+    else:
+        y = b.node("Conv", args, kernel_shape=list(weight.shape[2:]), strides=list(stride),
+                   pads=[padding[0], padding[1], padding[0], padding[1]], dilations=list(dilation), group=groups)
+    return b.node("Relu", [y]) if op_name(fn) == "Conv2dReLU" else y
 
 
 def _conv_transpose2d(b, fn, out):
@@ -557,9 +559,10 @@ CONVERTERS = {
     "Sum": _sum, "Root": _root, "Clamp": _clamp, "PRelu": _prelu, "Sign": _sign,
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Contiguous": _identity, "Clone": _identity,
     "Cast": _cast, "Cat": _cat, "GetItem": _getitem, "Embedding": _embedding,
-    "Conv2d": _conv2d, "ConvTranspose2d": _conv_transpose2d, "ConstantPad": _constant_pad,
+    "Conv2d": _conv2d, "Conv2dReLU": _conv2d, "ConvTranspose2d": _conv_transpose2d, "ConstantPad": _constant_pad,
     "MaxPool2d": _max_pool2d, "AvgPool2d": _avg_pool2d,
-    "BatchNorm": _batch_norm, "BatchNormReLU": _batch_norm, "LayerNorm": _layer_norm, "GroupNorm": _group_norm, "Dropout": _dropout,
+    "BatchNorm": _batch_norm, "BatchNormReLU": _batch_norm, "LayerNorm": _layer_norm, "GroupNorm": _group_norm,
+    "Dropout": _dropout,
     "QuantizedLinear": _quantized_linear, "QuantizedLinearReLU": _quantized_linear,
 }
 

@@ -34,6 +34,8 @@ from .indexing import gather
 from .padding import pad
 from .broadcasting import expand
 from .casting import cast
+from .opmath import is_half
+from .pointwise import ReluGrad, relu
 from .shape import reshape, unsqueeze, squeeze
 
 
@@ -79,10 +81,11 @@ def _planes_shape(shape):
 
 class Conv2dFunction(Function):
     """y[n, o] = b[o] + sum_{c, i, j} w[o, c, i, j] x[n, c, s*h + d*i - p, s*w + d*j - p]."""
+    activation = None
 
     def forward(self, x, weight, bias, geometry):
         self.geometry = geometry
-        y = K.conv2d_forward(_planes(x), _planes(weight), bias, *geometry)
+        y = K.conv2d_forward(_planes(x), _planes(weight), bias, *geometry, self.activation)
         return y[:, :, 0, :] if x.ndim == 3 else y
 
     def backward(self, grad):
@@ -91,6 +94,17 @@ class Conv2dFunction(Function):
         gw = Conv2dWeightGrad.apply(grad, x, weight.shape, geo) if weight.requires_grad else None
         gb = ConvBiasGrad.apply(grad) if bias is not None and bias.requires_grad else None
         return gx, gw, gb, None
+
+
+class Conv2dReLUFunction(Conv2dFunction):
+    """relu(conv2d(x)), each block of the output clamped by the convolution kernel as soon as it
+    is written; the gradient is masked where the output is 0 before the convolution's backward."""
+    activation = "relu"
+    save_output = True   # the mask comes from the output
+
+    def backward(self, grad):
+        # the mask comes from the pre-activation, which x, weight and bias all move: zero to each
+        return super().backward(chosen_by(ReluGrad.apply(grad, self.out.detach()), self.out))
 
 
 class Conv2dInputGrad(Function):
@@ -140,16 +154,35 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     effective kernel the extra row/column goes on the bottom/right, as in PyTorch).
     Zero padding only.
     """
+    return _conv2d("conv2d", Conv2dFunction, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``relu(conv2d(...))`` with the ReLU inside the convolution kernel (an nnlite addition,
+    opt-in): each block of the output is clamped as soon as it is written, while it is in cache,
+    instead of in a pass of its own; the same values and gradients, bit for bit.
+
+    float16 and bfloat16 inputs run as the two operations, the ReLU on the rounded output (see
+    :func:`batch_norm_relu`). :func:`nnlite.nn.fuse_conv_relu` rewrites a model's Conv2d + ReLU
+    pairs to use this function.
+    """
+    if is_half(input.dtype):
+        return relu(conv2d(input, weight, bias, stride, padding, dilation, groups))
+    return _conv2d("conv2d_relu", Conv2dReLUFunction, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv2d(name, function, input, weight, bias, stride, padding, dilation, groups):
     if input.ndim == 3 and weight.ndim == 4:   # one unbatched (C, H, W) input, as PyTorch allows
-        return squeeze(conv2d(unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
+        return squeeze(_conv2d(name, function, unsqueeze(input, 0), weight, bias, stride, padding, dilation,
+                               groups), 0)
     if input.ndim != 4 or weight.ndim != 4:
-        raise ValueError(f"conv2d: expected 4-D input (N, C, H, W) or 3-D (C, H, W) and a 4-D weight, got "
+        raise ValueError(f"{name}: expected 4-D input (N, C, H, W) or 3-D (C, H, W) and a 4-D weight, got "
                          f"shapes {tuple(input.shape)} and {tuple(weight.shape)}")
-    stride, dilation = _pair(stride, "conv2d: stride"), _pair(dilation, "conv2d: dilation")
+    stride, dilation = _pair(stride, f"{name}: stride"), _pair(dilation, f"{name}: dilation")
     if isinstance(padding, str):
         input, padding = _string_padding(input, weight.shape[2:], stride, dilation, padding)
-    geometry = (stride, _pair(padding, "conv2d: padding"), dilation, _groups("conv2d", groups))
-    return Conv2dFunction.apply(input, weight, bias, geometry)
+    geometry = (stride, _pair(padding, f"{name}: padding"), dilation, _groups(name, groups))
+    return function.apply(input, weight, bias, geometry)
 
 
 def _string_padding(input, kernel, stride, dilation, padding):

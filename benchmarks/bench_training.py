@@ -37,8 +37,9 @@ TARGETS_ROUND_TWO = {"MLP 784-256-256-10 b128 Adam step": 0.6, "LeNet-5 b64 SGD-
 
 # ------------------------------------------------------------------ models --
 # nnlite's models run with each Linear+ReLU pair fused into one kernel pass (nn.fuse_linear_relu),
-# and each BatchNorm+ReLU pair into batch norm's kernels (nn.fuse_batch_norm_relu): both are a
-# user's choice, and the outputs and gradients are the same bit for bit.
+# each Conv2d+ReLU pair into the convolution kernel (nn.fuse_conv_relu) and each BatchNorm+ReLU
+# pair into batch norm's kernels (nn.fuse_batch_norm_relu): each is a user's choice, and the
+# outputs and gradients are the same bit for bit.
 def mlp_nl(width=256):
     return nn.fuse_linear_relu(nn.Sequential(nn.Linear(784, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
                                              nn.Linear(width, 10)))
@@ -121,7 +122,8 @@ def lenet_step(torch, repeat):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, 64)
-    return training_step("LeNet-5 b64 SGD-momentum step", nn.fuse_linear_relu(lenet(nn)), torch and lenet(torch.nn),
+    return training_step("LeNet-5 b64 SGD-momentum step", nn.fuse_conv_relu(nn.fuse_linear_relu(lenet(nn))),
+                         torch and lenet(torch.nn),
                          lambda o, p: o.SGD(p, lr=0.01, momentum=0.9), x, y, torch, repeat)
 
 

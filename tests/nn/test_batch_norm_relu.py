@@ -141,7 +141,8 @@ def test_fuse_batch_norm_relu_leaves_hooked_pairs_and_subclasses_alone():
 
 
 def test_fused_layers_check_their_input_as_batch_norm_does():
-    with pytest.raises(ValueError, match=r"BatchNormReLU2d\(num_features=3\): expected a 4-D input, got shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"BatchNormReLU2d\(num_features=3\): expected a 4-D input, "
+                                         r"got shape \(2, 3\)"):
         nn.BatchNormReLU2d(3)(nl.randn(2, 3))
     with pytest.raises(ValueError, match=r"BatchNormReLU1d\(num_features=3\): input has 4 channels"):
         nn.BatchNormReLU1d(3)(nl.randn(2, 4))

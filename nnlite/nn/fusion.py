@@ -8,7 +8,7 @@ activations and one graph node; at batch size 1, where a layer's arithmetic
 takes less time than the Python around it, that is a quarter of an MLP's
 latency. A Conv2d followed by a ReLU (:func:`nnlite.nn.functional.conv2d_relu`)
 has each block of its output clamped by the convolution kernel as soon as the
-block is written. A BatchNorm followed by a ReLU is the same story with batch
+block is written (Conv1d, ConvTranspose and their ReLUs are not fused). A BatchNorm followed by a ReLU is the same story with batch
 norm's kernels (:func:`nnlite.nn.functional.batch_norm_relu`): the forward
 clamps the output as it writes it, the backward masks the gradient as it reads
 it, and ReLU's own passes over the activations are not made (in the small CNN
@@ -26,6 +26,7 @@ ReLU becomes an :class:`~nnlite.nn.Identity`. Outputs and gradients are
 unchanged, bit for bit (float16 and bfloat16 models, which compute in float32
 and round, run a fused convolution or batch norm as the two layers).
 """
+from ..random import get_rng_state, set_rng_state
 from . import functional as F
 from .rectifier import ReLU
 from .container import Sequential
@@ -59,13 +60,21 @@ class LinearReLU(Linear):
     @classmethod
     def from_linear(cls, linear):
         """A LinearReLU holding ``linear``'s own Parameter objects (no copy)."""
-        fused = cls(0, 0, bias=linear.bias is not None, dtype=linear.weight.dtype)
-        fused.in_features, fused.out_features = linear.in_features, linear.out_features
-        fused.weight = linear.weight
-        if linear.bias is not None:
-            fused.bias = linear.bias
-        fused.train(linear.training)
-        return fused
+        return _rebuilt(linear, lambda: cls(linear.in_features, linear.out_features,
+                                            bias=linear.bias is not None, dtype=linear.weight.dtype))
+
+
+def _rebuilt(layer, make):
+    """``make()``, a fused layer of ``layer``'s configuration, holding ``layer``'s own parameters
+    and buffers (adopt_state). Its constructor's initial weights are discarded, so they are drawn
+    with the global generator's state put back afterwards: fusing a model leaves every later
+    random number (dropout, shuffling, the next layer's weights) as it would have been."""
+    state = get_rng_state()
+    try:
+        fused = make()
+    finally:
+        set_rng_state(state)
+    return adopt_state(fused, layer)
 
 
 class ConvReLU2d(Conv2d):
@@ -87,9 +96,9 @@ class ConvReLU2d(Conv2d):
         """A ConvReLU2d holding ``conv``'s own Parameter objects (no copy)."""
         if not isinstance(conv, Conv2d):
             raise TypeError(f"ConvReLU2d.from_conv: expected a Conv2d, got {type(conv).__name__}")
-        return adopt_state(cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                               conv.dilation, conv.groups, bias=conv.bias is not None,
-                               padding_mode=conv.padding_mode, dtype=conv.weight.dtype), conv)
+        return _rebuilt(conv, lambda: cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                                          conv.padding, conv.dilation, conv.groups, bias=conv.bias is not None,
+                                          padding_mode=conv.padding_mode, dtype=conv.weight.dtype))
 
 
 class _BatchNormReLU:
@@ -107,10 +116,10 @@ class _BatchNormReLU:
             raise TypeError(f"{cls.__name__}.from_batch_norm: expected a {plain.__name__}, "
                             f"got {type(batch_norm).__name__}")
         like = batch_norm.weight if batch_norm.weight is not None else batch_norm.running_mean
-        return adopt_state(cls(batch_norm.num_features, eps=batch_norm.eps, momentum=batch_norm.momentum,
-                               affine=batch_norm.affine, track_running_stats=batch_norm.track_running_stats,
-                               bias=batch_norm.bias is not None, dtype=None if like is None else like.dtype),
-                           batch_norm)
+        return _rebuilt(batch_norm, lambda: cls(
+            batch_norm.num_features, eps=batch_norm.eps, momentum=batch_norm.momentum, affine=batch_norm.affine,
+            track_running_stats=batch_norm.track_running_stats, bias=batch_norm.bias is not None,
+            dtype=None if like is None else like.dtype))
 
 
 class BatchNormReLU1d(_BatchNormReLU, BatchNorm1d):
@@ -175,8 +184,8 @@ def fuse_conv_relu(model):
     """In every Sequential of ``model``, fuse each Conv2d directly followed by a ReLU; returns ``model``.
 
     The pair becomes ``ConvReLU2d`` + ``Identity`` under the same names, the fused layer holding
-    the convolution's parameters. Pairs with hooks, and subclasses, are left alone, as in
-    :func:`fuse_linear_relu`.
+    the convolution's parameters. Pairs with hooks, and subclasses (Conv1d and the transposed
+    convolutions are other classes), are left alone, as in :func:`fuse_linear_relu`.
 
     >>> import nnlite as nl
     >>> cnn = nl.nn.Sequential(nl.nn.Conv2d(1, 4, 3), nl.nn.ReLU(), nl.nn.MaxPool2d(2))

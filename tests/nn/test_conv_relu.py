@@ -139,3 +139,20 @@ def test_fuse_conv_relu_leaves_hooked_pairs_and_subclasses_alone():
     assert [type(m).__name__ for m in model] == ["ConvReLU2d", "Identity", "MyConv", "ReLU", "Conv2d", "ReLU"]
     with pytest.raises(TypeError, match="ConvReLU2d.from_conv: expected a Conv2d, got Linear"):
         nn.ConvReLU2d.from_conv(nn.Linear(2, 2))
+
+
+def test_fusing_draws_no_random_numbers():
+    """The fused layers' constructors make initial weights that are thrown away: they must not move
+    the global generator, or fusing would change every later random number (dropout, data order)."""
+    def build():
+        nl.manual_seed(7)
+        return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 4), nn.ReLU(),
+                             nn.BatchNorm1d(4), nn.ReLU())
+
+    build()
+    plain_next = nl.randn(5).data
+    model = build()
+    nn.fuse_batch_norm_relu(nn.fuse_linear_relu(nn.fuse_conv_relu(model)))
+    assert [type(m).__name__ for m in model] == ["ConvReLU2d", "Identity", "Flatten", "LinearReLU", "Identity",
+                                                 "BatchNormReLU1d", "Identity"]
+    assert nl.randn(5).data.tobytes() == plain_next.tobytes()

@@ -30,6 +30,7 @@ import numpy as np
 from .analysis.spectra import singular_values as weight_singular_values
 from .nn.container import Sequential
 from .nn.conv import Conv2d
+from .nn.fusion import ConvReLU2d, LinearReLU
 from .nn.linear import Linear
 from .nn.lora import LoRALinear, add_lora, merge_lora
 
@@ -83,6 +84,7 @@ def low_rank(layer, rank=None, energy=None):
     Give ``rank`` or ``energy`` (fraction of :math:`\\sum \\sigma_i^2` to keep).
     Returns a :class:`~nnlite.nn.Sequential` of two Linears (or two Conv2d) in the
     layer's dtype, the bias on the second; fine-tune it afterwards to win back accuracy.
+    A layer with a fused ReLU (LinearReLU, ConvReLU2d) keeps it, on the second factor.
 
     >>> import nnlite as nl
     >>> layer = nl.nn.Linear(64, 32)
@@ -112,16 +114,25 @@ def low_rank(layer, rank=None, energy=None):
     has_bias = layer.bias is not None
     if isinstance(layer, Linear):
         first = Linear(layer.in_features, rank, bias=False, dtype=w.dtype)
-        second = Linear(rank, layer.out_features, bias=has_bias, dtype=w.dtype)
+        second = _with_relu_of(layer)(rank, layer.out_features, bias=has_bias, dtype=w.dtype)
     else:
         first = Conv2d(layer.in_channels, rank, layer.kernel_size, stride=layer.stride, padding=layer.padding,
-                       dilation=layer.dilation, bias=False, dtype=w.dtype)
-        second = Conv2d(rank, layer.out_channels, 1, bias=has_bias, dtype=w.dtype)
+                       dilation=layer.dilation, bias=False, padding_mode=layer.padding_mode, dtype=w.dtype)
+        second = _with_relu_of(layer)(rank, layer.out_channels, 1, bias=has_bias, dtype=w.dtype)
     first.weight.data[...] = first_w.reshape(first.weight.shape)
     second.weight.data[...] = second_w.reshape(second.weight.shape)
     if has_bias:
         second.bias.data[...] = layer.bias.data
     return Sequential(first, second)
+
+
+def _with_relu_of(layer):
+    """The class of a layer standing in for ``layer``'s output: its fused class when ``layer``
+    applies a ReLU itself (LinearReLU, ConvReLU2d), else plain Linear or Conv2d."""
+    for fused, plain in ((LinearReLU, Linear), (ConvReLU2d, Conv2d)):
+        if isinstance(layer, plain):
+            return fused if isinstance(layer, fused) else plain
+    raise TypeError(f"expected an nn.Linear or nn.Conv2d, got {type(layer).__name__}")
 
 
 def _relu(a):
@@ -133,8 +144,8 @@ def remove_pruned_units(layer, next_layer, activation=_relu):
 
     Structured pruning (``prune.ln_structured(layer, "weight", amount, n, dim=0)``)
     zeroes whole rows, but the layer still computes them; this returns two
-    smaller, plain Linears that compute the same function, which is what makes
-    the pruned model faster. A removed unit still outputs the constant
+    smaller Linears that compute the same function, which is what makes
+    the pruned model faster (plain Linears, or LinearReLUs where a layer given was one). A removed unit still outputs the constant
     ``activation(bias_i)``; its effect, ``activation(bias_i) * next.weight[:, i]``,
     is folded into ``next_layer``'s bias (``activation`` is the elementwise
     function between the two layers, ReLU by default).
@@ -157,8 +168,8 @@ def remove_pruned_units(layer, next_layer, activation=_relu):
     next_weight = getattr(next_layer, "weight").data
     keep = np.flatnonzero(np.any(weight != 0, axis=1))
     gone = np.setdiff1d(np.arange(layer.out_features), keep)
-    first = Linear(layer.in_features, len(keep), bias=layer.bias is not None, dtype=weight.dtype)
-    second = Linear(len(keep), next_layer.out_features, bias=True, dtype=weight.dtype)
+    first = _with_relu_of(layer)(layer.in_features, len(keep), bias=layer.bias is not None, dtype=weight.dtype)
+    second = _with_relu_of(next_layer)(len(keep), next_layer.out_features, bias=True, dtype=weight.dtype)
     first.weight.data[...] = weight[keep]
     second.weight.data[...] = next_weight[:, keep]
     folded = np.zeros(next_layer.out_features, np.float64)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from nnlite import nn
 
 
 def test_error_formula_and_eckart_young():
@@ -72,3 +73,27 @@ def test_remove_pruned_units_computes_the_same_function():
         nl.compress.remove_pruned_units(nl.nn.Linear(3, 5), nl.nn.Linear(4, 2))
     with pytest.raises(TypeError, match="expected two nn.Linear"):
         nl.compress.remove_pruned_units(nl.nn.Linear(3, 5), nl.nn.ReLU())
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.LinearReLU(6, 5),
+    lambda: nn.ConvReLU2d(3, 4, 3, padding=1),
+    lambda: nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"),
+])
+def test_full_rank_keeps_the_layers_function_its_fused_relu_and_padding_mode(make):
+    nl.manual_seed(0)
+    layer = make().double()
+    x = nl.randn(2, 6, dtype="float64") if isinstance(layer, nn.Linear) else nl.randn(2, 3, 5, 5, dtype="float64")
+    full = nl.compress.low_rank(layer, rank=min(layer.weight.shape[0], int(np.prod(layer.weight.shape[1:]))))
+    np.testing.assert_allclose(full(x).data, layer(x).data, atol=1e-12)
+    assert type(full[1]) is type(layer)   # the ReLU, if any, on the second factor
+
+
+def test_remove_pruned_units_keeps_a_fused_relu():
+    nl.manual_seed(1)
+    a, b = nn.LinearReLU(8, 6).double(), nn.LinearReLU(6, 3).double()
+    a.weight.data[::2] = 0
+    small_a, small_b = nl.compress.remove_pruned_units(a, b)
+    assert (type(small_a), type(small_b)) == (nn.LinearReLU, nn.LinearReLU)
+    x = nl.randn(4, 8, dtype="float64")
+    np.testing.assert_allclose(small_b(small_a(x)).data, b(a(x)).data, atol=1e-12)

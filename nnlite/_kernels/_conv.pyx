@@ -328,7 +328,8 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, activatio
 
     ``activation="relu"`` clamps y at 0 (a fused Conv2d + ReLU, the bytes of ``relu_forward``
     of the plain output): each task clamps the block of y it has just written, while the
-    block is still in cache, instead of a second pass over all of y.
+    block is still in cache, instead of a second pass over all of y (the 1x1 algorithm, whose
+    products come straight from BLAS, clamps in its bias pass, or in a pass of its own).
     """
     cdef int t
     cdef Geometry g

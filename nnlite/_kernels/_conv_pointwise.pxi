@@ -7,7 +7,8 @@
 
 cdef void _forward_pointwise(const floating* x, const floating* w, const floating* bias,
                              floating* y, Geometry* g, bint relu) noexcept nogil:
-    """1x1, stride 1, no padding: y[n, group] = w[group] @ x[n, group] straight from the input."""
+    """1x1, stride 1, no padding: y[n, group] = w[group] @ x[n, group] straight from the input, then
+    the bias added and (with ``relu``) the result clamped at 0, in one pass over y."""
     cdef Py_ssize_t L = g.H * g.W, Og = g.O // g.groups, Cg = g.C // g.groups
     cdef Py_ssize_t n, grp
     cdef int saved[4]

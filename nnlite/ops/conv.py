@@ -97,8 +97,8 @@ class Conv2dFunction(Function):
 
 
 class Conv2dReLUFunction(Conv2dFunction):
-    """relu(conv2d(x)), each block of the output clamped by the convolution kernel as soon as it
-    is written; the gradient is masked where the output is 0 before the convolution's backward."""
+    """relu(conv2d(x)), the output clamped by the convolution kernel (conv2d_relu says how); the
+    gradient is masked where the output is 0 before the convolution's backward."""
     activation = "relu"
     save_output = True   # the mask comes from the output
 
@@ -160,7 +160,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """``relu(conv2d(...))`` with the ReLU inside the convolution kernel (an nnlite addition,
     opt-in): each block of the output is clamped as soon as it is written, while it is in cache,
-    instead of in a pass of its own; the same values and gradients, bit for bit.
+    instead of in a pass of ReLU's own over all of it (the 1x1 algorithm, whose products come
+    straight from BLAS, clamps in its bias pass); the same values and gradients, bit for bit.
 
     float16 and bfloat16 inputs run as the two operations, the ReLU on the rounded output (see
     :func:`batch_norm_relu`). :func:`nnlite.nn.fuse_conv_relu` rewrites a model's Conv2d + ReLU

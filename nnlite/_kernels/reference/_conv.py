@@ -4,6 +4,10 @@
 
 Each public function has the signature and results of the compiled kernel of the
 same name; see :mod:`nnlite._kernels.reference` for what "equal" promises.
+A fused ReLU (``conv2d_forward(..., activation="relu")``) is one last step that every
+compiled algorithm takes alike, on the output it has computed; it is here, and the
+per-algorithm twins (``_conv_shifted.py`` and the others), which show how each
+algorithm computes the convolution, leave it out.
 """
 import numpy as np
 

@@ -144,8 +144,9 @@ def remove_pruned_units(layer, next_layer, activation=_relu):
 
     Structured pruning (``prune.ln_structured(layer, "weight", amount, n, dim=0)``)
     zeroes whole rows, but the layer still computes them; this returns two
-    smaller Linears that compute the same function, which is what makes
-    the pruned model faster (plain Linears, or LinearReLUs where a layer given was one). A removed unit still outputs the constant
+    smaller Linears that compute the same function, which is what makes the
+    pruned model faster (plain Linears, or LinearReLUs where a layer given was
+    one). A removed unit still outputs the constant
     ``activation(bias_i)``; its effect, ``activation(bias_i) * next.weight[:, i]``,
     is folded into ``next_layer``'s bias (``activation`` is the elementwise
     function between the two layers, ReLU by default).

@@ -8,10 +8,11 @@ activations and one graph node; at batch size 1, where a layer's arithmetic
 takes less time than the Python around it, that is a quarter of an MLP's
 latency. A Conv2d followed by a ReLU (:func:`nnlite.nn.functional.conv2d_relu`)
 has each block of its output clamped by the convolution kernel as soon as the
-block is written (Conv1d, ConvTranspose and their ReLUs are not fused). A BatchNorm followed by a ReLU is the same story with batch
-norm's kernels (:func:`nnlite.nn.functional.batch_norm_relu`): the forward
-clamps the output as it writes it, the backward masks the gradient as it reads
-it, and ReLU's own passes over the activations are not made (in the small CNN
+block is written (Conv1d, ConvTranspose and their ReLUs are not fused). A
+BatchNorm followed by a ReLU is the same story with batch norm's kernels
+(:func:`nnlite.nn.functional.batch_norm_relu`): the forward clamps the output
+as it writes it, the backward masks the gradient as it reads it, and ReLU's
+own passes over the activations are not made (in the small CNN
 of the Benchmarks page they took about half as long as the normalisation
 itself).
 

@@ -15,7 +15,7 @@ from .parameter_containers import ParameterDict, ParameterList  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .dropconnect import DropConnectLinear  # noqa: F401
 from .linear import Bilinear, Flatten, Identity, Linear, Unflatten  # noqa: F401
-from .fusion import (BatchNormReLU1d, BatchNormReLU2d, ConvReLU2d, LinearReLU,  # noqa: F401
+from .fusion import (BatchNormReLU1d, BatchNormReLU2d, ConvReLU1d, ConvReLU2d, LinearReLU,  # noqa: F401
                      fuse_batch_norm_relu, fuse_conv_relu, fuse_linear_relu)
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm  # noqa: F401
 from .instance_norm import InstanceNorm1d, InstanceNorm2d  # noqa: F401

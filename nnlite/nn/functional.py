@@ -160,8 +160,8 @@ from ..ops.dropout import dropout  # noqa: F401,E402
 from ..ops.padding import pad  # noqa: F401,E402
 from ..ops.normalization import (_check_positions, batch_norm, batch_norm_relu, group_norm,  # noqa: F401,E402
                                  instance_norm, layer_norm, rms_norm)
-from ..ops.conv import (avg_pool1d, avg_pool2d, conv1d, conv2d, conv2d_relu, conv_transpose1d,  # noqa: F401,E402
-                        conv_transpose2d, lp_pool1d, lp_pool2d, max_pool1d, max_pool2d)
+from ..ops.conv import (avg_pool1d, avg_pool2d, conv1d, conv1d_relu, conv2d, conv2d_relu,  # noqa: F401,E402
+                        conv_transpose1d, conv_transpose2d, lp_pool1d, lp_pool2d, max_pool1d, max_pool2d)
 from ..ops.adaptive_pool import adaptive_avg_pool1d, adaptive_avg_pool2d  # noqa: F401,E402
 from ..ops.loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,  # noqa: F401,E402
                         l1_loss, mse_loss, nll_loss, smooth_l1_loss)

@@ -6,9 +6,10 @@ can instead apply bias and ReLU while the output is still in cache
 (:func:`nnlite.nn.functional.linear_relu`), which saves a pass over the
 activations and one graph node; at batch size 1, where a layer's arithmetic
 takes less time than the Python around it, that is a quarter of an MLP's
-latency. A Conv2d followed by a ReLU (:func:`nnlite.nn.functional.conv2d_relu`)
-has each block of its output clamped by the convolution kernel as soon as the
-block is written (Conv1d, ConvTranspose and their ReLUs are not fused). A
+latency. A Conv2d or Conv1d followed by a ReLU
+(:func:`nnlite.nn.functional.conv2d_relu`) has each block of its output clamped
+by the convolution kernel as soon as the block is written (the transposed
+convolutions are not fused). A
 BatchNorm followed by a ReLU is the same story with batch norm's kernels
 (:func:`nnlite.nn.functional.batch_norm_relu`): the forward clamps the output
 as it writes it, the backward masks the gradient as it reads it, and ReLU's
@@ -20,8 +21,8 @@ Nothing fuses behind your back: :class:`~nnlite.nn.Sequential` calls its
 modules one by one. :func:`fuse_linear_relu`, :func:`fuse_conv_relu` and
 :func:`fuse_batch_norm_relu` rewrite a model once, in place, the way
 ``torch.ao.quantization.fuse_modules`` does: the first layer becomes its fused
-class (:class:`LinearReLU`, :class:`ConvReLU2d`, :class:`BatchNormReLU1d`,
-:class:`BatchNormReLU2d`), holding the same parameters
+class (:class:`LinearReLU`, :class:`ConvReLU1d`, :class:`ConvReLU2d`,
+:class:`BatchNormReLU1d`, :class:`BatchNormReLU2d`), holding the same parameters
 and buffers, so the same ``state_dict`` keys and the same optimizer, and the
 ReLU becomes an :class:`~nnlite.nn.Identity`. Outputs and gradients are
 unchanged, bit for bit (float16 and bfloat16 models, which compute in float32
@@ -33,11 +34,11 @@ from .rectifier import ReLU
 from .container import Sequential
 from .linear import Identity, Linear
 from .module import adopt_state
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d
 from .normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = ["LinearReLU", "fuse_linear_relu", "BatchNormReLU1d", "BatchNormReLU2d", "fuse_batch_norm_relu",
-           "ConvReLU2d", "fuse_conv_relu"]
+           "ConvReLU1d", "ConvReLU2d", "fuse_conv_relu"]
 
 
 class LinearReLU(Linear):
@@ -78,7 +79,37 @@ def _rebuilt(layer, make):
     return adopt_state(fused, layer)
 
 
-class ConvReLU2d(Conv2d):
+class _ConvReLU:
+    """What ConvReLU1d and ConvReLU2d add to their convolution: a constructor from an existing layer
+    (their ``forward`` names the fused function)."""
+
+    @classmethod
+    def from_conv(cls, conv):
+        """A fused layer holding ``conv``'s own Parameter objects (no copy)."""
+        plain = cls.__bases__[1]   # Conv1d or Conv2d
+        if not isinstance(conv, plain):
+            raise TypeError(f"{cls.__name__}.from_conv: expected a {plain.__name__}, got {type(conv).__name__}")
+        return _rebuilt(conv, lambda: cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                                          conv.padding, conv.dilation, conv.groups, bias=conv.bias is not None,
+                                          padding_mode=conv.padding_mode, dtype=conv.weight.dtype))
+
+
+class ConvReLU1d(_ConvReLU, Conv1d):
+    """``relu(Conv1d(x))`` with the ReLU inside the convolution kernel; Conv1d's arguments.
+
+    Made by :func:`fuse_conv_relu`, or directly.
+
+    >>> import nnlite as nl
+    >>> layer = nl.nn.ConvReLU1d(1, 2, 3)
+    >>> bool((layer(nl.randn(1, 1, 7)).data >= 0).all())
+    True
+    """
+
+    def forward(self, input):
+        return self._convolve(input, F.conv1d_relu)
+
+
+class ConvReLU2d(_ConvReLU, Conv2d):
     """``relu(Conv2d(x))`` with the ReLU inside the convolution kernel; Conv2d's arguments.
 
     Made by :func:`fuse_conv_relu`, or directly.
@@ -91,15 +122,6 @@ class ConvReLU2d(Conv2d):
 
     def forward(self, input):
         return self._convolve(input, F.conv2d_relu)
-
-    @classmethod
-    def from_conv(cls, conv):
-        """A ConvReLU2d holding ``conv``'s own Parameter objects (no copy)."""
-        if not isinstance(conv, Conv2d):
-            raise TypeError(f"ConvReLU2d.from_conv: expected a Conv2d, got {type(conv).__name__}")
-        return _rebuilt(conv, lambda: cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                                          conv.padding, conv.dilation, conv.groups, bias=conv.bias is not None,
-                                          padding_mode=conv.padding_mode, dtype=conv.weight.dtype))
 
 
 class _BatchNormReLU:
@@ -182,18 +204,19 @@ def fuse_linear_relu(model):
 
 
 def fuse_conv_relu(model):
-    """In every Sequential of ``model``, fuse each Conv2d directly followed by a ReLU; returns ``model``.
+    """In every Sequential of ``model``, fuse each Conv1d or Conv2d directly followed by a ReLU;
+    returns ``model``.
 
-    The pair becomes ``ConvReLU2d`` + ``Identity`` under the same names, the fused layer holding
-    the convolution's parameters. Pairs with hooks, and subclasses (Conv1d and the transposed
-    convolutions are other classes), are left alone, as in :func:`fuse_linear_relu`.
+    The pair becomes ``ConvReLU1d`` (or ``2d``) + ``Identity`` under the same names, the fused
+    layer holding the convolution's parameters. Pairs with hooks, and subclasses, are left
+    alone, as in :func:`fuse_linear_relu` (the transposed convolutions are not fused).
 
     >>> import nnlite as nl
     >>> cnn = nl.nn.Sequential(nl.nn.Conv2d(1, 4, 3), nl.nn.ReLU(), nl.nn.MaxPool2d(2))
     >>> [type(m).__name__ for m in nl.nn.fuse_conv_relu(cnn)]
     ['ConvReLU2d', 'Identity', 'MaxPool2d']
     """
-    return _fuse_pairs(model, {Conv2d: ConvReLU2d.from_conv})
+    return _fuse_pairs(model, {Conv1d: ConvReLU1d.from_conv, Conv2d: ConvReLU2d.from_conv})
 
 
 def fuse_batch_norm_relu(model):

@@ -205,23 +205,37 @@ def _string_padding(input, kernel, stride, dilation, padding):
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation of (N, C, L) ``input`` with (O, C/groups, k) ``weight``."""
+    return _conv1d("conv1d", Conv2dFunction, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``relu(conv1d(...))`` with the ReLU inside the convolution kernel, as :func:`conv2d_relu`
+    (an nnlite addition, opt-in; :func:`nnlite.nn.fuse_conv_relu` uses it for Conv1d + ReLU)."""
+    if is_half(input.dtype):
+        return relu(conv1d(input, weight, bias, stride, padding, dilation, groups))
+    return _conv1d("conv1d_relu", Conv2dReLUFunction, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv1d(name, function, input, weight, bias, stride, padding, dilation, groups):
+    """A 1-D convolution runs on the 2-D kernels as a height-1 one: (N, C, L) is (N, C, 1, L)."""
     if input.ndim == 2 and weight.ndim == 3:   # one unbatched (C, L) input
-        return squeeze(conv1d(unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
+        return squeeze(_conv1d(name, function, unsqueeze(input, 0), weight, bias, stride, padding, dilation,
+                               groups), 0)
     if input.ndim != 3 or weight.ndim != 3:
-        raise ValueError(f"conv1d: expected 3-D input (N, C, L) or 2-D (C, L) and a 3-D weight, got shapes "
+        raise ValueError(f"{name}: expected 3-D input (N, C, L) or 2-D (C, L) and a 3-D weight, got shapes "
                          f"{tuple(input.shape)} and {tuple(weight.shape)}")
-    groups = _groups("conv1d", groups)
+    groups = _groups(name, groups)
     if input.shape[1] != weight.shape[1] * groups:
-        raise ValueError(f"conv1d: input has {input.shape[1]} channels but weight expects "
+        raise ValueError(f"{name}: input has {input.shape[1]} channels but weight expects "
                          f"{weight.shape[1] * groups} (groups={groups}); input shape "
                          f"{tuple(input.shape)}, weight shape {tuple(weight.shape)}")
-    stride, dilation = _one(stride, "conv1d: stride"), _one(dilation, "conv1d: dilation")
+    stride, dilation = _one(stride, f"{name}: stride"), _one(dilation, f"{name}: dilation")
     if isinstance(padding, str):
         input, padding = _string_padding(input, (1,) + tuple(weight.shape[2:]), stride, dilation, padding)
     else:
-        padding = (0, _one(padding, "conv1d: padding")[1])
+        padding = (0, _one(padding, f"{name}: padding")[1])
     geometry = (stride, padding, dilation, groups)
-    return Conv2dFunction.apply(input, weight, bias, geometry)
+    return function.apply(input, weight, bias, geometry)
 
 
 # --------------------------------------------------- transposed convolution ---

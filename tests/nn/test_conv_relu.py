@@ -1,6 +1,6 @@
-"""Conv2d + ReLU fused (F.conv2d_relu, ConvReLU2d, fuse_conv_relu): the bytes of the two layers one
-after the other, forward and backward, on every convolution algorithm; second derivatives;
-PyTorch's values; and a model rewrite that changes no number."""
+"""Conv2d and Conv1d + ReLU fused (F.conv2d_relu, F.conv1d_relu, ConvReLU2d/1d, fuse_conv_relu): the
+bytes of the two layers one after the other, forward and backward, on every convolution algorithm;
+second derivatives; PyTorch's values; and a model rewrite that changes no number."""
 import copy
 
 import numpy as np
@@ -47,9 +47,25 @@ def test_conv2d_relu_is_relu_of_conv2d_bit_for_bit(case, dtype, with_bias):
     assert (fused[0] == 0).any() and (fused[0] > 0).any()
 
 
+@pytest.mark.parametrize("stride, padding, dilation, groups", [(1, 1, 1, 1), (2, 0, 2, 2), (1, "same", 1, 1)])
+def test_conv1d_relu_is_relu_of_conv1d_bit_for_bit(stride, padding, dilation, groups):
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal(s) for s in ((3, 4, 11), (6, 4 // groups, 3), (6,))]
+    outs = []
+    for fused in (False, True):
+        x, w, b = (nl.tensor(a, requires_grad=True) for a in arrays)
+        args = (x, w, b, stride, padding, dilation, groups)
+        y = F.conv1d_relu(*args) if fused else F.relu(F.conv1d(*args))
+        (y * y).sum().backward()
+        outs.append([y.data, x.grad.data, w.grad.data, b.grad.data])
+    assert [a.tobytes() for a in outs[0]] == [a.tobytes() for a in outs[1]]
+
+
 def test_an_unbatched_input_is_fused_too():
     x, w = nl.randn(2, 6, 6), nl.randn(3, 2, 3, 3)
     assert F.conv2d_relu(x, w).data.tobytes() == F.relu(F.conv2d(x, w)).data.tobytes()
+    x, w = nl.randn(2, 9), nl.randn(3, 2, 3)
+    assert F.conv1d_relu(x, w).data.tobytes() == F.relu(F.conv1d(x, w)).data.tobytes()
 
 
 def test_second_derivatives_match_finite_differences():
@@ -106,8 +122,8 @@ def test_errors_name_the_fused_function():
 
 def _lenet():
     return nn.Sequential(nn.Conv2d(1, 4, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(4, 6, 3, padding_mode="reflect", padding=1), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(6 * 7 * 7, 5))
+                         nn.Conv2d(4, 6, 3, padding_mode="reflect", padding=1), nn.ReLU(), nn.Flatten(2, 3),
+                         nn.Conv1d(6, 2, 3, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 24, 5))
 
 
 def test_fuse_conv_relu_is_explicit_and_changes_no_number():
@@ -117,7 +133,8 @@ def test_fuse_conv_relu_is_explicit_and_changes_no_number():
     keys, weight = list(model.state_dict()), model[0].weight
     assert nn.fuse_conv_relu(model) is model
     assert [type(m).__name__ for m in model] == [
-        "ConvReLU2d", "Identity", "MaxPool2d", "ConvReLU2d", "Identity", "Flatten", "Linear"]
+        "ConvReLU2d", "Identity", "MaxPool2d", "ConvReLU2d", "Identity", "Flatten", "ConvReLU1d", "Identity",
+        "Flatten", "Linear"]
     assert list(model.state_dict()) == keys and model[0].weight is weight
     assert model[3].padding_mode == "reflect" and repr(model[3]) == repr(plain[3]).replace("Conv2d", "ConvReLU2d")
     x = nl.randn(3, 1, 14, 14)
@@ -139,6 +156,8 @@ def test_fuse_conv_relu_leaves_hooked_pairs_and_subclasses_alone():
     assert [type(m).__name__ for m in model] == ["ConvReLU2d", "Identity", "MyConv", "ReLU", "Conv2d", "ReLU"]
     with pytest.raises(TypeError, match="ConvReLU2d.from_conv: expected a Conv2d, got Linear"):
         nn.ConvReLU2d.from_conv(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="ConvReLU1d.from_conv: expected a Conv1d, got Conv2d"):
+        nn.ConvReLU1d.from_conv(nn.Conv2d(2, 2, 1))
 
 
 def test_fusing_draws_no_random_numbers():

@@ -327,12 +327,12 @@ def test_fused_batch_norm_relu_exports_as_batch_normalization_and_relu(tmp_path)
 
 def test_fused_conv_relu_exports_as_conv_and_relu(tmp_path):
     nl.manual_seed(0)
-    model = nn.fuse_conv_relu(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
-                                            nn.Linear(64, 5)))
-    assert type(model[0]).__name__ == "ConvReLU2d"
+    model = nn.fuse_conv_relu(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(2, 3),
+                                            nn.Conv1d(4, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(28, 5)))
+    assert [type(m).__name__ for m in model][::3] == ["ConvReLU2d", "ConvReLU1d", "Linear"]
     proto = _round_trip(model, _floats(6, 3, 4, 4), tmp_path, other_batch=_floats(2, 3, 4, 4, seed=2))
     ops = [n.op_type for n in proto.graph.node]
-    assert ops.count("Conv") == 1 and ops.count("Relu") == 1
+    assert ops.count("Conv") == 2 and ops.count("Relu") == 2
 
 
 def test_static_int8_layer_exports_with_quantize_linear(tmp_path):

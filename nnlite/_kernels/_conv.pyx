@@ -334,9 +334,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, activatio
     cdef int t
     cdef Geometry g
     cdef str op = "conv2d"
-    if activation is not None and not (isinstance(activation, str) and activation == "relu"):
-        raise ValueError(f"conv2d_forward: activation must be None or 'relu', got {activation!r}")
-    cdef bint relu = activation is not None
+    cdef bint relu = _checks_py.fused_relu("conv2d_forward", activation)
     if bias is None:
         t = same_float_type(op, {"input": x, "weight": weight})
     else:

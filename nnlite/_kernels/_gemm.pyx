@@ -391,6 +391,7 @@ def linear_forward(x, weight, bias, activation):
                              or cnp.PyArray_DIMS(<cnp.ndarray>bias)[0] != out_features):
         raise ValueError(f"{op}: bias must have shape ({out_features},) to match weight "
                          f"{weight.shape}, got {bias.shape}")
+    # checks.fused_relu's rule, written out: this wrapper is on batch-1 inference's path
     cdef bint relu = activation is not None
     if relu and not (isinstance(activation, str) and activation == "relu"):
         raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")

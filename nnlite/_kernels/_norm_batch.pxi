@@ -126,7 +126,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     cdef int t = _dtype(kernel, [("x", x), ("weight", weight), ("bias", bias),
                                  ("running_mean", running_mean), ("running_var", running_var)])
     cdef bint train = _flag(kernel, training, "training")
-    cdef bint relu = _activation(kernel, activation)
+    cdef bint relu = _checks_py.fused_relu(kernel, activation)
     cdef Py_ssize_t count = _batch_norm_checks(kernel, x, weight, train, [
         ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)])
     # a float in [0, 1], as PyTorch's functional batch_norm takes it (its module's None, a
@@ -165,15 +165,6 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     if relu:
         return y, save_mean, save_invstd, terms
     return y, save_mean, save_invstd
-
-
-cdef bint _activation(str kernel, object activation) except -1:
-    """True for "relu", False for None: the one activation batch norm fuses."""
-    if activation is None:
-        return False
-    if isinstance(activation, str) and activation == "relu":
-        return True
-    raise ValueError(f"{kernel}: activation must be None or 'relu', got {activation!r}")
 
 
 cdef void _batch_norm_forward(floating* y, cnp.ndarray x, object weight, object bias,

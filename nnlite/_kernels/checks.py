@@ -112,6 +112,16 @@ def step_state(op, name, state):
     return state.shape
 
 
+def fused_relu(op, activation):
+    """True for ``activation="relu"``, False for None: the one activation the kernels fuse into
+    a linear layer, a convolution or a batch norm; anything else is refused by name."""
+    if activation is None:
+        return False
+    if isinstance(activation, str) and activation == "relu":
+        return True
+    raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")
+
+
 #: The arrays a normalisation kernel may be given as None; any other None is refused by name.
 NORM_OPTIONAL = frozenset(("weight", "bias", "running_mean", "running_var", "relu_terms"))
 

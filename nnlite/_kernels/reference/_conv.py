@@ -80,8 +80,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, activatio
     """y[n, o] = bias[o] + sum over (c, i, j) in o's group of weight[o, c, i, j] * x[n, c, oh*s + i*d - p, ...];
     with ``activation="relu"``, then 0 where y < 0 (NaN and -0 stay, as in relu_forward)."""
     op = "conv2d"
-    if activation is not None and not (isinstance(activation, str) and activation == "relu"):
-        raise ValueError(f"conv2d_forward: activation must be None or 'relu', got {activation!r}")
+    relu = checks.fused_relu("conv2d_forward", activation)
     if bias is None:
         checks.same_float(op, input=x, weight=weight)
     else:
@@ -101,7 +100,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, activatio
     y = y.reshape(out_shape)
     if bias is not None:
         y += bias[:, None, None]
-    return y if activation is None else np.where(y < 0, y.dtype.type(0), y)
+    return np.where(y < 0, y.dtype.type(0), y) if relu else y
 
 
 def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, groups):

@@ -76,12 +76,11 @@ def linear_forward(x, weight, bias, activation):
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear_forward: bias must have shape ({weight.shape[0]},) to match "
                          f"weight {weight.shape}, got {bias.shape}")
-    if activation is not None and not (isinstance(activation, str) and activation == "relu"):
-        raise ValueError(f"linear_forward: activation must be None or 'relu', got {activation!r}")
+    relu = checks.fused_relu("linear_forward", activation)
     y = np.matmul(x, weight.T)
     if bias is not None:
         y += bias
-    if activation == "relu":
+    if relu:
         y = np.where(y < 0, y.dtype.type(0), y)
     return np.ascontiguousarray(y)
 

@@ -74,8 +74,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     dtype = _norm_dtype(kernel, x=x, weight=weight, bias=bias,
                         running_mean=running_mean, running_var=running_var)
     training = checks.flag(kernel, "training", training)
-    if activation is not None and not (isinstance(activation, str) and activation == "relu"):
-        raise ValueError(f"{kernel}: activation must be None or 'relu', got {activation!r}")
+    relu = checks.fused_relu(kernel, activation)
     channels, count = _batch_norm_checks(kernel, x, weight, training, [
         ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)])
     # a float in [0, 1], as PyTorch's functional batch_norm takes it (its module's None, a
@@ -114,7 +113,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
         lo = np.nan_to_num((mean - hi).astype(dtype), nan=0.0)
         terms = np.stack([hi, lo, scale.astype(dtype), shift.astype(dtype)])
     y = _affine_map(x, terms)
-    if activation is None:
+    if not relu:
         return y, hi, invstd.astype(dtype)
     return np.where(y < 0, dtype.type(0), y), hi, invstd.astype(dtype), terms
 

@@ -60,4 +60,6 @@ class Reptile(InnerLoop):
             for k, p in self.model.named_parameters():
                 p.data += epsilon * (mean_phi[k] / count - p.data)
                 p._bump_version()
-        return first_loss / (1 if self.task_batched else count)
+        # A task-batched support loss is already the sum of the T tasks' means (see support_loss),
+        # as the per-task losses added up are: either way, divide by the number of tasks.
+        return first_loss / count

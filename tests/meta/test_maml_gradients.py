@@ -4,7 +4,7 @@ import pytest
 
 import nnlite as nl
 from nnlite import nn
-from nnlite.meta import MAML, InnerLoop, MetaSGD, SinusoidTasks, sinusoid_mlp, task_batched_call
+from nnlite.meta import MAML, InnerLoop, MetaSGD, Reptile, SinusoidTasks, sinusoid_mlp, task_batched_call
 from nnlite.func import functional_call
 
 
@@ -95,6 +95,15 @@ def test_adaptation_leaves_the_model_alone_and_lowers_support_loss():
     assert after < 0.9 * start
     for p, b in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.data, b)
+
+
+@pytest.mark.parametrize("task_batched", [False, True])
+def test_reptile_step_returns_the_mean_support_loss_before_adapting(task_batched):
+    model, batch = _tiny(4)
+    expected = np.mean([float(nl.nn.functional.mse_loss(model(batch.support_x[t]), batch.support_y[t]).data)
+                        for t in range(3)])
+    got = Reptile(model, inner_lr=0.1, inner_steps=2, task_batched=task_batched).step(batch)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
 def test_metasgd_learning_rates_are_meta_parameters_with_gradients():

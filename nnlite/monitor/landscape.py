@@ -222,6 +222,23 @@ def random_direction(model, normalization="filter", ignore="biasbn", generator=N
     return direction
 
 
+def _direction_arrays(params, direction, which):
+    """``direction`` as float64 arrays of exactly the parameters' shapes (a smaller array would broadcast)."""
+    if not hasattr(direction, "items"):
+        raise TypeError(f"loss_landscape_2d: expected the {which} direction as a dict of arrays by parameter "
+                        f"name, got {type(direction).__name__}")
+    missing = [k for k in params if k not in direction]
+    if missing:
+        raise KeyError(f"loss_landscape_2d: the {which} direction must hold every parameter of the model; "
+                       f"missing {missing}")
+    arrays = {k: _as_array(direction[k]).astype(np.float64) for k in params}
+    for k, p in params.items():
+        if arrays[k].shape != p.shape:
+            raise ValueError(f"loss_landscape_2d: {k} has shape {p.shape} in the model but "
+                             f"{arrays[k].shape} in the {which} direction")
+    return arrays
+
+
 def loss_landscape_2d(model, loss_fn, batches, steps=21, span=1.0, normalization="filter", generator=None,
                       *, directions=None, ignore="biasbn"):
     r"""Loss over the plane :math:`\theta^* + \alpha\,\delta + \beta\,\eta` around the model (Li et al. 2018).
@@ -245,7 +262,8 @@ def loss_landscape_2d(model, loss_fn, batches, steps=21, span=1.0, normalization
     generator
         A :class:`nnlite.Generator` for the directions (default ``Generator(0)``).
     directions
-        Two direction dicts to use instead of random ones.
+        Two direction dicts to use instead of random ones, each with an array
+        (or Tensor) of the parameter's own shape for every parameter name.
     """
     steps = int(steps)
     if steps < 1 or steps % 2 == 0:
@@ -262,7 +280,7 @@ def loss_landscape_2d(model, loss_fn, batches, steps=21, span=1.0, normalization
     grid[steps // 2] = 0.0  # exactly zero, so the centre is the model itself
     params = dict(model.named_parameters())
     center = {k: p.data.astype(np.float64) for k, p in params.items()}
-    delta, eta = directions
+    delta, eta = (_direction_arrays(params, d, which) for d, which in zip(directions, ("first", "second")))
 
     def set_point(point):
         alpha, beta = point

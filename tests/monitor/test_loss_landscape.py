@@ -147,6 +147,22 @@ def test_bad_alphas_states_models_and_generators_are_named():
         random_direction(model, generator=5)
 
 
+def test_given_directions_must_match_every_parameter_shape():
+    model, batches = _model(), _batches()
+    good = random_direction(model, generator=nl.Generator(0))
+    # A row where a matrix is expected would broadcast into a plane the caller never asked for.
+    short = dict(good, **{"fc.weight": good["fc.weight"][0]})
+    with pytest.raises(ValueError, match=r"fc.weight has shape \(4, 48\) in the model but \(48,\) in the second"):
+        loss_landscape_2d(model, nn.functional.cross_entropy, batches, steps=3, directions=(good, short))
+    with pytest.raises(KeyError, match=r"first direction must hold every parameter.*missing \['conv.weight'"):
+        loss_landscape_2d(model, nn.functional.cross_entropy, batches, steps=3,
+                          directions=({k: v for k, v in good.items() if k != "conv.weight"}, good))
+    as_tensors = {k: nl.tensor(v) for k, v in good.items()}
+    same = loss_landscape_2d(model, nn.functional.cross_entropy, batches, steps=3, directions=(as_tensors, good))
+    plain = loss_landscape_2d(model, nn.functional.cross_entropy, batches, steps=3, directions=(good, good))
+    np.testing.assert_array_equal(same.loss, plain.loss)
+
+
 def test_a_landscape_needs_one_loss_per_point():
     from nnlite.monitor import LossLandscape
     with pytest.raises(ValueError, match=r"expected loss of shape \(3,\), one value per point, got \(4,\)"):

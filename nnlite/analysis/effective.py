@@ -36,7 +36,7 @@ import numpy as np
 from collections import OrderedDict
 
 from ._batches import mean_loss, trainable_parameters
-from .importance import _with_values, loss_after_removal, magnitude_importance
+from .importance import _checked_scores, _losses_after_removing, _with_values, magnitude_importance
 
 __all__ = ["effective_parameters", "sensitive_parameters", "effective_dimensionality"]
 
@@ -52,11 +52,12 @@ def effective_parameters(model, loss_fn, batches, threshold=0.01, scores=None):
     if not threshold >= 0:   # also refuses NaN, which no loss change would ever exceed
         raise ValueError(f"effective_parameters: threshold must be >= 0, got {threshold}")
     scores = magnitude_importance(model) if scores is None else scores
-    total = int(sum(np.size(s.data if hasattr(s, "data") else s) for s in scores.values()))
+    arrays = _checked_scores(model, scores, "effective_parameters")
+    total = sum(a.size for a in arrays.values())
     base = mean_loss(model, loss_fn, batches)
 
-    def acceptable(removed):
-        return loss_after_removal(model, loss_fn, batches, scores, [removed / total])[0] - base <= threshold
+    def acceptable(removed):   # a count, not a fraction: removed / total * total can floor to removed - 1
+        return _losses_after_removing(model, loss_fn, batches, arrays, [removed])[0] - base <= threshold
 
     low, high = 0, total   # removing `low` is acceptable; find the largest such number
     if acceptable(high):

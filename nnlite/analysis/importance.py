@@ -102,23 +102,47 @@ def removal_mask(scores, fraction):
     """
     if not 0 <= fraction <= 1:
         raise ValueError(f"removal_mask: fraction must be between 0 and 1, got {fraction}")
+    arrays = _score_arrays(scores, "removal_mask")
+    return _mask_lowest(arrays, int(fraction * sum(a.size for a in arrays.values())))
+
+
+def _score_arrays(scores, caller):
+    """``scores`` as float64 arrays, refused when they cannot be ranked."""
     if not hasattr(scores, "items"):
-        raise TypeError(f"removal_mask: expected scores as a mapping {{name: Tensor}}, got {type(scores).__name__}")
+        raise TypeError(f"{caller}: expected scores as a mapping {{name: Tensor}}, got {type(scores).__name__}")
     if not scores:
-        raise ValueError("removal_mask: expected at least one score, got an empty mapping")
+        raise ValueError(f"{caller}: expected at least one score, got an empty mapping")
     arrays = OrderedDict((name, np.asarray(s.data if isinstance(s, Tensor) else s, np.float64))
                          for name, s in scores.items())
     with_nan = [name for name, a in arrays.items() if np.isnan(a).any()]
     if with_nan:   # NaN has no place in the ranking: argsort would put it last, as the most important
-        raise ValueError(f"removal_mask: expected scores without NaN, got NaN in {with_nan}")
+        raise ValueError(f"{caller}: expected scores without NaN, got NaN in {with_nan}")
+    return arrays
+
+
+def _mask_lowest(arrays, count):
+    """The masks that remove the ``count`` lowest-scored entries of ``arrays``."""
     flat = np.concatenate([a.ravel() for a in arrays.values()])
     keep = np.ones(flat.size, bool)
-    keep[np.argsort(flat, kind="stable")[:int(fraction * flat.size)]] = False
+    keep[np.argsort(flat, kind="stable")[:count]] = False
     masks, start = OrderedDict(), 0
     for name, a in arrays.items():
         masks[name] = keep[start:start + a.size].reshape(a.shape)
         start += a.size
     return masks
+
+
+def _checked_scores(model, scores, caller):
+    """``scores`` as float64 arrays (see :func:`_score_arrays`), each naming a parameter of ``model``
+    and shaped like it."""
+    params = dict(model.named_parameters())
+    arrays = _score_arrays(scores, caller)
+    for name, s in arrays.items():
+        if name not in params or s.shape != tuple(params[name].shape):
+            given = "missing" if name not in params else f"shape {tuple(params[name].shape)}"
+            raise ValueError(f"{caller}: scores[{name!r}] has shape {s.shape}, but the model's parameter is "
+                             f"{given}; expected scores shaped like parameters from {list(params)[:6]}")
+    return arrays
 
 
 def _with_values(model, values, fn):
@@ -142,16 +166,24 @@ def loss_after_removal(model, loss_fn, batches, scores, fractions):
     scores alone to leave biases in place). The model's values are restored
     afterwards. Returns a float64 array, one loss per fraction.
     """
-    params = dict(model.named_parameters())
-    for name, s in scores.items():
-        shape = tuple(np.shape(s.data if isinstance(s, Tensor) else s))
-        if name not in params or shape != tuple(params[name].shape):
-            given = "missing" if name not in params else f"shape {tuple(params[name].shape)}"
-            raise ValueError(f"loss_after_removal: scores[{name!r}] has shape {shape}, but the model's parameter is "
-                             f"{given}; expected scores shaped like parameters from {list(params)[:6]}")
-    losses = []
+    arrays = _checked_scores(model, scores, "loss_after_removal")
+    total = sum(a.size for a in arrays.values())
     for f in fractions:
-        masks = removal_mask(scores, f)
+        if not 0 <= f <= 1:
+            raise ValueError(f"loss_after_removal: fractions must be between 0 and 1, got {f}")
+    return _losses_after_removing(model, loss_fn, batches, arrays, [int(f * total) for f in fractions])
+
+
+def _losses_after_removing(model, loss_fn, batches, arrays, counts):
+    """The mean loss after zeroing the ``count`` lowest-scored entries of ``arrays``, for each count.
+
+    The counts are exact: a count turned into a fraction and back can lose one
+    (29 / 100 * 100 is 28.999..., whose floor is 28).
+    """
+    params = dict(model.named_parameters())
+    losses = []
+    for count in counts:
+        masks = _mask_lowest(arrays, count)
         zeroed = {name: np.where(mask, params[name].data, 0) for name, mask in masks.items()}
         losses.append(_with_values(model, zeroed, lambda: mean_loss(model, loss_fn, batches)))
     return np.array(losses)

@@ -97,6 +97,17 @@ def test_effective_parameters_and_dimensionality():
     assert effective_dimensionality([-5.0, 3.0], alpha=1.0) == pytest.approx(0.75)
 
 
+def test_effective_parameters_removes_the_count_it_tries():
+    # y = w . x on x = 1 with w = 1..100: removing the k smallest weights changes the output by
+    # k(k+1)/2, so a threshold between 28's and 29's loss keeps exactly 100 - 28 weights. The
+    # bisection tries 29, which as the fraction 29 / 100 removed only 28 (29 / 100 * 100 < 29).
+    model = nn.Linear(100, 1, bias=False).double()
+    model.weight.data[...] = np.arange(1.0, 101.0)
+    batch = (nl.ones(1, 100).double(), nl.tensor([[5050.0]]))
+    threshold = (28 * 29 / 2) ** 2 + 1
+    assert effective_parameters(model, F.mse_loss, batch, threshold=threshold) == 72
+
+
 def test_sensitive_parameters_of_least_squares_match_the_closed_form():
     rng = np.random.default_rng(6)
     X = rng.standard_normal((200, 6)) * np.array([1.0, 0.1, 2.0, 0.5, 0.01, 1.0])

@@ -12,7 +12,7 @@ Tag names, a stable contract, with every step counted in optimizer steps:
 
 * ``train/loss`` (each step's batch loss), ``train/accuracy`` (per epoch),
   ``val/loss``, ``val/accuracy`` (per epoch, with a validation loader),
-  ``lr`` (each step);
+  ``lr`` (the learning rate each step used, at that step);
 * ``params/<name>`` and ``grads/<name>`` — histograms of each parameter's
   values and of its gradient, ``<name>`` as in ``named_parameters()``;
 * ``weights/<name>`` — convolution filters and embedding matrices as images.
@@ -94,6 +94,7 @@ class TensorBoardLogger(Callback):
         self.writer = _summary_writer()(self.logdir, flush_secs=flush_secs)
         self.histograms, self.images, self.bins = histograms, images, bins
         self._batches_left = None
+        self._step_lr = None
 
     # ------------------------------------------------------------ by hand --
     def add_scalar(self, tag, value, step):
@@ -145,6 +146,9 @@ class TensorBoardLogger(Callback):
 
     def on_batch_end(self, state):
         self.add_scalar("train/loss", state.batch_loss, state.step + 1)
+        # Read before the step: a per-batch scheduler changes the rate right after it, and
+        # the value then would be the next step's.
+        self._step_lr = state.lr()
         if self._batches_left is None:
             return
         self._batches_left -= 1
@@ -153,7 +157,7 @@ class TensorBoardLogger(Callback):
             self.log_gradients(state.model, state.step + 1)
 
     def on_step_end(self, state):
-        self.add_scalar("lr", state.lr(), state.step)
+        self.add_scalar("lr", self._step_lr, state.step)
 
     def on_epoch_end(self, state, logs):
         for key, tag in (("train_accuracy", "train/accuracy"), ("val_loss", "val/loss"),

@@ -53,6 +53,22 @@ def test_fit_writes_the_contract_tags(tmp_path):
     assert len(acc.Histograms("params/0.weight")) == 3 and len(acc.Histograms("grads/2.bias")) == 3
 
 
+def test_lr_at_each_step_is_the_rate_that_step_used(tmp_path):
+    # A per-batch scheduler changes the rate right after each step; the rate logged at step
+    # k is the one step k took, 1 / k here, starting with the optimizer's own lr.
+    pytest.importorskip("tensorboardX")
+    model = _model()
+    optimizer = nl.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = nl.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (step + 1))
+    logger = TensorBoardLogger(tmp_path, histograms=False, images=False)
+    fit(model, nn.functional.cross_entropy, optimizer, nl.data.DataLoader(_data(), batch_size=16), epochs=2,
+        scheduler=scheduler, scheduler_step="batch", callbacks=[logger], progress=False)
+    logger.close()
+    logged = _events(tmp_path).Scalars("lr")
+    assert [e.step for e in logged] == list(range(1, 9))
+    np.testing.assert_allclose([e.value for e in logged], [1.0 / k for k in range(1, 9)], rtol=1e-6)
+
+
 def test_histogram_buckets_equal_numpys_histogram(tmp_path):
     pytest.importorskip("tensorboardX")
     model = _model()

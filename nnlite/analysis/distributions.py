@@ -121,7 +121,10 @@ def update_ratios(model, before):
     for name, p in named:
         if name not in before:
             continue  # a parameter added after the snapshot has no earlier value to compare with
-        old = before[name]
+        old = np.asarray(before[name])
+        if old.shape != tuple(p.shape):   # another shape would broadcast into a wrong difference, or fail inside
+            raise ValueError(f"update_ratios: the snapshot of {name!r} has shape {old.shape}, the parameter "
+                             f"{tuple(p.shape)}; expected a parameter_snapshot of this model")
         step = float(np.linalg.norm(p.data.astype(np.float64) - old))
         norm = float(np.linalg.norm(old))
         out[name] = step / norm if norm > 0 else (float("inf") if step > 0 else 0.0)

@@ -87,8 +87,14 @@ def hessian_vector_product(model, loss_fn, batches, vector):
     missing = [name for name, _ in hessian.named if name not in vector]
     if missing:
         raise KeyError(f"hessian_vector_product: vector has no entry for {missing}")
-    flat = np.concatenate([np.asarray(vector[name].data if isinstance(vector[name], Tensor) else vector[name],
-                                      np.float64).ravel() for name, _ in hessian.named])
+    pieces = [np.asarray(vector[name].data if isinstance(vector[name], Tensor) else vector[name], np.float64)
+              for name, _ in hessian.named]
+    # Entries of the right total length but other shapes (a transposed weight) would be split silently.
+    for (name, p), piece in zip(hessian.named, pieces):
+        if piece.shape != tuple(p.shape):
+            raise ValueError(f"hessian_vector_product: vector[{name!r}] must have the parameter's shape "
+                             f"{tuple(p.shape)}, got {piece.shape}")
+    flat = np.concatenate([piece.ravel() for piece in pieces])
     return {name: Tensor(piece.astype(p.dtype))
             for (name, p), piece in zip(hessian.named, hessian.split(hessian(flat)))}
 

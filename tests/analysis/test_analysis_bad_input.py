@@ -93,6 +93,18 @@ def test_snapshot_and_vector_must_be_mappings():
         hessian_vector_product(model, F.cross_entropy, _batch(), np.zeros(15))
 
 
+def test_snapshot_and_vector_entries_must_have_the_parameters_shapes():
+    # Shapes that broadcast (a snapshot row) or hold the same number of entries (a transposed
+    # weight) gave numbers for the wrong parameters instead of an error.
+    from nnlite.analysis import hessian_vector_product
+    model = nn.Linear(4, 3)
+    with pytest.raises(ValueError, match=r"snapshot of 'weight' has shape \(4,\), the parameter \(3, 4\)"):
+        update_ratios(model, {"weight": np.zeros(4), "bias": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"vector\['weight'\] must have the parameter's shape \(3, 4\), "
+                                         r"got \(4, 3\)"):
+        hessian_vector_product(model, F.cross_entropy, _batch(), {"weight": np.ones((4, 3)), "bias": np.ones(3)})
+
+
 def test_a_batch_without_samples_is_named():
     from nnlite.analysis import mean_gradient, per_sample_gradients
     x, y = _batch()

@@ -33,6 +33,7 @@ from .nn.conv import Conv2d
 from .nn.fusion import ConvReLU2d, LinearReLU
 from .nn.linear import Linear
 from .nn.lora import LoRALinear, add_lora, merge_lora
+from .random import get_rng_state, set_rng_state
 
 __all__ = ["low_rank", "low_rank_error", "singular_values", "rank_for_energy", "remove_pruned_units",
            "LoRALinear", "add_lora", "merge_lora"]
@@ -113,17 +114,30 @@ def low_rank(layer, rank=None, energy=None):
     second_w = (u[:, :rank] * root[None, :]).astype(w.dtype)
     has_bias = layer.bias is not None
     if isinstance(layer, Linear):
-        first = Linear(layer.in_features, rank, bias=False, dtype=w.dtype)
-        second = _with_relu_of(layer)(rank, layer.out_features, bias=has_bias, dtype=w.dtype)
+        first, second = _built_without_drawing(lambda: (
+            Linear(layer.in_features, rank, bias=False, dtype=w.dtype),
+            _with_relu_of(layer)(rank, layer.out_features, bias=has_bias, dtype=w.dtype)))
     else:
-        first = Conv2d(layer.in_channels, rank, layer.kernel_size, stride=layer.stride, padding=layer.padding,
-                       dilation=layer.dilation, bias=False, padding_mode=layer.padding_mode, dtype=w.dtype)
-        second = _with_relu_of(layer)(rank, layer.out_channels, 1, bias=has_bias, dtype=w.dtype)
+        first, second = _built_without_drawing(lambda: (
+            Conv2d(layer.in_channels, rank, layer.kernel_size, stride=layer.stride, padding=layer.padding,
+                   dilation=layer.dilation, bias=False, padding_mode=layer.padding_mode, dtype=w.dtype),
+            _with_relu_of(layer)(rank, layer.out_channels, 1, bias=has_bias, dtype=w.dtype)))
     first.weight.data[...] = first_w.reshape(first.weight.shape)
     second.weight.data[...] = second_w.reshape(second.weight.shape)
     if has_bias:
         second.bias.data[...] = layer.bias.data
     return Sequential(first, second)
+
+
+def _built_without_drawing(make):
+    """``make()``: layers whose initial weights are overwritten at once, so they are drawn with the
+    global generator's state put back afterwards. Compressing a layer then leaves every later
+    random number (dropout masks, data order, the next layer's weights) as it would have been."""
+    state = get_rng_state()
+    try:
+        return make()
+    finally:
+        set_rng_state(state)
 
 
 def _with_relu_of(layer):
@@ -169,8 +183,9 @@ def remove_pruned_units(layer, next_layer, activation=_relu):
     next_weight = getattr(next_layer, "weight").data
     keep = np.flatnonzero(np.any(weight != 0, axis=1))
     gone = np.setdiff1d(np.arange(layer.out_features), keep)
-    first = _with_relu_of(layer)(layer.in_features, len(keep), bias=layer.bias is not None, dtype=weight.dtype)
-    second = _with_relu_of(next_layer)(len(keep), next_layer.out_features, bias=True, dtype=weight.dtype)
+    first, second = _built_without_drawing(lambda: (
+        _with_relu_of(layer)(layer.in_features, len(keep), bias=layer.bias is not None, dtype=weight.dtype),
+        _with_relu_of(next_layer)(len(keep), next_layer.out_features, bias=True, dtype=weight.dtype)))
     first.weight.data[...] = weight[keep]
     second.weight.data[...] = next_weight[:, keep]
     folded = np.zeros(next_layer.out_features, np.float64)

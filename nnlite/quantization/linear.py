@@ -25,6 +25,7 @@ import numpy as np
 
 from .._kernels import K
 from ..nn import functional as F
+from ..nn.fusion import _rebuilt
 from ..nn.linear import Linear
 from ..nn.module import Module
 from ..parameter import Buffer
@@ -184,11 +185,10 @@ class QATLinear(Linear):
 
     @classmethod
     def from_float(cls, linear):
-        qat = cls(linear.in_features, linear.out_features, linear.bias is not None, dtype=linear.weight.dtype)
-        qat.weight = linear.weight
-        if linear.bias is not None:
-            qat.bias = linear.bias
-        return qat
+        """A QATLinear holding ``linear``'s own parameters, in its training mode. The initial weights
+        its constructor makes are discarded, and drawn without using up the global generator."""
+        return _rebuilt(linear, lambda: cls(linear.in_features, linear.out_features, linear.bias is not None,
+                                            dtype=linear.weight.dtype))
 
     def forward(self, input):
         x = self.input_fake_quant(input)

@@ -97,3 +97,18 @@ def test_remove_pruned_units_keeps_a_fused_relu():
     assert (type(small_a), type(small_b)) == (nn.LinearReLU, nn.LinearReLU)
     x = nl.randn(4, 8, dtype="float64")
     np.testing.assert_allclose(small_b(small_a(x)).data, b(a(x)).data, atol=1e-12)
+
+
+def test_compressing_a_layer_draws_no_random_numbers():
+    """The factor layers' constructors make initial weights that are overwritten at once: drawing
+    them from the global generator would change every later random number (dropout, data order)."""
+    layer, following = nn.Linear(8, 6), nn.Linear(6, 3)
+    layer.weight.data[2] = 0
+    conv = nn.Conv2d(3, 4, 3)
+    state = nl.random.get_rng_state()
+    expected = nl.randn(5).data
+    for compress in (lambda: nl.compress.low_rank(layer, rank=2), lambda: nl.compress.low_rank(conv, rank=2),
+                     lambda: nl.compress.remove_pruned_units(layer, following)):
+        nl.random.set_rng_state(state)
+        compress()
+        np.testing.assert_array_equal(nl.randn(5).data, expected)

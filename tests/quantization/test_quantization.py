@@ -405,3 +405,15 @@ def test_reduce_range_quantizes_activations_to_7_bits(backend):
         Q.QuantizedLinear(4, 2, dynamic=False, reduce_range=True)
     with pytest.raises(ValueError, match="reduce_range applies to dtype=nl.qint8 only"):
         Q.quantize_dynamic(model, dtype=nl.float16, reduce_range=True)
+
+
+def test_prepare_qat_draws_no_random_numbers_and_keeps_the_layers_mode():
+    """QATLinear.from_float discards its constructor's initial weights: drawing them from the global
+    generator would change every later random number (dropout, data order)."""
+    model = nl.nn.Sequential(nl.nn.Linear(4, 3), nl.nn.ReLU(), nl.nn.Linear(3, 2)).eval()
+    state = nl.random.get_rng_state()
+    expected = nl.randn(5).data
+    nl.random.set_rng_state(state)
+    qat = Q.prepare_qat(model)
+    np.testing.assert_array_equal(nl.randn(5).data, expected)
+    assert isinstance(qat[0], Q.QATLinear) and not any(m.training for m in qat.modules())

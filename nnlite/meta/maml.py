@@ -60,8 +60,9 @@ class InnerLoop:
         if not 0 < inner_lr < math.inf or inner_steps < 1 or int(inner_steps) != inner_steps:
             raise ValueError(f"{type(self).__name__}: inner_lr must be a finite number > 0 and inner_steps an "
                              f"integer >= 1, got inner_lr={inner_lr}, inner_steps={inner_steps}")
-        if not any(True for _ in model.parameters()):
-            raise ValueError(f"{type(self).__name__}: {type(model).__name__} has no parameters to adapt")
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError(f"{type(self).__name__}: {type(model).__name__} has no parameters to adapt "
+                             "(none with requires_grad=True)")
         self.model, self.inner_lr, self.inner_steps = model, float(inner_lr), int(inner_steps)
         self.loss_fn, self.task_batched = loss_fn, bool(task_batched)
 
@@ -72,8 +73,12 @@ class InnerLoop:
         return functional_call(self.model, parameters, (x,))
 
     def initial_parameters(self, num_tasks=None):
-        """The model's own parameters by name (one broadcast copy per task when task-batched)."""
-        params = dict(self.model.named_parameters())
+        """The model's own trainable parameters by name (one broadcast copy per task when task-batched).
+
+        Frozen parameters (``requires_grad=False``) are not adapted: the forward
+        pass reads the model's own.
+        """
+        params = {k: p for k, p in self.model.named_parameters() if p.requires_grad}
         if self.task_batched:
             params = {k: p.expand((num_tasks,) + p.shape) for k, p in params.items()}
         return params

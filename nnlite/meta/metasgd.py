@@ -25,7 +25,7 @@ __all__ = ["MetaSGD"]
 
 
 class MetaSGD(MAML):
-    """MAML with a learned per-entry inner learning rate for every parameter (initialised to ``inner_lr``).
+    """MAML with a learned per-entry inner learning rate for every trainable parameter (initialised to ``inner_lr``).
 
     >>> import nnlite as nl
     >>> from nnlite.meta import MetaSGD
@@ -39,6 +39,8 @@ class MetaSGD(MAML):
         super().__init__(model, inner_lr, inner_steps, first_order, loss_fn, task_batched)
         self.inner_lrs = {}
         for name, p in model.named_parameters():
+            if not p.requires_grad:   # a frozen parameter is not adapted, so it has no inner rate
+                continue
             rate = Parameter(empty(p.shape, dtype=p.dtype), kind="meta", name=f"inner_lr.{name}")
             init.constant_(rate, inner_lr)
             self.inner_lrs[name] = rate

@@ -42,7 +42,7 @@ class Reptile(InnerLoop):
     def step(self, batch, outer_lr=None):
         """One Reptile meta-step on ``batch``; returns the mean support loss before adapting."""
         epsilon = self.outer_lr if outer_lr is None else _outer_lr(outer_lr)
-        names = [k for k, _ in self.model.named_parameters()]
+        names = [k for k, p in self.model.named_parameters() if p.requires_grad]   # frozen ones stay as they are
         mean_phi = {k: 0.0 for k in names}
         count, first_loss = 0, 0.0
         for support_x, support_y, _, _ in self._per_task(batch):
@@ -58,6 +58,8 @@ class Reptile(InnerLoop):
             count += tasks
         with no_grad():
             for k, p in self.model.named_parameters():
+                if k not in mean_phi:
+                    continue
                 p.data += epsilon * (mean_phi[k] / count - p.data)
                 p._bump_version()
         # A task-batched support loss is already the sum of the T tasks' means (see support_loss),

@@ -106,6 +106,28 @@ def test_reptile_step_returns_the_mean_support_loss_before_adapting(task_batched
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("task_batched", [False, True])
+def test_frozen_parameters_are_neither_adapted_nor_moved(task_batched):
+    model, batch = _tiny(5)
+    model[0].weight.requires_grad_(False)
+    frozen = model[0].weight.data.copy()
+    maml = MAML(model, inner_lr=0.3, inner_steps=2, task_batched=task_batched)
+    maml.meta_loss(batch).backward()
+    assert model[0].weight.grad is None
+    analytic = np.concatenate([p.grad.data.ravel() for p in model.parameters() if p.requires_grad])
+    numeric = _central_differences(model, lambda: maml.meta_loss(batch))
+    trainable = np.concatenate([np.full(p.data.size, p.requires_grad) for p in model.parameters()])
+    np.testing.assert_allclose(analytic, numeric[trainable], rtol=1e-6, atol=1e-9)
+    assert set(MetaSGD(model).inner_lrs) == {"0.bias", "2.weight", "2.bias"}
+    before = model[2].weight.data.copy()
+    Reptile(model, inner_lr=0.1, inner_steps=2, task_batched=task_batched).step(batch)
+    np.testing.assert_array_equal(model[0].weight.data, frozen)
+    assert not np.array_equal(model[2].weight.data, before)
+    model.requires_grad_(False)
+    with pytest.raises(ValueError, match=r"Sequential has no parameters to adapt \(none with requires_grad=True\)"):
+        MAML(model)
+
+
 def test_metasgd_learning_rates_are_meta_parameters_with_gradients():
     model, batch = _tiny(2)
     learner = MetaSGD(model, inner_lr=0.1)

@@ -67,16 +67,13 @@ def predict_logits(model, loader):
     """``(logits, labels)`` as NumPy arrays over ``loader``, in eval mode and without gradients."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"predict_logits: expected an nn.Module, got {type(model).__name__}")
-    was_training = model.training
-    model.eval()
+    from .analysis._batches import modes_kept
     logits, labels = [], []
-    try:
-        with no_grad():
-            for inputs, targets in loader:
-                logits.append(_array(model(inputs)))
-                labels.append(_array(targets))
-    finally:
-        model.train(was_training)
+    with modes_kept(model), no_grad():
+        model.eval()
+        for inputs, targets in loader:
+            logits.append(_array(model(inputs)))
+            labels.append(_array(targets))
     return np.concatenate(logits), np.concatenate(labels)
 
 

@@ -29,8 +29,9 @@ way down to its minimum): before that, the curve is flat and its wiggles are
 batch-to-batch noise, whose local slopes can be as steep as the real descent.
 
 The test is a measurement, not training: afterwards the model's parameters and
-buffers, the optimizer's state and hyperparameters, the data loader's position
-and the random generator are put back exactly as they were, bit for bit.
+buffers, every module's training or eval mode, the optimizer's state and
+hyperparameters, the data loader's position and the random generator are put
+back exactly as they were, bit for bit.
 """
 import copy
 import math
@@ -156,7 +157,7 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
     avg, best = 0.0, math.inf
     ratio = (end_lr / start_lr) ** (1.0 / (num_iters - 1))
     try:
-        model.train()
+        model.train()   # every sub-module's own mode comes back in _restore
         batches = iter(loader)
         for k in range(num_iters):
             try:
@@ -197,7 +198,7 @@ def _save(model, optimizer, loader):
     tensors = [(t, t.data.copy()) for t in list(model.parameters()) + list(model.buffers())]
     grads = [(p, None if p.grad is None else p.grad.data.copy()) for p in model.parameters()]
     return {
-        "tensors": tensors, "grads": grads, "training": model.training,
+        "tensors": tensors, "grads": grads, "modes": [(m, m.training) for m in model.modules()],
         # state_dict() copies; loading it back also empties the state of parameters that had
         # none before (a fresh optimizer), so the sweep's moments do not survive it.
         "optimizer": copy.deepcopy(optimizer.state_dict()),
@@ -217,7 +218,8 @@ def _restore(model, optimizer, loader, saved):
         else:
             p.grad = Tensor(grad)
     optimizer.load_state_dict(saved["optimizer"])
-    model.train(saved["training"])
+    for module, mode in saved["modes"]:   # parents before children: each child's own mode is set last
+        module.train(mode)
     _set_loader_position(loader, saved["loader"])
     set_rng_state(saved["rng"])
 

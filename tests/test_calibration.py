@@ -110,3 +110,12 @@ def test_empty_non_finite_and_non_probability_scores_are_refused():
         cal.fit_temperature(logits, labels, steps=-1)
     with pytest.raises(TypeError, match="predict_logits: expected an nn.Module, got ndarray"):
         cal.predict_logits(np.zeros(3), [(nl.zeros(1, 2), nl.tensor([0]))])
+
+
+def test_predict_logits_puts_back_every_layers_own_mode():
+    # model.train(was_training) would switch a BatchNorm kept in eval mode inside a training model
+    # back to training mode, where its running statistics move with every batch.
+    model = nl.nn.Sequential(nl.nn.Linear(3, 4), nl.nn.BatchNorm1d(4), nl.nn.Linear(4, 2))
+    model[1].eval()
+    cal.predict_logits(model, [(nl.randn(5, 3), nl.tensor([0, 1, 0, 1, 0]))])
+    assert [m.training for m in model.modules()] == [True, True, False, True]

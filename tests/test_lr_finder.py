@@ -144,3 +144,13 @@ def test_the_reported_curve_is_a_centred_smoothing_of_the_batch_losses():
     steps = np.arange(len(raw))
     weights = np.exp(-0.5 * ((steps[:, None] - steps[None, :]) / 2.0) ** 2)   # sigma: 4% of 50 steps
     np.testing.assert_allclose(result.losses, weights @ raw / weights.sum(axis=1), rtol=1e-12)
+
+
+def test_a_sub_module_kept_in_eval_mode_stays_in_it():
+    # A frozen BatchNorm in eval mode inside a training model: model.train(True) afterwards would
+    # switch it to training mode, where its running statistics move with every batch.
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    model[1].eval()
+    nl.train.lr_finder(model, F.cross_entropy, DataLoader(_problem(), batch_size=64), num_iters=10)
+    assert [m.training for m in model.modules()] == [True, True, False, True, True]

@@ -59,12 +59,10 @@ class EWC:
     def consolidate(self, loss_fn, batches):
         """Compute the Fisher diagonal of ``loss_fn`` on ``batches`` at the current θ and anchor θ there."""
         from ..analysis import fisher_diagonal
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        from ..analysis._batches import modes_kept
+        with modes_kept(self.model):
+            self.model.eval()
             fisher = {name: f.data.copy() for name, f in fisher_diagonal(self.model, loss_fn, batches).items()}
-        finally:
-            self.model.train(was_training)
         optimum = {name: p.data.copy() for name, p in self.model.named_parameters() if name in fisher}
         if self.mode == "online" and self.anchors:
             old_fisher, _ = self.anchors[0]

@@ -207,3 +207,12 @@ def test_reservoir_refuses_rows_it_cannot_hold():
     with pytest.raises(ValueError, match=r"field 1 holds rows of shape \(\) and dtype int64, got shape \(\) and "
                                          r"dtype float64"):
         buffer.add(np.zeros((3, 2), np.float32), np.full(3, 0.5))   # 0.5 was stored as label 0
+
+
+def test_ewc_consolidate_puts_back_every_layers_own_mode():
+    # model.train(was_training) would switch a BatchNorm kept in eval mode inside a training model
+    # back to training mode, where its running statistics move with every batch.
+    model = nl.nn.Sequential(nl.nn.Linear(3, 4), nl.nn.BatchNorm1d(4), nl.nn.Linear(4, 2)).double()
+    model[1].eval()
+    continual.EWC(model, ewc_lambda=1.0).consolidate(F.cross_entropy, _fisher_batch())
+    assert [m.training for m in model.modules()] == [True, True, False, True]

@@ -89,8 +89,16 @@ class _SyncBatchNormFunction(Function):
 def sync_batch_norm(input, weight=None, bias=None, eps=1e-5):
     """Normalise ``input`` ``(N, C, *)`` per channel with the statistics of every rank's batch.
 
-    Returns ``(output, mean, var)``: the global batch mean and biased variance
-    per channel (float64), for updating running statistics.
+    Returns ``(output, mean, var, count)``: the global batch mean and biased
+    variance per channel (float64) and the number of values per channel over
+    all ranks, from which running statistics are updated (the unbiased
+    variance is ``var * count / (count - 1)``).
+
+    >>> import nnlite as nl
+    >>> x = nl.tensor([[1.0, 10.0], [3.0, 30.0]])
+    >>> out, mean, var, count = nl.distributed.sync_batch_norm(x)   # a world of one: BatchNorm's statistics
+    >>> mean.tolist(), var.tolist(), float(count)
+    ([2.0, 20.0], [1.0, 100.0], 2.0)
     """
     if input.ndim < 2:
         raise ValueError(f"sync_batch_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")

@@ -202,6 +202,15 @@ def test_sync_batch_norm_alone_is_batch_norm_and_passes_gradcheck():
     assert gradcheck(lambda x, w, b: dist.sync_batch_norm(x, w, b)[0], [x, w, b])
 
 
+@pytest.mark.parametrize("module", ["process_group", "data_parallel", "sampler", "sync_batchnorm"])
+def test_docstring_examples(module):
+    import doctest
+    mod = importlib.import_module(f"nnlite.distributed.{module}")
+    nl.manual_seed(0)
+    result = doctest.testmod(mod, extraglobs={"nl": nl}, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_convert_sync_batchnorm_keeps_tensors_and_keys():
     model = nl.nn.Sequential(nl.nn.Conv2d(1, 2, 3), nl.nn.BatchNorm2d(2), nl.nn.ReLU())
     bn, keys = model[1], list(model.state_dict())

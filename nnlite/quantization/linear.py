@@ -187,6 +187,14 @@ class QATLinear(Linear):
     def from_float(cls, linear):
         """A QATLinear holding ``linear``'s own parameters, in its training mode. The initial weights
         its constructor makes are discarded, and drawn without using up the global generator."""
+        if not isinstance(linear, Linear):
+            raise TypeError(f"{cls.__name__}.from_float: expected an nn.Linear, got {type(linear).__name__}")
+        if "weight" not in linear._parameters:
+            # A pruned (or parametrized) weight is computed from other tensors before each call; the
+            # QAT layer would hold them but train its own constructor's weight.
+            raise ValueError(f"{cls.__name__}.from_float: expected a Linear whose weight is a parameter, got one "
+                             f"whose weight is computed (its parameters: {list(linear._parameters)}); make it a "
+                             f"parameter first (nn.utils.prune.remove(layer, 'weight') for a pruned layer)")
         return _rebuilt(linear, lambda: cls(linear.in_features, linear.out_features, linear.bias is not None,
                                             dtype=linear.weight.dtype))
 

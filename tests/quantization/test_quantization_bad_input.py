@@ -93,3 +93,18 @@ def test_fuse_and_from_float_name_what_they_were_given():
         fuse_modules(np.zeros(3), [["0", "1"]])
     with pytest.raises(TypeError, match="QuantizedLinear.from_float: expected an nn.Linear, got ReLU"):
         QuantizedLinear.from_float(nl.nn.ReLU())
+
+
+def test_prepare_qat_refuses_a_pruned_linear():
+    # Its weight is computed from weight_orig and weight_mask before each call: the QAT layer
+    # would hold those but train its own constructor's random weight.
+    from nnlite.nn.utils import prune
+    model = nl.nn.Sequential(nl.nn.Linear(4, 6), nl.nn.ReLU(), nl.nn.Linear(6, 2))
+    prune.l1_unstructured(model[0], "weight", amount=0.5)
+    with pytest.raises(ValueError, match=r"QATLinear.from_float: expected a Linear whose weight is a parameter, "
+                                         r"got one whose weight is computed \(its parameters: \['bias', "
+                                         r"'weight_orig'\]\); make it a parameter first"):
+        nl.quantization.prepare_qat(model)
+    prune.remove(model[0], "weight")
+    x = nl.randn(3, 4)
+    np.testing.assert_allclose(nl.quantization.prepare_qat(model)(x).detach().numpy(), model(x).detach().numpy(), atol=0.1)

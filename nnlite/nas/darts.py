@@ -227,7 +227,8 @@ class BilevelSearch:
     ``weight_optimizer`` holds ``model.weights()``, ``arch_optimizer``
     ``model.arch_parameters()`` (the paper: SGD with momentum and Adam
     lr 3e-4). With ``second_order=True`` the look-ahead step size ``xi``
-    defaults to the weight optimizer's learning rate, as in the paper, and the
+    defaults to the weight optimizer's learning rate at each step, as in the
+    paper (a schedule that lowers the rate shortens the look-ahead too), and the
     finite-difference step is ``epsilon`` divided by the norm of the
     validation gradient (the paper's 0.01).
     ``latency`` (one cost per operation, as
@@ -256,12 +257,17 @@ class BilevelSearch:
                              f"got {latency}")
         self.model, self.weight_optimizer, self.arch_optimizer = model, weight_optimizer, arch_optimizer
         self.second_order = bool(second_order)
-        self.xi = float(weight_optimizer.param_groups[0]["lr"] if xi is None else xi)
+        self._xi = None if xi is None else float(xi)
         self.epsilon = float(epsilon)
         self.latency = None if latency is None else np.asarray(latency, dtype=np.float64)
         self.latency_weight, self.loss_fn = float(latency_weight), loss_fn
         self._weight_names = [k for k, p in model.named_parameters() if p.kind != "architecture"]
         self._arch_names = [k for k, p in model.named_parameters() if p.kind == "architecture"]
+
+    @property
+    def xi(self):
+        """The look-ahead step size: the one given, else the weight optimizer's learning rate now."""
+        return float(self.weight_optimizer.param_groups[0]["lr"]) if self._xi is None else self._xi
 
     def expected_latency(self):
         """:math:`\\sum_e \\mathrm{softmax}(\\alpha_e) \\cdot t`, differentiable in alpha (None without a table)."""
@@ -298,11 +304,12 @@ class BilevelSearch:
     def _unrolled_objective(self, train_batch, x_val, y_val):
         """L_val(w', alpha) - xi/(2 eps) (L_train(w+, alpha) - L_train(w-, alpha)), weights as constants."""
         x_train, y_train = train_batch
+        xi = self.xi
         alpha_fixed = self._frozen_architecture()
         leaves = {k: v.detach().requires_grad_() for k, v in self._frozen_weights().items()}
         g_train = grad(self._loss({**leaves, **alpha_fixed}, x_train, y_train), list(leaves.values()))
         with no_grad():
-            ahead = {k: (w - self.xi * g).detach() for (k, w), g in zip(leaves.items(), g_train)}
+            ahead = {k: (w - xi * g).detach() for (k, w), g in zip(leaves.items(), g_train)}
         for w in ahead.values():
             w.requires_grad_()
         val = self._loss(ahead, x_val, y_val)                      # alpha is live here
@@ -314,7 +321,7 @@ class BilevelSearch:
             w_minus = {k: (w.detach() - eps * g).detach() for (k, w), g in zip(leaves.items(), v)}
         # Differentiating this difference with respect to alpha gives the paper's equation 8.
         difference = self._loss(w_plus, x_train, y_train) - self._loss(w_minus, x_train, y_train)
-        return val - difference * (self.xi / (2 * eps))
+        return val - difference * (xi / (2 * eps))
 
     def step(self, train_batch, val_batch):
         """One architecture step, then one weight step; returns ``{"train_loss", "architecture_loss"}``."""

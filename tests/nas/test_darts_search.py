@@ -68,6 +68,17 @@ def test_second_order_architecture_gradient_matches_exact_unrolled_gradient():
     assert np.abs(exact - first_order).max() > 1e-5   # the second-order term is really there
 
 
+def test_look_ahead_step_follows_the_weight_learning_rate_as_it_is_scheduled():
+    net, search, (train, val) = _setup(second_order=True, seed=2)
+    net.eval()
+    fixed = BilevelSearch(net, search.weight_optimizer, search.arch_optimizer, second_order=True, xi=0.004)
+    for group in search.weight_optimizer.param_groups:   # what a schedule does between steps
+        group["lr"] = 0.004
+    assert search.xi == 0.004
+    np.testing.assert_array_equal(search.architecture_loss(train, val).data,
+                                  fixed.architecture_loss(train, val).data)
+
+
 def test_genotype_rule_keeps_two_strongest_non_zero_edges_per_node():
     steps = 3
     alpha = np.zeros((6, len(PRIMITIVES)))   # edges: 0>1, 0>2, 1>2, 0>3, 1>3, 2>3

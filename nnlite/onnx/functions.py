@@ -118,6 +118,7 @@ def outline_groups(builder, tags, groups, graph_inputs, graph_outputs, opset):
     helper = builder.helper
     nodes, tags = list(builder.nodes), [set(t) for t in tags]
     functions, by_body = [], {}
+    call_names = set()   # ONNX wants node names unique; a layer called twice makes two calls
     initializers = {i.name for i in builder.initializers}
     available = set(graph_inputs) | initializers
     # innermost first: a group inside another has fewer operations
@@ -153,7 +154,10 @@ def outline_groups(builder, tags, groups, graph_inputs, graph_outputs, opset):
             function = helper.make_function(DOMAIN, name, formal_in, formal_out, body,
                                             [helper.make_opsetid("", opset), helper.make_opsetid(DOMAIN, 1)])
             function.doc_string = f"nnlite {kind}, first traced as {groups[index].name}"
-        call = helper.make_node(name, inputs, outputs, domain=DOMAIN, name=groups[index].name)
+        call_name, k = groups[index].name, 1
+        while call_name in call_names:
+            call_name, k = f"{groups[index].name}_{k}", k + 1
+        call = helper.make_node(name, inputs, outputs, domain=DOMAIN, name=call_name)
         outer = set.intersection(*(tags[i] for i in members)) - {index}
         kept = [(n, t) for i, (n, t) in enumerate(zip(nodes, tags)) if i not in member_set] + [(call, outer)]
         order = _topological([n for n, _ in kept], available)
@@ -164,6 +168,7 @@ def outline_groups(builder, tags, groups, graph_inputs, graph_outputs, opset):
         if new_function:
             by_body[key] = name
             functions.append(function)
+        call_names.add(call_name)
         tag_of = {id(n): t for n, t in kept}
         nodes, tags = order, [tag_of[id(n)] for n in order]
     return nodes, functions

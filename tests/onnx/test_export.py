@@ -126,6 +126,24 @@ def test_a_lone_attention_layer_is_one_node(tmp_path):
     assert [n.op_type for n in proto.graph.node] == ["MultiheadAttention", "Identity"]
 
 
+def test_a_layer_called_twice_is_two_calls_with_their_own_node_names(tmp_path):
+    # onnx.checker accepts two nodes of one name, onnxruntime refuses to load the file
+    nl.manual_seed(0)
+
+    class TwiceAttended(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            y = self.attention(x, x, x)[0]
+            return self.attention(y, y, y)[0] + y
+
+    proto = _round_trip(TwiceAttended(), _floats(2, 5, 8), tmp_path, other_batch=_floats(3, 5, 8, seed=1))
+    calls = [n.name for n in proto.graph.node if n.op_type == "MultiheadAttention"]
+    assert calls == ["attention", "attention_1"] and len(proto.functions) == 1
+
+
 def test_packed_self_attention_is_written_as_its_operators(tmp_path):
     """Causal self-attention without weights runs packed (one PackedAttention node); it exports as
     the slices, MatMul, Softmax and merge it stands for, inside the attention's function or inline."""

@@ -40,6 +40,11 @@ class QDtype:
     def __repr__(self):
         return f"nnlite.{self.name}"
 
+    def __reduce__(self):
+        # The module's own object, by name: a copy would fail every ``is qint8`` test, so
+        # copy.deepcopy (of an observer, of a model being converted) and pickle return it.
+        return self.name
+
 
 class QScheme:
     """How scales and zero points are chosen: per tensor or per channel, affine or symmetric."""
@@ -51,6 +56,9 @@ class QScheme:
 
     def __repr__(self):
         return f"nnlite.{self.name}"
+
+    def __reduce__(self):   # one object per scheme, as for QDtype
+        return self.name
 
 
 qint8 = QDtype("qint8", np.int8, -128, 127)

@@ -417,3 +417,20 @@ def test_prepare_qat_draws_no_random_numbers_and_keeps_the_layers_mode():
     qat = Q.prepare_qat(model)
     np.testing.assert_array_equal(nl.randn(5).data, expected)
     assert isinstance(qat[0], Q.QATLinear) and not any(m.training for m in qat.modules())
+
+
+def test_copies_of_observers_and_qat_models_still_quantize():
+    """nl.qint8 and the schemes are compared by identity: a deep copy of an observer (a model
+    copied for convert, for an average of weights) must hold the same objects, as pickle must."""
+    import copy
+    import pickle
+    observer = Q.PerChannelMinMaxObserver(dtype=nl.qint8, qscheme=Q.per_channel_symmetric)
+    observer(nl.randn(3, 5))
+    copied = copy.deepcopy(observer)
+    assert copied.dtype is nl.qint8 and copied.qscheme is Q.per_channel_symmetric
+    for a, b in zip(copied.calculate_qparams(), observer.calculate_qparams()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert pickle.loads(pickle.dumps(nl.quint8)) is nl.quint8
+    qat = Q.prepare_qat(nl.nn.Sequential(nl.nn.Linear(4, 3)))
+    x = nl.randn(2, 4)
+    np.testing.assert_array_equal(copy.deepcopy(qat)(x).detach().numpy(), qat(x).detach().numpy())

@@ -52,6 +52,26 @@ def measure_latency(name, channels, length, batch_size=1, repeats=30):
     return float(np.median(times) * 1e3)
 
 
+def _read_table(path):
+    """The entries of a saved table; a damaged file is refused by name rather than priced into a search."""
+    again = "delete it to measure the latencies again"
+    try:
+        with open(path, encoding="utf-8") as f:
+            entries = json.load(f)
+    except ValueError as e:   # not JSON (cut off, or not a table at all), or not UTF-8
+        raise ValueError(f"LatencyTable: {path} is not a latency table ({e}); {again}") from None
+    if not isinstance(entries, dict):
+        raise ValueError(f"LatencyTable: {path} must hold a JSON object of times in ms, got "
+                         f"{type(entries).__name__}; {again}")
+    bad = {key: value for key, value in entries.items()
+           if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < np.inf}
+    if bad:
+        shown = dict(list(bad.items())[:3])
+        raise ValueError(f"LatencyTable: {path}: every entry must be a finite time >= 0 in ms, got {shown}; "
+                         f"{again}")
+    return {key: float(value) for key, value in entries.items()}
+
+
 class LatencyTable:
     """Measured latency (ms) per (operation, channels, length, batch size), cached in a JSON file.
 
@@ -76,8 +96,7 @@ class LatencyTable:
         self.entries = {}
         self.measured = 0
         if path and os.path.exists(path):
-            with open(path) as f:
-                self.entries = json.load(f)
+            self.entries = _read_table(path)
 
     def latency(self, name, channels, length):
         """One operation's latency in ms: from the table, or measured now and saved."""

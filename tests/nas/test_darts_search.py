@@ -100,6 +100,20 @@ def test_genotype_rule_keeps_two_strongest_non_zero_edges_per_node():
     assert [type(o).__name__ for o in net.cells[0].ops][3] == "Identity"
 
 
+@pytest.mark.parametrize("content, problem", [
+    ('{"none|C=4|L=12|N=1": 0.1, ', "is not a latency table"),
+    ('[0.1, 0.2]', "must hold a JSON object of times in ms, got list"),
+    ('{"conv_3|C=4|L=12|N=1": "fast", "none|C=4|L=12|N=1": -1.0}', "every entry must be a finite time >= 0"),
+])
+def test_a_damaged_latency_table_is_refused_by_name(tmp_path, content, problem):
+    # A table cut off by a crash, or edited by hand, would otherwise stop the search with a
+    # JSON or arithmetic error that names no file, or price operations at negative times.
+    path = tmp_path / "latency.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=f"LatencyTable: .*latency.json.*{problem}.*delete it to measure"):
+        LatencyTable(path=str(path), measure=lambda *args: 1.0)
+
+
 def test_mixed_op_is_the_weighted_sum_of_its_candidates():
     nl.manual_seed(0)
     op = MixedOp(3).eval()

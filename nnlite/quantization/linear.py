@@ -24,6 +24,7 @@ run the same ``vpdpbusd``):
 import numpy as np
 
 from .._kernels import K
+from ..autograd import no_grad
 from ..nn import functional as F
 from ..nn.fusion import _rebuilt
 from ..nn.linear import Linear
@@ -203,7 +204,14 @@ class QATLinear(Linear):
         return F.linear(x, self.weight_fake_quant(self.weight), self.bias)
 
     def to_quantized(self):
-        """The static int8 layer with the input and weight qparams this layer trained with."""
+        """The static int8 layer with the input qparams this layer trained with.
+
+        The weight is observed once more first, as torch's ``convert`` does: the last optimizer
+        step came after the last forward pass, whose weight qparams would clip the weight it
+        left (and a layer never run has none yet).
+        """
+        with no_grad():
+            self.weight_fake_quant(self.weight)
         return QuantizedLinear.from_float(self, input_qparams=(self.input_fake_quant.scale.data,
                                                                self.input_fake_quant.zero_point.data),
                                           weight_scale=self.weight_fake_quant.scale.data)

@@ -434,3 +434,20 @@ def test_copies_of_observers_and_qat_models_still_quantize():
     qat = Q.prepare_qat(nl.nn.Sequential(nl.nn.Linear(4, 3)))
     x = nl.randn(2, 4)
     np.testing.assert_array_equal(copy.deepcopy(qat)(x).detach().numpy(), qat(x).detach().numpy())
+
+
+def test_convert_observes_the_weight_the_last_step_left():
+    """As torch's convert: the weight qparams come from the weight as it is now, not as the last
+    forward pass saw it (the optimizer step after it would be clipped), nor missing (never run)."""
+    nl.manual_seed(0)
+    qat = Q.prepare_qat(nl.nn.Sequential(nl.nn.Linear(6, 4)))
+    never_run = Q.convert(qat)[0]
+    weight = qat[0].weight.data
+    step = never_run.weight_scale.data[:, None]
+    assert np.abs(never_run.dequantized_weight().numpy() - weight).max() <= 0.5 * step.max() + 1e-7
+    qat(nl.randn(3, 6))
+    with nl.no_grad():
+        qat[0].weight.data *= 3.0      # what a large optimizer step would leave
+    converted = Q.convert(qat)[0]
+    error = np.abs(converted.dequantized_weight().numpy() - qat[0].weight.data)
+    assert (error <= 0.5 * converted.weight_scale.data[:, None] + 1e-6).all()

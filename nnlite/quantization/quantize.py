@@ -17,6 +17,7 @@ import numpy as np
 from ..nn._checks import require_module
 from ..io import save_state_dict
 from ..nn.linear import Linear
+from ..nn.utils.prune import BasePruningMethod
 from .fuse import LinearReLU
 from .linear import Float16Linear, QATLinear, QuantizedLinear, QuantizedLinearReLU
 from .qtensor import QDtype, qint8
@@ -28,13 +29,26 @@ def _swap(model, wanted, make, inplace, caller):
     require_module(model, caller)
     model = model if inplace else copy.deepcopy(model)
     if type(model) in wanted:
-        return make(model)
+        return _replacement(model, make)
     names = [name for name, m in model.named_modules() if name and type(m) in wanted]
     for name in names:
         parent_name, _, attr = name.rpartition(".")
         parent = model.get_submodule(parent_name)
-        setattr(parent, attr, make(getattr(parent, attr)))
+        setattr(parent, attr, _replacement(getattr(parent, attr), make))
     return model
+
+
+def _replacement(old, make):
+    """``make(old)``, with ``old``'s forward pre-hooks and forward hooks registered on it (they run on
+    the new layer's input and output, as torch's ``swap_module`` keeps them) and in ``old``'s
+    training mode. A pruning hook stays behind: the new layer is made from the pruned weight."""
+    new = make(old)
+    for hook in old._forward_pre_hooks.values():
+        if not isinstance(hook, BasePruningMethod):
+            new.register_forward_pre_hook(hook)
+    for hook in old._forward_hooks.values():
+        new.register_forward_hook(hook)
+    return new.train(old.training)
 
 
 def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False, reduce_range=None):

@@ -451,3 +451,24 @@ def test_convert_observes_the_weight_the_last_step_left():
     converted = Q.convert(qat)[0]
     error = np.abs(converted.dequantized_weight().numpy() - qat[0].weight.data)
     assert (error <= 0.5 * converted.weight_scale.data[:, None] + 1e-6).all()
+
+
+def test_swapped_layers_keep_their_forward_hooks():
+    """As torch's swap_module: a hook on a Linear still runs on the layer that replaces it."""
+    model = nl.nn.Sequential(nl.nn.Linear(4, 3), nl.nn.ReLU(), nl.nn.Linear(3, 2))
+    seen = []
+    model[0].register_forward_pre_hook(lambda module, args: seen.append(("pre", type(module).__name__)))
+    model[2].register_forward_hook(lambda module, args, output: seen.append(("post", output.shape)))
+    x = nl.randn(5, 4)
+    for swapped in (Q.quantize_dynamic(model), Q.quantize_dynamic(model, dtype=np.float16),
+                    Q.convert(Q.prepare_qat(model))):
+        seen.clear()
+        swapped(x)
+        assert seen == [("pre", type(swapped[0]).__name__), ("post", (5, 2))]
+    seen.clear()
+    Q.quantize_dynamic(model[0])(x)   # the model itself swapped
+    assert seen == [("pre", "QuantizedLinear")]
+    from nnlite.nn.utils import prune
+    pruned = prune.l1_unstructured(nl.nn.Linear(4, 3), "weight", amount=0.5)
+    quantized = Q.quantize_dynamic(pruned)   # made from the pruned weight: the pruning hook stays behind
+    assert not quantized._forward_pre_hooks and (quantized.weight_int8.data == 0).sum() == 6

@@ -72,8 +72,10 @@ def gradient_noise_scale(model, loss_fn, loader, num_batches=None):
                 continue
             with buffers_kept(model):
                 loss = loss_fn(model(inputs), targets)
-            grads = grad(loss, params)
-            g = np.concatenate([x.data.astype(np.float64).ravel() for x in grads])
+            # A parameter the loss does not reach (an unused head) has gradient 0 in every batch.
+            grads = grad(loss, params, allow_unused=True)
+            g = np.concatenate([np.zeros(p.data.size) if x is None else x.data.astype(np.float64).ravel()
+                                for x, p in zip(grads, params)])
             squares.append(float(g @ g))
             flat = g if flat is None else flat + g
             if num_batches is not None and len(squares) == num_batches:

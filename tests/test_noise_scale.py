@@ -99,3 +99,23 @@ def test_running_statistics_are_put_back():
     nl.train.gradient_noise_scale(model, F.mse_loss, batches)
     np.testing.assert_array_equal(model[1].running_mean.data, np.zeros(4))
     assert int(model[1].num_batches_tracked.data) == 0
+
+
+def test_a_parameter_the_loss_does_not_reach_adds_nothing():
+    # A second head the loss never uses has gradient 0 in every batch: the estimate is the one
+    # of the head that is used (nl.grad without allow_unused stopped with a RuntimeError).
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.Linear(6, 1).double(), nn.Linear(6, 3).double()
+
+        def forward(self, x):
+            return self.used(x)
+
+    x, y = _regression(1.0, n=96)
+    batches = [(nl.tensor(x[i:i + 32]), nl.tensor(y[i:i + 32])) for i in range(0, 96, 32)]
+    model = TwoHeads()
+    both = nl.train.gradient_noise_scale(model, F.mse_loss, batches)
+    alone = nl.train.gradient_noise_scale(model.used, F.mse_loss, batches)
+    assert both.b_simple == pytest.approx(alone.b_simple, rel=1e-12)
+    assert both.trace_covariance == pytest.approx(alone.trace_covariance, rel=1e-12)

@@ -13,6 +13,7 @@ hostile header cannot make the reader allocate more than the file's size: every
 size the header claims is compared with the bytes actually present before
 anything is built from it. Nothing here ever unpickles.
 """
+import errno
 import hashlib
 import json
 import os
@@ -379,7 +380,16 @@ def atomic_write(path, data):
     removed first (:func:`remove_stale_temporaries`).
     """
     path = os.fspath(path)
+    # Checked first, so the error names the path asked for rather than the temporary beside it.
+    if not os.path.basename(path):
+        raise ValueError(f"cannot write {path!r}: expected the path of a file, got no file name")
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, f"cannot write {path!r}: its directory {directory!r} does not "
+                                "exist (create it first)")
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {path!r}: expected the path of a file, got a "
+                                "directory")
     remove_stale_temporaries(directory)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)

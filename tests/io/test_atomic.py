@@ -135,6 +135,21 @@ def test_save_fsyncs_the_file_before_the_rename_and_the_directory_after(tmp_path
     assert nl.load_state_dict(tmp_path / "w.safetensors")["w"].tolist() == [1.0, 1.0, 1.0]
 
 
+@pytest.mark.parametrize("save", [lambda path: nl.io.save_checkpoint(path, model=nl.nn.Linear(2, 2)),
+                                  lambda path: nl.save_state_dict(nl.nn.Linear(2, 2), path)])
+def test_a_path_that_cannot_be_a_file_is_named_before_anything_is_written(tmp_path, save):
+    # The errors named the hidden temporary (".c.safetensors.<pid>.<hex>.tmp"), not the path given,
+    # and an empty path put that temporary in the parent of the working directory.
+    missing = tmp_path / "no" / "such" / "c.safetensors"
+    with pytest.raises(FileNotFoundError, match=f"cannot write '{missing}': its directory .* does not exist"):
+        save(missing)
+    with pytest.raises(IsADirectoryError, match=f"cannot write '{tmp_path}': expected the path of a file, got a"):
+        save(tmp_path)
+    with pytest.raises(ValueError, match="cannot write '': expected the path of a file, got no file name"):
+        save("")
+    assert os.listdir(tmp_path) == []
+
+
 def test_overwrite_replaces_the_file_and_respects_umask(tmp_path):
     path = tmp_path / "w.safetensors"
     nl.save_state_dict({"w": nl.zeros(2)}, path)

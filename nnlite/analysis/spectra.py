@@ -114,7 +114,9 @@ def eigenvalues(weight):
     W = as_matrix(weight)
     if W.shape[0] != W.shape[1]:
         raise ValueError(f"eigenvalues: expected a square matrix, got shape {W.shape}")
-    values = np.linalg.eigvalsh(W) if np.allclose(W, W.T) else np.linalg.eigvals(W)
+    # Exactly symmetric only: eigvalsh reads one triangle, and allclose's absolute tolerance would
+    # call any matrix of entries below 1e-8 symmetric (a rotation's ±i·s came back as ±s).
+    values = np.linalg.eigvalsh(W) if np.array_equal(W, W.T) else np.linalg.eigvals(W)
     return values[np.argsort(-np.abs(values), kind="stable")]
 
 

@@ -51,6 +51,8 @@ def test_eigenvalues_of_square_matrices_largest_modulus_first():
     np.testing.assert_allclose(eigenvalues(A), [-3.0, 2.0, 0.5])
     R = np.array([[0.0, -1.0], [1.0, 0.0]])   # a rotation: eigenvalues ±i
     np.testing.assert_allclose(np.sort_complex(eigenvalues(R)), [-1j, 1j], atol=1e-12)
+    # the same rotation with entries that a tolerance would call symmetric (a layer decayed to ~0)
+    np.testing.assert_allclose(np.sort_complex(eigenvalues(1e-9 * R)), [-1e-9j, 1e-9j], rtol=1e-12)
     with pytest.raises(ValueError, match="square"):
         eigenvalues(np.ones((2, 3)))
 

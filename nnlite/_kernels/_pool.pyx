@@ -239,7 +239,8 @@ cdef bint _pool_geometry_fast(PoolGeometry* p, tuple shape, kernel_size, stride,
     if p.dh != 1 or p.dw != 1 or 2 * p.ph > p.kh or 2 * p.pw > p.kw:
         return False
     p.H, p.W = shape[2], shape[3]
-    if p.H + 2 * p.ph < p.kh or p.W + 2 * p.pw < p.kw:
+    # an empty plane, padded, has windows that cover only padding: the twin's checker refuses them
+    if p.H < 1 or p.W < 1 or p.H + 2 * p.ph < p.kh or p.W + 2 * p.pw < p.kw:
         return False
     p.planes = shape[0] * shape[1]
     p.OH = _pool_out_size(p.H, p.kh, p.sh, p.ph, 1, ceil_mode)

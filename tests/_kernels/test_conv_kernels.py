@@ -710,3 +710,19 @@ def test_pooling_rejects_bad_input(impl):
         impl.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 2), False, True, None)
     with pytest.raises(ValueError, match=r"avg_pool2d_backward: grad has shape \(2, 3, 2, 3\)"):
         impl.avg_pool2d_backward(np.zeros((2, 3, 2, 3)), x.shape, (2, 2), (2, 2), (0, 0), False, True, None)
+
+
+@pytest.mark.parametrize("impl", POOL_IMPLS)
+@pytest.mark.parametrize("shape, axis", [((1, 2, 0, 6), "H"), ((1, 2, 6, 0), "W")])
+def test_pooling_refuses_an_empty_plane_with_padding(impl, shape, axis):
+    # Padding gives an input with no rows (or columns) windows to pool, but every one of them
+    # covers only padding: there is no maximum to return, nor an index of one in the plane.
+    x, geometry = np.zeros(shape, np.float32), ((2, 2), (2, 2), (1, 1))
+    message = f"window 0 along {axis} covers only padding"
+    with pytest.raises(ValueError, match=f"max_pool2d: {message}"):
+        impl.max_pool2d_forward(x, *geometry, (1, 1), False)
+    with pytest.raises(ValueError, match=f"avg_pool2d: {message}"):
+        impl.avg_pool2d_forward(x, *geometry, False, True, None)
+    grad = np.zeros((1, 2, 4, 1) if axis == "W" else (1, 2, 1, 4), np.float32)
+    with pytest.raises(ValueError, match=f"avg_pool2d_backward: {message}"):
+        impl.avg_pool2d_backward(grad, shape, *geometry, False, True, None)

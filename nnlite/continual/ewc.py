@@ -63,11 +63,13 @@ class EWC:
         with modes_kept(self.model):
             self.model.eval()
             fisher = {name: f.data.copy() for name, f in fisher_diagonal(self.model, loss_fn, batches).items()}
-        optimum = {name: p.data.copy() for name, p in self.model.named_parameters() if name in fisher}
         if self.mode == "online" and self.anchors:
-            old_fisher, _ = self.anchors[0]
-            fisher = {name: self.decay_factor * old_fisher[name] + f for name, f in fisher.items()}
-            self.anchors = []
+            # Over the parameters of either Fisher: one trainable only now starts from its new
+            # Fisher, one frozen since keeps its decayed old one (its anchor must not be lost).
+            old_fisher, _ = self.anchors.pop()
+            fisher = {name: self.decay_factor * old_fisher.get(name, 0.0) + fisher.get(name, 0.0)
+                      for name in {**fisher, **old_fisher}}
+        optimum = {name: p.data.copy() for name, p in self.model.named_parameters() if name in fisher}
         self.anchors.append((fisher, optimum))
 
     def penalty(self):

@@ -216,3 +216,22 @@ def test_ewc_consolidate_puts_back_every_layers_own_mode():
     model[1].eval()
     continual.EWC(model, ewc_lambda=1.0).consolidate(F.cross_entropy, _fisher_batch())
     assert [m.training for m in model.modules()] == [True, True, False, True]
+
+
+def test_online_ewc_keeps_the_anchor_of_a_parameter_frozen_or_unfrozen_between_tasks():
+    # Task 1 with the bias frozen, task 2 with it trainable and the weight frozen: the bias starts
+    # from its new Fisher alone (it was a KeyError), the weight keeps its decayed one.
+    nl.manual_seed(0)
+    model = nl.nn.Linear(3, 2).double()
+    online = continual.EWC(model, ewc_lambda=2.0, mode="online", decay_factor=0.5)
+    model.bias.requires_grad = False
+    online.consolidate(F.cross_entropy, _fisher_batch(0))
+    f1 = nl.analysis.fisher_diagonal(model, F.cross_entropy, _fisher_batch(0))
+    model.bias.requires_grad, model.weight.requires_grad = True, False
+    _moved(model, 1)
+    online.consolidate(F.cross_entropy, _fisher_batch(2))
+    f2 = nl.analysis.fisher_diagonal(model, F.cross_entropy, _fisher_batch(2))
+    fisher, optimum = online.anchors[0]
+    np.testing.assert_allclose(fisher["weight"], 0.5 * f1["weight"].data, rtol=1e-12)
+    np.testing.assert_allclose(fisher["bias"], f2["bias"].data, rtol=1e-12)
+    np.testing.assert_array_equal(optimum["weight"], model.weight.data)

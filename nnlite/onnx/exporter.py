@@ -18,9 +18,9 @@ one pass, Python control flow is frozen at the branch the example input took.
 A value computed from the input outside autograd (``detach()``, a comparison,
 ``.item()``) would be frozen the same way; the export therefore
 runs the model again on random input values like the example's (and, when
-``dynamic_axes`` leaves the batch free, with one row more), writes each pass as
-a graph too, and stops, naming the operation, where a graph differs from the
-example's.
+``dynamic_axes`` leaves dimensions free, one longer along each of them), writes
+each pass as a graph too, and stops, naming the operation, where a graph differs
+from the example's.
 An int8 :class:`~nnlite.quantization.QuantizedLinear` becomes quantize and
 ``DequantizeLinear`` nodes around a ``MatMul``: ``QuantizeLinear`` for a static
 layer, ``DynamicQuantizeLinear`` for a dynamic one with 8-bit codes
@@ -588,18 +588,18 @@ def _axis_names(spec):
 # tensor, a mask from a comparison, a number or an index read with .item())
 # reaches the record only as constants: the example's values, frozen. So the model
 # runs again on other input values and that pass is written as a graph too: it must
-# be the same graph, node for node and constant for constant. When the batch dimension
-# is left free (dynamic_axes), one more pass has one row more, so a constant or a shape
-# that follows the example's batch size is found too.
+# be the same graph, node for node and constant for constant. When dimensions are left
+# free (dynamic_axes: the batch, or any other), one more pass is one longer along each of
+# them, so a constant or a shape that follows the example's sizes is found too.
 
-def _other_values(example, rows, rng):
-    """Random input values of the example's dtype, with ``rows`` rows (its own number when
-    None). Floats are drawn from the example's own values (so an input that is never
+def _other_values(example, longer_axes, rng):
+    """Random input values of the example's dtype and shape, one longer along each axis in
+    ``longer_axes``. Floats are drawn from the example's own values (so an input that is never
     negative stays so), each scaled by a random factor in [0.5, 1.5]; from a standard
     normal when the example is all zeros. Token ids are drawn between the example's
     smallest and largest id, from 0 to one more than the id when all are one id."""
     x = np.asarray(example.data if isinstance(example, Tensor) else example)
-    shape = x.shape if rows is None or not x.ndim else (rows,) + x.shape[1:]
+    shape = tuple(n + 1 if axis in longer_axes else n for axis, n in enumerate(x.shape))
     flat = x.ravel()
     if x.dtype.kind == "f":
         if not flat.size or not np.any(flat):
@@ -627,24 +627,26 @@ def _first_difference(ours, theirs):
         if init.SerializeToString() != other.SerializeToString():
             where = f"the operation {operation}" if operation else "the model's output"
             return (f"a constant of {where} (shape {tuple(init.dims)}) changed: it was computed from the input "
-                    "outside autograd (detach(), a comparison, .item(), no_grad), from its batch size, "
-                    "or drawn at random, and the graph would hold the example's")
+                    "outside autograd (detach(), a comparison, .item(), no_grad), from its batch size "
+                    "or another size dynamic_axes leaves free, or drawn at random, and the graph would "
+                    "hold the example's")
     return None
 
 
-def _refuse_what_the_example_decides(model, first, examples, free_batch, write):
-    """Trace ``model`` on other input values (and, for inputs whose batch dimension is in
-    ``free_batch``, once more with one row more), write each pass with ``write`` and stop
-    the export where a graph differs from ``first``, the example's. The model's state
-    (a buffer a layer moves in eval mode) is put back afterwards."""
+def _refuse_what_the_example_decides(model, first, examples, free_axes, write):
+    """Trace ``model`` on other input values (and, when ``free_axes`` — one set of axes per
+    input — leaves any free, once more one longer along each of them), write each pass with
+    ``write`` and stop the export where a graph differs from ``first``, the example's. The
+    model's state (a buffer a layer moves in eval mode) is put back afterwards."""
     state = {name: value.data.copy() for name, value in model.state_dict().items()}
     rng = np.random.default_rng(0)
+    only_batch = all(axes <= {0} for axes in free_axes)
     try:
-        for one_more_row in (False, True) if any(free_batch) else (False,):
-            others = [_other_values(x, len(x) + 1 if one_more_row and free else None, rng)
-                      for x, free in zip(examples, free_batch)]
-            what = (f"input values of shapes {[o.shape for o in others]}" +
-                    (" (a batch left free by dynamic_axes, one row more)" if one_more_row else ""))
+        for longer in (False, True) if any(free_axes) else (False,):
+            others = [_other_values(x, axes if longer else (), rng) for x, axes in zip(examples, free_axes)]
+            how = "a batch left free by dynamic_axes, one row more" if only_batch else \
+                "one longer along each axis dynamic_axes leaves free"
+            what = f"input values of shapes {[o.shape for o in others]}" + (f" ({how})" if longer else "")
             try:
                 other = write(trace(model, others))
             except Exception as error:
@@ -715,8 +717,8 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     their operations in the main graph.
 
     The model runs in eval mode on the example, which the graph records, and
-    again on random values like it (and with one row more where ``dynamic_axes``
-    frees the batch dimension), which must give the same graph: a value computed
+    again on random values like it (and one longer along each dimension
+    ``dynamic_axes`` leaves free), which must give the same graph: a value computed
     from the input outside autograd would otherwise be frozen into it. The
     model's state is put back after those passes. See :mod:`nnlite.onnx.exporter` for how
     each operation is written and :data:`SUPPORTED_OPERATIONS` for the list.
@@ -745,13 +747,18 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     if unknown:
         raise ValueError(f"onnx export: dynamic_axes names {sorted(unknown)}, but the graph's inputs are "
                          f"{input_names} and its outputs {output_names}")
+    for name, t in zip(input_names + output_names, list(traced.inputs) + list(traced.outputs)):
+        outside = sorted(axis for axis in _axis_names(dynamic_axes.get(name)) if not 0 <= axis < t.ndim)
+        if outside:
+            raise ValueError(f"onnx export: dynamic_axes gives {name!r} axes {outside}, but it has "
+                             f"{t.ndim} dimensions (shape {tuple(t.shape)}): axes 0..{t.ndim - 1}")
 
     def write(tr):
         return _write(tr, dtype, opset, input_names, output_names, dynamic_axes, functions)
 
     b = write(traced)
     _refuse_what_the_example_decides(model, b, examples,
-                                     [0 in _axis_names(dynamic_axes.get(name)) for name in input_names], write)
+                                     [set(_axis_names(dynamic_axes.get(name))) for name in input_names], write)
     nodes, onnx_functions = outline_groups(b, b.tags, traced.groups, input_names, output_names, int(opset)) \
         if functions and traced.groups else (b.nodes, [])
     graph = helper.make_graph(nodes, type(model).__name__, b.graph_inputs, b.graph_outputs, b.initializers)

@@ -673,6 +673,27 @@ def test_what_the_graph_would_freeze_is_refused(tmp_path, model, example, free, 
         nl.onnx.export(model(), example, tmp_path / "m.onnx", dynamic_axes=axes)
 
 
+def test_a_free_axis_other_than_the_batch_is_checked_like_the_batch(tmp_path):
+    """A sequence length left free by dynamic_axes: a graph whose shapes follow it runs on other
+    lengths; one that fixes the example's length (Linear's reshapes over three dimensions) is
+    refused, where it used to compute a (4, 3, 3) output for a (2, 6, 4) input."""
+    ort = _runtime()
+    nl.manual_seed(0)
+    free = {"input": {0: "batch", 1: "length"}, "output": {0: "batch", 1: "length"}}
+    normed = nn.Sequential(nn.LayerNorm(4), nn.GELU())
+    nl.onnx.export(normed, _floats(2, 5, 4), tmp_path / "m.onnx", dynamic_axes=free)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    other = _floats(3, 7, 4, seed=1)
+    np.testing.assert_allclose(session.run(None, {"input": other})[0], normed(nl.tensor(other)).data,
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(nl.onnx.ExportError, match=r"shapes \[\(3, 4, 4\)\] \(one longer along each axis "
+                                                  r"dynamic_axes leaves free\), .*the operation Reshape"):
+        nl.onnx.export(nn.Linear(4, 3), _floats(2, 3, 4), tmp_path / "l.onnx", dynamic_axes=free)
+    with pytest.raises(ValueError, match=r"dynamic_axes gives 'input' axes \[3\], but it has 3 dimensions "
+                                         r"\(shape \(2, 5, 4\)\): axes 0..2"):
+        nl.onnx.export(normed, _floats(2, 5, 4), tmp_path / "m.onnx", dynamic_axes={"input": {0: "n", 3: "x"}})
+
+
 def test_the_checking_passes_leave_the_model_state_as_the_example_left_it(tmp_path):
     _runtime()
     model = CountsCalls()

@@ -304,6 +304,12 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __format__(self, format_spec):
+        # f"{loss:.4f}": a 0-dim tensor formats as its number, as in PyTorch; others as their repr
+        if self.data.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
     def __repr__(self):
         body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")
         extras = []

@@ -84,12 +84,22 @@ def _flip(self, *dims):
     return flip(self, dims[0] if len(dims) == 1 else dims)
 
 
-def _to(self, *args, dtype=None, **kwargs):
-    """``x.to(nl.float64)``; device arguments ('cpu') are accepted and ignored."""
+def _to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
+    """``x.to(nl.float64)``, ``x.to(other)``, ``x.to("cpu", copy=True)``.
+
+    nnlite computes on the CPU, so device "cpu" is accepted and changes nothing;
+    another device is refused rather than ignored. ``copy=True`` returns a new
+    tensor (differentiable, like ``clone``) even when nothing needs converting.
+    """
     for a in args:
-        if a is not None and not (isinstance(a, str) and a == "cpu"):
+        if isinstance(a, str) and a == "cpu":
+            continue
+        if a is not None:
             dtype = a
-    return self if dtype is None else cast(self, dtype)
+    if device is not None and str(device) != "cpu":
+        raise ValueError(f"to: nnlite computes on the CPU only; expected device 'cpu', got {device!r}")
+    out = self if dtype is None else cast(self, dtype)
+    return clone(out) if copy and out is self else out
 
 
 def _install():

@@ -78,6 +78,9 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
         start, end = 0, start
     if step == 0:
         raise ValueError("arange: step must be non-zero")
+    if (end - start) * step < 0:   # PyTorch refuses a range the step walks away from, rather than return nothing
+        raise ValueError(f"arange: start={start}, end={end} and step={step} are inconsistent: "
+                         f"the step must point from start towards end")
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else get_default_dtype()
@@ -105,8 +108,13 @@ def randn(*size, generator=None, dtype=None, requires_grad=False):
 
 
 def randint(low, high=None, size=(), generator=None, dtype=None):
+    """Integers drawn uniformly from [low, high); ``randint(high, size)`` starts at 0, as in PyTorch."""
+    if isinstance(high, (tuple, list)) and size == ():
+        high, size = None, high
     if high is None:
         low, high = 0, low
+    if not low < high:
+        raise ValueError(f"randint: expected low < high, got low={low} and high={high}")
     return _new(_gen(generator).integers(low, high, size=_shape((size,)), dtype=as_dtype(dtype) or np.int64), False)
 
 

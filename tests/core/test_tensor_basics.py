@@ -356,3 +356,53 @@ def test_dims_of_max_argmax_on_0_dim_tensors_and_keepdim_shapes_follow_pytorch()
         for x in (a, np.float64(2.0)):
             ours, theirs = call(nl, nl.tensor(x)), call(torch, torch.tensor(x))
             assert ours.shape == tuple(theirs.shape) and ours.tolist() == theirs.tolist()
+
+
+def test_randint_takes_high_and_size_alone_like_torch():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    for args in [(5, (3,)), (2, 5, (2, 2)), (3, [4])]:
+        ours, theirs = nl.randint(*args), torch.randint(*args)
+        assert ours.shape == tuple(theirs.shape) and ours.dtype == nl.int64
+        assert 0 <= ours.data.min() and ours.data.max() < args[-2]
+    with pytest.raises(RuntimeError):
+        torch.randint(3, 3, (2,))
+    with pytest.raises(ValueError, match="randint: expected low < high, got low=3 and high=3"):
+        nl.randint(3, 3, (2,))
+
+
+@pytest.mark.parametrize("args", [(5, 0), (0, 5, -1), (1.0, 0.0, 0.5)])
+def test_arange_refuses_a_step_that_walks_away_from_end_like_torch(args):
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    with pytest.raises(RuntimeError, match="inconsistent with step sign"):
+        torch.arange(*args)
+    with pytest.raises(ValueError, match=r"arange: start=.*, end=.* and step=.* are inconsistent"):
+        nl.arange(*args)
+    assert nl.arange(5, 5).shape == (0,) and nl.arange(5, 0, -2).data.tolist() == [5, 3, 1]
+
+
+def test_to_with_copy_gives_a_new_tensor_and_refuses_other_devices():
+    x = nl.tensor([1.0, 2.0], requires_grad=True)
+    assert x.to(nl.float32) is x and x.to("cpu") is x
+    for y in (x.to(nl.float32, copy=True), x.to(copy=True), x.to("cpu", copy=True)):
+        assert y is not x and y.data is not x.data and y.grad_fn is not None
+        y.data[0] = 7.0
+        assert x.data[0] == 1.0
+    (x.to(copy=True) * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
+    assert x.to(device="cpu", dtype=nl.float64).dtype == nl.float64
+    with pytest.raises(ValueError, match="to: nnlite computes on the CPU only; expected device 'cpu', got 'cuda'"):
+        x.to(device="cuda")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'memory'"):
+        x.to(nl.float64, memory=1)
+
+
+def test_a_0_dim_tensor_formats_as_its_number_like_torch():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    for value, spec in [(1.25, ".3f"), (3, "5d"), (True, ""), (2.5, "")]:
+        assert format(nl.tensor(value), spec) == format(torch.tensor(value), spec)
+    assert f"{nl.tensor([1.5])}" == repr(nl.tensor([1.5]))
+    with pytest.raises(TypeError):
+        f"{nl.tensor([1.5]):.2f}"

@@ -50,6 +50,9 @@ def where(condition, input=None, other=None):
         return nonzero(condition, as_tuple=True)
     if input is None or other is None:
         raise TypeError("where: give both input and other (or neither, for the indices where condition holds)")
+    cond_dtype = np.asarray(_data(condition)).dtype
+    if cond_dtype not in (np.bool_, np.uint8):   # PyTorch refuses to read numbers as truth values
+        raise TypeError(f"where: expected a bool condition, got dtype {cond_dtype}; compare it first (c != 0)")
     input, other = _int_argument("where", "input", input, other), _int_argument("where", "other", other, input)
     if not one_dtype(input, other):   # two numbers too: NumPy would give them float64, PyTorch float32
         input, other = sequence_as_array(input), sequence_as_array(other)

@@ -33,11 +33,17 @@ def _convert_key(key):
         else:
             return key
         key = tuple(_as_index(k.data if isinstance(k, Tensor) else k) if isinstance(k, (Tensor, np.ndarray))
-                    else k for k in key)
+                    else _list_index(k) if isinstance(k, list) else k for k in key)
         return SelectThenIndex.split(key)
     if isinstance(key, list):
-        return np.asarray(key)
+        return _list_index(key)
     return key
+
+
+def _list_index(key):
+    """A list key as an index array; an empty list selects nothing (NumPy reads it as float and refuses)."""
+    array = np.asarray(key)
+    return array.astype(np.intp) if array.size == 0 and array.dtype != bool else array
 
 
 def _as_index(array):
@@ -88,8 +94,6 @@ class SelectThenIndex:
                     basic.append(None)
                     k = k.reshape(1)
                 else:
-                    if k.size == 0 and k.dtype != bool:   # an empty list is float to NumPy
-                        k = k.astype(np.intp)
                     basic.extend([slice(None)] * (k.ndim if k.dtype == bool else 1))
                 advanced.append(k)
             elif k is None:

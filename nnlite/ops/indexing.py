@@ -144,6 +144,10 @@ def gather(input, dim, index):
 
 def one_hot(index, num_classes=-1):
     idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype != np.int64:   # PyTorch takes class indices as int64 only
+        raise TypeError(f"one_hot: expected an int64 index tensor, got dtype {idx.dtype}")
+    if num_classes < 0 and idx.size == 0:
+        raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; give num_classes")
     n = int(idx.max()) + 1 if num_classes < 0 else num_classes
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(f"one_hot: class values must be in [0, {n}), got [{idx.min()}, {idx.max()}]")

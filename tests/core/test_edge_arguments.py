@@ -293,3 +293,44 @@ def test_reciprocal_of_integers_is_a_float_like_torch():
     np.testing.assert_array_equal(nl.reciprocal(nl.tensor([2, -4, 0])).data, np.float32([0.5, -0.25, np.inf]))
     with pytest.raises(RuntimeError, match="can't be cast"):
         nl.tensor([2, 4]).reciprocal_()
+
+
+@pytest.mark.parametrize("key", [[], (slice(None), []), (1, []), ([], 0), (Ellipsis, []), ([], [])],
+                         ids=["empty_list", "slice_then_empty", "int_then_empty", "empty_then_int", "ellipsis", "two"])
+def test_an_empty_list_key_selects_nothing_like_torch(key):
+    torch = torch_or_skip()
+    a = np.arange(12.0).reshape(3, 4)
+    x, tx = nl.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = x[key], tx[key]
+    assert y.shape == tuple(ty.shape) and y.dtype == nl.float64
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, np.zeros_like(a))
+    z = x.detach().clone()
+    z[key] = 5.0
+    np.testing.assert_array_equal(z.data, a)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "float32"])
+def test_where_refuses_a_condition_that_is_not_bool_like_torch(dtype):
+    torch = torch_or_skip()
+    with pytest.raises(RuntimeError, match="boolean"):
+        torch.where(torch.tensor([1, 0]).to(getattr(torch, dtype)), 1.0, 0.0)
+    with pytest.raises(TypeError, match=f"where: expected a bool condition, got dtype {dtype}"):
+        nl.where(nl.tensor([1, 0]).to(getattr(nl, dtype)), 1.0, 0.0)
+    np.testing.assert_array_equal(nl.where(nl.tensor([1, 0], dtype=nl.uint8), 1.0, 0.0).data, [1.0, 0.0])
+
+
+def test_one_hot_refuses_what_torch_refuses():
+    torch = torch_or_skip()
+    F, TF = nl.nn.functional, torch.nn.functional
+    for ours, theirs, error, match in [
+        (nl.tensor([1.0]), torch.tensor([1.0]), TypeError, "one_hot: expected an int64 index tensor, got dtype float32"),
+        (nl.tensor([True]), torch.tensor([True]), TypeError, "one_hot: expected an int64 index tensor, got dtype bool"),
+        (nl.tensor([], dtype=nl.int64), torch.tensor([], dtype=torch.int64), ValueError,
+         "one_hot: cannot infer the number of classes from an empty tensor"),
+    ]:
+        with pytest.raises(RuntimeError):
+            TF.one_hot(theirs)
+        with pytest.raises(error, match=match):
+            F.one_hot(ours)
+    assert F.one_hot(nl.tensor([], dtype=nl.int64), 3).shape == tuple(TF.one_hot(torch.tensor([], dtype=torch.int64), 3).shape)

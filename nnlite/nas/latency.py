@@ -31,6 +31,7 @@ from .. import _kernels
 from ..autograd import no_grad
 from ..data.datasets import cache_dir
 from ..ops import randn
+from ..random import get_rng_state, set_rng_state
 from .operations import PRIMITIVES, make_operation
 
 __all__ = ["LatencyTable", "measure_latency"]
@@ -40,8 +41,14 @@ def measure_latency(name, channels, length, batch_size=1, repeats=30):
     """Median forward time in milliseconds of operation ``name`` on a (batch_size, channels, length) input."""
     if not is_int(repeats) or repeats < 1:
         raise ValueError(f"measure_latency: repeats must be a positive integer, got {repeats!r}")
-    op = make_operation(name, channels).eval()
-    x = randn(batch_size, channels, length)
+    # The operation's initial weights and the input are drawn, then the global generator is put
+    # back: a search seeded after building a table must not depend on whether the table was cached.
+    state = get_rng_state()
+    try:
+        op = make_operation(name, channels).eval()
+        x = randn(batch_size, channels, length)
+    finally:
+        set_rng_state(state)
     times = []
     with no_grad():
         for i in range(repeats + 3):

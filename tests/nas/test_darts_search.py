@@ -114,6 +114,15 @@ def test_a_damaged_latency_table_is_refused_by_name(tmp_path, content, problem):
         LatencyTable(path=str(path), measure=lambda *args: 1.0)
 
 
+def test_measuring_a_latency_draws_nothing_from_the_global_generator():
+    from nnlite.nas import measure_latency
+    nl.manual_seed(0)
+    expected = nl.rand(3).data
+    nl.manual_seed(0)
+    assert measure_latency("sep_conv_3", 4, 12, repeats=1) >= 0
+    np.testing.assert_array_equal(nl.rand(3).data, expected)
+
+
 def test_mixed_op_is_the_weighted_sum_of_its_candidates():
     nl.manual_seed(0)
     op = MixedOp(3).eval()

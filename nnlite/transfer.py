@@ -50,6 +50,19 @@ def blocks(model):
     return [(name, m) for name, m in model.named_children() if any(True for _ in m.parameters())]
 
 
+def _block_parameters(units):
+    """``[(name, parameters)]`` of the ``blocks``, each parameter in one of them only: one
+    shared by several blocks (an embedding tied to the output layer) goes with the block nearest
+    the head, which is trained first and fastest, since an optimizer refuses a parameter in two
+    groups."""
+    seen, out = set(), []
+    for name, block in reversed(units):
+        params = [p for p in block.parameters() if id(p) not in seen]
+        seen.update(id(p) for p in params)
+        out.append((name, params))
+    return out[::-1]
+
+
 def reinitialize_head(model, num_classes, head="linear"):
     """Replace the classifier ``model.<head>`` (a Linear) by a new one with ``num_classes`` outputs.
 
@@ -90,15 +103,17 @@ def _check_rates(lr, decay, caller):
 def discriminative_param_groups(model, lr, decay=2.6):
     """One param group per block; block ``l`` of ``L`` (head last) gets ``lr / decay ** (L - 1 - l)``.
 
+    A parameter shared by several blocks is in the group of the one nearest the head.
+
     >>> from nnlite.recipes import MNIST1DCNN
     >>> groups = discriminative_param_groups(MNIST1DCNN(), lr=1e-2, decay=2.0)
     >>> [round(g["lr"], 5) for g in groups]
     [0.00125, 0.0025, 0.005, 0.01]
     """
     _check_rates(lr, decay, "discriminative_param_groups")
-    units = blocks(model)
-    return [{"params": list(m.parameters()), "lr": lr / decay ** (len(units) - 1 - i), "name": name}
-            for i, (name, m) in enumerate(units)]
+    units = _block_parameters(blocks(model))
+    return [{"params": params, "lr": lr / decay ** (len(units) - 1 - i), "name": name}
+            for i, (name, params) in enumerate(units)]
 
 
 class GradualUnfreezing(Callback):
@@ -131,13 +146,16 @@ class GradualUnfreezing(Callback):
         self.model, self.lr, self.decay, self.every = model, lr, decay, int(every)
         self.head = units[-1]
         self.frozen = list(reversed(units[:-1]))   # the next to unfreeze first
+        # each block's group; a shared parameter goes with the block nearest the head, trained first
+        self._params = dict(_block_parameters(units))
         self.unfrozen = []
 
     def initial_param_groups(self):
         """Freeze the body; return the head's group, to build the optimizer with."""
         self.model.freeze()
-        self.head[1].unfreeze()
-        return [{"params": list(self.head[1].parameters()), "lr": self.lr, "name": self.head[0]}]
+        name, block = self.head
+        block.unfreeze()
+        return [{"params": self._params[name], "lr": self.lr, "name": name}]
 
     def on_epoch_start(self, state):
         if state.epoch == 0 or state.epoch % self.every or not self.frozen:
@@ -145,7 +163,7 @@ class GradualUnfreezing(Callback):
         name, block = self.frozen.pop(0)
         block.unfreeze()
         self.unfrozen.append(name)
-        state.optimizer.add_param_group({"params": list(block.parameters()), "name": name,
+        state.optimizer.add_param_group({"params": self._params[name], "name": name,
                                          "lr": self.lr / self.decay ** len(self.unfrozen)})
 
     def state_dict(self):

@@ -142,3 +142,32 @@ def test_nnlite_train_mnist1d_transfer_writes_the_table(tmp_path):
     for row in table.values():
         assert len(row["per_seed"]) == 3 and 0.0 < row["mean"] < 1.0
         assert row["std"] == pytest.approx(float(np.std(row["per_seed"])))
+
+
+class _TiedModel(nl.nn.Module):
+    """An embedding whose table is also the output layer's weight: one Parameter in two blocks."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nl.nn.Embedding(6, 4)
+        self.body = nl.nn.Linear(4, 4)
+        self.linear = nl.nn.Linear(4, 6)
+        self.linear.weight = self.embedding.weight
+
+    def forward(self, x):
+        return self.linear(F.relu(self.body(self.embedding(x).mean(dim=1))))
+
+
+def test_a_parameter_shared_by_two_blocks_is_in_one_group_the_heads():
+    # The optimizer refused the groups ("some parameters appear in more than one parameter group").
+    model = _TiedModel()
+    groups = transfer.discriminative_param_groups(model, lr=1e-2)
+    assert [(g["name"], [id(p) for p in g["params"]]) for g in groups] == [
+        ("embedding", []), ("body", [id(model.body.weight), id(model.body.bias)]),
+        ("linear", [id(model.embedding.weight), id(model.linear.bias)])]
+    nl.optim.Adam(groups, lr=1.0)
+    unfreezing = transfer.GradualUnfreezing(model, lr=1e-2)
+    opt = nl.optim.Adam(unfreezing.initial_param_groups(), lr=1e-2)
+    x, y = nl.tensor(np.arange(12).reshape(4, 3) % 6), nl.tensor([0, 1, 2, 3])
+    fit(model, F.cross_entropy, opt, [(x, y)], epochs=3, callbacks=[unfreezing], progress=False)
+    assert [g["name"] for g in opt.param_groups] == ["linear", "body", "embedding"]

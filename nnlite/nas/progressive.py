@@ -26,6 +26,7 @@ import numpy as np
 from .. import nn, optim
 from ..nn import functional as F
 from ..parameter import Parameter
+from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor
 from ..train import accuracy
 
@@ -88,7 +89,13 @@ def net2deeper(model, layer):
         raise TypeError("net2deeper: the hidden layer must be followed by a ReLU (identity is preserved only "
                         "for non-negative inputs)")
     width = linears[layer].out_features
-    new = nn.Linear(width, width)
+    # The constructor's random weights are replaced at once: draw them with the global
+    # generator put back, so deepening a model leaves every later random number as it was.
+    state = get_rng_state()
+    try:
+        new = nn.Linear(width, width, dtype=linears[layer].weight.dtype)
+    finally:
+        set_rng_state(state)
     _replace(new, np.eye(width, dtype=new.weight.data.dtype), np.zeros(width, new.bias.data.dtype))
     children[at + 2:at + 2] = [new, nn.ReLU()]
     return nn.Sequential(*children)

@@ -31,6 +31,18 @@ def test_deepening_preserves_the_function_and_model_is_untouched():
     np.testing.assert_array_equal(model(x).data, before)
 
 
+def test_deepening_keeps_the_dtype_and_draws_nothing_from_the_global_generator():
+    model = _mlp().double()
+    x = nl.randn(7, 6).double()
+    nl.manual_seed(0)
+    expected = nl.rand(3).data
+    nl.manual_seed(0)
+    deeper = net2deeper(model, 0)
+    np.testing.assert_array_equal(nl.rand(3).data, expected)
+    assert {p.dtype for p in deeper.parameters()} == {np.dtype(np.float64)}
+    np.testing.assert_array_equal(deeper(x).data, model(x).data)
+
+
 def test_bad_layers_named():
     with pytest.raises(ValueError, match="hidden layer in \\[0, 1\\]"):
         net2wider(_mlp(), 2, 10)

@@ -15,7 +15,7 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY, NAN, log
+from libc.math cimport INFINITY, NAN, isfinite, log
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
 
 from nnlite._kernels._dtype cimport empty_like as _empty_like
@@ -121,7 +121,10 @@ cdef void _cross_entropy_rows(const floating *x, const int64_t *target, const fl
     # lp is formed from (x_j - max), exact, rather than from x_j - lse: with logits of
     # 1e4, lse rounded to float32 is off by ~1e-3, the loss would inherit that.
     # The exps are staged in a per-thread row of scratch (so that loop vectorises), then
-    # summed; sum_j w_j lp_j = sum_j w_j x_j - (max + log s) sum_j w_j, sums in double.
+    # summed; then the row's x_j - max are staged there, and
+    # sum_j w_j lp_j = sum_j w_j (x_j - max) - log s sum_j w_j, sums in double. (Not
+    # sum_j w_j x_j - (max + log s) sum_j w_j: for logits far from zero that difference
+    # cancels, and equal logits of 1e16 lost log s to rounding.)
     cdef Py_ssize_t i, j
     cdef floating m
     cdef double s, log_s, w_t, lp, smooth
@@ -145,14 +148,17 @@ cdef void _cross_entropy_rows(const floating *x, const int64_t *target, const fl
         lp = (<double>x[i * c + target[i]] - m) - log_s
         row_loss[i] = (1 - label_smoothing) * (-w_t * lp)
         if label_smoothing > 0:
+            for j in range(c):
+                buf[j] = x[i * c + j] - m
             if weight == NULL:
-                smooth = _row_sum(&x[i * c], c)
+                smooth = _row_sum(buf, c)
             else:
-                smooth = _row_dot(weight, &x[i * c], c)
-            smooth = smooth - (m + log_s) * w_total
-            if smooth != smooth:
-                # NaN: an infinite weight (or one that overflows the sums) makes the two sums
-                # inf - inf, where sum_j w_j lp_j term by term may be an infinity (the twin's)
+                smooth = _row_dot(weight, buf, c)
+            smooth = smooth - log_s * w_total
+            if not isfinite(smooth):
+                # an infinite weight times the max's x_j - max = 0 is NaN, and x_j - max may
+                # overflow float32 (logits of -3e38 and 3e38): term by term in double,
+                # sum_j w_j lp_j is the twin's (an infinity, NaN, or finite)
                 smooth = 0
                 for j in range(c):
                     lp = (<double>x[i * c + j] - m) - log_s

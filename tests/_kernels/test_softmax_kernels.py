@@ -378,6 +378,22 @@ def test_cross_entropy_smoothing_with_an_infinite_class_weight(module, reduction
     assert np.all(loss[[0, 2]] == -np.inf) if reduction == "none" else loss == -np.inf
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("with_weight", [False, True])
+@pytest.mark.parametrize("module", [_softmax, reference], ids=["compiled", "twin"])
+def test_cross_entropy_smoothing_of_equal_logits_far_from_zero(module, with_weight, dtype):
+    # Equal logits give every class lp = -log C, wherever they sit. Taken as
+    # sum_j w_j x_j - lse sum_j w_j, the smoothing term cancels: a double holds 1e16 + log C
+    # only to the nearest 2, and 1e30 to within 1e14, so the term came out as -8 and 0.
+    weight = np.array([0.5, 1.0, 2.0, 1.5], dtype) if with_weight else None
+    target = np.array([0, 2, 3])
+    expected, _ = module.cross_entropy_forward(np.zeros((3, 4), dtype), target, weight, -100, 0.5, "none")
+    for shift in (1e16, -1e16, 1e30):
+        loss, _ = module.cross_entropy_forward(np.full((3, 4), shift, dtype), target, weight, -100, 0.5,
+                                               "none")
+        np.testing.assert_allclose(loss, expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("module", [_softmax, reference], ids=["compiled", "twin"])
 def test_cross_entropy_backward_of_ignored_rows(module, label_smoothing):

@@ -60,21 +60,24 @@ def net2wider(model, layer, new_width, rng=None, noise=0.0):
         raise ValueError(f"net2wider: new_width must be >= the current width {old}, got {new_width}")
     mapping = np.concatenate([np.arange(old), rng.integers(0, old, new_width - old)])
     copies = np.bincount(mapping, minlength=old)
-    w_in, b_in = first.weight.data[mapping], first.bias.data[mapping]
+    w_in = first.weight.data[mapping]
+    b_in = None if first.bias is None else first.bias.data[mapping]
     w_out = (second.weight.data[:, mapping] / copies[mapping]).astype(second.weight.data.dtype)
     if noise:
         w_out = w_out * (1 + noise * rng.standard_normal(w_out.shape)).astype(w_out.dtype)
     _replace(first, w_in, b_in)
-    _replace(second, w_out, second.bias.data.copy())
+    _replace(second, w_out, None if second.bias is None else second.bias.data.copy())
     first.out_features = second.in_features = int(new_width)
     return model
 
 
 def _replace(linear, weight, bias):
+    """New Parameters for ``linear`` (a layer without bias keeps none)."""
     linear.weight = Parameter(Tensor(np.ascontiguousarray(weight)), kind="weight")
-    linear.bias = Parameter(Tensor(np.ascontiguousarray(bias)), kind="bias")
     linear.weight.init = {"scheme": "net2net"}
-    linear.bias.init = {"scheme": "net2net"}
+    if bias is not None:
+        linear.bias = Parameter(Tensor(np.ascontiguousarray(bias)), kind="bias")
+        linear.bias.init = {"scheme": "net2net"}
 
 
 def net2deeper(model, layer):

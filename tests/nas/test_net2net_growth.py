@@ -22,6 +22,16 @@ def test_widening_preserves_the_function(layer):
     assert not np.allclose(noisy(x).data, model(x).data, atol=1e-6)
 
 
+def test_widening_a_model_without_biases_keeps_none():
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5, bias=False), nn.ReLU(), nn.Linear(5, 3, bias=False))
+    x = nl.randn(7, 6)
+    wider = net2wider(model, 0, 9, rng=0)
+    assert wider[0].bias is None and wider[2].bias is None
+    assert [p.shape for p in wider.parameters()] == [(9, 6), (3, 9)]
+    np.testing.assert_allclose(wider(x).data, model(x).data, rtol=1e-5, atol=1e-6)
+
+
 def test_deepening_preserves_the_function_and_model_is_untouched():
     model, x = _mlp(), nl.randn(7, 6)
     before = model(x).data.copy()

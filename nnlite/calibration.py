@@ -74,6 +74,8 @@ def predict_logits(model, loader):
         for inputs, targets in loader:
             logits.append(_array(model(inputs)))
             labels.append(_array(targets))
+    if not logits:
+        raise ValueError("predict_logits: expected a loader with at least one batch, got none")
     return np.concatenate(logits), np.concatenate(labels)
 
 

@@ -135,8 +135,8 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
     require_module(model, "lr_finder")
     if not 0 < start_lr < end_lr < math.inf:
         raise ValueError(f"lr_finder: need 0 < start_lr < end_lr < inf, got start_lr={start_lr}, end_lr={end_lr}")
-    if num_iters < 2:
-        raise ValueError(f"lr_finder: num_iters must be >= 2, got {num_iters}")
+    if not is_int(num_iters) or num_iters < 2:
+        raise ValueError(f"lr_finder: num_iters must be an integer >= 2, got {num_iters!r}")
     if not 0 <= beta < 1:
         raise ValueError(f"lr_finder: the smoothing factor beta must be in [0, 1), got {beta}")
     # At a factor <= 1 the first step's loss, which is its own minimum, would already count as diverged.
@@ -147,6 +147,9 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
             raise ValueError(f"lr_finder: {name} must be an integer >= 0, got {value!r}")
     if optimizer is None and not any(p.requires_grad for p in model.parameters()):
         raise ValueError(f"lr_finder: {type(model).__name__} has no trainable parameters to sweep")
+    if not hasattr(loader, "__len__"):   # an iterator: it cannot start another pass, nor be put back
+        raise TypeError(f"lr_finder: expected a loader with a length that can be iterated again (a DataLoader, "
+                        f"a list of batches), got {type(loader).__name__}")
     if len(loader) == 0:
         raise ValueError("lr_finder: the loader has no batches")
     if optimizer is None:

@@ -119,3 +119,8 @@ def test_predict_logits_puts_back_every_layers_own_mode():
     model[1].eval()
     cal.predict_logits(model, [(nl.randn(5, 3), nl.tensor([0, 1, 0, 1, 0]))])
     assert [m.training for m in model.modules()] == [True, True, False, True]
+
+
+def test_predict_logits_of_an_empty_loader_is_named():
+    with pytest.raises(ValueError, match="predict_logits: expected a loader with at least one batch, got none"):
+        cal.predict_logits(nl.nn.Linear(3, 2), [])

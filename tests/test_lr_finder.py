@@ -154,3 +154,16 @@ def test_a_sub_module_kept_in_eval_mode_stays_in_it():
     model[1].eval()
     nl.train.lr_finder(model, F.cross_entropy, DataLoader(_problem(), batch_size=64), num_iters=10)
     assert [m.training for m in model.modules()] == [True, True, False, True, True]
+
+
+def test_a_fractional_number_of_steps_is_named():
+    with pytest.raises(ValueError, match="num_iters must be an integer >= 2, got 10.5"):   # was range()'s TypeError
+        nl.train.lr_finder(_model(), F.cross_entropy, DataLoader(_problem(), batch_size=64), num_iters=10.5)
+
+
+def test_an_iterator_of_batches_is_refused_by_name():
+    # It could be neither started again for a sweep longer than it nor put back afterwards.
+    batches = iter([(nl.randn(4, 10), nl.tensor([0, 1, 2, 0]))])
+    with pytest.raises(TypeError, match="lr_finder: expected a loader with a length that can be iterated "
+                                        "again .*, got list_iterator"):
+        nl.train.lr_finder(_model(), F.cross_entropy, batches, num_iters=5)

@@ -72,12 +72,15 @@ def net2wider(model, layer, new_width, rng=None, noise=0.0):
 
 
 def _replace(linear, weight, bias):
-    """New Parameters for ``linear`` (a layer without bias keeps none)."""
-    linear.weight = Parameter(Tensor(np.ascontiguousarray(weight)), kind="weight")
-    linear.weight.init = {"scheme": "net2net"}
-    if bias is not None:
-        linear.bias = Parameter(Tensor(np.ascontiguousarray(bias)), kind="bias")
-        linear.bias.init = {"scheme": "net2net"}
+    """New Parameters for ``linear``, frozen where the old ones were (a layer without bias keeps none)."""
+    for name, values in (("weight", weight), ("bias", bias)):
+        if values is None:
+            continue
+        old = getattr(linear, name)
+        new = Parameter(Tensor(np.ascontiguousarray(values)), kind=name,
+                        requires_grad=old is None or old.requires_grad)
+        new.init = {"scheme": "net2net"}
+        setattr(linear, name, new)
 
 
 def net2deeper(model, layer):

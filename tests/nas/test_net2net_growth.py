@@ -32,6 +32,14 @@ def test_widening_a_model_without_biases_keeps_none():
     np.testing.assert_allclose(wider(x).data, model(x).data, rtol=1e-5, atol=1e-6)
 
 
+def test_widening_keeps_frozen_parameters_frozen():
+    model = _mlp()
+    model[0].requires_grad_(False)
+    wider = net2wider(model, 0, 9, rng=0)
+    assert [p.requires_grad for p in wider.parameters()] == [False, False, True, True, True, True]
+    assert [p.kind for p in wider.parameters()][:4] == ["weight", "bias", "weight", "bias"]
+
+
 def test_deepening_preserves_the_function_and_model_is_untouched():
     model, x = _mlp(), nl.randn(7, 6)
     before = model(x).data.copy()

@@ -33,6 +33,7 @@ measure of how well the labels can be read off the coarse-grained state.
 """
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..tensor import Tensor
 
 __all__ = ["entropy", "weight_entropy", "mutual_information", "unit_mutual_information"]
@@ -64,8 +65,8 @@ def weight_entropy(weight, bits=8):
     >>> weight_entropy(np.array([-1.0, 1.0, -1.0, 1.0]))
     1.0
     """
-    if not 1 <= bits <= 24:
-        raise ValueError(f"weight_entropy: bits must be between 1 and 24, got {bits}")
+    if not is_int(bits) or not 1 <= bits <= 24:   # 2^bits levels: a count
+        raise ValueError(f"weight_entropy: bits must be an integer between 1 and 24, got {bits!r}")
     a = _array(weight).astype(np.float64).ravel()
     if a.size == 0:
         raise ValueError("weight_entropy: the weight is empty")
@@ -98,8 +99,8 @@ def mutual_information(activations, labels, bins=30):
     Binning estimator; read the module docstring for its limits. The result
     lies between 0 and min(H(T), H(Y)).
     """
-    if bins < 1:
-        raise ValueError(f"mutual_information: bins must be >= 1, got {bins}")
+    if not is_int(bins) or bins < 1:
+        raise ValueError(f"mutual_information: bins must be an integer >= 1, got {bins!r}")
     T = _binned(activations, bins)
     Y = _array(labels).reshape(-1)
     if len(T) != len(Y):
@@ -118,5 +119,8 @@ def unit_mutual_information(activations, labels, bins=10):
     labels alone, not what the units say together.
     """
     a = _array(activations)
+    if a.ndim == 0 or len(a) == 0:
+        raise ValueError(f"unit_mutual_information: expected activations with at least one row, got shape "
+                         f"{a.shape}")
     a = a.reshape(len(a), -1)
     return np.array([mutual_information(a[:, j], labels, bins) for j in range(a.shape[1])])

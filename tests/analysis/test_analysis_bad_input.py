@@ -24,6 +24,17 @@ def test_histogram_bins_must_be_a_positive_integer():
         weight_histograms(nn.Linear(4, 3), bins=0)
 
 
+def test_information_counts_must_be_integers_and_rows_present():
+    from nnlite.analysis import mutual_information, unit_mutual_information, weight_entropy
+    with pytest.raises(ValueError, match="bits must be an integer between 1 and 24, got 2.5"):
+        weight_entropy(np.linspace(-1, 1, 10), bits=2.5)          # was 2^2.5 - 1 levels
+    with pytest.raises(ValueError, match="bins must be an integer >= 1, got 2.5"):
+        mutual_information(np.linspace(-1, 1, 10), np.arange(10) % 2, bins=2.5)
+    with pytest.raises(ValueError, match=r"unit_mutual_information: expected activations with at least one "
+                                         r"row, got shape \(0, 3\)"):
+        unit_mutual_information(np.zeros((0, 3)), np.zeros(0, int))
+
+
 def test_effective_dimensionality_takes_a_vector_of_eigenvalues():
     with pytest.raises(ValueError, match=r"1-D array of eigenvalues, got shape \(2, 2\)"):
         effective_dimensionality(np.eye(2))

@@ -261,7 +261,6 @@ class BilevelSearch:
         self.epsilon = float(epsilon)
         self.latency = None if latency is None else np.asarray(latency, dtype=np.float64)
         self.latency_weight, self.loss_fn = float(latency_weight), loss_fn
-        self._weight_names = [k for k, p in model.named_parameters() if p.kind != "architecture"]
         self._arch_names = [k for k, p in model.named_parameters() if p.kind == "architecture"]
 
     @property
@@ -281,7 +280,10 @@ class BilevelSearch:
         return self.loss_fn(functional_call(self.model, weights, (x,)), y)
 
     def _frozen_weights(self):
-        return {k: p.detach() for k, p in self.model.named_parameters() if k in self._weight_names}
+        # Weights that do not train (requires_grad=False) are left out: the forward reads the
+        # model's own, and the look-ahead step moves none of them.
+        return {k: p.detach() for k, p in self.model.named_parameters()
+                if k not in self._arch_names and p.requires_grad}
 
     def _frozen_architecture(self):
         return {k: p.detach() for k, p in self.model.named_parameters() if k in self._arch_names}

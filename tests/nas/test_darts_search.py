@@ -68,6 +68,23 @@ def test_second_order_architecture_gradient_matches_exact_unrolled_gradient():
     assert np.abs(exact - first_order).max() > 1e-5   # the second-order term is really there
 
 
+def test_the_look_ahead_step_moves_no_frozen_weight():
+    net, search, (train, val) = _setup(second_order=True, seed=3, epsilon=1e-5)
+    net.eval()
+    net.stem[0].weight.requires_grad_(False)
+    state = _clone_state(net)
+    search.architecture_loss(train, val).backward()
+    approx = net.alpha.grad.data.copy()
+    # Exact, with the frozen stem held where it is: d/d alpha of L_val(w - xi grad_w L_train, alpha).
+    names = [k for k, p in net.named_parameters() if k != "alpha" and p.requires_grad]
+    alpha = nl.tensor(state["alpha"].data, requires_grad=True)
+    w = {k: nl.tensor(state[k].data, requires_grad=True) for k in names}
+    g = nl.grad(_loss(net, {**state, **w, "alpha": alpha}, train), list(w.values()), create_graph=True)
+    ahead = {k: w[k] - search.xi * gk for k, gk in zip(names, g)}
+    exact = nl.grad(_loss(net, {**state, **ahead, "alpha": alpha}, val), [alpha])[0].data
+    np.testing.assert_allclose(approx, exact, rtol=1e-4, atol=1e-9)
+
+
 def test_look_ahead_step_follows_the_weight_learning_rate_as_it_is_scheduled():
     net, search, (train, val) = _setup(second_order=True, seed=2)
     net.eval()

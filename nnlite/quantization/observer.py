@@ -108,6 +108,8 @@ class PerChannelMinMaxObserver(ObserverBase):
 
     def forward(self, x):
         a = self._values(x)
+        if a.size == 0:   # nothing to observe, as torch's observer returns an empty input unrecorded
+            return x
         a = np.moveaxis(a, self.ch_axis, 0).reshape(a.shape[self.ch_axis], -1)
         lo, hi = a.min(axis=1), a.max(axis=1)
         if self.min_val.data.shape == lo.shape:

@@ -472,3 +472,16 @@ def test_swapped_layers_keep_their_forward_hooks():
     pruned = prune.l1_unstructured(nl.nn.Linear(4, 3), "weight", amount=0.5)
     quantized = Q.quantize_dynamic(pruned)   # made from the pruned weight: the pruning hook stays behind
     assert not quantized._forward_pre_hooks and (quantized.weight_int8.data == 0).sum() == 6
+
+
+def test_per_channel_observer_passes_over_an_empty_batch_as_torch_does():
+    """An input without values leaves the ranges as they were (it failed inside np.min or reshape)."""
+    torch = _torch()
+    from torch.ao.quantization import PerChannelMinMaxObserver
+    ours, theirs = Q.PerChannelMinMaxObserver(ch_axis=0), PerChannelMinMaxObserver(ch_axis=0)
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    for batch in (np.zeros((3, 0), np.float32), x, np.zeros((0, 4), np.float32)):
+        ours(nl.tensor(batch))
+        theirs(torch.tensor(batch))
+    np.testing.assert_array_equal(ours.min_val.data, theirs.min_val.numpy())
+    np.testing.assert_array_equal(ours.max_val.data, theirs.max_val.numpy())

@@ -17,6 +17,7 @@ the parameter count grows faster than linearly with the number of tasks,
 and the task identity must be known at test time to pick the column.
 """
 from .. import nn
+from .._kernels.checks import is_int
 from ..nn import functional as F
 
 __all__ = ["ProgressiveNetwork"]
@@ -80,8 +81,8 @@ class ProgressiveNetwork(nn.Module):
 
     def forward(self, x, task):
         """The output of column ``task`` (columns after it are not run)."""
-        if not 0 <= task < self.num_columns:
-            raise IndexError(f"ProgressiveNetwork: task must be in [0, {self.num_columns}), got {task}")
+        if not is_int(task) or not 0 <= task < self.num_columns:
+            raise IndexError(f"ProgressiveNetwork: task must be an integer in [0, {self.num_columns}), got {task!r}")
         hiddens = []
         for column in self.columns[:task + 1]:
             output, h = column(x, hiddens)

@@ -47,6 +47,9 @@ class ReservoirBuffer:
     def add(self, *fields):
         """Offer a batch of examples (matching rows of each field: arrays or Tensors) to the reservoir."""
         fields = [f.data if isinstance(f, Tensor) else np.asarray(f) for f in fields]
+        if not fields or any(f.ndim == 0 for f in fields):
+            raise ValueError(f"ReservoirBuffer.add: expected one or more fields of rows (arrays with a first "
+                             f"dimension), got shapes {[f.shape for f in fields]}")
         if len({len(f) for f in fields}) != 1:
             raise ValueError(f"ReservoirBuffer.add: fields need the same number of rows, got "
                              f"{[len(f) for f in fields]}")
@@ -76,7 +79,7 @@ class ReservoirBuffer:
 
         While fewer than ``batch_size`` examples are stored, all of them are returned.
         """
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:   # 2.0 passed int(2.0) == 2.0, then failed in NumPy
             raise ValueError(f"ReservoirBuffer.sample: batch_size must be a positive integer, got {batch_size!r}")
         if len(self) == 0:
             raise ValueError("ReservoirBuffer.sample: the buffer is empty")

@@ -127,7 +127,7 @@ def test_progressive_columns_stay_frozen_bit_for_bit_and_old_outputs_do_not_chan
     # the new column is wired to the old one: its adapters moved and its output depends on column 0
     assert [c.num_parameters() for c in net.columns] == net.column_parameters() == [6*8+8 + 8*8+8 + 8*3+3,
                                                                                     6*8+8 + 8*8+8 + 8*3+3 + 8*8 + 8*3]
-    with pytest.raises(IndexError, match=r"task must be in \[0, 2\), got 2"):
+    with pytest.raises(IndexError, match=r"task must be an integer in \[0, 2\), got 2"):
         net(x, 2)
 
 
@@ -188,6 +188,19 @@ def test_reservoir_sample_size_is_a_positive_integer():
     assert buffer.sample(10)[0].shape == (3, 4)       # all three stored examples
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got -1"):
         buffer.sample(-1)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 2.0"):
+        buffer.sample(2.0)                            # was NumPy's TypeError from inside choice()
+    with pytest.raises(ValueError, match=r"expected one or more fields of rows .*, got shapes \[\(\)\]"):
+        buffer.add(np.float64(3.0))                   # was len() of unsized object
+    with pytest.raises(ValueError, match=r"fields of rows .*, got shapes \[\]"):
+        buffer.add()
+
+
+def test_progressive_network_task_is_an_integer():
+    net = continual.ProgressiveNetwork(4, hidden_sizes=(5,), num_outputs=3)
+    net.add_column()
+    with pytest.raises(IndexError, match=r"task must be an integer in \[0, 1\), got 0.0"):
+        net(nl.randn(2, 4), 0.0)                      # was a slice TypeError
 
 
 def test_ewc_and_reservoir_check_their_arguments():

@@ -17,7 +17,8 @@ softmax) is left out, as it usually is:
   width ``E``: the input projections ``2 * N * (L * E * E + S * kdim * E + S *
   vdim * E)``, the scores ``Q K^T`` ``2 * N * L * S * E`` and the weighted sum
   of values ``2 * N * L * S * E`` (summed over heads, each of width E / H); the
-  output projection is a Linear and is counted as one.
+  output projection is a Linear and is counted as one. Called with its query
+  and key by keyword, it is counted from its output and attention weights.
 
 The counts come from forward hooks on the layers (see
 :meth:`~nnlite.nn.Module.register_forward_hook`), so they follow the shapes the
@@ -54,20 +55,35 @@ def _conv_transpose_flops(module, args, output):
 
 
 def _attention_flops(module, args, output):
-    query, key = args[0], args[1]
     E = module.embed_dim
-    batched = query.ndim == 3
-    if not batched:
-        N, L, S = 1, query.shape[0], key.shape[0]
-    elif module.batch_first:
-        N, L, S = query.shape[0], query.shape[1], key.shape[1]
-    else:
-        N, L, S = query.shape[1], query.shape[0], key.shape[0]
+    N, L, S = _attention_sizes(module, args, output)
     projections = 2 * N * (L * E * E + S * module.kdim * E + S * module.vdim * E)
     # A learned bias key/value and a zero key/value each add one key every query attends to.
     keys = S + (module.bias_k is not None) + bool(module.add_zero_attn)
     products = 2 * (2 * N * L * keys * E)   # Q K^T and weights @ V
     return projections + products
+
+
+def _attention_sizes(module, args, output):
+    """``(N, L, S)`` of an attention call: from the query and the key, or, when they were passed by
+    keyword (forward hooks see positional arguments only), from the output, which has the query's
+    shape, and the attention weights, whose last dimension is the key's length."""
+    attended, weights = output
+    if len(args) >= 2:
+        N, L = _batch_and_length(module, args[0].shape)
+        return N, L, _batch_and_length(module, args[1].shape)[1]
+    if weights is None:
+        raise TypeError(f"flops: {type(module).__name__} was called with its query and key by keyword and "
+                        f"need_weights=False, which leaves their lengths unknown; pass them by position")
+    N, L = _batch_and_length(module, attended.shape)
+    return N, L, weights.shape[-1]
+
+
+def _batch_and_length(module, shape):
+    """Batch size and sequence length of an attention input (or output) of ``shape``."""
+    if len(shape) == 2:   # unbatched (length, embed_dim)
+        return 1, shape[0]
+    return (shape[0], shape[1]) if module.batch_first else (shape[1], shape[0])
 
 
 # Layer type -> FLOPs of one call from (module, positional args, output). The first type that
@@ -105,8 +121,7 @@ def flops_by_layer(model, example_input):
         counts[name] = 0
 
         def hook(module, args, output, name=name, count=count):
-            out = output[0] if isinstance(output, tuple) else output
-            counts[name] += int(count(module, args, out))
+            counts[name] += int(count(module, args, output))
         handles.append(module.register_forward_hook(hook))
     inputs = example_input if isinstance(example_input, tuple) else (example_input,)
     try:

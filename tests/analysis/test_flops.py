@@ -1,4 +1,6 @@
 """FLOPs of Linear, convolution and attention layers against counts done by hand."""
+import pytest
+
 import nnlite as nl
 from nnlite import nn
 from nnlite.analysis import flops, flops_by_layer
@@ -30,6 +32,31 @@ def test_attention_counts_projections_scores_and_weighted_values():
     mha2 = nn.MultiheadAttention(E, H, kdim=6, vdim=10)
     c2 = flops_by_layer(mha2, (nl.randn(L, N, E), nl.randn(S, N, 6), nl.randn(S, N, 10)))
     assert c2[""] == 2 * N * (L * E * E + S * 6 * E + S * 10 * E) + products
+
+
+class _AttentionByKeyword(nn.Module):
+    """Calls its attention with query=, key=, value=: forward hooks see no positional arguments."""
+
+    def __init__(self, attention, keys, need_weights=True):
+        super().__init__()
+        self.attention, self.keys, self.need_weights = attention, keys, need_weights
+
+    def forward(self, x):
+        return self.attention(query=x, key=self.keys, value=self.keys, need_weights=self.need_weights)[0]
+
+
+def test_attention_called_by_keyword_is_counted_from_its_output_and_weights():
+    E, H, N, L, S = 16, 4, 2, 5, 7
+    for batch_first, q, kv in ((True, nl.randn(N, L, E), nl.randn(N, S, E)),
+                               (False, nl.randn(L, N, E), nl.randn(S, N, E))):
+        mha = nn.MultiheadAttention(E, H, batch_first=batch_first)
+        counts = flops_by_layer(_AttentionByKeyword(mha, kv), q)   # was an IndexError in the counter
+        assert counts["attention"] == 2 * N * (L * E * E + 2 * S * E * E) + 2 * N * L * S * E * 2
+    unbatched = flops_by_layer(_AttentionByKeyword(nn.MultiheadAttention(E, H), nl.randn(S, E)), nl.randn(L, E))
+    assert unbatched["attention"] == 2 * (L * E * E + 2 * S * E * E) + 2 * L * S * E * 2
+    with pytest.raises(TypeError, match="by keyword and need_weights=False, which leaves their lengths unknown"):
+        flops(_AttentionByKeyword(nn.MultiheadAttention(E, H), nl.randn(S, N, E), need_weights=False),
+              nl.randn(L, N, E))
 
 
 def test_model_total_sums_its_layers_and_leaves_elementwise_work_out():

@@ -136,13 +136,19 @@ def get_backend():
 
 # --- threads -----------------------------------------------------------------
 
+# The most threads a kernel runs on. OpenMP's runtime lays out a new team on the stack of the
+# thread that starts it: a parallel kernel asked for 100000 threads overflowed that stack and
+# crashed the process. 1024 is far more threads than any CPU nnlite runs on has cores.
+MAX_THREADS = 1024
+
 _num_threads_py = 1
 
 
 def _default_threads():
-    """Physical cores available to this process, or ``OMP_NUM_THREADS`` when set."""
+    """Physical cores available to this process, or ``OMP_NUM_THREADS`` when set (and in
+    1 to MAX_THREADS; another value is passed over, as one that is not a number is)."""
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    if env.isdigit() and int(env) > 0:
+    if env.isdigit() and 0 < int(env) <= MAX_THREADS:
         return int(env)
     try:
         logical = len(os.sched_getaffinity(0))
@@ -164,7 +170,7 @@ def _default_threads():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads in every kernel.
+    """Use ``n`` threads in every kernel: an int from 1 to ``MAX_THREADS`` (1024).
 
     BLAS needs no setting of its own: the kernels call it one thread at a time
     on fixed blocks (see ``_blas.pyx``), so results never depend on ``n``.
@@ -172,6 +178,8 @@ def set_num_threads(n):
     global _num_threads_py
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    if n > MAX_THREADS:
+        raise ValueError(f"set_num_threads: expected a positive int of at most {MAX_THREADS}, got {n}")
     _num_threads_py = n
     if _threads is not None:
         _threads.set_num_threads(n)

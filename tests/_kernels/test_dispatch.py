@@ -69,6 +69,25 @@ def test_thread_count_is_configurable_and_validated():
             nl.set_num_threads(bad)
 
 
+@pytest.mark.parametrize("count", [kernels.MAX_THREADS + 1, 100_000, 2 ** 31])
+def test_thread_count_above_the_limit_is_refused_and_changes_nothing(count):
+    # OpenMP builds a team on the calling thread's stack: a parallel kernel under 100000
+    # threads overflowed it (a segfault), and 2**31 met the C int as an OverflowError after
+    # get_num_threads() already reported it
+    old = nl.get_num_threads()
+    with pytest.raises(ValueError, match=f"at most {kernels.MAX_THREADS}, got {count}"):
+        nl.set_num_threads(count)
+    assert nl.get_num_threads() == old and kernels._threads.get_num_threads() == old
+
+
+def test_omp_num_threads_above_the_limit_is_not_the_default():
+    for value in ("100000", str(2 ** 31)):
+        env = dict(os.environ, OMP_NUM_THREADS=value)
+        out = subprocess.run([sys.executable, "-c", "import nnlite; print(nnlite.get_num_threads())"],
+                             capture_output=True, text=True, env=env, check=True)
+        assert 1 <= int(out.stdout.strip()) <= kernels.MAX_THREADS
+
+
 def test_omp_num_threads_sets_the_default():
     env = dict(os.environ, OMP_NUM_THREADS="3")
     out = subprocess.run([sys.executable, "-c", "import nnlite; print(nnlite.get_num_threads())"],

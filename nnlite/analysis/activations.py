@@ -59,7 +59,9 @@ def record_activations(model, batches, layers=None):
     """``{layer name: ndarray (N, ...)}``: every listed layer's output on every sample of ``batches``.
 
     ``layers`` is a list of module names or one name (default: every leaf module). A
-    layer that returns a tuple (attention) is recorded by its first element.
+    layer that returns a tuple (attention) is recorded by its first element. A layer
+    called k times in one forward pass (a shared layer) is recorded at every call: its
+    array has k rows per sample, the calls of each batch one after the other.
     """
     if isinstance(layers, str):
         layers = [layers]   # one name, not a sequence of one-letter names

@@ -50,3 +50,13 @@ def test_chosen_layers_only_and_unknown_names_are_named():
     assert list(stats) == ["2"] and stats["2"]["units"] == 4
     with pytest.raises(ValueError, match=r"no layers named \['9'\]"):
         activation_stats(model, nl.randn(10, 5), layers=["9"])
+
+
+def test_a_shared_layer_is_recorded_at_every_call():
+    shared = nn.Linear(3, 3)
+    model = nn.Sequential(shared, nn.Tanh(), shared)
+    x = nl.randn(4, 3)
+    acts = record_activations(model, [(x[:2], None), (x[2:], None)], layers="0")
+    first, second = shared(x[:2]).data, shared(np.tanh(shared(x[:2]).data)).data
+    assert acts["0"].shape == (8, 3)     # two calls per batch of 2, then the next batch
+    np.testing.assert_allclose(acts["0"][:4], np.concatenate([first, second]), rtol=1e-6)

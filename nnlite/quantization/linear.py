@@ -237,6 +237,8 @@ class Float16Linear(Module):
 
     @classmethod
     def from_float(cls, linear):
+        if not isinstance(linear, Linear):
+            raise TypeError(f"{cls.__name__}.from_float: expected an nn.Linear, got {type(linear).__name__}")
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None)
         layer.weight.data = linear.weight.data.astype(np.float16)
         if linear.bias is not None:

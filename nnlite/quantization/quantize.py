@@ -79,11 +79,12 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
         raise ValueError(f"quantize_dynamic: dtype must be nl.qint8 or nl.float16, got {dtype!r}")
     if reduce_range is None:
         reduce_range = not half
-    wanted = set(qconfig_spec or {Linear, LinearReLU})
-    unsupported = [t.__name__ for t in wanted if t not in (Linear, LinearReLU)]
+    # None is every supported type; an empty set, as in torch, is none of them.
+    wanted = {Linear, LinearReLU} if qconfig_spec is None else set(qconfig_spec)
+    unsupported = [t.__name__ if isinstance(t, type) else t for t in wanted if t not in (Linear, LinearReLU)]
     if unsupported:
-        raise ValueError(f"quantize_dynamic: only nn.Linear and LinearReLU have quantized versions, "
-                         f"got {unsupported}")
+        raise ValueError(f"quantize_dynamic: only nn.Linear and LinearReLU have quantized versions; qconfig_spec "
+                         f"must be a set of these types, got {unsupported}")
     if LinearReLU in wanted:
         # fused pairs first, so that their inner Linear is not swapped on its own
         if half:   # float16 has no fused kernel: the pair keeps its ReLU, its Linear is stored in float16

@@ -93,6 +93,18 @@ def test_fuse_and_from_float_name_what_they_were_given():
         fuse_modules(np.zeros(3), [["0", "1"]])
     with pytest.raises(TypeError, match="QuantizedLinear.from_float: expected an nn.Linear, got ReLU"):
         QuantizedLinear.from_float(nl.nn.ReLU())
+    with pytest.raises(TypeError, match="Float16Linear.from_float: expected an nn.Linear, got Conv2d"):
+        nl.quantization.Float16Linear.from_float(nl.nn.Conv2d(1, 1, 1))   # was an AttributeError
+
+
+def test_quantize_dynamic_qconfig_spec_is_a_set_of_types():
+    from nnlite.quantization import QuantizedLinear, quantize_dynamic
+    model = nl.nn.Sequential(nl.nn.Linear(4, 3), nl.nn.ReLU(), nl.nn.Linear(3, 2))
+    # As torch: an empty set quantizes nothing (it was read as "the default", every Linear).
+    assert [type(m) for m in quantize_dynamic(model, set())] == [type(m) for m in model]
+    assert [type(m) for m in quantize_dynamic(model)][::2] == [QuantizedLinear, QuantizedLinear]
+    with pytest.raises(ValueError, match=r"qconfig_spec must be a set of these types, got \['0'\]"):
+        quantize_dynamic(model, {"0"})   # was an AttributeError on str.__name__
 
 
 def test_prepare_qat_refuses_a_pruned_linear():

@@ -27,6 +27,7 @@ matrix (out, in·kh·kw) — each row one filter — and becomes a Conv2d with
 """
 import numpy as np
 
+from ._kernels.checks import is_int
 from .analysis.spectra import singular_values as weight_singular_values
 from .nn.container import Sequential
 from .nn.conv import Conv2d
@@ -74,7 +75,7 @@ def rank_for_energy(sigma, energy):
 def low_rank_error(layer, rank):
     """Relative Frobenius error :math:`\\lVert W - W_r \\rVert_F / \\lVert W \\rVert_F` at ``rank``."""
     s2 = singular_values(layer) ** 2
-    if isinstance(rank, bool) or int(rank) != rank or not 0 <= rank <= len(s2):
+    if not is_int(rank) or not 0 <= rank <= len(s2):
         raise ValueError(f"low_rank_error: rank must be an integer in [0, {len(s2)}], got {rank!r}")
     return float(np.sqrt(s2[rank:].sum() / s2.sum())) if s2.sum() else 0.0
 
@@ -105,7 +106,7 @@ def low_rank(layer, rank=None, energy=None):
     u, s, vt = np.linalg.svd(w.astype(np.float64), full_matrices=False)
     if rank is None:
         rank = rank_for_energy(s, energy)
-    if isinstance(rank, bool) or int(rank) != rank or not 1 <= rank <= len(s):
+    if not is_int(rank) or not 1 <= rank <= len(s):
         raise ValueError(f"low_rank: rank must be an integer in [1, {len(s)}] for a weight of shape "
                          f"{tuple(layer.weight.shape)}, got {rank!r}")
     rank = int(rank)

@@ -69,7 +69,7 @@ def reinitialize_head(model, num_classes, head="linear"):
     The new layer is initialised as ``nn.Linear`` always is; its parameters'
     ``init`` records say so, while the body keeps its "loaded" records.
     """
-    if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
+    if not is_int(num_classes) or num_classes < 1:
         raise ValueError(f"reinitialize_head: num_classes must be a positive integer, got {num_classes!r}")
     old = getattr(model, head, None)
     if not isinstance(old, nn.Linear):
@@ -186,7 +186,7 @@ def mnist1d_shift(labels_per_class=20, seed=0, source=SOURCE_CLASSES, target=TAR
     if set(source) & set(target) or not set(source) | set(target) <= set(range(10)) or not source or not target:
         raise ValueError(f"mnist1d_shift: source and target must be disjoint, non-empty sets of the classes 0..9, "
                          f"got {tuple(source)} and {tuple(target)}")
-    if isinstance(labels_per_class, bool) or int(labels_per_class) != labels_per_class or labels_per_class < 1:
+    if not is_int(labels_per_class) or labels_per_class < 1:
         raise ValueError(f"mnist1d_shift: labels_per_class must be a positive integer, got {labels_per_class!r}")
     (x, y), (x_test, y_test) = _arrays(True), _arrays(False)
     rng = np.random.default_rng(seed)

@@ -14,6 +14,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from .._kernels.checks import is_int
 from ..data import MNIST1D, TensorDataset
 
 __all__ = ["Task", "split_mnist1d", "permuted_mnist1d"]
@@ -24,7 +25,7 @@ the ``classes`` it uses (the labels keep their original numbers) and the input `
 
 
 def _check_train_size(train_size, what):
-    if train_size is not None and (isinstance(train_size, bool) or int(train_size) != train_size or train_size < 1):
+    if train_size is not None and (not is_int(train_size) or train_size < 1):
         raise ValueError(f"{what}: train_size must be a positive integer or None, got {train_size!r}")
 
 
@@ -38,8 +39,8 @@ def split_mnist1d(num_tasks=5, train_size=None):
     ``train_size`` keeps the first that many training examples of each task
     (None: all, about 800 per task of two classes).
     """
-    if num_tasks < 1 or 10 % num_tasks:
-        raise ValueError(f"split_mnist1d: num_tasks must divide the 10 classes, got {num_tasks}")
+    if not is_int(num_tasks) or num_tasks < 1 or 10 % num_tasks:
+        raise ValueError(f"split_mnist1d: num_tasks must be an integer dividing the 10 classes, got {num_tasks!r}")
     _check_train_size(train_size, "split_mnist1d")
     (x, y), (x_test, y_test) = MNIST1D(train=True).arrays, MNIST1D(train=False).arrays
     width = 10 // num_tasks
@@ -58,8 +59,8 @@ def permuted_mnist1d(num_tasks=5, seed=0, train_size=None):
 
     The first task keeps the original order; ``seed`` draws the others.
     """
-    if num_tasks < 1:
-        raise ValueError(f"permuted_mnist1d: num_tasks must be >= 1, got {num_tasks}")
+    if not is_int(num_tasks) or num_tasks < 1:
+        raise ValueError(f"permuted_mnist1d: num_tasks must be an integer >= 1, got {num_tasks!r}")
     _check_train_size(train_size, "permuted_mnist1d")
     (x, y), (x_test, y_test) = MNIST1D(train=True).arrays, MNIST1D(train=False).arrays
     rng = np.random.default_rng(seed)

@@ -9,7 +9,7 @@ def test_low_rank_error_rank_range():
     layer = nn.Linear(4, 3)
     assert low_rank_error(layer, 0) == pytest.approx(1.0)
     assert low_rank_error(layer, 3) == pytest.approx(0.0, abs=1e-6)
-    for rank in (-1, 4, 1.5):
+    for rank in (-1, 4, 1.5, 2.0):   # 2.0 passed the check and failed as a slice index
         with pytest.raises(ValueError, match=r"low_rank_error: rank must be an integer in \[0, 3\]"):
             low_rank_error(layer, rank)
 

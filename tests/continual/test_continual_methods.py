@@ -166,7 +166,7 @@ def test_split_and_permuted_benchmarks():
     x2, y2, _ = permuted[2].train.arrays
     assert np.array_equal(x2, x0[:, permuted[2].permutation]) and np.array_equal(y0, y2)
     assert not np.array_equal(permuted[2].permutation, np.arange(40))
-    with pytest.raises(ValueError, match="divide the 10 classes, got 3"):
+    with pytest.raises(ValueError, match="dividing the 10 classes, got 3"):
         continual.split_mnist1d(3)
 
 
@@ -175,6 +175,14 @@ def test_benchmark_train_size_must_be_positive():
         continual.split_mnist1d(train_size=0)
     with pytest.raises(ValueError, match="permuted_mnist1d: train_size must be a positive integer or None, got -5"):
         continual.permuted_mnist1d(train_size=-5)
+    # 2.0 passed int(2.0) == 2.0 and failed later as a slice index or a range bound
+    with pytest.raises(ValueError, match="split_mnist1d: train_size must be a positive integer or None, got 10.0"):
+        continual.split_mnist1d(train_size=10.0)
+    with pytest.raises(ValueError, match="split_mnist1d: num_tasks must be an integer dividing the 10 "
+                                         "classes, got 5.0"):
+        continual.split_mnist1d(num_tasks=5.0)
+    with pytest.raises(ValueError, match="permuted_mnist1d: num_tasks must be an integer >= 1, got 2.0"):
+        continual.permuted_mnist1d(num_tasks=2.0)
 
 
 def test_train_sequence_needs_a_task():

@@ -424,20 +424,67 @@ def _constant_pad(b, fn, out):
     return b.node("Pad", args)
 
 
+def _pool_geometry(x, kernel, stride, padding, dilation, ceil_mode, opset, count_include_pad=False):
+    """``(zeros, pads, ceil_mode)`` of an ONNX pool with PyTorch's windows: ``zeros`` (None, or
+    the begin and end widths of a zero ``Pad`` written before the pool) and the pool's own
+    ``pads`` and ``ceil_mode``.
+
+    In ceil mode PyTorch drops a last window that would start in the right padding; ONNX
+    pools drop it only from opset 22 and before that make one window more. Such a pool is
+    written with the end padding its last window reaches, in ceil or in floor mode
+    (onnxruntime wants every pad shorter than the kernel). Max pooling never picks the
+    padding and an average that counts no padding never sees it; an average that counts it
+    counts it only up to ``padding`` past the input, so that part becomes real zeros first.
+    """
+    if not ceil_mode or opset >= 22:
+        return None, list(padding) * 2, ceil_mode
+    reaches, dropped = [], False
+    for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation):
+        windows = -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1   # ceil mode as ONNX counts before opset 22
+        if (windows - 1) * s >= n + p:                         # PyTorch: that last window starts in the padding
+            windows, dropped = windows - 1, True
+        reaches.append((windows - 1) * s - p + d * (k - 1) + 1 - n)   # how far past the input the last one ends
+    if not dropped:
+        return None, list(padding) * 2, ceil_mode
+    begin = list(padding)
+    zeros = None
+    if count_include_pad:
+        right = [max(0, min(p, r)) for p, r in zip(padding, reaches)]
+        zeros, begin = (list(padding), right), [0] * len(padding)
+        reaches = [r - z for r, z in zip(reaches, right)]
+    for mode in (True, False):
+        # ceil mode counts the windows PyTorch does for an end pad in [reach - stride + 1, reach],
+        # floor mode for one in [reach, reach + stride - 1]
+        ends = [max(r - s + 1 if mode else r, 0) for r, s in zip(reaches, stride)]
+        if all(e <= (r if mode else r + s - 1) and e < k for e, r, s, k in zip(ends, reaches, stride, kernel)):
+            return zeros, begin + ends, mode
+    raise ExportError(f"onnx export: a ceil_mode pool (kernel {tuple(kernel)}, stride {tuple(stride)}, padding "
+                      f"{tuple(padding)}) on {tuple(x.shape[2:])} has no ONNX form before opset 22; "
+                      "export with opset=22")
+
+
 def _max_pool2d(b, fn, out):
     kernel, stride, padding, dilation, ceil_mode = fn.inputs[1]
-    return b.node("MaxPool", [b.value(fn.inputs[0])], kernel_shape=list(kernel), strides=list(stride),
-                  pads=[padding[0], padding[1], padding[0], padding[1]], dilations=list(dilation),
-                  ceil_mode=int(ceil_mode))
+    x = fn.inputs[0]
+    _, pads, ceil_mode = _pool_geometry(x, kernel, stride, padding, dilation, ceil_mode, b.opset)
+    return b.node("MaxPool", [b.value(x)], kernel_shape=list(kernel), strides=list(stride), pads=pads,
+                  dilations=list(dilation), ceil_mode=int(ceil_mode))
 
 
 def _avg_pool2d(b, fn, out):
     kernel, stride, padding, ceil_mode, count_include_pad, divisor_override = fn.inputs[1]
     if divisor_override is not None:
         raise ExportError("onnx export: avg_pool2d with divisor_override has no ONNX AveragePool equivalent")
-    return b.node("AveragePool", [b.value(fn.inputs[0])], kernel_shape=list(kernel), strides=list(stride),
-                  pads=[padding[0], padding[1], padding[0], padding[1]], ceil_mode=int(ceil_mode),
-                  count_include_pad=int(count_include_pad))
+    x = fn.inputs[0]
+    zeros, pads, ceil_mode = _pool_geometry(x, kernel, stride, padding, (1, 1), ceil_mode, b.opset,
+                                            count_include_pad)
+    xv = b.value(x)
+    if zeros is not None:   # the padding PyTorch counts, as real zeros; the pool counts none
+        before, after = zeros
+        xv = b.node("Pad", [xv, b.ints([0, 0] + before + [0, 0] + after, "pads")])
+        count_include_pad = False
+    return b.node("AveragePool", [xv], kernel_shape=list(kernel), strides=list(stride), pads=pads,
+                  ceil_mode=int(ceil_mode), count_include_pad=int(count_include_pad))
 
 
 def _batch_norm(b, fn, out):

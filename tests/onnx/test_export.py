@@ -694,6 +694,34 @@ def test_a_free_axis_other_than_the_batch_is_checked_like_the_batch(tmp_path):
         nl.onnx.export(normed, _floats(2, 5, 4), tmp_path / "m.onnx", dynamic_axes={"input": {0: "n", 3: "x"}})
 
 
+@pytest.mark.parametrize("opset", [17, 22])
+@pytest.mark.parametrize("pool, shape", [
+    (nn.MaxPool2d(2, stride=2, padding=1, ceil_mode=True), (2, 3, 5, 5)),
+    (nn.MaxPool2d((3, 2), stride=3, padding=1, dilation=(1, 2), ceil_mode=True), (2, 3, 5, 5)),
+    (nn.AvgPool2d(2, stride=2, padding=1, ceil_mode=True, count_include_pad=True), (2, 3, 7, 7)),
+    (nn.AvgPool2d(2, stride=2, padding=1, ceil_mode=True, count_include_pad=False), (2, 3, 5, 5)),
+    (nn.AvgPool2d(3, stride=(3, 2), padding=1, ceil_mode=True, count_include_pad=True), (2, 3, 5, 5)),
+    (nn.AvgPool1d(2, stride=2, padding=1, ceil_mode=True), (2, 3, 5)),
+    (nn.MaxPool1d(2, stride=2, padding=1, ceil_mode=True), (2, 3, 7)),
+], ids=["max", "max dilated", "avg counting padding", "avg", "avg uneven", "avg 1-d", "max 1-d"])
+def test_ceil_mode_pools_drop_a_last_window_that_starts_in_the_padding(tmp_path, pool, shape, opset):
+    """PyTorch's ceil mode drops a last window that would start in the right padding; ONNX pools
+    before opset 22 keep it, so these exports failed in onnx.checker (one output column more)."""
+    ort = _runtime()
+    x = _floats(*shape)
+    nl.onnx.export(pool, x, tmp_path / "fixed.onnx", opset=opset)
+    session = ort.InferenceSession(str(tmp_path / "fixed.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], pool(nl.tensor(x)).data, rtol=1e-5, atol=1e-6)
+    _round_trip(pool, x, tmp_path, other_batch=_floats(1, *shape[1:], seed=1), opset=opset)
+
+
+def test_a_ceil_mode_pool_without_an_early_onnx_form_names_the_opset_that_has_one(tmp_path):
+    pool = nn.MaxPool2d((2, 1), stride=(3, 2), padding=(1, 0), dilation=2, ceil_mode=True)
+    with pytest.raises(nl.onnx.ExportError, match=r"ceil_mode pool .* before opset 22; export with opset=22"):
+        nl.onnx.export(pool, _floats(1, 2, 6, 8), tmp_path / "m.onnx")
+    _round_trip(pool, _floats(1, 2, 6, 8), tmp_path, opset=22)
+
+
 def test_the_checking_passes_leave_the_model_state_as_the_example_left_it(tmp_path):
     _runtime()
     model = CountsCalls()

@@ -141,8 +141,18 @@ class Module:
         self._forget(name)
         object.__delattr__(self, name)
 
+    def _check_free(self, method, name, registry):
+        """As in PyTorch, a name is registered only if it is free or already of that kind: a buffer
+        named like a parameter would silently take the parameter out of ``parameters()``."""
+        if hasattr(self, name) and name not in self.__dict__[registry]:
+            kind = ("a parameter" if name in self._parameters else "a buffer" if name in self._buffers
+                    else "a submodule" if name in self._modules else "an attribute")
+            raise KeyError(f"{method}: attribute {name!r} already exists as {kind} of "
+                           f"{type(self).__name__}; delete it first")
+
     def register_parameter(self, name, param):
         _check_name("register_parameter", "parameter", name)
+        self._check_free("register_parameter", name, "_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: expected a Parameter or None for {name!r}, "
                             f"got {type(param).__name__}")
@@ -156,6 +166,7 @@ class Module:
     def register_buffer(self, name, tensor, persistent=True):
         """Register non-learned state (saved in ``state_dict`` unless ``persistent=False``)."""
         _check_name("register_buffer", "buffer", name)
+        self._check_free("register_buffer", name, "_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: expected a Tensor or None for {name!r}, got {type(tensor).__name__}")
         self._forget(name)
@@ -166,6 +177,7 @@ class Module:
 
     def add_module(self, name, module):
         _check_name("add_module", "module", name)
+        self._check_free("add_module", name, "_modules")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {type(module).__name__} is not a Module")
         if name not in self._modules:

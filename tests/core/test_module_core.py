@@ -81,6 +81,30 @@ def test_non_persistent_buffers_are_not_saved():
     assert "stats" in m.state_dict()
 
 
+@pytest.mark.parametrize("register, taken", [
+    (lambda m: m.register_buffer("weight", nl.ones(1)), "a parameter"),
+    (lambda m: m.register_parameter("calls", Parameter(nl.ones(1))), "a buffer"),
+    (lambda m: m.add_module("bias", nl.nn.ReLU()), "a parameter"),
+    (lambda m: m.register_buffer("forward", nl.ones(1)), "an attribute"),
+])
+def test_registering_a_name_taken_by_another_kind_is_refused_as_in_pytorch(register, taken):
+    m = Affine(2, 2)
+    with pytest.raises(KeyError, match=f"already exists as {taken} of Affine"):
+        register(m)
+    assert sorted(m.state_dict()) == ["bias", "calls", "weight"] and len(list(m.parameters())) == 2
+    m.register_buffer("calls", nl.ones(1))   # the same kind again replaces, as in PyTorch
+    m.register_parameter("weight", Parameter(nl.ones(2, 2)))
+    assert m.calls.data.tolist() == [1.0] and m.weight.data.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_registering_a_taken_name_is_refused_like_torch():
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    for lib in (torch, nl):
+        with pytest.raises(KeyError, match="already exists"):
+            lib.nn.Linear(1, 1).register_buffer("weight", lib.ones(1))
+
+
 def test_weight_tying_makes_one_parameter():
     a, b = Affine(3, 3), Affine(3, 3)
     b.weight = a.weight

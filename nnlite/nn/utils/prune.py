@@ -174,6 +174,7 @@ class BasePruningMethod:
             if first:   # leave the module as it was
                 del module._parameters[name + "_orig"]
                 module.__dict__.pop(name + "_orig", None)
+                module.__dict__.pop(name, None)
                 module.register_parameter(name, orig)
             raise
         return method

@@ -217,6 +217,8 @@ def pack_int8_weight(w_q):
     cdef cnp.ndarray wa = _contiguous(w_q)
     cdef Py_ssize_t N = wa.shape[0], K = wa.shape[1]
     cdef cnp.ndarray out = np.empty(((N + 7) // 8, (K + 3) // 4, 8, 4), np.int8)
+    if cnp.PyArray_SIZE(out) == 0:    # no bytes to write, however many panels of none
+        return out
     with nogil:
         nnl_pack_weight(<const int8_t*>cnp.PyArray_DATA(wa), N, K, <int8_t*>cnp.PyArray_DATA(out))
     return out

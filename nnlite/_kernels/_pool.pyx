@@ -302,6 +302,8 @@ def max_pool2d_backward(grad, indices, input_shape):
     if grad.ndim != 4 or grad.shape[:2] != (N, C) or indices.shape != grad.shape:
         raise ValueError(f"{op}: grad and indices must have one shape (N, C, OH, OW) with (N, C) = "
                          f"{(N, C)}; got grad {grad.shape}, indices {indices.shape}")
+    if grad.size == 0:   # nothing to scatter, however many planes of no windows
+        return np.zeros(input_shape, dtype=grad.dtype)
     cdef cnp.ndarray gc = c_contiguous(grad)
     cdef cnp.ndarray ic = c_contiguous(indices)
     cdef cnp.ndarray gx = np.empty(input_shape, dtype=grad.dtype)

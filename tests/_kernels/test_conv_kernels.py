@@ -713,6 +713,15 @@ def test_pooling_rejects_bad_input(impl):
 
 
 @pytest.mark.parametrize("impl", POOL_IMPLS)
+def test_max_pool_backward_of_empty_planes_returns_at_once_however_many_planes(impl):
+    # 2**40 planes of no elements hold no bytes; a loop over the planes would run for hours
+    shape = (2 ** 20, 2 ** 20, 0, 3)
+    grad = np.empty(shape, np.float32)
+    grad_x = impl.max_pool2d_backward(grad, np.empty(shape, np.int64), shape)
+    assert grad_x.shape == shape and grad_x.dtype == np.float32
+
+
+@pytest.mark.parametrize("impl", POOL_IMPLS)
 @pytest.mark.parametrize("shape, axis", [((1, 2, 0, 6), "H"), ((1, 2, 6, 0), "W")])
 def test_pooling_refuses_an_empty_plane_with_padding(impl, shape, axis):
     # Padding gives an input with no rows (or columns) windows to pool, but every one of them

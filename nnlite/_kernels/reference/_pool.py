@@ -106,6 +106,8 @@ def max_pool2d_backward(grad, indices, input_shape):
     if indices.size and (indices.min() < 0 or indices.max() >= H * W):
         raise ValueError(f"{op}: indices must lie in [0, {H * W}) for input shape {input_shape}, "
                          f"got range [{indices.min()}, {indices.max()}]")
+    if grad.size == 0:   # nothing to scatter, however many planes of no windows
+        return np.zeros(input_shape, dtype=grad.dtype)
     grad_x = np.zeros((N * C, H * W), dtype=grad.dtype)
     planes = np.arange(N * C)[:, None]
     L = grad.shape[2] * grad.shape[3]

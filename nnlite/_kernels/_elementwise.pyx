@@ -425,6 +425,7 @@ def embedding_backward(grad, indices, num_embeddings, padding_idx):
                          f"got {grad.shape}")
     cdef cnp.ndarray g = _c(grad)
     cdef Py_ssize_t dim = g.shape[g.ndim - 1]
+    checks.allocatable(op, "the gradient table", (rows, dim), g.itemsize)
     cdef cnp.ndarray table = np.zeros((rows, dim), dtype=g.dtype)
     # the one float/double choice of this pass: _embedding_bwd is written once, on `floating`
     if t == cnp.NPY_FLOAT32:

@@ -295,6 +295,7 @@ def max_pool2d_backward(grad, indices, input_shape):
     cdef str op = "max_pool2d_backward"
     t = same_float_type(op, {"grad": grad})
     input_shape = _shape4(op, "input_shape", input_shape)
+    _checks_py.allocatable(op, "the input gradient", input_shape, grad.itemsize)
     N, C, H, W = input_shape
     if not isinstance(indices, cnp.ndarray) or indices.dtype != np.int64:
         raise TypeError(f"{op}: indices must be an int64 array, got "

@@ -14,6 +14,8 @@ both backends raise the same exception with the same message.
 * ``fits`` — products of sizes from different arrays (a convolution's output
   times its taps, a padded plane...) are checked with Python's exact integers,
   so that a huge or crafted shape cannot wrap around in the C arithmetic.
+  ``allocatable`` checks the shape of a result a kernel makes from a size it is
+  given (an embedding's rows, a pooling's input shape) against NumPy's own limit.
 * ``separate`` — arrays a kernel writes in place must not overlap one another
   or its inputs.
 * ``product_out`` — an array a matrix product writes its result into must hold
@@ -49,7 +51,7 @@ import sys
 import numpy as np
 
 __all__ = ["native", "index_array", "bool_mask", "float_array", "float_operands", "shaped_operands",
-           "float_dtype", "same_float", "int_pair", "shape4", "fits", "separate", "in_place",
+           "float_dtype", "same_float", "int_pair", "shape4", "fits", "allocatable", "separate", "in_place",
            "product_out", "real_number", "real_in", "float32_number", "hyperparameter", "HYPERPARAMETERS",
            "quantity", "integer", "padding_idx", "divisor_override", "flag", "INT64_MAX", "STEP", "SCAN_GATES", "SCAN_ROWS", "SCAN_MIN_BATCH",
            "SCAN_BLOCK_WEIGHT_BYTES", "SCAN_FORWARD_WRITTEN", "SCAN_BACKWARD_WRITTEN", "scan_mode",
@@ -222,6 +224,19 @@ def fits(op, what, *factors):
         raise ValueError(f"{op}: {what} is {' x '.join(str(int(f)) for f in factors)} = {total} "
                          f"elements, more than the largest array index ({MAX_SIZE})")
     return total
+
+
+def allocatable(op, what, shape, itemsize):
+    """Refuse a result of ``shape`` that NumPy cannot make: its non-zero dimensions times
+    ``itemsize`` bytes beyond the largest array index (NumPy counts them even when another
+    dimension is 0). Sizes a kernel is given, not read off an array, can ask for one."""
+    total = itemsize
+    for n in shape:
+        total *= int(n) or 1
+    if total > MAX_SIZE:
+        raise ValueError(f"{op}: {what} would be an array of shape {tuple(shape)} with {itemsize}-byte "
+                         f"elements, {total} bytes counting its non-zero dimensions, more than the "
+                         f"largest array index ({MAX_SIZE})")
 
 
 def separate(op, named, written=None):

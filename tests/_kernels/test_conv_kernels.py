@@ -713,6 +713,15 @@ def test_pooling_rejects_bad_input(impl):
 
 
 @pytest.mark.parametrize("impl", POOL_IMPLS)
+def test_max_pool_backward_refuses_an_input_shape_numpy_cannot_make(impl):
+    # input_shape's plane is the one size of the result no array carries
+    grad, shape = np.ones((1, 2, 1, 1)), (1, 2, 2 ** 61, 2)
+    with pytest.raises(ValueError, match=r"max_pool2d_backward: the input gradient would be an array of "
+                                         r"shape \(1, 2, 2305843009213693952, 2\) with 8-byte elements"):
+        impl.max_pool2d_backward(grad, np.zeros(grad.shape, np.int64), shape)
+
+
+@pytest.mark.parametrize("impl", POOL_IMPLS)
 def test_max_pool_backward_of_empty_planes_returns_at_once_however_many_planes(impl):
     # 2**40 planes of no elements hold no bytes; a loop over the planes would run for hours
     shape = (2 ** 20, 2 ** 20, 0, 3)

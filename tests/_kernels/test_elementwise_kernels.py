@@ -220,6 +220,17 @@ def test_embedding_backward_matches_central_differences(rng):
 
 # --------------------------------------------------------------- bad input -----
 
+@pytest.mark.parametrize("module", [_elementwise, reference], ids=["compiled", "twin"])
+@pytest.mark.parametrize("dim", [3, 0])
+def test_embedding_backward_refuses_a_table_numpy_cannot_make(module, dim):
+    # num_embeddings is the one size of the result no array carries: 2**62 rows of float32
+    # are 2**64 bytes (NumPy counts them even with dim 0), refused with NumPy's own words
+    grad = np.ones((2, dim), np.float32)
+    with pytest.raises(ValueError, match=r"embedding_backward: the gradient table would be an array of "
+                                         rf"shape \(4611686018427387904, {dim}\) with 4-byte elements"):
+        module.embedding_backward(grad, np.array([0, 1]), 2 ** 62, -1)
+
+
 def test_bad_inputs_raise_clear_errors():
     E = _elementwise
     x32 = np.ones((2, 3), np.float32)

@@ -235,6 +235,7 @@ def embedding_backward(grad, indices, num_embeddings, padding_idx):
         raise ValueError(f"embedding_backward: grad must have shape indices.shape + (dim,) = "
                          f"{indices.shape} + (dim,), got {grad.shape}")
     dim = grad.shape[-1]
+    checks.allocatable("embedding_backward", "the gradient table", (num_embeddings, dim), grad.itemsize)
     table = np.zeros((num_embeddings, dim), dtype=grad.dtype)
     # unbuffered: rows hit twice are summed in index order
     np.add.at(table, indices.reshape(-1), grad.reshape(indices.size, dim))

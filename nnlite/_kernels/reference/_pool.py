@@ -95,6 +95,7 @@ def max_pool2d_backward(grad, indices, input_shape):
     op = "max_pool2d_backward"
     checks.same_float(op, grad=grad)
     input_shape = checks.shape4(op, "input_shape", input_shape)
+    checks.allocatable(op, "the input gradient", input_shape, grad.itemsize)
     N, C, H, W = input_shape
     if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
         raise TypeError(f"{op}: indices must be an int64 array, got "

@@ -69,6 +69,8 @@ cdef void _scale_shift(floating* x, floating* y, Py_ssize_t N, Py_ssize_t C, Py_
     input's type, from ``terms`` (_bn_channel_terms). x - mean is ((x - hi) - lo), the mean's
     two parts (_norm_steps.h): it keeps its precision without converting every element."""
     cdef Py_ssize_t row, c
+    if L == 0:   # no values, however many (sample, channel) rows of none: no loop over them
+        return
     for row in prange(N * C, num_threads=threads_for(N * C * L), schedule="static"):
         c = row % C
         if floating is float:
@@ -295,22 +297,25 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, relu_
     cdef Py_ssize_t N = xc.shape[0], C = xc.shape[1], L = xc.shape[2]
     cdef cnp.ndarray mean = save_mean.astype(np.float64), invstd = save_invstd.astype(np.float64)
     cdef cnp.ndarray w = np.ones(C) if weight is None else weight.astype(np.float64)
-    cdef cnp.ndarray sum_g = np.empty(C), dotp = np.empty(C)
-    rows_per_block = max(1, STAT_BLOCK // max(L, 1))
-    cdef cnp.ndarray partial = np.empty(2 * C * ((N + rows_per_block - 1) // rows_per_block))
+    cdef cnp.ndarray sum_g = np.zeros(C), dotp = np.zeros(C)
     cdef cnp.ndarray gx = np.empty((N, C, L), dtype=dtype)
-    terms = _contig(relu_terms)
-    # The thread count is read once, here, and both the masked gradient's scratch (one row of L
-    # per thread: threadid() < nt) and the parallel loops use it.
-    cdef int nt = threads_for(N * C * L)
-    scratch = None if relu_terms is None else np.empty((nt, L), dtype=dtype)
-    # the one float/double choice of this pass: _batch_norm_backward is written once, on `floating`
-    if t == cnp.NPY_FLOAT:
-        _batch_norm_backward(<float*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train,
-                             terms, scratch, nt)
-    else:
-        _batch_norm_backward(<double*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train,
-                             terms, scratch, nt)
+    cdef cnp.ndarray partial
+    cdef int nt
+    if N > 0 and L > 0:   # else no values (eval only): the sums stay 0, with no loop over rows of none
+        rows_per_block = max(1, STAT_BLOCK // L)
+        partial = np.empty(2 * C * ((N + rows_per_block - 1) // rows_per_block))
+        terms = _contig(relu_terms)
+        # The thread count is read once, here, and both the masked gradient's scratch (one row of L
+        # per thread: threadid() < nt) and the parallel loops use it.
+        nt = threads_for(N * C * L)
+        scratch = None if relu_terms is None else np.empty((nt, L), dtype=dtype)
+        # the one float/double choice of this pass: _batch_norm_backward is written once, on `floating`
+        if t == cnp.NPY_FLOAT:
+            _batch_norm_backward(<float*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train,
+                                 terms, scratch, nt)
+        else:
+            _batch_norm_backward(<double*>data(gx), gc, xc, mean, invstd, w, sum_g, dotp, partial, train,
+                                 terms, scratch, nt)
     if weight is None:
         return gx, None, None
     return gx, (dotp * invstd).astype(dtype), sum_g.astype(dtype)

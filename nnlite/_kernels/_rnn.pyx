@@ -465,6 +465,8 @@ cdef int _step(Step step, str op, tuple arrays, tuple names, tuple shapes, tuple
     cdef list outs = [(names[i], arrays[i]) for i in range(len(arrays)) if names[i] in written]
     separate(op, outs + [(names[i], arrays[i]) for i in range(len(arrays)) if names[i] not in written],
              len(outs))
+    if B == 0 or H == 0:   # nothing to write, however many rows of nothing (a loop over them is not)
+        return 0
     cdef int nt = threads_for(B * H * gates)
     with nogil:
         # the one float/double choice of the six steps: _run is written once, on `floating`

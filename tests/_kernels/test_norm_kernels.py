@@ -654,3 +654,18 @@ def test_group_norm_backward_with_an_infinite_rstd_or_weight_sums_the_infinities
     assert_same_specials(got, want)
     sample = 1 if infinite == "rstd" else slice(None)
     assert np.isnan(got[0][sample, :2]).all() and np.isfinite(got[0][:, 2:]).all()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("weight", [None, np.ones(3, np.float32)])
+def test_batch_norm_eval_of_empty_rows_returns_at_once_however_many(impl, weight):
+    # 2**40 (sample, channel) rows of no values hold no bytes; the compiled kernels looped over
+    # them (the backward sized a scratch of partial sums by them too)
+    x = np.empty((2 ** 40, 3, 0), np.float32)
+    stats = np.zeros(3, np.float32), np.ones(3, np.float32)
+    y, mean, invstd = impl.batch_norm_forward(x, weight, weight, *stats, False, 0.1, 1e-5)
+    assert y.shape == x.shape and mean.shape == invstd.shape == (3,)
+    grad_x, grad_weight, grad_bias = impl.batch_norm_backward(x, x, weight, mean, invstd, False)
+    assert grad_x.shape == x.shape
+    if weight is not None:
+        assert (grad_weight == 0).all() and (grad_bias == 0).all()

@@ -83,6 +83,18 @@ def test_step_kernel_errors_name_the_argument():
 
 
 @pytest.mark.parametrize("module", [_rnn, twin], ids=["compiled", "twin"])
+def test_steps_of_empty_rows_return_at_once_however_many_rows(module):
+    # 2**40 rows of no hidden units hold no bytes; the compiled steps looped over the rows
+    e = lambda: np.empty((2 ** 40, 0), np.float32)  # noqa: E731
+    module.lstm_step_forward(e(), e(), None, e(), e(), e(), e())
+    module.lstm_step_backward(e(), e(), e(), e(), e(), e())
+    module.gru_step_forward(e(), e(), None, e(), e(), e())
+    module.gru_step_backward(e(), e(), e(), e(), e(), e())
+    module.rnn_step_forward(e(), e(), None, e(), True)
+    module.rnn_step_backward(e(), e(), e(), False)
+
+
+@pytest.mark.parametrize("module", [_rnn, twin], ids=["compiled", "twin"])
 def test_a_state_of_the_wrong_rank_is_refused_before_its_shape_is_read(module):
     # (B, H) came from the state's shape before any check: a 1-D state read past its shape
     z = lambda *s: np.zeros(s)  # noqa: E731

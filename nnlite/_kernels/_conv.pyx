@@ -584,6 +584,8 @@ def conv2d_backward_bias(grad):
         raise ValueError(f"{op}: expected a 4-D grad (N, O, OH, OW), got shape {grad.shape}")
     cdef cnp.ndarray gc = c_contiguous(grad)
     cdef Py_ssize_t N = grad.shape[0], O = grad.shape[1], L = grad.shape[2] * grad.shape[3]
+    if N == 0 or L == 0:   # no values: zero sums, without a partial sum for each plane of none
+        return np.zeros(O, dtype=grad.dtype)
     cdef cnp.ndarray gb = np.empty(O, dtype=grad.dtype)
     cdef cnp.ndarray partial = np.empty(N * O, dtype=np.float64)
     cdef double* pp = <double*>data(partial)

@@ -712,6 +712,15 @@ def test_pooling_rejects_bad_input(impl):
         impl.avg_pool2d_backward(np.zeros((2, 3, 2, 3)), x.shape, (2, 2), (2, 2), (0, 0), False, True, None)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bias_gradient_of_empty_planes_is_zero_however_many_planes(impl):
+    # 2**40 planes of no elements hold no bytes; the compiled kernel asked for a float64
+    # partial sum for each (16 TiB)
+    grad = np.empty((2 ** 40, 2, 3, 0), np.float32)
+    bias_grad = impl.conv2d_backward_bias(grad)
+    assert bias_grad.dtype == np.float32 and (bias_grad == np.zeros(2)).all()
+
+
 @pytest.mark.parametrize("impl", POOL_IMPLS)
 def test_max_pool_backward_refuses_an_input_shape_numpy_cannot_make(impl):
     # input_shape's plane is the one size of the result no array carries

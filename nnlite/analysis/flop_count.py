@@ -34,6 +34,7 @@ from ..nn import MultiheadAttention
 from ..nn.conv import _ConvNd, _ConvTransposeNd
 from ..nn.linear import Linear
 from ..nn._checks import require_module
+from ..random import get_rng_state, set_rng_state
 from ._batches import buffers_kept
 
 __all__ = ["flops", "flops_by_layer"]
@@ -106,7 +107,8 @@ def flops_by_layer(model, example_input):
     and MultiheadAttention layer of ``model`` (a layer called twice is counted
     twice; a layer never called has 0). ``example_input`` is one input or a
     tuple of positional inputs. The forward pass runs without gradients and
-    leaves the buffers (BatchNorm's running statistics) as they were.
+    leaves the buffers (BatchNorm's running statistics) and the global random
+    generator (dropout) as they were.
 
     >>> import nnlite as nl
     >>> model = nl.nn.Sequential(nl.nn.Linear(10, 20), nl.nn.ReLU(), nl.nn.Linear(20, 5))
@@ -124,10 +126,14 @@ def flops_by_layer(model, example_input):
             counts[name] += int(count(module, args, output))
         handles.append(module.register_forward_hook(hook))
     inputs = example_input if isinstance(example_input, tuple) else (example_input,)
+    # Counting draws nothing: a training model's dropout masks would move the global generator,
+    # and with it every later random number of the run the count was taken in.
+    rng = get_rng_state()
     try:
         with no_grad(), buffers_kept(model):
             model(*inputs)
     finally:
+        set_rng_state(rng)
         for h in handles:
             h.remove()
     return counts

@@ -1,4 +1,5 @@
 """FLOPs of Linear, convolution and attention layers against counts done by hand."""
+import numpy as np
 import pytest
 
 import nnlite as nl
@@ -73,3 +74,14 @@ def test_mnist1d_cnn_matches_its_hand_count():
     model = MNIST1DCNN()
     expected = (2 * 1 * 5 * 25 * 19 + 2 * 25 * 3 * 25 * 10 + 2 * 25 * 3 * 25 * 5 + 2 * 125 * 10)
     assert flops(model, nl.randn(1, 40)) == expected
+
+
+def test_counting_a_training_model_draws_no_random_numbers():
+    # Its dropout masks would move the global generator: every later random number of the run
+    # (data order, the next masks) would differ from a run without the count.
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2))
+    state = nl.random.get_rng_state()
+    expected = nl.randn(3).data
+    nl.random.set_rng_state(state)
+    assert flops(model, nl.tensor(np.ones((5, 4), np.float32))) == 2 * 5 * (4 * 8 + 8 * 2)
+    np.testing.assert_array_equal(nl.randn(3).data, expected)

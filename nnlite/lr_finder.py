@@ -198,8 +198,11 @@ def lr_finder(model, loss_fn, loader, start_lr=1e-7, end_lr=10.0, num_iters=100,
 
 # --------------------------------------------------------- saving the state --
 def _save(model, optimizer, loader):
-    tensors = [(t, t.data.copy()) for t in list(model.parameters()) + list(model.buffers())]
-    grads = [(p, None if p.grad is None else p.grad.data.copy()) for p in model.parameters()]
+    # The optimizer may also step tensors outside the model (a learned weight inside loss_fn).
+    params = list({id(p): p for p in list(model.parameters())
+                   + [p for group in optimizer.param_groups for p in group["params"]]}.values())
+    tensors = [(t, t.data.copy()) for t in params + list(model.buffers())]
+    grads = [(p, None if p.grad is None else p.grad.data.copy()) for p in params]
     return {
         "tensors": tensors, "grads": grads, "modes": [(m, m.training) for m in model.modules()],
         # state_dict() copies; loading it back also empties the state of parameters that had

@@ -167,3 +167,13 @@ def test_an_iterator_of_batches_is_refused_by_name():
     with pytest.raises(TypeError, match="lr_finder: expected a loader with a length that can be iterated "
                                         "again .*, got list_iterator"):
         nl.train.lr_finder(_model(), F.cross_entropy, batches, num_iters=5)
+
+
+def test_a_parameter_the_optimizer_steps_outside_the_model_is_put_back():
+    # A learned weight inside the loss: the sweep's steps changed it for good.
+    model = _model()
+    scale = nn.Parameter(nl.tensor(np.array([2.0], np.float32)))
+    loss_fn = lambda output, target: F.cross_entropy(output * scale, target)   # noqa: E731
+    opt = nl.optim.SGD(list(model.parameters()) + [scale], lr=0.1)
+    nl.train.lr_finder(model, loss_fn, DataLoader(_problem(), batch_size=64), num_iters=10, optimizer=opt)
+    assert scale.data.tolist() == [2.0] and scale.grad is None

@@ -113,6 +113,9 @@ def calculate_qparams(min_val, max_val, dtype=None, qscheme=per_tensor_affine, q
         raise ValueError(f"calculate_qparams: eps must be a finite number > 0, got {eps}")
     if not (np.isfinite(min_val).all() and np.isfinite(max_val).all()):
         raise ValueError(f"calculate_qparams: expected a finite range, got min_val={min_val} and max_val={max_val}")
+    if (quant_min is None) != (quant_max is None):   # one bound alone would be compared with None
+        raise ValueError(f"calculate_qparams: give both quant_min and quant_max or neither, got {quant_min} "
+                         f"and {quant_max}")
     qmin, qmax = (dtype.quant_min, dtype.quant_max) if quant_min is None else (quant_min, quant_max)
     if not qmin < qmax:
         raise ValueError(f"calculate_qparams: expected quant_min < quant_max, got {qmin} and {qmax}")

@@ -12,6 +12,8 @@ def test_calculate_qparams_refuses_an_inverted_range():
         calculate_qparams(np.array(1.0), np.array(-1.0))
     with pytest.raises(ValueError, match="quant_min < quant_max, got 10 and 10"):
         calculate_qparams(-1.0, 1.0, quant_min=10, quant_max=10)
+    with pytest.raises(ValueError, match="give both quant_min and quant_max or neither, got 0 and None"):
+        calculate_qparams(-1.0, 1.0, quant_min=0)   # was a TypeError comparing 0 with None
 
 
 def test_fake_quantize_refuses_a_zero_scale_and_an_empty_code_range():

@@ -44,7 +44,7 @@ cdef int _check_buffers(str kernel, list named, Py_ssize_t n_updated) except -1:
         name, obj = named[i]
         if obj is None:
             if i == 0 or i == len(named) - 1:
-                raise TypeError(f"{kernel}: {name} must be a NumPy array, got None")
+                raise TypeError(f"{kernel}: {name} must be a NumPy array, got NoneType")
             continue
         if not isinstance(obj, cnp.ndarray):
             raise TypeError(f"{kernel}: {name} must be a NumPy array, got {type(obj).__name__}")

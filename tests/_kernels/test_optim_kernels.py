@@ -218,6 +218,20 @@ def test_refuses_mismatched_buffers(impl):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
+def test_names_a_byte_swapped_or_missing_buffer_alike(impl):
+    # a '>f4' buffer is float32 in the wrong byte order, not a wrong dtype (the twin said
+    # "must be float32 or float64, got >f4"); None is named by its type, as any other object
+    g = np.ones(4)
+    with pytest.raises(TypeError, match=r"sgd_step: grad has non-native byte order \(dtype '>f8'\)"):
+        impl.sgd_step(np.zeros(4), g.astype(">f8"), None, 0.1, 0.0, 0.0, False, 0.0, False, True)
+    with pytest.raises(TypeError, match="sgd_step: param must be a NumPy array, got NoneType$"):
+        impl.sgd_step(None, g, None, 0.1, 0.0, 0.0, False, 0.0, False, True)
+    with pytest.raises(TypeError, match="adam_step: grad must be a NumPy array, got NoneType$"):
+        impl.adam_step(np.zeros(4), None, np.zeros(4), np.zeros(4), None, 1, 0.1, 0.9, 0.99, 1e-8, 0, False,
+                       False, False)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 def test_refuses_bad_hyperparameters_and_missing_state(impl):
     p, g = np.zeros(4), np.ones(4)
     with pytest.raises(ValueError, match="invalid learning rate: -0.1"):

@@ -46,7 +46,7 @@ def _optim_buffers(kernel, grad, **updated):
             continue
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{kernel}: {name} must be a NumPy array, got {type(a).__name__}")
-        if a.dtype not in (np.float32, np.float64):
+        if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):   # a '>f4' is float32, swapped
             raise TypeError(f"{kernel}: {name} must be float32 or float64, got {a.dtype}")
         checks.native(kernel, name, a)
         if a.ndim != 1:

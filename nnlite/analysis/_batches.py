@@ -38,7 +38,10 @@ def buffers_kept(model):
         yield
     finally:
         for b, data in saved:
-            b.data[...] = data
+            if b.data.shape == data.shape and b.data.dtype == data.dtype:
+                b.data[...] = data   # in place, for anything holding a view of the buffer
+            else:   # replaced by an array of another shape (an observer's first per-channel range)
+                b.data = data
 
 
 @contextmanager

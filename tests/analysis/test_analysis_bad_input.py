@@ -200,6 +200,20 @@ def test_measuring_a_training_model_leaves_its_running_statistics():
         np.testing.assert_array_equal(value.data, before[key], err_msg=key)
 
 
+def test_measuring_a_qat_model_leaves_its_buffers_shapes():
+    # Its observers replace their buffers by per-channel arrays at the first forward pass; the
+    # values were put back into those, so the state_dict came back with other shapes.
+    from nnlite import analysis
+    qat = nl.quantization.prepare_qat(nn.Sequential(nn.Linear(4, 3)))
+    before = {k: v.data.copy() for k, v in qat.state_dict().items()}
+    analysis.flops(qat, _batch()[0])
+    after = qat.state_dict()
+    assert list(after) == list(before)
+    for k, v in before.items():
+        np.testing.assert_array_equal(after[k].data, v)
+        assert after[k].data.shape == v.shape
+
+
 def test_report_with_an_example_input_without_samples():
     from nnlite.analysis import report
     with pytest.raises(ValueError, match=r"report: example_input has no samples \(shape \(0, 4\)\)"):

@@ -378,6 +378,20 @@ def test_cross_entropy_smoothing_with_an_infinite_class_weight(module, reduction
     assert np.all(loss[[0, 2]] == -np.inf) if reduction == "none" else loss == -np.inf
 
 
+@pytest.mark.parametrize("module", [_softmax, reference], ids=["compiled", "twin"])
+def test_a_wrong_rank_is_named_by_the_argument_alike(module):
+    # the twins said "input" for x, and for a 3-D grad that out's shape differed
+    x, rows = np.ones((2, 3, 4), np.float32), np.ones((3, 4), np.float32)
+    for kernel in ("softmax_forward", "log_softmax_forward"):
+        with pytest.raises(ValueError, match=rf"^{kernel}: expected 2-D \(rows, cols\) x, got shape \(2, 3, 4\)$"):
+            getattr(module, kernel)(x)
+    with pytest.raises(ValueError, match=r"^scaled_softmax_forward: expected 2-D \(rows, cols\) x"):
+        module.scaled_softmax_forward(x, 1.0, None)
+    for kernel in ("softmax_backward", "log_softmax_backward"):
+        with pytest.raises(ValueError, match=rf"^{kernel}: expected 2-D \(rows, cols\) grad, got shape \(2, 3, 4\)$"):
+            getattr(module, kernel)(x, rows)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("with_weight", [False, True])
 @pytest.mark.parametrize("module", [_softmax, reference], ids=["compiled", "twin"])

@@ -18,10 +18,12 @@ _SOFTMAX_LOSS_BLOCK = 256     # rows per partial loss sum (fixed: thread-count i
 
 
 def _softmax_2d(op, arrays, names):
-    dtype = _elementwise_floats(op, arrays, names)
+    """float32/float64 operands of one dtype, the first 2-D and the others of its shape (the
+    compiled wrappers' checks, in their order)."""
+    dtype = _gemm_float_operands(op, arrays, names)
     if arrays[0].ndim != 2:
-        raise ValueError(f"{op}: expected 2-D (rows, cols) input, got shape {arrays[0].shape}")
-    return dtype
+        raise ValueError(f"{op}: expected 2-D (rows, cols) {names[0]}, got shape {arrays[0].shape}")
+    return _elementwise_floats(op, arrays, names)
 
 
 def _softmax_shifted_exp(x):

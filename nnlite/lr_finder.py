@@ -214,8 +214,9 @@ def _save(model, optimizer, loader):
 
 
 def _restore(model, optimizer, loader, saved):
+    from .analysis._batches import put_back
     for t, data in saved["tensors"]:
-        t.data[...] = data            # in place: the optimizer's arena keeps its views
+        put_back(t, data)            # in place where it can be: the optimizer's arena keeps its views
     for p, grad in saved["grads"]:
         if grad is None:
             p.grad = None

@@ -177,3 +177,15 @@ def test_a_parameter_the_optimizer_steps_outside_the_model_is_put_back():
     opt = nl.optim.SGD(list(model.parameters()) + [scale], lr=0.1)
     nl.train.lr_finder(model, loss_fn, DataLoader(_problem(), batch_size=64), num_iters=10, optimizer=opt)
     assert scale.data.tolist() == [2.0] and scale.grad is None
+
+
+def test_a_qat_models_observer_buffers_come_back_with_their_shapes():
+    # The observers replace their ranges by per-channel arrays at the first step; the saved
+    # values were broadcast into those, so the state_dict came back with other shapes.
+    qat = nl.quantization.prepare_qat(_model())
+    before = {k: v.data.copy() for k, v in qat.state_dict().items()}
+    nl.train.lr_finder(qat, F.cross_entropy, DataLoader(_problem(), batch_size=64), num_iters=5)
+    after = qat.state_dict()
+    for k, v in before.items():
+        assert after[k].data.shape == v.shape, k
+        np.testing.assert_array_equal(after[k].data, v, err_msg=k)

@@ -14,7 +14,8 @@ from ..random import Generator, default_generator
 from ..nn._checks import require_module
 from ..tensor import Tensor, tensor
 
-__all__ = ["as_batch_list", "trainable_parameters", "batch_size", "numpy_generator", "buffers_kept", "modes_kept"]
+__all__ = ["as_batch_list", "trainable_parameters", "batch_size", "numpy_generator", "buffers_kept", "modes_kept",
+           "put_back"]
 
 
 def numpy_generator(generator, caller):
@@ -38,10 +39,17 @@ def buffers_kept(model):
         yield
     finally:
         for b, data in saved:
-            if b.data.shape == data.shape and b.data.dtype == data.dtype:
-                b.data[...] = data   # in place, for anything holding a view of the buffer
-            else:   # replaced by an array of another shape (an observer's first per-channel range)
-                b.data = data
+            put_back(b, data)
+
+
+def put_back(t, data):
+    """Give ``t`` the values ``data`` it had: in place, for anything holding a view of its array
+    (an optimizer's arena), unless it has since been given an array of another shape or dtype
+    (an observer's first per-channel range), which the old values cannot fill."""
+    if t.data.shape == data.shape and t.data.dtype == data.dtype:
+        t.data[...] = data
+    else:
+        t.data = data
 
 
 @contextmanager

@@ -221,6 +221,13 @@ def test_embedding_backward_matches_central_differences(rng):
 # --------------------------------------------------------------- bad input -----
 
 @pytest.mark.parametrize("module", [_elementwise, reference], ids=["compiled", "twin"])
+def test_embedding_forward_names_a_weight_of_the_wrong_rank_alike(module):
+    with pytest.raises(ValueError, match=r"^embedding_forward: weight must be 2-D \(num_embeddings, "
+                                         r"embedding_dim\), got shape \(5,\)$"):
+        module.embedding_forward(np.ones(5, np.float32), np.array([0]))
+
+
+@pytest.mark.parametrize("module", [_elementwise, reference], ids=["compiled", "twin"])
 @pytest.mark.parametrize("dim", [3, 0])
 def test_embedding_backward_refuses_a_table_numpy_cannot_make(module, dim):
     # num_embeddings is the one size of the result no array carries: 2**62 rows of float32

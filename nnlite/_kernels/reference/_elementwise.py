@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import checks
 from ..special import erf, erf_float32
-from ._gemm import _gemm_float_operands, _gemm_ndim
+from ._gemm import _gemm_float_operands
 
 __all__ = ["dropout_forward", "embedding_backward", "embedding_forward", "erf_forward", "gelu_backward",
            "gelu_forward", "relu_backward", "relu_forward", "sigmoid_backward", "sigmoid_forward",
@@ -217,7 +217,9 @@ def _embedding_check_indices(op, indices, num_embeddings):
 def embedding_forward(weight, indices):
     """weight[indices]: one row of the (num_embeddings, embedding_dim) table per index."""
     _gemm_float_operands("embedding_forward", (weight,), ("weight",))
-    _gemm_ndim("embedding_forward", weight, "weight", 2)
+    if weight.ndim != 2:
+        raise ValueError(f"embedding_forward: weight must be 2-D (num_embeddings, embedding_dim), "
+                         f"got shape {weight.shape}")
     _embedding_check_indices("embedding_forward", indices, weight.shape[0])
     return np.ascontiguousarray(weight[indices])
 

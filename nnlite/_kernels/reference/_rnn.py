@@ -31,7 +31,9 @@ def _check(op, arrays, names, shapes, written):
     for name, a in zip(names, arrays):
         if name in written:
             in_place(op, name, a)
-    separate(op, list(zip(names, arrays)), written=set(written))
+    # the written arrays first, as the compiled check takes them (so both name a pair alike)
+    pairs = sorted(zip(names, arrays), key=lambda pair: pair[0] not in written)
+    separate(op, pairs, written=set(written))
 
 
 def _with_bias(gh, b_hh):

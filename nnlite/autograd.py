@@ -896,7 +896,8 @@ def _numerical_jacobian_vjp(fn, inputs, wanted, vs, eps):
     """
     def evaluate():
         with no_grad():
-            return [np.asarray(o.data, dtype=np.float64) for o in _outputs(fn(*inputs))]
+            # copies: an output that is a view of an input (x[0], x.t()) would follow the next perturbation
+            return [np.array(o.data, dtype=np.float64) for o in _outputs(fn(*inputs))]
 
     out = []
     for x in wanted:

@@ -32,6 +32,7 @@ class SumTo(Function):
 class Expand(Function):
     """Broadcast to a larger shape (a read-only view in NumPy, no copy)."""
     saves_inputs = False
+    is_view = True   # it reads the input's memory, so an in-place change of the input reaches it
 
     def forward(self, a, shape):
         self.in_shape = a.shape

@@ -59,10 +59,14 @@ def _diagonal_positions(rows, cols, offset):
 class Diagonal(Function):
     """Diagonal ``offset`` of the matrices spanned by dims ``dim1``, ``dim2``, as a new last dim."""
     saves_inputs = False
+    is_view = True   # as in PyTorch: x.diagonal().fill_(0) writes into x
 
     def forward(self, a, offset, dim1, dim2):
         self.shape, self.offset, self.dim1, self.dim2 = a.shape, offset, dim1, dim2
-        return np.diagonal(a, offset, dim1, dim2).copy()   # NumPy's view is read-only
+        out = np.diagonal(a, offset, dim1, dim2)
+        if a.flags.writeable:   # NumPy hands the view out read-only; it is as writeable as a
+            out.flags.writeable = True
+        return out
 
     def backward(self, grad):
         return DiagonalScatter.apply(grad, self.shape, self.offset, self.dim1, self.dim2), None, None, None
@@ -95,8 +99,8 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     """The diagonal ``offset`` (above the main one if positive) of the matrices on ``dim1``, ``dim2``.
 
     Those two dims are removed and the diagonal becomes the last dim, as in
-    PyTorch. The result is a copy, not a view (writing into it leaves ``input``
-    as it was).
+    PyTorch. The result is a view, as in PyTorch: writing into it (``fill_``,
+    ``mul_``) writes into ``input``.
     """
     if tensor_input("diagonal", input).ndim < 2:
         raise ValueError(f"diagonal: input must have at least 2 dims, got shape {input.shape}")
@@ -128,8 +132,8 @@ def diag(input, diagonal=0):
     that diagonal back as a 1-D tensor (PyTorch's ``torch.diag``)."""
     if tensor_input("diag", input).ndim == 1:
         return diag_embed(input, diagonal, 0, 1)
-    if input.ndim == 2:
-        return Diagonal.apply(input, _offset("diag", "diagonal", diagonal), 0, 1)
+    if input.ndim == 2:   # a copy, as torch.diag's (diagonal() is the view)
+        return Diagonal.apply(input, _offset("diag", "diagonal", diagonal), 0, 1).clone()
     raise ValueError(f"diag: input must be 1-D or 2-D, got shape {input.shape}")
 
 

@@ -151,11 +151,53 @@ def test_empty_and_zero_dim_inputs():
 
 
 def test_results_own_their_memory():
-    # flip, diagonal and an einsum that NumPy would answer with a view are copies, as in PyTorch
+    # flip, diag and an einsum that NumPy would answer with a view are copies, as in PyTorch
     x = nl.tensor(X.copy())
-    for y in (x.flip(0), x.diagonal(), nl.einsum("ij->ji", x), nl.einsum("ii->i", x[:, :3])):
+    for y in (x.flip(0), x.diag(), nl.einsum("ij->ji", x), nl.einsum("ii->i", x[:, :3])):
         y.data[...] = 7.0
     np.testing.assert_array_equal(x.data, X)
+
+
+def test_diagonal_is_a_view_as_in_pytorch():
+    torch = torch_or_skip()
+    a, w = np.arange(24.0).reshape(2, 3, 4), np.arange(2.0, 6.0).reshape(2, 2)
+    results = []
+    for lib in (nl, torch):
+        x = lib.tensor(a, requires_grad=True)
+        y = x * 1
+        y.diagonal(1, -1, -2).mul_(lib.tensor(w))   # writes into y, and y's history learns it
+        (y * y).sum().backward()
+        z = lib.tensor(a)
+        z.diagonal(0, 1, 2).fill_(0)
+        results.append((y.detach().numpy(), x.grad.numpy(), z.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)
+    with pytest.raises(RuntimeError):   # a view of a leaf that requires grad is not written into
+        nl.tensor(a, requires_grad=True).diagonal().mul_(2)
+
+
+def test_an_expanded_view_follows_an_in_place_change_of_its_base_as_in_pytorch():
+    torch = torch_or_skip()
+    results = []
+    for lib in (nl, torch):
+        a = lib.tensor(np.arange(1.0, 5.0).reshape(2, 2), requires_grad=True)
+        c = a * 1
+        e = c[0:1].expand(3, 2)
+        c.mul_(2)                      # e reads c's memory: its history must now include the doubling
+        (e * lib.tensor(np.arange(6.0).reshape(3, 2))).sum().backward()
+        results.append(a.grad.numpy())
+        c = a * 1
+        y = c.expand(3, 2, 2) ** 2     # saves the expanded tensor
+        c.add_(1)
+        with pytest.raises(RuntimeError):
+            y.sum().backward()
+    np.testing.assert_array_equal(*results)
+
+
+def test_gradcheck_of_a_function_returning_a_view_of_its_input():
+    x = nl.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
+    for f in (lambda a: a[0], lambda a: a.t(), lambda a: a.diagonal()):
+        assert nl.autograd.gradcheck(f, [x])
 
 
 def test_bad_arguments_name_what_was_expected():

@@ -103,6 +103,13 @@ class LearnedWeightDecay(Module):
             if missing:
                 raise ValueError(f"LearnedWeightDecay: group {group!r} names parameters {missing} "
                                  f"the model does not have; it has {sorted(known)}")
+        decayed_by = {}   # a parameter named twice would be decayed twice, by two strengths or one
+        for group, names in groups.items():
+            for name in names:
+                if name in decayed_by:
+                    raise ValueError(f"LearnedWeightDecay: parameter {name!r} is named by group {group!r} and "
+                                     f"already by group {decayed_by[name]!r}; each parameter belongs to one group")
+                decayed_by[name] = group
         if not groups:
             raise ValueError("LearnedWeightDecay: the model has no parameters of kind 'weight' to decay")
         self.group_names = tuple(groups)

@@ -48,6 +48,11 @@ def test_custom_groups_and_errors():
         hyper.LearnedWeightDecay(model, groups={"x": ["nope"]})
     with pytest.raises(ValueError, match=r"group 'empty' names no parameters; the model has \['0.bias'"):
         hyper.LearnedWeightDecay(model, groups={"empty": []})
+    with pytest.raises(ValueError, match="parameter '0.weight' is named by group 'b' and already by group 'a'; "
+                                         "each parameter belongs to one group"):
+        hyper.LearnedWeightDecay(model, groups={"a": ["0.weight"], "b": ["1.weight", "0.weight"]})
+    with pytest.raises(ValueError, match="parameter '1.weight' is named by group 'a' and already by group 'a'"):
+        hyper.LearnedWeightDecay(model, groups={"a": ["1.weight", "1.weight"]})
     with pytest.raises(TypeError, match="group 'x' must map to a list of parameter names, got the string '0.weight'"):
         hyper.LearnedWeightDecay(model, groups={"x": "0.weight"})
     with pytest.raises(ValueError, match=r"init=0\): the strength must be a finite number > 0"):

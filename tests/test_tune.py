@@ -57,6 +57,21 @@ def test_domain_and_search_errors():
         tune.random_search(lambda c: "bad", SPACE, 2)
     with pytest.raises(TypeError, match="expected a dict of name -> domain, got list"):
         tune.random_search(_bowl, [1, 2], 2)
+    # Bounds that are not numbers were refused by whatever operation met them first, in its words.
+    with pytest.raises(TypeError, match=r"uniform: low must be a real number, got '0' \(str\)"):
+        tune.uniform("0", 1)
+    with pytest.raises(TypeError, match=r"loguniform: high must be a real number, got None \(NoneType\)"):
+        tune.loguniform(1e-3, None)
+    with pytest.raises(TypeError, match=r"randint: low must be a real number, got True \(bool\)"):
+        tune.randint(True, 3)
+    with pytest.raises(ValueError, match=r"randint: expected integers low < high, got low=0, high=inf"):
+        tune.randint(0, math.inf)
+    with pytest.raises(TypeError, match=r"successive_halving: min_budget must be a real number, got '1' \(str\)"):
+        tune.successive_halving(_bowl, SPACE, 9, min_budget="1", max_budget=9)
+    with pytest.raises(TypeError, match=r"hyperband: eta must be a real number, got None \(NoneType\)"):
+        tune.hyperband(_bowl, SPACE, min_budget=1, max_budget=9, eta=None)
+    with pytest.raises(TypeError, match=r"random_search: budget must be a real number, got '9' \(str\)"):
+        tune.random_search(_bowl, SPACE, 2, budget="9")
 
 
 def test_random_search_finds_the_optimum_region_and_seeds_reproduce():

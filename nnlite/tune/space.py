@@ -1,9 +1,17 @@
 """The search space: the values each hyperparameter may take (Ray Tune's names)."""
 import math
+import numbers
 
 import numpy as np
 
 __all__ = ["Domain", "uniform", "loguniform", "randint", "choice", "sample_config"]
+
+
+def _real(value, what):
+    """``value`` as a float; a TypeError naming ``what`` for anything but a real number (bools included)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a real number, got {value!r} ({type(value).__name__})")
+    return float(value)
 
 
 class Domain:
@@ -16,6 +24,7 @@ class Domain:
 class _Uniform(Domain):
     def __init__(self, low, high, log):
         name = "loguniform" if log else "uniform"
+        _real(low, f"{name}: low"), _real(high, f"{name}: high")
         if not (math.isfinite(low) and math.isfinite(high) and low < high) or (log and low <= 0):
             need = "0 < low < high" if log else "low < high"
             raise ValueError(f"{name}: expected {need}, got low={low}, high={high}")
@@ -32,7 +41,8 @@ class _Uniform(Domain):
 
 class _RandInt(Domain):
     def __init__(self, low, high):
-        if not (int(low) == low and int(high) == high and low < high):
+        bounds = (_real(low, "randint: low"), _real(high, "randint: high"))
+        if not (all(math.isfinite(b) and int(b) == b for b in bounds) and bounds[0] < bounds[1]):
             raise ValueError(f"randint: expected integers low < high, got low={low}, high={high}")
         self.low, self.high = int(low), int(high)
 

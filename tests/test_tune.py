@@ -58,19 +58,20 @@ def test_domain_and_search_errors():
     with pytest.raises(TypeError, match="expected a dict of name -> domain, got list"):
         tune.random_search(_bowl, [1, 2], 2)
     # Bounds that are not numbers were refused by whatever operation met them first, in its words.
-    with pytest.raises(TypeError, match=r"uniform: low must be a real number, got '0' \(str\)"):
+    number = r"must be a real number \(int, float or NumPy scalar\), got "
+    with pytest.raises(TypeError, match="uniform: low " + number + "str"):
         tune.uniform("0", 1)
-    with pytest.raises(TypeError, match=r"loguniform: high must be a real number, got None \(NoneType\)"):
+    with pytest.raises(TypeError, match="loguniform: high " + number + "NoneType"):
         tune.loguniform(1e-3, None)
-    with pytest.raises(TypeError, match=r"randint: low must be a real number, got True \(bool\)"):
-        tune.randint(True, 3)
+    with pytest.raises(TypeError, match="randint: low " + number + "str"):
+        tune.randint("0", 3)
     with pytest.raises(ValueError, match=r"randint: expected integers low < high, got low=0, high=inf"):
         tune.randint(0, math.inf)
-    with pytest.raises(TypeError, match=r"successive_halving: min_budget must be a real number, got '1' \(str\)"):
+    with pytest.raises(TypeError, match="successive_halving: min_budget " + number + "str"):
         tune.successive_halving(_bowl, SPACE, 9, min_budget="1", max_budget=9)
-    with pytest.raises(TypeError, match=r"hyperband: eta must be a real number, got None \(NoneType\)"):
+    with pytest.raises(TypeError, match="hyperband: eta " + number + "NoneType"):
         tune.hyperband(_bowl, SPACE, min_budget=1, max_budget=9, eta=None)
-    with pytest.raises(TypeError, match=r"random_search: budget must be a real number, got '9' \(str\)"):
+    with pytest.raises(TypeError, match="random_search: budget " + number + "str"):
         tune.random_search(_bowl, SPACE, 2, budget="9")
 
 

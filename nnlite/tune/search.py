@@ -4,7 +4,8 @@ import math
 import numpy as np
 
 from .results import SearchResult, Trial
-from .space import _real, sample_config
+from .._kernels.checks import real_number
+from .space import sample_config
 
 __all__ = ["random_search", "successive_halving", "hyperband", "recipe_objective"]
 
@@ -42,7 +43,7 @@ def random_search(objective, space, num_samples, *, budget=None, seed=0, mode="m
     """
     _check_mode(mode)
     num_samples = _check_num_samples(num_samples, "random_search")
-    if budget is not None and not 0 < _real(budget, "random_search: budget") < math.inf:
+    if budget is not None and not 0 < real_number("random_search", "budget", budget) < math.inf:
         raise ValueError(f"random_search: budget must be None or a finite number > 0, got {budget}")
     rng = np.random.default_rng(seed)
     trials = [Trial(i, sample_config(space, rng)) for i in range(num_samples)]
@@ -72,7 +73,7 @@ def _rungs(min_budget, max_budget, eta):
 
 def _check_budgets(min_budget, max_budget, eta, where):
     for what, value in (("min_budget", min_budget), ("max_budget", max_budget), ("eta", eta)):
-        _real(value, f"{where}: {what}")
+        real_number(where, what, value)
     if not (min_budget > 0 and math.inf > max_budget >= min_budget):
         raise ValueError(f"{where}: expected 0 < min_budget <= max_budget < inf, got min_budget={min_budget}, "
                          f"max_budget={max_budget}")

@@ -1,17 +1,11 @@
 """The search space: the values each hyperparameter may take (Ray Tune's names)."""
 import math
-import numbers
 
 import numpy as np
 
+from .._kernels.checks import real_number
+
 __all__ = ["Domain", "uniform", "loguniform", "randint", "choice", "sample_config"]
-
-
-def _real(value, what):
-    """``value`` as a float; a TypeError naming ``what`` for anything but a real number (bools included)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} must be a real number, got {value!r} ({type(value).__name__})")
-    return float(value)
 
 
 class Domain:
@@ -24,7 +18,7 @@ class Domain:
 class _Uniform(Domain):
     def __init__(self, low, high, log):
         name = "loguniform" if log else "uniform"
-        _real(low, f"{name}: low"), _real(high, f"{name}: high")
+        real_number(name, "low", low), real_number(name, "high", high)
         if not (math.isfinite(low) and math.isfinite(high) and low < high) or (log and low <= 0):
             need = "0 < low < high" if log else "low < high"
             raise ValueError(f"{name}: expected {need}, got low={low}, high={high}")
@@ -41,7 +35,7 @@ class _Uniform(Domain):
 
 class _RandInt(Domain):
     def __init__(self, low, high):
-        bounds = (_real(low, "randint: low"), _real(high, "randint: high"))
+        bounds = (real_number("randint", "low", low), real_number("randint", "high", high))
         if not (all(math.isfinite(b) and int(b) == b for b in bounds) and bounds[0] < bounds[1]):
             raise ValueError(f"randint: expected integers low < high, got low={low}, high={high}")
         self.low, self.high = int(low), int(high)

@@ -39,6 +39,7 @@ kind ``"regularization"``; they are saved in its ``state_dict`` like any other.
 import math
 
 from . import ops
+from ._kernels.checks import real_number
 from .autograd import grad, no_grad
 from .func import functional_call
 from .nn import init
@@ -82,7 +83,7 @@ class LearnedWeightDecay(Module):
 
     def __init__(self, model, init=1e-4, groups=None, dtype=None):
         super().__init__()
-        if not 0 < init < math.inf:
+        if not 0 < real_number("LearnedWeightDecay", "init", init) < math.inf:
             raise ValueError(f"LearnedWeightDecay(init={init}): the strength must be a finite number > 0")
         require_module(model, "LearnedWeightDecay")
         if groups is not None:
@@ -167,7 +168,7 @@ def unrolled_step(model, loss_fn, train_batch, weight_decay, lr):
     changed (a batch norm in training mode updates its running statistics, as
     in any training forward pass).
     """
-    if not 0 < lr < math.inf:
+    if not 0 < real_number("unrolled_step", "lr", lr) < math.inf:
         raise ValueError(f"unrolled_step: the inner learning rate lr must be a finite number > 0, got {lr!r}")
     if not isinstance(weight_decay, LearnedWeightDecay):
         raise TypeError(f"unrolled_step: expected weight_decay to be a LearnedWeightDecay, "

@@ -152,6 +152,15 @@ def test_doctests_run():
     assert tried >= 3 and failures == 0
 
 
+def test_a_strength_or_rate_that_is_not_a_number_is_named():
+    model = nl.nn.Sequential(nl.nn.Linear(3, 4), nl.nn.Linear(4, 2))
+    number = r"must be a real number \(int, float or NumPy scalar\), got str"
+    with pytest.raises(TypeError, match="LearnedWeightDecay: init " + number):
+        hyper.LearnedWeightDecay(model, init="1e-3")
+    with pytest.raises(TypeError, match="unrolled_step: lr " + number):
+        hyper.unrolled_step(model, F.mse_loss, (nl.randn(2, 3), nl.randn(2, 2)), hyper.LearnedWeightDecay(model), "0.1")
+
+
 def test_frozen_parameters_are_decayed_in_the_penalty_but_not_stepped(rng):
     model, train, val = _tiny(rng)
     model[0].weight.requires_grad = False

@@ -22,6 +22,7 @@ initialisation and training moves away from it as the embedding proves useful.
 import numpy as np
 
 from .. import nn
+from .._kernels.checks import real_number
 from ..autograd import no_grad
 from ..func import functional_call
 from .sinusoid import task_batched_call
@@ -53,7 +54,7 @@ class HyperNetwork(nn.Module):
                 raise ValueError(f"HyperNetwork: {what} must be a positive integer, got {value!r}")
         if not isinstance(target, nn.Module):
             raise TypeError(f"HyperNetwork: expected the target to be an nn.Module, got {type(target).__name__}")
-        if not np.isfinite(init_scale):
+        if not np.isfinite(real_number("HyperNetwork", "init_scale", init_scale)):
             raise ValueError(f"HyperNetwork: init_scale must be finite, got {init_scale}")
         self.__dict__["target"] = target   # a template, not a sub-module: its own parameters are not learned
         self.shapes = [(name, p.shape) for name, p in target.named_parameters()]

@@ -38,6 +38,7 @@ meta-batch is adapted in one pass with one parameter copy per task
 import math
 
 from .. import autograd
+from .._kernels.checks import real_number
 from ..autograd import no_grad
 from ..func import functional_call
 from ..nn import functional as F
@@ -57,6 +58,8 @@ class InnerLoop:
 
     def __init__(self, model, inner_lr=0.01, inner_steps=1, loss_fn=F.mse_loss, task_batched=False):
         require_module(model, type(self).__name__)
+        real_number(type(self).__name__, "inner_lr", inner_lr)
+        real_number(type(self).__name__, "inner_steps", inner_steps)
         if not 0 < inner_lr < math.inf or inner_steps < 1 or int(inner_steps) != inner_steps:
             raise ValueError(f"{type(self).__name__}: inner_lr must be a finite number > 0 and inner_steps an "
                              f"integer >= 1, got inner_lr={inner_lr}, inner_steps={inner_steps}")

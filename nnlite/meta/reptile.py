@@ -14,6 +14,7 @@ paper shows the update contains the same term as first-order MAML's (it
 favours initialisations where the gradients of different mini-batches of a
 task agree), which is why it meta-learns.
 """
+from .._kernels.checks import real_number
 from ..autograd import no_grad
 from ..nn import functional as F
 from .maml import InnerLoop
@@ -22,6 +23,7 @@ __all__ = ["Reptile"]
 
 
 def _outer_lr(outer_lr):
+    real_number("Reptile", "outer_lr", outer_lr)
     if not 0 < outer_lr < float("inf"):
         raise ValueError(f"Reptile: outer_lr must be a finite number > 0, got {outer_lr!r}")
     return float(outer_lr)

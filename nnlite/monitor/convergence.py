@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .._kernels.checks import is_int
+from .._kernels.checks import is_int, real_number
 from ..train import Callback
 from ._snapshot import restore, snapshot
 
@@ -48,7 +48,7 @@ class DivergenceGuard(Callback):
     """
 
     def __init__(self, factor=10.0, every_n_steps=1):
-        if not factor > 1:
+        if not real_number("DivergenceGuard", "factor", factor) > 1:
             raise ValueError(f"DivergenceGuard: factor must be > 1, got {factor}")
         if not is_int(every_n_steps) or every_n_steps < 1:
             raise ValueError(f"DivergenceGuard: every_n_steps must be an integer >= 1, got {every_n_steps!r}")
@@ -116,9 +116,9 @@ def find_plateau(values, patience=5, rel_tol=1e-3, mode="min"):
     """
     if mode not in ("min", "max"):
         raise ValueError(f"find_plateau: mode must be 'min' or 'max', got {mode!r}")
-    if patience < 1:
-        raise ValueError(f"find_plateau: patience must be >= 1, got {patience}")
-    if not rel_tol >= 0:
+    if not is_int(patience) or patience < 1:
+        raise ValueError(f"find_plateau: patience must be an integer >= 1, got {patience!r}")
+    if not real_number("find_plateau", "rel_tol", rel_tol) >= 0:
         raise ValueError(f"find_plateau: rel_tol must be >= 0, got {rel_tol}")
     sign = 1.0 if mode == "min" else -1.0
     best, wait = None, 0
@@ -146,7 +146,7 @@ class PlateauDetector(Callback):
             raise ValueError(f"PlateauDetector: mode must be 'auto', 'min' or 'max', got {mode!r}")
         if not is_int(patience) or patience < 1:
             raise ValueError(f"PlateauDetector: patience must be an integer >= 1, got {patience!r}")
-        if not rel_tol >= 0:
+        if not real_number("PlateauDetector", "rel_tol", rel_tol) >= 0:
             raise ValueError(f"PlateauDetector: rel_tol must be >= 0, got {rel_tol}")
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"

@@ -30,6 +30,7 @@ as it was, bit for bit.
 """
 import numpy as np
 
+from .._kernels.checks import is_int, real_number
 from ..autograd import no_grad
 from ..nn._checks import require_module
 from ..random import Generator
@@ -265,11 +266,11 @@ def loss_landscape_2d(model, loss_fn, batches, steps=21, span=1.0, normalization
         Two direction dicts to use instead of random ones, each with an array
         (or Tensor) of the parameter's own shape for every parameter name.
     """
-    steps = int(steps)
-    if steps < 1 or steps % 2 == 0:
+    if not is_int(steps) or steps < 1 or steps % 2 == 0:   # int(20.5) would quietly make it 20
         raise ValueError(f"loss_landscape_2d: steps must be a positive odd number (the centre on the grid), "
-                         f"got {steps}")
-    if not span > 0:
+                         f"got {steps!r}")
+    steps = int(steps)
+    if not real_number("loss_landscape_2d", "span", span) > 0:
         raise ValueError(f"loss_landscape_2d: span must be > 0, got {span}")
     if directions is None:
         generator = generator if generator is not None else Generator(0)

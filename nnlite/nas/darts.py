@@ -53,7 +53,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .._kernels.checks import is_int
+from .._kernels.checks import is_int, real_number
 from .. import nn
 from ..autograd import grad, no_grad
 from ..func import functional_call
@@ -247,9 +247,9 @@ class BilevelSearch:
                 raise TypeError(f"BilevelSearch: expected {name} to be an nl.optim.Optimizer, "
                                 f"got {type(given).__name__}")
         for name, value, low in (("xi", 0.0 if xi is None else xi, 0.0), ("latency_weight", latency_weight, 0.0)):
-            if not low <= value < np.inf:
+            if not low <= real_number("BilevelSearch", name, value) < np.inf:
                 raise ValueError(f"BilevelSearch: {name} must be a finite number >= 0, got {value}")
-        if not 0 < epsilon < np.inf:
+        if not 0 < real_number("BilevelSearch", "epsilon", epsilon) < np.inf:
             raise ValueError(f"BilevelSearch: epsilon must be a finite number > 0, got {epsilon}")
         operations = model.alpha.shape[-1]
         if latency is not None and (np.shape(latency) != (operations,) or not np.isfinite(latency).all()):

@@ -24,6 +24,7 @@ import copy
 import numpy as np
 
 from .. import nn, optim
+from .._kernels.checks import real_number
 from ..nn import functional as F
 from ..parameter import Parameter
 from ..random import get_rng_state, set_rng_state
@@ -47,7 +48,7 @@ def net2wider(model, layer, new_width, rng=None, noise=0.0):
     ``layer`` counts the Linear layers whose output is hidden (0 = the first).
     With ``noise=0`` the widened network computes exactly the same function.
     """
-    if not noise >= 0:
+    if not real_number("net2wider", "noise", noise) >= 0:
         raise ValueError(f"net2wider: noise is a standard deviation and must be >= 0, got {noise}")
     rng = np.random.default_rng(rng)
     model = copy.deepcopy(model)

@@ -31,6 +31,20 @@ def test_inner_steps_is_a_whole_number():
         MAML(sinusoid_mlp(), inner_steps=1.5)
 
 
+def test_rates_and_scales_that_are_not_numbers_are_named():
+    # They were met by a comparison first: "'<' not supported between instances of 'int' and 'str'".
+    from nnlite import meta
+    number = r"must be a real number \(int, float or NumPy scalar\), got str"
+    with pytest.raises(TypeError, match="MAML: inner_lr " + number):
+        meta.MAML(meta.sinusoid_mlp(), inner_lr="0.01")
+    with pytest.raises(TypeError, match="InnerLoop: inner_steps " + number):
+        meta.InnerLoop(meta.sinusoid_mlp(), inner_steps="5")
+    with pytest.raises(TypeError, match="Reptile: outer_lr " + number):
+        meta.Reptile(meta.sinusoid_mlp(), outer_lr="0.1")
+    with pytest.raises(TypeError, match="HyperNetwork: init_scale " + number):
+        meta.HyperNetwork(meta.sinusoid_mlp(), 2, init_scale="1e-3")
+
+
 @pytest.mark.parametrize("learner", ["InnerLoop", "MAML", "MetaSGD", "Reptile"])
 def test_learners_check_the_model_and_the_inner_rate(learner):
     import numpy as np

@@ -101,6 +101,19 @@ def test_guard_arguments():
         DivergenceGuard(factor=0.5)
 
 
+def test_guard_and_plateau_settings_that_are_not_numbers_are_named():
+    number = r"must be a real number \(int, float or NumPy scalar\), got str"
+    with pytest.raises(TypeError, match="DivergenceGuard: factor " + number):
+        DivergenceGuard(factor="10")
+    with pytest.raises(TypeError, match="PlateauDetector: rel_tol " + number):
+        PlateauDetector(rel_tol="0.01")
+    with pytest.raises(TypeError, match="find_plateau: rel_tol " + number):
+        find_plateau([1.0, 1.0], rel_tol="0.01")
+    # patience 1.5 waited two values, as if it were 2
+    with pytest.raises(ValueError, match="find_plateau: patience must be an integer >= 1, got 1.5"):
+        find_plateau([1.0, 1.0, 1.0], patience=1.5)
+
+
 def test_find_plateau():
     assert find_plateau([3.0, 2.0, 1.0, 0.5]) is None
     assert find_plateau([1.0, 0.9, 0.9, 0.9], patience=2) == 3

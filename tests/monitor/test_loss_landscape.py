@@ -163,6 +163,16 @@ def test_given_directions_must_match_every_parameter_shape():
     np.testing.assert_array_equal(same.loss, plain.loss)
 
 
+def test_grid_settings_are_checked_before_use():
+    model, batches = _model(), _batches()
+    # int(20.5) made 20 steps quietly, and int("21") read a string as a count
+    for steps in (20.5, 21.0, "21"):
+        with pytest.raises(ValueError, match=f"steps must be a positive odd number .*got {steps!r}"):
+            loss_landscape_2d(model, nn.functional.cross_entropy, batches, steps=steps)
+    with pytest.raises(TypeError, match="loss_landscape_2d: span " + r"must be a real number \(int, float or NumPy scalar\), got str"):
+        loss_landscape_2d(model, nn.functional.cross_entropy, batches, steps=3, span="1")
+
+
 def test_a_landscape_needs_one_loss_per_point():
     from nnlite.monitor import LossLandscape
     with pytest.raises(ValueError, match=r"expected loss of shape \(3,\), one value per point, got \(4,\)"):

@@ -140,6 +140,17 @@ def test_measuring_a_latency_draws_nothing_from_the_global_generator():
     np.testing.assert_array_equal(nl.rand(3).data, expected)
 
 
+def test_search_settings_that_are_not_numbers_are_named():
+    from nnlite.nas import net2wider
+    net, search, _ = _setup()
+    number = r"must be a real number \(int, float or NumPy scalar\), got str"
+    for name in ("xi", "epsilon", "latency_weight"):
+        with pytest.raises(TypeError, match=f"BilevelSearch: {name} " + number):
+            BilevelSearch(net, search.weight_optimizer, search.arch_optimizer, **{name: "0.1"})
+    with pytest.raises(TypeError, match="net2wider: noise " + number):
+        net2wider(nl.nn.Sequential(nl.nn.Linear(2, 3), nl.nn.ReLU(), nl.nn.Linear(3, 1)), 0, 4, noise="0.1")
+
+
 def test_mixed_op_is_the_weighted_sum_of_its_candidates():
     nl.manual_seed(0)
     op = MixedOp(3).eval()

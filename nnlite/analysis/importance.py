@@ -103,7 +103,14 @@ def removal_mask(scores, fraction):
     if not 0 <= fraction <= 1:
         raise ValueError(f"removal_mask: fraction must be between 0 and 1, got {fraction}")
     arrays = _score_arrays(scores, "removal_mask")
-    return _mask_lowest(arrays, int(fraction * sum(a.size for a in arrays.values())))
+    return _mask_lowest(arrays, _count_of(fraction, sum(a.size for a in arrays.values())))
+
+
+def _count_of(fraction, total):
+    """⌊fraction · total⌋ of the number the caller means: 0.29 is stored as 0.28999..., and
+    0.29 * 100 as 28.999..., whose floor would be 28. The product is exact to a few parts in
+    1e16, so lifting it by one part in 1e12 gives the intended count and no other."""
+    return int(np.floor(fraction * total * (1 + 1e-12)))
 
 
 def _score_arrays(scores, caller):
@@ -171,7 +178,7 @@ def loss_after_removal(model, loss_fn, batches, scores, fractions):
     for f in fractions:
         if not 0 <= f <= 1:
             raise ValueError(f"loss_after_removal: fractions must be between 0 and 1, got {f}")
-    return _losses_after_removing(model, loss_fn, batches, arrays, [int(f * total) for f in fractions])
+    return _losses_after_removing(model, loss_fn, batches, arrays, [_count_of(f, total) for f in fractions])
 
 
 def _losses_after_removing(model, loss_fn, batches, arrays, counts):

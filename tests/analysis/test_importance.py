@@ -51,6 +51,9 @@ def test_removal_mask_is_global_and_exact():
     np.testing.assert_array_equal(masks["b"], [False, True, False, True])
     with pytest.raises(ValueError, match="between 0 and 1"):
         removal_mask(scores, 1.5)
+    # 0.29 * 100 is 28.999... in floating point; its floor removed 28 of 100, not 29
+    hundred = {"w": np.arange(100.0)}
+    assert [int((~removal_mask(hundred, f)["w"]).sum()) for f in (0.29, 0.57, 0.58, 1 / 3)] == [29, 57, 58, 33]
 
 
 def test_loss_after_removal_zeroes_then_restores():

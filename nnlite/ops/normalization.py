@@ -47,6 +47,16 @@ def _affine_grads(grad, xhat, weight, bias, axes, shape):
     return gw, gb
 
 
+def _bias_grad(gb, grad, axes, bias):
+    """The bias gradient of a kernel backward, as a constant (None without a bias). The kernels
+    return it only beside a weight; a bias alone gets ``grad`` summed over ``axes`` here."""
+    if bias is None:
+        return None
+    if gb is None:
+        gb = grad.sum(axis=axes, dtype=np.float64).astype(grad.dtype)
+    return constant(gb.reshape(bias.shape))
+
+
 def _per_channel(shape):
     """(N, C, positions) of an (N, C, *spatial) shape: the kernels' layout. The positions are
     counted, not left to reshape's -1, which cannot be solved for an empty batch."""
@@ -72,11 +82,13 @@ class BatchNormFunction(Function):
         if not is_grad_enabled():
             x, weight, bias = self.inputs[:3]
             shape = _per_channel(x.shape)
-            gx, gw, gb = K.batch_norm_backward(np.ascontiguousarray(grad.data).reshape(shape),
-                                               np.ascontiguousarray(x.data).reshape(shape),
+            g3 = np.ascontiguousarray(grad.data).reshape(shape)
+            gx, gw, gb = K.batch_norm_backward(g3, np.ascontiguousarray(x.data).reshape(shape),
                                                None if weight is None else weight.data, self.mean,
                                                self.invstd, self.training, self.relu_terms)
-            return (constant(gx.reshape(x.shape)), constant(gw), None if bias is None else constant(gb)) + (None,) * 5
+            if gb is None and bias is not None and self.relu_terms is not None:
+                g3 = g3 * (self.out.data.reshape(shape) > 0)   # a bias alone sits behind the fused ReLU
+            return (constant(gx.reshape(x.shape)), constant(gw), _bias_grad(gb, g3, (0, 2), bias)) + (None,) * 5
         return self._grads(grad)
 
     def _grads(self, grad):
@@ -194,11 +206,11 @@ class LayerNormFunction(Function):
         x, weight, bias, d = self.inputs[:4]
         if not is_grad_enabled():
             w = None if weight is None else weight.data.reshape(d)
-            gx, gw, gb = K.layer_norm_backward(np.ascontiguousarray(grad.data).reshape(-1, d),
-                                               np.ascontiguousarray(x.data).reshape(-1, d), w,
+            g2 = np.ascontiguousarray(grad.data).reshape(-1, d)
+            gx, gw, gb = K.layer_norm_backward(g2, np.ascontiguousarray(x.data).reshape(-1, d), w,
                                                self.mean, self.rstd)
             return (constant(gx.reshape(x.shape)), None if gw is None else constant(gw.reshape(weight.shape)),
-                    None if bias is None else constant(gb.reshape(bias.shape)), None, None)
+                    _bias_grad(gb, g2, 0, bias), None, None)
         x2, g2 = reshape(x, (-1, d)), reshape(grad, (-1, d))
         w2 = 1.0 if weight is None else reshape(weight, (1, d))
         xhat, rstd = _standardize(x2, (1,), self.eps)
@@ -244,10 +256,10 @@ class GroupNormFunction(Function):
         n, c = x.shape[:2]
         if not is_grad_enabled():
             w = None if weight is None else weight.data
-            gx, gw, gb = K.group_norm_backward(np.ascontiguousarray(grad.data).reshape(_per_channel(x.shape)),
-                                               np.ascontiguousarray(x.data).reshape(_per_channel(x.shape)), groups,
-                                               w, self.mean, self.rstd)
-            return constant(gx.reshape(x.shape)), None, constant(gw), None if bias is None else constant(gb), None
+            g3 = np.ascontiguousarray(grad.data).reshape(_per_channel(x.shape))
+            gx, gw, gb = K.group_norm_backward(g3, np.ascontiguousarray(x.data).reshape(_per_channel(x.shape)),
+                                               groups, w, self.mean, self.rstd)
+            return constant(gx.reshape(x.shape)), None, constant(gw), _bias_grad(gb, g3, (0, 2), bias), None
         x3, g3 = reshape(x, _per_channel(x.shape)), reshape(grad, _per_channel(x.shape))
         g = g3 if weight is None else g3 * reshape(weight, (1, c, 1))
         xg, inv = _standardize(reshape(x3, (n, groups, x3.shape[1] // groups * x3.shape[2])), (2,), self.eps)

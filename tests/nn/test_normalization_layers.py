@@ -250,3 +250,29 @@ def test_group_norm_without_affine_takes_other_channel_counts_as_torch_does():
     np.testing.assert_allclose(out.data, torch.nn.GroupNorm(2, 4, affine=False)(torch.tensor(x)).numpy(), atol=1e-12)
     with pytest.raises(ValueError, match=r"GroupNorm\(num_channels=4\): input has 6 channels"):
         nl.nn.GroupNorm(2, 4)(nl.tensor(x))
+
+
+@pytest.mark.parametrize("name, ours, theirs, n_bias", [
+    ("layer_norm", lambda x, b: F.layer_norm(x, (5,), None, b), lambda t, x, b: t.nn.functional.layer_norm(x, (5,), None, b), 5),
+    ("group_norm", lambda x, b: F.group_norm(x, 3, None, b), lambda t, x, b: t.nn.functional.group_norm(x, 3, t.ones(3, dtype=x.dtype), b), 3),
+    ("instance_norm", lambda x, b: F.instance_norm(x, bias=b), lambda t, x, b: t.nn.functional.instance_norm(x, bias=b), 3),
+    ("batch_norm", lambda x, b: F.batch_norm(x, None, None, None, b, training=True),
+     lambda t, x, b: t.nn.functional.batch_norm(x, None, None, None, b, training=True), 3),
+    ("batch_norm_eval", lambda x, b: F.batch_norm(x, nl.zeros(3, dtype=x.dtype), nl.ones(3, dtype=x.dtype) * 2, None, b),
+     lambda t, x, b: t.nn.functional.batch_norm(x, t.zeros(3, dtype=x.dtype), t.ones(3, dtype=x.dtype) * 2, None, b), 3),
+    ("batch_norm_relu", lambda x, b: F.batch_norm_relu(x, None, None, None, b, training=True),
+     lambda t, x, b: t.relu(t.nn.functional.batch_norm(x, None, None, None, b, training=True)), 3),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_bias_without_a_weight_gets_its_gradient_as_in_torch(name, ours, theirs, n_bias, dtype):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((4, 3, 5)).astype(dtype), rng.standard_normal(n_bias).astype(dtype)
+    x, bias = nl.tensor(a, requires_grad=True), nl.tensor(b, requires_grad=True)
+    tx, tbias = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (ours(x, bias) ** 2).sum().backward()
+    (theirs(torch, tx, tbias) ** 2).sum().backward()
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    assert bias.grad is not None, f"{name}: the bias got no gradient"
+    np.testing.assert_allclose(bias.grad.data, tbias.grad.numpy(), **tol)
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), **tol)

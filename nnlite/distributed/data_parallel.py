@@ -48,6 +48,7 @@ import time
 import numpy as np
 
 from .. import autograd
+from .._kernels.checks import real_number
 from ..nn.module import Module
 from ..tensor import Tensor
 from . import process_group as pg
@@ -65,7 +66,8 @@ class DistributedDataParallel(Module):
     save ``ddp.module`` for a file a single process loads directly.
 
     ``bucket_cap_mb`` caps the bytes of one all-reduce message (PyTorch's
-    default, 25 MB, puts a small model's whole gradient in one message).
+    default, 25 MB, puts a small model's whole gradient in one message; None
+    means that default, as in PyTorch).
     Inside ``with ddp.no_sync():`` backward passes only accumulate locally;
     the first backward after the block averages everything accumulated.
 
@@ -86,6 +88,8 @@ class DistributedDataParallel(Module):
         super().__init__()
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel: expected an nn.Module, got {type(module).__name__}")
+        bucket_cap_mb = 25 if bucket_cap_mb is None else real_number("DistributedDataParallel", "bucket_cap_mb",
+                                                                      bucket_cap_mb)
         if not bucket_cap_mb > 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be > 0, got {bucket_cap_mb}")
         self.module = module

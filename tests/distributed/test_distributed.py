@@ -183,6 +183,10 @@ def test_ddp_state_dict_keys_carry_the_module_prefix():
         dist.DistributedDataParallel(lambda x: x)
     with pytest.raises(ValueError, match="bucket_cap_mb must be > 0"):
         dist.DistributedDataParallel(nl.nn.Linear(3, 2), bucket_cap_mb=0)
+    # PyTorch's default is bucket_cap_mb=None, meaning 25 MB; code written for it passes None
+    assert dist.DistributedDataParallel(nl.nn.Linear(3, 2), bucket_cap_mb=None).bucket_cap_mb == 25
+    with pytest.raises(TypeError, match=r"bucket_cap_mb must be a real number \(int, float or NumPy scalar\), got str"):
+        dist.DistributedDataParallel(nl.nn.Linear(3, 2), bucket_cap_mb="25")
 
 
 # ------------------------------------------------------------ SyncBatchNorm ---

@@ -460,7 +460,7 @@ def _pool_geometry(x, kernel, stride, padding, dilation, ceil_mode, opset, count
             return zeros, begin + ends, mode
     raise ExportError(f"onnx export: a ceil_mode pool (kernel {tuple(kernel)}, stride {tuple(stride)}, padding "
                       f"{tuple(padding)}) on {tuple(x.shape[2:])} has no ONNX form before opset 22; "
-                      "export with opset=22")
+                      "export with opset_version=22")
 
 
 def _max_pool2d(b, fn, out):
@@ -745,7 +745,7 @@ def _write(traced, dtype, opset, input_names, output_names, dynamic_axes, functi
     return b
 
 
-def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=None, output_names=None,
+def export(model, example_input, path, opset_version=17, dynamic_axes=None, input_names=None, output_names=None,
            functions=True):
     """Export ``model`` to the ONNX file ``path`` by tracing one forward pass on ``example_input``.
 
@@ -753,9 +753,9 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     several inputs); integer inputs (token ids) become ``int64`` graph inputs.
     ``dynamic_axes`` follows ``torch.onnx.export``: ``{"input": {0: "batch"},
     "output": {0: "batch"}}`` leaves those dimensions free in the graph's
-    signature. ``opset`` must be 17 or newer (``LayerNormalization``) and no
-    newer than the installed ``onnx`` package's newest opset. The
-    graph is checked with ``onnx.checker`` before it is written. Returns the
+    signature. ``opset_version`` (its name there too) must be 17 or newer
+    (``LayerNormalization``) and no newer than the installed ``onnx``
+    package's newest opset. The graph is checked with ``onnx.checker`` before it is written. Returns the
     ``onnx.ModelProto``.
 
     With ``functions=True`` (the default) every ``MultiheadAttention`` and
@@ -771,14 +771,16 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     each operation is written and :data:`SUPPORTED_OPERATIONS` for the list.
     """
     onnx, helper, _ = _onnx()
-    if int(opset) < 17:
-        raise ValueError(f"onnx export: opset must be 17 or newer (LayerNormalization), got {opset}")
+    opset = int(opset_version)
+    if opset < 17:
+        raise ValueError(f"onnx export: opset_version must be 17 or newer (LayerNormalization), "
+                         f"got {opset_version}")
     # An opset newer than the installed onnx package's is not yet released: onnx.checker
     # accepts it, but onnxruntime refuses to load the file.
     newest = onnx.defs.onnx_opset_version()
-    if int(opset) > newest:
-        raise ValueError(f"onnx export: opset must be at most {newest} (the newest the installed onnx "
-                         f"{onnx.__version__} knows), got {opset}")
+    if opset > newest:
+        raise ValueError(f"onnx export: opset_version must be at most {newest} (the newest the installed onnx "
+                         f"{onnx.__version__} knows), got {opset_version}")
     examples = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     traced = trace(model, examples)
     dtype = next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))
@@ -806,7 +808,7 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     b = write(traced)
     _refuse_what_the_example_decides(model, b, examples,
                                      [set(_axis_names(dynamic_axes.get(name))) for name in input_names], write)
-    nodes, onnx_functions = outline_groups(b, b.tags, traced.groups, input_names, output_names, int(opset)) \
+    nodes, onnx_functions = outline_groups(b, b.tags, traced.groups, input_names, output_names, opset) \
         if functions and traced.groups else (b.nodes, [])
     graph = helper.make_graph(nodes, type(model).__name__, b.graph_inputs, b.graph_outputs, b.initializers)
     opsets = [helper.make_opsetid("", int(opset))] + ([helper.make_opsetid(DOMAIN, 1)] if onnx_functions else [])

@@ -250,8 +250,8 @@ def test_unsupported_operations_and_options_are_named(tmp_path):
     model = nn.Sequential(nn.Linear(4, 4), nn.RMSNorm(4))
     with pytest.raises(nl.onnx.ExportError, match="RMSNorm"):
         nl.onnx.export(model, _floats(2, 4), tmp_path / "m.onnx")
-    with pytest.raises(ValueError, match="opset must be 17"):
-        nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset=11)
+    with pytest.raises(ValueError, match="opset_version must be 17"):
+        nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset_version=11)
     with pytest.raises(ValueError, match="dynamic_axes names"):
         nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", dynamic_axes={"x": {0: "b"}})
     assert not (tmp_path / "m.onnx").exists()
@@ -262,10 +262,10 @@ def test_an_unreleased_opset_is_refused_and_the_newest_is_written(tmp_path):
     import onnx
     newest = onnx.defs.onnx_opset_version()
     # onnx.checker passes a model stamped with a future opset, but onnxruntime will not load it.
-    with pytest.raises(ValueError, match=f"opset must be at most {newest}.*got {newest + 1}"):
-        nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset=newest + 1)
+    with pytest.raises(ValueError, match=f"opset_version must be at most {newest}.*got {newest + 1}"):
+        nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset_version=newest + 1)
     assert not (tmp_path / "m.onnx").exists()
-    proto = nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset=newest)
+    proto = nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset_version=newest)
     assert proto.opset_import[0].version == newest and (tmp_path / "m.onnx").exists()
 
 
@@ -489,7 +489,8 @@ def test_hard_and_soft_activations_become_their_onnx_operators(tmp_path, opset):
     with its threshold as a Where."""
     nl.manual_seed(0)
     x = _floats(5, 6) * 3   # far enough out that the flat pieces are reached
-    proto = _round_trip(_pytorch_set_model(), x, tmp_path, other_batch=_floats(7, 6, seed=1) * 3, opset=opset)
+    proto = _round_trip(_pytorch_set_model(), x, tmp_path, other_batch=_floats(7, 6, seed=1) * 3,
+                        opset_version=opset)
     ops = [n.op_type for n in proto.graph.node if n.op_type not in ("Gemm", "Identity")]
     mish = ["Mish"] if opset >= 18 else ["Softplus", "Tanh", "Mul"]
     assert ops == ["Clip", "Clip", "HardSigmoid", "HardSwish", "Abs", "Add", "Div", "Neg", "Softplus", "Neg"] + \
@@ -709,17 +710,17 @@ def test_ceil_mode_pools_drop_a_last_window_that_starts_in_the_padding(tmp_path,
     before opset 22 keep it, so these exports failed in onnx.checker (one output column more)."""
     ort = _runtime()
     x = _floats(*shape)
-    nl.onnx.export(pool, x, tmp_path / "fixed.onnx", opset=opset)
+    nl.onnx.export(pool, x, tmp_path / "fixed.onnx", opset_version=opset)
     session = ort.InferenceSession(str(tmp_path / "fixed.onnx"), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"input": x})[0], pool(nl.tensor(x)).data, rtol=1e-5, atol=1e-6)
-    _round_trip(pool, x, tmp_path, other_batch=_floats(1, *shape[1:], seed=1), opset=opset)
+    _round_trip(pool, x, tmp_path, other_batch=_floats(1, *shape[1:], seed=1), opset_version=opset)
 
 
 def test_a_ceil_mode_pool_without_an_early_onnx_form_names_the_opset_that_has_one(tmp_path):
     pool = nn.MaxPool2d((2, 1), stride=(3, 2), padding=(1, 0), dilation=2, ceil_mode=True)
-    with pytest.raises(nl.onnx.ExportError, match=r"ceil_mode pool .* before opset 22; export with opset=22"):
+    with pytest.raises(nl.onnx.ExportError, match=r"ceil_mode pool .* before opset 22; export with opset_version=22"):
         nl.onnx.export(pool, _floats(1, 2, 6, 8), tmp_path / "m.onnx")
-    _round_trip(pool, _floats(1, 2, 6, 8), tmp_path, opset=22)
+    _round_trip(pool, _floats(1, 2, 6, 8), tmp_path, opset_version=22)
 
 
 def test_the_checking_passes_leave_the_model_state_as_the_example_left_it(tmp_path):

@@ -722,6 +722,16 @@ def test_bias_gradient_of_empty_planes_is_zero_however_many_planes(impl):
 
 
 @pytest.mark.parametrize("impl", POOL_IMPLS)
+def test_avg_pool_backward_checks_grad_before_making_the_divisors(impl):
+    # an input_shape of 2**34 rows: the twin made its 2**33 window divisors (64 GiB) before it
+    # compared grad's shape with the pooling's output
+    with pytest.raises(ValueError, match=r"avg_pool2d_backward: grad has shape \(1, 2, 4, 4\) but the "
+                                         r"pooling's output shape is \(1, 2, 8589934592, 4\)"):
+        impl.avg_pool2d_backward(np.ones((1, 2, 4, 4)), (1, 2, 2 ** 34, 8), (2, 2), (2, 2), (0, 0), False,
+                                 True, None)
+
+
+@pytest.mark.parametrize("impl", POOL_IMPLS)
 def test_max_pool_backward_refuses_an_input_shape_numpy_cannot_make(impl):
     # input_shape's plane is the one size of the result no array carries
     grad, shape = np.ones((1, 2, 1, 1)), (1, 2, 2 ** 61, 2)

@@ -117,11 +117,16 @@ def max_pool2d_backward(grad, indices, input_shape):
 
 
 def _avg_pool_divisors(op, shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                       divisor_override, dtype):
-    """Geometry of an average pooling plus the (OH, OW) divisor of each window, PyTorch's rule."""
+                       divisor_override, dtype, grad=None):
+    """Geometry of an average pooling plus the (OH, OW) divisor of each window, PyTorch's rule.
+    A backward's ``grad`` is checked against the output shape before any divisor is made (an
+    input_shape of 2**31 rows would make 2**30 of them first)."""
     k, s, p, _, (OH, OW) = _pool_geometry(op, shape, kernel_size, stride, padding, (1, 1), ceil_mode)
     count_include_pad = checks.flag(op, "count_include_pad", count_include_pad)
     divisor_override = checks.divisor_override(op, divisor_override)
+    if grad is not None and grad.shape != (shape[0], shape[1], OH, OW):
+        raise ValueError(f"{op}: grad has shape {grad.shape} but the pooling's output shape is "
+                         f"{(shape[0], shape[1], OH, OW)}")
     if divisor_override is not None:
         return k, s, p, (OH, OW), np.full((OH, OW), divisor_override, dtype=dtype)
     sizes = []
@@ -159,11 +164,8 @@ def avg_pool2d_backward(grad, input_shape, kernel_size, stride, padding, ceil_mo
     input_shape = checks.shape4(op, "input_shape", input_shape)
     (kh, kw), (sh, sw), (ph, pw), (OH, OW), divisor = _avg_pool_divisors(
         op, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
-        grad.dtype)
+        grad.dtype, grad)
     N, C, H, W = input_shape
-    if grad.shape != (N, C, OH, OW):
-        raise ValueError(f"{op}: grad has shape {grad.shape} but the pooling's output shape is "
-                         f"{(N, C, OH, OW)}")
     extra_h = max(0, (OH - 1) * sh + kh - (H + 2 * ph))
     extra_w = max(0, (OW - 1) * sw + kw - (W + 2 * pw))
     grad_xp = np.zeros((N, C, H + 2 * ph + extra_h, W + 2 * pw + extra_w), dtype=grad.dtype)

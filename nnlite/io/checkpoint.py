@@ -41,7 +41,7 @@ from .errors import (CheckpointError, HeaderError, MissingKeysError, NotACheckpo
                      UnexpectedKeysError)
 from .format import atomic_write, serialize
 from .reader import _arrays, _dumps, _header, _info, _open, _provenance
-from .rotation import list_checkpoints, rotate
+from .rotation import check_rotation, list_checkpoints, rotate
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CheckpointManager"]
 
@@ -118,6 +118,8 @@ def save_checkpoint(path, model=None, optimizer=None, scheduler=None, extra=None
     """
     template = os.fspath(path)
     path = _fill_template(template, step, epoch)
+    if keep_last is not None:   # checked now: once the file is written, an error would hide that it was
+        check_rotation(template, keep_last)
     tensors, metadata = {}, _header("checkpoint")
     if model is not None:
         model_tensors, model_rest = {}, {}

@@ -3,7 +3,7 @@ import os
 import re
 import string
 
-__all__ = ["list_checkpoints", "rotate"]
+__all__ = ["list_checkpoints", "rotate", "check_rotation"]
 
 
 def _template_pattern(template):
@@ -21,12 +21,23 @@ def _template_pattern(template):
     return re.compile("".join(parts) + r"\Z"), "step" if "step" in fields else "epoch"
 
 
+def _pattern(template):
+    if "{" in os.path.dirname(template):
+        raise ValueError(f"checkpoint path template: fields belong in the file name, not the directory ({template!r})")
+    return _template_pattern(template)
+
+
+def check_rotation(template, keep_last):
+    """Refuse a ``keep_last`` or a ``template`` that :func:`rotate` could not use, before anything is saved."""
+    if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
+        raise ValueError(f"keep_last must be a positive integer, got {keep_last!r}")
+    _pattern(template)
+
+
 def list_checkpoints(template):
     """[(number, path)] of existing files matching ``template``, oldest first."""
     directory = os.path.dirname(os.path.abspath(template))
-    if "{" in os.path.dirname(template):
-        raise ValueError(f"checkpoint path template: fields belong in the file name, not the directory ({template!r})")
-    pattern, field = _template_pattern(template)
+    pattern, field = _pattern(template)
     found = []
     for name in os.listdir(directory):
         m = pattern.match(name)
@@ -41,8 +52,7 @@ def rotate(template, keep_last, keep=None):
     ``keep`` (the file just written) is never deleted, even when files of another run
     in the same folder carry higher numbers.
     """
-    if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
-        raise ValueError(f"keep_last must be a positive integer, got {keep_last!r}")
+    check_rotation(template, keep_last)
     found = list_checkpoints(template)
     protected = None if keep is None else os.path.abspath(os.fspath(keep))
     doomed = [p for _, p in found[:-keep_last] if os.path.abspath(p) != protected]

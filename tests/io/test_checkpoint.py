@@ -455,6 +455,20 @@ def test_keep_last_rotation_with_a_step_template(tmp_path):
         nio.rotate(template, 0)
 
 
+@pytest.mark.parametrize("name, keep_last, match", [
+    ("fixed.safetensors", 2, r"\{step\} or \{epoch\}"),
+    ("ckpt-{step}.safetensors", 0, "keep_last must be a positive integer, got 0"),
+    ("ckpt-{step}.safetensors", True, "keep_last must be a positive integer, got True"),
+    ("run-{step}/ckpt.safetensors", 2, "fields belong in the file name, not the directory"),
+])
+def test_a_rotation_that_cannot_run_is_refused_before_the_file_is_written(tmp_path, name, keep_last, match):
+    # It was refused after the save, so the error hid a new file that no rotation would ever remove.
+    os.makedirs(tmp_path / "run-1", exist_ok=True)
+    with pytest.raises(ValueError, match=match):
+        nl.save_checkpoint(str(tmp_path / name), model=_mlp(), step=1, keep_last=keep_last)
+    assert sorted(os.listdir(tmp_path)) == ["run-1"] and os.listdir(tmp_path / "run-1") == []
+
+
 def test_checkpoint_manager_saves_rotates_and_resumes(tmp_path):
     manager = nio.CheckpointManager(tmp_path / "run", keep_last=2)
     assert manager.latest() is None and manager.load_latest() is None

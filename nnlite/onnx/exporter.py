@@ -44,6 +44,7 @@ import math
 
 import numpy as np
 
+from ..io.format import atomic_write
 from ..tensor import Tensor
 from .functions import DOMAIN, outline_groups
 from .trace import op_name, trace
@@ -755,8 +756,9 @@ def export(model, example_input, path, opset_version=17, dynamic_axes=None, inpu
     "output": {0: "batch"}}`` leaves those dimensions free in the graph's
     signature. ``opset_version`` (its name there too) must be 17 or newer
     (``LayerNormalization``) and no newer than the installed ``onnx``
-    package's newest opset. The graph is checked with ``onnx.checker`` before it is written. Returns the
-    ``onnx.ModelProto``.
+    package's newest opset. The graph is checked with ``onnx.checker`` before it is written, and
+    written atomically (an export that fails while writing leaves the previous file). Returns
+    the ``onnx.ModelProto``.
 
     With ``functions=True`` (the default) every ``MultiheadAttention`` and
     ``TransformerEncoderLayer`` becomes one node calling an ONNX function of
@@ -814,5 +816,7 @@ def export(model, example_input, path, opset_version=17, dynamic_axes=None, inpu
     opsets = [helper.make_opsetid("", int(opset))] + ([helper.make_opsetid(DOMAIN, 1)] if onnx_functions else [])
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="nnlite", functions=onnx_functions)
     onnx.checker.check_model(proto, full_check=True)
-    onnx.save(proto, str(path))
+    # Written as checkpoints are (temporary file, fsync, rename): an export that fails or is
+    # killed while writing leaves the previous file whole, not a truncated model.
+    atomic_write(path, proto.SerializeToString())
     return proto

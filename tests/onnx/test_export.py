@@ -1,4 +1,5 @@
 """ONNX export: the graph passes onnx.checker and onnxruntime computes what nnlite computes."""
+import os
 import sys
 
 import numpy as np
@@ -721,6 +722,26 @@ def test_a_ceil_mode_pool_without_an_early_onnx_form_names_the_opset_that_has_on
     with pytest.raises(nl.onnx.ExportError, match=r"ceil_mode pool .* before opset 22; export with opset_version=22"):
         nl.onnx.export(pool, _floats(1, 2, 6, 8), tmp_path / "m.onnx")
     _round_trip(pool, _floats(1, 2, 6, 8), tmp_path, opset_version=22)
+
+
+def test_an_export_that_fails_while_writing_leaves_the_previous_file(tmp_path, monkeypatch):
+    # onnx.save truncated the old file first: a full disk left half a model where a whole one was.
+    ort = _runtime()
+    from nnlite.io import format as fmt
+    path = tmp_path / "m.onnx"
+    nl.onnx.export(nn.Linear(2, 3), _floats(1, 2), path)
+    before = path.read_bytes()
+
+    def disk_full(fd):
+        raise OSError("no space left on device (simulated)")
+
+    monkeypatch.setattr(fmt.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="no space left"):
+        nl.onnx.export(nn.Linear(2, 4), _floats(1, 2), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["m.onnx"]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"input": _floats(1, 2)})[0].shape == (1, 3)
 
 
 def test_the_checking_passes_leave_the_model_state_as_the_example_left_it(tmp_path):

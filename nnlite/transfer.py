@@ -50,16 +50,20 @@ def blocks(model):
     return [(name, m) for name, m in model.named_children() if any(True for _ in m.parameters())]
 
 
-def _block_parameters(units):
-    """``[(name, parameters)]`` of the ``blocks``, each parameter in one of them only: one
+def _block_parameters(model, caller):
+    """``[(name, parameters)]`` of the model's ``blocks``, each parameter in one of them only: one
     shared by several blocks (an embedding tied to the output layer) goes with the block nearest
     the head, which is trained first and fastest, since an optimizer refuses a parameter in two
-    groups."""
+    groups. A parameter of the model's own, in no block, would be in no group and never trained."""
     seen, out = set(), []
-    for name, block in reversed(units):
+    for name, block in reversed(blocks(model)):
         params = [p for p in block.parameters() if id(p) not in seen]
         seen.update(id(p) for p in params)
         out.append((name, params))
+    outside = [name for name, p in model.named_parameters() if id(p) not in seen]
+    if outside:
+        raise ValueError(f"{caller}: {type(model).__name__} holds parameters outside its blocks (its top-level "
+                         f"sub-modules), {outside}, which no group would train; move them into a sub-module")
     return out[::-1]
 
 
@@ -103,7 +107,8 @@ def _check_rates(lr, decay, caller):
 def discriminative_param_groups(model, lr, decay=2.6):
     """One param group per block; block ``l`` of ``L`` (head last) gets ``lr / decay ** (L - 1 - l)``.
 
-    A parameter shared by several blocks is in the group of the one nearest the head.
+    A parameter shared by several blocks is in the group of the one nearest the head;
+    a parameter of the model's own, in no block, is refused (no group would train it).
 
     >>> from nnlite.recipes import MNIST1DCNN
     >>> groups = discriminative_param_groups(MNIST1DCNN(), lr=1e-2, decay=2.0)
@@ -111,7 +116,7 @@ def discriminative_param_groups(model, lr, decay=2.6):
     [0.00125, 0.0025, 0.005, 0.01]
     """
     _check_rates(lr, decay, "discriminative_param_groups")
-    units = _block_parameters(blocks(model))
+    units = _block_parameters(model, "discriminative_param_groups")
     return [{"params": params, "lr": lr / decay ** (len(units) - 1 - i), "name": name}
             for i, (name, params) in enumerate(units)]
 
@@ -147,7 +152,7 @@ class GradualUnfreezing(Callback):
         self.head = units[-1]
         self.frozen = list(reversed(units[:-1]))   # the next to unfreeze first
         # each block's group; a shared parameter goes with the block nearest the head, trained first
-        self._params = dict(_block_parameters(units))
+        self._params = dict(_block_parameters(model, "GradualUnfreezing"))
         self.unfrozen = []
 
     def initial_param_groups(self):

@@ -171,3 +171,15 @@ def test_a_parameter_shared_by_two_blocks_is_in_one_group_the_heads():
     x, y = nl.tensor(np.arange(12).reshape(4, 3) % 6), nl.tensor([0, 1, 2, 3])
     fit(model, F.cross_entropy, opt, [(x, y)], epochs=3, callbacks=[unfreezing], progress=False)
     assert [g["name"] for g in opt.param_groups] == ["linear", "body", "embedding"]
+
+
+def test_a_parameter_outside_every_block_is_named_not_left_untrained():
+    # A positional table on the model itself is in no block: it was left out of every group, so
+    # the optimizer never changed it (and gradual unfreezing kept it frozen for good).
+    model = _TiedModel()
+    model.position = nl.nn.Parameter(nl.zeros(3, 4))
+    for make in (lambda: transfer.discriminative_param_groups(model, lr=1e-2),
+                 lambda: transfer.GradualUnfreezing(model, lr=1e-2)):
+        with pytest.raises(ValueError, match=r"holds parameters outside its blocks .*\['position'\], which no "
+                                             r"group would train"):
+            make()

@@ -16,6 +16,7 @@ import copy
 from ..nn.rectifier import ReLU
 from ..nn.container import Sequential
 from ..nn.linear import Identity, Linear
+from ..nn.utils.prune import BasePruningMethod
 
 __all__ = ["LinearReLU", "fuse_modules"]
 
@@ -34,7 +35,8 @@ def fuse_modules(model, modules_to_fuse, inplace=False):
     """Fuse each ``[linear_name, relu_name]`` pair of ``model`` into a :class:`LinearReLU`.
 
     ``modules_to_fuse`` is one list of names or a list of such lists (names as
-    in ``named_modules``). On a deep copy unless ``inplace=True``.
+    in ``named_modules``). On a deep copy unless ``inplace=True``. The Linear's
+    forward pre-hooks and the ReLU's forward hooks move to the LinearReLU, as in torch.
 
     >>> import nnlite as nl
     >>> model = nl.nn.Sequential(nl.nn.Linear(4, 8), nl.nn.ReLU(), nl.nn.Linear(8, 2))
@@ -58,7 +60,23 @@ def fuse_modules(model, modules_to_fuse, inplace=False):
         if kinds != [Linear, ReLU]:
             raise ValueError(f"fuse_modules: only [nn.Linear, nn.ReLU] pairs can be fused, got "
                              f"{[k.__name__ for k in kinds]} for {list(names)}")
-        for name, module in zip(names, (LinearReLU(*mods), Identity())):
+        for name, module in zip(names, (_fused(*mods), Identity())):
             parent_name, _, attr = name.rpartition(".")
             setattr(model.get_submodule(parent_name), attr, module)
     return model
+
+
+def _fused(linear, relu):
+    """``LinearReLU(linear, relu)`` holding the Linear's forward pre-hooks and the ReLU's forward
+    hooks, moved to it as torch's ``fuse_modules`` moves them: they then run on the pair's input
+    and output, and stay on the quantized layer that replaces the pair. A pruning hook stays on
+    the Linear, whose weight it computes."""
+    fused = LinearReLU(linear, relu)
+    for key, hook in list(linear._forward_pre_hooks.items()):
+        if not isinstance(hook, BasePruningMethod):
+            fused.register_forward_pre_hook(hook)
+            del linear._forward_pre_hooks[key]
+    for hook in relu._forward_hooks.values():
+        fused.register_forward_hook(hook)
+    relu._forward_hooks.clear()
+    return fused

@@ -485,3 +485,19 @@ def test_per_channel_observer_passes_over_an_empty_batch_as_torch_does():
         theirs(torch.tensor(batch))
     np.testing.assert_array_equal(ours.min_val.data, theirs.min_val.numpy())
     np.testing.assert_array_equal(ours.max_val.data, theirs.max_val.numpy())
+
+
+def test_fusing_moves_the_pairs_hooks_to_the_fused_module_as_torch_does():
+    """The Linear's pre-hooks and the ReLU's forward hooks move to the LinearReLU, so they still
+    run once the pair is quantized as one layer (they were left inside and lost)."""
+    model = nl.nn.Sequential(nl.nn.Linear(4, 3), nl.nn.ReLU(), nl.nn.Linear(3, 2))
+    seen = []
+    model[0].register_forward_pre_hook(lambda module, args: seen.append(("pre", type(module).__name__)))
+    model[1].register_forward_hook(lambda module, args, output: seen.append(("post", type(module).__name__)))
+    fused = Q.fuse_modules(model, [["0", "1"]])
+    fused(nl.randn(2, 4))
+    assert seen == [("pre", "LinearReLU"), ("post", "LinearReLU")]
+    seen.clear()
+    Q.quantize_dynamic(fused)(nl.randn(2, 4))
+    assert seen == [("pre", "QuantizedLinearReLU"), ("post", "QuantizedLinearReLU")]
+    assert model[0]._forward_pre_hooks and model[1]._forward_hooks   # the original is not fused in place

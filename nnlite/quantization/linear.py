@@ -88,7 +88,9 @@ class QuantizedLinear(Module):
         weight = linear.weight.data.astype(np.float32)
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, input_qparams is None,
                     reduce_range)
-        if weight_scale is None:
+        if weight_scale is None and weight.size == 0:   # no codes to scale (in_features or out_features 0)
+            weight_scale = np.ones(linear.out_features, np.float32)
+        elif weight_scale is None:
             observer = weight_observer()
             observer(weight)
             weight_scale = observer.calculate_qparams()[0].data

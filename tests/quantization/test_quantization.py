@@ -501,3 +501,12 @@ def test_fusing_moves_the_pairs_hooks_to_the_fused_module_as_torch_does():
     Q.quantize_dynamic(fused)(nl.randn(2, 4))
     assert seen == [("pre", "QuantizedLinearReLU"), ("post", "QuantizedLinearReLU")]
     assert model[0]._forward_pre_hooks and model[1]._forward_hooks   # the original is not fused in place
+
+
+def test_zero_size_linears_quantize_to_layers_of_the_same_function():
+    """A weight without entries has no range to observe (from_float stopped with 'no values
+    observed yet'); its layer still maps a batch to its bias, or to no outputs."""
+    x = nl.randn(2, 4)
+    for layer, inputs in ((nl.nn.Linear(4, 0), x), (nl.nn.Linear(0, 3), nl.zeros(2, 0))):
+        quantized = Q.quantize_dynamic(nl.nn.Sequential(layer))
+        np.testing.assert_array_equal(quantized(inputs).numpy(), layer(inputs).detach().numpy())

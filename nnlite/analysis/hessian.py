@@ -135,9 +135,9 @@ def hessian_top_eigenvalues(model, loss_fn, batches, k=1, iters=100, tol=1e-10, 
         raise ValueError(f"hessian_top_eigenvalues: tol must be >= 0, got {tol}")
     rng = numpy_generator(generator, "hessian_top_eigenvalues")
     hessian = _Hessian(model, loss_fn, batches)
-    if not 1 <= k <= hessian.dim:
-        raise ValueError(f"hessian_top_eigenvalues: k must be between 1 and the number of parameters "
-                         f"({hessian.dim}), got {k}")
+    if not is_int(k) or not 1 <= k <= hessian.dim:
+        raise ValueError(f"hessian_top_eigenvalues: k must be an integer between 1 and the number of parameters "
+                         f"({hessian.dim}), got {k!r}")
     steps = min(max(int(iters), k), hessian.dim)
     q = rng.standard_normal(hessian.dim)
     q /= np.linalg.norm(q)

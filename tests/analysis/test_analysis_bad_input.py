@@ -134,7 +134,9 @@ def test_generator_must_be_a_generator():
 @pytest.mark.parametrize("kwargs, message", [
     ({"iters": 0}, "iters must be a positive integer, got 0"),
     ({"tol": -1.0}, "tol must be >= 0, got -1.0"),
-    ({"tol": float("nan")}, "tol must be >= 0, got nan")])
+    ({"tol": float("nan")}, "tol must be >= 0, got nan"),
+    ({"k": 2.0}, r"k must be an integer between 1 and the number of parameters \(15\), got 2.0"),   # a slice
+    ({"k": True}, r"k must be an integer between 1 and the number of parameters \(15\), got True")])
 def test_lanczos_settings_are_checked(kwargs, message):
     from nnlite.analysis import hessian_top_eigenvalues
     with pytest.raises(ValueError, match=message):

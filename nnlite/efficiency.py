@@ -12,10 +12,11 @@ counted as 2) and test accuracy after the same short training:
 * :func:`compare_attention` — on MNIST-1D read as 10 tokens of 4 values, one
   self-attention layer with 8 query heads and 8 (MHA), 2 (GQA) or 1 (MQA)
   key/value heads (:class:`~nnlite.nn.GroupedQueryAttention`), then mean
-  pooling and a linear classifier. ``flops`` counts the layers' products; the
-  attention scores and the weighted sum of values cost the same in all three
-  (every query head still sees a key and a value of full length), so the
-  difference is in the K/V projections.
+  pooling and a linear classifier. ``flops`` counts the Linear layers'
+  products only: the attention scores and the weighted sum of values are left
+  out (GroupedQueryAttention is not a layer it counts), and they cost the same
+  in all three (every query head still sees a key and a value of full length),
+  so the difference is in the K/V projections.
 
 The blocks come from Howard et al., "MobileNets" (2017, depthwise-separable
 convolutions), He et al., "Deep Residual Learning for Image Recognition"

@@ -31,3 +31,14 @@ def test_short_comparisons_learn():
     assert rows[1]["flops_per_example"] < rows[0]["flops_per_example"]
     assert all(r["accuracy"] > 0.15 for r in rows)
     assert "MQA" in efficiency.format_table(rows)
+
+
+def test_attention_flops_are_the_linear_layers_products_only():
+    """What the module docstring says compare_attention's FLOPs hold: the embedding, the Q, K, V
+    and output projections and the head, per example; not the scores or the weighted values."""
+    E, H, T = 32, 8, 10
+    for g in (8, 2, 1):
+        model = efficiency.TokenAttentionNet(g).eval()
+        kv = E * (E // H) * g
+        per_example = 2 * T * (4 * E + E * E + 2 * kv + E * E) + 2 * E * 10
+        assert nl.analysis.flops(model, nl.randn(1, 40)) == per_example

@@ -43,11 +43,12 @@ BATCH = 100
 
 
 def _predict(model, x):
-    model.eval()
-    with no_grad():
-        out = model(Tensor(x)).numpy()
-    model.train()
-    return out
+    """The model's outputs on ``x`` in eval mode; every module's mode is put back after (the
+    teacher ``train_teacher`` returns is in eval mode and stays there)."""
+    from .analysis._batches import modes_kept
+    with modes_kept(model), no_grad():
+        model.eval()
+        return model(Tensor(x)).numpy()
 
 
 def train_teacher(seed=0, epochs=30, lr=1e-2):

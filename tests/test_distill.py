@@ -95,3 +95,11 @@ def test_transfer_signals_gives_exactly_n_signals():
     assert distill.transfer_signals(4).shape == (4, 40)     # was a NumPy stacking error
     with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
         distill.transfer_signals(0)
+
+
+def test_predicting_leaves_the_models_mode_as_it_was():
+    # train_teacher returns its teacher in eval mode; predicting with it switched it to training mode.
+    model = MNIST1DCNN(channels=2).eval()
+    x = np.zeros((3, 40), np.float32)
+    assert distill._predict(model, x).shape == (3, 10)
+    assert not any(m.training for m in model.modules())

@@ -79,9 +79,18 @@ def _swap(f):
     return lambda a, b: f(b, a)
 
 
-def _flip(self, *dims):
-    """``x.flip(0, 1)`` or ``x.flip((0, 1))``, as PyTorch's method takes either."""
-    return flip(self, dims[0] if len(dims) == 1 else dims)
+def _flip(self, *args, dims=None):
+    """``x.flip(0, 1)``, ``x.flip((0, 1))`` or ``x.flip(dims=(0, 1))``, as PyTorch's method takes each."""
+    if dims is None:
+        dims = args[0] if len(args) == 1 else args
+    elif args:
+        raise TypeError("flip: give dims positionally or as dims=, not both")
+    return flip(self, dims)
+
+
+def _split(self, split_size, dim=0):
+    """``x.split(2, dim=1)``: the method names its size ``split_size``, as PyTorch's does."""
+    return split(self, split_size, dim)
 
 
 def _to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
@@ -151,7 +160,7 @@ def _install():
         "reshape": reshape, "view": view, "flatten": flatten, "unflatten": unflatten,
         "squeeze": squeeze, "unsqueeze": unsqueeze, "permute": permute, "transpose": transpose,
         "t": t, "expand": expand, "expand_as": expand_as, "broadcast_to": broadcast_to,
-        "contiguous": contiguous, "clone": clone, "split": split, "chunk": chunk,
+        "contiguous": contiguous, "clone": clone, "split": _split, "chunk": chunk,
         "movedim": movedim, "narrow": narrow, "index_select": index_select, "gather": gather,
         "masked_fill": masked_fill, "softmax": softmax, "log_softmax": log_softmax,
         "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,

@@ -10,7 +10,7 @@ down to the input's shape (``sum_to``), and the backward of ``sum_to`` is
 import numpy as np
 
 from ..autograd import Function
-from .shape import _normalize_shape
+from .shape import _sizes
 
 
 class SumTo(Function):
@@ -50,8 +50,8 @@ def sum_to(input, shape):
     return input if input.shape == shape else SumTo.apply(input, shape)
 
 
-def expand(input, *shape):
-    shape = _normalize_shape(shape)
+def expand(input, *args, size=None):
+    shape = _sizes("expand", args, size, "size")
     if len(shape) < input.ndim:
         raise RuntimeError(f"expand: the target shape {shape} has fewer dims than the input {input.shape}")
     lead = len(shape) - input.ndim

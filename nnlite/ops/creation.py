@@ -57,20 +57,20 @@ def full(size, fill_value, dtype=None, requires_grad=False):
     return _new(_filled(_shape((size,)), as_dtype(dtype), fill_value), requires_grad)
 
 
-def zeros_like(x, dtype=None, requires_grad=False):
-    return _new(_filled(x.shape, as_dtype(dtype) or x.dtype, 0), requires_grad)
+def zeros_like(input, dtype=None, requires_grad=False):
+    return _new(_filled(input.shape, as_dtype(dtype) or input.dtype, 0), requires_grad)
 
 
-def ones_like(x, dtype=None, requires_grad=False):
-    return _new(_filled(x.shape, as_dtype(dtype) or x.dtype, 1), requires_grad)
+def ones_like(input, dtype=None, requires_grad=False):
+    return _new(_filled(input.shape, as_dtype(dtype) or input.dtype, 1), requires_grad)
 
 
-def empty_like(x, dtype=None, requires_grad=False):
-    return _new(_filled(x.shape, as_dtype(dtype) or x.dtype, None), requires_grad)
+def empty_like(input, dtype=None, requires_grad=False):
+    return _new(_filled(input.shape, as_dtype(dtype) or input.dtype, None), requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, requires_grad=False):
-    return _new(_filled(x.shape, as_dtype(dtype) or x.dtype, fill_value), requires_grad)
+def full_like(input, fill_value, dtype=None, requires_grad=False):
+    return _new(_filled(input.shape, as_dtype(dtype) or input.dtype, fill_value), requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False):
@@ -122,12 +122,12 @@ def randperm(n, generator=None):
     return _new(_gen(generator).permutation(n).astype(np.int64), False)
 
 
-def rand_like(x, generator=None, dtype=None):
-    return rand(x.shape, generator=generator, dtype=dtype or x.dtype)
+def rand_like(input, generator=None, dtype=None):
+    return rand(input.shape, generator=generator, dtype=dtype or input.dtype)
 
 
-def randn_like(x, generator=None, dtype=None):
-    return randn(x.shape, generator=generator, dtype=dtype or x.dtype)
+def randn_like(input, generator=None, dtype=None):
+    return randn(input.shape, generator=generator, dtype=dtype or input.dtype)
 
 
 def as_tensor(data, dtype=None):

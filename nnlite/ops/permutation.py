@@ -8,7 +8,7 @@ import numpy as np
 
 from ..autograd import Function
 from .dims import _dim
-from .shape import _normalize_shape
+from .shape import _sizes
 
 
 class Permute(Function):
@@ -29,8 +29,8 @@ class Permute(Function):
         return permute(grad, tuple(np.argsort(self.axes))), None
 
 
-def permute(input, *dims):
-    return Permute.apply(input, _normalize_shape(dims))
+def permute(input, *args, dims=None):
+    return Permute.apply(input, _sizes("permute", args, dims, "dims"))
 
 
 def transpose(input, dim0, dim1):

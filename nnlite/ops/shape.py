@@ -18,6 +18,15 @@ def _normalize_shape(shape):
     return tuple(int(s) for s in shape)
 
 
+def _sizes(op, args, keyword, name):
+    """The sizes of ``x.op(2, 3)``, ``x.op((2, 3))`` or ``x.op(name=(2, 3))``: PyTorch takes each."""
+    if keyword is not None:
+        if args:
+            raise TypeError(f"{op}: give {name} positionally or as {name}=, not both")
+        args = (keyword,)
+    return _normalize_shape(args)
+
+
 class Reshape(Function):
     saves_inputs = False
     is_view = True   # when the memory layout allows; otherwise NumPy copies and apply sees it
@@ -34,14 +43,14 @@ class Reshape(Function):
         return grad.reshape(self.in_shape), None
 
 
-def reshape(input, *shape):
-    return Reshape.apply(input, _normalize_shape(shape))
+def reshape(input, *args, shape=None):
+    return Reshape.apply(input, _sizes("reshape", args, shape, "shape"))
 
 
-def view(input, *shape):
+def view(input, *args, size=None):
     """The same memory seen with another shape; like PyTorch, an error when the layout does not
     allow that without a copy (a transposed tensor flattened, say), where ``reshape`` copies."""
-    out = Reshape.apply(input, _normalize_shape(shape))
+    out = Reshape.apply(input, _sizes("view", args, size, "size"))
     if out._base is None and out.data.size:   # NumPy had to copy (a view would know its base)
         strides = tuple(st // input.data.itemsize for st in input.data.strides)
         raise RuntimeError(f"view: a tensor of shape {input.shape} with strides {strides} cannot be seen "

@@ -214,6 +214,33 @@ def test_split_and_broadcast_to_take_torch_s_keyword_names():
     assert nl.broadcast_to(input=nl.tensor(a), size=(2, 3, 4)).shape == (2, 3, 4)
 
 
+@pytest.mark.parametrize("call", [
+    lambda L, x: x.reshape(shape=(6, 2)), lambda L, x: L.reshape(input=x, shape=(6, 2)), lambda L, x: x.view(size=(6, 2)),
+    lambda L, x: x.permute(dims=(1, 0)), lambda L, x: L.permute(x, dims=(1, 0)), lambda L, x: x.expand(size=(2, 3, 4)),
+    lambda L, x: x.flip(dims=(0, 1)), lambda L, x: L.flip(x, dims=[1]), lambda L, x: x.split(split_size=3, dim=1)[1],
+    lambda L, x: L.zeros_like(input=x), lambda L, x: L.ones_like(input=x), lambda L, x: L.full_like(input=x, fill_value=2.5),
+    lambda L, x: L.empty_like(input=x).shape, lambda L, x: L.rand_like(input=x).shape, lambda L, x: L.randn_like(input=x).shape,
+], ids=["reshape", "fn_reshape", "view", "permute", "fn_permute", "expand", "flip", "fn_flip", "split", "zeros_like",
+        "ones_like", "full_like", "empty_like", "rand_like", "randn_like"])
+def test_shape_and_like_functions_take_torch_s_keyword_names(call):
+    torch = torch_or_skip()
+    a = np.arange(12.0).reshape(3, 4)
+    ours, theirs = call(nl, nl.tensor(a)), call(torch, torch.tensor(a))
+    if isinstance(theirs, torch.Size):
+        assert ours == tuple(theirs)
+    else:
+        np.testing.assert_array_equal(ours.data, theirs.numpy())
+
+
+def test_a_size_given_both_ways_is_refused():
+    x = nl.zeros(3, 4)
+    for call, name in [(lambda: x.reshape(12, shape=(12,)), "reshape: give shape"),
+                       (lambda: x.permute(1, 0, dims=(1, 0)), "permute: give dims"),
+                       (lambda: x.flip(0, dims=(1,)), "flip: give dims")]:
+        with pytest.raises(TypeError, match=name):
+            call()
+
+
 def test_the_divisor_gradient_is_a_over_b_over_b_so_tiny_divisors_stay_finite():
     # -g * a / (b * b) underflowed b * b to 0 for |b| < 1e-154, giving -inf where the value is -1e300
     a = nl.tensor([1e-300, 3.0, -2.0], dtype=nl.float64, requires_grad=True)

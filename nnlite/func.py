@@ -36,11 +36,12 @@ def _owners(module):
                     yield base + attr, mod, attr, registry, value
 
 
-def functional_call(module, parameters_and_buffers, args, kwargs=None, *, tie_weights=True, strict=False):
+def functional_call(module, parameters_and_buffers, args=None, kwargs=None, *, tie_weights=True, strict=False):
     """``module(*args, **kwargs)`` with the tensors of ``parameters_and_buffers`` in place of its own.
 
     ``parameters_and_buffers`` maps dotted names to Tensors (a tuple of dicts is
-    merged, as in ``torch.func``). ``args`` is a tuple, or a single input.
+    merged, as in ``torch.func``). ``args`` is a tuple, or a single input; None
+    (the default) calls the module with no positional arguments.
     With ``strict=True`` every parameter and buffer must be given.
 
     >>> import nnlite as nl
@@ -65,7 +66,7 @@ def functional_call(module, parameters_and_buffers, args, kwargs=None, *, tie_we
     for name, value in parameters_and_buffers.items():
         if not isinstance(value, Tensor):
             raise TypeError(f"functional_call: {name!r} must be a Tensor, got {type(value).__name__}")
-    args = args if isinstance(args, tuple) else (args,)
+    args = () if args is None else args if isinstance(args, tuple) else (args,)
     kwargs = kwargs or {}
 
     entries = list(_owners(module))

@@ -152,6 +152,27 @@ def test_torch_agrees():
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
+def test_args_default_to_none_and_the_inputs_come_by_keyword_as_in_torch():
+    torch = pytest.importorskip("torch")
+
+    def make(lib):
+        class Scaled(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.scale = lib.nn.Parameter(lib.ones(2))
+
+            def forward(self, x=None):
+                return self.scale * (2.0 if x is None else x)
+        return Scaled()
+
+    ours, theirs = make(nl), make(torch)
+    given, tgiven = {"scale": nl.tensor([3.0, 4.0])}, {"scale": torch.tensor([3.0, 4.0])}
+    np.testing.assert_array_equal(functional_call(ours, given).data,
+                                  torch.func.functional_call(theirs, tgiven).numpy())
+    np.testing.assert_array_equal(functional_call(ours, given, kwargs={"x": nl.tensor([1.0, 0.5])}).data,
+                                  torch.func.functional_call(theirs, tgiven, kwargs={"x": torch.tensor([1.0, 0.5])}).numpy())
+
+
 LAYER_FAMILIES = {
     "lstm": (lambda: nn.LSTM(3, 4, batch_first=True), lambda: (nl.randn(2, 5, 3),)),
     "gru-two-layers": (lambda: nn.GRU(3, 4, num_layers=2), lambda: (nl.randn(5, 2, 3),)),

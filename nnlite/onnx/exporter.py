@@ -713,6 +713,7 @@ def _write(traced, dtype, opset, input_names, output_names, dynamic_axes, functi
     outputs and, per node, the groups (layers written as ONNX functions) that made it."""
     helper = _onnx()[1]
     b = GraphBuilder(traced, dtype, int(opset))
+    b.used.update(output_names)   # reserved: no operation's value may take a graph output's name
     graph_inputs = []
     for name, t in zip(input_names, traced.inputs):
         b.used.add(name)
@@ -793,6 +794,11 @@ def export(model, example_input, path, opset_version=17, dynamic_axes=None, inpu
     if len(input_names) != len(examples) or len(output_names) != len(traced.outputs):
         raise ValueError(f"onnx export: {len(examples)} inputs and {len(traced.outputs)} outputs, but "
                          f"{len(input_names)} input_names and {len(output_names)} output_names")
+    names = input_names + output_names
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"onnx export: every input and output needs its own name, but input_names "
+                         f"{input_names} and output_names {output_names} repeat {repeated}")
     dynamic_axes = dynamic_axes or {}
     unknown = set(dynamic_axes) - set(input_names) - set(output_names)
     if unknown:

@@ -724,6 +724,22 @@ def test_a_ceil_mode_pool_without_an_early_onnx_form_names_the_opset_that_has_on
     _round_trip(pool, _floats(1, 2, 6, 8), tmp_path, opset_version=22)
 
 
+@pytest.mark.parametrize("output", ["relu", "gemm", "0.weight"])
+def test_an_output_may_take_any_name_the_graph_would_give_a_value(tmp_path, output):
+    # The graph named its own values "gemm", "relu", ... and its parameters by their state_dict
+    # names; an output given one of those names made two values of one name (an SSA error).
+    ort = _runtime()
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2), nn.ReLU())
+    x = _floats(2, 2)
+    nl.onnx.export(model, x, tmp_path / "m.onnx", output_names=[output])
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == [output]
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], model(nl.tensor(x)).data, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"every input and output needs its own name, .* repeat \['x'\]"):
+        nl.onnx.export(model, x, tmp_path / "m.onnx", input_names=["x"], output_names=["x"])
+
+
 def test_an_export_that_fails_while_writing_leaves_the_previous_file(tmp_path, monkeypatch):
     # onnx.save truncated the old file first: a full disk left half a model where a whole one was.
     ort = _runtime()

@@ -24,5 +24,5 @@ def export_checkpoint(path, onnx_path, opset=17):
     load_checkpoint(path, model=recipe.model, restore_rng=False)
     x = next(iter(recipe.test_loader))[0]
     example = np.asarray(x.data if hasattr(x, "data") else x)[:1]
-    return export(recipe.model, example, onnx_path, opset_version=opset,
+    return export(recipe.model, example, onnx_path, opset=opset,
                   dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})

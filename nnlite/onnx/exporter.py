@@ -461,7 +461,7 @@ def _pool_geometry(x, kernel, stride, padding, dilation, ceil_mode, opset, count
             return zeros, begin + ends, mode
     raise ExportError(f"onnx export: a ceil_mode pool (kernel {tuple(kernel)}, stride {tuple(stride)}, padding "
                       f"{tuple(padding)}) on {tuple(x.shape[2:])} has no ONNX form before opset 22; "
-                      "export with opset_version=22")
+                      "export with opset=22")
 
 
 def _max_pool2d(b, fn, out):
@@ -747,8 +747,8 @@ def _write(traced, dtype, opset, input_names, output_names, dynamic_axes, functi
     return b
 
 
-def export(model, example_input, path, opset_version=17, dynamic_axes=None, input_names=None, output_names=None,
-           functions=True):
+def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=None, output_names=None,
+           functions=True, *, opset_version=None):
     """Export ``model`` to the ONNX file ``path`` by tracing one forward pass on ``example_input``.
 
     ``example_input`` is a Tensor or array (or a tuple of them for a model with
@@ -774,16 +774,19 @@ def export(model, example_input, path, opset_version=17, dynamic_axes=None, inpu
     each operation is written and :data:`SUPPORTED_OPERATIONS` for the list.
     """
     onnx, helper, _ = _onnx()
-    opset = int(opset_version)
+    if opset_version is not None:
+        if opset not in (17, opset_version):   # 17: the default, not a choice
+            raise TypeError(f"onnx export: got opset={opset} and opset_version={opset_version}; give one")
+        opset = opset_version
+    given, opset = opset, int(opset)
     if opset < 17:
-        raise ValueError(f"onnx export: opset_version must be 17 or newer (LayerNormalization), "
-                         f"got {opset_version}")
+        raise ValueError(f"onnx export: opset must be 17 or newer (LayerNormalization), got {given}")
     # An opset newer than the installed onnx package's is not yet released: onnx.checker
     # accepts it, but onnxruntime refuses to load the file.
     newest = onnx.defs.onnx_opset_version()
     if opset > newest:
-        raise ValueError(f"onnx export: opset_version must be at most {newest} (the newest the installed onnx "
-                         f"{onnx.__version__} knows), got {opset_version}")
+        raise ValueError(f"onnx export: opset must be at most {newest} (the newest the installed onnx "
+                         f"{onnx.__version__} knows), got {given}")
     examples = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     traced = trace(model, examples)
     dtype = next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))

@@ -251,7 +251,7 @@ def test_unsupported_operations_and_options_are_named(tmp_path):
     model = nn.Sequential(nn.Linear(4, 4), nn.RMSNorm(4))
     with pytest.raises(nl.onnx.ExportError, match="RMSNorm"):
         nl.onnx.export(model, _floats(2, 4), tmp_path / "m.onnx")
-    with pytest.raises(ValueError, match="opset_version must be 17"):
+    with pytest.raises(ValueError, match="opset must be 17"):
         nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset_version=11)
     with pytest.raises(ValueError, match="dynamic_axes names"):
         nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", dynamic_axes={"x": {0: "b"}})
@@ -263,11 +263,16 @@ def test_an_unreleased_opset_is_refused_and_the_newest_is_written(tmp_path):
     import onnx
     newest = onnx.defs.onnx_opset_version()
     # onnx.checker passes a model stamped with a future opset, but onnxruntime will not load it.
-    with pytest.raises(ValueError, match=f"opset_version must be at most {newest}.*got {newest + 1}"):
-        nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset_version=newest + 1)
+    with pytest.raises(ValueError, match=f"opset must be at most {newest}.*got {newest + 1}"):
+        nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset=newest + 1)
     assert not (tmp_path / "m.onnx").exists()
-    proto = nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset_version=newest)
+    proto = nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset=newest)
     assert proto.opset_import[0].version == newest and (tmp_path / "m.onnx").exists()
+    # torch.onnx.export's name for it is taken too; two different choices are refused
+    proto = nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset_version=newest)
+    assert proto.opset_import[0].version == newest
+    with pytest.raises(TypeError, match="opset=18 and opset_version=19"):
+        nl.onnx.export(nn.Linear(2, 2), _floats(1, 2), tmp_path / "m.onnx", opset=18, opset_version=19)
 
 
 def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
@@ -719,7 +724,7 @@ def test_ceil_mode_pools_drop_a_last_window_that_starts_in_the_padding(tmp_path,
 
 def test_a_ceil_mode_pool_without_an_early_onnx_form_names_the_opset_that_has_one(tmp_path):
     pool = nn.MaxPool2d((2, 1), stride=(3, 2), padding=(1, 0), dilation=2, ceil_mode=True)
-    with pytest.raises(nl.onnx.ExportError, match=r"ceil_mode pool .* before opset 22; export with opset_version=22"):
+    with pytest.raises(nl.onnx.ExportError, match=r"ceil_mode pool .* before opset 22; export with opset=22"):
         nl.onnx.export(pool, _floats(1, 2, 6, 8), tmp_path / "m.onnx")
     _round_trip(pool, _floats(1, 2, 6, 8), tmp_path, opset_version=22)
 

@@ -13,8 +13,10 @@ function-preserving transformations (Chen, Goodfellow & Shlens 2016):
   unit :math:`g(j)` (its incoming weights and bias), and every outgoing weight
   of a unit that now has :math:`c` copies is divided by :math:`c`. Each copy
   computes the same activation, so the next layer receives exactly the same
-  sum. A little noise on the copies breaks their symmetry so they can learn
-  different things.
+  sum. With ``noise`` > 0 every outgoing weight of the widened layer is
+  scaled by :math:`1 + \epsilon`, :math:`\epsilon \sim N(0, \mathrm{noise}^2)`: the copies'
+  weights then differ, which breaks their symmetry so they can learn different
+  things, at the price of a function that is no longer exactly the parent's.
 * **Net2DeeperNet** (:func:`~nnlite.nas.net2deeper`) inserts a Linear layer initialised to
   the identity after a ReLU: :math:`\mathrm{relu}(I h) = h` for :math:`h \ge 0`,
   so the output does not change.

@@ -34,7 +34,7 @@ import numpy as np
 from ..autograd import Function, constant
 from ..nn.fusion import BatchNormReLU1d, BatchNormReLU2d
 from ..nn.module import adopt_state
-from ..nn.normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
+from ..nn.normalization import _BatchNorm
 from . import process_group as pg
 
 __all__ = ["SyncBatchNorm", "sync_batch_norm"]
@@ -147,7 +147,11 @@ class SyncBatchNorm(_BatchNorm):
 
     @classmethod
     def convert_sync_batchnorm(cls, module):
-        """Replace every BatchNorm1d/2d in ``module`` by a SyncBatchNorm with the same tensors; returns it.
+        """Replace every batch norm in ``module`` by a SyncBatchNorm with the same tensors; returns it.
+
+        As in PyTorch, every instance of the batch norm classes is replaced, a subclass of
+        BatchNorm2d too (its own forward is not kept: left alone, its statistics would stay
+        unsynchronised without a word).
 
         A model holding a batch norm fused with its ReLU (``nn.fuse_batch_norm_relu``) is refused,
         before anything is replaced: SyncBatchNorm has no ReLU, and leaving the layer as it is
@@ -163,7 +167,7 @@ class SyncBatchNorm(_BatchNorm):
 
     @classmethod
     def _convert(cls, module):
-        if type(module) in (BatchNorm1d, BatchNorm2d):
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
             return adopt_state(cls(module.num_features, module.eps, module.momentum, module.affine,
                                    module.track_running_stats), module)
         for name, child in list(module._modules.items()):

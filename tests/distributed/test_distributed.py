@@ -236,6 +236,15 @@ def test_convert_sync_batchnorm_keeps_every_buffer_and_its_persistence():
     assert sync.extra is bn.extra and sync.scratch is bn.scratch and "scratch" not in sync.state_dict()
 
 
+def test_convert_sync_batchnorm_replaces_a_subclass_and_leaves_sync_layers_as_they_are():
+    class ScaledBatchNorm(nl.nn.BatchNorm2d):   # a user's own batch norm, as torch converts it too
+        pass
+
+    model = nl.nn.Sequential(ScaledBatchNorm(2), dist.SyncBatchNorm(2))
+    sync = model[1]
+    dist.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert type(model[0]) is dist.SyncBatchNorm and model[1] is sync
+
 
 def test_convert_sync_batchnorm_refuses_a_fused_batch_norm_and_fusing_leaves_sync_alone():
     model = nl.nn.Sequential(nl.nn.Conv2d(1, 2, 3), nl.nn.BatchNorm2d(2), nl.nn.ReLU())

@@ -12,6 +12,7 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor, is_floating_dtype
 from .casting import cast
+from .opmath import is_half
 from .reduction import _grad_back, _reduced_dims, _refuse_bfloat16_sums
 
 
@@ -37,9 +38,18 @@ def sum(input, dim=None, keepdim=False, dtype=None):  # noqa: A001
     return Sum.apply(input, _reduced_dims(dim, input.ndim), keepdim)
 
 
+def in_float32(op, input, *args, **kwargs):
+    """``op(input, ...)`` for a float16 or bfloat16 ``input``, computed in float32 and rounded
+    once, as PyTorch reduces them: a float16 sum overflows at 65504 long before a mean, a
+    variance or a norm of the same numbers would."""
+    return cast(op(cast(input, np.float32), *args, **kwargs), input.dtype)
+
+
 def mean(input, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         input = cast(input, dtype)
+    if is_half(input.dtype):
+        return in_float32(mean, input, dim, keepdim)
     dims = _reduced_dims(dim, input.ndim)
     if not is_floating_dtype(input.dtype):
         raise TypeError(f"mean: expected a floating point tensor, got {input.dtype}")

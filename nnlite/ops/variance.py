@@ -9,8 +9,9 @@ one, comes from theirs. ``std`` is its square root, taken by
 """
 import numpy as np
 
+from .opmath import is_half
 from .reduction import _reduced_dims
-from .sums import mean, sum  # noqa: A004
+from .sums import in_float32, mean, sum  # noqa: A004
 from .vector_norm import Root
 
 
@@ -22,6 +23,8 @@ def var(input, dim=None, correction=1, keepdim=False, unbiased=None):
     """
     if unbiased is not None:
         correction = 1 if unbiased else 0
+    if is_half(input.dtype):
+        return in_float32(var, input, dim, correction=correction, keepdim=keepdim)
     dims = _reduced_dims(dim, input.ndim)
     n = int(np.prod([input.shape[d] for d in dims])) if dims else 1
     centered = input - mean(input, dims, keepdim=True)
@@ -29,4 +32,6 @@ def var(input, dim=None, correction=1, keepdim=False, unbiased=None):
 
 
 def std(input, dim=None, correction=1, keepdim=False, unbiased=None):
+    if is_half(input.dtype):
+        return in_float32(std, input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased)
     return Root.apply(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased), 2)

@@ -14,7 +14,8 @@ from .arithmetic import abs as _abs
 from .elementwise_choice import where
 from .extrema import amax, amin
 from .promotion import floating_input
-from .sums import sum  # noqa: A004
+from .opmath import is_half
+from .sums import in_float32, sum  # noqa: A004
 
 
 class Root(Function):
@@ -59,6 +60,8 @@ def norm(input, p=2, dim=None, keepdim=False):
     dtype (PyTorch refuses it).
     """
     input = floating_input("norm", input)
+    if is_half(input.dtype):
+        return in_float32(norm, input, p, dim, keepdim)
     if p == "fro":
         p = 2
     elif isinstance(p, str):

@@ -220,3 +220,18 @@ def test_half_recurrent_layers_give_the_float32_outputs_on_the_rounded_weights(r
     np.testing.assert_allclose(last_got.data.astype(np.float32), last_want.data, atol=16 * EPS16, rtol=0)
     with nl.no_grad(), pytest.raises(TypeError, match="float32"):
         half(nl.tensor(x.astype(np.float32)))
+
+
+@pytest.mark.parametrize("op", ["mean", "mean_dim", "var", "std", "norm", "norm_p1", "norm_p3"])
+def test_means_variances_and_norms_of_float16_are_taken_in_float32_as_in_torch(rng, op):
+    """Summed in float16, ten thousand 1000s overflow to inf (65504 is float16's largest);
+    PyTorch takes these reductions in float32 and rounds once, so their results fit."""
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    call = {"mean": lambda t: t.mean(), "mean_dim": lambda t: t.mean(1, keepdim=True), "var": lambda t: t.var(0),
+            "std": lambda t: t.std(1, correction=0), "norm": lambda t: t.norm(),
+            "norm_p1": lambda t: t.norm(p=1, dim=0), "norm_p3": lambda t: t.norm(p=3, dim=1)}[op]
+    for a in (np.full((100, 100), 1000, np.float16), _f16(rng, 7, 300) * np.float16(50)):
+        ours, theirs = call(nl.tensor(a)), call(torch.tensor(a))
+        assert ours.dtype == nl.float16
+        np.testing.assert_array_equal(ours.data, theirs.numpy())

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..nn._checks import require_module
 from ..io import save_state_dict
+from ..nn.fusion import LinearReLU as FusedLinearReLU
 from ..nn.linear import Linear
 from ..nn.utils.prune import BasePruningMethod
 from .fuse import LinearReLU
@@ -52,11 +53,12 @@ def _replacement(old, make):
 
 
 def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False, reduce_range=None):
-    """Replace every Linear (the types in ``qconfig_spec``, default ``{nn.Linear, LinearReLU}``) by a smaller one.
+    """Replace every Linear (the types in ``qconfig_spec``, default: Linear and both LinearReLUs) by a smaller one.
 
     ``dtype=nl.qint8``: weights become int8 per output row now; activations are
     quantized per batch at run time (:class:`QuantizedLinear`; a
-    :class:`LinearReLU` made by :func:`fuse_modules` becomes a
+    :class:`LinearReLU` made by :func:`fuse_modules`, or an ``nn.LinearReLU``
+    made by ``nn.fuse_linear_relu``, becomes a
     :class:`QuantizedLinearReLU`, whose ReLU runs inside the kernel call).
     Activations are quantized to 7 bits (0..127) by default, as PyTorch's
     dynamic Linear does (``reduce_range=True`` in its int8 forward): the kernel
@@ -66,7 +68,8 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
     bits (the codes are computed with ``Round`` and ``Clip`` to 0..127, as
     ``DynamicQuantizeLinear`` has 8 only).
     ``dtype=nl.float16``: weights and biases are stored in float16 and the
-    products run in float32 (:class:`Float16Linear`). The same two choices as torch.
+    products run in float32 (:class:`Float16Linear`; ``nn.fuse_linear_relu``'s
+    layers, which have no float16 form, stay as they are). The same two choices as torch.
 
     >>> import nnlite as nl
     >>> model = nl.nn.Sequential(nl.nn.Linear(8, 8), nl.nn.ReLU(), nl.nn.Linear(8, 2))
@@ -80,11 +83,18 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
     if reduce_range is None:
         reduce_range = not half
     # None is every supported type; an empty set, as in torch, is none of them.
-    wanted = {Linear, LinearReLU} if qconfig_spec is None else set(qconfig_spec)
-    unsupported = [t.__name__ if isinstance(t, type) else t for t in wanted if t not in (Linear, LinearReLU)]
+    supported = (Linear, LinearReLU, FusedLinearReLU)
+    wanted = set(supported) if qconfig_spec is None else set(qconfig_spec)
+    unsupported = [t.__name__ if isinstance(t, type) else t for t in wanted if t not in supported]
     if unsupported:
-        raise ValueError(f"quantize_dynamic: only nn.Linear and LinearReLU have quantized versions; qconfig_spec "
-                         f"must be a set of these types, got {unsupported}")
+        raise ValueError(f"quantize_dynamic: only nn.Linear and LinearReLU (fuse_modules' or "
+                         f"nn.fuse_linear_relu's) have quantized versions; qconfig_spec must be a set of these "
+                         f"types, got {unsupported}")
+    if half and FusedLinearReLU in wanted:   # Float16Linear would drop the layer's own ReLU
+        if qconfig_spec is not None:
+            raise ValueError("quantize_dynamic: dtype=nl.float16 has no layer for nn.fuse_linear_relu's "
+                             "LinearReLU; leave it out of qconfig_spec")
+        wanted.discard(FusedLinearReLU)
     if LinearReLU in wanted:
         # fused pairs first, so that their inner Linear is not swapped on its own
         if half:   # float16 has no fused kernel: the pair keeps its ReLU, its Linear is stored in float16
@@ -97,12 +107,23 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
     wanted.discard(LinearReLU)
     if reduce_range and half:
         raise ValueError("quantize_dynamic: reduce_range applies to dtype=nl.qint8 only")
-    make = Float16Linear.from_float if half else lambda m: QuantizedLinear.from_float(m, reduce_range=reduce_range)
+    make = Float16Linear.from_float if half else lambda m: (
+        QuantizedLinearReLU if type(m) is FusedLinearReLU else QuantizedLinear
+    ).from_float(m, reduce_range=reduce_range)
     return _swap(model, wanted, make, inplace, "quantize_dynamic")
 
 
 def prepare_qat(model, mapping=None, inplace=False):
-    """Swap every Linear for a :class:`QATLinear` sharing its parameters (fake-quantized training)."""
+    """Swap every Linear for a :class:`QATLinear` sharing its parameters (fake-quantized training).
+
+    ``nn.fuse_linear_relu``'s layers have no QAT form and are refused (left in float32,
+    they would be neither trained with the rounding nor converted): fuse after ``convert``.
+    """
+    fused = [name for name, m in require_module(model, "prepare_qat").named_modules()
+             if type(m) is FusedLinearReLU]
+    if fused:
+        raise ValueError(f"prepare_qat: {fused} are nn.fuse_linear_relu's LinearReLU layers, which have no QAT "
+                         f"form; prepare the model before fusing it")
     return _swap(model, {Linear}, QATLinear.from_float, inplace, "prepare_qat")
 
 

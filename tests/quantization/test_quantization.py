@@ -510,3 +510,21 @@ def test_zero_size_linears_quantize_to_layers_of_the_same_function():
     for layer, inputs in ((nl.nn.Linear(4, 0), x), (nl.nn.Linear(0, 3), nl.zeros(2, 0))):
         quantized = Q.quantize_dynamic(nl.nn.Sequential(layer))
         np.testing.assert_array_equal(quantized(inputs).numpy(), layer(inputs).detach().numpy())
+
+
+def test_layers_fused_by_nn_fuse_linear_relu_are_quantized_not_left_in_float():
+    """nn.fuse_linear_relu's LinearReLU is a Linear applying its ReLU itself: quantize_dynamic left
+    it in float32 without a word; it becomes a QuantizedLinearReLU (float16 has no fused layer)."""
+    model = nl.nn.Sequential(nl.nn.Linear(4, 3), nl.nn.ReLU(), nl.nn.Linear(3, 2))
+    fused = nl.nn.fuse_linear_relu(model)
+    x = nl.randn(5, 4)
+    int8 = Q.quantize_dynamic(fused)
+    assert [type(m).__name__ for m in int8] == ["QuantizedLinearReLU", "Identity", "QuantizedLinear"]
+    np.testing.assert_allclose(int8(x).numpy(), model(x).detach().numpy(), atol=0.02)
+    assert int8[0](x).numpy().min() == 0.0
+    half = Q.quantize_dynamic(fused, dtype=np.float16)
+    assert [type(m).__name__ for m in half] == ["LinearReLU", "Identity", "Float16Linear"]
+    with pytest.raises(ValueError, match="float16 has no layer for nn.fuse_linear_relu's LinearReLU"):
+        Q.quantize_dynamic(fused, {nl.nn.LinearReLU}, dtype=np.float16)
+    with pytest.raises(ValueError, match=r"prepare_qat: \['0'\] are nn.fuse_linear_relu's LinearReLU layers"):
+        Q.prepare_qat(fused)

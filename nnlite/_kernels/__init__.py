@@ -31,6 +31,7 @@ import os
 import warnings
 
 from . import allocator
+from .checks import is_int
 from .table import KERNELS, MODULES
 
 __all__ = ["K", "set_backend", "get_backend", "set_num_threads", "get_num_threads",
@@ -176,8 +177,9 @@ def set_num_threads(n):
     on fixed blocks (see ``_blas.pyx``), so results never depend on ``n``.
     """
     global _num_threads_py
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not is_int(n) or n < 1:   # a Python or NumPy int, as torch.set_num_threads takes
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    n = int(n)
     if n > MAX_THREADS:
         raise ValueError(f"set_num_threads: expected a positive int of at most {MAX_THREADS}, got {n}")
     _num_threads_py = n

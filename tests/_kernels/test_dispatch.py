@@ -64,9 +64,20 @@ def test_thread_count_is_configurable_and_validated():
         assert nl.get_num_threads() == 1 and kernels._threads.get_num_threads() == 1
     finally:
         nl.set_num_threads(old)
-    for bad in (0, -2, 1.5, "2", True):
+    for bad in (0, -2, 1.5, "2", True, np.int64(0), np.float64(2)):
         with pytest.raises(ValueError, match="positive int"):
             nl.set_num_threads(bad)
+
+
+def test_thread_count_may_be_a_numpy_int():
+    # as torch.set_num_threads takes one (a count read off an array, np.int64(2))
+    old = nl.get_num_threads()
+    try:
+        nl.set_num_threads(np.int64(1))
+        assert type(nl.get_num_threads()) is int and nl.get_num_threads() == 1
+        assert kernels._threads.get_num_threads() == 1
+    finally:
+        nl.set_num_threads(old)
 
 
 @pytest.mark.parametrize("count", [kernels.MAX_THREADS + 1, 100_000, 2 ** 31])

@@ -37,6 +37,7 @@ from . import nn, optim
 from .autograd import no_grad
 from .data import (MNIST1D, CharDataset, CharVocab, DataLoader, Digits, load_text)
 from .nn import functional as F
+from .nn.module import modes_kept
 from .random import Generator, manual_seed
 from .tensor import Tensor
 
@@ -207,16 +208,15 @@ class CharTransformer(nn.Module):
     @no_grad()
     def generate(self, ids, length, temperature=0.8, generator=None):
         """Continue ``ids`` (a 1-D int array) by ``length`` characters sampled from the model."""
-        was_training = self.training
-        self.eval()
         rng = (generator or Generator(0)).np
         ids = list(np.asarray(ids, dtype=np.int64))
-        for _ in range(length):
-            context = Tensor._make(np.asarray(ids[-self.block_size:], dtype=np.int64)[None], None)
-            logits = self(context).data[0, -1].astype(np.float64) / temperature
-            p = np.exp(logits - logits.max())
-            ids.append(int(rng.choice(len(p), p=p / p.sum())))
-        self.train(was_training)
+        with modes_kept(self):
+            self.eval()
+            for _ in range(length):
+                context = Tensor._make(np.asarray(ids[-self.block_size:], dtype=np.int64)[None], None)
+                logits = self(context).data[0, -1].astype(np.float64) / temperature
+                p = np.exp(logits - logits.max())
+                ids.append(int(rng.choice(len(p), p=p / p.sum())))
         return np.asarray(ids)
 
 

@@ -26,6 +26,7 @@ from .autograd import no_grad
 from .io import load_checkpoint, read_checkpoint, save_checkpoint
 from .io.card import file_sha256, model_card
 from .io.checkpoint import list_checkpoints, rotate
+from .nn.module import modes_kept
 from .nn.utils import clip_grad_norm_
 from .optim.lr_scheduler import ReduceLROnPlateau
 
@@ -90,22 +91,18 @@ def evaluate(model, loss_fn, loader, metrics=("loss", "accuracy")):
     targets; for other targets it is left out. Without ``"loss"`` in
     ``metrics`` the loss is not computed, and ``loss_fn`` may be None.
     """
-    was_training = model.training
-    model.eval()
     total_loss, correct, count = 0.0, 0, 0
-    try:
-        with no_grad():
-            for batch in loader:
-                inputs, targets = _split_batch(batch)
-                output = model(inputs)
-                n = targets.numel()
-                if "loss" in metrics:
-                    total_loss += float(loss_fn(output, targets).item()) * n
-                hits = _count_correct(output, targets) if "accuracy" in metrics else None
-                correct = None if hits is None or correct is None else correct + hits
-                count += n
-    finally:
-        model.train(was_training)
+    with modes_kept(model), no_grad():
+        model.eval()
+        for batch in loader:
+            inputs, targets = _split_batch(batch)
+            output = model(inputs)
+            n = targets.numel()
+            if "loss" in metrics:
+                total_loss += float(loss_fn(output, targets).item()) * n
+            hits = _count_correct(output, targets) if "accuracy" in metrics else None
+            correct = None if hits is None or correct is None else correct + hits
+            count += n
     if count == 0:
         raise ValueError("evaluate: the loader produced no batches")
     results = {}

@@ -95,3 +95,12 @@ def test_a_small_char_transformer_beats_the_unigram_baseline_quickly():
     loss = evaluate(model, recipes._lm_loss, DataLoader(test, batch_size=256))["loss"]
     assert 3.0 < baseline < 3.6
     assert loss < baseline - 0.25  # 80 steps already learn which characters follow which
+
+
+def test_generate_puts_back_each_layers_own_mode():
+    model = recipes.build("char-transformer").model
+    model.train()
+    layers = model.encoder.layers
+    layers[0].eval()
+    model.generate(np.zeros(3, np.int64), 2, generator=nl.Generator(0))
+    assert model.training and not layers[0].training and layers[1].training

@@ -232,3 +232,12 @@ def test_accuracy_counts_argmax_hits_in_any_batch_size_and_restores_the_mode():
         accuracy(model, x, x[:, 0])
     with pytest.raises(ValueError, match="same first dimension"):
         accuracy(model, x, y[:3])
+
+
+def test_evaluate_puts_back_each_layers_own_mode():
+    # A BatchNorm kept in eval mode inside a training model (frozen statistics) stays in eval mode.
+    model = nl.nn.Sequential(nl.nn.Linear(3, 4), nl.nn.BatchNorm1d(4), nl.nn.Linear(4, 2))
+    model[1].eval()
+    data = DataLoader(TensorDataset(nl.randn(6, 3), nl.tensor(np.arange(6) % 2)), batch_size=3)
+    evaluate(model, nl.nn.functional.cross_entropy, data)
+    assert model.training and model[0].training and not model[1].training

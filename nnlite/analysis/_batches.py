@@ -12,6 +12,7 @@ import numpy as np
 
 from ..random import Generator, default_generator
 from ..nn._checks import require_module
+from ..nn.module import modes_kept  # noqa: F401  (shared with the analyses' callers)
 from ..tensor import Tensor, tensor
 
 __all__ = ["as_batch_list", "trainable_parameters", "batch_size", "numpy_generator", "buffers_kept", "modes_kept",
@@ -51,21 +52,6 @@ def put_back(t, data):
     else:
         t.data = data
 
-
-@contextmanager
-def modes_kept(model):
-    """Let a block switch ``model`` to training or eval mode, and put every sub-module's mode back.
-
-    ``model.train(was_training)`` would not do: it gives every sub-module the model's own mode,
-    so a layer kept in eval mode inside a training model (a frozen BatchNorm) would start
-    updating its running statistics.
-    """
-    saved = [(m, m.training) for m in model.modules()]
-    try:
-        yield
-    finally:
-        for m, mode in saved:   # parents before children: each child's own mode is set last
-            m.train(mode)
 
 
 def _as_tensor(x):

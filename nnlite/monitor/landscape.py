@@ -33,6 +33,7 @@ import numpy as np
 from .._kernels.checks import is_int, real_number
 from ..autograd import no_grad
 from ..nn._checks import require_module
+from ..nn.module import modes_kept
 from ..random import Generator
 from ..tensor import Tensor
 from ._snapshot import restore, snapshot
@@ -90,17 +91,17 @@ def _as_array(value):
 
 def _scan(model, loss_fn, batches, points, set_point):
     """Evaluate the loss at each point, then put the model back as it was."""
-    saved, was_training = snapshot(model), model.training
-    model.eval()
+    saved = snapshot(model)
     try:
-        losses = []
-        for point in points:
-            set_point(point)
-            losses.append(average_loss(model, loss_fn, batches))
+        with modes_kept(model):
+            model.eval()
+            losses = []
+            for point in points:
+                set_point(point)
+                losses.append(average_loss(model, loss_fn, batches))
         return np.array(losses)
     finally:
         restore(model, saved)
-        model.train(was_training)
 
 
 def loss_landscape_1d(model, loss_fn, batches, start_state, end_state, alphas=None):

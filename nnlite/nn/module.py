@@ -14,6 +14,7 @@ mechanism, identity nodes around the call, is told in
 ``nnlite/nn/backward_hooks.py``).
 """
 from collections import OrderedDict, namedtuple
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -67,6 +68,22 @@ def adopt_state(target, source):
     for name, buffer in source._buffers.items():
         target.register_buffer(name, buffer, persistent=name not in source._non_persistent)
     return target.train(source.training)
+
+
+@contextmanager
+def modes_kept(model):
+    """Let a block switch ``model`` to training or eval mode, and put every sub-module's mode back.
+
+    ``model.train(was_training)`` would not do: it gives every sub-module the model's own mode,
+    so a layer kept in eval mode inside a training model (a frozen BatchNorm) would start
+    updating its running statistics.
+    """
+    saved = [(m, m.training) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, mode in saved:   # parents before children: each child's own mode is set last
+            m.train(mode)
 
 
 class Module:

@@ -21,7 +21,7 @@ so integer inputs (token ids) trace too.
 import numpy as np
 
 from ..autograd import enable_grad
-from ..nn.module import Module
+from ..nn.module import Module, modes_kept
 from ..tensor import Tensor
 
 __all__ = ["Trace", "trace", "MODULE_TYPES", "GROUPED_TYPES"]
@@ -90,7 +90,6 @@ def trace(model, example_inputs):
     inputs = [_as_input(x) for x in example_inputs]
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]
-    was_training = model.training
     names = {id(p): n for n, p in model.named_parameters()}
     names.update({id(b.data): n for n, b in model.named_buffers()})
     names.update({id(b): n for n, b in model.named_buffers()})
@@ -121,17 +120,16 @@ def trace(model, example_inputs):
     hooks += [m.register_forward_hook(record_group) for m in model.modules()
               if type(m).__name__ in GROUPED_TYPES]
     try:
-        model.eval()
-        for p in params:
-            p.requires_grad = True
-        with enable_grad():
+        with modes_kept(model), enable_grad():
+            model.eval()
+            for p in params:
+                p.requires_grad = True
             result = model(*inputs)
     finally:
         for hook in hooks:
             hook.remove()
         for p, flag in zip(params, flags):
             p.requires_grad = flag
-        model.train(was_training)
     outputs = list(result) if isinstance(result, (tuple, list)) else [result]
     for out in outputs:
         if not isinstance(out, Tensor):

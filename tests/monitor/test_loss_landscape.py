@@ -177,3 +177,10 @@ def test_a_landscape_needs_one_loss_per_point():
     from nnlite.monitor import LossLandscape
     with pytest.raises(ValueError, match=r"expected loss of shape \(3,\), one value per point, got \(4,\)"):
         LossLandscape(np.arange(3.0), np.arange(4.0))
+
+
+def test_a_scan_puts_back_each_layers_own_mode():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 6), nn.BatchNorm1d(6), nn.Linear(6, 4))
+    model[2].eval()   # frozen statistics inside a training model
+    loss_landscape_2d(model, nn.functional.cross_entropy, _batches(), steps=3, generator=nl.Generator(0))
+    assert model.training and not model[2].training

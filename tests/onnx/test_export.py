@@ -246,6 +246,14 @@ def test_export_leaves_the_model_as_it_was(tmp_path):
     assert all(np.array_equal(before[k], v.data) for k, v in model.state_dict().items())
 
 
+def test_export_puts_back_each_layers_own_mode(tmp_path):
+    _runtime()
+    model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+    model[1].eval()   # frozen statistics inside a training model
+    nl.onnx.export(model, _floats(2, 4), tmp_path / "m.onnx")
+    assert model.training and not model[1].training
+
+
 def test_unsupported_operations_and_options_are_named(tmp_path):
     _runtime()
     model = nn.Sequential(nn.Linear(4, 4), nn.RMSNorm(4))

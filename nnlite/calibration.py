@@ -128,9 +128,13 @@ def expected_calibration_error(probs, labels, n_bins=15):
 def fit_temperature(logits, labels, init=1.0, steps=200, lr=0.05):
     """Fit a :class:`nnlite.nn.Temperature` to validation ``logits`` by minimising the NLL.
 
-    The only parameter is log T; Adam takes ``steps`` full-batch steps on it
-    (the loss is smooth and one-dimensional, so this converges well within the
-    default). The logits are fixed numbers here: the network is not touched.
+    The only parameter is log T; Adam takes ``steps`` full-batch steps on it.
+    Adam moves log T by about ``lr`` a step at most, so the defaults reach a
+    temperature a few times ``init`` within a few dozen steps; where the loss is
+    flat near its minimum (logits far from calibrated, a large T), the steps
+    shrink and 200 may stop short of it: give more ``steps`` or a larger ``lr``
+    and compare the validation NLL. The logits are fixed numbers here: the
+    network is not touched.
     """
     logits, labels = _array(logits), _array(labels)
     _check(logits, labels, "fit_temperature")

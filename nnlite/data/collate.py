@@ -53,10 +53,12 @@ def default_collate(batch):
         return Tensor._make(np.stack(arrays), None)
     if isinstance(first, (str, bytes)):   # before np.generic: NumPy's strings are str too
         return list(batch)
-    if isinstance(first, (bool, np.bool_)):
+    # The whole batch decides the dtype, not its first example: a bool or NumPy int first
+    # must not turn a later 2 into True or a later 2.5 into 2.
+    if all(isinstance(b, (bool, np.bool_)) for b in batch):
         return Tensor._make(np.asarray(batch, dtype=np.bool_), None)
     if isinstance(first, np.generic):
-        return Tensor._make(_numeric_array(np.asarray(batch, dtype=first.dtype)), None)
+        return Tensor._make(_numeric_array(np.asarray(batch)), None)
     if isinstance(first, numbers.Integral) and all(isinstance(b, numbers.Integral) for b in batch):
         return Tensor._make(np.asarray(batch, dtype=np.int64), None)
     if isinstance(first, numbers.Real):

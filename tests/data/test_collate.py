@@ -83,3 +83,25 @@ def test_default_convert_makes_arrays_tensors_and_keeps_structure():
     assert isinstance(out["pair"][1][0], nl.Tensor)
     strings = np.array(["a"])
     assert default_convert(strings) is strings
+
+
+@pytest.mark.parametrize("batch, dtype, values", [
+    ([np.int64(1), np.float64(2.5)], np.float64, [1.0, 2.5]),
+    ([np.int32(1), 2.5], np.float64, [1.0, 2.5]),
+    ([True, 2], np.int64, [1, 2]),
+    ([np.bool_(True), 3], np.int64, [1, 3]),
+])
+def test_later_examples_are_not_cast_to_the_first_ones_dtype(batch, dtype, values):
+    # A NumPy int or a bool first must not cut a later 2.5 to 2 or turn a later 2 into True.
+    got = default_collate(batch)
+    assert got.dtype == dtype and got.tolist() == values
+
+
+def test_numpy_scalars_of_mixed_dtypes_match_torch():
+    torch_or_skip()
+    from torch.utils.data import default_collate as torch_collate
+    for batch in ([np.int64(1), np.float64(2.5)], [True, 2], [np.float32(1.5), np.float32(2)]):
+        expected = torch_collate(batch)
+        got = default_collate(batch)
+        assert str(got.dtype) == str(expected.dtype).replace("torch.", "")
+        assert got.tolist() == expected.tolist()

@@ -134,12 +134,18 @@ def amin(input, dim=None, keepdim=False):
 
 def _arg_extreme(op, argfn, input, dim, keepdim):
     """The index of the extreme element (flat with ``dim=None``; then keepdim keeps every dim as 1)."""
+    if input.dtype == np.bool_:   # PyTorch refuses bool here (max and min take it)
+        raise TypeError(f"{op}: expected a number tensor, got dtype bool; cast it first (x.int())")
     if dim is None:
+        if input.data.size == 0:
+            raise IndexError(f"{op}: an empty tensor (shape {input.shape}) has no {op[3:]}; give a dim of nonzero size")
         idx = argfn(input.data)
         return Tensor._make(np.asarray(idx, dtype=np.int64).reshape((1,) * input.ndim if keepdim else ()), None)
     d = _dim(op, dim, input.ndim)
     if input.ndim == 0:   # PyTorch: a 0-dim input gives a 0-dim index, keepdim or not
         return Tensor._make(np.asarray(0, dtype=np.int64), None)
+    if input.shape[d] == 0:
+        raise IndexError(f"{op}: dim {dim} of the input (shape {input.shape}) is empty, so it has no {op[3:]}")
     idx = argfn(input.data, axis=d)
     return Tensor._make(np.asarray(np.expand_dims(idx, d) if keepdim else idx, dtype=np.int64), None)
 

@@ -361,3 +361,19 @@ def test_one_hot_refuses_what_torch_refuses():
         with pytest.raises(error, match=match):
             F.one_hot(ours)
     assert F.one_hot(nl.tensor([], dtype=nl.int64), 3).shape == tuple(TF.one_hot(torch.tensor([], dtype=torch.int64), 3).shape)
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+@pytest.mark.parametrize("case", ["bool", "empty_flat", "empty_dim"])
+def test_argmax_and_argmin_refuse_what_torch_refuses(op, case):
+    torch = torch_or_skip()
+    make, dim, error, match = {
+        "bool": (lambda L: L.tensor([True, False]), None, TypeError, f"{op}: expected a number tensor, got dtype bool"),
+        "empty_flat": (lambda L: L.zeros(0, 3), None, IndexError, rf"{op}: an empty tensor \(shape \(0, 3\)\)"),
+        "empty_dim": (lambda L: L.zeros(0, 3), 0, IndexError, rf"{op}: dim 0 of the input \(shape \(0, 3\)\) is empty"),
+    }[case]
+    with pytest.raises(RuntimeError if case == "bool" else IndexError):
+        getattr(make(torch), op)(dim)
+    with pytest.raises(error, match=match):
+        getattr(make(nl), op)(dim)
+    assert getattr(nl.zeros(0, 3), op)(1).shape == tuple(getattr(torch.zeros(0, 3), op)(1).shape) == (0,)

@@ -10,7 +10,8 @@ viewer works::
 
 Tag names, a stable contract, with every step counted in optimizer steps:
 
-* ``train/loss`` (each step's batch loss), ``train/accuracy`` (per epoch),
+* ``train/loss`` (each batch's loss, at the step the batch goes into: with
+  ``accumulate_grad_batches`` several batches share a step), ``train/accuracy`` (per epoch),
   ``val/loss``, ``val/accuracy`` (per epoch, with a validation loader),
   ``lr`` (the learning rate each step used, at that step);
 * ``params/<name>`` and ``grads/<name>`` — histograms of each parameter's

@@ -13,6 +13,7 @@ with respect to the module's inputs and outputs during backward (the
 mechanism, identity nodes around the call, is told in
 ``nnlite/nn/backward_hooks.py``).
 """
+import warnings
 from collections import OrderedDict, namedtuple
 from contextlib import contextmanager
 
@@ -32,13 +33,16 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 class _Handle:
     _next_id = 0
 
-    def __init__(self, registry):
+    def __init__(self, registry, flags=()):
         self.registry = registry
+        self.flags = flags   # the sets that mark this hook (with_kwargs, always_call)
         self.id = _Handle._next_id
         _Handle._next_id += 1
 
     def remove(self):
         self.registry.pop(self.id, None)
+        for flag in self.flags:
+            flag.discard(self.id)
 
 
 def _loaded_record(provenance, previous):
@@ -102,6 +106,11 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
+        # Handle ids of the forward (pre-)hooks that take the call's kwargs too, and of the
+        # forward hooks that run even when forward raises, as PyTorch keeps them.
+        d["_forward_pre_hooks_with_kwargs"] = set()
+        d["_forward_hooks_with_kwargs"] = set()
+        d["_forward_hooks_always_called"] = set()
         # Both kinds of backward hook in one registry, handle id -> (kind, hook), so that
         # calling a module without hooks checks one dictionary more, not two.
         d["_backward_hooks"] = OrderedDict()
@@ -219,44 +228,80 @@ class Module:
         # The order is PyTorch's: forward pre-hooks, then the inputs are wrapped for the
         # backward hooks, forward, forward hooks (on the unwrapped output), and last the
         # output is wrapped.
-        for hook in list(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
+        for key, hook in list(self._forward_pre_hooks.items()):
+            if key in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, "
+                                           f"new_kwargs), but got {result!r:.80}")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
         backward_call = None
         if self._backward_hooks and is_grad_enabled():
             backward_call = _BackwardHookCall(self)
             args = backward_call.wrap_inputs(args)
-        out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, out)
-            if result is not None:
-                out = result
+        out, called = None, set()
+        try:
+            out = self.forward(*args, **kwargs)
+            for key, hook in list(self._forward_hooks.items()):
+                called.add(key)
+                out = self._run_forward_hook(key, hook, args, kwargs, out)
+        except Exception:
+            # Hooks registered with always_call=True still run (once) when forward or a hook raised.
+            for key, hook in list(self._forward_hooks.items()):
+                if key in self._forward_hooks_always_called and key not in called:
+                    try:
+                        out = self._run_forward_hook(key, hook, args, kwargs, out)
+                    except Exception as e:
+                        warnings.warn(f"forward hook with always_call=True raised an exception that "
+                                      f"was ignored: {e!r}")
+            raise
         if backward_call is not None:
             backward_call.check_inputs_unchanged()
             out = backward_call.wrap_outputs(out)
         return out
 
-    def _add_hook(self, registry, value, prepend):
-        h = _Handle(registry)
+    def _run_forward_hook(self, key, hook, args, kwargs, out):
+        if key in self._forward_hooks_with_kwargs:
+            result = hook(self, args, kwargs, out)
+        else:
+            result = hook(self, args, out)
+        return out if result is None else result
+
+    def _add_hook(self, registry, value, prepend, flags=()):
+        h = _Handle(registry, flags)
         registry[h.id] = value
+        for flag in flags:
+            flag.add(h.id)
         if prepend:
             registry.move_to_end(h.id, last=False)
         return h
 
-    def register_forward_pre_hook(self, hook, *, prepend=False):
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
         """``hook(module, args)`` runs before forward and may return replacement args.
 
-        Hooks run in the order they were registered; ``prepend=True`` puts this one first.
+        With ``with_kwargs=True`` it is called as ``hook(module, args, kwargs)`` and
+        may return a pair ``(args, kwargs)`` that replaces both. Hooks run in the
+        order they were registered; ``prepend=True`` puts this one first.
         """
-        return self._add_hook(self._forward_pre_hooks, hook, prepend)
+        flags = (self._forward_pre_hooks_with_kwargs,) if with_kwargs else ()
+        return self._add_hook(self._forward_pre_hooks, hook, prepend, flags)
 
-    def register_forward_hook(self, hook, *, prepend=False):
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
         """``hook(module, args, output)`` runs after forward and may return a replacement output.
 
-        Hooks run in the order they were registered; ``prepend=True`` puts this one first.
+        With ``with_kwargs=True`` it is called as ``hook(module, args, kwargs, output)``.
+        With ``always_call=True`` it runs even when forward (or an earlier hook) raises,
+        with the output None if forward gave none; the exception then goes on. Hooks
+        run in the order they were registered; ``prepend=True`` puts this one first.
         """
-        return self._add_hook(self._forward_hooks, hook, prepend)
+        flags = (((self._forward_hooks_with_kwargs,) if with_kwargs else ())
+                 + ((self._forward_hooks_always_called,) if always_call else ()))
+        return self._add_hook(self._forward_hooks, hook, prepend, flags)
 
     def register_full_backward_hook(self, hook, prepend=False):
         """``hook(module, grad_input, grad_output)`` runs once the gradients with respect to the

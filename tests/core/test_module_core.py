@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from helpers import torch_or_skip
 from nnlite.nn import Buffer, Module, Parameter
 
 
@@ -151,6 +152,54 @@ def test_forward_hooks_can_observe_and_replace():
     assert seen == [(4, 3)] and np.all(out.data == 0)
     h1.remove(), h2.remove()
     assert np.any(net(nl.randn(4, 3)).data != 0)
+
+
+class Scaled(Module):
+    def forward(self, x, scale=1.0):
+        return x * scale
+
+
+def test_forward_pre_hook_with_kwargs_sees_and_replaces_the_keyword_arguments():
+    module, seen = Scaled(), []
+
+    def hook(m, args, kwargs):
+        seen.append(dict(kwargs))
+        return args, {"scale": kwargs["scale"] * 10}
+
+    handle = module.register_forward_pre_hook(hook, with_kwargs=True)
+    assert module(nl.ones(2), scale=2.0).tolist() == [20.0, 20.0]
+    assert seen == [{"scale": 2.0}]
+    handle.remove()
+    assert module(nl.ones(2), scale=2.0).tolist() == [2.0, 2.0]
+    module.register_forward_pre_hook(lambda m, args, kwargs: args, with_kwargs=True)
+    with pytest.raises(RuntimeError, match="tuple of \\(new_args, new_kwargs\\)"):
+        module(nl.ones(2), scale=2.0)
+
+
+def test_forward_hook_with_kwargs_and_always_call():
+    module, seen = Scaled(), []
+    module.register_forward_hook(lambda m, args, kwargs, out: seen.append(kwargs) or out + 1, with_kwargs=True)
+    assert module(nl.ones(1), scale=3.0).tolist() == [4.0] and seen == [{"scale": 3.0}]
+    failing, outputs = Scaled(), []
+    failing.register_forward_hook(lambda m, args, out: outputs.append(("plain", out)))
+    failing.register_forward_hook(lambda m, args, out: outputs.append(("always", out)), always_call=True)
+    with pytest.raises(TypeError):
+        failing(nl.ones(1), scale=1.0, unknown=2)   # forward raises: only the always_call hook runs
+    assert outputs == [("always", None)]
+
+
+def test_forward_hook_options_match_torch():
+    torch = torch_or_skip()
+    logs = []
+    for lib, tensor in ((torch.nn, torch.ones), (nl.nn, nl.ones)):
+        log = []
+        layer = lib.Linear(2, 2)
+        layer.register_forward_pre_hook(lambda m, args, kwargs: log.append(sorted(kwargs)), with_kwargs=True)
+        layer.register_forward_hook(lambda m, args, kwargs, out: log.append(tuple(out.shape)), with_kwargs=True)
+        layer.register_forward_hook(lambda m, args, out: log.append("always"), always_call=True)
+        layer(tensor(3, 2))
+        logs.append(log)
+    assert logs[0] == logs[1] == [[], (3, 2), "always"]
 
 
 def test_repr_tree_and_parameter_kind_checks():

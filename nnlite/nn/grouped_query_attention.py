@@ -74,12 +74,26 @@ class GroupedQueryAttention(Module):
         """(N, S, heads * d) -> (N, heads, S, d)."""
         return ops.transpose(ops.reshape(t, (t.shape[0], t.shape[1], heads, self.head_dim)), 1, 2)
 
+    def _check_key_value(self, query, key, value):
+        """Keys and values are batch-first like the query, one per key position (before any
+        projection, so that a wrong shape is named here and not deep inside a reshape)."""
+        for name, t in (("key", key), ("value", value)):
+            if t.ndim != 3 or t.shape[0] != query.shape[0]:
+                raise ValueError(f"GroupedQueryAttention(embed_dim={self.embed_dim}): expected a batch-first "
+                                 f"{name} (N, S, features) with the query's N = {query.shape[0]}, got shape "
+                                 f"{tuple(t.shape)}")
+        if key.shape[1] != value.shape[1]:
+            raise ValueError(f"GroupedQueryAttention(embed_dim={self.embed_dim}): key and value must have "
+                             f"the same number of positions, got shapes {tuple(key.shape)} and "
+                             f"{tuple(value.shape)}")
+
     def forward(self, query, key=None, value=None, attn_mask=None, is_causal=False):
         if query.ndim != 3 or query.shape[-1] != self.embed_dim:
             raise ValueError(f"GroupedQueryAttention(embed_dim={self.embed_dim}): expected a batch-first "
                              f"query (N, L, {self.embed_dim}), got shape {tuple(query.shape)}")
         key = query if key is None else key
         value = key if value is None else value
+        self._check_key_value(query, key, value)
         N, L = query.shape[0], query.shape[1]
         q = self._heads(self.q_proj(query), self.num_heads)
         k = self._heads(self.k_proj(key), self.num_kv_heads)

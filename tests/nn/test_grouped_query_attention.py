@@ -74,3 +74,17 @@ def test_bad_input():
         nl.nn.GroupedQueryAttention(10, 4)
     with pytest.raises(ValueError, match=r"expected a batch-first query \(N, L, 16\)"):
         nl.nn.GroupedQueryAttention(16, 4)(nl.randn(5, 16))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ((5, 16), None, r"expected a batch-first key \(N, S, features\) with the query's N = 2, got shape \(5, 16\)"),
+    ((3, 5, 16), None, r"expected a batch-first key .* N = 2, got shape \(3, 5, 16\)"),
+    ((2, 5, 16), (2, 5), r"expected a batch-first value .* got shape \(2, 5\)"),
+    ((2, 5, 16), (2, 4, 16), r"key and value must have the same number of positions, got shapes "
+                             r"\(2, 5, 16\) and \(2, 4, 16\)"),
+])
+def test_key_and_value_shapes_are_named(key, value, message):
+    # A 2-D key used to stop in a reshape, a batch size unlike the query's in a matmul.
+    gqa = nl.nn.GroupedQueryAttention(16, 4, 2)
+    with pytest.raises(ValueError, match=message):
+        gqa(nl.randn(2, 3, 16), nl.randn(*key), None if value is None else nl.randn(*value))

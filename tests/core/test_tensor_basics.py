@@ -406,3 +406,16 @@ def test_a_0_dim_tensor_formats_as_its_number_like_torch():
     assert f"{nl.tensor([1.5])}" == repr(nl.tensor([1.5]))
     with pytest.raises(TypeError):
         f"{nl.tensor([1.5]):.2f}"
+
+
+@pytest.mark.parametrize("make", [lambda L: L.zeros(2.7), lambda L: L.ones((2, 3.0)), lambda L: L.rand(2.5),
+                                  lambda L: L.empty(2, 3.0), lambda L: L.zeros(True), lambda L: L.full((2.0,), 1.0)],
+                         ids=["zeros", "ones", "rand", "empty", "bool", "full"])
+def test_a_size_that_is_not_an_int_is_refused_like_torch(make):
+    from helpers import torch_or_skip
+    torch = torch_or_skip()
+    with pytest.raises(TypeError):
+        make(torch)
+    with pytest.raises(TypeError, match="size must be a tuple of ints, got (float|bool)"):
+        make(nl)
+    assert nl.zeros(nl.tensor(2), np.int64(3)).shape == tuple(torch.zeros(torch.tensor(2), np.int64(3)).shape)

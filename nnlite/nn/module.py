@@ -97,6 +97,9 @@ class Module:
     in ``forward``; calling the module runs its hooks around ``forward``.
     """
     training = True
+    # Buffers a checkpoint may lack: load_state_dict keeps their current value instead of
+    # reporting them missing (batch norm's num_batches_tracked, which old checkpoints lack).
+    _optional_state_keys = ()
 
     def __init__(self):
         d = self.__dict__
@@ -129,6 +132,13 @@ class Module:
             params[name] = value
             if value.name is None:
                 value.name = name
+        elif name in params:
+            # Checked before the Module and Buffer cases, as in PyTorch: `self.weight = Linear(...)`
+            # must not quietly take the parameter out of parameters().
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
+                                "(nn.Parameter or None expected)")
+            params[name] = None
         elif isinstance(value, Module):
             if name not in modules:
                 self._forget(name)
@@ -141,11 +151,6 @@ class Module:
                 d["_non_persistent"].add(name)
             else:
                 d["_non_persistent"].discard(name)
-        elif name in params:
-            if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
-                                "(nn.Parameter or None expected)")
-            params[name] = None
         elif name in buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (Tensor or None expected)")
@@ -584,7 +589,10 @@ class Module:
         # A tied tensor (one Parameter under two names) is filled through any of its names;
         # safetensors.torch.save_model, for one, stores it once.
         given = {id(own[k]) for k in own if k in state_dict}
-        missing = [k for k in own if k not in state_dict and id(own[k]) not in given]
+        optional = {f"{name}.{key}" if name else key
+                    for name, mod in self.named_modules(remove_duplicate=False)
+                    for key in mod._optional_state_keys}
+        missing = [k for k in own if k not in state_dict and id(own[k]) not in given and k not in optional]
         unexpected = [k for k in state_dict if k not in own]
         mismatched = []
         for k, target in own.items():

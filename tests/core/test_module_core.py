@@ -229,3 +229,14 @@ def test_a_child_module_is_replaced_by_a_module_or_none_only():
         assert isinstance(model.head, lib.Linear) and "head.weight" in model.state_dict()
         model.head = None
         assert model.head is None and "head.weight" not in model.state_dict()
+
+
+@pytest.mark.parametrize("value", [nl.nn.ReLU(), Buffer(nl.zeros(4, 3))])
+def test_a_module_or_buffer_is_not_assigned_over_a_parameter(value):
+    # As in PyTorch: the parameter would have left parameters() and the state_dict unnoticed.
+    layer = Affine(3, 4)
+    with pytest.raises(TypeError, match=f"cannot assign {type(value).__name__} as parameter 'weight'"):
+        layer.weight = value
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+    layer.weight = None
+    assert [name for name, _ in layer.named_parameters()] == ["bias"]

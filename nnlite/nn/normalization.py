@@ -75,6 +75,9 @@ def _check_trailing(layer, normalized_shape, input):
 class _ChannelNorm(Module):
     """What batch norm and instance norm share: a per-channel scale and shift (``affine``) and
     running statistics (``track_running_stats``), each optional, and their repr."""
+    # As in PyTorch, a checkpoint without the batch count (one saved before PyTorch kept it)
+    # loads, and the count keeps its current value.
+    _optional_state_keys = ("num_batches_tracked",)
 
     def _setup(self, num_features, eps, momentum, affine, track_running_stats, bias, dtype):
         if affine or track_running_stats:   # then it sizes tensors, which PyTorch needs an int for

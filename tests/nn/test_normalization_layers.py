@@ -276,3 +276,23 @@ def test_a_bias_without_a_weight_gets_its_gradient_as_in_torch(name, ours, their
     assert bias.grad is not None, f"{name}: the bias got no gradient"
     np.testing.assert_allclose(bias.grad.data, tbias.grad.numpy(), **tol)
     np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("make", [lambda: nl.nn.BatchNorm1d(3), lambda: nl.nn.BatchNorm2d(3),
+                                  lambda: nl.nn.InstanceNorm1d(3, track_running_stats=True)])
+def test_a_checkpoint_without_num_batches_tracked_loads_as_in_torch(make):
+    # Checkpoints written before PyTorch counted batches lack the count; PyTorch loads them
+    # and keeps the layer's own count. Every other missing key is still refused.
+    layer = make()
+    layer.num_batches_tracked.data[...] = 5
+    state = {k: v.numpy() + 1 for k, v in layer.state_dict().items() if k != "num_batches_tracked"}
+    result = layer.load_state_dict(state)
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    assert int(layer.num_batches_tracked.data) == 5
+    np.testing.assert_array_equal(layer.running_var.numpy(), np.full(3, 2.0, np.float32))
+    model = nl.nn.Sequential(nl.nn.Linear(2, 3), make())
+    state = {k: v for k, v in model.state_dict().items() if k != "1.num_batches_tracked"}
+    assert model.load_state_dict(state).missing_keys == []
+    del state["1.running_mean"]
+    with pytest.raises(RuntimeError, match="missing keys: 1.running_mean$"):
+        model.load_state_dict(state)

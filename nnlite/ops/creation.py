@@ -3,22 +3,16 @@
 Random draws come from the seeded global generator (``nl.manual_seed``) or
 from a ``generator=`` argument, so results are reproducible.
 """
-import operator
-
 import numpy as np
 
 from .._kernels.allocator import aligned_empty
 from ..random import _gen
 from ..tensor import Tensor, as_dtype, get_default_dtype, _to_array
+from .shape import _normalize_shape
 
 
 def _shape(size):
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
-    for s in size:   # int() would cut zeros(2.7) down to two elements without a word
-        if isinstance(s, (bool, np.bool_)) or not hasattr(type(s), "__index__"):
-            raise TypeError(f"size must be a tuple of ints, got {type(s).__name__} {s!r} in {tuple(size)}")
-    shape = tuple(operator.index(s) for s in size)
+    shape = _normalize_shape(size)
     if any(s < 0 for s in shape):
         raise ValueError(f"negative dimension in size {shape}")
     return shape

@@ -6,6 +6,8 @@ reshapes the gradient back to the input's shape; none of them reads the
 input's values (``saves_inputs = False``). ``view`` insists on sharing the
 input's memory, where ``reshape`` copies when the layout does not allow that.
 """
+import operator
+
 import numpy as np
 
 from ..autograd import Function
@@ -13,9 +15,14 @@ from .dims import _dim
 
 
 def _normalize_shape(shape):
+    """``(2, 3)`` from ``2, 3`` or ``(2, 3)``; every size must be an int (or an integer tensor), as
+    in PyTorch: int() would cut a size of 2.7 down to 2 without a word."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    for s in shape:
+        if isinstance(s, (bool, np.bool_)) or not hasattr(type(s), "__index__"):
+            raise TypeError(f"size must be a tuple of ints, got {type(s).__name__} {s!r} in {tuple(shape)}")
+    return tuple(operator.index(s) for s in shape)
 
 
 def _sizes(op, args, keyword, name):

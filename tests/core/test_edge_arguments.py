@@ -377,3 +377,14 @@ def test_argmax_and_argmin_refuse_what_torch_refuses(op, case):
     with pytest.raises(error, match=match):
         getattr(make(nl), op)(dim)
     assert getattr(nl.zeros(0, 3), op)(1).shape == tuple(getattr(torch.zeros(0, 3), op)(1).shape) == (0,)
+
+
+@pytest.mark.parametrize("call", [lambda x: x.reshape(2.9, 3), lambda x: x.view(3.0, 2), lambda x: x[None].expand(2.5, 6),
+                                  lambda x: x.reshape(True, 6)], ids=["reshape", "view", "expand", "bool"])
+def test_a_shape_that_is_not_ints_is_refused_like_torch(call):
+    torch = torch_or_skip()
+    with pytest.raises(TypeError):
+        call(torch.arange(6.0))
+    with pytest.raises(TypeError, match=r"size must be a tuple of ints, got (float|bool)"):
+        call(nl.arange(6.0))
+    assert nl.arange(6.0).reshape(nl.tensor(3), np.int32(2)).shape == (3, 2)

@@ -53,6 +53,14 @@ def _loaded_record(provenance, previous):
     return record
 
 
+def _names_a_dtype(text):
+    try:
+        np.dtype(text)
+    except TypeError:
+        return False
+    return True
+
+
 def _check_name(method, kind, name):
     """A child's name becomes a ``state_dict`` key segment, and the keys are split at dots:
     so, as in PyTorch, it must be a non-empty string without a dot."""
@@ -485,12 +493,35 @@ class Module:
                             t.grad = Tensor._make(t.grad.data.astype(dtype), None)
         return self
 
-    def to(self, *args, dtype=None):
-        """``model.to(nl.float64)``; device arguments ('cpu') are accepted and ignored."""
+    def to(self, *args, device=None, dtype=None, non_blocking=False):
+        """``model.to(nl.float64)``, ``model.to("cpu")``, ``model.to(device="cpu", dtype=...)``.
+
+        nnlite computes on the CPU, so device "cpu" changes nothing and any other device is
+        refused. As in PyTorch, the dtype must be a floating one (parameters and buffers of
+        an integer dtype would lose their fractions), and only floating tensors are cast.
+        """
         for a in args:
-            if not (isinstance(a, str) and a == "cpu"):
-                dtype = a
-        return self if dtype is None else self._cast(dtype)
+            if isinstance(a, str) and a == "cpu":
+                continue
+            if isinstance(a, Tensor):   # model.to(other): the other tensor's dtype
+                a = a.dtype
+            elif isinstance(a, str) and not _names_a_dtype(a):   # "cuda", "cuda:0", "mps"...
+                device = a
+                continue
+            dtype = a
+        if device is not None and str(device) != "cpu":
+            raise ValueError(f"Module.to: nnlite computes on the CPU only; expected device 'cpu', "
+                             f"got {device!r}")
+        if dtype is None:
+            return self
+        dtype = np.dtype(dtype)
+        if not is_floating_dtype(dtype):
+            raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
+        return self._cast(dtype)
+
+    def cpu(self):
+        """The module itself: nnlite keeps every tensor in CPU memory."""
+        return self
 
     def float(self):
         return self._cast(np.float32)

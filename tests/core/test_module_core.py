@@ -240,3 +240,28 @@ def test_a_module_or_buffer_is_not_assigned_over_a_parameter(value):
     assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
     layer.weight = None
     assert [name for name, _ in layer.named_parameters()] == ["bias"]
+
+
+def test_to_refuses_integer_dtypes_and_other_devices_and_takes_torch_keywords():
+    layer = Affine(3, 4)
+    before = layer.weight.detach().numpy().copy()
+    # An integer dtype cut every weight to its integer part without a word.
+    for dtype in (nl.int64, "int32", nl.ones(1, dtype=nl.int64)):
+        with pytest.raises(TypeError, match="only accepts floating point dtypes, but got desired dtype=int"):
+            layer.to(dtype)
+    np.testing.assert_array_equal(layer.weight.detach().numpy(), before)
+    for call in (lambda: layer.to("cuda"), lambda: layer.to(device="cuda:0", dtype=nl.float64)):
+        with pytest.raises(ValueError, match="CPU only; expected device 'cpu', got 'cuda"):
+            call()
+    assert layer.to(device="cpu", non_blocking=True) is layer and layer.cpu() is layer
+    assert layer.to("cpu", nl.float64).weight.dtype == np.float64
+    assert layer.to(nl.ones(1, dtype=nl.float32)).weight.dtype == np.float32
+
+
+def test_to_follows_torch():
+    torch = torch_or_skip()
+    for lib, int_dtype in ((torch, torch.int64), (nl, nl.int64)):
+        layer = lib.nn.Linear(2, 2)
+        with pytest.raises(TypeError, match="only accepts floating point"):
+            layer.to(int_dtype)
+        assert layer.to(device="cpu") is layer and layer.cpu() is layer

@@ -433,12 +433,23 @@ class Module:
             mod = mod._modules[part]
         return mod
 
-    def get_parameter(self, target):
+    def _get_member(self, target, registry, kind, none_counts):
+        """The entry of ``registry`` at a dotted path; a name registered as None counts only if
+        ``none_counts`` (PyTorch's get_buffer returns None for it, its get_parameter raises)."""
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
-        if name not in mod._parameters:
-            raise AttributeError(f"{type(mod).__name__} has no parameter {name!r}")
-        return mod._parameters[name]
+        members = getattr(mod, registry)
+        if name not in members or (members[name] is None and not none_counts):
+            raise AttributeError(f"{type(mod).__name__} has no {kind} {name!r} (looking up {target!r})")
+        return members[name]
+
+    def get_parameter(self, target):
+        """The parameter at a dotted path, ``"0.weight"``; AttributeError if there is none."""
+        return self._get_member(target, "_parameters", "parameter", none_counts=False)
+
+    def get_buffer(self, target):
+        """The buffer at a dotted path, ``"0.running_mean"`` (None if registered as None)."""
+        return self._get_member(target, "_buffers", "buffer", none_counts=True)
 
     def apply(self, fn):
         """Call ``fn(module)`` on every sub-module (children first) and on self."""

@@ -265,3 +265,17 @@ def test_to_follows_torch():
         with pytest.raises(TypeError, match="only accepts floating point"):
             layer.to(int_dtype)
         assert layer.to(device="cpu") is layer and layer.cpu() is layer
+
+
+def test_get_parameter_and_get_buffer_by_dotted_path():
+    net = nl.nn.Sequential(nl.nn.Linear(2, 3, bias=False), nl.nn.BatchNorm1d(3, track_running_stats=False))
+    assert net.get_parameter("0.weight") is net[0].weight
+    net[1].register_buffer("scale", nl.ones(3))
+    assert net.get_buffer("1.scale") is net[1].scale
+    # As in PyTorch: a parameter registered as None is no parameter, a buffer registered as None is None.
+    assert net.get_buffer("1.running_mean") is None
+    for call, message in ((lambda: net.get_parameter("0.bias"), "Linear has no parameter 'bias'"),
+                          (lambda: net.get_buffer("1.shift"), "BatchNorm1d has no buffer 'shift'"),
+                          (lambda: net.get_buffer("0.weight"), "Linear has no buffer 'weight'")):
+        with pytest.raises(AttributeError, match=message):
+            call()

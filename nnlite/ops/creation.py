@@ -8,6 +8,7 @@ import numpy as np
 from .._kernels.allocator import aligned_empty
 from ..random import _gen
 from ..tensor import Tensor, as_dtype, get_default_dtype, _to_array
+from .dims import int_argument
 from .shape import _normalize_shape
 
 
@@ -87,7 +88,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False):
-    return _new(np.linspace(start, end, int(steps), dtype=_float(dtype)), requires_grad)
+    return _new(np.linspace(start, end, int_argument("linspace", "steps", steps), dtype=_float(dtype)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False):

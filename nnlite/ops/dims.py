@@ -5,6 +5,18 @@ PyTorch's rule: a tensor with n dims takes dims in [-n, n); a 0-dim tensor takes
 so every op file can use it.
 """
 import numbers
+import operator
+
+import numpy as np
+
+
+def int_argument(op, name, value):
+    """``value`` (a count, an offset, a size) as an int: a Python or NumPy integer, or an integer
+    tensor of one element, as in PyTorch. A float or a bool is refused, not cut down by int()
+    (``narrow(0, 1.5, 2)`` started at 1 without a word)."""
+    if isinstance(value, (bool, np.bool_)) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__} {value!r}")
+    return operator.index(value)
 
 
 def _dim(op, dim, ndim):

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .dims import _dim
+from .dims import _dim, int_argument
 from .index_keys import _convert_key, _is_basic, _region
 
 
@@ -70,7 +70,7 @@ def narrow(input, dim, start, length):
     if input.ndim == 0:
         raise ValueError("narrow: cannot be applied to a 0-dim tensor")
     dim = _dim("narrow", dim, input.ndim)
-    size, start, length = input.shape[dim], int(start), int(length)
+    size, start, length = input.shape[dim], int_argument("narrow", "start", start), int_argument("narrow", "length", length)
     if not -size <= start <= size:
         raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {size} "
                          f"(expected a start in [{-size}, {size}])")
@@ -148,6 +148,7 @@ def one_hot(index, num_classes=-1):
         raise TypeError(f"one_hot: expected an int64 index tensor, got dtype {idx.dtype}")
     if num_classes < 0 and idx.size == 0:
         raise ValueError("one_hot: cannot infer the number of classes from an empty tensor; give num_classes")
+    num_classes = int_argument("one_hot", "num_classes", num_classes)
     n = int(idx.max()) + 1 if num_classes < 0 else num_classes
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(f"one_hot: class values must be in [0, {n}), got [{idx.min()}, {idx.max()}]")

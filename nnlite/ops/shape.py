@@ -86,7 +86,7 @@ def unflatten(input, dim, sizes):
     if input.ndim == 0:
         raise IndexError("unflatten: a 0-dim tensor has no dim to unflatten")
     dim = _dim("unflatten", dim, input.ndim)
-    sizes, size = tuple(int(s) for s in sizes), input.shape[dim]
+    sizes, size = _normalize_shape(tuple(sizes)), input.shape[dim]
     if not sizes:
         raise ValueError("unflatten: sizes must be non-empty")
     if sizes.count(-1) > 1:

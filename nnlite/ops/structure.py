@@ -8,10 +8,9 @@ batch of matrices (tril, triu) or on any two dims (diagonal, diag_embed).
 """
 import numpy as np
 
-from .._kernels.checks import is_int
 from ..autograd import Function
 from .promotion import tensor_input
-from .dims import _dim
+from .dims import _dim, int_argument
 
 
 class Triangle(Function):
@@ -26,17 +25,11 @@ class Triangle(Function):
         return Triangle.apply(grad, self.k, self.lower), None, None
 
 
-def _offset(op, name, value):
-    if not is_int(value):
-        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__} {value!r}")
-    return int(value)
-
-
 def _triangle(op, input, diagonal, lower):
     if tensor_input(op, input).ndim < 2:
         raise ValueError(f"{op}: input must have at least 2 dims (a matrix or a batch of them), "
                          f"got shape {input.shape}")
-    return Triangle.apply(input, _offset(op, "diagonal", diagonal), lower)
+    return Triangle.apply(input, int_argument(op, "diagonal", diagonal), lower)
 
 
 def tril(input, diagonal=0):
@@ -105,7 +98,7 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     if tensor_input("diagonal", input).ndim < 2:
         raise ValueError(f"diagonal: input must have at least 2 dims, got shape {input.shape}")
     d1, d2 = _two_dims("diagonal", input.ndim, dim1, dim2)
-    return Diagonal.apply(input, _offset("diagonal", "offset", offset), d1, d2)
+    return Diagonal.apply(input, int_argument("diagonal", "offset", offset), d1, d2)
 
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
@@ -118,7 +111,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
         raise ValueError("diag_embed: input must have at least 1 dim, got a 0-dim tensor")
     ndim = input.ndim + 1
     d1, d2 = _two_dims("diag_embed", ndim, dim1, dim2)
-    offset = _offset("diag_embed", "offset", offset)
+    offset = int_argument("diag_embed", "offset", offset)
     n = input.shape[-1] + abs(offset)
     batch = list(input.shape[:-1])
     shape = []
@@ -133,7 +126,7 @@ def diag(input, diagonal=0):
     if tensor_input("diag", input).ndim == 1:
         return diag_embed(input, diagonal, 0, 1)
     if input.ndim == 2:   # a copy, as torch.diag's (diagonal() is the view)
-        return Diagonal.apply(input, _offset("diag", "diagonal", diagonal), 0, 1).clone()
+        return Diagonal.apply(input, int_argument("diag", "diagonal", diagonal), 0, 1).clone()
     raise ValueError(f"diag: input must be 1-D or 2-D, got shape {input.shape}")
 
 

@@ -388,3 +388,20 @@ def test_a_shape_that_is_not_ints_is_refused_like_torch(call):
     with pytest.raises(TypeError, match=r"size must be a tuple of ints, got (float|bool)"):
         call(nl.arange(6.0))
     assert nl.arange(6.0).reshape(nl.tensor(3), np.int32(2)).shape == (3, 2)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda L: L.arange(6.0).narrow(0, 1.5, 2), "narrow: start must be an int, got float 1.5"),
+    (lambda L: L.arange(6.0).narrow(0, 1, 2.5), "narrow: length must be an int, got float 2.5"),
+    (lambda L: L.linspace(0, 1, 2.5), "linspace: steps must be an int, got float 2.5"),
+    (lambda L: L.nn.functional.one_hot(L.tensor([1]), 2.5), "one_hot: num_classes must be an int, got float 2.5"),
+    (lambda L: L.zeros(2, 6).unflatten(1, (2.0, 3)), r"size must be a tuple of ints, got float 2.0"),
+], ids=["narrow_start", "narrow_length", "linspace", "one_hot", "unflatten"])
+def test_a_count_that_is_not_an_int_is_refused_like_torch(call, match):
+    torch = torch_or_skip()
+    with pytest.raises((TypeError, RuntimeError)):
+        call(torch)
+    with pytest.raises(TypeError, match=match):
+        call(nl)
+    np.testing.assert_array_equal(nl.arange(6).narrow(0, nl.tensor(2), np.int64(2)).data,
+                                  torch.arange(6).narrow(0, torch.tensor(2), 2).numpy())

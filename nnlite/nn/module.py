@@ -461,7 +461,8 @@ class Module:
     # ------------------------------------------------------------------ modes --
     def train(self, mode=True):
         if not isinstance(mode, bool):
-            raise TypeError(f"train(): mode must be a bool, got {type(mode).__name__}")
+            # ValueError, as PyTorch raises
+            raise ValueError(f"train(): training mode is expected to be boolean, got {type(mode).__name__} {mode!r}")
         for m in self.modules():
             m.__dict__["training"] = mode
         return self

@@ -279,3 +279,9 @@ def test_get_parameter_and_get_buffer_by_dotted_path():
                           (lambda: net.get_buffer("0.weight"), "Linear has no buffer 'weight'")):
         with pytest.raises(AttributeError, match=message):
             call()
+
+
+@pytest.mark.parametrize("mode", [1, "eval", None])
+def test_train_mode_that_is_not_a_bool_is_a_value_error_as_in_torch(mode):
+    with pytest.raises(ValueError, match="training mode is expected to be boolean, got"):
+        Affine(2, 2).train(mode)

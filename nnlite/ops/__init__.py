@@ -9,7 +9,7 @@ import numpy as np
 from ..tensor import Tensor
 from . import (arithmetic, compare, elementary, elementwise_choice, indexing, inplace, linalg, ordering, piecewise,
                pointwise, promotion, reduction, rounding, scan, shape, softmax, structure, trigonometric)
-from .arithmetic import (abs, add, addcdiv, addcmul, div, lerp, mul, nan_to_num, neg, pow,  # noqa: A004
+from .arithmetic import (abs, add, addcdiv, addcmul, div, lerp, mul, nan_to_num, neg, positive, pow,  # noqa: A004
                          square, sub)
 from .compare import (allclose, eq, equal, ge, gt, isfinite, isnan, le, logical_and, logical_not, logical_or,
                       logical_xor, lt, ne, sign)
@@ -66,10 +66,10 @@ __all__ = ["abs", "acos", "acosh", "add", "addcdiv", "addcmul", "all", "allclose
            "logical_not", "logical_or", "logical_xor", "logit", "logsigmoid", "logsumexp", "lt", "masked_fill",
            "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mish", "mm", "movedim",
            "mul", "nan_to_num", "narrow", "ne", "neg", "nonzero", "norm", "one_hot", "ones", "ones_like", "outer",
-           "permute", "pow", "prod", "promote_types", "rad2deg", "rand", "rand_like", "randint", "randn", "randn_like",
-           "randperm", "relu", "relu6", "remainder", "repeat_interleave", "reshape", "result_type", "roll",
-           "reciprocal", "round", "rsqrt", "scatter_add", "selu", "sigmoid", "sign", "silu", "sin", "sinc", "sinh",
-           "softmax", "softplus", "softsign", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
+           "permute", "positive", "pow", "prod", "promote_types", "rad2deg", "rand", "rand_like", "randint", "randn",
+           "randn_like", "randperm", "relu", "relu6", "remainder", "repeat_interleave", "reshape", "result_type",
+           "roll", "reciprocal", "round", "rsqrt", "scatter_add", "selu", "sigmoid", "sign", "silu", "sin", "sinc",
+           "sinh", "softmax", "softplus", "softsign", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
            "sub", "sum", "t", "take_along_dim", "tan", "tanh", "tensordot", "topk", "trace", "transpose",
            "tril", "triu", "trunc", "unflatten", "unsqueeze", "var", "view", "where", "xlogy", "zeros",
            "zeros_like"]
@@ -116,7 +116,7 @@ def _install():
     methods = {
         "__add__": add, "__radd__": _swap(add), "__sub__": sub, "__rsub__": _swap(sub),
         "__mul__": mul, "__rmul__": _swap(mul), "__truediv__": div, "__rtruediv__": _swap(div),
-        "__pow__": pow, "__rpow__": _swap(pow), "__neg__": neg, "__abs__": abs,
+        "__pow__": pow, "__rpow__": _swap(pow), "__neg__": neg, "__pos__": positive, "__abs__": abs,
         "__matmul__": matmul, "__rmatmul__": _swap(matmul), "__getitem__": indexing.getitem,
         "__setitem__": inplace.setitem,
         "__eq__": eq, "__ne__": ne, "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,

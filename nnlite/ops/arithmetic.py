@@ -388,6 +388,13 @@ def neg(input):
     return Neg.apply(input)
 
 
+def positive(input):
+    """``+x``: x itself, as ``torch.positive`` gives it; a bool tensor has no sign and is refused."""
+    if input.dtype == np.bool_:
+        raise TypeError("positive: the + operator takes a number tensor, got dtype bool")
+    return input
+
+
 def abs(input):  # noqa: A001
     return Abs.apply(input)
 

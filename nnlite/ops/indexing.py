@@ -70,7 +70,8 @@ def narrow(input, dim, start, length):
     if input.ndim == 0:
         raise ValueError("narrow: cannot be applied to a 0-dim tensor")
     dim = _dim("narrow", dim, input.ndim)
-    size, start, length = input.shape[dim], int_argument("narrow", "start", start), int_argument("narrow", "length", length)
+    size = input.shape[dim]
+    start, length = int_argument("narrow", "start", start), int_argument("narrow", "length", length)
     if not -size <= start <= size:
         raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {size} "
                          f"(expected a start in [{-size}, {size}])")

@@ -405,3 +405,14 @@ def test_a_count_that_is_not_an_int_is_refused_like_torch(call, match):
         call(nl)
     np.testing.assert_array_equal(nl.arange(6).narrow(0, nl.tensor(2), np.int64(2)).data,
                                   torch.arange(6).narrow(0, torch.tensor(2), 2).numpy())
+
+
+def test_unary_plus_is_the_tensor_itself_as_in_torch():
+    torch = torch_or_skip()
+    x = nl.tensor([1.0, -2.0], requires_grad=True)
+    assert (+x) is x and nl.positive(x) is x and (+torch.tensor([1.0])).tolist() == [1.0]
+    assert (+nl.tensor([3, 4])).data.tolist() == [3, 4]
+    with pytest.raises(RuntimeError):
+        +torch.tensor([True])
+    with pytest.raises(TypeError, match="positive: the \\+ operator takes a number tensor, got dtype bool"):
+        +nl.tensor([True])

@@ -30,6 +30,7 @@ since nnlite's tensors always live in ordinary CPU memory, and batches
 always come in order, whatever ``in_order`` says.
 """
 import math
+import numbers
 
 import numpy as np
 
@@ -65,6 +66,22 @@ def _check_worker_options(num_workers, timeout, worker_init_fn, multiprocessing_
     if persistent_workers:
         raise ValueError("DataLoader: persistent_workers=True needs worker processes (num_workers > 0), "
                          "which nnlite does not use")
+
+
+def _indices(items):
+    """A sampler's indices: an int64 array when they are all integers (the usual case, which
+    TensorDataset's batched gather takes), else the list as given. PyTorch hands the dataset
+    whatever its sampler yields: string keys, or lists of indices for a dataset that fetches a
+    batch itself (``sampler=BatchSampler(...)`` with ``batch_size=None``)."""
+    items = list(items)
+    if all(isinstance(i, numbers.Integral) for i in items):   # NumPy's integers count too
+        return np.asarray(items, dtype=np.int64)
+    return items
+
+
+def _key(index):
+    """One index as the dataset gets it: a Python int for an integer, anything else unchanged."""
+    return int(index) if isinstance(index, numbers.Integral) else index
 
 
 class DataLoader:
@@ -176,7 +193,7 @@ class DataLoader:
     def _batches(self):
         """The epoch's batches: a list of index arrays (of single indices when batching is off)."""
         if self.batch_sampler is not None:
-            return [np.asarray(list(b), dtype=np.int64) for b in self.batch_sampler]
+            return [_indices(b) for b in self.batch_sampler]
         order = self._order()
         if self.batch_size is None:
             return list(order)
@@ -187,7 +204,7 @@ class DataLoader:
         if self.sampler is not None:
             if hasattr(self.sampler, "set_epoch"):
                 self.sampler.set_epoch(self.epoch)
-            return np.fromiter(iter(self.sampler), dtype=np.int64)
+            return _indices(self.sampler)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
@@ -213,8 +230,8 @@ class DataLoader:
 
     def _fetch(self, indices):
         if self.batch_size is None and self.batch_sampler is None:   # batching off: one example
-            return self._convert(self.dataset[int(indices)])
-        if self.collate_fn is None:
+            return self._convert(self.dataset[_key(indices)])
+        if self.collate_fn is None and isinstance(indices, np.ndarray):
             # TensorDataset (and Subsets of it) gather a whole batch with one index per array.
             gather = getattr(self.dataset, "_gather", None)
             if gather is not None:
@@ -222,7 +239,7 @@ class DataLoader:
                     return gather(indices)
                 except AttributeError:
                     pass
-        examples = [self.dataset[int(i)] for i in indices]
+        examples = [self.dataset[_key(i)] for i in indices]
         return (self.collate_fn or default_collate)(examples)
 
     # -------------------------------------------------------------- position --

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from helpers import torch_or_skip
 from nnlite.data import DataLoader, Dataset, Subset, TensorDataset
 
 
@@ -265,3 +266,39 @@ def test_resume_mid_epoch_without_automatic_batching(kind):
     resumed = make()
     resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
     assert seen + [y.tolist() for _, y in resumed] == reference
+
+
+class _KeyedDataset:
+    """A map-style dataset indexed by strings, and by a list of them for a whole batch."""
+    values = {"a": 1.0, "b": 2.0, "c": 3.0}
+
+    def __len__(self):
+        return len(self.values)
+
+    def __getitem__(self, key):
+        if isinstance(key, list):
+            return np.array([self.values[k] for k in key])
+        return self.values[key]
+
+
+def test_indices_that_are_not_ints_reach_the_dataset_as_given():
+    # As in PyTorch, the loader hands the dataset whatever its sampler yields; every
+    # index was cast to int first ("invalid literal for int() with base 10: 'c'").
+    ds = _KeyedDataset()
+    assert [b.tolist() for b in nl.data.DataLoader(ds, sampler=["c", "a", "b"], batch_size=2)] == [[3.0, 1.0], [2.0]]
+    assert [b.tolist() for b in nl.data.DataLoader(ds, batch_sampler=[["c", "a"], ["b"]])] == [[3.0, 1.0], [2.0]]
+    assert list(nl.data.DataLoader(ds, sampler=["b", "a"], batch_size=None)) == [2.0, 1.0]
+    # A dataset that fetches a batch itself: a BatchSampler as the sampler, batching off.
+    batches = nl.data.DataLoader(ds, sampler=nl.data.BatchSampler(["a", "b", "c"], 2, False), batch_size=None)
+    assert [b.tolist() for b in batches] == [[1.0, 2.0], [3.0]]
+
+
+def test_a_batch_sampler_as_sampler_matches_torch():
+    torch_or_skip()
+    from torch.utils.data import BatchSampler, DataLoader as TorchLoader, SequentialSampler
+    ds = TensorDataset(np.arange(7.0))   # indexed by a list, it gives the batch at once
+    expected = [b[0].tolist() for b in TorchLoader(
+        ds, sampler=BatchSampler(SequentialSampler(range(7)), 3, False), batch_size=None)]
+    got = [b[0].tolist() for b in DataLoader(
+        ds, sampler=nl.data.BatchSampler(nl.data.SequentialSampler(range(7)), 3, False), batch_size=None)]
+    assert got == expected == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0]]

@@ -29,6 +29,7 @@ concern workers, so they are checked and never used, as in PyTorch with
 since nnlite's tensors always live in ordinary CPU memory, and batches
 always come in order, whatever ``in_order`` says.
 """
+import itertools
 import math
 import numbers
 
@@ -180,31 +181,35 @@ class DataLoader:
         if isinstance(self.dataset, IterableDataset):
             yield from self._stream()
             return
-        batches = self._batches()
         me = self._latest = object()
         position = self.batch_index
-        while position < len(batches):
-            batch = self._fetch(batches[position])
+        # The batches are taken as the sampler gives them (an endless sampler works), and a
+        # resumed epoch skips the ones already handed out.
+        for indices in itertools.islice(self._batches(), position, None):
+            batch = self._fetch(indices)
             position += 1
             if self._latest is me:   # a newer iteration has taken over the position
                 self.batch_index = position
             yield batch
 
     def _batches(self):
-        """The epoch's batches: a list of index arrays (of single indices when batching is off)."""
+        """The epoch's batches, one by one: index arrays (single indices when batching is off)."""
         if self.batch_sampler is not None:
-            return [_indices(b) for b in self.batch_sampler]
-        order = self._order()
-        if self.batch_size is None:
-            return list(order)
-        return cut_into_batches(order, self.batch_size, self.drop_last)
-
-    def _order(self):
-        """The epoch's order of example indices."""
+            return (_indices(b) for b in self.batch_sampler)
         if self.sampler is not None:
             if hasattr(self.sampler, "set_epoch"):
                 self.sampler.set_epoch(self.epoch)
-            return _indices(self.sampler)
+            if self.batch_size is None:
+                return iter(self.sampler)
+            return (_indices(b) for b in cut_into_batches(self.sampler, self.batch_size, self.drop_last))
+        order = self._order()
+        if self.batch_size is None:
+            return iter(order)
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        return (order[start:start + self.batch_size] for start in range(0, stop, self.batch_size))
+
+    def _order(self):
+        """The epoch's order of example indices, without a sampler: in turn, or shuffled."""
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
@@ -218,10 +223,7 @@ class DataLoader:
         if self.batch_size is None:
             yield from (self._convert(example) for example in examples)
             return
-        while True:
-            batch = [example for _, example in zip(range(self.batch_size), examples)]
-            if not batch or (self.drop_last and len(batch) < self.batch_size):
-                return
+        for batch in cut_into_batches(examples, self.batch_size, self.drop_last):
             yield (self.collate_fn or default_collate)(batch)
 
     def _convert(self, example):

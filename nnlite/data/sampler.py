@@ -14,6 +14,7 @@ its own state, and after ``load_state_dict`` the next pass replays that seed, so
 an interrupted epoch resumes with exactly the indices it would have had. (The
 draws are not PyTorch's: its generators are different.)
 """
+import itertools
 import math
 from collections.abc import Iterable
 
@@ -38,11 +39,16 @@ def _bool(owner, name, value, error=ValueError):
     return bool(value)
 
 
-def cut_into_batches(indices, batch_size, drop_last):
-    """``indices`` (a list or an array) in consecutive slices of ``batch_size``; the last,
-    shorter one is dropped when ``drop_last`` (the DataLoader's batching and BatchSampler's)."""
-    stop = len(indices) - len(indices) % batch_size if drop_last else len(indices)
-    return [indices[start:start + batch_size] for start in range(0, stop, batch_size)]
+def cut_into_batches(items, batch_size, drop_last):
+    """``items`` (any iterable, an endless one too) in consecutive lists of ``batch_size``, taken
+    as they come; the last, shorter one is dropped when ``drop_last`` (BatchSampler's batching,
+    and the DataLoader's over a sampler or a stream)."""
+    items = iter(items)
+    while True:
+        batch = list(itertools.islice(items, batch_size))
+        if not batch or (drop_last and len(batch) < batch_size):
+            return
+        yield batch
 
 
 class Sampler:
@@ -261,7 +267,7 @@ class BatchSampler(Sampler):
         self.sampler = sampler
 
     def __iter__(self):
-        return iter(cut_into_batches(list(self.sampler), self.batch_size, self.drop_last))
+        return cut_into_batches(self.sampler, self.batch_size, self.drop_last)
 
     def __len__(self):
         n = len(self.sampler)

@@ -1,4 +1,5 @@
 """DataLoader: batching, seeded shuffling, and a position that resumes exactly."""
+import itertools
 import json
 
 import numpy as np
@@ -302,3 +303,20 @@ def test_a_batch_sampler_as_sampler_matches_torch():
     got = [b[0].tolist() for b in DataLoader(
         ds, sampler=nl.data.BatchSampler(nl.data.SequentialSampler(range(7)), 3, False), batch_size=None)]
     assert got == expected == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0]]
+
+
+def test_an_endless_sampler_gives_batches_as_they_come():
+    # The loader and BatchSampler read the whole sampler before the first batch: an endless
+    # one (training by steps, not epochs) hung. PyTorch takes the indices as they come.
+    class Forever(nl.data.Sampler):
+        def __iter__(self):
+            return itertools.cycle(range(5))
+
+    ds = TensorDataset(np.arange(5.0))
+    loaders = (DataLoader(ds, sampler=Forever(), batch_size=2),
+               DataLoader(ds, batch_sampler=nl.data.BatchSampler(Forever(), 2, drop_last=True)))
+    for loader in loaders:
+        batches = itertools.islice(loader, 4)
+        assert [b[0].tolist() for b in batches] == [[0.0, 1.0], [2.0, 3.0], [4.0, 0.0], [1.0, 2.0]]
+    assert [b[0].item() for b in itertools.islice(DataLoader(ds, sampler=Forever(), batch_size=None), 6)] \
+        == [0.0, 1.0, 2.0, 3.0, 4.0, 0.0]

@@ -128,7 +128,7 @@ def _check_prelu(input, weight):
                              f"{input.shape[1]} channels in dim 1 (shape {tuple(input.shape)})")
     if input.dtype != weight.dtype:
         raise TypeError(f"prelu: input is {input.dtype} but weight is {weight.dtype}; convert one "
-                        "(e.g. model.double() or x.float())")
+                        "to the other's dtype (e.g. x.to(model.weight.dtype) or model.float())")
 
 
 # threshold, the shrinkage functions, celu, softmin and rrelu are compositions of other
@@ -221,8 +221,8 @@ def _check_bilinear(input1, input2, weight, bias):
     if len(dtypes) > 1:
         given = ", ".join(f"{name} {t.dtype}" for name, t in
                           (("input1", input1), ("input2", input2), ("weight", weight), ("bias", bias)) if t is not None)
-        raise TypeError(f"bilinear: all tensors must have one dtype, got {given}; convert "
-                        "(e.g. model.double() or x.float())")
+        raise TypeError(f"bilinear: all tensors must have one dtype, got {given}; convert them "
+                        "to one (e.g. x.to(model.weight.dtype) or model.float())")
 
 
 # --------------------------------------------------------------- attention ---

@@ -6,7 +6,7 @@ the ops (they import Tensor), so the ops attach themselves here.
 """
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, bfloat16_dtype
 from . import (arithmetic, compare, elementary, elementwise_choice, indexing, inplace, linalg, ordering, piecewise,
                pointwise, promotion, reduction, rounding, scan, shape, softmax, structure, trigonometric)
 from .arithmetic import (abs, add, addcdiv, addcmul, div, lerp, mul, nan_to_num, neg, positive, pow,  # noqa: A004
@@ -179,6 +179,7 @@ def _install():
         "log1p_": inplace.log1p_, "sign_": inplace.sign_,
         "to": _to, "type_as": lambda self, other: cast(self, other.dtype),
         "float": lambda self: cast(self, np.float32), "double": lambda self: cast(self, np.float64),
+        "half": lambda self: cast(self, np.float16), "bfloat16": lambda self: cast(self, bfloat16_dtype()),
         "long": lambda self: cast(self, np.int64), "int": lambda self: cast(self, np.int32),
         "bool": lambda self: cast(self, np.bool_),
     }

@@ -132,7 +132,7 @@ def _linear(function, input, weight, bias):
         _raise_linear_shapes(input, weight)
     if input.dtype != weight.dtype:
         raise DTypeMismatchError(f"linear: input is {input.dtype} but weight is {weight.dtype}; convert one "
-                        "(e.g. model.double() or x.float())")
+                        "to the other's dtype (e.g. x.to(model.weight.dtype) or model.float())")
     if len(shape) == 2:
         return function.apply(input, weight, bias)
     # Any leading dims: run on (rows, in_features) and give the leading dims back (rows counted,

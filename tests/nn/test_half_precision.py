@@ -86,8 +86,18 @@ def test_to_float16_is_half_and_a_float32_input_is_refused(rng):
     x = rng.standard_normal((3, 40))
     with nl.no_grad():
         model(nl.tensor(x.astype(np.float16)))
-        with pytest.raises(TypeError, match="linear: input is float32 but weight is float16"):
+        with pytest.raises(TypeError, match=r"linear: input is float32 but weight is float16.*x.to\(model"):
             model(nl.tensor(x.astype(np.float32)))   # as in PyTorch: the input's dtype must match
+
+
+def test_tensor_half_and_bfloat16_cast_as_module_half_does(rng):
+    x = nl.tensor(rng.standard_normal(5).astype(np.float32), requires_grad=True)
+    h = x.half()
+    assert h.dtype == nl.float16 and h.data.tobytes() == x.data.astype(np.float16).tobytes()
+    h.float().sum().backward()   # a differentiable cast, as .float() and .double() are
+    np.testing.assert_array_equal(x.grad.data, np.ones(5, np.float32))
+    pytest.importorskip("ml_dtypes")
+    assert x.bfloat16().dtype == nl.bfloat16
 
 
 def test_backward_through_a_half_model_is_a_clear_error(rng):

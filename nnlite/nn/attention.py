@@ -14,7 +14,8 @@ values have embed_dim features; otherwise ``q_proj_weight`` (E, E),
 (3E,) stacks b_q, b_k, b_v. ``out_proj`` is a Linear(E, E) (PyTorch's
 NonDynamicallyQuantizableLinear, a Linear subclass, with the same keys). With
 ``add_bias_kv``, ``bias_k`` and ``bias_v`` (1, 1, E) are one extra learned
-key and value appended to every sequence.
+key and value appended to every sequence. ``device`` is accepted and ignored
+(CPU only).
 """
 import numpy as np
 
@@ -73,7 +74,7 @@ class MultiheadAttention(Module):
     """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
-                 add_zero_attn=False, kdim=None, vdim=None, batch_first=False, dtype=None):
+                 add_zero_attn=False, kdim=None, vdim=None, batch_first=False, device=None, dtype=None):
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be positive, "

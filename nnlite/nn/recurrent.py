@@ -22,7 +22,8 @@ order above (LSTM i, f, g, o; GRU r, z, n; G = 4, 3, 1 for LSTM, GRU, RNN), and
 (layer k) and ``_reverse`` (backward direction). They are gate parameters, but
 their ``kind`` is "weight" / "bias" (what they are, matrix or offset) so
 weight decay and counts treat them like any other layer's. All are initialised
-U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as in PyTorch.
+U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as in PyTorch. ``device`` is
+accepted and ignored (CPU only).
 
 The cells run the step above as readable operations (``gate_math`` in
 ``nnlite/ops/recurrent.py``). The layers compute the same steps through
@@ -58,7 +59,7 @@ def _check_features(owner, name, t, size):
 class _CellBase(Module):
     mode = None
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=None):
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
         super().__init__()
         require_ints(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bias
@@ -111,11 +112,11 @@ class _CellBase(Module):
 class RNNCell(_CellBase):
     """h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or relu): the plain recurrent step."""
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=None):
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.__dict__["mode"] = "RNN_" + nonlinearity.upper()   # before the base sizes the weights from it
-        super().__init__(input_size, hidden_size, bias, dtype)
+        super().__init__(input_size, hidden_size, bias, dtype=dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
@@ -152,7 +153,7 @@ class _RNNBase(Module):
     mode = None
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, dtype=None):
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
         super().__init__()
         name = type(self).__name__
         require_ints(name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
@@ -271,7 +272,7 @@ class RNN(_RNNBase):
     """Elman RNN: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (or relu). Returns (output, h_n)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.__dict__["mode"] = "RNN_" + nonlinearity.upper()   # before the base sizes the weights from it
@@ -295,6 +296,6 @@ class GRU(_RNNBase):
     mode = "GRU"
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=None):
+                 dropout=0.0, bidirectional=False, device=None, dtype=None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          dtype=dtype)

@@ -41,6 +41,7 @@ class TransformerEncoderLayer(Module):
     unbatched (S, d_model). ``activation`` is "relu", "gelu" or any callable.
     ``forward(src, src_mask=None, src_key_padding_mask=None, is_causal=False)``
     takes masks in MultiheadAttention's convention (bool True = may not attend).
+    ``device`` is accepted and ignored (CPU only).
 
     >>> import nnlite as nl
     >>> layer = TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=32, batch_first=True)
@@ -49,7 +50,7 @@ class TransformerEncoderLayer(Module):
     """
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
-                 layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True, dtype=None):
+                 layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
         super().__init__()
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, dtype=dtype)

@@ -89,3 +89,16 @@ def test_attention_names_the_query_shape_a_key_must_match():
         attention(nl.zeros(3, 4), nl.zeros(3, 2, 4), nl.zeros(3, 2, 4))
     with pytest.raises(ValueError, match=r"expected query of 3 dims \(batched\) or 2 \(unbatched\), got shape"):
         attention(nl.zeros(1, 3, 2, 4), nl.zeros(3, 2, 4), nl.zeros(3, 2, 4))
+
+
+# PyTorch's layers all take device= (and dtype=); nnlite's accept device and ignore it (CPU only).
+DEVICE_LAYERS = [("RNN", (2, 3)), ("LSTM", (2, 3)), ("GRU", (2, 3)), ("RNNCell", (2, 3)), ("LSTMCell", (2, 3)),
+                 ("GRUCell", (2, 3)), ("MultiheadAttention", (4, 2)), ("TransformerEncoderLayer", (4, 2, 8)),
+                 ("Linear", (2, 3)), ("Conv2d", (2, 3, 1)), ("Embedding", (4, 2)), ("LayerNorm", (3,))]
+
+
+@pytest.mark.parametrize("name, args", DEVICE_LAYERS)
+def test_layers_take_pytorchs_device_keyword(name, args):
+    layer = getattr(nl.nn, name)(*args, device="cpu", dtype=nl.float64)
+    assert all(p.dtype == np.float64 for p in layer.parameters())
+    assert getattr(nl.nn, name)(*args, device=None).state_dict().keys() == layer.state_dict().keys()

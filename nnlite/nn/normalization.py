@@ -239,9 +239,9 @@ class RMSNorm(Module):
     def reset_parameters(self):
         _reset_affine(self)
 
-    def forward(self, input):
-        _check_trailing("RMSNorm", self.normalized_shape, input)
-        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+    def forward(self, x):   # PyTorch's RMSNorm names its input x
+        _check_trailing("RMSNorm", self.normalized_shape, x)
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

@@ -296,3 +296,11 @@ def test_a_checkpoint_without_num_batches_tracked_loads_as_in_torch(make):
     del state["1.running_mean"]
     with pytest.raises(RuntimeError, match="missing keys: 1.running_mean$"):
         model.load_state_dict(state)
+
+
+def test_rms_norm_takes_its_input_by_pytorchs_name():
+    torch = torch_or_skip()
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    layer, torch_layer = nl.nn.RMSNorm(4).double(), torch.nn.RMSNorm(4).double()
+    np.testing.assert_allclose(layer(x=nl.tensor(x)).detach().numpy(),
+                               torch_layer(x=torch.tensor(x)).detach().numpy(), rtol=1e-12)

@@ -731,6 +731,7 @@ def test_ceil_mode_pools_drop_a_last_window_that_starts_in_the_padding(tmp_path,
 
 
 def test_a_ceil_mode_pool_without_an_early_onnx_form_names_the_opset_that_has_one(tmp_path):
+    _runtime()
     pool = nn.MaxPool2d((2, 1), stride=(3, 2), padding=(1, 0), dilation=2, ceil_mode=True)
     with pytest.raises(nl.onnx.ExportError, match=r"ceil_mode pool .* before opset 22; export with opset=22"):
         nl.onnx.export(pool, _floats(1, 2, 6, 8), tmp_path / "m.onnx")

@@ -8,7 +8,7 @@
 ((32, 64), dtype('int64'))
 """
 from .collate import default_collate, default_convert  # noqa: F401
-from .dataloader import DataLoader  # noqa: F401
+from .dataloader import DataLoader, get_worker_info  # noqa: F401
 from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset,  # noqa: F401
                       random_split)
 from .datasets import (MNIST1D, CharDataset, CharVocab, Digits, available_texts, cache_dir,  # noqa: F401

@@ -78,16 +78,17 @@ def default_collate(batch):
                     f"dicts, tuples or lists; got {type(first).__name__}")
 
 
-def default_convert(example):
-    """One example with its NumPy arrays and scalars made Tensors, its structure kept."""
-    if isinstance(example, np.ndarray) and example.dtype.kind not in "USOV":
-        return Tensor._make(example, None)
-    if isinstance(example, (np.number, np.bool_)):
-        return Tensor._make(np.asarray(example), None)
-    if isinstance(example, collections.abc.Mapping):
-        return _same_mapping(example, {key: default_convert(v) for key, v in example.items()})
-    if isinstance(example, tuple) and hasattr(example, "_fields"):  # namedtuple
-        return type(example)(*(default_convert(v) for v in example))
-    if isinstance(example, (tuple, list)):
-        return type(example)(default_convert(v) for v in example)
-    return example
+def default_convert(data):
+    """One example (``data``, PyTorch's name) with its NumPy arrays and scalars made Tensors,
+    its structure kept."""
+    if isinstance(data, np.ndarray) and data.dtype.kind not in "USOV":
+        return Tensor._make(data, None)
+    if isinstance(data, (np.number, np.bool_)):
+        return Tensor._make(np.asarray(data), None)
+    if isinstance(data, collections.abc.Mapping):
+        return _same_mapping(data, {key: default_convert(v) for key, v in data.items()})
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+        return type(data)(*(default_convert(v) for v in data))
+    if isinstance(data, (tuple, list)):
+        return type(data)(default_convert(v) for v in data)
+    return data

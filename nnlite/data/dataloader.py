@@ -41,7 +41,14 @@ from .collate import default_collate, default_convert
 from .dataset import IterableDataset
 from .sampler import cut_into_batches
 
-__all__ = ["DataLoader"]
+__all__ = ["DataLoader", "get_worker_info"]
+
+
+def get_worker_info():
+    """None: every batch is loaded in the calling process, which PyTorch's ``get_worker_info``
+    also answers with None. An IterableDataset written to split its stream among PyTorch's
+    workers therefore reads the whole stream here."""
+    return None
 
 
 def _check_worker_options(num_workers, timeout, worker_init_fn, multiprocessing_context,

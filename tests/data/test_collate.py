@@ -105,3 +105,11 @@ def test_numpy_scalars_of_mixed_dtypes_match_torch():
         got = default_collate(batch)
         assert str(got.dtype) == str(expected.dtype).replace("torch.", "")
         assert got.tolist() == expected.tolist()
+
+
+def test_default_convert_takes_its_argument_by_pytorchs_name():
+    torch_or_skip()
+    from torch.utils.data import default_convert as torch_convert
+    example = {"x": np.arange(3.0), "label": 2}
+    got, expected = default_convert(data=example), torch_convert(data=example)
+    assert got["x"].tolist() == expected["x"].tolist() and got["label"] == expected["label"] == 2

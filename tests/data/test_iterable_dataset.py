@@ -139,3 +139,18 @@ def test_refused_options_match_torch(option, value):
     with pytest.raises(TypeError) as ours:
         len(DataLoader(Count(4), batch_size=2))
     assert str(ours.value) == str(theirs.value).replace("TorchCount", "Count")
+
+
+def test_get_worker_info_is_none_in_the_loading_process_as_in_torch():
+    # A stream written for PyTorch asks which worker it runs in, and reads everything when None.
+    torch_or_skip()
+    from torch.utils.data import get_worker_info as torch_worker_info
+
+    class Sharded(nl.data.IterableDataset):
+        def __iter__(self):
+            info = nl.data.get_worker_info()
+            start, step = (0, 1) if info is None else (info.id, info.num_workers)
+            return iter(range(start, 6, step))
+
+    assert nl.data.get_worker_info() is None and torch_worker_info() is None
+    assert [b.tolist() for b in nl.data.DataLoader(Sharded(), batch_size=4)] == [[0, 1, 2, 3], [4, 5]]

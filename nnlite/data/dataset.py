@@ -104,7 +104,11 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The examples of ``dataset`` at ``indices``, in that order."""
+    """The examples of ``dataset`` at ``indices``, in that order.
+
+    A list of positions is one request to ``dataset`` for the list of their indices, as in
+    PyTorch, so a dataset that fetches a whole batch at once (a TensorDataset) still does.
+    """
 
     def __init__(self, dataset, indices):
         given = np.asarray(indices)
@@ -120,7 +124,7 @@ class Subset(Dataset):
 
     def __getitem__(self, index):
         if isinstance(index, (list, np.ndarray)):
-            return [self.dataset[int(self.indices[i])] for i in index]
+            return self.dataset[[int(self.indices[i]) for i in index]]
         return self.dataset[int(self.indices[index])]
 
     def __len__(self):

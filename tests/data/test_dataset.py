@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from helpers import torch_or_skip
 from nnlite.data import (ConcatDataset, Dataset, Subset, TensorDataset, default_collate,
                          random_split)
 
@@ -137,3 +138,21 @@ def test_subset_and_concat_index_like_a_list():
     for index in (3, -4):
         with pytest.raises(IndexError, match=f"index {index} out of range for length 3"):
             cat[index]
+
+
+def test_subset_passes_a_list_of_positions_to_the_dataset_as_one_request():
+    # As in PyTorch: a TensorDataset fetches the batch at once; a list of examples came back.
+    ds = nl.data.TensorDataset(np.arange(10.0), np.arange(10))
+    x, y = nl.data.Subset(ds, [9, 8, 7])[[0, 2]]
+    assert x.tolist() == [9.0, 7.0] and y.tolist() == [9, 7]
+    batches = nl.data.DataLoader(nl.data.Subset(ds, [9, 8, 7]), batch_size=None,
+                                 sampler=nl.data.BatchSampler(range(3), 2, drop_last=False))
+    assert [b[0].tolist() for b in batches] == [[9.0, 8.0], [7.0]]
+
+
+def test_subset_of_a_list_of_positions_matches_torch():
+    torch = torch_or_skip()
+    from torch.utils.data import Subset as TorchSubset, TensorDataset as TorchTensorDataset
+    expected = TorchSubset(TorchTensorDataset(torch.arange(10.0)), [9, 8, 7])[[0, 2]]
+    got = nl.data.Subset(nl.data.TensorDataset(np.arange(10.0)), [9, 8, 7])[[0, 2]]
+    assert [t.tolist() for t in got] == [t.tolist() for t in expected]

@@ -45,6 +45,16 @@ class _Handle:
             flag.discard(self.id)
 
 
+def forward_hook_options(module, key, pre):
+    """The options hook ``key`` of ``module`` was registered with (``with_kwargs``, and for a
+    forward hook ``always_call``), to register the same hook on another module: a layer
+    swapped for its quantized version, or moved onto a fused pair, calls it as before."""
+    if pre:
+        return {"with_kwargs": key in module._forward_pre_hooks_with_kwargs}
+    return {"with_kwargs": key in module._forward_hooks_with_kwargs,
+            "always_call": key in module._forward_hooks_always_called}
+
+
 def _loaded_record(provenance, previous):
     """The ``init`` record of a parameter whose values were copied in from somewhere else."""
     record = {"scheme": "loaded", **provenance}

@@ -16,6 +16,7 @@ import copy
 from ..nn.rectifier import ReLU
 from ..nn.container import Sequential
 from ..nn.linear import Identity, Linear
+from ..nn.module import forward_hook_options
 from ..nn.utils.prune import BasePruningMethod
 
 __all__ = ["LinearReLU", "fuse_modules"]
@@ -74,9 +75,9 @@ def _fused(linear, relu):
     fused = LinearReLU(linear, relu)
     for key, hook in list(linear._forward_pre_hooks.items()):
         if not isinstance(hook, BasePruningMethod):
-            fused.register_forward_pre_hook(hook)
+            fused.register_forward_pre_hook(hook, **forward_hook_options(linear, key, pre=True))
             del linear._forward_pre_hooks[key]
-    for hook in relu._forward_hooks.values():
-        fused.register_forward_hook(hook)
+    for key, hook in relu._forward_hooks.items():
+        fused.register_forward_hook(hook, **forward_hook_options(relu, key, pre=False))
     relu._forward_hooks.clear()
     return fused

@@ -18,6 +18,7 @@ from ..nn._checks import require_module
 from ..io import save_state_dict
 from ..nn.fusion import LinearReLU as FusedLinearReLU
 from ..nn.linear import Linear
+from ..nn.module import forward_hook_options
 from ..nn.utils.prune import BasePruningMethod
 from .fuse import LinearReLU
 from .linear import Float16Linear, QATLinear, QuantizedLinear, QuantizedLinearReLU
@@ -44,11 +45,11 @@ def _replacement(old, make):
     the new layer's input and output, as torch's ``swap_module`` keeps them) and in ``old``'s
     training mode. A pruning hook stays behind: the new layer is made from the pruned weight."""
     new = make(old)
-    for hook in old._forward_pre_hooks.values():
+    for key, hook in old._forward_pre_hooks.items():
         if not isinstance(hook, BasePruningMethod):
-            new.register_forward_pre_hook(hook)
-    for hook in old._forward_hooks.values():
-        new.register_forward_hook(hook)
+            new.register_forward_pre_hook(hook, **forward_hook_options(old, key, pre=True))
+    for key, hook in old._forward_hooks.items():
+        new.register_forward_hook(hook, **forward_hook_options(old, key, pre=False))
     return new.train(old.training)
 
 

@@ -474,6 +474,25 @@ def test_swapped_layers_keep_their_forward_hooks():
     assert not quantized._forward_pre_hooks and (quantized.weight_int8.data == 0).sum() == 6
 
 
+def test_swapped_and_fused_layers_keep_their_hooks_options():
+    """A hook registered with_kwargs (or always_call) is called the same way after the swap or fusion."""
+    model = nl.nn.Sequential(nl.nn.Linear(4, 3), nl.nn.ReLU(), nl.nn.Linear(3, 2))
+    seen = []
+    model[0].register_forward_pre_hook(lambda module, args, kwargs: seen.append(("pre", kwargs)),
+                                       with_kwargs=True)
+    model[1].register_forward_hook(lambda module, args, kwargs, output: seen.append(("relu", kwargs)),
+                                   with_kwargs=True, always_call=True)
+    model[2].register_forward_hook(lambda module, args, kwargs, output: seen.append(("post", kwargs)),
+                                   with_kwargs=True)
+    x = nl.randn(2, 4)
+    for changed in (Q.quantize_dynamic(model), Q.quantize_dynamic(Q.fuse_modules(model, [["0", "1"]]))):
+        seen.clear()
+        changed(x)
+        assert seen == [("pre", {}), ("relu", {}), ("post", {})]
+    fused = Q.fuse_modules(model, [["0", "1"]])
+    assert fused[0]._forward_hooks_always_called == set(fused[0]._forward_hooks)
+
+
 def test_per_channel_observer_passes_over_an_empty_batch_as_torch_does():
     """An input without values leaves the ranges as they were (it failed inside np.min or reshape)."""
     torch = _torch()

@@ -89,7 +89,8 @@ class ScaledSoftmax(Function):
 
     def forward(self, a, scale, bias):
         self.scale = scale
-        rows = a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+        # (rows counted from the shape: reshape(-1, 0) cannot tell how many rows of no keys there are)
+        rows = a.reshape(math.prod(a.shape[:-1]), a.shape[-1]) if a.ndim else a.reshape(1, 1)
         return K.scaled_softmax_forward(rows, scale, bias).reshape(a.shape)
 
     def backward(self, grad):

@@ -488,3 +488,16 @@ def test_attention_in_a_storage_dtype_rounds_as_the_steps_do(rng, name):
         assert w.dtype == dtype and out.dtype == dtype
         assert w.data.tobytes() == w_ref.data.tobytes()
         assert out.data.tobytes() == nl.matmul(w_ref, v).data.tobytes()
+
+
+def test_attention_over_no_keys_gives_zeros_and_empty_weights_as_pytorch():
+    # A source of length 0: each query attends to nothing, so its output is the zero vector
+    # (then the output projection's bias), its weights an (L, 0) block, and no gradient flows.
+    mha = nl.nn.MultiheadAttention(8, 2, batch_first=True)
+    q, k = nl.randn(2, 3, 8, requires_grad=True), nl.randn(2, 0, 8)
+    out, weights = mha(q, k, k)
+    assert out.shape == (2, 3, 8) and weights.shape == (2, 3, 0)
+    np.testing.assert_array_equal(out.data, np.broadcast_to(mha.out_proj.bias.data, (2, 3, 8)))
+    out.sum().backward()
+    assert not q.grad.data.any() and not mha.in_proj_weight.grad.data.any()
+    assert not F.scaled_dot_product_attention(nl.randn(2, 3, 4), nl.randn(2, 0, 4), nl.randn(2, 0, 4)).data.any()

@@ -755,11 +755,11 @@ def export(model, example_input, path, opset=17, dynamic_axes=None, input_names=
     several inputs); integer inputs (token ids) become ``int64`` graph inputs.
     ``dynamic_axes`` follows ``torch.onnx.export``: ``{"input": {0: "batch"},
     "output": {0: "batch"}}`` leaves those dimensions free in the graph's
-    signature. ``opset_version`` (its name there too) must be 17 or newer
-    (``LayerNormalization``) and no newer than the installed ``onnx``
-    package's newest opset. The graph is checked with ``onnx.checker`` before it is written, and
-    written atomically (an export that fails while writing leaves the previous file). Returns
-    the ``onnx.ModelProto``.
+    signature. ``opset`` (``opset_version``, torch.onnx.export's name, is taken
+    too) must be 17 or newer (``LayerNormalization``) and no newer than the
+    installed ``onnx`` package's newest opset. The graph is checked with
+    ``onnx.checker`` before it is written, and written atomically (an export that
+    fails while writing leaves the previous file). Returns the ``onnx.ModelProto``.
 
     With ``functions=True`` (the default) every ``MultiheadAttention`` and
     ``TransformerEncoderLayer`` becomes one node calling an ONNX function of

@@ -719,7 +719,7 @@ def _run_hooks(t, g):
     as PyTorch requires, since the result is added into other gradients and
     into ``.grad``.
     """
-    for hook in t._hooks or ():
+    for hook in tuple(t._hooks.values()) if t._hooks else ():   # a hook may remove itself
         out = hook(g)
         if out is None:
             continue

@@ -7,6 +7,7 @@ produced the tensor (None for leaves). Arithmetic operators and methods such as
 together). The one back-reference: autograd needs the Tensor class to wrap
 results, so this file binds ``autograd.Tensor`` once the class exists.
 """
+import itertools
 import warnings
 
 import numpy as np
@@ -241,9 +242,10 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self._hooks is None:
-            self._hooks = []
-        self._hooks.append(hook)
-        return _RemovableHandle(self._hooks, hook)
+            self._hooks = {}
+        handle = _RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
 
     def _accumulate_grad(self, g, create_graph=False):
         """Add ``g`` into ``self.grad`` (leaves, and non-leaves that retain theirs). Parameters may
@@ -327,14 +329,14 @@ class Tensor:
 
 
 class _RemovableHandle:
-    def __init__(self, container, item):
-        self._container, self._item = container, item
+    """Removes the one registration it was returned for (a function registered twice is two)."""
+    _ids = itertools.count()
+
+    def __init__(self, container):
+        self._container, self.id = container, next(_RemovableHandle._ids)
 
     def remove(self):
-        try:
-            self._container.remove(self._item)
-        except ValueError:
-            pass
+        self._container.pop(self.id, None)
 
     def __enter__(self):
         return self

@@ -138,6 +138,27 @@ def test_a_hook_handle_removes_the_hook_on_leaving_a_with_block():
     np.testing.assert_allclose(x.grad.data, [2.0, 4.0])
 
 
+def test_a_handle_removes_its_own_registration_of_a_hook_registered_twice():
+    # hooks add 1, double, add 1; removing the third leaves (g + 1) * 2, as in PyTorch
+    x = leaf([1.0, 2.0])
+    add_one, double = (lambda g: g + 1), (lambda g: g * 2)
+    x.register_hook(add_one)
+    x.register_hook(double)
+    x.register_hook(add_one).remove()
+    x.sum().backward()
+    np.testing.assert_allclose(x.grad.data, [4.0, 4.0])
+
+
+def test_a_hook_may_remove_itself_while_it_runs():
+    x = leaf([1.0])
+    handles = []
+    handles.append(x.register_hook(lambda g: handles[0].remove() or g * 2))
+    x.register_hook(lambda g: g * 3)
+    x.sum().backward()
+    x.sum().backward()
+    np.testing.assert_allclose(x.grad.data, [6.0 + 3.0])
+
+
 # ----------------------------------------------------------- retain_grad ---
 
 def test_a_retained_gradient_accumulates_across_backward_calls_as_in_torch():

@@ -172,7 +172,7 @@ def test_tensor_hooks_and_retain_grad():
     np.testing.assert_allclose(h.grad.data, 2 * h.data * 2)
     np.testing.assert_allclose(x.grad.data, 2 * h.data * 2 * 3)
     handle.remove()
-    assert h._hooks == []
+    assert not h._hooks
 
 
 def test_leaf_hook_sees_the_total_gradient():

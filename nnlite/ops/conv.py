@@ -234,8 +234,23 @@ def _conv1d(name, function, input, weight, bias, stride, padding, dilation, grou
         input, padding = _string_padding(input, (1,) + tuple(weight.shape[2:]), stride, dilation, padding)
     else:
         padding = (0, _one(padding, f"{name}: padding")[1])
+    length = _output_length(input.shape[-1], weight.shape[-1], stride[1], padding[1], dilation[1])
+    if length < 1:   # named here in 1-D terms, not as the height-1 2-D convolution would name it
+        raise ValueError(f"{name}: output length would be {length}, expected at least 1; input shape "
+                         f"{tuple(input.shape)}, weight shape {tuple(weight.shape)}, stride={stride[1]}, "
+                         f"padding={padding[1]}, dilation={dilation[1]}")
     geometry = (stride, padding, dilation, groups)
     return function.apply(input, weight, bias, geometry)
+
+
+def _output_length(n, kernel, stride, padding, dilation, ceil_mode=False):
+    """Outputs of a window sliding along ``n`` values, as PyTorch counts them: in ceil mode a
+    last window that would start in the right padding is dropped."""
+    span = n + 2 * padding - dilation * (kernel - 1) - 1
+    length = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (length - 1) * stride >= n + padding:
+        length -= 1
+    return length
 
 
 # --------------------------------------------------- transposed convolution ---
@@ -395,7 +410,7 @@ class AvgPool2dGrad(Function):
         return AvgPool2dFunction.apply(gg, self.geometry), None, None
 
 
-def _pool1d_geometry(op, kernel_size, stride, padding, dilation=1):
+def _pool1d_geometry(op, input, kernel_size, stride, padding, dilation=1, ceil_mode=False):
     """The 1-D pooling's (1, v) pairs for the 2-D kernels, checked in 1-D terms first, so that
     a mistake is named as the caller wrote it (not as the 2-D pooling's pairs)."""
     k, s, p, d = (_one(v, f"{op}: {name}")[1] for v, name in ((kernel_size, "kernel_size"), (stride, "stride"),
@@ -407,6 +422,10 @@ def _pool1d_geometry(op, kernel_size, stride, padding, dilation=1):
         raise ValueError(f"{op}: padding must be an int >= 0, got {p}")
     if p > k // 2:
         raise ValueError(f"{op}: padding must be at most half the kernel size, got padding={p} and kernel_size={k}")
+    length = _output_length(input.shape[-1], k, s, p, d, ceil_mode)
+    if length < 1:
+        raise ValueError(f"{op}: output length would be {length}, expected at least 1; input shape "
+                         f"{tuple(input.shape)}, kernel_size={k}, stride={s}, padding={p}, dilation={d}")
     return (1, k), (1, s), (0, p), (1, d)
 
 
@@ -450,7 +469,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False):
     _check_pool("max_pool1d", input, (2, 3))
     stride = kernel_size if _default_stride(stride) else stride
-    k, s, p, d = _pool1d_geometry("max_pool1d", kernel_size, stride, padding, dilation)
+    k, s, p, d = _pool1d_geometry("max_pool1d", input, kernel_size, stride, padding, dilation, ceil_mode)
     out = max_pool2d(unsqueeze(input, -2), k, s, p, d, ceil_mode, return_indices)
     if return_indices:  # with a height of 1 the plane index is the position along L
         return squeeze(out[0], -2), squeeze(out[1], -2)
@@ -460,7 +479,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     _check_pool("avg_pool1d", input, (2, 3))
     stride = kernel_size if _default_stride(stride) else stride
-    k, s, p, _ = _pool1d_geometry("avg_pool1d", kernel_size, stride, padding)
+    k, s, p, _ = _pool1d_geometry("avg_pool1d", input, kernel_size, stride, padding, ceil_mode=ceil_mode)
     return squeeze(avg_pool2d(unsqueeze(input, -2), k, s, p, ceil_mode, count_include_pad), -2)
 
 

@@ -224,3 +224,24 @@ def test_adaptive_pooling_to_size_zero_is_empty(fn, shape, zero):
     assert x.grad.shape == shape and not x.grad.data.any()
     torch = torch_or_skip()
     assert tuple(getattr(torch.nn.functional, fn.__name__)(torch.zeros(shape), output_size).shape) == want
+
+
+def test_one_d_windows_that_give_no_output_are_named_in_one_d_terms():
+    # They run as height-1 2-D windows; the error names the 1-D call, its length and arguments.
+    x = nl.randn(1, 2, 3)
+    for call, name in ((lambda: F.max_pool1d(x, 5), "max_pool1d"), (lambda: F.avg_pool1d(x, 4, stride=2), "avg_pool1d"),
+                       (lambda: F.conv1d(x, nl.randn(4, 2, 5)), "conv1d"),
+                       (lambda: F.conv1d_relu(x, nl.randn(4, 2, 2), dilation=3), "conv1d_relu")):
+        with pytest.raises(ValueError, match=rf"^{name}: output length would be -?\d+, expected at least 1; "
+                                             r"input shape \(1, 2, 3\)"):
+            call()
+
+
+@pytest.mark.parametrize("length,kernel,stride,padding", [(3, 5, 5, 0), (5, 2, 2, 1), (7, 3, 2, 1), (4, 4, 3, 2)])
+def test_one_d_ceil_mode_lengths_are_pytorchs(length, kernel, stride, padding):
+    torch = torch_or_skip()
+    x = np.random.default_rng(0).standard_normal((1, 2, length)).astype(np.float32)
+    for name in ("max_pool1d", "avg_pool1d"):
+        ours = getattr(F, name)(nl.tensor(x), kernel, stride, padding, ceil_mode=True)
+        theirs = getattr(torch.nn.functional, name)(torch.tensor(x), kernel, stride, padding, ceil_mode=True)
+        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)

@@ -12,16 +12,28 @@ from ._kernels.checks import is_int
 __all__ = ["Generator", "manual_seed", "default_generator", "seed", "get_rng_state", "set_rng_state"]
 
 
+# The seed of a Generator made without one: PyTorch's, so that it too draws the same every run.
+DEFAULT_SEED = 67280421310721
+
+
 class Generator:
-    """A seeded source of random numbers (NumPy's PCG64 underneath)."""
+    """A seeded source of random numbers (NumPy's PCG64 underneath).
+
+    Without a seed it starts from :data:`DEFAULT_SEED`, as ``torch.Generator()``
+    does, so an unseeded generator is reproducible too.
+    """
 
     def __init__(self, seed=None):
-        self.manual_seed(np.random.SeedSequence().entropy if seed is None else seed)
+        self.manual_seed(DEFAULT_SEED if seed is None else seed)
 
     def manual_seed(self, seed):
+        """Reseed; any 64-bit seed, signed or not (a negative one counts modulo 2**64, as in PyTorch)."""
         if not is_int(seed):
             raise TypeError(f"manual_seed: expected an int, got {type(seed).__name__}")
-        self._seed = int(seed)
+        seed = int(seed)
+        if not -2**63 <= seed < 2**64:
+            raise ValueError(f"manual_seed: expected a seed in [-2**63, 2**64), got {seed}")
+        self._seed = seed % 2**64
         self.np = np.random.Generator(np.random.PCG64(self._seed))
         return self
 

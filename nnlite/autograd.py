@@ -21,8 +21,8 @@ import numpy as np
 
 Tensor = None  # bound by nnlite.tensor once the class exists (tensor.py imports this module)
 
-__all__ = ["Function", "gradcheck", "gradgradcheck", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "grad", "grad_in_backward", "backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled"]
+__all__ = ["Function", "gradcheck", "gradgradcheck", "GradcheckError", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled", "grad", "grad_in_backward", "backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled"]
 
 
 # ---------------------------------------------------------------- grad mode ---
@@ -918,17 +918,30 @@ def _numerical_jacobian_vjp(fn, inputs, wanted, vs, eps):
     return out
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_exception=True):
+class GradcheckError(RuntimeError):
+    """Raised by :func:`gradcheck` when autograd's gradient and the numerical one disagree."""
+
+
+def _require_an_input_to_check(inputs):
+    # With nothing to differentiate there is nothing to compare, and "True" would pass a check never made.
+    if not any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+        raise ValueError("gradcheck expects at least one input tensor to require gradient, "
+                         "but none of them have requires_grad=True.")
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exception=True):
     """Compare autograd's gradient of ``fn(*inputs)`` with central differences.
 
     ``inputs`` is a Tensor or a sequence of arguments; those that are Tensors
-    requiring grad are checked, the others are passed through. ``fn`` may
-    return one Tensor or several. A random projection ``v`` of each output
-    turns the check into one vector-Jacobian product per input. When they
-    disagree, raises AssertionError naming the input and the worst element
-    (or returns False with ``raise_exception=False``); returns True otherwise.
+    requiring grad are checked, the others are passed through (ValueError if
+    none requires grad). ``fn`` may return one Tensor or several. A random
+    projection ``v`` of each output turns the check into one vector-Jacobian
+    product per input. When they disagree, raises :class:`GradcheckError` (a
+    RuntimeError, as PyTorch's) naming the input and the worst element (or
+    returns False with ``raise_exception=False``); returns True otherwise.
     """
     inputs = _outputs(inputs)
+    _require_an_input_to_check(inputs)
     rng = np.random.default_rng(seed)
     outs = _outputs(fn(*inputs))
     vs = [rng.standard_normal(o.shape) for o in outs]
@@ -947,16 +960,29 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_exceptio
             if not raise_exception:
                 return False
             k = int(np.argmax(np.abs(a - n)))
-            raise AssertionError(f"gradcheck: input {i} (shape {n.shape}): analytic {a.reshape(-1)[k]!r} "
+            raise GradcheckError(f"gradcheck: input {i} (shape {n.shape}): analytic {a.reshape(-1)[k]!r} "
                                  f"vs numerical {n.reshape(-1)[k]!r} at flat index {k}")
     return True
 
 
-def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_exception=True):
-    """Check second derivatives: gradcheck of the (differentiable) first gradient."""
+def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exception=True):
+    """Check second derivatives: gradcheck of the (differentiable) first gradient.
+
+    The first gradient is taken with ``grad_outputs`` (one Tensor per output
+    of ``fn``), or with random ones when None.
+    """
     inputs = _outputs(inputs)
-    rng = np.random.default_rng(seed + 1)
-    vs = [Tensor._make(rng.standard_normal(o.shape).astype(o.dtype), None) for o in _outputs(fn(*inputs))]
+    _require_an_input_to_check(inputs)
+    outs = _outputs(fn(*inputs))
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed + 1)
+        vs = [Tensor._make(rng.standard_normal(o.shape).astype(o.dtype), None) for o in outs]
+    else:
+        vs = list(_outputs(grad_outputs))
+        if len(vs) != len(outs):
+            raise ValueError(f"gradgradcheck: got {len(vs)} grad_outputs for {len(outs)} outputs")
+        for k, (v, o) in enumerate(zip(vs, outs)):
+            check_gradient(v, o, f"gradgradcheck: grad_outputs[{k}]")
 
     def first_grad_projection(*xs):
         with enable_grad():  # the numerical pass runs under no_grad; this needs a graph
@@ -973,7 +999,5 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_exce
             # No first gradient at all (outputs independent of the inputs): zero, a constant
             return total if total is not None else Tensor._make(np.zeros((), np.float64), None)
 
-    if not any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
-        return True
     return gradcheck(first_grad_projection, inputs, eps=eps, atol=atol, rtol=rtol, seed=seed,
                      raise_exception=raise_exception)

@@ -376,10 +376,42 @@ def test_gradcheck_takes_a_tensor_arguments_that_need_no_grad_and_several_output
 
 def test_gradcheck_reports_a_wrong_backward_or_returns_false_when_asked():
     x = leaf([1.0, 2.0])
-    with pytest.raises(AssertionError, match="input 1"):
+    with pytest.raises(RuntimeError, match="input 1"):
         nl.autograd.gradcheck(lambda k, a: _SquareWithAWrongBackward.apply(a).sum(), (2.0, x))
     assert nl.autograd.gradcheck(lambda a: _SquareWithAWrongBackward.apply(a).sum(), x,
                                  raise_exception=False) is False
+
+
+def test_gradcheck_refuses_inputs_none_of_which_requires_grad_as_torch_does():
+    constant = nl.tensor(np.array([1.0, 2.0]))
+    for check in (nl.autograd.gradcheck, nl.autograd.gradgradcheck):
+        with pytest.raises(ValueError, match="at least one input tensor to require gradient"):
+            check(lambda a: a * a, (constant,))
+
+
+def test_gradcheck_tolerances_default_to_torchs():
+    # x * (1 + 5e-4) checked against x: off by a relative 5e-4, inside PyTorch's rtol=1e-3
+    x = leaf([1.0, 2.0])
+    assert nl.autograd.gradcheck(lambda a: _ScaledWithASlightlyWrongBackward.apply(a), x)
+
+
+class _ScaledWithASlightlyWrongBackward(nl.autograd.Function):
+    def forward(self, a):
+        return a * 1.0
+
+    def backward(self, grad):
+        return grad * (1 + 5e-4)
+
+
+def test_gradgradcheck_takes_grad_outputs_third_as_torch_does():
+    torch = torch_or_skip()
+    x = leaf([0.5, -1.0])
+    v = nl.tensor(np.array([1.0, 0.0]))
+    assert nl.autograd.gradgradcheck(lambda a: a * a * a, (x,), v)
+    tx = torch.tensor([0.5, -1.0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda a: a * a * a, (tx,), torch.tensor([1.0, 0.0], dtype=torch.float64))
+    with pytest.raises(RuntimeError, match=r"grad_outputs\[0\] has shape \(3,\); expected \(2,\)"):
+        nl.autograd.gradgradcheck(lambda a: a * a * a, (x,), nl.tensor(np.zeros(3)))
 
 
 # ------------------------------------------------------- anomaly detection ---

@@ -448,11 +448,13 @@ def setitem(x, key, value):
 
 
 def uniform_(x, a=0.0, b=1.0, generator=None):
+    _check_in_place(x, "uniform_")   # before no_grad, which would let a leaf that requires grad through
     with no_grad():
         return copy_(x, _gen(generator).uniform(a, b, size=x.shape).astype(x.dtype))
 
 
 def normal_(x, mean=0.0, std=1.0, generator=None):
+    _check_in_place(x, "normal_")
     with no_grad():
         return copy_(x, (_gen(generator).standard_normal(x.shape) * std + mean).astype(x.dtype))
 

@@ -110,6 +110,19 @@ def test_in_place_on_a_view_of_a_leaf_that_requires_grad_is_refused():
     np.testing.assert_allclose(x.data, [[2.0, 4.0]])
 
 
+@pytest.mark.parametrize("fill", ["uniform_", "normal_"])
+def test_random_fills_of_a_leaf_that_requires_grad_are_refused_outside_no_grad(fill):
+    x = nl.tensor([[1.0, 2.0]], requires_grad=True)
+    with pytest.raises(RuntimeError, match=f"{fill}: a leaf tensor that requires grad"):
+        getattr(x, fill)()
+    with pytest.raises(RuntimeError, match=f"{fill}: a view of a leaf"):
+        getattr(x[0], fill)()
+    np.testing.assert_allclose(x.data, [[1.0, 2.0]])
+    with nl.no_grad():
+        getattr(x, fill)()   # initialising is fine
+    assert not np.allclose(x.data, [[1.0, 2.0]]) and x.is_leaf
+
+
 def test_a_view_of_a_constant_written_with_a_value_that_requires_grad():
     torch = pytest.importorskip("torch")
     results = []

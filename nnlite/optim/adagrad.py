@@ -34,6 +34,7 @@ class Adagrad(Optimizer):
     :meth:`update`.
     """
     _eager_state = True
+    _filled_when_missing = dict(foreach=None, maximize=False, differentiable=False, fused=None)
 
     @staticmethod
     def update(param, grad, state_sum, step, *, lr, lr_decay, weight_decay, eps, maximize):

@@ -73,6 +73,9 @@ class Adam(Optimizer):
         denom = np.sqrt(v) / bias_correction2_sqrt + eps
         param[...] = param - step_size * m / denom                 # θ -= step_size m / denom
 
+    _filled_when_missing = dict(amsgrad=False, maximize=False, foreach=None, capturable=False,
+                                differentiable=False, decoupled_weight_decay=False, fused=None)
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False):
@@ -140,6 +143,8 @@ class AdamW(Adam):
     The kernel and the rule are Adam's (``K.adam_step`` and :meth:`Adam.update`
     with ``decoupled_weight_decay=True``).
     """
+
+    _filled_when_missing = dict(Adam._filled_when_missing, decoupled_weight_decay=True)
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False, foreach=None, capturable=False,

@@ -114,6 +114,9 @@ class Optimizer:
     _eager_state = False
     # True when a step count is part of each parameter's saved state (PyTorch's "step").
     _saves_step = True
+    # {hyperparameter: value} given to a loaded param group that lacks it: PyTorch added these
+    # over its versions, and its __setstate__ fills them in for a file saved before them.
+    _filled_when_missing = {}
 
     def __init__(self, params, defaults):
         if isinstance(params, Tensor):
@@ -316,6 +319,12 @@ class Optimizer:
                 raise ValueError("loaded state dict contains a parameter group that doesn't match "
                                  f"the size of optimizer's group ({len(saved['params'])} saved, "
                                  f"{len(ours['params'])} here)")
+        filled = self._filled_when_missing
+        for k, saved in enumerate(saved_groups):
+            missing = [key for key in self.defaults if key not in saved and key not in filled]
+            if missing:
+                raise ValueError(f"loaded state dict's param group {k} has no {', '.join(map(repr, missing))}; "
+                                 f"expected the hyperparameters {list(self.defaults)}")
         # Saved indices may be any ids; they map to our parameters by position.
         index_of = {}
         for ours, saved in zip(self.param_groups, saved_groups):
@@ -327,6 +336,8 @@ class Optimizer:
             params = ours["params"]
             ours.clear()
             ours.update({k: v for k, v in saved.items() if k != "params"})
+            for key, value in filled.items():
+                ours.setdefault(key, value)
             ours["params"] = params
         for index, group, buf, i in self._indexed_slots():
             slot = buf.slots[i]

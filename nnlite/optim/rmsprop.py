@@ -65,6 +65,9 @@ class RMSprop(Optimizer):
         else:
             param[...] = param - lr * g / avg                      # θ -= γ g / avg
 
+    _filled_when_missing = dict(momentum=0, centered=False, foreach=None, maximize=False, differentiable=False,
+                                capturable=False)
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, capturable=False, foreach=None, maximize=False,
                  differentiable=False):

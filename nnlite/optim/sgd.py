@@ -78,6 +78,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     _saves_step = False
+    _filled_when_missing = dict(nesterov=False, maximize=False, foreach=None, differentiable=False, fused=False)
 
     def _state_names(self, group):
         return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}

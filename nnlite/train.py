@@ -207,7 +207,12 @@ class ProgressBar(Callback):
 
     def on_epoch_start(self, state):
         if self.tqdm is not None:
-            self.bar = self.tqdm(total=len(state.train_loader), desc=f"epoch {state.epoch + 1}/{state.epochs}",
+            # A loader over an IterableDataset has no length: the bar then counts without a total.
+            try:
+                total = len(state.train_loader)
+            except TypeError:
+                total = None
+            self.bar = self.tqdm(total=total, desc=f"epoch {state.epoch + 1}/{state.epochs}",
                                  file=self.stream, leave=False, dynamic_ncols=True)
 
     def on_batch_end(self, state):

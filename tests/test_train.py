@@ -241,3 +241,25 @@ def test_evaluate_puts_back_each_layers_own_mode():
     data = DataLoader(TensorDataset(nl.randn(6, 3), nl.tensor(np.arange(6) % 2)), batch_size=3)
     evaluate(model, nl.nn.functional.cross_entropy, data)
     assert model.training and model[0].training and not model[1].training
+
+
+class Stream(nl.data.IterableDataset):
+    """The blobs, four batches of 16 as a stream: a loader over it has no length."""
+
+    def __iter__(self):
+        x, y = blobs().arrays
+        for i in range(0, 64, 16):
+            yield nl.tensor(x[i:i + 16]), nl.tensor(y[i:i + 16])
+
+
+def test_the_progress_bar_counts_batches_of_a_loader_without_a_length():
+    # the terminal's bar asked len() of such a loader and stopped fit with a TypeError
+    pytest.importorskip("tqdm")
+    stream = io.StringIO()
+    model = mlp()
+    history = fit(model, F.cross_entropy, nl.optim.SGD(model.parameters(), lr=0.1),
+                  DataLoader(Stream(), batch_size=None), epochs=2,
+                  callbacks=[ProgressBar(stream, use_tqdm=True)])
+    out = stream.getvalue()
+    assert history["steps"] == 8
+    assert "epoch 1/2: 0it" in out and "epoch 2/2  train_loss" in out   # a bar without a total, then the line

@@ -1,4 +1,6 @@
 """Module registration, traversal, state dicts, freezing, hooks and parameter kinds."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -285,3 +287,24 @@ def test_get_parameter_and_get_buffer_by_dotted_path():
 def test_train_mode_that_is_not_a_bool_is_a_value_error_as_in_torch(mode):
     with pytest.raises(ValueError, match="training mode is expected to be boolean, got"):
         Affine(2, 2).train(mode)
+
+
+def test_a_deep_copied_model_starts_without_gradients_as_in_torch():
+    # an optimizer made for the copy would otherwise step on the original's gradients
+    torch = torch_or_skip()
+    model = nl.nn.Linear(2, 1)
+    model.weight.register_hook(lambda g: g * 10)
+    model(nl.ones(1, 2)).sum().backward()
+    twin = copy.deepcopy(model)
+    reference = copy.deepcopy(torch.nn.Linear(2, 1))
+    reference(torch.ones(1, 2)).sum().backward()
+    assert copy.deepcopy(reference).weight.grad is None
+    assert twin.weight.grad is None and twin.bias.grad is None
+    assert model.weight.grad is not None
+    w = twin.weight
+    assert isinstance(w, Parameter) and w.kind == "weight" and w.requires_grad and w.is_leaf
+    assert w.init == model.weight.init and w.init is not model.weight.init
+    np.testing.assert_array_equal(w.data, model.weight.data)
+    assert not np.shares_memory(w.data, model.weight.data)
+    twin(nl.ones(1, 2)).sum().backward()   # the original's hook stays with the original
+    np.testing.assert_allclose(w.grad.data, [[1.0, 1.0]])

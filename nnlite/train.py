@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from ._kernels.checks import is_int
 from .autograd import no_grad
 from .io import load_checkpoint, read_checkpoint, save_checkpoint
 from .io.card import file_sha256, model_card
@@ -364,12 +365,17 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
     """
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f"fit: scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
-    if accumulate_grad_batches < 1:
-        raise ValueError(f"fit: accumulate_grad_batches must be >= 1, got {accumulate_grad_batches}")
+    # Counts must be whole numbers: 1.5 batches per step would make the whole epoch one group.
+    counts = {"epochs": (epochs, 0), "accumulate_grad_batches": (accumulate_grad_batches, 1)}
+    if checkpoint_every is not None:
+        counts["checkpoint_every"] = (checkpoint_every, 1)
+    for name, (value, least) in counts.items():
+        if not is_int(value):
+            raise TypeError(f"fit: {name} must be an int, got {type(value).__name__}")
+        if value < least:
+            raise ValueError(f"fit: {name} must be >= {least}, got {value}")
     if (checkpoint_every is None) != (checkpoint_dir is None):
         raise ValueError("fit: checkpoint_every and checkpoint_dir go together")
-    if epochs < 0:
-        raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
 
     history = {"epoch": [], "lr": [], "epoch_time_s": []}
     state = TrainingState(model, optimizer, scheduler, train_loader, epochs, history)

@@ -263,3 +263,22 @@ def test_the_progress_bar_counts_batches_of_a_loader_without_a_length():
     out = stream.getvalue()
     assert history["steps"] == 8
     assert "epoch 1/2: 0it" in out and "epoch 2/2  train_loss" in out   # a bar without a total, then the line
+
+
+@pytest.mark.parametrize("name,value,error,message", [
+    ("accumulate_grad_batches", 1.5, TypeError, "accumulate_grad_batches must be an int, got float"),
+    ("epochs", 1.5, TypeError, "epochs must be an int, got float"),
+    ("epochs", -1, ValueError, "epochs must be >= 0, got -1"),
+    ("checkpoint_every", 0, ValueError, "checkpoint_every must be >= 1, got 0"),
+    ("checkpoint_every", 2.5, TypeError, "checkpoint_every must be an int, got float"),
+])
+def test_counts_that_are_not_whole_numbers_are_refused(tmp_path, name, value, error, message):
+    # accumulate_grad_batches=1.5 made the whole epoch one step, epochs=1.5 ran two epochs,
+    # and checkpoint_every=0 was refused under another name (ModelCheckpoint's every_n_steps)
+    model = mlp()
+    kwargs = {"epochs": 1, name: value}
+    if name == "checkpoint_every":
+        kwargs["checkpoint_dir"] = tmp_path
+    with pytest.raises(error, match=f"^fit: {message}$"):
+        fit(model, F.cross_entropy, nl.optim.SGD(model.parameters(), lr=0.1), DataLoader(blobs(), batch_size=16),
+            progress=False, **kwargs)

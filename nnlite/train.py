@@ -387,6 +387,9 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
     state.callbacks = callbacks
     if isinstance(scheduler, ReduceLROnPlateau) and scheduler_step == "batch":
         raise ValueError("fit: ReduceLROnPlateau needs a metric, so it steps per epoch (scheduler_step='epoch')")
+    if isinstance(scheduler, ReduceLROnPlateau) and "loss" not in metrics:
+        raise ValueError(f"fit: ReduceLROnPlateau steps on the epoch's loss, so metrics must include 'loss', "
+                         f"got metrics={tuple(metrics)}")
     # Resuming continues the interrupted epoch from the loader's saved position.
     first_batch = 0
     if resume is not None:

@@ -282,3 +282,12 @@ def test_counts_that_are_not_whole_numbers_are_refused(tmp_path, name, value, er
     with pytest.raises(error, match=f"^fit: {message}$"):
         fit(model, F.cross_entropy, nl.optim.SGD(model.parameters(), lr=0.1), DataLoader(blobs(), batch_size=16),
             progress=False, **kwargs)
+
+
+def test_reduce_on_plateau_without_the_loss_among_the_metrics_is_refused():
+    # it stepped the schedule with None at the first epoch's end: a TypeError from float()
+    model = mlp()
+    opt = nl.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"metrics must include 'loss', got metrics=\('accuracy',\)$"):
+        fit(model, F.cross_entropy, opt, DataLoader(blobs(), batch_size=16), epochs=1, progress=False,
+            scheduler=nl.optim.lr_scheduler.ReduceLROnPlateau(opt), metrics=("accuracy",))

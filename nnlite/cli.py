@@ -93,8 +93,8 @@ def _check_train_args(args):
         raise UsageError(f"--checkpoint-every must be a positive number of steps, got {args.checkpoint_every}")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be >= 1, got {args.threads}")
-    if args.lr is not None and not args.lr > 0:
-        raise UsageError(f"--lr must be a positive number, got {args.lr}")
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        raise UsageError(f"--lr must be a positive finite number, got {args.lr}")
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size must be a positive integer, got {args.batch_size}")
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):

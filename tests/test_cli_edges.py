@@ -44,7 +44,7 @@ def test_flag_errors_name_the_flag_before_any_data_loads(tmp_path, capsys, monke
     a_file.write_text("x")
     for flags, flag in ((["--seed", "-1"], "--seed"), (["--checkpoint-every", "0"], "--checkpoint-every"),
                         (["--checkpoint-every", "-5"], "--checkpoint-every"), (["--threads", "0"], "--threads"),
-                        (["--out", str(a_file)], "--out")):
+                        (["--out", str(a_file)], "--out"), (["--lr", "inf"], "--lr"), (["--lr", "nan"], "--lr")):
         out_dir = [] if flag == "--out" else ["--out", str(tmp_path / "run")]
         code, _, err = run(["train", "digits-mlp"] + out_dir + flags, capsys)
         assert code == 2 and one_line_error(err) and flag in err, (flags, err)

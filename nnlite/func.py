@@ -18,12 +18,16 @@ if the forward raises. The module's own parameters are never read or written.
   for either name replaces it everywhere. Giving two different tensors for the
   names of one tied parameter is an error. With ``tie_weights=False`` only the
   names given are replaced, as in PyTorch.
-* Names not given keep the module's own tensors.
+* Names not given keep the module's own tensors. A name given None runs the
+  module without that tensor (``{"bias": None}``: a Linear without its bias),
+  as in PyTorch.
 """
 from .nn.module import Module
 from .tensor import Tensor
 
 __all__ = ["functional_call"]
+
+_NOT_GIVEN = object()   # a name given None is replaced (by None), so None cannot mean "not given"
 
 
 def _owners(module):
@@ -64,8 +68,8 @@ def functional_call(module, parameters_and_buffers, args=None, kwargs=None, *, t
             merged.update(d)
         parameters_and_buffers = merged
     for name, value in parameters_and_buffers.items():
-        if not isinstance(value, Tensor):
-            raise TypeError(f"functional_call: {name!r} must be a Tensor, got {type(value).__name__}")
+        if value is not None and not isinstance(value, Tensor):
+            raise TypeError(f"functional_call: {name!r} must be a Tensor or None, got {type(value).__name__}")
     args = () if args is None else args if isinstance(args, tuple) else (args,)
     kwargs = kwargs or {}
 
@@ -81,7 +85,7 @@ def functional_call(module, parameters_and_buffers, args=None, kwargs=None, *, t
     for name, _, _, _, value in entries:
         if name in parameters_and_buffers and tie_weights:
             new = parameters_and_buffers[name]
-            if id(value) in replacement and replacement[id(value)] is not new:
+            if replacement.get(id(value), new) is not new:
                 raise ValueError(f"functional_call: {name!r} is tied to another given name but was "
                                  "given a different tensor")
             replacement[id(value)] = new
@@ -94,8 +98,9 @@ def functional_call(module, parameters_and_buffers, args=None, kwargs=None, *, t
     swapped = []
     try:
         for name, mod, attr, registry, value in entries:
-            new = replacement.get(id(value)) if tie_weights else parameters_and_buffers.get(name)
-            if new is not None and mod.__dict__[attr] is value:
+            new = replacement.get(id(value), _NOT_GIVEN) if tie_weights \
+                else parameters_and_buffers.get(name, _NOT_GIVEN)
+            if new is not _NOT_GIVEN and mod.__dict__[attr] is value:
                 # Writing the dicts directly skips Module.__setattr__, which would refuse a
                 # plain Tensor in a parameter slot; both views (attribute and registry) change.
                 getattr(mod, registry)[attr] = new

@@ -4,6 +4,7 @@ import pytest
 
 import nnlite as nl
 from nnlite import nn
+from helpers import torch_or_skip
 from nnlite.func import functional_call
 
 
@@ -201,3 +202,17 @@ def test_every_layer_family_runs_with_given_tensors(name):
     out.sum().backward()
     assert all(given[k].grad is not None for k, p in model.named_parameters() if p.requires_grad)
     np.testing.assert_array_equal(_first(model(*x)).data, own)
+
+
+def test_a_name_given_none_runs_the_module_without_that_tensor_as_in_torch():
+    torch = torch_or_skip()
+    layer = nn.Linear(2, 2)
+    w = np.array([[1.0, 2.0], [3.0, -1.0]], np.float32)
+    x = np.array([[0.5, 2.0]], np.float32)
+    out = functional_call(layer, {"weight": nl.tensor(w), "bias": None}, nl.tensor(x), strict=True)
+    expected = torch.func.functional_call(torch.nn.Linear(2, 2), {"weight": torch.tensor(w), "bias": None},
+                                          torch.tensor(x), strict=True)
+    np.testing.assert_allclose(out.data, expected.numpy(), rtol=1e-6)
+    assert type(layer.bias) is nn.Parameter and layer._parameters["bias"] is layer.bias
+    with pytest.raises(TypeError, match="must be a Tensor or None, got ndarray"):
+        functional_call(layer, {"bias": np.zeros(2)}, nl.tensor(x))

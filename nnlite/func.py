@@ -46,7 +46,8 @@ def functional_call(module, parameters_and_buffers, args=None, kwargs=None, *, t
     ``parameters_and_buffers`` maps dotted names to Tensors (a tuple of dicts is
     merged, as in ``torch.func``). ``args`` is a tuple, or a single input; None
     (the default) calls the module with no positional arguments.
-    With ``strict=True`` every parameter and buffer must be given.
+    With ``strict=True`` every parameter and buffer must be given (RuntimeError
+    otherwise, as in PyTorch).
 
     >>> import nnlite as nl
     >>> layer = nl.nn.Linear(2, 1)
@@ -93,7 +94,7 @@ def functional_call(module, parameters_and_buffers, args=None, kwargs=None, *, t
         missing = [name for name, _, _, _, value in entries
                    if (id(value) not in replacement if tie_weights else name not in parameters_and_buffers)]
         if missing:
-            raise ValueError(f"functional_call(strict=True): missing keys {missing}")
+            raise RuntimeError(f"functional_call(strict=True): missing keys {missing}")   # PyTorch's type
 
     swapped = []
     try:

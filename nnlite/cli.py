@@ -131,8 +131,7 @@ def _resume_point(args, ckpt_dir, out):
         path = found[-1][1]
     else:
         path = args.resume
-    if not os.path.isfile(path):
-        raise UsageError(f"--resume: no such file: {path}")
+    _check_checkpoint_path(path, "--resume: ")
     try:
         extra = read_checkpoint(path).extra or {}
     except CheckpointError as e:
@@ -336,11 +335,16 @@ def _run_experiment(args, out):
 
 
 # ------------------------------------------------------------------ inspect --
-def _load_for_inspect(path):
+def _check_checkpoint_path(path, flag=""):
+    """A UsageError (prefixed with ``flag``) unless ``path`` names an existing file."""
     if not os.path.exists(path):
-        raise UsageError(f"no such file: {path}")
+        raise UsageError(f"{flag}no such file: {path}")
     if os.path.isdir(path):
-        raise UsageError(f"{path} is a directory, not a checkpoint file")
+        raise UsageError(f"{flag}{path} is a directory, not a checkpoint file")
+
+
+def _load_for_inspect(path):
+    _check_checkpoint_path(path)
     from nnlite.io import CheckpointError, load_state_dict, read_checkpoint
     try:
         info = read_checkpoint(path)
@@ -520,8 +524,7 @@ def cmd_diff(args):
 
 # ------------------------------------------------------------------- export --
 def cmd_export(args):
-    if not os.path.isfile(args.checkpoint):
-        raise UsageError(f"no such file: {args.checkpoint}")
+    _check_checkpoint_path(args.checkpoint)
     if args.onnx is None:
         raise UsageError("export: name the output with --onnx FILE.onnx")
     from nnlite.io import CheckpointError

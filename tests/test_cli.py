@@ -127,3 +127,13 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, capsys, monkeypatc
 def test_cli_recipe_names_are_the_recipes_and_experiments():
     from nnlite import cli, recipes
     assert set(cli.RECIPE_NAMES) == set(recipes.names())
+
+
+def test_export_and_resume_of_a_directory_say_it_is_one(tmp_path, capsys):
+    # both said "no such file" of a folder that exists
+    code, _, err = run(["export", str(tmp_path), "--onnx", str(tmp_path / "model.onnx")], capsys)
+    assert code == 2 and one_line_error(err) and f"{tmp_path} is a directory, not a checkpoint file" in err
+    code, _, err = run(["train", "digits-mlp", "--resume", str(tmp_path), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and one_line_error(err) and f"--resume: {tmp_path} is a directory, not a checkpoint file" in err
+    code, _, err = run(["export", str(tmp_path / "missing.safetensors"), "--onnx", "m.onnx"], capsys)
+    assert code == 2 and one_line_error(err) and "no such file" in err

@@ -243,6 +243,9 @@ def char_transformer(epochs=None, lr=None, batch_size=None, block_size=64):
     model = CharTransformer(len(vocab), block_size=block_size)
     epochs = epochs or 5
     loader = DataLoader(train, batch_size=batch_size or 32, shuffle=True, drop_last=True)
+    if len(loader) == 0:   # drop_last leaves nothing, and the schedule needs a step per epoch
+        raise ValueError(f"batch_size {loader.batch_size} is more than the {len(train)} training windows of "
+                         f"{block_size} characters: no full batch to train on")
     lr = lr or 3e-3
     decay = [p for n, p in model.named_parameters() if p.kind == "weight"]
     no_decay = [p for n, p in model.named_parameters() if p.kind != "weight"]

@@ -26,6 +26,13 @@ def test_unknown_recipe_and_bad_settings():
         recipes.build("digits-mlp", lr=-1.0)
 
 
+def test_a_batch_larger_than_the_language_models_training_set_is_named():
+    # it stopped in OneCycleLR with "Expected positive integer steps_per_epoch, but got 0"
+    with pytest.raises(ValueError, match=r"^batch_size 1000000 is more than the \d+ training windows of 64 "
+                                         r"characters: no full batch to train on$"):
+        recipes.build("char-transformer", batch_size=10**6)
+
+
 def test_same_seed_builds_the_same_model():
     # The char transformer's data is bundled, so this runs without any optional package.
     a = recipes.build("char-transformer", seed=3).model

@@ -83,6 +83,18 @@ def _accumulation_groups(loader, first_batch, size):
             return
 
 
+METRICS = ("loss", "accuracy")
+
+
+def _check_metrics(where, metrics):
+    """``metrics`` must name only what the loop measures: a misspelt one would silently measure nothing."""
+    if isinstance(metrics, str):
+        raise TypeError(f"{where}: metrics must be a tuple of names from {METRICS}, got the string {metrics!r}")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"{where}: unknown metric {unknown[0]!r}; expected names from {METRICS}")
+
+
 # ----------------------------------------------------------------- evaluate --
 def evaluate(model, loss_fn, loader, metrics=("loss", "accuracy")):
     """Average loss and accuracy of ``model`` over ``loader``, in eval mode and without gradients.
@@ -92,6 +104,7 @@ def evaluate(model, loss_fn, loader, metrics=("loss", "accuracy")):
     targets; for other targets it is left out. Without ``"loss"`` in
     ``metrics`` the loss is not computed, and ``loss_fn`` may be None.
     """
+    _check_metrics("evaluate", metrics)
     total_loss, correct, count = 0.0, 0, 0
     with modes_kept(model), no_grad():
         model.eval()
@@ -358,6 +371,8 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
     checkpoint_every, checkpoint_dir : save a resumable checkpoint every N steps.
     resume : a checkpoint file (or directory) written by ``fit``: continue from it.
     progress : show a progress bar (or one line per epoch when not on a terminal).
+    metrics : which of ``"loss"`` and ``"accuracy"`` to measure, on the training
+        batches and on ``val_loader`` (accuracy needs integer class targets).
 
     Returns ``history``: a dict of per-epoch lists — ``epoch``, ``train_loss``,
     ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``lr``, ``epoch_time_s`` —
@@ -376,6 +391,7 @@ def fit(model, loss_fn, optimizer, train_loader, *, epochs, val_loader=None, sch
             raise ValueError(f"fit: {name} must be >= {least}, got {value}")
     if (checkpoint_every is None) != (checkpoint_dir is None):
         raise ValueError("fit: checkpoint_every and checkpoint_dir go together")
+    _check_metrics("fit", metrics)
 
     history = {"epoch": [], "lr": [], "epoch_time_s": []}
     state = TrainingState(model, optimizer, scheduler, train_loader, epochs, history)

@@ -291,3 +291,17 @@ def test_reduce_on_plateau_without_the_loss_among_the_metrics_is_refused():
     with pytest.raises(ValueError, match=r"metrics must include 'loss', got metrics=\('accuracy',\)$"):
         fit(model, F.cross_entropy, opt, DataLoader(blobs(), batch_size=16), epochs=1, progress=False,
             scheduler=nl.optim.lr_scheduler.ReduceLROnPlateau(opt), metrics=("accuracy",))
+
+
+def test_an_unknown_metric_is_named_instead_of_measuring_nothing():
+    # a misspelt metric left the history without it, and a string was read as its letters
+    model = mlp()
+    loader = DataLoader(blobs(), batch_size=16)
+    opt = nl.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"^fit: unknown metric 'acc'; expected names from \('loss', 'accuracy'\)$"):
+        fit(model, F.cross_entropy, opt, loader, epochs=1, progress=False, metrics=("loss", "acc"))
+    with pytest.raises(ValueError, match="^evaluate: unknown metric 'Loss'"):
+        evaluate(model, F.cross_entropy, loader, metrics=("Loss",))
+    with pytest.raises(TypeError, match="metrics must be a tuple of names .* got the string 'loss'"):
+        evaluate(model, F.cross_entropy, loader, metrics="loss")
+    assert evaluate(model, F.cross_entropy, loader, metrics=["loss"]).keys() == {"loss"}

@@ -253,6 +253,8 @@ class EarlyStopping(Callback):
             mode = "max" if "acc" in monitor else "min"
         if mode not in ("min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got {mode!r}")
+        if not is_int(patience):
+            raise TypeError(f"EarlyStopping: patience must be an int, got {type(patience).__name__}")
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
         self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode

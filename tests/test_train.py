@@ -305,3 +305,10 @@ def test_an_unknown_metric_is_named_instead_of_measuring_nothing():
     with pytest.raises(TypeError, match="metrics must be a tuple of names .* got the string 'loss'"):
         evaluate(model, F.cross_entropy, loader, metrics="loss")
     assert evaluate(model, F.cross_entropy, loader, metrics=["loss"]).keys() == {"loss"}
+
+
+def test_early_stopping_names_a_patience_that_is_not_a_count():
+    # None stopped with "'<' not supported between NoneType and int"
+    for bad in (None, 2.5, "3"):
+        with pytest.raises(TypeError, match=f"^EarlyStopping: patience must be an int, got {type(bad).__name__}$"):
+            EarlyStopping(patience=bad)

@@ -895,9 +895,10 @@ def _numerical_jacobian_vjp(fn, inputs, wanted, vs, eps):
     perturbed, in place (float64 recommended).
     """
     def evaluate():
-        with no_grad():
-            # copies: an output that is a view of an input (x[0], x.t()) would follow the next perturbation
-            return [np.array(o.data, dtype=np.float64) for o in _outputs(fn(*inputs))]
+        # In the caller's grad mode, as in PyTorch: a function that differentiates inside (nl.grad
+        # of its own result) needs the graph. Copies: an output that is a view of an input (x[0],
+        # x.t()) would follow the next perturbation.
+        return [np.array(o.data, dtype=np.float64) for o in _outputs(fn(*inputs))]
 
     out = []
     for x in wanted:

@@ -382,6 +382,15 @@ def test_gradcheck_reports_a_wrong_backward_or_returns_false_when_asked():
                                  raise_exception=False) is False
 
 
+def test_gradcheck_of_a_function_that_differentiates_inside_as_in_torch():
+    torch = torch_or_skip()
+    x = leaf([0.5, -1.0, 2.0])
+    assert nl.autograd.gradcheck(lambda a: nl.grad((a * a * a.sin()).sum(), a, create_graph=True)[0], (x,))
+    tx = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a: torch.autograd.grad((a * a * a.sin()).sum(), a, create_graph=True)[0], (tx,))
+
+
 def test_gradcheck_refuses_inputs_none_of_which_requires_grad_as_torch_does():
     constant = nl.tensor(np.array([1.0, 2.0]))
     for check in (nl.autograd.gradcheck, nl.autograd.gradgradcheck):

@@ -185,6 +185,9 @@ def _check_section(info, section, obj, strict):
 
 
 def _is_number(x):
+    """A real number; a one-element floating Tensor counts too (PyTorch's optimizers take ``lr`` as one)."""
+    if isinstance(x, Tensor):
+        return x.numel() == 1 and x.dtype.kind == "f"
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 

@@ -275,6 +275,26 @@ def test_optimizer_state_keeps_tuples_integer_keys_and_step_types(tmp_path):
     assert np.asarray(loaded["state"][0]["step"]).tobytes() == np.asarray(step).tobytes()
 
 
+def test_a_tensor_learning_rate_loads_into_an_optimizer_built_with_a_float_one_and_back(tmp_path):
+    # PyTorch's optimizers take lr as a one-element Tensor; loading such a checkpoint into an
+    # optimizer made with a float lr was refused: "lr must be like 0.001 (float), got 'tensor(0.01)'"
+    model = _mlp()
+    opt = nl.optim.Adam(model.parameters(), lr=nl.tensor(0.01))
+    _train(model, opt, 2, seed=1)
+    path = nl.save_checkpoint(tmp_path / "o.safetensors", model=model, optimizer=opt)
+    fresh = _mlp()
+    other = nl.optim.Adam(fresh.parameters())
+    nl.load_checkpoint(path, model=fresh, optimizer=other)
+    lr = other.param_groups[0]["lr"]
+    assert isinstance(lr, nl.Tensor) and lr.item() == opt.param_groups[0]["lr"].item()
+    _train(model, opt, 2, seed=2)
+    _train(fresh, other, 2, seed=2)
+    assert all(np.array_equal(p.data, q.data) for p, q in zip(model.parameters(), fresh.parameters()))
+    plain = nl.save_checkpoint(tmp_path / "plain.safetensors", optimizer=nl.optim.Adam(_mlp().parameters(), lr=0.5))
+    nl.load_checkpoint(plain, optimizer=other)   # and a float one into the optimizer now holding a Tensor
+    assert other.param_groups[0]["lr"] == 0.5
+
+
 def test_optimizer_class_mismatch_and_missing_section(tmp_path):
     model = _mlp()
     opt = nl.optim.Adam(model.parameters())

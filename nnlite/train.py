@@ -30,6 +30,7 @@ from .io.checkpoint import list_checkpoints, rotate
 from .nn.module import modes_kept
 from .nn.utils import clip_grad_norm_
 from .optim.lr_scheduler import ReduceLROnPlateau
+from .optim.optimizer import number
 
 __all__ = ["fit", "evaluate", "accuracy", "TrainingState", "Callback", "ProgressBar", "EarlyStopping", "ModelCheckpoint"]
 
@@ -166,7 +167,12 @@ class TrainingState:
         self.callbacks = []
 
     def lr(self):
-        return self.optimizer.param_groups[0]["lr"]
+        """The first param group's learning rate, as a float.
+
+        A Tensor lr (which PyTorch's optimizers take) is read now: schedulers change it in
+        place, so keeping the Tensor would make every epoch's entry show the latest rate.
+        """
+        return float(number(self.optimizer.param_groups[0]["lr"]))
 
 
 class Callback:

@@ -312,3 +312,15 @@ def test_early_stopping_names_a_patience_that_is_not_a_count():
     for bad in (None, 2.5, "3"):
         with pytest.raises(TypeError, match=f"^EarlyStopping: patience must be an int, got {type(bad).__name__}$"):
             EarlyStopping(patience=bad)
+
+
+def test_the_history_keeps_each_epochs_rate_when_the_rate_is_a_tensor():
+    # the history held the optimizer's lr Tensor itself, which the schedule changes in place:
+    # every epoch showed the last rate, and the history was not JSON
+    model = mlp()
+    opt = nl.optim.Adam(model.parameters(), lr=nl.tensor(0.01))
+    sched = nl.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    history = fit(model, F.cross_entropy, opt, DataLoader(blobs(), batch_size=16), epochs=3, scheduler=sched,
+                  progress=False)
+    assert history["lr"] == pytest.approx([0.01, 0.005, 0.0025], rel=1e-6)   # a float32 Tensor
+    assert all(type(lr) is float for lr in history["lr"])

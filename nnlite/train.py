@@ -317,10 +317,25 @@ class ModelCheckpoint(Callback):
         return found[-1][1] if found else None
 
 
+def _callback_keys(callbacks):
+    """``(key, older key, callback)``: the name a callback's state is saved under in a checkpoint.
+
+    The key is the class and how many callbacks of that class come before it
+    (``EarlyStopping:0``), so a resumed run finds the state whatever other
+    callbacks it adds or leaves out (``fit(progress=True)`` puts a progress bar
+    first). Older checkpoints keyed by position in the list (``1:EarlyStopping``).
+    """
+    seen = {}
+    for i, cb in enumerate(callbacks):
+        name = type(cb).__name__
+        yield f"{name}:{seen.get(name, 0)}", f"{i}:{name}", cb
+        seen[name] = seen.get(name, 0) + 1
+
+
 def save_training_checkpoint(path, state):
     """Write everything :func:`fit` needs to continue from ``state``."""
-    callbacks = {f"{i}:{type(cb).__name__}": cb.state_dict()
-                 for i, cb in enumerate(state.callbacks) if hasattr(cb, "state_dict")}
+    callbacks = {key: cb.state_dict() for key, _, cb in _callback_keys(state.callbacks)
+                 if hasattr(cb, "state_dict")}
     extra = {"fit": {"epoch": state.epoch, "step": state.step, "history": state.history,
                      "running": state.running, "callbacks": callbacks}}
     # The model card: how these parameters were trained, and the file they continue (lineage).
@@ -349,10 +364,12 @@ def _resume(path, state):
     state.epoch, state.step = saved["epoch"], saved["step"]
     state.history.update(saved["history"])
     state.running = saved["running"]
-    for i, cb in enumerate(state.callbacks):
-        key = f"{i}:{type(cb).__name__}"
-        if hasattr(cb, "load_state_dict") and key in saved["callbacks"]:
-            cb.load_state_dict(saved["callbacks"][key])
+    for key, old_key, cb in _callback_keys(state.callbacks):
+        if not hasattr(cb, "load_state_dict"):
+            continue
+        found = saved["callbacks"].get(key, saved["callbacks"].get(old_key))
+        if found is not None:
+            cb.load_state_dict(found)
     state.parent_checkpoint = {"path": path, "sha256": file_sha256(path)}
     return path
 

@@ -324,3 +324,42 @@ def test_the_history_keeps_each_epochs_rate_when_the_rate_is_a_tensor():
                   progress=False)
     assert history["lr"] == pytest.approx([0.01, 0.005, 0.0025], rel=1e-6)   # a float32 Tensor
     assert all(type(lr) is float for lr in history["lr"])
+
+
+def test_a_resumed_run_restores_early_stopping_whatever_callbacks_come_before_it(tmp_path):
+    # callback state was saved by position in the list: resuming with a progress bar in front
+    # (fit(progress=True) puts one first) silently started EarlyStopping afresh
+    class Interrupt(Callback):
+        def on_step_end(self, state):
+            if state.step == 6:
+                raise KeyboardInterrupt
+
+    def run(before=(), after=(), resume=None):
+        model = mlp()
+        stopping = EarlyStopping("train_loss", patience=50, mode="max")   # the loss falls: it waits
+        try:
+            fit(model, F.cross_entropy, nl.optim.SGD(model.parameters(), lr=0.1),
+                DataLoader(blobs(n=40), batch_size=10), epochs=3, progress=False, checkpoint_every=1,
+                checkpoint_dir=tmp_path / "ckpt", resume=resume, callbacks=[*before, stopping, *after])
+        except KeyboardInterrupt:
+            pass
+        return stopping
+
+    whole = run()
+    assert whole.wait == 2
+    os.rename(tmp_path / "ckpt", tmp_path / "whole")
+    run(after=[Interrupt()])
+    resumed = run(before=[ProgressBar(io.StringIO())], resume=tmp_path / "ckpt")
+    assert (resumed.best, resumed.wait) == (whole.best, whole.wait)
+
+    # A checkpoint written when the keys were positions ("0:EarlyStopping") still resumes.
+    os.rename(tmp_path / "ckpt", tmp_path / "new-keys")
+    positional = nl.train._callback_keys
+    nl.train._callback_keys = lambda callbacks: ((f"{i}:{type(cb).__name__}", None, cb)
+                                                 for i, cb in enumerate(callbacks))
+    try:
+        run(after=[Interrupt()])
+    finally:
+        nl.train._callback_keys = positional
+    resumed = run(after=[Callback()], resume=tmp_path / "ckpt")
+    assert (resumed.best, resumed.wait) == (whole.best, whole.wait)

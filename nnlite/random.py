@@ -20,10 +20,14 @@ class Generator:
     """A seeded source of random numbers (NumPy's PCG64 underneath).
 
     Without a seed it starts from :data:`DEFAULT_SEED`, as ``torch.Generator()``
-    does, so an unseeded generator is reproducible too.
+    does, so an unseeded generator is reproducible too. ``device`` is accepted
+    as in PyTorch (``Generator(device="cpu")``); nnlite runs on the CPU only.
     """
 
-    def __init__(self, seed=None):
+    def __init__(self, seed=None, *, device="cpu"):
+        if str(device) != "cpu":
+            raise ValueError(f"Generator: nnlite draws on the CPU only; expected device='cpu', got {device!r}")
+        self.device = "cpu"
         self.manual_seed(DEFAULT_SEED if seed is None else seed)
 
     def manual_seed(self, seed):

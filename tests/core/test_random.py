@@ -35,3 +35,11 @@ def test_an_unseeded_generator_starts_from_pytorchs_default_seed():
 
 def test_the_default_seed_is_pytorchs():
     assert torch_or_skip().Generator().initial_seed() == PYTORCH_DEFAULT_SEED
+
+
+def test_a_generator_takes_pytorchs_device_argument():
+    # torch.Generator(device="cpu") is how PyTorch code makes one; nnlite refused the keyword
+    g = nl.Generator(device="cpu").manual_seed(3)
+    assert g.device == "cpu" and g.initial_seed() == 3
+    with pytest.raises(ValueError, match="expected device='cpu', got 'cuda'"):
+        nl.Generator(device="cuda")

@@ -26,7 +26,7 @@ from ._kernels.checks import is_int
 from .autograd import no_grad
 from .io import load_checkpoint, read_checkpoint, save_checkpoint
 from .io.card import file_sha256, model_card
-from .io.checkpoint import list_checkpoints, rotate
+from .io.checkpoint import check_rotation, list_checkpoints, rotate
 from .nn.module import modes_kept
 from .nn.utils import clip_grad_norm_
 from .optim.lr_scheduler import ReduceLROnPlateau
@@ -296,11 +296,15 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, dirpath, every_n_steps, keep_last=3, prefix="checkpoint"):
+        if not is_int(every_n_steps):
+            raise TypeError(f"ModelCheckpoint: every_n_steps must be an int, got {type(every_n_steps).__name__}")
         if every_n_steps < 1:
             raise ValueError(f"ModelCheckpoint: every_n_steps must be >= 1, got {every_n_steps}")
         self.dirpath = os.fspath(dirpath)
         self.every_n_steps, self.keep_last = int(every_n_steps), keep_last
         self.template = os.path.join(self.dirpath, prefix + "-{step:08d}.safetensors")
+        if keep_last is not None:   # refused now, not at the first save after steps of training
+            check_rotation(self.template, keep_last)
         self.last_path = None
 
     def on_fit_start(self, state):

@@ -363,3 +363,14 @@ def test_a_resumed_run_restores_early_stopping_whatever_callbacks_come_before_it
         nl.train._callback_keys = positional
     resumed = run(after=[Callback()], resume=tmp_path / "ckpt")
     assert (resumed.best, resumed.wait) == (whole.best, whole.wait)
+
+
+def test_model_checkpoint_refuses_bad_counts_when_made_not_at_its_first_save(tmp_path):
+    # keep_last=0 trained until the first save and stopped there; every_n_steps=1.5 saved every step
+    with pytest.raises(ValueError, match="keep_last must be a positive integer, got 0"):
+        nl.train.ModelCheckpoint(tmp_path, every_n_steps=2, keep_last=0)
+    with pytest.raises(ValueError, match="keep_last must be a positive integer, got 2.5"):
+        nl.train.ModelCheckpoint(tmp_path, every_n_steps=2, keep_last=2.5)
+    with pytest.raises(TypeError, match="^ModelCheckpoint: every_n_steps must be an int, got float$"):
+        nl.train.ModelCheckpoint(tmp_path, every_n_steps=1.5)
+    assert nl.train.ModelCheckpoint(tmp_path, every_n_steps=2, keep_last=None).keep_last is None

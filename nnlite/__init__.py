@@ -24,7 +24,7 @@ from .autograd import (detect_anomaly, enable_grad, grad, is_grad_enabled, no_gr
                        set_grad_enabled)
 from .ops import *  # noqa: F401,F403
 from .ops import abs, max, min, pow, sum  # noqa: F401,A004 - shadow builtins on purpose, as torch does
-from .random import Generator, get_rng_state, manual_seed, seed, set_rng_state  # noqa: F401
+from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state  # noqa: F401
 from .tensor import (Tensor, bool_, float16, float32, float64, get_default_dtype, int32,  # noqa: F401
                      int64, is_tensor, set_default_dtype, tensor, uint8)
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._kernels.checks import is_int
 
-__all__ = ["Generator", "manual_seed", "default_generator", "seed", "get_rng_state", "set_rng_state"]
+__all__ = ["Generator", "manual_seed", "default_generator", "seed", "initial_seed", "get_rng_state", "set_rng_state"]
 
 
 # The seed of a Generator made without one: PyTorch's, so that it too draws the same every run.
@@ -44,6 +44,12 @@ class Generator:
     def initial_seed(self):
         return self._seed
 
+    def seed(self):
+        """Reseed from fresh entropy (not reproducible); returns the seed used, as PyTorch's does."""
+        s = int(np.random.SeedSequence().entropy % 2**64)
+        self.manual_seed(s)
+        return s
+
     def get_state(self):
         """A JSON-serialisable snapshot of the generator."""
         st = self.np.bit_generator.state
@@ -77,9 +83,12 @@ def manual_seed(seed):
 
 def seed():
     """Seed the global generator from fresh entropy; returns the seed used."""
-    s = int(np.random.SeedSequence().entropy % (2**63))
-    _default.manual_seed(s)
-    return s
+    return _default.seed()
+
+
+def initial_seed():
+    """The seed the global generator was last seeded with."""
+    return _default.initial_seed()
 
 
 def get_rng_state():

@@ -43,3 +43,13 @@ def test_a_generator_takes_pytorchs_device_argument():
     assert g.device == "cpu" and g.initial_seed() == 3
     with pytest.raises(ValueError, match="expected device='cpu', got 'cuda'"):
         nl.Generator(device="cuda")
+
+
+def test_seed_and_initial_seed_as_in_pytorch():
+    # Generator.seed() and nl.initial_seed() were missing; nl.seed() drew only 63 bits
+    g = nl.Generator(1)
+    s = g.seed()
+    assert g.initial_seed() == s and 0 <= s < 2**64
+    assert nl.seed() == nl.initial_seed() == nl.random.default_generator().initial_seed()
+    assert nl.manual_seed(11).initial_seed() == nl.initial_seed() == 11
+    nl.manual_seed(0)

@@ -644,22 +644,40 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             _accumulate(pending, r, g)
     order, reads = _topological_order([r for r in roots if r._ctx is not None])
     anomaly = _mode.anomaly and _mode.check_nan
-    _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, anomaly)
+    needed = _leading_to(capture, order, reads) if capture else None
+    _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, anomaly, needed)
     return leaves
 
 
-def _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, anomaly):
-    """Send the gradients in ``pending`` back through ``order``, collecting leaves' into ``leaves``."""
+def _leading_to(targets, order, reads):
+    """Ids of the tensors in ``order`` whose backward sends gradient on to one of ``targets`` (ids).
+
+    ``nl.grad`` and ``backward(inputs=...)`` run only those backwards, as
+    PyTorch does: the hooks of a branch that leads elsewhere do not fire, and
+    its saved values are kept for a later backward through it.
+    """
+    needed = set()
+    for t in order:   # inputs before the results made from them
+        if any(id(a) in targets or id(a) in needed for a in reads[id(t)][1]):
+            needed.add(id(t))
+    return needed
+
+
+def _walk(order, reads, pending, leaves, capture, retain_graph, create_graph, anomaly, needed=None):
+    """Send the gradients in ``pending`` back through ``order``, collecting leaves' into ``leaves``
+    (through the backwards of ``needed`` only, when given)."""
     with set_grad_enabled(bool(create_graph)):
         for t in reversed(order):
             entry = pending.pop(id(t), None)
-            if entry is None:
+            if entry is None or needed is not None and id(t) not in needed and id(t) not in capture:
                 continue
             g = _run_hooks(t, entry[1]) if t._hooks else entry[1]
             if t._retains_grad:   # accumulates across backward calls, like a leaf's .grad
                 t._accumulate_grad(g, create_graph)
             if id(t) in capture:  # a non-leaf asked for by nl.grad: its total gradient is final here
                 _accumulate(leaves, t, g)
+            if needed is not None and id(t) not in needed:
+                continue   # asked for, and nothing asked for lies behind it
             fn, read, swapped = reads[id(t)]
             fn._check_saved()
             if swapped:

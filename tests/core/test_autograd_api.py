@@ -533,3 +533,31 @@ def test_grad_called_from_a_hook_during_backward_runs_the_leaf_hooks_like_torch(
     y.register_hook(hook)
     y.sum().backward()
     assert seen == [[20.0, 40.0]]
+
+
+# ------------------------------------------- only the part of the graph asked for ---
+
+def _two_branches(make):
+    """z = sum(x * x) + sum(exp(w)), with a hook on the w branch that records its calls."""
+    x, w = make([1.0, 2.0]), make([3.0, 4.0])
+    seen = []
+    branch = w.exp()
+    branch.register_hook(lambda g: seen.append("w branch"))
+    return x, w, (x * x).sum() + branch.sum(), seen
+
+
+@pytest.mark.parametrize("how", ["grad", "backward_inputs"])
+def test_a_branch_that_does_not_lead_to_the_inputs_is_not_run_as_in_torch(how):
+    torch = torch_or_skip()
+    results = []
+    for make, grad in ((lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True), torch.autograd.grad),
+                       (leaf, nl.grad)):
+        x, w, z, seen = _two_branches(make)
+        if how == "grad":
+            grad(z, [x])
+        else:
+            z.backward(inputs=[x])
+        assert seen == [] and w.grad is None   # the w branch's hook did not fire
+        z.backward(inputs=[w])   # its saved values were not freed
+        results.append(np.asarray(w.grad.detach()))
+    np.testing.assert_allclose(results[1], results[0])

@@ -9,11 +9,9 @@ A **buffer** is state that is saved with the model but not learned by gradient
 descent, such as batch norm's running statistics or a fixed positional
 encoding.
 """
-import copy
-
 import numpy as np
 
-from .tensor import Tensor, _new, _to_array, get_default_dtype, is_floating_dtype
+from .tensor import Tensor, _to_array, get_default_dtype, is_floating_dtype
 
 __all__ = ["Parameter", "Buffer", "KINDS", "adopt_storage", "mark_updated"]
 
@@ -73,18 +71,13 @@ class Parameter(Tensor):
         body = super().__repr__()
         return f"Parameter({self.kind}, {body})"
 
+    _UNPICKLED = Tensor._UNPICKLED + ("_grad_slot",)   # the arena stays with the original too
+
     def __deepcopy__(self, memo):
         """A new parameter with copies of the values and of what it knows about itself, and no
         gradient, as PyTorch's: an optimizer made for a copied model must not step on gradients
         the original computed. Hooks and a place in an optimizer's arena stay with the original."""
-        result = _new(type(self))
-        memo[id(self)] = result
-        for cls in type(self).__mro__:
-            for slot in cls.__dict__.get("__slots__", ()):
-                if slot != "__weakref__" and hasattr(self, slot):
-                    fresh = slot in ("_grad", "_hooks", "_grad_slot")
-                    setattr(result, slot, None if fresh else copy.deepcopy(getattr(self, slot), memo))
-        return result
+        return self._copy_slots(memo, fresh=("_grad", "_hooks", "_grad_slot"))
 
 
 # ---------------------------------------------------------------------------

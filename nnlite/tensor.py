@@ -7,6 +7,7 @@ produced the tensor (None for leaves). Arithmetic operators and methods such as
 together). The one back-reference: autograd needs the Tensor class to wrap
 results, so this file binds ``autograd.Tensor`` once the class exists.
 """
+import copy
 import itertools
 import warnings
 
@@ -236,6 +237,33 @@ class Tensor:
     def retains_grad(self):
         """True for a non-leaf tensor whose ``.grad`` is kept by :meth:`retain_grad`."""
         return self._retains_grad
+
+    # Kept out of a pickle, as PyTorch keeps them out: the gradient, the hooks (often lambdas,
+    # which cannot be pickled) and the graph; a pickled result of operations loads as a leaf.
+    # A view loads as a tensor of its own: NumPy pickles the view's values, not shared memory.
+    _UNPICKLED = ("_grad", "_hooks", "_ctx", "_moved", "_base")
+
+    def __getstate__(self):
+        return None, {slot: None if slot in self._UNPICKLED else value for slot, value in self._slot_values()
+                      if slot != "_moved"}
+
+    def __deepcopy__(self, memo):
+        return self._copy_slots(memo, fresh=())   # everything, the gradient included
+
+    def _copy_slots(self, memo, fresh):
+        """A deep copy of every slot of this tensor's classes, with those named in ``fresh`` set to None."""
+        result = _new(type(self))
+        memo[id(self)] = result
+        for slot, value in self._slot_values():
+            setattr(result, slot, None if slot in fresh else copy.deepcopy(value, memo))
+        return result
+
+    def _slot_values(self):
+        """(name, value) of every slot of this tensor's classes that holds a value."""
+        for cls in type(self).__mro__:
+            for slot in cls.__dict__.get("__slots__", ()):
+                if slot != "__weakref__" and hasattr(self, slot):
+                    yield slot, getattr(self, slot)
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one."""

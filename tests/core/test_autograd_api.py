@@ -1,4 +1,5 @@
 """The public autograd API against PyTorch's: grad modes, nl.grad's arguments, hooks, retain_grad."""
+import pickle
 import warnings
 
 import numpy as np
@@ -561,3 +562,31 @@ def test_a_branch_that_does_not_lead_to_the_inputs_is_not_run_as_in_torch(how):
         z.backward(inputs=[w])   # its saved values were not freed
         results.append(np.asarray(w.grad.detach()))
     np.testing.assert_allclose(results[1], results[0])
+
+
+# ---------------------------------------------------------------- pickle ---
+
+def test_pickling_keeps_values_and_requires_grad_but_not_grad_hooks_or_graph_as_torch():
+    torch = torch_or_skip()
+    for make in (lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True), leaf):
+        x = make([1.0, 2.0])
+        (x * x).sum().backward()
+        x.register_hook(lambda g: g * 10)   # a lambda: it could not be pickled
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # PyTorch warns that the hook is left out
+            copy_of_x = pickle.loads(pickle.dumps(x))
+            copy_of_result = pickle.loads(pickle.dumps(x * 2))
+        assert copy_of_x.requires_grad and copy_of_x.is_leaf and copy_of_x.grad is None
+        assert copy_of_result.requires_grad and copy_of_result.is_leaf and copy_of_result.grad_fn is None
+        np.testing.assert_allclose(np.asarray(copy_of_result.detach()), [2.0, 4.0])
+        copy_of_x.sum().backward()   # no hook came along
+        np.testing.assert_allclose(np.asarray(copy_of_x.grad), [1.0, 1.0])
+
+
+def test_a_pickled_parameter_has_no_gradient_as_in_torch():
+    w = nl.nn.Parameter(nl.ones(2), kind="bias", name="b")
+    (w * w).sum().backward()
+    loaded = pickle.loads(pickle.dumps(w))
+    assert type(loaded) is nl.nn.Parameter and loaded.grad is None
+    assert (loaded.kind, loaded.name, loaded.requires_grad) == ("bias", "b", True)
+    np.testing.assert_array_equal(loaded.data, w.data)

@@ -248,7 +248,8 @@ class Tensor:
                       if slot != "_moved"}
 
     def __deepcopy__(self, memo):
-        return self._copy_slots(memo, fresh=())   # everything, the gradient included
+        # Everything, the gradient included, but the hooks, which stay with the original as in PyTorch.
+        return self._copy_slots(memo, fresh=("_hooks",))
 
     def _copy_slots(self, memo, fresh):
         """A deep copy of every slot of this tensor's classes, with those named in ``fresh`` set to None."""

@@ -1,4 +1,5 @@
 """The public autograd API against PyTorch's: grad modes, nl.grad's arguments, hooks, retain_grad."""
+import copy
 import pickle
 import warnings
 
@@ -590,3 +591,17 @@ def test_a_pickled_parameter_has_no_gradient_as_in_torch():
     assert type(loaded) is nl.nn.Parameter and loaded.grad is None
     assert (loaded.kind, loaded.name, loaded.requires_grad) == ("bias", "b", True)
     np.testing.assert_array_equal(loaded.data, w.data)
+
+
+def test_deepcopy_copies_a_leaf_and_its_grad_but_not_its_hooks_as_torch():
+    torch = torch_or_skip()
+    for make in (lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True), leaf):
+        x = make([1.0, 2.0])
+        x.register_hook(lambda g: g * 10)
+        (x * x).sum().backward()
+        twin = copy.deepcopy(x)
+        assert twin.requires_grad and twin.is_leaf
+        np.testing.assert_allclose(np.asarray(twin.grad), [20.0, 40.0])
+        twin.grad = None
+        twin.sum().backward()
+        np.testing.assert_allclose(np.asarray(twin.grad), [1.0, 1.0])

@@ -11,7 +11,8 @@ else is JSON in the safetensors metadata, one key per section::
     nnlite.model           class, configuration (when the model has a ``config``), parameter kinds
     nnlite.optimizer       class and state_dict (arrays replaced by references to tensors)
     nnlite.scheduler       class and state_dict
-    nnlite.dataloader      class and state_dict (position within the epoch)
+    nnlite.dataloader      class and state_dict (position within the epoch), and the state of
+                           the generators it and its samplers draw from
     nnlite.rng             the global generator, so dropout and shuffling continue unchanged
     nnlite.progress        step and epoch
     nnlite.extra           whatever the user passed as ``extra``
@@ -78,11 +79,37 @@ def _state_section(obj, section, tensors):
     if not hasattr(obj, "state_dict"):
         raise TypeError(f"save_checkpoint: {section}= must have a state_dict() method, got {type(obj).__name__}")
     out = {"class": _qualname(obj), "state": jsonstate.encode(obj.state_dict(), section, tensors)}
-    # A loader with its own Generator draws next epoch's shuffle from it: that state belongs here too.
-    generator = getattr(obj, "generator", None)
-    if isinstance(generator, _random.Generator):
-        out["generator"] = generator.get_state()
+    generators = _generators(obj)
+    if "generator" in generators:
+        out["generator"] = generators.pop("generator").get_state()
+    if generators:
+        out["generators"] = {name: g.get_state() for name, g in generators.items()}
     return _dumps(out)
+
+
+def _generators(obj):
+    """{attribute path: Generator} of the nl.Generators ``obj`` draws from: its own and its samplers'.
+
+    A loader with its own Generator, or a sampler given one, draws the next
+    epoch's order from it: that state belongs in the checkpoint too, or the
+    epochs after a resumed one would repeat the first orders.
+    """
+    found = {}
+    for name in ("generator", "sampler.generator", "batch_sampler.generator", "batch_sampler.sampler.generator"):
+        holder = obj
+        for attribute in name.split("."):
+            holder = getattr(holder, attribute, None)
+        if isinstance(holder, _random.Generator):
+            found[name] = holder
+    return found
+
+
+def _saved_generator_states(section):
+    """{attribute path: state} of the generators saved with a section (see :func:`_generators`)."""
+    states = dict(section.get("generators") or {})
+    if "generator" in section:
+        states["generator"] = section["generator"]
+    return states
 
 
 def _count(name, value):
@@ -312,18 +339,18 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=Tru
     try:
         for section, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("dataloader", dataloader)):
             if obj is not None:
-                generator = getattr(obj, "generator", None)
-                before = (_snapshot(obj), generator.get_state() if isinstance(generator, _random.Generator)
-                          else None)
-                applied.append((obj, before))
+                generators = _generators(obj)
+                applied.append((obj, generators, _snapshot(obj),
+                                {name: g.get_state() for name, g in generators.items()}))
                 obj.load_state_dict(info[section]["state"])
-                if "generator" in info[section] and isinstance(generator, _random.Generator):
-                    generator.set_state(info[section]["generator"])
+                for name, saved in _saved_generator_states(info[section]).items():
+                    if name in generators:
+                        generators[name].set_state(saved)
     except Exception as e:
-        for obj, (state, generator_state) in reversed(applied):
-            obj.load_state_dict(state)
-            if generator_state is not None:
-                obj.generator.set_state(generator_state)
+        for obj, generators, before, generator_states in reversed(applied):
+            obj.load_state_dict(before)
+            for name, generator_state in generator_states.items():
+                generators[name].set_state(generator_state)
         if isinstance(e, CheckpointError):
             raise
         raise HeaderError(f"{source}: the saved {section} state does not fit {type(obj).__name__} "

@@ -95,3 +95,47 @@ def test_resume_in_a_new_process_is_bitwise_identical(tmp_path):
 if __name__ == "__main__":
     for checkpoint, out in zip(sys.argv[2::2], sys.argv[3::2]):
         _resume_in_this_process(checkpoint, out, int(sys.argv[1]))
+
+
+def test_resume_replays_the_epochs_after_it_of_a_sampler_with_its_own_generator(tmp_path):
+    # The loader's own generator was saved, a sampler's was not: after a resumed epoch the next
+    # ones drew their order from a fresh generator and repeated the first epochs' orders.
+    def run(make_sampler, stop=None, resume=None):
+        nl.manual_seed(0)
+        data = np.random.default_rng(42)
+        ds = nl.data.TensorDataset(data.standard_normal((40, 6)).astype(np.float32), data.integers(0, 3, 40))
+        sampler, batch_sampler = make_sampler(ds, nl.Generator(5))
+        loader = nl.data.DataLoader(ds, batch_sampler=batch_sampler) if batch_sampler else \
+            nl.data.DataLoader(ds, batch_size=8, sampler=sampler)
+        model = nl.nn.Sequential(nl.nn.Linear(6, 16), nl.nn.ReLU(), nl.nn.Linear(16, 3))
+        losses = []
+
+        class Record(nl.train.Callback):
+            def on_batch_end(self, state):
+                losses.append(state.batch_loss)
+
+            def on_step_end(self, state):
+                if state.step == stop:
+                    raise KeyboardInterrupt
+
+        try:
+            nl.train.fit(model, F.cross_entropy, nl.optim.SGD(model.parameters(), lr=0.1), loader, epochs=3,
+                         progress=False, callbacks=[Record()], resume=resume,
+                         **(dict(checkpoint_every=1, checkpoint_dir=tmp_path / "ckpt") if stop else {}))
+        except KeyboardInterrupt:
+            pass
+        return losses, [p.data.copy() for p in model.parameters()]
+
+    samplers = {
+        "sampler": lambda ds, g: (nl.data.RandomSampler(ds, replacement=True, num_samples=32, generator=g), None),
+        "batch_sampler": lambda ds, g: (None, nl.data.BatchSampler(
+            nl.data.RandomSampler(ds, generator=g), batch_size=8, drop_last=False)),
+    }
+    for name, make_sampler in samplers.items():
+        whole_losses, whole = run(make_sampler)
+        run(make_sampler, stop=3)                   # the newest resume point is step 2, mid-epoch 1
+        losses, resumed = run(make_sampler, resume=tmp_path / "ckpt")
+        assert losses == whole_losses[2:], name
+        assert all(np.array_equal(a, b) for a, b in zip(whole, resumed)), name
+        for f in os.listdir(tmp_path / "ckpt"):
+            os.remove(tmp_path / "ckpt" / f)

@@ -312,7 +312,11 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=Tru
         if info["model"] is None:
             raise MissingKeysError(f"{source} holds no model state")
         stored = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
-        stored.update(_decode(info["model"].get("extra_state") or {}, arrays, source, "nnlite.model.extra_state"))
+        extra_state = _decode(info["model"].get("extra_state") or {}, arrays, source, "nnlite.model.extra_state")
+        if not isinstance(extra_state, dict):   # an object in JSON can still decode to a tuple ("__tuple__")
+            raise HeaderError(f"{source}: nnlite.model.extra_state must decode to a mapping of names to values, "
+                              f"got {type(extra_state).__name__}")
+        stored.update(extra_state)
         order = [k for k in info["model"].get("keys") or [] if k in stored]
         state = OrderedDict((k, stored[k]) for k in order + sorted(set(stored) - set(order)))
         state.provenance = _provenance(info, raw, info["model"].get("parameters"))

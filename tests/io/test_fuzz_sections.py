@@ -101,3 +101,18 @@ def _one_case(tmp_path_factory, saved, st, data, json_values):
             read(path)
         except nio.CheckpointError:
             pass
+
+
+@pytest.mark.parametrize("extra_state", [{"__tuple__": [None]}, {"__tuple__": "0"}])
+def test_extra_state_that_decodes_to_no_mapping_is_a_header_error(tmp_path, saved, extra_state):
+    # A JSON object can decode to a tuple; found by the property test above.
+    arrays, meta = saved
+    meta = dict(meta)
+    section = json.loads(meta["nnlite.model"])
+    section["extra_state"] = extra_state
+    meta["nnlite.model"] = json.dumps(section)
+    path = tmp_path / "c.safetensors"
+    path.write_bytes(fmt.serialize(arrays, meta))
+    model, opt, sched = _setup()
+    with pytest.raises(nio.HeaderError, match="extra_state must decode to a mapping"):
+        nl.load_checkpoint(path, model=model)

@@ -1004,7 +1004,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
             check_gradient(v, o, f"gradgradcheck: grad_outputs[{k}]")
 
     def first_grad_projection(*xs):
-        with enable_grad():  # the numerical pass runs under no_grad; this needs a graph
+        with enable_grad():  # a caller under no_grad runs the numerical pass so; the first gradient needs a graph
             outs = _outputs(fn(*xs))
             recorded = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
             wanted = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
